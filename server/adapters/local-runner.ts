@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import { AppError } from '../domain/errors';
+import {
+  CommandError,
+  DEFAULT_TIMEOUT_MS,
+  lineSplitter,
+  type CommandResult,
+  type CommandRunner,
+  type CommandSpec,
+} from './runner';
+
+/** Runs argument arrays on this machine with no shell in between. */
+export class LocalRunner implements CommandRunner {
+  readonly target = 'local';
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  run(spec: CommandSpec): Promise<CommandResult> {
+    const [file, ...args] = spec.argv;
+    if (!file) return Promise.reject(new Error('empty command'));
+    const started = Date.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(file, args, { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, spec.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      const onAbort = () => child.kill('SIGTERM');
+      spec.signal?.addEventListener('abort', onAbort, { once: true });
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d: Buffer) => {
+        err.push(d);
+        lines?.push(d.toString('utf8'));
+      });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        spec.signal?.removeEventListener('abort', onAbort);
+        if (e.code === 'ENOENT') {
+          reject(new CommandError({ argv: spec.argv, exitCode: 127, stderr: `${file}: command not found`, target: this.target }));
+        } else reject(e);
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        spec.signal?.removeEventListener('abort', onAbort);
+        lines?.flush();
+        const result: CommandResult = {
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(err).toString('utf8'),
+          exitCode: code ?? -1,
+          durationMs: Date.now() - started,
+        };
+        if (spec.signal?.aborted) return reject(new AppError('CANCELLED', `${file} was cancelled`));
+        if (timedOut) {
+          return reject(
+            new CommandError({ argv: spec.argv, exitCode: null, stderr: result.stderr, target: this.target, message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` }),
+          );
+        }
+        if (result.exitCode !== 0 && !spec.allowFailure) {
+          return reject(new CommandError({ argv: spec.argv, exitCode: result.exitCode, stderr: result.stderr, target: this.target }));
+        }
+        resolve(result);
+      });
+      child.stdin.on('error', () => {});
+      if (spec.stdin !== undefined) child.stdin.end(spec.stdin);
+      else child.stdin.end();
+    });
+  }
+
+  async close(): Promise<void> {}
+}

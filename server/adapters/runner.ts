@@ -1,0 +1,96 @@
+import { AppError } from '../domain/errors';
+
+export interface CommandSpec {
+  /** Program and arguments; never a shell string. */
+  argv: readonly string[];
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Called with each complete stderr line as it arrives (progress meters such as `pv -n`). */
+  onStderrLine?: (line: string) => void;
+  /** Resolve with the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+}
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  durationMs: number;
+}
+
+/** Where commands run: this machine, or one SSH host over a reused connection. */
+export interface CommandRunner {
+  /** Human-readable target, e.g. `local` or `root@10.0.0.5:22`. */
+  readonly target: string;
+  run(spec: CommandSpec): Promise<CommandResult>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** A command that ran and failed, with everything an operator needs to see why. */
+export class CommandError extends AppError {
+  readonly argv: readonly string[];
+  readonly exitCode: number | null;
+  readonly stderr: string;
+  readonly target: string;
+
+  constructor(opts: { argv: readonly string[]; exitCode: number | null; stderr: string; target: string; message?: string }) {
+    const cmd = opts.argv.slice(0, 4).join(' ');
+    const reason = opts.message ?? summarizeStderr(opts.stderr, opts.exitCode);
+    super(classifyExit(opts.exitCode, opts.stderr), `${cmd} on ${opts.target}: ${reason}`, {
+      details: { argv: opts.argv, exitCode: opts.exitCode, stderr: opts.stderr.slice(0, 4000), target: opts.target },
+    });
+    this.name = 'CommandError';
+    this.argv = opts.argv;
+    this.exitCode = opts.exitCode;
+    this.stderr = opts.stderr;
+    this.target = opts.target;
+  }
+}
+
+function classifyExit(code: number | null, _stderr: string): 'COMMAND_FAILED' | 'TIMEOUT' {
+  return code === null ? 'TIMEOUT' : 'COMMAND_FAILED';
+}
+
+export function summarizeStderr(stderr: string, exitCode: number | null): string {
+  if (exitCode === 127 || /command not found|No such file or directory.*exec|not found$/m.test(stderr)) {
+    return `command not found (exit ${exitCode ?? '?'}): ${lastLines(stderr)}`;
+  }
+  if (/permission denied|EACCES|Operation not permitted/i.test(stderr)) {
+    return `permission denied: ${lastLines(stderr)}`;
+  }
+  const text = lastLines(stderr);
+  return text ? `exit ${exitCode ?? '?'}: ${text}` : `exit ${exitCode ?? '?'}`;
+}
+
+function lastLines(s: string, n = 3): string {
+  return s
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .slice(-n)
+    .join(' | ')
+    .slice(0, 600);
+}
+
+/** Splits a stream of chunks into lines, calling `fn` per complete line. */
+export function lineSplitter(fn: (line: string) => void): { push(chunk: string): void; flush(): void } {
+  let buf = '';
+  return {
+    push(chunk) {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.search(/[\r\n]/)) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line) fn(line);
+      }
+    },
+    flush() {
+      if (buf) fn(buf);
+      buf = '';
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { AdapterRegistry } from './adapters/registry';
+import { DemoWorld } from './adapters/demo/world';
+import { SshPool } from './adapters/ssh-runner';
+import { dataDir, openDb, type Db } from './db/client';
+import { AuthService } from './domain/auth';
+import { systemClock, type Clock } from './domain/clock';
+import { DemoService } from './domain/demo';
+import { HistoryLog } from './domain/history';
+import { SecretBox } from './domain/secrets';
+import { SiteService } from './domain/sites';
+import { TaskEngine } from './tasks/engine';
+
+export interface App {
+  db: Db;
+  clock: Clock;
+  history: HistoryLog;
+  auth: AuthService;
+  sites: SiteService;
+  demo: DemoService;
+  tasks: TaskEngine;
+  registry: AdapterRegistry;
+  ssh: SshPool;
+  dataDir: string;
+}
+
+export interface AppOptions {
+  dbFile?: string;
+  dataDir?: string;
+  clock?: Clock;
+  demoLatencyMs?: number;
+}
+
+/** Wires the services together. Tests build their own; the server uses `getApp()`. */
+export function createApp(opts: AppOptions = {}): App {
+  const dir = opts.dataDir ?? dataDir();
+  const clock = opts.clock ?? systemClock;
+  const db = openDb(opts.dbFile ?? path.join(dir, 'tandem.db'));
+  const history = new HistoryLog(db, clock);
+  const ssh = new SshPool();
+  let world: DemoWorld | undefined;
+  const registry = new AdapterRegistry(ssh, () => (world ??= new DemoWorld(clock, opts.demoLatencyMs ?? 250)), path.join(dir, 'run'));
+  const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
+  return {
+    db,
+    clock,
+    history,
+    auth: new AuthService(db, clock),
+    sites,
+    demo: new DemoService(db, sites),
+    tasks: new TaskEngine(db, history, clock),
+    registry,
+    ssh,
+    dataDir: dir,
+  };
+}
+
+/** Start-up work: recover interrupted tasks, first admin, demo sites on a first start. */
+export async function bootApp(app: App): Promise<void> {
+  const interrupted = app.tasks.recoverAtBoot();
+  if (interrupted.length) console.warn(`[tandem] ${interrupted.length} task(s) were interrupted by the last stop: ${interrupted.join(', ')}`);
+  const pw = process.env.TANDEM_ADMIN_PASSWORD;
+  if (pw && app.auth.userCount() === 0) {
+    await app.auth.setupFirstAdmin(process.env.TANDEM_ADMIN_USER || 'admin', pw);
+    console.log(`[tandem] created the first admin "${process.env.TANDEM_ADMIN_USER || 'admin'}" from TANDEM_ADMIN_PASSWORD`);
+  }
+  if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
+}
+
+const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };
+
+/** The process-wide app; one instance even when Next.js loads this module more than once. */
+export function getApp(): App {
+  if (!g.__tandem) {
+    const app = createApp();
+    g.__tandem = { app, ready: bootApp(app) };
+  }
+  return g.__tandem.app;
+}
+
+export async function readyApp(): Promise<App> {
+  const app = getApp();
+  await g.__tandem!.ready;
+  return app;
+}

@@ -1,0 +1,166 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+const createdAt = () =>
+  integer('created_at', { mode: 'timestamp_ms' })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
+
+export const users = sqliteTable(
+  'users',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    username: text('username').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    role: text('role', { enum: ['viewer', 'operator', 'admin'] }).notNull(),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('users_username_uq').on(t.username)],
+);
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    /** sha256 of the cookie token; the token itself is never stored. */
+    id: text('id').primaryKey(),
+    userId: integer('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+/** Encrypted secrets (private keys, keyrings). AES-256-GCM; see server/domain/secrets.ts. */
+export const secrets = sqliteTable('secrets', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  ciphertext: text('ciphertext').notNull(),
+  createdAt: createdAt(),
+});
+
+export const sites = sqliteTable(
+  'sites',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    kind: text('kind', { enum: ['node', 'ceph'] }).notNull(),
+    demo: integer('demo', { mode: 'boolean' }).notNull().default(false),
+    /** Non-secret connection settings, validated by the domain's zod schemas. */
+    config: text('config', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    secretId: integer('secret_id').references(() => secrets.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [uniqueIndex('sites_name_uq').on(t.name)],
+);
+
+export const tasks = sqliteTable(
+  'tasks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    kind: text('kind').notNull(),
+    /** Resource key the task locks, e.g. `vm:node1/web01` or `ceph:site-a/rbd`. */
+    target: text('target').notNull(),
+    state: text('state', {
+      enum: ['waiting', 'running', 'question', 'finished', 'failed', 'cancelled', 'interrupted'],
+    }).notNull(),
+    params: text('params', { mode: 'json' }).$type<Record<string, unknown>>(),
+    progressTotal: integer('progress_total').notNull().default(0),
+    progressComplete: integer('progress_complete').notNull().default(0),
+    result: text('result', { mode: 'json' }).$type<unknown>(),
+    error: text('error'),
+    question: text('question', { mode: 'json' }).$type<unknown>(),
+    lastCompletedStep: text('last_completed_step'),
+    cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('tasks_state_idx').on(t.state), index('tasks_target_idx').on(t.target)],
+);
+
+export const taskSteps = sqliteTable(
+  'task_steps',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    idx: integer('idx').notNull(),
+    name: text('name').notNull(),
+    state: text('state', { enum: ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] }).notNull(),
+    detail: text('detail'),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [uniqueIndex('task_steps_task_idx').on(t.taskId, t.idx)],
+);
+
+export const taskLogs = sqliteTable(
+  'task_logs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    level: text('level', { enum: ['info', 'warn', 'error'] }).notNull(),
+    message: text('message').notNull(),
+  },
+  (t) => [index('task_logs_task_idx').on(t.taskId)],
+);
+
+export const history = sqliteTable(
+  'history',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    username: text('username').notNull(),
+    action: text('action').notNull(),
+    target: text('target').notNull(),
+    params: text('params', { mode: 'json' }).$type<Record<string, unknown>>(),
+    outcome: text('outcome', { enum: ['success', 'failure', 'cancelled', 'started'] }).notNull(),
+    error: text('error'),
+    durationMs: integer('duration_ms'),
+    taskId: integer('task_id'),
+  },
+  (t) => [
+    index('history_at_idx').on(t.at),
+    index('history_target_idx').on(t.target),
+    index('history_action_idx').on(t.action),
+  ],
+);
+
+/** One row per replication run (VM replica sync or Ceph mirror snapshot). */
+export const syncRuns = sqliteTable(
+  'sync_runs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** e.g. `replica:7` or `ceph-image:site-a/rbd/vol1`. */
+    subject: text('subject').notNull(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+    bytes: integer('bytes'),
+    bytesPerSecond: integer('bytes_per_second'),
+    outcome: text('outcome', { enum: ['running', 'success', 'failure', 'cancelled'] }).notNull(),
+    error: text('error'),
+    snapshot: text('snapshot'),
+  },
+  (t) => [index('sync_runs_subject_idx').on(t.subject, t.startedAt)],
+);
+
+/** Small key/value settings (demo state, defaults an admin may change). */
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value', { mode: 'json' }).$type<unknown>(),
+});
+
+export type UserRow = typeof users.$inferSelect;
+export type SiteRow = typeof sites.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;
+export type TaskStepRow = typeof taskSteps.$inferSelect;
+export type HistoryRow = typeof history.$inferSelect;

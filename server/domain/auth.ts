@@ -1,0 +1,210 @@
+import crypto from 'node:crypto';
+import { hash, verify } from '@node-rs/argon2';
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from '../db/client';
+import { sessions, users, type UserRow } from '../db/schema';
+import type { Clock } from './clock';
+import { AppError } from './errors';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+export function hasRole(actual: Role, needed: Role): boolean {
+  return RANK[actual] >= RANK[needed];
+}
+
+export const usernameSchema = z
+  .string()
+  .trim()
+  .min(2, 'at least 2 characters')
+  .max(64, 'at most 64 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, 'letters, digits and . _ @ - only, starting with a letter or digit');
+export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
+
+export interface SessionUser {
+  id: number;
+  username: string;
+  role: Role;
+}
+
+export const SESSION_COOKIE = 'tandem_session';
+const SESSION_TTL_MS = 12 * 3600_000;
+// argon2id, OWASP's recommended minimum (19 MiB, 2 passes).
+const ARGON = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+export function hashPassword(pw: string): Promise<string> {
+  return hash(pw, ARGON);
+}
+
+function tokenId(token: string): string {
+  return crypto.createHash('sha256').update(token).digest('hex');
+}
+
+/** Failed sign-ins per username and per client address, in a sliding window. */
+export class LoginLimiter {
+  readonly #fails = new Map<string, number[]>();
+  constructor(
+    private readonly clock: Clock,
+    private readonly max = 5,
+    private readonly windowMs = 15 * 60_000,
+  ) {}
+
+  #recent(key: string): number[] {
+    const now = this.clock.now();
+    const list = (this.#fails.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    this.#fails.set(key, list);
+    return list;
+  }
+
+  check(keys: string[]): void {
+    for (const k of keys) {
+      const list = this.#recent(k);
+      if (list.length >= this.max) {
+        const retry = Math.ceil((list[0]! + this.windowMs - this.clock.now()) / 1000);
+        throw new AppError('RATE_LIMITED', `too many failed sign-ins; try again in ${Math.max(1, Math.ceil(retry / 60))} min`, {
+          details: { retryAfterSeconds: retry },
+        });
+      }
+    }
+  }
+
+  fail(keys: string[]): void {
+    for (const k of keys) this.#recent(k).push(this.clock.now());
+  }
+
+  succeed(keys: string[]): void {
+    for (const k of keys) this.#fails.delete(k);
+  }
+}
+
+export class AuthService {
+  readonly limiter: LoginLimiter;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {
+    this.limiter = new LoginLimiter(clock);
+  }
+
+  userCount(): number {
+    return this.db.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0;
+  }
+
+  async createUser(input: { username: string; password: string; role: Role }): Promise<UserRow> {
+    const username = usernameSchema.parse(input.username);
+    passwordSchema.parse(input.password);
+    if (this.db.select({ id: users.id }).from(users).where(eq(users.username, username)).get()) {
+      throw new AppError('ALREADY_EXISTS', `a user named "${username}" already exists`, { fields: [{ field: 'username', message: 'already taken' }] });
+    }
+    const passwordHash = await hashPassword(input.password);
+    return this.db.insert(users).values({ username, passwordHash, role: input.role }).returning().get();
+  }
+
+  /** Creates the first admin, once. */
+  async setupFirstAdmin(username: string, password: string): Promise<UserRow> {
+    if (this.userCount() > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+    return this.createUser({ username, password, role: 'admin' });
+  }
+
+  async login(username: string, password: string, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
+    const keys = [`u:${username.toLowerCase()}`, `c:${clientKey}`];
+    this.limiter.check(keys);
+    const user = this.db.select().from(users).where(eq(users.username, username)).get();
+    // Verify against a dummy hash when the user is unknown, so timing does not reveal which names exist.
+    const ok = await verify(user?.passwordHash ?? DUMMY_HASH, password).catch(() => false);
+    if (!user || !ok || user.disabled) {
+      this.limiter.fail(keys);
+      throw new AppError('WRONG_CREDENTIALS', user?.disabled && ok ? 'this account is disabled' : 'wrong username or password');
+    }
+    this.limiter.succeed(keys);
+    const token = crypto.randomBytes(32).toString('base64url');
+    const expiresAt = new Date(this.clock.now() + SESSION_TTL_MS);
+    this.db.insert(sessions).values({ id: tokenId(token), userId: user.id, expiresAt }).run();
+    this.db.delete(sessions).where(lt(sessions.expiresAt, new Date(this.clock.now()))).run();
+    return { token, user: { id: user.id, username: user.username, role: user.role }, expiresAt };
+  }
+
+  /** Resolves a cookie token; throws SESSION_EXPIRED for a known but expired session. */
+  sessionUser(token: string | undefined): SessionUser | null {
+    if (!token) return null;
+    const id = tokenId(token);
+    const row = this.db
+      .select({ userId: users.id, username: users.username, role: users.role, disabled: users.disabled, expiresAt: sessions.expiresAt })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(eq(sessions.id, id))
+      .get();
+    if (!row) return null;
+    if (row.expiresAt.getTime() <= this.clock.now()) {
+      this.db.delete(sessions).where(eq(sessions.id, id)).run();
+      throw new AppError('SESSION_EXPIRED', 'your session has expired; sign in again');
+    }
+    if (row.disabled) return null;
+    return { id: row.userId, username: row.username, role: row.role };
+  }
+
+  logout(token: string | undefined): void {
+    if (token) this.db.delete(sessions).where(eq(sessions.id, tokenId(token))).run();
+  }
+
+  listUsers() {
+    return this.db
+      .select({ id: users.id, username: users.username, role: users.role, disabled: users.disabled, createdAt: users.createdAt })
+      .from(users)
+      .orderBy(users.username)
+      .all();
+  }
+
+  #adminCount(): number {
+    return this.db.select({ n: sql<number>`count(*)` }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false))).get()?.n ?? 0;
+  }
+
+  #get(id: number): UserRow {
+    const u = this.db.select().from(users).where(eq(users.id, id)).get();
+    if (!u) throw new AppError('NOT_FOUND', `user #${id} does not exist`);
+    return u;
+  }
+
+  updateUser(actor: SessionUser, id: number, patch: { role?: Role; disabled?: boolean }): UserRow {
+    const u = this.#get(id);
+    const losesAdmin = u.role === 'admin' && !u.disabled && ((patch.role && patch.role !== 'admin') || patch.disabled === true);
+    if (losesAdmin && this.#adminCount() <= 1) {
+      throw new AppError('PRECONDITION_FAILED', 'this is the last active admin; make another admin first');
+    }
+    if (id === actor.id && patch.disabled) throw new AppError('PRECONDITION_FAILED', 'you cannot disable your own account');
+    const updated = this.db.update(users).set(patch).where(eq(users.id, id)).returning().get();
+    if (patch.disabled) this.db.delete(sessions).where(eq(sessions.userId, id)).run();
+    return updated!;
+  }
+
+  async setPassword(id: number, password: string): Promise<void> {
+    passwordSchema.parse(password);
+    this.#get(id);
+    this.db.update(users).set({ passwordHash: await hashPassword(password) }).where(eq(users.id, id)).run();
+    this.db.delete(sessions).where(eq(sessions.userId, id)).run();
+  }
+
+  deleteUser(actor: SessionUser, id: number): void {
+    const u = this.#get(id);
+    if (id === actor.id) throw new AppError('PRECONDITION_FAILED', 'you cannot delete your own account');
+    if (u.role === 'admin' && !u.disabled && this.#adminCount() <= 1) {
+      throw new AppError('PRECONDITION_FAILED', 'this is the last active admin');
+    }
+    this.db.delete(users).where(eq(users.id, id)).run();
+  }
+
+  activeSessions(userId: number): number {
+    return (
+      this.db
+        .select({ n: sql<number>`count(*)` })
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, new Date(this.clock.now()))))
+        .get()?.n ?? 0
+    );
+  }
+}
+
+const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8cKUm6Qs0oY7OL0jnmmHkEyUaJT3y9c3u5TLbtW5Pm0';

@@ -1,0 +1,231 @@
+import { eq, ne, and } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { secrets, sites, type SiteRow } from '../db/schema';
+import type { AdapterRegistry, SiteSpec } from '../adapters/registry';
+import type { SiteAdapter } from '../adapters/types';
+import { probeHostKey } from '../adapters/ssh-runner';
+import { AppError, errorMessage } from './errors';
+import type { SecretBox } from './secrets';
+import { cephConfigSchema, nodeConfigSchema, siteSecretSchema, type SiteSecret } from './site-config';
+
+export interface SiteView {
+  id: number;
+  name: string;
+  kind: 'node' | 'ceph';
+  demo: boolean;
+  config: Record<string, unknown>;
+  hasPrivateKey: boolean;
+  hasKeyring: boolean;
+  createdAt: Date;
+}
+
+export interface ConnectionCheck {
+  name: string;
+  ok: boolean;
+  message: string;
+}
+
+export interface SiteInput {
+  name: string;
+  kind: 'node' | 'ceph';
+  config: unknown;
+  secret?: SiteSecret;
+}
+
+export class SiteService {
+  constructor(
+    private readonly db: Db,
+    private readonly box: SecretBox,
+    private readonly registry: AdapterRegistry,
+  ) {}
+
+  #row(id: number): SiteRow {
+    const row = this.db.select().from(sites).where(eq(sites.id, id)).get();
+    if (!row) throw new AppError('NOT_FOUND', `site #${id} does not exist`);
+    return row;
+  }
+
+  #secret(row: SiteRow): SiteSecret {
+    if (!row.secretId) return {};
+    const s = this.db.select().from(secrets).where(eq(secrets.id, row.secretId)).get();
+    return s ? siteSecretSchema.parse(JSON.parse(this.box.decrypt(s.ciphertext))) : {};
+  }
+
+  #view(row: SiteRow): SiteView {
+    const secret = row.demo ? {} : this.#secret(row);
+    return {
+      id: row.id,
+      name: row.name,
+      kind: row.kind,
+      demo: row.demo,
+      config: row.config,
+      hasPrivateKey: !!secret.privateKey,
+      hasKeyring: !!secret.keyring,
+      createdAt: row.createdAt,
+    };
+  }
+
+  list(): SiteView[] {
+    return this.db.select().from(sites).orderBy(sites.kind, sites.name).all().map((r) => this.#view(r));
+  }
+
+  get(id: number): SiteView {
+    return this.#view(this.#row(id));
+  }
+
+  byName(name: string): SiteView | undefined {
+    const row = this.db.select().from(sites).where(eq(sites.name, name)).get();
+    return row ? this.#view(row) : undefined;
+  }
+
+  spec(id: number): SiteSpec {
+    const row = this.#row(id);
+    const secret = this.#secret(row);
+    return row.kind === 'node'
+      ? { id: row.id, name: row.name, kind: 'node', demo: row.demo, config: nodeConfigSchema.parse(row.config), secret }
+      : { id: row.id, name: row.name, kind: 'ceph', demo: row.demo, config: cephConfigSchema.parse(row.config), secret };
+  }
+
+  adapter(id: number): SiteAdapter {
+    return this.registry.forSite(this.spec(id));
+  }
+
+  #validate(kind: 'node' | 'ceph', config: unknown, secret: SiteSecret) {
+    const parsed = (kind === 'node' ? nodeConfigSchema : cephConfigSchema).safeParse(config);
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'config', message: i.message }));
+      throw new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+    }
+    const c = parsed.data as Record<string, unknown>;
+    const needsKey = kind === 'node' || c.access === 'ssh';
+    if (needsKey && !secret.privateKey) throw AppError.invalid('privateKey', 'an SSH private key is required for this site');
+    return parsed.data as Record<string, unknown>;
+  }
+
+  #assertNameFree(name: string, exceptId?: number) {
+    const clash = this.db
+      .select({ id: sites.id })
+      .from(sites)
+      .where(exceptId ? and(eq(sites.name, name), ne(sites.id, exceptId)) : eq(sites.name, name))
+      .get();
+    if (clash) throw new AppError('ALREADY_EXISTS', `a site named "${name}" already exists`, { fields: [{ field: 'name', message: 'already taken' }] });
+  }
+
+  create(input: SiteInput, demo = false): SiteView {
+    this.#assertNameFree(input.name);
+    const secret = input.secret ?? {};
+    const config = demo ? (input.config as Record<string, unknown>) : this.#validate(input.kind, input.config, secret);
+    const row = this.db.transaction((tx) => {
+      const secretId =
+        secret.privateKey || secret.keyring
+          ? tx.insert(secrets).values({ ciphertext: this.box.encrypt(JSON.stringify(secret)) }).returning({ id: secrets.id }).get().id
+          : null;
+      return tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId }).returning().get();
+    });
+    return this.#view(row);
+  }
+
+  /** Updates settings; secrets not given are kept. A changed host or port unpins the host key. */
+  update(id: number, input: { name?: string; config?: unknown; secret?: SiteSecret }): SiteView {
+    const row = this.#row(id);
+    if (row.demo) throw new AppError('PRECONDITION_FAILED', 'demo sites cannot be edited; remove the demo environment instead');
+    if (input.name && input.name !== row.name) this.#assertNameFree(input.name, id);
+    const merged: SiteSecret = { ...this.#secret(row), ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)) };
+    let config = row.config;
+    if (input.config) {
+      const next = { ...(input.config as Record<string, unknown>) };
+      const prev = row.config as Record<string, unknown>;
+      if (next.host === prev.host && next.port === prev.port && next.hostKeySha256 === undefined) next.hostKeySha256 = prev.hostKeySha256;
+      config = this.#validate(row.kind, next, merged);
+    }
+    this.db.transaction((tx) => {
+      let secretId = row.secretId;
+      if (input.secret && Object.values(input.secret).some(Boolean)) {
+        const ciphertext = this.box.encrypt(JSON.stringify(merged));
+        if (secretId) tx.update(secrets).set({ ciphertext }).where(eq(secrets.id, secretId)).run();
+        else secretId = tx.insert(secrets).values({ ciphertext }).returning({ id: secrets.id }).get().id;
+      }
+      tx.update(sites).set({ name: input.name ?? row.name, config, secretId, updatedAt: new Date() }).where(eq(sites.id, id)).run();
+    });
+    return this.get(id);
+  }
+
+  remove(id: number): SiteView {
+    const row = this.#row(id);
+    const view = this.#view(row);
+    this.db.transaction((tx) => {
+      tx.delete(sites).where(eq(sites.id, id)).run();
+      if (row.secretId) tx.delete(secrets).where(eq(secrets.id, row.secretId)).run();
+    });
+    return view;
+  }
+
+  /** The host key fingerprint the site's SSH server presents now. */
+  async presentedHostKey(id: number): Promise<{ presented: string; pinned: string | null }> {
+    const spec = this.spec(id);
+    const c = spec.config as Record<string, unknown>;
+    if (typeof c.host !== 'string') throw new AppError('PRECONDITION_FAILED', `site ${spec.name} is not reached over SSH`);
+    const presented = await probeHostKey(c.host, Number(c.port));
+    return { presented, pinned: (c.hostKeySha256 as string | null) ?? null };
+  }
+
+  /** Pins the fingerprint the admin confirmed, if the host still presents exactly that one. */
+  async pinHostKey(id: number, fingerprint: string): Promise<SiteView> {
+    const { presented } = await this.presentedHostKey(id);
+    if (presented !== fingerprint) {
+      throw new AppError('HOST_KEY_MISMATCH', `the host now presents ${presented}, not the ${fingerprint} you confirmed; check again`);
+    }
+    const row = this.#row(id);
+    this.db.update(sites).set({ config: { ...row.config, hostKeySha256: fingerprint }, updatedAt: new Date() }).where(eq(sites.id, id)).run();
+    return this.get(id);
+  }
+
+  /** Runs the checks an admin needs to see, stopping at the first failure, each with its reason. */
+  async testConnection(id: number, signal?: AbortSignal): Promise<{ ok: boolean; checks: ConnectionCheck[] }> {
+    const checks: ConnectionCheck[] = [];
+    const run = async (name: string, fn: () => Promise<string>) => {
+      try {
+        checks.push({ name, ok: true, message: await fn() });
+        return true;
+      } catch (e) {
+        checks.push({ name, ok: false, message: errorMessage(e) });
+        return false;
+      }
+    };
+    const spec = this.spec(id);
+    const adapter = this.registry.forSite(spec);
+    if (adapter.kind === 'node') {
+      const ok = await run('SSH and shell', async () => {
+        const p = await adapter.probe(signal);
+        if (!p.zfsAvailable) throw new AppError('COMMAND_FAILED', 'connected, but `zpool list` failed: ZFS is missing or not permitted');
+        if (!p.hypervisorAvailable) throw new AppError('COMMAND_FAILED', `connected, but the ${p.hypervisor} hypervisor CLI failed or is missing`);
+        return `connected to ${p.hostname}; zfs and ${p.hypervisor} answer`;
+      });
+      if (ok) {
+        await run('ZFS pools', async () => {
+          const pools = await adapter.listZpools();
+          const want = spec.kind === 'node' ? spec.config.zpools : [];
+          const missing = want.filter((z) => !pools.some((p) => p.name === z));
+          if (missing.length) throw new AppError('PRECONDITION_FAILED', `zpool(s) ${missing.join(', ')} not found; the node has ${pools.map((p) => p.name).join(', ') || 'none'}`);
+          return pools.map((p) => `${p.name} (${p.health})`).join(', ') || 'no pools';
+        });
+        await run('Hypervisor capacity', async () => {
+          const c = await adapter.capacity();
+          return `${c.cpus} vCPUs, ${Math.round(c.memoryMiB / 1024)} GiB RAM`;
+        });
+      }
+    } else {
+      const ok = await run('Cluster access', async () => {
+        const p = await adapter.probe(signal);
+        return `fsid ${p.fsid}, ${p.health}, ${p.version}`;
+      });
+      if (ok) {
+        await run('RBD mirroring', async () => {
+          const pools = await adapter.listMirrorPools();
+          return pools.length ? pools.map((p) => `${p.pool}: ${p.mode}`).join(', ') : 'no RBD pools';
+        });
+      }
+    }
+    return { ok: checks.every((c) => c.ok), checks };
+  }
+}

@@ -1,0 +1,61 @@
+import { TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/unstable-core-do-not-import';
+import { ZodError } from 'zod';
+import { AppError, type AppErrorCode, type FieldIssue } from '../domain/errors';
+
+/** The one place where domain error codes become transport codes. */
+const CODE_MAP: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
+  INVALID_INPUT: 'BAD_REQUEST',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  ALREADY_EXISTS: 'CONFLICT',
+  UNAUTHENTICATED: 'UNAUTHORIZED',
+  SESSION_EXPIRED: 'UNAUTHORIZED',
+  WRONG_CREDENTIALS: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  BAD_ORIGIN: 'FORBIDDEN',
+  RATE_LIMITED: 'TOO_MANY_REQUESTS',
+  PRECONDITION_FAILED: 'PRECONDITION_FAILED',
+  HOST_KEY_MISMATCH: 'PRECONDITION_FAILED',
+  HOST_KEY_UNKNOWN: 'PRECONDITION_FAILED',
+  UNREACHABLE: 'BAD_GATEWAY',
+  AUTH_FAILED: 'BAD_GATEWAY',
+  COMMAND_FAILED: 'BAD_GATEWAY',
+  TIMEOUT: 'GATEWAY_TIMEOUT',
+  CANCELLED: 'CLIENT_CLOSED_REQUEST',
+  INTERNAL: 'INTERNAL_SERVER_ERROR',
+};
+
+interface IssueLike {
+  path?: readonly (PropertyKey | { key: PropertyKey })[];
+  message: string;
+}
+
+export function issuesToFields(issues: readonly IssueLike[]): FieldIssue[] {
+  return issues.map((i) => ({
+    field: (i.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.') || 'input',
+    message: i.message,
+  }));
+}
+
+/** Turns anything thrown below the routers into an AppError. */
+export function toAppError(e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  if (e instanceof ZodError) {
+    const fields = issuesToFields(e.issues);
+    return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+  }
+  if (e instanceof TRPCError) {
+    const issues = (e.cause as { issues?: IssueLike[] } | undefined)?.issues;
+    if (e.code === 'BAD_REQUEST' && Array.isArray(issues)) {
+      const fields = issuesToFields(issues);
+      return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+    }
+    if (e.cause instanceof AppError) return e.cause;
+  }
+  return new AppError('INTERNAL', 'internal error; see the server log', { cause: e });
+}
+
+export function toTRPCError(e: AppError): TRPCError {
+  return new TRPCError({ code: CODE_MAP[e.code], message: e.message, cause: e });
+}

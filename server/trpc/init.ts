@@ -1,0 +1,134 @@
+import { initTRPC } from '@trpc/server';
+import superjson from 'superjson';
+import { readyApp, type App } from '../app';
+import { hasRole, SESSION_COOKIE, type Role, type SessionUser } from '../domain/auth';
+import { AppError, errorMessage } from '../domain/errors';
+import { toAppError, toTRPCError } from './errors';
+
+export interface Context {
+  app: App;
+  user: SessionUser | null;
+  sessionError: AppError | null;
+  token: string | undefined;
+  origin: string | null;
+  host: string | null;
+  secure: boolean;
+  clientKey: string;
+  resHeaders: Headers;
+}
+
+export function readCookie(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
+
+export async function createContext({ req, resHeaders }: { req: Request; resHeaders: Headers }): Promise<Context> {
+  const app = await readyApp();
+  const token = readCookie(req.headers.get('cookie'), SESSION_COOKIE);
+  let user: SessionUser | null = null;
+  let sessionError: AppError | null = null;
+  try {
+    user = app.auth.sessionUser(token);
+  } catch (e) {
+    sessionError = toAppError(e);
+  }
+  const url = new URL(req.url);
+  return {
+    app,
+    user,
+    sessionError,
+    token,
+    origin: req.headers.get('origin'),
+    host: req.headers.get('x-forwarded-host') ?? req.headers.get('host') ?? url.host,
+    secure: (req.headers.get('x-forwarded-proto') ?? url.protocol.replace(':', '')) === 'https',
+    clientKey: req.headers.get('x-forwarded-for')?.split(',')[0]?.trim() || req.headers.get('x-real-ip') || 'direct',
+    resHeaders,
+  };
+}
+
+export interface Meta {
+  /** Lowest role allowed; undefined only for the sign-in procedures. */
+  minRole?: Role;
+  /** Whether the call is written to history (mutations are, unless false). */
+  history?: boolean;
+}
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    transformer: superjson,
+    errorFormatter({ shape, error }) {
+      const app = toAppError(error.cause instanceof AppError ? error.cause : error);
+      return {
+        ...shape,
+        message: app.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR' ? error.message : app.message,
+        data: { ...shape.data, appCode: app.code, fields: app.fields, stack: undefined },
+      };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Maps every error once, checks the Origin of mutations, and records mutations in history. */
+const base = t.procedure.use(async ({ ctx, type, path, next, getRawInput, meta }) => {
+  if (type === 'mutation') {
+    const allowed = (process.env.TANDEM_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    let ok = false;
+    try {
+      ok = !!ctx.origin && (new URL(ctx.origin).host === ctx.host || allowed.includes(ctx.origin));
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw toTRPCError(new AppError('BAD_ORIGIN', `request origin ${ctx.origin ?? '(none)'} is not this console's; refusing the change`));
+  }
+  const started = Date.now();
+  const result = await next();
+  if (type === 'mutation' && meta?.history !== false) {
+    const input = (await getRawInput().catch(() => undefined)) as Record<string, unknown> | undefined;
+    const err = result.ok ? null : toAppError(result.error.cause ?? result.error);
+    ctx.app.history.record({
+      username: ctx.user?.username ?? (typeof input?.username === 'string' ? input.username : 'anonymous'),
+      action: path,
+      target: historyTarget(path, input),
+      params: input && typeof input === 'object' ? input : undefined,
+      outcome: result.ok ? 'success' : 'failure',
+      error: err ? errorMessage(err) : null,
+      durationMs: Date.now() - started,
+    });
+  }
+  if (!result.ok) {
+    const app = toAppError(result.error.cause ?? result.error);
+    if (app.code === 'INTERNAL') console.error(`[tandem] ${path}:`, result.error.cause ?? result.error);
+    throw toTRPCError(app);
+  }
+  return result;
+});
+
+function historyTarget(path: string, input: Record<string, unknown> | undefined): string {
+  const area = path.split('.')[0] ?? path;
+  const key = input?.target ?? input?.name ?? input?.username ?? input?.siteId ?? input?.id;
+  return key === undefined ? area : `${area}:${String(key)}`;
+}
+
+/** Only the sign-in procedures use this. */
+export const publicProcedure = base;
+
+function withRole(role: Role) {
+  return base.meta({ minRole: role }).use(({ ctx, next }) => {
+    if (!ctx.user) throw toTRPCError(ctx.sessionError ?? new AppError('UNAUTHENTICATED', 'sign in first'));
+    if (!hasRole(ctx.user.role, role)) {
+      throw toTRPCError(new AppError('FORBIDDEN', `this needs the ${role} role; you are ${ctx.user.role}`));
+    }
+    return next({ ctx: { ...ctx, user: ctx.user } });
+  });
+}
+
+export const viewerProcedure = withRole('viewer');
+export const operatorProcedure = withRole('operator');
+export const adminProcedure = withRole('admin');

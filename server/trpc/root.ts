@@ -1,0 +1,20 @@
+import { createCallerFactory, router } from './init';
+import { authRouter } from './routers/auth';
+import { historyRouter } from './routers/history';
+import { overviewRouter } from './routers/overview';
+import { demoRouter, sitesRouter } from './routers/sites';
+import { tasksRouter } from './routers/tasks';
+import { usersRouter } from './routers/users';
+
+export const appRouter = router({
+  auth: authRouter,
+  users: usersRouter,
+  sites: sitesRouter,
+  demo: demoRouter,
+  overview: overviewRouter,
+  tasks: tasksRouter,
+  history: historyRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

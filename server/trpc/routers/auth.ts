@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { passwordSchema, SESSION_COOKIE, usernameSchema } from '../../domain/auth';
+import { publicProcedure, router, viewerProcedure, type Context } from '../init';
+
+function setSessionCookie(ctx: Context, token: string, maxAgeSec: number) {
+  ctx.resHeaders.append(
+    'Set-Cookie',
+    `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${ctx.secure ? '; Secure' : ''}`,
+  );
+}
+
+export const authRouter = router({
+  status: publicProcedure.query(({ ctx }) => ({
+    setupNeeded: ctx.app.auth.userCount() === 0,
+    user: ctx.user,
+    sessionExpired: ctx.sessionError?.code === 'SESSION_EXPIRED',
+  })),
+  setup: publicProcedure
+    .input(z.object({ username: usernameSchema, password: passwordSchema }))
+    .mutation(async ({ ctx, input }) => {
+      await ctx.app.auth.setupFirstAdmin(input.username, input.password);
+      const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
+      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      return s.user;
+    }),
+  login: publicProcedure
+    .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: z.string().min(1, 'required').max(256) }))
+    .mutation(async ({ ctx, input }) => {
+      const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
+      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      return s.user;
+    }),
+  logout: viewerProcedure.mutation(({ ctx }) => {
+    ctx.app.auth.logout(ctx.token);
+    setSessionCookie(ctx, '', 0);
+    return { ok: true };
+  }),
+  changePassword: viewerProcedure
+    .input(z.object({ current: z.string().min(1, 'required'), next: passwordSchema }))
+    .mutation(async ({ ctx, input }) => {
+      await ctx.app.auth.login(ctx.user.username, input.current, ctx.clientKey);
+      await ctx.app.auth.setPassword(ctx.user.id, input.next);
+      const s = await ctx.app.auth.login(ctx.user.username, input.next, ctx.clientKey);
+      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      return { ok: true };
+    }),
+});

@@ -1,0 +1,6 @@
+import { overview } from '../../domain/overview';
+import { router, viewerProcedure } from '../init';
+
+export const overviewRouter = router({
+  get: viewerProcedure.query(({ ctx }) => overview(ctx.app.sites)),
+});

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { startSiteCheck } from '../../domain/site-check';
+import { keyringSchema, privateKeySchema, siteNameSchema } from '../../domain/site-config';
+import { adminProcedure, operatorProcedure, router, viewerProcedure } from '../init';
+
+const id = z.number().int().positive();
+const secretInput = z
+  .object({
+    privateKey: privateKeySchema.optional().or(z.literal('').transform(() => undefined)),
+    keyring: keyringSchema.optional().or(z.literal('').transform(() => undefined)),
+  })
+  .optional();
+
+export const sitesRouter = router({
+  list: viewerProcedure.query(({ ctx }) => ctx.app.sites.list()),
+  get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.sites.get(input.id)),
+  create: adminProcedure
+    .input(z.object({ name: siteNameSchema, kind: z.enum(['node', 'ceph']), config: z.record(z.string(), z.unknown()), secret: secretInput }))
+    .mutation(({ ctx, input }) => ctx.app.sites.create(input)),
+  update: adminProcedure
+    .input(z.object({ id, name: siteNameSchema.optional(), config: z.record(z.string(), z.unknown()).optional(), secret: secretInput }))
+    .mutation(({ ctx, input }) => ctx.app.sites.update(input.id, input)),
+  remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ctx.app.sites.remove(input.id)),
+  testConnection: adminProcedure
+    .meta({ history: true })
+    .input(z.object({ id }))
+    .mutation(({ ctx, input }) => ctx.app.sites.testConnection(input.id)),
+  hostKey: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ctx.app.sites.presentedHostKey(input.id)),
+  pinHostKey: adminProcedure
+    .input(z.object({ id, fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA256:…') }))
+    .mutation(({ ctx, input }) => ctx.app.sites.pinHostKey(input.id, input.fingerprint)),
+  check: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
+    const t = startSiteCheck(ctx.app.tasks, ctx.app.sites, input.id, ctx.user);
+    return { taskId: t.id };
+  }),
+});
+
+export const demoRouter = router({
+  status: viewerProcedure.query(({ ctx }) => ({ present: ctx.app.demo.present() })),
+  create: adminProcedure.mutation(({ ctx }) => ({ created: ctx.app.demo.create() })),
+  remove: adminProcedure.mutation(({ ctx }) => ({ removed: ctx.app.demo.remove() })),
+});

@@ -1,0 +1,37 @@
+import { on } from 'node:events';
+import { z } from 'zod';
+import { AppError } from '../../domain/errors';
+import type { TaskEvent } from '../../tasks/engine';
+import { operatorProcedure, router, viewerProcedure } from '../init';
+
+const id = z.number().int().positive();
+
+export const tasksRouter = router({
+  list: viewerProcedure
+    .input(z.object({ active: z.boolean().optional(), limit: z.number().int().min(1).max(200).default(50), before: id.optional() }))
+    .query(({ ctx, input }) => ctx.app.tasks.list(input)),
+  get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => {
+    const task = ctx.app.tasks.get(input.id);
+    if (!task) throw new AppError('NOT_FOUND', `task #${input.id} does not exist`);
+    return { task, steps: ctx.app.tasks.steps(input.id), logs: ctx.app.tasks.logs(input.id) };
+  }),
+  /** Live task changes over server-sent events; yields the changed task row. */
+  watch: viewerProcedure.input(z.object({ id: id.optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
+    for await (const [ev] of on(ctx.app.tasks.events, 'change', { signal })) {
+      const e = ev as TaskEvent;
+      if (input?.id && e.taskId !== input.id) continue;
+      const task = ctx.app.tasks.get(e.taskId);
+      if (task) yield task;
+    }
+  }),
+  cancel: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
+    ctx.app.tasks.cancel(input.id, ctx.user.username);
+    return { ok: true };
+  }),
+  answer: operatorProcedure
+    .input(z.object({ id, questionId: z.string().min(1), value: z.string().min(1) }))
+    .mutation(({ ctx, input }) => {
+      ctx.app.tasks.answer(input.id, input.questionId, input.value, ctx.user.username);
+      return { ok: true };
+    }),
+});
