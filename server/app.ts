@@ -39,7 +39,7 @@ export function createApp(opts: AppOptions = {}): App {
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
   let world: DemoWorld | undefined;
-  const registry = new AdapterRegistry(ssh, () => (world ??= new DemoWorld(clock, opts.demoLatencyMs ?? 250)), path.join(dir, 'run'));
+  const registry = new AdapterRegistry(ssh, () => (world ??= new DemoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250))), path.join(dir, 'run'));
   const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
   return {
     db,

@@ -38,7 +38,7 @@ export const NAME_PATTERNS = {
   cephClient: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
 } as const;
 
-export function assertName(kind: keyof typeof NAME_PATTERNS, value: string, label = kind): string {
+export function assertName(kind: keyof typeof NAME_PATTERNS, value: string, label: string = kind): string {
   if (!NAME_PATTERNS[kind].test(value)) {
     throw AppError.invalid(label, `${JSON.stringify(value)} is not a valid name (allowed: ${NAME_PATTERNS[kind].source})`);
   }

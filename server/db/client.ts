@@ -8,12 +8,12 @@ import * as schema from './schema';
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
 export function dataDir(): string {
-  return path.resolve(process.env.TANDEM_DATA_DIR || './data');
+  return path.resolve(/*turbopackIgnore: true*/ process.env.TANDEM_DATA_DIR || './data');
 }
 
 function migrationsDir(): string {
   // Works from the source tree, from the Next.js server bundle and from Vitest alike.
-  const candidates = [path.resolve(process.cwd(), 'drizzle'), path.resolve(__dirname, '../../drizzle')];
+  const candidates = [path.resolve(/*turbopackIgnore: true*/ process.cwd(), 'drizzle'), path.resolve(/*turbopackIgnore: true*/ __dirname, '../../drizzle')];
   const found = candidates.find((d) => fs.existsSync(path.join(d, 'meta', '_journal.json')));
   if (!found) throw new Error(`migrations not found (looked in ${candidates.join(', ')})`);
   return found;

@@ -55,3 +55,28 @@ export async function overview(sites: SiteService, timeoutMs = 10_000): Promise<
     }),
   );
 }
+
+export interface NodeVms {
+  site: Pick<SiteView, 'id' | 'name' | 'demo'>;
+  vms: import('../adapters/node/types').VmInfo[];
+  error?: string;
+}
+
+/** Every VM on every node. */
+export async function vmInventory(sites: SiteService, timeoutMs = 10_000): Promise<NodeVms[]> {
+  return Promise.all(
+    sites
+      .list()
+      .filter((s) => s.kind === 'node')
+      .map(async (s) => {
+        const site = { id: s.id, name: s.name, demo: s.demo };
+        try {
+          const a = sites.adapter(s.id);
+          if (a.kind !== 'node') return { site, vms: [] };
+          return { site, vms: await withTimeout(a.listVms(), timeoutMs, s.name) };
+        } catch (e) {
+          return { site, vms: [], error: errorMessage(e) };
+        }
+      }),
+  );
+}

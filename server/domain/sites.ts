@@ -112,9 +112,9 @@ export class SiteService {
   }
 
   create(input: SiteInput, demo = false): SiteView {
-    this.#assertNameFree(input.name);
     const secret = input.secret ?? {};
     const config = demo ? (input.config as Record<string, unknown>) : this.#validate(input.kind, input.config, secret);
+    this.#assertNameFree(input.name);
     const row = this.db.transaction((tx) => {
       const secretId =
         secret.privateKey || secret.keyring

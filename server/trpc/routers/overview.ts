@@ -1,6 +1,7 @@
-import { overview } from '../../domain/overview';
+import { overview, vmInventory } from '../../domain/overview';
 import { router, viewerProcedure } from '../init';
 
 export const overviewRouter = router({
   get: viewerProcedure.query(({ ctx }) => overview(ctx.app.sites)),
+  vms: viewerProcedure.query(({ ctx }) => vmInventory(ctx.app.sites)),
 });

@@ -1,0 +1,119 @@
+'use client';
+
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useMemo, useState } from 'react';
+import { errorText, useTRPC } from '@/components/trpc';
+import { Badge, Button, Card, Empty, ErrorBox, PageTitle, Select, TextInput, formatDuration, formatTime } from '@/components/ui';
+
+type Outcome = 'success' | 'failure' | 'cancelled' | 'started';
+
+export default function HistoryPage() {
+  const trpc = useTRPC();
+  const [target, setTarget] = useState('');
+  const [action, setAction] = useState('');
+  const [username, setUsername] = useState('');
+  const [outcome, setOutcome] = useState<'' | Outcome>('');
+  const [from, setFrom] = useState('');
+  const [to, setTo] = useState('');
+  const [page, setPage] = useState(1);
+  const filter = useMemo(
+    () => ({
+      target: target || undefined,
+      action: action || undefined,
+      username: username || undefined,
+      outcome: outcome || undefined,
+      from: from ? new Date(from).getTime() : undefined,
+      to: to ? new Date(to).getTime() : undefined,
+    }),
+    [target, action, username, outcome, from, to],
+  );
+  const actions = useQuery(trpc.history.actions.queryOptions());
+  const q = useQuery({ ...trpc.history.list.queryOptions({ filter, page, pageSize: 25 }), placeholderData: keepPreviousData });
+  const pages = q.data ? Math.max(1, Math.ceil(q.data.total / q.data.pageSize)) : 1;
+  const csvHref = `/api/history/export?${new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])).toString()}`;
+  const reset = (fn: () => void) => {
+    fn();
+    setPage(1);
+  };
+  return (
+    <>
+      <PageTitle actions={<a href={csvHref} className="rounded-md border border-zinc-300 px-3 py-1.5 text-sm font-medium hover:bg-zinc-50 dark:border-zinc-600 dark:hover:bg-zinc-800" download>Export CSV</a>}>History</PageTitle>
+      <Card className="mb-4">
+        <div className="grid gap-3 sm:grid-cols-3 lg:grid-cols-6">
+          <TextInput label="Target" value={target} onChange={(e) => reset(() => setTarget(e.target.value))} placeholder="e.g. site:demo-node1" />
+          <Select label="Action" value={action} onChange={(e) => reset(() => setAction(e.target.value))}>
+            <option value="">Any</option>
+            {actions.data?.map((a) => (
+              <option key={a}>{a}</option>
+            ))}
+          </Select>
+          <TextInput label="User" value={username} onChange={(e) => reset(() => setUsername(e.target.value))} />
+          <Select label="Outcome" value={outcome} onChange={(e) => reset(() => setOutcome(e.target.value as '' | Outcome))}>
+            <option value="">Any</option>
+            <option value="success">success</option>
+            <option value="failure">failure</option>
+            <option value="cancelled">cancelled</option>
+          </Select>
+          <TextInput label="From" type="datetime-local" value={from} onChange={(e) => reset(() => setFrom(e.target.value))} />
+          <TextInput label="To" type="datetime-local" value={to} onChange={(e) => reset(() => setTo(e.target.value))} />
+        </div>
+      </Card>
+      {q.error && <ErrorBox error={errorText(q.error)} />}
+      <Card>
+        {q.data?.rows.length === 0 && <Empty>Nothing matches these filters.</Empty>}
+        {!!q.data?.rows.length && (
+          <table className="w-full text-left text-sm" data-testid="history-table">
+            <thead className="text-xs text-zinc-500 uppercase">
+              <tr>
+                <th className="py-1">Time</th>
+                <th>User</th>
+                <th>Action</th>
+                <th>Target</th>
+                <th>Outcome</th>
+                <th>Duration</th>
+                <th>Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              {q.data.rows.map((r) => (
+                <tr key={r.id} className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="history-row">
+                  <td className="py-1.5 whitespace-nowrap">{formatTime(r.at)}</td>
+                  <td>{r.username}</td>
+                  <td className="font-mono text-xs">{r.action}</td>
+                  <td>{r.target}</td>
+                  <td>
+                    <Badge tone={r.outcome === 'success' ? 'ok' : r.outcome === 'failure' ? 'error' : 'muted'}>{r.outcome}</Badge>
+                  </td>
+                  <td className="tabular-nums">{r.durationMs !== null ? formatDuration(r.durationMs) : '—'}</td>
+                  <td className="max-w-md text-xs text-zinc-600 dark:text-zinc-400">
+                    {r.taskId && (
+                      <Link className="text-brand-600 hover:underline" href={`/tasks/${r.taskId}`}>
+                        task #{r.taskId}{' '}
+                      </Link>
+                    )}
+                    {r.error && <span className="text-red-600 dark:text-red-400">{r.error}</span>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <div className="mt-3 flex items-center justify-between text-sm">
+          <span className="text-zinc-500">{q.data ? `${q.data.total} entr${q.data.total === 1 ? 'y' : 'ies'}` : ''}</span>
+          <span className="flex items-center gap-2">
+            <Button disabled={page <= 1} onClick={() => setPage((p) => p - 1)}>
+              Previous
+            </Button>
+            <span>
+              Page {page} of {pages}
+            </span>
+            <Button disabled={page >= pages} onClick={() => setPage((p) => p + 1)}>
+              Next
+            </Button>
+          </span>
+        </div>
+      </Card>
+    </>
+  );
+}

@@ -1,0 +1,105 @@
+'use client';
+
+import { useMutation } from '@tanstack/react-query';
+import { useState } from 'react';
+import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { Button, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
+
+/** Registers a node or a Ceph cluster; secrets go up once and never come back. */
+export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; onDone: (name: string) => void; onCancel: () => void }) {
+  const trpc = useTRPC();
+  const [v, setV] = useState<Record<string, string>>({
+    name: '',
+    host: '',
+    port: '22',
+    user: 'root',
+    hypervisor: 'libvirt',
+    zpools: 'zones',
+    access: 'local',
+    siteName: '',
+    cluster: 'ceph',
+    confPath: '/etc/ceph/ceph.conf',
+    clientId: 'admin',
+    keyringPath: '',
+    privateKey: '',
+    keyring: '',
+  });
+  const set = (k: string) => (e: { target: { value: string } }) => setV((s) => ({ ...s, [k]: e.target.value }));
+  const create = useMutation(trpc.sites.create.mutationOptions({ onSuccess: (s) => onDone(s.name) }));
+  const fe = fieldErrors(create.error);
+  const f = (k: string) => fe[k] ?? fe[`config.${k}`] ?? fe[`secret.${k}`];
+  const ssh = kind === 'node' || v.access === 'ssh';
+  const submit = () => {
+    const config: Record<string, unknown> =
+      kind === 'node'
+        ? { host: v.host, port: Number(v.port), user: v.user, hypervisor: v.hypervisor, zpools: v.zpools!.split(/[\s,]+/).filter(Boolean) }
+        : {
+            access: v.access,
+            siteName: v.siteName,
+            cluster: v.cluster,
+            clientId: v.clientId,
+            confPath: v.confPath || null,
+            keyringPath: v.keyringPath || null,
+            ...(v.access === 'ssh' ? { host: v.host, port: Number(v.port), user: v.user } : {}),
+          };
+    create.mutate({ name: v.name!, kind, config, secret: { privateKey: ssh ? v.privateKey : '', keyring: kind === 'ceph' && v.access === 'local' ? v.keyring : '' } });
+  };
+  return (
+    <form
+      className="grid gap-3 md:grid-cols-2"
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit();
+      }}
+    >
+      {create.error && (
+        <div className="md:col-span-2">
+          <ErrorBox error={errorText(create.error)} />
+        </div>
+      )}
+      <TextInput label="Name in Tandem" value={v.name} onChange={set('name')} error={f('name')} required />
+      {kind === 'ceph' && (
+        <>
+          <TextInput label="Mirroring site name" value={v.siteName} onChange={set('siteName')} error={f('siteName')} hint="As in rbd mirror pool info --site-name" required />
+          <Select label="Access" value={v.access} onChange={set('access')}>
+            <option value="local">rbd/ceph CLI on the Tandem host</option>
+            <option value="ssh">rbd/ceph CLI over SSH on an admin host</option>
+          </Select>
+          <TextInput label="Cluster name" value={v.cluster} onChange={set('cluster')} error={f('cluster')} />
+          <TextInput label="ceph.conf path" value={v.confPath} onChange={set('confPath')} error={f('confPath')} />
+          <TextInput label="Client id" value={v.clientId} onChange={set('clientId')} error={f('clientId')} hint="Without “client.”" />
+          <TextInput label="Keyring path (optional)" value={v.keyringPath} onChange={set('keyringPath')} error={f('keyringPath')} />
+          {v.access === 'local' && <TextArea label="Or paste the keyring (stored encrypted)" value={v.keyring} onChange={set('keyring')} error={f('keyring')} autoComplete="off" />}
+        </>
+      )}
+      {ssh && (
+        <>
+          <TextInput label="SSH host" value={v.host} onChange={set('host')} error={f('host')} required />
+          <TextInput label="SSH port" type="number" value={v.port} onChange={set('port')} error={f('port')} />
+          <TextInput label="SSH user" value={v.user} onChange={set('user')} error={f('user')} />
+        </>
+      )}
+      {kind === 'node' && (
+        <>
+          <Select label="Hypervisor" value={v.hypervisor} onChange={set('hypervisor')}>
+            <option value="libvirt">libvirt (virsh)</option>
+            <option value="vmadm">SmartOS vmadm</option>
+          </Select>
+          <TextInput label="zpools" value={v.zpools} onChange={set('zpools')} error={f('zpools') ?? fe['config.zpools.0']} hint="Space or comma separated" />
+        </>
+      )}
+      {ssh && (
+        <div className="md:col-span-2">
+          <TextArea label="SSH private key (stored encrypted, never shown again)" value={v.privateKey} onChange={set('privateKey')} error={f('privateKey')} autoComplete="off" required />
+        </div>
+      )}
+      <div className="flex gap-2 md:col-span-2">
+        <Button type="submit" variant="primary" busy={create.isPending}>
+          Register
+        </Button>
+        <Button onClick={onCancel}>Cancel</Button>
+      </div>
+      {ssh && <p className="text-xs text-zinc-500 md:col-span-2">After registering, use “Host key…” to see and pin the host key fingerprint before the first connection.</p>}
+    </form>
+  );
+}

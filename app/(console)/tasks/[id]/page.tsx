@@ -1,0 +1,119 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
+import { use, useState } from 'react';
+import { StateBadge } from '@/components/task-state';
+import { useToast } from '@/components/toast';
+import { errorText, useTRPC } from '@/components/trpc';
+import { Button, Card, ConfirmDialog, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
+import type { TaskQuestion } from '@/server/tasks/engine';
+
+export default function TaskPage({ params }: { params: Promise<{ id: string }> }) {
+  const id = Number(use(params).id);
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const toast = useToast();
+  const q = useQuery(trpc.tasks.get.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
+  useSubscription(
+    trpc.tasks.watch.subscriptionOptions(
+      { id },
+      {
+        onData: () => {
+          void qc.invalidateQueries({ queryKey: trpc.tasks.get.queryKey({ id }) });
+        },
+      },
+    ),
+  );
+  const [confirmCancel, setConfirmCancel] = useState(false);
+  const cancel = useMutation(
+    trpc.tasks.cancel.mutationOptions({
+      onSuccess: () => toast.info(`Cancelling task #${id}…`),
+      onError: (e) => toast.error(errorText(e)),
+      onSettled: () => setConfirmCancel(false),
+    }),
+  );
+  const answer = useMutation(trpc.tasks.answer.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
+  if (q.error) return <ErrorBox error={errorText(q.error)} />;
+  if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
+  const { task, steps, logs } = q.data;
+  const active = ['waiting', 'running', 'question'].includes(task.state);
+  const question = task.question as TaskQuestion | null;
+  return (
+    <>
+      <PageTitle actions={active && <Button variant="danger" onClick={() => setConfirmCancel(true)}>Cancel task</Button>}>
+        <span className="flex items-center gap-3">
+          Task #{task.id}: {task.name} <StateBadge state={task.state} />
+        </span>
+      </PageTitle>
+      <div className="grid gap-4 lg:grid-cols-3">
+        <Card title="Progress" className="lg:col-span-2">
+          <div data-testid="task-progress">
+            <Progress value={task.progressComplete} max={task.progressTotal} label="task progress" />
+          </div>
+          {question && (
+            <div role="alertdialog" aria-label="Question" className="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950">
+              <p className="mb-2 text-sm font-medium">{question.message}</p>
+              <p className="mb-2 text-xs text-zinc-600 dark:text-zinc-400">
+                Without an answer by {formatTime(question.deadline)}, “{question.options.find((o) => o.value === question.defaultValue)?.label}” is taken.
+              </p>
+              <div className="flex gap-2">
+                {question.options.map((o) => (
+                  <Button key={o.value} variant={o.value === question.defaultValue ? 'primary' : 'secondary'} busy={answer.isPending} onClick={() => answer.mutate({ id, questionId: question.id, value: o.value })}>
+                    {o.label}
+                  </Button>
+                ))}
+              </div>
+            </div>
+          )}
+          <ol className="mt-4 space-y-1.5" aria-label="Steps">
+            {steps.map((s) => (
+              <li key={s.id} className="flex items-center justify-between gap-2 text-sm" data-testid="task-step">
+                <span className="flex items-center gap-2">
+                  <span className="w-5 text-right text-zinc-400 tabular-nums">{s.idx + 1}.</span>
+                  {s.name}
+                  {s.detail && <span className="text-xs text-red-600 dark:text-red-400">— {s.detail}</span>}
+                </span>
+                <span className="flex items-center gap-2">
+                  {s.startedAt && s.finishedAt && <span className="text-xs text-zinc-500 tabular-nums">{formatDuration(s.finishedAt.getTime() - s.startedAt.getTime())}</span>}
+                  <StateBadge state={s.state} />
+                </span>
+              </li>
+            ))}
+          </ol>
+          {task.error && <div className="mt-4"><ErrorBox error={task.error} /></div>}
+        </Card>
+        <Card title="Details">
+          <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 text-sm">
+            <dt className="text-zinc-500">Target</dt>
+            <dd>{task.target}</dd>
+            <dt className="text-zinc-500">Kind</dt>
+            <dd>{task.kind}</dd>
+            <dt className="text-zinc-500">Started by</dt>
+            <dd>{task.createdBy}</dd>
+            <dt className="text-zinc-500">Created</dt>
+            <dd>{formatTime(task.createdAt)}</dd>
+            <dt className="text-zinc-500">Finished</dt>
+            <dd>{formatTime(task.finishedAt)}</dd>
+            {task.lastCompletedStep && (
+              <>
+                <dt className="text-zinc-500">Last step done</dt>
+                <dd>{task.lastCompletedStep}</dd>
+              </>
+            )}
+          </dl>
+        </Card>
+      </div>
+      <Card title="Log" className="mt-4">
+        <pre className="max-h-96 overflow-auto text-xs leading-relaxed" data-testid="task-log">
+          {logs.map((l) => `${new Date(l.at).toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`).join('\n')}
+        </pre>
+      </Card>
+      <ConfirmDialog open={confirmCancel} title={`Cancel task #${task.id}?`} confirmLabel="Cancel task" danger busy={cancel.isPending} onConfirm={() => cancel.mutate({ id })} onCancel={() => setConfirmCancel(false)}>
+        <p>
+          “{task.name}” stops at its next safe point. Steps already done are not undone{task.lastCompletedStep ? ` (last done: ${task.lastCompletedStep})` : ''}.
+        </p>
+      </ConfirmDialog>
+    </>
+  );
+}

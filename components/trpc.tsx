@@ -1,0 +1,66 @@
+'use client';
+
+import { QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
+import { createTRPCContext } from '@trpc/tanstack-react-query';
+import { useState, type ReactNode } from 'react';
+import superjson from 'superjson';
+import type { AppRouter } from '@/server/trpc/root';
+
+export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
+
+function onAuthError(err: unknown) {
+  if (err instanceof TRPCClientError && err.data?.code === 'UNAUTHORIZED' && typeof window !== 'undefined' && window.location.pathname !== '/login') {
+    const to = new URL(`/login?next=${encodeURIComponent(window.location.pathname)}${err.data?.appCode === 'SESSION_EXPIRED' ? '&expired=1' : ''}`, window.location.origin);
+    window.location.assign(to.href);
+  }
+}
+
+function makeQueryClient() {
+  return new QueryClient({
+    queryCache: new QueryCache({ onError: onAuthError }),
+    defaultOptions: {
+      queries: {
+        staleTime: 5_000,
+        retry: (n, err) => !(err instanceof TRPCClientError && ['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_REQUEST'].includes(err.data?.code)) && n < 2,
+      },
+    },
+  });
+}
+
+export function TRPCReactProvider({ children }: { children: ReactNode }) {
+  const [queryClient] = useState(makeQueryClient);
+  const [trpcClient] = useState(() =>
+    createTRPCClient<AppRouter>({
+      links: [
+        splitLink({
+          condition: (op) => op.type === 'subscription',
+          true: httpSubscriptionLink({ url: '/api/trpc', transformer: superjson }),
+          false: httpBatchLink({ url: '/api/trpc', transformer: superjson }),
+        }),
+      ],
+    }),
+  );
+  return (
+    <QueryClientProvider client={queryClient}>
+      <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
+        {children}
+      </TRPCProvider>
+    </QueryClientProvider>
+  );
+}
+
+/** A readable message from any error the client sees, including per-field validation. */
+export function errorText(err: unknown): string {
+  if (err instanceof TRPCClientError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export function fieldErrors(err: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (err instanceof TRPCClientError) {
+    for (const f of (err.data?.fields ?? []) as { field: string; message: string }[]) out[f.field] = f.message;
+  }
+  return out;
+}

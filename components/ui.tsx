@@ -1,0 +1,228 @@
+'use client';
+
+import { useEffect, useId, useRef, useState, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
+
+export function cx(...c: (string | false | null | undefined)[]): string {
+  return c.filter(Boolean).join(' ');
+}
+
+type Variant = 'primary' | 'secondary' | 'danger' | 'ghost';
+const VARIANTS: Record<Variant, string> = {
+  primary: 'bg-brand-600 text-white hover:bg-brand-700 disabled:bg-brand-600/50',
+  secondary: 'border border-zinc-300 bg-white text-zinc-800 hover:bg-zinc-50 dark:border-zinc-600 dark:bg-zinc-800 dark:text-zinc-100 dark:hover:bg-zinc-700',
+  danger: 'bg-red-600 text-white hover:bg-red-700 disabled:bg-red-600/50',
+  ghost: 'text-zinc-700 hover:bg-zinc-100 dark:text-zinc-200 dark:hover:bg-zinc-800',
+};
+
+export function Button({ variant = 'secondary', busy, className, children, ...rest }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant; busy?: boolean }) {
+  return (
+    <button
+      type="button"
+      {...rest}
+      disabled={rest.disabled || busy}
+      aria-busy={busy || undefined}
+      className={cx('inline-flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium transition disabled:cursor-not-allowed disabled:opacity-60', VARIANTS[variant], className)}
+    >
+      {busy && <span className="size-3 animate-spin rounded-full border-2 border-current border-t-transparent" aria-hidden />}
+      {children}
+    </button>
+  );
+}
+
+export function Card({ title, actions, children, className }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
+  return (
+    <section className={cx('rounded-lg border border-zinc-200 bg-white p-4 shadow-sm dark:border-zinc-700 dark:bg-zinc-900', className)}>
+      {(title || actions) && (
+        <div className="mb-3 flex items-center justify-between gap-2">
+          {title && <h2 className="text-base font-semibold">{title}</h2>}
+          {actions && <div className="flex gap-2">{actions}</div>}
+        </div>
+      )}
+      {children}
+    </section>
+  );
+}
+
+export function PageTitle({ children, actions }: { children: ReactNode; actions?: ReactNode }) {
+  return (
+    <div className="mb-5 flex flex-wrap items-center justify-between gap-3">
+      <h1 className="text-2xl font-semibold tracking-tight">{children}</h1>
+      {actions && <div className="flex gap-2">{actions}</div>}
+    </div>
+  );
+}
+
+const TONES = {
+  ok: 'bg-emerald-100 text-emerald-800 dark:bg-emerald-900/50 dark:text-emerald-200',
+  warn: 'bg-amber-100 text-amber-800 dark:bg-amber-900/50 dark:text-amber-200',
+  error: 'bg-red-100 text-red-800 dark:bg-red-900/50 dark:text-red-200',
+  info: 'bg-sky-100 text-sky-800 dark:bg-sky-900/50 dark:text-sky-200',
+  muted: 'bg-zinc-100 text-zinc-700 dark:bg-zinc-800 dark:text-zinc-300',
+  demo: 'bg-fuchsia-100 text-fuchsia-800 dark:bg-fuchsia-900/50 dark:text-fuchsia-200',
+} as const;
+export type Tone = keyof typeof TONES;
+
+export function Badge({ tone = 'muted', children, title }: { tone?: Tone; children: ReactNode; title?: string }) {
+  return (
+    <span title={title} className={cx('inline-flex items-center rounded px-1.5 py-0.5 text-xs font-medium', TONES[tone])}>
+      {children}
+    </span>
+  );
+}
+
+export function DemoBadge() {
+  return <Badge tone="demo" title="Simulated site of the built-in demo environment">Demo</Badge>;
+}
+
+export function Progress({ value, max, label }: { value: number; max: number; label?: string }) {
+  const pct = max > 0 ? Math.min(100, Math.round((value / max) * 100)) : 0;
+  return (
+    <div className="flex items-center gap-2">
+      <div role="progressbar" aria-label={label ?? 'progress'} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} className="h-2 flex-1 overflow-hidden rounded bg-zinc-200 dark:bg-zinc-700">
+        <div className="h-full bg-brand-500 transition-all" style={{ width: `${pct}%` }} />
+      </div>
+      <span className="w-10 text-right text-xs tabular-nums text-zinc-500">{pct}%</span>
+    </div>
+  );
+}
+
+export function Field({ label, error, hint, children, htmlFor }: { label: string; error?: string; hint?: ReactNode; children: ReactNode; htmlFor: string }) {
+  return (
+    <div className="flex flex-col gap-1">
+      <label htmlFor={htmlFor} className="text-sm font-medium">
+        {label}
+      </label>
+      {children}
+      {hint && !error && <p className="text-xs text-zinc-500">{hint}</p>}
+      {error && (
+        <p id={`${htmlFor}-error`} role="alert" className="text-xs text-red-600 dark:text-red-400">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+const inputCls = 'rounded-md border border-zinc-300 bg-white px-2.5 py-1.5 text-sm dark:border-zinc-600 dark:bg-zinc-800 aria-[invalid=true]:border-red-500';
+
+export function TextInput({ label, error, hint, id, className, ...rest }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; hint?: ReactNode }) {
+  const auto = useId();
+  const fid = id ?? auto;
+  return (
+    <Field label={label} error={error} hint={hint} htmlFor={fid}>
+      <input id={fid} aria-invalid={!!error} aria-describedby={error ? `${fid}-error` : undefined} className={cx(inputCls, className)} {...rest} />
+    </Field>
+  );
+}
+
+export function TextArea({ label, error, hint, id, ...rest }: React.TextareaHTMLAttributes<HTMLTextAreaElement> & { label: string; error?: string; hint?: ReactNode }) {
+  const auto = useId();
+  const fid = id ?? auto;
+  return (
+    <Field label={label} error={error} hint={hint} htmlFor={fid}>
+      <textarea id={fid} aria-invalid={!!error} aria-describedby={error ? `${fid}-error` : undefined} className={cx(inputCls, 'font-mono text-xs')} rows={4} {...rest} />
+    </Field>
+  );
+}
+
+export function Select({ label, error, hint, id, children, ...rest }: SelectHTMLAttributes<HTMLSelectElement> & { label: string; error?: string; hint?: ReactNode }) {
+  const auto = useId();
+  const fid = id ?? auto;
+  return (
+    <Field label={label} error={error} hint={hint} htmlFor={fid}>
+      <select id={fid} aria-invalid={!!error} className={inputCls} {...rest}>
+        {children}
+      </select>
+    </Field>
+  );
+}
+
+/** A modal confirmation that states what will happen; optionally requires typing a word. */
+export function ConfirmDialog({
+  open,
+  title,
+  children,
+  confirmLabel,
+  typeToConfirm,
+  danger,
+  busy,
+  onConfirm,
+  onCancel,
+}: {
+  open: boolean;
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  typeToConfirm?: string;
+  danger?: boolean;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [typed, setTyped] = useState('');
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) {
+      setTyped('');
+      d.showModal();
+    } else if (!open && d.open) d.close();
+  }, [open]);
+  const ok = !typeToConfirm || typed === typeToConfirm;
+  return (
+    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className="m-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100">
+      <h2 className="mb-3 text-lg font-semibold">{title}</h2>
+      <div className="mb-4 space-y-2 text-sm">{children}</div>
+      {typeToConfirm && (
+        <div className="mb-4">
+          <TextInput label={`Type ${typeToConfirm} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+        </div>
+      )}
+      <div className="flex justify-end gap-2">
+        <Button onClick={onCancel}>Cancel</Button>
+        <Button variant={danger ? 'danger' : 'primary'} disabled={!ok} busy={busy} onClick={onConfirm}>
+          {confirmLabel}
+        </Button>
+      </div>
+    </dialog>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="py-6 text-center text-sm text-zinc-500">{children}</p>;
+}
+
+export function ErrorBox({ error }: { error: string }) {
+  return (
+    <p role="alert" className="rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
+      {error}
+    </p>
+  );
+}
+
+export function formatBytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v >= 100 || i === 0 ? 0 : 1)} ${u[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+export function formatTime(d: Date | number | null | undefined): string {
+  if (d === null || d === undefined) return '—';
+  return new Date(d).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+}

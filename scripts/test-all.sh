@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs every test of Tandem: static checks, unit tests, the production build, end-to-end tests on
+# the demo sites, and integration and end-to-end tests against the real labs (two Ceph clusters
+# and emulated ZFS compute nodes), which it installs, starts and stops itself.
+# The last line is "N passed, N failed".
+set -uo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$ROOT"
+
+RESULTS="$(mktemp -d /tmp/tandem-results.XXXXXX)"
+export TANDEM_LAB_DIR="${TANDEM_LAB_DIR:-/tmp/tandem-lab}"
+started=$(date +%s)
+stamp() { log "[$(( $(date +%s) - started ))s] $*"; }
+
+# step NAME COMMAND… : runs a check whose exit code counts as one test.
+step() {
+  local name="$1"; shift
+  stamp "$name"
+  "$@"
+  local rc=$?
+  echo "$rc" > "$RESULTS/step-$name.rc"
+  [ $rc -eq 0 ] || log "FAILED: $name (exit $rc)"
+  return 0
+}
+
+labs_down() {
+  stamp "stopping labs"
+  bash scripts/lab/ceph-sites.sh down >/dev/null 2>&1 || true
+  bash scripts/lab/nodes.sh down >/dev/null 2>&1 || true
+}
+
+require_node
+apt_ensure chromium fonts-liberation g++ make python3 openssh-client
+ensure_node_modules
+
+# The labs boot in the background while the fast tests and the build run.
+trap labs_down EXIT
+LAB_LOG="$RESULTS/labs.log"
+( bash scripts/lab/nodes.sh install && bash scripts/lab/nodes.sh up 3 && bash scripts/lab/ceph-sites.sh install && bash scripts/lab/ceph-sites.sh up ) >"$LAB_LOG" 2>&1 &
+LAB_PID=$!
+
+step typecheck npx tsc --noEmit -p .
+step lint npx eslint . --max-warnings 0
+stamp "unit tests"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-unit.json"
+step build bash -c 'npx next build > /tmp/tandem-build.log 2>&1 || { tail -60 /tmp/tandem-build.log; exit 1; }'
+
+stamp "end-to-end tests on the demo sites"
+PLAYWRIGHT_JSON_OUTPUT_NAME="$RESULTS/playwright-demo.json" npx playwright test --reporter=list,json
+
+stamp "waiting for the labs"
+wait $LAB_PID
+echo $? > "$RESULTS/step-labs-up.rc"
+sed 's/^/  /' "$LAB_LOG" | tail -40 >&2
+
+if [ "$(cat "$RESULTS/step-labs-up.rc")" = 0 ]; then
+  stamp "integration tests against the real labs"
+  npx vitest run -c vitest.integration.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-integration.json"
+  if ls e2e-lab/*.spec.ts >/dev/null 2>&1; then
+    stamp "end-to-end tests against the real labs"
+    PLAYWRIGHT_JSON_OUTPUT_NAME="$RESULTS/playwright-lab.json" npx playwright test -c playwright.lab.config.ts --reporter=list,json
+  fi
+else
+  log "the labs did not come up; integration tests count as failed"
+fi
+
+labs_down
+trap - EXIT
+stamp "done"
+node scripts/lib/count-results.mjs "$RESULTS"

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { csvCell } from '@/server/domain/history';
+import { redact } from '@/server/domain/redact';
+import { testApp } from './helpers';
+
+describe('history', () => {
+  it('redacts secrets deeply', () => {
+    expect(redact({ a: 1, password: 'x', nested: { privateKey: 'k', keyring: 'r', token: 't', ok: 'y' }, list: [{ secret: 's' }] })).toEqual({
+      a: 1,
+      password: '[redacted]',
+      nested: { privateKey: '[redacted]', keyring: '[redacted]', token: '[redacted]', ok: 'y' },
+      list: [{ secret: '[redacted]' }],
+    });
+  });
+
+  it('filters by target, action, user, outcome and time, and paginates', () => {
+    const { app, clock } = testApp();
+    for (let i = 0; i < 30; i++) {
+      clock.advance(60_000);
+      app.history.record({ username: i % 2 ? 'alice' : 'bob', action: i % 3 ? 'replica.sync' : 'failover', target: `vm:web${i % 5}`, outcome: i % 7 ? 'success' : 'failure' });
+    }
+    const all = app.history.list({}, { limit: 10, offset: 0 });
+    expect(all.total).toBe(30);
+    expect(all.rows).toHaveLength(10);
+    expect(all.rows[0]!.at.getTime()).toBeGreaterThan(all.rows[9]!.at.getTime());
+    expect(app.history.list({ username: 'alice' }, { limit: 100, offset: 0 }).total).toBe(15);
+    expect(app.history.list({ action: 'failover' }, { limit: 100, offset: 0 }).total).toBe(10);
+    expect(app.history.list({ outcome: 'failure' }, { limit: 100, offset: 0 }).total).toBe(5);
+    expect(app.history.list({ target: 'web3' }, { limit: 100, offset: 0 }).total).toBe(6);
+    const start = Date.UTC(2026, 10, 23, 12, 0, 0);
+    expect(app.history.list({ from: start + 10 * 60_000, to: start + 19 * 60_000 }, { limit: 100, offset: 0 }).total).toBe(10);
+    expect(app.history.list({}, { limit: 10, offset: 25 }).rows).toHaveLength(5);
+  });
+
+  it('exports CSV with escaping and formula neutralisation', () => {
+    const { app } = testApp();
+    app.history.record({ username: 'eve', action: 'sites.create', target: 'site:"x",y', outcome: 'failure', error: '=HYPERLINK("evil")', params: { privateKey: 'KEY' } });
+    const csv = [...app.history.csv({})].join('');
+    const lines = csv.trim().split('\n');
+    expect(lines[0]).toBe('id,time,user,action,target,outcome,duration_ms,task_id,error,params');
+    expect(lines[1]).toContain('"site:""x"",y"');
+    expect(lines[1]).toContain(`"'=HYPERLINK(""evil"")"`);
+    expect(csv).not.toContain('KEY"');
+    expect(csvCell('+1')).toBe("'+1");
+  });
+});

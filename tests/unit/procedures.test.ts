@@ -1,0 +1,99 @@
+import { TRPCError } from '@trpc/server';
+import { describe, expect, it } from 'vitest';
+import { hasRole, type Role } from '@/server/domain/auth';
+import { appRouter, createCaller } from '@/server/trpc/root';
+import { admin, ctxFor, operator, testApp, viewer } from './helpers';
+
+type Proc = { _def: { type: 'query' | 'mutation' | 'subscription'; meta?: { minRole?: Role } } };
+const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, Proc>);
+const PUBLIC = new Set(['auth.status', 'auth.login', 'auth.setup']);
+
+async function call(caller: ReturnType<typeof createCaller>, path: string): Promise<unknown> {
+  let fn: unknown = caller;
+  for (const part of path.split('.')) fn = (fn as Record<string, unknown>)[part];
+  const res = await (fn as (i: unknown) => Promise<unknown>)({});
+  // Subscriptions return an iterable; pull once to run the resolver.
+  if (res && typeof res === 'object' && Symbol.asyncIterator in res) await (res as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
+  return res;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | null> {
+  try {
+    await p;
+    return null;
+  } catch (e) {
+    return e instanceof TRPCError ? e.code : `non-trpc: ${String(e)}`;
+  }
+}
+
+describe('every tRPC procedure', () => {
+  it('is enumerated (sanity)', () => {
+    expect(procedures.length).toBeGreaterThan(20);
+    for (const [path, p] of procedures) {
+      if (!PUBLIC.has(path)) expect(p._def.meta?.minRole, `${path} declares a role`).toBeDefined();
+    }
+  });
+
+  it('rejects a call without a session', async () => {
+    const { app } = testApp();
+    const caller = createCaller(ctxFor(app, null));
+    for (const [path] of procedures) {
+      if (PUBLIC.has(path)) continue;
+      expect(await codeOf(call(caller, path)), path).toBe('UNAUTHORIZED');
+    }
+  });
+
+  it('rejects mutations from a role below the one required', async () => {
+    const { app } = testApp();
+    let checked = 0;
+    for (const [path, p] of procedures) {
+      const min = p._def.meta?.minRole;
+      if (p._def.type !== 'mutation' || !min) continue;
+      for (const user of [viewer, operator, admin]) {
+        if (hasRole(user.role, min)) continue;
+        checked++;
+        expect(await codeOf(call(createCaller(ctxFor(app, user)), path)), `${path} as ${user.role}`).toBe('FORBIDDEN');
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+
+  it('rejects mutations whose Origin is not this console, even with a session', async () => {
+    const { app } = testApp();
+    for (const origin of [null, 'http://evil.example', 'not a url']) {
+      const caller = createCaller(ctxFor(app, admin, origin));
+      for (const [path, p] of procedures) {
+        if (p._def.type !== 'mutation') continue;
+        expect(await codeOf(call(caller, path)), `${path} from ${origin}`).toBe('FORBIDDEN');
+      }
+    }
+  });
+
+  it('answers malformed input with a field-specific validation error, never a 500', async () => {
+    const { app } = testApp();
+    const caller = createCaller(ctxFor(app, admin));
+    const bad: [string, unknown, string][] = [
+      ['sites.create', { name: '', kind: 'node', config: {} }, 'name'],
+      ['sites.create', { name: 'x', kind: 'toaster', config: {} }, 'kind'],
+      ['sites.create', { name: 'n1', kind: 'node', config: { host: 'h', port: 99999 }, secret: { privateKey: '' } }, 'port'],
+      ['sites.get', { id: -1 }, 'id'],
+      ['users.create', { username: 'a', password: 'short', role: 'admin' }, 'username'],
+      ['users.create', { username: 'alice', password: 'short', role: 'admin' }, 'password'],
+      ['tasks.get', { id: 'seven' }, 'id'],
+      ['history.list', { filter: { from: 10, to: 5 } }, 'filter.from'],
+    ];
+    for (const [path, input, field] of bad) {
+      let fn: unknown = caller;
+      for (const part of path.split('.')) fn = (fn as Record<string, unknown>)[part];
+      try {
+        await (fn as (i: unknown) => Promise<unknown>)(input);
+        expect.fail(`${path} accepted ${JSON.stringify(input)}`);
+      } catch (e) {
+        expect(e, path).toBeInstanceOf(TRPCError);
+        expect((e as TRPCError).code, path).toBe('BAD_REQUEST');
+        const fields = ((e as TRPCError).cause as { fields?: { field: string }[] }).fields ?? [];
+        expect(fields.map((f) => f.field).join(','), `${path} ${JSON.stringify(input)}`).toContain(field);
+      }
+    }
+  });
+});
