@@ -85,7 +85,7 @@ test('sign-in: a wrong password says so; the right one returns to the page asked
   await page.getByLabel('Username').fill(ADMIN.username);
   await page.getByLabel('Password').fill('not the password');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('alert')).toHaveText('wrong username or password');
+  await expect(page.locator('form').getByRole('alert')).toHaveText('wrong username or password');
   await page.getByLabel('Password').fill(ADMIN.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/history$/);

@@ -31,7 +31,17 @@ export interface FieldIssue {
   message: string;
 }
 
+/**
+ * Next.js bundles server code per entry (instrumentation, route handlers, pages), so one process
+ * may hold several copies of this class. A registered symbol brands every instance so that
+ * `instanceof AppError` holds across copies.
+ */
+const BRAND = Symbol.for('tandem.AppError');
+const ROOT = Symbol('AppError root class');
+
 export class AppError extends Error {
+  readonly [BRAND] = true;
+  static readonly [ROOT] = true;
   readonly code: AppErrorCode;
   readonly fields: FieldIssue[];
   readonly details: Record<string, unknown> | undefined;
@@ -50,6 +60,12 @@ export class AppError extends Error {
 
   static invalid(field: string, message: string): AppError {
     return new AppError('INVALID_INPUT', `${field}: ${message}`, { fields: [{ field, message }] });
+  }
+
+  static [Symbol.hasInstance](v: unknown): boolean {
+    // Subclasses (which inherit this method) keep the ordinary prototype check.
+    if (!Object.prototype.hasOwnProperty.call(this, ROOT)) return Function.prototype[Symbol.hasInstance].call(this, v);
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[BRAND] === true;
   }
 
   static is(e: unknown, code?: AppErrorCode): e is AppError {

@@ -108,7 +108,7 @@ export class SiteService {
       .from(sites)
       .where(exceptId ? and(eq(sites.name, name), ne(sites.id, exceptId)) : eq(sites.name, name))
       .get();
-    if (clash) throw new AppError('ALREADY_EXISTS', `a site named "${name}" already exists`, { fields: [{ field: 'name', message: 'already taken' }] });
+    if (clash) throw new AppError('ALREADY_EXISTS', `a site named "${name}" already exists`, { fields: [{ field: 'name', message: `a site named "${name}" already exists` }] });
   }
 
   create(input: SiteInput, demo = false): SiteView {

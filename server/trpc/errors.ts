@@ -41,8 +41,9 @@ export function issuesToFields(issues: readonly IssueLike[]): FieldIssue[] {
 /** Turns anything thrown below the routers into an AppError. */
 export function toAppError(e: unknown): AppError {
   if (e instanceof AppError) return e;
-  if (e instanceof ZodError) {
-    const fields = issuesToFields(e.issues);
+  if (e instanceof ZodError || (e instanceof Error && e.name === 'ZodError' && Array.isArray((e as ZodError).issues))) {
+    const z = e as ZodError;
+    const fields = issuesToFields(z.issues);
     return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
   }
   if (e instanceof TRPCError) {

@@ -44,3 +44,20 @@ describe('history', () => {
     expect(csvCell('+1')).toBe("'+1");
   });
 });
+
+describe('AppError across bundle copies', () => {
+  it('is recognised by instanceof even from another copy of the class', async () => {
+    const { AppError } = await import('@/server/domain/errors');
+    const { CommandError } = await import('@/server/adapters/runner');
+    // A structurally separate copy, as a second bundle would have.
+    const copy = await import('@/server/domain/errors?copy' as string).catch(() => null);
+    const foreign = Object.assign(new Error('x'), { [Symbol.for('tandem.AppError')]: true, code: 'NOT_FOUND' });
+    expect(foreign instanceof AppError).toBe(true);
+    expect(new Error('plain') instanceof AppError).toBe(false);
+    const ce = new CommandError({ argv: ['zfs', 'list'], exitCode: 1, stderr: 'boom', target: 'local' });
+    expect(ce instanceof AppError).toBe(true);
+    expect(ce instanceof CommandError).toBe(true);
+    expect(new AppError('INTERNAL', 'x') instanceof CommandError).toBe(false);
+    if (copy) expect(new copy.AppError('INTERNAL', 'y') instanceof AppError).toBe(true);
+  });
+});

@@ -52,7 +52,7 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
         submit();
       }}
     >
-      {create.error && (
+      {create.error && !Object.keys(fe).length && (
         <div className="md:col-span-2">
           <ErrorBox error={errorText(create.error)} />
         </div>

@@ -4,12 +4,22 @@ import { keyringSchema, privateKeySchema, siteNameSchema } from '../../domain/si
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
-const secretInput = z
-  .object({
-    privateKey: privateKeySchema.optional().or(z.literal('').transform(() => undefined)),
-    keyring: keyringSchema.optional().or(z.literal('').transform(() => undefined)),
-  })
-  .optional();
+/** An optional secret: empty means "not given" (keep the stored one); otherwise it must be valid. */
+function optionalSecret(schema: z.ZodType<string, string>) {
+  return z
+    .string()
+    .max(64 * 1024, 'too long')
+    .optional()
+    .transform((s, ctx) => {
+      if (!s || !s.trim()) return undefined;
+      const r = schema.safeParse(s);
+      if (r.success) return r.data;
+      for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message });
+      return z.NEVER;
+    });
+}
+
+const secretInput = z.object({ privateKey: optionalSecret(privateKeySchema), keyring: optionalSecret(keyringSchema) }).optional();
 
 export const sitesRouter = router({
   list: viewerProcedure.query(({ ctx }) => ctx.app.sites.list()),
