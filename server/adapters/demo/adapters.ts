@@ -1,7 +1,28 @@
 import { AppError } from '../../domain/errors';
-import type { CephAdapter, CephProbe, PoolMirrorSummary } from '../ceph/types';
-import type { NodeAdapter, NodeCapacity, NodeProbe, VmInfo, ZpoolInfo } from '../node/types';
-import type { DemoWorld } from './world';
+import { parseDomainXml, renderDomainXml, rewriteDomainXml } from '../node/domain-xml';
+import { datasetForPath } from '../node/ssh-node';
+import { pullStages } from '../node/transfer';
+import type {
+  DatasetInfo,
+  NodeAdapter,
+  NodeCapacity,
+  NodeProbe,
+  PullOptions,
+  RewriteOptions,
+  SnapshotInfo,
+  SnapshotsByDataset,
+  StartOptions,
+  StopOptions,
+  TransferResult,
+  VmDefinition,
+  VmInfo,
+  VmState,
+  WrittenEstimate,
+  ZpoolInfo,
+} from '../node/types';
+import { assertPropertyName, assertPropertyValue, assertSnapshotRef, assertUserProperty, READONLY_MIRROR } from '../node/zfs';
+import { assertName } from '../quote';
+import { demoGuid, type DemoDataset, type DemoNode, type DemoSnapshot, type DemoWorld } from './world';
 
 export class DemoNodeAdapter implements NodeAdapter {
   readonly kind = 'node' as const;
@@ -10,15 +31,67 @@ export class DemoNodeAdapter implements NodeAdapter {
     readonly nodeName: string,
   ) {}
 
-  #node() {
-    const n = this.world.node(this.nodeName);
-    if (!n) throw new AppError('UNREACHABLE', `demo node ${this.nodeName} does not exist in the simulation`);
+  #node(name = this.nodeName): DemoNode {
+    const n = this.world.node(name);
+    if (!n) throw new AppError('UNREACHABLE', `demo node ${name} does not exist in the simulation`);
     return n;
+  }
+
+  #ds(name: string, node = this.#node()): DemoDataset {
+    assertName('zfsDataset', name, 'dataset');
+    const d = node.datasets.find((x) => x.name === name);
+    if (!d) throw new AppError('NOT_FOUND', `dataset ${name} does not exist on ${node.name}`);
+    return d;
+  }
+
+  #under(root: string, node = this.#node()): DemoDataset[] {
+    this.#ds(root, node);
+    return node.datasets.filter((d) => d.name === root || d.name.startsWith(`${root}/`)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  #vm(name: string): VmInfo {
+    assertName('vm', name, 'vm');
+    const vm = this.#node().vms.find((v) => v.name === name);
+    if (!vm) throw new AppError('NOT_FOUND', `VM ${name} is not defined on ${this.nodeName}`);
+    return vm;
+  }
+
+  #info(d: DemoDataset): DatasetInfo {
+    const free = this.world.zpools(this.#node()).find((p) => p.name === d.name.split('/')[0])?.freeBytes ?? 0;
+    const children = this.#node().datasets.filter((c) => c.name.startsWith(`${d.name}/`));
+    return {
+      name: d.name,
+      type: 'filesystem',
+      usedBytes: this.world.datasetSelfBytes(d) + children.reduce((n, c) => n + this.world.datasetSelfBytes(c), 0),
+      availableBytes: free,
+      referencedBytes: d.referencedBytes,
+      usedBySnapshotsBytes: d.snapshots.reduce((n, s) => n + s.usedBytes, 0),
+      guid: d.guid,
+      createTxg: String(d.createTxg),
+      creation: d.creation,
+      mountpoint: `/${d.name}`,
+      mounted: true,
+      readonly: d.readonly,
+      origin: d.origin,
+    };
+  }
+
+  #snap(d: DemoDataset, s: DemoSnapshot): SnapshotInfo {
+    return { dataset: d.name, name: s.name, guid: s.guid, createTxg: String(s.createTxg), creation: s.creation, usedBytes: s.usedBytes, referencedBytes: s.referencedBytes };
+  }
+
+  #datasetOfPath(path: string, kind: 'file' | 'zvol'): string | null {
+    const ds = datasetForPath(
+      path,
+      kind,
+      this.#node().datasets.map((d) => ({ name: d.name, mountpoint: `/${d.name}` })),
+    );
+    return ds;
   }
 
   async probe(signal?: AbortSignal): Promise<NodeProbe> {
     await this.world.delay(signal);
-    return { hostname: this.#node().name, zfsAvailable: true, hypervisor: 'demo', hypervisorAvailable: true };
+    return { hostname: this.#node().name, zfsAvailable: true, hypervisor: 'demo', hypervisorAvailable: true, pvAvailable: true };
   }
 
   async capacity(): Promise<NodeCapacity> {
@@ -32,32 +105,373 @@ export class DemoNodeAdapter implements NodeAdapter {
     return this.world.zpools(this.#node());
   }
 
+  // ---------------------------------------------------------------- ZFS
+
+  async listDatasets(root: string): Promise<DatasetInfo[]> {
+    await this.world.delay();
+    return this.#under(root).map((d) => this.#info(d));
+  }
+
+  async listSnapshots(root: string): Promise<SnapshotsByDataset> {
+    await this.world.delay();
+    const out: SnapshotsByDataset = {};
+    for (const d of this.#under(root)) if (d.snapshots.length) out[d.name] = d.snapshots.map((s) => this.#snap(d, s));
+    return out;
+  }
+
+  async createSnapshots(datasets: string[], name: string, opts: { recursive?: boolean } = {}): Promise<SnapshotInfo[]> {
+    datasets.forEach((d) => assertSnapshotRef(d, name));
+    await this.world.delay();
+    const node = this.#node();
+    const targets = datasets.flatMap((d) => (opts.recursive === false ? [this.#ds(d, node)] : this.#under(d, node)));
+    const clash = targets.find((d) => d.snapshots.some((s) => s.name === name));
+    if (clash) throw new AppError('CONFLICT', `snapshot ${clash.name}@${name} already exists on ${node.name}`);
+    const created = new Map<DemoDataset, DemoSnapshot>();
+    for (const d of targets) if (!created.has(d)) created.set(d, this.world.snapshotDataset(node, d, name));
+    return datasets.map((n) => {
+      const d = this.#ds(n, node);
+      return this.#snap(d, created.get(d)!);
+    });
+  }
+
+  async destroySnapshots(dataset: string, names: string[], opts: { recursive?: boolean } = {}): Promise<void> {
+    names.forEach((n) => assertSnapshotRef(dataset, n));
+    await this.world.delay();
+    const targets = opts.recursive ? this.#under(dataset) : [this.#ds(dataset)];
+    for (const d of targets) {
+      for (const n of names) {
+        const i = d.snapshots.findIndex((s) => s.name === n);
+        if (i < 0) continue;
+        const [gone] = d.snapshots.splice(i, 1);
+        // what it alone held goes; what it shared with its successor stays there
+        const next = d.snapshots[i];
+        if (gone && next) next.deltaBytes += gone.deltaBytes;
+        else if (gone && i > 0) d.pendingBytes += gone.deltaBytes;
+      }
+    }
+  }
+
+  async rollback(dataset: string, snapshot: string): Promise<void> {
+    assertSnapshotRef(dataset, snapshot);
+    await this.world.delay();
+    const d = this.#ds(dataset);
+    const i = d.snapshots.findIndex((s) => s.name === snapshot);
+    if (i < 0) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    const snap = d.snapshots[i]!;
+    d.snapshots.splice(i + 1);
+    d.referencedBytes = snap.referencedBytes;
+    snap.usedBytes = 0;
+    d.pendingBytes = 0;
+    if (d.writingSince !== null) d.writingSince = this.world.clock.now();
+  }
+
+  async destroyDataset(dataset: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    assertName('zfsDataset', dataset, 'dataset');
+    if (!dataset.includes('/')) throw AppError.invalid('dataset', 'refusing to destroy a pool root dataset');
+    await this.world.delay();
+    const node = this.#node();
+    if (!node.datasets.some((d) => d.name === dataset)) return;
+    const doomed = this.#under(dataset, node);
+    if (opts.recursive === false && (doomed.length > 1 || doomed[0]!.snapshots.length > 0)) {
+      throw new AppError('CONFLICT', `dataset ${dataset} has children or snapshots (destroy it recursively)`);
+    }
+    const dependent = node.datasets.find((d) => d.origin && doomed.some((x) => d.origin!.startsWith(`${x.name}@`)) && !doomed.includes(d));
+    if (dependent) throw new AppError('CONFLICT', `dataset ${dataset} has dependent clone ${dependent.name}`);
+    node.datasets = node.datasets.filter((d) => !doomed.includes(d));
+  }
+
+  async renameDataset(from: string, to: string): Promise<void> {
+    assertName('zfsDataset', to, 'to');
+    await this.world.delay();
+    const node = this.#node();
+    const moving = this.#under(from, node);
+    if (node.datasets.some((d) => d.name === to)) throw new AppError('ALREADY_EXISTS', `dataset ${to} already exists on ${node.name}`);
+    if (to.split('/')[0] !== from.split('/')[0]) throw AppError.invalid('to', 'cannot rename to a different pool');
+    for (const d of moving) d.name = to + d.name.slice(from.length);
+  }
+
+  async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+    assertSnapshotRef(dataset, snapshot);
+    assertName('zfsDataset', target, 'target');
+    await this.world.delay();
+    const node = this.#node();
+    const d = this.#ds(dataset, node);
+    const s = d.snapshots.find((x) => x.name === snapshot);
+    if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${node.name}`);
+    if (node.datasets.some((x) => x.name === target)) throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
+    node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, origin: `${dataset}@${snapshot}` }));
+  }
+
+  async promoteDataset(dataset: string): Promise<void> {
+    await this.world.delay();
+    const node = this.#node();
+    const clone = this.#ds(dataset, node);
+    if (!clone.origin) throw new AppError('PRECONDITION_FAILED', `dataset ${dataset} on ${node.name} is not a clone`);
+    const [originName, snapName] = clone.origin.split('@') as [string, string];
+    const origin = this.#ds(originName, node);
+    const i = origin.snapshots.findIndex((s) => s.name === snapName);
+    if (i < 0) throw new AppError('NOT_FOUND', `origin snapshot ${clone.origin} is gone`);
+    // the clone takes the snapshots up to the origin snapshot (guids unchanged) ...
+    const taken = origin.snapshots.splice(0, i + 1);
+    clone.snapshots = [...taken, ...clone.snapshots];
+    // ... and clones of those snapshots now hang off the promoted dataset
+    for (const d of node.datasets) {
+      const at = d.origin?.split('@');
+      if (d !== clone && at && at[0] === originName && taken.some((s) => s.name === at[1])) d.origin = `${dataset}@${at[1]}`;
+    }
+    origin.origin = `${dataset}@${snapName}`;
+    clone.origin = null;
+  }
+
+  async setProperties(dataset: string, props: Record<string, string>): Promise<void> {
+    const entries = Object.entries(props).map(([k, v]) => [assertUserProperty(k), assertPropertyValue(v)] as const);
+    await this.world.delay();
+    const d = this.#ds(dataset);
+    for (const [k, v] of entries) d.props[k] = v;
+  }
+
+  async getProperties(dataset: string, names: string[]): Promise<Record<string, string | null>> {
+    names.forEach(assertPropertyName);
+    await this.world.delay();
+    const d = this.#ds(dataset);
+    const info = this.#info(d);
+    const native: Record<string, string | null> = {
+      type: info.type,
+      used: String(info.usedBytes),
+      available: String(info.availableBytes),
+      referenced: String(info.referencedBytes),
+      guid: info.guid,
+      createtxg: info.createTxg,
+      creation: String(info.creation),
+      mountpoint: info.mountpoint,
+      mounted: 'yes',
+      readonly: d.readonly ? 'on' : 'off',
+      origin: d.origin,
+    };
+    return Object.fromEntries(names.map((n) => [n, n in native ? (native[n] ?? null) : (d.props[n] ?? null)]));
+  }
+
+  async setReadonly(dataset: string, readonly: boolean): Promise<void> {
+    await this.world.delay();
+    const d = this.#ds(dataset);
+    d.readonly = readonly;
+    d.props[READONLY_MIRROR] = readonly ? 'on' : 'off';
+  }
+
+  async getReadonly(dataset: string): Promise<boolean> {
+    await this.world.delay();
+    return this.#ds(dataset).readonly;
+  }
+
+  async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {
+    assertSnapshotRef(dataset, snapshot);
+    await this.world.delay();
+    const d = this.#ds(dataset);
+    const i = d.snapshots.findIndex((s) => s.name === snapshot);
+    if (i < 0) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    const later = d.snapshots.slice(i + 1).reduce((n, s) => n + s.deltaBytes, 0);
+    const bytes = later + this.world.writtenSinceLatest(d);
+    return { bytes, maxBytes: bytes, exact: true };
+  }
+
+  /**
+   * Simulated `ssh source zfs send … | pv | zfs recv -F target`: the stream's size follows from
+   * the snapshots' deltas, its progress from the world clock and the bandwidth limit (or the
+   * simulated link speed). The target changes only when the stream completes.
+   */
+  async pull(opts: PullOptions): Promise<TransferResult> {
+    pullStages(opts); // the same validation as a real pull
+    await this.world.delay(opts.signal);
+    const sourceName = opts.source.alias ?? opts.source.host;
+    const src = this.world.node(sourceName);
+    if (!src) throw new AppError('UNREACHABLE', `${this.nodeName} cannot reach ${sourceName} over SSH`);
+    const target = this.#node();
+    const sds = this.#ds(opts.sourceDataset, src);
+    const toIdx = sds.snapshots.findIndex((s) => s.name === opts.toSnapshot);
+    if (toIdx < 0) throw new AppError('NOT_FOUND', `snapshot missing on the source: ${opts.sourceDataset}@${opts.toSnapshot}`);
+    const existing = target.datasets.find((d) => d.name === opts.targetDataset) ?? null;
+    let fromIdx = -1;
+    if (opts.fromSnapshot !== null) {
+      fromIdx = sds.snapshots.findIndex((s) => s.name === opts.fromSnapshot);
+      if (fromIdx < 0) throw new AppError('NOT_FOUND', `snapshot missing on the source: ${opts.sourceDataset}@${opts.fromSnapshot}`);
+      if (fromIdx >= toIdx) throw AppError.invalid('fromSnapshot', `${opts.fromSnapshot} is not older than ${opts.toSnapshot}`);
+      const guid = sds.snapshots[fromIdx]!.guid;
+      if (!existing || !existing.snapshots.some((s) => s.guid === guid)) {
+        throw new AppError('CONFLICT', `the target ${opts.targetDataset} does not continue from ${opts.fromSnapshot}: most recent snapshot does not match incremental source`);
+      }
+    } else if (existing && existing.snapshots.length > 0) {
+      throw new AppError('CONFLICT', `the target ${opts.targetDataset} does not continue from (full send): destination has snapshots`);
+    }
+    if (this.world.transfers.some((t) => t.targetNode === target.name && t.targetDataset === opts.targetDataset)) {
+      throw new AppError('CONFLICT', `${opts.targetDataset} on ${target.name} is already receiving a stream (dataset is busy)`);
+    }
+    const sent = sds.snapshots.slice(fromIdx + 1, toIdx + 1);
+    const overhead = 2048 * sent.length;
+    const total = (fromIdx < 0 ? sds.snapshots[toIdx]!.referencedBytes + sent.slice(1).reduce((n, s) => n + s.deltaBytes, 0) : sent.reduce((n, s) => n + s.deltaBytes, 0)) + overhead;
+    const tr = this.world.startTransfer({
+      sourceNode: src.name,
+      targetNode: target.name,
+      sourceDataset: sds.name,
+      targetDataset: opts.targetDataset,
+      totalBytes: total,
+      bytesPerSec: opts.bandwidthLimitBytesPerSec ?? this.world.linkBytesPerSec,
+    });
+    const started = this.world.clock.now();
+    try {
+      for (;;) {
+        if (opts.signal?.aborted) throw new AppError('CANCELLED', `transfer to ${opts.targetDataset} on ${target.name} was cancelled`);
+        tr.bytes = this.world.transferProgress(tr);
+        opts.onProgress?.(tr.bytes);
+        if (tr.bytes >= tr.totalBytes) break;
+        await new Promise((r) => setTimeout(r, this.world.tickMs));
+      }
+    } finally {
+      this.world.endTransfer(tr);
+    }
+    // apply: the target ends at the source's state as of `to`
+    const keep = opts.intermediates === false && fromIdx >= 0 ? [sds.snapshots[toIdx]!] : sent;
+    const copies = keep.map((s) => ({ ...s, usedBytes: 0 }));
+    const to = sds.snapshots[toIdx]!;
+    const received: Record<string, string> = { ...sds.props };
+    delete received[READONLY_MIRROR];
+    if (existing && fromIdx >= 0) {
+      const base = existing.snapshots.findIndex((s) => s.guid === sds.snapshots[fromIdx]!.guid);
+      existing.snapshots.splice(base + 1, existing.snapshots.length, ...copies);
+      existing.referencedBytes = to.referencedBytes;
+      existing.pendingBytes = 0;
+      existing.props = { ...received, ...pickLocal(existing.props) };
+    } else {
+      if (existing) target.datasets = target.datasets.filter((d) => d !== existing);
+      const fresh = this.world.newDataset(target, opts.targetDataset, {
+        referencedBytes: to.referencedBytes,
+        capacityBytes: sds.capacityBytes,
+        props: { ...received, ...(existing ? pickLocal(existing.props) : {}) },
+        readonly: existing?.readonly ?? false,
+        snapshots: copies,
+      });
+      target.datasets.push(fresh);
+    }
+    return { bytes: tr.totalBytes, seconds: (this.world.clock.now() - started) / 1000 };
+  }
+
+  // ---------------------------------------------------------------- VMs
+
   async listVms(): Promise<VmInfo[]> {
     await this.world.delay();
     return structuredClone(this.#node().vms);
   }
+
+  async getVm(name: string): Promise<VmInfo | null> {
+    assertName('vm', name, 'vm');
+    await this.world.delay();
+    const vm = this.#node().vms.find((v) => v.name === name);
+    return vm ? structuredClone(vm) : null;
+  }
+
+  async getVmState(name: string): Promise<VmState | null> {
+    return (await this.getVm(name))?.state ?? null;
+  }
+
+  #setWriting(vm: VmInfo, writing: boolean): void {
+    for (const d of vm.disks) {
+      const ds = d.dataset ? this.#node().datasets.find((x) => x.name === d.dataset) : undefined;
+      if (ds) this.world.setWriting(ds, writing);
+    }
+  }
+
+  async startVm(name: string, opts: StartOptions = {}): Promise<void> {
+    await this.world.delay();
+    const vm = this.#vm(name);
+    if (vm.state === 'running' || vm.state === 'paused') return;
+    if (!opts.allowReadonlyDisks) {
+      const ro = vm.disks.find((d) => d.dataset && this.#node().datasets.find((x) => x.name === d.dataset)?.readonly);
+      if (ro) throw new AppError('PRECONDITION_FAILED', `VM ${name}: disk ${ro.device} is on read-only dataset ${ro.dataset} (a replica); make it writable first`);
+    }
+    const missing = vm.disks.find((d) => d.dataset === null || !this.#node().datasets.some((x) => x.name === d.dataset));
+    if (missing) throw new AppError('COMMAND_FAILED', `VM ${name}: cannot open disk ${missing.path} on ${this.nodeName}`);
+    vm.state = opts.paused ? 'paused' : 'running';
+    this.#setWriting(vm, vm.state === 'running');
+  }
+
+  async stopVm(name: string, _opts: StopOptions = {}): Promise<void> {
+    await this.world.delay();
+    const vm = this.#vm(name);
+    if (vm.state === 'stopped') return;
+    this.#setWriting(vm, false);
+    vm.state = 'stopped';
+  }
+
+  async pauseVm(name: string): Promise<void> {
+    await this.world.delay();
+    const vm = this.#vm(name);
+    if (vm.state !== 'running') throw new AppError('CONFLICT', `VM ${name} is ${vm.state}, not running`);
+    this.#setWriting(vm, false);
+    vm.state = 'paused';
+  }
+
+  async resumeVm(name: string): Promise<void> {
+    await this.world.delay();
+    const vm = this.#vm(name);
+    if (vm.state !== 'paused') throw new AppError('CONFLICT', `VM ${name} is ${vm.state}, not paused`);
+    vm.state = 'running';
+    this.#setWriting(vm, true);
+  }
+
+  async dumpVm(name: string): Promise<VmDefinition> {
+    await this.world.delay();
+    const vm = this.#vm(name);
+    return { format: 'libvirt-xml', name: vm.name, text: renderDomainXml(vm) };
+  }
+
+  rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition {
+    return rewriteDomainXml(def, opts);
+  }
+
+  async defineVm(def: VmDefinition): Promise<string> {
+    if (def.format !== 'libvirt-xml') throw AppError.invalid('format', `the demo hypervisor cannot define a ${def.format} definition`);
+    const d = parseDomainXml(def.text);
+    assertName('vm', d.name, 'vm');
+    await this.world.delay();
+    const node = this.#node();
+    const existing = node.vms.find((v) => v.name === d.name);
+    if (existing && d.uuid && existing.uuid !== d.uuid) {
+      throw new AppError('CONFLICT', `VM ${d.name} already exists on ${node.name} with uuid ${existing.uuid}`);
+    }
+    const uuid = d.uuid ?? existing?.uuid ?? demoUuid(demoGuid(`${node.name}/vm/${d.name}#${this.world.nextTxg(node)}`));
+    const info: VmInfo = {
+      name: d.name,
+      uuid,
+      state: existing?.state ?? 'stopped',
+      vcpus: d.vcpus,
+      memoryMiB: Math.floor(d.memoryKiB / 1024),
+      disks: d.disks.map((k) => {
+        const dataset = this.#datasetOfPath(k.path, k.kind);
+        const ds = dataset ? node.datasets.find((x) => x.name === dataset) : undefined;
+        return { device: k.device, path: k.path, kind: k.kind, dataset, sizeBytes: ds?.capacityBytes ?? 0 };
+      }),
+    };
+    if (existing) Object.assign(existing, info);
+    else node.vms.push(info);
+    return d.name;
+  }
+
+  async undefineVm(name: string): Promise<void> {
+    assertName('vm', name, 'vm');
+    await this.world.delay();
+    const node = this.#node();
+    const vm = node.vms.find((v) => v.name === name);
+    if (!vm) return;
+    if (vm.state !== 'stopped') throw new AppError('CONFLICT', `VM ${name} on ${node.name} is ${vm.state}: stop it before removing its definition`);
+    node.vms = node.vms.filter((v) => v !== vm);
+  }
 }
 
-export class DemoCephAdapter implements CephAdapter {
-  readonly kind = 'ceph' as const;
-  constructor(
-    private readonly world: DemoWorld,
-    readonly clusterName: string,
-  ) {}
+/** Properties set locally on a receiving dataset survive a receive (as with zfs). */
+function pickLocal(props: Record<string, string>): Record<string, string> {
+  return READONLY_MIRROR in props ? { [READONLY_MIRROR]: props[READONLY_MIRROR]! } : {};
+}
 
-  #cluster() {
-    const c = this.world.cluster(this.clusterName);
-    if (!c) throw new AppError('UNREACHABLE', `demo cluster ${this.clusterName} does not exist in the simulation`);
-    return c;
-  }
-
-  async probe(signal?: AbortSignal): Promise<CephProbe> {
-    await this.world.delay(signal);
-    return { fsid: this.#cluster().fsid, health: 'HEALTH_OK', version: 'ceph version 16.2.15 (demo) pacific (stable)' };
-  }
-
-  async listMirrorPools(): Promise<PoolMirrorSummary[]> {
-    await this.world.delay();
-    return [this.world.poolSummary(this.#cluster())];
-  }
+function demoUuid(guid: string): string {
+  const h = BigInt(guid).toString(16).padStart(16, '0');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8000-${h.padEnd(12, '0').slice(0, 12)}`;
 }

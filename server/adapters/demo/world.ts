@@ -5,7 +5,9 @@ import type { VmInfo, ZpoolInfo } from '../node/types';
 /**
  * The demo environment: three compute nodes and two Ceph clusters simulated in process.
  * Everything that moves is a pure function of the injected clock (and the epoch the world was
- * created at), so tests that set the clock see exactly the same world every time.
+ * created at), so tests that set the clock see exactly the same world every time. Node state
+ * (datasets, snapshots, VM states) changes only through the node adapters' calls; guids are
+ * derived from names and a per-node txg counter, so the same calls give the same world.
  */
 export interface DemoNode {
   name: string;
@@ -13,6 +15,57 @@ export interface DemoNode {
   memoryMiB: number;
   zpools: { name: string; sizeBytes: number; baseAllocBytes: number }[];
   vms: VmInfo[];
+  datasets: DemoDataset[];
+  /** Transaction group counter (createtxg of new datasets and snapshots). */
+  txg: number;
+  /** Bytes of datasets per pool when the world was created (allocation is reported relative to it). */
+  initialDatasetBytes: Record<string, number>;
+}
+
+export interface DemoSnapshot {
+  name: string;
+  guid: string;
+  createTxg: number;
+  /** Unix seconds. */
+  creation: number;
+  referencedBytes: number;
+  usedBytes: number;
+  /** Bytes written between the previous snapshot and this one (size of its incremental stream). */
+  deltaBytes: number;
+}
+
+export interface DemoDataset {
+  name: string;
+  guid: string;
+  createTxg: number;
+  /** Unix seconds. */
+  creation: number;
+  referencedBytes: number;
+  /** Bytes per second written while the VM using it runs. */
+  writeRate: number;
+  /** Written since the latest snapshot, settled up to `writingSince`. */
+  pendingBytes: number;
+  /** World time (ms) since which the dataset is being written at writeRate; null when idle. */
+  writingSince: number | null;
+  /** Upper bound of referenced bytes (the disk size). */
+  capacityBytes: number;
+  props: Record<string, string>;
+  readonly: boolean;
+  origin: string | null;
+  snapshots: DemoSnapshot[];
+}
+
+/** A replication stream in flight in the simulation. */
+export interface DemoTransfer {
+  id: number;
+  sourceNode: string;
+  targetNode: string;
+  sourceDataset: string;
+  targetDataset: string;
+  totalBytes: number;
+  bytesPerSec: number;
+  startedAt: number;
+  bytes: number;
 }
 
 export interface DemoImage {
@@ -36,6 +89,16 @@ export interface DemoCluster {
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
+/** Deterministic 64-bit guid (decimal string) from a seed: FNV-1a. */
+export function demoGuid(seed: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (const ch of Buffer.from(seed, 'utf8')) {
+    h ^= BigInt(ch);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return (h === 0n ? 1n : h).toString();
+}
+
 function vm(name: string, n: number, vcpus: number, memoryMiB: number, state: VmInfo['state'], disks: number[]): VmInfo {
   return {
     name,
@@ -53,6 +116,36 @@ function vm(name: string, n: number, vcpus: number, memoryMiB: number, state: Vm
   };
 }
 
+/** Pool root datasets and one dataset per VM disk, as a node starts out. */
+function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes'>, epoch: number): { datasets: DemoDataset[]; txg: number } {
+  let txg = 1;
+  const creation = Math.floor(epoch / 1000) - 30 * 86400;
+  const ds = (name: string, referencedBytes: number, capacityBytes: number, writeRate: number, writing: boolean, props: Record<string, string> = {}): DemoDataset => ({
+    name,
+    guid: demoGuid(`${node.name}/${name}#${txg}`),
+    createTxg: txg++,
+    creation,
+    referencedBytes,
+    writeRate,
+    pendingBytes: 0,
+    writingSince: writing ? epoch : null,
+    capacityBytes,
+    props,
+    readonly: false,
+    origin: null,
+    snapshots: [],
+  });
+  const datasets = node.zpools.map((p) => ds(p.name, 96 * 1024, p.sizeBytes, 0, false));
+  for (const v of node.vms) {
+    v.disks.forEach((d, i) => {
+      const rate = Math.round((64 * 1024 * v.vcpus) / (i + 1));
+      const props = { 'tandem:vm': v.name, 'tandem:disk': String(i) };
+      datasets.push(ds(d.dataset!, Math.round(d.sizeBytes * (0.3 + 0.1 * (i % 4))), d.sizeBytes, rate, v.state === 'running', props));
+    });
+  }
+  return { datasets, txg };
+}
+
 export class DemoWorld {
   readonly epoch: number;
   readonly nodes: DemoNode[];
@@ -64,7 +157,7 @@ export class DemoWorld {
     readonly latencyMs = 250,
   ) {
     this.epoch = Math.floor(clock.now() / 3600_000) * 3600_000;
-    this.nodes = [
+    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes'>[] = [
       {
         name: 'demo-node1',
         cpus: 32,
@@ -93,6 +186,12 @@ export class DemoWorld {
         vms: [vm('monitor01', 6, 2, 4096, 'running', [20])],
       },
     ];
+    this.nodes = nodes.map((n) => {
+      const { datasets, txg } = seedDatasets(n, this.epoch);
+      const node: DemoNode = { ...n, datasets, txg, initialDatasetBytes: {} };
+      for (const p of n.zpools) node.initialDatasetBytes[p.name] = this.poolDatasetBytes(node, p.name);
+      return node;
+    });
     const images: DemoImage[] = [
       { name: 'vm-web01-root', sizeBytes: 40 * GiB, intervalSec: 300, writeRate: 2 * MiB },
       { name: 'vm-db01-data', sizeBytes: 500 * GiB, intervalSec: 300, writeRate: 12 * MiB },
@@ -122,10 +221,118 @@ export class DemoWorld {
   zpools(node: DemoNode): ZpoolInfo[] {
     const t = this.elapsed();
     return node.zpools.map((p, i) => {
-      // Allocation breathes a little: writes, then snapshot pruning.
-      const alloc = Math.round(p.baseAllocBytes + (Math.sin(t / 600 + i) + 1) * 2 * GiB);
+      // Allocation breathes a little: writes, then snapshot pruning; plus what replicas added.
+      const grown = this.poolDatasetBytes(node, p.name) - (node.initialDatasetBytes[p.name] ?? 0);
+      const alloc = Math.min(p.sizeBytes, Math.max(0, Math.round(p.baseAllocBytes + (Math.sin(t / 600 + i) + 1) * 2 * GiB + grown)));
       return { name: p.name, sizeBytes: p.sizeBytes, allocBytes: alloc, freeBytes: p.sizeBytes - alloc, health: 'ONLINE' };
     });
+  }
+
+  // ---------------------------------------------------------------- node simulation
+
+  /** Replication streams in flight (progress advances with the clock). */
+  readonly transfers: DemoTransfer[] = [];
+  #transferSeq = 0;
+  /** Node-to-node link speed of the simulation when no bandwidth limit is set. */
+  readonly linkBytesPerSec = 110 * MiB;
+
+  /** Real milliseconds between progress steps of simulated long operations. */
+  get tickMs(): number {
+    return this.latencyMs > 0 ? 250 : 2;
+  }
+
+  nextTxg(node: DemoNode): number {
+    return ++node.txg;
+  }
+
+  nextTransferId(): number {
+    return ++this.#transferSeq;
+  }
+
+  /** Unix seconds of the world clock. */
+  nowSec(): number {
+    return Math.floor(this.clock.now() / 1000);
+  }
+
+  /** Space a dataset itself holds: live data plus what only its snapshots keep. */
+  datasetSelfBytes(ds: DemoDataset): number {
+    return ds.referencedBytes + ds.snapshots.reduce((n, s) => n + s.usedBytes, 0);
+  }
+
+  poolDatasetBytes(node: DemoNode, pool: string): number {
+    return node.datasets.filter((d) => d.name === pool || d.name.startsWith(`${pool}/`)).reduce((n, d) => n + this.datasetSelfBytes(d), 0);
+  }
+
+  /** Bytes written to the dataset since its latest snapshot (or since it was received/created). */
+  writtenSinceLatest(ds: DemoDataset): number {
+    const live = ds.writingSince === null ? 0 : (ds.writeRate * Math.max(0, this.clock.now() - ds.writingSince)) / 1000;
+    return Math.min(ds.capacityBytes, Math.round(ds.pendingBytes + live));
+  }
+
+  /** Starts or stops the writes of a dataset (its VM starts or stops), settling what was written. */
+  setWriting(ds: DemoDataset, writing: boolean): void {
+    ds.pendingBytes = this.writtenSinceLatest(ds);
+    ds.writingSince = writing && ds.writeRate > 0 ? this.clock.now() : null;
+  }
+
+  /** Takes a snapshot: what was written since the last one becomes its delta. */
+  snapshotDataset(node: DemoNode, ds: DemoDataset, name: string): DemoSnapshot {
+    const delta = this.writtenSinceLatest(ds);
+    const prev = ds.snapshots[ds.snapshots.length - 1];
+    // Half of the writes grow the data, half overwrite blocks the previous snapshot keeps.
+    if (prev) prev.usedBytes += Math.round(delta / 2);
+    ds.referencedBytes = Math.min(ds.capacityBytes, ds.referencedBytes + Math.round(delta / 2));
+    const txg = this.nextTxg(node);
+    const snap: DemoSnapshot = {
+      name,
+      guid: demoGuid(`${node.name}/${ds.name}@${name}#${txg}`),
+      createTxg: txg,
+      creation: this.nowSec(),
+      referencedBytes: ds.referencedBytes,
+      usedBytes: 0,
+      deltaBytes: prev ? delta : ds.referencedBytes,
+    };
+    ds.snapshots.push(snap);
+    ds.pendingBytes = 0;
+    if (ds.writingSince !== null) ds.writingSince = this.clock.now();
+    return snap;
+  }
+
+  newDataset(node: DemoNode, name: string, init: Partial<DemoDataset> = {}): DemoDataset {
+    const txg = this.nextTxg(node);
+    return {
+      name,
+      guid: demoGuid(`${node.name}/${name}#${txg}`),
+      createTxg: txg,
+      creation: this.nowSec(),
+      referencedBytes: 96 * 1024,
+      writeRate: 0,
+      pendingBytes: 0,
+      writingSince: null,
+      capacityBytes: 64 * GiB,
+      props: {},
+      readonly: false,
+      origin: null,
+      snapshots: [],
+      ...init,
+    };
+  }
+
+  startTransfer(t: Omit<DemoTransfer, 'id' | 'startedAt' | 'bytes'>): DemoTransfer {
+    const tr: DemoTransfer = { ...t, id: this.nextTransferId(), startedAt: this.clock.now(), bytes: 0 };
+    this.transfers.push(tr);
+    return tr;
+  }
+
+  /** Bytes a transfer has moved by now. */
+  transferProgress(t: DemoTransfer): number {
+    const elapsed = Math.max(0, this.clock.now() - t.startedAt) / 1000;
+    return Math.min(t.totalBytes, Math.floor(elapsed * t.bytesPerSec));
+  }
+
+  endTransfer(t: DemoTransfer): void {
+    const i = this.transfers.indexOf(t);
+    if (i >= 0) this.transfers.splice(i, 1);
   }
 
   /**

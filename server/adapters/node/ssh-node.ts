@@ -1,83 +1,242 @@
-import { z } from 'zod';
+import { AppError } from '../../domain/errors';
+import { assertName } from '../quote';
 import type { CommandRunner } from '../runner';
-import type { NodeAdapter, NodeCapacity, NodeProbe, VmInfo, ZpoolInfo } from './types';
+import { UnsupportedDriver, type HypervisorDriver, type HypervisorVm } from './hypervisor';
+import { LibvirtDriver } from './libvirt';
+import { runPull } from './transfer';
+import type {
+  DatasetInfo,
+  NodeAdapter,
+  NodeCapacity,
+  NodeProbe,
+  PullOptions,
+  RewriteOptions,
+  SnapshotInfo,
+  SnapshotsByDataset,
+  StartOptions,
+  StopOptions,
+  TransferResult,
+  VmDefinition,
+  VmDisk,
+  VmInfo,
+  VmState,
+  WrittenEstimate,
+  ZpoolInfo,
+} from './types';
+import { parseZfsGet, ZfsCli, type ZfsOptions } from './zfs';
 
-const num = z.coerce.number().finite();
-
-/** Parses `zpool list -Hp -o name,size,alloc,free,health`. */
-export function parseZpoolList(out: string): ZpoolInfo[] {
-  return out
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => {
-      const [name, size, alloc, free, health] = l.split('\t');
-      return {
-        name: z.string().min(1).parse(name),
-        sizeBytes: num.parse(size),
-        allocBytes: num.parse(alloc),
-        freeBytes: num.parse(free),
-        health: z.string().parse(health ?? 'UNKNOWN'),
-      };
-    });
+/**
+ * The dataset holding a disk: a zvol device names it (`/dev/zvol/pool/ds`, illumos
+ * `/dev/zvol/[r]dsk/pool/ds`); an image file lives on the filesystem with the longest
+ * mountpoint that contains it. Null when neither applies.
+ */
+export function datasetForPath(
+  path: string,
+  kind: 'file' | 'zvol',
+  mounts: readonly { name: string; mountpoint: string }[],
+): string | null {
+  if (kind === 'zvol') {
+    const m = /^\/dev\/zvol\/(?:r?dsk\/)?([^/].*)$/.exec(path);
+    return m?.[1] ?? null;
+  }
+  let best: { name: string; mountpoint: string } | null = null;
+  for (const m of mounts) {
+    const mp = m.mountpoint.replace(/\/+$/, '') || '/';
+    const inside = mp === '/' ? path.startsWith('/') : path.startsWith(mp + '/');
+    if (inside && (!best || mp.length > best.mountpoint.length)) best = { name: m.name, mountpoint: mp };
+  }
+  return best?.name ?? null;
 }
 
-/** Parses `virsh nodeinfo`. */
-export function parseNodeinfo(out: string): NodeCapacity {
-  const get = (label: string) => new RegExp(`^${label}:\\s*(\\d+)`, 'm').exec(out)?.[1];
-  const cpus = num.parse(get('CPU\\(s\\)'));
-  const memKiB = num.parse(get('Memory size'));
-  return { cpus, memoryMiB: Math.floor(memKiB / 1024) };
+/** Parses `zfs get -H -o name,property,value type,mountpoint` into filesystem mountpoints. */
+export function parseMountpoints(out: string): { name: string; mountpoint: string }[] {
+  const result: { name: string; mountpoint: string }[] = [];
+  for (const [name, props] of parseZfsGet(out)) {
+    const mp = props.get('mountpoint');
+    if (props.get('type') === 'filesystem' && mp && mp.startsWith('/')) result.push({ name, mountpoint: mp });
+  }
+  return result;
 }
 
 /**
- * A compute node over its command runner: zfs and a hypervisor CLI. The VM replica work
- * (datasets, snapshots, send/receive, domain lifecycle) builds on this class.
+ * A compute node over its command runner (SSH): ZFS commands, node-to-node pulls and a
+ * hypervisor driver (libvirt here; SmartOS vmadm would sit beside it).
  */
 export class SshNodeAdapter implements NodeAdapter {
   readonly kind = 'node' as const;
+  readonly zfs: ZfsCli;
+  readonly driver: HypervisorDriver;
 
   constructor(
     readonly runner: CommandRunner,
     readonly hypervisor: 'libvirt' | 'vmadm' = 'libvirt',
-  ) {}
+    opts: { zfs?: ZfsOptions; libvirtUri?: string; driver?: HypervisorDriver } = {},
+  ) {
+    this.zfs = new ZfsCli(runner, opts.zfs);
+    this.driver =
+      opts.driver ??
+      (hypervisor === 'libvirt'
+        ? new LibvirtDriver(runner, opts.libvirtUri)
+        : new UnsupportedDriver(hypervisor));
+  }
 
   async probe(signal?: AbortSignal): Promise<NodeProbe> {
     const hostname = (await this.runner.run({ argv: ['hostname'], signal, timeoutMs: 15_000 })).stdout.trim();
-    const zfs = await this.runner.run({ argv: ['zpool', 'list', '-H', '-o', 'name'], signal, allowFailure: true, timeoutMs: 15_000 });
-    const hv = await this.runner.run({
-      argv: this.hypervisor === 'libvirt' ? ['virsh', '-c', 'qemu:///system', 'version'] : ['vmadm', 'list', '-H', '-o', 'uuid'],
-      signal,
-      allowFailure: true,
-      timeoutMs: 15_000,
-    });
-    return { hostname, zfsAvailable: zfs.exitCode === 0, hypervisor: this.hypervisor, hypervisorAvailable: hv.exitCode === 0 };
+    const [zfs, hv, pv] = await Promise.all([
+      this.runner.run({
+        argv: ['zpool', 'list', '-H', '-o', 'name'],
+        signal,
+        allowFailure: true,
+        timeoutMs: 15_000,
+      }),
+      this.driver.available(signal),
+      this.runner.run({ argv: ['pv', '--version'], signal, allowFailure: true, timeoutMs: 15_000 }),
+    ]);
+    return {
+      hostname,
+      zfsAvailable: zfs.exitCode === 0,
+      hypervisor: this.hypervisor,
+      hypervisorAvailable: hv,
+      pvAvailable: pv.exitCode === 0,
+    };
   }
 
   async capacity(): Promise<NodeCapacity> {
-    return parseNodeinfo((await this.runner.run({ argv: ['virsh', '-c', 'qemu:///system', 'nodeinfo'] })).stdout);
+    return this.driver.capacity();
   }
 
   async listZpools(): Promise<ZpoolInfo[]> {
-    return parseZpoolList((await this.runner.run({ argv: ['zpool', 'list', '-Hp', '-o', 'name,size,alloc,free,health'] })).stdout);
+    return this.zfs.listZpools();
+  }
+
+  // ---------------------------------------------------------------- ZFS
+  async listDatasets(root: string): Promise<DatasetInfo[]> {
+    return this.zfs.listDatasets(root);
+  }
+  async listSnapshots(root: string): Promise<SnapshotsByDataset> {
+    return this.zfs.listSnapshots(root);
+  }
+  async createSnapshots(
+    datasets: string[],
+    name: string,
+    opts?: { recursive?: boolean },
+  ): Promise<SnapshotInfo[]> {
+    return this.zfs.createSnapshots(datasets, name, opts);
+  }
+  async destroySnapshots(dataset: string, names: string[], opts?: { recursive?: boolean }): Promise<void> {
+    return this.zfs.destroySnapshots(dataset, names, opts);
+  }
+  async rollback(dataset: string, snapshot: string): Promise<void> {
+    return this.zfs.rollback(dataset, snapshot);
+  }
+  async destroyDataset(dataset: string, opts?: { recursive?: boolean }): Promise<void> {
+    return this.zfs.destroyDataset(dataset, opts);
+  }
+  async renameDataset(from: string, to: string): Promise<void> {
+    return this.zfs.renameDataset(from, to);
+  }
+  async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+    return this.zfs.cloneSnapshot(dataset, snapshot, target);
+  }
+  async promoteDataset(dataset: string): Promise<void> {
+    return this.zfs.promoteDataset(dataset);
+  }
+  async setProperties(dataset: string, props: Record<string, string>): Promise<void> {
+    return this.zfs.setProperties(dataset, props);
+  }
+  async getProperties(dataset: string, names: string[]): Promise<Record<string, string | null>> {
+    return this.zfs.getProperties(dataset, names);
+  }
+  async setReadonly(dataset: string, readonly: boolean): Promise<void> {
+    return this.zfs.setReadonly(dataset, readonly);
+  }
+  async getReadonly(dataset: string): Promise<boolean> {
+    return this.zfs.getReadonly(dataset);
+  }
+  async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {
+    return this.zfs.estimateWritten(dataset, snapshot);
+  }
+  async pull(opts: PullOptions): Promise<TransferResult> {
+    return runPull(this.runner, opts);
+  }
+
+  // ---------------------------------------------------------------- hypervisor
+  async #mounts(): Promise<{ name: string; mountpoint: string }[]> {
+    const r = await this.runner.run({
+      argv: ['zfs', 'get', '-H', '-o', 'name,property,value', 'type,mountpoint'],
+      allowFailure: true,
+    });
+    return r.exitCode === 0 ? parseMountpoints(r.stdout) : [];
+  }
+
+  #withDatasets(vm: HypervisorVm, mounts: { name: string; mountpoint: string }[]): VmInfo {
+    return {
+      ...vm,
+      disks: vm.disks.map((d): VmDisk => ({
+        device: d.device,
+        path: d.path,
+        kind: d.kind,
+        sizeBytes: d.sizeBytes ?? 0,
+        dataset: datasetForPath(d.path, d.kind, mounts),
+      })),
+    };
   }
 
   async listVms(): Promise<VmInfo[]> {
-    const out = (await this.runner.run({ argv: ['virsh', '-c', 'qemu:///system', 'list', '--all', '--name'] })).stdout;
-    const names = out.split('\n').map((s) => s.trim()).filter(Boolean);
-    return Promise.all(
-      names.map(async (name) => {
-        const info = (await this.runner.run({ argv: ['virsh', '-c', 'qemu:///system', 'dominfo', name] })).stdout;
-        const field = (k: string) => new RegExp(`^${k}:\\s*(.+)$`, 'm').exec(info)?.[1]?.trim() ?? '';
-        const st = field('State');
-        return {
-          name,
-          uuid: field('UUID'),
-          state: st === 'running' ? 'running' : st === 'paused' ? 'paused' : st === 'shut off' ? 'stopped' : 'unknown',
-          vcpus: Number(field('CPU\\(s\\)')) || 0,
-          memoryMiB: Math.floor((Number(field('Max memory').split(' ')[0]) || 0) / 1024),
-          disks: [],
-        } satisfies VmInfo;
-      }),
-    );
+    const [vms, mounts] = await Promise.all([this.driver.list(), this.#mounts()]);
+    return vms.map((vm) => this.#withDatasets(vm, mounts));
+  }
+
+  async getVm(name: string): Promise<VmInfo | null> {
+    assertName('vm', name, 'vm');
+    const [vm, mounts] = await Promise.all([this.driver.get(name), this.#mounts()]);
+    return vm ? this.#withDatasets(vm, mounts) : null;
+  }
+
+  async getVmState(name: string): Promise<VmState | null> {
+    return this.driver.state(assertName('vm', name, 'vm'));
+  }
+
+  async startVm(name: string, opts: StartOptions = {}): Promise<void> {
+    const vm = await this.getVm(name);
+    if (!vm) throw new AppError('NOT_FOUND', `VM ${name} is not defined on ${this.runner.target}`);
+    if (vm.state === 'running' || vm.state === 'paused') return;
+    if (!opts.allowReadonlyDisks) {
+      // libvirt would open a disk image on a read-only replica read-write and fail later.
+      for (const d of vm.disks) {
+        if (d.dataset && (await this.zfs.getReadonly(d.dataset))) {
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `VM ${name}: disk ${d.device} is on read-only dataset ${d.dataset} (a replica); make it writable first`,
+            {
+              details: { dataset: d.dataset },
+            },
+          );
+        }
+      }
+    }
+    await this.driver.start(name, { paused: !!opts.paused });
+  }
+
+  async stopVm(name: string, opts: StopOptions = {}): Promise<void> {
+    return this.driver.stop(assertName('vm', name, 'vm'), opts);
+  }
+  async pauseVm(name: string): Promise<void> {
+    return this.driver.pause(assertName('vm', name, 'vm'));
+  }
+  async resumeVm(name: string): Promise<void> {
+    return this.driver.resume(assertName('vm', name, 'vm'));
+  }
+  async dumpVm(name: string): Promise<VmDefinition> {
+    return this.driver.dump(assertName('vm', name, 'vm'));
+  }
+  rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition {
+    return this.driver.rewrite(def, opts);
+  }
+  async defineVm(def: VmDefinition): Promise<string> {
+    return this.driver.define(def);
+  }
+  async undefineVm(name: string): Promise<void> {
+    return this.driver.undefine(assertName('vm', name, 'vm'));
   }
 }

@@ -1,12 +1,17 @@
 /**
  * What Tandem needs from a compute node. Implemented over SSH (zfs + a hypervisor driver) and by
  * the demo simulation. Numbers are exact bytes; guids and txgs are strings (they exceed 2^53).
+ *
+ * Every dataset, snapshot and VM name is checked against NAME_PATTERNS (server/adapters/quote.ts)
+ * before it reaches a command; an invalid one is refused with INVALID_INPUT.
  */
 export interface NodeProbe {
   hostname: string;
   zfsAvailable: boolean;
   hypervisor: string;
   hypervisorAvailable: boolean;
+  /** `pv` is installed (needed on a node that pulls replicas: it meters and limits the stream). */
+  pvAvailable: boolean;
 }
 
 export interface NodeCapacity {
@@ -14,6 +19,11 @@ export interface NodeCapacity {
   memoryMiB: number;
 }
 
+/**
+ * Space of a pool as datasets see it, read from the pool's root dataset with `zfs get -Hp`
+ * (exact on zfs-fuse and OpenZFS alike): `freeBytes` is what a receive can still write.
+ * `sizeBytes` = `allocBytes` + `freeBytes` (slightly below the raw vdev size).
+ */
 export interface ZpoolInfo {
   name: string;
   sizeBytes: number;
@@ -22,6 +32,96 @@ export interface ZpoolInfo {
   health: string;
 }
 
+// ---------------------------------------------------------------- ZFS
+
+export interface DatasetInfo {
+  name: string;
+  type: 'filesystem' | 'volume';
+  usedBytes: number;
+  availableBytes: number;
+  referencedBytes: number;
+  /** Space held by the dataset's snapshots together (blocks they keep that the live data freed). */
+  usedBySnapshotsBytes: number;
+  guid: string;
+  createTxg: string;
+  /** Unix seconds. */
+  creation: number;
+  /** Null for volumes and for `legacy`/`none`. */
+  mountpoint: string | null;
+  mounted: boolean;
+  /**
+   * Effective read-only flag: the `tandem:readonly` mirror when set, else the `readonly`
+   * property (which zfs-fuse reports as `off` while mounted even when `on` is in force).
+   */
+  readonly: boolean;
+  /** `pool/fs@snap` this dataset was cloned from, or null. */
+  origin: string | null;
+}
+
+export interface SnapshotInfo {
+  /** Dataset the snapshot belongs to. */
+  dataset: string;
+  /** Short name (after `@`). */
+  name: string;
+  guid: string;
+  createTxg: string;
+  /** Unix seconds. */
+  creation: number;
+  /** Space held only by this snapshot. */
+  usedBytes: number;
+  referencedBytes: number;
+}
+
+/** Snapshots per dataset, oldest first (by createtxg). */
+export type SnapshotsByDataset = Record<string, SnapshotInfo[]>;
+
+export interface WrittenEstimate {
+  /** Best estimate (see estimateWrittenSince in zfs.ts for the zfs-fuse approximation). */
+  bytes: number;
+  /** Upper bound (equal to bytes when exact). */
+  maxBytes: number;
+  /** True when the pool reports `written@snap` (OpenZFS); false for the zfs-fuse estimate. */
+  exact: boolean;
+}
+
+/** Where the target node reaches the source node over SSH. */
+export interface SourceSpec {
+  host: string;
+  port: number;
+  user: string;
+  /**
+   * Host alias in the target node's ~/.ssh/config (e.g. `node1` in the lab). When set, it is
+   * used instead of host/port/user, so the node's ssh config decides how to connect.
+   */
+  alias?: string | null;
+}
+
+export interface PullOptions {
+  source: SourceSpec;
+  sourceDataset: string;
+  /** Short snapshot name of the last common snapshot, or null for a full send. */
+  fromSnapshot: string | null;
+  toSnapshot: string;
+  targetDataset: string;
+  /** `zfs send -R` (children, properties, all snapshots). Default true. */
+  recursive?: boolean;
+  /** With fromSnapshot: `-I` (all intermediate snapshots, default) or `-i` (false). */
+  intermediates?: boolean;
+  bandwidthLimitBytesPerSec: number | null;
+  /** Bytes received so far (from `pv -n -b`), called about twice a second. */
+  onProgress?: (bytes: number) => void;
+  signal?: AbortSignal;
+  /** Whole-transfer timeout. Default 12 h. */
+  timeoutMs?: number;
+}
+
+export interface TransferResult {
+  bytes: number;
+  seconds: number;
+}
+
+// ---------------------------------------------------------------- VMs
+
 export type VmState = 'running' | 'stopped' | 'paused' | 'unknown';
 
 export interface VmDisk {
@@ -29,8 +129,11 @@ export interface VmDisk {
   device: string;
   /** Path of the disk on the node (image file or zvol device). */
   path: string;
-  /** Dataset that holds the disk (filesystem with an image file, or a zvol). */
-  dataset: string;
+  /**
+   * Dataset that holds the disk (filesystem with an image file, or a zvol), or null when the
+   * path is on no ZFS dataset of the node.
+   */
+  dataset: string | null;
   kind: 'file' | 'zvol';
   sizeBytes: number;
 }
@@ -44,10 +147,113 @@ export interface VmInfo {
   disks: VmDisk[];
 }
 
+/** A VM definition in the hypervisor's own format (libvirt domain XML, vmadm JSON). */
+export interface VmDefinition {
+  format: 'libvirt-xml' | 'vmadm-json';
+  name: string;
+  text: string;
+}
+
+export interface DiskPathChange {
+  /** Disk source path in the definition (on the source node). */
+  from: string;
+  /** Path on the target node. A `/dev/zvol/…` path makes the disk a block device. */
+  to: string;
+}
+
+export interface RewriteOptions {
+  /** Every disk (device='disk') of the definition must be listed, or the rewrite is refused. */
+  disks: DiskPathChange[];
+  /** New VM name (default: keep). */
+  name?: string;
+  /** New UUID; null removes it (the hypervisor assigns one); undefined keeps it. */
+  uuid?: string | null;
+  /**
+   * Keep device addresses (PCI slots). Default false: they are removed and the target assigns
+   * them. Keeping them keeps guest NIC/disk names stable when both nodes run the same machine type.
+   */
+  keepAddresses?: boolean;
+}
+
+export interface StartOptions {
+  /** Start with vCPUs paused (`virsh start --paused`; the lab's OS-less guests). */
+  paused?: boolean;
+  /** Start even when a disk dataset is read-only (normally refused: it is a replica). */
+  allowReadonlyDisks?: boolean;
+}
+
+export interface StopOptions {
+  /** How long to wait for a clean shutdown before forcing it off. Default 60 s. */
+  graceMs?: number;
+}
+
+// ---------------------------------------------------------------- the adapter
+
 export interface NodeAdapter {
   readonly kind: 'node';
   probe(signal?: AbortSignal): Promise<NodeProbe>;
   capacity(): Promise<NodeCapacity>;
   listZpools(): Promise<ZpoolInfo[]>;
+
+  // ZFS. Dataset arguments are full paths (`zones/vm1-disk0`), snapshot arguments short names.
+  /** Filesystems and volumes at and under `root`. NOT_FOUND when root does not exist. */
+  listDatasets(root: string): Promise<DatasetInfo[]>;
+  /** Snapshots at and under `root`, grouped by dataset, oldest first. NOT_FOUND when root does not exist. */
+  listSnapshots(root: string): Promise<SnapshotsByDataset>;
+  /**
+   * `zfs snapshot [-r] ds@name` for each dataset; one atomic command where the platform allows
+   * several (OpenZFS), else one per dataset (zfs-fuse): pause the VM around it for a
+   * crash-consistent set. Returns the new snapshots of the named datasets.
+   */
+  createSnapshots(datasets: string[], name: string, opts?: { recursive?: boolean }): Promise<SnapshotInfo[]>;
+  /** Destroys `ds@name` for each name (retries "dataset is busy"); missing ones are ignored. */
+  destroySnapshots(dataset: string, names: string[], opts?: { recursive?: boolean }): Promise<void>;
+  /** `zfs rollback -r ds@snap`: later snapshots are destroyed. */
+  rollback(dataset: string, snapshot: string): Promise<void>;
+  /** `zfs destroy [-r]` (retries "dataset is busy"); a missing dataset is not an error. */
+  destroyDataset(dataset: string, opts?: { recursive?: boolean }): Promise<void>;
+  renameDataset(from: string, to: string): Promise<void>;
+  /** `zfs clone ds@snap target` (e.g. to keep diverged state before a forced resync). */
+  cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void>;
+  /**
+   * `zfs promote clone`: the clone takes over its origin's snapshots up to the origin snapshot
+   * (same guids); the former origin becomes a clone of it.
+   */
+  promoteDataset(dataset: string): Promise<void>;
+  /** Sets user properties (`tandem:*` only). */
+  setProperties(dataset: string, props: Record<string, string>): Promise<void>;
+  /** Reads properties (user or native); `-` becomes null. */
+  getProperties(dataset: string, names: string[]): Promise<Record<string, string | null>>;
+  /** Sets `readonly` and the `tandem:readonly` mirror. */
+  setReadonly(dataset: string, readonly: boolean): Promise<void>;
+  /** The effective read-only flag (mirror first; see DatasetInfo.readonly). */
+  getReadonly(dataset: string): Promise<boolean>;
+  /** Bytes written to the dataset since the snapshot (≈ size of the next incremental send). */
+  estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate>;
+  /**
+   * Runs on THIS (target) node: `ssh <source> zfs send … | pv -n -b [-L] | zfs recv -F target`.
+   * An interrupted transfer is repaired by pulling again from the last common snapshot.
+   */
+  pull(opts: PullOptions): Promise<TransferResult>;
+
+  // Hypervisor
   listVms(): Promise<VmInfo[]>;
+  /** Null when the VM is not defined on this node. */
+  getVm(name: string): Promise<VmInfo | null>;
+  /** Null when the VM is not defined on this node. */
+  getVmState(name: string): Promise<VmState | null>;
+  /** No-op when already running or paused. Refuses read-only disks unless allowed. */
+  startVm(name: string, opts?: StartOptions): Promise<void>;
+  /** Shutdown → wait → force off; a paused VM is forced off at once. No-op when stopped. */
+  stopVm(name: string, opts?: StopOptions): Promise<void>;
+  pauseVm(name: string): Promise<void>;
+  resumeVm(name: string): Promise<void>;
+  /** The persistent definition (`virsh dumpxml --inactive`). */
+  dumpVm(name: string): Promise<VmDefinition>;
+  /** Pure: adapts a definition from another node to this node's disk paths. */
+  rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition;
+  /** Defines (or redefines) the VM; returns its name. */
+  defineVm(def: VmDefinition): Promise<string>;
+  /** Removes the definition (not the disks). Refused while the VM runs. No-op when absent. */
+  undefineVm(name: string): Promise<void>;
 }
