@@ -7,6 +7,9 @@ import { AuthService } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
 import { HistoryLog } from './domain/history';
+import { ReplicaFailover } from './domain/replicas/failover';
+import { ReplicationScheduler } from './domain/replicas/scheduler';
+import { ReplicaService } from './domain/replicas/service';
 import { SecretBox } from './domain/secrets';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
@@ -19,6 +22,9 @@ export interface App {
   sites: SiteService;
   demo: DemoService;
   tasks: TaskEngine;
+  replicas: ReplicaService;
+  failover: ReplicaFailover;
+  scheduler: ReplicationScheduler;
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
@@ -41,6 +47,8 @@ export function createApp(opts: AppOptions = {}): App {
   let world: DemoWorld | undefined;
   const registry = new AdapterRegistry(ssh, () => (world ??= new DemoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250))), path.join(dir, 'run'));
   const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
+  const tasks = new TaskEngine(db, history, clock);
+  const replicas = new ReplicaService(db, sites, tasks, clock);
   return {
     db,
     clock,
@@ -48,7 +56,10 @@ export function createApp(opts: AppOptions = {}): App {
     auth: new AuthService(db, clock),
     sites,
     demo: new DemoService(db, sites),
-    tasks: new TaskEngine(db, history, clock),
+    tasks,
+    replicas,
+    failover: new ReplicaFailover(db, replicas, tasks, clock),
+    scheduler: new ReplicationScheduler(db, replicas, tasks, history, clock),
     registry,
     ssh,
     dataDir: dir,
@@ -65,6 +76,7 @@ export async function bootApp(app: App): Promise<void> {
     console.log(`[tandem] created the first admin "${process.env.TANDEM_ADMIN_USER || 'admin'}" from TANDEM_ADMIN_PASSWORD`);
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
+  if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start();
 }
 
 const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };

@@ -164,3 +164,61 @@ export type SiteRow = typeof sites.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskStepRow = typeof taskSteps.$inferSelect;
 export type HistoryRow = typeof history.$inferSelect;
+
+/**
+ * A VM replica (Danube Cloud semantics): the VM `vmName` on the master node `sourceSiteId` is
+ * replicated to `targetSiteId`. After a failover the two sites swap and `reinitRequired` is set
+ * until the old master has been turned into the new replica.
+ */
+export const replicas = sqliteTable(
+  'replicas',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    vmName: text('vm_name').notNull(),
+    sourceSiteId: integer('source_site_id')
+      .notNull()
+      .references(() => sites.id),
+    targetSiteId: integer('target_site_id')
+      .notNull()
+      .references(() => sites.id),
+    rootZpool: text('root_zpool').notNull(),
+    /** Disk device → zpool on the target, for disks that do not go to the root zpool. */
+    diskZpools: text('disk_zpools', { mode: 'json' }).notNull().$type<Record<string, string>>(),
+    /** Source dataset → target dataset, fixed at creation. */
+    datasets: text('datasets', { mode: 'json' }).notNull().$type<ReplicaDataset[]>(),
+    /** The VM's definition and state as of the last sync, for a failover when the master is gone. */
+    vmDefinition: text('vm_definition', { mode: 'json' }).$type<{ format: 'libvirt-xml' | 'vmadm-json'; name: string; text: string; state: string; disks: { device: string; path: string }[] } | null>(),
+    reserveResources: integer('reserve_resources', { mode: 'boolean' }).notNull(),
+    vcpus: integer('vcpus').notNull(),
+    memoryMiB: integer('memory_mib').notNull(),
+    sleepTimeSec: integer('sleep_time_sec').notNull(),
+    enabled: integer('enabled', { mode: 'boolean' }).notNull(),
+    bandwidthLimit: integer('bandwidth_limit'),
+    keepSnapshots: integer('keep_snapshots').notNull(),
+    state: text('state', { enum: ['new', 'idle', 'syncing', 'paused', 'error', 'reinit-required'] }).notNull(),
+    lastSyncAt: integer('last_sync_at', { mode: 'timestamp_ms' }),
+    lastSnapshot: text('last_snapshot'),
+    lastSyncBytes: integer('last_sync_bytes'),
+    nextSyncAt: integer('next_sync_at', { mode: 'timestamp_ms' }),
+    failureCount: integer('failure_count').notNull().default(0),
+    lastError: text('last_error'),
+    /** The old master must be stopped when its node is reachable again (after a forced failover). */
+    stopOldMasterPending: integer('stop_old_master_pending', { mode: 'boolean' }).notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [uniqueIndex('replicas_vm_name_uq').on(t.sourceSiteId, t.vmName, t.name), index('replicas_target_idx').on(t.targetSiteId)],
+);
+
+export type ReplicaRow = typeof replicas.$inferSelect;
+
+/** One replicated disk: its dataset on each side and the disk's path inside the dataset. */
+export interface ReplicaDataset {
+  device: string;
+  source: string;
+  target: string;
+  kind: 'file' | 'zvol';
+  /** For file disks: the image's path relative to the dataset's mountpoint (e.g. `disk.img`). */
+  file: string | null;
+}

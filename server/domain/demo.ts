@@ -35,7 +35,7 @@ export class DemoService {
 
   remove(): number {
     const rows = this.db.select({ id: sites.id }).from(sites).where(eq(sites.demo, true)).all();
-    for (const r of rows) this.sites.remove(r.id);
+    for (const r of rows) this.sites.remove(r.id, { withReplicas: true });
     return rows.length;
   }
 

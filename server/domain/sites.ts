@@ -1,6 +1,6 @@
-import { eq, ne, and } from 'drizzle-orm';
+import { and, eq, ne, or } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { secrets, sites, type SiteRow } from '../db/schema';
+import { replicas, secrets, sites, type SiteRow } from '../db/schema';
 import type { AdapterRegistry, SiteSpec } from '../adapters/registry';
 import type { SiteAdapter } from '../adapters/types';
 import { probeHostKey } from '../adapters/ssh-runner';
@@ -150,10 +150,15 @@ export class SiteService {
     return this.get(id);
   }
 
-  remove(id: number): SiteView {
+  remove(id: number, opts: { withReplicas?: boolean } = {}): SiteView {
     const row = this.#row(id);
     const view = this.#view(row);
+    const refs = this.db.select({ id: replicas.id, name: replicas.name, vm: replicas.vmName }).from(replicas).where(or(eq(replicas.sourceSiteId, id), eq(replicas.targetSiteId, id))).all();
+    if (refs.length && !opts.withReplicas) {
+      throw new AppError('PRECONDITION_FAILED', `${row.name} is used by ${refs.length} replica(s) (${refs.map((r) => `${r.vm} → ${r.name}`).join(', ')}); delete them first`);
+    }
     this.db.transaction((tx) => {
+      if (refs.length) tx.delete(replicas).where(or(eq(replicas.sourceSiteId, id), eq(replicas.targetSiteId, id))).run();
       tx.delete(sites).where(eq(sites.id, id)).run();
       if (row.secretId) tx.delete(secrets).where(eq(secrets.id, row.secretId)).run();
     });

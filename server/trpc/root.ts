@@ -2,6 +2,7 @@ import { createCallerFactory, router } from './init';
 import { authRouter } from './routers/auth';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
+import { replicasRouter } from './routers/replicas';
 import { demoRouter, sitesRouter } from './routers/sites';
 import { tasksRouter } from './routers/tasks';
 import { usersRouter } from './routers/users';
@@ -12,6 +13,7 @@ export const appRouter = router({
   sites: sitesRouter,
   demo: demoRouter,
   overview: overviewRouter,
+  replicas: replicasRouter,
   tasks: tasksRouter,
   history: historyRouter,
 });

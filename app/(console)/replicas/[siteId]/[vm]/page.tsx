@@ -1,0 +1,60 @@
+'use client';
+
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useSubscription } from '@trpc/tanstack-react-query';
+import { useRouter } from 'next/navigation';
+import { use, useState } from 'react';
+import { CreateReplicaForm } from '@/components/replicas/create-form';
+import { ReplicaCard } from '@/components/replicas/replica-card';
+import { errorText, useTRPC } from '@/components/trpc';
+import { Badge, Button, Card, DemoBadge, Empty, ErrorBox, PageTitle, formatBytes } from '@/components/ui';
+
+export default function VmPage({ params }: { params: Promise<{ siteId: string; vm: string }> }) {
+  const p = use(params);
+  const siteId = Number(p.siteId);
+  const vmName = decodeURIComponent(p.vm);
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const router = useRouter();
+  const [adding, setAdding] = useState(false);
+  const inv = useQuery({ ...trpc.overview.vms.queryOptions(), refetchInterval: 15_000 });
+  const reps = useQuery({ ...trpc.replicas.list.queryOptions({ vmName }), refetchInterval: 5_000 });
+  useSubscription(
+    trpc.tasks.watch.subscriptionOptions(undefined, {
+      onData: () => void qc.invalidateQueries({ queryKey: trpc.replicas.list.queryKey({ vmName }) }),
+    }),
+  );
+  const node = inv.data?.find((n) => n.site.id === siteId);
+  const vm = node?.vms.find((v) => v.name === vmName);
+  const mine = (reps.data ?? []).filter((r) => r.sourceSiteId === siteId || r.targetSiteId === siteId);
+  return (
+    <>
+      <PageTitle actions={vm && !adding && <Button variant="primary" onClick={() => setAdding(true)}>Add replica</Button>}>
+        <span className="flex items-center gap-2">
+          {vmName} <span className="text-base font-normal text-zinc-500">on {node?.site.name ?? `site #${siteId}`}</span> {node?.site.demo && <DemoBadge />}
+        </span>
+      </PageTitle>
+      {inv.error && <ErrorBox error={errorText(inv.error)} />}
+      {node?.error && <ErrorBox error={node.error} />}
+      {vm && (
+        <p className="mb-4 text-sm text-zinc-600 dark:text-zinc-400">
+          <Badge tone={vm.state === 'running' ? 'ok' : 'muted'}>{vm.state}</Badge> · {vm.vcpus} vCPUs · {formatBytes(vm.memoryMiB * 1024 * 1024)} RAM · disks:{' '}
+          {vm.disks.map((d) => `${d.device} (${d.dataset ?? d.path}, ${formatBytes(d.sizeBytes)})`).join(', ')}
+        </p>
+      )}
+      {inv.data && !vm && <ErrorBox error={`VM ${vmName} is not on this node (it may have been failed over).`} />}
+      {adding && vm && (
+        <Card title="New replica" className="mb-4">
+          <CreateReplicaForm siteId={siteId} vm={vm} onCreated={(taskId) => router.push(`/tasks/${taskId}`)} onCancel={() => setAdding(false)} />
+        </Card>
+      )}
+      {reps.error && <ErrorBox error={errorText(reps.error)} />}
+      {reps.data && mine.length === 0 && <Empty>This VM has no replicas yet.</Empty>}
+      <div className="space-y-4">
+        {mine.map((r) => (
+          <ReplicaCard key={r.id} r={r} />
+        ))}
+      </div>
+    </>
+  );
+}

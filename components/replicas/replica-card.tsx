@@ -1,0 +1,128 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import Link from 'next/link';
+import { useState } from 'react';
+import type { ReplicaView } from '@/server/domain/replicas/service';
+import { useToast } from '../toast';
+import { errorText, fieldErrors, useTRPC } from '../trpc';
+import { Button, Card, ConfirmDialog, ErrorBox, Progress, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
+import { ReplicaStateBadge } from './state';
+import { SyncChart } from './sync-chart';
+import { FailoverWizard, ReinitWizard } from './wizards';
+
+export function ReplicaCard({ r }: { r: ReplicaView }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const toast = useToast();
+  const [wizard, setWizard] = useState<null | 'failover' | 'reinit'>(null);
+  const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const [destroyData, setDestroyData] = useState(false);
+  const [form, setForm] = useState({ sleepTimeSec: String(r.sleepTimeSec), bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '', keepSnapshots: String(r.keepSnapshots) });
+  const runs = useQuery(trpc.replicas.syncRuns.queryOptions({ id: r.id, limit: 100 }));
+  const refresh = () => void qc.invalidateQueries({ queryKey: trpc.replicas.pathKey() });
+  const onError = (e: unknown) => toast.error(errorText(e));
+  const update = useMutation(trpc.replicas.update.mutationOptions({ onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()) }));
+  const sync = useMutation(trpc.replicas.syncNow.mutationOptions({ onSuccess: () => (toast.info('Sync started'), refresh()), onError }));
+  const remove = useMutation(trpc.replicas.remove.mutationOptions({ onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()), onError }));
+  const fe = fieldErrors(update.error);
+  // Relative to the server's view of now (the lag it computed), so rendering stays pure.
+  const nextIn = r.nextSyncAt && r.lastSyncAt && r.lagSec !== null ? Math.round((r.nextSyncAt.getTime() - r.lastSyncAt.getTime()) / 1000 - r.lagSec) : null;
+  return (
+    <div className="space-y-3" data-testid="replica-card" data-replica={r.name}>
+      <Card
+        title={
+          <span className="flex items-center gap-2">
+            {r.name} <span className="text-sm font-normal text-zinc-500">{r.sourceSite} → {r.targetSite}</span> <ReplicaStateBadge state={r.state} />
+          </span>
+        }
+        actions={
+          <>
+            {r.state !== 'reinit-required' && (
+              <>
+                <Button busy={sync.isPending} disabled={!!r.activeTaskId} onClick={() => sync.mutate({ id: r.id })}>
+                  Sync now
+                </Button>
+                <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled }, { onError })}>{r.enabled ? 'Pause' : 'Resume'}</Button>
+                <Button onClick={() => setEditing((x) => !x)}>Edit</Button>
+                <Button variant="danger" onClick={() => setWizard('failover')}>
+                  Fail over…
+                </Button>
+              </>
+            )}
+            {r.state === 'reinit-required' && (
+              <Button variant="primary" onClick={() => setWizard('reinit')}>
+                Reinit…
+              </Button>
+            )}
+            <Button variant="ghost" onClick={() => setDeleting(true)}>
+              Delete
+            </Button>
+          </>
+        }
+      >
+        {r.activeTaskId && r.progress && (
+          <div className="mb-3" data-testid="replica-progress">
+            <Link href={`/tasks/${r.activeTaskId}`} className="text-xs text-brand-600 hover:underline">
+              Task #{r.activeTaskId} running
+            </Link>
+            <Progress value={r.progress.complete} max={r.progress.total} label={`${r.name} sync progress`} />
+            <p className="text-xs text-zinc-500">
+              {formatBytes(r.progress.complete)} of ≈ {formatBytes(r.progress.total)}
+            </p>
+          </div>
+        )}
+        <dl className="grid grid-cols-2 gap-x-4 gap-y-1 text-sm md:grid-cols-4">
+          <dt className="text-zinc-500">Last sync</dt>
+          <dd data-testid="last-sync">{formatTime(r.lastSyncAt)}</dd>
+          <dt className="text-zinc-500">Lag</dt>
+          <dd>{r.lagSec !== null ? formatDuration(r.lagSec * 1000) : '—'}</dd>
+          <dt className="text-zinc-500">Next sync</dt>
+          <dd>{!r.enabled ? 'paused' : nextIn === null ? '—' : nextIn <= 0 ? 'due' : `in ${formatDuration(nextIn * 1000)}`}</dd>
+          <dt className="text-zinc-500">Last sync size</dt>
+          <dd>{r.lastSyncBytes !== null ? formatBytes(r.lastSyncBytes) : '—'}</dd>
+          <dt className="text-zinc-500">Sleep time</dt>
+          <dd>{r.sleepTimeSec} s</dd>
+          <dt className="text-zinc-500">Bandwidth limit</dt>
+          <dd>{r.bandwidthLimit ? `${formatBytes(r.bandwidthLimit)}/s` : 'none'}</dd>
+          <dt className="text-zinc-500">Failures</dt>
+          <dd>{r.failureCount}</dd>
+          <dt className="text-zinc-500">Disks</dt>
+          <dd className="font-mono text-xs">{r.datasets.map((d) => d.target).join(', ')}</dd>
+        </dl>
+        {r.lastError && <div className="mt-2"><ErrorBox error={`Last error: ${r.lastError}`} /></div>}
+        {r.stopOldMasterPending && <p className="mt-2 text-sm text-amber-700 dark:text-amber-400">The old master’s node has not answered yet; its VM will be stopped as soon as it does.</p>}
+        {editing && (
+          <form
+            className="mt-3 grid items-end gap-3 md:grid-cols-4"
+            onSubmit={(e) => {
+              e.preventDefault();
+              update.mutate({ id: r.id, sleepTimeSec: Number(form.sleepTimeSec), bandwidthLimit: form.bandwidthLimit.trim() ? Number(form.bandwidthLimit) : null, keepSnapshots: Number(form.keepSnapshots) });
+            }}
+          >
+            <TextInput label="Sleep time (s)" type="number" value={form.sleepTimeSec} onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} />
+            <TextInput label="Bandwidth limit (bytes/s)" type="number" value={form.bandwidthLimit} onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="Empty for no limit" />
+            <TextInput label="Recovery points to keep" type="number" value={form.keepSnapshots} onChange={(e) => setForm({ ...form, keepSnapshots: e.target.value })} error={fe.keepSnapshots} />
+            <Button type="submit" variant="primary" busy={update.isPending}>
+              Save
+            </Button>
+          </form>
+        )}
+        <div className="mt-3">
+          <SyncChart runs={runs.data ?? []} />
+        </div>
+      </Card>
+      {wizard === 'failover' && <FailoverWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
+      {wizard === 'reinit' && <ReinitWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
+      <ConfirmDialog open={deleting} title={`Delete replica ${r.name}?`} confirmLabel="Delete replica" danger busy={remove.isPending} onConfirm={() => remove.mutate({ id: r.id, destroyData })} onCancel={() => setDeleting(false)}>
+        <p>Replication of {r.vmName} to {r.targetSite} stops and Tandem forgets this replica. The master VM is not touched.</p>
+        <label className="flex items-center gap-2">
+          <input type="checkbox" checked={destroyData} onChange={(e) => setDestroyData(e.target.checked)} />
+          Also destroy the replica’s datasets on {r.targetSite} ({r.datasets.map((d) => d.target).join(', ')})
+        </label>
+        <p className="text-xs text-zinc-500">If the master’s node is unreachable, its replica snapshots are removed when it answers again.</p>
+      </ConfirmDialog>
+    </div>
+  );
+}

@@ -1,0 +1,129 @@
+'use client';
+
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { useState } from 'react';
+import { errorText, useTRPC } from '../trpc';
+import { Badge, Button, Card, ErrorBox, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
+
+const MARK = { pass: '✓', warn: '!', block: '✗' } as const;
+const TONE = { pass: 'text-emerald-700 dark:text-emerald-400', warn: 'text-amber-700 dark:text-amber-400', block: 'text-red-700 dark:text-red-400' } as const;
+
+/** Pre-checks → the exact data-loss window → typed confirmation → live task. */
+export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: number; vmName: string; onClose: () => void }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const [force, setForce] = useState(false);
+  const [typed, setTyped] = useState('');
+  const plan = useQuery({ ...trpc.replicas.failoverPlan.queryOptions({ id: replicaId, force }), staleTime: 0 });
+  const run = useMutation(trpc.replicas.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
+  const p = plan.data;
+  return (
+    <Card title={`Fail over ${vmName}`} actions={<Button onClick={onClose}>Close</Button>} className="border-amber-400">
+      <h3 className="mb-2 text-sm font-semibold">1. Pre-checks</h3>
+      {plan.isLoading && <p className="text-sm text-zinc-500">Checking both nodes…</p>}
+      {plan.error && <ErrorBox error={errorText(plan.error)} />}
+      {p && (
+        <ul className="mb-3 space-y-1 text-sm" aria-label="Pre-checks">
+          {p.checks.map((c) => (
+            <li key={c.id} className={TONE[c.status]} data-testid="precheck" data-status={c.status}>
+              {MARK[c.status]} <b>{c.label}</b>: {c.message}
+            </li>
+          ))}
+        </ul>
+      )}
+      <label className="mb-3 flex items-center gap-2 text-sm">
+        <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
+        Force: fail over from the last synced snapshot without stopping the master (use when its node is gone)
+      </label>
+      {p && (
+        <>
+          <h3 className="mb-2 text-sm font-semibold">2. What will happen</h3>
+          <div className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="data-loss">
+            <p>
+              <Badge tone={p.mode === 'planned' ? 'ok' : 'warn'}>{p.mode === 'planned' ? 'Planned failover' : 'Forced failover'}</Badge>
+            </p>
+            {p.mode === 'planned' ? (
+              <p className="mt-2">The master VM is stopped and a final incremental sync runs before the replica takes over. <b>Data-loss window: none.</b></p>
+            ) : (
+              <p className="mt-2">
+                The replica starts from the last synced snapshot of <b>{formatTime(p.recoveryPointAt)}</b>. Everything the master wrote after it is lost:{' '}
+                <b>data-loss window {p.dataLossWindowSec !== null ? formatDuration(p.dataLossWindowSec * 1000) : 'unknown'}</b>.
+              </p>
+            )}
+            <ol className="mt-2 list-decimal pl-5 text-zinc-600 dark:text-zinc-400">
+              {p.steps.map((s) => (
+                <li key={s}>{s}</li>
+              ))}
+            </ol>
+          </div>
+          <h3 className="mb-2 text-sm font-semibold">3. Confirm</h3>
+          <div className="flex flex-wrap items-end gap-2">
+            <TextInput label={`Type ${vmName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+            <Button variant="danger" disabled={!p.canProceed || typed !== vmName} busy={run.isPending} onClick={() => run.mutate({ id: replicaId, confirm: typed, force })}>
+              {p.mode === 'planned' ? 'Fail over now' : 'Force failover now'}
+            </Button>
+          </div>
+          {!p.canProceed && <p className="mt-2 text-sm text-red-700 dark:text-red-400">Blocked by the pre-checks above.</p>}
+          {run.error && <div className="mt-2"><ErrorBox error={errorText(run.error)} /></div>}
+        </>
+      )}
+    </Card>
+  );
+}
+
+/** Shows what the old master wrote after the common snapshot before anything is discarded. */
+export function ReinitWizard({ replicaId, vmName, onClose }: { replicaId: number; vmName: string; onClose: () => void }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const [typed, setTyped] = useState('');
+  const div = useQuery({ ...trpc.replicas.divergence.queryOptions({ id: replicaId }), staleTime: 0 });
+  const run = useMutation(trpc.replicas.reinit.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
+  const diverged = (div.data ?? []).filter((d) => d.snapshotsAfter.length || d.writtenMaxBytes > 0);
+  return (
+    <Card title={`Reinitialise the old master of ${vmName} as the new replica`} actions={<Button onClick={onClose}>Close</Button>} className="border-amber-400">
+      {div.isLoading && <p className="text-sm text-zinc-500">Comparing both sides…</p>}
+      {div.error && <ErrorBox error={errorText(div.error)} />}
+      {div.data && (
+        <>
+          <table className="mb-3 w-full text-left text-sm" data-testid="divergence">
+            <thead className="text-xs text-zinc-500 uppercase">
+              <tr>
+                <th className="py-1">Dataset on the old master</th>
+                <th>Last common snapshot</th>
+                <th>Snapshots after it</th>
+                <th>Written after it</th>
+              </tr>
+            </thead>
+            <tbody>
+              {div.data.map((d) => (
+                <tr key={d.dataset} className="border-t border-zinc-100 dark:border-zinc-800">
+                  <td className="py-1 font-mono text-xs">{d.dataset}</td>
+                  <td className="font-mono text-xs">
+                    {d.commonSnapshot} ({formatTime(d.commonAt)})
+                  </td>
+                  <td>{d.snapshotsAfter.length ? d.snapshotsAfter.join(', ') : 'none'}</td>
+                  <td>
+                    {d.exact ? formatBytes(d.writtenBytes) : `≈ ${formatBytes(d.writtenBytes)} (at most ${formatBytes(d.writtenMaxBytes)})`}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p className="mb-3 text-sm">
+            {diverged.length
+              ? `The old master has data the new master does not have. Before rolling back, Tandem keeps it as <dataset>-diverged-<time> (a clone you can inspect and delete later); then it syncs from the new master and resumes replication in the new direction.`
+              : 'Nothing was written on the old master after the last common snapshot. Tandem rolls back to it, syncs from the new master and resumes replication in the new direction.'}
+          </p>
+          <div className="flex flex-wrap items-end gap-2">
+            <TextInput label={`Type ${vmName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+            <Button variant="danger" disabled={typed !== vmName} busy={run.isPending} onClick={() => run.mutate({ id: replicaId, confirm: typed })}>
+              Reinitialise
+            </Button>
+          </div>
+          {run.error && <div className="mt-2"><ErrorBox error={errorText(run.error)} /></div>}
+        </>
+      )}
+    </Card>
+  );
+}

@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import type { SnapshotInfo, VmInfo, ZpoolInfo } from '../../adapters/node/types';
+import type { ReplicaDataset } from '../../db/schema';
+import type { FieldIssue } from '../errors';
+
+/** Replica settings an operator gives (Danube Cloud's replica API, with Tandem's defaults). */
+export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const replicaNameSchema = z
+  .string()
+  .trim()
+  .min(1, 'required')
+  .max(24, 'at most 24 characters')
+  .regex(REPLICA_NAME, 'letters, digits and . _ - only, starting with a letter or digit');
+
+export const DEFAULTS = {
+  sleepTimeSec: 60,
+  enabled: true,
+  reserveResources: true,
+  keepSnapshots: 3,
+  maxReplicasPerVm: 4,
+} as const;
+
+export const replicaSettingsSchema = z.object({
+  sleepTimeSec: z.number().int('whole seconds').min(0, '0–86400 seconds').max(86400, '0–86400 seconds').default(DEFAULTS.sleepTimeSec),
+  enabled: z.boolean().default(DEFAULTS.enabled),
+  bandwidthLimit: z.number().int('whole bytes per second').min(1024, 'at least 1024 bytes/s, or none for no limit').max(1e12).nullable().default(null),
+  reserveResources: z.boolean().default(DEFAULTS.reserveResources),
+  keepSnapshots: z.number().int().min(1, 'keep at least 1 recovery point').max(100).default(DEFAULTS.keepSnapshots),
+});
+
+export const replicaCreateSchema = replicaSettingsSchema.extend({
+  name: replicaNameSchema,
+  vmName: z.string().min(1, 'required'),
+  sourceSiteId: z.number().int().positive(),
+  targetSiteId: z.number().int().positive(),
+  rootZpool: z.string().min(1, 'required'),
+  diskZpools: z.record(z.string(), z.string()).default({}),
+});
+export type ReplicaCreate = z.infer<typeof replicaCreateSchema>;
+
+export interface TargetFacts {
+  reachable: boolean;
+  unreachableReason?: string;
+  zpools: ZpoolInfo[];
+  capacity: { cpus: number; memoryMiB: number } | null;
+  /** vCPUs and RAM already reserved on the target by other replicas and its own VMs. */
+  reserved: { vcpus: number; memoryMiB: number };
+  /** Datasets that already exist on the target under the planned names. */
+  existingDatasets: string[];
+}
+
+export interface CreateFacts {
+  vm: VmInfo | null;
+  /** Bytes referenced per source disk dataset (what a full send carries). */
+  diskBytes: Record<string, number>;
+  target: TargetFacts;
+  replicasOfVm: { name: string; targetSiteId: number }[];
+  maxReplicasPerVm: number;
+}
+
+/** Where each disk goes on the target: the disk's pool component replaced by the chosen zpool. */
+export function planDatasets(vm: VmInfo, rootZpool: string, diskZpools: Record<string, string>, mountpoints: Record<string, string | null> = {}): ReplicaDataset[] {
+  return vm.disks
+    .filter((d): d is typeof d & { dataset: string } => !!d.dataset)
+    .map((d) => {
+      const rest = d.dataset.split('/').slice(1).join('/');
+      const pool = diskZpools[d.device] || rootZpool;
+      const mp = mountpoints[d.dataset];
+      const file = d.kind === 'file' && mp && d.path.startsWith(mp + '/') ? d.path.slice(mp.length + 1) : d.kind === 'file' ? (d.path.split('/').pop() ?? null) : null;
+      return { device: d.device, source: d.dataset, target: rest ? `${pool}/${rest}` : pool, kind: d.kind, file };
+    });
+}
+
+/** The disk path on a node for a replicated disk, given its dataset's mountpoint there. */
+export function diskPath(d: ReplicaDataset, dataset: string, mountpoint: string | null): string {
+  if (d.kind === 'zvol') return `/dev/zvol/${dataset}`;
+  if (!mountpoint) throw new Error(`dataset ${dataset} has no mountpoint`);
+  return `${mountpoint}/${d.file ?? 'disk.img'}`;
+}
+
+/** Every rule a careful operator would check before creating a replica; each names its field. */
+export function validateCreate(input: ReplicaCreate, f: CreateFacts): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const add = (field: string, message: string) => issues.push({ field, message });
+  if (input.targetSiteId === input.sourceSiteId) add('targetSiteId', 'the target must be a different node than the VM’s own');
+  if (!f.vm) {
+    add('vmName', `VM ${input.vmName} does not exist on its node`);
+    return issues;
+  }
+  if (f.vm.state !== 'running' && f.vm.state !== 'stopped') add('vmName', `the VM is ${f.vm.state}; it must be running or stopped`);
+  if (f.vm.disks.some((d) => !d.dataset)) add('vmName', `disk(s) ${f.vm.disks.filter((d) => !d.dataset).map((d) => d.device).join(', ')} are not on a ZFS dataset and cannot be replicated`);
+  if (f.replicasOfVm.some((r) => r.name === input.name)) add('name', `the VM already has a replica named ${input.name}`);
+  if (f.replicasOfVm.some((r) => r.targetSiteId === input.targetSiteId)) add('targetSiteId', 'the VM already has a replica on that node');
+  if (f.replicasOfVm.length >= f.maxReplicasPerVm) add('name', `the VM already has ${f.replicasOfVm.length} replicas (the limit is ${f.maxReplicasPerVm})`);
+  if (!f.target.reachable) {
+    add('targetSiteId', `the target node is unreachable: ${f.target.unreachableReason ?? 'no answer'}`);
+    return issues;
+  }
+  const pools = new Map(f.target.zpools.map((p) => [p.name, p]));
+  if (!pools.has(input.rootZpool)) add('rootZpool', `zpool ${input.rootZpool} does not exist on the target (it has ${[...pools.keys()].join(', ') || 'none'})`);
+  for (const [device, pool] of Object.entries(input.diskZpools)) {
+    if (!f.vm.disks.some((d) => d.device === device)) add(`diskZpools.${device}`, `the VM has no disk ${device}`);
+    else if (pool && !pools.has(pool)) add(`diskZpools.${device}`, `zpool ${pool} does not exist on the target`);
+  }
+  // Free space per pool must hold the data that goes there.
+  const need = new Map<string, number>();
+  for (const d of planDatasets(f.vm, input.rootZpool, input.diskZpools)) {
+    const pool = d.target.split('/')[0]!;
+    need.set(pool, (need.get(pool) ?? 0) + (f.diskBytes[d.source] ?? 0));
+    if (f.target.existingDatasets.includes(d.target)) add(`diskZpools.${d.device}`, `dataset ${d.target} already exists on the target; remove it or choose another zpool`);
+  }
+  for (const [pool, bytes] of need) {
+    const p = pools.get(pool);
+    if (p && p.freeBytes < bytes) {
+      const field = pool === input.rootZpool ? 'rootZpool' : `diskZpools.${Object.entries(input.diskZpools).find(([, v]) => v === pool)?.[0] ?? ''}`;
+      add(field, `zpool ${pool} has ${fmt(p.freeBytes)} free; the VM's data there needs ${fmt(bytes)}`);
+    }
+  }
+  if (input.reserveResources) {
+    const cap = f.target.capacity;
+    if (!cap) add('reserveResources', 'the target’s capacity could not be read');
+    else {
+      const freeCpu = cap.cpus - f.target.reserved.vcpus;
+      const freeMem = cap.memoryMiB - f.target.reserved.memoryMiB;
+      if (f.vm.vcpus > freeCpu) add('reserveResources', `the target has ${freeCpu} unreserved vCPUs; the VM needs ${f.vm.vcpus}`);
+      if (f.vm.memoryMiB > freeMem) add('reserveResources', `the target has ${freeMem} MiB unreserved RAM; the VM needs ${f.vm.memoryMiB} MiB`);
+    }
+  }
+  return issues;
+}
+
+function fmt(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+// ------------------------------------------------------------------ snapshots
+
+const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+/** `tandem-<replica>-<UTC stamp>`: sorts by time, names its replica, fits the ZFS name rules. */
+export function snapshotName(replica: string, at: number): string {
+  const iso = new Date(at).toISOString();
+  return `tandem-${replica}-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+}
+
+/** The time in a snapshot name of this replica, or null when the snapshot is not one of its own. */
+export function parseSnapshotName(replica: string, name: string): number | null {
+  const prefix = `tandem-${replica}-`;
+  if (!name.startsWith(prefix)) return null;
+  const m = STAMP.exec(name.slice(prefix.length));
+  if (!m) return null;
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+}
+
+/** The newest snapshot of `source` that `target` also has, matched by guid (names can lie). */
+export function latestCommon(source: SnapshotInfo[], target: SnapshotInfo[]): SnapshotInfo | null {
+  const guids = new Set(target.map((s) => s.guid));
+  let best: SnapshotInfo | null = null;
+  for (const s of source) {
+    if (guids.has(s.guid) && (!best || BigInt(s.createTxg) > BigInt(best.createTxg))) best = s;
+  }
+  return best;
+}
+
+/**
+ * Which of this replica's snapshots to destroy on one side: all but the newest `keep`, never the
+ * newest common one (the next incremental needs it), and never anything that is not ours.
+ */
+export function pruneList(replica: string, snaps: SnapshotInfo[], keep: number, protect: string | null): string[] {
+  const ours = snaps
+    .filter((s) => parseSnapshotName(replica, s.name) !== null)
+    .sort((a, b) => (BigInt(a.createTxg) < BigInt(b.createTxg) ? -1 : 1));
+  return ours
+    .slice(0, Math.max(0, ours.length - keep))
+    .map((s) => s.name)
+    .filter((n) => n !== protect);
+}
+
+/** Next sync: sleep after the end of the last one; failures back off exponentially up to an hour. */
+export function nextSyncAt(finishedAt: number, sleepTimeSec: number, failureCount: number): number {
+  if (failureCount === 0) return finishedAt + sleepTimeSec * 1000;
+  const backoff = Math.min(3600, Math.max(10, sleepTimeSec) * 2 ** Math.min(failureCount - 1, 10));
+  return finishedAt + backoff * 1000;
+}

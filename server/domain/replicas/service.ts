@@ -1,0 +1,365 @@
+import { and, desc, eq, or } from 'drizzle-orm';
+import type { NodeAdapter, SnapshotInfo, SourceSpec } from '../../adapters/node/types';
+import type { Db } from '../../db/client';
+import { replicas, syncRuns, type ReplicaRow } from '../../db/schema';
+import type { TaskContext, TaskEngine } from '../../tasks/engine';
+import type { SessionUser } from '../auth';
+import type { Clock } from '../clock';
+import { AppError, errorMessage } from '../errors';
+import type { NodeConfig } from '../site-config';
+import { getSetting, setSetting } from '../settings';
+import type { SiteService } from '../sites';
+import { DEFAULTS, latestCommon, nextSyncAt, planDatasets, pruneList, replicaCreateSchema, replicaSettingsSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
+
+export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
+
+export interface ReplicaView extends ReplicaRow {
+  sourceSite: string;
+  targetSite: string;
+  lagSec: number | null;
+  activeTaskId: number | null;
+  progress: { complete: number; total: number } | null;
+}
+
+export const replicaLock = (id: number) => `replica:${id}`;
+export const vmLock = (siteId: number, vm: string) => `vm:${siteId}/${vm}`;
+
+/** VM replicas: create, update, delete, sync (the failover and reinit wizards build on this). */
+export class ReplicaService {
+  constructor(
+    private readonly db: Db,
+    private readonly sites: SiteService,
+    private readonly tasks: TaskEngine,
+    private readonly clock: Clock,
+  ) {}
+
+  node(siteId: number): NodeAdapter {
+    const a = this.sites.adapter(siteId);
+    if (a.kind !== 'node') throw new AppError('INVALID_INPUT', `site #${siteId} is not a compute node`);
+    return a;
+  }
+
+  sourceSpec(siteId: number): SourceSpec {
+    const spec = this.sites.spec(siteId);
+    if (spec.kind !== 'node') throw new AppError('INVALID_INPUT', `site #${siteId} is not a compute node`);
+    const c: NodeConfig = spec.config;
+    return { host: c.host, port: c.port, user: c.user, alias: null };
+  }
+
+  row(id: number): ReplicaRow {
+    const r = this.db.select().from(replicas).where(eq(replicas.id, id)).get();
+    if (!r) throw new AppError('NOT_FOUND', `replica #${id} does not exist`);
+    return r;
+  }
+
+  #view(r: ReplicaRow): ReplicaView {
+    const holder = this.tasks.holder(replicaLock(r.id));
+    const names = new Map(this.sites.list().map((s) => [s.id, s.name]));
+    return {
+      ...r,
+      sourceSite: names.get(r.sourceSiteId) ?? `#${r.sourceSiteId}`,
+      targetSite: names.get(r.targetSiteId) ?? `#${r.targetSiteId}`,
+      lagSec: r.lastSyncAt ? Math.max(0, Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000)) : null,
+      activeTaskId: holder?.id ?? null,
+      progress: holder ? { complete: holder.progressComplete, total: holder.progressTotal } : null,
+    };
+  }
+
+  list(filter: { siteId?: number; vmName?: string } = {}): ReplicaView[] {
+    const conds = [];
+    if (filter.siteId) conds.push(or(eq(replicas.sourceSiteId, filter.siteId), eq(replicas.targetSiteId, filter.siteId)));
+    if (filter.vmName) conds.push(eq(replicas.vmName, filter.vmName));
+    return this.db
+      .select()
+      .from(replicas)
+      .where(conds.length ? and(...conds) : undefined)
+      .orderBy(replicas.vmName, replicas.name)
+      .all()
+      .map((r) => this.#view(r));
+  }
+
+  get(id: number): ReplicaView {
+    return this.#view(this.row(id));
+  }
+
+  syncRuns(id: number, limit = 200) {
+    return this.db.select().from(syncRuns).where(eq(syncRuns.subject, `replica:${id}`)).orderBy(desc(syncRuns.startedAt)).limit(limit).all();
+  }
+
+  async #targetFacts(targetSiteId: number, planned: string[]): Promise<TargetFacts> {
+    let node: NodeAdapter;
+    try {
+      node = this.node(targetSiteId);
+      const [zpools, capacity, vms] = await Promise.all([node.listZpools(), node.capacity(), node.listVms()]);
+      const existing: string[] = [];
+      for (const ds of planned) {
+        const found = await node.listDatasets(ds).then(
+          () => true,
+          (e) => (AppError.is(e, 'NOT_FOUND') ? false : Promise.reject(e)),
+        );
+        if (found) existing.push(ds);
+      }
+      const others = this.db.select().from(replicas).where(and(eq(replicas.targetSiteId, targetSiteId), eq(replicas.reserveResources, true))).all();
+      const running = vms.filter((v) => v.state === 'running' || v.state === 'paused');
+      return {
+        reachable: true,
+        zpools,
+        capacity,
+        reserved: {
+          vcpus: others.reduce((a, r) => a + r.vcpus, 0) + running.reduce((a, v) => a + v.vcpus, 0),
+          memoryMiB: others.reduce((a, r) => a + r.memoryMiB, 0) + running.reduce((a, v) => a + v.memoryMiB, 0),
+        },
+        existingDatasets: existing,
+      };
+    } catch (e) {
+      if (AppError.is(e, 'INVALID_INPUT')) throw e;
+      return { reachable: false, unreachableReason: errorMessage(e), zpools: [], capacity: null, reserved: { vcpus: 0, memoryMiB: 0 }, existingDatasets: [] };
+    }
+  }
+
+  /** Validates against the live nodes, stores the replica and starts its initial full sync. */
+  async create(raw: unknown, user: SessionUser): Promise<{ replica: ReplicaView; taskId: number }> {
+    const input: ReplicaCreate = replicaCreateSchema.parse(raw);
+    const source = this.node(input.sourceSiteId);
+    const vm = await source.getVm(input.vmName);
+    const diskBytes: Record<string, number> = {};
+    const mountpoints: Record<string, string | null> = {};
+    for (const d of vm?.disks ?? []) {
+      if (!d.dataset) continue;
+      const [info] = await source.listDatasets(d.dataset);
+      diskBytes[d.dataset] = info?.referencedBytes ?? 0;
+      mountpoints[d.dataset] = info?.mountpoint ?? null;
+    }
+    const planned = vm ? planDatasets(vm, input.rootZpool, input.diskZpools, mountpoints) : [];
+    const target = input.targetSiteId === input.sourceSiteId ? await this.#targetFacts(input.targetSiteId, []) : await this.#targetFacts(input.targetSiteId, planned.map((d) => d.target));
+    const existing = this.db.select().from(replicas).where(and(eq(replicas.sourceSiteId, input.sourceSiteId), eq(replicas.vmName, input.vmName))).all();
+    const issues = validateCreate(input, {
+      vm,
+      diskBytes,
+      target,
+      replicasOfVm: existing.map((r) => ({ name: r.name, targetSiteId: r.targetSiteId })),
+      maxReplicasPerVm: Number(process.env.TANDEM_MAX_REPLICAS_PER_VM ?? DEFAULTS.maxReplicasPerVm),
+    });
+    if (issues.length) throw new AppError('INVALID_INPUT', issues.map((i) => `${i.field}: ${i.message}`).join('; '), { fields: issues });
+    const row = this.db
+      .insert(replicas)
+      .values({
+        name: input.name,
+        vmName: input.vmName,
+        sourceSiteId: input.sourceSiteId,
+        targetSiteId: input.targetSiteId,
+        rootZpool: input.rootZpool,
+        diskZpools: input.diskZpools,
+        datasets: planned,
+        reserveResources: input.reserveResources,
+        vcpus: vm!.vcpus,
+        memoryMiB: vm!.memoryMiB,
+        sleepTimeSec: input.sleepTimeSec,
+        enabled: input.enabled,
+        bandwidthLimit: input.bandwidthLimit,
+        keepSnapshots: input.keepSnapshots,
+        state: 'new',
+      })
+      .returning()
+      .get();
+    const task = this.startSync(row.id, user.username, 'Initial sync');
+    return { replica: this.#view(row), taskId: task.id };
+  }
+
+  /** New settings apply from the next cycle; a sync in progress is not interrupted. */
+  update(id: number, raw: unknown): ReplicaView {
+    const patch = replicaSettingsSchema.partial().parse(raw) as ReplicaSettings;
+    const r = this.row(id);
+    if (r.state === 'reinit-required' && patch.enabled) throw new AppError('PRECONDITION_FAILED', 'this replica must be reinitialised after the failover before it can be resumed');
+    const set: Partial<ReplicaRow> = { ...patch, updatedAt: new Date(this.clock.now()) };
+    if (patch.enabled === false && r.state !== 'syncing' && r.state !== 'reinit-required') set.state = 'paused';
+    if (patch.enabled === true && r.state === 'paused') {
+      set.state = r.lastSyncAt ? 'idle' : 'new';
+      set.nextSyncAt = new Date(this.clock.now());
+    }
+    if (patch.sleepTimeSec !== undefined && r.lastSyncAt && r.failureCount === 0) set.nextSyncAt = new Date(nextSyncAt(r.lastSyncAt.getTime(), patch.sleepTimeSec, 0));
+    this.db.update(replicas).set(set).where(eq(replicas.id, id)).run();
+    return this.get(id);
+  }
+
+  startSync(id: number, username: string, label = 'Sync') {
+    const r = this.row(id);
+    if (r.state === 'reinit-required') throw new AppError('PRECONDITION_FAILED', `replica ${r.name} must be reinitialised first`);
+    return this.tasks.start({
+      name: `${label} ${r.vmName} → ${r.name}`,
+      kind: 'replica.sync',
+      target: replicaLock(id),
+      params: { replicaId: id, vm: r.vmName, replica: r.name },
+      steps: ['Snapshot on the master', 'Transfer to the replica', 'Protect and prune'],
+      username,
+      run: (ctx) => this.runSync(ctx, id),
+    });
+  }
+
+  /** One replication cycle: snapshot the master's disks, pull node-to-node, protect, prune. */
+  async runSync(ctx: TaskContext, id: number): Promise<{ bytes: number; seconds: number; snapshot: string }> {
+    const r = this.row(id);
+    const started = this.clock.now();
+    const runId = this.db.insert(syncRuns).values({ subject: `replica:${id}`, startedAt: new Date(started), outcome: 'running' }).returning({ id: syncRuns.id }).get().id;
+    this.db.update(replicas).set({ state: 'syncing' }).where(eq(replicas.id, id)).run();
+    const source = this.node(r.sourceSiteId);
+    const target = this.node(r.targetSiteId);
+    const snap = snapshotName(r.name, started);
+    try {
+      await ctx.step('Snapshot on the master', async () => {
+        const vm = await source.getVm(r.vmName);
+        if (!vm) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
+        const def = await source.dumpVm(r.vmName);
+        this.db.update(replicas).set({ vmDefinition: { ...def, state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) } }).where(eq(replicas.id, id)).run();
+        const pause = vm.state === 'running' && r.datasets.length > 1;
+        if (pause) await source.pauseVm(r.vmName);
+        try {
+          await source.createSnapshots(r.datasets.map((d) => d.source), snap);
+        } finally {
+          if (pause) await source.resumeVm(r.vmName);
+        }
+        ctx.log(`snapshot ${snap} of ${r.datasets.length} disk(s)${pause ? ' (VM paused for a consistent set)' : ''}`);
+      });
+      let total = 0;
+      const plans = await Promise.all(
+        r.datasets.map(async (d) => {
+          const [srcSnaps, dstSnaps] = await Promise.all([
+            source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
+            target.listSnapshots(d.target).then(
+              (m) => m[d.target] ?? [],
+              (e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)),
+            ),
+          ]);
+          const common = latestCommon(srcSnaps, dstSnaps);
+          const estimate = common ? (await source.estimateWritten(d.source, common.name)).bytes : ((await source.listDatasets(d.source))[0]?.referencedBytes ?? 0);
+          total += estimate;
+          return { d, common, estimate };
+        }),
+      );
+      ctx.progress(0, total);
+      let bytes = 0;
+      await ctx.step('Transfer to the replica', async () => {
+        for (const { d, common } of plans) {
+          ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
+          const base = bytes;
+          const res = await target.pull({
+            source: this.sourceSpec(r.sourceSiteId),
+            sourceDataset: d.source,
+            fromSnapshot: common?.name ?? null,
+            toSnapshot: snap,
+            targetDataset: d.target,
+            recursive: false,
+            intermediates: false,
+            bandwidthLimitBytesPerSec: r.bandwidthLimit,
+            onProgress: (b) => ctx.progress(base + b, Math.max(total, base + b)),
+            signal: ctx.signal,
+          });
+          bytes += res.bytes;
+          ctx.progress(bytes, Math.max(total, bytes));
+        }
+      });
+      await ctx.step('Protect and prune', async () => {
+        for (const d of r.datasets) {
+          await target.setReadonly(d.target, true);
+          const [srcSnaps, dstSnaps] = await Promise.all([source.listSnapshots(d.source), target.listSnapshots(d.target)]);
+          const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
+          await source.destroySnapshots(d.source, drop(srcSnaps[d.source]));
+          await target.destroySnapshots(d.target, drop(dstSnaps[d.target]));
+        }
+      });
+      const finished = this.clock.now();
+      const seconds = Math.max(0.001, (finished - started) / 1000);
+      const fresh = this.row(id);
+      this.db
+        .update(replicas)
+        .set({
+          state: fresh.enabled ? 'idle' : 'paused',
+          lastSyncAt: new Date(started),
+          lastSnapshot: snap,
+          lastSyncBytes: bytes,
+          failureCount: 0,
+          lastError: null,
+          nextSyncAt: new Date(nextSyncAt(finished, fresh.sleepTimeSec, 0)),
+        })
+        .where(eq(replicas.id, id))
+        .run();
+      this.db.update(syncRuns).set({ finishedAt: new Date(finished), bytes, bytesPerSecond: Math.round(bytes / seconds), outcome: 'success', snapshot: snap }).where(eq(syncRuns.id, runId)).run();
+      return { bytes, seconds, snapshot: snap };
+    } catch (e) {
+      const finished = this.clock.now();
+      const fresh = this.row(id);
+      const cancelled = ctx.signal.aborted;
+      const failures = cancelled ? fresh.failureCount : fresh.failureCount + 1;
+      this.db
+        .update(replicas)
+        .set({
+          state: cancelled ? (fresh.enabled ? (fresh.lastSyncAt ? 'idle' : 'new') : 'paused') : 'error',
+          failureCount: failures,
+          lastError: cancelled ? fresh.lastError : errorMessage(e),
+          nextSyncAt: new Date(nextSyncAt(finished, fresh.sleepTimeSec, failures)),
+        })
+        .where(eq(replicas.id, id))
+        .run();
+      this.db.update(syncRuns).set({ finishedAt: new Date(finished), outcome: cancelled ? 'cancelled' : 'failure', error: errorMessage(e) }).where(eq(syncRuns.id, runId)).run();
+      throw e;
+    }
+  }
+
+  /** Deletes a replica; with `destroyData` its datasets on the target go too. */
+  remove(id: number, opts: { destroyData: boolean }, user: SessionUser) {
+    const r = this.row(id);
+    return this.tasks.start({
+      name: `Delete replica ${r.vmName} → ${r.name}`,
+      kind: 'replica.delete',
+      target: replicaLock(id),
+      params: { replicaId: id, destroyData: opts.destroyData },
+      steps: ['Clean the replica node', 'Clean the master node', 'Forget the replica'],
+      username: user.username,
+      run: async (ctx) => {
+        await ctx.step('Clean the replica node', async () => {
+          if (!opts.destroyData) return ctx.log('keeping the replica datasets (read-only) on the target');
+          const t = this.node(r.targetSiteId);
+          for (const d of r.datasets) await t.destroyDataset(d.target, { recursive: true });
+        });
+        let masterCleaned = true;
+        await ctx.step('Clean the master node', async () => {
+          try {
+            const s = this.node(r.sourceSiteId);
+            for (const d of r.datasets) {
+              const snaps = (await s.listSnapshots(d.source))[d.source] ?? [];
+              await s.destroySnapshots(d.source, pruneList(r.name, snaps, 0, null));
+            }
+          } catch (e) {
+            masterCleaned = false;
+            addPendingCleanup(this.db, { siteId: r.sourceSiteId, replica: r.name, datasets: r.datasets.map((d) => d.source) });
+            ctx.log(`the master node is unreachable (${errorMessage(e)}); its snapshots tandem-${r.name}-* will be removed when it answers again`, 'warn');
+          }
+        });
+        await ctx.step('Forget the replica', () => {
+          this.db.delete(replicas).where(eq(replicas.id, id)).run();
+        });
+        return { masterCleaned };
+      },
+    });
+  }
+}
+
+export interface PendingCleanup {
+  siteId: number;
+  replica: string;
+  datasets: string[];
+}
+
+const CLEANUP_KEY = 'replica.pendingCleanup';
+
+export function pendingCleanups(db: Db): PendingCleanup[] {
+  return getSetting<PendingCleanup[]>(db, CLEANUP_KEY) ?? [];
+}
+
+export function addPendingCleanup(db: Db, c: PendingCleanup): void {
+  setSetting(db, CLEANUP_KEY, [...pendingCleanups(db), c]);
+}
+
+export function setPendingCleanups(db: Db, list: PendingCleanup[]): void {
+  setSetting(db, CLEANUP_KEY, list);
+}

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { replicaCreateSchema, replicaSettingsSchema } from '../../domain/replicas/rules';
+import { operatorProcedure, router, viewerProcedure } from '../init';
+
+const id = z.number().int().positive();
+
+export const replicasRouter = router({
+  list: viewerProcedure
+    .input(z.object({ siteId: id.optional(), vmName: z.string().max(64).optional() }).optional())
+    .query(({ ctx, input }) => ctx.app.replicas.list(input ?? {})),
+  get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.replicas.get(input.id)),
+  syncRuns: viewerProcedure
+    .input(z.object({ id, limit: z.number().int().min(1).max(1000).default(200) }))
+    .query(({ ctx, input }) => ctx.app.replicas.syncRuns(input.id, input.limit)),
+  create: operatorProcedure.input(replicaCreateSchema).mutation(async ({ ctx, input }) => {
+    const r = await ctx.app.replicas.create(input, ctx.user);
+    return { id: r.replica.id, taskId: r.taskId };
+  }),
+  update: operatorProcedure
+    .input(replicaSettingsSchema.partial().extend({ id }))
+    .mutation(({ ctx, input }) => {
+      const { id: rid, ...patch } = input;
+      return ctx.app.replicas.update(rid, patch);
+    }),
+  syncNow: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ({ taskId: ctx.app.replicas.startSync(input.id, ctx.user.username).id })),
+  remove: operatorProcedure
+    .input(z.object({ id, destroyData: z.boolean() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.replicas.remove(input.id, { destroyData: input.destroyData }, ctx.user).id })),
+  failoverPlan: viewerProcedure.input(z.object({ id, force: z.boolean().default(false) })).query(({ ctx, input }) => ctx.app.failover.plan(input.id, { force: input.force })),
+  failover: operatorProcedure
+    .input(z.object({ id, confirm: z.string(), force: z.boolean().default(false) }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.failover(input.id, input, ctx.user)).id })),
+  divergence: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.divergence(input.id)),
+  reinit: operatorProcedure
+    .input(z.object({ id, confirm: z.string() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.reinit(input.id, input, ctx.user)).id })),
+});
