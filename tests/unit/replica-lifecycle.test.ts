@@ -67,8 +67,9 @@ describe('replica lifecycle (demo nodes)', () => {
     expect(snaps).toHaveLength(3);
 
     // Pause / resume and settings apply from the next cycle.
+    await caller.replicas.update({ id: created.id, bandwidthLimit: 8 * 1024 * 1024, sleepTimeSec: 45 });
     await caller.replicas.update({ id: created.id, enabled: false });
-    expect(app.replicas.get(created.id).state).toBe('paused');
+    expect(app.replicas.get(created.id)).toMatchObject({ state: 'paused', bandwidthLimit: 8 * 1024 * 1024, sleepTimeSec: 45 });
     await caller.replicas.update({ id: created.id, enabled: true, bandwidthLimit: 4 * 1024 * 1024 });
     r = app.replicas.get(created.id);
     expect(r.state).toBe('idle');

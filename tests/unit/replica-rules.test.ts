@@ -46,7 +46,8 @@ describe('create validation', () => {
   });
   it('names the field and reason of every problem', () => {
     expect(fields(validateCreate(input({ targetSiteId: 1 }), facts()))).toContain('targetSiteId');
-    expect(validateCreate(input(), facts({ vm: { ...vm, state: 'paused' } }))[0]!.message).toMatch(/paused; it must be running or stopped/);
+    expect(validateCreate(input(), facts({ vm: { ...vm, state: 'unknown' } }))[0]!.message).toMatch(/unknown state .* it must be running or stopped/);
+    expect(validateCreate(input(), facts({ vm: { ...vm, state: 'paused' } }))).toEqual([]);
     expect(validateCreate(input(), facts({ vm: null }))[0]).toEqual({ field: 'vmName', message: 'VM web01 does not exist on its node' });
     expect(validateCreate(input(), facts({}, { reachable: false, unreachableReason: 'connection refused' }))[0]!.message).toMatch(/unreachable: connection refused/);
     expect(validateCreate(input({ rootZpool: 'tank' }), facts())[0]!.message).toMatch(/zpool tank does not exist on the target \(it has zones, data\)/);

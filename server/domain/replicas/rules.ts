@@ -20,13 +20,25 @@ export const DEFAULTS = {
   maxReplicasPerVm: 4,
 } as const;
 
+const fields = {
+  sleepTimeSec: z.number().int('whole seconds').min(0, '0–86400 seconds').max(86400, '0–86400 seconds'),
+  enabled: z.boolean(),
+  bandwidthLimit: z.number().int('whole bytes per second').min(1024, 'at least 1024 bytes/s, or none for no limit').max(1e12).nullable(),
+  reserveResources: z.boolean(),
+  keepSnapshots: z.number().int().min(1, 'keep at least 1 recovery point').max(100),
+};
+
+/** Settings at creation, with defaults. */
 export const replicaSettingsSchema = z.object({
-  sleepTimeSec: z.number().int('whole seconds').min(0, '0–86400 seconds').max(86400, '0–86400 seconds').default(DEFAULTS.sleepTimeSec),
-  enabled: z.boolean().default(DEFAULTS.enabled),
-  bandwidthLimit: z.number().int('whole bytes per second').min(1024, 'at least 1024 bytes/s, or none for no limit').max(1e12).nullable().default(null),
-  reserveResources: z.boolean().default(DEFAULTS.reserveResources),
-  keepSnapshots: z.number().int().min(1, 'keep at least 1 recovery point').max(100).default(DEFAULTS.keepSnapshots),
+  sleepTimeSec: fields.sleepTimeSec.default(DEFAULTS.sleepTimeSec),
+  enabled: fields.enabled.default(DEFAULTS.enabled),
+  bandwidthLimit: fields.bandwidthLimit.default(null),
+  reserveResources: fields.reserveResources.default(DEFAULTS.reserveResources),
+  keepSnapshots: fields.keepSnapshots.default(DEFAULTS.keepSnapshots),
 });
+
+/** A change of settings: only what is given changes (no defaults, unlike creation). */
+export const replicaUpdateSchema = z.object(fields).partial();
 
 export const replicaCreateSchema = replicaSettingsSchema.extend({
   name: replicaNameSchema,
@@ -87,7 +99,8 @@ export function validateCreate(input: ReplicaCreate, f: CreateFacts): FieldIssue
     add('vmName', `VM ${input.vmName} does not exist on its node`);
     return issues;
   }
-  if (f.vm.state !== 'running' && f.vm.state !== 'stopped') add('vmName', `the VM is ${f.vm.state}; it must be running or stopped`);
+  // A paused domain is a live VM with its vCPUs halted: replicable like a running one.
+  if (f.vm.state === 'unknown') add('vmName', 'the VM is in an unknown state (crashed or in transition); it must be running or stopped');
   if (f.vm.disks.some((d) => !d.dataset)) add('vmName', `disk(s) ${f.vm.disks.filter((d) => !d.dataset).map((d) => d.device).join(', ')} are not on a ZFS dataset and cannot be replicated`);
   if (f.replicasOfVm.some((r) => r.name === input.name)) add('name', `the VM already has a replica named ${input.name}`);
   if (f.replicasOfVm.some((r) => r.targetSiteId === input.targetSiteId)) add('targetSiteId', 'the VM already has a replica on that node');

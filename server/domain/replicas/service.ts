@@ -9,7 +9,7 @@ import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
-import { DEFAULTS, latestCommon, nextSyncAt, planDatasets, pruneList, replicaCreateSchema, replicaSettingsSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
+import { DEFAULTS, latestCommon, nextSyncAt, planDatasets, pruneList, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
 
 export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
 
@@ -168,7 +168,7 @@ export class ReplicaService {
 
   /** New settings apply from the next cycle; a sync in progress is not interrupted. */
   update(id: number, raw: unknown): ReplicaView {
-    const patch = replicaSettingsSchema.partial().parse(raw) as ReplicaSettings;
+    const patch: ReplicaSettings = replicaUpdateSchema.parse(raw);
     const r = this.row(id);
     if (r.state === 'reinit-required' && patch.enabled) throw new AppError('PRECONDITION_FAILED', 'this replica must be reinitialised after the failover before it can be resumed');
     const set: Partial<ReplicaRow> = { ...patch, updatedAt: new Date(this.clock.now()) };
@@ -263,8 +263,11 @@ export class ReplicaService {
           await target.setReadonly(d.target, true);
           const [srcSnaps, dstSnaps] = await Promise.all([source.listSnapshots(d.source), target.listSnapshots(d.target)]);
           const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
-          await source.destroySnapshots(d.source, drop(srcSnaps[d.source]));
-          await target.destroySnapshots(d.target, drop(dstSnaps[d.target]));
+          // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
+          // retried at the next cycle; it does not fail the sync.
+          for (const [node, ds, list] of [[source, d.source, srcSnaps[d.source]], [target, d.target, dstSnaps[d.target]]] as const) {
+            await node.destroySnapshots(ds, drop(list)).catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn'));
+          }
         }
       });
       const finished = this.clock.now();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { replicaCreateSchema, replicaSettingsSchema } from '../../domain/replicas/rules';
+import { replicaCreateSchema, replicaUpdateSchema } from '../../domain/replicas/rules';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
@@ -17,7 +17,7 @@ export const replicasRouter = router({
     return { id: r.replica.id, taskId: r.taskId };
   }),
   update: operatorProcedure
-    .input(replicaSettingsSchema.partial().extend({ id }))
+    .input(replicaUpdateSchema.extend({ id }))
     .mutation(({ ctx, input }) => {
       const { id: rid, ...patch } = input;
       return ctx.app.replicas.update(rid, patch);
