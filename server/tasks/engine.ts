@@ -186,6 +186,10 @@ export class TaskEngine {
       .set({ state, result: result as never, error, finishedAt: new Date(finishedAt), question: null })
       .where(eq(tasks.id, id))
       .run();
+    if (state === 'finished') {
+      // Estimates (bytes to send, say) may have been off; a finished task is complete.
+      this.db.update(tasks).set({ progressComplete: sql`max(${tasks.progressTotal}, 1)`, progressTotal: sql`max(${tasks.progressTotal}, 1)` }).where(eq(tasks.id, id)).run();
+    }
     if (state !== 'finished') {
       this.db
         .update(taskSteps)

@@ -124,6 +124,8 @@ describe('task engine', () => {
     const done = await app.tasks.wait(t.id);
     expect(done.state).toBe('finished');
     expect(done.result).toBe('yes');
+    // A finished task reads complete even if it never reported progress.
+    expect([done.progressComplete, done.progressTotal]).toEqual([1, 1]);
   });
 
   it('takes the default answer when the question times out', async () => {

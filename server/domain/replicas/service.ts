@@ -257,6 +257,7 @@ export class ReplicaService {
           bytes += res.bytes;
           ctx.progress(bytes, Math.max(total, bytes));
         }
+        ctx.progress(bytes, bytes);
       });
       await ctx.step('Protect and prune', async () => {
         for (const d of r.datasets) {
