@@ -74,7 +74,7 @@ afterAll(async () => {
     for (const p of pools) {
       const list = await runner.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', p], allowFailure: true });
       for (const ds of list.stdout.split('\n').filter((l) => l.includes(VM)).reverse()) {
-        await runner.run({ argv: ['zfs', 'destroy', '-r', ds], allowFailure: true });
+        await runner.run({ argv: ['zfs', 'destroy', '-R', ds], allowFailure: true });
       }
     }
   }
