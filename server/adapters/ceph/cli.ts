@@ -1,6 +1,54 @@
 import { z } from 'zod';
-import type { CommandRunner } from '../runner';
-import type { CephAdapter, CephProbe, PoolMirrorSummary } from './types';
+import { AppError } from '../../domain/errors';
+import { assertName, shellPipeline } from '../quote';
+import { CommandError, type CommandResult, type CommandRunner } from '../runner';
+import { mapCephError, type CephErrorContext } from './errors';
+import {
+  mergeImageList,
+  parseImageInfo,
+  parseImageStatus,
+  parseLsLong,
+  parseNamespaceLs,
+  parsePoolInfo,
+  parsePoolStatus,
+  parseRbdPools,
+  parseScheduleLsRecursive,
+  parseScheduleStatus,
+  parseServiceDump,
+  parseServiceStatus,
+  parseSnapLs,
+  parseSnapshotIdLine,
+  parseWith,
+  worstHealth,
+  type ParsedPoolStatus,
+} from './parse';
+import { parseScheduleInterval, parseScheduleStartTime } from './schedule';
+import { decodeBootstrapToken } from './token';
+import type {
+  BootstrapDirection,
+  CephAdapter,
+  CephMirrorSnapshot,
+  CephProbe,
+  ImageInfo,
+  ImageMirrorMode,
+  ImageMirrorStatus,
+  ImageSnapshot,
+  ImageSummary,
+  JournalingChange,
+  MirrorDaemon,
+  MirrorDaemonInstance,
+  MirrorMode,
+  PeerDirection,
+  PoolMirrorInfo,
+  PoolMirrorState,
+  PoolMirrorStatus,
+  PoolMirrorStatusVerbose,
+  PoolMirrorSummary,
+  RbdPool,
+  ScheduleLevel,
+  SnapshotScheduleEntry,
+  SnapshotScheduleStatus,
+} from './types';
 
 export interface CephCliTarget {
   cluster: string;
@@ -17,23 +65,129 @@ export function cephBaseArgs(t: CephCliTarget): string[] {
   return args;
 }
 
-const healthSchema = z.object({ status: z.string() }).passthrough();
-const fsidSchema = z.object({ fsid: z.string() }).passthrough();
-const versionSchema = z.object({ version: z.string() }).passthrough();
+// ------------------------------------------------------------------ validation helpers
 
-/** Drives `ceph` and `rbd` with `--format json` through a command runner. */
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** `[v2:1.2.3.4:3300/0,v1:1.2.3.4:6789/0]`, `mon1,mon2:6789`, `[::1]:6789` … */
+const MON_HOST = /^[A-Za-z0-9[][A-Za-z0-9.:,[\]/_-]{0,1023}$/;
+const FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten', 'journaling', 'striping', 'data-pool'] as const;
+
+export function poolSpec(pool: string, namespace = ''): string {
+  assertName('ceph', pool, 'pool');
+  if (namespace) assertName('ceph', namespace, 'namespace');
+  return namespace ? `${pool}/${namespace}` : pool;
+}
+
+export function imageSpec(pool: string, namespace: string, image: string): string {
+  assertName('ceph', image, 'image');
+  return `${poolSpec(pool, namespace)}/${image}`;
+}
+
+function assertPeerUuid(uuid: string): string {
+  if (!UUID.test(uuid)) throw AppError.invalid('peerUuid', `${JSON.stringify(uuid)} is not a peer uuid`);
+  return uuid;
+}
+
+function levelArgs(level: ScheduleLevel): string[] {
+  const args: string[] = [];
+  if (level.pool === undefined || level.pool === '') {
+    if (level.namespace || level.image) throw AppError.invalid('level', 'a namespace or image level needs a pool');
+    return args;
+  }
+  args.push('--pool', assertName('ceph', level.pool, 'pool'));
+  if (level.namespace) args.push('--namespace', assertName('ceph', level.namespace, 'namespace'));
+  if (level.image) args.push('--image', assertName('ceph', level.image, 'image'));
+  return args;
+}
+
+function levelText(level: ScheduleLevel): string {
+  if (!level.pool) return 'global level';
+  return [level.pool, level.namespace || undefined, level.image].filter(Boolean).join('/');
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The runs of the CLI this adapter makes; `--format json` is appended by json(). */
+interface RunOpts {
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  allowFailure?: boolean;
+  signal?: AbortSignal;
+}
+
+const healthSchema = z.looseObject({ status: z.string() });
+const fsidSchema = z.looseObject({ fsid: z.string() });
+const versionSchema = z.looseObject({ version: z.string() });
+
+/**
+ * Drives `ceph` and `rbd` with `--format json` through a command runner. Every name is
+ * validated before it reaches an argument vector; CLI failures become AppErrors with the
+ * CLI's message (see errors.ts). `cliCalls` counts every command started.
+ */
 export class CephCliAdapter implements CephAdapter {
   readonly kind = 'ceph' as const;
+  #calls = 0;
+  /** Parallel CLI processes per adapter call (each rbd process is a full cluster client). */
+  concurrency = 3;
 
   constructor(
     readonly runner: CommandRunner,
     readonly target: CephCliTarget,
   ) {}
 
-  async json<T>(tool: 'ceph' | 'rbd', args: string[], schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
-    const res = await this.runner.run({ argv: [tool, ...cephBaseArgs(this.target), ...args, '--format', 'json'], signal, timeoutMs: 60_000 });
-    return schema.parse(JSON.parse(res.stdout || 'null'));
+  get cliCalls(): number {
+    return this.#calls;
   }
+
+  resetCliCalls(): void {
+    this.#calls = 0;
+  }
+
+  async exec(tool: 'ceph' | 'rbd', args: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<CommandResult> {
+    return this.#run([tool, ...cephBaseArgs(this.target), ...args], ctx, opts);
+  }
+
+  async #run(argv: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<CommandResult> {
+    this.#calls++;
+    try {
+      return await this.runner.run({
+        argv,
+        stdin: opts.stdin,
+        timeoutMs: opts.timeoutMs ?? 60_000,
+        allowFailure: opts.allowFailure,
+        signal: opts.signal,
+      });
+    } catch (e) {
+      throw mapCephError(e, ctx);
+    }
+  }
+
+  /** Runs with `--format json` and returns stdout (for the parsers). */
+  async jsonText(tool: 'ceph' | 'rbd', args: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<string> {
+    return (await this.exec(tool, [...args, '--format', 'json'], ctx, opts)).stdout;
+  }
+
+  async json<T>(tool: 'ceph' | 'rbd', args: string[], schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
+    const out = await this.jsonText(tool, args, { action: `${tool} ${args.slice(0, 3).join(' ')}` }, { signal });
+    return parseWith(schema, out, `${tool} ${args.slice(0, 3).join(' ')}`) as T;
+  }
+
+  #failure(res: CommandResult, argv: string[], ctx: CephErrorContext): unknown {
+    return mapCephError(new CommandError({ argv, exitCode: res.exitCode, stderr: res.stderr, target: this.runner.target }), ctx);
+  }
+
+  // ---------------------------------------------------------------- cluster
 
   async probe(signal?: AbortSignal): Promise<CephProbe> {
     const [fsid, health, version] = await Promise.all([
@@ -45,56 +199,400 @@ export class CephCliAdapter implements CephAdapter {
   }
 
   async listMirrorPools(): Promise<PoolMirrorSummary[]> {
-    const pools = await this.json(
-      'ceph',
-      ['osd', 'pool', 'ls', 'detail'],
-      z.array(z.object({ pool_name: z.string(), application_metadata: z.record(z.string(), z.unknown()).optional() }).passthrough()),
-    );
-    const rbdPools = pools.filter((p) => p.application_metadata && 'rbd' in p.application_metadata).map((p) => p.pool_name);
-    return Promise.all(
-      rbdPools.map(async (pool) => {
-        const info = await this.json(
-          'rbd',
-          ['mirror', 'pool', 'info', pool],
-          z.object({
-            mode: z.enum(['disabled', 'image', 'pool']),
-            site_name: z.string().optional(),
-            peers: z.array(z.object({ uuid: z.string(), site_name: z.string(), direction: z.string().optional(), client_name: z.string() }).passthrough()).optional(),
-          }).passthrough(),
-        );
-        let status: { health: string; daemon_health: string; image_health: string; states: Record<string, number> } = {
-          health: 'UNKNOWN',
-          daemon_health: 'UNKNOWN',
-          image_health: 'UNKNOWN',
-          states: {},
-        };
-        if (info.mode !== 'disabled') {
-          const s = await this.json(
-            'rbd',
-            ['mirror', 'pool', 'status', pool],
-            z.object({
-              summary: z.object({
-                health: z.string(),
-                daemon_health: z.string(),
-                image_health: z.string(),
-                states: z.record(z.string(), z.number()).default({}),
-              }).passthrough(),
-            }).passthrough(),
-          );
-          status = s.summary;
-        }
+    const pools = parseRbdPools(await this.jsonText('ceph', ['osd', 'pool', 'ls', 'detail'], { action: 'list pools' }));
+    return mapLimit(pools, this.concurrency, async ({ name }) => {
+      const info = await this.#poolInfo(name, '', false);
+      const status = info.mode === 'disabled' ? null : await this.getPoolMirrorStatus(name);
+      return {
+        pool: name,
+        namespace: '',
+        mode: info.mode,
+        siteName: info.siteName ?? '',
+        peers: info.peers,
+        health: status?.summary.health ?? 'UNKNOWN',
+        daemonHealth: status?.summary.daemonHealth ?? 'UNKNOWN',
+        imageHealth: status?.summary.imageHealth ?? 'UNKNOWN',
+        states: status?.summary.states ?? {},
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- pools
+
+  async listRbdPools(): Promise<RbdPool[]> {
+    const pools = parseRbdPools(await this.jsonText('ceph', ['osd', 'pool', 'ls', 'detail'], { action: 'list pools' }));
+    return mapLimit(pools, this.concurrency, async (p) => ({ name: p.name, id: p.id, namespaces: await this.#namespaces(p.name) }));
+  }
+
+  async #namespaces(pool: string): Promise<string[]> {
+    return parseNamespaceLs(await this.jsonText('rbd', ['namespace', 'ls', poolSpec(pool)], { action: `list namespaces of ${pool}`, pool }));
+  }
+
+  async #poolInfo(pool: string, namespace: string, all: boolean): Promise<PoolMirrorInfo> {
+    const args = ['mirror', 'pool', 'info', poolSpec(pool, namespace)];
+    if (all) args.push('--all');
+    return parsePoolInfo(await this.jsonText('rbd', args, { action: `mirror info of ${poolSpec(pool, namespace)}`, pool, namespace }), pool, namespace);
+  }
+
+  async getPoolMirrorInfo(pool: string, namespace = ''): Promise<PoolMirrorInfo> {
+    if (!namespace) return this.#poolInfo(pool, '', true);
+    const [ns, base] = await Promise.all([this.#poolInfo(pool, namespace, false), this.#poolInfo(pool, '', true)]);
+    return { ...ns, siteName: base.siteName, peers: base.peers };
+  }
+
+  async #poolStatus(pool: string, namespace: string, verbose: boolean): Promise<ParsedPoolStatus> {
+    const args = ['mirror', 'pool', 'status', poolSpec(pool, namespace)];
+    if (verbose) args.push('--verbose');
+    return parsePoolStatus(await this.jsonText('rbd', args, { action: `mirror status of ${poolSpec(pool, namespace)}`, pool, namespace }), pool, namespace);
+  }
+
+  async getPoolMirrorStatus(pool: string, namespace = ''): Promise<PoolMirrorStatus> {
+    const s = await this.#poolStatus(pool, namespace, false);
+    return { pool, namespace, summary: s.summary };
+  }
+
+  async getPoolMirrorStatusVerbose(pool: string, namespace = ''): Promise<PoolMirrorStatusVerbose> {
+    const s = await this.#poolStatus(pool, namespace, true);
+    return { pool, namespace, ...s };
+  }
+
+  async setPoolMirrorMode(pool: string, namespace: string, mode: MirrorMode, opts: { siteName?: string } = {}): Promise<void> {
+    const spec = poolSpec(pool, namespace);
+    const ctx = { action: `set mirror mode of ${spec} to ${mode}`, pool, namespace };
+    if (mode === 'disabled') {
+      if (opts.siteName) throw AppError.invalid('siteName', 'a site name is set when enabling mirroring, not when disabling it');
+      await this.exec('rbd', ['mirror', 'pool', 'disable', spec], ctx);
+      return;
+    }
+    if (mode !== 'image' && mode !== 'pool') throw AppError.invalid('mode', `${JSON.stringify(mode)} is not a mirror mode (disabled, image or pool)`);
+    const args = ['mirror', 'pool', 'enable'];
+    if (opts.siteName) args.push('--site-name', assertName('ceph', opts.siteName, 'siteName'));
+    await this.exec('rbd', [...args, spec, mode], ctx);
+  }
+
+  // ---------------------------------------------------------------- site name
+
+  async getSiteName(pool: string): Promise<string | null> {
+    return (await this.#poolInfo(pool, '', false)).siteName;
+  }
+
+  async setSiteName(pool: string, siteName: string): Promise<void> {
+    assertName('ceph', siteName, 'siteName');
+    const info = await this.#poolInfo(pool, '', false);
+    if (info.mode === 'disabled') {
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the site name is set through a pool with mirroring enabled; mirroring of pool ${pool} is disabled (enable it with a site name instead)`,
+      );
+    }
+    // Re-enabling with the current mode only stores the (cluster-wide) site name.
+    await this.exec('rbd', ['mirror', 'pool', 'enable', '--site-name', siteName, poolSpec(pool), info.mode], { action: `set site name on ${pool}`, pool });
+  }
+
+  // ---------------------------------------------------------------- bootstrap and peers
+
+  async createBootstrapToken(pool: string, opts: { siteName?: string } = {}): Promise<string> {
+    const args = ['mirror', 'pool', 'peer', 'bootstrap', 'create'];
+    if (opts.siteName) args.push('--site-name', assertName('ceph', opts.siteName, 'siteName'));
+    const res = await this.exec('rbd', [...args, poolSpec(pool)], { action: `create a bootstrap token for ${pool}`, pool });
+    const token = res.stdout.trim();
+    decodeBootstrapToken(token); // refuses anything that is not a token
+    return token;
+  }
+
+  async importBootstrapToken(pool: string, token: string, opts: { direction: BootstrapDirection; siteName?: string }): Promise<void> {
+    decodeBootstrapToken(token);
+    if (opts.direction !== 'rx-only' && opts.direction !== 'rx-tx') throw AppError.invalid('direction', 'must be rx-only or rx-tx');
+    const args = ['mirror', 'pool', 'peer', 'bootstrap', 'import'];
+    if (opts.siteName) args.push('--site-name', assertName('ceph', opts.siteName, 'siteName'));
+    args.push('--direction', opts.direction, poolSpec(pool), '-');
+    await this.exec('rbd', args, { action: `import a bootstrap token into ${pool}`, pool }, { stdin: `${token.trim()}\n` });
+  }
+
+  async #peerSet(pool: string, uuid: string, key: string, value: string): Promise<void> {
+    await this.exec('rbd', ['mirror', 'pool', 'peer', 'set', poolSpec(pool), assertPeerUuid(uuid), key, value], { action: `set ${key} of peer ${uuid} on ${pool}`, pool });
+  }
+
+  async setPeerClient(pool: string, peerUuid: string, clientName: string): Promise<void> {
+    const id = clientName.startsWith('client.') ? clientName.slice('client.'.length) : clientName;
+    assertName('cephClient', id, 'clientName');
+    await this.#peerSet(pool, peerUuid, 'client', `client.${id}`);
+  }
+
+  async setPeerMonHost(pool: string, peerUuid: string, monHost: string): Promise<void> {
+    if (!MON_HOST.test(monHost)) throw AppError.invalid('monHost', `${JSON.stringify(monHost)} is not a list of monitor addresses`);
+    await this.#peerSet(pool, peerUuid, 'mon-host', monHost);
+  }
+
+  async setPeerSiteName(pool: string, peerUuid: string, siteName: string): Promise<void> {
+    await this.#peerSet(pool, peerUuid, 'site-name', assertName('ceph', siteName, 'siteName'));
+  }
+
+  async setPeerDirection(pool: string, peerUuid: string, direction: PeerDirection): Promise<void> {
+    if (!['rx-only', 'rx-tx', 'tx-only'].includes(direction)) throw AppError.invalid('direction', 'must be rx-only, rx-tx or tx-only');
+    await this.#peerSet(pool, peerUuid, 'direction', direction);
+  }
+
+  async removePeer(pool: string, peerUuid: string): Promise<void> {
+    await this.exec('rbd', ['mirror', 'pool', 'peer', 'remove', poolSpec(pool), assertPeerUuid(peerUuid)], { action: `remove peer ${peerUuid} from ${pool}`, pool });
+  }
+
+  // ---------------------------------------------------------------- journaling
+
+  async enableJournaling(pool: string, namespace: string, image: string): Promise<void> {
+    await this.exec('rbd', ['feature', 'enable', imageSpec(pool, namespace, image), 'journaling'], { action: `enable journaling on ${imageSpec(pool, namespace, image)}`, pool, namespace, image });
+  }
+
+  async disableJournaling(pool: string, namespace: string, image: string): Promise<void> {
+    await this.exec('rbd', ['feature', 'disable', imageSpec(pool, namespace, image), 'journaling'], { action: `disable journaling on ${imageSpec(pool, namespace, image)}`, pool, namespace, image });
+  }
+
+  async #poolJournaling(pool: string, namespace: string, on: boolean): Promise<JournalingChange> {
+    const names = parseWith(z.array(z.string()), await this.jsonText('rbd', ['ls', poolSpec(pool, namespace)], { action: `list images of ${poolSpec(pool, namespace)}`, pool, namespace }), 'rbd ls');
+    const result: JournalingChange = { changed: [], skipped: [] };
+    // A bulk change, not a list view: one `rbd info` per image decides what to do with it.
+    await mapLimit(names, this.concurrency, async (name) => {
+      const info = await this.getImageInfo(pool, namespace, name);
+      const has = info.features.includes('journaling');
+      if (info.mirroring.mode === 'snapshot') return result.skipped.push({ image: name, reason: 'snapshot mirroring mode' });
+      if (info.features.includes('non-primary') || info.mirroring.primary === false) return result.skipped.push({ image: name, reason: 'not primary here' });
+      if (on && has) return result.skipped.push({ image: name, reason: 'journaling already on' });
+      if (!on && !has) return result.skipped.push({ image: name, reason: 'journaling already off' });
+      if (on && !info.features.includes('exclusive-lock')) return result.skipped.push({ image: name, reason: 'no exclusive-lock feature' });
+      if (!on && info.mirroring.mode === 'journal') return result.skipped.push({ image: name, reason: 'journal mirroring enabled' });
+      if (on) await this.enableJournaling(pool, namespace, name);
+      else await this.disableJournaling(pool, namespace, name);
+      result.changed.push(name);
+      return undefined;
+    });
+    result.changed.sort();
+    result.skipped.sort((a, b) => a.image.localeCompare(b.image));
+    return result;
+  }
+
+  enablePoolJournaling(pool: string, namespace = ''): Promise<JournalingChange> {
+    return this.#poolJournaling(pool, namespace, true);
+  }
+
+  disablePoolJournaling(pool: string, namespace = ''): Promise<JournalingChange> {
+    return this.#poolJournaling(pool, namespace, false);
+  }
+
+  // ---------------------------------------------------------------- snapshot schedules
+
+  async listSnapshotSchedules(level: ScheduleLevel = {}): Promise<SnapshotScheduleEntry[]> {
+    const argv = ['mirror', 'snapshot', 'schedule', 'ls', ...levelArgs(level), '--recursive', '--format', 'json'];
+    const ctx = { action: `list snapshot schedules at ${levelText(level)}`, ...level };
+    const res = await this.exec('rbd', argv, ctx, { allowFailure: true });
+    if (res.exitCode === 2 && res.stdout.trim() === '') return []; // nothing scheduled at that level
+    if (res.exitCode !== 0) throw this.#failure(res, ['rbd', ...argv], ctx);
+    return parseScheduleLsRecursive(res.stdout);
+  }
+
+  async addSnapshotSchedule(level: ScheduleLevel, interval: string, startTime?: string): Promise<void> {
+    const iv = parseScheduleInterval(interval);
+    const args = ['mirror', 'snapshot', 'schedule', 'add', ...levelArgs(level), iv.text];
+    if (startTime !== undefined && startTime.trim() !== '') args.push(parseScheduleStartTime(startTime).text);
+    await this.exec('rbd', args, { action: `add snapshot schedule ${iv.text} at ${levelText(level)}`, ...level });
+  }
+
+  async removeSnapshotSchedule(level: ScheduleLevel, interval?: string, startTime?: string): Promise<void> {
+    const args = ['mirror', 'snapshot', 'schedule', 'remove', ...levelArgs(level)];
+    if (interval !== undefined) {
+      args.push(parseScheduleInterval(interval).text);
+      if (startTime !== undefined && startTime !== null && startTime.trim() !== '') args.push(parseScheduleStartTime(startTime).text);
+    } else if (startTime) throw AppError.invalid('startTime', 'a start time needs its interval');
+    await this.exec('rbd', args, { action: `remove snapshot schedule at ${levelText(level)}`, ...level });
+  }
+
+  async getSnapshotScheduleStatus(level: ScheduleLevel = {}): Promise<SnapshotScheduleStatus[]> {
+    const argv = ['mirror', 'snapshot', 'schedule', 'status', ...levelArgs(level), '--format', 'json'];
+    const ctx = { action: `snapshot schedule status at ${levelText(level)}`, ...level };
+    const res = await this.exec('rbd', argv, ctx, { allowFailure: true });
+    if (res.exitCode === 2 && res.stdout.trim() === '') return [];
+    if (res.exitCode !== 0) throw this.#failure(res, ['rbd', ...argv], ctx);
+    return parseScheduleStatus(res.stdout);
+  }
+
+  // ---------------------------------------------------------------- images
+
+  async #lsLong(pool: string, namespace: string) {
+    return parseLsLong(await this.jsonText('rbd', ['ls', '--long', poolSpec(pool, namespace)], { action: `list images of ${poolSpec(pool, namespace)}`, pool, namespace }));
+  }
+
+  /** Verbose pool status, or null when mirroring is disabled there. */
+  async #statusOrNull(pool: string, namespace: string): Promise<ParsedPoolStatus | null> {
+    const argv = ['mirror', 'pool', 'status', poolSpec(pool, namespace), '--verbose', '--format', 'json'];
+    const ctx = { action: `mirror status of ${poolSpec(pool, namespace)}`, pool, namespace };
+    const res = await this.exec('rbd', argv, ctx, { allowFailure: true });
+    if (res.exitCode !== 0) {
+      if (/mirroring not enabled|mirroring is not enabled/.test(res.stderr)) return null;
+      throw this.#failure(res, ['rbd', ...argv], ctx);
+    }
+    return parsePoolStatus(res.stdout, pool, namespace);
+  }
+
+  async listImages(pool: string, namespace = ''): Promise<ImageSummary[]> {
+    const [ls, status] = await Promise.all([this.#lsLong(pool, namespace), this.#statusOrNull(pool, namespace)]);
+    return mergeImageList(pool, namespace, ls, status?.images ?? []);
+  }
+
+  async getImageInfo(pool: string, namespace: string, image: string): Promise<ImageInfo> {
+    const spec = imageSpec(pool, namespace, image);
+    return parseImageInfo(await this.jsonText('rbd', ['info', spec], { action: `info of ${spec}`, pool, namespace, image }), pool, namespace);
+  }
+
+  async getImageMirrorStatus(pool: string, namespace: string, image: string): Promise<ImageMirrorStatus> {
+    const spec = imageSpec(pool, namespace, image);
+    return parseImageStatus(await this.jsonText('rbd', ['mirror', 'image', 'status', spec], { action: `mirror status of ${spec}`, pool, namespace, image }), pool, namespace);
+  }
+
+  async #imageVerb(verb: string, pool: string, namespace: string, image: string, extra: string[] = [], timeoutMs?: number): Promise<CommandResult> {
+    const spec = imageSpec(pool, namespace, image);
+    return this.exec('rbd', ['mirror', 'image', verb, ...extra, spec], { action: `${verb} ${spec}`, pool, namespace, image }, { timeoutMs });
+  }
+
+  async enableImageMirroring(pool: string, namespace: string, image: string, mode: ImageMirrorMode): Promise<void> {
+    if (mode !== 'journal' && mode !== 'snapshot') throw AppError.invalid('mode', 'must be journal or snapshot');
+    const spec = imageSpec(pool, namespace, image);
+    await this.exec('rbd', ['mirror', 'image', 'enable', spec, mode], { action: `enable ${mode} mirroring of ${spec}`, pool, namespace, image });
+  }
+
+  async disableImageMirroring(pool: string, namespace: string, image: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.#imageVerb('disable', pool, namespace, image, opts.force ? ['--force'] : []);
+  }
+
+  async promoteImage(pool: string, namespace: string, image: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.#imageVerb('promote', pool, namespace, image, opts.force ? ['--force'] : [], 120_000);
+  }
+
+  async demoteImage(pool: string, namespace: string, image: string): Promise<void> {
+    await this.#imageVerb('demote', pool, namespace, image, [], 120_000);
+  }
+
+  async resyncImage(pool: string, namespace: string, image: string): Promise<void> {
+    await this.#imageVerb('resync', pool, namespace, image);
+  }
+
+  async createMirrorSnapshot(pool: string, namespace: string, image: string): Promise<{ snapshotId: string }> {
+    const res = await this.#imageVerb('snapshot', pool, namespace, image, [], 120_000);
+    return { snapshotId: parseSnapshotIdLine(res.stdout) };
+  }
+
+  async listImageSnapshots(pool: string, namespace: string, image: string): Promise<ImageSnapshot[]> {
+    const spec = imageSpec(pool, namespace, image);
+    return parseSnapLs(await this.jsonText('rbd', ['snap', 'ls', '--all', spec], { action: `list snapshots of ${spec}`, pool, namespace, image }));
+  }
+
+  async createImage(pool: string, namespace: string, name: string, sizeBytes: number, features?: string[]): Promise<void> {
+    const spec = imageSpec(pool, namespace, name);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw AppError.invalid('sizeBytes', 'must be a positive whole number of bytes');
+    const args = ['create', '--size', `${sizeBytes}B`];
+    if (features && features.length > 0) {
+      for (const f of features) {
+        if (!(FEATURES as readonly string[]).includes(f)) throw AppError.invalid('features', `${JSON.stringify(f)} is not an image feature (${FEATURES.join(', ')})`);
+      }
+      args.push('--image-feature', features.join(','));
+    }
+    await this.exec('rbd', [...args, spec], { action: `create ${spec}`, pool, namespace, image: name });
+  }
+
+  async removeImage(pool: string, namespace: string, name: string): Promise<void> {
+    const spec = imageSpec(pool, namespace, name);
+    await this.exec('rbd', ['rm', '--no-progress', spec], { action: `remove ${spec}`, pool, namespace, image: name }, { timeoutMs: 600_000 });
+  }
+
+  async imageChecksum(pool: string, namespace: string, image: string): Promise<string> {
+    const spec = imageSpec(pool, namespace, image);
+    const exportArgv = ['rbd', ...cephBaseArgs(this.target), 'export', '--no-progress', spec, '-'];
+    const script = shellPipeline([exportArgv, ['md5sum']]);
+    const ctx = { action: `checksum of ${spec}`, pool, namespace, image };
+    // `sh` has no pipefail: a failed export shows as an `rbd:` error line on stderr.
+    const res = await this.#run(['sh', '-c', script], ctx, { timeoutMs: 1_800_000 });
+    const sum = /^([0-9a-f]{32})\b/.exec(res.stdout.trim());
+    if (/^rbd: /m.test(res.stderr) || !sum) {
+      throw mapCephError(new CommandError({ argv: ['sh', '-c', script], exitCode: res.exitCode || 1, stderr: res.stderr || 'no checksum printed', target: this.runner.target }), ctx);
+    }
+    return sum[1]!;
+  }
+
+  async writeImage(pool: string, namespace: string, image: string, offset: number, data: Uint8Array): Promise<void> {
+    const spec = imageSpec(pool, namespace, image);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw AppError.invalid('offset', 'must be a whole number of bytes, 0 or more');
+    if (data.length === 0) throw AppError.invalid('data', 'nothing to write');
+    // An `rbd diff v1` stream with one write record, applied with import-diff (no snapshot made).
+    const head = Buffer.alloc(17);
+    head.write('w', 0, 'latin1');
+    head.writeBigUInt64LE(BigInt(offset), 1);
+    head.writeBigUInt64LE(BigInt(data.length), 9);
+    const stream = Buffer.concat([Buffer.from('rbd diff v1\n', 'latin1'), head, Buffer.from(data), Buffer.from('e', 'latin1')]);
+    await this.exec('rbd', ['import-diff', '--no-progress', '-', spec], { action: `write to ${spec}`, pool, namespace, image }, { stdin: stream, timeoutMs: 600_000 });
+  }
+
+  // ---------------------------------------------------------------- daemons and refresh
+
+  async #daemons(instances: { pool: string; daemons: MirrorDaemonInstance[] }[]): Promise<MirrorDaemon[]> {
+    const [statusText, dumpText] = await Promise.all([
+      this.jsonText('ceph', ['service', 'status'], { action: 'read the service status' }),
+      this.jsonText('ceph', ['service', 'dump'], { action: 'read the service map' }),
+    ]);
+    const status = parseServiceStatus(statusText);
+    const meta = new Map(parseServiceDump(dumpText).map((d) => [d.serviceId, d]));
+    const ids = new Set([...status.map((s) => s.serviceId), ...meta.keys(), ...instances.flatMap((i) => i.daemons.map((d) => d.serviceId))]);
+    return [...ids].sort().map((serviceId): MirrorDaemon => {
+      const st = status.find((s) => s.serviceId === serviceId);
+      const m = meta.get(serviceId);
+      const perPool = instances.flatMap((i) => i.daemons.filter((d) => d.serviceId === serviceId).map((d) => ({ pool: i.pool, d })));
+      const callouts = st?.pools.flatMap((p) => p.callouts) ?? [];
+      const calloutHealth = callouts.map((c) => (c.level === 'error' ? 'ERROR' : c.level === 'warning' ? 'WARNING' : 'OK'));
+      const pools = st?.pools.map((p) => ({ pool: p.pool, leader: p.leader, instanceId: p.instanceId, imageCounts: p.imageCounts })) ?? [];
+      const healths = [...calloutHealth, ...perPool.map((x) => x.d.health)];
+      return {
+        serviceId,
+        daemonId: m?.daemonId ?? perPool[0]?.d.clientId ?? serviceId,
+        hostname: m?.hostname ?? perPool[0]?.d.hostname ?? null,
+        version: m?.version ?? perPool[0]?.d.version ?? null,
+        pools,
+        leader: pools.some((p) => p.leader) || perPool.some((x) => x.d.leader),
+        health: healths.length ? worstHealth(healths) : st ? 'OK' : 'UNKNOWN',
+        callouts,
+        lastBeacon: st?.lastBeacon ?? null,
+      };
+    });
+  }
+
+  listMirrorDaemons(): Promise<MirrorDaemon[]> {
+    return this.#daemons([]);
+  }
+
+  async refreshStatus(pools?: string[]): Promise<CephMirrorSnapshot> {
+    const before = this.#calls;
+    const names = pools ?? parseRbdPools(await this.jsonText('ceph', ['osd', 'pool', 'ls', 'detail'], { action: 'list pools' })).map((p) => p.name);
+    for (const p of names) assertName('ceph', p, 'pool');
+    const instances: { pool: string; daemons: MirrorDaemonInstance[] }[] = [];
+    const perPool = await mapLimit(names, this.concurrency, async (pool): Promise<PoolMirrorState[]> => {
+      const [namespaces, info] = await Promise.all([this.#namespaces(pool), this.#poolInfo(pool, '', true)]);
+      const one = async (namespace: string, mode: MirrorMode): Promise<PoolMirrorState> => {
+        const [ls, status] = await Promise.all([this.#lsLong(pool, namespace), mode === 'disabled' ? Promise.resolve(null) : this.#statusOrNull(pool, namespace)]);
+        if (status && !namespace) instances.push({ pool, daemons: status.daemons });
         return {
           pool,
-          namespace: '',
-          mode: info.mode,
-          siteName: info.site_name ?? '',
-          peers: (info.peers ?? []).map((p) => ({ uuid: p.uuid, siteName: p.site_name, direction: p.direction ?? 'rx-tx', clientName: p.client_name })),
-          health: status.health,
-          daemonHealth: status.daemon_health,
-          imageHealth: status.image_health,
-          states: status.states,
+          namespace,
+          mode,
+          siteName: info.siteName,
+          peers: info.peers,
+          summary: status?.summary ?? null,
+          images: mergeImageList(pool, namespace, ls, status?.images ?? []),
         };
-      }),
-    );
+      };
+      const states = [await one('', info.mode)];
+      for (const ns of namespaces) {
+        const nsInfo = await this.#poolInfo(pool, ns, false);
+        states.push(await one(ns, nsInfo.mode));
+      }
+      return states;
+    });
+    const daemons = await this.#daemons(instances);
+    return { fetchedAt: new Date().toISOString(), pools: perPool.flat(), daemons, cliCalls: this.#calls - before };
   }
 }

@@ -1,0 +1,464 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CephCliAdapter } from '@/server/adapters/ceph/cli';
+import { cliMessage, isRetryableCephError } from '@/server/adapters/ceph/errors';
+import { encodeBootstrapToken } from '@/server/adapters/ceph/token';
+import { CommandError, type CommandResult, type CommandRunner, type CommandSpec } from '@/server/adapters/runner';
+import { AppError } from '@/server/domain/errors';
+
+const DIR = path.resolve(__dirname, '../fixtures/ceph');
+const fx = (name: string) => fs.readFileSync(path.join(DIR, name), 'utf8');
+
+type Reply = Partial<CommandResult> | ((spec: CommandSpec) => Partial<CommandResult>);
+
+/** Answers by the first rule whose pattern matches the joined argv (after the base args). */
+class FakeRunner implements CommandRunner {
+  readonly target = 'fake';
+  readonly calls: CommandSpec[] = [];
+  constructor(private readonly rules: [RegExp, Reply][]) {}
+  async run(spec: CommandSpec): Promise<CommandResult> {
+    this.calls.push(spec);
+    const line = spec.argv.join(' ');
+    const rule = this.rules.find(([re]) => re.test(line));
+    if (!rule) throw new Error(`unexpected command: ${line}`);
+    const r = typeof rule[1] === 'function' ? rule[1](spec) : rule[1];
+    const res: CommandResult = { stdout: r.stdout ?? '', stderr: r.stderr ?? '', exitCode: r.exitCode ?? 0, durationMs: 1 };
+    if (res.exitCode !== 0 && !spec.allowFailure) throw new CommandError({ argv: spec.argv, exitCode: res.exitCode, stderr: res.stderr, target: this.target });
+    return res;
+  }
+  async close() {}
+  /** argv without the program and the cluster arguments. */
+  args(i: number): string[] {
+    const argv = this.calls[i]!.argv;
+    const at = argv.indexOf('admin.keyring');
+    return argv.slice(at + 1);
+  }
+}
+
+const TARGET = { cluster: 'site-a', confPath: '/etc/ceph/site-a.conf', clientId: 'admin', keyringPath: 'admin.keyring' };
+
+function adapter(rules: [RegExp, Reply][]) {
+  const runner = new FakeRunner(rules);
+  return { runner, ceph: new CephCliAdapter(runner, TARGET) };
+}
+
+async function rejection(p: Promise<unknown>): Promise<AppError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(AppError);
+    return e as AppError;
+  }
+  throw new Error('expected a rejection');
+}
+
+const fail = (stderr: string, exitCode = 22): Partial<CommandResult> => ({ exitCode, stderr });
+
+describe('argument vectors', () => {
+  it('points every command at the cluster and asks for JSON', async () => {
+    const { runner, ceph } = adapter([[/mirror pool info/, { stdout: fx('pool-info-site-a.json') }]]);
+    await ceph.getPoolMirrorInfo('rbd');
+    expect(runner.calls[0]!.argv).toEqual(['rbd', '--cluster', 'site-a', '--id', 'admin', '-c', '/etc/ceph/site-a.conf', '--keyring', 'admin.keyring', 'mirror', 'pool', 'info', 'rbd', '--all', '--format', 'json']);
+  });
+
+  it('uses pool/namespace/image specs everywhere', async () => {
+    const { runner, ceph } = adapter([[/./, { stdout: '{}' }]]);
+    await ceph.promoteImage('rbd', 'ns1', 'vol', { force: true }).catch(() => {});
+    await ceph.demoteImage('rbd', '', 'vol');
+    await ceph.resyncImage('rbd', 'ns1', 'vol');
+    await ceph.disableImageMirroring('rbd', 'ns1', 'vol', { force: true });
+    await ceph.enableImageMirroring('rbd', 'ns1', 'vol', 'snapshot');
+    await ceph.enableJournaling('rbd', 'ns1', 'vol');
+    await ceph.disableJournaling('rbd', '', 'vol');
+    await ceph.setPoolMirrorMode('rbd', 'ns1', 'image');
+    await ceph.setPoolMirrorMode('rbd2', '', 'pool', { siteName: 'site-a' });
+    await ceph.setPoolMirrorMode('rbd2', '', 'disabled');
+    await ceph.createImage('rbd', 'ns1', 'vol', 64 * 1024 * 1024, ['layering', 'exclusive-lock', 'journaling']);
+    await ceph.removeImage('rbd', 'ns1', 'vol');
+    expect(runner.calls.map((_, i) => runner.args(i).join(' '))).toEqual([
+      'mirror image promote --force rbd/ns1/vol',
+      'mirror image demote rbd/vol',
+      'mirror image resync rbd/ns1/vol',
+      'mirror image disable --force rbd/ns1/vol',
+      'mirror image enable rbd/ns1/vol snapshot',
+      'feature enable rbd/ns1/vol journaling',
+      'feature disable rbd/vol journaling',
+      'mirror pool enable rbd/ns1 image',
+      'mirror pool enable --site-name site-a rbd2 pool',
+      'mirror pool disable rbd2',
+      'create --size 67108864B --image-feature layering,exclusive-lock,journaling rbd/ns1/vol',
+      'rm --no-progress rbd/ns1/vol',
+    ]);
+  });
+
+  it('peer settings, one verb each', async () => {
+    const { runner, ceph } = adapter([[/./, {}]]);
+    const uuid = '31bf64cd-78d1-4996-8baa-939f5cd33197';
+    await ceph.setPeerClient('rbd', uuid, 'rbd-mirror-peer');
+    await ceph.setPeerClient('rbd', uuid, 'client.other');
+    await ceph.setPeerMonHost('rbd', uuid, '[v2:127.0.0.1:13301/0,v1:127.0.0.1:16790/0]');
+    await ceph.setPeerSiteName('rbd', uuid, 'site-b');
+    await ceph.setPeerDirection('rbd', uuid, 'rx-only');
+    await ceph.removePeer('rbd', uuid);
+    expect(runner.calls.map((_, i) => runner.args(i).join(' '))).toEqual([
+      `mirror pool peer set rbd ${uuid} client client.rbd-mirror-peer`,
+      `mirror pool peer set rbd ${uuid} client client.other`,
+      `mirror pool peer set rbd ${uuid} mon-host [v2:127.0.0.1:13301/0,v1:127.0.0.1:16790/0]`,
+      `mirror pool peer set rbd ${uuid} site-name site-b`,
+      `mirror pool peer set rbd ${uuid} direction rx-only`,
+      `mirror pool peer remove rbd ${uuid}`,
+    ]);
+  });
+
+  it('schedules at every level', async () => {
+    const { runner, ceph } = adapter([[/./, { stdout: '[]' }]]);
+    await ceph.addSnapshotSchedule({}, '1h');
+    await ceph.addSnapshotSchedule({ pool: 'rbd' }, '5m', '2026-11-23T12:03:00Z');
+    await ceph.addSnapshotSchedule({ pool: 'rbd', namespace: 'ns1' }, '30m');
+    await ceph.addSnapshotSchedule({ pool: 'rbd', namespace: 'ns1', image: 'vol' }, '2m');
+    await ceph.removeSnapshotSchedule({ pool: 'rbd' }, '5m', '12:03:00');
+    await ceph.removeSnapshotSchedule({ pool: 'rbd', image: 'vol' });
+    await ceph.listSnapshotSchedules({ pool: 'rbd' });
+    await ceph.getSnapshotScheduleStatus({ pool: 'rbd', image: 'vol' });
+    expect(runner.calls.map((_, i) => runner.args(i).join(' '))).toEqual([
+      'mirror snapshot schedule add 1h',
+      'mirror snapshot schedule add --pool rbd 5m 2026-11-23T12:03:00Z',
+      'mirror snapshot schedule add --pool rbd --namespace ns1 30m',
+      'mirror snapshot schedule add --pool rbd --namespace ns1 --image vol 2m',
+      'mirror snapshot schedule remove --pool rbd 5m 12:03:00',
+      'mirror snapshot schedule remove --pool rbd --image vol',
+      'mirror snapshot schedule ls --pool rbd --recursive --format json',
+      'mirror snapshot schedule status --pool rbd --image vol --format json',
+    ]);
+  });
+
+  it('validates schedules before running anything', async () => {
+    const { runner, ceph } = adapter([[/./, {}]]);
+    expect((await rejection(ceph.addSnapshotSchedule({ pool: 'rbd' }, '5'))).code).toBe('INVALID_INPUT');
+    expect((await rejection(ceph.addSnapshotSchedule({ pool: 'rbd' }, '5m', 'tomorrow'))).code).toBe('INVALID_INPUT');
+    expect((await rejection(ceph.addSnapshotSchedule({ image: 'vol' }, '5m'))).message).toMatch(/needs a pool/);
+    expect((await rejection(ceph.removeSnapshotSchedule({ pool: 'rbd' }, undefined, '10:00'))).message).toMatch(/needs its interval/);
+    expect(runner.calls).toHaveLength(0);
+  });
+});
+
+describe('hostile names never reach a command', () => {
+  const HOSTILE = ['--all', '-p', 'rbd;rm -rf /', 'a/b', 'img@snap', '$(id)', '', ' rbd', 'x'.repeat(200), 'ns\nx', '../etc'];
+  it.each(HOSTILE)('refuses %j', async (bad) => {
+    const { runner, ceph } = adapter([[/./, { stdout: '{}' }]]);
+    const calls: Promise<unknown>[] = [
+      ceph.getPoolMirrorInfo(bad),
+      ceph.getPoolMirrorStatus('rbd', bad || '-x'),
+      ceph.promoteImage('rbd', '', bad),
+      ceph.createImage(bad, '', 'vol', 1024),
+      ceph.imageChecksum('rbd', '', bad),
+      ceph.writeImage('rbd', bad || '-', 'vol', 0, Buffer.from('x')),
+      ceph.setSiteName('rbd', bad),
+      ceph.setPeerSiteName('rbd', '31bf64cd-78d1-4996-8baa-939f5cd33197', bad),
+      ceph.addSnapshotSchedule({ pool: 'rbd', image: bad || '-' }, '5m'),
+      ceph.refreshStatus([bad]),
+    ];
+    for (const p of calls) expect((await rejection(p)).code).toBe('INVALID_INPUT');
+    expect(runner.calls).toHaveLength(0);
+  });
+
+  it('refuses bad peer uuids, clients, mon hosts, directions, features and sizes', async () => {
+    const { runner, ceph } = adapter([[/./, {}]]);
+    const uuid = '31bf64cd-78d1-4996-8baa-939f5cd33197';
+    for (const p of [
+      ceph.removePeer('rbd', '--force'),
+      ceph.setPeerClient('rbd', uuid, 'client.--x'),
+      ceph.setPeerMonHost('rbd', uuid, '-m evil'),
+      ceph.setPeerMonHost('rbd', uuid, 'a b'),
+      ceph.setPeerDirection('rbd', uuid, 'both' as never),
+      ceph.createImage('rbd', '', 'vol', 1024, ['layering', '--thick-provision']),
+      ceph.createImage('rbd', '', 'vol', -1),
+      ceph.createImage('rbd', '', 'vol', 1.5),
+      ceph.writeImage('rbd', '', 'vol', -1, Buffer.from('x')),
+      ceph.writeImage('rbd', '', 'vol', 0, Buffer.alloc(0)),
+      ceph.enableImageMirroring('rbd', '', 'vol', 'mirror' as never),
+      ceph.setPoolMirrorMode('rbd', '', 'all' as never),
+      ceph.importBootstrapToken('rbd', 'garbage!', { direction: 'rx-tx' }),
+    ]) {
+      expect((await rejection(p)).code).toBe('INVALID_INPUT');
+    }
+    expect(runner.calls).toHaveLength(0);
+  });
+});
+
+describe('bootstrap tokens', () => {
+  const token = encodeBootstrapToken({ fsid: 'c914c152-a5d7-4c24-9509-c704b5e13a28', clientId: 'rbd-mirror-peer', key: 'AQSECRETKEY==', monHost: '[v2:127.0.0.1:13300/0]' });
+
+  it('create returns the token; import passes it on stdin, never in argv', async () => {
+    const { runner, ceph } = adapter([
+      [/bootstrap create/, { stdout: `${token}\n` }],
+      [/bootstrap import/, {}],
+    ]);
+    expect(await ceph.createBootstrapToken('rbd', { siteName: 'site-a' })).toBe(token);
+    await ceph.importBootstrapToken('rbd', token, { direction: 'rx-tx', siteName: 'site-b' });
+    expect(runner.args(0)).toEqual(['mirror', 'pool', 'peer', 'bootstrap', 'create', '--site-name', 'site-a', 'rbd']);
+    expect(runner.args(1)).toEqual(['mirror', 'pool', 'peer', 'bootstrap', 'import', '--site-name', 'site-b', '--direction', 'rx-tx', 'rbd', '-']);
+    expect(runner.calls[1]!.stdin).toBe(`${token}\n`);
+    expect(runner.calls.every((c) => !c.argv.join(' ').includes(token))).toBe(true);
+  });
+
+  it('a bootstrap on a pool without mirroring is a precondition failure', async () => {
+    const { ceph } = adapter([[/bootstrap create/, fail('rbd: mirroring not enabled on the pool\n')]]);
+    const e = await rejection(ceph.createBootstrapToken('rbd2'));
+    expect(e.code).toBe('PRECONDITION_FAILED');
+    expect(e.message).toMatch(/mirroring is not enabled on pool rbd2.*\(rbd: mirroring not enabled on the pool\)/);
+  });
+});
+
+describe('error mapping (stderr captured from Ceph 16.2)', () => {
+  const cases: [string, () => (c: CephCliAdapter) => Promise<unknown>, string, RegExp, boolean?][] = [
+    ['rbd: error opening image nope: (2) No such file or directory\n', () => (c) => c.getImageInfo('rbd', '', 'nope'), 'NOT_FOUND', /image rbd\/nope does not exist \(rbd: error opening image nope/],
+    ["rbd: error opening pool 'nope': (2) No such file or directory\n", () => (c) => c.getImageInfo('nope', '', 'x'), 'NOT_FOUND', /pool nope does not exist/],
+    ["rbd: namespace 'ns1' does not exist.\n", () => (c) => c.getPoolMirrorInfo('rbd2', 'ns1'), 'NOT_FOUND', /namespace ns1 does not exist in pool rbd2/],
+    [
+      '2026-11-23T12:12:16.058+0000 7fdad488f380 -1 librbd::api::Mirror: mode_set: mirror peers still registered\n',
+      () => (c) => c.setPoolMirrorMode('rbd', '', 'disabled'),
+      'PRECONDITION_FAILED',
+      /cannot be disabled while peers are registered: remove the peers first \(librbd::api::Mirror: mode_set: mirror peers still registered\)/,
+    ],
+    [
+      '2026-11-23T12:11:53.710+0000 7fbd23f48380 -1 librbd::api::Mirror: mode_set: failed to disable mirror mode: there are still images with mirroring enabled\n',
+      () => (c) => c.setPoolMirrorMode('rbd', '', 'disabled'),
+      'PRECONDITION_FAILED',
+      /while images have mirroring enabled/,
+    ],
+    [
+      '2026-11-23T12:14:55.174+0000 7fe738c736c0 -1 librbd::mirror::DemoteRequest: 0x7fe7180058d0 handle_get_info: image is not primary\n\n2026-11-23T12:14:55.174+0000 7fe73c88d380 -1 librbd::api::Mirror: image_demote: failed to demote image\n\nrbd: error demoting image to non-primary\n',
+      () => (c) => c.demoteImage('rbd', '', 'x1'),
+      'PRECONDITION_FAILED',
+      /rbd\/x1 is not primary on this cluster/,
+    ],
+    [
+      '2026-11-23T12:14:54.838+0000 7fb78a1cf6c0 -1 librbd::mirror::PromoteRequest: 0x7fb7700174e0 handle_get_info: image is already primary\n\nrbd: error promoting image to primary\n',
+      () => (c) => c.promoteImage('rbd', '', 'x1'),
+      'PRECONDITION_FAILED',
+      /already primary/,
+    ],
+    [
+      'rbd: import-diff failed: (30) Read-only file system\n2026-11-23T12:13:03.822+0000 7f204f8c6380 -1 librbd::io::AioCompletion: 0x55be334d9920 fail: (30) Read-only file system\n',
+      () => (c) => c.writeImage('rbd', '', 'x1', 0, Buffer.from('x')),
+      'CONFLICT',
+      /read-only here/,
+      true,
+    ],
+    ['rbd: error promoting image to primary: (16) Device or resource busy\n', () => (c) => c.promoteImage('rbd', '', 'x1'), 'CONFLICT', /busy/, true],
+    [
+      'rbd: rbd mirror snapshot schedule add failed: (22) Invalid argument: Invalid level spec rbd/j1: image j1 is not in snapshot mirror mode\n',
+      () => (c) => c.addSnapshotSchedule({ pool: 'rbd', image: 'j1' }, '2m'),
+      'PRECONDITION_FAILED',
+      /not in snapshot mirroring mode/,
+    ],
+    [
+      'rbd: failed to update image features: (22) Invalid argument\n2026-11-23T12:12:09.210+0000 7f160132a6c0 -1 librbd::DisableFeaturesRequest: cannot disable journaling: journal-based mirroring enabled and mirror pool mode set to image\n',
+      () => (c) => c.disableJournaling('rbd', '', 't3'),
+      'PRECONDITION_FAILED',
+      /disable its mirroring first/,
+    ],
+    [
+      'rbd: failed to update image features: (22) Invalid argument\n2026-11-23T12:12:08.870+0000 7f9f5b7fe6c0 -1 librbd::EnableFeaturesRequest: cannot enable journaling. exclusive-lock must be enabled before enabling journaling.\n',
+      () => (c) => c.enableJournaling('rbd', '', 't2'),
+      'PRECONDITION_FAILED',
+      /exclusive-lock/,
+    ],
+    ['rbd: delete error: (2) No such file or directory\n', () => (c) => c.removeImage('rbd', '', 'gone'), 'NOT_FOUND', /image rbd\/gone does not exist/],
+    ["rbd: image has snapshots - these must be deleted with 'rbd snap purge' before the image can be removed.\n", () => (c) => c.removeImage('rbd2', '', 'p1'), 'PRECONDITION_FAILED', /still has snapshots/],
+    ['rbd: create error: (17) File exists\n2026-11-23T12:17:17.546+0000 7fcb9b48d380 -1 librbd: rbd image dup already exists\n', () => (c) => c.createImage('rbd', '', 'dup', 1024), 'ALREADY_EXISTS', /rbd\/dup already exists/],
+    [
+      'rbd: mirror peer 00000000-0000-0000-0000-000000000000 does not exist\n',
+      () => (c) => c.setPeerSiteName('rbd', '00000000-0000-0000-0000-000000000000', 'x'),
+      'NOT_FOUND',
+      /mirror peer does not exist/,
+    ],
+    [
+      '2026-11-23T12:11:53.710+0000 7fbd23f48380 -1 librbd::api::Mirror: image_enable: cannot enable mirroring: mirroring is not enabled on a pool\n',
+      () => (c) => c.enableImageMirroring('rbd2', '', 'p1', 'snapshot'),
+      'PRECONDITION_FAILED',
+      /mirroring is not enabled on pool rbd2/,
+    ],
+  ];
+
+  it.each(cases.map((c, i) => [i, ...c] as const))('case %i', async (_i, stderr, call, code, re, retryable) => {
+    const { ceph } = adapter([[/./, fail(stderr)]]);
+    const e = await rejection(call()(ceph));
+    expect(e.code).toBe(code);
+    expect(e.message).toMatch(re);
+    expect(e.cause).toBeInstanceOf(CommandError);
+    expect(isRetryableCephError(e)).toBe(retryable === true);
+  });
+
+  it('keeps an unknown failure as the CommandError with the CLI message', async () => {
+    const { ceph } = adapter([[/./, fail('rbd: something new went wrong\n', 5)]]);
+    const e = await rejection(ceph.resyncImage('rbd', '', 'x'));
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.message).toMatch(/something new went wrong/);
+  });
+
+  it('cliMessage drops timestamps and config noise', () => {
+    expect(cliMessage("did not load config file, using default settings.\n2026-11-23T12:11:23.230+0000 7f290c290380 -1 can't open ceph.conf: (2) No such file or directory\nrbd: boom\n")).toBe('rbd: boom');
+  });
+});
+
+describe('listing is O(1) CLI calls per pool', () => {
+  it('listImages = rbd ls -l + one verbose pool status', async () => {
+    const { runner, ceph } = adapter([
+      [/ ls --long rbd/, { stdout: '[{"image":"img1","id":"a1","size":67108864,"format":2},{"image":"plain","id":"a2","size":1024,"format":2}]' }],
+      [/mirror pool status rbd --verbose/, { stdout: fx('pool-status-site-a.json') }],
+    ]);
+    const list = await ceph.listImages('rbd');
+    expect(runner.calls).toHaveLength(2);
+    expect(ceph.cliCalls).toBe(2);
+    expect(list.map((i) => [i.name, i.mirroring?.primary ?? null])).toEqual([
+      ['img1', true],
+      ['plain', null],
+    ]);
+  });
+
+  it('listImages on a pool without mirroring', async () => {
+    const { ceph } = adapter([
+      [/ ls --long/, { stdout: '[{"image":"p1","id":"a","size":1,"format":2}]' }],
+      [/mirror pool status/, fail('rbd: mirroring not enabled on the pool\n')],
+    ]);
+    expect((await ceph.listImages('rbd2'))[0]?.mirroring).toBeNull();
+  });
+
+  it('refreshStatus: pools, namespaces, images and daemons in 2 + 4·pools + 3·namespaces calls', async () => {
+    const { runner, ceph } = adapter([
+      [/osd pool ls detail/, { stdout: '[{"pool_id":1,"pool_name":"rbd2","application_metadata":{"rbd":{}}},{"pool_id":3,"pool_name":"rbd","application_metadata":{"rbd":{}}}]' }],
+      [/namespace ls rbd2/, { stdout: '[]' }],
+      [/namespace ls rbd /, { stdout: '[{"name":"ns1"}]' }],
+      [/mirror pool info rbd2 --all/, { stdout: '{"mode":"disabled"}' }],
+      [/mirror pool info rbd --all/, { stdout: fx('pool-info-site-a.json') }],
+      [/mirror pool info rbd\/ns1 /, { stdout: '{"mode":"image"}' }],
+      [/ ls --long rbd2 /, { stdout: '[]' }],
+      [/ ls --long rbd /, { stdout: '[{"image":"img1","id":"a1","size":67108864,"format":2}]' }],
+      [/ ls --long rbd\/ns1 /, { stdout: '[]' }],
+      [/mirror pool status rbd --verbose/, { stdout: fx('pool-status-site-a.json') }],
+      [/mirror pool status rbd\/ns1 --verbose/, { stdout: '{"summary":{"health":"OK","daemon_health":"OK","image_health":"OK","states":{}},"daemons":[],"images":[]}' }],
+      [/service status/, { stdout: fx('lab-service-status.json') }],
+      [/service dump/, { stdout: fx('lab-service-dump.json') }],
+    ]);
+    const snap = await ceph.refreshStatus();
+    // 1 discovery + rbd2 (ns ls, info, ls) + rbd (ns ls, info, status, ls) + ns1 (info, status, ls) + 2 service
+    expect(snap.cliCalls).toBe(1 + 3 + 4 + 3 + 2);
+    expect(runner.calls).toHaveLength(snap.cliCalls);
+    expect(snap.pools.map((p) => `${p.pool}/${p.namespace}:${p.mode}`)).toEqual(['rbd2/:disabled', 'rbd/:image', 'rbd/ns1:image']);
+    expect(snap.pools[1]?.images[0]?.mirroring?.state).toBe('stopped');
+    expect(snap.pools[2]?.peers).toHaveLength(1);
+    expect(snap.daemons).toHaveLength(2); // 4120 from the service map, 4141 from the pool status fixture
+    expect(snap.daemons.find((d) => d.serviceId === '4120')).toMatchObject({ daemonId: 'lab', hostname: 'vm', leader: true, health: 'OK' });
+    const again = await ceph.refreshStatus(['rbd']);
+    expect(again.cliCalls).toBe(4 + 3 + 2);
+    expect(ceph.cliCalls).toBe(snap.cliCalls + again.cliCalls);
+  });
+
+  it('daemon health follows the callouts', async () => {
+    const status = JSON.stringify({ 'rbd-mirror': { '7': { last_beacon: 'x', status: { json: JSON.stringify({ '3': { name: 'rbd', callouts: { '0': { level: 'error', text: 'unable to connect to remote cluster' } }, leader: true } }) } } } });
+    const { ceph } = adapter([
+      [/service status/, { stdout: status }],
+      [/service dump/, { stdout: '{"services":{}}' }],
+    ]);
+    const [d] = await ceph.listMirrorDaemons();
+    expect(d).toMatchObject({ serviceId: '7', health: 'ERROR', leader: true, callouts: [{ pool: 'rbd', level: 'error', text: 'unable to connect to remote cluster' }] });
+  });
+});
+
+describe('schedules: empty results and exit codes', () => {
+  it('exit 2 with no output is an empty list', async () => {
+    const { ceph } = adapter([[/schedule/, { exitCode: 2 }]]);
+    expect(await ceph.listSnapshotSchedules({ pool: 'rbd2' })).toEqual([]);
+    expect(await ceph.getSnapshotScheduleStatus({ pool: 'rbd2' })).toEqual([]);
+  });
+
+  it('other failures are errors', async () => {
+    const { ceph } = adapter([[/schedule/, fail("rbd: rbd mirror snapshot schedule list failed: (22) Invalid argument: Invalid level spec nopool/: pool nopool does not exist\n")]]);
+    expect((await rejection(ceph.listSnapshotSchedules({ pool: 'nopool' }))).code).toBe('NOT_FOUND');
+  });
+
+  it('parses the recursive listing', async () => {
+    const { ceph } = adapter([[/schedule ls/, { stdout: fx('lab-schedule-ls-recursive.json') }]]);
+    expect((await ceph.listSnapshotSchedules()).map((e) => e.level)).toEqual(['global', 'pool', 'namespace']);
+  });
+});
+
+describe('data helpers', () => {
+  it('imageChecksum pipes rbd export into md5sum through sh -c', async () => {
+    const { runner, ceph } = adapter([[/^sh -c/, { stdout: '92b4fa644b9f5418e038970021848adf  -\n' }]]);
+    expect(await ceph.imageChecksum('rbd', 'ns1', 'vol')).toBe('92b4fa644b9f5418e038970021848adf');
+    expect(runner.calls[0]!.argv).toEqual([
+      'sh',
+      '-c',
+      'rbd --cluster site-a --id admin -c /etc/ceph/site-a.conf --keyring admin.keyring export --no-progress rbd/ns1/vol - | md5sum',
+    ]);
+  });
+
+  it('imageChecksum notices a failed export despite md5sum succeeding', async () => {
+    const { ceph } = adapter([[/^sh -c/, { stdout: 'd41d8cd98f00b204e9800998ecf8427e  -\n', stderr: 'rbd: error opening image vol: (2) No such file or directory\n' }]]);
+    expect((await rejection(ceph.imageChecksum('rbd', '', 'vol'))).code).toBe('NOT_FOUND');
+  });
+
+  it('writeImage sends one rbd diff v1 write record to import-diff', async () => {
+    const { runner, ceph } = adapter([[/import-diff/, {}]]);
+    await ceph.writeImage('rbd', '', 'vol', 4096, Buffer.from('hello'));
+    expect(runner.args(0)).toEqual(['import-diff', '--no-progress', '-', 'rbd/vol']);
+    const s = runner.calls[0]!.stdin as Buffer;
+    expect(s.subarray(0, 12).toString('latin1')).toBe('rbd diff v1\n');
+    expect(s.subarray(12, 13).toString('latin1')).toBe('w');
+    expect(s.readBigUInt64LE(13)).toBe(4096n);
+    expect(s.readBigUInt64LE(21)).toBe(5n);
+    expect(s.subarray(29, 34).toString()).toBe('hello');
+    expect(s.subarray(34).toString('latin1')).toBe('e');
+  });
+
+  it('createMirrorSnapshot returns the exact id', async () => {
+    const { ceph } = adapter([[/mirror image snapshot/, { stdout: 'Snapshot ID: 18446744073709551614\n' }]]);
+    expect(await ceph.createMirrorSnapshot('rbd', '', 'vol')).toEqual({ snapshotId: '18446744073709551614' });
+  });
+
+  it('listImageSnapshots keeps big ids exact', async () => {
+    const { ceph } = adapter([[/snap ls --all/, { stdout: fx('snap-ls-big-ids.json') }]]);
+    expect((await ceph.listImageSnapshots('rbd', '', 'img1'))[0]?.mirror?.primarySnapId).toBe('18446744073709551614');
+  });
+});
+
+describe('site name and pool journaling', () => {
+  it('setSiteName re-enables with the current mode; refuses on a disabled pool', async () => {
+    const { runner, ceph } = adapter([
+      [/mirror pool info rbd /, { stdout: '{"mode":"image","site_name":"site-a","peers":[]}' }],
+      [/mirror pool info rbd2 /, { stdout: '{"mode":"disabled"}' }],
+      [/mirror pool enable/, {}],
+    ]);
+    expect(await ceph.getSiteName('rbd')).toBe('site-a');
+    expect(await ceph.getSiteName('rbd2')).toBeNull();
+    await ceph.setSiteName('rbd', 'site-x');
+    expect(runner.args(3)).toEqual(['mirror', 'pool', 'enable', '--site-name', 'site-x', 'rbd', 'image']);
+    expect((await rejection(ceph.setSiteName('rbd2', 'site-x'))).code).toBe('PRECONDITION_FAILED');
+  });
+
+  it('enablePoolJournaling skips snapshot-mirrored, non-primary and lock-less images', async () => {
+    const info = (name: string, features: string[], mirroring?: object) => JSON.stringify({ name, id: name, size: 1, features, ...(mirroring ? { mirroring } : {}) });
+    const { runner, ceph } = adapter([
+      [/ ls rbd /, { stdout: '["a","b","c","d","e"]' }],
+      [/info rbd\/a /, { stdout: info('a', ['layering', 'exclusive-lock']) }],
+      [/info rbd\/b /, { stdout: info('b', ['layering', 'exclusive-lock'], { mode: 'snapshot', state: 'enabled', global_id: 'g', primary: true }) }],
+      [/info rbd\/c /, { stdout: info('c', ['layering']) }],
+      [/info rbd\/d /, { stdout: info('d', ['layering', 'exclusive-lock', 'journaling', 'non-primary'], { mode: 'journal', state: 'enabled', global_id: 'g', primary: false }) }],
+      [/info rbd\/e /, { stdout: info('e', ['layering', 'exclusive-lock', 'journaling']) }],
+      [/feature enable rbd\/a journaling/, {}],
+    ]);
+    const r = await ceph.enablePoolJournaling('rbd');
+    expect(r.changed).toEqual(['a']);
+    expect(r.skipped).toEqual([
+      { image: 'b', reason: 'snapshot mirroring mode' },
+      { image: 'c', reason: 'no exclusive-lock feature' },
+      { image: 'd', reason: 'not primary here' },
+      { image: 'e', reason: 'journaling already on' },
+    ]);
+    expect(runner.calls.filter((c) => c.argv.includes('feature'))).toHaveLength(1);
+  });
+});
