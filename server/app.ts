@@ -6,6 +6,8 @@ import { dataDir, openDb, type Db } from './db/client';
 import { AuthService } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
+import { CephFailover } from './domain/ceph/failover';
+import { CephMirroring } from './domain/ceph/mirroring';
 import { HistoryLog } from './domain/history';
 import { ReplicaFailover } from './domain/replicas/failover';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
@@ -25,6 +27,8 @@ export interface App {
   replicas: ReplicaService;
   failover: ReplicaFailover;
   scheduler: ReplicationScheduler;
+  ceph: CephMirroring;
+  cephFailover: CephFailover;
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
@@ -49,7 +53,7 @@ export function createApp(opts: AppOptions = {}): App {
   const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
   const tasks = new TaskEngine(db, history, clock);
   const replicas = new ReplicaService(db, sites, tasks, clock);
-  return {
+  const app: App = {
     db,
     clock,
     history,
@@ -60,10 +64,14 @@ export function createApp(opts: AppOptions = {}): App {
     replicas,
     failover: new ReplicaFailover(db, replicas, tasks, clock),
     scheduler: new ReplicationScheduler(db, replicas, tasks, history, clock),
+    ceph: new CephMirroring(sites, tasks, clock),
+    cephFailover: null as unknown as CephFailover,
     registry,
     ssh,
     dataDir: dir,
   };
+  app.cephFailover = new CephFailover(app.ceph, tasks, clock);
+  return app;
 }
 
 /** Start-up work: recover interrupted tasks, first admin, demo sites on a first start. */

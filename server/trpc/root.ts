@@ -1,5 +1,6 @@
 import { createCallerFactory, router } from './init';
 import { authRouter } from './routers/auth';
+import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
 import { replicasRouter } from './routers/replicas';
@@ -14,6 +15,7 @@ export const appRouter = router({
   demo: demoRouter,
   overview: overviewRouter,
   replicas: replicasRouter,
+  ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
 });

@@ -1,0 +1,106 @@
+'use client';
+
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useRouter } from 'next/navigation';
+import { useState } from 'react';
+import { errorText, useTRPC } from '../trpc';
+import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
+
+const MARK = { pass: '✓', warn: '!', block: '✗' } as const;
+const TONE = { pass: 'text-emerald-700 dark:text-emerald-400', warn: 'text-amber-700 dark:text-amber-400', block: 'text-red-700 dark:text-red-400' } as const;
+
+/** Failover (planned or unplanned) of a pool or one image from this cluster to another, and failback by resync. */
+export function CephFailoverWizard({ siteId, siteName, pool, images, others }: { siteId: number; siteName: string; pool: string; images: string[]; others: { id: number; name: string }[] }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const [toSiteId, setTo] = useState<number>(others[0]?.id ?? 0);
+  const [image, setImage] = useState('');
+  const [unplanned, setUnplanned] = useState(false);
+  const [typed, setTyped] = useState('');
+  const [staleTyped, setStaleTyped] = useState('');
+  const what = image || pool;
+  const input = { fromSiteId: siteId, toSiteId, pool, namespace: '', image: image || undefined };
+  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }), enabled: !!toSiteId, staleTime: 0 });
+  const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
+  const resync = useMutation(trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
+  const other = others.find((o) => o.id === toSiteId);
+  if (!others.length) return null;
+  const p = plan.data;
+  return (
+    <Card title={`Failover and failback of pool ${pool}`}>
+      <div className="mb-3 grid gap-2 md:grid-cols-3">
+        <Select label={`From ${siteName} to`} value={String(toSiteId)} onChange={(e) => setTo(Number(e.target.value))}>
+          {others.map((o) => (
+            <option key={o.id} value={o.id}>
+              {o.name}
+            </option>
+          ))}
+        </Select>
+        <Select label="Scope" value={image} onChange={(e) => setImage(e.target.value)}>
+          <option value="">every mirrored image of {pool}</option>
+          {images.map((i) => (
+            <option key={i} value={i}>
+              image {i}
+            </option>
+          ))}
+        </Select>
+        <label className="flex items-center gap-2 self-end text-sm">
+          <input type="checkbox" checked={unplanned} onChange={(e) => setUnplanned(e.target.checked)} />
+          Unplanned: {siteName} is gone (force-promote on {other?.name})
+        </label>
+      </div>
+      {plan.error && <ErrorBox error={errorText(plan.error)} />}
+      {p && (
+        <>
+          <ul className="mb-3 space-y-1 text-sm" aria-label="Pre-checks">
+            {p.checks.map((c) => (
+              <li key={c.id} className={TONE[c.status]} data-testid="ceph-precheck" data-status={c.status}>
+                {MARK[c.status]} <b>{c.label}</b>: {c.message}
+              </li>
+            ))}
+          </ul>
+          <div className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="ceph-data-loss">
+            <Badge tone={p.mode === 'planned' ? 'ok' : 'warn'}>{p.mode === 'planned' ? 'Planned failover' : 'Unplanned failover'}</Badge>
+            <table className="mt-2 w-full text-left text-xs">
+              <thead className="text-zinc-500 uppercase">
+                <tr>
+                  <th>Image</th>
+                  <th>Last synced snapshot on {other?.name}</th>
+                  <th>Data-loss window</th>
+                </tr>
+              </thead>
+              <tbody>
+                {p.images.map((i) => (
+                  <tr key={i.name}>
+                    <td>{i.name}</td>
+                    <td>{formatTime(i.lastSyncedAt)}</td>
+                    <td>{p.mode === 'planned' ? 'none (demote first, then promote)' : i.dataLossWindowSec !== null ? formatDuration(i.dataLossWindowSec * 1000) : 'unknown'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <div className="flex flex-wrap items-end gap-2">
+            <TextInput label={`Type ${what} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+            <Button variant="danger" disabled={!p.canProceed || typed !== what} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed })}>
+              Fail over to {other?.name}
+            </Button>
+          </div>
+          {run.error && <div className="mt-2"><ErrorBox error={errorText(run.error)} /></div>}
+        </>
+      )}
+      <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
+      <h3 className="mb-1 text-sm font-semibold">Failback / resolve split-brain</h3>
+      <p className="mb-2 text-sm">
+        Makes <b>{siteName}</b> the stale side: it is demoted and resynced from <b>{other?.name}</b>. <span className="font-medium text-red-700 dark:text-red-400">Writes made on {siteName} that {other?.name} does not have are discarded.</span> Then run a planned failover back.
+      </p>
+      <div className="flex flex-wrap items-end gap-2">
+        <TextInput label={`Type ${what} to confirm the resync`} value={staleTyped} onChange={(e) => setStaleTyped(e.target.value)} autoComplete="off" />
+        <Button variant="danger" disabled={staleTyped !== what} busy={resync.isPending} onClick={() => resync.mutate({ staleSiteId: siteId, goodSiteId: toSiteId, pool, namespace: '', image: image || undefined, confirm: staleTyped })}>
+          Demote and resync {siteName}
+        </Button>
+      </div>
+      {resync.error && <div className="mt-2"><ErrorBox error={errorText(resync.error)} /></div>}
+    </Card>
+  );
+}

@@ -1,0 +1,67 @@
+'use client';
+
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useToast } from '../toast';
+import { errorText, useTRPC } from '../trpc';
+import { Button, Card, Empty, TextInput, formatTime } from '../ui';
+
+/** Mirror snapshot schedules at every level, with a preview of the next runs before saving. */
+export function Schedules({ siteId, pool, images, onTask }: { siteId: number; pool: string; images: string[]; onTask: (taskId: number) => void }) {
+  const trpc = useTRPC();
+  const toast = useToast();
+  const [interval, setInterval] = useState('1h');
+  const [startTime, setStartTime] = useState('');
+  const [image, setImage] = useState('');
+  const list = useQuery(trpc.ceph.schedules.queryOptions({ siteId, level: {} }));
+  const preview = useQuery({ ...trpc.ceph.previewSchedule.queryOptions({ interval, startTime: startTime || undefined, count: 3 }), enabled: !!interval, retry: false });
+  const add = useMutation(trpc.ceph.addSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
+  const remove = useMutation(trpc.ceph.removeSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
+  const level = { pool, ...(image ? { image } : {}) };
+  return (
+    <Card title="Snapshot schedules">
+      {list.data?.length === 0 && <Empty>No schedules at any level.</Empty>}
+      <ul className="mb-3 space-y-1 text-sm" data-testid="schedules">
+        {list.data?.flatMap((e) =>
+          e.items.map((it) => (
+            <li key={`${e.level}-${e.pool}-${e.namespace}-${e.image}-${it.interval}-${it.startTime}`} className="flex items-center justify-between gap-2">
+              <span>
+                <b>{e.level === 'global' ? 'all pools' : [e.pool, e.namespace, e.image].filter(Boolean).join('/')}</b>: every {it.interval}
+                {it.startTime ? ` from ${it.startTime}` : ''}
+              </span>
+              <Button
+                variant="ghost"
+                onClick={() => remove.mutate({ siteId, level: { pool: e.pool ?? undefined, namespace: e.namespace || undefined, image: e.image ?? undefined }, interval: it.interval, startTime: it.startTime ?? undefined })}
+              >
+                Remove
+              </Button>
+            </li>
+          )),
+        )}
+      </ul>
+      <form
+        className="grid items-end gap-2 md:grid-cols-4"
+        onSubmit={(e) => {
+          e.preventDefault();
+          add.mutate({ siteId, level, interval, startTime: startTime || undefined });
+        }}
+      >
+        <TextInput label="Interval" value={interval} onChange={(e) => setInterval(e.target.value)} hint="<n>m, <n>h or <n>d" error={preview.error ? errorText(preview.error) : undefined} />
+        <TextInput label="Start time (optional)" value={startTime} onChange={(e) => setStartTime(e.target.value)} hint="ISO, e.g. 14:00 or 2026-11-24T02:00" />
+        <label className="flex flex-col gap-1 text-sm font-medium">
+          Image (empty: whole pool)
+          <select className="rounded-md border border-zinc-300 bg-white px-2 py-1.5 dark:border-zinc-600 dark:bg-zinc-800" value={image} onChange={(e) => setImage(e.target.value)}>
+            <option value="">pool {pool}</option>
+            {images.map((i) => (
+              <option key={i}>{i}</option>
+            ))}
+          </select>
+        </label>
+        <Button type="submit" variant="primary" busy={add.isPending} disabled={!preview.data}>
+          Add schedule
+        </Button>
+      </form>
+      {preview.data && <p className="mt-2 text-xs text-zinc-500" data-testid="schedule-preview">Next runs: {preview.data.map((d) => formatTime(new Date(d))).join(' · ')}</p>}
+    </Card>
+  );
+}

@@ -1,0 +1,241 @@
+import { isRetryableCephError } from '../../adapters/ceph/errors';
+import { promoteReadiness } from '../../adapters/ceph/parse';
+import type { CephAdapter, ImageSummary } from '../../adapters/ceph/types';
+import type { TaskContext, TaskEngine } from '../../tasks/engine';
+import type { SessionUser } from '../auth';
+import type { Clock } from '../clock';
+import { AppError, errorMessage } from '../errors';
+import type { Precheck } from '../replicas/failover';
+import type { CephMirroring } from './mirroring';
+
+export interface CephFailoverInput {
+  /** The cluster whose images are primary now. */
+  fromSiteId: number;
+  /** The cluster that takes over. */
+  toSiteId: number;
+  pool: string;
+  namespace?: string;
+  /** One image, or every mirrored image of the pool when omitted. */
+  image?: string;
+}
+
+export interface CephFailoverPlan {
+  mode: 'planned' | 'unplanned';
+  checks: Precheck[];
+  canProceed: boolean;
+  images: { name: string; lastSyncedAt: number | null; dataLossWindowSec: number | null }[];
+  steps: string[];
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new AppError('CANCELLED', 'cancelled'))), { once: true });
+  });
+
+/** Failover, failback and split-brain resolution for mirrored RBD images, as tasks. */
+export class CephFailover {
+  constructor(
+    private readonly mirroring: CephMirroring,
+    private readonly tasks: TaskEngine,
+    private readonly clock: Clock,
+    /** How long to keep retrying a promote while the demotion snapshot travels. */
+    private readonly promoteTimeoutMs = 180_000,
+  ) {}
+
+  async #images(a: CephAdapter, pool: string, namespace: string, image?: string): Promise<ImageSummary[]> {
+    const all = (await a.listImages(pool, namespace || undefined)).filter((i) => i.mirroring);
+    if (!image) return all;
+    const one = all.find((i) => i.name === image);
+    if (!one) throw new AppError('NOT_FOUND', `image ${pool}/${image} is not mirrored on this cluster`);
+    return [one];
+  }
+
+  async plan(input: CephFailoverInput, opts: { unplanned?: boolean } = {}): Promise<CephFailoverPlan> {
+    const ns = input.namespace ?? '';
+    const checks: Precheck[] = [];
+    const to = this.mirroring.adapter(input.toSiteId);
+    const from = this.mirroring.adapter(input.fromSiteId);
+    let secondary: ImageSummary[] = [];
+    try {
+      secondary = await this.#images(to, input.pool, ns, input.image);
+      checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'pass', message: `${secondary.length} mirrored image(s) in ${input.pool}` });
+    } catch (e) {
+      checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'block', message: errorMessage(e) });
+    }
+    let fromUp = false;
+    try {
+      await from.probe();
+      fromUp = true;
+      checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'pass', message: 'planned failover: demote there, then promote here' });
+    } catch (e) {
+      checks.push({ id: 'from', label: 'Primary cluster reachable', status: opts.unplanned ? 'warn' : 'warn', message: `unreachable (${errorMessage(e)}): unplanned failover by force-promoting the survivors` });
+    }
+    const mode = fromUp && !opts.unplanned ? 'planned' : 'unplanned';
+    if (!secondary.length && checks[0]?.status === 'pass') checks.push({ id: 'images', label: 'Images', status: 'block', message: 'no mirrored image to fail over' });
+    for (const img of secondary) {
+      const m = img.mirroring!;
+      if (m.primary) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: mode === 'planned' ? 'block' : 'warn', message: 'is already primary on the surviving cluster' });
+      else if (m.description.splitBrain) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: 'split-brain: resolve it with a failback (demote and resync the stale side) first' });
+      else if (m.state !== 'replaying' && mode === 'planned') checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: `is ${m.rawState}, not replaying; a planned failover would wait forever for the demotion snapshot` });
+      else checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: m.rawState });
+    }
+    try {
+      const daemons = await to.listMirrorDaemons();
+      const bad = daemons.filter((d) => d.health !== 'OK');
+      checks.push(
+        daemons.length === 0
+          ? { id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: mode === 'planned' ? 'block' : 'warn', message: 'no rbd-mirror daemon reports; nothing would copy the demotion snapshot' }
+          : { id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: bad.length ? 'warn' : 'pass', message: bad.length ? `${bad.map((d) => `${d.daemonId}: ${d.health}`).join(', ')}` : `${daemons.length} daemon(s) healthy` },
+      );
+    } catch (e) {
+      checks.push({ id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: 'warn', message: errorMessage(e) });
+    }
+    const busy = this.tasks.holder(this.#lock(input.toSiteId, input.pool)) ?? this.tasks.holder(this.#lock(input.fromSiteId, input.pool));
+    checks.push(busy ? { id: 'tasks', label: 'Pending tasks', status: 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}` } : { id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
+    const now = this.clock.now();
+    const images = secondary.map((img) => {
+      const ts = img.mirroring?.description.localSnapshotTimestamp ?? null;
+      return {
+        name: img.name,
+        lastSyncedAt: ts ? ts * 1000 : null,
+        dataLossWindowSec: mode === 'planned' ? 0 : ts ? Math.max(0, Math.round(now / 1000 - ts)) : null,
+      };
+    });
+    return {
+      mode,
+      checks,
+      canProceed: !checks.some((c) => c.status === 'block'),
+      images,
+      steps: mode === 'planned' ? ['Demote on the primary cluster', 'Wait for the demotion snapshot and promote'] : ['Force-promote on the surviving cluster'],
+    };
+  }
+
+  #lock(siteId: number, pool: string) {
+    return `ceph-failover:${siteId}/${pool}`;
+  }
+
+  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean }, user: SessionUser) {
+    const what = input.image ?? input.pool;
+    if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
+    const plan = await this.plan(input, { unplanned: opts.unplanned });
+    if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
+    const ns = input.namespace ?? '';
+    const names = plan.images.map((i) => i.name);
+    return this.tasks.start({
+      name: `${plan.mode === 'planned' ? 'Planned' : 'Unplanned'} failover of ${input.image ? `image ${input.image}` : `pool ${input.pool}`}`,
+      kind: 'ceph.failover',
+      target: this.#lock(input.toSiteId, input.pool),
+      locks: [this.#lock(input.fromSiteId, input.pool)],
+      params: { ...input, mode: plan.mode, images: plan.images },
+      steps: plan.steps,
+      username: user.username,
+      run: async (ctx) => {
+        const to = this.mirroring.adapter(input.toSiteId);
+        ctx.progress(0, names.length * (plan.mode === 'planned' ? 2 : 1));
+        let done = 0;
+        if (plan.mode === 'planned') {
+          const from = this.mirroring.adapter(input.fromSiteId);
+          await ctx.step('Demote on the primary cluster', async () => {
+            for (const n of names) {
+              await from.demoteImage(input.pool, ns, n);
+              ctx.log(`demoted ${n}`);
+              ctx.progress(++done);
+            }
+          });
+          await ctx.step('Wait for the demotion snapshot and promote', async () => {
+            for (const n of names) {
+              const ms = await this.#promoteWithRetry(ctx, to, input.pool, ns, n);
+              ctx.log(`promoted ${n} after ${ms} ms`);
+              ctx.progress(++done);
+            }
+          });
+        } else {
+          await ctx.step('Force-promote on the surviving cluster', async () => {
+            for (const n of names) {
+              await to.promoteImage(input.pool, ns, n, { force: true });
+              ctx.log(`force-promoted ${n}; writes after ${new Date(plan.images.find((i) => i.name === n)?.lastSyncedAt ?? 0).toISOString()} on the old primary are not here`, 'warn');
+              ctx.progress(++done);
+            }
+          });
+        }
+        return { mode: plan.mode, images: plan.images };
+      },
+    });
+  }
+
+  /**
+   * Promotes only once the other side's demotion snapshot has been copied completely (promoting
+   * earlier can succeed and split the brain), retrying about once a second on Ceph's transient
+   * refusals (read-only, busy) until the timeout.
+   */
+  async #promoteWithRetry(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string): Promise<number> {
+    const started = this.clock.now();
+    let why = '';
+    for (let attempt = 1; ; attempt++) {
+      if (this.clock.now() - started > this.promoteTimeoutMs) throw new AppError('TIMEOUT', `${image} could not be promoted within ${this.promoteTimeoutMs / 1000} s: ${why}`);
+      const readiness = await a.listImageSnapshots(pool, ns, image).then(promoteReadiness, (e) => ({ ready: false, reason: errorMessage(e) }));
+      if (readiness.ready) {
+        try {
+          await a.promoteImage(pool, ns, image);
+          return this.clock.now() - started;
+        } catch (e) {
+          if (!isRetryableCephError(e)) throw e;
+          why = errorMessage(e);
+        }
+      } else why = readiness.reason;
+      if (attempt === 1 || attempt % 10 === 0) ctx.log(`waiting to promote ${image}: ${why}`);
+      await sleep(1000, ctx.signal);
+    }
+  }
+
+  /**
+   * Failback / split-brain resolution: the stale side (`staleSiteId`) is demoted and resynced
+   * from the other, which keeps its writes; the stale side's newer writes are discarded.
+   */
+  async resync(input: { staleSiteId: number; goodSiteId: number; pool: string; namespace?: string; image?: string }, opts: { confirm: string }, user: SessionUser) {
+    const what = input.image ?? input.pool;
+    if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
+    const ns = input.namespace ?? '';
+    const stale = this.mirroring.adapter(input.staleSiteId);
+    const imgs = await this.#images(stale, input.pool, ns, input.image);
+    return this.tasks.start({
+      name: `Resync ${input.image ? `image ${input.image}` : `pool ${input.pool}`} from the good side`,
+      kind: 'ceph.resync',
+      target: this.#lock(input.staleSiteId, input.pool),
+      locks: [this.#lock(input.goodSiteId, input.pool)],
+      params: { ...input, images: imgs.map((i) => i.name) },
+      steps: ['Demote the stale side', 'Request resync', 'Wait until replaying'],
+      username: user.username,
+      run: async (ctx) => {
+        ctx.progress(0, imgs.length * 3);
+        let done = 0;
+        await ctx.step('Demote the stale side', async () => {
+          for (const i of imgs) {
+            if (i.mirroring?.primary) await stale.demoteImage(input.pool, ns, i.name);
+            ctx.progress(++done);
+          }
+        });
+        await ctx.step('Request resync', async () => {
+          for (const i of imgs) {
+            await stale.resyncImage(input.pool, ns, i.name);
+            ctx.log(`resync of ${i.name} requested; its local writes after the split are discarded`, 'warn');
+            ctx.progress(++done);
+          }
+        });
+        await ctx.step('Wait until replaying', async () => {
+          const deadline = this.clock.now() + 15 * 60_000;
+          for (const i of imgs) {
+            for (;;) {
+              const s = await stale.getImageMirrorStatus(input.pool, ns, i.name).catch(() => null);
+              if (s && s.state === 'replaying' && !s.description.splitBrain && s.description.replayState !== 'syncing') break;
+              if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `${i.name} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`);
+              await sleep(2000, ctx.signal);
+            }
+            ctx.progress(++done);
+          }
+        });
+      },
+    });
+  }
+}

@@ -1,0 +1,289 @@
+import type { CephAdapter, ImageSummary, MirrorMode, PeerDirection, ScheduleLevel, ImageMirrorMode, BootstrapDirection } from '../../adapters/ceph/types';
+import { decodeBootstrapToken } from '../../adapters/ceph/token';
+import { nextRuns, parseScheduleInterval, parseScheduleStartTime } from '../../adapters/ceph/schedule';
+import type { TaskContext, TaskEngine } from '../../tasks/engine';
+import type { SessionUser } from '../auth';
+import type { Clock } from '../clock';
+import { AppError } from '../errors';
+import type { SiteService } from '../sites';
+
+export type ImageGroup = 'issues' | 'syncing' | 'ready';
+
+/** Where an image belongs on the status page, and its lag (now − last synced snapshot). */
+export function classifyImage(img: ImageSummary, now: number): { group: ImageGroup; lagSec: number | null; reason: string } {
+  const m = img.mirroring;
+  if (!m) return { group: 'ready', lagSec: null, reason: 'mirroring disabled' };
+  const d = m.description;
+  if (d.splitBrain) return { group: 'issues', lagSec: null, reason: 'split-brain: both sides have diverged; demote and resync one side' };
+  if (m.state === 'error') return { group: 'issues', lagSec: null, reason: m.rawDescription || 'error' };
+  if (!m.daemonUp && m.primary === false) return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
+  const peerDesc = m.peerSites[0]?.description;
+  const synced = m.primary ? peerDesc?.localSnapshotTimestamp : d.localSnapshotTimestamp;
+  const lagSec = synced ? Math.max(0, Math.round(now / 1000 - synced)) : null;
+  const syncing = m.state === 'syncing' || m.state === 'starting_replay' || d.replayState === 'syncing' || (m.primary && m.peerSites.some((p) => p.state === 'syncing' || p.description.replayState === 'syncing'));
+  if (syncing) return { group: 'syncing', lagSec, reason: d.syncPercent !== null ? `${d.syncPercent} % synced` : 'syncing' };
+  if (m.primary && m.peerSites.some((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')) {
+    return { group: 'issues', lagSec, reason: `peer ${m.peerSites.find((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')!.siteName} reports ${m.peerSites[0]?.rawState}` };
+  }
+  return { group: 'ready', lagSec, reason: m.primary ? 'primary' : 'replaying' };
+}
+
+interface Action<T> {
+  kind: string;
+  name: string;
+  target: string;
+  params?: Record<string, unknown>;
+  run: (a: CephAdapter, ctx: TaskContext) => Promise<T>;
+}
+
+/**
+ * RBD mirroring between clusters: status in O(pools) CLI calls, and every change as a task with
+ * history. Bootstrap tokens are returned once and never stored or logged.
+ */
+export class CephMirroring {
+  constructor(
+    private readonly sites: SiteService,
+    private readonly tasks: TaskEngine,
+    private readonly clock: Clock,
+  ) {}
+
+  adapter(siteId: number): CephAdapter {
+    const a = this.sites.adapter(siteId);
+    if (a.kind !== 'ceph') throw new AppError('INVALID_INPUT', `site #${siteId} is not a Ceph cluster`);
+    return a;
+  }
+
+  #siteName(siteId: number): string {
+    return this.sites.get(siteId).name;
+  }
+
+  async status(siteId: number) {
+    const a = this.adapter(siteId);
+    const snap = await a.refreshStatus();
+    const now = this.clock.now();
+    return {
+      ...snap,
+      pools: snap.pools.map((p) => ({
+        ...p,
+        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now) })),
+      })),
+    };
+  }
+
+  #act<T>(user: SessionUser, siteId: number, act: Action<T>) {
+    const site = this.#siteName(siteId);
+    return this.tasks.start({
+      name: `${act.name} on ${site}`,
+      kind: act.kind,
+      target: `ceph:${site}/${act.target}`,
+      params: { siteId, ...(act.params ?? {}) },
+      steps: [act.name],
+      username: user.username,
+      run: async (ctx) => {
+        ctx.progress(0, 1);
+        const r = await ctx.step(act.name, () => act.run(this.adapter(siteId), ctx));
+        ctx.progress(1, 1);
+        return r;
+      },
+    });
+  }
+
+  setPoolMode(user: SessionUser, siteId: number, pool: string, namespace: string, mode: MirrorMode) {
+    return this.#act(user, siteId, {
+      kind: 'ceph.pool.mode',
+      name: `Set mirror mode of ${pool}${namespace ? '/' + namespace : ''} to ${mode}`,
+      target: pool,
+      params: { pool, namespace, mode },
+      run: async (a) => {
+        if (mode === 'disabled') {
+          const info = await a.getPoolMirrorInfo(pool, namespace || undefined);
+          if (info.peers.length && !namespace) {
+            throw new AppError('PRECONDITION_FAILED', `${pool} still has ${info.peers.length} peer(s) (${info.peers.map((p) => p.siteName).join(', ')}); Ceph refuses to disable mirroring until they are removed`);
+          }
+        }
+        await a.setPoolMirrorMode(pool, namespace, mode);
+      },
+    });
+  }
+
+  setSiteName(user: SessionUser, siteId: number, pool: string, siteName: string) {
+    return this.#act(user, siteId, { kind: 'ceph.site-name', name: `Set site name to ${siteName}`, target: pool, params: { siteName }, run: (a) => a.setSiteName(pool, siteName) });
+  }
+
+  /** The token is returned to the caller once; it is never stored, logged or put in history. */
+  async createToken(siteId: number, pool: string): Promise<{ token: string; decoded: ReturnType<typeof decodeBootstrapToken> }> {
+    const token = await this.adapter(siteId).createBootstrapToken(pool);
+    return { token, decoded: decodeBootstrapToken(token) };
+  }
+
+  previewToken(token: string) {
+    return decodeBootstrapToken(token);
+  }
+
+  importToken(user: SessionUser, siteId: number, pool: string, token: string, direction: BootstrapDirection, localSiteName?: string) {
+    const decoded = decodeBootstrapToken(token);
+    return this.#act(user, siteId, {
+      kind: 'ceph.peer.import',
+      name: `Import bootstrap token of cluster ${decoded.fsid.slice(0, 8)}`,
+      target: pool,
+      params: { pool, direction, peerFsid: decoded.fsid, peerMonHost: decoded.monHost, peerClient: decoded.clientId },
+      run: (a) => a.importBootstrapToken(pool, token, { direction, siteName: localSiteName }),
+    });
+  }
+
+  /** Pairs two registered clusters in one step; the token stays on the server. */
+  pair(user: SessionUser, fromSiteId: number, toSiteId: number, pool: string, direction: BootstrapDirection) {
+    if (fromSiteId === toSiteId) throw AppError.invalid('toSiteId', 'choose two different clusters');
+    const from = this.#siteName(fromSiteId);
+    return this.#act(user, toSiteId, {
+      kind: 'ceph.pair',
+      name: `Pair ${pool} with ${from}`,
+      target: pool,
+      params: { pool, from, direction },
+      run: async (a, ctx) => {
+        const token = await this.adapter(fromSiteId).createBootstrapToken(pool);
+        ctx.log(`created a bootstrap token on ${from} (not stored)`);
+        await a.importBootstrapToken(pool, token, { direction });
+        const info = await a.getPoolMirrorInfo(pool);
+        return { peers: info.peers.map((p) => p.siteName) };
+      },
+    });
+  }
+
+  editPeer(user: SessionUser, siteId: number, pool: string, peerUuid: string, patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection }) {
+    return this.#act(user, siteId, {
+      kind: 'ceph.peer.edit',
+      name: `Edit peer ${peerUuid.slice(0, 8)} of ${pool}`,
+      target: pool,
+      params: { pool, peerUuid, ...patch },
+      run: async (a, ctx) => {
+        if (patch.clientName) await a.setPeerClient(pool, peerUuid, patch.clientName);
+        if (patch.monHost) await a.setPeerMonHost(pool, peerUuid, patch.monHost);
+        if (patch.siteName) await a.setPeerSiteName(pool, peerUuid, patch.siteName);
+        if (patch.direction) await a.setPeerDirection(pool, peerUuid, patch.direction);
+        ctx.log('rbd-mirror picks up peer changes when it is restarted', 'warn');
+        return { restartNeeded: true };
+      },
+    });
+  }
+
+  removePeer(user: SessionUser, siteId: number, pool: string, peerUuid: string) {
+    return this.#act(user, siteId, { kind: 'ceph.peer.remove', name: `Remove peer ${peerUuid.slice(0, 8)} of ${pool}`, target: pool, params: { pool, peerUuid }, run: (a) => a.removePeer(pool, peerUuid) });
+  }
+
+  setPoolJournaling(user: SessionUser, siteId: number, pool: string, on: boolean) {
+    return this.#act(user, siteId, {
+      kind: 'ceph.pool.journaling',
+      name: `${on ? 'Enable' : 'Disable'} journaling on ${pool}`,
+      target: pool,
+      params: { pool, on },
+      run: (a) => (on ? a.enablePoolJournaling(pool) : a.disablePoolJournaling(pool)),
+    });
+  }
+
+  // ------------------------------------------------------------------ schedules
+
+  schedules(siteId: number, level: ScheduleLevel) {
+    return this.adapter(siteId).listSnapshotSchedules(level);
+  }
+
+  /** The next runs of a schedule before it is saved (clear errors for bad intervals/start times). */
+  previewSchedule(interval: string, startTime: string | undefined, count = 5) {
+    parseScheduleInterval(interval);
+    if (startTime) parseScheduleStartTime(startTime);
+    return nextRuns(interval, startTime ?? null, this.clock.now(), count).map((d) => d.toISOString());
+  }
+
+  addSchedule(user: SessionUser, siteId: number, level: ScheduleLevel, interval: string, startTime?: string) {
+    this.previewSchedule(interval, startTime, 1);
+    return this.#act(user, siteId, {
+      kind: 'ceph.schedule.add',
+      name: `Add snapshot schedule every ${interval}`,
+      target: levelKey(level),
+      params: { level, interval, startTime },
+      run: (a) => a.addSnapshotSchedule(level, interval, startTime),
+    });
+  }
+
+  removeSchedule(user: SessionUser, siteId: number, level: ScheduleLevel, interval?: string, startTime?: string) {
+    return this.#act(user, siteId, {
+      kind: 'ceph.schedule.remove',
+      name: `Remove snapshot schedule${interval ? ` every ${interval}` : 's'}`,
+      target: levelKey(level),
+      params: { level, interval, startTime },
+      run: async (a, ctx) => {
+        const count = async () => (await a.listSnapshotSchedules(level)).filter((e) => sameLevel(e, level)).reduce((n, e) => n + e.items.filter((i) => !interval || i.interval === interval).length, 0);
+        const before = await count();
+        await a.removeSnapshotSchedule(level, interval, startTime);
+        const after = await count();
+        const removed = before - after;
+        ctx.log(removed > 0 ? `removed ${removed} schedule(s)` : 'nothing matched: no schedule was removed', removed > 0 ? 'info' : 'warn');
+        return { removed };
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------ images
+
+  image(user: SessionUser, siteId: number, pool: string, namespace: string, image: string, op: 'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off', opts: { mode?: ImageMirrorMode; force?: boolean; confirmSplitBrain?: boolean } = {}) {
+    if (op === 'promote' && opts.force && !opts.confirmSplitBrain) {
+      throw AppError.invalid('confirmSplitBrain', 'a forced promote while the other side may still be primary causes split-brain: confirm it explicitly');
+    }
+    const spec = `${pool}/${namespace ? namespace + '/' : ''}${image}`;
+    const label: Record<typeof op, string> = {
+      enable: `Enable ${opts.mode ?? 'snapshot'} mirroring of ${spec}`,
+      disable: `Disable mirroring of ${spec}`,
+      promote: `${opts.force ? 'Force-promote' : 'Promote'} ${spec}`,
+      demote: `Demote ${spec}`,
+      resync: `Resync ${spec}`,
+      snapshot: `Mirror snapshot of ${spec}`,
+      'journaling-on': `Enable journaling on ${spec}`,
+      'journaling-off': `Disable journaling on ${spec}`,
+    };
+    return this.#act(user, siteId, {
+      kind: `ceph.image.${op}`,
+      name: label[op],
+      target: `${pool}/${namespace}/${image}`,
+      params: { pool, namespace, image, mode: opts.mode, force: opts.force },
+      run: async (a) => {
+        switch (op) {
+          case 'enable':
+            return a.enableImageMirroring(pool, namespace, image, opts.mode ?? 'snapshot');
+          case 'disable':
+            return a.disableImageMirroring(pool, namespace, image, { force: opts.force });
+          case 'promote':
+            return a.promoteImage(pool, namespace, image, { force: opts.force });
+          case 'demote':
+            return a.demoteImage(pool, namespace, image);
+          case 'resync': {
+            const info = await a.getImageInfo(pool, namespace, image);
+            if (info.mirroring.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is primary here; only a non-primary image can be resynced (demote it first, which discards nothing until the resync)`);
+            return a.resyncImage(pool, namespace, image);
+          }
+          case 'snapshot':
+            return a.createMirrorSnapshot(pool, namespace, image);
+          case 'journaling-on':
+            return a.enableJournaling(pool, namespace, image);
+          case 'journaling-off':
+            return a.disableJournaling(pool, namespace, image);
+        }
+      },
+    });
+  }
+
+  snapshots(siteId: number, pool: string, namespace: string, image: string) {
+    return this.adapter(siteId).listImageSnapshots(pool, namespace, image);
+  }
+
+  daemons(siteId: number) {
+    return this.adapter(siteId).listMirrorDaemons();
+  }
+}
+
+function levelKey(l: ScheduleLevel): string {
+  return [l.pool ?? '*', l.namespace ?? '', l.image ?? ''].filter(Boolean).join('/') || 'global';
+}
+
+function sameLevel(e: { pool: string | null; namespace: string | null; image: string | null }, l: ScheduleLevel): boolean {
+  return (e.pool ?? undefined) === l.pool && (e.namespace || undefined) === (l.namespace || undefined) && (e.image ?? undefined) === l.image;
+}

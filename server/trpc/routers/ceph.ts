@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { NAME_PATTERNS } from '../../adapters/quote';
+import { operatorProcedure, router, viewerProcedure } from '../init';
+
+const siteId = z.number().int().positive();
+const name = z.string().trim().regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
+const ns = z.union([name, z.literal('')]).default('');
+const level = z.object({ pool: name.optional(), namespace: name.optional(), image: name.optional() });
+const imageRef = z.object({ siteId, pool: name, namespace: ns, image: name });
+
+const failoverInput = z.object({ fromSiteId: siteId, toSiteId: siteId, pool: name, namespace: ns, image: name.optional() });
+
+export const cephRouter = router({
+  failoverPlan: viewerProcedure
+    .input(failoverInput.extend({ unplanned: z.boolean().default(false) }))
+    .query(({ ctx, input }) => ctx.app.cephFailover.plan(input, { unplanned: input.unplanned })),
+  failover: operatorProcedure
+    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned }, ctx.user)).id })),
+  resync: operatorProcedure
+    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm }, ctx.user)).id })),
+  status: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.status(input.siteId)),
+  daemons: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
+  snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image)),
+  schedules: viewerProcedure.input(z.object({ siteId, level: level.default({}) })).query(({ ctx, input }) => ctx.app.ceph.schedules(input.siteId, input.level)),
+  previewSchedule: viewerProcedure
+    .input(z.object({ interval: z.string().min(1, 'required'), startTime: z.string().optional(), count: z.number().int().min(1).max(20).default(5) }))
+    .query(({ ctx, input }) => ctx.app.ceph.previewSchedule(input.interval, input.startTime || undefined, input.count)),
+  previewToken: viewerProcedure.input(z.object({ token: z.string().max(16384) })).query(({ ctx, input }) => ctx.app.ceph.previewToken(input.token)),
+
+  setPoolMode: operatorProcedure
+    .input(z.object({ siteId, pool: name, namespace: ns, mode: z.enum(['disabled', 'image', 'pool']) }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolMode(ctx.user, input.siteId, input.pool, input.namespace, input.mode).id })),
+  setSiteName: operatorProcedure
+    .input(z.object({ siteId, pool: name, siteName: name }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName).id })),
+  /** Returns the token once. The history middleware records only the input (site and pool). */
+  createToken: operatorProcedure.input(z.object({ siteId, pool: name })).mutation(({ ctx, input }) => ctx.app.ceph.createToken(input.siteId, input.pool)),
+  importToken: operatorProcedure
+    .input(z.object({ siteId, pool: name, token: z.string().min(1, 'paste the token').max(16384), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.importToken(ctx.user, input.siteId, input.pool, input.token, input.direction, input.localSiteName).id })),
+  pair: operatorProcedure
+    .input(z.object({ fromSiteId: siteId, toSiteId: siteId, pool: name, direction: z.enum(['rx-only', 'rx-tx']).default('rx-tx') }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.pair(ctx.user, input.fromSiteId, input.toSiteId, input.pool, input.direction).id })),
+  editPeer: operatorProcedure
+    .input(
+      z.object({
+        siteId,
+        pool: name,
+        peerUuid: z.string().uuid('not a peer uuid'),
+        clientName: z.string().regex(/^client\.[A-Za-z0-9._-]+$/, 'like client.rbd-mirror-peer').optional(),
+        monHost: z.string().max(1024).regex(/^[\w.:,[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]').optional(),
+        siteName: name.optional(),
+        direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => {
+      const { siteId: s, pool, peerUuid, ...patch } = input;
+      return { taskId: ctx.app.ceph.editPeer(ctx.user, s, pool, peerUuid, patch).id };
+    }),
+  removePeer: operatorProcedure
+    .input(z.object({ siteId, pool: name, peerUuid: z.string().uuid('not a peer uuid') }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removePeer(ctx.user, input.siteId, input.pool, input.peerUuid).id })),
+  setPoolJournaling: operatorProcedure
+    .input(z.object({ siteId, pool: name, on: z.boolean() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.on).id })),
+  addSchedule: operatorProcedure
+    .input(z.object({ siteId, level, interval: z.string().min(1, 'required'), startTime: z.string().optional() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.addSchedule(ctx.user, input.siteId, input.level, input.interval, input.startTime || undefined).id })),
+  removeSchedule: operatorProcedure
+    .input(z.object({ siteId, level, interval: z.string().optional(), startTime: z.string().optional() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removeSchedule(ctx.user, input.siteId, input.level, input.interval || undefined, input.startTime || undefined).id })),
+  image: operatorProcedure
+    .input(
+      imageRef.extend({
+        op: z.enum(['enable', 'disable', 'promote', 'demote', 'resync', 'snapshot', 'journaling-on', 'journaling-off']),
+        mode: z.enum(['journal', 'snapshot']).optional(),
+        force: z.boolean().optional(),
+        /** A forced promote must be confirmed by naming split-brain. */
+        confirmSplitBrain: z.boolean().optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => {
+      return { taskId: ctx.app.ceph.image(ctx.user, input.siteId, input.pool, input.namespace, input.image, input.op, { mode: input.mode, force: input.force, confirmSplitBrain: input.confirmSplitBrain }).id };
+    }),
+});

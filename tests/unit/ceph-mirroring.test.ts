@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createCaller } from '@/server/trpc/root';
+import { ctxFor, operator, testApp } from './helpers';
+
+let cleanup: (() => Promise<void>) | null = null;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = null;
+});
+
+function setup() {
+  const t = testApp();
+  t.app.demo.create();
+  cleanup = () => t.app.tasks.shutdown();
+  const id = (n: string) => t.app.sites.byName(n)!.id;
+  return { ...t, a: id('demo-site-a'), b: id('demo-site-b'), caller: createCaller(ctxFor(t.app, operator)) };
+}
+
+async function done(app: ReturnType<typeof testApp>['app'], taskId: number) {
+  const t = await app.tasks.wait(taskId);
+  if (t.state !== 'finished') throw new Error(`${t.name}: ${t.state} ${t.error}`);
+  return t;
+}
+
+describe('Ceph mirroring (demo clusters)', () => {
+  it('shows pools and images grouped with lag, in a bounded number of CLI calls', async () => {
+    const { caller, b } = setup();
+    const s = await caller.ceph.status({ siteId: b });
+    const pool = s.pools.find((p) => p.pool === 'rbd')!;
+    expect(pool.images.length).toBeGreaterThan(0);
+    expect(typeof s.cliCalls).toBe('number');
+    for (const img of pool.images) {
+      expect(['issues', 'syncing', 'ready']).toContain(img.group);
+      const d = img.mirroring?.description;
+      // Lag is known once a snapshot has been synced, and is then now − that snapshot's time.
+      if (img.mirroring && !img.mirroring.primary && d?.localSnapshotTimestamp) expect(img.lagSec).toBe(Math.round(Date.UTC(2026, 10, 23, 12) / 1000 - d.localSnapshotTimestamp));
+      if (img.mirroring && !img.mirroring.primary && !d?.localSnapshotTimestamp) expect(img.lagSec).toBeNull();
+      if (d?.replayState === 'syncing') expect(img.group).toBe('syncing');
+    }
+  });
+
+  it('creates a token once, never in history; previews it; rejects garbage with a specific error', async () => {
+    const { app, caller, a } = setup();
+    const { token, decoded } = await caller.ceph.createToken({ siteId: a, pool: 'rbd' });
+    expect(decoded.fsid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(JSON.stringify(decoded)).not.toContain('AQ');
+    expect(await caller.ceph.previewToken({ token })).toEqual(decoded);
+    await expect(caller.ceph.previewToken({ token: 'not a token!' })).rejects.toThrow(/characters that base64 never uses/);
+    await expect(caller.ceph.previewToken({ token: token.slice(0, 20) })).rejects.toThrow(/truncated|not a bootstrap token/);
+    await expect(caller.ceph.previewToken({ token: Buffer.from('[1,2]').toString('base64') })).rejects.toThrow(/a JSON array/);
+    const history = JSON.stringify(app.history.list({}, { limit: 100, offset: 0 }).rows);
+    expect(history).not.toContain(token);
+    expect(history).toContain('ceph.createToken');
+  });
+
+  it('imports a token as a task whose history names the peer but not the token', async () => {
+    const { app, caller, a, b } = setup();
+    const { token } = await caller.ceph.createToken({ siteId: a, pool: 'rbd' });
+    const { taskId } = await caller.ceph.importToken({ siteId: b, pool: 'rbd', token, direction: 'rx-tx' });
+    await done(app, taskId);
+    const rows = JSON.stringify(app.history.list({}, { limit: 100, offset: 0 }).rows) + JSON.stringify(app.tasks.logs(taskId));
+    expect(rows).not.toContain(token);
+    expect(rows).toContain('peerFsid');
+  });
+
+  it('pairs two registered clusters without the token leaving the server', async () => {
+    const { app, caller, a, b } = setup();
+    const { taskId } = await caller.ceph.pair({ fromSiteId: a, toSiteId: b, pool: 'rbd' });
+    const t = await done(app, taskId);
+    expect((t.result as { peers: string[] }).peers.length).toBeGreaterThan(0);
+    await expect(caller.ceph.pair({ fromSiteId: a, toSiteId: a, pool: 'rbd' })).rejects.toThrow(/two different clusters/);
+  });
+
+  it('validates schedules, previews their next runs, and says whether a delete removed anything', async () => {
+    const { app, clock, caller, a } = setup();
+    await expect(caller.ceph.previewSchedule({ interval: '5x' })).rejects.toThrow();
+    const runs = await caller.ceph.previewSchedule({ interval: '1h', count: 3 });
+    expect(runs).toHaveLength(3);
+    expect(new Date(runs[0]!).getTime()).toBeGreaterThan(clock.now());
+    expect(new Date(runs[1]!).getTime() - new Date(runs[0]!).getTime()).toBe(3600_000);
+    await done(app, (await caller.ceph.addSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
+    const list = await caller.ceph.schedules({ siteId: a, level: { pool: 'rbd' } });
+    expect(JSON.stringify(list)).toContain('30m');
+    const removed = await done(app, (await caller.ceph.removeSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
+    expect(removed.result).toEqual({ removed: 1 });
+    const none = await done(app, (await caller.ceph.removeSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
+    expect(none.result).toEqual({ removed: 0 });
+  });
+
+  it('demands an explicit split-brain confirmation for a forced promote, and refuses to resync a primary', async () => {
+    const { app, caller, a, b } = setup();
+    const img = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images[0]!;
+    await expect(caller.ceph.image({ siteId: b, pool: 'rbd', image: img.name, op: 'promote', force: true })).rejects.toThrow(/split-brain/);
+    const resync = await caller.ceph.image({ siteId: a, pool: 'rbd', image: img.name, op: 'resync' });
+    const t = await app.tasks.wait(resync.taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/is primary here; only a non-primary image can be resynced/);
+  });
+
+  it('refuses to disable a pool that still has peers, with the reason', async () => {
+    const { app, caller, a } = setup();
+    const t = await app.tasks.wait((await caller.ceph.setPoolMode({ siteId: a, pool: 'rbd', mode: 'disabled' })).taskId);
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/still has 1 peer\(s\).*refuses to disable mirroring until they are removed/);
+  });
+});
+
+describe('Ceph failover (demo clusters)', () => {
+  it('plans with pre-checks and a per-image data-loss window, fails over planned, then fails back by resync', async () => {
+    const { app, clock, caller, a, b } = setup();
+    // 40× real time: the promote waits (real 1 s sleeps) for a copy timed on the simulated clock.
+    const timer = setInterval(() => clock.advance(200), 5);
+    try {
+      const img = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
+      // Let the first snapshot reach the secondary.
+      await new Promise((r) => setTimeout(r, 500));
+      const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img });
+      expect(plan.mode).toBe('planned');
+      expect(plan.images).toHaveLength(1);
+      expect(plan.images[0]!.dataLossWindowSec).toBe(0);
+      const unplanned = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, unplanned: true });
+      expect(unplanned.mode).toBe('unplanned');
+      await expect(caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, confirm: 'rbd' })).rejects.toThrow(`type ${img} to confirm`);
+      if (!plan.canProceed) throw new Error(JSON.stringify(plan.checks));
+      const { taskId } = await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, confirm: img });
+      const t = await done(app, taskId);
+      expect(app.tasks.steps(taskId).map((s) => s.state)).toEqual(['done', 'done']);
+      expect(t.progressComplete).toBe(t.progressTotal);
+      const onB = (await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.images.find((i) => i.name === img)!;
+      expect(onB.mirroring?.primary).toBe(true);
+      // Failback: make site-a the stale side explicitly (it is non-primary now) and resync it.
+      const r = await caller.ceph.resync({ staleSiteId: a, goodSiteId: b, pool: 'rbd', image: img, confirm: img });
+      await done(app, r.taskId);
+      const rows = app.history.list({ action: 'ceph.failover' }, { limit: 10, offset: 0 }).rows;
+      expect(rows.find((h) => h.taskId === taskId)).toMatchObject({ outcome: 'success' });
+      expect(rows.filter((h) => h.outcome === 'failure')[0]?.error).toMatch(/type .* to confirm/);
+    } finally {
+      clearInterval(timer);
+    }
+  }, 90_000);
+});
