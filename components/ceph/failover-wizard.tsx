@@ -3,11 +3,9 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
+import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
-
-const MARK = { pass: '✓', warn: '!', block: '✗' } as const;
-const TONE = { pass: 'text-emerald-700 dark:text-emerald-400', warn: 'text-amber-700 dark:text-amber-400', block: 'text-red-700 dark:text-red-400' } as const;
 
 /** Failover (planned or unplanned) of a pool or one image from this cluster to another, and failback by resync. */
 export function CephFailoverWizard({ siteId, siteName, pool, images, others }: { siteId: number; siteName: string; pool: string; images: string[]; others: { id: number; name: string }[] }) {
@@ -52,13 +50,7 @@ export function CephFailoverWizard({ siteId, siteName, pool, images, others }: {
       {plan.error && <ErrorBox error={errorText(plan.error)} />}
       {p && (
         <>
-          <ul className="mb-3 space-y-1 text-sm" aria-label="Pre-checks">
-            {p.checks.map((c) => (
-              <li key={c.id} className={TONE[c.status]} data-testid="ceph-precheck" data-status={c.status}>
-                {MARK[c.status]} <b>{c.label}</b>: {c.message}
-              </li>
-            ))}
-          </ul>
+          <PrecheckList checks={p.checks} testId="ceph-precheck" />
           <div className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="ceph-data-loss">
             <Badge tone={p.mode === 'planned' ? 'ok' : 'warn'}>{p.mode === 'planned' ? 'Planned failover' : 'Unplanned failover'}</Badge>
             <table className="mt-2 w-full text-left text-xs">

@@ -3,11 +3,9 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
+import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
-
-const MARK = { pass: '✓', warn: '!', block: '✗' } as const;
-const TONE = { pass: 'text-emerald-700 dark:text-emerald-400', warn: 'text-amber-700 dark:text-amber-400', block: 'text-red-700 dark:text-red-400' } as const;
 
 /** Pre-checks → the exact data-loss window → typed confirmation → live task. */
 export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: number; vmName: string; onClose: () => void }) {
@@ -23,15 +21,7 @@ export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: numb
       <h3 className="mb-2 text-sm font-semibold">1. Pre-checks</h3>
       {plan.isLoading && <p className="text-sm text-zinc-500">Checking both nodes…</p>}
       {plan.error && <ErrorBox error={errorText(plan.error)} />}
-      {p && (
-        <ul className="mb-3 space-y-1 text-sm" aria-label="Pre-checks">
-          {p.checks.map((c) => (
-            <li key={c.id} className={TONE[c.status]} data-testid="precheck" data-status={c.status}>
-              {MARK[c.status]} <b>{c.label}</b>: {c.message}
-            </li>
-          ))}
-        </ul>
-      )}
+      {p && <PrecheckList checks={p.checks} testId="precheck" />}
       <label className="mb-3 flex items-center gap-2 text-sm">
         <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
         Force: fail over from the last synced snapshot without stopping the master (use when its node is gone)
