@@ -24,14 +24,16 @@ apt_ensure() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# npm ci when node_modules is missing or older than the lock file.
+# npm install (from the committed lock file) when node_modules is missing or older than it.
+# Not `npm ci`: this npm leaves other platforms' optional packages out of the lock file and
+# `npm ci` then refuses it as out of sync.
 ensure_node_modules() {
   cd "$ROOT"
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     # better-sqlite3 compiles from source with node-gyp when no prebuilt binary can be fetched.
     command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || apt_ensure g++ make python3
     log "installing npm packages"
-    npm ci --no-audit --no-fund >/dev/null
+    npm install --no-audit --no-fund >/tmp/tandem-npm-install.log 2>&1 || { tail -20 /tmp/tandem-npm-install.log >&2; die "npm install failed (log: /tmp/tandem-npm-install.log)"; }
   fi
 }
 
