@@ -131,6 +131,7 @@ export default function CephPage() {
                           <th>Role</th>
                           <th>State</th>
                           <th>Lag</th>
+                          <th>Next snapshot</th>
                           <th>Peers</th>
                           <th>Actions</th>
                         </tr>
@@ -148,6 +149,7 @@ export default function CephPage() {
                                 <div className="text-zinc-500">{i.reason}</div>
                               </td>
                               <td>{i.lagSec !== null ? formatDuration(i.lagSec * 1000) : '—'}</td>
+                              <td className="text-xs" data-testid="next-snapshot">{i.nextSnapshotAt ?? '—'}</td>
                               <td className="text-xs">{m?.peerSites.map((ps) => `${ps.siteName}: ${ps.rawState}`).join(', ') || '—'}</td>
                               <td className="flex flex-wrap gap-1 py-1">
                                 {!m && (

@@ -59,13 +59,17 @@ export class CephMirroring {
 
   async status(siteId: number) {
     const a = this.adapter(siteId);
-    const snap = await a.refreshStatus();
+    const before = a.cliCalls;
+    // One schedule-status call for the whole cluster gives every image's next mirror snapshot.
+    const [snap, next] = await Promise.all([a.refreshStatus(), a.getSnapshotScheduleStatus().catch(() => [])]);
+    const nextAt = new Map(next.map((s) => [`${s.pool}/${s.namespace}/${s.image}`, s.scheduleTime]));
     const now = this.clock.now();
     return {
       ...snap,
+      cliCalls: a.cliCalls - before,
       pools: snap.pools.map((p) => ({
         ...p,
-        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now) })),
+        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null })),
       })),
     };
   }
