@@ -60,8 +60,11 @@ export class CephMirroring {
   async status(siteId: number) {
     const a = this.adapter(siteId);
     const before = a.cliCalls;
-    // One schedule-status call for the whole cluster gives every image's next mirror snapshot.
-    const [snap, next] = await Promise.all([a.refreshStatus(), a.getSnapshotScheduleStatus().catch(() => [])]);
+    const snap = await a.refreshStatus();
+    // One schedule-status call per mirrored pool gives its images' next mirror snapshots
+    // (Ceph 16.2 answers an empty list when asked without a pool).
+    const mirrored = [...new Set(snap.pools.filter((p) => p.mode !== 'disabled').map((p) => p.pool))];
+    const next = (await Promise.all(mirrored.map((pool) => a.getSnapshotScheduleStatus({ pool }).catch(() => [])))).flat();
     const nextAt = new Map(next.map((s) => [`${s.pool}/${s.namespace}/${s.image}`, s.scheduleTime]));
     const now = this.clock.now();
     return {
