@@ -21,7 +21,7 @@ export function Schedules({ siteId, pool, images, onTask }: { siteId: number; po
   return (
     <Card title="Snapshot schedules">
       {list.data?.length === 0 && <Empty>No schedules at any level.</Empty>}
-      <ul className="mb-3 space-y-1 text-sm" data-testid="schedules">
+      <ul className="mb-3 space-y-1 text-sm" data-testid="schedules" data-loaded={list.isSuccess ? 'true' : 'false'}>
         {list.data?.flatMap((e) =>
           e.items.map((it) => (
             <li key={`${e.level}-${e.pool}-${e.namespace}-${e.image}-${it.interval}-${it.startTime}`} className="flex items-center justify-between gap-2">
