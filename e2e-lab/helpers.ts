@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { expect, type Page } from '@playwright/test';
 
@@ -34,23 +33,4 @@ export async function waitForTask(page: Page, timeout = 240_000) {
     throw new Error(`task did not finish: ${text}\n${log}`);
   }
   await expect(page.getByTestId('task-progress').getByRole('progressbar')).toHaveAttribute('aria-valuenow', '100');
-}
-
-const CEPH_SITES = path.join(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab', 'ceph', 'sites.json');
-
-/** Runs the `rbd` CLI against one lab cluster. */
-export function rbd(site: 'site-a' | 'site-b', ...args: string[]): string {
-  const { sites } = JSON.parse(fs.readFileSync(CEPH_SITES, 'utf8')) as { sites: { name: string; conf: string; keyring: string }[] };
-  const s = sites.find((x) => x.name === site)!;
-  return execFileSync('rbd', ['--cluster', site, '-c', s.conf, '--keyring', s.keyring, '--id', 'admin', ...args], { encoding: 'utf8', timeout: 120_000 });
-}
-
-export function imageMd5(site: 'site-a' | 'site-b', spec: string): string {
-  const { sites } = JSON.parse(fs.readFileSync(CEPH_SITES, 'utf8')) as { sites: { name: string; conf: string; keyring: string }[] };
-  const s = sites.find((x) => x.name === site)!;
-  return execFileSync('bash', ['-c', `rbd --cluster ${site} -c ${s.conf} --keyring ${s.keyring} --id admin export ${spec} - 2>/dev/null | md5sum`], { encoding: 'utf8', timeout: 120_000 }).split(/\s+/)[0]!;
-}
-
-export function cephLab(...args: string[]): string {
-  return execFileSync('bash', [path.join(ROOT, 'scripts/lab/ceph-sites.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
 }
