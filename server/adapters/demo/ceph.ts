@@ -950,12 +950,7 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   async promoteImage(pool: string, namespace: string, image: string, opts: { force?: boolean } = {}): Promise<void> {
-    const c = await this.#step();
-    const spec = imageSpec(pool, namespace, image);
-    const img = this.#image(c, pool, namespace, image);
-    const pair = this.#pairOf(img);
-    const side = pair ? this.#side(pair, c.name) : undefined;
-    if (!pair || !side) throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled for ${spec}`);
+    const { c, spec, pair, side } = await this.#mirrored(pool, namespace, image);
     if (side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is already primary on this cluster`);
     const other = this.#other(pair, c.name);
     if (!opts.force) {
@@ -977,13 +972,19 @@ export class DemoCephAdapter implements CephAdapter {
     if (pair.mode === 'snapshot') this.#addSnap(pair, side, this.#now, false);
   }
 
-  async demoteImage(pool: string, namespace: string, image: string): Promise<void> {
+  /** The image's mirrored pair and this cluster's side of it; refuses an image without mirroring. */
+  async #mirrored(pool: string, namespace: string, image: string) {
     const c = await this.#step();
     const spec = imageSpec(pool, namespace, image);
     const img = this.#image(c, pool, namespace, image);
     const pair = this.#pairOf(img);
     const side = pair ? this.#side(pair, c.name) : undefined;
     if (!pair || !side) throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled for ${spec}`);
+    return { c, spec, img, pair, side };
+  }
+
+  async demoteImage(pool: string, namespace: string, image: string): Promise<void> {
+    const { spec, pair, side } = await this.#mirrored(pool, namespace, image);
     if (!side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is not primary on this cluster (image is not primary)`);
     side.primary = false;
     if (pair.mode === 'snapshot') this.#addSnap(pair, side, this.#now, true);
@@ -994,12 +995,7 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   async resyncImage(pool: string, namespace: string, image: string): Promise<void> {
-    const c = await this.#step();
-    const spec = imageSpec(pool, namespace, image);
-    const img = this.#image(c, pool, namespace, image);
-    const pair = this.#pairOf(img);
-    const side = pair ? this.#side(pair, c.name) : undefined;
-    if (!pair || !side) throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled for ${spec}`);
+    const { c, spec, img, pair, side } = await this.#mirrored(pool, namespace, image);
     if (side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is primary here: a resync replaces a non-primary image with the primary's data`);
     side.splitBrain = false;
     // The image is recreated from the primary: its own history is gone.
@@ -1010,12 +1006,7 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   async createMirrorSnapshot(pool: string, namespace: string, image: string): Promise<{ snapshotId: string }> {
-    const c = await this.#step();
-    const spec = imageSpec(pool, namespace, image);
-    const img = this.#image(c, pool, namespace, image);
-    const pair = this.#pairOf(img);
-    const side = pair ? this.#side(pair, c.name) : undefined;
-    if (!pair || !side) throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled for ${spec}`);
+    const { c, spec, pair, side } = await this.#mirrored(pool, namespace, image);
     if (pair.mode !== 'snapshot') throw new AppError('PRECONDITION_FAILED', `${spec} is not in snapshot mirroring mode`);
     if (!side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is not primary on this cluster`);
     const snap = this.#addSnap(pair, side, this.#now, false);

@@ -69,7 +69,7 @@ export class CephFailover {
       fromUp = true;
       checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'pass', message: 'planned failover: demote there, then promote here' });
     } catch (e) {
-      checks.push({ id: 'from', label: 'Primary cluster reachable', status: opts.unplanned ? 'warn' : 'warn', message: `unreachable (${errorMessage(e)}): unplanned failover by force-promoting the survivors` });
+      checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'warn', message: `unreachable (${errorMessage(e)}): unplanned failover by force-promoting the survivors` });
     }
     const mode = fromUp && !opts.unplanned ? 'planned' : 'unplanned';
     if (!secondary.length && checks[0]?.status === 'pass') checks.push({ id: 'images', label: 'Images', status: 'block', message: 'no mirrored image to fail over' });
