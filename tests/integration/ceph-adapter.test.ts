@@ -273,7 +273,7 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     await b.setPeerMonHost(POOL, peerOnB, before.monHost!);
     expect((await b.getPoolMirrorInfo(POOL)).peers[0]).toMatchObject({ siteName: before.siteName, direction: 'rx-tx', clientName: before.clientName, monHost: before.monHost });
     const missing = await b.setPeerSiteName(POOL, '00000000-0000-0000-0000-000000000000', 'x').catch((x: unknown) => x);
-    expect(AppError.is(missing, 'NOT_FOUND')).toBe(true);
+    expect(AppError.is(missing, 'NOT_FOUND'), String(missing)).toBe(true);
   });
 
   it('mirrors a new image by snapshots: replaying on site-b, same checksum', async () => {

@@ -276,6 +276,19 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
       /mirror peer does not exist/,
     ],
     [
+      // rbd writes its message in pieces to an unbuffered stderr; librbd's log line can land in between
+      "rbd: mirror peer 2026-11-23T13:44:58.878+0000 7efca7490380 -1 librbd::api::Mirror: peer_site_set_name: failed to update site '00000000-0000-0000-0000-000000000000': (2) No such file or directory\n00000000-0000-0000-0000-000000000000 does not exist",
+      () => (c) => c.setPeerSiteName('rbd', '00000000-0000-0000-0000-000000000000', 'x'),
+      'NOT_FOUND',
+      /mirror peer does not exist/,
+    ],
+    [
+      'rbd: failed to update mirroring peer config: (2) No such file or directory\nrbd: mirror peer 00000000-0000-0000-0000-000000000000 does not exist\n',
+      () => (c) => c.setPeerMonHost('rbd', '00000000-0000-0000-0000-000000000000', '1.2.3.4'),
+      'NOT_FOUND',
+      /mirror peer does not exist/,
+    ],
+    [
       '2026-11-23T12:11:53.710+0000 7fbd23f48380 -1 librbd::api::Mirror: image_enable: cannot enable mirroring: mirroring is not enabled on a pool\n',
       () => (c) => c.enableImageMirroring('rbd2', '', 'p1', 'snapshot'),
       'PRECONDITION_FAILED',
