@@ -70,7 +70,7 @@ export function createApp(opts: AppOptions = {}): App {
     ssh,
     dataDir: dir,
   };
-  app.cephFailover = new CephFailover(app.ceph, tasks, clock);
+  app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   return app;
 }
 

@@ -8,7 +8,7 @@ import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
 
 /** Failover (planned or unplanned) of a pool or one image from this cluster to another, and failback by resync. */
-export function CephFailoverWizard({ siteId, siteName, pool, images, others }: { siteId: number; siteName: string; pool: string; images: string[]; others: { id: number; name: string }[] }) {
+export function CephFailoverWizard({ siteId, siteName, pool, namespace = '', images, others }: { siteId: number; siteName: string; pool: string; namespace?: string; images: string[]; others: { id: number; name: string }[] }) {
   const trpc = useTRPC();
   const router = useRouter();
   const [toSiteId, setTo] = useState<number>(others[0]?.id ?? 0);
@@ -16,8 +16,10 @@ export function CephFailoverWizard({ siteId, siteName, pool, images, others }: {
   const [unplanned, setUnplanned] = useState(false);
   const [typed, setTyped] = useState('');
   const [staleTyped, setStaleTyped] = useState('');
+  const [failBack, setFailBack] = useState(true);
   const what = image || pool;
-  const input = { fromSiteId: siteId, toSiteId, pool, namespace: '', image: image || undefined };
+  const scope = namespace ? `${pool}/${namespace}` : pool;
+  const input = { fromSiteId: siteId, toSiteId, pool, namespace, image: image || undefined };
   const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }), enabled: !!toSiteId, staleTime: 0 });
   const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const resync = useMutation(trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
@@ -25,7 +27,7 @@ export function CephFailoverWizard({ siteId, siteName, pool, images, others }: {
   if (!others.length) return null;
   const p = plan.data;
   return (
-    <Card title={`Failover and failback of pool ${pool}`}>
+    <Card title={`Failover and failback of ${namespace ? 'namespace' : 'pool'} ${scope}`}>
       <div className="mb-3 grid gap-2 md:grid-cols-3">
         <Select label={`From ${siteName} to`} value={String(toSiteId)} onChange={(e) => setTo(Number(e.target.value))}>
           {others.map((o) => (
@@ -35,7 +37,7 @@ export function CephFailoverWizard({ siteId, siteName, pool, images, others }: {
           ))}
         </Select>
         <Select label="Scope" value={image} onChange={(e) => setImage(e.target.value)}>
-          <option value="">every mirrored image of {pool}</option>
+          <option value="">every mirrored image of {scope}</option>
           {images.map((i) => (
             <option key={i} value={i}>
               image {i}
@@ -84,12 +86,16 @@ export function CephFailoverWizard({ siteId, siteName, pool, images, others }: {
       <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
       <h3 className="mb-1 text-sm font-semibold">Failback / resolve split-brain</h3>
       <p className="mb-2 text-sm">
-        Makes <b>{siteName}</b> the stale side: it is demoted and resynced from <b>{other?.name}</b>. <span className="font-medium text-red-700 dark:text-red-400">Writes made on {siteName} that {other?.name} does not have are discarded.</span> Then run a planned failover back.
+        Makes <b>{siteName}</b> the stale side: it is demoted and resynced from <b>{other?.name}</b>, which keeps its data. <span className="font-medium text-red-700 dark:text-red-400" data-testid="discard-warning">Writes made on {siteName} that {other?.name} does not have are discarded.</span>
       </p>
+      <label className="mb-2 flex items-center gap-2 text-sm">
+        <input type="checkbox" checked={failBack} onChange={(e) => setFailBack(e.target.checked)} />
+        Then fail back: once {siteName} replays, demote on {other?.name} and promote on {siteName} (planned, no data loss)
+      </label>
       <div className="flex flex-wrap items-end gap-2">
         <TextInput label={`Type ${what} to confirm the resync`} value={staleTyped} onChange={(e) => setStaleTyped(e.target.value)} autoComplete="off" />
-        <Button variant="danger" disabled={staleTyped !== what} busy={resync.isPending} onClick={() => resync.mutate({ staleSiteId: siteId, goodSiteId: toSiteId, pool, namespace: '', image: image || undefined, confirm: staleTyped })}>
-          Demote and resync {siteName}
+        <Button variant="danger" disabled={staleTyped !== what} busy={resync.isPending} onClick={() => resync.mutate({ staleSiteId: siteId, goodSiteId: toSiteId, pool, namespace, image: image || undefined, confirm: staleTyped, failBack })}>
+          {failBack ? `Resync ${siteName} and fail back` : `Demote and resync ${siteName}`}
         </Button>
       </div>
       {resync.error && <div className="mt-2"><ErrorBox error={errorText(resync.error)} /></div>}

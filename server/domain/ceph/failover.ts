@@ -6,6 +6,7 @@ import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { Precheck } from '../replicas/failover';
+import type { SiteService } from '../sites';
 import type { CephMirroring } from './mirroring';
 
 export interface CephFailoverInput {
@@ -37,6 +38,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export class CephFailover {
   constructor(
     private readonly mirroring: CephMirroring,
+    private readonly sites: SiteService,
     private readonly tasks: TaskEngine,
     private readonly clock: Clock,
     /** How long to keep retrying a promote while the demotion snapshot travels. */
@@ -191,24 +193,29 @@ export class CephFailover {
 
   /**
    * Failback / split-brain resolution: the stale side (`staleSiteId`) is demoted and resynced
-   * from the other, which keeps its writes; the stale side's newer writes are discarded.
+   * from the other, which keeps its writes; the stale side's newer writes are discarded. With
+   * `failBack`, a planned failover back to the resynced side follows once it replays.
    */
-  async resync(input: { staleSiteId: number; goodSiteId: number; pool: string; namespace?: string; image?: string }, opts: { confirm: string }, user: SessionUser) {
+  async resync(input: { staleSiteId: number; goodSiteId: number; pool: string; namespace?: string; image?: string }, opts: { confirm: string; failBack?: boolean }, user: SessionUser) {
     const what = input.image ?? input.pool;
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const ns = input.namespace ?? '';
+    if (input.staleSiteId === input.goodSiteId) throw AppError.invalid('goodSiteId', 'choose two different clusters');
     const stale = this.mirroring.adapter(input.staleSiteId);
     const imgs = await this.#images(stale, input.pool, ns, input.image);
+    const staleName = this.sites.get(input.staleSiteId).name;
+    const goodName = this.sites.get(input.goodSiteId).name;
+    const backSteps = opts.failBack ? [`Demote on ${goodName}`, `Wait for the demotion snapshot and promote on ${staleName}`] : [];
     return this.tasks.start({
-      name: `Resync ${input.image ? `image ${input.image}` : `pool ${input.pool}`} from the good side`,
-      kind: 'ceph.resync',
+      name: `${opts.failBack ? 'Fail back' : 'Resync'} ${input.image ? `image ${input.image}` : `pool ${input.pool}`} ${opts.failBack ? `to ${staleName} after a resync from ${goodName}` : `on ${staleName} from ${goodName}`}`,
+      kind: opts.failBack ? 'ceph.failback' : 'ceph.resync',
       target: this.#lock(input.staleSiteId, input.pool),
       locks: [this.#lock(input.goodSiteId, input.pool)],
-      params: { ...input, images: imgs.map((i) => i.name) },
-      steps: ['Demote the stale side', 'Request resync', 'Wait until replaying'],
+      params: { ...input, failBack: opts.failBack === true, images: imgs.map((i) => i.name) },
+      steps: ['Demote the stale side', 'Request resync', 'Wait until replaying', ...backSteps],
       username: user.username,
       run: async (ctx) => {
-        ctx.progress(0, imgs.length * 3);
+        ctx.progress(0, imgs.length * (3 + backSteps.length));
         let done = 0;
         await ctx.step('Demote the stale side', async () => {
           for (const i of imgs) {
@@ -232,6 +239,22 @@ export class CephFailover {
               if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `${i.name} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`);
               await sleep(2000, ctx.signal);
             }
+            ctx.progress(++done);
+          }
+        });
+        if (!opts.failBack) return;
+        const good = this.mirroring.adapter(input.goodSiteId);
+        await ctx.step(backSteps[0]!, async () => {
+          for (const i of imgs) {
+            await good.demoteImage(input.pool, ns, i.name);
+            ctx.log(`demoted ${i.name} on ${goodName}`);
+            ctx.progress(++done);
+          }
+        });
+        await ctx.step(backSteps[1]!, async () => {
+          for (const i of imgs) {
+            const ms = await this.#promoteWithRetry(ctx, stale, input.pool, ns, i.name);
+            ctx.log(`promoted ${i.name} on ${staleName} after ${ms} ms`);
             ctx.progress(++done);
           }
         });

@@ -18,8 +18,8 @@ export const cephRouter = router({
     .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string() }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned }, ctx.user)).id })),
   resync: operatorProcedure
-    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string() }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm }, ctx.user)).id })),
+    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string(), failBack: z.boolean().default(false) }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)).id })),
   status: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.status(input.siteId)),
   daemons: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
   snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image)),

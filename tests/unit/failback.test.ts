@@ -1,0 +1,55 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createCaller } from '@/server/trpc/root';
+import { ctxFor, operator, testApp } from './helpers';
+
+let cleanup: (() => Promise<void>) | null = null;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = null;
+});
+
+describe('Ceph failback as one task (demo clusters)', () => {
+  it('resyncs the stale side, waits until it replays, then fails back planned; refuses the same cluster twice', async () => {
+    const { app, clock } = testApp();
+    app.demo.create();
+    cleanup = () => app.tasks.shutdown();
+    const caller = createCaller(ctxFor(app, operator));
+    const a = app.sites.byName('demo-site-a')!.id;
+    const b = app.sites.byName('demo-site-b')!.id;
+    const done = async (taskId: number) => {
+      const t = await app.tasks.wait(taskId);
+      if (t.state !== 'finished') throw new Error(`${t.name}: ${t.state} ${t.error}`);
+      return t;
+    };
+    const roleOf = async (siteId: number, img: string) => (await caller.ceph.status({ siteId })).pools.find((p) => p.pool === 'rbd')!.images.find((i) => i.name === img)!.mirroring;
+    // 40× real time: promote waits (real 1 s sleeps) for copies timed on the simulated clock.
+    const timer = setInterval(() => clock.advance(200), 5);
+    try {
+      const img = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
+      await new Promise((r) => setTimeout(r, 500));
+      await done((await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, confirm: img })).taskId);
+      expect((await roleOf(b, img))?.primary).toBe(true);
+
+      await expect(caller.ceph.resync({ staleSiteId: a, goodSiteId: a, pool: 'rbd', image: img, confirm: img, failBack: true })).rejects.toThrow('choose two different clusters');
+      const { taskId } = await caller.ceph.resync({ staleSiteId: a, goodSiteId: b, pool: 'rbd', image: img, confirm: img, failBack: true });
+      const t = await done(taskId);
+      expect(t.kind).toBe('ceph.failback');
+      expect(t.name).toBe(`Fail back image ${img} to demo-site-a after a resync from demo-site-b`);
+      expect(app.tasks.steps(taskId).map((s) => [s.name, s.state])).toEqual([
+        ['Demote the stale side', 'done'],
+        ['Request resync', 'done'],
+        ['Wait until replaying', 'done'],
+        ['Demote on demo-site-b', 'done'],
+        ['Wait for the demotion snapshot and promote on demo-site-a', 'done'],
+      ]);
+      expect(t.progressComplete).toBe(5);
+      expect((await roleOf(a, img))?.primary).toBe(true);
+      expect((await roleOf(b, img))?.primary).toBe(false);
+      const h = app.history.list({ action: 'ceph.failback' }, { limit: 5, offset: 0 }).rows.find((r) => r.taskId === taskId);
+      expect(h).toMatchObject({ outcome: 'success', username: operator.username });
+      expect((h!.params as { steps: { name: string; ms: number }[] }).steps.map((s) => typeof s.ms)).toEqual(Array(5).fill('number'));
+    } finally {
+      clearInterval(timer);
+    }
+  }, 90_000);
+});
