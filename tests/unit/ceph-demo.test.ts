@@ -201,14 +201,62 @@ describe('DemoCephAdapter', () => {
     expect((await a.disablePoolJournaling('rbd')).changed).toEqual(['j1']);
   });
 
+  it('has a namespace with a snapshot-mirrored, a journal-mirrored and a local image; its mode is its own', async () => {
+    const { a, b, clock } = setup();
+    clock.advance(60_000);
+    expect((await a.listRbdPools()).find((p) => p.name === 'rbd')?.namespaces).toEqual(['tenant1']);
+    expect(await a.getPoolMirrorInfo('rbd', 'tenant1')).toMatchObject({ namespace: 'tenant1', mode: 'image', siteName: 'demo-site-a' });
+    const la = await a.listImages('rbd', 'tenant1');
+    expect(la.map((i) => [i.name, i.mirroring?.primary ?? null])).toEqual([
+      ['scratch01', null],
+      ['vm-erp01-data', true],
+      ['vm-mail01-root', true],
+    ]);
+    const lb = await b.listImages('rbd', 'tenant1');
+    expect(lb.map((i) => [i.name, i.mirroring?.state, i.mirroring?.mode])).toEqual([
+      ['vm-erp01-data', 'replaying', 'journal'],
+      ['vm-mail01-root', 'replaying', 'snapshot'],
+    ]);
+    expect((await a.getImageInfo('rbd', 'tenant1', 'vm-erp01-data')).features).toContain('journaling');
+    expect((await a.getSnapshotScheduleStatus({ pool: 'rbd' })).find((s) => s.image === 'vm-mail01-root')).toMatchObject({ namespace: 'tenant1', imageSpec: 'rbd/tenant1/vm-mail01-root', scheduleTime: '2026-11-23 12:10:00' });
+    // a namespace's mode changes alone; the pool cannot be disabled while a namespace mirrors
+    await a.setPoolMirrorMode('rbd', 'tenant1', 'pool');
+    expect((await a.getPoolMirrorInfo('rbd', 'tenant1')).mode).toBe('pool');
+    expect((await a.getPoolMirrorInfo('rbd')).mode).toBe('image');
+    expect((await rejection(a.setPoolMirrorMode('rbd', 'tenant1', 'disabled'))).message).toMatch(/rbd\/tenant1 cannot be disabled while images have mirroring enabled/);
+    await a.removePeer('rbd', (await a.getPoolMirrorInfo('rbd')).peers[0]!.uuid);
+    for (const img of ['vm-web01-root', 'vm-db01-data', 'vm-app01-root', 'backup-staging', 'archive-2025']) await a.disableImageMirroring('rbd', '', img);
+    expect((await rejection(a.setPoolMirrorMode('rbd', '', 'disabled'))).message).toMatch(/namespace\(s\) tenant1 mirror: disable mirroring of those namespaces first/);
+  });
+
+  it('lists mirror snapshots with their copy progress, and a new one on the primary at once', async () => {
+    const { a, b, clock } = setup();
+    clock.advance(10 * 60_000 + 1_500); // the 12:10 scheduled snapshot of vm-mail01-root is on its way
+    const copies = (await b.listImageSnapshots('rbd', 'tenant1', 'vm-mail01-root')).filter((s) => s.mirror);
+    const last = copies[copies.length - 1]!;
+    expect(last.mirror).toMatchObject({ state: 'non-primary', primary: false, complete: false });
+    const objects = Math.ceil((80 * 1024 ** 3) / (4 * 1024 ** 2));
+    expect(last.mirror!.lastCopiedObjectNumber).toBeGreaterThan(0);
+    expect(last.mirror!.lastCopiedObjectNumber).toBeLessThan(objects);
+    expect(copies[0]!.mirror).toMatchObject({ complete: true, lastCopiedObjectNumber: objects });
+    const { snapshotId } = await a.createMirrorSnapshot('rbd', 'tenant1', 'vm-mail01-root');
+    const mine = (await a.listImageSnapshots('rbd', 'tenant1', 'vm-mail01-root')).find((s) => s.id === snapshotId);
+    expect(mine?.mirror).toMatchObject({ state: 'primary', primary: true, complete: true, demoted: false });
+    expect((await rejection(a.createMirrorSnapshot('rbd', 'tenant1', 'vm-erp01-data'))).message).toMatch(/not in snapshot mirroring mode/);
+  });
+
   it('daemons and a whole refresh', async () => {
     const { a } = setup();
     const d = await a.listMirrorDaemons();
     expect(d[0]).toMatchObject({ daemonId: 'demo', leader: true, health: 'OK' });
     const before = a.cliCalls;
     const snap = await a.refreshStatus();
-    expect(snap.pools.map((p) => p.pool)).toEqual(['rbd', 'rbd2']);
+    expect(snap.pools.map((p) => `${p.pool}/${p.namespace}:${p.mode}`)).toEqual(['rbd/:image', 'rbd/tenant1:image', 'rbd2/:disabled']);
     expect(snap.pools[0]?.images).toHaveLength(5);
+    expect(snap.pools[1]?.images.map((i) => i.name)).toEqual(['scratch01', 'vm-erp01-data', 'vm-mail01-root']);
+    expect(snap.pools[1]?.peers).toEqual(snap.pools[0]?.peers);
+    // the daemon counts the mirrored images of every namespace
+    expect(snap.daemons[0]?.pools.find((p) => p.pool === 'rbd')?.imageCounts.assigned).toBe(7);
     expect(snap.cliCalls).toBe(a.cliCalls - before);
     expect(snap.cliCalls).toBeGreaterThan(0);
   });

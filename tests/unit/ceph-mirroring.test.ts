@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator, testApp } from './helpers';
 
@@ -102,6 +103,120 @@ describe('Ceph mirroring (demo clusters)', () => {
     const t = await app.tasks.wait((await caller.ceph.setPoolMode({ siteId: a, pool: 'rbd', mode: 'disabled' })).taskId);
     expect(t.state).toBe('failed');
     expect(t.error).toMatch(/still has 1 peer\(s\).*refuses to disable mirroring until they are removed/);
+  });
+});
+
+describe('pool journaling rule', () => {
+  const img = (name: string, features: string[], mode: 'journal' | 'snapshot' | null, primary: boolean | null) => ({ name, features, mirroring: { mode, state: mode ? 'enabled' : 'disabled', globalId: null, primary } });
+  const images = [
+    img('snap', ['exclusive-lock'], 'snapshot', true),
+    img('snap-journaled', ['exclusive-lock', 'journaling'], 'snapshot', true),
+    img('plain', ['layering', 'exclusive-lock'], null, null),
+    img('journaled', ['exclusive-lock', 'journaling'], null, null),
+    img('nolock', ['layering'], null, null),
+    img('jmirror', ['exclusive-lock', 'journaling'], 'journal', true),
+    img('copy', ['exclusive-lock', 'non-primary'], null, false),
+  ];
+
+  it('never touches images in snapshot mirroring mode, and says why it skips the others', () => {
+    const on = planPoolJournaling(images, true);
+    expect(on.images).toBe(7);
+    expect(on.notSnapshotMode).toEqual(['copy', 'jmirror', 'journaled', 'nolock', 'plain']);
+    expect(on.change).toEqual(['plain']);
+    expect(on.skipped).toEqual([
+      { image: 'copy', reason: 'not primary here' },
+      { image: 'jmirror', reason: 'journaling already on' },
+      { image: 'journaled', reason: 'journaling already on' },
+      { image: 'nolock', reason: 'no exclusive-lock feature' },
+      { image: 'snap', reason: 'snapshot mirroring mode' },
+      { image: 'snap-journaled', reason: 'snapshot mirroring mode' },
+    ]);
+    const off = planPoolJournaling(images, false);
+    expect(off.change).toEqual(['journaled']);
+    expect(off.skipped).toContainEqual({ image: 'jmirror', reason: 'journal mirroring enabled' });
+    expect(off.skipped).toContainEqual({ image: 'snap-journaled', reason: 'snapshot mirroring mode' });
+  });
+});
+
+describe('Ceph mirroring UI operations (demo clusters)', () => {
+  it('plans a pool journaling change per namespace, and the task changes exactly the planned images', async () => {
+    const { app, caller, a } = setup();
+    const plan = await caller.ceph.journalingPlan({ siteId: a, pool: 'rbd', namespace: 'tenant1', on: true });
+    expect(plan).toMatchObject({ images: 3, notSnapshotMode: ['scratch01', 'vm-erp01-data'], change: ['scratch01'] });
+    expect(plan.skipped).toEqual([
+      { image: 'vm-erp01-data', reason: 'journaling already on' },
+      { image: 'vm-mail01-root', reason: 'snapshot mirroring mode' },
+    ]);
+    // the default namespace holds only snapshot-mirrored images: nothing to do there
+    expect((await caller.ceph.journalingPlan({ siteId: a, pool: 'rbd', on: true })).notSnapshotMode).toEqual([]);
+    const t = await done(app, (await caller.ceph.setPoolJournaling({ siteId: a, pool: 'rbd', namespace: 'tenant1', on: true })).taskId);
+    expect(t.target).toBe('ceph:demo-site-a/rbd/tenant1');
+    expect((t.result as { changed: string[] }).changed).toEqual(plan.change);
+    expect((t.result as { skipped: unknown[] }).skipped).toContainEqual({ image: 'vm-mail01-root', reason: 'snapshot mirroring mode' });
+    expect(app.tasks.logs(t.id).map((l) => l.message)).toContain('vm-mail01-root left as it is: snapshot mirroring mode');
+    expect((await caller.ceph.imageInfo({ siteId: a, pool: 'rbd', namespace: 'tenant1', image: 'scratch01' })).features).toContain('journaling');
+    expect((await caller.ceph.imageInfo({ siteId: a, pool: 'rbd', namespace: 'tenant1', image: 'vm-mail01-root' })).features).not.toContain('journaling');
+    const off = await caller.ceph.journalingPlan({ siteId: a, pool: 'rbd', namespace: 'tenant1', on: false });
+    expect(off.change).toEqual(['scratch01']);
+    expect(off.skipped).toContainEqual({ image: 'vm-erp01-data', reason: 'journal mirroring enabled' });
+  });
+
+  it('turns journaling of one image on and off', async () => {
+    const { app, caller, a } = setup();
+    const ref = { siteId: a, pool: 'rbd', namespace: 'tenant1', image: 'scratch01' };
+    await done(app, (await caller.ceph.image({ ...ref, op: 'journaling-on' })).taskId);
+    expect((await caller.ceph.imageInfo(ref)).features).toContain('journaling');
+    await done(app, (await caller.ceph.image({ ...ref, op: 'journaling-off' })).taskId);
+    expect((await caller.ceph.imageInfo(ref)).features).not.toContain('journaling');
+  });
+
+  it('edits only the fields given, says rbd-mirror needs a restart, and refuses nonsense on its field', async () => {
+    const { app, caller, a, b } = setup();
+    const before = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!;
+    const t = await done(app, (await caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: before.uuid, direction: 'rx-only' })).taskId);
+    expect(t.result).toEqual({ restartNeeded: true });
+    expect(app.tasks.logs(t.id).map((l) => l.message)).toContain('rbd-mirror picks up peer changes when it is restarted');
+    const after = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!;
+    expect(after).toEqual({ ...before, direction: 'rx-only' });
+    await expect(caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: before.uuid })).rejects.toMatchObject({ cause: { fields: [{ field: 'input' }] } });
+    await expect(caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: before.uuid, siteName: 'demo-site-a' })).rejects.toMatchObject({ cause: { fields: [{ field: 'siteName', message: expect.stringMatching(/own site name/) }] } });
+    await expect(caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: before.uuid, clientName: 'admin' })).rejects.toMatchObject({ cause: { fields: [{ field: 'clientName' }] } });
+    // the other cluster's peer entry is its own
+    expect((await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.peers[0]!.direction).toBe('rx-tx');
+  });
+
+  it('removes a peer as a task that names the peer site', async () => {
+    const { app, caller, a } = setup();
+    const peer = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!;
+    const t = await done(app, (await caller.ceph.removePeer({ siteId: a, pool: 'rbd', peerUuid: peer.uuid })).taskId);
+    expect(app.tasks.logs(t.id).map((l) => l.message).join('\n')).toContain('mirroring of rbd with demo-site-b stops');
+    expect((await caller.ceph.status({ siteId: a })).pools.filter((p) => p.pool === 'rbd').every((p) => p.peers.length === 0)).toBe(true);
+  });
+
+  it('changes the site name, refusing a name a peer has, the current one, and a pool without mirroring', async () => {
+    const { app, caller, a, b } = setup();
+    await expect(caller.ceph.setSiteName({ siteId: a, pool: 'rbd', siteName: 'demo-site-b' })).rejects.toMatchObject({ cause: { fields: [{ field: 'siteName', message: expect.stringMatching(/site name of peer .*each cluster needs a site name of its own/) }] } });
+    await expect(caller.ceph.setSiteName({ siteId: a, pool: 'rbd', siteName: 'demo-site-a' })).rejects.toThrow(/already this cluster's site name/);
+    await expect(caller.ceph.setSiteName({ siteId: a, pool: 'rbd2', siteName: 'paris' })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(caller.ceph.setSiteName({ siteId: a, pool: 'rbd', siteName: '-x' })).rejects.toMatchObject({ cause: { fields: [{ field: 'siteName' }] } });
+    await done(app, (await caller.ceph.setSiteName({ siteId: a, pool: 'rbd', siteName: 'paris' })).taskId);
+    expect((await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.siteName).toBe('paris');
+    expect((await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.peers[0]!.siteName).toBe('paris');
+  });
+
+  it('sets the mirror mode of a namespace on its own', async () => {
+    const { app, caller, a } = setup();
+    await done(app, (await caller.ceph.setPoolMode({ siteId: a, pool: 'rbd', namespace: 'tenant1', mode: 'pool' })).taskId);
+    const s = await caller.ceph.status({ siteId: a });
+    expect(s.pools.filter((p) => p.pool === 'rbd').map((p) => `${p.namespace}:${p.mode}`)).toEqual([':image', 'tenant1:pool']);
+  });
+
+  it('resyncs only a non-primary mirrored image, and says why otherwise', async () => {
+    const { app, caller, a, b } = setup();
+    const unmirrored = await app.tasks.wait((await caller.ceph.image({ siteId: a, pool: 'rbd', namespace: 'tenant1', image: 'scratch01', op: 'resync' })).taskId);
+    expect(unmirrored.state).toBe('failed');
+    expect(unmirrored.error).toMatch(/rbd\/tenant1\/scratch01 is not mirrored here .*only a non-primary mirrored image can be resynced/);
+    await done(app, (await caller.ceph.image({ siteId: b, pool: 'rbd', namespace: 'tenant1', image: 'vm-mail01-root', op: 'resync' })).taskId);
   });
 });
 

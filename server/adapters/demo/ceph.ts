@@ -51,12 +51,25 @@ import type { DemoCluster, DemoWorld } from './world';
  */
 
 const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
 const SYNC_BYTES_PER_SEC = 80 * MiB;
 const COPY_LATENCY_MS = 2_000;
 const RESYNC_BASE_MS = 15_000;
 const MAX_MIRROR_SNAPSHOTS = 5;
 const DEFAULT_FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'];
 const KNOWN_FEATURES = [...DEFAULT_FEATURES, 'journaling', 'striping', 'data-pool'];
+const OBJECT_BYTES = 4 * MiB;
+
+/**
+ * A namespace of the demo pool with images of its own: one snapshot-mirrored (scheduled), one
+ * journal-mirrored, and one that only exists on the primary cluster and is not mirrored.
+ */
+export const DEMO_NAMESPACE = 'tenant1';
+const NAMESPACE_IMAGES: { name: string; sizeBytes: number; mode: ImageMirrorMode | null; intervalMin?: number; writeRate: number }[] = [
+  { name: 'vm-mail01-root', sizeBytes: 80 * GiB, mode: 'snapshot', intervalMin: 10, writeRate: 1 * MiB },
+  { name: 'vm-erp01-data', sizeBytes: 120 * GiB, mode: 'journal', writeRate: 0 },
+  { name: 'scratch01', sizeBytes: 10 * GiB, mode: null, writeRate: 0 },
+];
 
 interface SideState {
   cluster: string;
@@ -212,31 +225,56 @@ function seedSim(world: DemoWorld): Sim {
         userSnaps: [],
       });
     });
-    sc.pools.set(c.pool, { name: c.pool, id: 2, mode: 'image', namespaces: new Map([['', { mode: 'image', images }]]), peers });
-    sc.pools.set('rbd2', { name: 'rbd2', id: 3, mode: 'disabled', namespaces: new Map([['', { mode: 'disabled', images: new Map() }]]), peers: [] });
     const primary = clusters.find((x) => x.primary) ?? clusters[0]!;
+    const nsImages = new Map<string, SimImage>();
+    for (const img of NAMESPACE_IMAGES) {
+      if (!img.mode && c !== primary) continue;
+      nsImages.set(img.name, {
+        name: img.name,
+        id: hash('image-id', c.name, DEMO_NAMESPACE, img.name).slice(0, 12),
+        sizeBytes: img.sizeBytes,
+        features: img.mode === 'journal' ? [...DEFAULT_FEATURES, 'journaling'] : [...DEFAULT_FEATURES],
+        createdAt: created,
+        pair: img.mode ? uuidFrom(`pair/${DEMO_NAMESPACE}/${img.name}`) : null,
+        content: img.mode ? '' : hash('seed', DEMO_NAMESPACE, img.name),
+        userSnaps: [],
+      });
+    }
+    sc.pools.set(c.pool, {
+      name: c.pool,
+      id: 2,
+      mode: 'image',
+      namespaces: new Map([
+        ['', { mode: 'image', images }],
+        [DEMO_NAMESPACE, { mode: 'image', images: nsImages }],
+      ]),
+      peers,
+    });
+    sc.pools.set('rbd2', { name: 'rbd2', id: 3, mode: 'disabled', namespaces: new Map([['', { mode: 'disabled', images: new Map() }]]), peers: [] });
     if (c === primary) {
       for (const img of c.images) sc.schedules.set(`${c.pool}//${img.name}`, [{ interval: formatScheduleInterval(Math.max(1, Math.round(img.intervalSec / 60))), startTime: null }]);
+      for (const img of NAMESPACE_IMAGES) if (img.intervalMin) sc.schedules.set(`${c.pool}/${DEMO_NAMESPACE}/${img.name}`, [{ interval: formatScheduleInterval(img.intervalMin), startTime: null }]);
     }
   }
   const primary = clusters.find((x) => x.primary) ?? clusters[0]!;
-  primary.images.forEach((img, i) => {
-    const globalId = uuidFrom(`pair/${img.name}/${i}`);
-    const content = hash('seed', img.name);
+  const seedPair = (globalId: string, namespace: string, image: string, mode: ImageMirrorMode, writeRate: number) => {
+    const content = namespace ? hash('seed', namespace, image) : hash('seed', image);
     sim.pairs.set(globalId, {
       globalId,
-      mode: 'snapshot',
+      mode,
       pool: primary.pool,
-      namespace: '',
-      image: img.name,
+      namespace,
+      image,
       sides: clusters.map((c) => ({ cluster: c.name, primary: c === primary, content, pendingBytes: 0, resyncFrom: null, resyncUntil: null, splitBrain: false })),
-      snaps: [{ seq: 1, origin: primary.name, at: world.epoch, demoted: false, content, deltaBytes: 0 }],
-      seq: 1,
+      snaps: mode === 'snapshot' ? [{ seq: 1, origin: primary.name, at: world.epoch, demoted: false, content, deltaBytes: 0 }] : [],
+      seq: mode === 'snapshot' ? 1 : 0,
       diverged: false,
       lastTick: world.epoch,
-      writeRate: img.writeRate,
+      writeRate,
     });
-  });
+  };
+  primary.images.forEach((img, i) => seedPair(uuidFrom(`pair/${img.name}/${i}`), '', img.name, 'snapshot', img.writeRate));
+  for (const img of NAMESPACE_IMAGES) if (img.mode) seedPair(uuidFrom(`pair/${DEMO_NAMESPACE}/${img.name}`), DEMO_NAMESPACE, img.name, img.mode, img.writeRate);
   return sim;
 }
 
@@ -599,6 +637,10 @@ export class DemoCephAdapter implements CephAdapter {
       if ([...ns.images.values()].some((i) => i.pair)) {
         throw new AppError('PRECONDITION_FAILED', `mirroring of ${poolSpec(pool, namespace)} cannot be disabled while images have mirroring enabled: disable mirroring on those images first`);
       }
+      const enabledNs = [...p.namespaces.entries()].filter(([n, v]) => n && v.mode !== 'disabled').map(([n]) => n);
+      if (!namespace && enabledNs.length > 0) {
+        throw new AppError('PRECONDITION_FAILED', `mirroring of pool ${pool} cannot be disabled while its namespace(s) ${enabledNs.join(', ')} mirror: disable mirroring of those namespaces first`);
+      }
     } else if (mode !== 'image' && mode !== 'pool') throw AppError.invalid('mode', `${JSON.stringify(mode)} is not a mirror mode (disabled, image or pool)`);
     if (opts.siteName) c.siteName = assertName('ceph', opts.siteName, 'siteName');
     if (namespace && mode !== 'disabled' && p.mode === 'disabled') this.#enabled(p.mode, pool);
@@ -860,7 +902,7 @@ export class DemoCephAdapter implements CephAdapter {
       name: img.name,
       id: img.id,
       sizeBytes: img.sizeBytes,
-      objectSizeBytes: 4 * MiB,
+      objectSizeBytes: OBJECT_BYTES,
       features: side && !side.primary ? [...img.features, 'non-primary'] : [...img.features],
       opFeatures: [],
       snapshotCount: img.userSnaps.length + (pair ? pair.snaps.filter((s) => this.#copied(pair, s, c.name)).length : 0),
@@ -1044,12 +1086,20 @@ export class DemoCephAdapter implements CephAdapter {
             mirrorPeerUuids: own ? (sent && peerUuid ? [peerUuid] : []) : [],
             primaryMirrorUuid: own ? null : (oc?.mirrorUuid ?? null),
             primarySnapId: own ? null : this.#snapId(s, s.origin),
-            lastCopiedObjectNumber: own ? null : complete ? Math.ceil(img.sizeBytes / (4 * MiB)) : 0,
+            lastCopiedObjectNumber: own ? null : this.#copiedObjects(pair, s, img.sizeBytes),
           },
         });
       }
     }
     return out;
+  }
+
+  /** How far rbd-mirror has got copying `snap` here, as the last object number it copied. */
+  #copiedObjects(pair: Pair, snap: PairSnap, sizeBytes: number): number {
+    const objects = Math.ceil(sizeBytes / OBJECT_BYTES);
+    const dur = this.#copyMs(snap);
+    const fraction = Math.max(0, Math.min(1, (this.#now - snap.at) / Math.max(dur, 1)));
+    return Math.floor(objects * fraction);
   }
 
   async createImage(pool: string, namespace: string, name: string, sizeBytes: number, features?: string[]): Promise<void> {
@@ -1123,7 +1173,7 @@ export class DemoCephAdapter implements CephAdapter {
         hostname: `${c.name}-mirror1`,
         version: '16.2.15',
         pools: pools.map((p) => {
-          const imgs = [...(p.namespaces.get('')?.images.values() ?? [])].filter((i) => i.pair);
+          const imgs = [...p.namespaces.values()].filter((ns) => ns.mode !== 'disabled').flatMap((ns) => [...ns.images.values()]).filter((i) => i.pair);
           return { pool: p.name, leader: true, instanceId: String(4101 + c.index * 10), imageCounts: { assigned: imgs.length, error: 0, local: imgs.length, remote: imgs.length, warning: 0 } };
         }),
         leader: pools.length > 0,

@@ -1,4 +1,4 @@
-import type { CephAdapter, ImageSummary, MirrorMode, PeerDirection, ScheduleLevel, ImageMirrorMode, BootstrapDirection } from '../../adapters/ceph/types';
+import type { CephAdapter, ImageInfo, ImageSummary, JournalingChange, MirrorMode, PeerDirection, ScheduleLevel, ImageMirrorMode, BootstrapDirection } from '../../adapters/ceph/types';
 import { decodeBootstrapToken } from '../../adapters/ceph/token';
 import { nextRuns, parseScheduleInterval, parseScheduleStartTime } from '../../adapters/ceph/schedule';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
@@ -26,6 +26,49 @@ export function classifyImage(img: ImageSummary, now: number): { group: ImageGro
     return { group: 'issues', lagSec, reason: `peer ${m.peerSites.find((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')!.siteName} reports ${m.peerSites[0]?.rawState}` };
   }
   return { group: 'ready', lagSec, reason: m.primary ? 'primary' : 'replaying' };
+}
+
+/** What turning journaling on/off for a whole pool (or namespace) will do to each of its images. */
+export interface JournalingPlan {
+  on: boolean;
+  /** Every image of the pool/namespace. */
+  images: number;
+  /** Images not in snapshot mirroring mode: the ones the change is about. */
+  notSnapshotMode: string[];
+  /** Images whose journaling feature will change. */
+  change: string[];
+  /** Images left as they are, with the reason (snapshot mirroring mode among them). */
+  skipped: { image: string; reason: string }[];
+}
+
+/**
+ * The rule of a pool-wide journaling change, image by image: images in snapshot mirroring mode are
+ * never touched; non-primary images cannot be changed here; journaling stays on while journal-based
+ * mirroring needs it, and needs the exclusive-lock feature to be turned on. The adapters apply the
+ * same rule in their bulk calls; this is what Tandem shows before the operator confirms.
+ */
+export function planPoolJournaling(infos: Pick<ImageInfo, 'name' | 'features' | 'mirroring'>[], on: boolean): JournalingPlan {
+  const plan: JournalingPlan = { on, images: infos.length, notSnapshotMode: [], change: [], skipped: [] };
+  for (const info of [...infos].sort((a, b) => a.name.localeCompare(b.name))) {
+    const skip = (reason: string) => plan.skipped.push({ image: info.name, reason });
+    const has = info.features.includes('journaling');
+    if (info.mirroring.mode === 'snapshot') {
+      skip('snapshot mirroring mode');
+      continue;
+    }
+    plan.notSnapshotMode.push(info.name);
+    if (info.features.includes('non-primary') || info.mirroring.primary === false) skip('not primary here');
+    else if (on && has) skip('journaling already on');
+    else if (!on && !has) skip('journaling already off');
+    else if (on && !info.features.includes('exclusive-lock')) skip('no exclusive-lock feature');
+    else if (!on && info.mirroring.mode === 'journal') skip('journal mirroring enabled');
+    else plan.change.push(info.name);
+  }
+  return plan;
+}
+
+function scopeOf(pool: string, namespace: string): string {
+  return namespace ? `${pool}/${namespace}` : pool;
 }
 
 interface Action<T> {
@@ -113,8 +156,26 @@ export class CephMirroring {
     });
   }
 
-  setSiteName(user: SessionUser, siteId: number, pool: string, siteName: string) {
-    return this.#act(user, siteId, { kind: 'ceph.site-name', name: `Set site name to ${siteName}`, target: pool, params: { siteName }, run: (a) => a.setSiteName(pool, siteName) });
+  /**
+   * The site name is cluster-wide; Ceph reads and writes it through a pool with mirroring enabled.
+   * Checked before the task starts so that a bad name is an error on its field.
+   */
+  async setSiteName(user: SessionUser, siteId: number, pool: string, siteName: string) {
+    const info = await this.adapter(siteId).getPoolMirrorInfo(pool);
+    if (info.mode === 'disabled') throw new AppError('PRECONDITION_FAILED', `the site name is set through a pool with mirroring enabled, and mirroring of ${pool} is disabled: enable it on a pool first`);
+    if (info.siteName === siteName) throw AppError.invalid('siteName', `${siteName} is already this cluster's site name`);
+    const clash = info.peers.find((p) => p.siteName === siteName);
+    if (clash) throw AppError.invalid('siteName', `${siteName} is the site name of peer ${clash.uuid.slice(0, 8)}: each cluster needs a site name of its own`);
+    return this.#act(user, siteId, {
+      kind: 'ceph.site-name',
+      name: `Set site name to ${siteName}`,
+      target: pool,
+      params: { pool, siteName, previous: info.siteName },
+      run: async (a, ctx) => {
+        await a.setSiteName(pool, siteName);
+        ctx.log(`site name changed from ${info.siteName ?? '(none)'} to ${siteName}; peers learn it from the rbd-mirror daemons`);
+      },
+    });
   }
 
   /** The token is returned to the caller once; it is never stored, logged or put in history. */
@@ -157,7 +218,15 @@ export class CephMirroring {
     });
   }
 
-  editPeer(user: SessionUser, siteId: number, pool: string, peerUuid: string, patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection }) {
+  /** Changes only the fields given; rbd-mirror uses a changed peer after it is restarted. */
+  async editPeer(user: SessionUser, siteId: number, pool: string, peerUuid: string, patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection }) {
+    if (patch.clientName === undefined && patch.monHost === undefined && patch.siteName === undefined && patch.direction === undefined) {
+      throw AppError.invalid('input', 'nothing to change: give at least one of client name, monitor hosts, site name or direction');
+    }
+    if (patch.siteName !== undefined) {
+      const own = (await this.adapter(siteId).getPoolMirrorInfo(pool)).siteName;
+      if (own && own === patch.siteName) throw AppError.invalid('siteName', `${own} is this cluster's own site name; a peer has the site name of the other cluster`);
+    }
     return this.#act(user, siteId, {
       kind: 'ceph.peer.edit',
       name: `Edit peer ${peerUuid.slice(0, 8)} of ${pool}`,
@@ -175,16 +244,42 @@ export class CephMirroring {
   }
 
   removePeer(user: SessionUser, siteId: number, pool: string, peerUuid: string) {
-    return this.#act(user, siteId, { kind: 'ceph.peer.remove', name: `Remove peer ${peerUuid.slice(0, 8)} of ${pool}`, target: pool, params: { pool, peerUuid }, run: (a) => a.removePeer(pool, peerUuid) });
+    return this.#act(user, siteId, {
+      kind: 'ceph.peer.remove',
+      name: `Remove peer ${peerUuid.slice(0, 8)} of ${pool}`,
+      target: pool,
+      params: { pool, peerUuid },
+      run: async (a, ctx) => {
+        const peer = (await a.getPoolMirrorInfo(pool)).peers.find((p) => p.uuid === peerUuid);
+        if (peer) ctx.log(`removing peer ${peer.siteName} (${peer.clientName}, ${peer.direction}): mirroring of ${pool} with ${peer.siteName} stops`);
+        await a.removePeer(pool, peerUuid);
+      },
+    });
   }
 
-  setPoolJournaling(user: SessionUser, siteId: number, pool: string, on: boolean) {
+  /** What a pool-wide journaling change would do, image by image (one `rbd info` per image). */
+  async journalingPlan(siteId: number, pool: string, namespace: string, on: boolean): Promise<JournalingPlan & { pool: string; namespace: string }> {
+    const a = this.adapter(siteId);
+    const names = (await a.listImages(pool, namespace || undefined)).filter((i) => i.id !== null).map((i) => i.name);
+    const infos: ImageInfo[] = [];
+    for (let i = 0; i < names.length; i += 8) infos.push(...(await Promise.all(names.slice(i, i + 8).map((n) => a.getImageInfo(pool, namespace, n)))));
+    return { pool, namespace, ...planPoolJournaling(infos, on) };
+  }
+
+  /** Journaling on/off for every image of the pool (or namespace) that is not in snapshot mirroring mode. */
+  setPoolJournaling(user: SessionUser, siteId: number, pool: string, namespace: string, on: boolean) {
+    const scope = scopeOf(pool, namespace);
     return this.#act(user, siteId, {
       kind: 'ceph.pool.journaling',
-      name: `${on ? 'Enable' : 'Disable'} journaling on ${pool}`,
-      target: pool,
-      params: { pool, on },
-      run: (a) => (on ? a.enablePoolJournaling(pool) : a.disablePoolJournaling(pool)),
+      name: `${on ? 'Enable' : 'Disable'} journaling on ${scope}`,
+      target: scope,
+      params: { pool, namespace, on },
+      run: async (a, ctx): Promise<JournalingChange> => {
+        const r = on ? await a.enablePoolJournaling(pool, namespace || undefined) : await a.disablePoolJournaling(pool, namespace || undefined);
+        ctx.log(r.changed.length ? `journaling turned ${on ? 'on' : 'off'} for ${r.changed.join(', ')}` : `no image needed a change`);
+        for (const s of r.skipped) ctx.log(`${s.image} left as it is: ${s.reason}`);
+        return r;
+      },
     });
   }
 
@@ -265,6 +360,7 @@ export class CephMirroring {
           case 'resync': {
             const info = await a.getImageInfo(pool, namespace, image);
             if (info.mirroring.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is primary here; only a non-primary image can be resynced (demote it first, which discards nothing until the resync)`);
+            if (info.mirroring.primary !== false) throw new AppError('PRECONDITION_FAILED', `${spec} is not mirrored here (mirroring ${info.mirroring.state}); only a non-primary mirrored image can be resynced`);
             return a.resyncImage(pool, namespace, image);
           }
           case 'snapshot':
@@ -280,6 +376,10 @@ export class CephMirroring {
 
   snapshots(siteId: number, pool: string, namespace: string, image: string) {
     return this.adapter(siteId).listImageSnapshots(pool, namespace, image);
+  }
+
+  imageInfo(siteId: number, pool: string, namespace: string, image: string) {
+    return this.adapter(siteId).getImageInfo(pool, namespace, image);
   }
 
   daemons(siteId: number) {

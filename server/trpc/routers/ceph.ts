@@ -23,6 +23,11 @@ export const cephRouter = router({
   status: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.status(input.siteId)),
   daemons: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
   snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image)),
+  imageInfo: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.imageInfo(input.siteId, input.pool, input.namespace, input.image)),
+  /** What setPoolJournaling would change, image by image, before the operator confirms. */
+  journalingPlan: viewerProcedure
+    .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
+    .query(({ ctx, input }) => ctx.app.ceph.journalingPlan(input.siteId, input.pool, input.namespace, input.on)),
   schedules: viewerProcedure.input(z.object({ siteId, level: level.default({}) })).query(({ ctx, input }) => ctx.app.ceph.schedules(input.siteId, input.level)),
   previewSchedule: viewerProcedure
     .input(z.object({ interval: z.string().min(1, 'required'), startTime: z.string().optional(), count: z.number().int().min(1).max(20).default(5) }))
@@ -34,7 +39,7 @@ export const cephRouter = router({
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolMode(ctx.user, input.siteId, input.pool, input.namespace, input.mode).id })),
   setSiteName: operatorProcedure
     .input(z.object({ siteId, pool: name, siteName: name }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName).id })),
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName)).id })),
   /** Returns the token once. The history middleware records only the input (site and pool). */
   createToken: operatorProcedure.input(z.object({ siteId, pool: name })).mutation(({ ctx, input }) => ctx.app.ceph.createToken(input.siteId, input.pool)),
   importToken: operatorProcedure
@@ -55,16 +60,16 @@ export const cephRouter = router({
         direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
       }),
     )
-    .mutation(({ ctx, input }) => {
+    .mutation(async ({ ctx, input }) => {
       const { siteId: s, pool, peerUuid, ...patch } = input;
-      return { taskId: ctx.app.ceph.editPeer(ctx.user, s, pool, peerUuid, patch).id };
+      return { taskId: (await ctx.app.ceph.editPeer(ctx.user, s, pool, peerUuid, patch)).id };
     }),
   removePeer: operatorProcedure
     .input(z.object({ siteId, pool: name, peerUuid: z.string().uuid('not a peer uuid') }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removePeer(ctx.user, input.siteId, input.pool, input.peerUuid).id })),
   setPoolJournaling: operatorProcedure
-    .input(z.object({ siteId, pool: name, on: z.boolean() }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.on).id })),
+    .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.namespace, input.on).id })),
   addSchedule: operatorProcedure
     .input(z.object({ siteId, level, interval: z.string().min(1, 'required'), startTime: z.string().optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.addSchedule(ctx.user, input.siteId, input.level, input.interval, input.startTime || undefined).id })),
