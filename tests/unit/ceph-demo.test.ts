@@ -223,6 +223,10 @@ describe('DemoCephAdapter', () => {
     await a.setPoolMirrorMode('rbd', 'tenant1', 'pool');
     expect((await a.getPoolMirrorInfo('rbd', 'tenant1')).mode).toBe('pool');
     expect((await a.getPoolMirrorInfo('rbd')).mode).toBe('image');
+    // in pool mode an image is mirrored (journal-based) as soon as it has the journaling feature
+    await a.enableJournaling('rbd', 'tenant1', 'scratch01');
+    expect((await a.getImageInfo('rbd', 'tenant1', 'scratch01')).mirroring).toMatchObject({ mode: 'journal', primary: true });
+    expect((await rejection(a.disableJournaling('rbd', 'tenant1', 'scratch01'))).message).toMatch(/disable its mirroring first/);
     expect((await rejection(a.setPoolMirrorMode('rbd', 'tenant1', 'disabled'))).message).toMatch(/rbd\/tenant1 cannot be disabled while images have mirroring enabled/);
     await a.removePeer('rbd', (await a.getPoolMirrorInfo('rbd')).peers[0]!.uuid);
     for (const img of ['vm-web01-root', 'vm-db01-data', 'vm-app01-root', 'backup-staging', 'archive-2025']) await a.disableImageMirroring('rbd', '', img);

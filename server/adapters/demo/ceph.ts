@@ -746,6 +746,13 @@ export class DemoCephAdapter implements CephAdapter {
     this.#writable(c, img, imageSpec(pool, namespace, image));
     if (!img.features.includes('exclusive-lock')) throw new AppError('PRECONDITION_FAILED', `${imageSpec(pool, namespace, image)} lacks the exclusive-lock feature that journaling needs`);
     if (!img.features.includes('journaling')) img.features.push('journaling');
+    this.#poolModeMirrors(c, pool, namespace, img);
+  }
+
+  /** In pool mode Ceph mirrors (journal-based) every image that has the journaling feature. */
+  #poolModeMirrors(c: SimCluster, pool: string, namespace: string, img: SimImage): void {
+    const { pool: p, ns } = this.#ns(c, pool, namespace);
+    if (ns.mode === 'pool' && !img.pair && img.features.includes('journaling')) this.#startPair(c, p, namespace, img, 'journal');
   }
 
   async disableJournaling(pool: string, namespace: string, image: string): Promise<void> {
@@ -777,6 +784,7 @@ export class DemoCephAdapter implements CephAdapter {
       else {
         this.#calls++;
         img.features = on ? [...img.features, 'journaling'] : img.features.filter((f) => f !== 'journaling');
+        if (on) this.#poolModeMirrors(c, pool, namespace, img);
         result.changed.push(img.name);
       }
     }
