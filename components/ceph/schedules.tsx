@@ -7,7 +7,7 @@ import { errorText, useTRPC } from '../trpc';
 import { Button, Card, Empty, TextInput, formatTime } from '../ui';
 
 /** Mirror snapshot schedules at every level, with a preview of the next runs before saving. */
-export function Schedules({ siteId, pool, images, onTask }: { siteId: number; pool: string; images: string[]; onTask: (taskId: number) => void }) {
+export function Schedules({ siteId, pool, namespace = '', images, onTask }: { siteId: number; pool: string; namespace?: string; images: string[]; onTask: (taskId: number) => void }) {
   const trpc = useTRPC();
   const toast = useToast();
   const [interval, setInterval] = useState('1h');
@@ -17,7 +17,8 @@ export function Schedules({ siteId, pool, images, onTask }: { siteId: number; po
   const preview = useQuery({ ...trpc.ceph.previewSchedule.queryOptions({ interval, startTime: startTime || undefined, count: 3 }), enabled: !!interval, retry: false });
   const add = useMutation(trpc.ceph.addSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
   const remove = useMutation(trpc.ceph.removeSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
-  const level = { pool, ...(image ? { image } : {}) };
+  const level = { pool, ...(namespace ? { namespace } : {}), ...(image ? { image } : {}) };
+  const scope = namespace ? `${pool}/${namespace}` : pool;
   return (
     <Card title="Snapshot schedules">
       {list.data?.length === 0 && <Empty>No schedules at any level.</Empty>}
@@ -49,9 +50,9 @@ export function Schedules({ siteId, pool, images, onTask }: { siteId: number; po
         <TextInput label="Interval" value={interval} onChange={(e) => setInterval(e.target.value)} hint="<n>m, <n>h or <n>d" error={preview.error ? errorText(preview.error) : undefined} />
         <TextInput label="Start time (optional)" value={startTime} onChange={(e) => setStartTime(e.target.value)} hint="ISO, e.g. 14:00 or 2026-11-24T02:00" />
         <label className="flex flex-col gap-1 text-sm font-medium">
-          Image (empty: whole pool)
+          {namespace ? 'Image (empty: whole namespace)' : 'Image (empty: whole pool)'}
           <select className="rounded-md border border-zinc-300 bg-white px-2 py-1.5 dark:border-zinc-600 dark:bg-zinc-800" value={image} onChange={(e) => setImage(e.target.value)}>
-            <option value="">pool {pool}</option>
+            <option value="">{namespace ? `namespace ${scope}` : `pool ${pool}`}</option>
             {images.map((i) => (
               <option key={i}>{i}</option>
             ))}

@@ -1,0 +1,200 @@
+'use client';
+
+import { useMutation } from '@tanstack/react-query';
+import { Fragment, useState } from 'react';
+import { useToast } from '../toast';
+import { errorText, useTRPC } from '../trpc';
+import { Badge, Button, Card, ConfirmDialog, formatBytes, formatDuration } from '../ui';
+import { ImageDetails } from './snapshots-panel';
+import { scopeName, type ImageEntry, type Scope, type TrackTask } from './types';
+
+const GROUPS = [
+  { id: 'issues', title: 'Issues', tone: 'error' },
+  { id: 'syncing', title: 'Syncing', tone: 'info' },
+  { id: 'ready', title: 'Ready', tone: 'ok' },
+] as const;
+
+export type ImageOp = 'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off';
+
+interface Confirm {
+  op: ImageOp;
+  image: string;
+  force?: boolean;
+  title: string;
+  body: string;
+  typed?: string;
+}
+
+/** The images of one pool or namespace, grouped into Issues / Syncing / Ready, with their actions. */
+export function ImageTable({ siteId, scope, images, track }: { siteId: number; scope: Scope; images: ImageEntry[]; track: TrackTask }) {
+  const trpc = useTRPC();
+  const toast = useToast();
+  const [confirm, setConfirm] = useState<Confirm | null>(null);
+  const [open, setOpen] = useState<Set<string>>(new Set());
+  // The mirror snapshot last created per image (kept here: a row moves between groups as it syncs).
+  const [created, setCreated] = useState<Record<string, string>>({});
+  const image = useMutation(trpc.ceph.image.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
+  const spec = scopeName(scope);
+  const act = (op: ImageOp, img: string, extra: { force?: boolean; mode?: 'journal' | 'snapshot' } = {}) =>
+    image.mutate(
+      { siteId, pool: scope.pool, namespace: scope.namespace, image: img, op, ...extra, confirmSplitBrain: extra.force ? true : undefined },
+      { onSuccess: ({ taskId }) => (track(taskId), setConfirm(null)) },
+    );
+  const toggle = (name: string) =>
+    setOpen((s) => {
+      const n = new Set(s);
+      if (n.has(name)) n.delete(name);
+      else n.add(name);
+      return n;
+    });
+
+  return (
+    <>
+      {GROUPS.map((g) => {
+        const imgs = images.filter((i) => i.group === g.id);
+        return (
+          <Card key={g.id} title={<span className="flex items-center gap-2">{g.title} <Badge tone={g.tone}>{imgs.length}</Badge></span>}>
+            {imgs.length === 0 && <p className="text-sm text-zinc-500">None.</p>}
+            {imgs.length > 0 && (
+              <table className="w-full text-left text-sm" data-testid={`images-${g.id}`}>
+                <thead className="text-xs text-zinc-500 uppercase">
+                  <tr>
+                    <th className="py-1">Image</th>
+                    <th>Mode</th>
+                    <th>Role</th>
+                    <th>State</th>
+                    <th>Lag</th>
+                    <th>Next snapshot</th>
+                    <th>Peers</th>
+                    <th>Actions</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {imgs.map((i) => {
+                    const m = i.mirroring;
+                    const expanded = open.has(i.name);
+                    return (
+                      <Fragment key={i.name}>
+                        <tr className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="image-row" data-image={i.name}>
+                          <td className="py-1.5 font-medium">
+                            <button type="button" className="text-left hover:underline" aria-expanded={expanded} aria-controls={`image-details-${i.name}`} title="Snapshots and journaling of this image" onClick={() => toggle(i.name)}>
+                              <span aria-hidden className="mr-1 inline-block w-3 text-zinc-500">
+                                {expanded ? '▾' : '▸'}
+                              </span>
+                              {i.name}
+                            </button>
+                            {i.sizeBytes !== null && <div className="pl-4 text-xs font-normal text-zinc-500">{formatBytes(i.sizeBytes)}</div>}
+                          </td>
+                          <td>{m?.mode ?? 'off'}</td>
+                          <td>{m ? m.primary ? <Badge tone="info">primary</Badge> : <Badge>non-primary</Badge> : '—'}</td>
+                          <td className="text-xs">
+                            {m?.rawState ?? '—'}
+                            <div className="text-zinc-500">{i.reason}</div>
+                          </td>
+                          <td>{i.lagSec !== null ? formatDuration(i.lagSec * 1000) : '—'}</td>
+                          <td className="text-xs" data-testid="next-snapshot">
+                            {i.nextSnapshotAt ?? '—'}
+                          </td>
+                          <td className="text-xs">{m?.peerSites.map((ps) => `${ps.siteName}: ${ps.rawState}`).join(', ') || '—'}</td>
+                          <td className="flex flex-wrap gap-1 py-1">
+                            {!m && (
+                              <>
+                                <Button className="text-xs" onClick={() => act('enable', i.name, { mode: 'snapshot' })}>
+                                  Enable (snapshot)
+                                </Button>
+                                <Button className="text-xs" onClick={() => act('enable', i.name, { mode: 'journal' })}>
+                                  Enable (journal)
+                                </Button>
+                              </>
+                            )}
+                            {m?.primary && (
+                              <>
+                                {m.mode !== 'journal' && (
+                                  <Button className="text-xs" onClick={() => act('snapshot', i.name)}>
+                                    Snapshot
+                                  </Button>
+                                )}
+                                <Button className="text-xs" onClick={() => act('demote', i.name)}>
+                                  Demote
+                                </Button>
+                              </>
+                            )}
+                            {m && m.primary === false && (
+                              <>
+                                <Button className="text-xs" onClick={() => act('promote', i.name)}>
+                                  Promote
+                                </Button>
+                                <Button
+                                  className="text-xs"
+                                  variant="danger"
+                                  onClick={() =>
+                                    setConfirm({
+                                      op: 'promote',
+                                      image: i.name,
+                                      force: true,
+                                      title: `Force-promote ${i.name}?`,
+                                      body: 'Forcing the promotion while the other site may still be primary causes split-brain: both sides accept writes and one side’s newer writes must later be discarded by a resync.',
+                                      typed: i.name,
+                                    })
+                                  }
+                                >
+                                  Force promote…
+                                </Button>
+                                <Button
+                                  className="text-xs"
+                                  onClick={() =>
+                                    setConfirm({
+                                      op: 'resync',
+                                      image: i.name,
+                                      title: `Resync ${i.name} on this cluster?`,
+                                      body: `This cluster’s copy of ${spec}/${i.name} is thrown away and copied again from the primary. Any writes that exist only here are discarded.`,
+                                    })
+                                  }
+                                >
+                                  Resync…
+                                </Button>
+                              </>
+                            )}
+                            {m && (
+                              <Button
+                                className="text-xs"
+                                variant="ghost"
+                                onClick={() =>
+                                  setConfirm({
+                                    op: 'disable',
+                                    image: i.name,
+                                    title: `Disable mirroring of ${i.name}?`,
+                                    body: m.primary ? 'The peer’s copy stops being updated and is removed by rbd-mirror.' : 'This copy is non-primary: Ceph refuses to disable mirroring here; disable it on the primary’s cluster, which also removes the copies.',
+                                  })
+                                }
+                              >
+                                Disable
+                              </Button>
+                            )}
+                          </td>
+                        </tr>
+                        {expanded && (
+                          <tr id={`image-details-${i.name}`} data-testid="image-details" data-image={i.name} className="bg-zinc-50 dark:bg-zinc-800/40">
+                            <td colSpan={8} className="p-3">
+                              <ImageDetails siteId={siteId} scope={scope} image={i.name} track={track} created={created[i.name] ?? null} onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))} />
+                            </td>
+                          </tr>
+                        )}
+                      </Fragment>
+                    );
+                  })}
+                </tbody>
+              </table>
+            )}
+          </Card>
+        );
+      })}
+      <p className="-mt-2 text-xs text-zinc-500">Select an image’s name to see its mirror snapshots and journaling.</p>
+      {confirm && (
+        <ConfirmDialog open title={confirm.title} confirmLabel="Proceed" danger typeToConfirm={confirm.typed} busy={image.isPending} onConfirm={() => act(confirm.op, confirm.image, { force: confirm.force })} onCancel={() => setConfirm(null)}>
+          <p>{confirm.body}</p>
+        </ConfirmDialog>
+      )}
+    </>
+  );
+}

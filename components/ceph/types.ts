@@ -1,0 +1,31 @@
+import type { inferRouterOutputs } from '@trpc/server';
+import type { AppRouter } from '@/server/trpc/root';
+
+type Out = inferRouterOutputs<AppRouter>;
+
+export type CephStatus = Out['ceph']['status'];
+/** One (pool, namespace) of the status; `namespace: ''` is the pool's default namespace. */
+export type PoolEntry = CephStatus['pools'][number];
+export type ImageEntry = PoolEntry['images'][number];
+export type Peer = PoolEntry['peers'][number];
+export type Task = Out['tasks']['get']['task'];
+
+export interface Scope {
+  pool: string;
+  namespace: string;
+}
+
+/** `rbd` or `rbd/tenant1`, as Ceph writes a pool spec. */
+export function scopeName(s: Scope): string {
+  return s.namespace ? `${s.pool}/${s.namespace}` : s.pool;
+}
+
+/** Starts following a task: a toast now, another when it ends, and the handlers. */
+export type TrackTask = (taskId: number, handlers?: TaskHandlers) => void;
+
+export interface TaskHandlers {
+  onFinished?: (t: Task) => void;
+  onFailed?: (t: Task) => void;
+  /** Text of the success toast; the task's name when omitted. */
+  successText?: (t: Task) => string;
+}

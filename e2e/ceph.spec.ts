@@ -1,0 +1,310 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { expect, test, type Locator, type Page } from '@playwright/test';
+
+/*
+ * The Ceph mirroring page against the demo clusters. It runs its own server on a fresh data
+ * directory (the production build, like the shared one): console.spec.ts needs the shared server
+ * untouched for its first-start test, and these tests change the demo clusters.
+ */
+const PORT = Number(process.env.E2E_CEPH_PORT ?? 3213);
+const BASE = `http://127.0.0.1:${PORT}`;
+const DATA = process.env.E2E_CEPH_DATA_DIR ?? '/tmp/tandem-e2e-ceph-data';
+const PASSWORD = 'e2e-ceph-admin-password';
+
+let server: ChildProcess | null = null;
+let page: Page;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ browser }) => {
+  test.setTimeout(120_000);
+  fs.rmSync(DATA, { recursive: true, force: true });
+  server = spawn('npx', ['next', 'start', '-p', String(PORT), '-H', '127.0.0.1'], {
+    env: { ...process.env, TANDEM_DATA_DIR: DATA, TANDEM_DEMO_LATENCY_MS: '100', TANDEM_ADMIN_PASSWORD: PASSWORD },
+    detached: true,
+    stdio: 'ignore',
+  });
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${BASE}/login`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`the server on port ${PORT} did not answer within 90 s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const context = await browser.newContext({ baseURL: BASE });
+  page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+});
+
+test.afterAll(async () => {
+  await page?.context().close();
+  if (server?.pid) {
+    const exited = new Promise((r) => server!.once('exit', r));
+    process.kill(-server.pid, 'SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  }
+  fs.rmSync(DATA, { recursive: true, force: true });
+});
+
+async function openCluster(site: string) {
+  await page.goto('/ceph');
+  await page.getByRole('tab', { name: site }).click();
+  await expect(page.getByRole('tab', { name: site })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByTestId('pool-row').first()).toBeVisible();
+}
+
+const poolRow = () => page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
+const nsRow = () => page.getByTestId('namespace-row').filter({ has: page.getByRole('button', { name: 'rbd / tenant1', exact: true }) });
+const imageRow = (name: string) => page.locator(`[data-testid=image-row][data-image="${name}"]`);
+const details = (name: string) => page.locator(`[data-testid=image-details][data-image="${name}"]`);
+
+async function openNamespace() {
+  await nsRow().getByRole('button', { name: 'rbd / tenant1', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Images of namespace rbd/tenant1' })).toBeVisible();
+}
+
+async function expand(name: string): Promise<Locator> {
+  await imageRow(name).getByRole('button', { name, exact: true }).click();
+  await expect(imageRow(name).getByRole('button', { name, exact: true })).toHaveAttribute('aria-expanded', 'true');
+  return details(name);
+}
+
+test('a namespace is a row of its own with its images and its own mirror mode; a refused mode change snaps back', async () => {
+  await openCluster('demo-site-a');
+  await expect(nsRow()).toContainText('namespace');
+  await expect(nsRow()).toContainText('3 (2 mirrored)');
+  const nsMode = page.getByLabel('Mirror mode of rbd/tenant1', { exact: true });
+  const poolMode = page.getByLabel('Mirror mode of rbd', { exact: true });
+  await expect(nsMode).toHaveValue('image');
+
+  // Selecting the namespace shows its images, not the default namespace's.
+  await openNamespace();
+  for (const img of ['vm-mail01-root', 'vm-erp01-data', 'scratch01']) await expect(imageRow(img)).toBeVisible();
+  await expect(imageRow('vm-web01-root')).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Failover and failback of namespace rbd/tenant1' })).toBeVisible();
+
+  // Cancel keeps the mode; confirming changes the namespace only.
+  await nsMode.selectOption('pool');
+  const dialog = page.getByRole('dialog').filter({ hasText: 'Set the mirror mode of rbd/tenant1 to pool?' });
+  await expect(dialog).toContainText('Every image of rbd/tenant1 with the journaling feature is mirrored');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(nsMode).toHaveValue('image');
+  await nsMode.selectOption('pool');
+  await page.getByRole('dialog').getByRole('button', { name: 'Set to pool' }).click();
+  await expect(page.getByText('Mirror mode of rbd/tenant1 is now pool')).toBeVisible();
+  await expect(nsMode).toHaveValue('pool');
+  await expect(nsMode).toBeEnabled();
+  await expect(poolMode).toHaveValue('image');
+  await page.reload();
+  await page.getByRole('tab', { name: 'demo-site-a' }).click();
+  await expect(page.getByLabel('Mirror mode of rbd/tenant1', { exact: true })).toHaveValue('pool');
+  await page.getByLabel('Mirror mode of rbd/tenant1', { exact: true }).selectOption('image');
+  await page.getByRole('dialog').getByRole('button', { name: 'Set to image' }).click();
+  await expect(page.getByText('Mirror mode of rbd/tenant1 is now image')).toBeVisible();
+  await expect(page.getByLabel('Mirror mode of rbd/tenant1', { exact: true })).toHaveValue('image');
+
+  // Disabling a pool that has peers: warned, refused with Ceph's reason, and the select shows the real mode.
+  await page.getByLabel('Mirror mode of rbd', { exact: true }).selectOption('disabled');
+  const off = page.getByRole('dialog').filter({ hasText: 'Set the mirror mode of rbd to disabled?' });
+  await expect(off).toContainText('rbd still has 1 peer(s) (demo-site-b): Ceph will refuse until they are removed.');
+  await off.getByRole('button', { name: 'Set to disabled' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'Set mirror mode of rbd to disabled on demo-site-a failed: rbd still has 1 peer(s) (demo-site-b)' })).toBeVisible();
+  await expect(poolRow().getByTestId('mode-error')).toContainText('Ceph refuses to disable mirroring until they are removed');
+  await expect(page.getByLabel('Mirror mode of rbd', { exact: true })).toHaveValue('image');
+  await expect(page.getByLabel('Mirror mode of rbd', { exact: true })).toBeEnabled();
+});
+
+test('an image lists its mirror snapshots; a new mirror snapshot appears; resync only on non-primary images', async () => {
+  await openCluster('demo-site-a');
+  await openNamespace();
+  await expect(imageRow('vm-mail01-root').getByRole('button', { name: 'Resync…' })).toHaveCount(0);
+  const panel = await expand('vm-mail01-root');
+  const rows = panel.getByTestId('snapshot-row');
+  await expect(rows.first()).toBeVisible();
+  await expect(rows.first()).toContainText('primary');
+  await expect(rows.first()).toContainText('mirror');
+  const before = await rows.evaluateAll((r) => r.map((x) => x.getAttribute('data-snap-id')));
+
+  await panel.getByRole('button', { name: 'Create mirror snapshot' }).click();
+  const toast = page.getByText(/^Mirror snapshot \d+ of rbd\/tenant1\/vm-mail01-root created$/);
+  await expect(toast).toBeVisible();
+  const id = /Mirror snapshot (\d+)/.exec((await toast.textContent())!)![1]!;
+  expect(before).not.toContain(id);
+  const created = panel.locator(`[data-testid=snapshot-row][data-snap-id="${id}"]`);
+  await expect(created).toBeVisible();
+  await expect(created).toHaveAttribute('data-new', 'true');
+  await expect(created.locator('td').nth(0)).toContainText(id);
+  await expect(created.locator('td').nth(3)).toHaveText('primary');
+  await expect(created.locator('td').nth(4)).toHaveText('yes');
+  // newest first
+  await expect(rows.first()).toHaveAttribute('data-snap-id', id);
+
+  // The other cluster holds the copies: non-primary, with how much was copied, and no snapshot button.
+  await openCluster('demo-site-b');
+  await openNamespace();
+  await expect(imageRow('vm-mail01-root').getByRole('button', { name: 'Resync…' })).toBeVisible();
+  const copies = await expand('vm-mail01-root');
+  await expect(copies.getByTestId('snapshot-row').first()).toBeVisible();
+  await expect(copies.getByTestId('snapshot-row').filter({ hasText: 'non-primary' }).first()).toBeVisible();
+  await expect(copies.getByTestId('snapshot-row').filter({ hasText: '100 %' }).first()).toBeVisible();
+  await expect(copies.getByRole('button', { name: 'Create mirror snapshot' })).toHaveCount(0);
+  await expect(copies.getByTestId('image-journaling')).toContainText('A non-primary image is read-only here');
+});
+
+test('journaling of one image on and off', async () => {
+  await openCluster('demo-site-a');
+  await openNamespace();
+  const panel = await expand('scratch01');
+  const j = panel.getByTestId('image-journaling');
+  await expect(j).toHaveAttribute('data-on', 'false');
+  await j.getByRole('button', { name: 'Journaling on', exact: true }).click();
+  await expect(j).toHaveAttribute('data-on', 'true');
+  await expect(panel.getByText(/^features: .*journaling/)).toBeVisible();
+  await j.getByRole('button', { name: 'Journaling off', exact: true }).click();
+  await expect(j).toHaveAttribute('data-on', 'false');
+  // Journal-based mirroring needs it: the off button is refused with the reason.
+  const erp = await expand('vm-erp01-data');
+  await expect(erp.getByRole('button', { name: 'Journaling off', exact: true })).toBeDisabled();
+  await expect(erp.getByTestId('image-journaling')).toContainText('Journal-based mirroring needs it');
+});
+
+test('pool journaling says which images it affects before it runs, and skips snapshot-mode images', async () => {
+  await openCluster('demo-site-a');
+  // The default namespace holds only snapshot-mirrored images: nothing to do.
+  await page.getByRole('button', { name: 'Journaling on for rbd…', exact: true }).click();
+  let dialog = page.getByRole('dialog', { name: 'Turn journaling on for rbd?' });
+  await expect(dialog.getByTestId('journaling-plan')).toHaveAttribute('data-affected', '0');
+  await expect(dialog).toContainText('0 of 5 image(s)');
+  await expect(dialog.getByRole('button', { name: 'Turn journaling on' })).toBeDisabled();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+  await openNamespace();
+  await page.getByRole('button', { name: 'Journaling on for rbd/tenant1…', exact: true }).click();
+  dialog = page.getByRole('dialog', { name: 'Turn journaling on for rbd/tenant1?' });
+  const plan = dialog.getByTestId('journaling-plan');
+  await expect(plan).toHaveAttribute('data-affected', '2');
+  await expect(plan).toContainText('2 of 3 image(s) (scratch01, vm-erp01-data)');
+  await expect(plan).toContainText('Will change: scratch01');
+  await expect(plan).toContainText('vm-mail01-root: snapshot mirroring mode');
+  await expect(plan).toContainText('vm-erp01-data: journaling already on');
+  await dialog.getByRole('button', { name: 'Turn journaling on' }).click();
+  await expect(page.getByText('Journaling on for rbd/tenant1: changed scratch01; 2 left as they were')).toBeVisible();
+  await expect((await expand('scratch01')).getByTestId('image-journaling')).toHaveAttribute('data-on', 'true');
+  await expect((await expand('vm-mail01-root')).getByTestId('image-journaling')).toHaveAttribute('data-on', 'false');
+
+  await page.getByRole('button', { name: 'Journaling off for rbd/tenant1…', exact: true }).click();
+  dialog = page.getByRole('dialog', { name: 'Turn journaling off for rbd/tenant1?' });
+  await expect(dialog.getByTestId('journaling-plan')).toContainText('vm-erp01-data: journal mirroring enabled');
+  await dialog.getByRole('button', { name: 'Turn journaling off' }).click();
+  await expect(page.getByText('Journaling off for rbd/tenant1: changed scratch01; 2 left as they were')).toBeVisible();
+  await expect(details('scratch01').getByTestId('image-journaling')).toHaveAttribute('data-on', 'false');
+});
+
+test('the site name is shown and changed, validated on its field', async () => {
+  await openCluster('demo-site-b');
+  await expect(page.getByTestId('site-name-value')).toHaveText('demo-site-b');
+  await page.getByRole('button', { name: 'Change site name…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Change the site name of demo-site-b' });
+  const field = dialog.getByLabel('New site name');
+  await field.fill('demo-site-a');
+  await dialog.getByRole('button', { name: 'Save site name' }).click();
+  await expect(dialog.getByText('demo-site-a is the site name of a peer: each cluster needs a site name of its own')).toBeVisible();
+  await field.fill('bad name');
+  await dialog.getByRole('button', { name: 'Save site name' }).click();
+  await expect(dialog.getByText('letters, digits and . _ - only, starting with a letter or digit')).toBeVisible();
+  await expect(field).toHaveValue('bad name');
+  await field.fill('dr-east');
+  await dialog.getByRole('button', { name: 'Save site name' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByTestId('site-name-value')).toHaveText('dr-east');
+  // The peer cluster learns it.
+  await openCluster('demo-site-a');
+  await expect(poolRow().getByTestId('peer')).toHaveAttribute('data-peer', 'dr-east');
+  await openCluster('demo-site-b');
+  await page.getByRole('button', { name: 'Change site name…' }).click();
+  await page.getByRole('dialog').getByLabel('New site name').fill('demo-site-b');
+  await page.getByRole('dialog').getByRole('button', { name: 'Save site name' }).click();
+  await expect(page.getByTestId('site-name-value')).toHaveText('demo-site-b');
+});
+
+test('a peer is edited: only changed fields are sent, errors stay on their field, and rbd-mirror must be restarted', async () => {
+  await openCluster('demo-site-a');
+  const peer = poolRow().getByTestId('peer');
+  await expect(peer).toHaveAttribute('data-peer', 'demo-site-b');
+  await expect(peer).toContainText('rx-tx');
+  await poolRow().getByRole('button', { name: 'Edit peer demo-site-b' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Edit peer demo-site-b of pool rbd' });
+  await expect(dialog.getByTestId('peer-restart-hint')).toContainText('restart the rbd-mirror daemon(s) of demo-site-a');
+  await expect(dialog.getByLabel('Monitor hosts')).toHaveValue('[v2:10.20.2.11:3300/0,v1:10.20.2.11:6789/0]');
+
+  await dialog.getByRole('button', { name: 'Save peer' }).click();
+  await expect(dialog.getByText('Nothing changed: edit a field first.')).toBeVisible();
+
+  // Bad values: the errors are on their fields, the values stay.
+  await dialog.getByLabel('Client name').fill('admin');
+  await dialog.getByRole('button', { name: 'Save peer' }).click();
+  await expect(dialog.getByText('like client.rbd-mirror-peer')).toBeVisible();
+  await expect(dialog.getByLabel('Client name')).toHaveAttribute('aria-invalid', 'true');
+  await expect(dialog.getByLabel('Client name')).toHaveValue('admin');
+  await dialog.getByLabel('Client name').fill('client.rbd-mirror-dr');
+  await dialog.getByLabel('Peer site name').fill('demo-site-a');
+  await dialog.getByRole('button', { name: 'Save peer' }).click();
+  await expect(dialog.getByText("demo-site-a is this cluster's own site name; a peer has the site name of the other cluster")).toBeVisible();
+  await expect(dialog.getByLabel('Client name')).toHaveValue('client.rbd-mirror-dr');
+
+  await dialog.getByLabel('Peer site name').fill('demo-site-b');
+  await dialog.getByLabel('Direction').selectOption('rx-only');
+  const sent = page.waitForRequest((r) => r.url().includes('ceph.editPeer') && r.method() === 'POST');
+  await dialog.getByRole('button', { name: 'Save peer' }).click();
+  const body = JSON.parse((await sent).postData()!) as Record<string, { json: Record<string, unknown> }>;
+  const input = body['0']!.json;
+  expect(Object.keys(input).sort()).toEqual(['clientName', 'direction', 'peerUuid', 'pool', 'siteId']);
+  expect(input).toMatchObject({ clientName: 'client.rbd-mirror-dr', direction: 'rx-only', pool: 'rbd' });
+
+  await expect(dialog).toHaveCount(0);
+  const notice = page.getByTestId('restart-notice');
+  await expect(notice).toContainText('Peer demo-site-b of pool rbd changed (client client.rbd-mirror-peer → client.rbd-mirror-dr; direction rx-tx → rx-only)');
+  await expect(notice).toContainText('Restart the rbd-mirror daemon(s) of demo-site-a (demo on demo-site-a-mirror1) for the change to take effect.');
+  await expect(peer).toContainText('rx-only');
+  await expect(peer).toContainText('client.rbd-mirror-dr');
+  await page.reload();
+  await page.getByRole('tab', { name: 'demo-site-a' }).click();
+  await expect(poolRow().getByTestId('peer')).toContainText('rx-only');
+});
+
+test('removing a peer asks first, naming the peer and pool and what stops; cancel keeps it', async () => {
+  await openCluster('demo-site-a');
+  let removeCalls = 0;
+  page.on('request', (r) => {
+    if (r.url().includes('ceph.removePeer')) removeCalls++;
+  });
+  await poolRow().getByRole('button', { name: 'Remove peer demo-site-b' }).click();
+  const dialog = page.getByRole('dialog').filter({ hasText: 'Remove peer demo-site-b from pool rbd?' });
+  await expect(dialog.getByTestId('remove-peer-effect')).toContainText('Mirroring of pool rbd and its namespace tenant1 with demo-site-b stops');
+  await expect(dialog.getByTestId('remove-peer-effect')).toContainText('(7 mirrored images here)');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await page.reload();
+  await page.getByRole('tab', { name: 'demo-site-a' }).click();
+  await expect(poolRow().getByTestId('peer')).toHaveAttribute('data-peer', 'demo-site-b');
+  expect(removeCalls).toBe(0);
+
+  await poolRow().getByRole('button', { name: 'Remove peer demo-site-b' }).click();
+  await page.getByRole('dialog').filter({ hasText: 'Remove peer demo-site-b from pool rbd?' }).getByRole('button', { name: 'Remove peer' }).click();
+  await expect(page.getByText('Peer demo-site-b removed from rbd')).toBeVisible();
+  expect(removeCalls).toBe(1);
+  await expect(poolRow().getByTestId('peer')).toHaveCount(0);
+  await expect(poolRow()).toContainText('none');
+  // The other cluster keeps its own entry, as the dialog said.
+  await openCluster('demo-site-b');
+  await expect(poolRow().getByTestId('peer')).toHaveAttribute('data-peer', 'demo-site-a');
+});
