@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { expect, type Page } from '@playwright/test';
 
@@ -33,4 +35,28 @@ export async function waitForTask(page: Page, timeout = 240_000) {
     throw new Error(`task did not finish: ${text}\n${log}`);
   }
   await expect(page.getByTestId('task-progress').getByRole('progressbar')).toHaveAttribute('aria-valuenow', '100');
+}
+
+const CEPH_SITES = path.join(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab', 'ceph', 'sites.json');
+
+function cephArgs(site: 'site-a' | 'site-b'): string[] {
+  const { sites } = JSON.parse(fs.readFileSync(CEPH_SITES, 'utf8')) as { sites: { name: string; cluster: string; conf: string; keyring: string; clientId: string }[] };
+  const s = sites.find((x) => x.name === site);
+  if (!s) throw new Error(`${CEPH_SITES} does not describe ${site}: run scripts/lab/ceph-sites.sh up`);
+  return ['--cluster', s.cluster, '-c', s.conf, '--keyring', s.keyring, '--id', s.clientId];
+}
+
+/** Runs the `rbd` CLI against one lab cluster. */
+export function rbd(site: 'site-a' | 'site-b', ...args: string[]): string {
+  return execFileSync('rbd', [...cephArgs(site), ...args], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** md5 of `rbd export <spec> -`: the image's whole content. */
+export function imageMd5(site: 'site-a' | 'site-b', spec: string): string {
+  const data = execFileSync('rbd', [...cephArgs(site), 'export', '--no-progress', spec, '-'], { timeout: 120_000, maxBuffer: 512 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  return crypto.createHash('md5').update(data).digest('hex');
+}
+
+export function cephLab(...args: string[]): string {
+  return execFileSync('bash', [path.join(ROOT, 'scripts/lab/ceph-sites.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
 }

@@ -569,12 +569,23 @@ cmd_pair() {
 cmd_unpair() {
   with_lock
   require_up
-  local site uuid
-  for site in "${SITES[@]}"; do
-    for uuid in $(rbdc "$site" mirror pool info "$POOL_MIRRORED" --format json | jq -r '.peers[]?.uuid'); do
-      rbdc "$site" mirror pool peer remove "$POOL_MIRRORED" "$uuid" >&2
-      log "unpair: removed peer $uuid from $site/$POOL_MIRRORED"
+  # A live rbd-mirror pings its peer cluster and re-creates its own (tx-only) peer entry there
+  # if it is missing, until its pool replayer notices its local peer is gone (a few seconds).
+  # So remove, then check that both sides stay empty for two rounds.
+  local site uuid round quiet=0 deadline=$((SECONDS + 60))
+  for ((round = 1; ; round++)); do
+    local removed=0
+    for site in "${SITES[@]}"; do
+      for uuid in $(rbdc "$site" mirror pool info "$POOL_MIRRORED" --format json | jq -r '.peers[]?.uuid'); do
+        rbdc "$site" mirror pool peer remove "$POOL_MIRRORED" "$uuid" >&2
+        log "unpair: removed peer $uuid from $site/$POOL_MIRRORED"
+        removed=1
+      done
     done
+    if ((removed)); then quiet=0; else quiet=$((quiet + 1)); fi
+    ((quiet >= 2)) && break
+    ((SECONDS >= deadline)) && die "unpair: peers keep coming back after 60s"
+    sleep 5
   done
   log "unpair: done ($(elapsed))"
 }

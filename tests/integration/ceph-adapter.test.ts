@@ -260,20 +260,30 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     expect((refused as Error).message).toMatch(/remove the peers first/);
   });
 
-  it('changes peer settings and restores them', async () => {
-    const before = (await b.getPoolMirrorInfo(POOL)).peers[0]!;
-    await b.setPeerSiteName(POOL, peerOnB, 'site-a-alias');
-    await b.setPeerDirection(POOL, peerOnB, 'rx-only');
-    await b.setPeerClient(POOL, peerOnB, 'client.rbd-mirror-other');
-    await b.setPeerMonHost(POOL, peerOnB, '[v2:127.0.0.1:13300/0]');
-    expect((await b.getPoolMirrorInfo(POOL)).peers[0]).toMatchObject({ siteName: 'site-a-alias', direction: 'rx-only', clientName: 'client.rbd-mirror-other', monHost: '[v2:127.0.0.1:13300/0]' });
-    await b.setPeerSiteName(POOL, peerOnB, before.siteName);
-    await b.setPeerDirection(POOL, peerOnB, 'rx-tx');
-    await b.setPeerClient(POOL, peerOnB, before.clientName);
-    await b.setPeerMonHost(POOL, peerOnB, before.monHost!);
-    expect((await b.getPoolMirrorInfo(POOL)).peers[0]).toMatchObject({ siteName: before.siteName, direction: 'rx-tx', clientName: before.clientName, monHost: before.monHost });
-    const missing = await b.setPeerSiteName(POOL, '00000000-0000-0000-0000-000000000000', 'x').catch((x: unknown) => x);
+  it('changes peer settings and restores them (on a peer that no remote daemon pings)', async () => {
+    // A live remote rbd-mirror re-asserts its own peer entry (mirror_peer_ping): within seconds it
+    // turns rx-only back into rx-tx, and after a rename it adds its site name again as a second,
+    // tx-only peer. So the edits run on a peer of rbd2 that names a cluster that does not exist.
+    await b.setPoolMirrorMode(PLAIN, '', 'image');
+    await rawB.exec('rbd', ['mirror', 'pool', 'peer', 'add', PLAIN, 'client.rbd-mirror-peer@site-z'], { action: 'add a test peer' });
+    const peer = (await b.getPoolMirrorInfo(PLAIN)).peers.find((p) => p.siteName === 'site-z')!;
+    expect(peer).toMatchObject({ direction: 'rx-tx', clientName: 'client.rbd-mirror-peer' });
+    await b.setPeerSiteName(PLAIN, peer.uuid, 'site-z-alias');
+    await b.setPeerDirection(PLAIN, peer.uuid, 'rx-only');
+    await b.setPeerClient(PLAIN, peer.uuid, 'client.rbd-mirror-other');
+    await b.setPeerMonHost(PLAIN, peer.uuid, '[v2:127.0.0.1:13399/0]');
+    expect((await b.getPoolMirrorInfo(PLAIN)).peers[0]).toMatchObject({ uuid: peer.uuid, siteName: 'site-z-alias', direction: 'rx-only', clientName: 'client.rbd-mirror-other', monHost: '[v2:127.0.0.1:13399/0]' });
+    await b.setPeerSiteName(PLAIN, peer.uuid, 'site-z');
+    await b.setPeerDirection(PLAIN, peer.uuid, 'rx-tx');
+    await b.setPeerClient(PLAIN, peer.uuid, 'client.rbd-mirror-peer');
+    expect((await b.getPoolMirrorInfo(PLAIN)).peers[0]).toMatchObject({ siteName: 'site-z', direction: 'rx-tx', clientName: 'client.rbd-mirror-peer' });
+    const missing = await b.setPeerSiteName(PLAIN, '00000000-0000-0000-0000-000000000000', 'x').catch((x: unknown) => x);
     expect(AppError.is(missing, 'NOT_FOUND'), String(missing)).toBe(true);
+    await b.removePeer(PLAIN, peer.uuid);
+    expect((await b.getPoolMirrorInfo(PLAIN)).peers).toEqual([]);
+    await b.setPoolMirrorMode(PLAIN, '', 'disabled');
+    // The real peer of rbd is untouched.
+    expect((await b.getPoolMirrorInfo(POOL)).peers).toMatchObject([{ uuid: peerOnB, siteName: 'site-a', direction: 'rx-tx' }]);
   });
 
   it('mirrors a new image by snapshots: replaying on site-b, same checksum', async () => {

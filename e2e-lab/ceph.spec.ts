@@ -1,0 +1,144 @@
+import { expect, test, type Page } from '@playwright/test';
+import { cephLab, imageMd5, rbd, register, signIn, waitForTask } from './helpers';
+
+/*
+ * The Ceph console against the real two-site lab: pair by copying a token on site-a's page and
+ * pasting it on site-b's; enable snapshot mirroring of an image; add a schedule and see its
+ * next run; a planned failover and failback through the wizard; the content is identical.
+ */
+const IMG = `e2eimg${process.pid % 10000}`;
+const t0 = Date.now();
+const mark = (what: string) => console.log(`[ceph-e2e] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ baseURL }) => {
+  cephLab('unpair');
+  rbd('site-a', 'create', '--size', '32M', '--image-feature', 'layering,exclusive-lock', `rbd/${IMG}`);
+  rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '8M', '--io-pattern', 'rand', `rbd/${IMG}`);
+  await register(baseURL!, { nodes: false, ceph: true });
+});
+
+test.afterAll(() => {
+  for (const site of ['site-a', 'site-b'] as const) {
+    for (const args of [
+      ['mirror', 'snapshot', 'schedule', 'remove', '--pool', 'rbd', '1h'],
+      ['mirror', 'image', 'disable', '--force', `rbd/${IMG}`],
+    ]) {
+      try {
+        rbd(site, ...args);
+      } catch {
+        /* not there */
+      }
+    }
+  }
+  for (const site of ['site-a', 'site-b'] as const) {
+    for (let i = 0; i < 15; i++) {
+      try {
+        rbd(site, 'rm', '--no-progress', `rbd/${IMG}`);
+        break;
+      } catch (e) {
+        if (/No such file|does not exist/.test(String((e as { stderr?: unknown }).stderr ?? e))) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+      }
+    }
+  }
+  cephLab('unpair');
+});
+
+async function openCluster(page: Page, site: string) {
+  await page.goto('/ceph');
+  await page.getByRole('tab', { name: site }).click();
+  await expect(page.getByRole('tab', { name: site })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByTestId('pool-row').first()).toBeVisible();
+}
+
+const poolRow = (page: Page) => page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
+const imageRow = (page: Page) => page.getByTestId('image-row').filter({ hasText: IMG });
+
+/** Reloads the cluster's page until `check` holds (Ceph's status lags reality by seconds). */
+async function eventually(page: Page, site: string, what: string, check: () => Promise<boolean>, timeout = 150_000) {
+  await expect
+    .poll(
+      async () => {
+        await openCluster(page, site);
+        return check();
+      },
+      { message: what, timeout, intervals: [3000] },
+    )
+    .toBe(true);
+  mark(what);
+}
+
+test('pair by token, mirror an image, schedule it, fail over and back; the content is identical', async ({ page, context }) => {
+  test.setTimeout(600_000);
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await signIn(page);
+
+  // Pair: copy a token on site-a's page, paste it on site-b's page.
+  await openCluster(page, 'site-a');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const tokenBox = page.getByTestId('bootstrap-token');
+  await expect(tokenBox).toContainText('•••');
+  await expect(tokenBox).not.toHaveAttribute('data-token');
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await expect(page.getByText('Token copied to the clipboard')).toBeVisible();
+  await openCluster(page, 'site-b');
+  const field = page.getByLabel('Bootstrap token');
+  await field.focus();
+  await page.keyboard.press('Control+V');
+  expect((await field.inputValue()).length).toBeGreaterThan(100);
+  await expect(page.getByTestId('token-preview')).toContainText('127.0.0.1:13300');
+  await page.getByRole('button', { name: 'Import token' }).click();
+  await expect(page.getByText(/Task #\d+ started/)).toBeVisible();
+  await eventually(page, 'site-b', 'site-b lists site-a as a peer of rbd', async () => /site-a/.test((await poolRow(page).textContent()) ?? ''));
+  await eventually(page, 'site-a', 'site-a lists site-b as a peer of rbd', async () => /site-b/.test((await poolRow(page).textContent()) ?? ''));
+
+  // Enable snapshot mirroring of the image on site-a; site-b replays it.
+  await imageRow(page).getByRole('button', { name: 'Enable (snapshot)' }).click();
+  await eventually(page, 'site-a', 'the image is primary on site-a', async () => /primary/.test((await imageRow(page).textContent()) ?? ''));
+  await eventually(page, 'site-b', 'site-b replays the image', async () => (await imageRow(page).count()) > 0 && /up\+replaying/.test((await imageRow(page).textContent()) ?? ''), 240_000);
+
+  // A schedule: its next runs before saving, then the image's next snapshot.
+  await openCluster(page, 'site-a');
+  await page.getByLabel('Interval').fill('1x');
+  await expect(page.getByText('"1x" has an unknown unit: use m (minutes), h (hours) or d (days), e.g. 15m, 1h, 1d')).toBeVisible();
+  await page.getByLabel('Interval').fill('1h');
+  await expect(page.getByTestId('schedule-preview')).toContainText('Next runs:');
+  await page.getByRole('button', { name: 'Add schedule' }).click();
+  // The page refreshes its Ceph queries when the task finishes.
+  await expect(page.getByTestId('schedules')).toContainText('rbd: every 1h', { timeout: 30_000 });
+  mark('the schedule is listed');
+  await openCluster(page, 'site-a');
+  await expect(page.getByTestId('schedules')).toHaveAttribute('data-loaded', 'true');
+  await expect(page.getByTestId('schedules')).toContainText('rbd: every 1h');
+  await eventually(page, 'site-a', 'the image shows its next scheduled snapshot', async () => /\d{4}-\d{2}-\d{2}.\d{2}:\d{2}/.test((await imageRow(page).getByTestId('next-snapshot').textContent()) ?? ''), 120_000);
+
+  // Planned failover a → b through the wizard: pre-checks pass, no data loss, typed confirmation.
+  const before = imageMd5('site-a', `rbd/${IMG}`);
+  await openCluster(page, 'site-a');
+  await page.getByLabel('Scope').selectOption(IMG);
+  await expect(page.getByTestId('ceph-data-loss')).toContainText('Planned failover');
+  await expect(page.getByTestId('ceph-data-loss')).toContainText('none (demote first, then promote)');
+  await expect(page.locator('[data-testid=ceph-precheck][data-status=block]')).toHaveCount(0);
+  const go = page.getByRole('button', { name: 'Fail over to site-b' });
+  await expect(go).toBeDisabled();
+  await page.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
+  await go.click();
+  await waitForTask(page);
+  mark('planned failover finished');
+  expect(imageMd5('site-b', `rbd/${IMG}`)).toBe(before);
+
+  // Failback b → a once site-a replays again (until then a pre-check blocks).
+  await eventually(page, 'site-b', 'failback pre-checks pass', async () => {
+    await page.getByLabel('Scope').selectOption(IMG);
+    await expect(page.getByTestId('ceph-precheck').first()).toBeVisible();
+    return (await page.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
+  });
+  await page.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
+  await page.getByRole('button', { name: 'Fail over to site-a' }).click();
+  await waitForTask(page);
+  mark('failback finished');
+  expect(imageMd5('site-a', `rbd/${IMG}`)).toBe(before);
+  expect(imageMd5('site-b', `rbd/${IMG}`)).toBe(before);
+});
