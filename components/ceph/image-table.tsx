@@ -26,7 +26,7 @@ interface Confirm {
 }
 
 /** The images of one pool or namespace, grouped into Issues / Syncing / Ready, with their actions. */
-export function ImageTable({ siteId, scope, images, track }: { siteId: number; scope: Scope; images: ImageEntry[]; track: TrackTask }) {
+export function ImageTable({ siteId, scope, mode, images, track }: { siteId: number; scope: Scope; mode: string; images: ImageEntry[]; track: TrackTask }) {
   const trpc = useTRPC();
   const toast = useToast();
   const [confirm, setConfirm] = useState<Confirm | null>(null);
@@ -176,7 +176,7 @@ export function ImageTable({ siteId, scope, images, track }: { siteId: number; s
                         {expanded && (
                           <tr id={`image-details-${i.name}`} data-testid="image-details" data-image={i.name} className="bg-zinc-50 dark:bg-zinc-800/40">
                             <td colSpan={8} className="p-3">
-                              <ImageDetails siteId={siteId} scope={scope} image={i.name} track={track} created={created[i.name] ?? null} onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))} />
+                              <ImageDetails siteId={siteId} scope={scope} scopeMode={mode} image={i.name} track={track} created={created[i.name] ?? null} onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))} />
                             </td>
                           </tr>
                         )}

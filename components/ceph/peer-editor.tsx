@@ -57,7 +57,7 @@ export function PeerEditDialog({ siteId, clusterName, daemons, pool, peer, track
   const edit = useMutation(trpc.ceph.editPeer.mutationOptions());
   const fe = fieldErrors(edit.error);
   const fieldsShown = ['clientName', 'monHost', 'siteName', 'direction'].some((f) => fe[f]);
-  const set = (k: keyof typeof v, value: string) => (setV({ ...v, [k]: value }), setUnchanged(false), setTaskError(null));
+  const set = (k: keyof typeof v, value: string) => (setV({ ...v, [k]: value }), setUnchanged(false), setTaskError(null), fe[k] && edit.reset());
 
   const submit = () => {
     const { patch, changes } = diff(peer, v);

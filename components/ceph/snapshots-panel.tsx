@@ -20,7 +20,7 @@ function copiedPercent(lastCopied: number | null, sizeBytes: number, objectSize:
 }
 
 /** One image: its features and journaling, and its snapshots (mirror snapshots with their state). */
-export function ImageDetails({ siteId, scope, image, track, created, onCreated }: { siteId: number; scope: Scope; image: string; track: TrackTask; created: string | null; onCreated: (snapshotId: string) => void }) {
+export function ImageDetails({ siteId, scope, scopeMode, image, track, created, onCreated }: { siteId: number; scope: Scope; scopeMode: string; image: string; track: TrackTask; created: string | null; onCreated: (snapshotId: string) => void }) {
   const trpc = useTRPC();
   const toast = useToast();
   const ref = { siteId, pool: scope.pool, namespace: scope.namespace, image };
@@ -89,7 +89,9 @@ export function ImageDetails({ siteId, scope, image, track, created, onCreated }
                 ? 'Journal-based mirroring needs it: disable the image’s mirroring first.'
                 : journaling
                   ? 'Every write is recorded in the journal first (needed for journal-based mirroring).'
-                  : 'Needed for journal-based mirroring; costs write latency.'}
+                  : scopeMode === 'pool' && !i.mirroring.mode
+                    ? `${scopeName(scope)} is in pool mode: turning journaling on also starts mirroring this image (journal-based).`
+                    : 'Needed for journal-based mirroring; costs write latency.'}
           </span>
         </div>
       )}

@@ -75,7 +75,7 @@ export default function CephPage() {
           {entry && poolMirrored && <TokenPanel siteId={siteId} pool={entry.pool} onTask={onTask} />}
 
           {entry && <ScopeCard siteId={siteId} entry={entry} track={track} />}
-          {entry && <ImageTable key={`images/${scopeKey}`} siteId={siteId} scope={{ pool: entry.pool, namespace: entry.namespace }} images={entry.images} track={track} />}
+          {entry && <ImageTable key={`images/${scopeKey}`} siteId={siteId} scope={{ pool: entry.pool, namespace: entry.namespace }} mode={entry.mode} images={entry.images} track={track} />}
 
           {entry && entry.mode !== 'disabled' && (
             <CephFailoverWizard
