@@ -87,6 +87,9 @@ export function PeerEditDialog({ siteId, clusterName, daemons, pool, peer, track
         rbd-mirror reads its peers when it starts: after saving, <b>restart the rbd-mirror daemon(s) of {clusterName}</b>
         {daemons ? ` (${daemons})` : ''} for the change to take effect. Until then it keeps using the old settings.
       </Notice>
+      <p className="text-xs text-zinc-500" data-testid="peer-ping-hint">
+        While {peer.siteName}&apos;s rbd-mirror runs with this pool paired, it re-asserts its own entry here: an rx-only direction turns back into rx-tx, and after a rename it adds itself again under its old site name. Change those on {peer.siteName} instead.
+      </p>
       <TextInput label="Client name" value={v.clientName} onChange={(e) => set('clientName', e.target.value)} error={fe.clientName} hint="The cephx user rbd-mirror uses on the peer, e.g. client.rbd-mirror-peer" autoComplete="off" />
       <TextInput
         label="Monitor hosts"
@@ -134,7 +137,7 @@ export function RemovePeerDialog({ siteId, clusterName, pool, peer, mirroredImag
         {namespaces.length > 0 ? ` and its namespace${namespaces.length > 1 ? 's' : ''} ${namespaces.join(', ')}` : ''} with <b>{peer.siteName}</b> stops: the rbd-mirror daemon of {clusterName} no longer copies images from or to {peer.siteName}
         {mirroredImages > 0 ? ` (${mirroredImages} mirrored image${mirroredImages > 1 ? 's' : ''} here)` : ''}.
       </p>
-      <p>Images keep the data they have on both clusters; non-primary copies stop being updated. {peer.siteName} keeps its own peer entry for {clusterName}: remove it there as well, or pair again later.</p>
+      <p>Images keep the data they have on both clusters; non-primary copies stop being updated. {peer.siteName} keeps its own peer entry for {clusterName}: remove it there as well, or pair again later — while {peer.siteName}&apos;s rbd-mirror still has {clusterName} as a peer, it registers itself here again (as a tx-only peer) within seconds.</p>
       {remove.error && <ErrorBox error={errorText(remove.error)} />}
     </ConfirmDialog>
   );

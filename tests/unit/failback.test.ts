@@ -53,3 +53,37 @@ describe('Ceph failback as one task (demo clusters)', () => {
     }
   }, 90_000);
 });
+
+describe('Ceph failover plan: the data-loss window without a timestamp in the status', () => {
+  it('falls back to the newest complete non-primary mirror snapshot (ids compared exactly)', async () => {
+    const { app, clock } = testApp();
+    cleanup = () => app.tasks.shutdown();
+    const mirrorSnap = (id: string, timestamp: string, complete: boolean) => ({
+      id,
+      name: `.mirror.non_primary.x.${id}`,
+      sizeBytes: 1,
+      protected: false,
+      timestamp,
+      namespaceType: 'mirror',
+      mirror: { state: 'non-primary', primary: false, demoted: false, complete, mirrorPeerUuids: [], primaryMirrorUuid: 'u', primarySnapId: '1', lastCopiedObjectNumber: null },
+    });
+    const survivor = {
+      kind: 'ceph',
+      listImages: async () => [{ name: 'vm1', pool: 'rbd', namespace: '', mirroring: { primary: false, state: 'replaying', rawState: 'up+replaying', description: { splitBrain: false, localSnapshotTimestamp: null } } }],
+      probe: async () => ({ fsid: 'f', health: 'HEALTH_OK', version: '16.2.15' }),
+      listMirrorDaemons: async () => [{ daemonId: 'a', health: 'OK' }],
+      listImageSnapshots: async () => [
+        mirrorSnap('18446744073709551613', 'Mon Nov 23 11:50:00 2026', true),
+        mirrorSnap('18446744073709551614', 'Mon Nov 23 11:55:00 2026', true),
+        mirrorSnap('18446744073709551615', 'Mon Nov 23 11:59:00 2026', false),
+      ],
+    };
+    const gone = { kind: 'ceph', probe: async () => Promise.reject(new Error('connection refused')) };
+    app.ceph.adapter = ((id: number) => (id === 1 ? gone : survivor)) as never;
+    clock.set(Date.UTC(2026, 10, 23, 12, 0, 0));
+    const plan = await app.cephFailover.plan({ fromSiteId: 1, toSiteId: 2, pool: 'rbd', image: 'vm1' });
+    expect(plan.mode).toBe('unplanned');
+    // 18446744073709551614 (complete) beats …613; …615 is still being copied. 11:55 → 5 min before now.
+    expect(plan.images).toEqual([{ name: 'vm1', lastSyncedAt: Date.UTC(2026, 10, 23, 11, 55), dataLossWindowSec: 300 }]);
+  });
+});

@@ -96,14 +96,19 @@ export class CephFailover {
     const busy = this.tasks.holder(this.#lock(input.toSiteId, input.pool)) ?? this.tasks.holder(this.#lock(input.fromSiteId, input.pool));
     checks.push(busy ? { id: 'tasks', label: 'Pending tasks', status: 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}` } : { id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
     const now = this.clock.now();
-    const images = secondary.map((img) => {
-      const ts = img.mirroring?.description.localSnapshotTimestamp ?? null;
-      return {
-        name: img.name,
-        lastSyncedAt: ts ? ts * 1000 : null,
-        dataLossWindowSec: mode === 'planned' ? 0 : ts ? Math.max(0, Math.round(now / 1000 - ts)) : null,
-      };
-    });
+    const images = await Promise.all(
+      secondary.map(async (img) => {
+        // The status has the time only once rbd-mirror has reported a sync since it (re)started
+        // replaying; until then the newest completely copied mirror snapshot tells it.
+        const fromStatus = img.mirroring?.description.localSnapshotTimestamp;
+        const at = fromStatus ? fromStatus * 1000 : await this.#lastCopiedSnapshotAt(to, input.pool, ns, img.name);
+        return {
+          name: img.name,
+          lastSyncedAt: at,
+          dataLossWindowSec: mode === 'planned' ? 0 : at !== null ? Math.max(0, Math.round((now - at) / 1000)) : null,
+        };
+      }),
+    );
     return {
       mode,
       checks,
@@ -111,6 +116,17 @@ export class CephFailover {
       images,
       steps: mode === 'planned' ? ['Demote on the primary cluster', 'Wait for the demotion snapshot and promote'] : ['Force-promote on the surviving cluster'],
     };
+  }
+
+  /** Creation time of the newest complete non-primary mirror snapshot (the CLI prints it in the admin host's time zone, taken as UTC). */
+  async #lastCopiedSnapshotAt(a: CephAdapter, pool: string, ns: string, image: string): Promise<number | null> {
+    const snaps = await a.listImageSnapshots(pool, ns, image).catch(() => []);
+    const copied = snaps.filter((s) => s.mirror && !s.mirror.primary && s.mirror.complete && s.timestamp);
+    copied.sort((x, y) => (BigInt(x.id) < BigInt(y.id) ? -1 : 1));
+    const ts = copied.at(-1)?.timestamp;
+    if (!ts) return null;
+    const ms = Date.parse(/(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$/.test(ts) ? ts : `${ts} UTC`);
+    return Number.isFinite(ms) ? ms : null;
   }
 
   #lock(siteId: number, pool: string) {

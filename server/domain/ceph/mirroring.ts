@@ -16,12 +16,13 @@ export function classifyImage(img: ImageSummary, now: number): { group: ImageGro
   const d = m.description;
   if (d.splitBrain) return { group: 'issues', lagSec: null, reason: 'split-brain: both sides have diverged; demote and resync one side' };
   if (m.state === 'error') return { group: 'issues', lagSec: null, reason: m.rawDescription || 'error' };
-  if (!m.daemonUp && m.primary === false) return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
+  if (!m.daemonUp && m.primary !== true) return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
   const peerDesc = m.peerSites[0]?.description;
   const synced = m.primary ? peerDesc?.localSnapshotTimestamp : d.localSnapshotTimestamp;
   const lagSec = synced ? Math.max(0, Math.round(now / 1000 - synced)) : null;
   const syncing = m.state === 'syncing' || m.state === 'starting_replay' || d.replayState === 'syncing' || (m.primary && m.peerSites.some((p) => p.state === 'syncing' || p.description.replayState === 'syncing'));
   if (syncing) return { group: 'syncing', lagSec, reason: d.syncPercent !== null ? `${d.syncPercent} % synced` : 'syncing' };
+  if (m.primary !== true && m.state !== 'replaying') return { group: 'issues', lagSec, reason: `${m.rawState}: not replaying` };
   if (m.primary && m.peerSites.some((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')) {
     return { group: 'issues', lagSec, reason: `peer ${m.peerSites.find((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')!.siteName} reports ${m.peerSites[0]?.rawState}` };
   }
@@ -238,6 +239,9 @@ export class CephMirroring {
         if (patch.siteName) await a.setPeerSiteName(pool, peerUuid, patch.siteName);
         if (patch.direction) await a.setPeerDirection(pool, peerUuid, patch.direction);
         ctx.log('rbd-mirror picks up peer changes when it is restarted', 'warn');
+        // Observed on Ceph 16.2: the peer cluster's running rbd-mirror re-asserts its own entry here.
+        if (patch.direction === 'rx-only') ctx.log(`while the peer cluster's rbd-mirror runs with ${pool} paired, it turns this entry back into rx-tx within seconds; to stop it sending, change or remove the peer on that cluster`, 'warn');
+        if (patch.siteName) ctx.log(`while the peer cluster's rbd-mirror runs, it adds itself again under its own site name as a tx-only peer; rename the site on that cluster instead, if that is what you meant`, 'warn');
         return { restartNeeded: true };
       },
     });
@@ -253,6 +257,7 @@ export class CephMirroring {
         const peer = (await a.getPoolMirrorInfo(pool)).peers.find((p) => p.uuid === peerUuid);
         if (peer) ctx.log(`removing peer ${peer.siteName} (${peer.clientName}, ${peer.direction}): mirroring of ${pool} with ${peer.siteName} stops`);
         await a.removePeer(pool, peerUuid);
+        if (peer) ctx.log(`if ${peer.siteName}'s rbd-mirror still has this cluster as a peer of ${pool}, it registers itself here again (tx-only) within seconds: remove the peer on ${peer.siteName} too`, 'warn');
       },
     });
   }
