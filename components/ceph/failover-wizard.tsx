@@ -17,8 +17,8 @@ export function CephFailoverWizard({ siteId, siteName, pool, namespace = '', ima
   const [typed, setTyped] = useState('');
   const [staleTyped, setStaleTyped] = useState('');
   const [failBack, setFailBack] = useState(true);
-  const what = image || pool;
   const scope = namespace ? `${pool}/${namespace}` : pool;
+  const what = image || scope;
   const input = { fromSiteId: siteId, toSiteId, pool, namespace, image: image || undefined };
   const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }), enabled: !!toSiteId, staleTime: 0 });
   const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCaller } from '@/server/trpc/root';
+import { confirmWord } from '@/server/domain/ceph/failover';
 import { ctxFor, operator, testApp } from './helpers';
 
 let cleanup: (() => Promise<void>) | null = null;
@@ -85,5 +86,23 @@ describe('Ceph failover plan: the data-loss window without a timestamp in the st
     expect(plan.mode).toBe('unplanned');
     // 18446744073709551614 (complete) beats …613; …615 is still being copied. 11:55 → 5 min before now.
     expect(plan.images).toEqual([{ name: 'vm1', lastSyncedAt: Date.UTC(2026, 10, 23, 11, 55), dataLossWindowSec: 300 }]);
+  });
+});
+
+describe('Ceph failover of a namespace', () => {
+  it('is confirmed by typing pool/namespace', async () => {
+    const { app } = testApp();
+    app.demo.create();
+    cleanup = () => app.tasks.shutdown();
+    const caller = createCaller(ctxFor(app, operator));
+    const a = app.sites.byName('demo-site-a')!.id;
+    const b = app.sites.byName('demo-site-b')!.id;
+    expect(confirmWord({ pool: 'rbd', namespace: 'tenant1' })).toBe('rbd/tenant1');
+    expect(confirmWord({ pool: 'rbd', namespace: '' })).toBe('rbd');
+    expect(confirmWord({ pool: 'rbd', namespace: 'tenant1', image: 'vm1' })).toBe('vm1');
+    await expect(caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', namespace: 'tenant1', confirm: 'rbd' })).rejects.toThrow('type rbd/tenant1 to confirm');
+    await expect(caller.ceph.resync({ staleSiteId: a, goodSiteId: b, pool: 'rbd', namespace: 'tenant1', confirm: 'tenant1' })).rejects.toThrow('type rbd/tenant1 to confirm');
+    const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd', namespace: 'tenant1' });
+    expect(plan.images.length).toBeGreaterThan(0);
   });
 });

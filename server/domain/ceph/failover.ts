@@ -49,7 +49,7 @@ export class CephFailover {
     const all = (await a.listImages(pool, namespace || undefined)).filter((i) => i.mirroring);
     if (!image) return all;
     const one = all.find((i) => i.name === image);
-    if (!one) throw new AppError('NOT_FOUND', `image ${pool}/${image} is not mirrored on this cluster`);
+    if (!one) throw new AppError('NOT_FOUND', `image ${[pool, namespace, image].filter(Boolean).join('/')} is not mirrored on this cluster`);
     return [one];
   }
 
@@ -134,14 +134,14 @@ export class CephFailover {
   }
 
   async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean }, user: SessionUser) {
-    const what = input.image ?? input.pool;
+    const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const plan = await this.plan(input, { unplanned: opts.unplanned });
     if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
     const ns = input.namespace ?? '';
     const names = plan.images.map((i) => i.name);
     return this.tasks.start({
-      name: `${plan.mode === 'planned' ? 'Planned' : 'Unplanned'} failover of ${input.image ? `image ${input.image}` : `pool ${input.pool}`}`,
+      name: `${plan.mode === 'planned' ? 'Planned' : 'Unplanned'} failover of ${scopeText(input)}`,
       kind: 'ceph.failover',
       target: this.#lock(input.toSiteId, input.pool),
       locks: [this.#lock(input.fromSiteId, input.pool)],
@@ -213,7 +213,7 @@ export class CephFailover {
    * `failBack`, a planned failover back to the resynced side follows once it replays.
    */
   async resync(input: { staleSiteId: number; goodSiteId: number; pool: string; namespace?: string; image?: string }, opts: { confirm: string; failBack?: boolean }, user: SessionUser) {
-    const what = input.image ?? input.pool;
+    const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const ns = input.namespace ?? '';
     if (input.staleSiteId === input.goodSiteId) throw AppError.invalid('goodSiteId', 'choose two different clusters');
@@ -223,7 +223,7 @@ export class CephFailover {
     const goodName = this.sites.get(input.goodSiteId).name;
     const backSteps = opts.failBack ? [`Demote on ${goodName}`, `Wait for the demotion snapshot and promote on ${staleName}`] : [];
     return this.tasks.start({
-      name: `${opts.failBack ? 'Fail back' : 'Resync'} ${input.image ? `image ${input.image}` : `pool ${input.pool}`} ${opts.failBack ? `to ${staleName} after a resync from ${goodName}` : `on ${staleName} from ${goodName}`}`,
+      name: `${opts.failBack ? 'Fail back' : 'Resync'} ${scopeText(input)} ${opts.failBack ? `to ${staleName} after a resync from ${goodName}` : `on ${staleName} from ${goodName}`}`,
       kind: opts.failBack ? 'ceph.failback' : 'ceph.resync',
       target: this.#lock(input.staleSiteId, input.pool),
       locks: [this.#lock(input.goodSiteId, input.pool)],
@@ -277,4 +277,13 @@ export class CephFailover {
       },
     });
   }
+}
+
+/** What the operator types to confirm: the image, else the namespace as pool/namespace, else the pool. */
+export function confirmWord(input: { pool: string; namespace?: string; image?: string }): string {
+  return input.image ?? (input.namespace ? `${input.pool}/${input.namespace}` : input.pool);
+}
+
+function scopeText(input: { pool: string; namespace?: string; image?: string }): string {
+  return input.image ? `image ${input.image}` : input.namespace ? `namespace ${input.pool}/${input.namespace}` : `pool ${input.pool}`;
 }
