@@ -159,6 +159,9 @@ export function PoolsTable({
                         <div key={peer.uuid} className="flex flex-wrap items-center gap-1" data-testid="peer" data-peer={peer.siteName}>
                           <span className="font-medium">{peer.siteName}</span> <Badge>{peer.direction}</Badge>
                           <span className="text-xs text-zinc-500">{peer.clientName}</span>
+                          <span className="font-mono text-xs text-zinc-400" title={`peer id ${peer.uuid}`}>
+                            {peer.uuid.slice(0, 8)}
+                          </span>
                           <Button variant="ghost" className="px-1 py-0 text-xs" aria-label={`Edit peer ${peer.siteName}`} onClick={() => setEditing({ pool: p.pool, peer })}>
                             Edit
                           </Button>
@@ -176,7 +179,16 @@ export function PoolsTable({
                     </>
                   )}
                 </td>
-                <td>{p.mode === 'disabled' ? '—' : <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>}</td>
+                <td>
+                  {p.mode === 'disabled' ? '—' : <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>}
+                  {p.summary && Object.keys(p.summary.states).length > 0 && (
+                    <div className="text-xs text-zinc-500" data-testid="state-counts">
+                      {Object.entries(p.summary.states)
+                        .map(([state, n]) => `${state} ${n}`)
+                        .join(' · ')}
+                    </div>
+                  )}
+                </td>
                 <td>
                   {p.images.length}
                   {p.images.some((i) => i.mirroring) && <span className="text-xs text-zinc-500"> ({p.images.filter((i) => i.mirroring).length} mirrored)</span>}
