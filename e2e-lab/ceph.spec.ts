@@ -141,4 +141,13 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   mark('failback finished');
   expect(imageMd5('site-a', `rbd/${IMG}`)).toBe(before);
   expect(imageMd5('site-b', `rbd/${IMG}`)).toBe(before);
+
+  // Unpair both sides from site-a's page.
+  await openCluster(page, 'site-a');
+  await poolRow(page).getByRole('button', { name: 'Unpair from site-b…' }).click();
+  await expect(page.getByTestId('unpair-effect')).toContainText('Mirroring of rbd between site-a and site-b stops');
+  await page.getByRole('button', { name: 'Unpair both sides' }).click();
+  await eventually(page, 'site-a', 'site-a has no peer for rbd', async () => /none/.test((await poolRow(page).textContent()) ?? ''));
+  await openCluster(page, 'site-b');
+  await expect(poolRow(page)).toContainText('none');
 });

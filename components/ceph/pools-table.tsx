@@ -54,6 +54,8 @@ export function PoolsTable({
   const [notices, setNotices] = useState<PeerChange[]>([]);
   const mode = useMutation(trpc.ceph.setPoolMode.mutationOptions());
   const pair = useMutation(trpc.ceph.pair.mutationOptions({ onSuccess: (r) => track(r.taskId) }));
+  const [unpairing, setUnpairing] = useState<{ pool: string; other: { id: number; name: string } } | null>(null);
+  const unpair = useMutation(trpc.ceph.unpair.mutationOptions({ onSuccess: (r) => (track(r.taskId, { successText: () => `${unpairing?.pool ?? 'The pool'} is unpaired` }), setUnpairing(null)) }));
 
   // A pool's default namespace first, then its other namespaces.
   const names = [...new Set(pools.map((p) => p.pool))];
@@ -176,6 +178,12 @@ export function PoolsTable({
                             Pair with {o.name}
                           </Button>
                         ))}
+                      {p.peers.length > 0 &&
+                        others.map((o) => (
+                          <Button key={`un-${o.id}`} variant="ghost" className="mt-1 text-xs text-red-700 dark:text-red-400" onClick={() => setUnpairing({ pool: p.pool, other: o })}>
+                            Unpair from {o.name}…
+                          </Button>
+                        ))}
                     </>
                   )}
                 </td>
@@ -232,6 +240,23 @@ export function PoolsTable({
           onClose={() => setEditing(null)}
           onChanged={(c) => setNotices((n) => [...n.filter((x) => !(x.pool === c.pool && x.peer === c.peer)), c])}
         />
+      )}
+      {unpairing && (
+        <ConfirmDialog
+          open
+          danger
+          title={`Unpair pool ${unpairing.pool} of ${clusterName} and ${unpairing.other.name}?`}
+          confirmLabel="Unpair both sides"
+          busy={unpair.isPending}
+          onCancel={() => (setUnpairing(null), unpair.reset())}
+          onConfirm={() => unpair.mutate({ siteId, otherSiteId: unpairing.other.id, pool: unpairing.pool })}
+        >
+          <p data-testid="unpair-effect">
+            Removes the peer entry of each cluster for the other on pool <b>{unpairing.pool}</b>, then checks for about ten seconds that a still-running rbd-mirror does not register itself again (and removes it
+            if it does). Mirroring of {unpairing.pool} between {clusterName} and {unpairing.other.name} stops; images keep their data on both clusters and non-primary copies stop being updated.
+          </p>
+          {unpair.error && <p className="text-sm text-red-600 dark:text-red-400">{errorText(unpair.error)}</p>}
+        </ConfirmDialog>
       )}
       {removing && <RemovePeerDialog siteId={siteId} clusterName={clusterName} pool={removing.pool} peer={removing.peer} mirroredImages={mirroredIn(removing.pool)} namespaces={namespacesOf(removing.pool)} track={track} onClose={() => setRemoving(null)} />}
     </Card>

@@ -106,3 +106,58 @@ describe('Ceph failover of a namespace', () => {
     expect(plan.images.length).toBeGreaterThan(0);
   });
 });
+
+describe('Ceph unpair of two registered clusters', () => {
+  it('removes both sides’ peers and again what a running rbd-mirror re-registers, until both stay empty', async () => {
+    const { app } = testApp();
+    app.demo.create();
+    cleanup = () => app.tasks.shutdown();
+    app.ceph.settleMs = 5;
+    const caller = createCaller(ctxFor(app, operator));
+    const a = app.sites.byName('demo-site-a')!.id;
+    const b = app.sites.byName('demo-site-b')!.id;
+    await expect(caller.ceph.unpair({ siteId: a, otherSiteId: a, pool: 'rbd' })).rejects.toThrow('choose two different clusters');
+
+    // site-b's rbd-mirror "pings" site-a once more after its entry was removed there.
+    const real = app.ceph.adapter.bind(app.ceph);
+    let pinged = false;
+    const removeCalls: string[] = [];
+    app.ceph.adapter = ((id: number) => {
+      const ad = real(id);
+      if (id !== a) return ad;
+      return new Proxy(ad, {
+        get(t, prop, r) {
+          if (prop === 'removePeer') {
+            return async (pool: string, uuid: string) => {
+              removeCalls.push(uuid);
+              if (uuid !== '11111111-1111-4111-8111-111111111111') await t.removePeer(pool, uuid);
+            };
+          }
+          if (prop !== 'getPoolMirrorInfo') {
+            const v: unknown = Reflect.get(t, prop, r);
+            return typeof v === 'function' ? v.bind(t) : v;
+          }
+          return async (pool: string, ns?: string) => {
+            const info = await t.getPoolMirrorInfo(pool, ns);
+            if (!pinged && info.peers.length === 0) {
+              pinged = true;
+              return { ...info, peers: [{ uuid: '11111111-1111-4111-8111-111111111111', siteName: 'demo-site-b', direction: 'tx-only', clientName: '' }] };
+            }
+            return info;
+          };
+        },
+      });
+    }) as never;
+
+    const { taskId } = await caller.ceph.unpair({ siteId: a, otherSiteId: b, pool: 'rbd' });
+    const t = await app.tasks.wait(taskId);
+    expect(t.state, t.error ?? '').toBe('finished');
+    expect(t.result).toMatchObject({ removed: 2 });
+    expect((t.result as { rounds: number }).rounds).toBeGreaterThanOrEqual(3);
+    expect(removeCalls).toContain('11111111-1111-4111-8111-111111111111');
+    expect(app.tasks.logs(taskId).some((l) => l.level === 'warn' && /registered itself again on demo-site-a\/rbd \(tx-only\)/.test(l.message))).toBe(true);
+    app.ceph.adapter = real as never;
+    for (const id of [a, b]) expect((await caller.ceph.status({ siteId: id })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!.peers).toEqual([]);
+    expect(app.history.list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 }).rows.find((h) => h.taskId === taskId)).toMatchObject({ outcome: 'success' });
+  });
+});

@@ -85,6 +85,9 @@ interface Action<T> {
  * history. Bootstrap tokens are returned once and never stored or logged.
  */
 export class CephMirroring {
+  /** Unpairing waits this long between checks that neither side's peer came back (rbd-mirror refreshes its peers every few seconds). */
+  settleMs = 5_000;
+
   constructor(
     private readonly sites: SiteService,
     private readonly tasks: TaskEngine,
@@ -215,6 +218,55 @@ export class CephMirroring {
         await a.importBootstrapToken(pool, token, { direction });
         const info = await a.getPoolMirrorInfo(pool);
         return { peers: info.peers.map((p) => p.siteName) };
+      },
+    });
+  }
+
+  /**
+   * Unpairs a pool of two registered clusters: removes each side's peer entry for the other, then
+   * checks until both stay empty for two rounds, removing again what a still-running rbd-mirror
+   * re-registers (it pings its peer cluster and re-creates its own entry there as tx-only).
+   */
+  unpair(user: SessionUser, siteId: number, otherSiteId: number, pool: string) {
+    if (siteId === otherSiteId) throw AppError.invalid('otherSiteId', 'choose two different clusters');
+    const here = this.#siteName(siteId);
+    const there = this.#siteName(otherSiteId);
+    return this.#act(user, siteId, {
+      kind: 'ceph.unpair',
+      name: `Unpair ${pool} from ${there}`,
+      target: pool,
+      params: { pool, other: there },
+      run: async (a, ctx) => {
+        const b = this.adapter(otherSiteId);
+        const [infoA, infoB] = await Promise.all([a.getPoolMirrorInfo(pool), b.getPoolMirrorInfo(pool)]);
+        if (!infoA.siteName || !infoB.siteName) throw new AppError('PRECONDITION_FAILED', `mirroring of ${pool} is disabled on ${infoA.siteName ? there : here}: there is no pairing to remove`);
+        const sides = [
+          { cluster: here, adapter: a, peerSite: infoB.siteName },
+          { cluster: there, adapter: b, peerSite: infoA.siteName },
+        ];
+        const sweep = async (round: number) => {
+          let removed = 0;
+          for (const side of sides) {
+            const peers = (await side.adapter.getPoolMirrorInfo(pool)).peers.filter((p) => p.siteName === side.peerSite);
+            for (const p of peers) {
+              await side.adapter.removePeer(pool, p.uuid);
+              removed++;
+              ctx.log(round === 0 ? `removed peer ${p.siteName} (${p.direction}) from ${side.cluster}/${pool}` : `the rbd-mirror of ${side.peerSite} registered itself again on ${side.cluster}/${pool} (${p.direction}); removed it again`, round === 0 ? 'info' : 'warn');
+            }
+          }
+          return removed;
+        };
+        const first = await sweep(0);
+        if (first === 0) ctx.log(`${here} and ${there} had no peer entries for each other on ${pool}`, 'warn');
+        const deadline = this.clock.now() + Math.max(60_000, this.settleMs * 12);
+        let quiet = 0;
+        let round = 1;
+        while (quiet < 2) {
+          if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `peers of ${pool} keep coming back; stop the rbd-mirror daemons or check their peers, then unpair again`);
+          await new Promise((r) => setTimeout(r, this.settleMs));
+          quiet = (await sweep(round++)) === 0 ? quiet + 1 : 0;
+        }
+        return { removed: first, rounds: round - 1 };
       },
     });
   }

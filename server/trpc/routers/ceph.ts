@@ -45,6 +45,9 @@ export const cephRouter = router({
   importToken: operatorProcedure
     .input(z.object({ siteId, pool: name, token: z.string().min(1, 'paste the token').max(16384), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.importToken(ctx.user, input.siteId, input.pool, input.token, input.direction, input.localSiteName).id })),
+  unpair: operatorProcedure
+    .input(z.object({ siteId, otherSiteId: siteId, pool: name }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.unpair(ctx.user, input.siteId, input.otherSiteId, input.pool).id })),
   pair: operatorProcedure
     .input(z.object({ fromSiteId: siteId, toSiteId: siteId, pool: name, direction: z.enum(['rx-only', 'rx-tx']).default('rx-tx') }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.pair(ctx.user, input.fromSiteId, input.toSiteId, input.pool, input.direction).id })),
