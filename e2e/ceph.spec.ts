@@ -82,7 +82,7 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
   await expect(nsRow()).toContainText('namespace');
   await expect(nsRow()).toContainText('3 (2 mirrored)');
   // The pool's health comes with its counts of image states, and each peer with its id.
-  await expect(poolRow().getByTestId('state-counts')).toContainText(/replaying \d+/);
+  await expect(poolRow().getByTestId('state-counts')).toContainText(/(stopped|replaying) \d+/);
   await expect(poolRow().getByTestId('peer').first()).toContainText(/[0-9a-f]{8}/);
   const nsMode = page.getByLabel('Mirror mode of rbd/tenant1', { exact: true });
   const poolMode = page.getByLabel('Mirror mode of rbd', { exact: true });
