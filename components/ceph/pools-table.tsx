@@ -252,7 +252,7 @@ export function PoolsTable({
           onConfirm={() => unpair.mutate({ siteId, otherSiteId: unpairing.other.id, pool: unpairing.pool })}
         >
           <p data-testid="unpair-effect">
-            Removes the peer entry of each cluster for the other on pool <b>{unpairing.pool}</b>, then checks for about ten seconds that a still-running rbd-mirror does not register itself again (and removes it
+            Removes the peer entry of each cluster for the other on pool <b>{unpairing.pool}</b>, then checks for about 40 seconds that a still-running rbd-mirror does not register itself again (and removes it
             if it does). Mirroring of {unpairing.pool} between {clusterName} and {unpairing.other.name} stops; images keep their data on both clusters and non-primary copies stop being updated.
           </p>
           {unpair.error && <p className="text-sm text-red-600 dark:text-red-400">{errorText(unpair.error)}</p>}

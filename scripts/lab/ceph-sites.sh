@@ -13,6 +13,7 @@
 #   env       print the JSON description of both sites on stdout
 #   pair      bootstrap-peer pool "rbd" (token from site-a, imported rx-tx on site-b)
 #   unpair    remove all peers of pool "rbd" on both sites
+#   restart-mirror [SITE...]  restart the rbd-mirror daemon(s) (they read their peers at start)
 #
 # Environment:
 #   TANDEM_LAB_DIR          base directory (default /tmp/tandem-lab); state lives in $TANDEM_LAB_DIR/ceph
@@ -307,6 +308,14 @@ create_site() {
 }
 
 # Phase 2 of a site: pools, mirroring mode, rbd-mirror daemon.
+start_mirror() {
+  local site="$1" sd
+  sd="$(site_dir "$site")"
+  (cd "$sd/mirror-home" &&
+    start_daemon "$site" rbd-mirror HOME="$sd/mirror-home" -- \
+      rbd-mirror -f --cluster "$site" -c "$(site_conf "$site")" --id "$MIRROR_ID")
+}
+
 setup_site_pools() {
   local site="$1" sd
   sd="$(site_dir "$site")"
@@ -331,9 +340,7 @@ setup_site_pools() {
   # default search path (it ignores -c for those connections): give it a HOME with both confs.
   local s
   for s in "${SITES[@]}"; do ln -sfn "$(site_conf "$s")" "$sd/mirror-home/.ceph/$s.conf"; done
-  (cd "$sd/mirror-home" &&
-    start_daemon "$site" rbd-mirror HOME="$sd/mirror-home" -- \
-      rbd-mirror -f --cluster "$site" -c "$(site_conf "$site")" --id "$MIRROR_ID")
+  start_mirror "$site"
   log "$site: pools $POOL_MIRRORED (mirroring: image, unpaired) and $POOL_PLAIN ready, rbd-mirror started ($(elapsed))"
 }
 
@@ -590,6 +597,26 @@ cmd_unpair() {
   log "unpair: done ($(elapsed))"
 }
 
+# restart-mirror [SITE...]: what an operator does after changing peers (rbd-mirror reads them at start).
+cmd_restart_mirror() {
+  with_lock
+  require_up
+  local targets=("$@") site
+  [[ ${#targets[@]} -gt 0 ]] || targets=("${SITES[@]}")
+  for site in "${targets[@]}"; do
+    [[ " ${SITES[*]} " == *" $site "* ]] || die "unknown site $site"
+  done
+  local all=("${SITES[@]}")
+  SITES=("${targets[@]}")
+  stop_group rbd-mirror
+  SITES=("${all[@]}")
+  for site in "${targets[@]}"; do
+    start_mirror "$site"
+    wait_mirror_daemon "$site" || die "$site: rbd-mirror did not come back"
+  done
+  log "restart-mirror: ${targets[*]} restarted ($(elapsed))"
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
   exit "${1:-2}"
@@ -605,6 +632,7 @@ main() {
     env) cmd_env ;;
     pair) cmd_pair ;;
     unpair) cmd_unpair ;;
+    restart-mirror) shift; cmd_restart_mirror "$@" ;;
     -h | --help | help) usage 0 ;;
     "") usage 2 ;;
     *) log "unknown command: $cmd"; usage ;;

@@ -7,7 +7,7 @@ import { nextRunOf } from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken } from '@/server/adapters/ceph/token';
 import type { CephAdapter, ImageMirrorStatus } from '@/server/adapters/ceph/types';
 import { AppError } from '@/server/domain/errors';
-import { openCephLab, type CephLab } from './ceph-lab';
+import { cephLabScript, openCephLab, type CephLab } from './ceph-lab';
 
 /*
  * CephCliAdapter against the real two-site lab (scripts/lab/ceph-sites.sh up): pool `rbd`
@@ -284,6 +284,8 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     await b.setPoolMirrorMode(PLAIN, '', 'disabled');
     // The real peer of rbd is untouched.
     expect((await b.getPoolMirrorInfo(POOL)).peers).toMatchObject([{ uuid: peerOnB, siteName: 'site-a', direction: 'rx-tx' }]);
+    // rbd-mirror reads peers at start; restart it as an operator would after changing them.
+    await cephLabScript('restart-mirror', 'site-b');
   });
 
   it('mirrors a new image by snapshots: replaying on site-b, same checksum', async () => {

@@ -112,7 +112,8 @@ describe('Ceph unpair of two registered clusters', () => {
     const { app } = testApp();
     app.demo.create();
     cleanup = () => app.tasks.shutdown();
-    app.ceph.settleMs = 5;
+    app.ceph.unpairQuietMs = 30;
+    app.ceph.unpairCheckMs = 5;
     const caller = createCaller(ctxFor(app, operator));
     const a = app.sites.byName('demo-site-a')!.id;
     const b = app.sites.byName('demo-site-b')!.id;
@@ -152,7 +153,7 @@ describe('Ceph unpair of two registered clusters', () => {
     const { taskId } = await caller.ceph.unpair({ siteId: a, otherSiteId: b, pool: 'rbd' });
     const t = await app.tasks.wait(taskId);
     expect(t.state, t.error ?? '').toBe('finished');
-    expect(t.result).toMatchObject({ removed: 2 });
+    expect(t.result).toMatchObject({ removed: 2, removedAgain: 1 });
     expect((t.result as { rounds: number }).rounds).toBeGreaterThanOrEqual(3);
     expect(removeCalls).toContain('11111111-1111-4111-8111-111111111111');
     expect(app.tasks.logs(taskId).some((l) => l.level === 'warn' && /registered itself again on demo-site-a\/rbd \(tx-only\)/.test(l.message))).toBe(true);

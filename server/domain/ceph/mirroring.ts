@@ -85,8 +85,13 @@ interface Action<T> {
  * history. Bootstrap tokens are returned once and never stored or logged.
  */
 export class CephMirroring {
-  /** Unpairing waits this long between checks that neither side's peer came back (rbd-mirror refreshes its peers every few seconds). */
-  settleMs = 5_000;
+  /**
+   * After unpairing, both sides must stay without each other's peer for `unpairQuietMs`, checked
+   * every `unpairCheckMs`: a running rbd-mirror drops a removed peer only at its next refresh
+   * (rbd_mirror_pool_replayers_refresh_interval, 30 s by default) and re-registers itself until then.
+   */
+  unpairQuietMs = 40_000;
+  unpairCheckMs = 5_000;
 
   constructor(
     private readonly sites: SiteService,
@@ -258,15 +263,25 @@ export class CephMirroring {
         };
         const first = await sweep(0);
         if (first === 0) ctx.log(`${here} and ${there} had no peer entries for each other on ${pool}`, 'warn');
-        const deadline = this.clock.now() + Math.max(60_000, this.settleMs * 12);
-        let quiet = 0;
+        // Real time, not the domain clock: this waits for daemons, not for simulated events.
+        const started = Date.now();
+        let lastRemoval = started;
+        let again = 0;
         let round = 1;
-        while (quiet < 2) {
-          if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `peers of ${pool} keep coming back; stop the rbd-mirror daemons or check their peers, then unpair again`);
-          await new Promise((r) => setTimeout(r, this.settleMs));
-          quiet = (await sweep(round++)) === 0 ? quiet + 1 : 0;
+        ctx.log(`checking for ${Math.round(this.unpairQuietMs / 1000)} s that no rbd-mirror registers itself again`);
+        while (Date.now() - lastRemoval < this.unpairQuietMs) {
+          if (Date.now() - started > this.unpairQuietMs * 4) {
+            throw new AppError('TIMEOUT', `peers of ${pool} keep coming back: an rbd-mirror daemon still has the other cluster as a peer; restart the rbd-mirror daemons of both clusters, then unpair again`);
+          }
+          if (ctx.signal.aborted) throw new AppError('CANCELLED', 'cancelled by the operator');
+          await new Promise((r) => setTimeout(r, this.unpairCheckMs));
+          const n = await sweep(round++);
+          if (n > 0) {
+            again += n;
+            lastRemoval = Date.now();
+          }
         }
-        return { removed: first, rounds: round - 1 };
+        return { removed: first, removedAgain: again, rounds: round - 1 };
       },
     });
   }
