@@ -7,7 +7,7 @@ import { nextRunOf } from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken } from '@/server/adapters/ceph/token';
 import type { CephAdapter, ImageMirrorStatus } from '@/server/adapters/ceph/types';
 import { AppError } from '@/server/domain/errors';
-import { cephLabScript, openCephLab, type CephLab } from './ceph-lab';
+import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
 
 /*
  * CephCliAdapter against the real two-site lab (scripts/lab/ceph-sites.sh up): pool `rbd`
@@ -72,26 +72,12 @@ function log(msg: string) {
   console.log(`[ceph-adapter] ${msg}`);
 }
 
-/** Polls until `ok(value)`; errors count as "not yet" until the deadline. */
-async function poll<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000, everyMs = 1_000): Promise<T> {
-  const t0 = Date.now();
-  let last: T | undefined;
-  let lastErr: unknown;
-  while (Date.now() - t0 < timeoutMs) {
-    try {
-      last = await fn();
-      lastErr = undefined;
-      if (ok(last)) {
-        timings[label] = `${secs(t0)} s`;
-        log(`${label}: ${secs(t0)} s`);
-        return last;
-      }
-    } catch (e) {
-      lastErr = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`${label}: not reached within ${timeoutMs / 1000} s; last value ${JSON.stringify(last)?.slice(0, 800)}${lastErr ? `; last error ${(lastErr as Error).message}` : ''}`);
+/** Polls (see pollUntil) and records how long it took under `label`. */
+function poll<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000, everyMs = 1_000): Promise<T> {
+  return pollUntil(label, fn, ok, timeoutMs, everyMs, (ms) => {
+    timings[label] = `${(ms / 1000).toFixed(1)} s`;
+    log(`${label}: ${timings[label]}`);
+  });
 }
 
 /** Promote, retrying the transient refusals right after the peer's demote (lab notes, pitfall 3). */

@@ -8,7 +8,7 @@ import { createApp, type App } from '@/server/app';
 import type { SessionUser } from '@/server/domain/auth';
 import type { Context } from '@/server/trpc/init';
 import { createCaller } from '@/server/trpc/root';
-import { cephLabScript, openCephLab, type CephLab } from './ceph-lab';
+import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
 
 /*
  * Tandem's Ceph mirroring and failover features through its tRPC API (routers → domain →
@@ -41,21 +41,7 @@ const timings: Record<string, string> = {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
 
-async function poll<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
-  const t0 = Date.now();
-  let last: T | undefined;
-  let lastErr: unknown;
-  while (Date.now() - t0 < timeoutMs) {
-    try {
-      last = await fn();
-      if (ok(last)) return last;
-    } catch (e) {
-      lastErr = e;
-    }
-    await sleep(1000);
-  }
-  throw new Error(`${label}: not reached in ${timeoutMs / 1000} s; last value ${JSON.stringify(last)}${lastErr ? `; last error ${(lastErr as Error).message}` : ''}`);
-}
+const poll = pollUntil;
 
 async function finished(taskId: number) {
   const t = await app.tasks.wait(taskId);

@@ -77,3 +77,24 @@ export function cephLabScript(...args: string[]): Promise<string> {
     });
   });
 }
+
+/** Polls until `ok(value)`; errors count as "not yet" until the deadline, then name the last value and error. */
+export async function pollUntil<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000, everyMs = 1_000, onReached?: (ms: number) => void): Promise<T> {
+  const t0 = Date.now();
+  let last: T | undefined;
+  let lastErr: unknown;
+  while (Date.now() - t0 < timeoutMs) {
+    try {
+      last = await fn();
+      lastErr = undefined;
+      if (ok(last)) {
+        onReached?.(Date.now() - t0);
+        return last;
+      }
+    } catch (e) {
+      lastErr = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`${label}: not reached within ${timeoutMs / 1000} s; last value ${JSON.stringify(last)?.slice(0, 800)}${lastErr ? `; last error ${(lastErr as Error).message}` : ''}`);
+}
