@@ -126,6 +126,17 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
   await expect(page.getByLabel('Mirror mode of rbd', { exact: true })).toBeEnabled();
 });
 
+test('replaying images show the parsed replay details: state, throughput, snapshot times', async () => {
+  await openCluster('demo-site-b');
+  const ready = page.getByTestId('images-ready').getByTestId('replay-details');
+  await expect(ready.first()).toBeVisible();
+  await expect(ready.first()).toContainText(/idle|syncing/);
+  await expect(ready.first()).toContainText(/local snapshot .+ · remote snapshot/);
+  // The primary side shows what its peer reports.
+  await openCluster('demo-site-a');
+  await expect(page.getByTestId('images-ready').getByTestId('replay-details').first()).toContainText(/^demo-site-b: /);
+});
+
 test('an image lists its mirror snapshots; a new mirror snapshot appears; resync only on non-primary images', async () => {
   await openCluster('demo-site-a');
   await openNamespace();

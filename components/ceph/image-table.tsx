@@ -4,7 +4,7 @@ import { useMutation } from '@tanstack/react-query';
 import { Fragment, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
-import { Badge, Button, Card, ConfirmDialog, formatBytes, formatDuration } from '../ui';
+import { Badge, Button, Card, ConfirmDialog, formatBytes, formatDuration, formatTime } from '../ui';
 import { ImageDetails } from './snapshots-panel';
 import { scopeName, type ImageEntry, type Scope, type TrackTask } from './types';
 
@@ -23,6 +23,21 @@ interface Confirm {
   title: string;
   body: string;
   typed?: string;
+}
+
+type Description = NonNullable<ImageEntry['mirroring']>['description'];
+
+/** The parsed replay details: state, sync percent, throughput, snapshot times, journal entries behind. */
+export function replayDetails(d: Description | undefined): string | null {
+  if (!d) return null;
+  const parts: string[] = [];
+  if (d.replayState) parts.push(d.replayState);
+  if (d.syncPercent !== null) parts.push(`${d.syncPercent} % synced`);
+  if (d.bytesPerSecond !== null) parts.push(`${formatBytes(d.bytesPerSecond)}/s`);
+  if (d.localSnapshotTimestamp) parts.push(`local snapshot ${formatTime(d.localSnapshotTimestamp * 1000)}`);
+  if (d.remoteSnapshotTimestamp) parts.push(`remote snapshot ${formatTime(d.remoteSnapshotTimestamp * 1000)}`);
+  if (d.entriesBehindPrimary !== null) parts.push(`${d.entriesBehindPrimary} journal entries behind`);
+  return parts.length ? parts.join(' · ') : null;
 }
 
 /** The images of one pool or namespace, grouped into Issues / Syncing / Ready, with their actions. */
@@ -73,6 +88,9 @@ export function ImageTable({ siteId, scope, mode, images, track }: { siteId: num
                   {imgs.map((i) => {
                     const m = i.mirroring;
                     const expanded = open.has(i.name);
+                    // A primary shows what its peer reports; a non-primary its own replay.
+                    const peerDetails = m?.primary && m.peerSites[0] ? replayDetails(m.peerSites[0].description) : null;
+                    const details = m?.primary ? peerDetails && `${m.peerSites[0]!.siteName}: ${peerDetails}` : replayDetails(m?.description);
                     return (
                       <Fragment key={i.name}>
                         <tr className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="image-row" data-image={i.name}>
@@ -90,6 +108,11 @@ export function ImageTable({ siteId, scope, mode, images, track }: { siteId: num
                           <td className="text-xs">
                             {m?.rawState ?? '—'}
                             <div className="text-zinc-500">{i.reason}</div>
+                            {details && (
+                              <div className="text-zinc-500" data-testid="replay-details">
+                                {details}
+                              </div>
+                            )}
                           </td>
                           <td>{i.lagSec !== null ? formatDuration(i.lagSec * 1000) : '—'}</td>
                           <td className="text-xs" data-testid="next-snapshot">
