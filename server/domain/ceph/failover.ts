@@ -28,6 +28,13 @@ export interface CephFailoverPlan {
   steps: string[];
 }
 
+/** One cluster in a planned switch, and the name of its task step. */
+interface Side {
+  adapter: CephAdapter;
+  name: string;
+  step: string;
+}
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const t = setTimeout(resolve, ms);
@@ -153,21 +160,8 @@ export class CephFailover {
         ctx.progress(0, names.length * (plan.mode === 'planned' ? 2 : 1));
         let done = 0;
         if (plan.mode === 'planned') {
-          const from = this.mirroring.adapter(input.fromSiteId);
-          await ctx.step('Demote on the primary cluster', async () => {
-            for (const n of names) {
-              await from.demoteImage(input.pool, ns, n);
-              ctx.log(`demoted ${n}`);
-              ctx.progress(++done);
-            }
-          });
-          await ctx.step('Wait for the demotion snapshot and promote', async () => {
-            for (const n of names) {
-              const ms = await this.#promoteWithRetry(ctx, to, input.pool, ns, n);
-              ctx.log(`promoted ${n} after ${ms} ms`);
-              ctx.progress(++done);
-            }
-          });
+          const [from, fromName, toName] = [this.mirroring.adapter(input.fromSiteId), this.sites.get(input.fromSiteId).name, this.sites.get(input.toSiteId).name];
+          await this.#switchPrimary(ctx, { adapter: from, name: fromName, step: plan.steps[0]! }, { adapter: to, name: toName, step: plan.steps[1]! }, input.pool, ns, names, () => ctx.progress(++done));
         } else {
           await ctx.step('Force-promote on the surviving cluster', async () => {
             for (const n of names) {
@@ -259,22 +253,27 @@ export class CephFailover {
           }
         });
         if (!opts.failBack) return;
-        const good = this.mirroring.adapter(input.goodSiteId);
-        await ctx.step(backSteps[0]!, async () => {
-          for (const i of imgs) {
-            await good.demoteImage(input.pool, ns, i.name);
-            ctx.log(`demoted ${i.name} on ${goodName}`);
-            ctx.progress(++done);
-          }
-        });
-        await ctx.step(backSteps[1]!, async () => {
-          for (const i of imgs) {
-            const ms = await this.#promoteWithRetry(ctx, stale, input.pool, ns, i.name);
-            ctx.log(`promoted ${i.name} on ${staleName} after ${ms} ms`);
-            ctx.progress(++done);
-          }
-        });
+        const good = { adapter: this.mirroring.adapter(input.goodSiteId), name: goodName, step: backSteps[0]! };
+        await this.#switchPrimary(ctx, good, { adapter: stale, name: staleName, step: backSteps[1]! }, input.pool, ns, imgs.map((i) => i.name), () => ctx.progress(++done));
       },
+    });
+  }
+
+  /** A planned switch: demote every image on `from`, then promote each on `to` once its demotion snapshot has arrived. */
+  async #switchPrimary(ctx: TaskContext, from: Side, to: Side, pool: string, ns: string, names: string[], tick: () => void) {
+    await ctx.step(from.step, async () => {
+      for (const n of names) {
+        await from.adapter.demoteImage(pool, ns, n);
+        ctx.log(`demoted ${n} on ${from.name}`);
+        tick();
+      }
+    });
+    await ctx.step(to.step, async () => {
+      for (const n of names) {
+        const ms = await this.#promoteWithRetry(ctx, to.adapter, pool, ns, n);
+        ctx.log(`promoted ${n} on ${to.name} after ${ms} ms`);
+        tick();
+      }
     });
   }
 }
