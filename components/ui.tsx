@@ -137,6 +137,9 @@ export function Select({ label, error, hint, id, children, ...rest }: SelectHTML
   );
 }
 
+/** The frame of every modal dialog. */
+export const dialogCls = 'm-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100';
+
 /** A modal confirmation that states what will happen; optionally requires typing a word. */
 export function ConfirmDialog({
   open,
@@ -171,7 +174,7 @@ export function ConfirmDialog({
   }, [open]);
   const ok = !typeToConfirm || typed === typeToConfirm;
   return (
-    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className="m-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100">
+    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className={dialogCls}>
       <h2 className="mb-3 text-lg font-semibold">{title}</h2>
       <div className="mb-4 space-y-2 text-sm">{children}</div>
       {typeToConfirm && (

@@ -1,7 +1,7 @@
 'use client';
 
 import { useEffect, useId, useRef, type ReactNode } from 'react';
-import { Button } from '../ui';
+import { Button, dialogCls } from '../ui';
 
 /**
  * A modal form, mounted only while it is open (so its fields never linger hidden in the page).
@@ -41,7 +41,7 @@ export function FormDialog({
       aria-labelledby={titleId}
       data-testid={testId}
       onCancel={(e) => (e.preventDefault(), onClose())}
-      className="m-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100"
+      className={dialogCls}
     >
       <form
         noValidate

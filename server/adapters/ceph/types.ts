@@ -28,17 +28,12 @@ export interface MirrorPeer {
   monHost?: string;
 }
 
-export interface PoolMirrorSummary {
+export interface PoolMirrorSummary extends PoolStatusSummary {
   pool: string;
   namespace: string;
   mode: MirrorMode;
   siteName: string;
   peers: MirrorPeer[];
-  health: 'OK' | 'WARNING' | 'ERROR' | 'UNKNOWN' | string;
-  daemonHealth: string;
-  imageHealth: string;
-  /** Counts by state, e.g. { replaying: 3, stopped: 1 }. */
-  states: Record<string, number>;
 }
 
 // ------------------------------------------------------------------ pools
