@@ -39,6 +39,10 @@ export interface AppOptions {
   dataDir?: string;
   clock?: Clock;
   demoLatencyMs?: number;
+  /** A demo world to share (tests that restart the app over the same simulated machines). */
+  demoWorld?: DemoWorld;
+  /** Fault points for the task engine (tests); the server reads TANDEM_FAULT. */
+  faults?: string;
 }
 
 /** Wires the services together. Tests build their own; the server uses `getApp()`. */
@@ -48,10 +52,10 @@ export function createApp(opts: AppOptions = {}): App {
   const db = openDb(opts.dbFile ?? path.join(dir, 'tandem.db'));
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
-  let world: DemoWorld | undefined;
+  let world: DemoWorld | undefined = opts.demoWorld;
   const registry = new AdapterRegistry(ssh, () => (world ??= new DemoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250))), path.join(dir, 'run'));
   const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
-  const tasks = new TaskEngine(db, history, clock);
+  const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
   const replicas = new ReplicaService(db, sites, tasks, clock);
   const app: App = {
     db,

@@ -11,9 +11,10 @@ import { Badge, Button, Card, ErrorBox, TextInput, formatBytes, formatDuration, 
 export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: number; vmName: string; onClose: () => void }) {
   const trpc = useTRPC();
   const router = useRouter();
+  const [asked, setAsked] = useState<'planned' | 'forced'>('planned');
   const [force, setForce] = useState(false);
   const [typed, setTyped] = useState('');
-  const plan = useQuery({ ...trpc.replicas.failoverPlan.queryOptions({ id: replicaId, force }), staleTime: 0 });
+  const plan = useQuery({ ...trpc.replicas.failoverPlan.queryOptions({ id: replicaId, mode: asked, force }), staleTime: 0 });
   const run = useMutation(trpc.replicas.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const p = plan.data;
   return (
@@ -22,9 +23,21 @@ export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: numb
       {plan.isLoading && <p className="text-sm text-zinc-500">Checking both nodes…</p>}
       {plan.error && <ErrorBox error={errorText(plan.error)} />}
       {p && <PrecheckList checks={p.checks} testId="precheck" />}
+      <fieldset className="mb-3 text-sm" data-testid="failover-mode">
+        <legend className="mb-1 font-medium">Mode</legend>
+        <label className="mr-4 inline-flex items-center gap-2">
+          <input type="radio" name="mode" checked={(p?.mode ?? asked) === 'planned'} disabled={p ? !p.masterReachable : false} onChange={() => setAsked('planned')} />
+          Planned: stop the master, final sync, switch (no data loss)
+        </label>
+        <label className="inline-flex items-center gap-2">
+          <input type="radio" name="mode" checked={(p?.mode ?? asked) === 'forced'} onChange={() => setAsked('forced')} />
+          Forced: from the last synced snapshot (the master VM is stopped first if its node answers)
+        </label>
+        {p && <p className="mt-1 text-zinc-600 dark:text-zinc-400" data-testid="mode-reason">{p.modeReason}</p>}
+      </fieldset>
       <label className="mb-3 flex items-center gap-2 text-sm">
-        <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
-        Force: fail over from the last synced snapshot without stopping the master (use when its node is gone)
+        <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} data-testid="override-tasks" />
+        Override pending tasks: cancel tasks running on this VM or replica first
       </label>
       {p && (
         <>
@@ -37,8 +50,14 @@ export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: numb
               <p className="mt-2">The master VM is stopped and a final incremental sync runs before the replica takes over. <b>Data-loss window: none.</b></p>
             ) : (
               <p className="mt-2">
-                The replica starts from the last synced snapshot of <b>{formatTime(p.recoveryPointAt)}</b>. Everything the master wrote after it is lost:{' '}
+                The replica starts from the last synced snapshot of <b>{formatTime(p.recoveryPointAt)}</b>. The master&apos;s writes from{' '}
+                <b>{formatTime(p.dataLossFrom)}</b> to <b>{formatTime(p.dataLossTo)}</b> {p.masterReachable ? '(now: the master still answers, so the window grows until it is stopped)' : '(when the master was last seen)'} are lost:{' '}
                 <b>data-loss window {p.dataLossWindowSec !== null ? formatDuration(p.dataLossWindowSec * 1000) : 'unknown'}</b>.
+              </p>
+            )}
+            {p.siblings.length > 0 && (
+              <p className="mt-2" data-testid="siblings">
+                Paused by this failover (they pull from the old master): {p.siblings.map((x) => `${x.name} on ${x.targetSite}`).join(', ')}.
               </p>
             )}
             <ol className="mt-2 list-decimal pl-5 text-zinc-600 dark:text-zinc-400">
@@ -50,7 +69,7 @@ export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: numb
           <h3 className="mb-2 text-sm font-semibold">3. Confirm</h3>
           <div className="flex flex-wrap items-end gap-2">
             <TextInput label={`Type ${vmName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
-            <Button variant="danger" disabled={!p.canProceed || typed !== vmName} busy={run.isPending} onClick={() => run.mutate({ id: replicaId, confirm: typed, force })}>
+            <Button variant="danger" disabled={!p.canProceed || typed !== vmName} busy={run.isPending} onClick={() => run.mutate({ id: replicaId, confirm: typed, mode: p.mode, force })}>
               {p.mode === 'planned' ? 'Fail over now' : 'Force failover now'}
             </Button>
           </div>

@@ -50,6 +50,8 @@ export const sites = sqliteTable(
     /** Non-secret connection settings, validated by the domain's zod schemas. */
     config: text('config', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
     secretId: integer('secret_id').references(() => secrets.id, { onDelete: 'set null' }),
+    /** When the site last answered a call (epoch ms): the end of the data-loss window once it is lost. */
+    lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
   },
@@ -65,9 +67,11 @@ export const tasks = sqliteTable(
     /** Resource key the task locks, e.g. `vm:node1/web01` or `ceph:site-a/rbd`. */
     target: text('target').notNull(),
     state: text('state', {
-      enum: ['waiting', 'running', 'question', 'finished', 'failed', 'cancelled', 'interrupted'],
+      enum: ['waiting', 'running', 'question', 'finished', 'failed', 'cancelled', 'interrupted', 'rolled-back'],
     }).notNull(),
     params: text('params', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** Every resource the task locks (its target first); taken again when it is resumed. */
+    locks: text('locks', { mode: 'json' }).$type<string[]>(),
     progressTotal: integer('progress_total').notNull().default(0),
     progressComplete: integer('progress_complete').notNull().default(0),
     result: text('result', { mode: 'json' }).$type<unknown>(),
@@ -75,6 +79,8 @@ export const tasks = sqliteTable(
     question: text('question', { mode: 'json' }).$type<unknown>(),
     lastCompletedStep: text('last_completed_step'),
     cancelRequested: integer('cancel_requested', { mode: 'boolean' }).notNull().default(false),
+    /** How many times the task was run: 1, then +1 for each resume. */
+    attempts: integer('attempts').notNull().default(1),
     createdBy: text('created_by').notNull(),
     createdAt: createdAt(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
@@ -94,6 +100,8 @@ export const taskSteps = sqliteTable(
     name: text('name').notNull(),
     state: text('state', { enum: ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] }).notNull(),
     detail: text('detail'),
+    /** What a done step returned (JSON), so that a resumed task skips it and still has its result. */
+    result: text('result', { mode: 'json' }).$type<unknown>(),
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
   },
@@ -196,7 +204,7 @@ export const replicas = sqliteTable(
     enabled: integer('enabled', { mode: 'boolean' }).notNull(),
     bandwidthLimit: integer('bandwidth_limit'),
     keepSnapshots: integer('keep_snapshots').notNull(),
-    state: text('state', { enum: ['new', 'idle', 'syncing', 'paused', 'error', 'reinit-required'] }).notNull(),
+    state: text('state', { enum: ['new', 'idle', 'syncing', 'paused', 'error', 'failing-over', 'reinit-required', 'reinit-running'] }).notNull(),
     lastSyncAt: integer('last_sync_at', { mode: 'timestamp_ms' }),
     lastSnapshot: text('last_snapshot'),
     lastSyncBytes: integer('last_sync_bytes'),
@@ -205,6 +213,17 @@ export const replicas = sqliteTable(
     lastError: text('last_error'),
     /** The old master must be stopped when its node is reachable again (after a forced failover). */
     stopOldMasterPending: integer('stop_old_master_pending', { mode: 'boolean' }).notNull().default(false),
+    /** The node on which the VM must be kept stopped (the old master), while stopOldMasterPending. */
+    fenceSiteId: integer('fence_site_id'),
+    /**
+     * The failover or reinit in progress (written before its first side effect, cleared when it
+     * ends or is rolled back). While set, no sync touches the replica.
+     */
+    operation: text('operation', { mode: 'json' }).$type<ReplicaOperation | null>(),
+    /** Tandem paused the VM on its master for an atomic snapshot and has not resumed it yet. */
+    pausedByTandem: integer('paused_by_tandem', { mode: 'boolean' }).notNull().default(false),
+    /** Why syncing stopped for a reason outside the replica: the VM's master moved, or the VM runs on two nodes. */
+    conflict: text('conflict', { mode: 'json' }).$type<ReplicaConflict | null>(),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
   },
@@ -212,6 +231,20 @@ export const replicas = sqliteTable(
 );
 
 export type ReplicaRow = typeof replicas.$inferSelect;
+
+export interface ReplicaOperation {
+  kind: 'failover' | 'reinit';
+  taskId: number;
+  mode?: 'planned' | 'forced';
+  /** Epoch ms. */
+  startedAt: number;
+}
+
+export type ReplicaConflict =
+  /** Another replica of the VM was failed over: the VM's master is now `siteId`. */
+  | { kind: 'master-moved'; siteId: number; byReplicaId: number; at: number }
+  /** The VM is running on both nodes of this replica. */
+  | { kind: 'dual-running'; siteIds: number[]; at: number };
 
 /** One replicated disk: its dataset on each side and the disk's path inside the dataset. */
 export interface ReplicaDataset {

@@ -48,6 +48,70 @@ export interface TaskDefinition<T> {
   run: (ctx: TaskContext) => Promise<T>;
 }
 
+/**
+ * A kind of task that survives a crash: its run is rebuilt from the stored params, so that an
+ * interrupted or failed task can be resumed (steps already done are skipped and return their
+ * stored result) or, where the kind allows it, rolled back.
+ */
+export interface DurableKind<P = Record<string, unknown>> {
+  run(ctx: TaskContext, params: P): Promise<unknown>;
+  /** What the operator types to confirm a resume or a rollback (e.g. the VM name). */
+  confirmText(params: P): string;
+  /** Why this task cannot be resumed now, or null when it can. */
+  resumeBlocked?(task: TaskRow, steps: TaskStepRow[], params: P): string | null;
+  rollback?: {
+    steps(params: P, done: string[]): string[];
+    /** Why this task cannot be rolled back now, or null when it can. */
+    blocked(task: TaskRow, steps: TaskStepRow[], params: P): string | null;
+    run(ctx: TaskContext, params: P, done: string[]): Promise<unknown>;
+  };
+}
+
+export interface RecoveryOffer {
+  resume: { ok: boolean; reason: string | null };
+  rollback: { ok: boolean; reason: string | null; steps: string[] };
+  confirmText: string;
+}
+
+/**
+ * `TANDEM_FAULT=<task kind>:<step>:<action>[,…]`, a test switch read once at start. At that step
+ * the process exits at once (`crash`), the step throws (`error`) or never returns (`hang`); the
+ * `-after` forms do so after the step's work, before its completion is stored.
+ */
+export interface FaultPoint {
+  kind: string;
+  step: string;
+  action: 'crash' | 'error' | 'hang';
+  after: boolean;
+}
+const FAULT_ACTIONS = ['crash', 'error', 'hang', 'crash-after', 'error-after', 'hang-after'];
+
+export function parseFaults(spec: string | undefined): FaultPoint[] {
+  if (!spec) return [];
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const i = s.indexOf(':');
+      const j = s.lastIndexOf(':');
+      const action = s.slice(j + 1);
+      if (i < 0 || j <= i || !FAULT_ACTIONS.includes(action)) throw new Error(`TANDEM_FAULT: "${s}" is not <kind>:<step>:${FAULT_ACTIONS.join('|')}`);
+      return { kind: s.slice(0, i), step: s.slice(i + 1, j), action: action.replace('-after', '') as FaultPoint['action'], after: action.endsWith('-after') };
+    });
+}
+
+/**
+ * Locks are names; a name made of `/`-separated segments is hierarchical (`site/3/vm/web01`
+ * contains `site/3/vm/web01/replica/7`): two locks conflict when they are equal or one is an
+ * ancestor of the other.
+ */
+export function locksConflict(a: string, b: string): boolean {
+  if (a === b) return true;
+  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  return short.includes('/') && long.startsWith(short + '/');
+}
+
 export interface TaskEvent {
   taskId: number;
   state: TaskState;
@@ -69,13 +133,29 @@ export class TaskEngine {
   readonly events = new EventEmitter();
   readonly #live = new Map<number, Live>();
   readonly #locks = new Map<string, number>();
+  readonly #kinds = new Map<string, DurableKind<never>>();
+  readonly #faults: FaultPoint[];
 
   constructor(
     private readonly db: Db,
     private readonly history: HistoryLog,
     private readonly clock: Clock,
+    opts: { faults?: string } = {},
   ) {
     this.events.setMaxListeners(0);
+    this.#faults = parseFaults(opts.faults ?? process.env.TANDEM_FAULT);
+  }
+
+  /** Registers a kind whose tasks can be resumed (and maybe rolled back) after a crash or failure. */
+  define<P>(kind: string, handler: DurableKind<P>): void {
+    this.#kinds.set(kind, handler as DurableKind<never>);
+  }
+
+  /** Starts a task of a durable kind: its run is the kind's, fed with `params`. */
+  startDurable<P extends Record<string, unknown>>(def: Omit<TaskDefinition<unknown>, 'run' | 'params'> & { params: P }): TaskRow {
+    const handler = this.#kinds.get(def.kind) as DurableKind<P> | undefined;
+    if (!handler) throw new Error(`task kind ${def.kind} is not defined`);
+    return this.start({ ...def, run: (ctx) => handler.run(ctx, def.params) });
   }
 
   /** Marks tasks a previous process left active as interrupted. Returns their ids. */
@@ -112,22 +192,38 @@ export class TaskEngine {
 
   /** The task holding `resource`, if any. */
   holder(resource: string): TaskRow | undefined {
-    const id = this.#locks.get(resource);
-    return id === undefined ? undefined : this.get(id);
+    const exact = this.#locks.get(resource);
+    if (exact !== undefined) return this.get(exact);
+    for (const [held, id] of this.#locks) if (locksConflict(held, resource)) return this.get(id);
+    return undefined;
+  }
+
+  #holderOf(resource: string): { task: TaskRow; lock: string } | undefined {
+    for (const [held, id] of this.#locks) {
+      if (!locksConflict(held, resource)) continue;
+      const task = this.get(id);
+      if (task) return { task, lock: held };
+    }
+    return undefined;
+  }
+
+  #checkLocks(locks: string[]): void {
+    for (const r of locks) {
+      const h = this.#holderOf(r);
+      if (h) {
+        const holder = h.task;
+        throw new AppError(
+          'CONFLICT',
+          `${r} is busy: task #${holder.id} "${holder.name}" (${holder.state}, started by ${holder.createdBy}) holds ${h.lock === r ? 'it' : h.lock} and must finish or be cancelled first`,
+          { details: { taskId: holder.id, resource: r, heldLock: h.lock } },
+        );
+      }
+    }
   }
 
   start<T>(def: TaskDefinition<T>): TaskRow {
     const locks = [...new Set([def.target, ...(def.locks ?? [])])];
-    for (const r of locks) {
-      const holder = this.holder(r);
-      if (holder) {
-        throw new AppError(
-          'CONFLICT',
-          `${r} is busy: task #${holder.id} "${holder.name}" (${holder.state}, started by ${holder.createdBy}) must finish or be cancelled first`,
-          { details: { taskId: holder.id, resource: r } },
-        );
-      }
-    }
+    this.#checkLocks(locks);
     const now = new Date(this.clock.now());
     const row = this.db.transaction((tx) => {
       const t = tx
@@ -138,6 +234,7 @@ export class TaskEngine {
           target: def.target,
           state: 'waiting',
           params: def.params ?? null,
+          locks,
           progressTotal: 0,
           progressComplete: 0,
           createdBy: def.username,
@@ -159,18 +256,19 @@ export class TaskEngine {
     return row;
   }
 
-  async #execute<T>(id: number, def: TaskDefinition<T>, live: Live): Promise<void> {
+  async #execute<T>(id: number, def: TaskDefinition<T> & { rolledBack?: boolean }, live: Live): Promise<void> {
     await Promise.resolve();
     const startedAt = this.clock.now();
     this.db.update(tasks).set({ state: 'running', startedAt: new Date(startedAt) }).where(eq(tasks.id, id)).run();
     this.#emit(id, 'running');
-    const ctx = this.#context(id, live);
+    const ctx = this.#context(id, live, def.kind);
     let state: TaskState = 'finished';
     let result: unknown = null;
     let error: string | null = null;
     try {
       result = (await def.run(ctx)) ?? null;
       if (live.controller.signal.aborted) state = 'cancelled';
+      else if (def.rolledBack) state = 'rolled-back';
     } catch (e) {
       if (live.controller.signal.aborted || AppError.is(e, 'CANCELLED')) {
         state = 'cancelled';
@@ -186,11 +284,11 @@ export class TaskEngine {
       .set({ state, result: result as never, error, finishedAt: new Date(finishedAt), question: null })
       .where(eq(tasks.id, id))
       .run();
-    if (state === 'finished') {
+    if (state === 'finished' || state === 'rolled-back') {
       // Estimates (bytes to send, say) may have been off; a finished task is complete.
       this.db.update(tasks).set({ progressComplete: sql`max(${tasks.progressTotal}, 1)`, progressTotal: sql`max(${tasks.progressTotal}, 1)` }).where(eq(tasks.id, id)).run();
     }
-    if (state !== 'finished') {
+    if (state !== 'finished' && state !== 'rolled-back') {
       this.db
         .update(taskSteps)
         .set({ state: state === 'cancelled' ? 'cancelled' : 'failed', finishedAt: new Date(finishedAt) })
@@ -202,7 +300,8 @@ export class TaskEngine {
         .where(and(eq(taskSteps.taskId, id), eq(taskSteps.state, 'pending')))
         .run();
     }
-    this.#log(id, state === 'finished' ? 'info' : 'error', state === 'finished' ? 'finished' : `${state}: ${error}`);
+    const ok = state === 'finished' || state === 'rolled-back';
+    this.#log(id, ok ? 'info' : 'error', ok ? state : `${state}: ${error}`);
     const steps = this.steps(id).map((s) => ({
       name: s.name,
       state: s.state,
@@ -212,8 +311,8 @@ export class TaskEngine {
       username: def.username,
       action: def.kind,
       target: def.target,
-      params: { ...(def.params ?? {}), steps },
-      outcome: state === 'finished' ? 'success' : state === 'cancelled' ? 'cancelled' : 'failure',
+      params: { ...(def.params ?? {}), steps, ...(def.rolledBack ? { rolledBack: true } : {}) },
+      outcome: ok ? 'success' : state === 'cancelled' ? 'cancelled' : 'failure',
       error,
       durationMs: finishedAt - startedAt,
       taskId: id,
@@ -223,8 +322,10 @@ export class TaskEngine {
     this.#emit(id, state);
   }
 
-  #context(id: number, live: Live): TaskContext {
+  #context(id: number, live: Live, kind: string): TaskContext {
     const signal = live.controller.signal;
+    /** Done steps of an earlier attempt that this attempt has already passed. */
+    const passed = new Set<number>();
     const throwIfCancelled = () => {
       if (signal.aborted) throw new AppError('CANCELLED', 'cancelled by the operator');
     };
@@ -234,6 +335,18 @@ export class TaskEngine {
       throwIfCancelled,
       step: async <R>(name: string, fn: () => Promise<R> | R): Promise<R> => {
         throwIfCancelled();
+        // A resumed task skips what an earlier attempt finished, with that attempt's result.
+        const done = this.db
+          .select()
+          .from(taskSteps)
+          .where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'done')))
+          .orderBy(asc(taskSteps.idx))
+          .all()
+          .find((x) => !passed.has(x.id));
+        if (done) {
+          passed.add(done.id);
+          return (done.result ?? undefined) as R;
+        }
         let step = this.db.select().from(taskSteps).where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'pending'))).orderBy(asc(taskSteps.idx)).get();
         if (!step) {
           const max = this.db.select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` }).from(taskSteps).where(eq(taskSteps.taskId, id)).get()?.m ?? -1;
@@ -244,9 +357,16 @@ export class TaskEngine {
         this.#log(id, 'info', `step: ${name}`);
         this.#emit(id, 'running');
         try {
+          await this.#fault(kind, name, signal, false);
           const r = await fn();
+          await this.#fault(kind, name, signal, true);
           throwIfCancelled();
-          this.db.update(taskSteps).set({ state: 'done', finishedAt: new Date(this.clock.now()) }).where(eq(taskSteps.id, stepId)).run();
+          passed.add(stepId);
+          this.db
+            .update(taskSteps)
+            .set({ state: 'done', finishedAt: new Date(this.clock.now()), result: (r === undefined ? null : JSON.parse(JSON.stringify(r))) as never })
+            .where(eq(taskSteps.id, stepId))
+            .run();
           this.db.update(tasks).set({ lastCompletedStep: name }).where(eq(tasks.id, id)).run();
           this.#emit(id, 'running');
           return r;
@@ -307,6 +427,93 @@ export class TaskEngine {
           this.#emit(id, 'question');
         }),
     };
+  }
+
+  async #fault(kind: string, step: string, signal: AbortSignal, after: boolean): Promise<void> {
+    const f = this.#faults.find((x) => x.kind === kind && x.step === step && x.after === after);
+    if (!f) return;
+    console.warn(`[tandem] TANDEM_FAULT: ${f.action}${after ? ' after' : ' at'} ${kind}:${step}`);
+    if (f.action === 'crash') process.kill(process.pid, 'SIGKILL');
+    if (f.action === 'error') throw new AppError('INTERNAL', `injected fault at ${kind}:${step}`);
+    await new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new AppError('CANCELLED', 'cancelled by the operator')), { once: true }));
+  }
+
+  /** What can be done with an ended task of a durable kind: resume it, roll it back, neither. */
+  recovery(id: number): RecoveryOffer | null {
+    const t = this.get(id);
+    if (!t) throw new AppError('NOT_FOUND', `task #${id} does not exist`);
+    const handler = this.#kinds.get(t.kind) as DurableKind<Record<string, unknown>> | undefined;
+    if (!handler) return null;
+    const steps = this.steps(id);
+    const params = t.params ?? {};
+    const ended = t.state === 'interrupted' || t.state === 'failed' || t.state === 'cancelled';
+    const notEnded = ended ? null : t.state === 'finished' || t.state === 'rolled-back' ? `the task is ${t.state}` : 'the task is still running';
+    const busy = ended ? this.#busyReason(t) : null;
+    const resumeWhy = notEnded ?? busy ?? handler.resumeBlocked?.(t, steps, params) ?? null;
+    const done = steps.filter((x) => x.state === 'done').map((x) => x.name);
+    const rollbackWhy = !handler.rollback ? 'this kind of task cannot be rolled back' : (notEnded ?? busy ?? handler.rollback.blocked(t, steps, params));
+    return {
+      resume: { ok: resumeWhy === null, reason: resumeWhy },
+      rollback: { ok: rollbackWhy === null, reason: rollbackWhy, steps: handler.rollback && !rollbackWhy ? handler.rollback.steps(params, done) : [] },
+      confirmText: handler.confirmText(params),
+    };
+  }
+
+  #busyReason(t: TaskRow): string | null {
+    for (const r of t.locks ?? [t.target]) {
+      const h = this.#holderOf(r);
+      if (h) return `task #${h.task.id} "${h.task.name}" holds ${h.lock}`;
+    }
+    return null;
+  }
+
+  /** Runs an interrupted, failed or cancelled durable task again from its first unfinished step. */
+  resume(id: number, confirm: string, username: string): TaskRow {
+    return this.#again(id, confirm, username, 'resume');
+  }
+
+  /** Undoes what an interrupted or failed durable task did, where its kind says that is safe. */
+  rollback(id: number, confirm: string, username: string): TaskRow {
+    return this.#again(id, confirm, username, 'rollback');
+  }
+
+  #again(id: number, confirm: string, username: string, how: 'resume' | 'rollback'): TaskRow {
+    const offer = this.recovery(id);
+    const t = this.get(id)!;
+    if (!offer) throw new AppError('PRECONDITION_FAILED', `task #${id} (${t.kind}) cannot be resumed or rolled back`);
+    const o = how === 'resume' ? offer.resume : offer.rollback;
+    if (!o.ok) throw new AppError('PRECONDITION_FAILED', `task #${id} cannot be ${how === 'resume' ? 'resumed' : 'rolled back'}: ${o.reason}`);
+    if (confirm !== offer.confirmText) throw AppError.invalid('confirm', `type ${offer.confirmText} to confirm`);
+    const handler = this.#kinds.get(t.kind) as DurableKind<Record<string, unknown>>;
+    const params = t.params ?? {};
+    const locks = t.locks ?? [t.target];
+    this.#checkLocks(locks);
+    const done = this.steps(id).filter((x) => x.state === 'done').map((x) => x.name);
+    this.db.transaction((tx) => {
+      tx.update(tasks)
+        .set({ state: 'waiting', attempts: t.attempts + 1, error: null, finishedAt: null, cancelRequested: false, question: null })
+        .where(eq(tasks.id, id))
+        .run();
+      tx.update(taskSteps)
+        .set({ state: 'pending', startedAt: null, finishedAt: null })
+        .where(and(eq(taskSteps.taskId, id), inArray(taskSteps.state, ['failed', 'cancelled', 'skipped', 'running'])))
+        .run();
+      if (how === 'rollback') {
+        tx.update(taskSteps).set({ state: 'skipped' }).where(and(eq(taskSteps.taskId, id), eq(taskSteps.state, 'pending'))).run();
+        const max = tx.select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` }).from(taskSteps).where(eq(taskSteps.taskId, id)).get()?.m ?? -1;
+        offer.rollback.steps.forEach((name, i) => tx.insert(taskSteps).values({ taskId: id, idx: max + 1 + i, name, state: 'pending' }).run());
+      }
+    });
+    this.#log(id, 'warn', `${how === 'resume' ? 'resumed' : 'roll back started'} by ${username} (attempt ${t.attempts + 1})`);
+    this.history.record({ username, action: `${t.kind}.${how}`, target: t.target, params: { taskId: id, doneSteps: done }, outcome: 'started', taskId: id });
+    for (const r of locks) this.#locks.set(r, id);
+    const controller = new AbortController();
+    const live: Live = { controller, locks, done: Promise.resolve() };
+    this.#live.set(id, live);
+    const run = how === 'resume' ? (ctx: TaskContext) => handler.run(ctx, params) : (ctx: TaskContext) => handler.rollback!.run(ctx, params, done);
+    live.done = this.#execute(id, { name: t.name, kind: t.kind, target: t.target, params, username, run, rolledBack: how === 'rollback' }, live);
+    this.#emit(id, 'waiting');
+    return this.get(id)!;
   }
 
   answer(id: number, questionId: string, value: string, username: string): void {

@@ -145,7 +145,7 @@ describe('VM replica lifecycle on the real node lab', () => {
     expect(plan.mode).toBe('planned');
     expect(plan.dataLossWindowSec).toBe(0);
     expect(plan.checks.filter((c) => c.status === 'block')).toEqual([]);
-    const { taskId } = await caller.replicas.failover({ id: replicaId, confirm: VM });
+    const { taskId } = await caller.replicas.failover({ id: replicaId, confirm: VM, mode: 'planned' });
     await task(taskId);
     expect(await r1.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toBe('shut off');
     expect(await r2.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(/paused|running/);
@@ -194,11 +194,11 @@ describe('VM replica lifecycle on the real node lab', () => {
     expect(plan.mode).toBe('forced');
     expect(plan.dataLossWindowSec).toBeGreaterThanOrEqual(0);
     expect(plan.checks.find((c) => c.id === 'master-node')?.status).toBe('warn');
-    const { taskId } = await caller.replicas.failover({ id: replicaId, confirm: VM, force: true });
+    const { taskId } = await caller.replicas.failover({ id: replicaId, confirm: VM, mode: 'forced' });
     await task(taskId);
     expect(await r1.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(/paused|running/);
     const rep = await caller.replicas.get({ id: replicaId });
-    expect(rep).toMatchObject({ state: 'reinit-required', sourceSiteId: n.node1, targetSiteId: n.node2, stopOldMasterPending: true });
+    expect(rep).toMatchObject({ state: 'reinit-required', sourceSiteId: n.node1, targetSiteId: n.node2, stopOldMasterPending: true, fenceSiteId: n.node2 });
   }
 
   it('deletes the replica and its data on the replica node', async () => {

@@ -80,8 +80,8 @@ describe('replica lifecycle (demo nodes)', () => {
     expect(plan.mode).toBe('planned');
     expect(plan.dataLossWindowSec).toBe(0);
     expect(plan.canProceed).toBe(true);
-    await expect(caller.replicas.failover({ id: created.id, confirm: 'web0' })).rejects.toThrow(/type the VM name web01/);
-    const fo = await caller.replicas.failover({ id: created.id, confirm: 'web01' });
+    await expect(caller.replicas.failover({ id: created.id, confirm: 'web0', mode: 'planned' })).rejects.toThrow(/type the VM name web01/);
+    const fo = await caller.replicas.failover({ id: created.id, confirm: 'web01', mode: 'planned' });
     const foTask = await app.tasks.wait(fo.taskId);
     expect(foTask.error).toBeNull();
     expect(app.tasks.steps(fo.taskId).map((s) => s.state)).toEqual(app.tasks.steps(fo.taskId).map(() => 'done'));
@@ -103,10 +103,10 @@ describe('replica lifecycle (demo nodes)', () => {
 
     // Forced failover back: the data-loss window is the age of the last sync.
     env.clock.advance(120_000);
-    const forcedPlan = await caller.replicas.failoverPlan({ id: created.id, force: true });
+    const forcedPlan = await caller.replicas.failoverPlan({ id: created.id, mode: 'forced' });
     expect(forcedPlan.mode).toBe('forced');
     expect(forcedPlan.dataLossWindowSec).toBeGreaterThanOrEqual(120);
-    const ff = await caller.replicas.failover({ id: created.id, confirm: 'web01', force: true });
+    const ff = await caller.replicas.failover({ id: created.id, confirm: 'web01', mode: 'forced' });
     const ffTask = await app.tasks.wait(ff.taskId);
     expect(ffTask.error).toBeNull();
     expect(await app.replicas.node(n1).getVmState('web01')).toBe('running');

@@ -34,6 +34,7 @@ export class DemoNodeAdapter implements NodeAdapter {
   #node(name = this.nodeName): DemoNode {
     const n = this.world.node(name);
     if (!n) throw new AppError('UNREACHABLE', `demo node ${name} does not exist in the simulation`);
+    if (this.world.down.has(name)) throw new AppError('UNREACHABLE', `demo node ${name} does not answer (powered off in the simulation)`);
     return n;
   }
 

@@ -150,6 +150,8 @@ export class DemoWorld {
   readonly epoch: number;
   readonly nodes: DemoNode[];
   readonly clusters: DemoCluster[];
+  /** Nodes that are powered off in the simulation: every call to them fails as unreachable. */
+  readonly down = new Set<string>();
 
   constructor(
     readonly clock: Clock,

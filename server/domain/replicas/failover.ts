@@ -1,13 +1,13 @@
-import { eq } from 'drizzle-orm';
-import type { NodeAdapter } from '../../adapters/node/types';
+import { and, eq, ne } from 'drizzle-orm';
+import type { NodeAdapter, VmState } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, type ReplicaDataset, type ReplicaRow } from '../../db/schema';
+import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskRow, type TaskStepRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
-import { diskPath, latestCommon } from './rules';
-import { replicaLock, vmLock, type ReplicaService } from './service';
+import { dataLossWindow, diskPath, FAILOVER_STEPS, failoverRollbackBlocked, failoverRollbackSteps, latestCommon } from './rules';
+import { replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
 
 export interface Precheck {
   id: string;
@@ -18,56 +18,153 @@ export interface Precheck {
   overridable?: boolean;
 }
 
+export type FailoverMode = 'planned' | 'forced';
+
 export interface FailoverPlan {
   replicaId: number;
   vmName: string;
-  mode: 'planned' | 'forced';
+  mode: FailoverMode;
+  /** Why the mode is what it is (asked for, or the master cannot be reached). */
+  modeReason: string;
+  masterReachable: boolean;
   checks: Precheck[];
   canProceed: boolean;
   /** Time of the recovery point the VM would start from (planned: now, after a final sync). */
   recoveryPointAt: number | null;
   /** Writes that would be lost, in seconds (0 for planned). */
   dataLossWindowSec: number | null;
+  /** The lost writes are those from `dataLossFrom` (last recovery point) to `dataLossTo` (master last seen, or now). */
+  dataLossFrom: number | null;
+  dataLossTo: number | null;
+  /** True while the master still answers: the window grows until it is stopped. */
+  dataLossGrowing: boolean;
+  /** Other replicas of the VM that this failover pauses (they pull from the old master). */
+  siblings: { id: number; name: string; targetSite: string }[];
   steps: string[];
 }
 
-const PLANNED_STEPS = ['Stop the master VM', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Promote the replica', 'Define the VM on the replica node', 'Start the VM', 'Mark the old master for reinit'];
-const FORCED_STEPS = ['Promote from the last synced snapshot', 'Define the VM on the replica node', 'Start the VM', 'Mark the old master for reinit'];
+export interface ReinitParams extends Record<string, unknown> {
+  replicaId: number;
+  vmName: string;
+  oldSiteId: number;
+  /** UTC stamp of the start: names the kept diverged datasets and the first snapshot. */
+  stamp: string;
+  divergence: { dataset: string; commonSnapshot: string; snapshotsAfter: string[]; writtenBytes: number; writtenMaxBytes: number }[];
+}
 
-async function reach<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+/** What a failover task stores: enough to resume or roll it back after a crash. */
+export interface FailoverParams extends Record<string, unknown> {
+  replicaId: number;
+  vmName: string;
+  replicaName: string;
+  mode: FailoverMode;
+  fromSiteId: number;
+  toSiteId: number;
+  datasets: ReplicaDataset[];
+  /** Planned: the final snapshot's name (chosen up front); forced: the last synced snapshot. */
+  snapshot: string;
+  /** The VM's state on the master when the failover started (null: unknown, master unreachable). */
+  masterState: VmState | null;
+  masterReachable: boolean;
+  siblings: number[];
+  dataLossWindowSec: number | null;
+  recoveryPointAt: number | null;
+  bandwidthLimit: number | null;
+  keepSnapshots: number;
+}
+
+async function reach<T>(p: Promise<T>, ms = 8_000): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    return { ok: true, value: await p };
+    const value = await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms / 1000} s`)), ms)))]);
+    return { ok: true, value };
   } catch (e) {
     return { ok: false, error: errorMessage(e) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** Failover and reinit of VM replicas, as tasks the wizards start and watch. */
+const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 15) + 'Z';
+
+/**
+ * Failover and reinit of VM replicas as durable tasks: the intent is stored before the first side
+ * effect (the replica goes to `failing-over`, which no sync touches), every step checks the real
+ * state first so that running it twice is harmless, and an interrupted or failed failover can be
+ * resumed from its first unfinished step or, before the replica was promoted, rolled back.
+ */
 export class ReplicaFailover {
   constructor(
     private readonly db: Db,
     private readonly replicas: ReplicaService,
     private readonly tasks: TaskEngine,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    tasks.define<FailoverParams>('replica.failover', {
+      run: (ctx, p) => this.#run(ctx, p),
+      confirmText: (p) => p.vmName,
+      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
+      rollback: {
+        steps: (p, done) => failoverRollbackSteps(p.mode, done, p.masterState === 'running' || p.masterState === 'paused'),
+        blocked: (task, steps, p) =>
+          this.#notOurs(task, p) ??
+          failoverRollbackBlocked(
+            p.mode,
+            steps.filter((s) => s.state === 'done').map((s) => s.name),
+            steps.filter((s: TaskStepRow) => s.state === 'running' || (s.state === 'failed' && !!s.startedAt)).map((s) => s.name),
+          ),
+        run: (ctx, p, done) => this.#rollback(ctx, p, done),
+      },
+    });
+    tasks.define<ReinitParams>('replica.reinit', {
+      run: (ctx, p) => this.#reinit(ctx, p),
+      confirmText: (p) => p.vmName,
+      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
+    });
+  }
 
-  async plan(id: number, opts: { force?: boolean } = {}): Promise<FailoverPlan> {
+  #notOurs(task: TaskRow, p: { replicaId: number }): string | null {
+    const r = this.db.select().from(replicas).where(eq(replicas.id, p.replicaId)).get();
+    if (!r) return `replica #${p.replicaId} no longer exists`;
+    if (r.operation?.taskId !== task.id) return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
+    return null;
+  }
+
+  #siteName(id: number): string {
+    return this.db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `#${id}`;
+  }
+
+  /** Other replicas of the same VM that pull from the same master. */
+  #siblings(r: ReplicaRow): ReplicaRow[] {
+    return this.db
+      .select()
+      .from(replicas)
+      .where(and(eq(replicas.vmName, r.vmName), eq(replicas.sourceSiteId, r.sourceSiteId), ne(replicas.id, r.id)))
+      .all();
+  }
+
+  async plan(id: number, opts: { mode?: FailoverMode; force?: boolean } = {}): Promise<FailoverPlan> {
     const r = this.replicas.row(id);
     const checks: Precheck[] = [];
     const add = (c: Precheck) => checks.push(c);
     if (r.state === 'reinit-required') add({ id: 'state', label: 'Replica state', status: 'block', message: 'this replica already took over; reinitialise the old master first' });
+    if (r.operation) add({ id: 'state', label: 'Replica state', status: 'block', message: `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume or roll it back from its task page` });
+    if (r.conflict?.kind === 'master-moved')
+      add({ id: 'master-moved', label: 'Master of the VM', status: 'block', message: `the VM was failed over to ${this.#siteName(r.conflict.siteId)} by replica #${r.conflict.byReplicaId}; this replica still pulls from the old master ${this.#siteName(r.sourceSiteId)}` });
     const target = this.replicas.node(r.targetSiteId);
     const t = await reach(target.probe());
     add(t.ok ? { id: 'replica-node', label: 'Replica node reachable', status: 'pass', message: `${t.value.hostname} answers` } : { id: 'replica-node', label: 'Replica node reachable', status: 'block', message: t.error });
     const source = this.replicas.node(r.sourceSiteId);
     const s = await reach(source.getVmState(r.vmName));
     const masterUp = s.ok;
+    if (masterUp) this.replicas.markSeen(r.sourceSiteId);
+    const mode: FailoverMode = !masterUp ? 'forced' : (opts.mode ?? 'planned');
+    const modeReason = !masterUp ? `the master node does not answer (${s.error}): only a forced failover from the last synced snapshot is possible` : mode === 'forced' ? 'forced failover asked for: the master VM is stopped first, then the replica starts from the last synced snapshot' : 'the master answers: stop, final sync, switch (no data loss)';
     add(
       masterUp
-        ? { id: 'master-node', label: 'Master node reachable', status: 'pass', message: `VM ${r.vmName} is ${s.value ?? 'not defined'} there: planned failover (stop, final sync, switch)` }
-        : { id: 'master-node', label: 'Master node reachable', status: 'warn', message: `unreachable (${s.error}): forced failover from the last synced snapshot` },
+        ? { id: 'master-node', label: 'Master node reachable', status: mode === 'forced' ? 'warn' : 'pass', message: `VM ${r.vmName} is ${s.value ?? 'not defined'} there${mode === 'forced' ? '; a forced failover stops it first (fencing), then loses the writes after the last sync' : ''}` }
+        : { id: 'master-node', label: 'Master node reachable', status: 'warn', message: `unreachable (${s.error}): the VM there will be stopped as soon as its node answers` },
     );
-    const mode = masterUp && !opts.force ? 'planned' : 'forced';
     if (!r.lastSyncAt || !r.lastSnapshot) {
       add({ id: 'last-sync', label: 'Last sync', status: 'block', message: 'the replica has never completed a sync; there is nothing to fail over to' });
     } else {
@@ -76,10 +173,13 @@ export class ReplicaFailover {
       add({ id: 'last-sync', label: 'Last sync', status: late ? 'warn' : 'pass', message: `${new Date(r.lastSyncAt).toISOString()} (${age} s ago)${late ? ' — older than expected' : ''}` });
     }
     if (!r.vmDefinition && mode === 'forced') add({ id: 'definition', label: 'VM definition', status: 'block', message: 'no stored definition of the VM (it is saved at each sync)' });
-    const busy = [replicaLock(id), vmLock(r.sourceSiteId, r.vmName)].map((l) => this.tasks.holder(l)).find(Boolean);
+    const busy = [replicaLock(id), vmLock(r.sourceSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)].map((l) => this.tasks.holder(l)).find(Boolean);
     if (busy) {
-      add({ id: 'tasks', label: 'Pending tasks', status: opts.force ? 'warn' : 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}${opts.force ? '; force cancels it first' : ''}`, overridable: true });
+      add({ id: 'tasks', label: 'Pending tasks', status: opts.force ? 'warn' : 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}${opts.force ? '; force cancels it first' : '; tick "Override pending tasks" to cancel it first'}`, overridable: true });
     } else add({ id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
+    const siblings = this.#siblings(r).map((x) => ({ id: x.id, name: x.name, targetSite: this.#siteName(x.targetSiteId) }));
+    if (siblings.length)
+      add({ id: 'siblings', label: 'Other replicas of the VM', status: 'warn', message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; re-point or delete them after the reinit` });
     if (t.ok) {
       const cap = await reach(target.capacity());
       const vms = await reach(target.listVms());
@@ -93,111 +193,235 @@ export class ReplicaFailover {
       const defined = await reach(target.getVmState(r.vmName));
       if (defined.ok && defined.value && defined.value !== 'stopped') add({ id: 'target-vm', label: 'VM on the replica node', status: 'block', message: `a VM named ${r.vmName} is already ${defined.value} on the replica node` });
     }
+    const seen = this.db.select({ at: sites.lastSeenAt }).from(sites).where(eq(sites.id, r.sourceSiteId)).get()?.at?.getTime() ?? null;
+    const w = mode === 'planned' ? null : dataLossWindow({ lastSyncAt: r.lastSyncAt?.getTime() ?? null, masterReachable: masterUp, masterLastSeenAt: seen, now: this.clock.now() });
     const canProceed = !checks.some((c) => c.status === 'block');
     return {
       replicaId: id,
       vmName: r.vmName,
       mode,
+      modeReason,
+      masterReachable: masterUp,
       checks,
       canProceed,
       recoveryPointAt: mode === 'planned' ? this.clock.now() : (r.lastSyncAt?.getTime() ?? null),
-      dataLossWindowSec: mode === 'planned' ? 0 : r.lastSyncAt ? Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000) : null,
-      steps: mode === 'planned' ? PLANNED_STEPS : FORCED_STEPS,
+      dataLossWindowSec: mode === 'planned' ? 0 : (w?.seconds ?? null),
+      dataLossFrom: w?.from ?? null,
+      dataLossTo: w?.to ?? null,
+      dataLossGrowing: w?.growing ?? false,
+      siblings,
+      steps: [...FAILOVER_STEPS[mode]],
     };
   }
 
-  /** Runs the failover the operator confirmed by typing the VM name. */
-  async failover(id: number, opts: { confirm: string; force?: boolean }, user: SessionUser) {
-    const plan = await this.plan(id, { force: opts.force });
+  /**
+   * Runs the failover the operator confirmed by typing the VM name. `mode` is what the wizard
+   * showed; if the facts changed since (the master stopped answering), it is refused so that a
+   * forced failover is never run on a planned confirmation. `force` cancels pending tasks first.
+   */
+  async failover(id: number, opts: { confirm: string; mode: FailoverMode; force?: boolean }, user: SessionUser) {
     const r = this.replicas.row(id);
     if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    const plan = await this.plan(id, { mode: opts.mode, force: opts.force });
+    if (plan.mode !== opts.mode) throw new AppError('PRECONDITION_FAILED', `the failover would now be ${plan.mode}, not ${opts.mode}: ${plan.modeReason}. Review the plan again.`);
     if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
     if (opts.force) {
-      const busy = this.tasks.holder(replicaLock(id));
-      if (busy) {
-        this.tasks.cancel(busy.id, user.username);
-        await this.tasks.wait(busy.id);
+      for (const l of [replicaLock(id), vmLock(r.sourceSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)]) {
+        const busy = this.tasks.holder(l);
+        if (busy) {
+          this.tasks.cancel(busy.id, user.username);
+          await this.tasks.wait(busy.id);
+        }
       }
     }
-    return this.tasks.start({
-      name: `${plan.mode === 'planned' ? 'Planned' : 'Forced'} failover of ${r.vmName} to ${this.replicas.get(id).targetSite}`,
+    const fresh = this.replicas.row(id);
+    const now = this.clock.now();
+    const params: FailoverParams = {
+      replicaId: id,
+      vmName: fresh.vmName,
+      replicaName: fresh.name,
+      mode: plan.mode,
+      fromSiteId: fresh.sourceSiteId,
+      toSiteId: fresh.targetSiteId,
+      datasets: fresh.datasets,
+      snapshot: plan.mode === 'planned' ? `tandem-${fresh.name}-${stamp(now)}` : fresh.lastSnapshot!,
+      masterState: plan.masterReachable ? ((await reach(this.replicas.node(fresh.sourceSiteId).getVmState(fresh.vmName))) as { ok: true; value: VmState | null }).value ?? null : ((fresh.vmDefinition?.state as VmState | undefined) ?? null),
+      masterReachable: plan.masterReachable,
+      siblings: plan.siblings.map((x) => x.id),
+      dataLossWindowSec: plan.dataLossWindowSec,
+      recoveryPointAt: plan.recoveryPointAt,
+      bandwidthLimit: fresh.bandwidthLimit,
+      keepSnapshots: fresh.keepSnapshots,
+    };
+    const task = this.tasks.startDurable({
+      name: `${plan.mode === 'planned' ? 'Planned' : 'Forced'} failover of ${fresh.vmName} to ${this.#siteName(fresh.targetSiteId)}`,
       kind: 'replica.failover',
       target: replicaLock(id),
-      locks: [vmLock(r.sourceSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)],
-      params: { replicaId: id, mode: plan.mode, dataLossWindowSec: plan.dataLossWindowSec, recoveryPointAt: plan.recoveryPointAt },
+      locks: [vmLock(fresh.sourceSiteId, fresh.vmName), vmLock(fresh.targetSiteId, fresh.vmName)],
+      params,
       steps: plan.steps,
       username: user.username,
-      run: (ctx) => (plan.mode === 'planned' ? this.#planned(ctx, id) : this.#forced(ctx, id)),
     });
+    // The intent, before the first step runs (the task starts on the next turn of the event loop):
+    // from here on no sync touches this replica or its siblings, and an unreachable old master is
+    // fenced as soon as it answers.
+    this.db.transaction((tx) => {
+      tx.update(replicas)
+        .set({
+          state: 'failing-over',
+          operation: { kind: 'failover', taskId: task.id, mode: plan.mode, startedAt: now },
+          nextSyncAt: null,
+          ...(plan.mode === 'forced' && !plan.masterReachable ? { stopOldMasterPending: true, fenceSiteId: fresh.sourceSiteId } : {}),
+          updatedAt: new Date(now),
+        })
+        .where(eq(replicas.id, id))
+        .run();
+      for (const sid of params.siblings) {
+        tx.update(replicas)
+          .set({ conflict: { kind: 'master-moved', siteId: fresh.targetSiteId, byReplicaId: id, at: now }, updatedAt: new Date(now) })
+          .where(eq(replicas.id, sid))
+          .run();
+      }
+    });
+    return task;
   }
 
-  async #planned(ctx: TaskContext, id: number) {
-    const r = this.replicas.row(id);
-    const source = this.replicas.node(r.sourceSiteId);
-    await ctx.step('Stop the master VM', () => source.stopVm(r.vmName));
-    // The final incremental sync while the VM is stopped: nothing is lost.
-    const sync = await this.replicas.runSync(ctx, id);
-    await this.#switch(ctx, this.replicas.row(id), sync.snapshot, 'Promote the replica', false);
-    return { mode: 'planned', recoveryPoint: sync.snapshot, dataLossWindowSec: 0 };
+  #leg(p: FailoverParams): ReplicaLeg {
+    return { id: p.replicaId, name: p.replicaName, vmName: p.vmName, sourceSiteId: p.fromSiteId, targetSiteId: p.toSiteId, datasets: p.datasets, bandwidthLimit: p.bandwidthLimit, keepSnapshots: p.keepSnapshots };
   }
 
-  async #forced(ctx: TaskContext, id: number) {
-    const r = this.replicas.row(id);
-    const lost = r.lastSyncAt ? Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000) : null;
-    ctx.log(`forced failover from ${r.lastSnapshot} taken ${r.lastSyncAt?.toISOString()}; writes after it on the master are not on the replica (${lost} s)`, 'warn');
-    await this.#switch(ctx, r, r.lastSnapshot!, 'Promote from the last synced snapshot', true);
-    return { mode: 'forced', recoveryPoint: r.lastSnapshot, dataLossWindowSec: lost };
-  }
-
-  async #switch(ctx: TaskContext, r: ReplicaRow, snapshot: string, promoteStep: string, forced: boolean) {
-    const target = this.replicas.node(r.targetSiteId);
-    const paths: { from: string; to: string }[] = [];
-    await ctx.step(promoteStep, async () => {
-      for (const d of r.datasets) {
-        if (forced) await target.rollback(d.target, snapshot);
+  async #run(ctx: TaskContext, p: FailoverParams) {
+    const source = this.replicas.node(p.fromSiteId);
+    const target = this.replicas.node(p.toSiteId);
+    const leg = this.#leg(p);
+    if (p.mode === 'planned') {
+      await ctx.step('Stop the master VM', async () => {
+        await source.stopVm(p.vmName);
+        const st = await source.getVmState(p.vmName);
+        if (st !== 'stopped' && st !== null) throw new AppError('COMMAND_FAILED', `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}`);
+      });
+      // The final incremental sync while the VM is stopped: nothing is lost.
+      await ctx.step('Snapshot on the master', () => this.replicas.snapshotMaster(ctx, leg, p.snapshot));
+      await ctx.step('Transfer to the replica', () => this.replicas.transfer(ctx, leg, p.snapshot));
+    } else {
+      await ctx.step('Fence the old master', async () => {
+        if (!p.masterReachable) {
+          ctx.log(`the old master ${this.#siteName(p.fromSiteId)} was unreachable when the failover started; its VM will be stopped as soon as its node answers`, 'warn');
+          return;
+        }
+        // Fencing first: the old VM is off before the new one can start.
+        await source.stopVm(p.vmName, { graceMs: 0 });
+        const st = await source.getVmState(p.vmName);
+        if (st !== 'stopped' && st !== null) throw new AppError('COMMAND_FAILED', `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}; it must be off before the replica starts`);
+        ctx.log(`VM ${p.vmName} on ${this.#siteName(p.fromSiteId)} is off`);
+      });
+      ctx.log(`forced failover from ${p.snapshot}; writes after it on the old master are not on the replica (${p.dataLossWindowSec ?? '?'} s)`, 'warn');
+    }
+    const paths = await ctx.step(p.mode === 'planned' ? 'Promote the replica' : 'Promote from the last synced snapshot', async () => {
+      const vm = await target.getVmState(p.vmName);
+      if (vm === 'running' || vm === 'paused') throw new AppError('PRECONDITION_FAILED', `VM ${p.vmName} is already ${vm} on ${this.#siteName(p.toSiteId)}; Tandem will not roll back a live VM's disks`);
+      const r = this.replicas.row(p.replicaId);
+      const out: { from: string; to: string }[] = [];
+      for (const d of p.datasets) {
+        if (p.mode === 'forced') await target.rollback(d.target, p.snapshot);
         await target.setReadonly(d.target, false);
         const [info] = await target.listDatasets(d.target);
         const from = r.vmDefinition?.disks.find((x) => x.device === d.device)?.path;
         if (!from) throw new AppError('PRECONDITION_FAILED', `the stored VM definition has no disk ${d.device}`);
-        paths.push({ from, to: diskPath(d, d.target, info?.mountpoint ?? null) });
+        out.push({ from, to: diskPath(d, d.target, info?.mountpoint ?? null) });
       }
+      // The switch is recorded as soon as the replica is writable: the replica node is the master now.
+      if (r.sourceSiteId === p.fromSiteId) {
+        this.db
+          .update(replicas)
+          .set({
+            sourceSiteId: p.toSiteId,
+            targetSiteId: p.fromSiteId,
+            datasets: p.datasets.map((d) => ({ ...d, source: d.target, target: d.source })),
+            fenceSiteId: p.fromSiteId,
+            updatedAt: new Date(this.clock.now()),
+          })
+          .where(eq(replicas.id, p.replicaId))
+          .run();
+      }
+      return out;
     });
     await ctx.step('Define the VM on the replica node', async () => {
-      const def = r.vmDefinition;
+      const def = this.replicas.row(p.replicaId).vmDefinition;
       if (!def) throw new AppError('PRECONDITION_FAILED', 'no stored VM definition');
       const rewritten = target.rewriteVm({ format: def.format, name: def.name, text: def.text }, { disks: paths });
       await target.defineVm(rewritten);
     });
     await ctx.step('Start the VM', async () => {
-      const paused = r.vmDefinition?.state === 'paused';
-      await target.startVm(r.vmName, { paused });
-      ctx.log(`started ${r.vmName} on the replica node${paused ? ' (paused, as the master was)' : ''}`);
+      const paused = (p.masterState ?? this.replicas.row(p.replicaId).vmDefinition?.state) === 'paused';
+      await target.startVm(p.vmName, { paused });
+      ctx.log(`started ${p.vmName} on ${this.#siteName(p.toSiteId)}${paused ? ' (paused, as the master was)' : ''}`);
     });
-    await ctx.step('Mark the old master for reinit', async () => {
-      let stopPending = false;
-      if (forced) {
-        try {
-          await this.replicas.node(r.sourceSiteId).stopVm(r.vmName, { graceMs: 10_000 });
-          ctx.log('the old master answered and its VM is stopped');
-        } catch (e) {
-          stopPending = true;
-          ctx.log(`the old master is unreachable (${errorMessage(e)}); its VM will be stopped as soon as its node answers`, 'warn');
-        }
-      }
+    await ctx.step('Mark the old master for reinit', () => {
       this.db
         .update(replicas)
-        .set({
-          sourceSiteId: r.targetSiteId,
-          targetSiteId: r.sourceSiteId,
-          datasets: r.datasets.map((d) => ({ ...d, source: d.target, target: d.source })),
-          state: 'reinit-required',
-          enabled: false,
-          stopOldMasterPending: stopPending,
-          nextSyncAt: null,
-          updatedAt: new Date(this.clock.now()),
-        })
-        .where(eq(replicas.id, r.id))
+        .set({ state: 'reinit-required', enabled: false, operation: null, nextSyncAt: null, updatedAt: new Date(this.clock.now()) })
+        .where(eq(replicas.id, p.replicaId))
         .run();
+    });
+    return { mode: p.mode, recoveryPoint: p.snapshot, dataLossWindowSec: p.mode === 'planned' ? 0 : p.dataLossWindowSec, siblingsPaused: p.siblings };
+  }
+
+  /** Undoes a failover that stopped before the replica was promoted: the master runs again. */
+  async #rollback(ctx: TaskContext, p: FailoverParams, done: string[]) {
+    const target = this.replicas.node(p.toSiteId);
+    await ctx.step('Roll back: protect the replica', async () => {
+      for (const d of p.datasets) await target.setReadonly(d.target, true);
+    });
+    if (failoverRollbackSteps(p.mode, done, p.masterState === 'running' || p.masterState === 'paused').includes('Roll back: start the master VM again')) {
+      await ctx.step('Roll back: start the master VM again', async () => {
+        await this.replicas.node(p.fromSiteId).startVm(p.vmName, { paused: p.masterState === 'paused' });
+        ctx.log(`started ${p.vmName} again on ${this.#siteName(p.fromSiteId)}`);
+      });
+    }
+    await ctx.step('Roll back: resume replication', () => {
+      const now = new Date(this.clock.now());
+      this.db.transaction((tx) => {
+        const r = tx.select().from(replicas).where(eq(replicas.id, p.replicaId)).get()!;
+        tx.update(replicas)
+          .set({ state: r.enabled ? (r.lastSyncAt ? 'idle' : 'new') : 'paused', operation: null, stopOldMasterPending: false, fenceSiteId: null, nextSyncAt: now, updatedAt: now })
+          .where(eq(replicas.id, p.replicaId))
+          .run();
+        for (const sid of p.siblings) {
+          const sib = tx.select().from(replicas).where(eq(replicas.id, sid)).get();
+          if (sib?.conflict?.kind === 'master-moved' && sib.conflict.byReplicaId === p.replicaId) tx.update(replicas).set({ conflict: null, updatedAt: now }).where(eq(replicas.id, sid)).run();
+        }
+      });
+    });
+    return { rolledBack: true };
+  }
+
+  /**
+   * Stops the copy of a VM that runs where Tandem's records say it must not: on the replica's
+   * target node (the old master after a failover, or a replica started by hand). The copy on the
+   * master keeps running.
+   */
+  stopStale(id: number, opts: { confirm: string }, user: SessionUser) {
+    const r = this.replicas.row(id);
+    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (r.conflict?.kind !== 'dual-running') throw new AppError('PRECONDITION_FAILED', `VM ${r.vmName} is not flagged as running on two nodes`);
+    const stale = this.#siteName(r.targetSiteId);
+    return this.tasks.start({
+      name: `Stop the stale copy of ${r.vmName} on ${stale}`,
+      kind: 'replica.stopStale',
+      target: replicaLock(id),
+      locks: [vmLock(r.targetSiteId, r.vmName)],
+      params: { replicaId: id, vm: r.vmName, siteId: r.targetSiteId },
+      steps: ['Stop the stale copy'],
+      username: user.username,
+      run: async (ctx) => {
+        await ctx.step('Stop the stale copy', async () => {
+          const node = this.replicas.node(r.targetSiteId);
+          await node.stopVm(r.vmName, { graceMs: 30_000 });
+          ctx.log(`VM ${r.vmName} on ${stale} is off; the copy on ${this.#siteName(r.sourceSiteId)} keeps running`);
+        });
+        this.db.update(replicas).set({ conflict: null, lastError: null }).where(eq(replicas.id, id)).run();
+      },
     });
   }
 
@@ -211,9 +435,12 @@ export class ReplicaFailover {
       r.datasets.map(async (d) => {
         const [m, o] = await Promise.all([master.listSnapshots(d.source), old.listSnapshots(d.target)]);
         const oldSnaps = o[d.target] ?? [];
-        const common = latestCommon(m[d.source] ?? [], oldSnaps);
-        if (!common) throw new AppError('PRECONDITION_FAILED', `${d.target} has no snapshot in common with ${d.source}; a full resync is needed`);
-        const after = oldSnaps.filter((s) => BigInt(s.createTxg) > BigInt(common.createTxg)).map((s) => s.name);
+        const shared = latestCommon(m[d.source] ?? [], oldSnaps);
+        if (!shared) throw new AppError('PRECONDITION_FAILED', `${d.target} has no snapshot in common with ${d.source}; a full resync is needed`);
+        // Transaction groups are per pool: order the old master's snapshots by its own list, found by guid.
+        const at = oldSnaps.findIndex((s) => s.guid === shared.guid);
+        const common = oldSnaps[at]!;
+        const after = oldSnaps.slice(at + 1).map((s) => s.name);
         const written = await old.estimateWritten(d.target, common.name);
         return { dataset: d.target, commonSnapshot: common.name, commonAt: common.creation * 1000, snapshotsAfter: after, writtenBytes: written.bytes, writtenMaxBytes: written.maxBytes, exact: written.exact };
       }),
@@ -224,42 +451,57 @@ export class ReplicaFailover {
   async reinit(id: number, opts: { confirm: string }, user: SessionUser) {
     const r = this.replicas.row(id);
     if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (r.operation) throw new AppError('PRECONDITION_FAILED', `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`);
     const div = await this.divergence(id);
-    return this.tasks.start({
+    const now = this.clock.now();
+    const params: ReinitParams = { replicaId: id, vmName: r.vmName, oldSiteId: r.targetSiteId, stamp: stamp(now), divergence: div };
+    const task = this.tasks.startDurable({
       name: `Reinit ${r.vmName} on ${this.replicas.get(id).targetSite} as the new replica`,
       kind: 'replica.reinit',
       target: replicaLock(id),
-      locks: [vmLock(r.targetSiteId, r.vmName)],
-      params: { replicaId: id, divergence: div },
+      locks: [vmLock(r.targetSiteId, r.vmName), vmLock(r.sourceSiteId, r.vmName)],
+      params,
       steps: ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
       username: user.username,
-      run: async (ctx) => {
-        const old = this.replicas.node(r.targetSiteId);
-        await ctx.step('Stop the old master VM', () => old.stopVm(r.vmName, { graceMs: 10_000 }));
-        const stamp = new Date(this.clock.now()).toISOString().replace(/[-:]/g, '').slice(0, 15) + 'Z';
-        const kept: string[] = [];
-        await ctx.step('Keep the diverged state', async () => {
-          for (const d of div) {
-            const ds = r.datasets.find((x) => x.target === d.dataset)!;
-            if (d.snapshotsAfter.length === 0 && d.writtenMaxBytes === 0) {
-              await old.rollback(ds.target, d.commonSnapshot);
-              ctx.log(`${ds.target}: nothing written after ${d.commonSnapshot}`);
-              continue;
-            }
-            const keep = `${ds.target}-diverged-${stamp}`;
-            await keepDiverged(old, ds, d.commonSnapshot, keep);
-            kept.push(keep);
-            ctx.log(`${ds.target}: diverged state kept as ${keep} (about ${d.writtenBytes} bytes written after ${d.commonSnapshot}); delete it when no longer needed`, 'warn');
-          }
-        });
-        this.db.update(replicas).set({ state: 'idle', stopOldMasterPending: false }).where(eq(replicas.id, id)).run();
-        const sync = await this.replicas.runSync(ctx, id);
-        await ctx.step('Resume replication', () => {
-          this.db.update(replicas).set({ enabled: true, state: 'idle', updatedAt: new Date(this.clock.now()) }).where(eq(replicas.id, id)).run();
-        });
-        return { kept, snapshot: sync.snapshot };
-      },
     });
+    this.db
+      .update(replicas)
+      .set({ state: 'reinit-running', operation: { kind: 'reinit', taskId: task.id, startedAt: now }, updatedAt: new Date(now) })
+      .where(eq(replicas.id, id))
+      .run();
+    return task;
+  }
+
+  async #reinit(ctx: TaskContext, p: ReinitParams) {
+    const r = this.replicas.row(p.replicaId);
+    const old = this.replicas.node(p.oldSiteId);
+    await ctx.step('Stop the old master VM', () => old.stopVm(p.vmName, { graceMs: 10_000 }));
+    const kept = await ctx.step('Keep the diverged state', async () => {
+      const out: string[] = [];
+      for (const d of p.divergence) {
+        const ds = r.datasets.find((x) => x.target === d.dataset)!;
+        if (d.snapshotsAfter.length === 0 && d.writtenMaxBytes === 0) {
+          await old.rollback(ds.target, d.commonSnapshot);
+          await old.setReadonly(ds.target, true);
+          ctx.log(`${ds.target}: nothing written after ${d.commonSnapshot}`);
+          continue;
+        }
+        const keep = `${ds.target}-diverged-${p.stamp}`;
+        await keepDiverged(old, ds, d.commonSnapshot, keep);
+        out.push(keep);
+        ctx.log(`${ds.target}: diverged state kept as ${keep} (about ${d.writtenBytes} bytes written after ${d.commonSnapshot}); delete it when no longer needed`, 'warn');
+      }
+      return out;
+    });
+    const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
+    await ctx.step('Resume replication', () => {
+      this.db
+        .update(replicas)
+        .set({ enabled: true, state: 'idle', operation: null, stopOldMasterPending: false, fenceSiteId: null, updatedAt: new Date(this.clock.now()) })
+        .where(eq(replicas.id, p.replicaId))
+        .run();
+    });
+    return { kept, snapshot: sync.snapshot };
   }
 }
 
@@ -270,8 +512,11 @@ export class ReplicaFailover {
  * becomes a clone of `d.target@common` holding everything written after it.
  */
 async function keepDiverged(node: NodeAdapter, d: ReplicaDataset, common: string, keep: string) {
-  await node.renameDataset(d.target, keep);
-  await node.cloneSnapshot(keep, common, d.target);
-  await node.promoteDataset(d.target);
+  // Each part checks what is already done, so that a resumed reinit repeats none of it.
+  const exists = (ds: string) => node.listDatasets(ds).then((l) => l[0] ?? null, (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)));
+  if (!(await exists(keep))) await node.renameDataset(d.target, keep);
+  const cur = await exists(d.target);
+  if (!cur) await node.cloneSnapshot(keep, common, d.target);
+  if ((await exists(d.target))?.origin) await node.promoteDataset(d.target);
   await node.setReadonly(d.target, true);
 }

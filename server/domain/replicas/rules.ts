@@ -201,3 +201,68 @@ export function nextSyncAt(finishedAt: number, sleepTimeSec: number, failureCoun
   const backoff = Math.min(3600, Math.max(10, sleepTimeSec) * 2 ** Math.min(failureCount - 1, 10));
   return finishedAt + backoff * 1000;
 }
+
+// ------------------------------------------------------------------ the bad day
+
+/** What the target node says about a dataset a sync is about to receive into with `recv -F`. */
+export interface ReceiveFacts {
+  dataset: string;
+  node: string;
+  exists: boolean;
+  readonly: boolean;
+  /** VMs defined on the target whose disks are on this dataset, with their state. */
+  usedBy: { vm: string; state: string }[];
+}
+
+/**
+ * `zfs recv -F` rolls the target back to the stream's base and overwrites it: it may only land on
+ * a read-only replica dataset that no live VM uses. Returns why not, or null when it may.
+ */
+export function receiveRefusal(f: ReceiveFacts): string | null {
+  if (!f.exists) return null;
+  const live = f.usedBy.find((u) => u.state !== 'stopped');
+  if (live) return `${f.dataset} on ${f.node} is a disk of VM ${live.vm}, which is ${live.state} there; Tandem will not overwrite a live VM's disk`;
+  if (!f.readonly) return `${f.dataset} on ${f.node} is writable, so it is no longer a replica (promoted, or written by hand); Tandem will not overwrite it — fail over, reinitialise or delete the replica instead`;
+  return null;
+}
+
+/**
+ * The writes a forced failover loses: from the last recovery point to the moment the master was
+ * last seen. While the master still answers, the window keeps growing until it is stopped.
+ */
+export function dataLossWindow(o: { lastSyncAt: number | null; masterReachable: boolean; masterLastSeenAt: number | null; now: number }): { from: number | null; to: number | null; seconds: number | null; growing: boolean } {
+  if (o.lastSyncAt === null) return { from: null, to: null, seconds: null, growing: false };
+  const to = o.masterReachable ? o.now : Math.max(o.lastSyncAt, o.masterLastSeenAt ?? o.lastSyncAt);
+  return { from: o.lastSyncAt, to, seconds: Math.max(0, Math.round((to - o.lastSyncAt) / 1000)), growing: o.masterReachable };
+}
+
+/** Steps of a VM failover; the names are stored with the task, so they never change meaning. */
+export const FAILOVER_STEPS = {
+  planned: ['Stop the master VM', 'Snapshot on the master', 'Transfer to the replica', 'Promote the replica', 'Define the VM on the replica node', 'Start the VM', 'Mark the old master for reinit'],
+  forced: ['Fence the old master', 'Promote from the last synced snapshot', 'Define the VM on the replica node', 'Start the VM', 'Mark the old master for reinit'],
+} as const;
+
+/** The step after which the replica is writable: before it, a failover can be rolled back. */
+export const PROMOTE_STEP = { planned: 'Promote the replica', forced: 'Promote from the last synced snapshot' } as const;
+
+/**
+ * Whether an interrupted failover may be rolled back: only while the replica has not been
+ * promoted (after that, the VM may have run and written on the replica node).
+ */
+export function failoverRollbackBlocked(mode: 'planned' | 'forced', done: string[], running: string[]): string | null {
+  const promote = PROMOTE_STEP[mode];
+  if (done.includes(promote) || running.includes(promote)) return `the replica was promoted ("${promote}" ${done.includes(promote) ? 'done' : 'started'}); resume the failover, then fail back after a reinit`;
+  return null;
+}
+
+/** What a rollback of a failover does, given the steps that were done. */
+export function failoverRollbackSteps(mode: 'planned' | 'forced', done: string[], masterWasRunning: boolean): string[] {
+  const stopped = mode === 'planned' ? done.includes('Stop the master VM') : done.includes('Fence the old master');
+  return ['Roll back: protect the replica', ...(stopped && masterWasRunning ? ['Roll back: start the master VM again'] : []), 'Roll back: resume replication'];
+}
+
+/** A VM that runs (or is paused, i.e. live) on more than one node: names the nodes. */
+export function dualRunning(states: { siteId: number; state: string | null }[]): number[] | null {
+  const live = states.filter((s) => s.state === 'running' || s.state === 'paused').map((s) => s.siteId);
+  return live.length > 1 ? live : null;
+}

@@ -1,12 +1,21 @@
-import { and, eq, lte, ne } from 'drizzle-orm';
+import { and, eq, isNull, lte, notInArray } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { replicas } from '../../db/schema';
 import type { TaskEngine } from '../../tasks/engine';
 import type { Clock } from '../clock';
 import { errorMessage } from '../errors';
 import type { HistoryLog } from '../history';
-import { pruneList } from './rules';
-import { pendingCleanups, replicaLock, setPendingCleanups, type ReplicaService } from './service';
+import type { VmState } from '../../adapters/node/types';
+import { dualRunning, pruneList } from './rules';
+import { BUSY_STATES, pendingCleanups, replicaLock, setPendingCleanups, type ReplicaService } from './service';
+
+/** A node's answer within this time, or it counts as unreachable for this tick. */
+const TICK_CALL_MS = 8_000;
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Starts due syncs (sleep time after the end of the last one, backoff after failures), stops an
@@ -45,10 +54,12 @@ export class ReplicationScheduler {
       const due = this.db
         .select()
         .from(replicas)
-        .where(and(eq(replicas.enabled, true), ne(replicas.state, 'reinit-required'), lte(replicas.nextSyncAt, now)))
+        .where(and(eq(replicas.enabled, true), notInArray(replicas.state, BUSY_STATES), isNull(replicas.operation), isNull(replicas.conflict), lte(replicas.nextSyncAt, now)))
         .all();
+      await this.#watchVms();
       for (const r of due) {
         if (this.tasks.holder(replicaLock(r.id))) continue;
+        if (this.replicas.syncBlocked(this.replicas.row(r.id))) continue;
         try {
           started.push(this.replicas.startSync(r.id, 'scheduler').id);
         } catch {
@@ -63,14 +74,65 @@ export class ReplicationScheduler {
     return { started };
   }
 
+  /**
+   * At every tick, where each replicated VM actually runs: a VM live on two nodes is flagged (no
+   * sync runs until an operator stops the stale copy), and a VM left paused by an interrupted
+   * snapshot is resumed. One VM list per node, each with a deadline.
+   */
+  async #watchVms() {
+    const rows = this.db.select().from(replicas).all().filter((r) => r.state !== 'new');
+    if (!rows.length) return;
+    const siteIds = [...new Set(rows.flatMap((r) => [r.sourceSiteId, r.targetSiteId]))];
+    const lists = new Map<number, Map<string, VmState>>();
+    await Promise.all(
+      siteIds.map(async (id) => {
+        try {
+          const vms = await within(this.replicas.node(id).listVms(), TICK_CALL_MS);
+          lists.set(id, new Map(vms.map((v) => [v.name, v.state])));
+          this.replicas.markSeen(id);
+        } catch {
+          /* unreachable this tick */
+        }
+      }),
+    );
+    const now = this.clock.now();
+    for (const r of rows) {
+      const src = lists.get(r.sourceSiteId);
+      const dst = lists.get(r.targetSiteId);
+      // During a failover the VM legitimately moves; its own steps check the nodes.
+      if (r.state === 'failing-over' || this.tasks.holder(replicaLock(r.id))) continue;
+      if (src && dst) {
+        const both = dualRunning([
+          { siteId: r.sourceSiteId, state: src.get(r.vmName) ?? null },
+          { siteId: r.targetSiteId, state: dst.get(r.vmName) ?? null },
+        ]);
+        if (both && r.conflict?.kind !== 'dual-running') {
+          this.db.update(replicas).set({ conflict: { kind: 'dual-running', siteIds: both, at: now }, lastError: `VM ${r.vmName} is running on two nodes; syncing stopped until the stale copy is stopped` }).where(eq(replicas.id, r.id)).run();
+          this.history.record({ username: 'scheduler', action: 'replica.dualRunning', target: replicaLock(r.id), params: { vm: r.vmName, siteIds: both }, outcome: 'failure', error: `VM ${r.vmName} is running on two nodes` });
+        } else if (!both && r.conflict?.kind === 'dual-running') {
+          this.db.update(replicas).set({ conflict: null, lastError: null }).where(eq(replicas.id, r.id)).run();
+          this.history.record({ username: 'scheduler', action: 'replica.dualRunningResolved', target: replicaLock(r.id), params: { vm: r.vmName }, outcome: 'success' });
+        }
+      }
+      if (r.pausedByTandem && src) {
+        try {
+          await within(this.replicas.healPause(r), TICK_CALL_MS);
+          this.history.record({ username: 'scheduler', action: 'replica.resumePaused', target: replicaLock(r.id), params: { vm: r.vmName }, outcome: 'success' });
+        } catch {
+          /* next tick */
+        }
+      }
+    }
+  }
+
   async #stopOldMasters() {
     const pending = this.db.select().from(replicas).where(eq(replicas.stopOldMasterPending, true)).all();
     for (const r of pending) {
       try {
-        // After the failover the old master is the replica's target.
-        const node = this.replicas.node(r.targetSiteId);
-        const state = await node.getVmState(r.vmName);
-        if (state && state !== 'stopped') await node.stopVm(r.vmName, { graceMs: 10_000 });
+        // The node the failover recorded as the old master (before the switch it is the source).
+        const node = this.replicas.node(r.fenceSiteId ?? r.targetSiteId);
+        const state = await within(node.getVmState(r.vmName), TICK_CALL_MS);
+        if (state && state !== 'stopped') await node.stopVm(r.vmName, { graceMs: 0 });
         this.db.update(replicas).set({ stopOldMasterPending: false }).where(eq(replicas.id, r.id)).run();
         this.history.record({ username: 'scheduler', action: 'replica.stopOldMaster', target: `replica:${r.id}`, params: { vm: r.vmName, wasState: state }, outcome: 'success' });
       } catch {

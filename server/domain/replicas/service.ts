@@ -1,7 +1,7 @@
 import { and, desc, eq, or } from 'drizzle-orm';
 import type { NodeAdapter, SnapshotInfo, SourceSpec } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, syncRuns, type ReplicaRow } from '../../db/schema';
+import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
@@ -9,7 +9,7 @@ import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
-import { DEFAULTS, latestCommon, nextSyncAt, planDatasets, pruneList, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
+import { DEFAULTS, latestCommon, nextSyncAt, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
 
 export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
 
@@ -21,8 +21,27 @@ export interface ReplicaView extends ReplicaRow {
   progress: { complete: number; total: number } | null;
 }
 
+/** The replica's own lock (also the task target shown in history). */
 export const replicaLock = (id: number) => `replica:${id}`;
-export const vmLock = (siteId: number, vm: string) => `vm:${siteId}/${vm}`;
+/** A VM on a node; contains the lock of every replica that pulls from it. */
+export const vmLock = (siteId: number, vm: string) => `site/${siteId}/vm/${vm}`;
+/** A replica under its master VM: a sync conflicts with any task on the VM, not with its siblings. */
+export const replicaVmLock = (r: { id: number; sourceSiteId: number; vmName: string }) => `${vmLock(r.sourceSiteId, r.vmName)}/replica/${r.id}`;
+
+/** One direction of replication: what a sync step needs (a replica row, or a failover's stored copy). */
+export interface ReplicaLeg {
+  id: number;
+  name: string;
+  vmName: string;
+  sourceSiteId: number;
+  targetSiteId: number;
+  datasets: ReplicaDataset[];
+  bandwidthLimit: number | null;
+  keepSnapshots: number;
+}
+
+/** Replica states in which no sync may start: a failover or reinit owns the replica. */
+export const BUSY_STATES: ReplicaRow['state'][] = ['failing-over', 'reinit-required', 'reinit-running'];
 
 /** VM replicas: create, update, delete, sync (the failover and reinit wizards build on this). */
 export class ReplicaService {
@@ -182,13 +201,25 @@ export class ReplicaService {
     return this.get(id);
   }
 
+  /** Why a sync of this replica may not start now, or null. */
+  syncBlocked(r: ReplicaRow): string | null {
+    if (r.state === 'reinit-required') return `replica ${r.name} must be reinitialised first`;
+    if (r.state === 'failing-over' || r.state === 'reinit-running' || r.operation)
+      return `replica ${r.name} is in a ${r.operation?.kind ?? 'failover'} (task #${r.operation?.taskId ?? '?'}); resume or roll it back first`;
+    if (r.conflict?.kind === 'master-moved') return `the VM's master moved to another node (failover of replica #${r.conflict.byReplicaId}); this replica still pulls from the old master — re-point or delete it`;
+    if (r.conflict?.kind === 'dual-running') return `VM ${r.vmName} is running on two nodes; stop the stale copy first`;
+    return null;
+  }
+
   startSync(id: number, username: string, label = 'Sync') {
     const r = this.row(id);
-    if (r.state === 'reinit-required') throw new AppError('PRECONDITION_FAILED', `replica ${r.name} must be reinitialised first`);
+    const blocked = this.syncBlocked(r);
+    if (blocked) throw new AppError('PRECONDITION_FAILED', blocked);
     return this.tasks.start({
       name: `${label} ${r.vmName} → ${r.name}`,
       kind: 'replica.sync',
       target: replicaLock(id),
+      locks: [replicaVmLock(r)],
       params: { replicaId: id, vm: r.vmName, replica: r.name },
       steps: ['Snapshot on the master', 'Transfer to the replica', 'Protect and prune'],
       username,
@@ -196,88 +227,33 @@ export class ReplicaService {
     });
   }
 
+  /** Records that a site answered (the end of a data-loss window if it is lost later). */
+  markSeen(siteId: number): void {
+    const now = this.clock.now();
+    if (now - (this.#seen.get(siteId) ?? 0) < 5_000) return;
+    this.#seen.set(siteId, now);
+    this.db.update(sites).set({ lastSeenAt: new Date(now) }).where(eq(sites.id, siteId)).run();
+  }
+  readonly #seen = new Map<number, number>();
+
   /** One replication cycle: snapshot the master's disks, pull node-to-node, protect, prune. */
-  async runSync(ctx: TaskContext, id: number): Promise<{ bytes: number; seconds: number; snapshot: string }> {
+  async runSync(ctx: TaskContext, id: number, opts: { keepState?: boolean; snapshot?: string } = {}): Promise<{ bytes: number; seconds: number; snapshot: string }> {
     const r = this.row(id);
     const started = this.clock.now();
     const runId = this.db.insert(syncRuns).values({ subject: `replica:${id}`, startedAt: new Date(started), outcome: 'running' }).returning({ id: syncRuns.id }).get().id;
-    this.db.update(replicas).set({ state: 'syncing' }).where(eq(replicas.id, id)).run();
-    const source = this.node(r.sourceSiteId);
-    const target = this.node(r.targetSiteId);
-    const snap = snapshotName(r.name, started);
+    if (!opts.keepState) this.db.update(replicas).set({ state: 'syncing' }).where(eq(replicas.id, id)).run();
+    const snap = opts.snapshot ?? snapshotName(r.name, started);
     try {
-      await ctx.step('Snapshot on the master', async () => {
-        const vm = await source.getVm(r.vmName);
-        if (!vm) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
-        const def = await source.dumpVm(r.vmName);
-        this.db.update(replicas).set({ vmDefinition: { ...def, state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) } }).where(eq(replicas.id, id)).run();
-        const pause = vm.state === 'running' && r.datasets.length > 1;
-        if (pause) await source.pauseVm(r.vmName);
-        try {
-          await source.createSnapshots(r.datasets.map((d) => d.source), snap);
-        } finally {
-          if (pause) await source.resumeVm(r.vmName);
-        }
-        ctx.log(`snapshot ${snap} of ${r.datasets.length} disk(s)${pause ? ' (VM paused for a consistent set)' : ''}`);
-      });
-      let total = 0;
-      const plans = await Promise.all(
-        r.datasets.map(async (d) => {
-          const [srcSnaps, dstSnaps] = await Promise.all([
-            source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
-            target.listSnapshots(d.target).then(
-              (m) => m[d.target] ?? [],
-              (e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)),
-            ),
-          ]);
-          const common = latestCommon(srcSnaps, dstSnaps);
-          const estimate = common ? (await source.estimateWritten(d.source, common.name)).bytes : ((await source.listDatasets(d.source))[0]?.referencedBytes ?? 0);
-          total += estimate;
-          return { d, common, estimate };
-        }),
-      );
-      ctx.progress(0, total);
-      let bytes = 0;
-      await ctx.step('Transfer to the replica', async () => {
-        for (const { d, common } of plans) {
-          ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
-          const base = bytes;
-          const res = await target.pull({
-            source: this.sourceSpec(r.sourceSiteId),
-            sourceDataset: d.source,
-            fromSnapshot: common?.name ?? null,
-            toSnapshot: snap,
-            targetDataset: d.target,
-            recursive: false,
-            intermediates: false,
-            bandwidthLimitBytesPerSec: r.bandwidthLimit,
-            onProgress: (b) => ctx.progress(base + b, Math.max(total, base + b)),
-            signal: ctx.signal,
-          });
-          bytes += res.bytes;
-          ctx.progress(bytes, Math.max(total, bytes));
-        }
-        ctx.progress(bytes, bytes);
-      });
-      await ctx.step('Protect and prune', async () => {
-        for (const d of r.datasets) {
-          await target.setReadonly(d.target, true);
-          const [srcSnaps, dstSnaps] = await Promise.all([source.listSnapshots(d.source), target.listSnapshots(d.target)]);
-          const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
-          // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
-          // retried at the next cycle; it does not fail the sync.
-          for (const [node, ds, list] of [[source, d.source, srcSnaps[d.source]], [target, d.target, dstSnaps[d.target]]] as const) {
-            await node.destroySnapshots(ds, drop(list)).catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn'));
-          }
-        }
-      });
+      await ctx.step('Snapshot on the master', () => this.snapshotMaster(ctx, r, snap));
+      const bytes = await ctx.step('Transfer to the replica', () => this.transfer(ctx, r, snap));
+      await ctx.step('Protect and prune', () => this.protectAndPrune(ctx, r, snap));
       const finished = this.clock.now();
       const seconds = Math.max(0.001, (finished - started) / 1000);
       const fresh = this.row(id);
       this.db
         .update(replicas)
         .set({
-          state: fresh.enabled ? 'idle' : 'paused',
+          ...(opts.keepState ? {} : { state: fresh.enabled ? 'idle' : 'paused' }),
           lastSyncAt: new Date(started),
           lastSnapshot: snap,
           lastSyncBytes: bytes,
@@ -297,7 +273,7 @@ export class ReplicaService {
       this.db
         .update(replicas)
         .set({
-          state: cancelled ? (fresh.enabled ? (fresh.lastSyncAt ? 'idle' : 'new') : 'paused') : 'error',
+          ...(opts.keepState ? {} : { state: cancelled ? (fresh.enabled ? (fresh.lastSyncAt ? 'idle' : 'new') : 'paused') : 'error' }),
           failureCount: failures,
           lastError: cancelled ? fresh.lastError : errorMessage(e),
           nextSyncAt: new Date(nextSyncAt(finished, fresh.sleepTimeSec, failures)),
@@ -309,9 +285,138 @@ export class ReplicaService {
     }
   }
 
+  /**
+   * Resumes a VM that Tandem paused for a snapshot and could not resume (a crash, a dropped
+   * connection): called at every contact with its master. Returns the VM's state afterwards.
+   */
+  async healPause(r: { id: number; vmName: string; sourceSiteId: number }, log?: (m: string) => void): Promise<void> {
+    const row = this.row(r.id);
+    if (!row.pausedByTandem) return;
+    const source = this.node(r.sourceSiteId);
+    const state = await source.getVmState(r.vmName);
+    if (state === 'paused') {
+      await source.resumeVm(r.vmName);
+      log?.(`VM ${r.vmName} had been left paused by an interrupted snapshot; resumed it`);
+    }
+    this.db.update(replicas).set({ pausedByTandem: false }).where(eq(replicas.id, r.id)).run();
+  }
+
+  /**
+   * `snap` of every disk on the master, idempotent (disks that already have it are skipped). The
+   * VM's definition is stored with the state it had before Tandem paused it; a multi-disk VM is
+   * paused around the snapshots, and the pause is recorded first so that it is undone even if
+   * this process dies in between.
+   */
+  async snapshotMaster(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<void> {
+    const source = this.node(r.sourceSiteId);
+    await this.healPause(r, (m) => ctx.log(m, 'warn'));
+    const vm = await source.getVm(r.vmName);
+    if (!vm) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
+    this.markSeen(r.sourceSiteId);
+    const def = await source.dumpVm(r.vmName);
+    this.db.update(replicas).set({ vmDefinition: { ...def, state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) } }).where(eq(replicas.id, r.id)).run();
+    const have = await Promise.all(r.datasets.map(async (d) => ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap)));
+    const missing = r.datasets.filter((_, i) => !have[i]).map((d) => d.source);
+    if (!missing.length) return ctx.log(`snapshot ${snap} already exists on every disk`);
+    const pause = vm.state === 'running' && missing.length > 1;
+    if (pause) {
+      this.db.update(replicas).set({ pausedByTandem: true }).where(eq(replicas.id, r.id)).run();
+      await source.pauseVm(r.vmName);
+    }
+    try {
+      await source.createSnapshots(missing, snap);
+    } finally {
+      if (pause) {
+        await source.resumeVm(r.vmName);
+        this.db.update(replicas).set({ pausedByTandem: false }).where(eq(replicas.id, r.id)).run();
+      }
+    }
+    ctx.log(`snapshot ${snap} of ${missing.length} disk(s)${pause ? ' (VM paused for a consistent set)' : ''}`);
+  }
+
+  /**
+   * Pulls `snap` of every disk node to node, incrementally from the newest common snapshot;
+   * disks that already have it are skipped. Refuses to receive into a dataset that is writable
+   * or a live VM's disk (see receiveRefusal). Returns the bytes received.
+   */
+  async transfer(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<number> {
+    const source = this.node(r.sourceSiteId);
+    const target = this.node(r.targetSiteId);
+    const targetName = this.sites.get(r.targetSiteId)?.name ?? `#${r.targetSiteId}`;
+    const vms = await target.listVms();
+    let total = 0;
+    const plans = [];
+    for (const d of r.datasets) {
+      const [srcSnaps, dstSnaps] = await Promise.all([
+        source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
+        target.listSnapshots(d.target).then(
+          (m) => m[d.target] ?? null,
+          (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
+        ),
+      ]);
+      const want = srcSnaps.find((s) => s.name === snap);
+      if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} has no snapshot ${snap} to send`);
+      if (dstSnaps?.some((s) => s.guid === want.guid)) {
+        ctx.log(`${d.target} already has ${snap}`);
+        continue;
+      }
+      const refusal = receiveRefusal({
+        dataset: d.target,
+        node: targetName,
+        exists: dstSnaps !== null,
+        readonly: dstSnaps !== null ? await target.getReadonly(d.target) : true,
+        usedBy: vms.filter((v) => v.disks.some((k) => k.dataset === d.target)).map((v) => ({ vm: v.name, state: v.state })),
+      });
+      if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
+      const common = latestCommon(srcSnaps, dstSnaps ?? []);
+      const estimate = common ? (await source.estimateWritten(d.source, common.name)).bytes : ((await source.listDatasets(d.source))[0]?.referencedBytes ?? 0);
+      total += estimate;
+      plans.push({ d, common });
+    }
+    ctx.progress(0, total);
+    let bytes = 0;
+    for (const { d, common } of plans) {
+      ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
+      const base = bytes;
+      const res = await target.pull({
+        source: this.sourceSpec(r.sourceSiteId),
+        sourceDataset: d.source,
+        fromSnapshot: common?.name ?? null,
+        toSnapshot: snap,
+        targetDataset: d.target,
+        recursive: false,
+        intermediates: false,
+        bandwidthLimitBytesPerSec: r.bandwidthLimit,
+        onProgress: (b) => ctx.progress(base + b, Math.max(total, base + b)),
+        signal: ctx.signal,
+      });
+      bytes += res.bytes;
+      ctx.progress(bytes, Math.max(total, bytes));
+    }
+    ctx.progress(bytes, bytes);
+    return bytes;
+  }
+
+  /** Replica datasets read-only; recovery points beyond `keepSnapshots` pruned on both sides. */
+  async protectAndPrune(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<void> {
+    const source = this.node(r.sourceSiteId);
+    const target = this.node(r.targetSiteId);
+    for (const d of r.datasets) {
+      await target.setReadonly(d.target, true);
+      const [srcSnaps, dstSnaps] = await Promise.all([source.listSnapshots(d.source), target.listSnapshots(d.target)]);
+      const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
+      // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
+      // retried at the next cycle; it does not fail the sync.
+      for (const [node, ds, list] of [[source, d.source, srcSnaps[d.source]], [target, d.target, dstSnaps[d.target]]] as const) {
+        await node.destroySnapshots(ds, drop(list)).catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn'));
+      }
+    }
+  }
+
   /** Deletes a replica; with `destroyData` its datasets on the target go too. */
   remove(id: number, opts: { destroyData: boolean }, user: SessionUser) {
     const r = this.row(id);
+    if (r.operation) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back before deleting it`);
     return this.tasks.start({
       name: `Delete replica ${r.vmName} → ${r.name}`,
       kind: 'replica.delete',

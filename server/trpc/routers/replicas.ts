@@ -3,6 +3,7 @@ import { replicaCreateSchema, replicaUpdateSchema } from '../../domain/replicas/
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
+const mode = z.enum(['planned', 'forced']);
 
 export const replicasRouter = router({
   list: viewerProcedure
@@ -26,10 +27,17 @@ export const replicasRouter = router({
   remove: operatorProcedure
     .input(z.object({ id, destroyData: z.boolean() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.replicas.remove(input.id, { destroyData: input.destroyData }, ctx.user).id })),
-  failoverPlan: viewerProcedure.input(z.object({ id, force: z.boolean().default(false) })).query(({ ctx, input }) => ctx.app.failover.plan(input.id, { force: input.force })),
+  failoverPlan: viewerProcedure
+    .input(z.object({ id, mode: mode.optional(), force: z.boolean().default(false) }))
+    .query(({ ctx, input }) => ctx.app.failover.plan(input.id, { mode: input.mode, force: input.force })),
+  /** `mode`: the one the plan showed; `force`: cancel pending tasks on the VM first. */
   failover: operatorProcedure
-    .input(z.object({ id, confirm: z.string(), force: z.boolean().default(false) }))
+    .input(z.object({ id, confirm: z.string(), mode, force: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.failover(input.id, input, ctx.user)).id })),
+  /** Stops the copy of a VM flagged as running on two nodes on the replica's target node. */
+  stopStale: operatorProcedure
+    .input(z.object({ id, confirm: z.string() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.failover.stopStale(input.id, input, ctx.user).id })),
   divergence: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.divergence(input.id)),
   reinit: operatorProcedure
     .input(z.object({ id, confirm: z.string() }))

@@ -28,6 +28,10 @@ export const tasksRouter = router({
     ctx.app.tasks.cancel(input.id, ctx.user.username);
     return { ok: true };
   }),
+  /** Whether an ended task can be resumed or rolled back, and what the operator types to confirm. */
+  recovery: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.tasks.recovery(input.id)),
+  resume: operatorProcedure.input(z.object({ id, confirm: z.string() })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id })),
+  rollback: operatorProcedure.input(z.object({ id, confirm: z.string() })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id })),
   answer: operatorProcedure
     .input(z.object({ id, questionId: z.string().min(1), value: z.string().min(1) }))
     .mutation(({ ctx, input }) => {
