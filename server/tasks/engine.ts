@@ -357,9 +357,9 @@ export class TaskEngine {
         this.#log(id, 'info', `step: ${name}`);
         this.#emit(id, 'running');
         try {
-          await this.#fault(kind, name, signal, false);
+          await this.#fault(id, kind, name, signal, false);
           const r = await fn();
-          await this.#fault(kind, name, signal, true);
+          await this.#fault(id, kind, name, signal, true);
           throwIfCancelled();
           passed.add(stepId);
           this.db
@@ -429,10 +429,12 @@ export class TaskEngine {
     };
   }
 
-  async #fault(kind: string, step: string, signal: AbortSignal, after: boolean): Promise<void> {
+  async #fault(id: number, kind: string, step: string, signal: AbortSignal, after: boolean): Promise<void> {
     const f = this.#faults.find((x) => x.kind === kind && x.step === step && x.after === after);
     if (!f) return;
-    console.warn(`[tandem] TANDEM_FAULT: ${f.action}${after ? ' after' : ' at'} ${kind}:${step}`);
+    const what = `TANDEM_FAULT: ${f.action}${after ? ' after' : ' at'} ${kind}:${step}`;
+    console.warn(`[tandem] ${what}`);
+    this.#log(id, 'warn', what);
     if (f.action === 'crash') process.kill(process.pid, 'SIGKILL');
     if (f.action === 'error') throw new AppError('INTERNAL', `injected fault at ${kind}:${step}`);
     await new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new AppError('CANCELLED', 'cancelled by the operator')), { once: true }));

@@ -1,0 +1,416 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DemoWorld } from '@/server/adapters/demo/world';
+import { createApp, type App } from '@/server/app';
+import { ManualClock } from '@/server/domain/clock';
+import { FAILOVER_STEPS, dataLossWindow, dualRunning, failoverRollbackBlocked, receiveRefusal } from '@/server/domain/replicas/rules';
+import { locksConflict, parseFaults } from '@/server/tasks/engine';
+import { createCaller } from '@/server/trpc/root';
+import { ctxFor, operator } from './helpers';
+
+/**
+ * The bad day on the demo nodes: a failover cut off at every step (the process "dies": a second
+ * app opens the same database over the same simulated machines), fencing, siblings, the receive
+ * guard, VMs left paused, and a VM running on two nodes.
+ */
+interface Env {
+  app: App;
+  clock: ManualClock;
+  world: DemoWorld;
+  dbFile: string;
+  dir: string;
+  timer: NodeJS.Timeout;
+  caller: ReturnType<typeof createCaller>;
+  node: (n: string) => number;
+}
+const envs: Env[] = [];
+afterEach(async () => {
+  for (const e of envs.splice(0)) {
+    clearInterval(e.timer);
+    e.app.scheduler.stop();
+  }
+});
+
+function boot(opts: { faults?: string; from?: Env } = {}): Env {
+  const dir = opts.from?.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-badday-'));
+  const clock = opts.from?.clock ?? new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+  const world = opts.from?.world ?? new DemoWorld(clock, 0);
+  const dbFile = path.join(dir, 'tandem.db');
+  const app = createApp({ dbFile, dataDir: dir, clock, demoLatencyMs: 0, demoWorld: world, faults: opts.faults ?? '' });
+  if (!opts.from) app.demo.create();
+  else app.tasks.recoverAtBoot();
+  const timer = opts.from?.timer ?? setInterval(() => clock.advance(2_000), 2);
+  const env: Env = { app, clock, world, dbFile, dir, timer, caller: createCaller(ctxFor(app, operator)), node: (n) => app.sites.byName(n)!.id };
+  envs.push(env);
+  return env;
+}
+
+async function finished(app: App, id: number) {
+  const t = await app.tasks.wait(id);
+  if (t.state !== 'finished' && t.state !== 'rolled-back') throw new Error(`task #${id} ${t.state}: ${t.error}\n${app.tasks.logs(id).map((l) => l.message).join('\n')}`);
+  return t;
+}
+
+/** Waits (on observed state) until a `hang` fault holds the task at (or after) its step. */
+async function stuckAt(app: App, id: number, step: string) {
+  for (let i = 0; i < 2000; i++) {
+    if (app.tasks.logs(id).some((l) => l.message.startsWith('TANDEM_FAULT: hang') && l.message.endsWith(`:${step}`))) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`task #${id} never reached ${step}: ${JSON.stringify(app.tasks.steps(id).map((s) => [s.name, s.state]))}`);
+}
+
+async function withReplica(env: Env, name = 'dr', vm = 'web01', to = 'demo-node2') {
+  const c = await env.caller.replicas.create({ name, vmName: vm, sourceSiteId: env.node('demo-node1'), targetSiteId: env.node(to), rootZpool: 'zones', diskZpools: to === 'demo-node2' ? { vdb: 'data' } : {}, sleepTimeSec: 30 });
+  await finished(env.app, c.taskId);
+  return c.id;
+}
+
+async function vmStates(env: Env, vm = 'web01') {
+  const out: Record<string, string | null> = {};
+  for (const n of ['demo-node1', 'demo-node2', 'demo-node3']) out[n] = await env.app.replicas.node(env.node(n)).getVmState(vm);
+  return out;
+}
+const live = (s: Record<string, string | null>) => Object.entries(s).filter(([, v]) => v === 'running' || v === 'paused').map(([k]) => k);
+
+describe('plan rules', () => {
+  it('refuses a receive into a writable dataset or a live VM’s disk, allows a new or protected one', () => {
+    const base = { dataset: 'zones/web01-disk0', node: 'node2', usedBy: [] };
+    expect(receiveRefusal({ ...base, exists: false, readonly: false })).toBeNull();
+    expect(receiveRefusal({ ...base, exists: true, readonly: true })).toBeNull();
+    expect(receiveRefusal({ ...base, exists: true, readonly: false })).toMatch(/writable, so it is no longer a replica/);
+    expect(receiveRefusal({ ...base, exists: true, readonly: true, usedBy: [{ vm: 'web01', state: 'running' }] })).toMatch(/disk of VM web01, which is running/);
+    expect(receiveRefusal({ ...base, exists: true, readonly: true, usedBy: [{ vm: 'web01', state: 'stopped' }] })).toBeNull();
+  });
+
+  it('quotes the data-loss window up to when the master was last seen, growing only while it answers', () => {
+    const t0 = Date.UTC(2026, 0, 1, 9, 12, 0);
+    const lost = dataLossWindow({ lastSyncAt: t0, masterReachable: false, masterLastSeenAt: t0 + 4_000, now: t0 + 207_000 });
+    expect(lost).toEqual({ from: t0, to: t0 + 4_000, seconds: 4, growing: false });
+    expect(dataLossWindow({ lastSyncAt: t0, masterReachable: true, masterLastSeenAt: t0 + 4_000, now: t0 + 207_000 })).toMatchObject({ seconds: 207, growing: true });
+    expect(dataLossWindow({ lastSyncAt: null, masterReachable: false, masterLastSeenAt: null, now: t0 }).seconds).toBeNull();
+  });
+
+  it('allows a rollback only before the replica is promoted', () => {
+    expect(failoverRollbackBlocked('planned', ['Stop the master VM', 'Snapshot on the master'], ['Transfer to the replica'])).toBeNull();
+    expect(failoverRollbackBlocked('planned', ['Stop the master VM'], ['Promote the replica'])).toMatch(/promoted/);
+    expect(failoverRollbackBlocked('forced', ['Fence the old master', 'Promote from the last synced snapshot'], [])).toMatch(/promoted/);
+  });
+
+  it('sees a VM live on two nodes', () => {
+    expect(dualRunning([{ siteId: 1, state: 'running' }, { siteId: 2, state: 'paused' }])).toEqual([1, 2]);
+    expect(dualRunning([{ siteId: 1, state: 'running' }, { siteId: 2, state: 'stopped' }])).toBeNull();
+    expect(dualRunning([{ siteId: 1, state: null }, { siteId: 2, state: 'running' }])).toBeNull();
+  });
+
+  it('nests locks: a VM contains its replicas, siblings do not meet, plain names match exactly', () => {
+    expect(locksConflict('site/1/vm/web01', 'site/1/vm/web01/replica/7')).toBe(true);
+    expect(locksConflict('site/1/vm/web01/replica/7', 'site/1/vm/web01')).toBe(true);
+    expect(locksConflict('site/1', 'site/1/pool/rbd/image/vol1')).toBe(true);
+    expect(locksConflict('site/1/vm/web01/replica/7', 'site/1/vm/web01/replica/8')).toBe(false);
+    expect(locksConflict('site/1/vm/web0', 'site/1/vm/web01')).toBe(false);
+    expect(locksConflict('site/1', 'site/10')).toBe(false);
+    expect(locksConflict('replica:1', 'replica:1')).toBe(true);
+    expect(locksConflict('replica:1', 'replica:10')).toBe(false);
+  });
+
+  it('reads fault points', () => {
+    expect(parseFaults('replica.failover:Start the VM:crash, replica.reinit:Keep the diverged state:hang-after')).toEqual([
+      { kind: 'replica.failover', step: 'Start the VM', action: 'crash', after: false },
+      { kind: 'replica.reinit', step: 'Keep the diverged state', action: 'hang', after: true },
+    ]);
+    expect(() => parseFaults('replica.failover:Start the VM:explode')).toThrow(/not <kind>:<step>/);
+  });
+});
+
+describe('task engine: durable tasks', () => {
+  it('a resumed task skips done steps and gets their stored results; the hierarchy names the holder', async () => {
+    const env = boot();
+    const { app } = env;
+    let runs = 0;
+    let fail = true;
+    app.tasks.define<{ n: number }>('demo.durable', {
+      run: async (ctx, p) => {
+        const a = await ctx.step('one', () => {
+          runs++;
+          return { value: p.n * 2 };
+        });
+        await ctx.step('two', () => {
+          if (fail) throw new Error('boom');
+        });
+        return a.value;
+      },
+      confirmText: () => 'yes',
+    });
+    const t = app.tasks.startDurable({ name: 'durable', kind: 'demo.durable', target: 'thing:1', locks: ['site/1/vm/a'], params: { n: 21 }, steps: ['one', 'two'], username: 'op' });
+    expect(() => app.tasks.start({ name: 'other', kind: 'x', target: 'site/1/vm/a/replica/3', username: 'op', run: async () => null })).toThrow(/task #\d+ "durable" .* holds site\/1\/vm\/a/);
+    expect((await app.tasks.wait(t.id)).state).toBe('failed');
+    expect(app.tasks.recovery(t.id)).toMatchObject({ resume: { ok: true }, rollback: { ok: false }, confirmText: 'yes' });
+    expect(() => app.tasks.resume(t.id, 'no', 'op')).toThrow(/type yes to confirm/);
+    fail = false;
+    app.tasks.resume(t.id, 'yes', 'op');
+    const done = await app.tasks.wait(t.id);
+    expect(done).toMatchObject({ state: 'finished', result: 42, attempts: 2 });
+    expect(runs).toBe(1);
+    expect(app.tasks.recovery(t.id)!.resume).toEqual({ ok: false, reason: 'the task is finished' });
+  });
+});
+
+describe('VM failover on the bad day (demo nodes)', () => {
+  it('finding 1: the intent is stored before the first step; the scheduler never syncs a replica in failover', async () => {
+    const env = boot({ faults: 'replica.failover:Start the VM:hang' });
+    const id = await withReplica(env);
+    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    // Before any step ran:
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'failing-over', operation: { kind: 'failover', taskId, mode: 'planned' } });
+    await stuckAt(env.app, taskId, 'Start the VM');
+    env.clock.advance(3600_000);
+    expect((await env.app.scheduler.tick()).started).toEqual([]);
+    await expect(env.caller.replicas.syncNow({ id })).rejects.toThrow(/in a failover/);
+    await expect(env.caller.replicas.remove({ id, destroyData: false })).rejects.toThrow(/resume or roll it back/);
+  });
+
+  for (const step of FAILOVER_STEPS.planned) {
+    for (const when of ['at', 'after'] as const) {
+      it(`finding 8: planned failover cut off ${when} "${step}" resumes to the VM running on exactly one node`, async () => {
+        const first = boot({ faults: `replica.failover:${step}:hang${when === 'after' ? '-after' : ''}` });
+        const id = await withReplica(first);
+        const { taskId } = await first.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+        await stuckAt(first.app, taskId, step);
+        // The process dies here; a new one opens the same database.
+        const env = boot({ from: first });
+        expect(env.app.tasks.get(taskId)!.state).toBe('interrupted');
+        if (step === 'Mark the old master for reinit' && when === 'after') {
+          // Everything was done but the task's own record: nothing is left to resume.
+          expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', operation: null });
+          expect(env.app.tasks.recovery(taskId)!.resume).toMatchObject({ ok: false, reason: expect.stringMatching(/no longer in this operation/) });
+          expect(live(await vmStates(env))).toEqual(['demo-node2']);
+          return;
+        }
+        expect(env.app.replicas.row(id).state).toBe('failing-over');
+        expect((await env.app.scheduler.tick()).started).toEqual([]);
+        expect(live(await vmStates(env)).length).toBeLessThanOrEqual(1);
+        const offer = env.app.tasks.recovery(taskId)!;
+        expect(offer.resume.ok).toBe(true);
+        expect(offer.rollback.ok).toBe(FAILOVER_STEPS.planned.indexOf(step) < FAILOVER_STEPS.planned.indexOf('Promote the replica'));
+        await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
+        const t = await finished(env.app, taskId);
+        expect(t.attempts).toBe(2);
+        expect(live(await vmStates(env))).toEqual(['demo-node2']);
+        expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', operation: null, sourceSiteId: env.node('demo-node2'), targetSiteId: env.node('demo-node1') });
+        expect((await env.app.scheduler.tick()).started).toEqual([]);
+      });
+    }
+  }
+
+  for (const step of FAILOVER_STEPS.forced) {
+    it(`finding 8: forced failover (master up) cut off after "${step}" resumes, and the old VM never runs beside the new one`, async () => {
+      const first = boot({ faults: `replica.failover:${step}:hang-after` });
+      const id = await withReplica(first);
+      const { taskId } = await first.caller.replicas.failover({ id, confirm: 'web01', mode: 'forced' });
+      await stuckAt(first.app, taskId, step);
+      const env = boot({ from: first });
+      expect(live(await vmStates(env)).length).toBeLessThanOrEqual(1);
+      expect((await env.app.scheduler.tick()).started).toEqual([]);
+      if (env.app.tasks.recovery(taskId)!.resume.ok) {
+        await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
+        await finished(env.app, taskId);
+      }
+      expect(live(await vmStates(env))).toEqual(['demo-node2']);
+      expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', operation: null });
+    });
+  }
+
+  for (const step of ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication']) {
+    it(`finding 8: reinit cut off after "${step}" resumes to replication in the new direction, diverged data kept`, async () => {
+      const first = boot({ faults: `replica.reinit:${step}:hang-after` });
+      const id = await withReplica(first);
+      const fo = await first.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+      await finished(first.app, fo.taskId);
+      // The old master wrote after the last common snapshot (its VM was started by hand, then stopped).
+      const node1 = first.app.replicas.node(first.node('demo-node1'));
+      await node1.setReadonly('zones/web01-disk0', false);
+      await node1.startVm('web01');
+      first.clock.advance(60_000);
+      await node1.stopVm('web01');
+      const { taskId } = await first.caller.replicas.reinit({ id, confirm: 'web01' });
+      expect(first.app.replicas.row(id)).toMatchObject({ state: 'reinit-running', operation: { kind: 'reinit', taskId } });
+      await stuckAt(first.app, taskId, step);
+      const env = boot({ from: first });
+      expect((await env.app.scheduler.tick()).started).toEqual([]);
+      if (env.app.tasks.recovery(taskId)!.resume.ok) {
+        await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
+        await finished(env.app, taskId);
+      }
+      expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', enabled: true, operation: null, sourceSiteId: env.node('demo-node2') });
+      expect(live(await vmStates(env))).toEqual(['demo-node2']);
+      const kept = (await node1.listDatasets('zones')).filter((d) => d.name.startsWith('zones/web01-disk0-diverged-'));
+      expect(kept).toHaveLength(1);
+      const s = await env.caller.replicas.syncNow({ id });
+      await finished(env.app, s.taskId);
+    });
+  }
+
+  it('finding 9: a planned failover that failed after stopping the master rolls back to the master running', async () => {
+    const env = boot({ faults: 'replica.failover:Transfer to the replica:error' });
+    const id = await withReplica(env);
+    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    expect((await env.app.tasks.wait(taskId)).state).toBe('failed');
+    expect(live(await vmStates(env))).toEqual([]);
+    const offer = await env.caller.tasks.recovery({ id: taskId });
+    expect(offer!.rollback).toMatchObject({ ok: true, steps: ['Roll back: protect the replica', 'Roll back: start the master VM again', 'Roll back: resume replication'] });
+    await env.caller.tasks.rollback({ id: taskId, confirm: 'web01' });
+    expect((await finished(env.app, taskId)).state).toBe('rolled-back');
+    expect(live(await vmStates(env))).toEqual(['demo-node1']);
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', operation: null, sourceSiteId: env.node('demo-node1') });
+    expect(await env.app.replicas.node(env.node('demo-node2')).getReadonly('zones/web01-disk0')).toBe(true);
+    expect(env.app.tasks.recovery(taskId)!.resume.ok).toBe(false);
+    // Replication goes on in the old direction.
+    const s = await env.caller.replicas.syncNow({ id });
+    await finished(env.app, s.taskId);
+  });
+
+  it('finding 2: a forced failover with the master up stops the old VM before the replica is promoted', async () => {
+    const env = boot({ faults: 'replica.failover:Promote from the last synced snapshot:hang' });
+    const id = await withReplica(env);
+    const plan = await env.caller.replicas.failoverPlan({ id });
+    expect(plan.mode).toBe('planned');
+    const forced = await env.caller.replicas.failoverPlan({ id, mode: 'forced' });
+    expect(forced).toMatchObject({ mode: 'forced', masterReachable: true, dataLossGrowing: true, steps: [...FAILOVER_STEPS.forced] });
+    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'forced' });
+    await stuckAt(env.app, taskId, 'Promote from the last synced snapshot');
+    expect(await vmStates(env)).toMatchObject({ 'demo-node1': 'stopped', 'demo-node2': null });
+    expect(env.app.replicas.row(id).stopOldMasterPending).toBe(false);
+  });
+
+  it('finding 2: force means "override pending tasks" (cancelled first), not a forced failover', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const blocker = env.app.tasks.start({
+      name: 'Long work on web01',
+      kind: 'demo.long',
+      target: `site/${env.node('demo-node1')}/vm/web01`,
+      username: 'someone',
+      run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('cancelled')))),
+    });
+    const plan = await env.caller.replicas.failoverPlan({ id });
+    expect(plan.checks.find((c) => c.id === 'tasks')).toMatchObject({ status: 'block', overridable: true });
+    await expect(env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).rejects.toThrow(/Long work on web01/);
+    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned', force: true });
+    expect(env.app.tasks.get(blocker.id)!.state).toBe('cancelled');
+    const t = await finished(env.app, taskId);
+    expect(t.result).toMatchObject({ mode: 'planned', dataLossWindowSec: 0 });
+  });
+
+  it('finding 2: a planned confirmation never runs a forced failover when the master has gone since', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    env.world.down.add('demo-node1');
+    const plan = await env.caller.replicas.failoverPlan({ id, mode: 'planned' });
+    expect(plan).toMatchObject({ mode: 'forced', masterReachable: false, dataLossGrowing: false });
+    expect(plan.modeReason).toMatch(/does not answer/);
+    await expect(env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).rejects.toThrow(/would now be forced, not planned/);
+  });
+
+  it('finding 1: with the master unreachable the old VM is fenced in the same write as the intent, and stopped when its node returns', async () => {
+    const env = boot({ faults: 'replica.failover:Fence the old master:hang' });
+    const id = await withReplica(env);
+    env.world.down.add('demo-node1');
+    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'forced' });
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'failing-over', stopOldMasterPending: true, fenceSiteId: env.node('demo-node1') });
+    await stuckAt(env.app, taskId, 'Fence the old master');
+    const next = boot({ from: env });
+    await next.caller.tasks.resume({ id: taskId, confirm: 'web01' });
+    await finished(next.app, taskId);
+    expect(next.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', stopOldMasterPending: true, fenceSiteId: env.node('demo-node1') });
+    // The old master comes back with its VM running (autostart): the scheduler stops it.
+    next.world.down.delete('demo-node1');
+    expect((await vmStates(next))['demo-node1']).toBe('running');
+    await next.app.scheduler.tick();
+    expect(live(await vmStates(next))).toEqual(['demo-node2']);
+    expect(next.app.replicas.row(id).stopOldMasterPending).toBe(false);
+  });
+
+  it('finding 3: failing over one replica pauses its siblings, and a sibling cannot be failed over', async () => {
+    const env = boot();
+    const r1 = await withReplica(env, 'r1', 'web01', 'demo-node2');
+    const r2 = await withReplica(env, 'r2', 'web01', 'demo-node3');
+    const plan = await env.caller.replicas.failoverPlan({ id: r1 });
+    expect(plan.siblings).toEqual([{ id: r2, name: 'r2', targetSite: 'demo-node3' }]);
+    const { taskId } = await env.caller.replicas.failover({ id: r1, confirm: 'web01', mode: 'planned' });
+    await finished(env.app, taskId);
+    expect(env.app.replicas.row(r2).conflict).toMatchObject({ kind: 'master-moved', siteId: env.node('demo-node2'), byReplicaId: r1 });
+    const p2 = await env.caller.replicas.failoverPlan({ id: r2 });
+    expect(p2.canProceed).toBe(false);
+    expect(p2.checks.find((c) => c.id === 'master-moved')?.message).toMatch(/failed over to demo-node2/);
+    await expect(env.caller.replicas.failover({ id: r2, confirm: 'web01', mode: 'planned' })).rejects.toThrow(/failed over to demo-node2/);
+    await expect(env.caller.replicas.syncNow({ id: r2 })).rejects.toThrow(/master moved/);
+    env.clock.advance(3600_000);
+    expect((await env.app.scheduler.tick()).started).toEqual([]);
+    expect(live(await vmStates(env))).toEqual(['demo-node2']);
+  });
+
+  it('finding 4: a VM left paused by an interrupted snapshot is resumed at the next contact, and its definition keeps "running"', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const node1 = env.app.replicas.node(env.node('demo-node1'));
+    // What a crash between pause and resume leaves behind:
+    await node1.pauseVm('web01');
+    env.app.db.$client.prepare('update replicas set paused_by_tandem = 1 where id = ?').run(id);
+    await env.app.scheduler.tick();
+    expect(await node1.getVmState('web01')).toBe('running');
+    expect(env.app.replicas.row(id).pausedByTandem).toBe(false);
+    // And when the sync gets there first:
+    await node1.pauseVm('web01');
+    env.app.db.$client.prepare('update replicas set paused_by_tandem = 1 where id = ?').run(id);
+    const s = await env.caller.replicas.syncNow({ id });
+    await finished(env.app, s.taskId);
+    expect(await node1.getVmState('web01')).toBe('running');
+    expect(env.app.replicas.row(id).vmDefinition?.state).toBe('running');
+  });
+
+  it('fencing: no sync receives into a writable dataset or the disk of a live VM; the replica goes to error with the reason', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const node2 = env.app.replicas.node(env.node('demo-node2'));
+    await node2.setReadonly('zones/web01-disk0', false);
+    const s = await env.caller.replicas.syncNow({ id });
+    expect((await env.app.tasks.wait(s.taskId)).error).toMatch(/zones\/web01-disk0 on demo-node2 is writable/);
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'error' });
+    expect(env.app.replicas.row(id).lastError).toMatch(/will not overwrite it/);
+  });
+
+  it('finding 11: a VM running on two nodes is flagged at the next tick, stops syncing, and the stale copy can be stopped', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    await finished(env.app, taskId);
+    // Someone starts the old master's copy by hand.
+    await env.app.replicas.node(env.node('demo-node1')).startVm('web01');
+    await env.app.scheduler.tick();
+    expect(env.app.replicas.row(id).conflict).toMatchObject({ kind: 'dual-running', siteIds: [env.node('demo-node2'), env.node('demo-node1')] });
+    expect(env.app.history.list({ action: 'replica.dualRunning' }, { limit: 5, offset: 0 }).total).toBe(1);
+    await expect(env.caller.replicas.stopStale({ id, confirm: 'nope' })).rejects.toThrow(/type the VM name/);
+    const stop = await env.caller.replicas.stopStale({ id, confirm: 'web01' });
+    await finished(env.app, stop.taskId);
+    expect(live(await vmStates(env))).toEqual(['demo-node2']);
+    expect(env.app.replicas.row(id).conflict).toBeNull();
+  });
+
+  it('finding 12: the plan quotes the loss up to when the master was last seen', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const lastSync = env.app.replicas.row(id).lastSyncAt!.getTime();
+    await env.app.scheduler.tick(); // the master answers: last seen now
+    const seen = env.clock.now();
+    env.world.down.add('demo-node1');
+    env.clock.advance(600_000);
+    const plan = await env.caller.replicas.failoverPlan({ id });
+    expect(plan.dataLossFrom).toBe(lastSync);
+    expect(plan.dataLossTo).toBeGreaterThanOrEqual(seen - 5_000);
+    expect(plan.dataLossTo).toBeLessThan(seen + 60_000);
+    expect(plan.dataLossWindowSec).toBeLessThan(600);
+  });
+});
