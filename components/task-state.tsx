@@ -11,9 +11,10 @@ const TONE: Record<string, Tone> = {
   pending: 'muted',
   done: 'ok',
   skipped: 'muted',
+  'rolled-back': 'warn',
 };
 
-const LABEL: Record<string, string> = { question: 'waiting for answer' };
+const LABEL: Record<string, string> = { question: 'waiting for answer', 'rolled-back': 'rolled back' };
 
 export function StateBadge({ state }: { state: string }) {
   return <Badge tone={TONE[state] ?? 'muted'}>{LABEL[state] ?? state}</Badge>;

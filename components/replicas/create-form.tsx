@@ -3,6 +3,7 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { VmInfo } from '@/server/adapters/node/types';
+import { parseByteRate } from '@/server/domain/replicas/rules';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, ErrorBox, Select, TextInput } from '../ui';
 
@@ -16,13 +17,17 @@ export function CreateReplicaForm({ siteId, vm, onCreated, onCancel }: { siteId:
   const target = targets.find((t) => String(t.id) === v.targetSiteId);
   const pools = ((target?.config as { zpools?: string[] } | undefined)?.zpools ?? []) as string[];
   const create = useMutation(trpc.replicas.create.mutationOptions({ onSuccess: (r) => onCreated(r.taskId) }));
-  const fe = fieldErrors(create.error);
+  const rate = parseByteRate(v.bandwidthLimit);
+  const [showRate, setShowRate] = useState(false);
+  const fe: Record<string, string> = { ...fieldErrors(create.error), ...(showRate && !rate.ok ? { bandwidthLimit: rate.message } : {}) };
   const num = (s: string) => (s.trim() === '' ? NaN : Number(s));
   return (
     <form
       className="grid gap-3 md:grid-cols-3"
       onSubmit={(e) => {
         e.preventDefault();
+        setShowRate(true);
+        if (!rate.ok) return;
         create.mutate({
           name: v.name,
           vmName: vm.name,
@@ -32,7 +37,7 @@ export function CreateReplicaForm({ siteId, vm, onCreated, onCancel }: { siteId:
           diskZpools: Object.fromEntries(Object.entries(diskZpools).filter(([, p]) => p)),
           sleepTimeSec: num(v.sleepTimeSec),
           enabled: v.enabled,
-          bandwidthLimit: v.bandwidthLimit.trim() ? num(v.bandwidthLimit) : null,
+          bandwidthLimit: rate.value,
           reserveResources: v.reserveResources,
           keepSnapshots: num(v.keepSnapshots),
         });
@@ -67,7 +72,7 @@ export function CreateReplicaForm({ siteId, vm, onCreated, onCancel }: { siteId:
         </Select>
       ))}
       <TextInput label="Sleep time between syncs (s)" type="number" value={v.sleepTimeSec} onChange={(e) => setV({ ...v, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} hint="0–86400" />
-      <TextInput label="Bandwidth limit (bytes/s)" type="number" value={v.bandwidthLimit} onChange={(e) => setV({ ...v, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="Empty for no limit" />
+      <TextInput label="Bandwidth limit (bytes/s)" inputMode="numeric" value={v.bandwidthLimit} onChange={(e) => setV({ ...v, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="e.g. 8M or 8388608; empty for no limit" />
       <TextInput label="Recovery points to keep" type="number" value={v.keepSnapshots} onChange={(e) => setV({ ...v, keepSnapshots: e.target.value })} error={fe.keepSnapshots} />
       <label className="flex items-center gap-2 text-sm">
         <input type="checkbox" checked={v.reserveResources} onChange={(e) => setV({ ...v, reserveResources: e.target.checked })} />

@@ -3,6 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { parseByteRate } from '@/server/domain/replicas/rules';
 import type { ReplicaView } from '@/server/domain/replicas/service';
 import { useToast } from '../toast';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
@@ -25,8 +26,12 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const onError = (e: unknown) => toast.error(errorText(e));
   const update = useMutation(trpc.replicas.update.mutationOptions({ onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()) }));
   const sync = useMutation(trpc.replicas.syncNow.mutationOptions({ onSuccess: () => (toast.info('Sync started'), refresh()), onError }));
+  const [stopping, setStopping] = useState(false);
+  const stopStale = useMutation(trpc.replicas.stopStale.mutationOptions({ onSuccess: (x) => (toast.info(`Stopping the stale copy (task #${x.taskId})`), setStopping(false), refresh()), onError }));
+  const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(trpc.replicas.remove.mutationOptions({ onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()), onError }));
-  const fe = fieldErrors(update.error);
+  const fe: Record<string, string> = { ...fieldErrors(update.error), ...(!rate.ok ? { bandwidthLimit: rate.message } : {}) };
+  const busyOp = r.operation ?? null;
   // Relative to the server's view of now (the lag it computed), so rendering stays pure.
   const nextIn = r.nextSyncAt && r.lastSyncAt && r.lagSec !== null ? Math.round((r.nextSyncAt.getTime() - r.lastSyncAt.getTime()) / 1000 - r.lagSec) : null;
   return (
@@ -39,7 +44,17 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         }
         actions={
           <>
-            {r.state !== 'reinit-required' && (
+            {busyOp && (
+              <Link href={`/tasks/${busyOp.taskId}`} className="rounded-md border border-amber-400 px-3 py-1.5 text-sm text-amber-800 hover:bg-amber-50 dark:text-amber-300">
+                {busyOp.kind === 'failover' ? 'Failover' : 'Reinit'} task #{busyOp.taskId}
+              </Link>
+            )}
+            {r.conflict?.kind === 'dual-running' && (
+              <Button variant="danger" onClick={() => setStopping(true)}>
+                Stop the copy on {r.targetSite}…
+              </Button>
+            )}
+            {!busyOp && r.state !== 'reinit-required' && (
               <>
                 <Button busy={sync.isPending} disabled={!!r.activeTaskId} onClick={() => sync.mutate({ id: r.id })}>
                   Sync now
@@ -51,7 +66,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
                 </Button>
               </>
             )}
-            {r.state === 'reinit-required' && (
+            {!busyOp && r.state === 'reinit-required' && (
               <Button variant="primary" onClick={() => setWizard('reinit')}>
                 Reinit…
               </Button>
@@ -92,17 +107,37 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           <dd className="font-mono text-xs">{r.datasets.map((d) => d.target).join(', ')}</dd>
         </dl>
         {r.lastError && <div className="mt-2"><ErrorBox error={`Last error: ${r.lastError}`} /></div>}
+        {busyOp && !r.activeTaskId && (
+          <div className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="replica-operation">
+            The {busyOp.kind} started {formatTime(busyOp.startedAt)} did not finish. Nothing syncs this replica until it is{' '}
+            <Link href={`/tasks/${busyOp.taskId}`} className="font-medium underline">
+              resumed or rolled back on task #{busyOp.taskId}
+            </Link>
+            .
+          </div>
+        )}
+        {r.conflict?.kind === 'dual-running' && (
+          <div className="mt-2 rounded-md border border-red-300 bg-red-50 p-2 text-sm text-red-800 dark:border-red-700 dark:bg-red-950 dark:text-red-300" data-testid="replica-dual-running">
+            <b>{r.vmName} is running on two nodes</b> ({r.sourceSite} and {r.targetSite}) since {formatTime(r.conflict.at)}. Syncing is stopped: the two copies are writing different data. Stop the stale copy on {r.targetSite} (the master is {r.sourceSite}).
+          </div>
+        )}
+        {r.conflict?.kind === 'master-moved' && (
+          <div className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="replica-master-moved">
+            The VM was failed over by replica #{r.conflict.byReplicaId} on {formatTime(r.conflict.at)}: this replica still pulls from the old master {r.sourceSite}, so it is paused. Delete it, or re-create it from the new master.
+          </div>
+        )}
         {r.stopOldMasterPending && <p className="mt-2 text-sm text-amber-700 dark:text-amber-400">The old master’s node has not answered yet; its VM will be stopped as soon as it does.</p>}
         {editing && (
           <form
             className="mt-3 grid items-end gap-3 md:grid-cols-4"
             onSubmit={(e) => {
               e.preventDefault();
-              update.mutate({ id: r.id, sleepTimeSec: Number(form.sleepTimeSec), bandwidthLimit: form.bandwidthLimit.trim() ? Number(form.bandwidthLimit) : null, keepSnapshots: Number(form.keepSnapshots) });
+              if (!rate.ok) return;
+              update.mutate({ id: r.id, sleepTimeSec: Number(form.sleepTimeSec), bandwidthLimit: rate.value, keepSnapshots: Number(form.keepSnapshots) });
             }}
           >
             <TextInput label="Sleep time (s)" type="number" value={form.sleepTimeSec} onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} />
-            <TextInput label="Bandwidth limit (bytes/s)" type="number" value={form.bandwidthLimit} onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="Empty for no limit" />
+            <TextInput label="Bandwidth limit (bytes/s)" inputMode="numeric" value={form.bandwidthLimit} onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="e.g. 8M; empty for no limit" />
             <TextInput label="Recovery points to keep" type="number" value={form.keepSnapshots} onChange={(e) => setForm({ ...form, keepSnapshots: e.target.value })} error={fe.keepSnapshots} />
             <Button type="submit" variant="primary" busy={update.isPending}>
               Save
@@ -115,6 +150,20 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
       </Card>
       {wizard === 'failover' && <FailoverWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
       {wizard === 'reinit' && <ReinitWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
+      <ConfirmDialog
+        open={stopping}
+        title={`Stop ${r.vmName} on ${r.targetSite}?`}
+        confirmLabel="Stop the stale copy"
+        danger
+        typeToConfirm={r.vmName}
+        busy={stopStale.isPending}
+        onConfirm={() => stopStale.mutate({ id: r.id, confirm: r.vmName })}
+        onCancel={() => setStopping(false)}
+      >
+        <p>
+          The copy of {r.vmName} on {r.targetSite} is shut down (forced off after 30 s). The copy on {r.sourceSite}, the master in Tandem&apos;s records, keeps running. What the stale copy wrote stays on its disks until a reinit keeps it aside.
+        </p>
+      </ConfirmDialog>
       <ConfirmDialog open={deleting} title={`Delete replica ${r.name}?`} confirmLabel="Delete replica" danger busy={remove.isPending} onConfirm={() => remove.mutate({ id: r.id, destroyData })} onCancel={() => setDeleting(false)}>
         <p>Replication of {r.vmName} to {r.targetSite} stops and Tandem forgets this replica. The master VM is not touched.</p>
         <label className="flex items-center gap-2">

@@ -414,3 +414,16 @@ describe('VM failover on the bad day (demo nodes)', () => {
     expect(plan.dataLossWindowSec).toBeLessThan(600);
   });
 });
+
+describe('small ones', () => {
+  it('a bandwidth of "abc" is an error, never "no limit"', async () => {
+    const { parseByteRate } = await import('@/server/domain/replicas/rules');
+    expect(parseByteRate('')).toEqual({ ok: true, value: null });
+    expect(parseByteRate('8388608')).toEqual({ ok: true, value: 8388608 });
+    expect(parseByteRate('8M')).toEqual({ ok: true, value: 8 * 1024 * 1024 });
+    expect(parseByteRate('8 MiB/s')).toEqual({ ok: true, value: 8 * 1024 * 1024 });
+    expect(parseByteRate('512k')).toEqual({ ok: true, value: 512 * 1024 });
+    expect(parseByteRate('abc')).toMatchObject({ ok: false, message: expect.stringMatching(/“abc” is not a rate/) });
+    expect(parseByteRate('100')).toMatchObject({ ok: false, message: expect.stringMatching(/at least 1024/) });
+  });
+});

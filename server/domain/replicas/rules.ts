@@ -266,3 +266,19 @@ export function dualRunning(states: { siteId: number; state: string | null }[]):
   const live = states.filter((s) => s.state === 'running' || s.state === 'paused').map((s) => s.siteId);
   return live.length > 1 ? live : null;
 }
+
+/**
+ * A bandwidth limit as an operator types it: empty for none, else bytes per second as a whole
+ * number with an optional binary unit (`8388608`, `8M`, `8 MiB/s`, `512k`). Anything else is an
+ * error, never "no limit".
+ */
+export function parseByteRate(text: string): { ok: true; value: number | null } | { ok: false; message: string } {
+  const t = text.trim();
+  if (!t) return { ok: true, value: null };
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?(?:\/s)?$/i.exec(t);
+  if (!m) return { ok: false, message: `“${t}” is not a rate: give bytes per second (8388608, 8M or 8 MiB/s), or leave it empty for no limit` };
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const value = Math.round(Number(m[1]) * mult);
+  const checked = fields.bandwidthLimit.safeParse(value);
+  return checked.success ? { ok: true, value } : { ok: false, message: checked.error.issues[0]?.message ?? 'invalid' };
+}

@@ -82,6 +82,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
             ))}
           </ol>
           {task.error && <div className="mt-4"><ErrorBox error={task.error} /></div>}
+          {!active && <Recovery id={id} state={task.state} lastStep={task.lastCompletedStep} />}
         </Card>
         <Card title="Details">
           <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 text-sm">
@@ -91,6 +92,12 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
             <dd>{task.kind}</dd>
             <dt className="text-zinc-500">Started by</dt>
             <dd>{task.createdBy}</dd>
+            {task.attempts > 1 && (
+              <>
+                <dt className="text-zinc-500">Attempts</dt>
+                <dd>{task.attempts}</dd>
+              </>
+            )}
             <dt className="text-zinc-500">Created</dt>
             <dd>{formatTime(task.createdAt)}</dd>
             <dt className="text-zinc-500">Finished</dt>
@@ -115,5 +122,69 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
         </p>
       </ConfirmDialog>
     </>
+  );
+}
+
+/**
+ * An interrupted or failed failover or reinit: where it stopped, and Resume (from the first
+ * unfinished step) or Roll back (where that is safe), each confirmed by typing the VM name.
+ */
+function Recovery({ id, state, lastStep }: { id: number; state: string; lastStep: string | null }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const toast = useToast();
+  const offer = useQuery({ ...trpc.tasks.recovery.queryOptions({ id }), staleTime: 0 });
+  const [how, setHow] = useState<'resume' | 'rollback' | null>(null);
+  const done = {
+    onSuccess: () => {
+      toast.info(how === 'resume' ? `Task #${id} resumed` : `Rolling back task #${id}`);
+      setHow(null);
+      void qc.invalidateQueries({ queryKey: trpc.tasks.get.queryKey({ id }) });
+      void qc.invalidateQueries({ queryKey: trpc.tasks.recovery.queryKey({ id }) });
+    },
+    onError: (e: unknown) => toast.error(errorText(e)),
+  };
+  const resume = useMutation(trpc.tasks.resume.mutationOptions(done));
+  const rollback = useMutation(trpc.tasks.rollback.mutationOptions(done));
+  const o = offer.data;
+  if (!o || (!o.resume.ok && !o.rollback.ok)) {
+    if (o && (state === 'interrupted' || state === 'failed') && o.resume.reason) return <p className="mt-4 text-sm text-zinc-600 dark:text-zinc-400" data-testid="recovery-none">Nothing to resume: {o.resume.reason}.</p>;
+    return null;
+  }
+  return (
+    <div className="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="recovery">
+      <p className="mb-2 font-medium">
+        This task stopped {lastStep ? `after “${lastStep}”` : 'before its first step was done'}. Until it is resumed or rolled back, nothing syncs the replica.
+      </p>
+      <ul className="mb-2 list-disc pl-5">
+        <li>
+          <b>Resume</b> runs it again from the first unfinished step; each step first checks what is already done.
+          {!o.resume.ok && <span className="text-zinc-600 dark:text-zinc-400"> Not possible: {o.resume.reason}.</span>}
+        </li>
+        <li>
+          <b>Roll back</b> {o.rollback.ok ? <>undoes it: {o.rollback.steps.map((s) => s.replace('Roll back: ', '')).join(', then ')}.</> : <span className="text-zinc-600 dark:text-zinc-400">is not possible: {o.rollback.reason}.</span>}
+        </li>
+      </ul>
+      <div className="flex flex-wrap items-end gap-2">
+        <Button disabled={!o.resume.ok} onClick={() => setHow('resume')}>
+          Resume…
+        </Button>
+        <Button variant="danger" disabled={!o.rollback.ok} onClick={() => setHow('rollback')}>
+          Roll back…
+        </Button>
+      </div>
+      <ConfirmDialog
+        open={how !== null}
+        title={how === 'resume' ? `Resume task #${id}?` : `Roll back task #${id}?`}
+        confirmLabel={how === 'resume' ? 'Resume' : 'Roll back'}
+        danger={how === 'rollback'}
+        busy={resume.isPending || rollback.isPending}
+        typeToConfirm={o.confirmText}
+        onConfirm={() => (how === 'resume' ? resume.mutate({ id, confirm: o.confirmText }) : rollback.mutate({ id, confirm: o.confirmText }))}
+        onCancel={() => setHow(null)}
+      >
+        <p className="mb-2">{how === 'resume' ? 'The task continues from its first unfinished step.' : `The rollback will: ${o.rollback.steps.map((s) => s.replace('Roll back: ', '')).join('; ')}.`}</p>
+      </ConfirmDialog>
+    </div>
   );
 }
