@@ -88,7 +88,7 @@ export async function bootApp(app: App): Promise<void> {
     console.log(`[tandem] created the first admin "${process.env.TANDEM_ADMIN_USER || 'admin'}" from TANDEM_ADMIN_PASSWORD`);
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
-  if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start();
+  if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
 }
 
 const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };

@@ -40,6 +40,11 @@ export interface ReplicaLeg {
   keepSnapshots: number;
 }
 
+export interface TransferPlan {
+  plans: { d: ReplicaDataset; common: SnapshotInfo | null }[];
+  total: number;
+}
+
 /** Replica states in which no sync may start: a failover or reinit owns the replica. */
 export const BUSY_STATES: ReplicaRow['state'][] = ['failing-over', 'reinit-required', 'reinit-running'];
 
@@ -245,7 +250,9 @@ export class ReplicaService {
     const snap = opts.snapshot ?? snapshotName(r.name, started);
     try {
       await ctx.step('Snapshot on the master', () => this.snapshotMaster(ctx, r, snap));
-      const bytes = await ctx.step('Transfer to the replica', () => this.transfer(ctx, r, snap));
+      // Planned outside the step so that the step's time is the stream's (its rate is reported).
+      const plan = await this.planTransfer(ctx, r, snap);
+      const bytes = await ctx.step('Transfer to the replica', () => this.transfer(ctx, r, snap, plan));
       await ctx.step('Protect and prune', () => this.protectAndPrune(ctx, r, snap));
       const finished = this.clock.now();
       const seconds = Math.max(0.001, (finished - started) / 1000);
@@ -339,13 +346,14 @@ export class ReplicaService {
    * disks that already have it are skipped. Refuses to receive into a dataset that is writable
    * or a live VM's disk (see receiveRefusal). Returns the bytes received.
    */
-  async transfer(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<number> {
+  /** Which disks need `snap`, from which common snapshot, and the receive guard's verdict (before any byte moves). */
+  async planTransfer(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<TransferPlan> {
     const source = this.node(r.sourceSiteId);
     const target = this.node(r.targetSiteId);
     const targetName = this.sites.get(r.targetSiteId)?.name ?? `#${r.targetSiteId}`;
     const vms = await target.listVms();
     let total = 0;
-    const plans = [];
+    const plans: TransferPlan['plans'] = [];
     for (const d of r.datasets) {
       const [srcSnaps, dstSnaps] = await Promise.all([
         source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
@@ -373,6 +381,12 @@ export class ReplicaService {
       total += estimate;
       plans.push({ d, common });
     }
+    return { plans, total };
+  }
+
+  async transfer(ctx: TaskContext, r: ReplicaLeg, snap: string, planned?: TransferPlan): Promise<number> {
+    const { plans, total } = planned ?? (await this.planTransfer(ctx, r, snap));
+    const target = this.node(r.targetSiteId);
     ctx.progress(0, total);
     let bytes = 0;
     for (const { d, common } of plans) {
