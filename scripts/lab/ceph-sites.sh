@@ -2,18 +2,24 @@
 # Two local Ceph (Pacific 16.2) clusters, "site-a" and "site-b", on 127.0.0.1 for
 # RBD mirroring development and end-to-end tests.
 #
-# Each site: 1 mon, 1 mgr, 1 OSD (memstore), 1 rbd-mirror daemon. Cluster name == site name.
+# Each site: 1 mon, 1 mgr, 1 OSD (bluestore on a 2 GiB sparse file, so that its objects survive
+# a kill -9), 1 rbd-mirror daemon. Cluster name == site name.
 # Pools: "rbd" (mirroring enabled in image mode, NOT paired) and "rbd2" (mirroring disabled).
 #
 # Usage: scripts/lab/ceph-sites.sh <command>
 #   install   install the Debian packages if the binaries are missing
-#   up        create and start both sites (idempotent), write $DIR/sites.json
+#   up        create and start both sites, write $DIR/sites.json. Idempotent: healthy sites are
+#             left alone, a crashed site whose state dir is intact is started again with its
+#             data; only a state dir that cannot be restarted is wiped and both sites recreated
 #   down      stop every daemon this script started (by recorded PID) and remove the state dir
 #   status    show daemons and health of both sites; exit 0 only if both are healthy
 #   env       print the JSON description of both sites on stdout
 #   pair      bootstrap-peer pool "rbd" (token from site-a, imported rx-tx on site-b)
 #   unpair    remove all peers of pool "rbd" on both sites
 #   restart-mirror [SITE...]  restart the rbd-mirror daemon(s) (they read their peers at start)
+#   crash SITE   power loss of one site: kill -9 its mon, mgr, OSD and rbd-mirror; its data stays
+#   start SITE   start a crashed (or stopped) site again with its data, the other site untouched;
+#                returns once it is HEALTH_OK and its rbd-mirror daemon runs
 #
 # Environment:
 #   TANDEM_LAB_DIR          base directory (default /tmp/tandem-lab); state lives in $TANDEM_LAB_DIR/ceph
@@ -249,12 +255,22 @@ paxos_propose_interval = 0.1
 
 [mgr]
 mgr_data = $sd/mgr/x
+# A killed rbd-mirror stays in the service map ("not reporting status") until this long after
+# its last beacon (one every mgr_stats_period = 5 s); the default is 60 s.
+mgr_service_beacon_grace = 15
 log_file = $sd/log/\$name.log
 
 [osd]
 osd_data = $sd/osd/0
-osd_objectstore = memstore
-memstore_device_bytes = 1073741824
+# bluestore creates osd_data/block as a sparse file. Without the two settings after it, every
+# open/close of the block file waits out a 250 ms aio poll and mkfs runs a full fsck, which
+# made "up" take twice as long as with memstore (which loses every object on kill -9).
+osd_objectstore = bluestore
+bluestore_block_size = 2147483648
+bluestore_block_create = true
+bluestore_fsck_on_mkfs = false
+bdev_aio_poll_ms = 10
+osd_memory_target = 1073741824
 log_file = $sd/log/\$name.log
 
 [client.$MIRROR_ID]
@@ -295,22 +311,37 @@ create_site() {
     --monmap "$sd/monmap" --keyring "$mk" >>"$sd/log/mkfs.log" 2>&1
   rm -f "$mk" "$sd/monmap"
 
-  start_daemon "$site" mon -- ceph-mon -f --cluster "$site" -c "$(site_conf "$site")" -i a
-  start_daemon "$site" mgr -- ceph-mgr -f --cluster "$site" -c "$(site_conf "$site")" -i x
+  launch "$site" mon
+  launch "$site" mgr
 
   local osd_uuid
   osd_uuid="$(uuidgen)"
   cephc "$site" osd new "$osd_uuid" 0 >/dev/null
   ceph-osd --cluster "$site" -c "$(site_conf "$site")" -i 0 --mkfs --osd-uuid "$osd_uuid" \
     >>"$sd/log/mkfs.log" 2>&1
-  start_daemon "$site" osd -- ceph-osd -f --cluster "$site" -c "$(site_conf "$site")" -i 0
+  launch "$site" osd
   log "$site: mon, mgr, osd started ($(elapsed))"
+}
+
+# launch <site> mon|mgr|osd: starts one core daemon of a site from its state dir.
+launch() {
+  local site="$1" name="$2" conf
+  conf="$(site_conf "$site")"
+  case "$name" in
+    mon) start_daemon "$site" mon -- ceph-mon -f --cluster "$site" -c "$conf" -i a ;;
+    mgr) start_daemon "$site" mgr -- ceph-mgr -f --cluster "$site" -c "$conf" -i x ;;
+    osd) start_daemon "$site" osd -- ceph-osd -f --cluster "$site" -c "$conf" -i 0 ;;
+    *) die "launch: unknown daemon $name" ;;
+  esac
 }
 
 # Phase 2 of a site: pools, mirroring mode, rbd-mirror daemon.
 start_mirror() {
-  local site="$1" sd
+  local site="$1" sd s
   sd="$(site_dir "$site")"
+  # rbd-mirror resolves "<cluster>.conf" for the local cluster and for every peer from the
+  # default search path (it ignores -c for those connections): give it a HOME with both confs.
+  for s in "${SITES[@]}"; do ln -sfn "$(site_conf "$s")" "$sd/mirror-home/.ceph/$s.conf"; done
   (cd "$sd/mirror-home" &&
     start_daemon "$site" rbd-mirror HOME="$sd/mirror-home" -- \
       rbd-mirror -f --cluster "$site" -c "$(site_conf "$site")" --id "$MIRROR_ID")
@@ -336,17 +367,16 @@ setup_site_pools() {
   wait "$p2" || return 1
   wait "$p3" || return 1
 
-  # rbd-mirror resolves "<cluster>.conf" for the local cluster and for every peer from the
-  # default search path (it ignores -c for those connections): give it a HOME with both confs.
-  local s
-  for s in "${SITES[@]}"; do ln -sfn "$(site_conf "$s")" "$sd/mirror-home/.ceph/$s.conf"; done
   start_mirror "$site"
   log "$site: pools $POOL_MIRRORED (mirroring: image, unpaired) and $POOL_PLAIN ready, rbd-mirror started ($(elapsed))"
 }
 
-# Health, mgr, osd and pgs all settled.
+# Health, mgr, osd and pgs all settled. Right after a restart the mon still shows the maps of
+# before the crash (osd up, pgs active+clean), so the OSD itself must also say it is active.
 site_ready() {
   local site="$1" js
+  js="$(timeout 10 ceph --admin-daemon "$(site_dir "$site")/run/$site-osd.0.asok" status 2>/dev/null)" || return 1
+  jq -e '.state == "active"' >/dev/null <<<"$js" || return 1
   js="$(cephc "$site" status --format json 2>/dev/null)" || return 1
   jq -e '
     .health.status == "HEALTH_OK"
@@ -370,19 +400,111 @@ wait_ready() {
   log "$site: HEALTH_OK ($(elapsed))"
 }
 
-# The rbd-mirror daemon has registered with the mgr and reports healthy for the pool.
+# wait_mirror_daemon SITE [SINCE]: the rbd-mirror daemon has registered with the mgr and is listed
+# for the pool. With SINCE (epoch seconds), it must be a daemon started at or after SINCE that
+# reports its status, and no other (a killed instance stays listed, "not reporting status",
+# for mgr_service_beacon_grace).
 wait_mirror_daemon() {
-  local site="$1" deadline=$((SECONDS + READY_TIMEOUT)) js
+  local site="$1" since="${2:-}" deadline=$((SECONDS + READY_TIMEOUT)) js ids
   while :; do
     js="$(rbdc "$site" mirror pool status "$POOL_MIRRORED" --verbose --format json 2>/dev/null)" || js='{}'
-    if jq -e '(.daemons // []) | length > 0' >/dev/null <<<"$js"; then break; fi
+    if [[ -z "$since" ]]; then
+      jq -e '(.daemons // []) | length > 0' >/dev/null <<<"$js" && break
+    else
+      ids="$(cephc "$site" service dump --format json 2>/dev/null | jq -c --argjson since "$since" '
+        [(.services["rbd-mirror"].daemons // {}) | to_entries[] | select(.value | type == "object")
+         | select((.value.start_stamp // "" | sub("\\.[0-9]+"; "") | sub("\\+0000$"; "Z") | try fromdateiso8601 catch 0) >= $since)
+         | .key]' 2>/dev/null)" || ids='[]'
+      jq -e --argjson ids "${ids:-[]}" '(.daemons // []) as $d
+        | ($d | length > 0)
+        and ([$d[] | select(.service_id as $s | $ids | index($s) | not)] | length == 0)
+        and ([$d[] | select((.callouts // []) | index("not reporting status"))] | length == 0)' >/dev/null <<<"$js" && break
+    fi
     if ((SECONDS >= deadline)); then
       log "$site: rbd-mirror daemon not registered after ${READY_TIMEOUT}s"
       return 1
     fi
-    sleep 1
+    sleep 0.5
   done
   log "$site: rbd-mirror daemon registered ($(elapsed))"
+}
+
+# The rbd-mirror daemon of a site answers on its admin socket (it has connected to its cluster
+# and runs its mirror loop).
+mirror_daemon_answers() {
+  local site="$1" asok
+  asok="$(site_dir "$site")/run/client.$MIRROR_ID.asok"
+  [[ -S "$asok" ]] || return 1
+  timeout 10 ceph --admin-daemon "$asok" rbd mirror status >/dev/null 2>&1
+}
+
+# wait_mirror_running SITE [SINCE]: the daemon answers, then it is registered (see above).
+wait_mirror_running() {
+  local site="$1" since="${2:-}" deadline=$((SECONDS + READY_TIMEOUT))
+  until mirror_daemon_answers "$site"; do
+    if ((SECONDS >= deadline)); then
+      log "$site: rbd-mirror does not answer on its admin socket after ${READY_TIMEOUT}s"
+      return 1
+    fi
+    daemon_pid "$site" rbd-mirror >/dev/null || { log "$site: rbd-mirror exited"; return 1; }
+    sleep 0.5
+  done
+  wait_mirror_daemon "$site" "$since"
+}
+
+# A site can be started again from its state dir if its keys, its mon store and its
+# bluestore OSD are there (a memstore OSD from an older lab keeps nothing across a restart).
+site_restartable() {
+  local site="$1" sd
+  sd="$(site_dir "$site")"
+  [[ -f "$(site_conf "$site")" && -f "$(site_keyring "$site")" && -f "$sd/$site.client.$MIRROR_ID.keyring" &&
+    -d "$sd/mon/a/store.db" && -f "$sd/osd/0/block" && -f "$sd/osd/0/mkfs_done" &&
+    "$(cat "$sd/osd/0/type" 2>/dev/null)" == bluestore ]]
+}
+
+declare -A MIRROR_STARTED_AT=()
+
+# Starts whatever daemon of the site is not running (mon first, rbd-mirror last).
+start_site_daemons() {
+  local site="$1" name port started=()
+  if ! daemon_pid "$site" mon >/dev/null; then
+    for port in "$(mon_v2_port "$site")" "$(mon_v1_port "$site")"; do
+      port_in_use "$port" && { log "$site: port $port is in use by a process this lab did not start"; return 1; }
+    done
+  fi
+  for name in mon mgr osd; do
+    if ! daemon_pid "$site" "$name" >/dev/null; then
+      launch "$site" "$name"
+      started+=("$name")
+    fi
+  done
+  if ! daemon_pid "$site" rbd-mirror >/dev/null; then
+    MIRROR_STARTED_AT[$site]=$(($(date +%s) - 1))
+    start_mirror "$site"
+    started+=(rbd-mirror)
+  fi
+  if [[ ${#started[@]} -gt 0 ]]; then
+    log "$site: started ${started[*]} from $(site_dir "$site") ($(elapsed))"
+  fi
+}
+
+# start_sites SITE...: starts what is not running on those sites and waits until each is healthy
+# and its rbd-mirror runs.
+start_sites() {
+  local site pids=() p rc=0
+  for site in "$@"; do
+    start_site_daemons "$site" || return 1
+  done
+  for site in "$@"; do
+    { wait_ready "$site" && wait_mirror_running "$site" "${MIRROR_STARTED_AT[$site]:-}"; } &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return "$rc"
+}
+
+valid_site() {
+  [[ -n "$1" && " ${SITES[*]} " == *" $1 "* ]] || die "unknown site '${1:-}' (one of: ${SITES[*]})"
 }
 
 env_json() {
@@ -459,6 +581,20 @@ cmd_up() {
       env_json >"$DIR/sites.json"
       log "already up and healthy: $DIR ($(elapsed))"
       return 0
+    fi
+    local site restartable=1 any_stopped=0 name
+    for site in "${SITES[@]}"; do
+      site_restartable "$site" || restartable=0
+      for name in "${DAEMONS[@]}"; do daemon_pid "$site" "$name" >/dev/null || any_stopped=1; done
+    done
+    if ((restartable && any_stopped)); then
+      log "daemons are missing in $DIR; starting them again with their data"
+      if READY_TIMEOUT=60 start_sites "${SITES[@]}"; then
+        env_json >"$DIR/sites.json"
+        log "up: both sites HEALTH_OK with their previous data, total $(elapsed); description in $DIR/sites.json"
+        return 0
+      fi
+      log "the sites did not come back healthy"
     fi
     log "stale state in $DIR, cleaning it first"
     stop_all_recorded
@@ -610,11 +746,55 @@ cmd_restart_mirror() {
   SITES=("${targets[@]}")
   stop_group rbd-mirror
   SITES=("${all[@]}")
+  local since
   for site in "${targets[@]}"; do
+    since=$(($(date +%s) - 1))
     start_mirror "$site"
-    wait_mirror_daemon "$site" || die "$site: rbd-mirror did not come back"
+    wait_mirror_daemon "$site" "$since" || die "$site: rbd-mirror did not come back"
   done
   log "restart-mirror: ${targets[*]} restarted ($(elapsed))"
+}
+
+# crash SITE: a power loss of one site. Every daemon of the site gets SIGKILL at once; nothing
+# is flushed or shut down cleanly, and the state dir (mon store, bluestore block file) stays.
+cmd_crash() {
+  local site="${1:-}"
+  valid_site "$site"
+  with_lock
+  [[ -d "$DIR" ]] || die "lab is not up ($DIR does not exist)"
+  local name pid pids=()
+  for name in "${DAEMONS[@]}"; do
+    if pid="$(daemon_pid "$site" "$name")"; then pids+=("$pid"); fi
+  done
+  if [[ ${#pids[@]} -eq 0 ]]; then
+    log "crash: $site has no running daemon; nothing to do"
+    return 0
+  fi
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  local deadline=$((SECONDS + 10)) left
+  while :; do
+    left=0
+    for pid in "${pids[@]}"; do pid_is_ours "$pid" "$site" && left=1; done
+    ((left == 0)) && break
+    ((SECONDS >= deadline)) && die "crash: $site: killed daemons still present after 10s"
+    sleep 0.05
+  done
+  log "crash: $site killed (pids ${pids[*]}); its data stays in $(site_dir "$site"); bring it back with: $0 start $site ($(elapsed))"
+}
+
+# start SITE: brings one site back with its data; the other site is not touched.
+cmd_start() {
+  local site="${1:-}"
+  valid_site "$site"
+  with_lock
+  [[ -d "$DIR" ]] || die "lab is not up ($DIR does not exist; run: $0 up)"
+  site_restartable "$site" ||
+    die "$site: $(site_dir "$site") cannot be restarted (missing state, or an OSD without a block file); run: $0 down && $0 up"
+  if ! start_sites "$site"; then
+    dump_logs
+    die "start: $site did not come back healthy; logs in $(site_dir "$site")/log"
+  fi
+  log "start: $site is back with its data, HEALTH_OK, rbd-mirror running ($(elapsed))"
 }
 
 usage() {
@@ -633,6 +813,8 @@ main() {
     pair) cmd_pair ;;
     unpair) cmd_unpair ;;
     restart-mirror) shift; cmd_restart_mirror "$@" ;;
+    crash) cmd_crash "${2:-}" ;;
+    start) cmd_start "${2:-}" ;;
     -h | --help | help) usage 0 ;;
     "") usage 2 ;;
     *) log "unknown command: $cmd"; usage ;;
