@@ -59,7 +59,10 @@ describe('argument vectors', () => {
   it('points every command at the cluster and asks for JSON', async () => {
     const { runner, ceph } = adapter([[/mirror pool info/, { stdout: fx('pool-info-site-a.json') }]]);
     await ceph.getPoolMirrorInfo('rbd');
-    expect(runner.calls[0]!.argv).toEqual(['rbd', '--cluster', 'site-a', '--id', 'admin', '-c', '/etc/ceph/site-a.conf', '--keyring', 'admin.keyring', 'mirror', 'pool', 'info', 'rbd', '--all', '--format', 'json']);
+    expect(runner.calls[0]!.argv).toEqual([
+      'rbd', '--cluster', 'site-a', '--id', 'admin', '--client_mount_timeout', '5', '--rados_mon_op_timeout', '10',
+      '-c', '/etc/ceph/site-a.conf', '--keyring', 'admin.keyring', 'mirror', 'pool', 'info', 'rbd', '--all', '--format', 'json',
+    ]);
   });
 
   it('uses pool/namespace/image specs everywhere', async () => {
@@ -406,7 +409,7 @@ describe('data helpers', () => {
     expect(runner.calls[0]!.argv).toEqual([
       'sh',
       '-c',
-      'rbd --cluster site-a --id admin -c /etc/ceph/site-a.conf --keyring admin.keyring export --no-progress rbd/ns1/vol - | md5sum',
+      'rbd --cluster site-a --id admin --client_mount_timeout 5 --rados_mon_op_timeout 10 -c /etc/ceph/site-a.conf --keyring admin.keyring export --no-progress rbd/ns1/vol - | md5sum',
     ]);
   });
 
@@ -473,5 +476,51 @@ describe('site name and pool journaling', () => {
       { image: 'e', reason: 'journaling already on' },
     ]);
     expect(runner.calls.filter((c) => c.argv.includes('feature'))).toHaveLength(1);
+  });
+});
+
+describe('a cluster whose monitors do not answer', () => {
+  // What Ceph 16.2 prints when no monitor answers (captured on the lab with a crashed site).
+  const RBD_STDERR = "2026-12-03T11:16:39.440+0000 7f4334a78380  0 monclient(hunting): authenticate timed out after 5\nrbd: couldn't connect to the cluster!\nrbd: listing images failed: (110) Connection timed out\n";
+  const CEPH_STDERR = '2026-12-03T11:16:33.260+0000 7ff2b5dff6c0  0 monclient(hunting): authenticate timed out after 5\n\n[errno 110] RADOS timed out (error connecting to the cluster)\n';
+  const fromFlag = (argv: readonly string[], flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
+
+  it('every rbd and ceph call bounds the search for a monitor (without it: client_mount_timeout, 300 s by default)', async () => {
+    const { runner, ceph } = adapter([
+      [/osd pool ls detail/, { stdout: '[]' }],
+      [/sh -c/, { stdout: 'd41d8cd98f00b204e9800998ecf8427e  -\n' }],
+      [/./, { stdout: '{"mode":"image","site_name":"site-a","peers":[]}' }],
+    ]);
+    await ceph.getPoolMirrorInfo('rbd');
+    await ceph.listRbdPools();
+    await ceph.imageChecksum('rbd', '', 'vol');
+    const [rbd, cephCall, sh] = runner.calls.map((c) => c.argv);
+    for (const argv of [rbd!, cephCall!]) {
+      expect(fromFlag(argv, '--client_mount_timeout')).toBe('5');
+      expect(fromFlag(argv, '--rados_mon_op_timeout')).toBe('10');
+    }
+    // Only the ceph CLI knows --connect-timeout (rbd refuses it); it is a backstop behind librados' own timeout.
+    expect(rbd).not.toContain('--connect-timeout');
+    expect(fromFlag(cephCall!, '--connect-timeout')).toBe('7');
+    expect(sh!.join(' ')).toContain("rbd --cluster site-a --id admin --client_mount_timeout 5 --rados_mon_op_timeout 10 -c /etc/ceph/site-a.conf --keyring admin.keyring export --no-progress rbd/vol -");
+  });
+
+  it('takes another connect timeout from its options', async () => {
+    const runner = new FakeRunner([[/./, { stdout: '[]' }]]);
+    await new CephCliAdapter(runner, TARGET, { connectTimeoutSec: 2 }).listRbdPools();
+    const argv = runner.calls[0]!.argv;
+    expect([fromFlag(argv, '--client_mount_timeout'), fromFlag(argv, '--rados_mon_op_timeout'), fromFlag(argv, '--connect-timeout')]).toEqual(['2', '4', '4']);
+  });
+
+  it.each([
+    ['rbd', RBD_STDERR, 110],
+    ['ceph', CEPH_STDERR, 1],
+    ['ceph (--connect-timeout)', 'timed out\n', 1],
+  ])('is UNREACHABLE with the CLI’s words (%s)', async (_tool, stderr, exitCode) => {
+    const { ceph } = adapter([[/./, fail(stderr, exitCode)]]);
+    const e = await rejection(ceph.refreshStatus());
+    expect(e.code).toBe('UNREACHABLE');
+    expect(e.message).toMatch(/did not answer within 5 s/);
+    expect(e.message).toMatch(/timed out/);
   });
 });

@@ -57,9 +57,21 @@ export interface CephCliTarget {
   keyringPath: string | null;
 }
 
-/** Common arguments that point the `rbd`/`ceph` CLIs at one cluster. */
-export function cephBaseArgs(t: CephCliTarget): string[] {
-  const args = ['--cluster', t.cluster, '--id', t.clientId];
+/** How long a CLI call looks for a monitor of the cluster before it gives up (seconds). */
+export const CEPH_CONNECT_TIMEOUT_SEC = 5;
+
+/**
+ * Common arguments that point the `rbd`/`ceph` CLIs at one cluster. Without a bound, a call to a
+ * cluster whose monitors are gone waits `client_mount_timeout` (300 s by default, "authenticate
+ * timed out after 300"); with it, such a cluster answers UNREACHABLE within `connectTimeoutSec`.
+ * `rados_mon_op_timeout` bounds each monitor request once connected (a monitor that dies during a
+ * call). Only the `ceph` CLI knows `--connect-timeout` (`rbd` refuses it); it is set a little
+ * longer so that librados' own, clearer message comes first.
+ */
+export function cephBaseArgs(t: CephCliTarget, tool: 'ceph' | 'rbd' = 'rbd', connectTimeoutSec = CEPH_CONNECT_TIMEOUT_SEC): string[] {
+  const s = Math.max(1, Math.round(connectTimeoutSec));
+  const args = ['--cluster', t.cluster, '--id', t.clientId, '--client_mount_timeout', String(s), '--rados_mon_op_timeout', String(2 * s)];
+  if (tool === 'ceph') args.push('--connect-timeout', String(s + 2));
   if (t.confPath) args.push('-c', t.confPath);
   if (t.keyringPath) args.push('--keyring', t.keyringPath);
   return args;
@@ -141,10 +153,15 @@ export class CephCliAdapter implements CephAdapter {
   /** Parallel CLI processes per adapter call (each rbd process is a full cluster client). */
   concurrency = 3;
 
+  readonly connectTimeoutSec: number;
+
   constructor(
     readonly runner: CommandRunner,
     readonly target: CephCliTarget,
-  ) {}
+    opts: { connectTimeoutSec?: number } = {},
+  ) {
+    this.connectTimeoutSec = opts.connectTimeoutSec ?? CEPH_CONNECT_TIMEOUT_SEC;
+  }
 
   get cliCalls(): number {
     return this.#calls;
@@ -155,7 +172,7 @@ export class CephCliAdapter implements CephAdapter {
   }
 
   async exec(tool: 'ceph' | 'rbd', args: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<CommandResult> {
-    return this.#run([tool, ...cephBaseArgs(this.target), ...args], ctx, opts);
+    return this.#run([tool, ...cephBaseArgs(this.target, tool, this.connectTimeoutSec), ...args], ctx, opts);
   }
 
   async #run(argv: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<CommandResult> {
@@ -169,7 +186,7 @@ export class CephCliAdapter implements CephAdapter {
         signal: opts.signal,
       });
     } catch (e) {
-      throw mapCephError(e, ctx);
+      throw mapCephError(e, this.#ctx(ctx));
     }
   }
 
@@ -184,7 +201,11 @@ export class CephCliAdapter implements CephAdapter {
   }
 
   #failure(res: CommandResult, argv: string[], ctx: CephErrorContext): unknown {
-    return mapCephError(new CommandError({ argv, exitCode: res.exitCode, stderr: res.stderr, target: this.runner.target }), ctx);
+    return mapCephError(new CommandError({ argv, exitCode: res.exitCode, stderr: res.stderr, target: this.runner.target }), this.#ctx(ctx));
+  }
+
+  #ctx(ctx: CephErrorContext): CephErrorContext {
+    return { cluster: this.target.cluster, connectTimeoutSec: this.connectTimeoutSec, ...ctx };
   }
 
   // ---------------------------------------------------------------- cluster
@@ -504,14 +525,14 @@ export class CephCliAdapter implements CephAdapter {
 
   async imageChecksum(pool: string, namespace: string, image: string): Promise<string> {
     const spec = imageSpec(pool, namespace, image);
-    const exportArgv = ['rbd', ...cephBaseArgs(this.target), 'export', '--no-progress', spec, '-'];
+    const exportArgv = ['rbd', ...cephBaseArgs(this.target, 'rbd', this.connectTimeoutSec), 'export', '--no-progress', spec, '-'];
     const script = shellPipeline([exportArgv, ['md5sum']]);
     const ctx = { action: `checksum of ${spec}`, pool, namespace, image };
     // `sh` has no pipefail: a failed export shows as an `rbd:` error line on stderr.
     const res = await this.#run(['sh', '-c', script], ctx, { timeoutMs: 1_800_000 });
     const sum = /^([0-9a-f]{32})\b/.exec(res.stdout.trim());
     if (/^rbd: /m.test(res.stderr) || !sum) {
-      throw mapCephError(new CommandError({ argv: ['sh', '-c', script], exitCode: res.exitCode || 1, stderr: res.stderr || 'no checksum printed', target: this.runner.target }), ctx);
+      throw mapCephError(new CommandError({ argv: ['sh', '-c', script], exitCode: res.exitCode || 1, stderr: res.stderr || 'no checksum printed', target: this.runner.target }), this.#ctx(ctx));
     }
     return sum[1]!;
   }

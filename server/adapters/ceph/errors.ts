@@ -11,6 +11,9 @@ export interface CephErrorContext {
   pool?: string;
   namespace?: string;
   image?: string;
+  /** Filled in by the adapter: the cluster and how long its CLI calls look for a monitor. */
+  cluster?: string;
+  connectTimeoutSec?: number;
 }
 
 interface Rule {
@@ -69,7 +72,12 @@ const RULES: Rule[] = [
   { test: /Invalid interval|Invalid start time|Invalid level spec/, code: 'INVALID_INPUT', explain: (c) => `${c.action}: Ceph refused the schedule` },
   { test: /invalid token|failed to decode peer bootstrap token|failed to import peer bootstrap token/i, code: 'INVALID_INPUT', explain: () => 'the bootstrap token was refused by the cluster' },
   { test: /\(1\) Operation not permitted|\(13\) Permission denied|EACCES/, code: 'FORBIDDEN', explain: (c) => `${c.action}: the Ceph user lacks the permissions (caps) for this` },
-  { test: /\(110\) Connection timed out|timed out|error connecting to the cluster|\(108\) Cannot send after transport endpoint shutdown/, code: 'UNREACHABLE', explain: () => 'the cluster did not answer (monitors unreachable or authentication failed)' },
+  {
+    test: /\(110\) Connection timed out|timed out|error connecting to the cluster|couldn't connect to the cluster|\(108\) Cannot send after transport endpoint shutdown/,
+    code: 'UNREACHABLE',
+    explain: (c) =>
+      `the monitors of ${c.cluster ? `cluster ${c.cluster}` : 'the cluster'} did not answer${c.connectTimeoutSec ? ` within ${c.connectTimeoutSec} s` : ''} (down, unreachable from here, or refusing this client)`,
+  },
 ];
 
 /** The CLI's own words: stderr lines without the timestamped librbd log prefix, deduplicated. */
