@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { ClusterState, hasPools, STATUS_WAIT_MS, statusRefetchMs } from '@/components/ceph/cluster-state';
 import { Daemons, daemonNames } from '@/components/ceph/daemons';
 import { CephFailoverWizard } from '@/components/ceph/failover-wizard';
 import { ImageTable } from '@/components/ceph/image-table';
@@ -23,8 +24,14 @@ export default function CephPage() {
   const [chosen, setChosen] = useState<number | null>(null);
   const siteId = chosen ?? clusters[0]?.id ?? null;
   const [selected, setSelected] = useState<Scope | null>(null);
-  const status = useQuery({ ...trpc.ceph.status.queryOptions({ siteId: siteId ?? 0 }), enabled: !!siteId, refetchInterval: 10_000 });
-  const daemons = useQuery({ ...trpc.ceph.daemons.queryOptions({ siteId: siteId ?? 0 }), enabled: !!siteId, refetchInterval: 30_000 });
+  // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).
+  const status = useQuery({
+    ...trpc.ceph.status.queryOptions({ siteId: siteId ?? 0, waitMs: STATUS_WAIT_MS }),
+    enabled: !!siteId,
+    refetchInterval: (q) => statusRefetchMs(q.state.data),
+  });
+  // Asked only of a cluster that answers (a query batched with the status would hold it back).
+  const daemons = useQuery({ ...trpc.ceph.daemons.queryOptions({ siteId: siteId ?? 0 }), enabled: !!siteId && hasPools(status.data), refetchInterval: 30_000 });
   const onTask = (taskId: number) => track(taskId);
 
   const pools = status.data?.pools ?? [];
@@ -58,7 +65,13 @@ export default function CephPage() {
         ))}
       </div>
       {status.error && <ErrorBox error={errorText(status.error)} />}
-      {status.data && siteId && (
+      {siteId && status.isPending && (
+        <p role="status" className="text-sm text-zinc-500">
+          Asking {cluster?.name}…
+        </p>
+      )}
+      {status.data && <ClusterState name={cluster?.name ?? ''} status={status.data} />}
+      {status.data && hasPools(status.data) && siteId && (
         <div className="space-y-4">
           <PoolsTable
             siteId={siteId}

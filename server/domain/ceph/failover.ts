@@ -60,25 +60,41 @@ export class CephFailover {
     return [one];
   }
 
-  async plan(input: CephFailoverInput, opts: { unplanned?: boolean } = {}): Promise<CephFailoverPlan> {
+  /**
+   * Pre-checks and the data-loss window. The clusters are asked in parallel, so that a cluster
+   * that is gone costs one connect timeout. A `preview` (what the wizard shows while the operator
+   * chooses) does not ask again a cluster found unreachable within the last minute: it says so at
+   * once and asks again in the background. The failover itself always asks both clusters.
+   */
+  async plan(input: CephFailoverInput, opts: { unplanned?: boolean; preview?: boolean } = {}): Promise<CephFailoverPlan> {
     const ns = input.namespace ?? '';
     const checks: Precheck[] = [];
     const to = this.mirroring.adapter(input.toSiteId);
     const from = this.mirroring.adapter(input.fromSiteId);
+    const reach = this.mirroring.reach;
+    const ask = <T>(siteId: number, a: CephAdapter, fn: () => Promise<T>): Promise<T> => {
+      const down = opts.preview ? reach.down(siteId) : null;
+      if (!down) return reach.watch(siteId, fn);
+      reach.recheck(siteId, () => a.probe());
+      return Promise.reject(new AppError('UNREACHABLE', `${down.error} (found ${Math.max(0, Math.round((this.clock.now() - down.at) / 1000))} s ago; asking again)`));
+    };
+    const [listed, probe, daemonList] = await Promise.allSettled([
+      ask(input.toSiteId, to, () => this.#images(to, input.pool, ns, input.image)),
+      ask(input.fromSiteId, from, () => from.probe()),
+      ask(input.toSiteId, to, () => to.listMirrorDaemons()),
+    ]);
     let secondary: ImageSummary[] = [];
-    try {
-      secondary = await this.#images(to, input.pool, ns, input.image);
+    if (listed.status === 'fulfilled') {
+      secondary = listed.value;
       checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'pass', message: `${secondary.length} mirrored image(s) in ${input.pool}` });
-    } catch (e) {
-      checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'block', message: errorMessage(e) });
+    } else {
+      checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'block', message: errorMessage(listed.reason) });
     }
-    let fromUp = false;
-    try {
-      await from.probe();
-      fromUp = true;
+    const fromUp = probe.status === 'fulfilled';
+    if (fromUp) {
       checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'pass', message: 'planned failover: demote there, then promote here' });
-    } catch (e) {
-      checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'warn', message: `unreachable (${errorMessage(e)}): unplanned failover by force-promoting the survivors` });
+    } else {
+      checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'warn', message: `unreachable (${errorMessage(probe.reason)}): unplanned failover by force-promoting the survivors` });
     }
     const mode = fromUp && !opts.unplanned ? 'planned' : 'unplanned';
     if (!secondary.length && checks[0]?.status === 'pass') checks.push({ id: 'images', label: 'Images', status: 'block', message: 'no mirrored image to fail over' });
@@ -89,16 +105,16 @@ export class CephFailover {
       else if (m.state !== 'replaying' && mode === 'planned') checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: `is ${m.rawState}, not replaying; a planned failover would wait forever for the demotion snapshot` });
       else checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: m.rawState });
     }
-    try {
-      const daemons = await to.listMirrorDaemons();
+    if (daemonList.status === 'fulfilled') {
+      const daemons = daemonList.value;
       const bad = daemons.filter((d) => d.health !== 'OK');
       checks.push(
         daemons.length === 0
           ? { id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: mode === 'planned' ? 'block' : 'warn', message: 'no rbd-mirror daemon reports; nothing would copy the demotion snapshot' }
           : { id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: bad.length ? 'warn' : 'pass', message: bad.length ? `${bad.map((d) => `${d.daemonId}: ${d.health}`).join(', ')}` : `${daemons.length} daemon(s) healthy` },
       );
-    } catch (e) {
-      checks.push({ id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: 'warn', message: errorMessage(e) });
+    } else {
+      checks.push({ id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: 'warn', message: errorMessage(daemonList.reason) });
     }
     const busy = this.tasks.holder(this.#lock(input.toSiteId, input.pool)) ?? this.tasks.holder(this.#lock(input.fromSiteId, input.pool));
     checks.push(busy ? { id: 'tasks', label: 'Pending tasks', status: 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}` } : { id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });

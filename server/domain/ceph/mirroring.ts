@@ -1,11 +1,24 @@
-import type { CephAdapter, ImageInfo, ImageSummary, JournalingChange, MirrorMode, PeerDirection, ScheduleLevel, ImageMirrorMode, BootstrapDirection } from '../../adapters/ceph/types';
+import type {
+  BootstrapDirection,
+  CephAdapter,
+  CephMirrorSnapshot,
+  ImageInfo,
+  ImageMirrorMode,
+  ImageSummary,
+  JournalingChange,
+  MirrorMode,
+  PeerDirection,
+  PoolMirrorState,
+  ScheduleLevel,
+} from '../../adapters/ceph/types';
 import { decodeBootstrapToken } from '../../adapters/ceph/token';
 import { nextRuns, parseScheduleInterval, parseScheduleStartTime } from '../../adapters/ceph/schedule';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
-import { AppError } from '../errors';
+import { AppError, errorMessage } from '../errors';
 import type { SiteService } from '../sites';
+import { isUnreachable, LastAnswers, Reachability } from './reach';
 
 export type ImageGroup = 'issues' | 'syncing' | 'ready';
 
@@ -68,6 +81,27 @@ export function planPoolJournaling(infos: Pick<ImageInfo, 'name' | 'features' | 
   return plan;
 }
 
+export type StatusImage = ImageSummary & ReturnType<typeof classifyImage> & { nextSnapshotAt: string | null };
+
+/** A cluster's mirroring: pools (and namespaces) with their images classified. */
+export interface CephStatus extends CephMirrorSnapshot {
+  pools: (Omit<PoolMirrorState, 'images'> & { images: StatusImage[] })[];
+}
+
+/**
+ * The status as the console shows it. `answered`: the cluster's answer from `at` (its newest,
+ * also while a new question has been open for less than `statusSlowMs`). `slow`: a question has
+ * been open for longer; what is shown is the answer from `at`. `unreachable`: the cluster cannot
+ * be asked (`error` says why; found at `at`; no pools). `waiting`: no answer yet and none known.
+ * `askedAt` is the time of the question still open, if any.
+ */
+export interface CephStatusView extends CephStatus {
+  state: 'answered' | 'slow' | 'unreachable' | 'waiting';
+  error: string | null;
+  at: number | null;
+  askedAt: number | null;
+}
+
 function scopeOf(pool: string, namespace: string): string {
   return namespace ? `${pool}/${namespace}` : pool;
 }
@@ -92,12 +126,20 @@ export class CephMirroring {
    */
   unpairQuietMs = 40_000;
   unpairCheckMs = 5_000;
+  /** A status question open for longer than this makes the cluster `slow` (see CephStatusView). */
+  statusSlowMs = 10_000;
+  /** Clusters recently found unreachable (status questions and failover plans record it). */
+  readonly reach: Reachability;
+  readonly #statusAnswers: LastAnswers<CephStatus>;
 
   constructor(
     private readonly sites: SiteService,
     private readonly tasks: TaskEngine,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.reach = new Reachability(() => this.clock.now());
+    this.#statusAnswers = new LastAnswers(() => this.clock.now());
+  }
 
   adapter(siteId: number): CephAdapter {
     const a = this.sites.adapter(siteId);
@@ -109,7 +151,31 @@ export class CephMirroring {
     return this.sites.get(siteId).name;
   }
 
-  async status(siteId: number) {
+  /**
+   * A cluster's mirroring status. A cluster that cannot be asked is a status too (`unreachable`,
+   * with the reason), not an error. With `waitMs` the answer comes within about that long: if the
+   * cluster has not answered by then, its last answer is shown (`slow`, `unreachable`) or that it
+   * is being asked (`waiting`), and the question goes on for the next call.
+   */
+  async status(siteId: number, opts: { waitMs?: number } = {}): Promise<CephStatusView> {
+    const asked = await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), opts.waitMs);
+    const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 };
+    if (asked.kind === 'answered') {
+      const s = asked.settled;
+      if (s.ok) return { ...s.value, state: 'answered', error: null, at: s.at, askedAt: null };
+      if (isUnreachable(s.error)) return { ...none, state: 'unreachable', error: errorMessage(s.error), at: s.at, askedAt: null };
+      throw s.error;
+    }
+    const last = asked.last;
+    if (last?.ok) {
+      const slow = asked.openMs > this.statusSlowMs;
+      return { ...last.value, state: slow ? 'slow' : 'answered', error: slow ? `no answer for ${Math.round(asked.openMs / 1000)} s (still asking)` : null, at: last.at, askedAt: asked.askedAt };
+    }
+    if (last && isUnreachable(last.error)) return { ...none, state: 'unreachable', error: errorMessage(last.error), at: last.at, askedAt: asked.askedAt };
+    return { ...none, state: 'waiting', error: `no answer within ${(opts.waitMs ?? 0) / 1000} s (still asking)`, at: null, askedAt: asked.askedAt };
+  }
+
+  async #status(siteId: number): Promise<CephStatus> {
     const a = this.adapter(siteId);
     const before = a.cliCalls;
     const snap = await a.refreshStatus();

@@ -13,14 +13,17 @@ const failoverInput = z.object({ fromSiteId: siteId, toSiteId: siteId, pool: nam
 export const cephRouter = router({
   failoverPlan: viewerProcedure
     .input(failoverInput.extend({ unplanned: z.boolean().default(false) }))
-    .query(({ ctx, input }) => ctx.app.cephFailover.plan(input, { unplanned: input.unplanned })),
+    .query(({ ctx, input }) => ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true })),
   failover: operatorProcedure
     .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string() }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned }, ctx.user)).id })),
   resync: operatorProcedure
     .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string(), failBack: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)).id })),
-  status: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.status(input.siteId)),
+  /** `waitMs`: answer within about that long, with the cluster's last answer if it is slow or gone (see CephMirroring.status). */
+  status: viewerProcedure
+    .input(z.object({ siteId, waitMs: z.number().int().min(0).max(60_000).optional() }))
+    .query(({ ctx, input }) => ctx.app.ceph.status(input.siteId, { waitMs: input.waitMs })),
   daemons: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
   snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image)),
   imageInfo: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.imageInfo(input.siteId, input.pool, input.namespace, input.image)),
