@@ -427,3 +427,39 @@ describe('small ones', () => {
     expect(parseByteRate('100')).toMatchObject({ ok: false, message: expect.stringMatching(/at least 1024/) });
   });
 });
+
+describe('finding 10: divergence by data, not by estimates', () => {
+  it('reads the data an incremental stream carries from zstreamdump', async () => {
+    const { parseStreamDump } = await import('@/server/adapters/node/zfs');
+    const unchanged = 'SUMMARY:\n\tTotal DRR_WRITE records = 0\n\tTotal DRR_FREE records = 7\n\tTotal write size = 0 (0x0)\n\tTotal stream length = 6096 (0x17d0)\n';
+    const written = 'SUMMARY:\n\tTotal DRR_WRITE records = 1\n\tTotal write size = 131072 (0x20000)\n';
+    expect(parseStreamDump(unchanged)).toEqual({ changed: false, bytes: 0 });
+    expect(parseStreamDump(written)).toEqual({ changed: true, bytes: 131072 });
+    expect(() => parseStreamDump('garbage')).toThrow(/no "Total write size"/);
+  });
+
+  it('the old master’s snapshots after the common one are found by guid in its own list, and a reinit keeps no clone', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const fo = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    await finished(env.app, fo.taskId);
+    const div = await env.caller.replicas.divergence({ id });
+    expect(div.every((d) => d.snapshotsAfter.length === 0 && d.writtenBytes === 0)).toBe(true);
+    const node1 = env.app.replicas.node(env.node('demo-node1'));
+    await node1.setReadonly('zones/web01-disk0', false);
+    await node1.startVm('web01');
+    env.clock.advance(60_000);
+    await node1.stopVm('web01');
+    const again = await env.caller.replicas.divergence({ id });
+    expect(again.find((d) => d.dataset === 'zones/web01-disk0')!.writtenBytes).toBeGreaterThan(0);
+    const ri = await env.caller.replicas.reinit({ id, confirm: 'web01' });
+    await finished(env.app, ri.taskId);
+    const all = await node1.listDatasets('zones');
+    expect(all.filter((d) => d.origin)).toEqual([]);
+    expect(all.some((d) => d.name.startsWith('zones/web01-disk0-diverged-'))).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const s = await env.caller.replicas.syncNow({ id });
+      await finished(env.app, s.taskId);
+    }
+  });
+});

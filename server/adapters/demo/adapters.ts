@@ -275,6 +275,24 @@ export class DemoNodeAdapter implements NodeAdapter {
     return { bytes, maxBytes: bytes, exact: true };
   }
 
+  async changedSince(dataset: string, snapshot: string): Promise<{ changed: boolean; bytes: number }> {
+    const e = await this.estimateWritten(dataset, snapshot);
+    return { changed: e.bytes > 0, bytes: e.bytes };
+  }
+
+  async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+    assertSnapshotRef(dataset, snapshot);
+    assertName('zfsDataset', target, 'target');
+    await this.world.delay();
+    const node = this.#node();
+    const d = this.#ds(dataset, node);
+    const s = d.snapshots.find((x) => x.name === snapshot);
+    if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${node.name}`);
+    if (node.datasets.some((x) => x.name === target)) throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
+    // A full receive: the snapshot keeps its guid, the copy is its own dataset.
+    node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0 }] }));
+  }
+
   /**
    * Simulated `ssh source zfs send … | pv | zfs recv -F target`: the stream's size follows from
    * the snapshots' deltas, its progress from the world clock and the bandwidth limit (or the

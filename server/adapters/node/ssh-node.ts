@@ -135,6 +135,12 @@ export class SshNodeAdapter implements NodeAdapter {
   async renameDataset(from: string, to: string): Promise<void> {
     return this.zfs.renameDataset(from, to);
   }
+  async changedSince(dataset: string, snapshot: string): Promise<{ changed: boolean; bytes: number }> {
+    return this.zfs.changedSince(dataset, snapshot);
+  }
+  async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+    return this.zfs.copySnapshot(dataset, snapshot, target);
+  }
   async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     return this.zfs.cloneSnapshot(dataset, snapshot, target);
   }

@@ -231,6 +231,18 @@ export interface NodeAdapter {
   /** Bytes written to the dataset since the snapshot (≈ size of the next incremental send). */
   estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate>;
   /**
+   * Exactly whether data was written since the snapshot: `written@snap` where the platform has
+   * it, else the data records of an incremental stream to a temporary snapshot (zfs-fuse).
+   * Metadata-only changes (atime) do not count.
+   */
+  changedSince(dataset: string, snapshot: string): Promise<{ changed: boolean; bytes: number }>;
+  /**
+   * A full, independent local copy of `dataset@snapshot` as `target` (`zfs send | zfs recv`):
+   * the copy's snapshot keeps its guid, so incremental streams based on it still apply, and no
+   * clone ties the two datasets together.
+   */
+  copySnapshot(dataset: string, snapshot: string, target: string): Promise<void>;
+  /**
    * Runs on THIS (target) node: `ssh <source> zfs send … | pv -n -b [-L] | zfs recv -F target`.
    * An interrupted transfer is repaired by pulling again from the last common snapshot.
    */

@@ -282,6 +282,14 @@ export function estimateWrittenSince(
   return { bytes: growth + (oldest ? all : held), maxBytes: growth + all };
 }
 
+/** The data an incremental stream carries, from `zstreamdump`'s summary. */
+export function parseStreamDump(out: string): { changed: boolean; bytes: number } {
+  const m = /Total write size = (\d+)/.exec(out);
+  if (!m) throw new AppError('COMMAND_FAILED', `zstreamdump printed no "Total write size" line: ${out.slice(-300)}`);
+  const bytes = Number(m[1]);
+  return { changed: bytes > 0, bytes };
+}
+
 // ---------------------------------------------------------------- errors
 
 const MISSING = /dataset does not exist|could not find any snapshots|no such pool|does not exist/i;
@@ -581,6 +589,28 @@ export class ZfsCli {
   async syncTxg(dataset: string): Promise<void> {
     assertName('zfsDataset', dataset, 'dataset');
     await this.runner.run({ argv: ['zfs', 'inherit', TXG_SYNC_PROP, dataset], allowFailure: true });
+  }
+
+  async changedSince(dataset: string, snapshot: string): Promise<{ changed: boolean; bytes: number }> {
+    const ref = assertSnapshotRef(dataset, snapshot);
+    const est = await this.estimateWritten(dataset, snapshot);
+    if (est.exact) return { changed: est.bytes > 0, bytes: est.bytes };
+    // zfs-fuse: count the data of an incremental stream from the snapshot to now.
+    const probe = `tandem-probe-${Date.now().toString(36)}`;
+    const probeRef = assertSnapshotRef(dataset, probe);
+    await this.#run(['zfs', 'snapshot', probeRef], probeRef);
+    try {
+      const out = await this.#run(['bash', '-o', 'pipefail', '-c', 'zfs send -i "$1" "$2" | zstreamdump', 'tandem-changed', ref, probeRef], ref, { timeoutMs: 3600_000 });
+      return parseStreamDump(out);
+    } finally {
+      await this.destroySnapshots(dataset, [probe]).catch(() => undefined);
+    }
+  }
+
+  async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+    const ref = assertSnapshotRef(dataset, snapshot);
+    assertName('zfsDataset', target, 'target');
+    await this.#run(['bash', '-o', 'pipefail', '-c', 'zfs send -p "$1" | zfs recv "$2"', 'tandem-copy', ref, target], ref, { timeoutMs: 12 * 3600_000 });
   }
 
   async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {

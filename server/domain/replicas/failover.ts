@@ -441,8 +441,8 @@ export class ReplicaFailover {
         const at = oldSnaps.findIndex((s) => s.guid === shared.guid);
         const common = oldSnaps[at]!;
         const after = oldSnaps.slice(at + 1).map((s) => s.name);
-        const written = await old.estimateWritten(d.target, common.name);
-        return { dataset: d.target, commonSnapshot: common.name, commonAt: common.creation * 1000, snapshotsAfter: after, writtenBytes: written.bytes, writtenMaxBytes: written.maxBytes, exact: written.exact };
+        const written = await old.changedSince(d.target, common.name);
+        return { dataset: d.target, commonSnapshot: common.name, commonAt: common.creation * 1000, snapshotsAfter: after, writtenBytes: written.bytes, writtenMaxBytes: written.bytes, exact: true };
       }),
     );
   }
@@ -507,16 +507,14 @@ export class ReplicaFailover {
 
 /**
  * Keeps the diverged data of `d.target` as `keep` and leaves `d.target` at `common`, ready for an
- * incremental receive: rename the dataset, clone its common snapshot back under the old name and
- * promote the clone (which takes the snapshots up to `common` with their guids). The kept dataset
- * becomes a clone of `d.target@common` holding everything written after it.
+ * incremental receive: the dataset is renamed out of the replication tree with all its history,
+ * and `common` is copied back under the old name by a local full send (its guid is kept). No clone
+ * ties the two, so the kept data never blocks a later `recv -F` or the pruning of `common`.
  */
 async function keepDiverged(node: NodeAdapter, d: ReplicaDataset, common: string, keep: string) {
   // Each part checks what is already done, so that a resumed reinit repeats none of it.
   const exists = (ds: string) => node.listDatasets(ds).then((l) => l[0] ?? null, (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)));
   if (!(await exists(keep))) await node.renameDataset(d.target, keep);
-  const cur = await exists(d.target);
-  if (!cur) await node.cloneSnapshot(keep, common, d.target);
-  if ((await exists(d.target))?.origin) await node.promoteDataset(d.target);
+  if (!(await exists(d.target))) await node.copySnapshot(keep, common, d.target);
   await node.setReadonly(d.target, true);
 }
