@@ -225,17 +225,9 @@ export class ReplicaFailover {
     const plan = await this.plan(id, { mode: opts.mode, force: opts.force });
     if (plan.mode !== opts.mode) throw new AppError('PRECONDITION_FAILED', `the failover would now be ${plan.mode}, not ${opts.mode}: ${plan.modeReason}. Review the plan again.`);
     if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
-    if (opts.force) {
-      for (const l of [replicaLock(id), vmLock(r.sourceSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)]) {
-        const busy = this.tasks.holder(l);
-        if (busy) {
-          this.tasks.cancel(busy.id, user.username);
-          await this.tasks.wait(busy.id);
-        }
-      }
-    }
     const fresh = this.replicas.row(id);
     const now = this.clock.now();
+    const masterState = plan.masterReachable ? await reach(this.replicas.node(fresh.sourceSiteId).getVmState(fresh.vmName)) : null;
     const params: FailoverParams = {
       replicaId: id,
       vmName: fresh.vmName,
@@ -245,7 +237,7 @@ export class ReplicaFailover {
       toSiteId: fresh.targetSiteId,
       datasets: fresh.datasets,
       snapshot: plan.mode === 'planned' ? `tandem-${fresh.name}-${stamp(now)}` : fresh.lastSnapshot!,
-      masterState: plan.masterReachable ? ((await reach(this.replicas.node(fresh.sourceSiteId).getVmState(fresh.vmName))) as { ok: true; value: VmState | null }).value ?? null : ((fresh.vmDefinition?.state as VmState | undefined) ?? null),
+      masterState: masterState ? (masterState.ok ? masterState.value : null) : ((fresh.vmDefinition?.state as VmState | undefined) ?? null),
       masterReachable: plan.masterReachable,
       siblings: plan.siblings.map((x) => x.id),
       dataLossWindowSec: plan.dataLossWindowSec,
@@ -253,7 +245,7 @@ export class ReplicaFailover {
       bandwidthLimit: fresh.bandwidthLimit,
       keepSnapshots: fresh.keepSnapshots,
     };
-    const task = this.tasks.startDurable({
+    const def = {
       name: `${plan.mode === 'planned' ? 'Planned' : 'Forced'} failover of ${fresh.vmName} to ${this.#siteName(fresh.targetSiteId)}`,
       kind: 'replica.failover',
       target: replicaLock(id),
@@ -261,7 +253,27 @@ export class ReplicaFailover {
       params,
       steps: plan.steps,
       username: user.username,
-    });
+    };
+    let task;
+    for (let attempt = 0; ; attempt++) {
+      if (opts.force) {
+        // Cancel what holds the replica or the VM; the scheduler may start a new sync meanwhile,
+        // so the start is retried right after the holders are gone.
+        for (const l of [def.target, ...def.locks]) {
+          const busy = this.tasks.holder(l);
+          if (busy) {
+            this.tasks.cancel(busy.id, user.username);
+            await this.tasks.wait(busy.id);
+          }
+        }
+      }
+      try {
+        task = this.tasks.startDurable(def);
+        break;
+      } catch (e) {
+        if (!opts.force || !AppError.is(e, 'CONFLICT') || attempt >= 5) throw e;
+      }
+    }
     // The intent, before the first step runs (the task starts on the next turn of the event loop):
     // from here on no sync touches this replica or its siblings, and an unreachable old master is
     // fenced as soon as it answers.
