@@ -5,6 +5,7 @@ import Link from 'next/link';
 import { usePathname, useRouter } from 'next/navigation';
 import type { ReactNode } from 'react';
 import type { SessionUser } from '@/server/domain/auth';
+import { ConnectionBanner, useConnection } from './connection';
 import { TasksPanel } from './tasks-panel';
 import { useTRPC } from './trpc';
 import { Badge, Button, cx } from './ui';
@@ -38,6 +39,9 @@ function ThemeToggle() {
 export function Shell({ user, demo, children }: { user: SessionUser; demo: boolean; children: ReactNode }) {
   const path = usePathname();
   const trpc = useTRPC();
+  // While the server does not answer, what the pages show is its last known state: greyed out.
+  const stale = useConnection().lostSince !== null;
+  const staleCls = stale ? 'opacity-60 grayscale transition' : 'transition';
   const router = useRouter();
   const logout = useMutation(
     trpc.auth.logout.mutationOptions({
@@ -78,7 +82,9 @@ export function Shell({ user, demo, children }: { user: SessionUser; demo: boole
             })}
           </ul>
         </nav>
-        <TasksPanel />
+        <div className={staleCls} data-stale={stale || undefined}>
+          <TasksPanel />
+        </div>
         <div className="border-t border-zinc-200 p-3 text-sm dark:border-zinc-700">
           <div className="mb-2">
             <span className="font-medium" data-testid="current-user">
@@ -95,7 +101,10 @@ export function Shell({ user, demo, children }: { user: SessionUser; demo: boole
         </div>
       </aside>
       <main id="main" className="min-w-0 flex-1 p-6">
-        {children}
+        <ConnectionBanner />
+        <div className={staleCls} data-stale={stale || undefined} data-testid="page-content">
+          {children}
+        </div>
       </main>
     </div>
   );

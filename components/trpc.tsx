@@ -1,11 +1,12 @@
 'use client';
 
-import { QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError } from '@trpc/client';
+import { onlineManager, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, retryLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
-import { useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import superjson from 'superjson';
 import type { AppRouter } from '@/server/trpc/root';
+import { ConnectionMonitor, ConnectionProvider, connectionLink, lostContact } from './connection';
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
@@ -30,21 +31,36 @@ function makeQueryClient() {
 
 export function TRPCReactProvider({ children }: { children: ReactNode }) {
   const [queryClient] = useState(makeQueryClient);
-  const [trpcClient] = useState(() =>
-    createTRPCClient<AppRouter>({
+  const [{ trpcClient, monitor }] = useState(() => {
+    // When the server answers again after a loss, everything shown is refetched.
+    const monitor: ConnectionMonitor = new ConnectionMonitor(
+      (signal): Promise<unknown> => trpcClient.auth.status.query(undefined, { signal, context: { unbatched: true } }),
+      () => void queryClient.invalidateQueries(),
+    );
+    const trpcClient: TRPCClient<AppRouter> = createTRPCClient<AppRouter>({
       links: [
+        // A live stream whose server went away is opened again (with its last event id) until it answers.
+        retryLink({ retry: ({ op, error }) => op.type === 'subscription' && lostContact(error), retryDelayMs: (n) => Math.min(1_000 * n, 5_000) }),
+        connectionLink(monitor),
         splitLink({
           condition: (op) => op.type === 'subscription',
           true: httpSubscriptionLink({ url: '/api/trpc', transformer: superjson }),
-          false: httpBatchLink({ url: '/api/trpc', transformer: superjson }),
+          false: splitLink({
+            condition: (op) => op.context.unbatched === true,
+            true: httpLink({ url: '/api/trpc', transformer: superjson }),
+            false: httpBatchLink({ url: '/api/trpc', transformer: superjson }),
+          }),
         }),
       ],
-    }),
-  );
+    });
+    return { trpcClient, monitor };
+  });
+  useEffect(() => monitor.start(), [monitor]);
+  useEffect(() => onlineManager.subscribe((online) => (online ? monitor.retryNow() : monitor.lost('this browser is offline'))), [monitor]);
   return (
     <QueryClientProvider client={queryClient}>
       <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
-        {children}
+        <ConnectionProvider monitor={monitor}>{children}</ConnectionProvider>
       </TRPCProvider>
     </QueryClientProvider>
   );

@@ -4,12 +4,20 @@ import { appRouter } from '@/server/trpc/root';
 
 export const dynamic = 'force-dynamic';
 
+/** This server process, sent with every answer: a browser that sees it change knows the server was restarted. */
+const BOOT = Symbol.for('tandem.bootId');
+const g = globalThis as unknown as { [BOOT]?: string };
+const bootId = (g[BOOT] ??= crypto.randomUUID());
+
 function handler(req: Request) {
   return fetchRequestHandler({
     endpoint: '/api/trpc',
     req,
     router: appRouter,
-    createContext: ({ req, resHeaders }) => createContext({ req, resHeaders }),
+    createContext: ({ req, resHeaders }) => {
+      resHeaders.set('x-tandem-boot', bootId);
+      return createContext({ req, resHeaders });
+    },
   });
 }
 
