@@ -2,12 +2,14 @@
 
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
+import { clockTime } from '@/components/connection';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Badge, Card, DemoBadge, Empty, ErrorBox, PageTitle, formatBytes } from '@/components/ui';
 
 export default function OverviewPage() {
   const trpc = useTRPC();
-  const q = useQuery({ ...trpc.overview.get.queryOptions(), refetchInterval: 10_000 });
+  // A site that has not answered within the server's wait is asked again sooner.
+  const q = useQuery({ ...trpc.overview.get.queryOptions(), refetchInterval: (x) => (x.state.data?.some((s) => s.staleSince || s.waitingSince) ? 2_000 : 10_000) });
   const sites = q.data ?? [];
   const counts = { ok: sites.filter((s) => s.level === 'ok').length, warn: sites.filter((s) => s.level === 'warn').length, error: sites.filter((s) => s.level === 'error').length };
   return (
@@ -34,12 +36,13 @@ export default function OverviewPage() {
                 {s.site.name} {s.site.demo && <DemoBadge />}
               </span>
             }
-            actions={<Badge tone={s.level}>{s.level === 'ok' ? 'healthy' : s.level === 'warn' ? 'warning' : 'failing'}</Badge>}
+            actions={<Badge tone={s.level}>{!s.reachable ? 'unreachable' : s.level === 'ok' ? 'healthy' : s.level === 'warn' ? 'warning' : 'failing'}</Badge>}
           >
             <p className="mb-2 text-sm text-zinc-600 dark:text-zinc-400">
               {s.site.kind === 'node' ? 'Compute node' : 'Ceph cluster'} · {s.headline}
             </p>
             {s.error && <p className="text-sm text-red-600 dark:text-red-400">{s.error}</p>}
+            {s.staleSince && <p className="mb-1 text-sm text-amber-700 dark:text-amber-400">Slow to answer: its state as of {clockTime(s.staleSince)}</p>}
             {s.node && (
               <ul className="space-y-1 text-sm">
                 <li>

@@ -1,5 +1,6 @@
+import type { VmInfo } from '../adapters/node/types';
+import { SiteAnswers, vmsKnownOnlyFromReplicas, vmsRunningTwice, type Answer, type LiveNode, type ReplicaFacts, type RunningTwice, type StoredVm } from './inventory';
 import type { SiteService, SiteView } from './sites';
-import { errorMessage } from './errors';
 
 export interface SiteHealth {
   site: Pick<SiteView, 'id' | 'name' | 'kind' | 'demo'>;
@@ -9,74 +10,163 @@ export interface SiteHealth {
   error?: string;
   node?: { vms: number; running: number; pools: { name: string; freeBytes: number; sizeBytes: number }[]; cpus: number; memoryMiB: number };
   ceph?: { health: string; pools: { pool: string; mode: string; peers: number; states: Record<string, number>; health: string }[] };
+  /** The site did not answer within the wait: what is shown is its answer from this time (epoch ms). */
+  staleSince?: number;
+  /** The site has not answered the question asked at this time (epoch ms) yet. */
+  waitingSince?: number;
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<T>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms / 1000} s`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+export interface AskOptions {
+  /** How long a caller waits for a site before it is shown as not answering (a page renders within 2 s). */
+  waitMs?: number;
+  /** How long a question to a site may run before the site counts as unreachable. */
+  timeoutMs?: number;
+}
+const WAIT_MS = 1_500;
+const TIMEOUT_MS = 10_000;
+
+/**
+ * What the sites answered, remembered per app (keyed by its SiteService) between calls. Kept on
+ * globalThis under a registered symbol: Next.js may load this module once per bundle.
+ */
+interface Memory {
+  health: SiteAnswers<SiteHealth>;
+  vms: SiteAnswers<VmInfo[]>;
+}
+const MEMORY = Symbol.for('tandem.siteAnswers');
+function memoryOf(sites: SiteService): Memory {
+  const g = globalThis as unknown as { [MEMORY]?: WeakMap<SiteService, Memory> };
+  const all = (g[MEMORY] ??= new WeakMap());
+  let m = all.get(sites);
+  if (!m) all.set(sites, (m = { health: new SiteAnswers(), vms: new SiteAnswers() }));
+  return m;
 }
 
-/** Health over all sites at a glance; each site is asked in parallel, with a deadline. */
-export async function overview(sites: SiteService, timeoutMs = 10_000): Promise<SiteHealth[]> {
+function notAnswering(waitMs: number, timeoutMs: number): string {
+  return `no answer within ${waitMs / 1000} s (still asking; unreachable after ${timeoutMs / 1000} s)`;
+}
+
+/** Health over all sites at a glance; each site is asked in parallel, and none is waited for longer than `waitMs`. */
+export async function overview(sites: SiteService, opts: AskOptions = {}): Promise<SiteHealth[]> {
+  const { waitMs = WAIT_MS, timeoutMs = TIMEOUT_MS } = opts;
+  const mem = memoryOf(sites).health;
+  const list = sites.list();
+  mem.keepOnly(list.map((s) => s.id));
   return Promise.all(
-    sites.list().map(async (s): Promise<SiteHealth> => {
+    list.map(async (s): Promise<SiteHealth> => {
       const site = { id: s.id, name: s.name, kind: s.kind, demo: s.demo };
-      try {
-        const a = sites.adapter(s.id);
-        if (a.kind === 'node') {
-          const [vms, pools, cap] = await withTimeout(Promise.all([a.listVms(), a.listZpools(), a.capacity()]), timeoutMs, s.name);
-          const lowPool = pools.find((p) => p.freeBytes / p.sizeBytes < 0.1);
-          const degraded = pools.find((p) => p.health !== 'ONLINE');
-          return {
-            site,
-            reachable: true,
-            level: degraded ? 'error' : lowPool ? 'warn' : 'ok',
-            headline: degraded ? `zpool ${degraded.name} is ${degraded.health}` : lowPool ? `zpool ${lowPool.name} is almost full` : `${vms.filter((v) => v.state === 'running').length}/${vms.length} VMs running`,
-            node: { vms: vms.length, running: vms.filter((v) => v.state === 'running').length, pools: pools.map((p) => ({ name: p.name, freeBytes: p.freeBytes, sizeBytes: p.sizeBytes })), cpus: cap.cpus, memoryMiB: cap.memoryMiB },
-          };
-        }
-        const [probe, pools] = await withTimeout(Promise.all([a.probe(), a.listMirrorPools()]), timeoutMs, s.name);
-        const bad = pools.find((p) => p.mode !== 'disabled' && p.health === 'ERROR');
-        const warn = probe.health !== 'HEALTH_OK' || pools.some((p) => p.mode !== 'disabled' && p.health === 'WARNING');
-        return {
-          site,
-          reachable: true,
-          level: bad || probe.health === 'HEALTH_ERR' ? 'error' : warn ? 'warn' : 'ok',
-          headline: bad ? `mirroring of ${bad.pool} is unhealthy` : `${probe.health}, ${pools.filter((p) => p.mode !== 'disabled').length} mirrored pool(s)`,
-          ceph: { health: probe.health, pools: pools.map((p) => ({ pool: p.pool, mode: p.mode, peers: p.peers.length, states: p.states, health: p.health })) },
-        };
-      } catch (e) {
-        return { site, reachable: false, level: 'error', headline: 'unreachable', error: errorMessage(e) };
+      const a = await mem.ask(s.id, s.name, () => siteHealth(sites, site), { waitMs, timeoutMs });
+      switch (a.kind) {
+        case 'fresh':
+          return a.value;
+        case 'slow':
+          return { ...a.value, staleSince: a.at };
+        case 'failed':
+          return { site, reachable: false, level: 'error', headline: 'unreachable', error: a.error };
+        case 'waiting':
+          return { site, reachable: false, level: 'error', headline: 'not answering', error: notAnswering(waitMs, timeoutMs), waitingSince: a.askedAt };
       }
     }),
   );
 }
 
-export interface NodeVms {
-  site: Pick<SiteView, 'id' | 'name' | 'demo'>;
-  vms: import('../adapters/node/types').VmInfo[];
-  error?: string;
+async function siteHealth(sites: SiteService, site: SiteHealth['site']): Promise<SiteHealth> {
+  const a = sites.adapter(site.id);
+  if (a.kind === 'node') {
+    const [vms, pools, cap] = await Promise.all([a.listVms(), a.listZpools(), a.capacity()]);
+    const lowPool = pools.find((p) => p.freeBytes / p.sizeBytes < 0.1);
+    const degraded = pools.find((p) => p.health !== 'ONLINE');
+    return {
+      site,
+      reachable: true,
+      level: degraded ? 'error' : lowPool ? 'warn' : 'ok',
+      headline: degraded ? `zpool ${degraded.name} is ${degraded.health}` : lowPool ? `zpool ${lowPool.name} is almost full` : `${vms.filter((v) => v.state === 'running').length}/${vms.length} VMs running`,
+      node: { vms: vms.length, running: vms.filter((v) => v.state === 'running').length, pools: pools.map((p) => ({ name: p.name, freeBytes: p.freeBytes, sizeBytes: p.sizeBytes })), cpus: cap.cpus, memoryMiB: cap.memoryMiB },
+    };
+  }
+  const [probe, pools] = await Promise.all([a.probe(), a.listMirrorPools()]);
+  const bad = pools.find((p) => p.mode !== 'disabled' && p.health === 'ERROR');
+  const warn = probe.health !== 'HEALTH_OK' || pools.some((p) => p.mode !== 'disabled' && p.health === 'WARNING');
+  return {
+    site,
+    reachable: true,
+    level: bad || probe.health === 'HEALTH_ERR' ? 'error' : warn ? 'warn' : 'ok',
+    headline: bad ? `mirroring of ${bad.pool} is unhealthy` : `${probe.health}, ${pools.filter((p) => p.mode !== 'disabled').length} mirrored pool(s)`,
+    ceph: { health: probe.health, pools: pools.map((p) => ({ pool: p.pool, mode: p.mode, peers: p.peers.length, states: p.states, health: p.health })) },
+  };
 }
 
-/** Every VM on every node. */
-export async function vmInventory(sites: SiteService, timeoutMs = 10_000): Promise<NodeVms[]> {
-  return Promise.all(
-    sites
-      .list()
-      .filter((s) => s.kind === 'node')
-      .map(async (s) => {
-        const site = { id: s.id, name: s.name, demo: s.demo };
-        try {
-          const a = sites.adapter(s.id);
-          if (a.kind !== 'node') return { site, vms: [] };
-          return { site, vms: await withTimeout(a.listVms(), timeoutMs, s.name) };
-        } catch (e) {
-          return { site, vms: [], error: errorMessage(e) };
-        }
-      }),
+export interface NodeVms {
+  site: Pick<SiteView, 'id' | 'name' | 'demo'>;
+  /**
+   * `answered`: `vms` is the node's live inventory. `slow`: the node has not answered within the
+   * wait; `vms` is its inventory as of `at`. `unreachable`: the last question failed (`error`).
+   * `waiting`: the node has not answered yet (asked at `askedAt`); `error` says so.
+   */
+  status: 'answered' | 'slow' | 'unreachable' | 'waiting';
+  vms: VmInfo[];
+  error?: string;
+  /** When `vms` or `error` was learnt (epoch ms). */
+  at: number | null;
+  /** The open question's time, while the node is slow or has not answered yet. */
+  askedAt: number | null;
+  /** VMs whose master is this node that its live inventory does not show, known from their stored replicas. */
+  stored: StoredVm[];
+}
+
+export interface VmInventory {
+  nodes: NodeVms[];
+  /** VMs running on their master and on a replica target at once. */
+  runningTwice: RunningTwice[];
+}
+
+function nodeView(site: NodeVms['site'], a: Answer<VmInfo[]>, waitMs: number, timeoutMs: number): Omit<NodeVms, 'stored'> {
+  switch (a.kind) {
+    case 'fresh':
+      return { site, status: 'answered', vms: a.value, at: a.at, askedAt: null };
+    case 'slow':
+      return { site, status: 'slow', vms: a.value, at: a.at, askedAt: a.askedAt };
+    case 'failed':
+      return { site, status: 'unreachable', vms: [], error: a.error, at: a.at, askedAt: null };
+    case 'waiting':
+      return { site, status: 'waiting', vms: [], error: notAnswering(waitMs, timeoutMs), at: null, askedAt: a.askedAt };
+  }
+}
+
+/**
+ * Every VM on every node, and the VMs known only from their stored replicas (their master node
+ * cannot be reached, or does not show them). No node is waited for longer than `waitMs`.
+ */
+export async function vmInventory(sites: SiteService, replicas: { list(): ReplicaFacts[] }, opts: AskOptions = {}): Promise<VmInventory> {
+  const { waitMs = WAIT_MS, timeoutMs = TIMEOUT_MS } = opts;
+  const mem = memoryOf(sites).vms;
+  const list = sites.list().filter((s) => s.kind === 'node');
+  mem.keepOnly(list.map((s) => s.id));
+  const nodes = await Promise.all(
+    list.map(async (s) => {
+      const site = { id: s.id, name: s.name, demo: s.demo };
+      const a = await mem.ask(
+        s.id,
+        s.name,
+        async () => {
+          const adapter = sites.adapter(s.id);
+          return adapter.kind === 'node' ? adapter.listVms() : [];
+        },
+        { waitMs, timeoutMs },
+      );
+      return nodeView(site, a, waitMs, timeoutMs);
+    }),
   );
+  const live: LiveNode[] = nodes.map((n) => ({
+    siteId: n.site.id,
+    siteName: n.site.name,
+    vms: n.status === 'answered' || n.status === 'slow' ? n.vms : null,
+    unreachableReason: n.error,
+  }));
+  const rows = replicas.list();
+  const stored = vmsKnownOnlyFromReplicas(live, rows);
+  return {
+    nodes: nodes.map((n) => ({ ...n, stored: stored.filter((v) => v.siteId === n.site.id) })),
+    runningTwice: vmsRunningTwice(live, rows),
+  };
 }

@@ -3,5 +3,5 @@ import { router, viewerProcedure } from '../init';
 
 export const overviewRouter = router({
   get: viewerProcedure.query(({ ctx }) => overview(ctx.app.sites)),
-  vms: viewerProcedure.query(({ ctx }) => vmInventory(ctx.app.sites)),
+  vms: viewerProcedure.query(({ ctx }) => vmInventory(ctx.app.sites, ctx.app.replicas)),
 });
