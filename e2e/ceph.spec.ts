@@ -295,6 +295,30 @@ test('a peer is edited: only changed fields are sent, errors stay on their field
   await expect(poolRow().getByTestId('peer')).toContainText('rx-only');
 });
 
+test('a bad monitor address of a peer is an error on its field at once, and no task starts', async () => {
+  await openCluster('demo-site-a');
+  const answers: number[] = [];
+  page.on('response', (r) => {
+    if (r.url().includes('ceph.editPeer')) answers.push(r.status());
+  });
+  await poolRow().getByRole('button', { name: 'Edit peer demo-site-b' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Edit peer demo-site-b of pool rbd' });
+  const mon = dialog.getByLabel('Monitor hosts');
+  const before = await mon.inputValue();
+  await mon.fill('[v2:10.20.2.11:3300/0,v1:10.20.2.11:99999/0]');
+  await dialog.getByRole('button', { name: 'Save peer' }).click();
+  await expect(dialog.getByText('port 99999 of [v2:10.20.2.11:3300/0,v1:10.20.2.11:99999/0] is not between 1 and 65535')).toBeVisible({ timeout: 3_000 });
+  await expect(mon).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByText(/^Task #\d+ started/)).toHaveCount(0);
+  expect(answers).toEqual([400]);
+  // Corrected, the error goes; closing keeps the peer as it was.
+  await mon.fill(before);
+  await expect(mon).not.toHaveAttribute('aria-invalid', 'true');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(page.getByText(/^Task #\d+ started/)).toHaveCount(0);
+});
+
 test('removing a peer asks first, naming the peer and pool and what stops; cancel keeps it', async () => {
   await openCluster('demo-site-a');
   let removeCalls = 0;

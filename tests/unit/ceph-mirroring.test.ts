@@ -185,6 +185,25 @@ describe('Ceph mirroring UI operations (demo clusters)', () => {
     expect((await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.peers[0]!.direction).toBe('rx-tx');
   });
 
+  it('checks the monitor addresses of a peer edit before starting its task: a bad one is an error on its field', async () => {
+    const { app, caller, a } = setup();
+    const peer = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!;
+    const tasksBefore = app.tasks.list({ limit: 1000 }).length;
+    for (const [monHost, message] of [
+      ['10.20.2.11:99999', /port 99999 .*between 1 and 65535/],
+      ['10.20.2.300:6789', /10\.20\.2\.300 is not an IPv4 address/],
+      ['[v2:10.20.2.11:3300/0,v1:10.20.2.11:6789/0', /unclosed \[/],
+      ['[v3:10.20.2.11:3300]', /v3: .*v1 or v2/],
+    ] as const) {
+      await expect(caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: peer.uuid, monHost }), monHost).rejects.toMatchObject({ cause: { fields: [{ field: 'monHost', message: expect.stringMatching(message) }] } });
+    }
+    expect(app.tasks.list({ limit: 1000 }).length).toBe(tasksBefore);
+    // Spaces and semicolons separate addresses as in ceph.conf; Ceph is given commas.
+    const t = await done(app, (await caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: peer.uuid, monHost: '10.20.2.11:6789 10.20.2.12:6789; mon3' })).taskId);
+    expect(app.tasks.get(t.id)!.params).toMatchObject({ monHost: '10.20.2.11:6789,10.20.2.12:6789,mon3' });
+    expect((await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!.monHost).toBe('10.20.2.11:6789,10.20.2.12:6789,mon3');
+  });
+
   it('removes a peer as a task that names the peer site', async () => {
     const { app, caller, a } = setup();
     const peer = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!;

@@ -3,6 +3,7 @@ import { AppError } from '../../domain/errors';
 import { assertName, shellPipeline } from '../quote';
 import { CommandError, type CommandResult, type CommandRunner } from '../runner';
 import { mapCephError, type CephErrorContext } from './errors';
+import { normalizeMonHosts } from './mon-host';
 import {
   mergeImageList,
   parseImageInfo,
@@ -342,7 +343,7 @@ export class CephCliAdapter implements CephAdapter {
 
   async setPeerMonHost(pool: string, peerUuid: string, monHost: string): Promise<void> {
     if (!MON_HOST.test(monHost)) throw AppError.invalid('monHost', `${JSON.stringify(monHost)} is not a list of monitor addresses`);
-    await this.#peerSet(pool, peerUuid, 'mon-host', monHost);
+    await this.#peerSet(pool, peerUuid, 'mon-host', normalizeMonHosts(monHost));
   }
 
   async setPeerSiteName(pool: string, peerUuid: string, siteName: string): Promise<void> {

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { AppError } from '../../domain/errors';
 import { imageSpec, poolSpec } from '../ceph/cli';
+import { normalizeMonHosts } from '../ceph/mon-host';
 import { mergeImageList, parseMirrorDescription, parseMirrorState } from '../ceph/parse';
 import { nextRunOf, nextRuns, parseScheduleInterval, parseScheduleStartTime, formatScheduleInterval } from '../ceph/schedule';
 import { decodeBootstrapToken, encodeBootstrapToken } from '../ceph/token';
@@ -720,7 +721,7 @@ export class DemoCephAdapter implements CephAdapter {
 
   async setPeerMonHost(pool: string, peerUuid: string, monHost: string): Promise<void> {
     if (!/^[A-Za-z0-9[][A-Za-z0-9.:,[\]/_-]{0,1023}$/.test(monHost)) throw AppError.invalid('monHost', `${JSON.stringify(monHost)} is not a list of monitor addresses`);
-    (await this.#peer(pool, peerUuid)).peer.monHost = monHost;
+    (await this.#peer(pool, peerUuid)).peer.monHost = normalizeMonHosts(monHost);
   }
 
   async setPeerSiteName(pool: string, peerUuid: string, siteName: string): Promise<void> {

@@ -11,6 +11,7 @@ import type {
   PoolMirrorState,
   ScheduleLevel,
 } from '../../adapters/ceph/types';
+import { normalizeMonHosts } from '../../adapters/ceph/mon-host';
 import { decodeBootstrapToken } from '../../adapters/ceph/token';
 import { nextRuns, parseScheduleInterval, parseScheduleStartTime } from '../../adapters/ceph/schedule';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
@@ -352,11 +353,16 @@ export class CephMirroring {
     });
   }
 
-  /** Changes only the fields given; rbd-mirror uses a changed peer after it is restarted. */
+  /**
+   * Changes only the fields given; rbd-mirror uses a changed peer after it is restarted. The
+   * monitor addresses and the site name are checked before the task starts, so that a bad value
+   * is an error on its field.
+   */
   async editPeer(user: SessionUser, siteId: number, pool: string, peerUuid: string, patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection }) {
     if (patch.clientName === undefined && patch.monHost === undefined && patch.siteName === undefined && patch.direction === undefined) {
       throw AppError.invalid('input', 'nothing to change: give at least one of client name, monitor hosts, site name or direction');
     }
+    if (patch.monHost !== undefined) patch = { ...patch, monHost: normalizeMonHosts(patch.monHost) };
     if (patch.siteName !== undefined) {
       const own = (await this.adapter(siteId).getPoolMirrorInfo(pool)).siteName;
       if (own && own === patch.siteName) throw AppError.invalid('siteName', `${own} is this cluster's own site name; a peer has the site name of the other cluster`);
