@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { expect, test, type Locator, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page, type Route } from '@playwright/test';
 
 /*
  * The Ceph mirroring page against the demo clusters. It runs its own server on a fresh data
@@ -221,6 +221,34 @@ test('pool journaling says which images it affects before it runs, and skips sna
   await dialog.getByRole('button', { name: 'Turn journaling off' }).click();
   await expect(page.getByText('Journaling off for rbd/tenant1: changed scratch01; 2 left as they were')).toBeVisible();
   await expect(details('scratch01').getByTestId('image-journaling')).toHaveAttribute('data-on', 'false');
+});
+
+test('a snapshot schedule added is listed at once, and gone at once when removed, even while another Ceph query is slow', async () => {
+  await openCluster('demo-site-b');
+  const list = page.getByTestId('schedules');
+  await expect(list).toHaveAttribute('data-loaded', 'true');
+  await expect(page.getByText('No schedules at any level.')).toBeVisible();
+  // The failover preview is slow (its peer answers late, as a real cluster under load or gone
+  // does): a Ceph task's end refreshes every Ceph query of the page, in one batched request.
+  const slow = async (route: Route) => {
+    await new Promise((r) => setTimeout(r, 10_000));
+    await route.continue().catch(() => undefined);
+  };
+  const plans = (url: URL) => url.pathname.startsWith('/api/trpc/') && url.pathname.includes('ceph.failoverPlan');
+  await page.route(plans, slow);
+  try {
+    await page.getByLabel('Interval').fill('2h');
+    await expect(page.getByTestId('schedule-preview')).toContainText('Next runs:');
+    await page.getByRole('button', { name: 'Add schedule' }).click();
+    // No reload, no waiting for the slow query: the list follows the task.
+    await expect(list).toContainText('rbd: every 2h', { timeout: 4_000 });
+    await expect(page.getByText('No schedules at any level.')).toHaveCount(0);
+    await list.getByRole('button', { name: 'Remove' }).click();
+    await expect(list).not.toContainText('rbd: every 2h', { timeout: 4_000 });
+    await expect(page.getByText('No schedules at any level.')).toBeVisible({ timeout: 4_000 });
+  } finally {
+    await page.unroute(plans, slow);
+  }
 });
 
 test('the site name is shown and changed, validated on its field', async () => {

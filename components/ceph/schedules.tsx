@@ -1,19 +1,31 @@
 'use client';
 
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
 import { Button, Card, Empty, TextInput, formatTime } from '../ui';
+import type { Task, TrackTask } from './types';
 
-/** Mirror snapshot schedules at every level, with a preview of the next runs before saving. */
-export function Schedules({ siteId, pool, namespace = '', images, onTask }: { siteId: number; pool: string; namespace?: string; images: string[]; onTask: (taskId: number) => void }) {
+/**
+ * Mirror snapshot schedules at every level, with a preview of the next runs before saving. An add
+ * or remove task ends with the cluster's schedules, which the list shows as soon as the task ends
+ * (not after every other Ceph query of the page has been refreshed).
+ */
+export function Schedules({ siteId, pool, namespace = '', images, track }: { siteId: number; pool: string; namespace?: string; images: string[]; track: TrackTask }) {
   const trpc = useTRPC();
+  const qc = useQueryClient();
   const toast = useToast();
   const [interval, setInterval] = useState('1h');
   const [startTime, setStartTime] = useState('');
   const [image, setImage] = useState('');
-  const list = useQuery(trpc.ceph.schedules.queryOptions({ siteId, level: {} }));
+  const listOptions = trpc.ceph.schedules.queryOptions({ siteId, level: {} });
+  const list = useQuery(listOptions);
+  const showResult = (t: Task) => {
+    const schedules = (t.result as { schedules?: unknown } | null)?.schedules;
+    if (t.state === 'finished' && Array.isArray(schedules)) qc.setQueryData(listOptions.queryKey, schedules as NonNullable<typeof list.data>);
+  };
+  const onTask = (taskId: number) => track(taskId, { onEnded: showResult });
   const preview = useQuery({ ...trpc.ceph.previewSchedule.queryOptions({ interval, startTime: startTime || undefined, count: 3 }), enabled: !!interval, retry: false });
   const add = useMutation(trpc.ceph.addSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
   const remove = useMutation(trpc.ceph.removeSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));

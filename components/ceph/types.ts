@@ -24,6 +24,11 @@ export function scopeName(s: Scope): string {
 export type TrackTask = (taskId: number, handlers?: TaskHandlers) => void;
 
 export interface TaskHandlers {
+  /**
+   * As soon as the task's end is known, before the page's Ceph queries are refreshed (they go out
+   * together and come back with the slowest): for what the task's own result shows at once.
+   */
+  onEnded?: (t: Task) => void;
   onFinished?: (t: Task) => void;
   onFailed?: (t: Task) => void;
   /** Text of the success toast; the task's name when omitted. */

@@ -36,6 +36,7 @@ export function useCephTasks(): TrackTask {
   };
 
   const ended$ = (t: Task) => {
+    waiting.get(t.id)?.onEnded?.(t);
     void qc.invalidateQueries({ queryKey: trpc.ceph.pathKey() }).finally(() => {
       const h = waiting.get(t.id);
       if (h) {
@@ -80,6 +81,7 @@ export function useCephTasks(): TrackTask {
     const t = ended.get(taskId);
     if (t) {
       ended.delete(taskId);
+      handlers.onEnded?.(t);
       settle(t, handlers);
     } else waiting.set(taskId, handlers);
   };

@@ -79,13 +79,17 @@ describe('Ceph mirroring (demo clusters)', () => {
     expect(runs).toHaveLength(3);
     expect(new Date(runs[0]!).getTime()).toBeGreaterThan(clock.now());
     expect(new Date(runs[1]!).getTime() - new Date(runs[0]!).getTime()).toBe(3600_000);
-    await done(app, (await caller.ceph.addSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
+    const added = await done(app, (await caller.ceph.addSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
     const list = await caller.ceph.schedules({ siteId: a, level: { pool: 'rbd' } });
     expect(JSON.stringify(list)).toContain('30m');
+    // The task ends with every schedule of the cluster: what the page lists, shown as soon as it ends.
+    expect(added.result).toEqual({ schedules: await caller.ceph.schedules({ siteId: a, level: {} }) });
+    expect(added.result).toMatchObject({ schedules: expect.arrayContaining([expect.objectContaining({ level: 'pool', pool: 'rbd', items: [expect.objectContaining({ interval: '30m' })] })]) });
     const removed = await done(app, (await caller.ceph.removeSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
-    expect(removed.result).toEqual({ removed: 1 });
+    expect(removed.result).toEqual({ removed: 1, schedules: await caller.ceph.schedules({ siteId: a, level: {} }) });
+    expect(JSON.stringify(removed.result)).not.toContain('30m');
     const none = await done(app, (await caller.ceph.removeSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
-    expect(none.result).toEqual({ removed: 0 });
+    expect(none.result).toMatchObject({ removed: 0 });
   });
 
   it('demands an explicit split-brain confirmation for a forced promote, and refuses to resync a primary', async () => {

@@ -102,7 +102,7 @@ export default function CephPage() {
             />
           )}
 
-          {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} images={entry.images.map((i) => i.name)} onTask={onTask} />}
+          {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} images={entry.images.map((i) => i.name)} track={track} />}
 
           <Daemons daemons={daemons.data} error={daemons.error} />
         </div>

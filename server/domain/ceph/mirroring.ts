@@ -447,7 +447,11 @@ export class CephMirroring {
       name: `Add snapshot schedule every ${interval}`,
       target: levelKey(level),
       params: { level, interval, startTime },
-      run: (a) => a.addSnapshotSchedule(level, interval, startTime),
+      run: async (a) => {
+        await a.addSnapshotSchedule(level, interval, startTime);
+        // Every schedule of the cluster (what the page lists), shown at once when the task ends.
+        return { schedules: await a.listSnapshotSchedules({}) };
+      },
     });
   }
 
@@ -464,7 +468,7 @@ export class CephMirroring {
         const after = await count();
         const removed = before - after;
         ctx.log(removed > 0 ? `removed ${removed} schedule(s)` : 'nothing matched: no schedule was removed', removed > 0 ? 'info' : 'warn');
-        return { removed };
+        return { removed, schedules: await a.listSnapshotSchedules({}) };
       },
     });
   }
