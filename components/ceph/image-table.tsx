@@ -5,6 +5,7 @@ import { Fragment, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ConfirmDialog, formatBytes, formatDuration, formatTime } from '../ui';
+import { imageModeLabel } from './image-mode';
 import { ImageDetails } from './snapshots-panel';
 import { scopeName, type ImageEntry, type Scope, type TrackTask } from './types';
 
@@ -103,7 +104,9 @@ export function ImageTable({ siteId, scope, mode, images, track }: { siteId: num
                             </button>
                             {i.sizeBytes !== null && <div className="pl-4 text-xs font-normal text-zinc-500">{formatBytes(i.sizeBytes)}</div>}
                           </td>
-                          <td>{m?.mode ?? 'off'}</td>
+                          <td title={imageModeLabel(m, mode).title} data-testid="image-mode">
+                            {imageModeLabel(m, mode).text}
+                          </td>
                           <td>{m ? m.primary ? <Badge tone="info">primary</Badge> : <Badge>non-primary</Badge> : '—'}</td>
                           <td className="text-xs">
                             {m?.rawState ?? '—'}
