@@ -272,6 +272,20 @@ describe('VM failover on the bad day (demo nodes)', () => {
     await finished(env.app, s.taskId);
   });
 
+  it('finding 9: a rollback after a crash right after stopping the master (step not recorded) starts the master again', async () => {
+    const first = boot({ faults: 'replica.failover:Stop the master VM:hang-after' });
+    const id = await withReplica(first);
+    const { taskId } = await first.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    await stuckAt(first.app, taskId, 'Stop the master VM');
+    const env = boot({ from: first });
+    expect(live(await vmStates(env))).toEqual([]);
+    expect(env.app.tasks.steps(taskId).filter((s) => s.state === 'done')).toEqual([]);
+    await env.caller.tasks.rollback({ id: taskId, confirm: 'web01' });
+    await finished(env.app, taskId);
+    expect(live(await vmStates(env))).toEqual(['demo-node1']);
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', operation: null });
+  });
+
   it('finding 2: a forced failover with the master up stops the old VM before the replica is promoted', async () => {
     const env = boot({ faults: 'replica.failover:Promote from the last synced snapshot:hang' });
     const id = await withReplica(env);

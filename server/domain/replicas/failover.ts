@@ -105,7 +105,7 @@ export class ReplicaFailover {
       confirmText: (p) => p.vmName,
       resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
       rollback: {
-        steps: (p, done) => failoverRollbackSteps(p.mode, done, p.masterState === 'running' || p.masterState === 'paused'),
+        steps: (p) => failoverRollbackSteps(p.masterState === 'running' || p.masterState === 'paused'),
         blocked: (task, steps, p) =>
           this.#notOurs(task, p) ??
           failoverRollbackBlocked(
@@ -113,7 +113,7 @@ export class ReplicaFailover {
             steps.filter((s) => s.state === 'done').map((s) => s.name),
             steps.filter((s: TaskStepRow) => s.state === 'running' || (s.state === 'failed' && !!s.startedAt)).map((s) => s.name),
           ),
-        run: (ctx, p, done) => this.#rollback(ctx, p, done),
+        run: (ctx, p) => this.#rollback(ctx, p),
       },
     });
     tasks.define<ReinitParams>('replica.reinit', {
@@ -380,12 +380,12 @@ export class ReplicaFailover {
   }
 
   /** Undoes a failover that stopped before the replica was promoted: the master runs again. */
-  async #rollback(ctx: TaskContext, p: FailoverParams, done: string[]) {
+  async #rollback(ctx: TaskContext, p: FailoverParams) {
     const target = this.replicas.node(p.toSiteId);
     await ctx.step('Roll back: protect the replica', async () => {
       for (const d of p.datasets) await target.setReadonly(d.target, true);
     });
-    if (failoverRollbackSteps(p.mode, done, p.masterState === 'running' || p.masterState === 'paused').includes('Roll back: start the master VM again')) {
+    if (failoverRollbackSteps(p.masterState === 'running' || p.masterState === 'paused').includes('Roll back: start the master VM again')) {
       await ctx.step('Roll back: start the master VM again', async () => {
         await this.replicas.node(p.fromSiteId).startVm(p.vmName, { paused: p.masterState === 'paused' });
         ctx.log(`started ${p.vmName} again on ${this.#siteName(p.fromSiteId)}`);

@@ -255,10 +255,13 @@ export function failoverRollbackBlocked(mode: 'planned' | 'forced', done: string
   return null;
 }
 
-/** What a rollback of a failover does, given the steps that were done. */
-export function failoverRollbackSteps(mode: 'planned' | 'forced', done: string[], masterWasRunning: boolean): string[] {
-  const stopped = mode === 'planned' ? done.includes('Stop the master VM') : done.includes('Fence the old master');
-  return ['Roll back: protect the replica', ...(stopped && masterWasRunning ? ['Roll back: start the master VM again'] : []), 'Roll back: resume replication'];
+/**
+ * What a rollback of a failover does. The master VM is started again whenever it was live when the
+ * failover began: a stop may have happened even if its step was not recorded (a crash right
+ * after it), and starting a running VM changes nothing.
+ */
+export function failoverRollbackSteps(masterWasLive: boolean): string[] {
+  return ['Roll back: protect the replica', ...(masterWasLive ? ['Roll back: start the master VM again'] : []), 'Roll back: resume replication'];
 }
 
 /** A VM that runs (or is paused, i.e. live) on more than one node: names the nodes. */
