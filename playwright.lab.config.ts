@@ -12,7 +12,7 @@ export default defineConfig({
   timeout: 300_000,
   use: { ...base.use, baseURL: `http://127.0.0.1:${PORT}` },
   webServer: {
-    command: `rm -rf ${DATA} && TANDEM_DATA_DIR=${DATA} TANDEM_DEMO=0 TANDEM_SCHEDULER=0 TANDEM_ADMIN_PASSWORD=${LAB_ADMIN_PASSWORD} npx next start -p ${PORT} -H 127.0.0.1`,
+    command: `rm -rf ${DATA} && TANDEM_DATA_DIR=${DATA} TANDEM_DEMO=0 TANDEM_SCHEDULER_INTERVAL_MS=2000 TANDEM_ADMIN_PASSWORD=${LAB_ADMIN_PASSWORD} npx next start -p ${PORT} -H 127.0.0.1`,
     url: `http://127.0.0.1:${PORT}/login`,
     reuseExistingServer: false,
     timeout: 120_000,

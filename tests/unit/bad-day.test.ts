@@ -396,21 +396,43 @@ describe('VM failover on the bad day (demo nodes)', () => {
     expect(env.app.replicas.row(id).lastError).toMatch(/will not overwrite it/);
   });
 
-  it('finding 11: a VM running on two nodes is flagged at the next tick, stops syncing, and the stale copy can be stopped', async () => {
+  it('finding 11: the old master is kept stopped until the reinit, not stopped once', async () => {
     const env = boot();
     const id = await withReplica(env);
     const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
     await finished(env.app, taskId);
-    // Someone starts the old master's copy by hand.
-    await env.app.replicas.node(env.node('demo-node1')).startVm('web01');
+    const node1 = env.app.replicas.node(env.node('demo-node1'));
+    for (let i = 0; i < 2; i++) {
+      // Someone (autostart, a hand) starts the old master's copy again.
+      await node1.startVm('web01', { allowReadonlyDisks: true });
+      await env.app.scheduler.tick();
+      expect(live(await vmStates(env))).toEqual(['demo-node2']);
+    }
+    expect(env.app.history.list({ action: 'replica.fenceOldMaster' }, { limit: 5, offset: 0 }).total).toBe(2);
+  });
+
+  it('finding 11: a VM running on two nodes is flagged at the next tick, stops syncing, and the stale copy can be stopped', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const fo = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    await finished(env.app, fo.taskId);
+    const ri = await env.caller.replicas.reinit({ id, confirm: 'web01' });
+    await finished(env.app, ri.taskId);
+    // After the reinit node1 holds the replica, and the VM is still defined there: someone starts it.
+    await env.app.replicas.node(env.node('demo-node1')).startVm('web01', { allowReadonlyDisks: true });
     await env.app.scheduler.tick();
     expect(env.app.replicas.row(id).conflict).toMatchObject({ kind: 'dual-running', siteIds: [env.node('demo-node2'), env.node('demo-node1')] });
     expect(env.app.history.list({ action: 'replica.dualRunning' }, { limit: 5, offset: 0 }).total).toBe(1);
+    await expect(env.caller.replicas.syncNow({ id })).rejects.toThrow(/running on two nodes/);
+    env.clock.advance(3600_000);
+    expect((await env.app.scheduler.tick()).started).toEqual([]);
     await expect(env.caller.replicas.stopStale({ id, confirm: 'nope' })).rejects.toThrow(/type the VM name/);
     const stop = await env.caller.replicas.stopStale({ id, confirm: 'web01' });
     await finished(env.app, stop.taskId);
     expect(live(await vmStates(env))).toEqual(['demo-node2']);
     expect(env.app.replicas.row(id).conflict).toBeNull();
+    const s = await env.caller.replicas.syncNow({ id });
+    await finished(env.app, s.taskId);
   });
 
   it('finding 12: the plan quotes the loss up to when the master was last seen', async () => {

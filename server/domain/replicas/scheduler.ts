@@ -101,6 +101,16 @@ export class ReplicationScheduler {
       const dst = lists.get(r.targetSiteId);
       // During a failover the VM legitimately moves; its own steps check the nodes.
       if (r.state === 'failing-over' || this.tasks.holder(replicaLock(r.id))) continue;
+      // Until the reinit, the old master is fenced: its copy is stopped whenever it shows up live.
+      if (r.state === 'reinit-required' && r.fenceSiteId === r.targetSiteId && dst && ['running', 'paused'].includes(dst.get(r.vmName) ?? '')) {
+        try {
+          await within(this.replicas.node(r.targetSiteId).stopVm(r.vmName, { graceMs: 0 }), TICK_CALL_MS * 4);
+          this.history.record({ username: 'scheduler', action: 'replica.fenceOldMaster', target: replicaLock(r.id), params: { vm: r.vmName, siteId: r.targetSiteId, was: dst.get(r.vmName) }, outcome: 'success' });
+          dst.set(r.vmName, 'stopped');
+        } catch (e) {
+          this.history.record({ username: 'scheduler', action: 'replica.fenceOldMaster', target: replicaLock(r.id), params: { vm: r.vmName, siteId: r.targetSiteId }, outcome: 'failure', error: errorMessage(e) });
+        }
+      }
       if (src && dst) {
         const both = dualRunning([
           { siteId: r.sourceSiteId, state: src.get(r.vmName) ?? null },
