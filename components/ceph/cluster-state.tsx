@@ -8,7 +8,7 @@ export const STATUS_WAIT_MS = 1_500;
 
 /** Refetch soon while the first answer is awaited, else at the page's usual pace. */
 export function statusRefetchMs(status: Pick<CephStatus, 'state'> | undefined): number {
-  return status?.state === 'waiting' ? 2_000 : 10_000;
+  return status?.state === 'waiting' ? 1_000 : 10_000;
 }
 
 /** The cluster's pools can be shown: it answered, now or before it became slow. */

@@ -156,10 +156,13 @@ export class CephMirroring {
    * A cluster's mirroring status. A cluster that cannot be asked is a status too (`unreachable`,
    * with the reason), not an error. With `waitMs` the answer comes within about that long: if the
    * cluster has not answered by then, its last answer is shown (`slow`, `unreachable`) or that it
-   * is being asked (`waiting`), and the question goes on for the next call.
+   * is being asked (`waiting`), and the question goes on for the next call. A cluster whose last
+   * answer was that it cannot be asked is shown so at once, while it is asked again.
    */
   async status(siteId: number, opts: { waitMs?: number } = {}): Promise<CephStatusView> {
-    const asked = await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), opts.waitMs);
+    const before = this.#statusAnswers.last(siteId);
+    const wait = opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
+    const asked = await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
     const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 };
     if (asked.kind === 'answered') {
       const s = asked.settled;
