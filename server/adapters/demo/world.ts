@@ -382,11 +382,16 @@ export class DemoWorld {
   async delay(signal?: AbortSignal): Promise<void> {
     if (this.latencyMs <= 0) return;
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, this.latencyMs);
-      signal?.addEventListener('abort', () => {
+      // The listener goes with the wait: a task's signal outlives thousands of calls.
+      const onAbort = () => {
         clearTimeout(t);
         reject(new Error('aborted'));
-      }, { once: true });
+      };
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, this.latencyMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
