@@ -100,6 +100,17 @@ function syncRunsSince(ms: number): number {
   return (db.prepare('select count(*) as n from sync_runs where subject = ? and started_at >= ?').get(`replica:${replicaId}`, ms) as { n: number }).n;
 }
 
+/** Waits until a sync of the replica that started at or after `ms` has succeeded. */
+async function syncedAfter(ms: number, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const n = (db.prepare("select count(*) as n from sync_runs where subject = ? and started_at >= ? and outcome = 'success'").get(`replica:${replicaId}`, ms) as { n: number }).n;
+    if (n > 0) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`no successful sync of replica #${replicaId} since ${new Date(ms).toISOString()}`);
+}
+
 /** Restarts the server, with `faults` or without. */
 async function restart(faults = '') {
   await server.stop();
@@ -200,6 +211,8 @@ describe('crash at every step, on the real node lab', () => {
   for (const p of points) {
     it(`${p.mode} failover killed after "${p.step}", then ${p.recovery === 'resume' ? 'resumed' : 'rolled back'}`, async () => {
       const t0 = Date.now();
+      // A point that failed before its reinit leaves the replica switched: reinit it first.
+      if ((await replica()).state === 'reinit-required') await done((await server.call<{ taskId: number }>('replicas.reinit', { id: replicaId, confirm: VM })).taskId);
       const before = await replica();
       expect(before.state).toMatch(/idle|syncing/);
       const master = nodeOf(before.sourceSiteId);
@@ -207,10 +220,7 @@ describe('crash at every step, on the real node lab', () => {
       // Planned: a write just before the failover must arrive. Forced: the replica starts from
       // the last synced snapshot, so the master's disks are left as they were at that sync.
       if (p.mode === 'planned') await write(master, 1, 2);
-      else {
-        const s = await server.call<{ taskId: number }>('replicas.syncNow', { id: replicaId }).catch(() => null);
-        if (s) await done(s.taskId);
-      }
+      else await syncedAfter(Date.now()); // the scheduler syncs every few seconds
       const expected = await md5s(master);
       const taskId = await crashRun('replica.failover', p.step, async () => (await server.call<{ taskId: number }>('replicas.failover', { id: replicaId, confirm: VM, mode: p.mode, force: true })).taskId);
       // From the moment the failover was stored, no sync of this replica may start.
@@ -228,8 +238,7 @@ describe('crash at every step, on the real node lab', () => {
         expect(await replica()).toMatchObject({ sourceSiteId: site[master], operation: null });
         expect(await md5s(master)).toBe(expected);
         // Replication goes on in the old direction and catches up.
-        const s = await server.call<{ taskId: number }>('replicas.syncNow', { id: replicaId }).catch(() => null);
-        if (s) await done(s.taskId);
+        await syncedAfter(Date.now());
         expect(await md5s(target)).toBe(await md5s(master));
         outcome = 'rolled back; VM on the old master only, replica caught up';
       } else {

@@ -502,11 +502,11 @@ describe('finding 10: divergence by data, not by estimates', () => {
 
 describe('soak hygiene', () => {
   it('a simulated call leaves no abort listener on the task signal', async () => {
-    const { getEventListeners } = await import('node:events');
+    const { EventEmitter } = await import('node:events');
     const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
     const world = new DemoWorld(clock, 1);
     const ac = new AbortController();
     for (let i = 0; i < 20; i++) await world.delay(ac.signal);
-    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(EventEmitter.getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 });
