@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { clockTime } from '@/components/connection';
+import { ReplicasNeedingAttention } from '@/components/replicas/attention';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Badge, Card, DemoBadge, Empty, ErrorBox, PageTitle, formatBytes } from '@/components/ui';
 
@@ -15,6 +16,7 @@ export default function OverviewPage() {
   return (
     <>
       <PageTitle>Overview</PageTitle>
+      <ReplicasNeedingAttention />
       {q.error && <ErrorBox error={errorText(q.error)} />}
       {q.isLoading && <p className="text-sm text-zinc-500">Asking every site…</p>}
       {q.data && sites.length === 0 && (

@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { ReplicasNeedingAttention } from '@/components/replicas/attention';
 import { NodeStatusBadge, NodeStatusLine, RunningTwiceAlert, RunningTwiceBadge, inventoryRefetch, storedFacts, twiceOn } from '@/components/replicas/inventory';
 import { ReplicaStateBadge } from '@/components/replicas/state';
 import { FailoverWizard } from '@/components/replicas/wizards';
@@ -20,6 +21,7 @@ export default function ReplicasPage() {
   return (
     <>
       <PageTitle>Replicas (VMs)</PageTitle>
+      <ReplicasNeedingAttention />
       {vms.error && <ErrorBox error={errorText(vms.error)} />}
       {inv && <RunningTwiceAlert inv={inv} />}
       {failover && (
