@@ -170,6 +170,8 @@ describe('VM failover on the bad day (demo nodes)', () => {
     expect((await env.app.scheduler.tick()).started).toEqual([]);
     await expect(env.caller.replicas.syncNow({ id })).rejects.toThrow(/in a failover/);
     await expect(env.caller.replicas.remove({ id, destroyData: false })).rejects.toThrow(/resume or roll it back/);
+    await expect(env.caller.replicas.update({ id, enabled: false })).rejects.toThrow(/resume or roll it back/);
+    expect(env.app.replicas.row(id).state).toBe('failing-over');
   });
 
   for (const step of FAILOVER_STEPS.planned) {

@@ -195,8 +195,9 @@ export class ReplicaService {
     const patch: ReplicaSettings = replicaUpdateSchema.parse(raw);
     const r = this.row(id);
     if (r.state === 'reinit-required' && patch.enabled) throw new AppError('PRECONDITION_FAILED', 'this replica must be reinitialised after the failover before it can be resumed');
+    if (r.operation && patch.enabled !== undefined) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back first`);
     const set: Partial<ReplicaRow> = { ...patch, updatedAt: new Date(this.clock.now()) };
-    if (patch.enabled === false && r.state !== 'syncing' && r.state !== 'reinit-required') set.state = 'paused';
+    if (patch.enabled === false && r.state !== 'syncing' && !BUSY_STATES.includes(r.state)) set.state = 'paused';
     if (patch.enabled === true && r.state === 'paused') {
       set.state = r.lastSyncAt ? 'idle' : 'new';
       set.nextSyncAt = new Date(this.clock.now());
