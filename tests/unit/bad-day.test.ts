@@ -512,3 +512,15 @@ describe('soak hygiene', () => {
     expect(EventEmitter.getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
 });
+
+describe('finding 10: a failed pull names its own error line', () => {
+  it('never ends with pv’s byte count', async () => {
+    const { classifyPullError } = await import('@/server/adapters/node/transfer');
+    const { CommandError } = await import('@/server/adapters/runner');
+    const e = new CommandError({ argv: ['bash', '-o', 'pipefail', '-c', '…'], exitCode: 1, stderr: "1024\n2048\ncannot destroy 'zones/web01-disk0@tandem-dr-20261201T000000Z': snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n2704\n", target: 'root@127.0.0.1:2201' });
+    const m = classifyPullError(e, { source: { host: 'node1', port: 22, user: 'root' }, sourceDataset: 'zones/web01-disk0', fromSnapshot: 'a', toSnapshot: 'b', targetDataset: 'zones/web01-disk0', bandwidthLimitBytesPerSec: null }).message;
+    expect(m).toMatch(/pulling zones\/web01-disk0@b into zones\/web01-disk0 on root@127.0.0.1:2201 failed \(exit 1\)/);
+    expect(m).not.toMatch(/2704$/);
+    expect(m).toMatch(/snapshot has dependent clones$/);
+  });
+});

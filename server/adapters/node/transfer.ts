@@ -182,7 +182,12 @@ export function classifyPullError(e: CommandError, opts: PullOptions): AppError 
       base,
     );
   }
-  return e;
+  // Anything else: the pipeline's own error line, never pv's byte counts that share its stderr.
+  return new AppError(
+    e.code,
+    `pulling ${opts.sourceDataset}@${opts.toSnapshot} into ${opts.targetDataset} on ${e.target} failed (exit ${e.exitCode ?? '?'}): ${lastLine(err, /cannot|error|failed|invalid|denied/i) || 'no error message'}`,
+    base,
+  );
 }
 
 /** The most telling stderr line: the last one matching `prefer`, else the last non-progress line. */
