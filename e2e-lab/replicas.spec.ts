@@ -12,7 +12,7 @@ test.beforeAll(async ({ baseURL }) => {
 
 test.afterAll(() => {
   for (const node of ['node1', 'node2']) {
-    const script = `virsh destroy ${VM} >/dev/null 2>&1; virsh undefine ${VM} >/dev/null 2>&1; for d in $(zfs list -H -o name -r zones data | grep ${VM} | sort -r); do zfs destroy -R $d || { sleep 1; zfs destroy -R $d; }; done; true`;
+    const script = `virsh destroy ${VM} >/dev/null 2>&1; virsh undefine ${VM} >/dev/null 2>&1; for s in $(zfs list -H -t snapshot -o name -r zones data | grep ${VM}); do zfs release tandem-dr $s >/dev/null 2>&1; done; for d in $(zfs list -H -o name -r zones data | grep ${VM} | sort -r); do zfs destroy -R $d || { sleep 1; zfs destroy -R $d; }; done; true`;
     try {
       nodeLab('ssh', node, script);
     } catch {

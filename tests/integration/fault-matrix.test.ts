@@ -168,6 +168,8 @@ afterAll(async () => {
     const r = runner(n);
     await r.run({ argv: ['virsh', 'destroy', VM], allowFailure: true });
     await r.run({ argv: ['virsh', 'undefine', VM], allowFailure: true });
+    const snaps = await r.run({ argv: ['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', 'zones'], allowFailure: true });
+    for (const sn of snaps.stdout.split('\n').filter((l) => l.includes(`${VM}-disk`))) await r.run({ argv: ['zfs', 'release', 'tandem-fm', sn], allowFailure: true });
     const list = await r.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', 'zones'], allowFailure: true });
     for (const ds of list.stdout.split('\n').filter((l) => l.includes(`${VM}-disk`)).reverse()) await r.run({ argv: ['zfs', 'destroy', '-R', ds], allowFailure: true });
   }

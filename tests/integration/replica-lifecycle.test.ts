@@ -72,6 +72,8 @@ afterAll(async () => {
     await runner.run({ argv: ['virsh', 'destroy', VM], allowFailure: true });
     await runner.run({ argv: ['virsh', 'undefine', VM], allowFailure: true });
     for (const p of pools) {
+      const snaps = await runner.run({ argv: ['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', p], allowFailure: true });
+      for (const sn of snaps.stdout.split('\n').filter((l) => l.includes(VM))) await runner.run({ argv: ['zfs', 'release', 'tandem-dr', sn], allowFailure: true });
       const list = await runner.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', p], allowFailure: true });
       for (const ds of list.stdout.split('\n').filter((l) => l.includes(VM)).reverse()) {
         await runner.run({ argv: ['zfs', 'destroy', '-R', ds], allowFailure: true });

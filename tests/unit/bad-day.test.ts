@@ -524,3 +524,25 @@ describe('finding 10: a failed pull names its own error line', () => {
     expect(m).toMatch(/snapshot has dependent clones$/);
   });
 });
+
+describe('finding 13: the replication base is held', () => {
+  it('holds the newest common snapshot on both sides, releases the older base, and still deletes cleanly', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const n1 = env.app.replicas.node(env.node('demo-node1'));
+    const n2 = env.app.replicas.node(env.node('demo-node2'));
+    const first = env.app.replicas.row(id).lastSnapshot!;
+    await expect(n1.destroySnapshots('zones/web01-disk0', [first])).rejects.toThrow(/busy/);
+    await expect(n2.destroySnapshots('zones/web01-disk0', [first])).rejects.toThrow(/busy/);
+    const s = await env.caller.replicas.syncNow({ id });
+    await finished(env.app, s.taskId);
+    const second = env.app.replicas.row(id).lastSnapshot!;
+    expect(second).not.toBe(first);
+    // The older base is free again (an admin or the pruning may remove it); the new one is held.
+    await n1.destroySnapshots('zones/web01-disk0', [first]);
+    await expect(n1.destroySnapshots('zones/web01-disk0', [second])).rejects.toThrow(/busy/);
+    const del = await env.caller.replicas.remove({ id, destroyData: true });
+    await finished(env.app, del.taskId);
+    expect(((await n1.listSnapshots('zones/web01-disk0'))['zones/web01-disk0'] ?? []).filter((x) => x.name.startsWith('tandem-dr-'))).toEqual([]);
+  });
+});

@@ -143,6 +143,7 @@ export class DemoNodeAdapter implements NodeAdapter {
       for (const n of names) {
         const i = d.snapshots.findIndex((s) => s.name === n);
         if (i < 0) continue;
+        if (d.snapshots[i]!.holds?.length) throw new AppError('COMMAND_FAILED', `cannot destroy '${d.name}@${n}': dataset is busy (held by ${d.snapshots[i]!.holds!.join(', ')})`);
         const [gone] = d.snapshots.splice(i, 1);
         // what it alone held goes; what it shared with its successor stays there
         const next = d.snapshots[i];
@@ -178,6 +179,8 @@ export class DemoNodeAdapter implements NodeAdapter {
     }
     const dependent = node.datasets.find((d) => d.origin && doomed.some((x) => d.origin!.startsWith(`${x.name}@`)) && !doomed.includes(d));
     if (dependent) throw new AppError('CONFLICT', `dataset ${dataset} has dependent clone ${dependent.name}`);
+    const held = doomed.flatMap((d) => d.snapshots.filter((s) => s.holds?.length).map((s) => `${d.name}@${s.name}`));
+    if (held.length) throw new AppError('COMMAND_FAILED', `cannot destroy '${held[0]}': dataset is busy (held)`);
     node.datasets = node.datasets.filter((d) => !doomed.includes(d));
   }
 
@@ -280,6 +283,25 @@ export class DemoNodeAdapter implements NodeAdapter {
     return { changed: e.bytes > 0, bytes: e.bytes };
   }
 
+  async holdSnapshot(dataset: string, snapshot: string, tag: string): Promise<void> {
+    assertSnapshotRef(dataset, snapshot);
+    await this.world.delay();
+    const s = this.#ds(dataset).snapshots.find((x) => x.name === snapshot);
+    if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    s.holds = [...new Set([...(s.holds ?? []), tag])];
+  }
+
+  async releaseHolds(dataset: string, tag: string, except: string | null = null): Promise<string[]> {
+    await this.world.delay();
+    const out: string[] = [];
+    for (const s of this.#ds(dataset).snapshots) {
+      if (s.name === except || !s.holds?.includes(tag)) continue;
+      s.holds = s.holds.filter((t) => t !== tag);
+      out.push(s.name);
+    }
+    return out;
+  }
+
   async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     assertSnapshotRef(dataset, snapshot);
     assertName('zfsDataset', target, 'target');
@@ -290,7 +312,7 @@ export class DemoNodeAdapter implements NodeAdapter {
     if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${node.name}`);
     if (node.datasets.some((x) => x.name === target)) throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
     // A full receive: the snapshot keeps its guid, the copy is its own dataset.
-    node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0 }] }));
+    node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0, holds: [] }] }));
   }
 
   /**
@@ -349,7 +371,7 @@ export class DemoNodeAdapter implements NodeAdapter {
     }
     // apply: the target ends at the source's state as of `to`
     const keep = opts.intermediates === false && fromIdx >= 0 ? [sds.snapshots[toIdx]!] : sent;
-    const copies = keep.map((s) => ({ ...s, usedBytes: 0 }));
+    const copies = keep.map((s) => ({ ...s, usedBytes: 0, holds: [] }));
     const to = sds.snapshots[toIdx]!;
     const received: Record<string, string> = { ...sds.props };
     delete received[READONLY_MIRROR];

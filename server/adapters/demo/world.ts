@@ -32,6 +32,8 @@ export interface DemoSnapshot {
   usedBytes: number;
   /** Bytes written between the previous snapshot and this one (size of its incremental stream). */
   deltaBytes: number;
+  /** `zfs hold` tags: a held snapshot cannot be destroyed. */
+  holds?: string[];
 }
 
 export interface DemoDataset {

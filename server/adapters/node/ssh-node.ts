@@ -141,6 +141,12 @@ export class SshNodeAdapter implements NodeAdapter {
   async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     return this.zfs.copySnapshot(dataset, snapshot, target);
   }
+  async holdSnapshot(dataset: string, snapshot: string, tag: string): Promise<void> {
+    return this.zfs.holdSnapshot(dataset, snapshot, tag);
+  }
+  async releaseHolds(dataset: string, tag: string, except?: string | null): Promise<string[]> {
+    return this.zfs.releaseHolds(dataset, tag, except);
+  }
   async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     return this.zfs.cloneSnapshot(dataset, snapshot, target);
   }

@@ -242,6 +242,10 @@ export interface NodeAdapter {
    * clone ties the two datasets together.
    */
   copySnapshot(dataset: string, snapshot: string, target: string): Promise<void>;
+  /** `zfs hold tag ds@snap`: a held snapshot refuses `zfs destroy`. Holding it twice is harmless. */
+  holdSnapshot(dataset: string, snapshot: string, tag: string): Promise<void>;
+  /** Releases `tag` from every snapshot of the dataset that has it, except `except`. Returns what it released. */
+  releaseHolds(dataset: string, tag: string, except?: string | null): Promise<string[]>;
   /**
    * Runs on THIS (target) node: `ssh <source> zfs send … | pv -n -b [-L] | zfs recv -F target`.
    * An interrupted transfer is repaired by pulling again from the last common snapshot.

@@ -607,6 +607,36 @@ export class ZfsCli {
     }
   }
 
+  async holdSnapshot(dataset: string, snapshot: string, tag: string): Promise<void> {
+    const ref = assertSnapshotRef(dataset, snapshot);
+    if (!/^tandem-[A-Za-z0-9._-]{1,60}$/.test(tag)) throw AppError.invalid('tag', 'not a Tandem hold tag');
+    const r = await this.runner.run({ argv: ['zfs', 'hold', tag, ref], allowFailure: true });
+    if (r.exitCode === 0 || /tag already exists/i.test(r.stderr)) return;
+    throw zfsError(new CommandError({ argv: ['zfs', 'hold', tag, ref], exitCode: r.exitCode, stderr: r.stderr, target: this.runner.target }), ref);
+  }
+
+  async releaseHolds(dataset: string, tag: string, except: string | null = null): Promise<string[]> {
+    assertName('zfsDataset', dataset, 'dataset');
+    if (!/^tandem-[A-Za-z0-9._-]{1,60}$/.test(tag)) throw AppError.invalid('tag', 'not a Tandem hold tag');
+    const snaps = ((await this.listSnapshots(dataset))[dataset] ?? []).map((s) => s.name).filter((n) => n !== except);
+    if (!snaps.length) return [];
+    // `zfs holds` needs pyzfs on zfs-fuse; the userrefs property says which snapshots have any hold.
+    const refs = snaps.map((n) => assertSnapshotRef(dataset, n));
+    const out = await this.#run(['zfs', 'get', '-H', '-p', '-o', 'name,value', 'userrefs', ...refs], `dataset ${dataset}`);
+    const held = out
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .filter(([, v]) => Number(v) > 0)
+      .map(([name]) => name!);
+    const released: string[] = [];
+    for (const ref of held) {
+      const r = await this.runner.run({ argv: ['zfs', 'release', tag, ref], allowFailure: true });
+      if (r.exitCode === 0) released.push(ref.slice(dataset.length + 1));
+      else if (!/no such tag/i.test(r.stderr)) throw zfsError(new CommandError({ argv: ['zfs', 'release', tag, ref], exitCode: r.exitCode, stderr: r.stderr, target: this.runner.target }), ref);
+    }
+    return released;
+  }
+
   async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     const ref = assertSnapshotRef(dataset, snapshot);
     assertName('zfsDataset', target, 'target');

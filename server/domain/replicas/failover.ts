@@ -7,7 +7,7 @@ import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import { dataLossWindow, diskPath, FAILOVER_STEPS, failoverRollbackBlocked, failoverRollbackSteps, latestCommon } from './rules';
-import { replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
+import { holdTag, replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
 
 export interface Precheck {
   id: string;
@@ -499,7 +499,7 @@ export class ReplicaFailover {
           continue;
         }
         const keep = `${ds.target}-diverged-${p.stamp}`;
-        await keepDiverged(old, ds, d.commonSnapshot, keep);
+        await keepDiverged(old, ds, d.commonSnapshot, keep, holdTag(r.name));
         out.push(keep);
         ctx.log(`${ds.target}: diverged state kept as ${keep} (about ${d.writtenBytes} bytes written after ${d.commonSnapshot}); delete it when no longer needed`, 'warn');
       }
@@ -523,10 +523,12 @@ export class ReplicaFailover {
  * and `common` is copied back under the old name by a local full send (its guid is kept). No clone
  * ties the two, so the kept data never blocks a later `recv -F` or the pruning of `common`.
  */
-async function keepDiverged(node: NodeAdapter, d: ReplicaDataset, common: string, keep: string) {
+async function keepDiverged(node: NodeAdapter, d: ReplicaDataset, common: string, keep: string, tag: string) {
   // Each part checks what is already done, so that a resumed reinit repeats none of it.
   const exists = (ds: string) => node.listDatasets(ds).then((l) => l[0] ?? null, (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)));
   if (!(await exists(keep))) await node.renameDataset(d.target, keep);
+  // The kept copy is the operator's to delete: no replication hold stays on it.
+  await node.releaseHolds(keep, tag);
   if (!(await exists(d.target))) await node.copySnapshot(keep, common, d.target);
   await node.setReadonly(d.target, true);
 }

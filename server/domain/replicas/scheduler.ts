@@ -7,7 +7,7 @@ import { errorMessage } from '../errors';
 import type { HistoryLog } from '../history';
 import type { VmState } from '../../adapters/node/types';
 import { dualRunning, pruneList } from './rules';
-import { BUSY_STATES, pendingCleanups, replicaLock, setPendingCleanups, type ReplicaService } from './service';
+import { BUSY_STATES, holdTag, pendingCleanups, replicaLock, setPendingCleanups, type ReplicaService } from './service';
 
 /** A node's answer within this time, or it counts as unreachable for this tick. */
 const TICK_CALL_MS = 8_000;
@@ -159,6 +159,7 @@ export class ReplicationScheduler {
       try {
         const node = this.replicas.node(c.siteId);
         for (const ds of c.datasets) {
+          await node.releaseHolds(ds, holdTag(c.replica));
           const snaps = (await node.listSnapshots(ds))[ds] ?? [];
           await node.destroySnapshots(ds, pruneList(c.replica, snaps, 0, null));
         }

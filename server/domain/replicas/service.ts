@@ -45,6 +45,9 @@ export interface TransferPlan {
   total: number;
 }
 
+/** The `zfs hold` tag of a replica's replication base. */
+export const holdTag = (replica: string) => `tandem-${replica}`;
+
 /** Replica states in which no sync may start: a failover or reinit owns the replica. */
 export const BUSY_STATES: ReplicaRow['state'][] = ['failing-over', 'reinit-required', 'reinit-running'];
 
@@ -416,8 +419,13 @@ export class ReplicaService {
   async protectAndPrune(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<void> {
     const source = this.node(r.sourceSiteId);
     const target = this.node(r.targetSiteId);
+    const tag = holdTag(r.name);
     for (const d of r.datasets) {
       await target.setReadonly(d.target, true);
+      // The replication base is held on both sides (a held snapshot refuses `zfs destroy`); the
+      // previous base is released only once the new one is held on both.
+      await Promise.all([source.holdSnapshot(d.source, snap, tag), target.holdSnapshot(d.target, snap, tag)]);
+      await Promise.all([source.releaseHolds(d.source, tag, snap), target.releaseHolds(d.target, tag, snap)]);
       const [srcSnaps, dstSnaps] = await Promise.all([source.listSnapshots(d.source), target.listSnapshots(d.target)]);
       const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
       // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
@@ -443,13 +451,17 @@ export class ReplicaService {
         await ctx.step('Clean the replica node', async () => {
           if (!opts.destroyData) return ctx.log('keeping the replica datasets (read-only) on the target');
           const t = this.node(r.targetSiteId);
-          for (const d of r.datasets) await t.destroyDataset(d.target, { recursive: true });
+          for (const d of r.datasets) {
+            await t.releaseHolds(d.target, holdTag(r.name)).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
+            await t.destroyDataset(d.target, { recursive: true });
+          }
         });
         let masterCleaned = true;
         await ctx.step('Clean the master node', async () => {
           try {
             const s = this.node(r.sourceSiteId);
             for (const d of r.datasets) {
+              await s.releaseHolds(d.source, holdTag(r.name));
               const snaps = (await s.listSnapshots(d.source))[d.source] ?? [];
               await s.destroySnapshots(d.source, pruneList(r.name, snaps, 0, null));
             }
