@@ -174,9 +174,11 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
     const next = Date.parse(withNext!.nextSnapshotAt!.replace(' ', 'T') + (/[Z+]/.test(withNext!.nextSnapshotAt!) ? '' : 'Z'));
     expect(next - Date.now()).toBeLessThanOrEqual(3_600_000 + 60_000);
     const removed = await finished((await caller.ceph.removeSchedule({ siteId: A, level: { pool: POOL }, interval: '1h' })).taskId);
-    expect(removed.result).toEqual({ removed: 1 });
+    // The task ends with the cluster's schedules (the page lists them at once).
+    expect(removed.result).toEqual({ removed: 1, schedules: await caller.ceph.schedules({ siteId: A, level: {} }) });
+    expect(JSON.stringify(removed.result)).not.toContain('"interval":"1h"');
     const again = await finished((await caller.ceph.removeSchedule({ siteId: A, level: { pool: POOL }, interval: '1h' })).taskId);
-    expect(again.result).toEqual({ removed: 0 });
+    expect(again.result).toMatchObject({ removed: 0 });
     expect(app.tasks.logs(again.id).map((l) => l.message)).toContain('nothing matched: no schedule was removed');
   });
 
@@ -285,6 +287,8 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
     const missing = await failed((await caller.ceph.editPeer({ siteId: B, pool: PLAIN, peerUuid: '00000000-0000-4000-8000-000000000000', siteName: 'x' })).taskId);
     expect(missing.error).toMatch(/that mirror peer does not exist/);
     await expect(caller.ceph.editPeer({ siteId: B, pool: PLAIN, peerUuid: peer.uuid, monHost: 'not;a host' })).rejects.toThrow(/monitor addresses/);
+    // A bad address is refused on its field before any task starts.
+    await expect(caller.ceph.editPeer({ siteId: B, pool: PLAIN, peerUuid: peer.uuid, monHost: '[v2:127.0.0.1:13399,v1:127.0.0.1:99999]' })).rejects.toMatchObject({ cause: { fields: [{ field: 'monHost', message: expect.stringMatching(/port 99999/) }] } });
     const refused = await failed((await caller.ceph.setPoolMode({ siteId: B, pool: PLAIN, mode: 'disabled' })).taskId);
     expect(refused.error).toMatch(/rbd2 still has 1 peer\(s\) \(site-z2\)/);
     await finished((await caller.ceph.removePeer({ siteId: B, pool: PLAIN, peerUuid: peer.uuid })).taskId);

@@ -202,8 +202,8 @@ describe('Ceph mirroring UI operations (demo clusters)', () => {
       await expect(caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: peer.uuid, monHost }), monHost).rejects.toMatchObject({ cause: { fields: [{ field: 'monHost', message: expect.stringMatching(message) }] } });
     }
     expect(app.tasks.list({ limit: 1000 }).length).toBe(tasksBefore);
-    // Spaces and semicolons separate addresses as in ceph.conf; Ceph is given commas.
-    const t = await done(app, (await caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: peer.uuid, monHost: '10.20.2.11:6789 10.20.2.12:6789; mon3' })).taskId);
+    // Spaces separate addresses as in ceph.conf; Ceph is given commas.
+    const t = await done(app, (await caller.ceph.editPeer({ siteId: a, pool: 'rbd', peerUuid: peer.uuid, monHost: '10.20.2.11:6789  10.20.2.12:6789, mon3' })).taskId);
     expect(app.tasks.get(t.id)!.params).toMatchObject({ monHost: '10.20.2.11:6789,10.20.2.12:6789,mon3' });
     expect((await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.peers[0]!.monHost).toBe('10.20.2.11:6789,10.20.2.12:6789,mon3');
   });

@@ -61,7 +61,7 @@ export const cephRouter = router({
         pool: name,
         peerUuid: z.string().uuid('not a peer uuid'),
         clientName: z.string().regex(/^client\.[A-Za-z0-9._-]+$/, 'like client.rbd-mirror-peer').optional(),
-        monHost: z.string().max(1024).regex(/^[\w.:,;[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]').optional(),
+        monHost: z.string().max(1024).regex(/^[\w.:,[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]').optional(),
         siteName: name.optional(),
         direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
       }),
