@@ -27,6 +27,9 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const update = useMutation(trpc.replicas.update.mutationOptions({ onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()) }));
   const sync = useMutation(trpc.replicas.syncNow.mutationOptions({ onSuccess: () => (toast.info('Sync started'), refresh()), onError }));
   const [stopping, setStopping] = useState(false);
+  const [resyncing, setResyncing] = useState(false);
+  const resyncPlan = useQuery({ ...trpc.replicas.resyncPlan.queryOptions({ id: r.id }), enabled: resyncing, staleTime: 0 });
+  const resync = useMutation(trpc.replicas.fullResync.mutationOptions({ onSuccess: (x) => (toast.info(`Full resync started (task #${x.taskId})`), setResyncing(false), refresh()), onError }));
   const stopStale = useMutation(trpc.replicas.stopStale.mutationOptions({ onSuccess: (x) => (toast.info(`Stopping the stale copy (task #${x.taskId})`), setStopping(false), refresh()), onError }));
   const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(trpc.replicas.remove.mutationOptions({ onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()), onError }));
@@ -69,6 +72,11 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
             {!busyOp && r.state === 'reinit-required' && (
               <Button variant="primary" onClick={() => setWizard('reinit')}>
                 Reinit…
+              </Button>
+            )}
+            {!busyOp && r.state !== 'new' && (
+              <Button variant="ghost" onClick={() => setResyncing(true)}>
+                Full resync…
               </Button>
             )}
             <Button variant="ghost" onClick={() => setDeleting(true)}>
@@ -163,6 +171,32 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         <p>
           The copy of {r.vmName} on {r.targetSite} is shut down (forced off after 30 s). The copy on {r.sourceSite}, the master in Tandem&apos;s records, keeps running. What the stale copy wrote stays on its disks until a reinit keeps it aside.
         </p>
+      </ConfirmDialog>
+      <ConfirmDialog
+        open={resyncing}
+        title={`Full resync of ${r.vmName} to ${r.targetSite}?`}
+        confirmLabel="Resync in full"
+        danger
+        typeToConfirm={r.vmName}
+        busy={resync.isPending}
+        onConfirm={() => resync.mutate({ id: r.id, confirm: r.vmName })}
+        onCancel={() => setResyncing(false)}
+      >
+        <p className="mb-2">
+          The replica&apos;s data on {r.targetSite} is kept aside, then every disk is sent in full from {r.sourceSite}. Use it when no snapshot is left in common (a reinit is then impossible) or to repair a damaged replica.
+        </p>
+        {resyncPlan.error && <ErrorBox error={errorText(resyncPlan.error)} />}
+        {resyncPlan.data && (
+          <ul className="list-disc pl-5 text-sm" data-testid="resync-plan">
+            {resyncPlan.data.vmOnTarget && resyncPlan.data.vmOnTarget !== 'stopped' && <li>VM {r.vmName} on {r.targetSite} is {resyncPlan.data.vmOnTarget}: it is stopped first.</li>}
+            {resyncPlan.data.datasets.map((d) => (
+              <li key={d.dataset}>
+                <span className="font-mono text-xs">{d.dataset}</span>: {d.keepAs ? <>kept as <span className="font-mono text-xs">{d.keepAs}</span></> : 'does not exist yet'}
+                {d.exists && (d.commonSnapshot ? ` (it still has ${d.commonSnapshot} in common)` : ' (no snapshot in common with the master)')}
+              </li>
+            ))}
+          </ul>
+        )}
       </ConfirmDialog>
       <ConfirmDialog open={deleting} title={`Delete replica ${r.name}?`} confirmLabel="Delete replica" danger busy={remove.isPending} onConfirm={() => remove.mutate({ id: r.id, destroyData })} onCancel={() => setDeleting(false)}>
         <p>Replication of {r.vmName} to {r.targetSite} stops and Tandem forgets this replica. The master VM is not touched.</p>

@@ -546,3 +546,31 @@ describe('finding 13: the replication base is held', () => {
     expect(((await n1.listSnapshots('zones/web01-disk0'))['zones/web01-disk0'] ?? []).filter((x) => x.name.startsWith('tandem-dr-'))).toEqual([]);
   });
 });
+
+describe('finding 13: a way back without a common snapshot', () => {
+  it('a failed-over replica whose common snapshots were destroyed is repaired by a full resync, keeping the old data aside', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    const fo = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    await finished(env.app, fo.taskId);
+    // Someone destroys every replication snapshot on the old master (holds released first).
+    const n1 = env.app.replicas.node(env.node('demo-node1'));
+    for (const ds of ['zones/web01-disk0', 'zones/web01-disk1']) {
+      await n1.releaseHolds(ds, 'tandem-dr');
+      await n1.destroySnapshots(ds, ((await n1.listSnapshots(ds))[ds] ?? []).map((s) => s.name));
+    }
+    await expect(env.caller.replicas.divergence({ id })).rejects.toThrow(/full resync is needed/);
+    const plan = await env.caller.replicas.resyncPlan({ id });
+    expect(plan.datasets.every((d) => d.exists && d.commonSnapshot === null && d.keepAs?.includes('-diverged-'))).toBe(true);
+    await expect(env.caller.replicas.fullResync({ id, confirm: 'nope' })).rejects.toThrow(/type the VM name/);
+    const t = await env.caller.replicas.fullResync({ id, confirm: 'web01' });
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-running', operation: { kind: 'resync' } });
+    await finished(env.app, t.taskId);
+    expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', enabled: true, operation: null, sourceSiteId: env.node('demo-node2') });
+    const names = (await n1.listDatasets('zones')).map((d) => d.name);
+    expect(names.filter((n) => n.includes('-diverged-'))).toHaveLength(2);
+    const s = await env.caller.replicas.syncNow({ id });
+    await finished(env.app, s.taskId);
+    expect(live(await vmStates(env))).toEqual(['demo-node2']);
+  });
+});

@@ -52,6 +52,14 @@ export interface ReinitParams extends Record<string, unknown> {
   divergence: { dataset: string; commonSnapshot: string; snapshotsAfter: string[]; writtenBytes: number; writtenMaxBytes: number }[];
 }
 
+export interface ResyncParams extends Record<string, unknown> {
+  replicaId: number;
+  vmName: string;
+  stamp: string;
+  /** Where the replica's current data is kept aside (target dataset → kept name). */
+  keep: { dataset: string; keepAs: string }[];
+}
+
 /** What a failover task stores: enough to resume or roll it back after a crash. */
 export interface FailoverParams extends Record<string, unknown> {
   replicaId: number;
@@ -115,6 +123,11 @@ export class ReplicaFailover {
           ),
         run: (ctx, p) => this.#rollback(ctx, p),
       },
+    });
+    tasks.define<ResyncParams>('replica.resync', {
+      run: (ctx, p) => this.#resync(ctx, p),
+      confirmText: (p) => p.vmName,
+      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
     });
     tasks.define<ReinitParams>('replica.reinit', {
       run: (ctx, p) => this.#reinit(ctx, p),
@@ -435,6 +448,84 @@ export class ReplicaFailover {
         this.db.update(replicas).set({ conflict: null, lastError: null }).where(eq(replicas.id, id)).run();
       },
     });
+  }
+
+  /**
+   * What a full resync would do: the replica's datasets that exist are kept aside as
+   * `<dataset>-diverged-<time>`, then a full stream from the master replaces them. The way back
+   * when no common snapshot remains (pruned or destroyed by hand), and a repair for a damaged replica.
+   */
+  async resyncPlan(id: number) {
+    const r = this.replicas.row(id);
+    if (r.operation) throw new AppError('PRECONDITION_FAILED', `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`);
+    if (r.state === 'new') throw new AppError('PRECONDITION_FAILED', 'the initial sync has not completed yet; nothing to resync');
+    const master = this.replicas.node(r.sourceSiteId);
+    const target = this.replicas.node(r.targetSiteId);
+    const at = stamp(this.clock.now());
+    const datasets = await Promise.all(
+      r.datasets.map(async (d) => {
+        const [m, t] = await Promise.all([
+          master.listSnapshots(d.source),
+          target.listSnapshots(d.target).then(
+            (x) => x,
+            (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
+          ),
+        ]);
+        const common = t ? latestCommon(m[d.source] ?? [], t[d.target] ?? []) : null;
+        return { dataset: d.target, exists: t !== null, commonSnapshot: common?.name ?? null, keepAs: t ? `${d.target}-diverged-${at}` : null };
+      }),
+    );
+    const vmOnTarget = await target.getVmState(r.vmName);
+    return { replicaId: id, vmName: r.vmName, targetSite: this.#siteName(r.targetSiteId), masterSite: this.#siteName(r.sourceSiteId), stamp: at, datasets, vmOnTarget };
+  }
+
+  async fullResync(id: number, opts: { confirm: string }, user: SessionUser) {
+    const r = this.replicas.row(id);
+    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    const plan = await this.resyncPlan(id);
+    const params: ResyncParams = { replicaId: id, vmName: r.vmName, stamp: plan.stamp, keep: plan.datasets.filter((d) => d.keepAs).map((d) => ({ dataset: d.dataset, keepAs: d.keepAs! })) };
+    const task = this.tasks.startDurable({
+      name: `Full resync of ${r.vmName} to ${plan.targetSite}`,
+      kind: 'replica.resync',
+      target: replicaLock(id),
+      locks: [vmLock(r.targetSiteId, r.vmName), vmLock(r.sourceSiteId, r.vmName)],
+      params,
+      steps: ['Stop the VM on the replica node', 'Keep the replica data aside', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
+      username: user.username,
+    });
+    const now = this.clock.now();
+    this.db
+      .update(replicas)
+      .set({ state: 'reinit-running', operation: { kind: 'resync', taskId: task.id, startedAt: now }, nextSyncAt: null, updatedAt: new Date(now) })
+      .where(eq(replicas.id, id))
+      .run();
+    return task;
+  }
+
+  async #resync(ctx: TaskContext, p: ResyncParams) {
+    const r = this.replicas.row(p.replicaId);
+    const target = this.replicas.node(r.targetSiteId);
+    await ctx.step('Stop the VM on the replica node', async () => {
+      const st = await target.getVmState(p.vmName);
+      if (st && st !== 'stopped') await target.stopVm(p.vmName, { graceMs: 10_000 });
+    });
+    await ctx.step('Keep the replica data aside', async () => {
+      const exists = (ds: string) => target.listDatasets(ds).then(() => true, (e) => (AppError.is(e, 'NOT_FOUND') ? false : Promise.reject(e)));
+      for (const k of p.keep) {
+        if (!(await exists(k.keepAs)) && (await exists(k.dataset))) await target.renameDataset(k.dataset, k.keepAs);
+        await target.releaseHolds(k.keepAs, holdTag(r.name));
+        ctx.log(`${k.dataset}: kept aside as ${k.keepAs}; delete it when no longer needed`, 'warn');
+      }
+    });
+    const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
+    await ctx.step('Resume replication', () => {
+      this.db
+        .update(replicas)
+        .set({ enabled: true, state: 'idle', operation: null, stopOldMasterPending: false, fenceSiteId: null, updatedAt: new Date(this.clock.now()) })
+        .where(eq(replicas.id, p.replicaId))
+        .run();
+    });
+    return { kept: p.keep.map((k) => k.keepAs), snapshot: sync.snapshot };
   }
 
   /** What the old master wrote after the last common snapshot: shown before reinit discards it. */

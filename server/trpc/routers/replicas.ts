@@ -38,6 +38,11 @@ export const replicasRouter = router({
   stopStale: operatorProcedure
     .input(z.object({ id, confirm: z.string() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.failover.stopStale(input.id, input, ctx.user).id })),
+  resyncPlan: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.resyncPlan(input.id)),
+  /** Keeps the replica's data aside and sends the master's disks in full. */
+  fullResync: operatorProcedure
+    .input(z.object({ id, confirm: z.string() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.fullResync(input.id, input, ctx.user)).id })),
   divergence: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.divergence(input.id)),
   reinit: operatorProcedure
     .input(z.object({ id, confirm: z.string() }))
