@@ -177,7 +177,8 @@ export function ConfirmDialog({
     <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className={dialogCls}>
       <h2 className="mb-3 text-lg font-semibold">{title}</h2>
       <div className="mb-4 space-y-2 text-sm">{children}</div>
-      {typeToConfirm && (
+      {/* Only while open: a closed dialog's field would share its label with the page's own. */}
+      {typeToConfirm && open && (
         <div className="mb-4">
           <TextInput label={`Type ${typeToConfirm} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
         </div>
