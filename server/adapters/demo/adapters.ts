@@ -194,7 +194,8 @@ export class DemoNodeAdapter implements NodeAdapter {
     for (const d of moving) d.name = to + d.name.slice(from.length);
   }
 
-  async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+  /** The source snapshot of a clone or copy, with the checks both make. */
+  async #fromSnapshot(dataset: string, snapshot: string, target: string) {
     assertSnapshotRef(dataset, snapshot);
     assertName('zfsDataset', target, 'target');
     await this.world.delay();
@@ -203,6 +204,11 @@ export class DemoNodeAdapter implements NodeAdapter {
     const s = d.snapshots.find((x) => x.name === snapshot);
     if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${node.name}`);
     if (node.datasets.some((x) => x.name === target)) throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
+    return { node, d, s };
+  }
+
+  async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
+    const { node, d, s } = await this.#fromSnapshot(dataset, snapshot, target);
     node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, origin: `${dataset}@${snapshot}` }));
   }
 
@@ -303,14 +309,7 @@ export class DemoNodeAdapter implements NodeAdapter {
   }
 
   async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
-    assertSnapshotRef(dataset, snapshot);
-    assertName('zfsDataset', target, 'target');
-    await this.world.delay();
-    const node = this.#node();
-    const d = this.#ds(dataset, node);
-    const s = d.snapshots.find((x) => x.name === snapshot);
-    if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${node.name}`);
-    if (node.datasets.some((x) => x.name === target)) throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
+    const { node, d, s } = await this.#fromSnapshot(dataset, snapshot, target);
     // A full receive: the snapshot keeps its guid, the copy is its own dataset.
     node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0, holds: [] }] }));
   }

@@ -493,13 +493,28 @@ export class ReplicaFailover {
       steps: ['Stop the VM on the replica node', 'Keep the replica data aside', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
       username: user.username,
     });
-    const now = this.clock.now();
+    this.#begin(id, 'resync', task.id, this.clock.now());
+    return task;
+  }
+
+  /** Stores a reinit's or resync's intent on the replica: no sync touches it until the task ends. */
+  #begin(id: number, kind: 'reinit' | 'resync', taskId: number, now: number) {
     this.db
       .update(replicas)
-      .set({ state: 'reinit-running', operation: { kind: 'resync', taskId: task.id, startedAt: now }, nextSyncAt: null, updatedAt: new Date(now) })
+      .set({ state: 'reinit-running', operation: { kind, taskId, startedAt: now }, nextSyncAt: null, updatedAt: new Date(now) })
       .where(eq(replicas.id, id))
       .run();
-    return task;
+  }
+
+  /** The last step of a reinit or resync: replication runs again, in the replica's current direction. */
+  #resumeReplication(ctx: TaskContext, id: number) {
+    return ctx.step('Resume replication', () => {
+      this.db
+        .update(replicas)
+        .set({ enabled: true, state: 'idle', operation: null, stopOldMasterPending: false, fenceSiteId: null, updatedAt: new Date(this.clock.now()) })
+        .where(eq(replicas.id, id))
+        .run();
+    });
   }
 
   async #resync(ctx: TaskContext, p: ResyncParams) {
@@ -518,13 +533,7 @@ export class ReplicaFailover {
       }
     });
     const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
-    await ctx.step('Resume replication', () => {
-      this.db
-        .update(replicas)
-        .set({ enabled: true, state: 'idle', operation: null, stopOldMasterPending: false, fenceSiteId: null, updatedAt: new Date(this.clock.now()) })
-        .where(eq(replicas.id, p.replicaId))
-        .run();
-    });
+    await this.#resumeReplication(ctx, p.replicaId);
     return { kept: p.keep.map((k) => k.keepAs), snapshot: sync.snapshot };
   }
 
@@ -567,11 +576,7 @@ export class ReplicaFailover {
       steps: ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
       username: user.username,
     });
-    this.db
-      .update(replicas)
-      .set({ state: 'reinit-running', operation: { kind: 'reinit', taskId: task.id, startedAt: now }, updatedAt: new Date(now) })
-      .where(eq(replicas.id, id))
-      .run();
+    this.#begin(id, 'reinit', task.id, now);
     return task;
   }
 
@@ -597,13 +602,7 @@ export class ReplicaFailover {
       return out;
     });
     const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
-    await ctx.step('Resume replication', () => {
-      this.db
-        .update(replicas)
-        .set({ enabled: true, state: 'idle', operation: null, stopOldMasterPending: false, fenceSiteId: null, updatedAt: new Date(this.clock.now()) })
-        .where(eq(replicas.id, p.replicaId))
-        .run();
-    });
+    await this.#resumeReplication(ctx, p.replicaId);
     return { kept, snapshot: sync.snapshot };
   }
 }
