@@ -154,7 +154,7 @@ describe('Ceph mirroring UI operations (demo clusters)', () => {
     // the default namespace holds only snapshot-mirrored images: nothing to do there
     expect((await caller.ceph.journalingPlan({ siteId: a, pool: 'rbd', on: true })).notSnapshotMode).toEqual([]);
     const t = await done(app, (await caller.ceph.setPoolJournaling({ siteId: a, pool: 'rbd', namespace: 'tenant1', on: true })).taskId);
-    expect(t.target).toBe('ceph:demo-site-a/rbd/tenant1');
+    expect(t.target).toBe(`site/${a}/pool/rbd/ns/tenant1`);
     expect((t.result as { changed: string[] }).changed).toEqual(plan.change);
     expect((t.result as { skipped: unknown[] }).skipped).toContainEqual({ image: 'vm-mail01-root', reason: 'snapshot mirroring mode' });
     expect(app.tasks.logs(t.id).map((l) => l.message)).toContain('vm-mail01-root left as it is: snapshot mirroring mode');
@@ -272,6 +272,30 @@ describe('Ceph failover (demo clusters)', () => {
       const rows = app.history.list({ action: 'ceph.failover' }, { limit: 10, offset: 0 }).rows;
       expect(rows.find((h) => h.taskId === taskId)).toMatchObject({ outcome: 'success' });
       expect(rows.filter((h) => h.outcome === 'failure')[0]?.error).toMatch(/type .* to confirm/);
+    } finally {
+      clearInterval(timer);
+    }
+  }, 90_000);
+
+  it('refuses an image demote while a pool failover holds the pool on both clusters, naming the failover task', async () => {
+    const { app, clock, caller, a, b } = setup();
+    const timer = setInterval(() => clock.advance(200), 5);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' });
+      if (!plan.canProceed) throw new Error(JSON.stringify(plan.checks));
+      const img = plan.images[0]!.name;
+      const { taskId } = await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', confirm: 'rbd' });
+      const t = app.tasks.get(taskId)!;
+      expect(t.target).toBe(`site/${b}/pool/rbd`);
+      for (const siteId of [a, b]) {
+        const err = await caller.ceph.image({ siteId, pool: 'rbd', namespace: '', image: img, op: 'demote' }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'CONFLICT' });
+        expect(String((err as Error).message)).toContain(`task #${taskId} "${t.name}"`);
+      }
+      // A namespace's image is inside the pool too.
+      await expect(caller.ceph.image({ siteId: a, pool: 'rbd', namespace: 'tenant1', image: 'scratch01', op: 'snapshot' })).rejects.toThrow(`task #${taskId}`);
+      await done(app, taskId);
     } finally {
       clearInterval(timer);
     }

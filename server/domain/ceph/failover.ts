@@ -7,6 +7,7 @@ import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { Precheck } from '../replicas/failover';
 import type { SiteService } from '../sites';
+import { cephLock } from './locks';
 import type { CephMirroring } from './mirroring';
 
 export interface CephFailoverInput {
@@ -116,7 +117,7 @@ export class CephFailover {
     } else {
       checks.push({ id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: 'warn', message: errorMessage(daemonList.reason) });
     }
-    const busy = this.tasks.holder(this.#lock(input.toSiteId, input.pool)) ?? this.tasks.holder(this.#lock(input.fromSiteId, input.pool));
+    const busy = this.tasks.holder(this.#lock(input.toSiteId, input)) ?? this.tasks.holder(this.#lock(input.fromSiteId, input));
     checks.push(busy ? { id: 'tasks', label: 'Pending tasks', status: 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}` } : { id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
     const now = this.clock.now();
     const images = await Promise.all(
@@ -152,8 +153,9 @@ export class CephFailover {
     return Number.isFinite(ms) ? ms : null;
   }
 
-  #lock(siteId: number, pool: string) {
-    return `ceph-failover:${siteId}/${pool}`;
+  /** The pool, namespace or image locked on one cluster (both clusters are locked). */
+  #lock(siteId: number, scope: { pool: string; namespace?: string; image?: string }) {
+    return cephLock(siteId, scope);
   }
 
   async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean }, user: SessionUser) {
@@ -166,8 +168,8 @@ export class CephFailover {
     return this.tasks.start({
       name: `${plan.mode === 'planned' ? 'Planned' : 'Unplanned'} failover of ${scopeText(input)}`,
       kind: 'ceph.failover',
-      target: this.#lock(input.toSiteId, input.pool),
-      locks: [this.#lock(input.fromSiteId, input.pool)],
+      target: this.#lock(input.toSiteId, input),
+      locks: [this.#lock(input.fromSiteId, input)],
       params: { ...input, mode: plan.mode, images: plan.images },
       steps: plan.steps,
       username: user.username,
@@ -235,8 +237,8 @@ export class CephFailover {
     return this.tasks.start({
       name: `${opts.failBack ? 'Fail back' : 'Resync'} ${scopeText(input)} ${opts.failBack ? `to ${staleName} after a resync from ${goodName}` : `on ${staleName} from ${goodName}`}`,
       kind: opts.failBack ? 'ceph.failback' : 'ceph.resync',
-      target: this.#lock(input.staleSiteId, input.pool),
-      locks: [this.#lock(input.goodSiteId, input.pool)],
+      target: this.#lock(input.staleSiteId, input),
+      locks: [this.#lock(input.goodSiteId, input)],
       params: { ...input, failBack: opts.failBack === true, images: imgs.map((i) => i.name) },
       steps: ['Demote the stale side', 'Request resync', 'Wait until replaying', ...backSteps],
       username: user.username,

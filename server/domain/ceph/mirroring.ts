@@ -19,6 +19,7 @@ import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { SiteService } from '../sites';
+import { cephLock, type CephLockScope } from './locks';
 import { isUnreachable, LastAnswers, Reachability } from './reach';
 
 export type ImageGroup = 'issues' | 'syncing' | 'ready';
@@ -110,7 +111,10 @@ function scopeOf(pool: string, namespace: string): string {
 interface Action<T> {
   kind: string;
   name: string;
-  target: string;
+  /** What the task locks on this cluster (its target): the site, or a pool, namespace or image of it. */
+  scope: CephLockScope;
+  /** Further locks, e.g. the same pool on the other cluster of a pair. */
+  locks?: string[];
   params?: Record<string, unknown>;
   run: (a: CephAdapter, ctx: TaskContext) => Promise<T>;
 }
@@ -204,7 +208,8 @@ export class CephMirroring {
     return this.tasks.start({
       name: `${act.name} on ${site}`,
       kind: act.kind,
-      target: `ceph:${site}/${act.target}`,
+      target: cephLock(siteId, act.scope),
+      locks: act.locks,
       params: { siteId, ...(act.params ?? {}) },
       steps: [act.name],
       username: user.username,
@@ -221,7 +226,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.pool.mode',
       name: `Set mirror mode of ${pool}${namespace ? '/' + namespace : ''} to ${mode}`,
-      target: pool,
+      scope: { pool, namespace },
       params: { pool, namespace, mode },
       run: async (a) => {
         if (mode === 'disabled') {
@@ -248,7 +253,8 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.site-name',
       name: `Set site name to ${siteName}`,
-      target: pool,
+      // The site name is the cluster's, whichever pool it is set through.
+      scope: {},
       params: { pool, siteName, previous: info.siteName },
       run: async (a, ctx) => {
         await a.setSiteName(pool, siteName);
@@ -272,7 +278,8 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.peer.import',
       name: `Import bootstrap token of cluster ${decoded.fsid.slice(0, 8)}`,
-      target: pool,
+      // Importing with a site name renames the cluster: then the whole site is locked.
+      scope: localSiteName ? {} : { pool },
       params: { pool, direction, peerFsid: decoded.fsid, peerMonHost: decoded.monHost, peerClient: decoded.clientId },
       run: (a) => a.importBootstrapToken(pool, token, { direction, siteName: localSiteName }),
     });
@@ -285,7 +292,8 @@ export class CephMirroring {
     return this.#act(user, toSiteId, {
       kind: 'ceph.pair',
       name: `Pair ${pool} with ${from}`,
-      target: pool,
+      scope: { pool },
+      locks: [cephLock(fromSiteId, { pool })],
       params: { pool, from, direction },
       run: async (a, ctx) => {
         const token = await this.adapter(fromSiteId).createBootstrapToken(pool);
@@ -309,7 +317,8 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.unpair',
       name: `Unpair ${pool} from ${there}`,
-      target: pool,
+      scope: { pool },
+      locks: [cephLock(otherSiteId, { pool })],
       params: { pool, other: there },
       run: async (a, ctx) => {
         const b = this.adapter(otherSiteId);
@@ -373,7 +382,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.peer.edit',
       name: `Edit peer ${peerUuid.slice(0, 8)} of ${pool}`,
-      target: pool,
+      scope: { pool },
       params: { pool, peerUuid, ...patch },
       run: async (a, ctx) => {
         if (patch.clientName) await a.setPeerClient(pool, peerUuid, patch.clientName);
@@ -393,7 +402,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.peer.remove',
       name: `Remove peer ${peerUuid.slice(0, 8)} of ${pool}`,
-      target: pool,
+      scope: { pool },
       params: { pool, peerUuid },
       run: async (a, ctx) => {
         const peer = (await a.getPoolMirrorInfo(pool)).peers.find((p) => p.uuid === peerUuid);
@@ -419,7 +428,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.pool.journaling',
       name: `${on ? 'Enable' : 'Disable'} journaling on ${scope}`,
-      target: scope,
+      scope: { pool, namespace },
       params: { pool, namespace, on },
       run: async (a, ctx): Promise<JournalingChange> => {
         const r = on ? await a.enablePoolJournaling(pool, namespace || undefined) : await a.disablePoolJournaling(pool, namespace || undefined);
@@ -448,7 +457,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.schedule.add',
       name: `Add snapshot schedule every ${interval}`,
-      target: levelKey(level),
+      scope: level,
       params: { level, interval, startTime },
       run: async (a) => {
         await a.addSnapshotSchedule(level, interval, startTime);
@@ -462,7 +471,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: 'ceph.schedule.remove',
       name: `Remove snapshot schedule${interval ? ` every ${interval}` : 's'}`,
-      target: levelKey(level),
+      scope: level,
       params: { level, interval, startTime },
       run: async (a, ctx) => {
         const count = async () => (await a.listSnapshotSchedules(level)).filter((e) => sameLevel(e, level)).reduce((n, e) => n + e.items.filter((i) => !interval || i.interval === interval).length, 0);
@@ -496,7 +505,7 @@ export class CephMirroring {
     return this.#act(user, siteId, {
       kind: `ceph.image.${op}`,
       name: label[op],
-      target: `${pool}/${namespace}/${image}`,
+      scope: { pool, namespace, image },
       params: { pool, namespace, image, mode: opts.mode, force: opts.force },
       run: async (a) => {
         switch (op) {
@@ -536,10 +545,6 @@ export class CephMirroring {
   daemons(siteId: number) {
     return this.adapter(siteId).listMirrorDaemons();
   }
-}
-
-function levelKey(l: ScheduleLevel): string {
-  return [l.pool ?? '*', l.namespace ?? '', l.image ?? ''].filter(Boolean).join('/') || 'global';
 }
 
 function sameLevel(e: { pool: string | null; namespace: string | null; image: string | null }, l: ScheduleLevel): boolean {
