@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { promoteReadiness } from '@/server/adapters/ceph/parse';
 import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator, testApp } from './helpers';
@@ -296,6 +297,37 @@ describe('Ceph failover (demo clusters)', () => {
       // A namespace's image is inside the pool too.
       await expect(caller.ceph.image({ siteId: a, pool: 'rbd', namespace: 'tenant1', image: 'scratch01', op: 'snapshot' })).rejects.toThrow(`task #${taskId}`);
       await done(app, taskId);
+    } finally {
+      clearInterval(timer);
+    }
+  }, 90_000);
+
+  it('runs a planned pool failover again after it was cut off: an image already demoted is promoted, not demoted again', async () => {
+    const { app, clock, caller, a, b } = setup();
+    const timer = setInterval(() => clock.advance(200), 5);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const mirrored = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.namespace === '' && i.mirroring?.primary).map((i) => i.name);
+      expect(mirrored.length).toBeGreaterThanOrEqual(2);
+      // What a failover cut off after its first demote leaves behind.
+      await done(app, (await caller.ceph.image({ siteId: a, pool: 'rbd', namespace: '', image: mirrored[0]!, op: 'demote' })).taskId);
+      const arrived = async () => promoteReadiness(await app.ceph.adapter(b).listImageSnapshots('rbd', '', mirrored[0]!)).ready;
+      for (let i = 0; i < 200 && !(await arrived()); i++) await new Promise((r) => setTimeout(r, 20));
+      const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' });
+      expect(plan.checks.find((c) => c.id === `img-${mirrored[0]}`)).toMatchObject({ status: 'pass', message: expect.stringMatching(/already demoted/) });
+      if (!plan.canProceed) throw new Error(JSON.stringify(plan.checks));
+      const { taskId } = await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', confirm: 'rbd' });
+      await done(app, taskId);
+      expect(app.tasks.logs(taskId).map((l) => l.message)).toContain(`${mirrored[0]} is already non-primary on demo-site-a: not demoted again`);
+      const onB = (await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.namespace === '');
+      const onA = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.namespace === '');
+      for (const n of mirrored) {
+        expect(onB.find((i) => i.name === n)?.mirroring?.primary).toBe(true);
+        expect(onA.find((i) => i.name === n)?.mirroring?.primary).toBe(false);
+      }
+      // Run once more: every image is already switched, and nothing is demoted or promoted again.
+      const again = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' });
+      expect(again.canProceed).toBe(true);
     } finally {
       clearInterval(timer);
     }

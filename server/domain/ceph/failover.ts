@@ -79,11 +79,14 @@ export class CephFailover {
       reach.recheck(siteId, () => a.probe());
       return Promise.reject(new AppError('UNREACHABLE', `${down.error} (found ${Math.max(0, Math.round((this.clock.now() - down.at) / 1000))} s ago; asking again)`));
     };
-    const [listed, probe, daemonList] = await Promise.allSettled([
+    const [listed, probe, daemonList, oldSide] = await Promise.allSettled([
       ask(input.toSiteId, to, () => this.#images(to, input.pool, ns, input.image)),
       ask(input.fromSiteId, from, () => from.probe()),
       ask(input.toSiteId, to, () => to.listMirrorDaemons()),
+      ask(input.fromSiteId, from, () => from.listImages(input.pool, ns || undefined)),
     ]);
+    // Whether each image is still primary on the old side (unknown when that cluster does not answer).
+    const primaryThere = new Map(oldSide.status === 'fulfilled' ? oldSide.value.filter((i) => i.mirroring).map((i) => [i.name, i.mirroring!.primary]) : []);
     let secondary: ImageSummary[] = [];
     if (listed.status === 'fulfilled') {
       secondary = listed.value;
@@ -101,8 +104,12 @@ export class CephFailover {
     if (!secondary.length && checks[0]?.status === 'pass') checks.push({ id: 'images', label: 'Images', status: 'block', message: 'no mirrored image to fail over' });
     for (const img of secondary) {
       const m = img.mirroring!;
-      if (m.primary) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: mode === 'planned' ? 'block' : 'warn', message: 'is already primary on the surviving cluster' });
+      // A planned failover cut off half-way is run again: an image already switched is left as it is.
+      if (m.primary && mode === 'planned' && primaryThere.get(img.name) === false) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: 'already failed over (primary here, non-primary on the old side): left as it is' });
+      else if (m.primary) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: mode === 'planned' ? 'block' : 'warn', message: 'is already primary on the surviving cluster' });
       else if (m.description.splitBrain) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: 'split-brain: resolve it with a failback (demote and resync the stale side) first' });
+      else if (m.state !== 'replaying' && mode === 'planned' && primaryThere.get(img.name) === false && (await this.#demotionCopied(to, input.pool, ns, img.name)))
+        checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: `already demoted on the old side and its demotion snapshot copied here (${m.rawState}): only promoted` });
       else if (m.state !== 'replaying' && mode === 'planned') checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: `is ${m.rawState}, not replaying; a planned failover would wait forever for the demotion snapshot` });
       else checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: m.rawState });
     }
@@ -140,6 +147,11 @@ export class CephFailover {
       images,
       steps: mode === 'planned' ? ['Demote on the primary cluster', 'Wait for the demotion snapshot and promote'] : ['Force-promote on the surviving cluster'],
     };
+  }
+
+  /** Whether the other side's demotion snapshot is the newest here and copied completely (what a promote waits for). */
+  async #demotionCopied(a: CephAdapter, pool: string, ns: string, image: string): Promise<boolean> {
+    return promoteReadiness(await a.listImageSnapshots(pool, ns, image).catch(() => [])).ready;
   }
 
   /** Creation time of the newest complete non-primary mirror snapshot (the CLI prints it in the admin host's time zone, taken as UTC). */
@@ -277,17 +289,32 @@ export class CephFailover {
     });
   }
 
-  /** A planned switch: demote every image on `from`, then promote each on `to` once its demotion snapshot has arrived. */
+  /**
+   * A planned switch: demote every image on `from`, then promote each on `to` once its demotion
+   * snapshot has arrived. Idempotent per image, so that a switch cut off half-way can be run again:
+   * an image already non-primary on `from` is not demoted again, one already primary on `to` (and
+   * not on `from`) is not promoted again.
+   */
   async #switchPrimary(ctx: TaskContext, from: Side, to: Side, pool: string, ns: string, names: string[], tick: () => void) {
     await ctx.step(from.step, async () => {
       for (const n of names) {
-        await from.adapter.demoteImage(pool, ns, n);
-        ctx.log(`demoted ${n} on ${from.name}`);
+        if ((await from.adapter.getImageInfo(pool, ns, n)).mirroring.primary === false) {
+          ctx.log(`${n} is already non-primary on ${from.name}: not demoted again`);
+        } else {
+          await from.adapter.demoteImage(pool, ns, n);
+          ctx.log(`demoted ${n} on ${from.name}`);
+        }
         tick();
       }
     });
+    // Every image is non-primary on `from` now.
     await ctx.step(to.step, async () => {
       for (const n of names) {
+        if ((await to.adapter.getImageInfo(pool, ns, n)).mirroring.primary === true) {
+          ctx.log(`${n} is already primary on ${to.name}: not promoted again`);
+          tick();
+          continue;
+        }
         const ms = await this.#promoteWithRetry(ctx, to.adapter, pool, ns, n);
         ctx.log(`promoted ${n} on ${to.name} after ${ms} ms`);
         tick();
