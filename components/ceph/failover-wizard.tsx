@@ -15,6 +15,7 @@ export function CephFailoverWizard({ siteId, siteName, pool, namespace = '', ima
   const [image, setImage] = useState('');
   const [unplanned, setUnplanned] = useState(false);
   const [typed, setTyped] = useState('');
+  const [splitBrainOk, setSplitBrainOk] = useState(false);
   const [staleTyped, setStaleTyped] = useState('');
   const [failBack, setFailBack] = useState(true);
   const scope = namespace ? `${pool}/${namespace}` : pool;
@@ -74,9 +75,15 @@ export function CephFailoverWizard({ siteId, siteName, pool, namespace = '', ima
               </tbody>
             </table>
           </div>
+          {p.splitBrainRisk.length > 0 && (
+            <label className="mb-2 flex items-center gap-2 text-sm font-medium text-red-700 dark:text-red-400">
+              <input type="checkbox" checked={splitBrainOk} onChange={(e) => setSplitBrainOk(e.target.checked)} data-testid="confirm-split-brain" />
+              {siteName} answers: I accept a split-brain ({p.splitBrainRisk.join(', ')} stay primary there too) instead of the planned failover
+            </label>
+          )}
           <div className="flex flex-wrap items-end gap-2">
             <TextInput label={`Type ${what} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
-            <Button variant="danger" disabled={!p.canProceed || typed !== what} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed })}>
+            <Button variant="danger" disabled={!p.canProceed || typed !== what || (p.splitBrainRisk.length > 0 && !splitBrainOk)} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed, confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined })}>
               Fail over to {other?.name}
             </Button>
           </div>

@@ -231,8 +231,12 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
     expect(win.lastSyncedAt).toEqual(expect.any(Number));
     expect(Math.abs(win.dataLossWindowSec! - (Date.now() - win.lastSyncedAt!) / 1000)).toBeLessThan(5);
 
+    // site-a answers: the plan says a force-promote splits the brain, and it must be confirmed.
+    expect(plan.splitBrainRisk).toEqual([IMG]);
+    expect(plan.checks.find((c) => c.id === 'split-brain')).toMatchObject({ status: 'warn' });
+    await expect(caller.ceph.failover({ fromSiteId: A, toSiteId: B, pool: POOL, image: IMG, confirm: IMG, unplanned: true })).rejects.toThrow(/split-brain/);
     let t0 = Date.now();
-    const force = await finished((await caller.ceph.failover({ fromSiteId: A, toSiteId: B, pool: POOL, image: IMG, confirm: IMG, unplanned: true })).taskId);
+    const force = await finished((await caller.ceph.failover({ fromSiteId: A, toSiteId: B, pool: POOL, image: IMG, confirm: IMG, unplanned: true, confirmSplitBrain: true })).taskId);
     timings['unplanned failover task'] = `${secs(t0)} s`;
     expect(app.tasks.logs(force.id).some((l) => l.level === 'warn' && /force-promoted/.test(l.message))).toBe(true);
     // Both sides primary now; each writes something different.

@@ -332,4 +332,31 @@ describe('Ceph failover (demo clusters)', () => {
       clearInterval(timer);
     }
   }, 90_000);
+
+  it('an unplanned failover while the old primary answers says it splits the brain and needs that confirmed', async () => {
+    const { app, clock, caller, a, b } = setup();
+    const timer = setInterval(() => clock.advance(200), 5);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const img = (await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' })).images[0]!.name;
+      const input = { fromSiteId: a, toSiteId: b, pool: 'rbd', image: img };
+      const plan = await caller.ceph.failoverPlan({ ...input, unplanned: true });
+      expect(plan.mode).toBe('unplanned');
+      expect(plan.splitBrainRisk).toEqual([img]);
+      expect(plan.checks.find((c) => c.id === 'split-brain')).toMatchObject({ status: 'warn', message: expect.stringMatching(/planned failover/) });
+      // The planned failover has no such risk.
+      expect((await caller.ceph.failoverPlan(input)).splitBrainRisk).toEqual([]);
+      const err = await caller.ceph.failover({ ...input, unplanned: true, confirm: img }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/split-brain.*planned failover|planned failover.*split-brain/) });
+      expect(JSON.stringify(err)).toContain('confirmSplitBrain');
+      expect(await app.ceph.adapter(b).getImageInfo('rbd', '', img)).toMatchObject({ mirroring: { primary: false } });
+      const { taskId } = await caller.ceph.failover({ ...input, unplanned: true, confirm: img, confirmSplitBrain: true });
+      await done(app, taskId);
+      expect(app.tasks.logs(taskId).some((l) => l.level === 'warn' && /split-brain confirmed/.test(l.message))).toBe(true);
+      expect((await app.ceph.adapter(a).getImageInfo('rbd', '', img)).mirroring.primary).toBe(true);
+      expect((await app.ceph.adapter(b).getImageInfo('rbd', '', img)).mirroring.primary).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+  }, 90_000);
 });

@@ -27,6 +27,11 @@ export interface CephFailoverPlan {
   canProceed: boolean;
   images: { name: string; lastSyncedAt: number | null; dataLossWindowSec: number | null }[];
   steps: string[];
+  /**
+   * Unplanned while the old primary cluster answers: its images (these) stay primary there, so a
+   * force-promote makes both sides primary. The failover then needs `confirmSplitBrain`.
+   */
+  splitBrainRisk: string[];
 }
 
 /** One cluster in a planned switch, and the name of its task step. */
@@ -113,6 +118,15 @@ export class CephFailover {
       else if (m.state !== 'replaying' && mode === 'planned') checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: `is ${m.rawState}, not replaying; a planned failover would wait forever for the demotion snapshot` });
       else checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: m.rawState });
     }
+    const splitBrainRisk = mode === 'unplanned' && fromUp ? secondary.filter((i) => !i.mirroring!.primary && primaryThere.get(i.name) !== false).map((i) => i.name) : [];
+    if (splitBrainRisk.length) {
+      checks.push({
+        id: 'split-brain',
+        label: 'Split-brain',
+        status: 'warn',
+        message: `the primary cluster answers and ${splitBrainRisk.join(', ')} ${splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a force-promote makes both sides primary (split-brain, writes on both are kept apart until a resync discards one side's). Prefer the planned failover; an unplanned one needs the split-brain confirmed explicitly`,
+      });
+    }
     if (daemonList.status === 'fulfilled') {
       const daemons = daemonList.value;
       const bad = daemons.filter((d) => d.health !== 'OK');
@@ -146,6 +160,7 @@ export class CephFailover {
       canProceed: !checks.some((c) => c.status === 'block'),
       images,
       steps: mode === 'planned' ? ['Demote on the primary cluster', 'Wait for the demotion snapshot and promote'] : ['Force-promote on the surviving cluster'],
+      splitBrainRisk,
     };
   }
 
@@ -170,11 +185,17 @@ export class CephFailover {
     return cephLock(siteId, scope);
   }
 
-  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean }, user: SessionUser) {
+  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean }, user: SessionUser) {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const plan = await this.plan(input, { unplanned: opts.unplanned });
     if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
+    if (plan.splitBrainRisk.length && !opts.confirmSplitBrain) {
+      throw AppError.invalid(
+        'confirmSplitBrain',
+        `${this.sites.get(input.fromSiteId).name} answers and ${plan.splitBrainRisk.join(', ')} ${plan.splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a forced promote causes split-brain. Run the planned failover instead, or confirm the split-brain explicitly`,
+      );
+    }
     const ns = input.namespace ?? '';
     const names = plan.images.map((i) => i.name);
     return this.tasks.start({
@@ -182,7 +203,7 @@ export class CephFailover {
       kind: 'ceph.failover',
       target: this.#lock(input.toSiteId, input),
       locks: [this.#lock(input.fromSiteId, input)],
-      params: { ...input, mode: plan.mode, images: plan.images },
+      params: { ...input, mode: plan.mode, images: plan.images, splitBrainConfirmed: plan.splitBrainRisk.length ? true : undefined },
       steps: plan.steps,
       username: user.username,
       run: async (ctx) => {
@@ -194,6 +215,7 @@ export class CephFailover {
           await this.#switchPrimary(ctx, { adapter: from, name: fromName, step: plan.steps[0]! }, { adapter: to, name: toName, step: plan.steps[1]! }, input.pool, ns, names, () => ctx.progress(++done));
         } else {
           await ctx.step('Force-promote on the surviving cluster', async () => {
+            if (plan.splitBrainRisk.length) ctx.log(`split-brain confirmed: ${plan.splitBrainRisk.join(', ')} stay${plan.splitBrainRisk.length === 1 ? 's' : ''} primary on ${this.sites.get(input.fromSiteId).name} too; resolve it with a failback (demote and resync the stale side)`, 'warn');
             for (const n of names) {
               await to.promoteImage(input.pool, ns, n, { force: true });
               ctx.log(`force-promoted ${n}; writes after ${new Date(plan.images.find((i) => i.name === n)?.lastSyncedAt ?? 0).toISOString()} on the old primary are not here`, 'warn');

@@ -15,8 +15,9 @@ export const cephRouter = router({
     .input(failoverInput.extend({ unplanned: z.boolean().default(false) }))
     .query(({ ctx, input }) => ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true })),
   failover: operatorProcedure
-    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string() }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned }, ctx.user)).id })),
+    /** `confirmSplitBrain`: an unplanned failover while the old primary cluster answers must confirm the split-brain it causes. */
+    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string(), confirmSplitBrain: z.boolean().optional() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain }, ctx.user)).id })),
   resync: operatorProcedure
     .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string(), failBack: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)).id })),
