@@ -57,6 +57,14 @@ export default function OverviewPage() {
                 ))}
               </ul>
             )}
+            {s.ceph && s.ceph.splitBrain > 0 && (
+              <p className="mb-1 text-sm font-medium text-red-700 dark:text-red-400" data-testid="ceph-split-brain">
+                Split-brain: {s.ceph.splitBrain} image(s) primary here and on the peer cluster —{' '}
+                <Link className="underline" href="/ceph">
+                  resolve it on the Ceph page
+                </Link>
+              </p>
+            )}
             {s.ceph && (
               <ul className="space-y-1 text-sm">
                 {s.ceph.pools.map((p) => (

@@ -8,11 +8,28 @@ import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
 
 /** Failover (planned or unplanned) of a pool or one image from this cluster to another, and failback by resync. */
-export function CephFailoverWizard({ siteId, siteName, pool, namespace = '', images, others }: { siteId: number; siteName: string; pool: string; namespace?: string; images: string[]; others: { id: number; name: string }[] }) {
+export function CephFailoverWizard({
+  siteId,
+  siteName,
+  pool,
+  namespace = '',
+  images,
+  others,
+  preset,
+}: {
+  siteId: number;
+  siteName: string;
+  pool: string;
+  namespace?: string;
+  images: string[];
+  others: { id: number; name: string }[];
+  /** The image and other cluster to start with (a split-brain row's "Resolve" opens the wizard so). */
+  preset?: { image: string; toSiteId: number } | null;
+}) {
   const trpc = useTRPC();
   const router = useRouter();
-  const [toSiteId, setTo] = useState<number>(others[0]?.id ?? 0);
-  const [image, setImage] = useState('');
+  const [toSiteId, setTo] = useState<number>(preset?.toSiteId ?? others[0]?.id ?? 0);
+  const [image, setImage] = useState(preset?.image ?? '');
   const [unplanned, setUnplanned] = useState(false);
   const [typed, setTyped] = useState('');
   const [splitBrainOk, setSplitBrainOk] = useState(false);
@@ -91,7 +108,9 @@ export function CephFailoverWizard({ siteId, siteName, pool, namespace = '', ima
         </>
       )}
       <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
-      <h3 className="mb-1 text-sm font-semibold">Failback / resolve split-brain</h3>
+      <h3 id="ceph-failback" className="mb-1 text-sm font-semibold">
+        Failback / resolve split-brain
+      </h3>
       <p className="mb-2 text-sm">
         Makes <b>{siteName}</b> the stale side: it is demoted and resynced from <b>{other?.name}</b>, which keeps its data. <span className="font-medium text-red-700 dark:text-red-400" data-testid="discard-warning">Writes made on {siteName} that {other?.name} does not have are discarded.</span>
       </p>

@@ -42,7 +42,22 @@ export function replayDetails(d: Description | undefined): string | null {
 }
 
 /** The images of one pool or namespace, grouped into Issues / Syncing / Ready, with their actions. */
-export function ImageTable({ siteId, scope, mode, images, track }: { siteId: number; scope: Scope; mode: string; images: ImageEntry[]; track: TrackTask }) {
+export function ImageTable({
+  siteId,
+  scope,
+  mode,
+  images,
+  track,
+  onResolveSplitBrain,
+}: {
+  siteId: number;
+  scope: Scope;
+  mode: string;
+  images: ImageEntry[];
+  track: TrackTask;
+  /** Opens the failback / split-brain resolution of this image against the cluster it is also primary on. */
+  onResolveSplitBrain?: (image: string, otherSiteId: number) => void;
+}) {
   const trpc = useTRPC();
   const toast = useToast();
   const [confirm, setConfirm] = useState<Confirm | null>(null);
@@ -107,7 +122,14 @@ export function ImageTable({ siteId, scope, mode, images, track }: { siteId: num
                           <td title={imageModeLabel(m, mode).title} data-testid="image-mode">
                             {imageModeLabel(m, mode).text}
                           </td>
-                          <td>{m ? m.primary ? <Badge tone="info">primary</Badge> : <Badge>non-primary</Badge> : '—'}</td>
+                          <td>
+                            {m ? m.primary ? <Badge tone="info">primary</Badge> : <Badge>non-primary</Badge> : '—'}
+                            {i.splitBrainWith && (
+                              <div className="mt-1" data-testid="split-brain">
+                                <Badge tone="error">split-brain</Badge>
+                              </div>
+                            )}
+                          </td>
                           <td className="text-xs">
                             {m?.rawState ?? '—'}
                             <div className="text-zinc-500">{i.reason}</div>
@@ -132,6 +154,11 @@ export function ImageTable({ siteId, scope, mode, images, track }: { siteId: num
                                   Enable (journal)
                                 </Button>
                               </>
+                            )}
+                            {i.splitBrainWith && onResolveSplitBrain && (
+                              <Button className="text-xs" variant="danger" onClick={() => onResolveSplitBrain(i.name, i.splitBrainWith!.siteId)}>
+                                Resolve split-brain…
+                              </Button>
                             )}
                             {m?.primary && (
                               <>

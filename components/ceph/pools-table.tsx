@@ -189,6 +189,11 @@ export function PoolsTable({
                 </td>
                 <td>
                   {p.mode === 'disabled' ? '—' : <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>}
+                  {p.splitBrain > 0 && (
+                    <div className="text-xs font-medium text-red-700 dark:text-red-400" data-testid="split-brain-count">
+                      split-brain: {p.splitBrain} image(s)
+                    </div>
+                  )}
                   {p.summary && Object.keys(p.summary.states).length > 0 && (
                     <div className="text-xs text-zinc-500" data-testid="state-counts">
                       {Object.entries(p.summary.states)

@@ -9,7 +9,8 @@ export interface SiteHealth {
   headline: string;
   error?: string;
   node?: { vms: number; running: number; pools: { name: string; freeBytes: number; sizeBytes: number }[]; cpus: number; memoryMiB: number };
-  ceph?: { health: string; pools: { pool: string; mode: string; peers: number; states: Record<string, number>; health: string }[] };
+  /** `splitBrain`: images seen primary on this cluster and on its peer at its last mirroring status. */
+  ceph?: { health: string; pools: { pool: string; mode: string; peers: number; states: Record<string, number>; health: string }[]; splitBrain: number };
   /** The site did not answer within the wait: what is shown is its answer from this time (epoch ms). */
   staleSince?: number;
   /** The site has not answered the question asked at this time (epoch ms) yet. */
@@ -21,6 +22,8 @@ export interface AskOptions {
   waitMs?: number;
   /** How long a question to a site may run before the site counts as unreachable. */
   timeoutMs?: number;
+  /** Split-brain images of a Ceph cluster, as its last mirroring status found them. */
+  cephSplitBrain?: (siteId: number) => number;
 }
 const WAIT_MS = 1_500;
 const TIMEOUT_MS = 10_000;
@@ -55,7 +58,7 @@ export async function overview(sites: SiteService, opts: AskOptions = {}): Promi
   return Promise.all(
     list.map(async (s): Promise<SiteHealth> => {
       const site = { id: s.id, name: s.name, kind: s.kind, demo: s.demo };
-      const a = await mem.ask(s.id, s.name, () => siteHealth(sites, site), { waitMs, timeoutMs });
+      const a = await mem.ask(s.id, s.name, () => siteHealth(sites, site, opts.cephSplitBrain), { waitMs, timeoutMs });
       switch (a.kind) {
         case 'fresh':
           return a.value;
@@ -70,7 +73,7 @@ export async function overview(sites: SiteService, opts: AskOptions = {}): Promi
   );
 }
 
-async function siteHealth(sites: SiteService, site: SiteHealth['site']): Promise<SiteHealth> {
+async function siteHealth(sites: SiteService, site: SiteHealth['site'], cephSplitBrain?: (siteId: number) => number): Promise<SiteHealth> {
   const a = sites.adapter(site.id);
   if (a.kind === 'node') {
     const [vms, pools, cap] = await Promise.all([a.listVms(), a.listZpools(), a.capacity()]);
@@ -87,12 +90,13 @@ async function siteHealth(sites: SiteService, site: SiteHealth['site']): Promise
   const [probe, pools] = await Promise.all([a.probe(), a.listMirrorPools()]);
   const bad = pools.find((p) => p.mode !== 'disabled' && p.health === 'ERROR');
   const warn = probe.health !== 'HEALTH_OK' || pools.some((p) => p.mode !== 'disabled' && p.health === 'WARNING');
+  const splitBrain = cephSplitBrain?.(site.id) ?? 0;
   return {
     site,
     reachable: true,
-    level: bad || probe.health === 'HEALTH_ERR' ? 'error' : warn ? 'warn' : 'ok',
-    headline: bad ? `mirroring of ${bad.pool} is unhealthy` : `${probe.health}, ${pools.filter((p) => p.mode !== 'disabled').length} mirrored pool(s)`,
-    ceph: { health: probe.health, pools: pools.map((p) => ({ pool: p.pool, mode: p.mode, peers: p.peers.length, states: p.states, health: p.health })) },
+    level: splitBrain || bad || probe.health === 'HEALTH_ERR' ? 'error' : warn ? 'warn' : 'ok',
+    headline: splitBrain ? `split-brain: ${splitBrain} image(s) primary here and on the peer` : bad ? `mirroring of ${bad.pool} is unhealthy` : `${probe.health}, ${pools.filter((p) => p.mode !== 'disabled').length} mirrored pool(s)`,
+    ceph: { health: probe.health, pools: pools.map((p) => ({ pool: p.pool, mode: p.mode, peers: p.peers.length, states: p.states, health: p.health })), splitBrain },
   };
 }
 

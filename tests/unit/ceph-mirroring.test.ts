@@ -359,4 +359,36 @@ describe('Ceph failover (demo clusters)', () => {
       clearInterval(timer);
     }
   }, 90_000);
+
+  it('a status refresh flags an image primary on both clusters of the pair as split-brain, counted on the pool and in the overview', async () => {
+    const { app, caller, a, b } = setup();
+    const rbd = async (siteId: number) => (await caller.ceph.status({ siteId })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!;
+    const before = await rbd(a);
+    expect(before.splitBrain).toBe(0);
+    expect(before.images.every((i) => i.splitBrainWith === null)).toBe(true);
+    const img = before.images.find((i) => i.mirroring?.primary)!.name;
+    // Force-promote on the secondary while the primary stays primary: what an unplanned failover
+    // leaves when the old primary site comes back. Ceph reports no split-brain on either side.
+    await done(app, (await caller.ceph.image({ siteId: b, pool: 'rbd', namespace: '', image: img, op: 'promote', force: true, confirmSplitBrain: true })).taskId);
+    for (const siteId of [a, b]) {
+      const s = await app.ceph.adapter(siteId).getImageMirrorStatus('rbd', '', img);
+      expect(s).toMatchObject({ rawState: 'up+stopped', description: { splitBrain: false } });
+    }
+    for (const [siteId, other] of [[b, a], [a, b]] as const) {
+      const pool = await rbd(siteId);
+      const row = pool.images.find((i) => i.name === img)!;
+      expect(row.splitBrainWith).toEqual({ siteId: other, siteName: app.sites.get(other).name });
+      expect(row.group).toBe('issues');
+      expect(row.reason).toMatch(/^split-brain: primary here and on demo-site-/);
+      expect(pool.splitBrain).toBe(1);
+      expect(pool.images.filter((i) => i.name !== img).every((i) => i.splitBrainWith === null)).toBe(true);
+    }
+    const overview = await caller.overview.get();
+    for (const siteId of [a, b]) {
+      const site = overview.find((o) => o.site.id === siteId)!;
+      expect(site.ceph?.splitBrain).toBe(1);
+      expect(site.level).toBe('error');
+      expect(site.headline).toMatch(/split-brain/);
+    }
+  });
 });

@@ -24,6 +24,8 @@ export default function CephPage() {
   const [chosen, setChosen] = useState<number | null>(null);
   const siteId = chosen ?? clusters[0]?.id ?? null;
   const [selected, setSelected] = useState<Scope | null>(null);
+  // A split-brain row's "Resolve" sets the failback wizard's image and other cluster (and remounts it).
+  const [resolve, setResolve] = useState<{ image: string; toSiteId: number; scope: string; n: number } | null>(null);
   // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).
   const status = useQuery({
     ...trpc.ceph.status.queryOptions({ siteId: siteId ?? 0, waitMs: STATUS_WAIT_MS }),
@@ -88,11 +90,25 @@ export default function CephPage() {
           {entry && poolMirrored && <TokenPanel siteId={siteId} pool={entry.pool} onTask={onTask} />}
 
           {entry && <ScopeCard siteId={siteId} entry={entry} track={track} />}
-          {entry && <ImageTable key={`images/${scopeKey}`} siteId={siteId} scope={{ pool: entry.pool, namespace: entry.namespace }} mode={entry.mode} images={entry.images} track={track} />}
+          {entry && (
+            <ImageTable
+              key={`images/${scopeKey}`}
+              siteId={siteId}
+              scope={{ pool: entry.pool, namespace: entry.namespace }}
+              mode={entry.mode}
+              images={entry.images}
+              track={track}
+              onResolveSplitBrain={(image, toSiteId) => {
+                setResolve((r) => ({ image, toSiteId, scope: scopeKey, n: (r?.n ?? 0) + 1 }));
+                requestAnimationFrame(() => document.getElementById('ceph-failback')?.scrollIntoView({ behavior: 'smooth', block: 'center' }));
+              }}
+            />
+          )}
 
           {entry && entry.mode !== 'disabled' && (
             <CephFailoverWizard
-              key={`failover/${scopeKey}`}
+              key={`failover/${scopeKey}/${resolve?.n ?? 0}`}
+              preset={resolve?.scope === scopeKey ? resolve : null}
               siteId={siteId}
               siteName={cluster?.name ?? ''}
               pool={entry.pool}

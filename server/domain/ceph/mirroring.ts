@@ -83,11 +83,51 @@ export function planPoolJournaling(infos: Pick<ImageInfo, 'name' | 'features' | 
   return plan;
 }
 
-export type StatusImage = ImageSummary & ReturnType<typeof classifyImage> & { nextSnapshotAt: string | null };
+export type StatusImage = ImageSummary &
+  ReturnType<typeof classifyImage> & {
+    nextSnapshotAt: string | null;
+    /**
+     * Primary here and on the registered cluster named (the pool's peer): a split-brain Ceph itself
+     * does not report (both sides say "local image is primary"). Null when not seen.
+     */
+    splitBrainWith: { siteId: number; siteName: string } | null;
+  };
 
-/** A cluster's mirroring: pools (and namespaces) with their images classified. */
+/** A cluster's mirroring: pools (and namespaces) with their images classified; `splitBrain` counts the images primary on both clusters of the pair. */
 export interface CephStatus extends CephMirrorSnapshot {
-  pools: (Omit<PoolMirrorState, 'images'> & { images: StatusImage[] })[];
+  pools: (Omit<PoolMirrorState, 'images'> & { images: StatusImage[]; splitBrain: number })[];
+}
+
+/** How old another cluster's last status may be to be used for the split-brain check without asking it again. */
+const PEER_STATUS_FRESH_MS = 10_000;
+
+/**
+ * Marks the images that are primary both here and on a peer cluster of the same pool (a
+ * registered cluster whose site name is a peer of the pool here), and counts them per pool.
+ */
+export function markSplitBrain(own: CephStatus, peers: { siteId: number; siteName: string; status: CephStatus }[]): CephStatus {
+  const pools = own.pools.map((p) => {
+    const peerNames = new Set((own.pools.find((q) => q.pool === p.pool && q.namespace === '') ?? p).peers.map((x) => x.siteName));
+    const images = p.images.map((img) => {
+      if (img.mirroring?.primary !== true) return { ...img, splitBrainWith: null };
+      for (const peer of peers) {
+        const theirs = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === '');
+        if (!theirs?.siteName || !peerNames.has(theirs.siteName)) continue;
+        const same = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === p.namespace)?.images.find((i) => (img.mirroring!.globalId ? i.mirroring?.globalId === img.mirroring!.globalId : i.name === img.name));
+        if (same?.mirroring?.primary === true) {
+          return {
+            ...img,
+            group: 'issues' as const,
+            reason: `split-brain: primary here and on ${peer.siteName}, and both may have taken writes; resolve it with a failback (demote and resync the stale side)`,
+            splitBrainWith: { siteId: peer.siteId, siteName: peer.siteName },
+          };
+        }
+      }
+      return { ...img, splitBrainWith: null };
+    });
+    return { ...p, images, splitBrain: images.filter((i) => i.splitBrainWith).length };
+  });
+  return { ...own, pools };
 }
 
 /**
@@ -136,6 +176,7 @@ export class CephMirroring {
   /** Clusters recently found unreachable (status questions and failover plans record it). */
   readonly reach: Reachability;
   readonly #statusAnswers: LastAnswers<CephStatus>;
+  readonly #splitBrain = new Map<number, number>();
 
   constructor(
     private readonly sites: SiteService,
@@ -164,6 +205,38 @@ export class CephMirroring {
    * answer was that it cannot be asked is shown so at once, while it is asked again.
    */
   async status(siteId: number, opts: { waitMs?: number } = {}): Promise<CephStatusView> {
+    const [view, peers] = await Promise.all([this.#view(siteId, opts), this.#peerStatuses(siteId, opts.waitMs)]);
+    if (!view.pools.length) return view;
+    const marked = { ...view, ...markSplitBrain(view, peers) };
+    this.#splitBrain.set(siteId, marked.pools.reduce((n, p) => n + p.splitBrain, 0));
+    return marked;
+  }
+
+  /** Images seen primary on this cluster and on its peer at the last status of this cluster (for the overview). */
+  splitBrainCount(siteId: number): number {
+    return this.#splitBrain.get(siteId) ?? 0;
+  }
+
+  /**
+   * The other registered Ceph clusters' statuses, for the split-brain check: an answer younger than
+   * PEER_STATUS_FRESH_MS is used as it is; a cluster recently found unreachable is left out.
+   */
+  async #peerStatuses(siteId: number, waitMs?: number): Promise<{ siteId: number; siteName: string; status: CephStatus }[]> {
+    const others = this.sites.list().filter((s) => s.kind === 'ceph' && s.id !== siteId);
+    const got = await Promise.all(
+      others.map(async (o) => {
+        const last = this.#statusAnswers.last(o.id);
+        if (last?.ok && this.clock.now() - last.at <= PEER_STATUS_FRESH_MS) return { siteId: o.id, siteName: o.name, status: last.value };
+        if (this.reach.down(o.id)) return null;
+        const asked = await this.#statusAnswers.ask(o.id, () => this.reach.watch(o.id, () => this.#status(o.id)), waitMs).catch(() => null);
+        const s = asked?.kind === 'answered' ? asked.settled : asked?.last;
+        return s?.ok ? { siteId: o.id, siteName: o.name, status: s.value } : null;
+      }),
+    );
+    return got.filter((g) => g !== null);
+  }
+
+  async #view(siteId: number, opts: { waitMs?: number }): Promise<CephStatusView> {
     const before = this.#statusAnswers.last(siteId);
     const wait = opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
     const asked = await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
@@ -198,7 +271,8 @@ export class CephMirroring {
       cliCalls: a.cliCalls - before,
       pools: snap.pools.map((p) => ({
         ...p,
-        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null })),
+        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null, splitBrainWith: null })),
+        splitBrain: 0,
       })),
     };
   }
