@@ -242,9 +242,10 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
     // Both sides primary now; each writes something different.
     expect((await a.getImageInfo(POOL, '', IMG)).mirroring.primary).toBe(true);
     expect((await b.getImageInfo(POOL, '', IMG)).mirroring.primary).toBe(true);
-    // Ceph raises nothing; the console's status refresh sees the image primary on both clusters.
-    expect((await imageOn(B))?.splitBrainWith?.siteId).toBe(A);
-    expect((await imageOn(A))?.splitBrainWith?.siteId).toBe(B);
+    // Ceph raises nothing; the console's status refresh sees the image primary on both clusters
+    // (once rbd-mirror has updated site-b's status, a few seconds after the promote).
+    await poll('site-b flagged split-brain with site-a', () => imageOn(B), (i) => i?.splitBrainWith?.siteId === A, 60_000);
+    await poll('site-a flagged split-brain with site-b', () => imageOn(A), (i) => i?.splitBrainWith?.siteId === B, 60_000);
     expect((await poolOf(A)).splitBrain).toBe(1);
     await a.writeImage(POOL, '', IMG, 8 * MiB, crypto.randomBytes(MiB));
     await b.writeImage(POOL, '', IMG, 12 * MiB, crypto.randomBytes(MiB));
