@@ -64,7 +64,7 @@ export const tasks = sqliteTable(
     id: integer('id').primaryKey({ autoIncrement: true }),
     name: text('name').notNull(),
     kind: text('kind').notNull(),
-    /** Resource key the task locks, e.g. `vm:node1/web01` or `ceph:site-a/rbd`. */
+    /** Resource key the task locks, e.g. `replica:7`, `site/1/vm/web01` or `site/3/pool/rbd`. */
     target: text('target').notNull(),
     state: text('state', {
       enum: ['waiting', 'running', 'question', 'finished', 'failed', 'cancelled', 'interrupted', 'rolled-back'],
