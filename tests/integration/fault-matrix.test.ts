@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SshRunner } from '@/server/adapters/ssh-runner';
 import { FAILOVER_STEPS } from '@/server/domain/replicas/rules';
-import { labScript, openLab, type Lab } from './lab';
+import { cleanVm, labScript, openLab, type Lab } from './lab';
 import { TandemServer } from './server';
 
 /**
@@ -164,15 +164,9 @@ afterAll(async () => {
   console.log(`[fault] ${table.length} fault points:\n${table.join('\n')}`);
   await server?.stop();
   db?.close();
-  for (const n of ['node1', 'node2', 'node3']) {
-    const r = runner(n);
-    await r.run({ argv: ['virsh', 'destroy', VM], allowFailure: true });
-    await r.run({ argv: ['virsh', 'undefine', VM], allowFailure: true });
-    const snaps = await r.run({ argv: ['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', 'zones'], allowFailure: true });
-    for (const sn of snaps.stdout.split('\n').filter((l) => l.includes(`${VM}-disk`))) await r.run({ argv: ['zfs', 'release', 'tandem-fm', sn], allowFailure: true });
-    const list = await r.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', 'zones'], allowFailure: true });
-    for (const ds of list.stdout.split('\n').filter((l) => l.includes(`${VM}-disk`)).reverse()) await r.run({ argv: ['zfs', 'destroy', '-R', ds], allowFailure: true });
-  }
+  const left: string[] = [];
+  for (const n of ['node1', 'node2', 'node3']) left.push(...(await cleanVm(runner(n), VM, ['tandem-fm'], ['zones'])));
+  if (left.length) console.warn(`[fault] could not remove ${left.join(', ')}`);
   await lab?.close();
 }, 300_000);
 

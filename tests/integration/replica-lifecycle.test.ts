@@ -7,7 +7,7 @@ import { createApp, type App } from '@/server/app';
 import type { SessionUser } from '@/server/domain/auth';
 import { createCaller } from '@/server/trpc/root';
 import type { Context } from '@/server/trpc/init';
-import { labScript, openLab, type Lab } from './lab';
+import { cleanVm, labScript, openLab, type Lab } from './lab';
 
 /**
  * The whole VM replica lifecycle through Tandem's API against the real node lab: real ZFS,
@@ -65,20 +65,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.tasks.shutdown();
-  for (const [runner, pools] of [
-    [r1, ['zones', 'data']],
-    [r2, ['zones', 'data']],
-  ] as const) {
-    await runner.run({ argv: ['virsh', 'destroy', VM], allowFailure: true });
-    await runner.run({ argv: ['virsh', 'undefine', VM], allowFailure: true });
-    for (const p of pools) {
-      const snaps = await runner.run({ argv: ['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', p], allowFailure: true });
-      for (const sn of snaps.stdout.split('\n').filter((l) => l.includes(VM))) await runner.run({ argv: ['zfs', 'release', 'tandem-dr', sn], allowFailure: true });
-      const list = await runner.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', p], allowFailure: true });
-      for (const ds of list.stdout.split('\n').filter((l) => l.includes(VM)).reverse()) {
-        await runner.run({ argv: ['zfs', 'destroy', '-R', ds], allowFailure: true });
-      }
-    }
+  for (const runner of [r1, r2]) {
+    const left = await cleanVm(runner, VM, ['tandem-dr']);
+    if (left.length) console.warn(`[replica] could not remove ${left.join(', ')}`);
   }
   await app?.ssh.closeAll();
   await lab?.close();
