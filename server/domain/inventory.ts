@@ -2,6 +2,7 @@ import type { VmInfo, VmState } from '../adapters/node/types';
 import type { ReplicaRow } from '../db/schema';
 import { errorMessage } from './errors';
 import { dualRunning } from './replicas/rules';
+import { withTimeout } from './deadline';
 
 /*
  * What the console knows about VMs when some nodes do not answer: the rules are pure (facts in,
@@ -156,20 +157,6 @@ interface Entry<T> {
   last: { ok: true; value: T; at: number } | { ok: false; error: string; at: number } | null;
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<T>(
-        (_, rej) =>
-          (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms / 1000} s`)), ms)),
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Asks sites a question with two deadlines: a caller waits at most `waitMs` (a page must not hang

@@ -5,6 +5,7 @@ import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskRow, ty
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
+import { withTimeout } from '../deadline';
 import { AppError, errorMessage } from '../errors';
 import { dataLossWindow, diskPath, FAILOVER_STEPS, failoverRollbackBlocked, failoverRollbackSteps, latestCommon } from './rules';
 import { holdTag, replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
@@ -82,14 +83,10 @@ export interface FailoverParams extends Record<string, unknown> {
 }
 
 async function reach<T>(p: Promise<T>, ms = 8_000): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const value = await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms / 1000} s`)), ms)))]);
-    return { ok: true, value };
+    return { ok: true, value: await withTimeout(p, ms) };
   } catch (e) {
     return { ok: false, error: errorMessage(e) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -6,16 +6,13 @@ import type { Clock } from '../clock';
 import { errorMessage } from '../errors';
 import type { HistoryLog } from '../history';
 import type { VmState } from '../../adapters/node/types';
+import { withTimeout } from '../deadline';
 import { dualRunning, pruneList } from './rules';
 import { BUSY_STATES, holdTag, pendingCleanups, replicaLock, setPendingCleanups, type ReplicaService } from './service';
 
 /** A node's answer within this time, or it counts as unreachable for this tick. */
 const TICK_CALL_MS = 8_000;
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Starts due syncs (sleep time after the end of the last one, backoff after failures), stops an
@@ -87,7 +84,7 @@ export class ReplicationScheduler {
     await Promise.all(
       siteIds.map(async (id) => {
         try {
-          const vms = await within(this.replicas.node(id).listVms(), TICK_CALL_MS);
+          const vms = await withTimeout(this.replicas.node(id).listVms(), TICK_CALL_MS);
           lists.set(id, new Map(vms.map((v) => [v.name, v.state])));
           this.replicas.markSeen(id);
         } catch {
@@ -104,7 +101,7 @@ export class ReplicationScheduler {
       // Until the reinit, the old master is fenced: its copy is stopped whenever it shows up live.
       if (r.state === 'reinit-required' && r.fenceSiteId === r.targetSiteId && dst && ['running', 'paused'].includes(dst.get(r.vmName) ?? '')) {
         try {
-          await within(this.replicas.node(r.targetSiteId).stopVm(r.vmName, { graceMs: 0 }), TICK_CALL_MS * 4);
+          await withTimeout(this.replicas.node(r.targetSiteId).stopVm(r.vmName, { graceMs: 0 }), TICK_CALL_MS * 4);
           this.history.record({ username: 'scheduler', action: 'replica.fenceOldMaster', target: replicaLock(r.id), params: { vm: r.vmName, siteId: r.targetSiteId, was: dst.get(r.vmName) }, outcome: 'success' });
           dst.set(r.vmName, 'stopped');
         } catch (e) {
@@ -126,7 +123,7 @@ export class ReplicationScheduler {
       }
       if (r.pausedByTandem && src) {
         try {
-          await within(this.replicas.healPause(r), TICK_CALL_MS);
+          await withTimeout(this.replicas.healPause(r), TICK_CALL_MS);
           this.history.record({ username: 'scheduler', action: 'replica.resumePaused', target: replicaLock(r.id), params: { vm: r.vmName }, outcome: 'success' });
         } catch {
           /* next tick */
@@ -141,7 +138,7 @@ export class ReplicationScheduler {
       try {
         // The node the failover recorded as the old master (before the switch it is the source).
         const node = this.replicas.node(r.fenceSiteId ?? r.targetSiteId);
-        const state = await within(node.getVmState(r.vmName), TICK_CALL_MS);
+        const state = await withTimeout(node.getVmState(r.vmName), TICK_CALL_MS);
         if (state && state !== 'stopped') await node.stopVm(r.vmName, { graceMs: 0 });
         this.db.update(replicas).set({ stopOldMasterPending: false }).where(eq(replicas.id, r.id)).run();
         this.history.record({ username: 'scheduler', action: 'replica.stopOldMaster', target: `replica:${r.id}`, params: { vm: r.vmName, wasState: state }, outcome: 'success' });
