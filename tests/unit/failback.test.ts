@@ -38,17 +38,18 @@ describe('Ceph failback as one task (demo clusters)', () => {
       expect(t.name).toBe(`Fail back image ${img} to demo-site-a after a resync from demo-site-b`);
       expect(app.tasks.steps(taskId).map((s) => [s.name, s.state])).toEqual([
         ['Demote the stale side', 'done'],
+        ['Keep a protective copy', 'done'],
         ['Request resync', 'done'],
         ['Wait until replaying', 'done'],
         ['Demote on demo-site-b', 'done'],
-        ['Wait for the demotion snapshot and promote on demo-site-a', 'done'],
+        ['Wait for the demotion and promote on demo-site-a', 'done'],
       ]);
-      expect(t.progressComplete).toBe(5);
+      expect(t.progressComplete).toBe(6);
       expect((await roleOf(a, img))?.primary).toBe(true);
       expect((await roleOf(b, img))?.primary).toBe(false);
       const h = app.history.list({ action: 'ceph.failback' }, { limit: 5, offset: 0 }).rows.find((r) => r.taskId === taskId);
       expect(h).toMatchObject({ outcome: 'success', username: operator.username });
-      expect((h!.params as { steps: { name: string; ms: number }[] }).steps.map((s) => typeof s.ms)).toEqual(Array(5).fill('number'));
+      expect((h!.params as { steps: { name: string; ms: number }[] }).steps.map((s) => typeof s.ms)).toEqual(Array(6).fill('number'));
     } finally {
       clearInterval(timer);
     }

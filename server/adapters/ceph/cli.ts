@@ -524,6 +524,21 @@ export class CephCliAdapter implements CephAdapter {
     await this.exec('rbd', ['rm', '--no-progress', spec], { action: `remove ${spec}`, pool, namespace, image: name }, { timeoutMs: 600_000 });
   }
 
+  async copyImage(pool: string, namespace: string, image: string, dest: string, opts: { features?: string[] } = {}): Promise<void> {
+    const [src, dst] = [imageSpec(pool, namespace, image), imageSpec(pool, namespace, dest)];
+    const args = ['deep', 'cp', '--no-progress'];
+    if (opts.features) {
+      for (const f of opts.features) if (!(FEATURES as readonly string[]).includes(f)) throw AppError.invalid('features', `${JSON.stringify(f)} is not an image feature (${FEATURES.join(', ')})`);
+      if (opts.features.length) args.push('--image-feature', opts.features.join(','));
+    }
+    await this.exec('rbd', [...args, src, dst], { action: `copy ${src} to ${dst}`, pool, namespace, image }, { timeoutMs: 3_600_000 });
+  }
+
+  async renameImage(pool: string, namespace: string, image: string, dest: string): Promise<void> {
+    const [src, dst] = [imageSpec(pool, namespace, image), imageSpec(pool, namespace, dest)];
+    await this.exec('rbd', ['rename', src, dst], { action: `rename ${src} to ${dst}`, pool, namespace, image });
+  }
+
   async imageChecksum(pool: string, namespace: string, image: string): Promise<string> {
     const spec = imageSpec(pool, namespace, image);
     const exportArgv = ['rbd', ...cephBaseArgs(this.target, 'rbd', this.connectTimeoutSec), 'export', '--no-progress', spec, '-'];

@@ -44,7 +44,7 @@ const RULES: Rule[] = [
     explain: (c) => `${spec(c)} is demoted on this cluster: promote it before taking mirror snapshots`,
   },
   {
-    test: /non-primary snapshot not complete|previous snapshot is non-primary|not cleanly demoted|remote image is not demoted|image is still primary within a remote cluster/,
+    test: /non-primary snapshot not complete|previous snapshot is non-primary|not cleanly demoted|remote image is not demoted|image is (?:still )?primary within a remote cluster|demotion is not propagated yet/,
     code: 'CONFLICT',
     retryable: true,
     explain: (c) => `${spec(c)} cannot be promoted yet: the demotion of the other site has not been copied here completely; retry in a few seconds (or force the promotion, accepting a split-brain)`,

@@ -384,6 +384,13 @@ export interface CephAdapter {
   listImageSnapshots(pool: string, namespace: string, image: string): Promise<ImageSnapshot[]>;
   createImage(pool: string, namespace: string, name: string, sizeBytes: number, features?: string[]): Promise<void>;
   removeImage(pool: string, namespace: string, name: string): Promise<void>;
+  /**
+   * A full, independent copy of `image` (content and user snapshots, `rbd deep cp`) as `dest` in
+   * the same pool/namespace, created with `features` (the source's when omitted). Readable from a
+   * non-primary image; the copy is an ordinary image, not mirrored unless the pool mirrors it.
+   */
+  copyImage(pool: string, namespace: string, image: string, dest: string, opts?: { features?: string[] }): Promise<void>;
+  renameImage(pool: string, namespace: string, image: string, dest: string): Promise<void>;
   /** md5 of the image's content (reads the whole image). */
   imageChecksum(pool: string, namespace: string, image: string): Promise<string>;
   /** Writes `data` at `offset` (bytes) into an existing image. */

@@ -1138,6 +1138,30 @@ export class DemoCephAdapter implements CephAdapter {
     if (pair) pair.sides = pair.sides.filter((s) => s.cluster !== c.name);
   }
 
+  async copyImage(pool: string, namespace: string, image: string, dest: string, opts: { features?: string[] } = {}): Promise<void> {
+    const c = await this.#step();
+    const { ns } = this.#ns(c, pool, namespace);
+    const src = this.#image(c, pool, namespace, image);
+    if (ns.images.has(dest)) throw new AppError('ALREADY_EXISTS', `${imageSpec(pool, namespace, dest)} already exists (rbd: deep copy error: (17) File exists)`);
+    for (const f of opts.features ?? []) if (!KNOWN_FEATURES.includes(f)) throw AppError.invalid('features', `${JSON.stringify(f)} is not an image feature (${KNOWN_FEATURES.join(', ')})`);
+    const pair = this.#pairOf(src);
+    const side = pair ? this.#side(pair, c.name) : undefined;
+    const content = pair && side ? this.#content(pair, side) : src.content;
+    const features = opts.features?.length ? [...opts.features] : [...src.features];
+    ns.images.set(dest, { name: dest, id: hash('image-id', c.name, pool, namespace, dest, this.#now).slice(0, 12), sizeBytes: src.sizeBytes, features, createdAt: this.#now, pair: null, content, userSnaps: src.userSnaps.map((u) => ({ ...u })) });
+  }
+
+  async renameImage(pool: string, namespace: string, image: string, dest: string): Promise<void> {
+    const c = await this.#step();
+    const { ns } = this.#ns(c, pool, namespace);
+    const img = this.#image(c, pool, namespace, image);
+    if (ns.images.has(dest)) throw new AppError('ALREADY_EXISTS', `${imageSpec(pool, namespace, dest)} already exists (rbd: rename error: (17) File exists)`);
+    if (img.pair) throw new AppError('PRECONDITION_FAILED', `${imageSpec(pool, namespace, image)} has mirroring enabled: disable its mirroring first`);
+    ns.images.delete(image);
+    img.name = dest;
+    ns.images.set(dest, img);
+  }
+
   async imageChecksum(pool: string, namespace: string, image: string): Promise<string> {
     const c = await this.#step();
     const img = this.#image(c, pool, namespace, image);

@@ -34,6 +34,42 @@ export interface CephFailoverPlan {
   splitBrainRisk: string[];
 }
 
+export interface ResyncInput {
+  /** The cluster whose writes are discarded (after a protective copy). */
+  staleSiteId: number;
+  /** The cluster that keeps its writes. */
+  goodSiteId: number;
+  pool: string;
+  namespace?: string;
+  image?: string;
+  failBack?: boolean;
+}
+
+/** What a failover task stores: enough to run it again after a crash. */
+interface FailoverParams extends Record<string, unknown> {
+  fromSiteId: number;
+  toSiteId: number;
+  pool: string;
+  namespace: string;
+  image?: string;
+  mode: 'planned' | 'unplanned';
+  images: CephFailoverPlan['images'];
+  /** Images left primary on the old side too, by the operator's split-brain confirmation. */
+  splitBrainConfirmed?: string[];
+}
+
+interface ResyncParams extends Record<string, unknown> {
+  staleSiteId: number;
+  goodSiteId: number;
+  pool: string;
+  namespace: string;
+  image?: string;
+  failBack: boolean;
+  images: string[];
+  /** The protective copy of each image (same order), named when the task started. */
+  keptCopies: string[];
+}
+
 /** One cluster in a planned switch, and the name of its task step. */
 interface Side {
   adapter: CephAdapter;
@@ -56,7 +92,25 @@ export class CephFailover {
     private readonly clock: Clock,
     /** How long to keep retrying a promote while the demotion snapshot travels. */
     private readonly promoteTimeoutMs = 180_000,
-  ) {}
+  ) {
+    tasks.define<FailoverParams>('ceph.failover', {
+      run: (ctx, p) => this.#runFailover(ctx, p),
+      confirmText: (p) => confirmWord(p),
+      rollback: {
+        steps: (p) => [rollbackStep(this.#name(p.fromSiteId))],
+        blocked: (_task, steps, p) => {
+          if (p.mode !== 'planned') return 'an unplanned failover cannot be undone: fail back (resync the old primary) instead';
+          const promote = steps.find((s) => s.name === PLANNED_STEPS[1]);
+          if (promote && (promote.state === 'done' || promote.startedAt)) return 'the promote has started; resume the failover instead';
+          return null;
+        },
+        run: (ctx, p) => this.#rollbackFailover(ctx, p),
+      },
+    });
+    for (const kind of ['ceph.resync', 'ceph.failback']) {
+      tasks.define<ResyncParams>(kind, { run: (ctx, p) => this.#runResync(ctx, p), confirmText: (p) => confirmWord(p) });
+    }
+  }
 
   async #images(a: CephAdapter, pool: string, namespace: string, image?: string): Promise<ImageSummary[]> {
     const all = (await a.listImages(pool, namespace || undefined)).filter((i) => i.mirroring);
@@ -159,7 +213,7 @@ export class CephFailover {
       checks,
       canProceed: !checks.some((c) => c.status === 'block'),
       images,
-      steps: mode === 'planned' ? ['Demote on the primary cluster', 'Wait for the demotion snapshot and promote'] : ['Force-promote on the surviving cluster'],
+      steps: mode === 'planned' ? [...PLANNED_STEPS] : [UNPLANNED_STEP],
       splitBrainRisk,
     };
   }
@@ -196,49 +250,109 @@ export class CephFailover {
         `${this.sites.get(input.fromSiteId).name} answers and ${plan.splitBrainRisk.join(', ')} ${plan.splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a forced promote causes split-brain. Run the planned failover instead, or confirm the split-brain explicitly`,
       );
     }
-    const ns = input.namespace ?? '';
-    const names = plan.images.map((i) => i.name);
-    return this.tasks.start({
+    const params: FailoverParams = {
+      fromSiteId: input.fromSiteId,
+      toSiteId: input.toSiteId,
+      pool: input.pool,
+      namespace: input.namespace ?? '',
+      image: input.image,
+      mode: plan.mode,
+      images: plan.images,
+      splitBrainConfirmed: plan.splitBrainRisk.length ? plan.splitBrainRisk : undefined,
+    };
+    return this.tasks.startDurable({
       name: `${plan.mode === 'planned' ? 'Planned' : 'Unplanned'} failover of ${scopeText(input)}`,
       kind: 'ceph.failover',
       target: this.#lock(input.toSiteId, input),
       locks: [this.#lock(input.fromSiteId, input)],
-      params: { ...input, mode: plan.mode, images: plan.images, splitBrainConfirmed: plan.splitBrainRisk.length ? true : undefined },
+      params,
       steps: plan.steps,
       username: user.username,
-      run: async (ctx) => {
-        const to = this.mirroring.adapter(input.toSiteId);
-        ctx.progress(0, names.length * (plan.mode === 'planned' ? 2 : 1));
-        let done = 0;
-        if (plan.mode === 'planned') {
-          const [from, fromName, toName] = [this.mirroring.adapter(input.fromSiteId), this.sites.get(input.fromSiteId).name, this.sites.get(input.toSiteId).name];
-          await this.#switchPrimary(ctx, { adapter: from, name: fromName, step: plan.steps[0]! }, { adapter: to, name: toName, step: plan.steps[1]! }, input.pool, ns, names, () => ctx.progress(++done));
-        } else {
-          await ctx.step('Force-promote on the surviving cluster', async () => {
-            if (plan.splitBrainRisk.length) ctx.log(`split-brain confirmed: ${plan.splitBrainRisk.join(', ')} stay${plan.splitBrainRisk.length === 1 ? 's' : ''} primary on ${this.sites.get(input.fromSiteId).name} too; resolve it with a failback (demote and resync the stale side)`, 'warn');
-            for (const n of names) {
-              await to.promoteImage(input.pool, ns, n, { force: true });
-              ctx.log(`force-promoted ${n}; writes after ${new Date(plan.images.find((i) => i.name === n)?.lastSyncedAt ?? 0).toISOString()} on the old primary are not here`, 'warn');
-              ctx.progress(++done);
-            }
-          });
+    });
+  }
+
+  /** The failover's run, rebuilt from its stored params (also on resume). Every step checks the real state first. */
+  async #runFailover(ctx: TaskContext, p: FailoverParams) {
+    const to = this.mirroring.adapter(p.toSiteId);
+    const names = p.images.map((i) => i.name);
+    ctx.progress(0, names.length * (p.mode === 'planned' ? 2 : 1));
+    let done = 0;
+    if (p.mode === 'planned') {
+      const from = this.mirroring.adapter(p.fromSiteId);
+      await this.#switchPrimary(ctx, { adapter: from, name: this.#name(p.fromSiteId), step: PLANNED_STEPS[0] }, { adapter: to, name: this.#name(p.toSiteId), step: PLANNED_STEPS[1] }, p.pool, p.namespace, names, () => ctx.progress(++done));
+    } else {
+      await ctx.step(UNPLANNED_STEP, async () => {
+        if (p.splitBrainConfirmed?.length) ctx.log(`split-brain confirmed: ${p.splitBrainConfirmed.join(', ')} stay${p.splitBrainConfirmed.length === 1 ? 's' : ''} primary on ${this.#name(p.fromSiteId)} too; resolve it with a failback (demote and resync the stale side)`, 'warn');
+        for (const n of names) {
+          if ((await to.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) {
+            ctx.log(`${n} is already primary on ${this.#name(p.toSiteId)}: not promoted again`);
+          } else {
+            await to.promoteImage(p.pool, p.namespace, n, { force: true });
+            const at = p.images.find((i) => i.name === n)?.lastSyncedAt;
+            ctx.log(`force-promoted ${n}; writes on the old primary after ${at ? new Date(at).toISOString() : 'its last copied snapshot (unknown)'} are not here`, 'warn');
+          }
+          ctx.progress(++done);
         }
-        return { mode: plan.mode, images: plan.images };
-      },
+      });
+    }
+    return { mode: p.mode, images: p.images };
+  }
+
+  /**
+   * Undoes a planned failover cut off before its promote started: every image demoted on the old
+   * primary is promoted there again (none is primary on the other side, which is checked first).
+   */
+  async #rollbackFailover(ctx: TaskContext, p: FailoverParams) {
+    const [from, to] = [this.mirroring.adapter(p.fromSiteId), this.mirroring.adapter(p.toSiteId)];
+    const step = rollbackStep(this.#name(p.fromSiteId));
+    await ctx.step(step, async () => {
+      for (const { name: n } of p.images) {
+        if ((await to.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) throw new AppError('CONFLICT', `${n} is primary on ${this.#name(p.toSiteId)}: the failover went further than its steps say; resume it instead`);
+        if ((await from.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) {
+          ctx.log(`${n} is primary on ${this.#name(p.fromSiteId)}: nothing to undo`);
+          continue;
+        }
+        await this.#promoteBack(from, p.pool, p.namespace, n);
+        ctx.log(`${n} is primary on ${this.#name(p.fromSiteId)} again`);
+      }
     });
   }
 
   /**
-   * Promotes only once the other side's demotion snapshot has been copied completely (promoting
-   * earlier can succeed and split the brain), retrying about once a second on Ceph's transient
-   * refusals (read-only, busy) until the timeout.
+   * Promotes an image again on the cluster that demoted it, the other side being non-primary. A
+   * plain promote is tried first; Ceph may refuse it (the newest snapshot is the demotion), and
+   * then the forced one cannot split the brain because no other side is primary.
    */
-  async #promoteWithRetry(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string): Promise<number> {
+  async #promoteBack(a: CephAdapter, pool: string, ns: string, image: string) {
+    try {
+      await a.promoteImage(pool, ns, image);
+    } catch (e) {
+      if (e instanceof AppError && /already primary/.test(e.message)) return;
+      await a.promoteImage(pool, ns, image, { force: true });
+    }
+  }
+
+  #name(siteId: number): string {
+    try {
+      return this.sites.get(siteId).name;
+    } catch {
+      return `cluster #${siteId}`;
+    }
+  }
+
+  /**
+   * Promotes once the other side's demotion has arrived (promoting earlier can succeed and split
+   * the brain), retrying about once a second on Ceph's transient refusals (read-only, busy) until
+   * the timeout. Snapshot mode: the demotion snapshot is copied completely. Journal mode: the
+   * replayer has replayed the demotion and stopped (`up+stopped`); a promote accepted before that
+   * (Ceph accepts it as soon as the demotion tag is seen) leaves the old primary in split-brain.
+   */
+  async #promoteWithRetry(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string, mode: string | null): Promise<number> {
     const started = this.clock.now();
     let why = '';
     for (let attempt = 1; ; attempt++) {
       if (this.clock.now() - started > this.promoteTimeoutMs) throw new AppError('TIMEOUT', `${image} could not be promoted within ${this.promoteTimeoutMs / 1000} s: ${why}`);
-      const readiness = await a.listImageSnapshots(pool, ns, image).then(promoteReadiness, (e) => ({ ready: false, reason: errorMessage(e) }));
+      const readiness = mode === 'journal' ? await this.#journalReadiness(a, pool, ns, image) : await a.listImageSnapshots(pool, ns, image).then(promoteReadiness, (e) => ({ ready: false, reason: errorMessage(e) }));
       if (readiness.ready) {
         try {
           await a.promoteImage(pool, ns, image);
@@ -253,69 +367,153 @@ export class CephFailover {
     }
   }
 
+  async #journalReadiness(a: CephAdapter, pool: string, ns: string, image: string): Promise<{ ready: boolean; reason: string }> {
+    try {
+      const s = await a.getImageMirrorStatus(pool, ns, image);
+      if (s.daemonUp && s.state === 'stopped') return { ready: true, reason: 'the demotion has been replayed' };
+      return { ready: false, reason: `the demotion has not been replayed here yet (${s.rawState}${s.rawDescription ? `: ${s.rawDescription.slice(0, 160)}` : ''})` };
+    } catch (e) {
+      return { ready: false, reason: errorMessage(e) };
+    }
+  }
+
+  /** What a resync (or failback) will do: the images to resync and the protective copy kept of each. */
+  async resyncPlan(input: ResyncInput): Promise<{ images: { name: string; primary: boolean | null; state: string; keepAs: string }[]; steps: string[] }> {
+    const ns = input.namespace ?? '';
+    const stale = this.mirroring.adapter(input.staleSiteId);
+    const imgs = await this.mirroring.reach.watch(input.staleSiteId, () => this.#images(stale, input.pool, ns, input.image));
+    const at = utcStamp(this.clock.now());
+    return {
+      images: imgs.map((i) => ({ name: i.name, primary: i.mirroring!.primary, state: i.mirroring!.rawState, keepAs: keptCopyName(i.name, at) })),
+      steps: resyncSteps(this.#name(input.staleSiteId), this.#name(input.goodSiteId), input.failBack === true),
+    };
+  }
+
   /**
    * Failback / split-brain resolution: the stale side (`staleSiteId`) is demoted and resynced
-   * from the other, which keeps its writes; the stale side's newer writes are discarded. With
-   * `failBack`, a planned failover back to the resynced side follows once it replays.
+   * from the other, which keeps its writes. The stale side's image is first copied in full to
+   * `<image>-diverged-<UTC time>` in the same pool (listed as a kept copy until deleted), so that
+   * the writes a resync discards are not lost. With `failBack`, a planned failover back to the
+   * resynced side follows once it replays.
    */
-  async resync(input: { staleSiteId: number; goodSiteId: number; pool: string; namespace?: string; image?: string }, opts: { confirm: string; failBack?: boolean }, user: SessionUser) {
+  async resync(input: ResyncInput, opts: { confirm: string; failBack?: boolean }, user: SessionUser) {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const ns = input.namespace ?? '';
     if (input.staleSiteId === input.goodSiteId) throw AppError.invalid('goodSiteId', 'choose two different clusters');
     const stale = this.mirroring.adapter(input.staleSiteId);
     const imgs = await this.#images(stale, input.pool, ns, input.image);
-    const staleName = this.sites.get(input.staleSiteId).name;
-    const goodName = this.sites.get(input.goodSiteId).name;
-    const backSteps = opts.failBack ? [`Demote on ${goodName}`, `Wait for the demotion snapshot and promote on ${staleName}`] : [];
-    return this.tasks.start({
+    const staleName = this.#name(input.staleSiteId);
+    const goodName = this.#name(input.goodSiteId);
+    const at = utcStamp(this.clock.now());
+    const params: ResyncParams = {
+      staleSiteId: input.staleSiteId,
+      goodSiteId: input.goodSiteId,
+      pool: input.pool,
+      namespace: ns,
+      image: input.image,
+      failBack: opts.failBack === true,
+      images: imgs.map((i) => i.name),
+      keptCopies: imgs.map((i) => keptCopyName(i.name, at)),
+    };
+    return this.tasks.startDurable({
       name: `${opts.failBack ? 'Fail back' : 'Resync'} ${scopeText(input)} ${opts.failBack ? `to ${staleName} after a resync from ${goodName}` : `on ${staleName} from ${goodName}`}`,
       kind: opts.failBack ? 'ceph.failback' : 'ceph.resync',
       target: this.#lock(input.staleSiteId, input),
       locks: [this.#lock(input.goodSiteId, input)],
-      params: { ...input, failBack: opts.failBack === true, images: imgs.map((i) => i.name) },
-      steps: ['Demote the stale side', 'Request resync', 'Wait until replaying', ...backSteps],
+      params,
+      steps: resyncSteps(staleName, goodName, params.failBack),
       username: user.username,
-      run: async (ctx) => {
-        ctx.progress(0, imgs.length * (3 + backSteps.length));
-        let done = 0;
-        await ctx.step('Demote the stale side', async () => {
-          for (const i of imgs) {
-            if (i.mirroring?.primary) await stale.demoteImage(input.pool, ns, i.name);
-            ctx.progress(++done);
-          }
-        });
-        await ctx.step('Request resync', async () => {
-          for (const i of imgs) {
-            await stale.resyncImage(input.pool, ns, i.name);
-            ctx.log(`resync of ${i.name} requested; its local writes after the split are discarded`, 'warn');
-            ctx.progress(++done);
-          }
-        });
-        await ctx.step('Wait until replaying', async () => {
-          const deadline = this.clock.now() + 15 * 60_000;
-          for (const i of imgs) {
-            for (;;) {
-              const s = await stale.getImageMirrorStatus(input.pool, ns, i.name).catch(() => null);
-              if (s && s.state === 'replaying' && !s.description.splitBrain && s.description.replayState !== 'syncing') break;
-              if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `${i.name} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`);
-              await sleep(2000, ctx.signal);
-            }
-            ctx.progress(++done);
-          }
-        });
-        if (!opts.failBack) return;
-        const good = { adapter: this.mirroring.adapter(input.goodSiteId), name: goodName, step: backSteps[0]! };
-        await this.#switchPrimary(ctx, good, { adapter: stale, name: staleName, step: backSteps[1]! }, input.pool, ns, imgs.map((i) => i.name), () => ctx.progress(++done));
-      },
     });
+  }
+
+  async #runResync(ctx: TaskContext, p: ResyncParams) {
+    const stale = this.mirroring.adapter(p.staleSiteId);
+    const [staleName, goodName] = [this.#name(p.staleSiteId), this.#name(p.goodSiteId)];
+    const steps = resyncSteps(staleName, goodName, p.failBack);
+    const { pool, namespace: ns } = p;
+    ctx.progress(0, p.images.length * steps.length);
+    let done = 0;
+    await ctx.step(steps[0]!, async () => {
+      for (const n of p.images) {
+        if ((await stale.getImageInfo(pool, ns, n)).mirroring.primary === true) {
+          await stale.demoteImage(pool, ns, n);
+          ctx.log(`demoted ${n} on ${staleName}`);
+        } else ctx.log(`${n} is already non-primary on ${staleName}`);
+        ctx.progress(++done);
+      }
+    });
+    await ctx.step(steps[1]!, async () => {
+      for (const [i, n] of p.images.entries()) {
+        await this.#keepCopy(ctx, stale, pool, ns, n, p.keptCopies[i]!, staleName);
+        ctx.progress(++done);
+      }
+      return { keptCopies: p.keptCopies };
+    });
+    await ctx.step(steps[2]!, async () => {
+      for (const [i, n] of p.images.entries()) {
+        try {
+          await stale.resyncImage(pool, ns, n);
+        } catch (e) {
+          // Asked again after a crash: rbd-mirror may already have removed the image to copy it anew.
+          if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
+          ctx.log(`${n} is being recreated on ${staleName} (resync already under way)`);
+        }
+        ctx.log(`resync of ${n} requested; ${staleName}'s writes that ${goodName} does not have are discarded there (kept in ${p.keptCopies[i]})`, 'warn');
+        ctx.progress(++done);
+      }
+    });
+    await ctx.step(steps[3]!, async () => {
+      const deadline = this.clock.now() + 15 * 60_000;
+      for (const n of p.images) {
+        for (;;) {
+          const s = await stale.getImageMirrorStatus(pool, ns, n).catch(() => null);
+          if (s && s.state === 'replaying' && !s.description.splitBrain && s.description.replayState !== 'syncing') break;
+          if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `${n} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`);
+          await sleep(2000, ctx.signal);
+        }
+        ctx.progress(++done);
+      }
+    });
+    if (!p.failBack) return { keptCopies: p.keptCopies };
+    const good = { adapter: this.mirroring.adapter(p.goodSiteId), name: goodName, step: steps[4]! };
+    await this.#switchPrimary(ctx, good, { adapter: stale, name: staleName, step: steps[5]! }, pool, ns, p.images, () => ctx.progress(++done));
+    return { keptCopies: p.keptCopies };
+  }
+
+  /**
+   * Copies `image` on the stale side to `keepAs` before a resync discards it. Idempotent: the copy
+   * is made under a temporary name and renamed when complete, so a copy found under `keepAs` is
+   * whole, and a partial one left by a crash is removed and made again.
+   */
+  async #keepCopy(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string, keepAs: string, siteName: string) {
+    const partial = `${keepAs}-partial`;
+    const exists = (n: string) => a.getImageInfo(pool, ns, n).then(
+      () => true,
+      (e) => (e instanceof AppError && e.code === 'NOT_FOUND' ? false : Promise.reject(e)),
+    );
+    if (await exists(keepAs)) {
+      ctx.log(`${keepAs} is already kept on ${siteName}`);
+      return;
+    }
+    if (await exists(partial)) {
+      ctx.log(`removing the incomplete copy ${partial} left by an interrupted attempt`);
+      await a.removeImage(pool, ns, partial);
+    }
+    const info = await a.getImageInfo(pool, ns, image);
+    // Without journaling: in a pool-mode pool an image with journaling is mirrored at once.
+    await a.copyImage(pool, ns, image, partial, { features: info.features.filter((f) => COPY_FEATURES.includes(f)) });
+    await a.renameImage(pool, ns, partial, keepAs);
+    ctx.log(`kept a copy of ${image} as it was on ${siteName}: ${keepAs} (delete it from the Ceph page when it is no longer needed)`, 'warn');
   }
 
   /**
    * A planned switch: demote every image on `from`, then promote each on `to` once its demotion
-   * snapshot has arrived. Idempotent per image, so that a switch cut off half-way can be run again:
-   * an image already non-primary on `from` is not demoted again, one already primary on `to` (and
-   * not on `from`) is not promoted again.
+   * has arrived. Idempotent per image, so that a switch cut off half-way can be run again: an image
+   * already non-primary on `from` is not demoted again, one already primary on `to` is not
+   * promoted again, and one primary on `from` again (restored after a failed promote) is demoted
+   * again first. When a promote fails, every image not yet promoted is made primary on `from`
+   * again, so that no image is left without a primary.
    */
   async #switchPrimary(ctx: TaskContext, from: Side, to: Side, pool: string, ns: string, names: string[], tick: () => void) {
     await ctx.step(from.step, async () => {
@@ -329,20 +527,70 @@ export class CephFailover {
         tick();
       }
     });
-    // Every image is non-primary on `from` now.
     await ctx.step(to.step, async () => {
-      for (const n of names) {
-        if ((await to.adapter.getImageInfo(pool, ns, n)).mirroring.primary === true) {
-          ctx.log(`${n} is already primary on ${to.name}: not promoted again`);
+      const pending = [...names];
+      try {
+        while (pending.length) {
+          const n = pending[0]!;
+          const info = await to.adapter.getImageInfo(pool, ns, n);
+          if (info.mirroring.primary === true) {
+            ctx.log(`${n} is already primary on ${to.name}: not promoted again`);
+          } else {
+            if ((await from.adapter.getImageInfo(pool, ns, n)).mirroring.primary === true) {
+              await from.adapter.demoteImage(pool, ns, n);
+              ctx.log(`${n} was primary on ${from.name} again (restored after a failed promote): demoted it again`);
+            }
+            const ms = await this.#promoteWithRetry(ctx, to.adapter, pool, ns, n, info.mirroring.mode);
+            ctx.log(`promoted ${n} on ${to.name} after ${ms} ms`);
+          }
+          pending.shift();
           tick();
-          continue;
         }
-        const ms = await this.#promoteWithRetry(ctx, to.adapter, pool, ns, n);
-        ctx.log(`promoted ${n} on ${to.name} after ${ms} ms`);
-        tick();
+      } catch (e) {
+        const restored: string[] = [];
+        for (const n of pending) {
+          try {
+            if ((await to.adapter.getImageInfo(pool, ns, n)).mirroring.primary === true) continue;
+            await this.#promoteBack(from.adapter, pool, ns, n);
+            restored.push(n);
+          } catch (re) {
+            ctx.log(`could not make ${n} primary on ${from.name} again: ${errorMessage(re)}`, 'error');
+          }
+        }
+        if (restored.length) ctx.log(`the promote failed: ${restored.join(', ')} ${restored.length === 1 ? 'is' : 'are'} primary on ${from.name} again`, 'warn');
+        throw e;
       }
     });
   }
+}
+
+/** Features a protective copy keeps (journaling would make a pool-mode pool mirror the copy). */
+const COPY_FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'];
+
+export const PLANNED_STEPS = ['Demote on the primary cluster', 'Wait for the demotion and promote'] as const;
+export const UNPLANNED_STEP = 'Force-promote on the surviving cluster';
+const rollbackStep = (fromName: string) => `Promote again on ${fromName}`;
+
+/** Steps of a resync, and of a failback (a resync followed by the planned switch back). */
+export function resyncSteps(staleName: string, goodName: string, failBack: boolean): string[] {
+  const base = ['Demote the stale side', 'Keep a protective copy', 'Request resync', 'Wait until replaying'];
+  return failBack ? [...base, `Demote on ${goodName}`, `Wait for the demotion and promote on ${staleName}`] : base;
+}
+
+/** `20261203T142233Z`: the UTC time in kept copies' names. */
+export function utcStamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 15) + 'Z';
+}
+
+/** The name of the protective copy of `image` kept before a resync at `stamp`. */
+export function keptCopyName(image: string, stamp: string): string {
+  return `${image}-diverged-${stamp}`;
+}
+
+/** Whether an image name is a kept protective copy, and of which image. */
+export function keptCopyOf(name: string): { image: string; stamp: string } | null {
+  const m = /^(.+)-diverged-(\d{8}T\d{6}Z)$/.exec(name);
+  return m ? { image: m[1]!, stamp: m[2]! } : null;
 }
 
 /** What the operator types to confirm: the image, else the namespace as pool/namespace, else the pool. */
