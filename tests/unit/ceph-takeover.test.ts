@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { clusterOfPeer, hasPrimaryHere, takeoverImages, takeoverSources, type TakeoverEntry } from '@/components/ceph/takeover';
+import { createApp } from '@/server/app';
+import { ManualClock } from '@/server/domain/clock';
+import { createCaller } from '@/server/trpc/root';
+import { ctxFor, operator } from './helpers';
 
 const a = { id: 4, name: 'demo-site-a', config: { siteName: 'demo-site-a' } };
 const b = { id: 5, name: 'demo-site-b', config: { siteName: 'demo-site-b' } };
@@ -61,5 +68,57 @@ describe('from which clusters a pool or namespace can be taken over', () => {
     expect(takeoverSources([noPeer], noPeer, clusters, b.id)).toEqual([east, a]);
     const both = entry('rbd', '', ['demo-site-a', 'dr-east'], [img('vm1', false, ['demo-site-a'])]);
     expect(takeoverSources([both], both, clusters, b.id)).toEqual([a, east]);
+  });
+});
+
+describe('a demo Ceph cluster powered off (TANDEM_DEMO_DOWN)', () => {
+  let stop: (() => Promise<void>) | null = null;
+  afterEach(async () => {
+    await stop?.();
+    stop = null;
+  });
+
+  it('is unreachable, takes no scheduled snapshots, and the survivor takes its pool over, unplanned, with the data-loss window', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-test-'));
+    const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+    const app = createApp({ dbFile: ':memory:', dataDir: dir, clock, demoLatencyMs: 0, demoDown: ' demo-site-a , ' });
+    stop = () => app.tasks.shutdown();
+    app.demo.create();
+    const caller = createCaller(ctxFor(app, operator));
+    const [sa, sb] = [app.sites.byName('demo-site-a')!.id, app.sites.byName('demo-site-b')!.id];
+
+    const gone = await caller.ceph.status({ siteId: sa });
+    expect(gone).toMatchObject({ state: 'unreachable', pools: [] });
+    expect(gone.error).toMatch(/demo-site-a did not answer within 5 s \(powered off in the simulation\)/);
+
+    // An hour later: site-a took no snapshots meanwhile, so site-b's copies are an hour old.
+    clock.advance(3600_000);
+    const status = await caller.ceph.status({ siteId: sb });
+    const rbd = status.pools.find((p) => p.pool === 'rbd' && p.namespace === '')!;
+    expect(rbd.images.every((i) => i.mirroring?.primary === false)).toBe(true);
+    const sites = app.sites.list().filter((s) => s.kind === 'ceph');
+    expect(takeoverSources(status.pools, rbd, sites, sb).map((s) => s.name)).toEqual(['demo-site-a']);
+
+    const input = { fromSiteId: sa, toSiteId: sb, pool: 'rbd', namespace: '' };
+    const plan = await caller.ceph.failoverPlan(input);
+    expect(plan.mode).toBe('unplanned');
+    expect(plan.canProceed).toBe(true);
+    expect(plan.splitBrainRisk).toEqual([]);
+    expect(plan.checks.find((c) => c.id === 'from')).toMatchObject({ status: 'warn', label: 'Primary cluster reachable' });
+    expect(plan.checks.find((c) => c.id === 'from')!.message).toMatch(/^unreachable \(/);
+    expect(plan.images).toHaveLength(5);
+    for (const i of plan.images) {
+      expect(i.lastSyncedAt).not.toBeNull();
+      expect(i.dataLossWindowSec).toBe(Math.round((clock.now() - i.lastSyncedAt!) / 1000));
+      expect(i.dataLossWindowSec!).toBeGreaterThanOrEqual(3600);
+    }
+
+    const { taskId } = await caller.ceph.failover({ ...input, confirm: 'rbd' });
+    const t = await app.tasks.wait(taskId);
+    expect([t.state, t.error]).toEqual(['finished', null]);
+    expect(t.name).toBe('Unplanned failover of pool rbd');
+    const after = (await caller.ceph.status({ siteId: sb })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!;
+    expect(after.images.every((i) => i.mirroring?.primary === true)).toBe(true);
+    expect(takeoverSources(status.pools, after, sites, sb)).toEqual([]);
   });
 });
