@@ -105,17 +105,20 @@ export default function CephPage() {
             />
           )}
 
-          {entry && entry.mode !== 'disabled' && (
-            <CephFailoverWizard
-              key={`failover/${scopeKey}/${resolve?.n ?? 0}`}
-              preset={resolve?.scope === scopeKey ? resolve : null}
-              siteId={siteId}
-              siteName={cluster?.name ?? ''}
-              pool={entry.pool}
-              namespace={entry.namespace}
-              images={entry.images.filter((i) => i.mirroring).map((i) => i.name)}
-              others={others.map((o) => ({ id: o.id, name: o.name }))}
-            />
+          {entry && cluster && entry.mode !== 'disabled' && others[0] && (
+            <div data-testid="ceph-failover">
+              <CephFailoverWizard
+                key={`failover/${scopeKey}/${resolve?.n ?? 0}`}
+                preset={resolve?.scope === scopeKey ? resolve : null}
+                from={{ id: cluster.id, name: cluster.name }}
+                to={others[0]}
+                targets={others.map((o) => ({ id: o.id, name: o.name }))}
+                pool={entry.pool}
+                namespace={entry.namespace}
+                images={entry.images.filter((i) => i.mirroring).map((i) => i.name)}
+                failback
+              />
+            </div>
           )}
 
           {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} images={entry.images.map((i) => i.name)} track={track} />}
