@@ -122,7 +122,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   await expect(page.getByTestId('ceph-data-loss')).toContainText('Planned failover');
   await expect(page.getByTestId('ceph-data-loss')).toContainText('none (demote first, then promote)');
   await expect(page.locator('[data-testid=ceph-precheck][data-status=block]')).toHaveCount(0);
-  const go = page.getByRole('button', { name: 'Fail over to site-b' });
+  const go = page.getByRole('button', { name: `Fail over ${IMG} from site-a to site-b` });
   await expect(go).toBeDisabled();
   await page.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
   await go.click();
@@ -137,7 +137,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
     return (await page.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
   });
   await page.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
-  await page.getByRole('button', { name: 'Fail over to site-a' }).click();
+  await page.getByRole('button', { name: `Fail over ${IMG} from site-b to site-a` }).click();
   await waitForTask(page);
   mark('failback finished');
   expect(imageMd5('site-a', `rbd/${IMG}`)).toBe(before);

@@ -92,7 +92,7 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
   await openNamespace();
   for (const img of ['vm-mail01-root', 'vm-erp01-data', 'scratch01']) await expect(imageRow(img)).toBeVisible();
   await expect(imageRow('vm-web01-root')).toHaveCount(0);
-  await expect(page.getByRole('heading', { name: 'Failover and failback of namespace rbd/tenant1' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' })).toBeVisible();
 
   // Cancel keeps the mode; confirming changes the namespace only.
   await nsMode.selectOption('pool');

@@ -43,6 +43,15 @@ export interface AppOptions {
   demoWorld?: DemoWorld;
   /** Fault points for the task engine (tests); the server reads TANDEM_FAULT. */
   faults?: string;
+  /** Demo nodes and Ceph clusters powered off from the start, comma-separated (tests); the server reads TANDEM_DEMO_DOWN. */
+  demoDown?: string;
+}
+
+/** A new demo world, with the machines named in `down` (comma-separated) powered off. */
+function demoWorld(clock: Clock, latencyMs: number, down = ''): DemoWorld {
+  const world = new DemoWorld(clock, latencyMs);
+  for (const name of down.split(',').map((s) => s.trim())) if (name) world.down.add(name);
+  return world;
 }
 
 /** Wires the services together. Tests build their own; the server uses `getApp()`. */
@@ -53,7 +62,7 @@ export function createApp(opts: AppOptions = {}): App {
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
   let world: DemoWorld | undefined = opts.demoWorld;
-  const registry = new AdapterRegistry(ssh, () => (world ??= new DemoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250))), path.join(dir, 'run'));
+  const registry = new AdapterRegistry(ssh, () => (world ??= demoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250), opts.demoDown ?? process.env.TANDEM_DEMO_DOWN)), path.join(dir, 'run'));
   const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
   const replicas = new ReplicaService(db, sites, tasks, clock);

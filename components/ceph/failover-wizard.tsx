@@ -7,53 +7,80 @@ import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
 
-/** Failover (planned or unplanned) of a pool or one image from this cluster to another, and failback by resync. */
+interface ClusterRef {
+  id: number;
+  name: string;
+}
+
+/**
+ * Failover (planned or unplanned) of a pool, a namespace or one image from the cluster whose images
+ * are primary now (`from`) to the one that takes over (`to`), and — with `failback` — the failback
+ * by resync that makes `from` the stale side. The same wizard serves both directions of the Ceph
+ * page: from the cluster shown to another (`targets` to choose among), and onto the cluster shown
+ * from a peer ("Fail over from <peer>"), which works while the peer cannot be reached.
+ */
 export function CephFailoverWizard({
-  siteId,
-  siteName,
+  from,
+  to: initialTo,
+  targets,
   pool,
   namespace = '',
   images,
-  others,
   preset,
+  failback = false,
+  offer = true,
+  idleText,
 }: {
-  siteId: number;
-  siteName: string;
+  /** The cluster whose images are primary now. */
+  from: ClusterRef;
+  /** The cluster that takes over (the first choice when `targets` are given). */
+  to: ClusterRef;
+  /** Clusters the one that takes over can be chosen among (shown as a choice when more than one). */
+  targets?: ClusterRef[];
   pool: string;
   namespace?: string;
+  /** The images of the scope choice. */
   images: string[];
-  others: { id: number; name: string }[];
   /** The image and other cluster to start with (a split-brain row's "Resolve" opens the wizard so). */
   preset?: { image: string; toSiteId: number } | null;
+  /** Also the failback / split-brain resolution that resyncs `from` from `to`. */
+  failback?: boolean;
+  /** Whether the failover itself is offered; when not, `idleText` says why (the failback stays). */
+  offer?: boolean;
+  idleText?: string;
 }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const [toSiteId, setTo] = useState<number>(preset?.toSiteId ?? others[0]?.id ?? 0);
+  const choices = targets?.length ? targets : [initialTo];
+  const [toSiteId, setTo] = useState<number>(preset?.toSiteId ?? initialTo.id);
   const [image, setImage] = useState(preset?.image ?? '');
   const [unplanned, setUnplanned] = useState(false);
   const [typed, setTyped] = useState('');
   const [splitBrainOk, setSplitBrainOk] = useState(false);
   const [staleTyped, setStaleTyped] = useState('');
   const [failBack, setFailBack] = useState(true);
+  const to = choices.find((o) => o.id === toSiteId) ?? initialTo;
   const scope = namespace ? `${pool}/${namespace}` : pool;
   const what = image || scope;
-  const input = { fromSiteId: siteId, toSiteId, pool, namespace, image: image || undefined };
-  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }), enabled: !!toSiteId, staleTime: 0 });
+  const input = { fromSiteId: from.id, toSiteId: to.id, pool, namespace, image: image || undefined };
+  // Its own request: the plan waits for a cluster that is gone (about 5 s), the page's other queries must not.
+  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }, { trpc: { context: { unbatched: true } } }), enabled: offer, staleTime: 0 });
   const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const resync = useMutation(trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
-  const other = others.find((o) => o.id === toSiteId);
-  if (!others.length) return null;
+  const kind = namespace ? 'namespace' : 'pool';
   const p = plan.data;
   return (
-    <Card title={`Failover and failback of ${namespace ? 'namespace' : 'pool'} ${scope}`}>
+    <Card title={offer ? `Fail over ${kind} ${scope} from ${from.name} to ${to.name}` : `Failback and resync of ${kind} ${scope} on ${from.name}`}>
       <div className="mb-3 grid gap-2 md:grid-cols-3">
-        <Select label={`From ${siteName} to`} value={String(toSiteId)} onChange={(e) => setTo(Number(e.target.value))}>
-          {others.map((o) => (
-            <option key={o.id} value={o.id}>
-              {o.name}
-            </option>
-          ))}
-        </Select>
+        {choices.length > 1 && (
+          <Select label={`From ${from.name} to`} value={String(to.id)} onChange={(e) => setTo(Number(e.target.value))}>
+            {choices.map((o) => (
+              <option key={o.id} value={o.id}>
+                {o.name}
+              </option>
+            ))}
+          </Select>
+        )}
         <Select label="Scope" value={image} onChange={(e) => setImage(e.target.value)}>
           <option value="">every mirrored image of {scope}</option>
           {images.map((i) => (
@@ -62,28 +89,41 @@ export function CephFailoverWizard({
             </option>
           ))}
         </Select>
-        <label className="flex items-center gap-2 self-end text-sm">
-          <input type="checkbox" checked={unplanned} onChange={(e) => setUnplanned(e.target.checked)} />
-          Unplanned: {siteName} is gone (force-promote on {other?.name})
-        </label>
+        {offer && (
+          <label className="flex items-center gap-2 self-end text-sm">
+            <input type="checkbox" checked={unplanned} onChange={(e) => setUnplanned(e.target.checked)} />
+            Unplanned: {from.name} is gone (force-promote on {to.name})
+          </label>
+        )}
       </div>
-      {plan.error && <ErrorBox error={errorText(plan.error)} />}
-      {p && (
+      {!offer && idleText && (
+        <p className="mb-2 text-sm text-zinc-600 dark:text-zinc-300" data-testid="ceph-failover-idle">
+          {idleText}
+        </p>
+      )}
+      {offer && plan.isPending && (
+        <p role="status" className="mb-3 flex items-center gap-2 text-sm text-zinc-600 dark:text-zinc-300" data-testid="ceph-plan-pending">
+          <span className="size-3 animate-spin rounded-full border-2 border-current border-t-transparent" aria-hidden />
+          Asking {from.name}… (a cluster that is gone is known to be so within about 5 s)
+        </p>
+      )}
+      {offer && plan.error && <ErrorBox error={errorText(plan.error)} />}
+      {offer && p && (
         <>
           <PrecheckList checks={p.checks} testId="ceph-precheck" />
-          <div className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="ceph-data-loss">
+          <div className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="ceph-data-loss" data-mode={p.mode}>
             <Badge tone={p.mode === 'planned' ? 'ok' : 'warn'}>{p.mode === 'planned' ? 'Planned failover' : 'Unplanned failover'}</Badge>
             <table className="mt-2 w-full text-left text-xs">
               <thead className="text-zinc-500 uppercase">
                 <tr>
                   <th>Image</th>
-                  <th>Last synced snapshot on {other?.name}</th>
+                  <th>Last synced snapshot on {to.name}</th>
                   <th>Data-loss window</th>
                 </tr>
               </thead>
               <tbody>
                 {p.images.map((i) => (
-                  <tr key={i.name}>
+                  <tr key={i.name} data-testid="ceph-data-loss-row" data-image={i.name}>
                     <td>{i.name}</td>
                     <td>{formatTime(i.lastSyncedAt)}</td>
                     <td>{p.mode === 'planned' ? 'none (demote first, then promote)' : i.dataLossWindowSec !== null ? formatDuration(i.dataLossWindowSec * 1000) : 'unknown'}</td>
@@ -95,36 +135,40 @@ export function CephFailoverWizard({
           {p.splitBrainRisk.length > 0 && (
             <label className="mb-2 flex items-center gap-2 text-sm font-medium text-red-700 dark:text-red-400">
               <input type="checkbox" checked={splitBrainOk} onChange={(e) => setSplitBrainOk(e.target.checked)} data-testid="confirm-split-brain" />
-              {siteName} answers: I accept a split-brain ({p.splitBrainRisk.join(', ')} stay primary there too) instead of the planned failover
+              {from.name} answers: I accept a split-brain ({p.splitBrainRisk.join(', ')} stay primary there too) instead of the planned failover
             </label>
           )}
           <div className="flex flex-wrap items-end gap-2">
             <TextInput label={`Type ${what} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
             <Button variant="danger" disabled={!p.canProceed || typed !== what || (p.splitBrainRisk.length > 0 && !splitBrainOk)} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed, confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined })}>
-              Fail over to {other?.name}
+              Fail over {what} from {from.name} to {to.name}
             </Button>
           </div>
           {run.error && <div className="mt-2"><ErrorBox error={errorText(run.error)} /></div>}
         </>
       )}
-      <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
-      <h3 id="ceph-failback" className="mb-1 text-sm font-semibold">
-        Failback / resolve split-brain
-      </h3>
-      <p className="mb-2 text-sm">
-        Makes <b>{siteName}</b> the stale side: it is demoted and resynced from <b>{other?.name}</b>, which keeps its data. <span className="font-medium text-red-700 dark:text-red-400" data-testid="discard-warning">Writes made on {siteName} that {other?.name} does not have are discarded.</span>
-      </p>
-      <label className="mb-2 flex items-center gap-2 text-sm">
-        <input type="checkbox" checked={failBack} onChange={(e) => setFailBack(e.target.checked)} />
-        Then fail back: once {siteName} replays, demote on {other?.name} and promote on {siteName} (planned, no data loss)
-      </label>
-      <div className="flex flex-wrap items-end gap-2">
-        <TextInput label={`Type ${what} to confirm the resync`} value={staleTyped} onChange={(e) => setStaleTyped(e.target.value)} autoComplete="off" />
-        <Button variant="danger" disabled={staleTyped !== what} busy={resync.isPending} onClick={() => resync.mutate({ staleSiteId: siteId, goodSiteId: toSiteId, pool, namespace, image: image || undefined, confirm: staleTyped, failBack })}>
-          {failBack ? `Resync ${siteName} and fail back` : `Demote and resync ${siteName}`}
-        </Button>
-      </div>
-      {resync.error && <div className="mt-2"><ErrorBox error={errorText(resync.error)} /></div>}
+      {failback && (
+        <>
+          <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
+          <h3 id="ceph-failback" className="mb-1 text-sm font-semibold">
+            Failback / resolve split-brain
+          </h3>
+          <p className="mb-2 text-sm">
+            Makes <b>{from.name}</b> the stale side: it is demoted and resynced from <b>{to.name}</b>, which keeps its data. <span className="font-medium text-red-700 dark:text-red-400" data-testid="discard-warning">Writes made on {from.name} that {to.name} does not have are discarded.</span>
+          </p>
+          <label className="mb-2 flex items-center gap-2 text-sm">
+            <input type="checkbox" checked={failBack} onChange={(e) => setFailBack(e.target.checked)} />
+            Then fail back: once {from.name} replays, demote on {to.name} and promote on {from.name} (planned, no data loss)
+          </label>
+          <div className="flex flex-wrap items-end gap-2">
+            <TextInput label={`Type ${what} to confirm the resync`} value={staleTyped} onChange={(e) => setStaleTyped(e.target.value)} autoComplete="off" />
+            <Button variant="danger" disabled={staleTyped !== what} busy={resync.isPending} onClick={() => resync.mutate({ staleSiteId: from.id, goodSiteId: to.id, pool, namespace, image: image || undefined, confirm: staleTyped, failBack })}>
+              {failBack ? `Resync ${from.name} and fail back` : `Demote and resync ${from.name}`}
+            </Button>
+          </div>
+          {resync.error && <div className="mt-2"><ErrorBox error={errorText(resync.error)} /></div>}
+        </>
+      )}
     </Card>
   );
 }

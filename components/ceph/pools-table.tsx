@@ -33,6 +33,8 @@ export function PoolsTable({
   selected,
   onSelect,
   others,
+  takeoverSources,
+  onTakeOver,
   track,
 }: {
   siteId: number;
@@ -43,6 +45,9 @@ export function PoolsTable({
   selected: Scope | null;
   onSelect: (s: Scope) => void;
   others: { id: number; name: string }[];
+  /** The registered peers this cluster can take a row over from (its "Fail over from <peer>" actions). */
+  takeoverSources?: (entry: PoolEntry) => { id: number; name: string }[];
+  onTakeOver?: (scope: Scope, fromSiteId: number) => void;
   track: TrackTask;
 }) {
   const trpc = useTRPC();
@@ -126,6 +131,19 @@ export function PoolsTable({
                     {isNs ? `${p.pool} / ${p.namespace}` : p.pool}
                   </button>
                   {isNs && <div className="text-xs text-zinc-500">namespace</div>}
+                  {onTakeOver &&
+                    takeoverSources?.(p).map((src) => (
+                      <div key={src.id} className="mt-1">
+                        <Button
+                          variant="danger"
+                          className="px-2 py-0.5 text-xs"
+                          title={`Fail over ${name} from ${src.name} to ${clusterName}: planned when ${src.name} answers, unplanned (force-promote here) when it does not`}
+                          onClick={() => onTakeOver({ pool: p.pool, namespace: p.namespace }, src.id)}
+                        >
+                          Fail over from {src.name}…
+                        </Button>
+                      </div>
+                    ))}
                 </td>
                 <td>
                   <label className="sr-only" htmlFor={`mode-${p.pool}${isNs ? `-${p.namespace}` : ''}`}>

@@ -10,8 +10,9 @@ import { ImageTable } from '@/components/ceph/image-table';
 import { ScopeCard } from '@/components/ceph/pool-journaling';
 import { PoolsTable } from '@/components/ceph/pools-table';
 import { Schedules } from '@/components/ceph/schedules';
+import { hasPrimaryHere, takeoverImages, takeoverSources } from '@/components/ceph/takeover';
 import { TokenPanel } from '@/components/ceph/token-panel';
-import type { Scope } from '@/components/ceph/types';
+import { scopeName, type PoolEntry, type Scope } from '@/components/ceph/types';
 import { useCephTasks } from '@/components/ceph/use-ceph-tasks';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Button, DemoBadge, Empty, ErrorBox, PageTitle } from '@/components/ui';
@@ -47,6 +48,15 @@ export default function CephPage() {
   const cluster = clusters.find((c) => c.id === siteId);
   const others = clusters.filter((c) => c.id !== siteId);
   const scopeKey = entry ? `${siteId}/${entry.pool}/${entry.namespace}` : '';
+  // The registered peers this cluster can take a pool or namespace over from ("Fail over from <peer>").
+  const sourcesOf = (e: PoolEntry) => (siteId ? takeoverSources(pools, e, clusters, siteId) : []);
+  const sources = entry ? sourcesOf(entry) : [];
+  const here = cluster ? { id: cluster.id, name: cluster.name } : null;
+  const openCluster = (id: number) => (setChosen(id), setSelected(null));
+  const takeOver = (s: Scope, fromId: number) => {
+    setSelected(s);
+    requestAnimationFrame(() => document.getElementById(`ceph-takeover-${fromId}`)?.scrollIntoView({ behavior: 'smooth', block: 'start' }));
+  };
 
   return (
     <>
@@ -61,7 +71,7 @@ export default function CephPage() {
       )}
       <div className="mb-4 flex flex-wrap gap-2" role="tablist" aria-label="Clusters">
         {clusters.map((c) => (
-          <Button key={c.id} role="tab" aria-selected={c.id === siteId} variant={c.id === siteId ? 'primary' : 'secondary'} onClick={() => (setChosen(c.id), setSelected(null))}>
+          <Button key={c.id} role="tab" aria-selected={c.id === siteId} variant={c.id === siteId ? 'primary' : 'secondary'} onClick={() => openCluster(c.id)}>
             {c.name} {c.demo && <DemoBadge />}
           </Button>
         ))}
@@ -73,6 +83,18 @@ export default function CephPage() {
         </p>
       )}
       {status.data && <ClusterState name={cluster?.name ?? ''} status={status.data} />}
+      {status.data?.state === 'unreachable' && cluster && others.length > 0 && (
+        <div className="mb-4 flex flex-wrap items-center gap-2 rounded-md border border-zinc-200 px-3 py-2 text-sm dark:border-zinc-700" data-testid="ceph-takeover-hint">
+          <p>
+            {cluster.name} cannot be reached. To fail its pools over, open {others.map((o) => o.name).join(' or ')}.
+          </p>
+          {others.map((o) => (
+            <Button key={o.id} variant="primary" onClick={() => openCluster(o.id)}>
+              Open {o.name}
+            </Button>
+          ))}
+        </div>
+      )}
       {status.data && hasPools(status.data) && siteId && (
         <div className="space-y-4">
           <PoolsTable
@@ -84,8 +106,18 @@ export default function CephPage() {
             selected={entry ? { pool: entry.pool, namespace: entry.namespace } : null}
             onSelect={setSelected}
             others={others.map((o) => ({ id: o.id, name: o.name }))}
+            takeoverSources={sourcesOf}
+            onTakeOver={takeOver}
             track={track}
           />
+
+          {entry &&
+            here &&
+            sources.map((src) => (
+              <div key={`takeover/${scopeKey}/${src.id}`} id={`ceph-takeover-${src.id}`} className="scroll-mt-4" data-testid="ceph-takeover" data-from={src.name}>
+                <CephFailoverWizard from={{ id: src.id, name: src.name }} to={here} pool={entry.pool} namespace={entry.namespace} images={takeoverImages(entry)} />
+              </div>
+            ))}
 
           {entry && poolMirrored && <TokenPanel siteId={siteId} pool={entry.pool} onTask={onTask} />}
 
@@ -105,17 +137,23 @@ export default function CephPage() {
             />
           )}
 
-          {entry && entry.mode !== 'disabled' && (
-            <CephFailoverWizard
-              key={`failover/${scopeKey}/${resolve?.n ?? 0}`}
-              preset={resolve?.scope === scopeKey ? resolve : null}
-              siteId={siteId}
-              siteName={cluster?.name ?? ''}
-              pool={entry.pool}
-              namespace={entry.namespace}
-              images={entry.images.filter((i) => i.mirroring).map((i) => i.name)}
-              others={others.map((o) => ({ id: o.id, name: o.name }))}
-            />
+          {entry && here && entry.mode !== 'disabled' && others[0] && (
+            <div data-testid="ceph-failover">
+              <CephFailoverWizard
+                key={`failover/${scopeKey}/${resolve?.n ?? 0}`}
+                preset={resolve?.scope === scopeKey ? resolve : null}
+                from={here}
+                to={others[0]}
+                targets={others.map((o) => ({ id: o.id, name: o.name }))}
+                pool={entry.pool}
+                namespace={entry.namespace}
+                images={entry.images.filter((i) => i.mirroring).map((i) => i.name)}
+                failback
+                // Nothing is primary here: the failover onto this cluster is the card "Fail over … from <peer>".
+                offer={hasPrimaryHere(entry) || !entry.images.some((i) => i.mirroring)}
+                idleText={`No mirrored image of ${scopeName(entry)} is primary on ${here.name}: there is nothing to fail over from here.${sources.length ? ` To make ${here.name} primary, use “Fail over ${scopeName(entry)} from ${sources.map((x) => x.name).join(' or ')} to ${here.name}” above.` : ''}`}
+              />
+            </div>
           )}
 
           {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} images={entry.images.map((i) => i.name)} track={track} />}

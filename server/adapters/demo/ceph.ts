@@ -330,6 +330,10 @@ export class DemoCephAdapter implements CephAdapter {
   async #step(calls = 1, signal?: AbortSignal): Promise<SimCluster> {
     this.#calls += calls;
     await this.world.delay(signal);
+    if (this.world.down.has(this.clusterName)) {
+      await this.world.delay(signal, this.world.unreachableAfterMs);
+      throw new AppError('UNREACHABLE', `the monitors of demo cluster ${this.clusterName} did not answer within 5 s (powered off in the simulation)`);
+    }
     const me = this.#me();
     this.#tick();
     return me;
@@ -426,6 +430,11 @@ export class DemoCephAdapter implements CephAdapter {
         continue;
       }
       const side = primary[0]!;
+      // A cluster that is off takes no scheduled snapshots (none are taken later for that time).
+      if (this.world.down.has(side.cluster)) {
+        pair.lastTick = now;
+        continue;
+      }
       const cluster = this.#sim.clusters.get(side.cluster);
       const items = cluster ? this.#effectiveSchedule(cluster, pair.pool, pair.namespace, pair.image) : [];
       if (items.length > 0 && now > pair.lastTick) {

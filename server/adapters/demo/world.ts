@@ -152,7 +152,11 @@ export class DemoWorld {
   readonly epoch: number;
   readonly nodes: DemoNode[];
   readonly clusters: DemoCluster[];
-  /** Nodes that are powered off in the simulation: every call to them fails as unreachable. */
+  /**
+   * Nodes and Ceph clusters that are powered off in the simulation: every call to them fails as
+   * unreachable (a Ceph cluster after `unreachableAfterMs`, as the CLI's monitor bound does), and a
+   * cluster's snapshot schedules do not run while it is off.
+   */
   readonly down = new Set<string>();
 
   constructor(
@@ -381,8 +385,13 @@ export class DemoWorld {
     };
   }
 
-  async delay(signal?: AbortSignal): Promise<void> {
-    if (this.latencyMs <= 0) return;
+  /** Real milliseconds a powered-off Ceph cluster takes to answer UNREACHABLE (the CLI looks for a monitor for 5 s). */
+  get unreachableAfterMs(): number {
+    return this.latencyMs > 0 ? 5_000 : 0;
+  }
+
+  async delay(signal?: AbortSignal, ms = this.latencyMs): Promise<void> {
+    if (ms <= 0) return;
     await new Promise<void>((resolve, reject) => {
       // The listener goes with the wait: a task's signal outlives thousands of calls.
       const onAbort = () => {
@@ -392,7 +401,7 @@ export class DemoWorld {
       const t = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
         resolve();
-      }, this.latencyMs);
+      }, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { expect, test, type Page, type Route } from '@playwright/test';
+
+/*
+ * The bad day on the demo clusters: demo-site-a is powered off (TANDEM_DEMO_DOWN) and its pools
+ * are failed over from the page of the survivor, demo-site-b. Its own server on a fresh data
+ * directory, like ceph.spec.ts: the simulation is changed for good.
+ */
+const PORT = Number(process.env.E2E_TAKEOVER_PORT ?? Number(process.env.E2E_PORT ?? 3210) + 4);
+const BASE = `http://127.0.0.1:${PORT}`;
+const DATA = process.env.E2E_TAKEOVER_DATA_DIR ?? `${process.env.E2E_DATA_DIR ?? '/tmp/tandem-e2e-data'}-takeover`;
+const PASSWORD = 'e2e-takeover-admin-password';
+const IMAGES = ['archive-2025', 'backup-staging', 'vm-app01-root', 'vm-db01-data', 'vm-web01-root'];
+
+let server: ChildProcess | null = null;
+let page: Page;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async ({ browser }) => {
+  test.setTimeout(120_000);
+  fs.rmSync(DATA, { recursive: true, force: true });
+  server = spawn('npx', ['next', 'start', '-p', String(PORT), '-H', '127.0.0.1'], {
+    env: { ...process.env, TANDEM_DATA_DIR: DATA, TANDEM_DEMO_LATENCY_MS: '100', TANDEM_DEMO_DOWN: 'demo-site-a', TANDEM_ADMIN_PASSWORD: PASSWORD },
+    detached: true,
+    stdio: 'ignore',
+  });
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${BASE}/login`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`the server on port ${PORT} did not answer within 90 s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const context = await browser.newContext({ baseURL: BASE });
+  page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+});
+
+test.afterAll(async () => {
+  await page?.context().close();
+  if (server?.pid) {
+    const exited = new Promise((r) => server!.once('exit', r));
+    process.kill(-server.pid, 'SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  }
+  fs.rmSync(DATA, { recursive: true, force: true });
+});
+
+const poolRow = () => page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
+const imageRow = (name: string) => page.locator(`[data-testid=image-row][data-image="${name}"]`);
+
+test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with each image's data-loss window", async () => {
+  await page.goto('/ceph');
+  await expect(page.getByRole('tab', { name: 'demo-site-a' })).toHaveAttribute('aria-selected', 'true');
+  // The lost cluster's page says so (its monitors are looked for 5 s) and points to the survivor.
+  await expect(page.getByTestId('ceph-cluster-state')).toContainText('demo-site-a is unreachable', { timeout: 20_000 });
+  const hint = page.getByTestId('ceph-takeover-hint');
+  await expect(hint).toContainText('demo-site-a cannot be reached. To fail its pools over, open demo-site-b.');
+  await expect(page.getByTestId('pool-row')).toHaveCount(0);
+
+  // The plan is held back: the page is there within 2 s all the same, saying whom it asks.
+  const plans = (url: URL) => url.pathname.startsWith('/api/trpc/') && url.pathname.includes('ceph.failoverPlan');
+  const slow = async (route: Route) => {
+    await new Promise((r) => setTimeout(r, 3_000));
+    await route.continue().catch(() => undefined);
+  };
+  await page.route(plans, slow);
+  const card = page.locator('[data-testid=ceph-takeover][data-from="demo-site-a"]');
+  try {
+    const clicked = Date.now();
+    await hint.getByRole('button', { name: 'Open demo-site-b' }).click();
+    await expect(page.getByRole('tab', { name: 'demo-site-b' })).toHaveAttribute('aria-selected', 'true');
+    await expect(card.getByRole('heading', { name: 'Fail over pool rbd from demo-site-a to demo-site-b' })).toBeVisible({ timeout: 2_000 });
+    await expect(card.getByTestId('ceph-plan-pending')).toContainText('Asking demo-site-a…', { timeout: 2_000 });
+    expect(Date.now() - clicked).toBeLessThan(2_000);
+  } finally {
+    await page.unroute(plans, slow);
+  }
+  // Every mirrored pool and namespace offers the takeover; the other direction has nothing to do here.
+  await expect(poolRow().getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();
+  await expect(page.getByTestId('namespace-row').getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();
+  await expect(page.getByTestId('ceph-failover').getByTestId('ceph-failover-idle')).toContainText('No mirrored image of rbd is primary on demo-site-b: there is nothing to fail over from here.');
+
+  // The plan: unplanned, site-a unreachable, and what each image loses.
+  const loss = card.getByTestId('ceph-data-loss');
+  await expect(loss).toHaveAttribute('data-mode', 'unplanned', { timeout: 15_000 });
+  await expect(loss).toContainText('Unplanned failover');
+  await expect(card.getByTestId('ceph-plan-pending')).toHaveCount(0);
+  await expect(card.locator('[data-testid=ceph-precheck][data-status=warn]').filter({ hasText: 'Primary cluster reachable' })).toContainText('unreachable');
+  await expect(card.locator('[data-testid=ceph-precheck][data-status=block]')).toHaveCount(0);
+  await expect(loss).toContainText('Last synced snapshot on demo-site-b');
+  const rows = loss.getByTestId('ceph-data-loss-row');
+  await expect(rows).toHaveCount(IMAGES.length);
+  for (const name of IMAGES) await expect(loss.locator(`[data-image="${name}"] td`).nth(2)).toHaveText(/^\d+ (ms|s|min|h|d)\b/);
+  await expect(card.getByTestId('confirm-split-brain')).toHaveCount(0);
+
+  // Typed confirmation; the failover asks site-a once more (5 s) and force-promotes on site-b.
+  const go = card.getByRole('button', { name: 'Fail over rbd from demo-site-a to demo-site-b' });
+  await expect(go).toBeDisabled();
+  await card.getByLabel('Type rbd to confirm').fill('rbd');
+  await go.click();
+  await expect(page).toHaveURL(/\/tasks\/\d+$/, { timeout: 20_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+: Unplanned failover of pool rbd/ })).toContainText('finished', { timeout: 30_000 });
+
+  // Every image of rbd is primary on site-b now; the takeover is no longer offered.
+  await page.goto('/ceph');
+  await page.getByRole('tab', { name: 'demo-site-b' }).click();
+  await expect(page.getByRole('tab', { name: 'demo-site-b' })).toHaveAttribute('aria-selected', 'true');
+  await expect(poolRow()).toBeVisible();
+  for (const name of IMAGES) await expect(imageRow(name).locator('td').nth(2)).toHaveText(/^primary/);
+  await expect(poolRow().getByRole('button', { name: 'Fail over from demo-site-a…' })).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Fail over pool rbd from demo-site-b to demo-site-a' })).toBeVisible();
+});
+
+test('the namespace is taken over from its row, one image at a time if chosen', async () => {
+  await page.goto('/ceph');
+  await page.getByRole('tab', { name: 'demo-site-b' }).click();
+  const ns = page.getByTestId('namespace-row');
+  await ns.getByRole('button', { name: 'Fail over from demo-site-a…' }).click();
+  await expect(page.getByRole('heading', { name: 'Images of namespace rbd/tenant1' })).toBeVisible();
+  const card = page.locator('[data-testid=ceph-takeover][data-from="demo-site-a"]');
+  await expect(card.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' })).toBeInViewport();
+  await card.getByLabel('Scope').selectOption('vm-mail01-root');
+  await expect(card.getByTestId('ceph-data-loss')).toHaveAttribute('data-mode', 'unplanned');
+  await expect(card.getByTestId('ceph-data-loss-row')).toHaveCount(1);
+  await card.getByLabel('Type vm-mail01-root to confirm').fill('vm-mail01-root');
+  await card.getByRole('button', { name: 'Fail over vm-mail01-root from demo-site-a to demo-site-b' }).click();
+  await expect(page.getByRole('heading', { name: /Task #\d+: Unplanned failover of image vm-mail01-root/ })).toContainText('finished', { timeout: 30_000 });
+  await page.goto('/ceph');
+  await page.getByRole('tab', { name: 'demo-site-b' }).click();
+  await ns.getByRole('button', { name: 'rbd / tenant1', exact: true }).click();
+  await expect(imageRow('vm-mail01-root').locator('td').nth(2)).toHaveText(/^primary/);
+  // The other mirrored image of the namespace can still be taken over.
+  await expect(imageRow('vm-erp01-data').locator('td').nth(2)).toHaveText(/^non-primary/);
+  await expect(ns.getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();
+});
