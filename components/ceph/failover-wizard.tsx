@@ -67,6 +67,12 @@ export function CephFailoverWizard({
   const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }, { trpc: { context: { unbatched: true } } }), enabled: offer, staleTime: 0 });
   const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const resync = useMutation(trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
+  // What the resync keeps: a protective copy of each image on the stale side, named before it starts.
+  const resyncPlan = useQuery({
+    ...trpc.ceph.resyncPlan.queryOptions({ staleSiteId: from.id, goodSiteId: to.id, pool, namespace, image: image || undefined, failBack }, { trpc: { context: { unbatched: true } } }),
+    enabled: failback,
+    retry: false,
+  });
   const kind = namespace ? 'namespace' : 'pool';
   const p = plan.data;
   return (
@@ -140,7 +146,7 @@ export function CephFailoverWizard({
           )}
           <div className="flex flex-wrap items-end gap-2">
             <TextInput label={`Type ${what} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
-            <Button variant="danger" disabled={!p.canProceed || typed !== what || (p.splitBrainRisk.length > 0 && !splitBrainOk)} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed, confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined })}>
+            <Button variant="danger" disabled={!p.canProceed || typed !== what || (p.splitBrainRisk.length > 0 && !splitBrainOk)} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed, confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined, expectMode: p.mode })}>
               Fail over {what} from {from.name} to {to.name}
             </Button>
           </div>
@@ -156,6 +162,25 @@ export function CephFailoverWizard({
           <p className="mb-2 text-sm">
             Makes <b>{from.name}</b> the stale side: it is demoted and resynced from <b>{to.name}</b>, which keeps its data. <span className="font-medium text-red-700 dark:text-red-400" data-testid="discard-warning">Writes made on {from.name} that {to.name} does not have are discarded.</span>
           </p>
+          <div className="mb-2 text-sm" data-testid="kept-copy-plan">
+            {resyncPlan.data ? (
+              <>
+                First a full copy of {resyncPlan.data.images.length === 1 ? 'the image' : `each of the ${resyncPlan.data.images.length} images`} as it is on {from.name} is kept there, so nothing is lost for good:
+                <ul className="ml-5 list-disc font-mono text-xs">
+                  {resyncPlan.data.images.map((i) => (
+                    <li key={i.name}>
+                      {i.name} → {i.keepAs.replace(/\d{8}T\d{6}Z$/, '<UTC time of the resync>')}
+                    </li>
+                  ))}
+                </ul>
+                Kept copies are listed on this page until you delete them.
+              </>
+            ) : resyncPlan.error ? (
+              <span className="text-zinc-500">{from.name} cannot list the images to copy: {errorText(resyncPlan.error)}</span>
+            ) : (
+              <span className="text-zinc-500">Asking {from.name} which images it would copy…</span>
+            )}
+          </div>
           <label className="mb-2 flex items-center gap-2 text-sm">
             <input type="checkbox" checked={failBack} onChange={(e) => setFailBack(e.target.checked)} />
             Then fail back: once {from.name} replays, demote on {to.name} and promote on {from.name} (planned, no data loss)

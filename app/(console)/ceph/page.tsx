@@ -7,6 +7,7 @@ import { ClusterState, hasPools, STATUS_WAIT_MS, statusRefetchMs } from '@/compo
 import { Daemons, daemonNames } from '@/components/ceph/daemons';
 import { CephFailoverWizard } from '@/components/ceph/failover-wizard';
 import { ImageTable } from '@/components/ceph/image-table';
+import { KeptCopies } from '@/components/ceph/kept-copies';
 import { ScopeCard } from '@/components/ceph/pool-journaling';
 import { PoolsTable } from '@/components/ceph/pools-table';
 import { Schedules } from '@/components/ceph/schedules';
@@ -136,6 +137,7 @@ export default function CephPage() {
               }}
             />
           )}
+          {entry && <KeptCopies key={`kept/${scopeKey}`} siteId={siteId} clusterName={cluster?.name ?? ''} scope={{ pool: entry.pool, namespace: entry.namespace }} images={entry.images} track={track} />}
 
           {entry && here && entry.mode !== 'disabled' && others[0] && (
             <div data-testid="ceph-failover">

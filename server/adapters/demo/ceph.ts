@@ -389,6 +389,8 @@ export class DemoCephAdapter implements CephAdapter {
   /** The content a side shows now. */
   #content(pair: Pair, side: SideState): string {
     if (side.primary) return side.content;
+    // Split-brain: rbd-mirror replays nothing into it, it keeps what it had as primary.
+    if (side.splitBrain) return side.content;
     if (side.resyncUntil !== null && this.#now < side.resyncUntil) return side.content;
     if (pair.mode === 'journal') {
       const p = pair.sides.find((s) => s.primary);

@@ -239,10 +239,18 @@ export class CephFailover {
     return cephLock(siteId, scope);
   }
 
-  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean }, user: SessionUser) {
+  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean; expectMode?: 'planned' | 'unplanned' }, user: SessionUser) {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const plan = await this.plan(input, { unplanned: opts.unplanned });
+    if (opts.expectMode && plan.mode !== opts.expectMode) {
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        plan.mode === 'unplanned'
+          ? `${this.#name(input.fromSiteId)} stopped answering since the plan was shown: the failover would now be unplanned (force-promote, writes after the last copied snapshot lost). Review the new plan and confirm again`
+          : `${this.#name(input.fromSiteId)} answers again: the failover would now be planned. Review the new plan and confirm again`,
+      );
+    }
     if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
     if (plan.splitBrainRisk.length && !opts.confirmSplitBrain) {
       throw AppError.invalid(
@@ -375,6 +383,27 @@ export class CephFailover {
     } catch (e) {
       return { ready: false, reason: errorMessage(e) };
     }
+  }
+
+  /** Deletes a protective copy a resync kept; refuses any other image. */
+  async removeKeptCopy(ref: { siteId: number; pool: string; namespace?: string; image: string }, confirm: string, user: SessionUser) {
+    const kept = keptCopyOf(ref.image);
+    if (!kept) throw AppError.invalid('image', `${ref.image} is not a protective copy kept by a resync (<image>-diverged-<UTC time>); delete other images with rbd`);
+    if (confirm !== ref.image) throw AppError.invalid('confirm', `type ${ref.image} to confirm`);
+    const a = this.mirroring.adapter(ref.siteId);
+    const ns = ref.namespace ?? '';
+    const info = await a.getImageInfo(ref.pool, ns, ref.image);
+    if (info.mirroring.state === 'enabled') throw new AppError('PRECONDITION_FAILED', `${ref.image} has mirroring enabled: it is in use as a mirrored image, not a kept copy`);
+    return this.tasks.start({
+      name: `Delete the kept copy ${ref.image} (of ${kept.image}, ${kept.stamp}) on ${this.#name(ref.siteId)}`,
+      kind: 'ceph.keptCopy.remove',
+      target: this.#lock(ref.siteId, { pool: ref.pool, namespace: ns, image: ref.image }),
+      params: { siteId: ref.siteId, pool: ref.pool, namespace: ns, image: ref.image },
+      username: user.username,
+      run: async (ctx) => {
+        await ctx.step('Delete the image', () => a.removeImage(ref.pool, ns, ref.image));
+      },
+    });
   }
 
   /** What a resync (or failback) will do: the images to resync and the protective copy kept of each. */

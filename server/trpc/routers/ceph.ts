@@ -16,8 +16,16 @@ export const cephRouter = router({
     .query(({ ctx, input }) => ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true })),
   failover: operatorProcedure
     /** `confirmSplitBrain`: an unplanned failover while the old primary cluster answers must confirm the split-brain it causes. */
-    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string(), confirmSplitBrain: z.boolean().optional() }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain }, ctx.user)).id })),
+    /** `expectMode`: the mode the operator was shown; the failover is refused if it would now run otherwise. */
+    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string(), confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain, expectMode: input.expectMode }, ctx.user)).id })),
+  resyncPlan: viewerProcedure
+    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), failBack: z.boolean().default(false) }))
+    .query(({ ctx, input }) => ctx.app.cephFailover.resyncPlan(input)),
+  /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
+  removeKeptCopy: operatorProcedure
+    .input(imageRef.extend({ confirm: z.string() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.removeKeptCopy(input, input.confirm, ctx.user)).id })),
   resync: operatorProcedure
     .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string(), failBack: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)).id })),
