@@ -31,6 +31,15 @@ function serverPid(port: number): number {
 }
 
 async function main() {
+  cleanVms();
+  try {
+    await soak();
+  } finally {
+    cleanVms();
+  }
+}
+
+async function soak() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-soak-'));
   const server = new TandemServer(3217, dataDir, PASSWORD, { TANDEM_SCHEDULER_INTERVAL_MS: '2000' });
   await server.start();
@@ -52,7 +61,7 @@ async function main() {
   let lat: number[] = [];
   while (Date.now() < end) {
     const t = performance.now();
-    await server.query('replicas.list');
+    await server.query('replicas.list', {});
     lat.push(performance.now() - t);
     if (Date.now() >= nextCeph) {
       nextCeph = Date.now() + 10_000;
@@ -76,10 +85,14 @@ async function main() {
   const warnings = server.log.split('\n').filter((l) => /MaxListenersExceeded/.test(l));
   console.log(`[soak] MaxListenersExceededWarning lines in the server log: ${warnings.length}${warnings.length ? `\n${warnings.slice(0, 3).join('\n')}` : ''}`);
   await server.stop();
+}
+
+/** Removes the soak VMs and their datasets from every node (left by an earlier run, or at the end). */
+function cleanVms() {
   for (const vm of VMS) {
     for (const n of ['node1', 'node2', 'node3']) {
       try {
-        nodes('ssh', n, `virsh destroy ${vm} >/dev/null 2>&1; virsh undefine ${vm} >/dev/null 2>&1; for s in $(zfs list -H -t snapshot -o name -r zones | grep ${vm}-); do zfs release tandem-soak $s >/dev/null 2>&1; done; for d in $(zfs list -H -o name -r zones | grep ${vm}- | sort -r); do zfs destroy -R $d; done; true`);
+        nodes('ssh', n, `virsh destroy ${vm} >/dev/null 2>&1; virsh undefine ${vm} >/dev/null 2>&1; for s in $(zfs list -H -t snapshot -o name -r zones | grep /${vm}-); do for t in $(zfs holds -H $s | cut -f2); do zfs release $t $s; done; done; for d in $(zfs list -H -o name -r zones | grep /${vm}- | sort -r); do zfs destroy -R $d; done; true`);
       } catch {
         /* best effort */
       }
