@@ -92,7 +92,7 @@ function cleanVms() {
   for (const vm of VMS) {
     for (const n of ['node1', 'node2', 'node3']) {
       try {
-        nodes('ssh', n, `virsh destroy ${vm} >/dev/null 2>&1; virsh undefine ${vm} >/dev/null 2>&1; for s in $(zfs list -H -t snapshot -o name -r zones | grep /${vm}-); do for t in $(zfs holds -H $s | cut -f2); do zfs release $t $s; done; done; for d in $(zfs list -H -o name -r zones | grep /${vm}- | sort -r); do zfs destroy -R $d; done; true`);
+        nodes('ssh', n, `virsh destroy ${vm} >/dev/null 2>&1; virsh undefine ${vm} >/dev/null 2>&1; for s in $(zfs list -H -t snapshot -o name -r zones | grep /${vm}-); do zfs release tandem-soak $s >/dev/null 2>&1; done; for d in $(zfs list -H -o name -r zones | grep /${vm}- | sort -r); do zfs destroy -R $d; done; true`);
       } catch {
         /* best effort */
       }
