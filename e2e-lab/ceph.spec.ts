@@ -152,3 +152,94 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   await openCluster(page, 'site-b');
   await expect(poolRow(page)).toContainText('none');
 });
+
+/*
+ * The bad day: site-a loses power. From site-b's page the pool is failed over (unplanned, the
+ * data-loss window shown). site-a comes back still believing it is primary: the split-brain is
+ * flagged, and resolved from site-a's page by the failback, which first keeps a copy of site-a's
+ * image (with the writes site-b never got), lists it, and deletes it only when asked.
+ */
+const LOST = `e2elost${process.pid % 10000}`;
+
+test('site-a lost: fail over from site-b, site-a back: split-brain flagged and resolved with a protective copy', async ({ page }) => {
+  let crashed = false;
+  try {
+    cephLab('pair');
+    rbd('site-a', 'create', '--size', '16M', '--image-feature', 'layering,exclusive-lock', `rbd/${LOST}`);
+    rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '4M', '--io-pattern', 'rand', `rbd/${LOST}`);
+    rbd('site-a', 'mirror', 'image', 'enable', `rbd/${LOST}`, 'snapshot');
+    const synced = imageMd5('site-a', `rbd/${LOST}`);
+    await expect.poll(() => { try { return imageMd5('site-b', `rbd/${LOST}`); } catch { return ''; } }, { message: 'site-b has site-a’s data', timeout: 180_000, intervals: [2000] }).toBe(synced);
+    // Written on site-a after the last mirror snapshot: site-b never gets it.
+    rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '2M', '--io-pattern', 'rand', `rbd/${LOST}`);
+    const lostWrites = imageMd5('site-a', `rbd/${LOST}`);
+    expect(lostWrites).not.toBe(synced);
+    await signIn(page);
+
+    cephLab('crash', 'site-a');
+    crashed = true;
+    mark('site-a crashed');
+    await page.goto('/ceph');
+    await page.getByRole('tab', { name: 'site-b' }).click();
+    await poolRow(page).getByRole('button', { name: 'Fail over from site-a…' }).click();
+    const card = page.locator('[data-testid=ceph-takeover][data-from="site-a"]');
+    const loss = card.getByTestId('ceph-data-loss');
+    await expect(loss).toHaveAttribute('data-mode', 'unplanned', { timeout: 30_000 });
+    await expect(card.locator('[data-testid=ceph-precheck][data-status=warn]').filter({ hasText: 'Primary cluster reachable' })).toContainText('unreachable');
+    await expect(loss.locator(`[data-image="${LOST}"] td`).nth(2)).toHaveText(/^\d+ (ms|s|min|h|d)\b/);
+    await card.getByLabel('Type rbd to confirm').fill('rbd');
+    await card.getByRole('button', { name: 'Fail over rbd from site-a to site-b' }).click();
+    await waitForTask(page);
+    mark('unplanned failover from site-b’s page finished');
+    expect(JSON.parse(rbd('site-b', 'info', '--format', 'json', `rbd/${LOST}`)).mirroring.primary).toBe(true);
+
+    cephLab('start', 'site-a');
+    crashed = false;
+    mark('site-a started again');
+    const lostRow = () => page.locator(`[data-testid=image-row][data-image="${LOST}"]`);
+    await eventually(page, 'site-a', 'site-a flags the split-brain', async () => (await lostRow().getByTestId('split-brain').count()) > 0, 180_000);
+    await lostRow().getByRole('button', { name: 'Resolve split-brain…' }).click();
+    const plan = page.getByTestId('kept-copy-plan');
+    await expect(plan).toContainText(`${LOST} → ${LOST}-diverged-<UTC time of the resync>`);
+    await page.getByLabel(`Type ${LOST} to confirm the resync`).fill(LOST);
+    await page.getByRole('button', { name: 'Resync site-a and fail back' }).click();
+    await waitForTask(page, 600_000);
+    mark('failback with protective copy finished');
+    await expect(page.getByTestId('task-log')).toContainText(`kept a copy of ${LOST} as it was on site-a: ${LOST}-diverged-`);
+
+    // The kept copy is listed on site-a's page with the writes site-b never had; the image is site-b's data.
+    await openCluster(page, 'site-a');
+    const kept = page.getByTestId('kept-copies');
+    await expect(kept).toContainText(`${LOST}-diverged-`);
+    const copy = (await kept.locator('td.font-mono').filter({ hasText: LOST }).first().textContent())!.trim();
+    expect(imageMd5('site-a', `rbd/${copy}`)).toBe(lostWrites);
+    expect(JSON.parse(rbd('site-a', 'info', '--format', 'json', `rbd/${LOST}`)).mirroring.primary).toBe(true);
+    expect(imageMd5('site-a', `rbd/${LOST}`)).toBe(synced);
+    await kept.getByRole('row').filter({ hasText: copy }).getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('dialog').getByRole('textbox').fill(copy);
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete the copy' }).click();
+    await expect(page.getByTestId('kept-copies')).toHaveCount(0, { timeout: 60_000 });
+    expect(() => rbd('site-a', 'info', `rbd/${copy}`)).toThrow();
+  } finally {
+    if (crashed) cephLab('start', 'site-a');
+    for (const site of ['site-a', 'site-b'] as const) {
+      try {
+        rbd(site, 'mirror', 'image', 'disable', '--force', `rbd/${LOST}`);
+      } catch {
+        /* not there */
+      }
+      for (const name of rbd(site, 'ls', 'rbd').split('\n').filter((n) => n.startsWith(LOST))) {
+        for (let i = 0; i < 15; i++) {
+          try {
+            rbd(site, 'rm', '--no-progress', `rbd/${name}`);
+            break;
+          } catch (e) {
+            if (/No such file|does not exist/.test(String((e as { stderr?: unknown }).stderr ?? e))) break;
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+          }
+        }
+      }
+    }
+    cephLab('unpair');
+  }
+});

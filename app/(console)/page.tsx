@@ -1,5 +1,6 @@
 'use client';
 
+import { CephNeedingAttention } from '@/components/ceph/attention';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { clockTime } from '@/components/connection';
@@ -17,6 +18,7 @@ export default function OverviewPage() {
     <>
       <PageTitle>Overview</PageTitle>
       <ReplicasNeedingAttention />
+      <CephNeedingAttention />
       {q.error && <ErrorBox error={errorText(q.error)} />}
       {q.isLoading && <p className="text-sm text-zinc-500">Asking every site…</p>}
       {q.data && sites.length === 0 && (

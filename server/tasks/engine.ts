@@ -461,6 +461,33 @@ export class TaskEngine {
     };
   }
 
+  /**
+   * A later task of one of `kinds` whose locks meet this task's and that finished (or was rolled
+   * back): the operation this task was part of has been done (or undone) since.
+   */
+  supersededBy(t: TaskRow, kinds: string[]): TaskRow | undefined {
+    const mine = t.locks ?? [t.target];
+    return this.db
+      .select()
+      .from(tasks)
+      .where(and(sql`${tasks.id} > ${t.id}`, inArray(tasks.kind, kinds), inArray(tasks.state, ['finished', 'rolled-back'])))
+      .orderBy(asc(tasks.id))
+      .all()
+      .find((n) => (n.locks ?? [n.target]).some((l) => mine.some((m) => locksConflict(l, m))));
+  }
+
+  /** Ended tasks of durable `kinds` (among the newest 500 tasks) that can still be resumed: work an operator must finish or undo. */
+  unfinished(kinds: string[]): TaskRow[] {
+    return this.db
+      .select()
+      .from(tasks)
+      .where(and(inArray(tasks.kind, kinds), inArray(tasks.state, ['interrupted', 'failed', 'cancelled'])))
+      .orderBy(desc(tasks.id))
+      .limit(500)
+      .all()
+      .filter((t) => this.recovery(t.id)?.resume.ok);
+  }
+
   #busyReason(t: TaskRow): string | null {
     for (const r of t.locks ?? [t.target]) {
       const h = this.#holderOf(r);

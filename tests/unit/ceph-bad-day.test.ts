@@ -75,12 +75,14 @@ describe('Ceph failover as a durable task', () => {
     expect(await primaryOn(env, env.b, img)).toBe(false);
     // Recovery in a server without the fault (the data and the clusters are the same).
     const fixed = boot({ from: env });
+    expect((await fixed.caller.ceph.unfinished()).map((t) => t.id)).toEqual([t1.id]);
     const offer = await fixed.caller.tasks.recovery({ id: t1.id });
     expect(offer).toMatchObject({ resume: { ok: true }, rollback: { ok: true, steps: ['Promote again on demo-site-a'] }, confirmText: img });
     await expect(fixed.caller.tasks.rollback({ id: t1.id, confirm: 'nope' })).rejects.toThrow(`type ${img}`);
     await ended(fixed.app, (await fixed.caller.tasks.rollback({ id: t1.id, confirm: img })).taskId, 'rolled-back');
     expect(await primaryOn(env, env.a, img)).toBe(true);
     expect(await primaryOn(env, env.b, img)).toBe(false);
+    expect(await fixed.caller.ceph.unfinished()).toEqual([]);
 
     // Again: fails after the demote, then resumed: the demote is not repeated, the promote runs.
     await new Promise((r) => setTimeout(r, 1500));
@@ -93,6 +95,17 @@ describe('Ceph failover as a durable task', () => {
     expect(fixed.app.tasks.logs(t2.id).map((l) => l.message)).toContain(`${img} is already non-primary on demo-site-a: not demoted again`);
     // Once the promote has run, a rollback is no longer offered.
     expect((await fixed.caller.tasks.recovery({ id: t2.id }))?.rollback.ok).toBe(false);
+    expect(await fixed.caller.ceph.unfinished()).toEqual([]);
+
+    // A failover that stopped, then done by another task: the old one is no longer offered.
+    await new Promise((r) => setTimeout(r, 1500));
+    const back = { fromSiteId: env.b, toSiteId: env.a, pool: 'rbd', image: img, confirm: img };
+    const t3 = await ended(env.app, (await env.caller.ceph.failover(back)).taskId, 'failed');
+    const t4 = await ended(fixed.app, (await fixed.caller.ceph.failover(back)).taskId, 'finished');
+    const stale = await fixed.caller.tasks.recovery({ id: t3.id });
+    expect(stale?.resume).toMatchObject({ ok: false, reason: expect.stringContaining(`task #${t4.id}`) });
+    expect(stale?.rollback.ok).toBe(false);
+    expect(await fixed.caller.ceph.unfinished()).toEqual([]);
   }, 60_000);
 
   it('a promote that fails makes the image primary on the old side again (no image without a primary), and a resume runs the switch again', async () => {

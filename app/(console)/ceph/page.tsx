@@ -1,5 +1,6 @@
 'use client';
 
+import { CephNeedingAttention } from '@/components/ceph/attention';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
@@ -62,6 +63,7 @@ export default function CephPage() {
   return (
     <>
       <PageTitle>Ceph mirroring</PageTitle>
+      <CephNeedingAttention />
       {clusters.length === 0 && sites.data && (
         <Empty>
           No Ceph clusters are registered.{' '}

@@ -1,6 +1,7 @@
 import { isRetryableCephError } from '../../adapters/ceph/errors';
 import { promoteReadiness } from '../../adapters/ceph/parse';
 import type { CephAdapter, ImageSummary } from '../../adapters/ceph/types';
+import type { TaskRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
@@ -93,12 +94,19 @@ export class CephFailover {
     /** How long to keep retrying a promote while the demotion snapshot travels. */
     private readonly promoteTimeoutMs = 180_000,
   ) {
+    const superseded = (task: TaskRow) => {
+      const n = tasks.supersededBy(task, CEPH_DURABLE_KINDS);
+      return n ? `task #${n.id} "${n.name}" on the same images ${n.state === 'finished' ? 'finished' : 'was rolled back'} after this one` : null;
+    };
     tasks.define<FailoverParams>('ceph.failover', {
       run: (ctx, p) => this.#runFailover(ctx, p),
       confirmText: (p) => confirmWord(p),
+      resumeBlocked: (task) => superseded(task),
       rollback: {
         steps: (p) => [rollbackStep(this.#name(p.fromSiteId))],
-        blocked: (_task, steps, p) => {
+        blocked: (task, steps, p) => {
+          const later = superseded(task);
+          if (later) return later;
           if (p.mode !== 'planned') return 'an unplanned failover cannot be undone: fail back (resync the old primary) instead';
           const promote = steps.find((s) => s.name === PLANNED_STEPS[1]);
           if (promote && (promote.state === 'done' || promote.startedAt)) return 'the promote has started; resume the failover instead';
@@ -108,7 +116,7 @@ export class CephFailover {
       },
     });
     for (const kind of ['ceph.resync', 'ceph.failback']) {
-      tasks.define<ResyncParams>(kind, { run: (ctx, p) => this.#runResync(ctx, p), confirmText: (p) => confirmWord(p) });
+      tasks.define<ResyncParams>(kind, { run: (ctx, p) => this.#runResync(ctx, p), confirmText: (p) => confirmWord(p), resumeBlocked: (task) => superseded(task) });
     }
   }
 
@@ -385,6 +393,11 @@ export class CephFailover {
     }
   }
 
+  /** Failovers, resyncs and failbacks that stopped (a crash, a restart, a failed step) and can be resumed, newest first. */
+  unfinished() {
+    return this.tasks.unfinished(CEPH_DURABLE_KINDS).map((t) => ({ id: t.id, name: t.name, kind: t.kind, state: t.state, error: t.error, lastCompletedStep: t.lastCompletedStep, finishedAt: t.finishedAt }));
+  }
+
   /** Deletes a protective copy a resync kept; refuses any other image. */
   async removeKeptCopy(ref: { siteId: number; pool: string; namespace?: string; image: string }, confirm: string, user: SessionUser) {
     const kept = keptCopyOf(ref.image);
@@ -595,6 +608,8 @@ export class CephFailover {
 
 /** Features a protective copy keeps (journaling would make a pool-mode pool mirror the copy). */
 const COPY_FEATURES = ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'];
+
+const CEPH_DURABLE_KINDS = ['ceph.failover', 'ceph.resync', 'ceph.failback'];
 
 export const PLANNED_STEPS = ['Demote on the primary cluster', 'Wait for the demotion and promote'] as const;
 export const UNPLANNED_STEP = 'Force-promote on the surviving cluster';

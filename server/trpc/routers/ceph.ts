@@ -19,6 +19,8 @@ export const cephRouter = router({
     /** `expectMode`: the mode the operator was shown; the failover is refused if it would now run otherwise. */
     .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string(), confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional() }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain, expectMode: input.expectMode }, ctx.user)).id })),
+  /** Failovers, resyncs and failbacks that stopped and can be resumed (or rolled back) from their task page. */
+  unfinished: viewerProcedure.query(({ ctx }) => ctx.app.cephFailover.unfinished()),
   resyncPlan: viewerProcedure
     .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), failBack: z.boolean().default(false) }))
     .query(({ ctx, input }) => ctx.app.cephFailover.resyncPlan(input)),
