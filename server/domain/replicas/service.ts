@@ -16,6 +16,8 @@ export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled
 export interface ReplicaView extends ReplicaRow {
   sourceSite: string;
   targetSite: string;
+  /** Where the VM runs now when a sibling's failover moved it (conflict `master-moved`), else null. */
+  movedTo: string | null;
   lagSec: number | null;
   activeTaskId: number | null;
   progress: { complete: number; total: number } | null;
@@ -86,6 +88,7 @@ export class ReplicaService {
       ...r,
       sourceSite: names.get(r.sourceSiteId) ?? `#${r.sourceSiteId}`,
       targetSite: names.get(r.targetSiteId) ?? `#${r.targetSiteId}`,
+      movedTo: r.conflict?.kind === 'master-moved' ? (names.get(r.conflict.siteId) ?? `#${r.conflict.siteId}`) : null,
       lagSec: r.lastSyncAt ? Math.max(0, Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000)) : null,
       activeTaskId: holder?.id ?? null,
       progress: holder ? { complete: holder.progressComplete, total: holder.progressTotal } : null,
