@@ -227,6 +227,17 @@ export function receiveRefusal(f: ReceiveFacts): string | null {
 }
 
 /**
+ * An incremental stream needs a snapshot both sides have. Without one only a full stream could
+ * land, and into an existing replica dataset it would replace the replica (`recv -F`) or fail on
+ * its snapshots: Tandem never does that by itself. Returns why not, or null for a dataset the
+ * first sync is still creating (no snapshot yet, never synced).
+ */
+export function noCommonRefusal(o: { dataset: string; node: string; source: string; sourceNode: string; snapshots: number; syncedBefore: boolean }): string | null {
+  if (o.snapshots === 0 && !o.syncedBefore) return null;
+  return `${o.dataset} on ${o.node} has no snapshot in common with ${o.source} on ${o.sourceNode}${o.snapshots ? '' : ' (it has no snapshot left)'}, so no incremental stream applies; Tandem does not replace a replica with a full stream by itself — run a full resync (it keeps the replica's data aside) or delete the replica`;
+}
+
+/**
  * The writes a forced failover loses: from the last recovery point to the moment the master was
  * last seen. While the master still answers, the window keeps growing until it is stopped.
  */
