@@ -190,7 +190,6 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         open={repointing}
         title={`Re-point ${r.name} to ${r.movedTo}?`}
         confirmLabel={`Re-point to ${r.movedTo}`}
-        danger
         typeToConfirm={r.vmName}
         busy={repoint.isPending}
         disabled={!repointPlan.data?.canProceed}

@@ -177,11 +177,15 @@ export class ReplicaRepoint {
   }
 
   async plan(id: number): Promise<RepointPlan> {
+    return (await this.#plan(id)).plan;
+  }
+
+  async #plan(id: number): Promise<{ plan: RepointPlan; moved: MovedMaster }> {
     const r = this.replicas.row(id);
     const moved = await movedMaster(this.db, this.replicas, r);
     const names = { master: siteName(this.db, moved.toSiteId), target: siteName(this.db, r.targetSiteId), old: siteName(this.db, r.sourceSiteId) };
     const head = { replicaId: id, vmName: r.vmName, replica: r.name, oldMaster: names.old, newMaster: names.master, targetSite: names.target };
-    if (!moved.datasets) return { ...head, blocked: moved.blocked, disks: [], canProceed: false, steps: [] };
+    if (!moved.datasets) return { plan: { ...head, blocked: moved.blocked, disks: [], canProceed: false, steps: [] }, moved };
     const master = this.replicas.node(moved.toSiteId);
     const target = this.replicas.node(r.targetSiteId);
     const old = this.replicas.node(r.sourceSiteId);
@@ -209,14 +213,14 @@ export class ReplicaRepoint {
     );
     const canProceed = disks.every((d) => d.via);
     const steps = [...(disks.some((d) => d.via === 'old-master') ? [BRIDGE] : []), SWITCH, 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'];
-    return { ...head, blocked: [], disks, canProceed, steps: canProceed ? steps : [] };
+    return { plan: { ...head, blocked: [], disks, canProceed, steps: canProceed ? steps : [] }, moved };
   }
 
   /** Starts the re-point the operator confirmed by typing the VM name. */
   async repoint(id: number, opts: { confirm: string }, user: SessionUser): Promise<TaskRow> {
     const r = this.replicas.row(id);
     if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
-    const plan = await this.plan(id);
+    const { plan, moved } = await this.#plan(id);
     if (plan.blocked.length) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} cannot be re-pointed now: ${plan.blocked.join('; ')}`);
     if (!plan.canProceed)
       throw new AppError(
@@ -226,7 +230,6 @@ export class ReplicaRepoint {
           .map((d) => d.problem)
           .join('; ')}. Run a full resync (it re-points the replica to ${plan.newMaster} and sends every disk in full, keeping its current data on ${plan.targetSite} aside as -diverged- datasets), or delete the replica`,
       );
-    const moved = await movedMaster(this.db, this.replicas, r);
     const now = this.clock.now();
     const params: RepointParams = {
       replicaId: id,
