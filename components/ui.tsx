@@ -149,6 +149,7 @@ export function ConfirmDialog({
   typeToConfirm,
   danger,
   busy,
+  disabled,
   onConfirm,
   onCancel,
 }: {
@@ -159,6 +160,8 @@ export function ConfirmDialog({
   typeToConfirm?: string;
   danger?: boolean;
   busy?: boolean;
+  /** Keeps the confirm button off (e.g. while the plan shown says it cannot run). */
+  disabled?: boolean;
   onConfirm: () => void;
   onCancel: () => void;
 }) {
@@ -185,7 +188,7 @@ export function ConfirmDialog({
       )}
       <div className="flex justify-end gap-2">
         <Button onClick={onCancel}>Cancel</Button>
-        <Button variant={danger ? 'danger' : 'primary'} disabled={!ok} busy={busy} onClick={onConfirm}>
+        <Button variant={danger ? 'danger' : 'primary'} disabled={!ok || disabled} busy={busy} onClick={onConfirm}>
           {confirmLabel}
         </Button>
       </div>

@@ -10,6 +10,7 @@ import { CephFailover } from './domain/ceph/failover';
 import { CephMirroring } from './domain/ceph/mirroring';
 import { HistoryLog } from './domain/history';
 import { ReplicaFailover } from './domain/replicas/failover';
+import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { SecretBox } from './domain/secrets';
@@ -26,6 +27,7 @@ export interface App {
   tasks: TaskEngine;
   replicas: ReplicaService;
   failover: ReplicaFailover;
+  repoint: ReplicaRepoint;
   scheduler: ReplicationScheduler;
   ceph: CephMirroring;
   cephFailover: CephFailover;
@@ -76,6 +78,7 @@ export function createApp(opts: AppOptions = {}): App {
     tasks,
     replicas,
     failover: new ReplicaFailover(db, replicas, tasks, clock),
+    repoint: new ReplicaRepoint(db, replicas, tasks, clock),
     scheduler: new ReplicationScheduler(db, replicas, tasks, history, clock),
     ceph: new CephMirroring(sites, tasks, clock),
     cephFailover: null as unknown as CephFailover,

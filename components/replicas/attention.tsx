@@ -18,7 +18,7 @@ export function ReplicasNeedingAttention() {
     if (r.operation && !r.activeTaskId)
       out.push({ key: `op${r.id}`, tone: 'warn', text: `The ${r.operation.kind} of ${r.vmName} (replica ${r.name}) started ${formatTime(r.operation.startedAt)} did not finish: resume or roll it back`, href: `/tasks/${r.operation.taskId}` });
     if (r.conflict?.kind === 'dual-running') out.push({ key: `dual${r.id}`, tone: 'error', text: `${r.vmName} is running on two nodes (${r.sourceSite} and ${r.targetSite}); syncing of ${r.name} is stopped`, href: vmHref });
-    if (r.conflict?.kind === 'master-moved') out.push({ key: `moved${r.id}`, tone: 'warn', text: `Replica ${r.name} of ${r.vmName} still pulls from the old master ${r.sourceSite}; it is paused`, href: vmHref });
+    if (r.conflict?.kind === 'master-moved') out.push({ key: `moved${r.id}`, tone: 'warn', text: `Replica ${r.name} of ${r.vmName} still pulls from the old master ${r.sourceSite}; it is paused until it is re-pointed to ${r.movedTo}`, href: vmHref });
     return out;
   });
   if (!items.length) return null;

@@ -12,6 +12,8 @@ import { ReplicaStateBadge } from './state';
 import { SyncChart } from './sync-chart';
 import { FailoverWizard, ReinitWizard } from './wizards';
 
+const OPERATION_LABEL: Record<NonNullable<ReplicaView['operation']>['kind'], string> = { failover: 'Failover', reinit: 'Reinit', resync: 'Full resync', repoint: 'Re-point' };
+
 export function ReplicaCard({ r }: { r: ReplicaView }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
@@ -30,6 +32,9 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const [resyncing, setResyncing] = useState(false);
   const resyncPlan = useQuery({ ...trpc.replicas.resyncPlan.queryOptions({ id: r.id }), enabled: resyncing, staleTime: 0 });
   const resync = useMutation(trpc.replicas.fullResync.mutationOptions({ onSuccess: (x) => (toast.info(`Full resync started (task #${x.taskId})`), setResyncing(false), refresh()), onError }));
+  const [repointing, setRepointing] = useState(false);
+  const repointPlan = useQuery({ ...trpc.replicas.repointPlan.queryOptions({ id: r.id }), enabled: repointing, staleTime: 0 });
+  const repoint = useMutation(trpc.replicas.repoint.mutationOptions({ onSuccess: (x) => (toast.info(`Re-point started (task #${x.taskId})`), setRepointing(false), refresh()), onError }));
   const stopStale = useMutation(trpc.replicas.stopStale.mutationOptions({ onSuccess: (x) => (toast.info(`Stopping the stale copy (task #${x.taskId})`), setStopping(false), refresh()), onError }));
   const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(trpc.replicas.remove.mutationOptions({ onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()), onError }));
@@ -49,7 +54,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           <>
             {busyOp && (
               <Link href={`/tasks/${busyOp.taskId}`} className="rounded-md border border-amber-400 px-3 py-1.5 text-sm text-amber-800 hover:bg-amber-50 dark:text-amber-300">
-                {busyOp.kind === 'failover' ? 'Failover' : 'Reinit'} task #{busyOp.taskId}
+                {OPERATION_LABEL[busyOp.kind]} task #{busyOp.taskId}
               </Link>
             )}
             {r.conflict?.kind === 'dual-running' && (
@@ -131,7 +136,16 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         )}
         {r.conflict?.kind === 'master-moved' && (
           <div className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="replica-master-moved">
-            The VM was failed over by replica #{r.conflict.byReplicaId} on {formatTime(r.conflict.at)}: this replica still pulls from the old master {r.sourceSite}, so it is paused. Delete it, or re-create it from the new master.
+            <p>
+              The VM was failed over to {r.movedTo} by replica #{r.conflict.byReplicaId} on {formatTime(r.conflict.at)}: this replica still pulls from the old master {r.sourceSite}, so it is paused. Re-point it to {r.movedTo} (incrementally, from a snapshot both have), resync it in full from there, or delete it.
+            </p>
+            {!busyOp && (
+              <div className="mt-2">
+                <Button variant="primary" onClick={() => setRepointing(true)} data-testid="repoint">
+                  Re-point to {r.movedTo}…
+                </Button>
+              </div>
+            )}
           </div>
         )}
         {r.stopOldMasterPending && <p className="mt-2 text-sm text-amber-700 dark:text-amber-400">The old master’s node has not answered yet; its VM will be stopped as soon as it does.</p>}
@@ -173,6 +187,48 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         </p>
       </ConfirmDialog>
       <ConfirmDialog
+        open={repointing}
+        title={`Re-point ${r.name} to ${r.movedTo}?`}
+        confirmLabel={`Re-point to ${r.movedTo}`}
+        typeToConfirm={r.vmName}
+        busy={repoint.isPending}
+        disabled={!repointPlan.data?.canProceed}
+        onConfirm={() => repoint.mutate({ id: r.id, confirm: r.vmName })}
+        onCancel={() => setRepointing(false)}
+      >
+        <p>
+          Replica {r.name} stops pulling {r.vmName} from the old master {r.sourceSite} and pulls it from {r.movedTo}, where the VM runs now. Its data on {r.targetSite} is kept: it continues incrementally from a snapshot it shares with {r.movedTo}.
+        </p>
+        {repointPlan.isLoading && <p className="text-zinc-500">Comparing the snapshots on {r.movedTo}, {r.targetSite} and {r.sourceSite}…</p>}
+        {repointPlan.error && <ErrorBox error={errorText(repointPlan.error)} />}
+        {repointPlan.data && repointPlan.data.blocked.length > 0 && <ErrorBox error={`Not now: ${repointPlan.data.blocked.join('; ')}`} />}
+        {repointPlan.data && repointPlan.data.disks.length > 0 && (
+          <ul className="list-disc pl-5" data-testid="repoint-plan">
+            {repointPlan.data.disks.map((d) => (
+              <li key={d.device}>
+                <span className="font-mono text-xs">{d.source}</span> on {repointPlan.data.newMaster} → <span className="font-mono text-xs">{d.target}</span>:{' '}
+                {d.via === 'direct' && <>continues from <span className="font-mono text-xs">{d.common}</span>, which {r.targetSite} already has</>}
+                {d.via === 'old-master' && (
+                  <>
+                    continues from <span className="font-mono text-xs">{d.common}</span>, brought to {r.targetSite} first by an incremental stream from{' '}
+                    <span className="font-mono text-xs">{d.from}</span> read on {r.sourceSite} (nothing changes there)
+                  </>
+                )}
+                {d.problem && <span className="text-red-700 dark:text-red-400">{d.problem}</span>}
+              </li>
+            ))}
+          </ul>
+        )}
+        {repointPlan.data?.canProceed && (
+          <p>
+            Then a first incremental sync from {r.movedTo} to {r.targetSite} runs and replication resumes on its schedule. The replica&apos;s holds on {r.sourceSite} are released; its snapshots there are left as they are.
+          </p>
+        )}
+        {repointPlan.data && !repointPlan.data.canProceed && repointPlan.data.blocked.length === 0 && (
+          <p>Without such a snapshot, use Full resync (it re-points the replica and sends every disk in full, keeping its data on {r.targetSite} aside), or delete the replica.</p>
+        )}
+      </ConfirmDialog>
+      <ConfirmDialog
         open={resyncing}
         title={`Full resync of ${r.vmName} to ${r.targetSite}?`}
         confirmLabel="Resync in full"
@@ -183,9 +239,14 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         onCancel={() => setResyncing(false)}
       >
         <p className="mb-2">
-          The replica&apos;s data on {r.targetSite} is kept aside, then every disk is sent in full from {r.sourceSite}. Use it when no snapshot is left in common (a reinit is then impossible) or to repair a damaged replica.
+          The replica&apos;s data on {r.targetSite} is kept aside, then every disk is sent in full from {r.movedTo ?? r.sourceSite}. Use it when no snapshot is left in common (a reinit is then impossible) or to repair a damaged replica.
         </p>
         {resyncPlan.error && <ErrorBox error={errorText(resyncPlan.error)} />}
+        {resyncPlan.data?.repoint && (
+          <p data-testid="resync-repoint">
+            The VM now runs on {resyncPlan.data.masterSite}: the replica is re-pointed from the old master {resyncPlan.data.oldMasterSite} to it, and the full send comes from there.
+          </p>
+        )}
         {resyncPlan.data && (
           <ul className="list-disc pl-5 text-sm" data-testid="resync-plan">
             {resyncPlan.data.vmOnTarget && resyncPlan.data.vmOnTarget !== 'stopped' && <li>VM {r.vmName} on {r.targetSite} is {resyncPlan.data.vmOnTarget}: it is stopped first.</li>}

@@ -233,7 +233,7 @@ export const replicas = sqliteTable(
 export type ReplicaRow = typeof replicas.$inferSelect;
 
 export interface ReplicaOperation {
-  kind: 'failover' | 'reinit' | 'resync';
+  kind: 'failover' | 'reinit' | 'resync' | 'repoint';
   taskId: number;
   mode?: 'planned' | 'forced';
   /** Epoch ms. */

@@ -109,6 +109,16 @@ describe('DemoNodeAdapter', () => {
     expect(zones2.allocBytes).toBeGreaterThan(420 * 1024 ** 3 + 12 * 1024 ** 3);
   });
 
+  it('a full pull without -R carries only its snapshot, like `zfs send -p`; with -R every earlier one', async () => {
+    const { clock, n1, n2, n3 } = setup();
+    await n1.createSnapshots(['zones/web01-disk0'], 'a');
+    await n1.createSnapshots(['zones/web01-disk0'], 'b');
+    await drive(n2.pull(pullOpts({ toSnapshot: 'b', recursive: false })), clock, 1000);
+    expect((await n2.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.map((s) => s.name)).toEqual(['b']);
+    await drive(n3.pull(pullOpts({ toSnapshot: 'b' })), clock, 1000);
+    expect((await n3.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.map((s) => s.name)).toEqual(['a', 'b']);
+  });
+
   it('refuses streams that do not continue the target, and cancels cleanly', async () => {
     const { clock, world, n1, n2, n3 } = setup();
     await n1.createSnapshots(['zones/web01-disk0'], 'r1');

@@ -345,7 +345,9 @@ export class DemoNodeAdapter implements NodeAdapter {
     if (this.world.transfers.some((t) => t.targetNode === target.name && t.targetDataset === opts.targetDataset)) {
       throw new AppError('CONFLICT', `${opts.targetDataset} on ${target.name} is already receiving a stream (dataset is busy)`);
     }
-    const sent = sds.snapshots.slice(fromIdx + 1, toIdx + 1);
+    // A full `send -p` carries its one snapshot; `send -R` and `-I` every one up to it.
+    const single = fromIdx < 0 && opts.recursive === false;
+    const sent = single ? [sds.snapshots[toIdx]!] : sds.snapshots.slice(fromIdx + 1, toIdx + 1);
     const overhead = 2048 * sent.length;
     const total = (fromIdx < 0 ? sds.snapshots[toIdx]!.referencedBytes + sent.slice(1).reduce((n, s) => n + s.deltaBytes, 0) : sent.reduce((n, s) => n + s.deltaBytes, 0)) + overhead;
     const tr = this.world.startTransfer({

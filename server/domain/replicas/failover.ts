@@ -8,6 +8,7 @@ import type { Clock } from '../clock';
 import { withTimeout } from '../deadline';
 import { AppError, errorMessage } from '../errors';
 import { dataLossWindow, diskPath, FAILOVER_STEPS, failoverRollbackBlocked, failoverRollbackSteps, latestCommon } from './rules';
+import { movedMaster, switchSource } from './repoint';
 import { holdTag, replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
 
 export interface Precheck {
@@ -59,6 +60,8 @@ export interface ResyncParams extends Record<string, unknown> {
   stamp: string;
   /** Where the replica's current data is kept aside (target dataset → kept name). */
   keep: { dataset: string; keepAs: string }[];
+  /** For a replica whose VM's master moved: the switch to the new master before the full send. */
+  repoint?: { fromSiteId: number; toSiteId: number; datasets: ReplicaDataset[]; oldSources: string[] } | null;
 }
 
 /** What a failover task stores: enough to resume or roll it back after a crash. */
@@ -189,7 +192,7 @@ export class ReplicaFailover {
     } else add({ id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
     const siblings = this.#siblings(r).map((x) => ({ id: x.id, name: x.name, targetSite: this.#siteName(x.targetSiteId) }));
     if (siblings.length)
-      add({ id: 'siblings', label: 'Other replicas of the VM', status: 'warn', message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; re-point or delete them after the reinit` });
+      add({ id: 'siblings', label: 'Other replicas of the VM', status: 'warn', message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; once this failover has finished, re-point them to ${this.#siteName(r.targetSiteId)} (best before the old master's reinit, while it still has their snapshots) or delete them` });
     if (t.ok) {
       const cap = await reach(target.capacity());
       const vms = await reach(target.listVms());
@@ -451,16 +454,24 @@ export class ReplicaFailover {
    * What a full resync would do: the replica's datasets that exist are kept aside as
    * `<dataset>-diverged-<time>`, then a full stream from the master replaces them. The way back
    * when no common snapshot remains (pruned or destroyed by hand), and a repair for a damaged replica.
+   * A replica whose VM's master moved (a sibling failed over) is re-pointed to the new master first.
    */
   async resyncPlan(id: number) {
     const r = this.replicas.row(id);
     if (r.operation) throw new AppError('PRECONDITION_FAILED', `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`);
     if (r.state === 'new') throw new AppError('PRECONDITION_FAILED', 'the initial sync has not completed yet; nothing to resync');
-    const master = this.replicas.node(r.sourceSiteId);
+    let repoint: ResyncParams['repoint'] = null;
+    if (r.conflict?.kind === 'master-moved') {
+      const moved = await movedMaster(this.db, this.replicas, r);
+      if (!moved.datasets) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} cannot be resynced from the VM's new master now: ${moved.blocked.join('; ')}`);
+      repoint = { fromSiteId: r.sourceSiteId, toSiteId: moved.toSiteId, datasets: moved.datasets, oldSources: r.datasets.map((d) => d.source) };
+    }
+    const sourceSiteId = repoint?.toSiteId ?? r.sourceSiteId;
+    const master = this.replicas.node(sourceSiteId);
     const target = this.replicas.node(r.targetSiteId);
     const at = stamp(this.clock.now());
     const datasets = await Promise.all(
-      r.datasets.map(async (d) => {
+      (repoint?.datasets ?? r.datasets).map(async (d) => {
         const [m, t] = await Promise.all([
           master.listSnapshots(d.source),
           target.listSnapshots(d.target).then(
@@ -473,21 +484,21 @@ export class ReplicaFailover {
       }),
     );
     const vmOnTarget = await target.getVmState(r.vmName);
-    return { replicaId: id, vmName: r.vmName, targetSite: this.#siteName(r.targetSiteId), masterSite: this.#siteName(r.sourceSiteId), stamp: at, datasets, vmOnTarget };
+    return { replicaId: id, vmName: r.vmName, targetSite: this.#siteName(r.targetSiteId), masterSite: this.#siteName(sourceSiteId), oldMasterSite: repoint ? this.#siteName(repoint.fromSiteId) : null, stamp: at, datasets, vmOnTarget, repoint };
   }
 
   async fullResync(id: number, opts: { confirm: string }, user: SessionUser) {
     const r = this.replicas.row(id);
     if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
     const plan = await this.resyncPlan(id);
-    const params: ResyncParams = { replicaId: id, vmName: r.vmName, stamp: plan.stamp, keep: plan.datasets.filter((d) => d.keepAs).map((d) => ({ dataset: d.dataset, keepAs: d.keepAs! })) };
+    const params: ResyncParams = { replicaId: id, vmName: r.vmName, stamp: plan.stamp, keep: plan.datasets.filter((d) => d.keepAs).map((d) => ({ dataset: d.dataset, keepAs: d.keepAs! })), repoint: plan.repoint };
     const task = this.tasks.startDurable({
-      name: `Full resync of ${r.vmName} to ${plan.targetSite}`,
+      name: `Full resync of ${r.vmName} to ${plan.targetSite}${plan.repoint ? ` from ${plan.masterSite}` : ''}`,
       kind: 'replica.resync',
       target: replicaLock(id),
-      locks: [vmLock(r.targetSiteId, r.vmName), vmLock(r.sourceSiteId, r.vmName)],
+      locks: [vmLock(r.targetSiteId, r.vmName), vmLock(r.sourceSiteId, r.vmName), ...(plan.repoint ? [vmLock(plan.repoint.toSiteId, r.vmName)] : [])],
       params,
-      steps: ['Stop the VM on the replica node', 'Keep the replica data aside', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
+      steps: ['Stop the VM on the replica node', 'Keep the replica data aside', ...(plan.repoint ? ['Re-point to the new master'] : []), 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
       username: user.username,
     });
     this.#begin(id, 'resync', task.id, this.clock.now());
@@ -529,6 +540,8 @@ export class ReplicaFailover {
         ctx.log(`${k.dataset}: kept aside as ${k.keepAs}; delete it when no longer needed`, 'warn');
       }
     });
+    const repoint = p.repoint;
+    if (repoint) await ctx.step('Re-point to the new master', () => switchSource(this.db, this.replicas, this.clock, ctx, { replicaId: p.replicaId, replicaName: r.name, ...repoint }));
     const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
     await this.#resumeReplication(ctx, p.replicaId);
     return { kept: p.keep.map((k) => k.keepAs), snapshot: sync.snapshot };

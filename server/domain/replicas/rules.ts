@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SnapshotInfo, VmInfo, ZpoolInfo } from '../../adapters/node/types';
-import type { ReplicaDataset } from '../../db/schema';
+import type { ReplicaConflict, ReplicaDataset, ReplicaOperation } from '../../db/schema';
 import type { FieldIssue } from '../errors';
 
 /** Replica settings an operator gives (Danube Cloud's replica API, with Tandem's defaults). */
@@ -227,6 +227,17 @@ export function receiveRefusal(f: ReceiveFacts): string | null {
 }
 
 /**
+ * An incremental stream needs a snapshot both sides have. Without one only a full stream could
+ * land, and into an existing replica dataset it would replace the replica (`recv -F`) or fail on
+ * its snapshots: Tandem never does that by itself. Returns why not, or null for a dataset the
+ * first sync is still creating (no snapshot yet, never synced).
+ */
+export function noCommonRefusal(o: { dataset: string; node: string; source: string; sourceNode: string; snapshots: number; syncedBefore: boolean }): string | null {
+  if (o.snapshots === 0 && !o.syncedBefore) return null;
+  return `${o.dataset} on ${o.node} has no snapshot in common with ${o.source} on ${o.sourceNode}${o.snapshots ? '' : ' (it has no snapshot left)'}, so no incremental stream applies; Tandem does not replace a replica with a full stream by itself — run a full resync (it keeps the replica's data aside) or delete the replica`;
+}
+
+/**
  * The writes a forced failover loses: from the last recovery point to the moment the master was
  * last seen. While the master still answers, the window keeps growing until it is stopped.
  */
@@ -284,4 +295,73 @@ export function parseByteRate(text: string): { ok: true; value: number | null } 
   const value = Math.round(Number(m[1]) * mult);
   const checked = fields.bandwidthLimit.safeParse(value);
   return checked.success ? { ok: true, value } : { ok: false, message: checked.error.issues[0]?.message ?? 'invalid' };
+}
+
+// ------------------------------------------------------------------ re-point
+
+/**
+ * The snapshot a re-pointed replica continues from, per disk. Incremental streams need a snapshot
+ * that the new master and the replica both have (same guid) and after which the replica has
+ * nothing (`recv -F` would discard it). Replicas of one VM take their own snapshots and send
+ * each with `-i`, so siblings share none: the old master, which has both lines, bridges them —
+ * an incremental stream from the replica's newest snapshot to the newest one the new master
+ * shares with it gives the replica the new master's starting point. Nothing on the old master
+ * changes; it only sends.
+ */
+export type RepointBase =
+  | { via: 'direct'; common: SnapshotInfo }
+  | { via: 'old-master'; common: SnapshotInfo; from: SnapshotInfo }
+  | { via: null; problem: string };
+
+export function repointBase(o: {
+  /** The replica's dataset on its target node. */
+  dataset: string;
+  /** The disk's snapshots on the new master. */
+  master: SnapshotInfo[];
+  /** The replica dataset's snapshots (oldest first), null when it does not exist. */
+  replica: SnapshotInfo[] | null;
+  /** The disk's snapshots on the old master, null when they could not be read. */
+  old: SnapshotInfo[] | null;
+  oldError?: string;
+  names: { master: string; target: string; old: string };
+}): RepointBase {
+  const { names } = o;
+  if (!o.replica) return { via: null, problem: `${o.dataset} does not exist on ${names.target}` };
+  const newest = o.replica.at(-1);
+  if (!newest) return { via: null, problem: `${o.dataset} on ${names.target} has no snapshot` };
+  const direct = latestCommon(o.master, o.replica);
+  if (direct && direct.guid === newest.guid) return { via: 'direct', common: direct };
+  const lead = direct
+    ? `${o.dataset} on ${names.target} has snapshots after ${direct.name}, the newest it shares with ${names.master}`
+    : `${o.dataset} on ${names.target} has no snapshot in common with ${names.master}`;
+  if (!o.old) return { via: null, problem: `${lead}, and the old master ${names.old} cannot be read to bridge them (${o.oldError ?? 'no answer'})` };
+  const from = o.old.find((s) => s.guid === newest.guid);
+  if (!from) return { via: null, problem: `${lead}, and the old master ${names.old} no longer has ${newest.name}, the replica's newest snapshot` };
+  const common = latestCommon(o.old, o.master);
+  if (!common) return { via: null, problem: `${lead}, and the old master ${names.old} has no snapshot in common with ${names.master} either` };
+  if (BigInt(common.createTxg) <= BigInt(from.createTxg))
+    return { via: null, problem: `${o.dataset} on ${names.target} holds data newer than ${common.name}, where ${names.master} started from (up to ${newest.name}: writes the failover did not carry); a re-point would discard them` };
+  return { via: 'old-master', common, from };
+}
+
+/**
+ * Why a replica whose VM's master moved may not be re-pointed now: it must be flagged as such,
+ * have no operation of its own, and the failover that moved the VM (or the reinit after it)
+ * must have ended; a VM that moved again since is not followed.
+ */
+export function repointBlocked(o: {
+  replica: { name: string; operation: ReplicaOperation | null; conflict: ReplicaConflict | null };
+  /** The replica whose failover moved the VM, null when it was deleted since. */
+  by: { name: string; state: string; operation: ReplicaOperation | null; sourceSiteId: number } | null;
+  newMaster: string;
+}): string[] {
+  const { replica: r, by } = o;
+  if (r.conflict?.kind !== 'master-moved') return [`replica ${r.name} is not flagged as pulling from an old master (its master has not moved); there is nothing to re-point`];
+  const out: string[] = [];
+  if (r.operation) out.push(`a ${r.operation.kind} of replica ${r.name} is unfinished (task #${r.operation.taskId}); resume or roll it back from its task page`);
+  if (by && (by.operation || by.state === 'failing-over'))
+    out.push(`the ${by.operation?.kind ?? 'failover'} of replica ${by.name} (task #${by.operation?.taskId ?? '?'}) is still in progress; re-point once it has finished (resume or roll it back from its task page)`);
+  else if (by && by.sourceSiteId !== r.conflict.siteId)
+    out.push(`replica ${by.name} no longer pulls from ${o.newMaster}: the VM moved again since; delete this replica and create it again from where the VM runs`);
+  return out;
 }

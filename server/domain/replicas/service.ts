@@ -9,13 +9,15 @@ import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
-import { DEFAULTS, latestCommon, nextSyncAt, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
+import { DEFAULTS, latestCommon, nextSyncAt, noCommonRefusal, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
 
 export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
 
 export interface ReplicaView extends ReplicaRow {
   sourceSite: string;
   targetSite: string;
+  /** Where the VM runs now when a sibling's failover moved it (conflict `master-moved`), else null. */
+  movedTo: string | null;
   lagSec: number | null;
   activeTaskId: number | null;
   progress: { complete: number; total: number } | null;
@@ -86,6 +88,7 @@ export class ReplicaService {
       ...r,
       sourceSite: names.get(r.sourceSiteId) ?? `#${r.sourceSiteId}`,
       targetSite: names.get(r.targetSiteId) ?? `#${r.targetSiteId}`,
+      movedTo: r.conflict?.kind === 'master-moved' ? (names.get(r.conflict.siteId) ?? `#${r.conflict.siteId}`) : null,
       lagSec: r.lastSyncAt ? Math.max(0, Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000)) : null,
       activeTaskId: holder?.id ?? null,
       progress: holder ? { complete: holder.progressComplete, total: holder.progressTotal } : null,
@@ -362,7 +365,7 @@ export class ReplicaService {
       const [srcSnaps, dstSnaps] = await Promise.all([
         source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
         target.listSnapshots(d.target).then(
-          (m) => m[d.target] ?? null,
+          (m) => m[d.target] ?? [],
           (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
         ),
       ]);
@@ -381,6 +384,10 @@ export class ReplicaService {
       });
       if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
       const common = latestCommon(srcSnaps, dstSnaps ?? []);
+      if (!common && dstSnaps !== null) {
+        const why = noCommonRefusal({ dataset: d.target, node: targetName, source: d.source, sourceNode: this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`, snapshots: dstSnaps.length, syncedBefore: !!this.row(r.id).lastSyncAt });
+        if (why) throw new AppError('PRECONDITION_FAILED', why);
+      }
       const estimate = common ? (await source.estimateWritten(d.source, common.name)).bytes : ((await source.listDatasets(d.source))[0]?.referencedBytes ?? 0);
       total += estimate;
       plans.push({ d, common });

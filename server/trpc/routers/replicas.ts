@@ -43,6 +43,12 @@ export const replicasRouter = router({
   fullResync: operatorProcedure
     .input(z.object({ id, confirm: z.string() }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.fullResync(input.id, input, ctx.user)).id })),
+  /** What a re-point of a replica whose VM's master moved would do, or why it cannot. */
+  repointPlan: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.repoint.plan(input.id)),
+  /** Makes a replica whose VM was failed over by a sibling pull from the VM's new master. */
+  repoint: operatorProcedure
+    .input(z.object({ id, confirm: z.string() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.repoint.repoint(input.id, input, ctx.user)).id })),
   divergence: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.divergence(input.id)),
   reinit: operatorProcedure
     .input(z.object({ id, confirm: z.string() }))
