@@ -123,6 +123,28 @@ async function ended(taskId: number, want: string): Promise<Task> {
 }
 
 /**
+ * Waits until the server has been killed by its fault; a task that ends first (it failed before
+ * reaching the fault) fails the test at once with the task's error and log.
+ */
+async function killedOrEnded(taskId: number): Promise<number | string | null> {
+  const deadline = Date.now() + 600_000;
+  const exit = server.exited(600_000);
+  let gone: number | string | null | undefined;
+  void exit.then((x) => (gone = x), () => undefined);
+  while (Date.now() < deadline) {
+    if (gone !== undefined) return gone;
+    const t = await server.query<{ task: Task }>('tasks.get', { id: taskId }).catch(() => null);
+    if (t && !['waiting', 'running', 'question'].includes(t.task.state)) {
+      if (gone !== undefined) return gone;
+      const { logs } = await server.query<{ logs: { message: string }[] }>('tasks.get', { id: taskId });
+      throw new Error(`task #${taskId} ended (${t.task.state}: ${t.task.error}) instead of reaching its fault\n${logs.map((l) => l.message).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return exit;
+}
+
+/**
  * Runs a task through its fault points: the server is started with the first fault, the task
  * started, and after each kill the server starts again with the next fault and the task is
  * resumed. `check` runs after each kill. Ends with the server running without faults.
@@ -139,7 +161,7 @@ async function throughFaults(kind: string, steps: string[], start: () => Promise
       expect(offer.resume.ok, offer.resume.reason ?? '').toBe(true);
       await server.call('tasks.resume', { id: taskId, confirm });
     }
-    expect(await server.exited(600_000), `the server should have been killed after "${step}"\n${server.log.slice(-2000)}`).toBe('SIGKILL');
+    expect(await killedOrEnded(taskId), `the server should have been killed after "${step}"`).toBe('SIGKILL');
     await server.start();
     expect((await server.query<{ task: Task }>('tasks.get', { id: taskId })).task.state).toBe('interrupted');
     const state = await check(step);
@@ -223,7 +245,7 @@ describe('crash at every step of the Ceph failovers, on the real two-site lab', 
     await server.stop();
     await server.start(`ceph.failover:${PLANNED_STEPS[0]}:crash-after`);
     const taskId = (await server.call<{ taskId: number }>('ceph.failover', { fromSiteId: id['site-b'], toSiteId: id['site-a'], pool: POOL, confirm: POOL })).taskId;
-    expect(await server.exited(600_000)).toBe('SIGKILL');
+    expect(await killedOrEnded(taskId)).toBe('SIGKILL');
     await server.start();
     const state = await safeNow('after the crash after the demote');
     const offer = await server.query<{ rollback: { ok: boolean; reason: string | null; steps: string[] } }>('tasks.recovery', { id: taskId });

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { createApp, type App } from '@/server/app';
 import { ManualClock } from '@/server/domain/clock';
-import { CephFailover, keptCopyName, keptCopyOf, utcStamp } from '@/server/domain/ceph/failover';
+import { CephFailover, journalDemotionReplayed, keptCopyName, keptCopyOf, utcStamp } from '@/server/domain/ceph/failover';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator } from './helpers';
 
@@ -191,4 +191,18 @@ describe('Ceph resync keeps a protective copy', () => {
     expect(await sa.imageChecksum('rbd', '', copy)).toBe(sum);
     await expect(sa.getImageInfo('rbd', '', `${copy}-partial`)).rejects.toThrow(/does not exist/);
   }, 90_000);
+});
+
+describe('journal-mode promote waits for the demotion to be replayed', () => {
+  // As `rbd mirror image status` printed them on the lab during a planned failover of a journal image.
+  const replaying = { daemonUp: true, state: 'replaying', rawState: 'up+replaying', rawDescription: 'replaying, {"bytes_per_second":0.0,"entries_behind_primary":3,"non_primary_position":{},"primary_position":{"entry_tid":3,"object_number":3,"tag_tid":1}}' };
+  it.each([
+    ['replaying (entries not yet replayed, or the demotion not reached)', replaying, false],
+    ['stopped after replaying the demotion', { daemonUp: true, state: 'stopped', rawState: 'up+stopped', rawDescription: 'stopped' }, true],
+    ['started again and found the remote demoted', { daemonUp: true, state: 'unknown', rawState: 'up+unknown', rawDescription: 'remote image is not primary' }, true],
+    ['no rbd-mirror reporting', { daemonUp: false, state: 'stopped', rawState: 'down+stopped', rawDescription: 'stopped' }, false],
+    ['split-brain', { daemonUp: true, state: 'error', rawState: 'up+error', rawDescription: 'split-brain detected' }, false],
+  ])('%s', (_what, status, ready) => {
+    expect(journalDemotionReplayed(status).ready).toBe(ready);
+  });
 });

@@ -1,6 +1,6 @@
 import { isRetryableCephError } from '../../adapters/ceph/errors';
 import { promoteReadiness } from '../../adapters/ceph/parse';
-import type { CephAdapter, ImageSummary } from '../../adapters/ceph/types';
+import type { CephAdapter, ImageMirrorStatus, ImageSummary } from '../../adapters/ceph/types';
 import type { TaskRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
@@ -360,8 +360,9 @@ export class CephFailover {
    * Promotes once the other side's demotion has arrived (promoting earlier can succeed and split
    * the brain), retrying about once a second on Ceph's transient refusals (read-only, busy) until
    * the timeout. Snapshot mode: the demotion snapshot is copied completely. Journal mode: the
-   * replayer has replayed the demotion and stopped (`up+stopped`); a promote accepted before that
-   * (Ceph accepts it as soon as the demotion tag is seen) leaves the old primary in split-brain.
+   * replayer has replayed the demotion and stopped (`up+stopped`, then `remote image is not
+   * primary` once it looked again); a promote accepted before that (Ceph accepts it as soon as the
+   * demotion tag is seen) leaves the old primary in split-brain.
    */
   async #promoteWithRetry(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string, mode: string | null): Promise<number> {
     const started = this.clock.now();
@@ -384,13 +385,7 @@ export class CephFailover {
   }
 
   async #journalReadiness(a: CephAdapter, pool: string, ns: string, image: string): Promise<{ ready: boolean; reason: string }> {
-    try {
-      const s = await a.getImageMirrorStatus(pool, ns, image);
-      if (s.daemonUp && s.state === 'stopped') return { ready: true, reason: 'the demotion has been replayed' };
-      return { ready: false, reason: `the demotion has not been replayed here yet (${s.rawState}${s.rawDescription ? `: ${s.rawDescription.slice(0, 160)}` : ''})` };
-    } catch (e) {
-      return { ready: false, reason: errorMessage(e) };
-    }
+    return a.getImageMirrorStatus(pool, ns, image).then(journalDemotionReplayed, (e) => ({ ready: false, reason: errorMessage(e) }));
   }
 
   /** Failovers, resyncs and failbacks that stopped (a crash, a restart, a failed step) and can be resumed, newest first. */
@@ -604,6 +599,17 @@ export class CephFailover {
       }
     });
   }
+}
+
+/**
+ * Journal mode: whether the non-primary side has replayed the other side's demotion. Its replayer
+ * stops once it has (`up+stopped`), then starts again and finds the remote not primary; before
+ * the demotion it keeps replaying, even from a demoted remote. A promote Ceph accepts earlier (as
+ * soon as the demotion tag is seen) leaves the old primary in split-brain.
+ */
+export function journalDemotionReplayed(s: Pick<ImageMirrorStatus, 'daemonUp' | 'state' | 'rawState' | 'rawDescription'>): { ready: boolean; reason: string } {
+  if (s.daemonUp && (s.state === 'stopped' || /remote image is not primary/.test(s.rawDescription))) return { ready: true, reason: 'the demotion has been replayed' };
+  return { ready: false, reason: `the demotion has not been replayed here yet (${s.rawState}${s.rawDescription ? `: ${s.rawDescription.slice(0, 160)}` : ''})` };
 }
 
 /** Features a protective copy keeps (journaling would make a pool-mode pool mirror the copy). */
