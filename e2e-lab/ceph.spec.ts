@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { cephLab, imageMd5, rbd, register, signIn, waitForTask } from './helpers';
+import { cephLab, dropImages, imageMd5, rbd, register, signIn, waitForTask } from './helpers';
 
 /*
  * The Ceph console against the real two-site lab: pair by copying a token on site-a's page and
@@ -21,27 +21,12 @@ test.beforeAll(async ({ baseURL }) => {
 
 test.afterAll(() => {
   for (const site of ['site-a', 'site-b'] as const) {
-    for (const args of [
-      ['mirror', 'snapshot', 'schedule', 'remove', '--pool', 'rbd', '1h'],
-      ['mirror', 'image', 'disable', '--force', `rbd/${IMG}`],
-    ]) {
-      try {
-        rbd(site, ...args);
-      } catch {
-        /* not there */
-      }
+    try {
+      rbd(site, 'mirror', 'snapshot', 'schedule', 'remove', '--pool', 'rbd', '1h');
+    } catch {
+      /* not there */
     }
-  }
-  for (const site of ['site-a', 'site-b'] as const) {
-    for (let i = 0; i < 15; i++) {
-      try {
-        rbd(site, 'rm', '--no-progress', `rbd/${IMG}`);
-        break;
-      } catch (e) {
-        if (/No such file|does not exist/.test(String((e as { stderr?: unknown }).stderr ?? e))) break;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
-      }
-    }
+    dropImages(site, [IMG]);
   }
   cephLab('unpair');
 });
@@ -222,24 +207,7 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     expect(() => rbd('site-a', 'info', `rbd/${copy}`)).toThrow();
   } finally {
     if (crashed) cephLab('start', 'site-a');
-    for (const site of ['site-a', 'site-b'] as const) {
-      try {
-        rbd(site, 'mirror', 'image', 'disable', '--force', `rbd/${LOST}`);
-      } catch {
-        /* not there */
-      }
-      for (const name of rbd(site, 'ls', 'rbd').split('\n').filter((n) => n.startsWith(LOST))) {
-        for (let i = 0; i < 15; i++) {
-          try {
-            rbd(site, 'rm', '--no-progress', `rbd/${name}`);
-            break;
-          } catch (e) {
-            if (/No such file|does not exist/.test(String((e as { stderr?: unknown }).stderr ?? e))) break;
-            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
-          }
-        }
-      }
-    }
+    for (const site of ['site-a', 'site-b'] as const) dropImages(site, rbd(site, 'ls', 'rbd').split('\n').filter((n) => n.startsWith(LOST)));
     cephLab('unpair');
   }
 });

@@ -60,3 +60,28 @@ export function imageMd5(site: 'site-a' | 'site-b', spec: string): string {
 export function cephLab(...args: string[]): string {
   return execFileSync('bash', [path.join(ROOT, 'scripts/lab/ceph-sites.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
 }
+
+/**
+ * Removes images from a lab cluster, whatever state they are in: mirroring disabled first (forced),
+ * then `rbd rm`, retried while rbd-mirror still holds them. Missing images are fine.
+ */
+export function dropImages(site: 'site-a' | 'site-b', names: string[]) {
+  for (const name of names) {
+    try {
+      rbd(site, 'mirror', 'image', 'disable', '--force', `rbd/${name}`);
+    } catch {
+      /* not mirrored, or not there */
+    }
+  }
+  for (const name of names) {
+    for (let i = 0; i < 15; i++) {
+      try {
+        rbd(site, 'rm', '--no-progress', `rbd/${name}`);
+        break;
+      } catch (e) {
+        if (/No such file|does not exist/.test(String((e as { stderr?: unknown }).stderr ?? e))) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+      }
+    }
+  }
+}

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import { expect, test, type Page, type Route } from '@playwright/test';
+import { OwnServer } from './own-server';
 
 /*
  * The bad day on the demo clusters: demo-site-a is powered off (TANDEM_DEMO_DOWN) and its pools
@@ -8,52 +7,22 @@ import { expect, test, type Page, type Route } from '@playwright/test';
  * directory, like ceph.spec.ts: the simulation is changed for good.
  */
 const PORT = Number(process.env.E2E_TAKEOVER_PORT ?? Number(process.env.E2E_PORT ?? 3210) + 4);
-const BASE = `http://127.0.0.1:${PORT}`;
 const DATA = process.env.E2E_TAKEOVER_DATA_DIR ?? `${process.env.E2E_DATA_DIR ?? '/tmp/tandem-e2e-data'}-takeover`;
 const PASSWORD = 'e2e-takeover-admin-password';
 const IMAGES = ['archive-2025', 'backup-staging', 'vm-app01-root', 'vm-db01-data', 'vm-web01-root'];
 
-let server: ChildProcess | null = null;
 let page: Page;
 
 test.describe.configure({ mode: 'serial' });
 
+const own = new OwnServer(PORT, DATA, PASSWORD, { TANDEM_DEMO_DOWN: 'demo-site-a' });
+
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(120_000);
-  fs.rmSync(DATA, { recursive: true, force: true });
-  server = spawn('npx', ['next', 'start', '-p', String(PORT), '-H', '127.0.0.1'], {
-    env: { ...process.env, TANDEM_DATA_DIR: DATA, TANDEM_DEMO_LATENCY_MS: '100', TANDEM_DEMO_DOWN: 'demo-site-a', TANDEM_ADMIN_PASSWORD: PASSWORD },
-    detached: true,
-    stdio: 'ignore',
-  });
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${BASE}/login`)).ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`the server on port ${PORT} did not answer within 90 s`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const context = await browser.newContext({ baseURL: BASE });
-  page = await context.newPage();
-  await page.goto('/login');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  page = await own.start(browser);
 });
 
-test.afterAll(async () => {
-  await page?.context().close();
-  if (server?.pid) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    process.kill(-server.pid, 'SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  }
-  fs.rmSync(DATA, { recursive: true, force: true });
-});
+test.afterAll(() => own.stop());
 
 const poolRow = () => page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
 const imageRow = (name: string) => page.locator(`[data-testid=image-row][data-image="${name}"]`);

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import { expect, test, type Locator, type Page, type Route } from '@playwright/test';
+import { OwnServer } from './own-server';
 
 /*
  * The Ceph mirroring page against the demo clusters. It runs its own server on a fresh data
@@ -8,51 +7,21 @@ import { expect, test, type Locator, type Page, type Route } from '@playwright/t
  * untouched for its first-start test, and these tests change the demo clusters.
  */
 const PORT = Number(process.env.E2E_CEPH_PORT ?? 3213);
-const BASE = `http://127.0.0.1:${PORT}`;
 const DATA = process.env.E2E_CEPH_DATA_DIR ?? '/tmp/tandem-e2e-ceph-data';
 const PASSWORD = 'e2e-ceph-admin-password';
 
-let server: ChildProcess | null = null;
 let page: Page;
 
 test.describe.configure({ mode: 'serial' });
 
+const own = new OwnServer(PORT, DATA, PASSWORD, {});
+
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(120_000);
-  fs.rmSync(DATA, { recursive: true, force: true });
-  server = spawn('npx', ['next', 'start', '-p', String(PORT), '-H', '127.0.0.1'], {
-    env: { ...process.env, TANDEM_DATA_DIR: DATA, TANDEM_DEMO_LATENCY_MS: '100', TANDEM_ADMIN_PASSWORD: PASSWORD },
-    detached: true,
-    stdio: 'ignore',
-  });
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${BASE}/login`)).ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) throw new Error(`the server on port ${PORT} did not answer within 90 s`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const context = await browser.newContext({ baseURL: BASE });
-  page = await context.newPage();
-  await page.goto('/login');
-  await page.getByLabel('Username').fill('admin');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  page = await own.start(browser);
 });
 
-test.afterAll(async () => {
-  await page?.context().close();
-  if (server?.pid) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    process.kill(-server.pid, 'SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  }
-  fs.rmSync(DATA, { recursive: true, force: true });
-});
+test.afterAll(() => own.stop());
 
 async function openCluster(site: string) {
   await page.goto('/ceph');

@@ -1,79 +1,15 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
-import { createApp, type App } from '@/server/app';
 import { ManualClock } from '@/server/domain/clock';
 import { FAILOVER_STEPS, dataLossWindow, dualRunning, failoverRollbackBlocked, receiveRefusal } from '@/server/domain/replicas/rules';
 import { locksConflict, parseFaults } from '@/server/tasks/engine';
-import { createCaller } from '@/server/trpc/root';
-import { ctxFor, operator } from './helpers';
+import { boot, finished, live, stuckAt, vmStates, withReplica } from './demo-env';
 
 /**
  * The bad day on the demo nodes: a failover cut off at every step (the process "dies": a second
  * app opens the same database over the same simulated machines), fencing, siblings, the receive
  * guard, VMs left paused, and a VM running on two nodes.
  */
-interface Env {
-  app: App;
-  clock: ManualClock;
-  world: DemoWorld;
-  dbFile: string;
-  dir: string;
-  timer: NodeJS.Timeout;
-  caller: ReturnType<typeof createCaller>;
-  node: (n: string) => number;
-}
-const envs: Env[] = [];
-afterEach(async () => {
-  for (const e of envs.splice(0)) {
-    clearInterval(e.timer);
-    e.app.scheduler.stop();
-  }
-});
-
-function boot(opts: { faults?: string; from?: Env } = {}): Env {
-  const dir = opts.from?.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-badday-'));
-  const clock = opts.from?.clock ?? new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
-  const world = opts.from?.world ?? new DemoWorld(clock, 0);
-  const dbFile = path.join(dir, 'tandem.db');
-  const app = createApp({ dbFile, dataDir: dir, clock, demoLatencyMs: 0, demoWorld: world, faults: opts.faults ?? '' });
-  if (!opts.from) app.demo.create();
-  else app.tasks.recoverAtBoot();
-  const timer = opts.from?.timer ?? setInterval(() => clock.advance(2_000), 2);
-  const env: Env = { app, clock, world, dbFile, dir, timer, caller: createCaller(ctxFor(app, operator)), node: (n) => app.sites.byName(n)!.id };
-  envs.push(env);
-  return env;
-}
-
-async function finished(app: App, id: number) {
-  const t = await app.tasks.wait(id);
-  if (t.state !== 'finished' && t.state !== 'rolled-back') throw new Error(`task #${id} ${t.state}: ${t.error}\n${app.tasks.logs(id).map((l) => l.message).join('\n')}`);
-  return t;
-}
-
-/** Waits (on observed state) until a `hang` fault holds the task at (or after) its step. */
-async function stuckAt(app: App, id: number, step: string) {
-  for (let i = 0; i < 2000; i++) {
-    if (app.tasks.logs(id).some((l) => l.message.startsWith('TANDEM_FAULT: hang') && l.message.endsWith(`:${step}`))) return;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`task #${id} never reached ${step}: ${JSON.stringify(app.tasks.steps(id).map((s) => [s.name, s.state]))}`);
-}
-
-async function withReplica(env: Env, name = 'dr', vm = 'web01', to = 'demo-node2') {
-  const c = await env.caller.replicas.create({ name, vmName: vm, sourceSiteId: env.node('demo-node1'), targetSiteId: env.node(to), rootZpool: 'zones', diskZpools: to === 'demo-node2' ? { vdb: 'data' } : {}, sleepTimeSec: 30 });
-  await finished(env.app, c.taskId);
-  return c.id;
-}
-
-async function vmStates(env: Env, vm = 'web01') {
-  const out: Record<string, string | null> = {};
-  for (const n of ['demo-node1', 'demo-node2', 'demo-node3']) out[n] = await env.app.replicas.node(env.node(n)).getVmState(vm);
-  return out;
-}
-const live = (s: Record<string, string | null>) => Object.entries(s).filter(([, v]) => v === 'running' || v === 'paused').map(([k]) => k);
 
 describe('plan rules', () => {
   it('refuses a receive into a writable dataset or a live VM’s disk, allows a new or protected one', () => {
