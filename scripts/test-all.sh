@@ -31,7 +31,10 @@ labs_down() {
 
 require_node
 apt_ensure chromium fonts-liberation g++ make python3 openssh-client
+tree_before="$(git status --porcelain 2>/dev/null || true)"
 ensure_node_modules
+# The install is pinned by what is committed: it must not change a tracked file (e.g. rewrite the lock).
+step install-leaves-tree-unchanged bash -c '[ "$(git status --porcelain 2>/dev/null || true)" = "$1" ] || { git status --porcelain; echo "the install changed the working tree" >&2; exit 1; }' _ "$tree_before"
 
 # The labs boot in the background while the fast tests and the build run.
 trap labs_down EXIT

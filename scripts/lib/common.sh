@@ -32,8 +32,8 @@ ensure_node_modules() {
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     # better-sqlite3 compiles from source with node-gyp when no prebuilt binary can be fetched.
     command -v g++ >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || apt_ensure g++ make python3
-    log "installing npm packages"
-    npm install --no-audit --no-fund >/tmp/tandem-npm-install.log 2>&1 || { tail -20 /tmp/tandem-npm-install.log >&2; die "npm install failed (log: /tmp/tandem-npm-install.log)"; }
+    log "installing npm packages (npm ci: exactly what package-lock.json pins)"
+    npm ci --no-audit --no-fund >/tmp/tandem-npm-install.log 2>&1 || { tail -20 /tmp/tandem-npm-install.log >&2; die "npm ci failed (log: /tmp/tandem-npm-install.log)"; }
   fi
 }
 
