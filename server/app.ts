@@ -3,6 +3,7 @@ import { AdapterRegistry } from './adapters/registry';
 import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
+import { secureDataDir } from './db/data-dir';
 import { AuthService } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
@@ -45,6 +46,8 @@ export interface AppOptions {
   faults?: string;
   /** Demo nodes and Ceph clusters powered off from the start, comma-separated (tests); the server reads TANDEM_DEMO_DOWN. */
   demoDown?: string;
+  /** Where start-up notices go (modes fixed, secrets migrated); console.warn by default. */
+  log?: (line: string) => void;
 }
 
 /** A new demo world, with the machines named in `down` (comma-separated) powered off. */
@@ -58,6 +61,7 @@ function demoWorld(clock: Clock, latencyMs: number, down = ''): DemoWorld {
 export function createApp(opts: AppOptions = {}): App {
   const dir = opts.dataDir ?? dataDir();
   const clock = opts.clock ?? systemClock;
+  secureDataDir(dir, opts.log);
   const db = openDb(opts.dbFile ?? path.join(dir, 'tandem.db'));
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
