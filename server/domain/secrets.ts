@@ -9,6 +9,9 @@ import { AppError } from './errors';
  * base64 or 64 hex chars, or any passphrase, stretched with scrypt) or from a generated key file
  * (mode 0600) in the data directory.
  */
+/** AES-GCM authentication tag length; shorter (truncated) tags are refused. */
+export const TAG_BYTES = 16;
+
 export class SecretBox {
   readonly #key: Buffer;
 
@@ -33,7 +36,7 @@ export class SecretBox {
 
   encrypt(plain: string): string {
     const iv = crypto.randomBytes(12);
-    const cipher = crypto.createCipheriv('aes-256-gcm', this.#key, iv);
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
     const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
     return ['v1', iv.toString('base64'), tag.toString('base64'), data.toString('base64')].join('.');
@@ -46,8 +49,11 @@ export class SecretBox {
     }
     const [, iv, tag, data] = parts as [string, string, string, string];
     try {
-      const decipher = crypto.createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64'));
+      const tagBytes = Buffer.from(tag, 'base64');
+      // GCM accepts truncated tags (down to 4 bytes) unless told otherwise: a forgery is then far easier.
+      if (tagBytes.length !== TAG_BYTES) throw new Error(`authentication tag of ${tagBytes.length} bytes, expected ${TAG_BYTES}`);
+      const decipher = crypto.createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64'), { authTagLength: TAG_BYTES });
+      decipher.setAuthTag(tagBytes);
       return Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
     } catch (cause) {
       throw new AppError(

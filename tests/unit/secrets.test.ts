@@ -31,6 +31,19 @@ describe('secret box (AES-256-GCM)', () => {
     expect(() => box.decrypt('v2.x.y.z')).toThrow(/unknown format/);
   });
 
+  it('refuses an authentication tag shorter than 16 bytes', () => {
+    const stored = box.encrypt('keyring secret');
+    const parts = stored.split('.');
+    for (const n of [4, 8, 12, 15]) {
+      const p = [...parts];
+      p[2] = Buffer.from(p[2]!, 'base64').subarray(0, n).toString('base64');
+      expect(() => box.decrypt(p.join('.')), `${n}-byte tag`).toThrow(/integrity check/);
+    }
+    const long = [...parts];
+    long[2] = Buffer.concat([Buffer.from(long[2]!, 'base64'), Buffer.from([0])]).toString('base64');
+    expect(() => box.decrypt(long.join('.'))).toThrow(/integrity check/);
+  });
+
   it('refuses a value encrypted with another key', () => {
     const other = new SecretBox(crypto.randomBytes(32));
     expect(() => other.decrypt(box.encrypt('x'))).toThrow(/integrity check/);
