@@ -13,7 +13,7 @@ import { HistoryLog } from './domain/history';
 import { ReplicaFailover } from './domain/replicas/failover';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
-import { SecretBox } from './domain/secrets';
+import { openSecretKeys, type SecretKeys } from './domain/keys';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
 
@@ -33,6 +33,8 @@ export interface App {
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
+  /** The secret key of the installation (server/domain/keys.ts). */
+  keys: SecretKeys;
 }
 
 export interface AppOptions {
@@ -48,6 +50,8 @@ export interface AppOptions {
   demoDown?: string;
   /** Where start-up notices go (modes fixed, secrets migrated); console.warn by default. */
   log?: (line: string) => void;
+  /** The value of TANDEM_SECRET_KEY ('' for none: the key file); the environment's by default. */
+  secretKey?: string;
 }
 
 /** A new demo world, with the machines named in `down` (comma-separated) powered off. */
@@ -63,11 +67,18 @@ export function createApp(opts: AppOptions = {}): App {
   const clock = opts.clock ?? systemClock;
   secureDataDir(dir, opts.log);
   const db = openDb(opts.dbFile ?? path.join(dir, 'tandem.db'));
+  let keys: SecretKeys;
+  try {
+    keys = openSecretKeys(db, dir, { env: opts.secretKey, log: opts.log });
+  } catch (e) {
+    db.$client.close();
+    throw e;
+  }
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
   let world: DemoWorld | undefined = opts.demoWorld;
   const registry = new AdapterRegistry(ssh, () => (world ??= demoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250), opts.demoDown ?? process.env.TANDEM_DEMO_DOWN)), path.join(dir, 'run'));
-  const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
+  const sites = new SiteService(db, keys, registry);
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
   const replicas = new ReplicaService(db, sites, tasks, clock);
   const app: App = {
@@ -86,6 +97,7 @@ export function createApp(opts: AppOptions = {}): App {
     registry,
     ssh,
     dataDir: dir,
+    keys,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   return app;

@@ -5,7 +5,7 @@ import type { AdapterRegistry, SiteSpec } from '../adapters/registry';
 import type { SiteAdapter } from '../adapters/types';
 import { probeHostKey } from '../adapters/ssh-runner';
 import { AppError, errorMessage } from './errors';
-import type { SecretBox } from './secrets';
+import { isSecretError, siteSecretAad } from './secrets';
 import { cephConfigSchema, nodeConfigSchema, siteSecretSchema, type SiteSecret } from './site-config';
 
 export interface SiteView {
@@ -16,8 +16,19 @@ export interface SiteView {
   config: Record<string, unknown>;
   hasPrivateKey: boolean;
   hasKeyring: boolean;
+  /** Set when the stored secret cannot be decrypted (another key, or changed in the database): the admin re-enters it. */
+  secretError: string | null;
   createdAt: Date;
 }
+
+/** What the sites need of the secret key (server/domain/keys.ts). */
+export interface SecretStore {
+  encrypt(plain: string, aad: string): string;
+  decrypt(stored: string, aad: string): string;
+}
+
+export const SECRET_UNREADABLE = 'the secret of this site cannot be decrypted with the current key: re-enter it';
+export const SECRET_TAMPERED = 'the secret of this site failed its integrity check (changed in the database, or copied from another site): re-enter it';
 
 export interface ConnectionCheck {
   name: string;
@@ -35,7 +46,7 @@ export interface SiteInput {
 export class SiteService {
   constructor(
     private readonly db: Db,
-    private readonly box: SecretBox,
+    private readonly keys: SecretStore,
     private readonly registry: AdapterRegistry,
   ) {}
 
@@ -45,14 +56,31 @@ export class SiteService {
     return row;
   }
 
+  /** The site's secret; an AppError (PRECONDITION_FAILED) naming the site when it cannot be decrypted. */
   #secret(row: SiteRow): SiteSecret {
     if (!row.secretId) return {};
     const s = this.db.select().from(secrets).where(eq(secrets.id, row.secretId)).get();
-    return s ? siteSecretSchema.parse(JSON.parse(this.box.decrypt(s.ciphertext))) : {};
+    if (!s) return {};
+    try {
+      return siteSecretSchema.parse(JSON.parse(this.keys.decrypt(s.ciphertext, siteSecretAad(row.id))));
+    } catch (e) {
+      const why = isSecretError(e) && e.details?.secret === 'integrity' ? SECRET_TAMPERED : SECRET_UNREADABLE;
+      throw new AppError('PRECONDITION_FAILED', why.replace('this site', `site ${row.name}`) + ' on the Sites page', { cause: e, details: { secretUnreadable: true } });
+    }
+  }
+
+  /** The secret, or why it cannot be read. */
+  #trySecret(row: SiteRow): { secret: SiteSecret; error: string | null } {
+    try {
+      return { secret: this.#secret(row), error: null };
+    } catch (e) {
+      const tampered = e instanceof AppError && isSecretError(e.cause) && e.cause.details?.secret === 'integrity';
+      return { secret: {}, error: tampered ? SECRET_TAMPERED : SECRET_UNREADABLE };
+    }
   }
 
   #view(row: SiteRow): SiteView {
-    const secret = row.demo ? {} : this.#secret(row);
+    const { secret, error } = row.demo ? { secret: {}, error: null } : this.#trySecret(row);
     return {
       id: row.id,
       name: row.name,
@@ -61,6 +89,7 @@ export class SiteService {
       config: row.config,
       hasPrivateKey: !!secret.privateKey,
       hasKeyring: !!secret.keyring,
+      secretError: error,
       createdAt: row.createdAt,
     };
   }
@@ -116,11 +145,11 @@ export class SiteService {
     const config = demo ? (input.config as Record<string, unknown>) : this.#validate(input.kind, input.config, secret);
     this.#assertNameFree(input.name);
     const row = this.db.transaction((tx) => {
-      const secretId =
-        secret.privateKey || secret.keyring
-          ? tx.insert(secrets).values({ ciphertext: this.box.encrypt(JSON.stringify(secret)) }).returning({ id: secrets.id }).get().id
-          : null;
-      return tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId }).returning().get();
+      const site = tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId: null }).returning().get();
+      if (!secret.privateKey && !secret.keyring) return site;
+      // The ciphertext is bound to the site's id, known once the site row exists.
+      const secretId = tx.insert(secrets).values({ ciphertext: this.keys.encrypt(JSON.stringify(secret), siteSecretAad(site.id)) }).returning({ id: secrets.id }).get().id;
+      return tx.update(sites).set({ secretId }).where(eq(sites.id, site.id)).returning().get();
     });
     return this.#view(row);
   }
@@ -130,7 +159,8 @@ export class SiteService {
     const row = this.#row(id);
     if (row.demo) throw new AppError('PRECONDITION_FAILED', 'demo sites cannot be edited; remove the demo environment instead');
     if (input.name && input.name !== row.name) this.#assertNameFree(input.name, id);
-    const merged: SiteSecret = { ...this.#secret(row), ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)) };
+    // A secret that cannot be decrypted any more is replaced by what the admin enters now.
+    const merged: SiteSecret = { ...this.#trySecret(row).secret, ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)) };
     let config = row.config;
     if (input.config) {
       const next = { ...(input.config as Record<string, unknown>) };
@@ -141,7 +171,7 @@ export class SiteService {
     this.db.transaction((tx) => {
       let secretId = row.secretId;
       if (input.secret && Object.values(input.secret).some(Boolean)) {
-        const ciphertext = this.box.encrypt(JSON.stringify(merged));
+        const ciphertext = this.keys.encrypt(JSON.stringify(merged), siteSecretAad(id));
         if (secretId) tx.update(secrets).set({ ciphertext }).where(eq(secrets.id, secretId)).run();
         else secretId = tx.insert(secrets).values({ ciphertext }).returning({ id: secrets.id }).get().id;
       }
@@ -197,7 +227,13 @@ export class SiteService {
         return false;
       }
     };
-    const spec = this.spec(id);
+    let spec: SiteSpec;
+    try {
+      spec = this.spec(id);
+    } catch (e) {
+      if (!(e instanceof AppError && e.details?.secretUnreadable)) throw e;
+      return { ok: false, checks: [{ name: 'Stored secret', ok: false, message: e.message }] };
+    }
     const adapter = this.registry.forSite(spec);
     if (adapter.kind === 'node') {
       const ok = await run('SSH and shell', async () => {
