@@ -79,6 +79,7 @@ export function createApp(opts: AppOptions = {}): App {
   let world: DemoWorld | undefined = opts.demoWorld;
   const registry = new AdapterRegistry(ssh, () => (world ??= demoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250), opts.demoDown ?? process.env.TANDEM_DEMO_DOWN)), path.join(dir, 'run'));
   const sites = new SiteService(db, keys, registry);
+  sites.rewriteKeyrings();
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
   const replicas = new ReplicaService(db, sites, tasks, clock);
   const app: App = {

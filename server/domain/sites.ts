@@ -177,7 +177,29 @@ export class SiteService {
       }
       tx.update(sites).set({ name: input.name ?? row.name, config, secretId, updatedAt: new Date() }).where(eq(sites.id, id)).run();
     });
+    this.#syncKeyring(this.#row(id));
     return this.get(id);
+  }
+
+  /** The site's pasted keyring in data/run: written (0600) while the site uses one, removed otherwise. */
+  #syncKeyring(row: SiteRow): void {
+    const { secret } = row.demo ? { secret: {} as SiteSecret } : this.#trySecret(row);
+    const local = row.kind === 'ceph' && (row.config as { access?: unknown }).access === 'local';
+    if (local && secret.keyring) this.registry.writeKeyring(row.id, secret.keyring);
+    else this.registry.forgetKeyring(row.id);
+  }
+
+  /**
+   * At start: data/run holds exactly the keyrings of the sites that use a pasted one, each
+   * written again with mode 0600; keyrings of sites that are gone are deleted.
+   */
+  rewriteKeyrings(): void {
+    const keep = new Map<number, string>();
+    for (const row of this.db.select().from(sites).where(eq(sites.demo, false)).all()) {
+      const { secret } = this.#trySecret(row);
+      if (row.kind === 'ceph' && (row.config as { access?: unknown }).access === 'local' && secret.keyring) keep.set(row.id, secret.keyring);
+    }
+    this.registry.resetKeyrings(keep);
   }
 
   remove(id: number, opts: { withReplicas?: boolean } = {}): SiteView {
@@ -192,6 +214,7 @@ export class SiteService {
       tx.delete(sites).where(eq(sites.id, id)).run();
       if (row.secretId) tx.delete(secrets).where(eq(secrets.id, row.secretId)).run();
     });
+    this.registry.forgetKeyring(id);
     return view;
   }
 
