@@ -35,11 +35,17 @@ const KDF_SETTING = 'secrets.kdf';
 
 type Log = (line: string) => void;
 
-/** The current key, used by everything that stores or reads a secret. */
+/**
+ * The current key, used by everything that stores or reads a secret. With the key file, a
+ * rotation run by `npm run rotate-key` next to the running console is followed: before each
+ * encryption, and when a value names a key this process does not know, the file is looked at
+ * again (a stat; read only when it changed). Keys known before stay usable for reading.
+ */
 export class SecretKeys {
   #box: SecretBox;
   #source: KeySource;
-  #looked = '';
+  readonly #known = new Map<string, SecretBox>();
+  #stamp = '';
 
   constructor(
     box: SecretBox,
@@ -49,6 +55,8 @@ export class SecretKeys {
   ) {
     this.#box = box;
     this.#source = source;
+    this.#known.set(box.keyId, box);
+    if (source === 'file' && file) this.#stamp = stampOf(file);
   }
 
   get keyId(): string {
@@ -70,42 +78,47 @@ export class SecretKeys {
   }
 
   encrypt(plain: string, aad: string): string {
+    this.#refresh();
     return this.#box.encrypt(plain, aad);
   }
 
   decrypt(stored: string, aad: string): string {
     const format = storedFormat(stored);
-    if (format?.version === 'v2' && format.keyId !== this.#box.keyId) this.#follow(format.keyId);
-    return this.#box.decrypt(stored, aad);
+    if (format?.version !== 'v2') return this.#box.decrypt(stored, aad);
+    if (!this.#known.has(format.keyId)) this.#refresh();
+    return (this.#known.get(format.keyId) ?? this.#box).decrypt(stored, aad);
   }
 
   /** Uses another key from now on (after a rotation). */
   adopt(box: SecretBox, source: KeySource = this.#source): void {
     this.#box = box;
     this.#source = source;
+    this.#known.set(box.keyId, box);
+    if (source === 'file' && this.file) this.#stamp = stampOf(this.file);
   }
 
-  /**
-   * A value under another key, while the key comes from the file: `npm run rotate-key` may have
-   * replaced the file under this running process. Looks again (once per change of the files).
-   */
-  #follow(keyId: string): void {
+  /** The key file changed under this process (a rotation): use the key it holds now. */
+  #refresh(): void {
     if (this.#source !== 'file' || !this.file) return;
-    const candidates = [this.file, `${this.file}.new`];
-    const stamp = candidates.map((f) => (fs.existsSync(f) ? `${f}:${fs.statSync(f).mtimeMs}` : '')).join('|');
-    if (stamp === this.#looked) return;
-    this.#looked = stamp;
-    for (const f of candidates) {
-      try {
-        const key = readKeyFile(f);
-        if (keyIdOf(key) === keyId) {
-          this.#box = new SecretBox(key);
-          return;
-        }
-      } catch {
-        // missing or unreadable: not this one
-      }
+    const stamp = stampOf(this.file);
+    if (stamp === this.#stamp) return;
+    this.#stamp = stamp;
+    try {
+      const box = new SecretBox(readKeyFile(this.file));
+      this.#box = box;
+      this.#known.set(box.keyId, box);
+    } catch {
+      // missing or half-written: keep the key this process has
     }
+  }
+}
+
+function stampOf(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.ino}:${st.mtimeMs}:${st.size}`;
+  } catch {
+    return '';
   }
 }
 
@@ -149,8 +162,7 @@ export function openSecretKeys(db: Db, dir: string, opts: OpenKeysOptions = {}):
 
 function openKeyFile(db: Db, dir: string, log: Log): SecretKeys {
   const file = path.join(dir, KEY_FILE);
-  const next = `${file}.new`;
-  if (fs.existsSync(next)) settleRotation(db, file, next, log);
+  settleKeyFiles(db, file, log);
   if (fs.existsSync(file)) {
     if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, FILE_MODE);
     return new SecretKeys(new SecretBox(readKeyFile(file)), 'file', file);
@@ -176,23 +188,38 @@ function openKeyFile(db: Db, dir: string, log: Log): SecretKeys {
 }
 
 /**
- * A rotation writes the new key to `secret.key.new`, re-encrypts in one transaction, then renames
- * it over `secret.key`. Cut off in between, the stored secrets say which key they need.
+ * A rotation writes the new key to `secret.key.new`, and inside its transaction keeps the old one
+ * as `secret.key.old` and renames the new one over `secret.key`; after the commit it deletes the
+ * old one. Cut off anywhere, the stored secrets say which key they need: that one becomes
+ * `secret.key`, the others are deleted.
  */
-function settleRotation(db: Db, file: string, next: string, log: Log): void {
-  let nextId: string | null = null;
-  try {
-    nextId = keyIdOf(readKeyFile(next));
-  } catch {
-    nextId = null;
+function settleKeyFiles(db: Db, file: string, log: Log): void {
+  const staged = `${file}.new`;
+  const previous = `${file}.old`;
+  if (!fs.existsSync(staged) && !fs.existsSync(previous)) return;
+  const idOf = (f: string): string | null => {
+    try {
+      return keyIdOf(readKeyFile(f));
+    } catch {
+      return null;
+    }
+  };
+  const used = new Set<string>();
+  for (const r of db.select({ c: secrets.ciphertext }).from(secrets).all()) {
+    const f = storedFormat(r.c);
+    if (f?.version === 'v2') used.add(f.keyId);
   }
-  const used = new Set(db.select({ c: secrets.ciphertext }).from(secrets).all().map((r) => { const f = storedFormat(r.c); return f?.version === 'v2' ? f.keyId : null; }));
-  if (nextId && used.has(nextId)) {
-    fs.renameSync(next, file);
-    syncDir(path.dirname(file));
-    log(`[tandem] finished an interrupted key rotation: ${KEY_FILE} is now the new key the secrets were re-encrypted with`);
+  const candidates = [file, staged, previous].filter((f) => idOf(f) !== null);
+  const chosen = candidates.find((f) => used.has(idOf(f)!)) ?? candidates[0];
+  const hadStaged = candidates.includes(staged);
+  if (chosen && chosen !== file) fs.renameSync(chosen, file);
+  for (const f of [staged, previous]) fs.rmSync(f, { force: true });
+  syncDir(path.dirname(file));
+  if (chosen === staged || (chosen === file && !hadStaged)) {
+    log(`[tandem] finished an interrupted key rotation: ${KEY_FILE} is the new key the secrets were re-encrypted with`);
+  } else if (chosen === previous) {
+    log(`[tandem] rolled back an interrupted key rotation: the secrets are still under the previous key, back in ${KEY_FILE}`);
   } else {
-    fs.rmSync(next, { force: true });
     log(`[tandem] discarded an unfinished key rotation (no secret was re-encrypted): ${KEY_FILE} is unchanged`);
   }
 }
@@ -202,18 +229,18 @@ interface Owner {
   name: string;
 }
 
-function owners(db: Db): Map<number, Owner> {
+function owners(db: Pick<Db, 'select'>): Map<number, Owner> {
   const rows = db.select({ id: sites.id, name: sites.name, secretId: sites.secretId }).from(sites).all();
   return new Map(rows.filter((r) => r.secretId !== null).map((r) => [r.secretId!, { id: r.id, name: r.name }]));
 }
 
 function migrate(db: Db, keys: SecretKeys, legacy: SecretBox[], pendingKdf: KdfParams | null, log: Log): void {
-  const rows = db.select().from(secrets).all();
-  const owner = owners(db);
   let migrated = 0;
   let orphans = 0;
   const unreadable: string[] = [];
   db.transaction((tx) => {
+    const rows = tx.select().from(secrets).all();
+    const owner = owners(tx);
     if (pendingKdf) tx.insert(settings).values({ key: KDF_SETTING, value: pendingKdf }).onConflictDoUpdate({ target: settings.key, set: { value: pendingKdf } }).run();
     for (const r of rows) {
       const site = owner.get(r.id);
@@ -239,7 +266,7 @@ function migrate(db: Db, keys: SecretKeys, legacy: SecretBox[], pendingKdf: KdfP
       tx.update(secrets).set({ ciphertext: keys.encrypt(plain, siteSecretAad(site.id)) }).where(eq(secrets.id, r.id)).run();
       migrated++;
     }
-  });
+  }, { behavior: 'immediate' });
   if (migrated) log(`[tandem] re-encrypted ${migrated} stored secret(s) of the old format, each now bound to its site (AES-256-GCM with associated data)`);
   if (orphans) log(`[tandem] removed ${orphans} stored secret(s) no site refers to`);
   if (unreadable.length) {
@@ -312,41 +339,57 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
     );
   }
   const oldKeyId = keys.keyId;
-  const reencrypt = (next: SecretBox, kdf: KdfParams | null): number => {
-    const owner = owners(db);
-    return db.transaction((tx) => {
-      let n = 0;
-      if (kdf) tx.insert(settings).values({ key: KDF_SETTING, value: kdf }).onConflictDoUpdate({ target: settings.key, set: { value: kdf } }).run();
-      for (const r of tx.select().from(secrets).all()) {
-        const site = owner.get(r.id);
-        if (!site) {
-          tx.delete(secrets).where(eq(secrets.id, r.id)).run();
-          continue;
+  /** Re-encrypts every row under `next` in one IMMEDIATE transaction (no other process writes meanwhile); `inside` runs before the commit. */
+  const reencrypt = (next: SecretBox, kdf: KdfParams | null, inside: () => void = () => {}): number =>
+    db.transaction(
+      (tx) => {
+        const owner = owners(tx);
+        let n = 0;
+        if (kdf) tx.insert(settings).values({ key: KDF_SETTING, value: kdf }).onConflictDoUpdate({ target: settings.key, set: { value: kdf } }).run();
+        for (const r of tx.select().from(secrets).all()) {
+          const site = owner.get(r.id);
+          if (!site) {
+            tx.delete(secrets).where(eq(secrets.id, r.id)).run();
+            continue;
+          }
+          const aad = siteSecretAad(site.id);
+          tx.update(secrets).set({ ciphertext: next.encrypt(keys.decrypt(r.ciphertext, aad), aad) }).where(eq(secrets.id, r.id)).run();
+          n++;
         }
-        const aad = siteSecretAad(site.id);
-        tx.update(secrets).set({ ciphertext: next.encrypt(keys.decrypt(r.ciphertext, aad), aad) }).where(eq(secrets.id, r.id)).run();
-        n++;
-      }
-      return n;
-    });
-  };
+        inside();
+        return n;
+      },
+      { behavior: 'immediate' },
+    );
 
   if (keys.source === 'file') {
     if (opts.newValue) {
       throw new AppError('INVALID_INPUT', `the key is in ${keys.file}: the rotation makes the new key itself (TANDEM_NEW_SECRET_KEY is only for installations that set TANDEM_SECRET_KEY)`);
     }
     const file = keys.file!;
-    const next = SecretBox.random();
     const staged = `${file}.new`;
+    const previous = `${file}.old`;
+    const next = SecretBox.random();
     writePrivateFileAtomic(staged, next.exportKey().toString('base64') + '\n');
+    let swapped = false;
     let count: number;
     try {
-      count = reencrypt(next, null);
+      // The file is swapped before the commit, while this transaction holds the write lock: a
+      // console that stores a secret waits for the lock, then sees the new file.
+      count = reencrypt(next, null, () => {
+        writePrivateFileAtomic(previous, fs.readFileSync(file));
+        fs.renameSync(staged, file);
+        syncDir(path.dirname(file));
+        swapped = true;
+      });
     } catch (e) {
+      if (swapped) fs.renameSync(previous, file);
       fs.rmSync(staged, { force: true });
+      fs.rmSync(previous, { force: true });
+      syncDir(path.dirname(file));
       throw e;
     }
-    fs.renameSync(staged, file);
+    fs.rmSync(previous, { force: true });
     syncDir(path.dirname(file));
     keys.adopt(next);
     return { count, oldKeyId, newKeyId: next.keyId, source: 'file' };

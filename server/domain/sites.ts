@@ -150,7 +150,9 @@ export class SiteService {
       // The ciphertext is bound to the site's id, known once the site row exists.
       const secretId = tx.insert(secrets).values({ ciphertext: this.keys.encrypt(JSON.stringify(secret), siteSecretAad(site.id)) }).returning({ id: secrets.id }).get().id;
       return tx.update(sites).set({ secretId }).where(eq(sites.id, site.id)).returning().get();
-    });
+      // IMMEDIATE: the write lock is taken before the secret is encrypted, so that a key rotation
+      // running next to the console (which holds it) is finished and its key file seen first.
+    }, { behavior: 'immediate' });
     return this.#view(row);
   }
 
@@ -176,7 +178,7 @@ export class SiteService {
         else secretId = tx.insert(secrets).values({ ciphertext }).returning({ id: secrets.id }).get().id;
       }
       tx.update(sites).set({ name: input.name ?? row.name, config, secretId, updatedAt: new Date() }).where(eq(sites.id, id)).run();
-    });
+    }, { behavior: 'immediate' });
     this.#syncKeyring(this.#row(id));
     return this.get(id);
   }
