@@ -224,6 +224,7 @@ export async function restoreBackup(opts: { file: string; dataDir: string; passp
   const warnings: string[] = [];
   let counts!: Pick<RestoreSummary, 'sites' | 'secrets' | 'replicas' | 'tasks' | 'history'>;
   try {
+    for (const f of stagedFiles) fs.rmSync(f, { force: true });
     fs.writeFileSync(staged, raw, { mode: 0o600, flag: 'wx' });
     const db = openDb(staged);
     try {
