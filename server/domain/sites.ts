@@ -144,14 +144,14 @@ export class SiteService {
     const secret = input.secret ?? {};
     const config = demo ? (input.config as Record<string, unknown>) : this.#validate(input.kind, input.config, secret);
     this.#assertNameFree(input.name);
+    // IMMEDIATE: the write lock is taken before the secret is encrypted, so that a key rotation
+    // running next to the console (which holds it) is finished, and its key file seen, first.
     const row = this.db.transaction((tx) => {
       const site = tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId: null }).returning().get();
       if (!secret.privateKey && !secret.keyring) return site;
       // The ciphertext is bound to the site's id, known once the site row exists.
       const secretId = tx.insert(secrets).values({ ciphertext: this.keys.encrypt(JSON.stringify(secret), siteSecretAad(site.id)) }).returning({ id: secrets.id }).get().id;
       return tx.update(sites).set({ secretId }).where(eq(sites.id, site.id)).returning().get();
-      // IMMEDIATE: the write lock is taken before the secret is encrypted, so that a key rotation
-      // running next to the console (which holds it) is finished and its key file seen first.
     }, { behavior: 'immediate' });
     return this.#view(row);
   }
