@@ -3,6 +3,7 @@ import { AdapterRegistry } from './adapters/registry';
 import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
+import { secureDataDir } from './db/data-dir';
 import { AuthService } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
@@ -13,7 +14,7 @@ import { ReplicaFailover } from './domain/replicas/failover';
 import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
-import { SecretBox } from './domain/secrets';
+import { openSecretKeys, type SecretKeys } from './domain/keys';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
 
@@ -34,6 +35,8 @@ export interface App {
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
+  /** The secret key of the installation (server/domain/keys.ts). */
+  keys: SecretKeys;
 }
 
 export interface AppOptions {
@@ -47,6 +50,10 @@ export interface AppOptions {
   faults?: string;
   /** Demo nodes and Ceph clusters powered off from the start, comma-separated (tests); the server reads TANDEM_DEMO_DOWN. */
   demoDown?: string;
+  /** Where start-up notices go (modes fixed, secrets migrated); console.warn by default. */
+  log?: (line: string) => void;
+  /** The value of TANDEM_SECRET_KEY ('' for none: the key file); the environment's by default. */
+  secretKey?: string;
 }
 
 /** A new demo world, with the machines named in `down` (comma-separated) powered off. */
@@ -60,12 +67,21 @@ function demoWorld(clock: Clock, latencyMs: number, down = ''): DemoWorld {
 export function createApp(opts: AppOptions = {}): App {
   const dir = opts.dataDir ?? dataDir();
   const clock = opts.clock ?? systemClock;
+  secureDataDir(dir, opts.log);
   const db = openDb(opts.dbFile ?? path.join(dir, 'tandem.db'));
+  let keys: SecretKeys;
+  try {
+    keys = openSecretKeys(db, dir, { env: opts.secretKey, log: opts.log });
+  } catch (e) {
+    db.$client.close();
+    throw e;
+  }
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
   let world: DemoWorld | undefined = opts.demoWorld;
   const registry = new AdapterRegistry(ssh, () => (world ??= demoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250), opts.demoDown ?? process.env.TANDEM_DEMO_DOWN)), path.join(dir, 'run'));
-  const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
+  const sites = new SiteService(db, keys, registry);
+  sites.rewriteKeyrings();
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
   const replicas = new ReplicaService(db, sites, tasks, clock);
   const app: App = {
@@ -85,6 +101,7 @@ export function createApp(opts: AppOptions = {}): App {
     registry,
     ssh,
     dataDir: dir,
+    keys,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   return app;

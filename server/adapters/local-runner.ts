@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { AppError } from '../domain/errors';
+import { childEnv, type Env } from './child-env';
 import {
   CommandError,
   DEFAULT_TIMEOUT_MS,
@@ -9,18 +10,24 @@ import {
   type CommandSpec,
 } from './runner';
 
-/** Runs argument arrays on this machine with no shell in between. */
+/**
+ * Runs argument arrays on this machine with no shell in between, in an environment reduced to
+ * an allow-list (`childEnv`): no secret of Tandem's own environment reaches a child.
+ */
 export class LocalRunner implements CommandRunner {
   readonly target = 'local';
+  private readonly env: Env;
 
-  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(env: Env = process.env) {
+    this.env = env;
+  }
 
   run(spec: CommandSpec): Promise<CommandResult> {
     const [file, ...args] = spec.argv;
     if (!file) return Promise.reject(new Error('empty command'));
     const started = Date.now();
     return new Promise((resolve, reject) => {
-      const child = spawn(file, args, { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { env: childEnv(this.env) as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CephConfig, NodeConfig, SiteSecret } from '../domain/site-config';
+import { DIR_MODE, FILE_MODE, writePrivateFileAtomic } from '../db/data-dir';
 import { AppError } from '../domain/errors';
 import { CephCliAdapter } from './ceph/cli';
 import { DemoNodeAdapter } from './demo/adapters';
@@ -50,11 +51,45 @@ export class AdapterRegistry {
     return new CephCliAdapter(runner, { cluster: c.cluster, confPath: c.confPath, clientId: c.clientId, keyringPath });
   }
 
+  #keyringFile(siteId: number): string {
+    return path.join(this.runDir, `site-${siteId}.keyring`);
+  }
+
+  #ensureRunDir(): void {
+    fs.mkdirSync(this.runDir, { recursive: true, mode: DIR_MODE });
+    if ((fs.statSync(this.runDir).mode & 0o777) !== DIR_MODE) fs.chmodSync(this.runDir, DIR_MODE);
+  }
+
   #materialiseKeyring(siteId: number, keyring: string): string {
-    fs.mkdirSync(this.runDir, { recursive: true, mode: 0o700 });
-    const file = path.join(this.runDir, `site-${siteId}.keyring`);
-    const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null;
-    if (current !== keyring) fs.writeFileSync(file, keyring, { mode: 0o600 });
+    const file = this.#keyringFile(siteId);
+    let ok = false;
+    try {
+      ok = (fs.statSync(file).mode & 0o777) === FILE_MODE && fs.readFileSync(file, 'utf8') === keyring;
+    } catch {
+      ok = false;
+    }
+    if (!ok) this.writeKeyring(siteId, keyring);
     return file;
+  }
+
+  /** Writes a site's pasted keyring for the Ceph CLI (atomically, mode 0600). */
+  writeKeyring(siteId: number, keyring: string): void {
+    this.#ensureRunDir();
+    writePrivateFileAtomic(this.#keyringFile(siteId), keyring);
+  }
+
+  /** Deletes a site's keyring file (site removed, keyring no longer used). */
+  forgetKeyring(siteId: number): void {
+    fs.rmSync(this.#keyringFile(siteId), { force: true });
+  }
+
+  /** Deletes every keyring file (and leftover temporary file) in the run directory, then writes those given. */
+  resetKeyrings(keep: Map<number, string>): void {
+    if (fs.existsSync(this.runDir)) {
+      for (const name of fs.readdirSync(this.runDir)) {
+        if (/^site-\d+\.keyring(\.tmp-.*)?$/.test(name)) fs.rmSync(path.join(this.runDir, name), { force: true });
+      }
+    }
+    for (const [siteId, keyring] of keep) this.writeKeyring(siteId, keyring);
   }
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { ensurePrivateFile, withUmask } from './data-dir';
 import * as schema from './schema';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -19,10 +20,21 @@ function migrationsDir(): string {
   return found;
 }
 
-/** Opens (and migrates) a database file; `:memory:` for tests. */
+/**
+ * Opens (and migrates) a database file; `:memory:` for tests. The file is created 0600 before
+ * SQLite opens it (SQLite creates its -wal and -shm with the database file's mode), under a 077
+ * umask for anything SQLite creates meanwhile.
+ */
 export function openDb(file: string): Db {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new Database(file);
+  let sqlite: Database.Database;
+  if (file === ':memory:') sqlite = new Database(file);
+  else {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    sqlite = withUmask(0o077, () => {
+      ensurePrivateFile(file);
+      return new Database(file);
+    });
+  }
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');

@@ -5,7 +5,7 @@ import type { AdapterRegistry, SiteSpec } from '../adapters/registry';
 import type { SiteAdapter } from '../adapters/types';
 import { probeHostKey } from '../adapters/ssh-runner';
 import { AppError, errorMessage } from './errors';
-import type { SecretBox } from './secrets';
+import { isSecretError, siteSecretAad } from './secrets';
 import { cephConfigSchema, nodeConfigSchema, siteSecretSchema, type SiteSecret } from './site-config';
 
 export interface SiteView {
@@ -16,8 +16,19 @@ export interface SiteView {
   config: Record<string, unknown>;
   hasPrivateKey: boolean;
   hasKeyring: boolean;
+  /** Set when the stored secret cannot be decrypted (another key, or changed in the database): the admin re-enters it. */
+  secretError: string | null;
   createdAt: Date;
 }
+
+/** What the sites need of the secret key (server/domain/keys.ts). */
+export interface SecretStore {
+  encrypt(plain: string, aad: string): string;
+  decrypt(stored: string, aad: string): string;
+}
+
+export const SECRET_UNREADABLE = 'the secret of this site cannot be decrypted with the current key: re-enter it';
+export const SECRET_TAMPERED = 'the secret of this site failed its integrity check (changed in the database, or copied from another site): re-enter it';
 
 export interface ConnectionCheck {
   name: string;
@@ -35,7 +46,7 @@ export interface SiteInput {
 export class SiteService {
   constructor(
     private readonly db: Db,
-    private readonly box: SecretBox,
+    private readonly keys: SecretStore,
     private readonly registry: AdapterRegistry,
   ) {}
 
@@ -45,14 +56,31 @@ export class SiteService {
     return row;
   }
 
+  /** The site's secret; an AppError (PRECONDITION_FAILED) naming the site when it cannot be decrypted. */
   #secret(row: SiteRow): SiteSecret {
     if (!row.secretId) return {};
     const s = this.db.select().from(secrets).where(eq(secrets.id, row.secretId)).get();
-    return s ? siteSecretSchema.parse(JSON.parse(this.box.decrypt(s.ciphertext))) : {};
+    if (!s) return {};
+    try {
+      return siteSecretSchema.parse(JSON.parse(this.keys.decrypt(s.ciphertext, siteSecretAad(row.id))));
+    } catch (e) {
+      const why = isSecretError(e) && e.details?.secret === 'integrity' ? SECRET_TAMPERED : SECRET_UNREADABLE;
+      throw new AppError('PRECONDITION_FAILED', why.replace('this site', `site ${row.name}`) + ' on the Sites page', { cause: e, details: { secretUnreadable: true } });
+    }
+  }
+
+  /** The secret, or why it cannot be read. */
+  #trySecret(row: SiteRow): { secret: SiteSecret; error: string | null } {
+    try {
+      return { secret: this.#secret(row), error: null };
+    } catch (e) {
+      const tampered = e instanceof AppError && isSecretError(e.cause) && e.cause.details?.secret === 'integrity';
+      return { secret: {}, error: tampered ? SECRET_TAMPERED : SECRET_UNREADABLE };
+    }
   }
 
   #view(row: SiteRow): SiteView {
-    const secret = row.demo ? {} : this.#secret(row);
+    const { secret, error } = row.demo ? { secret: {}, error: null } : this.#trySecret(row);
     return {
       id: row.id,
       name: row.name,
@@ -61,6 +89,7 @@ export class SiteService {
       config: row.config,
       hasPrivateKey: !!secret.privateKey,
       hasKeyring: !!secret.keyring,
+      secretError: error,
       createdAt: row.createdAt,
     };
   }
@@ -115,13 +144,15 @@ export class SiteService {
     const secret = input.secret ?? {};
     const config = demo ? (input.config as Record<string, unknown>) : this.#validate(input.kind, input.config, secret);
     this.#assertNameFree(input.name);
+    // IMMEDIATE: the write lock is taken before the secret is encrypted, so that a key rotation
+    // running next to the console (which holds it) is finished, and its key file seen, first.
     const row = this.db.transaction((tx) => {
-      const secretId =
-        secret.privateKey || secret.keyring
-          ? tx.insert(secrets).values({ ciphertext: this.box.encrypt(JSON.stringify(secret)) }).returning({ id: secrets.id }).get().id
-          : null;
-      return tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId }).returning().get();
-    });
+      const site = tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId: null }).returning().get();
+      if (!secret.privateKey && !secret.keyring) return site;
+      // The ciphertext is bound to the site's id, known once the site row exists.
+      const secretId = tx.insert(secrets).values({ ciphertext: this.keys.encrypt(JSON.stringify(secret), siteSecretAad(site.id)) }).returning({ id: secrets.id }).get().id;
+      return tx.update(sites).set({ secretId }).where(eq(sites.id, site.id)).returning().get();
+    }, { behavior: 'immediate' });
     return this.#view(row);
   }
 
@@ -130,7 +161,8 @@ export class SiteService {
     const row = this.#row(id);
     if (row.demo) throw new AppError('PRECONDITION_FAILED', 'demo sites cannot be edited; remove the demo environment instead');
     if (input.name && input.name !== row.name) this.#assertNameFree(input.name, id);
-    const merged: SiteSecret = { ...this.#secret(row), ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)) };
+    // A secret that cannot be decrypted any more is replaced by what the admin enters now.
+    const merged: SiteSecret = { ...this.#trySecret(row).secret, ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)) };
     let config = row.config;
     if (input.config) {
       const next = { ...(input.config as Record<string, unknown>) };
@@ -141,13 +173,35 @@ export class SiteService {
     this.db.transaction((tx) => {
       let secretId = row.secretId;
       if (input.secret && Object.values(input.secret).some(Boolean)) {
-        const ciphertext = this.box.encrypt(JSON.stringify(merged));
+        const ciphertext = this.keys.encrypt(JSON.stringify(merged), siteSecretAad(id));
         if (secretId) tx.update(secrets).set({ ciphertext }).where(eq(secrets.id, secretId)).run();
         else secretId = tx.insert(secrets).values({ ciphertext }).returning({ id: secrets.id }).get().id;
       }
       tx.update(sites).set({ name: input.name ?? row.name, config, secretId, updatedAt: new Date() }).where(eq(sites.id, id)).run();
-    });
+    }, { behavior: 'immediate' });
+    this.#syncKeyring(this.#row(id));
     return this.get(id);
+  }
+
+  /** The site's pasted keyring in data/run: written (0600) while the site uses one, removed otherwise. */
+  #syncKeyring(row: SiteRow): void {
+    const { secret } = row.demo ? { secret: {} as SiteSecret } : this.#trySecret(row);
+    const local = row.kind === 'ceph' && (row.config as { access?: unknown }).access === 'local';
+    if (local && secret.keyring) this.registry.writeKeyring(row.id, secret.keyring);
+    else this.registry.forgetKeyring(row.id);
+  }
+
+  /**
+   * At start: data/run holds exactly the keyrings of the sites that use a pasted one, each
+   * written again with mode 0600; keyrings of sites that are gone are deleted.
+   */
+  rewriteKeyrings(): void {
+    const keep = new Map<number, string>();
+    for (const row of this.db.select().from(sites).where(eq(sites.demo, false)).all()) {
+      const { secret } = this.#trySecret(row);
+      if (row.kind === 'ceph' && (row.config as { access?: unknown }).access === 'local' && secret.keyring) keep.set(row.id, secret.keyring);
+    }
+    this.registry.resetKeyrings(keep);
   }
 
   remove(id: number, opts: { withReplicas?: boolean } = {}): SiteView {
@@ -162,6 +216,7 @@ export class SiteService {
       tx.delete(sites).where(eq(sites.id, id)).run();
       if (row.secretId) tx.delete(secrets).where(eq(secrets.id, row.secretId)).run();
     });
+    this.registry.forgetKeyring(id);
     return view;
   }
 
@@ -197,7 +252,13 @@ export class SiteService {
         return false;
       }
     };
-    const spec = this.spec(id);
+    let spec: SiteSpec;
+    try {
+      spec = this.spec(id);
+    } catch (e) {
+      if (!(e instanceof AppError && e.details?.secretUnreadable)) throw e;
+      return { ok: false, checks: [{ name: 'Stored secret', ok: false, message: e.message }] };
+    }
     const adapter = this.registry.forSite(spec);
     if (adapter.kind === 'node') {
       const ok = await run('SSH and shell', async () => {

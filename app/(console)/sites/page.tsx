@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Badge, Button, Card, ConfirmDialog, DemoBadge, Empty, ErrorBox, PageTitle } from '@/components/ui';
-import { SiteForm } from './site-form';
+import { SecretForm, SiteForm } from './site-form';
 
 interface Check {
   name: string;
@@ -26,6 +26,7 @@ export default function SitesPage() {
   const [hostKey, setHostKey] = useState<{ id: number; name: string; presented: string; pinned: string | null } | null>(null);
   const [removing, setRemoving] = useState<{ id: number; name: string } | null>(null);
   const [removingDemo, setRemovingDemo] = useState(false);
+  const [reentering, setReentering] = useState<number | null>(null);
   const refresh = () => void qc.invalidateQueries();
 
   const test = useMutation(
@@ -141,6 +142,7 @@ export default function SitesPage() {
                       {ssh ? `${String(c.user)}@${String(c.host)}:${String(c.port)}` : `local CLI · ${String(c.confPath)}`}
                       {s.kind === 'ceph' && ` · site name ${String(c.siteName)}`}
                     </span>
+                    {s.secretError && <Badge tone="error">secret unreadable</Badge>}
                     {ssh && !s.demo && (c.hostKeySha256 ? <Badge tone="ok" title={String(c.hostKeySha256)}>host key pinned</Badge> : <Badge tone="warn">host key not pinned</Badge>)}
                   </div>
                   <div className="flex flex-wrap gap-1.5">
@@ -165,6 +167,29 @@ export default function SitesPage() {
                     )}
                   </div>
                 </div>
+                {s.secretError && (
+                  <div className="mt-2 rounded border border-red-200 bg-red-50 p-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-300" role="alert" data-testid="secret-error">
+                    <p>
+                      {s.secretError.charAt(0).toUpperCase() + s.secretError.slice(1)}. Tandem cannot reach this site until then; everything else works.
+                      {reentering !== s.id && (
+                        <Button className="ml-2" onClick={() => setReentering(s.id)}>
+                          Re-enter secret…
+                        </Button>
+                      )}
+                    </p>
+                    {reentering === s.id && (
+                      <SecretForm
+                        site={{ id: s.id, name: s.name, kind: s.kind, config: c }}
+                        onDone={() => {
+                          toast.success(`Secret of ${s.name} saved`);
+                          setReentering(null);
+                          refresh();
+                        }}
+                        onCancel={() => setReentering(null)}
+                      />
+                    )}
+                  </div>
+                )}
                 {checks[s.id] && (
                   <ul className="mt-2 space-y-0.5 text-sm" aria-label={`Connection checks for ${s.name}`}>
                     {checks[s.id]!.map((ch) => (

@@ -103,3 +103,39 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
     </form>
   );
 }
+
+/** Replaces the stored secret of a site (an SSH private key, or a pasted keyring of local Ceph access). */
+export function SecretForm({ site, onDone, onCancel }: { site: { id: number; name: string; kind: 'node' | 'ceph'; config: Record<string, unknown> }; onDone: () => void; onCancel: () => void }) {
+  const trpc = useTRPC();
+  const ssh = site.kind === 'node' || site.config.access === 'ssh';
+  const [value, setValue] = useState('');
+  const update = useMutation(trpc.sites.update.mutationOptions({ onSuccess: () => onDone() }));
+  const fe = fieldErrors(update.error);
+  const field = ssh ? 'privateKey' : 'keyring';
+  return (
+    <form
+      className="mt-2 grid gap-2"
+      aria-label={`New secret for ${site.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        update.mutate({ id: site.id, secret: ssh ? { privateKey: value } : { keyring: value } });
+      }}
+    >
+      {update.error && !Object.keys(fe).length && <ErrorBox error={errorText(update.error)} />}
+      <TextArea
+        label={ssh ? 'SSH private key (stored encrypted, never shown again)' : 'Ceph keyring (stored encrypted, never shown again)'}
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+        error={fe[`secret.${field}`] ?? fe[field]}
+        autoComplete="off"
+        required
+      />
+      <div className="flex gap-2">
+        <Button type="submit" variant="primary" busy={update.isPending}>
+          Save secret
+        </Button>
+        <Button onClick={onCancel}>Cancel</Button>
+      </div>
+    </form>
+  );
+}
