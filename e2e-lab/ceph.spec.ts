@@ -103,13 +103,15 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   // Planned failover a → b through the wizard: pre-checks pass, no data loss, typed confirmation.
   const before = imageMd5('site-a', `rbd/${IMG}`);
   await openCluster(page, 'site-a');
-  await page.getByLabel('Scope').selectOption(IMG);
-  await expect(page.getByTestId('ceph-data-loss')).toContainText('Planned failover');
-  await expect(page.getByTestId('ceph-data-loss')).toContainText('none (demote first, then promote)');
-  await expect(page.locator('[data-testid=ceph-precheck][data-status=block]')).toHaveCount(0);
-  const go = page.getByRole('button', { name: `Fail over ${IMG} from site-a to site-b` });
+  // The wizard from the shown cluster to the other (a "Fail over from <peer>" card may show too).
+  const wizard = page.getByTestId('ceph-failover');
+  await wizard.getByLabel('Scope').selectOption(IMG);
+  await expect(wizard.getByTestId('ceph-data-loss')).toContainText('Planned failover');
+  await expect(wizard.getByTestId('ceph-data-loss')).toContainText('none (demote first, then promote)');
+  await expect(wizard.locator('[data-testid=ceph-precheck][data-status=block]')).toHaveCount(0);
+  const go = wizard.getByRole('button', { name: `Fail over ${IMG} from site-a to site-b` });
   await expect(go).toBeDisabled();
-  await page.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
+  await wizard.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
   await go.click();
   await waitForTask(page);
   mark('planned failover finished');
@@ -117,12 +119,12 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
 
   // Failback b → a once site-a replays again (until then a pre-check blocks).
   await eventually(page, 'site-b', 'failback pre-checks pass', async () => {
-    await page.getByLabel('Scope').selectOption(IMG);
-    await expect(page.getByTestId('ceph-precheck').first()).toBeVisible();
-    return (await page.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
+    await wizard.getByLabel('Scope').selectOption(IMG);
+    await expect(wizard.getByTestId('ceph-precheck').first()).toBeVisible();
+    return (await wizard.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
   });
-  await page.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
-  await page.getByRole('button', { name: `Fail over ${IMG} from site-b to site-a` }).click();
+  await wizard.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
+  await wizard.getByRole('button', { name: `Fail over ${IMG} from site-b to site-a` }).click();
   await waitForTask(page);
   mark('failback finished');
   expect(imageMd5('site-a', `rbd/${IMG}`)).toBe(before);
