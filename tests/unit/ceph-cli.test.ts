@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CephCliAdapter } from '@/server/adapters/ceph/cli';
-import { cliMessage, isRetryableCephError } from '@/server/adapters/ceph/errors';
+import { cliMessage, cliWords, isRetryableCephError } from '@/server/adapters/ceph/errors';
 import { encodeBootstrapToken } from '@/server/adapters/ceph/token';
 import { CommandError, type CommandResult, type CommandRunner, type CommandSpec } from '@/server/adapters/runner';
 import { AppError } from '@/server/domain/errors';
@@ -313,6 +313,16 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
     const e = await rejection(ceph.resyncImage('rbd', '', 'x'));
     expect(e).toBeInstanceOf(CommandError);
     expect(e.message).toMatch(/something new went wrong/);
+  });
+
+  it('peer remove that fails after removing the peer (non-primary image): the CLI’s own lines are kept', async () => {
+    const { ceph } = adapter([[/mirror pool peer remove/, fail(fx('lab-peer-remove-unlink-erofs.stderr.txt'), 30)]]);
+    const e = await rejection(ceph.removePeer('unpairtest', 'fd5307ea-625d-431d-a904-0ab5e376009a'));
+    expect(cliWords(e)).toBe(
+      'librbd::mirror::snapshot::UnlinkPeerRequest: 0x55ffac839560 handle_remove_snapshot: failed to remove snapshot: (30) Read-only file system | rbd: error removing mirror peer | librbd::api::Mirror: peer_site_remove: error unlinking peer for image 1585ba632517: (30) Read-only file system',
+    );
+    expect(e.message).toContain(cliWords(e));
+    expect(cliWords(new Error('plain'))).toBe('plain');
   });
 
   it('cliMessage drops timestamps and config noise', () => {
