@@ -153,6 +153,7 @@ describe('unpairing a live pool', () => {
     const t = await app.tasks.wait(taskId);
     timings['unpair task'] = secs(t0);
     const logs = app.tasks.logs(taskId);
+    console.log(`[ceph-unpair] unpair task log:\n${logs.map((l) => `  ${l.level}: ${l.message}`).join('\n')}`);
     expect(t.state, `${t.error}\n${logs.map((l) => `${l.level}: ${l.message}`).join('\n')}`).toBe('finished');
     expect((t.result as { removed: number }).removed).toBeGreaterThanOrEqual(2);
     for (const ad of [a, b]) expect((await ad.getPoolMirrorInfo(POOL)).peers).toEqual([]);
@@ -172,6 +173,7 @@ describe('unpairing a live pool', () => {
     const onA = await poll('site-a: the image is not replicating', () => imageOn(A), (i) => i?.group === 'idle', 60_000);
     expect(onA!.mirroring).toMatchObject({ primary: true, mode: 'snapshot' });
     expect(onA!.reason).toMatch(/no peer: not replicating/);
+    for (const [site, i] of [['site-a', onA!], ['site-b', onB!]] as const) console.log(`[ceph-unpair] ${site}: ${i.mirroring!.rawState} "${i.mirroring!.rawDescription}" → ${i.group}: ${i.reason}`);
     // Longer than rbd-mirror's peer refresh: nothing came back.
     for (const ad of [a, b]) expect((await ad.getPoolMirrorInfo(POOL)).peers).toEqual([]);
   });

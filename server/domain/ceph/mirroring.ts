@@ -7,6 +7,7 @@ import type {
   ImageSummary,
   JournalingChange,
   MirrorMode,
+  MirrorPeer,
   PeerDirection,
   PoolMirrorState,
   ScheduleLevel,
@@ -23,15 +24,33 @@ import type { SiteService } from '../sites';
 import { cephLock, type CephLockScope } from './locks';
 import { isUnreachable, LastAnswers, Reachability } from './reach';
 
-export type ImageGroup = 'issues' | 'syncing' | 'ready';
+/** `idle`: mirroring is enabled but nothing replicates the image, because its pool has no peer to do it with. */
+export type ImageGroup = 'issues' | 'syncing' | 'ready' | 'idle';
 
-/** Where an image belongs on the status page, and its lag (now − last synced snapshot). */
-export function classifyImage(img: ImageSummary, now: number): { group: ImageGroup; lagSec: number | null; reason: string } {
+/**
+ * Where an image belongs on the status page, and its lag (now − last synced snapshot). `pool`:
+ * the peers of the image's pool (a namespace has its pool's); without it, peers are not judged.
+ */
+export function classifyImage(img: ImageSummary, now: number, pool?: { peers: readonly Pick<MirrorPeer, 'direction'>[] }): { group: ImageGroup; lagSec: number | null; reason: string } {
   const m = img.mirroring;
   if (!m) return { group: 'ready', lagSec: null, reason: 'mirroring disabled' };
   const d = m.description;
   if (d.splitBrain) return { group: 'issues', lagSec: null, reason: 'split-brain: both sides have diverged; demote and resync one side' };
   if (m.state === 'error') return { group: 'issues', lagSec: null, reason: m.rawDescription || 'error' };
+  // Without a peer no rbd-mirror works on the pool, so nothing reports its images (their status is
+  // stale or empty): that says nothing about the daemon. A non-primary image needs a peer it
+  // receives from (not tx-only); a primary one is copied by the other cluster's daemon, whose
+  // report would show among its peer sites.
+  if (pool && !m.daemonUp && !m.peerSites.some((p) => p.daemonUp)) {
+    const receives = pool.peers.some((p) => p.direction !== 'tx-only');
+    if (pool.peers.length === 0 || (m.primary === false && !receives)) {
+      const reason =
+        pool.peers.length === 0
+          ? `no peer: not replicating (mirroring is enabled, but pool ${img.pool} has no peer cluster)`
+          : `no peer to receive from: not replicating (the peers of pool ${img.pool} are tx-only)`;
+      return { group: 'idle', lagSec: null, reason };
+    }
+  }
   if (!m.daemonUp && m.primary !== true) return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
   const peerDesc = m.peerSites[0]?.description;
   const synced = m.primary ? peerDesc?.localSnapshotTimestamp : d.localSnapshotTimestamp;
@@ -295,7 +314,7 @@ export class CephMirroring {
       cliCalls: a.cliCalls - before,
       pools: snap.pools.map((p) => ({
         ...p,
-        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null, splitBrainWith: null })),
+        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now, p), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null, splitBrainWith: null })),
         splitBrain: 0,
       })),
     };
