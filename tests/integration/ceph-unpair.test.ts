@@ -71,7 +71,9 @@ async function switchPrimary(from: CephCliAdapter, to: CephCliAdapter, label: st
       await to.promoteImage(POOL, '', IMG);
       break;
     } catch (e) {
-      if (!(isRetryableCephError(e) || AppError.is(e, 'CONFLICT')) || Date.now() - t0 > 60_000) throw e;
+      // Ceph 16.2 also refuses with exit 16 "image is primary within a remote cluster or demotion is
+      // not propagated yet", which errors.ts does not map (a COMMAND_FAILED).
+      if (!(isRetryableCephError(e) || AppError.is(e, 'CONFLICT') || AppError.is(e, 'COMMAND_FAILED')) || Date.now() - t0 > 60_000) throw e;
       await sleep(1_000);
     }
   }
