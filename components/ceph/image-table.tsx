@@ -9,10 +9,12 @@ import { imageModeLabel } from './image-mode';
 import { ImageDetails } from './snapshots-panel';
 import { scopeName, type ImageEntry, type Scope, type TrackTask } from './types';
 
+/** `optional` groups are shown only when they have images. */
 const GROUPS = [
-  { id: 'issues', title: 'Issues', tone: 'error' },
-  { id: 'syncing', title: 'Syncing', tone: 'info' },
-  { id: 'ready', title: 'Ready', tone: 'ok' },
+  { id: 'issues', title: 'Issues', tone: 'error', optional: false },
+  { id: 'idle', title: 'Not replicating (no peer)', tone: 'warn', optional: true },
+  { id: 'syncing', title: 'Syncing', tone: 'info', optional: false },
+  { id: 'ready', title: 'Ready', tone: 'ok', optional: false },
 ] as const;
 
 export type ImageOp = 'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off';
@@ -83,6 +85,7 @@ export function ImageTable({
     <>
       {GROUPS.map((g) => {
         const imgs = images.filter((i) => i.group === g.id);
+        if (g.optional && imgs.length === 0) return null;
         return (
           <Card key={g.id} title={<span className="flex items-center gap-2">{g.title} <Badge tone={g.tone}>{imgs.length}</Badge></span>}>
             {imgs.length === 0 && <p className="text-sm text-zinc-500">None.</p>}
@@ -123,7 +126,7 @@ export function ImageTable({
                             {imageModeLabel(m, mode).text}
                           </td>
                           <td>
-                            {m ? m.primary ? <Badge tone="info">primary</Badge> : <Badge>non-primary</Badge> : '—'}
+                            {m ? m.primary ? <Badge tone="info">primary</Badge> : m.primary === false ? <Badge>non-primary</Badge> : <Badge title="the mirror status does not say">unknown</Badge> : '—'}
                             {i.splitBrainWith && (
                               <div className="mt-1" data-testid="split-brain">
                                 <Badge tone="error">split-brain</Badge>

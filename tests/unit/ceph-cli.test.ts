@@ -2,9 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CephCliAdapter } from '@/server/adapters/ceph/cli';
-import { cliMessage, isRetryableCephError } from '@/server/adapters/ceph/errors';
+import { cliMessage, cliWords, isRetryableCephError } from '@/server/adapters/ceph/errors';
 import { encodeBootstrapToken } from '@/server/adapters/ceph/token';
 import { CommandError, type CommandResult, type CommandRunner, type CommandSpec } from '@/server/adapters/runner';
+import { classifyImage } from '@/server/domain/ceph/mirroring';
 import { AppError } from '@/server/domain/errors';
 
 const DIR = path.resolve(__dirname, '../fixtures/ceph');
@@ -315,6 +316,16 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
     expect(e.message).toMatch(/something new went wrong/);
   });
 
+  it('peer remove that fails after removing the peer (non-primary image): the CLI’s own lines are kept', async () => {
+    const { ceph } = adapter([[/mirror pool peer remove/, fail(fx('lab-peer-remove-unlink-erofs.stderr.txt'), 30)]]);
+    const e = await rejection(ceph.removePeer('unpairtest', 'fd5307ea-625d-431d-a904-0ab5e376009a'));
+    expect(cliWords(e)).toBe(
+      'librbd::mirror::snapshot::UnlinkPeerRequest: 0x55ffac839560 handle_remove_snapshot: failed to remove snapshot: (30) Read-only file system | rbd: error removing mirror peer | librbd::api::Mirror: peer_site_remove: error unlinking peer for image 1585ba632517: (30) Read-only file system',
+    );
+    expect(e.message).toContain(cliWords(e));
+    expect(cliWords(new Error('plain'))).toBe('plain');
+  });
+
   it('cliMessage drops timestamps and config noise', () => {
     expect(cliMessage("did not load config file, using default settings.\n2026-11-23T12:11:23.230+0000 7f290c290380 -1 can't open ceph.conf: (2) No such file or directory\nrbd: boom\n")).toBe('rbd: boom');
   });
@@ -371,6 +382,50 @@ describe('listing is O(1) CLI calls per pool', () => {
     const again = await ceph.refreshStatus(['rbd']);
     expect(again.cliCalls).toBe(4 + 3 + 2);
     expect(ceph.cliCalls).toBe(snap.cliCalls + again.cliCalls);
+  });
+
+  it('refreshStatus after an unpair: role and mode of images whose status does not say them come from `rbd info` (at most roleLookups calls)', async () => {
+    const info = (name: string) => ({ stdout: fx('lab-unpaired-info-txonly-b.json').replace('"unp-img4b"', JSON.stringify(name)) });
+    const { runner, ceph } = adapter([
+      [/namespace ls unpairtest/, { stdout: '[]' }],
+      [/mirror pool info unpairtest --all/, { stdout: fx('lab-unpaired-pool-info-b.json') }],
+      [/ ls --long unpairtest /, { stdout: '[{"image":"unp-img4a","id":"a1","size":33554432,"format":2},{"image":"unp-img4b","id":"b1","size":33554432,"format":2}]' }],
+      [/mirror pool status unpairtest --verbose/, { stdout: fx('lab-unpaired-pool-status-verbose-txonly-b.json') }],
+      [/ info unpairtest\/unp-img4a /, info('unp-img4a')],
+      [/ info unpairtest\/unp-img4b /, info('unp-img4b')],
+      [/service status/, { stdout: '{}' }],
+      [/service dump/, { stdout: '{"services":{}}' }],
+    ]);
+    const snap = await ceph.refreshStatus(['unpairtest']);
+    expect(snap.cliCalls).toBe(4 + 2 + 2);
+    const [pool] = snap.pools;
+    expect(pool!.images.map((i) => [i.name, i.mirroring?.primary, i.mirroring?.mode, i.mirroring?.rawState])).toEqual([
+      ['unp-img4a', false, 'snapshot', 'down+unknown'],
+      ['unp-img4b', false, 'snapshot', 'down+unknown'],
+    ]);
+    expect(pool!.images.map((i) => classifyImage(i, Date.now(), pool).group)).toEqual(['idle', 'idle']);
+
+    ceph.roleLookups = 1;
+    const capped = await ceph.refreshStatus(['unpairtest']);
+    expect(capped.cliCalls).toBe(4 + 1 + 2);
+    expect(capped.pools[0]!.images.map((i) => i.mirroring?.primary)).toEqual([false, null]);
+    expect(runner.calls.filter((_, i) => runner.args(i)[0] === 'info')).toHaveLength(3);
+  });
+
+  it('refreshStatus after an unpair, primary side: the status says primary, `rbd info` the mode', async () => {
+    const { runner, ceph } = adapter([
+      [/namespace ls unpairtest/, { stdout: '[]' }],
+      [/mirror pool info unpairtest --all/, { stdout: '{"mode":"image","site_name":"site-a","peers":[]}' }],
+      [/ ls --long unpairtest /, { stdout: '[{"image":"unp-img5","id":"13a153d240e8","size":33554432,"format":2}]' }],
+      [/mirror pool status unpairtest --verbose/, { stdout: fx('lab-unpaired-pool-status-verbose-a.json') }],
+      [/ info unpairtest\/unp-img5 /, { stdout: fx('lab-unpaired-info-a.json') }],
+      [/service status/, { stdout: '{}' }],
+      [/service dump/, { stdout: '{"services":{}}' }],
+    ]);
+    const [pool] = (await ceph.refreshStatus(['unpairtest'])).pools;
+    expect(pool!.images[0]!.mirroring).toMatchObject({ rawState: 'down+stopped', primary: true, mode: 'snapshot' });
+    expect(classifyImage(pool!.images[0]!, Date.now(), pool)).toMatchObject({ group: 'idle', reason: expect.stringMatching(/^no peer: not replicating/) });
+    expect(runner.calls).toHaveLength(4 + 1 + 2);
   });
 
   it('daemon health follows the callouts', async () => {

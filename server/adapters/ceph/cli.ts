@@ -153,6 +153,11 @@ export class CephCliAdapter implements CephAdapter {
   #calls = 0;
   /** Parallel CLI processes per adapter call (each rbd process is a full cluster client). */
   concurrency = 3;
+  /**
+   * `rbd info` calls a status refresh may make for images whose mirror status does not say their
+   * role or mode (see #withRoles); beyond that they stay unknown.
+   */
+  roleLookups = 32;
 
   readonly connectTimeoutSec: number;
 
@@ -454,6 +459,30 @@ export class CephCliAdapter implements CephAdapter {
     return parsePoolStatus(res.stdout, pool, namespace);
   }
 
+  /**
+   * The role and mode of mirrored images whose status does not tell them, from `rbd info`. In a
+   * pool without peers no rbd-mirror reports its images: the status of a non-primary image is then
+   * `down+stopped` / `stopped`, or no state at all, and a primary one has no replay details to tell
+   * its mode (Ceph 16.2, see the `lab-unpaired-*` fixtures). A replicating pool needs no such call
+   * (the replay details say both). One call per such image, at most `budget.left` in all.
+   */
+  async #withRoles(pool: string, namespace: string, images: ImageSummary[], budget: { left: number }): Promise<ImageSummary[]> {
+    const todo = images.filter((i) => i.id !== null && i.mirroring && (i.mirroring.primary === null || i.mirroring.mode === null)).slice(0, Math.max(0, budget.left));
+    if (!todo.length) return images;
+    budget.left -= todo.length;
+    const infos = new Map<string, ImageInfo>();
+    await mapLimit(todo, this.concurrency, async (img) => {
+      // An image removed meanwhile (or any other refusal) keeps its unknown role.
+      const info = await this.getImageInfo(pool, namespace, img.name).catch(() => null);
+      if (info?.mirroring.state === 'enabled') infos.set(img.name, info);
+    });
+    return images.map((img) => {
+      const info = infos.get(img.name);
+      if (!info || !img.mirroring) return img;
+      return { ...img, mirroring: { ...img.mirroring, primary: info.mirroring.primary, mode: info.mirroring.mode ?? img.mirroring.mode } };
+    });
+  }
+
   async listImages(pool: string, namespace = ''): Promise<ImageSummary[]> {
     const [ls, status] = await Promise.all([this.#lsLong(pool, namespace), this.#statusOrNull(pool, namespace)]);
     return mergeImageList(pool, namespace, ls, status?.images ?? []);
@@ -607,6 +636,7 @@ export class CephCliAdapter implements CephAdapter {
     const names = pools ?? parseRbdPools(await this.jsonText('ceph', ['osd', 'pool', 'ls', 'detail'], { action: 'list pools' })).map((p) => p.name);
     for (const p of names) assertName('ceph', p, 'pool');
     const instances: { pool: string; daemons: MirrorDaemonInstance[] }[] = [];
+    const roleBudget = { left: this.roleLookups };
     const perPool = await mapLimit(names, this.concurrency, async (pool): Promise<PoolMirrorState[]> => {
       const [namespaces, info] = await Promise.all([this.#namespaces(pool), this.#poolInfo(pool, '', true)]);
       const one = async (namespace: string, mode: MirrorMode): Promise<PoolMirrorState> => {
@@ -619,7 +649,7 @@ export class CephCliAdapter implements CephAdapter {
           siteName: info.siteName,
           peers: info.peers,
           summary: status?.summary ?? null,
-          images: mergeImageList(pool, namespace, ls, status?.images ?? []),
+          images: await this.#withRoles(pool, namespace, mergeImageList(pool, namespace, ls, status?.images ?? []), roleBudget),
         };
       };
       const states = [await one('', info.mode)];

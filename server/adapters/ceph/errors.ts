@@ -89,6 +89,13 @@ export function cliMessage(stderr: string): string {
   return [...new Set(lines)].slice(-3).join(' | ').slice(0, 500);
 }
 
+/** The CLI's own words of a failed call (its stderr, see cliMessage), or the error's message when it has none. */
+export function cliWords(e: unknown): string {
+  const cause = e instanceof Error ? e.cause : undefined;
+  const cmd = e instanceof CommandError ? e : cause instanceof CommandError ? cause : null;
+  return (cmd && cliMessage(cmd.stderr)) || (e instanceof Error ? e.message : String(e));
+}
+
 export function mapCephError(e: unknown, ctx: CephErrorContext): unknown {
   if (!(e instanceof CommandError)) return e;
   if (e.exitCode === null || e.exitCode === 127) return e;

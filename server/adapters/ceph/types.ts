@@ -193,7 +193,7 @@ export interface ImageSummary {
     description: MirrorDescription;
     rawDescription: string;
     lastUpdate: string | null;
-    /** From the status: true when this side is primary, false when replaying into it, null when unknown. */
+    /** True when this side is primary, false when not (from the status, else from `rbd info`), null when unknown. */
     primary: boolean | null;
     /** Inferred from the replay details (journal vs snapshot fields); null when they do not say. */
     mode: ImageMirrorMode | null;

@@ -7,10 +7,12 @@ import type {
   ImageSummary,
   JournalingChange,
   MirrorMode,
+  MirrorPeer,
   PeerDirection,
   PoolMirrorState,
   ScheduleLevel,
 } from '../../adapters/ceph/types';
+import { cliWords } from '../../adapters/ceph/errors';
 import { normalizeMonHosts } from '../../adapters/ceph/mon-host';
 import { decodeBootstrapToken } from '../../adapters/ceph/token';
 import { nextRuns, parseScheduleInterval, parseScheduleStartTime } from '../../adapters/ceph/schedule';
@@ -22,15 +24,33 @@ import type { SiteService } from '../sites';
 import { cephLock, type CephLockScope } from './locks';
 import { isUnreachable, LastAnswers, Reachability } from './reach';
 
-export type ImageGroup = 'issues' | 'syncing' | 'ready';
+/** `idle`: mirroring is enabled but nothing replicates the image, because its pool has no peer to do it with. */
+export type ImageGroup = 'issues' | 'syncing' | 'ready' | 'idle';
 
-/** Where an image belongs on the status page, and its lag (now − last synced snapshot). */
-export function classifyImage(img: ImageSummary, now: number): { group: ImageGroup; lagSec: number | null; reason: string } {
+/**
+ * Where an image belongs on the status page, and its lag (now − last synced snapshot). `pool`:
+ * the peers of the image's pool (a namespace has its pool's); without it, peers are not judged.
+ */
+export function classifyImage(img: ImageSummary, now: number, pool?: { peers: readonly Pick<MirrorPeer, 'direction'>[] }): { group: ImageGroup; lagSec: number | null; reason: string } {
   const m = img.mirroring;
   if (!m) return { group: 'ready', lagSec: null, reason: 'mirroring disabled' };
   const d = m.description;
   if (d.splitBrain) return { group: 'issues', lagSec: null, reason: 'split-brain: both sides have diverged; demote and resync one side' };
   if (m.state === 'error') return { group: 'issues', lagSec: null, reason: m.rawDescription || 'error' };
+  // Without a peer no rbd-mirror works on the pool, so nothing reports its images (their status is
+  // stale or empty): that says nothing about the daemon. A non-primary image needs a peer it
+  // receives from (not tx-only); a primary one is copied by the other cluster's daemon, whose
+  // report would show among its peer sites.
+  if (pool && !m.daemonUp && !m.peerSites.some((p) => p.daemonUp)) {
+    const receives = pool.peers.some((p) => p.direction !== 'tx-only');
+    if (pool.peers.length === 0 || (m.primary === false && !receives)) {
+      const reason =
+        pool.peers.length === 0
+          ? `no peer: not replicating (mirroring is enabled, but pool ${img.pool} has no peer cluster)`
+          : `no peer to receive from: not replicating (the peers of pool ${img.pool} are tx-only)`;
+      return { group: 'idle', lagSec: null, reason };
+    }
+  }
   if (!m.daemonUp && m.primary !== true) return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
   const peerDesc = m.peerSites[0]?.description;
   const synced = m.primary ? peerDesc?.localSnapshotTimestamp : d.localSnapshotTimestamp;
@@ -81,6 +101,29 @@ export function planPoolJournaling(infos: Pick<ImageInfo, 'name' | 'features' | 
     else plan.change.push(info.name);
   }
   return plan;
+}
+
+/**
+ * Removes a peer and judges by the peer list afterwards, not by the exit code alone. Ceph 16.2
+ * deletes the peer entry first, then unlinks the peer from the mirror snapshots of every
+ * snapshot-mirrored image of the pool; on a non-primary image (whose demotion snapshot, left from a
+ * failover and failback, names the peer) that fails with `UnlinkPeerRequest … (30) Read-only file
+ * system`, and `rbd mirror pool peer remove` exits non-zero with the peer gone. Returns null when
+ * the command succeeded, Ceph's own words when it failed but the peer is gone; throws the command's
+ * error when the peer is still there (or the peers cannot be read).
+ */
+export async function removePeerChecked(a: CephAdapter, pool: string, peerUuid: string): Promise<string | null> {
+  try {
+    await a.removePeer(pool, peerUuid);
+    return null;
+  } catch (e) {
+    const stillThere = await a.getPoolMirrorInfo(pool).then(
+      (info) => info.peers.some((p) => p.uuid === peerUuid),
+      () => true,
+    );
+    if (stillThere) throw e;
+    return cliWords(e);
+  }
 }
 
 export type StatusImage = ImageSummary &
@@ -271,7 +314,7 @@ export class CephMirroring {
       cliCalls: a.cliCalls - before,
       pools: snap.pools.map((p) => ({
         ...p,
-        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null, splitBrainWith: null })),
+        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now, p), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null, splitBrainWith: null })),
         splitBrain: 0,
       })),
     };
@@ -381,8 +424,10 @@ export class CephMirroring {
 
   /**
    * Unpairs a pool of two registered clusters: removes each side's peer entry for the other, then
-   * checks until both stay empty for two rounds, removing again what a still-running rbd-mirror
-   * re-registers (it pings its peer cluster and re-creates its own entry there as tx-only).
+   * checks until both stay empty for `unpairQuietMs`, removing again what a still-running rbd-mirror
+   * re-registers (it pings its peer cluster and re-creates its own entry there as tx-only). Each
+   * removal is judged by the peer list afterwards (removePeerChecked): Ceph's error after a removal
+   * that did happen is logged as a warning, not the end of the task.
    */
   unpair(user: SessionUser, siteId: number, otherSiteId: number, pool: string) {
     if (siteId === otherSiteId) throw AppError.invalid('otherSiteId', 'choose two different clusters');
@@ -407,9 +452,10 @@ export class CephMirroring {
           for (const side of sides) {
             const peers = (await side.adapter.getPoolMirrorInfo(pool)).peers.filter((p) => p.siteName === side.peerSite);
             for (const p of peers) {
-              await side.adapter.removePeer(pool, p.uuid);
+              const cephError = await removePeerChecked(side.adapter, pool, p.uuid);
               removed++;
               ctx.log(round === 0 ? `removed peer ${p.siteName} (${p.direction}) from ${side.cluster}/${pool}` : `the rbd-mirror of ${side.peerSite} registered itself again on ${side.cluster}/${pool} (${p.direction}); removed it again`, round === 0 ? 'info' : 'warn');
+              if (cephError) ctx.log(`${side.cluster}/${pool}: Ceph removed peer ${p.siteName} but then reported an error (${cephError}); its peer list no longer has it, so the unpair goes on (a mirror snapshot of a non-primary image there may still name the removed peer)`, 'warn');
             }
           }
           return removed;
@@ -481,7 +527,9 @@ export class CephMirroring {
       run: async (a, ctx) => {
         const peer = (await a.getPoolMirrorInfo(pool)).peers.find((p) => p.uuid === peerUuid);
         if (peer) ctx.log(`removing peer ${peer.siteName} (${peer.clientName}, ${peer.direction}): mirroring of ${pool} with ${peer.siteName} stops`);
-        await a.removePeer(pool, peerUuid);
+        // A peer that was not there is Ceph's error (NOT_FOUND); one that was is judged by the peer list afterwards.
+        const cephError = peer ? await removePeerChecked(a, pool, peerUuid) : await a.removePeer(pool, peerUuid);
+        if (cephError) ctx.log(`Ceph removed the peer but then reported an error (${cephError}); the peer list no longer has it (a mirror snapshot of a non-primary image may still name the removed peer)`, 'warn');
         if (peer) ctx.log(`if ${peer.siteName}'s rbd-mirror still has this cluster as a peer of ${pool}, it registers itself here again (tx-only) within seconds: remove the peer on ${peer.siteName} too`, 'warn');
       },
     });
