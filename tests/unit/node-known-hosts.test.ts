@@ -121,10 +121,11 @@ describe('Tandem\'s known_hosts file on a node (written by a constant script, ru
 
     // A wrong entry (and a duplicate) for site 1 is replaced by the pinned key; site 2 is kept.
     fs.writeFileSync(file, `tandem-site-1 ${NODE2_KEY}\ntandem-site-2 ${NODE2_KEY}\ntandem-site-1 ${NODE1_KEY}\n`, { mode: 0o644 });
+    const before = fs.statSync(file).ino;
     expect(await trustHostKey(runner, 'tandem-site-1', k1)).toBe(true);
     expect(fs.readFileSync(file, 'utf8')).toBe(`tandem-site-2 ${NODE2_KEY}\ntandem-site-1 ${NODE1_KEY}\n`);
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(fs.statSync(file).ino).not.toBe(ino); // replaced by rename, never written in place
+    expect(fs.statSync(file).ino).not.toBe(before); // replaced by rename, never written in place
     expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['tandem_known_hosts']);
   });
 

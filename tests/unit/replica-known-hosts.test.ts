@@ -64,7 +64,7 @@ describe('pinned source host keys for node-to-node pulls (demo nodes)', () => {
 
     // The admin pins another key for demo-node1: the node's real key is refused, nothing is pulled.
     const n1 = env.node('demo-node1');
-    const other = hostKeyFingerprint(await env.app.replicas.node(env.node('demo-node3')).hostKey());
+    const other = hostKeyFingerprint(env.world.hostKey('demo-node3'));
     env.app.db.$client.prepare(`update sites set config = json_set(config, '$.hostKeySha256', ?) where id = ?`).run(other, n1);
     const pulls = vi.spyOn(DemoNodeAdapter.prototype, 'pull');
     const s2 = await env.caller.replicas.syncNow({ id });

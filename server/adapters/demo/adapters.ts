@@ -1,9 +1,12 @@
 import { AppError } from '../../domain/errors';
 import { parseDomainXml, renderDomainXml, rewriteDomainXml } from '../node/domain-xml';
 import { datasetForPath } from '../node/ssh-node';
-import { pullStages } from '../node/transfer';
+import { knownHostsLine } from '../node/known-hosts';
+import { classifyPullError, pullArgv } from '../node/transfer';
+import { CommandError } from '../runner';
 import type {
   DatasetInfo,
+  HostPublicKey,
   NodeAdapter,
   NodeCapacity,
   NodeProbe,
@@ -319,13 +322,32 @@ export class DemoNodeAdapter implements NodeAdapter {
    * the snapshots' deltas, its progress from the world clock and the bandwidth limit (or the
    * simulated link speed). The target changes only when the stream completes.
    */
+  async hostKey(): Promise<HostPublicKey> {
+    await this.world.delay();
+    return this.world.hostKey(this.#node().name);
+  }
+
+  async trustHostKey(alias: string, key: HostPublicKey): Promise<boolean> {
+    const line = knownHostsLine(alias, key);
+    await this.world.delay();
+    const node = this.#node();
+    if (node.knownHosts[alias] === line) return false;
+    node.knownHosts[alias] = line;
+    return true;
+  }
+
   async pull(opts: PullOptions): Promise<TransferResult> {
-    pullStages(opts); // the same validation as a real pull
+    const argv = pullArgv(opts); // the same validation as a real pull
     await this.world.delay(opts.signal);
     const sourceName = opts.source.alias ?? opts.source.host;
     const src = this.world.node(sourceName);
     if (!src) throw new AppError('UNREACHABLE', `${this.nodeName} cannot reach ${sourceName} over SSH`);
     const target = this.#node();
+    const alias = opts.source.hostKeyAlias;
+    if (alias && target.knownHosts[alias] !== knownHostsLine(alias, this.world.hostKey(src.name))) {
+      // what ssh with StrictHostKeyChecking=yes answers when the entry is missing or differs
+      throw classifyPullError(new CommandError({ argv, exitCode: 255, stderr: 'Host key verification failed.\n', target: `root@${target.name}:22` }), opts);
+    }
     const sds = this.#ds(opts.sourceDataset, src);
     const toIdx = sds.snapshots.findIndex((s) => s.name === opts.toSnapshot);
     if (toIdx < 0) throw new AppError('NOT_FOUND', `snapshot missing on the source: ${opts.sourceDataset}@${opts.toSnapshot}`);

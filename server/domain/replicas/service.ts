@@ -1,5 +1,6 @@
 import { and, desc, eq, or } from 'drizzle-orm';
-import type { NodeAdapter, SnapshotInfo, SourceSpec } from '../../adapters/node/types';
+import { hostKeyAliasFor, hostKeyFingerprint } from '../../adapters/node/known-hosts';
+import type { HostPublicKey, NodeAdapter, SnapshotInfo, SourceSpec } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
 import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
@@ -73,6 +74,45 @@ export class ReplicaService {
     if (spec.kind !== 'node') throw new AppError('INVALID_INPUT', `site #${siteId} is not a compute node`);
     const c: NodeConfig = spec.config;
     return { host: c.host, port: c.port, user: c.user, alias: null };
+  }
+
+  /** Source host keys by `<site id>#<pinned fingerprint>`: a node's key is read once per pin. */
+  readonly #hostKeys = new Map<string, HostPublicKey>();
+
+  /**
+   * The host key pinned for a node site: the one the node presented to Tandem's own connection
+   * (which accepts no other), checked again against the pin here. The demo nodes, which have no
+   * pin, answer with their simulated keys.
+   */
+  async pinnedHostKey(siteId: number): Promise<HostPublicKey> {
+    const spec = this.sites.spec(siteId);
+    if (spec.kind !== 'node') throw new AppError('INVALID_INPUT', `site #${siteId} is not a compute node`);
+    const pinned = spec.config.hostKeySha256;
+    const cacheKey = `${siteId}#${pinned ?? (spec.demo ? 'demo' : '')}`;
+    const known = this.#hostKeys.get(cacheKey);
+    if (known) return known;
+    const where = `${spec.name} (${spec.config.host}:${spec.config.port})`;
+    if (!pinned && !spec.demo) throw new AppError('HOST_KEY_UNKNOWN', `the host key of ${where} is not pinned yet: confirm it on the Sites page`);
+    const key = await this.node(siteId).hostKey();
+    const presented = hostKeyFingerprint(key);
+    const want = pinned ?? presented;
+    if (presented !== want) {
+      throw new AppError('HOST_KEY_MISMATCH', `the host key of ${where} does not match the pinned key: expected ${want}, got ${presented}`, { details: { expected: want, presented } });
+    }
+    this.#hostKeys.set(cacheKey, key);
+    return key;
+  }
+
+  /**
+   * Where the target node reaches the source for a pull, trusting only the source's pinned host
+   * key: Tandem writes it into its own known_hosts file on the target first (a no-op when the
+   * entry is already right), and the pull's ssh checks the source against that entry alone.
+   */
+  async pullSource(sourceSiteId: number, targetSiteId: number): Promise<SourceSpec> {
+    const key = await this.pinnedHostKey(sourceSiteId);
+    const alias = hostKeyAliasFor(sourceSiteId);
+    await this.node(targetSiteId).trustHostKey(alias, key);
+    return { ...this.sourceSpec(sourceSiteId), hostKeyAlias: alias };
   }
 
   row(id: number): ReplicaRow {
@@ -400,11 +440,12 @@ export class ReplicaService {
     const target = this.node(r.targetSiteId);
     ctx.progress(0, total);
     let bytes = 0;
+    const source = plans.length ? await this.pullSource(r.sourceSiteId, r.targetSiteId) : null;
     for (const { d, common } of plans) {
       ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
       const base = bytes;
       const res = await target.pull({
-        source: this.sourceSpec(r.sourceSiteId),
+        source: source!,
         sourceDataset: d.source,
         fromSnapshot: common?.name ?? null,
         toSnapshot: snap,
