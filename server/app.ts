@@ -65,9 +65,10 @@ export function createApp(opts: AppOptions = {}): App {
   const ssh = new SshPool();
   let world: DemoWorld | undefined = opts.demoWorld;
   const registry = new AdapterRegistry(ssh, () => (world ??= demoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250), opts.demoDown ?? process.env.TANDEM_DEMO_DOWN)), path.join(dir, 'run'));
-  const sites = new SiteService(db, SecretBox.fromEnvOrFile(dir), registry);
+  const box = SecretBox.fromEnvOrFile(dir);
+  const sites = new SiteService(db, box, registry);
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
-  const replicas = new ReplicaService(db, sites, tasks, clock);
+  const replicas = new ReplicaService(db, sites, tasks, clock, box);
   const app: App = {
     db,
     clock,

@@ -484,7 +484,7 @@ export class DemoNodeAdapter implements NodeAdapter {
   async dumpVm(name: string): Promise<VmDefinition> {
     await this.world.delay();
     const vm = this.#vm(name);
-    return { format: 'libvirt-xml', name: vm.name, text: renderDomainXml(vm) };
+    return { format: 'libvirt-xml', name: vm.name, text: this.#node().definitions[vm.name] ?? renderDomainXml(vm) };
   }
 
   rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition {
@@ -516,6 +516,7 @@ export class DemoNodeAdapter implements NodeAdapter {
     };
     if (existing) Object.assign(existing, info);
     else node.vms.push(info);
+    node.definitions[d.name] = def.text;
     return d.name;
   }
 
@@ -527,6 +528,7 @@ export class DemoNodeAdapter implements NodeAdapter {
     if (!vm) return;
     if (vm.state !== 'stopped') throw new AppError('CONFLICT', `VM ${name} on ${node.name} is ${vm.state}: stop it before removing its definition`);
     node.vms = node.vms.filter((v) => v !== vm);
+    delete node.definitions[name];
   }
 }
 

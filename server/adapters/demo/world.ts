@@ -23,6 +23,11 @@ export interface DemoNode {
   initialDatasetBytes: Record<string, number>;
   /** Tandem's known_hosts file on the node (`~/.ssh/tandem_known_hosts`): alias → line. */
   knownHosts: Record<string, string>;
+  /**
+   * Definitions as they were last defined, secrets included (what `virsh dumpxml --inactive
+   * --security-info` returns), by VM name; VMs without one dump a rendered definition.
+   */
+  definitions: Record<string, string>;
 }
 
 export interface DemoSnapshot {
@@ -122,7 +127,7 @@ function vm(name: string, n: number, vcpus: number, memoryMiB: number, state: Vm
 }
 
 /** Pool root datasets and one dataset per VM disk, as a node starts out. */
-function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts'>, epoch: number): { datasets: DemoDataset[]; txg: number } {
+function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>, epoch: number): { datasets: DemoDataset[]; txg: number } {
   let txg = 1;
   const creation = Math.floor(epoch / 1000) - 30 * 86400;
   const ds = (name: string, referencedBytes: number, capacityBytes: number, writeRate: number, writing: boolean, props: Record<string, string> = {}): DemoDataset => ({
@@ -168,7 +173,7 @@ export class DemoWorld {
     readonly latencyMs = 250,
   ) {
     this.epoch = Math.floor(clock.now() / 3600_000) * 3600_000;
-    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts'>[] = [
+    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>[] = [
       {
         name: 'demo-node1',
         cpus: 32,
@@ -199,7 +204,7 @@ export class DemoWorld {
     ];
     this.nodes = nodes.map((n) => {
       const { datasets, txg } = seedDatasets(n, this.epoch);
-      const node: DemoNode = { ...n, datasets, txg, initialDatasetBytes: {}, knownHosts: {} };
+      const node: DemoNode = { ...n, datasets, txg, initialDatasetBytes: {}, knownHosts: {}, definitions: {} };
       for (const p of n.zpools) node.initialDatasetBytes[p.name] = this.poolDatasetBytes(node, p.name);
       return node;
     });

@@ -290,7 +290,11 @@ export interface NodeAdapter {
   stopVm(name: string, opts?: StopOptions): Promise<void>;
   pauseVm(name: string): Promise<void>;
   resumeVm(name: string): Promise<void>;
-  /** The persistent definition (`virsh dumpxml --inactive`). */
+  /**
+   * The persistent definition with its secrets (`virsh dumpxml --inactive --security-info`:
+   * console passwords), so that a VM defined from it elsewhere keeps them. Never show, log or
+   * store it as it is (see stripDomainSecrets).
+   */
   dumpVm(name: string): Promise<VmDefinition>;
   /** Pure: adapts a definition from another node to this node's disk paths. */
   rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition;

@@ -1,20 +1,24 @@
 import { and, desc, eq, or } from 'drizzle-orm';
 import { hostKeyAliasFor, hostKeyFingerprint } from '../../adapters/node/known-hosts';
-import type { HostPublicKey, NodeAdapter, SnapshotInfo, SourceSpec } from '../../adapters/node/types';
+import type { HostPublicKey, NodeAdapter, SnapshotInfo, SourceSpec, VmDefinition } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow } from '../../db/schema';
+import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow, type StoredVmDefinition } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
+import type { SecretBox } from '../secrets';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
+import { definitionToDefine, publicDefinition, storedDefinition } from './vm-definition';
 import { DEFAULTS, latestCommon, nextSyncAt, noCommonRefusal, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
 
 export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
 
-export interface ReplicaView extends ReplicaRow {
+export interface ReplicaView extends Omit<ReplicaRow, 'vmDefinition'> {
+  /** The stored definition without its secrets (see vm-definition.ts). */
+  vmDefinition: Omit<StoredVmDefinition, 'sealed'> | null;
   sourceSite: string;
   targetSite: string;
   /** Where the VM runs now when a sibling's failover moved it (conflict `master-moved`), else null. */
@@ -61,6 +65,8 @@ export class ReplicaService {
     private readonly sites: SiteService,
     private readonly tasks: TaskEngine,
     private readonly clock: Clock,
+    /** Encrypts the secrets of stored VM definitions (vm-definition.ts). */
+    private readonly box: SecretBox,
   ) {}
 
   node(siteId: number): NodeAdapter {
@@ -115,6 +121,12 @@ export class ReplicaService {
     return { ...this.sourceSpec(sourceSiteId), hostKeyAlias: alias };
   }
 
+  /** The replica's stored VM definition with its secrets, to define the VM on a node; null when none is stored. */
+  definitionToDefine(id: number): VmDefinition | null {
+    const stored = this.row(id).vmDefinition;
+    return stored ? definitionToDefine(this.box, stored) : null;
+  }
+
   row(id: number): ReplicaRow {
     const r = this.db.select().from(replicas).where(eq(replicas.id, id)).get();
     if (!r) throw new AppError('NOT_FOUND', `replica #${id} does not exist`);
@@ -126,6 +138,7 @@ export class ReplicaService {
     const names = new Map(this.sites.list().map((s) => [s.id, s.name]));
     return {
       ...r,
+      vmDefinition: r.vmDefinition ? publicDefinition(r.vmDefinition) : null,
       sourceSite: names.get(r.sourceSiteId) ?? `#${r.sourceSiteId}`,
       targetSite: names.get(r.targetSiteId) ?? `#${r.targetSiteId}`,
       movedTo: r.conflict?.kind === 'master-moved' ? (names.get(r.conflict.siteId) ?? `#${r.conflict.siteId}`) : null,
@@ -368,7 +381,7 @@ export class ReplicaService {
     if (!vm) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
     this.markSeen(r.sourceSiteId);
     const def = await source.dumpVm(r.vmName);
-    this.db.update(replicas).set({ vmDefinition: { ...def, state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) } }).where(eq(replicas.id, r.id)).run();
+    this.db.update(replicas).set({ vmDefinition: storedDefinition(this.box, def, { state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) }) }).where(eq(replicas.id, r.id)).run();
     const have = await Promise.all(r.datasets.map(async (d) => ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap)));
     const missing = r.datasets.filter((_, i) => !have[i]).map((d) => d.source);
     if (!missing.length) return ctx.log(`snapshot ${snap} already exists on every disk`);
