@@ -317,11 +317,6 @@ export class DemoNodeAdapter implements NodeAdapter {
     node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0, holds: [] }] }));
   }
 
-  /**
-   * Simulated `ssh source zfs send … | pv | zfs recv -F target`: the stream's size follows from
-   * the snapshots' deltas, its progress from the world clock and the bandwidth limit (or the
-   * simulated link speed). The target changes only when the stream completes.
-   */
   async hostKey(): Promise<HostPublicKey> {
     await this.world.delay();
     return this.world.hostKey(this.#node().name);
@@ -336,6 +331,12 @@ export class DemoNodeAdapter implements NodeAdapter {
     return true;
   }
 
+  /**
+   * Simulated `ssh source zfs send … | pv | zfs recv -F target`: the stream's size follows from
+   * the snapshots' deltas, its progress from the world clock and the bandwidth limit (or the
+   * simulated link speed). The target changes only when the stream completes; with
+   * `source.hostKeyAlias`, only when the target's known_hosts entry is the source's key.
+   */
   async pull(opts: PullOptions): Promise<TransferResult> {
     const argv = pullArgv(opts); // the same validation as a real pull
     await this.world.delay(opts.signal);
