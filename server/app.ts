@@ -83,7 +83,7 @@ export function createApp(opts: AppOptions = {}): App {
   const sites = new SiteService(db, keys, registry);
   sites.rewriteKeyrings();
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
-  const replicas = new ReplicaService(db, sites, tasks, clock);
+  const replicas = new ReplicaService(db, sites, tasks, clock, keys);
   const app: App = {
     db,
     clock,

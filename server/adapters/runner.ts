@@ -25,6 +25,8 @@ export interface CommandRunner {
   readonly target: string;
   run(spec: CommandSpec): Promise<CommandResult>;
   close(): Promise<void>;
+  /** SSH runners: the host key (wire form) the host presented, which matched the pinned fingerprint. */
+  hostKey?(): Promise<Buffer>;
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;

@@ -37,6 +37,8 @@ const IDLE_CLOSE_MS = 5 * 60_000;
 interface PooledConnection {
   client: Client;
   ready: Promise<Client>;
+  /** The host key the server presented (wire form), once it matched the pinned fingerprint. */
+  hostKey: Buffer | null;
   active: number;
   waiters: (() => void)[];
   idleTimer: NodeJS.Timeout | null;
@@ -58,7 +60,7 @@ export class SshPool {
     return new SshRunner(this, target);
   }
 
-  async acquire(target: SshTarget): Promise<{ client: Client; release: () => void }> {
+  async acquire(target: SshTarget): Promise<{ client: Client; hostKey: Buffer; release: () => void }> {
     const key = connectionKey(target);
     let conn = this.#conns.get(key);
     if (!conn || conn.closed) {
@@ -79,6 +81,7 @@ export class SshPool {
     let released = false;
     return {
       client: c.client,
+      hostKey: c.hostKey!,
       release: () => {
         if (released) return;
         released = true;
@@ -99,7 +102,7 @@ export class SshPool {
   #open(key: string, target: SshTarget): PooledConnection {
     const client = new Client();
     let seenFingerprint: string | null = null;
-    const conn: PooledConnection = { client, ready: null as unknown as Promise<Client>, active: 0, waiters: [], idleTimer: null, closed: false };
+    const conn: PooledConnection = { client, ready: null as unknown as Promise<Client>, hostKey: null, active: 0, waiters: [], idleTimer: null, closed: false };
     conn.ready = new Promise<Client>((resolve, reject) => {
       const where = `${target.host}:${target.port}`;
       const cfg: ConnectConfig = {
@@ -111,7 +114,9 @@ export class SshPool {
         keepaliveCountMax: 3,
         hostVerifier: (rawKey: Buffer) => {
           seenFingerprint = fingerprintOf(rawKey);
-          return !!target.hostKeySha256 && seenFingerprint === target.hostKeySha256;
+          const ok = !!target.hostKeySha256 && seenFingerprint === target.hostKeySha256;
+          if (ok) conn.hostKey = Buffer.from(rawKey);
+          return ok;
         },
       };
       try {
@@ -276,6 +281,13 @@ export class SshRunner implements CommandRunner {
     } finally {
       release();
     }
+  }
+
+  /** The host key this host presented (wire form): the pinned one, or the connection fails. */
+  async hostKey(): Promise<Buffer> {
+    const { hostKey, release } = await this.pool.acquire(this.ssh);
+    release();
+    return hostKey;
   }
 
   async close(): Promise<void> {}

@@ -195,8 +195,12 @@ export const replicas = sqliteTable(
     diskZpools: text('disk_zpools', { mode: 'json' }).notNull().$type<Record<string, string>>(),
     /** Source dataset → target dataset, fixed at creation. */
     datasets: text('datasets', { mode: 'json' }).notNull().$type<ReplicaDataset[]>(),
-    /** The VM's definition and state as of the last sync, for a failover when the master is gone. */
-    vmDefinition: text('vm_definition', { mode: 'json' }).$type<{ format: 'libvirt-xml' | 'vmadm-json'; name: string; text: string; state: string; disks: { device: string; path: string }[] } | null>(),
+    /**
+     * The VM's definition and state as of the last sync, for a failover when the master is gone:
+     * `text` without its secrets (console passwords), `sealed` the whole definition encrypted
+     * (see server/domain/replicas/vm-definition.ts).
+     */
+    vmDefinition: text('vm_definition', { mode: 'json' }).$type<StoredVmDefinition | null>(),
     reserveResources: integer('reserve_resources', { mode: 'boolean' }).notNull(),
     vcpus: integer('vcpus').notNull(),
     memoryMiB: integer('memory_mib').notNull(),
@@ -245,6 +249,18 @@ export type ReplicaConflict =
   | { kind: 'master-moved'; siteId: number; byReplicaId: number; at: number }
   /** The VM is running on both nodes of this replica. */
   | { kind: 'dual-running'; siteIds: number[]; at: number };
+
+/** A replica's stored VM definition (replicas.vm_definition). */
+export interface StoredVmDefinition {
+  format: 'libvirt-xml' | 'vmadm-json';
+  name: string;
+  /** The definition without its secrets (no `passwd` attributes): what may be shown. */
+  text: string;
+  /** The whole definition, secrets included, encrypted; absent or null when it has no secrets. */
+  sealed?: string | null;
+  state: string;
+  disks: { device: string; path: string }[];
+}
 
 /** One replicated disk: its dataset on each side and the disk's path inside the dataset. */
 export interface ReplicaDataset {

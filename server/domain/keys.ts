@@ -3,9 +3,10 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { FILE_MODE, syncDir, writePrivateFileAtomic } from '../db/data-dir';
-import { secrets, settings, sites } from '../db/schema';
+import { replicas, secrets, settings, sites } from '../db/schema';
 import { AppError, errorMessage } from './errors';
 import { getSetting } from './settings';
+import { VM_DEFINITION_AAD } from './replicas/vm-definition';
 import {
   deriveKey,
   keyIdOf,
@@ -354,6 +355,18 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
           }
           const aad = siteSecretAad(site.id);
           tx.update(secrets).set({ ciphertext: next.encrypt(keys.decrypt(r.ciphertext, aad), aad) }).where(eq(secrets.id, r.id)).run();
+          n++;
+        }
+        // The VM definitions replicas keep sealed (console passwords): a failover must still open them.
+        for (const r of tx.select({ id: replicas.id, def: replicas.vmDefinition }).from(replicas).all()) {
+          if (!r.def?.sealed) continue;
+          let sealed: string;
+          try {
+            sealed = next.encrypt(keys.decrypt(r.def.sealed, VM_DEFINITION_AAD), VM_DEFINITION_AAD);
+          } catch {
+            continue; // unreadable already: the replica's next sync stores it again
+          }
+          tx.update(replicas).set({ vmDefinition: { ...r.def, sealed } }).where(eq(replicas.id, r.id)).run();
           n++;
         }
         inside();

@@ -5,6 +5,7 @@ import {
   parseDomainXml,
   renderDomainXml,
   rewriteDomainXml,
+  stripDomainSecrets,
   xmlEscape,
   xmlUnescape,
 } from '@/server/adapters/node/domain-xml';
@@ -326,6 +327,14 @@ describe('LibvirtDriver lifecycle', () => {
     await d.stop('vm1', { graceMs: 0 }).catch(() => {});
   });
 
+  it('dump keeps the console passwords (--security-info): a VM failed over must get them back', async () => {
+    const xml = "<domain type='kvm'>\n  <name>vm1</name>\n  <devices>\n    <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/>\n  </devices>\n</domain>\n";
+    const { runner, calls } = fakeRunner(() => ({ stdout: xml }));
+    const def = await new LibvirtDriver(runner).dump('vm1');
+    expect(calls[0]).toEqual(['virsh', '-c', 'qemu:///system', 'dumpxml', '--inactive', '--security-info', 'vm1']);
+    expect(def).toEqual({ format: 'libvirt-xml', name: 'vm1', text: xml });
+  });
+
   it('define sends the XML on stdin and refuses a hostile name inside it', async () => {
     const { runner, calls, stdins } = fakeRunner(() => ({}));
     const d = new LibvirtDriver(runner);
@@ -343,6 +352,24 @@ describe('LibvirtDriver lifecycle', () => {
       code: 'INVALID_INPUT',
     });
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe('secrets in domain XML', () => {
+  it('strips every passwd attribute (graphics of any type, either quote), and nothing else', () => {
+    const xml = fixture('virsh-dumpxml-inactive.xml').replace(
+      '</devices>',
+      `    <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret' passwdValidTo='2030-01-01T00:00:00'>\n      <listen type='address' address='0.0.0.0'/>\n    </graphics>\n    <graphics type="spice" autoport="yes" passwd="sp&amp;ice'pw" keymap='de'/>\n    <graphics type='rdp' passwd = 'rdp-pw'/>\n  </devices>`,
+    );
+    const out = stripDomainSecrets(xml);
+    expect(out.secrets).toBe(3);
+    expect(out.text).not.toMatch(/s3cret|sp&amp;ice|rdp-pw|\spasswd\s*=/);
+    expect(out.text).toContain("<graphics type='vnc' port='-1' autoport='yes' passwdValidTo='2030-01-01T00:00:00'>");
+    expect(out.text).toContain('<graphics type="spice" autoport="yes" keymap=\'de\'/>');
+    expect(out.text).toContain("<graphics type='rdp'/>");
+    expect(parseDomainXml(out.text)).toEqual(parseDomainXml(xml));
+    const plain = fixture('virsh-dumpxml-inactive.xml');
+    expect(stripDomainSecrets(plain)).toEqual({ text: plain, secrets: 0 });
   });
 });
 

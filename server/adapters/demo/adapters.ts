@@ -1,9 +1,12 @@
 import { AppError } from '../../domain/errors';
 import { parseDomainXml, renderDomainXml, rewriteDomainXml } from '../node/domain-xml';
 import { datasetForPath } from '../node/ssh-node';
-import { pullStages } from '../node/transfer';
+import { knownHostsLine } from '../node/known-hosts';
+import { classifyPullError, pullArgv } from '../node/transfer';
+import { CommandError } from '../runner';
 import type {
   DatasetInfo,
+  HostPublicKey,
   NodeAdapter,
   NodeCapacity,
   NodeProbe,
@@ -314,18 +317,38 @@ export class DemoNodeAdapter implements NodeAdapter {
     node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0, holds: [] }] }));
   }
 
+  async hostKey(): Promise<HostPublicKey> {
+    await this.world.delay();
+    return this.world.hostKey(this.#node().name);
+  }
+
+  async trustHostKey(alias: string, key: HostPublicKey): Promise<boolean> {
+    const line = knownHostsLine(alias, key);
+    await this.world.delay();
+    const node = this.#node();
+    if (node.knownHosts[alias] === line) return false;
+    node.knownHosts[alias] = line;
+    return true;
+  }
+
   /**
    * Simulated `ssh source zfs send … | pv | zfs recv -F target`: the stream's size follows from
    * the snapshots' deltas, its progress from the world clock and the bandwidth limit (or the
-   * simulated link speed). The target changes only when the stream completes.
+   * simulated link speed). The target changes only when the stream completes; with
+   * `source.hostKeyAlias`, only when the target's known_hosts entry is the source's key.
    */
   async pull(opts: PullOptions): Promise<TransferResult> {
-    pullStages(opts); // the same validation as a real pull
+    const argv = pullArgv(opts); // the same validation as a real pull
     await this.world.delay(opts.signal);
     const sourceName = opts.source.alias ?? opts.source.host;
     const src = this.world.node(sourceName);
     if (!src) throw new AppError('UNREACHABLE', `${this.nodeName} cannot reach ${sourceName} over SSH`);
     const target = this.#node();
+    const alias = opts.source.hostKeyAlias;
+    if (alias && target.knownHosts[alias] !== knownHostsLine(alias, this.world.hostKey(src.name))) {
+      // what ssh with StrictHostKeyChecking=yes answers when the entry is missing or differs
+      throw classifyPullError(new CommandError({ argv, exitCode: 255, stderr: 'Host key verification failed.\n', target: `root@${target.name}:22` }), opts);
+    }
     const sds = this.#ds(opts.sourceDataset, src);
     const toIdx = sds.snapshots.findIndex((s) => s.name === opts.toSnapshot);
     if (toIdx < 0) throw new AppError('NOT_FOUND', `snapshot missing on the source: ${opts.sourceDataset}@${opts.toSnapshot}`);
@@ -462,7 +485,7 @@ export class DemoNodeAdapter implements NodeAdapter {
   async dumpVm(name: string): Promise<VmDefinition> {
     await this.world.delay();
     const vm = this.#vm(name);
-    return { format: 'libvirt-xml', name: vm.name, text: renderDomainXml(vm) };
+    return { format: 'libvirt-xml', name: vm.name, text: this.#node().definitions[vm.name] ?? renderDomainXml(vm) };
   }
 
   rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition {
@@ -494,6 +517,7 @@ export class DemoNodeAdapter implements NodeAdapter {
     };
     if (existing) Object.assign(existing, info);
     else node.vms.push(info);
+    node.definitions[d.name] = def.text;
     return d.name;
   }
 
@@ -505,6 +529,7 @@ export class DemoNodeAdapter implements NodeAdapter {
     if (!vm) return;
     if (vm.state !== 'stopped') throw new AppError('CONFLICT', `VM ${name} on ${node.name} is ${vm.state}: stop it before removing its definition`);
     node.vms = node.vms.filter((v) => v !== vm);
+    delete node.definitions[name];
   }
 }
 

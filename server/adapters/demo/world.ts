@@ -1,6 +1,7 @@
+import crypto from 'node:crypto';
 import type { Clock } from '../../domain/clock';
 import type { PoolMirrorSummary } from '../ceph/types';
-import type { VmInfo, ZpoolInfo } from '../node/types';
+import type { HostPublicKey, VmInfo, ZpoolInfo } from '../node/types';
 
 /**
  * The demo environment: three compute nodes and two Ceph clusters simulated in process.
@@ -20,6 +21,13 @@ export interface DemoNode {
   txg: number;
   /** Bytes of datasets per pool when the world was created (allocation is reported relative to it). */
   initialDatasetBytes: Record<string, number>;
+  /** Tandem's known_hosts file on the node (`~/.ssh/tandem_known_hosts`): alias → line. */
+  knownHosts: Record<string, string>;
+  /**
+   * Definitions as they were last defined, secrets included (what `virsh dumpxml --inactive
+   * --security-info` returns), by VM name; VMs without one dump a rendered definition.
+   */
+  definitions: Record<string, string>;
 }
 
 export interface DemoSnapshot {
@@ -119,7 +127,7 @@ function vm(name: string, n: number, vcpus: number, memoryMiB: number, state: Vm
 }
 
 /** Pool root datasets and one dataset per VM disk, as a node starts out. */
-function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes'>, epoch: number): { datasets: DemoDataset[]; txg: number } {
+function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>, epoch: number): { datasets: DemoDataset[]; txg: number } {
   let txg = 1;
   const creation = Math.floor(epoch / 1000) - 30 * 86400;
   const ds = (name: string, referencedBytes: number, capacityBytes: number, writeRate: number, writing: boolean, props: Record<string, string> = {}): DemoDataset => ({
@@ -165,7 +173,7 @@ export class DemoWorld {
     readonly latencyMs = 250,
   ) {
     this.epoch = Math.floor(clock.now() / 3600_000) * 3600_000;
-    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes'>[] = [
+    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>[] = [
       {
         name: 'demo-node1',
         cpus: 32,
@@ -196,7 +204,7 @@ export class DemoWorld {
     ];
     this.nodes = nodes.map((n) => {
       const { datasets, txg } = seedDatasets(n, this.epoch);
-      const node: DemoNode = { ...n, datasets, txg, initialDatasetBytes: {} };
+      const node: DemoNode = { ...n, datasets, txg, initialDatasetBytes: {}, knownHosts: {}, definitions: {} };
       for (const p of n.zpools) node.initialDatasetBytes[p.name] = this.poolDatasetBytes(node, p.name);
       return node;
     });
@@ -220,6 +228,13 @@ export class DemoWorld {
 
   node(name: string): DemoNode | undefined {
     return this.nodes.find((n) => n.name === name);
+  }
+
+  /** A node's simulated SSH host key (ed25519 wire form, derived from its name). */
+  hostKey(name: string): HostPublicKey {
+    const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+    const pub = crypto.createHash('sha256').update(`demo host key of ${name}`).digest();
+    return { type: 'ssh-ed25519', base64: Buffer.concat([str(Buffer.from('ssh-ed25519')), str(pub)]).toString('base64') };
   }
 
   cluster(name: string): DemoCluster | undefined {

@@ -208,6 +208,20 @@ export function rewriteDomainXml(def: VmDefinition, opts: RewriteOptions): VmDef
   return { format: 'libvirt-xml', name, text: xml };
 }
 
+/**
+ * Removes the secrets that `virsh dumpxml --security-info` adds: every `passwd` attribute
+ * (console passwords of `<graphics>` — vnc, spice, rdp — and any other element). The rest of
+ * the document is left as it was. Returns how many were removed.
+ */
+export function stripDomainSecrets(xml: string): { text: string; secrets: number } {
+  let secrets = 0;
+  const text = xml.replace(/\spasswd\s*=\s*(?:'[^']*'|"[^"]*")/g, () => {
+    secrets++;
+    return '';
+  });
+  return { text, secrets };
+}
+
 /** A minimal persistent domain definition (the demo simulation's dumpVm). */
 export function renderDomainXml(vm: {
   name: string;

@@ -257,9 +257,14 @@ export class LibvirtDriver implements HypervisorDriver {
     }
   }
 
+  /**
+   * The persistent definition WITH its secrets (console passwords): without --security-info
+   * libvirt leaves them out, and a VM defined from it elsewhere would have none. Callers must
+   * keep the text from the browser, logs and history (see stripDomainSecrets).
+   */
   async dump(name: string): Promise<VmDefinition> {
     try {
-      const text = (await this.#run(['dumpxml', '--inactive', name])).stdout;
+      const text = (await this.#run(['dumpxml', '--inactive', '--security-info', name])).stdout;
       return { format: 'libvirt-xml', name, text };
     } catch (e) {
       throw this.#notFound(name, e);

@@ -2,10 +2,12 @@ import { AppError } from '../../domain/errors';
 import { assertName } from '../quote';
 import type { CommandRunner } from '../runner';
 import { UnsupportedDriver, type HypervisorDriver, type HypervisorVm } from './hypervisor';
+import { parseHostKeyBlob, trustHostKey } from './known-hosts';
 import { LibvirtDriver } from './libvirt';
 import { runPull } from './transfer';
 import type {
   DatasetInfo,
+  HostPublicKey,
   NodeAdapter,
   NodeCapacity,
   NodeProbe,
@@ -167,6 +169,13 @@ export class SshNodeAdapter implements NodeAdapter {
   }
   async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {
     return this.zfs.estimateWritten(dataset, snapshot);
+  }
+  async hostKey(): Promise<HostPublicKey> {
+    if (!this.runner.hostKey) throw new AppError('PRECONDITION_FAILED', `${this.runner.target} is not reached over SSH: it has no pinned host key`);
+    return parseHostKeyBlob(await this.runner.hostKey());
+  }
+  async trustHostKey(alias: string, key: HostPublicKey): Promise<boolean> {
+    return trustHostKey(this.runner, alias, key);
   }
   async pull(opts: PullOptions): Promise<TransferResult> {
     return runPull(this.runner, opts);

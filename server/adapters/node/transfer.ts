@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { AppError } from '../../domain/errors';
 import { assertName, shellJoin, shellPipeline } from '../quote';
+import { assertHostKeyAlias, TANDEM_KNOWN_HOSTS } from './known-hosts';
 import { CommandError, type CommandRunner } from '../runner';
 import type { PullOptions, SourceSpec, TransferResult } from './types';
 import { assertSnapshotRef } from './zfs';
@@ -13,8 +14,12 @@ import { assertSnapshotRef } from './zfs';
  * On the source the send runs inside SEND_WRAPPER (see below). The data never passes through
  * Tandem. What a real deployment needs on every node that pulls:
  *  - an SSH key that the source node's root (or the configured user) accepts (authorized_keys);
- *  - the source's host key in the target's known_hosts (the command runs with BatchMode=yes and
- *    never answers prompts; set StrictHostKeyChecking yes in the node's ssh_config);
+ *  - nothing for the source's host key: Tandem writes the key it pinned for the source site into
+ *    its own known_hosts file on the target (`~/.ssh/tandem_known_hosts`, see known-hosts.ts)
+ *    before pulling, and the pull's ssh checks the source against that entry alone
+ *    (SourceSpec.hostKeyAlias: StrictHostKeyChecking=yes, HostKeyAlias=tandem-site-<id>, no
+ *    global or personal known_hosts), so a node's own known_hosts is never trusted; the command
+ *    runs with BatchMode=yes and never answers prompts;
  *  - `pv` installed (progress and bandwidth limit);
  *  - optionally a Host alias in ~/.ssh/config (SourceSpec.alias) carrying port, user, key and
  *    ciphers, as the lab does for node1..nodeN;
@@ -32,9 +37,33 @@ const DEFAULT_TRANSFER_TIMEOUT_MS = 12 * 3600_000;
 /** pv prints the byte count this often (seconds). */
 export const PV_INTERVAL = '0.5';
 
+/**
+ * ssh options that make the source's entry in Tandem's known_hosts file the only key trusted
+ * for it. Given before the host (and a Host alias's settings): ssh keeps the first value of an
+ * option, so the node's ssh_config cannot loosen them.
+ */
+export function pinnedHostKeyOptions(hostKeyAlias: string): string[] {
+  const alias = assertHostKeyAlias(hostKeyAlias, 'source.hostKeyAlias');
+  return [
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${TANDEM_KNOWN_HOSTS}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    `HostKeyAlias=${alias}`,
+    '-o',
+    'CheckHostIP=no',
+    '-o',
+    'UpdateHostKeys=no',
+  ];
+}
+
 /** The `ssh …` prefix that reaches the source from the target node. */
 export function sourceSshArgv(source: SourceSpec): string[] {
   const base = ['ssh', '-o', 'BatchMode=yes'];
+  if (source.hostKeyAlias !== undefined && source.hostKeyAlias !== null) base.push(...pinnedHostKeyOptions(source.hostKeyAlias));
   if (source.alias) {
     return [...base, assertName('host', source.alias, 'source.alias')];
   }
@@ -137,9 +166,12 @@ export function classifyPullError(e: CommandError, opts: PullOptions): AppError 
   if (
     /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(err)
   ) {
+    const alias = opts.source.hostKeyAlias;
     return new AppError(
       'HOST_KEY_UNKNOWN',
-      `${e.target} does not trust the host key of ${src}: add it to the target node's known_hosts`,
+      alias
+        ? `${e.target} does not trust the host key of ${src}: it is not the key pinned for that node in Tandem (entry ${alias} of ${TANDEM_KNOWN_HOSTS} on ${e.target}, which Tandem writes from the pinned key before each sync); if the source node was reinstalled, confirm its new key on the Sites page`
+        : `${e.target} does not trust the host key of ${src}: add it to the target node's known_hosts`,
       base,
     );
   }

@@ -84,6 +84,14 @@ export interface WrittenEstimate {
   exact: boolean;
 }
 
+/** An SSH host public key as a known_hosts line carries it. */
+export interface HostPublicKey {
+  /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, … (the type inside the key). */
+  type: string;
+  /** The key in SSH wire form, base64. */
+  base64: string;
+}
+
 /** Where the target node reaches the source node over SSH. */
 export interface SourceSpec {
   host: string;
@@ -94,6 +102,13 @@ export interface SourceSpec {
    * used instead of host/port/user, so the node's ssh config decides how to connect.
    */
   alias?: string | null;
+  /**
+   * `tandem-site-<id>`: the source's entry in Tandem's own known_hosts file on the target
+   * (`~/.ssh/tandem_known_hosts`, see known-hosts.ts). When set, the pull's ssh checks the
+   * source's host key against that entry only (StrictHostKeyChecking=yes, HostKeyAlias), and a
+   * different key refuses the pull. Unset: the node's own ssh configuration decides.
+   */
+  hostKeyAlias?: string | null;
 }
 
 export interface PullOptions {
@@ -247,6 +262,17 @@ export interface NodeAdapter {
   /** Releases `tag` from every snapshot of the dataset that has it, except `except`. Returns what it released. */
   releaseHolds(dataset: string, tag: string, except?: string | null): Promise<string[]>;
   /**
+   * The host key this node presented to Tandem's own connection, which accepts only the pinned
+   * one (the demo nodes have simulated keys).
+   */
+  hostKey(): Promise<HostPublicKey>;
+  /**
+   * Makes Tandem's known_hosts file on THIS node hold exactly `key` under `alias`
+   * (`tandem-site-<id>`), other entries kept; replaced atomically, and only when it differs.
+   * Returns whether it was written.
+   */
+  trustHostKey(alias: string, key: HostPublicKey): Promise<boolean>;
+  /**
    * Runs on THIS (target) node: `ssh <source> zfs send … | pv -n -b [-L] | zfs recv -F target`.
    * An interrupted transfer is repaired by pulling again from the last common snapshot.
    */
@@ -264,7 +290,11 @@ export interface NodeAdapter {
   stopVm(name: string, opts?: StopOptions): Promise<void>;
   pauseVm(name: string): Promise<void>;
   resumeVm(name: string): Promise<void>;
-  /** The persistent definition (`virsh dumpxml --inactive`). */
+  /**
+   * The persistent definition with its secrets (`virsh dumpxml --inactive --security-info`:
+   * console passwords), so that a VM defined from it elsewhere keeps them. Never show, log or
+   * store it as it is (see stripDomainSecrets).
+   */
   dumpVm(name: string): Promise<VmDefinition>;
   /** Pure: adapts a definition from another node to this node's disk paths. */
   rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition;

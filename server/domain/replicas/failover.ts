@@ -372,9 +372,9 @@ export class ReplicaFailover {
       return out;
     });
     await ctx.step('Define the VM on the replica node', async () => {
-      const def = this.replicas.row(p.replicaId).vmDefinition;
+      const def = this.replicas.definitionToDefine(p.replicaId);
       if (!def) throw new AppError('PRECONDITION_FAILED', 'no stored VM definition');
-      const rewritten = target.rewriteVm({ format: def.format, name: def.name, text: def.text }, { disks: paths });
+      const rewritten = target.rewriteVm(def, { disks: paths });
       await target.defineVm(rewritten);
     });
     await ctx.step('Start the VM', async () => {

@@ -1,5 +1,5 @@
 import { and, eq, ne } from 'drizzle-orm';
-import type { SnapshotInfo } from '../../adapters/node/types';
+import type { SnapshotInfo, SourceSpec } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
 import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskRow, type TaskStepRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
@@ -269,6 +269,7 @@ export class ReplicaRepoint {
     if (bridged.length) {
       await ctx.step(BRIDGE, async () => {
         const vms = await target.listVms();
+        let source: SourceSpec | null = null;
         for (const d of bridged) {
           const want = ((await master.listSnapshots(d.source))[d.source] ?? []).find((s) => s.name === d.common);
           if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} on ${names.master} no longer has ${d.common}`);
@@ -285,8 +286,9 @@ export class ReplicaRepoint {
           });
           if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
           ctx.log(`${d.oldSource} on ${names.old} → ${d.target}: incremental from ${d.from} to ${d.common}, the snapshot ${names.master} started from (nothing changes on ${names.old})`);
+          source ??= await this.replicas.pullSource(p.fromSiteId, p.targetSiteId);
           await target.pull({
-            source: this.replicas.sourceSpec(p.fromSiteId),
+            source,
             sourceDataset: d.oldSource,
             fromSnapshot: d.from,
             toSnapshot: d.common,

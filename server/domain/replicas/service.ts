@@ -1,19 +1,24 @@
 import { and, desc, eq, or } from 'drizzle-orm';
-import type { NodeAdapter, SnapshotInfo, SourceSpec } from '../../adapters/node/types';
+import { hostKeyAliasFor, hostKeyFingerprint } from '../../adapters/node/known-hosts';
+import type { HostPublicKey, NodeAdapter, SnapshotInfo, SourceSpec, VmDefinition } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow } from '../../db/schema';
+import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow, type StoredVmDefinition } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
+import type { Sealer } from './vm-definition';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
+import { definitionToDefine, publicDefinition, storedDefinition } from './vm-definition';
 import { DEFAULTS, latestCommon, nextSyncAt, noCommonRefusal, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
 
 export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
 
-export interface ReplicaView extends ReplicaRow {
+export interface ReplicaView extends Omit<ReplicaRow, 'vmDefinition'> {
+  /** The stored definition without its secrets (see vm-definition.ts). */
+  vmDefinition: Omit<StoredVmDefinition, 'sealed'> | null;
   sourceSite: string;
   targetSite: string;
   /** Where the VM runs now when a sibling's failover moved it (conflict `master-moved`), else null. */
@@ -60,6 +65,8 @@ export class ReplicaService {
     private readonly sites: SiteService,
     private readonly tasks: TaskEngine,
     private readonly clock: Clock,
+    /** Encrypts the secrets of stored VM definitions (vm-definition.ts). */
+    private readonly box: Sealer,
   ) {}
 
   node(siteId: number): NodeAdapter {
@@ -75,6 +82,51 @@ export class ReplicaService {
     return { host: c.host, port: c.port, user: c.user, alias: null };
   }
 
+  /** Source host keys by `<site id>#<pinned fingerprint>`: a node's key is read once per pin. */
+  readonly #hostKeys = new Map<string, HostPublicKey>();
+
+  /**
+   * The host key pinned for a node site: the one the node presented to Tandem's own connection
+   * (which accepts no other), checked again against the pin here. The demo nodes, which have no
+   * pin, answer with their simulated keys.
+   */
+  async pinnedHostKey(siteId: number): Promise<HostPublicKey> {
+    const spec = this.sites.spec(siteId);
+    if (spec.kind !== 'node') throw new AppError('INVALID_INPUT', `site #${siteId} is not a compute node`);
+    const pinned = spec.config.hostKeySha256;
+    const cacheKey = `${siteId}#${pinned ?? (spec.demo ? 'demo' : '')}`;
+    const known = this.#hostKeys.get(cacheKey);
+    if (known) return known;
+    const where = `${spec.name} (${spec.config.host}:${spec.config.port})`;
+    if (!pinned && !spec.demo) throw new AppError('HOST_KEY_UNKNOWN', `the host key of ${where} is not pinned yet: confirm it on the Sites page`);
+    const key = await this.node(siteId).hostKey();
+    const presented = hostKeyFingerprint(key);
+    const want = pinned ?? presented;
+    if (presented !== want) {
+      throw new AppError('HOST_KEY_MISMATCH', `the host key of ${where} does not match the pinned key: expected ${want}, got ${presented}`, { details: { expected: want, presented } });
+    }
+    this.#hostKeys.set(cacheKey, key);
+    return key;
+  }
+
+  /**
+   * Where the target node reaches the source for a pull, trusting only the source's pinned host
+   * key: Tandem writes it into its own known_hosts file on the target first (a no-op when the
+   * entry is already right), and the pull's ssh checks the source against that entry alone.
+   */
+  async pullSource(sourceSiteId: number, targetSiteId: number): Promise<SourceSpec> {
+    const key = await this.pinnedHostKey(sourceSiteId);
+    const alias = hostKeyAliasFor(sourceSiteId);
+    await this.node(targetSiteId).trustHostKey(alias, key);
+    return { ...this.sourceSpec(sourceSiteId), hostKeyAlias: alias };
+  }
+
+  /** The replica's stored VM definition with its secrets, to define the VM on a node; null when none is stored. */
+  definitionToDefine(id: number): VmDefinition | null {
+    const stored = this.row(id).vmDefinition;
+    return stored ? definitionToDefine(this.box, stored) : null;
+  }
+
   row(id: number): ReplicaRow {
     const r = this.db.select().from(replicas).where(eq(replicas.id, id)).get();
     if (!r) throw new AppError('NOT_FOUND', `replica #${id} does not exist`);
@@ -86,6 +138,7 @@ export class ReplicaService {
     const names = new Map(this.sites.list().map((s) => [s.id, s.name]));
     return {
       ...r,
+      vmDefinition: r.vmDefinition ? publicDefinition(r.vmDefinition) : null,
       sourceSite: names.get(r.sourceSiteId) ?? `#${r.sourceSiteId}`,
       targetSite: names.get(r.targetSiteId) ?? `#${r.targetSiteId}`,
       movedTo: r.conflict?.kind === 'master-moved' ? (names.get(r.conflict.siteId) ?? `#${r.conflict.siteId}`) : null,
@@ -328,7 +381,7 @@ export class ReplicaService {
     if (!vm) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
     this.markSeen(r.sourceSiteId);
     const def = await source.dumpVm(r.vmName);
-    this.db.update(replicas).set({ vmDefinition: { ...def, state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) } }).where(eq(replicas.id, r.id)).run();
+    this.db.update(replicas).set({ vmDefinition: storedDefinition(this.box, def, { state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) }) }).where(eq(replicas.id, r.id)).run();
     const have = await Promise.all(r.datasets.map(async (d) => ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap)));
     const missing = r.datasets.filter((_, i) => !have[i]).map((d) => d.source);
     if (!missing.length) return ctx.log(`snapshot ${snap} already exists on every disk`);
@@ -400,11 +453,12 @@ export class ReplicaService {
     const target = this.node(r.targetSiteId);
     ctx.progress(0, total);
     let bytes = 0;
+    const source = plans.length ? await this.pullSource(r.sourceSiteId, r.targetSiteId) : null;
     for (const { d, common } of plans) {
       ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
       const base = bytes;
       const res = await target.pull({
-        source: this.sourceSpec(r.sourceSiteId),
+        source: source!,
         sourceDataset: d.source,
         fromSnapshot: common?.name ?? null,
         toSnapshot: snap,
