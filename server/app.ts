@@ -3,7 +3,7 @@ import { AdapterRegistry } from './adapters/registry';
 import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
-import { AuthService } from './domain/auth';
+import { AuthService, type PasswordHasher } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
 import { CephFailover } from './domain/ceph/failover';
@@ -45,6 +45,8 @@ export interface AppOptions {
   faults?: string;
   /** Demo nodes and Ceph clusters powered off from the start, comma-separated (tests); the server reads TANDEM_DEMO_DOWN. */
   demoDown?: string;
+  /** Password hashing (tests count and speed up verifies); argon2id by default. */
+  passwordHasher?: PasswordHasher;
 }
 
 /** A new demo world, with the machines named in `down` (comma-separated) powered off. */
@@ -70,7 +72,7 @@ export function createApp(opts: AppOptions = {}): App {
     db,
     clock,
     history,
-    auth: new AuthService(db, clock),
+    auth: new AuthService(db, clock, { hasher: opts.passwordHasher }),
     sites,
     demo: new DemoService(db, sites),
     tasks,

@@ -6,6 +6,7 @@ import type { Db } from '../db/client';
 import { sessions, users, type UserRow } from '../db/schema';
 import type { Clock } from './clock';
 import { AppError } from './errors';
+import { KeyedGate, LoginThrottle, type ThrottleOptions } from './login-throttle';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -42,51 +43,34 @@ function tokenId(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex');
 }
 
-/** Failed sign-ins per username and per client address, in a sliding window. */
-export class LoginLimiter {
-  readonly #fails = new Map<string, number[]>();
-  constructor(
-    private readonly clock: Clock,
-    private readonly max = 5,
-    private readonly windowMs = 15 * 60_000,
-  ) {}
+/** Password hashing; argon2id in production, injectable for tests (which count verifies). */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(hash: string, password: string): Promise<boolean>;
+}
 
-  #recent(key: string): number[] {
-    const now = this.clock.now();
-    const list = (this.#fails.get(key) ?? []).filter((t) => now - t < this.windowMs);
-    this.#fails.set(key, list);
-    return list;
-  }
+export const argon2Hasher: PasswordHasher = {
+  hash: hashPassword,
+  verify: (h, pw) => verify(h, pw).catch(() => false),
+};
 
-  check(keys: string[]): void {
-    for (const k of keys) {
-      const list = this.#recent(k);
-      if (list.length >= this.max) {
-        const retry = Math.ceil((list[0]! + this.windowMs - this.clock.now()) / 1000);
-        throw new AppError('RATE_LIMITED', `too many failed sign-ins; try again in ${Math.max(1, Math.ceil(retry / 60))} min`, {
-          details: { retryAfterSeconds: retry },
-        });
-      }
-    }
-  }
-
-  fail(keys: string[]): void {
-    for (const k of keys) this.#recent(k).push(this.clock.now());
-  }
-
-  succeed(keys: string[]): void {
-    for (const k of keys) this.#fails.delete(k);
-  }
+export interface AuthOptions {
+  hasher?: PasswordHasher;
+  throttle?: ThrottleOptions;
 }
 
 export class AuthService {
-  readonly limiter: LoginLimiter;
+  readonly throttle: LoginThrottle;
+  readonly #gate = new KeyedGate();
+  readonly #hasher: PasswordHasher;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    opts: AuthOptions = {},
   ) {
-    this.limiter = new LoginLimiter(clock);
+    this.throttle = new LoginThrottle(clock, opts.throttle);
+    this.#hasher = opts.hasher ?? argon2Hasher;
   }
 
   userCount(): number {
@@ -99,7 +83,7 @@ export class AuthService {
     if (this.db.select({ id: users.id }).from(users).where(eq(users.username, username)).get()) {
       throw new AppError('ALREADY_EXISTS', `a user named "${username}" already exists`, { fields: [{ field: 'username', message: 'already taken' }] });
     }
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await this.#hasher.hash(input.password);
     return this.db.insert(users).values({ username, passwordHash, role: input.role }).returning().get();
   }
 
@@ -109,17 +93,32 @@ export class AuthService {
     return this.createUser({ username, password, role: 'admin' });
   }
 
+  /**
+   * Signs in. The attempt is counted before the password is checked (`LoginThrottle`), and an
+   * account's passwords are checked one at a time, a client that has not failed going first.
+   */
   async login(username: string, password: string, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
-    const keys = [`u:${username.toLowerCase()}`, `c:${clientKey}`];
-    this.limiter.check(keys);
-    const user = this.db.select().from(users).where(eq(users.username, username)).get();
-    // Verify against a dummy hash when the user is unknown, so timing does not reveal which names exist.
-    const ok = await verify(user?.passwordHash ?? DUMMY_HASH, password).catch(() => false);
+    const account = username.toLowerCase();
+    const attempt = this.throttle.reserve(account, clientKey);
+    let user: UserRow | undefined;
+    let ok = false;
+    try {
+      [user, ok] = await this.#gate.run(account, attempt.clean, async () => {
+        const u = this.db.select().from(users).where(eq(users.username, username)).get();
+        // Verify against a dummy hash when the user is unknown, so timing does not reveal which names exist.
+        return [u, await this.#hasher.verify(u?.passwordHash ?? DUMMY_HASH, password).catch(() => false)] as const;
+      });
+    } finally {
+      if (!user || !ok || user.disabled) attempt.fail();
+      else attempt.succeed();
+    }
     if (!user || !ok || user.disabled) {
-      this.limiter.fail(keys);
       throw new AppError('WRONG_CREDENTIALS', user?.disabled && ok ? 'this account is disabled' : 'wrong username or password');
     }
-    this.limiter.succeed(keys);
+    return this.#newSession(user);
+  }
+
+  #newSession(user: UserRow): { token: string; user: SessionUser; expiresAt: Date } {
     const token = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(this.clock.now() + SESSION_TTL_MS);
     this.db.insert(sessions).values({ id: tokenId(token), userId: user.id, expiresAt }).run();
@@ -183,7 +182,7 @@ export class AuthService {
   async setPassword(id: number, password: string): Promise<void> {
     passwordSchema.parse(password);
     this.#get(id);
-    this.db.update(users).set({ passwordHash: await hashPassword(password) }).where(eq(users.id, id)).run();
+    this.db.update(users).set({ passwordHash: await this.#hasher.hash(password) }).where(eq(users.id, id)).run();
     this.db.delete(sessions).where(eq(sessions.userId, id)).run();
   }
 

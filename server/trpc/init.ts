@@ -1,8 +1,10 @@
 import { initTRPC } from '@trpc/server';
+import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import superjson from 'superjson';
 import { readyApp, type App } from '../app';
 import { hasRole, SESSION_COOKIE, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
+import { clientAddress, clientKey, requestHostAndProto, webConfig } from '../domain/web-access';
 import { toAppError, toTRPCError } from './errors';
 
 export interface Context {
@@ -26,8 +28,18 @@ export function readCookie(header: string | null, name: string): string | undefi
   return undefined;
 }
 
-export async function createContext({ req, resHeaders }: { req: Request; resHeaders: Headers }): Promise<Context> {
-  const app = await readyApp();
+/** The context of an HTTP request to /api/trpc. */
+export async function createContext(opts: FetchCreateContextFnOptions): Promise<Context> {
+  return contextFor(await readyApp(), opts);
+}
+
+export function contextFor(app: App, { req, resHeaders, info }: Pick<FetchCreateContextFnOptions, 'req' | 'resHeaders'> & { info?: FetchCreateContextFnOptions['info'] }): Context {
+  // Sign-in attempts are counted one request at a time: a batch may carry one auth.* call at most.
+  const authCalls = info?.calls.filter((c) => c.path.startsWith('auth.')).length ?? 0;
+  if (authCalls > 1) {
+    throw toTRPCError(new AppError('INVALID_INPUT', `one sign-in call per request: this request carries ${authCalls} auth.* calls; send them one at a time`));
+  }
+  const cfg = webConfig();
   const token = readCookie(req.headers.get('cookie'), SESSION_COOKIE);
   let user: SessionUser | null = null;
   let sessionError: AppError | null = null;
@@ -37,15 +49,16 @@ export async function createContext({ req, resHeaders }: { req: Request; resHead
     sessionError = toAppError(e);
   }
   const url = new URL(req.url);
+  const { host, proto } = requestHostAndProto(req.headers, cfg);
   return {
     app,
     user,
     sessionError,
     token,
     origin: req.headers.get('origin'),
-    host: req.headers.get('x-forwarded-host') ?? req.headers.get('host') ?? url.host,
-    secure: (req.headers.get('x-forwarded-proto') ?? url.protocol.replace(':', '')) === 'https',
-    clientKey: req.headers.get('x-forwarded-for')?.split(',')[0]?.trim() || req.headers.get('x-real-ip') || 'direct',
+    host: host ?? url.host,
+    secure: (proto ?? url.protocol.replace(':', '')) === 'https',
+    clientKey: clientKey(clientAddress(req.headers, cfg)),
     resHeaders,
   };
 }
