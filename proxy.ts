@@ -1,11 +1,18 @@
 import { NextResponse, type NextRequest } from 'next/server';
+import { checkHost, requestHostAndProto } from './server/domain/web-access';
 
 const PUBLIC = ['/login', '/setup'];
 
-/** Sends visitors without a session cookie to the sign-in page. The session itself is checked server-side. */
+/**
+ * Refuses requests for a host name the console does not answer to (421, see `checkHost`), and
+ * sends visitors without a session cookie to the sign-in page. The session itself is checked
+ * server-side.
+ */
 export function proxy(req: NextRequest) {
+  const refused = checkHost(requestHostAndProto(req.headers).host);
+  if (refused) return new NextResponse(`Misdirected request: ${refused.message}\n`, { status: 421, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   const { pathname, search } = req.nextUrl;
-  if (PUBLIC.some((p) => pathname === p) || req.cookies.has('tandem_session')) return NextResponse.next();
+  if (pathname.startsWith('/api/') || PUBLIC.some((p) => pathname === p) || req.cookies.has('tandem_session')) return NextResponse.next();
   const url = req.nextUrl.clone();
   url.pathname = '/login';
   url.search = pathname === '/' ? '' : `?next=${encodeURIComponent(pathname + search)}`;
@@ -13,5 +20,6 @@ export function proxy(req: NextRequest) {
 }
 
 export const config = {
-  matcher: ['/((?!api/|_next/|favicon.ico).*)'],
+  // Everything but the build's static files.
+  matcher: ['/((?!_next/static/|_next/image|favicon.ico).*)'],
 };

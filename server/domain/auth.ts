@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { hash, verify } from '@node-rs/argon2';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -57,12 +59,33 @@ export const argon2Hasher: PasswordHasher = {
 export interface AuthOptions {
   hasher?: PasswordHasher;
   throttle?: ThrottleOptions;
+  /** Where the setup code is written (`setup-code`); kept in memory only without it. */
+  dataDir?: string;
+}
+
+/** Crockford's base32 (no I, L, O, U): 12 characters, 60 bits, shown as XXXX-XXXX-XXXX. */
+const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const CODE_RE = /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/;
+
+function newSetupCode(): string {
+  const bytes = crypto.randomBytes(12);
+  const chars = [...bytes].map((b) => CODE_ALPHABET[b & 31]);
+  return [0, 4, 8].map((i) => chars.slice(i, i + 4).join('')).join('-');
+}
+
+function sameCode(given: string, expected: string): boolean {
+  const norm = (s: string) => s.toUpperCase().replace(/[\s-]/g, '');
+  const a = crypto.createHash('sha256').update(norm(given)).digest();
+  const b = crypto.createHash('sha256').update(norm(expected)).digest();
+  return crypto.timingSafeEqual(a, b);
 }
 
 export class AuthService {
   readonly throttle: LoginThrottle;
   readonly #gate = new KeyedGate();
   readonly #hasher: PasswordHasher;
+  readonly #codeFile: string | null;
+  #setupCode: string | null = null;
 
   constructor(
     private readonly db: Db,
@@ -71,6 +94,7 @@ export class AuthService {
   ) {
     this.throttle = new LoginThrottle(clock, opts.throttle);
     this.#hasher = opts.hasher ?? argon2Hasher;
+    this.#codeFile = opts.dataDir ? path.join(opts.dataDir, 'setup-code') : null;
   }
 
   userCount(): number {
@@ -87,10 +111,71 @@ export class AuthService {
     return this.db.insert(users).values({ username, passwordHash, role: input.role }).returning().get();
   }
 
-  /** Creates the first admin, once. */
+  /**
+   * While no user exists, the one-time code that `setup` asks for: read from (or created in)
+   * `<data dir>/setup-code`, mode 0600, so that it survives a restart; the server prints it at
+   * start. Null, and the file removed, once a user exists.
+   */
+  issueSetupCode(): string | null {
+    if (this.userCount() > 0) {
+      this.#dropSetupCode();
+      return null;
+    }
+    if (!this.#setupCode) {
+      const file = this.#codeFile;
+      const stored = file && fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
+      this.#setupCode = CODE_RE.test(stored) ? stored : newSetupCode();
+      if (file) {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, `${this.#setupCode}\n`, { mode: 0o600 });
+        fs.chmodSync(file, 0o600);
+      }
+    }
+    return this.#setupCode;
+  }
+
+  #dropSetupCode(): void {
+    this.#setupCode = null;
+    if (this.#codeFile) fs.rmSync(this.#codeFile, { force: true });
+  }
+
+  /**
+   * The setup page: creates the first admin when the setup code is right (wrong codes count like
+   * failed sign-ins), and signs it in. Two setups at once create one admin; the other is refused.
+   */
+  async setup(input: { username: string; password: string; setupCode: string }, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
+    const attempt = this.throttle.reserve('(setup)', clientKey);
+    const expected = this.issueSetupCode();
+    if (expected && !sameCode(input.setupCode, expected)) {
+      attempt.fail();
+      throw new AppError('WRONG_CREDENTIALS', 'wrong setup code: use the one in the server log (also in the file setup-code in its data directory)', {
+        fields: [{ field: 'setupCode', message: 'wrong setup code' }],
+      });
+    }
+    attempt.succeed();
+    if (!expected) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+    const user = await this.setupFirstAdmin(input.username, input.password);
+    return this.#newSession(user);
+  }
+
+  /**
+   * Creates the first admin, once (the setup page, or TANDEM_ADMIN_PASSWORD at start): the count
+   * and the insert are one transaction, so two at once create one admin.
+   */
   async setupFirstAdmin(username: string, password: string): Promise<UserRow> {
+    const name = usernameSchema.parse(username);
+    passwordSchema.parse(password);
     if (this.userCount() > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
-    return this.createUser({ username, password, role: 'admin' });
+    const passwordHash = await this.#hasher.hash(password);
+    const user = this.db.transaction(
+      (tx) => {
+        if ((tx.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0) > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+        return tx.insert(users).values({ username: name, passwordHash, role: 'admin' }).returning().get();
+      },
+      { behavior: 'immediate' },
+    );
+    this.#dropSetupCode();
+    return user;
   }
 
   /**

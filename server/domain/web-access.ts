@@ -1,12 +1,23 @@
 import net from 'node:net';
+import os from 'node:os';
 import { AppError } from './errors';
 
 /**
  * How the console is reached over HTTP: which client a request comes from, and (below) which
  * host names and origins it answers to. Configuration comes from the environment:
  *
+ * - `TANDEM_URL`: the console's own origin (`https://tandem.example.com`), as the browser uses it;
+ * - `TANDEM_ALLOWED_ORIGINS`: more origins it is reached as (comma-separated);
  * - `TANDEM_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges of reverse proxies whose
  *   `X-Forwarded-For` / `-Host` / `-Proto` are believed.
+ *
+ * Host names: with either of the first two set, only their hosts (and loopback: 127.0.0.0/8,
+ * ::1, localhost, which no DNS rebinding can produce) are answered. With neither, any IP
+ * literal, `localhost` and this machine's host name (`os.hostname()`) are: the console works
+ * out of the box on its address, and a page of another site whose name an attacker points at
+ * this machine (DNS rebinding) is refused, since its Host header names that site.
+ * Changes (tRPC mutations) need an Origin: one of the configured origins, or with none
+ * configured the request's own host.
  */
 
 /**
@@ -19,7 +30,27 @@ import { AppError } from './errors';
 export const PEER_HEADER = 'x-tandem-peer';
 
 export interface WebConfig {
+  /** TANDEM_URL, when set. */
+  url: URL | null;
+  /** TANDEM_URL's origin and TANDEM_ALLOWED_ORIGINS; empty when neither is set. */
+  origins: Set<string>;
+  /** Their hosts (with and without the default port). */
+  hosts: Set<string>;
   trustedProxies: net.BlockList | null;
+}
+
+function parseOrigin(raw: string, name: string, asUrl = false): URL {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new AppError('INVALID_INPUT', `${name}: "${raw}" is not a URL (e.g. https://tandem.example.com)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new AppError('INVALID_INPUT', `${name}: "${raw}" must start with http:// or https://`);
+  if (u.username || u.password || u.search || u.hash || u.pathname !== '/') {
+    throw new AppError('INVALID_INPUT', `${name}: "${raw}" must be an origin only (scheme, host, port), without a path${asUrl ? '; Tandem is served at the root' : ''}`);
+  }
+  return u;
 }
 
 function parseProxies(raw: string): net.BlockList | null {
@@ -48,9 +79,21 @@ let cached: { key: string; cfg: WebConfig } | null = null;
 
 /** The configuration from the environment (parsed once per distinct value); throws on a bad value. */
 export function webConfig(env: Record<string, string | undefined> = process.env): WebConfig {
-  const key = [env.TANDEM_TRUSTED_PROXIES ?? ''].join('\u0000');
+  const key = [env.TANDEM_URL ?? '', env.TANDEM_ALLOWED_ORIGINS ?? '', env.TANDEM_TRUSTED_PROXIES ?? ''].join('\u0000');
   if (cached?.key === key) return cached.cfg;
-  const cfg: WebConfig = { trustedProxies: parseProxies(env.TANDEM_TRUSTED_PROXIES ?? '') };
+  const url = env.TANDEM_URL?.trim() ? parseOrigin(env.TANDEM_URL.trim(), 'TANDEM_URL', true) : null;
+  const extra = (env.TANDEM_ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((o) => parseOrigin(o, 'TANDEM_ALLOWED_ORIGINS'));
+  const all = url ? [url, ...extra] : extra;
+  const hosts = new Set<string>();
+  for (const u of all) {
+    hosts.add(u.host);
+    if (!u.port) hosts.add(`${u.hostname}:${u.protocol === 'https:' ? 443 : 80}`);
+  }
+  const cfg: WebConfig = { url, origins: new Set(all.map((u) => u.origin)), hosts, trustedProxies: parseProxies(env.TANDEM_TRUSTED_PROXIES ?? '') };
   cached = { key, cfg };
   return cfg;
 }
@@ -138,4 +181,52 @@ export function requestHostAndProto(headers: Headers, cfg: WebConfig = webConfig
   // Believed from anyone: a client that claims https only gets a Secure cookie it cannot use.
   const proto = lastEntry(headers.get('x-forwarded-proto'));
   return { host: host?.toLowerCase() ?? null, proto: proto?.toLowerCase() ?? null };
+}
+
+/** The name part of a Host header (no port, no brackets), lower case, without a trailing dot. */
+function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  const bracketed = /^\[([^\]]+)\](?::\d*)?$/.exec(h);
+  if (bracketed) return bracketed[1]!;
+  const name = net.isIPv6(h) ? h : h.replace(/:\d*$/, '');
+  return name.replace(/\.$/, '');
+}
+
+function isLoopback(name: string): boolean {
+  if (name === 'localhost') return true;
+  const ip = normalizeIp(name);
+  return !!ip && (ip === '::1' || /^127\./.test(ip));
+}
+
+/** Refuses a Host header the console does not answer to (null when it does). */
+export function checkHost(host: string | null, cfg: WebConfig = webConfig()): AppError | null {
+  const name = host ? hostName(host) : '';
+  if (name) {
+    if (cfg.origins.size) {
+      if (cfg.hosts.has(host!.trim().toLowerCase().replace(/\.(?=:|$)/, '')) || isLoopback(name)) return null;
+    } else if (net.isIP(name) || name === 'localhost' || name === os.hostname().toLowerCase()) return null;
+  }
+  const shown = host ?? '(none)';
+  return new AppError(
+    'BAD_ORIGIN',
+    cfg.origins.size
+      ? `this console answers as ${[...cfg.hosts][0]}, not as ${shown} (TANDEM_URL, TANDEM_ALLOWED_ORIGINS)`
+      : `this console answers to IP addresses, localhost and ${os.hostname()} only, not to ${shown}; set TANDEM_URL to the address browsers use to reach it`,
+  );
+}
+
+/** Refuses a change whose Origin is not the console's own (null when it is). */
+export function checkOrigin(origin: string | null, host: string | null, cfg: WebConfig = webConfig()): AppError | null {
+  let o: URL | null = null;
+  try {
+    o = origin ? new URL(origin) : null;
+  } catch {
+    o = null;
+  }
+  const ok = !!o && (cfg.origins.size ? cfg.origins.has(o.origin) : !!host && o.host === host.toLowerCase());
+  if (ok) return null;
+  return new AppError(
+    'BAD_ORIGIN',
+    `request origin ${origin ?? '(none)'} is not this console's${cfg.origins.size ? ` (${[...cfg.origins].join(', ')})` : ''}; refusing the change`,
+  );
 }

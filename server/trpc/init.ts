@@ -4,7 +4,7 @@ import superjson from 'superjson';
 import { readyApp, type App } from '../app';
 import { hasRole, SESSION_COOKIE, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
-import { clientAddress, clientKey, requestHostAndProto, webConfig } from '../domain/web-access';
+import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, webConfig } from '../domain/web-access';
 import { toAppError, toTRPCError } from './errors';
 
 export interface Context {
@@ -40,6 +40,10 @@ export function contextFor(app: App, { req, resHeaders, info }: Pick<FetchCreate
     throw toTRPCError(new AppError('INVALID_INPUT', `one sign-in call per request: this request carries ${authCalls} auth.* calls; send them one at a time`));
   }
   const cfg = webConfig();
+  const { host, proto } = requestHostAndProto(req.headers, cfg);
+  // proxy.ts answers 421 first; this keeps the rule should a path escape its matcher.
+  const badHost = checkHost(host, cfg);
+  if (badHost) throw toTRPCError(badHost);
   const token = readCookie(req.headers.get('cookie'), SESSION_COOKIE);
   let user: SessionUser | null = null;
   let sessionError: AppError | null = null;
@@ -49,7 +53,6 @@ export function contextFor(app: App, { req, resHeaders, info }: Pick<FetchCreate
     sessionError = toAppError(e);
   }
   const url = new URL(req.url);
-  const { host, proto } = requestHostAndProto(req.headers, cfg);
   return {
     app,
     user,
@@ -88,17 +91,11 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Maps every error once, checks the Origin of mutations, and records mutations in history. */
+/** Maps every error once, checks the Origin of mutations (`checkOrigin`), and records mutations in history. */
 const base = t.procedure.use(async ({ ctx, type, path, next, getRawInput, meta }) => {
   if (type === 'mutation') {
-    const allowed = (process.env.TANDEM_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    let ok = false;
-    try {
-      ok = !!ctx.origin && (new URL(ctx.origin).host === ctx.host || allowed.includes(ctx.origin));
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw toTRPCError(new AppError('BAD_ORIGIN', `request origin ${ctx.origin ?? '(none)'} is not this console's; refusing the change`));
+    const refused = checkOrigin(ctx.origin, ctx.host);
+    if (refused) throw toTRPCError(refused);
   }
   const started = Date.now();
   const result = await next();

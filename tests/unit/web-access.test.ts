@@ -1,5 +1,6 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { clientAddress, clientKey, normalizeIp, requestHostAndProto, webConfig } from '@/server/domain/web-access';
+import { checkHost, checkOrigin, clientAddress, clientKey, normalizeIp, requestHostAndProto, webConfig } from '@/server/domain/web-access';
 
 const h = (o: Record<string, string>) => new Headers(o);
 
@@ -43,5 +44,39 @@ describe('client address', () => {
   it('believes X-Forwarded-Host only from a trusted proxy', () => {
     expect(requestHostAndProto(h({ 'x-tandem-peer': '192.0.2.7', host: '127.0.0.1:3000', 'x-forwarded-host': 'evil.example' }), proxied).host).toBe('127.0.0.1:3000');
     expect(requestHostAndProto(h({ 'x-tandem-peer': '10.0.0.2', host: '127.0.0.1:3000', 'x-forwarded-host': 'tandem.example.com' }), proxied).host).toBe('tandem.example.com');
+  });
+});
+
+describe('host names and origins', () => {
+  const none = webConfig({});
+  const url = webConfig({ TANDEM_URL: 'https://tandem.example.com', TANDEM_ALLOWED_ORIGINS: 'https://dr.example.org:8443' });
+
+  it('without TANDEM_URL answers IP addresses, localhost and this machine only (no DNS rebinding)', () => {
+    for (const host of ['127.0.0.1:3000', '192.0.2.4', '[::1]:3000', 'localhost:3000', 'LOCALHOST', `${os.hostname()}:3000`]) expect(checkHost(host, none), host).toBeNull();
+    for (const host of ['evil.example', 'evil.example:3000', 'localhost.evil.example', null]) {
+      expect(checkHost(host, none)?.message, String(host)).toMatch(/TANDEM_URL/);
+    }
+  });
+
+  it('with TANDEM_URL answers its host names (and loopback) only', () => {
+    for (const host of ['tandem.example.com', 'tandem.example.com:443', 'dr.example.org:8443', '127.0.0.1:3000', 'localhost:3000']) expect(checkHost(host, url), host).toBeNull();
+    for (const host of ['evil.example', '192.0.2.4:3000', os.hostname(), 'dr.example.org']) expect(checkHost(host, url), host).not.toBeNull();
+  });
+
+  it('accepts changes from the same host, or only from the configured origins', () => {
+    expect(checkOrigin('http://127.0.0.1:3000', '127.0.0.1:3000', none)).toBeNull();
+    expect(checkOrigin('http://evil.example', '127.0.0.1:3000', none)).not.toBeNull();
+    expect(checkOrigin(null, '127.0.0.1:3000', none)).not.toBeNull();
+    expect(checkOrigin('not a url', '127.0.0.1:3000', none)).not.toBeNull();
+    expect(checkOrigin('https://tandem.example.com', 'tandem.example.com', url)).toBeNull();
+    expect(checkOrigin('https://dr.example.org:8443', '127.0.0.1:3000', url)).toBeNull();
+    expect(checkOrigin('http://tandem.example.com', 'tandem.example.com', url)).not.toBeNull();
+    expect(checkOrigin('http://127.0.0.1:3000', '127.0.0.1:3000', url)).not.toBeNull();
+  });
+
+  it('refuses a TANDEM_URL or allowed origin that is not an http(s) origin', () => {
+    expect(() => webConfig({ TANDEM_URL: 'tandem.example.com' })).toThrow(/TANDEM_URL/);
+    expect(() => webConfig({ TANDEM_URL: 'https://tandem.example.com/console' })).toThrow(/TANDEM_URL/);
+    expect(() => webConfig({ TANDEM_ALLOWED_ORIGINS: 'ftp://x.example' })).toThrow(/TANDEM_ALLOWED_ORIGINS/);
   });
 });

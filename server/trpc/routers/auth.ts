@@ -16,10 +16,9 @@ export const authRouter = router({
     sessionExpired: ctx.sessionError?.code === 'SESSION_EXPIRED',
   })),
   setup: publicProcedure
-    .input(z.object({ username: usernameSchema, password: passwordSchema }))
+    .input(z.object({ username: usernameSchema, password: passwordSchema, setupCode: z.string().trim().min(1, 'the setup code from the server log').max(64) }))
     .mutation(async ({ ctx, input }) => {
-      await ctx.app.auth.setupFirstAdmin(input.username, input.password);
-      const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
+      const s = await ctx.app.auth.setup(input, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
       return s.user;
     }),
