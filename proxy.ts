@@ -1,5 +1,5 @@
 import { NextResponse, type NextRequest } from 'next/server';
-import { checkHost, requestHostAndProto } from './server/domain/web-access';
+import { checkHost, requestHostAndProto, sessionCookie } from './server/domain/web-access';
 
 const PUBLIC = ['/login', '/setup'];
 
@@ -12,7 +12,7 @@ export function proxy(req: NextRequest) {
   const refused = checkHost(requestHostAndProto(req.headers).host);
   if (refused) return new NextResponse(`Misdirected request: ${refused.message}\n`, { status: 421, headers: { 'content-type': 'text/plain; charset=utf-8' } });
   const { pathname, search } = req.nextUrl;
-  if (pathname.startsWith('/api/') || PUBLIC.some((p) => pathname === p) || req.cookies.has('tandem_session')) return NextResponse.next();
+  if (pathname.startsWith('/api/') || PUBLIC.some((p) => pathname === p) || req.cookies.has(sessionCookie().name)) return NextResponse.next();
   const url = req.nextUrl.clone();
   url.pathname = '/login';
   url.search = pathname === '/' ? '' : `?next=${encodeURIComponent(pathname + search)}`;

@@ -32,8 +32,8 @@ export interface SessionUser {
   role: Role;
 }
 
-export const SESSION_COOKIE = 'tandem_session';
-const SESSION_TTL_MS = 12 * 3600_000;
+/** The cookie's name is `sessionCookie()`'s (web-access.ts). */
+export const SESSION_TTL_MS = 12 * 3600_000;
 // argon2id, OWASP's recommended minimum (19 MiB, 2 passes).
 const ARGON = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 

@@ -230,3 +230,29 @@ export function checkOrigin(origin: string | null, host: string | null, cfg: Web
     `request origin ${origin ?? '(none)'} is not this console's${cfg.origins.size ? ` (${[...cfg.origins].join(', ')})` : ''}; refusing the change`,
   );
 }
+
+/**
+ * The session cookie: `__Host-tandem_session`, always Secure, when TANDEM_URL is https (the
+ * prefix makes the browser refuse it without Secure, Path=/ and a Domain, so no other host or
+ * plain-http page can set it); otherwise `tandem_session`, Secure when the request came over https.
+ */
+export function sessionCookie(cfg: WebConfig = webConfig()): { name: string; alwaysSecure: boolean } {
+  return cfg.url?.protocol === 'https:' ? { name: '__Host-tandem_session', alwaysSecure: true } : { name: 'tandem_session', alwaysSecure: false };
+}
+
+/**
+ * Where to go after sign-in: a path of this console, else `/`. Only a single leading `/`, no `//`
+ * or backslash anywhere (browsers read `/\\host` as `//host`), no control characters (which
+ * browsers strip), and nothing that resolves to another origin.
+ */
+export function safeNextPath(next: unknown): string {
+  if (typeof next !== 'string' || !next.startsWith('/') || next.includes('//') || next.includes('\\') || /%5c/i.test(next) || /[\u0000-\u001f\u007f]/.test(next)) return '/';
+  try {
+    const base = 'http://console.invalid';
+    const u = new URL(next, base);
+    if (u.origin !== base || u.pathname.includes('//') || u.pathname.includes('\\')) return '/';
+  } catch {
+    return '/';
+  }
+  return next;
+}

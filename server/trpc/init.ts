@@ -2,9 +2,9 @@ import { initTRPC } from '@trpc/server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import superjson from 'superjson';
 import { readyApp, type App } from '../app';
-import { hasRole, SESSION_COOKIE, type Role, type SessionUser } from '../domain/auth';
+import { hasRole, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
-import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, webConfig } from '../domain/web-access';
+import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, sessionCookie, webConfig } from '../domain/web-access';
 import { toAppError, toTRPCError } from './errors';
 
 export interface Context {
@@ -19,11 +19,17 @@ export interface Context {
   resHeaders: Headers;
 }
 
+/** A cookie's value; a value that is not valid percent-encoding counts as no cookie. */
 export function readCookie(header: string | null, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k !== name) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }
@@ -44,7 +50,7 @@ export function contextFor(app: App, { req, resHeaders, info }: Pick<FetchCreate
   // proxy.ts answers 421 first; this keeps the rule should a path escape its matcher.
   const badHost = checkHost(host, cfg);
   if (badHost) throw toTRPCError(badHost);
-  const token = readCookie(req.headers.get('cookie'), SESSION_COOKIE);
+  const token = readCookie(req.headers.get('cookie'), sessionCookie(cfg).name);
   let user: SessionUser | null = null;
   let sessionError: AppError | null = null;
   try {

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { checkHost, checkOrigin, clientAddress, clientKey, normalizeIp, requestHostAndProto, webConfig } from '@/server/domain/web-access';
+import { checkHost, checkOrigin, clientAddress, clientKey, normalizeIp, requestHostAndProto, safeNextPath, webConfig } from '@/server/domain/web-access';
 
 const h = (o: Record<string, string>) => new Headers(o);
 
@@ -78,5 +78,14 @@ describe('host names and origins', () => {
     expect(() => webConfig({ TANDEM_URL: 'tandem.example.com' })).toThrow(/TANDEM_URL/);
     expect(() => webConfig({ TANDEM_URL: 'https://tandem.example.com/console' })).toThrow(/TANDEM_URL/);
     expect(() => webConfig({ TANDEM_ALLOWED_ORIGINS: 'ftp://x.example' })).toThrow(/TANDEM_ALLOWED_ORIGINS/);
+  });
+});
+
+describe('the page after sign-in', () => {
+  it('is a path of this console only', () => {
+    for (const ok of ['/', '/history', '/tasks/7?tab=log#x', '/replicas/3/web%2F01']) expect(safeNextPath(ok), ok).toBe(ok);
+    for (const bad of ['/\\evil.example', '//evil.example', '/\t/evil.example', '/\n/evil.example', 'https://evil.example', 'evil.example', '', undefined, '/a//b', '/%5Cevil.example', 'javascript:alert(1)', '/..//evil.example']) {
+      expect(safeNextPath(bad), String(bad)).toBe('/');
+    }
   });
 });
