@@ -10,9 +10,18 @@ const PUBLIC = ['/login', '/setup'];
  */
 export function proxy(req: NextRequest) {
   const refused = checkHost(requestHostAndProto(req.headers).host);
-  if (refused) return new NextResponse(`Misdirected request: ${refused.message}\n`, { status: 421, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  if (refused)
+    return new NextResponse(`Misdirected request: ${refused.message}\n`, {
+      status: 421,
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+    });
   const { pathname, search } = req.nextUrl;
-  if (pathname.startsWith('/api/') || PUBLIC.some((p) => pathname === p) || req.cookies.has(sessionCookie().name)) return NextResponse.next();
+  if (
+    pathname.startsWith('/api/') ||
+    PUBLIC.some((p) => pathname === p) ||
+    req.cookies.has(sessionCookie().name)
+  )
+    return NextResponse.next();
   const url = req.nextUrl.clone();
   url.pathname = '/login';
   url.search = pathname === '/' ? '' : `?next=${encodeURIComponent(pathname + search)}`;

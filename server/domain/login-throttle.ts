@@ -99,7 +99,9 @@ export class LoginThrottle {
   #check(r: Rec, free: number, now: number, what: string): void {
     if (r.failures + r.pending < free) return;
     if (r.pending > 0) {
-      throw new AppError('RATE_LIMITED', `too many sign-ins ${what} at once; try again in a moment`, { details: { retryAfterSeconds: 1 } });
+      throw new AppError('RATE_LIMITED', `too many sign-ins ${what} at once; try again in a moment`, {
+        details: { retryAfterSeconds: 1 },
+      });
     }
     const delay = Math.min(this.#o.baseDelayMs * 2 ** Math.max(0, r.failures - free), this.#o.maxDelayMs);
     const wait = r.lastFailure + delay - now;

@@ -46,9 +46,13 @@ function parseOrigin(raw: string, name: string, asUrl = false): URL {
   } catch {
     throw new AppError('INVALID_INPUT', `${name}: "${raw}" is not a URL (e.g. https://tandem.example.com)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new AppError('INVALID_INPUT', `${name}: "${raw}" must start with http:// or https://`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new AppError('INVALID_INPUT', `${name}: "${raw}" must start with http:// or https://`);
   if (u.username || u.password || u.search || u.hash || u.pathname !== '/') {
-    throw new AppError('INVALID_INPUT', `${name}: "${raw}" must be an origin only (scheme, host, port), without a path${asUrl ? '; Tandem is served at the root' : ''}`);
+    throw new AppError(
+      'INVALID_INPUT',
+      `${name}: "${raw}" must be an origin only (scheme, host, port), without a path${asUrl ? '; Tandem is served at the root' : ''}`,
+    );
   }
   return u;
 }
@@ -64,11 +68,16 @@ function parseProxies(raw: string): net.BlockList | null {
     const [addr, bits] = e.split('/');
     const ip = normalizeIp(addr);
     const type = ip ? (net.isIPv6(ip) ? 'ipv6' : 'ipv4') : null;
-    if (!ip || !type) throw new AppError('INVALID_INPUT', `TANDEM_TRUSTED_PROXIES: "${e}" is not an IP address or CIDR range`);
+    if (!ip || !type)
+      throw new AppError(
+        'INVALID_INPUT',
+        `TANDEM_TRUSTED_PROXIES: "${e}" is not an IP address or CIDR range`,
+      );
     if (bits === undefined) list.addAddress(ip, type);
     else {
       const n = Number(bits);
-      if (!/^\d+$/.test(bits) || n > (type === 'ipv6' ? 128 : 32)) throw new AppError('INVALID_INPUT', `TANDEM_TRUSTED_PROXIES: "${e}" has a bad prefix length`);
+      if (!/^\d+$/.test(bits) || n > (type === 'ipv6' ? 128 : 32))
+        throw new AppError('INVALID_INPUT', `TANDEM_TRUSTED_PROXIES: "${e}" has a bad prefix length`);
       list.addSubnet(ip, n, type);
     }
   }
@@ -79,7 +88,9 @@ let cached: { key: string; cfg: WebConfig } | null = null;
 
 /** The configuration from the environment (parsed once per distinct value); throws on a bad value. */
 export function webConfig(env: Record<string, string | undefined> = process.env): WebConfig {
-  const key = [env.TANDEM_URL ?? '', env.TANDEM_ALLOWED_ORIGINS ?? '', env.TANDEM_TRUSTED_PROXIES ?? ''].join('\u0000');
+  const key = [env.TANDEM_URL ?? '', env.TANDEM_ALLOWED_ORIGINS ?? '', env.TANDEM_TRUSTED_PROXIES ?? ''].join(
+    '\u0000',
+  );
   if (cached?.key === key) return cached.cfg;
   const url = env.TANDEM_URL?.trim() ? parseOrigin(env.TANDEM_URL.trim(), 'TANDEM_URL', true) : null;
   const extra = (env.TANDEM_ALLOWED_ORIGINS ?? '')
@@ -93,7 +104,12 @@ export function webConfig(env: Record<string, string | undefined> = process.env)
     hosts.add(u.host);
     if (!u.port) hosts.add(`${u.hostname}:${u.protocol === 'https:' ? 443 : 80}`);
   }
-  const cfg: WebConfig = { url, origins: new Set(all.map((u) => u.origin)), hosts, trustedProxies: parseProxies(env.TANDEM_TRUSTED_PROXIES ?? '') };
+  const cfg: WebConfig = {
+    url,
+    origins: new Set(all.map((u) => u.origin)),
+    hosts,
+    trustedProxies: parseProxies(env.TANDEM_TRUSTED_PROXIES ?? ''),
+  };
   cached = { key, cfg };
   return cfg;
 }
@@ -144,7 +160,10 @@ export function clientAddress(headers: Headers, cfg: WebConfig = webConfig()): s
   const peer = normalizeIp(headers.get(PEER_HEADER));
   if (!peer) {
     // Only when the peer hook did not run (a server not started through Next's own `next start`).
-    if (!warnedNoPeer) console.warn(`[tandem] no ${PEER_HEADER} header: client addresses fall back to the last X-Forwarded-For entry`);
+    if (!warnedNoPeer)
+      console.warn(
+        `[tandem] no ${PEER_HEADER} header: client addresses fall back to the last X-Forwarded-For entry`,
+      );
     warnedNoPeer = true;
     return normalizeIp(lastEntry(headers.get('x-forwarded-for'))) ?? 'unknown';
   }
@@ -167,7 +186,8 @@ export function clientKey(address: string): string {
   const [head, tail] = address.split('::') as [string, string | undefined];
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  const groups =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
   return `${groups
     .slice(0, 4)
     .map((g) => (g || '0').replace(/^0+(?=.)/, ''))
@@ -175,7 +195,10 @@ export function clientKey(address: string): string {
 }
 
 /** The request's scheme and host as the client used them: forwarded ones only from a trusted proxy. */
-export function requestHostAndProto(headers: Headers, cfg: WebConfig = webConfig()): { host: string | null; proto: string | null } {
+export function requestHostAndProto(
+  headers: Headers,
+  cfg: WebConfig = webConfig(),
+): { host: string | null; proto: string | null } {
   const viaProxy = fromTrustedProxy(headers, cfg);
   const host = (viaProxy ? lastEntry(headers.get('x-forwarded-host')) : null) ?? headers.get('host');
   // Believed from anyone: a client that claims https only gets a Secure cookie it cannot use.
@@ -203,7 +226,16 @@ export function checkHost(host: string | null, cfg: WebConfig = webConfig()): Ap
   const name = host ? hostName(host) : '';
   if (name) {
     if (cfg.origins.size) {
-      if (cfg.hosts.has(host!.trim().toLowerCase().replace(/\.(?=:|$)/, '')) || isLoopback(name)) return null;
+      if (
+        cfg.hosts.has(
+          host!
+            .trim()
+            .toLowerCase()
+            .replace(/\.(?=:|$)/, ''),
+        ) ||
+        isLoopback(name)
+      )
+        return null;
     } else if (net.isIP(name) || name === 'localhost' || name === os.hostname().toLowerCase()) return null;
   }
   const shown = host ?? '(none)';
@@ -216,7 +248,11 @@ export function checkHost(host: string | null, cfg: WebConfig = webConfig()): Ap
 }
 
 /** Refuses a change whose Origin is not the console's own (null when it is). */
-export function checkOrigin(origin: string | null, host: string | null, cfg: WebConfig = webConfig()): AppError | null {
+export function checkOrigin(
+  origin: string | null,
+  host: string | null,
+  cfg: WebConfig = webConfig(),
+): AppError | null {
   let o: URL | null = null;
   try {
     o = origin ? new URL(origin) : null;
@@ -237,7 +273,9 @@ export function checkOrigin(origin: string | null, host: string | null, cfg: Web
  * plain-http page can set it); otherwise `tandem_session`, Secure when the request came over https.
  */
 export function sessionCookie(cfg: WebConfig = webConfig()): { name: string; alwaysSecure: boolean } {
-  return cfg.url?.protocol === 'https:' ? { name: '__Host-tandem_session', alwaysSecure: true } : { name: 'tandem_session', alwaysSecure: false };
+  return cfg.url?.protocol === 'https:'
+    ? { name: '__Host-tandem_session', alwaysSecure: true }
+    : { name: 'tandem_session', alwaysSecure: false };
 }
 
 /**
@@ -246,7 +284,15 @@ export function sessionCookie(cfg: WebConfig = webConfig()): { name: string; alw
  * browsers strip), and nothing that resolves to another origin.
  */
 export function safeNextPath(next: unknown): string {
-  if (typeof next !== 'string' || !next.startsWith('/') || next.includes('//') || next.includes('\\') || /%5c/i.test(next) || /[\u0000-\u001f\u007f]/.test(next)) return '/';
+  if (
+    typeof next !== 'string' ||
+    !next.startsWith('/') ||
+    next.includes('//') ||
+    next.includes('\\') ||
+    /%5c/i.test(next) ||
+    /[\u0000-\u001f\u007f]/.test(next)
+  )
+    return '/';
   try {
     const base = 'http://console.invalid';
     const u = new URL(next, base);

@@ -24,7 +24,8 @@ export async function* whileSignedIn<T>(
   const check = (): boolean => {
     if (ended) return false;
     try {
-      if (!ctx.app.auth.sessionUser(ctx.token)) ended = new AppError('UNAUTHENTICATED', 'you have been signed out; sign in again');
+      if (!ctx.app.auth.sessionUser(ctx.token))
+        ended = new AppError('UNAUTHENTICATED', 'you have been signed out; sign in again');
     } catch (e) {
       ended = toAppError(e);
     }

@@ -25,10 +25,21 @@ interface Answer {
 }
 
 /** One HTTP request with exactly the headers given (Host included), from a chosen local address. */
-function request(port: number, opts: { path: string; method?: string; headers?: Record<string, string>; body?: string; from?: string }): Promise<Answer> {
+function request(
+  port: number,
+  opts: { path: string; method?: string; headers?: Record<string, string>; body?: string; from?: string },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path: opts.path, method: opts.method ?? 'GET', headers: opts.headers, localAddress: opts.from ?? '127.0.0.1', agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        path: opts.path,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        localAddress: opts.from ?? '127.0.0.1',
+        agent: false,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -44,23 +55,52 @@ function request(port: number, opts: { path: string; method?: string; headers?: 
 }
 
 function trpcHeaders(port: number, extra: Record<string, string> = {}): Record<string, string> {
-  return { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, 'content-type': 'application/json', ...extra };
+  return {
+    host: `127.0.0.1:${port}`,
+    origin: `http://127.0.0.1:${port}`,
+    'content-type': 'application/json',
+    ...extra,
+  };
 }
 
 /** One tRPC mutation; returns the status and the error code or data. */
-async function mutate(port: number, proc: string, input: unknown, opts: { from?: string; headers?: Record<string, string> } = {}) {
-  const res = await request(port, { path: `/api/trpc/${proc}`, method: 'POST', headers: trpcHeaders(port, opts.headers), body: JSON.stringify({ json: input }), from: opts.from });
-  let json: { error?: { json?: { message?: string; data?: { code?: string } } }; result?: { data?: { json?: unknown } } } = {};
+async function mutate(
+  port: number,
+  proc: string,
+  input: unknown,
+  opts: { from?: string; headers?: Record<string, string> } = {},
+) {
+  const res = await request(port, {
+    path: `/api/trpc/${proc}`,
+    method: 'POST',
+    headers: trpcHeaders(port, opts.headers),
+    body: JSON.stringify({ json: input }),
+    from: opts.from,
+  });
+  let json: {
+    error?: { json?: { message?: string; data?: { code?: string } } };
+    result?: { data?: { json?: unknown } };
+  } = {};
   try {
     json = JSON.parse(res.body);
   } catch {
     /* not JSON */
   }
-  return { status: res.status, code: json.error?.json?.data?.code ?? null, message: json.error?.json?.message ?? null, data: json.result?.data?.json, headers: res.headers, body: res.body };
+  return {
+    status: res.status,
+    code: json.error?.json?.data?.code ?? null,
+    message: json.error?.json?.message ?? null,
+    data: json.result?.data?.json,
+    headers: res.headers,
+    body: res.body,
+  };
 }
 
-const login = (port: number, password: string, opts: { from?: string; headers?: Record<string, string> } = {}) =>
-  mutate(port, 'auth.login', { username: 'admin', password }, opts);
+const login = (
+  port: number,
+  password: string,
+  opts: { from?: string; headers?: Record<string, string> } = {},
+) => mutate(port, 'auth.login', { username: 'admin', password }, opts);
 
 describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
   const server = new TandemServer(PORT_A, tmp('a'), PASSWORD);
@@ -74,8 +114,18 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
   it('refuses a batch with more than one sign-in call, and verifies none of its passwords', async () => {
     const n = 30;
     const paths = Array.from({ length: n }, () => 'auth.login').join(',');
-    const body = JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { json: { username: 'admin', password: `wrong-${i}` } }])));
-    const res = await request(PORT_A, { path: `/api/trpc/${paths}?batch=1`, method: 'POST', headers: trpcHeaders(PORT_A), body, from: '127.0.0.4' });
+    const body = JSON.stringify(
+      Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [i, { json: { username: 'admin', password: `wrong-${i}` } }]),
+      ),
+    );
+    const res = await request(PORT_A, {
+      path: `/api/trpc/${paths}?batch=1`,
+      method: 'POST',
+      headers: trpcHeaders(PORT_A),
+      body,
+      from: '127.0.0.4',
+    });
     expect([400, 429]).toContain(res.status);
     expect(res.body).toMatch(/one sign-in/);
     expect(res.body).not.toContain('wrong username or password');
@@ -84,7 +134,9 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
   });
 
   it('lets at most five of 100 parallel wrong passwords reach the hash check, and a correct one from another client still signs in', async () => {
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => login(PORT_A, `wrong-${i}`, { from: '127.0.0.3' })));
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => login(PORT_A, `wrong-${i}`, { from: '127.0.0.3' })),
+    );
     const verified = answers.filter((a) => a.code === 'UNAUTHORIZED').length;
     const limited = answers.filter((a) => a.code === 'TOO_MANY_REQUESTS').length;
     expect(verified, 'wrong passwords that reached the hash check').toBeGreaterThan(0);
@@ -101,7 +153,10 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
   it('takes the client address from the socket: a forged X-Forwarded-For neither adds attempts nor blocks the address it names', async () => {
     let verified = 0;
     for (let i = 0; i < 12; i++) {
-      const a = await login(PORT_A, `forged-${i}`, { from: '127.0.0.5', headers: { 'x-forwarded-for': `203.0.113.${i}, 127.0.0.6` } });
+      const a = await login(PORT_A, `forged-${i}`, {
+        from: '127.0.0.5',
+        headers: { 'x-forwarded-for': `203.0.113.${i}, 127.0.0.6` },
+      });
       if (a.code === 'UNAUTHORIZED') verified++;
     }
     expect(verified).toBeLessThanOrEqual(5);
@@ -112,19 +167,34 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
   it('answers a malformed session cookie like no cookie, not with a 500', async () => {
     const res = await login(PORT_A, PASSWORD, { from: '127.0.0.7', headers: { cookie: 'tandem_session=%' } });
     expect(res.status).toBe(200);
-    const page = await request(PORT_A, { path: '/', headers: { host: `127.0.0.1:${PORT_A}`, cookie: 'tandem_session=%' } });
+    const page = await request(PORT_A, {
+      path: '/',
+      headers: { host: `127.0.0.1:${PORT_A}`, cookie: 'tandem_session=%' },
+    });
     expect(page.status).toBeLessThan(500);
   });
 
   it('never sends a sign-in to another site', async () => {
     // The sign-in form's `next` prop, as serialized in the page's RSC payload.
     const nextProp = (body: string) => /next\\+":\\+"(.*?)\\+",\\+"expired/.exec(body)?.[1];
-    for (const next of ['/%5Cevil.example', '//evil.example', '/%09/evil.example', 'https://evil.example', '/%2F%2Fevil.example']) {
-      const res = await request(PORT_A, { path: `/login?next=${next}`, headers: { host: `127.0.0.1:${PORT_A}` } });
+    for (const next of [
+      '/%5Cevil.example',
+      '//evil.example',
+      '/%09/evil.example',
+      'https://evil.example',
+      '/%2F%2Fevil.example',
+    ]) {
+      const res = await request(PORT_A, {
+        path: `/login?next=${next}`,
+        headers: { host: `127.0.0.1:${PORT_A}` },
+      });
       expect(res.status).toBe(200);
       expect(nextProp(res.body), next).toBe('/');
     }
-    const ok = await request(PORT_A, { path: `/login?next=${encodeURIComponent('/history?x=1')}`, headers: { host: `127.0.0.1:${PORT_A}` } });
+    const ok = await request(PORT_A, {
+      path: `/login?next=${encodeURIComponent('/history?x=1')}`,
+      headers: { host: `127.0.0.1:${PORT_A}` },
+    });
     expect(nextProp(ok.body)).toBe('/history?x=1');
   });
 
@@ -133,16 +203,31 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
       const page = await request(PORT_A, { path: '/login', headers: { host } });
       expect([400, 421], host).toContain(page.status);
       expect(page.body).toMatch(/TANDEM_URL/);
-      const res = await mutate(PORT_A, 'auth.login', { username: 'admin', password: PASSWORD }, { from: '127.0.0.8', headers: { host, origin: `http://${host}` } });
+      const res = await mutate(
+        PORT_A,
+        'auth.login',
+        { username: 'admin', password: PASSWORD },
+        { from: '127.0.0.8', headers: { host, origin: `http://${host}` } },
+      );
       expect([400, 421], host).toContain(res.status);
     }
-    for (const host of [`localhost:${PORT_A}`, `127.0.0.1:${PORT_A}`, `[::1]:${PORT_A}`, `${os.hostname()}:${PORT_A}`]) {
+    for (const host of [
+      `localhost:${PORT_A}`,
+      `127.0.0.1:${PORT_A}`,
+      `[::1]:${PORT_A}`,
+      `${os.hostname()}:${PORT_A}`,
+    ]) {
       expect((await request(PORT_A, { path: '/login', headers: { host } })).status, host).toBe(200);
     }
   });
 
   it('ignores X-Forwarded-Host from a client that is not a trusted proxy', async () => {
-    const res = await mutate(PORT_A, 'auth.login', { username: 'admin', password: PASSWORD }, { from: '127.0.0.8', headers: { 'x-forwarded-host': 'evil.example', origin: 'http://evil.example' } });
+    const res = await mutate(
+      PORT_A,
+      'auth.login',
+      { username: 'admin', password: PASSWORD },
+      { from: '127.0.0.8', headers: { 'x-forwarded-host': 'evil.example', origin: 'http://evil.example' } },
+    );
     expect(res.code).toBe('FORBIDDEN');
   });
 
@@ -183,7 +268,10 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
 });
 
 describe('a production server reached as https://tandem.test (TANDEM_URL)', () => {
-  const server = new TandemServer(PORT_B, tmp('b'), PASSWORD, { TANDEM_URL: 'https://tandem.test', TANDEM_TRUSTED_PROXIES: '127.0.0.10' });
+  const server = new TandemServer(PORT_B, tmp('b'), PASSWORD, {
+    TANDEM_URL: 'https://tandem.test',
+    TANDEM_TRUSTED_PROXIES: '127.0.0.10',
+  });
   const headers = { host: 'tandem.test', origin: 'https://tandem.test' };
 
   beforeAll(async () => {
@@ -203,7 +291,10 @@ describe('a production server reached as https://tandem.test (TANDEM_URL)', () =
   });
 
   it('accepts changes only from its own origin and refuses other host names', async () => {
-    expect((await login(PORT_B, PASSWORD, { headers: { host: 'tandem.test', origin: 'http://tandem.test' } })).code).toBe('FORBIDDEN');
+    expect(
+      (await login(PORT_B, PASSWORD, { headers: { host: 'tandem.test', origin: 'http://tandem.test' } }))
+        .code,
+    ).toBe('FORBIDDEN');
     const other = await request(PORT_B, { path: '/login', headers: { host: 'other.test' } });
     expect([400, 421]).toContain(other.status);
   });
@@ -211,15 +302,24 @@ describe('a production server reached as https://tandem.test (TANDEM_URL)', () =
   it('believes X-Forwarded-For and X-Forwarded-Host from the trusted proxy (TANDEM_TRUSTED_PROXIES) only', async () => {
     const via = (client: string, from = '127.0.0.10') => ({
       from,
-      headers: { host: 'upstream.internal:3000', 'x-forwarded-host': 'tandem.test', 'x-forwarded-for': `6.6.6.6, ${client}`, origin: 'https://tandem.test' },
+      headers: {
+        host: 'upstream.internal:3000',
+        'x-forwarded-host': 'tandem.test',
+        'x-forwarded-for': `6.6.6.6, ${client}`,
+        origin: 'https://tandem.test',
+      },
     });
-    for (let i = 0; i < 5; i++) expect((await login(PORT_B, `wrong-${i}`, via('198.51.100.1'))).code).toBe('UNAUTHORIZED');
+    for (let i = 0; i < 5; i++)
+      expect((await login(PORT_B, `wrong-${i}`, via('198.51.100.1'))).code).toBe('UNAUTHORIZED');
     expect((await login(PORT_B, PASSWORD, via('198.51.100.1'))).code).toBe('TOO_MANY_REQUESTS');
     expect((await login(PORT_B, PASSWORD, via('198.51.100.2'))).status).toBe(200);
     // The same headers from an address that is not the proxy: its Host is its own (refused) …
     expect((await login(PORT_B, PASSWORD, via('198.51.100.2', '127.0.0.11'))).status).toBe(421);
     // … and its failures count for its own address, not for the one it names.
-    const forged = { from: '127.0.0.11', headers: { host: 'tandem.test', origin: 'https://tandem.test', 'x-forwarded-for': '198.51.100.3' } };
+    const forged = {
+      from: '127.0.0.11',
+      headers: { host: 'tandem.test', origin: 'https://tandem.test', 'x-forwarded-for': '198.51.100.3' },
+    };
     for (let i = 0; i < 5; i++) expect((await login(PORT_B, `wrong-${i}`, forged)).code).toBe('UNAUTHORIZED');
     expect((await login(PORT_B, PASSWORD, forged)).code).toBe('TOO_MANY_REQUESTS');
     expect((await login(PORT_B, PASSWORD, via('198.51.100.3'))).status).toBe(200);
@@ -244,18 +344,30 @@ describe('a first start without TANDEM_ADMIN_PASSWORD', () => {
 
     const noCode = await mutate(PORT_C, 'auth.setup', { username: 'admin', password: PASSWORD });
     expect(noCode.status).toBe(400);
-    const wrong = await mutate(PORT_C, 'auth.setup', { username: 'admin', password: PASSWORD, setupCode: 'AAAA-BBBB-CCCC' });
+    const wrong = await mutate(PORT_C, 'auth.setup', {
+      username: 'admin',
+      password: PASSWORD,
+      setupCode: 'AAAA-BBBB-CCCC',
+    });
     expect(wrong.code).toBe('UNAUTHORIZED');
 
     const [a, b] = await Promise.all([
       mutate(PORT_C, 'auth.setup', { username: 'admin', password: PASSWORD, setupCode: code }),
-      mutate(PORT_C, 'auth.setup', { username: 'admin2', password: PASSWORD, setupCode: code }, { from: '127.0.0.2' }),
+      mutate(
+        PORT_C,
+        'auth.setup',
+        { username: 'admin2', password: PASSWORD, setupCode: code },
+        { from: '127.0.0.2' },
+      ),
     ]);
     expect([a.status, b.status].sort()).toEqual([200, 409]);
     expect(fs.existsSync(file), 'the used code is removed').toBe(false);
     const signedIn = a.status === 200 ? a : b;
     const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!;
-    const users = await request(PORT_C, { path: `/api/trpc/users.list?input=${encodeURIComponent(JSON.stringify({ json: null }))}`, headers: { host: `127.0.0.1:${PORT_C}`, cookie } });
+    const users = await request(PORT_C, {
+      path: `/api/trpc/users.list?input=${encodeURIComponent(JSON.stringify({ json: null }))}`,
+      headers: { host: `127.0.0.1:${PORT_C}`, cookie },
+    });
     expect(users.status, users.body).toBe(200);
     expect(JSON.parse(users.body).result.data.json).toHaveLength(1);
   });

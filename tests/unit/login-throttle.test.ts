@@ -34,7 +34,13 @@ function setup(verifyMs = 5) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-test-'));
   const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
   const hasher = new CountingHasher(verifyMs);
-  const app = createApp({ dbFile: ':memory:', dataDir: dir, clock, demoLatencyMs: 0, passwordHasher: hasher });
+  const app = createApp({
+    dbFile: ':memory:',
+    dataDir: dir,
+    clock,
+    demoLatencyMs: 0,
+    passwordHasher: hasher,
+  });
   return { app, clock, hasher };
 }
 
@@ -48,7 +54,9 @@ describe('sign-in throttling', () => {
   it('lets at most five of 100 parallel wrong passwords reach the hash check, one at a time', async () => {
     const { app, hasher } = setup();
     await app.auth.createUser({ username: 'admin', password: 'the right password', role: 'admin' });
-    const codes = await Promise.all(Array.from({ length: 100 }, (_, i) => codeOf(app.auth.login('admin', `wrong ${i}`, 'attacker'))));
+    const codes = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => codeOf(app.auth.login('admin', `wrong ${i}`, 'attacker'))),
+    );
     expect(hasher.verifies).toBe(5);
     expect(hasher.maxInFlight).toBe(1);
     expect(codes.filter((c) => c === 'WRONG_CREDENTIALS')).toHaveLength(5);
@@ -58,7 +66,9 @@ describe('sign-in throttling', () => {
   it('signs in a client that has not failed while another client hammers the account', async () => {
     const { app, hasher } = setup();
     await app.auth.createUser({ username: 'admin', password: 'the right password', role: 'admin' });
-    const attack = Promise.all(Array.from({ length: 100 }, (_, i) => codeOf(app.auth.login('admin', `wrong ${i}`, 'attacker'))));
+    const attack = Promise.all(
+      Array.from({ length: 100 }, (_, i) => codeOf(app.auth.login('admin', `wrong ${i}`, 'attacker'))),
+    );
     const user = app.auth.login('admin', 'the right password', 'browser');
     await expect(user).resolves.toMatchObject({ user: { username: 'admin' } });
     // The clean client went first: only the attacker's attempt already being verified ran before
@@ -72,7 +82,8 @@ describe('sign-in throttling', () => {
   it('delays a client that failed, growing with its failures, never for 15 minutes at first; forgets after an hour', async () => {
     const { app, clock } = setup();
     await app.auth.createUser({ username: 'bob', password: 'bob password 1', role: 'operator' });
-    for (let i = 0; i < 5; i++) await expect(app.auth.login('bob', 'nope', 'ip1')).rejects.toThrow('wrong username or password');
+    for (let i = 0; i < 5; i++)
+      await expect(app.auth.login('bob', 'nope', 'ip1')).rejects.toThrow('wrong username or password');
     await expect(app.auth.login('bob', 'bob password 1', 'ip1')).rejects.toThrow(/try again in 2 s/);
     clock.advance(2_000);
     await expect(app.auth.login('bob', 'nope', 'ip1')).rejects.toThrow('wrong username or password');
@@ -85,7 +96,8 @@ describe('sign-in throttling', () => {
     clock.advance(8_000);
     await expect(app.auth.login('bob', 'bob password 1', 'ip1')).resolves.toBeTruthy();
     // The delay is capped at 15 minutes.
-    for (let i = 0; i < 5; i++) await expect(app.auth.login('bob', 'nope', 'ip3')).rejects.toThrow('wrong username or password');
+    for (let i = 0; i < 5; i++)
+      await expect(app.auth.login('bob', 'nope', 'ip3')).rejects.toThrow('wrong username or password');
     for (let i = 0; i < 12; i++) {
       clock.advance(15 * 60_000);
       await expect(app.auth.login('bob', 'nope', 'ip3')).rejects.toThrow('wrong username or password');
@@ -98,8 +110,13 @@ describe('sign-in throttling', () => {
   it('limits one client across accounts (unknown names included)', async () => {
     const { app, hasher } = setup();
     await app.auth.createUser({ username: 'carol', password: 'carol password', role: 'viewer' });
-    for (let i = 0; i < 20; i++) await expect(app.auth.login(`user${i}`, 'guess', 'sprayer')).rejects.toThrow('wrong username or password');
-    await expect(app.auth.login('carol', 'carol password', 'sprayer')).rejects.toThrow(/too many failed sign-ins/);
+    for (let i = 0; i < 20; i++)
+      await expect(app.auth.login(`user${i}`, 'guess', 'sprayer')).rejects.toThrow(
+        'wrong username or password',
+      );
+    await expect(app.auth.login('carol', 'carol password', 'sprayer')).rejects.toThrow(
+      /too many failed sign-ins/,
+    );
     expect(hasher.verifies).toBe(20);
     await expect(app.auth.login('carol', 'carol password', 'someone else')).resolves.toBeTruthy();
   });
@@ -111,7 +128,8 @@ describe('sign-in throttling', () => {
     expect(t.size().pairs).toBeLessThanOrEqual(100);
     expect(t.size().clients).toBeLessThanOrEqual(100);
     const { app } = setup(0);
-    for (let i = 0; i < 12_000; i++) await app.auth.login('nobody', 'guess', `client-${i}`).catch(() => undefined);
+    for (let i = 0; i < 12_000; i++)
+      await app.auth.login('nobody', 'guess', `client-${i}`).catch(() => undefined);
     expect(app.auth.throttle.size().pairs).toBeLessThanOrEqual(10_000);
     expect(app.auth.throttle.size().clients).toBeLessThanOrEqual(10_000);
   });
@@ -120,12 +138,29 @@ describe('sign-in throttling', () => {
     const { app, hasher } = setup();
     await app.auth.createUser({ username: 'admin', password: 'the right password', role: 'admin' });
     const n = 30;
-    const req = new Request(`http://127.0.0.1:3000/api/trpc/${Array(n).fill('auth.login').join(',')}?batch=1`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', origin: 'http://127.0.0.1:3000', host: '127.0.0.1:3000', 'x-tandem-peer': '127.0.0.1' },
-      body: JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { json: { username: 'admin', password: `wrong ${i}` } }]))),
+    const req = new Request(
+      `http://127.0.0.1:3000/api/trpc/${Array(n).fill('auth.login').join(',')}?batch=1`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          origin: 'http://127.0.0.1:3000',
+          host: '127.0.0.1:3000',
+          'x-tandem-peer': '127.0.0.1',
+        },
+        body: JSON.stringify(
+          Object.fromEntries(
+            Array.from({ length: n }, (_, i) => [i, { json: { username: 'admin', password: `wrong ${i}` } }]),
+          ),
+        ),
+      },
+    );
+    const res = await fetchRequestHandler({
+      endpoint: '/api/trpc',
+      req,
+      router: appRouter,
+      createContext: (o) => contextFor(app, o),
     });
-    const res = await fetchRequestHandler({ endpoint: '/api/trpc', req, router: appRouter, createContext: (o) => contextFor(app, o) });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/one sign-in call per request/);
     expect(hasher.verifies).toBe(0);

@@ -8,7 +8,9 @@ import { ctxFor, testApp } from './helpers';
 const PW = 'a long enough password';
 
 function req(cookie: string): Request {
-  return new Request('http://127.0.0.1:3000/api/trpc/auth.status', { headers: { cookie, host: '127.0.0.1:3000', 'x-tandem-peer': '127.0.0.1' } });
+  return new Request('http://127.0.0.1:3000/api/trpc/auth.status', {
+    headers: { cookie, host: '127.0.0.1:3000', 'x-tandem-peer': '127.0.0.1' },
+  });
 }
 
 describe('session cookie', () => {
@@ -25,7 +27,9 @@ describe('session cookie', () => {
     await app.auth.setupFirstAdmin('admin', PW);
     const plain = ctxFor(app, null);
     await createCaller(plain).auth.login({ username: 'admin', password: PW });
-    expect(plain.resHeaders.get('set-cookie')).toMatch(/^tandem_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    expect(plain.resHeaders.get('set-cookie')).toMatch(
+      /^tandem_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/,
+    );
 
     const proxied = { ...ctxFor(app, null), secure: true };
     await createCaller(proxied).auth.login({ username: 'admin', password: PW });
@@ -36,11 +40,18 @@ describe('session cookie', () => {
       const ctx = { ...ctxFor(app, null, 'https://tandem.example.com'), host: 'tandem.example.com' };
       await createCaller(ctx).auth.login({ username: 'admin', password: PW });
       const cookie = ctx.resHeaders.get('set-cookie')!;
-      expect(cookie).toMatch(/^__Host-tandem_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+      expect(cookie).toMatch(
+        /^__Host-tandem_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/,
+      );
       // That cookie is the one read back.
       const token = cookie.split(';')[0]!.split('=')[1]!;
-      expect(contextFor(app, { req: req(`__Host-tandem_session=${token}`), resHeaders: new Headers() }).user?.username).toBe('admin');
-      expect(contextFor(app, { req: req(`tandem_session=${token}`), resHeaders: new Headers() }).user).toBeNull();
+      expect(
+        contextFor(app, { req: req(`__Host-tandem_session=${token}`), resHeaders: new Headers() }).user
+          ?.username,
+      ).toBe('admin');
+      expect(
+        contextFor(app, { req: req(`tandem_session=${token}`), resHeaders: new Headers() }).user,
+      ).toBeNull();
     } finally {
       delete process.env.TANDEM_URL;
     }
@@ -72,7 +83,10 @@ describe('live task stream', () => {
     const gen = whileSignedIn(ctx, undefined, (signal) => waitForever(signal), 20);
     const next = gen.next();
     clock.advance(SESSION_TTL_MS + 1);
-    await expect(next).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/session has expired/) });
+    await expect(next).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/session has expired/),
+    });
   });
 
   it('stops quietly when the client goes away', async () => {
@@ -87,5 +101,7 @@ describe('live task stream', () => {
 });
 
 async function* waitForever(signal: AbortSignal): AsyncGenerator<never> {
-  await new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  await new Promise<void>((_, reject) =>
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+  );
 }

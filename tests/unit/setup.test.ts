@@ -24,13 +24,27 @@ describe('first-admin setup', () => {
     const { app } = testApp();
     const code = app.auth.issueSetupCode()!;
     const caller = createCaller(ctxFor(app, null));
-    await expect(caller.auth.setup({ username: 'admin', password: PW } as never)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
-    await expect(caller.auth.setup({ username: 'admin', password: PW, setupCode: 'AAAA-BBBB-CCCC' })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    for (let i = 0; i < 4; i++) await expect(app.auth.setup({ username: 'admin', password: PW, setupCode: 'nope' }, 'test')).rejects.toThrow(/wrong setup code/);
-    await expect(app.auth.setup({ username: 'admin', password: PW, setupCode: code }, 'test')).rejects.toThrow(/too many/);
+    await expect(caller.auth.setup({ username: 'admin', password: PW } as never)).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+    });
+    await expect(
+      caller.auth.setup({ username: 'admin', password: PW, setupCode: 'AAAA-BBBB-CCCC' }),
+    ).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    for (let i = 0; i < 4; i++)
+      await expect(
+        app.auth.setup({ username: 'admin', password: PW, setupCode: 'nope' }, 'test'),
+      ).rejects.toThrow(/wrong setup code/);
+    await expect(
+      app.auth.setup({ username: 'admin', password: PW, setupCode: code }, 'test'),
+    ).rejects.toThrow(/too many/);
     expect(app.auth.userCount()).toBe(0);
     // The code is accepted in lower case and without dashes, from another client.
-    await expect(app.auth.setup({ username: 'admin', password: PW, setupCode: code.toLowerCase().replace(/-/g, '') }, 'other')).resolves.toBeTruthy();
+    await expect(
+      app.auth.setup(
+        { username: 'admin', password: PW, setupCode: code.toLowerCase().replace(/-/g, '') },
+        'other',
+      ),
+    ).resolves.toBeTruthy();
   });
 
   it('creates exactly one admin when two setups race', async () => {
@@ -42,7 +56,12 @@ describe('first-admin setup', () => {
       app.auth.setup({ username: 'admin', password: PW, setupCode: code }, 'c3'),
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/already set up/) });
+    for (const r of results)
+      if (r.status === 'rejected')
+        expect(r.reason).toMatchObject({
+          code: 'CONFLICT',
+          message: expect.stringMatching(/already set up/),
+        });
     expect(app.auth.userCount()).toBe(1);
   });
 
