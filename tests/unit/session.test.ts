@@ -78,6 +78,16 @@ describe('live task stream', () => {
     await expect(first).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
+  it('watching one task starts with its current row, so that a change just before the stream opened is not missed', async () => {
+    const { app, ctx } = await signedIn();
+    const task = app.tasks.start({ name: 'quick', kind: 'test', target: 'x', username: 'admin', run: async () => undefined });
+    await app.tasks.wait(task.id);
+    const it = (await createCaller(ctx).tasks.watch({ id: task.id }))[Symbol.asyncIterator]();
+    const first = await Promise.race([it.next(), new Promise((r) => setTimeout(() => r('nothing'), 500))]);
+    expect(first).toMatchObject({ value: { id: task.id, state: 'finished' } });
+    await it.return?.(undefined);
+  });
+
   it('ends when the session expires, without any event', async () => {
     const { clock, ctx } = await signedIn();
     const gen = whileSignedIn(ctx, undefined, (signal) => waitForever(signal), 20);
