@@ -17,11 +17,17 @@ test('first start: setup, demo overview, a task watched live, history and CSV, s
   // A protected page without a session goes to sign-in, which sends a fresh install to setup.
   await page.goto('/history');
   await expect(page).toHaveURL(/\/setup$/);
+  // The one-time setup code is in the server's log and in <data dir>/setup-code.
+  const setupCode = fs.readFileSync(path.join(process.env.E2E_DATA_DIR ?? '/tmp/tandem-e2e-data', 'setup-code'), 'utf8').trim();
+  await page.getByLabel('Setup code').fill('WRNG-CODE-0000');
   await page.getByLabel('Admin username').fill(ADMIN.username);
   await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
   await page.getByLabel('Repeat password').fill('something else');
   await expect(page.getByText('the two passwords differ')).toBeVisible();
   await page.getByLabel('Repeat password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Create admin and sign in' }).click();
+  await expect(page.getByText('wrong setup code')).toBeVisible();
+  await page.getByLabel('Setup code').fill(setupCode);
   await page.getByRole('button', { name: 'Create admin and sign in' }).click();
 
   // Overview: the demo environment, labelled, healthy.

@@ -48,6 +48,9 @@ stamp "unit tests"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-unit.json"
 step build bash -c 'npx next build > /tmp/tandem-build.log 2>&1 || { tail -60 /tmp/tandem-build.log; exit 1; }'
 
+stamp "HTTP tests against production servers (demo sites)"
+npx vitest run -c vitest.http.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-http.json"
+
 stamp "end-to-end tests on the demo sites"
 PLAYWRIGHT_JSON_OUTPUT_NAME="$RESULTS/playwright-demo.json" npx playwright test --reporter=list,json
 

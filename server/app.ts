@@ -4,7 +4,7 @@ import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
-import { AuthService } from './domain/auth';
+import { AuthService, type PasswordHasher } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
 import { CephFailover } from './domain/ceph/failover';
@@ -17,6 +17,7 @@ import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
+import { webConfig } from './domain/web-access';
 
 export interface App {
   db: Db;
@@ -54,6 +55,8 @@ export interface AppOptions {
   log?: (line: string) => void;
   /** The value of TANDEM_SECRET_KEY ('' for none: the key file); the environment's by default. */
   secretKey?: string;
+  /** Password hashing (tests count and speed up verifies); argon2id by default. */
+  passwordHasher?: PasswordHasher;
 }
 
 /** A new demo world, with the machines named in `down` (comma-separated) powered off. */
@@ -88,7 +91,7 @@ export function createApp(opts: AppOptions = {}): App {
     db,
     clock,
     history,
-    auth: new AuthService(db, clock),
+    auth: new AuthService(db, clock, { hasher: opts.passwordHasher, dataDir: dir }),
     sites,
     demo: new DemoService(db, sites),
     tasks,
@@ -109,12 +112,17 @@ export function createApp(opts: AppOptions = {}): App {
 
 /** Start-up work: recover interrupted tasks, first admin, demo sites on a first start. */
 export async function bootApp(app: App): Promise<void> {
+  webConfig(); // a bad TANDEM_URL, TANDEM_ALLOWED_ORIGINS or TANDEM_TRUSTED_PROXIES stops the start here
   const interrupted = app.tasks.recoverAtBoot();
   if (interrupted.length) console.warn(`[tandem] ${interrupted.length} task(s) were interrupted by the last stop: ${interrupted.join(', ')}`);
   const pw = process.env.TANDEM_ADMIN_PASSWORD;
   if (pw && app.auth.userCount() === 0) {
     await app.auth.setupFirstAdmin(process.env.TANDEM_ADMIN_USER || 'admin', pw);
     console.log(`[tandem] created the first admin "${process.env.TANDEM_ADMIN_USER || 'admin'}" from TANDEM_ADMIN_PASSWORD`);
+  }
+  const code = app.auth.issueSetupCode();
+  if (code) {
+    console.log(`[tandem] no administrator yet: open the console and create one with the setup code ${code} (also in ${path.join(app.dataDir, 'setup-code')})`);
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
   if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);

@@ -3,7 +3,8 @@ import { redirect } from 'next/navigation';
 import type { ReactNode } from 'react';
 import { Shell } from '@/components/shell';
 import { readyApp } from '@/server/app';
-import { SESSION_COOKIE, type SessionUser } from '@/server/domain/auth';
+import type { SessionUser } from '@/server/domain/auth';
+import { sessionCookie } from '@/server/domain/web-access';
 
 export const dynamic = 'force-dynamic';
 
@@ -13,7 +14,7 @@ export default async function ConsoleLayout({ children }: { children: ReactNode 
   let user: SessionUser | null = null;
   let expired = false;
   try {
-    user = app.auth.sessionUser((await cookies()).get(SESSION_COOKIE)?.value);
+    user = app.auth.sessionUser((await cookies()).get(sessionCookie().name)?.value);
   } catch {
     expired = true;
   }

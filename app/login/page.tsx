@@ -1,5 +1,6 @@
 import { redirect } from 'next/navigation';
 import { readyApp } from '@/server/app';
+import { safeNextPath } from '@/server/domain/web-access';
 import { LoginForm } from './login-form';
 
 export const dynamic = 'force-dynamic';
@@ -8,6 +9,5 @@ export default async function LoginPage({ searchParams }: { searchParams: Promis
   const app = await readyApp();
   if (app.auth.userCount() === 0) redirect('/setup');
   const sp = await searchParams;
-  const next = sp.next && sp.next.startsWith('/') && !sp.next.startsWith('//') ? sp.next : '/';
-  return <LoginForm next={next} expired={sp.expired === '1'} />;
+  return <LoginForm next={safeNextPath(sp.next)} expired={sp.expired === '1'} />;
 }

@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { hash, verify } from '@node-rs/argon2';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -6,6 +8,7 @@ import type { Db } from '../db/client';
 import { sessions, users, type UserRow } from '../db/schema';
 import type { Clock } from './clock';
 import { AppError } from './errors';
+import { KeyedGate, LoginThrottle, type ThrottleOptions } from './login-throttle';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -29,8 +32,8 @@ export interface SessionUser {
   role: Role;
 }
 
-export const SESSION_COOKIE = 'tandem_session';
-const SESSION_TTL_MS = 12 * 3600_000;
+/** The cookie's name is `sessionCookie()`'s (web-access.ts). */
+export const SESSION_TTL_MS = 12 * 3600_000;
 // argon2id, OWASP's recommended minimum (19 MiB, 2 passes).
 const ARGON = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
@@ -42,51 +45,56 @@ function tokenId(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex');
 }
 
-/** Failed sign-ins per username and per client address, in a sliding window. */
-export class LoginLimiter {
-  readonly #fails = new Map<string, number[]>();
-  constructor(
-    private readonly clock: Clock,
-    private readonly max = 5,
-    private readonly windowMs = 15 * 60_000,
-  ) {}
+/** Password hashing; argon2id in production, injectable for tests (which count verifies). */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(hash: string, password: string): Promise<boolean>;
+}
 
-  #recent(key: string): number[] {
-    const now = this.clock.now();
-    const list = (this.#fails.get(key) ?? []).filter((t) => now - t < this.windowMs);
-    this.#fails.set(key, list);
-    return list;
-  }
+export const argon2Hasher: PasswordHasher = {
+  hash: hashPassword,
+  verify: (h, pw) => verify(h, pw).catch(() => false),
+};
 
-  check(keys: string[]): void {
-    for (const k of keys) {
-      const list = this.#recent(k);
-      if (list.length >= this.max) {
-        const retry = Math.ceil((list[0]! + this.windowMs - this.clock.now()) / 1000);
-        throw new AppError('RATE_LIMITED', `too many failed sign-ins; try again in ${Math.max(1, Math.ceil(retry / 60))} min`, {
-          details: { retryAfterSeconds: retry },
-        });
-      }
-    }
-  }
+export interface AuthOptions {
+  hasher?: PasswordHasher;
+  throttle?: ThrottleOptions;
+  /** Where the setup code is written (`setup-code`); kept in memory only without it. */
+  dataDir?: string;
+}
 
-  fail(keys: string[]): void {
-    for (const k of keys) this.#recent(k).push(this.clock.now());
-  }
+/** Crockford's base32 (no I, L, O, U): 12 characters, 60 bits, shown as XXXX-XXXX-XXXX. */
+const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const CODE_RE = /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/;
 
-  succeed(keys: string[]): void {
-    for (const k of keys) this.#fails.delete(k);
-  }
+function newSetupCode(): string {
+  const bytes = crypto.randomBytes(12);
+  const chars = [...bytes].map((b) => CODE_ALPHABET[b & 31]);
+  return [0, 4, 8].map((i) => chars.slice(i, i + 4).join('')).join('-');
+}
+
+function sameCode(given: string, expected: string): boolean {
+  const norm = (s: string) => s.toUpperCase().replace(/[\s-]/g, '');
+  const a = crypto.createHash('sha256').update(norm(given)).digest();
+  const b = crypto.createHash('sha256').update(norm(expected)).digest();
+  return crypto.timingSafeEqual(a, b);
 }
 
 export class AuthService {
-  readonly limiter: LoginLimiter;
+  readonly throttle: LoginThrottle;
+  readonly #gate = new KeyedGate();
+  readonly #hasher: PasswordHasher;
+  readonly #codeFile: string | null;
+  #setupCode: string | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    opts: AuthOptions = {},
   ) {
-    this.limiter = new LoginLimiter(clock);
+    this.throttle = new LoginThrottle(clock, opts.throttle);
+    this.#hasher = opts.hasher ?? argon2Hasher;
+    this.#codeFile = opts.dataDir ? path.join(opts.dataDir, 'setup-code') : null;
   }
 
   userCount(): number {
@@ -99,27 +107,103 @@ export class AuthService {
     if (this.db.select({ id: users.id }).from(users).where(eq(users.username, username)).get()) {
       throw new AppError('ALREADY_EXISTS', `a user named "${username}" already exists`, { fields: [{ field: 'username', message: 'already taken' }] });
     }
-    const passwordHash = await hashPassword(input.password);
+    const passwordHash = await this.#hasher.hash(input.password);
     return this.db.insert(users).values({ username, passwordHash, role: input.role }).returning().get();
   }
 
-  /** Creates the first admin, once. */
-  async setupFirstAdmin(username: string, password: string): Promise<UserRow> {
-    if (this.userCount() > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
-    return this.createUser({ username, password, role: 'admin' });
+  /**
+   * While no user exists, the one-time code that `setup` asks for: read from (or created in)
+   * `<data dir>/setup-code`, mode 0600, so that it survives a restart; the server prints it at
+   * start. Null, and the file removed, once a user exists.
+   */
+  issueSetupCode(): string | null {
+    if (this.userCount() > 0) {
+      this.#dropSetupCode();
+      return null;
+    }
+    if (!this.#setupCode) {
+      const file = this.#codeFile;
+      const stored = file && fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
+      this.#setupCode = CODE_RE.test(stored) ? stored : newSetupCode();
+      if (file) {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, `${this.#setupCode}\n`, { mode: 0o600 });
+        fs.chmodSync(file, 0o600);
+      }
+    }
+    return this.#setupCode;
   }
 
+  #dropSetupCode(): void {
+    this.#setupCode = null;
+    if (this.#codeFile) fs.rmSync(this.#codeFile, { force: true });
+  }
+
+  /**
+   * The setup page: creates the first admin when the setup code is right (wrong codes count like
+   * failed sign-ins), and signs it in. Two setups at once create one admin; the other is refused.
+   */
+  async setup(input: { username: string; password: string; setupCode: string }, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
+    const attempt = this.throttle.reserve('(setup)', clientKey);
+    const expected = this.issueSetupCode();
+    if (expected && !sameCode(input.setupCode, expected)) {
+      attempt.fail();
+      throw new AppError('WRONG_CREDENTIALS', 'wrong setup code: use the one in the server log (also in the file setup-code in its data directory)', {
+        fields: [{ field: 'setupCode', message: 'wrong setup code' }],
+      });
+    }
+    attempt.succeed();
+    if (!expected) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+    const user = await this.setupFirstAdmin(input.username, input.password);
+    return this.#newSession(user);
+  }
+
+  /**
+   * Creates the first admin, once (the setup page, or TANDEM_ADMIN_PASSWORD at start): the count
+   * and the insert are one transaction, so two at once create one admin.
+   */
+  async setupFirstAdmin(username: string, password: string): Promise<UserRow> {
+    const name = usernameSchema.parse(username);
+    passwordSchema.parse(password);
+    if (this.userCount() > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+    const passwordHash = await this.#hasher.hash(password);
+    const user = this.db.transaction(
+      (tx) => {
+        if ((tx.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0) > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+        return tx.insert(users).values({ username: name, passwordHash, role: 'admin' }).returning().get();
+      },
+      { behavior: 'immediate' },
+    );
+    this.#dropSetupCode();
+    return user;
+  }
+
+  /**
+   * Signs in. The attempt is counted before the password is checked (`LoginThrottle`), and an
+   * account's passwords are checked one at a time, a client that has not failed going first.
+   */
   async login(username: string, password: string, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
-    const keys = [`u:${username.toLowerCase()}`, `c:${clientKey}`];
-    this.limiter.check(keys);
-    const user = this.db.select().from(users).where(eq(users.username, username)).get();
-    // Verify against a dummy hash when the user is unknown, so timing does not reveal which names exist.
-    const ok = await verify(user?.passwordHash ?? DUMMY_HASH, password).catch(() => false);
+    const account = username.toLowerCase();
+    const attempt = this.throttle.reserve(account, clientKey);
+    let user: UserRow | undefined;
+    let ok = false;
+    try {
+      [user, ok] = await this.#gate.run(account, attempt.clean, async () => {
+        const u = this.db.select().from(users).where(eq(users.username, username)).get();
+        // Verify against a dummy hash when the user is unknown, so timing does not reveal which names exist.
+        return [u, await this.#hasher.verify(u?.passwordHash ?? DUMMY_HASH, password).catch(() => false)] as const;
+      });
+    } finally {
+      if (!user || !ok || user.disabled) attempt.fail();
+      else attempt.succeed();
+    }
     if (!user || !ok || user.disabled) {
-      this.limiter.fail(keys);
       throw new AppError('WRONG_CREDENTIALS', user?.disabled && ok ? 'this account is disabled' : 'wrong username or password');
     }
-    this.limiter.succeed(keys);
+    return this.#newSession(user);
+  }
+
+  #newSession(user: UserRow): { token: string; user: SessionUser; expiresAt: Date } {
     const token = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(this.clock.now() + SESSION_TTL_MS);
     this.db.insert(sessions).values({ id: tokenId(token), userId: user.id, expiresAt }).run();
@@ -183,7 +267,7 @@ export class AuthService {
   async setPassword(id: number, password: string): Promise<void> {
     passwordSchema.parse(password);
     this.#get(id);
-    this.db.update(users).set({ passwordHash: await hashPassword(password) }).where(eq(users.id, id)).run();
+    this.db.update(users).set({ passwordHash: await this.#hasher.hash(password) }).where(eq(users.id, id)).run();
     this.db.delete(sessions).where(eq(sessions.userId, id)).run();
   }
 

@@ -1,8 +1,10 @@
 import { initTRPC } from '@trpc/server';
+import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import superjson from 'superjson';
 import { readyApp, type App } from '../app';
-import { hasRole, SESSION_COOKIE, type Role, type SessionUser } from '../domain/auth';
+import { hasRole, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
+import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, sessionCookie, webConfig } from '../domain/web-access';
 import { toAppError, toTRPCError } from './errors';
 
 export interface Context {
@@ -17,18 +19,38 @@ export interface Context {
   resHeaders: Headers;
 }
 
+/** A cookie's value; a value that is not valid percent-encoding counts as no cookie. */
 export function readCookie(header: string | null, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k !== name) continue;
+    try {
+      return decodeURIComponent(v.join('='));
+    } catch {
+      return undefined;
+    }
   }
   return undefined;
 }
 
-export async function createContext({ req, resHeaders }: { req: Request; resHeaders: Headers }): Promise<Context> {
-  const app = await readyApp();
-  const token = readCookie(req.headers.get('cookie'), SESSION_COOKIE);
+/** The context of an HTTP request to /api/trpc. */
+export async function createContext(opts: FetchCreateContextFnOptions): Promise<Context> {
+  return contextFor(await readyApp(), opts);
+}
+
+export function contextFor(app: App, { req, resHeaders, info }: Pick<FetchCreateContextFnOptions, 'req' | 'resHeaders'> & { info?: FetchCreateContextFnOptions['info'] }): Context {
+  // Sign-in attempts are counted one request at a time: a batch may carry one auth.* call at most.
+  const authCalls = info?.calls.filter((c) => c.path.startsWith('auth.')).length ?? 0;
+  if (authCalls > 1) {
+    throw toTRPCError(new AppError('INVALID_INPUT', `one sign-in call per request: this request carries ${authCalls} auth.* calls; send them one at a time`));
+  }
+  const cfg = webConfig();
+  const { host, proto } = requestHostAndProto(req.headers, cfg);
+  // proxy.ts answers 421 first; this keeps the rule should a path escape its matcher.
+  const badHost = checkHost(host, cfg);
+  if (badHost) throw toTRPCError(badHost);
+  const token = readCookie(req.headers.get('cookie'), sessionCookie(cfg).name);
   let user: SessionUser | null = null;
   let sessionError: AppError | null = null;
   try {
@@ -43,9 +65,9 @@ export async function createContext({ req, resHeaders }: { req: Request; resHead
     sessionError,
     token,
     origin: req.headers.get('origin'),
-    host: req.headers.get('x-forwarded-host') ?? req.headers.get('host') ?? url.host,
-    secure: (req.headers.get('x-forwarded-proto') ?? url.protocol.replace(':', '')) === 'https',
-    clientKey: req.headers.get('x-forwarded-for')?.split(',')[0]?.trim() || req.headers.get('x-real-ip') || 'direct',
+    host: host ?? url.host,
+    secure: (proto ?? url.protocol.replace(':', '')) === 'https',
+    clientKey: clientKey(clientAddress(req.headers, cfg)),
     resHeaders,
   };
 }
@@ -75,17 +97,11 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Maps every error once, checks the Origin of mutations, and records mutations in history. */
+/** Maps every error once, checks the Origin of mutations (`checkOrigin`), and records mutations in history. */
 const base = t.procedure.use(async ({ ctx, type, path, next, getRawInput, meta }) => {
   if (type === 'mutation') {
-    const allowed = (process.env.TANDEM_ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    let ok = false;
-    try {
-      ok = !!ctx.origin && (new URL(ctx.origin).host === ctx.host || allowed.includes(ctx.origin));
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw toTRPCError(new AppError('BAD_ORIGIN', `request origin ${ctx.origin ?? '(none)'} is not this console's; refusing the change`));
+    const refused = checkOrigin(ctx.origin, ctx.host);
+    if (refused) throw toTRPCError(refused);
   }
   const started = Date.now();
   const result = await next();

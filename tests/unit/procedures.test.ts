@@ -69,6 +69,19 @@ describe('every tRPC procedure', () => {
     }
   });
 
+  it('with TANDEM_URL set, accepts mutations only from that origin', async () => {
+    const { app } = testApp();
+    process.env.TANDEM_URL = 'https://tandem.example.com';
+    try {
+      // ctxFor's origin is its own host (tandem.test): not the configured console.
+      expect(await codeOf(createCaller(ctxFor(app, admin)).users.create({ username: 'eve', password: 'a long password', role: 'admin' }))).toBe('FORBIDDEN');
+      const ok = createCaller({ ...ctxFor(app, admin, 'https://tandem.example.com'), host: 'tandem.example.com' });
+      await expect(ok.users.create({ username: 'eve', password: 'a long password', role: 'viewer' })).resolves.toMatchObject({ username: 'eve' });
+    } finally {
+      delete process.env.TANDEM_URL;
+    }
+  });
+
   it('answers malformed input with a field-specific validation error, never a 500', async () => {
     const { app } = testApp();
     const caller = createCaller(ctxFor(app, admin));

@@ -1,12 +1,11 @@
 import { z } from 'zod';
-import { passwordSchema, SESSION_COOKIE, usernameSchema } from '../../domain/auth';
+import { passwordSchema, usernameSchema } from '../../domain/auth';
+import { sessionCookie } from '../../domain/web-access';
 import { publicProcedure, router, viewerProcedure, type Context } from '../init';
 
 function setSessionCookie(ctx: Context, token: string, maxAgeSec: number) {
-  ctx.resHeaders.append(
-    'Set-Cookie',
-    `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${ctx.secure ? '; Secure' : ''}`,
-  );
+  const { name, alwaysSecure } = sessionCookie();
+  ctx.resHeaders.append('Set-Cookie', `${name}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${alwaysSecure || ctx.secure ? '; Secure' : ''}`);
 }
 
 export const authRouter = router({
@@ -16,18 +15,17 @@ export const authRouter = router({
     sessionExpired: ctx.sessionError?.code === 'SESSION_EXPIRED',
   })),
   setup: publicProcedure
-    .input(z.object({ username: usernameSchema, password: passwordSchema }))
+    .input(z.object({ username: usernameSchema, password: passwordSchema, setupCode: z.string().trim().min(1, 'the setup code from the server log').max(64) }))
     .mutation(async ({ ctx, input }) => {
-      await ctx.app.auth.setupFirstAdmin(input.username, input.password);
-      const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
-      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      const s = await ctx.app.auth.setup(input, ctx.clientKey);
+      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return s.user;
     }),
   login: publicProcedure
     .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: z.string().min(1, 'required').max(256) }))
     .mutation(async ({ ctx, input }) => {
       const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
-      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return s.user;
     }),
   logout: viewerProcedure.mutation(({ ctx }) => {
@@ -41,7 +39,7 @@ export const authRouter = router({
       await ctx.app.auth.login(ctx.user.username, input.current, ctx.clientKey);
       await ctx.app.auth.setPassword(ctx.user.id, input.next);
       const s = await ctx.app.auth.login(ctx.user.username, input.next, ctx.clientKey);
-      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
+      setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return { ok: true };
     }),
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../../domain/errors';
 import type { TaskEvent } from '../../tasks/engine';
 import { operatorProcedure, router, viewerProcedure } from '../init';
+import { whileSignedIn } from '../live';
 
 const id = z.number().int().positive();
 
@@ -15,9 +16,20 @@ export const tasksRouter = router({
     if (!task) throw new AppError('NOT_FOUND', `task #${input.id} does not exist`);
     return { task, steps: ctx.app.tasks.steps(input.id), logs: ctx.app.tasks.logs(input.id) };
   }),
-  /** Live task changes over server-sent events; yields the changed task row. */
+  /**
+   * Live task changes over server-sent events; yields the changed task row. Watching one task
+   * starts with its row as it is once the stream listens, so that a change made while the stream
+   * was opening is not missed. Ends with the session.
+   */
   watch: viewerProcedure.input(z.object({ id: id.optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
-    for await (const [ev] of on(ctx.app.tasks.events, 'change', { signal })) {
+    const changes = (s: AbortSignal) => {
+      const events = on(ctx.app.tasks.events, 'change', { signal: s }); // listening from here
+      return (async function* () {
+        if (input?.id) yield [{ taskId: input.id }];
+        yield* events;
+      })();
+    };
+    for await (const [ev] of whileSignedIn(ctx, signal, changes)) {
       const e = ev as TaskEvent;
       if (input?.id && e.taskId !== input.id) continue;
       const task = ctx.app.tasks.get(e.taskId);

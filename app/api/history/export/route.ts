@@ -1,6 +1,6 @@
 import { historyFilterSchema } from '@/server/trpc/routers/history';
 import { readyApp } from '@/server/app';
-import { SESSION_COOKIE } from '@/server/domain/auth';
+import { sessionCookie } from '@/server/domain/web-access';
 import { readCookie } from '@/server/trpc/init';
 
 export const dynamic = 'force-dynamic';
@@ -10,7 +10,7 @@ export async function GET(req: Request) {
   const app = await readyApp();
   let user = null;
   try {
-    user = app.auth.sessionUser(readCookie(req.headers.get('cookie'), SESSION_COOKIE));
+    user = app.auth.sessionUser(readCookie(req.headers.get('cookie'), sessionCookie().name));
   } catch {
     user = null;
   }

@@ -14,9 +14,9 @@ function handler(req: Request) {
     endpoint: '/api/trpc',
     req,
     router: appRouter,
-    createContext: ({ req, resHeaders }) => {
-      resHeaders.set('x-tandem-boot', bootId);
-      return createContext({ req, resHeaders });
+    createContext: (opts) => {
+      opts.resHeaders.set('x-tandem-boot', bootId);
+      return createContext(opts);
     },
   });
 }
