@@ -9,6 +9,8 @@ export const LAB_ADMIN_PASSWORD = 'e2e-lab-admin-password';
 export default defineConfig({
   ...base,
   testDir: 'e2e-lab',
+  // Apart from the demo suite's test-results/, which each run of it empties.
+  outputDir: 'test-results-lab',
   timeout: 300_000,
   use: { ...base.use, baseURL: `http://127.0.0.1:${PORT}` },
   webServer: {
