@@ -66,6 +66,9 @@ if [ "$(cat "$RESULTS/step-labs-up.rc")" = 0 ]; then
     stamp "end-to-end tests against the real labs"
     PLAYWRIGHT_JSON_OUTPUT_NAME="$RESULTS/playwright-lab.json" npx playwright test -c playwright.lab.config.ts --reporter=list,json
   fi
+  # No secret of the labs (cephx keys, the peer key bootstrap tokens carry, the nodes' SSH key) in
+  # clear in anything the tests left: data directories, logs, results.
+  step no-secrets-left bash scripts/lib/no-secrets.sh "$RESULTS"
 else
   log "the labs did not come up; integration tests count as failed"
 fi
