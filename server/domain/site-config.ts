@@ -15,6 +15,17 @@ const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA
 const zpool = z.string().regex(NAME_PATTERNS.zfsComponent, 'not a valid zpool name');
 const absPath = z.string().trim().regex(/^\/[^\0]*$/, 'must be an absolute path');
 
+/**
+ * A site's settings as a form sends them, before the kind's own schema checks them: a flat
+ * record of at most 32 short values (no nesting, nothing that is not JSON).
+ */
+export const siteConfigInputSchema = z
+  .record(
+    z.string().max(64, 'setting names are at most 64 characters'),
+    z.union([z.string().max(4096, 'at most 4096 characters'), z.number(), z.boolean(), z.null(), z.array(z.string().max(256, 'at most 256 characters')).max(64, 'at most 64 items')]).optional(),
+  )
+  .refine((c) => Object.keys(c).length <= 32, 'at most 32 settings');
+
 export const nodeConfigSchema = z.object({
   host,
   port: port.default(22),

@@ -31,7 +31,7 @@ export const authRouter = router({
       return s.user;
     }),
   logout: viewerProcedure.mutation(({ ctx }) => {
-    ctx.app.auth.logout(ctx.token);
+    ctx.app.history.change(() => ctx.app.auth.logout(ctx.token));
     setSessionCookie(ctx, '', 0);
     return { ok: true };
   }),

@@ -21,7 +21,7 @@ export const replicasRouter = router({
     .input(replicaUpdateSchema.extend({ id }))
     .mutation(({ ctx, input }) => {
       const { id: rid, ...patch } = input;
-      return ctx.app.replicas.update(rid, patch);
+      return ctx.app.history.change(() => ctx.app.replicas.update(rid, patch));
     }),
   syncNow: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ({ taskId: ctx.app.replicas.startSync(input.id, ctx.user.username).id })),
   remove: operatorProcedure

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { startSiteCheck } from '../../domain/site-check';
-import { keyringSchema, privateKeySchema, siteNameSchema } from '../../domain/site-config';
+import { keyringSchema, privateKeySchema, siteConfigInputSchema, siteNameSchema } from '../../domain/site-config';
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
@@ -25,12 +25,12 @@ export const sitesRouter = router({
   list: viewerProcedure.query(({ ctx }) => ctx.app.sites.list()),
   get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.sites.get(input.id)),
   create: adminProcedure
-    .input(z.object({ name: siteNameSchema, kind: z.enum(['node', 'ceph']), config: z.record(z.string(), z.unknown()), secret: secretInput }))
-    .mutation(({ ctx, input }) => ctx.app.sites.create(input)),
+    .input(z.object({ name: siteNameSchema, kind: z.enum(['node', 'ceph']), config: siteConfigInputSchema, secret: secretInput }))
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.sites.create(input))),
   update: adminProcedure
-    .input(z.object({ id, name: siteNameSchema.optional(), config: z.record(z.string(), z.unknown()).optional(), secret: secretInput }))
-    .mutation(({ ctx, input }) => ctx.app.sites.update(input.id, input)),
-  remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ctx.app.sites.remove(input.id)),
+    .input(z.object({ id, name: siteNameSchema.optional(), config: siteConfigInputSchema.optional(), secret: secretInput }))
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.sites.update(input.id, input))),
+  remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.sites.remove(input.id))),
   testConnection: adminProcedure
     .meta({ history: true })
     .input(z.object({ id }))
@@ -47,6 +47,6 @@ export const sitesRouter = router({
 
 export const demoRouter = router({
   status: viewerProcedure.query(({ ctx }) => ({ present: ctx.app.demo.present() })),
-  create: adminProcedure.mutation(({ ctx }) => ({ created: ctx.app.demo.create() })),
-  remove: adminProcedure.mutation(({ ctx }) => ({ removed: ctx.app.demo.remove() })),
+  create: adminProcedure.mutation(({ ctx }) => ({ created: ctx.app.history.change(() => ctx.app.demo.create()) })),
+  remove: adminProcedure.mutation(({ ctx }) => ({ removed: ctx.app.history.change(() => ctx.app.demo.remove()) })),
 });

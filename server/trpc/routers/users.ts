@@ -15,7 +15,7 @@ export const usersRouter = router({
   update: adminProcedure
     .input(z.object({ id, role: z.enum(ROLES).optional(), disabled: z.boolean().optional() }))
     .mutation(({ ctx, input }) => {
-      const u = ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled });
+      const u = ctx.app.history.change(() => ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled }));
       return { id: u.id, username: u.username, role: u.role, disabled: u.disabled };
     }),
   setPassword: adminProcedure.input(z.object({ id, password: passwordSchema })).mutation(async ({ ctx, input }) => {
@@ -23,7 +23,7 @@ export const usersRouter = router({
     return { ok: true };
   }),
   remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
-    ctx.app.auth.deleteUser(ctx.user, input.id);
+    ctx.app.history.change(() => ctx.app.auth.deleteUser(ctx.user, input.id));
     return { ok: true };
   }),
 });
