@@ -4,7 +4,7 @@ import { readyApp, type App } from '../app';
 import { hasRole, SESSION_COOKIE, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
 import { historyValue } from '../domain/history';
-import { redact } from '../domain/redact';
+import { redactInput } from '../domain/redact';
 import { toAppError, toTRPCError } from './errors';
 
 export interface Context {
@@ -104,18 +104,18 @@ export const ANONYMOUS = 'anonymous';
 /**
  * Records a mutation in history. It runs right before the resolver, so only calls that passed the
  * Origin check, the session and role check and input validation are recorded, with the parsed
- * input (secret-looking keys redacted), as the session user.
+ * input (secrets marked in the schema, then secret-looking keys, redacted), as the session user.
  * The row is written before the call runs — a call that cannot be recorded changes nothing — and
  * a change (`history.change`) or task start within the call completes it in its own transaction.
  * The sign-in procedures are recorded as the account only once it signed in.
  */
-function historyMiddleware() {
+function historyMiddleware(inputs: readonly unknown[]) {
   const mw = t.middleware(async ({ ctx, path, meta, input, next }) => {
     if (meta?.history === false) return next();
     const signIn = !meta?.minRole;
     let params: Record<string, unknown> | undefined;
     if (input !== undefined) {
-      const kept = historyValue(redact(input));
+      const kept = historyValue(redactInput(inputs, input));
       params = kept && typeof kept === 'object' && !Array.isArray(kept) ? (kept as Record<string, unknown>) : { input: kept };
     }
     const call = ctx.app.history.begin({ username: ctx.user?.username ?? ANONYMOUS, action: path, target: historyTarget(path, params), params });
@@ -158,8 +158,8 @@ function recorded<B extends object>(builder: B): B {
     get(target, prop) {
       const value = Reflect.get(target, prop) as unknown;
       if (typeof value !== 'function') return value;
-      const b = target as unknown as { use(m: unknown): { mutation(r: unknown): unknown } };
-      if (prop === 'mutation') return (resolver: unknown) => b.use(historyMiddleware()).mutation(resolver);
+      const b = target as unknown as { _def: { inputs: unknown[] }; use(m: unknown): { mutation(r: unknown): unknown } };
+      if (prop === 'mutation') return (resolver: unknown) => b.use(historyMiddleware(b._def.inputs)).mutation(resolver);
       if (prop === 'query' || prop === 'subscription') return value;
       return (...args: unknown[]) => {
         const next = (value as (...a: unknown[]) => unknown)(...args);

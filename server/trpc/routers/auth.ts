@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { passwordSchema, SESSION_COOKIE, usernameSchema } from '../../domain/auth';
+import { secret } from '../../domain/redact';
 import { publicProcedure, router, viewerProcedure, type Context } from '../init';
 
 function setSessionCookie(ctx: Context, token: string, maxAgeSec: number) {
@@ -16,7 +17,7 @@ export const authRouter = router({
     sessionExpired: ctx.sessionError?.code === 'SESSION_EXPIRED',
   })),
   setup: publicProcedure
-    .input(z.object({ username: usernameSchema, password: passwordSchema }))
+    .input(z.object({ username: usernameSchema, password: secret(passwordSchema) }))
     .mutation(async ({ ctx, input }) => {
       await ctx.app.auth.setupFirstAdmin(input.username, input.password);
       const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
@@ -24,7 +25,7 @@ export const authRouter = router({
       return s.user;
     }),
   login: publicProcedure
-    .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: z.string().min(1, 'required').max(256) }))
+    .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: secret(z.string().min(1, 'required').max(256)) }))
     .mutation(async ({ ctx, input }) => {
       const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - Date.now()) / 1000));
@@ -36,7 +37,7 @@ export const authRouter = router({
     return { ok: true };
   }),
   changePassword: viewerProcedure
-    .input(z.object({ current: z.string().min(1, 'required'), next: passwordSchema }))
+    .input(z.object({ current: secret(z.string().min(1, 'required').max(256, 'at most 256 characters')), next: secret(passwordSchema) }))
     .mutation(async ({ ctx, input }) => {
       await ctx.app.auth.login(ctx.user.username, input.current, ctx.clientKey);
       await ctx.app.auth.setPassword(ctx.user.id, input.next);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { NAME_PATTERNS } from '../../adapters/quote';
+import { secret } from '../../domain/redact';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const siteId = z.number().int().positive();
@@ -46,7 +47,6 @@ export const cephRouter = router({
   previewSchedule: viewerProcedure
     .input(z.object({ interval: z.string().min(1, 'required'), startTime: z.string().optional(), count: z.number().int().min(1).max(20).default(5) }))
     .query(({ ctx, input }) => ctx.app.ceph.previewSchedule(input.interval, input.startTime || undefined, input.count)),
-  previewToken: viewerProcedure.input(z.object({ token: z.string().max(16384) })).query(({ ctx, input }) => ctx.app.ceph.previewToken(input.token)),
 
   setPoolMode: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, mode: z.enum(['disabled', 'image', 'pool']) }))
@@ -54,10 +54,18 @@ export const cephRouter = router({
   setSiteName: operatorProcedure
     .input(z.object({ siteId, pool: name, siteName: name }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName)).id })),
+  /**
+   * Decodes a pasted token (fsid, monitors, client) before it is imported. A mutation, so that the
+   * token (which carries a cephx key) travels in a POST body, never in a URL; not recorded.
+   */
+  previewToken: viewerProcedure
+    .meta({ history: false })
+    .input(z.object({ token: secret(z.string().max(16384, 'at most 16384 characters')) }))
+    .mutation(({ ctx, input }) => ctx.app.ceph.previewToken(input.token)),
   /** Returns the token once. The history middleware records only the input (site and pool). */
   createToken: operatorProcedure.input(z.object({ siteId, pool: name })).mutation(({ ctx, input }) => ctx.app.ceph.createToken(input.siteId, input.pool)),
   importToken: operatorProcedure
-    .input(z.object({ siteId, pool: name, token: z.string().min(1, 'paste the token').max(16384), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
+    .input(z.object({ siteId, pool: name, token: secret(z.string().min(1, 'paste the token').max(16384, 'at most 16384 characters')), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.importToken(ctx.user, input.siteId, input.pool, input.token, input.direction, input.localSiteName).id })),
   unpair: operatorProcedure
     .input(z.object({ siteId, otherSiteId: siteId, pool: name }))

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { startSiteCheck } from '../../domain/site-check';
+import { secret } from '../../domain/redact';
 import { keyringSchema, privateKeySchema, siteConfigInputSchema, siteNameSchema } from '../../domain/site-config';
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from '../init';
 
@@ -19,7 +20,7 @@ function optionalSecret(schema: z.ZodType<string, string>) {
     });
 }
 
-const secretInput = z.object({ privateKey: optionalSecret(privateKeySchema), keyring: optionalSecret(keyringSchema) }).optional();
+const secretInput = z.object({ privateKey: secret(optionalSecret(privateKeySchema)), keyring: secret(optionalSecret(keyringSchema)) }).optional();
 
 export const sitesRouter = router({
   list: viewerProcedure.query(({ ctx }) => ctx.app.sites.list()),
