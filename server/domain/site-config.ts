@@ -70,12 +70,30 @@ export type SiteSecret = z.infer<typeof siteSecretSchema>;
 
 export const privateKeySchema = z
   .string()
+  .max(64 * 1024, 'at most 64 KiB')
   .trim()
   .regex(/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END (OPENSSH|RSA|EC) PRIVATE KEY-----$/, 'paste the whole private key, including the BEGIN and END lines')
   .transform((s) => s + '\n');
 
+/**
+ * Whether a text holds a `[client.NAME]` section whose first non-blank line is `key = VALUE`.
+ * Line by line, so that it takes time linear in the text's length whatever the text is (one
+ * multi-line regex for this took seconds on 64 KiB of newlines).
+ */
+export function looksLikeKeyring(text: string): boolean {
+  let header = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (header && /^key\s*=\s*\S/.test(line)) return true;
+    header = /^\[client\.[^\]]+\]$/.test(line);
+  }
+  return false;
+}
+
 export const keyringSchema = z
   .string()
+  .max(64 * 1024, 'at most 64 KiB')
   .trim()
-  .regex(/^\[client\.[^\]]+\]\s*\n\s*key\s*=\s*\S+/m, 'expected a Ceph keyring: "[client.NAME]" followed by "key = …"')
+  .refine(looksLikeKeyring, 'expected a Ceph keyring: "[client.NAME]" followed by "key = …"')
   .transform((s) => s + '\n');

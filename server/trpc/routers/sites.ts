@@ -9,7 +9,7 @@ const id = z.number().int().positive();
 function optionalSecret(schema: z.ZodType<string, string>) {
   return z
     .string()
-    .max(64 * 1024, 'too long')
+    .max(64 * 1024, 'at most 64 KiB')
     .optional()
     .transform((s, ctx) => {
       if (!s || !s.trim()) return undefined;
@@ -38,7 +38,7 @@ export const sitesRouter = router({
     .mutation(({ ctx, input }) => ctx.app.sites.testConnection(input.id)),
   hostKey: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ctx.app.sites.presentedHostKey(input.id)),
   pinHostKey: adminProcedure
-    .input(z.object({ id, fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA256:…') }))
+    .input(z.object({ id, fingerprint: z.string().max(64, 'at most 64 characters').regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA256:…') }))
     .mutation(({ ctx, input }) => ctx.app.sites.pinHostKey(input.id, input.fingerprint)),
   check: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
     const t = startSiteCheck(ctx.app.tasks, ctx.app.sites, input.id, ctx.user);

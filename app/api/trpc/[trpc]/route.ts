@@ -22,6 +22,8 @@ async function handler(incoming: Request) {
     req,
     router: appRouter,
     maxBatchSize: MAX_BATCH_CALLS,
+    // Answers carry sessions' data (and tokens, once): no cache may keep them.
+    responseMeta: () => ({ headers: { 'cache-control': 'no-store' } }),
     createContext: ({ req, resHeaders }) => {
       resHeaders.set('x-tandem-boot', bootId);
       return createContext({ req, resHeaders });
