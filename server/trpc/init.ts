@@ -91,7 +91,7 @@ const base = t.procedure.use(async ({ ctx, type, path, next }) => {
   }
   const result = await next();
   if (!result.ok) {
-    const app = toAppError(result.error.cause ?? result.error);
+    const app = toAppError(result.error);
     if (app.code === 'INTERNAL') console.error(`[tandem] ${path}:`, result.error.cause ?? result.error);
     throw toTRPCError(app);
   }
@@ -121,7 +121,7 @@ function historyMiddleware(inputs: readonly unknown[]) {
     const call = ctx.app.history.begin({ username: ctx.user?.username ?? ANONYMOUS, action: path, target: historyTarget(path, params), params });
     const started = Date.now();
     const result = await ctx.app.history.within(call, () => next());
-    const err = result.ok ? null : toAppError(result.error.cause ?? result.error);
+    const err = result.ok ? null : toAppError(result.error);
     try {
       ctx.app.history.finish(call, {
         outcome: result.ok ? 'success' : 'failure',

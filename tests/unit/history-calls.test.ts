@@ -114,6 +114,7 @@ describe('history of calls', () => {
         expect(await codeOf(caller.sites.remove({ id: before.id }))).toBe('INTERNAL_SERVER_ERROR');
         expect(await codeOf(caller.users.update({ id: other.id, role: 'admin' }))).toBe('INTERNAL_SERVER_ERROR');
         expect(await codeOf(caller.demo.create())).toBe('INTERNAL_SERVER_ERROR');
+        await expect(caller.sites.remove({ id: before.id })).rejects.toThrow(/could not be recorded in history, so (nothing was changed|it was not made)/);
         expect(app.sites.list().map((s) => s.name)).toEqual(['keep']);
         expect(app.auth.listUsers().find((u) => u.username === 'bob')!.role).toBe('viewer');
       });
