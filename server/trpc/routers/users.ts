@@ -14,7 +14,11 @@ export const usersRouter = router({
       return { id: u.id, username: u.username, role: u.role };
     }),
   update: adminProcedure
-    .input(z.object({ id, role: z.enum(ROLES).optional(), disabled: z.boolean().optional() }))
+    .input(
+      z
+        .object({ id, role: z.enum(ROLES).optional(), disabled: z.boolean().optional() })
+        .refine((u) => u.role !== undefined || u.disabled !== undefined, { message: 'give a role or whether the account is disabled', path: ['role'] }),
+    )
     .mutation(({ ctx, input }) => {
       const u = ctx.app.history.change(() => ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled }));
       return { id: u.id, username: u.username, role: u.role, disabled: u.disabled };
