@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-/** HTTP tests against production servers on the demo sites (`next build` first; no lab). Serial: each starts servers. */
+/** HTTP tests against a production build (`next build` first) started on the demo sites. */
 export default defineConfig({
   resolve: { alias: { '@': path.resolve(__dirname) } },
   test: {
     environment: 'node',
     include: ['tests/http/**/*.test.ts'],
     testTimeout: 300_000,
-    hookTimeout: 300_000,
+    hookTimeout: 120_000,
     fileParallelism: false,
     pool: 'forks',
   },

@@ -5,6 +5,7 @@ import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, retryL
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 import { useEffect, useState, type ReactNode } from 'react';
 import superjson from 'superjson';
+import { MAX_BATCH_CALLS } from '@/server/trpc/limits';
 import type { AppRouter } from '@/server/trpc/root';
 import { ConnectionMonitor, ConnectionProvider, connectionLink, lostContact } from './connection';
 
@@ -48,7 +49,8 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
           false: splitLink({
             condition: (op) => op.context.unbatched === true,
             true: httpLink({ url: '/api/trpc', transformer: superjson }),
-            false: httpBatchLink({ url: '/api/trpc', transformer: superjson }),
+            // The server takes at most MAX_BATCH_CALLS calls per batch; long GET URLs are split too.
+            false: httpBatchLink({ url: '/api/trpc', transformer: superjson, maxItems: MAX_BATCH_CALLS, maxURLLength: 8_000 }),
           }),
         }),
       ],

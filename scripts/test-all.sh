@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Tandem: static checks, unit tests, the production build, end-to-end tests on
-# the demo sites, and integration and end-to-end tests against the real labs (two Ceph clusters
-# and emulated ZFS compute nodes), which it installs, starts and stops itself.
+# Runs every test of Tandem: static checks, unit tests, the production build, a fuzz of every
+# procedure over HTTP and end-to-end tests on the demo sites, and integration and end-to-end tests
+# against the real labs (two Ceph clusters and emulated ZFS compute nodes), which it installs,
+# starts and stops itself.
 # The last line is "N passed, N failed".
 set -uo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -48,6 +49,9 @@ stamp "unit tests"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-unit.json"
 step build bash -c 'npx next build > /tmp/tandem-build.log 2>&1 || { tail -60 /tmp/tandem-build.log; exit 1; }'
 
+# HTTP tests on the build and the demo sites: sign-in, setup and request checks (ports 3243-3245),
+# and every procedure with generated and hostile inputs (port 3250; it prints how many calls it
+# made and how many were answered 5xx).
 stamp "HTTP tests against production servers (demo sites)"
 npx vitest run -c vitest.http.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-http.json"
 

@@ -1,7 +1,7 @@
 'use client';
 
-import { useMutation, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useMutation } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
 import { Button, Card, ErrorBox, Select, TextArea, TextInput } from '../ui';
@@ -16,7 +16,18 @@ export function TokenPanel({ siteId, pool, onTask }: { siteId: number; pool: str
   const [direction, setDirection] = useState<'rx-tx' | 'rx-only'>('rx-tx');
   const [localSiteName, setLocalSiteName] = useState('');
   const create = useMutation(trpc.ceph.createToken.mutationOptions({ onSuccess: (r) => (setToken(r.token), setRevealed(false)), onError: (e) => toast.error(errorText(e)) }));
-  const preview = useQuery({ ...trpc.ceph.previewToken.queryOptions({ token: paste }), enabled: paste.trim().length > 0, retry: false });
+  // A POST (mutation), never a GET: the token carries a cephx key and must not end up in a URL.
+  const preview = useMutation(trpc.ceph.previewToken.mutationOptions());
+  const { mutate: decode, reset: clearPreview } = preview;
+  useEffect(() => {
+    if (!paste.trim()) return clearPreview();
+    const t = setTimeout(() => decode({ token: paste }), 250);
+    return () => clearTimeout(t);
+  }, [paste, decode, clearPreview]);
+  // Only the answer for the token now in the box counts.
+  const current = preview.variables?.token === paste;
+  const decoded = current ? preview.data : undefined;
+  const previewError = current ? preview.error : null;
   const imp = useMutation(trpc.ceph.importToken.mutationOptions({ onSuccess: (r) => (setPaste(''), onTask(r.taskId)), onError: (e) => toast.error(errorText(e)) }));
   return (
     <Card title={`Bootstrap tokens for pool ${pool}`}>
@@ -60,15 +71,15 @@ export function TokenPanel({ siteId, pool, onTask }: { siteId: number; pool: str
           }}
         >
           <h3 className="text-sm font-semibold">Import a token from the other cluster</h3>
-          <TextArea label="Bootstrap token" value={paste} onChange={(e) => setPaste(e.target.value)} autoComplete="off" error={paste.trim() && preview.error ? errorText(preview.error) : undefined} />
-          {preview.data && (
+          <TextArea label="Bootstrap token" value={paste} onChange={(e) => setPaste(e.target.value)} autoComplete="off" error={paste.trim() && previewError ? errorText(previewError) : undefined} />
+          {decoded && (
             <dl className="grid grid-cols-[auto_1fr] gap-x-3 text-xs" data-testid="token-preview">
               <dt className="text-zinc-500">Peer fsid</dt>
-              <dd className="font-mono">{preview.data.fsid}</dd>
+              <dd className="font-mono">{decoded.fsid}</dd>
               <dt className="text-zinc-500">Monitors</dt>
-              <dd className="font-mono break-all">{preview.data.monHost}</dd>
+              <dd className="font-mono break-all">{decoded.monHost}</dd>
               <dt className="text-zinc-500">Client</dt>
-              <dd className="font-mono">{preview.data.clientId}</dd>
+              <dd className="font-mono">{decoded.clientId}</dd>
             </dl>
           )}
           <div className="grid grid-cols-2 gap-2">
@@ -78,7 +89,7 @@ export function TokenPanel({ siteId, pool, onTask }: { siteId: number; pool: str
             </Select>
             <TextInput label="Local site name (optional)" value={localSiteName} onChange={(e) => setLocalSiteName(e.target.value)} />
           </div>
-          <Button type="submit" variant="primary" disabled={!preview.data} busy={imp.isPending}>
+          <Button type="submit" variant="primary" disabled={!decoded} busy={imp.isPending}>
             Import token
           </Button>
           {imp.error && <ErrorBox error={errorText(imp.error)} />}

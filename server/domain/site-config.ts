@@ -15,6 +15,17 @@ const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA
 const zpool = z.string().regex(NAME_PATTERNS.zfsComponent, 'not a valid zpool name');
 const absPath = z.string().trim().regex(/^\/[^\0]*$/, 'must be an absolute path');
 
+/**
+ * A site's settings as a form sends them, before the kind's own schema checks them: a flat
+ * record of at most 32 short values (no nesting, nothing that is not JSON).
+ */
+export const siteConfigInputSchema = z
+  .record(
+    z.string().max(64, 'setting names are at most 64 characters'),
+    z.union([z.string().max(4096, 'at most 4096 characters'), z.number(), z.boolean(), z.null(), z.array(z.string().max(256, 'at most 256 characters')).max(64, 'at most 64 items')]).optional(),
+  )
+  .refine((c) => Object.keys(c).length <= 32, 'at most 32 settings');
+
 export const nodeConfigSchema = z.object({
   host,
   port: port.default(22),
@@ -59,12 +70,30 @@ export type SiteSecret = z.infer<typeof siteSecretSchema>;
 
 export const privateKeySchema = z
   .string()
+  .max(64 * 1024, 'at most 64 KiB')
   .trim()
   .regex(/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END (OPENSSH|RSA|EC) PRIVATE KEY-----$/, 'paste the whole private key, including the BEGIN and END lines')
   .transform((s) => s + '\n');
 
+/**
+ * Whether a text holds a `[client.NAME]` section whose first non-blank line is `key = VALUE`.
+ * Line by line, so that it takes time linear in the text's length whatever the text is (one
+ * multi-line regex for this took seconds on 64 KiB of newlines).
+ */
+export function looksLikeKeyring(text: string): boolean {
+  let header = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (header && /^key\s*=\s*\S/.test(line)) return true;
+    header = /^\[client\.[^\]]+\]$/.test(line);
+  }
+  return false;
+}
+
 export const keyringSchema = z
   .string()
+  .max(64 * 1024, 'at most 64 KiB')
   .trim()
-  .regex(/^\[client\.[^\]]+\]\s*\n\s*key\s*=\s*\S+/m, 'expected a Ceph keyring: "[client.NAME]" followed by "key = …"')
+  .refine(looksLikeKeyring, 'expected a Ceph keyring: "[client.NAME]" followed by "key = …"')
   .transform((s) => s + '\n');

@@ -223,6 +223,7 @@ export class SiteService {
   /** The host key fingerprint the site's SSH server presents now. */
   async presentedHostKey(id: number): Promise<{ presented: string; pinned: string | null }> {
     const spec = this.spec(id);
+    if (this.#row(id).demo) throw new AppError('PRECONDITION_FAILED', `${spec.name} is simulated (demo): it has no SSH server and no host key`);
     const c = spec.config as Record<string, unknown>;
     if (typeof c.host !== 'string') throw new AppError('PRECONDITION_FAILED', `site ${spec.name} is not reached over SSH`);
     const presented = await probeHostKey(c.host, Number(c.port));

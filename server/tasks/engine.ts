@@ -245,13 +245,15 @@ export class TaskEngine {
       (def.steps ?? []).forEach((name, idx) => {
         tx.insert(taskSteps).values({ taskId: t.id, idx, name, state: 'pending' }).run();
       });
+      // The call that starts the task is recorded with it: no task starts unrecorded.
+      this.history.linkTask(t.id);
       return t;
     });
     for (const r of locks) this.#locks.set(r, row.id);
     const controller = new AbortController();
     const live: Live = { controller, locks, done: Promise.resolve() };
     this.#live.set(row.id, live);
-    live.done = this.#execute(row.id, def, live);
+    live.done = this.history.outside(() => this.#execute(row.id, def, live));
     this.#emit(row.id, 'waiting');
     return row;
   }
@@ -532,15 +534,16 @@ export class TaskEngine {
         const max = tx.select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` }).from(taskSteps).where(eq(taskSteps.taskId, id)).get()?.m ?? -1;
         offer.rollback.steps.forEach((name, i) => tx.insert(taskSteps).values({ taskId: id, idx: max + 1 + i, name, state: 'pending' }).run());
       }
+      this.history.record({ username, action: `${t.kind}.${how}`, target: t.target, params: { taskId: id, doneSteps: done }, outcome: 'started', taskId: id });
+      this.history.linkTask(id);
     });
     this.#log(id, 'warn', `${how === 'resume' ? 'resumed' : 'roll back started'} by ${username} (attempt ${t.attempts + 1})`);
-    this.history.record({ username, action: `${t.kind}.${how}`, target: t.target, params: { taskId: id, doneSteps: done }, outcome: 'started', taskId: id });
     for (const r of locks) this.#locks.set(r, id);
     const controller = new AbortController();
     const live: Live = { controller, locks, done: Promise.resolve() };
     this.#live.set(id, live);
     const run = how === 'resume' ? (ctx: TaskContext) => handler.run(ctx, params) : (ctx: TaskContext) => handler.rollback!.run(ctx, params, done);
-    live.done = this.#execute(id, { name: t.name, kind: t.kind, target: t.target, params, username, run, rolledBack: how === 'rollback' }, live);
+    live.done = this.history.outside(() => this.#execute(id, { name: t.name, kind: t.kind, target: t.target, params, username, run, rolledBack: how === 'rollback' }, live));
     this.#emit(id, 'waiting');
     return this.get(id)!;
   }

@@ -52,7 +52,17 @@ export function toAppError(e: unknown): AppError {
       const fields = issuesToFields(issues);
       return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
     }
+    // What the procedure threw (an AppError, a ZodError), wrapped by tRPC.
     if (e.cause instanceof AppError) return e.cause;
+    if (e.cause !== undefined && e.cause !== e) {
+      const inner = toAppError(e.cause);
+      if (inner.code !== 'INTERNAL') return inner;
+    }
+    // tRPC could not read the request's input (not JSON, not superjson, a forbidden key): the
+    // client's fault, whatever was thrown while reading it.
+    if (e.code === 'BAD_REQUEST' || e.code === 'PARSE_ERROR') {
+      return new AppError('INVALID_INPUT', `the input could not be read: ${e.message}`, { cause: e });
+    }
   }
   return new AppError('INTERNAL', 'internal error; see the server log', { cause: e });
 }

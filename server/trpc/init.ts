@@ -4,6 +4,8 @@ import superjson from 'superjson';
 import { readyApp, type App } from '../app';
 import { hasRole, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
+import { historyValue } from '../domain/history';
+import { redactInput } from '../domain/redact';
 import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, sessionCookie, webConfig } from '../domain/web-access';
 import { toAppError, toTRPCError } from './errors';
 
@@ -97,52 +99,107 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Maps every error once, checks the Origin of mutations (`checkOrigin`), and records mutations in history. */
-const base = t.procedure.use(async ({ ctx, type, path, next, getRawInput, meta }) => {
+/** Maps every error once and checks the Origin of mutations (`checkOrigin`). */
+const base = t.procedure.use(async ({ ctx, type, path, next }) => {
   if (type === 'mutation') {
     const refused = checkOrigin(ctx.origin, ctx.host);
     if (refused) throw toTRPCError(refused);
   }
-  const started = Date.now();
   const result = await next();
-  if (type === 'mutation' && meta?.history !== false) {
-    const input = (await getRawInput().catch(() => undefined)) as Record<string, unknown> | undefined;
-    const err = result.ok ? null : toAppError(result.error.cause ?? result.error);
-    ctx.app.history.record({
-      username: ctx.user?.username ?? (typeof input?.username === 'string' ? input.username : 'anonymous'),
-      action: path,
-      target: historyTarget(path, input),
-      params: input && typeof input === 'object' ? input : undefined,
-      outcome: result.ok ? 'success' : 'failure',
-      error: err ? errorMessage(err) : null,
-      durationMs: Date.now() - started,
-    });
-  }
   if (!result.ok) {
-    const app = toAppError(result.error.cause ?? result.error);
+    const app = toAppError(result.error);
     if (app.code === 'INTERNAL') console.error(`[tandem] ${path}:`, result.error.cause ?? result.error);
     throw toTRPCError(app);
   }
   return result;
 });
 
+/** Who a call is recorded as before it is decided (and a failed sign-in for good). */
+export const ANONYMOUS = 'anonymous';
+
+/**
+ * Records a mutation in history. It runs right before the resolver, so only calls that passed the
+ * Origin check, the session and role check and input validation are recorded, with the parsed
+ * input (secrets marked in the schema, then secret-looking keys, redacted), as the session user.
+ * The row is written before the call runs — a call that cannot be recorded changes nothing — and
+ * a change (`history.change`) or task start within the call completes it in its own transaction.
+ * The sign-in procedures are recorded as the account only once it signed in.
+ */
+function historyMiddleware(inputs: readonly unknown[]) {
+  const mw = t.middleware(async ({ ctx, path, meta, input, next }) => {
+    if (meta?.history === false) return next();
+    const signIn = !meta?.minRole;
+    let params: Record<string, unknown> | undefined;
+    if (input !== undefined) {
+      const kept = historyValue(redactInput(inputs, input));
+      params = kept && typeof kept === 'object' && !Array.isArray(kept) ? (kept as Record<string, unknown>) : { input: kept };
+    }
+    const call = ctx.app.history.begin({ username: ctx.user?.username ?? ANONYMOUS, action: path, target: historyTarget(path, params), params });
+    const started = Date.now();
+    const result = await ctx.app.history.within(call, () => next());
+    const err = result.ok ? null : toAppError(result.error);
+    try {
+      ctx.app.history.finish(call, {
+        outcome: result.ok ? 'success' : 'failure',
+        error: err ? errorMessage(err) : null,
+        durationMs: Date.now() - started,
+        username: signIn && result.ok ? accountOf(result.data) : undefined,
+      });
+    } catch (e) {
+      // The row was written before the call; only its end is missing.
+      console.error(`[tandem] ${path}: could not complete history row #${call.id}:`, e);
+    }
+    return result;
+  });
+  // Marked, so that a test can see it sits right before every mutation's resolver.
+  for (const fn of mw._middlewares) Object.assign(fn, { history: true });
+  return mw;
+}
+
+function accountOf(data: unknown): string | undefined {
+  const name = (data as { username?: unknown } | null)?.username;
+  return typeof name === 'string' ? name : undefined;
+}
+
 function historyTarget(path: string, input: Record<string, unknown> | undefined): string {
   const area = path.split('.')[0] ?? path;
   const key = input?.target ?? input?.name ?? input?.username ?? input?.siteId ?? input?.id;
-  return key === undefined ? area : `${area}:${String(key)}`;
+  return key === undefined || key === null || typeof key === 'object' ? area : `${area}:${String(key)}`;
+}
+
+/**
+ * Procedure builders whose mutations carry the history middleware right before their resolver,
+ * after whatever `.input()`, `.meta()` and `.use()` the router adds.
+ */
+function recorded<B extends object>(builder: B): B {
+  return new Proxy(builder, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (typeof value !== 'function') return value;
+      const b = target as unknown as { _def: { inputs: unknown[] }; use(m: unknown): { mutation(r: unknown): unknown } };
+      if (prop === 'mutation') return (resolver: unknown) => b.use(historyMiddleware(b._def.inputs)).mutation(resolver);
+      if (prop === 'query' || prop === 'subscription') return value;
+      return (...args: unknown[]) => {
+        const next = (value as (...a: unknown[]) => unknown)(...args);
+        return next && typeof next === 'object' && '_def' in next ? recorded(next) : next;
+      };
+    },
+  });
 }
 
 /** Only the sign-in procedures use this. */
-export const publicProcedure = base;
+export const publicProcedure = recorded(base);
 
 function withRole(role: Role) {
-  return base.meta({ minRole: role }).use(({ ctx, next }) => {
-    if (!ctx.user) throw toTRPCError(ctx.sessionError ?? new AppError('UNAUTHENTICATED', 'sign in first'));
-    if (!hasRole(ctx.user.role, role)) {
-      throw toTRPCError(new AppError('FORBIDDEN', `this needs the ${role} role; you are ${ctx.user.role}`));
-    }
-    return next({ ctx: { ...ctx, user: ctx.user } });
-  });
+  return recorded(
+    base.meta({ minRole: role }).use(({ ctx, next }) => {
+      if (!ctx.user) throw toTRPCError(ctx.sessionError ?? new AppError('UNAUTHENTICATED', 'sign in first'));
+      if (!hasRole(ctx.user.role, role)) {
+        throw toTRPCError(new AppError('FORBIDDEN', `this needs the ${role} role; you are ${ctx.user.role}`));
+      }
+      return next({ ctx: { ...ctx, user: ctx.user } });
+    }),
+  );
 }
 
 export const viewerProcedure = withRole('viewer');

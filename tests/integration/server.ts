@@ -4,7 +4,8 @@ import path from 'node:path';
 
 /**
  * A real Tandem server (the production build, `next start`) for tests that kill it: started with
- * an optional TANDEM_FAULT, followed until it exits, restarted on the same data directory. Calls
+ * an optional TANDEM_FAULT, followed until it exits, restarted on the same data directory. Without
+ * demo sites unless `env` sets TANDEM_DEMO. Calls
  * go through its HTTP API like the browser's (tRPC with superjson, session cookie, Origin).
  */
 const ROOT = path.resolve(__dirname, '../..');
@@ -36,7 +37,7 @@ export class TandemServer {
     this.#log = '';
     const proc = spawn(process.execPath, [NEXT_BIN, 'start', '-p', String(this.port), '-H', '127.0.0.1'], {
       cwd: ROOT,
-      env: { ...process.env, ...this.env, TANDEM_DATA_DIR: this.dataDir, TANDEM_DEMO: '0', TANDEM_ADMIN_PASSWORD: this.password, TANDEM_FAULT: faults, NODE_ENV: 'production' },
+      env: { ...process.env, TANDEM_DEMO: '0', ...this.env, TANDEM_DATA_DIR: this.dataDir, TANDEM_ADMIN_PASSWORD: this.password, TANDEM_FAULT: faults, NODE_ENV: 'production' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout!.on('data', (b: Buffer) => (this.#log += b.toString()));

@@ -82,9 +82,46 @@ describe('every tRPC procedure', () => {
     }
   });
 
+  it('writes no history row for any refused call: no session, a role too low, a foreign Origin', async () => {
+    const { app } = testApp();
+    // An input naming an account, as a forged call would.
+    const forged = { id: 1, username: 'admin', name: 'x', siteId: 1, blob: 'z'.repeat(10_000) };
+    const refused: string[] = [];
+    const attempt = async (caller: ReturnType<typeof createCaller>, path: string, expected: string) => {
+      let fn: unknown = caller;
+      for (const part of path.split('.')) fn = (fn as Record<string, unknown>)[part];
+      const code = await codeOf(
+        (async () => {
+          const res = await (fn as (i: unknown) => Promise<unknown>)(forged);
+          if (res && typeof res === 'object' && Symbol.asyncIterator in res) await (res as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
+        })(),
+      );
+      expect(code, path).toBe(expected);
+      refused.push(path);
+    };
+    for (const [path, p] of procedures) {
+      if (!PUBLIC.has(path)) await attempt(createCaller(ctxFor(app, null)), path, 'UNAUTHORIZED');
+      if (p._def.type !== 'mutation') continue;
+      const min = p._def.meta?.minRole;
+      for (const user of [viewer, operator]) if (min && !hasRole(user.role, min)) await attempt(createCaller(ctxFor(app, user)), path, 'FORBIDDEN');
+      for (const origin of [null, 'http://evil.example']) await attempt(createCaller(ctxFor(app, admin, origin)), path, 'FORBIDDEN');
+    }
+    expect(refused.length).toBeGreaterThan(100);
+    expect(app.history.list({}, { limit: 10, offset: 0 }).rows).toEqual([]);
+  });
+
+  it('puts the history middleware right before the resolver of every mutation', () => {
+    for (const [path, p] of procedures) {
+      if (p._def.type !== 'mutation') continue;
+      const mws = (p._def as unknown as { middlewares: { history?: boolean }[] }).middlewares;
+      expect(mws.at(-2)?.history, path).toBe(true);
+    }
+  });
+
   it('answers malformed input with a field-specific validation error, never a 500', async () => {
     const { app } = testApp();
     const caller = createCaller(ctxFor(app, admin));
+    await app.auth.createUser({ username: 'bob', password: 'correct horse battery', role: 'viewer' }); // user #1
     const bad: [string, unknown, string][] = [
       ['sites.create', { name: '', kind: 'node', config: {} }, 'name'],
       ['sites.create', { name: 'x', kind: 'toaster', config: {} }, 'kind'],
@@ -94,6 +131,8 @@ describe('every tRPC procedure', () => {
       ['users.create', { username: 'alice', password: 'short', role: 'admin' }, 'password'],
       ['tasks.get', { id: 'seven' }, 'id'],
       ['history.list', { filter: { from: 10, to: 5 } }, 'filter.from'],
+      // Found by the HTTP fuzz: an update that changes nothing was a 500 ("No values to set").
+      ['users.update', { id: 1 }, 'role'],
     ];
     for (const [path, input, field] of bad) {
       let fn: unknown = caller;

@@ -70,6 +70,16 @@ describe('sites', () => {
     expect(app.demo.ensureOnFirstStart()).toBe(false);
   });
 
+  it('says a demo node has no SSH host key instead of looking its name up in DNS', async () => {
+    const { app } = testApp();
+    app.demo.create();
+    const caller = createCaller(ctxFor(app, admin));
+    const id = app.sites.byName('demo-node1')!.id;
+    for (const call of [() => caller.sites.hostKey({ id }), () => caller.sites.pinHostKey({ id, fingerprint: `SHA256:${'A'.repeat(43)}` })]) {
+      await expect(call()).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', message: expect.stringMatching(/demo-node1 is simulated/) });
+    }
+  });
+
   it('runs a demo site check as a task with progress', async () => {
     const { app } = testApp();
     app.demo.create();

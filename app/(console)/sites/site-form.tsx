@@ -30,7 +30,7 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
   const f = (k: string) => fe[k] ?? fe[`config.${k}`] ?? fe[`secret.${k}`];
   const ssh = kind === 'node' || v.access === 'ssh';
   const submit = () => {
-    const config: Record<string, unknown> =
+    const config: Record<string, string | number | boolean | string[] | null | undefined> =
       kind === 'node'
         ? { host: v.host, port: Number(v.port), user: v.user, hypervisor: v.hypervisor, zpools: v.zpools!.split(/[\s,]+/).filter(Boolean) }
         : {

@@ -42,11 +42,15 @@ export const replicaUpdateSchema = z.object(fields).partial();
 
 export const replicaCreateSchema = replicaSettingsSchema.extend({
   name: replicaNameSchema,
-  vmName: z.string().min(1, 'required'),
+  vmName: z.string().min(1, 'required').max(64, 'at most 64 characters'),
   sourceSiteId: z.number().int().positive(),
   targetSiteId: z.number().int().positive(),
-  rootZpool: z.string().min(1, 'required'),
-  diskZpools: z.record(z.string(), z.string()).default({}),
+  rootZpool: z.string().min(1, 'required').max(128, 'at most 128 characters'),
+  /** Disk name → zpool on the target. */
+  diskZpools: z
+    .record(z.string().max(256, 'disk names are at most 256 characters'), z.string().max(128, 'at most 128 characters'))
+    .refine((d) => Object.keys(d).length <= 64, 'at most 64 disks')
+    .default({}),
 });
 export type ReplicaCreate = z.infer<typeof replicaCreateSchema>;
 

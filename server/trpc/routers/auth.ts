@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { passwordSchema, usernameSchema } from '../../domain/auth';
+import { secret } from '../../domain/redact';
 import { sessionCookie } from '../../domain/web-access';
 import { publicProcedure, router, viewerProcedure, type Context } from '../init';
 
@@ -15,26 +16,26 @@ export const authRouter = router({
     sessionExpired: ctx.sessionError?.code === 'SESSION_EXPIRED',
   })),
   setup: publicProcedure
-    .input(z.object({ username: usernameSchema, password: passwordSchema, setupCode: z.string().trim().min(1, 'the setup code from the server log').max(64) }))
+    .input(z.object({ username: usernameSchema, password: secret(passwordSchema), setupCode: secret(z.string().trim().min(1, 'the setup code from the server log').max(64)) }))
     .mutation(async ({ ctx, input }) => {
       const s = await ctx.app.auth.setup(input, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return s.user;
     }),
   login: publicProcedure
-    .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: z.string().min(1, 'required').max(256) }))
+    .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: secret(z.string().min(1, 'required').max(256)) }))
     .mutation(async ({ ctx, input }) => {
       const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return s.user;
     }),
   logout: viewerProcedure.mutation(({ ctx }) => {
-    ctx.app.auth.logout(ctx.token);
+    ctx.app.history.change(() => ctx.app.auth.logout(ctx.token));
     setSessionCookie(ctx, '', 0);
     return { ok: true };
   }),
   changePassword: viewerProcedure
-    .input(z.object({ current: z.string().min(1, 'required'), next: passwordSchema }))
+    .input(z.object({ current: secret(z.string().min(1, 'required').max(256, 'at most 256 characters')), next: secret(passwordSchema) }))
     .mutation(async ({ ctx, input }) => {
       await ctx.app.auth.login(ctx.user.username, input.current, ctx.clientKey);
       await ctx.app.auth.setPassword(ctx.user.id, input.next);

@@ -1,9 +1,16 @@
 import { z } from 'zod';
 import { NAME_PATTERNS } from '../../adapters/quote';
+import { secret } from '../../domain/redact';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const siteId = z.number().int().positive();
-const name = z.string().trim().regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
+const name = z.string().trim().max(128, 'at most 128 characters').regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
+/** What the operator types to confirm (an image, pool or VM name). */
+const confirm = z.string().max(256, 'at most 256 characters');
+/** A snapshot schedule's interval (`30m`, `1h`, `1d`) and start time (`14:00:00`, ISO 8601). */
+const interval = z.string().max(32, 'at most 32 characters');
+const startTime = z.string().max(64, 'at most 64 characters');
+const peerUuid = z.string().max(36, 'at most 36 characters').uuid('not a peer uuid');
 const ns = z.union([name, z.literal('')]).default('');
 const level = z.object({ pool: name.optional(), namespace: name.optional(), image: name.optional() });
 const imageRef = z.object({ siteId, pool: name, namespace: ns, image: name });
@@ -17,7 +24,7 @@ export const cephRouter = router({
   failover: operatorProcedure
     /** `confirmSplitBrain`: an unplanned failover while the old primary cluster answers must confirm the split-brain it causes. */
     /** `expectMode`: the mode the operator was shown; the failover is refused if it would now run otherwise. */
-    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm: z.string(), confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional() }))
+    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm, confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional() }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain, expectMode: input.expectMode }, ctx.user)).id })),
   /** Failovers, resyncs and failbacks that stopped and can be resumed (or rolled back) from their task page. */
   unfinished: viewerProcedure.query(({ ctx }) => ctx.app.cephFailover.unfinished()),
@@ -26,10 +33,10 @@ export const cephRouter = router({
     .query(({ ctx, input }) => ctx.app.cephFailover.resyncPlan(input)),
   /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
   removeKeptCopy: operatorProcedure
-    .input(imageRef.extend({ confirm: z.string() }))
+    .input(imageRef.extend({ confirm }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.removeKeptCopy(input, input.confirm, ctx.user)).id })),
   resync: operatorProcedure
-    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm: z.string(), failBack: z.boolean().default(false) }))
+    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm, failBack: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)).id })),
   /** `waitMs`: answer within about that long, with the cluster's last answer if it is slow or gone (see CephMirroring.status). */
   status: viewerProcedure
@@ -44,9 +51,8 @@ export const cephRouter = router({
     .query(({ ctx, input }) => ctx.app.ceph.journalingPlan(input.siteId, input.pool, input.namespace, input.on)),
   schedules: viewerProcedure.input(z.object({ siteId, level: level.default({}) })).query(({ ctx, input }) => ctx.app.ceph.schedules(input.siteId, input.level)),
   previewSchedule: viewerProcedure
-    .input(z.object({ interval: z.string().min(1, 'required'), startTime: z.string().optional(), count: z.number().int().min(1).max(20).default(5) }))
+    .input(z.object({ interval: interval.min(1, 'required'), startTime: startTime.optional(), count: z.number().int().min(1).max(20).default(5) }))
     .query(({ ctx, input }) => ctx.app.ceph.previewSchedule(input.interval, input.startTime || undefined, input.count)),
-  previewToken: viewerProcedure.input(z.object({ token: z.string().max(16384) })).query(({ ctx, input }) => ctx.app.ceph.previewToken(input.token)),
 
   setPoolMode: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, mode: z.enum(['disabled', 'image', 'pool']) }))
@@ -54,10 +60,18 @@ export const cephRouter = router({
   setSiteName: operatorProcedure
     .input(z.object({ siteId, pool: name, siteName: name }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName)).id })),
+  /**
+   * Decodes a pasted token (fsid, monitors, client) before it is imported. A mutation, so that the
+   * token (which carries a cephx key) travels in a POST body, never in a URL; not recorded.
+   */
+  previewToken: viewerProcedure
+    .meta({ history: false })
+    .input(z.object({ token: secret(z.string().max(16384, 'at most 16384 characters')) }))
+    .mutation(({ ctx, input }) => ctx.app.ceph.previewToken(input.token)),
   /** Returns the token once. The history middleware records only the input (site and pool). */
   createToken: operatorProcedure.input(z.object({ siteId, pool: name })).mutation(({ ctx, input }) => ctx.app.ceph.createToken(input.siteId, input.pool)),
   importToken: operatorProcedure
-    .input(z.object({ siteId, pool: name, token: z.string().min(1, 'paste the token').max(16384), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
+    .input(z.object({ siteId, pool: name, token: secret(z.string().min(1, 'paste the token').max(16384, 'at most 16384 characters')), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.importToken(ctx.user, input.siteId, input.pool, input.token, input.direction, input.localSiteName).id })),
   unpair: operatorProcedure
     .input(z.object({ siteId, otherSiteId: siteId, pool: name }))
@@ -70,9 +84,9 @@ export const cephRouter = router({
       z.object({
         siteId,
         pool: name,
-        peerUuid: z.string().uuid('not a peer uuid'),
-        clientName: z.string().regex(/^client\.[A-Za-z0-9._-]+$/, 'like client.rbd-mirror-peer').optional(),
-        monHost: z.string().max(1024).regex(/^[\w.:,[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]').optional(),
+        peerUuid,
+        clientName: z.string().max(128, 'at most 128 characters').regex(/^client\.[A-Za-z0-9._-]+$/, 'like client.rbd-mirror-peer').optional(),
+        monHost: z.string().max(1024, 'at most 1024 characters').regex(/^[\w.:,[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]').optional(),
         siteName: name.optional(),
         direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
       }),
@@ -82,16 +96,16 @@ export const cephRouter = router({
       return { taskId: (await ctx.app.ceph.editPeer(ctx.user, s, pool, peerUuid, patch)).id };
     }),
   removePeer: operatorProcedure
-    .input(z.object({ siteId, pool: name, peerUuid: z.string().uuid('not a peer uuid') }))
+    .input(z.object({ siteId, pool: name, peerUuid }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removePeer(ctx.user, input.siteId, input.pool, input.peerUuid).id })),
   setPoolJournaling: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.namespace, input.on).id })),
   addSchedule: operatorProcedure
-    .input(z.object({ siteId, level, interval: z.string().min(1, 'required'), startTime: z.string().optional() }))
+    .input(z.object({ siteId, level, interval: interval.min(1, 'required'), startTime: startTime.optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.addSchedule(ctx.user, input.siteId, input.level, input.interval, input.startTime || undefined).id })),
   removeSchedule: operatorProcedure
-    .input(z.object({ siteId, level, interval: z.string().optional(), startTime: z.string().optional() }))
+    .input(z.object({ siteId, level, interval: interval.optional(), startTime: startTime.optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removeSchedule(ctx.user, input.siteId, input.level, input.interval || undefined, input.startTime || undefined).id })),
   image: operatorProcedure
     .input(

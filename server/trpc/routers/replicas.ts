@@ -4,10 +4,12 @@ import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
 const mode = z.enum(['planned', 'forced']);
+/** What the operator types to confirm (the VM name). */
+const confirm = z.string().max(256, 'at most 256 characters');
 
 export const replicasRouter = router({
   list: viewerProcedure
-    .input(z.object({ siteId: id.optional(), vmName: z.string().max(64).optional() }).optional())
+    .input(z.object({ siteId: id.optional(), vmName: z.string().max(64, 'at most 64 characters').optional() }).optional())
     .query(({ ctx, input }) => ctx.app.replicas.list(input ?? {})),
   get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.replicas.get(input.id)),
   syncRuns: viewerProcedure
@@ -21,7 +23,7 @@ export const replicasRouter = router({
     .input(replicaUpdateSchema.extend({ id }))
     .mutation(({ ctx, input }) => {
       const { id: rid, ...patch } = input;
-      return ctx.app.replicas.update(rid, patch);
+      return ctx.app.history.change(() => ctx.app.replicas.update(rid, patch));
     }),
   syncNow: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => ({ taskId: ctx.app.replicas.startSync(input.id, ctx.user.username).id })),
   remove: operatorProcedure
@@ -32,25 +34,25 @@ export const replicasRouter = router({
     .query(({ ctx, input }) => ctx.app.failover.plan(input.id, { mode: input.mode, force: input.force })),
   /** `mode`: the one the plan showed; `force`: cancel pending tasks on the VM first. */
   failover: operatorProcedure
-    .input(z.object({ id, confirm: z.string(), mode, force: z.boolean().default(false) }))
+    .input(z.object({ id, confirm, mode, force: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.failover(input.id, input, ctx.user)).id })),
   /** Stops the copy of a VM flagged as running on two nodes on the replica's target node. */
   stopStale: operatorProcedure
-    .input(z.object({ id, confirm: z.string() }))
+    .input(z.object({ id, confirm }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.failover.stopStale(input.id, input, ctx.user).id })),
   resyncPlan: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.resyncPlan(input.id)),
   /** Keeps the replica's data aside and sends the master's disks in full. */
   fullResync: operatorProcedure
-    .input(z.object({ id, confirm: z.string() }))
+    .input(z.object({ id, confirm }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.fullResync(input.id, input, ctx.user)).id })),
   /** What a re-point of a replica whose VM's master moved would do, or why it cannot. */
   repointPlan: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.repoint.plan(input.id)),
   /** Makes a replica whose VM was failed over by a sibling pull from the VM's new master. */
   repoint: operatorProcedure
-    .input(z.object({ id, confirm: z.string() }))
+    .input(z.object({ id, confirm }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.repoint.repoint(input.id, input, ctx.user)).id })),
   divergence: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.failover.divergence(input.id)),
   reinit: operatorProcedure
-    .input(z.object({ id, confirm: z.string() }))
+    .input(z.object({ id, confirm }))
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.reinit(input.id, input, ctx.user)).id })),
 });

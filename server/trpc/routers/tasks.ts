@@ -6,6 +6,8 @@ import { operatorProcedure, router, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';
 
 const id = z.number().int().positive();
+/** What the operator types to confirm a resume or a rollback. */
+const confirm = z.string().max(256, 'at most 256 characters');
 
 export const tasksRouter = router({
   list: viewerProcedure
@@ -42,10 +44,10 @@ export const tasksRouter = router({
   }),
   /** Whether an ended task can be resumed or rolled back, and what the operator types to confirm. */
   recovery: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.tasks.recovery(input.id)),
-  resume: operatorProcedure.input(z.object({ id, confirm: z.string() })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id })),
-  rollback: operatorProcedure.input(z.object({ id, confirm: z.string() })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id })),
+  resume: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id })),
+  rollback: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id })),
   answer: operatorProcedure
-    .input(z.object({ id, questionId: z.string().min(1), value: z.string().min(1) }))
+    .input(z.object({ id, questionId: z.string().min(1, 'required').max(64, 'at most 64 characters'), value: z.string().min(1, 'required').max(256, 'at most 256 characters') }))
     .mutation(({ ctx, input }) => {
       ctx.app.tasks.answer(input.id, input.questionId, input.value, ctx.user.username);
       return { ok: true };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { passwordSchema, ROLES, usernameSchema } from '../../domain/auth';
+import { secret } from '../../domain/redact';
 import { adminProcedure, router } from '../init';
 
 const id = z.number().int().positive();
@@ -7,23 +8,27 @@ const id = z.number().int().positive();
 export const usersRouter = router({
   list: adminProcedure.query(({ ctx }) => ctx.app.auth.listUsers()),
   create: adminProcedure
-    .input(z.object({ username: usernameSchema, password: passwordSchema, role: z.enum(ROLES) }))
+    .input(z.object({ username: usernameSchema, password: secret(passwordSchema), role: z.enum(ROLES) }))
     .mutation(async ({ ctx, input }) => {
       const u = await ctx.app.auth.createUser(input);
       return { id: u.id, username: u.username, role: u.role };
     }),
   update: adminProcedure
-    .input(z.object({ id, role: z.enum(ROLES).optional(), disabled: z.boolean().optional() }))
+    .input(
+      z
+        .object({ id, role: z.enum(ROLES).optional(), disabled: z.boolean().optional() })
+        .refine((u) => u.role !== undefined || u.disabled !== undefined, { message: 'give a role or whether the account is disabled', path: ['role'] }),
+    )
     .mutation(({ ctx, input }) => {
-      const u = ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled });
+      const u = ctx.app.history.change(() => ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled }));
       return { id: u.id, username: u.username, role: u.role, disabled: u.disabled };
     }),
-  setPassword: adminProcedure.input(z.object({ id, password: passwordSchema })).mutation(async ({ ctx, input }) => {
+  setPassword: adminProcedure.input(z.object({ id, password: secret(passwordSchema) })).mutation(async ({ ctx, input }) => {
     await ctx.app.auth.setPassword(input.id, input.password);
     return { ok: true };
   }),
   remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
-    ctx.app.auth.deleteUser(ctx.user, input.id);
+    ctx.app.history.change(() => ctx.app.auth.deleteUser(ctx.user, input.id));
     return { ok: true };
   }),
 });

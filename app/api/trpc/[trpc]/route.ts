@@ -1,5 +1,6 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { createContext } from '@/server/trpc/init';
+import { limitRequest, MAX_BATCH_CALLS } from '@/server/trpc/limits';
 import { appRouter } from '@/server/trpc/root';
 
 export const dynamic = 'force-dynamic';
@@ -9,11 +10,20 @@ const BOOT = Symbol.for('tandem.bootId');
 const g = globalThis as unknown as { [BOOT]?: string };
 const bootId = (g[BOOT] ??= crypto.randomUUID());
 
-function handler(req: Request) {
+async function handler(incoming: Request) {
+  // Bodies over 1 MiB and batches over 10 calls are refused before tRPC reads them.
+  const req = await limitRequest(incoming);
+  if (req instanceof Response) {
+    req.headers.set('x-tandem-boot', bootId);
+    return req;
+  }
   return fetchRequestHandler({
     endpoint: '/api/trpc',
     req,
     router: appRouter,
+    maxBatchSize: MAX_BATCH_CALLS,
+    // Answers carry sessions' data (and tokens, once): no cache may keep them.
+    responseMeta: () => ({ headers: { 'cache-control': 'no-store' } }),
     createContext: (opts) => {
       opts.resHeaders.set('x-tandem-boot', bootId);
       return createContext(opts);

@@ -1,0 +1,55 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from './helpers';
+
+/** The tRPC route handler itself (app/api/trpc/[trpc]/route.ts), on a test app. */
+let handler: (req: Request) => Promise<Response>;
+let cookie = '';
+beforeAll(async () => {
+  const { app } = testApp();
+  (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
+  handler = (await import('@/app/api/trpc/[trpc]/route')).POST;
+  await app.auth.createUser({ username: 'admin', password: 'route-test-password', role: 'admin' });
+  cookie = `tandem_session=${(await app.auth.login('admin', 'route-test-password', 'test')).token}`;
+});
+
+const BASE = 'http://tandem.test/api/trpc/';
+
+describe('tRPC route', () => {
+  it('tells caches not to keep any answer: a result, an error, a refused request', async () => {
+    const answers = [
+      await handler(new Request(`${BASE}auth.status`)),
+      await handler(new Request(`${BASE}overview.get`)),
+      await handler(new Request(`${BASE}no.such`)),
+      await handler(new Request(`${BASE}users.remove`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://tandem.test' }, body: 'x'.repeat(2 * 1024 * 1024) })),
+      await handler(new Request(`${BASE}${Array(11).fill('auth.status').join(',')}?batch=1`)),
+    ];
+    expect(answers.map((r) => r.status)).toEqual([200, 401, 404, 413, 400]);
+    for (const r of answers) expect(r.headers.get('cache-control'), r.url).toBe('no-store');
+  });
+
+  it('answers an input it cannot read with 400 and a message, never 500', async () => {
+    const post = (path: string, body: string) => handler(new Request(BASE + path, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://tandem.test', cookie }, body }));
+    const get = (path: string) => handler(new Request(BASE + path, { headers: { cookie } }));
+    const answers: [string, Response][] = [
+      ['truncated JSON', await post('sites.create', '{"json":')],
+      ['null', await post('sites.create', 'null')],
+      ['superjson meta at __proto__', await post('sites.create', JSON.stringify({ json: { name: 'x' }, meta: { values: { '__proto__.polluted': ['undefined'] } } }))],
+      ['superjson meta of an unknown type', await post('sites.create', JSON.stringify({ json: { name: 'x' }, meta: { values: { name: ['nonsense'] } } }))],
+      ['query input not JSON', await get('sites.get?input=%7B')],
+      ['query input null', await get('sites.get?input=null')],
+      ['superjson meta not an object', await get(`sites.get?input=${encodeURIComponent(JSON.stringify({ json: 1, meta: { values: [1] } }))}`)],
+    ];
+    for (const [what, res] of answers) {
+      const body = (await res.json()) as { error: { json: { message: string; data: { appCode: string } } } };
+      expect(res.status, what).toBe(400);
+      expect(body.error.json.data.appCode, what).toBe('INVALID_INPUT');
+      expect(body.error.json.message, what).toMatch(/input could not be read/);
+    }
+    // In a batch, the call whose input cannot be read gets its 400; the other one is answered.
+    const batch = await get(`sites.get,sites.list?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { json: 1, meta: { values: [1] } } }))}`);
+    expect(batch.status).toBe(207);
+    const [bad, ok] = (await batch.json()) as [{ error: { json: { data: { httpStatus: number } } } }, { result: unknown }];
+    expect(bad.error.json.data.httpStatus).toBe(400);
+    expect(ok.result).toBeDefined();
+  });
+});
