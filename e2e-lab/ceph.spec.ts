@@ -151,6 +151,17 @@ const LOST = `e2elost${process.pid % 10000}`;
 test('site-a lost: fail over from site-b, site-a back: split-brain flagged and resolved with a protective copy', async ({ page }) => {
   let crashed = false;
   try {
+    await signIn(page);
+    // The unpair of the test before keeps removing re-registered peers for 40 s: let it end first.
+    await expect
+      .poll(
+        async () => {
+          const res = await page.request.get(`/api/trpc/tasks.list?input=${encodeURIComponent(JSON.stringify({ json: { active: true, limit: 50 } }))}`);
+          return ((await res.json()) as { result: { data: { json: unknown[] } } }).result.data.json.length;
+        },
+        { message: 'no task is running', timeout: 120_000, intervals: [2000] },
+      )
+      .toBe(0);
     cephLab('pair');
     rbd('site-a', 'create', '--size', '16M', '--image-feature', 'layering,exclusive-lock', `rbd/${LOST}`);
     rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '4M', '--io-pattern', 'rand', `rbd/${LOST}`);
@@ -161,7 +172,6 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '2M', '--io-pattern', 'rand', `rbd/${LOST}`);
     const lostWrites = imageMd5('site-a', `rbd/${LOST}`);
     expect(lostWrites).not.toBe(synced);
-    await signIn(page);
 
     cephLab('crash', 'site-a');
     crashed = true;
