@@ -5,6 +5,7 @@ import type { TaskRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
+import { sleep } from '../deadline';
 import { AppError, errorMessage } from '../errors';
 import type { Precheck } from '../replicas/failover';
 import type { SiteService } from '../sites';
@@ -77,12 +78,6 @@ interface Side {
   name: string;
   step: string;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(new AppError('CANCELLED', 'cancelled'))), { once: true });
-  });
 
 /** Failover, failback and split-brain resolution for mirrored RBD images, as tasks. */
 export class CephFailover {
