@@ -112,23 +112,28 @@ describe('a production server with an admin from TANDEM_ADMIN_PASSWORD', () => {
   afterAll(() => server.stop());
 
   it('refuses a batch with more than one sign-in call, and verifies none of its passwords', async () => {
-    const n = 30;
-    const paths = Array.from({ length: n }, () => 'auth.login').join(',');
-    const body = JSON.stringify(
-      Object.fromEntries(
-        Array.from({ length: n }, (_, i) => [i, { json: { username: 'admin', password: `wrong-${i}` } }]),
-      ),
-    );
-    const res = await request(PORT_A, {
-      path: `/api/trpc/${paths}?batch=1`,
-      method: 'POST',
-      headers: trpcHeaders(PORT_A),
-      body,
-      from: '127.0.0.4',
-    });
-    expect([400, 429]).toContain(res.status);
-    expect(res.body).toMatch(/one sign-in/);
-    expect(res.body).not.toContain('wrong username or password');
+    // 10 calls: within the batch cap, refused for its sign-ins; 30: over the cap, refused before tRPC reads it.
+    for (const [n, why] of [
+      [10, /one sign-in/],
+      [30, /a batch may hold at most 10 calls/],
+    ] as const) {
+      const paths = Array.from({ length: n }, () => 'auth.login').join(',');
+      const body = JSON.stringify(
+        Object.fromEntries(
+          Array.from({ length: n }, (_, i) => [i, { json: { username: 'admin', password: `wrong-${i}` } }]),
+        ),
+      );
+      const res = await request(PORT_A, {
+        path: `/api/trpc/${paths}?batch=1`,
+        method: 'POST',
+        headers: trpcHeaders(PORT_A),
+        body,
+        from: '127.0.0.4',
+      });
+      expect([400, 429]).toContain(res.status);
+      expect(res.body).toMatch(why);
+      expect(res.body).not.toContain('wrong username or password');
+    }
     // None of them counted: the right password from the same client signs in at once.
     expect((await login(PORT_A, PASSWORD, { from: '127.0.0.4' })).status).toBe(200);
   });
