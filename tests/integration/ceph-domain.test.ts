@@ -93,7 +93,8 @@ afterAll(async () => {
     await ad.removeSnapshotSchedule({ pool: POOL }, '1h').catch(() => undefined);
     await ad.disableImageMirroring(POOL, '', IMG, { force: true }).catch(() => undefined);
   }
-  for (const [ad, pool, img] of [[a, POOL, IMG], [b, POOL, IMG], [a, PLAIN, PIMG]] as const) {
+  const kept = a ? (await a.listImages(POOL).catch(() => [])).map((i) => i.name).filter((n) => n.startsWith(`${IMG}-diverged-`)) : [];
+  for (const [ad, pool, img] of [[a, POOL, IMG], [b, POOL, IMG], [a, PLAIN, PIMG], ...kept.map((k) => [a, POOL, k] as const)] as const) {
     for (let i = 0; ad && i < 15; i++) {
       try {
         await ad.removeImage(pool, '', img);
@@ -250,7 +251,8 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
     await a.writeImage(POOL, '', IMG, 8 * MiB, crypto.randomBytes(MiB));
     await b.writeImage(POOL, '', IMG, 12 * MiB, crypto.randomBytes(MiB));
     const keep = await b.imageChecksum(POOL, '', IMG);
-    expect(await a.imageChecksum(POOL, '', IMG)).not.toBe(keep);
+    const stale = await a.imageChecksum(POOL, '', IMG);
+    expect(stale).not.toBe(keep);
     const blocked = await caller.ceph.failoverPlan({ fromSiteId: B, toSiteId: A, pool: POOL, image: IMG });
     expect(blocked.canProceed).toBe(false);
 
@@ -259,7 +261,13 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
     t0 = Date.now();
     const back = await finished((await caller.ceph.resync({ staleSiteId: A, goodSiteId: B, pool: POOL, image: IMG, confirm: IMG, failBack: true })).taskId);
     timings['failback task (demote, resync, replay, demote, promote)'] = `${secs(t0)} s`;
-    expect(app.tasks.steps(back.id).map((s) => s.state)).toEqual(['done', 'done', 'done', 'done', 'done']);
+    expect(app.tasks.steps(back.id).map((s) => s.name)).toEqual(['Demote the stale side', 'Keep a protective copy', 'Request resync', 'Wait until replaying', 'Demote on site-b', 'Wait for the demotion and promote on site-a']);
+    expect(app.tasks.steps(back.id).map((s) => s.state)).toEqual(Array(6).fill('done'));
+    // site-a's writes since the split are kept in a copy of the image as it was there.
+    const [copy] = (back.params as { keptCopies: string[] }).keptCopies;
+    expect(copy).toMatch(new RegExp(`^${IMG}-diverged-\\d{8}T\\d{6}Z$`));
+    expect(await a.imageChecksum(POOL, '', copy!)).toBe(stale);
+    await a.removeImage(POOL, '', copy!);
     expect((await a.getImageInfo(POOL, '', IMG)).mirroring.primary).toBe(true);
     expect((await b.getImageInfo(POOL, '', IMG)).mirroring.primary).toBe(false);
     expect(await a.imageChecksum(POOL, '', IMG)).toBe(keep);
