@@ -12,12 +12,14 @@ import { Badge, Button, cx } from './ui';
 
 const NAV: { href: string; label: string; admin?: boolean }[] = [
   { href: '/', label: 'Overview' },
+  { href: '/alerts', label: 'Alerts' },
   { href: '/replicas', label: 'Replicas (VMs)' },
   { href: '/ceph', label: 'Ceph mirroring' },
   { href: '/tasks', label: 'Tasks' },
   { href: '/history', label: 'History' },
   { href: '/sites', label: 'Sites' },
   { href: '/users', label: 'Users', admin: true },
+  { href: '/settings', label: 'Settings', admin: true },
 ];
 
 function ThemeToggle() {

@@ -271,3 +271,124 @@ export interface ReplicaDataset {
   /** For file disks: the image's path relative to the dataset's mountpoint (e.g. `disk.img`). */
   file: string | null;
 }
+
+/**
+ * Recovery-point objectives. `scope` says what the target applies to, most general first:
+ * `default` (the installation), `site:<id>`, `site:<id>/pool/<pool>`, `site:<id>/pool/<pool>/ns/<ns>`,
+ * `replica:<id>`, `image:<siteId>/<pool>/<ns>/<image>` (see server/domain/protection/rpo.ts).
+ */
+export const rpoTargets = sqliteTable('rpo_targets', {
+  scope: text('scope').primaryKey(),
+  seconds: integer('seconds').notNull(),
+  updatedBy: text('updated_by').notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+/**
+ * What the collector measured per protected object (`subject`: `replica:<id>` or
+ * `image:<siteId>/<pool>/<ns>/<image>`): raw samples, and 5-minute averages (`count` samples) kept longer.
+ */
+export const protectionSamples = sqliteTable(
+  'protection_samples',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    subject: text('subject').notNull(),
+    resolution: text('resolution', { enum: ['raw', '5m'] }).notNull(),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    windowSec: integer('window_sec'),
+    bytesPerSecond: integer('bytes_per_second'),
+    syncSeconds: integer('sync_seconds'),
+    count: integer('count').notNull().default(1),
+  },
+  (t) => [index('protection_samples_subject_idx').on(t.subject, t.resolution, t.at), index('protection_samples_at_idx').on(t.resolution, t.at)],
+);
+
+/**
+ * Alerts: one row per firing (de-duplicated by `key`, the rule and its subject), resolved when the
+ * condition ends. Kept as history.
+ */
+export const alerts = sqliteTable(
+  'alerts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** `rpo-warning`, `rpo-breach`, `rpo-predicted`, `sync-failures`, `daemon`, `split-brain`, `unreachable`, `task-failed`. */
+    rule: text('rule').notNull(),
+    subject: text('subject').notNull(),
+    key: text('key').notNull(),
+    severity: text('severity', { enum: ['warning', 'critical'] }).notNull(),
+    state: text('state', { enum: ['firing', 'resolved'] }).notNull(),
+    summary: text('summary').notNull(),
+    detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
+    firedAt: integer('fired_at', { mode: 'timestamp_ms' }).notNull(),
+    lastSeenAt: integer('last_seen_at', { mode: 'timestamp_ms' }).notNull(),
+    resolvedAt: integer('resolved_at', { mode: 'timestamp_ms' }),
+    ackedBy: text('acked_by'),
+    ackedAt: integer('acked_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('alerts_key_idx').on(t.key, t.state), index('alerts_fired_idx').on(t.firedAt)],
+);
+
+/** Silences: alerts whose key matches (exactly, or a `*`-suffixed prefix) are not delivered until `until`. */
+export const alertSilences = sqliteTable('alert_silences', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  matcher: text('matcher').notNull(),
+  until: integer('until', { mode: 'timestamp_ms' }).notNull(),
+  reason: text('reason'),
+  createdBy: text('created_by').notNull(),
+  createdAt: createdAt(),
+});
+
+/** Where alerts go: a webhook (JSON, HMAC-SHA256 signed with the secret) or e-mail over SMTP. */
+export const alertChannels = sqliteTable('alert_channels', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  kind: text('kind', { enum: ['webhook', 'email'] }).notNull(),
+  name: text('name').notNull(),
+  /** Webhook: `{ url }`; e-mail: `{ to: string[] }`. */
+  config: text('config', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+  /**
+   * The webhook's signing secret, or the SMTP password of an e-mail channel, encrypted with the
+   * installation's key (associated data `alert-channel:<id>`; re-encrypted by a key rotation).
+   */
+  sealedSecret: text('sealed_secret'),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  createdAt: createdAt(),
+});
+
+/** One delivery of an alert event to a channel, retried with backoff until sent or given up. */
+export const alertDeliveries = sqliteTable(
+  'alert_deliveries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    alertId: integer('alert_id').references(() => alerts.id, { onDelete: 'cascade' }),
+    channelId: integer('channel_id')
+      .notNull()
+      .references(() => alertChannels.id, { onDelete: 'cascade' }),
+    event: text('event', { enum: ['firing', 'resolved', 'test'] }).notNull(),
+    state: text('state', { enum: ['pending', 'sent', 'failed'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at', { mode: 'timestamp_ms' }),
+    lastError: text('last_error'),
+    sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('alert_deliveries_state_idx').on(t.state, t.nextAttemptAt)],
+);
+
+/** Bearer tokens for machine clients (the Prometheus scrape): only a hash is stored. */
+export const apiTokens = sqliteTable(
+  'api_tokens',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    /** sha256 of the token. */
+    hash: text('hash').notNull(),
+    /** The token's first characters, to tell tokens apart. */
+    prefix: text('prefix').notNull(),
+    scope: text('scope', { enum: ['metrics'] }).notNull(),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [uniqueIndex('api_tokens_hash_uq').on(t.hash)],
+);
