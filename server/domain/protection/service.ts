@@ -10,6 +10,16 @@ import { imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery
 import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
 import { HEALTHS, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
 
+export interface SiteExposure {
+  site: SiteRef;
+  kind: 'node' | 'ceph';
+  protectedObjects: number;
+  worstWindowSec: number | null;
+  beyondRpo: number;
+  unknown: number;
+  unprotected: number;
+}
+
 /** A site that answered within this long counts as reachable (the scheduler asks every node every few seconds). */
 const SEEN_FRESH_MS = 120_000;
 /** A Ceph cluster's status older than this is asked again (in the background) when objects are read. */
@@ -54,6 +64,12 @@ function cephHref(siteId: number, pool: string, ns: string): string {
  */
 export class ProtectionService {
   #memo: { at: number; objects: ProtectedObject[] } | null = null;
+  /**
+   * Asks the nodes for their VMs in the background (set by the app), so that VMs without a
+   * replica are listed; called when a node's last inventory is older than CEPH_REFRESH_MS.
+   */
+  refreshVms: (() => void) | null = null;
+  #vmsAskedAt = 0;
   /** Recent successful sync runs per replica, kept until the replica's last sync changes. */
   readonly #syncs = new Map<number, { lastSyncAt: number | null; runs: { at: number; seconds: number; bytesPerSecond: number | null }[] }>();
 
@@ -77,6 +93,22 @@ export class ProtectionService {
     const r = this.rpo.clear(scope);
     this.#memo = null;
     return r;
+  }
+
+  /** The RPO of what a Ceph snapshot schedule covers (a pool, namespace or image of the cluster), for the check of its interval. */
+  rpoForCeph(o: { siteId: number; pool?: string; namespace?: string; image?: string }): { seconds: number; from: string } {
+    let peerId: number | null = null;
+    const own = this.ceph.lastStatus(o.siteId);
+    const peerName = own?.ok && o.pool ? own.status.pools.find((p) => p.pool === o.pool && p.namespace === '')?.peers[0]?.siteName : undefined;
+    if (peerName) {
+      for (const s of this.db.select({ id: sites.id, kind: sites.kind }).from(sites).all()) {
+        const st = s.kind === 'ceph' && s.id !== o.siteId ? this.ceph.lastStatus(s.id) : null;
+        if (st?.ok && st.status.pools.some((p) => p.siteName === peerName)) peerId = s.id;
+      }
+    }
+    const pair = pairKey(o.siteId, peerId);
+    const subject = o.pool && o.image ? `rbd:${pair}/${o.pool}/${o.namespace ?? ''}/${o.image}` : `rbd:${pair}/*`;
+    return this.rpoFor({ subject, sourceSiteId: o.siteId, pair: o.pool ? pair : undefined, pool: o.pool, namespace: o.namespace });
   }
 
   /** The RPO an object of `subject` would have (for save-time checks of a cadence), and where it comes from. */
@@ -132,6 +164,30 @@ export class ProtectionService {
     const offset = q.offset ?? 0;
     const limit = q.limit ?? 50;
     return { rows: rows.slice(offset, offset + limit), total: rows.length, counts, stale: this.#stale(), at: this.clock.now() };
+  }
+
+  /**
+   * What each site's loss would cost now: the objects written there (VMs whose master it is,
+   * images primary there), the worst data-loss window among them, how many are beyond their RPO
+   * or unmeasured, and how many have no copy at all.
+   */
+  async exposure(): Promise<SiteExposure[]> {
+    const all = await this.objects();
+    const rows = this.db.select({ id: sites.id, name: sites.name, kind: sites.kind }).from(sites).orderBy(sites.kind, sites.name).all();
+    return rows.map((s) => {
+      const mine = all.filter((o) => o.source?.id === s.id);
+      const copied = mine.filter((o) => o.health !== 'unprotected');
+      const windows = copied.map((o) => o.windowSec).filter((w): w is number => w !== null);
+      return {
+        site: { id: s.id, name: s.name },
+        kind: s.kind,
+        protectedObjects: copied.length,
+        worstWindowSec: windows.length ? Math.max(...windows) : null,
+        beyondRpo: copied.filter((o) => o.health === 'warning' || o.health === 'breach').length,
+        unknown: copied.filter((o) => o.health === 'unknown').length,
+        unprotected: mine.length - copied.length,
+      };
+    });
   }
 
   /** One object, by subject (null when there is none). */
@@ -244,9 +300,14 @@ export class ProtectionService {
         failoverHref: `${replicaHref(r.sourceSiteId, r.vmName)}#replica-${r.id}`,
       });
     }
-    // VMs with no replica, from each node's last inventory.
-    for (const s of byId.values()) {
-      if (s.kind !== 'node') continue;
+    // VMs with no replica, from each node's last inventory (asked again in the background when old).
+    const nodes = [...byId.values()].filter((s) => s.kind === 'node');
+    const oldest = Math.min(...nodes.map((s) => lastVms(this.sites, s.id)?.at ?? 0));
+    if (nodes.length && now - oldest > CEPH_REFRESH_MS && now - this.#vmsAskedAt > CEPH_REFRESH_MS) {
+      this.#vmsAskedAt = now;
+      this.refreshVms?.();
+    }
+    for (const s of nodes) {
       for (const vm of lastVms(this.sites, s.id)?.vms ?? []) {
         if (replicated.has(`${s.id}/${vm.name}`)) continue;
         const subject = `vm:${s.id}/${vm.name}`;
