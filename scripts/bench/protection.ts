@@ -1,7 +1,8 @@
 /**
  * Server time of the Protection overview's first page (50 rows, sorted by health) from stored
  * state, at ~100 objects and at 10,000 mirrored RBD images + 1,000 VM replicas (with 10 sync runs
- * each), on the demo sites. Also counts the SQL statements one page runs (no per-row SQL).
+ * each), on the demo sites. Also counts the SQL statements one page runs (no per-row SQL), and
+ * times the Replicas list (replicas.list) at 1,000 replicas.
  *   npx tsx scripts/bench/protection.ts
  * Prints figures; asserts nothing.
  */
@@ -93,6 +94,15 @@ async function main() {
   await small.tasks.shutdown();
   const big = await build(10_000, 1_000);
   const b = await measure(big, '10,000 RBD images + 1,000 replicas');
+  // The Replicas list (replicas.list) at 1,000 replicas: statements and time per call.
+  const client = big.db.$client;
+  const prepare = client.prepare.bind(client);
+  let statements = 0;
+  client.prepare = ((sql: string) => (statements++, prepare(sql))) as typeof client.prepare;
+  const t = process.hrtime.bigint();
+  const n = big.replicas.list().length;
+  console.log(`replicas.list at ${n} replicas: ${ms(t).toFixed(1)} ms, ${statements} SQL statements prepared`);
+  client.prepare = prepare;
   await big.tasks.shutdown();
   console.log(`a page from the computed objects, large/small: ${(b.page / a.page).toFixed(1)}×; computing them (at most once a second, in the background while pages are answered): ${b.compute.toFixed(0)} ms at the large size`);
 }
