@@ -3,6 +3,7 @@ import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
+import { protectionHistoryRouter } from './routers/protection-history';
 import { replicasRouter } from './routers/replicas';
 import { demoRouter, sitesRouter } from './routers/sites';
 import { tasksRouter } from './routers/tasks';
@@ -18,6 +19,7 @@ export const appRouter = router({
   ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
+  protectionHistory: protectionHistoryRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -246,8 +246,11 @@ export class CephMirroring {
    * cluster has not answered by then, its last answer is shown (`slow`, `unreachable`) or that it
    * is being asked (`waiting`), and the question goes on for the next call. A cluster whose last
    * answer was that it cannot be asked is shown so at once, while it is asked again.
+   * `freshSince` (epoch ms, domain clock): an answer to a question asked at or after it is used as
+   * it is instead of asking again (the collector asks each cluster once per round, although every
+   * status also asks the other clusters for the split-brain check).
    */
-  async status(siteId: number, opts: { waitMs?: number } = {}): Promise<CephStatusView> {
+  async status(siteId: number, opts: { waitMs?: number; freshSince?: number } = {}): Promise<CephStatusView> {
     const [view, peers] = await Promise.all([this.#view(siteId, opts), this.#peerStatuses(siteId, opts.waitMs)]);
     if (!view.pools.length) return view;
     const marked = { ...view, ...markSplitBrain(view, peers) };
@@ -279,10 +282,11 @@ export class CephMirroring {
     return got.filter((g) => g !== null);
   }
 
-  async #view(siteId: number, opts: { waitMs?: number }): Promise<CephStatusView> {
+  async #view(siteId: number, opts: { waitMs?: number; freshSince?: number }): Promise<CephStatusView> {
     const before = this.#statusAnswers.last(siteId);
     const wait = opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
-    const asked = await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
+    const fresh = opts.freshSince !== undefined && before && before.askedAt >= opts.freshSince;
+    const asked = fresh ? { kind: 'answered' as const, settled: before } : await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
     const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 };
     if (asked.kind === 'answered') {
       const s = asked.settled;
