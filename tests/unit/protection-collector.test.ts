@@ -89,6 +89,23 @@ describe('protection collector', () => {
     expect([...refreshes.values()].reduce((a, b) => a + b, 0)).toBe(3);
   });
 
+  it('with the protection service: one sample per protected image and replica of the demo sites, each cluster refreshed once', async () => {
+    const { app, clock, refreshes, stored } = setup(() => []);
+    const r = await app.collector.collect(clock.now());
+    const objects = await app.protection.objects();
+    const protectedOnes = objects.filter((o) => o.kind !== 'vm' && o.health !== 'unprotected');
+    expect(protectedOnes.filter((o) => o.kind === 'rbd-image').length).toBeGreaterThan(2);
+    expect(r.samples).toBe(protectedOnes.length);
+    expect((stored() as { subject: string }[]).map((x) => x.subject).sort()).toEqual(protectedOnes.map((o) => o.subject).sort());
+    expect(Object.fromEntries(refreshes)).toEqual({ 'demo-site-a': 1, 'demo-site-b': 1 });
+    // The series carries the object's RPO.
+    const one = protectedOnes[0]!;
+    const s = await app.collector.series(one.subject, { from: clock.now() - 3_600_000, to: clock.now() });
+    expect(s.rpoSec).toBe(one.rpoSec);
+    expect(s.points).toHaveLength(1);
+    expect(s.name).toBe(one.name);
+  });
+
   it('a cluster that cannot be asked is recorded as such and the objects are still sampled', async () => {
     const { app, clock, collector, stored } = setup(() => [obj('replica:1')]);
     const world = (app.registry as unknown as { demo: () => { down: Set<string> } }).demo();
@@ -140,5 +157,26 @@ describe('protection collector', () => {
       vi.useRealTimers();
       spy.mockRestore();
     }
+  });
+});
+
+describe('protection collector with a VM replica', () => {
+  it('samples the replica’s window and sync figures, and its series carries the sync runs', async () => {
+    const { boot, withReplica } = await import('./demo-env');
+    const env = boot();
+    const id = await withReplica(env);
+    const r = await env.app.collector.collect();
+    expect(r.samples).toBeGreaterThan(0);
+    const o = (await env.app.protection.objects()).find((x) => x.subject === `replica:${id}`)!;
+    const s = await env.app.collector.series(`replica:${id}`, { from: env.clock.now() - 3_600_000, to: env.clock.now() + 1 });
+    expect(s.points).toHaveLength(1);
+    // The window grows with the (fast) demo clock until the next sync: the sample is at most the window read after it.
+    expect(s.points[0]!.windowSec).not.toBeNull();
+    expect(s.points[0]!.windowSec!).toBeGreaterThanOrEqual(0);
+    expect(s.points[0]!.windowSec!).toBeLessThanOrEqual(o.windowSec!);
+    expect(s.rpoSec).toBe(o.rpoSec);
+    expect(s.runs.length).toBeGreaterThanOrEqual(1);
+    expect(s.runs[0]!.failed).toBe(0);
+    expect(s.runs[0]!.bytes).toBeGreaterThan(0);
   });
 });
