@@ -19,7 +19,16 @@ export type RangeKey = (typeof RANGES)[number]['key'];
 const COLORS = { window: '#2563eb', rpo: '#b91c1c', throughput: '#0e7490', duration: '#6d28d9', bytes: '#94a3b8', failed: '#b91c1c' };
 const AXIS = { fontSize: 11, fill: '#52525b' };
 
-const secs = (s: number | null | undefined) => (s === null || s === undefined ? '—' : formatDuration(Math.round(s * 1000)));
+/** 15 min, 1 h 30 min, 42 s: a duration in seconds without a trailing "0 s". */
+function secs(s: number | null | undefined): string {
+  if (s === null || s === undefined) return '—';
+  if (s >= 60 && Math.round(s) % 60 === 0) {
+    const m = Math.round(s / 60);
+    if (m < 60) return `${m} min`;
+    if (m % 60 === 0 && m < 48 * 60) return `${m / 60} h`;
+  }
+  return formatDuration(Math.round(s * 1000));
+}
 const rate = (b: number | null | undefined) => (b === null || b === undefined ? '—' : `${formatBytes(b)}/s`);
 
 function timeTick(rangeMs: number) {
@@ -97,6 +106,8 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
   const xAxis = <XAxis dataKey="at" type="number" scale="time" domain={domain} tickFormatter={tick} tick={AXIS} minTickGap={40} />;
   const tip = (fmt: (v: number) => string) => <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleString()} formatter={(v) => fmt(Number(v))} />;
   const maxWindow = Math.max(rpo ?? 0, ...points.map((p) => p.windowSec ?? 0));
+  // Without samples the axes (and the RPO line) are still drawn, over the range.
+  const drawn: SeriesPoint[] = points.length ? points : s ? [s.from, s.to].map((at) => ({ at, windowSec: null, bytesPerSecond: null, syncSeconds: null, count: 0 })) : [];
   return (
     <section className="space-y-3" data-testid="history-chart" aria-label="Collected history">
       <div className="flex flex-wrap items-center gap-2">
@@ -123,7 +134,7 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
       <div className="grid gap-3 lg:grid-cols-3">
         <Figure title="Data-loss window" caption={summary.window} testid="chart-window" extra={{ 'data-rpo': rpo === null ? '' : String(rpo) }}>
           <ResponsiveContainer width="100%" height="100%">
-            <LineChart data={points} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
+            <LineChart data={drawn} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
               {xAxis}
               <YAxis tickFormatter={(v: number) => secs(v)} tick={AXIS} width={64} domain={[0, Math.max(1, Math.ceil(maxWindow * 1.15))]} />
@@ -135,7 +146,7 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
         </Figure>
         <Figure title="Throughput" caption={summary.throughput} testid="chart-throughput">
           <ResponsiveContainer width="100%" height="100%">
-            <LineChart data={points} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
+            <LineChart data={drawn} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
               {xAxis}
               <YAxis tickFormatter={(v: number) => rate(v)} tick={AXIS} width={72} />
@@ -157,7 +168,7 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
                 <Scatter yAxisId="d" dataKey="durationSec" name="duration" fill={COLORS.duration} isAnimationActive={false} />
               </ComposedChart>
             ) : (
-              <LineChart data={points} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
+              <LineChart data={drawn} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
                 <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
                 {xAxis}
                 <YAxis tickFormatter={(v: number) => secs(v)} tick={AXIS} width={56} />
