@@ -58,11 +58,17 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   const run = db.prepare(`insert into sync_runs (subject, started_at, finished_at, bytes, bytes_per_second, outcome, snapshot) values (?, ?, ?, ?, ?, 'success', ?)`);
   run.run(`replica:${rid}`, now - 1_500_000, now - 1_488_000, 50 << 20, Math.round((50 << 20) / 12), 'tandem-chart-a');
   run.run(`replica:${rid}`, now - 312_000, now - 300_000, 1 << 20, Math.round((1 << 20) / 12), 'tandem-chart-20261203T000000Z');
+  const node1 = siteId('demo-node1');
   db.close();
   const created = { id: rid };
 
+  // The objects are computed from stored state (and reused for a second): the replica appears at the next reading.
   await page.goto(`/protection/${encodeURIComponent(`replica:${created.id}`)}`);
-  await expect(page.getByRole('heading', { name: /History of web01/ })).toBeVisible();
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByRole('heading', { name: 'History of web01 (chart)' })).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.getByRole('heading', { name: /History of web01/ })).toContainText('VM replica');
   const windowChart = page.getByTestId('chart-window');
   await expect(windowChart.getByRole('heading', { name: 'Data-loss window' })).toBeVisible();
   // The RPO (the installation default, 15 min) is drawn as a labelled line and said in the caption.
@@ -81,14 +87,16 @@ test('a replica’s history page: the data-loss window against the RPO line, the
     .toMatch(/latest .+; RPO 15 min, exceeded in 0 of \d+ samples/);
   await expect(page.getByRole('button', { name: '6 h' })).toHaveAttribute('aria-pressed', 'true');
   await expect(page.getByRole('button', { name: '24 h' })).toHaveAttribute('aria-pressed', 'false');
-  await expect(windowChart.locator('svg path.recharts-curve').first()).toBeVisible();
+  // The samples are drawn (as dots while they are few).
+  await expect(windowChart.locator('svg .recharts-line-dots circle').first()).toBeVisible();
+  expect(await windowChart.locator('svg .recharts-line-dots circle').count()).toBeGreaterThan(0);
   // The sync runs are points of the duration chart, with their bytes.
   await expect(page.getByTestId('chart-duration').locator('figcaption')).toContainText(/2 syncs \(0 failed\)/);
   await expect(page.getByRole('figure', { name: 'Data-loss window' })).toBeVisible();
   expect(await seriousViolations()).toEqual([]);
 
   // The VM page shows the same chart under the replica, with a link to the page above.
-  await page.goto(`/replicas/${siteId('demo-node1')}/web01`);
+  await page.goto(`/replicas/${node1}/web01`);
   const card = page.locator('[data-testid=replica-card][data-replica="chart"]');
   await expect(card.getByTestId('chart-window').locator('svg').getByText('RPO 15 min')).toBeVisible();
   await expect(card.getByRole('link', { name: 'History of chart' })).toHaveAttribute('href', `/protection/replica%3A${created.id}`);

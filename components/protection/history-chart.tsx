@@ -31,10 +31,27 @@ function secs(s: number | null | undefined): string {
 }
 const rate = (b: number | null | undefined) => (b === null || b === undefined ? '—' : `${formatBytes(b)}/s`);
 
+/** Axis labels: 45 s, 15 min, 2 h, 3 d (short enough not to wrap). */
+function shortSecs(s: number): string {
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.round(s / 6) / 10} min`.replace('.0 ', ' ');
+  if (s < 172_800) return `${Math.round(s / 360) / 10} h`.replace('.0 ', ' ');
+  return `${Math.round(s / 8640) / 10} d`.replace('.0 ', ' ');
+}
+
+/** Four even ticks from 0 that cover `max` seconds, on round durations. */
+export function durationTicks(max: number): number[] {
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400];
+  const step = steps.find((x) => x * 4 >= max) ?? Math.ceil(max / 4 / 86_400) * 86_400;
+  return [0, step, 2 * step, 3 * step, 4 * step];
+}
+
 function timeTick(rangeMs: number) {
   return (t: number) => {
     const d = new Date(t);
-    return rangeMs > 86_400_000 ? d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+    if (rangeMs > 86_400_000) return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+    if (rangeMs >= 86_400_000) return d.toLocaleString(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+    return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   };
 }
 
@@ -106,7 +123,10 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
   const xAxis = <XAxis dataKey="at" type="number" scale="time" domain={domain} tickFormatter={tick} tick={AXIS} minTickGap={40} />;
   const tip = (fmt: (v: number) => string) => <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleString()} formatter={(v) => fmt(Number(v))} />;
   const maxWindow = Math.max(rpo ?? 0, ...points.map((p) => p.windowSec ?? 0));
+  const windowTicks = durationTicks(Math.max(1, maxWindow * 1.1));
   // Without samples the axes (and the RPO line) are still drawn, over the range.
+  // Few samples (a new object, a short range) are drawn as dots too, so that they are seen.
+  const dot = points.length <= 60 ? { r: 2.5 } : false;
   const drawn: SeriesPoint[] = points.length ? points : s ? [s.from, s.to].map((at) => ({ at, windowSec: null, bytesPerSecond: null, syncSeconds: null, count: 0 })) : [];
   return (
     <section className="space-y-3" data-testid="history-chart" aria-label="Collected history">
@@ -137,21 +157,21 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
             <LineChart data={drawn} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
               {xAxis}
-              <YAxis tickFormatter={(v: number) => secs(v)} tick={AXIS} width={64} domain={[0, Math.max(1, Math.ceil(maxWindow * 1.15))]} />
+              <YAxis tickFormatter={shortSecs} tick={AXIS} width={52} domain={[0, windowTicks.at(-1)!]} ticks={windowTicks} allowDataOverflow />
               {tip(secs)}
-              <Line type="monotone" dataKey="windowSec" name="window" stroke={COLORS.window} dot={false} strokeWidth={2} connectNulls={false} isAnimationActive={false} />
-              {rpo !== null && <ReferenceLine y={rpo} stroke={COLORS.rpo} strokeDasharray="6 3" label={{ value: `RPO ${secs(rpo)}`, position: 'insideTopRight', fill: COLORS.rpo, fontSize: 11 }} />}
+              <Line type="monotone" dataKey="windowSec" name="window" stroke={COLORS.window} dot={dot} strokeWidth={2} connectNulls={false} isAnimationActive={false} />
+              {rpo !== null && <ReferenceLine y={rpo} ifOverflow="extendDomain" stroke={COLORS.rpo} strokeDasharray="6 3" label={{ value: `RPO ${secs(rpo)}`, position: 'insideTopRight', fill: COLORS.rpo, fontSize: 11 }} />}
             </LineChart>
           </ResponsiveContainer>
         </Figure>
-        <Figure title="Throughput" caption={summary.throughput} testid="chart-throughput">
+        <Figure title="Throughput (bytes per second)" caption={summary.throughput} testid="chart-throughput">
           <ResponsiveContainer width="100%" height="100%">
             <LineChart data={drawn} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
               <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
               {xAxis}
-              <YAxis tickFormatter={(v: number) => rate(v)} tick={AXIS} width={72} />
+              <YAxis tickFormatter={(v: number) => formatBytes(v)} tick={AXIS} width={64} />
               {tip(rate)}
-              <Line type="monotone" dataKey="bytesPerSecond" name="throughput" stroke={COLORS.throughput} dot={false} strokeWidth={2} isAnimationActive={false} />
+              <Line type="monotone" dataKey="bytesPerSecond" name="throughput" stroke={COLORS.throughput} dot={dot} strokeWidth={2} isAnimationActive={false} />
             </LineChart>
           </ResponsiveContainer>
         </Figure>
@@ -161,8 +181,8 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
               <ComposedChart data={runs} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
                 <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
                 {xAxis}
-                <YAxis yAxisId="d" tickFormatter={(v: number) => secs(v)} tick={AXIS} width={56} />
-                <YAxis yAxisId="b" orientation="right" tickFormatter={(v: number) => formatBytes(v)} tick={AXIS} width={60} />
+                <YAxis yAxisId="d" tickFormatter={shortSecs} tick={AXIS} width={48} />
+                <YAxis yAxisId="b" orientation="right" tickFormatter={(v: number) => formatBytes(v)} tick={AXIS} width={64} />
                 <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleString()} formatter={(v, name) => (name === 'bytes' ? formatBytes(Number(v)) : secs(Number(v)))} />
                 <Bar yAxisId="b" dataKey="bytes" name="bytes" fill={COLORS.bytes} isAnimationActive={false} maxBarSize={8} />
                 <Scatter yAxisId="d" dataKey="durationSec" name="duration" fill={COLORS.duration} isAnimationActive={false} />
@@ -171,9 +191,9 @@ export function HistoryChart({ subject, initialRange = '24h' }: { subject: strin
               <LineChart data={drawn} margin={{ top: 14, right: 8, bottom: 0, left: 0 }} accessibilityLayer={false}>
                 <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
                 {xAxis}
-                <YAxis tickFormatter={(v: number) => secs(v)} tick={AXIS} width={56} />
+                <YAxis tickFormatter={shortSecs} tick={AXIS} width={48} />
                 {tip(secs)}
-                <Line type="stepAfter" dataKey="syncSeconds" name="sync duration" stroke={COLORS.duration} dot={false} strokeWidth={2} isAnimationActive={false} />
+                <Line type="stepAfter" dataKey="syncSeconds" name="sync duration" stroke={COLORS.duration} dot={dot} strokeWidth={2} isAnimationActive={false} />
               </LineChart>
             )}
           </ResponsiveContainer>

@@ -6,8 +6,9 @@
  *    collect (median of 5, each at a later clock so that every cluster is asked again), status
  *    refreshes per cluster per collect, and CLI calls per cluster refresh.
  * 2. compaction: one day of raw samples (one a minute) for 1,000 objects in a database file,
- *    folded into 5-minute averages; then the same compaction again (nothing to do), and a
- *    steady-state one a minute later.
+ *    folded into 5-minute averages in one step and in the collector's steps of 15 minutes; the
+ *    same compaction again (nothing to do); the steady state, a day later, where a collect folds
+ *    the one 5-minute bucket that has just passed the raw retention.
  * Prints figures; asserts nothing.
  */
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { createApp } from '../../server/app';
 import { openDb } from '../../server/db/client';
 import { ManualClock } from '../../server/domain/clock';
+import { COMPACT_STEP_MS } from '../../server/domain/protection/collector';
 import { ProtectionSamples } from '../../server/domain/protection/samples';
 
 const MAX = Number(process.argv[2] ?? 1000);
@@ -70,32 +72,67 @@ async function collect() {
 function compaction() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-samples-'));
   const t0 = Date.UTC(2026, 11, 1);
-  const clock = new ManualClock(t0);
-  const db = openDb(path.join(dir, 'samples.db'));
-  const samples = new ProtectionSamples(db, clock);
   const subjects = Array.from({ length: 1000 }, (_, i) => (i % 2 ? `replica:${i}` : `rbd:1-2/rbd//img-${i}`));
+  // One day of minute samples, written directly (1,440 collects' worth) into a database file.
+  const seeded = path.join(dir, 'seed.db');
+  let db = openDb(seeded);
   let t = performance.now();
-  for (let m = 0; m < 1440; m++) samples.record(subjects.map((subject, i) => ({ subject, windowSec: 30 + ((m + i) % 60), bytesPerSecond: 1_000_000 + i, syncSeconds: 5 + (i % 10) })), t0 + m * 60_000);
-  const insertMs = performance.now() - t;
+  const ins = db.$client.prepare(`INSERT INTO protection_samples (subject, resolution, at, window_sec, bytes_per_second, sync_seconds, count) VALUES (?, 'raw', ?, ?, ?, ?, 1)`);
+  db.$client.transaction(() => {
+    for (let m = 0; m < 1440; m++) subjects.forEach((subject, i) => ins.run(subject, t0 + m * 60_000, 30 + ((m + i) % 60), 1_000_000 + i, 5 + (i % 10)));
+  })();
+  db.$client.pragma('wal_checkpoint(TRUNCATE)');
+  db.$client.close();
+  const fillMs = performance.now() - t;
+  console.log(`compaction, 1 day of raw samples (one a minute) for 1,000 objects: ${(1440 * 1000).toLocaleString('en')} rows (written in ${(fillMs / 1000).toFixed(1)} s)`);
   const now = t0 + 48 * 3_600_000; // the whole day is older than the raw retention (24 h)
+
+  // (a) The whole backlog in one step (one transaction).
+  fs.copyFileSync(seeded, path.join(dir, 'a.db'));
+  db = openDb(path.join(dir, 'a.db'));
+  let samples = new ProtectionSamples(db, new ManualClock(now));
   t = performance.now();
   const r = samples.compact(now);
-  const first = performance.now() - t;
+  console.log(`  in one step: ${(performance.now() - t).toFixed(0)} ms (${r.folded.toLocaleString('en')} raw rows folded into ${r.buckets.toLocaleString('en')} 5-minute rows)`);
   t = performance.now();
   const again = samples.compact(now);
-  const second = performance.now() - t;
-  samples.record(subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })), now);
-  t = performance.now();
-  samples.compact(now + 60_000);
-  const steady = performance.now() - t;
+  console.log(`  again at the same time: ${(performance.now() - t).toFixed(1)} ms (${JSON.stringify(again)})`);
   t = performance.now();
   const s = samples.series('replica:1', { from: t0, to: t0 + 7 * 86_400_000 });
-  const seriesMs = performance.now() - t;
-  console.log(`compaction, 1 day of raw samples for 1,000 objects (${(1440 * 1000).toLocaleString('en')} rows, inserted in ${(insertMs / 1000).toFixed(1)} s):`);
-  console.log(`  first: ${first.toFixed(0)} ms (${r.folded.toLocaleString('en')} raw rows folded into ${r.buckets.toLocaleString('en')} 5-minute rows)`);
-  console.log(`  again at the same time: ${second.toFixed(1)} ms (${JSON.stringify(again)})`);
-  console.log(`  a minute later, nothing new to fold: ${steady.toFixed(1)} ms`);
-  console.log(`  series of one object over 7 days: ${seriesMs.toFixed(1)} ms, ${s.points.length} points`);
+  console.log(`  series of one object over 7 days afterwards: ${(performance.now() - t).toFixed(1)} ms, ${s.points.length} points`);
+  db.$client.close();
+
+  // (b) As the collector does it: steps of COMPACT_STEP_MS, each one transaction.
+  fs.copyFileSync(seeded, path.join(dir, 'b.db'));
+  db = openDb(path.join(dir, 'b.db'));
+  samples = new ProtectionSamples(db, new ManualClock(now));
+  const steps: number[] = [];
+  t = performance.now();
+  for (;;) {
+    const s0 = performance.now();
+    const x = samples.compact(now, { maxSpanMs: COMPACT_STEP_MS });
+    steps.push(performance.now() - s0);
+    if (!x.more) break;
+  }
+  console.log(`  in steps of ${COMPACT_STEP_MS / 60_000} min: ${(performance.now() - t).toFixed(0)} ms in ${steps.length} steps, longest step ${Math.max(...steps).toFixed(0)} ms, median ${median(steps).toFixed(0)} ms`);
+
+  // (c) Steady state, a day later: a full day of raw samples kept, and each collect folds at most
+  // the one 5-minute bucket that has just passed the raw retention (5,000 rows here).
+  const later = now + 86_400_000 + 5 * 60_000;
+  const ins2 = db.$client.prepare(`INSERT INTO protection_samples (subject, resolution, at, window_sec, bytes_per_second, sync_seconds, count) VALUES (?, 'raw', ?, ?, ?, ?, 1)`);
+  db.$client.transaction(() => {
+    for (let at = now; at < later; at += 60_000) subjects.forEach((subject, i) => ins2.run(subject, at, 30 + (i % 60), 1_000_000, 5));
+  })();
+  samples.record(subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })), later);
+  t = performance.now();
+  const c = samples.compact(later, { maxSpanMs: COMPACT_STEP_MS });
+  const cMs = performance.now() - t;
+  t = performance.now();
+  samples.compact(later, { maxSpanMs: COMPACT_STEP_MS });
+  console.log(`  steady state (1.4 M raw + 288 k 5-minute rows stored): one bucket (${c.folded.toLocaleString('en')} rows) folded in ${cMs.toFixed(1)} ms; nothing to fold: ${(performance.now() - t).toFixed(1)} ms`);
+  t = performance.now();
+  samples.record(subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })), later + 60_000);
+  console.log(`  one collect's samples (1,000 rows) written in ${(performance.now() - t).toFixed(1)} ms`);
   db.$client.close();
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -138,7 +138,7 @@ describe('protection collector', () => {
     const spy = vi.spyOn(collector, 'collect').mockImplementation(async () => {
       n++;
       await new Promise<void>((r) => (release = r));
-      return { at: 0, clusters: [], samples: 0, compacted: { folded: 0, buckets: 0, expired: 0 }, ms: 0 };
+      return { at: 0, clusters: [], samples: 0, compacted: { folded: 0, buckets: 0, expired: 0, steps: 1 }, ms: 0 };
     });
     vi.useFakeTimers();
     try {

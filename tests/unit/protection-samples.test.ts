@@ -56,7 +56,7 @@ describe('protection samples: compaction', () => {
     const now = T0 + 26 * HOUR + 2 * MIN; // a cutoff inside a bucket: only whole buckets before it fold
     samples.compact(now);
     const after = rows();
-    expect(samples.compact(now)).toEqual({ folded: 0, buckets: 0, expired: 0 });
+    expect(samples.compact(now)).toEqual({ folded: 0, buckets: 0, expired: 0, more: false });
     expect(rows()).toEqual(after);
     // Later compactions fold only new whole buckets; every raw sample is counted exactly once.
     samples.compact(now + 7 * MIN);
@@ -65,6 +65,24 @@ describe('protection samples: compaction', () => {
     expect(all.reduce((n, x) => n + x.count, 0)).toBe(26 * 60);
     const keys = all.filter((x) => x.resolution === '5m').map((x) => x.at);
     expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('folds a backlog in bounded steps to the same rows as one step', () => {
+    const a = setup();
+    const b = setup();
+    for (const x of [a, b]) x.fill(['replica:1', 'replica:2'], T0, 26 * 60);
+    const now = T0 + 26 * HOUR;
+    a.samples.compact(now);
+    let steps = 0;
+    for (;;) {
+      const r = b.samples.compact(now, { maxSpanMs: 15 * MIN });
+      steps++;
+      expect(r.buckets).toBeLessThanOrEqual(2 * 3);
+      if (!r.more) break;
+    }
+    expect(steps).toBe(2 * 4); // 2 h of backlog, 15 min a step
+    expect(b.rows()).toEqual(a.rows());
+    expect(b.samples.compact(now, { maxSpanMs: 15 * MIN })).toEqual({ folded: 0, buckets: 0, expired: 0, more: false });
   });
 
   it('averages only the samples that have a value, and deletes expired 5-minute rows and raw samples past every retention', () => {
@@ -82,7 +100,7 @@ describe('protection samples: compaction', () => {
     expect(rows()).toHaveLength(0);
     // Raw samples older than the 5-minute retention are deleted without being folded.
     fill(['rbd:1-2/rbd//a'], T0, 10);
-    expect(samples.compact(T0 + 31 * DAY)).toEqual({ folded: 10, buckets: 0, expired: 0 });
+    expect(samples.compact(T0 + 31 * DAY)).toEqual({ folded: 10, buckets: 0, expired: 0, more: false });
     expect(rows()).toHaveLength(0);
   });
 

@@ -6,13 +6,15 @@ import { ProtectionSamples, type SampleInput } from './samples';
 import type { ProtectedObject } from './types';
 
 export const DEFAULT_COLLECT_INTERVAL_MS = 60_000;
+/** The span of raw samples one compaction step folds at most (3 buckets of 5 minutes). */
+export const COMPACT_STEP_MS = 15 * 60_000;
 
 export interface CollectResult {
   at: number;
   /** Ceph clusters refreshed, and the CLI calls each refresh took (0 when its answer was not new). */
   clusters: { siteId: number; state: string; cliCalls: number }[];
   samples: number;
-  compacted: ReturnType<ProtectionSamples['compact']>;
+  compacted: { folded: number; buckets: number; expired: number; steps: number };
   ms: number;
 }
 
@@ -68,8 +70,26 @@ export class ProtectionCollector {
       .filter((o) => o.kind !== 'vm' && o.health !== 'unprotected')
       .map((o) => ({ subject: o.subject, windowSec: o.windowSec, bytesPerSecond: o.bytesPerSecond, syncSeconds: o.syncSeconds }));
     const samples = this.samples.record(rows, now);
-    const compacted = this.samples.compact(now);
+    const compacted = await this.compact(now);
     return { at: now, clusters, samples, compacted, ms: performance.now() - started };
+  }
+
+  /**
+   * Compaction in steps of at most COMPACT_STEP_MS of raw samples, each one transaction, letting
+   * other work run between them (a day's backlog of 1,000 objects would otherwise hold the
+   * database for seconds).
+   */
+  async compact(now: number): Promise<{ folded: number; buckets: number; expired: number; steps: number }> {
+    const total = { folded: 0, buckets: 0, expired: 0, steps: 0 };
+    for (;;) {
+      const r = this.samples.compact(now, { maxSpanMs: COMPACT_STEP_MS });
+      total.folded += r.folded;
+      total.buckets += r.buckets;
+      total.expired += r.expired;
+      total.steps++;
+      if (!r.more) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** The chart series of one object, with its RPO (null when the object is not known now). */

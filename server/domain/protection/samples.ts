@@ -130,13 +130,21 @@ export class ProtectionSamples {
    * only, aligned to the epoch, so that a bucket is folded once), deletes them, and deletes 5-minute
    * rows older than their retention; one transaction. Running it again at the same time changes
    * nothing: the raw rows it folded are gone.
+   * `maxSpanMs` bounds one step to the oldest raw samples of that span (whole buckets), so that a
+   * long backlog (retention lowered, a long stop) is folded in short transactions; `more` says
+   * whether raw samples past the retention are left for the next step.
    */
-  compact(now: number = this.clock.now()): { folded: number; buckets: number; expired: number } {
+  compact(now: number = this.clock.now(), opts: { maxSpanMs?: number } = {}): { folded: number; buckets: number; expired: number; more: boolean } {
     const r = this.retention();
-    const cutoff = Math.floor((now - r.rawHours * HOUR_MS) / FIVE_MIN_MS) * FIVE_MIN_MS;
+    const retained = Math.floor((now - r.rawHours * HOUR_MS) / FIVE_MIN_MS) * FIVE_MIN_MS;
     const expiry = now - r.fiveMinDays * DAY_MS;
     const client = this.db.$client;
     return client.transaction(() => {
+      let cutoff = retained;
+      if (opts.maxSpanMs !== undefined) {
+        const oldest = (client.prepare(`SELECT min(at) AS t FROM protection_samples WHERE resolution = 'raw'`).get() as { t: number | null }).t;
+        if (oldest !== null) cutoff = Math.min(retained, Math.floor(Math.max(oldest, expiry) / FIVE_MIN_MS) * FIVE_MIN_MS + Math.max(FIVE_MIN_MS, Math.floor(opts.maxSpanMs / FIVE_MIN_MS) * FIVE_MIN_MS));
+      }
       // Averages over the samples that have a value; `count` is the number of raw samples.
       const buckets = client
         .prepare(
@@ -149,7 +157,8 @@ export class ProtectionSamples {
         .run(cutoff, expiry).changes;
       const folded = client.prepare(`DELETE FROM protection_samples WHERE resolution = 'raw' AND at < ?`).run(cutoff).changes;
       const expired = client.prepare(`DELETE FROM protection_samples WHERE resolution = '5m' AND at < ?`).run(expiry).changes;
-      return { folded, buckets, expired };
+      const more = cutoff < retained && !!client.prepare(`SELECT 1 FROM protection_samples WHERE resolution = 'raw' AND at < ? LIMIT 1`).get(retained);
+      return { folded, buckets, expired, more };
     })();
   }
 
