@@ -149,14 +149,27 @@ const PEER_STATUS_FRESH_MS = 10_000;
  * registered cluster whose site name is a peer of the pool here), and counts them per pool.
  */
 export function markSplitBrain(own: CephStatus, peers: { siteId: number; siteName: string; status: CephStatus }[]): CephStatus {
+  // The peers' images by pool/namespace and global id (or name), so that the check is linear in the images.
+  const indexed = peers.map((peer) => {
+    const byScope = new Map<string, Map<string, StatusImage>>();
+    for (const q of peer.status.pools) {
+      const m = new Map<string, StatusImage>();
+      for (const i of q.images) {
+        m.set(`name:${i.name}`, i);
+        if (i.mirroring?.globalId) m.set(`id:${i.mirroring.globalId}`, i);
+      }
+      byScope.set(`${q.pool}/${q.namespace}`, m);
+    }
+    return byScope;
+  });
   const pools = own.pools.map((p) => {
     const peerNames = new Set((own.pools.find((q) => q.pool === p.pool && q.namespace === '') ?? p).peers.map((x) => x.siteName));
     const images = p.images.map((img) => {
       if (img.mirroring?.primary !== true) return { ...img, splitBrainWith: null };
-      for (const peer of peers) {
+      for (const [n, peer] of peers.entries()) {
         const theirs = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === '');
         if (!theirs?.siteName || !peerNames.has(theirs.siteName)) continue;
-        const same = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === p.namespace)?.images.find((i) => (img.mirroring!.globalId ? i.mirroring?.globalId === img.mirroring!.globalId : i.name === img.name));
+        const same = indexed[n]!.get(`${p.pool}/${p.namespace}`)?.get(img.mirroring!.globalId ? `id:${img.mirroring!.globalId}` : `name:${img.name}`);
         if (same?.mirroring?.primary === true) {
           return {
             ...img,
