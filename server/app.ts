@@ -17,6 +17,7 @@ import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
+import { vmInventory } from './domain/overview';
 import { ProtectionService } from './domain/protection/service';
 import { RpoTargets } from './domain/protection/rpo';
 import { SiteService } from './domain/sites';
@@ -118,7 +119,10 @@ export function createApp(opts: AppOptions = {}): App {
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
-  app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), { clock, sites, ceph: app.ceph, objects: () => app.protection.objects() });
+  replicas.rpoFor = (o) => app.protection.rpoFor(o);
+  app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
+  app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
+  app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), { clock, sites, ceph: app.ceph, objects: () => app.protection.objects(), invalidate: () => app.protection.invalidate() });
   return app;
 }
 

@@ -39,6 +39,8 @@ export class ProtectionCollector {
       ceph: Pick<CephMirroring, 'status'>;
       /** Every protected (and unprotected) object from stored state. */
       objects: () => Promise<ProtectedObject[]>;
+      /** Forgets objects computed before the refresh, so that the samples are computed from it. */
+      invalidate?: () => void;
     },
   ) {}
 
@@ -65,6 +67,7 @@ export class ProtectionCollector {
         clusters.push({ siteId: site.id, state: `failed: ${errorMessage(e)}`, cliCalls: 0 });
       }
     }
+    this.deps.invalidate?.();
     const objects = await this.deps.objects();
     const rows: SampleInput[] = objects
       .filter((o) => o.kind !== 'vm' && o.health !== 'unprotected')
