@@ -9,7 +9,7 @@ import { OwnServer } from './own-server';
  * (every second here), then its history page shows the data-loss window against the labelled RPO
  * line, the range picker, and no serious or critical axe violations; the VM page shows the chart too.
  */
-const PORT = Number(process.env.E2E_CHART_PORT ?? 3216);
+const PORT = Number(process.env.E2E_CHART_PORT ?? 3222);
 const DATA = process.env.E2E_CHART_DATA_DIR ?? '/tmp/tandem-e2e-chart-data';
 const PASSWORD = 'e2e-chart-admin-password';
 
