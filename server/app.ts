@@ -10,6 +10,8 @@ import { DemoService } from './domain/demo';
 import { CephFailover } from './domain/ceph/failover';
 import { CephMirroring } from './domain/ceph/mirroring';
 import { HistoryLog } from './domain/history';
+import { ProtectionCollector } from './domain/protection/collector';
+import { ProtectionSamples } from './domain/protection/samples';
 import { ReplicaFailover } from './domain/replicas/failover';
 import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
@@ -43,6 +45,8 @@ export interface App {
   dataDir: string;
   /** The secret key of the installation (server/domain/keys.ts). */
   keys: SecretKeys;
+  /** Samples every protected object on an interval; the charts' series (server/domain/protection/collector.ts). */
+  collector: ProtectionCollector;
 }
 
 export interface AppOptions {
@@ -111,12 +115,14 @@ export function createApp(opts: AppOptions = {}): App {
     ssh,
     dataDir: dir,
     keys,
+    collector: null as unknown as ProtectionCollector,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   replicas.rpoFor = (o) => app.protection.rpoFor(o);
   app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
   app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
+  app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), { clock, sites, ceph: app.ceph, objects: () => app.protection.objects(), invalidate: () => app.protection.invalidate() });
   return app;
 }
 
@@ -136,6 +142,7 @@ export async function bootApp(app: App): Promise<void> {
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
   if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
+  if (process.env.TANDEM_COLLECT !== '0') app.collector.start();
 }
 
 const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };

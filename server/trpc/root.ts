@@ -4,6 +4,7 @@ import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
 import { protectionRouter } from './routers/protection';
+import { protectionHistoryRouter } from './routers/protection-history';
 import { replicasRouter } from './routers/replicas';
 import { demoRouter, sitesRouter } from './routers/sites';
 import { tasksRouter } from './routers/tasks';
@@ -20,6 +21,7 @@ export const appRouter = router({
   ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
+  protectionHistory: protectionHistoryRouter,
 });
 
 export type AppRouter = typeof appRouter;
