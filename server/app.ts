@@ -4,6 +4,8 @@ import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
+import { AlertDelivery } from './domain/alerts/delivery';
+import { AlertService } from './domain/alerts/service';
 import { AuthService, type PasswordHasher } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
@@ -38,6 +40,8 @@ export interface App {
   dataDir: string;
   /** The secret key of the installation (server/domain/keys.ts). */
   keys: SecretKeys;
+  /** Alert rules, their state and delivery (server/domain/alerts/). */
+  alerts: AlertService;
 }
 
 export interface AppOptions {
@@ -105,8 +109,12 @@ export function createApp(opts: AppOptions = {}): App {
     ssh,
     dataDir: dir,
     keys,
+    alerts: null as unknown as AlertService,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
+  const delivery = new AlertDelivery({ db, clock, keys, consoleUrl: process.env.TANDEM_URL });
+  // The protected objects come from app.protection.objects() once the protection service is wired.
+  app.alerts = new AlertService({ db, clock, history, tasks, ceph: app.ceph, delivery, objects: async () => [], watchesNodes: process.env.TANDEM_SCHEDULER !== '0' });
   return app;
 }
 
@@ -126,6 +134,7 @@ export async function bootApp(app: App): Promise<void> {
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
   if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
+  if (process.env.TANDEM_ALERTS !== '0') app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);
 }
 
 const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };

@@ -22,7 +22,7 @@ import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { SiteService } from '../sites';
 import { cephLock, type CephLockScope } from './locks';
-import { isUnreachable, LastAnswers, Reachability } from './reach';
+import { isUnreachable, LastAnswers, Reachability, type Settled } from './reach';
 
 /** `idle`: mirroring is enabled but nothing replicates the image, because its pool has no peer to do it with. */
 export type ImageGroup = 'issues' | 'syncing' | 'ready' | 'idle';
@@ -253,6 +253,11 @@ export class CephMirroring {
     const marked = { ...view, ...markSplitBrain(view, peers) };
     this.#splitBrain.set(siteId, marked.pools.reduce((n, p) => n + p.splitBrain, 0));
     return marked;
+  }
+
+  /** The cluster's last status answer (or failure), without asking it: null when it was never asked. */
+  lastStatus(siteId: number): Settled<CephStatus> | null {
+    return this.#statusAnswers.last(siteId);
   }
 
   /** Images seen primary on this cluster and on its peer at the last status of this cluster (for the overview). */
