@@ -1,4 +1,5 @@
 import { createCallerFactory, router } from './init';
+import { alertsRouter } from './routers/alerts';
 import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
@@ -18,6 +19,7 @@ export const appRouter = router({
   ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;
