@@ -1,4 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import nodemailer from 'nodemailer';
 import { AppError, errorMessage } from '../errors';
 
@@ -43,35 +45,48 @@ export interface HttpResult {
   status: number;
 }
 
-/** POSTs a signed JSON body; a non-2xx answer, a redirect, a timeout or a network error throws. */
+/**
+ * POSTs a signed JSON body over a connection of its own (no keep-alive: alerts are rare, and a
+ * pooled socket the receiver has since closed would fail the attempt); a non-2xx answer, a
+ * redirect (not followed), no answer within `timeoutMs` or a network error throws.
+ */
 export async function postWebhook(url: string, secret: string, body: string, headers: Record<string, string>, timeoutMs: number, now: () => number): Promise<HttpResult> {
-  checkWebhookUrl(url);
+  const u = new URL(checkWebhookUrl(url));
   const timestamp = String(Math.floor(now() / 1000));
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'Tandem-Alerts/1',
-        ...headers,
-        [TIMESTAMP_HEADER]: timestamp,
-        [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+  const res = await new Promise<{ status: number; statusText: string; location: string | undefined; text: string }>((resolve, reject) => {
+    const req = (u.protocol === 'https:' ? https : http).request(
+      u,
+      {
+        method: 'POST',
+        agent: false,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(body)),
+          'user-agent': 'Tandem-Alerts/1',
+          ...headers,
+          [TIMESTAMP_HEADER]: timestamp,
+          [SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+        },
       },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-  } catch (e) {
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') throw new AppError('TIMEOUT', `no answer from ${url} within ${timeoutMs / 1000} s`);
-    throw new AppError('UNREACHABLE', `POST ${url} failed: ${err.cause?.message ?? err.cause?.code ?? errorMessage(e)}`);
-  }
-  const text = (await res.text().catch(() => '')).slice(0, 300);
+      (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => {
+          if (text.length < 300) text += c;
+        });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, statusText: r.statusMessage ?? '', location: r.headers.location, text: text.slice(0, 300) }));
+        r.on('error', reject);
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new AppError('TIMEOUT', `no answer from ${url} within ${timeoutMs / 1000} s`)), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', (e) => reject(e instanceof AppError ? e : new AppError('UNREACHABLE', `POST ${url} failed: ${errorMessage(e)}`)));
+    req.end(body);
+  });
   if (res.status >= 300 && res.status < 400) {
-    throw new AppError('COMMAND_FAILED', `${url} answered ${res.status} redirecting to ${res.headers.get('location') ?? '(nowhere)'}; redirects are not followed: give the final URL`);
+    throw new AppError('COMMAND_FAILED', `${url} answered ${res.status} redirecting to ${res.location ?? '(nowhere)'}; redirects are not followed: give the final URL`);
   }
-  if (!res.ok) throw new AppError('COMMAND_FAILED', `${url} answered ${res.status} ${res.statusText}${text ? `: ${text}` : ''}`);
+  if (res.status < 200 || res.status >= 300) throw new AppError('COMMAND_FAILED', `${url} answered ${res.status} ${res.statusText}${res.text ? `: ${res.text}` : ''}`);
   return { status: res.status };
 }
 

@@ -235,6 +235,11 @@ export class AlertDelivery {
       .finally(() => (this.#kicked = null));
   }
 
+  /** Resolves when the background pass started by `kick` (if any) has ended. */
+  async settled(): Promise<void> {
+    await this.#kicked;
+  }
+
   /** Attempts every due pending delivery (for tests and the timer); resolves when they have ended. */
   async process(now = this.#o.clock.now()): Promise<DeliveryRow[]> {
     const due = this.#db
