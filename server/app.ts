@@ -17,6 +17,8 @@ import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
+import { ProtectionService } from './domain/protection/service';
+import { RpoTargets } from './domain/protection/rpo';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
 import { webConfig } from './domain/web-access';
@@ -35,6 +37,8 @@ export interface App {
   scheduler: ReplicationScheduler;
   ceph: CephMirroring;
   cephFailover: CephFailover;
+  /** Protected objects, their RPO targets and health (server/domain/protection). */
+  protection: ProtectionService;
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
@@ -105,6 +109,7 @@ export function createApp(opts: AppOptions = {}): App {
     scheduler: new ReplicationScheduler(db, replicas, tasks, history, clock),
     ceph: new CephMirroring(sites, tasks, clock),
     cephFailover: null as unknown as CephFailover,
+    protection: null as unknown as ProtectionService,
     registry,
     ssh,
     dataDir: dir,
@@ -112,9 +117,9 @@ export function createApp(opts: AppOptions = {}): App {
     alerts: null as unknown as AlertService,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
+  app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   const delivery = new AlertDelivery({ db, clock, keys, consoleUrl: process.env.TANDEM_URL });
-  // The protected objects come from app.protection.objects() once the protection service is wired.
-  app.alerts = new AlertService({ db, clock, history, tasks, ceph: app.ceph, delivery, objects: async () => [], watchesNodes: process.env.TANDEM_SCHEDULER !== '0' });
+  app.alerts = new AlertService({ db, clock, history, tasks, ceph: app.ceph, delivery, objects: () => app.protection.objects(), watchesNodes: process.env.TANDEM_SCHEDULER !== '0' });
   return app;
 }
 

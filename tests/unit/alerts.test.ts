@@ -5,7 +5,7 @@ import { AlertService } from '@/server/domain/alerts/service';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { createCaller } from '@/server/trpc/root';
 import { protectedObject } from './alert-fixtures';
-import { boot, withReplica } from './demo-env';
+import { boot, finished, withReplica } from './demo-env';
 import { admin, ctxFor, operator, testApp, viewer } from './helpers';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -159,6 +159,36 @@ describe('alert service', () => {
 });
 
 describe('alert rules on the demo sites', () => {
+  it('a paused replica crosses its RPO: warning, then breach instead, from the protection service; resumed and synced, it resolves', async () => {
+    const env = boot();
+    const id = await withReplica(env);
+    await env.caller.protection.setRpo({ scope: { kind: 'object', subject: `replica:${id}` }, seconds: 600 });
+    const rpo = () => rows(env.app).filter((r) => (r.rule === 'rpo-warning' || r.rule === 'rpo-breach') && r.subject === `replica:${id}`);
+    await env.app.alerts.evaluate();
+    expect(rpo()).toEqual([]);
+    await env.caller.replicas.update({ id, enabled: false });
+    const until = async (pred: () => boolean) => {
+      for (let i = 0; i < 5000 && !pred(); i++) {
+        await new Promise((r) => setTimeout(r, 2));
+        // The scheduler notes that the master answers: the window grows while it does.
+        await env.app.scheduler.tick();
+        await env.app.alerts.evaluate();
+      }
+    };
+    await until(() => rpo().some((r) => r.rule === 'rpo-warning'));
+    expect(rpo().map((r) => [r.rule, r.state])).toEqual([['rpo-warning', 'firing']]);
+    await until(() => rpo().some((r) => r.rule === 'rpo-breach'));
+    expect(rpo().map((r) => [r.rule, r.state])).toEqual([
+      ['rpo-warning', 'resolved'],
+      ['rpo-breach', 'firing'],
+    ]);
+    expect(rpo()[1]!.summary).toMatch(/^web01 \(dr\) \(demo-node1 → demo-node2\): data-loss window \d+ min is over twice its RPO of 10 min$/);
+    await env.caller.replicas.update({ id, enabled: true });
+    await finished(env.app, (await env.caller.replicas.syncNow({ id })).taskId);
+    await env.app.alerts.evaluate();
+    expect(rpo().map((r) => r.state)).toEqual(['resolved', 'resolved']);
+  });
+
   it('a failed failover raises task-failed until it is rolled back', async () => {
     const env = boot({ faults: 'replica.failover:Transfer to the replica:error' });
     const id = await withReplica(env);
@@ -177,21 +207,22 @@ describe('alert rules on the demo sites', () => {
   it('a node the scheduler stops hearing from is unreachable after the set time, and resolved when it answers again', async () => {
     const env = boot();
     await withReplica(env);
+    const reach = () => rows(env.app).filter((r) => r.rule === 'unreachable');
     await env.app.scheduler.tick();
     await env.app.alerts.evaluate();
-    expect(rows(env.app)).toEqual([]);
+    expect(reach()).toEqual([]);
     env.world.down.add('demo-node2');
     const since = env.clock.now();
     while (env.clock.now() - since < 130_000) await new Promise((r) => setTimeout(r, 5));
     await env.app.scheduler.tick();
     await env.app.alerts.evaluate();
     const node2 = env.node('demo-node2');
-    expect(rows(env.app).map((r) => [r.rule, r.subject, r.state])).toEqual([['unreachable', `site:${node2}`, 'firing']]);
-    expect(rows(env.app)[0]!.summary).toMatch(/^node demo-node2 cannot be reached: no answer since /);
+    expect(reach().map((r) => [r.rule, r.subject, r.state])).toEqual([['unreachable', `site:${node2}`, 'firing']]);
+    expect(reach()[0]!.summary).toMatch(/^node demo-node2 cannot be reached: no answer since /);
     env.world.down.delete('demo-node2');
     await env.app.scheduler.tick();
     await env.app.alerts.evaluate();
-    expect(rows(env.app).map((r) => r.state)).toEqual(['resolved']);
+    expect(reach().map((r) => r.state)).toEqual(['resolved']);
   });
 
   it('a Ceph cluster found unreachable by its last status raises unreachable; its daemon and split-brain alerts are kept meanwhile; resolved when it answers', async () => {

@@ -4,7 +4,6 @@ import { alertDeliveries, alerts, alertSilences, replicas, sites, tasks } from '
 import type { TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { CephMirroring } from '../ceph/mirroring';
-import { isUnreachable } from '../ceph/reach';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { HistoryLog } from '../history';
@@ -200,13 +199,13 @@ export class AlertService {
       if (s.kind === 'ceph') {
         const last = this.#deps.ceph.lastStatus(s.id);
         const reachDown = this.#deps.ceph.reach.down(s.id);
-        known.push({ site, status: last?.ok ? last.value : null });
+        known.push({ site, status: last?.ok ? last.status : null });
         if (!last?.ok) {
           // Nothing known of its daemons and images now: their alerts stay as they are.
           unknownCeph.add(s.id);
         }
         let down: SiteReach['down'] = null;
-        if (last && !last.ok && isUnreachable(last.error)) down = { error: errorMessage(last.error), at: last.at };
+        if (last && !last.ok && last.unreachable) down = { error: last.error, at: last.at };
         if (reachDown && (!last || reachDown.at > last.at)) down = reachDown;
         if (!last && !reachDown) unknownKeys.add(alertKey('unreachable', `site:${s.id}`));
         reach.push({ site, down });
@@ -217,7 +216,9 @@ export class AlertService {
         reach.push({ site, down: late ? { error: `no answer since ${new Date(seen).toISOString()}`, at: seen } : null });
       }
     }
-    const byName = new Map(siteRows.map((s) => [s.name, s.id]));
+    // The clusters' own mirror site names (what their peers call them) → their site ids.
+    const byName = new Map<string, number>();
+    for (const k of known) for (const p of k.status?.pools ?? []) if (p.siteName) byName.set(p.siteName, k.site.id);
     const tasksKnown = this.#taskConditions();
     for (const k of tasksKnown.unknown) unknownKeys.add(k);
     const conditions = [...objectConditions(objects, settings), ...cephConditions(known, byName), ...unreachableConditions(reach), ...tasksKnown.conditions];

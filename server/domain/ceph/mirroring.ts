@@ -22,7 +22,7 @@ import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { SiteService } from '../sites';
 import { cephLock, type CephLockScope } from './locks';
-import { isUnreachable, LastAnswers, Reachability, type Settled } from './reach';
+import { isUnreachable, LastAnswers, Reachability } from './reach';
 
 /** `idle`: mirroring is enabled but nothing replicates the image, because its pool has no peer to do it with. */
 export type ImageGroup = 'issues' | 'syncing' | 'ready' | 'idle';
@@ -255,9 +255,14 @@ export class CephMirroring {
     return marked;
   }
 
-  /** The cluster's last status answer (or failure), without asking it: null when it was never asked. */
-  lastStatus(siteId: number): Settled<CephStatus> | null {
-    return this.#statusAnswers.last(siteId);
+  /**
+   * A cluster's last status answer (or failure), without asking it; null when never asked.
+   * `unreachable`: the failure says the cluster cannot be asked (rather than a refused question).
+   */
+  lastStatus(siteId: number): { ok: true; status: CephStatus; at: number } | { ok: false; error: string; unreachable: boolean; at: number } | null {
+    const last = this.#statusAnswers.last(siteId);
+    if (!last) return null;
+    return last.ok ? { ok: true, status: last.value, at: last.at } : { ok: false, error: errorMessage(last.error), unreachable: isUnreachable(last.error), at: last.at };
   }
 
   /** Images seen primary on this cluster and on its peer at the last status of this cluster (for the overview). */
