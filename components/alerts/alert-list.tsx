@@ -3,6 +3,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Fragment, useState } from 'react';
 import { useToast } from '@/components/toast';
+import type { AlertRule } from '@/server/domain/alerts/rules';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, formatTime } from '@/components/ui';
 import { DeliveryLog } from './deliveries';
@@ -165,10 +166,10 @@ export function Silences({ canAct }: { canAct: boolean }) {
 export function PastAlerts() {
   const trpc = useTRPC();
   const [page, setPage] = useState(1);
-  const [rule, setRule] = useState('');
+  const [rule, setRule] = useState<AlertRule | ''>('');
   const [open, setOpen] = useState<number | null>(null);
   const q = useQuery({
-    ...trpc.alerts.list.queryOptions({ state: 'resolved', rule: (rule || undefined) as never, page, pageSize: PAGE }),
+    ...trpc.alerts.list.queryOptions({ state: 'resolved', rule: rule || undefined, page, pageSize: PAGE }),
     placeholderData: keepPreviousData,
     refetchInterval: 30_000,
   });
@@ -181,7 +182,7 @@ export function PastAlerts() {
             label="Rule"
             value={rule}
             onChange={(e) => {
-              setRule(e.target.value);
+              setRule(e.target.value as AlertRule | '');
               setPage(1);
             }}
           >
