@@ -17,6 +17,7 @@ import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
+import { vmInventory } from './domain/overview';
 import { ProtectionService } from './domain/protection/service';
 import { RpoTargets } from './domain/protection/rpo';
 import { SiteService } from './domain/sites';
@@ -118,6 +119,9 @@ export function createApp(opts: AppOptions = {}): App {
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
+  replicas.rpoFor = (o) => app.protection.rpoFor(o);
+  app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
+  app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
   const delivery = new AlertDelivery({ db, clock, keys, consoleUrl: process.env.TANDEM_URL });
   app.alerts = new AlertService({ db, clock, history, tasks, ceph: app.ceph, delivery, objects: () => app.protection.objects(), watchesNodes: process.env.TANDEM_SCHEDULER !== '0' });
   return app;
