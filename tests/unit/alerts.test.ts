@@ -204,6 +204,22 @@ describe('alert rules on the demo sites', () => {
     expect(rows(env.app).map((r) => [r.rule, r.state])).toEqual([['task-failed', 'resolved']]);
   });
 
+  it('a failover interrupted by a failure and resumed after a restart: its alert stays one row and resolves when the task finishes', async () => {
+    const first = boot({ faults: 'replica.failover:Transfer to the replica:error' });
+    const id = await withReplica(first);
+    const { taskId } = await first.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
+    expect((await first.app.tasks.wait(taskId)).state).toBe('failed');
+    await first.app.alerts.evaluate();
+    const env = boot({ from: first });
+    await env.app.alerts.evaluate();
+    const failed = () => rows(env.app).filter((r) => r.rule === 'task-failed');
+    expect(failed().map((r) => [r.subject, r.state])).toEqual([[`task:${taskId}`, 'firing']]);
+    await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
+    expect((await env.app.tasks.wait(taskId)).state).toBe('finished');
+    await env.app.alerts.evaluate();
+    expect(failed().map((r) => [r.subject, r.state])).toEqual([[`task:${taskId}`, 'resolved']]);
+  });
+
   it('a node the scheduler stops hearing from is unreachable after the set time, and resolved when it answers again', async () => {
     const env = boot();
     await withReplica(env);
