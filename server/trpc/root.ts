@@ -1,4 +1,5 @@
 import { createCallerFactory, router } from './init';
+import { alertsRouter } from './routers/alerts';
 import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
@@ -22,6 +23,7 @@ export const appRouter = router({
   tasks: tasksRouter,
   history: historyRouter,
   protectionHistory: protectionHistoryRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;
