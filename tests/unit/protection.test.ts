@@ -305,3 +305,32 @@ describe('an image whose rbd-mirror stops reporting (down+stopped, no snapshot t
     }
   });
 });
+
+describe('trend sparklines', () => {
+  it('gives the last hour of windows per subject, oldest first, thinned to the points asked, in one query', async () => {
+    const t = testApp();
+    try {
+      const s = t.app.collector.samples;
+      const start = t.clock.now();
+      for (let i = 0; i < 90; i++) {
+        t.clock.set(start + i * 60_000);
+        s.record([
+          { subject: 'replica:1', windowSec: i, bytesPerSecond: null, syncSeconds: null },
+          { subject: 'replica:2', windowSec: i % 2 ? null : 100 + i, bytesPerSecond: null, syncSeconds: null },
+        ]);
+      }
+      const got = s.trends(['replica:1', 'replica:2', 'replica:3'], 3_600_000, 30);
+      // The last hour: minutes 29..89 (61 samples, one hour ago included) thinned to 30 points, first and last kept.
+      expect(got['replica:1']!.length).toBe(30);
+      expect(got['replica:1']![0]).toBe(29);
+      expect(got['replica:1']!.at(-1)).toBe(89);
+      expect(got['replica:1']).toEqual([...got['replica:1']!].sort((a, b) => a - b));
+      // Unknown windows are left out; a subject without samples has none.
+      expect(got['replica:2']!.every((v) => v >= 129 && v % 2 === 0)).toBe(true);
+      expect(got['replica:3']).toBeUndefined();
+      expect(s.trends([], 3_600_000)).toEqual({});
+    } finally {
+      await t.app.tasks.shutdown();
+    }
+  });
+});
