@@ -112,10 +112,18 @@ export function locksConflict(a: string, b: string): boolean {
   return short.includes('/') && long.startsWith(short + '/');
 }
 
+/**
+ * One change of a task, as it was when it happened: the row is read once, right after the write
+ * that caused the event, and shared by every listener (treat it as read-only). `change` says what
+ * changed: the task's state (`state`), a step started or ended (`step`), its progress, or a log line.
+ */
 export interface TaskEvent {
   taskId: number;
   state: TaskState;
+  change: TaskChange;
+  task: Readonly<TaskRow>;
 }
+export type TaskChange = 'state' | 'step' | 'progress' | 'log';
 
 interface Live {
   controller: AbortController;
@@ -254,7 +262,7 @@ export class TaskEngine {
     const live: Live = { controller, locks, done: Promise.resolve() };
     this.#live.set(row.id, live);
     live.done = this.history.outside(() => this.#execute(row.id, def, live));
-    this.#emit(row.id, 'waiting');
+    this.#emit(row.id, 'state');
     return row;
   }
 
@@ -262,7 +270,7 @@ export class TaskEngine {
     await Promise.resolve();
     const startedAt = this.clock.now();
     this.db.update(tasks).set({ state: 'running', startedAt: new Date(startedAt) }).where(eq(tasks.id, id)).run();
-    this.#emit(id, 'running');
+    this.#emit(id, 'state');
     const ctx = this.#context(id, live, def.kind);
     let state: TaskState = 'finished';
     let result: unknown = null;
@@ -321,7 +329,7 @@ export class TaskEngine {
     });
     for (const r of live.locks) if (this.#locks.get(r) === id) this.#locks.delete(r);
     this.#live.delete(id);
-    this.#emit(id, state);
+    this.#emit(id, 'state');
   }
 
   #context(id: number, live: Live, kind: string): TaskContext {
@@ -357,7 +365,7 @@ export class TaskEngine {
         const stepId = step.id;
         this.db.update(taskSteps).set({ state: 'running', startedAt: new Date(this.clock.now()) }).where(eq(taskSteps.id, stepId)).run();
         this.#log(id, 'info', `step: ${name}`);
-        this.#emit(id, 'running');
+        this.#emit(id, 'step');
         try {
           await this.#fault(id, kind, name, signal, false);
           const r = await fn();
@@ -370,7 +378,7 @@ export class TaskEngine {
             .where(eq(taskSteps.id, stepId))
             .run();
           this.db.update(tasks).set({ lastCompletedStep: name }).where(eq(tasks.id, id)).run();
-          this.#emit(id, 'running');
+          this.#emit(id, 'step');
           return r;
         } catch (e) {
           const cancelled = signal.aborted || AppError.is(e, 'CANCELLED');
@@ -386,11 +394,11 @@ export class TaskEngine {
         const set: Partial<TaskRow> = { progressComplete: Math.max(0, Math.round(complete)) };
         if (total !== undefined) set.progressTotal = Math.max(0, Math.round(total));
         this.db.update(tasks).set(set).where(eq(tasks.id, id)).run();
-        this.#emit(id, 'running');
+        this.#emit(id, 'progress');
       },
       log: (message, level = 'info') => {
         this.#log(id, level, message);
-        this.#emit(id, 'running');
+        this.#emit(id, 'log');
       },
       ask: (q) =>
         new Promise<string>((resolve, reject) => {
@@ -412,7 +420,7 @@ export class TaskEngine {
             signal.removeEventListener('abort', onAbort);
             this.db.update(tasks).set({ state: 'running', question: null }).where(eq(tasks.id, id)).run();
             this.#log(id, 'info', `answer: ${value} (${how})`);
-            this.#emit(id, 'running');
+            this.#emit(id, 'state');
             resolve(value);
           };
           const onAbort = () => {
@@ -426,7 +434,7 @@ export class TaskEngine {
           live.question = { q: question, resolve: (v) => settle(v, 'operator'), timer };
           this.db.update(tasks).set({ state: 'question', question }).where(eq(tasks.id, id)).run();
           this.#log(id, 'info', `question: ${q.message}`);
-          this.#emit(id, 'question');
+          this.#emit(id, 'state');
         }),
     };
   }
@@ -544,7 +552,7 @@ export class TaskEngine {
     this.#live.set(id, live);
     const run = how === 'resume' ? (ctx: TaskContext) => handler.run(ctx, params) : (ctx: TaskContext) => handler.rollback!.run(ctx, params, done);
     live.done = this.history.outside(() => this.#execute(id, { name: t.name, kind: t.kind, target: t.target, params, username, run, rolledBack: how === 'rollback' }, live));
-    this.#emit(id, 'waiting');
+    this.#emit(id, 'state');
     return this.get(id)!;
   }
 
@@ -570,7 +578,7 @@ export class TaskEngine {
     this.db.update(tasks).set({ cancelRequested: true }).where(eq(tasks.id, id)).run();
     this.#log(id, 'warn', `cancel requested by ${username}`);
     live.controller.abort();
-    this.#emit(id, t.state);
+    this.#emit(id, 'log');
   }
 
   /** Resolves when the task has ended (for tests and scripts). */
@@ -627,7 +635,15 @@ export class TaskEngine {
     this.db.insert(taskLogs).values({ taskId: id, at: new Date(this.clock.now()), level, message: message.slice(0, 4000) }).run();
   }
 
-  #emit(taskId: number, state: TaskState) {
-    this.events.emit('change', { taskId, state } satisfies TaskEvent);
+  /**
+   * Tells every listener of `change` what just happened, with the task's row read once, now (the
+   * write that caused the event has just been made): no read at all without listeners, one for
+   * any number of them, and each event carries the state it happened in.
+   */
+  #emit(taskId: number, change: TaskChange) {
+    if (this.events.listenerCount('change') === 0) return;
+    const task = this.get(taskId);
+    if (!task) return;
+    this.events.emit('change', { taskId, state: task.state, change, task: Object.freeze(task) } satisfies TaskEvent);
   }
 }
