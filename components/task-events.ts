@@ -9,7 +9,8 @@ import type { TaskChange } from '@/server/tasks/engine';
 import { patchTaskList, splitQueryKey, taskTouchesQuery } from './task-scope';
 import { useTRPCClient } from './trpc';
 
-export type TaskRowOut = inferRouterOutputs<AppRouter>['tasks']['watch'] extends AsyncIterable<infer T> ? T : never;
+type Batch = inferRouterOutputs<AppRouter>['tasks']['watch'] extends AsyncIterable<infer T> ? T : never;
+export type TaskRowOut = Batch[number];
 export type TaskListener = (task: TaskRowOut, change: TaskChange) => void;
 
 const ACTIVE = new Set(['waiting', 'running', 'question']);
@@ -39,8 +40,6 @@ export class TaskEventBus {
   readonly #stale = new Map<string, readonly unknown[]>();
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   #lastFlush = 0;
-  /** Times the stream was opened (tests and benchmarks read it). */
-  opened = 0;
 
   constructor(
     private readonly client: TRPCClient<AppRouter>,
@@ -68,23 +67,31 @@ export class TaskEventBus {
 
   #open() {
     if (this.#sub || this.#retry) return;
-    this.opened++;
     this.#sub = this.client.tasks.watch.subscribe(undefined, {
-      onStarted: () => void this.qc.invalidateQueries({ predicate: (q) => splitQueryKey(q.queryKey)?.path[0] === 'tasks' && splitQueryKey(q.queryKey)?.path[1] !== 'list' }),
-      onData: (task) => this.#event(task),
+      // Changes made before the stream listened are not lost: the task queries are asked again.
+      onStarted: () => void this.qc.invalidateQueries({ predicate: (q) => splitQueryKey(q.queryKey)?.path[0] === 'tasks' }),
+      onData: (batch) => {
+        for (const task of batch) this.#event(task);
+      },
       onError: (err) => {
         this.#sub = null;
         if (err instanceof TRPCClientError && err.data?.code === 'UNAUTHORIZED') return this.onAuthError(err);
         // Another error (the stream's own retries are over): open it again a little later.
-        this.#retry = setTimeout(() => {
-          this.#retry = null;
-          if (this.#listeners.size) this.#open();
-        }, 5_000);
+        this.#reopen(5_000);
       },
       onComplete: () => {
         this.#sub = null;
+        this.#reopen(1_000);
       },
     });
+  }
+
+  #reopen(ms: number) {
+    if (this.#retry) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      if (this.#listeners.size) this.#open();
+    }, ms);
   }
 
   #close() {

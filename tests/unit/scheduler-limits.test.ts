@@ -14,7 +14,7 @@ async function sixReplicas(): Promise<Env> {
   const n1 = first.node('demo-node1');
   const n2 = first.node('demo-node2');
   const n3 = first.node('demo-node3');
-  const specs = [
+  const specs: { vmName: string; from: number; to: number; diskZpools: Record<string, string> }[] = [
     { vmName: 'web01', from: n1, to: n2, diskZpools: { vdb: 'data' } },
     { vmName: 'db01', from: n1, to: n2, diskZpools: { vdb: 'data' } },
     { vmName: 'mail01', from: n1, to: n3, diskZpools: {} },

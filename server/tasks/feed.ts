@@ -1,0 +1,83 @@
+import type { EventEmitter } from 'node:events';
+import type { TaskRow } from '../db/schema';
+import type { TaskEvent } from './engine';
+
+/**
+ * Per task, a run of changes in the same state kept as its last row only (a burst of progress
+ * ticks is one row); every change of state is kept, in order.
+ */
+export function coalesce(rows: readonly TaskRow[]): TaskRow[] {
+  const out: (TaskRow | null)[] = [];
+  const last = new Map<number, number>();
+  for (const r of rows) {
+    const i = last.get(r.id);
+    if (i !== undefined && out[i]!.state === r.state) out[i] = null;
+    last.set(r.id, out.length);
+    out.push(r);
+  }
+  return out.filter((r): r is TaskRow => r !== null);
+}
+
+/**
+ * The engine's changes for live streams, shared: the changes of one turn of the event loop make
+ * one batch (each row read once by the engine, `coalesce`d), handed as the same frozen array to
+ * every stream; a stream that falls behind gets the batches it missed merged into one. So the
+ * cost per stream is one message per batch, not one per change.
+ */
+export class TaskFeed {
+  readonly #subs = new Set<(batch: readonly TaskRow[]) => void>();
+  #pending: TaskRow[] = [];
+  #scheduled: NodeJS.Immediate | null = null;
+  readonly #onChange = (e: TaskEvent) => {
+    this.#pending.push(e.task);
+    this.#scheduled ??= setImmediate(() => this.#flush());
+  };
+
+  constructor(private readonly events: EventEmitter) {}
+
+  /** Number of streams listening (tests, benchmarks). */
+  get listeners(): number {
+    return this.#subs.size;
+  }
+
+  /** Batches of changed rows until `signal` aborts; listening from the call. */
+  watch(signal: AbortSignal): AsyncGenerator<readonly TaskRow[]> {
+    const queue: (readonly TaskRow[])[] = [];
+    let wake: (() => void) | null = null;
+    const sub = (batch: readonly TaskRow[]) => {
+      queue.push(batch);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    this.#subs.add(sub);
+    if (this.#subs.size === 1) this.events.on('change', this.#onChange);
+    signal.addEventListener('abort', onAbort);
+    const stop = () => {
+      signal.removeEventListener('abort', onAbort);
+      if (this.#subs.delete(sub) && this.#subs.size === 0) this.events.off('change', this.#onChange);
+    };
+    return (async function* () {
+      try {
+        while (!signal.aborted) {
+          if (!queue.length) {
+            await new Promise<void>((r) => (wake = r));
+            wake = null;
+            continue;
+          }
+          const batch = queue.length === 1 ? queue[0]! : Object.freeze(coalesce(queue.flat()));
+          queue.length = 0;
+          yield batch;
+        }
+      } finally {
+        stop();
+      }
+    })();
+  }
+
+  #flush() {
+    this.#scheduled = null;
+    const batch = Object.freeze(coalesce(this.#pending));
+    this.#pending = [];
+    for (const s of this.#subs) s(batch);
+  }
+}
