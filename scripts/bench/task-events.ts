@@ -10,7 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApp, type App } from '../../server/app';
 import { systemClock } from '../../server/domain/clock';
-import type { TaskEvent } from '../../server/tasks/engine';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,6 +18,7 @@ const arg = (name: string, dflt: number) => {
 const TASKS = arg('tasks', 200);
 const LISTENERS = arg('listeners', 10);
 const PW = 'bench password long enough';
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 /** Counts the statements that read the tasks and sessions tables. */
 function countReads(app: App) {
@@ -40,6 +40,8 @@ async function run(listeners: number) {
   const { GET } = await import('../../app/api/trpc/[trpc]/route');
   await app.auth.createUser({ username: 'admin', password: PW, role: 'admin' });
 
+  let messages = 0;
+  let bytes = 0;
   // Each stream counts the task ends it has received.
   const ends: number[] = [];
   const aborts: AbortController[] = [];
@@ -55,19 +57,21 @@ async function run(listeners: number) {
     );
     ends.push(0);
     const reader = res.body!.getReader();
-    const dec = new TextDecoder();
+    // As little work as a client can do here (browsers decode in their own process): count the
+    // ends in the raw bytes, keeping a chunk's tail for a match across chunks.
+    const pattern = Buffer.from('"state":"finished"');
     void (async () => {
-      let buf = '';
+      let tail = Buffer.alloc(0);
       for (;;) {
-        const r = await reader.read().catch(() => ({ done: true, value: undefined }));
+        const r = await reader.read().catch(() => ({ done: true as const, value: undefined }));
         if (r.done) return;
-        buf += dec.decode(r.value, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n\n')) >= 0) {
-          const msg = buf.slice(0, nl);
-          buf = buf.slice(nl + 2);
-          ends[i]! += msg.split('"state":"finished"').length - 1;
+        const chunk = Buffer.concat([tail, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength)]);
+        for (let at = chunk.indexOf(pattern); at >= 0; at = chunk.indexOf(pattern, at + pattern.length)) ends[i]!++;
+        if (i === 0) {
+          bytes += r.value.byteLength;
+          messages += Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('latin1').split('\n\n').length - 1;
         }
+        tail = chunk.subarray(Math.max(0, chunk.length - pattern.length + 1));
       }
     })();
   }
@@ -80,6 +84,7 @@ async function run(listeners: number) {
   // The counter above is itself a listener: with no stream, take it off so that the engine emits to nobody.
   if (listeners === 0) app.tasks.events.off('change', count);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const started = Array.from({ length: TASKS }, (_, i) =>
     app.tasks.start({
       name: `quick ${i}`,
@@ -87,16 +92,20 @@ async function run(listeners: number) {
       target: `bench/${i}`,
       username: 'admin',
       steps: ['one', 'two'],
+      // Each step waits for the event loop once, as a call to a machine would.
       run: async (ctx) => {
-        await ctx.step('one', () => ctx.progress(1, 2));
-        await ctx.step('two', () => undefined);
+        await ctx.step('one', async () => (await turn(), ctx.progress(1, 2)));
+        await ctx.step('two', turn);
       },
     }),
   );
   await Promise.all(started.map((t) => app.tasks.wait(t.id)));
+  const doneMs = performance.now() - t0;
   // Until every stream has received every end (observed).
   while (ends.some((n) => n < TASKS)) await new Promise((r) => setImmediate(r));
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const taskReads = reads.tasks;
   const sessionReads = reads.sessions;
   for (const ac of aborts) ac.abort();
@@ -104,7 +113,8 @@ async function run(listeners: number) {
   await app.tasks.shutdown();
   app.db.$client.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  return { ms, rate: (TASKS / ms) * 1000, events, taskReads, sessionReads };
+  if (process.env.BENCH_DEBUG) console.log(`listeners ${listeners}: tasks done at ${doneMs.toFixed(0)} ms, delivered at ${ms.toFixed(0)} ms`);
+  return { ms, rate: (TASKS / ms) * 1000, cpuRate: (TASKS / cpuMs) * 1000, events, taskReads, sessionReads, messages, bytes };
 }
 
 async function main() {
@@ -120,13 +130,17 @@ async function main() {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const r0 = median(none.map((x) => x.rate));
   const r10 = median(many.map((x) => x.rate));
+  const c0 = median(none.map((x) => x.cpuRate));
+  const c10 = median(many.map((x) => x.cpuRate));
   const last = many[many.length - 1]!;
   // Without listeners the engine's own reads; the difference is what the streams cost.
   const perEvent = (last.taskReads - none[none.length - 1]!.taskReads) / last.events;
-  console.log(`${TASKS} quick tasks (2 steps each), tRPC route handler, file database, median of ${rounds} alternating rounds`);
-  console.log(`  0 listeners:  ${r0.toFixed(0).padStart(5)} tasks/s  (rounds: ${none.map((x) => x.rate.toFixed(0)).join(', ')})`);
-  console.log(`  ${LISTENERS} listeners: ${r10.toFixed(0).padStart(5)} tasks/s  (rounds: ${many.map((x) => x.rate.toFixed(0)).join(', ')})  ratio ${(r10 / r0).toFixed(2)}`);
-  console.log(`  events: ${last.events} (${(last.events / TASKS).toFixed(1)} per task), each to ${LISTENERS} streams`);
+  console.log(`${TASKS} quick tasks started at once (2 steps, each waiting for the event loop once), tRPC route handler, file database, median of ${rounds} alternating rounds`);
+  console.log(`  (per CPU second: the process's own CPU time, which other load on the machine changes less than wall time)`);
+  console.log(`  0 listeners:  ${r0.toFixed(0).padStart(5)} tasks/s wall, ${c0.toFixed(0).padStart(5)} per CPU second  (wall rounds: ${none.map((x) => x.rate.toFixed(0)).join(', ')})`);
+  console.log(`  ${LISTENERS} listeners: ${r10.toFixed(0).padStart(5)} tasks/s wall, ${c10.toFixed(0).padStart(5)} per CPU second  (wall rounds: ${many.map((x) => x.rate.toFixed(0)).join(', ')})`);
+  console.log(`  ratio ${LISTENERS} / 0 listeners: ${(r10 / r0).toFixed(2)} wall, ${(c10 / c0).toFixed(2)} CPU`);
+  console.log(`  events: ${last.events} (${(last.events / TASKS).toFixed(1)} per task), each to ${LISTENERS} streams in ${last.messages} messages of ${(last.bytes / 1024).toFixed(0)} KiB in all per stream`);
   console.log(`  database reads of the task per event with ${LISTENERS} listeners: ${perEvent.toFixed(2)}; session reads during the run: ${last.sessionReads}`);
 }
 
