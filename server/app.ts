@@ -15,6 +15,9 @@ import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
+import { vmInventory } from './domain/overview';
+import { ProtectionService } from './domain/protection/service';
+import { RpoTargets } from './domain/protection/rpo';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
 import { webConfig } from './domain/web-access';
@@ -33,6 +36,8 @@ export interface App {
   scheduler: ReplicationScheduler;
   ceph: CephMirroring;
   cephFailover: CephFailover;
+  /** Protected objects, their RPO targets and health (server/domain/protection). */
+  protection: ProtectionService;
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
@@ -101,12 +106,17 @@ export function createApp(opts: AppOptions = {}): App {
     scheduler: new ReplicationScheduler(db, replicas, tasks, history, clock),
     ceph: new CephMirroring(sites, tasks, clock),
     cephFailover: null as unknown as CephFailover,
+    protection: null as unknown as ProtectionService,
     registry,
     ssh,
     dataDir: dir,
     keys,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
+  app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
+  replicas.rpoFor = (o) => app.protection.rpoFor(o);
+  app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
+  app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
   return app;
 }
 

@@ -206,6 +206,11 @@ export class SiteAnswers<T> {
     return { kind: 'waiting', askedAt: entry.askedAt };
   }
 
+  /** The last answer of a site, without asking it. */
+  last(siteId: number): { ok: true; value: T; at: number } | { ok: false; error: string; at: number } | null {
+    return this.#entries.get(siteId)?.last ?? null;
+  }
+
   /** Drops what is remembered of sites that are no longer registered. */
   keepOnly(siteIds: Iterable<number>): void {
     const keep = new Set(siteIds);

@@ -100,6 +100,12 @@ async function siteHealth(sites: SiteService, site: SiteHealth['site'], cephSpli
   };
 }
 
+/** Each node's VMs as last learnt (by the VM inventory or the Overview), without asking any node; null: never answered. */
+export function lastVms(sites: SiteService, siteId: number): { vms: VmInfo[]; at: number } | null {
+  const last = memoryOf(sites).vms.last(siteId);
+  return last?.ok ? { vms: last.value, at: last.at } : null;
+}
+
 export interface NodeVms {
   site: Pick<SiteView, 'id' | 'name' | 'demo'>;
   /**
