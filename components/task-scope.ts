@@ -136,7 +136,8 @@ export function patchTaskList<T extends TaskListRow>(list: T[] | undefined, row:
   if (!list) return list;
   const i = list.findIndex((t) => t.id === row.id);
   if (input?.active && !ACTIVE.has(row.state)) return i < 0 ? list : list.filter((t) => t.id !== row.id);
-  if (i >= 0) return list.map((t) => (t.id === row.id ? row : t));
+  // Fields the stream leaves out (a task's params) stay as they were.
+  if (i >= 0) return list.map((t) => (t.id === row.id ? { ...t, ...row } : t));
   if (input?.before !== undefined) return list;
   const newest = list[0]?.id ?? 0;
   // An older task not on an active list that is complete: it will be there at the next fetch.

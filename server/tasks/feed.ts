@@ -2,12 +2,15 @@ import type { EventEmitter } from 'node:events';
 import type { TaskRow } from '../db/schema';
 import type { TaskEvent } from './engine';
 
+/** A task's row as live streams carry it: without its params (set at the start, never shown by a stream's reader). */
+export type TaskStreamRow = Omit<TaskRow, 'params'>;
+
 /**
  * Per task, a run of changes in the same state kept as its last row only (a burst of progress
  * ticks is one row); every change of state is kept, in order.
  */
-export function coalesce(rows: readonly TaskRow[]): TaskRow[] {
-  const out: (TaskRow | null)[] = [];
+export function coalesce<R extends Pick<TaskRow, 'id' | 'state'>>(rows: readonly R[]): R[] {
+  const out: (R | null)[] = [];
   const last = new Map<number, number>();
   for (const r of rows) {
     const i = last.get(r.id);
@@ -15,7 +18,7 @@ export function coalesce(rows: readonly TaskRow[]): TaskRow[] {
     last.set(r.id, out.length);
     out.push(r);
   }
-  return out.filter((r): r is TaskRow => r !== null);
+  return out.filter((r): r is R => r !== null);
 }
 
 /**
@@ -25,11 +28,12 @@ export function coalesce(rows: readonly TaskRow[]): TaskRow[] {
  * cost per stream is one message per batch, not one per change.
  */
 export class TaskFeed {
-  readonly #subs = new Set<(batch: readonly TaskRow[]) => void>();
-  #pending: TaskRow[] = [];
+  readonly #subs = new Set<(batch: readonly TaskStreamRow[]) => void>();
+  #pending: TaskStreamRow[] = [];
   #scheduled: NodeJS.Immediate | null = null;
   readonly #onChange = (e: TaskEvent) => {
-    this.#pending.push(e.task);
+    const { params: _params, ...row } = e.task;
+    this.#pending.push(Object.freeze(row));
     this.#scheduled ??= setImmediate(() => this.#flush());
   };
 
@@ -41,10 +45,10 @@ export class TaskFeed {
   }
 
   /** Batches of changed rows until `signal` aborts; listening from the call. */
-  watch(signal: AbortSignal): AsyncGenerator<readonly TaskRow[]> {
-    const queue: (readonly TaskRow[])[] = [];
+  watch(signal: AbortSignal): AsyncGenerator<readonly TaskStreamRow[]> {
+    const queue: (readonly TaskStreamRow[])[] = [];
     let wake: (() => void) | null = null;
-    const sub = (batch: readonly TaskRow[]) => {
+    const sub = (batch: readonly TaskStreamRow[]) => {
       queue.push(batch);
       wake?.();
     };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../../domain/errors';
-import type { TaskRow } from '../../db/schema';
+import type { TaskStreamRow } from '../../tasks/feed';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';
 
@@ -18,7 +18,8 @@ export const tasksRouter = router({
     return { task, steps: ctx.app.tasks.steps(input.id), logs: ctx.app.tasks.logs(input.id) };
   }),
   /**
-   * Live task changes over server-sent events: batches of changed task rows, each row as it was at
+   * Live task changes over server-sent events: batches of changed task rows (without their params),
+   * each row as it was at
    * its change (read once per change for every stream; within a batch, a task's changes in one
    * state are its last row, and every change of state is there, in order — see TaskFeed). Watching
    * one task starts with its row as it is once the stream listens, so that a change made while the
@@ -27,10 +28,13 @@ export const tasksRouter = router({
   watch: viewerProcedure.input(z.object({ id: id.optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
     const changes = (s: AbortSignal) => {
       const batches = ctx.app.tasks.feed.watch(s); // listening from here
-      return (async function* (): AsyncGenerator<readonly TaskRow[]> {
+      return (async function* (): AsyncGenerator<readonly TaskStreamRow[]> {
         if (input?.id) {
           const now = ctx.app.tasks.get(input.id);
-          if (now) yield [now];
+          if (now) {
+            const { params: _params, ...row } = now;
+            yield [row];
+          }
         }
         for await (const batch of batches) yield input?.id ? batch.filter((t) => t.id === input.id) : batch;
       })();
