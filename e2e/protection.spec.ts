@@ -71,7 +71,7 @@ test('one table of replicas, mirrored images and unprotected VMs, filtered, sear
   await expect
     .poll(async () => {
       const names = await table().locator('tbody tr td:nth-child(3)').allTextContents();
-      return names.length > 3 && names.join('\n') === [...names].sort((a, b) => b.localeCompare(a)).join('\n');
+      return names.length > 3 && names.join('\n') === [...names].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).join('\n');
     })
     .toBe(true);
 });

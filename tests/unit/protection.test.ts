@@ -201,7 +201,7 @@ describe('the Protection overview (demo sites)', () => {
     expect(p1.total).toBe(all.total);
     expect(p1.rows.length).toBe(3);
     const names = [...p1.rows, ...p2.rows].map((r) => r.name);
-    expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+    expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     expect(new Set([...p1.rows, ...p2.rows].map((r) => r.subject)).size).toBe(6);
     const imgs = await caller.protection.list({ kind: 'rbd-image', sort: 'window', dir: 'desc' });
     const w = imgs.rows.map((r) => r.windowSec ?? -1);

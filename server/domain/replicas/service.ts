@@ -134,9 +134,13 @@ export class ReplicaService {
     return r;
   }
 
-  #view(r: ReplicaRow): ReplicaView {
+  /** Site names by id (one query; no secret is read). */
+  #siteNames(): Map<number, string> {
+    return new Map(this.db.select({ id: sites.id, name: sites.name }).from(sites).all().map((s) => [s.id, s.name]));
+  }
+
+  #view(r: ReplicaRow, names: Map<number, string> = this.#siteNames()): ReplicaView {
     const holder = this.tasks.holder(replicaLock(r.id));
-    const names = new Map(this.sites.list().map((s) => [s.id, s.name]));
     return {
       ...r,
       vmDefinition: r.vmDefinition ? publicDefinition(r.vmDefinition) : null,
@@ -153,13 +157,14 @@ export class ReplicaService {
     const conds = [];
     if (filter.siteId) conds.push(or(eq(replicas.sourceSiteId, filter.siteId), eq(replicas.targetSiteId, filter.siteId)));
     if (filter.vmName) conds.push(eq(replicas.vmName, filter.vmName));
+    const names = this.#siteNames();
     return this.db
       .select()
       .from(replicas)
       .where(conds.length ? and(...conds) : undefined)
       .orderBy(replicas.vmName, replicas.name)
       .all()
-      .map((r) => this.#view(r));
+      .map((r) => this.#view(r, names));
   }
 
   get(id: number): ReplicaView {
