@@ -23,9 +23,9 @@ export function coalesce<R extends Pick<TaskRow, 'id' | 'state'>>(rows: readonly
 
 /**
  * The engine's changes for live streams, shared: the changes of one turn of the event loop make
- * one batch (each row read once by the engine, `coalesce`d), handed as the same frozen array to
- * every stream; a stream that falls behind gets the batches it missed merged into one. So the
- * cost per stream is one message per batch, not one per change.
+ * one batch (the engine's rows, `coalesce`d), handed as the same frozen array to every stream
+ * (so serialized once for all of them, see server/trpc/transformer.ts). The cost per stream is one
+ * message per batch, not one per change.
  */
 export class TaskFeed {
   readonly #subs = new Set<(batch: readonly TaskStreamRow[]) => void>();
@@ -68,9 +68,8 @@ export class TaskFeed {
             wake = null;
             continue;
           }
-          const batch = queue.length === 1 ? queue[0]! : Object.freeze(coalesce(queue.flat()));
-          queue.length = 0;
-          yield batch;
+          // One by one, as shared: each batch is serialized once for every stream.
+          yield queue.shift()!;
         }
       } finally {
         stop();
