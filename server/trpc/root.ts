@@ -1,9 +1,11 @@
 import { createCallerFactory, router } from './init';
+import { alertsRouter } from './routers/alerts';
 import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
 import { protectionRouter } from './routers/protection';
+import { protectionHistoryRouter } from './routers/protection-history';
 import { replicasRouter } from './routers/replicas';
 import { demoRouter, sitesRouter } from './routers/sites';
 import { tasksRouter } from './routers/tasks';
@@ -20,6 +22,8 @@ export const appRouter = router({
   ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
+  protectionHistory: protectionHistoryRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;
