@@ -6,7 +6,7 @@ import { OwnServer } from './own-server';
  * page changes, so that tabs do not use up the browser's six connections per host; and each
  * tab's stream shows a task started elsewhere. A server of its own (the production build).
  */
-const PORT = Number(process.env.E2E_TABS_PORT ?? 3218);
+const PORT = Number(process.env.E2E_TABS_PORT ?? 3223);
 const DATA = process.env.E2E_TABS_DATA_DIR ?? '/tmp/tandem-e2e-tabs-data';
 const PASSWORD = 'e2e-tabs-admin-password';
 const TABS = 5;
