@@ -4,6 +4,7 @@ import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
+import { ApiTokens } from './domain/api-tokens';
 import { AuthService, type PasswordHasher } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
@@ -38,6 +39,8 @@ export interface App {
   dataDir: string;
   /** The secret key of the installation (server/domain/keys.ts). */
   keys: SecretKeys;
+  /** Bearer tokens of machine clients (the metrics scrape). */
+  apiTokens: ApiTokens;
 }
 
 export interface AppOptions {
@@ -105,6 +108,7 @@ export function createApp(opts: AppOptions = {}): App {
     ssh,
     dataDir: dir,
     keys,
+    apiTokens: new ApiTokens(db, clock),
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   return app;

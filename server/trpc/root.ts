@@ -1,4 +1,5 @@
 import { createCallerFactory, router } from './init';
+import { apiTokensRouter } from './routers/api-tokens';
 import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
@@ -18,6 +19,7 @@ export const appRouter = router({
   ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
+  apiTokens: apiTokensRouter,
 });
 
 export type AppRouter = typeof appRouter;
