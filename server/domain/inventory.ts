@@ -206,6 +206,12 @@ export class SiteAnswers<T> {
     return { kind: 'waiting', askedAt: entry.askedAt };
   }
 
+  /** What is known of a site without asking it: its last answer or failure, and since when a question is open. */
+  peek(siteId: number): { last: Entry<T>['last']; askingSince: number | null } {
+    const e = this.#entries.get(siteId);
+    return { last: e?.last ?? null, askingSince: e?.inflight ? e.askedAt : null };
+  }
+
   /** Drops what is remembered of sites that are no longer registered. */
   keepOnly(siteIds: Iterable<number>): void {
     const keep = new Set(siteIds);
