@@ -16,6 +16,8 @@ import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
+import { ProtectionService } from './domain/protection/service';
+import { RpoTargets } from './domain/protection/rpo';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
 import { webConfig } from './domain/web-access';
@@ -34,6 +36,8 @@ export interface App {
   scheduler: ReplicationScheduler;
   ceph: CephMirroring;
   cephFailover: CephFailover;
+  /** Protected objects, their RPO targets and health (server/domain/protection). */
+  protection: ProtectionService;
   registry: AdapterRegistry;
   ssh: SshPool;
   dataDir: string;
@@ -104,6 +108,7 @@ export function createApp(opts: AppOptions = {}): App {
     scheduler: new ReplicationScheduler(db, replicas, tasks, history, clock),
     ceph: new CephMirroring(sites, tasks, clock),
     cephFailover: null as unknown as CephFailover,
+    protection: null as unknown as ProtectionService,
     registry,
     ssh,
     dataDir: dir,
@@ -111,6 +116,7 @@ export function createApp(opts: AppOptions = {}): App {
     apiTokens: new ApiTokens(db, clock),
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
+  app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   return app;
 }
 

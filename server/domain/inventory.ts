@@ -206,10 +206,9 @@ export class SiteAnswers<T> {
     return { kind: 'waiting', askedAt: entry.askedAt };
   }
 
-  /** What is known of a site without asking it: its last answer or failure, and since when a question is open. */
-  peek(siteId: number): { last: Entry<T>['last']; askingSince: number | null } {
-    const e = this.#entries.get(siteId);
-    return { last: e?.last ?? null, askingSince: e?.inflight ? e.askedAt : null };
+  /** The last answer of a site, without asking it. */
+  last(siteId: number): { ok: true; value: T; at: number } | { ok: false; error: string; at: number } | null {
+    return this.#entries.get(siteId)?.last ?? null;
   }
 
   /** Drops what is remembered of sites that are no longer registered. */

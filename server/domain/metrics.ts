@@ -139,7 +139,14 @@ export async function scrapeMetrics(src: MetricsSources): Promise<{ contentType:
   const reach = knownReach(
     src.sites,
     siteRows.map((r) => ({ ...r, lastSeenAt: r.lastSeenAt?.getTime() ?? null })),
-    { now: src.clock.now(), cephDown: (id) => src.ceph.reach.down(id), cephSplitBrain: (id) => src.ceph.splitBrainCount(id) },
+    {
+      now: src.clock.now(),
+      cephAnswered: (id) => {
+        const last = src.ceph.lastStatus(id);
+        return last?.ok ? last.at : null;
+      },
+      cephDown: (id) => src.ceph.reach.down(id), cephSplitBrain: (id) => src.ceph.splitBrainCount(id),
+    },
   );
   return renderMetrics({
     objects: await src.objects(),

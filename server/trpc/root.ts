@@ -4,6 +4,7 @@ import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
+import { protectionRouter } from './routers/protection';
 import { replicasRouter } from './routers/replicas';
 import { demoRouter, sitesRouter } from './routers/sites';
 import { tasksRouter } from './routers/tasks';
@@ -15,6 +16,7 @@ export const appRouter = router({
   sites: sitesRouter,
   demo: demoRouter,
   overview: overviewRouter,
+  protection: protectionRouter,
   replicas: replicasRouter,
   ceph: cephRouter,
   tasks: tasksRouter,

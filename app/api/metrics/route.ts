@@ -1,8 +1,7 @@
-import { readyApp, type App } from '@/server/app';
+import { readyApp } from '@/server/app';
 import { bearerToken } from '@/server/domain/api-tokens';
 import { errorMessage } from '@/server/domain/errors';
 import { scrapeMetrics } from '@/server/domain/metrics';
-import type { ProtectedObject } from '@/server/domain/protection/types';
 import { checkHost, requestHostAndProto } from '@/server/domain/web-access';
 
 export const runtime = 'nodejs';
@@ -10,11 +9,6 @@ export const dynamic = 'force-dynamic';
 
 const text = (body: string, status: number, headers: Record<string, string> = {}) =>
   new Response(`${body}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers } });
-
-function objects(app: App): Promise<ProtectedObject[]> {
-  const protection = (app as App & { protection?: { objects(): Promise<ProtectedObject[]> } }).protection;
-  return protection ? protection.objects() : Promise.resolve([]);
-}
 
 /**
  * Prometheus metrics (exposition format), for a bearer token of scope `metrics` (Settings → API
@@ -32,7 +26,7 @@ export async function GET(req: Request) {
     return text(check.reason, 401, { 'www-authenticate': challenge });
   }
   try {
-    const m = await scrapeMetrics({ db: app.db, clock: app.clock, sites: app.sites, ceph: app.ceph, objects: () => objects(app) });
+    const m = await scrapeMetrics({ db: app.db, clock: app.clock, sites: app.sites, ceph: app.ceph, objects: () => app.protection.objects() });
     return new Response(m.text, { headers: { 'content-type': m.contentType, 'cache-control': 'no-store' } });
   } catch (e) {
     console.error('[tandem] /api/metrics:', e);

@@ -1,3 +1,4 @@
+import { imageLossWindow } from '../protection/health';
 import { isRetryableCephError } from '../../adapters/ceph/errors';
 import { promoteReadiness } from '../../adapters/ceph/parse';
 import type { CephAdapter, ImageMirrorStatus, ImageSummary } from '../../adapters/ceph/types';
@@ -207,7 +208,10 @@ export class CephFailover {
         return {
           name: img.name,
           lastSyncedAt: at,
-          dataLossWindowSec: mode === 'planned' ? 0 : at !== null ? Math.max(0, Math.round((now - at) / 1000)) : null,
+          dataLossWindowSec:
+            mode === 'planned'
+              ? 0
+              : imageLossWindow({ now, lastSyncedAt: at, mode: img.mirroring?.mode, entriesBehind: img.mirroring?.description.entriesBehindPrimary, entriesPerSecond: img.mirroring?.description.entriesPerSecond }).seconds,
         };
       }),
     );

@@ -255,6 +255,13 @@ export class CephMirroring {
     return marked;
   }
 
+  /** A cluster's last status answer (or failure), without asking it; null when never asked. */
+  lastStatus(siteId: number): { ok: true; status: CephStatus; at: number } | { ok: false; error: string; at: number } | null {
+    const last = this.#statusAnswers.last(siteId);
+    if (!last) return null;
+    return last.ok ? { ok: true, status: last.value, at: last.at } : { ok: false, error: errorMessage(last.error), at: last.at };
+  }
+
   /** Images seen primary on this cluster and on its peer at the last status of this cluster (for the overview). */
   splitBrainCount(siteId: number): number {
     return this.#splitBrain.get(siteId) ?? 0;

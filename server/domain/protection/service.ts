@@ -1,0 +1,406 @@
+import { and, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client';
+import { replicas, sites, syncRuns, type ReplicaRow } from '../../db/schema';
+import type { CephMirroring, CephStatus, StatusImage } from '../ceph/mirroring';
+import type { Clock } from '../clock';
+import { lastVms } from '../overview';
+import { dataLossWindow } from '../replicas/rules';
+import type { SiteService } from '../sites';
+import { imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery } from './health';
+import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
+import { HEALTHS, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
+
+/** A site that answered within this long counts as reachable (the scheduler asks every node every few seconds). */
+const SEEN_FRESH_MS = 120_000;
+/** A Ceph cluster's status older than this is asked again (in the background) when objects are read. */
+const CEPH_REFRESH_MS = 30_000;
+/** How long computed objects are reused (one computation serves the page, the metrics and the alerts). */
+const MEMO_MS = 1_000;
+const RECENT_SYNCS = 10;
+
+interface SiteInfo {
+  id: number;
+  name: string;
+  kind: 'node' | 'ceph';
+  lastSeenAt: number | null;
+}
+
+/** Ceph prints times in the admin host's time zone; Tandem's clusters run in UTC. */
+function cephTime(s: string | null): number | null {
+  if (!s) return null;
+  const t = Date.parse(`${s.replace(' ', 'T')}Z`);
+  return Number.isFinite(t) ? t : null;
+}
+
+function ref(s: SiteInfo | undefined | null): SiteRef | null {
+  return s ? { id: s.id, name: s.name } : null;
+}
+
+function replicaHref(siteId: number, vm: string): string {
+  return `/replicas/${siteId}/${encodeURIComponent(vm)}`;
+}
+
+function cephHref(siteId: number, pool: string, ns: string): string {
+  const q = new URLSearchParams({ site: String(siteId), pool });
+  if (ns) q.set('ns', ns);
+  return `/ceph?${q}`;
+}
+
+/**
+ * Every protected object of every site — VM replicas and mirrored RBD images — and what is not
+ * protected (VMs without a replica, images of mirrored pools with mirroring disabled), each with
+ * its RPO, data-loss window and health. Computed from stored state only: the replica rows, the
+ * Ceph clusters' last mirroring status, the nodes' last VM inventory; no machine is waited for.
+ */
+export class ProtectionService {
+  #memo: { at: number; objects: ProtectedObject[] } | null = null;
+  /** Recent successful sync runs per replica, kept until the replica's last sync changes. */
+  readonly #syncs = new Map<number, { lastSyncAt: number | null; runs: { at: number; seconds: number; bytesPerSecond: number | null }[] }>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly sites: SiteService,
+    private readonly ceph: CephMirroring,
+    readonly rpo: RpoTargets,
+  ) {}
+
+  /** Sets an RPO target; the objects show it at once. */
+  setRpo(scope: RpoScope, seconds: number, by: string): { scope: string; seconds: number } {
+    const r = this.rpo.set(scope, seconds, by);
+    this.#memo = null;
+    return r;
+  }
+
+  /** Removes an RPO target: its scope inherits again. */
+  clearRpo(scope: RpoScope): { scope: string; removed: boolean } {
+    const r = this.rpo.clear(scope);
+    this.#memo = null;
+    return r;
+  }
+
+  /** The RPO an object of `subject` would have (for save-time checks of a cadence), and where it comes from. */
+  rpoFor(o: { subject: string; sourceSiteId: number | null; pair?: string; pool?: string; namespace?: string }): { seconds: number; from: string } {
+    const byId = new Map(this.db.select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt }).from(sites).all().map((s) => [s.id, { ...s, lastSeenAt: null }]));
+    const r = effectiveRpo(this.rpo.map(), rpoChain(o), (scope) => this.#scopeLabel(scope, byId));
+    return { seconds: r.seconds, from: r.from.label };
+  }
+
+  async objects(): Promise<ProtectedObject[]> {
+    const now = this.clock.now();
+    if (this.#memo && now - this.#memo.at < MEMO_MS && now >= this.#memo.at) return this.#memo.objects;
+    const siteRows: SiteInfo[] = this.db
+      .select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt })
+      .from(sites)
+      .all()
+      .map((s) => ({ ...s, lastSeenAt: s.lastSeenAt?.getTime() ?? null }));
+    const byId = new Map(siteRows.map((s) => [s.id, s]));
+    const targets = this.rpo.map();
+    const label = (scope: string) => this.#scopeLabel(scope, byId);
+    const objects = [...this.#replicaObjects(now, byId, targets, label), ...this.#imageObjects(now, siteRows, targets, label)];
+    this.#memo = { at: now, objects };
+    return objects;
+  }
+
+  /** One page of objects, filtered and sorted, with the counts per health over all objects. */
+  async list(q: ProtectionQuery = {}): Promise<ProtectionPage> {
+    const all = await this.objects();
+    const counts = Object.fromEntries(HEALTHS.map((h) => [h, 0])) as Record<ProtectionHealth, number>;
+    for (const o of all) counts[o.health]++;
+    const needle = q.q?.trim().toLowerCase();
+    const rows = all.filter(
+      (o) =>
+        (q.siteId === undefined || o.source?.id === q.siteId || o.target?.id === q.siteId) &&
+        (q.kind === undefined || o.kind === q.kind) &&
+        (q.health === undefined || o.health === q.health) &&
+        (!needle || o.name.toLowerCase().includes(needle) || !!o.source?.name.toLowerCase().includes(needle) || !!o.target?.name.toLowerCase().includes(needle)),
+    );
+    const sign = q.dir === 'desc' ? -1 : 1;
+    const rank = (h: ProtectionHealth) => HEALTHS.indexOf(h);
+    const byName = (a: ProtectedObject, b: ProtectedObject) => a.name.localeCompare(b.name) || a.subject.localeCompare(b.subject);
+    const win = (o: ProtectedObject) => o.windowSec ?? -1;
+    const cmp: Record<NonNullable<ProtectionQuery['sort']>, (a: ProtectedObject, b: ProtectedObject) => number> = {
+      health: (a, b) => rank(a.health) - rank(b.health) || (b.windowSec ?? -1) / b.rpoSec - (a.windowSec ?? -1) / a.rpoSec || byName(a, b),
+      name: byName,
+      kind: (a, b) => a.kind.localeCompare(b.kind) || byName(a, b),
+      window: (a, b) => win(a) - win(b) || byName(a, b),
+      rpo: (a, b) => a.rpoSec - b.rpoSec || byName(a, b),
+      source: (a, b) => (a.source?.name ?? '').localeCompare(b.source?.name ?? '') || byName(a, b),
+    };
+    const c = cmp[q.sort ?? 'health'];
+    rows.sort((a, b) => sign * c(a, b));
+    const offset = q.offset ?? 0;
+    const limit = q.limit ?? 50;
+    return { rows: rows.slice(offset, offset + limit), total: rows.length, counts, stale: this.#stale(), at: this.clock.now() };
+  }
+
+  /** One object, by subject (null when there is none). */
+  async get(subject: string): Promise<ProtectedObject | null> {
+    return (await this.objects()).find((o) => o.subject === subject) ?? null;
+  }
+
+  #scopeLabel(scope: string, byId: Map<number, SiteInfo>): string {
+    if (scope === 'default') return 'installation default';
+    const site = /^site:(\d+)$/.exec(scope);
+    if (site) return `site ${byId.get(Number(site[1]))?.name ?? `#${site[1]}`}`;
+    const pool = /^pool:([\d-]+)\/([^/]+)(?:\/(.+))?$/.exec(scope);
+    if (pool) {
+      const names = pool[1]!.split('-').map((id) => byId.get(Number(id))?.name ?? `#${id}`);
+      return `${pool[3] ? `namespace ${pool[2]}/${pool[3]}` : `pool ${pool[2]}`} (${names.join(' ↔ ')})`;
+    }
+    return 'this object';
+  }
+
+  #stale(): ProtectionPage['stale'] {
+    const out: ProtectionPage['stale'] = [];
+    for (const s of this.db.select({ id: sites.id, name: sites.name, kind: sites.kind }).from(sites).all()) {
+      if (s.kind !== 'ceph') continue;
+      const last = this.ceph.lastStatus(s.id);
+      if (!last) out.push({ site: { id: s.id, name: s.name }, reason: 'its mirroring status has not been read yet' });
+      else if (!last.ok) out.push({ site: { id: s.id, name: s.name }, reason: `cannot be asked: ${last.error}` });
+      else if (this.clock.now() - last.at > 5 * 60_000) out.push({ site: { id: s.id, name: s.name }, reason: `status from ${new Date(last.at).toISOString()}` });
+    }
+    return out;
+  }
+
+  /** Recent successful syncs of the replicas whose last sync changed since they were read (one query). */
+  #recentSyncs(rows: ReplicaRow[]): void {
+    const stale = rows.filter((r) => this.#syncs.get(r.id)?.lastSyncAt !== (r.lastSyncAt?.getTime() ?? null));
+    for (const id of this.#syncs.keys()) if (!rows.some((r) => r.id === id)) this.#syncs.delete(id);
+    if (!stale.length) return;
+    for (let i = 0; i < stale.length; i += 500) {
+      const chunk = stale.slice(i, i + 500);
+      const subjects = chunk.map((r) => `replica:${r.id}`);
+      const ranked = this.db
+        .select({
+          subject: syncRuns.subject,
+          startedAt: syncRuns.startedAt,
+          finishedAt: syncRuns.finishedAt,
+          bytesPerSecond: syncRuns.bytesPerSecond,
+          rn: sql<number>`row_number() over (partition by ${syncRuns.subject} order by ${syncRuns.startedAt} desc)`.as('rn'),
+        })
+        .from(syncRuns)
+        .where(and(inArray(syncRuns.subject, subjects), sql`${syncRuns.outcome} = 'success'`))
+        .as('ranked');
+      const got = this.db.select().from(ranked).where(sql`${ranked.rn} <= ${RECENT_SYNCS}`).all();
+      const per = new Map<string, { at: number; seconds: number; bytesPerSecond: number | null }[]>();
+      for (const g of got) {
+        if (!g.finishedAt) continue;
+        const list = per.get(g.subject) ?? [];
+        list.push({ at: g.startedAt.getTime(), seconds: (g.finishedAt.getTime() - g.startedAt.getTime()) / 1000, bytesPerSecond: g.bytesPerSecond });
+        per.set(g.subject, list);
+      }
+      for (const r of chunk) this.#syncs.set(r.id, { lastSyncAt: r.lastSyncAt?.getTime() ?? null, runs: (per.get(`replica:${r.id}`) ?? []).sort((a, b) => a.at - b.at) });
+    }
+  }
+
+  #replicaObjects(now: number, byId: Map<number, SiteInfo>, targets: ReadonlyMap<string, number>, label: (s: string) => string): ProtectedObject[] {
+    const rows = this.db.select().from(replicas).all();
+    this.#recentSyncs(rows);
+    const out: ProtectedObject[] = [];
+    const replicated = new Set(rows.map((r) => `${r.sourceSiteId}/${r.vmName}`));
+    for (const r of rows) {
+      const subject = `replica:${r.id}`;
+      const source = byId.get(r.sourceSiteId);
+      const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: r.sourceSiteId }), label);
+      const seen = source?.lastSeenAt ?? null;
+      const reachable = seen !== null && now - seen < SEEN_FRESH_MS;
+      const w = dataLossWindow({ lastSyncAt: r.lastSyncAt?.getTime() ?? null, masterReachable: reachable, masterLastSeenAt: seen, now });
+      const syncs = this.#syncs.get(r.id)?.runs ?? [];
+      const latest = syncs.at(-1) ?? null;
+      let reason: string | null = null;
+      if (w.seconds === null) reason = r.state === 'new' || r.state === 'syncing' ? 'the first sync has not finished yet' : 'no sync has finished yet';
+      else if (r.state === 'reinit-required') reason = 'failed over: nothing is replicated until the old master is reinitialised as the new replica';
+      else if (!r.enabled) reason = 'replication is paused';
+      let health = protectionHealth(w.seconds, rpo.seconds);
+      if (r.operation && (r.state === 'failing-over' || r.state === 'reinit-running')) {
+        health = 'unknown';
+        reason = `a ${r.operation.kind} is running (task #${r.operation.taskId})`;
+      }
+      const next = replicaNextRecovery({ now, nextSyncAt: r.nextSyncAt?.getTime() ?? null, enabled: r.enabled && !r.conflict && r.state !== 'reinit-required', recentSyncs: syncs, sleepTimeSec: r.sleepTimeSec, rpoSec: rpo.seconds });
+      const predicted = health === 'ok' ? predictedBreach({ now, recoveryPointAt: w.from, rpoSec: rpo.seconds, nextRecoveryAt: next.at ?? Number.POSITIVE_INFINITY, why: next.why }) : null;
+      const conflict = r.conflict ? (r.conflict.kind === 'master-moved' ? 'paused: the VM was failed over by another replica (re-point it)' : 'paused: the VM runs on two nodes') : null;
+      out.push({
+        subject,
+        kind: 'vm-replica',
+        name: r.name === r.vmName ? r.vmName : `${r.vmName} (${r.name})`,
+        source: ref(source),
+        target: ref(byId.get(r.targetSiteId)),
+        rpoSec: rpo.seconds,
+        rpoFrom: rpo.from,
+        windowSec: w.seconds,
+        recoveryPointAt: w.from,
+        bytesAtRisk: null,
+        health,
+        reason,
+        predictedBreachAt: predicted?.at ?? null,
+        predictedReason: predicted?.reason ?? null,
+        state: r.enabled ? r.state : r.state === 'idle' ? 'paused' : r.state,
+        lastError: conflict ?? r.lastError,
+        failures: r.failureCount,
+        syncSeconds: latest ? Math.round(latest.seconds) : null,
+        bytesPerSecond: latest?.bytesPerSecond ?? null,
+        href: replicaHref(r.sourceSiteId, r.vmName),
+        failoverHref: `${replicaHref(r.sourceSiteId, r.vmName)}#replica-${r.id}`,
+      });
+    }
+    // VMs with no replica, from each node's last inventory.
+    for (const s of byId.values()) {
+      if (s.kind !== 'node') continue;
+      for (const vm of lastVms(this.sites, s.id)?.vms ?? []) {
+        if (replicated.has(`${s.id}/${vm.name}`)) continue;
+        const subject = `vm:${s.id}/${vm.name}`;
+        const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: s.id }), label);
+        out.push(unprotected({ subject, kind: 'vm', name: vm.name, source: ref(s), rpo, reason: 'no replica', state: vm.state, href: replicaHref(s.id, vm.name) }));
+      }
+    }
+    return out;
+  }
+
+  #imageObjects(now: number, siteRows: SiteInfo[], targets: ReadonlyMap<string, number>, label: (s: string) => string): ProtectedObject[] {
+    const clusters = siteRows.filter((s) => s.kind === 'ceph');
+    const statuses = new Map<number, CephStatus>();
+    for (const c of clusters) {
+      const last = this.ceph.lastStatus(c.id);
+      if (!last || now - last.at > CEPH_REFRESH_MS) void this.ceph.status(c.id, { waitMs: 0 }).catch(() => undefined);
+      if (last?.ok) statuses.set(c.id, last.status);
+    }
+    // The clusters' own mirror site names (what their peers call them) → their site ids.
+    const bySiteName = new Map<string, number>();
+    for (const [id, st] of statuses) for (const p of st.pools) if (p.siteName) bySiteName.set(p.siteName, id);
+    const byId = new Map(clusters.map((c) => [c.id, c]));
+
+    interface Side {
+      siteId: number;
+      img: StatusImage;
+      peerId: number | null;
+      peerName: string | null;
+    }
+    const merged = new Map<string, { pair: string; pool: string; ns: string; name: string; primary: Side[]; secondary: Side[]; other: Side[] }>();
+    const out: ProtectedObject[] = [];
+    for (const [siteId, st] of statuses) {
+      const site = byId.get(siteId)!;
+      for (const p of st.pools) {
+        const poolMode = st.pools.find((q) => q.pool === p.pool && q.namespace === '')?.mode ?? p.mode;
+        if (p.mode === 'disabled' && poolMode === 'disabled') continue;
+        const peers = (st.pools.find((q) => q.pool === p.pool && q.namespace === '') ?? p).peers;
+        const peerName = peers[0]?.siteName ?? null;
+        const peerId = peerName ? (bySiteName.get(peerName) ?? null) : null;
+        for (const img of p.images) {
+          const m = img.mirroring;
+          const name = p.namespace ? `${p.pool}/${p.namespace}/${img.name}` : `${p.pool}/${img.name}`;
+          if (!m || img.group === 'idle') {
+            const subject = `rbd:${siteId}/${p.pool}/${p.namespace}/${img.name}`;
+            const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: siteId, pair: String(siteId), pool: p.pool, namespace: p.namespace }), label);
+            out.push({
+              ...unprotected({ subject, kind: 'rbd-image', name, source: ref(site), rpo, reason: m ? img.reason : 'mirroring is disabled for this image', state: m ? 'not replicating' : 'mirroring disabled', href: cephHref(siteId, p.pool, p.namespace) }),
+              pool: p.pool,
+              namespace: p.namespace,
+            });
+            continue;
+          }
+          const pair = pairKey(siteId, peerId);
+          const key = `${pair}/${p.pool}/${p.namespace}/${img.name}`;
+          let e = merged.get(key);
+          if (!e) merged.set(key, (e = { pair, pool: p.pool, ns: p.namespace, name: img.name, primary: [], secondary: [], other: [] }));
+          const side = { siteId, img, peerId, peerName };
+          (m.primary === true ? e.primary : m.primary === false ? e.secondary : e.other).push(side);
+        }
+      }
+    }
+    for (const e of merged.values()) {
+      const subject = `rbd:${e.pair}/${e.pool}/${e.ns}/${e.name}`;
+      const prim = e.primary[0] ?? null;
+      const sec = e.secondary[0] ?? null;
+      const any = prim ?? sec ?? e.other[0]!;
+      const sourceId = prim?.siteId ?? sec?.peerId ?? null;
+      const targetId = prim ? (prim.peerId ?? null) : (sec?.siteId ?? null);
+      const targetName = prim && prim.peerId === null ? prim.peerName : null;
+      const source = sourceId !== null ? ref(byId.get(sourceId)) : sec?.peerName ? { id: 0, name: sec.peerName } : null;
+      const target = targetId !== null ? ref(byId.get(targetId)) : targetName ? { id: 0, name: targetName } : null;
+      const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: sourceId, pair: e.pair, pool: e.pool, namespace: e.ns }), label);
+      const m = any.img.mirroring!;
+      // The measure of the copy: the non-primary side's own status, else the primary's view of its peer.
+      const d = sec?.img.mirroring?.description ?? prim?.img.mirroring?.peerSites[0]?.description ?? null;
+      const mode = sec?.img.mirroring?.mode ?? prim?.img.mirroring?.mode ?? m.mode;
+      const w = imageLossWindow({ now, lastSyncedAt: d?.localSnapshotTimestamp ? d.localSnapshotTimestamp * 1000 : null, mode, entriesBehind: d?.entriesBehindPrimary, entriesPerSecond: d?.entriesPerSecond });
+      let health: ProtectionHealth = protectionHealth(w.seconds, rpo.seconds);
+      let reason = w.reason;
+      const splitBrain = e.primary.length > 1 || e.primary.some((s) => s.img.splitBrainWith) || !!d?.splitBrain;
+      if (splitBrain) {
+        health = 'unknown';
+        reason = 'split-brain: the image is primary on both clusters; resolve it with a failback';
+      } else if (!prim && !sec) {
+        health = 'unknown';
+        reason = 'the image is primary on no cluster that answered';
+      }
+      const issue = [prim, sec].find((s) => s?.img.group === 'issues');
+      // Snapshot mode: the next recovery point is the next scheduled mirror snapshot, copied.
+      let predicted: { at: number; reason: string } | null = null;
+      if (health === 'ok' && mode !== 'journal' && prim) {
+        const next = cephTime(prim.img.nextSnapshotAt);
+        const copySec = d?.lastSnapshotSyncSeconds ?? 0;
+        predicted = predictedBreach({
+          now,
+          recoveryPointAt: w.from,
+          rpoSec: rpo.seconds,
+          nextRecoveryAt: next === null ? Number.POSITIVE_INFINITY : next + copySec * 1000,
+          why: next === null ? 'no mirror-snapshot schedule applies to this image: no new recovery point is planned' : `the next scheduled mirror snapshot (${prim.img.nextSnapshotAt}) plus its copy (${Math.round(copySec)} s) comes after the RPO is reached`,
+        });
+      }
+      out.push({
+        subject,
+        kind: 'rbd-image',
+        name: e.ns ? `${e.pool}/${e.ns}/${e.name}` : `${e.pool}/${e.name}`,
+        source,
+        target,
+        pool: e.pool,
+        namespace: e.ns,
+        mode,
+        rpoSec: rpo.seconds,
+        rpoFrom: rpo.from,
+        windowSec: splitBrain ? null : w.seconds,
+        recoveryPointAt: splitBrain ? null : w.from,
+        bytesAtRisk: null,
+        health,
+        reason,
+        predictedBreachAt: predicted?.at ?? null,
+        predictedReason: predicted?.reason ?? null,
+        state: (sec ?? prim ?? any).img.mirroring!.rawState,
+        lastError: issue ? issue.img.reason : null,
+        failures: 0,
+        syncSeconds: d?.lastSnapshotSyncSeconds ?? null,
+        bytesPerSecond: d?.bytesPerSecond ?? null,
+        href: cephHref(sourceId ?? any.siteId, e.pool, e.ns),
+        failoverHref: targetId !== null ? cephHref(targetId, e.pool, e.ns) : null,
+      });
+    }
+    return out;
+  }
+}
+
+function unprotected(o: { subject: string; kind: ProtectedObject['kind']; name: string; source: SiteRef | null; rpo: { seconds: number; from: ProtectedObject['rpoFrom'] }; reason: string; state: string; href: string }): ProtectedObject {
+  return {
+    subject: o.subject,
+    kind: o.kind,
+    name: o.name,
+    source: o.source,
+    target: null,
+    rpoSec: o.rpo.seconds,
+    rpoFrom: o.rpo.from,
+    windowSec: null,
+    recoveryPointAt: null,
+    bytesAtRisk: null,
+    health: 'unprotected',
+    reason: o.reason,
+    predictedBreachAt: null,
+    predictedReason: null,
+    state: o.state,
+    lastError: null,
+    failures: 0,
+    syncSeconds: null,
+    bytesPerSecond: null,
+    href: o.href,
+    failoverHref: null,
+  };
+}
