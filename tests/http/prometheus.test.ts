@@ -14,6 +14,7 @@ const PORT = Number(process.env.METRICS_HTTP_PORT) || 3260;
 const PROM_PORT = Number(process.env.METRICS_PROM_PORT) || 9091;
 const PASSWORD = 'metrics-admin-password';
 const PROM = process.env.PROMETHEUS_BIN || '/usr/bin/prometheus';
+const RULES = path.resolve(__dirname, '../../docs/metrics/tandem.rules.yml');
 
 let dir: string;
 let server: TandemServer;
@@ -46,6 +47,13 @@ interface Target {
   lastScrapeDuration: number;
   scrapeUrl: string;
 }
+interface Rule {
+  name: string;
+  health: string;
+  lastError?: string;
+  state: string;
+  alerts: { labels: Record<string, string>; state: string }[];
+}
 interface Series {
   metric: Record<string, string>;
   value: [number, string];
@@ -58,6 +66,7 @@ async function promApi<T>(p: string): Promise<T> {
   return body.data;
 }
 const target = async () => (await promApi<{ activeTargets: Target[] }>('/api/v1/targets')).activeTargets.find((t) => t.scrapeUrl.includes(`:${PORT}/api/metrics`));
+const rules = async () => (await promApi<{ groups: { rules: Rule[] }[] }>('/api/v1/rules')).groups.flatMap((g) => g.rules);
 const query = async (q: string) => (await promApi<{ resultType: string; result: Series[] }>(`/api/v1/query?query=${encodeURIComponent(q)}`)).result;
 
 beforeAll(async () => {
@@ -122,6 +131,10 @@ describe('Prometheus scraping /api/metrics', () => {
         'global:',
         '  scrape_interval: 1s',
         '  scrape_timeout: 1s',
+        '  evaluation_interval: 1s',
+        // The README's alerting rules.
+        'rule_files:',
+        `  - ${RULES}`,
         'scrape_configs:',
         '  - job_name: tandem',
         '    metrics_path: /api/metrics',
@@ -185,6 +198,25 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(Number(bytes[0]!.value[1])).toBeGreaterThan(0);
     const syncs = await query('tandem_tasks{kind="replica.sync",state="finished"}');
     expect(Number(syncs[0]!.value[1])).toBeGreaterThanOrEqual(1);
+  });
+
+  it("evaluates the README's alerting rules: an RPO below the replica's window makes its alert pending", async () => {
+    const evaluated = await until('both rules evaluated', async () => {
+      const r = await rules();
+      return r.length === 2 && r.every((x) => x.health === 'ok') ? r : undefined;
+    });
+    expect(evaluated.map((r) => r.name).sort()).toEqual(['TandemDataLossWindowOverRpo', 'TandemSiteDown']);
+    // Every demo site answers: the site rule has nothing to say.
+    expect(evaluated.find((r) => r.name === 'TandemSiteDown')!.alerts).toEqual([]);
+    // The replica syncs every 30 s; with a 10-s RPO its window goes over it between two syncs.
+    await server.call('protection.setRpo', { scope: { kind: 'object', subject: `replica:${replicaId}` }, seconds: 10 });
+    await until('the RPO of 10 s scraped', async () => ((await query(`tandem_rpo_seconds{subject="replica:${replicaId}"}`))[0]?.value[1] === '10' ? true : undefined));
+    const pending = await until(
+      'the RPO alert pending for the replica',
+      async () => (await rules()).find((r) => r.name === 'TandemDataLossWindowOverRpo')?.alerts.find((a) => a.labels.subject === `replica:${replicaId}`),
+      90_000,
+    );
+    expect(pending).toMatchObject({ state: 'pending', labels: { kind: 'vm-replica', source: 'demo-node2', target: 'demo-node3', severity: 'warning' } });
   });
 
   it('takes the target down once the token is revoked', async () => {
