@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alerts, sites, syncRuns, tasks } from '@/server/db/schema';
 import { AppError } from '@/server/domain/errors';
-import { alertCounts, renderMetrics, scrapeMetrics, syncTotals, taskCounts, type MetricsData } from '@/server/domain/metrics';
+import { eq } from 'drizzle-orm';
+import { alertCounts, renderMetrics, scrapeMetrics, STALE_RUN_MS, syncTotals, SyncTotalsCache, taskCounts, type MetricsData } from '@/server/domain/metrics';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { testApp } from './helpers';
 
@@ -222,6 +223,39 @@ describe('metrics from stored state', () => {
       { rule: 'rpo-warning', severity: 'warning', state: 'firing', count: 2 },
       { rule: 'rpo-warning', severity: 'warning', state: 'resolved', count: 1 },
     ]);
+  });
+
+  it('keeps the sync totals from one scrape to the next: the same as summing every run, runs that end later included', () => {
+    const { app, clock } = testApp();
+    const cache = new SyncTotalsCache(app.db, clock);
+    const sorted = (t: { subject: string }[]) => [...t].sort((a, b) => a.subject.localeCompare(b.subject));
+    const run = (subject: string, outcome: 'running' | 'success' | 'failure', bytes: number | null = null) =>
+      app.db.insert(syncRuns).values({ subject, startedAt: new Date(clock.now()), outcome, bytes }).returning({ id: syncRuns.id }).get().id;
+    const end = (id: number, outcome: 'success' | 'failure', bytes: number | null = null) => app.db.update(syncRuns).set({ outcome, bytes }).where(eq(syncRuns.id, id)).run();
+    const check = () => expect(sorted(cache.read())).toEqual(sorted(syncTotals(app.db)));
+
+    run('replica:1', 'success', 100);
+    run('replica:2', 'failure');
+    check();
+    const long = run('replica:3', 'running'); // an initial sync that takes a while
+    run('replica:1', 'success', 50);
+    run('replica:2', 'success', 7);
+    check();
+    expect(cache.read().find((t) => t.subject === 'replica:1')).toEqual({ subject: 'replica:1', bytes: 150, failures: 0 });
+    end(long, 'success', 1_000);
+    check();
+    expect(cache.read().find((t) => t.subject === 'replica:3')?.bytes).toBe(1_000);
+    const other = run('replica:1', 'running');
+    check();
+    end(other, 'failure');
+    run('replica:4', 'success', 1);
+    check();
+    // A run cut off while running (its process ended) no longer holds the mark after a day.
+    run('replica:5', 'running');
+    clock.advance(STALE_RUN_MS + 1);
+    run('replica:5', 'success', 3);
+    check();
+    expect(cache.read().find((t) => t.subject === 'replica:5')).toEqual({ subject: 'replica:5', bytes: 3, failures: 0 });
   });
 
   it('knows whether a site is up without waiting for it, and learns it in the background', async () => {
