@@ -92,6 +92,10 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   await page.getByLabel('Interval').fill('1h');
   await expect(page.getByTestId('schedule-preview')).toContainText('Next runs:');
   await page.getByRole('button', { name: 'Add schedule' }).click();
+  // Longer than the RPO (15 min by default): refused on the field until the risk is accepted.
+  await expect(page.getByText(/a snapshot schedule of .* cannot meet the RPO of 15 min/).first()).toBeVisible();
+  await page.getByLabel(/Save anyway/).check();
+  await page.getByRole('button', { name: 'Add schedule' }).click();
   // The page refreshes its Ceph queries when the task finishes.
   await expect(page.getByTestId('schedules')).toContainText('rbd: every 1h', { timeout: 30_000 });
   mark('the schedule is listed');

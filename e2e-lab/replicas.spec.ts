@@ -40,6 +40,10 @@ test('create a replica through the form, watch the initial sync, fail over, then
   await page.getByLabel('zpool for disk vdb').selectOption('data');
   await page.getByLabel('Sleep time between syncs (s)').fill('3600');
   await page.getByRole('button', { name: /Create replica/ }).click();
+  // An hour between syncs cannot meet the default RPO (15 min): refused on the field, unless accepted.
+  await expect(page.getByText(/a sleep time of 60 min cannot meet the RPO of 15 min/)).toBeVisible();
+  await page.getByLabel(/Save anyway/).check();
+  await page.getByRole('button', { name: /Create replica/ }).click();
 
   // The initial sync as a live task.
   await waitForTask(page);

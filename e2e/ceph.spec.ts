@@ -209,6 +209,10 @@ test('a snapshot schedule added is listed at once, and gone at once when removed
     await page.getByLabel('Interval').fill('2h');
     await expect(page.getByTestId('schedule-preview')).toContainText('Next runs:');
     await page.getByRole('button', { name: 'Add schedule' }).click();
+    // Longer than the RPO (15 min by default): refused on the field until the risk is accepted.
+    await expect(page.getByText(/a snapshot schedule of .* cannot meet the RPO of 15 min/).first()).toBeVisible();
+    await page.getByLabel(/Save anyway/).check();
+    await page.getByRole('button', { name: 'Add schedule' }).click();
     // No reload, no waiting for the slow query: the list follows the task.
     await expect(list).toContainText('rbd: every 2h', { timeout: 4_000 });
     await expect(page.getByText('No schedules at any level.')).toHaveCount(0);

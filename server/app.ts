@@ -16,6 +16,7 @@ import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
 import { ReplicaService } from './domain/replicas/service';
 import { openSecretKeys, type SecretKeys } from './domain/keys';
+import { vmInventory } from './domain/overview';
 import { ProtectionService } from './domain/protection/service';
 import { RpoTargets } from './domain/protection/rpo';
 import { SiteService } from './domain/sites';
@@ -117,6 +118,9 @@ export function createApp(opts: AppOptions = {}): App {
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
+  replicas.rpoFor = (o) => app.protection.rpoFor(o);
+  app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
+  app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
   return app;
 }
 

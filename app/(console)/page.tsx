@@ -4,6 +4,7 @@ import { CephNeedingAttention } from '@/components/ceph/attention';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { clockTime } from '@/components/connection';
+import { ProtectionOverview } from '@/components/protection/overview';
 import { ReplicasNeedingAttention } from '@/components/replicas/attention';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Badge, Card, DemoBadge, Empty, ErrorBox, PageTitle, formatBytes } from '@/components/ui';
@@ -19,6 +20,8 @@ export default function OverviewPage() {
       <PageTitle>Overview</PageTitle>
       <ReplicasNeedingAttention />
       <CephNeedingAttention />
+      <ProtectionOverview />
+      <h2 className="mb-3 text-lg font-semibold">Sites</h2>
       {q.error && <ErrorBox error={errorText(q.error)} />}
       {q.isLoading && <p className="text-sm text-zinc-500">Asking every site…</p>}
       {q.data && sites.length === 0 && (

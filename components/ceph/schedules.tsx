@@ -3,7 +3,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '../toast';
-import { errorText, useTRPC } from '../trpc';
+import { RpoRiskOverride, rpoRiskRefused } from '../protection/rpo-risk';
+import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, Card, Empty, TextInput, formatTime } from '../ui';
 import type { Task, TrackTask } from './types';
 
@@ -27,6 +28,7 @@ export function Schedules({ siteId, pool, namespace = '', images, track }: { sit
   };
   const onTask = (taskId: number) => track(taskId, { onEnded: showResult });
   const preview = useQuery({ ...trpc.ceph.previewSchedule.queryOptions({ interval, startTime: startTime || undefined, count: 3 }), enabled: !!interval, retry: false });
+  const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
   const add = useMutation(trpc.ceph.addSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
   const remove = useMutation(trpc.ceph.removeSchedule.mutationOptions({ onSuccess: (r) => onTask(r.taskId), onError: (e) => toast.error(errorText(e)) }));
   const level = { pool, ...(namespace ? { namespace } : {}), ...(image ? { image } : {}) };
@@ -56,10 +58,13 @@ export function Schedules({ siteId, pool, namespace = '', images, track }: { sit
         className="grid items-end gap-2 md:grid-cols-4"
         onSubmit={(e) => {
           e.preventDefault();
-          add.mutate({ siteId, level, interval, startTime: startTime || undefined });
+          add.mutate({ siteId, level, interval, startTime: startTime || undefined, acceptRpoRisk: acceptRpoRisk || undefined });
         }}
       >
-        <TextInput label="Interval" value={interval} onChange={(e) => setInterval(e.target.value)} hint="<n>m, <n>h or <n>d" error={preview.error ? errorText(preview.error) : undefined} />
+        <div className="flex flex-col gap-1">
+          <TextInput label="Interval" value={interval} onChange={(e) => setInterval(e.target.value)} hint="<n>m, <n>h or <n>d" error={preview.error ? errorText(preview.error) : rpoRiskRefused(add.error) ? fieldErrors(add.error).interval : undefined} />
+          <RpoRiskOverride error={add.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
+        </div>
         <TextInput label="Start time (optional)" value={startTime} onChange={(e) => setStartTime(e.target.value)} hint="ISO, e.g. 14:00 or 2026-11-24T02:00" />
         <label className="flex flex-col gap-1 text-sm font-medium">
           {namespace ? 'Image (empty: whole namespace)' : 'Image (empty: whole pool)'}

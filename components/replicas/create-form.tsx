@@ -4,6 +4,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { VmInfo } from '@/server/adapters/node/types';
 import { parseByteRate } from '@/server/domain/replicas/rules';
+import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, ErrorBox, Select, TextInput } from '../ui';
 
@@ -19,6 +20,7 @@ export function CreateReplicaForm({ siteId, vm, onCreated, onCancel }: { siteId:
   const create = useMutation(trpc.replicas.create.mutationOptions({ onSuccess: (r) => onCreated(r.taskId) }));
   const rate = parseByteRate(v.bandwidthLimit);
   const [showRate, setShowRate] = useState(false);
+  const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
   const fe: Record<string, string> = { ...fieldErrors(create.error), ...(showRate && !rate.ok ? { bandwidthLimit: rate.message } : {}) };
   const num = (s: string) => (s.trim() === '' ? NaN : Number(s));
   return (
@@ -40,6 +42,7 @@ export function CreateReplicaForm({ siteId, vm, onCreated, onCancel }: { siteId:
           bandwidthLimit: rate.value,
           reserveResources: v.reserveResources,
           keepSnapshots: num(v.keepSnapshots),
+          acceptRpoRisk: acceptRpoRisk || undefined,
         });
       }}
     >
@@ -71,7 +74,10 @@ export function CreateReplicaForm({ siteId, vm, onCreated, onCancel }: { siteId:
           ))}
         </Select>
       ))}
-      <TextInput label="Sleep time between syncs (s)" type="number" value={v.sleepTimeSec} onChange={(e) => setV({ ...v, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} hint="0–86400" />
+      <div className="flex flex-col gap-1">
+        <TextInput label="Sleep time between syncs (s)" type="number" value={v.sleepTimeSec} onChange={(e) => setV({ ...v, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} hint="0–86400" />
+        <RpoRiskOverride error={create.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
+      </div>
       <TextInput label="Bandwidth limit (bytes/s)" inputMode="numeric" value={v.bandwidthLimit} onChange={(e) => setV({ ...v, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="e.g. 8M or 8388608; empty for no limit" />
       <TextInput label="Recovery points to keep" type="number" value={v.keepSnapshots} onChange={(e) => setV({ ...v, keepSnapshots: e.target.value })} error={fe.keepSnapshots} />
       <label className="flex items-center gap-2 text-sm">

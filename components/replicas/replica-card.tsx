@@ -6,6 +6,7 @@ import { useState } from 'react';
 import { parseByteRate } from '@/server/domain/replicas/rules';
 import type { ReplicaView } from '@/server/domain/replicas/service';
 import { useToast } from '../toast';
+import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, Progress, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
 import { ReplicaStateBadge } from './state';
@@ -20,6 +21,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const toast = useToast();
   const [wizard, setWizard] = useState<null | 'failover' | 'reinit'>(null);
   const [editing, setEditing] = useState(false);
+  const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [destroyData, setDestroyData] = useState(false);
   const [form, setForm] = useState({ sleepTimeSec: String(r.sleepTimeSec), bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '', keepSnapshots: String(r.keepSnapshots) });
@@ -43,7 +45,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   // Relative to the server's view of now (the lag it computed), so rendering stays pure.
   const nextIn = r.nextSyncAt && r.lastSyncAt && r.lagSec !== null ? Math.round((r.nextSyncAt.getTime() - r.lastSyncAt.getTime()) / 1000 - r.lagSec) : null;
   return (
-    <div className="space-y-3" data-testid="replica-card" data-replica={r.name}>
+    <div className="space-y-3 scroll-mt-4" id={`replica-${r.id}`} data-testid="replica-card" data-replica={r.name}>
       <Card
         title={
           <span className="flex items-center gap-2">
@@ -155,10 +157,13 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
             onSubmit={(e) => {
               e.preventDefault();
               if (!rate.ok) return;
-              update.mutate({ id: r.id, sleepTimeSec: Number(form.sleepTimeSec), bandwidthLimit: rate.value, keepSnapshots: Number(form.keepSnapshots) });
+              update.mutate({ id: r.id, sleepTimeSec: Number(form.sleepTimeSec), bandwidthLimit: rate.value, keepSnapshots: Number(form.keepSnapshots), acceptRpoRisk: acceptRpoRisk || undefined });
             }}
           >
-            <TextInput label="Sleep time (s)" type="number" value={form.sleepTimeSec} onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} />
+            <div className="flex flex-col gap-1">
+              <TextInput label="Sleep time (s)" type="number" value={form.sleepTimeSec} onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} />
+              <RpoRiskOverride error={update.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
+            </div>
             <TextInput label="Bandwidth limit (bytes/s)" inputMode="numeric" value={form.bandwidthLimit} onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="e.g. 8M; empty for no limit" />
             <TextInput label="Recovery points to keep" type="number" value={form.keepSnapshots} onChange={(e) => setForm({ ...form, keepSnapshots: e.target.value })} error={fe.keepSnapshots} />
             <Button type="submit" variant="primary" busy={update.isPending}>

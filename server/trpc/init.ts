@@ -91,7 +91,7 @@ const t = initTRPC
       return {
         ...shape,
         message: app.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR' ? error.message : app.message,
-        data: { ...shape.data, appCode: app.code, fields: app.fields, stack: undefined },
+        data: { ...shape.data, appCode: app.code, fields: app.fields, override: typeof app.details?.override === 'string' ? app.details.override : undefined, stack: undefined },
       };
     },
   });

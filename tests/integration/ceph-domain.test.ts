@@ -169,7 +169,7 @@ describe('Tandem Ceph mirroring through its API on the two-site lab', () => {
 
     await expect(caller.ceph.previewSchedule({ interval: '90x' })).rejects.toThrow(/interval/i);
     expect(await caller.ceph.previewSchedule({ interval: '1h', count: 3 })).toHaveLength(3);
-    await finished((await caller.ceph.addSchedule({ siteId: A, level: { pool: POOL }, interval: '1h' })).taskId);
+    await finished((await caller.ceph.addSchedule({ siteId: A, level: { pool: POOL }, interval: '1h', acceptRpoRisk: true })).taskId);
     expect((await caller.ceph.schedules({ siteId: A, level: {} })).some((e) => e.pool === POOL && e.items.some((i) => i.interval === '1h'))).toBe(true);
     const withNext = await poll('site-a shows the image’s next scheduled snapshot', () => imageOn(A), (i) => !!i?.nextSnapshotAt, 90_000);
     const next = Date.parse(withNext!.nextSnapshotAt!.replace(' ', 'T') + (/[Z+]/.test(withNext!.nextSnapshotAt!) ? '' : 'Z'));

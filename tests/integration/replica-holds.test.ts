@@ -69,7 +69,7 @@ describe('replication holds and the full resync on the real node lab', () => {
   let first = '';
 
   it('holds the base on both nodes after the initial sync, and zfs destroy of it is refused', async () => {
-    const res = await caller.replicas.create({ name: 'hd', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, keepSnapshots: 2 });
+    const res = await caller.replicas.create({ name: 'hd', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, acceptRpoRisk: true, keepSnapshots: 2 });
     id = res.id;
     await finishedTask(app, res.taskId);
     first = (await caller.replicas.get({ id })).lastSnapshot!;

@@ -83,7 +83,7 @@ describe('VM replica lifecycle on the real node lab', () => {
 
   it('creates a replica of a two-disk VM and runs the initial full sync node to node', async () => {
     const t0 = Date.now();
-    const res = await caller.replicas.create({ name: 'dr', vmName: VM, sourceSiteId: n.node1!, targetSiteId: n.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600 });
+    const res = await caller.replicas.create({ name: 'dr', vmName: VM, sourceSiteId: n.node1!, targetSiteId: n.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, acceptRpoRisk: true });
     replicaId = res.id;
     const t = await task(res.taskId);
     console.log(`[replica] initial sync: ${t.progressComplete} bytes in ${Date.now() - t0} ms`);
@@ -127,7 +127,7 @@ describe('VM replica lifecycle on the real node lab', () => {
     const { started } = await app.scheduler.tick();
     expect(started).toHaveLength(1);
     await task(started[0]!);
-    await caller.replicas.update({ id: replicaId, sleepTimeSec: 3600 });
+    await caller.replicas.update({ id: replicaId, sleepTimeSec: 3600, acceptRpoRisk: true });
   });
 
   it('fails over (planned): master stopped, final sync, the VM runs on node2 with identical disks', async () => {

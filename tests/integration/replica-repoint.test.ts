@@ -65,8 +65,8 @@ describe('re-point of a sibling replica on the real node lab', () => {
   let failoverSnapshot = '';
 
   it('replicates one VM to node2 (r1) and node3 (r2), then fails r1 over: the VM runs on node2 and r2 is paused', async () => {
-    const a = await caller.replicas.create({ name: 'r1', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600 });
-    const b = await caller.replicas.create({ name: 'r2', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node3!, rootZpool: 'zones', sleepTimeSec: 3600 });
+    const a = await caller.replicas.create({ name: 'r1', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, acceptRpoRisk: true });
+    const b = await caller.replicas.create({ name: 'r2', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node3!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
     r1 = a.id;
     r2 = b.id;
     await finishedTask(app, a.taskId);

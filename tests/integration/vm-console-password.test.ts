@@ -63,7 +63,7 @@ describe('VM console passwords across a failover (real node lab)', () => {
   });
 
   it('a sync stores the definition without the password in clear, and the API shows none', async () => {
-    const res = await caller.replicas.create({ name: 'kv', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', sleepTimeSec: 3600 });
+    const res = await caller.replicas.create({ name: 'kv', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
     id = res.id;
     await finishedTask(app, res.taskId);
     const raw = app.db.$client.prepare('select vm_definition from replicas where id = ?').get(id) as { vm_definition: string };

@@ -80,7 +80,9 @@ describe('Ceph mirroring (demo clusters)', () => {
     expect(runs).toHaveLength(3);
     expect(new Date(runs[0]!).getTime()).toBeGreaterThan(clock.now());
     expect(new Date(runs[1]!).getTime() - new Date(runs[0]!).getTime()).toBe(3600_000);
-    const added = await done(app, (await caller.ceph.addSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).taskId);
+    // 30 minutes between mirror snapshots cannot meet the default RPO (15 min): refused on the field, unless accepted.
+    await expect(caller.ceph.addSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m' })).rejects.toThrow(/interval: a snapshot schedule of 30 min cannot meet the RPO of 15 min/);
+    const added = await done(app, (await caller.ceph.addSchedule({ siteId: a, level: { pool: 'rbd' }, interval: '30m', acceptRpoRisk: true })).taskId);
     const list = await caller.ceph.schedules({ siteId: a, level: { pool: 'rbd' } });
     expect(JSON.stringify(list)).toContain('30m');
     // The task ends with every schedule of the cluster: what the page lists, shown as soon as it ends.

@@ -201,7 +201,7 @@ describe('the Protection overview (demo sites)', () => {
     expect(p1.total).toBe(all.total);
     expect(p1.rows.length).toBe(3);
     const names = [...p1.rows, ...p2.rows].map((r) => r.name);
-    expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+    expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     expect(new Set([...p1.rows, ...p2.rows].map((r) => r.subject)).size).toBe(6);
     const imgs = await caller.protection.list({ kind: 'rbd-image', sort: 'window', dir: 'desc' });
     const w = imgs.rows.map((r) => r.windowSec ?? -1);
@@ -212,5 +212,34 @@ describe('the Protection overview (demo sites)', () => {
     // Counts are over everything, not the filter.
     expect(bySite.counts).toEqual(all.counts);
     await expect(caller.protection.list({ limit: 100_000 })).rejects.toThrow();
+  });
+});
+
+describe('save-time RPO checks (demo nodes)', () => {
+  it('refuses a sleep time that cannot meet the RPO, on the field, unless the risk is accepted', async () => {
+    const t = testApp();
+    t.app.demo.create();
+    const timer = setInterval(() => t.clock.advance(2_000), 2);
+    try {
+      const caller = createCaller(ctxFor(t.app, operator));
+      const id = (n: string) => t.app.sites.byName(n)!.id;
+      const input = { name: 'dr', vmName: 'web01', sourceSiteId: id('demo-node1'), targetSiteId: id('demo-node2'), rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600 };
+      const err = (await caller.replicas.create(input).catch((e: unknown) => e)) as { cause?: { fields?: { field: string; message: string }[]; details?: { override?: string } } };
+      expect(err.cause?.fields).toEqual([{ field: 'sleepTimeSec', message: expect.stringMatching(/a sleep time of 60 min cannot meet the RPO of 15 min \(built-in default \(15 min\)\).*save anyway/) }]);
+      expect(err.cause?.details?.override).toBe('acceptRpoRisk');
+      expect(t.app.replicas.list()).toEqual([]);
+      const c = await caller.replicas.create({ ...input, acceptRpoRisk: true });
+      expect((await t.app.tasks.wait(c.taskId)).state).toBe('finished');
+      // A replica's own RPO counts at update time, with its last transfer time.
+      await caller.protection.setRpo({ scope: { kind: 'object', subject: `replica:${c.id}` }, seconds: 7200 });
+      await caller.replicas.update({ id: c.id, sleepTimeSec: 3000 });
+      await expect(caller.replicas.update({ id: c.id, sleepTimeSec: 7200 })).rejects.toThrow(/sleep time of 2 h plus about .* cannot meet the RPO of 2 h \(this object\)/);
+      expect(t.app.replicas.get(c.id).sleepTimeSec).toBe(3000);
+      await caller.replicas.update({ id: c.id, sleepTimeSec: 7200, acceptRpoRisk: true });
+      expect(t.app.replicas.get(c.id).sleepTimeSec).toBe(7200);
+    } finally {
+      clearInterval(timer);
+      await t.app.tasks.shutdown();
+    }
   });
 });

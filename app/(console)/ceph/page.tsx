@@ -3,6 +3,7 @@
 import { CephNeedingAttention } from '@/components/ceph/attention';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
+import { useSearchParams } from 'next/navigation';
 import { useState } from 'react';
 import { ClusterState, hasPools, STATUS_WAIT_MS, statusRefetchMs } from '@/components/ceph/cluster-state';
 import { Daemons, daemonNames } from '@/components/ceph/daemons';
@@ -24,9 +25,11 @@ export default function CephPage() {
   const track = useCephTasks();
   const sites = useQuery(trpc.sites.list.queryOptions());
   const clusters = (sites.data ?? []).filter((s) => s.kind === 'ceph');
-  const [chosen, setChosen] = useState<number | null>(null);
-  const siteId = chosen ?? clusters[0]?.id ?? null;
-  const [selected, setSelected] = useState<Scope | null>(null);
+  // Links from the Protection overview open a cluster's pool or namespace (?site=&pool=&ns=).
+  const params = useSearchParams();
+  const [chosen, setChosen] = useState<number | null>(() => Number(params.get('site')) || null);
+  const siteId = (chosen && clusters.some((c) => c.id === chosen) ? chosen : null) ?? clusters[0]?.id ?? null;
+  const [selected, setSelected] = useState<Scope | null>(() => (params.get('pool') ? { pool: params.get('pool')!, namespace: params.get('ns') ?? '' } : null));
   // A split-brain row's "Resolve" sets the failback wizard's image and other cluster (and remounts it).
   const [resolve, setResolve] = useState<{ image: string; toSiteId: number; scope: string; n: number } | null>(null);
   // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).

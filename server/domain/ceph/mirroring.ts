@@ -20,6 +20,7 @@ import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
+import { cadenceRefusal } from '../protection/health';
 import type { SiteService } from '../sites';
 import { cephLock, type CephLockScope } from './locks';
 import { isUnreachable, LastAnswers, Reachability } from './reach';
@@ -581,8 +582,20 @@ export class CephMirroring {
     return nextRuns(interval, startTime ?? null, this.clock.now(), count).map((d) => d.toISOString());
   }
 
-  addSchedule(user: SessionUser, siteId: number, level: ScheduleLevel, interval: string, startTime?: string) {
+  /**
+   * The RPO of what a schedule covers (set by the app: server/domain/protection), for the check of
+   * a new schedule's interval. Without it, intervals are not checked.
+   */
+  rpoFor: ((o: { siteId: number } & ScheduleLevel) => { seconds: number; from: string }) | null = null;
+
+  /** `acceptRpoRisk`: add a schedule whose interval cannot meet the RPO anyway (otherwise refused on the field). */
+  addSchedule(user: SessionUser, siteId: number, level: ScheduleLevel, interval: string, startTime?: string, acceptRpoRisk = false) {
     this.previewSchedule(interval, startTime, 1);
+    if (!acceptRpoRisk && this.rpoFor) {
+      const rpo = this.rpoFor({ siteId, ...level });
+      const refusal = cadenceRefusal({ what: 'a snapshot schedule', intervalSec: parseScheduleInterval(interval).minutes * 60, rpoSec: rpo.seconds, rpoFrom: rpo.from });
+      if (refusal) throw new AppError('INVALID_INPUT', `interval: ${refusal}`, { fields: [{ field: 'interval', message: `${refusal}; save anyway to accept the risk` }], details: { override: 'acceptRpoRisk' } });
+    }
     return this.#act(user, siteId, {
       kind: 'ceph.schedule.add',
       name: `Add snapshot schedule every ${interval}`,

@@ -32,9 +32,9 @@ export const rpoScopeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('site'), siteId: z.number().int().positive() }),
   z.object({
     kind: z.literal('pool'),
-    pair: z.string().regex(PAIR, 'a pair of site ids such as 3-4'),
-    pool: z.string().regex(POOL_PART, 'a pool name'),
-    namespace: z.string().regex(POOL_PART, 'a namespace name').optional(),
+    pair: z.string().max(40).regex(PAIR, 'a pair of site ids such as 3-4'),
+    pool: z.string().max(128, 'at most 128 characters').regex(POOL_PART, 'a pool name'),
+    namespace: z.string().max(128, 'at most 128 characters').regex(POOL_PART, 'a namespace name').optional(),
   }),
   z.object({ kind: z.literal('object'), subject: z.string().max(400).regex(SUBJECT, 'a protected object such as replica:7 or rbd:3-4/rbd//vol1') }),
 ]);

@@ -10,12 +10,48 @@ import { imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery
 import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
 import { HEALTHS, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
 
+export interface SiteExposure {
+  site: SiteRef;
+  kind: 'node' | 'ceph';
+  protectedObjects: number;
+  worstWindowSec: number | null;
+  beyondRpo: number;
+  unknown: number;
+  unprotected: number;
+}
+
 /** A site that answered within this long counts as reachable (the scheduler asks every node every few seconds). */
 const SEEN_FRESH_MS = 120_000;
 /** A Ceph cluster's status older than this is asked again (in the background) when objects are read. */
 const CEPH_REFRESH_MS = 30_000;
-/** How long computed objects are reused (one computation serves the page, the metrics and the alerts). */
-const MEMO_MS = 1_000;
+/** How long computed objects are reused as they are (one computation serves the pages, the metrics and the alerts). */
+const FRESH_MS = 1_000;
+/** How old computed objects may be while new ones are computed in the background. */
+const MAX_STALE_MS = 5_000;
+
+interface Snapshot {
+  at: number;
+  objects: ProtectedObject[];
+  counts: Record<ProtectionHealth, number>;
+  /** Filtered and sorted lists of these objects, by query. */
+  views: Map<string, ProtectedObject[]>;
+}
+
+/** Plain code-point order: fast on thousands of rows, and the same on every server. */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+const rank = (h: ProtectionHealth) => HEALTHS.indexOf(h);
+const byName = (a: ProtectedObject, b: ProtectedObject) => byText(a.name, b.name) || byText(a.subject, b.subject);
+const win = (o: ProtectedObject) => o.windowSec ?? -1;
+const COMPARE: Record<NonNullable<ProtectionQuery['sort']>, (a: ProtectedObject, b: ProtectedObject) => number> = {
+  health: (a, b) => rank(a.health) - rank(b.health) || win(b) / b.rpoSec - win(a) / a.rpoSec || byName(a, b),
+  name: byName,
+  kind: (a, b) => byText(a.kind, b.kind) || byName(a, b),
+  window: (a, b) => win(a) - win(b) || byName(a, b),
+  rpo: (a, b) => a.rpoSec - b.rpoSec || byName(a, b),
+  source: (a, b) => byText(a.source?.name ?? '', b.source?.name ?? '') || byName(a, b),
+};
 const RECENT_SYNCS = 10;
 
 interface SiteInfo {
@@ -25,11 +61,18 @@ interface SiteInfo {
   lastSeenAt: number | null;
 }
 
-/** Ceph prints times in the admin host's time zone; Tandem's clusters run in UTC. */
+/** Ceph prints times in the admin host's time zone; Tandem's clusters run in UTC. Many images share a time: parsed once each. */
+const cephTimes = new Map<string, number | null>();
 function cephTime(s: string | null): number | null {
   if (!s) return null;
-  const t = Date.parse(`${s.replace(' ', 'T')}Z`);
-  return Number.isFinite(t) ? t : null;
+  let t = cephTimes.get(s);
+  if (t === undefined) {
+    const v = Date.parse(`${s.replace(' ', 'T')}Z`);
+    t = Number.isFinite(v) ? v : null;
+    if (cephTimes.size > 10_000) cephTimes.clear();
+    cephTimes.set(s, t);
+  }
+  return t;
 }
 
 function ref(s: SiteInfo | undefined | null): SiteRef | null {
@@ -41,9 +84,7 @@ function replicaHref(siteId: number, vm: string): string {
 }
 
 function cephHref(siteId: number, pool: string, ns: string): string {
-  const q = new URLSearchParams({ site: String(siteId), pool });
-  if (ns) q.set('ns', ns);
-  return `/ceph?${q}`;
+  return `/ceph?site=${siteId}&pool=${encodeURIComponent(pool)}${ns ? `&ns=${encodeURIComponent(ns)}` : ''}`;
 }
 
 /**
@@ -53,7 +94,14 @@ function cephHref(siteId: number, pool: string, ns: string): string {
  * Ceph clusters' last mirroring status, the nodes' last VM inventory; no machine is waited for.
  */
 export class ProtectionService {
-  #memo: { at: number; objects: ProtectedObject[] } | null = null;
+  #snap: Snapshot | null = null;
+  #computing: Promise<Snapshot> | null = null;
+  /**
+   * Asks the nodes for their VMs in the background (set by the app), so that VMs without a
+   * replica are listed; called when a node's last inventory is older than CEPH_REFRESH_MS.
+   */
+  refreshVms: (() => void) | null = null;
+  #vmsAskedAt = 0;
   /** Recent successful sync runs per replica, kept until the replica's last sync changes. */
   readonly #syncs = new Map<number, { lastSyncAt: number | null; runs: { at: number; seconds: number; bytesPerSecond: number | null }[] }>();
 
@@ -65,18 +113,39 @@ export class ProtectionService {
     readonly rpo: RpoTargets,
   ) {}
 
+  /** Forgets the computed objects: the next read computes them again. */
+  invalidate(): void {
+    this.#snap = null;
+  }
+
   /** Sets an RPO target; the objects show it at once. */
   setRpo(scope: RpoScope, seconds: number, by: string): { scope: string; seconds: number } {
     const r = this.rpo.set(scope, seconds, by);
-    this.#memo = null;
+    this.#snap = null;
     return r;
   }
 
   /** Removes an RPO target: its scope inherits again. */
   clearRpo(scope: RpoScope): { scope: string; removed: boolean } {
     const r = this.rpo.clear(scope);
-    this.#memo = null;
+    this.#snap = null;
     return r;
+  }
+
+  /** The RPO of what a Ceph snapshot schedule covers (a pool, namespace or image of the cluster), for the check of its interval. */
+  rpoForCeph(o: { siteId: number; pool?: string; namespace?: string; image?: string }): { seconds: number; from: string } {
+    let peerId: number | null = null;
+    const own = this.ceph.lastStatus(o.siteId);
+    const peerName = own?.ok && o.pool ? own.status.pools.find((p) => p.pool === o.pool && p.namespace === '')?.peers[0]?.siteName : undefined;
+    if (peerName) {
+      for (const s of this.db.select({ id: sites.id, kind: sites.kind }).from(sites).all()) {
+        const st = s.kind === 'ceph' && s.id !== o.siteId ? this.ceph.lastStatus(s.id) : null;
+        if (st?.ok && st.status.pools.some((p) => p.siteName === peerName)) peerId = s.id;
+      }
+    }
+    const pair = pairKey(o.siteId, peerId);
+    const subject = o.pool && o.image ? `rbd:${pair}/${o.pool}/${o.namespace ?? ''}/${o.image}` : `rbd:${pair}/*`;
+    return this.rpoFor({ subject, sourceSiteId: o.siteId, pair: o.pool ? pair : undefined, pool: o.pool, namespace: o.namespace });
   }
 
   /** The RPO an object of `subject` would have (for save-time checks of a cadence), and where it comes from. */
@@ -86,9 +155,36 @@ export class ProtectionService {
     return { seconds: r.seconds, from: r.from.label };
   }
 
+  /** Every object, as last computed (see #snapshot). */
   async objects(): Promise<ProtectedObject[]> {
+    return (await this.#snapshot()).objects;
+  }
+
+  /**
+   * The computed objects. Younger than FRESH_MS: used as they are. Younger than MAX_STALE_MS:
+   * used, and computed again in the background for the next caller. Older (or none): computed
+   * first. So a page is answered from memory, and the cost of computing (O(objects), no per-row
+   * SQL) is paid at most about once a second, whatever the number of readers.
+   */
+  async #snapshot(): Promise<Snapshot> {
     const now = this.clock.now();
-    if (this.#memo && now - this.#memo.at < MEMO_MS && now >= this.#memo.at) return this.#memo.objects;
+    const s = this.#snap;
+    if (s && now >= s.at && now - s.at < FRESH_MS) return s;
+    if (s && now >= s.at && now - s.at < MAX_STALE_MS) {
+      void this.#refresh().catch(() => undefined);
+      return s;
+    }
+    return this.#refresh();
+  }
+
+  #refresh(): Promise<Snapshot> {
+    return (this.#computing ??= Promise.resolve()
+      .then(() => this.#compute())
+      .finally(() => (this.#computing = null)));
+  }
+
+  #compute(): Snapshot {
+    const now = this.clock.now();
     const siteRows: SiteInfo[] = this.db
       .select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt })
       .from(sites)
@@ -96,42 +192,66 @@ export class ProtectionService {
       .map((s) => ({ ...s, lastSeenAt: s.lastSeenAt?.getTime() ?? null }));
     const byId = new Map(siteRows.map((s) => [s.id, s]));
     const targets = this.rpo.map();
-    const label = (scope: string) => this.#scopeLabel(scope, byId);
+    const labels = new Map<string, string>();
+    const label = (scope: string) => {
+      let l = labels.get(scope);
+      if (l === undefined) labels.set(scope, (l = this.#scopeLabel(scope, byId)));
+      return l;
+    };
     const objects = [...this.#replicaObjects(now, byId, targets, label), ...this.#imageObjects(now, siteRows, targets, label)];
-    this.#memo = { at: now, objects };
-    return objects;
+    const counts = Object.fromEntries(HEALTHS.map((h) => [h, 0])) as Record<ProtectionHealth, number>;
+    for (const o of objects) counts[o.health]++;
+    this.#snap = { at: now, objects, counts, views: new Map() };
+    return this.#snap;
   }
 
   /** One page of objects, filtered and sorted, with the counts per health over all objects. */
   async list(q: ProtectionQuery = {}): Promise<ProtectionPage> {
-    const all = await this.objects();
-    const counts = Object.fromEntries(HEALTHS.map((h) => [h, 0])) as Record<ProtectionHealth, number>;
-    for (const o of all) counts[o.health]++;
-    const needle = q.q?.trim().toLowerCase();
-    const rows = all.filter(
-      (o) =>
-        (q.siteId === undefined || o.source?.id === q.siteId || o.target?.id === q.siteId) &&
-        (q.kind === undefined || o.kind === q.kind) &&
-        (q.health === undefined || o.health === q.health) &&
-        (!needle || o.name.toLowerCase().includes(needle) || !!o.source?.name.toLowerCase().includes(needle) || !!o.target?.name.toLowerCase().includes(needle)),
-    );
-    const sign = q.dir === 'desc' ? -1 : 1;
-    const rank = (h: ProtectionHealth) => HEALTHS.indexOf(h);
-    const byName = (a: ProtectedObject, b: ProtectedObject) => a.name.localeCompare(b.name) || a.subject.localeCompare(b.subject);
-    const win = (o: ProtectedObject) => o.windowSec ?? -1;
-    const cmp: Record<NonNullable<ProtectionQuery['sort']>, (a: ProtectedObject, b: ProtectedObject) => number> = {
-      health: (a, b) => rank(a.health) - rank(b.health) || (b.windowSec ?? -1) / b.rpoSec - (a.windowSec ?? -1) / a.rpoSec || byName(a, b),
-      name: byName,
-      kind: (a, b) => a.kind.localeCompare(b.kind) || byName(a, b),
-      window: (a, b) => win(a) - win(b) || byName(a, b),
-      rpo: (a, b) => a.rpoSec - b.rpoSec || byName(a, b),
-      source: (a, b) => (a.source?.name ?? '').localeCompare(b.source?.name ?? '') || byName(a, b),
-    };
-    const c = cmp[q.sort ?? 'health'];
-    rows.sort((a, b) => sign * c(a, b));
+    const snap = await this.#snapshot();
+    const needle = q.q?.trim().toLowerCase() || undefined;
+    const key = JSON.stringify([q.siteId, q.kind, q.health, needle, q.sort ?? 'health', q.dir ?? 'asc']);
+    let rows = snap.views.get(key);
+    if (!rows) {
+      rows = snap.objects.filter(
+        (o) =>
+          (q.siteId === undefined || o.source?.id === q.siteId || o.target?.id === q.siteId) &&
+          (q.kind === undefined || o.kind === q.kind) &&
+          (q.health === undefined || o.health === q.health) &&
+          (!needle || o.name.toLowerCase().includes(needle) || !!o.source?.name.toLowerCase().includes(needle) || !!o.target?.name.toLowerCase().includes(needle)),
+      );
+      const sign = q.dir === 'desc' ? -1 : 1;
+      const c = COMPARE[q.sort ?? 'health'];
+      rows.sort((a, b) => sign * c(a, b));
+      if (snap.views.size >= 32) snap.views.delete(snap.views.keys().next().value!);
+      snap.views.set(key, rows);
+    }
     const offset = q.offset ?? 0;
     const limit = q.limit ?? 50;
-    return { rows: rows.slice(offset, offset + limit), total: rows.length, counts, stale: this.#stale(), at: this.clock.now() };
+    return { rows: rows.slice(offset, offset + limit), total: rows.length, counts: snap.counts, stale: this.#stale(), at: snap.at };
+  }
+
+  /**
+   * What each site's loss would cost now: the objects written there (VMs whose master it is,
+   * images primary there), the worst data-loss window among them, how many are beyond their RPO
+   * or unmeasured, and how many have no copy at all.
+   */
+  async exposure(): Promise<SiteExposure[]> {
+    const all = await this.objects();
+    const rows = this.db.select({ id: sites.id, name: sites.name, kind: sites.kind }).from(sites).orderBy(sites.kind, sites.name).all();
+    return rows.map((s) => {
+      const mine = all.filter((o) => o.source?.id === s.id);
+      const copied = mine.filter((o) => o.health !== 'unprotected');
+      const windows = copied.map((o) => o.windowSec).filter((w): w is number => w !== null);
+      return {
+        site: { id: s.id, name: s.name },
+        kind: s.kind,
+        protectedObjects: copied.length,
+        worstWindowSec: windows.length ? Math.max(...windows) : null,
+        beyondRpo: copied.filter((o) => o.health === 'warning' || o.health === 'breach').length,
+        unknown: copied.filter((o) => o.health === 'unknown').length,
+        unprotected: mine.length - copied.length,
+      };
+    });
   }
 
   /** One object, by subject (null when there is none). */
@@ -244,9 +364,14 @@ export class ProtectionService {
         failoverHref: `${replicaHref(r.sourceSiteId, r.vmName)}#replica-${r.id}`,
       });
     }
-    // VMs with no replica, from each node's last inventory.
-    for (const s of byId.values()) {
-      if (s.kind !== 'node') continue;
+    // VMs with no replica, from each node's last inventory (asked again in the background when old).
+    const nodes = [...byId.values()].filter((s) => s.kind === 'node');
+    const oldest = Math.min(...nodes.map((s) => lastVms(this.sites, s.id)?.at ?? 0));
+    if (nodes.length && now - oldest > CEPH_REFRESH_MS && now - this.#vmsAskedAt > CEPH_REFRESH_MS) {
+      this.#vmsAskedAt = now;
+      this.refreshVms?.();
+    }
+    for (const s of nodes) {
       for (const vm of lastVms(this.sites, s.id)?.vms ?? []) {
         if (replicated.has(`${s.id}/${vm.name}`)) continue;
         const subject = `vm:${s.id}/${vm.name}`;

@@ -37,10 +37,17 @@ export const replicaSettingsSchema = z.object({
   keepSnapshots: fields.keepSnapshots.default(DEFAULTS.keepSnapshots),
 });
 
+/**
+ * `acceptRpoRisk`: save a sleep time that cannot meet the replica's RPO anyway (otherwise refused,
+ * on the field, with the figures).
+ */
+const acceptRpoRisk = z.boolean().optional();
+
 /** A change of settings: only what is given changes (no defaults, unlike creation). */
-export const replicaUpdateSchema = z.object(fields).partial();
+export const replicaUpdateSchema = z.object(fields).partial().extend({ acceptRpoRisk });
 
 export const replicaCreateSchema = replicaSettingsSchema.extend({
+  acceptRpoRisk,
   name: replicaNameSchema,
   vmName: z.string().min(1, 'required').max(64, 'at most 64 characters'),
   sourceSiteId: z.number().int().positive(),

@@ -9,6 +9,7 @@ import type { Clock } from '../clock';
 import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
 import type { Sealer } from './vm-definition';
+import { cadenceRefusal } from '../protection/health';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
 import { definitionToDefine, publicDefinition, storedDefinition } from './vm-definition';
@@ -133,9 +134,13 @@ export class ReplicaService {
     return r;
   }
 
-  #view(r: ReplicaRow): ReplicaView {
+  /** Site names by id (one query; no secret is read). */
+  #siteNames(): Map<number, string> {
+    return new Map(this.db.select({ id: sites.id, name: sites.name }).from(sites).all().map((s) => [s.id, s.name]));
+  }
+
+  #view(r: ReplicaRow, names: Map<number, string> = this.#siteNames()): ReplicaView {
     const holder = this.tasks.holder(replicaLock(r.id));
-    const names = new Map(this.sites.list().map((s) => [s.id, s.name]));
     return {
       ...r,
       vmDefinition: r.vmDefinition ? publicDefinition(r.vmDefinition) : null,
@@ -152,13 +157,14 @@ export class ReplicaService {
     const conds = [];
     if (filter.siteId) conds.push(or(eq(replicas.sourceSiteId, filter.siteId), eq(replicas.targetSiteId, filter.siteId)));
     if (filter.vmName) conds.push(eq(replicas.vmName, filter.vmName));
+    const names = this.#siteNames();
     return this.db
       .select()
       .from(replicas)
       .where(conds.length ? and(...conds) : undefined)
       .orderBy(replicas.vmName, replicas.name)
       .all()
-      .map((r) => this.#view(r));
+      .map((r) => this.#view(r, names));
   }
 
   get(id: number): ReplicaView {
@@ -224,6 +230,7 @@ export class ReplicaService {
       maxReplicasPerVm: Number(process.env.TANDEM_MAX_REPLICAS_PER_VM ?? DEFAULTS.maxReplicasPerVm),
     });
     if (issues.length) throw new AppError('INVALID_INPUT', issues.map((i) => `${i.field}: ${i.message}`).join('; '), { fields: issues });
+    if (!input.acceptRpoRisk) this.#checkCadence({ subject: null, sourceSiteId: input.sourceSiteId, sleepTimeSec: input.sleepTimeSec, transferSec: 0 });
     const row = this.db
       .insert(replicas)
       .values({
@@ -249,10 +256,28 @@ export class ReplicaService {
     return { replica: this.#view(row), taskId: task.id };
   }
 
+  /**
+   * The RPO a replica would have (set by the app: server/domain/protection), for the check of its
+   * sleep time at save time. Without it, sleep times are not checked.
+   */
+  rpoFor: ((o: { subject: string; sourceSiteId: number }) => { seconds: number; from: string }) | null = null;
+
+  /** Refuses a sleep time that cannot meet the replica's RPO (on the field; `acceptRpoRisk` overrides). */
+  #checkCadence(o: { subject: string | null; sourceSiteId: number; sleepTimeSec: number; transferSec: number }): void {
+    if (!this.rpoFor) return;
+    const rpo = this.rpoFor({ subject: o.subject ?? 'replica:0', sourceSiteId: o.sourceSiteId });
+    const refusal = cadenceRefusal({ what: 'a sleep time', intervalSec: o.sleepTimeSec, transferSec: o.transferSec, rpoSec: rpo.seconds, rpoFrom: rpo.from });
+    if (refusal) throw new AppError('INVALID_INPUT', `sleepTimeSec: ${refusal}`, { fields: [{ field: 'sleepTimeSec', message: `${refusal}; save anyway to accept the risk` }], details: { override: 'acceptRpoRisk' } });
+  }
+
   /** New settings apply from the next cycle; a sync in progress is not interrupted. */
   update(id: number, raw: unknown): ReplicaView {
-    const patch: ReplicaSettings = replicaUpdateSchema.parse(raw);
+    const { acceptRpoRisk, ...patch }: ReplicaSettings & { acceptRpoRisk?: boolean } = replicaUpdateSchema.parse(raw);
     const r = this.row(id);
+    if (patch.sleepTimeSec !== undefined && !acceptRpoRisk) {
+      const last = this.db.select({ s: syncRuns.startedAt, f: syncRuns.finishedAt }).from(syncRuns).where(and(eq(syncRuns.subject, `replica:${id}`), eq(syncRuns.outcome, 'success'))).orderBy(desc(syncRuns.startedAt)).limit(1).get();
+      this.#checkCadence({ subject: `replica:${id}`, sourceSiteId: r.sourceSiteId, sleepTimeSec: patch.sleepTimeSec, transferSec: last?.f ? Math.round((last.f.getTime() - last.s.getTime()) / 1000) : 0 });
+    }
     if (r.state === 'reinit-required' && patch.enabled) throw new AppError('PRECONDITION_FAILED', 'this replica must be reinitialised after the failover before it can be resumed');
     if (r.operation && patch.enabled !== undefined) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back first`);
     const set: Partial<ReplicaRow> = { ...patch, updatedAt: new Date(this.clock.now()) };

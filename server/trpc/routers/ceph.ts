@@ -102,8 +102,8 @@ export const cephRouter = router({
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.namespace, input.on).id })),
   addSchedule: operatorProcedure
-    .input(z.object({ siteId, level, interval: interval.min(1, 'required'), startTime: startTime.optional() }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.addSchedule(ctx.user, input.siteId, input.level, input.interval, input.startTime || undefined).id })),
+    .input(z.object({ siteId, level, interval: interval.min(1, 'required'), startTime: startTime.optional(), acceptRpoRisk: z.boolean().optional() }))
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.addSchedule(ctx.user, input.siteId, input.level, input.interval, input.startTime || undefined, input.acceptRpoRisk).id })),
   removeSchedule: operatorProcedure
     .input(z.object({ siteId, level, interval: interval.optional(), startTime: startTime.optional() }))
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removeSchedule(ctx.user, input.siteId, input.level, input.interval || undefined, input.startTime || undefined).id })),

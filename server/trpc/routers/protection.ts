@@ -25,6 +25,7 @@ export const protectionRouter = router({
         .optional(),
     )
     .query(({ ctx, input }) => ctx.app.protection.list(input ?? {})),
+  exposure: viewerProcedure.query(({ ctx }) => ctx.app.protection.exposure()),
   get: viewerProcedure.input(z.object({ subject })).query(({ ctx, input }) => ctx.app.protection.get(input.subject)),
   rpoTargets: viewerProcedure.query(({ ctx }) => ctx.app.protection.rpo.list()),
   setRpo: operatorProcedure
