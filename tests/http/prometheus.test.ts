@@ -1,87 +1,40 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Prometheus, until as untilSeen } from '../integration/prometheus';
 import { TandemServer } from '../integration/server';
 
 /**
  * A real Prometheus (Debian's `prometheus`) scrapes a production Tandem server on the demo sites
  * with a metrics token, every second, and its query API returns the data-loss window of a VM
- * replica and of a mirrored RBD image. Revoking the token takes the target down.
+ * replica and of a mirrored RBD image; the README's alerting rules evaluate. Revoking the token
+ * takes the target down.
  */
 const PORT = Number(process.env.METRICS_HTTP_PORT) || 3260;
 const PROM_PORT = Number(process.env.METRICS_PROM_PORT) || 9091;
 const PASSWORD = 'metrics-admin-password';
-const PROM = process.env.PROMETHEUS_BIN || '/usr/bin/prometheus';
-const RULES = path.resolve(__dirname, '../../docs/metrics/tandem.rules.yml');
 
 let dir: string;
 let server: TandemServer;
-let prom: ChildProcess | null = null;
-let promLog = '';
-let tokenFile: string;
+let prom: Prometheus;
+let token: string;
 let replicaId: number;
 /** When the replica was created: its window cannot be longer than the time since. */
 let createdAt: number;
 
-/** Polls `fn` until it returns a value (not undefined), or fails with what was last seen. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what}: not seen within ${timeoutMs / 1000} s${last ? ` (last error: ${String(last)})` : ''}\nprometheus log:\n${promLog.slice(-3000)}`);
-}
-
-interface Target {
-  health: 'up' | 'down' | 'unknown';
-  lastError: string;
-  lastScrapeDuration: number;
-  scrapeUrl: string;
-}
-interface Rule {
-  name: string;
-  health: string;
-  lastError?: string;
-  state: string;
-  alerts: { labels: Record<string, string>; state: string }[];
-}
-interface Series {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function promApi<T>(p: string): Promise<T> {
-  const res = await fetch(`http://127.0.0.1:${PROM_PORT}${p}`);
-  const body = (await res.json()) as { status: string; data: T; error?: string };
-  if (body.status !== 'success') throw new Error(`${p}: ${body.error}`);
-  return body.data;
-}
-const target = async () => (await promApi<{ activeTargets: Target[] }>('/api/v1/targets')).activeTargets.find((t) => t.scrapeUrl.includes(`:${PORT}/api/metrics`));
-const rules = async () => (await promApi<{ groups: { rules: Rule[] }[] }>('/api/v1/rules')).groups.flatMap((g) => g.rules);
-const query = async (q: string) => (await promApi<{ resultType: string; result: Series[] }>(`/api/v1/query?query=${encodeURIComponent(q)}`)).result;
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs?: number) => untilSeen(what, fn, timeoutMs, () => prom?.log ?? '');
 
 beforeAll(async () => {
-  expect(fs.existsSync(PROM), `${PROM} is missing: apt-get install prometheus`).toBe(true);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-metrics-'));
   server = new TandemServer(PORT, path.join(dir, 'data'), PASSWORD, { TANDEM_DEMO: '1', TANDEM_DEMO_LATENCY_MS: '20' });
+  prom = new Prometheus(PROM_PORT, dir, `127.0.0.1:${PORT}`);
   await server.start();
   await server.login();
 });
 
 afterAll(async () => {
-  if (prom && prom.exitCode === null) {
-    prom.kill('SIGTERM');
-    await new Promise((r) => prom!.once('exit', r));
-  }
+  await prom?.stop();
   await server?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -109,10 +62,14 @@ describe('Prometheus scraping /api/metrics', () => {
     });
     replicaId = created.id;
     type TaskInfo = { task: { state: string; error: string | null }; logs: { message: string }[] };
-    const ended = await until('the initial sync has ended', async () => {
-      const t = await server.query<TaskInfo>('tasks.get', { id: created.taskId });
-      return ['waiting', 'running', 'question'].includes(t.task.state) ? undefined : t;
-    }, 240_000);
+    const ended = await until(
+      'the initial sync has ended',
+      async () => {
+        const t = await server.query<TaskInfo>('tasks.get', { id: created.taskId });
+        return ['waiting', 'running', 'question'].includes(t.task.state) ? undefined : t;
+      },
+      240_000,
+    );
     expect(ended.task, ended.logs.map((l) => l.message).join('\n')).toMatchObject({ state: 'finished', error: null });
     expect((await server.query<{ lastSyncAt: string | null }>('replicas.get', { id: replicaId })).lastSyncAt).not.toBeNull();
     for (const n of ['demo-site-a', 'demo-site-b']) {
@@ -121,39 +78,10 @@ describe('Prometheus scraping /api/metrics', () => {
   });
 
   it('is scraped by a real Prometheus with the token, and its query API returns the data-loss window of a replica and of an image', async () => {
-    const { token } = await server.call<{ token: string }>('apiTokens.create', { name: 'prometheus', scope: 'metrics' });
-    tokenFile = path.join(dir, 'tandem-token');
-    fs.writeFileSync(tokenFile, token, { mode: 0o600 });
-    const config = path.join(dir, 'prometheus.yml');
-    fs.writeFileSync(
-      config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        '  evaluation_interval: 1s',
-        // The README's alerting rules.
-        'rule_files:',
-        `  - ${RULES}`,
-        'scrape_configs:',
-        '  - job_name: tandem',
-        '    metrics_path: /api/metrics',
-        '    authorization:',
-        '      type: Bearer',
-        `      credentials_file: ${tokenFile}`,
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${PORT}']`,
-        '',
-      ].join('\n'),
-    );
-    const check = spawnSync('promtool', ['check', 'config', config], { encoding: 'utf8' });
-    if (check.error === undefined) expect(check.status, check.stdout + check.stderr).toBe(0);
-    prom = spawn(PROM, [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${PROM_PORT}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    prom.stdout!.on('data', (b: Buffer) => (promLog += b.toString()));
-    prom.stderr!.on('data', (b: Buffer) => (promLog += b.toString()));
-
+    token = (await server.call<{ token: string }>('apiTokens.create', { name: 'prometheus', scope: 'metrics' })).token;
+    prom.start(token);
     const up = await until('the target is up', async () => {
-      const t = await target();
+      const t = await prom.scraped();
       return t?.health === 'up' ? t : undefined;
     });
     expect(up.lastError).toBe('');
@@ -161,7 +89,7 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(up.lastScrapeDuration).toBeLessThan(1);
 
     const windows = await until('the data-loss windows of a replica and an image', async () => {
-      const r = await query('tandem_data_loss_window_seconds');
+      const r = await prom.query('tandem_data_loss_window_seconds');
       return r.some((s) => s.metric.kind === 'vm-replica') && r.some((s) => s.metric.kind === 'rbd-image') ? r : undefined;
     });
     const rep = windows.find((s) => s.metric.subject === `replica:${replicaId}`);
@@ -176,15 +104,15 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(Number(img.value[1])).toBeLessThan(86_400);
 
     // The RPO joins the window on the same labels: an alerting rule's expression evaluates.
-    const over = await query(`tandem_data_loss_window_seconds{subject="replica:${replicaId}"} / on(subject) tandem_rpo_seconds`);
+    const over = await prom.query(`tandem_data_loss_window_seconds{subject="replica:${replicaId}"} / on(subject) tandem_rpo_seconds`);
     expect(over).toHaveLength(1);
     expect(Number(over[0]!.value[1])).toBeGreaterThanOrEqual(0);
     // The health is a state set: exactly one health per object is 1.
-    const health = await query(`sum by (subject) (tandem_protection_health{subject="replica:${replicaId}"})`);
+    const health = await prom.query(`sum by (subject) (tandem_protection_health{subject="replica:${replicaId}"})`);
     expect(health.map((s) => s.value[1])).toEqual(['1']);
     // Every demo site is known to be up, the sync shows in the counters and the task counts.
     const sitesUp = await until('every site known', async () => {
-      const r = await query('tandem_site_up');
+      const r = await prom.query('tandem_site_up');
       return r.length === 5 ? r : undefined;
     });
     expect(sitesUp.map((s) => [s.metric.site, s.value[1]]).sort()).toEqual([
@@ -194,15 +122,15 @@ describe('Prometheus scraping /api/metrics', () => {
       ['demo-site-a', '1'],
       ['demo-site-b', '1'],
     ]);
-    const bytes = await query(`tandem_sync_bytes_total{subject="replica:${replicaId}"}`);
+    const bytes = await prom.query(`tandem_sync_bytes_total{subject="replica:${replicaId}"}`);
     expect(Number(bytes[0]!.value[1])).toBeGreaterThan(0);
-    const syncs = await query('tandem_tasks{kind="replica.sync",state="finished"}');
+    const syncs = await prom.query('tandem_tasks{kind="replica.sync",state="finished"}');
     expect(Number(syncs[0]!.value[1])).toBeGreaterThanOrEqual(1);
   });
 
   it("evaluates the README's alerting rules: an RPO below the replica's window makes its alert pending", async () => {
     const evaluated = await until('both rules evaluated', async () => {
-      const r = await rules();
+      const r = await prom.rules();
       return r.length === 2 && r.every((x) => x.health === 'ok') ? r : undefined;
     });
     expect(evaluated.map((r) => r.name).sort()).toEqual(['TandemDataLossWindowOverRpo', 'TandemSiteDown']);
@@ -210,10 +138,10 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(evaluated.find((r) => r.name === 'TandemSiteDown')!.alerts).toEqual([]);
     // The replica syncs every 30 s; with a 10-s RPO its window goes over it between two syncs.
     await server.call('protection.setRpo', { scope: { kind: 'object', subject: `replica:${replicaId}` }, seconds: 10 });
-    await until('the RPO of 10 s scraped', async () => ((await query(`tandem_rpo_seconds{subject="replica:${replicaId}"}`))[0]?.value[1] === '10' ? true : undefined));
+    await until('the RPO of 10 s scraped', async () => ((await prom.query(`tandem_rpo_seconds{subject="replica:${replicaId}"}`))[0]?.value[1] === '10' ? true : undefined));
     const pending = await until(
       'the RPO alert pending for the replica',
-      async () => (await rules()).find((r) => r.name === 'TandemDataLossWindowOverRpo')?.alerts.find((a) => a.labels.subject === `replica:${replicaId}`),
+      async () => (await prom.rules()).find((r) => r.name === 'TandemDataLossWindowOverRpo')?.alerts.find((a) => a.labels.subject === `replica:${replicaId}`),
       90_000,
     );
     expect(pending).toMatchObject({ state: 'pending', labels: { kind: 'vm-replica', source: 'demo-node2', target: 'demo-node3', severity: 'warning' } });
@@ -225,11 +153,11 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(t!.lastUsedAt).not.toBeNull();
     await server.call('apiTokens.revoke', { id: t!.id });
     const down = await until('the target is down', async () => {
-      const x = await target();
+      const x = await prom.scraped();
       return x?.health === 'down' ? x : undefined;
     });
     expect(down.lastError).toMatch(/401/);
     // The token is in no log of the server.
-    expect(server.log).not.toContain(fs.readFileSync(tokenFile, 'utf8'));
+    expect(server.log).not.toContain(token);
   });
 });
