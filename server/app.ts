@@ -5,12 +5,16 @@ import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
 import { ApiTokens } from './domain/api-tokens';
+import { AlertDelivery } from './domain/alerts/delivery';
+import { AlertService } from './domain/alerts/service';
 import { AuthService, type PasswordHasher } from './domain/auth';
 import { systemClock, type Clock } from './domain/clock';
 import { DemoService } from './domain/demo';
 import { CephFailover } from './domain/ceph/failover';
 import { CephMirroring } from './domain/ceph/mirroring';
 import { HistoryLog } from './domain/history';
+import { ProtectionCollector } from './domain/protection/collector';
+import { ProtectionSamples } from './domain/protection/samples';
 import { ReplicaFailover } from './domain/replicas/failover';
 import { ReplicaRepoint } from './domain/replicas/repoint';
 import { ReplicationScheduler } from './domain/replicas/scheduler';
@@ -46,6 +50,10 @@ export interface App {
   keys: SecretKeys;
   /** Bearer tokens of machine clients (the metrics scrape). */
   apiTokens: ApiTokens;
+  /** Samples every protected object on an interval; the charts' series (server/domain/protection/collector.ts). */
+  collector: ProtectionCollector;
+  /** Alert rules, their state and delivery (server/domain/alerts/). */
+  alerts: AlertService;
 }
 
 export interface AppOptions {
@@ -115,12 +123,17 @@ export function createApp(opts: AppOptions = {}): App {
     dataDir: dir,
     keys,
     apiTokens: new ApiTokens(db, clock),
+    collector: null as unknown as ProtectionCollector,
+    alerts: null as unknown as AlertService,
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   replicas.rpoFor = (o) => app.protection.rpoFor(o);
   app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
   app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
+  app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), { clock, sites, ceph: app.ceph, objects: () => app.protection.objects(), invalidate: () => app.protection.invalidate() });
+  const delivery = new AlertDelivery({ db, clock, keys, consoleUrl: process.env.TANDEM_URL });
+  app.alerts = new AlertService({ db, clock, history, tasks, ceph: app.ceph, delivery, objects: () => app.protection.objects(), watchesNodes: process.env.TANDEM_SCHEDULER !== '0' });
   return app;
 }
 
@@ -140,6 +153,8 @@ export async function bootApp(app: App): Promise<void> {
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
   if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
+  if (process.env.TANDEM_COLLECT !== '0') app.collector.start();
+  if (process.env.TANDEM_ALERTS !== '0') app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);
 }
 
 const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };

@@ -5,12 +5,12 @@ import Link from 'next/link';
 import { useState } from 'react';
 import { parseByteRate } from '@/server/domain/replicas/rules';
 import type { ReplicaView } from '@/server/domain/replicas/service';
+import { HistoryChart } from '../protection/history-chart';
 import { useToast } from '../toast';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, Progress, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
 import { ReplicaStateBadge } from './state';
-import { SyncChart } from './sync-chart';
 import { FailoverWizard, ReinitWizard } from './wizards';
 
 const OPERATION_LABEL: Record<NonNullable<ReplicaView['operation']>['kind'], string> = { failover: 'Failover', reinit: 'Reinit', resync: 'Full resync', repoint: 'Re-point' };
@@ -25,7 +25,6 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const [deleting, setDeleting] = useState(false);
   const [destroyData, setDestroyData] = useState(false);
   const [form, setForm] = useState({ sleepTimeSec: String(r.sleepTimeSec), bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '', keepSnapshots: String(r.keepSnapshots) });
-  const runs = useQuery(trpc.replicas.syncRuns.queryOptions({ id: r.id, limit: 100 }));
   const refresh = () => void qc.invalidateQueries({ queryKey: trpc.replicas.pathKey() });
   const onError = (e: unknown) => toast.error(errorText(e));
   const update = useMutation(trpc.replicas.update.mutationOptions({ onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()) }));
@@ -172,7 +171,10 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           </form>
         )}
         <div className="mt-3">
-          <SyncChart runs={runs.data ?? []} />
+          <HistoryChart subject={`replica:${r.id}`} />
+          <Link href={`/protection/${encodeURIComponent(`replica:${r.id}`)}`} className="mt-1 inline-block text-xs text-brand-600 hover:underline">
+            History of {r.name}
+          </Link>
         </div>
       </Card>
       {wizard === 'failover' && <FailoverWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}

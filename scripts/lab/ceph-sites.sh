@@ -17,6 +17,8 @@
 #   pair      bootstrap-peer pool "rbd" (token from site-a, imported rx-tx on site-b)
 #   unpair    remove all peers of pool "rbd" on both sites
 #   restart-mirror [SITE...]  restart the rbd-mirror daemon(s) (they read their peers at start)
+#   stop-mirror SITE...  stop the rbd-mirror daemon of the site(s): replication into them stops
+#                (restart-mirror starts it again)
 #   crash SITE   power loss of one site: kill -9 its mon, mgr, OSD and rbd-mirror; its data stays
 #   start SITE   start a crashed (or stopped) site again with its data, the other site untouched;
 #                returns once it is HEALTH_OK and its rbd-mirror daemon runs
@@ -755,6 +757,22 @@ cmd_restart_mirror() {
   log "restart-mirror: ${targets[*]} restarted ($(elapsed))"
 }
 
+# stop-mirror SITE...: replication into a site stops (its rbd-mirror daemon is stopped cleanly).
+cmd_stop_mirror() {
+  with_lock
+  require_up
+  [[ $# -gt 0 ]] || die "stop-mirror: name the site(s)"
+  local site
+  for site in "$@"; do
+    [[ " ${SITES[*]} " == *" $site "* ]] || die "unknown site $site"
+  done
+  local all=("${SITES[@]}")
+  SITES=("$@")
+  stop_group rbd-mirror
+  SITES=("${all[@]}")
+  log "stop-mirror: $* stopped ($(elapsed))"
+}
+
 # crash SITE: a power loss of one site. Every daemon of the site gets SIGKILL at once; nothing
 # is flushed or shut down cleanly, and the state dir (mon store, bluestore block file) stays.
 cmd_crash() {
@@ -813,6 +831,7 @@ main() {
     pair) cmd_pair ;;
     unpair) cmd_unpair ;;
     restart-mirror) shift; cmd_restart_mirror "$@" ;;
+    stop-mirror) shift; cmd_stop_mirror "$@" ;;
     crash) cmd_crash "${2:-}" ;;
     start) cmd_start "${2:-}" ;;
     -h | --help | help) usage 0 ;;

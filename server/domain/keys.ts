@@ -3,7 +3,8 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { FILE_MODE, syncDir, writePrivateFileAtomic } from '../db/data-dir';
-import { replicas, secrets, settings, sites } from '../db/schema';
+import { alertChannels, replicas, secrets, settings, sites } from '../db/schema';
+import { channelSecretAad, SMTP_PASSWORD_AAD, SMTP_SETTING } from './alerts/sealed';
 import { AppError, errorMessage } from './errors';
 import { getSetting } from './settings';
 import { VM_DEFINITION_AAD } from './replicas/vm-definition';
@@ -368,6 +369,28 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
           }
           tx.update(replicas).set({ vmDefinition: { ...r.def, sealed } }).where(eq(replicas.id, r.id)).run();
           n++;
+        }
+        // Alert delivery: the webhooks' signing secrets and the SMTP password.
+        for (const c of tx.select({ id: alertChannels.id, sealed: alertChannels.sealedSecret }).from(alertChannels).all()) {
+          if (!c.sealed) continue;
+          let sealed: string;
+          try {
+            sealed = next.encrypt(keys.decrypt(c.sealed, channelSecretAad(c.id)), channelSecretAad(c.id));
+          } catch {
+            continue; // unreadable already: the channel says so, and a new secret is made for it
+          }
+          tx.update(alertChannels).set({ sealedSecret: sealed }).where(eq(alertChannels.id, c.id)).run();
+          n++;
+        }
+        const smtp = tx.select().from(settings).where(eq(settings.key, SMTP_SETTING)).get()?.value as { sealedPassword?: string | null } | undefined;
+        if (smtp?.sealedPassword) {
+          try {
+            const value = { ...smtp, sealedPassword: next.encrypt(keys.decrypt(smtp.sealedPassword, SMTP_PASSWORD_AAD), SMTP_PASSWORD_AAD) };
+            tx.update(settings).set({ value }).where(eq(settings.key, SMTP_SETTING)).run();
+            n++;
+          } catch {
+            // unreadable already: sending says so, and the admin enters the password again
+          }
         }
         inside();
         return n;

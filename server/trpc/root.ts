@@ -1,10 +1,12 @@
 import { createCallerFactory, router } from './init';
 import { apiTokensRouter } from './routers/api-tokens';
+import { alertsRouter } from './routers/alerts';
 import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
 import { protectionRouter } from './routers/protection';
+import { protectionHistoryRouter } from './routers/protection-history';
 import { replicasRouter } from './routers/replicas';
 import { demoRouter, sitesRouter } from './routers/sites';
 import { tasksRouter } from './routers/tasks';
@@ -22,6 +24,8 @@ export const appRouter = router({
   tasks: tasksRouter,
   history: historyRouter,
   apiTokens: apiTokensRouter,
+  protectionHistory: protectionHistoryRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,7 +4,8 @@ import { eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '@/server/app';
 import { openDb } from '@/server/db/client';
-import { secrets, sites } from '@/server/db/schema';
+import { alertChannels, secrets, settings, sites } from '@/server/db/schema';
+import { channelSecretAad, SMTP_PASSWORD_AAD, SMTP_SETTING } from '@/server/domain/alerts/sealed';
 import { readKeyFile, rotateSecretKey } from '@/server/domain/keys';
 import { SecretBox, siteSecretAad } from '@/server/domain/secrets';
 import { installation, KEYRING, open, opened, PRIVATE_KEY, quiet } from './installation';
@@ -91,5 +92,32 @@ describe('key rotation', () => {
     db.update(secrets).set({ ciphertext: SecretBox.random().encrypt('x', 'y') }).where(eq(secrets.id, victim.id)).run();
     db.$client.close();
     expect(() => rotateSecretKey(again.db, again.keys)).toThrow(/cannot be decrypted with the current key .* before rotating/);
+  });
+
+  it('re-encrypts the webhooks\' signing secrets and the SMTP password too, each still bound to its row, and a new start opens them', async () => {
+    const { dir, app } = await installation();
+    const { channel, secret } = app.alerts.delivery.createChannel({ kind: 'webhook', name: 'ops', url: 'https://hooks.example.com/tandem' });
+    app.alerts.delivery.createChannel({ kind: 'email', name: 'oncall', to: ['oncall@example.com'] });
+    app.alerts.delivery.setSmtp({ host: 'smtp.example.com', port: 587, security: 'starttls', user: 'tandem', from: 'tandem@example.com', password: 'smtp password' });
+    const sealedOf = () => app.db.select().from(alertChannels).where(eq(alertChannels.id, channel.id)).get()!.sealedSecret!;
+    const smtpOf = () => (app.db.select().from(settings).where(eq(settings.key, SMTP_SETTING)).get()!.value as { sealedPassword: string }).sealedPassword;
+    const oldKey = new SecretBox(readKeyFile(path.join(dir, 'secret.key')));
+    expect(oldKey.decrypt(sealedOf(), channelSecretAad(channel.id))).toBe(secret);
+    // Bound to its row: the channel's secret does not open as another channel's.
+    expect(() => oldKey.decrypt(sealedOf(), channelSecretAad(channel.id + 1))).toThrow();
+
+    const r = rotateSecretKey(app.db, app.keys);
+    expect(r.count).toBe(2 + 1 + 1); // two site secrets, one webhook secret, the SMTP password
+    const fresh = new SecretBox(readKeyFile(path.join(dir, 'secret.key')));
+    expect(() => oldKey.decrypt(sealedOf(), channelSecretAad(channel.id))).toThrow();
+    expect(fresh.decrypt(sealedOf(), channelSecretAad(channel.id))).toBe(secret);
+    expect(() => oldKey.decrypt(smtpOf(), SMTP_PASSWORD_AAD)).toThrow();
+    expect(fresh.decrypt(smtpOf(), SMTP_PASSWORD_AAD)).toBe('smtp password');
+    app.db.$client.close();
+    // A new start (the key file only) opens them.
+    const next = open(dir);
+    const row = next.db.select().from(alertChannels).where(eq(alertChannels.id, channel.id)).get()!;
+    expect(next.keys.decrypt(row.sealedSecret!, channelSecretAad(channel.id))).toBe(secret);
+    expect(next.alerts.delivery.smtp()).toMatchObject({ host: 'smtp.example.com', hasPassword: true });
   });
 });

@@ -150,14 +150,27 @@ const PEER_STATUS_FRESH_MS = 10_000;
  * registered cluster whose site name is a peer of the pool here), and counts them per pool.
  */
 export function markSplitBrain(own: CephStatus, peers: { siteId: number; siteName: string; status: CephStatus }[]): CephStatus {
+  // The peers' images by pool/namespace and global id (or name), so that the check is linear in the images.
+  const indexed = peers.map((peer) => {
+    const byScope = new Map<string, Map<string, StatusImage>>();
+    for (const q of peer.status.pools) {
+      const m = new Map<string, StatusImage>();
+      for (const i of q.images) {
+        m.set(`name:${i.name}`, i);
+        if (i.mirroring?.globalId) m.set(`id:${i.mirroring.globalId}`, i);
+      }
+      byScope.set(`${q.pool}/${q.namespace}`, m);
+    }
+    return byScope;
+  });
   const pools = own.pools.map((p) => {
     const peerNames = new Set((own.pools.find((q) => q.pool === p.pool && q.namespace === '') ?? p).peers.map((x) => x.siteName));
     const images = p.images.map((img) => {
       if (img.mirroring?.primary !== true) return { ...img, splitBrainWith: null };
-      for (const peer of peers) {
+      for (const [n, peer] of peers.entries()) {
         const theirs = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === '');
         if (!theirs?.siteName || !peerNames.has(theirs.siteName)) continue;
-        const same = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === p.namespace)?.images.find((i) => (img.mirroring!.globalId ? i.mirroring?.globalId === img.mirroring!.globalId : i.name === img.name));
+        const same = indexed[n]!.get(`${p.pool}/${p.namespace}`)?.get(img.mirroring!.globalId ? `id:${img.mirroring!.globalId}` : `name:${img.name}`);
         if (same?.mirroring?.primary === true) {
           return {
             ...img,
@@ -247,8 +260,11 @@ export class CephMirroring {
    * cluster has not answered by then, its last answer is shown (`slow`, `unreachable`) or that it
    * is being asked (`waiting`), and the question goes on for the next call. A cluster whose last
    * answer was that it cannot be asked is shown so at once, while it is asked again.
+   * `freshSince` (epoch ms, domain clock): an answer to a question asked at or after it is used as
+   * it is instead of asking again (the collector asks each cluster once per round, although every
+   * status also asks the other clusters for the split-brain check).
    */
-  async status(siteId: number, opts: { waitMs?: number } = {}): Promise<CephStatusView> {
+  async status(siteId: number, opts: { waitMs?: number; freshSince?: number } = {}): Promise<CephStatusView> {
     const [view, peers] = await Promise.all([this.#view(siteId, opts), this.#peerStatuses(siteId, opts.waitMs)]);
     if (!view.pools.length) return view;
     const marked = { ...view, ...markSplitBrain(view, peers) };
@@ -256,11 +272,14 @@ export class CephMirroring {
     return marked;
   }
 
-  /** A cluster's last status answer (or failure), without asking it; null when never asked. */
-  lastStatus(siteId: number): { ok: true; status: CephStatus; at: number } | { ok: false; error: string; at: number } | null {
+  /**
+   * A cluster's last status answer (or failure), without asking it; null when never asked.
+   * `unreachable`: the failure says the cluster cannot be asked (rather than a refused question).
+   */
+  lastStatus(siteId: number): { ok: true; status: CephStatus; at: number } | { ok: false; error: string; unreachable: boolean; at: number } | null {
     const last = this.#statusAnswers.last(siteId);
     if (!last) return null;
-    return last.ok ? { ok: true, status: last.value, at: last.at } : { ok: false, error: errorMessage(last.error), at: last.at };
+    return last.ok ? { ok: true, status: last.value, at: last.at } : { ok: false, error: errorMessage(last.error), unreachable: isUnreachable(last.error), at: last.at };
   }
 
   /** Images seen primary on this cluster and on its peer at the last status of this cluster (for the overview). */
@@ -287,10 +306,11 @@ export class CephMirroring {
     return got.filter((g) => g !== null);
   }
 
-  async #view(siteId: number, opts: { waitMs?: number }): Promise<CephStatusView> {
+  async #view(siteId: number, opts: { waitMs?: number; freshSince?: number }): Promise<CephStatusView> {
     const before = this.#statusAnswers.last(siteId);
     const wait = opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
-    const asked = await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
+    const fresh = opts.freshSince !== undefined && before && before.askedAt >= opts.freshSince;
+    const asked = fresh ? { kind: 'answered' as const, settled: before } : await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
     const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 };
     if (asked.kind === 'answered') {
       const s = asked.settled;

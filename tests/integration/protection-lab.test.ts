@@ -1,0 +1,144 @@
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
+import type { App } from '@/server/app';
+import type { ProtectedObject } from '@/server/domain/protection/types';
+import type { createCaller } from '@/server/trpc/root';
+import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
+import { cleanVm, labScript, openLab, type Lab } from './lab';
+import { finishedTask, labApp } from './lab-app';
+
+/**
+ * Protection on the real labs: a VM replica between two zfs-fuse nodes and a snapshot-mirrored
+ * RBD image between the two Ceph clusters, each with an RPO of 15 s. Replication is stopped
+ * (the replica paused; site-b's rbd-mirror daemon stopped) until the data-loss window passes
+ * twice the RPO: the overview shows a breach, with the reason. Replication resumed: ok again.
+ */
+const VM = `pl${process.pid % 10000}`;
+const TAG = 'tandem-pl';
+const POOL = 'rbd';
+const IMG = `prot-${crypto.randomBytes(3).toString('hex')}`;
+const MiB = 1024 * 1024;
+const RPO = 15;
+
+let lab: Lab;
+let ceph: CephLab;
+let app: App;
+let caller: ReturnType<typeof createCaller>;
+let site: Record<string, number>;
+let a: CephCliAdapter;
+let b: CephCliAdapter;
+let mirrorStopped = false;
+
+/** The object of `kind` whose name matches, as the overview shows it now (the Ceph clusters asked first, as the collector does). */
+async function row(kind: ProtectedObject['kind'], name: string): Promise<ProtectedObject | undefined> {
+  if (kind === 'rbd-image') {
+    await caller.ceph.status({ siteId: site['site-a']! });
+    await caller.ceph.status({ siteId: site['site-b']! });
+  } else app.replicas.markSeen(site.node1!); // what the scheduler does at every tick: the master still answers
+  app.protection.invalidate();
+  return (await caller.protection.list({ kind, q: name, limit: 10 })).rows.find((r) => r.name === name);
+}
+
+/** The image's row, after a new mirror snapshot on site-a when the last is 8 s old (so that a copy within the RPO can be seen). */
+let lastSnapAt = 0;
+async function imageRow(name: string) {
+  if (Date.now() - lastSnapAt > 8_000) {
+    await a.createMirrorSnapshot(POOL, '', IMG);
+    lastSnapAt = Date.now();
+  }
+  return row('rbd-image', name);
+}
+
+beforeAll(async () => {
+  lab = await openLab(3);
+  ceph = await openCephLab();
+  a = ceph.adapter('site-a');
+  b = ceph.adapter('site-b');
+  for (const [name, ad] of [['site-a', a], ['site-b', b]] as const) {
+    if ((await ad.getPoolMirrorInfo(POOL)).peers.length) throw new Error(`pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``);
+  }
+  await labScript('mkvm', 'node1', VM, '1', '16');
+  ({ app, caller, site } = await labApp(lab));
+  for (const s of ceph.sites) {
+    site[s.name] = (await caller.sites.create({ name: s.name, kind: 'ceph', config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring } })).id;
+  }
+  await cephLabScript('pair');
+  await a.createImage(POOL, '', IMG, 16 * MiB);
+  await a.enableImageMirroring(POOL, '', IMG, 'snapshot');
+}, 600_000);
+
+afterAll(async () => {
+  await app?.tasks.shutdown();
+  if (mirrorStopped) await cephLabScript('restart-mirror', 'site-b').catch((e: unknown) => console.warn(`[protection-lab] ${String(e)}`));
+  for (const ad of [a, b]) await ad?.disableImageMirroring(POOL, '', IMG, { force: true }).catch(() => undefined);
+  for (const ad of [a, b]) {
+    for (let i = 0; ad && i < 15; i++) {
+      try {
+        await ad.removeImage(POOL, '', IMG);
+        break;
+      } catch (e) {
+        if (/does not exist/.test((e as Error).message)) break;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+  if (ceph) await cephLabScript('unpair');
+  for (const runner of lab ? [lab.runner('node1'), lab.runner('node2')] : []) {
+    const left = await cleanVm(runner, VM, [TAG]);
+    if (left.length) console.warn(`[protection-lab] could not remove ${left.join(', ')}`);
+  }
+  await app?.ssh.closeAll();
+  await lab?.close();
+}, 600_000);
+
+describe('protection at a glance on the real labs', () => {
+  it('a paused lab replica goes from ok to breach past twice its RPO, and back to ok once it syncs', async () => {
+    const res = await caller.replicas.create({ name: 'pl', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
+    await finishedTask(app, res.taskId);
+    await caller.protection.setRpo({ scope: { kind: 'object', subject: `replica:${res.id}` }, seconds: RPO });
+    const name = `${VM} (pl)`;
+    const ok = await row('vm-replica', name);
+    expect(ok).toMatchObject({ health: 'ok', source: { name: 'node1' }, target: { name: 'node2' }, rpoSec: RPO, rpoFrom: { label: 'this object' } });
+    expect(ok!.windowSec).toBeLessThanOrEqual(RPO);
+
+    await caller.replicas.update({ id: res.id, enabled: false });
+    const warn = await pollUntil('the paused replica is beyond its RPO', () => row('vm-replica', name), (r) => r?.health === 'warning' || r?.health === 'breach', 60_000);
+    expect(warn!.windowSec).toBeGreaterThan(RPO);
+    const breach = await pollUntil('the paused replica breaches its RPO', () => row('vm-replica', name), (r) => r?.health === 'breach', 60_000);
+    expect(breach).toMatchObject({ state: 'paused', reason: 'replication is paused' });
+    expect(breach!.windowSec).toBeGreaterThan(2 * RPO);
+    const page = await caller.protection.list({ health: 'breach' });
+    expect(page.rows.map((r) => r.subject)).toContain(`replica:${res.id}`);
+    expect((await caller.protection.exposure()).find((e) => e.site.name === 'node1')).toMatchObject({ protectedObjects: 1, beyondRpo: 1 });
+
+    await caller.replicas.update({ id: res.id, enabled: true });
+    await finishedTask(app, (await caller.replicas.syncNow({ id: res.id })).taskId);
+    const again = await row('vm-replica', name);
+    expect(again!.health).toBe('ok');
+    expect(again!.windowSec).toBeLessThanOrEqual(RPO);
+  });
+
+  it('a mirrored lab image breaches its RPO while site-b’s rbd-mirror is stopped, and recovers when it runs again', async () => {
+    const name = `${POOL}/${IMG}`;
+    // The first mirror snapshot copied: the window is measured from site-b's status.
+    await a.createMirrorSnapshot(POOL, '', IMG);
+    const first = await pollUntil('site-b reports a copied snapshot of the image', () => row('rbd-image', name), (r) => r?.windowSec !== null && r?.windowSec !== undefined, 180_000, 2_000);
+    expect(first).toMatchObject({ source: { name: 'site-a' }, target: { name: 'site-b' }, mode: 'snapshot', pool: POOL, namespace: '' });
+    await caller.protection.setRpo({ scope: { kind: 'object', subject: first!.subject }, seconds: RPO });
+    const ok = await pollUntil('the image is within its RPO', () => imageRow(name), (r) => r?.health === 'ok', 120_000, 2_000);
+    expect(ok!.rpoFrom.label).toBe('this object');
+
+    await cephLabScript('stop-mirror', 'site-b');
+    mirrorStopped = true;
+    await a.writeImage(POOL, '', IMG, 0, crypto.randomBytes(MiB));
+    const breach = await pollUntil('the image breaches its RPO while nothing copies it', () => imageRow(name), (r) => r?.health === 'breach', 180_000, 2_000);
+    expect(breach!.windowSec).toBeGreaterThan(2 * RPO);
+    expect((await caller.protection.list({ health: 'breach', kind: 'rbd-image' })).rows.map((r) => r.subject)).toContain(first!.subject);
+
+    await cephLabScript('restart-mirror', 'site-b');
+    mirrorStopped = false;
+    const back = await pollUntil('the image is within its RPO again', () => imageRow(name), (r) => r?.health === 'ok', 180_000, 2_000);
+    expect(back!.windowSec).toBeLessThanOrEqual(RPO);
+  });
+});
