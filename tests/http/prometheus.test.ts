@@ -27,7 +27,7 @@ const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs?: nu
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-metrics-'));
-  server = new TandemServer(PORT, path.join(dir, 'data'), PASSWORD, { TANDEM_DEMO: '1', TANDEM_DEMO_LATENCY_MS: '20' });
+  server = new TandemServer(PORT, path.join(dir, 'data'), PASSWORD, { TANDEM_DEMO: '1', TANDEM_DEMO_LATENCY_MS: '20', TANDEM_ALERT_INTERVAL_MS: '2000' });
   prom = new Prometheus(PROM_PORT, dir, `127.0.0.1:${PORT}`);
   await server.start();
   await server.login();
@@ -128,7 +128,7 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(Number(syncs[0]!.value[1])).toBeGreaterThanOrEqual(1);
   });
 
-  it("evaluates the README's alerting rules: an RPO below the replica's window makes its alert pending", async () => {
+  it("evaluates the README's alerting rules: an RPO below the replica's window makes its alert pending (and Tandem's own alert, counted in tandem_alerts)", async () => {
     const evaluated = await until('both rules evaluated', async () => {
       const r = await prom.rules();
       return r.length === 2 && r.every((x) => x.health === 'ok') ? r : undefined;
@@ -145,6 +145,15 @@ describe('Prometheus scraping /api/metrics', () => {
       90_000,
     );
     expect(pending).toMatchObject({ state: 'pending', labels: { kind: 'vm-replica', source: 'demo-node2', target: 'demo-node3', severity: 'warning' } });
+    // Tandem's own alert rules fire for the replica too, and its alert counts reach Prometheus.
+    type Alert = { rule: string; subject: string; severity: string };
+    const fired = await until(
+      "Tandem's RPO alert for the replica",
+      async () => (await server.query<{ rows: Alert[] }>('alerts.list', { state: 'firing', pageSize: 200 })).rows.find((a) => a.subject === `replica:${replicaId}` && a.rule.startsWith('rpo-')),
+      90_000,
+    );
+    const counted = await until('the alert counted in tandem_alerts', async () => (await prom.query(`tandem_alerts{rule="${fired.rule}",severity="${fired.severity}",state="firing"}`))[0]);
+    expect(Number(counted.value[1])).toBeGreaterThanOrEqual(1);
   });
 
   it('takes the target down once the token is revoked', async () => {
