@@ -1,24 +1,17 @@
 'use client';
 
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { useSubscription } from '@trpc/tanstack-react-query';
+import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
+import { useTaskEvents } from './task-events';
 import { StateBadge } from './task-state';
 import { useTRPC } from './trpc';
 import { Progress } from './ui';
 
-/** Active tasks with live progress, fed by the task event stream. */
+/** Active tasks with live progress, fed by the tab's task event stream (which updates the list in place). */
 export function TasksPanel() {
   const trpc = useTRPC();
-  const qc = useQueryClient();
   const active = useQuery(trpc.tasks.list.queryOptions({ active: true, limit: 20 }));
-  useSubscription(
-    trpc.tasks.watch.subscriptionOptions(undefined, {
-      onData: () => {
-        void qc.invalidateQueries({ queryKey: trpc.tasks.pathKey() });
-      },
-    }),
-  );
+  useTaskEvents();
   const rows = active.data ?? [];
   return (
     <div className="border-t border-zinc-200 p-3 dark:border-zinc-700" aria-label="Active tasks">

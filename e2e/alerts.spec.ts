@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
-import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import Database from 'better-sqlite3';
+import { seriousViolations } from './axe';
 import { OwnServer } from './own-server';
 
 /*
@@ -39,11 +39,7 @@ async function call<T>(kind: 'query' | 'mutation', path: string, input?: unknown
   return body.result.data.json;
 }
 
-/** Only serious or critical accessibility violations fail the test. */
-async function axe(): Promise<string[]> {
-  const r = await new AxeBuilder({ page }).analyze();
-  return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
+const axe = () => seriousViolations(page);
 
 test('a paused demo replica with a small RPO fires an alert; the Alerts page shows it first and it is acknowledged; no serious accessibility violation', async () => {
   test.setTimeout(180_000);

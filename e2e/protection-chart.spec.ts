@@ -1,7 +1,7 @@
 import path from 'node:path';
-import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import Database from 'better-sqlite3';
+import { seriousViolations } from './axe';
 import { OwnServer } from './own-server';
 
 /**
@@ -26,10 +26,6 @@ test.beforeAll(async ({ browser }) => {
 
 test.afterAll(() => own.stop());
 
-async function seriousViolations() {
-  const r = await new AxeBuilder({ page }).analyze();
-  return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
 
 test('a replica’s history page: the data-loss window against the RPO line, the range picker, no serious axe violations', async () => {
   // A replica of web01 as its syncs left it (a real initial sync of its 140 GiB takes minutes in
@@ -93,7 +89,7 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   // The sync runs are points of the duration chart, with their bytes.
   await expect(page.getByTestId('chart-duration').locator('figcaption')).toContainText(/2 syncs \(0 failed\)/);
   await expect(page.getByRole('figure', { name: 'Data-loss window' })).toBeVisible();
-  expect(await seriousViolations()).toEqual([]);
+  expect(await seriousViolations(page)).toEqual([]);
 
   // The VM page shows the same chart under the replica, with a link to the page above.
   await page.goto(`/replicas/${node1}/web01`);

@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { seriousViolations } from './axe';
 import { OwnServer } from './own-server';
 
 /*
@@ -31,6 +32,7 @@ test('one table of replicas, mirrored images and unprotected VMs, filtered, sear
   await expect(rows('vm:').first()).toBeVisible();
   await expect(rows('vm:').first()).toContainText('Not protected');
   await expect(table().locator('tr[data-subject$="/rbd//vm-db01-data"]')).toContainText('demo-site-a → demo-site-b');
+  expect(await seriousViolations(page)).toEqual([]);
 
   // A replica of web01: it joins the table as a VM replica, and web01 is no longer unprotected.
   await page.goto('/replicas');
@@ -83,6 +85,7 @@ test('an RPO set on an image shows where it comes from and turns its health; the
   await row.getByRole('button', { name: /RPO of rbd\/vm-db01-data/ }).click();
   const dialog = page.getByRole('dialog', { name: 'RPO of rbd/vm-db01-data' });
   await expect(dialog).toBeVisible();
+  expect(await seriousViolations(page)).toEqual([]);
   await dialog.getByLabel('RPO (minutes)').fill('0.05');
   await dialog.getByRole('button', { name: 'Save' }).click();
   // 3 s is below the minimum: a specific error, nothing saved.

@@ -8,7 +8,8 @@ export type CephStatus = Out['ceph']['status'];
 export type PoolEntry = CephStatus['pools'][number];
 export type ImageEntry = PoolEntry['images'][number];
 export type Peer = PoolEntry['peers'][number];
-export type Task = Out['tasks']['get']['task'];
+/** A task as the live stream gives it (without its params). */
+export type Task = Omit<Out['tasks']['get']['task'], 'params'>;
 
 export interface Scope {
   pool: string;

@@ -1,8 +1,8 @@
 'use client';
 
 import { useQueryClient } from '@tanstack/react-query';
-import { useSubscription } from '@trpc/tanstack-react-query';
 import { useEffect, useRef, useState } from 'react';
+import { useTaskEventBus, useTaskEvents } from '../task-events';
 import { useToast } from '../toast';
 import { useTRPC } from '../trpc';
 import type { Task, TaskHandlers, TrackTask } from './types';
@@ -10,14 +10,16 @@ import type { Task, TaskHandlers, TrackTask } from './types';
 const ENDED = new Set(['finished', 'failed', 'cancelled', 'interrupted']);
 
 /**
- * Follows the Ceph tasks started on the page: every Ceph task that ends refreshes the Ceph
- * queries; a task started here also says how it ended (a failure toast carries the task's error,
- * e.g. why Ceph refused) and runs its handlers once the refreshed data is in.
+ * Follows the Ceph tasks started on the page. The tab's task stream refetches the Ceph queries a
+ * task's locks touch (its cluster, pool or image; never another cluster's); a task started here
+ * also says how it ended (a failure toast carries the task's error, e.g. why Ceph refused) and
+ * runs its handlers once the data it changed has been refetched.
  */
 export function useCephTasks(): TrackTask {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
+  const bus = useTaskEventBus();
   // Bookkeeping outside React state: nothing renders from it.
   const [{ waiting, ended }] = useState(() => ({
     waiting: new Map<number, TaskHandlers>(),
@@ -36,26 +38,21 @@ export function useCephTasks(): TrackTask {
   };
 
   const ended$ = (t: Task) => {
-    waiting.get(t.id)?.onEnded?.(t);
-    void qc.invalidateQueries({ queryKey: trpc.ceph.pathKey() }).finally(() => {
-      const h = waiting.get(t.id);
-      if (h) {
-        waiting.delete(t.id);
-        settle(t, h);
-      } else if (!ended.has(t.id)) {
-        ended.set(t.id, t);
-        if (ended.size > 50) ended.delete(ended.keys().next().value!);
-      }
-    });
+    const h = waiting.get(t.id);
+    if (h) {
+      waiting.delete(t.id);
+      h.onEnded?.(t);
+      void bus.refresh(t).finally(() => settle(t, h));
+    } else if (!ended.has(t.id)) {
+      // Another page's or operator's task, or one whose id is not known here yet.
+      ended.set(t.id, t);
+      if (ended.size > 50) ended.delete(ended.keys().next().value!);
+    }
   };
 
-  useSubscription(
-    trpc.tasks.watch.subscriptionOptions(undefined, {
-      onData: (t) => {
-        if (ENDED.has(t.state) && t.kind.startsWith('ceph.')) ended$(t);
-      },
-    }),
-  );
+  useTaskEvents((t) => {
+    if (ENDED.has(t.state) && t.kind.startsWith('ceph.')) ended$(t);
+  });
 
   // Should the live stream miss an end (a reconnect), ask for the tasks still awaited.
   const latest = useRef(ended$);
@@ -82,7 +79,7 @@ export function useCephTasks(): TrackTask {
     if (t) {
       ended.delete(taskId);
       handlers.onEnded?.(t);
-      settle(t, handlers);
+      void bus.refresh(t).finally(() => settle(t, handlers));
     } else waiting.set(taskId, handlers);
   };
 }

@@ -8,6 +8,7 @@ import type { ProtectedKind, ProtectedObject, ProtectionHealth, ProtectionSort }
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, cx, ErrorBox, formatTime, type Tone } from '../ui';
 import { RpoDialog } from './rpo-dialog';
+import { Sparkline } from './sparkline';
 
 const PAGE = 50;
 
@@ -80,6 +81,8 @@ export function ProtectionOverview() {
     placeholderData: keepPreviousData,
     refetchInterval: 10_000,
   });
+  const subjects = (list.data?.rows ?? []).filter((o) => o.health !== 'unprotected').map((o) => o.subject);
+  const trends = useQuery({ ...trpc.protectionHistory.trends.queryOptions({ subjects }), enabled: subjects.length > 0, placeholderData: keepPreviousData, refetchInterval: 60_000 });
   const exposure = useQuery({ ...trpc.protection.exposure.queryOptions(), refetchInterval: 10_000 });
   const sites = useQuery(trpc.sites.list.queryOptions());
   const page = list.data;
@@ -186,6 +189,9 @@ export function ProtectionOverview() {
               <SortHeader label="RPO" col="rpo" sort={sort} dir={dir} onSort={onSort} />
               <SortHeader label="Data-loss window" col="window" sort={sort} dir={dir} onSort={onSort} />
               <th scope="col" className="px-2 py-1.5 text-left font-medium">
+                Trend (1 h)
+              </th>
+              <th scope="col" className="px-2 py-1.5 text-left font-medium">
                 Last error
               </th>
               <th scope="col" className="px-2 py-1.5 text-left font-medium">
@@ -228,6 +234,7 @@ export function ProtectionOverview() {
                 <td className="px-2 py-1.5">
                   <Window o={o} />
                 </td>
+                <td className="px-2 py-1.5">{o.health !== 'unprotected' && <Sparkline values={trends.data?.[o.subject]} rpoSec={o.rpoSec} />}</td>
                 <td className="max-w-64 px-2 py-1.5 text-xs text-red-700 dark:text-red-400">
                   {o.lastError}
                   {o.failures > 1 && <span className="block">{o.failures} failed syncs in a row</span>}

@@ -686,6 +686,16 @@ cmd_status() {
 cmd_env() { env_json; }
 
 require_up() { all_daemons_running || die "lab is not up (run: $0 up)"; }
+# The clusters' own daemons (mon, mgr, OSD) run; an rbd-mirror daemon may be stopped (stop-mirror).
+require_clusters_up() {
+  local site name
+  for site in "${SITES[@]}"; do
+    for name in "${DAEMONS[@]}"; do
+      [[ "$name" == rbd-mirror ]] && continue
+      daemon_pid "$site" "$name" >/dev/null || die "lab is not up: $site $name is not running (run: $0 up)"
+    done
+  done
+}
 
 cmd_pair() {
   with_lock
@@ -738,7 +748,7 @@ cmd_unpair() {
 # restart-mirror [SITE...]: what an operator does after changing peers (rbd-mirror reads them at start).
 cmd_restart_mirror() {
   with_lock
-  require_up
+  require_clusters_up
   local targets=("$@") site
   [[ ${#targets[@]} -gt 0 ]] || targets=("${SITES[@]}")
   for site in "${targets[@]}"; do
@@ -760,7 +770,7 @@ cmd_restart_mirror() {
 # stop-mirror SITE...: replication into a site stops (its rbd-mirror daemon is stopped cleanly).
 cmd_stop_mirror() {
   with_lock
-  require_up
+  require_clusters_up
   [[ $# -gt 0 ]] || die "stop-mirror: name the site(s)"
   local site
   for site in "$@"; do

@@ -213,6 +213,21 @@ export class AuthService {
 
   /** Resolves a cookie token; throws SESSION_EXPIRED for a known but expired session. */
   sessionUser(token: string | undefined): SessionUser | null {
+    return this.session(token)?.user ?? null;
+  }
+
+  /**
+   * Bumped by every change made by this process that can end a session before it expires
+   * (sign-out, a disabled or deleted account, a new password): a live stream that saw the same
+   * count and an unexpired session since its last read need not read the session again.
+   */
+  get revocations(): number {
+    return this.#revocations;
+  }
+  #revocations = 0;
+
+  /** `sessionUser` with the session's expiry (epoch ms). */
+  session(token: string | undefined): { user: SessionUser; expiresAt: number } | null {
     if (!token) return null;
     const id = tokenId(token);
     const row = this.db
@@ -227,10 +242,11 @@ export class AuthService {
       throw new AppError('SESSION_EXPIRED', 'your session has expired; sign in again');
     }
     if (row.disabled) return null;
-    return { id: row.userId, username: row.username, role: row.role };
+    return { user: { id: row.userId, username: row.username, role: row.role }, expiresAt: row.expiresAt.getTime() };
   }
 
   logout(token: string | undefined): void {
+    this.#revocations++;
     if (token) this.db.delete(sessions).where(eq(sessions.id, tokenId(token))).run();
   }
 
@@ -259,6 +275,7 @@ export class AuthService {
       throw new AppError('PRECONDITION_FAILED', 'this is the last active admin; make another admin first');
     }
     if (id === actor.id && patch.disabled) throw new AppError('PRECONDITION_FAILED', 'you cannot disable your own account');
+    this.#revocations++;
     const updated = this.db.update(users).set(patch).where(eq(users.id, id)).returning().get();
     if (patch.disabled) this.db.delete(sessions).where(eq(sessions.userId, id)).run();
     return updated!;
@@ -267,6 +284,7 @@ export class AuthService {
   async setPassword(id: number, password: string): Promise<void> {
     passwordSchema.parse(password);
     this.#get(id);
+    this.#revocations++;
     this.db.update(users).set({ passwordHash: await this.#hasher.hash(password) }).where(eq(users.id, id)).run();
     this.db.delete(sessions).where(eq(sessions.userId, id)).run();
   }
@@ -277,6 +295,7 @@ export class AuthService {
     if (u.role === 'admin' && !u.disabled && this.#adminCount() <= 1) {
       throw new AppError('PRECONDITION_FAILED', 'this is the last active admin');
     }
+    this.#revocations++;
     this.db.delete(users).where(eq(users.id, id)).run();
   }
 

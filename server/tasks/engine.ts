@@ -5,6 +5,7 @@ import { taskLogs, tasks, taskSteps, type TaskRow, type TaskStepRow } from '../d
 import type { Clock } from '../domain/clock';
 import { AppError, errorMessage } from '../domain/errors';
 import type { HistoryLog } from '../domain/history';
+import { TaskFeed } from './feed';
 
 export type TaskState = TaskRow['state'];
 export const ACTIVE_STATES: TaskState[] = ['waiting', 'running', 'question'];
@@ -112,10 +113,18 @@ export function locksConflict(a: string, b: string): boolean {
   return short.includes('/') && long.startsWith(short + '/');
 }
 
+/**
+ * One change of a task, as it was when it happened: the row is read once, right after the write
+ * that caused the event, and shared by every listener (treat it as read-only). `change` says what
+ * changed: the task's state (`state`), a step started or ended (`step`), its progress, or a log line.
+ */
 export interface TaskEvent {
   taskId: number;
   state: TaskState;
+  change: TaskChange;
+  task: Readonly<TaskRow>;
 }
+export type TaskChange = 'state' | 'step' | 'progress' | 'log';
 
 interface Live {
   controller: AbortController;
@@ -131,7 +140,11 @@ interface Live {
  */
 export class TaskEngine {
   readonly events = new EventEmitter();
+  /** The changes batched for live streams (`tasks.watch`). */
+  readonly feed = new TaskFeed(this.events);
   readonly #live = new Map<number, Live>();
+  /** The rows of live tasks as stored, kept in step with every write: events need no read. */
+  readonly #rows = new Map<number, TaskRow>();
   readonly #locks = new Map<string, number>();
   readonly #kinds = new Map<string, DurableKind<never>>();
   readonly #faults: FaultPoint[];
@@ -250,19 +263,20 @@ export class TaskEngine {
       return t;
     });
     for (const r of locks) this.#locks.set(r, row.id);
+    this.#rows.set(row.id, { ...row });
     const controller = new AbortController();
     const live: Live = { controller, locks, done: Promise.resolve() };
     this.#live.set(row.id, live);
     live.done = this.history.outside(() => this.#execute(row.id, def, live));
-    this.#emit(row.id, 'waiting');
+    this.#emit(row.id, 'state');
     return row;
   }
 
   async #execute<T>(id: number, def: TaskDefinition<T> & { rolledBack?: boolean }, live: Live): Promise<void> {
     await Promise.resolve();
     const startedAt = this.clock.now();
-    this.db.update(tasks).set({ state: 'running', startedAt: new Date(startedAt) }).where(eq(tasks.id, id)).run();
-    this.#emit(id, 'running');
+    this.#set(id, { state: 'running', startedAt: new Date(startedAt) });
+    this.#emit(id, 'state');
     const ctx = this.#context(id, live, def.kind);
     let state: TaskState = 'finished';
     let result: unknown = null;
@@ -281,14 +295,11 @@ export class TaskEngine {
       }
     }
     const finishedAt = this.clock.now();
-    this.db
-      .update(tasks)
-      .set({ state, result: result as never, error, finishedAt: new Date(finishedAt), question: null })
-      .where(eq(tasks.id, id))
-      .run();
+    this.#set(id, { state, result: result as never, error, finishedAt: new Date(finishedAt), question: null });
     if (state === 'finished' || state === 'rolled-back') {
       // Estimates (bytes to send, say) may have been off; a finished task is complete.
-      this.db.update(tasks).set({ progressComplete: sql`max(${tasks.progressTotal}, 1)`, progressTotal: sql`max(${tasks.progressTotal}, 1)` }).where(eq(tasks.id, id)).run();
+      const total = Math.max(this.#rows.get(id)?.progressTotal ?? 0, 1);
+      this.#set(id, { progressComplete: total, progressTotal: total });
     }
     if (state !== 'finished' && state !== 'rolled-back') {
       this.db
@@ -321,7 +332,8 @@ export class TaskEngine {
     });
     for (const r of live.locks) if (this.#locks.get(r) === id) this.#locks.delete(r);
     this.#live.delete(id);
-    this.#emit(id, state);
+    this.#emit(id, 'state');
+    this.#rows.delete(id);
   }
 
   #context(id: number, live: Live, kind: string): TaskContext {
@@ -357,7 +369,7 @@ export class TaskEngine {
         const stepId = step.id;
         this.db.update(taskSteps).set({ state: 'running', startedAt: new Date(this.clock.now()) }).where(eq(taskSteps.id, stepId)).run();
         this.#log(id, 'info', `step: ${name}`);
-        this.#emit(id, 'running');
+        this.#emit(id, 'step');
         try {
           await this.#fault(id, kind, name, signal, false);
           const r = await fn();
@@ -369,8 +381,8 @@ export class TaskEngine {
             .set({ state: 'done', finishedAt: new Date(this.clock.now()), result: (r === undefined ? null : JSON.parse(JSON.stringify(r))) as never })
             .where(eq(taskSteps.id, stepId))
             .run();
-          this.db.update(tasks).set({ lastCompletedStep: name }).where(eq(tasks.id, id)).run();
-          this.#emit(id, 'running');
+          this.#set(id, { lastCompletedStep: name });
+          this.#emit(id, 'step');
           return r;
         } catch (e) {
           const cancelled = signal.aborted || AppError.is(e, 'CANCELLED');
@@ -385,12 +397,12 @@ export class TaskEngine {
       progress: (complete, total) => {
         const set: Partial<TaskRow> = { progressComplete: Math.max(0, Math.round(complete)) };
         if (total !== undefined) set.progressTotal = Math.max(0, Math.round(total));
-        this.db.update(tasks).set(set).where(eq(tasks.id, id)).run();
-        this.#emit(id, 'running');
+        this.#set(id, set);
+        this.#emit(id, 'progress');
       },
       log: (message, level = 'info') => {
         this.#log(id, level, message);
-        this.#emit(id, 'running');
+        this.#emit(id, 'log');
       },
       ask: (q) =>
         new Promise<string>((resolve, reject) => {
@@ -410,9 +422,9 @@ export class TaskEngine {
             clearTimeout(live.question.timer);
             live.question = undefined;
             signal.removeEventListener('abort', onAbort);
-            this.db.update(tasks).set({ state: 'running', question: null }).where(eq(tasks.id, id)).run();
+            this.#set(id, { state: 'running', question: null });
             this.#log(id, 'info', `answer: ${value} (${how})`);
-            this.#emit(id, 'running');
+            this.#emit(id, 'state');
             resolve(value);
           };
           const onAbort = () => {
@@ -424,9 +436,9 @@ export class TaskEngine {
           signal.addEventListener('abort', onAbort, { once: true });
           const timer = setTimeout(() => settle(q.defaultValue, 'timeout, default taken'), q.timeoutMs);
           live.question = { q: question, resolve: (v) => settle(v, 'operator'), timer };
-          this.db.update(tasks).set({ state: 'question', question }).where(eq(tasks.id, id)).run();
+          this.#set(id, { state: 'question', question });
           this.#log(id, 'info', `question: ${q.message}`);
-          this.#emit(id, 'question');
+          this.#emit(id, 'state');
         }),
     };
   }
@@ -539,12 +551,13 @@ export class TaskEngine {
     });
     this.#log(id, 'warn', `${how === 'resume' ? 'resumed' : 'roll back started'} by ${username} (attempt ${t.attempts + 1})`);
     for (const r of locks) this.#locks.set(r, id);
+    this.#rows.set(id, this.get(id)!);
     const controller = new AbortController();
     const live: Live = { controller, locks, done: Promise.resolve() };
     this.#live.set(id, live);
     const run = how === 'resume' ? (ctx: TaskContext) => handler.run(ctx, params) : (ctx: TaskContext) => handler.rollback!.run(ctx, params, done);
     live.done = this.history.outside(() => this.#execute(id, { name: t.name, kind: t.kind, target: t.target, params, username, run, rolledBack: how === 'rollback' }, live));
-    this.#emit(id, 'waiting');
+    this.#emit(id, 'state');
     return this.get(id)!;
   }
 
@@ -567,10 +580,10 @@ export class TaskEngine {
     if (!live || !ACTIVE_STATES.includes(t.state)) {
       throw new AppError('CONFLICT', `task #${id} is ${t.state}; only waiting or running tasks can be cancelled`);
     }
-    this.db.update(tasks).set({ cancelRequested: true }).where(eq(tasks.id, id)).run();
+    this.#set(id, { cancelRequested: true });
     this.#log(id, 'warn', `cancel requested by ${username}`);
     live.controller.abort();
-    this.#emit(id, t.state);
+    this.#emit(id, 'log');
   }
 
   /** Resolves when the task has ended (for tests and scripts). */
@@ -627,7 +640,27 @@ export class TaskEngine {
     this.db.insert(taskLogs).values({ taskId: id, at: new Date(this.clock.now()), level, message: message.slice(0, 4000) }).run();
   }
 
-  #emit(taskId: number, state: TaskState) {
-    this.events.emit('change', { taskId, state } satisfies TaskEvent);
+  /** Writes a live task's columns and keeps its row in memory in step (JSON values as stored). */
+  #set(id: number, patch: Partial<TaskRow>) {
+    this.db.update(tasks).set(patch).where(eq(tasks.id, id)).run();
+    const row = this.#rows.get(id);
+    if (!row) return;
+    const stored = { ...patch };
+    for (const k of ['result', 'question', 'params', 'locks'] as const) if (k in stored) stored[k] = stored[k] == null ? null : JSON.parse(JSON.stringify(stored[k]));
+    Object.assign(row, stored);
+  }
+
+  /**
+   * Tells every listener of `change` what just happened, with the task's row as it is now (the
+   * write that caused the event has just been made): a copy of the row the engine keeps for a
+   * live task (no database read), or read once for any number of listeners; none at all without
+   * listeners. Each event carries the state it happened in.
+   */
+  #emit(taskId: number, change: TaskChange) {
+    if (this.events.listenerCount('change') === 0) return;
+    const kept = this.#rows.get(taskId);
+    const task = kept ? { ...kept } : this.get(taskId);
+    if (!task) return;
+    this.events.emit('change', { taskId, state: task.state, change, task: Object.freeze(task) } satisfies TaskEvent);
   }
 }

@@ -1,6 +1,6 @@
 import { initTRPC } from '@trpc/server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
-import superjson from 'superjson';
+import { transformer } from './transformer';
 import { readyApp, type App } from '../app';
 import { hasRole, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../domain/errors';
@@ -85,7 +85,7 @@ const t = initTRPC
   .context<Context>()
   .meta<Meta>()
   .create({
-    transformer: superjson,
+    transformer,
     errorFormatter({ shape, error }) {
       const app = toAppError(error.cause instanceof AppError ? error.cause : error);
       return {

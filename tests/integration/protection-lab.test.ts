@@ -1,4 +1,5 @@
-import crypto from 'node:crypto';
+import crypto, { createHmac } from 'node:crypto';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import type { App } from '@/server/app';
@@ -12,7 +13,8 @@ import { finishedTask, labApp } from './lab-app';
  * Protection on the real labs: a VM replica between two zfs-fuse nodes and a snapshot-mirrored
  * RBD image between the two Ceph clusters, each with an RPO of 15 s. Replication is stopped
  * (the replica paused; site-b's rbd-mirror daemon stopped) until the data-loss window passes
- * twice the RPO: the overview shows a breach, with the reason. Replication resumed: ok again.
+ * twice the RPO: the overview shows a breach, with the reason, the `rpo-breach` alert fires and a
+ * webhook receiver in the test gets it, signed. Replication resumed: ok again, the alert resolved.
  */
 const VM = `pl${process.pid % 10000}`;
 const TAG = 'tandem-pl';
@@ -29,6 +31,30 @@ let site: Record<string, number>;
 let a: CephCliAdapter;
 let b: CephCliAdapter;
 let mirrorStopped = false;
+
+/** A webhook receiver: every POST, with its headers and body. */
+const HOOK_PORT = Number(process.env.PROTECTION_LAB_HOOK_PORT ?? 3229);
+const received: { event: string; payload: { rule?: string; subject?: string }; signed: boolean }[] = [];
+let hookSecret = '';
+const hook = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c: Buffer) => (body += c.toString()));
+  req.on('end', () => {
+    const ts = String(req.headers['x-tandem-timestamp']);
+    const signed = req.headers['x-tandem-signature'] === `sha256=${createHmac('sha256', hookSecret).update(`${ts}.${body}`).digest('hex')}`;
+    received.push({ event: String(req.headers['x-tandem-event']), payload: (JSON.parse(body) as { alert: { rule?: string; subject?: string } | null }).alert ?? {}, signed });
+    res.writeHead(200).end('ok');
+  });
+});
+
+/** Evaluates the alert rules now and waits for their deliveries; the alerts of `subject`. */
+async function alertsOf(subject: string) {
+  await app.alerts.evaluate();
+  // The evaluation starts the deliveries in the background: wait for them, then for any still due.
+  await app.alerts.delivery.settled();
+  await app.alerts.delivery.process();
+  return app.alerts.list({ limit: 50, offset: 0 }).rows.filter((r) => r.subject === subject);
+}
 
 /** The object of `kind` whose name matches, as the overview shows it now (the Ceph clusters asked first, as the collector does). */
 async function row(kind: ProtectedObject['kind'], name: string): Promise<ProtectedObject | undefined> {
@@ -60,6 +86,8 @@ beforeAll(async () => {
   }
   await labScript('mkvm', 'node1', VM, '1', '16');
   ({ app, caller, site } = await labApp(lab));
+  await new Promise<void>((r) => hook.listen(HOOK_PORT, '127.0.0.1', () => r()));
+  hookSecret = (await caller.alerts.createChannel({ kind: 'webhook', name: 'lab-hook', url: `http://127.0.0.1:${HOOK_PORT}/tandem` })).secret!;
   for (const s of ceph.sites) {
     site[s.name] = (await caller.sites.create({ name: s.name, kind: 'ceph', config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring } })).id;
   }
@@ -69,6 +97,8 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  hook.close();
+  hook.closeAllConnections();
   await app?.tasks.shutdown();
   if (mirrorStopped) await cephLabScript('restart-mirror', 'site-b').catch((e: unknown) => console.warn(`[protection-lab] ${String(e)}`));
   for (const ad of [a, b]) await ad?.disableImageMirroring(POOL, '', IMG, { force: true }).catch(() => undefined);
@@ -111,12 +141,23 @@ describe('protection at a glance on the real labs', () => {
     const page = await caller.protection.list({ health: 'breach' });
     expect(page.rows.map((r) => r.subject)).toContain(`replica:${res.id}`);
     expect((await caller.protection.exposure()).find((e) => e.site.name === 'node1')).toMatchObject({ protectedObjects: 1, beyondRpo: 1 });
+    // The breach alert fires and the webhook receives it, signed with the channel's secret.
+    const subject = `replica:${res.id}`;
+    expect((await alertsOf(subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toEqual(['rpo-breach']);
+    const sent = received.find((r) => r.payload.subject === subject && r.payload.rule === 'rpo-breach' && r.event === 'firing');
+    expect(sent, JSON.stringify(received)).toBeTruthy();
+    expect(sent!.signed).toBe(true);
 
     await caller.replicas.update({ id: res.id, enabled: true });
     await finishedTask(app, (await caller.replicas.syncNow({ id: res.id })).taskId);
     const again = await row('vm-replica', name);
     expect(again!.health).toBe('ok');
     expect(again!.windowSec).toBeLessThanOrEqual(RPO);
+    // Resolved, and the receiver is told. An hour between syncs cannot keep a 15 s RPO: the
+    // predicted breach fires instead (the next sync is due after the window passes the RPO).
+    expect((await alertsOf(subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toEqual(['rpo-predicted']);
+    expect(again!.predictedReason).toMatch(/a sync cycle takes 60 min .* against an RPO of 15 s/);
+    expect(received.some((r) => r.payload.subject === subject && r.payload.rule === 'rpo-breach' && r.event === 'resolved' && r.signed)).toBe(true);
   });
 
   it('a mirrored lab image breaches its RPO while site-b’s rbd-mirror is stopped, and recovers when it runs again', async () => {
@@ -135,10 +176,16 @@ describe('protection at a glance on the real labs', () => {
     const breach = await pollUntil('the image breaches its RPO while nothing copies it', () => imageRow(name), (r) => r?.health === 'breach', 180_000, 2_000);
     expect(breach!.windowSec).toBeGreaterThan(2 * RPO);
     expect((await caller.protection.list({ health: 'breach', kind: 'rbd-image' })).rows.map((r) => r.subject)).toContain(first!.subject);
+    expect((await alertsOf(first!.subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toContain('rpo-breach');
+    expect(received.some((r) => r.payload.subject === first!.subject && r.payload.rule === 'rpo-breach' && r.event === 'firing' && r.signed)).toBe(true);
 
     await cephLabScript('restart-mirror', 'site-b');
     mirrorStopped = false;
     const back = await pollUntil('the image is within its RPO again', () => imageRow(name), (r) => r?.health === 'ok', 180_000, 2_000);
     expect(back!.windowSec).toBeLessThanOrEqual(RPO);
+    // No schedule takes mirror snapshots of the image (the test takes them): a breach is predicted, not firing.
+    expect((await alertsOf(first!.subject)).filter((x) => x.state === 'firing' && x.rule.startsWith('rpo-')).map((x) => x.rule)).toEqual(['rpo-predicted']);
+    expect(back!.predictedReason).toMatch(/no mirror-snapshot schedule applies to this image/);
+    expect(received.some((r) => r.payload.subject === first!.subject && r.payload.rule === 'rpo-breach' && r.event === 'resolved')).toBe(true);
   });
 });

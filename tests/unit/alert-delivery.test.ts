@@ -13,7 +13,7 @@ import { AlertDelivery } from '@/server/domain/alerts/delivery';
 import { AlertService } from '@/server/domain/alerts/service';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { createCaller } from '@/server/trpc/root';
-import { protectedObject } from './alert-fixtures';
+import { protectedObject } from './protected-object';
 import { admin, ctxFor } from './helpers';
 
 /** Ports of the test's own receivers. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CephStatus } from '@/server/domain/ceph/mirroring';
 import { checkWebhookUrl, newWebhookSecret, signWebhook } from '@/server/domain/alerts/channels';
 import { cephConditions, nextAlerts, objectConditions, retryDelayMs, silenceMatches, type Condition, type FiringAlert } from '@/server/domain/alerts/rules';
-import { protectedObject } from './alert-fixtures';
+import { protectedObject } from './protected-object';
 
 const T0 = Date.UTC(2026, 11, 3, 12, 0, 0);
 const breach: Condition = { rule: 'rpo-breach', subject: 'replica:1', severity: 'critical', summary: 'web01 breach' };

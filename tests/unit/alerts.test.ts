@@ -4,7 +4,7 @@ import { alertDeliveries, alerts, history } from '@/server/db/schema';
 import { AlertService } from '@/server/domain/alerts/service';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { createCaller } from '@/server/trpc/root';
-import { protectedObject } from './alert-fixtures';
+import { protectedObject } from './protected-object';
 import { boot, finished, withReplica } from './demo-env';
 import { admin, ctxFor, operator, testApp, viewer } from './helpers';
 

@@ -5,6 +5,7 @@ import { ProtectionSamples } from '@/server/domain/protection/samples';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { createCaller } from '@/server/trpc/root';
 import { admin, ctxFor, testApp, viewer } from './helpers';
+import { protectedObject } from './protected-object';
 
 let cleanup: (() => Promise<void>) | null = null;
 afterEach(async () => {
@@ -14,30 +15,8 @@ afterEach(async () => {
 });
 
 function obj(subject: string, over: Partial<ProtectedObject> = {}): ProtectedObject {
-  return {
-    subject,
-    kind: subject.startsWith('replica:') ? 'vm-replica' : subject.startsWith('vm:') ? 'vm' : 'rbd-image',
-    name: subject,
-    source: { id: 1, name: 'a' },
-    target: { id: 2, name: 'b' },
-    rpoSec: 900,
-    rpoFrom: { scope: 'default', label: 'installation default' },
-    windowSec: 120,
-    recoveryPointAt: null,
-    bytesAtRisk: null,
-    health: 'ok',
-    reason: null,
-    predictedBreachAt: null,
-    predictedReason: null,
-    state: 'idle',
-    lastError: null,
-    failures: 0,
-    syncSeconds: 8,
-    bytesPerSecond: 4096,
-    href: `/protection/${encodeURIComponent(subject)}`,
-    failoverHref: null,
-    ...over,
-  };
+  const kind = subject.startsWith('replica:') ? 'vm-replica' : subject.startsWith('vm:') ? 'vm' : 'rbd-image';
+  return protectedObject({ subject, kind, name: subject, source: { id: 1, name: 'a' }, target: { id: 2, name: 'b' }, windowSec: 120, syncSeconds: 8, bytesPerSecond: 4096, href: `/protection/${encodeURIComponent(subject)}`, ...over });
 }
 
 function setup(objects: () => ProtectedObject[]) {

@@ -1,4 +1,10 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DemoWorld } from '@/server/adapters/demo/world';
+import { createApp } from '@/server/app';
+import { ManualClock } from '@/server/domain/clock';
 import { cadenceRefusal, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, trend } from '@/server/domain/protection/health';
 import { DEFAULT_RPO_SEC, effectiveRpo, pairKey, rpoChain, scopeKey } from '@/server/domain/protection/rpo';
 import { createCaller } from '@/server/trpc/root';
@@ -239,6 +245,91 @@ describe('save-time RPO checks (demo nodes)', () => {
       expect(t.app.replicas.get(c.id).sleepTimeSec).toBe(7200);
     } finally {
       clearInterval(timer);
+      await t.app.tasks.shutdown();
+    }
+  });
+});
+
+describe('an image whose rbd-mirror stops reporting (down+stopped, no snapshot time)', () => {
+  it('keeps measuring from the last copy seen, in memory and, after a restart, from the collected samples', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-prot-'));
+    const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+    const world = new DemoWorld(clock, 0);
+    const open = () => createApp({ dbFile: path.join(dir, 'tandem.db'), dataDir: dir, clock, demoLatencyMs: 0, demoWorld: world });
+    const app = open();
+    let app2: ReturnType<typeof open> | null = null;
+    try {
+      app.demo.create();
+      const caller = createCaller(ctxFor(app, operator));
+      const id = (n: string) => app.sites.byName(n)!.id;
+      clock.advance(900_000); // the demo images have copied snapshots by now
+      await caller.ceph.status({ siteId: id('demo-site-a') });
+      await caller.ceph.status({ siteId: id('demo-site-b') });
+      await app.collector.collect();
+      const name = 'rbd/vm-db01-data';
+      const find = async (c: ReturnType<typeof createCaller>) => (await c.protection.list({ q: 'vm-db01-data', kind: 'rbd-image' })).rows.find((r) => r.name === name)!;
+      app.protection.invalidate();
+      const before = await find(caller);
+      expect(before.recoveryPointAt).not.toBeNull();
+      // What Ceph 16.2 reports once site-b's rbd-mirror is stopped: down+stopped, no snapshot times.
+      const real = app.ceph.lastStatus.bind(app.ceph);
+      const silenced = (siteId: number) => {
+        const last = real(siteId);
+        if (!last?.ok) return last;
+        const strip = <T extends { rawState: string; daemonUp: boolean; description: { localSnapshotTimestamp: number | null; remoteSnapshotTimestamp: number | null } }>(x: T): T => ({
+          ...x,
+          rawState: 'down+stopped',
+          daemonUp: false,
+          description: { ...x.description, localSnapshotTimestamp: null, remoteSnapshotTimestamp: null },
+        });
+        const pools = last.status.pools.map((p) => ({ ...p, images: p.images.map((i) => (i.mirroring ? { ...i, mirroring: { ...strip(i.mirroring), peerSites: i.mirroring.peerSites.map(strip) } } : i)) }));
+        return { ...last, status: { ...last.status, pools } };
+      };
+      app.ceph.lastStatus = silenced;
+      clock.advance(60_000);
+      app.protection.invalidate();
+      const after = await find(caller);
+      expect(after.recoveryPointAt).toBe(before.recoveryPointAt);
+      expect(after.windowSec).toBe(before.windowSec! + 60);
+      expect(after.reason).toMatch(/demo-site-b reports no copied snapshot now \(down\+stopped\): measured from the last copy seen/);
+
+      // A restart: nothing in memory; the newest collected sample gives the last copy.
+      app2 = open();
+      app2.ceph.lastStatus = silenced;
+      const restarted = await find(createCaller(ctxFor(app2, operator)));
+      expect(restarted.recoveryPointAt).toBe(before.recoveryPointAt);
+      expect(restarted.windowSec).toBe(after.windowSec);
+    } finally {
+      await app.tasks.shutdown();
+      await app2?.tasks.shutdown();
+    }
+  });
+});
+
+describe('trend sparklines', () => {
+  it('gives the last hour of windows per subject, oldest first, thinned to the points asked, in one query', async () => {
+    const t = testApp();
+    try {
+      const s = t.app.collector.samples;
+      const start = t.clock.now();
+      for (let i = 0; i < 90; i++) {
+        t.clock.set(start + i * 60_000);
+        s.record([
+          { subject: 'replica:1', windowSec: i, bytesPerSecond: null, syncSeconds: null },
+          { subject: 'replica:2', windowSec: i % 2 ? null : 100 + i, bytesPerSecond: null, syncSeconds: null },
+        ]);
+      }
+      const got = s.trends(['replica:1', 'replica:2', 'replica:3'], 3_600_000, 30);
+      // The last hour: minutes 29..89 (61 samples, one hour ago included) thinned to 30 points, first and last kept.
+      expect(got['replica:1']!.length).toBe(30);
+      expect(got['replica:1']![0]).toBe(29);
+      expect(got['replica:1']!.at(-1)).toBe(89);
+      expect(got['replica:1']).toEqual([...got['replica:1']!].sort((a, b) => a - b));
+      // Unknown windows are left out; a subject without samples has none.
+      expect(got['replica:2']!.every((v) => v >= 129 && v % 2 === 0)).toBe(true);
+      expect(got['replica:3']).toBeUndefined();
+      expect(s.trends([], 3_600_000)).toEqual({});
+    } finally {
       await t.app.tasks.shutdown();
     }
   });

@@ -74,8 +74,24 @@ describe('live task stream', () => {
     const first = it.next();
     await new Promise((r) => setTimeout(r, 10));
     app.auth.logout(token);
-    app.tasks.events.emit('change', { taskId: 1, state: 'running' });
+    app.tasks.start({ name: 'after sign-out', kind: 'test', target: 'x', username: 'admin', run: async () => undefined });
     await expect(first).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+  });
+
+  it('ends at the next event after the account is disabled, though it read the session just before', async () => {
+    const { app, ctx } = await signedIn();
+    const other = await app.auth.createUser({ username: 'op2', password: PW, role: 'operator' });
+    const s = await app.auth.login('op2', PW, 'd');
+    const opCtx = { ...ctxFor(app, s.user), token: s.token };
+    const it = (await createCaller(opCtx).tasks.watch())[Symbol.asyncIterator]();
+    const first = it.next();
+    await new Promise((r) => setTimeout(r, 10));
+    app.tasks.start({ name: 'one', kind: 'test', target: 'x', username: 'admin', run: async () => undefined });
+    await expect(first).resolves.toMatchObject({ value: expect.arrayContaining([expect.objectContaining({ name: 'one' })]) });
+    app.auth.updateUser(ctx.user!, other.id, { disabled: true });
+    const second = it.next();
+    app.tasks.start({ name: 'two', kind: 'test', target: 'y', username: 'admin', run: async () => undefined });
+    await expect(second).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
   it('watching one task starts with its current row, so that a change just before the stream opened is not missed', async () => {
@@ -84,7 +100,7 @@ describe('live task stream', () => {
     await app.tasks.wait(task.id);
     const it = (await createCaller(ctx).tasks.watch({ id: task.id }))[Symbol.asyncIterator]();
     const first = await Promise.race([it.next(), new Promise((r) => setTimeout(() => r('nothing'), 500))]);
-    expect(first).toMatchObject({ value: { id: task.id, state: 'finished' } });
+    expect(first).toMatchObject({ value: [{ id: task.id, state: 'finished' }] });
     await it.return?.(undefined);
   });
 

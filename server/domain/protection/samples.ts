@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, isNotNull, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { protectionSamples, syncRuns } from '../../db/schema';
@@ -170,6 +170,24 @@ export class ProtectionSamples {
    * Sync runs of a VM replica come from sync_runs: one point per finished run, or bucketed the
    * same way when there are more than MAX_POINTS.
    */
+  /**
+   * The data-loss windows of each subject over the last `spanMs` (raw samples, oldest first, at
+   * most `points` per subject, evenly thinned), for the overview's trend sparklines: one query.
+   */
+  trends(subjects: string[], spanMs: number, points = 30, now: number = this.clock.now()): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    if (!subjects.length) return out;
+    const rows = this.db
+      .select({ subject: protectionSamples.subject, windowSec: protectionSamples.windowSec })
+      .from(protectionSamples)
+      .where(and(inArray(protectionSamples.subject, subjects), eq(protectionSamples.resolution, 'raw'), gte(protectionSamples.at, new Date(now - spanMs))))
+      .orderBy(protectionSamples.subject, protectionSamples.at)
+      .all();
+    for (const r of rows) if (r.windowSec !== null) (out[r.subject] ??= []).push(r.windowSec);
+    for (const [k, v] of Object.entries(out)) if (v.length > points) out[k] = Array.from({ length: points }, (_, i) => v[Math.round((i * (v.length - 1)) / (points - 1))]!);
+    return out;
+  }
+
   series(subject: string, range: { from: number; to: number }, rpoSec: number | null = null): Series {
     const { from, to } = range;
     if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw AppError.invalid('from', '"from" must be before "to"');

@@ -1,6 +1,6 @@
-import { and, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { replicas, sites, syncRuns, type ReplicaRow } from '../../db/schema';
+import { protectionSamples, replicas, sites, syncRuns, type ReplicaRow } from '../../db/schema';
 import type { CephMirroring, CephStatus, StatusImage } from '../ceph/mirroring';
 import type { Clock } from '../clock';
 import { lastVms } from '../overview';
@@ -95,6 +95,8 @@ function cephHref(siteId: number, pool: string, ns: string): string {
  */
 export class ProtectionService {
   #snap: Snapshot | null = null;
+  /** The newest copied mirror snapshot seen per image (subject@source site): the recovery point while rbd-mirror reports none. */
+  readonly #lastCopied = new Map<string, number>();
   #computing: Promise<Snapshot> | null = null;
   /**
    * Asks the nodes for their VMs in the background (set by the app), so that VMs without a
@@ -284,6 +286,24 @@ export class ProtectionService {
   }
 
   /** Recent successful syncs of the replicas whose last sync changed since they were read (one query). */
+  /** The recovery point of each subject's newest collected sample with a window (for subjects not in memory). */
+  #lastSampled(subjects: string[]): Map<string, number> {
+    const out = new Map<string, number>();
+    const known = new Set([...this.#lastCopied.keys()].map((k) => k.slice(0, k.lastIndexOf('@'))));
+    const missing = subjects.filter((x) => !known.has(x));
+    for (let i = 0; i < missing.length; i += 500) {
+      const chunk = missing.slice(i, i + 500);
+      const rows = this.db
+        .select({ subject: protectionSamples.subject, at: sql<number>`max(${protectionSamples.at})`, windowSec: protectionSamples.windowSec })
+        .from(protectionSamples)
+        .where(and(inArray(protectionSamples.subject, chunk), eq(protectionSamples.resolution, 'raw'), isNotNull(protectionSamples.windowSec)))
+        .groupBy(protectionSamples.subject)
+        .all();
+      for (const r of rows) if (r.windowSec !== null) out.set(r.subject, r.at - r.windowSec * 1000);
+    }
+    return out;
+  }
+
   #recentSyncs(rows: ReplicaRow[]): void {
     const stale = rows.filter((r) => this.#syncs.get(r.id)?.lastSyncAt !== (r.lastSyncAt?.getTime() ?? null));
     for (const id of this.#syncs.keys()) if (!rows.some((r) => r.id === id)) this.#syncs.delete(id);
@@ -433,6 +453,11 @@ export class ProtectionService {
         }
       }
     }
+    // After a restart, the last copy seen is the newest collected sample's recovery point (one query, only for images that report none).
+    const unreported = [...merged.values()]
+      .filter((e) => ![...e.secondary, ...e.primary].some((x) => (x.img.mirroring?.primary ? x.img.mirroring.peerSites[0]?.description : x.img.mirroring?.description)?.localSnapshotTimestamp))
+      .map((e) => `rbd:${e.pair}/${e.pool}/${e.ns}/${e.name}`);
+    const lastSampled = this.#lastSampled(unreported);
     for (const e of merged.values()) {
       const subject = `rbd:${e.pair}/${e.pool}/${e.ns}/${e.name}`;
       const prim = e.primary[0] ?? null;
@@ -448,9 +473,16 @@ export class ProtectionService {
       // The measure of the copy: the non-primary side's own status, else the primary's view of its peer.
       const d = sec?.img.mirroring?.description ?? prim?.img.mirroring?.peerSites[0]?.description ?? null;
       const mode = sec?.img.mirroring?.mode ?? prim?.img.mirroring?.mode ?? m.mode;
-      const w = imageLossWindow({ now, lastSyncedAt: d?.localSnapshotTimestamp ? d.localSnapshotTimestamp * 1000 : null, mode, entriesBehind: d?.entriesBehindPrimary, entriesPerSecond: d?.entriesPerSecond });
+      // A stopped or restarting rbd-mirror reports no copied snapshot (`down+stopped`), yet nothing
+      // has been copied since the last one seen: the window runs on from it.
+      const seenKey = `${subject}@${sourceId ?? '?'}`;
+      const reported = d?.localSnapshotTimestamp ? d.localSnapshotTimestamp * 1000 : null;
+      if (reported !== null) this.#lastCopied.set(seenKey, reported);
+      const remembered = reported === null && mode !== 'journal' ? (this.#lastCopied.get(seenKey) ?? lastSampled.get(subject) ?? null) : null;
+      const w = imageLossWindow({ now, lastSyncedAt: reported ?? remembered, mode, entriesBehind: d?.entriesBehindPrimary, entriesPerSecond: d?.entriesPerSecond });
       let health: ProtectionHealth = protectionHealth(w.seconds, rpo.seconds);
       let reason = w.reason;
+      if (remembered !== null) reason = `${target?.name ?? 'the other cluster'} reports no copied snapshot now (${(sec ?? prim ?? any).img.mirroring!.rawState}): measured from the last copy seen, at ${new Date(remembered).toISOString()}`;
       const splitBrain = e.primary.length > 1 || e.primary.some((s) => s.img.splitBrainWith) || !!d?.splitBrain;
       if (splitBrain) {
         health = 'unknown';

@@ -1,7 +1,7 @@
-import { and, eq, isNull, lte, notInArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lte, notInArray } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { replicas } from '../../db/schema';
-import type { TaskEngine } from '../../tasks/engine';
+import { replicas, tasks as taskTable } from '../../db/schema';
+import { ACTIVE_STATES, type TaskEngine } from '../../tasks/engine';
 import type { Clock } from '../clock';
 import { errorMessage } from '../errors';
 import type { HistoryLog } from '../history';
@@ -13,11 +13,30 @@ import { BUSY_STATES, holdTag, pendingCleanups, replicaLock, setPendingCleanups,
 /** A node's answer within this time, or it counts as unreachable for this tick. */
 const TICK_CALL_MS = 8_000;
 
+/** How many syncs may run at once: touching one node (as master or replica), and in all. */
+export interface SyncLimits {
+  perNode: number;
+  total: number;
+}
+export const DEFAULT_SYNC_LIMITS: SyncLimits = { perNode: 2, total: 8 };
+
+/** `TANDEM_SYNCS_PER_NODE` and `TANDEM_SYNCS_TOTAL`, positive whole numbers; the defaults when unset. */
+export function syncLimits(env: Record<string, string | undefined> = process.env): SyncLimits {
+  const read = (name: string, dflt: number) => {
+    const v = env[name]?.trim();
+    if (!v) return dflt;
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1000) throw new Error(`${name}: "${v}" is not a whole number from 1 to 1000`);
+    return Number(v);
+  };
+  return { perNode: read('TANDEM_SYNCS_PER_NODE', DEFAULT_SYNC_LIMITS.perNode), total: read('TANDEM_SYNCS_TOTAL', DEFAULT_SYNC_LIMITS.total) };
+}
 
 /**
  * Starts due syncs (sleep time after the end of the last one, backoff after failures), stops an
  * old master whose node answers again after a forced failover, and finishes cleanups that were
  * waiting for a node. One tick every few seconds; each piece of work is its own task or call.
+ * Due syncs start longest-waiting first, within `limits`: syncs already running (scheduled or
+ * started by hand) count, and a sync counts on both its nodes.
  */
 export class ReplicationScheduler {
   #timer: NodeJS.Timeout | null = null;
@@ -29,6 +48,7 @@ export class ReplicationScheduler {
     private readonly tasks: TaskEngine,
     private readonly history: HistoryLog,
     private readonly clock: Clock,
+    readonly limits: SyncLimits = syncLimits(),
   ) {}
 
   start(intervalMs = 5000): void {
@@ -52,13 +72,20 @@ export class ReplicationScheduler {
         .select()
         .from(replicas)
         .where(and(eq(replicas.enabled, true), notInArray(replicas.state, BUSY_STATES), isNull(replicas.operation), isNull(replicas.conflict), lte(replicas.nextSyncAt, now)))
+        .orderBy(asc(replicas.nextSyncAt), asc(replicas.id))
         .all();
       await this.#watchVms();
+      const load = this.#running();
       for (const r of due) {
+        if (load.total >= this.limits.total) break;
+        const nodes = [...new Set([r.sourceSiteId, r.targetSiteId])];
+        if (nodes.some((n) => (load.perNode.get(n) ?? 0) >= this.limits.perNode)) continue;
         if (this.tasks.holder(replicaLock(r.id))) continue;
         if (this.replicas.syncBlocked(this.replicas.row(r.id))) continue;
         try {
           started.push(this.replicas.startSync(r.id, 'scheduler').id);
+          load.total++;
+          for (const n of nodes) load.perNode.set(n, (load.perNode.get(n) ?? 0) + 1);
         } catch {
           /* a task on the VM holds it; next tick */
         }
@@ -69,6 +96,20 @@ export class ReplicationScheduler {
       this.#ticking = false;
     }
     return { started };
+  }
+
+  /** Syncs running now (their tasks are active), per node and in all. */
+  #running(): { total: number; perNode: Map<number, number> } {
+    const active = this.db
+      .select({ params: taskTable.params })
+      .from(taskTable)
+      .where(and(eq(taskTable.kind, 'replica.sync'), inArray(taskTable.state, ACTIVE_STATES)))
+      .all();
+    const ids = active.map((t) => Number((t.params as { replicaId?: unknown } | null)?.replicaId)).filter(Number.isInteger);
+    const rows = ids.length ? this.db.select({ s: replicas.sourceSiteId, t: replicas.targetSiteId }).from(replicas).where(inArray(replicas.id, ids)).all() : [];
+    const perNode = new Map<number, number>();
+    for (const r of rows) for (const n of new Set([r.s, r.t])) perNode.set(n, (perNode.get(n) ?? 0) + 1);
+    return { total: active.length, perNode };
   }
 
   /**

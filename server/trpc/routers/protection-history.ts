@@ -23,6 +23,10 @@ export const protectionHistoryRouter = router({
       const from = input.from ?? to - SERIES_RANGES[input.range ?? '24h'];
       return ctx.app.collector.series(input.subject, { from, to });
     }),
+  /** The last hour's data-loss windows of the objects on a page of the overview (sparklines). */
+  trends: viewerProcedure
+    .input(z.object({ subjects: z.array(z.string().max(400, 'at most 400 characters')).max(200, 'at most 200 objects') }))
+    .query(({ ctx, input }) => ctx.app.collector.samples.trends(input.subjects, 3_600_000)),
   retention: viewerProcedure.query(({ ctx }) => ctx.app.collector.samples.retention()),
   setRetention: adminProcedure.input(retentionSchema).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.collector.samples.setRetention(input))),
 });

@@ -1,7 +1,6 @@
-import { on } from 'node:events';
 import { z } from 'zod';
 import { AppError } from '../../domain/errors';
-import type { TaskEvent } from '../../tasks/engine';
+import type { TaskStreamRow } from '../../tasks/feed';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';
 
@@ -19,24 +18,28 @@ export const tasksRouter = router({
     return { task, steps: ctx.app.tasks.steps(input.id), logs: ctx.app.tasks.logs(input.id) };
   }),
   /**
-   * Live task changes over server-sent events; yields the changed task row. Watching one task
-   * starts with its row as it is once the stream listens, so that a change made while the stream
-   * was opening is not missed. Ends with the session.
+   * Live task changes over server-sent events: batches of changed task rows (without their params),
+   * each row as it was at
+   * its change (read once per change for every stream; within a batch, a task's changes in one
+   * state are its last row, and every change of state is there, in order — see TaskFeed). Watching
+   * one task starts with its row as it is once the stream listens, so that a change made while the
+   * stream was opening is not missed. Ends with the session.
    */
   watch: viewerProcedure.input(z.object({ id: id.optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
     const changes = (s: AbortSignal) => {
-      const events = on(ctx.app.tasks.events, 'change', { signal: s }); // listening from here
-      return (async function* () {
-        if (input?.id) yield [{ taskId: input.id }];
-        yield* events;
+      const batches = ctx.app.tasks.feed.watch(s); // listening from here
+      return (async function* (): AsyncGenerator<readonly TaskStreamRow[]> {
+        if (input?.id) {
+          const now = ctx.app.tasks.get(input.id);
+          if (now) {
+            const { params: _params, ...row } = now;
+            yield [row];
+          }
+        }
+        for await (const batch of batches) yield input?.id ? batch.filter((t) => t.id === input.id) : batch;
       })();
     };
-    for await (const [ev] of whileSignedIn(ctx, signal, changes)) {
-      const e = ev as TaskEvent;
-      if (input?.id && e.taskId !== input.id) continue;
-      const task = ctx.app.tasks.get(e.taskId);
-      if (task) yield task;
-    }
+    for await (const batch of whileSignedIn(ctx, signal, changes)) if (batch.length) yield batch;
   }),
   cancel: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
     ctx.app.tasks.cancel(input.id, ctx.user.username);

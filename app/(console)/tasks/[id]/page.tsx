@@ -1,8 +1,8 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useSubscription } from '@trpc/tanstack-react-query';
 import { use, useState } from 'react';
+import { useTaskEvents } from '@/components/task-events';
 import { StateBadge } from '@/components/task-state';
 import { useToast } from '@/components/toast';
 import { errorText, useTRPC } from '@/components/trpc';
@@ -12,19 +12,10 @@ import type { TaskQuestion } from '@/server/tasks/engine';
 export default function TaskPage({ params }: { params: Promise<{ id: string }> }) {
   const id = Number(use(params).id);
   const trpc = useTRPC();
-  const qc = useQueryClient();
   const toast = useToast();
   const q = useQuery(trpc.tasks.get.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
-  useSubscription(
-    trpc.tasks.watch.subscriptionOptions(
-      { id },
-      {
-        onData: () => {
-          void qc.invalidateQueries({ queryKey: trpc.tasks.get.queryKey({ id }) });
-        },
-      },
-    ),
-  );
+  // The tab's task stream refetches this task (and its recovery offer) when it changes.
+  useTaskEvents();
   const [confirmCancel, setConfirmCancel] = useState(false);
   const cancel = useMutation(
     trpc.tasks.cancel.mutationOptions({

@@ -1,12 +1,12 @@
 'use client';
 
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { useSubscription } from '@trpc/tanstack-react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { use, useState } from 'react';
 import { CreateReplicaForm } from '@/components/replicas/create-form';
 import { NodeStatusBadge, NodeStatusLine, RunningTwiceAlert, inventoryRefetch, nodeDown, storedFacts } from '@/components/replicas/inventory';
 import { ReplicaCard } from '@/components/replicas/replica-card';
+import { useTaskEvents } from '@/components/task-events';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Badge, Button, Card, DemoBadge, Empty, ErrorBox, PageTitle, formatBytes } from '@/components/ui';
 
@@ -15,16 +15,12 @@ export default function VmPage({ params }: { params: Promise<{ siteId: string; v
   const siteId = Number(p.siteId);
   const vmName = decodeURIComponent(p.vm);
   const trpc = useTRPC();
-  const qc = useQueryClient();
   const router = useRouter();
   const [adding, setAdding] = useState(false);
   const inv = useQuery({ ...trpc.overview.vms.queryOptions(), refetchInterval: (q) => inventoryRefetch(q.state.data) });
   const reps = useQuery({ ...trpc.replicas.list.queryOptions({ vmName }), refetchInterval: 5_000 });
-  useSubscription(
-    trpc.tasks.watch.subscriptionOptions(undefined, {
-      onData: () => void qc.invalidateQueries({ queryKey: trpc.replicas.list.queryKey({ vmName }) }),
-    }),
-  );
+  // The tab's task stream refetches this VM's replicas when one of its tasks changes state or step.
+  useTaskEvents();
   const node = inv.data?.nodes.find((n) => n.site.id === siteId);
   const vm = node?.vms.find((v) => v.name === vmName);
   // Known only from its stored replicas: the node does not answer (or does not show it).
