@@ -31,7 +31,11 @@ labs_down() {
 }
 
 require_node
-apt_ensure chromium fonts-liberation g++ make python3 openssh-client
+had_prometheus=$(dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -c 'install ok installed')
+apt_ensure chromium fonts-liberation g++ make python3 openssh-client prometheus
+# The metrics test starts a Prometheus of its own (port 9091, a temporary store). Where systemd
+# runs, Debian's package starts prometheus.service on port 9090 at install: stop the one we installed.
+if [ "$had_prometheus" = 0 ] && [ -d /run/systemd/system ]; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
 tree_before="$(git status --porcelain 2>/dev/null || true)"
 ensure_node_modules
 # The install is pinned by what is committed: it must not change a tracked file (e.g. rewrite the lock).

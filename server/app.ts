@@ -4,6 +4,7 @@ import { DemoWorld } from './adapters/demo/world';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
+import { ApiTokens } from './domain/api-tokens';
 import { AlertDelivery } from './domain/alerts/delivery';
 import { AlertService } from './domain/alerts/service';
 import { AuthService, type PasswordHasher } from './domain/auth';
@@ -47,6 +48,8 @@ export interface App {
   dataDir: string;
   /** The secret key of the installation (server/domain/keys.ts). */
   keys: SecretKeys;
+  /** Bearer tokens of machine clients (the metrics scrape). */
+  apiTokens: ApiTokens;
   /** Samples every protected object on an interval; the charts' series (server/domain/protection/collector.ts). */
   collector: ProtectionCollector;
   /** Alert rules, their state and delivery (server/domain/alerts/). */
@@ -119,6 +122,7 @@ export function createApp(opts: AppOptions = {}): App {
     ssh,
     dataDir: dir,
     keys,
+    apiTokens: new ApiTokens(db, clock),
     collector: null as unknown as ProtectionCollector,
     alerts: null as unknown as AlertService,
   };

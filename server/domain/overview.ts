@@ -73,6 +73,60 @@ export async function overview(sites: SiteService, opts: AskOptions = {}): Promi
   );
 }
 
+/** What the console last learnt of whether a site answers (`up` null: nothing yet). */
+export interface SiteReach {
+  site: Pick<SiteView, 'id' | 'name' | 'kind'>;
+  up: boolean | null;
+  /** When that was learnt (epoch ms). */
+  at: number | null;
+  /** When the site last answered (epoch ms), where known. */
+  lastSeenAt: number | null;
+  error?: string;
+}
+
+/**
+ * Whether each site answers, from what the console last learnt, without waiting for any site:
+ * the overview's last answer or failure, the time the scheduler or a sync last reached a node
+ * (`sites.lastSeenAt`), a Ceph cluster's last mirroring status (`cephAnswered`) and a cluster
+ * recently found unreachable (`cephDown`). The newest
+ * finding wins. A site whose newest finding is older than `refreshMs` is asked again in the
+ * background (one question per site at a time, shared with the overview), so the next call knows.
+ */
+export function knownReach(
+  sites: SiteService,
+  rows: { id: number; name: string; kind: 'node' | 'ceph'; lastSeenAt: number | null }[],
+  opts: AskOptions & {
+    now?: number;
+    refreshMs?: number;
+    /** When a Ceph cluster last answered its mirroring status (epoch ms), if it has. */
+    cephAnswered?: (siteId: number) => number | null;
+    /** A Ceph cluster recently found unreachable. */
+    cephDown?: (siteId: number) => { at: number; error: string } | null;
+  } = {},
+): SiteReach[] {
+  const { timeoutMs = TIMEOUT_MS, refreshMs = 30_000, now = Date.now() } = opts;
+  const mem = memoryOf(sites).health;
+  return rows.map((r): SiteReach => {
+    const site = { id: r.id, name: r.name, kind: r.kind };
+    const last = mem.last(r.id);
+    const findings: { up: boolean; at: number; error?: string }[] = [];
+    if (last) findings.push(last.ok ? { up: true, at: last.at } : { up: false, at: last.at, error: last.error });
+    if (r.lastSeenAt !== null) findings.push({ up: true, at: r.lastSeenAt });
+    const answered = r.kind === 'ceph' ? opts.cephAnswered?.(r.id) : null;
+    if (answered) findings.push({ up: true, at: answered });
+    const down = r.kind === 'ceph' ? opts.cephDown?.(r.id) : null;
+    if (down) findings.push({ up: false, at: down.at, error: down.error });
+    // On a tie, a failure wins: it is the later of two findings of the same moment.
+    const newest = findings.sort((a, b) => b.at - a.at || Number(a.up) - Number(b.up))[0];
+    // A question already open is joined, not asked again.
+    if (!newest || now - newest.at > refreshMs) {
+      void mem.ask(r.id, r.name, () => siteHealth(sites, { ...site, demo: sites.get(r.id).demo }, opts.cephSplitBrain), { waitMs: 0, timeoutMs }).catch(() => {});
+    }
+    const seen = [last?.ok ? last.at : null, r.lastSeenAt, answered ?? null].filter((x): x is number => x !== null);
+    return { site, up: newest ? newest.up : null, at: newest?.at ?? null, lastSeenAt: seen.length ? Math.max(...seen) : null, error: newest?.up === false ? newest.error : undefined };
+  });
+}
+
 async function siteHealth(sites: SiteService, site: SiteHealth['site'], cephSplitBrain?: (siteId: number) => number): Promise<SiteHealth> {
   const a = sites.adapter(site.id);
   if (a.kind === 'node') {

@@ -1,4 +1,5 @@
 import { createCallerFactory, router } from './init';
+import { apiTokensRouter } from './routers/api-tokens';
 import { alertsRouter } from './routers/alerts';
 import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
@@ -22,6 +23,7 @@ export const appRouter = router({
   ceph: cephRouter,
   tasks: tasksRouter,
   history: historyRouter,
+  apiTokens: apiTokensRouter,
   protectionHistory: protectionHistoryRouter,
   alerts: alertsRouter,
 });

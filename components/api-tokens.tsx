@@ -1,0 +1,150 @@
+'use client';
+
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useToast } from './toast';
+import { errorText, fieldErrors, useTRPC } from './trpc';
+import { Badge, Button, Card, ConfirmDialog, Empty, ErrorBox, TextInput, formatTime } from './ui';
+
+/** Settings → API tokens: bearer tokens for machine clients (the Prometheus scrape of /api/metrics). */
+export function ApiTokensSection() {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const toast = useToast();
+  const list = useQuery(trpc.apiTokens.list.queryOptions());
+  const [name, setName] = useState('');
+  // The new token lives only in this component's state until it is dismissed.
+  const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
+  const [revoking, setRevoking] = useState<{ id: number; name: string; prefix: string } | null>(null);
+  const refresh = () => void qc.invalidateQueries({ queryKey: trpc.apiTokens.pathKey() });
+  const create = useMutation(
+    trpc.apiTokens.create.mutationOptions({
+      onSuccess: (r) => {
+        setCreated({ name: r.info.name, token: r.token });
+        setName('');
+        refresh();
+      },
+    }),
+  );
+  const revoke = useMutation(
+    trpc.apiTokens.revoke.mutationOptions({
+      onSuccess: (t) => {
+        toast.success(`Revoked ${t.name}`);
+        setRevoking(null);
+        refresh();
+      },
+      onError: (e) => toast.error(errorText(e)),
+    }),
+  );
+  const fe = fieldErrors(create.error);
+  return (
+    <Card title="API tokens">
+      <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">
+        Machine clients use a token instead of a session: Prometheus scrapes <code>/api/metrics</code> with <code>Authorization: Bearer &lt;token&gt;</code>. Tandem keeps only a hash of each token; it is shown once, when it is created.
+      </p>
+      <form
+        className="mb-4 flex flex-wrap items-end gap-3"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setCreated(null);
+          create.mutate({ name, scope: 'metrics' });
+        }}
+      >
+        <div className="min-w-64 flex-1">
+          <TextInput label="Name" placeholder="prometheus" value={name} onChange={(e) => setName(e.target.value)} error={fe.name} hint="What uses it; the token may read the metrics and nothing else." required maxLength={80} />
+        </div>
+        <Button type="submit" variant="primary" busy={create.isPending}>
+          Create token
+        </Button>
+      </form>
+      {create.error && !Object.keys(fe).length && (
+        <div className="mb-3">
+          <ErrorBox error={errorText(create.error)} />
+        </div>
+      )}
+      {created && (
+        <div className="mb-4 space-y-2 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950" role="region" aria-label="New API token">
+          <p className="text-sm font-medium text-amber-800 dark:text-amber-200">
+            Token “{created.name}” — copy it now: it is not shown again. Tandem keeps only its hash.
+          </p>
+          <code className="block text-xs break-all select-all" data-testid="api-token">
+            {created.token}
+          </code>
+          <div className="flex gap-2">
+            <Button
+              onClick={() =>
+                navigator.clipboard.writeText(created.token).then(
+                  () => toast.success('Token copied to the clipboard'),
+                  () => toast.error('The browser refused clipboard access; select the token and copy it by hand'),
+                )
+              }
+            >
+              Copy
+            </Button>
+            <Button
+              variant="ghost"
+              onClick={() => {
+                // Forget it here and in the mutation's cache.
+                setCreated(null);
+                create.reset();
+              }}
+            >
+              Done
+            </Button>
+          </div>
+        </div>
+      )}
+      {list.error && <ErrorBox error={errorText(list.error)} />}
+      {list.data && !list.data.length && <Empty>No API tokens yet.</Empty>}
+      {!!list.data?.length && (
+        <table className="w-full text-left text-sm">
+          <thead className="text-xs text-zinc-500 uppercase">
+            <tr>
+              <th className="py-1">Name</th>
+              <th>Token</th>
+              <th>Scope</th>
+              <th>Created</th>
+              <th>Last used</th>
+              <th>Status</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.map((t) => (
+              <tr key={t.id} className="border-t border-zinc-100 dark:border-zinc-800">
+                <td className="py-1.5 font-medium">{t.name}</td>
+                <td className="font-mono text-xs">{t.prefix}…</td>
+                <td>{t.scope}</td>
+                <td>
+                  {formatTime(t.createdAt)} <span className="text-zinc-500">by {t.createdBy}</span>
+                </td>
+                <td>{t.lastUsedAt ? formatTime(t.lastUsedAt) : 'never'}</td>
+                <td>{t.revokedAt ? <Badge tone="muted" title={`revoked ${formatTime(t.revokedAt)}`}>revoked</Badge> : <Badge tone="ok">active</Badge>}</td>
+                <td className="py-1 text-right">
+                  {!t.revokedAt && (
+                    <Button variant="danger" onClick={() => setRevoking({ id: t.id, name: t.name, prefix: t.prefix })}>
+                      Revoke
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <ConfirmDialog
+        open={!!revoking}
+        title={`Revoke the token ${revoking?.name ?? ''}?`}
+        confirmLabel="Revoke token"
+        danger
+        busy={revoke.isPending}
+        onConfirm={() => revoking && revoke.mutate({ id: revoking.id })}
+        onCancel={() => setRevoking(null)}
+      >
+        <p>
+          Clients using <code>{revoking?.prefix}…</code> are refused from now on (a Prometheus scraping with it sees its target go down). This cannot be undone: create a new token for them.
+        </p>
+      </ConfirmDialog>
+    </Card>
+  );
+}

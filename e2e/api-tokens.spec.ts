@@ -1,0 +1,74 @@
+import { expect, test, type Page } from '@playwright/test';
+import { OwnServer } from './own-server';
+
+/*
+ * Settings → API tokens in the browser: a token created and shown once (copied with the button),
+ * accepted by /api/metrics, listed by its prefix with its last use, then revoked after a
+ * confirmation and refused. Its own server: it creates and revokes tokens.
+ */
+const PORT = Number(process.env.E2E_TOKENS_PORT ?? 3219);
+const DATA = process.env.E2E_TOKENS_DATA_DIR ?? '/tmp/tandem-e2e-tokens-data';
+const PASSWORD = 'e2e-tokens-admin-password';
+
+let page: Page;
+test.describe.configure({ mode: 'serial' });
+const own = new OwnServer(PORT, DATA, PASSWORD, {});
+
+test.beforeAll(async ({ browser }) => {
+  test.setTimeout(120_000);
+  page = await own.start(browser);
+});
+test.afterAll(() => own.stop());
+
+const scrape = (token: string) => fetch(`${own.base}/api/metrics`, { headers: { authorization: `Bearer ${token}` } });
+
+test('an API token is shown once, copied, works for the metrics, and is refused once revoked', async () => {
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: own.base });
+  await page.goto('/settings');
+  await expect(page.getByRole('heading', { name: 'Settings' })).toBeVisible();
+  await expect(page.getByText('No API tokens yet.')).toBeVisible();
+
+  await page.getByLabel('Name').fill('prometheus');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const shown = page.getByRole('region', { name: 'New API token' });
+  await expect(shown).toContainText('it is not shown again');
+  const token = (await shown.getByTestId('api-token').textContent())!.trim();
+  expect(token).toMatch(/^tdm_[A-Za-z0-9_-]{43}$/);
+  await shown.getByRole('button', { name: 'Copy' }).click();
+  await expect(page.getByText('Token copied to the clipboard')).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(token);
+
+  // The list names it by its prefix; a scrape with it is answered and noted as its last use.
+  const row = page.locator('tbody tr', { hasText: 'prometheus' });
+  await expect(row).toContainText(`${token.slice(0, 10)}…`);
+  await expect(row).toContainText('never');
+  expect((await scrape(token)).status).toBe(200);
+
+  // Once dismissed, the token is nowhere on the page, not even after a reload.
+  await shown.getByRole('button', { name: 'Done' }).click();
+  await expect(shown).toHaveCount(0);
+  expect(await page.content()).not.toContain(token);
+  await page.reload();
+  await expect(row).not.toContainText('never');
+  expect(await page.content()).not.toContain(token);
+
+  // A second token with the same name is refused on its field.
+  await page.getByLabel('Name').fill('prometheus');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await expect(page.getByText('a token of this name exists')).toBeVisible();
+
+  // Revoking asks first; cancelling changes nothing.
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  const dialog = page.getByRole('dialog').filter({ hasText: 'Revoke the token prometheus?' });
+  await expect(dialog).toContainText(`${token.slice(0, 10)}…`);
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
+  expect((await scrape(token)).status).toBe(200);
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await dialog.getByRole('button', { name: 'Revoke token' }).click();
+  await expect(row.getByText('revoked', { exact: true })).toBeVisible();
+  await expect(row.getByRole('button', { name: 'Revoke' })).toHaveCount(0);
+  const refused = await scrape(token);
+  expect(refused.status).toBe(401);
+  expect(await refused.text()).toBe('this token was revoked\n');
+});
