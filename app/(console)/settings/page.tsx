@@ -1,7 +1,8 @@
 'use client';
 
 import { ApiTokensSection } from '@/components/api-tokens';
-import { PageTitle } from '@/components/ui';
+import { RetentionForm } from '@/components/protection/retention-form';
+import { Card, PageTitle } from '@/components/ui';
 
 export default function SettingsPage() {
   return (
@@ -9,6 +10,9 @@ export default function SettingsPage() {
       <PageTitle>Settings</PageTitle>
       <div className="space-y-4">
         <ApiTokensSection />
+        <Card title="Collected history">
+          <RetentionForm canEdit />
+        </Card>
       </div>
     </>
   );
