@@ -14,6 +14,7 @@ import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { LocalRunner } from '../../server/adapters/local-runner';
 import { createApp } from '../../server/app';
 import { systemClock } from '../../server/domain/clock';
+import { addMirroredImages } from './demo-images';
 
 async function measure(a: CephAdapter, label: string, runs = 5) {
   await a.refreshStatus(); // warm-up
@@ -38,11 +39,7 @@ async function simulated() {
     const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock: systemClock, demoLatencyMs: 0 });
     app.demo.create();
     const a = app.sites.adapter(app.sites.byName('demo-site-a')!.id) as CephAdapter;
-    const have = (await a.listImages('rbd')).length;
-    for (let i = have; i < n; i++) {
-      await a.createImage('rbd', '', `bench-${i}`, 1 << 30, ['layering', 'exclusive-lock']);
-      await a.enableImageMirroring('rbd', '', `bench-${i}`, 'snapshot');
-    }
+    await addMirroredImages(a, n);
     await measure(a, `simulated, N=${n}`);
   }
 }

@@ -21,6 +21,7 @@ import { openDb } from '../../server/db/client';
 import { ManualClock } from '../../server/domain/clock';
 import { COMPACT_STEP_MS } from '../../server/domain/protection/collector';
 import { ProtectionSamples } from '../../server/domain/protection/samples';
+import { addMirroredImages } from './demo-images';
 
 const MAX = Number(process.argv[2] ?? 1000);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -37,11 +38,7 @@ async function collect() {
     const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock, demoLatencyMs: 0 });
     app.demo.create();
     const a = app.sites.adapter(app.sites.byName('demo-site-a')!.id) as CephAdapter;
-    const have = (await a.listImages('rbd')).length;
-    for (let i = have; i < n; i++) {
-      await a.createImage('rbd', '', `bench-${i}`, 1 << 30, ['layering', 'exclusive-lock']);
-      await a.enableImageMirroring('rbd', '', `bench-${i}`, 'snapshot');
-    }
+    await addMirroredImages(a, n);
     await app.collector.collect(); // warm-up
     const times: number[] = [];
     const calls: number[] = [];

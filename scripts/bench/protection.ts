@@ -13,6 +13,7 @@ import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { createApp, type App } from '../../server/app';
 import { replicas, syncRuns } from '../../server/db/schema';
 import { systemClock } from '../../server/domain/clock';
+import { addMirroredImages } from './demo-images';
 
 function ms(t: bigint): number {
   return Number(process.hrtime.bigint() - t) / 1e6;
@@ -24,11 +25,7 @@ async function build(images: number, replicaCount: number): Promise<App> {
   const a = app.sites.byName('demo-site-a')!.id;
   const b = app.sites.byName('demo-site-b')!.id;
   const ca = app.sites.adapter(a) as CephAdapter;
-  const have = (await ca.listImages('rbd')).length;
-  for (let i = have; i < images; i++) {
-    await ca.createImage('rbd', '', `bench-${i}`, 1 << 30, ['layering', 'exclusive-lock']);
-    await ca.enableImageMirroring('rbd', '', `bench-${i}`, 'snapshot');
-  }
+  await addMirroredImages(ca, images);
   const n1 = app.sites.byName('demo-node1')!.id;
   const n2 = app.sites.byName('demo-node2')!.id;
   const now = Date.now();

@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm';
 import { alertCounts, renderMetrics, scrapeMetrics, STALE_RUN_MS, syncTotals, SyncTotalsCache, taskCounts, type MetricsData } from '@/server/domain/metrics';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { testApp } from './helpers';
+import { protectedObject } from './protected-object';
 
 /** A sample of the text format: `name{label="value",…} value`. */
 interface Sample {
@@ -43,27 +44,7 @@ function parseExposition(text: string): { samples: Sample[]; types: Map<string, 
 }
 
 function obj(p: Partial<ProtectedObject> & Pick<ProtectedObject, 'subject' | 'kind' | 'name'>): ProtectedObject {
-  return {
-    source: { id: 1, name: 'node-a' },
-    target: { id: 2, name: 'node-b' },
-    rpoSec: 900,
-    rpoFrom: { scope: 'default', label: 'installation default' },
-    windowSec: null,
-    recoveryPointAt: null,
-    bytesAtRisk: null,
-    health: 'unknown',
-    reason: null,
-    predictedBreachAt: null,
-    predictedReason: null,
-    state: 'idle',
-    lastError: null,
-    failures: 0,
-    syncSeconds: null,
-    bytesPerSecond: null,
-    href: '/',
-    failoverHref: null,
-    ...p,
-  };
+  return protectedObject({ source: { id: 1, name: 'node-a' }, target: { id: 2, name: 'node-b' }, windowSec: null, health: 'unknown', href: '/', ...p });
 }
 
 const replica = obj({ subject: 'replica:7', kind: 'vm-replica', name: 'web01', windowSec: 1234, health: 'warning', rpoSec: 600, syncSeconds: 4.5 });
