@@ -7,6 +7,7 @@ import { createApp } from '@/server/app';
 import { ManualClock } from '@/server/domain/clock';
 import { cadenceRefusal, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, trend } from '@/server/domain/protection/health';
 import { DEFAULT_RPO_SEC, effectiveRpo, pairKey, rpoChain, scopeKey } from '@/server/domain/protection/rpo';
+import { replicas } from '@/server/db/schema';
 import { createCaller } from '@/server/trpc/root';
 import { admin, ctxFor, operator, testApp, viewer } from './helpers';
 
@@ -329,6 +330,41 @@ describe('trend sparklines', () => {
       expect(got['replica:2']!.every((v) => v >= 129 && v % 2 === 0)).toBe(true);
       expect(got['replica:3']).toBeUndefined();
       expect(s.trends([], 3_600_000)).toEqual({});
+    } finally {
+      await t.app.tasks.shutdown();
+    }
+  });
+});
+
+describe('lists without a query per row', () => {
+  it('replicas.list and the protection page read 1,000 replicas in a fixed number of statements, and no secret', async () => {
+    const t = testApp();
+    try {
+      t.app.demo.create();
+      const n1 = t.app.sites.byName('demo-node1')!.id;
+      const n2 = t.app.sites.byName('demo-node2')!.id;
+      t.app.db.transaction((tx) => {
+        for (let i = 0; i < 1000; i++) {
+          tx.insert(replicas)
+            .values({ name: 'dr', vmName: `vm-${i}`, sourceSiteId: n1, targetSiteId: n2, rootZpool: 'zones', diskZpools: {}, datasets: [], reserveResources: false, vcpus: 1, memoryMiB: 512, sleepTimeSec: 60, enabled: true, bandwidthLimit: null, keepSnapshots: 3, state: 'idle', lastSyncAt: new Date(t.clock.now() - 30_000) })
+            .run();
+        }
+      });
+      const client = t.app.db.$client;
+      const prepare = client.prepare.bind(client);
+      let statements = 0;
+      client.prepare = ((sql: string) => (statements++, prepare(sql))) as typeof client.prepare;
+      const decrypt = t.app.keys.decrypt.bind(t.app.keys);
+      let decryptions = 0;
+      t.app.keys.decrypt = (stored: string, aad: string) => (decryptions++, decrypt(stored, aad));
+      expect(t.app.replicas.list()).toHaveLength(1000);
+      expect(statements).toBeLessThanOrEqual(3);
+      statements = 0;
+      expect((await t.app.protection.list({ kind: 'vm-replica', limit: 10 })).total).toBe(1000);
+      // A fixed number (with the background refreshes of the demo sites it starts), not one per replica.
+      expect(statements).toBeLessThanOrEqual(30);
+      expect(decryptions).toBe(0);
+      client.prepare = prepare;
     } finally {
       await t.app.tasks.shutdown();
     }
