@@ -6,7 +6,7 @@ import type { inferRouterOutputs } from '@trpc/server';
 import { useEffect, useRef } from 'react';
 import type { AppRouter } from '@/server/trpc/root';
 import type { TaskChange } from '@/server/tasks/engine';
-import { patchTaskList, splitQueryKey, taskTouchesQuery } from './task-scope';
+import { patchTaskList, reapplyNewer, splitQueryKey, taskTouchesQuery } from './task-scope';
 import { useTRPCClient } from './trpc';
 
 type Batch = inferRouterOutputs<AppRouter>['tasks']['watch'] extends AsyncIterable<infer T> ? T : never;
@@ -41,11 +41,24 @@ export class TaskEventBus {
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   #lastFlush = 0;
 
+  /** The newest row the stream delivered per task (the last 500 tasks). */
+  readonly #latest = new Map<number, TaskRowOut>();
+
   constructor(
     private readonly client: TRPCClient<AppRouter>,
     private readonly qc: QueryClient,
     private readonly onAuthError: (err: unknown) => void = () => undefined,
-  ) {}
+  ) {
+    // A task list fetched before an event may arrive after it: put the newer rows back.
+    qc.getQueryCache().subscribe((e) => {
+      if (e.type !== 'updated' || e.action.type !== 'success' || e.action.manual) return;
+      const k = splitQueryKey(e.query.queryKey);
+      if (!k || k.path.join('.') !== 'tasks.list') return;
+      const old = e.query.state.data as TaskRowOut[] | undefined;
+      const next = reapplyNewer(old, this.#latest, k.input as { active?: boolean; limit?: number; before?: number } | undefined);
+      if (next !== old) qc.setQueryData(e.query.queryKey, next);
+    });
+  }
 
   subscribe(fn: TaskListener): () => void {
     this.#listeners.add(fn);
@@ -108,6 +121,9 @@ export class TaskEventBus {
     // by comparing with the task's last row.
     const change: TaskChange = this.#lastState.get(task.id) === task.state && !this.#stepMoved(task) ? 'progress' : 'state';
     this.#remember(task);
+    this.#latest.delete(task.id);
+    this.#latest.set(task.id, task);
+    if (this.#latest.size > 500) this.#latest.delete(this.#latest.keys().next().value!);
     for (const q of this.qc.getQueryCache().findAll({ queryKey: [['tasks', 'list']] })) {
       const input = splitQueryKey(q.queryKey)?.input as { active?: boolean; limit?: number; before?: number } | undefined;
       const old = q.state.data as TaskRowOut[] | undefined;

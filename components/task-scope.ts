@@ -145,3 +145,26 @@ export function patchTaskList<T extends TaskListRow>(list: T[] | undefined, row:
   const next = [row, ...list].sort((a, b) => b.id - a.id);
   return next.slice(0, input?.limit ?? 50);
 }
+
+/**
+ * Whether a row a stream delivered is newer than a row a fetch returned for the same task: a fetch
+ * started before the event may answer after it, and must not put the older row back. A later
+ * attempt (a resume) is newer; then an ended task is newer than an active one; then, both active,
+ * more progress is newer.
+ */
+export function rowIsNewer(ev: Pick<TaskListRow, 'state'> & { attempts: number; progressComplete: number }, row: Pick<TaskListRow, 'state'> & { attempts: number; progressComplete: number }): boolean {
+  if (ev.attempts !== row.attempts) return ev.attempts > row.attempts;
+  const evEnded = !ACTIVE.has(ev.state);
+  if (evEnded !== !ACTIVE.has(row.state)) return evEnded;
+  return !evEnded && ev.progressComplete > row.progressComplete;
+}
+
+/** A fetched task list with the newer rows the stream delivered put back (see rowIsNewer). */
+export function reapplyNewer<T extends TaskListRow & { attempts: number; progressComplete: number }>(list: T[] | undefined, latest: ReadonlyMap<number, T>, input: { active?: boolean; limit?: number; before?: number } | undefined): T[] | undefined {
+  let out = list;
+  for (const t of list ?? []) {
+    const ev = latest.get(t.id);
+    if (ev && rowIsNewer(ev, t)) out = patchTaskList(out, ev, input);
+  }
+  return out;
+}

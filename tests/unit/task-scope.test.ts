@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { patchTaskList, parseLock, splitQueryKey, taskTouchesQuery } from '@/components/task-scope';
+import { patchTaskList, parseLock, splitQueryKey, taskTouchesQuery, reapplyNewer, rowIsNewer } from '@/components/task-scope';
 import { cephLock } from '@/server/domain/ceph/locks';
 import { replicaLock, replicaVmLock } from '@/server/domain/replicas/service';
 
@@ -106,5 +106,23 @@ describe('task lists kept current from events', () => {
     // An older page does not take new tasks.
     expect(patchTaskList(list, row(4), { limit: 2, before: 4 })).toBe(list);
     expect(patchTaskList(undefined, row(4), { limit: 2 })).toBeUndefined();
+  });
+});
+
+describe('a task list fetched before an event and answered after it', () => {
+  const row = (state: string, progressComplete: number, attempts = 1) => ({ id: 9, state, progressComplete, attempts, name: 'Check demo-node1' });
+  it('gets the newer rows the stream delivered put back', () => {
+    expect(rowIsNewer(row('finished', 4), row('running', 3))).toBe(true);
+    expect(rowIsNewer(row('running', 3), row('running', 2))).toBe(true);
+    expect(rowIsNewer(row('running', 2), row('running', 3))).toBe(false);
+    expect(rowIsNewer(row('running', 3), row('finished', 4))).toBe(false);
+    // A resume (a later attempt) is newer than the end of the earlier one, and the other way round.
+    expect(rowIsNewer(row('running', 0, 2), row('failed', 2, 1))).toBe(true);
+    expect(rowIsNewer(row('failed', 2, 1), row('running', 0, 2))).toBe(false);
+    const latest = new Map([[9, row('finished', 4)]]);
+    expect(reapplyNewer([row('running', 3)], latest, undefined)).toEqual([row('finished', 4)]);
+    expect(reapplyNewer([row('running', 3)], latest, { active: true })).toEqual([]);
+    const same = [row('finished', 4)];
+    expect(reapplyNewer(same, latest, undefined)).toBe(same);
   });
 });
