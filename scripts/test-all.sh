@@ -68,8 +68,28 @@ echo $? > "$RESULTS/step-labs-up.rc"
 sed 's/^/  /' "$LAB_LOG" | tail -40 >&2
 
 if [ "$(cat "$RESULTS/step-labs-up.rc")" = 0 ]; then
-  stamp "integration tests against the real labs"
-  npx vitest run -c vitest.integration.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-integration.json"
+  # The two labs are independent: the files that use only the node lab and those that use only the
+  # Ceph lab run side by side (each lane serially, one lab boot shared), then the files that use both.
+  stamp "integration tests against the real labs (node and Ceph lanes side by side)"
+  lane() { # lane NAME FILE… : one Vitest run, its output prefixed with the lane's name
+    local name="$1"; shift
+    [ $# -gt 0 ] || return 0
+    npx vitest run -c vitest.integration.config.ts --reporter=default --reporter=json \
+      --outputFile.json="$RESULTS/vitest-integration-$name.json" "$@" 2>&1 | sed -u "s/^/[$name] /"
+  }
+  node_only=(); ceph_only=(); both=()
+  for f in tests/integration/*.test.ts; do
+    n=0; c=0
+    grep -qE "from '\./(lab|lab-app)'" "$f" && n=1
+    grep -q "from './ceph-lab'" "$f" && c=1
+    if [ $n = 1 ] && [ $c = 0 ]; then node_only+=("$f"); elif [ $c = 1 ] && [ $n = 0 ]; then ceph_only+=("$f"); else both+=("$f"); fi
+  done
+  lane node "${node_only[@]}" &
+  node_lane=$!
+  lane ceph "${ceph_only[@]}"
+  wait $node_lane
+  stamp "integration tests that use both labs"
+  lane both "${both[@]}"
   if ls e2e-lab/*.spec.ts >/dev/null 2>&1; then
     stamp "end-to-end tests against the real labs"
     PLAYWRIGHT_JSON_OUTPUT_NAME="$RESULTS/playwright-lab.json" npx playwright test -c playwright.lab.config.ts --reporter=list,json
