@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { createApp } from '@/server/app';
 import { ManualClock } from '@/server/domain/clock';
-import { cadenceRefusal, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, trend } from '@/server/domain/protection/health';
+import { cadenceRefusal, copyProgress, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, STUCK_COPY_MS, stuckCopyReason, trend } from '@/server/domain/protection/health';
 import { DEFAULT_RPO_SEC, effectiveRpo, pairKey, rpoChain, scopeKey } from '@/server/domain/protection/rpo';
 import { replicas } from '@/server/db/schema';
 import { createCaller } from '@/server/trpc/root';
@@ -303,6 +303,65 @@ describe('an image whose rbd-mirror stops reporting (down+stopped, no snapshot t
     } finally {
       await app.tasks.shutdown();
       await app2?.tasks.shutdown();
+    }
+  });
+});
+
+describe('a mirror snapshot copy stuck at the same percent', () => {
+  it('is followed between refreshes and counts as stuck after STUCK_COPY_MS', () => {
+    const t0 = 1_000_000;
+    const a = copyProgress(undefined, 40, t0)!;
+    expect(a).toEqual({ percent: 40, since: t0 });
+    expect(copyProgress(a, 40, t0 + 60_000)).toBe(a);
+    expect(stuckCopyReason(a, t0 + STUCK_COPY_MS - 1)).toBeNull();
+    expect(stuckCopyReason(a, t0 + STUCK_COPY_MS)).toMatch(/stayed at 40 % since/);
+    expect(copyProgress(a, 41, t0 + 130_000)).toEqual({ percent: 41, since: t0 + 130_000 });
+    expect(copyProgress(a, null, t0 + 130_000)).toBeNull();
+  });
+
+  it('predicts a breach on the overview at the recovery point + RPO, and no more once the copy moves', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
+    const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-prot-')), clock, demoLatencyMs: 0, demoWorld: new DemoWorld(clock, 0) });
+    try {
+      app.demo.create();
+      const caller = createCaller(ctxFor(app, operator));
+      const id = (n: string) => app.sites.byName(n)!.id;
+      clock.advance(900_000);
+      await caller.ceph.status({ siteId: id('demo-site-a') });
+      await caller.ceph.status({ siteId: id('demo-site-b') });
+      const real = app.ceph.lastStatus.bind(app.ceph);
+      let percent = 40;
+      // The non-primary side reports a copy in progress, at `percent`, with a recent copied snapshot.
+      app.ceph.lastStatus = (siteId: number) => {
+        const last = real(siteId);
+        if (!last?.ok) return last;
+        const pools = last.status.pools.map((p) => ({
+          ...p,
+          images: p.images.map((i) =>
+            i.mirroring && i.name === 'vm-db01-data' && i.mirroring.primary === false
+              ? { ...i, mirroring: { ...i.mirroring, description: { ...i.mirroring.description, replayState: 'syncing', syncPercent: percent, localSnapshotTimestamp: Math.floor((clock.now() - 30_000) / 1000) } } }
+              : i,
+          ),
+        }));
+        return { ...last, status: { ...last.status, pools } };
+      };
+      const find = async () => {
+        app.protection.invalidate();
+        return (await caller.protection.list({ q: 'vm-db01-data', kind: 'rbd-image' })).rows.find((r) => r.name === 'rbd/vm-db01-data')!;
+      };
+      const first = await find();
+      await caller.protection.setRpo({ scope: { kind: 'object', subject: first.subject }, seconds: 3600 });
+      expect((await find()).predictedReason ?? '').not.toMatch(/stayed at/);
+      clock.advance(STUCK_COPY_MS);
+      const stuck = await find();
+      expect(stuck.health).toBe('ok');
+      expect(stuck.predictedReason).toMatch(/the mirror snapshot copy has stayed at 40 % since/);
+      expect(stuck.predictedBreachAt).toBe(stuck.recoveryPointAt! + 3_600_000);
+      percent = 55;
+      clock.advance(10_000);
+      expect((await find()).predictedReason ?? '').not.toMatch(/stayed at/);
+    } finally {
+      await app.tasks.shutdown();
     }
   });
 });

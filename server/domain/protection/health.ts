@@ -102,3 +102,23 @@ export function cadenceRefusal(o: { what: string; intervalSec: number; transferS
   if (worst <= o.rpoSec) return null;
   return `${o.what} of ${formatSeconds(o.intervalSec)}${o.transferSec ? ` plus about ${formatSeconds(o.transferSec)} per transfer` : ''} cannot meet the RPO of ${formatSeconds(o.rpoSec)} (${o.rpoFrom}): the data-loss window would reach ${formatSeconds(worst)} before each new recovery point`;
 }
+
+/** How long a mirror-snapshot copy may stay at one percent before it counts as stuck. */
+export const STUCK_COPY_MS = 120_000;
+
+/**
+ * Follows the percent of an image's mirror-snapshot copy between status refreshes: returns the
+ * progress to remember (the percent and since when it has not moved), or null when no copy is
+ * running. The copy is stuck when `now - since >= STUCK_COPY_MS`.
+ */
+export function copyProgress(prev: { percent: number; since: number } | undefined, percent: number | null, now: number): { percent: number; since: number } | null {
+  if (percent === null) return null;
+  if (prev && prev.percent === percent) return prev;
+  return { percent, since: now };
+}
+
+/** Why no new recovery point comes while a copy is stuck, or null when it moves. */
+export function stuckCopyReason(p: { percent: number; since: number } | null, now: number): string | null {
+  if (!p || now - p.since < STUCK_COPY_MS) return null;
+  return `the mirror snapshot copy has stayed at ${p.percent} % since ${new Date(p.since).toISOString()}: no new recovery point comes until it moves`;
+}

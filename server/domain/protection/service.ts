@@ -6,7 +6,7 @@ import type { Clock } from '../clock';
 import { lastVms } from '../overview';
 import { dataLossWindow } from '../replicas/rules';
 import type { SiteService } from '../sites';
-import { imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery } from './health';
+import { copyProgress, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, stuckCopyReason } from './health';
 import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
 import { HEALTHS, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
 
@@ -97,6 +97,8 @@ export class ProtectionService {
   #snap: Snapshot | null = null;
   /** The newest copied mirror snapshot seen per image (subject@source site): the recovery point while rbd-mirror reports none. */
   readonly #lastCopied = new Map<string, number>();
+  /** The percent of the running mirror-snapshot copy per image (subject@source site), and since when it has not moved. */
+  readonly #copying = new Map<string, { percent: number; since: number }>();
   #computing: Promise<Snapshot> | null = null;
   /**
    * Asks the nodes for their VMs in the background (set by the app), so that VMs without a
@@ -458,6 +460,7 @@ export class ProtectionService {
       .filter((e) => ![...e.secondary, ...e.primary].some((x) => (x.img.mirroring?.primary ? x.img.mirroring.peerSites[0]?.description : x.img.mirroring?.description)?.localSnapshotTimestamp))
       .map((e) => `rbd:${e.pair}/${e.pool}/${e.ns}/${e.name}`);
     const lastSampled = this.#lastSampled(unreported);
+    const copyingNow = new Set<string>();
     for (const e of merged.values()) {
       const subject = `rbd:${e.pair}/${e.pool}/${e.ns}/${e.name}`;
       const prim = e.primary[0] ?? null;
@@ -494,7 +497,15 @@ export class ProtectionService {
       const issue = [prim, sec].find((s) => s?.img.group === 'issues');
       // Snapshot mode: the next recovery point is the next scheduled mirror snapshot, copied.
       let predicted: { at: number; reason: string } | null = null;
-      if (health === 'ok' && mode !== 'journal' && prim) {
+      const copying = copyProgress(this.#copying.get(seenKey), d?.replayState === 'syncing' ? d.syncPercent : null, now);
+      if (copying) {
+        this.#copying.set(seenKey, copying);
+        copyingNow.add(seenKey);
+      }
+      const stuck = mode !== 'journal' ? stuckCopyReason(copying, now) : null;
+      if (health === 'ok' && stuck) {
+        predicted = predictedBreach({ now, recoveryPointAt: w.from, rpoSec: rpo.seconds, nextRecoveryAt: Number.POSITIVE_INFINITY, why: stuck });
+      } else if (health === 'ok' && mode !== 'journal' && prim) {
         const next = cephTime(prim.img.nextSnapshotAt);
         const copySec = d?.lastSnapshotSyncSeconds ?? 0;
         predicted = predictedBreach({
@@ -532,6 +543,7 @@ export class ProtectionService {
         failoverHref: targetId !== null ? cephHref(targetId, e.pool, e.ns) : null,
       });
     }
+    for (const k of this.#copying.keys()) if (!copyingNow.has(k)) this.#copying.delete(k);
     return out;
   }
 }
