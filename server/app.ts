@@ -130,6 +130,7 @@ export function createApp(opts: AppOptions = {}): App {
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   replicas.rpoFor = (o) => app.protection.rpoFor(o);
   app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
+  app.protection.writtenSince = (id) => replicas.writtenSinceRecoveryPoint(id);
   app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
   app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), { clock, sites, ceph: app.ceph, objects: () => app.protection.objects(), invalidate: () => app.protection.invalidate() });
   const delivery = new AlertDelivery({ db, clock, keys, consoleUrl: process.env.TANDEM_URL });

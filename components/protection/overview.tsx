@@ -6,7 +6,7 @@ import { useEffect, useState } from 'react';
 import { formatSeconds } from '@/server/domain/protection/format';
 import type { ProtectedKind, ProtectedObject, ProtectionHealth, ProtectionSort } from '@/server/domain/protection/types';
 import { errorText, useTRPC } from '../trpc';
-import { Badge, Button, cx, ErrorBox, formatTime, type Tone } from '../ui';
+import { Badge, Button, cx, ErrorBox, formatBytes, formatTime, type Tone } from '../ui';
 import { RpoDialog } from './rpo-dialog';
 import { Sparkline } from './sparkline';
 
@@ -47,6 +47,7 @@ function Window({ o }: { o: ProtectedObject }) {
   return (
     <span title={o.recoveryPointAt ? `recovery point ${formatTime(o.recoveryPointAt)}` : undefined}>
       <b className="tabular-nums">{formatSeconds(o.windowSec)}</b>
+      {o.bytesAtRisk !== null && <span className="block text-xs text-zinc-600 dark:text-zinc-400">{formatBytes(o.bytesAtRisk)} written since</span>}
       {o.predictedBreachAt && (
         <span className="block text-xs text-amber-700 dark:text-amber-400" title={o.predictedReason ?? undefined}>
           beyond RPO at {formatTime(o.predictedBreachAt)} (predicted)

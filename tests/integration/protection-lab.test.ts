@@ -7,7 +7,7 @@ import type { ProtectedObject } from '@/server/domain/protection/types';
 import type { createCaller } from '@/server/trpc/root';
 import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
 import { cleanVm, labScript, openLab, type Lab } from './lab';
-import { finishedTask, labApp } from './lab-app';
+import { finishedTask, labApp, writeDisk } from './lab-app';
 
 /**
  * Protection on the real labs: a VM replica between two zfs-fuse nodes and a snapshot-mirrored
@@ -135,6 +135,15 @@ describe('protection at a glance on the real labs', () => {
     await caller.replicas.update({ id: res.id, enabled: false });
     const warn = await pollUntil('the paused replica is beyond its RPO', () => row('vm-replica', name), (r) => r?.health === 'warning' || r?.health === 'breach', 60_000);
     expect(warn!.windowSec).toBeGreaterThan(RPO);
+    // Written on the master since the recovery point: measured on demand, then shown on the row.
+    await writeDisk(lab.runner('node1'), `/zones/${VM}-disk0/disk.img`, 6, 4);
+    const risk = await caller.protection.bytesAtRisk({ subject: `replica:${res.id}` });
+    expect(risk.snapshot).toBe(app.replicas.get(res.id).lastSnapshot);
+    expect(risk.bytes).toBeGreaterThanOrEqual(6 * MiB * 0.95);
+    expect(risk.bytes).toBeLessThanOrEqual(risk.maxBytes!);
+    expect(risk.maxBytes).toBeLessThan(16 * MiB);
+    expect(risk.note).toMatch(/since .* on node1|on node1 since/);
+    expect((await row('vm-replica', name))!.bytesAtRisk).toBe(risk.bytes);
     const breach = await pollUntil('the paused replica breaches its RPO', () => row('vm-replica', name), (r) => r?.health === 'breach', 60_000);
     expect(breach).toMatchObject({ state: 'paused', reason: 'replication is paused' });
     expect(breach!.windowSec).toBeGreaterThan(2 * RPO);

@@ -197,6 +197,33 @@ describe('the Protection overview (demo sites)', () => {
     expect((await row()).health).toBe('breach');
   });
 
+  it('measures the bytes at risk on demand: a replica asks its master, the row shows it until the next recovery point; an image says why not', async () => {
+    const { app, caller, clock, id } = setup();
+    const c = await caller.replicas.create({ name: 'dr', vmName: 'web01', sourceSiteId: id('demo-node1'), targetSiteId: id('demo-node2'), rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, bandwidthLimit: null, acceptRpoRisk: true });
+    expect((await app.tasks.wait(c.taskId)).state).toBe('finished');
+    await caller.replicas.update({ id: c.id, enabled: false });
+    clock.advance(120_000); // web01 runs: its disks are written to
+    const subject = `replica:${c.id}`;
+    const risk = await caller.protection.bytesAtRisk({ subject });
+    expect(risk.snapshot).toBe(app.replicas.row(c.id).lastSnapshot);
+    expect(risk.exact).toBe(true);
+    expect(risk.bytes).toBeGreaterThan(0);
+    expect(risk.note).toMatch(/written on demo-node1 since tandem-/);
+    const row = async () => (await caller.protection.list({ kind: 'vm-replica' })).rows.find((r) => r.subject === subject)!;
+    expect((await row()).bytesAtRisk).toBe(risk.bytes);
+    // A new recovery point makes the measure stale: the row no longer shows it.
+    await caller.replicas.update({ id: c.id, enabled: true });
+    expect((await app.tasks.wait((await caller.replicas.syncNow({ id: c.id })).taskId)).state).toBe('finished');
+    app.protection.invalidate();
+    expect((await row()).bytesAtRisk).toBeNull();
+
+    const image = (await caller.protection.list({ kind: 'rbd-image' })).rows.find((r) => r.health !== 'unprotected')!;
+    const img = await caller.protection.bytesAtRisk({ subject: image.subject });
+    expect(img.bytes).toBeNull();
+    expect(img.note).toMatch(/rbd diff --from-snap/);
+    await expect(caller.protection.bytesAtRisk({ subject: 'replica:99999' })).rejects.toThrow(/is not a protected object/);
+  });
+
   it('filters, searches, sorts and pages on the server', async () => {
     const { caller, id } = setup();
     await caller.ceph.status({ siteId: id('demo-site-a') });

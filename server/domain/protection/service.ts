@@ -3,12 +3,13 @@ import type { Db } from '../../db/client';
 import { protectionSamples, replicas, sites, syncRuns, type ReplicaRow } from '../../db/schema';
 import type { CephMirroring, CephStatus, StatusImage } from '../ceph/mirroring';
 import type { Clock } from '../clock';
+import { AppError, errorMessage } from '../errors';
 import { lastVms } from '../overview';
 import { dataLossWindow } from '../replicas/rules';
 import type { SiteService } from '../sites';
 import { copyProgress, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, stuckCopyReason } from './health';
 import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
-import { HEALTHS, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
+import { HEALTHS, type BytesAtRisk, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
 
 export interface SiteExposure {
   site: SiteRef;
@@ -28,6 +29,8 @@ const CEPH_REFRESH_MS = 30_000;
 const FRESH_MS = 1_000;
 /** How old computed objects may be while new ones are computed in the background. */
 const MAX_STALE_MS = 5_000;
+/** How long a measured bytes-at-risk figure is shown on the overview. */
+const AT_RISK_FRESH_MS = 15 * 60_000;
 
 interface Snapshot {
   at: number;
@@ -258,6 +261,57 @@ export class ProtectionService {
     });
   }
 
+  /**
+   * Asks the master what it has written since the replica's recovery point (set by the app:
+   * ReplicaService.writtenSinceRecoveryPoint).
+   */
+  writtenSince: ((replicaId: number) => Promise<{ bytes: number; maxBytes: number; exact: boolean; snapshot: string }>) | null = null;
+  /** The last bytes-at-risk measure per subject; the overview shows it while it is younger than AT_RISK_FRESH_MS and from the current recovery point. */
+  readonly #atRisk = new Map<string, BytesAtRisk>();
+
+  /** Measures the bytes at risk of one object now (see BytesAtRisk). */
+  async bytesAtRisk(subject: string): Promise<BytesAtRisk> {
+    const o = await this.get(subject);
+    if (!o) throw new AppError('NOT_FOUND', `${subject} is not a protected object`);
+    const now = this.clock.now();
+    const none = (note: string): BytesAtRisk => ({ subject, bytes: null, maxBytes: null, exact: false, snapshot: null, measuredAt: now, note });
+    if (o.kind === 'vm') return none('no replica: everything this VM holds is at risk');
+    if (o.kind === 'rbd-image')
+      return none(
+        `Ceph 16.2 cannot measure it: \`rbd diff --from-snap\` finds only user snapshots, not mirror snapshots${o.bytesPerSecond ? `; rbd-mirror copies ${Math.round(o.bytesPerSecond)} B/s now` : ''}`,
+      );
+    const id = Number(subject.slice('replica:'.length));
+    if (!this.writtenSince) return none('not measured here');
+    try {
+      const w = await this.writtenSince(id);
+      const m: BytesAtRisk = {
+        subject,
+        bytes: w.bytes,
+        maxBytes: w.maxBytes,
+        exact: w.exact,
+        snapshot: w.snapshot,
+        measuredAt: now,
+        note: w.exact
+          ? `written on ${o.source?.name ?? 'the master'} since ${w.snapshot} (ZFS written@snapshot)`
+          : `estimated on ${o.source?.name ?? 'the master'} since ${w.snapshot} from the space the datasets and the snapshot refer to (this ZFS has no written@snapshot), at most ${w.maxBytes} B`,
+      };
+      this.#atRisk.set(subject, m);
+      this.#snap = null;
+      return m;
+    } catch (e) {
+      if (AppError.is(e, 'NOT_FOUND')) return none(`the recovery point is not on the master: ${errorMessage(e)}`);
+      return none(`${o.source?.name ?? 'the master'} did not answer: ${errorMessage(e)}`);
+    }
+  }
+
+  /** The last measure of a replica's bytes at risk, when it is recent and measured from its recovery point now (`snapshot`). */
+  #atRiskFor(subject: string, snapshot: string | null, now: number): number | null {
+    const m = this.#atRisk.get(subject);
+    if (!m || m.bytes === null || snapshot === null) return null;
+    if (m.snapshot !== snapshot || now - m.measuredAt > AT_RISK_FRESH_MS) return null;
+    return m.bytes;
+  }
+
   /** One object, by subject (null when there is none). */
   async get(subject: string): Promise<ProtectedObject | null> {
     return (await this.objects()).find((o) => o.subject === subject) ?? null;
@@ -372,7 +426,7 @@ export class ProtectionService {
         rpoFrom: rpo.from,
         windowSec: w.seconds,
         recoveryPointAt: w.from,
-        bytesAtRisk: null,
+        bytesAtRisk: this.#atRiskFor(subject, r.lastSnapshot, now),
         health,
         reason,
         predictedBreachAt: predicted?.at ?? null,

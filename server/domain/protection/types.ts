@@ -96,3 +96,20 @@ export interface ProtectionPage {
   /** When the state shown was computed (epoch ms). */
   at: number;
 }
+
+/**
+ * What a failover now would lose in bytes: what the source has written since the recovery point,
+ * measured on demand (it asks a machine), or why it is not known.
+ */
+export interface BytesAtRisk {
+  subject: string;
+  bytes: number | null;
+  /** Upper bound of an estimate (equal to `bytes` when exact). */
+  maxBytes: number | null;
+  exact: boolean;
+  /** The recovery point measured from (snapshot name), where there is one. */
+  snapshot: string | null;
+  measuredAt: number;
+  /** How it was measured, or why it cannot be. */
+  note: string;
+}

@@ -6,6 +6,7 @@ import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow, type S
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../clock';
+import { withTimeout } from '../deadline';
 import { AppError, errorMessage } from '../errors';
 import type { NodeConfig } from '../site-config';
 import type { Sealer } from './vm-definition';
@@ -132,6 +133,26 @@ export class ReplicaService {
     const r = this.db.select().from(replicas).where(eq(replicas.id, id)).get();
     if (!r) throw new AppError('NOT_FOUND', `replica #${id} does not exist`);
     return r;
+  }
+
+  /**
+   * What the master has written since the replica's recovery point (its last snapshot completely
+   * received), summed over the disks: exact where the pool reports `written@<snapshot>` (OpenZFS),
+   * else zfs-fuse's estimate with its upper bound. Asks the master, within 10 s.
+   */
+  async writtenSinceRecoveryPoint(id: number): Promise<{ bytes: number; maxBytes: number; exact: boolean; snapshot: string }> {
+    const r = this.row(id);
+    const snapshot = r.lastSnapshot;
+    if (!snapshot) throw new AppError('PRECONDITION_FAILED', 'no sync has finished yet: there is no recovery point to measure from');
+    const source = this.node(r.sourceSiteId);
+    const master = this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`;
+    const parts = await withTimeout(Promise.all(r.datasets.map((d) => source.estimateWritten(d.source, snapshot))), 10_000, `the master node ${master}`);
+    return {
+      bytes: parts.reduce((n, p) => n + p.bytes, 0),
+      maxBytes: parts.reduce((n, p) => n + p.maxBytes, 0),
+      exact: parts.every((p) => p.exact),
+      snapshot,
+    };
   }
 
   /** Site names by id (one query; no secret is read). */

@@ -27,6 +27,8 @@ export const protectionRouter = router({
     .query(({ ctx, input }) => ctx.app.protection.list(input ?? {})),
   exposure: viewerProcedure.query(({ ctx }) => ctx.app.protection.exposure()),
   get: viewerProcedure.input(z.object({ subject })).query(({ ctx, input }) => ctx.app.protection.get(input.subject)),
+  /** Asks the source what it has written since the recovery point (on demand: it reaches a machine). */
+  bytesAtRisk: viewerProcedure.input(z.object({ subject })).query(({ ctx, input }) => ctx.app.protection.bytesAtRisk(input.subject)),
   rpoTargets: viewerProcedure.query(({ ctx }) => ctx.app.protection.rpo.list()),
   setRpo: operatorProcedure
     .input(z.object({ scope: narrowScope, seconds: rpoSecondsSchema }))

@@ -5,6 +5,7 @@ import Link from 'next/link';
 import { use } from 'react';
 import { HistoryChart } from '@/components/protection/history-chart';
 import { errorText, useTRPC } from '@/components/trpc';
+import { BytesAtRiskLine } from '@/components/protection/bytes-at-risk';
 import { ErrorBox, PageTitle } from '@/components/ui';
 
 const KIND_LABEL: Record<string, string> = { 'vm-replica': 'VM replica', 'rbd-image': 'RBD image', vm: 'VM' };
@@ -32,6 +33,7 @@ export default function ProtectionObjectPage({ params }: { params: Promise<{ sub
       </PageTitle>
       {q.error && <ErrorBox error={errorText(q.error)} />}
       {s && s.name === null && <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">{subject} is not a protected object now; its collected history, if any, is shown.</p>}
+      {s?.name && s.kind !== 'vm' && <BytesAtRiskLine subject={subject} />}
       <HistoryChart subject={subject} />
     </>
   );
