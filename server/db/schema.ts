@@ -86,7 +86,8 @@ export const tasks = sqliteTable(
     startedAt: integer('started_at', { mode: 'timestamp_ms' }),
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
   },
-  (t) => [index('tasks_state_idx').on(t.state), index('tasks_target_idx').on(t.target)],
+  // tasks_kind_state_idx covers the metrics' count per kind and state (no table read).
+  (t) => [index('tasks_state_idx').on(t.state), index('tasks_target_idx').on(t.target), index('tasks_kind_state_idx').on(t.kind, t.state)],
 );
 
 export const taskSteps = sqliteTable(

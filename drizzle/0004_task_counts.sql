@@ -1,0 +1,1 @@
+CREATE INDEX `tasks_kind_state_idx` ON `tasks` (`kind`,`state`);
