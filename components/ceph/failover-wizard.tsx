@@ -31,6 +31,7 @@ export function CephFailoverWizard({
   failback = false,
   offer = true,
   idleText,
+  ready = true,
 }: {
   /** The cluster whose images are primary now. */
   from: ClusterRef;
@@ -49,6 +50,8 @@ export function CephFailoverWizard({
   /** Whether the failover itself is offered; when not, `idleText` says why (the failback stays). */
   offer?: boolean;
   idleText?: string;
+  /** False holds the plans back (they ask both clusters for every image) until the page has shown what it shows first. */
+  ready?: boolean;
 }) {
   const trpc = useTRPC();
   const router = useRouter();
@@ -65,13 +68,13 @@ export function CephFailoverWizard({
   const what = image || scope;
   const input = { fromSiteId: from.id, toSiteId: to.id, pool, namespace, image: image || undefined };
   // Its own request: the plan waits for a cluster that is gone (about 5 s), the page's other queries must not.
-  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }, { trpc: { context: { unbatched: true } } }), enabled: offer, staleTime: 0 });
+  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }, { trpc: { context: { unbatched: true } } }), enabled: offer && ready, staleTime: 0 });
   const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const resync = useMutation(trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   // What the resync keeps: a protective copy of each image on the stale side, named before it starts.
   const resyncPlan = useQuery({
     ...trpc.ceph.resyncPlan.queryOptions({ staleSiteId: from.id, goodSiteId: to.id, pool, namespace, image: image || undefined, failBack }, { trpc: { context: { unbatched: true } } }),
-    enabled: failback,
+    enabled: failback && ready,
     retry: false,
   });
   const kind = namespace ? 'namespace' : 'pool';

@@ -44,7 +44,8 @@ export function ImagePicker({
   const [typed, setTyped] = useState(value);
   const images = useQuery({
     ...trpc.ceph.images.queryOptions({ siteId, pool, namespace, role, search: many ? typed.trim() || undefined : undefined, limit: many ? SUGGESTIONS : PICK_MAX }),
-    enabled: count > 0,
+    // Many images: suggestions only once something is typed.
+    enabled: count > 0 && (!many || typed.trim() !== ''),
     placeholderData: keepPreviousData,
   });
   const names = images.data?.rows.map((i) => i.name) ?? [];

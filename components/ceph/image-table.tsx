@@ -70,6 +70,7 @@ export function ImageTable({
   statusAt,
   track,
   onResolveSplitBrain,
+  onShown,
 }: {
   siteId: number;
   scope: Scope;
@@ -81,6 +82,8 @@ export function ImageTable({
   track: TrackTask;
   /** Opens the failback / split-brain resolution of this image against the cluster it is also primary on. */
   onResolveSplitBrain?: (image: string, otherSiteId: number) => void;
+  /** Called once every group's first page is shown. */
+  onShown?: () => void;
 }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
@@ -101,6 +104,10 @@ export function ImageTable({
       placeholderData: keepPreviousData,
     })),
   });
+  const shown = results.every((r) => r.data || r.error);
+  useEffect(() => {
+    if (shown) onShown?.();
+  }, [shown, onShown]);
   // A newer status answer (the page's refresh, a task's end) refetches the pages shown.
   const seen = useRef(statusAt);
   useEffect(() => {

@@ -32,6 +32,8 @@ export default function CephPage() {
   const [selected, setSelected] = useState<Scope | null>(() => (params.get('pool') ? { pool: params.get('pool')!, namespace: params.get('ns') ?? '' } : null));
   // A split-brain row's "Resolve" sets the failback wizard's image and other cluster (and remounts it).
   const [resolve, setResolve] = useState<{ image: string; toSiteId: number; scope: string; n: number } | null>(null);
+  // The failover previews ask both clusters for every image of the pool: they start once the image table shows its first pages.
+  const [shownScope, setShownScope] = useState('');
   // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).
   const status = useQuery({
     ...trpc.ceph.status.queryOptions({ siteId: siteId ?? 0, waitMs: STATUS_WAIT_MS }),
@@ -121,7 +123,7 @@ export default function CephPage() {
             here &&
             sources.map((src) => (
               <div key={`takeover/${scopeKey}/${src.id}`} id={`ceph-takeover-${src.id}`} className="scroll-mt-4" data-testid="ceph-takeover" data-from={src.name}>
-                <CephFailoverWizard from={{ id: src.id, name: src.name }} to={here} pool={entry.pool} namespace={entry.namespace} images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }} />
+                <CephFailoverWizard from={{ id: src.id, name: src.name }} to={here} pool={entry.pool} namespace={entry.namespace} images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }} ready={shownScope === scopeKey} />
               </div>
             ))}
 
@@ -136,6 +138,7 @@ export default function CephPage() {
               mode={entry.mode}
               counts={entry.counts}
               statusAt={status.data.at}
+              onShown={() => setShownScope(scopeKey)}
               track={track}
               onResolveSplitBrain={(image, toSiteId) => {
                 setResolve((r) => ({ image, toSiteId, scope: scopeKey, n: (r?.n ?? 0) + 1 }));
@@ -156,6 +159,7 @@ export default function CephPage() {
                 pool={entry.pool}
                 namespace={entry.namespace}
                 images={{ siteId: here.id, role: 'mirrored', count: entry.counts.mirrored }}
+                ready={shownScope === scopeKey}
                 failback
                 // Nothing is primary here: the failover onto this cluster is the card "Fail over … from <peer>".
                 offer={hasPrimaryHere(entry) || entry.counts.mirrored === 0}
