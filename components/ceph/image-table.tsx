@@ -128,7 +128,11 @@ export function ImageTable({
       return n;
     });
   const firstPages = () => setPages({ issues: 0, idle: 0, syncing: 0, ready: 0 });
-  const sortBy = (by: SortId) => (setSort((s) => ({ by, dir: s.by === by && s.dir === 'asc' ? 'desc' : by === 'lag' || by === 'size' ? (s.by === by ? 'asc' : 'desc') : 'asc' })), firstPages());
+  // A column's header turns its order round; another column starts with the largest lag or size, or A to Z.
+  const sortBy = (by: SortId) => {
+    setSort((s) => ({ by, dir: s.by === by ? (s.dir === 'asc' ? 'desc' : 'asc') : by === 'lag' || by === 'size' ? 'desc' : 'asc' }));
+    firstPages();
+  };
   const sortHeader = (by: SortId, label: string, className?: string) => (
     <th className={className} aria-sort={sort.by === by ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
       <button type="button" className="uppercase hover:underline" onClick={() => sortBy(by)} title={`Sort by ${label}`}>
