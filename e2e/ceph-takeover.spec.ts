@@ -44,6 +44,9 @@ test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with 
   };
   await page.route(plans, slow);
   const card = page.locator('[data-testid=ceph-takeover][data-from="demo-site-a"]');
+  // The status carries each pool's image counts; the images come a page at a time (ceph.images).
+  const statuses: Promise<string>[] = [];
+  page.on('response', (r) => void (r.url().includes('/api/trpc/') && r.url().includes('ceph.status') && statuses.push(r.text().catch(() => ''))));
   try {
     const clicked = Date.now();
     await hint.getByRole('button', { name: 'Open demo-site-b' }).click();
@@ -54,6 +57,10 @@ test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with 
   } finally {
     await page.unroute(plans, slow);
   }
+  for (const name of IMAGES) await expect(imageRow(name)).toBeVisible();
+  const bodies = await Promise.all(statuses);
+  expect(bodies.some((b) => b.includes('"notPrimary"'))).toBe(true);
+  for (const name of IMAGES) expect(bodies.filter((b) => b.includes(name))).toEqual([]);
   // Every mirrored pool and namespace offers the takeover; the other direction has nothing to do here.
   await expect(poolRow().getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();
   await expect(page.getByTestId('namespace-row').getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();

@@ -106,6 +106,24 @@ test('replaying images show the parsed replay details: state, throughput, snapsh
   await expect(page.getByTestId('images-ready').getByTestId('replay-details').first()).toContainText(/^demo-site-b: /);
 });
 
+test('each group counts its images; a search by part of a name shows the matching ones of every group', async () => {
+  await openCluster('demo-site-b');
+  const ready = page.getByTestId('images-ready').getByTestId('image-row');
+  await expect(ready.first()).toBeVisible();
+  const before = await ready.count();
+  expect(before).toBeGreaterThan(1);
+  await page.getByLabel('Find images').fill('ARCHIVE');
+  await expect(page.locator('[data-testid=image-row]')).toHaveCount(1);
+  await expect(imageRow('archive-2025')).toBeVisible();
+  await page.getByLabel('Find images').fill('no-such-image');
+  await expect(page.getByText('No image matching “no-such-image”.').first()).toBeVisible();
+  await page.getByLabel('Find images').fill('');
+  await expect(ready).toHaveCount(before);
+  // Sorted by size, largest first: archive-2025 (1000 GiB) leads.
+  await page.getByLabel('Sort by').selectOption('size/desc');
+  await expect(ready.first()).toHaveAttribute('data-image', 'archive-2025');
+});
+
 test('an image lists its mirror snapshots; a new mirror snapshot appears; resync only on non-primary images', async () => {
   await openCluster('demo-site-a');
   await openNamespace();

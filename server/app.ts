@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { AdapterRegistry } from './adapters/registry';
 import { DemoWorld } from './adapters/demo/world';
+import { addMirroredImages } from './adapters/demo/images';
+import type { CephAdapter } from './adapters/ceph/types';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
@@ -153,6 +155,12 @@ export async function bootApp(app: App): Promise<void> {
     console.log(`[tandem] no administrator yet: open the console and create one with the setup code ${code} (also in ${path.join(app.dataDir, 'setup-code')})`);
   }
   if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
+  const benchImages = Number(process.env.TANDEM_DEMO_IMAGES) || 0;
+  const siteA = benchImages > 0 ? app.sites.byName('demo-site-a') : null;
+  if (siteA) {
+    await addMirroredImages(app.sites.adapter(siteA.id) as CephAdapter, benchImages);
+    console.log(`[tandem] demo-site-a's pool rbd has ${benchImages} images (TANDEM_DEMO_IMAGES)`);
+  }
   if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
   if (process.env.TANDEM_COLLECT !== '0') app.collector.start();
   if (process.env.TANDEM_ALERTS !== '0') app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);

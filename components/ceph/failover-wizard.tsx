@@ -6,6 +6,7 @@ import { useState } from 'react';
 import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
+import { ImagePicker } from './image-picker';
 
 interface ClusterRef {
   id: number;
@@ -30,6 +31,7 @@ export function CephFailoverWizard({
   failback = false,
   offer = true,
   idleText,
+  ready = true,
 }: {
   /** The cluster whose images are primary now. */
   from: ClusterRef;
@@ -39,8 +41,8 @@ export function CephFailoverWizard({
   targets?: ClusterRef[];
   pool: string;
   namespace?: string;
-  /** The images of the scope choice. */
-  images: string[];
+  /** The images of the scope choice: those of `role` on cluster `siteId`, `count` of them (see ImagePicker). */
+  images: { siteId: number; role: 'mirrored' | 'not-primary'; count: number };
   /** The image and other cluster to start with (a split-brain row's "Resolve" opens the wizard so). */
   preset?: { image: string; toSiteId: number } | null;
   /** Also the failback / split-brain resolution that resyncs `from` from `to`. */
@@ -48,6 +50,8 @@ export function CephFailoverWizard({
   /** Whether the failover itself is offered; when not, `idleText` says why (the failback stays). */
   offer?: boolean;
   idleText?: string;
+  /** False holds the plans back (they ask both clusters for every image) until the page has shown what it shows first. */
+  ready?: boolean;
 }) {
   const trpc = useTRPC();
   const router = useRouter();
@@ -64,13 +68,13 @@ export function CephFailoverWizard({
   const what = image || scope;
   const input = { fromSiteId: from.id, toSiteId: to.id, pool, namespace, image: image || undefined };
   // Its own request: the plan waits for a cluster that is gone (about 5 s), the page's other queries must not.
-  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }, { trpc: { context: { unbatched: true } } }), enabled: offer, staleTime: 0 });
+  const plan = useQuery({ ...trpc.ceph.failoverPlan.queryOptions({ ...input, unplanned }, { trpc: { context: { unbatched: true } } }), enabled: offer && ready, staleTime: 0 });
   const run = useMutation(trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const resync = useMutation(trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   // What the resync keeps: a protective copy of each image on the stale side, named before it starts.
   const resyncPlan = useQuery({
     ...trpc.ceph.resyncPlan.queryOptions({ staleSiteId: from.id, goodSiteId: to.id, pool, namespace, image: image || undefined, failBack }, { trpc: { context: { unbatched: true } } }),
-    enabled: failback,
+    enabled: failback && ready,
     retry: false,
   });
   const kind = namespace ? 'namespace' : 'pool';
@@ -87,14 +91,7 @@ export function CephFailoverWizard({
             ))}
           </Select>
         )}
-        <Select label="Scope" value={image} onChange={(e) => setImage(e.target.value)}>
-          <option value="">every mirrored image of {scope}</option>
-          {images.map((i) => (
-            <option key={i} value={i}>
-              image {i}
-            </option>
-          ))}
-        </Select>
+        <ImagePicker siteId={images.siteId} pool={pool} namespace={namespace} role={images.role} count={images.count} label="Scope" wholeLabel={`every mirrored image of ${scope}`} value={image} onChange={setImage} />
         {offer && (
           <label className="flex items-center gap-2 self-end text-sm">
             <input type="checkbox" checked={unplanned} onChange={(e) => setUnplanned(e.target.checked)} />
@@ -119,6 +116,18 @@ export function CephFailoverWizard({
           <PrecheckList checks={p.checks} testId="ceph-precheck" />
           <div className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="ceph-data-loss" data-mode={p.mode}>
             <Badge tone={p.mode === 'planned' ? 'ok' : 'warn'}>{p.mode === 'planned' ? 'Planned failover' : 'Unplanned failover'}</Badge>
+            {p.imageCount > p.images.length && (
+              <p className="mt-1 text-xs" data-testid="ceph-data-loss-summary">
+                {p.imageCount.toLocaleString('en')} images
+                {p.mode === 'unplanned' && (
+                  <>
+                    : largest data-loss window {p.maxWindowSec !== null ? formatDuration(p.maxWindowSec * 1000) : 'unknown'}
+                    {p.unknownWindows > 0 ? `, ${p.unknownWindows} unknown` : ''}
+                  </>
+                )}
+                . The {p.images.length} {p.mode === 'unplanned' ? 'largest' : 'first'} are listed; choose one image as the scope to see its own.
+              </p>
+            )}
             <table className="mt-2 w-full text-left text-xs">
               <thead className="text-zinc-500 uppercase">
                 <tr>
@@ -141,7 +150,8 @@ export function CephFailoverWizard({
           {p.splitBrainRisk.length > 0 && (
             <label className="mb-2 flex items-center gap-2 text-sm font-medium text-red-700 dark:text-red-400">
               <input type="checkbox" checked={splitBrainOk} onChange={(e) => setSplitBrainOk(e.target.checked)} data-testid="confirm-split-brain" />
-              {from.name} answers: I accept a split-brain ({p.splitBrainRisk.join(', ')} stay primary there too) instead of the planned failover
+              {from.name} answers: I accept a split-brain ({p.splitBrainRisk.slice(0, 10).join(', ')}
+              {p.splitBrainRiskCount > 10 ? ` and ${p.splitBrainRiskCount - 10} more` : ''} stay primary there too) instead of the planned failover
             </label>
           )}
           <div className="flex flex-wrap items-end gap-2">
@@ -165,13 +175,14 @@ export function CephFailoverWizard({
           <div className="mb-2 text-sm" data-testid="kept-copy-plan">
             {resyncPlan.data ? (
               <>
-                First a full copy of {resyncPlan.data.images.length === 1 ? 'the image' : `each of the ${resyncPlan.data.images.length} images`} as it is on {from.name} is kept there, so nothing is lost for good:
+                First a full copy of {resyncPlan.data.imageCount === 1 ? 'the image' : `each of the ${resyncPlan.data.imageCount.toLocaleString('en')} images`} as it is on {from.name} is kept there, so nothing is lost for good:
                 <ul className="ml-5 list-disc font-mono text-xs">
                   {resyncPlan.data.images.map((i) => (
                     <li key={i.name}>
                       {i.name} → {i.keepAs.replace(/\d{8}T\d{6}Z$/, '<UTC time of the resync>')}
                     </li>
                   ))}
+                  {resyncPlan.data.imageCount > resyncPlan.data.images.length && <li>and {(resyncPlan.data.imageCount - resyncPlan.data.images.length).toLocaleString('en')} more, each named so</li>}
                 </ul>
                 Kept copies are listed on this page until you delete them.
               </>

@@ -1,13 +1,13 @@
 'use client';
 
-import { useMutation } from '@tanstack/react-query';
-import { Fragment, useState } from 'react';
+import { keepPreviousData, useMutation, useQueries, useQueryClient } from '@tanstack/react-query';
+import { Fragment, useEffect, useRef, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
-import { Badge, Button, Card, ConfirmDialog, formatBytes, formatDuration, formatTime } from '../ui';
+import { Badge, Button, Card, ConfirmDialog, Select, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
 import { imageModeLabel } from './image-mode';
 import { ImageDetails } from './snapshots-panel';
-import { scopeName, type ImageEntry, type Scope, type TrackTask } from './types';
+import { scopeName, type ImageEntry, type PoolEntry, type Scope, type TrackTask } from './types';
 
 /** `optional` groups are shown only when they have images. */
 const GROUPS = [
@@ -16,6 +16,19 @@ const GROUPS = [
   { id: 'syncing', title: 'Syncing', tone: 'info', optional: false },
   { id: 'ready', title: 'Ready', tone: 'ok', optional: false },
 ] as const;
+
+type GroupId = (typeof GROUPS)[number]['id'];
+
+/** Rows per group and page: the table stays a few hundred elements whatever the number of images. */
+export const IMAGE_PAGE = 25;
+
+const SORTS = [
+  { id: 'name', label: 'name' },
+  { id: 'lag', label: 'lag' },
+  { id: 'size', label: 'size' },
+  { id: 'state', label: 'state' },
+] as const;
+type SortId = (typeof SORTS)[number]['id'];
 
 export type ImageOp = 'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off';
 
@@ -43,31 +56,65 @@ export function replayDetails(d: Description | undefined): string | null {
   return parts.length ? parts.join(' · ') : null;
 }
 
-/** The images of one pool or namespace, grouped into Issues / Syncing / Ready, with their actions. */
+/**
+ * The images of one pool or namespace, grouped into Issues / Not replicating / Syncing / Ready,
+ * with their actions. Each group is a paged section: its rows come a page at a time from
+ * `ceph.images` (filtered by name and sorted on the server), so that a pool of 10,000 images puts a
+ * few dozen rows on the page.
+ */
 export function ImageTable({
   siteId,
   scope,
   mode,
-  images,
+  counts,
+  statusAt,
   track,
   onResolveSplitBrain,
+  onShown,
 }: {
   siteId: number;
   scope: Scope;
   mode: string;
-  images: ImageEntry[];
+  /** The images per group, as the status counts them (shown until the first page arrives). */
+  counts: PoolEntry['counts'];
+  /** When the status shown was answered: a newer answer refetches the pages. */
+  statusAt: number | null;
   track: TrackTask;
   /** Opens the failback / split-brain resolution of this image against the cluster it is also primary on. */
   onResolveSplitBrain?: (image: string, otherSiteId: number) => void;
+  /** Called once every group's first page is shown. */
+  onShown?: () => void;
 }) {
   const trpc = useTRPC();
+  const qc = useQueryClient();
   const toast = useToast();
   const [confirm, setConfirm] = useState<Confirm | null>(null);
   const [open, setOpen] = useState<Set<string>>(new Set());
   // The mirror snapshot last created per image (kept here: a row moves between groups as it syncs).
   const [created, setCreated] = useState<Record<string, string>>({});
+  const [search, setSearch] = useState('');
+  const [sort, setSort] = useState<{ by: SortId; dir: 'asc' | 'desc' }>({ by: 'name', dir: 'asc' });
+  const [pages, setPages] = useState<Record<GroupId, number>>({ issues: 0, idle: 0, syncing: 0, ready: 0 });
   const image = useMutation(trpc.ceph.image.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
   const spec = scopeName(scope);
+  const needle = search.trim();
+  const results = useQueries({
+    queries: GROUPS.map((g) => ({
+      ...trpc.ceph.images.queryOptions({ siteId, pool: scope.pool, namespace: scope.namespace, group: g.id, search: needle || undefined, sort: sort.by, dir: sort.dir, offset: pages[g.id] * IMAGE_PAGE, limit: IMAGE_PAGE }),
+      placeholderData: keepPreviousData,
+    })),
+  });
+  const shown = results.every((r) => r.data || r.error);
+  useEffect(() => {
+    if (shown) onShown?.();
+  }, [shown, onShown]);
+  // A newer status answer (the page's refresh, a task's end) refetches the pages shown.
+  const seen = useRef(statusAt);
+  useEffect(() => {
+    if (seen.current === statusAt) return;
+    seen.current = statusAt;
+    void qc.invalidateQueries({ queryKey: trpc.ceph.images.queryKey({ siteId, pool: scope.pool, namespace: scope.namespace }) });
+  }, [qc, trpc, statusAt, siteId, scope.pool, scope.namespace]);
   const act = (op: ImageOp, img: string, extra: { force?: boolean; mode?: 'journal' | 'snapshot' } = {}) =>
     image.mutate(
       { siteId, pool: scope.pool, namespace: scope.namespace, image: img, op, ...extra, confirmSplitBrain: extra.force ? true : undefined },
@@ -80,31 +127,68 @@ export function ImageTable({
       else n.add(name);
       return n;
     });
+  const firstPages = () => setPages({ issues: 0, idle: 0, syncing: 0, ready: 0 });
+  // A column's header turns its order round; another column starts with the largest lag or size, or A to Z.
+  const sortBy = (by: SortId) => {
+    setSort((s) => ({ by, dir: s.by === by ? (s.dir === 'asc' ? 'desc' : 'asc') : by === 'lag' || by === 'size' ? 'desc' : 'asc' }));
+    firstPages();
+  };
+  const sortHeader = (by: SortId, label: string, className?: string) => (
+    <th className={className} aria-sort={sort.by === by ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
+      <button type="button" className="uppercase hover:underline" onClick={() => sortBy(by)} title={`Sort by ${label}`}>
+        {label}
+        {sort.by === by ? (sort.dir === 'asc' ? ' ↑' : ' ↓') : ''}
+      </button>
+    </th>
+  );
 
   return (
     <>
-      {GROUPS.map((g) => {
-        const imgs = images.filter((i) => i.group === g.id);
-        if (g.optional && imgs.length === 0) return null;
+      <div className="flex flex-wrap items-end gap-3" data-testid="image-filters">
+        <TextInput label="Find images" type="search" value={search} placeholder="part of a name" autoComplete="off" onChange={(e) => (setSearch(e.target.value), firstPages())} />
+        <Select label="Sort by" value={`${sort.by}/${sort.dir}`} onChange={(e) => (setSort({ by: e.target.value.split('/')[0] as SortId, dir: e.target.value.split('/')[1] as 'asc' | 'desc' }), firstPages())}>
+          {SORTS.flatMap((s) => [
+            <option key={`${s.id}/asc`} value={`${s.id}/asc`}>
+              {s.label} ↑
+            </option>,
+            <option key={`${s.id}/desc`} value={`${s.id}/desc`}>
+              {s.label} ↓
+            </option>,
+          ])}
+        </Select>
+      </div>
+      {GROUPS.map((g, gi) => {
+        const q = results[gi]!;
+        const page = q.data;
+        const rows = page?.rows ?? [];
+        const total = page ? page.total : needle ? null : counts[g.id];
+        if (g.optional && !needle && (total ?? 0) === 0) return null;
+        const offset = pages[g.id] * IMAGE_PAGE;
+        const last = total !== null && offset + IMAGE_PAGE >= total;
         return (
-          <Card key={g.id} title={<span className="flex items-center gap-2">{g.title} <Badge tone={g.tone}>{imgs.length}</Badge></span>}>
-            {imgs.length === 0 && <p className="text-sm text-zinc-500">None.</p>}
-            {imgs.length > 0 && (
-              <table className="w-full text-left text-sm" data-testid={`images-${g.id}`}>
+          <Card key={g.id} title={<span className="flex items-center gap-2">{g.title} <Badge tone={g.tone}>{total ?? '…'}</Badge></span>}>
+            {total === 0 && <p className="text-sm text-zinc-500">{needle ? `No image matching “${needle}”.` : 'None.'}</p>}
+            {!page && total !== 0 && (
+              <p role="status" className="text-sm text-zinc-500">
+                Loading…
+              </p>
+            )}
+            {rows.length > 0 && (
+              <table className="w-full text-left text-sm" data-testid={`images-${g.id}`} aria-busy={q.isFetching || undefined}>
                 <thead className="text-xs text-zinc-500 uppercase">
                   <tr>
-                    <th className="py-1">Image</th>
+                    {sortHeader('name', 'Image', 'py-1')}
                     <th>Mode</th>
                     <th>Role</th>
-                    <th>State</th>
-                    <th>Lag</th>
+                    {sortHeader('state', 'State')}
+                    {sortHeader('lag', 'Lag')}
                     <th>Next snapshot</th>
                     <th>Peers</th>
                     <th>Actions</th>
                   </tr>
                 </thead>
                 <tbody>
-                  {imgs.map((i) => {
+                  {rows.map((i) => {
                     const m = i.mirroring;
                     const expanded = open.has(i.name);
                     // A primary shows what its peer reports; a non-primary its own replay.
@@ -241,6 +325,22 @@ export function ImageTable({
                   })}
                 </tbody>
               </table>
+            )}
+            {total !== null && total > IMAGE_PAGE && (
+              <nav className="mt-2 flex items-center justify-end gap-2 text-xs text-zinc-500" aria-label={`Pages of ${g.title}`} data-testid={`images-${g.id}-pager`}>
+                <span>
+                  {(offset + 1).toLocaleString('en')}–{Math.min(offset + IMAGE_PAGE, total).toLocaleString('en')} of {total.toLocaleString('en')}
+                </span>
+                <Button variant="secondary" className="px-2 py-0.5 text-xs" disabled={offset === 0} onClick={() => setPages((p) => ({ ...p, [g.id]: 0 }))}>
+                  First
+                </Button>
+                <Button variant="secondary" className="px-2 py-0.5 text-xs" disabled={offset === 0} onClick={() => setPages((p) => ({ ...p, [g.id]: p[g.id] - 1 }))}>
+                  Previous
+                </Button>
+                <Button variant="secondary" className="px-2 py-0.5 text-xs" disabled={last} onClick={() => setPages((p) => ({ ...p, [g.id]: p[g.id] + 1 }))}>
+                  Next
+                </Button>
+              </nav>
             )}
           </Card>
         );

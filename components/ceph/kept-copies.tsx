@@ -4,22 +4,23 @@ import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
 import { errorText, useTRPC } from '../trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, formatBytes } from '../ui';
-import type { ImageEntry, Scope, TrackTask } from './types';
+import type { PoolEntry, Scope, TrackTask } from './types';
 
-/** `<image>-diverged-<UTC time>`: a protective copy kept by a resync (see keptCopyOf on the server). */
-const KEPT = /^(.+)-diverged-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/** `20261203T142233Z` as `2026-12-03 14:22:33 UTC`. */
+const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
 /**
  * The protective copies a resync or failback kept of the images whose writes it discarded, with
  * the image and time each was taken from, until the operator deletes them.
  */
-export function KeptCopies({ siteId, clusterName, scope, images, track }: { siteId: number; clusterName: string; scope: Scope; images: ImageEntry[]; track: TrackTask }) {
+export function KeptCopies({ siteId, clusterName, scope, copies, track }: { siteId: number; clusterName: string; scope: Scope; copies: PoolEntry['kept']; track: TrackTask }) {
   const trpc = useTRPC();
   const [deleting, setDeleting] = useState<string | null>(null);
   const remove = useMutation(trpc.ceph.removeKeptCopy.mutationOptions({ onSuccess: (r) => (track(r.taskId), setDeleting(null)) }));
-  const kept = images.flatMap((i) => {
-    const m = KEPT.exec(i.name);
-    return m ? [{ name: i.name, of: m[1]!, at: `${m[2]}-${m[3]}-${m[4]} ${m[5]}:${m[6]}:${m[7]} UTC`, size: i.sizeBytes }] : [];
+  // The server finds the kept copies among the pool's images (see poolOverview).
+  const kept = copies.map((c) => {
+    const m = STAMP.exec(c.stamp);
+    return { name: c.name, of: c.of, at: m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : c.stamp, size: c.sizeBytes };
   });
   if (!kept.length) return null;
   return (

@@ -13,23 +13,23 @@ const list = (names: string[]) => (names.length ? names.join(', ') : 'none');
 export function ScopeCard({ siteId, entry, track }: { siteId: number; entry: PoolEntry; track: TrackTask }) {
   const [asking, setAsking] = useState<boolean | null>(null);
   const name = scopeName(entry);
-  const mirrored = entry.images.filter((i) => i.mirroring).length;
+  const mirrored = entry.counts.mirrored;
   return (
     <Card
       title={`Images of ${entry.namespace ? `namespace ${name}` : `pool ${name}`}`}
       actions={
         <>
-          <Button className="text-xs" onClick={() => setAsking(true)} disabled={entry.images.length === 0}>
+          <Button className="text-xs" onClick={() => setAsking(true)} disabled={entry.counts.total === 0}>
             Journaling on for {name}…
           </Button>
-          <Button className="text-xs" onClick={() => setAsking(false)} disabled={entry.images.length === 0}>
+          <Button className="text-xs" onClick={() => setAsking(false)} disabled={entry.counts.total === 0}>
             Journaling off for {name}…
           </Button>
         </>
       }
     >
       <p className="text-sm text-zinc-600 dark:text-zinc-300" data-testid="scope-summary">
-        {entry.images.length} image(s), {mirrored} mirrored · mirror mode {entry.mode}
+        {entry.counts.total} image(s), {mirrored} mirrored · mirror mode {entry.mode}
         {entry.namespace ? ' (its own; the pool’s peers carry it)' : ''}. Journaling on/off applies to every image here that is not in snapshot mirroring mode.
       </p>
       {asking !== null && <JournalingDialog siteId={siteId} entry={entry} on={asking} track={track} onClose={() => setAsking(null)} />}

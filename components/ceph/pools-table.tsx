@@ -66,7 +66,7 @@ export function PoolsTable({
   const names = [...new Set(pools.map((p) => p.pool))];
   const rows = names.flatMap((n) => pools.filter((p) => p.pool === n).sort((a, b) => a.namespace.localeCompare(b.namespace)));
   const namespacesOf = (pool: string) => pools.filter((p) => p.pool === pool && p.namespace).map((p) => p.namespace);
-  const mirroredIn = (pool: string) => pools.filter((p) => p.pool === pool).reduce((n, p) => n + p.images.filter((i) => i.mirroring).length, 0);
+  const mirroredIn = (pool: string) => pools.filter((p) => p.pool === pool).reduce((n, p) => n + p.counts.mirrored, 0);
 
   const clear = (k: string) => setPending(({ [k]: _gone, ...rest }) => rest);
   const applyMode = (c: Scope & { to: Mode }) => {
@@ -221,8 +221,8 @@ export function PoolsTable({
                   )}
                 </td>
                 <td>
-                  {p.images.length}
-                  {p.images.some((i) => i.mirroring) && <span className="text-xs text-zinc-500"> ({p.images.filter((i) => i.mirroring).length} mirrored)</span>}
+                  {p.counts.total}
+                  {p.counts.mirrored > 0 && <span className="text-xs text-zinc-500"> ({p.counts.mirrored} mirrored)</span>}
                 </td>
               </tr>
             );

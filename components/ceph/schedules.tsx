@@ -6,6 +6,7 @@ import { useToast } from '../toast';
 import { RpoRiskOverride, rpoRiskRefused } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, Card, Empty, TextInput, formatTime } from '../ui';
+import { ImagePicker } from './image-picker';
 import type { Task, TrackTask } from './types';
 
 /**
@@ -13,7 +14,7 @@ import type { Task, TrackTask } from './types';
  * or remove task ends with the cluster's schedules, which the list shows as soon as the task ends
  * (not after every other Ceph query of the page has been refreshed).
  */
-export function Schedules({ siteId, pool, namespace = '', images, track }: { siteId: number; pool: string; namespace?: string; images: string[]; track: TrackTask }) {
+export function Schedules({ siteId, pool, namespace = '', imageCount, track }: { siteId: number; pool: string; namespace?: string; imageCount: number; track: TrackTask }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
@@ -66,15 +67,17 @@ export function Schedules({ siteId, pool, namespace = '', images, track }: { sit
           <RpoRiskOverride error={add.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
         </div>
         <TextInput label="Start time (optional)" value={startTime} onChange={(e) => setStartTime(e.target.value)} hint="ISO, e.g. 14:00 or 2026-11-24T02:00" />
-        <label className="flex flex-col gap-1 text-sm font-medium">
-          {namespace ? 'Image (empty: whole namespace)' : 'Image (empty: whole pool)'}
-          <select className="rounded-md border border-zinc-300 bg-white px-2 py-1.5 dark:border-zinc-600 dark:bg-zinc-800" value={image} onChange={(e) => setImage(e.target.value)}>
-            <option value="">{namespace ? `namespace ${scope}` : `pool ${pool}`}</option>
-            {images.map((i) => (
-              <option key={i}>{i}</option>
-            ))}
-          </select>
-        </label>
+        <ImagePicker
+          siteId={siteId}
+          pool={pool}
+          namespace={namespace}
+          role="any"
+          count={imageCount}
+          label={namespace ? 'Image (empty: whole namespace)' : 'Image (empty: whole pool)'}
+          wholeLabel={namespace ? `namespace ${scope}` : `pool ${pool}`}
+          value={image}
+          onChange={setImage}
+        />
         <Button type="submit" variant="primary" busy={add.isPending} disabled={!preview.data}>
           Add schedule
         </Button>

@@ -11,12 +11,14 @@ export interface ClusterRef {
   config?: Record<string, unknown> | null;
 }
 
-/** What the takeover needs of a (pool, namespace) of the status. */
+/** What the takeover needs of a (pool, namespace) of the status (see poolOverview on the server). */
 export interface TakeoverEntry {
   pool: string;
   namespace: string;
   peers: { siteName: string }[];
-  images: { name: string; mirroring: { primary: boolean | null; peerSites?: { siteName: string }[] } | null }[];
+  counts: { mirrored: number; primary: number; notPrimary: number };
+  /** The peer site names its mirrored images that are not primary here report. */
+  imagePeerSites: string[];
 }
 
 /**
@@ -29,11 +31,6 @@ export function clusterOfPeer<C extends ClusterRef>(peerSiteName: string, cluste
   return others.find((c) => c.config?.siteName === peerSiteName) ?? others.find((c) => c.name === peerSiteName) ?? null;
 }
 
-/** The mirrored images of an entry that are not primary on this cluster: what a takeover would promote. */
-export function takeoverImages(entry: Pick<TakeoverEntry, 'images'>): string[] {
-  return entry.images.filter((i) => i.mirroring && i.mirroring.primary !== true).map((i) => i.name);
-}
-
 /**
  * The registered clusters this cluster can take `entry` over from ("Fail over from <peer>"): the
  * peers of its pool (a namespace has its pool's peers), and the sites its non-primary images
@@ -41,10 +38,9 @@ export function takeoverImages(entry: Pick<TakeoverEntry, 'images'>): string[] {
  * here. Each cluster once, in the order its peers are listed.
  */
 export function takeoverSources<C extends ClusterRef>(pools: readonly TakeoverEntry[], entry: TakeoverEntry, clusters: readonly C[], selfId: number): C[] {
-  const images = entry.images.filter((i) => i.mirroring && i.mirroring.primary !== true);
-  if (!images.length) return [];
+  if (!entry.counts.notPrimary) return [];
   const pool = pools.find((p) => p.pool === entry.pool && p.namespace === '') ?? entry;
-  const names = [...pool.peers.map((p) => p.siteName), ...images.flatMap((i) => i.mirroring?.peerSites?.map((s) => s.siteName) ?? [])];
+  const names = [...pool.peers.map((p) => p.siteName), ...entry.imagePeerSites];
   const found: C[] = [];
   for (const n of names) {
     const c = clusterOfPeer(n, clusters, selfId);
@@ -54,6 +50,6 @@ export function takeoverSources<C extends ClusterRef>(pools: readonly TakeoverEn
 }
 
 /** Whether some mirrored image of `entry` is primary on this cluster (there is something to fail over from here). */
-export function hasPrimaryHere(entry: Pick<TakeoverEntry, 'images'>): boolean {
-  return entry.images.some((i) => i.mirroring?.primary === true);
+export function hasPrimaryHere(entry: Pick<TakeoverEntry, 'counts'>): boolean {
+  return entry.counts.primary > 0;
 }

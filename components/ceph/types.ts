@@ -6,7 +6,8 @@ type Out = inferRouterOutputs<AppRouter>;
 export type CephStatus = Out['ceph']['status'];
 /** One (pool, namespace) of the status; `namespace: ''` is the pool's default namespace. */
 export type PoolEntry = CephStatus['pools'][number];
-export type ImageEntry = PoolEntry['images'][number];
+/** One image row of a page of `ceph.images`. */
+export type ImageEntry = Out['ceph']['images']['rows'][number];
 export type Peer = PoolEntry['peers'][number];
 /** A task as the live stream gives it (without its params). */
 export type Task = Omit<Out['tasks']['get']['task'], 'params'>;

@@ -1,10 +1,2 @@
-import type { CephAdapter } from '../../server/adapters/ceph/types';
-
-/** Gives a demo cluster's pool `rbd` `n` images in all, snapshot-mirrored (`bench-<i>`), through the demo adapter as an operator would. */
-export async function addMirroredImages(a: CephAdapter, n: number): Promise<void> {
-  const have = (await a.listImages('rbd')).length;
-  for (let i = have; i < n; i++) {
-    await a.createImage('rbd', '', `bench-${i}`, 1 << 30, ['layering', 'exclusive-lock']);
-    await a.enableImageMirroring('rbd', '', `bench-${i}`, 'snapshot');
-  }
-}
+/** Gives a demo cluster's pool `rbd` N mirrored images (`bench-<i>`); see server/adapters/demo/images.ts. */
+export { addMirroredImages } from '../../server/adapters/demo/images';

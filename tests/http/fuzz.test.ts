@@ -15,7 +15,7 @@ import { TandemServer } from '../integration/server';
  * junk and prototype keys. A production server on the demo sites (a throwaway data directory)
  * must answer every call below 500, every 4xx with a message, and still answer afterwards.
  */
-const PORT = 3250;
+const PORT = Number(process.env.FUZZ_HTTP_PORT) || 3250;
 /** Fixed, so that a run is repeatable; FUZZ_SEED and FUZZ_RUNS explore further. */
 const SEED = Number(process.env.FUZZ_SEED) || 20261123;
 const RUNS = Number(process.env.FUZZ_RUNS) || 80;

@@ -9,6 +9,7 @@ import { AppError } from '@/server/domain/errors';
 import type { Context } from '@/server/trpc/init';
 import { createCaller } from '@/server/trpc/root';
 import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
+import { cephPool } from '../unit/ceph-pool';
 
 /*
  * A site of the two-site lab loses power (`ceph-sites.sh crash site-a`: kill -9 of its mon, mgr,
@@ -95,7 +96,7 @@ describe('a Ceph site that loses power', () => {
     expect(await a.imageChecksum(POOL, '', IMG)).toBe(md5);
     const before = await caller.ceph.status({ siteId: A });
     expect(before.state).toBe('answered');
-    expect(before.pools.find((p) => p.pool === POOL && p.namespace === '')!.images.map((i) => i.name)).toContain(IMG);
+    expect((await cephPool(caller, A, POOL))!.images.map((i) => i.name)).toContain(IMG);
 
     await timed('crash site-a', () => cephLabScript('crash', 'site-a'));
     crashed = true;
@@ -131,7 +132,8 @@ describe('a Ceph site that loses power', () => {
     // Everything written before the power loss is there.
     expect(await a.imageChecksum(POOL, '', IMG)).toBe(md5);
     const back = await pollUntil('site-a answers its status again', () => caller.ceph.status({ siteId: A }), (s) => s.state === 'answered', 30_000);
-    expect(back.pools.find((p) => p.pool === POOL && p.namespace === '')!.images.map((i) => i.name)).toContain(IMG);
+    expect(back.pools.some((p) => p.pool === POOL && p.namespace === '')).toBe(true);
+    expect((await cephPool(caller, A, POOL))!.images.map((i) => i.name)).toContain(IMG);
     expect((await a.probe()).health).toBe('HEALTH_OK');
     // One rbd-mirror daemon again (the killed one has left the service map).
     expect(await a.listMirrorDaemons()).toHaveLength(1);

@@ -9,6 +9,7 @@ import type { SessionUser } from '@/server/domain/auth';
 import type { Context } from '@/server/trpc/init';
 import { createCaller } from '@/server/trpc/root';
 import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
+import { cephPool } from '../unit/ceph-pool';
 
 /*
  * Tandem's Ceph mirroring and failover features through its tRPC API (routers → domain →
@@ -56,7 +57,7 @@ async function failed(taskId: number) {
 }
 
 async function poolOf(siteId: number, pool = POOL) {
-  const p = (await caller.ceph.status({ siteId })).pools.find((x) => x.pool === pool && x.namespace === '');
+  const p = await cephPool(caller, siteId, pool);
   if (!p) throw new Error(`pool ${pool} missing on site #${siteId}`);
   return p;
 }

@@ -11,6 +11,7 @@ import { AppError } from '@/server/domain/errors';
 import type { Context } from '@/server/trpc/init';
 import { createCaller } from '@/server/trpc/root';
 import { openCephLab, pollUntil, type CephLab } from './ceph-lab';
+import { cephPool } from '../unit/ceph-pool';
 
 /*
  * Unpairing a live pool through Tandem's API on the two-site lab. The test has a pool of its own
@@ -82,7 +83,7 @@ async function switchPrimary(from: CephCliAdapter, to: CephCliAdapter, label: st
 }
 
 async function imageOn(siteId: number) {
-  const p = (await caller.ceph.status({ siteId })).pools.find((x) => x.pool === POOL && x.namespace === '');
+  const p = await cephPool(caller, siteId, POOL);
   return p?.images.find((i) => i.name === IMG);
 }
 

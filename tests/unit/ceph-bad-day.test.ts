@@ -8,6 +8,7 @@ import { ManualClock } from '@/server/domain/clock';
 import { CephFailover, journalDemotionReplayed, keptCopyName, keptCopyOf, utcStamp } from '@/server/domain/ceph/failover';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator } from './helpers';
+import { cephPool } from './ceph-pool';
 
 /*
  * Ceph failover, failback and resync on the bad day (demo clusters): durable tasks that resume
@@ -57,7 +58,7 @@ const primaryOn = async (env: Env, siteId: number, img: string) => (await env.ap
 
 /** The smallest image primary on site-a, once it has a copied snapshot on site-b. */
 async function anImage(env: Env): Promise<string> {
-  const imgs = (await env.caller.ceph.status({ siteId: env.a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.mirroring?.primary);
+  const imgs = (await cephPool(env.caller, env.a))!.images.filter((i) => i.mirroring?.primary);
   const img = imgs.sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
   await new Promise((r) => setTimeout(r, 500));
   return img;

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { promoteReadiness } from '@/server/adapters/ceph/parse';
 import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';
+import { cephPool } from './ceph-pool';
 import { ctxFor, operator, testApp } from './helpers';
 
 let cleanup: (() => Promise<void>) | null = null;
@@ -27,9 +28,13 @@ async function done(app: ReturnType<typeof testApp>['app'], taskId: number) {
 describe('Ceph mirroring (demo clusters)', () => {
   it('shows pools and images grouped with lag, in a bounded number of CLI calls', async () => {
     const { caller, b } = setup();
-    const s = await caller.ceph.status({ siteId: b });
-    const pool = s.pools.find((p) => p.pool === 'rbd')!;
+    const pool = (await cephPool(caller, b))!;
+    const s = pool.status;
     expect(pool.images.length).toBeGreaterThan(0);
+    // The status counts what the pages list.
+    expect(pool.counts.total).toBe(pool.images.length);
+    expect(pool.counts.ready + pool.counts.syncing + pool.counts.issues + pool.counts.idle).toBe(pool.images.length);
+    expect(pool).not.toHaveProperty('status.pools.0.images');
     expect(typeof s.cliCalls).toBe('number');
     for (const img of pool.images) {
       expect(['issues', 'syncing', 'ready']).toContain(img.group);
@@ -97,7 +102,7 @@ describe('Ceph mirroring (demo clusters)', () => {
 
   it('demands an explicit split-brain confirmation for a forced promote, and refuses to resync a primary', async () => {
     const { app, caller, a, b } = setup();
-    const img = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images[0]!;
+    const img = (await cephPool(caller, a))!.images[0]!;
     await expect(caller.ceph.image({ siteId: b, pool: 'rbd', image: img.name, op: 'promote', force: true })).rejects.toThrow(/split-brain/);
     const resync = await caller.ceph.image({ siteId: a, pool: 'rbd', image: img.name, op: 'resync' });
     const t = await app.tasks.wait(resync.taskId);
@@ -252,7 +257,7 @@ describe('Ceph failover (demo clusters)', () => {
     // 40× real time: the promote waits (real 1 s sleeps) for a copy timed on the simulated clock.
     const timer = setInterval(() => clock.advance(200), 5);
     try {
-      const img = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
+      const img = (await cephPool(caller, a))!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
       // Let the first snapshot reach the secondary.
       await new Promise((r) => setTimeout(r, 500));
       const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img });
@@ -267,7 +272,7 @@ describe('Ceph failover (demo clusters)', () => {
       const t = await done(app, taskId);
       expect(app.tasks.steps(taskId).map((s) => s.state)).toEqual(['done', 'done']);
       expect(t.progressComplete).toBe(t.progressTotal);
-      const onB = (await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.images.find((i) => i.name === img)!;
+      const onB = (await cephPool(caller, b))!.images.find((i) => i.name === img)!;
       expect(onB.mirroring?.primary).toBe(true);
       // Failback: make site-a the stale side explicitly (it is non-primary now) and resync it.
       const r = await caller.ceph.resync({ staleSiteId: a, goodSiteId: b, pool: 'rbd', image: img, confirm: img });
@@ -309,7 +314,7 @@ describe('Ceph failover (demo clusters)', () => {
     const timer = setInterval(() => clock.advance(200), 5);
     try {
       await new Promise((r) => setTimeout(r, 500));
-      const mirrored = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.namespace === '' && i.mirroring?.primary).map((i) => i.name);
+      const mirrored = (await cephPool(caller, a))!.images.filter((i) => i.namespace === '' && i.mirroring?.primary).map((i) => i.name);
       expect(mirrored.length).toBeGreaterThanOrEqual(2);
       // What a failover cut off after its first demote leaves behind.
       await done(app, (await caller.ceph.image({ siteId: a, pool: 'rbd', namespace: '', image: mirrored[0]!, op: 'demote' })).taskId);
@@ -321,8 +326,8 @@ describe('Ceph failover (demo clusters)', () => {
       const { taskId } = await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', confirm: 'rbd' });
       await done(app, taskId);
       expect(app.tasks.logs(taskId).map((l) => l.message)).toContain(`${mirrored[0]} is already non-primary on demo-site-a: not demoted again`);
-      const onB = (await caller.ceph.status({ siteId: b })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.namespace === '');
-      const onA = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.namespace === '');
+      const onB = (await cephPool(caller, b))!.images.filter((i) => i.namespace === '');
+      const onA = (await cephPool(caller, a))!.images.filter((i) => i.namespace === '');
       for (const n of mirrored) {
         expect(onB.find((i) => i.name === n)?.mirroring?.primary).toBe(true);
         expect(onA.find((i) => i.name === n)?.mirroring?.primary).toBe(false);
@@ -364,7 +369,7 @@ describe('Ceph failover (demo clusters)', () => {
 
   it('a status refresh flags an image primary on both clusters of the pair as split-brain, counted on the pool and in the overview', async () => {
     const { app, caller, a, b } = setup();
-    const rbd = async (siteId: number) => (await caller.ceph.status({ siteId })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!;
+    const rbd = async (siteId: number) => (await cephPool(caller, siteId))!;
     const before = await rbd(a);
     expect(before.splitBrain).toBe(0);
     expect(before.images.every((i) => i.splitBrainWith === null)).toBe(true);

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCaller } from '@/server/trpc/root';
 import { confirmWord } from '@/server/domain/ceph/failover';
 import { ctxFor, operator, testApp } from './helpers';
+import { cephPool } from './ceph-pool';
 
 let cleanup: (() => Promise<void>) | null = null;
 afterEach(async () => {
@@ -22,11 +23,11 @@ describe('Ceph failback as one task (demo clusters)', () => {
       if (t.state !== 'finished') throw new Error(`${t.name}: ${t.state} ${t.error}`);
       return t;
     };
-    const roleOf = async (siteId: number, img: string) => (await caller.ceph.status({ siteId })).pools.find((p) => p.pool === 'rbd')!.images.find((i) => i.name === img)!.mirroring;
+    const roleOf = async (siteId: number, img: string) => (await cephPool(caller, siteId))!.images.find((i) => i.name === img)!.mirroring;
     // 40× real time: promote waits (real 1 s sleeps) for copies timed on the simulated clock.
     const timer = setInterval(() => clock.advance(200), 5);
     try {
-      const img = (await caller.ceph.status({ siteId: a })).pools.find((p) => p.pool === 'rbd')!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
+      const img = (await cephPool(caller, a))!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
       await new Promise((r) => setTimeout(r, 500));
       await done((await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, confirm: img })).taskId);
       expect((await roleOf(b, img))?.primary).toBe(true);

@@ -13,7 +13,7 @@ import { KeptCopies } from '@/components/ceph/kept-copies';
 import { ScopeCard } from '@/components/ceph/pool-journaling';
 import { PoolsTable } from '@/components/ceph/pools-table';
 import { Schedules } from '@/components/ceph/schedules';
-import { hasPrimaryHere, takeoverImages, takeoverSources } from '@/components/ceph/takeover';
+import { hasPrimaryHere, takeoverSources } from '@/components/ceph/takeover';
 import { TokenPanel } from '@/components/ceph/token-panel';
 import { scopeName, type PoolEntry, type Scope } from '@/components/ceph/types';
 import { useCephTasks } from '@/components/ceph/use-ceph-tasks';
@@ -32,6 +32,8 @@ export default function CephPage() {
   const [selected, setSelected] = useState<Scope | null>(() => (params.get('pool') ? { pool: params.get('pool')!, namespace: params.get('ns') ?? '' } : null));
   // A split-brain row's "Resolve" sets the failback wizard's image and other cluster (and remounts it).
   const [resolve, setResolve] = useState<{ image: string; toSiteId: number; scope: string; n: number } | null>(null);
+  // The failover previews ask both clusters for every image of the pool: they start once the image table shows its first pages.
+  const [shownScope, setShownScope] = useState('');
   // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).
   const status = useQuery({
     ...trpc.ceph.status.queryOptions({ siteId: siteId ?? 0, waitMs: STATUS_WAIT_MS }),
@@ -121,7 +123,7 @@ export default function CephPage() {
             here &&
             sources.map((src) => (
               <div key={`takeover/${scopeKey}/${src.id}`} id={`ceph-takeover-${src.id}`} className="scroll-mt-4" data-testid="ceph-takeover" data-from={src.name}>
-                <CephFailoverWizard from={{ id: src.id, name: src.name }} to={here} pool={entry.pool} namespace={entry.namespace} images={takeoverImages(entry)} />
+                <CephFailoverWizard from={{ id: src.id, name: src.name }} to={here} pool={entry.pool} namespace={entry.namespace} images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }} ready={shownScope === scopeKey} />
               </div>
             ))}
 
@@ -134,7 +136,9 @@ export default function CephPage() {
               siteId={siteId}
               scope={{ pool: entry.pool, namespace: entry.namespace }}
               mode={entry.mode}
-              images={entry.images}
+              counts={entry.counts}
+              statusAt={status.data.at}
+              onShown={() => setShownScope(scopeKey)}
               track={track}
               onResolveSplitBrain={(image, toSiteId) => {
                 setResolve((r) => ({ image, toSiteId, scope: scopeKey, n: (r?.n ?? 0) + 1 }));
@@ -142,7 +146,7 @@ export default function CephPage() {
               }}
             />
           )}
-          {entry && <KeptCopies key={`kept/${scopeKey}`} siteId={siteId} clusterName={cluster?.name ?? ''} scope={{ pool: entry.pool, namespace: entry.namespace }} images={entry.images} track={track} />}
+          {entry && <KeptCopies key={`kept/${scopeKey}`} siteId={siteId} clusterName={cluster?.name ?? ''} scope={{ pool: entry.pool, namespace: entry.namespace }} copies={entry.kept} track={track} />}
 
           {entry && here && entry.mode !== 'disabled' && others[0] && (
             <div data-testid="ceph-failover">
@@ -154,16 +158,17 @@ export default function CephPage() {
                 targets={others.map((o) => ({ id: o.id, name: o.name }))}
                 pool={entry.pool}
                 namespace={entry.namespace}
-                images={entry.images.filter((i) => i.mirroring).map((i) => i.name)}
+                images={{ siteId: here.id, role: 'mirrored', count: entry.counts.mirrored }}
+                ready={shownScope === scopeKey}
                 failback
                 // Nothing is primary here: the failover onto this cluster is the card "Fail over … from <peer>".
-                offer={hasPrimaryHere(entry) || !entry.images.some((i) => i.mirroring)}
+                offer={hasPrimaryHere(entry) || entry.counts.mirrored === 0}
                 idleText={`No mirrored image of ${scopeName(entry)} is primary on ${here.name}: there is nothing to fail over from here.${sources.length ? ` To make ${here.name} primary, use “Fail over ${scopeName(entry)} from ${sources.map((x) => x.name).join(' or ')} to ${here.name}” above.` : ''}`}
               />
             </div>
           )}
 
-          {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} images={entry.images.map((i) => i.name)} track={track} />}
+          {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} imageCount={entry.counts.total} track={track} />}
 
           <Daemons daemons={daemons.data} error={daemons.error} />
         </div>

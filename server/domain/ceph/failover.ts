@@ -1,4 +1,5 @@
 import { imageLossWindow } from '../protection/health';
+import { keptCopyOf } from './images';
 import { isRetryableCephError } from '../../adapters/ceph/errors';
 import { promoteReadiness } from '../../adapters/ceph/parse';
 import type { CephAdapter, ImageMirrorStatus, ImageSummary } from '../../adapters/ceph/types';
@@ -35,6 +36,67 @@ export interface CephFailoverPlan {
    * force-promote makes both sides primary. The failover then needs `confirmSplitBrain`.
    */
   splitBrainRisk: string[];
+}
+
+/** How many images (and image checks) a preview of a failover plan lists. */
+export const PREVIEW_IMAGES = 50;
+
+/** Image names as a message gives them: the first ten, then how many more. */
+export function nameList(names: readonly string[], max = 10): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+/** A failover plan as the wizard shows it (see previewPlan). */
+export interface CephFailoverPreview extends CephFailoverPlan {
+  /** Every image the failover would switch (`images` lists at most PREVIEW_IMAGES of them). */
+  imageCount: number;
+  /** The largest data-loss window among them (null: none known). */
+  maxWindowSec: number | null;
+  /** Images whose data-loss window is unknown. */
+  unknownWindows: number;
+  /** Every image at risk of split-brain (`splitBrainRisk` lists at most PREVIEW_IMAGES). */
+  splitBrainRiskCount: number;
+}
+
+/**
+ * What the wizard shows of a plan, whatever the number of images: the images with the largest (or
+ * unknown) data-loss windows first, at most `limit`, with the totals; the image checks that block
+ * first, then those that warn, at most `limit`, the others summed up in one check.
+ */
+export function previewPlan(plan: CephFailoverPlan, limit = PREVIEW_IMAGES): CephFailoverPreview {
+  const rank = { block: 0, warn: 1, pass: 2 } as const;
+  const perImage = plan.checks.filter((c) => c.id.startsWith('img-'));
+  const shown = new Set([...perImage].sort((a, b) => rank[a.status] - rank[b.status]).slice(0, limit));
+  const hidden = perImage.filter((c) => !shown.has(c));
+  const checks: Precheck[] = [];
+  for (const c of plan.checks) {
+    if (!c.id.startsWith('img-')) checks.push(c);
+    else if (shown.has(c)) {
+      checks.push(c);
+      if (hidden.length && ![...shown].some((x) => plan.checks.indexOf(x) > plan.checks.indexOf(c))) {
+        const by = (st: Precheck['status']) => hidden.filter((h) => h.status === st).length;
+        const parts = (['block', 'warn', 'pass'] as const).filter((st) => by(st) > 0).map((st) => `${by(st)} ${st === 'block' ? 'blocked' : st === 'warn' ? 'with a warning' : 'ready'}`);
+        checks.push({ id: 'img-more', label: `${hidden.length} more image(s)`, status: hidden.reduce<Precheck['status']>((w, h) => (rank[h.status] < rank[w] ? h.status : w), 'pass'), message: parts.join(', ') });
+      }
+    }
+  }
+  const windows = plan.images.map((i) => i.dataLossWindowSec).filter((w) => w !== null);
+  const images = [...plan.images].sort((a, b) => (a.dataLossWindowSec === b.dataLossWindowSec ? a.name.localeCompare(b.name) : a.dataLossWindowSec === null ? -1 : b.dataLossWindowSec === null ? 1 : b.dataLossWindowSec - a.dataLossWindowSec)).slice(0, limit);
+  return {
+    ...plan,
+    checks,
+    images,
+    imageCount: plan.images.length,
+    maxWindowSec: windows.length ? Math.max(...windows) : null,
+    unknownWindows: plan.images.length - windows.length,
+    splitBrainRisk: plan.splitBrainRisk.slice(0, limit),
+    splitBrainRiskCount: plan.splitBrainRisk.length,
+  };
+}
+
+/** A resync plan as the wizard shows it: the first `limit` images with the copy kept of each, and how many there are. */
+export function previewResync<T extends { images: unknown[] }>(plan: T, limit = PREVIEW_IMAGES): T & { imageCount: number } {
+  return { ...plan, images: plan.images.slice(0, limit), imageCount: plan.images.length };
 }
 
 export interface ResyncInput {
@@ -182,7 +244,7 @@ export class CephFailover {
         id: 'split-brain',
         label: 'Split-brain',
         status: 'warn',
-        message: `the primary cluster answers and ${splitBrainRisk.join(', ')} ${splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a force-promote makes both sides primary (split-brain, writes on both are kept apart until a resync discards one side's). Prefer the planned failover; an unplanned one needs the split-brain confirmed explicitly`,
+        message: `the primary cluster answers and ${nameList(splitBrainRisk)} ${splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a force-promote makes both sides primary (split-brain, writes on both are kept apart until a resync discards one side's). Prefer the planned failover; an unplanned one needs the split-brain confirmed explicitly`,
       });
     }
     if (daemonList.status === 'fulfilled') {
@@ -262,7 +324,7 @@ export class CephFailover {
     if (plan.splitBrainRisk.length && !opts.confirmSplitBrain) {
       throw AppError.invalid(
         'confirmSplitBrain',
-        `${this.sites.get(input.fromSiteId).name} answers and ${plan.splitBrainRisk.join(', ')} ${plan.splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a forced promote causes split-brain. Run the planned failover instead, or confirm the split-brain explicitly`,
+        `${this.sites.get(input.fromSiteId).name} answers and ${nameList(plan.splitBrainRisk)} ${plan.splitBrainRisk.length === 1 ? 'is' : 'are'} still primary there: a forced promote causes split-brain. Run the planned failover instead, or confirm the split-brain explicitly`,
       );
     }
     const params: FailoverParams = {
@@ -636,11 +698,7 @@ export function keptCopyName(image: string, stamp: string): string {
   return `${image}-diverged-${stamp}`;
 }
 
-/** Whether an image name is a kept protective copy, and of which image. */
-export function keptCopyOf(name: string): { image: string; stamp: string } | null {
-  const m = /^(.+)-diverged-(\d{8}T\d{6}Z)$/.exec(name);
-  return m ? { image: m[1]!, stamp: m[2]! } : null;
-}
+export { keptCopyOf };
 
 /** What the operator types to confirm: the image, else the namespace as pool/namespace, else the pool. */
 export function confirmWord(input: { pool: string; namespace?: string; image?: string }): string {

@@ -23,6 +23,7 @@ import { AppError, errorMessage } from '../errors';
 import { cadenceRefusal } from '../protection/health';
 import type { SiteService } from '../sites';
 import { cephLock, type CephLockScope } from './locks';
+import { pageImages, poolOverview, type ImagePage, type ImageQuery, type PoolOverview } from './images';
 import { isUnreachable, LastAnswers, Reachability } from './reach';
 
 /** `idle`: mirroring is enabled but nothing replicates the image, because its pool has no peer to do it with. */
@@ -201,6 +202,11 @@ export interface CephStatusView extends CephStatus {
   askedAt: number | null;
 }
 
+/** The status as the Ceph page reads it: its pools and namespaces without their images (see CephMirroring.overview). */
+export interface CephOverviewView extends Omit<CephStatusView, 'pools'> {
+  pools: PoolOverview[];
+}
+
 function scopeOf(pool: string, namespace: string): string {
   return namespace ? `${pool}/${namespace}` : pool;
 }
@@ -265,11 +271,66 @@ export class CephMirroring {
    * status also asks the other clusters for the split-brain check).
    */
   async status(siteId: number, opts: { waitMs?: number; freshSince?: number } = {}): Promise<CephStatusView> {
-    const [view, peers] = await Promise.all([this.#view(siteId, opts), this.#peerStatuses(siteId, opts.waitMs)]);
+    const [{ source, ...view }, peers] = await Promise.all([this.#view(siteId, opts), this.#peerStatuses(siteId, opts.waitMs)]);
     if (!view.pools.length) return view;
-    const marked = { ...view, ...markSplitBrain(view, peers) };
+    const marked = { ...view, ...this.#mark(siteId, source, peers) };
     this.#splitBrain.set(siteId, marked.pools.reduce((n, p) => n + p.splitBrain, 0));
     return marked;
+  }
+
+  /**
+   * The status without the images: each (pool, namespace) with its images counted per group and
+   * role (see poolOverview), for the console's Ceph page. The images come a page at a time from
+   * `images`.
+   */
+  async overview(siteId: number, opts: { waitMs?: number } = {}): Promise<CephOverviewView> {
+    const { pools, ...rest } = await this.status(siteId, opts);
+    return { ...rest, pools: pools.map(poolOverview) };
+  }
+
+  /**
+   * A page of the images of one pool or namespace (see pageImages), from the cluster's last status
+   * answer, split-brain marked with its peers' last answers: no CLI call. A cluster never asked
+   * yet is asked once, as `status` does (within `waitMs`). `at`: the time of the answer the page
+   * is from (null: no answer).
+   */
+  async images(siteId: number, q: ImageQuery, opts: { waitMs?: number } = {}): Promise<ImagePage & { at: number | null }> {
+    let marked = this.#lastMarked(siteId);
+    if (!marked) {
+      await this.status(siteId, opts);
+      marked = this.#lastMarked(siteId);
+    }
+    const pool = marked?.status.pools.find((p) => p.pool === q.pool && p.namespace === q.namespace);
+    if (marked && !pool) throw new AppError('NOT_FOUND', `${scopeOf(q.pool, q.namespace)} is not in the last status of ${this.#siteName(siteId)}`);
+    return { ...pageImages(pool?.images ?? [], q), at: marked?.at ?? null };
+  }
+
+  /** The split-brain marking of each cluster's last status, kept while its answer and its peers' stay the same. */
+  readonly #marked = new Map<number, { own: CephStatus; peers: CephStatus[]; value: CephStatus }>();
+
+  #mark(siteId: number, own: CephStatus, peers: { siteId: number; siteName: string; status: CephStatus }[]): CephStatus {
+    const m = this.#marked.get(siteId);
+    if (m && m.own === own && m.peers.length === peers.length && m.peers.every((p, i) => p === peers[i]!.status)) return m.value;
+    const value = markSplitBrain(own, peers);
+    this.#marked.set(siteId, { own, peers: peers.map((p) => p.status), value });
+    return value;
+  }
+
+  /** The last answer of a cluster, marked with its peers' last answers (those not found unreachable); null when it never answered. */
+  #lastMarked(siteId: number): { status: CephStatus; at: number } | null {
+    const last = this.#statusAnswers.last(siteId);
+    if (!last?.ok) return null;
+    const m = this.#marked.get(siteId);
+    // What the last status call marked, while the cluster's answer is the same.
+    if (m && m.own === last.value) return { status: m.value, at: last.at };
+    const peers = this.sites
+      .list()
+      .filter((s) => s.kind === 'ceph' && s.id !== siteId && !this.reach.down(s.id))
+      .flatMap((o) => {
+        const l = this.#statusAnswers.last(o.id);
+        return l?.ok ? [{ siteId: o.id, siteName: o.name, status: l.value }] : [];
+      });
+    return { status: this.#mark(siteId, last.value, peers), at: last.at };
   }
 
   /**
@@ -306,22 +367,22 @@ export class CephMirroring {
     return got.filter((g) => g !== null);
   }
 
-  async #view(siteId: number, opts: { waitMs?: number; freshSince?: number }): Promise<CephStatusView> {
+  async #view(siteId: number, opts: { waitMs?: number; freshSince?: number }): Promise<CephStatusView & { source: CephStatus }> {
     const before = this.#statusAnswers.last(siteId);
     const wait = opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
     const fresh = opts.freshSince !== undefined && before && before.askedAt >= opts.freshSince;
     const asked = fresh ? { kind: 'answered' as const, settled: before } : await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
-    const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 };
+    const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0, source: { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 } };
     if (asked.kind === 'answered') {
       const s = asked.settled;
-      if (s.ok) return { ...s.value, state: 'answered', error: null, at: s.at, askedAt: null };
+      if (s.ok) return { ...s.value, source: s.value, state: 'answered', error: null, at: s.at, askedAt: null };
       if (isUnreachable(s.error)) return { ...none, state: 'unreachable', error: errorMessage(s.error), at: s.at, askedAt: null };
       throw s.error;
     }
     const last = asked.last;
     if (last?.ok) {
       const slow = asked.openMs > this.statusSlowMs;
-      return { ...last.value, state: slow ? 'slow' : 'answered', error: slow ? `no answer for ${Math.round(asked.openMs / 1000)} s (still asking)` : null, at: last.at, askedAt: asked.askedAt };
+      return { ...last.value, source: last.value, state: slow ? 'slow' : 'answered', error: slow ? `no answer for ${Math.round(asked.openMs / 1000)} s (still asking)` : null, at: last.at, askedAt: asked.askedAt };
     }
     if (last && isUnreachable(last.error)) return { ...none, state: 'unreachable', error: errorMessage(last.error), at: last.at, askedAt: asked.askedAt };
     return { ...none, state: 'waiting', error: `no answer within ${(opts.waitMs ?? 0) / 1000} s (still asking)`, at: null, askedAt: asked.askedAt };

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { NAME_PATTERNS } from '../../adapters/quote';
+import { previewPlan, previewResync } from '../../domain/ceph/failover';
+import { IMAGE_GROUPS, IMAGE_ROLES, IMAGE_SORTS } from '../../domain/ceph/images';
 import { secret } from '../../domain/redact';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
@@ -19,8 +21,9 @@ const failoverInput = z.object({ fromSiteId: siteId, toSiteId: siteId, pool: nam
 
 export const cephRouter = router({
   failoverPlan: viewerProcedure
+    /** The plan as the wizard shows it: the images with the largest data-loss windows and the totals (see previewPlan). */
     .input(failoverInput.extend({ unplanned: z.boolean().default(false) }))
-    .query(({ ctx, input }) => ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true })),
+    .query(async ({ ctx, input }) => previewPlan(await ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true }))),
   failover: operatorProcedure
     /** `confirmSplitBrain`: an unplanned failover while the old primary cluster answers must confirm the split-brain it causes. */
     /** `expectMode`: the mode the operator was shown; the failover is refused if it would now run otherwise. */
@@ -30,7 +33,7 @@ export const cephRouter = router({
   unfinished: viewerProcedure.query(({ ctx }) => ctx.app.cephFailover.unfinished()),
   resyncPlan: viewerProcedure
     .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), failBack: z.boolean().default(false) }))
-    .query(({ ctx, input }) => ctx.app.cephFailover.resyncPlan(input)),
+    .query(async ({ ctx, input }) => previewResync(await ctx.app.cephFailover.resyncPlan(input))),
   /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
   removeKeptCopy: operatorProcedure
     .input(imageRef.extend({ confirm }))
@@ -41,7 +44,25 @@ export const cephRouter = router({
   /** `waitMs`: answer within about that long, with the cluster's last answer if it is slow or gone (see CephMirroring.status). */
   status: viewerProcedure
     .input(z.object({ siteId, waitMs: z.number().int().min(0).max(60_000).optional() }))
-    .query(({ ctx, input }) => ctx.app.ceph.status(input.siteId, { waitMs: input.waitMs })),
+    .query(({ ctx, input }) => ctx.app.ceph.overview(input.siteId, { waitMs: input.waitMs })),
+  /** A page of one pool's (or namespace's) images from the cluster's last status answer (see CephMirroring.images). */
+  images: viewerProcedure
+    .input(
+      z.object({
+        siteId,
+        pool: name,
+        namespace: ns,
+        group: z.enum(IMAGE_GROUPS).optional(),
+        role: z.enum(IMAGE_ROLES).default('any'),
+        search: z.string().trim().max(128, 'at most 128 characters').optional(),
+        sort: z.enum(IMAGE_SORTS).default('name'),
+        dir: z.enum(['asc', 'desc']).default('asc'),
+        offset: z.number().int().min(0).max(1_000_000).default(0),
+        limit: z.number().int().min(1).max(200).default(50),
+        waitMs: z.number().int().min(0).max(60_000).optional(),
+      }),
+    )
+    .query(({ ctx, input: { siteId: s, waitMs, ...q } }) => ctx.app.ceph.images(s, q, { waitMs })),
   daemons: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
   snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image)),
   imageInfo: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.imageInfo(input.siteId, input.pool, input.namespace, input.image)),
