@@ -1,37 +1,73 @@
 /**
- * Replica throughput and bandwidth-limit accuracy on the node lab (scripts/lab/nodes.sh up 3).
+ * Replica throughput, cycle cost and bandwidth-limit accuracy on the node lab (scripts/lab/nodes.sh up 3).
  *   npx tsx scripts/bench/replica-throughput.ts [sizeMiB=128]   (the lab's pools hold 512 MiB)
- * 1. raw: `ssh node1 zfs send ds@s | ssh node2 zfs recv -F ds` run from this host (the bytes pass through it);
- * 2. Tandem: the initial sync of a replica of the same VM, node to node (node2 pulls from node1, pv meters);
- * 3. limit: incremental syncs of 32 MiB of writes at 2, 4 and 8 MiB/s.
+ *   TANDEM_BENCH_TRACE=1 … also prints every remote command of the measured syncs with its duration.
+ * 1. raw node to node (the reference): `ssh node2 "ssh node1 zfs send ds@s | zfs recv -F ds"`, the path
+ *    Tandem's pull takes (node2 pulls from node1); for comparison the same pipe through this host,
+ *    `ssh node1 zfs send | ssh node2 zfs recv`. Best of RAW_RUNS runs each.
+ * 2. Tandem: the initial sync of a replica of the same VM (node2 pulls from node1, pv meters):
+ *    the transfer step and the whole task (snapshot, transfer, protect and prune) against (1).
+ * 3. incremental cycles: with nothing written (median of NOCHANGE_RUNS), and after 32 MiB of writes
+ *    (with the raw node-to-node incremental pipe of the same writes for reference); per-step times.
+ * 4. limit: incremental syncs of 32 MiB of writes at 2, 4 and 8 MiB/s.
  * Prints figures; asserts nothing.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { SshRunner } from '../../server/adapters/ssh-runner';
 import { createApp } from '../../server/app';
 import { createCaller } from '../../server/trpc/root';
 
 const LAB = path.resolve(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab', 'nodes');
 const SIZE = Number(process.argv[2] ?? 128);
+const RAW_RUNS = 2;
+const NOCHANGE_RUNS = 5;
 const VM = `bench${process.pid % 10000}`;
+const DS = `zones/${VM}-disk0`;
 const cfg = path.join(LAB, 'ssh_config');
 const ssh = (node: string, cmd: string) => execFileSync('ssh', ['-F', cfg, node, cmd], { encoding: 'utf8', maxBuffer: 64 << 20 });
 const nodes = JSON.parse(fs.readFileSync(path.join(LAB, 'nodes.json'), 'utf8')).nodes as { name: string; host: string; port: number; user: string; privateKeyPath: string; hostKeySha256: string; zpools: string[] }[];
 const mib = (b: number) => (b / 1048576).toFixed(1);
+const secs = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e9;
+const destroyRaw = () => ssh('node2', `for i in 1 2 3 4 5 6; do zfs destroy -r zones/${VM}-raw && break; sleep 1; done`);
+const write = (n: number) => ssh('node1', `dd if=/dev/urandom of=/zones/${VM}-disk0/disk.img bs=1M count=${n} conv=notrunc status=none && sync`);
+
+/** Best wall time of `runs` runs of a shell command run on this host (`after` cleans up between runs). */
+function bestOf(runs: number, cmd: string, after: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t = process.hrtime.bigint();
+    execFileSync('bash', ['-o', 'pipefail', '-c', cmd]);
+    best = Math.min(best, secs(t));
+    after();
+  }
+  return best;
+}
+
+let trace = false;
+if (process.env.TANDEM_BENCH_TRACE) {
+  const run = SshRunner.prototype.run;
+  SshRunner.prototype.run = async function (this: SshRunner, spec) {
+    const t = process.hrtime.bigint();
+    try {
+      return await run.call(this, spec);
+    } finally {
+      if (trace) console.log(`    ${(secs(t) * 1000).toFixed(0).padStart(5)} ms  ${this.target.replace(/^.*:/, ':')}  ${spec.argv.join(' ').replace(/\s+/g, ' ').slice(0, 110)}`);
+    }
+  };
+}
 
 async function main() {
   execFileSync('bash', [path.resolve(__dirname, '../lab/nodes.sh'), 'mkvm', 'node1', VM, '1', String(SIZE)], { stdio: 'ignore' });
-  ssh('node1', `dd if=/dev/urandom of=/zones/${VM}-disk0/disk.img bs=1M count=${SIZE} conv=notrunc status=none && sync && zfs snapshot zones/${VM}-disk0@raw`);
-  const bytesOf = Number(ssh('node1', `zfs get -Hp -o value referenced zones/${VM}-disk0@raw`).trim());
+  ssh('node1', `dd if=/dev/urandom of=/zones/${VM}-disk0/disk.img bs=1M count=${SIZE} conv=notrunc status=none && sync && zfs snapshot ${DS}@raw`);
+  const bytesOf = Number(ssh('node1', `zfs get -Hp -o value referenced ${DS}@raw`).trim());
 
-  // 1. Raw pipe through this host.
-  let t = process.hrtime.bigint();
-  execFileSync('bash', ['-c', `ssh -F ${cfg} node1 zfs send zones/${VM}-disk0@raw | ssh -F ${cfg} node2 zfs recv -F zones/${VM}-raw`]);
-  const rawSec = Number(process.hrtime.bigint() - t) / 1e9;
-  ssh("node2", `for i in 1 2 3 4 5 6; do zfs destroy -r zones/${VM}-raw && break; sleep 1; done`);
-  ssh('node1', `zfs destroy zones/${VM}-disk0@raw`);
+  // 1. Raw pipes: node to node (the reference), and through this host.
+  const n2n = bestOf(RAW_RUNS, `ssh -F ${cfg} node2 "ssh node1 zfs send ${DS}@raw | zfs recv -F zones/${VM}-raw"`, destroyRaw);
+  const viaHost = bestOf(RAW_RUNS, `ssh -F ${cfg} node1 zfs send ${DS}@raw | ssh -F ${cfg} node2 zfs recv -F zones/${VM}-raw`, destroyRaw);
+  ssh('node1', `zfs destroy ${DS}@raw`);
 
   // 2. Tandem's initial sync of the same data.
   const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')) });
@@ -42,29 +78,76 @@ async function main() {
     await caller.sites.pinHostKey({ id: s.id, fingerprint: n.hostKeySha256 });
     ids[n.name] = s.id;
   }
-  t = process.hrtime.bigint();
+  const stepTimes = (taskId: number) => app.tasks.steps(taskId).map((s) => ({ name: s.name, sec: s.startedAt && s.finishedAt ? (s.finishedAt.getTime() - s.startedAt.getTime()) / 1000 : NaN }));
+  const fmtSteps = (st: { name: string; sec: number }[], whole: number) =>
+    `${st.map((s) => `${s.name} ${s.sec.toFixed(2)}`).join(', ')}; outside steps ${(whole - st.reduce((a, s) => a + s.sec, 0)).toFixed(2)} s`;
+
+  if (process.env.TANDEM_BENCH_TRACE) console.log('  the initial sync (replicas.create included), traced:');
+  let t = process.hrtime.bigint();
+  trace = !!process.env.TANDEM_BENCH_TRACE;
   const created = await caller.replicas.create({ name: 'bench', vmName: VM, sourceSiteId: ids.node1!, targetSiteId: ids.node2!, rootZpool: 'zones', sleepTimeSec: 86400, acceptRpoRisk: true });
   const task = await app.tasks.wait(created.taskId);
-  const taskSec = Number(process.hrtime.bigint() - t) / 1e9;
-  const step = app.tasks.steps(created.taskId).find((s) => s.name === 'Transfer to the replica')!;
-  const xferSec = (step.finishedAt!.getTime() - step.startedAt!.getTime()) / 1000;
+  const taskSec = secs(t);
+  trace = false;
+  const steps = stepTimes(created.taskId);
+  const xferSec = steps.find((s) => s.name === 'Transfer to the replica')!.sec;
   const sent = app.replicas.get(created.id).lastSyncBytes ?? 0;
+  const rate = (b: number, s: number) => `${s.toFixed(2)} s = ${mib(b / s)} MiB/s`;
   console.log(`data: ${mib(bytesOf)} MiB referenced, ${mib(sent)} MiB sent by Tandem (task ${task.state})`);
-  console.log(`raw ssh|ssh pipe via this host: ${rawSec.toFixed(2)} s = ${mib(bytesOf / rawSec)} MiB/s`);
-  console.log(`Tandem transfer step (node to node): ${xferSec.toFixed(2)} s = ${mib(sent / xferSec)} MiB/s; ratio to raw ${(sent / xferSec / (bytesOf / rawSec)).toFixed(2)}`);
-  console.log(`Tandem whole sync task (snapshot, transfer, protect, prune): ${taskSec.toFixed(2)} s = ${mib(sent / taskSec)} MiB/s; ratio to raw ${(sent / taskSec / (bytesOf / rawSec)).toFixed(2)}`);
+  console.log(`raw node-to-node pipe (ssh node2 "ssh node1 zfs send | zfs recv"), the reference: ${rate(bytesOf, n2n)}`);
+  console.log(`raw pipe via this host (ssh node1 zfs send | ssh node2 zfs recv): ${rate(bytesOf, viaHost)}; ratio to node-to-node ${(n2n / viaHost).toFixed(2)}`);
+  console.log(`Tandem transfer step (node to node): ${rate(sent, xferSec)}; ratio to node-to-node ${(sent / xferSec / (bytesOf / n2n)).toFixed(2)}`);
+  console.log(`Tandem whole initial sync task (create → finished): ${rate(sent, taskSec)}; ratio to node-to-node ${(sent / taskSec / (bytesOf / n2n)).toFixed(2)}`);
+  console.log(`  steps (s): ${fmtSteps(steps, taskSec)}`);
 
-  // 3. Bandwidth limit accuracy.
+  // 3. Incremental cycles.
+  const cycle = async (traced: boolean) => {
+    trace = traced;
+    const t0 = process.hrtime.bigint();
+    const { taskId } = await caller.replicas.syncNow({ id: created.id });
+    const done = await app.tasks.wait(taskId);
+    const whole = secs(t0);
+    trace = false;
+    if (done.state !== 'finished') throw new Error(`sync task ${done.state}: ${done.error}`);
+    return { whole, steps: stepTimes(taskId), bytes: app.replicas.get(created.id).lastSyncBytes ?? 0 };
+  };
+  const lastSyncBefore = app.replicas.get(created.id).lastSyncAt!.getTime();
+  if (process.env.TANDEM_BENCH_TRACE) console.log('  one no-change cycle, traced:');
+  const nochange = [await cycle(!!process.env.TANDEM_BENCH_TRACE)];
+  for (let i = 1; i < NOCHANGE_RUNS; i++) nochange.push(await cycle(false));
+  const mid = [...nochange].sort((a, b) => a.whole - b.whole)[Math.floor(nochange.length / 2)]!;
+  const advanced = app.replicas.get(created.id).lastSyncAt!.getTime() > lastSyncBefore;
+  console.log(`no-change cycle (nothing written): median ${mid.whole.toFixed(2)} s of ${nochange.map((c) => c.whole.toFixed(2)).join(', ')}; ${mib(mid.bytes)} MiB sent; recovery point advanced: ${advanced ? 'yes' : 'NO'}`);
+  console.log(`  steps (s): ${fmtSteps(mid.steps, mid.whole)}`);
+
+  // Raw node-to-node incremental pipe of 32 MiB of writes, then Tandem's cycle after the same amount.
+  write(32);
+  ssh('node1', `zfs snapshot ${DS}@raw1`);
+  ssh('node2', `ssh node1 zfs send ${DS}@raw1 | zfs recv -F zones/${VM}-raw`);
+  write(32);
+  ssh('node1', `zfs snapshot ${DS}@raw2`);
+  t = process.hrtime.bigint();
+  ssh('node2', `ssh node1 zfs send -i ${DS}@raw1 ${DS}@raw2 | zfs recv -F zones/${VM}-raw`);
+  const rawInc = secs(t);
+  destroyRaw();
+  ssh('node1', `zfs destroy ${DS}@raw2 && zfs destroy ${DS}@raw1`);
+  write(32);
+  if (process.env.TANDEM_BENCH_TRACE) console.log('  the 32 MiB cycle, traced:');
+  const inc = await cycle(!!process.env.TANDEM_BENCH_TRACE);
+  console.log(`cycle after 32 MiB of writes: ${rate(inc.bytes, inc.whole)} (${mib(inc.bytes)} MiB); raw node-to-node incremental pipe of 32 MiB ${rawInc.toFixed(2)} s; ratio ${(rawInc / inc.whole).toFixed(2)}`);
+  console.log(`  steps (s): ${fmtSteps(inc.steps, inc.whole)}`);
+
+  // 4. Bandwidth limit accuracy.
   for (const limitMiB of [2, 4, 8]) {
-    ssh('node1', `dd if=/dev/urandom of=/zones/${VM}-disk0/disk.img bs=1M count=32 conv=notrunc status=none && sync`);
+    write(32);
     await caller.replicas.update({ id: created.id, bandwidthLimit: limitMiB * 1048576 });
     const { taskId } = await caller.replicas.syncNow({ id: created.id });
     await app.tasks.wait(taskId);
     const s = app.tasks.steps(taskId).find((x) => x.name === 'Transfer to the replica')!;
     const sec = (s.finishedAt!.getTime() - s.startedAt!.getTime()) / 1000;
     const b = app.replicas.get(created.id).lastSyncBytes ?? 0;
-    const rate = b / sec / 1048576;
-    console.log(`limit ${limitMiB} MiB/s: ${mib(b)} MiB in ${sec.toFixed(2)} s = ${rate.toFixed(2)} MiB/s (${(((rate - limitMiB) / limitMiB) * 100).toFixed(1)} %)`);
+    const r = b / sec / 1048576;
+    console.log(`limit ${limitMiB} MiB/s: ${mib(b)} MiB in ${sec.toFixed(2)} s = ${r.toFixed(2)} MiB/s (${(((r - limitMiB) / limitMiB) * 100).toFixed(1)} %)`);
   }
 
   const del = await caller.replicas.remove({ id: created.id, destroyData: true });
