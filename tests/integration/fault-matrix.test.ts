@@ -18,7 +18,8 @@ import { TandemServer } from './server';
  * (none is recorded, and a write on the new master is not reverted). One line per fault point.
  */
 const VM = `fm${process.pid % 10000}`;
-const PORT = 3215;
+/** Overridable so that parallel checkouts do not collide on one port. */
+const PORT = Number(process.env.TANDEM_FAULT_MATRIX_PORT ?? 3215);
 const PASSWORD = 'fault-matrix-admin-password';
 const REINIT_STEPS = ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'];
 const SLEEP_SEC = 2;

@@ -53,7 +53,7 @@ describe('replica lifecycle (demo nodes)', () => {
     let r = app.replicas.get(created.id);
     expect(r.state).toBe('idle');
     expect(r.datasets.map((d) => d.target)).toEqual(['zones/web01-disk0', 'data/web01-disk1']);
-    expect(r.lastSnapshot).toMatch(/^tandem-dr-\d{8}T\d{6}Z$/);
+    expect(r.lastSnapshot).toMatch(/^tandem-dr-\d{8}T\d{6}\.\d{3}Z$/);
     const target = app.replicas.node(n2);
     expect(await target.getReadonly('data/web01-disk1')).toBe(true);
     expect(app.replicas.syncRuns(created.id)[0]).toMatchObject({ outcome: 'success' });

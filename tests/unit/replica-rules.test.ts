@@ -76,10 +76,15 @@ const snap = (name: string, guid: string, txg: number): SnapshotInfo => ({ datas
 
 describe('snapshots', () => {
   it('names and parses replica snapshots', () => {
-    const t = Date.UTC(2026, 10, 23, 9, 5, 7);
+    const t = Date.UTC(2026, 10, 23, 9, 5, 7, 42);
     const n = snapshotName('r1', t);
-    expect(n).toBe('tandem-r1-20261123T090507Z');
+    expect(n).toBe('tandem-r1-20261123T090507.042Z');
     expect(parseSnapshotName('r1', n)).toBe(t);
+    // Two cycles started within the same second each get their own snapshot (a second cycle
+    // must not find the first one's snapshot and report it as a newer recovery point).
+    expect(snapshotName('r1', t + 300)).not.toBe(n);
+    // Names from before milliseconds were added are still the replica's own (pruned, matched).
+    expect(parseSnapshotName('r1', 'tandem-r1-20261123T090507Z')).toBe(Date.UTC(2026, 10, 23, 9, 5, 7));
     expect(parseSnapshotName('r2', n)).toBeNull();
     expect(parseSnapshotName('r1', 'tandem-r1-garbage')).toBeNull();
     expect(parseSnapshotName('r1', 'manual')).toBeNull();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../../domain/errors';
+import { batchError, runBatch } from '../batch';
 import { assertName } from '../quote';
 import { CommandError, type CommandRunner } from '../runner';
 import type { DatasetInfo, SnapshotInfo, SnapshotsByDataset, WrittenEstimate, ZpoolInfo } from './types';
@@ -477,9 +478,22 @@ export class ZfsCli {
     opts: { recursive?: boolean } = {},
   ): Promise<void> {
     const refs = names.map((n) => assertSnapshotRef(dataset, n));
-    for (const ref of refs) {
+    const argv = (ref: string) => ['zfs', 'destroy', ...(opts.recursive ? ['-r'] : []), ref];
+    // One round trip for all of them; only those that were busy are tried again one by one.
+    let retry = refs;
+    if (refs.length > 1) {
+      const results = await runBatch(this.runner, refs.map(argv));
+      retry = [];
+      results.forEach((r, i) => {
+        if (r.exitCode === 0) return;
+        const e = batchError(r, this.runner.target);
+        if (isBusy(e)) retry.push(refs[i]!);
+        else if (!isMissing(e)) throw zfsError(e, refs[i]!);
+      });
+    }
+    for (const ref of retry) {
       try {
-        await this.#retryBusy(['zfs', 'destroy', ...(opts.recursive ? ['-r'] : []), ref], ref);
+        await this.#retryBusy(argv(ref), ref);
       } catch (e) {
         if (!isMissing(e)) throw e;
       }
@@ -572,8 +586,17 @@ export class ZfsCli {
   async setReadonly(dataset: string, readonly: boolean): Promise<void> {
     assertName('zfsDataset', dataset, 'dataset');
     const v = readonly ? 'on' : 'off';
-    await this.#run(['zfs', 'set', `readonly=${v}`, dataset], `dataset ${dataset}`);
-    await this.#run(['zfs', 'set', `${READONLY_MIRROR}=${v}`, dataset], `dataset ${dataset}`);
+    // One round trip; zfs-fuse takes one property per `zfs set`.
+    const results = await runBatch(
+      this.runner,
+      [
+        ['zfs', 'set', `readonly=${v}`, dataset],
+        ['zfs', 'set', `${READONLY_MIRROR}=${v}`, dataset],
+      ],
+      { stopOnError: true },
+    );
+    const failed = results.find((r) => r.exitCode !== 0);
+    if (failed) throw zfsError(batchError(failed, this.runner.target), `dataset ${dataset}`);
   }
 
   async getReadonly(dataset: string): Promise<boolean> {
@@ -618,22 +641,21 @@ export class ZfsCli {
   async releaseHolds(dataset: string, tag: string, except: string | null = null): Promise<string[]> {
     assertName('zfsDataset', dataset, 'dataset');
     if (!/^tandem-[A-Za-z0-9._-]{1,60}$/.test(tag)) throw AppError.invalid('tag', 'not a Tandem hold tag');
-    const snaps = ((await this.listSnapshots(dataset))[dataset] ?? []).map((s) => s.name).filter((n) => n !== except);
-    if (!snaps.length) return [];
-    // `zfs holds` needs pyzfs on zfs-fuse; the userrefs property says which snapshots have any hold.
-    const refs = snaps.map((n) => assertSnapshotRef(dataset, n));
-    const out = await this.#run(['zfs', 'get', '-H', '-p', '-o', 'name,value', 'userrefs', ...refs], `dataset ${dataset}`);
+    // `zfs holds` needs pyzfs on zfs-fuse; the userrefs property says which snapshots have any
+    // hold. `zfs get -r` lists the dataset's snapshots with it (and its children's: skipped).
+    const except_ = except === null ? null : assertSnapshotRef(dataset, except);
+    const out = await this.#run(['zfs', 'get', '-H', '-p', '-o', 'name,value', 'userrefs', '-r', dataset], `dataset ${dataset}`);
     const held = out
       .split('\n')
       .map((l) => l.split('\t'))
-      .filter(([, v]) => Number(v) > 0)
+      .filter(([name, v]) => name!.startsWith(`${dataset}@`) && name !== except_ && Number(v) > 0)
       .map(([name]) => name!);
+    const results = await runBatch(this.runner, held.map((ref) => ['zfs', 'release', tag, ref]));
     const released: string[] = [];
-    for (const ref of held) {
-      const r = await this.runner.run({ argv: ['zfs', 'release', tag, ref], allowFailure: true });
-      if (r.exitCode === 0) released.push(ref.slice(dataset.length + 1));
-      else if (!/no such tag/i.test(r.stderr)) throw zfsError(new CommandError({ argv: ['zfs', 'release', tag, ref], exitCode: r.exitCode, stderr: r.stderr, target: this.runner.target }), ref);
-    }
+    results.forEach((r, i) => {
+      if (r.exitCode === 0) released.push(held[i]!.slice(dataset.length + 1));
+      else if (!/no such tag/i.test(r.stderr)) throw zfsError(batchError(r, this.runner.target), held[i]!);
+    });
     return released;
   }
 

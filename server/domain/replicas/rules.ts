@@ -165,12 +165,13 @@ function fmt(n: number): string {
 
 // ------------------------------------------------------------------ snapshots
 
-const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/** `20261123T090507.042Z` (names made before milliseconds were added: `20261123T090507Z`). */
+const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(?:\.(\d{3}))?Z$/;
 
 /** `tandem-<replica>-<UTC stamp>`: sorts by time, names its replica, fits the ZFS name rules. */
 export function snapshotName(replica: string, at: number): string {
   const iso = new Date(at).toISOString();
-  return `tandem-${replica}-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
+  return `tandem-${replica}-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 23)}Z`;
 }
 
 /** The time in a snapshot name of this replica, or null when the snapshot is not one of its own. */
@@ -179,7 +180,7 @@ export function parseSnapshotName(replica: string, name: string): number | null 
   if (!name.startsWith(prefix)) return null;
   const m = STAMP.exec(name.slice(prefix.length));
   if (!m) return null;
-  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +(m[7] ?? 0));
 }
 
 /** The newest snapshot of `source` that `target` also has, matched by guid (names can lie). */

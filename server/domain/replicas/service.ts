@@ -355,10 +355,13 @@ export class ReplicaService {
     if (!opts.keepState) this.db.update(replicas).set({ state: 'syncing' }).where(eq(replicas.id, id)).run();
     const snap = opts.snapshot ?? snapshotName(r.name, started);
     try {
+      // The target learns the source's pinned host key while the snapshot is taken.
+      const pullFrom = this.pullSource(r.sourceSiteId, r.targetSiteId);
+      pullFrom.catch(() => undefined);
       await ctx.step('Snapshot on the master', () => this.snapshotMaster(ctx, r, snap));
       // Planned outside the step so that the step's time is the stream's (its rate is reported).
       const plan = await this.planTransfer(ctx, r, snap);
-      const bytes = await ctx.step('Transfer to the replica', () => this.transfer(ctx, r, snap, plan));
+      const bytes = await ctx.step('Transfer to the replica', () => this.transfer(ctx, r, snap, plan, pullFrom));
       await ctx.step('Protect and prune', () => this.protectAndPrune(ctx, r, snap));
       const finished = this.clock.now();
       const seconds = Math.max(0.001, (finished - started) / 1000);
@@ -423,12 +426,15 @@ export class ReplicaService {
   async snapshotMaster(ctx: TaskContext, r: ReplicaLeg, snap: string): Promise<void> {
     const source = this.node(r.sourceSiteId);
     await this.healPause(r, (m) => ctx.log(m, 'warn'));
-    const vm = await source.getVm(r.vmName);
-    if (!vm) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
+    // The VM, its definition and every disk's snapshots are read at once (one round trip deep).
+    const [vm, def, have] = await Promise.all([
+      source.getVm(r.vmName),
+      source.dumpVm(r.vmName).catch((e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e))),
+      Promise.all(r.datasets.map(async (d) => ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap))),
+    ]);
+    if (!vm || !def) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
     this.markSeen(r.sourceSiteId);
-    const def = await source.dumpVm(r.vmName);
     this.db.update(replicas).set({ vmDefinition: storedDefinition(this.box, def, { state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) }) }).where(eq(replicas.id, r.id)).run();
-    const have = await Promise.all(r.datasets.map(async (d) => ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap)));
     const missing = r.datasets.filter((_, i) => !have[i]).map((d) => d.source);
     if (!missing.length) return ctx.log(`snapshot ${snap} already exists on every disk`);
     const pause = vm.state === 'running' && missing.length > 1;
@@ -457,49 +463,58 @@ export class ReplicaService {
     const source = this.node(r.sourceSiteId);
     const target = this.node(r.targetSiteId);
     const targetName = this.sites.get(r.targetSiteId)?.name ?? `#${r.targetSiteId}`;
-    const vms = await target.listVms();
-    let total = 0;
-    const plans: TransferPlan['plans'] = [];
-    for (const d of r.datasets) {
-      const [srcSnaps, dstSnaps] = await Promise.all([
-        source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
-        target.listSnapshots(d.target).then(
-          (m) => m[d.target] ?? [],
-          (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
-        ),
-      ]);
-      const want = srcSnaps.find((s) => s.name === snap);
-      if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} has no snapshot ${snap} to send`);
-      if (dstSnaps?.some((s) => s.guid === want.guid)) {
-        ctx.log(`${d.target} already has ${snap}`);
-        continue;
-      }
-      const refusal = receiveRefusal({
-        dataset: d.target,
-        node: targetName,
-        exists: dstSnaps !== null,
-        readonly: dstSnaps !== null ? await target.getReadonly(d.target) : true,
-        usedBy: vms.filter((v) => v.disks.some((k) => k.dataset === d.target)).map((v) => ({ vm: v.name, state: v.state })),
-      });
-      if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
-      const common = latestCommon(srcSnaps, dstSnaps ?? []);
-      if (!common && dstSnaps !== null) {
-        const why = noCommonRefusal({ dataset: d.target, node: targetName, source: d.source, sourceNode: this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`, snapshots: dstSnaps.length, syncedBefore: !!this.row(r.id).lastSyncAt });
-        if (why) throw new AppError('PRECONDITION_FAILED', why);
-      }
-      const estimate = common ? (await source.estimateWritten(d.source, common.name)).bytes : ((await source.listDatasets(d.source))[0]?.referencedBytes ?? 0);
-      total += estimate;
-      plans.push({ d, common });
-    }
-    return { plans, total };
+    // Every disk is looked at concurrently (a few round trips deep whatever the number of disks);
+    // a refusal is reported for the first disk, in the replica's order, that has one.
+    const vmsOnTarget = target.listVms();
+    vmsOnTarget.catch(() => undefined);
+    const outcomes = await Promise.allSettled(
+      r.datasets.map(async (d): Promise<{ d: ReplicaDataset; common: SnapshotInfo | null; estimate: number } | null> => {
+        const [srcSnaps, dstSnaps] = await Promise.all([
+          source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
+          target.listSnapshots(d.target).then(
+            (m) => m[d.target] ?? [],
+            (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
+          ),
+        ]);
+        const want = srcSnaps.find((s) => s.name === snap);
+        if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} has no snapshot ${snap} to send`);
+        if (dstSnaps?.some((s) => s.guid === want.guid)) {
+          ctx.log(`${d.target} already has ${snap}`);
+          return null;
+        }
+        const common = latestCommon(srcSnaps, dstSnaps ?? []);
+        // The estimate (progress only) is read while the receive guard's facts are.
+        const estimate = common ? source.estimateWritten(d.source, common.name).then((e) => e.bytes) : source.listDatasets(d.source).then((l) => l[0]?.referencedBytes ?? 0);
+        estimate.catch(() => undefined);
+        const [readonly, vms] = await Promise.all([dstSnaps !== null ? target.getReadonly(d.target) : true, vmsOnTarget]);
+        const refusal = receiveRefusal({
+          dataset: d.target,
+          node: targetName,
+          exists: dstSnaps !== null,
+          readonly,
+          usedBy: vms.filter((v) => v.disks.some((k) => k.dataset === d.target)).map((v) => ({ vm: v.name, state: v.state })),
+        });
+        if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
+        if (!common && dstSnaps !== null) {
+          const why = noCommonRefusal({ dataset: d.target, node: targetName, source: d.source, sourceNode: this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`, snapshots: dstSnaps.length, syncedBefore: !!this.row(r.id).lastSyncAt });
+          if (why) throw new AppError('PRECONDITION_FAILED', why);
+        }
+        return { d, common, estimate: await estimate };
+      }),
+    );
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    const plans = outcomes.flatMap((o) => (o.status === 'fulfilled' && o.value ? [o.value] : []));
+    return { plans: plans.map(({ d, common }) => ({ d, common })), total: plans.reduce((n, p) => n + p.estimate, 0) };
   }
 
-  async transfer(ctx: TaskContext, r: ReplicaLeg, snap: string, planned?: TransferPlan): Promise<number> {
+  /** `pullFrom`: the pull's source, already being prepared (see pullSource). */
+  async transfer(ctx: TaskContext, r: ReplicaLeg, snap: string, planned?: TransferPlan, pullFrom?: Promise<SourceSpec>): Promise<number> {
     const { plans, total } = planned ?? (await this.planTransfer(ctx, r, snap));
     const target = this.node(r.targetSiteId);
     ctx.progress(0, total);
     let bytes = 0;
-    const source = plans.length ? await this.pullSource(r.sourceSiteId, r.targetSiteId) : null;
+    const source = plans.length ? await (pullFrom ?? this.pullSource(r.sourceSiteId, r.targetSiteId)) : null;
     for (const { d, common } of plans) {
       ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
       const base = bytes;
@@ -527,20 +542,26 @@ export class ReplicaService {
     const source = this.node(r.sourceSiteId);
     const target = this.node(r.targetSiteId);
     const tag = holdTag(r.name);
-    for (const d of r.datasets) {
-      await target.setReadonly(d.target, true);
-      // The replication base is held on both sides (a held snapshot refuses `zfs destroy`); the
-      // previous base is released only once the new one is held on both.
-      await Promise.all([source.holdSnapshot(d.source, snap, tag), target.holdSnapshot(d.target, snap, tag)]);
-      await Promise.all([source.releaseHolds(d.source, tag, snap), target.releaseHolds(d.target, tag, snap)]);
-      const [srcSnaps, dstSnaps] = await Promise.all([source.listSnapshots(d.source), target.listSnapshots(d.target)]);
-      const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
-      // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
-      // retried at the next cycle; it does not fail the sync.
-      for (const [node, ds, list] of [[source, d.source, srcSnaps[d.source]], [target, d.target, dstSnaps[d.target]]] as const) {
-        await node.destroySnapshots(ds, drop(list)).catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn'));
-      }
-    }
+    // Disks are protected concurrently, and within a disk each round trip goes to both nodes
+    // at once: four round trips deep in all.
+    const settled = await Promise.allSettled(
+      r.datasets.map(async (d) => {
+        // The replication base is held on both sides (a held snapshot refuses `zfs destroy`);
+        // the previous base is released only once the new one is held on both.
+        await Promise.all([target.setReadonly(d.target, true), source.holdSnapshot(d.source, snap, tag), target.holdSnapshot(d.target, snap, tag)]);
+        const [, , srcSnaps, dstSnaps] = await Promise.all([source.releaseHolds(d.source, tag, snap), target.releaseHolds(d.target, tag, snap), source.listSnapshots(d.source), target.listSnapshots(d.target)]);
+        const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
+        // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
+        // retried at the next cycle; it does not fail the sync.
+        await Promise.all(
+          ([[source, d.source, srcSnaps[d.source]], [target, d.target, dstSnaps[d.target]]] as const).map(([node, ds, list]) =>
+            node.destroySnapshots(ds, drop(list)).catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn')),
+          ),
+        );
+      }),
+    );
+    const failed = settled.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Deletes a replica; with `destroyData` its datasets on the target go too. */
