@@ -25,6 +25,9 @@ import { openSecretKeys, type SecretKeys } from './domain/keys';
 import { vmInventory } from './domain/overview';
 import { ProtectionService } from './domain/protection/service';
 import { RpoTargets } from './domain/protection/rpo';
+import { RecoveryPlans } from './domain/plans/service';
+import { PlanRunner } from './domain/plans/runner';
+import { PlanReports } from './domain/plans/reports';
 import { SiteService } from './domain/sites';
 import { TaskEngine } from './tasks/engine';
 import { webConfig } from './domain/web-access';
@@ -56,6 +59,10 @@ export interface App {
   collector: ProtectionCollector;
   /** Alert rules, their state and delivery (server/domain/alerts/). */
   alerts: AlertService;
+  /** Recovery plans, their runs and run reports (server/domain/plans/). */
+  plans: RecoveryPlans;
+  planRunner: PlanRunner;
+  reports: PlanReports;
 }
 
 export interface AppOptions {
@@ -127,8 +134,12 @@ export function createApp(opts: AppOptions = {}): App {
     apiTokens: new ApiTokens(db, clock),
     collector: null as unknown as ProtectionCollector,
     alerts: null as unknown as AlertService,
+    plans: new RecoveryPlans(db, clock),
+    planRunner: null as unknown as PlanRunner,
+    reports: new PlanReports(db),
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
+  app.planRunner = new PlanRunner(db, clock, tasks, app.plans, replicas, app.failover, app.ceph, app.cephFailover, sites);
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   replicas.rpoFor = (o) => app.protection.rpoFor(o);
   app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);

@@ -393,3 +393,120 @@ export const apiTokens = sqliteTable(
   },
   (t) => [uniqueIndex('api_tokens_hash_uq').on(t.hash)],
 );
+
+/**
+ * Recovery plans: protected objects in ordered priority groups (1 … 5), failed over together
+ * (server/domain/plans/). The items are replaced as a whole when the plan is saved.
+ */
+export const recoveryPlans = sqliteTable(
+  'recovery_plans',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    /** How many objects of one group fail over at the same time. */
+    maxParallel: integer('max_parallel').notNull().default(4),
+    /** How long a question of a run (retry / skip / abort) waits for the operator, and its default answer. */
+    questionTimeoutSec: integer('question_timeout_sec').notNull().default(600),
+    questionDefault: text('question_default', { enum: ['abort', 'skip'] }).notNull().default('abort'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [uniqueIndex('recovery_plans_name_uq').on(t.name)],
+);
+
+/** Readiness of a VM after its start: running in the hypervisor, and optionally a TCP port answering from its node. */
+export interface PlanReadiness {
+  tcp?: { host: string; port: number } | null;
+  timeoutSec: number;
+}
+
+export const recoveryPlanItems = sqliteTable(
+  'recovery_plan_items',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    planId: integer('plan_id')
+      .notNull()
+      .references(() => recoveryPlans.id, { onDelete: 'cascade' }),
+    groupNo: integer('group_no').notNull(),
+    position: integer('position').notNull(),
+    /** `replica:<id>` or `rbd:<site>,<site>/<pool>/<ns>/<image or *>`: an object is in one plan only. */
+    objectKey: text('object_key').notNull(),
+    kind: text('kind', { enum: ['replica', 'rbd'] }).notNull(),
+    replicaId: integer('replica_id'),
+    /** Where the object runs in production, and where the plan recovers it. */
+    protectedSiteId: integer('protected_site_id').notNull(),
+    recoverySiteId: integer('recovery_site_id').notNull(),
+    pool: text('pool'),
+    namespace: text('namespace'),
+    image: text('image'),
+    waitAfterStartSec: integer('wait_after_start_sec').notNull().default(0),
+    readiness: text('readiness', { mode: 'json' }).$type<PlanReadiness | null>(),
+    /** Object keys of items of earlier groups this one needs (a VM on the RBD pool holding its disks). */
+    dependsOn: text('depends_on', { mode: 'json' }).notNull().$type<string[]>(),
+  },
+  (t) => [uniqueIndex('recovery_plan_items_object_uq').on(t.objectKey), index('recovery_plan_items_plan_idx').on(t.planId)],
+);
+
+export type RecoveryPlanItemRow = typeof recoveryPlanItems.$inferSelect;
+
+/**
+ * One run of a plan (or of a single object): what was asked, by whom and why, the plan as it was,
+ * and the measured figures. The run's work is its task (`taskId`: its state and end are the run's);
+ * its items are plan_run_items.
+ */
+export const planRuns = sqliteTable(
+  'plan_runs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    planId: integer('plan_id').references(() => recoveryPlans.id, { onDelete: 'set null' }),
+    planName: text('plan_name').notNull(),
+    kind: text('kind', { enum: ['planned', 'disaster', 'reprotect', 'test', 'test-cleanup'] }).notNull(),
+    /** `forward`: production → recovery site; `back`: the plan run back (fail back). */
+    direction: text('direction', { enum: ['forward', 'back'] }).notNull(),
+    taskId: integer('task_id'),
+    reason: text('reason').notNull(),
+    /** The plan as it was when the run started. */
+    plan: text('plan', { mode: 'json' }).notNull().$type<unknown>(),
+    prechecks: text('prechecks', { mode: 'json' }).$type<unknown>(),
+    startedBy: text('started_by').notNull(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+    /** Measured: the largest data loss of an object (run start − recovery point used), seconds. */
+    dataLossSec: integer('data_loss_sec'),
+    /** Measured: run start → the last VM running and ready (or the last object done), milliseconds. */
+    recoveryTimeMs: integer('recovery_time_ms'),
+  },
+  (t) => [index('plan_runs_plan_idx').on(t.planId, t.id)],
+);
+
+export type PlanRunRow = typeof planRuns.$inferSelect;
+
+export const planRunItems = sqliteTable(
+  'plan_run_items',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: integer('run_id')
+      .notNull()
+      .references(() => planRuns.id, { onDelete: 'cascade' }),
+    objectKey: text('object_key').notNull(),
+    label: text('label').notNull(),
+    groupNo: integer('group_no').notNull(),
+    state: text('state', { enum: ['pending', 'running', 'done', 'failed', 'skipped'] }).notNull(),
+    /** The failover (reinit, resync…) task that does this object's work. */
+    childTaskId: integer('child_task_id'),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+    /** When the VM was running and ready (VM items). */
+    readyAt: integer('ready_at', { mode: 'timestamp_ms' }),
+    /** The recovery point the object was recovered from (epoch ms), and the data lost (seconds). */
+    recoveryPointAt: integer('recovery_point_at', { mode: 'timestamp_ms' }),
+    dataLossSec: integer('data_loss_sec'),
+    error: text('error'),
+    /** What the run created for this object (test clones, test VMs), for the cleanup. */
+    created: text('created', { mode: 'json' }).$type<unknown>(),
+  },
+  (t) => [uniqueIndex('plan_run_items_uq').on(t.runId, t.objectKey)],
+);
+
+export type PlanRunItemRow = typeof planRunItems.$inferSelect;

@@ -32,6 +32,8 @@ export interface TaskContext {
   progress(complete: number, total?: number): void;
   log(message: string, level?: 'info' | 'warn' | 'error'): void;
   ask(q: { message: string; options: QuestionOption[]; defaultValue: string; timeoutMs: number }): Promise<string>;
+  /** Marks a step that will not run as skipped, with the reason (a step already done stays done). */
+  skip(name: string, reason: string): void;
   throwIfCancelled(): void;
 }
 
@@ -403,6 +405,12 @@ export class TaskEngine {
       log: (message, level = 'info') => {
         this.#log(id, level, message);
         this.#emit(id, 'log');
+      },
+      skip: (name, reason) => {
+        const step = this.db.select().from(taskSteps).where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'pending'))).orderBy(asc(taskSteps.idx)).get();
+        if (step) this.db.update(taskSteps).set({ state: 'skipped', detail: reason.slice(0, 2000) }).where(eq(taskSteps.id, step.id)).run();
+        this.#log(id, 'warn', `skipped: ${name}: ${reason}`);
+        this.#emit(id, 'step');
       },
       ask: (q) =>
         new Promise<string>((resolve, reject) => {

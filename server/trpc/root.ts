@@ -5,6 +5,7 @@ import { authRouter } from './routers/auth';
 import { cephRouter } from './routers/ceph';
 import { historyRouter } from './routers/history';
 import { overviewRouter } from './routers/overview';
+import { plansRouter } from './routers/plans';
 import { protectionRouter } from './routers/protection';
 import { protectionHistoryRouter } from './routers/protection-history';
 import { replicasRouter } from './routers/replicas';
@@ -26,6 +27,7 @@ export const appRouter = router({
   apiTokens: apiTokensRouter,
   protectionHistory: protectionHistoryRouter,
   alerts: alertsRouter,
+  plans: plansRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -22,6 +22,8 @@ export interface Env {
   timer: NodeJS.Timeout;
   caller: ReturnType<typeof createCaller>;
   node: (n: string) => number;
+  /** Simulated milliseconds per 2 real ones; may be changed while the env runs. */
+  tickMs: number;
 }
 
 const envs: Env[] = [];
@@ -33,7 +35,8 @@ afterEach(async () => {
   }
 });
 
-export function boot(opts: { faults?: string; from?: Env } = {}): Env {
+/** `tickMs`: simulated milliseconds per 2 real ones (1000× by default; Ceph promotes poll once a real second). */
+export function boot(opts: { faults?: string; from?: Env; tickMs?: number } = {}): Env {
   const dir = opts.from?.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-demo-'));
   const clock = opts.from?.clock ?? new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
   const world = opts.from?.world ?? new DemoWorld(clock, 0);
@@ -41,8 +44,16 @@ export function boot(opts: { faults?: string; from?: Env } = {}): Env {
   const app = createApp({ dbFile, dataDir: dir, clock, demoLatencyMs: 0, demoWorld: world, faults: opts.faults ?? '' });
   if (!opts.from) app.demo.create();
   else app.tasks.recoverAtBoot();
-  const timer = opts.from?.timer ?? setInterval(() => clock.advance(2_000), 2);
-  const env: Env = { app, clock, world, dbFile, dir, timer, caller: createCaller(ctxFor(app, operator)), node: (n) => app.sites.byName(n)!.id };
+  const speed = { tickMs: opts.tickMs ?? opts.from?.tickMs ?? 2_000 };
+  const timer = opts.from?.timer ?? setInterval(() => clock.advance(speed.tickMs), 2);
+  const env: Env = { app, clock, world, dbFile, dir, timer, caller: createCaller(ctxFor(app, operator)), node: (n) => app.sites.byName(n)!.id,
+    get tickMs() {
+      return speed.tickMs;
+    },
+    set tickMs(v: number) {
+      speed.tickMs = v;
+    },
+  };
   envs.push(env);
   return env;
 }

@@ -24,7 +24,7 @@ import type {
   ZpoolInfo,
 } from '../node/types';
 import { assertPropertyName, assertPropertyValue, assertSnapshotRef, assertUserProperty, READONLY_MIRROR } from '../node/zfs';
-import { assertName } from '../quote';
+import { assertName, NAME_PATTERNS } from '../quote';
 import { demoGuid, type DemoDataset, type DemoNode, type DemoSnapshot, type DemoWorld } from './world';
 
 export class DemoNodeAdapter implements NodeAdapter {
@@ -435,6 +435,15 @@ export class DemoNodeAdapter implements NodeAdapter {
 
   async getVmState(name: string): Promise<VmState | null> {
     return (await this.getVm(name))?.state ?? null;
+  }
+
+  /** The demo network: a host name is the name of a demo VM; its ports answer while it runs on this node. */
+  async checkTcp(host: string, port: number): Promise<{ open: boolean; detail: string }> {
+    const vm = NAME_PATTERNS.vm.test(host) ? await this.getVm(host) : null;
+    this.#node();
+    const node = this.nodeName;
+    if (vm?.state === 'running') return { open: true, detail: `${host}:${port} accepts connections from ${node}` };
+    return { open: false, detail: `${host}:${port} from ${node}: ${vm ? `connection refused (the VM is ${vm.state})` : 'no route to host'}` };
   }
 
   #setWriting(vm: VmInfo, writing: boolean): void {

@@ -284,6 +284,11 @@ export interface NodeAdapter {
   getVm(name: string): Promise<VmInfo | null>;
   /** Null when the VM is not defined on this node. */
   getVmState(name: string): Promise<VmState | null>;
+  /**
+   * Whether a TCP connection to `host`:`port` opens from this node within `timeoutMs` (a recovery
+   * plan's readiness check of a started VM). `detail` says why not.
+   */
+  checkTcp(host: string, port: number, timeoutMs: number): Promise<{ open: boolean; detail: string }>;
   /** No-op when already running or paused. Refuses read-only disks unless allowed. */
   startVm(name: string, opts?: StartOptions): Promise<void>;
   /** Shutdown → wait → force off; a paused VM is forced off at once. No-op when stopped. */

@@ -1,0 +1,520 @@
+import { and, asc, desc, eq, gt, inArray } from 'drizzle-orm';
+import type { Db } from '../../db/client';
+import { planRunItems, planRuns, recoveryPlanItems, recoveryPlans, tasks as tasksTable, type PlanRunItemRow, type PlanRunRow, type RecoveryPlanItemRow, type TaskRow } from '../../db/schema';
+import { ACTIVE_STATES, type TaskContext, type TaskEngine } from '../../tasks/engine';
+import type { SessionUser } from '../auth';
+import type { CephFailover } from '../ceph/failover';
+import { confirmWord } from '../ceph/failover';
+import { cephLock } from '../ceph/locks';
+import type { CephMirroring } from '../ceph/mirroring';
+import type { Clock } from '../clock';
+import { AppError, errorMessage } from '../errors';
+import type { Precheck, ReplicaFailover } from '../replicas/failover';
+import type { SiteService } from '../sites';
+import { replicaLock, type ReplicaService } from '../replicas/service';
+import { dependantsOf, eachLimited, measuredLoss, runFigures, runGroups } from './rules';
+import type { PlanView, RecoveryPlans } from './service';
+
+export type RunKind = 'planned' | 'disaster' | 'reprotect';
+export type RunDirection = 'forward' | 'back';
+
+export interface RunRequest {
+  kind: RunKind;
+  direction: RunDirection;
+}
+
+/** One object of a run's pre-check: what will happen to it, and what is lost. */
+export interface RunPrecheckItem {
+  objectKey: string;
+  label: string;
+  group: number;
+  from: string;
+  to: string;
+  /** What the object's own failover would be now (planned / forced / unplanned), or the reprotect action. */
+  action: string;
+  canProceed: boolean;
+  checks: Precheck[];
+  /** Seconds of writes lost if it ran now (0 planned, null unknown). */
+  dataLossWindowSec: number | null;
+  /** Images still primary on a cluster that answers (a disaster recovery would split the brain). */
+  splitBrainRisk: number;
+}
+
+export interface RunPrecheck {
+  planId: number;
+  planName: string;
+  kind: RunKind;
+  direction: RunDirection;
+  items: RunPrecheckItem[];
+  canProceed: boolean;
+  maxDataLossSec: number | null;
+  unknownWindows: number;
+  splitBrainRisk: number;
+  steps: string[];
+}
+
+interface RunParams extends Record<string, unknown> {
+  runId: number;
+  planName: string;
+  confirmSplitBrain: boolean;
+}
+
+/** The plan as a run stores it (plan_runs.plan). */
+interface StoredPlan {
+  id: number;
+  name: string;
+  maxParallel: number;
+  questionTimeoutSec: number;
+  questionDefault: 'abort' | 'skip';
+  items: (Omit<RecoveryPlanItemRow, 'planId' | 'position'> & { label: string; vmName: string | null })[];
+}
+
+type StoredItem = StoredPlan['items'][number];
+
+const ENDED_FAILED = ['interrupted', 'failed', 'cancelled'];
+
+/** The step of a run that does one object's work. */
+export function itemStep(kind: RunKind, item: { groupNo: number; label: string }): string {
+  return kind === 'reprotect' ? `Reprotect ${item.label}` : `Group ${item.groupNo}: ${item.label}`;
+}
+
+/**
+ * Runs recovery plans: a planned migration, a disaster recovery, a reprotect (reinit or resync of
+ * every object toward the other side) and the fail back (the plan run back). A run is a durable
+ * task (`plan.run`) whose params name its `plan_runs` row; each object's work is the failover (or
+ * reinit, resync) task of that object, started by the run and recorded on its `plan_run_items`
+ * row, so that a resumed run waits for, resumes or adopts it rather than starting a second one.
+ */
+export class PlanRunner {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly tasks: TaskEngine,
+    private readonly plans: RecoveryPlans,
+    private readonly replicas: ReplicaService,
+    private readonly failover: ReplicaFailover,
+    private readonly ceph: CephMirroring,
+    private readonly cephFailover: CephFailover,
+    private readonly sites: SiteService,
+  ) {
+    tasks.define<RunParams>('plan.run', {
+      run: (ctx, p) => this.#run(ctx, p),
+      confirmText: (p) => p.planName,
+    });
+    plans.runActive = (runId) => {
+      const r = this.db.select({ taskId: planRuns.taskId }).from(planRuns).where(eq(planRuns.id, runId)).get();
+      const t = r?.taskId ? this.tasks.get(r.taskId) : undefined;
+      return !!t && ACTIVE_STATES.includes(t.state);
+    };
+  }
+
+  #sides(item: Pick<StoredItem, 'protectedSiteId' | 'recoverySiteId'>, direction: RunDirection) {
+    return direction === 'forward' ? { from: item.protectedSiteId, to: item.recoverySiteId } : { from: item.recoverySiteId, to: item.protectedSiteId };
+  }
+
+  #siteName(id: number): string {
+    try {
+      return this.sites.get(id).name;
+    } catch {
+      return `site #${id}`;
+    }
+  }
+
+  /** Why a replica item cannot fail over in this direction now, or null. */
+  #replicaDirection(item: PlanView['items'][number], direction: RunDirection, kind: RunKind): string | null {
+    const r = this.replicas.row(item.replicaId!);
+    const { from, to } = this.#sides(item, direction);
+    if (kind === 'reprotect') {
+      // After a failover the replica row points from the new master (to) to the old one (from).
+      if (r.state !== 'reinit-required') return null;
+      if (r.sourceSiteId !== to) return `the VM runs on ${this.#siteName(r.sourceSiteId)}, not ${this.#siteName(to)}`;
+      return null;
+    }
+    if (r.state === 'reinit-required') return `the VM already runs on ${this.#siteName(r.sourceSiteId)} and waits for its reprotect (reinit of ${this.#siteName(r.targetSiteId)})`;
+    if (r.sourceSiteId !== from || r.targetSiteId !== to) return `the replica now goes from ${this.#siteName(r.sourceSiteId)} to ${this.#siteName(r.targetSiteId)}, not ${this.#siteName(from)} → ${this.#siteName(to)}${direction === 'forward' ? '' : ': reprotect after the failover first'}`;
+    return null;
+  }
+
+  /**
+   * The pre-checks of a run, per object: the object's own failover plan (the same checks and
+   * data-loss window its wizard shows), or what its reprotect will do. Asks every site, in parallel.
+   */
+  async precheck(planId: number, req: RunRequest): Promise<RunPrecheck> {
+    const plan = this.plans.get(planId);
+    const items = await Promise.all(plan.items.map((item) => this.#precheckItem(item, req)));
+    const windows = items.map((i) => i.dataLossWindowSec);
+    const known = windows.filter((w): w is number => w !== null);
+    return {
+      planId,
+      planName: plan.name,
+      kind: req.kind,
+      direction: req.direction,
+      items,
+      canProceed: items.every((i) => i.canProceed),
+      maxDataLossSec: known.length ? Math.max(...known) : null,
+      unknownWindows: windows.length - known.length,
+      splitBrainRisk: items.reduce((a, i) => a + i.splitBrainRisk, 0),
+      steps: runGroups(plan.items.map((i) => ({ ...i, groupNo: i.group }))).flatMap((g) => g.items.map((i) => itemStep(req.kind, i))),
+    };
+  }
+
+  async #precheckItem(item: PlanView['items'][number], req: RunRequest): Promise<RunPrecheckItem> {
+    const { from, to } = this.#sides(item, req.direction);
+    const base = { objectKey: item.objectKey, label: item.label, group: item.group, from: this.#siteName(from), to: this.#siteName(to) };
+    const blocked = (message: string): RunPrecheckItem => ({ ...base, action: 'none', canProceed: false, checks: [{ id: 'object', label: 'Object', status: 'block', message }], dataLossWindowSec: null, splitBrainRisk: 0 });
+    try {
+      if (item.kind === 'replica') {
+        const why = this.#replicaDirection(item, req.direction, req.kind);
+        if (why) return blocked(why);
+        if (req.kind === 'reprotect') {
+          const r = this.replicas.row(item.replicaId!);
+          if (r.state !== 'reinit-required') return { ...base, action: 'nothing to do (replicating)', canProceed: true, checks: [{ id: 'state', label: 'Replica', status: 'pass', message: `${r.state}: ${this.#siteName(r.targetSiteId)} is already its replica` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+          return { ...base, action: `reinit ${this.#siteName(from)} as the replica`, canProceed: !r.operation, checks: [r.operation ? { id: 'state', label: 'Replica', status: 'block', message: `a ${r.operation.kind} is unfinished (task #${r.operation.taskId})` } : { id: 'state', label: 'Replica', status: 'pass', message: 'waits for its reinit' }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+        }
+        const p = await this.failover.plan(item.replicaId!, { mode: req.kind === 'planned' ? 'planned' : 'forced' });
+        const checks = [...p.checks];
+        if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${p.modeReason}: run a disaster recovery instead` });
+        return { ...base, action: `${p.mode} failover`, canProceed: p.canProceed && !checks.some((c) => c.status === 'block'), checks, dataLossWindowSec: p.dataLossWindowSec, splitBrainRisk: 0 };
+      }
+      const input = { fromSiteId: from, toSiteId: to, pool: item.pool!, namespace: item.namespace ?? '', image: item.image ?? undefined };
+      if (req.kind === 'reprotect') {
+        const split = await this.#primaryOnBoth(input);
+        return { ...base, action: split.length ? `resync ${this.#siteName(from)} from ${this.#siteName(to)} (protective copies kept)` : 'nothing to do (replicating back)', canProceed: true, checks: [{ id: 'roles', label: 'Image roles', status: 'pass', message: split.length ? `${split.length} image(s) primary on both clusters` : `no image primary on ${this.#siteName(from)}` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+      }
+      const p = await this.cephFailover.plan(input, { unplanned: req.kind === 'disaster', preview: true });
+      const checks = [...p.checks];
+      if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${this.#siteName(from)} does not answer: run a disaster recovery instead` });
+      const windows = p.images.map((i) => i.dataLossWindowSec);
+      const w = p.mode === 'planned' ? 0 : windows.some((x) => x === null) || !windows.length ? null : Math.max(...(windows as number[]));
+      return { ...base, action: `${p.mode} failover of ${p.images.length} image(s)`, canProceed: p.canProceed && !checks.some((c) => c.status === 'block'), checks, dataLossWindowSec: w, splitBrainRisk: p.splitBrainRisk.length };
+    } catch (e) {
+      return blocked(errorMessage(e));
+    }
+  }
+
+  /** Images of the scope that are primary on both clusters (after a disaster recovery, once the old site is back). */
+  async #primaryOnBoth(input: { fromSiteId: number; toSiteId: number; pool: string; namespace: string; image?: string }): Promise<string[]> {
+    const [stale, good] = await Promise.all([this.ceph.adapter(input.fromSiteId).listImages(input.pool, input.namespace || undefined), this.ceph.adapter(input.toSiteId).listImages(input.pool, input.namespace || undefined)]);
+    const goodPrimary = new Set(good.filter((i) => i.mirroring?.primary === true).map((i) => i.name));
+    return stale.filter((i) => i.mirroring?.primary === true && goodPrimary.has(i.name) && (!input.image || i.name === input.image)).map((i) => i.name);
+  }
+
+  /**
+   * Starts a run the operator confirmed by typing the plan's name, with the reason they gave. The
+   * pre-checks run again and every object must pass; a disaster recovery that would split the
+   * brain of images still primary on a cluster that answers needs `confirmSplitBrain`.
+   */
+  async start(planId: number, req: RunRequest & { reason: string; confirm: string; confirmSplitBrain?: boolean }, user: SessionUser): Promise<{ runId: number; task: TaskRow }> {
+    const plan = this.plans.get(planId);
+    if (req.confirm !== plan.name) throw AppError.invalid('confirm', `type the plan's name ${plan.name} to confirm`);
+    const reason = req.reason.trim();
+    if (reason.length < 3) throw AppError.invalid('reason', 'say why this run is made (it goes into the report)');
+    const pre = await this.precheck(planId, req);
+    if (!pre.canProceed) {
+      const blocks = pre.items.flatMap((i) => i.checks.filter((c) => c.status === 'block').map((c) => `${i.label}: ${c.message}`));
+      throw new AppError('PRECONDITION_FAILED', `the pre-checks do not pass: ${blocks.slice(0, 5).join('; ')}${blocks.length > 5 ? `; and ${blocks.length - 5} more` : ''}`);
+    }
+    if (pre.splitBrainRisk && !req.confirmSplitBrain) throw AppError.invalid('confirmSplitBrain', `${pre.splitBrainRisk} image(s) are still primary on a cluster that answers: a forced promote splits the brain. Run a planned migration instead, or confirm the split-brain`);
+    const rows = this.db.select().from(recoveryPlanItems).where(eq(recoveryPlanItems.planId, planId)).orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position)).all();
+    const labels = new Map(plan.items.map((i) => [i.objectKey, i]));
+    const stored: StoredPlan = {
+      id: plan.id,
+      name: plan.name,
+      maxParallel: plan.maxParallel,
+      questionTimeoutSec: plan.questionTimeoutSec,
+      questionDefault: plan.questionDefault,
+      items: rows.map(({ planId: _p, position: _q, ...r }) => ({ ...r, label: labels.get(r.objectKey)?.label ?? r.objectKey, vmName: labels.get(r.objectKey)?.vmName ?? null })),
+    };
+    const now = this.clock.now();
+    const run = this.db.transaction((tx) => {
+      const r = tx
+        .insert(planRuns)
+        .values({ planId, planName: plan.name, kind: req.kind, direction: req.direction, reason, plan: stored, prechecks: pre, startedBy: user.username, startedAt: new Date(now) })
+        .returning()
+        .get();
+      for (const it of stored.items) tx.insert(planRunItems).values({ runId: r.id, objectKey: it.objectKey, label: it.label, groupNo: it.groupNo, state: 'pending' }).run();
+      return r;
+    });
+    const what = req.kind === 'reprotect' ? 'Reprotect' : req.direction === 'back' ? (req.kind === 'planned' ? 'Fail back' : 'Disaster recovery back') : req.kind === 'planned' ? 'Planned migration' : 'Disaster recovery';
+    const task = this.tasks.startDurable<RunParams>({
+      name: `${what}: plan ${plan.name}`,
+      kind: 'plan.run',
+      target: `plan/${planId}`,
+      params: { runId: run.id, planName: plan.name, confirmSplitBrain: req.confirmSplitBrain === true },
+      steps: pre.steps,
+      username: user.username,
+    });
+    this.db.update(planRuns).set({ taskId: task.id }).where(eq(planRuns.id, run.id)).run();
+    return { runId: run.id, task };
+  }
+
+  #runRow(id: number): PlanRunRow {
+    const r = this.db.select().from(planRuns).where(eq(planRuns.id, id)).get();
+    if (!r) throw new AppError('NOT_FOUND', `plan run #${id} does not exist`);
+    return r;
+  }
+
+  #items(runId: number): PlanRunItemRow[] {
+    return this.db.select().from(planRunItems).where(eq(planRunItems.runId, runId)).all();
+  }
+
+  #setItem(runId: number, key: string, set: Partial<PlanRunItemRow>) {
+    this.db
+      .update(planRunItems)
+      .set(set)
+      .where(and(eq(planRunItems.runId, runId), eq(planRunItems.objectKey, key)))
+      .run();
+  }
+
+  async #run(ctx: TaskContext, p: RunParams) {
+    const run = this.#runRow(p.runId);
+    const plan = run.plan as StoredPlan;
+    const user: SessionUser = { id: 0, username: run.startedBy, role: 'operator' };
+    // One question at a time: the engine keeps one open question per task.
+    let asking: Promise<unknown> = Promise.resolve();
+    const ask = (q: Parameters<TaskContext['ask']>[0]) => {
+      const next = asking.then(() => ctx.ask(q));
+      asking = next.catch(() => undefined);
+      return next;
+    };
+    let aborted: string | null = null;
+    try {
+      for (const { group, items } of runGroups(plan.items)) {
+        ctx.throwIfCancelled();
+        await eachLimited(items, plan.maxParallel, async (item) => {
+          if (aborted) return;
+          const why = await this.#item(ctx, run, plan, item, user, ask);
+          if (why) aborted ??= why;
+        });
+        if (aborted) throw new AppError('PRECONDITION_FAILED', `${aborted} (group ${group}); resume the run once the cause is fixed`);
+      }
+    } finally {
+      this.#figures(run.id);
+    }
+    const its = this.#items(run.id);
+    return { done: its.filter((i) => i.state === 'done').length, skipped: its.filter((i) => i.state === 'skipped').length };
+  }
+
+  /** Stores the run's measured figures from its items (also for a failed or interrupted run). */
+  #figures(runId: number) {
+    const run = this.#runRow(runId);
+    const plan = run.plan as StoredPlan;
+    const kinds = new Map(plan.items.map((i) => [i.objectKey, i.kind]));
+    const f = runFigures(
+      run.startedAt.getTime(),
+      this.#items(runId).map((i) => ({ kind: kinds.get(i.objectKey) ?? 'rbd', state: i.state, finishedAt: i.finishedAt?.getTime() ?? null, readyAt: i.readyAt?.getTime() ?? null, dataLossSec: i.dataLossSec })),
+    );
+    this.db.update(planRuns).set({ dataLossSec: f.dataLossSec, recoveryTimeMs: f.recoveryTimeMs }).where(eq(planRuns.id, runId)).run();
+  }
+
+  /** One object of a run, with the operator's choice on failure. Returns why the run must stop, or null. */
+  async #item(ctx: TaskContext, run: PlanRunRow, plan: StoredPlan, item: StoredItem, user: SessionUser, ask: (q: Parameters<TaskContext['ask']>[0]) => Promise<string>): Promise<string | null> {
+    const step = itemStep(run.kind as RunKind, item);
+    const current = this.#items(run.id).find((i) => i.objectKey === item.objectKey);
+    if (current?.state === 'skipped') {
+      ctx.skip(step, current.error ?? 'skipped');
+      return null;
+    }
+    for (;;) {
+      try {
+        await ctx.step(step, () => this.#object(ctx, run, item, user));
+        return null;
+      } catch (e) {
+        if (ctx.signal.aborted || AppError.is(e, 'CANCELLED')) throw e;
+        const error = errorMessage(e);
+        this.#setItem(run.id, item.objectKey, { state: 'failed', error, finishedAt: new Date(this.clock.now()) });
+        const dependants = dependantsOf(item.objectKey, plan.items);
+        const answer = await ask({
+          message: `${item.label} failed: ${error}. Retry it, skip it${dependants.length ? ` and the ${dependants.length} object(s) that depend on it` : ''}, or abort the run?`,
+          options: [
+            { value: 'retry', label: 'Retry' },
+            { value: 'skip', label: dependants.length ? `Skip it and its ${dependants.length} dependant(s)` : 'Skip it' },
+            { value: 'abort', label: 'Abort the run' },
+          ],
+          defaultValue: plan.questionDefault,
+          timeoutMs: plan.questionTimeoutSec * 1000,
+        });
+        if (answer === 'retry') {
+          ctx.log(`retrying ${item.label}`);
+          continue;
+        }
+        if (answer === 'skip') {
+          this.#setItem(run.id, item.objectKey, { state: 'skipped', error: `skipped after it failed: ${error}` });
+          for (const d of dependants) {
+            const label = plan.items.find((i) => i.objectKey === d)?.label ?? d;
+            this.#setItem(run.id, d, { state: 'skipped', error: `skipped: it depends on ${item.label}, which was skipped` });
+            ctx.log(`${label} is skipped: it depends on ${item.label}`, 'warn');
+          }
+          return null;
+        }
+        return `aborted by the operator after ${item.label} failed: ${error}`;
+      }
+    }
+  }
+
+  /** The work of one object: its own durable task, started once, waited for, resumed if it stopped. */
+  async #object(ctx: TaskContext, run: PlanRunRow, item: StoredItem, user: SessionUser): Promise<{ taskId: number | null; dataLossSec: number | null }> {
+    const kind = run.kind as RunKind;
+    const direction = run.direction as RunDirection;
+    const row = this.#items(run.id).find((i) => i.objectKey === item.objectKey)!;
+    this.#setItem(run.id, item.objectKey, { state: 'running', error: null, startedAt: row.startedAt ?? new Date(this.clock.now()), finishedAt: null });
+    let childId = row.childTaskId ?? this.#adopt(run, item);
+    let child = childId ? this.tasks.get(childId) : undefined;
+    if (child && (child.state === 'rolled-back' || (ENDED_FAILED.includes(child.state) && !this.tasks.recovery(child.id)?.resume.ok))) {
+      const why = child.state === 'rolled-back' ? 'it was rolled back' : this.tasks.recovery(child.id)?.resume.reason;
+      ctx.log(`task #${child.id} of ${item.label} cannot go on (${why}); starting the object's work again`, 'warn');
+      child = undefined;
+    }
+    if (!child) {
+      const started = await this.#startChild(run, item, kind, direction, user);
+      if (!started) {
+        ctx.log(`${item.label}: nothing to do`);
+        this.#setItem(run.id, item.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()), dataLossSec: 0 });
+        return { taskId: null, dataLossSec: 0 };
+      }
+      child = started;
+      ctx.log(`${item.label}: task #${child.id} "${child.name}"`);
+    } else if (ENDED_FAILED.includes(child.state)) {
+      const offer = this.tasks.recovery(child.id)!;
+      ctx.log(`${item.label}: resuming task #${child.id} (${child.state})`);
+      child = this.tasks.resume(child.id, offer.confirmText, user.username);
+    }
+    childId = child.id;
+    this.#setItem(run.id, item.objectKey, { childTaskId: childId });
+    const onAbort = () => {
+      const t = this.tasks.get(childId!);
+      if (t && ACTIVE_STATES.includes(t.state)) this.tasks.cancel(childId!, user.username);
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    let ended: TaskRow;
+    try {
+      ended = await this.tasks.wait(childId);
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+    }
+    ctx.throwIfCancelled();
+    if (ended.state !== 'finished') throw new AppError('COMMAND_FAILED', `task #${ended.id} "${ended.name}" ${ended.state}${ended.error ? `: ${ended.error}` : ''}`);
+    const point = kind === 'reprotect' ? null : this.#recoveryPoint(ended);
+    const dataLossSec = !point ? 0 : point.planned ? 0 : measuredLoss(run.startedAt.getTime(), point.at);
+    let readyAt: Date | null = null;
+    if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item);
+    this.#setItem(run.id, item.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()), readyAt, recoveryPointAt: point?.at ? new Date(point.at) : null, dataLossSec });
+    return { taskId: childId, dataLossSec };
+  }
+
+  /** A child task a crashed run had started but not yet recorded: the newest of its kind on the object's lock since the run began. */
+  #adopt(run: PlanRunRow, item: StoredItem): number | null {
+    if (!run.taskId) return null;
+    const kind = run.kind as RunKind;
+    const { from, to } = this.#sides(item, run.direction as RunDirection);
+    let want: { kinds: string[]; target: string };
+    if (item.kind === 'replica') want = { kinds: kind === 'reprotect' ? ['replica.reinit'] : ['replica.failover'], target: replicaLock(item.replicaId!) };
+    else {
+      const scope = { pool: item.pool!, namespace: item.namespace || undefined, image: item.image ?? undefined };
+      want = kind === 'reprotect' ? { kinds: ['ceph.resync'], target: cephLock(from, scope) } : { kinds: ['ceph.failover'], target: cephLock(to, scope) };
+    }
+    const t = this.db
+      .select({ id: tasksTable.id })
+      .from(tasksTable)
+      .where(and(inArray(tasksTable.kind, want.kinds), eq(tasksTable.target, want.target), gt(tasksTable.id, run.taskId)))
+      .orderBy(desc(tasksTable.id))
+      .get();
+    return t?.id ?? null;
+  }
+
+  async #startChild(run: PlanRunRow, item: StoredItem, kind: RunKind, direction: RunDirection, user: SessionUser): Promise<TaskRow | null> {
+    const { from, to } = this.#sides(item, direction);
+    if (item.kind === 'replica') {
+      const r = this.replicas.row(item.replicaId!);
+      if (kind === 'reprotect') {
+        if (r.state !== 'reinit-required') return null;
+        return this.failover.reinit(r.id, { confirm: r.vmName }, user);
+      }
+      return this.failover.failover(r.id, { confirm: r.vmName, mode: kind === 'planned' ? 'planned' : 'forced' }, user);
+    }
+    const input = { fromSiteId: from, toSiteId: to, pool: item.pool!, namespace: item.namespace ?? '', image: item.image ?? undefined };
+    if (kind === 'reprotect') {
+      const split = await this.#primaryOnBoth(input);
+      if (!split.length) return null;
+      return this.cephFailover.resync({ staleSiteId: from, goodSiteId: to, pool: input.pool, namespace: input.namespace, image: input.image }, { confirm: confirmWord(input) }, user);
+    }
+    const params = (run.prechecks as RunPrecheck | null)?.items.find((i) => i.objectKey === item.objectKey);
+    const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (params?.splitBrainRisk ?? 0) > 0;
+    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined }, user);
+  }
+
+  /** The recovery point a finished failover task used, from its params and steps. */
+  #recoveryPoint(t: TaskRow): { at: number | null; planned: boolean } {
+    const p = (t.params ?? {}) as Record<string, unknown>;
+    if (t.kind === 'replica.failover') {
+      if (p.mode === 'planned') {
+        const snap = this.tasks.steps(t.id).find((s) => s.name === 'Snapshot on the master' && s.state === 'done');
+        return { at: snap?.finishedAt?.getTime() ?? null, planned: true };
+      }
+      return { at: typeof p.recoveryPointAt === 'number' ? p.recoveryPointAt : null, planned: false };
+    }
+    if (t.kind === 'ceph.failover') {
+      if (p.mode === 'planned') {
+        const demote = this.tasks.steps(t.id).find((s) => s.state === 'done' && s.name.startsWith('Demote'));
+        return { at: demote?.finishedAt?.getTime() ?? null, planned: true };
+      }
+      const synced = ((p.images ?? []) as { lastSyncedAt: number | null }[]).map((i) => i.lastSyncedAt);
+      return { at: synced.length && synced.every((x) => x !== null) ? Math.min(...(synced as number[])) : null, planned: false };
+    }
+    return { at: null, planned: false };
+  }
+
+  /** Waits the VM's wait-after-start, then until it runs and (if asked) its TCP port answers from its node. */
+  async #ready(ctx: TaskContext, item: StoredItem): Promise<Date> {
+    const r = this.replicas.row(item.replicaId!);
+    const node = this.replicas.node(r.sourceSiteId);
+    if (item.waitAfterStartSec > 0) {
+      ctx.log(`${item.label}: waiting ${item.waitAfterStartSec} s after its start`);
+      await sleep(item.waitAfterStartSec * 1000, ctx.signal);
+    }
+    const timeoutMs = (item.readiness?.timeoutSec ?? 120) * 1000;
+    const deadline = this.clock.now() + timeoutMs;
+    let why = '';
+    for (;;) {
+      ctx.throwIfCancelled();
+      try {
+        const state = await node.getVmState(r.vmName);
+        if (state !== 'running') why = `VM ${r.vmName} is ${state ?? 'not defined'} on ${this.#siteName(r.sourceSiteId)}`;
+        else if (item.readiness?.tcp) {
+          const tcp = await node.checkTcp(item.readiness.tcp.host, item.readiness.tcp.port, 5000);
+          why = tcp.open ? '' : tcp.detail;
+          if (tcp.open) ctx.log(`${item.label}: ${tcp.detail}`);
+        } else why = '';
+      } catch (e) {
+        why = errorMessage(e);
+      }
+      if (!why) return new Date(this.clock.now());
+      if (this.clock.now() >= deadline) throw new AppError('TIMEOUT', `${item.label} is not ready after ${timeoutMs / 1000} s: ${why}`);
+      await sleep(1000, ctx.signal);
+    }
+  }
+
+  /** The plan_runs row of a task (for the task page's link to its report). */
+  runOfTask(taskId: number): number | null {
+    return this.db.select({ id: planRuns.id }).from(planRuns).where(eq(planRuns.taskId, taskId)).get()?.id ?? null;
+  }
+
+  /** Runs of a plan, newest first. */
+  runsOf(planId: number) {
+    return this.db.select().from(planRuns).where(eq(planRuns.planId, planId)).orderBy(desc(planRuns.id)).limit(50).all();
+  }
+
+  /** For tests and the report: the plan's stored row. */
+  planExists(planId: number): boolean {
+    return !!this.db.select({ id: recoveryPlans.id }).from(recoveryPlans).where(eq(recoveryPlans.id, planId)).get();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new AppError('CANCELLED', 'cancelled by the operator'));
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    const onAbort = () => (clearTimeout(t), reject(new AppError('CANCELLED', 'cancelled by the operator')));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

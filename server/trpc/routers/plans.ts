@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { planInputSchema } from '../../domain/plans/rules';
+import { operatorProcedure, router, viewerProcedure } from '../init';
+
+const id = z.number().int().positive();
+/** What the operator types to confirm (the plan's name). */
+const confirm = z.string().max(256, 'at most 256 characters');
+const run = z.object({ id, kind: z.enum(['planned', 'disaster', 'reprotect']), direction: z.enum(['forward', 'back']).default('forward') });
+
+export const plansRouter = router({
+  list: viewerProcedure.query(({ ctx }) => ctx.app.plans.list()),
+  get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.plans.get(input.id)),
+  /** The plan as its form edits it. */
+  input: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.plans.input(input.id)),
+  create: operatorProcedure.input(planInputSchema).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.plans.create(input, ctx.user))),
+  update: operatorProcedure.input(planInputSchema.extend({ id })).mutation(({ ctx, input }) => {
+    const { id: planId, ...plan } = input;
+    return ctx.app.history.change(() => ctx.app.plans.update(planId, plan));
+  }),
+  remove: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.plans.remove(input.id, input.confirm))),
+  /** Every object's pre-checks and data-loss window for a run of this kind and direction. */
+  precheck: viewerProcedure.input(run).query(({ ctx, input }) => ctx.app.planRunner.precheck(input.id, input)),
+  /** Starts a run; `reason` goes into its report. */
+  run: operatorProcedure
+    .input(run.extend({ reason: z.string().max(2000, 'at most 2000 characters'), confirm, confirmSplitBrain: z.boolean().optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const r = await ctx.app.planRunner.start(input.id, input, ctx.user);
+      return { runId: r.runId, taskId: r.task.id };
+    }),
+  /** The run of a task, if the task is a plan run (the task page links to its report). */
+  runOfTask: viewerProcedure.input(z.object({ taskId: id })).query(({ ctx, input }) => ({ runId: ctx.app.planRunner.runOfTask(input.taskId) })),
+  reports: viewerProcedure
+    .input(z.object({ planId: id.optional(), kind: z.enum(['planned', 'disaster', 'reprotect', 'test', 'test-cleanup']).optional(), limit: z.number().int().min(1).max(200).default(50), before: id.optional() }))
+    .query(({ ctx, input }) => ctx.app.reports.list(input)),
+  report: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.reports.get(input.id)),
+});
