@@ -15,6 +15,7 @@ const NAV: { href: string; label: string; admin?: boolean }[] = [
   { href: '/alerts', label: 'Alerts' },
   { href: '/replicas', label: 'Replicas (VMs)' },
   { href: '/ceph', label: 'Ceph mirroring' },
+  { href: '/plans', label: 'Recovery plans' },
   { href: '/tasks', label: 'Tasks' },
   { href: '/history', label: 'History' },
   { href: '/sites', label: 'Sites' },
@@ -58,7 +59,7 @@ export function Shell({ user, demo, children }: { user: SessionUser; demo: boole
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:rounded focus:bg-white focus:p-2">
         Skip to content
       </a>
-      <aside className="flex w-60 shrink-0 flex-col border-r border-zinc-200 bg-zinc-50 dark:border-zinc-700 dark:bg-zinc-900">
+      <aside className="flex w-60 shrink-0 flex-col border-r print:hidden border-zinc-200 bg-zinc-50 dark:border-zinc-700 dark:bg-zinc-900">
         <div className="flex items-center gap-2 px-4 py-4">
           <span className="text-lg font-bold tracking-tight">⇄ Tandem</span>
           {demo && <Badge tone="demo">Demo</Badge>}
@@ -102,7 +103,7 @@ export function Shell({ user, demo, children }: { user: SessionUser; demo: boole
           </div>
         </div>
       </aside>
-      <main id="main" className="min-w-0 flex-1 p-6">
+      <main id="main" className="min-w-0 flex-1 p-6 print:p-0">
         <ConnectionBanner />
         <div className={staleCls} data-stale={stale || undefined} data-testid="page-content">
           {children}

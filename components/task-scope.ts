@@ -5,7 +5,7 @@
  *
  * Lock names (see server/domain/ceph/locks.ts and server/domain/replicas/service.ts):
  * `site/<id>[/pool/<pool>[/ns/<ns>][/image/<image>]]` (Ceph), `site/<id>/vm/<vm>[/replica/<rid>]`,
- * `replica:<id>`, `site:<name>` (a site check).
+ * `replica:<id>`, `site:<name>` (a site check), `plan/<id>` (a recovery plan's run).
  */
 
 import type { TaskChange } from '@/server/tasks/engine';
@@ -98,6 +98,14 @@ export function taskTouchesQuery(task: TaskLike & { state: string }, change: Tas
       default:
         return ceph.some((r) => cephMeets(r, inp.siteId, inp));
     }
+  }
+  if (router === 'plans') {
+    const plan = [task.target, ...(task.locks ?? [])].map((l) => /^plan\/(\d+)$/.exec(l)).find(Boolean);
+    if (!plan) return false;
+    const planId = Number(plan[1]);
+    // A run's report follows its run's every step; the plan pages and the lists its state.
+    if (proc === 'report' || proc === 'reports' || proc === 'list') return true;
+    return (proc === 'get' || proc === 'precheck') && inp.id === planId;
   }
   if (router === 'replicas') {
     const replicaIds = new Set(res.flatMap((r) => (r.type === 'replica' ? [r.replicaId] : r.type === 'vm' && r.replicaId !== undefined ? [r.replicaId] : [])));

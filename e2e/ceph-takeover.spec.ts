@@ -36,26 +36,28 @@ test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with 
   await expect(hint).toContainText('demo-site-a cannot be reached. To fail its pools over, open demo-site-b.');
   await expect(page.getByTestId('pool-row')).toHaveCount(0);
 
-  // The plan is held back: the page is there within 2 s all the same, saying whom it asks.
+  // The plan is held back until the card has shown itself: the card does not wait for the plan
+  // (whatever the machine's speed), and says whom it asks meanwhile.
   const plans = (url: URL) => url.pathname.startsWith('/api/trpc/') && url.pathname.includes('ceph.failoverPlan');
-  const slow = async (route: Route) => {
-    await new Promise((r) => setTimeout(r, 3_000));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const held = async (route: Route) => {
+    await gate;
     await route.continue().catch(() => undefined);
   };
-  await page.route(plans, slow);
+  await page.route(plans, held);
   const card = page.locator('[data-testid=ceph-takeover][data-from="demo-site-a"]');
   // The status carries each pool's image counts; the images come a page at a time (ceph.images).
   const statuses: Promise<string>[] = [];
   page.on('response', (r) => void (r.url().includes('/api/trpc/') && r.url().includes('ceph.status') && statuses.push(r.text().catch(() => ''))));
   try {
-    const clicked = Date.now();
     await hint.getByRole('button', { name: 'Open demo-site-b' }).click();
     await expect(page.getByRole('tab', { name: 'demo-site-b' })).toHaveAttribute('aria-selected', 'true');
-    await expect(card.getByRole('heading', { name: 'Fail over pool rbd from demo-site-a to demo-site-b' })).toBeVisible({ timeout: 2_000 });
-    await expect(card.getByTestId('ceph-plan-pending')).toContainText('Asking demo-site-a…', { timeout: 2_000 });
-    expect(Date.now() - clicked).toBeLessThan(2_000);
+    await expect(card.getByRole('heading', { name: 'Fail over pool rbd from demo-site-a to demo-site-b' })).toBeVisible();
+    await expect(card.getByTestId('ceph-plan-pending')).toContainText('Asking demo-site-a…');
   } finally {
-    await page.unroute(plans, slow);
+    release();
+    await page.unroute(plans, held);
   }
   for (const name of IMAGES) await expect(imageRow(name)).toBeVisible();
   const bodies = await Promise.all(statuses);

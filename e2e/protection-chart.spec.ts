@@ -62,8 +62,8 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   await page.goto(`/protection/${encodeURIComponent(`replica:${created.id}`)}`);
   await expect(async () => {
     await page.reload();
-    await expect(page.getByRole('heading', { name: 'History of web01 (chart)' })).toBeVisible({ timeout: 2_000 });
-  }).toPass({ timeout: 20_000 });
+    await expect(page.getByRole('heading', { name: 'History of web01 (chart)' })).toBeVisible({ timeout: 5_000 });
+  }).toPass({ timeout: 30_000 });
   await expect(page.getByRole('heading', { name: /History of web01/ })).toContainText('VM replica');
   // Bytes at risk are asked of the master on demand; this replica's recovery point was never taken there.
   await expect(page.getByTestId('bytes-at-risk')).toContainText(/unknown — the recovery point is not on the master: .*tandem-chart-20261203T000000Z/);

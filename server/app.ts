@@ -87,6 +87,9 @@ export interface AppOptions {
 /** A new demo world, with the machines named in `down` (comma-separated) powered off. */
 function demoWorld(clock: Clock, latencyMs: number, down = ''): DemoWorld {
   const world = new DemoWorld(clock, latencyMs);
+  // A faster simulated link (MiB/s) for UI tests that wait for full syncs.
+  const link = Number(process.env.TANDEM_DEMO_LINK_MIBPS);
+  if (Number.isFinite(link) && link > 0) world.linkBytesPerSec = link * 1024 * 1024;
   for (const name of down.split(',').map((s) => s.trim())) if (name) world.down.add(name);
   return world;
 }

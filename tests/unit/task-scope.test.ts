@@ -72,6 +72,18 @@ describe('which queries a task touches', () => {
     expect(taskTouchesQuery(cephTask(2), 'state', ['replicas', 'list'], undefined)).toBe(false);
   });
 
+  it('a plan run: its plan, the plan lists and the reports, on state and step changes', () => {
+    const run = { id: 11, kind: 'plan.run', state: 'running', target: 'plan/3', locks: ['plan/3'] };
+    expect(taskTouchesQuery(run, 'step', ['plans', 'get'], { id: 3 })).toBe(true);
+    expect(taskTouchesQuery(run, 'step', ['plans', 'get'], { id: 4 })).toBe(false);
+    expect(taskTouchesQuery(run, 'state', ['plans', 'precheck'], { id: 3, kind: 'planned' })).toBe(true);
+    expect(taskTouchesQuery(run, 'state', ['plans', 'list'], undefined)).toBe(true);
+    expect(taskTouchesQuery(run, 'step', ['plans', 'report'], { id: 1 })).toBe(true);
+    expect(taskTouchesQuery(run, 'progress', ['plans', 'report'], { id: 1 })).toBe(false);
+    expect(taskTouchesQuery(cephTask(1), 'state', ['plans', 'list'], undefined)).toBe(false);
+    expect(taskTouchesQuery(run, 'state', ...status(1))).toBe(false);
+  });
+
   it('a task page follows every change of its own task only; task lists are patched, not refetched', () => {
     expect(taskTouchesQuery(cephTask(1), 'log', ['tasks', 'get'], { id: 7 })).toBe(true);
     expect(taskTouchesQuery(cephTask(1), 'progress', ['tasks', 'recovery'], { id: 7 })).toBe(true);

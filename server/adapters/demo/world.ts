@@ -256,8 +256,8 @@ export class DemoWorld {
   /** Replication streams in flight (progress advances with the clock). */
   readonly transfers: DemoTransfer[] = [];
   #transferSeq = 0;
-  /** Node-to-node link speed of the simulation when no bandwidth limit is set. */
-  readonly linkBytesPerSec = 110 * MiB;
+  /** Node-to-node link speed of the simulation when no bandwidth limit is set (110 MiB/s, or `TANDEM_DEMO_LINK_MIBPS`). */
+  linkBytesPerSec = 110 * MiB;
 
   /** Real milliseconds between progress steps of simulated long operations. */
   get tickMs(): number {

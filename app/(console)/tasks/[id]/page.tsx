@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import Link from 'next/link';
 import { use, useState } from 'react';
 import { useTaskEvents } from '@/components/task-events';
 import { StateBadge } from '@/components/task-state';
@@ -8,6 +9,23 @@ import { useToast } from '@/components/toast';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
 import type { TaskQuestion } from '@/server/tasks/engine';
+
+/** A plan run's task links to its run report. */
+function RunReportLink({ taskId }: { taskId: number }) {
+  const trpc = useTRPC();
+  const run = useQuery(trpc.plans.runOfTask.queryOptions({ taskId })).data?.runId;
+  if (!run) return null;
+  return (
+    <>
+      <dt className="text-zinc-500">Report</dt>
+      <dd>
+        <Link href={`/reports/${run}`} className="text-brand-600 hover:underline">
+          Run report #{run}
+        </Link>
+      </dd>
+    </>
+  );
+}
 
 export default function TaskPage({ params }: { params: Promise<{ id: string }> }) {
   const id = Number(use(params).id);
@@ -81,6 +99,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
             <dd>{task.target}</dd>
             <dt className="text-zinc-500">Kind</dt>
             <dd>{task.kind}</dd>
+            {task.kind === 'plan.run' && <RunReportLink taskId={task.id} />}
             <dt className="text-zinc-500">Started by</dt>
             <dd>{task.createdBy}</dd>
             {task.attempts > 1 && (

@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import { expect, test, type Page } from '@playwright/test';
+import { seriousViolations } from './axe';
+import { OwnServer } from './own-server';
+
+/*
+ * Recovery plans on the demo sites: a plan made in the editor (an RBD image in group 1, web01 in
+ * group 2 depending on it, ready when web01:80 answers), a planned migration started from its
+ * wizard with every object's data-loss window and a reason, followed live on its task page, and
+ * its run report: measured figures, JSON export and a PDF printed by Chromium. Its own server: it
+ * fails things over.
+ */
+const PORT = Number(process.env.E2E_PLANS_PORT ?? 3226);
+const DATA = process.env.E2E_PLANS_DATA_DIR ?? '/tmp/tandem-e2e-plans-data';
+const PASSWORD = 'e2e-plans-admin-password';
+
+let page: Page;
+test.describe.configure({ mode: 'serial' });
+// A fast simulated link: web01's first full sync (tens of GiB) takes seconds, not minutes.
+const own = new OwnServer(PORT, DATA, PASSWORD, { TANDEM_DEMO_LINK_MIBPS: '20000' });
+
+test.beforeAll(async ({ browser }) => {
+  test.setTimeout(120_000);
+  page = await own.start(browser);
+});
+test.afterAll(() => own.stop());
+
+test('a plan is made in the editor: an RBD image first, then web01, which depends on it', async () => {
+  test.setTimeout(180_000);
+  // web01's replica, synced once.
+  await page.goto('/replicas');
+  await page.getByRole('link', { name: 'web01' }).first().click();
+  await page.getByRole('button', { name: 'Add replica' }).click();
+  await page.getByLabel('Replica name').fill('dr');
+  await page.getByLabel('Target node').selectOption({ label: 'demo-node2' });
+  await page.getByLabel('Root zpool').selectOption('zones');
+  await page.getByRole('button', { name: /Create replica/ }).click();
+  await expect(page).toHaveURL(/\/tasks\/\d+$/);
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 120_000 });
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Recovery plans' }).click();
+  await expect(page.getByRole('heading', { name: 'Recovery plans' })).toBeVisible();
+  await expect(page.getByText('No recovery plan yet.')).toBeVisible();
+  await page.getByRole('link', { name: 'New plan' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('shop');
+  // An empty plan is refused on the server, with the reason.
+  await page.getByRole('button', { name: 'Create plan' }).click();
+  await expect(page.getByText('a plan needs at least one object').first()).toBeVisible();
+
+  await page.getByLabel('Production cluster').selectOption({ label: 'demo-site-a' });
+  await page.getByLabel('Recovery cluster').selectOption({ label: 'demo-site-b' });
+  await expect(page.getByLabel('Pool or namespace')).toContainText('rbd');
+  await page.getByLabel('Pool or namespace').selectOption('rbd');
+  await page.getByLabel('Image (optional)').fill('vm-web01-root');
+  await page.getByLabel('RBD group').selectOption('1');
+  await page.getByRole('button', { name: 'Add RBD object' }).click();
+  await page.getByLabel('VM replica').selectOption({ label: 'web01 (demo-node1 → demo-node2)' });
+  await page.getByLabel('VM group').selectOption('2');
+  await page.getByRole('button', { name: 'Add VM' }).click();
+  const vm = page.locator('[data-testid=plan-item][data-label^="VM web01"]');
+  await vm.getByLabel('Ready when TCP host answers').fill('web01');
+  await vm.getByLabel('on port').fill('80');
+  await vm.getByLabel(/RBD image rbd\/vm-web01-root/).check();
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByRole('button', { name: 'Create plan' }).click();
+
+  await expect(page).toHaveURL(/\/plans\/\d+$/);
+  await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
+  await expect(page.locator('[data-testid=plan-group][data-group="1"]')).toContainText('RBD image rbd/vm-web01-root (demo-site-a → demo-site-b)');
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('VM web01');
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('ready when running and web01:80 answers');
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('after RBD image rbd/vm-web01-root');
+});
+
+test('a planned migration: pre-checks and windows first, a reason and the name typed, live steps, then its report', async () => {
+  test.setTimeout(240_000);
+  await page.getByRole('button', { name: 'Planned migration…' }).click();
+  const wizard = page.getByRole('dialog', { name: 'Planned migration: shop' });
+  await expect(wizard.getByTestId('run-object')).toHaveCount(2);
+  await expect(wizard.getByTestId('run-max-loss')).toContainText('Data lost at most: none');
+  await expect(wizard.locator('[data-testid=run-object][data-label="VM web01"]')).toContainText('demo-node1 → demo-node2: planned failover');
+  const start = wizard.getByRole('button', { name: 'Start planned migration' });
+  await expect(start).toBeDisabled();
+  await wizard.getByLabel('Reason (goes into the run report)').fill('maintenance of demo-node1');
+  await wizard.getByLabel('Type shop to confirm').fill('shop');
+  await expect(start).toBeEnabled();
+  await start.click();
+
+  await expect(page).toHaveURL(/\/tasks\/\d+$/);
+  await expect(page.getByRole('heading', { name: /Planned migration: plan shop/ })).toBeVisible();
+  await expect(page.getByTestId('task-step')).toHaveCount(2);
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 180_000 });
+  await page.getByRole('link', { name: /Run report #\d+/ }).click();
+
+  const report = page.getByTestId('run-report');
+  await expect(report.getByRole('heading', { name: /Run report #\d+: Planned migration of shop/ })).toContainText('finished');
+  await expect(report.getByTestId('report-reason')).toHaveText('maintenance of demo-node1');
+  await expect(report.getByTestId('report-data-loss')).toHaveText('none');
+  await expect(report.getByTestId('report-recovery-time')).toHaveText(/^\d+(\.\d+)? s$|^\d+ min \d+ s$/);
+  await expect(report.getByTestId('report-object')).toHaveCount(2);
+  for (const row of await report.getByTestId('report-object').all()) await expect(row).toContainText('done');
+  await expect(report.locator('[data-testid=report-object][data-label="VM web01"]')).toContainText('Start the VM: done');
+  await expect(report.locator('[data-testid=report-object][data-label="VM web01"]')).toContainText('after the start');
+  expect(await seriousViolations(page)).toEqual([]);
+
+  // JSON export: the same figures.
+  const [download] = await Promise.all([page.waitForEvent('download'), report.getByRole('button', { name: 'Export JSON' }).click()]);
+  const json = JSON.parse(fs.readFileSync((await download.path())!, 'utf8'));
+  expect(json).toMatchObject({ planName: 'shop', kind: 'planned', state: 'finished', reason: 'maintenance of demo-node1', dataLossSec: 0 });
+  expect(json.recoveryTimeMs).toBeGreaterThan(0);
+  expect(json.items.map((i: { state: string }) => i.state)).toEqual(['done', 'done']);
+
+  // Printed by Chromium: the report without the console's frame.
+  await page.emulateMedia({ media: 'print' });
+  await expect(page.getByRole('navigation', { name: 'Main' })).toBeHidden();
+  await expect(report.getByRole('button', { name: 'Export JSON' })).toBeHidden();
+  await page.emulateMedia({ media: 'screen' });
+  const pdf = await page.pdf({ format: 'A4' });
+  expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
+  expect(pdf.length).toBeGreaterThan(10_000);
+
+  // The list of reports has it, filtered by plan and kind.
+  await page.goto('/reports');
+  await page.getByLabel('Kind').selectOption('planned');
+  await expect(page.getByTestId('report-row')).toHaveCount(1);
+  await expect(page.getByTestId('report-row')).toContainText('maintenance of demo-node1');
+  await page.getByLabel('Kind').selectOption('reprotect');
+  await expect(page.getByTestId('report-row')).toHaveCount(0);
+});
