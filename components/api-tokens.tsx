@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { invalidateAfterChange } from '@/components/trpc';
 import { useState } from 'react';
 import { useToast } from './toast';
 import { errorText, fieldErrors, useTRPC } from './trpc';
@@ -16,7 +17,7 @@ export function ApiTokensSection() {
   // The new token lives only in this component's state until it is dismissed.
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
   const [revoking, setRevoking] = useState<{ id: number; name: string; prefix: string } | null>(null);
-  const refresh = () => void qc.invalidateQueries({ queryKey: trpc.apiTokens.pathKey() });
+  const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.apiTokens.pathKey() });
   const create = useMutation(
     trpc.apiTokens.create.mutationOptions({
       onSuccess: (r) => {

@@ -1,6 +1,6 @@
 'use client';
 
-import { onlineManager, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { onlineManager, QueryCache, QueryClient, QueryClientProvider, type InvalidateQueryFilters } from '@tanstack/react-query';
 import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, retryLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 import { useEffect, useState, type ReactNode } from 'react';
@@ -66,6 +66,17 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
       </TRPCProvider>
     </QueryClientProvider>
   );
+}
+
+/**
+ * Marks queries stale after a change and refetches the active ones. A query still loading its
+ * first answer is cancelled first: TanStack Query would otherwise hand the refetch the request
+ * already in flight, whose answer may predate the change (a site registered while the page's
+ * first batch was on its way did not show up).
+ */
+export async function invalidateAfterChange(qc: QueryClient, filters?: InvalidateQueryFilters): Promise<void> {
+  await qc.cancelQueries(filters);
+  await qc.invalidateQueries(filters);
 }
 
 /** A readable message from any error the client sees, including per-field validation. */

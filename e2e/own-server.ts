@@ -59,3 +59,15 @@ export class OwnServer {
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
+
+/** Adds a replica of a demo VM through its VM page's form; leaves the page on the sync task. */
+export async function addReplica(page: Page, opts: { vm: string; name: string; target: string; zpool?: string }): Promise<void> {
+  await page.goto('/replicas');
+  await page.getByRole('link', { name: opts.vm }).first().click();
+  await page.getByRole('button', { name: 'Add replica' }).click();
+  await page.getByLabel('Replica name').fill(opts.name);
+  await page.getByLabel('Target node').selectOption({ label: opts.target });
+  await page.getByLabel('Root zpool').selectOption(opts.zpool ?? 'zones');
+  await page.getByRole('button', { name: /Create replica/ }).click();
+  await expect(page).toHaveURL(/\/tasks\/\d+$/);
+}

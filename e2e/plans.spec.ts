@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { seriousViolations } from './axe';
-import { OwnServer } from './own-server';
+import { addReplica, OwnServer } from './own-server';
 
 /*
  * Recovery plans on the demo sites: a plan made in the editor (an RBD image in group 1, web01 in
@@ -28,14 +28,7 @@ test.afterAll(() => own.stop());
 test('a plan is made in the editor: an RBD image first, then web01, which depends on it', async () => {
   test.setTimeout(180_000);
   // web01's replica, synced once.
-  await page.goto('/replicas');
-  await page.getByRole('link', { name: 'web01' }).first().click();
-  await page.getByRole('button', { name: 'Add replica' }).click();
-  await page.getByLabel('Replica name').fill('dr');
-  await page.getByLabel('Target node').selectOption({ label: 'demo-node2' });
-  await page.getByLabel('Root zpool').selectOption('zones');
-  await page.getByRole('button', { name: /Create replica/ }).click();
-  await expect(page).toHaveURL(/\/tasks\/\d+$/);
+  await addReplica(page, { vm: 'web01', name: 'dr', target: 'demo-node2' });
   await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 120_000 });
 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Recovery plans' }).click();

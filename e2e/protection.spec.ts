@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test';
 import { seriousViolations } from './axe';
-import { OwnServer } from './own-server';
+import { addReplica, OwnServer } from './own-server';
 
 /*
  * The Protection overview on the home page, against the demo sites: VM replicas, mirrored images
@@ -35,14 +35,7 @@ test('one table of replicas, mirrored images and unprotected VMs, filtered, sear
   expect(await seriousViolations(page)).toEqual([]);
 
   // A replica of web01: it joins the table as a VM replica, and web01 is no longer unprotected.
-  await page.goto('/replicas');
-  await page.getByRole('link', { name: 'web01' }).first().click();
-  await page.getByRole('button', { name: 'Add replica' }).click();
-  await page.getByLabel('Replica name').fill('dr');
-  await page.getByLabel('Target node').selectOption({ label: 'demo-node2' });
-  await page.getByLabel('Root zpool').selectOption('zones');
-  await page.getByRole('button', { name: /Create replica/ }).click();
-  await expect(page).toHaveURL(/\/tasks\/\d+$/);
+  await addReplica(page, { vm: 'web01', name: 'dr', target: 'demo-node2' });
   await page.goto('/');
   const replica = rows('replica:');
   await expect(replica).toHaveCount(1);

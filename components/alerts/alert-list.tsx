@@ -4,7 +4,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import { Fragment, useState } from 'react';
 import { useToast } from '@/components/toast';
 import type { AlertRule } from '@/server/domain/alerts/rules';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, formatTime } from '@/components/ui';
 import { DeliveryLog } from './deliveries';
 import { RULE_LABELS, SeverityBadge, since } from './common';
@@ -47,7 +47,7 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
     trpc.alerts.ack.mutationOptions({
       onSuccess: (a) => {
         toast.success(`Acknowledged: ${a.summary}`);
-        void qc.invalidateQueries({ queryKey: trpc.alerts.pathKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.alerts.pathKey() });
       },
       onError: (e) => toast.error(errorText(e)),
     }),
@@ -135,7 +135,7 @@ export function Silences({ canAct }: { canAct: boolean }) {
     trpc.alerts.unsilence.mutationOptions({
       onSuccess: (s) => {
         toast.success(`Silence of ${s.matcher} ended`);
-        void qc.invalidateQueries({ queryKey: trpc.alerts.pathKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.alerts.pathKey() });
       },
       onError: (e) => toast.error(errorText(e)),
     }),

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, ConfirmDialog, Empty, ErrorBox, Select, TextInput, formatTime } from '@/components/ui';
 
 /** A webhook's signing secret, shown once after it was made; it cannot be read again. */
@@ -50,7 +50,7 @@ export function Channels() {
   const [shown, setShown] = useState<{ name: string; secret: string } | null>(null);
   const [removing, setRemoving] = useState<{ id: number; name: string } | null>(null);
   const [rotating, setRotating] = useState<{ id: number; name: string } | null>(null);
-  const refresh = () => void qc.invalidateQueries({ queryKey: trpc.alerts.channels.queryKey() });
+  const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.alerts.channels.queryKey() });
   const onError = (e: unknown) => toast.error(errorText(e));
   const create = useMutation(
     trpc.alerts.createChannel.mutationOptions({

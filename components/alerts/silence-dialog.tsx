@@ -3,7 +3,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Button, ErrorBox, Select, TextInput, dialogCls } from '@/components/ui';
 import { RULE_LABELS } from './common';
 
@@ -35,7 +35,7 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
     trpc.alerts.silence.mutationOptions({
       onSuccess: (s) => {
         toast.success(`Silenced ${s.matcher} until ${new Date(s.until).toLocaleString()}`);
-        void qc.invalidateQueries({ queryKey: trpc.alerts.pathKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.alerts.pathKey() });
         onClose();
       },
     }),

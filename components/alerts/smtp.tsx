@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Button, Card, ErrorBox, Select, TextInput } from '@/components/ui';
 
 type Security = 'tls' | 'starttls' | 'none';
@@ -31,7 +31,7 @@ function SmtpForm({ stored }: { stored: { host: string; port: number; security: 
       onSuccess: () => {
         toast.success('SMTP server saved');
         setPassword('');
-        void qc.invalidateQueries({ queryKey: trpc.alerts.smtp.queryKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.alerts.smtp.queryKey() });
       },
     }),
   );
@@ -88,7 +88,7 @@ function RuleForm({ stored }: { stored: { syncFailures: number; nodeUnreachableS
     trpc.alerts.setSettings.mutationOptions({
       onSuccess: () => {
         toast.success('Alert rules saved');
-        void qc.invalidateQueries({ queryKey: trpc.alerts.settings.queryKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.alerts.settings.queryKey() });
       },
     }),
   );

@@ -1,6 +1,7 @@
 'use client';
 
 import { keepPreviousData, useMutation, useQueries, useQueryClient } from '@tanstack/react-query';
+import { invalidateAfterChange } from '@/components/trpc';
 import { Fragment, useEffect, useRef, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
@@ -113,7 +114,7 @@ export function ImageTable({
   useEffect(() => {
     if (seen.current === statusAt) return;
     seen.current = statusAt;
-    void qc.invalidateQueries({ queryKey: trpc.ceph.images.queryKey({ siteId, pool: scope.pool, namespace: scope.namespace }) });
+    void invalidateAfterChange(qc, { queryKey: trpc.ceph.images.queryKey({ siteId, pool: scope.pool, namespace: scope.namespace }) });
   }, [qc, trpc, statusAt, siteId, scope.pool, scope.namespace]);
   const act = (op: ImageOp, img: string, extra: { force?: boolean; mode?: 'journal' | 'snapshot' } = {}) =>
     image.mutate(

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
 import { objectKey, PLAN_GROUPS, type PlanInput, type PlanItemInput } from '@/server/domain/plans/rules';
 
@@ -33,7 +33,7 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
 
   const onSaved = (p: { id: number; name: string }) => {
     toast.success(`Plan ${p.name} saved`);
-    void qc.invalidateQueries({ queryKey: trpc.plans.pathKey() });
+    void invalidateAfterChange(qc, { queryKey: trpc.plans.pathKey() });
     router.push(`/plans/${p.id}`);
   };
   const onError = (e: unknown) => {

@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { invalidateAfterChange } from '@/components/trpc';
 import { useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
@@ -18,7 +19,7 @@ export function RetentionForm({ canEdit }: { canEdit: boolean }) {
       onSuccess: () => {
         toast.success('Retention saved; applies from the next collect');
         setForm(null);
-        void qc.invalidateQueries({ queryKey: trpc.protectionHistory.retention.queryKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.protectionHistory.retention.queryKey() });
       },
     }),
   );

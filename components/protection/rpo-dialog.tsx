@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { invalidateAfterChange } from '@/components/trpc';
 import { useEffect, useRef, useState } from 'react';
 import { formatSeconds } from '@/server/domain/protection/format';
 import type { ProtectedObject } from '@/server/domain/protection/types';
@@ -39,7 +40,7 @@ function RpoForm({ object, onClose }: { object: ProtectedObject; onClose: () => 
   const [choice, setChoice] = useState<ScopeChoice>('object');
   const [minutes, setMinutes] = useState(String(Math.round((object.rpoSec / 60) * 100) / 100));
   const done = () => {
-    void qc.invalidateQueries({ queryKey: trpc.protection.pathKey() });
+    void invalidateAfterChange(qc, { queryKey: trpc.protection.pathKey() });
     onClose();
   };
   const set = useMutation(trpc.protection.setRpo.mutationOptions({ onSuccess: done }));

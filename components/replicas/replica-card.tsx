@@ -1,6 +1,7 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { invalidateAfterChange } from '@/components/trpc';
 import Link from 'next/link';
 import { useState } from 'react';
 import { parseByteRate } from '@/server/domain/replicas/rules';
@@ -25,7 +26,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const [deleting, setDeleting] = useState(false);
   const [destroyData, setDestroyData] = useState(false);
   const [form, setForm] = useState({ sleepTimeSec: String(r.sleepTimeSec), bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '', keepSnapshots: String(r.keepSnapshots) });
-  const refresh = () => void qc.invalidateQueries({ queryKey: trpc.replicas.pathKey() });
+  const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.replicas.pathKey() });
   const onError = (e: unknown) => toast.error(errorText(e));
   const update = useMutation(trpc.replicas.update.mutationOptions({ onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()) }));
   const sync = useMutation(trpc.replicas.syncNow.mutationOptions({ onSuccess: () => (toast.info('Sync started'), refresh()), onError }));

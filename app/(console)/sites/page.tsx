@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, ConfirmDialog, DemoBadge, Empty, ErrorBox, PageTitle } from '@/components/ui';
 import { SecretForm, SiteForm } from './site-form';
 
@@ -27,7 +27,7 @@ export default function SitesPage() {
   const [removing, setRemoving] = useState<{ id: number; name: string } | null>(null);
   const [removingDemo, setRemovingDemo] = useState(false);
   const [reentering, setReentering] = useState<number | null>(null);
-  const refresh = () => void qc.invalidateQueries();
+  const refresh = () => void invalidateAfterChange(qc);
 
   const test = useMutation(
     trpc.sites.testConnection.mutationOptions({

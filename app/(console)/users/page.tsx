@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, ConfirmDialog, ErrorBox, PageTitle, Select, TextInput, formatTime } from '@/components/ui';
 
 type Role = 'viewer' | 'operator' | 'admin';
@@ -15,7 +15,7 @@ export default function UsersPage() {
   const users = useQuery(trpc.users.list.queryOptions());
   const [form, setForm] = useState({ username: '', password: '', role: 'operator' as Role });
   const [deleting, setDeleting] = useState<{ id: number; username: string } | null>(null);
-  const refresh = () => void qc.invalidateQueries({ queryKey: trpc.users.pathKey() });
+  const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.users.pathKey() });
   const onError = (e: unknown) => toast.error(errorText(e));
   const create = useMutation(
     trpc.users.create.mutationOptions({

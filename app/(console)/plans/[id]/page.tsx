@@ -10,7 +10,7 @@ import { RunStateBadge, runTitle } from '@/components/plans/run-state';
 import { RunWizard, type RunChoice } from '@/components/plans/run-wizard';
 import { useTaskEvents } from '@/components/task-events';
 import { useToast } from '@/components/toast';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, ConfirmDialog, ErrorBox, PageTitle, formatDuration, formatTime } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 import { PLAN_GROUPS } from '@/server/domain/plans/rules';
@@ -35,7 +35,7 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
     trpc.plans.remove.mutationOptions({
       onSuccess: (p) => {
         toast.success(`Plan ${p.name} deleted; its run reports are kept`);
-        void qc.invalidateQueries({ queryKey: trpc.plans.pathKey() });
+        void invalidateAfterChange(qc, { queryKey: trpc.plans.pathKey() });
         router.push('/plans');
       },
       onError: (e) => toast.error(errorText(e)),

@@ -6,7 +6,7 @@ import { use, useState } from 'react';
 import { useTaskEvents } from '@/components/task-events';
 import { StateBadge } from '@/components/task-state';
 import { useToast } from '@/components/toast';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
 import type { TaskQuestion } from '@/server/tasks/engine';
 
@@ -149,8 +149,8 @@ function Recovery({ id, state, lastStep }: { id: number; state: string; lastStep
     onSuccess: () => {
       toast.info(how === 'resume' ? `Task #${id} resumed` : `Rolling back task #${id}`);
       setHow(null);
-      void qc.invalidateQueries({ queryKey: trpc.tasks.get.queryKey({ id }) });
-      void qc.invalidateQueries({ queryKey: trpc.tasks.recovery.queryKey({ id }) });
+      void invalidateAfterChange(qc, { queryKey: trpc.tasks.get.queryKey({ id }) });
+      void invalidateAfterChange(qc, { queryKey: trpc.tasks.recovery.queryKey({ id }) });
     },
     onError: (e: unknown) => toast.error(errorText(e)),
   };
