@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isRetryableCephError } from '@/server/adapters/ceph/errors';
+import { newestRecoveryPoint } from '@/server/adapters/ceph/parse';
 import type { ImageSnapshot } from '@/server/adapters/ceph/types';
-import { DemoCephAdapter } from '@/server/adapters/demo/ceph';
-import { DEMO_NAMESPACE } from '@/server/adapters/demo/ceph';
+import { DEMO_NAMESPACE, DemoCephAdapter } from '@/server/adapters/demo/ceph';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { ManualClock } from '@/server/domain/clock';
 import { AppError } from '@/server/domain/errors';
@@ -35,9 +35,8 @@ async function rejection(p: Promise<unknown>): Promise<AppError> {
 
 /** The newest complete non-primary mirror snapshot. */
 function newestComplete(snaps: ImageSnapshot[]): ImageSnapshot {
-  const done = snaps.filter((s) => s.mirror && !s.mirror.primary && s.mirror.complete);
-  const last = done[done.length - 1];
-  if (!last) throw new Error(`no complete mirror snapshot in ${JSON.stringify(snaps)}`);
+  const last = newestRecoveryPoint(snaps);
+  if (!last?.mirror || last.mirror.primary) throw new Error(`no complete non-primary mirror snapshot in ${JSON.stringify(snaps)}`);
   return last;
 }
 
@@ -132,5 +131,25 @@ describe('test copies on the demo clusters', () => {
     expect(e3.code).toBe('PRECONDITION_FAILED');
     expect((await b.listImages('rbd')).map((i) => i.name)).toContain(IMG);
     expect((await rejection(b.removeTestCopy('rbd', '', '../x'))).code).toBe('INVALID_INPUT');
+  });
+});
+
+describe('newestRecoveryPoint', () => {
+  const snap = (id: string, mirror: Partial<NonNullable<ImageSnapshot['mirror']>> | null): ImageSnapshot => ({
+    id,
+    name: `s${id}`,
+    sizeBytes: 1,
+    protected: false,
+    timestamp: null,
+    namespaceType: mirror ? 'mirror' : 'user',
+    mirror: mirror ? { state: 'non-primary', primary: false, demoted: false, complete: true, mirrorPeerUuids: [], primaryMirrorUuid: null, primarySnapId: null, lastCopiedObjectNumber: null, ...mirror } : null,
+  });
+
+  it('takes the newest complete copy (by exact id), skips user snapshots and copies in flight', () => {
+    expect(newestRecoveryPoint([])).toBeNull();
+    expect(newestRecoveryPoint([snap('3', null), snap('4', { complete: false })])).toBeNull();
+    expect(newestRecoveryPoint([snap('9007199254740993', {}), snap('9007199254740995', { complete: false }), snap('12', {}), snap('20', null)])?.id).toBe('9007199254740993');
+    // the image's own (primary) snapshots count as they are
+    expect(newestRecoveryPoint([snap('5', {}), snap('7', { primary: true, state: 'primary', complete: false })])?.id).toBe('7');
   });
 });
