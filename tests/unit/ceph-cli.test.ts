@@ -579,3 +579,207 @@ describe('a cluster whose monitors do not answer', () => {
     expect(e.message).toMatch(/timed out/);
   });
 });
+
+describe('test copies of a mirror snapshot (import-only migration by snapshot id)', () => {
+  // stderr captured on the lab (Ceph 16.2.15)
+  const PRUNED_PREPARE =
+    '2026-12-04T04:26:10.826+0000 7fd37ab9b6c0 -1 librbd::migration::NativeFormat: 0x564af1d352e0 handle_snap_set: failed to set snapshot 5: (2) No such file or directory\n\n' +
+    '2026-12-04T04:26:10.826+0000 7fd36a7fc6c0 -1 librbd::migration::OpenSourceImageRequest: 0x564af1db3f30 handle_open_source: failed to open migration source: (2) No such file or directory\n\n' +
+    '2026-12-04T04:26:10.826+0000 7fd37e695380 -1 librbd::Migration: prepare_import: failed to open source image: (2) No such file or directory\n\n' +
+    'rbd: preparing import migration failed: (2) No such file or directory\n';
+  const PRUNED_EXECUTE =
+    '2026-12-04T04:26:37.262+0000 7f0646ce26c0 -1 librbd::migration::NativeFormat: 0x7f062404e940 handle_snap_set: failed to set snapshot 5: (2) No such file or directory\n\n' +
+    '2026-12-04T04:26:37.386+0000 7f0646ce26c0 -1 librbd::image::OpenRequest: failed to refresh image: (2) No such file or directory\n\n' +
+    '2026-12-04T04:26:37.386+0000 7f064a098380 -1 librbd::Migration: open_images: failed to re-open destination image: (2) No such file or directory\n\n' +
+    'rbd: migration failed: (2) No such file or directory\n';
+  const POOL_MODE_COMMIT =
+    '2026-12-04T04:28:08.070+0000 7f471a7fc6c0 -1 librbd::Journal: 0x7f4704023750 C_IsTagOwner::finish: failed to get tag owner: (2) No such file or directory\n\n' +
+    '2026-12-04T04:28:08.070+0000 7f471a7fc6c0 -1 librbd::mirror::EnableRequest: 0x555a0568fbd0 handle_get_tag_owner: failed to check tag ownership: (2) No such file or directory\n\n' +
+    '2026-12-04T04:28:08.070+0000 7f472269c380 -1 librbd::Migration: enable_mirroring: failed to enable mirroring: (2) No such file or directory\n\n' +
+    'rbd: committing migration failed: (2) No such file or directory\n';
+  const EXISTS_PREPARE =
+    '2026-12-04T04:26:10.966+0000 7fc7f2c92380 -1 librbd::Migration: create_dst_image: header creation failed: (17) File exists\n\n' +
+    '2026-12-04T04:26:10.966+0000 7fc7f2c92380 -1 librbd::api::Trash: restore: error getting image id 1037ee2e0193 info from trash: (2) No such file or directory\n\n' +
+    'rbd: preparing import migration failed: (17) File exists\n';
+  const ABORT_NOT_MIGRATING =
+    '2026-12-04T04:26:54.542+0000 7f933da9c380 -1 librbd::Migration: open_images: failed retrieving migration header: (22) Invalid argument\n\nrbd: aborting migration failed: (22) Invalid argument\n';
+  const ABORT_MISSING =
+    '2026-12-04T04:26:54.574+0000 7f942992a380 -1 librbd::Migration: open_images: failed to determine image id: (2) No such file or directory\n\nrbd: aborting migration failed: (2) No such file or directory\n';
+  const OPEN_MISSING = 'rbd: error opening image tc1: (2) No such file or directory\n';
+
+  const srcInfo = fx('lab-info-nonprimary.json');
+  const copyInfo = (extra: { features?: string[]; mirroring?: unknown } = {}) => {
+    const d = JSON.parse(srcInfo) as Record<string, unknown>;
+    delete d.mirroring;
+    return JSON.stringify({ ...d, name: 'tc1', features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'], snapshot_count: 0, ...extra });
+  };
+  const PREPARE = [
+    'migration', 'prepare', '--import-only',
+    '--image-feature', 'layering,exclusive-lock,object-map,fast-diff,deep-flatten',
+    '--object-size', '4194304B',
+    '--source-spec', '{"type":"native","pool_name":"rbd","image_name":"x1","snap_id":5}',
+    'rbd/tc1',
+  ];
+
+  /** The lab's non-primary image x1 (complete mirror snapshot 5); `tc1` missing until prepared. */
+  function copyRunner(over: [RegExp, Reply][] = [], opts: { snapsAfter?: string } = {}) {
+    let prepared = false;
+    let snapLs = 0;
+    return adapter([
+      ...over,
+      [/snap ls --all rbd\/x1 /, () => ({ stdout: snapLs++ === 0 || opts.snapsAfter === undefined ? fx('lab-snap-ls-nonprimary.json') : opts.snapsAfter })],
+      [/ info rbd\/x1 /, { stdout: srcInfo }],
+      [/ info rbd\/tc1 /, () => (prepared ? { stdout: copyInfo() } : fail(OPEN_MISSING, 2))],
+      [/migration prepare/, () => ((prepared = true), {})],
+      [/migration (execute|commit|abort)/, {}],
+      [/snap ls --all rbd\/tc1 /, { stdout: '[]' }],
+      [/ rm --no-progress rbd\/tc1$/, {}],
+    ]);
+  }
+  const verbs = (runner: FakeRunner) => runner.calls.map((_, i) => runner.args(i).slice(0, 2).join(' '));
+
+  it('prepares an import of the snapshot by id (source features without non-primary, its object size), executes, checks the snapshot is still there, commits', async () => {
+    const { runner, ceph } = copyRunner();
+    expect(await ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1')).toEqual({
+      method: 'copy',
+      snapshotId: '5',
+      sizeBytes: 67108864,
+      features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'],
+    });
+    expect(verbs(runner)).toEqual(['snap ls', 'info rbd/x1', 'info rbd/tc1', 'migration prepare', 'migration execute', 'snap ls', 'migration commit', 'info rbd/tc1']);
+    expect(runner.args(3)).toEqual(PREPARE);
+    expect(runner.args(4)).toEqual(['migration', 'execute', '--no-progress', 'rbd/tc1']);
+    expect(runner.args(6)).toEqual(['migration', 'commit', '--no-progress', 'rbd/tc1']);
+    expect(runner.calls[4]!.timeoutMs).toBe(3_600_000);
+  });
+
+  it('names the namespace in both specs and keeps 64-bit snapshot ids exact', async () => {
+    const big = fx('lab-snap-ls-nonprimary.json').replace('"id":5', '"id":18446744073709551614');
+    const { runner, ceph } = adapter([
+      [/snap ls --all rbd\/ns1\/x1 /, { stdout: big }],
+      [/ info rbd\/ns1\/x1 /, { stdout: srcInfo }],
+      [/ info rbd\/ns1\/tc1 /, () => (runner.calls.filter((c) => c.argv.includes('prepare')).length ? { stdout: copyInfo() } : fail(OPEN_MISSING, 2))],
+      [/migration/, {}],
+    ]);
+    await ceph.createTestCopy('rbd', 'ns1', 'x1', '18446744073709551614', 'tc1');
+    const prepare = runner.calls.find((c) => c.argv.includes('prepare'))!.argv;
+    expect(prepare[prepare.indexOf('--source-spec') + 1]).toBe('{"type":"native","pool_name":"rbd","pool_namespace":"ns1","image_name":"x1","snap_id":18446744073709551614}');
+    expect(prepare[prepare.length - 1]).toBe('rbd/ns1/tc1');
+  });
+
+  it('a pool-mode pool: commit exits 2 (librbd tries journal mirroring) but the copy is complete and unmirrored, so it succeeds', async () => {
+    const { ceph } = copyRunner([[/migration commit/, fail(POOL_MODE_COMMIT, 2)]]);
+    expect((await ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1')).method).toBe('copy');
+  });
+
+  it('a snapshot pruned before the prepare: CONFLICT, retryable, with Ceph’s words; whatever prepare left is aborted', async () => {
+    const { runner, ceph } = copyRunner([[/migration prepare/, fail(PRUNED_PREPARE, 2)]]);
+    const e = await rejection(ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'));
+    expect(e.code).toBe('CONFLICT');
+    expect(isRetryableCephError(e)).toBe(true);
+    expect(e.message).toMatch(/mirror snapshot 5 of rbd\/x1 no longer exists .*copy the newest one/);
+    expect(e.message).toMatch(/preparing import migration failed: \(2\)/);
+    expect(verbs(runner).slice(3)).toEqual(['migration prepare', 'migration abort']);
+  });
+
+  it('a snapshot pruned during the execute, or found gone after it: CONFLICT and the import is removed', async () => {
+    const r1 = copyRunner([[/migration execute/, fail(PRUNED_EXECUTE, 2)]]);
+    expect((await rejection(r1.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe('CONFLICT');
+    expect(verbs(r1.runner)).toContain('migration abort');
+    expect(verbs(r1.runner)).not.toContain('migration commit');
+
+    const r2 = copyRunner([], { snapsAfter: '[]' });
+    const e = await rejection(r2.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'));
+    expect(e.code).toBe('CONFLICT');
+    expect(verbs(r2.runner)).not.toContain('migration commit');
+    expect(verbs(r2.runner)).toContain('migration abort');
+  });
+
+  it('refuses user snapshots, incomplete copies, an existing destination and hostile input before any migration', async () => {
+    const incomplete = fx('lab-snap-ls-nonprimary.json').replace('"complete":true', '"complete":false');
+    const user = '[{"id":5,"name":"before-upgrade","size":67108864,"protected":"false","timestamp":"Mon Nov 23 12:12:44 2026","namespace":{"type":"user"}}]';
+    for (const [snaps, re] of [[incomplete, /still being copied/], [user, /user snapshot, not a mirror snapshot/]] as const) {
+      const { runner, ceph } = copyRunner([[/snap ls --all rbd\/x1 /, { stdout: snaps }]]);
+      const e = await rejection(ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'));
+      expect(e.code).toBe('PRECONDITION_FAILED');
+      expect(e.message).toMatch(re);
+      expect(verbs(runner).some((v) => v.startsWith('migration'))).toBe(false);
+    }
+    const missing = copyRunner();
+    expect((await rejection(missing.ceph.createTestCopy('rbd', '', 'x1', '6', 'tc1'))).code).toBe('CONFLICT');
+    expect(verbs(missing.runner).some((v) => v.startsWith('migration'))).toBe(false);
+
+    const exists = copyRunner([[/ info rbd\/tc1 /, { stdout: copyInfo() }]]);
+    expect((await rejection(exists.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe('ALREADY_EXISTS');
+    expect(verbs(exists.runner).some((v) => v.startsWith('migration'))).toBe(false);
+
+    // created between the check and the prepare: the existing image is left alone
+    const raced = copyRunner([[/migration prepare/, fail(EXISTS_PREPARE, 17)]]);
+    expect((await rejection(raced.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe('ALREADY_EXISTS');
+    expect(verbs(raced.runner)).not.toContain('migration abort');
+
+    const none = copyRunner();
+    for (const [args, field] of [
+      [['rbd', '', 'x1', '5; rm -rf /', 'tc1'], 'snapshotId'],
+      [['rbd', '', 'x1', '-5', 'tc1'], 'snapshotId'],
+      [['rbd', '', 'x1', '18446744073709551616', 'tc1'], 'snapshotId'],
+      [['rbd', '', 'x1', '5', '--dest=x'], 'image'],
+      [['rbd', '', 'x1', '5', 'x1'], 'dest'],
+      [['rbd', 'ns/../x', 'x1', '5', 'tc1'], 'namespace'],
+    ] as const) {
+      const e = await rejection(none.ceph.createTestCopy(...(args as unknown as [string, string, string, string, string])));
+      expect(e.code).toBe('INVALID_INPUT');
+      expect(e.details?.field ?? e.message).toMatch(new RegExp(field));
+    }
+    expect(none.runner.calls).toHaveLength(0);
+  });
+
+  it('removeTestCopy: protected snapshots unprotected by name, the rest purged, then the image', async () => {
+    const snaps = '[{"id":12,"name":"before upgrade","size":67108864,"protected":"true","timestamp":"Fri Dec  4 04:30:37 2026","namespace":{"type":"user"}},{"id":13,"name":"s2","size":67108864,"protected":"false","timestamp":"Fri Dec  4 04:30:38 2026","namespace":{"type":"user"}}]';
+    const { runner, ceph } = adapter([
+      [/ info rbd\/tc1 /, { stdout: copyInfo() }],
+      [/snap ls --all rbd\/tc1 /, { stdout: snaps }],
+      [/snap (unprotect|purge)/, {}],
+      [/ rm --no-progress rbd\/tc1$/, {}],
+    ]);
+    await ceph.removeTestCopy('rbd', '', 'tc1');
+    expect(runner.calls.map((_, i) => runner.args(i))).toEqual([
+      ['info', 'rbd/tc1', '--format', 'json'],
+      ['snap', 'ls', '--all', 'rbd/tc1', '--format', 'json'],
+      ['snap', 'unprotect', '--pool', 'rbd', '--image', 'tc1', '--snap=before upgrade'],
+      ['snap', 'purge', '--no-progress', 'rbd/tc1'],
+      ['rm', '--no-progress', 'rbd/tc1'],
+    ]);
+  });
+
+  it('removeTestCopy: missing is fine, an import cut off half-way is aborted, a mirrored image is refused, an open one is a CONFLICT', async () => {
+    const missing = adapter([[/ info /, fail(OPEN_MISSING, 2)], [/migration abort/, fail(ABORT_MISSING, 2)]]);
+    await missing.ceph.removeTestCopy('rbd', '', 'tc1');
+    expect(missing.runner.args(1)).toEqual(['migration', 'abort', '--no-progress', 'rbd/tc1']);
+
+    // its source snapshot gone: the image cannot be opened, `migration abort` removes it
+    const broken = adapter([[/ info /, fail(OPEN_MISSING, 2)], [/migration abort/, {}]]);
+    await broken.ceph.removeTestCopy('rbd', '', 'tc1');
+    expect(broken.runner.calls).toHaveLength(2);
+
+    const migrating = adapter([[/ info /, { stdout: copyInfo({ features: ['layering', 'migrating'] }) }], [/migration abort/, {}]]);
+    await migrating.ceph.removeTestCopy('rbd', '', 'tc1');
+    expect(migrating.runner.args(1)[1]).toBe('abort');
+
+    const abortFails = adapter([[/ info /, { stdout: copyInfo({ features: ['layering', 'migrating'] }) }], [/migration abort/, fail(ABORT_NOT_MIGRATING, 22)]]);
+    expect(await rejection(abortFails.ceph.removeTestCopy('rbd', '', 'tc1'))).toBeInstanceOf(AppError);
+
+    const mirrored = adapter([[/ info /, { stdout: srcInfo }]]);
+    const e = await rejection(mirrored.ceph.removeTestCopy('rbd', '', 'x1'));
+    expect(e.code).toBe('PRECONDITION_FAILED');
+    expect(e.message).toMatch(/not a test copy/);
+    expect(mirrored.runner.calls).toHaveLength(1);
+
+    const open = adapter([
+      [/ info /, { stdout: copyInfo() }],
+      [/snap ls/, { stdout: '[]' }],
+      [/ rm /, fail('rbd: error: image still has watchers\nThis means the image is still open or the client using it crashed. Try again after closing/unmapping it or waiting 30s for the crashed client to timeout.\n', 16)],
+    ]);
+    expect((await rejection(open.ceph.removeTestCopy('rbd', '', 'tc1'))).code).toBe('CONFLICT');
+  });
+});

@@ -429,6 +429,17 @@ export function promoteReadiness(snaps: ImageSnapshot[]): { ready: boolean; reas
   return { ready: true, reason: 'the demotion of the other side has been copied completely' };
 }
 
+/**
+ * The newest mirror snapshot of an image that is a whole point in time: on the non-primary side
+ * the newest completely copied one, on the primary side its newest own one (what
+ * CephAdapter.createTestCopy takes). Null when there is none yet.
+ */
+export function newestRecoveryPoint(snaps: ImageSnapshot[]): ImageSnapshot | null {
+  const usable = snaps.filter((s) => s.mirror && (s.mirror.primary || s.mirror.complete));
+  usable.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
+  return usable[usable.length - 1] ?? null;
+}
+
 // ------------------------------------------------------------------ snapshot id from `mirror image snapshot`
 
 export function parseSnapshotIdLine(stdout: string): string {

@@ -322,6 +322,21 @@ export interface JournalingChange {
   skipped: { image: string; reason: string }[];
 }
 
+/** What createTestCopy made. */
+export interface TestCopyResult {
+  /**
+   * Always a full copy: Ceph 16.2 cannot clone a mirror snapshot (`rbd clone` looks snapshots up
+   * by name among user snapshots only and has no `--snap-id`), so the copy is an import of the
+   * snapshot's data (see CephCliAdapter.createTestCopy).
+   */
+  method: 'copy';
+  /** The mirror snapshot the content comes from (exact id, as given). */
+  snapshotId: string;
+  sizeBytes: number;
+  /** Features the copy was created with (the source's, without journaling or mirroring ones). */
+  features: string[];
+}
+
 export interface CephAdapter {
   readonly kind: 'ceph';
   /** CLI invocations made so far (the demo counts simulated ones). */
@@ -391,6 +406,25 @@ export interface CephAdapter {
    */
   copyImage(pool: string, namespace: string, image: string, dest: string, opts?: { features?: string[] }): Promise<void>;
   renameImage(pool: string, namespace: string, image: string, dest: string): Promise<void>;
+  /**
+   * A writable copy of `image` as it was at its mirror snapshot `snapshotId` (the id
+   * listImageSnapshots reports: a complete non-primary copy, or a primary mirror snapshot),
+   * created as `dest` in the same pool/namespace, for a test failover. Works on the non-primary
+   * side while replication keeps running: the copy is an independent image (no parent, nothing
+   * on the source refers to it, so rbd-mirror copies and prunes mirror snapshots as before), has
+   * no journaling feature (a pool-mode pool does not mirror it) and no mirroring enabled. User
+   * snapshots the image had at that point come along. ALREADY_EXISTS when `dest` exists;
+   * PRECONDITION_FAILED when the snapshot is not a usable mirror snapshot; CONFLICT (retryable)
+   * when rbd-mirror pruned it before or during the copy (nothing is left behind): take the
+   * newest one and try again.
+   */
+  createTestCopy(pool: string, namespace: string, image: string, snapshotId: string, dest: string): Promise<TestCopyResult>;
+  /**
+   * Removes a copy made by createTestCopy, also one cut off half-way: its snapshots, then the
+   * image. Refuses (PRECONDITION_FAILED) an image with mirroring enabled, which no test copy
+   * has; CONFLICT while something (a test VM) still has it open. Missing is not an error.
+   */
+  removeTestCopy(pool: string, namespace: string, dest: string): Promise<void>;
   /** md5 of the image's content (reads the whole image). */
   imageChecksum(pool: string, namespace: string, image: string): Promise<string>;
   /** Writes `data` at `offset` (bytes) into an existing image. */

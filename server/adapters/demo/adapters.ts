@@ -147,6 +147,8 @@ export class DemoNodeAdapter implements NodeAdapter {
         const i = d.snapshots.findIndex((s) => s.name === n);
         if (i < 0) continue;
         if (d.snapshots[i]!.holds?.length) throw new AppError('COMMAND_FAILED', `cannot destroy '${d.name}@${n}': dataset is busy (held by ${d.snapshots[i]!.holds!.join(', ')})`);
+        const clone = this.#node().datasets.find((x) => x.origin === `${d.name}@${n}`);
+        if (clone) throw new AppError('COMMAND_FAILED', `cannot destroy '${d.name}@${n}': snapshot has dependent clones (${clone.name})`);
         const [gone] = d.snapshots.splice(i, 1);
         // what it alone held goes; what it shared with its successor stays there
         const next = d.snapshots[i];
@@ -494,7 +496,7 @@ export class DemoNodeAdapter implements NodeAdapter {
   async dumpVm(name: string): Promise<VmDefinition> {
     await this.world.delay();
     const vm = this.#vm(name);
-    return { format: 'libvirt-xml', name: vm.name, text: this.#node().definitions[vm.name] ?? renderDomainXml(vm) };
+    return { format: 'libvirt-xml', name: vm.name, text: this.#node().definitions[vm.name] ?? renderDomainXml({ ...vm, nics: [{ mac: demoMac(vm.uuid), bridge: 'br0' }] }) };
   }
 
   rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition {
@@ -511,6 +513,9 @@ export class DemoNodeAdapter implements NodeAdapter {
     if (existing && d.uuid && existing.uuid !== d.uuid) {
       throw new AppError('CONFLICT', `VM ${d.name} already exists on ${node.name} with uuid ${existing.uuid}`);
     }
+    // libvirt: "operation failed: domain 'x' is already defined with uuid …"
+    const twin = d.uuid ? node.vms.find((v) => v.name !== d.name && v.uuid.toLowerCase() === d.uuid!.toLowerCase()) : undefined;
+    if (twin) throw new AppError('CONFLICT', `VM ${twin.name} on ${node.name} already has uuid ${twin.uuid}: a VM defined beside it needs a uuid of its own`);
     const uuid = d.uuid ?? existing?.uuid ?? demoUuid(demoGuid(`${node.name}/vm/${d.name}#${this.world.nextTxg(node)}`));
     const info: VmInfo = {
       name: d.name,
@@ -545,6 +550,13 @@ export class DemoNodeAdapter implements NodeAdapter {
 /** Properties set locally on a receiving dataset survive a receive (as with zfs). */
 function pickLocal(props: Record<string, string>): Record<string, string> {
   return READONLY_MIRROR in props ? { [READONLY_MIRROR]: props[READONLY_MIRROR]! } : {};
+}
+
+/** A stable locally administered MAC (libvirt's 52:54:00 prefix) for a demo VM. */
+function demoMac(uuid: string): string {
+  const h = demoGuid(`mac/${uuid}`);
+  const b = BigInt(h).toString(16).padStart(16, '0');
+  return `52:54:00:${b.slice(0, 2)}:${b.slice(2, 4)}:${b.slice(4, 6)}`;
 }
 
 function demoUuid(guid: string): string {

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { AppError } from '../../domain/errors';
-import { imageSpec, poolSpec } from '../ceph/cli';
+import { checkMirrorSnapshot, imageSpec, mirrorSnapshotGone, poolSpec, testCopyFeatures } from '../ceph/cli';
 import { normalizeMonHosts } from '../ceph/mon-host';
 import { mergeImageList, parseMirrorDescription, parseMirrorState } from '../ceph/parse';
 import { nextRunOf, nextRuns, parseScheduleInterval, parseScheduleStartTime, formatScheduleInterval } from '../ceph/schedule';
@@ -32,6 +32,7 @@ import type {
   SnapshotScheduleEntry,
   SnapshotScheduleItem,
   SnapshotScheduleStatus,
+  TestCopyResult,
 } from '../ceph/types';
 import { assertName } from '../quote';
 import type { DemoCluster, DemoWorld } from './world';
@@ -1077,7 +1078,10 @@ export class DemoCephAdapter implements CephAdapter {
 
   async listImageSnapshots(pool: string, namespace: string, image: string): Promise<ImageSnapshot[]> {
     const c = await this.#step();
-    const img = this.#image(c, pool, namespace, image);
+    return this.#snapshots(c, pool, this.#image(c, pool, namespace, image));
+  }
+
+  #snapshots(c: SimCluster, pool: string, img: SimImage): ImageSnapshot[] {
     const out: ImageSnapshot[] = img.userSnaps.map((s) => ({ id: String(s.id), name: s.name, sizeBytes: img.sizeBytes, protected: false, timestamp: fmtCtime(s.at), namespaceType: 'user', mirror: null }));
     const pair = this.#pairOf(img);
     const side = pair ? this.#side(pair, c.name) : undefined;
@@ -1112,6 +1116,48 @@ export class DemoCephAdapter implements CephAdapter {
       }
     }
     return out;
+  }
+
+  /**
+   * The simulated import of a mirror snapshot (see CephCliAdapter.createTestCopy): an unmirrored
+   * image with the content the snapshot has, listed like any other image. As many simulated CLI
+   * calls as the real one makes.
+   */
+  async createTestCopy(pool: string, namespace: string, image: string, snapshotId: string, dest: string): Promise<TestCopyResult> {
+    const [src, dst] = [imageSpec(pool, namespace, image), imageSpec(pool, namespace, dest)];
+    if (!/^\d{1,20}$/.test(snapshotId)) throw AppError.invalid('snapshotId', `${JSON.stringify(snapshotId)} is not a snapshot id`);
+    if (dest === image) throw AppError.invalid('dest', 'the copy needs a name of its own');
+    const c = await this.#step(8);
+    const { ns } = this.#ns(c, pool, namespace);
+    const img = this.#image(c, pool, namespace, image);
+    if (ns.images.has(dest)) throw new AppError('ALREADY_EXISTS', `${dst} already exists`);
+    const snap = this.#snapshots(c, pool, img).find((x) => x.id === snapshotId);
+    if (!snap) throw mirrorSnapshotGone(src, snapshotId);
+    checkMirrorSnapshot(src, snap);
+    const pair = this.#pairOf(img)!;
+    const at = pair.snaps.find((x) => this.#snapId(x, c.name) === snapshotId)!;
+    const features = testCopyFeatures(img.features);
+    ns.images.set(dest, {
+      name: dest,
+      id: hash('image-id', c.name, pool, namespace, dest, this.#now).slice(0, 12),
+      sizeBytes: img.sizeBytes,
+      features,
+      createdAt: this.#now,
+      pair: null,
+      content: at.content,
+      userSnaps: img.userSnaps.filter((u) => u.at <= at.at).map((u) => ({ ...u })),
+    });
+    return { method: 'copy', snapshotId, sizeBytes: img.sizeBytes, features };
+  }
+
+  async removeTestCopy(pool: string, namespace: string, dest: string): Promise<void> {
+    const dst = imageSpec(pool, namespace, dest);
+    const c = await this.#step(3);
+    const { ns } = this.#ns(c, pool, namespace);
+    const img = ns.images.get(dest);
+    if (!img) return;
+    if (img.pair) throw new AppError('PRECONDITION_FAILED', `${dst} has mirroring enabled: it is not a test copy, refusing to remove it`);
+    ns.images.delete(dest);
   }
 
   /** How far rbd-mirror has got copying `snap` here, as the last object number it copied. */

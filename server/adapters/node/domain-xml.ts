@@ -148,13 +148,50 @@ function removeAttr(tag: string, name: string): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** `<interface …/>` or `<interface …>…</interface>`, with the line break and indentation before it. */
+const INTERFACE = /(\r?\n[ \t]*)?<interface\b[^>]*?(?:\/>|>[\s\S]*?<\/interface>)/g;
+
+/** Applies `fn` to the `<devices>` section only (interfaces live there, nowhere else). */
+function inDevices(xml: string, fn: (devices: string) => string): string {
+  return xml.replace(/<devices>[\s\S]*<\/devices>/, fn);
+}
+
+/** Removes the interfaces, or puts each on `network` keeping its model, boot order and guest address. */
+function rewriteInterfaces(xml: string, net: NonNullable<RewriteOptions['network']>): string {
+  if (net.kind === 'none') return inDevices(xml, (d) => d.replace(INTERFACE, ''));
+  if (net.kind !== 'isolated') throw AppError.invalid('network', `unknown network rewrite ${JSON.stringify((net as { kind: unknown }).kind)}`);
+  const name = assertName('vm', net.network, 'network');
+  return inDevices(xml, (d) =>
+    d.replace(INTERFACE, (block: string, lead: string | undefined) => {
+      const pad = lead ?? '\n';
+      // a hostdev interface's <source> holds the host's PCI address: not the guest's
+      const own = block.replace(/<source\b[^>]*(?<!\/)>[\s\S]*?<\/source>/g, '');
+      const keep = [/<model\b[^>]*\/>/, /<boot\b[^>]*\/>/, /<address\b[^>]*\/>/].map((re) => re.exec(own)?.[0]).filter((x): x is string => !!x);
+      const children = [`<source network='${xmlEscape(name)}'/>`, ...keep].map((c) => `${pad}  ${c}`).join('');
+      return `${pad}<interface type='network'>${children}${pad}</interface>`;
+    }),
+  );
+}
+
+/** Sets (or removes, with null) the SMBIOS system uuid of `<sysinfo>` blocks, if any. */
+function rewriteSysinfoUuid(xml: string, uuid: string | null): string {
+  return xml.replace(/<sysinfo\b[^>]*>[\s\S]*?<\/sysinfo>/g, (sys) =>
+    sys.replace(/<system>[\s\S]*?<\/system>/g, (block) =>
+      block.replace(/(\r?\n[ \t]*)?<entry\s+name\s*=\s*(['"])uuid\2\s*>[^<]*<\/entry>/g, (_m, lead: string | undefined) =>
+        uuid === null ? '' : `${lead ?? ''}<entry name='uuid'>${uuid}</entry>`,
+      ),
+    ),
+  );
+}
+
 /**
  * Rewrites a domain definition taken on the source node for the target node:
  *  - every disk source path is replaced per `opts.disks` (all disks must be mapped; a `/dev/…`
  *    target makes the disk `type='block'` with `<source dev>`, anything else `type='file'`);
  *  - runtime-only markup is removed: the domain `id`, `<source index>`, `<alias>`, and device
  *    `<address>` elements unless `keepAddresses` (hostdev source addresses are kept);
- *  - name and uuid are changed or removed on request.
+ *  - name and uuid are changed or removed on request (the SMBIOS system uuid with it);
+ *  - network interfaces are removed or moved to another network on request.
  */
 export function rewriteDomainXml(def: VmDefinition, opts: RewriteOptions): VmDefinition {
   if (def.format !== 'libvirt-xml')
@@ -187,6 +224,7 @@ export function rewriteDomainXml(def: VmDefinition, opts: RewriteOptions): VmDef
         return `${t} ${block2 ? 'dev' : 'file'}='${xmlEscape(to)}'${close ? '/' : ''}>`;
       });
   });
+  if (opts.network !== undefined) xml = rewriteInterfaces(xml, opts.network);
   // runtime-only markup
   xml = xml.replace(/<domain\b[^>]*>/, (open) => removeAttr(open, 'id'));
   xml = xml.replace(/<source\b[^>]*>/g, (t) => removeAttr(t, 'index'));
@@ -198,12 +236,15 @@ export function rewriteDomainXml(def: VmDefinition, opts: RewriteOptions): VmDef
     name = assertName('vm', opts.name, 'name');
     xml = xml.replace(/<name>[^<]*<\/name>/, `<name>${xmlEscape(name)}</name>`);
   }
-  if (opts.uuid === null) xml = xml.replace(/(?:\r?\n[ \t]*)?<uuid>[^<]*<\/uuid>/, '');
-  else if (opts.uuid !== undefined) {
+  if (opts.uuid === null) {
+    xml = xml.replace(/(?:\r?\n[ \t]*)?<uuid>[^<]*<\/uuid>/, '');
+    xml = rewriteSysinfoUuid(xml, null);
+  } else if (opts.uuid !== undefined) {
     if (!UUID.test(opts.uuid)) throw AppError.invalid('uuid', 'not a UUID');
     xml = /<uuid>/.test(xml)
       ? xml.replace(/<uuid>[^<]*<\/uuid>/, `<uuid>${opts.uuid}</uuid>`)
       : xml.replace(/(<\/name>)/, `$1\n  <uuid>${opts.uuid}</uuid>`);
+    xml = rewriteSysinfoUuid(xml, opts.uuid);
   }
   return { format: 'libvirt-xml', name, text: xml };
 }
@@ -229,6 +270,8 @@ export function renderDomainXml(vm: {
   vcpus: number;
   memoryMiB: number;
   disks: { device: string; path: string; kind: 'file' | 'zvol' }[];
+  /** Bridged network interfaces. */
+  nics?: { mac: string; bridge: string }[];
 }): string {
   const disks = vm.disks
     .map((d) =>
@@ -237,10 +280,16 @@ export function renderDomainXml(vm: {
         : `    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='${xmlEscape(d.path)}'/>\n      <target dev='${xmlEscape(d.device)}' bus='virtio'/>\n    </disk>\n`,
     )
     .join('');
+  const nics = (vm.nics ?? [])
+    .map(
+      (n) =>
+        `    <interface type='bridge'>\n      <mac address='${xmlEscape(n.mac)}'/>\n      <source bridge='${xmlEscape(n.bridge)}'/>\n      <model type='virtio'/>\n    </interface>\n`,
+    )
+    .join('');
   return (
     `<domain type='kvm'>\n  <name>${xmlEscape(vm.name)}</name>\n  <uuid>${xmlEscape(vm.uuid)}</uuid>\n` +
     `  <memory unit='KiB'>${vm.memoryMiB * 1024}</memory>\n  <currentMemory unit='KiB'>${vm.memoryMiB * 1024}</currentMemory>\n` +
     `  <vcpu placement='static'>${vm.vcpus}</vcpu>\n  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>\n` +
-    `  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n${disks}  </devices>\n</domain>\n`
+    `  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n${disks}${nics}  </devices>\n</domain>\n`
   );
 }

@@ -176,13 +176,30 @@ export interface DiskPathChange {
   to: string;
 }
 
+/** What a rewritten definition does with the VM's network interfaces (a test VM's). */
+export type NetworkRewrite =
+  /** Every `<interface>` is removed: the VM has no network device at all. */
+  | { kind: 'none' }
+  /**
+   * Every interface is put on the libvirt network `network` (an isolated one the admin made):
+   * `<interface type='network'><source network='…'/>`, its model (and boot order) kept, its MAC,
+   * bridge, target, virtualport, vlan and filter dropped; libvirt assigns a new MAC.
+   */
+  | { kind: 'isolated'; network: string };
+
 export interface RewriteOptions {
   /** Every disk (device='disk') of the definition must be listed, or the rewrite is refused. */
   disks: DiskPathChange[];
   /** New VM name (default: keep). */
   name?: string;
-  /** New UUID; null removes it (the hypervisor assigns one); undefined keeps it. */
+  /**
+   * New UUID; null removes it (the hypervisor assigns one); undefined keeps it. A changed or
+   * removed UUID changes or removes the SMBIOS system uuid (`<sysinfo>`) too: libvirt refuses
+   * one that differs from `<uuid>`, and takes it as the domain's uuid when `<uuid>` is missing.
+   */
   uuid?: string | null;
+  /** Network interfaces: removed or moved to another network; undefined keeps them as they are. */
+  network?: NetworkRewrite;
   /**
    * Keep device addresses (PCI slots). Default false: they are removed and the target assigns
    * them. Keeping them keeps guest NIC/disk names stable when both nodes run the same machine type.
