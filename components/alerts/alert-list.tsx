@@ -59,7 +59,7 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
       {!!q.data?.rows.length && (
         <table className="w-full text-left text-sm" data-testid="firing-alerts">
           <caption className="sr-only">Firing alerts, critical first</caption>
-          <thead className="text-xs text-zinc-500 uppercase">
+          <thead className="text-xs text-zinc-500 uppercase [&_th]:px-2">
             <tr>
               <th className="py-1">Severity</th>
               <th>Alert</th>
@@ -73,7 +73,7 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
           <tbody>
             {q.data.rows.map((a) => (
               <Fragment key={a.id}>
-                <tr className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="alert-row">
+                <tr className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2" data-testid="alert-row">
                   <td className="py-2">
                     <SeverityBadge severity={a.severity} />
                   </td>
@@ -201,7 +201,7 @@ export function PastAlerts() {
       {!!q.data?.rows.length && (
         <table className="w-full text-left text-sm" data-testid="past-alerts">
           <caption className="sr-only">Resolved alerts, newest first</caption>
-          <thead className="text-xs text-zinc-500 uppercase">
+          <thead className="text-xs text-zinc-500 uppercase [&_th]:px-2">
             <tr>
               <th className="py-1">Severity</th>
               <th>Alert</th>
@@ -216,7 +216,7 @@ export function PastAlerts() {
           <tbody>
             {q.data.rows.map((a) => (
               <Fragment key={a.id}>
-                <tr className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="past-alert-row">
+                <tr className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2" data-testid="past-alert-row">
                   <td className="py-1.5">
                     <SeverityBadge severity={a.severity} />
                   </td>

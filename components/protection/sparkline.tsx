@@ -5,7 +5,8 @@ import { formatSeconds } from '@/server/domain/protection/format';
 
 /** The last hour's data-loss window of one object against its RPO (dashed), as a small line; its figures in words for screen readers. */
 export function Sparkline({ values, rpoSec }: { values: number[] | undefined; rpoSec: number }) {
-  if (!values || values.length < 2) return <span className="text-xs text-zinc-500 dark:text-zinc-400">no samples yet</span>;
+  if (!values || values.length === 0) return <span className="text-xs text-zinc-500 dark:text-zinc-400">no samples yet</span>;
+  if (values.length === 1) return <span className="text-xs text-zinc-500 dark:text-zinc-400">1 sample: {formatSeconds(values[0]!)}</span>;
   const data = values.map((v, i) => ({ i, v }));
   const max = Math.max(rpoSec, ...values);
   const label = `last hour: data-loss window from ${formatSeconds(values[0]!)} to ${formatSeconds(values[values.length - 1]!)}, at most ${formatSeconds(Math.max(...values))}; RPO ${formatSeconds(rpoSec)}`;
