@@ -231,6 +231,19 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     expect((await fixed.caller.plans.report({ id: second.runId })).attempts).toBe(2);
   });
 
+  it('a VM paused on its master is started paused on the recovery side and counts as ready there', async () => {
+    const env = boot();
+    const { plan } = await planOf(env);
+    await env.app.replicas.node(env.node('demo-node1')).pauseVm('web01');
+    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'move the paused VM', confirm: 'web tier' });
+    await runEnded(env, taskId, 'finished');
+    expect((await vmStates(env))['demo-node2']).toBe('paused');
+    const report = await env.caller.plans.report({ id: runId });
+    expect(report.items[1]).toMatchObject({ state: 'done', dataLossSec: 0 });
+    expect(report.items[1]!.readyAt).not.toBeNull();
+    expect(report.log.some((l) => /web01 is paused on demo-node2, as it was on demo-node1/.test(l.message))).toBe(true);
+  });
+
   it('a run cut off while the VM fails over resumes in a restarted app: the same failover task is resumed, none started twice', async () => {
     const first = boot({ faults: 'replica.failover:Transfer to the replica:hang' });
     const { plan, rid } = await planOf(first);
