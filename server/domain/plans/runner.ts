@@ -440,7 +440,9 @@ export class PlanRunner {
     }
     const params = (run.prechecks as RunPrecheck | null)?.items.find((i) => i.objectKey === item.objectKey);
     const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (params?.splitBrainRisk ?? 0) > 0;
-    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined }, user);
+    // The mode the operator confirmed: a planned run whose primary cluster stopped answering since
+    // its pre-checks is refused (as a replica's planned failover is), never force-promoted.
+    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned' }, user);
   }
 
   /** The recovery point a finished failover task used, from its params and steps. */
