@@ -208,8 +208,8 @@ const total = (steps: RawStep[]) => steps.reduce((s, x) => s + x.ms, 0);
  * on site-b. Returns the VM's domain XML.
  */
 async function rawObjects(vm: string, image: string): Promise<string> {
-  await labScript('mkvm', 'node1', vm, '2', '32');
   made.vms.push(vm);
+  await labScript('mkvm', 'node1', vm, '2', '32');
   for (const i of [0, 1]) {
     const ds = `zones/${vm}-disk${i}`;
     await runner('node1').run({ argv: ['zfs', 'snapshot', `${ds}@raw1`] });
@@ -217,8 +217,8 @@ async function rawObjects(vm: string, image: string): Promise<string> {
     await runner('node2').run({ argv: ['zfs', 'set', 'readonly=on', ds] });
   }
   const xml = (await runner('node1').run({ argv: ['virsh', 'dumpxml', vm] })).stdout;
-  await a.createImage(POOL, '', image, IMG_SIZE);
   made.images.push(image);
+  await a.createImage(POOL, '', image, IMG_SIZE);
   await a.enableImageMirroring(POOL, '', image, 'snapshot');
   await writeImage(a, image, 0);
   await a.createMirrorSnapshot(POOL, '', image);
@@ -296,12 +296,12 @@ beforeAll(async () => {
   for (const s of ceph.sites) {
     site[s.name] = (await caller.sites.create({ name: s.name, kind: 'ceph', config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring } })).id;
   }
-  await labScript('mkvm', 'node1', VM, '2', '32');
   made.vms.push(VM);
-  await cephLabScript('pair');
+  await labScript('mkvm', 'node1', VM, '2', '32');
   made.paired = true;
-  await a.createImage(POOL, '', IMG, IMG_SIZE);
+  await cephLabScript('pair');
   made.images.push(IMG);
+  await a.createImage(POOL, '', IMG, IMG_SIZE);
   await a.enableImageMirroring(POOL, '', IMG, 'snapshot');
   await writeImage(a, IMG, 0);
   await a.createMirrorSnapshot(POOL, '', IMG);
