@@ -8,15 +8,21 @@ import { createCaller } from '@/server/trpc/root';
 import type { Context } from '@/server/trpc/init';
 import type { Lab } from './lab';
 
-/**
- * A Tandem app (in-memory database, no scheduler) with every lab node registered as a site
- * through the API and its host key pinned, as the replica lab tests use it.
- */
-export async function labApp(lab: Lab): Promise<{ app: App; caller: ReturnType<typeof createCaller>; site: Record<string, number> }> {
+/** The API as an admin of `app` calls it (no session, no HTTP). */
+export function adminCaller(app: App): ReturnType<typeof createCaller> {
   const admin: SessionUser = { id: 1, username: 'it-admin', role: 'admin' };
-  const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-it-')) });
   const ctx: Context = { app, user: admin, sessionError: null, token: undefined, origin: 'http://it', host: 'it', secure: false, clientKey: 'it', resHeaders: new Headers() };
-  const caller = createCaller(ctx);
+  return createCaller(ctx);
+}
+
+/**
+ * A Tandem app (no scheduler) with every lab node registered as a site through the API and its
+ * host key pinned, as the replica lab tests use it. The database is in memory, or with `dataDir`
+ * in `<dataDir>/tandem.db`, where a production server (./server) can take it over.
+ */
+export async function labApp(lab: Lab, opts: { dataDir?: string } = {}): Promise<{ app: App; caller: ReturnType<typeof createCaller>; site: Record<string, number> }> {
+  const app = createApp(opts.dataDir ? { dbFile: path.join(opts.dataDir, 'tandem.db'), dataDir: opts.dataDir } : { dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-it-')) });
+  const caller = adminCaller(app);
   const site: Record<string, number> = {};
   for (const node of lab.nodes) {
     const s = await caller.sites.create({

@@ -231,6 +231,54 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     expect((await fixed.caller.plans.report({ id: second.runId })).attempts).toBe(2);
   });
 
+  it('a planned run never force-promotes: an image whose primary cluster stopped answering since the pre-checks is refused, not failed over unplanned', async () => {
+    const env = boot({ faults: 'replica.failover:Stop the master VM:error' });
+    const rid = await withReplica(env);
+    env.tickMs = 100;
+    const [a, b] = [env.node('demo-site-a'), env.node('demo-site-b')];
+    // The VM in group 1 (its failover fails, the run asks), the image in group 2.
+    const plan = await env.caller.plans.create({
+      name: 'late image',
+      questionTimeoutSec: 600,
+      items: [
+        { kind: 'replica', replicaId: rid, group: 1 },
+        { kind: 'rbd', protectedSiteId: a, recoverySiteId: b, pool: 'rbd', namespace: '', image: IMAGE, group: 2 },
+      ],
+    });
+    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'late image' });
+    const q1 = await waitFor('the question about the VM', () => env.app.tasks.get(taskId)?.state === 'question' && env.app.tasks.get(taskId)!.question);
+    // demo-site-a stops answering after the pre-checks passed; the VM is skipped and group 2 starts.
+    env.world.down.add('demo-site-a');
+    await env.caller.tasks.answer({ id: taskId, questionId: (q1 as { id: string }).id, value: 'skip' });
+    const q2 = await waitFor('the question about the image', () => {
+      const t = env.app.tasks.get(taskId);
+      const q = t?.state === 'question' ? (t.question as { id: string; message: string } | null) : null;
+      return q && q.id !== (q1 as { id: string }).id && q;
+    });
+    expect((q2 as { message: string }).message).toMatch(/would now be unplanned/);
+    await env.caller.tasks.answer({ id: taskId, questionId: (q2 as { id: string }).id, value: 'abort' });
+    await runEnded(env, taskId, 'failed');
+    expect(await primaryOn(env, b)).toBe(false);
+    const report = await env.caller.plans.report({ id: runId });
+    expect(report.items.map((i) => [i.state, i.taskId])).toEqual([
+      ['skipped', expect.any(Number)],
+      ['failed', null],
+    ]);
+  });
+
+  it('a VM paused on its master is started paused on the recovery side and counts as ready there', async () => {
+    const env = boot();
+    const { plan } = await planOf(env);
+    await env.app.replicas.node(env.node('demo-node1')).pauseVm('web01');
+    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'move the paused VM', confirm: 'web tier' });
+    await runEnded(env, taskId, 'finished');
+    expect((await vmStates(env))['demo-node2']).toBe('paused');
+    const report = await env.caller.plans.report({ id: runId });
+    expect(report.items[1]).toMatchObject({ state: 'done', dataLossSec: 0 });
+    expect(report.items[1]!.readyAt).not.toBeNull();
+    expect(report.log.some((l) => /web01 is paused on demo-node2, as it was on demo-node1/.test(l.message))).toBe(true);
+  });
+
   it('a run cut off while the VM fails over resumes in a restarted app: the same failover task is resumed, none started twice', async () => {
     const first = boot({ faults: 'replica.failover:Transfer to the replica:hang' });
     const { plan, rid } = await planOf(first);

@@ -397,7 +397,7 @@ export class PlanRunner {
     const point = kind === 'reprotect' ? null : this.#recoveryPoint(ended);
     const dataLossSec = !point ? 0 : point.planned ? 0 : measuredLoss(run.startedAt.getTime(), point.at);
     let readyAt: Date | null = null;
-    if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item);
+    if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item, ended);
     this.#setItem(run.id, item.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()), readyAt, recoveryPointAt: point?.at ? new Date(point.at) : null, dataLossSec });
     return { taskId: childId, dataLossSec };
   }
@@ -440,7 +440,9 @@ export class PlanRunner {
     }
     const params = (run.prechecks as RunPrecheck | null)?.items.find((i) => i.objectKey === item.objectKey);
     const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (params?.splitBrainRisk ?? 0) > 0;
-    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined }, user);
+    // The mode the operator confirmed: a planned run whose primary cluster stopped answering since
+    // its pre-checks is refused (as a replica's planned failover is), never force-promoted.
+    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned' }, user);
   }
 
   /** The recovery point a finished failover task used, from its params and steps. */
@@ -464,10 +466,18 @@ export class PlanRunner {
     return { at: null, planned: false };
   }
 
-  /** Waits the VM's wait-after-start, then until it runs and (if asked) its TCP port answers from its node. */
-  async #ready(ctx: TaskContext, item: StoredItem): Promise<Date> {
+  /**
+   * Waits the VM's wait-after-start, then until it runs and (if asked) its TCP port answers from
+   * its node. A VM that was paused on its master is started paused by its failover (as it was):
+   * paused is then its started state.
+   */
+  async #ready(ctx: TaskContext, item: StoredItem, failover: TaskRow): Promise<Date> {
     const r = this.replicas.row(item.replicaId!);
     const node = this.replicas.node(r.sourceSiteId);
+    const p = (failover.params ?? {}) as { masterState?: string | null; fromSiteId?: number };
+    // The failover's own rule for starting the VM paused (its step "Start the VM").
+    const startedPaused = (p.masterState ?? r.vmDefinition?.state) === 'paused';
+    let pausedNoted = false;
     if (item.waitAfterStartSec > 0) {
       ctx.log(`${item.label}: waiting ${item.waitAfterStartSec} s after its start`);
       await sleep(item.waitAfterStartSec * 1000, ctx.signal);
@@ -479,7 +489,12 @@ export class PlanRunner {
       ctx.throwIfCancelled();
       try {
         const state = await node.getVmState(r.vmName);
-        if (state !== 'running') why = `VM ${r.vmName} is ${state ?? 'not defined'} on ${this.#siteName(r.sourceSiteId)}`;
+        const started = state === 'running' || (startedPaused && state === 'paused');
+        if (started && state === 'paused' && !pausedNoted) {
+          pausedNoted = true;
+          ctx.log(`${item.label}: ${r.vmName} is paused on ${this.#siteName(r.sourceSiteId)}, as it was on ${p.fromSiteId ? this.#siteName(p.fromSiteId) : 'its master'}`);
+        }
+        if (!started) why = `VM ${r.vmName} is ${state ?? 'not defined'} on ${this.#siteName(r.sourceSiteId)}`;
         else if (item.readiness?.tcp) {
           const tcp = await node.checkTcp(item.readiness.tcp.host, item.readiness.tcp.port, 5000);
           why = tcp.open ? '' : tcp.detail;
