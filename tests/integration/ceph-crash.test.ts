@@ -5,11 +5,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { createApp, type App } from '@/server/app';
-import { AppError } from '@/server/domain/errors';
 import type { Context } from '@/server/trpc/init';
 import { createCaller } from '@/server/trpc/root';
 import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
 import { cephPool } from '../unit/ceph-pool';
+import { rejection } from '../unit/ceph-demo-env';
 
 /*
  * A site of the two-site lab loses power (`ceph-sites.sh crash site-a`: kill -9 of its mon, mgr,
@@ -44,16 +44,6 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<{ value: T
   timings[label] = secs(ms);
   console.log(`[ceph-crash] ${label}: ${secs(ms)}`);
   return { value, ms };
-}
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {

@@ -7,6 +7,7 @@ import { encodeBootstrapToken } from '@/server/adapters/ceph/token';
 import { CommandError, type CommandResult, type CommandRunner, type CommandSpec } from '@/server/adapters/runner';
 import { classifyImage } from '@/server/domain/ceph/mirroring';
 import { AppError } from '@/server/domain/errors';
+import { rejection } from './ceph-demo-env';
 
 const DIR = path.resolve(__dirname, '../fixtures/ceph');
 const fx = (name: string) => fs.readFileSync(path.join(DIR, name), 'utf8');
@@ -42,16 +43,6 @@ const TARGET = { cluster: 'site-a', confPath: '/etc/ceph/site-a.conf', clientId:
 function adapter(rules: [RegExp, Reply][]) {
   const runner = new FakeRunner(rules);
   return { runner, ceph: new CephCliAdapter(runner, TARGET) };
-}
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const fail = (stderr: string, exitCode = 22): Partial<CommandResult> => ({ exitCode, stderr });

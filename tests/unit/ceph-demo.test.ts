@@ -1,28 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBootstrapToken } from '@/server/adapters/ceph/token';
 import { isRetryableCephError } from '@/server/adapters/ceph/errors';
-import { DemoCephAdapter } from '@/server/adapters/demo/ceph';
-import { DemoWorld } from '@/server/adapters/demo/world';
-import { ManualClock } from '@/server/domain/clock';
-import { AppError } from '@/server/domain/errors';
-
-const START = Date.UTC(2026, 10, 23, 12, 0, 0);
-
-function setup() {
-  const clock = new ManualClock(START);
-  const world = new DemoWorld(clock, 0);
-  return { clock, world, a: new DemoCephAdapter(world, 'demo-site-a'), b: new DemoCephAdapter(world, 'demo-site-b') };
-}
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a rejection');
-}
+import { demoCephPair as setup, DEMO_START as START, rejection } from './ceph-demo-env';
 
 describe('DemoCephAdapter', () => {
   it('starts paired: rbd in image mode with the world images primary on site-a and replaying on site-b', async () => {

@@ -2,10 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isRetryableCephError } from '@/server/adapters/ceph/errors';
 import { newestRecoveryPoint } from '@/server/adapters/ceph/parse';
 import type { ImageSnapshot } from '@/server/adapters/ceph/types';
-import { DEMO_NAMESPACE, DemoCephAdapter } from '@/server/adapters/demo/ceph';
-import { DemoWorld } from '@/server/adapters/demo/world';
-import { ManualClock } from '@/server/domain/clock';
-import { AppError } from '@/server/domain/errors';
+import { DEMO_NAMESPACE } from '@/server/adapters/demo/ceph';
+import { demoCephPair as setup, rejection } from './ceph-demo-env';
 
 /*
  * Test copies of a mirror snapshot on the demo clusters (the simulation of
@@ -14,24 +12,8 @@ import { AppError } from '@/server/domain/errors';
  * the replication of their source.
  */
 
-const START = Date.UTC(2026, 10, 23, 12, 0, 0);
 const IMG = 'vm-web01-root';
 
-function setup() {
-  const clock = new ManualClock(START);
-  const world = new DemoWorld(clock, 0);
-  return { clock, world, a: new DemoCephAdapter(world, 'demo-site-a'), b: new DemoCephAdapter(world, 'demo-site-b') };
-}
-
-async function rejection(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** The newest complete non-primary mirror snapshot. */
 function newestComplete(snaps: ImageSnapshot[]): ImageSnapshot {
