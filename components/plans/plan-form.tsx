@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
-import { objectKey, PLAN_GROUPS, type PlanInput, type PlanItemInput } from '@/server/domain/plans/rules';
+import { itemLabel, objectKey, PLAN_GROUPS, type PlanInput, type PlanItemInput } from '@/server/domain/plans/rules';
 
 type Item = PlanItemInput;
 
@@ -86,10 +86,11 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
     setImage('');
   };
 
-  const label = (it: Item) =>
-    it.kind === 'replica'
-      ? `VM ${vmOf(it.replicaId)?.vmName ?? `replica #${it.replicaId}`} (${vmOf(it.replicaId)?.sourceSite ?? '?'} → ${vmOf(it.replicaId)?.targetSite ?? '?'})`
-      : `RBD ${it.image ? `image ${it.pool}/${it.namespace ? it.namespace + '/' : ''}${it.image}` : it.namespace ? `namespace ${it.pool}/${it.namespace}` : `pool ${it.pool}`} (${siteName(it.protectedSiteId)} → ${siteName(it.recoverySiteId)})`;
+  // The plan's own labels (itemLabel); a VM's also says where its replica goes.
+  const label = (it: Item) => {
+    const text = itemLabel(it, { site: siteName, replica: (id) => vmOf(id)?.vmName ?? `replica #${id}` });
+    return it.kind === 'replica' ? `${text} (${vmOf(it.replicaId)?.sourceSite ?? '?'} → ${vmOf(it.replicaId)?.targetSite ?? '?'})` : text;
+  };
 
   return (
     <div className="space-y-4">

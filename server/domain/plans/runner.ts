@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, inArray } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { planRunItems, planRuns, recoveryPlanItems, recoveryPlans, tasks as tasksTable, type PlanRunItemRow, type PlanRunRow, type RecoveryPlanItemRow, type TaskRow } from '../../db/schema';
+import { planRunItems, planRuns, recoveryPlanItems, tasks as tasksTable, type PlanRunItemRow, type PlanRunRow, type RecoveryPlanItemRow, type TaskRow } from '../../db/schema';
 import { ACTIVE_STATES, type TaskContext, type TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { CephFailover } from '../ceph/failover';
@@ -8,6 +8,7 @@ import { confirmWord } from '../ceph/failover';
 import { cephLock } from '../ceph/locks';
 import type { CephMirroring } from '../ceph/mirroring';
 import type { Clock } from '../clock';
+import { sleep } from '../deadline';
 import { AppError, errorMessage } from '../errors';
 import type { Precheck, ReplicaFailover } from '../replicas/failover';
 import type { SiteService } from '../sites';
@@ -438,8 +439,8 @@ export class PlanRunner {
       if (!split.length) return null;
       return this.cephFailover.resync({ staleSiteId: from, goodSiteId: to, pool: input.pool, namespace: input.namespace, image: input.image }, { confirm: confirmWord(input) }, user);
     }
-    const params = (run.prechecks as RunPrecheck | null)?.items.find((i) => i.objectKey === item.objectKey);
-    const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (params?.splitBrainRisk ?? 0) > 0;
+    const checked = (run.prechecks as RunPrecheck | null)?.items.find((i) => i.objectKey === item.objectKey);
+    const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (checked?.splitBrainRisk ?? 0) > 0;
     // The mode the operator confirmed: a planned run whose primary cluster stopped answering since
     // its pre-checks is refused (as a replica's planned failover is), never force-promoted.
     return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned' }, user);
@@ -514,22 +515,4 @@ export class PlanRunner {
     return this.db.select({ id: planRuns.id }).from(planRuns).where(eq(planRuns.taskId, taskId)).get()?.id ?? null;
   }
 
-  /** Runs of a plan, newest first. */
-  runsOf(planId: number) {
-    return this.db.select().from(planRuns).where(eq(planRuns.planId, planId)).orderBy(desc(planRuns.id)).limit(50).all();
-  }
-
-  /** For tests and the report: the plan's stored row. */
-  planExists(planId: number): boolean {
-    return !!this.db.select({ id: recoveryPlans.id }).from(recoveryPlans).where(eq(recoveryPlans.id, planId)).get();
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new AppError('CANCELLED', 'cancelled by the operator'));
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    const onAbort = () => (clearTimeout(t), reject(new AppError('CANCELLED', 'cancelled by the operator')));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
