@@ -476,9 +476,20 @@ export const planRuns = sqliteTable(
     dataLossSec: integer('data_loss_sec'),
     /** Measured: run start → the last VM running and ready (or the last object done), milliseconds. */
     recoveryTimeMs: integer('recovery_time_ms'),
+    /** A test failover's options (the network its VMs get). */
+    options: text('options', { mode: 'json' }).$type<PlanRunOptions | null>(),
+    /** A test-cleanup run: the test run it cleans up. */
+    ofRunId: integer('of_run_id'),
+    /** A test run: when its cleanup removed the last thing it created. */
+    cleanedAt: integer('cleaned_at', { mode: 'timestamp_ms' }),
   },
   (t) => [index('plan_runs_plan_idx').on(t.planId, t.id)],
 );
+
+export interface PlanRunOptions {
+  /** What the test VMs' network interfaces become: removed, or put on an isolated libvirt network. */
+  network: { kind: 'none' } | { kind: 'isolated'; network: string };
+}
 
 export type PlanRunRow = typeof planRuns.$inferSelect;
 

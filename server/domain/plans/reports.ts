@@ -1,6 +1,7 @@
 import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { planRunItems, planRuns, taskLogs, tasks, taskSteps } from '../../db/schema';
+import { planRunItems, planRuns, taskLogs, tasks, taskSteps, type PlanRunOptions } from '../../db/schema';
+import type { TestCreated } from './rules';
 import { AppError } from '../errors';
 
 export interface ReportStep {
@@ -26,6 +27,8 @@ export interface RunReportItem {
   dataLossSec: number | null;
   error: string | null;
   steps: ReportStep[];
+  /** A test's: what it created for this object (the cleanup destroys exactly this). */
+  created: TestCreated | null;
 }
 
 export interface RunReport {
@@ -47,6 +50,12 @@ export interface RunReport {
   recoveryTimeMs: number | null;
   plan: unknown;
   prechecks: unknown;
+  /** A test's options (the network of its VMs). */
+  options: PlanRunOptions | null;
+  /** A test: when its cleanup finished, and its cleanup runs. A cleanup: the test it cleans up. */
+  cleanedAt: number | null;
+  cleanups: { id: number; taskId: number | null; state: string }[];
+  ofRunId: number | null;
   items: RunReportItem[];
   steps: ReportStep[];
   questions: { at: number; message: string }[];
@@ -102,6 +111,7 @@ export class PlanReports {
     if (!run) throw new AppError('NOT_FOUND', `run report #${runId} does not exist`);
     const task = run.taskId ? this.db.select().from(tasks).where(eq(tasks.id, run.taskId)).get() : undefined;
     const stepsOf = (taskId: number) => this.db.select().from(taskSteps).where(eq(taskSteps.taskId, taskId)).orderBy(taskSteps.idx).all().map(step);
+    const runSteps = task ? stepsOf(task.id) : [];
     const logs = task ? this.db.select().from(taskLogs).where(eq(taskLogs.taskId, task.id)).orderBy(taskLogs.id).limit(2000).all() : [];
     const items = this.db
       .select()
@@ -124,7 +134,9 @@ export class PlanReports {
           recoveryPointAt: i.recoveryPointAt?.getTime() ?? null,
           dataLossSec: i.dataLossSec,
           error: i.error,
-          steps: i.childTaskId ? stepsOf(i.childTaskId) : [],
+          // A test's (or cleanup's) own steps for the object, else its failover task's.
+          steps: i.childTaskId ? stepsOf(i.childTaskId) : runSteps.filter((s) => s.name.startsWith(`Test ${i.label}:`) || s.name === `Clean up ${i.label}`),
+          created: (i.created as TestCreated | null) ?? null,
         };
       });
     const errors = [...(task?.error ? [task.error] : []), ...items.filter((i) => i.error).map((i) => `${i.label}: ${i.error}`), ...logs.filter((l) => l.level === 'error').map((l) => l.message)];
@@ -146,8 +158,22 @@ export class PlanReports {
       recoveryTimeMs: run.recoveryTimeMs,
       plan: run.plan,
       prechecks: run.prechecks,
+      options: run.options ?? null,
+      cleanedAt: run.cleanedAt?.getTime() ?? null,
+      cleanups:
+        run.kind === 'test'
+          ? this.db
+              .select({ id: planRuns.id, taskId: planRuns.taskId, state: tasks.state })
+              .from(planRuns)
+              .leftJoin(tasks, eq(tasks.id, planRuns.taskId))
+              .where(and(eq(planRuns.kind, 'test-cleanup'), eq(planRuns.ofRunId, run.id)))
+              .orderBy(planRuns.id)
+              .all()
+              .map((c) => ({ ...c, state: c.state ?? 'unknown' }))
+          : [],
+      ofRunId: run.ofRunId,
       items,
-      steps: task ? stepsOf(task.id) : [],
+      steps: runSteps,
       questions: logs.filter((l) => /^(question|answer): /.test(l.message) || / answered$/.test(l.message)).map((l) => ({ at: l.at.getTime(), message: l.message })),
       errors: [...new Set(errors)],
       log: logs.map((l) => ({ at: l.at.getTime(), level: l.level, message: l.message })),

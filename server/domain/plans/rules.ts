@@ -173,3 +173,56 @@ export function runFigures(startedAt: number, items: readonly RunFigureItem[]): 
   const ends = (vms.length ? vms.map((i) => i.readyAt ?? i.finishedAt) : done.map((i) => i.finishedAt)).filter((x): x is number => x !== null);
   return { dataLossSec, recoveryTimeMs: ends.length ? Math.max(...ends) - startedAt : null };
 }
+
+// ------------------------------------------------------------------ test failover
+
+/** Everything a test failover creates is named with this prefix and its run id. */
+export const TEST_PREFIX = 'tandem-test-';
+
+export const testNetworkSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }),
+  z.object({ kind: z.literal('isolated'), network: z.string().trim().min(1, 'name the isolated network').max(64, 'at most 64 characters').regex(NAME_PATTERNS.vm, 'letters, digits and . _ - only, starting with a letter or digit') }),
+]);
+export type TestNetwork = z.infer<typeof testNetworkSchema>;
+
+/**
+ * The names of what test run `runId` creates, unique to the run: its cleanup destroys these names
+ * and nothing else, and two tests never share one.
+ */
+export function testNames(runId: number) {
+  const tag = `${TEST_PREFIX}${runId}`;
+  return {
+    /** The hold that keeps the cloned snapshot on the master and on the replica node. */
+    tag,
+    /** The test VM (names are at most 64 characters). */
+    vm: (vmName: string) => `${vmName.slice(0, 64 - `-test-${runId}`.length)}-test-${runId}`,
+    /** The clone of a replica dataset: in the same pool, outside the replicated datasets. */
+    clone: (replicaDataset: string) => {
+      const [pool, ...rest] = replicaDataset.split('/');
+      return `${pool}/${tag}-${(rest.length ? rest : [pool]).join('-')}`;
+    },
+    /** The copy of an image, beside it in its pool and namespace. */
+    rbdCopy: (image: string) => `${tag}-${image}`.slice(0, 128),
+  };
+}
+
+/** Whether an image is a test copy (never itself tested, failed over or counted in a pool's images). */
+export const isTestCopy = (image: string) => image.startsWith(TEST_PREFIX);
+
+/** What a test run created for one object, recorded before it is created (plan_run_items.created). */
+export type TestCreated =
+  | {
+      kind: 'replica';
+      replicaId: number;
+      /** The replica node (clones, test VM) and the master node (the hold on the source snapshot). */
+      siteId: number;
+      masterSiteId: number;
+      tag: string;
+      snapshot: string | null;
+      /** Held datasets: the replica's on siteId, the master's on masterSiteId. */
+      replicaDatasets: string[];
+      masterDatasets: string[];
+      clones: string[];
+      vm: string;
+    }
+  | { kind: 'rbd'; siteId: number; pool: string; namespace: string; copies: string[] };

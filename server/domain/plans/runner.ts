@@ -9,19 +9,23 @@ import { cephLock } from '../ceph/locks';
 import type { CephMirroring } from '../ceph/mirroring';
 import type { Clock } from '../clock';
 import { sleep } from '../deadline';
+import type { NodeAdapter } from '../../adapters/node/types';
 import { AppError, errorMessage } from '../errors';
 import type { Precheck, ReplicaFailover } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { replicaLock, type ReplicaService } from '../replicas/service';
-import { dependantsOf, eachLimited, measuredLoss, runFigures, runGroups } from './rules';
+import { dependantsOf, eachLimited, measuredLoss, runFigures, runGroups, type TestCreated, type TestNetwork } from './rules';
+import { cleanupStep, testSteps, type PlanTests } from './test-failover';
 import type { PlanView, RecoveryPlans } from './service';
 
-export type RunKind = 'planned' | 'disaster' | 'reprotect';
+export type RunKind = 'planned' | 'disaster' | 'reprotect' | 'test';
 export type RunDirection = 'forward' | 'back';
 
 export interface RunRequest {
   kind: RunKind;
   direction: RunDirection;
+  /** A test's network for its VMs (default: none). */
+  network?: TestNetwork;
 }
 
 /** One object of a run's pre-check: what will happen to it, and what is lost. */
@@ -79,6 +83,11 @@ export function itemStep(kind: RunKind, item: { groupNo: number; label: string }
   return kind === 'reprotect' ? `Reprotect ${item.label}` : `Group ${item.groupNo}: ${item.label}`;
 }
 
+/** The steps of one object in a run of this kind. */
+export function itemSteps(kind: RunKind, item: { groupNo: number; label: string; kind: 'replica' | 'rbd' }): string[] {
+  return kind === 'test' ? testSteps(item) : [itemStep(kind, item)];
+}
+
 /**
  * Runs recovery plans: a planned migration, a disaster recovery, a reprotect (reinit or resync of
  * every object toward the other side) and the fail back (the plan run back). A run is a durable
@@ -97,6 +106,7 @@ export class PlanRunner {
     private readonly ceph: CephMirroring,
     private readonly cephFailover: CephFailover,
     private readonly sites: SiteService,
+    private readonly tests: PlanTests,
   ) {
     tasks.define<RunParams>('plan.run', {
       run: (ctx, p) => this.#run(ctx, p),
@@ -155,7 +165,7 @@ export class PlanRunner {
       maxDataLossSec: known.length ? Math.max(...known) : null,
       unknownWindows: windows.length - known.length,
       splitBrainRisk: items.reduce((a, i) => a + i.splitBrainRisk, 0),
-      steps: runGroups(plan.items.map((i) => ({ ...i, groupNo: i.group }))).flatMap((g) => g.items.map((i) => itemStep(req.kind, i))),
+      steps: runGroups(plan.items.map((i) => ({ ...i, groupNo: i.group }))).flatMap((g) => g.items.flatMap((i) => itemSteps(req.kind, i))),
     };
   }
 
@@ -164,6 +174,11 @@ export class PlanRunner {
     const base = { objectKey: item.objectKey, label: item.label, group: item.group, from: this.#siteName(from), to: this.#siteName(to) };
     const blocked = (message: string): RunPrecheckItem => ({ ...base, action: 'none', canProceed: false, checks: [{ id: 'object', label: 'Object', status: 'block', message }], dataLossWindowSec: null, splitBrainRisk: 0 });
     try {
+      if (req.kind === 'test') {
+        if (req.direction !== 'forward') return blocked('a test failover runs toward the recovery sites only');
+        const t = await this.tests.precheck(item);
+        return { ...base, to: t.to, action: t.action, canProceed: !t.checks.some((c) => c.status === 'block'), checks: t.checks, dataLossWindowSec: t.ageSec, splitBrainRisk: 0 };
+      }
       if (item.kind === 'replica') {
         const why = this.#replicaDirection(item, req.direction, req.kind);
         if (why) return blocked(why);
@@ -210,6 +225,10 @@ export class PlanRunner {
     if (req.confirm !== plan.name) throw AppError.invalid('confirm', `type the plan's name ${plan.name} to confirm`);
     const reason = req.reason.trim();
     if (reason.length < 3) throw AppError.invalid('reason', 'say why this run is made (it goes into the report)');
+    if (req.kind === 'test') {
+      const open = this.tests.uncleaned(planId);
+      if (open.length) throw new AppError('PRECONDITION_FAILED', `the test of run #${open[0]} is not cleaned up yet: clean it up before the next test`);
+    }
     const pre = await this.precheck(planId, req);
     if (!pre.canProceed) {
       const blocks = pre.items.flatMap((i) => i.checks.filter((c) => c.status === 'block').map((c) => `${i.label}: ${c.message}`));
@@ -230,19 +249,59 @@ export class PlanRunner {
     const run = this.db.transaction((tx) => {
       const r = tx
         .insert(planRuns)
-        .values({ planId, planName: plan.name, kind: req.kind, direction: req.direction, reason, plan: stored, prechecks: pre, startedBy: user.username, startedAt: new Date(now) })
+        .values({ planId, planName: plan.name, kind: req.kind, direction: req.direction, reason, plan: stored, prechecks: pre, startedBy: user.username, startedAt: new Date(now), options: req.kind === 'test' ? { network: req.network ?? { kind: 'none' } } : null })
         .returning()
         .get();
       for (const it of stored.items) tx.insert(planRunItems).values({ runId: r.id, objectKey: it.objectKey, label: it.label, groupNo: it.groupNo, state: 'pending' }).run();
       return r;
     });
-    const what = req.kind === 'reprotect' ? 'Reprotect' : req.direction === 'back' ? (req.kind === 'planned' ? 'Fail back' : 'Disaster recovery back') : req.kind === 'planned' ? 'Planned migration' : 'Disaster recovery';
+    const what = req.kind === 'test' ? 'Test failover' : req.kind === 'reprotect' ? 'Reprotect' : req.direction === 'back' ? (req.kind === 'planned' ? 'Fail back' : 'Disaster recovery back') : req.kind === 'planned' ? 'Planned migration' : 'Disaster recovery';
     const task = this.tasks.startDurable<RunParams>({
       name: `${what}: plan ${plan.name}`,
       kind: 'plan.run',
       target: `plan/${planId}`,
       params: { runId: run.id, planName: plan.name, confirmSplitBrain: req.confirmSplitBrain === true },
       steps: pre.steps,
+      username: user.username,
+    });
+    this.db.update(planRuns).set({ taskId: task.id }).where(eq(planRuns.id, run.id)).run();
+    return { runId: run.id, task };
+  }
+
+  /**
+   * Cleans up a test run: destroys what it recorded per object (test VMs, clones, holds, image
+   * copies) and nothing else. Also for a test that was cut off by a crash or failed half-way.
+   */
+  cleanupTest(testRunId: number, req: { reason?: string }, user: SessionUser): { runId: number; task: TaskRow } {
+    const test = this.#runRow(testRunId);
+    if (test.kind !== 'test') throw AppError.invalid('runId', `run #${testRunId} is a ${test.kind} run, not a test failover`);
+    if (test.cleanedAt) throw new AppError('PRECONDITION_FAILED', `the test of run #${testRunId} was cleaned up already`);
+    const t = test.taskId ? this.tasks.get(test.taskId) : undefined;
+    if (t && ACTIVE_STATES.includes(t.state)) throw new AppError('CONFLICT', `the test is still running (task #${t.id}); cancel it first, then clean it up`);
+    const previous = this.db.select().from(planRuns).where(and(eq(planRuns.kind, 'test-cleanup'), eq(planRuns.ofRunId, testRunId))).all();
+    for (const c of previous) {
+      const ct = c.taskId ? this.tasks.get(c.taskId) : undefined;
+      if (ct && ACTIVE_STATES.includes(ct.state)) throw new AppError('CONFLICT', `the cleanup is running (task #${ct.id})`);
+      if (ct && ENDED_FAILED.includes(ct.state)) throw new AppError('PRECONDITION_FAILED', `the cleanup of this test stopped (task #${ct.id}, ${ct.state}): resume that task`);
+    }
+    const items = this.#items(testRunId);
+    const stored = test.plan as StoredPlan;
+    const reason = req.reason?.trim() || `clean up the test failover of run #${testRunId}`;
+    const run = this.db.transaction((tx) => {
+      const r = tx
+        .insert(planRuns)
+        .values({ planId: test.planId, planName: test.planName, kind: 'test-cleanup', direction: 'forward', reason, plan: stored, startedBy: user.username, startedAt: new Date(this.clock.now()), ofRunId: testRunId })
+        .returning()
+        .get();
+      for (const it of items) tx.insert(planRunItems).values({ runId: r.id, objectKey: it.objectKey, label: it.label, groupNo: it.groupNo, state: 'pending', created: it.created }).run();
+      return r;
+    });
+    const task = this.tasks.startDurable<RunParams>({
+      name: `Test cleanup: plan ${test.planName} (run #${testRunId})`,
+      kind: 'plan.run',
+      target: test.planId ? `plan/${test.planId}` : `plan-run/${testRunId}`,
+      params: { runId: run.id, planName: test.planName, confirmSplitBrain: false },
+      steps: items.map((i) => cleanupStep(i)),
       username: user.username,
     });
     this.db.update(planRuns).set({ taskId: task.id }).where(eq(planRuns.id, run.id)).run();
@@ -278,6 +337,7 @@ export class PlanRunner {
       asking = next.catch(() => undefined);
       return next;
     };
+    if (run.kind === 'test-cleanup') return this.#cleanup(ctx, run);
     let aborted: string | null = null;
     try {
       for (const { group, items } of runGroups(plan.items)) {
@@ -310,15 +370,16 @@ export class PlanRunner {
 
   /** One object of a run, with the operator's choice on failure. Returns why the run must stop, or null. */
   async #item(ctx: TaskContext, run: PlanRunRow, plan: StoredPlan, item: StoredItem, user: SessionUser, ask: (q: Parameters<TaskContext['ask']>[0]) => Promise<string>): Promise<string | null> {
-    const step = itemStep(run.kind as RunKind, item);
+    const kind = run.kind as RunKind;
     const current = this.#items(run.id).find((i) => i.objectKey === item.objectKey);
     if (current?.state === 'skipped') {
-      ctx.skip(step, current.error ?? 'skipped');
+      for (const step of itemSteps(kind, item)) ctx.skip(step, current.error ?? 'skipped');
       return null;
     }
     for (;;) {
       try {
-        await ctx.step(step, () => this.#object(ctx, run, item, user));
+        if (kind === 'test') await this.#testObject(ctx, run, item);
+        else await ctx.step(itemStep(kind, item), () => this.#object(ctx, run, item, user));
         return null;
       } catch (e) {
         if (ctx.signal.aborted || AppError.is(e, 'CANCELLED')) throw e;
@@ -398,9 +459,55 @@ export class PlanRunner {
     const point = kind === 'reprotect' ? null : this.#recoveryPoint(ended);
     const dataLossSec = !point ? 0 : point.planned ? 0 : measuredLoss(run.startedAt.getTime(), point.at);
     let readyAt: Date | null = null;
-    if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item, ended);
+    if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item, this.#failedOverVm(item, ended));
     this.#setItem(run.id, item.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()), readyAt, recoveryPointAt: point?.at ? new Date(point.at) : null, dataLossSec });
     return { taskId: childId, dataLossSec };
+  }
+
+  /** One object of a test failover: its clones (or copies) and its test VM, ready. */
+  async #testObject(ctx: TaskContext, run: PlanRunRow, item: StoredItem): Promise<void> {
+    const row = this.#items(run.id).find((i) => i.objectKey === item.objectKey)!;
+    this.#setItem(run.id, item.objectKey, { state: 'running', error: null, startedAt: row.startedAt ?? new Date(this.clock.now()), finishedAt: null });
+    const options = run.options ?? { network: { kind: 'none' } };
+    const res = await this.tests.test(ctx, run.id, item, options, (row.created as TestCreated | null) ?? null, (created) => this.#setItem(run.id, item.objectKey, { created }));
+    let readyAt: Date | null = null;
+    if (item.kind === 'replica') {
+      const t = this.tests.testVm(run.id, item);
+      readyAt = await this.#ready(ctx, item, { ...t, note: `as its master is`, tcp: options.network.kind !== 'none' });
+    }
+    this.#setItem(run.id, item.objectKey, {
+      state: 'done',
+      finishedAt: new Date(this.clock.now()),
+      readyAt,
+      recoveryPointAt: res.recoveryPointAt !== null ? new Date(res.recoveryPointAt) : null,
+      dataLossSec: measuredLoss(run.startedAt.getTime(), res.recoveryPointAt),
+    });
+  }
+
+  /** A test's cleanup: each object's recorded test resources, destroyed; then the test is marked clean. */
+  async #cleanup(ctx: TaskContext, run: PlanRunRow) {
+    const items = this.#items(run.id);
+    for (const it of items) {
+      ctx.throwIfCancelled();
+      if (it.state === 'done') {
+        ctx.skip(cleanupStep(it), 'cleaned up');
+        continue;
+      }
+      this.#setItem(run.id, it.objectKey, { state: 'running', error: null, startedAt: it.startedAt ?? new Date(this.clock.now()) });
+      try {
+        await ctx.step(cleanupStep(it), async () => {
+          const created = it.created as TestCreated | null;
+          if (!created) return ctx.log(`${it.label}: the test created nothing`);
+          await this.tests.cleanup(ctx, created);
+        });
+      } catch (e) {
+        this.#setItem(run.id, it.objectKey, { state: 'failed', error: errorMessage(e), finishedAt: new Date(this.clock.now()) });
+        throw e;
+      }
+      this.#setItem(run.id, it.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()) });
+    }
+    this.db.update(planRuns).set({ cleanedAt: new Date(this.clock.now()) }).where(eq(planRuns.id, run.ofRunId!)).run();
+    return { cleaned: items.filter((i) => i.created).length };
   }
 
   /** A child task a crashed run had started but not yet recorded: the newest of its kind on the object's lock since the run began. */
@@ -467,39 +574,47 @@ export class PlanRunner {
     return { at: null, planned: false };
   }
 
-  /**
-   * Waits the VM's wait-after-start, then until it runs and (if asked) its TCP port answers from
-   * its node. A VM that was paused on its master is started paused by its failover (as it was):
-   * paused is then its started state.
-   */
-  async #ready(ctx: TaskContext, item: StoredItem, failover: TaskRow): Promise<Date> {
+  /** Where a failed-over VM runs, for its readiness check. */
+  #failedOverVm(item: StoredItem, failover: TaskRow) {
     const r = this.replicas.row(item.replicaId!);
-    const node = this.replicas.node(r.sourceSiteId);
     const p = (failover.params ?? {}) as { masterState?: string | null; fromSiteId?: number };
     // The failover's own rule for starting the VM paused (its step "Start the VM").
-    const startedPaused = (p.masterState ?? r.vmDefinition?.state) === 'paused';
+    const paused = (p.masterState ?? r.vmDefinition?.state) === 'paused';
+    return { node: this.replicas.node(r.sourceSiteId), siteId: r.sourceSiteId, vm: r.vmName, paused, note: `as it was on ${p.fromSiteId ? this.#siteName(p.fromSiteId) : 'its master'}`, tcp: true };
+  }
+
+  /**
+   * Waits the VM's wait-after-start, then until it runs and (if asked, and it has a network) its
+   * TCP port answers from its node. A VM started paused (as its master was) counts as started
+   * when paused.
+   */
+  async #ready(ctx: TaskContext, item: StoredItem, vm: { node: NodeAdapter; siteId: number; vm: string; paused: boolean; note: string; tcp: boolean }): Promise<Date> {
+    const { node } = vm;
+    const where = this.#siteName(vm.siteId);
     let pausedNoted = false;
     if (item.waitAfterStartSec > 0) {
       ctx.log(`${item.label}: waiting ${item.waitAfterStartSec} s after its start`);
       await sleep(item.waitAfterStartSec * 1000, ctx.signal);
     }
+    const tcp = vm.tcp ? item.readiness?.tcp : null;
+    if (item.readiness?.tcp && !vm.tcp) ctx.log(`${item.label}: the TCP check of ${item.readiness.tcp.host}:${item.readiness.tcp.port} is left out: ${vm.vm} has no network interface`);
     const timeoutMs = (item.readiness?.timeoutSec ?? 120) * 1000;
     const deadline = this.clock.now() + timeoutMs;
     let why = '';
     for (;;) {
       ctx.throwIfCancelled();
       try {
-        const state = await node.getVmState(r.vmName);
-        const started = state === 'running' || (startedPaused && state === 'paused');
+        const state = await node.getVmState(vm.vm);
+        const started = state === 'running' || (vm.paused && state === 'paused');
         if (started && state === 'paused' && !pausedNoted) {
           pausedNoted = true;
-          ctx.log(`${item.label}: ${r.vmName} is paused on ${this.#siteName(r.sourceSiteId)}, as it was on ${p.fromSiteId ? this.#siteName(p.fromSiteId) : 'its master'}`);
+          ctx.log(`${item.label}: ${vm.vm} is paused on ${where}, ${vm.note}`);
         }
-        if (!started) why = `VM ${r.vmName} is ${state ?? 'not defined'} on ${this.#siteName(r.sourceSiteId)}`;
-        else if (item.readiness?.tcp) {
-          const tcp = await node.checkTcp(item.readiness.tcp.host, item.readiness.tcp.port, 5000);
-          why = tcp.open ? '' : tcp.detail;
-          if (tcp.open) ctx.log(`${item.label}: ${tcp.detail}`);
+        if (!started) why = `VM ${vm.vm} is ${state ?? 'not defined'} on ${where}`;
+        else if (tcp) {
+          const res = await node.checkTcp(tcp.host, tcp.port, 5000);
+          why = res.open ? '' : res.detail;
+          if (res.open) ctx.log(`${item.label}: ${res.detail}`);
         } else why = '';
       } catch (e) {
         why = errorMessage(e);

@@ -10,6 +10,7 @@ import type { SiteService } from '../sites';
 import { copyProgress, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, stuckCopyReason } from './health';
 import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
 import { HEALTHS, type BytesAtRisk, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
+import { cephTime } from './format';
 
 export interface SiteExposure {
   site: SiteRef;
@@ -62,20 +63,6 @@ interface SiteInfo {
   name: string;
   kind: 'node' | 'ceph';
   lastSeenAt: number | null;
-}
-
-/** Ceph prints times in the admin host's time zone; Tandem's clusters run in UTC. Many images share a time: parsed once each. */
-const cephTimes = new Map<string, number | null>();
-function cephTime(s: string | null): number | null {
-  if (!s) return null;
-  let t = cephTimes.get(s);
-  if (t === undefined) {
-    const v = Date.parse(`${s.replace(' ', 'T')}Z`);
-    t = Number.isFinite(v) ? v : null;
-    if (cephTimes.size > 10_000) cephTimes.clear();
-    cephTimes.set(s, t);
-  }
-  return t;
 }
 
 function ref(s: SiteInfo | undefined | null): SiteRef | null {

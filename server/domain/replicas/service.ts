@@ -71,6 +71,9 @@ export class ReplicaService {
     private readonly box: Sealer,
   ) {}
 
+  /** Snapshots of a replica a test failover has cloned, which pruning keeps (set by the plans' tests). */
+  testHolds?: (replicaId: number) => string[];
+
   node(siteId: number): NodeAdapter {
     const a = this.sites.adapter(siteId);
     if (a.kind !== 'node') throw new AppError('INVALID_INPUT', `site #${siteId} is not a compute node`);
@@ -550,7 +553,9 @@ export class ReplicaService {
         // the previous base is released only once the new one is held on both.
         await Promise.all([target.setReadonly(d.target, true), source.holdSnapshot(d.source, snap, tag), target.holdSnapshot(d.target, snap, tag)]);
         const [, , srcSnaps, dstSnaps] = await Promise.all([source.releaseHolds(d.source, tag, snap), target.releaseHolds(d.target, tag, snap), source.listSnapshots(d.source), target.listSnapshots(d.target)]);
-        const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap);
+        // Snapshots a test failover cloned stay until its cleanup (they are held, too).
+        const tested = new Set(this.testHolds?.(r.id) ?? []);
+        const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap).filter((n) => !tested.has(n));
         // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
         // retried at the next cycle; it does not fail the sync.
         await Promise.all(

@@ -1,11 +1,17 @@
 import { z } from 'zod';
-import { planInputSchema } from '../../domain/plans/rules';
+import { planInputSchema, testNetworkSchema } from '../../domain/plans/rules';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
 /** What the operator types to confirm (the plan's name). */
 const confirm = z.string().max(256, 'at most 256 characters');
-const run = z.object({ id, kind: z.enum(['planned', 'disaster', 'reprotect']), direction: z.enum(['forward', 'back']).default('forward') });
+const run = z.object({
+  id,
+  kind: z.enum(['planned', 'disaster', 'reprotect', 'test']),
+  direction: z.enum(['forward', 'back']).default('forward'),
+  /** A test failover's network for its VMs: none (default) or an isolated libvirt network. */
+  network: testNetworkSchema.optional(),
+});
 
 export const plansRouter = router({
   list: viewerProcedure.query(({ ctx }) => ctx.app.plans.list()),
@@ -27,6 +33,11 @@ export const plansRouter = router({
       const r = await ctx.app.planRunner.start(input.id, input, ctx.user);
       return { runId: r.runId, taskId: r.task.id };
     }),
+  /** Cleans up a test failover: destroys exactly what it created. */
+  cleanupTest: operatorProcedure.input(z.object({ runId: id, reason: z.string().max(2000, 'at most 2000 characters').optional() })).mutation(({ ctx, input }) => {
+    const r = ctx.app.planRunner.cleanupTest(input.runId, input, ctx.user);
+    return { runId: r.runId, taskId: r.task.id };
+  }),
   /** The run of a task, if the task is a plan run (the task page links to its report). */
   runOfTask: viewerProcedure.input(z.object({ taskId: id })).query(({ ctx, input }) => ({ runId: ctx.app.planRunner.runOfTask(input.taskId) })),
   reports: viewerProcedure
