@@ -3,6 +3,7 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { RunStateBadge, runTitle } from '@/components/plans/run-state';
+import { TestCard } from '@/components/plans/test-card';
 import { StateBadge } from '@/components/task-state';
 import { useTaskEvents } from '@/components/task-events';
 import { errorText, useTRPC } from '@/components/trpc';
@@ -68,8 +69,8 @@ export function RunReportView({ id }: { id: number }) {
                 <dd>{r.attempts} (resumed)</dd>
               </>
             )}
-            <dt className="text-zinc-500">Measured data loss</dt>
-            <dd data-testid="report-data-loss">{r.kind === 'reprotect' ? 'n/a' : loss(r.dataLossSec)}</dd>
+            <dt className="text-zinc-500">{r.kind === 'test' ? 'Age of the recovery points used' : 'Measured data loss'}</dt>
+            <dd data-testid="report-data-loss">{r.kind === 'reprotect' || r.kind === 'test-cleanup' ? 'n/a' : loss(r.dataLossSec)}</dd>
             <dt className="text-zinc-500">Measured recovery time</dt>
             <dd data-testid="report-recovery-time">{r.recoveryTimeMs === null ? '—' : formatDuration(r.recoveryTimeMs)}</dd>
             {r.taskId && (
@@ -99,6 +100,7 @@ export function RunReportView({ id }: { id: number }) {
           )}
         </Card>
       </div>
+      <TestCard r={r} />
       <Card title="Objects" className="mt-4 print:border-0 print:shadow-none">
         <table className="w-full text-sm" data-testid="report-objects">
           <thead>

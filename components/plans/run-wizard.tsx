@@ -10,7 +10,7 @@ import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { Badge, Button, ErrorBox, TextArea, TextInput, cx, dialogCls } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
-export type RunChoice = { kind: 'planned' | 'disaster' | 'reprotect'; direction: 'forward' | 'back' };
+export type RunChoice = { kind: 'planned' | 'disaster' | 'reprotect' | 'test'; direction: 'forward' | 'back' };
 
 const WHAT: Record<string, string> = {
   'planned/forward': 'Each object is switched without data loss: the VMs are stopped and synced a last time, the images demoted and promoted once their last snapshot has arrived.',
@@ -19,6 +19,8 @@ const WHAT: Record<string, string> = {
   'disaster/back': 'Each object starts on its production site from its last recovery point; writes after it are lost.',
   'reprotect/forward': 'The production sites become the replicas: each old master is reinitialised, each image that is primary on both sides is resynced from the recovery site (a protective copy is kept).',
   'reprotect/back': 'The recovery sites become the replicas again, after a fail back.',
+  'test/forward':
+    'Production is not touched and replication goes on. On each recovery site the latest recovery point is cloned (VM disks) or copied (images) under a test name, and each VM starts from its clones with a new name and UUID, without its network or on an isolated network. Clean up the test afterwards: exactly what it created is destroyed.',
 };
 
 /**
@@ -35,6 +37,9 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   const [typed, setTyped] = useState('');
   const [splitBrain, setSplitBrain] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
+  const [network, setNetwork] = useState<'none' | 'isolated'>('none');
+  const [isolated, setIsolated] = useState('');
+  const test = choice.kind === 'test';
   const pre = useQuery(trpc.plans.precheck.queryOptions({ id: planId, ...choice }, { staleTime: 0, gcTime: 0 }));
   useEffect(() => {
     const d = ref.current;
@@ -54,7 +59,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   );
   const p = pre.data;
   const title = `${runTitle(choice.kind, choice.direction)}: ${planName}`;
-  const ok = !!p?.canProceed && reason.trim().length >= 3 && typed === planName && (!p.splitBrainRisk || splitBrain);
+  const ok = !!p?.canProceed && reason.trim().length >= 3 && typed === planName && (!p.splitBrainRisk || splitBrain) && (network === 'none' || isolated.trim() !== '');
   return (
     <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onClose())} className={cx(dialogCls, 'max-w-3xl')} aria-label={title}>
       <h2 className="mb-2 text-lg font-semibold">{title}</h2>
@@ -67,7 +72,12 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
             <span>
               {p.items.length} object(s) in {new Set(p.items.map((i) => i.group)).size} group(s)
             </span>
-            {choice.kind !== 'reprotect' && (
+            {test && (
+              <span data-testid="run-max-loss">
+                Oldest recovery point: <b>{p.maxDataLossSec === null ? 'unknown' : formatSeconds(p.maxDataLossSec)} old</b>
+              </span>
+            )}
+            {!test && choice.kind !== 'reprotect' && (
               <span data-testid="run-max-loss">
                 Data lost at most: <b>{p.maxDataLossSec === null ? 'unknown' : p.maxDataLossSec === 0 ? 'none' : formatSeconds(p.maxDataLossSec)}</b>
                 {p.unknownWindows > 0 && ` (${p.unknownWindows} unknown)`}
@@ -84,7 +94,12 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
                   <span className="text-xs text-zinc-500">
                     {i.from} → {i.to}: {i.action}
                   </span>
-                  {choice.kind !== 'reprotect' && (
+                  {test && (
+                    <span className="ml-auto text-xs" data-testid="run-object-loss">
+                      recovery point {i.dataLossWindowSec === null ? 'of unknown age' : `${formatSeconds(i.dataLossWindowSec)} old`}
+                    </span>
+                  )}
+                  {!test && choice.kind !== 'reprotect' && (
                     <span className="ml-auto text-xs" data-testid="run-object-loss">
                       loses {i.dataLossWindowSec === null ? 'an unknown window' : i.dataLossWindowSec === 0 ? 'nothing' : formatSeconds(i.dataLossWindowSec)}
                     </span>
@@ -103,6 +118,20 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
         </>
       )}
       <div className="space-y-3">
+        {test && (
+          <fieldset className="space-y-1 text-sm">
+            <legend className="mb-1 font-medium">Network of the test VMs</legend>
+            <label className="flex items-center gap-2">
+              <input type="radio" name="test-network" checked={network === 'none'} onChange={() => setNetwork('none')} />
+              None: their network interfaces are removed
+            </label>
+            <label className="flex items-center gap-2">
+              <input type="radio" name="test-network" checked={network === 'isolated'} onChange={() => setNetwork('isolated')} />
+              An isolated libvirt network on the recovery nodes
+            </label>
+            {network === 'isolated' && <TextInput label="Isolated network name" value={isolated} onChange={(e) => setIsolated(e.target.value)} autoComplete="off" error={errors['network.network'] ?? errors.network} />}
+          </fieldset>
+        )}
         <TextArea label="Reason (goes into the run report)" value={reason} onChange={(e) => setReason(e.target.value)} rows={2} error={errors.reason} />
         <TextInput label={`Type ${planName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" error={errors.confirm} />
       </div>
@@ -112,7 +141,9 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
           variant={choice.kind === 'disaster' ? 'danger' : 'primary'}
           disabled={!ok}
           busy={run.isPending}
-          onClick={() => run.mutate({ id: planId, ...choice, reason, confirm: typed, confirmSplitBrain: splitBrain || undefined })}
+          onClick={() =>
+            run.mutate({ id: planId, ...choice, reason, confirm: typed, confirmSplitBrain: splitBrain || undefined, network: test ? (network === 'none' ? { kind: 'none' } : { kind: 'isolated', network: isolated.trim() }) : undefined })
+          }
         >
           Start {runTitle(choice.kind, choice.direction).toLowerCase()}
         </Button>

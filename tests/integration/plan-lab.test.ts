@@ -9,7 +9,7 @@ import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { promoteReadiness } from '@/server/adapters/ceph/parse';
 import type { SshRunner } from '@/server/adapters/ssh-runner';
 import { createApp, type App } from '@/server/app';
-import { objectKey } from '@/server/domain/plans/rules';
+import { objectKey, testNames } from '@/server/domain/plans/rules';
 import type { RunReport } from '@/server/domain/plans/reports';
 import { holdTag } from '@/server/domain/replicas/service';
 import type { createCaller } from '@/server/trpc/root';
@@ -22,6 +22,10 @@ import { TandemServer } from './server';
  * Recovery plans on the real labs: one plan with a snapshot-mirrored RBD image (site-a → site-b)
  * in group 1 and a two-disk VM replica (node1 → node2) in group 2 that depends on it.
  *
+ *  0. test failover: the image copied on site-b and the VM's disks cloned on node2 from their
+ *     latest recovery points (checksums equal to what was replicated), the test VM running there
+ *     without its network interface while the VM runs on node1 and goes on replicating; the
+ *     cleanup leaves nothing (`zfs list`, `rbd ls`, `virsh list --all`);
  *  1. planned migration: the VM runs on node2 only, its disks and the image hold what they held
  *     on the production side, no data lost; reprotect (node2 → node1, the image replays on
  *     site-a) and fail back;
@@ -77,7 +81,7 @@ let replicaId = 0;
 let planId = 0;
 let node1Crashed = false;
 let siteACrashed = false;
-const made = { vms: [] as string[], images: [] as string[], paired: false };
+const made = { vms: [] as string[], images: [] as string[], paired: false, testTags: [] as string[] };
 const figures: string[] = [];
 
 const runner = (node: string): SshRunner => lab.runner(node);
@@ -337,7 +341,7 @@ afterAll(async () => {
   if (made.paired) await cephLabScript('unpair').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
   for (const n of lab ? ['node1', 'node2', 'node3'] : []) {
     for (const vm of made.vms) {
-      const left = await cleanVm(runner(n), vm, [TAG], ['zones']).catch((e: unknown) => [String(e)]);
+      const left = await cleanVm(runner(n), vm, [TAG, ...made.testTags], ['zones']).catch((e: unknown) => [String(e)]);
       if (left.length) console.warn(`[plan-lab] could not remove ${left.join(', ')} on ${n}`);
     }
   }
@@ -369,6 +373,83 @@ describe('recovery plans on the real labs', () => {
     expect(pre.canProceed, JSON.stringify(pre.items.map((i) => i.checks.filter((c) => c.status === 'block')))).toBe(true);
     expect(pre.maxDataLossSec).toBe(0);
   });
+
+  it('test failover: copies and clones of the latest recovery points, the test VM without network beside production, which goes on replicating; the cleanup leaves nothing', async () => {
+    // The VM gets a network interface, as a real one has; its definition is stored at the sync.
+    const xml = (await runner('node1').run({ argv: ['virsh', 'dumpxml', '--inactive', VM] })).stdout;
+    await runner('node1').run({ argv: ['virsh', 'destroy', VM] });
+    await runner('node1').run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml.replace('</devices>', "  <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n  </devices>") });
+    await runner('node1').run({ argv: ['virsh', 'start', '--paused', VM] });
+    expect((await runner('node1').run({ argv: ['virsh', 'domiflist', VM] })).stdout).toMatch(/virtio/);
+    await writeDisks('node1', VM, 2);
+    await finishedTask(app!, (await caller.replicas.syncNow({ id: replicaId })).taskId);
+    const synced = await md5s('node1');
+    const { snapshotId } = await a.createMirrorSnapshot(POOL, '', IMG);
+    await pollUntil('the mirror snapshot copied on site-b', () => b.listImageSnapshots(POOL, '', IMG), (sn) => sn.some((x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snapshotId), 120_000, 500);
+    const image = await a.imageChecksum(POOL, '', IMG);
+
+    const pre = await caller.plans.precheck({ id: planId, kind: 'test' });
+    expect(pre.canProceed, JSON.stringify(pre.items.map((i) => i.checks.filter((c) => c.status === 'block')))).toBe(true);
+    const t0 = performance.now();
+    const { runId, taskId } = await caller.plans.run({ id: planId, kind: 'test', reason: 'quarterly DR test', confirm: PLAN });
+    const names = testNames(runId);
+    made.testTags.push(names.tag);
+    made.vms.push(names.vm(VM));
+    await finishedTask(app!, taskId);
+    const wallMs = performance.now() - t0;
+    const report = await caller.plans.report({ id: runId });
+    expect(report.items.map((i) => i.state)).toEqual(['done', 'done']);
+
+    // The clones and the copy hold exactly what was replicated.
+    const clones = [0, 1].map((i) => names.clone(`zones/${VM}-disk${i}`));
+    const zfs2 = (await runner('node2').run({ argv: ['zfs', 'list', '-H', '-o', 'name,origin', '-r', 'zones'] })).stdout;
+    for (const c of clones) expect(zfs2).toMatch(new RegExp(`^${c}\\tzones/${VM}-disk[01]@tandem-${REPLICA}-`, 'm'));
+    const cloneSums = (await runner('node2').run({ argv: ['md5sum', ...clones.map((c) => `/${c}/disk.img`)] })).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]);
+    expect(cloneSums).toEqual(synced);
+    expect(await b.imageChecksum(POOL, '', names.rbdCopy(IMG))).toBe(image);
+    // The test VM: on node2, on the clones, without an interface; production runs on node1 only.
+    const testVm = names.vm(VM);
+    expect((await runner('node2').run({ argv: ['virsh', 'domstate', testVm] })).stdout.trim()).toBe('paused');
+    expect((await runner('node2').run({ argv: ['virsh', 'domiflist', testVm] })).stdout).not.toMatch(/virtio|user/);
+    expect((await runner('node2').run({ argv: ['virsh', 'domblklist', testVm] })).stdout).toContain(`/${clones[0]}/disk.img`);
+    expect(await liveOn()).toEqual(['node1']);
+    expect(await primaryOn()).toEqual(['site-a']);
+    expect(report.recoveryTimeMs).toBe(report.items[1]!.readyAt! - report.startedAt);
+    expect(report.items.every((i) => i.recoveryPointAt !== null && i.dataLossSec !== null)).toBe(true);
+    say(`test failover: run ${secs(wallMs)} s, test VM ready ${secs(report.recoveryTimeMs!)} s after the start; recovery points ${report.items.map((i) => `${i.dataLossSec} s`).join(' and ')} old`);
+
+    // Replication goes on during the test: new data reaches node2 and site-b.
+    await writeDisks('node1', VM, 6);
+    await finishedTask(app!, (await caller.replicas.syncNow({ id: replicaId })).taskId);
+    const after = await md5s('node1');
+    expect(await md5s('node2')).toEqual(after);
+    expect(after).not.toEqual(synced);
+    const image2 = await writeImage(a, IMG, 6);
+    const snap2 = await a.createMirrorSnapshot(POOL, '', IMG);
+    await pollUntil('the next mirror snapshot copied on site-b', () => b.listImageSnapshots(POOL, '', IMG), (sn) => sn.some((x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snap2.snapshotId), 120_000, 500);
+    expect(image2).not.toBe(image);
+
+    const t1 = performance.now();
+    const clean = await caller.plans.cleanupTest({ runId });
+    await finishedTask(app!, clean.taskId);
+    say(`test cleanup: ${secs(performance.now() - t1)} s`);
+    expect((await runner('node2').run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', 'zones'] })).stdout).not.toContain(names.tag);
+    expect((await runner('node2').run({ argv: ['virsh', 'list', '--all', '--name'] })).stdout).not.toContain(testVm);
+    expect((await b.listImages(POOL)).map((i) => i.name)).not.toContain(names.rbdCopy(IMG));
+    // The holds are gone on both nodes (`zfs holds` needs pyzfs on zfs-fuse: a release says it).
+    const snap = (report.items[1]!.created as { snapshot: string }).snapshot;
+    for (const n of ['node1', 'node2']) {
+      for (const i of [0, 1]) {
+        const r = await runner(n).run({ argv: ['zfs', 'release', names.tag, `zones/${VM}-disk${i}@${snap}`], allowFailure: true });
+        expect(r.exitCode).not.toBe(0);
+        expect(r.stderr).toMatch(/no such tag|could not find|does not exist/i);
+      }
+    }
+    expect((await caller.plans.report({ id: runId })).cleanedAt).not.toBeNull();
+    // Still replicating after the cleanup.
+    await finishedTask(app!, (await caller.replicas.syncNow({ id: replicaId })).taskId);
+    expect(await liveOn()).toEqual(['node1']);
+  }, 600_000);
 
   it('planned migration: the VM on node2 only, disks and image as they were, no data lost; reprotect; fail back', async () => {
     // Writes since the last sync and the last mirror snapshot: the run's final sync and demotion carry them.
@@ -607,6 +688,8 @@ describe('recovery plans on the real labs', () => {
       ['planned', 'back', 'finished'],
       ['reprotect', 'forward', 'finished'],
       ['planned', 'forward', 'finished'],
+      ['test-cleanup', 'forward', 'finished'],
+      ['test', 'forward', 'finished'],
     ]);
   }, 1_200_000);
 });

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, ne } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { planRuns, recoveryPlanItems, recoveryPlans, replicas, sites, tasks, type RecoveryPlanItemRow } from '../../db/schema';
 import type { SessionUser } from '../auth';
@@ -46,6 +46,8 @@ export interface PlanView {
   updatedAt: number | null;
   items: PlanItemView[];
   lastRun: { id: number; kind: string; direction: string; state: string | null; startedAt: number; taskId: number | null } | null;
+  /** A test failover whose cleanup has not finished: its VMs and clones are still there. */
+  openTest: { runId: number; startedAt: number } | null;
 }
 
 /** Recovery plans: create, edit (the items are replaced as a whole), delete, and their stored form. */
@@ -114,6 +116,9 @@ export class RecoveryPlans {
         dependsOn: r.dependsOn,
       })),
       lastRun: last ? { id: last.id, kind: last.kind, direction: last.direction, state: last.state, startedAt: last.startedAt.getTime(), taskId: last.taskId } : null,
+      openTest: ((t) => (t ? { runId: t.id, startedAt: t.startedAt.getTime() } : null))(
+        this.db.select({ id: planRuns.id, startedAt: planRuns.startedAt }).from(planRuns).where(and(eq(planRuns.planId, planId), eq(planRuns.kind, 'test'), isNull(planRuns.cleanedAt))).orderBy(desc(planRuns.id)).get(),
+      ),
     };
   }
 

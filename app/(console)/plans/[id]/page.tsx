@@ -59,6 +59,9 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
         actions={
           canAct && (
             <>
+              <Button disabled={!!busy || !!p.openTest} title={p.openTest ? 'clean up the open test first' : undefined} onClick={() => setChoice({ kind: 'test', direction: 'forward' })}>
+                Test failover…
+              </Button>
               <Button variant="primary" disabled={!!busy} onClick={() => setChoice({ kind: 'planned', direction: 'forward' })}>
                 Planned migration…
               </Button>
@@ -82,6 +85,14 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
           A run is in progress:{' '}
           <Link href={`/tasks/${p.lastRun.taskId}`} className="text-brand-600 hover:underline">
             task #{p.lastRun.taskId}
+          </Link>
+        </p>
+      )}
+      {p.openTest && (
+        <p className="mb-3 text-sm" data-testid="open-test">
+          A test failover is up since {formatTime(p.openTest.startedAt)}: its test VMs and clones run on the recovery sites.{' '}
+          <Link href={`/reports/${p.openTest.runId}`} className="text-brand-600 hover:underline">
+            Report and cleanup (run #{p.openTest.runId})
           </Link>
         </p>
       )}
