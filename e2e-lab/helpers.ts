@@ -12,6 +12,22 @@ export async function register(baseURL: string, opts: { nodes?: boolean; ceph?: 
   return registerLab(baseURL, 'admin', ADMIN_PASSWORD, opts) as Promise<string[]>;
 }
 
+/** Signs in as the lab admin and returns a tRPC caller over HTTP (for set-up the spec does not test). */
+export async function apiSession(baseURL: string) {
+  let cookie = '';
+  const call = async <T = unknown>(proc: string, input: unknown, type: 'query' | 'mutation' = 'mutation'): Promise<T> => {
+    const url = `${baseURL}/api/trpc/${proc}` + (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
+    const res = await fetch(url, { method: type === 'query' ? 'GET' : 'POST', headers: { 'content-type': 'application/json', origin: baseURL, cookie }, body: type === 'query' ? undefined : JSON.stringify({ json: input ?? null }) });
+    const setCookie = res.headers.get('set-cookie');
+    if (setCookie) cookie = setCookie.split(';')[0]!;
+    const body = (await res.json()) as { error?: { json?: { message?: string } }; result?: { data: { json: T } } };
+    if (body.error) throw new Error(`${proc}: ${body.error.json?.message ?? JSON.stringify(body.error)}`);
+    return body.result!.data.json;
+  };
+  await call('auth.login', { username: 'admin', password: ADMIN_PASSWORD });
+  return call;
+}
+
 export function nodeLab(...args: string[]): string {
   return execFileSync('bash', [path.join(ROOT, 'scripts/lab/nodes.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
 }

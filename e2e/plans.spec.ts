@@ -65,6 +65,42 @@ test('a plan is made in the editor: an RBD image first, then web01, which depend
   await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('after RBD image rbd/vm-web01-root');
 });
 
+test('a test failover from its wizard, then its cleanup from the report', async () => {
+  test.setTimeout(180_000);
+  await page.getByRole('button', { name: 'Test failover…' }).click();
+  const wizard = page.getByRole('dialog', { name: 'Test failover: shop' });
+  await expect(wizard.getByText('pre-checks pass')).toBeVisible();
+  await expect(wizard.getByTestId('run-max-loss')).toContainText('Oldest recovery point');
+  await expect(wizard.locator('[data-testid=run-object][data-label="VM web01"]')).toContainText('clone 2 disk(s) on demo-node2');
+  // An isolated network needs its name.
+  await wizard.getByLabel(/An isolated libvirt network/).check();
+  await wizard.getByLabel('Reason (goes into the run report)').fill('quarterly test');
+  await wizard.getByLabel('Type shop to confirm').fill('shop');
+  const start = wizard.getByRole('button', { name: 'Start test failover' });
+  await expect(start).toBeDisabled();
+  await wizard.getByLabel(/None: their network interfaces are removed/).check();
+  expect(await seriousViolations(page)).toEqual([]);
+  await start.click();
+  await expect(page.getByRole('heading', { name: /Test failover: plan shop/ })).toBeVisible();
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 120_000 });
+  await page.getByRole('link', { name: /Run report #\d+/ }).click();
+  const report = page.getByTestId('run-report');
+  await expect(report.getByTestId('test-created')).toContainText(/test VM web01-test-\d+/);
+  await expect(report.getByTestId('test-created')).toContainText(/image copy rbd\/tandem-test-\d+-vm-web01-root/);
+  await expect(report.getByTestId('test-cleanup-state')).toContainText('not yet');
+  await expect(report.getByTestId('report-recovery-time')).not.toHaveText('—');
+  expect(await seriousViolations(page)).toEqual([]);
+  await report.getByRole('button', { name: 'Clean up test…' }).click();
+  await expect(page.getByRole('dialog', { name: /Clean up test run #\d+\?/ })).toContainText(/zones\/tandem-test-\d+-web01-disk0/);
+  await page.getByRole('button', { name: "Destroy the test's resources" }).click();
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 60_000 });
+  await page.goBack();
+  await expect(page.getByTestId('test-cleanup-state')).toContainText('done');
+  await page.getByRole('link', { name: 'shop' }).first().click();
+  await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
+  await expect(page.getByTestId('open-test')).toHaveCount(0);
+});
+
 test('a planned migration: pre-checks and windows first, a reason and the name typed, live steps, then its report', async () => {
   test.setTimeout(240_000);
   await page.getByRole('button', { name: 'Planned migration…' }).click();
