@@ -166,6 +166,7 @@ export function ConfirmDialog({
   onCancel: () => void;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
   const [typed, setTyped] = useState('');
   useEffect(() => {
     const d = ref.current;
@@ -177,8 +178,10 @@ export function ConfirmDialog({
   }, [open]);
   const ok = !typeToConfirm || typed === typeToConfirm;
   return (
-    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className={dialogCls}>
-      <h2 className="mb-3 text-lg font-semibold">{title}</h2>
+    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className={dialogCls} aria-labelledby={titleId}>
+      <h2 id={titleId} className="mb-3 text-lg font-semibold">
+        {title}
+      </h2>
       <div className="mb-4 space-y-2 text-sm">{children}</div>
       {/* Only while open: a closed dialog's field would share its label with the page's own. */}
       {typeToConfirm && open && (

@@ -79,7 +79,9 @@ test('a test failover from its wizard, then its cleanup from the report', async 
   const start = wizard.getByRole('button', { name: 'Start test failover' });
   await expect(start).toBeDisabled();
   await wizard.getByLabel(/None: their network interfaces are removed/).check();
-  expect(await seriousViolations(page)).toEqual([]);
+  await expect(start).toBeEnabled();
+  // The button's colour fades in (a CSS transition): checked once it has settled.
+  await expect.poll(() => seriousViolations(page)).toEqual([]);
   await start.click();
   await expect(page.getByRole('heading', { name: /Test failover: plan shop/ })).toBeVisible();
   await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 120_000 });
