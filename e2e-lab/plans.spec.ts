@@ -32,7 +32,14 @@ test.beforeAll(async ({ baseURL }) => {
   const c = await call<{ id: number; taskId: number }>('replicas.create', { name: 'dr', vmName: VM, sourceSiteId: id('node1'), targetSiteId: id('node2'), rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
   await expect.poll(async () => (await call<{ task: { state: string } }>('tasks.get', { id: c.taskId }, 'query')).task.state, { timeout: 180_000 }).toBe('finished');
   // The image's first copy complete on site-b.
-  await expect.poll(() => rbd('site-b', 'mirror', 'image', 'status', `rbd/${IMG}`), { timeout: 180_000, intervals: [1000] }).toMatch(/state:\s+up\+replaying[\s\S]*"replay_state":"idle"/);
+  const status = () => {
+    try {
+      return rbd('site-b', 'mirror', 'image', 'status', `rbd/${IMG}`);
+    } catch (e) {
+      return String(e); // not there yet
+    }
+  };
+  await expect.poll(status, { timeout: 180_000, intervals: [1000] }).toMatch(/state:\s+up\+replaying[\s\S]*"replay_state":"idle"/);
 });
 
 test.afterAll(() => {
