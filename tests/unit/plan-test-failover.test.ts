@@ -110,6 +110,9 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     expect(targetSnaps).toContain(snap);
     expect(targetSnaps.length).toBe(replica.keepSnapshots + 1);
 
+    // A planned migration meanwhile is not refused, but told.
+    const planned = await env.caller.plans.precheck({ id: plan.id, kind: 'planned' });
+    expect(planned.items.map((i) => i.checks.find((c) => c.id === 'open-test')?.status)).toEqual(['warn', 'warn']);
     // A second test waits for the cleanup of this one.
     await expect(env.caller.plans.run({ id: plan.id, kind: 'test', reason: 'again', confirm: 'web tier' })).rejects.toThrow(/not cleaned up yet/);
 
@@ -128,6 +131,7 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     expect(cleanReport).toMatchObject({ kind: 'test-cleanup', ofRunId: runId, state: 'finished' });
     expect(cleanReport.items.map((i) => i.state)).toEqual(['done', 'done']);
     await expect(env.caller.plans.cleanupTest({ runId })).rejects.toThrow(/cleaned up already/);
+    expect((await env.caller.plans.precheck({ id: plan.id, kind: 'planned' })).items.flatMap((i) => i.checks.filter((c) => c.id === 'open-test'))).toEqual([]);
     // The next sync prunes the snapshot the test kept.
     await finished(env.app, (await env.caller.replicas.syncNow({ id: rid })).taskId);
     expect(node2(env).datasets.find((d) => d.name === replica.datasets[0]!.target)!.snapshots.map((s) => s.name)).not.toContain(snap);

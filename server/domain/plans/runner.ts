@@ -153,6 +153,10 @@ export class PlanRunner {
   async precheck(planId: number, req: RunRequest): Promise<RunPrecheck> {
     const plan = this.plans.get(planId);
     const items = await Promise.all(plan.items.map((item) => this.#precheckItem(item, req)));
+    // A test left up holds snapshots and runs test VMs beside what this run moves: said, not refused.
+    if (req.kind !== 'test' && plan.openTest) {
+      for (const i of items) i.checks.push({ id: 'open-test', label: 'Test failover', status: 'warn', message: `the test of run #${plan.openTest.runId} is still up (its VMs, clones and holds); clean it up once this run is done` });
+    }
     const windows = items.map((i) => i.dataLossWindowSec);
     const known = windows.filter((w): w is number => w !== null);
     return {
