@@ -231,6 +231,27 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     expect((await fixed.caller.plans.report({ id: second.runId })).attempts).toBe(2);
   });
 
+  it('reprotect after a planned migration trusts `rbd info`, not a mirror status that still calls the demoted image primary', async () => {
+    const env = boot();
+    const { plan, a } = await planOf(env);
+    const { taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'web tier' });
+    await runEnded(env, taskId, 'finished');
+    // rbd-mirror reports roles some seconds late: site A's status still says "local image is primary".
+    const adapter = env.app.ceph.adapter.bind(env.app.ceph);
+    const list = (pool: string, ns?: string) => adapter(a).listImages(pool, ns);
+    env.app.ceph.adapter = (id) => {
+      const ad = adapter(id);
+      if (id !== a) return ad;
+      const listImages = async (pool: string, ns?: string) => (await list(pool, ns)).map((i) => (i.name === IMAGE && i.mirroring ? { ...i, mirroring: { ...i.mirroring, primary: true } } : i));
+      return new Proxy(ad, { get: (t, k) => (k === 'listImages' ? listImages : typeof t[k as keyof typeof t] === 'function' ? (t[k as keyof typeof t] as (...x: unknown[]) => unknown).bind(t) : t[k as keyof typeof t]) });
+    };
+    const re = await env.caller.plans.run({ id: plan.id, kind: 'reprotect', reason: 'protect the new side', confirm: 'web tier' });
+    await runEnded(env, re.taskId, 'finished');
+    const report = await env.caller.plans.report({ id: re.runId });
+    expect(report.items[0]).toMatchObject({ state: 'done', taskId: null });
+    expect((await list('rbd', '')).map((i) => i.name).filter((n) => n.includes('-diverged-'))).toEqual([]);
+  });
+
   it('a planned run never force-promotes: an image whose primary cluster stopped answering since the pre-checks is refused, not failed over unplanned', async () => {
     const env = boot({ faults: 'replica.failover:Stop the master VM:error' });
     const rid = await withReplica(env);

@@ -216,7 +216,17 @@ export class PlanRunner {
   async #primaryOnBoth(input: { fromSiteId: number; toSiteId: number; pool: string; namespace: string; image?: string }): Promise<string[]> {
     const [stale, good] = await Promise.all([this.ceph.adapter(input.fromSiteId).listImages(input.pool, input.namespace || undefined), this.ceph.adapter(input.toSiteId).listImages(input.pool, input.namespace || undefined)]);
     const goodPrimary = new Set(good.filter((i) => i.mirroring?.primary === true).map((i) => i.name));
-    return stale.filter((i) => i.mirroring?.primary === true && goodPrimary.has(i.name) && (!input.image || i.name === input.image)).map((i) => i.name);
+    const candidates = stale.filter((i) => i.mirroring?.primary === true && goodPrimary.has(i.name) && (!input.image || i.name === input.image)).map((i) => i.name);
+    // The lists' roles come from rbd-mirror's status, which lags a demotion by seconds: each
+    // candidate is confirmed with `rbd info` on both sides before a resync discards anything.
+    const ns = input.namespace;
+    const confirmed = await Promise.all(
+      candidates.map(async (n) => {
+        const [s, g] = await Promise.all([this.ceph.adapter(input.fromSiteId).getImageInfo(input.pool, ns, n), this.ceph.adapter(input.toSiteId).getImageInfo(input.pool, ns, n)]);
+        return s.mirroring.primary === true && g.mirroring.primary === true;
+      }),
+    );
+    return candidates.filter((_, i) => confirmed[i]);
   }
 
   /**
