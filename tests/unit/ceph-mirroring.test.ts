@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { promoteReadiness } from '@/server/adapters/ceph/parse';
+import { AppError } from '@/server/domain/errors';
 import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';
 import { cephPool } from './ceph-pool';
@@ -362,6 +363,34 @@ describe('Ceph failover (demo clusters)', () => {
       expect(app.tasks.logs(taskId).some((l) => l.level === 'warn' && /split-brain confirmed/.test(l.message))).toBe(true);
       expect((await app.ceph.adapter(a).getImageInfo('rbd', '', img)).mirroring.primary).toBe(true);
       expect((await app.ceph.adapter(b).getImageInfo('rbd', '', img)).mirroring.primary).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+  }, 90_000);
+
+  it('a forced promote refused for a moment (read-only: the local rbd-mirror still holds the image) is retried, not failed', async () => {
+    const { app, clock, caller, a, b } = setup();
+    const timer = setInterval(() => clock.advance(200), 5);
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const img = (await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' })).images[0]!.name;
+      // Ceph answers a forced promote with EROFS while site B's rbd-mirror still holds the image's lock.
+      let refusals = 2;
+      const adapter = app.ceph.adapter.bind(app.ceph);
+      app.ceph.adapter = (id) => {
+        const ad = adapter(id);
+        if (id !== b) return ad;
+        const promoteImage: typeof ad.promoteImage = async (pool, ns, image, opts) => {
+          if (opts?.force && refusals-- > 0) throw new AppError('CONFLICT', `rbd/${image} is read-only here (rbd: (30) Read-only file system)`, { details: { retryable: true } });
+          return ad.promoteImage(pool, ns, image, opts);
+        };
+        return new Proxy(ad, { get: (t, k) => (k === 'promoteImage' ? promoteImage : typeof t[k as keyof typeof t] === 'function' ? (t[k as keyof typeof t] as (...x: unknown[]) => unknown).bind(t) : t[k as keyof typeof t]) });
+      };
+      const { taskId } = await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, unplanned: true, confirm: img, confirmSplitBrain: true });
+      await done(app, taskId);
+      expect(refusals).toBe(-1);
+      expect(app.tasks.logs(taskId).some((l) => /waiting to force-promote .*Read-only file system/.test(l.message))).toBe(true);
+      expect((await adapter(b).getImageInfo('rbd', '', img)).mirroring.primary).toBe(true);
     } finally {
       clearInterval(timer);
     }

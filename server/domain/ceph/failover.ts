@@ -364,7 +364,7 @@ export class CephFailover {
           if ((await to.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) {
             ctx.log(`${n} is already primary on ${this.#name(p.toSiteId)}: not promoted again`);
           } else {
-            await to.promoteImage(p.pool, p.namespace, n, { force: true });
+            await this.#forcePromote(ctx, to, p.pool, p.namespace, n);
             const at = p.images.find((i) => i.name === n)?.lastSyncedAt;
             ctx.log(`force-promoted ${n}; writes on the old primary after ${at ? new Date(at).toISOString() : 'its last copied snapshot (unknown)'} are not here`, 'warn');
           }
@@ -441,6 +441,26 @@ export class CephFailover {
         }
       } else why = readiness.reason;
       if (attempt === 1 || attempt % 10 === 0) ctx.log(`waiting to promote ${image}: ${why}`);
+      await sleep(1000, ctx.signal);
+    }
+  }
+
+  /**
+   * `promote --force`, retried about once a second on Ceph's transient refusals until the promote
+   * timeout: a non-primary image whose local rbd-mirror was copying a snapshot when the primary
+   * site went answers `Read-only file system` (or busy) until the replayer lets go of it.
+   */
+  async #forcePromote(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string): Promise<void> {
+    const started = this.clock.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await a.promoteImage(pool, ns, image, { force: true });
+        return;
+      } catch (e) {
+        if (!isRetryableCephError(e)) throw e;
+        if (this.clock.now() - started > this.promoteTimeoutMs) throw new AppError('TIMEOUT', `${image} could not be force-promoted within ${this.promoteTimeoutMs / 1000} s: ${errorMessage(e)}`);
+        if (attempt === 1 || attempt % 10 === 0) ctx.log(`waiting to force-promote ${image}: ${errorMessage(e)}`);
+      }
       await sleep(1000, ctx.signal);
     }
   }
