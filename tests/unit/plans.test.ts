@@ -231,6 +231,22 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     expect((await fixed.caller.plans.report({ id: second.runId })).attempts).toBe(2);
   });
 
+  it("a run's start asks each cluster once: the image's failover acts on that plan rather than asking again", async () => {
+    const env = boot();
+    const { plan } = await planOf(env);
+    const calls: { preview: boolean }[] = [];
+    const original = env.app.cephFailover.plan.bind(env.app.cephFailover);
+    env.app.cephFailover.plan = (input, opts) => {
+      calls.push({ preview: opts?.preview === true });
+      return original(input, opts);
+    };
+    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'web tier' });
+    await runEnded(env, taskId, 'finished');
+    // One plan of the image, by the run's start, with both clusters asked (not a preview).
+    expect(calls).toEqual([{ preview: false }]);
+    expect((await env.caller.plans.report({ id: runId })).items.map((i) => i.state)).toEqual(['done', 'done']);
+  });
+
   it('reprotect after a planned migration trusts `rbd info`, not a mirror status that still calls the demoted image primary', async () => {
     const env = boot();
     const { plan, a } = await planOf(env);

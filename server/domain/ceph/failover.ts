@@ -308,10 +308,15 @@ export class CephFailover {
     return cephLock(siteId, scope);
   }
 
-  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean; expectMode?: 'planned' | 'unplanned' }, user: SessionUser) {
+  /**
+   * Starts a failover. It asks both clusters again first (its plan), unless the caller hands it a
+   * `plan` it made itself moments ago with both clusters asked (not a preview): a recovery plan's
+   * run, whose start has just checked every object.
+   */
+  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean; expectMode?: 'planned' | 'unplanned'; plan?: CephFailoverPlan }, user: SessionUser) {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
-    const plan = await this.plan(input, { unplanned: opts.unplanned });
+    const plan = opts.plan ?? (await this.plan(input, { unplanned: opts.unplanned }));
     if (opts.expectMode && plan.mode !== opts.expectMode) {
       throw new AppError(
         'PRECONDITION_FAILED',

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client';
 import { planRunItems, planRuns, recoveryPlanItems, tasks as tasksTable, type PlanRunItemRow, type PlanRunRow, type RecoveryPlanItemRow, type TaskRow } from '../../db/schema';
 import { ACTIVE_STATES, type TaskContext, type TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
-import type { CephFailover } from '../ceph/failover';
+import type { CephFailover, CephFailoverPlan } from '../ceph/failover';
 import { confirmWord } from '../ceph/failover';
 import { cephLock } from '../ceph/locks';
 import type { CephMirroring } from '../ceph/mirroring';
@@ -78,6 +78,15 @@ type StoredItem = StoredPlan['items'][number];
 
 const ENDED_FAILED = ['interrupted', 'failed', 'cancelled'];
 
+/** A Ceph failover plan made by a run's start (both clusters asked), and when. */
+interface KeptPlan {
+  at: number;
+  plan: CephFailoverPlan;
+}
+
+/** How long a run's start-time plan of an object may be acted on instead of asking its clusters again. */
+export const KEPT_PLAN_MS = 30_000;
+
 /** The step of a run that does one object's work. */
 export function itemStep(kind: RunKind, item: { groupNo: number; label: string }): string {
   return kind === 'reprotect' ? `Reprotect ${item.label}` : `Group ${item.groupNo}: ${item.label}`;
@@ -119,6 +128,9 @@ export class PlanRunner {
     };
   }
 
+  /** Per run (in memory, gone at a restart): the Ceph plans its start made, used once each by their failovers. */
+  readonly #kept = new Map<number, Map<string, KeptPlan>>();
+
   #sides(item: Pick<StoredItem, 'protectedSiteId' | 'recoverySiteId'>, direction: RunDirection) {
     return direction === 'forward' ? { from: item.protectedSiteId, to: item.recoverySiteId } : { from: item.recoverySiteId, to: item.protectedSiteId };
   }
@@ -150,9 +162,9 @@ export class PlanRunner {
    * The pre-checks of a run, per object: the object's own failover plan (the same checks and
    * data-loss window its wizard shows), or what its reprotect will do. Asks every site, in parallel.
    */
-  async precheck(planId: number, req: RunRequest): Promise<RunPrecheck> {
+  async precheck(planId: number, req: RunRequest, start?: { keep: Map<string, KeptPlan> }): Promise<RunPrecheck> {
     const plan = this.plans.get(planId);
-    const items = await Promise.all(plan.items.map((item) => this.#precheckItem(item, req)));
+    const items = await Promise.all(plan.items.map((item) => this.#precheckItem(item, req, start?.keep)));
     // A test left up holds snapshots and runs test VMs beside what this run moves: said, not refused.
     if (req.kind !== 'test' && plan.openTest) {
       for (const i of items) i.checks.push({ id: 'open-test', label: 'Test failover', status: 'warn', message: `the test of run #${plan.openTest.runId} is still up (its VMs, clones and holds); clean it up once this run is done` });
@@ -173,7 +185,8 @@ export class PlanRunner {
     };
   }
 
-  async #precheckItem(item: PlanView['items'][number], req: RunRequest): Promise<RunPrecheckItem> {
+  /** `keep`: the run's start asks every cluster (no preview) and keeps each Ceph failover plan for its child. */
+  async #precheckItem(item: PlanView['items'][number], req: RunRequest, keep?: Map<string, KeptPlan>): Promise<RunPrecheckItem> {
     const { from, to } = this.#sides(item, req.direction);
     const base = { objectKey: item.objectKey, label: item.label, group: item.group, from: this.#siteName(from), to: this.#siteName(to) };
     const blocked = (message: string): RunPrecheckItem => ({ ...base, action: 'none', canProceed: false, checks: [{ id: 'object', label: 'Object', status: 'block', message }], dataLossWindowSec: null, splitBrainRisk: 0 });
@@ -201,7 +214,8 @@ export class PlanRunner {
         const split = await this.#primaryOnBoth(input);
         return { ...base, action: split.length ? `resync ${this.#siteName(from)} from ${this.#siteName(to)} (protective copies kept)` : 'nothing to do (replicating back)', canProceed: true, checks: [{ id: 'roles', label: 'Image roles', status: 'pass', message: split.length ? `${split.length} image(s) primary on both clusters` : `no image primary on ${this.#siteName(from)}` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
       }
-      const p = await this.cephFailover.plan(input, { unplanned: req.kind === 'disaster', preview: true });
+      const p = await this.cephFailover.plan(input, { unplanned: req.kind === 'disaster', preview: !keep });
+      keep?.set(item.objectKey, { at: this.clock.now(), plan: p });
       const checks = [...p.checks];
       if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${this.#siteName(from)} does not answer: run a disaster recovery instead` });
       const windows = p.images.map((i) => i.dataLossWindowSec);
@@ -243,7 +257,8 @@ export class PlanRunner {
       const open = this.tests.uncleaned(planId);
       if (open.length) throw new AppError('PRECONDITION_FAILED', `the test of run #${open[0]} is not cleaned up yet: clean it up before the next test`);
     }
-    const pre = await this.precheck(planId, req);
+    const kept = new Map<string, KeptPlan>();
+    const pre = await this.precheck(planId, req, { keep: kept });
     if (!pre.canProceed) {
       const blocks = pre.items.flatMap((i) => i.checks.filter((c) => c.status === 'block').map((c) => `${i.label}: ${c.message}`));
       throw new AppError('PRECONDITION_FAILED', `the pre-checks do not pass: ${blocks.slice(0, 5).join('; ')}${blocks.length > 5 ? `; and ${blocks.length - 5} more` : ''}`);
@@ -279,6 +294,10 @@ export class PlanRunner {
       username: user.username,
     });
     this.db.update(planRuns).set({ taskId: task.id }).where(eq(planRuns.id, run.id)).run();
+    // Only the first group's objects start right away; later ones ask again when their turn comes.
+    const first = Math.min(...stored.items.map((i) => i.groupNo));
+    for (const it of stored.items) if (it.groupNo !== first) kept.delete(it.objectKey);
+    if (kept.size) this.#kept.set(run.id, kept);
     return { runId: run.id, task };
   }
 
@@ -364,6 +383,7 @@ export class PlanRunner {
         if (aborted) throw new AppError('PRECONDITION_FAILED', `${aborted} (group ${group}); resume the run once the cause is fixed`);
       }
     } finally {
+      this.#kept.delete(run.id);
       this.#figures(run.id);
     }
     const its = this.#items(run.id);
@@ -564,7 +584,13 @@ export class PlanRunner {
     const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (checked?.splitBrainRisk ?? 0) > 0;
     // The mode the operator confirmed: a planned run whose primary cluster stopped answering since
     // its pre-checks is refused (as a replica's planned failover is), never force-promoted.
-    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned' }, user);
+    // The run's start asked both clusters moments ago: a first-group object's plan at most
+    // KEPT_PLAN_MS old is acted on (once) rather than asked again — a cluster that is gone costs
+    // its connect timeout once, not twice. Later groups, a retry and a resumed run ask again.
+    const k = this.#kept.get(run.id)?.get(item.objectKey);
+    this.#kept.get(run.id)?.delete(item.objectKey);
+    const plan = k && this.clock.now() - k.at <= KEPT_PLAN_MS ? k.plan : undefined;
+    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned', plan }, user);
   }
 
   /** The recovery point a finished failover task used, from its params and steps. */
