@@ -116,6 +116,8 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   const go = wizard.getByRole('button', { name: `Fail over ${IMG} from site-a to site-b` });
   await expect(go).toBeDisabled();
   await wizard.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
+  await expect(go).toBeDisabled();
+  await wizard.getByLabel('Reason (goes into the run report)').fill('maintenance of site-a');
   await go.click();
   await waitForTask(page);
   mark('planned failover finished');
@@ -128,6 +130,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
     return (await wizard.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
   });
   await wizard.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
+  await wizard.getByLabel('Reason (goes into the run report)').fill('site-a is back');
   await wizard.getByRole('button', { name: `Fail over ${IMG} from site-b to site-a` }).click();
   await waitForTask(page);
   mark('failback finished');
@@ -191,6 +194,7 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     await expect(card.locator('[data-testid=ceph-precheck][data-status=warn]').filter({ hasText: 'Primary cluster reachable' })).toContainText('unreachable');
     await expect(loss.locator(`[data-image="${LOST}"] td`).nth(2)).toHaveText(/^\d+ (ms|s|min|h|d)\b/);
     await card.getByLabel('Type rbd to confirm').fill('rbd');
+    await card.getByLabel('Reason (goes into the run report)').fill('site-a lost power');
     await card.getByRole('button', { name: 'Fail over rbd from site-a to site-b' }).click();
     await waitForTask(page);
     mark('unplanned failover from site-b’s page finished');

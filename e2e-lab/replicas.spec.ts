@@ -64,11 +64,21 @@ test('create a replica through the form, watch the initial sync, fail over, then
   const go = page.getByRole('button', { name: 'Fail over now' });
   await expect(go).toBeDisabled();
   await page.getByLabel(`Type ${VM} to confirm`).fill(VM);
+  await expect(go).toBeDisabled();
+  await page.getByLabel('Reason (goes into the run report)').fill('maintenance of node1');
   await go.click();
   await waitForTask(page);
   await expect(page.getByTestId('task-step').filter({ hasText: 'Start the VM' })).toContainText('done');
   expect(nodeLab('ssh', 'node2', 'virsh', 'domstate', VM).trim()).toMatch(/paused|running/);
   expect(nodeLab('ssh', 'node1', 'virsh', 'domstate', VM).trim()).toBe('shut off');
+  // The failover's run report: the reason typed, nothing lost, the measured recovery time.
+  await page.getByRole('link', { name: /Run report #\d+/ }).click();
+  const report = page.getByTestId('run-report');
+  await expect(report.getByRole('heading', { name: new RegExp(`Planned failover of VM ${VM}`) })).toContainText('finished');
+  await expect(report.getByTestId('report-reason')).toHaveText('maintenance of node1');
+  await expect(report.getByTestId('report-data-loss')).toHaveText('none');
+  await expect(report.getByTestId('report-recovery-time')).toHaveText(/^\d+ (ms|s)$/);
+  await page.goBack();
 
   // Reinit wizard: divergence shown first, then the old master becomes the replica.
   await page.goBack();
@@ -102,6 +112,7 @@ test('the master node crashes: find the VM on the Replicas page, fail it over, a
     await expect(page.getByTestId('data-loss')).toContainText('Forced failover');
     await expect(page.getByTestId('data-loss')).toContainText('when the master was last seen');
     await page.getByLabel(`Type ${VM} to confirm`).fill(VM);
+    await page.getByLabel('Reason (goes into the run report)').fill('node2 crashed');
     await page.getByRole('button', { name: 'Force failover now' }).click();
     await waitForTask(page);
     expect(nodeLab('ssh', 'node1', 'virsh', 'domstate', VM).trim()).toMatch(/paused|running/);

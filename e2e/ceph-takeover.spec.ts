@@ -85,9 +85,18 @@ test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with 
   const go = card.getByRole('button', { name: 'Fail over rbd from demo-site-a to demo-site-b' });
   await expect(go).toBeDisabled();
   await card.getByLabel('Type rbd to confirm').fill('rbd');
+  // A reason is required (it goes into the failover's run report).
+  await expect(go).toBeDisabled();
+  await card.getByLabel('Reason (goes into the run report)').fill('site A is lost');
   await go.click();
   await expect(page).toHaveURL(/\/tasks\/\d+$/, { timeout: 20_000 });
   await expect(page.getByRole('heading', { name: /Task #\d+: Unplanned failover of pool rbd/ })).toContainText('finished', { timeout: 30_000 });
+  // Its run report: the reason, and the data lost measured from the recovery points used.
+  await page.getByRole('link', { name: /Run report #\d+/ }).click();
+  const report = page.getByTestId('run-report');
+  await expect(report.getByRole('heading', { name: /Forced failover of RBD pool rbd \(demo-site-a → demo-site-b\)/ })).toContainText('finished');
+  await expect(report.getByTestId('report-reason')).toHaveText('site A is lost');
+  await expect(report.getByTestId('report-data-loss')).toHaveText(/^\d+ (s|min|h)\b/);
 
   // Every image of rbd is primary on site-b now; the takeover is no longer offered.
   await page.goto('/ceph');
@@ -111,6 +120,7 @@ test('the namespace is taken over from its row, one image at a time if chosen', 
   await expect(card.getByTestId('ceph-data-loss')).toHaveAttribute('data-mode', 'unplanned');
   await expect(card.getByTestId('ceph-data-loss-row')).toHaveCount(1);
   await card.getByLabel('Type vm-mail01-root to confirm').fill('vm-mail01-root');
+  await card.getByLabel('Reason (goes into the run report)').fill('site A is lost');
   await card.getByRole('button', { name: 'Fail over vm-mail01-root from demo-site-a to demo-site-b' }).click();
   await expect(page.getByRole('heading', { name: /Task #\d+: Unplanned failover of image vm-mail01-root/ })).toContainText('finished', { timeout: 30_000 });
   await page.goto('/ceph');

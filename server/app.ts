@@ -26,6 +26,7 @@ import { vmInventory } from './domain/overview';
 import { ProtectionService } from './domain/protection/service';
 import { RpoTargets } from './domain/protection/rpo';
 import { RecoveryPlans } from './domain/plans/service';
+import { ObjectRuns } from './domain/plans/object-runs';
 import { PlanTests } from './domain/plans/test-failover';
 import { PlanRunner } from './domain/plans/runner';
 import { PlanReports } from './domain/plans/reports';
@@ -143,6 +144,9 @@ export function createApp(opts: AppOptions = {}): App {
     reports: new PlanReports(db),
   };
   app.cephFailover = new CephFailover(app.ceph, sites, tasks, clock);
+  const objectRuns = new ObjectRuns(db, clock, tasks);
+  app.failover.objectRuns = objectRuns;
+  app.cephFailover.objectRuns = objectRuns;
   app.planRunner = new PlanRunner(db, clock, tasks, app.plans, replicas, app.failover, app.ceph, app.cephFailover, sites, new PlanTests(db, clock, replicas, app.ceph, sites));
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   replicas.rpoFor = (o) => app.protection.rpoFor(o);

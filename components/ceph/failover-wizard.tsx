@@ -3,6 +3,7 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
+import { ReasonField, reasonGiven } from '../plans/run-state';
 import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
@@ -60,6 +61,7 @@ export function CephFailoverWizard({
   const [image, setImage] = useState(preset?.image ?? '');
   const [unplanned, setUnplanned] = useState(false);
   const [typed, setTyped] = useState('');
+  const [reason, setReason] = useState('');
   const [splitBrainOk, setSplitBrainOk] = useState(false);
   const [staleTyped, setStaleTyped] = useState('');
   const [failBack, setFailBack] = useState(true);
@@ -154,9 +156,12 @@ export function CephFailoverWizard({
               {p.splitBrainRiskCount > 10 ? ` and ${p.splitBrainRiskCount - 10} more` : ''} stay primary there too) instead of the planned failover
             </label>
           )}
+          <div className="mb-2 max-w-xl">
+            <ReasonField value={reason} onChange={setReason} />
+          </div>
           <div className="flex flex-wrap items-end gap-2">
             <TextInput label={`Type ${what} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
-            <Button variant="danger" disabled={!p.canProceed || typed !== what || (p.splitBrainRisk.length > 0 && !splitBrainOk)} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed, confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined, expectMode: p.mode })}>
+            <Button variant="danger" disabled={!p.canProceed || typed !== what || (p.splitBrainRisk.length > 0 && !splitBrainOk) || !reasonGiven(reason)} busy={run.isPending} onClick={() => run.mutate({ ...input, unplanned, confirm: typed, confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined, expectMode: p.mode, reason })}>
               Fail over {what} from {from.name} to {to.name}
             </Button>
           </div>

@@ -47,14 +47,14 @@ export function RunReportView({ id }: { id: number }) {
         }
       >
         <span className="flex items-center gap-3">
-          Run report #{r.id}: {runTitle(r.kind, r.direction)} of {r.planName} <RunStateBadge state={r.state} />
+          Run report #{r.id}: {runTitle(r.kind, r.direction, r.objectRun)} of {r.planName} <RunStateBadge state={r.state} />
         </span>
       </PageTitle>
       <div className="grid gap-4 lg:grid-cols-3 print:block">
         <Card title="Summary" className="lg:col-span-2 print:mb-4 print:border-0 print:shadow-none">
           <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm" data-testid="report-summary">
-            <dt className="text-zinc-500">Plan</dt>
-            <dd>{r.planId ? <Link href={`/plans/${r.planId}`}>{r.planName}</Link> : `${r.planName} (deleted)`}</dd>
+            <dt className="text-zinc-500">{r.objectRun ? 'Object' : 'Plan'}</dt>
+            <dd>{r.objectRun ? r.planName : r.planId ? <Link href={`/plans/${r.planId}`}>{r.planName}</Link> : `${r.planName} (deleted)`}</dd>
             <dt className="text-zinc-500">Run by</dt>
             <dd>{r.startedBy}</dd>
             <dt className="text-zinc-500">Reason</dt>

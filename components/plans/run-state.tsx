@@ -1,4 +1,4 @@
-import { Badge, type Tone } from '@/components/ui';
+import { Badge, TextArea, type Tone } from '@/components/ui';
 
 const TONE: Record<string, Tone> = { finished: 'ok', failed: 'error', interrupted: 'warn', cancelled: 'warn', running: 'info', waiting: 'info', question: 'warn', 'rolled-back': 'muted' };
 
@@ -15,7 +15,17 @@ export const RUN_KIND_LABEL: Record<string, string> = {
   'test-cleanup': 'Test cleanup',
 };
 
-export function runTitle(kind: string, direction: string): string {
+/** `objectRun`: one object's failover started on its own, not a plan's run. */
+export function runTitle(kind: string, direction: string, objectRun = false): string {
+  if (objectRun) return kind === 'planned' ? 'Planned failover' : 'Forced failover';
   if (kind === 'planned' && direction === 'back') return 'Fail back';
   return `${RUN_KIND_LABEL[kind] ?? kind}${direction === 'back' && kind !== 'reprotect' ? ' (back)' : ''}`;
+}
+
+/** Whether a typed reason is enough for a run report (the server takes what it is given). */
+export const reasonGiven = (reason: string) => reason.trim().length >= 3;
+
+/** The reason a run or failover is made: required by the wizards, kept in its run report. */
+export function ReasonField({ value, onChange, error }: { value: string; onChange: (v: string) => void; error?: string }) {
+  return <TextArea label="Reason (goes into the run report)" value={value} onChange={(e) => onChange(e.target.value)} rows={2} maxLength={2000} error={error} />;
 }

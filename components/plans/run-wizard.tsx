@@ -4,10 +4,10 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useEffect, useRef, useState } from 'react';
 import { PrecheckList } from '@/components/prechecks';
-import { runTitle } from '@/components/plans/run-state';
+import { ReasonField, reasonGiven, runTitle } from '@/components/plans/run-state';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
-import { Badge, Button, ErrorBox, TextArea, TextInput, cx, dialogCls } from '@/components/ui';
+import { Badge, Button, ErrorBox, TextInput, cx, dialogCls } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
 export type RunChoice = { kind: 'planned' | 'disaster' | 'reprotect' | 'test'; direction: 'forward' | 'back' };
@@ -59,7 +59,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   );
   const p = pre.data;
   const title = `${runTitle(choice.kind, choice.direction)}: ${planName}`;
-  const ok = !!p?.canProceed && reason.trim().length >= 3 && typed === planName && (!p.splitBrainRisk || splitBrain) && (network === 'none' || isolated.trim() !== '');
+  const ok = !!p?.canProceed && reasonGiven(reason) && typed === planName && (!p.splitBrainRisk || splitBrain) && (network === 'none' || isolated.trim() !== '');
   return (
     <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onClose())} className={cx(dialogCls, 'max-w-3xl')} aria-label={title}>
       <h2 className="mb-2 text-lg font-semibold">{title}</h2>
@@ -132,7 +132,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
             {network === 'isolated' && <TextInput label="Isolated network name" value={isolated} onChange={(e) => setIsolated(e.target.value)} autoComplete="off" error={errors['network.network'] ?? errors.network} />}
           </fieldset>
         )}
-        <TextArea label="Reason (goes into the run report)" value={reason} onChange={(e) => setReason(e.target.value)} rows={2} error={errors.reason} />
+        <ReasonField value={reason} onChange={setReason} error={errors.reason} />
         <TextInput label={`Type ${planName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" error={errors.confirm} />
       </div>
       <div className="mt-4 flex justify-end gap-2">

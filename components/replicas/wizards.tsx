@@ -3,6 +3,7 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
+import { ReasonField, reasonGiven } from '../plans/run-state';
 import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
@@ -14,6 +15,7 @@ export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: numb
   const [asked, setAsked] = useState<'planned' | 'forced'>('planned');
   const [force, setForce] = useState(false);
   const [typed, setTyped] = useState('');
+  const [reason, setReason] = useState('');
   const plan = useQuery({ ...trpc.replicas.failoverPlan.queryOptions({ id: replicaId, mode: asked, force }), staleTime: 0 });
   const run = useMutation(trpc.replicas.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
   const p = plan.data;
@@ -67,9 +69,12 @@ export function FailoverWizard({ replicaId, vmName, onClose }: { replicaId: numb
             </ol>
           </div>
           <h3 className="mb-2 text-sm font-semibold">3. Confirm</h3>
+          <div className="mb-2 max-w-xl">
+            <ReasonField value={reason} onChange={setReason} />
+          </div>
           <div className="flex flex-wrap items-end gap-2">
             <TextInput label={`Type ${vmName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
-            <Button variant="danger" disabled={!p.canProceed || typed !== vmName} busy={run.isPending} onClick={() => run.mutate({ id: replicaId, confirm: typed, mode: p.mode, force })}>
+            <Button variant="danger" disabled={!p.canProceed || typed !== vmName || !reasonGiven(reason)} busy={run.isPending} onClick={() => run.mutate({ id: replicaId, confirm: typed, mode: p.mode, force, reason })}>
               {p.mode === 'planned' ? 'Fail over now' : 'Force failover now'}
             </Button>
           </div>

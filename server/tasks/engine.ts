@@ -142,6 +142,15 @@ interface Live {
  */
 export class TaskEngine {
   readonly events = new EventEmitter();
+  readonly #stateHooks: ((task: Readonly<TaskRow>) => void)[] = [];
+
+  /**
+   * Calls `hook` with the task's row after each change of a task's state (in-process bookkeeping,
+   * e.g. run reports; the `events` stream is for watchers, and costs nothing without them).
+   */
+  onState(hook: (task: Readonly<TaskRow>) => void): void {
+    this.#stateHooks.push(hook);
+  }
   /** The changes batched for live streams (`tasks.watch`). */
   readonly feed = new TaskFeed(this.events);
   readonly #live = new Map<number, Live>();
@@ -665,6 +674,10 @@ export class TaskEngine {
    * listeners. Each event carries the state it happened in.
    */
   #emit(taskId: number, change: TaskChange) {
+    if (change === 'state' && this.#stateHooks.length) {
+      const row = this.#rows.get(taskId) ?? this.get(taskId);
+      if (row) for (const hook of this.#stateHooks) hook(Object.freeze({ ...row }));
+    }
     if (this.events.listenerCount('change') === 0) return;
     const kept = this.#rows.get(taskId);
     const task = kept ? { ...kept } : this.get(taskId);

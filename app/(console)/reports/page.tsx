@@ -61,7 +61,7 @@ export default function ReportsPage() {
                 <tr key={r.id} data-testid="report-row" className="border-t border-zinc-100 dark:border-zinc-800">
                   <td className="px-2 py-1.5">
                     <Link href={`/reports/${r.id}`} className="font-medium text-brand-600 hover:underline">
-                      #{r.id} {runTitle(r.kind, r.direction)}
+                      #{r.id} {runTitle(r.kind, r.direction, r.objectRun)}
                     </Link>
                     <p className="max-w-md truncate text-xs text-zinc-500" title={r.reason}>
                       {r.reason}

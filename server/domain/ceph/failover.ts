@@ -13,6 +13,8 @@ import type { Precheck } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { cephLock } from './locks';
 import type { CephMirroring } from './mirroring';
+import type { ObjectRuns } from '../plans/object-runs';
+import { itemLabel, objectKey } from '../plans/rules';
 
 export interface CephFailoverInput {
   /** The cluster whose images are primary now. */
@@ -313,7 +315,10 @@ export class CephFailover {
    * `plan` it made itself moments ago with both clusters asked (not a preview): a recovery plan's
    * run, whose start has just checked every object.
    */
-  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean; expectMode?: 'planned' | 'unplanned'; plan?: CephFailoverPlan }, user: SessionUser) {
+  /** Records the run reports of failovers started on their own (set by the app). */
+  objectRuns?: ObjectRuns;
+
+  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean; expectMode?: 'planned' | 'unplanned'; plan?: CephFailoverPlan; report?: { reason?: string } }, user: SessionUser) {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const plan = opts.plan ?? (await this.plan(input, { unplanned: opts.unplanned }));
@@ -342,7 +347,7 @@ export class CephFailover {
       images: plan.images,
       splitBrainConfirmed: plan.splitBrainRisk.length ? plan.splitBrainRisk : undefined,
     };
-    return this.tasks.startDurable({
+    const task = this.tasks.startDurable({
       name: `${plan.mode === 'planned' ? 'Planned' : 'Unplanned'} failover of ${scopeText(input)}`,
       kind: 'ceph.failover',
       target: this.#lock(input.toSiteId, input),
@@ -351,6 +356,19 @@ export class CephFailover {
       steps: plan.steps,
       username: user.username,
     });
+    if (opts.report) {
+      const item = { kind: 'rbd' as const, protectedSiteId: input.fromSiteId, recoverySiteId: input.toSiteId, pool: input.pool, namespace: input.namespace ?? '', image: input.image, group: 1, dependsOn: [] };
+      this.objectRuns?.record(task, {
+        objectKey: objectKey(item),
+        objectKind: 'rbd',
+        label: itemLabel(item, { site: (id) => this.#name(id), replica: () => '' }),
+        kind: plan.mode === 'planned' ? 'planned' : 'disaster',
+        reason: opts.report.reason,
+        username: user.username,
+        prechecks: { mode: plan.mode, checks: plan.checks, images: plan.images.length },
+      });
+    }
+    return task;
   }
 
   /** The failover's run, rebuilt from its stored params (also on resume). Every step checks the real state first. */

@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { planRunItems, planRuns, taskLogs, tasks, taskSteps, type PlanRunOptions } from '../../db/schema';
 import type { TestCreated } from './rules';
@@ -56,6 +56,8 @@ export interface RunReport {
   cleanedAt: number | null;
   cleanups: { id: number; taskId: number | null; state: string }[];
   ofRunId: number | null;
+  /** A single object's failover started on its own (its wizard, or the API), not a plan's run. */
+  objectRun: boolean;
   items: RunReportItem[];
   steps: ReportStep[];
   questions: { at: number; message: string }[];
@@ -96,6 +98,7 @@ export class PlanReports {
         finishedAt: tasks.finishedAt,
         dataLossSec: planRuns.dataLossSec,
         recoveryTimeMs: planRuns.recoveryTimeMs,
+        objectRun: sql<number>`json_extract(${planRuns.plan}, '$.object') is not null`,
       })
       .from(planRuns)
       .leftJoin(tasks, eq(tasks.id, planRuns.taskId))
@@ -103,7 +106,7 @@ export class PlanReports {
       .orderBy(desc(planRuns.id))
       .limit(filter.limit)
       .all()
-      .map((r) => ({ ...r, startedAt: r.startedAt.getTime(), finishedAt: r.finishedAt?.getTime() ?? null, state: r.state ?? 'unknown' }));
+      .map((r) => ({ ...r, objectRun: !!r.objectRun, startedAt: r.startedAt.getTime(), finishedAt: r.finishedAt?.getTime() ?? null, state: r.state ?? 'unknown' }));
   }
 
   get(runId: number): RunReport {
@@ -172,6 +175,7 @@ export class PlanReports {
               .map((c) => ({ ...c, state: c.state ?? 'unknown' }))
           : [],
       ofRunId: run.ofRunId,
+      objectRun: !!(run.plan as { object?: unknown } | null)?.object,
       items,
       steps: runSteps,
       questions: logs.filter((l) => /^(question|answer): /.test(l.message) || / answered$/.test(l.message)).map((l) => ({ at: l.at.getTime(), message: l.message })),

@@ -226,3 +226,6 @@ export type TestCreated =
       vm: string;
     }
   | { kind: 'rbd'; siteId: number; pool: string; namespace: string; copies: string[] };
+
+/** Why a run or a failover is made (it goes into its report). */
+export const reasonSchema = z.string().trim().max(2000, 'at most 2000 characters');

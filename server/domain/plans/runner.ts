@@ -15,6 +15,7 @@ import type { Precheck, ReplicaFailover } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { replicaLock, type ReplicaService } from '../replicas/service';
 import { dependantsOf, eachLimited, measuredLoss, runFigures, runGroups, type TestCreated, type TestNetwork } from './rules';
+import { recoveryPointOf } from './object-runs';
 import { cleanupStep, testSteps, type PlanTests } from './test-failover';
 import type { PlanView, RecoveryPlans } from './service';
 
@@ -490,7 +491,7 @@ export class PlanRunner {
     }
     ctx.throwIfCancelled();
     if (ended.state !== 'finished') throw new AppError('COMMAND_FAILED', `task #${ended.id} "${ended.name}" ${ended.state}${ended.error ? `: ${ended.error}` : ''}`);
-    const point = kind === 'reprotect' ? null : this.#recoveryPoint(ended);
+    const point = kind === 'reprotect' ? null : recoveryPointOf(ended, this.tasks.steps(ended.id));
     const dataLossSec = !point ? 0 : point.planned ? 0 : measuredLoss(run.startedAt.getTime(), point.at);
     let readyAt: Date | null = null;
     if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item, this.#failedOverVm(item, ended));
@@ -591,27 +592,6 @@ export class PlanRunner {
     this.#kept.get(run.id)?.delete(item.objectKey);
     const plan = k && this.clock.now() - k.at <= KEPT_PLAN_MS ? k.plan : undefined;
     return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned', plan }, user);
-  }
-
-  /** The recovery point a finished failover task used, from its params and steps. */
-  #recoveryPoint(t: TaskRow): { at: number | null; planned: boolean } {
-    const p = (t.params ?? {}) as Record<string, unknown>;
-    if (t.kind === 'replica.failover') {
-      if (p.mode === 'planned') {
-        const snap = this.tasks.steps(t.id).find((s) => s.name === 'Snapshot on the master' && s.state === 'done');
-        return { at: snap?.finishedAt?.getTime() ?? null, planned: true };
-      }
-      return { at: typeof p.recoveryPointAt === 'number' ? p.recoveryPointAt : null, planned: false };
-    }
-    if (t.kind === 'ceph.failover') {
-      if (p.mode === 'planned') {
-        const demote = this.tasks.steps(t.id).find((s) => s.state === 'done' && s.name.startsWith('Demote'));
-        return { at: demote?.finishedAt?.getTime() ?? null, planned: true };
-      }
-      const synced = ((p.images ?? []) as { lastSyncedAt: number | null }[]).map((i) => i.lastSyncedAt);
-      return { at: synced.length && synced.every((x) => x !== null) ? Math.min(...(synced as number[])) : null, planned: false };
-    }
-    return { at: null, planned: false };
   }
 
   /** Where a failed-over VM runs, for its readiness check. */

@@ -10,6 +10,7 @@ import { AppError, errorMessage } from '../errors';
 import { dataLossWindow, diskPath, FAILOVER_STEPS, failoverRollbackBlocked, failoverRollbackSteps, latestCommon } from './rules';
 import { movedMaster, switchSource } from './repoint';
 import { holdTag, replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
+import type { ObjectRuns } from '../plans/object-runs';
 
 export interface Precheck {
   id: string;
@@ -232,7 +233,11 @@ export class ReplicaFailover {
    * showed; if the facts changed since (the master stopped answering), it is refused so that a
    * forced failover is never run on a planned confirmation. `force` cancels pending tasks first.
    */
-  async failover(id: number, opts: { confirm: string; mode: FailoverMode; force?: boolean }, user: SessionUser) {
+  /** Records the run reports of failovers started on their own (set by the app). */
+  objectRuns?: ObjectRuns;
+
+  /** `report`: a failover started on its own (not by a plan's run) gets a run report, with the operator's reason. */
+  async failover(id: number, opts: { confirm: string; mode: FailoverMode; force?: boolean; report?: { reason?: string } }, user: SessionUser) {
     const r = this.replicas.row(id);
     if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
     const plan = await this.plan(id, { mode: opts.mode, force: opts.force });
@@ -308,6 +313,17 @@ export class ReplicaFailover {
           .run();
       }
     });
+    if (opts.report) {
+      this.objectRuns?.record(task, {
+        objectKey: `replica:${id}`,
+        objectKind: 'replica',
+        label: `VM ${fresh.vmName}`,
+        kind: plan.mode === 'planned' ? 'planned' : 'disaster',
+        reason: opts.report.reason,
+        username: user.username,
+        prechecks: { mode: plan.mode, checks: plan.checks, dataLossWindowSec: plan.dataLossWindowSec },
+      });
+    }
     return task;
   }
 

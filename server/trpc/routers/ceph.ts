@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NAME_PATTERNS } from '../../adapters/quote';
 import { previewPlan, previewResync } from '../../domain/ceph/failover';
+import { reasonSchema } from '../../domain/plans/rules';
 import { IMAGE_GROUPS, IMAGE_ROLES, IMAGE_SORTS } from '../../domain/ceph/images';
 import { secret } from '../../domain/redact';
 import { operatorProcedure, router, viewerProcedure } from '../init';
@@ -27,8 +28,8 @@ export const cephRouter = router({
   failover: operatorProcedure
     /** `confirmSplitBrain`: an unplanned failover while the old primary cluster answers must confirm the split-brain it causes. */
     /** `expectMode`: the mode the operator was shown; the failover is refused if it would now run otherwise. */
-    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm, confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional() }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain, expectMode: input.expectMode }, ctx.user)).id })),
+    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm, confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional(), reason: reasonSchema.optional() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain, expectMode: input.expectMode, report: { reason: input.reason } }, ctx.user)).id })),
   /** Failovers, resyncs and failbacks that stopped and can be resumed (or rolled back) from their task page. */
   unfinished: viewerProcedure.query(({ ctx }) => ctx.app.cephFailover.unfinished()),
   resyncPlan: viewerProcedure

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { planInputSchema, testNetworkSchema } from '../../domain/plans/rules';
+import { planInputSchema, reasonSchema, testNetworkSchema } from '../../domain/plans/rules';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
@@ -28,13 +28,13 @@ export const plansRouter = router({
   precheck: viewerProcedure.input(run).query(({ ctx, input }) => ctx.app.planRunner.precheck(input.id, input)),
   /** Starts a run; `reason` goes into its report. */
   run: operatorProcedure
-    .input(run.extend({ reason: z.string().max(2000, 'at most 2000 characters'), confirm, confirmSplitBrain: z.boolean().optional() }))
+    .input(run.extend({ reason: reasonSchema, confirm, confirmSplitBrain: z.boolean().optional() }))
     .mutation(async ({ ctx, input }) => {
       const r = await ctx.app.planRunner.start(input.id, input, ctx.user);
       return { runId: r.runId, taskId: r.task.id };
     }),
   /** Cleans up a test failover: destroys exactly what it created. */
-  cleanupTest: operatorProcedure.input(z.object({ runId: id, reason: z.string().max(2000, 'at most 2000 characters').optional() })).mutation(({ ctx, input }) => {
+  cleanupTest: operatorProcedure.input(z.object({ runId: id, reason: reasonSchema.optional() })).mutation(({ ctx, input }) => {
     const r = ctx.app.planRunner.cleanupTest(input.runId, input, ctx.user);
     return { runId: r.runId, taskId: r.task.id };
   }),

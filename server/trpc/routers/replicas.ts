@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { replicaCreateSchema, replicaUpdateSchema } from '../../domain/replicas/rules';
+import { reasonSchema } from '../../domain/plans/rules';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
@@ -34,8 +35,8 @@ export const replicasRouter = router({
     .query(({ ctx, input }) => ctx.app.failover.plan(input.id, { mode: input.mode, force: input.force })),
   /** `mode`: the one the plan showed; `force`: cancel pending tasks on the VM first. */
   failover: operatorProcedure
-    .input(z.object({ id, confirm, mode, force: z.boolean().default(false) }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.failover(input.id, input, ctx.user)).id })),
+    .input(z.object({ id, confirm, mode, force: z.boolean().default(false), reason: reasonSchema.optional() }))
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.failover.failover(input.id, { ...input, report: { reason: input.reason } }, ctx.user)).id })),
   /** Stops the copy of a VM flagged as running on two nodes on the replica's target node. */
   stopStale: operatorProcedure
     .input(z.object({ id, confirm }))
