@@ -98,4 +98,15 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   const card = page.locator('[data-testid=replica-card][data-replica="chart"]');
   await expect(card.getByTestId('chart-window').locator('svg').getByText('RPO 15 min')).toBeVisible();
   await expect(card.getByRole('link', { name: 'History of chart' })).toHaveAttribute('href', `/protection/replica%3A${created.id}`);
+
+  // The protection table draws the last hour as a sparkline once there are two samples: a picture
+  // with its figures in words, nothing in it focusable (axe: aria-hidden-focus).
+  await page.goto('/');
+  const spark = page.locator(`tr[data-subject="replica:${created.id}"] [data-testid=sparkline]`);
+  await expect(async () => {
+    await page.reload();
+    await expect(spark.locator('svg')).toBeVisible({ timeout: 5_000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(spark).toHaveAttribute('aria-label', /^last hour: data-loss window from /);
+  expect(await seriousViolations(page)).toEqual([]);
 });
