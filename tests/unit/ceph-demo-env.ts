@@ -1,5 +1,7 @@
 import { expect } from 'vitest';
+import type { CephAdapter } from '@/server/adapters/ceph/types';
 import { DemoCephAdapter } from '@/server/adapters/demo/ceph';
+import type { App } from '@/server/app';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { ManualClock } from '@/server/domain/clock';
 import { AppError } from '@/server/domain/errors';
@@ -22,4 +24,26 @@ export async function rejection(p: Promise<unknown>): Promise<AppError> {
     return e as AppError;
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * Makes `app.ceph.adapter(siteId)` answer with `patch`'s methods in place of its own (a cluster
+ * that behaves as the real one sometimes does); every other method is the adapter's, bound to it.
+ * Returns the unpatched lookup.
+ */
+export function patchCephAdapter(app: App, siteId: number, patch: (real: CephAdapter) => Partial<CephAdapter>): (id: number) => CephAdapter {
+  const adapter = app.ceph.adapter.bind(app.ceph);
+  app.ceph.adapter = (id) => {
+    const real = adapter(id);
+    if (id !== siteId) return real;
+    const over = patch(real) as Record<string | symbol, unknown>;
+    return new Proxy(real, {
+      get: (t, k) => {
+        if (k in over) return over[k];
+        const v = (t as unknown as Record<string | symbol, unknown>)[k];
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+  };
+  return adapter;
 }

@@ -3,6 +3,7 @@ import { promoteReadiness } from '@/server/adapters/ceph/parse';
 import { AppError } from '@/server/domain/errors';
 import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';
+import { patchCephAdapter } from './ceph-demo-env';
 import { cephPool } from './ceph-pool';
 import { ctxFor, operator, testApp } from './helpers';
 
@@ -376,16 +377,12 @@ describe('Ceph failover (demo clusters)', () => {
       const img = (await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' })).images[0]!.name;
       // Ceph answers a forced promote with EROFS while site B's rbd-mirror still holds the image's lock.
       let refusals = 2;
-      const adapter = app.ceph.adapter.bind(app.ceph);
-      app.ceph.adapter = (id) => {
-        const ad = adapter(id);
-        if (id !== b) return ad;
-        const promoteImage: typeof ad.promoteImage = async (pool, ns, image, opts) => {
+      const adapter = patchCephAdapter(app, b, (ad) => ({
+        promoteImage: async (pool, ns, image, opts) => {
           if (opts?.force && refusals-- > 0) throw new AppError('CONFLICT', `rbd/${image} is read-only here (rbd: (30) Read-only file system)`, { details: { retryable: true } });
           return ad.promoteImage(pool, ns, image, opts);
-        };
-        return new Proxy(ad, { get: (t, k) => (k === 'promoteImage' ? promoteImage : typeof t[k as keyof typeof t] === 'function' ? (t[k as keyof typeof t] as (...x: unknown[]) => unknown).bind(t) : t[k as keyof typeof t]) });
-      };
+        },
+      }));
       const { taskId } = await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, unplanned: true, confirm: img, confirmSplitBrain: true });
       await done(app, taskId);
       expect(refusals).toBe(-1);

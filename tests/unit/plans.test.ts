@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkPlanShape, dependantsOf, eachLimited, keysOverlap, measuredLoss, objectKey, planInputSchema, runFigures, runGroups, type PlanInput } from '@/server/domain/plans/rules';
+import { patchCephAdapter } from './ceph-demo-env';
 import { boot, live, stuckAt, vmStates, withReplica, type Env } from './demo-env';
 
 /*
@@ -253,14 +254,10 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     const { taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'web tier' });
     await runEnded(env, taskId, 'finished');
     // rbd-mirror reports roles some seconds late: site A's status still says "local image is primary".
-    const adapter = env.app.ceph.adapter.bind(env.app.ceph);
-    const list = (pool: string, ns?: string) => adapter(a).listImages(pool, ns);
-    env.app.ceph.adapter = (id) => {
-      const ad = adapter(id);
-      if (id !== a) return ad;
-      const listImages = async (pool: string, ns?: string) => (await list(pool, ns)).map((i) => (i.name === IMAGE && i.mirroring ? { ...i, mirroring: { ...i.mirroring, primary: true } } : i));
-      return new Proxy(ad, { get: (t, k) => (k === 'listImages' ? listImages : typeof t[k as keyof typeof t] === 'function' ? (t[k as keyof typeof t] as (...x: unknown[]) => unknown).bind(t) : t[k as keyof typeof t]) });
-    };
+    const real = patchCephAdapter(env.app, a, (ad) => ({
+      listImages: async (pool: string, ns?: string) => (await ad.listImages(pool, ns)).map((i) => (i.name === IMAGE && i.mirroring ? { ...i, mirroring: { ...i.mirroring, primary: true } } : i)),
+    }));
+    const list = (pool: string, ns?: string) => real(a).listImages(pool, ns);
     const re = await env.caller.plans.run({ id: plan.id, kind: 'reprotect', reason: 'protect the new side', confirm: 'web tier' });
     await runEnded(env, re.taskId, 'finished');
     const report = await env.caller.plans.report({ id: re.runId });
