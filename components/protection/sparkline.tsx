@@ -13,7 +13,8 @@ export function Sparkline({ values, rpoSec }: { values: number[] | undefined; rp
   return (
     <figure className="m-0" aria-label={label} title={label} data-testid="sparkline">
       <div aria-hidden="true">
-        <LineChart width={96} height={28} data={data} margin={{ top: 2, right: 2, bottom: 2, left: 2 }}>
+        {/* Not focusable: the chart is hidden from assistive technology (its figures are the label). */}
+        <LineChart width={96} height={28} data={data} margin={{ top: 2, right: 2, bottom: 2, left: 2 }} accessibilityLayer={false}>
           <YAxis hide domain={[0, max * 1.1]} />
           <ReferenceLine y={rpoSec} stroke="#f59e0b" strokeDasharray="3 2" />
           <Line type="monotone" dataKey="v" stroke="#0284c7" strokeWidth={1.5} dot={false} isAnimationActive={false} />
