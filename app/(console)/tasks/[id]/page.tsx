@@ -10,7 +10,7 @@ import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
 import type { TaskQuestion } from '@/server/tasks/engine';
 
-/** A plan run's task links to its run report. */
+/** A plan run's task, and a failover's started on its own, link to their run report. */
 function RunReportLink({ taskId }: { taskId: number }) {
   const trpc = useTRPC();
   const run = useQuery(trpc.plans.runOfTask.queryOptions({ taskId })).data?.runId;
@@ -99,7 +99,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
             <dd>{task.target}</dd>
             <dt className="text-zinc-500">Kind</dt>
             <dd>{task.kind}</dd>
-            {task.kind === 'plan.run' && <RunReportLink taskId={task.id} />}
+            {['plan.run', 'replica.failover', 'ceph.failover'].includes(task.kind) && <RunReportLink taskId={task.id} />}
             <dt className="text-zinc-500">Started by</dt>
             <dd>{task.createdBy}</dd>
             {task.attempts > 1 && (
