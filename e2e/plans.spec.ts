@@ -103,6 +103,34 @@ test('a test failover from its wizard, then its cleanup from the report', async 
   await expect(page.getByTestId('open-test')).toHaveCount(0);
 });
 
+test("one VM's test failover from its replica card, its report, its cleanup", async () => {
+  test.setTimeout(120_000);
+  await page.goto('/replicas');
+  await page.getByRole('link', { name: 'web01' }).first().click();
+  const card = page.locator('[data-testid=replica-card][data-replica="dr"]');
+  await card.getByRole('button', { name: 'Test failover…' }).click();
+  const start = page.getByRole('button', { name: 'Start test failover' });
+  await page.getByLabel('Type web01 to confirm the test').fill('web01');
+  await expect(start).toBeDisabled();
+  await page.getByLabel('Reason (goes into the run report)').fill('does web01 boot?');
+  await expect(start).toBeEnabled();
+  await start.click();
+  await expect(page.getByRole('heading', { name: /Task #\d+: Test failover: VM web01/ })).toContainText('finished', { timeout: 60_000 });
+  await page.getByRole('link', { name: /Run report #\d+/ }).click();
+  const report = page.getByTestId('run-report');
+  await expect(report.getByRole('heading', { name: /Test failover of VM web01/ })).toContainText('finished');
+  await expect(report.getByTestId('report-reason')).toHaveText('does web01 boot?');
+  await expect(report.getByTestId('test-created')).toContainText(/test VM web01-test-\d+/);
+  await report.getByRole('button', { name: 'Clean up test…' }).click();
+  await page.getByRole('button', { name: "Destroy the test's resources" }).click();
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 60_000 });
+  await page.goBack();
+  await expect(page.getByTestId('test-cleanup-state')).toContainText('done');
+  await page.goto('/plans');
+  await page.getByRole('link', { name: 'shop' }).click();
+  await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
+});
+
 test('a planned migration: pre-checks and windows first, a reason and the name typed, live steps, then its report', async () => {
   test.setTimeout(240_000);
   await page.getByRole('button', { name: 'Planned migration…' }).click();

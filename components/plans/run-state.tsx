@@ -17,7 +17,7 @@ export const RUN_KIND_LABEL: Record<string, string> = {
 
 /** `objectRun`: one object's failover started on its own, not a plan's run. */
 export function runTitle(kind: string, direction: string, objectRun = false): string {
-  if (objectRun) return kind === 'planned' ? 'Planned failover' : 'Forced failover';
+  if (objectRun && (kind === 'planned' || kind === 'disaster')) return kind === 'planned' ? 'Planned failover' : 'Forced failover';
   if (kind === 'planned' && direction === 'back') return 'Fail back';
   return `${RUN_KIND_LABEL[kind] ?? kind}${direction === 'back' && kind !== 'reprotect' ? ' (back)' : ''}`;
 }

@@ -5,6 +5,7 @@ import { useRouter } from 'next/navigation';
 import { useEffect, useRef, useState } from 'react';
 import { PrecheckList } from '@/components/prechecks';
 import { ReasonField, reasonGiven, runTitle } from '@/components/plans/run-state';
+import { TestNetworkField, testNetwork, type TestNetworkChoice } from '@/components/plans/test-network';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { Badge, Button, ErrorBox, TextInput, cx, dialogCls } from '@/components/ui';
@@ -37,8 +38,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   const [typed, setTyped] = useState('');
   const [splitBrain, setSplitBrain] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [network, setNetwork] = useState<'none' | 'isolated'>('none');
-  const [isolated, setIsolated] = useState('');
+  const [network, setNetwork] = useState<TestNetworkChoice>({ kind: 'none', network: '' });
   const test = choice.kind === 'test';
   const pre = useQuery(trpc.plans.precheck.queryOptions({ id: planId, ...choice }, { staleTime: 0, gcTime: 0 }));
   useEffect(() => {
@@ -59,7 +59,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   );
   const p = pre.data;
   const title = `${runTitle(choice.kind, choice.direction)}: ${planName}`;
-  const ok = !!p?.canProceed && reasonGiven(reason) && typed === planName && (!p.splitBrainRisk || splitBrain) && (network === 'none' || isolated.trim() !== '');
+  const ok = !!p?.canProceed && reasonGiven(reason) && typed === planName && (!p.splitBrainRisk || splitBrain) && (!test || testNetwork(network) !== null);
   return (
     <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onClose())} className={cx(dialogCls, 'max-w-3xl')} aria-label={title}>
       <h2 className="mb-2 text-lg font-semibold">{title}</h2>
@@ -118,20 +118,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
         </>
       )}
       <div className="space-y-3">
-        {test && (
-          <fieldset className="space-y-1 text-sm">
-            <legend className="mb-1 font-medium">Network of the test VMs</legend>
-            <label className="flex items-center gap-2">
-              <input type="radio" name="test-network" checked={network === 'none'} onChange={() => setNetwork('none')} />
-              None: their network interfaces are removed
-            </label>
-            <label className="flex items-center gap-2">
-              <input type="radio" name="test-network" checked={network === 'isolated'} onChange={() => setNetwork('isolated')} />
-              An isolated libvirt network on the recovery nodes
-            </label>
-            {network === 'isolated' && <TextInput label="Isolated network name" value={isolated} onChange={(e) => setIsolated(e.target.value)} autoComplete="off" error={errors['network.network'] ?? errors.network} />}
-          </fieldset>
-        )}
+        {test && <TestNetworkField value={network} onChange={setNetwork} error={errors['network.network'] ?? errors.network} />}
         <ReasonField value={reason} onChange={setReason} error={errors.reason} />
         <TextInput label={`Type ${planName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" error={errors.confirm} />
       </div>
@@ -142,7 +129,7 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
           disabled={!ok}
           busy={run.isPending}
           onClick={() =>
-            run.mutate({ id: planId, ...choice, reason, confirm: typed, confirmSplitBrain: splitBrain || undefined, network: test ? (network === 'none' ? { kind: 'none' } : { kind: 'isolated', network: isolated.trim() }) : undefined })
+            run.mutate({ id: planId, ...choice, reason, confirm: typed, confirmSplitBrain: splitBrain || undefined, network: test ? (testNetwork(network) ?? undefined) : undefined })
           }
         >
           Start {runTitle(choice.kind, choice.direction).toLowerCase()}

@@ -12,7 +12,7 @@ import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, Progress, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
 import { ReplicaStateBadge } from './state';
-import { FailoverWizard, ReinitWizard } from './wizards';
+import { FailoverWizard, ReinitWizard, TestWizard } from './wizards';
 
 const OPERATION_LABEL: Record<NonNullable<ReplicaView['operation']>['kind'], string> = { failover: 'Failover', reinit: 'Reinit', resync: 'Full resync', repoint: 'Re-point' };
 
@@ -20,7 +20,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
-  const [wizard, setWizard] = useState<null | 'failover' | 'reinit'>(null);
+  const [wizard, setWizard] = useState<null | 'failover' | 'reinit' | 'test'>(null);
   const [editing, setEditing] = useState(false);
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
   const [deleting, setDeleting] = useState(false);
@@ -71,6 +71,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
                 </Button>
                 <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled }, { onError })}>{r.enabled ? 'Pause' : 'Resume'}</Button>
                 <Button onClick={() => setEditing((x) => !x)}>Edit</Button>
+                {r.lastSyncAt && <Button onClick={() => setWizard('test')}>Test failover…</Button>}
                 <Button variant="danger" onClick={() => setWizard('failover')}>
                   Fail over…
                 </Button>
@@ -180,6 +181,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
       </Card>
       {wizard === 'failover' && <FailoverWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
       {wizard === 'reinit' && <ReinitWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
+      {wizard === 'test' && <TestWizard replicaId={r.id} vmName={r.vmName} targetSite={r.targetSite} onClose={() => setWizard(null)} />}
       <ConfirmDialog
         open={stopping}
         title={`Stop ${r.vmName} on ${r.targetSite}?`}

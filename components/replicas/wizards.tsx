@@ -4,8 +4,9 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { ReasonField, reasonGiven } from '../plans/run-state';
+import { TestNetworkField, testNetwork, type TestNetworkChoice } from '../plans/test-network';
 import { PrecheckList } from '../prechecks';
-import { errorText, useTRPC } from '../trpc';
+import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Badge, Button, Card, ErrorBox, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
 
 /** Pre-checks → the exact data-loss window → typed confirmation → live task. */
@@ -138,6 +139,40 @@ export function ReinitWizard({ replicaId, vmName, onClose }: { replicaId: number
           {run.error && <div className="mt-2"><ErrorBox error={errorText(run.error)} /></div>}
         </>
       )}
+    </Card>
+  );
+}
+
+/**
+ * A test failover of this VM on its own: its disks cloned on the replica node from the latest
+ * recovery point, a test VM started there with a new name and UUID and no network (or an isolated
+ * one); the VM and its replication are not touched. Cleaned up from its report.
+ */
+export function TestWizard({ replicaId, vmName, targetSite, onClose }: { replicaId: number; vmName: string; targetSite: string; onClose: () => void }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const [typed, setTyped] = useState('');
+  const [reason, setReason] = useState('');
+  const [network, setNetwork] = useState<TestNetworkChoice>({ kind: 'none', network: '' });
+  const run = useMutation(trpc.plans.testObject.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }));
+  const net = testNetwork(network);
+  const errors = fieldErrors(run.error);
+  return (
+    <Card title={`Test failover of ${vmName}`} actions={<Button onClick={onClose}>Close</Button>} className="border-sky-400">
+      <p className="mb-3 text-sm">
+        On {targetSite}, the latest recovery point of each disk is cloned and <b>{vmName}-test-&lt;run&gt;</b> starts from the clones with a new UUID. {vmName} keeps running and replicating. Its report lists what the test created; clean it up there.
+      </p>
+      <div className="mb-3 max-w-xl space-y-3">
+        <TestNetworkField value={network} onChange={setNetwork} error={errors['network.network']} />
+        <ReasonField value={reason} onChange={setReason} error={errors.reason} />
+      </div>
+      <div className="flex flex-wrap items-end gap-2">
+        <TextInput label={`Type ${vmName} to confirm the test`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+        <Button variant="primary" disabled={typed !== vmName || !reasonGiven(reason) || !net} busy={run.isPending} onClick={() => run.mutate({ object: { kind: 'replica', replicaId }, reason, confirm: typed, network: net ?? undefined })}>
+          Start test failover
+        </Button>
+      </div>
+      {run.error && <div className="mt-2"><ErrorBox error={errorText(run.error)} /></div>}
     </Card>
   );
 }

@@ -155,4 +155,35 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     // The replica itself is untouched.
     expect(node2(env).datasets.map((d) => d.name)).toEqual(expect.arrayContaining(['zones/web01-disk0']));
   });
+
+  it('one object on its own: a VM replica, and an RBD image, each tested and cleaned up without a plan', async () => {
+    const env = boot();
+    const rid = await withReplica(env);
+    env.tickMs = 100;
+    const [a, b] = [env.node('demo-site-a'), env.node('demo-site-b')];
+    await expect(env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: 'check web01', confirm: 'web' })).rejects.toThrow(/type web01 to confirm/);
+    await expect(env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: ' ', confirm: 'web01' })).rejects.toThrow(/say why/);
+    const vm = await env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: 'check web01', confirm: 'web01', network: { kind: 'isolated', network: 'dr-test' } });
+    await ended(env, vm.taskId);
+    const names = testNames(vm.runId);
+    const n2 = env.app.replicas.node(env.node('demo-node2'));
+    expect(await n2.getVmState(names.vm('web01'))).toBe('running');
+    expect((await n2.dumpVm(names.vm('web01'))).text).toContain("<source network='dr-test'/>");
+    const report = await env.caller.plans.report({ id: vm.runId });
+    expect(report).toMatchObject({ kind: 'test', objectRun: true, planId: null, planName: 'VM web01', reason: 'check web01', state: 'finished' });
+    expect(report.items[0]!.created).toMatchObject({ kind: 'replica', vm: names.vm('web01') });
+    await expect(env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: 'again', confirm: 'web01' })).rejects.toThrow(/not cleaned up yet/);
+
+    const img = await env.caller.plans.testObject({ object: { kind: 'rbd', protectedSiteId: a, recoverySiteId: b, pool: 'rbd', namespace: '', image: IMAGE }, reason: 'check the image', confirm: IMAGE });
+    await ended(env, img.taskId);
+    expect(await images(env, b)).toContain(testNames(img.runId).rbdCopy(IMAGE));
+    for (const t of [vm, img]) await ended(env, (await env.caller.plans.cleanupTest({ runId: t.runId })).taskId);
+    expect(testDatasets(env)).toEqual([]);
+    expect(await n2.getVmState(names.vm('web01'))).toBeNull();
+    expect(await images(env, b)).not.toContain(testNames(img.runId).rbdCopy(IMAGE));
+    expect((await env.caller.plans.reports({ kind: 'test' })).map((r) => [r.planName, r.objectRun])).toEqual([
+      [`RBD image rbd/${IMAGE} (demo-site-a → demo-site-b)`, true],
+      ['VM web01', true],
+    ]);
+  });
 });

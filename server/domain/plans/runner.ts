@@ -14,7 +14,7 @@ import { AppError, errorMessage } from '../errors';
 import type { Precheck, ReplicaFailover } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { replicaLock, type ReplicaService } from '../replicas/service';
-import { dependantsOf, eachLimited, measuredLoss, runFigures, runGroups, type TestCreated, type TestNetwork } from './rules';
+import { dependantsOf, eachLimited, itemLabel, measuredLoss, objectKey, runFigures, runGroups, type PlanItemInput, type TestCreated, type TestNetwork } from './rules';
 import { recoveryPointOf } from './object-runs';
 import { cleanupStep, testSteps, type PlanTests } from './test-failover';
 import type { PlanView, RecoveryPlans } from './service';
@@ -87,6 +87,9 @@ interface KeptPlan {
 
 /** How long a run's start-time plan of an object may be acted on instead of asking its clusters again. */
 export const KEPT_PLAN_MS = 30_000;
+
+/** The object of a test failover on its own (as a plan names it). */
+export type ObjectTestTarget = { kind: 'replica'; replicaId: number } | { kind: 'rbd'; protectedSiteId: number; recoverySiteId: number; pool: string; namespace?: string; image?: string };
 
 /** The step of a run that does one object's work. */
 export function itemStep(kind: RunKind, item: { groupNo: number; label: string }): string {
@@ -299,6 +302,66 @@ export class PlanRunner {
     const first = Math.min(...stored.items.map((i) => i.groupNo));
     for (const it of stored.items) if (it.groupNo !== first) kept.delete(it.objectKey);
     if (kept.size) this.#kept.set(run.id, kept);
+    return { runId: run.id, task };
+  }
+
+  /**
+   * A test failover of one object on its own, not as part of a plan: a VM replica (on its replica
+   * node) or an RBD image, namespace or pool (on its recovery cluster). Confirmed by typing the VM's
+   * or the image's (namespace's, pool's) name; one open test per object.
+   */
+  async startObjectTest(object: ObjectTestTarget, req: { reason: string; confirm: string; network?: TestNetwork }, user: SessionUser): Promise<{ runId: number; task: TaskRow }> {
+    const input: PlanItemInput = object.kind === 'replica' ? { ...object, group: 1, dependsOn: [], waitAfterStartSec: 0, readiness: null } : { ...object, namespace: object.namespace ?? '', group: 1, dependsOn: [] };
+    const key = objectKey(input);
+    const r = input.kind === 'replica' ? this.replicas.row(input.replicaId) : null;
+    if (input.kind === 'rbd' && input.protectedSiteId === input.recoverySiteId) throw AppError.invalid('recoverySiteId', 'the recovery cluster must differ from the production cluster');
+    const word = r ? r.vmName : confirmWord({ pool: input.kind === 'rbd' ? input.pool : '', namespace: input.kind === 'rbd' ? input.namespace : '', image: input.kind === 'rbd' ? input.image : undefined });
+    if (req.confirm !== word) throw AppError.invalid('confirm', `type ${word} to confirm`);
+    const reason = req.reason.trim();
+    if (reason.length < 3) throw AppError.invalid('reason', 'say why this test is made (it goes into the report)');
+    const open = this.tests.uncleanedObject(key);
+    if (open) throw new AppError('PRECONDITION_FAILED', `the test of run #${open} of this object is not cleaned up yet: clean it up before the next test`);
+    const label = itemLabel(input, { site: (id) => this.#siteName(id), replica: () => r!.vmName });
+    const item: StoredItem = {
+      id: 0,
+      objectKey: key,
+      kind: input.kind,
+      label,
+      vmName: r?.vmName ?? null,
+      replicaId: r?.id ?? null,
+      groupNo: 1,
+      protectedSiteId: r ? r.sourceSiteId : (input as { protectedSiteId: number }).protectedSiteId,
+      recoverySiteId: r ? r.targetSiteId : (input as { recoverySiteId: number }).recoverySiteId,
+      pool: input.kind === 'rbd' ? input.pool : null,
+      namespace: input.kind === 'rbd' ? input.namespace : null,
+      image: input.kind === 'rbd' ? (input.image ?? null) : null,
+      waitAfterStartSec: 0,
+      readiness: null,
+      dependsOn: [],
+    };
+    const t = await this.tests.precheck(item);
+    const blocks = t.checks.filter((c) => c.status === 'block');
+    if (blocks.length) throw new AppError('PRECONDITION_FAILED', `the pre-checks do not pass: ${blocks.map((c) => `${c.label}: ${c.message}`).join('; ')}`);
+    const stored: StoredPlan & { object: unknown } = { id: 0, name: label, maxParallel: 1, questionTimeoutSec: 600, questionDefault: 'abort', items: [item], object: { key, kind: input.kind, label } };
+    const prechecks = { items: [{ objectKey: key, label, group: 1, from: this.#siteName(item.protectedSiteId), to: t.to, action: t.action, canProceed: true, checks: t.checks, dataLossWindowSec: t.ageSec, splitBrainRisk: 0 }] };
+    const run = this.db.transaction((tx) => {
+      const row = tx
+        .insert(planRuns)
+        .values({ planId: null, planName: label, kind: 'test', direction: 'forward', reason, plan: stored, prechecks, startedBy: user.username, startedAt: new Date(this.clock.now()), options: { network: req.network ?? { kind: 'none' } } })
+        .returning()
+        .get();
+      tx.insert(planRunItems).values({ runId: row.id, objectKey: key, label, groupNo: 1, state: 'pending' }).run();
+      return row;
+    });
+    const task = this.tasks.startDurable<RunParams>({
+      name: `Test failover: ${label}`,
+      kind: 'plan.run',
+      target: `test/${key}`,
+      params: { runId: run.id, planName: word, confirmSplitBrain: false },
+      steps: testSteps(item),
+      username: user.username,
+    });
+    this.db.update(planRuns).set({ taskId: task.id }).where(eq(planRuns.id, run.id)).run();
     return { runId: run.id, task };
   }
 

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull } from 'drizzle-orm';
 import { newestRecoveryPoint } from '../../adapters/ceph/parse';
 import type { NodeAdapter } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
@@ -77,6 +77,19 @@ export class PlanTests {
       const c = r.created as TestCreated | null;
       return c?.kind === 'replica' && c.replicaId === replicaId && c.snapshot ? [c.snapshot] : [];
     });
+  }
+
+  /** The newest test run of an object (in a plan's test or on its own) whose cleanup has not finished. */
+  uncleanedObject(objectKey: string): number | null {
+    return (
+      this.db
+        .select({ id: planRuns.id })
+        .from(planRunItems)
+        .innerJoin(planRuns, eq(planRuns.id, planRunItems.runId))
+        .where(and(eq(planRunItems.objectKey, objectKey), eq(planRuns.kind, 'test'), isNull(planRuns.cleanedAt)))
+        .orderBy(desc(planRuns.id))
+        .get()?.id ?? null
+    );
   }
 
   /** Test runs of a plan whose cleanup has not finished. */

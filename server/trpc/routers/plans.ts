@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { planInputSchema, reasonSchema, testNetworkSchema } from '../../domain/plans/rules';
+import { planInputSchema, rbdItemSchema, reasonSchema, testNetworkSchema } from '../../domain/plans/rules';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
@@ -31,6 +31,23 @@ export const plansRouter = router({
     .input(run.extend({ reason: reasonSchema, confirm, confirmSplitBrain: z.boolean().optional() }))
     .mutation(async ({ ctx, input }) => {
       const r = await ctx.app.planRunner.start(input.id, input, ctx.user);
+      return { runId: r.runId, taskId: r.task.id };
+    }),
+  /** A test failover of one object on its own: a VM replica, or an RBD image, namespace or pool. */
+  testObject: operatorProcedure
+    .input(
+      z.object({
+        object: z.discriminatedUnion('kind', [
+          z.object({ kind: z.literal('replica'), replicaId: id }),
+          rbdItemSchema.pick({ kind: true, protectedSiteId: true, recoverySiteId: true, pool: true, namespace: true, image: true }),
+        ]),
+        reason: reasonSchema,
+        confirm,
+        network: testNetworkSchema.optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const r = await ctx.app.planRunner.startObjectTest(input.object, input, ctx.user);
       return { runId: r.runId, taskId: r.task.id };
     }),
   /** Cleans up a test failover: destroys exactly what it created. */
