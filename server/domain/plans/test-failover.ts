@@ -130,7 +130,7 @@ export class PlanTests {
       } catch (e) {
         checks.push({ id: 'recovery-point', label: 'Recovery point', status: 'block', message: errorMessage(e) });
       }
-      return { to, action: `clone ${r.datasets.length} disk(s) on ${to} and start ${testNames(0).vm(r.vmName).replace(/-0$/, '-<run>')} there`, checks, ageSec };
+      return { to, action: `clone ${r.datasets.length} disk(s) on ${to} and start ${r.vmName}-test-<run> there`, checks, ageSec };
     }
     const to = this.#siteName(item.recoverySiteId);
     try {
