@@ -22,7 +22,22 @@ const iso = (ms: number | null) => (ms === null ? '—' : new Date(ms).toISOStri
 export function RunReportView({ id }: { id: number }) {
   const trpc = useTRPC();
   useTaskEvents();
-  const q = useQuery(trpc.plans.report.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
+  // Read again on every visit, and every 2 s while the run or a cleanup of it is under way (a
+  // cleanup's task is another task than the report's).
+  const q = useQuery(
+    trpc.plans.report.queryOptions(
+      { id },
+      {
+        enabled: Number.isInteger(id) && id > 0,
+        refetchOnMount: 'always',
+        refetchInterval: (query) => {
+          const d = query.state.data;
+          const active = (s: string) => ['waiting', 'running', 'question'].includes(s);
+          return d && (active(d.state) || d.cleanups.some((c) => active(c.state))) ? 2000 : false;
+        },
+      },
+    ),
+  );
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   const r = q.data;
   if (!r) return <p className="text-sm text-zinc-500">Loading…</p>;
