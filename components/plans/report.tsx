@@ -4,7 +4,7 @@ import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { RunStateBadge, runTitle } from '@/components/plans/run-state';
 import { TestCard } from '@/components/plans/test-card';
-import { StateBadge } from '@/components/task-state';
+import { StateBadge, isActiveState } from '@/components/task-state';
 import { useTaskEvents } from '@/components/task-events';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Button, Card, ErrorBox, PageTitle, formatDuration } from '@/components/ui';
@@ -32,8 +32,7 @@ export function RunReportView({ id }: { id: number }) {
         refetchOnMount: 'always',
         refetchInterval: (query) => {
           const d = query.state.data;
-          const active = (s: string) => ['waiting', 'running', 'question'].includes(s);
-          return d && (active(d.state) || d.cleanups.some((c) => active(c.state))) ? 2000 : false;
+          return d && (isActiveState(d.state) || d.cleanups.some((c) => isActiveState(c.state))) ? 2000 : false;
         },
       },
     ),

@@ -6,6 +6,7 @@ import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useRole } from '@/components/alerts/common';
 import { RunStateBadge } from '@/components/plans/run-state';
+import { isActiveState } from '@/components/task-state';
 import { useToast } from '@/components/toast';
 import { errorText, invalidateAfterChange, useTRPC } from '@/components/trpc';
 import { Button, Card, ConfirmDialog } from '@/components/ui';
@@ -17,8 +18,6 @@ function createdLines(c: TestCreated): string[] {
   if (c.kind === 'rbd') return c.copies.map((x) => `image copy ${c.pool}/${c.namespace ? c.namespace + '/' : ''}${x}`);
   return [`test VM ${c.vm}`, ...c.clones.map((x) => `clone ${x}${c.snapshot ? ` of @${c.snapshot}` : ''}`), `holds ${c.tag} on the replica's and the master's snapshot`];
 }
-
-const ACTIVE = ['waiting', 'running', 'question'];
 
 /**
  * A test failover's part of its report: the network its VMs got, what it created per object, and
@@ -56,8 +55,8 @@ export function TestCard({ r }: { r: RunReport }) {
     );
   if (r.kind !== 'test') return null;
   const lines = r.items.flatMap((i) => (i.created ? createdLines(i.created).map((l) => ({ key: `${i.objectKey}/${l}`, label: i.label, line: l })) : []));
-  const running = ACTIVE.includes(r.state);
-  const cleaning = r.cleanups.some((c) => ACTIVE.includes(c.state));
+  const running = isActiveState(r.state);
+  const cleaning = r.cleanups.some((c) => isActiveState(c.state));
   const canAct = role === 'operator' || role === 'admin';
   return (
     <Card

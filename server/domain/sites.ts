@@ -102,6 +102,11 @@ export class SiteService {
     return this.#view(this.#row(id));
   }
 
+  /** A site's name for messages and logs; `site #<id>` for one that no longer exists. */
+  nameOf(id: number): string {
+    return this.db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `site #${id}`;
+  }
+
   byName(name: string): SiteView | undefined {
     const row = this.db.select().from(sites).where(eq(sites.name, name)).get();
     return row ? this.#view(row) : undefined;

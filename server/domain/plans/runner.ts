@@ -139,14 +139,6 @@ export class PlanRunner {
     return direction === 'forward' ? { from: item.protectedSiteId, to: item.recoverySiteId } : { from: item.recoverySiteId, to: item.protectedSiteId };
   }
 
-  #siteName(id: number): string {
-    try {
-      return this.sites.get(id).name;
-    } catch {
-      return `site #${id}`;
-    }
-  }
-
   /** Why a replica item cannot fail over in this direction now, or null. */
   #replicaDirection(item: PlanView['items'][number], direction: RunDirection, kind: RunKind): string | null {
     const r = this.replicas.row(item.replicaId!);
@@ -154,11 +146,11 @@ export class PlanRunner {
     if (kind === 'reprotect') {
       // After a failover the replica row points from the new master (to) to the old one (from).
       if (r.state !== 'reinit-required') return null;
-      if (r.sourceSiteId !== to) return `the VM runs on ${this.#siteName(r.sourceSiteId)}, not ${this.#siteName(to)}`;
+      if (r.sourceSiteId !== to) return `the VM runs on ${this.sites.nameOf(r.sourceSiteId)}, not ${this.sites.nameOf(to)}`;
       return null;
     }
-    if (r.state === 'reinit-required') return `the VM already runs on ${this.#siteName(r.sourceSiteId)} and waits for its reprotect (reinit of ${this.#siteName(r.targetSiteId)})`;
-    if (r.sourceSiteId !== from || r.targetSiteId !== to) return `the replica now goes from ${this.#siteName(r.sourceSiteId)} to ${this.#siteName(r.targetSiteId)}, not ${this.#siteName(from)} → ${this.#siteName(to)}${direction === 'forward' ? '' : ': reprotect after the failover first'}`;
+    if (r.state === 'reinit-required') return `the VM already runs on ${this.sites.nameOf(r.sourceSiteId)} and waits for its reprotect (reinit of ${this.sites.nameOf(r.targetSiteId)})`;
+    if (r.sourceSiteId !== from || r.targetSiteId !== to) return `the replica now goes from ${this.sites.nameOf(r.sourceSiteId)} to ${this.sites.nameOf(r.targetSiteId)}, not ${this.sites.nameOf(from)} → ${this.sites.nameOf(to)}${direction === 'forward' ? '' : ': reprotect after the failover first'}`;
     return null;
   }
 
@@ -192,7 +184,7 @@ export class PlanRunner {
   /** `keep`: the run's start asks every cluster (no preview) and keeps each Ceph failover plan for its child. */
   async #precheckItem(item: PlanView['items'][number], req: RunRequest, keep?: Map<string, KeptPlan>): Promise<RunPrecheckItem> {
     const { from, to } = this.#sides(item, req.direction);
-    const base = { objectKey: item.objectKey, label: item.label, group: item.group, from: this.#siteName(from), to: this.#siteName(to) };
+    const base = { objectKey: item.objectKey, label: item.label, group: item.group, from: this.sites.nameOf(from), to: this.sites.nameOf(to) };
     const blocked = (message: string): RunPrecheckItem => ({ ...base, action: 'none', canProceed: false, checks: [{ id: 'object', label: 'Object', status: 'block', message }], dataLossWindowSec: null, splitBrainRisk: 0 });
     try {
       if (req.kind === 'test') {
@@ -205,8 +197,8 @@ export class PlanRunner {
         if (why) return blocked(why);
         if (req.kind === 'reprotect') {
           const r = this.replicas.row(item.replicaId!);
-          if (r.state !== 'reinit-required') return { ...base, action: 'nothing to do (replicating)', canProceed: true, checks: [{ id: 'state', label: 'Replica', status: 'pass', message: `${r.state}: ${this.#siteName(r.targetSiteId)} is already its replica` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
-          return { ...base, action: `reinit ${this.#siteName(from)} as the replica`, canProceed: !r.operation, checks: [r.operation ? { id: 'state', label: 'Replica', status: 'block', message: `a ${r.operation.kind} is unfinished (task #${r.operation.taskId})` } : { id: 'state', label: 'Replica', status: 'pass', message: 'waits for its reinit' }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+          if (r.state !== 'reinit-required') return { ...base, action: 'nothing to do (replicating)', canProceed: true, checks: [{ id: 'state', label: 'Replica', status: 'pass', message: `${r.state}: ${this.sites.nameOf(r.targetSiteId)} is already its replica` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+          return { ...base, action: `reinit ${this.sites.nameOf(from)} as the replica`, canProceed: !r.operation, checks: [r.operation ? { id: 'state', label: 'Replica', status: 'block', message: `a ${r.operation.kind} is unfinished (task #${r.operation.taskId})` } : { id: 'state', label: 'Replica', status: 'pass', message: 'waits for its reinit' }], dataLossWindowSec: 0, splitBrainRisk: 0 };
         }
         const p = await this.failover.plan(item.replicaId!, { mode: req.kind === 'planned' ? 'planned' : 'forced' });
         const checks = [...p.checks];
@@ -216,12 +208,12 @@ export class PlanRunner {
       const input = { fromSiteId: from, toSiteId: to, pool: item.pool!, namespace: item.namespace ?? '', image: item.image ?? undefined };
       if (req.kind === 'reprotect') {
         const split = await this.#primaryOnBoth(input);
-        return { ...base, action: split.length ? `resync ${this.#siteName(from)} from ${this.#siteName(to)} (protective copies kept)` : 'nothing to do (replicating back)', canProceed: true, checks: [{ id: 'roles', label: 'Image roles', status: 'pass', message: split.length ? `${split.length} image(s) primary on both clusters` : `no image primary on ${this.#siteName(from)}` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+        return { ...base, action: split.length ? `resync ${this.sites.nameOf(from)} from ${this.sites.nameOf(to)} (protective copies kept)` : 'nothing to do (replicating back)', canProceed: true, checks: [{ id: 'roles', label: 'Image roles', status: 'pass', message: split.length ? `${split.length} image(s) primary on both clusters` : `no image primary on ${this.sites.nameOf(from)}` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
       }
       const p = await this.cephFailover.plan(input, { unplanned: req.kind === 'disaster', preview: !keep });
       keep?.set(item.objectKey, { at: this.clock.now(), plan: p });
       const checks = [...p.checks];
-      if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${this.#siteName(from)} does not answer: run a disaster recovery instead` });
+      if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${this.sites.nameOf(from)} does not answer: run a disaster recovery instead` });
       const windows = p.images.map((i) => i.dataLossWindowSec);
       const w = p.mode === 'planned' ? 0 : windows.some((x) => x === null) || !windows.length ? null : Math.max(...(windows as number[]));
       return { ...base, action: `${p.mode} failover of ${p.images.length} image(s)`, canProceed: p.canProceed && !checks.some((c) => c.status === 'block'), checks, dataLossWindowSec: w, splitBrainRisk: p.splitBrainRisk.length };
@@ -315,13 +307,13 @@ export class PlanRunner {
     const key = objectKey(input);
     const r = input.kind === 'replica' ? this.replicas.row(input.replicaId) : null;
     if (input.kind === 'rbd' && input.protectedSiteId === input.recoverySiteId) throw AppError.invalid('recoverySiteId', 'the recovery cluster must differ from the production cluster');
-    const word = r ? r.vmName : confirmWord({ pool: input.kind === 'rbd' ? input.pool : '', namespace: input.kind === 'rbd' ? input.namespace : '', image: input.kind === 'rbd' ? input.image : undefined });
+    const word = input.kind === 'replica' ? r!.vmName : confirmWord(input);
     if (req.confirm !== word) throw AppError.invalid('confirm', `type ${word} to confirm`);
     const reason = req.reason.trim();
     if (reason.length < 3) throw AppError.invalid('reason', 'say why this test is made (it goes into the report)');
     const open = this.tests.uncleanedObject(key);
     if (open) throw new AppError('PRECONDITION_FAILED', `the test of run #${open} of this object is not cleaned up yet: clean it up before the next test`);
-    const label = itemLabel(input, { site: (id) => this.#siteName(id), replica: () => r!.vmName });
+    const label = itemLabel(input, { site: (id) => this.sites.nameOf(id), replica: () => r!.vmName });
     const item: StoredItem = {
       id: 0,
       objectKey: key,
@@ -343,7 +335,7 @@ export class PlanRunner {
     const blocks = t.checks.filter((c) => c.status === 'block');
     if (blocks.length) throw new AppError('PRECONDITION_FAILED', `the pre-checks do not pass: ${blocks.map((c) => `${c.label}: ${c.message}`).join('; ')}`);
     const stored: StoredPlan & { object: unknown } = { id: 0, name: label, maxParallel: 1, questionTimeoutSec: 600, questionDefault: 'abort', items: [item], object: { key, kind: input.kind, label } };
-    const prechecks = { items: [{ objectKey: key, label, group: 1, from: this.#siteName(item.protectedSiteId), to: t.to, action: t.action, canProceed: true, checks: t.checks, dataLossWindowSec: t.ageSec, splitBrainRisk: 0 }] };
+    const prechecks = { items: [{ objectKey: key, label, group: 1, from: this.sites.nameOf(item.protectedSiteId), to: t.to, action: t.action, canProceed: true, checks: t.checks, dataLossWindowSec: t.ageSec, splitBrainRisk: 0 }] };
     const run = this.db.transaction((tx) => {
       const row = tx
         .insert(planRuns)
@@ -663,7 +655,7 @@ export class PlanRunner {
     const p = (failover.params ?? {}) as { masterState?: string | null; fromSiteId?: number };
     // The failover's own rule for starting the VM paused (its step "Start the VM").
     const paused = (p.masterState ?? r.vmDefinition?.state) === 'paused';
-    return { node: this.replicas.node(r.sourceSiteId), siteId: r.sourceSiteId, vm: r.vmName, paused, note: `as it was on ${p.fromSiteId ? this.#siteName(p.fromSiteId) : 'its master'}`, tcp: true };
+    return { node: this.replicas.node(r.sourceSiteId), siteId: r.sourceSiteId, vm: r.vmName, paused, note: `as it was on ${p.fromSiteId ? this.sites.nameOf(p.fromSiteId) : 'its master'}`, tcp: true };
   }
 
   /**
@@ -673,7 +665,7 @@ export class PlanRunner {
    */
   async #ready(ctx: TaskContext, item: StoredItem, vm: { node: NodeAdapter; siteId: number; vm: string; paused: boolean; note: string; tcp: boolean }): Promise<Date> {
     const { node } = vm;
-    const where = this.#siteName(vm.siteId);
+    const where = this.sites.nameOf(vm.siteId);
     let pausedNoted = false;
     if (item.waitAfterStartSec > 0) {
       ctx.log(`${item.label}: waiting ${item.waitAfterStartSec} s after its start`);

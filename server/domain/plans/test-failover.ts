@@ -102,23 +102,15 @@ export class PlanTests {
       .map((r) => r.id);
   }
 
-  #siteName(id: number): string {
-    try {
-      return this.sites.get(id).name;
-    } catch {
-      return `site #${id}`;
-    }
-  }
-
   // ---------------------------------------------------------------- pre-checks
 
   async precheck(item: TestItem): Promise<TestPrecheck> {
     if (item.kind === 'replica') {
       const r = this.replicas.row(item.replicaId!);
-      const to = this.#siteName(r.targetSiteId);
+      const to = this.sites.nameOf(r.targetSiteId);
       const checks: Precheck[] = [];
       if (r.state === 'reinit-required') {
-        checks.push({ id: 'state', label: 'Replica', status: 'block', message: `the VM was failed over to ${this.#siteName(r.sourceSiteId)}; reprotect it first, then test` });
+        checks.push({ id: 'state', label: 'Replica', status: 'block', message: `the VM was failed over to ${this.sites.nameOf(r.sourceSiteId)}; reprotect it first, then test` });
         return { to, action: 'none', checks, ageSec: null };
       }
       if (!r.vmDefinition) checks.push({ id: 'definition', label: 'VM definition', status: 'block', message: 'no stored definition of the VM yet (it is saved at each sync)' });
@@ -132,7 +124,7 @@ export class PlanTests {
       }
       return { to, action: `clone ${r.datasets.length} disk(s) on ${to} and start ${r.vmName}-test-<run> there`, checks, ageSec };
     }
-    const to = this.#siteName(item.recoverySiteId);
+    const to = this.sites.nameOf(item.recoverySiteId);
     try {
       const images = await this.#images(item);
       const points = await Promise.all(images.map((i) => this.#imagePoint(item, i)));
@@ -161,17 +153,17 @@ export class PlanTests {
   async #images(item: TestItem): Promise<string[]> {
     const a = this.ceph.adapter(item.recoverySiteId);
     const list = (await a.listImages(item.pool!, item.namespace || undefined)).filter((i) => i.id !== null && i.mirroring && !isTestCopy(i.name) && (!item.image || i.name === item.image));
-    if (item.image && !list.length) throw new AppError('NOT_FOUND', `image ${item.image} is not mirrored on ${this.#siteName(item.recoverySiteId)}`);
+    if (item.image && !list.length) throw new AppError('NOT_FOUND', `image ${item.image} is not mirrored on ${this.sites.nameOf(item.recoverySiteId)}`);
     const primary = list.filter((i) => i.mirroring?.primary !== false).map((i) => i.name);
-    if (primary.length) throw new AppError('PRECONDITION_FAILED', `${primary.slice(0, 3).join(', ')}${primary.length > 3 ? ` and ${primary.length - 3} more` : ''} ${primary.length === 1 ? 'is' : 'are'} primary on ${this.#siteName(item.recoverySiteId)}: a test copies the non-primary side`);
-    if (!list.length) throw new AppError('PRECONDITION_FAILED', `no mirrored image in ${item.pool}${item.namespace ? '/' + item.namespace : ''} on ${this.#siteName(item.recoverySiteId)}`);
+    if (primary.length) throw new AppError('PRECONDITION_FAILED', `${primary.slice(0, 3).join(', ')}${primary.length > 3 ? ` and ${primary.length - 3} more` : ''} ${primary.length === 1 ? 'is' : 'are'} primary on ${this.sites.nameOf(item.recoverySiteId)}: a test copies the non-primary side`);
+    if (!list.length) throw new AppError('PRECONDITION_FAILED', `no mirrored image in ${item.pool}${item.namespace ? '/' + item.namespace : ''} on ${this.sites.nameOf(item.recoverySiteId)}`);
     return list.map((i) => i.name);
   }
 
   async #imagePoint(item: TestItem, image: string): Promise<{ id: string; at: number | null }> {
     const snaps = await this.ceph.adapter(item.recoverySiteId).listImageSnapshots(item.pool!, item.namespace ?? '', image);
     const p = newestRecoveryPoint(snaps);
-    if (!p) throw new AppError('PRECONDITION_FAILED', `${image} has no complete mirror snapshot on ${this.#siteName(item.recoverySiteId)} (journal-based mirroring, or the first copy is not done)`);
+    if (!p) throw new AppError('PRECONDITION_FAILED', `${image} has no complete mirror snapshot on ${this.sites.nameOf(item.recoverySiteId)} (journal-based mirroring, or the first copy is not done)`);
     return { id: p.id, at: cephCtime(p.timestamp) };
   }
 
@@ -198,7 +190,7 @@ export class PlanTests {
           // A copy cut off by a crash is removed and made again.
           await a.removeTestCopy(item.pool!, ns, dest);
           const res = await a.createTestCopy(item.pool!, ns, image, p.id, dest);
-          ctx.log(`${image}: copied mirror snapshot ${res.snapshotId} to ${dest} on ${this.#siteName(item.recoverySiteId)} (${res.sizeBytes} bytes)`);
+          ctx.log(`${image}: copied mirror snapshot ${res.snapshotId} to ${dest} on ${this.sites.nameOf(item.recoverySiteId)} (${res.sizeBytes} bytes)`);
           if (p.at === null) unknown = true;
           else oldest = oldest === null ? p.at : Math.min(oldest, p.at);
         }
@@ -237,15 +229,15 @@ export class PlanTests {
       try {
         for (const d of masterDatasets) await master.holdSnapshot(d, snap.name, names.tag);
       } catch (e) {
-        ctx.log(`the master's copy of ${snap.name} could not be held on ${this.#siteName(r.sourceSiteId)} (${errorMessage(e)}); the test goes on`, 'warn');
+        ctx.log(`the master's copy of ${snap.name} could not be held on ${this.sites.nameOf(r.sourceSiteId)} (${errorMessage(e)}); the test goes on`, 'warn');
       }
       for (const [i, d] of replicaDatasets.entries()) {
         const clone = created.clones[i]!;
         const [existing] = await node.listDatasets(clone).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
-        if (existing && existing.origin !== `${d}@${snap.name}`) throw new AppError('CONFLICT', `${clone} exists on ${this.#siteName(r.targetSiteId)} and is not a clone of ${d}@${snap.name}; Tandem does not touch it`);
+        if (existing && existing.origin !== `${d}@${snap.name}`) throw new AppError('CONFLICT', `${clone} exists on ${this.sites.nameOf(r.targetSiteId)} and is not a clone of ${d}@${snap.name}; Tandem does not touch it`);
         if (!existing) await node.cloneSnapshot(d, snap.name, clone);
       }
-      ctx.log(`cloned ${snap.name} of ${replicaDatasets.length} disk(s) on ${this.#siteName(r.targetSiteId)}: ${created.clones.join(', ')}`);
+      ctx.log(`cloned ${snap.name} of ${replicaDatasets.length} disk(s) on ${this.sites.nameOf(r.targetSiteId)}: ${created.clones.join(', ')}`);
       return { name: snap.name, at: snap.at };
     });
     const startedAt = await ctx.step(startStep!, async () => {
@@ -266,7 +258,7 @@ export class PlanTests {
       // Started as the master runs: a paused master's VM starts paused (the lab's OS-less guests).
       const paused = r.vmDefinition?.state === 'paused';
       if (state !== 'running' && state !== 'paused') await node.startVm(vm, { paused });
-      ctx.log(`started ${vm} on ${this.#siteName(r.targetSiteId)}${paused ? ' (paused, as the master is)' : ''}, ${options.network.kind === 'none' ? 'without network interfaces' : `its interfaces on the isolated network ${options.network.network}`}`);
+      ctx.log(`started ${vm} on ${this.sites.nameOf(r.targetSiteId)}${paused ? ' (paused, as the master is)' : ''}, ${options.network.kind === 'none' ? 'without network interfaces' : `its interfaces on the isolated network ${options.network.network}`}`);
       return this.clock.now();
     });
     return { recoveryPointAt: point.at, startedAt };
@@ -290,7 +282,7 @@ export class PlanTests {
       const a = this.ceph.adapter(c.siteId);
       for (const copy of c.copies) {
         await a.removeTestCopy(c.pool, c.namespace, copy);
-        ctx.log(`removed ${c.pool}/${c.namespace ? c.namespace + '/' : ''}${copy} on ${this.#siteName(c.siteId)}`);
+        ctx.log(`removed ${c.pool}/${c.namespace ? c.namespace + '/' : ''}${copy} on ${this.sites.nameOf(c.siteId)}`);
       }
       return;
     }
@@ -299,14 +291,14 @@ export class PlanTests {
     if (state !== null) {
       await node.stopVm(c.vm, { graceMs: 0 });
       await node.undefineVm(c.vm);
-      ctx.log(`test VM ${c.vm} stopped and undefined on ${this.#siteName(c.siteId)}`);
+      ctx.log(`test VM ${c.vm} stopped and undefined on ${this.sites.nameOf(c.siteId)}`);
     }
     for (const clone of c.clones) {
       const [info] = await node.listDatasets(clone).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
       if (!info) continue;
-      if (!c.replicaDatasets.some((d) => info.origin?.startsWith(`${d}@`))) throw new AppError('CONFLICT', `${clone} on ${this.#siteName(c.siteId)} is not a clone of the replica (origin ${info.origin ?? 'none'}); Tandem leaves it alone`);
+      if (!c.replicaDatasets.some((d) => info.origin?.startsWith(`${d}@`))) throw new AppError('CONFLICT', `${clone} on ${this.sites.nameOf(c.siteId)} is not a clone of the replica (origin ${info.origin ?? 'none'}); Tandem leaves it alone`);
       await node.destroyDataset(clone, { recursive: true });
-      ctx.log(`destroyed ${clone} on ${this.#siteName(c.siteId)}`);
+      ctx.log(`destroyed ${clone} on ${this.sites.nameOf(c.siteId)}`);
     }
     for (const d of c.replicaDatasets) await node.releaseHolds(d, c.tag).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
     try {
@@ -315,7 +307,7 @@ export class PlanTests {
     } catch (e) {
       // The snapshot is then pruned by the sync once its hold is gone; a master that does not
       // answer keeps it until the cleanup is run again.
-      throw new AppError('UNREACHABLE', `the hold ${c.tag} on ${this.#siteName(c.masterSiteId)} could not be released (${errorMessage(e)}); run the cleanup again once the node answers`);
+      throw new AppError('UNREACHABLE', `the hold ${c.tag} on ${this.sites.nameOf(c.masterSiteId)} could not be released (${errorMessage(e)}); run the cleanup again once the node answers`);
     }
     ctx.log(`released the holds ${c.tag}${c.snapshot ? ` on ${c.snapshot}` : ''}`);
   }
