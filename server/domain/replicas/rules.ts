@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SnapshotInfo, VmInfo, ZpoolInfo } from '../../adapters/node/types';
 import type { ReplicaConflict, ReplicaDataset, ReplicaOperation } from '../../db/schema';
-import type { FieldIssue } from '../errors';
+import { AppError, type FieldIssue } from '../errors';
 
 /** Replica settings an operator gives (Danube Cloud's replica API, with Tandem's defaults). */
 export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -20,7 +20,8 @@ export const DEFAULTS = {
   maxReplicasPerVm: 4,
 } as const;
 
-const fields = {
+/** Each setting's schema (the API's Danube-named fields reuse them). */
+export const replicaFields = {
   sleepTimeSec: z.number().int('whole seconds').min(0, '0–86400 seconds').max(86400, '0–86400 seconds'),
   enabled: z.boolean(),
   bandwidthLimit: z.number().int('whole bytes per second').min(1024, 'at least 1024 bytes/s, or none for no limit').max(1e12).nullable(),
@@ -30,21 +31,21 @@ const fields = {
 
 /** Settings at creation, with defaults. */
 export const replicaSettingsSchema = z.object({
-  sleepTimeSec: fields.sleepTimeSec.default(DEFAULTS.sleepTimeSec),
-  enabled: fields.enabled.default(DEFAULTS.enabled),
-  bandwidthLimit: fields.bandwidthLimit.default(null),
-  reserveResources: fields.reserveResources.default(DEFAULTS.reserveResources),
-  keepSnapshots: fields.keepSnapshots.default(DEFAULTS.keepSnapshots),
+  sleepTimeSec: replicaFields.sleepTimeSec.default(DEFAULTS.sleepTimeSec),
+  enabled: replicaFields.enabled.default(DEFAULTS.enabled),
+  bandwidthLimit: replicaFields.bandwidthLimit.default(null),
+  reserveResources: replicaFields.reserveResources.default(DEFAULTS.reserveResources),
+  keepSnapshots: replicaFields.keepSnapshots.default(DEFAULTS.keepSnapshots),
 });
 
 /**
  * `acceptRpoRisk`: save a sleep time that cannot meet the replica's RPO anyway (otherwise refused,
  * on the field, with the figures).
  */
-const acceptRpoRisk = z.boolean().optional();
+export const acceptRpoRisk = z.boolean().optional();
 
 /** A change of settings: only what is given changes (no defaults, unlike creation). */
-export const replicaUpdateSchema = z.object(fields).partial().extend({ acceptRpoRisk });
+export const replicaUpdateSchema = z.object(replicaFields).partial().extend({ acceptRpoRisk });
 
 export const replicaCreateSchema = replicaSettingsSchema.extend({
   acceptRpoRisk,
@@ -79,6 +80,29 @@ export interface CreateFacts {
   target: TargetFacts;
   replicasOfVm: { name: string; targetSiteId: number }[];
   maxReplicasPerVm: number;
+}
+
+/**
+ * What deleting a replica with its data does to a VM of the same name on the replica node (after a
+ * failover and reinit, the old master's definition stays there, shut off): `undefine` when it is
+ * the replica's own copy (shut off, every disk on one of the replica's datasets), `keep` when it
+ * does not use the replica's datasets or has disks of its own too, `refuse` when it runs on them.
+ */
+export function replicaCopyFate(vm: Pick<VmInfo, 'name' | 'state' | 'disks'>, datasets: Pick<ReplicaDataset, 'target'>[]): { fate: 'undefine' | 'keep' | 'refuse'; reason: string } {
+  const targets = new Set(datasets.map((d) => d.target));
+  const onReplica = vm.disks.filter((d) => d.dataset && targets.has(d.dataset));
+  if (!onReplica.length) return { fate: 'keep', reason: `${vm.name} there does not use the replica's datasets` };
+  if (vm.state !== 'stopped') return { fate: 'refuse', reason: `${vm.name} is ${vm.state} on the replica node, on the replica's datasets; stop it (or fail over back) before deleting the replica with its data` };
+  const own = vm.disks.filter((d) => !d.dataset || !targets.has(d.dataset));
+  if (own.length) return { fate: 'keep', reason: `${vm.name} there has disks outside the replica (${own.map((d) => d.path).join(', ')}); its definition is kept` };
+  return { fate: 'undefine', reason: `${vm.name} there is the replica's shut-off copy` };
+}
+
+/** The zpool a replica's disks go to when none is named (Danube's default): the master's, that of the VM's first replicable disk. */
+export function defaultRootZpool(vm: Pick<VmInfo, 'name' | 'disks'>): string {
+  const first = vm.disks.find((d) => d.dataset);
+  if (!first?.dataset) throw AppError.invalid('rootZpool', `${vm.name} has no disk on a ZFS dataset to replicate`);
+  return first.dataset.split('/')[0]!;
 }
 
 /** Where each disk goes on the target: the disk's pool component replaced by the chosen zpool. */
@@ -305,7 +329,7 @@ export function parseByteRate(text: string): { ok: true; value: number | null } 
   if (!m) return { ok: false, message: `“${t}” is not a rate: give bytes per second (8388608, 8M or 8 MiB/s), or leave it empty for no limit` };
   const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
   const value = Math.round(Number(m[1]) * mult);
-  const checked = fields.bandwidthLimit.safeParse(value);
+  const checked = replicaFields.bandwidthLimit.safeParse(value);
   return checked.success ? { ok: true, value } : { ok: false, message: checked.error.issues[0]?.message ?? 'invalid' };
 }
 

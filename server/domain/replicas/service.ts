@@ -14,7 +14,7 @@ import { cadenceRefusal } from '../protection/health';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
 import { definitionToDefine, publicDefinition, storedDefinition } from './vm-definition';
-import { DEFAULTS, latestCommon, nextSyncAt, noCommonRefusal, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
+import { DEFAULTS, defaultRootZpool, latestCommon, replicaCopyFate, nextSyncAt, noCommonRefusal, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
 
 export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
 
@@ -231,6 +231,13 @@ export class ReplicaService {
   }
 
   /** Validates against the live nodes, stores the replica and starts its initial full sync. */
+  /** The zpool a new replica of `vmName` goes to when none is named: its master's (`defaultRootZpool`). */
+  async defaultRootZpool(siteId: number, vmName: string): Promise<string> {
+    const vm = await this.node(siteId).getVm(vmName);
+    if (!vm) throw new AppError('NOT_FOUND', `no VM named "${vmName}" on ${this.sites.get(siteId).name}`);
+    return defaultRootZpool(vm);
+  }
+
   async create(raw: unknown, user: SessionUser): Promise<{ replica: ReplicaView; taskId: number }> {
     const input: ReplicaCreate = replicaCreateSchema.parse(raw);
     const source = this.node(input.sourceSiteId);
@@ -584,6 +591,15 @@ export class ReplicaService {
         await ctx.step('Clean the replica node', async () => {
           if (!opts.destroyData) return ctx.log('keeping the replica datasets (read-only) on the target');
           const t = this.node(r.targetSiteId);
+          const copy = await t.getVm(r.vmName);
+          if (copy) {
+            const { fate, reason } = replicaCopyFate(copy, r.datasets);
+            if (fate === 'refuse') throw new AppError('PRECONDITION_FAILED', reason);
+            if (fate === 'undefine') {
+              await t.undefineVm(r.vmName);
+              ctx.log(`removed the VM ${r.vmName} from ${this.sites.get(r.targetSiteId).name}: ${reason}`);
+            } else ctx.log(reason);
+          }
           for (const d of r.datasets) {
             await t.releaseHolds(d.target, holdTag(r.name)).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
             await t.destroyDataset(d.target, { recursive: true });
