@@ -136,6 +136,8 @@ export const history = sqliteTable(
     error: text('error'),
     durationMs: integer('duration_ms'),
     taskId: integer('task_id'),
+    /** How the call came in when not through the console: `api token "<name>"` for /api/v1. */
+    via: text('via'),
   },
   (t) => [
     index('history_at_idx').on(t.at),
@@ -375,7 +377,10 @@ export const alertDeliveries = sqliteTable(
   (t) => [index('alert_deliveries_state_idx').on(t.state, t.nextAttemptAt)],
 );
 
-/** Bearer tokens for machine clients (the Prometheus scrape): only a hash is stored. */
+/**
+ * Bearer tokens: `metrics` tokens for the Prometheus scrape, `api` tokens (personal, with a role no
+ * higher than their owner's and an expiry) for /api/v1. Only a hash is stored.
+ */
 export const apiTokens = sqliteTable(
   'api_tokens',
   {
@@ -385,8 +390,14 @@ export const apiTokens = sqliteTable(
     hash: text('hash').notNull(),
     /** The token's first characters, to tell tokens apart. */
     prefix: text('prefix').notNull(),
-    scope: text('scope', { enum: ['metrics'] }).notNull(),
+    scope: text('scope', { enum: ['metrics', 'api'] }).notNull(),
+    /** An `api` token's role (its owner's role caps it at each call). */
+    role: text('role', { enum: ['viewer', 'operator', 'admin'] }),
+    /** The user an `api` token acts as. */
+    owner: text('owner'),
     createdBy: text('created_by').notNull(),
+    /** After this an `api` token is refused. */
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
     lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
     revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),

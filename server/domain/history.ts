@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { and, desc, eq, gte, isNull, like, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client';
@@ -18,6 +19,8 @@ export interface HistoryEntry {
   durationMs?: number | null;
   taskId?: number | null;
   at?: number;
+  /** How the call came in when not through the console (`api token "<name>"`). */
+  via?: string | null;
 }
 
 /**
@@ -104,6 +107,7 @@ export class HistoryLog {
         error: e.error ? e.error.slice(0, 4000) : null,
         durationMs: e.durationMs ?? null,
         taskId: e.taskId ?? null,
+        via: e.via ?? null,
       })
       .returning({ id: history.id })
       .get();
@@ -200,7 +204,7 @@ export class HistoryLog {
   }
 
   *csv(f: HistoryFilter, batch = 500): Generator<string> {
-    yield 'id,time,user,action,target,outcome,duration_ms,task_id,error,params\n';
+    yield 'id,time,user,action,target,outcome,duration_ms,task_id,error,params,via\n';
     for (let offset = 0; ; offset += batch) {
       const { rows } = this.list(f, { limit: batch, offset });
       for (const r of rows) {
@@ -215,6 +219,7 @@ export class HistoryLog {
           r.taskId ?? '',
           r.error ?? '',
           r.params ? JSON.stringify(r.params) : '',
+          r.via ?? '',
         ]
           .map(csvCell)
           .join(',') + '\n';
@@ -231,3 +236,15 @@ export function csvCell(v: unknown): string {
   if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
+
+/** The History page's filters (also the CSV export's and the API's). */
+export const historyFilterSchema = z
+  .object({
+    target: z.string().trim().max(200).optional(),
+    action: z.string().trim().max(100).optional(),
+    username: z.string().trim().max(64).optional(),
+    outcome: z.enum(['success', 'failure', 'cancelled', 'started']).optional(),
+    from: z.number().int().nonnegative().optional(),
+    to: z.number().int().nonnegative().optional(),
+  })
+  .refine((f) => f.from === undefined || f.to === undefined || f.from <= f.to, { message: '"from" must be before "to"', path: ['from'] });

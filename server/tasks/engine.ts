@@ -22,6 +22,8 @@ export interface TaskQuestion {
   defaultValue: string;
   /** Epoch ms after which the default answer is taken. */
   deadline: number;
+  /** How long the question waits in all (ms); absent in questions stored before it was kept. */
+  timeoutMs?: number;
 }
 
 export interface TaskContext {
@@ -433,6 +435,7 @@ export class TaskEngine {
             options: q.options,
             defaultValue: q.defaultValue,
             deadline: this.clock.now() + q.timeoutMs,
+            timeoutMs: q.timeoutMs,
           };
           const settle = (value: string, how: string) => {
             if (!live.question) return;
@@ -627,6 +630,11 @@ export class TaskEngine {
       .orderBy(asc(taskLogs.id))
       .limit(limit)
       .all();
+  }
+
+  /** A task's last `limit` log lines, oldest first. */
+  lastLogs(id: number, limit: number) {
+    return this.db.select().from(taskLogs).where(eq(taskLogs.taskId, id)).orderBy(desc(taskLogs.id)).limit(limit).all().reverse();
   }
 
   list(opts: { active?: boolean; limit: number; before?: number }): TaskRow[] {

@@ -70,3 +70,39 @@ export function toAppError(e: unknown): AppError {
 export function toTRPCError(e: AppError): TRPCError {
   return new TRPCError({ code: CODE_MAP[e.code], message: e.message, cause: e });
 }
+
+/**
+ * The same domain codes as HTTP statuses, for the public REST API (/api/v1). An invalid input is
+ * 422 when it names its fields and 400 when the request could not be read at all.
+ */
+const HTTP_STATUS: Record<AppErrorCode, number> = {
+  INVALID_INPUT: 422,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  ALREADY_EXISTS: 409,
+  UNAUTHENTICATED: 401,
+  SESSION_EXPIRED: 401,
+  WRONG_CREDENTIALS: 401,
+  FORBIDDEN: 403,
+  BAD_ORIGIN: 403,
+  RATE_LIMITED: 429,
+  PRECONDITION_FAILED: 409,
+  HOST_KEY_MISMATCH: 409,
+  HOST_KEY_UNKNOWN: 409,
+  UNREACHABLE: 503,
+  AUTH_FAILED: 503,
+  COMMAND_FAILED: 502,
+  TIMEOUT: 504,
+  CANCELLED: 409,
+  INTERNAL: 500,
+};
+
+export function httpStatusOf(e: AppError): number {
+  if (e.code === 'INVALID_INPUT' && !e.fields?.length) return 400;
+  return HTTP_STATUS[e.code];
+}
+
+/** The public API's one error body: `{ error: { code, message, fields } }`. */
+export function restErrorBody(e: AppError): { error: { code: AppErrorCode; message: string; fields: FieldIssue[] } } {
+  return { error: { code: e.code, message: e.message, fields: e.fields ?? [] } };
+}

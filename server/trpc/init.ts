@@ -19,6 +19,13 @@ export interface Context {
   secure: boolean;
   clientKey: string;
   resHeaders: Headers;
+  /**
+   * Set for a call of the public API (/api/v1), authenticated by a bearer token and never by a
+   * cookie: `via` (`api token "<name>"`) is recorded in history, and `recorded` tells the API
+   * that a procedure wrote the call's row. Such a call cannot be forged by another site (a
+   * browser does not attach the header), so the Origin check does not apply to it.
+   */
+  api?: { via: string; recorded: boolean };
 }
 
 /** A cookie's value; a value that is not valid percent-encoding counts as no cookie. */
@@ -101,7 +108,7 @@ export const createCallerFactory = t.createCallerFactory;
 
 /** Maps every error once and checks the Origin of mutations (`checkOrigin`). */
 const base = t.procedure.use(async ({ ctx, type, path, next }) => {
-  if (type === 'mutation') {
+  if (type === 'mutation' && !ctx.api) {
     const refused = checkOrigin(ctx.origin, ctx.host);
     if (refused) throw toTRPCError(refused);
   }
@@ -134,7 +141,8 @@ function historyMiddleware(inputs: readonly unknown[]) {
       const kept = historyValue(redactInput(inputs, input));
       params = kept && typeof kept === 'object' && !Array.isArray(kept) ? (kept as Record<string, unknown>) : { input: kept };
     }
-    const call = ctx.app.history.begin({ username: ctx.user?.username ?? ANONYMOUS, action: path, target: historyTarget(path, params), params });
+    const call = ctx.app.history.begin({ username: ctx.user?.username ?? ANONYMOUS, action: path, target: historyTarget(path, params), params, via: ctx.api?.via });
+    if (ctx.api) ctx.api.recorded = true;
     const started = Date.now();
     const result = await ctx.app.history.within(call, () => next());
     const err = result.ok ? null : toAppError(result.error);

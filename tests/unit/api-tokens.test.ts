@@ -25,7 +25,7 @@ describe('API tokens', () => {
     expect(dump).not.toContain(token.slice(10));
     // The list never carries a token or its hash.
     const listed = await caller.apiTokens.list();
-    expect(Object.keys(listed[0]!).sort()).toEqual(['createdAt', 'createdBy', 'id', 'lastUsedAt', 'name', 'prefix', 'revokedAt', 'scope']);
+    expect(Object.keys(listed[0]!).sort()).toEqual(['createdAt', 'createdBy', 'expiresAt', 'id', 'lastUsedAt', 'name', 'owner', 'prefix', 'revokedAt', 'role', 'scope']);
     expect(JSON.stringify(listed)).not.toContain(rows[0]!.hash);
   });
 
@@ -84,8 +84,9 @@ describe('API tokens', () => {
     const again = await caller.apiTokens.create({ name: 'prom', scope: 'metrics' });
     expect(again.info.id).not.toBe(info.id);
     const op = createCaller(ctxFor(app, operator));
-    await expect(op.apiTokens.create({ name: 'x', scope: 'metrics' })).rejects.toThrow(/needs the admin role/);
-    await expect(op.apiTokens.list()).rejects.toThrow(/needs the admin role/);
+    await expect(op.apiTokens.create({ name: 'x', scope: 'metrics' })).rejects.toThrow(/metrics tokens are made by an admin/);
+    // An operator sees only their own tokens: none.
+    expect(await op.apiTokens.list()).toEqual([]);
   });
 
   it('reads the token of an Authorization header', () => {

@@ -37,7 +37,7 @@ describe('history', () => {
     app.history.record({ username: 'eve', action: 'sites.create', target: 'site:"x",y', outcome: 'failure', error: '=HYPERLINK("evil")', params: { privateKey: 'KEY' } });
     const csv = [...app.history.csv({})].join('');
     const lines = csv.trim().split('\n');
-    expect(lines[0]).toBe('id,time,user,action,target,outcome,duration_ms,task_id,error,params');
+    expect(lines[0]).toBe('id,time,user,action,target,outcome,duration_ms,task_id,error,params,via');
     expect(lines[1]).toContain('"site:""x"",y"');
     expect(lines[1]).toContain(`"'=HYPERLINK(""evil"")"`);
     expect(csv).not.toContain('KEY"');

@@ -273,7 +273,7 @@ describe('/api/metrics', () => {
     (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
     const { GET } = await import('@/app/api/metrics/route');
     const get = (headers: Record<string, string>) => GET(new Request('http://127.0.0.1/api/metrics', { headers: { host: '127.0.0.1', ...headers } }));
-    const { token, info } = app.apiTokens.create({ name: 'prometheus', scope: 'metrics' }, 'admin');
+    const { token, info } = app.apiTokens.create({ name: 'prometheus', scope: 'metrics' }, { id: 1, username: 'admin', role: 'admin' });
 
     const none = await get({});
     expect(none.status).toBe(401);
@@ -294,7 +294,7 @@ describe('/api/metrics', () => {
     const { types } = parseExposition(await ok.text());
     expect(types.get('tandem_tasks')).toBe('gauge');
 
-    app.apiTokens.revoke(info.id);
+    app.apiTokens.revoke(info.id, { id: 1, username: 'admin', role: 'admin' });
     const revoked = await get({ authorization: `Bearer ${token}` });
     expect(revoked.status).toBe(401);
     expect(await revoked.text()).toBe('this token was revoked\n');

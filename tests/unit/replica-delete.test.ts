@@ -7,13 +7,18 @@ describe('replica delete', () => {
     const env = boot();
     const id = await withReplica(env);
     const n1 = env.app.replicas.node(env.node('demo-node1'));
-    await finished(env.app, (await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).taskId);
+    await finished(
+      env.app,
+      (await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).taskId,
+    );
     await finished(env.app, (await env.caller.replicas.reinit({ id, confirm: 'web01' })).taskId);
     // The old master (demo-node1) is now the replica node and keeps the VM's definition, shut off.
     expect(await n1.getVmState('web01')).toBe('stopped');
     const del = await finished(env.app, (await env.caller.replicas.remove({ id, destroyData: true })).taskId);
     expect(await n1.getVmState('web01')).toBeNull();
-    expect(env.app.tasks.logs(del.id).some((l) => /web01.*undefined|removed the VM web01/.test(l.message))).toBe(true);
+    expect(
+      env.app.tasks.logs(del.id).some((l) => /web01.*undefined|removed the VM web01/.test(l.message)),
+    ).toBe(true);
     // The VM itself runs on on its master.
     expect(await env.app.replicas.node(env.node('demo-node2')).getVmState('web01')).toBe('running');
   });
@@ -22,7 +27,10 @@ describe('replica delete', () => {
     const env = boot();
     const id = await withReplica(env);
     const n1 = env.app.replicas.node(env.node('demo-node1'));
-    await finished(env.app, (await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).taskId);
+    await finished(
+      env.app,
+      (await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).taskId,
+    );
     await finished(env.app, (await env.caller.replicas.reinit({ id, confirm: 'web01' })).taskId);
     await finished(env.app, (await env.caller.replicas.remove({ id, destroyData: false })).taskId);
     expect(await n1.getVmState('web01')).toBe('stopped');

@@ -79,7 +79,10 @@ export default function HistoryPage() {
               {q.data.rows.map((r) => (
                 <tr key={r.id} className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="history-row">
                   <td className="py-1.5 whitespace-nowrap">{formatTime(r.at)}</td>
-                  <td>{r.username}</td>
+                  <td>
+                    {r.username}
+                    {r.via && <div className="text-xs text-zinc-500">via {r.via}</div>}
+                  </td>
                   <td className="font-mono text-xs">{r.action}</td>
                   <td>{r.target}</td>
                   <td>

@@ -1,16 +1,6 @@
 import { z } from 'zod';
+import { historyFilterSchema } from '../../domain/history';
 import { router, viewerProcedure } from '../init';
-
-export const historyFilterSchema = z
-  .object({
-    target: z.string().trim().max(200).optional(),
-    action: z.string().trim().max(100).optional(),
-    username: z.string().trim().max(64).optional(),
-    outcome: z.enum(['success', 'failure', 'cancelled', 'started']).optional(),
-    from: z.number().int().nonnegative().optional(),
-    to: z.number().int().nonnegative().optional(),
-  })
-  .refine((f) => f.from === undefined || f.to === undefined || f.from <= f.to, { message: '"from" must be before "to"', path: ['from'] });
 
 export const historyRouter = router({
   list: viewerProcedure

@@ -1,4 +1,4 @@
-import { historyFilterSchema } from '@/server/trpc/routers/history';
+import { historyFilterSchema } from '@/server/domain/history';
 import { readyApp } from '@/server/app';
 import { sessionCookie } from '@/server/domain/web-access';
 import { readCookie } from '@/server/trpc/init';

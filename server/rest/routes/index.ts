@@ -1,0 +1,7 @@
+import type { RouteDef } from '../define';
+import { generalRoutes } from './general';
+import { replicaRoutes } from './replicas';
+import { taskRoutes } from './tasks';
+
+/** Every route of /api/v1, in matching order (a literal segment before a parameter at the same place). */
+export const ROUTES: RouteDef[] = [...replicaRoutes, ...taskRoutes, ...generalRoutes];
