@@ -19,6 +19,7 @@ const NAV: { href: string; label: string; admin?: boolean }[] = [
   { href: '/tasks', label: 'Tasks' },
   { href: '/history', label: 'History' },
   { href: '/sites', label: 'Sites' },
+  { href: '/api-docs', label: 'API' },
   { href: '/users', label: 'Users', admin: true },
   { href: '/settings', label: 'Settings', admin: true },
 ];

@@ -2,9 +2,10 @@ import { expect, test, type Page } from '@playwright/test';
 import { OwnServer } from './own-server';
 
 /*
- * Settings → API tokens in the browser: a token created and shown once (copied with the button),
+ * API → tokens in the browser: a metrics token created and shown once (copied with the button),
  * accepted by /api/metrics, listed by its prefix with its last use, then revoked after a
- * confirmation and refused. Its own server: it creates and revokes tokens.
+ * confirmation and refused; a personal API token with a lower role calls /api/v1 as its user.
+ * Its own server: it creates and revokes tokens.
  */
 const PORT = Number(process.env.E2E_TOKENS_PORT ?? 3219);
 const DATA = process.env.E2E_TOKENS_DATA_DIR ?? '/tmp/tandem-e2e-tokens-data';
@@ -24,11 +25,12 @@ const scrape = (token: string) => fetch(`${own.base}/api/metrics`, { headers: { 
 
 test('an API token is shown once, copied, works for the metrics, and is refused once revoked', async () => {
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: own.base });
-  await page.goto('/settings');
-  await expect(page.getByRole('heading', { name: 'Settings' })).toBeVisible();
+  await page.goto('/api-docs');
+  await expect(page.getByRole('heading', { name: 'API', exact: true })).toBeVisible();
   await expect(page.getByText('No API tokens yet.')).toBeVisible();
 
   await page.getByLabel('Name').fill('prometheus');
+  await page.getByLabel('Kind').selectOption('metrics');
   await page.getByRole('button', { name: 'Create token' }).click();
   const shown = page.getByRole('region', { name: 'New API token' });
   await expect(shown).toContainText('it is not shown again');
@@ -54,6 +56,7 @@ test('an API token is shown once, copied, works for the metrics, and is refused 
 
   // A second token with the same name is refused on its field.
   await page.getByLabel('Name').fill('prometheus');
+  await page.getByLabel('Kind').selectOption('metrics');
   await page.getByRole('button', { name: 'Create token' }).click();
   await expect(page.getByText('a token of this name exists')).toBeVisible();
 
@@ -71,4 +74,30 @@ test('an API token is shown once, copied, works for the metrics, and is refused 
   const refused = await scrape(token);
   expect(refused.status).toBe(401);
   expect(await refused.text()).toBe('this token was revoked\n');
+});
+
+test('a personal API token with a lower role calls /api/v1 as its user, and the call is in the history under its name', async () => {
+  await page.goto('/api-docs');
+  await page.getByLabel('Name').fill('runbook');
+  await page.getByLabel('Kind').selectOption('api');
+  await page.getByLabel('Role').selectOption('viewer');
+  await page.getByLabel('Expires in').selectOption('7');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const shown = page.getByRole('region', { name: 'New API token' });
+  const token = (await shown.getByTestId('api-token').textContent())!.trim();
+  const row = page.locator('tbody tr', { hasText: 'runbook' });
+  await expect(row).toContainText('(viewer)');
+  const sites = await fetch(`${own.base}/api/v1/sites`, { headers: { authorization: `Bearer ${token}` } });
+  expect(sites.status).toBe(200);
+  expect(Array.isArray(await sites.json())).toBe(true);
+  // A viewer token changes nothing.
+  const refused = await fetch(`${own.base}/api/v1/tasks/1`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  expect(refused.status).toBe(403);
+  expect((await refused.json()).error).toMatchObject({ code: 'FORBIDDEN', message: 'this needs the operator role; you are viewer' });
+  await shown.getByRole('button', { name: 'Done' }).click();
+  await page.goto('/history');
+  await expect(page.getByText('via api token "runbook"').first()).toBeVisible();
+  // The reference is linked and served.
+  const doc = await fetch(`${own.base}/api/v1/openapi.json`);
+  expect((await doc.json()).openapi).toBe('3.1.0');
 });

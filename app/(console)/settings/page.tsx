@@ -1,6 +1,5 @@
 'use client';
 
-import { ApiTokensSection } from '@/components/api-tokens';
 import { RetentionForm } from '@/components/protection/retention-form';
 import { Card, PageTitle } from '@/components/ui';
 
@@ -9,7 +8,6 @@ export default function SettingsPage() {
     <>
       <PageTitle>Settings</PageTitle>
       <div className="space-y-4">
-        <ApiTokensSection />
         <Card title="Collected history">
           <RetentionForm canEdit />
         </Card>
