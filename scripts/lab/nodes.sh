@@ -567,9 +567,12 @@ EOF
   )" || die "$node: creating the disk datasets failed"
   local xml; xml="$(node_dir "$node")/vms/$vm.xml"
   local letters=abcdefghijklmnopqrstuvwxyz i=0 img
+  # KVM when the machine offers it; plain qemu emulation (TCG) otherwise (the VMs only sit paused or idle).
+  local vtype=qemu
+  [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && vtype=kvm
   {
     cat <<EOF
-<domain type='kvm'>
+<domain type='$vtype'>
   <name>$vm</name>
   <memory unit='MiB'>128</memory>
   <currentMemory unit='MiB'>128</currentMemory>

@@ -9,7 +9,7 @@ import type { createCaller } from '../trpc/root';
  * does the job through a server-side caller, so that roles, validation, history and every rule stay
  * where they are; reads that have no procedure of their own call one domain function.
  */
-export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface RestCall<P, Q, B> {
   app: App;

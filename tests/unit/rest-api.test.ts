@@ -396,6 +396,179 @@ async function setupViewer(app: App) {
   );
 }
 
+describe('/api/v1: RBD mirroring in croit shape', () => {
+  const A = '/ceph/demo-site-a';
+  const B = '/ceph/demo-site-b';
+  it('pool info, unpair and pair again by token, image mode and primary, journaling, schedules added and deleted by the same body, snapshots, resync', async () => {
+    const { call, app } = await setup();
+    const all = await call('GET', `${A}/pools/rbd-mirror/all-infos`);
+    expect(all.status).toBe(200);
+    const rbd = all.body.find(
+      (p: { pool: string; namespace: string | null }) => p.pool === 'rbd' && p.namespace === null,
+    );
+    expect(rbd).toMatchObject({
+      poolMirrorMode: expect.stringMatching(/image|pool/),
+      siteName: 'demo-site-a',
+      statusHealth: expect.any(String),
+    });
+    expect(rbd.peers).toEqual([
+      { id: expect.any(String), siteName: 'demo-site-b', clientName: expect.any(String), direction: 'rx_tx' },
+    ]);
+    expect((await call('GET', `${A}/pools/rbd/rbd-mirror`)).body).toEqual(rbd);
+    expect(Object.keys(rbd.statusStates ?? {}).length).toBeGreaterThan(0);
+
+    // A peer's direction, then unpair both sides and pair again with a bootstrap token.
+    expect(
+      (
+        await call('PATCH', `${A}/pools/rbd/rbd-mirror/peers/${rbd.peers[0].id}?wait=30`, {
+          body: { direction: 'rx_only' },
+        })
+      ).body,
+    ).toMatchObject({ state: 'FINISHED' });
+    expect((await call('GET', `${A}/pools/rbd/rbd-mirror`)).body.peers[0].direction).toBe('rx_only');
+    for (const side of [A, B]) {
+      const info = (await call('GET', `${side}/pools/rbd/rbd-mirror`)).body;
+      for (const peer of info.peers)
+        expect(
+          (await call('DELETE', `${side}/pools/rbd/rbd-mirror/peers/${peer.id}?wait=30`)).body,
+        ).toMatchObject({ state: 'FINISHED' });
+      expect((await call('GET', `${side}/pools/rbd/rbd-mirror`)).body.peers).toEqual([]);
+    }
+    const token = await call('GET', `${A}/pools/rbd/rbd-mirror/token`);
+    expect(token.status).toBe(200);
+    expect(typeof token.body).toBe('string');
+    expect(
+      (
+        await call('POST', `${B}/pools/rbd/rbd-mirror/peers`, {
+          body: { peerToken: token.body, direction: 'tx_only' },
+        })
+      ).body.error.fields[0].field,
+    ).toBe('direction');
+    const imported = await call('POST', `${B}/pools/rbd/rbd-mirror/peers?wait=30`, {
+      body: { peerToken: token.body, direction: 'rx_tx', localSiteName: 'demo-site-b' },
+    });
+    expect(imported.body, JSON.stringify(imported.body)).toMatchObject({ state: 'FINISHED' });
+    expect(
+      (await call('GET', `${B}/pools/rbd/rbd-mirror`)).body.peers.map(
+        (x: { siteName: string }) => x.siteName,
+      ),
+    ).toEqual(['demo-site-a']);
+    // The token is nowhere in history.
+    expect(JSON.stringify(app.history.list({}, { limit: 500, offset: 0 }).rows)).not.toContain(
+      token.body.slice(10, 40),
+    );
+
+    // Schedules: add, list, delete with the same body.
+    const slow = await call('POST', `${A}/pools/rbd-mirror/schedules`, {
+      body: { pool: 'rbd', interval: '30m' },
+    });
+    expect(slow.status).toBe(422);
+    expect(slow.body.error.fields[0]).toMatchObject({
+      field: 'interval',
+      message: expect.stringMatching(/cannot meet the RPO/),
+    });
+    const sched = { pool: 'rbd', interval: '30m', startTime: '14:00:00', acceptRpoRisk: true };
+    expect(
+      (await call('POST', `${A}/pools/rbd-mirror/schedules?wait=30`, { body: sched })).body,
+    ).toMatchObject({ state: 'FINISHED' });
+    expect((await call('GET', `${A}/pools/rbd-mirror/schedules`)).body).toContainEqual(
+      expect.objectContaining({ pool: 'rbd', rbd: null, interval: '30m' }),
+    );
+    expect(
+      (await call('DELETE', `${A}/pools/rbd-mirror/schedules?wait=30`, { body: sched })).body,
+    ).toMatchObject({ state: 'FINISHED' });
+    expect(
+      (await call('GET', `${A}/pools/rbd-mirror/schedules`)).body.filter(
+        (x: { interval: string; rbd: string | null }) => x.interval === '30m' && !x.rbd,
+      ),
+    ).toEqual([]);
+    expect(
+      (await call('POST', `${A}/pools/rbd-mirror/schedules`, { body: { pool: 'rbd', interval: 'soon' } }))
+        .status,
+    ).toBeGreaterThanOrEqual(400);
+
+    // An image: its mirroring, a snapshot, mode off and on, journaling refused in snapshot mode.
+    const img = `${A}/pools/rbd/rbds/vm-web01-root`;
+    const info = (await call('GET', img)).body;
+    expect(info).toMatchObject({
+      name: 'vm-web01-root',
+      pool: 'rbd',
+      namespace: null,
+      mirrorInfo: { mirrorState: 'primary', primary: true, imageMirrorMode: 'snapshot' },
+    });
+    const before = (await call('GET', `${img}/rbd-mirror/snapshots`)).body.length;
+    expect((await call('POST', `${img}/rbd-mirror/snapshots?wait=30`)).body).toMatchObject({
+      state: 'FINISHED',
+    });
+    expect((await call('GET', `${img}/rbd-mirror/snapshots`)).body.length).toBeGreaterThan(before);
+    expect(
+      (await call('PATCH', `${img}/rbd-mirror`, { body: { primary: false, journaling: true } })).body.error
+        .message,
+    ).toMatch(/one thing per request/);
+    expect(
+      (await call('POST', `${B}/pools/rbd/rbds/vm-app01-root/rbd-mirror/resync?wait=30`)).body,
+    ).toMatchObject({ done: true });
+    // Demote on A, promote on B: a planned switch of one image; then back.
+    expect(
+      (await call('PATCH', `${img}/rbd-mirror?wait=30`, { body: { primary: false } })).body,
+    ).toMatchObject({ state: 'FINISHED' });
+    // The promote is refused until the demotion has been copied to B (an observed state): retried as a script would.
+    let promoted = await call('PATCH', `${B}/pools/rbd/rbds/vm-web01-root/rbd-mirror?wait=60`, {
+      body: { primary: true },
+    });
+    for (
+      let i = 0;
+      i < 50 &&
+      promoted.body.state === 'FAILED' &&
+      /not been copied here completely/.test(promoted.body.error);
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+      promoted = await call('PATCH', `${B}/pools/rbd/rbds/vm-web01-root/rbd-mirror?wait=60`, {
+        body: { primary: true },
+      });
+    }
+    expect(promoted.body, `${promoted.body.error}\n${promoted.body.output}`).toMatchObject({
+      state: 'FINISHED',
+    });
+    expect((await call('GET', `${B}/pools/rbd/rbds/vm-web01-root`)).body.mirrorInfo).toMatchObject({
+      mirrorState: 'primary',
+      primary: true,
+    });
+    // Pool-level: journaling for the images not in snapshot mode, and the mode.
+    expect(
+      (
+        await call('POST', `${A}/pools/rbd/rbd-mirror/journaling?wait=30`, {
+          body: { enableJournaling: false },
+        })
+      ).body,
+    ).toMatchObject({ done: true });
+    expect(
+      (await call('PATCH', `${A}/pools/rbd/rbd-mirror?wait=30`, { body: { poolMirrorMode: 'image' } })).body,
+    ).toMatchObject({ done: true });
+    expect(
+      (await call('PATCH', `${A}/pools/rbd/rbd-mirror/token`, { body: { siteName: 'bad name!' } })).body.error
+        .fields[0].field,
+    ).toBe('siteName');
+    expect(
+      (await call('PATCH', `${A}/pools/rbd/rbd-mirror/token`, { body: { siteName: 'demo-site-a' } })).body
+        .error.message,
+    ).toMatch(/already this cluster's site name/);
+    const renamed = await call('PATCH', `${A}/pools/rbd/rbd-mirror/token?wait=30`, {
+      body: { siteName: 'demo-a2' },
+    });
+    expect(renamed.body, JSON.stringify(renamed.body)).toMatchObject({ state: 'FINISHED' });
+    expect((await call('GET', `${A}/pools/rbd/rbd-mirror`)).body.siteName).toBe('demo-a2');
+    expect(
+      (await call('PATCH', `${img}/rbd-mirror?wait=30`, { body: { imageMirrorMode: 'disabled' } })).body,
+    ).toMatchObject({ done: true });
+    const daemons = await call('GET', `${A}/rbd-mirror/daemons`);
+    expect(daemons.status).toBe(200);
+    expect(daemons.body.length).toBeGreaterThan(0);
+    expect((await call('GET', '/ceph/nowhere/pools/rbd-mirror/all-infos')).status).toBe(404);
+  });
+});
+
 describe('/api/v1: sites, history, protection, task lists', () => {
   it('lists sites without secrets, history with the same filters as the page, the protection overview and tasks', async () => {
     const { call } = await setup();
