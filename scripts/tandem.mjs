@@ -15,6 +15,16 @@ VM replicas (a VM is its name on any node or its UUID):
   replica-delete <vm> <repname> [--keep-data]
   failover <vm> <repname> [--force] [--reason TEXT]
   reinit <vm> <repname>
+RBD mirroring (a cluster is its site name in Tandem):
+  pools <cluster>                                every pool's mirroring
+  token-create <cluster> <pool>                  print a bootstrap token (a secret: keep it out of logs)
+  token-import <cluster> <pool> <token|-> [--direction rx_tx|rx_only] [--local-site-name NAME]
+  schedules <cluster>
+  schedule-add <cluster> --interval 1h [--pool P] [--namespace NS] [--image I] [--start-time HH:MM:SS]
+  schedule-delete <cluster> --interval 1h [--pool P] [--namespace NS] [--image I] [--start-time HH:MM:SS]
+  image-mirror <cluster> <pool> <image> (--mode snapshot|journal|disabled | --promote | --demote)
+  mirror-snapshot <cluster> <pool> <image>       take a mirror snapshot now
+  resync <cluster> <pool> <image>                flag a non-primary image for resync
 Tasks:
   task <id>                                      show a task
   wait <id> [--timeout S]                        wait for a task to end; exit 0 if it finished
@@ -48,6 +58,16 @@ const { values: o, positionals: args } = parseArgs({
     target: { type: 'string' },
     since: { type: 'string' },
     'token-file': { type: 'string' },
+    direction: { type: 'string' },
+    'local-site-name': { type: 'string' },
+    interval: { type: 'string' },
+    pool: { type: 'string' },
+    namespace: { type: 'string' },
+    image: { type: 'string' },
+    'start-time': { type: 'string' },
+    mode: { type: 'string' },
+    promote: { type: 'boolean' },
+    demote: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -122,6 +142,25 @@ async function started(task) {
   process.exit(t.done && t.state !== 'FINISHED' ? 1 : 0);
 }
 
+const ceph = (cluster, rest) => {
+  if (!cluster) usage('name the Ceph cluster');
+  return `/ceph/${enc(cluster)}${rest}`;
+};
+const img = (cluster, pool, image) => {
+  if (!pool || !image) usage('name the pool and the image');
+  return ceph(cluster, `/pools/${enc(pool)}/rbds/${enc(image)}`);
+};
+const schedule = () => {
+  if (!o.interval) usage('--interval, e.g. 1h');
+  return {
+    pool: o.pool ?? null,
+    namespace: o.namespace ?? null,
+    rbd: o.image ?? null,
+    interval: o.interval,
+    startTime: o['start-time'] ?? null,
+  };
+};
+
 const print = (x) => console.log(typeof x === 'string' ? x : JSON.stringify(x, null, 2));
 const [cmd, a1, a2, a3] = args;
 switch (cmd) {
@@ -168,6 +207,51 @@ switch (cmd) {
     break;
   case 'reinit':
     await started(await api('PUT', `${rep(a1, a2)}/reinit`));
+    break;
+  case 'pools':
+    print(await api('GET', ceph(a1, '/pools/rbd-mirror/all-infos')));
+    break;
+  case 'token-create':
+    if (!a2) usage('name the pool');
+    print(await api('GET', ceph(a1, `/pools/${enc(a2)}/rbd-mirror/token`)));
+    break;
+  case 'token-import': {
+    if (!a2 || !a3) usage('token-import <cluster> <pool> <token|->');
+    const peerToken = a3 === '-' ? fs.readFileSync(0, 'utf8').trim() : a3;
+    await started(
+      await api('POST', ceph(a1, `/pools/${enc(a2)}/rbd-mirror/peers`), {
+        peerToken,
+        direction: o.direction ?? 'rx_tx',
+        localSiteName: o['local-site-name'],
+      }),
+    );
+    break;
+  }
+  case 'schedules':
+    print(await api('GET', ceph(a1, '/pools/rbd-mirror/schedules')));
+    break;
+  case 'schedule-add':
+    await started(await api('POST', ceph(a1, '/pools/rbd-mirror/schedules'), schedule()));
+    break;
+  case 'schedule-delete':
+    await started(await api('DELETE', ceph(a1, '/pools/rbd-mirror/schedules'), schedule()));
+    break;
+  case 'image-mirror': {
+    const body = o.mode
+      ? { imageMirrorMode: o.mode }
+      : o.promote
+        ? { primary: true }
+        : o.demote
+          ? { primary: false }
+          : usage('--mode, --promote or --demote');
+    await started(await api('PATCH', `${img(a1, a2, a3)}/rbd-mirror`, body));
+    break;
+  }
+  case 'mirror-snapshot':
+    await started(await api('POST', `${img(a1, a2, a3)}/rbd-mirror/snapshots`));
+    break;
+  case 'resync':
+    await started(await api('POST', `${img(a1, a2, a3)}/rbd-mirror/resync`));
     break;
   case 'task':
     if (!a1) usage('name the task');

@@ -92,6 +92,54 @@ describe('tandem CLI', () => {
     expect(JSON.parse((await cli('openapi')).out).openapi).toBe('3.1.0');
   });
 
+  it('pairs two clusters by token, adds and deletes a schedule, takes a mirror snapshot', async () => {
+    for (const [side, other] of [
+      ['demo-site-a', 'demo-site-b'],
+      ['demo-site-b', 'demo-site-a'],
+    ] as const) {
+      const pools = JSON.parse((await cli('pools', side)).out) as {
+        pool: string;
+        namespace: string | null;
+        peers: { id: string; siteName: string }[];
+      }[];
+      const peers = pools.find((p) => p.pool === 'rbd' && !p.namespace)!.peers;
+      expect(peers.map((p) => p.siteName)).toEqual([other]);
+      // Unpaired through the API itself (DELETE of each peer), so that the token pairs them again.
+      for (const p of peers) {
+        const res = await fetch(`${url}/api/v1/ceph/${side}/pools/rbd/rbd-mirror/peers/${p.id}?wait=30`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(res.status).toBe(200);
+      }
+    }
+    const tok = await cli('token-create', 'demo-site-a', 'rbd');
+    expect(tok.code, tok.err).toBe(0);
+    const secret = tok.out.trim();
+    expect(secret).toMatch(/^[A-Za-z0-9+/=]{40,}$/);
+    const imported = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [path.resolve('scripts/tandem.mjs'), 'token-import', 'demo-site-b', 'rbd', '-'],
+        { env: { ...process.env, TANDEM_URL: url, TANDEM_TOKEN: token } },
+        (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }),
+      );
+      child.stdin!.end(secret);
+    });
+    expect(imported.code, imported.err).toBe(0);
+    expect(JSON.parse(imported.out)).toMatchObject({ state: 'FINISHED' });
+    expect((await cli('schedule-add', 'demo-site-a', '--pool', 'rbd', '--interval', '5m')).code).toBe(0);
+    expect(JSON.parse((await cli('schedules', 'demo-site-a')).out)).toContainEqual(
+      expect.objectContaining({ pool: 'rbd', interval: '5m' }),
+    );
+    expect((await cli('schedule-delete', 'demo-site-a', '--pool', 'rbd', '--interval', '5m')).code).toBe(0);
+    expect(JSON.parse((await cli('schedules', 'demo-site-a')).out)).not.toContainEqual(
+      expect.objectContaining({ pool: 'rbd', interval: '5m', rbd: null }),
+    );
+    const snap = await cli('mirror-snapshot', 'demo-site-a', 'rbd', 'vm-web01-root');
+    expect(snap.code, snap.err).toBe(0);
+  });
+
   it('exits 3 with the server’s message and fields when refused, 2 on a usage error', async () => {
     const missing = await cli('replica', 'web01', 'nope');
     expect(missing.code).toBe(3);
