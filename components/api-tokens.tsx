@@ -15,7 +15,7 @@ const DAYS = [7, 30, 90, 180, 366];
  * their own and an expiry; an admin sees every token and also makes the Prometheus scrape's
  * `metrics` tokens and tokens for other users.
  */
-export function ApiTokensSection() {
+export function ApiTokensSection({ onToken }: { onToken?: (token: string | null) => void } = {}) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
@@ -35,6 +35,7 @@ export function ApiTokensSection() {
     trpc.apiTokens.create.mutationOptions({
       onSuccess: (r) => {
         setCreated({ name: r.info.name, token: r.token });
+        if (r.info.scope === 'api') onToken?.(r.token);
         setName('');
         refresh();
       },
@@ -54,7 +55,9 @@ export function ApiTokensSection() {
   return (
     <Card title="API tokens">
       <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">
-        Scripts and runbooks call the REST API (<code>/api/v1</code>) with <code>Authorization: Bearer &lt;token&gt;</code>, as you, with the role you give the token (at most yours) until it expires; every call is in the history with the token&apos;s name.
+        Scripts and runbooks call the REST API (<code>/api/v1</code>) with{' '}
+        <code>Authorization: Bearer &lt;token&gt;</code>, as you, with the role you give the token (at most
+        yours) until it expires; every call is in the history with the token&apos;s name.
         {isAdmin && (
           <>
             {' '}
@@ -68,21 +71,50 @@ export function ApiTokensSection() {
         onSubmit={(e) => {
           e.preventDefault();
           setCreated(null);
-          create.mutate(scope === 'metrics' ? { name, scope } : { name, scope, role: role || undefined, owner: owner.trim() || undefined, expiresInDays: days });
+          create.mutate(
+            scope === 'metrics'
+              ? { name, scope }
+              : {
+                  name,
+                  scope,
+                  role: role || undefined,
+                  owner: owner.trim() || undefined,
+                  expiresInDays: days,
+                },
+          );
         }}
       >
         <div className="min-w-64 flex-1">
-          <TextInput label="Name" placeholder={scope === 'metrics' ? 'prometheus' : 'ansible'} value={name} onChange={(e) => setName(e.target.value)} error={fe.name} hint="What uses it; shown in the history of its calls." required maxLength={80} />
+          <TextInput
+            label="Name"
+            placeholder={scope === 'metrics' ? 'prometheus' : 'ansible'}
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            error={fe.name}
+            hint="What uses it; shown in the history of its calls."
+            required
+            maxLength={80}
+          />
         </div>
         {isAdmin && (
-          <Select label="Kind" value={scope} onChange={(e) => setScope(e.target.value as 'api' | 'metrics')} error={fe.scope}>
+          <Select
+            label="Kind"
+            value={scope}
+            onChange={(e) => setScope(e.target.value as 'api' | 'metrics')}
+            error={fe.scope}
+          >
             <option value="api">API</option>
             <option value="metrics">metrics (Prometheus)</option>
           </Select>
         )}
         {scope === 'api' && (
           <>
-            <Select label="Role" value={role} onChange={(e) => setRole(e.target.value as (typeof ROLES)[number] | '')} error={fe.role}>
+            <Select
+              label="Role"
+              value={role}
+              onChange={(e) => setRole(e.target.value as (typeof ROLES)[number] | '')}
+              error={fe.role}
+            >
               <option value="">{owner.trim() ? "the user's" : `mine (${me?.role ?? '…'})`}</option>
               {ROLES.filter((r) => isAdmin || !me || ROLES.indexOf(r) <= ROLES.indexOf(me.role)).map((r) => (
                 <option key={r} value={r}>
@@ -90,8 +122,22 @@ export function ApiTokensSection() {
                 </option>
               ))}
             </Select>
-            {isAdmin && <TextInput label="For user" placeholder={me?.username ?? ''} value={owner} onChange={(e) => setOwner(e.target.value)} error={fe.owner} maxLength={64} />}
-            <Select label="Expires in" value={String(days)} onChange={(e) => setDays(Number(e.target.value))} error={fe.expiresInDays}>
+            {isAdmin && (
+              <TextInput
+                label="For user"
+                placeholder={me?.username ?? ''}
+                value={owner}
+                onChange={(e) => setOwner(e.target.value)}
+                error={fe.owner}
+                maxLength={64}
+              />
+            )}
+            <Select
+              label="Expires in"
+              value={String(days)}
+              onChange={(e) => setDays(Number(e.target.value))}
+              error={fe.expiresInDays}
+            >
               {DAYS.map((d) => (
                 <option key={d} value={d}>
                   {d} days
@@ -110,7 +156,11 @@ export function ApiTokensSection() {
         </div>
       )}
       {created && (
-        <div className="mb-4 space-y-2 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950" role="region" aria-label="New API token">
+        <div
+          className="mb-4 space-y-2 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950"
+          role="region"
+          aria-label="New API token"
+        >
           <p className="text-sm font-medium text-amber-800 dark:text-amber-200">
             Token “{created.name}” — copy it now: it is not shown again. Tandem keeps only its hash.
           </p>
@@ -122,7 +172,8 @@ export function ApiTokensSection() {
               onClick={() =>
                 navigator.clipboard.writeText(created.token).then(
                   () => toast.success('Token copied to the clipboard'),
-                  () => toast.error('The browser refused clipboard access; select the token and copy it by hand'),
+                  () =>
+                    toast.error('The browser refused clipboard access; select the token and copy it by hand'),
                 )
               }
             >
@@ -134,6 +185,7 @@ export function ApiTokensSection() {
                 // Forget it here and in the mutation's cache.
                 setCreated(null);
                 create.reset();
+                onToken?.(null);
               }}
             >
               Done
@@ -175,7 +227,7 @@ export function ApiTokensSection() {
                     <Badge tone="muted" title={`revoked ${formatTime(t.revokedAt)}`}>
                       revoked
                     </Badge>
-                  ) : t.expiresAt && new Date(t.expiresAt).getTime() <= Date.now() ? (
+                  ) : t.expired ? (
                     <Badge tone="muted">expired</Badge>
                   ) : (
                     <Badge tone="ok">active</Badge>
@@ -183,7 +235,10 @@ export function ApiTokensSection() {
                 </td>
                 <td className="py-1 text-right">
                   {!t.revokedAt && (
-                    <Button variant="danger" onClick={() => setRevoking({ id: t.id, name: t.name, prefix: t.prefix })}>
+                    <Button
+                      variant="danger"
+                      onClick={() => setRevoking({ id: t.id, name: t.name, prefix: t.prefix })}
+                    >
                       Revoke
                     </Button>
                   )}
@@ -203,7 +258,9 @@ export function ApiTokensSection() {
         onCancel={() => setRevoking(null)}
       >
         <p>
-          Clients using <code>{revoking?.prefix}…</code> are refused from now on (a script gets 401; a Prometheus scraping with it sees its target go down). This cannot be undone: create a new token for them.
+          Clients using <code>{revoking?.prefix}…</code> are refused from now on (a script gets 401; a
+          Prometheus scraping with it sees its target go down). This cannot be undone: create a new token for
+          them.
         </p>
       </ConfirmDialog>
     </Card>

@@ -21,17 +21,20 @@ test.beforeAll(async ({ browser }) => {
 });
 test.afterAll(() => own.stop());
 
-const scrape = (token: string) => fetch(`${own.base}/api/metrics`, { headers: { authorization: `Bearer ${token}` } });
+/** The tokens' part of the API page (the reference below has labels and tables of its own). */
+const tokens = () => page.getByTestId('api-tokens');
+const scrape = (token: string) =>
+  fetch(`${own.base}/api/metrics`, { headers: { authorization: `Bearer ${token}` } });
 
 test('an API token is shown once, copied, works for the metrics, and is refused once revoked', async () => {
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: own.base });
   await page.goto('/api-docs');
   await expect(page.getByRole('heading', { name: 'API', exact: true })).toBeVisible();
-  await expect(page.getByText('No API tokens yet.')).toBeVisible();
+  await expect(tokens().getByText('No API tokens yet.')).toBeVisible();
 
-  await page.getByLabel('Name').fill('prometheus');
-  await page.getByLabel('Kind').selectOption('metrics');
-  await page.getByRole('button', { name: 'Create token' }).click();
+  await tokens().getByLabel('Name').fill('prometheus');
+  await tokens().getByLabel('Kind').selectOption('metrics');
+  await tokens().getByRole('button', { name: 'Create token' }).click();
   const shown = page.getByRole('region', { name: 'New API token' });
   await expect(shown).toContainText('it is not shown again');
   const token = (await shown.getByTestId('api-token').textContent())!.trim();
@@ -41,7 +44,7 @@ test('an API token is shown once, copied, works for the metrics, and is refused 
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(token);
 
   // The list names it by its prefix; a scrape with it is answered and noted as its last use.
-  const row = page.locator('tbody tr', { hasText: 'prometheus' });
+  const row = tokens().locator('tbody tr', { hasText: 'prometheus' });
   await expect(row).toContainText(`${token.slice(0, 10)}…`);
   await expect(row).toContainText('never');
   expect((await scrape(token)).status).toBe(200);
@@ -55,10 +58,10 @@ test('an API token is shown once, copied, works for the metrics, and is refused 
   expect(await page.content()).not.toContain(token);
 
   // A second token with the same name is refused on its field.
-  await page.getByLabel('Name').fill('prometheus');
-  await page.getByLabel('Kind').selectOption('metrics');
-  await page.getByRole('button', { name: 'Create token' }).click();
-  await expect(page.getByText('a token of this name exists')).toBeVisible();
+  await tokens().getByLabel('Name').fill('prometheus');
+  await tokens().getByLabel('Kind').selectOption('metrics');
+  await tokens().getByRole('button', { name: 'Create token' }).click();
+  await expect(tokens().getByText('a token of this name exists')).toBeVisible();
 
   // Revoking asks first; cancelling changes nothing.
   await row.getByRole('button', { name: 'Revoke' }).click();
@@ -78,26 +81,54 @@ test('an API token is shown once, copied, works for the metrics, and is refused 
 
 test('a personal API token with a lower role calls /api/v1 as its user, and the call is in the history under its name', async () => {
   await page.goto('/api-docs');
-  await page.getByLabel('Name').fill('runbook');
-  await page.getByLabel('Kind').selectOption('api');
-  await page.getByLabel('Role').selectOption('viewer');
-  await page.getByLabel('Expires in').selectOption('7');
-  await page.getByRole('button', { name: 'Create token' }).click();
+  await tokens().getByLabel('Name').fill('runbook');
+  await tokens().getByLabel('Kind').selectOption('api');
+  await tokens().getByLabel('Role').selectOption('viewer');
+  await tokens().getByLabel('Expires in').selectOption('7');
+  await tokens().getByRole('button', { name: 'Create token' }).click();
   const shown = page.getByRole('region', { name: 'New API token' });
   const token = (await shown.getByTestId('api-token').textContent())!.trim();
-  const row = page.locator('tbody tr', { hasText: 'runbook' });
+  const row = tokens().locator('tbody tr', { hasText: 'runbook' });
   await expect(row).toContainText('(viewer)');
   const sites = await fetch(`${own.base}/api/v1/sites`, { headers: { authorization: `Bearer ${token}` } });
   expect(sites.status).toBe(200);
   expect(Array.isArray(await sites.json())).toBe(true);
   // A viewer token changes nothing.
-  const refused = await fetch(`${own.base}/api/v1/tasks/1`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  const refused = await fetch(`${own.base}/api/v1/tasks/1`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${token}` },
+  });
   expect(refused.status).toBe(403);
-  expect((await refused.json()).error).toMatchObject({ code: 'FORBIDDEN', message: 'this needs the operator role; you are viewer' });
+  expect((await refused.json()).error).toMatchObject({
+    code: 'FORBIDDEN',
+    message: 'this needs the operator role; you are viewer',
+  });
   await shown.getByRole('button', { name: 'Done' }).click();
   await page.goto('/history');
   await expect(page.getByText('via api token "runbook"').first()).toBeVisible();
   // The reference is linked and served.
   const doc = await fetch(`${own.base}/api/v1/openapi.json`);
   expect((await doc.json()).openapi).toBe('3.1.0');
+});
+
+test('the API page shows the reference of every route, without a CSP violation', async () => {
+  const violations: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+      violations.push(m.text());
+  });
+  await page.goto('/api-docs');
+  const ref = page.getByTestId('api-reference');
+  await expect(ref.getByText('Tandem API').first()).toBeVisible({ timeout: 30_000 });
+  await expect(ref.getByText('Ask AI')).toHaveCount(0);
+  // The first tag's operations are rendered; the others are listed (rendered when scrolled to).
+  for (const op of [
+    'Create a replica',
+    'Fail the VM over to this replica',
+    'Reinitialise the old master as the replica',
+  ])
+    await expect(ref.getByText(op).first(), op).toBeAttached({ timeout: 15_000 });
+  for (const tag of ['RBD mirroring', 'Tasks', 'History'])
+    await expect(ref.getByText(tag, { exact: true }).first(), tag).toBeAttached();
+  expect(violations).toEqual([]);
 });

@@ -70,6 +70,8 @@ export interface ApiTokenView {
   createdBy: string;
   createdAt: Date;
   expiresAt: Date | null;
+  /** Whether the token is past its expiry (as of the answer). */
+  expired: boolean;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
 }
@@ -90,7 +92,7 @@ export function bearerToken(header: string | null | undefined): string | null {
 
 type Row = typeof apiTokens.$inferSelect;
 
-function view(r: Row): ApiTokenView {
+function view(r: Row, now: number): ApiTokenView {
   return {
     id: r.id,
     name: r.name,
@@ -101,6 +103,7 @@ function view(r: Row): ApiTokenView {
     createdBy: r.createdBy,
     createdAt: r.createdAt,
     expiresAt: r.expiresAt,
+    expired: !!r.expiresAt && r.expiresAt.getTime() <= now,
     lastUsedAt: r.lastUsedAt,
     revokedAt: r.revokedAt,
   };
@@ -153,14 +156,14 @@ export class ApiTokens {
       .values({ name, hash: hashToken(token), prefix: token.slice(0, SHOWN_PREFIX), scope, role, owner, createdBy: actor.username, createdAt: new Date(now), expiresAt })
       .returning()
       .get();
-    return { token, info: view(row) };
+    return { token, info: view(row, now) };
   }
 
   /** The tokens `viewer` may see, newest first, revoked ones included (never a token or its hash): an admin's list has every token, a user's their own. */
   list(viewer: SessionUser): ApiTokenView[] {
     const q = this.db.select().from(apiTokens);
     const rows = viewer.role === 'admin' ? q.orderBy(desc(apiTokens.id)).all() : q.where(eq(apiTokens.owner, viewer.username)).orderBy(desc(apiTokens.id)).all();
-    return rows.map(view);
+    return rows.map((r) => view(r, this.clock.now()));
   }
 
   /** Revokes a token (an admin any token, a user their own): it is refused from now on. */
@@ -169,7 +172,7 @@ export class ApiTokens {
     if (!row || (actor.role !== 'admin' && row.owner !== actor.username)) throw new AppError('NOT_FOUND', `no API token #${id}`);
     if (row.revokedAt) throw new AppError('CONFLICT', `the token "${row.name}" was already revoked on ${row.revokedAt.toISOString()}`);
     const done = this.db.update(apiTokens).set({ revokedAt: new Date(this.clock.now()) }).where(eq(apiTokens.id, id)).returning().get();
-    return view(done);
+    return view(done, this.clock.now());
   }
 
   /**
@@ -191,7 +194,7 @@ export class ApiTokens {
       row.lastUsedAt = new Date(now);
       this.db.update(apiTokens).set({ lastUsedAt: row.lastUsedAt }).where(eq(apiTokens.id, row.id)).run();
     }
-    return { ok: true, token: view(row) };
+    return { ok: true, token: view(row, now) };
   }
 
   /** Checks an `api` token and gives the user it acts as, with the lower of the token's and the owner's role. */

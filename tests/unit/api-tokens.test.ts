@@ -25,7 +25,7 @@ describe('API tokens', () => {
     expect(dump).not.toContain(token.slice(10));
     // The list never carries a token or its hash.
     const listed = await caller.apiTokens.list();
-    expect(Object.keys(listed[0]!).sort()).toEqual(['createdAt', 'createdBy', 'expiresAt', 'id', 'lastUsedAt', 'name', 'owner', 'prefix', 'revokedAt', 'role', 'scope']);
+    expect(Object.keys(listed[0]!).sort()).toEqual(['createdAt', 'createdBy', 'expired', 'expiresAt', 'id', 'lastUsedAt', 'name', 'owner', 'prefix', 'revokedAt', 'role', 'scope']);
     expect(JSON.stringify(listed)).not.toContain(rows[0]!.hash);
   });
 
