@@ -110,6 +110,24 @@ describe('/api/v1: tokens', () => {
     expect(expired.body.error.message).toMatch(/this token expired on/);
   });
 
+  it('answers 429 after repeated wrong tokens from one address, and 503 when a cluster cannot be reached', async () => {
+    const { call, env } = await setup();
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await call('GET', '/sites', { token: `tdm_${'y'.repeat(43)}` })).status);
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    const limited = await call('GET', '/sites', { token: `tdm_${'y'.repeat(43)}` });
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(limited.res.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A valid token is not held back by others' failures.
+    expect((await call('GET', '/sites')).status).toBe(200);
+    env.world.down.add('demo-site-a');
+    env.clock.advance(60_000);
+    const down = await call('GET', '/ceph/demo-site-a/pools/rbd-mirror/all-infos');
+    expect(down.status, JSON.stringify(down.body)).toBe(503);
+    expect(down.body.error.code).toBe('UNREACHABLE');
+  });
+
   it('gives a token at most its owner role, lowers it with the owner, and refuses a disabled owner', async () => {
     const { app, users, call } = await setup();
     expect(() => app.apiTokens.create({ name: 'up', scope: 'api', role: 'admin' }, users.op)).toThrow(
