@@ -11,7 +11,7 @@
 set -euo pipefail
 : "${TANDEM_URL:?set TANDEM_URL}" "${TANDEM_TOKEN:?set TANDEM_TOKEN}"
 API="${TANDEM_URL%/}/api/v1"
-WAIT=600
+WAIT=300
 BODY=""
 STEP=0
 T0=$(date +%s%N)
