@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { registerLab } from '../../scripts/lab/register.mjs';
-import { cephLabScript, openCephLab, type CephLab } from './ceph-lab';
+import { cephLabScript, openCephLab, removeTestImage, type CephLab } from './ceph-lab';
 import { cleanVm, openLab, labScript, type Lab } from './lab';
 import { TandemServer } from './server';
 
@@ -83,21 +83,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
-  for (const ad of [a, b])
-    await ad?.disableImageMirroring(POOL, '', IMG, { force: true }).catch(() => undefined);
-  for (const ad of [a, b]) {
-    for (let i = 0; ad && i < 15; i++) {
-      try {
-        await ad.removeImage(POOL, '', IMG);
-        break;
-      } catch (e) {
-        if (/does not exist|not found/i.test((e as Error).message)) break;
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    }
-  }
-  if (paired || ceph)
-    await cephLabScript('unpair').catch((e: unknown) => console.warn(`[api-journey] ${String(e)}`));
+  await removeTestImage([a, b], POOL, IMG);
+  if (paired) await cephLabScript('unpair').catch((e: unknown) => console.warn(`[api-journey] ${String(e)}`));
   for (const n of lab ? ['node1', 'node2'] : []) {
     const left = await cleanVm(lab.runner(n), VM, ['tandem-dr'], ['zones']).catch((e: unknown) => [
       String(e),

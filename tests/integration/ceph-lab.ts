@@ -26,7 +26,9 @@ const labSite = z.object({
 export type CephLabSite = z.infer<typeof labSite>;
 
 const notUp = (why: string) =>
-  new Error(`Ceph lab is not usable: ${why}. Start it with \`bash scripts/lab/ceph-sites.sh up\` (TANDEM_LAB_DIR=${LAB_DIR}).`);
+  new Error(
+    `Ceph lab is not usable: ${why}. Start it with \`bash scripts/lab/ceph-sites.sh up\` (TANDEM_LAB_DIR=${LAB_DIR}).`,
+  );
 
 export interface CephLab {
   sites: CephLabSite[];
@@ -39,7 +41,9 @@ export async function openCephLab(): Promise<CephLab> {
   if (!fs.existsSync(SITES_JSON)) throw notUp(`${SITES_JSON} does not exist`);
   let sites: CephLabSite[];
   try {
-    sites = z.object({ sites: z.array(labSite) }).parse(JSON.parse(fs.readFileSync(SITES_JSON, 'utf8'))).sites;
+    sites = z
+      .object({ sites: z.array(labSite) })
+      .parse(JSON.parse(fs.readFileSync(SITES_JSON, 'utf8'))).sites;
   } catch (e) {
     throw notUp(`${SITES_JSON} cannot be read (${(e as Error).message})`);
   }
@@ -48,12 +52,28 @@ export async function openCephLab(): Promise<CephLab> {
   const adapters = new Map<string, CephCliAdapter>();
   for (const s of sites) {
     for (const f of [s.conf, s.keyring]) if (!fs.existsSync(f)) throw notUp(`${f} of ${s.name} is missing`);
-    adapters.set(s.name, new CephCliAdapter(runner, { cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring }));
+    adapters.set(
+      s.name,
+      new CephCliAdapter(runner, {
+        cluster: s.cluster,
+        confPath: s.conf,
+        clientId: s.clientId,
+        keyringPath: s.keyring,
+      }),
+    );
   }
   const lab: CephLab = {
     sites,
-    site: (name) => sites.find((s) => s.name === name) ?? (() => { throw notUp(`no site ${name}`); })(),
-    adapter: (name) => adapters.get(name) ?? (() => { throw notUp(`no site ${name}`); })(),
+    site: (name) =>
+      sites.find((s) => s.name === name) ??
+      (() => {
+        throw notUp(`no site ${name}`);
+      })(),
+    adapter: (name) =>
+      adapters.get(name) ??
+      (() => {
+        throw notUp(`no site ${name}`);
+      })(),
   };
   await Promise.all(
     sites.map(async (s) => {
@@ -71,15 +91,51 @@ export async function openCephLab(): Promise<CephLab> {
 /** Runs `scripts/lab/ceph-sites.sh ARGS…` and returns its stdout. */
 export function cephLabScript(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [CEPH_SITES_SH, ...args], { timeout: 300_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`ceph-sites.sh ${args.join(' ')} failed: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
+    execFile(
+      'bash',
+      [CEPH_SITES_SH, ...args],
+      { timeout: 300_000, maxBuffer: 8 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`ceph-sites.sh ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
+/**
+ * Removes a test image from both clusters: mirroring off (forced), then the image, retried while
+ * Ceph still holds it (rbd-mirror lets go of a just-disabled image within seconds).
+ */
+export async function removeTestImage(
+  adapters: (CephCliAdapter | undefined)[],
+  pool: string,
+  image: string,
+): Promise<void> {
+  for (const ad of adapters)
+    await ad?.disableImageMirroring(pool, '', image, { force: true }).catch(() => undefined);
+  for (const ad of adapters) {
+    for (let i = 0; ad && i < 15; i++) {
+      try {
+        await ad.removeImage(pool, '', image);
+        break;
+      } catch (e) {
+        if (/does not exist|not found/i.test((e as Error).message)) break;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+}
+
 /** Polls until `ok(value)`; errors count as "not yet" until the deadline, then name the last value and error. */
-export async function pollUntil<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000, everyMs = 1_000, onReached?: (ms: number) => void): Promise<T> {
+export async function pollUntil<T>(
+  label: string,
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 90_000,
+  everyMs = 1_000,
+  onReached?: (ms: number) => void,
+): Promise<T> {
   const t0 = Date.now();
   let last: T | undefined;
   let lastErr: unknown;
@@ -96,5 +152,7 @@ export async function pollUntil<T>(label: string, fn: () => Promise<T>, ok: (v: 
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`${label}: not reached within ${timeoutMs / 1000} s; last value ${JSON.stringify(last)?.slice(0, 800)}${lastErr ? `; last error ${(lastErr as Error).message}` : ''}`);
+  throw new Error(
+    `${label}: not reached within ${timeoutMs / 1000} s; last value ${JSON.stringify(last)?.slice(0, 800)}${lastErr ? `; last error ${(lastErr as Error).message}` : ''}`,
+  );
 }

@@ -5,7 +5,7 @@ import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import type { App } from '@/server/app';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import type { createCaller } from '@/server/trpc/root';
-import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
+import { cephLabScript, openCephLab, removeTestImage, pollUntil, type CephLab } from './ceph-lab';
 import { cleanVm, labScript, openLab, type Lab } from './lab';
 import { finishedTask, labApp, writeDisk } from './lab-app';
 
@@ -41,8 +41,14 @@ const hook = http.createServer((req, res) => {
   req.on('data', (c: Buffer) => (body += c.toString()));
   req.on('end', () => {
     const ts = String(req.headers['x-tandem-timestamp']);
-    const signed = req.headers['x-tandem-signature'] === `sha256=${createHmac('sha256', hookSecret).update(`${ts}.${body}`).digest('hex')}`;
-    received.push({ event: String(req.headers['x-tandem-event']), payload: (JSON.parse(body) as { alert: { rule?: string; subject?: string } | null }).alert ?? {}, signed });
+    const signed =
+      req.headers['x-tandem-signature'] ===
+      `sha256=${createHmac('sha256', hookSecret).update(`${ts}.${body}`).digest('hex')}`;
+    received.push({
+      event: String(req.headers['x-tandem-event']),
+      payload: (JSON.parse(body) as { alert: { rule?: string; subject?: string } | null }).alert ?? {},
+      signed,
+    });
     res.writeHead(200).end('ok');
   });
 });
@@ -81,15 +87,40 @@ beforeAll(async () => {
   ceph = await openCephLab();
   a = ceph.adapter('site-a');
   b = ceph.adapter('site-b');
-  for (const [name, ad] of [['site-a', a], ['site-b', b]] as const) {
-    if ((await ad.getPoolMirrorInfo(POOL)).peers.length) throw new Error(`pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``);
+  for (const [name, ad] of [
+    ['site-a', a],
+    ['site-b', b],
+  ] as const) {
+    if ((await ad.getPoolMirrorInfo(POOL)).peers.length)
+      throw new Error(
+        `pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``,
+      );
   }
   await labScript('mkvm', 'node1', VM, '1', '16');
   ({ app, caller, site } = await labApp(lab));
   await new Promise<void>((r) => hook.listen(HOOK_PORT, '127.0.0.1', () => r()));
-  hookSecret = (await caller.alerts.createChannel({ kind: 'webhook', name: 'lab-hook', url: `http://127.0.0.1:${HOOK_PORT}/tandem` })).secret!;
+  hookSecret = (
+    await caller.alerts.createChannel({
+      kind: 'webhook',
+      name: 'lab-hook',
+      url: `http://127.0.0.1:${HOOK_PORT}/tandem`,
+    })
+  ).secret!;
   for (const s of ceph.sites) {
-    site[s.name] = (await caller.sites.create({ name: s.name, kind: 'ceph', config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring } })).id;
+    site[s.name] = (
+      await caller.sites.create({
+        name: s.name,
+        kind: 'ceph',
+        config: {
+          access: 'local',
+          siteName: s.name,
+          cluster: s.cluster,
+          confPath: s.conf,
+          clientId: s.clientId,
+          keyringPath: s.keyring,
+        },
+      })
+    ).id;
   }
   await cephLabScript('pair');
   await a.createImage(POOL, '', IMG, 16 * MiB);
@@ -100,19 +131,11 @@ afterAll(async () => {
   hook.close();
   hook.closeAllConnections();
   await app?.tasks.shutdown();
-  if (mirrorStopped) await cephLabScript('restart-mirror', 'site-b').catch((e: unknown) => console.warn(`[protection-lab] ${String(e)}`));
-  for (const ad of [a, b]) await ad?.disableImageMirroring(POOL, '', IMG, { force: true }).catch(() => undefined);
-  for (const ad of [a, b]) {
-    for (let i = 0; ad && i < 15; i++) {
-      try {
-        await ad.removeImage(POOL, '', IMG);
-        break;
-      } catch (e) {
-        if (/does not exist/.test((e as Error).message)) break;
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    }
-  }
+  if (mirrorStopped)
+    await cephLabScript('restart-mirror', 'site-b').catch((e: unknown) =>
+      console.warn(`[protection-lab] ${String(e)}`),
+    );
+  await removeTestImage([a, b], POOL, IMG);
   if (ceph) await cephLabScript('unpair');
   for (const runner of lab ? [lab.runner('node1'), lab.runner('node2')] : []) {
     const left = await cleanVm(runner, VM, [TAG]);
@@ -124,16 +147,35 @@ afterAll(async () => {
 
 describe('protection at a glance on the real labs', () => {
   it('a paused lab replica goes from ok to breach past twice its RPO, and back to ok once it syncs', async () => {
-    const res = await caller.replicas.create({ name: 'pl', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
+    const res = await caller.replicas.create({
+      name: 'pl',
+      vmName: VM,
+      sourceSiteId: site.node1!,
+      targetSiteId: site.node2!,
+      rootZpool: 'zones',
+      sleepTimeSec: 3600,
+      acceptRpoRisk: true,
+    });
     await finishedTask(app, res.taskId);
     await caller.protection.setRpo({ scope: { kind: 'object', subject: `replica:${res.id}` }, seconds: RPO });
     const name = `${VM} (pl)`;
     const ok = await row('vm-replica', name);
-    expect(ok).toMatchObject({ health: 'ok', source: { name: 'node1' }, target: { name: 'node2' }, rpoSec: RPO, rpoFrom: { label: 'this object' } });
+    expect(ok).toMatchObject({
+      health: 'ok',
+      source: { name: 'node1' },
+      target: { name: 'node2' },
+      rpoSec: RPO,
+      rpoFrom: { label: 'this object' },
+    });
     expect(ok!.windowSec).toBeLessThanOrEqual(RPO);
 
     await caller.replicas.update({ id: res.id, enabled: false });
-    const warn = await pollUntil('the paused replica is beyond its RPO', () => row('vm-replica', name), (r) => r?.health === 'warning' || r?.health === 'breach', 60_000);
+    const warn = await pollUntil(
+      'the paused replica is beyond its RPO',
+      () => row('vm-replica', name),
+      (r) => r?.health === 'warning' || r?.health === 'breach',
+      60_000,
+    );
     expect(warn!.windowSec).toBeGreaterThan(RPO);
     // Written on the master since the recovery point: measured on demand, then shown on the row.
     await writeDisk(lab.runner('node1'), `/zones/${VM}-disk0/disk.img`, 6, 4);
@@ -144,16 +186,28 @@ describe('protection at a glance on the real labs', () => {
     expect(risk.maxBytes).toBeLessThan(16 * MiB);
     expect(risk.note).toMatch(/since .* on node1|on node1 since/);
     expect((await row('vm-replica', name))!.bytesAtRisk).toBe(risk.bytes);
-    const breach = await pollUntil('the paused replica breaches its RPO', () => row('vm-replica', name), (r) => r?.health === 'breach', 60_000);
+    const breach = await pollUntil(
+      'the paused replica breaches its RPO',
+      () => row('vm-replica', name),
+      (r) => r?.health === 'breach',
+      60_000,
+    );
     expect(breach).toMatchObject({ state: 'paused', reason: 'replication is paused' });
     expect(breach!.windowSec).toBeGreaterThan(2 * RPO);
     const page = await caller.protection.list({ health: 'breach' });
     expect(page.rows.map((r) => r.subject)).toContain(`replica:${res.id}`);
-    expect((await caller.protection.exposure()).find((e) => e.site.name === 'node1')).toMatchObject({ protectedObjects: 1, beyondRpo: 1 });
+    expect((await caller.protection.exposure()).find((e) => e.site.name === 'node1')).toMatchObject({
+      protectedObjects: 1,
+      beyondRpo: 1,
+    });
     // The breach alert fires and the webhook receives it, signed with the channel's secret.
     const subject = `replica:${res.id}`;
-    expect((await alertsOf(subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toEqual(['rpo-breach']);
-    const sent = received.find((r) => r.payload.subject === subject && r.payload.rule === 'rpo-breach' && r.event === 'firing');
+    expect((await alertsOf(subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toEqual([
+      'rpo-breach',
+    ]);
+    const sent = received.find(
+      (r) => r.payload.subject === subject && r.payload.rule === 'rpo-breach' && r.event === 'firing',
+    );
     expect(sent, JSON.stringify(received)).toBeTruthy();
     expect(sent!.signed).toBe(true);
 
@@ -164,37 +218,98 @@ describe('protection at a glance on the real labs', () => {
     expect(again!.windowSec).toBeLessThanOrEqual(RPO);
     // Resolved, and the receiver is told. An hour between syncs cannot keep a 15 s RPO: the
     // predicted breach fires instead (the next sync is due after the window passes the RPO).
-    expect((await alertsOf(subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toEqual(['rpo-predicted']);
+    expect((await alertsOf(subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toEqual([
+      'rpo-predicted',
+    ]);
     expect(again!.predictedReason).toMatch(/a sync cycle takes 60 min .* against an RPO of 15 s/);
-    expect(received.some((r) => r.payload.subject === subject && r.payload.rule === 'rpo-breach' && r.event === 'resolved' && r.signed)).toBe(true);
+    expect(
+      received.some(
+        (r) =>
+          r.payload.subject === subject &&
+          r.payload.rule === 'rpo-breach' &&
+          r.event === 'resolved' &&
+          r.signed,
+      ),
+    ).toBe(true);
   });
 
   it('a mirrored lab image breaches its RPO while site-b’s rbd-mirror is stopped, and recovers when it runs again', async () => {
     const name = `${POOL}/${IMG}`;
     // The first mirror snapshot copied: the window is measured from site-b's status.
     await a.createMirrorSnapshot(POOL, '', IMG);
-    const first = await pollUntil('site-b reports a copied snapshot of the image', () => row('rbd-image', name), (r) => r?.windowSec !== null && r?.windowSec !== undefined, 180_000, 2_000);
-    expect(first).toMatchObject({ source: { name: 'site-a' }, target: { name: 'site-b' }, mode: 'snapshot', pool: POOL, namespace: '' });
+    const first = await pollUntil(
+      'site-b reports a copied snapshot of the image',
+      () => row('rbd-image', name),
+      (r) => r?.windowSec !== null && r?.windowSec !== undefined,
+      180_000,
+      2_000,
+    );
+    expect(first).toMatchObject({
+      source: { name: 'site-a' },
+      target: { name: 'site-b' },
+      mode: 'snapshot',
+      pool: POOL,
+      namespace: '',
+    });
     await caller.protection.setRpo({ scope: { kind: 'object', subject: first!.subject }, seconds: RPO });
-    const ok = await pollUntil('the image is within its RPO', () => imageRow(name), (r) => r?.health === 'ok', 120_000, 2_000);
+    const ok = await pollUntil(
+      'the image is within its RPO',
+      () => imageRow(name),
+      (r) => r?.health === 'ok',
+      120_000,
+      2_000,
+    );
     expect(ok!.rpoFrom.label).toBe('this object');
 
     await cephLabScript('stop-mirror', 'site-b');
     mirrorStopped = true;
     await a.writeImage(POOL, '', IMG, 0, crypto.randomBytes(MiB));
-    const breach = await pollUntil('the image breaches its RPO while nothing copies it', () => imageRow(name), (r) => r?.health === 'breach', 180_000, 2_000);
+    const breach = await pollUntil(
+      'the image breaches its RPO while nothing copies it',
+      () => imageRow(name),
+      (r) => r?.health === 'breach',
+      180_000,
+      2_000,
+    );
     expect(breach!.windowSec).toBeGreaterThan(2 * RPO);
-    expect((await caller.protection.list({ health: 'breach', kind: 'rbd-image' })).rows.map((r) => r.subject)).toContain(first!.subject);
-    expect((await alertsOf(first!.subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toContain('rpo-breach');
-    expect(received.some((r) => r.payload.subject === first!.subject && r.payload.rule === 'rpo-breach' && r.event === 'firing' && r.signed)).toBe(true);
+    expect(
+      (await caller.protection.list({ health: 'breach', kind: 'rbd-image' })).rows.map((r) => r.subject),
+    ).toContain(first!.subject);
+    expect((await alertsOf(first!.subject)).filter((x) => x.state === 'firing').map((x) => x.rule)).toContain(
+      'rpo-breach',
+    );
+    expect(
+      received.some(
+        (r) =>
+          r.payload.subject === first!.subject &&
+          r.payload.rule === 'rpo-breach' &&
+          r.event === 'firing' &&
+          r.signed,
+      ),
+    ).toBe(true);
 
     await cephLabScript('restart-mirror', 'site-b');
     mirrorStopped = false;
-    const back = await pollUntil('the image is within its RPO again', () => imageRow(name), (r) => r?.health === 'ok', 180_000, 2_000);
+    const back = await pollUntil(
+      'the image is within its RPO again',
+      () => imageRow(name),
+      (r) => r?.health === 'ok',
+      180_000,
+      2_000,
+    );
     expect(back!.windowSec).toBeLessThanOrEqual(RPO);
     // No schedule takes mirror snapshots of the image (the test takes them): a breach is predicted, not firing.
-    expect((await alertsOf(first!.subject)).filter((x) => x.state === 'firing' && x.rule.startsWith('rpo-')).map((x) => x.rule)).toEqual(['rpo-predicted']);
+    expect(
+      (await alertsOf(first!.subject))
+        .filter((x) => x.state === 'firing' && x.rule.startsWith('rpo-'))
+        .map((x) => x.rule),
+    ).toEqual(['rpo-predicted']);
     expect(back!.predictedReason).toMatch(/no mirror-snapshot schedule applies to this image/);
-    expect(received.some((r) => r.payload.subject === first!.subject && r.payload.rule === 'rpo-breach' && r.event === 'resolved')).toBe(true);
+    expect(
+      received.some(
+        (r) =>
+          r.payload.subject === first!.subject && r.payload.rule === 'rpo-breach' && r.event === 'resolved',
+      ),
+    ).toBe(true);
   });
 });

@@ -116,10 +116,16 @@ const scheduleSchema = z
   })
   .strict()
   .meta({ id: 'RbdMirrorSnapshotSchedule' });
-const levelOf = (s: z.infer<typeof scheduleSchema>) => ({
-  pool: s.pool && s.pool !== '-' ? s.pool : undefined,
-  namespace: s.namespace || undefined,
-  image: s.rbd || undefined,
+/** croit's schedule body → the cluster, the level and the item it names. */
+const scheduleOf = (app: App, clusterName: string, s: z.infer<typeof scheduleSchema>) => ({
+  siteId: siteOf(app, clusterName),
+  level: {
+    pool: s.pool && s.pool !== '-' ? s.pool : undefined,
+    namespace: s.namespace || undefined,
+    image: s.rbd || undefined,
+  },
+  interval: s.interval,
+  startTime: s.startTime ?? undefined,
 });
 
 const imageUpdate = z
@@ -185,13 +191,7 @@ export const cephRoutes: RouteDef[] = [
     body: scheduleSchema,
     task: true,
     run: ({ app, caller, params: p, body }) =>
-      caller.ceph.addSchedule({
-        siteId: siteOf(app, p.cluster),
-        level: levelOf(body),
-        interval: body.interval,
-        startTime: body.startTime ?? undefined,
-        acceptRpoRisk: body.acceptRpoRisk,
-      }),
+      caller.ceph.addSchedule({ ...scheduleOf(app, p.cluster, body), acceptRpoRisk: body.acceptRpoRisk }),
   }),
   route({
     method: 'DELETE',
@@ -202,13 +202,7 @@ export const cephRoutes: RouteDef[] = [
     params: z.object({ cluster }),
     body: scheduleSchema,
     task: true,
-    run: ({ app, caller, params: p, body }) =>
-      caller.ceph.removeSchedule({
-        siteId: siteOf(app, p.cluster),
-        level: levelOf(body),
-        interval: body.interval,
-        startTime: body.startTime ?? undefined,
-      }),
+    run: ({ app, caller, params: p, body }) => caller.ceph.removeSchedule(scheduleOf(app, p.cluster, body)),
   }),
   route({
     method: 'GET',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { historyFilterSchema } from '../../domain/history';
+import { csvResponse } from '../../http/csv';
 import { route, type RouteDef } from '../define';
 
 /** Sites, history (with its CSV export) and the protection overview. */
@@ -96,24 +97,8 @@ export const generalRoutes: RouteDef[] = [
     summary: 'History as CSV',
     description: 'The same filters as the list; `text/csv`, streamed.',
     query: historyQuery,
-    run: ({ app, query }) => {
-      const gen = app.history.csv(historyFilterSchema.parse(query));
-      const enc = new TextEncoder();
-      const body = new ReadableStream<Uint8Array>({
-        pull(controller) {
-          const n = gen.next();
-          if (n.done) controller.close();
-          else controller.enqueue(enc.encode(n.value));
-        },
-      });
-      return new Response(body, {
-        headers: {
-          'content-type': 'text/csv; charset=utf-8',
-          'content-disposition': 'attachment; filename="tandem-history.csv"',
-          'cache-control': 'no-store',
-        },
-      });
-    },
+    run: ({ app, query }) =>
+      csvResponse(app.history.csv(historyFilterSchema.parse(query)), 'tandem-history.csv'),
   }),
   route({
     method: 'GET',

@@ -125,10 +125,15 @@ function replicasOf(app: App, vm: VmRef): ReplicaView[] {
     .filter((r) => r.sourceSiteId === vm.siteId || r.conflict?.kind === 'master-moved');
 }
 
-function findReplica(app: App, vm: VmRef, repname: string): ReplicaView {
-  const r = replicasOf(app, vm).find((x) => x.name === repname);
-  if (!r) throw new AppError('NOT_FOUND', `the VM ${vm.vmName} has no replica named "${repname}"`);
-  return r;
+/** The replica a path names (`/vm/{vm}/replica/{repname}`), with its VM. */
+async function replicaAt(
+  app: App,
+  p: { vm: string; repname: string },
+): Promise<{ vm: VmRef & { online: Set<number> }; r: ReplicaView }> {
+  const vm = await findVm(app, p.vm);
+  const r = replicasOf(app, vm).find((x) => x.name === p.repname);
+  if (!r) throw new AppError('NOT_FOUND', `the VM ${vm.vmName} has no replica named "${p.repname}"`);
+  return { vm, r };
 }
 
 const createBody = z
@@ -161,6 +166,18 @@ const updateBody = z
     accept_rpo_risk: acceptRpoRisk,
   })
   .strict();
+
+/** Danube's names of a replica's settings → Tandem's (what is not given stays undefined). */
+function settingsOf(b: z.infer<typeof updateBody>) {
+  return {
+    reserveResources: b.reserve_resources,
+    sleepTimeSec: b.sleep_time,
+    enabled: b.enabled,
+    bandwidthLimit: b.bwlimit,
+    keepSnapshots: b.keep_snapshots,
+    acceptRpoRisk: b.accept_rpo_risk,
+  };
+}
 
 const failoverBody = z
   .object({
@@ -209,8 +226,7 @@ export const replicaRoutes: RouteDef[] = [
     params: repParams,
     response: danubeReplicaSchema,
     run: async ({ app, params: p }) => {
-      const vm = await findVm(app, p.vm);
-      const r = findReplica(app, vm, p.repname);
+      const { vm, r } = await replicaAt(app, p);
       return danube(r, vm.online.has(r.targetSiteId));
     },
   }),
@@ -237,12 +253,7 @@ export const replicaRoutes: RouteDef[] = [
         targetSiteId: target.id,
         rootZpool,
         diskZpools: body.disk_zpools,
-        reserveResources: body.reserve_resources,
-        sleepTimeSec: body.sleep_time,
-        enabled: body.enabled,
-        bandwidthLimit: body.bwlimit,
-        keepSnapshots: body.keep_snapshots,
-        acceptRpoRisk: body.accept_rpo_risk,
+        ...settingsOf(body),
       });
     },
   }),
@@ -258,16 +269,10 @@ export const replicaRoutes: RouteDef[] = [
     body: updateBody,
     response: danubeReplicaSchema,
     run: async ({ app, caller, params: p, body }) => {
-      const vm = await findVm(app, p.vm);
-      const r = findReplica(app, vm, p.repname);
+      const { vm, r } = await replicaAt(app, p);
       const updated = await caller.replicas.update({
         id: r.id,
-        reserveResources: body.reserve_resources,
-        sleepTimeSec: body.sleep_time,
-        enabled: body.enabled,
-        bandwidthLimit: body.bwlimit,
-        keepSnapshots: body.keep_snapshots,
-        acceptRpoRisk: body.accept_rpo_risk,
+        ...settingsOf(body),
       });
       return danube(updated, vm.online.has(updated.targetSiteId));
     },
@@ -283,8 +288,7 @@ export const replicaRoutes: RouteDef[] = [
     query: deleteQuery,
     task: true,
     run: async ({ app, caller, params: p, query }) => {
-      const vm = await findVm(app, p.vm);
-      const r = findReplica(app, vm, p.repname);
+      const { r } = await replicaAt(app, p);
       return caller.replicas.remove({ id: r.id, destroyData: query.destroy_data });
     },
   }),
@@ -301,8 +305,7 @@ export const replicaRoutes: RouteDef[] = [
     body: failoverBody,
     task: true,
     run: async ({ app, caller, params: p, body }) => {
-      const vm = await findVm(app, p.vm);
-      const r = findReplica(app, vm, p.repname);
+      const { r } = await replicaAt(app, p);
       const plan = await caller.replicas.failoverPlan({ id: r.id, force: body.force });
       if (plan.mode === 'forced' && !body.force) {
         const lost = plan.dataLossWindowSec === null ? 'an unknown time' : `${plan.dataLossWindowSec} s`;
@@ -337,8 +340,7 @@ export const replicaRoutes: RouteDef[] = [
     params: repParams,
     task: true,
     run: async ({ app, caller, params: p }) => {
-      const vm = await findVm(app, p.vm);
-      const r = findReplica(app, vm, p.repname);
+      const { r } = await replicaAt(app, p);
       return caller.replicas.reinit({ id: r.id, confirm: r.vmName });
     },
   }),

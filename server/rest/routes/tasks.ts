@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { route, type RouteDef } from '../define';
+import { route, type RestCall, type RouteDef } from '../define';
 import { taskAnswer } from '../handle';
 import { taskObjectSchema } from '../task-object';
 import { bool } from './query';
@@ -23,6 +23,18 @@ const answerBody = z
       .describe('One of the question’s responseOptions.'),
   })
   .strict();
+
+/** Cancels a task and answers it (both of croit's and the REST forms). */
+const cancel = async ({
+  caller,
+  params: p,
+}: {
+  caller: RestCall<{ id: number }, unknown, unknown>['caller'];
+  params: { id: number };
+}) => {
+  await caller.tasks.cancel({ id: p.id });
+  return { taskId: p.id };
+};
 
 export const taskRoutes: RouteDef[] = [
   route({
@@ -110,10 +122,7 @@ export const taskRoutes: RouteDef[] = [
       'The task stops at its next safe point; a failover cancelled mid-way is rolled back or left resumable, as its steps allow.',
     params,
     task: true,
-    run: async ({ caller, params: p }) => {
-      await caller.tasks.cancel({ id: p.id });
-      return { taskId: p.id };
-    },
+    run: cancel,
   }),
   route({
     method: 'POST',
@@ -123,9 +132,6 @@ export const taskRoutes: RouteDef[] = [
     summary: 'Cancel a task (croit’s form)',
     params,
     task: true,
-    run: async ({ caller, params: p }) => {
-      await caller.tasks.cancel({ id: p.id });
-      return { taskId: p.id };
-    },
+    run: cancel,
   }),
 ];

@@ -1,5 +1,6 @@
 import { historyFilterSchema } from '@/server/domain/history';
 import { readyApp } from '@/server/app';
+import { csvResponse } from '@/server/http/csv';
 import { sessionCookie } from '@/server/domain/web-access';
 import { readCookie } from '@/server/trpc/init';
 
@@ -26,23 +27,11 @@ export async function GET(req: Request) {
     to: num('to'),
   });
   if (!parsed.success) {
-    return new Response(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n') + '\n', { status: 400 });
+    return new Response(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n') + '\n',
+      { status: 400 },
+    );
   }
-  const gen = app.history.csv(parsed.data);
-  const enc = new TextEncoder();
-  const body = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const n = gen.next();
-      if (n.done) controller.close();
-      else controller.enqueue(enc.encode(n.value));
-    },
-  });
   const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
-  return new Response(body, {
-    headers: {
-      'Content-Type': 'text/csv; charset=utf-8',
-      'Content-Disposition': `attachment; filename="tandem-history-${stamp}.csv"`,
-      'Cache-Control': 'no-store',
-    },
-  });
+  return csvResponse(app.history.csv(parsed.data), `tandem-history-${stamp}.csv`);
 }
