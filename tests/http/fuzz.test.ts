@@ -6,6 +6,7 @@ import superjson from 'superjson';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRouter } from '@/server/trpc/root';
 import { TandemServer } from '../integration/server';
+import { DEMO_WORDS, NUMBERS, hostileAny, hostileString, protoObject } from '../fuzz-values';
 
 /**
  * Every tRPC procedure called over HTTP, as the browser calls it (GET for queries, POST for
@@ -23,50 +24,6 @@ const PASSWORD = 'fuzz-admin-password';
 
 type Proc = { _def: { type: 'query' | 'mutation' | 'subscription'; inputs: unknown[] } };
 const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, Proc>);
-
-// ---- values -------------------------------------------------------------------------------
-
-const SHELL = ['$(id)', '`id`', '; rm -rf /', '| cat /etc/passwd', '&& reboot', 'a\nb', '${IFS}', '../../../etc/passwd', "'\"\\", '%00', 'a\0b', '*', '~root', '$HOME', '<script>x</script>', '=cmd|', '\r\n\r\n'];
-const DASHES = ['-', '--', '-rf', '--force', '-o ProxyCommand=id', '--format=json', '-h', '--', '-1'];
-const UNICODE = ['é', '😀', '\u202e', '\ufeff', '\ud800', 'ｆｕｌｌ', 'Ω'.repeat(200), 'İ', '\u0085', '𝕏'];
-const NUMBERS = [NaN, Infinity, -Infinity, -0, -1, 0, 0.5, -(2 ** 31), 2 ** 31, 2 ** 53, 2 ** 53 + 2, -(2 ** 53), 1e308, -1e308, Number.MAX_VALUE, Number.MIN_VALUE];
-
-/** Names the demo sites know, so that generated calls also reach the work behind the checks. */
-const DEMO_WORDS = ['rbd', 'vm-web01-root', 'vm-db01-data', 'vm-app01-root', 'backup-staging', 'archive-2025', 'demo-site-a', 'demo-site-b', 'demo-node1', 'demo-node2', 'demo-node3', 'web01', 'db01', 'mail01', 'app01', 'zones', 'data', 'admin', 'client.admin', '1h', '30m', '1d', '14:00:00', '2026-01-01T00:00:00Z', ''];
-
-/** An object with own `__proto__` and `constructor` keys, as JSON.parse makes them. */
-const protoObject = () => JSON.parse('{"__proto__":{"isAdmin":true,"polluted":1},"constructor":{"prototype":{"polluted":1}},"toString":"x"}') as unknown;
-
-function deep(n: number): unknown {
-  let v: unknown = 'bottom';
-  for (let i = 0; i < n; i++) v = i % 2 ? [v] : { a: v };
-  return v;
-}
-
-/** Hostile strings; 1 MB ones only in POST bodies (a GET's URL is bounded by the HTTP server). */
-function hostileString(get: boolean): fc.Arbitrary<string> {
-  return fc.oneof(
-    fc.constantFrom(...SHELL, ...DASHES, ...UNICODE),
-    fc.string({ unit: 'grapheme', maxLength: 40 }),
-    fc.string({ unit: 'binary', maxLength: 40 }),
-    fc.constant('x'.repeat(get ? 2_000 : 1_000_000)),
-    fc.constant('é'.repeat(get ? 500 : 300_000)),
-    fc.constant('-'.repeat(get ? 1_000 : 500_000)),
-  );
-}
-
-function hostileAny(get: boolean): fc.Arbitrary<unknown> {
-  return fc.oneof(
-    hostileString(get),
-    fc.constantFrom(...NUMBERS),
-    fc.bigInt(),
-    fc.constantFrom(null, undefined, true, new Date(NaN), new Date(8.64e15), [], {}),
-    fc.constant(null).map(protoObject),
-    fc.constant(null).map(() => deep(get ? 50 : 2_000)),
-    fc.constant(null).map(() => Array.from({ length: get ? 50 : 20_000 }, (_, i) => i)),
-    fc.anything({ maxDepth: 3, maxKeys: 5, withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true }),
-  );
-}
 
 // ---- arbitraries from zod schemas ---------------------------------------------------------
 
@@ -89,13 +46,19 @@ function stringArb(schema: unknown): fc.Arbitrary<string> {
   const s = schema as { minLength: number | null; maxLength: number | null };
   const max = Math.min(s.maxLength ?? 64, 64);
   const min = Math.min(s.minLength ?? 0, max);
-  const formats = (defOf(schema).checks ?? []).map((c) => c._zod.def).filter((d) => d.check === 'string_format');
+  const formats = (defOf(schema).checks ?? [])
+    .map((c) => c._zod.def)
+    .filter((d) => d.check === 'string_format');
   if (formats.some((f) => f.format === 'uuid')) return fc.uuid();
   const pattern = formats.find((f) => f.format === 'regex')?.pattern;
   const plain = fc.string({ minLength: min, maxLength: max });
   const known = fc.constantFrom(...DEMO_WORDS);
   if (!pattern) return fc.oneof({ weight: 2, arbitrary: plain }, { weight: 2, arbitrary: known });
-  return fc.oneof({ weight: 3, arbitrary: fc.stringMatching(pattern).filter((x) => x.length <= (s.maxLength ?? Infinity)) }, { weight: 1, arbitrary: plain }, { weight: 3, arbitrary: known });
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.stringMatching(pattern).filter((x) => x.length <= (s.maxLength ?? Infinity)) },
+    { weight: 1, arbitrary: plain },
+    { weight: 3, arbitrary: known },
+  );
 }
 
 function numberArb(schema: unknown): fc.Arbitrary<number> {
@@ -106,7 +69,10 @@ function numberArb(schema: unknown): fc.Arbitrary<number> {
     const lo = Math.ceil(Math.max(min, Number.MIN_SAFE_INTEGER));
     const hi = Math.floor(Math.min(max, Number.MAX_SAFE_INTEGER));
     // Mostly small values, so that ids meet the demo sites and the tasks that exist.
-    return fc.oneof({ weight: 3, arbitrary: fc.integer({ min: lo, max: Math.min(hi, lo + 12) }) }, { weight: 1, arbitrary: fc.integer({ min: lo, max: hi }) });
+    return fc.oneof(
+      { weight: 3, arbitrary: fc.integer({ min: lo, max: Math.min(hi, lo + 12) }) },
+      { weight: 1, arbitrary: fc.integer({ min: lo, max: hi }) },
+    );
   }
   return fc.double({ min, max, noNaN: true });
 }
@@ -114,7 +80,8 @@ function numberArb(schema: unknown): fc.Arbitrary<number> {
 /** Values shaped by the schema, a leaf in ten hostile. */
 function fromSchema(schema: unknown, get: boolean, depth = 0): fc.Arbitrary<unknown> {
   const def = defOf(schema);
-  const leaf = (valid: fc.Arbitrary<unknown>) => fc.oneof({ weight: 9, arbitrary: valid }, { weight: 1, arbitrary: hostileAny(get) });
+  const leaf = (valid: fc.Arbitrary<unknown>) =>
+    fc.oneof({ weight: 9, arbitrary: valid }, { weight: 1, arbitrary: hostileAny(get) });
   if (depth > 8) return fc.constant(undefined);
   switch (def.type) {
     case 'optional':
@@ -130,11 +97,18 @@ function fromSchema(schema: unknown, get: boolean, depth = 0): fc.Arbitrary<unkn
     case 'pipe':
       return fromSchema(def.in, get, depth + 1);
     case 'object': {
-      const shape = Object.fromEntries(Object.entries(def.shape ?? {}).map(([k, v]) => [k, fromSchema(v, get, depth + 1)]));
+      const shape = Object.fromEntries(
+        Object.entries(def.shape ?? {}).map(([k, v]) => [k, fromSchema(v, get, depth + 1)]),
+      );
       return fc.oneof(
         { weight: 9, arbitrary: fc.record(shape) },
         // Extra keys: prototype keys and junk next to the real fields.
-        { weight: 1, arbitrary: fc.tuple(fc.record(shape), hostileAny(get)).map(([o, junk]) => Object.assign(protoObject() as object, o, { junk })) },
+        {
+          weight: 1,
+          arbitrary: fc
+            .tuple(fc.record(shape), hostileAny(get))
+            .map(([o, junk]) => Object.assign(protoObject() as object, o, { junk })),
+        },
       );
     }
     case 'union':
@@ -142,11 +116,27 @@ function fromSchema(schema: unknown, get: boolean, depth = 0): fc.Arbitrary<unkn
     case 'array':
       return leaf(fc.array(fromSchema(def.element, get, depth + 1), { maxLength: 4 }));
     case 'record':
-      return leaf(fc.dictionary(fc.oneof(stringArb(def.keyType), fc.constantFrom('host', 'port', 'user', 'zpools', 'access', 'siteName', 'confPath', '__proto__')), fromSchema(def.valueType, get, depth + 1), { maxKeys: 5 }));
+      return leaf(
+        fc.dictionary(
+          fc.oneof(
+            stringArb(def.keyType),
+            fc.constantFrom('host', 'port', 'user', 'zpools', 'access', 'siteName', 'confPath', '__proto__'),
+          ),
+          fromSchema(def.valueType, get, depth + 1),
+          { maxKeys: 5 },
+        ),
+      );
     case 'string':
-      return leaf(fc.oneof({ weight: 3, arbitrary: stringArb(schema) }, { weight: 1, arbitrary: hostileString(get) }));
+      return leaf(
+        fc.oneof({ weight: 3, arbitrary: stringArb(schema) }, { weight: 1, arbitrary: hostileString(get) }),
+      );
     case 'number':
-      return leaf(fc.oneof({ weight: 3, arbitrary: numberArb(schema) }, { weight: 1, arbitrary: fc.constantFrom(...NUMBERS) }));
+      return leaf(
+        fc.oneof(
+          { weight: 3, arbitrary: numberArb(schema) },
+          { weight: 1, arbitrary: fc.constantFrom(...NUMBERS) },
+        ),
+      );
     case 'boolean':
       return leaf(fc.boolean());
     case 'enum':
@@ -163,7 +153,10 @@ function inputsOf(p: Proc, seed: number): unknown[] {
   const get = p._def.type !== 'mutation';
   const schema = p._def.inputs[0];
   const shaped = schema ? fromSchema(schema, get) : fc.constant(undefined);
-  return fc.sample(fc.oneof({ weight: 7, arbitrary: shaped }, { weight: 1, arbitrary: hostileAny(get) }), { seed, numRuns: RUNS });
+  return fc.sample(fc.oneof({ weight: 7, arbitrary: shaped }, { weight: 1, arbitrary: hostileAny(get) }), {
+    seed,
+    numRuns: RUNS,
+  });
 }
 
 // ---- HTTP ---------------------------------------------------------------------------------
@@ -216,7 +209,10 @@ async function stream(path: string, input: unknown, ms = 400): Promise<Answer> {
   const t = Date.now();
   const ac = new AbortController();
   const q = input === undefined ? '' : `?input=${encodeURIComponent(encode(input))}`;
-  const res = await fetch(`${server.base}/api/trpc/${path}${q}`, { headers: { accept: 'text/event-stream', cookie }, signal: ac.signal });
+  const res = await fetch(`${server.base}/api/trpc/${path}${q}`, {
+    headers: { accept: 'text/event-stream', cookie },
+    signal: ac.signal,
+  });
   const timer = setTimeout(() => ac.abort(), ms);
   let text = '';
   try {
@@ -235,7 +231,12 @@ async function stream(path: string, input: unknown, ms = 400): Promise<Answer> {
   if (res.status >= 400 || !error) return { ...read(res.status, text), body: text, ms: Date.now() - t };
   const e = JSON.parse(error) as NonNullable<ErrorBody['error']>;
   const m = e.json?.message;
-  return { status: e.json?.data?.httpStatus ?? 500, message: typeof m === 'string' && m ? m : null, body: text, ms: Date.now() - t };
+  return {
+    status: e.json?.data?.httpStatus ?? 500,
+    message: typeof m === 'string' && m ? m : null,
+    body: text,
+    ms: Date.now() - t,
+  };
 }
 
 /**
@@ -253,7 +254,8 @@ function encode(input: unknown): string {
 function call(path: string, type: Proc['_def']['type'], input: unknown): Promise<Answer> {
   const headers = { 'content-type': 'application/json', origin: server.base, cookie };
   const payload = input === undefined ? undefined : encode(input);
-  if (type === 'mutation') return send(`${server.base}/api/trpc/${path}`, { method: 'POST', headers, body: payload ?? '' });
+  if (type === 'mutation')
+    return send(`${server.base}/api/trpc/${path}`, { method: 'POST', headers, body: payload ?? '' });
   const q = payload === undefined ? '' : `?input=${encodeURIComponent(payload)}`;
   return send(`${server.base}/api/trpc/${path}${q}`, { method: 'GET', headers });
 }
@@ -281,7 +283,14 @@ function show(v: unknown): string {
 }
 
 // Queries first, then changes, then removals, then what ends the session.
-const LAST = ['users.update', 'users.setPassword', 'auth.changePassword', 'auth.setup', 'auth.login', 'auth.logout'];
+const LAST = [
+  'users.update',
+  'users.setPassword',
+  'auth.changePassword',
+  'auth.setup',
+  'auth.login',
+  'auth.logout',
+];
 function rank([path, p]: [string, Proc]): number {
   if (LAST.includes(path)) return 4 + LAST.indexOf(path);
   if (path === 'demo.remove') return 3;
@@ -315,9 +324,13 @@ describe('fuzz over HTTP', () => {
       statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
       if (a.status >= 500) {
         fivexx++;
-        problems.push(`${what} → ${a.status} ${a.message ?? a.body.slice(0, 200)}\n    input: ${show(input)}`);
+        problems.push(
+          `${what} → ${a.status} ${a.message ?? a.body.slice(0, 200)}\n    input: ${show(input)}`,
+        );
       } else if (a.status >= 400 && !a.message) {
-        problems.push(`${what} → ${a.status} without a message: ${a.body.slice(0, 200)}\n    input: ${show(input)}`);
+        problems.push(
+          `${what} → ${a.status} without a message: ${a.body.slice(0, 200)}\n    input: ${show(input)}`,
+        );
       }
     };
 
@@ -345,7 +358,8 @@ describe('fuzz over HTTP', () => {
         }
         check(procPath, input, a);
         // A password the fuzz itself set for the admin (user #1) is the one to sign in with.
-        if (a.status === 200 && procPath === 'users.setPassword' && (input as { id?: unknown }).id === 1) password = (input as { password: string }).password;
+        if (a.status === 200 && procPath === 'users.setPassword' && (input as { id?: unknown }).id === 1)
+          password = (input as { password: string }).password;
       }
     };
 
@@ -359,37 +373,100 @@ describe('fuzz over HTTP', () => {
     }
 
     // Requests no client would send, while the session is still there.
-    const unreadable = encodeURIComponent(JSON.stringify({ 0: { json: 1, meta: { values: [1] } }, 1: { json: { id: 1 } } }));
+    const unreadable = encodeURIComponent(
+      JSON.stringify({ 0: { json: 1, meta: { values: [1] } }, 1: { json: { id: 1 } } }),
+    );
     const raw: [string, string, RequestInit][] = [
-      ['2 MiB body', 'users.remove', { method: 'POST', body: JSON.stringify({ json: { id: 1, x: 'x'.repeat(2 * 1024 * 1024) } }) }],
+      [
+        '2 MiB body',
+        'users.remove',
+        { method: 'POST', body: JSON.stringify({ json: { id: 1, x: 'x'.repeat(2 * 1024 * 1024) } }) },
+      ],
       ['invalid JSON', 'sites.create', { method: 'POST', body: '{"json":' }],
       ['JSON null', 'sites.create', { method: 'POST', body: 'null' }],
-      ['superjson meta pointing at __proto__', 'sites.create', { method: 'POST', body: JSON.stringify({ json: { name: 'x' }, meta: { values: { '__proto__.polluted': ['undefined'] } } }) }],
-      ['superjson meta of an unknown type', 'sites.create', { method: 'POST', body: JSON.stringify({ json: { name: 'x' }, meta: { values: { name: ['nonsense'] } } }) }],
-      ['superjson meta on a missing path', 'sites.create', { method: 'POST', body: JSON.stringify({ json: { name: 'x' }, meta: { values: { 'a.b.c': ['bigint'] } } }) }],
+      [
+        'superjson meta pointing at __proto__',
+        'sites.create',
+        {
+          method: 'POST',
+          body: JSON.stringify({
+            json: { name: 'x' },
+            meta: { values: { '__proto__.polluted': ['undefined'] } },
+          }),
+        },
+      ],
+      [
+        'superjson meta of an unknown type',
+        'sites.create',
+        {
+          method: 'POST',
+          body: JSON.stringify({ json: { name: 'x' }, meta: { values: { name: ['nonsense'] } } }),
+        },
+      ],
+      [
+        'superjson meta on a missing path',
+        'sites.create',
+        {
+          method: 'POST',
+          body: JSON.stringify({ json: { name: 'x' }, meta: { values: { 'a.b.c': ['bigint'] } } }),
+        },
+      ],
       ['query input not JSON', 'sites.get?input=%7B', { method: 'GET' }],
       ['batch of 11', `${Array(11).fill('auth.status').join(',')}?batch=1`, { method: 'GET' }],
-      ['batch with an array of inputs', 'auth.status,overview.get?batch=1&input=%5B1%2C2%5D', { method: 'GET' }],
-      ['batch with an unreadable input', `sites.get,sites.get?batch=1&input=${unreadable}`, { method: 'GET' }],
-      ['batch of mutations, one unreadable', 'users.remove,sites.remove?batch=1', { method: 'POST', body: JSON.stringify({ 0: { json: 1, meta: { values: { '': ['bigint'] } } }, 1: { json: { id: 99 } } }) }],
+      [
+        'batch with an array of inputs',
+        'auth.status,overview.get?batch=1&input=%5B1%2C2%5D',
+        { method: 'GET' },
+      ],
+      [
+        'batch with an unreadable input',
+        `sites.get,sites.get?batch=1&input=${unreadable}`,
+        { method: 'GET' },
+      ],
+      [
+        'batch of mutations, one unreadable',
+        'users.remove,sites.remove?batch=1',
+        {
+          method: 'POST',
+          body: JSON.stringify({
+            0: { json: 1, meta: { values: { '': ['bigint'] } } },
+            1: { json: { id: 99 } },
+          }),
+        },
+      ],
       ['unknown procedure', 'nope.nothing', { method: 'GET' }],
       ['mutation by GET', 'demo.remove', { method: 'GET' }],
       ['query by POST', 'overview.get', { method: 'POST', body: '{}' }],
-      ['text body', 'users.remove', { method: 'POST', body: 'id=1', headers: { 'content-type': 'text/plain' } }],
+      [
+        'text body',
+        'users.remove',
+        { method: 'POST', body: 'id=1', headers: { 'content-type': 'text/plain' } },
+      ],
       ['path with ..', '..%2F..%2Fetc%2Fpasswd', { method: 'GET' }],
     ];
     for (const [what, p, init] of raw) {
-      const a = await send(`${server.base}/api/trpc/${p}`, { ...init, headers: { 'content-type': 'application/json', origin: server.base, cookie, ...(init.headers as Record<string, string>) } });
+      const a = await send(`${server.base}/api/trpc/${p}`, {
+        ...init,
+        headers: {
+          'content-type': 'application/json',
+          origin: server.base,
+          cookie,
+          ...(init.headers as Record<string, string>),
+        },
+      });
       check(`raw: ${what}`, undefined, a);
     }
     // A URL longer than the HTTP server takes is refused by it (431), before tRPC.
-    const longUrl = await fetch(`${server.base}/api/trpc/sites.get?input=${'x'.repeat(1_000_000)}`, { headers: { cookie } });
+    const longUrl = await fetch(`${server.base}/api/trpc/sites.get?input=${'x'.repeat(1_000_000)}`, {
+      headers: { cookie },
+    });
     calls++;
     expect(longUrl.status, 'a 1 MB query string').toBeGreaterThanOrEqual(400);
     expect(longUrl.status, 'a 1 MB query string').toBeLessThan(500);
 
     // Last, what may end the session (new passwords, sign-ins that end rate-limited, sign-out).
-    for (const [i, [procPath, p]] of ordered.entries()) if (rank([procPath, p]) >= 4) await fuzz(procPath, p, SEED + i);
+    for (const [i, [procPath, p]] of ordered.entries())
+      if (rank([procPath, p]) >= 4) await fuzz(procPath, p, SEED + i);
 
     // Still answering, and signing in still works (rate-limited sign-ins may refuse, with 429).
     const status = await call('auth.status', 'query', undefined);
@@ -401,7 +478,9 @@ describe('fuzz over HTTP', () => {
       .sort(([a], [b]) => a - b)
       .map(([s, n]) => `${s}×${n}`)
       .join(' ');
-    console.log(`fuzz: ${calls} calls to ${procedures.length} procedures (${RUNS} inputs each, seed ${SEED}, ${raw.length} raw requests), ${fivexx} answers 5xx, ${problems.length - fivexx} other problems, ${relogins} sign-ins again, ${seconds.toFixed(1)} s; statuses ${byStatus}`);
+    console.log(
+      `fuzz: ${calls} calls to ${procedures.length} procedures (${RUNS} inputs each, seed ${SEED}, ${raw.length} raw requests), ${fivexx} answers 5xx, ${problems.length - fivexx} other problems, ${relogins} sign-ins again, ${seconds.toFixed(1)} s; statuses ${byStatus}`,
+    );
     if (problems.length) {
       // The first three of each kind (procedure and status).
       const seen = new Map<string, number>();
