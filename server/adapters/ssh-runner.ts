@@ -24,13 +24,6 @@ export function fingerprintOf(rawKey: Buffer): string {
   return 'SHA256:' + crypto.createHash('sha256').update(rawKey).digest('base64').replace(/=+$/, '');
 }
 
-/** Fingerprint of an OpenSSH public key line (`ssh-ed25519 AAAA… comment`). */
-export function fingerprintOfPublicKeyLine(line: string): string {
-  const b64 = line.trim().split(/\s+/)[1];
-  if (!b64) throw AppError.invalid('hostKey', 'expected an OpenSSH public key line such as "ssh-ed25519 AAAA…"');
-  return fingerprintOf(Buffer.from(b64, 'base64'));
-}
-
 const MAX_CHANNELS_PER_CONNECTION = 8;
 const IDLE_CLOSE_MS = 5 * 60_000;
 
@@ -164,9 +157,6 @@ export class SshPool {
     this.#conns.clear();
   }
 
-  get size(): number {
-    return this.#conns.size;
-  }
 }
 
 function classifyConnectError(

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hash, verify } from '@node-rs/argon2';
-import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { sessions, users, type UserRow } from '../db/schema';
@@ -299,15 +299,6 @@ export class AuthService {
     this.db.delete(users).where(eq(users.id, id)).run();
   }
 
-  activeSessions(userId: number): number {
-    return (
-      this.db
-        .select({ n: sql<number>`count(*)` })
-        .from(sessions)
-        .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, new Date(this.clock.now()))))
-        .get()?.n ?? 0
-    );
-  }
 }
 
 const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8cKUm6Qs0oY7OL0jnmmHkEyUaJT3y9c3u5TLbtW5Pm0';

@@ -650,10 +650,6 @@ export class TaskEngine {
       .all();
   }
 
-  activeCount(): number {
-    return this.#live.size;
-  }
-
   /** Cancels everything and waits (shutdown, tests). */
   async shutdown(): Promise<void> {
     const all = [...this.#live.values()];

@@ -213,10 +213,6 @@ export class CephCliAdapter implements CephAdapter {
     return this.#calls;
   }
 
-  resetCliCalls(): void {
-    this.#calls = 0;
-  }
-
   async exec(tool: 'ceph' | 'rbd', args: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<CommandResult> {
     return this.#run([tool, ...cephBaseArgs(this.target, tool, this.connectTimeoutSec), ...args], ctx, opts);
   }
