@@ -10,7 +10,7 @@ import { ApiTokens } from './domain/api-tokens';
 import { AlertDelivery } from './domain/alerts/delivery';
 import { AlertService } from './domain/alerts/service';
 import { AuthService, type PasswordHasher } from './domain/auth';
-import { systemClock, type Clock } from './domain/clock';
+import { systemClock, type Clock } from './core/clock';
 import { DemoService } from './domain/demo';
 import { CephFailover } from './domain/ceph/failover';
 import { CephMirroring } from './domain/ceph/mirroring';

@@ -20,7 +20,7 @@ import { chromium } from '@playwright/test';
 import superjson from 'superjson';
 import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { createApp } from '../../server/app';
-import { systemClock } from '../../server/domain/clock';
+import { systemClock } from '../../server/core/clock';
 import { createCaller } from '../../server/trpc/root';
 import { ctxFor } from '../../tests/unit/helpers';
 import { addMirroredImages } from './demo-images';

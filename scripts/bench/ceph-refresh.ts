@@ -13,7 +13,7 @@ import { CephCliAdapter } from '../../server/adapters/ceph/cli';
 import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { LocalRunner } from '../../server/adapters/local-runner';
 import { createApp } from '../../server/app';
-import { systemClock } from '../../server/domain/clock';
+import { systemClock } from '../../server/core/clock';
 import { addMirroredImages } from './demo-images';
 
 async function measure(a: CephAdapter, label: string, runs = 5) {

@@ -18,7 +18,7 @@ import { DemoCephAdapter } from '../../server/adapters/demo/ceph';
 import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { createApp } from '../../server/app';
 import { openDb } from '../../server/db/client';
-import { ManualClock } from '../../server/domain/clock';
+import { ManualClock } from '../../server/core/clock';
 import { COMPACT_STEP_MS } from '../../server/domain/protection/collector';
 import { ProtectionSamples } from '../../server/domain/protection/samples';
 import { addMirroredImages } from './demo-images';

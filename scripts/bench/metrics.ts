@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createApp } from '../../server/app';
 import { syncRuns, tasks } from '../../server/db/schema';
-import { systemClock } from '../../server/domain/clock';
+import { systemClock } from '../../server/core/clock';
 import { alertCounts, renderMetrics, syncTotals, SyncTotalsCache, taskCounts } from '../../server/domain/metrics';
 import type { ProtectedObject } from '../../server/domain/protection/types';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { CephAdapter } from '../../server/adapters/ceph/types';
 import { createApp, type App } from '../../server/app';
 import { replicas, syncRuns } from '../../server/db/schema';
-import { systemClock } from '../../server/domain/clock';
+import { systemClock } from '../../server/core/clock';
 import { addMirroredImages } from './demo-images';
 
 function ms(t: bigint): number {

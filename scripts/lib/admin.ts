@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { dataDir } from '../../server/db/client';
-import { AppError } from '../../server/domain/errors';
+import { AppError } from '../../server/core/errors';
 
 export function dataDirWithDatabase(): { dir: string; dbFile: string } {
   const dir = dataDir();

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { AppError } from '../domain/errors';
+import { AppError } from '../core/errors';
 import { CommandError, type CommandRunner } from './runner';
 
 /*

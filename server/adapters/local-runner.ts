@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { AppError } from '../domain/errors';
+import { AppError } from '../core/errors';
 import { childEnv, type Env } from './child-env';
 import {
   CommandError,

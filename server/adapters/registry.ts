@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { CephConfig, NodeConfig, SiteSecret } from '../domain/site-config';
+import type { CephConfig, NodeConfig, SiteSecret } from '../core/site-config';
 import { DIR_MODE, FILE_MODE, writePrivateFileAtomic } from '../db/data-dir';
-import { AppError } from '../domain/errors';
+import { AppError } from '../core/errors';
 import { CephCliAdapter } from './ceph/cli';
 import { DemoNodeAdapter } from './demo/adapters';
 import { DemoCephAdapter } from './demo/ceph';

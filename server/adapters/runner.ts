@@ -1,4 +1,4 @@
-import { AppError } from '../domain/errors';
+import { AppError } from '../core/errors';
 
 export interface CommandSpec {
   /** Program and arguments; never a shell string. */

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { AppError } from '../domain/errors';
+import { AppError } from '../core/errors';
 import { shellJoin } from './quote';
 import {
   CommandError,

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import type { Db } from '../db/client';
 import { apiTokens, users } from '../db/schema';
 import { hasRole, ROLES, type Role, type SessionUser } from './auth';
-import type { Clock } from './clock';
-import { AppError } from './errors';
+import type { Clock } from '../core/clock';
+import { AppError } from '../core/errors';
 
 /**
  * Bearer tokens for machine clients: `metrics` tokens for the Prometheus scrape of `/api/metrics`

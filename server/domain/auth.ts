@@ -6,8 +6,8 @@ import { and, eq, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { sessions, users, type UserRow } from '../db/schema';
-import type { Clock } from './clock';
-import { AppError } from './errors';
+import type { Clock } from '../core/clock';
+import { AppError } from '../core/errors';
 import { KeyedGate, LoginThrottle, type ThrottleOptions } from './login-throttle';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { openDb, type Db } from '../db/client';
 import { secureDataDir, syncDir, writePrivateFileAtomic } from '../db/data-dir';
 import { history, replicas, sessions, settings, sites, tasks } from '../db/schema';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 import { checkSecrets, KEY_FILE, SecretKeys } from './keys';
 import { deriveKey, keyIdOf, newKdfParams, parseKeySetting, SecretBox, type KdfParams } from './secrets';
 

@@ -1,4 +1,4 @@
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 
 /**
  * `p`, or a rejection once `ms` have passed without an answer ("<what>: no answer within N s").

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { sites } from '../db/schema';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 import { getSetting, setSetting } from './settings';
 import type { SiteService } from './sites';
 

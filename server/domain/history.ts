@@ -3,8 +3,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { and, desc, eq, gte, isNull, like, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { history, type HistoryRow } from '../db/schema';
-import type { Clock } from './clock';
-import { AppError, errorMessage } from './errors';
+import type { Clock } from '../core/clock';
+import { AppError, errorMessage } from '../core/errors';
 import { redact } from './redact';
 
 export type Outcome = HistoryRow['outcome'];

@@ -1,6 +1,6 @@
 import type { VmInfo, VmState } from '../adapters/node/types';
 import type { ReplicaRow } from '../db/schema';
-import { errorMessage } from './errors';
+import { errorMessage } from '../core/errors';
 import { dualRunning } from './replicas/rules';
 import { withTimeout } from './deadline';
 

@@ -5,7 +5,7 @@ import type { Db } from '../db/client';
 import { FILE_MODE, syncDir, writePrivateFileAtomic } from '../db/data-dir';
 import { alertChannels, replicas, secrets, settings, sites } from '../db/schema';
 import { channelSecretAad, SMTP_PASSWORD_AAD, SMTP_SETTING } from './alerts/sealed';
-import { AppError, errorMessage } from './errors';
+import { AppError, errorMessage } from '../core/errors';
 import { getSetting } from './settings';
 import { VM_DEFINITION_AAD } from './replicas/vm-definition';
 import {

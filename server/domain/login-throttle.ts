@@ -1,5 +1,5 @@
-import type { Clock } from './clock';
-import { AppError } from './errors';
+import type { Clock } from '../core/clock';
+import { AppError } from '../core/errors';
 
 /**
  * Sign-in throttling. An attempt is counted (reserved) synchronously, before its password is

@@ -2,7 +2,7 @@ import { and, eq, gt, gte, like, lte, max, min, sql } from 'drizzle-orm';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Db } from '../db/client';
 import { alerts, sites, syncRuns, tasks } from '../db/schema';
-import type { Clock } from './clock';
+import type { Clock } from '../core/clock';
 import type { CephMirroring } from './ceph/mirroring';
 import { knownReach, type SiteReach } from './overview';
 import { HEALTHS, type ProtectedObject } from './protection/types';

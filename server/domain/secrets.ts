@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 
 /**
  * Secrets at rest: AES-256-GCM with a random 96-bit IV per value, a 128-bit tag, and associated

@@ -1,6 +1,6 @@
 import type { TaskEngine } from '../tasks/engine';
 import type { SessionUser } from './auth';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 import type { SiteService } from './sites';
 
 /** A task that walks a site's checks one step at a time, with progress. */

@@ -4,9 +4,9 @@ import { replicas, secrets, sites, type SiteRow } from '../db/schema';
 import type { AdapterRegistry, SiteSpec } from '../adapters/registry';
 import type { SiteAdapter } from '../adapters/types';
 import { probeHostKey } from '../adapters/ssh-runner';
-import { AppError, errorMessage } from './errors';
+import { AppError, errorMessage } from '../core/errors';
 import { isSecretError, siteSecretAad } from './secrets';
-import { cephConfigSchema, nodeConfigSchema, siteSecretSchema, type SiteSecret } from './site-config';
+import { cephConfigSchema, nodeConfigSchema, siteSecretSchema, type SiteSecret } from '../core/site-config';
 
 export interface SiteView {
   id: number;

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import os from 'node:os';
-import { AppError } from './errors';
+import { AppError } from '../core/errors';
 
 /**
  * How the console is reached over HTTP: which client a request comes from, and (below) which

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { App } from '../app';
 import { bearerToken } from '../domain/api-tokens';
-import { AppError, errorMessage } from '../domain/errors';
+import { AppError, errorMessage } from '../core/errors';
 import { clientAddress, clientKey, webConfig } from '../domain/web-access';
 import { httpStatusOf, issuesToFields, restErrorBody, toAppError } from '../trpc/errors';
 import type { Context } from '../trpc/init';

@@ -2,12 +2,30 @@ import { EventEmitter } from 'node:events';
 import { and, asc, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { taskLogs, tasks, taskSteps, type TaskRow, type TaskStepRow } from '../db/schema';
-import type { Clock } from '../domain/clock';
-import { AppError, errorMessage } from '../domain/errors';
-import type { HistoryLog } from '../domain/history';
+import type { Clock } from '../core/clock';
+import { AppError, errorMessage } from '../core/errors';
 import { TaskFeed } from './feed';
 
 export type TaskState = TaskRow['state'];
+
+/**
+ * What the engine needs of the history (the domain's HistoryLog has it): a row per task start and
+ * end, the start linked to the call that made it, and runs kept outside that call.
+ */
+export interface TaskHistory {
+  record(e: {
+    username: string;
+    action: string;
+    target: string;
+    params?: Record<string, unknown>;
+    outcome: 'success' | 'failure' | 'cancelled' | 'started';
+    error?: string | null;
+    durationMs?: number | null;
+    taskId?: number | null;
+  }): number;
+  linkTask(taskId: number): void;
+  outside<T>(fn: () => T): T;
+}
 export const ACTIVE_STATES: TaskState[] = ['waiting', 'running', 'question'];
 
 export interface QuestionOption {
@@ -33,7 +51,12 @@ export interface TaskContext {
   step<T>(name: string, fn: () => Promise<T> | T): Promise<T>;
   progress(complete: number, total?: number): void;
   log(message: string, level?: 'info' | 'warn' | 'error'): void;
-  ask(q: { message: string; options: QuestionOption[]; defaultValue: string; timeoutMs: number }): Promise<string>;
+  ask(q: {
+    message: string;
+    options: QuestionOption[];
+    defaultValue: string;
+    timeoutMs: number;
+  }): Promise<string>;
   /** Marks a step that will not run as skipped, with the reason (a step already done stays done). */
   skip(name: string, reason: string): void;
   throwIfCancelled(): void;
@@ -101,8 +124,14 @@ export function parseFaults(spec: string | undefined): FaultPoint[] {
       const i = s.indexOf(':');
       const j = s.lastIndexOf(':');
       const action = s.slice(j + 1);
-      if (i < 0 || j <= i || !FAULT_ACTIONS.includes(action)) throw new Error(`TANDEM_FAULT: "${s}" is not <kind>:<step>:${FAULT_ACTIONS.join('|')}`);
-      return { kind: s.slice(0, i), step: s.slice(i + 1, j), action: action.replace('-after', '') as FaultPoint['action'], after: action.endsWith('-after') };
+      if (i < 0 || j <= i || !FAULT_ACTIONS.includes(action))
+        throw new Error(`TANDEM_FAULT: "${s}" is not <kind>:<step>:${FAULT_ACTIONS.join('|')}`);
+      return {
+        kind: s.slice(0, i),
+        step: s.slice(i + 1, j),
+        action: action.replace('-after', '') as FaultPoint['action'],
+        after: action.endsWith('-after'),
+      };
     });
 }
 
@@ -164,7 +193,7 @@ export class TaskEngine {
 
   constructor(
     private readonly db: Db,
-    private readonly history: HistoryLog,
+    private readonly history: TaskHistory,
     private readonly clock: Clock,
     opts: { faults?: string } = {},
   ) {
@@ -178,7 +207,9 @@ export class TaskEngine {
   }
 
   /** Starts a task of a durable kind: its run is the kind's, fed with `params`. */
-  startDurable<P extends Record<string, unknown>>(def: Omit<TaskDefinition<unknown>, 'run' | 'params'> & { params: P }): TaskRow {
+  startDurable<P extends Record<string, unknown>>(
+    def: Omit<TaskDefinition<unknown>, 'run' | 'params'> & { params: P },
+  ): TaskRow {
     const handler = this.#kinds.get(def.kind) as DurableKind<P> | undefined;
     if (!handler) throw new Error(`task kind ${def.kind} is not defined`);
     return this.start({ ...def, run: (ctx) => handler.run(ctx, def.params) });
@@ -191,7 +222,12 @@ export class TaskEngine {
     for (const t of stale) {
       this.db.transaction((tx) => {
         tx.update(tasks)
-          .set({ state: 'interrupted', finishedAt: now, question: null, error: 'Tandem stopped while this task was running' })
+          .set({
+            state: 'interrupted',
+            finishedAt: now,
+            question: null,
+            error: 'Tandem stopped while this task was running',
+          })
           .where(eq(tasks.id, t.id))
           .run();
         tx.update(taskSteps)
@@ -199,7 +235,12 @@ export class TaskEngine {
           .where(and(eq(taskSteps.taskId, t.id), eq(taskSteps.state, 'running')))
           .run();
         tx.insert(taskLogs)
-          .values({ taskId: t.id, at: now, level: 'warn', message: `interrupted; last completed step: ${t.lastCompletedStep ?? 'none'}` })
+          .values({
+            taskId: t.id,
+            at: now,
+            level: 'warn',
+            message: `interrupted; last completed step: ${t.lastCompletedStep ?? 'none'}`,
+          })
           .run();
       });
       this.history.record({
@@ -285,7 +326,11 @@ export class TaskEngine {
     return row;
   }
 
-  async #execute<T>(id: number, def: TaskDefinition<T> & { rolledBack?: boolean }, live: Live): Promise<void> {
+  async #execute<T>(
+    id: number,
+    def: TaskDefinition<T> & { rolledBack?: boolean },
+    live: Live,
+  ): Promise<void> {
     await Promise.resolve();
     const startedAt = this.clock.now();
     this.#set(id, { state: 'running', startedAt: new Date(startedAt) });
@@ -308,7 +353,13 @@ export class TaskEngine {
       }
     }
     const finishedAt = this.clock.now();
-    this.#set(id, { state, result: result as never, error, finishedAt: new Date(finishedAt), question: null });
+    this.#set(id, {
+      state,
+      result: result as never,
+      error,
+      finishedAt: new Date(finishedAt),
+      question: null,
+    });
     if (state === 'finished' || state === 'rolled-back') {
       // Estimates (bytes to send, say) may have been off; a finished task is complete.
       const total = Math.max(this.#rows.get(id)?.progressTotal ?? 0, 1);
@@ -374,13 +425,31 @@ export class TaskEngine {
           passed.add(done.id);
           return (done.result ?? undefined) as R;
         }
-        let step = this.db.select().from(taskSteps).where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'pending'))).orderBy(asc(taskSteps.idx)).get();
+        let step = this.db
+          .select()
+          .from(taskSteps)
+          .where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'pending')))
+          .orderBy(asc(taskSteps.idx))
+          .get();
         if (!step) {
-          const max = this.db.select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` }).from(taskSteps).where(eq(taskSteps.taskId, id)).get()?.m ?? -1;
-          step = this.db.insert(taskSteps).values({ taskId: id, idx: max + 1, name, state: 'pending' }).returning().get();
+          const max =
+            this.db
+              .select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` })
+              .from(taskSteps)
+              .where(eq(taskSteps.taskId, id))
+              .get()?.m ?? -1;
+          step = this.db
+            .insert(taskSteps)
+            .values({ taskId: id, idx: max + 1, name, state: 'pending' })
+            .returning()
+            .get();
         }
         const stepId = step.id;
-        this.db.update(taskSteps).set({ state: 'running', startedAt: new Date(this.clock.now()) }).where(eq(taskSteps.id, stepId)).run();
+        this.db
+          .update(taskSteps)
+          .set({ state: 'running', startedAt: new Date(this.clock.now()) })
+          .where(eq(taskSteps.id, stepId))
+          .run();
         this.#log(id, 'info', `step: ${name}`);
         this.#emit(id, 'step');
         try {
@@ -391,7 +460,11 @@ export class TaskEngine {
           passed.add(stepId);
           this.db
             .update(taskSteps)
-            .set({ state: 'done', finishedAt: new Date(this.clock.now()), result: (r === undefined ? null : JSON.parse(JSON.stringify(r))) as never })
+            .set({
+              state: 'done',
+              finishedAt: new Date(this.clock.now()),
+              result: (r === undefined ? null : JSON.parse(JSON.stringify(r))) as never,
+            })
             .where(eq(taskSteps.id, stepId))
             .run();
           this.#set(id, { lastCompletedStep: name });
@@ -401,7 +474,11 @@ export class TaskEngine {
           const cancelled = signal.aborted || AppError.is(e, 'CANCELLED');
           this.db
             .update(taskSteps)
-            .set({ state: cancelled ? 'cancelled' : 'failed', finishedAt: new Date(this.clock.now()), detail: errorMessage(e).slice(0, 2000) })
+            .set({
+              state: cancelled ? 'cancelled' : 'failed',
+              finishedAt: new Date(this.clock.now()),
+              detail: errorMessage(e).slice(0, 2000),
+            })
             .where(eq(taskSteps.id, stepId))
             .run();
           throw e;
@@ -418,8 +495,18 @@ export class TaskEngine {
         this.#emit(id, 'log');
       },
       skip: (name, reason) => {
-        const step = this.db.select().from(taskSteps).where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'pending'))).orderBy(asc(taskSteps.idx)).get();
-        if (step) this.db.update(taskSteps).set({ state: 'skipped', detail: reason.slice(0, 2000) }).where(eq(taskSteps.id, step.id)).run();
+        const step = this.db
+          .select()
+          .from(taskSteps)
+          .where(and(eq(taskSteps.taskId, id), eq(taskSteps.name, name), eq(taskSteps.state, 'pending')))
+          .orderBy(asc(taskSteps.idx))
+          .get();
+        if (step)
+          this.db
+            .update(taskSteps)
+            .set({ state: 'skipped', detail: reason.slice(0, 2000) })
+            .where(eq(taskSteps.id, step.id))
+            .run();
         this.#log(id, 'warn', `skipped: ${name}: ${reason}`);
         this.#emit(id, 'step');
       },
@@ -471,7 +558,11 @@ export class TaskEngine {
     this.#log(id, 'warn', what);
     if (f.action === 'crash') process.kill(process.pid, 'SIGKILL');
     if (f.action === 'error') throw new AppError('INTERNAL', `injected fault at ${kind}:${step}`);
-    await new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new AppError('CANCELLED', 'cancelled by the operator')), { once: true }));
+    await new Promise<never>((_, reject) =>
+      signal.addEventListener('abort', () => reject(new AppError('CANCELLED', 'cancelled by the operator')), {
+        once: true,
+      }),
+    );
   }
 
   /** What can be done with an ended task of a durable kind: resume it, roll it back, neither. */
@@ -483,14 +574,24 @@ export class TaskEngine {
     const steps = this.steps(id);
     const params = t.params ?? {};
     const ended = t.state === 'interrupted' || t.state === 'failed' || t.state === 'cancelled';
-    const notEnded = ended ? null : t.state === 'finished' || t.state === 'rolled-back' ? `the task is ${t.state}` : 'the task is still running';
+    const notEnded = ended
+      ? null
+      : t.state === 'finished' || t.state === 'rolled-back'
+        ? `the task is ${t.state}`
+        : 'the task is still running';
     const busy = ended ? this.#busyReason(t) : null;
     const resumeWhy = notEnded ?? busy ?? handler.resumeBlocked?.(t, steps, params) ?? null;
     const done = steps.filter((x) => x.state === 'done').map((x) => x.name);
-    const rollbackWhy = !handler.rollback ? 'this kind of task cannot be rolled back' : (notEnded ?? busy ?? handler.rollback.blocked(t, steps, params));
+    const rollbackWhy = !handler.rollback
+      ? 'this kind of task cannot be rolled back'
+      : (notEnded ?? busy ?? handler.rollback.blocked(t, steps, params));
     return {
       resume: { ok: resumeWhy === null, reason: resumeWhy },
-      rollback: { ok: rollbackWhy === null, reason: rollbackWhy, steps: handler.rollback && !rollbackWhy ? handler.rollback.steps(params, done) : [] },
+      rollback: {
+        ok: rollbackWhy === null,
+        reason: rollbackWhy,
+        steps: handler.rollback && !rollbackWhy ? handler.rollback.steps(params, done) : [],
+      },
       confirmText: handler.confirmText(params),
     };
   }
@@ -504,7 +605,13 @@ export class TaskEngine {
     return this.db
       .select()
       .from(tasks)
-      .where(and(sql`${tasks.id} > ${t.id}`, inArray(tasks.kind, kinds), inArray(tasks.state, ['finished', 'rolled-back'])))
+      .where(
+        and(
+          sql`${tasks.id} > ${t.id}`,
+          inArray(tasks.kind, kinds),
+          inArray(tasks.state, ['finished', 'rolled-back']),
+        ),
+      )
       .orderBy(asc(tasks.id))
       .all()
       .find((n) => (n.locks ?? [n.target]).some((l) => mine.some((m) => locksConflict(l, m))));
@@ -543,40 +650,101 @@ export class TaskEngine {
   #again(id: number, confirm: string, username: string, how: 'resume' | 'rollback'): TaskRow {
     const offer = this.recovery(id);
     const t = this.get(id)!;
-    if (!offer) throw new AppError('PRECONDITION_FAILED', `task #${id} (${t.kind}) cannot be resumed or rolled back`);
+    if (!offer)
+      throw new AppError('PRECONDITION_FAILED', `task #${id} (${t.kind}) cannot be resumed or rolled back`);
     const o = how === 'resume' ? offer.resume : offer.rollback;
-    if (!o.ok) throw new AppError('PRECONDITION_FAILED', `task #${id} cannot be ${how === 'resume' ? 'resumed' : 'rolled back'}: ${o.reason}`);
-    if (confirm !== offer.confirmText) throw AppError.invalid('confirm', `type ${offer.confirmText} to confirm`);
+    if (!o.ok)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `task #${id} cannot be ${how === 'resume' ? 'resumed' : 'rolled back'}: ${o.reason}`,
+      );
+    if (confirm !== offer.confirmText)
+      throw AppError.invalid('confirm', `type ${offer.confirmText} to confirm`);
     const handler = this.#kinds.get(t.kind) as DurableKind<Record<string, unknown>>;
     const params = t.params ?? {};
     const locks = t.locks ?? [t.target];
     this.#checkLocks(locks);
-    const done = this.steps(id).filter((x) => x.state === 'done').map((x) => x.name);
+    const done = this.steps(id)
+      .filter((x) => x.state === 'done')
+      .map((x) => x.name);
     this.db.transaction((tx) => {
       tx.update(tasks)
-        .set({ state: 'waiting', attempts: t.attempts + 1, error: null, finishedAt: null, cancelRequested: false, question: null })
+        .set({
+          state: 'waiting',
+          attempts: t.attempts + 1,
+          error: null,
+          finishedAt: null,
+          cancelRequested: false,
+          question: null,
+        })
         .where(eq(tasks.id, id))
         .run();
       tx.update(taskSteps)
         .set({ state: 'pending', startedAt: null, finishedAt: null })
-        .where(and(eq(taskSteps.taskId, id), inArray(taskSteps.state, ['failed', 'cancelled', 'skipped', 'running'])))
+        .where(
+          and(
+            eq(taskSteps.taskId, id),
+            inArray(taskSteps.state, ['failed', 'cancelled', 'skipped', 'running']),
+          ),
+        )
         .run();
       if (how === 'rollback') {
-        tx.update(taskSteps).set({ state: 'skipped' }).where(and(eq(taskSteps.taskId, id), eq(taskSteps.state, 'pending'))).run();
-        const max = tx.select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` }).from(taskSteps).where(eq(taskSteps.taskId, id)).get()?.m ?? -1;
-        offer.rollback.steps.forEach((name, i) => tx.insert(taskSteps).values({ taskId: id, idx: max + 1 + i, name, state: 'pending' }).run());
+        tx.update(taskSteps)
+          .set({ state: 'skipped' })
+          .where(and(eq(taskSteps.taskId, id), eq(taskSteps.state, 'pending')))
+          .run();
+        const max =
+          tx
+            .select({ m: sql<number>`coalesce(max(${taskSteps.idx}), -1)` })
+            .from(taskSteps)
+            .where(eq(taskSteps.taskId, id))
+            .get()?.m ?? -1;
+        offer.rollback.steps.forEach((name, i) =>
+          tx
+            .insert(taskSteps)
+            .values({ taskId: id, idx: max + 1 + i, name, state: 'pending' })
+            .run(),
+        );
       }
-      this.history.record({ username, action: `${t.kind}.${how}`, target: t.target, params: { taskId: id, doneSteps: done }, outcome: 'started', taskId: id });
+      this.history.record({
+        username,
+        action: `${t.kind}.${how}`,
+        target: t.target,
+        params: { taskId: id, doneSteps: done },
+        outcome: 'started',
+        taskId: id,
+      });
       this.history.linkTask(id);
     });
-    this.#log(id, 'warn', `${how === 'resume' ? 'resumed' : 'roll back started'} by ${username} (attempt ${t.attempts + 1})`);
+    this.#log(
+      id,
+      'warn',
+      `${how === 'resume' ? 'resumed' : 'roll back started'} by ${username} (attempt ${t.attempts + 1})`,
+    );
     for (const r of locks) this.#locks.set(r, id);
     this.#rows.set(id, this.get(id)!);
     const controller = new AbortController();
     const live: Live = { controller, locks, done: Promise.resolve() };
     this.#live.set(id, live);
-    const run = how === 'resume' ? (ctx: TaskContext) => handler.run(ctx, params) : (ctx: TaskContext) => handler.rollback!.run(ctx, params, done);
-    live.done = this.history.outside(() => this.#execute(id, { name: t.name, kind: t.kind, target: t.target, params, username, run, rolledBack: how === 'rollback' }, live));
+    const run =
+      how === 'resume'
+        ? (ctx: TaskContext) => handler.run(ctx, params)
+        : (ctx: TaskContext) => handler.rollback!.run(ctx, params, done);
+    live.done = this.history.outside(() =>
+      this.#execute(
+        id,
+        {
+          name: t.name,
+          kind: t.kind,
+          target: t.target,
+          params,
+          username,
+          run,
+          rolledBack: how === 'rollback',
+        },
+        live,
+      ),
+    );
     this.#emit(id, 'state');
     return this.get(id)!;
   }
@@ -584,10 +752,16 @@ export class TaskEngine {
   answer(id: number, questionId: string, value: string, username: string): void {
     const live = this.#live.get(id);
     if (!live?.question || live.question.q.id !== questionId) {
-      throw new AppError('CONFLICT', `task #${id} is not waiting for that answer (it may have timed out or been answered)`);
+      throw new AppError(
+        'CONFLICT',
+        `task #${id} is not waiting for that answer (it may have timed out or been answered)`,
+      );
     }
     if (!live.question.q.options.some((o) => o.value === value)) {
-      throw AppError.invalid('value', `must be one of ${live.question.q.options.map((o) => o.value).join(', ')}`);
+      throw AppError.invalid(
+        'value',
+        `must be one of ${live.question.q.options.map((o) => o.value).join(', ')}`,
+      );
     }
     this.#log(id, 'info', `${username} answered`);
     live.question.resolve(value);
@@ -598,7 +772,10 @@ export class TaskEngine {
     if (!t) throw new AppError('NOT_FOUND', `task #${id} does not exist`);
     const live = this.#live.get(id);
     if (!live || !ACTIVE_STATES.includes(t.state)) {
-      throw new AppError('CONFLICT', `task #${id} is ${t.state}; only waiting or running tasks can be cancelled`);
+      throw new AppError(
+        'CONFLICT',
+        `task #${id} is ${t.state}; only waiting or running tasks can be cancelled`,
+      );
     }
     this.#set(id, { cancelRequested: true });
     this.#log(id, 'warn', `cancel requested by ${username}`);
@@ -634,7 +811,14 @@ export class TaskEngine {
 
   /** A task's last `limit` log lines, oldest first. */
   lastLogs(id: number, limit: number) {
-    return this.db.select().from(taskLogs).where(eq(taskLogs.taskId, id)).orderBy(desc(taskLogs.id)).limit(limit).all().reverse();
+    return this.db
+      .select()
+      .from(taskLogs)
+      .where(eq(taskLogs.taskId, id))
+      .orderBy(desc(taskLogs.id))
+      .limit(limit)
+      .all()
+      .reverse();
   }
 
   list(opts: { active?: boolean; limit: number; before?: number }): TaskRow[] {
@@ -658,7 +842,10 @@ export class TaskEngine {
   }
 
   #log(id: number, level: 'info' | 'warn' | 'error', message: string) {
-    this.db.insert(taskLogs).values({ taskId: id, at: new Date(this.clock.now()), level, message: message.slice(0, 4000) }).run();
+    this.db
+      .insert(taskLogs)
+      .values({ taskId: id, at: new Date(this.clock.now()), level, message: message.slice(0, 4000) })
+      .run();
   }
 
   /** Writes a live task's columns and keeps its row in memory in step (JSON values as stored). */
@@ -667,7 +854,8 @@ export class TaskEngine {
     const row = this.#rows.get(id);
     if (!row) return;
     const stored = { ...patch };
-    for (const k of ['result', 'question', 'params', 'locks'] as const) if (k in stored) stored[k] = stored[k] == null ? null : JSON.parse(JSON.stringify(stored[k]));
+    for (const k of ['result', 'question', 'params', 'locks'] as const)
+      if (k in stored) stored[k] = stored[k] == null ? null : JSON.parse(JSON.stringify(stored[k]));
     Object.assign(row, stored);
   }
 
@@ -686,6 +874,11 @@ export class TaskEngine {
     const kept = this.#rows.get(taskId);
     const task = kept ? { ...kept } : this.get(taskId);
     if (!task) return;
-    this.events.emit('change', { taskId, state: task.state, change, task: Object.freeze(task) } satisfies TaskEvent);
+    this.events.emit('change', {
+      taskId,
+      state: task.state,
+      change,
+      task: Object.freeze(task),
+    } satisfies TaskEvent);
   }
 }

@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/unstable-core-do-not-import';
 import { ZodError } from 'zod';
-import { AppError, type AppErrorCode, type FieldIssue } from '../domain/errors';
+import { AppError, type AppErrorCode, type FieldIssue } from '../core/errors';
 
 /** The one place where domain error codes become transport codes. */
 const CODE_MAP: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {

@@ -3,7 +3,7 @@ import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import { transformer } from './transformer';
 import { readyApp, type App } from '../app';
 import { hasRole, type Role, type SessionUser } from '../domain/auth';
-import { AppError, errorMessage } from '../domain/errors';
+import { AppError, errorMessage } from '../core/errors';
 import { historyValue } from '../domain/history';
 import { redactInput } from '../domain/redact';
 import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, sessionCookie, webConfig } from '../domain/web-access';

@@ -1,4 +1,4 @@
-import { AppError } from '../domain/errors';
+import { AppError } from '../core/errors';
 import { toAppError, toTRPCError } from './errors';
 import type { Context } from './init';
 

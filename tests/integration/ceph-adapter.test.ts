@@ -6,7 +6,7 @@ import { promoteReadiness } from '@/server/adapters/ceph/parse';
 import { nextRunOf } from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken } from '@/server/adapters/ceph/token';
 import type { CephAdapter, ImageMirrorStatus } from '@/server/adapters/ceph/types';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
 
 /*

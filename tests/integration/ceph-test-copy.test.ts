@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { isRetryableCephError } from '@/server/adapters/ceph/errors';
 import type { ImageSnapshot } from '@/server/adapters/ceph/types';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { openCephLab, pollUntil, type CephLab } from './ceph-lab';
 
 /*

@@ -7,7 +7,7 @@ import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { isRetryableCephError } from '@/server/adapters/ceph/errors';
 import { createApp, type App } from '@/server/app';
 import type { SessionUser } from '@/server/domain/auth';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import type { Context } from '@/server/trpc/init';
 import { createCaller } from '@/server/trpc/root';
 import { openCephLab, pollUntil, type CephLab } from './ceph-lab';

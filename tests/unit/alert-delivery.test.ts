@@ -8,7 +8,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, type App } from '@/server/app';
 import { alertDeliveries } from '@/server/db/schema';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { AlertDelivery } from '@/server/domain/alerts/delivery';
 import { AlertService } from '@/server/domain/alerts/service';
 import type { ProtectedObject } from '@/server/domain/protection/types';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { FAILOVER_STEPS, dataLossWindow, dualRunning, failoverRollbackBlocked, receiveRefusal } from '@/server/domain/replicas/rules';
 import { locksConflict, parseFaults } from '@/server/tasks/engine';
 import { boot, finished, live, stuckAt, vmStates, withReplica } from './demo-env';

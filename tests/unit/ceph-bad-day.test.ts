@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { createApp, type App } from '@/server/app';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { CephFailover, journalDemotionReplayed, keptCopyName, keptCopyOf, utcStamp } from '@/server/domain/ceph/failover';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator } from './helpers';

@@ -6,7 +6,7 @@ import { cliMessage, cliWords, isRetryableCephError } from '@/server/adapters/ce
 import { encodeBootstrapToken } from '@/server/adapters/ceph/token';
 import { CommandError, type CommandResult, type CommandRunner, type CommandSpec } from '@/server/adapters/runner';
 import { classifyImage } from '@/server/domain/ceph/mirroring';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { rejection } from './ceph-demo-env';
 
 const DIR = path.resolve(__dirname, '../fixtures/ceph');

@@ -3,8 +3,8 @@ import type { CephAdapter } from '@/server/adapters/ceph/types';
 import { DemoCephAdapter } from '@/server/adapters/demo/ceph';
 import type { App } from '@/server/app';
 import { DemoWorld } from '@/server/adapters/demo/world';
-import { ManualClock } from '@/server/domain/clock';
-import { AppError } from '@/server/domain/errors';
+import { ManualClock } from '@/server/core/clock';
+import { AppError } from '@/server/core/errors';
 
 export const DEMO_START = Date.UTC(2026, 10, 23, 12, 0, 0);
 

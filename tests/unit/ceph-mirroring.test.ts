@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { promoteReadiness } from '@/server/adapters/ceph/parse';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';
 import { patchCephAdapter } from './ceph-demo-env';

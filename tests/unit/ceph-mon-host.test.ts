@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeMonHosts } from '@/server/adapters/ceph/mon-host';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 
 function issue(text: string): string {
   try {

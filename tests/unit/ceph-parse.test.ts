@@ -23,7 +23,7 @@ import {
   promoteReadiness,
   redactKeys,
 } from '@/server/adapters/ceph/parse';
-import type { AppError } from '@/server/domain/errors';
+import type { AppError } from '@/server/core/errors';
 
 const DIR = path.resolve(__dirname, '../fixtures/ceph');
 const fx = (name: string) => fs.readFileSync(path.join(DIR, name), 'utf8');

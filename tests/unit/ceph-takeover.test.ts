@@ -6,7 +6,7 @@ import { clusterOfPeer, hasPrimaryHere, takeoverSources } from '@/components/cep
 import { pageImages, poolOverview } from '@/server/domain/ceph/images';
 import type { CephStatus } from '@/server/domain/ceph/mirroring';
 import { createApp } from '@/server/app';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator } from './helpers';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { formatScheduleInterval, nextRunOf, nextRuns, parseScheduleInterval, parseScheduleStartTime } from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken, encodeBootstrapToken } from '@/server/adapters/ceph/token';
 

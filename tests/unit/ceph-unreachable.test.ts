@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { App } from '@/server/app';
 import { LastAnswers, Reachability } from '@/server/domain/ceph/reach';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator, testApp } from './helpers';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { createApp, type App } from '@/server/app';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator } from './helpers';
 

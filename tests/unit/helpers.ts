@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createApp, type App } from '@/server/app';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import type { SessionUser } from '@/server/domain/auth';
 import type { Context } from '@/server/trpc/init';
 

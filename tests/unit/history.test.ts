@@ -47,7 +47,7 @@ describe('history', () => {
 
 describe('AppError across bundle copies', () => {
   it('is recognised by instanceof even from another copy of the class', async () => {
-    const { AppError } = await import('@/server/domain/errors');
+    const { AppError } = await import('@/server/core/errors');
     const { CommandError } = await import('@/server/adapters/runner');
     // A structurally separate copy, as a second bundle would have.
     const copy = await import('@/server/domain/errors?copy' as string).catch(() => null);

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
-import { keyringSchema, privateKeySchema } from '@/server/domain/site-config';
+import { keyringSchema, privateKeySchema } from '@/server/core/site-config';
 import { appRouter, createCaller } from '@/server/trpc/root';
 import { admin, ctxFor, testApp } from './helpers';
 
@@ -8,7 +8,17 @@ import { admin, ctxFor, testApp } from './helpers';
 type Proc = { _def: { type: string; inputs: unknown[] } };
 const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, Proc>);
 
-type Def = { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown>; options?: unknown[]; element?: unknown; keyType?: unknown; valueType?: unknown; checks?: { _zod: { def: { check: string } } }[] };
+type Def = {
+  type: string;
+  innerType?: unknown;
+  in?: unknown;
+  shape?: Record<string, unknown>;
+  options?: unknown[];
+  element?: unknown;
+  keyType?: unknown;
+  valueType?: unknown;
+  checks?: { _zod: { def: { check: string } } }[];
+};
 const defOf = (s: unknown) => (s as { _zod: { def: Def } })._zod.def;
 
 /** Strings without a maximum length and arrays without a maximum size, by path. */
@@ -45,7 +55,9 @@ function uncapped(schema: unknown, path: string, out: string[]): string[] {
 
 describe('input caps', () => {
   it('gives every string and every list in every procedure input a maximum', () => {
-    const found = procedures.flatMap(([path, p]) => p._def.inputs.flatMap((i) => uncapped(i, '', []).map((f) => `${path}:${f}`)));
+    const found = procedures.flatMap(([path, p]) =>
+      p._def.inputs.flatMap((i) => uncapped(i, '', []).map((f) => `${path}:${f}`)),
+    );
     expect(found).toEqual([]);
   });
 
@@ -69,10 +81,19 @@ describe('input caps', () => {
       );
       expect(e, field).toBeInstanceOf(TRPCError);
       expect((e as TRPCError).code, field).toBe('BAD_REQUEST');
-      expect((e as TRPCError).message, field).toMatch(new RegExp(`${field.replace('.', '\\.')}: at most \\d+ characters`));
+      expect((e as TRPCError).message, field).toMatch(
+        new RegExp(`${field.replace('.', '\\.')}: at most \\d+ characters`),
+      );
     }
   });
 });
+
+/**
+ * The checks run in linear time: a regular expression that backtracks (quadratic or worse) takes
+ * seconds to minutes on 64 KiB, a linear one about a millisecond; the bound of 1 s leaves room for
+ * a loaded machine and still catches backtracking.
+ */
+const LINEAR_MS = 1000;
 
 describe('keyring check', () => {
   const KIB64 = 64 * 1024 - 16;
@@ -85,17 +106,19 @@ describe('keyring check', () => {
   };
   it('checks a private key in linear time too', () => {
     const t = performance.now();
-    const r = privateKeySchema.safeParse('-----BEGIN RSA PRIVATE KEY-----' + '-----END RSA PRIVATE KEY-----x\n'.repeat(KIB64 / 32));
+    const r = privateKeySchema.safeParse(
+      '-----BEGIN RSA PRIVATE KEY-----' + '-----END RSA PRIVATE KEY-----x\n'.repeat(KIB64 / 32),
+    );
     expect(r.success).toBe(false);
-    expect(performance.now() - t).toBeLessThan(50);
+    expect(performance.now() - t).toBeLessThan(LINEAR_MS);
   });
   for (const [what, text] of Object.entries(hostile)) {
-    it(`rejects 64 KiB of ${what} in under 50 ms`, () => {
+    it(`rejects 64 KiB of ${what} in linear time`, () => {
       const t = performance.now();
       const r = keyringSchema.safeParse(text);
       const ms = performance.now() - t;
       expect(r.success).toBe(false);
-      expect(ms).toBeLessThan(50);
+      expect(ms).toBeLessThan(LINEAR_MS);
     });
   }
 
@@ -109,7 +132,15 @@ describe('keyring check', () => {
       expect(keyringSchema.safeParse(ok).success, JSON.stringify(ok)).toBe(true);
       expect(keyringSchema.parse(ok).endsWith('\n')).toBe(true);
     }
-    for (const bad of ['', 'key = abc', '[client.]\nkey = abc', '[client.a]\nkey =', '[client.a] key = abc', '[mon.]\nkey = abc', '[client.a]\ncaps mon = "allow *"']) {
+    for (const bad of [
+      '',
+      'key = abc',
+      '[client.]\nkey = abc',
+      '[client.a]\nkey =',
+      '[client.a] key = abc',
+      '[mon.]\nkey = abc',
+      '[client.a]\ncaps mon = "allow *"',
+    ]) {
       expect(keyringSchema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
   });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SiteAdapter } from '@/server/adapters/types';
 import type { VmInfo } from '@/server/adapters/node/types';
 import type { App } from '@/server/app';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import {
   SiteAnswers,
   vmsKnownOnlyFromReplicas,

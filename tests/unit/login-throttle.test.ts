@@ -5,7 +5,7 @@ import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '@/server/app';
 import type { PasswordHasher } from '@/server/domain/auth';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { LoginThrottle } from '@/server/domain/login-throttle';
 import { contextFor } from '@/server/trpc/init';
 import { appRouter } from '@/server/trpc/root';

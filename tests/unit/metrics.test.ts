@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { alerts, sites, syncRuns, tasks } from '@/server/db/schema';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import { eq } from 'drizzle-orm';
 import { alertCounts, renderMetrics, scrapeMetrics, STALE_RUN_MS, syncTotals, SyncTotalsCache, taskCounts, type MetricsData } from '@/server/domain/metrics';
 import type { ProtectedObject } from '@/server/domain/protection/types';

@@ -3,7 +3,7 @@ import { DemoNodeAdapter } from '@/server/adapters/demo/adapters';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { latestCommonSnapshot } from '@/server/adapters/node/zfs';
 import type { NodeAdapter, PullOptions } from '@/server/adapters/node/types';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 
 const MiB = 1024 ** 2;
 

@@ -5,8 +5,8 @@ import { DemoNodeAdapter } from '@/server/adapters/demo/adapters';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { parseDomainXml, rewriteDomainXml } from '@/server/adapters/node/domain-xml';
 import type { NetworkRewrite, NodeAdapter, VmDefinition } from '@/server/adapters/node/types';
-import { ManualClock } from '@/server/domain/clock';
-import { AppError } from '@/server/domain/errors';
+import { ManualClock } from '@/server/core/clock';
+import { AppError } from '@/server/core/errors';
 
 /*
  * A test VM's definition (rewriteDomainXml with a new name and uuid and `network`), and a test VM

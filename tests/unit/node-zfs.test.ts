@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AppError } from '@/server/domain/errors';
+import { AppError } from '@/server/core/errors';
 import type { CommandResult, CommandRunner, CommandSpec } from '@/server/adapters/runner';
 import type { SnapshotInfo } from '@/server/adapters/node/types';
 import {

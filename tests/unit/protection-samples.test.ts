@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { openDb } from '@/server/db/client';
 import { syncRuns } from '@/server/db/schema';
 import { FIVE_MIN_MS, MAX_POINTS, ProtectionSamples, bucketFor } from '@/server/domain/protection/samples';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { createApp } from '@/server/app';
-import { ManualClock } from '@/server/domain/clock';
+import { ManualClock } from '@/server/core/clock';
 import { cadenceRefusal, copyProgress, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, STUCK_COPY_MS, stuckCopyReason, trend } from '@/server/domain/protection/health';
 import { DEFAULT_RPO_SEC, effectiveRpo, pairKey, rpoChain, scopeKey } from '@/server/domain/protection/rpo';
 import { replicas } from '@/server/db/schema';

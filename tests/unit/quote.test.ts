@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { assertName, shellJoin, shellPipeline, shellQuote } from '@/server/adapters/quote';
+import { shellJoin, shellPipeline, shellQuote } from '@/server/adapters/quote';
+import { assertName } from '@/server/core/names';
 
 const HOSTILE = [
   '',

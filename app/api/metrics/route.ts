@@ -1,6 +1,6 @@
 import { readyApp } from '@/server/app';
 import { bearerToken } from '@/server/domain/api-tokens';
-import { errorMessage } from '@/server/domain/errors';
+import { errorMessage } from '@/server/core/errors';
 import { scrapeMetrics } from '@/server/domain/metrics';
 import { checkHost, requestHostAndProto } from '@/server/domain/web-access';
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { AppError } from '../../domain/errors';
-import { assertName, shellPipeline } from '../quote';
+import { AppError } from '../../core/errors';
+import { shellPipeline } from '../quote';
+import { assertName } from '../../core/names';
 import { CommandError, type CommandResult, type CommandRunner } from '../runner';
 import { cliMessage, mapCephError, type CephErrorContext } from './errors';
 import { normalizeMonHosts } from './mon-host';

@@ -1,4 +1,4 @@
-import { AppError, type AppErrorCode } from '../../domain/errors';
+import { AppError, type AppErrorCode } from '../../core/errors';
 import { CommandError } from '../runner';
 
 /**

@@ -1,5 +1,5 @@
 import { isIPv6 } from 'node:net';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 
 /**
  * Monitor address lists as Ceph reads `mon_host` (and a peer's `mon-host`): addresses separated by

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import { parseJsonExact } from './json';
 import type {
   ImageInfo,

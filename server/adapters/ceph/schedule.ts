@@ -1,4 +1,4 @@
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 
 /**
  * Mirror snapshot schedules as the `rbd_support` mgr module of Ceph 16.2 (Pacific) implements

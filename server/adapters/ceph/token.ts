@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 
 /**
  * RBD mirror peer bootstrap tokens (`rbd mirror pool peer bootstrap create`): base64 of

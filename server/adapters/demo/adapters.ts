@@ -1,4 +1,4 @@
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import { parseDomainXml, renderDomainXml, rewriteDomainXml } from '../node/domain-xml';
 import { datasetForPath } from '../node/ssh-node';
 import { knownHostsLine } from '../node/known-hosts';
@@ -24,7 +24,7 @@ import type {
   ZpoolInfo,
 } from '../node/types';
 import { assertPropertyName, assertPropertyValue, assertSnapshotRef, assertUserProperty, READONLY_MIRROR } from '../node/zfs';
-import { assertName, NAME_PATTERNS } from '../quote';
+import { assertName, NAME_PATTERNS } from '../../core/names';
 import { demoGuid, type DemoDataset, type DemoNode, type DemoSnapshot, type DemoWorld } from './world';
 
 export class DemoNodeAdapter implements NodeAdapter {

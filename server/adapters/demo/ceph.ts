@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import { checkMirrorSnapshot, imageSpec, mirrorSnapshotGone, poolSpec, testCopyFeatures } from '../ceph/cli';
 import { normalizeMonHosts } from '../ceph/mon-host';
 import { mergeImageList, parseMirrorDescription, parseMirrorState } from '../ceph/parse';
@@ -34,7 +34,7 @@ import type {
   SnapshotScheduleStatus,
   TestCopyResult,
 } from '../ceph/types';
-import { assertName } from '../quote';
+import { assertName } from '../../core/names';
 import type { DemoCluster, DemoWorld } from './world';
 
 /*

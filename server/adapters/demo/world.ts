@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Clock } from '../../domain/clock';
+import type { Clock } from '../../core/clock';
 import type { PoolMirrorSummary } from '../ceph/types';
 import type { HostPublicKey, VmInfo, ZpoolInfo } from '../node/types';
 

@@ -1,5 +1,5 @@
-import { AppError } from '../../domain/errors';
-import { assertName } from '../quote';
+import { AppError } from '../../core/errors';
+import { assertName } from '../../core/names';
 import type { RewriteOptions, VmDefinition } from './types';
 
 /*

@@ -1,4 +1,4 @@
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import type { NodeCapacity, RewriteOptions, StopOptions, VmDefinition, VmState } from './types';
 
 /**

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AppError } from '../../domain/errors';
-import { assertName } from '../quote';
+import { AppError } from '../../core/errors';
+import { assertName } from '../../core/names';
 import { CommandError, type CommandRunner } from '../runner';
 import { parseDomainXml, rewriteDomainXml } from './domain-xml';
 import type { HypervisorDriver, HypervisorVm } from './hypervisor';

@@ -1,5 +1,5 @@
-import { AppError } from '../../domain/errors';
-import { assertName } from '../quote';
+import { AppError } from '../../core/errors';
+import { assertName } from '../../core/names';
 import type { CommandRunner } from '../runner';
 import { UnsupportedDriver, type HypervisorDriver, type HypervisorVm } from './hypervisor';
 import { parseHostKeyBlob, trustHostKey } from './known-hosts';

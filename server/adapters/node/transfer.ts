@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
-import { AppError } from '../../domain/errors';
-import { assertName, shellJoin, shellPipeline } from '../quote';
+import { AppError } from '../../core/errors';
+import { shellJoin, shellPipeline } from '../quote';
+import { assertName } from '../../core/names';
 import { assertHostKeyAlias, TANDEM_KNOWN_HOSTS } from './known-hosts';
 import { CommandError, type CommandRunner } from '../runner';
 import type { PullOptions, SourceSpec, TransferResult } from './types';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import { batchError, runBatch } from '../batch';
-import { assertName } from '../quote';
+import { assertName } from '../../core/names';
 import { CommandError, type CommandRunner } from '../runner';
 import type { DatasetInfo, SnapshotInfo, SnapshotsByDataset, WrittenEstimate, ZpoolInfo } from './types';
 

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import nodemailer from 'nodemailer';
-import { AppError, errorMessage } from '../errors';
+import { AppError, errorMessage } from '../../core/errors';
 
 /**
  * How alerts leave Tandem: a webhook (a signed JSON POST) or an e-mail over SMTP. Every request

@@ -1,8 +1,8 @@
 import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { alertChannels, alertDeliveries, alerts } from '../../db/schema';
-import type { Clock } from '../clock';
-import { AppError, errorMessage } from '../errors';
+import type { Clock } from '../../core/clock';
+import { AppError, errorMessage } from '../../core/errors';
 import { getSetting, setSetting } from '../settings';
 import type { SecretStore } from '../sites';
 import { checkWebhookUrl, DELIVERY_HEADER, EVENT_HEADER, newWebhookSecret, postWebhook, sendMail, type SmtpConfig, type SmtpSecurity } from './channels';

@@ -4,8 +4,8 @@ import { alertDeliveries, alerts, alertSilences, replicas, sites, tasks } from '
 import type { TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { CephMirroring } from '../ceph/mirroring';
-import type { Clock } from '../clock';
-import { AppError, errorMessage } from '../errors';
+import type { Clock } from '../../core/clock';
+import { AppError, errorMessage } from '../../core/errors';
 import type { HistoryLog } from '../history';
 import type { ProtectedObject } from '../protection/types';
 import { getSetting, setSetting } from '../settings';

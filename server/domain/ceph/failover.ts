@@ -6,9 +6,9 @@ import type { CephAdapter, ImageMirrorStatus, ImageSummary } from '../../adapter
 import type { TaskRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
-import type { Clock } from '../clock';
+import type { Clock } from '../../core/clock';
 import { sleep } from '../deadline';
-import { AppError, errorMessage } from '../errors';
+import { AppError, errorMessage } from '../../core/errors';
 import type { Precheck } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { cephLock } from './locks';

@@ -1,4 +1,4 @@
-import { AppError, errorMessage, type AppErrorCode } from '../errors';
+import { AppError, errorMessage, type AppErrorCode } from '../../core/errors';
 
 /**
  * Whether a Ceph cluster can be asked at all, and answers that are allowed to arrive late.

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { planRunItems, planRuns, type TaskRow, type TaskStepRow } from '../../db/schema';
 import type { TaskEngine } from '../../tasks/engine';
-import type { Clock } from '../clock';
+import type { Clock } from '../../core/clock';
 import { measuredLoss, runFigures } from './rules';
 
 /** What a report says when a failover was started without a reason (through the API). */

@@ -2,7 +2,7 @@ import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { planRunItems, planRuns, taskLogs, tasks, taskSteps, type PlanRunOptions } from '../../db/schema';
 import type { TestCreated } from './rules';
-import { AppError } from '../errors';
+import { AppError } from '../../core/errors';
 
 export interface ReportStep {
   name: string;

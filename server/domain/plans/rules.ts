@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { NAME_PATTERNS } from '../../adapters/quote';
-import { AppError } from '../errors';
+import { NAME_PATTERNS } from '../../core/names';
+import { AppError } from '../../core/errors';
 
 /**
  * Recovery plans, the pure part: the plan's shape (shared by the form and the server), object

@@ -2,8 +2,8 @@ import { and, asc, desc, eq, inArray, isNull, ne } from 'drizzle-orm';
 import type { Db } from '../../db/client';
 import { planRuns, recoveryPlanItems, recoveryPlans, replicas, sites, tasks, type RecoveryPlanItemRow } from '../../db/schema';
 import type { SessionUser } from '../auth';
-import type { Clock } from '../clock';
-import { AppError } from '../errors';
+import type { Clock } from '../../core/clock';
+import { AppError } from '../../core/errors';
 import { checkPlanShape, itemLabel, keysOverlap, objectKey, planInputSchema, type PlanInput, type PlanItemInput } from './rules';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];

@@ -1,6 +1,6 @@
 import type { CephMirroring } from '../ceph/mirroring';
-import type { Clock } from '../clock';
-import { errorMessage } from '../errors';
+import type { Clock } from '../../core/clock';
+import { errorMessage } from '../../core/errors';
 import type { SiteService } from '../sites';
 import { ProtectionSamples, type SampleInput } from './samples';
 import type { ProtectedObject } from './types';

@@ -2,8 +2,8 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { rpoTargets } from '../../db/schema';
-import type { Clock } from '../clock';
-import { AppError } from '../errors';
+import type { Clock } from '../../core/clock';
+import { AppError } from '../../core/errors';
 import type { RpoSource } from './types';
 
 /** The installation's RPO when an admin has set none: 15 minutes. */

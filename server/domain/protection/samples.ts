@@ -2,8 +2,8 @@ import { and, asc, eq, gte, inArray, isNotNull, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { protectionSamples, syncRuns } from '../../db/schema';
-import type { Clock } from '../clock';
-import { AppError } from '../errors';
+import type { Clock } from '../../core/clock';
+import { AppError } from '../../core/errors';
 import { getSetting, setSetting } from '../settings';
 
 /**

@@ -4,9 +4,9 @@ import type { Db } from '../../db/client';
 import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskRow, type TaskStepRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
-import type { Clock } from '../clock';
+import type { Clock } from '../../core/clock';
 import { withTimeout } from '../deadline';
-import { AppError, errorMessage } from '../errors';
+import { AppError, errorMessage } from '../../core/errors';
 import { parseSnapshotName, receiveRefusal, repointBase, repointBlocked, snapshotName } from './rules';
 import { holdTag, replicaLock, vmLock, type ReplicaService } from './service';
 

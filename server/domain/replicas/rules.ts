@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SnapshotInfo, VmInfo, ZpoolInfo } from '../../adapters/node/types';
 import type { ReplicaConflict, ReplicaDataset, ReplicaOperation } from '../../db/schema';
-import { AppError, type FieldIssue } from '../errors';
+import { AppError, type FieldIssue } from '../../core/errors';
 
 /** Replica settings an operator gives (Danube Cloud's replica API, with Tandem's defaults). */
 export const REPLICA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

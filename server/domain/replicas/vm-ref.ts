@@ -1,4 +1,4 @@
-import { AppError } from '../errors';
+import { AppError } from '../../core/errors';
 
 /**
  * Finds a VM by what an administrator calls it (Danube Cloud's `hostname_or_uuid`): its name on

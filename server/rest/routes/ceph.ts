@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { App } from '../../app';
-import { NAME_PATTERNS } from '../../adapters/quote';
-import { AppError } from '../../domain/errors';
+import { NAME_PATTERNS } from '../../core/names';
+import { AppError } from '../../core/errors';
 import { route, type RouteDef } from '../define';
 import type { createCaller } from '../../trpc/root';
 

@@ -11,7 +11,7 @@ import {
 import type { ReplicaView } from '../../domain/replicas/service';
 import { resolveVmRef, type VmRef } from '../../domain/replicas/vm-ref';
 import { reasonSchema } from '../../domain/plans/rules';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import { route, type RouteDef } from '../define';
 import { bool } from './query';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NAME_PATTERNS } from '../../adapters/quote';
+import { NAME_PATTERNS } from '../../core/names';
 import { previewPlan, previewResync } from '../../domain/ceph/failover';
 import { reasonSchema } from '../../domain/plans/rules';
 import { IMAGE_GROUPS, IMAGE_ROLES, IMAGE_SORTS } from '../../domain/ceph/images';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { startSiteCheck } from '../../domain/site-check';
 import { secret } from '../../domain/redact';
-import { keyringSchema, privateKeySchema, siteConfigInputSchema, siteNameSchema } from '../../domain/site-config';
+import { keyringSchema, privateKeySchema, siteConfigInputSchema, siteNameSchema } from '../../core/site-config';
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();

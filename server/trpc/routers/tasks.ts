@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from '../../domain/errors';
+import { AppError } from '../../core/errors';
 import type { TaskStreamRow } from '../../tasks/feed';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NAME_PATTERNS } from '../adapters/quote';
+import { NAME_PATTERNS } from './names';
 
 export const siteNameSchema = z
   .string()
@@ -8,12 +8,27 @@ export const siteNameSchema = z
   .max(48, 'at most 48 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits and . _ - only, starting with a letter or digit');
 
-const host = z.string().trim().min(1, 'required').max(253).regex(NAME_PATTERNS.host, 'not a valid host name or IP address');
+const host = z
+  .string()
+  .trim()
+  .min(1, 'required')
+  .max(253)
+  .regex(NAME_PATTERNS.host, 'not a valid host name or IP address');
 const port = z.coerce.number().int('whole number').min(1, '1–65535').max(65535, '1–65535');
-const sshUser = z.string().trim().min(1, 'required').max(32).regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'not a valid user name');
-const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA256:… (43 base64 characters)');
+const sshUser = z
+  .string()
+  .trim()
+  .min(1, 'required')
+  .max(32)
+  .regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'not a valid user name');
+const fingerprint = z
+  .string()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'expected SHA256:… (43 base64 characters)');
 const zpool = z.string().regex(NAME_PATTERNS.zfsComponent, 'not a valid zpool name');
-const absPath = z.string().trim().regex(/^\/[^\0]*$/, 'must be an absolute path');
+const absPath = z
+  .string()
+  .trim()
+  .regex(/^\/[^\0]*$/, 'must be an absolute path');
 
 /**
  * A site's settings as a form sends them, before the kind's own schema checks them: a flat
@@ -22,7 +37,15 @@ const absPath = z.string().trim().regex(/^\/[^\0]*$/, 'must be an absolute path'
 export const siteConfigInputSchema = z
   .record(
     z.string().max(64, 'setting names are at most 64 characters'),
-    z.union([z.string().max(4096, 'at most 4096 characters'), z.number(), z.boolean(), z.null(), z.array(z.string().max(256, 'at most 256 characters')).max(64, 'at most 64 items')]).optional(),
+    z
+      .union([
+        z.string().max(4096, 'at most 4096 characters'),
+        z.number(),
+        z.boolean(),
+        z.null(),
+        z.array(z.string().max(256, 'at most 256 characters')).max(64, 'at most 64 items'),
+      ])
+      .optional(),
   )
   .refine((c) => Object.keys(c).length <= 32, 'at most 32 settings');
 
@@ -43,7 +66,11 @@ export const cephConfigSchema = z.discriminatedUnion('access', [
     siteName: z.string().trim().regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only'),
     cluster: z.string().trim().regex(NAME_PATTERNS.ceph, 'not a valid cluster name').default('ceph'),
     confPath: absPath,
-    clientId: z.string().trim().regex(NAME_PATTERNS.cephClient, 'not a valid client id (without "client.")').default('admin'),
+    clientId: z
+      .string()
+      .trim()
+      .regex(NAME_PATTERNS.cephClient, 'not a valid client id (without "client.")')
+      .default('admin'),
     keyringPath: absPath.nullable().default(null),
   }),
   z.object({
@@ -72,7 +99,10 @@ export const privateKeySchema = z
   .string()
   .max(64 * 1024, 'at most 64 KiB')
   .trim()
-  .regex(/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END (OPENSSH|RSA|EC) PRIVATE KEY-----$/, 'paste the whole private key, including the BEGIN and END lines')
+  .regex(
+    /^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----[\s\S]+-----END (OPENSSH|RSA|EC) PRIVATE KEY-----$/,
+    'paste the whole private key, including the BEGIN and END lines',
+  )
   .transform((s) => s + '\n');
 
 /**

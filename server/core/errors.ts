@@ -64,7 +64,8 @@ export class AppError extends Error {
 
   static [Symbol.hasInstance](v: unknown): boolean {
     // Subclasses (which inherit this method) keep the ordinary prototype check.
-    if (!Object.prototype.hasOwnProperty.call(this, ROOT)) return Function.prototype[Symbol.hasInstance].call(this, v);
+    if (!Object.prototype.hasOwnProperty.call(this, ROOT))
+      return Function.prototype[Symbol.hasInstance].call(this, v);
     return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[BRAND] === true;
   }
 
