@@ -114,7 +114,11 @@ describe('VM replica lifecycle on the real node lab', () => {
     console.log(`[replica] incremental: ${t.progressComplete} bytes in ${ms} ms = ${(rate / 1048576).toFixed(2)} MiB/s with a 2 MiB/s limit (${(((rate - limit) / limit) * 100).toFixed(1)} %)`);
     expect(t.progressComplete).toBeGreaterThan(8 * 1024 * 1024);
     expect(t.progressComplete).toBeLessThan(20 * 1024 * 1024);
-    expect(Math.abs(rate - limit) / limit).toBeLessThan(0.2);
+    // The limit is a ceiling: never above it (10 % for pv's averaging). The step's time also holds
+    // the send's and receive's start (SSH, zfs), so a loaded machine measures below the limit; half
+    // of it shows that the data flowed at the limit's pace, not at the wire's (tens of MiB/s here).
+    expect(rate).toBeLessThan(limit * 1.1);
+    expect(rate).toBeGreaterThan(limit * 0.5);
     expect(await md5(r2, `/zones/${VM}-disk0/disk.img`)).toBe(await md5(r1, `/zones/${VM}-disk0/disk.img`));
     await caller.replicas.update({ id: replicaId, bandwidthLimit: null });
   });
