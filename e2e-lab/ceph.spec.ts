@@ -82,7 +82,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   // Enable snapshot mirroring of the image on site-a; site-b replays it.
   await imageRow(page).getByRole('button', { name: 'Enable (snapshot)' }).click();
   await eventually(page, 'site-a', 'the image is primary on site-a', async () => /primary/.test((await imageRow(page).textContent()) ?? ''));
-  await eventually(page, 'site-b', 'site-b replays the image', async () => (await imageRow(page).count()) > 0 && /up\+replaying/.test((await imageRow(page).textContent()) ?? ''), 240_000);
+  await eventually(page, 'site-b', 'site-b replays the image', async () => /up\+replaying/.test((await imageRow(page).textContent({ timeout: 15_000 }).catch(() => '')) ?? ''), 240_000);
   await eventually(page, 'site-b', 'site-b shows the replay details', async () => /(idle|syncing) · .*local snapshot/.test((await imageRow(page).getByTestId('replay-details').textContent().catch(() => '')) ?? ''), 60_000);
 
   // A schedule: its next runs before saving, then the image's next snapshot.
