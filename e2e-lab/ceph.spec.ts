@@ -204,7 +204,7 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     crashed = false;
     mark('site-a started again');
     const lostRow = () => page.locator(`[data-testid=image-row][data-image="${LOST}"]`);
-    await eventually(page, 'site-a', 'site-a flags the split-brain', async () => (await lostRow().getByTestId('split-brain').count()) > 0, 180_000);
+    await eventually(page, 'site-a', 'site-a flags the split-brain', async () => lostRow().getByTestId('split-brain').waitFor({ timeout: 15_000 }).then(() => true, () => false), 180_000);
     await lostRow().getByRole('button', { name: 'Resolve split-brain…' }).click();
     const plan = page.getByTestId('kept-copy-plan');
     await expect(plan).toContainText(`${LOST} → ${LOST}-diverged-<UTC time of the resync>`);
