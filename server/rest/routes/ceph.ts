@@ -149,6 +149,14 @@ const imageUpdate = z
 
 const tag = 'RBD mirroring';
 
+/** The image a path names (`/ceph/{cluster}/pools/{pool}/rbds/{rbd}` and `?namespace=`). */
+const imageAt = (app: App, p: { cluster: string; pool: string; rbd: string }, q: { namespace: string }) => ({
+  siteId: siteOf(app, p.cluster),
+  pool: p.pool,
+  namespace: q.namespace,
+  image: p.rbd,
+});
+
 export const cephRoutes: RouteDef[] = [
   route({
     method: 'GET',
@@ -446,10 +454,7 @@ export const cephRoutes: RouteDef[] = [
     task: true,
     run: ({ app, caller, params: p, query }) =>
       caller.ceph.image({
-        siteId: siteOf(app, p.cluster),
-        pool: p.pool,
-        namespace: query.namespace,
-        image: p.rbd,
+        ...imageAt(app, p, query),
         op: 'resync',
       }),
   }),
@@ -499,10 +504,7 @@ export const cephRoutes: RouteDef[] = [
     task: true,
     run: ({ app, caller, params: p, query }) =>
       caller.ceph.image({
-        siteId: siteOf(app, p.cluster),
-        pool: p.pool,
-        namespace: query.namespace,
-        image: p.rbd,
+        ...imageAt(app, p, query),
         op: 'snapshot',
       }),
   }),
