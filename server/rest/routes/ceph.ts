@@ -378,8 +378,8 @@ export const cephRoutes: RouteDef[] = [
       poolMirrorMode: z.string().nullable(),
     }),
     run: async ({ app, caller, params: p, query }) => {
-      const siteId = siteOf(app, p.cluster);
-      const ref = { siteId, pool: p.pool, namespace: query.namespace, image: p.rbd };
+      const ref = imageAt(app, p, query);
+      const siteId = ref.siteId;
       const [info, page, pools] = await Promise.all([
         caller.ceph.imageInfo(ref),
         caller.ceph.images({ siteId, pool: p.pool, namespace: query.namespace, search: p.rbd, limit: 200 }),
@@ -426,7 +426,7 @@ export const cephRoutes: RouteDef[] = [
     body: imageUpdate,
     task: true,
     run: ({ app, caller, params: p, query, body }) => {
-      const ref = { siteId: siteOf(app, p.cluster), pool: p.pool, namespace: query.namespace, image: p.rbd };
+      const ref = imageAt(app, p, query);
       if (body.imageMirrorMode)
         return caller.ceph.image({
           ...ref,
