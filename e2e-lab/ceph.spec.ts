@@ -215,9 +215,9 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     await expect(page.getByTestId('task-log')).toContainText(`kept a copy of ${LOST} as it was on site-a: ${LOST}-diverged-`);
 
     // The kept copy is listed on site-a's page with the writes site-b never had; the image is site-b's data.
-    await openCluster(page, 'site-a');
+    // (site-a's status may still be the answer it gave before the copy was made: reload until it lists it.)
     const kept = page.getByTestId('kept-copies');
-    await expect(kept).toContainText(`${LOST}-diverged-`);
+    await eventually(page, 'site-a', 'site-a lists the kept copy', async () => kept.filter({ hasText: `${LOST}-diverged-` }).waitFor({ timeout: 15_000 }).then(() => true, () => false), 120_000);
     const copy = (await kept.locator('td.font-mono').filter({ hasText: LOST }).first().textContent())!.trim();
     expect(imageMd5('site-a', `rbd/${copy}`)).toBe(lostWrites);
     expect(JSON.parse(rbd('site-a', 'info', '--format', 'json', `rbd/${LOST}`)).mirroring.primary).toBe(true);

@@ -122,7 +122,7 @@ test('the namespace is taken over from its row, one image at a time if chosen', 
   await card.getByLabel('Type vm-mail01-root to confirm').fill('vm-mail01-root');
   await card.getByLabel('Reason (goes into the run report)').fill('site A is lost');
   await card.getByRole('button', { name: 'Fail over vm-mail01-root from demo-site-a to demo-site-b' }).click();
-  await expect(page.getByRole('heading', { name: /Task #\d+: Unplanned failover of image vm-mail01-root/ })).toContainText('finished', { timeout: 30_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+: Unplanned failover of image vm-mail01-root/ })).toContainText('finished', { timeout: 60_000 });
   await page.goto('/ceph');
   await page.getByRole('tab', { name: 'demo-site-b' }).click();
   await ns.getByRole('button', { name: 'rbd / tenant1', exact: true }).click();

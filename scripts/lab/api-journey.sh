@@ -19,35 +19,42 @@ T0=$(date +%s%N)
 say() { echo "[api-journey] $(( ($(date +%s%N) - T0) / 1000000 )) ms: $*"; }
 fail() { echo "[api-journey] FAILED at step $STEP: $*" >&2; echo "[api-journey] last answer: $BODY" >&2; exit 1; }
 
-# req EXPECTED_STATUS METHOD PATH [JSON_BODY]: one call; BODY holds the answer.
-req() {
-  local want=$1 method=$2 path=$3 data=${4:-} out status
-  STEP=$((STEP + 1))
+# call METHOD PATH [JSON_BODY]: one call; BODY holds the answer, STATUS its HTTP status.
+call() {
+  local method=$1 path=$2 data=${3:-} out
   out=$(mktemp)
   if [ -n "$data" ]; then
-    status=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $TANDEM_TOKEN" -H 'content-type: application/json' --data "$data" "$API$path")
+    STATUS=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $TANDEM_TOKEN" -H 'content-type: application/json' --data "$data" "$API$path")
   else
-    status=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $TANDEM_TOKEN" "$API$path")
+    STATUS=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" -H "Authorization: Bearer $TANDEM_TOKEN" "$API$path")
   fi
   BODY=$(cat "$out")
   rm -f "$out"
-  [ "$status" = "$want" ] || fail "$method $path answered $status, not $want"
+}
+
+# req EXPECTED_STATUS METHOD PATH [JSON_BODY]: one checked call.
+req() {
+  local want=$1 method=$2 path=$3
+  STEP=$((STEP + 1))
+  call "$method" "$path" "${4:-}"
+  [ "$STATUS" = "$want" ] || fail "$method $path answered $STATUS, not $want"
 }
 
 # expect JQ_EXPR [WHAT]: the last answer satisfies the jq expression.
 expect() { jq -e "$1" >/dev/null <<<"$BODY" || fail "${2:-$1} does not hold"; }
 
-# until_true EXPECTED_STATUS METHOD PATH JQ_EXPR WHAT: polls (observed state) for at most 180 s.
+# until_true EXPECTED_STATUS METHOD PATH JQ_EXPR WHAT: polls (observed state) for at most 180 s
+# until the answer has that status and satisfies the expression. Until then any answer is a
+# "not yet": an image the peer has not created yet is a 404 on the peer.
 until_true() {
   local i
+  STEP=$((STEP + 1))
   for ((i = 0; i < 180; i++)); do
-    req "$1" "$2" "$3"
-    STEP=$((STEP - 1))
-    if jq -e "$4" >/dev/null <<<"$BODY"; then STEP=$((STEP + 1)); say "$5"; return 0; fi
+    call "$2" "$3"
+    if [ "$STATUS" = "$1" ] && jq -e "$4" >/dev/null <<<"$BODY"; then say "$5"; return 0; fi
     sleep 1
   done
-  STEP=$((STEP + 1))
-  fail "$5: not within 180 s"
+  fail "$5: not within 180 s (last status $STATUS)"
 }
 
 finished() { expect '.done == true and .state == "FINISHED"' "the task finished"; }

@@ -27,12 +27,23 @@ function RunReportLink({ taskId }: { taskId: number }) {
   );
 }
 
+/** How often an active task is asked for besides the task stream. */
+const ACTIVE_POLL_MS = 5_000;
+const ACTIVE_STATES = ['waiting', 'running', 'question'];
+
 export default function TaskPage({ params }: { params: Promise<{ id: string }> }) {
   const id = Number(use(params).id);
   const trpc = useTRPC();
   const toast = useToast();
-  const q = useQuery(trpc.tasks.get.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
-  // The tab's task stream refetches this task (and its recovery offer) when it changes.
+  // The tab's task stream refetches this task (and its recovery offer) when it changes. While the
+  // task is active it is also asked every few seconds: a stream that stalls (a proxy holding the
+  // events back, a suspended tab) must not leave the page showing "running" for a finished task.
+  const q = useQuery(
+    trpc.tasks.get.queryOptions(
+      { id },
+      { enabled: Number.isInteger(id) && id > 0, refetchInterval: (query) => (query.state.data && ACTIVE_STATES.includes(query.state.data.task.state) ? ACTIVE_POLL_MS : false) },
+    ),
+  );
   useTaskEvents();
   const [confirmCancel, setConfirmCancel] = useState(false);
   const cancel = useMutation(
@@ -46,7 +57,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
   const { task, steps, logs } = q.data;
-  const active = ['waiting', 'running', 'question'].includes(task.state);
+  const active = ACTIVE_STATES.includes(task.state);
   const question = task.question as TaskQuestion | null;
   return (
     <>
