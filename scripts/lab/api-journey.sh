@@ -113,8 +113,8 @@ croit() {
   req 200 POST "$B/rbd-mirror/peers?wait=$WAIT" "$(jq -nc --arg t "$token" '{peerToken: $t, direction: "rx_tx"}')"
   finished
   token=""
-  req 200 GET "$B/rbd-mirror"
-  expect '.peers | map(.siteName) == ["'"$a"'"]' "$b has $a as its peer"
+  # (A status question to $b asked before the import may still be open: its answer can lag the import.)
+  until_true 200 GET "$B/rbd-mirror" '.peers | map(.siteName) == ["'"$a"'"]' "$b has $a as its peer"
   until_true 200 GET "$A/rbd-mirror" '.peers | map(.siteName) == ["'"$b"'"]' "$a has $b as its peer"
   req 200 PATCH "$A/rbds/$img/rbd-mirror?wait=$WAIT" '{"imageMirrorMode": "snapshot"}'
   finished
