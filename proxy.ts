@@ -32,7 +32,8 @@ export function proxy(req: NextRequest) {
   headers.set('content-security-policy', csp);
   const res = NextResponse.next({ request: { headers } });
   res.headers.set('content-security-policy', csp);
-  if (servedOverTls(requestHostAndProto(req.headers).proto)) res.headers.set('strict-transport-security', HSTS);
+  if (servedOverTls(requestHostAndProto(req.headers).proto))
+    res.headers.set('strict-transport-security', HSTS);
   return res;
 }
 

@@ -1,5 +1,9 @@
 const MARK = { pass: '✓', warn: '!', block: '✗' } as const;
-const TONE = { pass: 'text-emerald-700 dark:text-emerald-400', warn: 'text-amber-700 dark:text-amber-400', block: 'text-red-700 dark:text-red-400' } as const;
+const TONE = {
+  pass: 'text-emerald-700 dark:text-emerald-400',
+  warn: 'text-amber-700 dark:text-amber-400',
+  block: 'text-red-700 dark:text-red-400',
+} as const;
 
 export interface PrecheckItem {
   id: string;

@@ -57,7 +57,10 @@ export function Shell({ user, demo, children }: { user: SessionUser; demo: boole
   );
   return (
     <div className="flex min-h-screen">
-      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:rounded focus:bg-white focus:p-2">
+      <a
+        href="#main"
+        className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:rounded focus:bg-white focus:p-2"
+      >
         Skip to content
       </a>
       <aside className="flex w-60 shrink-0 flex-col border-r print:hidden border-zinc-200 bg-zinc-50 dark:border-zinc-700 dark:bg-zinc-900">
@@ -76,7 +79,9 @@ export function Shell({ user, demo, children }: { user: SessionUser; demo: boole
                     aria-current={active ? 'page' : undefined}
                     className={cx(
                       'block rounded-md px-3 py-1.5 text-sm',
-                      active ? 'bg-brand-600 font-medium text-white' : 'text-zinc-700 hover:bg-zinc-200 dark:text-zinc-300 dark:hover:bg-zinc-800',
+                      active
+                        ? 'bg-brand-600 font-medium text-white'
+                        : 'text-zinc-700 hover:bg-zinc-200 dark:text-zinc-300 dark:hover:bg-zinc-800',
                     )}
                   >
                     {n.label}

@@ -55,7 +55,11 @@ export class TaskEventBus {
       const k = splitQueryKey(e.query.queryKey);
       if (!k || k.path.join('.') !== 'tasks.list') return;
       const old = e.query.state.data as TaskRowOut[] | undefined;
-      const next = reapplyNewer(old, this.#latest, k.input as { active?: boolean; limit?: number; before?: number } | undefined);
+      const next = reapplyNewer(
+        old,
+        this.#latest,
+        k.input as { active?: boolean; limit?: number; before?: number } | undefined,
+      );
       if (next !== old) qc.setQueryData(e.query.queryKey, next);
     });
   }
@@ -67,22 +71,27 @@ export class TaskEventBus {
     this.#open();
     return () => {
       this.#listeners.delete(fn);
-      if (this.#listeners.size === 0 && !this.#linger) this.#linger = setTimeout(() => this.#close(), LINGER_MS);
+      if (this.#listeners.size === 0 && !this.#linger)
+        this.#linger = setTimeout(() => this.#close(), LINGER_MS);
     };
   }
 
   /** Refetches now what `task` touches (a page that waits for the data its own task changed). */
   refresh(task: TaskRowOut): Promise<void> {
     const keys = this.#touched(task, 'state');
-    for (const k of keys) this.#stale.delete(this.qc.getQueryCache().find({ queryKey: k, exact: true })?.queryHash ?? '');
-    return Promise.all(keys.map((queryKey) => this.qc.invalidateQueries({ queryKey, exact: true }))).then(() => undefined);
+    for (const k of keys)
+      this.#stale.delete(this.qc.getQueryCache().find({ queryKey: k, exact: true })?.queryHash ?? '');
+    return Promise.all(keys.map((queryKey) => this.qc.invalidateQueries({ queryKey, exact: true }))).then(
+      () => undefined,
+    );
   }
 
   #open() {
     if (this.#sub || this.#retry) return;
     this.#sub = this.client.tasks.watch.subscribe(undefined, {
       // Changes made before the stream listened are not lost: the task queries are asked again.
-      onStarted: () => void this.qc.invalidateQueries({ predicate: (q) => splitQueryKey(q.queryKey)?.path[0] === 'tasks' }),
+      onStarted: () =>
+        void this.qc.invalidateQueries({ predicate: (q) => splitQueryKey(q.queryKey)?.path[0] === 'tasks' }),
       onData: (batch) => {
         for (const task of batch) this.#event(task);
       },
@@ -119,13 +128,15 @@ export class TaskEventBus {
   #event(task: TaskRowOut) {
     // The stream sends rows: a new state or a completed step is told from progress and log lines
     // by comparing with the task's last row.
-    const change: TaskChange = this.#lastState.get(task.id) === task.state && !this.#stepMoved(task) ? 'progress' : 'state';
+    const change: TaskChange =
+      this.#lastState.get(task.id) === task.state && !this.#stepMoved(task) ? 'progress' : 'state';
     this.#remember(task);
     this.#latest.delete(task.id);
     this.#latest.set(task.id, task);
     if (this.#latest.size > 500) this.#latest.delete(this.#latest.keys().next().value!);
     for (const q of this.qc.getQueryCache().findAll({ queryKey: [['tasks', 'list']] })) {
-      const input = splitQueryKey(q.queryKey)?.input as { active?: boolean; limit?: number; before?: number } | undefined;
+      const input = splitQueryKey(q.queryKey)?.input as
+        { active?: boolean; limit?: number; before?: number } | undefined;
       const old = q.state.data as TaskRowOut[] | undefined;
       const next = patchTaskList(old, task, input);
       if (next !== old) this.qc.setQueryData(q.queryKey, next);
@@ -177,7 +188,11 @@ export class TaskEventBus {
 const buses = new WeakMap<object, TaskEventBus>();
 
 /** The tab's bus (one per tRPC client, i.e. per tab). */
-export function taskEventBus(client: TRPCClient<AppRouter>, qc: QueryClient, onAuthError?: (err: unknown) => void): TaskEventBus {
+export function taskEventBus(
+  client: TRPCClient<AppRouter>,
+  qc: QueryClient,
+  onAuthError?: (err: unknown) => void,
+): TaskEventBus {
   let bus = buses.get(client);
   if (!bus) buses.set(client, (bus = new TaskEventBus(client, qc, onAuthError)));
   return bus;
@@ -186,7 +201,12 @@ export function taskEventBus(client: TRPCClient<AppRouter>, qc: QueryClient, onA
 function toLogin(err: unknown) {
   if (typeof window === 'undefined' || window.location.pathname === '/login') return;
   const expired = err instanceof TRPCClientError && err.data?.appCode === 'SESSION_EXPIRED';
-  window.location.assign(new URL(`/login?next=${encodeURIComponent(window.location.pathname)}${expired ? '&expired=1' : ''}`, window.location.origin).href);
+  window.location.assign(
+    new URL(
+      `/login?next=${encodeURIComponent(window.location.pathname)}${expired ? '&expired=1' : ''}`,
+      window.location.origin,
+    ).href,
+  );
 }
 
 export function useTaskEventBus(): TaskEventBus {

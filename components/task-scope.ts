@@ -33,7 +33,9 @@ export function parseLock(lock: string): Resource {
   if (seg.length === 2) return { type: 'ceph', siteId };
   if (seg[2] === 'vm' && seg[3]) {
     const rid = seg[4] === 'replica' && /^\d+$/.test(seg[5] ?? '') ? Number(seg[5]) : undefined;
-    return rid === undefined ? { type: 'vm', siteId, vm: seg[3] } : { type: 'vm', siteId, vm: seg[3], replicaId: rid };
+    return rid === undefined
+      ? { type: 'vm', siteId, vm: seg[3] }
+      : { type: 'vm', siteId, vm: seg[3], replicaId: rid };
   }
   if (seg[2] === 'pool' && seg[3]) {
     const r: Resource = { type: 'ceph', siteId, pool: seg[3] };
@@ -58,13 +60,18 @@ export function taskResources(t: Pick<TaskLike, 'target' | 'locks'>): Resource[]
  * (namespace, image), the same pool (a lock without a namespace is the pool's default namespace;
  * a pool lock holds all its namespaces).
  */
-function cephMeets(r: Extract<Resource, { type: 'ceph' }>, siteId: unknown, input: Record<string, unknown>): boolean {
+function cephMeets(
+  r: Extract<Resource, { type: 'ceph' }>,
+  siteId: unknown,
+  input: Record<string, unknown>,
+): boolean {
   if (r.siteId !== siteId) return false;
   if (!r.pool || typeof input.pool !== 'string') return true;
   if (r.pool !== input.pool) return false;
   const ns = typeof input.namespace === 'string' ? input.namespace : undefined;
   // A lock on the pool itself (no ns, no image) holds every namespace.
-  if (ns !== undefined && (r.namespace !== undefined || r.image !== undefined) && (r.namespace ?? '') !== ns) return false;
+  if (ns !== undefined && (r.namespace !== undefined || r.image !== undefined) && (r.namespace ?? '') !== ns)
+    return false;
   if (r.image && typeof input.image === 'string' && r.image !== input.image) return false;
   return true;
 }
@@ -78,7 +85,12 @@ const ENDED = new Set(['finished', 'failed', 'cancelled', 'interrupted', 'rolled
  * and only when the task's locks name what the query shows. `tasks.list` is kept current from the
  * events themselves (see `patchTaskList`), so it is never refetched here.
  */
-export function taskTouchesQuery(task: TaskLike & { state: string }, change: TaskChange, path: readonly string[], input: unknown): boolean {
+export function taskTouchesQuery(
+  task: TaskLike & { state: string },
+  change: TaskChange,
+  path: readonly string[],
+  input: unknown,
+): boolean {
   const [router, proc] = path;
   const inp = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
   if (router === 'tasks') return (proc === 'get' || proc === 'recovery') && inp.id === task.id;
@@ -108,7 +120,15 @@ export function taskTouchesQuery(task: TaskLike & { state: string }, change: Tas
     return (proc === 'get' || proc === 'precheck') && inp.id === planId;
   }
   if (router === 'replicas') {
-    const replicaIds = new Set(res.flatMap((r) => (r.type === 'replica' ? [r.replicaId] : r.type === 'vm' && r.replicaId !== undefined ? [r.replicaId] : [])));
+    const replicaIds = new Set(
+      res.flatMap((r) =>
+        r.type === 'replica'
+          ? [r.replicaId]
+          : r.type === 'vm' && r.replicaId !== undefined
+            ? [r.replicaId]
+            : [],
+      ),
+    );
     const vms = res.filter((r): r is Extract<Resource, { type: 'vm' }> => r.type === 'vm');
     if (proc === 'list') {
       if (!replicaIds.size && !vms.length) return false;
@@ -140,7 +160,11 @@ const ACTIVE = new Set(['waiting', 'running', 'question']);
  * task (newer than every listed one) put first on the newest page; on the active list, added while
  * active and removed when it ends. `limit` is kept.
  */
-export function patchTaskList<T extends TaskListRow>(list: T[] | undefined, row: T, input: { active?: boolean; limit?: number; before?: number } | undefined): T[] | undefined {
+export function patchTaskList<T extends TaskListRow>(
+  list: T[] | undefined,
+  row: T,
+  input: { active?: boolean; limit?: number; before?: number } | undefined,
+): T[] | undefined {
   if (!list) return list;
   const i = list.findIndex((t) => t.id === row.id);
   if (input?.active && !ACTIVE.has(row.state)) return i < 0 ? list : list.filter((t) => t.id !== row.id);
@@ -160,7 +184,10 @@ export function patchTaskList<T extends TaskListRow>(list: T[] | undefined, row:
  * attempt (a resume) is newer; then an ended task is newer than an active one; then, both active,
  * more progress is newer.
  */
-export function rowIsNewer(ev: Pick<TaskListRow, 'state'> & { attempts: number; progressComplete: number }, row: Pick<TaskListRow, 'state'> & { attempts: number; progressComplete: number }): boolean {
+export function rowIsNewer(
+  ev: Pick<TaskListRow, 'state'> & { attempts: number; progressComplete: number },
+  row: Pick<TaskListRow, 'state'> & { attempts: number; progressComplete: number },
+): boolean {
   if (ev.attempts !== row.attempts) return ev.attempts > row.attempts;
   const evEnded = !ACTIVE.has(ev.state);
   if (evEnded !== !ACTIVE.has(row.state)) return evEnded;
@@ -168,7 +195,11 @@ export function rowIsNewer(ev: Pick<TaskListRow, 'state'> & { attempts: number; 
 }
 
 /** A fetched task list with the newer rows the stream delivered put back (see rowIsNewer). */
-export function reapplyNewer<T extends TaskListRow & { attempts: number; progressComplete: number }>(list: T[] | undefined, latest: ReadonlyMap<number, T>, input: { active?: boolean; limit?: number; before?: number } | undefined): T[] | undefined {
+export function reapplyNewer<T extends TaskListRow & { attempts: number; progressComplete: number }>(
+  list: T[] | undefined,
+  latest: ReadonlyMap<number, T>,
+  input: { active?: boolean; limit?: number; before?: number } | undefined,
+): T[] | undefined {
   let out = list;
   for (const t of list ?? []) {
     const ev = latest.get(t.id);

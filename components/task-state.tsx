@@ -1,7 +1,8 @@
 import { Badge, type Tone } from './ui';
 
 /** Whether a task in this state is still under way (waiting, running, or asking a question). */
-export const isActiveState = (state: string) => state === 'waiting' || state === 'running' || state === 'question';
+export const isActiveState = (state: string) =>
+  state === 'waiting' || state === 'running' || state === 'question';
 
 const TONE: Record<string, Tone> = {
   waiting: 'muted',

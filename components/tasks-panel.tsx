@@ -20,7 +20,10 @@ export function TasksPanel() {
       <ul className="space-y-2">
         {rows.map((t) => (
           <li key={t.id} data-testid="active-task">
-            <Link href={`/tasks/${t.id}`} className="block rounded p-1 text-xs hover:bg-zinc-100 dark:hover:bg-zinc-800">
+            <Link
+              href={`/tasks/${t.id}`}
+              className="block rounded p-1 text-xs hover:bg-zinc-100 dark:hover:bg-zinc-800"
+            >
               <div className="mb-1 flex items-center justify-between gap-1">
                 <span className="truncate font-medium">{t.name}</span>
                 <StateBadge state={t.state} />

@@ -1,7 +1,22 @@
 'use client';
 
-import { onlineManager, QueryCache, QueryClient, QueryClientProvider, type InvalidateQueryFilters } from '@tanstack/react-query';
-import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, retryLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
+import {
+  onlineManager,
+  QueryCache,
+  QueryClient,
+  QueryClientProvider,
+  type InvalidateQueryFilters,
+} from '@tanstack/react-query';
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpLink,
+  httpSubscriptionLink,
+  retryLink,
+  splitLink,
+  TRPCClientError,
+  type TRPCClient,
+} from '@trpc/client';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 import { useEffect, useState, type ReactNode } from 'react';
 import superjson from 'superjson';
@@ -12,8 +27,16 @@ import { ConnectionMonitor, ConnectionProvider, connectionLink, lostContact } fr
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
 function onAuthError(err: unknown) {
-  if (err instanceof TRPCClientError && err.data?.code === 'UNAUTHORIZED' && typeof window !== 'undefined' && window.location.pathname !== '/login') {
-    const to = new URL(`/login?next=${encodeURIComponent(window.location.pathname)}${err.data?.appCode === 'SESSION_EXPIRED' ? '&expired=1' : ''}`, window.location.origin);
+  if (
+    err instanceof TRPCClientError &&
+    err.data?.code === 'UNAUTHORIZED' &&
+    typeof window !== 'undefined' &&
+    window.location.pathname !== '/login'
+  ) {
+    const to = new URL(
+      `/login?next=${encodeURIComponent(window.location.pathname)}${err.data?.appCode === 'SESSION_EXPIRED' ? '&expired=1' : ''}`,
+      window.location.origin,
+    );
     window.location.assign(to.href);
   }
 }
@@ -24,7 +47,11 @@ function makeQueryClient() {
     defaultOptions: {
       queries: {
         staleTime: 5_000,
-        retry: (n, err) => !(err instanceof TRPCClientError && ['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_REQUEST'].includes(err.data?.code)) && n < 2,
+        retry: (n, err) =>
+          !(
+            err instanceof TRPCClientError &&
+            ['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'BAD_REQUEST'].includes(err.data?.code)
+          ) && n < 2,
       },
     },
   });
@@ -35,13 +62,17 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
   const [{ trpcClient, monitor }] = useState(() => {
     // When the server answers again after a loss, everything shown is refetched.
     const monitor: ConnectionMonitor = new ConnectionMonitor(
-      (signal): Promise<unknown> => trpcClient.auth.status.query(undefined, { signal, context: { unbatched: true } }),
+      (signal): Promise<unknown> =>
+        trpcClient.auth.status.query(undefined, { signal, context: { unbatched: true } }),
       () => void queryClient.invalidateQueries(),
     );
     const trpcClient: TRPCClient<AppRouter> = createTRPCClient<AppRouter>({
       links: [
         // A live stream whose server went away is opened again (with its last event id) until it answers.
-        retryLink({ retry: ({ op, error }) => op.type === 'subscription' && lostContact(error), retryDelayMs: (n) => Math.min(1_000 * n, 5_000) }),
+        retryLink({
+          retry: ({ op, error }) => op.type === 'subscription' && lostContact(error),
+          retryDelayMs: (n) => Math.min(1_000 * n, 5_000),
+        }),
         connectionLink(monitor),
         splitLink({
           condition: (op) => op.type === 'subscription',
@@ -50,7 +81,12 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
             condition: (op) => op.context.unbatched === true,
             true: httpLink({ url: '/api/trpc', transformer: superjson }),
             // The server takes at most MAX_BATCH_CALLS calls per batch; long GET URLs are split too.
-            false: httpBatchLink({ url: '/api/trpc', transformer: superjson, maxItems: MAX_BATCH_CALLS, maxURLLength: 8_000 }),
+            false: httpBatchLink({
+              url: '/api/trpc',
+              transformer: superjson,
+              maxItems: MAX_BATCH_CALLS,
+              maxURLLength: 8_000,
+            }),
           }),
         }),
       ],
@@ -58,7 +94,13 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
     return { trpcClient, monitor };
   });
   useEffect(() => monitor.start(), [monitor]);
-  useEffect(() => onlineManager.subscribe((online) => (online ? monitor.retryNow() : monitor.lost('this browser is offline'))), [monitor]);
+  useEffect(
+    () =>
+      onlineManager.subscribe((online) =>
+        online ? monitor.retryNow() : monitor.lost('this browser is offline'),
+      ),
+    [monitor],
+  );
   return (
     <QueryClientProvider client={queryClient}>
       <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
@@ -74,7 +116,10 @@ export function TRPCReactProvider({ children }: { children: ReactNode }) {
  * already in flight, whose answer may predate the change (a site registered while the page's
  * first batch was on its way did not show up).
  */
-export async function invalidateAfterChange(qc: QueryClient, filters?: InvalidateQueryFilters): Promise<void> {
+export async function invalidateAfterChange(
+  qc: QueryClient,
+  filters?: InvalidateQueryFilters,
+): Promise<void> {
   await qc.cancelQueries(filters);
   await qc.invalidateQueries(filters);
 }
@@ -89,7 +134,8 @@ export function errorText(err: unknown): string {
 export function fieldErrors(err: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (err instanceof TRPCClientError) {
-    for (const f of (err.data?.fields ?? []) as { field: string; message: string }[]) out[f.field] = f.message;
+    for (const f of (err.data?.fields ?? []) as { field: string; message: string }[])
+      out[f.field] = f.message;
   }
   return out;
 }

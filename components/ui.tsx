@@ -1,6 +1,15 @@
 'use client';
 
-import { useEffect, useId, useRef, useState, type ButtonHTMLAttributes, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes } from 'react';
+import {
+  useEffect,
+  useId,
+  useRef,
+  useState,
+  type ButtonHTMLAttributes,
+  type InputHTMLAttributes,
+  type ReactNode,
+  type SelectHTMLAttributes,
+} from 'react';
 
 export function cx(...c: (string | false | null | undefined)[]): string {
   return c.filter(Boolean).join(' ');
@@ -9,29 +18,60 @@ export function cx(...c: (string | false | null | undefined)[]): string {
 type Variant = 'primary' | 'secondary' | 'danger' | 'ghost';
 const VARIANTS: Record<Variant, string> = {
   primary: 'bg-brand-600 text-white hover:bg-brand-700 disabled:bg-brand-600/50',
-  secondary: 'border border-zinc-300 bg-white text-zinc-800 hover:bg-zinc-50 dark:border-zinc-600 dark:bg-zinc-800 dark:text-zinc-100 dark:hover:bg-zinc-700',
+  secondary:
+    'border border-zinc-300 bg-white text-zinc-800 hover:bg-zinc-50 dark:border-zinc-600 dark:bg-zinc-800 dark:text-zinc-100 dark:hover:bg-zinc-700',
   danger: 'bg-red-600 text-white hover:bg-red-700 disabled:bg-red-600/50',
   ghost: 'text-zinc-700 hover:bg-zinc-100 dark:text-zinc-200 dark:hover:bg-zinc-800',
 };
 
-export function Button({ variant = 'secondary', busy, className, children, ...rest }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant; busy?: boolean }) {
+export function Button({
+  variant = 'secondary',
+  busy,
+  className,
+  children,
+  ...rest
+}: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: Variant; busy?: boolean }) {
   return (
     <button
       type="button"
       {...rest}
       disabled={rest.disabled || busy}
       aria-busy={busy || undefined}
-      className={cx('inline-flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium transition disabled:cursor-not-allowed disabled:opacity-60', VARIANTS[variant], className)}
+      className={cx(
+        'inline-flex items-center gap-1.5 rounded-md px-3 py-1.5 text-sm font-medium transition disabled:cursor-not-allowed disabled:opacity-60',
+        VARIANTS[variant],
+        className,
+      )}
     >
-      {busy && <span className="size-3 animate-spin rounded-full border-2 border-current border-t-transparent" aria-hidden />}
+      {busy && (
+        <span
+          className="size-3 animate-spin rounded-full border-2 border-current border-t-transparent"
+          aria-hidden
+        />
+      )}
       {children}
     </button>
   );
 }
 
-export function Card({ title, actions, children, className }: { title?: ReactNode; actions?: ReactNode; children: ReactNode; className?: string }) {
+export function Card({
+  title,
+  actions,
+  children,
+  className,
+}: {
+  title?: ReactNode;
+  actions?: ReactNode;
+  children: ReactNode;
+  className?: string;
+}) {
   return (
-    <section className={cx('rounded-lg border border-zinc-200 bg-white p-4 shadow-sm dark:border-zinc-700 dark:bg-zinc-900', className)}>
+    <section
+      className={cx(
+        'rounded-lg border border-zinc-200 bg-white p-4 shadow-sm dark:border-zinc-700 dark:bg-zinc-900',
+        className,
+      )}
+    >
       {(title || actions) && (
         <div className="mb-3 flex items-center justify-between gap-2">
           {title && <h2 className="text-base font-semibold">{title}</h2>}
@@ -62,23 +102,45 @@ const TONES = {
 } as const;
 export type Tone = keyof typeof TONES;
 
-export function Badge({ tone = 'muted', children, title }: { tone?: Tone; children: ReactNode; title?: string }) {
+export function Badge({
+  tone = 'muted',
+  children,
+  title,
+}: {
+  tone?: Tone;
+  children: ReactNode;
+  title?: string;
+}) {
   return (
-    <span title={title} className={cx('inline-flex items-center rounded px-1.5 py-0.5 text-xs font-medium', TONES[tone])}>
+    <span
+      title={title}
+      className={cx('inline-flex items-center rounded px-1.5 py-0.5 text-xs font-medium', TONES[tone])}
+    >
       {children}
     </span>
   );
 }
 
 export function DemoBadge() {
-  return <Badge tone="demo" title="Simulated site of the built-in demo environment">Demo</Badge>;
+  return (
+    <Badge tone="demo" title="Simulated site of the built-in demo environment">
+      Demo
+    </Badge>
+  );
 }
 
 export function Progress({ value, max, label }: { value: number; max: number; label?: string }) {
   const pct = max > 0 ? Math.min(100, Math.round((value / max) * 100)) : 0;
   return (
     <div className="flex items-center gap-2">
-      <div role="progressbar" aria-label={label ?? 'progress'} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} className="h-2 flex-1 overflow-hidden rounded bg-zinc-200 dark:bg-zinc-700">
+      <div
+        role="progressbar"
+        aria-label={label ?? 'progress'}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+        className="h-2 flex-1 overflow-hidden rounded bg-zinc-200 dark:bg-zinc-700"
+      >
         <div className="h-full bg-brand-500 transition-all" style={{ width: `${pct}%` }} />
       </div>
       <span className="w-10 text-right text-xs tabular-nums text-zinc-500">{pct}%</span>
@@ -86,7 +148,19 @@ export function Progress({ value, max, label }: { value: number; max: number; la
   );
 }
 
-export function Field({ label, error, hint, children, htmlFor }: { label: string; error?: string; hint?: ReactNode; children: ReactNode; htmlFor: string }) {
+export function Field({
+  label,
+  error,
+  hint,
+  children,
+  htmlFor,
+}: {
+  label: string;
+  error?: string;
+  hint?: ReactNode;
+  children: ReactNode;
+  htmlFor: string;
+}) {
   return (
     <div className="flex flex-col gap-1">
       <label htmlFor={htmlFor} className="text-sm font-medium">
@@ -103,29 +177,63 @@ export function Field({ label, error, hint, children, htmlFor }: { label: string
   );
 }
 
-const inputCls = 'rounded-md border border-zinc-300 bg-white px-2.5 py-1.5 text-sm dark:border-zinc-600 dark:bg-zinc-800 aria-[invalid=true]:border-red-500';
+const inputCls =
+  'rounded-md border border-zinc-300 bg-white px-2.5 py-1.5 text-sm dark:border-zinc-600 dark:bg-zinc-800 aria-[invalid=true]:border-red-500';
 
-export function TextInput({ label, error, hint, id, className, ...rest }: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; hint?: ReactNode }) {
+export function TextInput({
+  label,
+  error,
+  hint,
+  id,
+  className,
+  ...rest
+}: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; hint?: ReactNode }) {
   const auto = useId();
   const fid = id ?? auto;
   return (
     <Field label={label} error={error} hint={hint} htmlFor={fid}>
-      <input id={fid} aria-invalid={!!error} aria-describedby={error ? `${fid}-error` : undefined} className={cx(inputCls, className)} {...rest} />
+      <input
+        id={fid}
+        aria-invalid={!!error}
+        aria-describedby={error ? `${fid}-error` : undefined}
+        className={cx(inputCls, className)}
+        {...rest}
+      />
     </Field>
   );
 }
 
-export function TextArea({ label, error, hint, id, ...rest }: React.TextareaHTMLAttributes<HTMLTextAreaElement> & { label: string; error?: string; hint?: ReactNode }) {
+export function TextArea({
+  label,
+  error,
+  hint,
+  id,
+  ...rest
+}: React.TextareaHTMLAttributes<HTMLTextAreaElement> & { label: string; error?: string; hint?: ReactNode }) {
   const auto = useId();
   const fid = id ?? auto;
   return (
     <Field label={label} error={error} hint={hint} htmlFor={fid}>
-      <textarea id={fid} aria-invalid={!!error} aria-describedby={error ? `${fid}-error` : undefined} className={cx(inputCls, 'font-mono text-xs')} rows={4} {...rest} />
+      <textarea
+        id={fid}
+        aria-invalid={!!error}
+        aria-describedby={error ? `${fid}-error` : undefined}
+        className={cx(inputCls, 'font-mono text-xs')}
+        rows={4}
+        {...rest}
+      />
     </Field>
   );
 }
 
-export function Select({ label, error, hint, id, children, ...rest }: SelectHTMLAttributes<HTMLSelectElement> & { label: string; error?: string; hint?: ReactNode }) {
+export function Select({
+  label,
+  error,
+  hint,
+  id,
+  children,
+  ...rest
+}: SelectHTMLAttributes<HTMLSelectElement> & { label: string; error?: string; hint?: ReactNode }) {
   const auto = useId();
   const fid = id ?? auto;
   return (
@@ -138,7 +246,8 @@ export function Select({ label, error, hint, id, children, ...rest }: SelectHTML
 }
 
 /** The frame of every modal dialog. */
-export const dialogCls = 'm-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100';
+export const dialogCls =
+  'm-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100';
 
 /** A modal confirmation that states what will happen; optionally requires typing a word. */
 export function ConfirmDialog({
@@ -178,7 +287,12 @@ export function ConfirmDialog({
   }, [open]);
   const ok = !typeToConfirm || typed === typeToConfirm;
   return (
-    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onCancel())} className={dialogCls} aria-labelledby={titleId}>
+    <dialog
+      ref={ref}
+      onCancel={(e) => (e.preventDefault(), onCancel())}
+      className={dialogCls}
+      aria-labelledby={titleId}
+    >
       <h2 id={titleId} className="mb-3 text-lg font-semibold">
         {title}
       </h2>
@@ -186,12 +300,22 @@ export function ConfirmDialog({
       {/* Only while open: a closed dialog's field would share its label with the page's own. */}
       {typeToConfirm && open && (
         <div className="mb-4">
-          <TextInput label={`Type ${typeToConfirm} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" />
+          <TextInput
+            label={`Type ${typeToConfirm} to confirm`}
+            value={typed}
+            onChange={(e) => setTyped(e.target.value)}
+            autoComplete="off"
+          />
         </div>
       )}
       <div className="flex justify-end gap-2">
         <Button onClick={onCancel}>Cancel</Button>
-        <Button variant={danger ? 'danger' : 'primary'} disabled={!ok || disabled} busy={busy} onClick={onConfirm}>
+        <Button
+          variant={danger ? 'danger' : 'primary'}
+          disabled={!ok || disabled}
+          busy={busy}
+          onClick={onConfirm}
+        >
           {confirmLabel}
         </Button>
       </div>
@@ -205,7 +329,10 @@ export function Empty({ children }: { children: ReactNode }) {
 
 export function ErrorBox({ error }: { error: string }) {
   return (
-    <p role="alert" className="rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
+    <p
+      role="alert"
+      className="rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
+    >
       {error}
     </p>
   );

@@ -15,7 +15,19 @@ test.describe.configure({ mode: 'serial' });
 test.beforeAll(async ({ baseURL }) => {
   cephLab('unpair');
   rbd('site-a', 'create', '--size', '32M', '--image-feature', 'layering,exclusive-lock', `rbd/${IMG}`);
-  rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '8M', '--io-pattern', 'rand', `rbd/${IMG}`);
+  rbd(
+    'site-a',
+    'bench',
+    '--io-type',
+    'write',
+    '--io-size',
+    '1M',
+    '--io-total',
+    '8M',
+    '--io-pattern',
+    'rand',
+    `rbd/${IMG}`,
+  );
   await register(baseURL!, { nodes: false, ceph: true });
 });
 
@@ -38,11 +50,18 @@ async function openCluster(page: Page, site: string) {
   await expect(page.getByTestId('pool-row').first()).toBeVisible();
 }
 
-const poolRow = (page: Page) => page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
+const poolRow = (page: Page) =>
+  page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
 const imageRow = (page: Page) => page.getByTestId('image-row').filter({ hasText: IMG });
 
 /** Reloads the cluster's page until `check` holds (Ceph's status lags reality by seconds). */
-async function eventually(page: Page, site: string, what: string, check: () => Promise<boolean>, timeout = 150_000) {
+async function eventually(
+  page: Page,
+  site: string,
+  what: string,
+  check: () => Promise<boolean>,
+  timeout = 150_000,
+) {
   await expect
     .poll(
       async () => {
@@ -55,7 +74,10 @@ async function eventually(page: Page, site: string, what: string, check: () => P
   mark(what);
 }
 
-test('pair by token, mirror an image, schedule it, fail over and back; the content is identical', async ({ page, context }) => {
+test('pair by token, mirror an image, schedule it, fail over and back; the content is identical', async ({
+  page,
+  context,
+}) => {
   test.setTimeout(600_000);
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await signIn(page);
@@ -76,24 +98,57 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   await expect(page.getByTestId('token-preview')).toContainText('127.0.0.1:13300');
   await page.getByRole('button', { name: 'Import token' }).click();
   await expect(page.getByText(/Task #\d+ started/)).toBeVisible();
-  await eventually(page, 'site-b', 'site-b lists site-a as a peer of rbd', async () => /site-a/.test((await poolRow(page).textContent()) ?? ''));
-  await eventually(page, 'site-a', 'site-a lists site-b as a peer of rbd', async () => /site-b/.test((await poolRow(page).textContent()) ?? ''));
+  await eventually(page, 'site-b', 'site-b lists site-a as a peer of rbd', async () =>
+    /site-a/.test((await poolRow(page).textContent()) ?? ''),
+  );
+  await eventually(page, 'site-a', 'site-a lists site-b as a peer of rbd', async () =>
+    /site-b/.test((await poolRow(page).textContent()) ?? ''),
+  );
 
   // Enable snapshot mirroring of the image on site-a; site-b replays it.
   await imageRow(page).getByRole('button', { name: 'Enable (snapshot)' }).click();
-  await eventually(page, 'site-a', 'the image is primary on site-a', async () => /primary/.test((await imageRow(page).textContent()) ?? ''));
-  await eventually(page, 'site-b', 'site-b replays the image', async () => /up\+replaying/.test((await imageRow(page).textContent({ timeout: 15_000 }).catch(() => '')) ?? ''), 240_000);
-  await eventually(page, 'site-b', 'site-b shows the replay details', async () => /(idle|syncing) · .*local snapshot/.test((await imageRow(page).getByTestId('replay-details').textContent().catch(() => '')) ?? ''), 60_000);
+  await eventually(page, 'site-a', 'the image is primary on site-a', async () =>
+    /primary/.test((await imageRow(page).textContent()) ?? ''),
+  );
+  await eventually(
+    page,
+    'site-b',
+    'site-b replays the image',
+    async () =>
+      /up\+replaying/.test(
+        (await imageRow(page)
+          .textContent({ timeout: 15_000 })
+          .catch(() => '')) ?? '',
+      ),
+    240_000,
+  );
+  await eventually(
+    page,
+    'site-b',
+    'site-b shows the replay details',
+    async () =>
+      /(idle|syncing) · .*local snapshot/.test(
+        (await imageRow(page)
+          .getByTestId('replay-details')
+          .textContent()
+          .catch(() => '')) ?? '',
+      ),
+    60_000,
+  );
 
   // A schedule: its next runs before saving, then the image's next snapshot.
   await openCluster(page, 'site-a');
   await page.getByLabel('Interval').fill('1x');
-  await expect(page.getByText('"1x" has an unknown unit: use m (minutes), h (hours) or d (days), e.g. 15m, 1h, 1d')).toBeVisible();
+  await expect(
+    page.getByText('"1x" has an unknown unit: use m (minutes), h (hours) or d (days), e.g. 15m, 1h, 1d'),
+  ).toBeVisible();
   await page.getByLabel('Interval').fill('1h');
   await expect(page.getByTestId('schedule-preview')).toContainText('Next runs:');
   await page.getByRole('button', { name: 'Add schedule' }).click();
   // Longer than the RPO (15 min by default): refused on the field until the risk is accepted.
-  await expect(page.getByText(/a snapshot schedule of .* cannot meet the RPO of 15 min/).first()).toBeVisible();
+  await expect(
+    page.getByText(/a snapshot schedule of .* cannot meet the RPO of 15 min/).first(),
+  ).toBeVisible();
   await page.getByLabel(/Save anyway/).check();
   await page.getByRole('button', { name: 'Add schedule' }).click();
   // The page refreshes its Ceph queries when the task finishes.
@@ -102,7 +157,16 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   await openCluster(page, 'site-a');
   await expect(page.getByTestId('schedules')).toHaveAttribute('data-loaded', 'true');
   await expect(page.getByTestId('schedules')).toContainText('rbd: every 1h');
-  await eventually(page, 'site-a', 'the image shows its next scheduled snapshot', async () => /\d{4}-\d{2}-\d{2}.\d{2}:\d{2}/.test((await imageRow(page).getByTestId('next-snapshot').textContent()) ?? ''), 120_000);
+  await eventually(
+    page,
+    'site-a',
+    'the image shows its next scheduled snapshot',
+    async () =>
+      /\d{4}-\d{2}-\d{2}.\d{2}:\d{2}/.test(
+        (await imageRow(page).getByTestId('next-snapshot').textContent()) ?? '',
+      ),
+    120_000,
+  );
 
   // Planned failover a → b through the wizard: pre-checks pass, no data loss, typed confirmation.
   const before = imageMd5('site-a', `rbd/${IMG}`);
@@ -140,9 +204,13 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   // Unpair both sides from site-a's page.
   await openCluster(page, 'site-a');
   await poolRow(page).getByRole('button', { name: 'Unpair from site-b…' }).click();
-  await expect(page.getByTestId('unpair-effect')).toContainText('Mirroring of rbd between site-a and site-b stops');
+  await expect(page.getByTestId('unpair-effect')).toContainText(
+    'Mirroring of rbd between site-a and site-b stops',
+  );
   await page.getByRole('button', { name: 'Unpair both sides' }).click();
-  await eventually(page, 'site-a', 'site-a has no peer for rbd', async () => /none/.test((await poolRow(page).textContent()) ?? ''));
+  await eventually(page, 'site-a', 'site-a has no peer for rbd', async () =>
+    /none/.test((await poolRow(page).textContent()) ?? ''),
+  );
   await openCluster(page, 'site-b');
   await expect(poolRow(page)).toContainText('none');
 });
@@ -155,7 +223,9 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
  */
 const LOST = `e2elost${process.pid % 10000}`;
 
-test('site-a lost: fail over from site-b, site-a back: split-brain flagged and resolved with a protective copy', async ({ page }) => {
+test('site-a lost: fail over from site-b, site-a back: split-brain flagged and resolved with a protective copy', async ({
+  page,
+}) => {
   let crashed = false;
   try {
     await signIn(page);
@@ -163,7 +233,9 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     await expect
       .poll(
         async () => {
-          const res = await page.request.get(`/api/trpc/tasks.list?input=${encodeURIComponent(JSON.stringify({ json: { active: true, limit: 50 } }))}`);
+          const res = await page.request.get(
+            `/api/trpc/tasks.list?input=${encodeURIComponent(JSON.stringify({ json: { active: true, limit: 50 } }))}`,
+          );
           return ((await res.json()) as { result: { data: { json: unknown[] } } }).result.data.json.length;
         },
         { message: 'no task is running', timeout: 120_000, intervals: [2000] },
@@ -171,14 +243,49 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
       .toBe(0);
     cephLab('pair');
     rbd('site-a', 'create', '--size', '16M', '--image-feature', 'layering,exclusive-lock', `rbd/${LOST}`);
-    rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '4M', '--io-pattern', 'rand', `rbd/${LOST}`);
+    rbd(
+      'site-a',
+      'bench',
+      '--io-type',
+      'write',
+      '--io-size',
+      '1M',
+      '--io-total',
+      '4M',
+      '--io-pattern',
+      'rand',
+      `rbd/${LOST}`,
+    );
     rbd('site-a', 'mirror', 'image', 'enable', `rbd/${LOST}`, 'snapshot');
     const synced = imageMd5('site-a', `rbd/${LOST}`);
-    await expect.poll(() => { try { return imageMd5('site-b', `rbd/${LOST}`); } catch { return ''; } }, { message: 'site-b has site-a’s data', timeout: 180_000, intervals: [2000] }).toBe(synced);
+    await expect
+      .poll(
+        () => {
+          try {
+            return imageMd5('site-b', `rbd/${LOST}`);
+          } catch {
+            return '';
+          }
+        },
+        { message: 'site-b has site-a’s data', timeout: 180_000, intervals: [2000] },
+      )
+      .toBe(synced);
     // Written on site-a after the last mirror snapshot: site-b never gets it. Every block is written
     // (rbd bench writes one buffer over and over: a few random blocks may land where the first write put
     // the same bytes, and leave the image unchanged).
-    rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '16M', '--io-pattern', 'seq', `rbd/${LOST}`);
+    rbd(
+      'site-a',
+      'bench',
+      '--io-type',
+      'write',
+      '--io-size',
+      '1M',
+      '--io-total',
+      '16M',
+      '--io-pattern',
+      'seq',
+      `rbd/${LOST}`,
+    );
     const lostWrites = imageMd5('site-a', `rbd/${LOST}`);
     expect(lostWrites).not.toBe(synced);
 
@@ -191,7 +298,11 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     const card = page.locator('[data-testid=ceph-takeover][data-from="site-a"]');
     const loss = card.getByTestId('ceph-data-loss');
     await expect(loss).toHaveAttribute('data-mode', 'unplanned', { timeout: 30_000 });
-    await expect(card.locator('[data-testid=ceph-precheck][data-status=warn]').filter({ hasText: 'Primary cluster reachable' })).toContainText('unreachable');
+    await expect(
+      card
+        .locator('[data-testid=ceph-precheck][data-status=warn]')
+        .filter({ hasText: 'Primary cluster reachable' }),
+    ).toContainText('unreachable');
     await expect(loss.locator(`[data-image="${LOST}"] td`).nth(2)).toHaveText(/^\d+ (ms|s|min|h|d)\b/);
     await card.getByLabel('Type rbd to confirm').fill('rbd');
     await card.getByLabel('Reason (goes into the run report)').fill('site-a lost power');
@@ -204,7 +315,20 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     crashed = false;
     mark('site-a started again');
     const lostRow = () => page.locator(`[data-testid=image-row][data-image="${LOST}"]`);
-    await eventually(page, 'site-a', 'site-a flags the split-brain', async () => lostRow().getByTestId('split-brain').waitFor({ timeout: 15_000 }).then(() => true, () => false), 180_000);
+    await eventually(
+      page,
+      'site-a',
+      'site-a flags the split-brain',
+      async () =>
+        lostRow()
+          .getByTestId('split-brain')
+          .waitFor({ timeout: 15_000 })
+          .then(
+            () => true,
+            () => false,
+          ),
+      180_000,
+    );
     await lostRow().getByRole('button', { name: 'Resolve split-brain…' }).click();
     const plan = page.getByTestId('kept-copy-plan');
     await expect(plan).toContainText(`${LOST} → ${LOST}-diverged-<UTC time of the resync>`);
@@ -212,12 +336,27 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     await page.getByRole('button', { name: 'Resync site-a and fail back' }).click();
     await waitForTask(page, 600_000);
     mark('failback with protective copy finished');
-    await expect(page.getByTestId('task-log')).toContainText(`kept a copy of ${LOST} as it was on site-a: ${LOST}-diverged-`);
+    await expect(page.getByTestId('task-log')).toContainText(
+      `kept a copy of ${LOST} as it was on site-a: ${LOST}-diverged-`,
+    );
 
     // The kept copy is listed on site-a's page with the writes site-b never had; the image is site-b's data.
     // (site-a's status may still be the answer it gave before the copy was made: reload until it lists it.)
     const kept = page.getByTestId('kept-copies');
-    await eventually(page, 'site-a', 'site-a lists the kept copy', async () => kept.filter({ hasText: `${LOST}-diverged-` }).waitFor({ timeout: 15_000 }).then(() => true, () => false), 120_000);
+    await eventually(
+      page,
+      'site-a',
+      'site-a lists the kept copy',
+      async () =>
+        kept
+          .filter({ hasText: `${LOST}-diverged-` })
+          .waitFor({ timeout: 15_000 })
+          .then(
+            () => true,
+            () => false,
+          ),
+      120_000,
+    );
     const copy = (await kept.locator('td.font-mono').filter({ hasText: LOST }).first().textContent())!.trim();
     expect(imageMd5('site-a', `rbd/${copy}`)).toBe(lostWrites);
     expect(JSON.parse(rbd('site-a', 'info', '--format', 'json', `rbd/${LOST}`)).mirroring.primary).toBe(true);
@@ -226,11 +365,19 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     await page.getByRole('dialog').getByRole('textbox').fill(copy);
     await page.getByRole('dialog').getByRole('button', { name: 'Delete the copy' }).click();
     // Its row goes (the card with it when no other copy is kept in the pool).
-    await expect(page.locator('[data-testid=kept-copies] tr').filter({ hasText: copy })).toHaveCount(0, { timeout: 60_000 });
+    await expect(page.locator('[data-testid=kept-copies] tr').filter({ hasText: copy })).toHaveCount(0, {
+      timeout: 60_000,
+    });
     expect(() => rbd('site-a', 'info', `rbd/${copy}`)).toThrow();
   } finally {
     if (crashed) cephLab('start', 'site-a');
-    for (const site of ['site-a', 'site-b'] as const) dropImages(site, rbd(site, 'ls', 'rbd').split('\n').filter((n) => n.startsWith(LOST)));
+    for (const site of ['site-a', 'site-b'] as const)
+      dropImages(
+        site,
+        rbd(site, 'ls', 'rbd')
+          .split('\n')
+          .filter((n) => n.startsWith(LOST)),
+      );
     cephLab('unpair');
   }
 });

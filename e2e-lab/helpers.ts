@@ -15,12 +15,25 @@ export async function register(baseURL: string, opts: { nodes?: boolean; ceph?: 
 /** Signs in as the lab admin and returns a tRPC caller over HTTP (for set-up the spec does not test). */
 export async function apiSession(baseURL: string) {
   let cookie = '';
-  const call = async <T = unknown>(proc: string, input: unknown, type: 'query' | 'mutation' = 'mutation'): Promise<T> => {
-    const url = `${baseURL}/api/trpc/${proc}` + (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
-    const res = await fetch(url, { method: type === 'query' ? 'GET' : 'POST', headers: { 'content-type': 'application/json', origin: baseURL, cookie }, body: type === 'query' ? undefined : JSON.stringify({ json: input ?? null }) });
+  const call = async <T = unknown>(
+    proc: string,
+    input: unknown,
+    type: 'query' | 'mutation' = 'mutation',
+  ): Promise<T> => {
+    const url =
+      `${baseURL}/api/trpc/${proc}` +
+      (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
+    const res = await fetch(url, {
+      method: type === 'query' ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json', origin: baseURL, cookie },
+      body: type === 'query' ? undefined : JSON.stringify({ json: input ?? null }),
+    });
     const setCookie = res.headers.get('set-cookie');
     if (setCookie) cookie = setCookie.split(';')[0]!;
-    const body = (await res.json()) as { error?: { json?: { message?: string } }; result?: { data: { json: T } } };
+    const body = (await res.json()) as {
+      error?: { json?: { message?: string } };
+      result?: { data: { json: T } };
+    };
     if (body.error) throw new Error(`${proc}: ${body.error.json?.message ?? JSON.stringify(body.error)}`);
     return body.result!.data.json;
   };
@@ -29,7 +42,10 @@ export async function apiSession(baseURL: string) {
 }
 
 export function nodeLab(...args: string[]): string {
-  return execFileSync('bash', [path.join(ROOT, 'scripts/lab/nodes.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
+  return execFileSync('bash', [path.join(ROOT, 'scripts/lab/nodes.sh'), ...args], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
 }
 
 export async function signIn(page: Page) {
@@ -50,13 +66,18 @@ export async function waitForTask(page: Page, timeout = 240_000) {
     const log = await page.getByTestId('task-log').textContent();
     throw new Error(`task did not finish: ${text}\n${log}`);
   }
-  await expect(page.getByTestId('task-progress').getByRole('progressbar')).toHaveAttribute('aria-valuenow', '100');
+  await expect(page.getByTestId('task-progress').getByRole('progressbar')).toHaveAttribute(
+    'aria-valuenow',
+    '100',
+  );
 }
 
 const CEPH_SITES = path.join(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab', 'ceph', 'sites.json');
 
 function cephArgs(site: 'site-a' | 'site-b'): string[] {
-  const { sites } = JSON.parse(fs.readFileSync(CEPH_SITES, 'utf8')) as { sites: { name: string; cluster: string; conf: string; keyring: string; clientId: string }[] };
+  const { sites } = JSON.parse(fs.readFileSync(CEPH_SITES, 'utf8')) as {
+    sites: { name: string; cluster: string; conf: string; keyring: string; clientId: string }[];
+  };
   const s = sites.find((x) => x.name === site);
   if (!s) throw new Error(`${CEPH_SITES} does not describe ${site}: run scripts/lab/ceph-sites.sh up`);
   return ['--cluster', s.cluster, '-c', s.conf, '--keyring', s.keyring, '--id', s.clientId];
@@ -64,17 +85,28 @@ function cephArgs(site: 'site-a' | 'site-b'): string[] {
 
 /** Runs the `rbd` CLI against one lab cluster. */
 export function rbd(site: 'site-a' | 'site-b', ...args: string[]): string {
-  return execFileSync('rbd', [...cephArgs(site), ...args], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('rbd', [...cephArgs(site), ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** md5 of `rbd export <spec> -`: the image's whole content. */
 export function imageMd5(site: 'site-a' | 'site-b', spec: string): string {
-  const data = execFileSync('rbd', [...cephArgs(site), 'export', '--no-progress', spec, '-'], { timeout: 120_000, maxBuffer: 512 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  const data = execFileSync('rbd', [...cephArgs(site), 'export', '--no-progress', spec, '-'], {
+    timeout: 120_000,
+    maxBuffer: 512 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return crypto.createHash('md5').update(data).digest('hex');
 }
 
 export function cephLab(...args: string[]): string {
-  return execFileSync('bash', [path.join(ROOT, 'scripts/lab/ceph-sites.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
+  return execFileSync('bash', [path.join(ROOT, 'scripts/lab/ceph-sites.sh'), ...args], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
 }
 
 /**

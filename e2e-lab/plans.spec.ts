@@ -23,14 +23,40 @@ test.beforeAll(async ({ baseURL }) => {
   cephLab('pair');
   rbd('site-a', 'create', '--size', '32M', '--image-feature', 'layering,exclusive-lock', `rbd/${IMG}`);
   rbd('site-a', 'mirror', 'image', 'enable', `rbd/${IMG}`, 'snapshot');
-  rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '4M', '--io-pattern', 'rand', `rbd/${IMG}`);
+  rbd(
+    'site-a',
+    'bench',
+    '--io-type',
+    'write',
+    '--io-size',
+    '1M',
+    '--io-total',
+    '4M',
+    '--io-pattern',
+    'rand',
+    `rbd/${IMG}`,
+  );
   rbd('site-a', 'mirror', 'image', 'snapshot', `rbd/${IMG}`);
   // The replica (made and tested through its own form in replicas.spec), synced once.
   const call = await apiSession(baseURL!);
   const sites = await call<{ id: number; name: string }[]>('sites.list', undefined, 'query');
   const id = (n: string) => sites.find((s) => s.name === n)!.id;
-  const c = await call<{ id: number; taskId: number }>('replicas.create', { name: 'dr', vmName: VM, sourceSiteId: id('node1'), targetSiteId: id('node2'), rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
-  await expect.poll(async () => (await call<{ task: { state: string } }>('tasks.get', { id: c.taskId }, 'query')).task.state, { timeout: 180_000 }).toBe('finished');
+  const c = await call<{ id: number; taskId: number }>('replicas.create', {
+    name: 'dr',
+    vmName: VM,
+    sourceSiteId: id('node1'),
+    targetSiteId: id('node2'),
+    rootZpool: 'zones',
+    sleepTimeSec: 3600,
+    acceptRpoRisk: true,
+  });
+  await expect
+    .poll(
+      async () =>
+        (await call<{ task: { state: string } }>('tasks.get', { id: c.taskId }, 'query')).task.state,
+      { timeout: 180_000 },
+    )
+    .toBe('finished');
   // The image's first copy complete on site-b.
   const status = () => {
     try {
@@ -39,7 +65,9 @@ test.beforeAll(async ({ baseURL }) => {
       return String(e); // not there yet
     }
   };
-  await expect.poll(status, { timeout: 180_000, intervals: [1000] }).toMatch(/state:\s+up\+replaying[\s\S]*"replay_state":"idle"/);
+  await expect
+    .poll(status, { timeout: 180_000, intervals: [1000] })
+    .toMatch(/state:\s+up\+replaying[\s\S]*"replay_state":"idle"/);
 });
 
 test.afterAll(() => {
@@ -52,13 +80,17 @@ test.afterAll(() => {
     }
   }
   for (const site of ['site-a', 'site-b'] as const) {
-    const copies = rbd(site, 'ls', 'rbd').split('\n').filter((n) => n.startsWith('tandem-test-') && n.endsWith(IMG));
+    const copies = rbd(site, 'ls', 'rbd')
+      .split('\n')
+      .filter((n) => n.startsWith('tandem-test-') && n.endsWith(IMG));
     dropImages(site, [...copies, IMG]);
   }
   cephLab('unpair');
 });
 
-test('make a plan, test it without touching production, read the report, clean up: nothing is left', async ({ page }) => {
+test('make a plan, test it without touching production, read the report, clean up: nothing is left', async ({
+  page,
+}) => {
   test.setTimeout(600_000);
   await signIn(page);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Recovery plans' }).click();
@@ -83,7 +115,9 @@ test('make a plan, test it without touching production, read the report, clean u
   await expect(wizard.getByTestId('run-object')).toHaveCount(2);
   await expect(wizard.getByText('pre-checks pass')).toBeVisible({ timeout: 60_000 });
   await expect(wizard.getByTestId('run-max-loss')).toContainText('Oldest recovery point');
-  await expect(wizard.locator(`[data-testid=run-object][data-label="VM ${VM}"]`)).toContainText('clone 2 disk(s) on node2');
+  await expect(wizard.locator(`[data-testid=run-object][data-label="VM ${VM}"]`)).toContainText(
+    'clone 2 disk(s) on node2',
+  );
   await expect(wizard.getByLabel(/None: their network interfaces are removed/)).toBeChecked();
   await wizard.getByLabel('Reason (goes into the run report)').fill('quarterly DR test');
   await wizard.getByLabel(`Type ${PLAN} to confirm`).fill(PLAN);
@@ -93,7 +127,10 @@ test('make a plan, test it without touching production, read the report, clean u
 
   // On the recovery side: the test VM (no interface) and the image copy; production untouched.
   const vms2 = nodeLab('ssh', 'node2', 'virsh', 'list', '--all', '--name');
-  const testVm = vms2.split('\n').map((l) => l.trim()).find((l) => l.startsWith(`${VM}-test-`))!;
+  const testVm = vms2
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith(`${VM}-test-`))!;
   expect(testVm).toBeTruthy();
   expect(nodeLab('ssh', 'node2', 'virsh', 'domstate', testVm).trim()).toMatch(/paused|running/);
   expect(nodeLab('ssh', 'node2', 'virsh', 'domiflist', testVm)).not.toMatch(/network|bridge|user/);
@@ -104,20 +141,35 @@ test('make a plan, test it without touching production, read the report, clean u
   await page.goto(planUrl);
   await page.getByTestId('open-test').getByRole('link').click();
   const report = page.getByTestId('run-report');
-  await expect(report.getByRole('heading', { name: new RegExp(`Run report #\\d+: Test failover of ${PLAN}`) })).toContainText('finished');
+  await expect(
+    report.getByRole('heading', { name: new RegExp(`Run report #\\d+: Test failover of ${PLAN}`) }),
+  ).toContainText('finished');
   const runId = Number(/\/reports\/(\d+)/.exec(page.url())![1]);
-  const api = await (await page.request.get(`/api/trpc/plans.report?input=${encodeURIComponent(JSON.stringify({ json: { id: runId } }))}`)).json();
-  const r = api.result.data.json as { recoveryTimeMs: number; dataLossSec: number; items: { readyAt: number | null; recoveryPointAt: number | null }[]; startedAt: number };
+  const api = await (
+    await page.request.get(
+      `/api/trpc/plans.report?input=${encodeURIComponent(JSON.stringify({ json: { id: runId } }))}`,
+    )
+  ).json();
+  const r = api.result.data.json as {
+    recoveryTimeMs: number;
+    dataLossSec: number;
+    items: { readyAt: number | null; recoveryPointAt: number | null }[];
+    startedAt: number;
+  };
   expect(r.recoveryTimeMs).toBeGreaterThan(0);
   expect(r.recoveryTimeMs).toBe(r.items[1]!.readyAt! - r.startedAt);
   expect(r.items.every((i) => i.recoveryPointAt !== null)).toBe(true);
   // Shown as the console formats durations (under a minute: `850 ms`, `4 s`).
   expect(r.recoveryTimeMs).toBeLessThan(60_000);
-  await expect(report.getByTestId('report-recovery-time')).toHaveText(r.recoveryTimeMs < 1000 ? `${r.recoveryTimeMs} ms` : `${Math.round(r.recoveryTimeMs / 1000)} s`);
+  await expect(report.getByTestId('report-recovery-time')).toHaveText(
+    r.recoveryTimeMs < 1000 ? `${r.recoveryTimeMs} ms` : `${Math.round(r.recoveryTimeMs / 1000)} s`,
+  );
   await expect(report.getByTestId('report-data-loss')).not.toHaveText('unknown');
   await expect(report.getByTestId('report-reason')).toHaveText('quarterly DR test');
   await expect(report.getByTestId('test-created')).toContainText(`test VM ${testVm}`);
-  await expect(report.getByTestId('test-created')).toContainText(`image copy rbd/tandem-test-${runId}-${IMG}`);
+  await expect(report.getByTestId('test-created')).toContainText(
+    `image copy rbd/tandem-test-${runId}-${IMG}`,
+  );
   await expect(report.getByTestId('test-cleanup-state')).toContainText('not yet');
 
   // The cleanup, from the report: what it destroys is listed before.
@@ -126,7 +178,9 @@ test('make a plan, test it without touching production, read the report, clean u
   await expect(confirm).toContainText(`zones/tandem-test-${runId}-${VM}-disk0`);
   await confirm.getByRole('button', { name: "Destroy the test's resources" }).click();
   await waitForTask(page);
-  expect(nodeLab('ssh', 'node2', 'zfs', 'list', '-H', '-o', 'name', '-r', 'zones')).not.toContain(`tandem-test-${runId}`);
+  expect(nodeLab('ssh', 'node2', 'zfs', 'list', '-H', '-o', 'name', '-r', 'zones')).not.toContain(
+    `tandem-test-${runId}`,
+  );
   expect(nodeLab('ssh', 'node2', 'virsh', 'list', '--all', '--name')).not.toContain(testVm);
   expect(rbd('site-b', 'ls', 'rbd')).not.toContain(`tandem-test-${runId}-`);
   expect(nodeLab('ssh', 'node1', 'virsh', 'domstate', VM).trim()).toMatch(/paused|running/);

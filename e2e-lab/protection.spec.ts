@@ -13,7 +13,8 @@ const VM = `pe${process.pid % 10000}`;
 const REPLICA = 'pe';
 const IMG = `e2eprot${process.pid % 10000}`;
 const t0 = Date.now();
-const mark = (what: string) => console.log(`[protection-e2e] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
+const mark = (what: string) =>
+  console.log(`[protection-e2e] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
 
 test.describe.configure({ mode: 'serial' });
 
@@ -27,7 +28,19 @@ test.beforeAll(async ({ baseURL }) => {
     cephLab('pair');
   }
   rbd('site-a', 'create', '--size', '16M', '--image-feature', 'layering,exclusive-lock', `rbd/${IMG}`);
-  rbd('site-a', 'bench', '--io-type', 'write', '--io-size', '1M', '--io-total', '4M', '--io-pattern', 'rand', `rbd/${IMG}`);
+  rbd(
+    'site-a',
+    'bench',
+    '--io-type',
+    'write',
+    '--io-size',
+    '1M',
+    '--io-total',
+    '4M',
+    '--io-pattern',
+    'rand',
+    `rbd/${IMG}`,
+  );
   rbd('site-a', 'mirror', 'image', 'enable', `rbd/${IMG}`, 'snapshot');
   nodeLab('mkvm', 'node1', VM, '1', '16');
   await register(baseURL!, { nodes: true, ceph: true });
@@ -51,20 +64,34 @@ test.afterAll(() => {
 async function call<T>(page: Page, kind: 'query' | 'mutation', path: string, input?: unknown): Promise<T> {
   const res =
     kind === 'query'
-      ? await page.request.get(`/api/trpc/${path}${input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify({ json: input }))}`}`)
-      : await page.request.post(`/api/trpc/${path}`, { data: { json: input ?? null }, headers: { origin: new URL(page.url()).origin } });
-  const body = (await res.json()) as { result?: { data: { json: T } }; error?: { json: { message: string } } };
-  if (!res.ok() || !body.result) throw new Error(`${path}: ${res.status()} ${body.error?.json.message ?? ''}`);
+      ? await page.request.get(
+          `/api/trpc/${path}${input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify({ json: input }))}`}`,
+        )
+      : await page.request.post(`/api/trpc/${path}`, {
+          data: { json: input ?? null },
+          headers: { origin: new URL(page.url()).origin },
+        });
+  const body = (await res.json()) as {
+    result?: { data: { json: T } };
+    error?: { json: { message: string } };
+  };
+  if (!res.ok() || !body.result)
+    throw new Error(`${path}: ${res.status()} ${body.error?.json.message ?? ''}`);
   return body.result.data.json;
 }
 
 async function taskDone(page: Page, id: number) {
   await expect
-    .poll(async () => (await call<{ task: { state: string } }>(page, 'query', 'tasks.get', { id })).task.state, { message: `task #${id} ends`, timeout: 120_000, intervals: [1000] })
+    .poll(
+      async () => (await call<{ task: { state: string } }>(page, 'query', 'tasks.get', { id })).task.state,
+      { message: `task #${id} ends`, timeout: 120_000, intervals: [1000] },
+    )
     .toMatch(/finished|failed|cancelled|rolled-back|interrupted/);
 }
 
-test('both kinds in one table with measured windows, filtered on the server; a paused replica breaches its RPO, the alert is acknowledged, the chart shows the RPO line', async ({ page }) => {
+test('both kinds in one table with measured windows, filtered on the server; a paused replica breaches its RPO, the alert is acknowledged, the chart shows the RPO line', async ({
+  page,
+}) => {
   test.setTimeout(300_000);
   await signIn(page);
   const sites = await call<{ id: number; name: string; kind: string }[]>(page, 'query', 'sites.list');
@@ -114,19 +141,29 @@ test('both kinds in one table with measured windows, filtered on the server; a p
     await expect(windowCell(replicaRow)).toHaveText(/^\d+ (s|min)/);
     // Counts per health over every object, at the top.
     const counts = page.getByTestId('protection-counts');
-    const count = async (label: string) => Number(/(\d+)/.exec((await counts.getByRole('button', { name: new RegExp(`\\d+ ${label}$`) }).textContent()) ?? '')?.[1]);
+    const count = async (label: string) =>
+      Number(
+        /(\d+)/.exec(
+          (await counts.getByRole('button', { name: new RegExp(`\\d+ ${label}$`) }).textContent()) ?? '',
+        )?.[1],
+      );
     expect(await count('ok')).toBeGreaterThanOrEqual(2);
     expect(await seriousViolations(page)).toEqual([]);
 
     // The kind filter and the search are answered by the server (the query carries them).
-    const listed = (what: RegExp) => page.waitForRequest((r) => r.url().includes('protection.list') && what.test(decodeURIComponent(r.url())));
+    const listed = (what: RegExp) =>
+      page.waitForRequest(
+        (r) => r.url().includes('protection.list') && what.test(decodeURIComponent(r.url())),
+      );
     const kind = page.getByLabel('Kind');
     let asked = listed(/"kind":"rbd-image"/);
     await kind.selectOption('rbd-image');
     await asked;
     await expect(replicaRow).toHaveCount(0);
     await expect(imageRow).toBeVisible();
-    await expect(table.locator('tbody tr[data-subject^="replica:"], tbody tr[data-subject^="vm:"]')).toHaveCount(0);
+    await expect(
+      table.locator('tbody tr[data-subject^="replica:"], tbody tr[data-subject^="vm:"]'),
+    ).toHaveCount(0);
     asked = listed(/"kind":"vm-replica"/);
     await kind.selectOption('vm-replica');
     await asked;
@@ -165,7 +202,9 @@ test('both kinds in one table with measured windows, filtered on the server; a p
     await expect(replicaRow).toHaveAttribute('data-health', 'breach', { timeout: 60_000 });
     await expect(replicaRow).toContainText('replication is paused');
     await expect(replicaRow).toContainText('paused');
-    expect(Number(/^(\d+) s/.exec((await windowCell(replicaRow).textContent()) ?? '')?.[1] ?? '999')).toBeGreaterThan(30);
+    expect(
+      Number(/^(\d+) s/.exec((await windowCell(replicaRow).textContent()) ?? '')?.[1] ?? '999'),
+    ).toBeGreaterThan(30);
     expect(await count('breach')).toBeGreaterThanOrEqual(1);
     // The breach count filters the table by health.
     await page.getByLabel('Search').fill('');
@@ -196,11 +235,15 @@ test('both kinds in one table with measured windows, filtered on the server; a p
     await page.getByLabel('Search').fill(VM);
     await replicaRow.getByRole('link', { name: 'History' }).click();
     await expect(page).toHaveURL(new RegExp(`/protection/replica%3A${replicaId}$`));
-    await expect(page.getByRole('heading', { name: `History of ${VM} (${REPLICA})` })).toContainText('VM replica');
+    await expect(page.getByRole('heading', { name: `History of ${VM} (${REPLICA})` })).toContainText(
+      'VM replica',
+    );
     const chart = page.getByTestId('chart-window');
     await expect(chart).toHaveAttribute('data-rpo', '15');
     await expect(chart.locator('svg').getByText('RPO 15 s')).toBeVisible();
-    await expect(page.getByTestId('chart-duration').locator('figcaption')).toContainText(/1 sync \(0 failed\)/);
+    await expect(page.getByTestId('chart-duration').locator('figcaption')).toContainText(
+      /1 sync \(0 failed\)/,
+    );
     // The collector samples every minute: a sample beyond the RPO comes within one.
     await expect
       .poll(
@@ -227,7 +270,10 @@ test('both kinds in one table with measured windows, filtered on the server; a p
     if (replicaId !== null) {
       try {
         if (paused) await call(page, 'mutation', 'replicas.update', { id: replicaId, enabled: true });
-        const { taskId } = await call<{ taskId: number }>(page, 'mutation', 'replicas.remove', { id: replicaId, destroyData: true });
+        const { taskId } = await call<{ taskId: number }>(page, 'mutation', 'replicas.remove', {
+          id: replicaId,
+          destroyData: true,
+        });
         await taskDone(page, taskId);
       } catch (e) {
         console.warn(`[protection-e2e] could not delete replica ${replicaId}: ${String(e)}`);

@@ -21,7 +21,9 @@ test.afterAll(() => {
   }
 });
 
-test('create a replica through the form, watch the initial sync, fail over, then reinit', async ({ page }) => {
+test('create a replica through the form, watch the initial sync, fail over, then reinit', async ({
+  page,
+}) => {
   await signIn(page);
   await page.getByRole('link', { name: 'Replicas (VMs)' }).click();
   await page.getByRole('link', { name: VM }).click();
@@ -32,7 +34,9 @@ test('create a replica through the form, watch the initial sync, fail over, then
   await page.getByRole('button', { name: 'Add replica' }).click();
   await page.getByLabel('Replica name').fill('bad name');
   await page.getByRole('button', { name: /Create replica/ }).click();
-  await expect(page.getByText('letters, digits and . _ - only, starting with a letter or digit')).toBeVisible();
+  await expect(
+    page.getByText('letters, digits and . _ - only, starting with a letter or digit'),
+  ).toBeVisible();
   await page.getByLabel('Replica name').fill('dr');
   await page.getByLabel('Target node').selectOption({ label: 'node2' });
   await expect(page.getByLabel('Target node')).not.toContainText('node1');
@@ -74,7 +78,9 @@ test('create a replica through the form, watch the initial sync, fail over, then
   // The failover's run report: the reason typed, nothing lost, the measured recovery time.
   await page.getByRole('link', { name: /Run report #\d+/ }).click();
   const report = page.getByTestId('run-report');
-  await expect(report.getByRole('heading', { name: new RegExp(`Planned failover of VM ${VM}`) })).toContainText('finished');
+  await expect(
+    report.getByRole('heading', { name: new RegExp(`Planned failover of VM ${VM}`) }),
+  ).toContainText('finished');
   await expect(report.getByTestId('report-reason')).toHaveText('maintenance of node1');
   await expect(report.getByTestId('report-data-loss')).toHaveText('none');
   await expect(report.getByTestId('report-recovery-time')).toHaveText(/^\d+ (ms|s)$/);
@@ -98,7 +104,9 @@ test('create a replica through the form, watch the initial sync, fail over, then
   expect(sum('node1', `/zones/${VM}-disk1/disk.img`)).toBe(sum('node2', `/data/${VM}-disk1/disk.img`));
 });
 
-test('the master node crashes: find the VM on the Replicas page, fail it over, and the old master is kept stopped when it returns', async ({ page }) => {
+test('the master node crashes: find the VM on the Replicas page, fail it over, and the old master is kept stopped when it returns', async ({
+  page,
+}) => {
   // After the first test the VM's master is node2 and its replica is on node1.
   await signIn(page);
   nodeLab('crash', 'node2');
@@ -121,7 +129,9 @@ test('the master node crashes: find the VM on the Replicas page, fail it over, a
   }
   // node2 comes back and its copy is started (as autostart would): the scheduler stops it.
   nodeLab('ssh', 'node2', 'virsh', 'start', '--paused', VM);
-  await expect.poll(() => nodeLab('ssh', 'node2', 'virsh', 'domstate', VM).trim(), { timeout: 60_000 }).toBe('shut off');
+  await expect
+    .poll(() => nodeLab('ssh', 'node2', 'virsh', 'domstate', VM).trim(), { timeout: 60_000 })
+    .toBe('shut off');
   await page.goto('/replicas');
   await page.getByRole('link', { name: VM }).first().click();
   const card = page.getByTestId('replica-card').filter({ hasText: 'dr' });

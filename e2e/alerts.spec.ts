@@ -17,7 +17,10 @@ const DATA = process.env.E2E_ALERTS_DATA_DIR ?? '/tmp/tandem-e2e-alerts-data';
 const PASSWORD = 'e2e-alerts-admin-password';
 
 let page: Page;
-const own = new OwnServer(PORT, DATA, PASSWORD, { TANDEM_ALERT_INTERVAL_MS: '1000', TANDEM_SCHEDULER_INTERVAL_MS: '1000' });
+const own = new OwnServer(PORT, DATA, PASSWORD, {
+  TANDEM_ALERT_INTERVAL_MS: '1000',
+  TANDEM_SCHEDULER_INTERVAL_MS: '1000',
+});
 
 test.describe.configure({ mode: 'serial' });
 
@@ -32,10 +35,19 @@ test.afterAll(() => own.stop());
 async function call<T>(kind: 'query' | 'mutation', path: string, input?: unknown): Promise<T> {
   const res =
     kind === 'query'
-      ? await page.request.get(`/api/trpc/${path}${input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify({ json: input }))}`}`)
-      : await page.request.post(`/api/trpc/${path}`, { data: { json: input ?? null }, headers: { origin: own.base } });
-  const body = (await res.json()) as { result?: { data: { json: T } }; error?: { json: { message: string } } };
-  if (!res.ok() || !body.result) throw new Error(`${path}: ${res.status()} ${body.error?.json.message ?? ''}`);
+      ? await page.request.get(
+          `/api/trpc/${path}${input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify({ json: input }))}`}`,
+        )
+      : await page.request.post(`/api/trpc/${path}`, {
+          data: { json: input ?? null },
+          headers: { origin: own.base },
+        });
+  const body = (await res.json()) as {
+    result?: { data: { json: T } };
+    error?: { json: { message: string } };
+  };
+  if (!res.ok() || !body.result)
+    throw new Error(`${path}: ${res.status()} ${body.error?.json.message ?? ''}`);
   return body.result.data.json;
 }
 
@@ -47,7 +59,8 @@ test('a paused demo replica with a small RPO fires an alert; the Alerts page sho
   // sync of the demo's 140 GiB takes minutes in real time): the scheduler hears from its master
   // every second, so its data-loss window grows from 12 s on.
   const db = new Database(path.join(DATA, 'tandem.db'));
-  const siteId = (name: string) => (db.prepare('select id from sites where name = ?').get(name) as { id: number }).id;
+  const siteId = (name: string) =>
+    (db.prepare('select id from sites where name = ?').get(name) as { id: number }).id;
   const id = Number(
     db
       .prepare(
@@ -55,16 +68,35 @@ test('a paused demo replica with a small RPO fires an alert; the Alerts page sho
            sleep_time_sec, enabled, keep_snapshots, state, last_sync_at, last_snapshot, last_sync_bytes)
          values ('dr', 'web01', ?, ?, 'zones', '{}', ?, null, 1, 4, 8192, 30, 0, 3, 'idle', ?, 'tandem-dr-20261203T000000Z', 1048576)`,
       )
-      .run(siteId('demo-node1'), siteId('demo-node2'), JSON.stringify([{ device: 'vda', source: 'zones/web01-disk0', target: 'zones/web01-disk0', kind: 'zvol', file: null }]), Date.now() - 12_000).lastInsertRowid,
+      .run(
+        siteId('demo-node1'),
+        siteId('demo-node2'),
+        JSON.stringify([
+          {
+            device: 'vda',
+            source: 'zones/web01-disk0',
+            target: 'zones/web01-disk0',
+            kind: 'zvol',
+            file: null,
+          },
+        ]),
+        Date.now() - 12_000,
+      ).lastInsertRowid,
   );
   db.close();
   // An RPO of 10 s for it, through the API: over 10 s it is a warning, over 20 s a breach.
-  await call('mutation', 'protection.setRpo', { scope: { kind: 'object', subject: `replica:${id}` }, seconds: 10 });
+  await call('mutation', 'protection.setRpo', {
+    scope: { kind: 'object', subject: `replica:${id}` },
+    seconds: 10,
+  });
   const created = { id };
 
   await page.getByRole('link', { name: 'Alerts' }).click();
   await expect(page.getByRole('heading', { name: 'Alerts', level: 1 })).toBeVisible();
-  const row = page.getByTestId('alert-row').filter({ hasText: 'web01 (dr) (demo-node1 → demo-node2): data-loss window' }).filter({ hasText: 'over twice its RPO of 10 s' });
+  const row = page
+    .getByTestId('alert-row')
+    .filter({ hasText: 'web01 (dr) (demo-node1 → demo-node2): data-loss window' })
+    .filter({ hasText: 'over twice its RPO of 10 s' });
   await expect(row).toBeVisible({ timeout: 60_000 });
   await expect(row).toContainText('critical');
   await expect(row).toContainText(`rpo-breach:replica:${created.id}`);
@@ -72,7 +104,12 @@ test('a paused demo replica with a small RPO fires an alert; the Alerts page sho
   await expect(page.getByTestId('alert-row').first()).toContainText('critical');
   await expect(page.getByTestId('alert-counts')).toContainText('critical');
   // The warning that came first was replaced by the breach: it is among the past alerts.
-  await expect(page.getByTestId('past-alert-row').filter({ hasText: 'web01 (dr)' }).filter({ hasText: 'over its RPO of 10 s' })).toBeVisible({ timeout: 30_000 });
+  await expect(
+    page
+      .getByTestId('past-alert-row')
+      .filter({ hasText: 'web01 (dr)' })
+      .filter({ hasText: 'over its RPO of 10 s' }),
+  ).toBeVisible({ timeout: 30_000 });
 
   expect(await axe()).toEqual([]);
 
@@ -81,19 +118,29 @@ test('a paused demo replica with a small RPO fires an alert; the Alerts page sho
   await expect(row.getByRole('cell').nth(3)).toContainText('admin');
   // Still firing after the next evaluations.
   await page.reload();
-  await expect(page.getByTestId('alert-row').filter({ hasText: `rpo-breach:replica:${created.id}` })).toContainText('admin');
+  await expect(
+    page.getByTestId('alert-row').filter({ hasText: `rpo-breach:replica:${created.id}` }),
+  ).toContainText('admin');
 
   // Silence the rule for a day with a reason; the silence is listed and can be ended.
-  await page.getByTestId('alert-row').filter({ hasText: `rpo-breach:replica:${created.id}` }).getByRole('button', { name: 'Silence' }).click();
+  await page
+    .getByTestId('alert-row')
+    .filter({ hasText: `rpo-breach:replica:${created.id}` })
+    .getByRole('button', { name: 'Silence' })
+    .click();
   const dialog = page.getByRole('dialog', { name: 'Silence alerts' });
-  await dialog.getByLabel('What to silence').selectOption({ label: 'Every alert of this rule (RPO breached (over 2×))' });
+  await dialog
+    .getByLabel('What to silence')
+    .selectOption({ label: 'Every alert of this rule (RPO breached (over 2×))' });
   await dialog.getByLabel('For').selectOption({ label: '1 day' });
   await dialog.getByLabel('Reason').fill('demo maintenance');
   expect(await axe()).toEqual([]);
   await dialog.getByRole('button', { name: 'Silence' }).click();
   const silence = page.getByTestId('silence-row').filter({ hasText: 'rpo-breach:*' });
   await expect(silence).toContainText('demo maintenance');
-  await expect(page.getByTestId('alert-row').filter({ hasText: `rpo-breach:replica:${created.id}` })).toContainText('silenced until');
+  await expect(
+    page.getByTestId('alert-row').filter({ hasText: `rpo-breach:replica:${created.id}` }),
+  ).toContainText('silenced until');
   await silence.getByRole('button', { name: 'End silence' }).click();
   await expect(silence).toHaveCount(0);
 
@@ -111,11 +158,16 @@ test('a webhook channel: its secret is shown once, and "Send test" reaches a rec
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      got.push({ timestamp: String(req.headers['x-tandem-timestamp']), signature: String(req.headers['x-tandem-signature']), body: Buffer.concat(chunks).toString('utf8') });
+      got.push({
+        timestamp: String(req.headers['x-tandem-timestamp']),
+        signature: String(req.headers['x-tandem-signature']),
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       res.writeHead(204).end();
     });
   });
-  const verified = (g: (typeof got)[number]) => g.signature === `sha256=${createHmac('sha256', secret).update(`${g.timestamp}.${g.body}`).digest('hex')}`;
+  const verified = (g: (typeof got)[number]) =>
+    g.signature === `sha256=${createHmac('sha256', secret).update(`${g.timestamp}.${g.body}`).digest('hex')}`;
   await new Promise<void>((r) => receiver.listen(HOOK_PORT, '127.0.0.1', () => r()));
   try {
     await page.goto('/alerts');
@@ -145,8 +197,13 @@ test('a webhook channel: its secret is shown once, and "Send test" reaches a rec
     // told of yet were sent to the new channel too, but not the acknowledged breach.
     expect(got.length).toBeGreaterThanOrEqual(1);
     expect(got.filter((g) => !verified(g))).toEqual([]);
-    const bodies = got.map((g) => JSON.parse(g.body) as { event: string; channel: { name: string }; alert: { key: string } | null });
-    expect(bodies.filter((b) => b.event === 'test')).toEqual([expect.objectContaining({ channel: expect.objectContaining({ name: 'e2e receiver' }), alert: null })]);
+    const bodies = got.map(
+      (g) =>
+        JSON.parse(g.body) as { event: string; channel: { name: string }; alert: { key: string } | null },
+    );
+    expect(bodies.filter((b) => b.event === 'test')).toEqual([
+      expect.objectContaining({ channel: expect.objectContaining({ name: 'e2e receiver' }), alert: null }),
+    ]);
     expect(bodies.filter((b) => b.alert?.key.startsWith('rpo-breach:replica:'))).toEqual([]);
   } finally {
     await new Promise<void>((r) => receiver.close(() => r()));

@@ -15,7 +15,10 @@ let page: Page;
 
 test.describe.configure({ mode: 'serial' });
 
-const own = new OwnServer(PORT, DATA, PASSWORD, { TANDEM_DEMO_IMAGES: String(IMAGES), TANDEM_DEMO_LATENCY_MS: '20' });
+const own = new OwnServer(PORT, DATA, PASSWORD, {
+  TANDEM_DEMO_IMAGES: String(IMAGES),
+  TANDEM_DEMO_LATENCY_MS: '20',
+});
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(180_000);
@@ -28,14 +31,18 @@ const rows = (group: string) => page.locator(`[data-testid=images-${group}] [dat
 
 test('the pool row and the groups count every image; a group shows 25 rows a page, paged, found by name, sorted', async () => {
   // The status carries counts, not images.
-  const status = page.waitForResponse((r) => r.url().includes('/api/trpc/') && r.url().includes('ceph.status'));
+  const status = page.waitForResponse(
+    (r) => r.url().includes('/api/trpc/') && r.url().includes('ceph.status'),
+  );
   await page.goto('/ceph');
   await expect(page.getByRole('tab', { name: 'demo-site-a' })).toHaveAttribute('aria-selected', 'true');
   const body = await (await status).text();
   expect(body).not.toContain('bench-17');
   expect(body.length).toBeLessThan(20_000);
 
-  const poolRow = page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
+  const poolRow = page
+    .getByTestId('pool-row')
+    .filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
   await expect(poolRow).toContainText(`${IMAGES} (${IMAGES} mirrored)`);
   await expect(rows('ready')).toHaveCount(25);
   const pager = page.getByTestId('images-ready-pager');
@@ -95,11 +102,17 @@ test('beyond 200 images an image is chosen by typing its name; the failover prev
   const loss = wizard.getByTestId('ceph-data-loss');
   await expect(loss).toHaveAttribute('data-mode', 'planned', { timeout: 30_000 });
   await expect(loss.getByTestId('ceph-data-loss-row')).toHaveCount(50);
-  await expect(wizard.getByTestId('ceph-data-loss-summary')).toContainText(/^2\d\d images\. The 50 first are listed/);
-  await expect(wizard.locator('[data-testid=ceph-precheck]').filter({ hasText: /more image\(s\)/ })).toBeVisible();
+  await expect(wizard.getByTestId('ceph-data-loss-summary')).toContainText(
+    /^2\d\d images\. The 50 first are listed/,
+  );
+  await expect(
+    wizard.locator('[data-testid=ceph-precheck]').filter({ hasText: /more image\(s\)/ }),
+  ).toBeVisible();
   // One image as the scope, by name.
   await wizard.getByLabel('Scope').fill('bench-42');
   await expect(loss.getByTestId('ceph-data-loss-row')).toHaveCount(1);
   await expect(loss.getByTestId('ceph-data-loss-row')).toHaveAttribute('data-image', 'bench-42');
-  await expect(wizard.getByRole('button', { name: 'Fail over bench-42 from demo-site-a to demo-site-b' })).toBeVisible();
+  await expect(
+    wizard.getByRole('button', { name: 'Fail over bench-42 from demo-site-a to demo-site-b' }),
+  ).toBeVisible();
 });

@@ -30,8 +30,12 @@ async function openCluster(site: string) {
   await expect(page.getByTestId('pool-row').first()).toBeVisible();
 }
 
-const poolRow = () => page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
-const nsRow = () => page.getByTestId('namespace-row').filter({ has: page.getByRole('button', { name: 'rbd / tenant1', exact: true }) });
+const poolRow = () =>
+  page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
+const nsRow = () =>
+  page
+    .getByTestId('namespace-row')
+    .filter({ has: page.getByRole('button', { name: 'rbd / tenant1', exact: true }) });
 const imageRow = (name: string) => page.locator(`[data-testid=image-row][data-image="${name}"]`);
 const details = (name: string) => page.locator(`[data-testid=image-details][data-image="${name}"]`);
 
@@ -42,7 +46,10 @@ async function openNamespace() {
 
 async function expand(name: string): Promise<Locator> {
   await imageRow(name).getByRole('button', { name, exact: true }).click();
-  await expect(imageRow(name).getByRole('button', { name, exact: true })).toHaveAttribute('aria-expanded', 'true');
+  await expect(imageRow(name).getByRole('button', { name, exact: true })).toHaveAttribute(
+    'aria-expanded',
+    'true',
+  );
   return details(name);
 }
 
@@ -59,9 +66,12 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
 
   // Selecting the namespace shows its images, not the default namespace's.
   await openNamespace();
-  for (const img of ['vm-mail01-root', 'vm-erp01-data', 'scratch01']) await expect(imageRow(img)).toBeVisible();
+  for (const img of ['vm-mail01-root', 'vm-erp01-data', 'scratch01'])
+    await expect(imageRow(img)).toBeVisible();
   await expect(imageRow('vm-web01-root')).toHaveCount(0);
-  await expect(page.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' })).toBeVisible();
+  await expect(
+    page.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' }),
+  ).toBeVisible();
 
   // Cancel keeps the mode; confirming changes the namespace only.
   await nsMode.selectOption('pool');
@@ -87,10 +97,19 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
   // Disabling a pool that has peers: warned, refused with Ceph's reason, and the select shows the real mode.
   await page.getByLabel('Mirror mode of rbd', { exact: true }).selectOption('disabled');
   const off = page.getByRole('dialog').filter({ hasText: 'Set the mirror mode of rbd to disabled?' });
-  await expect(off).toContainText('rbd still has 1 peer(s) (demo-site-b): Ceph will refuse until they are removed.');
+  await expect(off).toContainText(
+    'rbd still has 1 peer(s) (demo-site-b): Ceph will refuse until they are removed.',
+  );
   await off.getByRole('button', { name: 'Set to disabled' }).click();
-  await expect(page.getByRole('alert').filter({ hasText: 'Set mirror mode of rbd to disabled on demo-site-a failed: rbd still has 1 peer(s) (demo-site-b)' })).toBeVisible();
-  await expect(poolRow().getByTestId('mode-error')).toContainText('Ceph refuses to disable mirroring until they are removed');
+  await expect(
+    page.getByRole('alert').filter({
+      hasText:
+        'Set mirror mode of rbd to disabled on demo-site-a failed: rbd still has 1 peer(s) (demo-site-b)',
+    }),
+  ).toBeVisible();
+  await expect(poolRow().getByTestId('mode-error')).toContainText(
+    'Ceph refuses to disable mirroring until they are removed',
+  );
   await expect(page.getByLabel('Mirror mode of rbd', { exact: true })).toHaveValue('image');
   await expect(page.getByLabel('Mirror mode of rbd', { exact: true })).toBeEnabled();
 });
@@ -103,7 +122,9 @@ test('replaying images show the parsed replay details: state, throughput, snapsh
   await expect(ready.first()).toContainText(/local snapshot .+ · remote snapshot/);
   // The primary side shows what its peer reports.
   await openCluster('demo-site-a');
-  await expect(page.getByTestId('images-ready').getByTestId('replay-details').first()).toContainText(/^demo-site-b: /);
+  await expect(page.getByTestId('images-ready').getByTestId('replay-details').first()).toContainText(
+    /^demo-site-b: /,
+  );
 });
 
 test('each group counts its images; a search by part of a name shows the matching ones of every group', async () => {
@@ -198,15 +219,27 @@ test('pool journaling says which images it affects before it runs, and skips sna
   await expect(plan).toContainText('vm-mail01-root: snapshot mirroring mode');
   await expect(plan).toContainText('vm-erp01-data: journaling already on');
   await dialog.getByRole('button', { name: 'Turn journaling on' }).click();
-  await expect(page.getByText('Journaling on for rbd/tenant1: changed scratch01; 2 left as they were')).toBeVisible();
-  await expect((await expand('scratch01')).getByTestId('image-journaling')).toHaveAttribute('data-on', 'true');
-  await expect((await expand('vm-mail01-root')).getByTestId('image-journaling')).toHaveAttribute('data-on', 'false');
+  await expect(
+    page.getByText('Journaling on for rbd/tenant1: changed scratch01; 2 left as they were'),
+  ).toBeVisible();
+  await expect((await expand('scratch01')).getByTestId('image-journaling')).toHaveAttribute(
+    'data-on',
+    'true',
+  );
+  await expect((await expand('vm-mail01-root')).getByTestId('image-journaling')).toHaveAttribute(
+    'data-on',
+    'false',
+  );
 
   await page.getByRole('button', { name: 'Journaling off for rbd/tenant1…', exact: true }).click();
   dialog = page.getByRole('dialog', { name: 'Turn journaling off for rbd/tenant1?' });
-  await expect(dialog.getByTestId('journaling-plan')).toContainText('vm-erp01-data: journal mirroring enabled');
+  await expect(dialog.getByTestId('journaling-plan')).toContainText(
+    'vm-erp01-data: journal mirroring enabled',
+  );
   await dialog.getByRole('button', { name: 'Turn journaling off' }).click();
-  await expect(page.getByText('Journaling off for rbd/tenant1: changed scratch01; 2 left as they were')).toBeVisible();
+  await expect(
+    page.getByText('Journaling off for rbd/tenant1: changed scratch01; 2 left as they were'),
+  ).toBeVisible();
   await expect(details('scratch01').getByTestId('image-journaling')).toHaveAttribute('data-on', 'false');
 });
 
@@ -224,14 +257,17 @@ test('a snapshot schedule added is listed at once, and gone at once when removed
     await gate;
     await route.continue().catch(() => undefined);
   };
-  const plans = (url: URL) => url.pathname.startsWith('/api/trpc/') && url.pathname.includes('ceph.failoverPlan');
+  const plans = (url: URL) =>
+    url.pathname.startsWith('/api/trpc/') && url.pathname.includes('ceph.failoverPlan');
   await page.route(plans, slow);
   try {
     await page.getByLabel('Interval').fill('2h');
     await expect(page.getByTestId('schedule-preview')).toContainText('Next runs:');
     await page.getByRole('button', { name: 'Add schedule' }).click();
     // Longer than the RPO (15 min by default): refused on the field until the risk is accepted.
-    await expect(page.getByText(/a snapshot schedule of .* cannot meet the RPO of 15 min/).first()).toBeVisible();
+    await expect(
+      page.getByText(/a snapshot schedule of .* cannot meet the RPO of 15 min/).first(),
+    ).toBeVisible();
     await page.getByLabel(/Save anyway/).check();
     await page.getByRole('button', { name: 'Add schedule' }).click();
     // No reload, no waiting for the slow query: the list follows the task.
@@ -254,10 +290,14 @@ test('the site name is shown and changed, validated on its field', async () => {
   const field = dialog.getByLabel('New site name');
   await field.fill('demo-site-a');
   await dialog.getByRole('button', { name: 'Save site name' }).click();
-  await expect(dialog.getByText('demo-site-a is the site name of a peer: each cluster needs a site name of its own')).toBeVisible();
+  await expect(
+    dialog.getByText('demo-site-a is the site name of a peer: each cluster needs a site name of its own'),
+  ).toBeVisible();
   await field.fill('bad name');
   await dialog.getByRole('button', { name: 'Save site name' }).click();
-  await expect(dialog.getByText('letters, digits and . _ - only, starting with a letter or digit')).toBeVisible();
+  await expect(
+    dialog.getByText('letters, digits and . _ - only, starting with a letter or digit'),
+  ).toBeVisible();
   await expect(field).toHaveValue('bad name');
   await field.fill('dr-east');
   await dialog.getByRole('button', { name: 'Save site name' }).click();
@@ -280,7 +320,9 @@ test('a peer is edited: only changed fields are sent, errors stay on their field
   await expect(peer).toContainText('rx-tx');
   await poolRow().getByRole('button', { name: 'Edit peer demo-site-b' }).click();
   const dialog = page.getByRole('dialog', { name: 'Edit peer demo-site-b of pool rbd' });
-  await expect(dialog.getByTestId('peer-restart-hint')).toContainText('restart the rbd-mirror daemon(s) of demo-site-a');
+  await expect(dialog.getByTestId('peer-restart-hint')).toContainText(
+    'restart the rbd-mirror daemon(s) of demo-site-a',
+  );
   await expect(dialog.getByLabel('Monitor hosts')).toHaveValue('[v2:10.20.2.11:3300/0,v1:10.20.2.11:6789/0]');
 
   await dialog.getByRole('button', { name: 'Save peer' }).click();
@@ -295,7 +337,11 @@ test('a peer is edited: only changed fields are sent, errors stay on their field
   await dialog.getByLabel('Client name').fill('client.rbd-mirror-dr');
   await dialog.getByLabel('Peer site name').fill('demo-site-a');
   await dialog.getByRole('button', { name: 'Save peer' }).click();
-  await expect(dialog.getByText("demo-site-a is this cluster's own site name; a peer has the site name of the other cluster")).toBeVisible();
+  await expect(
+    dialog.getByText(
+      "demo-site-a is this cluster's own site name; a peer has the site name of the other cluster",
+    ),
+  ).toBeVisible();
   await expect(dialog.getByLabel('Client name')).toHaveValue('client.rbd-mirror-dr');
 
   await dialog.getByLabel('Peer site name').fill('demo-site-b');
@@ -309,8 +355,12 @@ test('a peer is edited: only changed fields are sent, errors stay on their field
 
   await expect(dialog).toHaveCount(0);
   const notice = page.getByTestId('restart-notice');
-  await expect(notice).toContainText('Peer demo-site-b of pool rbd changed (client client.rbd-mirror-peer → client.rbd-mirror-dr; direction rx-tx → rx-only)');
-  await expect(notice).toContainText('Restart the rbd-mirror daemon(s) of demo-site-a (demo on demo-site-a-mirror1) for the change to take effect.');
+  await expect(notice).toContainText(
+    'Peer demo-site-b of pool rbd changed (client client.rbd-mirror-peer → client.rbd-mirror-dr; direction rx-tx → rx-only)',
+  );
+  await expect(notice).toContainText(
+    'Restart the rbd-mirror daemon(s) of demo-site-a (demo on demo-site-a-mirror1) for the change to take effect.',
+  );
   await expect(peer).toContainText('rx-only');
   await expect(peer).toContainText('client.rbd-mirror-dr');
   await page.reload();
@@ -330,7 +380,9 @@ test('a bad monitor address of a peer is an error on its field at once, and no t
   const before = await mon.inputValue();
   await mon.fill('[v2:10.20.2.11:3300/0,v1:10.20.2.11:99999/0]');
   await dialog.getByRole('button', { name: 'Save peer' }).click();
-  await expect(dialog.getByText('port 99999 of [v2:10.20.2.11:3300/0,v1:10.20.2.11:99999/0] is not between 1 and 65535')).toBeVisible();
+  await expect(
+    dialog.getByText('port 99999 of [v2:10.20.2.11:3300/0,v1:10.20.2.11:99999/0] is not between 1 and 65535'),
+  ).toBeVisible();
   await expect(mon).toHaveAttribute('aria-invalid', 'true');
   await expect(page.getByText(/^Task #\d+ started/)).toHaveCount(0);
   expect(answers).toEqual([400]);
@@ -350,7 +402,9 @@ test('removing a peer asks first, naming the peer and pool and what stops; cance
   });
   await poolRow().getByRole('button', { name: 'Remove peer demo-site-b' }).click();
   const dialog = page.getByRole('dialog').filter({ hasText: 'Remove peer demo-site-b from pool rbd?' });
-  await expect(dialog.getByTestId('remove-peer-effect')).toContainText('Mirroring of pool rbd and its namespace tenant1 with demo-site-b stops');
+  await expect(dialog.getByTestId('remove-peer-effect')).toContainText(
+    'Mirroring of pool rbd and its namespace tenant1 with demo-site-b stops',
+  );
   await expect(dialog.getByTestId('remove-peer-effect')).toContainText('(7 mirrored images here)');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await expect(dialog).toHaveCount(0);
@@ -360,7 +414,11 @@ test('removing a peer asks first, naming the peer and pool and what stops; cance
   expect(removeCalls).toBe(0);
 
   await poolRow().getByRole('button', { name: 'Remove peer demo-site-b' }).click();
-  await page.getByRole('dialog').filter({ hasText: 'Remove peer demo-site-b from pool rbd?' }).getByRole('button', { name: 'Remove peer' }).click();
+  await page
+    .getByRole('dialog')
+    .filter({ hasText: 'Remove peer demo-site-b from pool rbd?' })
+    .getByRole('button', { name: 'Remove peer' })
+    .click();
   await expect(page.getByText('Peer demo-site-b removed from rbd')).toBeVisible();
   expect(removeCalls).toBe(1);
   await expect(poolRow().getByTestId('peer')).toHaveCount(0);

@@ -8,17 +8,23 @@ import { utils as sshUtils } from 'ssh2';
 const ADMIN = { username: 'admin', password: 'e2e-admin-password' };
 
 async function progressValue(page: Page): Promise<number> {
-  return Number(await page.getByTestId('task-progress').getByRole('progressbar').getAttribute('aria-valuenow'));
+  return Number(
+    await page.getByTestId('task-progress').getByRole('progressbar').getAttribute('aria-valuenow'),
+  );
 }
 
 test.describe.configure({ mode: 'serial' });
 
-test('first start: setup, demo overview, a task watched live, history and CSV, sign-out', async ({ page }) => {
+test('first start: setup, demo overview, a task watched live, history and CSV, sign-out', async ({
+  page,
+}) => {
   // A protected page without a session goes to sign-in, which sends a fresh install to setup.
   await page.goto('/history');
   await expect(page).toHaveURL(/\/setup$/);
   // The one-time setup code is in the server's log and in <data dir>/setup-code.
-  const setupCode = fs.readFileSync(path.join(process.env.E2E_DATA_DIR ?? '/tmp/tandem-e2e-data', 'setup-code'), 'utf8').trim();
+  const setupCode = fs
+    .readFileSync(path.join(process.env.E2E_DATA_DIR ?? '/tmp/tandem-e2e-data', 'setup-code'), 'utf8')
+    .trim();
   await page.getByLabel('Setup code').fill('WRNG-CODE-0000');
   await page.getByLabel('Admin username').fill(ADMIN.username);
   await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
@@ -55,7 +61,10 @@ test('first start: setup, demo overview, a task watched live, history and CSV, s
       { intervals: [50], timeout: 30_000 },
     )
     .toBe(true);
-  expect([...seen].some((v) => v > 0 && v < 100), `intermediate progress seen: ${[...seen].join(',')}`).toBe(true);
+  expect(
+    [...seen].some((v) => v > 0 && v < 100),
+    `intermediate progress seen: ${[...seen].join(',')}`,
+  ).toBe(true);
   await expect(page.getByRole('heading', { name: /Task #\d+: Check demo-node1/ })).toContainText('finished');
   await expect(page.getByTestId('task-step')).toHaveCount(4);
   for (const step of await page.getByTestId('task-step').all()) await expect(step).toContainText('done');
@@ -114,8 +123,12 @@ test('sites: bad input gets field errors; a duplicate name its own message', asy
   await page.getByLabel('SSH host').fill('bad host!');
   await page.getByLabel(/SSH private key/).fill('not a key');
   await page.getByRole('button', { name: 'Register' }).click();
-  await expect(page.getByText('paste the whole private key, including the BEGIN and END lines')).toBeVisible();
-  await page.getByLabel(/SSH private key/).fill('-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----');
+  await expect(
+    page.getByText('paste the whole private key, including the BEGIN and END lines'),
+  ).toBeVisible();
+  await page
+    .getByLabel(/SSH private key/)
+    .fill('-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----');
   await page.getByRole('button', { name: 'Register' }).click();
   await expect(page.getByText('not a valid host name or IP address')).toBeVisible();
   await page.getByLabel('SSH host').fill('10.9.8.7');
@@ -131,7 +144,10 @@ async function signIn(page: Page) {
   await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
 }
 
-test('losing the server: a banner says since when, the page is greyed out, and both clear when it answers again', async ({ page, context }) => {
+test('losing the server: a banner says since when, the page is greyed out, and both clear when it answers again', async ({
+  page,
+  context,
+}) => {
   await signIn(page);
   await page.getByRole('link', { name: 'Replicas (VMs)' }).click();
   await expect(page.getByTestId('vm-row').first()).toBeVisible();
@@ -143,7 +159,9 @@ test('losing the server: a banner says since when, the page is greyed out, and b
   await page.route('**/api/trpc/**', (r) => r.abort());
   await page.getByRole('link', { name: 'History' }).click();
   await expect(banner).toBeVisible();
-  await expect(banner).toHaveText(/^Lost contact with the Tandem server since \d\d:\d\d:\d\d — states shown may be stale; retrying…$/);
+  await expect(banner).toHaveText(
+    /^Lost contact with the Tandem server since \d\d:\d\d:\d\d — states shown may be stale; retrying…$/,
+  );
   await expect(content).toHaveAttribute('data-stale', 'true');
   // It answers again: the banner goes, and the page is fetched afresh.
   await page.unroute('**/api/trpc/**');
@@ -158,7 +176,9 @@ test('losing the server: a banner says since when, the page is greyed out, and b
   await expect(banner).toBeHidden({ timeout: 10_000 });
 });
 
-test('a VM whose master node is unreachable is listed from its stored replica, marked, with its failover one click away', async ({ page }) => {
+test('a VM whose master node is unreachable is listed from its stored replica, marked, with its failover one click away', async ({
+  page,
+}) => {
   await signIn(page);
   // A node that refuses connections (nothing listens on port 1).
   await page.getByRole('link', { name: 'Sites' }).click();
@@ -172,7 +192,8 @@ test('a VM whose master node is unreachable is listed from its stored replica, m
 
   // The replica Tandem stored for web09 while that node still answered, as its last sync left it.
   const db = new Database(path.join(process.env.E2E_DATA_DIR ?? '/tmp/tandem-e2e-data', 'tandem.db'));
-  const siteId = (name: string) => (db.prepare('select id from sites where name = ?').get(name) as { id: number }).id;
+  const siteId = (name: string) =>
+    (db.prepare('select id from sites where name = ?').get(name) as { id: number }).id;
   const lastSync = Date.now() - 300_000;
   db.prepare(
     `insert into replicas (name, vm_name, source_site_id, target_site_id, root_zpool, disk_zpools, datasets, vm_definition, reserve_resources, vcpus, memory_mib,
@@ -181,8 +202,16 @@ test('a VM whose master node is unreachable is listed from its stored replica, m
   ).run(
     siteId('lost-node'),
     siteId('demo-node2'),
-    JSON.stringify([{ device: 'vda', source: 'zones/web09-disk0', target: 'zones/web09-disk0', kind: 'zvol', file: null }]),
-    JSON.stringify({ format: 'libvirt-xml', name: 'web09', text: '<domain type="kvm"><name>web09</name></domain>', state: 'running', disks: [{ device: 'vda', path: '/dev/zvol/zones/web09-disk0' }] }),
+    JSON.stringify([
+      { device: 'vda', source: 'zones/web09-disk0', target: 'zones/web09-disk0', kind: 'zvol', file: null },
+    ]),
+    JSON.stringify({
+      format: 'libvirt-xml',
+      name: 'web09',
+      text: '<domain type="kvm"><name>web09</name></domain>',
+      state: 'running',
+      disks: [{ device: 'vda', path: '/dev/zvol/zones/web09-disk0' }],
+    }),
     lastSync,
   );
   db.close();
@@ -190,7 +219,9 @@ test('a VM whose master node is unreachable is listed from its stored replica, m
   // The Replicas page shows the node as unreachable with the reason, and web09 in it.
   await page.getByRole('link', { name: 'Replicas (VMs)' }).click();
   const card = page.locator('[data-testid=node-card][data-node="lost-node"]');
-  await expect(card.getByTestId('node-status')).toContainText('lost-node is unreachable: connection refused by 127.0.0.1:1');
+  await expect(card.getByTestId('node-status')).toContainText(
+    'lost-node is unreachable: connection refused by 127.0.0.1:1',
+  );
   const row = card.locator('[data-testid=vm-row][data-vm="web09"]');
   await expect(row).toContainText('node unreachable');
   await expect(row).toContainText('2 / 4.0 GiB');
@@ -202,7 +233,9 @@ test('a VM whose master node is unreachable is listed from its stored replica, m
 
   // So is the VM page, which says why and shows the replica with its wizard.
   await row.getByRole('link', { name: 'web09' }).click();
-  await expect(page.getByTestId('vm-unreachable')).toContainText('Node unreachable: connection refused by 127.0.0.1:1');
+  await expect(page.getByTestId('vm-unreachable')).toContainText(
+    'Node unreachable: connection refused by 127.0.0.1:1',
+  );
   await expect(page.getByTestId('vm-unreachable')).toContainText('last known state running');
   const replicaCard = page.locator('[data-testid=replica-card][data-replica="dr"]');
   await expect(replicaCard).toBeVisible();
@@ -210,7 +243,9 @@ test('a VM whose master node is unreachable is listed from its stored replica, m
   await expect(page.getByRole('heading', { name: 'Fail over web09' })).toBeVisible();
 });
 
-test('the server is stopped and started again: the banner says so, and live progress works again afterwards', async ({ browser }) => {
+test('the server is stopped and started again: the banner says so, and live progress works again afterwards', async ({
+  browser,
+}) => {
   // A server of its own (the shared one must keep running), stopped as a service manager stops it.
   test.setTimeout(180_000);
   const port = Number(process.env.E2E_RESTART_PORT ?? 3216);
@@ -220,13 +255,28 @@ test('the server is stopped and started again: the banner says so, and live prog
   fs.rmSync(data, { recursive: true, force: true });
   const start = () =>
     spawn('npx', ['next', 'start', '-p', String(port), '-H', '127.0.0.1'], {
-      env: { ...process.env, TANDEM_DATA_DIR: data, TANDEM_DEMO_LATENCY_MS: '1000', TANDEM_ADMIN_PASSWORD: password },
+      env: {
+        ...process.env,
+        TANDEM_DATA_DIR: data,
+        TANDEM_DEMO_LATENCY_MS: '1000',
+        TANDEM_ADMIN_PASSWORD: password,
+      },
       detached: true,
       stdio: 'ignore',
     });
   const answering = async () => {
-    for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 300))) {
-      if (await fetch(`${base}/login`).then((r) => r.ok, () => false)) return;
+    for (
+      const deadline = Date.now() + 90_000;
+      Date.now() < deadline;
+      await new Promise((r) => setTimeout(r, 300))
+    ) {
+      if (
+        await fetch(`${base}/login`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return;
     }
     throw new Error(`the server on port ${port} did not answer within 90 s`);
   };
@@ -259,9 +309,16 @@ test('the server is stopped and started again: the banner says so, and live prog
     await expect(banner).toBeHidden({ timeout: 20_000 });
 
     // The active-tasks panel hears of a new task only through the live stream: it must have reconnected.
-    await page.getByTestId('site-row').filter({ hasText: 'demo-node1' }).getByRole('button', { name: 'Check' }).click();
+    await page
+      .getByTestId('site-row')
+      .filter({ hasText: 'demo-node1' })
+      .getByRole('button', { name: 'Check' })
+      .click();
     await expect(page.getByTestId('active-task').filter({ hasText: 'Check demo-node1' })).toBeVisible();
-    await expect(page.getByRole('heading', { name: /Task #\d+: Check demo-node1/ })).toContainText('finished', { timeout: 30_000 });
+    await expect(page.getByRole('heading', { name: /Task #\d+: Check demo-node1/ })).toContainText(
+      'finished',
+      { timeout: 30_000 },
+    );
     await expect(page.getByTestId('active-task')).toHaveCount(0);
   } finally {
     await context.close();

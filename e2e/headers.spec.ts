@@ -19,7 +19,9 @@ test('pages have a nonce-based CSP, their scripts run, and nothing is refused', 
   expect(csp).toContain("object-src 'none'");
   const nonce = /'nonce-([^']+)'/.exec(csp)![1]!;
   // Every inline script of the page carries this request's nonce.
-  const scripts = await page.locator('script:not([src])').evaluateAll((els) => els.map((e) => (e as HTMLScriptElement).nonce));
+  const scripts = await page
+    .locator('script:not([src])')
+    .evaluateAll((els) => els.map((e) => (e as HTMLScriptElement).nonce));
   expect(scripts.length).toBeGreaterThan(0);
   for (const n of scripts) expect(n).toBe(nonce);
 

@@ -24,7 +24,13 @@ export class OwnServer {
   async start(browser: Browser): Promise<Page> {
     fs.rmSync(this.dataDir, { recursive: true, force: true });
     this.#proc = spawn('npx', ['next', 'start', '-p', String(this.port), '-H', '127.0.0.1'], {
-      env: { ...process.env, TANDEM_DATA_DIR: this.dataDir, TANDEM_DEMO_LATENCY_MS: '100', TANDEM_ADMIN_PASSWORD: this.password, ...this.env },
+      env: {
+        ...process.env,
+        TANDEM_DATA_DIR: this.dataDir,
+        TANDEM_DEMO_LATENCY_MS: '100',
+        TANDEM_ADMIN_PASSWORD: this.password,
+        ...this.env,
+      },
       detached: true,
       stdio: 'ignore',
     });
@@ -35,7 +41,8 @@ export class OwnServer {
       } catch {
         /* not listening yet */
       }
-      if (Date.now() > deadline) throw new Error(`the server on port ${this.port} did not answer within 90 s`);
+      if (Date.now() > deadline)
+        throw new Error(`the server on port ${this.port} did not answer within 90 s`);
       await new Promise((r) => setTimeout(r, 500));
     }
     const context = await browser.newContext({ baseURL: this.base });
@@ -61,7 +68,10 @@ export class OwnServer {
 }
 
 /** Adds a replica of a demo VM through its VM page's form; leaves the page on the sync task. */
-export async function addReplica(page: Page, opts: { vm: string; name: string; target: string; zpool?: string }): Promise<void> {
+export async function addReplica(
+  page: Page,
+  opts: { vm: string; name: string; target: string; zpool?: string },
+): Promise<void> {
   await page.goto('/replicas');
   await page.getByRole('link', { name: opts.vm }).first().click();
   await page.getByRole('button', { name: 'Add replica' }).click();

@@ -29,7 +29,9 @@ test('a plan is made in the editor: an RBD image first, then web01, which depend
   test.setTimeout(180_000);
   // web01's replica, synced once.
   await addReplica(page, { vm: 'web01', name: 'dr', target: 'demo-node2' });
-  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 120_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', {
+    timeout: 120_000,
+  });
 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Recovery plans' }).click();
   await expect(page.getByRole('heading', { name: 'Recovery plans' })).toBeVisible();
@@ -59,10 +61,16 @@ test('a plan is made in the editor: an RBD image first, then web01, which depend
 
   await expect(page).toHaveURL(/\/plans\/\d+$/);
   await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
-  await expect(page.locator('[data-testid=plan-group][data-group="1"]')).toContainText('RBD image rbd/vm-web01-root (demo-site-a → demo-site-b)');
+  await expect(page.locator('[data-testid=plan-group][data-group="1"]')).toContainText(
+    'RBD image rbd/vm-web01-root (demo-site-a → demo-site-b)',
+  );
   await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('VM web01');
-  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('ready when running and web01:80 answers');
-  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText('after RBD image rbd/vm-web01-root');
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText(
+    'ready when running and web01:80 answers',
+  );
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText(
+    'after RBD image rbd/vm-web01-root',
+  );
 });
 
 test('a test failover from its wizard, then its cleanup from the report', async () => {
@@ -71,7 +79,9 @@ test('a test failover from its wizard, then its cleanup from the report', async 
   const wizard = page.getByRole('dialog', { name: 'Test failover: shop' });
   await expect(wizard.getByText('pre-checks pass')).toBeVisible();
   await expect(wizard.getByTestId('run-max-loss')).toContainText('Oldest recovery point');
-  await expect(wizard.locator('[data-testid=run-object][data-label="VM web01"]')).toContainText('clone 2 disk(s) on demo-node2');
+  await expect(wizard.locator('[data-testid=run-object][data-label="VM web01"]')).toContainText(
+    'clone 2 disk(s) on demo-node2',
+  );
   // An isolated network needs its name.
   await wizard.getByLabel(/An isolated libvirt network/).check();
   await wizard.getByLabel('Reason (goes into the run report)').fill('quarterly test');
@@ -84,18 +94,26 @@ test('a test failover from its wizard, then its cleanup from the report', async 
   await expect.poll(() => seriousViolations(page)).toEqual([]);
   await start.click();
   await expect(page.getByRole('heading', { name: /Test failover: plan shop/ })).toBeVisible();
-  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 120_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', {
+    timeout: 120_000,
+  });
   await page.getByRole('link', { name: /Run report #\d+/ }).click();
   const report = page.getByTestId('run-report');
   await expect(report.getByTestId('test-created')).toContainText(/test VM web01-test-\d+/);
-  await expect(report.getByTestId('test-created')).toContainText(/image copy rbd\/tandem-test-\d+-vm-web01-root/);
+  await expect(report.getByTestId('test-created')).toContainText(
+    /image copy rbd\/tandem-test-\d+-vm-web01-root/,
+  );
   await expect(report.getByTestId('test-cleanup-state')).toContainText('not yet');
   await expect(report.getByTestId('report-recovery-time')).not.toHaveText('—');
   expect(await seriousViolations(page)).toEqual([]);
   await report.getByRole('button', { name: 'Clean up test…' }).click();
-  await expect(page.getByRole('dialog', { name: /Clean up test run #\d+\?/ })).toContainText(/zones\/tandem-test-\d+-web01-disk0/);
+  await expect(page.getByRole('dialog', { name: /Clean up test run #\d+\?/ })).toContainText(
+    /zones\/tandem-test-\d+-web01-disk0/,
+  );
   await page.getByRole('button', { name: "Destroy the test's resources" }).click();
-  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 60_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', {
+    timeout: 60_000,
+  });
   await page.goBack();
   await expect(page.getByTestId('test-cleanup-state')).toContainText('done');
   await page.getByRole('link', { name: 'shop' }).first().click();
@@ -115,7 +133,10 @@ test("one VM's test failover from its replica card, its report, its cleanup", as
   await page.getByLabel('Reason (goes into the run report)').fill('does web01 boot?');
   await expect(start).toBeEnabled();
   await start.click();
-  await expect(page.getByRole('heading', { name: /Task #\d+: Test failover: VM web01/ })).toContainText('finished', { timeout: 60_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+: Test failover: VM web01/ })).toContainText(
+    'finished',
+    { timeout: 60_000 },
+  );
   await page.getByRole('link', { name: /Run report #\d+/ }).click();
   const report = page.getByTestId('run-report');
   await expect(report.getByRole('heading', { name: /Test failover of VM web01/ })).toContainText('finished');
@@ -123,7 +144,9 @@ test("one VM's test failover from its replica card, its report, its cleanup", as
   await expect(report.getByTestId('test-created')).toContainText(/test VM web01-test-\d+/);
   await report.getByRole('button', { name: 'Clean up test…' }).click();
   await page.getByRole('button', { name: "Destroy the test's resources" }).click();
-  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 60_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', {
+    timeout: 60_000,
+  });
   await page.goBack();
   await expect(page.getByTestId('test-cleanup-state')).toContainText('done');
   await page.goto('/plans');
@@ -137,7 +160,9 @@ test('a planned migration: pre-checks and windows first, a reason and the name t
   const wizard = page.getByRole('dialog', { name: 'Planned migration: shop' });
   await expect(wizard.getByTestId('run-object')).toHaveCount(2);
   await expect(wizard.getByTestId('run-max-loss')).toContainText('Data lost at most: none');
-  await expect(wizard.locator('[data-testid=run-object][data-label="VM web01"]')).toContainText('demo-node1 → demo-node2: planned failover');
+  await expect(wizard.locator('[data-testid=run-object][data-label="VM web01"]')).toContainText(
+    'demo-node1 → demo-node2: planned failover',
+  );
   const start = wizard.getByRole('button', { name: 'Start planned migration' });
   await expect(start).toBeDisabled();
   await wizard.getByLabel('Reason (goes into the run report)').fill('maintenance of demo-node1');
@@ -148,24 +173,41 @@ test('a planned migration: pre-checks and windows first, a reason and the name t
   await expect(page).toHaveURL(/\/tasks\/\d+$/);
   await expect(page.getByRole('heading', { name: /Planned migration: plan shop/ })).toBeVisible();
   await expect(page.getByTestId('task-step')).toHaveCount(2);
-  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', { timeout: 180_000 });
+  await expect(page.getByRole('heading', { name: /Task #\d+/ })).toContainText('finished', {
+    timeout: 180_000,
+  });
   await page.getByRole('link', { name: /Run report #\d+/ }).click();
 
   const report = page.getByTestId('run-report');
-  await expect(report.getByRole('heading', { name: /Run report #\d+: Planned migration of shop/ })).toContainText('finished');
+  await expect(
+    report.getByRole('heading', { name: /Run report #\d+: Planned migration of shop/ }),
+  ).toContainText('finished');
   await expect(report.getByTestId('report-reason')).toHaveText('maintenance of demo-node1');
   await expect(report.getByTestId('report-data-loss')).toHaveText('none');
   await expect(report.getByTestId('report-recovery-time')).toHaveText(/^\d+(\.\d+)? s$|^\d+ min \d+ s$/);
   await expect(report.getByTestId('report-object')).toHaveCount(2);
   for (const row of await report.getByTestId('report-object').all()) await expect(row).toContainText('done');
-  await expect(report.locator('[data-testid=report-object][data-label="VM web01"]')).toContainText('Start the VM: done');
-  await expect(report.locator('[data-testid=report-object][data-label="VM web01"]')).toContainText('after the start');
+  await expect(report.locator('[data-testid=report-object][data-label="VM web01"]')).toContainText(
+    'Start the VM: done',
+  );
+  await expect(report.locator('[data-testid=report-object][data-label="VM web01"]')).toContainText(
+    'after the start',
+  );
   expect(await seriousViolations(page)).toEqual([]);
 
   // JSON export: the same figures.
-  const [download] = await Promise.all([page.waitForEvent('download'), report.getByRole('button', { name: 'Export JSON' }).click()]);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    report.getByRole('button', { name: 'Export JSON' }).click(),
+  ]);
   const json = JSON.parse(fs.readFileSync((await download.path())!, 'utf8'));
-  expect(json).toMatchObject({ planName: 'shop', kind: 'planned', state: 'finished', reason: 'maintenance of demo-node1', dataLossSec: 0 });
+  expect(json).toMatchObject({
+    planName: 'shop',
+    kind: 'planned',
+    state: 'finished',
+    reason: 'maintenance of demo-node1',
+    dataLossSec: 0,
+  });
   expect(json.recoveryTimeMs).toBeGreaterThan(0);
   expect(json.items.map((i: { state: string }) => i.state)).toEqual(['done', 'done']);
 

@@ -26,12 +26,12 @@ test.beforeAll(async ({ browser }) => {
 
 test.afterAll(() => own.stop());
 
-
 test('a replica’s history page: the data-loss window against the RPO line, the range picker, no serious axe violations', async () => {
   // A replica of web01 as its syncs left it (a real initial sync of its 140 GiB takes minutes in
   // the simulation): last recovery point 5 min ago, paused so that no sync starts, with two runs.
   const db = new Database(path.join(DATA, 'tandem.db'));
-  const siteId = (name: string) => (db.prepare('select id from sites where name = ?').get(name) as { id: number }).id;
+  const siteId = (name: string) =>
+    (db.prepare('select id from sites where name = ?').get(name) as { id: number }).id;
   const now = Date.now();
   const rid = Number(
     db
@@ -44,16 +44,50 @@ test('a replica’s history page: the data-loss window against the RPO line, the
         siteId('demo-node1'),
         siteId('demo-node2'),
         JSON.stringify([
-          { device: 'vda', source: 'zones/web01-disk0', target: 'zones/web01-disk0', kind: 'file', file: 'disk.img' },
-          { device: 'vdb', source: 'zones/web01-disk1', target: 'data/web01-disk1', kind: 'file', file: 'disk.img' },
+          {
+            device: 'vda',
+            source: 'zones/web01-disk0',
+            target: 'zones/web01-disk0',
+            kind: 'file',
+            file: 'disk.img',
+          },
+          {
+            device: 'vdb',
+            source: 'zones/web01-disk1',
+            target: 'data/web01-disk1',
+            kind: 'file',
+            file: 'disk.img',
+          },
         ]),
-        JSON.stringify({ format: 'libvirt-xml', name: 'web01', text: '<domain type="kvm"><name>web01</name></domain>', state: 'running', disks: [{ device: 'vda', path: '/zones/web01-disk0/disk.img' }] }),
+        JSON.stringify({
+          format: 'libvirt-xml',
+          name: 'web01',
+          text: '<domain type="kvm"><name>web01</name></domain>',
+          state: 'running',
+          disks: [{ device: 'vda', path: '/zones/web01-disk0/disk.img' }],
+        }),
         now - 300_000,
       ).lastInsertRowid,
   );
-  const run = db.prepare(`insert into sync_runs (subject, started_at, finished_at, bytes, bytes_per_second, outcome, snapshot) values (?, ?, ?, ?, ?, 'success', ?)`);
-  run.run(`replica:${rid}`, now - 1_500_000, now - 1_488_000, 50 << 20, Math.round((50 << 20) / 12), 'tandem-chart-a');
-  run.run(`replica:${rid}`, now - 312_000, now - 300_000, 1 << 20, Math.round((1 << 20) / 12), 'tandem-chart-20261203T000000Z');
+  const run = db.prepare(
+    `insert into sync_runs (subject, started_at, finished_at, bytes, bytes_per_second, outcome, snapshot) values (?, ?, ?, ?, ?, 'success', ?)`,
+  );
+  run.run(
+    `replica:${rid}`,
+    now - 1_500_000,
+    now - 1_488_000,
+    50 << 20,
+    Math.round((50 << 20) / 12),
+    'tandem-chart-a',
+  );
+  run.run(
+    `replica:${rid}`,
+    now - 312_000,
+    now - 300_000,
+    1 << 20,
+    Math.round((1 << 20) / 12),
+    'tandem-chart-20261203T000000Z',
+  );
   const node1 = siteId('demo-node1');
   db.close();
   const created = { id: rid };
@@ -62,11 +96,15 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   await page.goto(`/protection/${encodeURIComponent(`replica:${created.id}`)}`);
   await expect(async () => {
     await page.reload();
-    await expect(page.getByRole('heading', { name: 'History of web01 (chart)' })).toBeVisible({ timeout: 5_000 });
+    await expect(page.getByRole('heading', { name: 'History of web01 (chart)' })).toBeVisible({
+      timeout: 5_000,
+    });
   }).toPass({ timeout: 30_000 });
   await expect(page.getByRole('heading', { name: /History of web01/ })).toContainText('VM replica');
   // Bytes at risk are asked of the master on demand; this replica's recovery point was never taken there.
-  await expect(page.getByTestId('bytes-at-risk')).toContainText(/unknown — the recovery point is not on the master: .*tandem-chart-20261203T000000Z/);
+  await expect(page.getByTestId('bytes-at-risk')).toContainText(
+    /unknown — the recovery point is not on the master: .*tandem-chart-20261203T000000Z/,
+  );
   const windowChart = page.getByTestId('chart-window');
   await expect(windowChart.getByRole('heading', { name: 'Data-loss window' })).toBeVisible();
   // The RPO (the installation default, 15 min) is drawn as a labelled line and said in the caption.
@@ -89,7 +127,9 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   await expect(windowChart.locator('svg .recharts-line-dots circle').first()).toBeVisible();
   expect(await windowChart.locator('svg .recharts-line-dots circle').count()).toBeGreaterThan(0);
   // The sync runs are points of the duration chart, with their bytes.
-  await expect(page.getByTestId('chart-duration').locator('figcaption')).toContainText(/2 syncs \(0 failed\)/);
+  await expect(page.getByTestId('chart-duration').locator('figcaption')).toContainText(
+    /2 syncs \(0 failed\)/,
+  );
   await expect(page.getByRole('figure', { name: 'Data-loss window' })).toBeVisible();
   expect(await seriousViolations(page)).toEqual([]);
 
@@ -97,7 +137,10 @@ test('a replica’s history page: the data-loss window against the RPO line, the
   await page.goto(`/replicas/${node1}/web01`);
   const card = page.locator('[data-testid=replica-card][data-replica="chart"]');
   await expect(card.getByTestId('chart-window').locator('svg').getByText('RPO 15 min')).toBeVisible();
-  await expect(card.getByRole('link', { name: 'History of chart' })).toHaveAttribute('href', `/protection/replica%3A${created.id}`);
+  await expect(card.getByRole('link', { name: 'History of chart' })).toHaveAttribute(
+    'href',
+    `/protection/replica%3A${created.id}`,
+  );
 
   // The protection table draws the last hour as a sparkline once there are two samples: a picture
   // with its figures in words, nothing in it focusable (axe: aria-hidden-focus).

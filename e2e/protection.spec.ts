@@ -31,7 +31,9 @@ test('one table of replicas, mirrored images and unprotected VMs, filtered, sear
   await expect(rows('rbd:').first()).toBeVisible();
   await expect(rows('vm:').first()).toBeVisible();
   await expect(rows('vm:').first()).toContainText('Not protected');
-  await expect(table().locator('tr[data-subject$="/rbd//vm-db01-data"]')).toContainText('demo-site-a → demo-site-b');
+  await expect(table().locator('tr[data-subject$="/rbd//vm-db01-data"]')).toContainText(
+    'demo-site-a → demo-site-b',
+  );
   expect(await seriousViolations(page)).toEqual([]);
 
   // A replica of web01: it joins the table as a VM replica, and web01 is no longer unprotected.
@@ -43,7 +45,8 @@ test('one table of replicas, mirrored images and unprotected VMs, filtered, sear
   await expect(replica).toContainText('demo-node1 → demo-node2');
   // Until its first sync has finished, its window is not known (and the table says why).
   await expect(replica).toHaveAttribute('data-health', /unknown|ok/);
-  if ((await replica.getAttribute('data-health')) === 'unknown') await expect(replica).toContainText('the first sync has not finished yet');
+  if ((await replica.getAttribute('data-health')) === 'unknown')
+    await expect(replica).toContainText('the first sync has not finished yet');
   await expect(table().locator('tr[data-subject$="/web01"][data-subject^="vm:"]')).toHaveCount(0);
 
   // Filters are answered by the server: kind, search.
@@ -66,7 +69,10 @@ test('one table of replicas, mirrored images and unprotected VMs, filtered, sear
   await expect
     .poll(async () => {
       const names = await table().locator('tbody tr td:nth-child(3)').allTextContents();
-      return names.length > 3 && names.join('\n') === [...names].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).join('\n');
+      return (
+        names.length > 3 &&
+        names.join('\n') === [...names].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)).join('\n')
+      );
     })
     .toBe(true);
 });

@@ -48,7 +48,10 @@ test(`${TABS} tabs each load, with one task event stream per tab, kept across pa
 
   // Pages changed inside each tab keep its stream.
   for (const { page } of tabs) {
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Ceph mirroring' }).click();
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Ceph mirroring' })
+      .click();
     await expect(page.getByRole('heading', { name: 'Ceph mirroring' })).toBeVisible();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tasks' }).click();
     await expect(page.getByRole('heading', { name: 'Tasks' })).toBeVisible();
@@ -56,15 +59,27 @@ test(`${TABS} tabs each load, with one task event stream per tab, kept across pa
 
   // A task started elsewhere (another session, through the API) reaches every tab's list live.
   const api = await context.browser()!.newContext({ baseURL: own.base });
-  const login = await api.request.post('/api/trpc/auth.login', { headers: { origin: own.base }, data: { json: { username: 'admin', password: PASSWORD } } });
+  const login = await api.request.post('/api/trpc/auth.login', {
+    headers: { origin: own.base },
+    data: { json: { username: 'admin', password: PASSWORD } },
+  });
   expect(login.ok()).toBe(true);
-  const sites = (await (await api.request.get('/api/trpc/sites.list')).json()).result.data.json as { id: number; name: string }[];
+  const sites = (await (await api.request.get('/api/trpc/sites.list')).json()).result.data.json as {
+    id: number;
+    name: string;
+  }[];
   const node = sites.find((s) => s.name === 'demo-node1')!;
-  const started = await api.request.post('/api/trpc/sites.check', { headers: { origin: own.base }, data: { json: { id: node.id } } });
+  const started = await api.request.post('/api/trpc/sites.check', {
+    headers: { origin: own.base },
+    data: { json: { id: node.id } },
+  });
   expect(started.ok()).toBe(true);
   const taskId = (await started.json()).result.data.json.taskId as number;
   for (const { page } of tabs) {
-    const row = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'Check demo-node1' }) }).filter({ hasText: String(taskId) });
+    const row = page
+      .getByRole('row')
+      .filter({ has: page.getByRole('link', { name: 'Check demo-node1' }) })
+      .filter({ hasText: String(taskId) });
     await expect(row).toContainText('finished');
   }
   await api.close();

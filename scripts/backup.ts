@@ -21,9 +21,13 @@ main(async () => {
   try {
     const keys = openSecretKeys(db, dir, { log });
     const s = await writeBackup({ db, keys, passphrase, file: path.resolve(file) });
-    console.log(`backed up ${dir} to ${s.file} (${s.bytes} bytes; database ${s.databaseBytes} bytes; key ${s.keyId}; ${s.createdAt})`);
+    console.log(
+      `backed up ${dir} to ${s.file} (${s.bytes} bytes; database ${s.databaseBytes} bytes; key ${s.keyId}; ${s.createdAt})`,
+    );
     if (s.unreadable.length) {
-      log(`warning: the secret of ${s.unreadable.join(', ')} cannot be decrypted with the current key; it is in the backup as it is, and stays unreadable after a restore`);
+      log(
+        `warning: the secret of ${s.unreadable.join(', ')} cannot be decrypted with the current key; it is in the backup as it is, and stays unreadable after a restore`,
+      );
     }
     console.log('Keep the passphrase apart from the backup: without it the backup cannot be opened.');
   } finally {

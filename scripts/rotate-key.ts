@@ -18,8 +18,12 @@ main(async () => {
     const keys = openSecretKeys(db, dir, { log });
     const r = rotateSecretKey(db, keys, { newValue: process.env.TANDEM_NEW_SECRET_KEY || undefined });
     console.log(`re-encrypted ${r.count} secret(s): key ${r.oldKeyId} → ${r.newKeyId}`);
-    if (r.source === 'file') console.log(`${keys.file} now holds the new key (a running console follows it).`);
-    else console.log('Set TANDEM_SECRET_KEY to the value of TANDEM_NEW_SECRET_KEY before Tandem starts again: until then no stored secret can be decrypted.');
+    if (r.source === 'file')
+      console.log(`${keys.file} now holds the new key (a running console follows it).`);
+    else
+      console.log(
+        'Set TANDEM_SECRET_KEY to the value of TANDEM_NEW_SECRET_KEY before Tandem starts again: until then no stored secret can be decrypted.',
+      );
     console.log('Backups made before now hold the old key: make a new backup (npm run backup -- <file>).');
   } finally {
     db.$client.close();

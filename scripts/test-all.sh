@@ -51,6 +51,8 @@ LAB_PID=$!
 
 step typecheck npx tsc --noEmit -p .
 step lint npx eslint . --max-warnings 0
+# Formatting is checked, not fixed: `npm run format` rewrites what this step names.
+step format npx prettier --check .
 stamp "unit tests"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/vitest-unit.json"
 step build bash -c 'npx next build > /tmp/tandem-build.log 2>&1 || { tail -60 /tmp/tandem-build.log; exit 1; }'

@@ -112,7 +112,16 @@ export function createApp(opts: AppOptions = {}): App {
   const history = new HistoryLog(db, clock);
   const ssh = new SshPool();
   let world: DemoWorld | undefined = opts.demoWorld;
-  const registry = new AdapterRegistry(ssh, () => (world ??= demoWorld(clock, opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250), opts.demoDown ?? process.env.TANDEM_DEMO_DOWN)), path.join(dir, 'run'));
+  const registry = new AdapterRegistry(
+    ssh,
+    () =>
+      (world ??= demoWorld(
+        clock,
+        opts.demoLatencyMs ?? Number(process.env.TANDEM_DEMO_LATENCY_MS ?? 250),
+        opts.demoDown ?? process.env.TANDEM_DEMO_DOWN,
+      )),
+    path.join(dir, 'run'),
+  );
   const sites = new SiteService(db, keys, registry);
   sites.rewriteKeyrings();
   const tasks = new TaskEngine(db, history, clock, { faults: opts.faults });
@@ -147,15 +156,41 @@ export function createApp(opts: AppOptions = {}): App {
   const objectRuns = new ObjectRuns(db, clock, tasks);
   app.failover.objectRuns = objectRuns;
   app.cephFailover.objectRuns = objectRuns;
-  app.planRunner = new PlanRunner(db, clock, tasks, app.plans, replicas, app.failover, app.ceph, app.cephFailover, sites, new PlanTests(db, clock, replicas, app.ceph, sites));
+  app.planRunner = new PlanRunner(
+    db,
+    clock,
+    tasks,
+    app.plans,
+    replicas,
+    app.failover,
+    app.ceph,
+    app.cephFailover,
+    sites,
+    new PlanTests(db, clock, replicas, app.ceph, sites),
+  );
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
   replicas.rpoFor = (o) => app.protection.rpoFor(o);
   app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
   app.protection.writtenSince = (id) => replicas.writtenSinceRecoveryPoint(id);
   app.protection.refreshVms = () => void vmInventory(sites, replicas, { waitMs: 0 }).catch(() => undefined);
-  app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), { clock, sites, ceph: app.ceph, objects: () => app.protection.objects(), invalidate: () => app.protection.invalidate() });
+  app.collector = new ProtectionCollector(new ProtectionSamples(db, clock), {
+    clock,
+    sites,
+    ceph: app.ceph,
+    objects: () => app.protection.objects(),
+    invalidate: () => app.protection.invalidate(),
+  });
   const delivery = new AlertDelivery({ db, clock, keys, consoleUrl: process.env.TANDEM_URL });
-  app.alerts = new AlertService({ db, clock, history, tasks, ceph: app.ceph, delivery, objects: () => app.protection.objects(), watchesNodes: process.env.TANDEM_SCHEDULER !== '0' });
+  app.alerts = new AlertService({
+    db,
+    clock,
+    history,
+    tasks,
+    ceph: app.ceph,
+    delivery,
+    objects: () => app.protection.objects(),
+    watchesNodes: process.env.TANDEM_SCHEDULER !== '0',
+  });
   return app;
 }
 
@@ -163,26 +198,36 @@ export function createApp(opts: AppOptions = {}): App {
 export async function bootApp(app: App): Promise<void> {
   webConfig(); // a bad TANDEM_URL, TANDEM_ALLOWED_ORIGINS or TANDEM_TRUSTED_PROXIES stops the start here
   const interrupted = app.tasks.recoverAtBoot();
-  if (interrupted.length) console.warn(`[tandem] ${interrupted.length} task(s) were interrupted by the last stop: ${interrupted.join(', ')}`);
+  if (interrupted.length)
+    console.warn(
+      `[tandem] ${interrupted.length} task(s) were interrupted by the last stop: ${interrupted.join(', ')}`,
+    );
   const pw = process.env.TANDEM_ADMIN_PASSWORD;
   if (pw && app.auth.userCount() === 0) {
     await app.auth.setupFirstAdmin(process.env.TANDEM_ADMIN_USER || 'admin', pw);
-    console.log(`[tandem] created the first admin "${process.env.TANDEM_ADMIN_USER || 'admin'}" from TANDEM_ADMIN_PASSWORD`);
+    console.log(
+      `[tandem] created the first admin "${process.env.TANDEM_ADMIN_USER || 'admin'}" from TANDEM_ADMIN_PASSWORD`,
+    );
   }
   const code = app.auth.issueSetupCode();
   if (code) {
-    console.log(`[tandem] no administrator yet: open the console and create one with the setup code ${code} (also in ${path.join(app.dataDir, 'setup-code')})`);
+    console.log(
+      `[tandem] no administrator yet: open the console and create one with the setup code ${code} (also in ${path.join(app.dataDir, 'setup-code')})`,
+    );
   }
-  if (app.demo.ensureOnFirstStart()) console.log('[tandem] created the demo environment (remove it on the Sites page)');
+  if (app.demo.ensureOnFirstStart())
+    console.log('[tandem] created the demo environment (remove it on the Sites page)');
   const benchImages = Number(process.env.TANDEM_DEMO_IMAGES) || 0;
   const siteA = benchImages > 0 ? app.sites.byName('demo-site-a') : null;
   if (siteA) {
     await addMirroredImages(app.sites.adapter(siteA.id) as CephAdapter, benchImages);
     console.log(`[tandem] demo-site-a's pool rbd has ${benchImages} images (TANDEM_DEMO_IMAGES)`);
   }
-  if (process.env.TANDEM_SCHEDULER !== '0') app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
+  if (process.env.TANDEM_SCHEDULER !== '0')
+    app.scheduler.start(Number(process.env.TANDEM_SCHEDULER_INTERVAL_MS) || 5000);
   if (process.env.TANDEM_COLLECT !== '0') app.collector.start();
-  if (process.env.TANDEM_ALERTS !== '0') app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);
+  if (process.env.TANDEM_ALERTS !== '0')
+    app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);
 }
 
 const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };

@@ -30,10 +30,32 @@ export function LoginForm({ next, expired }: { next: string; expired: boolean })
         }}
       >
         <h1 className="text-xl font-semibold">⇄ Sign in to Tandem</h1>
-        {expired && !login.error && <p className="text-sm text-amber-700 dark:text-amber-300">Your session has expired. Sign in again.</p>}
+        {expired && !login.error && (
+          <p className="text-sm text-amber-700 dark:text-amber-300">
+            Your session has expired. Sign in again.
+          </p>
+        )}
         {login.error && !Object.keys(fe).length && <ErrorBox error={errorText(login.error)} />}
-        <TextInput label="Username" name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} error={fe.username} autoFocus required />
-        <TextInput label="Password" name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} error={fe.password} required />
+        <TextInput
+          label="Username"
+          name="username"
+          autoComplete="username"
+          value={username}
+          onChange={(e) => setUsername(e.target.value)}
+          error={fe.username}
+          autoFocus
+          required
+        />
+        <TextInput
+          label="Password"
+          name="password"
+          type="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          error={fe.password}
+          required
+        />
         <Button type="submit" variant="primary" busy={login.isPending} className="w-full justify-center">
           Sign in
         </Button>

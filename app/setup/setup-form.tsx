@@ -33,7 +33,9 @@ export function SetupForm() {
         }}
       >
         <h1 className="text-xl font-semibold">⇄ Set up Tandem</h1>
-        <p className="text-sm text-zinc-600 dark:text-zinc-400">Create the first administrator. This page is available only until one exists.</p>
+        <p className="text-sm text-zinc-600 dark:text-zinc-400">
+          Create the first administrator. This page is available only until one exists.
+        </p>
         {setup.error && !Object.keys(fe).length && <ErrorBox error={errorText(setup.error)} />}
         <TextInput
           label="Setup code"
@@ -47,10 +49,43 @@ export function SetupForm() {
           autoFocus
           required
         />
-        <TextInput label="Admin username" name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} error={fe.username} required />
-        <TextInput label="Password" name="password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} error={fe.password} hint="At least 10 characters" required />
-        <TextInput label="Repeat password" name="confirm" type="password" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.target.value)} error={mismatch} required />
-        <Button type="submit" variant="primary" busy={setup.isPending} disabled={!!mismatch} className="w-full justify-center">
+        <TextInput
+          label="Admin username"
+          name="username"
+          autoComplete="username"
+          value={username}
+          onChange={(e) => setUsername(e.target.value)}
+          error={fe.username}
+          required
+        />
+        <TextInput
+          label="Password"
+          name="password"
+          type="password"
+          autoComplete="new-password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          error={fe.password}
+          hint="At least 10 characters"
+          required
+        />
+        <TextInput
+          label="Repeat password"
+          name="confirm"
+          type="password"
+          autoComplete="new-password"
+          value={confirm}
+          onChange={(e) => setConfirm(e.target.value)}
+          error={mismatch}
+          required
+        />
+        <Button
+          type="submit"
+          variant="primary"
+          busy={setup.isPending}
+          disabled={!!mismatch}
+          className="w-full justify-center"
+        >
           Create admin and sign in
         </Button>
       </form>

@@ -12,7 +12,17 @@ import { SilenceDialog, type SilenceTarget } from './silence-dialog';
 
 const PAGE = 25;
 
-function Pager({ page, total, onPage, label }: { page: number; total: number; onPage: (p: number) => void; label: string }) {
+function Pager({
+  page,
+  total,
+  onPage,
+  label,
+}: {
+  page: number;
+  total: number;
+  onPage: (p: number) => void;
+  label: string;
+}) {
   const pages = Math.max(1, Math.ceil(total / PAGE));
   return (
     <nav aria-label={label} className="mt-3 flex items-center justify-between text-sm">
@@ -42,7 +52,11 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
   const [page, setPage] = useState(1);
   const [open, setOpen] = useState<number | null>(null);
   const [silencing, setSilencing] = useState<SilenceTarget | null>(null);
-  const q = useQuery({ ...trpc.alerts.list.queryOptions({ state: 'firing', page, pageSize: PAGE }), placeholderData: keepPreviousData, refetchInterval: 10_000 });
+  const q = useQuery({
+    ...trpc.alerts.list.queryOptions({ state: 'firing', page, pageSize: PAGE }),
+    placeholderData: keepPreviousData,
+    refetchInterval: 10_000,
+  });
   const ack = useMutation(
     trpc.alerts.ack.mutationOptions({
       onSuccess: (a) => {
@@ -73,7 +87,10 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
           <tbody>
             {q.data.rows.map((a) => (
               <Fragment key={a.id}>
-                <tr className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2" data-testid="alert-row">
+                <tr
+                  className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2"
+                  data-testid="alert-row"
+                >
                   <td className="py-2">
                     <SeverityBadge severity={a.severity} />
                   </td>
@@ -92,16 +109,32 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
                   <td className="py-2 whitespace-nowrap" title={formatTime(a.firedAt)}>
                     {since(a.firedAt)}
                   </td>
-                  <td className="py-2 text-xs">{a.ackedBy ? `${a.ackedBy}, ${formatTime(a.ackedAt)}` : '—'}</td>
+                  <td className="py-2 text-xs">
+                    {a.ackedBy ? `${a.ackedBy}, ${formatTime(a.ackedAt)}` : '—'}
+                  </td>
                   <td className="py-2">
                     <div className="flex flex-wrap justify-end gap-1">
                       {canAct && !a.ackedBy && (
-                        <Button variant="primary" busy={ack.isPending && ack.variables?.id === a.id} onClick={() => ack.mutate({ id: a.id })}>
+                        <Button
+                          variant="primary"
+                          busy={ack.isPending && ack.variables?.id === a.id}
+                          onClick={() => ack.mutate({ id: a.id })}
+                        >
                           Acknowledge
                         </Button>
                       )}
-                      {canAct && <Button onClick={() => setSilencing({ key: a.key, rule: a.rule, summary: a.summary })}>Silence</Button>}
-                      <Button variant="ghost" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
+                      {canAct && (
+                        <Button
+                          onClick={() => setSilencing({ key: a.key, rule: a.rule, summary: a.summary })}
+                        >
+                          Silence
+                        </Button>
+                      )}
+                      <Button
+                        variant="ghost"
+                        aria-expanded={open === a.id}
+                        onClick={() => setOpen(open === a.id ? null : a.id)}
+                      >
                         Deliveries
                       </Button>
                     </div>
@@ -119,7 +152,9 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
           </tbody>
         </table>
       )}
-      {!!q.data && q.data.total > PAGE && <Pager page={page} total={q.data.total} onPage={setPage} label="Firing alerts pages" />}
+      {!!q.data && q.data.total > PAGE && (
+        <Pager page={page} total={q.data.total} onPage={setPage} label="Firing alerts pages" />
+      )}
       <SilenceDialog target={silencing} onClose={() => setSilencing(null)} />
     </Card>
   );
@@ -151,7 +186,10 @@ export function Silences({ canAct }: { canAct: boolean }) {
               {s.reason && <span className="text-zinc-500"> — {s.reason}</span>}
             </span>
             {canAct && (
-              <Button busy={end.isPending && end.variables?.id === s.id} onClick={() => end.mutate({ id: s.id })}>
+              <Button
+                busy={end.isPending && end.variables?.id === s.id}
+                onClick={() => end.mutate({ id: s.id })}
+              >
                 End silence
               </Button>
             )}
@@ -216,7 +254,10 @@ export function PastAlerts() {
           <tbody>
             {q.data.rows.map((a) => (
               <Fragment key={a.id}>
-                <tr className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2" data-testid="past-alert-row">
+                <tr
+                  className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2"
+                  data-testid="past-alert-row"
+                >
                   <td className="py-1.5">
                     <SeverityBadge severity={a.severity} />
                   </td>
@@ -228,7 +269,11 @@ export function PastAlerts() {
                   <td className="py-1.5 whitespace-nowrap">{formatTime(a.resolvedAt)}</td>
                   <td className="py-1.5 text-xs">{a.ackedBy ?? '—'}</td>
                   <td className="py-1.5 text-right">
-                    <Button variant="ghost" aria-expanded={open === a.id} onClick={() => setOpen(open === a.id ? null : a.id)}>
+                    <Button
+                      variant="ghost"
+                      aria-expanded={open === a.id}
+                      onClick={() => setOpen(open === a.id ? null : a.id)}
+                    >
                       Deliveries
                     </Button>
                   </td>

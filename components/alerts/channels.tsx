@@ -4,16 +4,35 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Badge, Button, Card, ConfirmDialog, Empty, ErrorBox, Select, TextInput, formatTime } from '@/components/ui';
+import {
+  Badge,
+  Button,
+  Card,
+  ConfirmDialog,
+  Empty,
+  ErrorBox,
+  Select,
+  TextInput,
+  formatTime,
+} from '@/components/ui';
 
 /** A webhook's signing secret, shown once after it was made; it cannot be read again. */
 function SecretOnce({ name, secret, onDone }: { name: string; secret: string; onDone: () => void }) {
   const [copied, setCopied] = useState(false);
   return (
-    <div role="status" className="mb-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="webhook-secret">
-      <p className="mb-2 font-medium">Signing secret of {name} — shown only now. Store it in the receiver; Tandem will not show it again.</p>
+    <div
+      role="status"
+      className="mb-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm dark:border-amber-700 dark:bg-amber-950"
+      data-testid="webhook-secret"
+    >
+      <p className="mb-2 font-medium">
+        Signing secret of {name} — shown only now. Store it in the receiver; Tandem will not show it again.
+      </p>
       <div className="flex flex-wrap items-center gap-2">
-        <code className="rounded bg-white px-2 py-1 font-mono text-xs break-all select-all dark:bg-zinc-900" aria-label="Signing secret">
+        <code
+          className="rounded bg-white px-2 py-1 font-mono text-xs break-all select-all dark:bg-zinc-900"
+          aria-label="Signing secret"
+        >
           {secret}
         </code>
         <Button
@@ -31,7 +50,8 @@ function SecretOnce({ name, secret, onDone }: { name: string; secret: string; on
         </Button>
       </div>
       <p className="mt-2 text-xs text-zinc-600 dark:text-zinc-300">
-        Each request carries <code>X-Tandem-Timestamp</code> (Unix seconds) and <code>X-Tandem-Signature: sha256=&lt;hex&gt;</code>, the HMAC-SHA256 of{' '}
+        Each request carries <code>X-Tandem-Timestamp</code> (Unix seconds) and{' '}
+        <code>X-Tandem-Signature: sha256=&lt;hex&gt;</code>, the HMAC-SHA256 of{' '}
         <code>&lt;timestamp&gt;.&lt;raw body&gt;</code> keyed with this secret.
       </p>
     </div>
@@ -75,7 +95,12 @@ export function Channels() {
       onError,
     }),
   );
-  const remove = useMutation(trpc.alerts.removeChannel.mutationOptions({ onSuccess: () => (toast.success('Channel removed'), setRemoving(null), refresh()), onError }));
+  const remove = useMutation(
+    trpc.alerts.removeChannel.mutationOptions({
+      onSuccess: () => (toast.success('Channel removed'), setRemoving(null), refresh()),
+      onError,
+    }),
+  );
   const rotate = useMutation(
     trpc.alerts.rotateChannelSecret.mutationOptions({
       onSuccess: (r) => {
@@ -111,17 +136,30 @@ export function Channels() {
           </thead>
           <tbody>
             {q.data.map((c) => (
-              <tr key={c.id} className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="channel-row">
+              <tr
+                key={c.id}
+                className="border-t border-zinc-100 align-top dark:border-zinc-800"
+                data-testid="channel-row"
+              >
                 <td className="py-2 font-medium">
                   {c.name} {!c.enabled && <Badge tone="muted">disabled</Badge>}
                 </td>
                 <td className="py-2">{c.kind === 'webhook' ? 'Webhook' : 'E-mail'}</td>
-                <td className="max-w-xs py-2 font-mono text-xs break-all">{c.kind === 'webhook' ? c.url : c.to.join(', ')}</td>
+                <td className="max-w-xs py-2 font-mono text-xs break-all">
+                  {c.kind === 'webhook' ? c.url : c.to.join(', ')}
+                </td>
                 <td className="py-2 text-xs" data-testid="channel-last">
                   {c.last ? (
                     <>
-                      <Badge tone={c.last.state === 'sent' ? 'ok' : c.last.state === 'failed' ? 'error' : 'info'}>{c.last.state}</Badge> {c.last.event}, {formatTime(c.last.at)}
-                      {c.last.lastError && <span className="block text-red-700 dark:text-red-300">{c.last.lastError}</span>}
+                      <Badge
+                        tone={c.last.state === 'sent' ? 'ok' : c.last.state === 'failed' ? 'error' : 'info'}
+                      >
+                        {c.last.state}
+                      </Badge>{' '}
+                      {c.last.event}, {formatTime(c.last.at)}
+                      {c.last.lastError && (
+                        <span className="block text-red-700 dark:text-red-300">{c.last.lastError}</span>
+                      )}
                     </>
                   ) : (
                     '—'
@@ -129,11 +167,18 @@ export function Channels() {
                 </td>
                 <td className="py-2">
                   <div className="flex flex-wrap justify-end gap-1">
-                    <Button busy={test.isPending && test.variables?.id === c.id} onClick={() => test.mutate({ id: c.id })}>
+                    <Button
+                      busy={test.isPending && test.variables?.id === c.id}
+                      onClick={() => test.mutate({ id: c.id })}
+                    >
                       Send test
                     </Button>
-                    <Button onClick={() => update.mutate({ id: c.id, enabled: !c.enabled })}>{c.enabled ? 'Disable' : 'Enable'}</Button>
-                    {c.kind === 'webhook' && <Button onClick={() => setRotating({ id: c.id, name: c.name })}>New secret</Button>}
+                    <Button onClick={() => update.mutate({ id: c.id, enabled: !c.enabled })}>
+                      {c.enabled ? 'Disable' : 'Enable'}
+                    </Button>
+                    {c.kind === 'webhook' && (
+                      <Button onClick={() => setRotating({ id: c.id, name: c.name })}>New secret</Button>
+                    )}
                     <Button variant="danger" onClick={() => setRemoving({ id: c.id, name: c.name })}>
                       Remove
                     </Button>
@@ -156,11 +201,35 @@ export function Channels() {
           <option value="webhook">Webhook (signed JSON POST)</option>
           <option value="email">E-mail</option>
         </Select>
-        <TextInput label="Channel name" value={name} onChange={(e) => setName(e.target.value)} error={fe.name} maxLength={80} required />
+        <TextInput
+          label="Channel name"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          error={fe.name}
+          maxLength={80}
+          required
+        />
         {kind === 'webhook' ? (
-          <TextInput label="URL" type="url" value={url} onChange={(e) => setUrl(e.target.value)} error={fe.url} placeholder="https://hooks.example.com/tandem" hint="http:// or https://" required />
+          <TextInput
+            label="URL"
+            type="url"
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            error={fe.url}
+            placeholder="https://hooks.example.com/tandem"
+            hint="http:// or https://"
+            required
+          />
         ) : (
-          <TextInput label="Recipients" value={to} onChange={(e) => setTo(e.target.value)} error={fe.to ?? Object.entries(fe).find(([k]) => k.startsWith('to.'))?.[1]} placeholder="oncall@example.com, dr@example.com" hint="Separated by commas" required />
+          <TextInput
+            label="Recipients"
+            value={to}
+            onChange={(e) => setTo(e.target.value)}
+            error={fe.to ?? Object.entries(fe).find(([k]) => k.startsWith('to.'))?.[1]}
+            placeholder="oncall@example.com, dr@example.com"
+            hint="Separated by commas"
+            required
+          />
         )}
         <div className="pt-6">
           <Button type="submit" variant="primary" busy={create.isPending}>
@@ -173,11 +242,29 @@ export function Channels() {
           <ErrorBox error={errorText(create.error)} />
         </div>
       )}
-      <ConfirmDialog open={!!removing} title={`Remove channel ${removing?.name ?? ''}?`} confirmLabel="Remove channel" danger busy={remove.isPending} onConfirm={() => removing && remove.mutate({ id: removing.id })} onCancel={() => setRemoving(null)}>
+      <ConfirmDialog
+        open={!!removing}
+        title={`Remove channel ${removing?.name ?? ''}?`}
+        confirmLabel="Remove channel"
+        danger
+        busy={remove.isPending}
+        onConfirm={() => removing && remove.mutate({ id: removing.id })}
+        onCancel={() => setRemoving(null)}
+      >
         <p>No alert is sent to it any more; its delivery log goes with it.</p>
       </ConfirmDialog>
-      <ConfirmDialog open={!!rotating} title={`New signing secret for ${rotating?.name ?? ''}?`} confirmLabel="Make a new secret" busy={rotate.isPending} onConfirm={() => rotating && rotate.mutate({ id: rotating.id })} onCancel={() => setRotating(null)}>
-        <p>The current secret stops being used at once: the receiver rejects Tandem&apos;s requests until it has the new one.</p>
+      <ConfirmDialog
+        open={!!rotating}
+        title={`New signing secret for ${rotating?.name ?? ''}?`}
+        confirmLabel="Make a new secret"
+        busy={rotate.isPending}
+        onConfirm={() => rotating && rotate.mutate({ id: rotating.id })}
+        onCancel={() => setRotating(null)}
+      >
+        <p>
+          The current secret stops being used at once: the receiver rejects Tandem&apos;s requests until it
+          has the new one.
+        </p>
       </ConfirmDialog>
     </Card>
   );

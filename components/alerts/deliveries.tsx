@@ -10,7 +10,12 @@ export function DeliveryLog({ alertId }: { alertId: number }) {
   const q = useQuery(trpc.alerts.deliveries.queryOptions({ alertId }));
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   if (!q.data) return <p className="text-xs text-zinc-500">Loading…</p>;
-  if (!q.data.length) return <p className="text-xs text-zinc-500">No notification was sent for this alert (no channel, silenced, or acknowledged).</p>;
+  if (!q.data.length)
+    return (
+      <p className="text-xs text-zinc-500">
+        No notification was sent for this alert (no channel, silenced, or acknowledged).
+      </p>
+    );
   return (
     <table className="w-full text-left text-xs" data-testid="delivery-log">
       <caption className="sr-only">Deliveries of alert #{alertId}</caption>
@@ -33,7 +38,9 @@ export function DeliveryLog({ alertId }: { alertId: number }) {
             </td>
             <td>{d.event}</td>
             <td>
-              <Badge tone={d.state === 'sent' ? 'ok' : d.state === 'failed' ? 'error' : 'info'}>{d.state}</Badge>
+              <Badge tone={d.state === 'sent' ? 'ok' : d.state === 'failed' ? 'error' : 'info'}>
+                {d.state}
+              </Badge>
             </td>
             <td className="tabular-nums">{d.attempts}</td>
             <td className="text-zinc-600 dark:text-zinc-300">

@@ -55,12 +55,21 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
   const fe = fieldErrors(silence.error);
   const duration = minutes === 0 ? Number(custom) : minutes;
   return (
-    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onClose())} className={dialogCls} aria-labelledby="silence-title">
+    <dialog
+      ref={ref}
+      onCancel={(e) => (e.preventDefault(), onClose())}
+      className={dialogCls}
+      aria-labelledby="silence-title"
+    >
       {target && (
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            silence.mutate({ matcher: scope === 'key' ? target.key : `${target.rule}:*`, minutes: duration, reason: reason.trim() || null });
+            silence.mutate({
+              matcher: scope === 'key' ? target.key : `${target.rule}:*`,
+              minutes: duration,
+              reason: reason.trim() || null,
+            });
           }}
           className="space-y-3"
         >
@@ -68,9 +77,15 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
             Silence alerts
           </h2>
           <p className="text-sm text-zinc-600 dark:text-zinc-300">
-            Silenced alerts are still recorded and shown here, but no webhook or e-mail is sent for them until the silence ends.
+            Silenced alerts are still recorded and shown here, but no webhook or e-mail is sent for them until
+            the silence ends.
           </p>
-          <Select label="What to silence" value={scope} onChange={(e) => setScope(e.target.value as 'key' | 'rule')} error={fe.matcher}>
+          <Select
+            label="What to silence"
+            value={scope}
+            onChange={(e) => setScope(e.target.value as 'key' | 'rule')}
+            error={fe.matcher}
+          >
             <option value="key">This alert ({target.key})</option>
             <option value="rule">Every alert of this rule ({RULE_LABELS[target.rule] ?? target.rule})</option>
           </Select>
@@ -81,8 +96,26 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
               </option>
             ))}
           </Select>
-          {minutes === 0 && <TextInput label="Minutes" type="number" min={1} max={43_200} value={custom} onChange={(e) => setCustom(e.target.value)} error={fe.minutes} required />}
-          <TextInput label="Reason" value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} placeholder="e.g. node2 in maintenance" error={fe.reason} />
+          {minutes === 0 && (
+            <TextInput
+              label="Minutes"
+              type="number"
+              min={1}
+              max={43_200}
+              value={custom}
+              onChange={(e) => setCustom(e.target.value)}
+              error={fe.minutes}
+              required
+            />
+          )}
+          <TextInput
+            label="Reason"
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+            maxLength={500}
+            placeholder="e.g. node2 in maintenance"
+            error={fe.reason}
+          />
           {silence.error && !Object.keys(fe).length && <ErrorBox error={errorText(silence.error)} />}
           <div className="flex justify-end gap-2">
             <Button onClick={onClose}>Cancel</Button>

@@ -18,12 +18,31 @@ export function SmtpSettings() {
   return <SmtpForm key={JSON.stringify(q.data)} stored={q.data} />;
 }
 
-function SmtpForm({ stored }: { stored: { host: string; port: number; security: Security; user: string | null; from: string; hasPassword: boolean } | null }) {
+function SmtpForm({
+  stored,
+}: {
+  stored: {
+    host: string;
+    port: number;
+    security: Security;
+    user: string | null;
+    from: string;
+    hasPassword: boolean;
+  } | null;
+}) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
   const [form, setForm] = useState(
-    stored ? { host: stored.host, port: String(stored.port), security: stored.security, user: stored.user ?? '', from: stored.from } : { host: '', port: '587', security: 'starttls' as Security, user: '', from: '' },
+    stored
+      ? {
+          host: stored.host,
+          port: String(stored.port),
+          security: stored.security,
+          user: stored.user ?? '',
+          from: stored.from,
+        }
+      : { host: '', port: '587', security: 'starttls' as Security, user: '', from: '' },
   );
   const [password, setPassword] = useState('');
   const save = useMutation(
@@ -38,24 +57,77 @@ function SmtpForm({ stored }: { stored: { host: string; port: number; security: 
   const fe = fieldErrors(save.error);
   return (
     <Card title="SMTP server" className="mb-4">
-      <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-300">E-mail channels send through this server. {stored?.hasPassword ? 'A password is stored (encrypted); leave the field empty to keep it.' : ''}</p>
+      <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-300">
+        E-mail channels send through this server.{' '}
+        {stored?.hasPassword ? 'A password is stored (encrypted); leave the field empty to keep it.' : ''}
+      </p>
       <form
         className="grid items-start gap-3 md:grid-cols-3"
         onSubmit={(e) => {
           e.preventDefault();
-          save.mutate({ host: form.host, port: Number(form.port), security: form.security, user: form.user || null, from: form.from, ...(password ? { password } : {}) });
+          save.mutate({
+            host: form.host,
+            port: Number(form.port),
+            security: form.security,
+            user: form.user || null,
+            from: form.from,
+            ...(password ? { password } : {}),
+          });
         }}
       >
-        <TextInput label="Host" value={form.host} onChange={(e) => setForm({ ...form, host: e.target.value })} error={fe.host} placeholder="smtp.example.com" required />
-        <TextInput label="Port" type="number" min={1} max={65535} value={form.port} onChange={(e) => setForm({ ...form, port: e.target.value })} error={fe.port} required />
-        <Select label="Security" value={form.security} onChange={(e) => setForm({ ...form, security: e.target.value as Security })}>
+        <TextInput
+          label="Host"
+          value={form.host}
+          onChange={(e) => setForm({ ...form, host: e.target.value })}
+          error={fe.host}
+          placeholder="smtp.example.com"
+          required
+        />
+        <TextInput
+          label="Port"
+          type="number"
+          min={1}
+          max={65535}
+          value={form.port}
+          onChange={(e) => setForm({ ...form, port: e.target.value })}
+          error={fe.port}
+          required
+        />
+        <Select
+          label="Security"
+          value={form.security}
+          onChange={(e) => setForm({ ...form, security: e.target.value as Security })}
+        >
           <option value="starttls">STARTTLS required (usually port 587)</option>
           <option value="tls">TLS from the start (usually port 465)</option>
           <option value="none">None (a relay on a trusted network)</option>
         </Select>
-        <TextInput label="User" value={form.user} onChange={(e) => setForm({ ...form, user: e.target.value })} error={fe.user} autoComplete="off" hint="Empty: no authentication" />
-        <TextInput label="SMTP password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} error={fe.password} autoComplete="new-password" placeholder={stored?.hasPassword ? '(stored)' : ''} />
-        <TextInput label="Sender address" type="email" value={form.from} onChange={(e) => setForm({ ...form, from: e.target.value })} error={fe.from} placeholder="tandem@example.com" required />
+        <TextInput
+          label="User"
+          value={form.user}
+          onChange={(e) => setForm({ ...form, user: e.target.value })}
+          error={fe.user}
+          autoComplete="off"
+          hint="Empty: no authentication"
+        />
+        <TextInput
+          label="SMTP password"
+          type="password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          error={fe.password}
+          autoComplete="new-password"
+          placeholder={stored?.hasPassword ? '(stored)' : ''}
+        />
+        <TextInput
+          label="Sender address"
+          type="email"
+          value={form.from}
+          onChange={(e) => setForm({ ...form, from: e.target.value })}
+          error={fe.from}
+          placeholder="tandem@example.com"
+          required
+        />
         <div>
           <Button type="submit" variant="primary" busy={save.isPending}>
             Save SMTP server
@@ -79,11 +151,19 @@ export function RuleSettings() {
   return <RuleForm key={JSON.stringify(q.data)} stored={q.data} />;
 }
 
-function RuleForm({ stored }: { stored: { syncFailures: number; nodeUnreachableSec: number; repeatSec: number } }) {
+function RuleForm({
+  stored,
+}: {
+  stored: { syncFailures: number; nodeUnreachableSec: number; repeatSec: number };
+}) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
-  const [form, setForm] = useState({ syncFailures: String(stored.syncFailures), nodeUnreachableMin: String(stored.nodeUnreachableSec / 60), repeatHours: String(stored.repeatSec / 3600) });
+  const [form, setForm] = useState({
+    syncFailures: String(stored.syncFailures),
+    nodeUnreachableMin: String(stored.nodeUnreachableSec / 60),
+    repeatHours: String(stored.repeatSec / 3600),
+  });
   const save = useMutation(
     trpc.alerts.setSettings.mutationOptions({
       onSuccess: () => {
@@ -99,12 +179,40 @@ function RuleForm({ stored }: { stored: { syncFailures: number; nodeUnreachableS
         className="grid items-start gap-3 md:grid-cols-4"
         onSubmit={(e) => {
           e.preventDefault();
-          save.mutate({ syncFailures: Number(form.syncFailures), nodeUnreachableSec: Math.round(Number(form.nodeUnreachableMin) * 60), repeatSec: Math.round(Number(form.repeatHours) * 3600) });
+          save.mutate({
+            syncFailures: Number(form.syncFailures),
+            nodeUnreachableSec: Math.round(Number(form.nodeUnreachableMin) * 60),
+            repeatSec: Math.round(Number(form.repeatHours) * 3600),
+          });
         }}
       >
-        <TextInput label="Consecutive failed syncs" type="number" min={1} max={100} value={form.syncFailures} onChange={(e) => setForm({ ...form, syncFailures: e.target.value })} error={fe.syncFailures} />
-        <TextInput label="Node unreachable after (minutes)" type="number" min={0.5} step={0.5} value={form.nodeUnreachableMin} onChange={(e) => setForm({ ...form, nodeUnreachableMin: e.target.value })} error={fe.nodeUnreachableSec} />
-        <TextInput label="Notify again after (hours, 0: never)" type="number" min={0} step={0.5} value={form.repeatHours} onChange={(e) => setForm({ ...form, repeatHours: e.target.value })} error={fe.repeatSec} />
+        <TextInput
+          label="Consecutive failed syncs"
+          type="number"
+          min={1}
+          max={100}
+          value={form.syncFailures}
+          onChange={(e) => setForm({ ...form, syncFailures: e.target.value })}
+          error={fe.syncFailures}
+        />
+        <TextInput
+          label="Node unreachable after (minutes)"
+          type="number"
+          min={0.5}
+          step={0.5}
+          value={form.nodeUnreachableMin}
+          onChange={(e) => setForm({ ...form, nodeUnreachableMin: e.target.value })}
+          error={fe.nodeUnreachableSec}
+        />
+        <TextInput
+          label="Notify again after (hours, 0: never)"
+          type="number"
+          min={0}
+          step={0.5}
+          value={form.repeatHours}
+          onChange={(e) => setForm({ ...form, repeatHours: e.target.value })}
+          error={fe.repeatSec}
+        />
         <div className="pt-6">
           <Button type="submit" variant="primary" busy={save.isPending}>
             Save rules

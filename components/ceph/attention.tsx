@@ -17,10 +17,20 @@ export function CephNeedingAttention() {
   return (
     <div role="alert" className="mb-4 space-y-1" data-testid="ceph-attention">
       {q.data.map((t) => (
-        <p key={t.id} className="rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-200">
+        <p
+          key={t.id}
+          className="rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-200"
+        >
           <Link href={`/tasks/${t.id}`} className="underline">
-            {t.name} {t.state === 'interrupted' ? 'was interrupted' : t.state === 'cancelled' ? 'was cancelled' : 'failed'} {t.finishedAt ? formatTime(t.finishedAt) : ''}
-            {t.lastCompletedStep ? ` after "${t.lastCompletedStep}"` : ' before its first step finished'}: resume it{t.kind === 'ceph.failover' ? ' or roll it back' : ''} on its task page
+            {t.name}{' '}
+            {t.state === 'interrupted'
+              ? 'was interrupted'
+              : t.state === 'cancelled'
+                ? 'was cancelled'
+                : 'failed'}{' '}
+            {t.finishedAt ? formatTime(t.finishedAt) : ''}
+            {t.lastCompletedStep ? ` after "${t.lastCompletedStep}"` : ' before its first step finished'}:
+            resume it{t.kind === 'ceph.failover' ? ' or roll it back' : ''} on its task page
           </Link>
         </p>
       ))}

@@ -16,11 +16,17 @@ export function Daemons({ daemons, error }: { daemons: Daemon[] | undefined; err
   return (
     <Card title="rbd-mirror daemons">
       {!!error && <ErrorBox error={errorText(error)} />}
-      {daemons?.length === 0 && <p className="text-sm text-zinc-500">No rbd-mirror daemon reports to this cluster.</p>}
+      {daemons?.length === 0 && (
+        <p className="text-sm text-zinc-500">No rbd-mirror daemon reports to this cluster.</p>
+      )}
       <ul className="space-y-1 text-sm">
         {daemons?.map((d) => (
           <li key={d.serviceId}>
-            <b>{d.daemonId}</b> on {d.hostname ?? '?'} <Badge tone={d.health === 'OK' ? 'ok' : d.health === 'WARNING' ? 'warn' : 'error'}>{d.health}</Badge> {d.leader && <Badge tone="info">leader</Badge>}
+            <b>{d.daemonId}</b> on {d.hostname ?? '?'}{' '}
+            <Badge tone={d.health === 'OK' ? 'ok' : d.health === 'WARNING' ? 'warn' : 'error'}>
+              {d.health}
+            </Badge>{' '}
+            {d.leader && <Badge tone="info">leader</Badge>}
             {d.callouts.map((c, k) => (
               <div key={k} className="text-xs text-amber-700 dark:text-amber-400">
                 {c.pool}: {c.text}

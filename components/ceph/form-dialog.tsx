@@ -66,7 +66,15 @@ export function FormDialog({
 }
 
 /** A warning inside a dialog or card. */
-export function Notice({ children, tone = 'warn', testId }: { children: ReactNode; tone?: 'warn' | 'info'; testId?: string }) {
+export function Notice({
+  children,
+  tone = 'warn',
+  testId,
+}: {
+  children: ReactNode;
+  tone?: 'warn' | 'info';
+  testId?: string;
+}) {
   return (
     <div
       role="note"

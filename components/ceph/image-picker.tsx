@@ -43,7 +43,14 @@ export function ImagePicker({
   // What is typed into the search (many images); the choice is made once it names an image.
   const [typed, setTyped] = useState(value);
   const images = useQuery({
-    ...trpc.ceph.images.queryOptions({ siteId, pool, namespace, role, search: many ? typed.trim() || undefined : undefined, limit: many ? SUGGESTIONS : PICK_MAX }),
+    ...trpc.ceph.images.queryOptions({
+      siteId,
+      pool,
+      namespace,
+      role,
+      search: many ? typed.trim() || undefined : undefined,
+      limit: many ? SUGGESTIONS : PICK_MAX,
+    }),
     // Many images: suggestions only once something is typed.
     enabled: count > 0 && (!many || typed.trim() !== ''),
     placeholderData: keepPreviousData,
@@ -77,7 +84,11 @@ export function ImagePicker({
         value={typed}
         placeholder={wholeLabel}
         autoComplete="off"
-        error={unknown ? `no image named ${t}${images.data.total ? ` (${images.data.total} contain it)` : ''}` : undefined}
+        error={
+          unknown
+            ? `no image named ${t}${images.data.total ? ` (${images.data.total} contain it)` : ''}`
+            : undefined
+        }
         hint={`${count.toLocaleString('en')} images: type a name, or leave empty for ${wholeLabel}`}
         onChange={(e) => {
           const v = e.target.value;

@@ -5,7 +5,17 @@ import { invalidateAfterChange } from '@/components/trpc';
 import { Fragment, useEffect, useRef, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
-import { Badge, Button, Card, ConfirmDialog, Select, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
+import {
+  Badge,
+  Button,
+  Card,
+  ConfirmDialog,
+  Select,
+  TextInput,
+  formatBytes,
+  formatDuration,
+  formatTime,
+} from '../ui';
 import { imageModeLabel } from './image-mode';
 import { ImageDetails } from './snapshots-panel';
 import { scopeName, type ImageEntry, type PoolEntry, type Scope, type TrackTask } from './types';
@@ -31,7 +41,8 @@ const SORTS = [
 ] as const;
 type SortId = (typeof SORTS)[number]['id'];
 
-export type ImageOp = 'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off';
+export type ImageOp =
+  'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off';
 
 interface Confirm {
   op: ImageOp;
@@ -52,7 +63,8 @@ export function replayDetails(d: Description | undefined): string | null {
   if (d.syncPercent !== null) parts.push(`${d.syncPercent} % synced`);
   if (d.bytesPerSecond !== null) parts.push(`${formatBytes(d.bytesPerSecond)}/s`);
   if (d.localSnapshotTimestamp) parts.push(`local snapshot ${formatTime(d.localSnapshotTimestamp * 1000)}`);
-  if (d.remoteSnapshotTimestamp) parts.push(`remote snapshot ${formatTime(d.remoteSnapshotTimestamp * 1000)}`);
+  if (d.remoteSnapshotTimestamp)
+    parts.push(`remote snapshot ${formatTime(d.remoteSnapshotTimestamp * 1000)}`);
   if (d.entriesBehindPrimary !== null) parts.push(`${d.entriesBehindPrimary} journal entries behind`);
   return parts.length ? parts.join(' · ') : null;
 }
@@ -101,7 +113,17 @@ export function ImageTable({
   const needle = search.trim();
   const results = useQueries({
     queries: GROUPS.map((g) => ({
-      ...trpc.ceph.images.queryOptions({ siteId, pool: scope.pool, namespace: scope.namespace, group: g.id, search: needle || undefined, sort: sort.by, dir: sort.dir, offset: pages[g.id] * IMAGE_PAGE, limit: IMAGE_PAGE }),
+      ...trpc.ceph.images.queryOptions({
+        siteId,
+        pool: scope.pool,
+        namespace: scope.namespace,
+        group: g.id,
+        search: needle || undefined,
+        sort: sort.by,
+        dir: sort.dir,
+        offset: pages[g.id] * IMAGE_PAGE,
+        limit: IMAGE_PAGE,
+      }),
       placeholderData: keepPreviousData,
     })),
   });
@@ -114,11 +136,21 @@ export function ImageTable({
   useEffect(() => {
     if (seen.current === statusAt) return;
     seen.current = statusAt;
-    void invalidateAfterChange(qc, { queryKey: trpc.ceph.images.queryKey({ siteId, pool: scope.pool, namespace: scope.namespace }) });
+    void invalidateAfterChange(qc, {
+      queryKey: trpc.ceph.images.queryKey({ siteId, pool: scope.pool, namespace: scope.namespace }),
+    });
   }, [qc, trpc, statusAt, siteId, scope.pool, scope.namespace]);
   const act = (op: ImageOp, img: string, extra: { force?: boolean; mode?: 'journal' | 'snapshot' } = {}) =>
     image.mutate(
-      { siteId, pool: scope.pool, namespace: scope.namespace, image: img, op, ...extra, confirmSplitBrain: extra.force ? true : undefined },
+      {
+        siteId,
+        pool: scope.pool,
+        namespace: scope.namespace,
+        image: img,
+        op,
+        ...extra,
+        confirmSplitBrain: extra.force ? true : undefined,
+      },
       { onSuccess: ({ taskId }) => (track(taskId), setConfirm(null)) },
     );
   const toggle = (name: string) =>
@@ -131,12 +163,23 @@ export function ImageTable({
   const firstPages = () => setPages({ issues: 0, idle: 0, syncing: 0, ready: 0 });
   // A column's header turns its order round; another column starts with the largest lag or size, or A to Z.
   const sortBy = (by: SortId) => {
-    setSort((s) => ({ by, dir: s.by === by ? (s.dir === 'asc' ? 'desc' : 'asc') : by === 'lag' || by === 'size' ? 'desc' : 'asc' }));
+    setSort((s) => ({
+      by,
+      dir: s.by === by ? (s.dir === 'asc' ? 'desc' : 'asc') : by === 'lag' || by === 'size' ? 'desc' : 'asc',
+    }));
     firstPages();
   };
   const sortHeader = (by: SortId, label: string, className?: string) => (
-    <th className={className} aria-sort={sort.by === by ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
-      <button type="button" className="uppercase hover:underline" onClick={() => sortBy(by)} title={`Sort by ${label}`}>
+    <th
+      className={className}
+      aria-sort={sort.by === by ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}
+    >
+      <button
+        type="button"
+        className="uppercase hover:underline"
+        onClick={() => sortBy(by)}
+        title={`Sort by ${label}`}
+      >
         {label}
         {sort.by === by ? (sort.dir === 'asc' ? ' ↑' : ' ↓') : ''}
       </button>
@@ -146,8 +189,25 @@ export function ImageTable({
   return (
     <>
       <div className="flex flex-wrap items-end gap-3" data-testid="image-filters">
-        <TextInput label="Find images" type="search" value={search} placeholder="part of a name" autoComplete="off" onChange={(e) => (setSearch(e.target.value), firstPages())} />
-        <Select label="Sort by" value={`${sort.by}/${sort.dir}`} onChange={(e) => (setSort({ by: e.target.value.split('/')[0] as SortId, dir: e.target.value.split('/')[1] as 'asc' | 'desc' }), firstPages())}>
+        <TextInput
+          label="Find images"
+          type="search"
+          value={search}
+          placeholder="part of a name"
+          autoComplete="off"
+          onChange={(e) => (setSearch(e.target.value), firstPages())}
+        />
+        <Select
+          label="Sort by"
+          value={`${sort.by}/${sort.dir}`}
+          onChange={(e) => (
+            setSort({
+              by: e.target.value.split('/')[0] as SortId,
+              dir: e.target.value.split('/')[1] as 'asc' | 'desc',
+            }),
+            firstPages()
+          )}
+        >
           {SORTS.flatMap((s) => [
             <option key={`${s.id}/asc`} value={`${s.id}/asc`}>
               {s.label} ↑
@@ -167,15 +227,28 @@ export function ImageTable({
         const offset = pages[g.id] * IMAGE_PAGE;
         const last = total !== null && offset + IMAGE_PAGE >= total;
         return (
-          <Card key={g.id} title={<span className="flex items-center gap-2">{g.title} <Badge tone={g.tone}>{total ?? '…'}</Badge></span>}>
-            {total === 0 && <p className="text-sm text-zinc-500">{needle ? `No image matching “${needle}”.` : 'None.'}</p>}
+          <Card
+            key={g.id}
+            title={
+              <span className="flex items-center gap-2">
+                {g.title} <Badge tone={g.tone}>{total ?? '…'}</Badge>
+              </span>
+            }
+          >
+            {total === 0 && (
+              <p className="text-sm text-zinc-500">{needle ? `No image matching “${needle}”.` : 'None.'}</p>
+            )}
             {!page && total !== 0 && (
               <p role="status" className="text-sm text-zinc-500">
                 Loading…
               </p>
             )}
             {rows.length > 0 && (
-              <table className="w-full text-left text-sm" data-testid={`images-${g.id}`} aria-busy={q.isFetching || undefined}>
+              <table
+                className="w-full text-left text-sm"
+                data-testid={`images-${g.id}`}
+                aria-busy={q.isFetching || undefined}
+              >
                 <thead className="text-xs text-zinc-500 uppercase">
                   <tr>
                     {sortHeader('name', 'Image', 'py-1')}
@@ -193,25 +266,53 @@ export function ImageTable({
                     const m = i.mirroring;
                     const expanded = open.has(i.name);
                     // A primary shows what its peer reports; a non-primary its own replay.
-                    const peerDetails = m?.primary && m.peerSites[0] ? replayDetails(m.peerSites[0].description) : null;
-                    const details = m?.primary ? peerDetails && `${m.peerSites[0]!.siteName}: ${peerDetails}` : replayDetails(m?.description);
+                    const peerDetails =
+                      m?.primary && m.peerSites[0] ? replayDetails(m.peerSites[0].description) : null;
+                    const details = m?.primary
+                      ? peerDetails && `${m.peerSites[0]!.siteName}: ${peerDetails}`
+                      : replayDetails(m?.description);
                     return (
                       <Fragment key={i.name}>
-                        <tr className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="image-row" data-image={i.name}>
+                        <tr
+                          className="border-t border-zinc-100 align-top dark:border-zinc-800"
+                          data-testid="image-row"
+                          data-image={i.name}
+                        >
                           <td className="py-1.5 font-medium">
-                            <button type="button" className="text-left hover:underline" aria-expanded={expanded} aria-controls={`image-details-${i.name}`} title="Snapshots and journaling of this image" onClick={() => toggle(i.name)}>
+                            <button
+                              type="button"
+                              className="text-left hover:underline"
+                              aria-expanded={expanded}
+                              aria-controls={`image-details-${i.name}`}
+                              title="Snapshots and journaling of this image"
+                              onClick={() => toggle(i.name)}
+                            >
                               <span aria-hidden className="mr-1 inline-block w-3 text-zinc-500">
                                 {expanded ? '▾' : '▸'}
                               </span>
                               {i.name}
                             </button>
-                            {i.sizeBytes !== null && <div className="pl-4 text-xs font-normal text-zinc-500">{formatBytes(i.sizeBytes)}</div>}
+                            {i.sizeBytes !== null && (
+                              <div className="pl-4 text-xs font-normal text-zinc-500">
+                                {formatBytes(i.sizeBytes)}
+                              </div>
+                            )}
                           </td>
                           <td title={imageModeLabel(m, mode).title} data-testid="image-mode">
                             {imageModeLabel(m, mode).text}
                           </td>
                           <td>
-                            {m ? m.primary ? <Badge tone="info">primary</Badge> : m.primary === false ? <Badge>non-primary</Badge> : <Badge title="the mirror status does not say">unknown</Badge> : '—'}
+                            {m ? (
+                              m.primary ? (
+                                <Badge tone="info">primary</Badge>
+                              ) : m.primary === false ? (
+                                <Badge>non-primary</Badge>
+                              ) : (
+                                <Badge title="the mirror status does not say">unknown</Badge>
+                              )
+                            ) : (
+                              '—'
+                            )}
                             {i.splitBrainWith && (
                               <div className="mt-1" data-testid="split-brain">
                                 <Badge tone="error">split-brain</Badge>
@@ -231,20 +332,32 @@ export function ImageTable({
                           <td className="text-xs" data-testid="next-snapshot">
                             {i.nextSnapshotAt ?? '—'}
                           </td>
-                          <td className="text-xs">{m?.peerSites.map((ps) => `${ps.siteName}: ${ps.rawState}`).join(', ') || '—'}</td>
+                          <td className="text-xs">
+                            {m?.peerSites.map((ps) => `${ps.siteName}: ${ps.rawState}`).join(', ') || '—'}
+                          </td>
                           <td className="flex flex-wrap gap-1 py-1">
                             {!m && (
                               <>
-                                <Button className="text-xs" onClick={() => act('enable', i.name, { mode: 'snapshot' })}>
+                                <Button
+                                  className="text-xs"
+                                  onClick={() => act('enable', i.name, { mode: 'snapshot' })}
+                                >
                                   Enable (snapshot)
                                 </Button>
-                                <Button className="text-xs" onClick={() => act('enable', i.name, { mode: 'journal' })}>
+                                <Button
+                                  className="text-xs"
+                                  onClick={() => act('enable', i.name, { mode: 'journal' })}
+                                >
                                   Enable (journal)
                                 </Button>
                               </>
                             )}
                             {i.splitBrainWith && onResolveSplitBrain && (
-                              <Button className="text-xs" variant="danger" onClick={() => onResolveSplitBrain(i.name, i.splitBrainWith!.siteId)}>
+                              <Button
+                                className="text-xs"
+                                variant="danger"
+                                onClick={() => onResolveSplitBrain(i.name, i.splitBrainWith!.siteId)}
+                              >
                                 Resolve split-brain…
                               </Button>
                             )}
@@ -305,7 +418,9 @@ export function ImageTable({
                                     op: 'disable',
                                     image: i.name,
                                     title: `Disable mirroring of ${i.name}?`,
-                                    body: m.primary ? 'The peer’s copy stops being updated and is removed by rbd-mirror.' : 'This copy is non-primary: Ceph refuses to disable mirroring here; disable it on the primary’s cluster, which also removes the copies.',
+                                    body: m.primary
+                                      ? 'The peer’s copy stops being updated and is removed by rbd-mirror.'
+                                      : 'This copy is non-primary: Ceph refuses to disable mirroring here; disable it on the primary’s cluster, which also removes the copies.',
                                   })
                                 }
                               >
@@ -315,9 +430,22 @@ export function ImageTable({
                           </td>
                         </tr>
                         {expanded && (
-                          <tr id={`image-details-${i.name}`} data-testid="image-details" data-image={i.name} className="bg-zinc-50 dark:bg-zinc-800/40">
+                          <tr
+                            id={`image-details-${i.name}`}
+                            data-testid="image-details"
+                            data-image={i.name}
+                            className="bg-zinc-50 dark:bg-zinc-800/40"
+                          >
                             <td colSpan={8} className="p-3">
-                              <ImageDetails siteId={siteId} scope={scope} scopeMode={mode} image={i.name} track={track} created={created[i.name] ?? null} onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))} />
+                              <ImageDetails
+                                siteId={siteId}
+                                scope={scope}
+                                scopeMode={mode}
+                                image={i.name}
+                                track={track}
+                                created={created[i.name] ?? null}
+                                onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))}
+                              />
                             </td>
                           </tr>
                         )}
@@ -328,17 +456,37 @@ export function ImageTable({
               </table>
             )}
             {total !== null && total > IMAGE_PAGE && (
-              <nav className="mt-2 flex items-center justify-end gap-2 text-xs text-zinc-500" aria-label={`Pages of ${g.title}`} data-testid={`images-${g.id}-pager`}>
+              <nav
+                className="mt-2 flex items-center justify-end gap-2 text-xs text-zinc-500"
+                aria-label={`Pages of ${g.title}`}
+                data-testid={`images-${g.id}-pager`}
+              >
                 <span>
-                  {(offset + 1).toLocaleString('en')}–{Math.min(offset + IMAGE_PAGE, total).toLocaleString('en')} of {total.toLocaleString('en')}
+                  {(offset + 1).toLocaleString('en')}–
+                  {Math.min(offset + IMAGE_PAGE, total).toLocaleString('en')} of {total.toLocaleString('en')}
                 </span>
-                <Button variant="secondary" className="px-2 py-0.5 text-xs" disabled={offset === 0} onClick={() => setPages((p) => ({ ...p, [g.id]: 0 }))}>
+                <Button
+                  variant="secondary"
+                  className="px-2 py-0.5 text-xs"
+                  disabled={offset === 0}
+                  onClick={() => setPages((p) => ({ ...p, [g.id]: 0 }))}
+                >
                   First
                 </Button>
-                <Button variant="secondary" className="px-2 py-0.5 text-xs" disabled={offset === 0} onClick={() => setPages((p) => ({ ...p, [g.id]: p[g.id] - 1 }))}>
+                <Button
+                  variant="secondary"
+                  className="px-2 py-0.5 text-xs"
+                  disabled={offset === 0}
+                  onClick={() => setPages((p) => ({ ...p, [g.id]: p[g.id] - 1 }))}
+                >
                   Previous
                 </Button>
-                <Button variant="secondary" className="px-2 py-0.5 text-xs" disabled={last} onClick={() => setPages((p) => ({ ...p, [g.id]: p[g.id] + 1 }))}>
+                <Button
+                  variant="secondary"
+                  className="px-2 py-0.5 text-xs"
+                  disabled={last}
+                  onClick={() => setPages((p) => ({ ...p, [g.id]: p[g.id] + 1 }))}
+                >
                   Next
                 </Button>
               </nav>
@@ -346,9 +494,20 @@ export function ImageTable({
           </Card>
         );
       })}
-      <p className="-mt-2 text-xs text-zinc-500">Select an image’s name to see its mirror snapshots and journaling.</p>
+      <p className="-mt-2 text-xs text-zinc-500">
+        Select an image’s name to see its mirror snapshots and journaling.
+      </p>
       {confirm && (
-        <ConfirmDialog open title={confirm.title} confirmLabel="Proceed" danger typeToConfirm={confirm.typed} busy={image.isPending} onConfirm={() => act(confirm.op, confirm.image, { force: confirm.force })} onCancel={() => setConfirm(null)}>
+        <ConfirmDialog
+          open
+          title={confirm.title}
+          confirmLabel="Proceed"
+          danger
+          typeToConfirm={confirm.typed}
+          busy={image.isPending}
+          onConfirm={() => act(confirm.op, confirm.image, { force: confirm.force })}
+          onCancel={() => setConfirm(null)}
+        >
           <p>{confirm.body}</p>
         </ConfirmDialog>
       )}

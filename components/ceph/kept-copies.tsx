@@ -13,19 +13,41 @@ const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
  * The protective copies a resync or failback kept of the images whose writes it discarded, with
  * the image and time each was taken from, until the operator deletes them.
  */
-export function KeptCopies({ siteId, clusterName, scope, copies, track }: { siteId: number; clusterName: string; scope: Scope; copies: PoolEntry['kept']; track: TrackTask }) {
+export function KeptCopies({
+  siteId,
+  clusterName,
+  scope,
+  copies,
+  track,
+}: {
+  siteId: number;
+  clusterName: string;
+  scope: Scope;
+  copies: PoolEntry['kept'];
+  track: TrackTask;
+}) {
   const trpc = useTRPC();
   const [deleting, setDeleting] = useState<string | null>(null);
-  const remove = useMutation(trpc.ceph.removeKeptCopy.mutationOptions({ onSuccess: (r) => (track(r.taskId), setDeleting(null)) }));
+  const remove = useMutation(
+    trpc.ceph.removeKeptCopy.mutationOptions({ onSuccess: (r) => (track(r.taskId), setDeleting(null)) }),
+  );
   // The server finds the kept copies among the pool's images (see poolOverview).
   const kept = copies.map((c) => {
     const m = STAMP.exec(c.stamp);
-    return { name: c.name, of: c.of, at: m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : c.stamp, size: c.sizeBytes };
+    return {
+      name: c.name,
+      of: c.of,
+      at: m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : c.stamp,
+      size: c.sizeBytes,
+    };
   });
   if (!kept.length) return null;
   return (
     <Card title={`Kept copies on ${clusterName} (${kept.length})`}>
-      <p className="mb-2 text-sm text-zinc-600 dark:text-zinc-400">A resync discards the writes of the stale side; before it did, Tandem copied each image as it was. Delete a copy once you no longer need what it holds.</p>
+      <p className="mb-2 text-sm text-zinc-600 dark:text-zinc-400">
+        A resync discards the writes of the stale side; before it did, Tandem copied each image as it was.
+        Delete a copy once you no longer need what it holds.
+      </p>
       <table className="w-full text-left text-sm" data-testid="kept-copies">
         <thead className="text-xs text-zinc-500 uppercase">
           <tr>
@@ -60,10 +82,20 @@ export function KeptCopies({ siteId, clusterName, scope, copies, track }: { site
         typeToConfirm={deleting ?? ''}
         danger
         busy={remove.isPending}
-        onConfirm={() => deleting && remove.mutate({ siteId, pool: scope.pool, namespace: scope.namespace, image: deleting, confirm: deleting })}
+        onConfirm={() =>
+          deleting &&
+          remove.mutate({
+            siteId,
+            pool: scope.pool,
+            namespace: scope.namespace,
+            image: deleting,
+            confirm: deleting,
+          })
+        }
         onCancel={() => setDeleting(null)}
       >
-        It holds {clusterName}&apos;s data as it was before the resync; once deleted, writes that only it has are gone for good.
+        It holds {clusterName}&apos;s data as it was before the resync; once deleted, writes that only it has
+        are gone for good.
       </ConfirmDialog>
     </Card>
   );

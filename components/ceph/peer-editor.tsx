@@ -48,16 +48,44 @@ function diff(peer: Peer, v: { clientName: string; monHost: string; siteName: st
  * fields are sent; the dialog stays open with its values until the change is done, so a refused
  * value is corrected in place.
  */
-export function PeerEditDialog({ siteId, clusterName, daemons, pool, peer, track, onClose, onChanged }: { siteId: number; clusterName: string; daemons: string; pool: string; peer: Peer; track: TrackTask; onClose: () => void; onChanged: (c: PeerChange) => void }) {
+export function PeerEditDialog({
+  siteId,
+  clusterName,
+  daemons,
+  pool,
+  peer,
+  track,
+  onClose,
+  onChanged,
+}: {
+  siteId: number;
+  clusterName: string;
+  daemons: string;
+  pool: string;
+  peer: Peer;
+  track: TrackTask;
+  onClose: () => void;
+  onChanged: (c: PeerChange) => void;
+}) {
   const trpc = useTRPC();
-  const [v, setV] = useState({ clientName: peer.clientName, monHost: peer.monHost ?? '', siteName: peer.siteName, direction: peer.direction });
+  const [v, setV] = useState({
+    clientName: peer.clientName,
+    monHost: peer.monHost ?? '',
+    siteName: peer.siteName,
+    direction: peer.direction,
+  });
   const [unchanged, setUnchanged] = useState(false);
   const [running, setRunning] = useState(false);
   const [taskError, setTaskError] = useState<string | null>(null);
   const edit = useMutation(trpc.ceph.editPeer.mutationOptions());
   const fe = fieldErrors(edit.error);
   const fieldsShown = ['clientName', 'monHost', 'siteName', 'direction'].some((f) => fe[f]);
-  const set = (k: keyof typeof v, value: string) => (setV({ ...v, [k]: value }), setUnchanged(false), setTaskError(null), fe[k] && edit.reset());
+  const set = (k: keyof typeof v, value: string) => (
+    setV({ ...v, [k]: value }),
+    setUnchanged(false),
+    setTaskError(null),
+    fe[k] && edit.reset()
+  );
 
   const submit = () => {
     const { patch, changes } = diff(peer, v);
@@ -69,7 +97,8 @@ export function PeerEditDialog({ siteId, clusterName, daemons, pool, peer, track
         onSuccess: ({ taskId }) => {
           setRunning(true);
           track(taskId, {
-            successText: () => `Peer ${patch.siteName ?? peer.siteName} of ${pool} changed: restart rbd-mirror on ${clusterName}`,
+            successText: () =>
+              `Peer ${patch.siteName ?? peer.siteName} of ${pool} changed: restart rbd-mirror on ${clusterName}`,
             onFinished: () => {
               onChanged({ pool, peer: patch.siteName ?? peer.siteName, changes });
               onClose();
@@ -82,25 +111,59 @@ export function PeerEditDialog({ siteId, clusterName, daemons, pool, peer, track
   };
 
   return (
-    <FormDialog title={`Edit peer ${peer.siteName} of pool ${pool}`} submitLabel="Save peer" busy={edit.isPending || running} onSubmit={submit} onClose={onClose} testId="peer-editor">
+    <FormDialog
+      title={`Edit peer ${peer.siteName} of pool ${pool}`}
+      submitLabel="Save peer"
+      busy={edit.isPending || running}
+      onSubmit={submit}
+      onClose={onClose}
+      testId="peer-editor"
+    >
       <Notice testId="peer-restart-hint">
-        rbd-mirror reads its peers when it starts: after saving, <b>restart the rbd-mirror daemon(s) of {clusterName}</b>
-        {daemons ? ` (${daemons})` : ''} for the change to take effect. Until then it keeps using the old settings.
+        rbd-mirror reads its peers when it starts: after saving,{' '}
+        <b>restart the rbd-mirror daemon(s) of {clusterName}</b>
+        {daemons ? ` (${daemons})` : ''} for the change to take effect. Until then it keeps using the old
+        settings.
       </Notice>
       <p className="text-xs text-zinc-500" data-testid="peer-ping-hint">
-        While {peer.siteName}&apos;s rbd-mirror runs with this pool paired, it re-asserts its own entry here: an rx-only direction turns back into rx-tx, and after a rename it adds itself again under its old site name. Change those on {peer.siteName} instead.
+        While {peer.siteName}&apos;s rbd-mirror runs with this pool paired, it re-asserts its own entry here:
+        an rx-only direction turns back into rx-tx, and after a rename it adds itself again under its old site
+        name. Change those on {peer.siteName} instead.
       </p>
-      <TextInput label="Client name" value={v.clientName} onChange={(e) => set('clientName', e.target.value)} error={fe.clientName} hint="The cephx user rbd-mirror uses on the peer, e.g. client.rbd-mirror-peer" autoComplete="off" />
+      <TextInput
+        label="Client name"
+        value={v.clientName}
+        onChange={(e) => set('clientName', e.target.value)}
+        error={fe.clientName}
+        hint="The cephx user rbd-mirror uses on the peer, e.g. client.rbd-mirror-peer"
+        autoComplete="off"
+      />
       <TextInput
         label="Monitor hosts"
         value={v.monHost}
         onChange={(e) => set('monHost', e.target.value)}
         error={fe.monHost}
-        hint={peer.monHost ? 'Monitor addresses of the peer cluster, e.g. [v2:10.0.0.1:3300,v1:10.0.0.1:6789]' : 'The cluster stores none for this peer (it reads them from its own ceph.conf); leave empty to keep it so'}
+        hint={
+          peer.monHost
+            ? 'Monitor addresses of the peer cluster, e.g. [v2:10.0.0.1:3300,v1:10.0.0.1:6789]'
+            : 'The cluster stores none for this peer (it reads them from its own ceph.conf); leave empty to keep it so'
+        }
         autoComplete="off"
       />
-      <TextInput label="Peer site name" value={v.siteName} onChange={(e) => set('siteName', e.target.value)} error={fe.siteName} hint="The mirroring site name of the other cluster" autoComplete="off" />
-      <Select label="Direction" value={v.direction} onChange={(e) => set('direction', e.target.value)} error={fe.direction}>
+      <TextInput
+        label="Peer site name"
+        value={v.siteName}
+        onChange={(e) => set('siteName', e.target.value)}
+        error={fe.siteName}
+        hint="The mirroring site name of the other cluster"
+        autoComplete="off"
+      />
+      <Select
+        label="Direction"
+        value={v.direction}
+        onChange={(e) => set('direction', e.target.value)}
+        error={fe.direction}
+      >
         {DIRECTIONS.map((d) => (
           <option key={d.value} value={d.value}>
             {d.label}
@@ -119,7 +182,25 @@ export function PeerEditDialog({ siteId, clusterName, daemons, pool, peer, track
 }
 
 /** Asks before removing a peer, saying what stops. */
-export function RemovePeerDialog({ siteId, clusterName, pool, peer, mirroredImages, namespaces, track, onClose }: { siteId: number; clusterName: string; pool: string; peer: Peer; mirroredImages: number; namespaces: string[]; track: TrackTask; onClose: () => void }) {
+export function RemovePeerDialog({
+  siteId,
+  clusterName,
+  pool,
+  peer,
+  mirroredImages,
+  namespaces,
+  track,
+  onClose,
+}: {
+  siteId: number;
+  clusterName: string;
+  pool: string;
+  peer: Peer;
+  mirroredImages: number;
+  namespaces: string[];
+  track: TrackTask;
+  onClose: () => void;
+}) {
   const trpc = useTRPC();
   const remove = useMutation(trpc.ceph.removePeer.mutationOptions());
   return (
@@ -130,14 +211,34 @@ export function RemovePeerDialog({ siteId, clusterName, pool, peer, mirroredImag
       confirmLabel="Remove peer"
       busy={remove.isPending}
       onCancel={onClose}
-      onConfirm={() => remove.mutate({ siteId, pool, peerUuid: peer.uuid }, { onSuccess: ({ taskId }) => (track(taskId, { successText: () => `Peer ${peer.siteName} removed from ${pool}` }), onClose()) })}
+      onConfirm={() =>
+        remove.mutate(
+          { siteId, pool, peerUuid: peer.uuid },
+          {
+            onSuccess: ({ taskId }) => (
+              track(taskId, { successText: () => `Peer ${peer.siteName} removed from ${pool}` }),
+              onClose()
+            ),
+          },
+        )
+      }
     >
       <p data-testid="remove-peer-effect">
         Mirroring of pool <b>{pool}</b>
-        {namespaces.length > 0 ? ` and its namespace${namespaces.length > 1 ? 's' : ''} ${namespaces.join(', ')}` : ''} with <b>{peer.siteName}</b> stops: the rbd-mirror daemon of {clusterName} no longer copies images from or to {peer.siteName}
-        {mirroredImages > 0 ? ` (${mirroredImages} mirrored image${mirroredImages > 1 ? 's' : ''} here)` : ''}.
+        {namespaces.length > 0
+          ? ` and its namespace${namespaces.length > 1 ? 's' : ''} ${namespaces.join(', ')}`
+          : ''}{' '}
+        with <b>{peer.siteName}</b> stops: the rbd-mirror daemon of {clusterName} no longer copies images from
+        or to {peer.siteName}
+        {mirroredImages > 0 ? ` (${mirroredImages} mirrored image${mirroredImages > 1 ? 's' : ''} here)` : ''}
+        .
       </p>
-      <p>Images keep the data they have on both clusters; non-primary copies stop being updated. {peer.siteName} keeps its own peer entry for {clusterName}: remove it there as well, or pair again later — while {peer.siteName}&apos;s rbd-mirror still has {clusterName} as a peer, it registers itself here again (as a tx-only peer) within seconds.</p>
+      <p>
+        Images keep the data they have on both clusters; non-primary copies stop being updated.{' '}
+        {peer.siteName} keeps its own peer entry for {clusterName}: remove it there as well, or pair again
+        later — while {peer.siteName}&apos;s rbd-mirror still has {clusterName} as a peer, it registers itself
+        here again (as a tx-only peer) within seconds.
+      </p>
       {remove.error && <ErrorBox error={errorText(remove.error)} />}
     </ConfirmDialog>
   );

@@ -30,17 +30,41 @@ export function ScopeCard({ siteId, entry, track }: { siteId: number; entry: Poo
     >
       <p className="text-sm text-zinc-600 dark:text-zinc-300" data-testid="scope-summary">
         {entry.counts.total} image(s), {mirrored} mirrored · mirror mode {entry.mode}
-        {entry.namespace ? ' (its own; the pool’s peers carry it)' : ''}. Journaling on/off applies to every image here that is not in snapshot mirroring mode.
+        {entry.namespace ? ' (its own; the pool’s peers carry it)' : ''}. Journaling on/off applies to every
+        image here that is not in snapshot mirroring mode.
       </p>
-      {asking !== null && <JournalingDialog siteId={siteId} entry={entry} on={asking} track={track} onClose={() => setAsking(null)} />}
+      {asking !== null && (
+        <JournalingDialog
+          siteId={siteId}
+          entry={entry}
+          on={asking}
+          track={track}
+          onClose={() => setAsking(null)}
+        />
+      )}
     </Card>
   );
 }
 
-function JournalingDialog({ siteId, entry, on, track, onClose }: { siteId: number; entry: PoolEntry; on: boolean; track: TrackTask; onClose: () => void }) {
+function JournalingDialog({
+  siteId,
+  entry,
+  on,
+  track,
+  onClose,
+}: {
+  siteId: number;
+  entry: PoolEntry;
+  on: boolean;
+  track: TrackTask;
+  onClose: () => void;
+}) {
   const trpc = useTRPC();
   const name = scopeName(entry);
-  const plan = useQuery({ ...trpc.ceph.journalingPlan.queryOptions({ siteId, pool: entry.pool, namespace: entry.namespace, on }), staleTime: 0 });
+  const plan = useQuery({
+    ...trpc.ceph.journalingPlan.queryOptions({ siteId, pool: entry.pool, namespace: entry.namespace, on }),
+    staleTime: 0,
+  });
   const run = useMutation(trpc.ceph.setPoolJournaling.mutationOptions());
   const p = plan.data;
   const word = on ? 'on' : 'off';
@@ -72,12 +96,23 @@ function JournalingDialog({ siteId, entry, on, track, onClose }: { siteId: numbe
       {plan.isLoading && <p className="text-zinc-500">Reading the images of {name}…</p>}
       {plan.error && <ErrorBox error={errorText(plan.error)} />}
       {p && (
-        <div className="space-y-2" data-testid="journaling-plan" data-affected={p.notSnapshotMode.length} data-change={p.change.length}>
+        <div
+          className="space-y-2"
+          data-testid="journaling-plan"
+          data-affected={p.notSnapshotMode.length}
+          data-change={p.change.length}
+        >
           <p>
-            Journaling is turned {word} for the images of {name} that are not in snapshot mirroring mode: <b>{p.notSnapshotMode.length}</b> of {p.images} image(s) ({list(p.notSnapshotMode)}).
+            Journaling is turned {word} for the images of {name} that are not in snapshot mirroring mode:{' '}
+            <b>{p.notSnapshotMode.length}</b> of {p.images} image(s) ({list(p.notSnapshotMode)}).
           </p>
           <p>
-            Will change: <b>{p.change.length ? p.change.join(', ') : 'nothing — every one of them is already as asked or cannot change'}</b>
+            Will change:{' '}
+            <b>
+              {p.change.length
+                ? p.change.join(', ')
+                : 'nothing — every one of them is already as asked or cannot change'}
+            </b>
           </p>
           {p.skipped.length > 0 && (
             <div>
@@ -92,10 +127,15 @@ function JournalingDialog({ siteId, entry, on, track, onClose }: { siteId: numbe
             </div>
           )}
           {on && entry.mode === 'pool' && p.change.length > 0 && (
-            <p className="font-medium text-amber-800 dark:text-amber-300">{name} is in pool mode: Ceph starts mirroring (journal-based) every image that gets journaling — {p.change.join(', ')} here.</p>
+            <p className="font-medium text-amber-800 dark:text-amber-300">
+              {name} is in pool mode: Ceph starts mirroring (journal-based) every image that gets journaling —{' '}
+              {p.change.join(', ')} here.
+            </p>
           )}
           <p className="text-xs text-zinc-500">
-            {on ? 'With journaling, every write is recorded in the image’s journal first: it allows journal-based mirroring and costs write latency and journal space.' : 'Without journaling these images can no longer be mirrored journal-based until it is turned on again.'}
+            {on
+              ? 'With journaling, every write is recorded in the image’s journal first: it allows journal-based mirroring and costs write latency and journal space.'
+              : 'Without journaling these images can no longer be mirrored journal-based until it is turned on again.'}
           </p>
         </div>
       )}

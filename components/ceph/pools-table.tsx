@@ -12,9 +12,12 @@ import { scopeName, type Peer, type PoolEntry, type Scope, type TrackTask } from
 type Mode = 'disabled' | 'image' | 'pool';
 
 const MODE_EFFECT: Record<Mode, (scope: string) => string> = {
-  image: (s) => `Images of ${s} are mirrored one by one: enable mirroring on each image that should be copied.`,
-  pool: (s) => `Every image of ${s} with the journaling feature is mirrored (journal-based) at once, and so is every such image created later.`,
-  disabled: (s) => `Mirroring of ${s} stops. Ceph refuses while images of ${s} still mirror, and for a pool while it has peers or mirroring namespaces.`,
+  image: (s) =>
+    `Images of ${s} are mirrored one by one: enable mirroring on each image that should be copied.`,
+  pool: (s) =>
+    `Every image of ${s} with the journaling feature is mirrored (journal-based) at once, and so is every such image created later.`,
+  disabled: (s) =>
+    `Mirroring of ${s} stops. Ceph refuses while images of ${s} still mirror, and for a pool while it has peers or mirroring namespaces.`,
 };
 
 const key = (s: Scope) => `${s.pool}/${s.namespace}`;
@@ -53,20 +56,35 @@ export function PoolsTable({
   const trpc = useTRPC();
   const [pending, setPending] = useState<Record<string, Mode>>({});
   const [rowError, setRowError] = useState<Record<string, string>>({});
-  const [modeChange, setModeChange] = useState<(Scope & { from: Mode; to: Mode; peers: string[] }) | null>(null);
+  const [modeChange, setModeChange] = useState<(Scope & { from: Mode; to: Mode; peers: string[] }) | null>(
+    null,
+  );
   const [editing, setEditing] = useState<{ pool: string; peer: Peer } | null>(null);
   const [removing, setRemoving] = useState<{ pool: string; peer: Peer } | null>(null);
   const [notices, setNotices] = useState<PeerChange[]>([]);
   const mode = useMutation(trpc.ceph.setPoolMode.mutationOptions());
   const pair = useMutation(trpc.ceph.pair.mutationOptions({ onSuccess: (r) => track(r.taskId) }));
-  const [unpairing, setUnpairing] = useState<{ pool: string; other: { id: number; name: string } } | null>(null);
-  const unpair = useMutation(trpc.ceph.unpair.mutationOptions({ onSuccess: (r) => (track(r.taskId, { successText: () => `${unpairing?.pool ?? 'The pool'} is unpaired` }), setUnpairing(null)) }));
+  const [unpairing, setUnpairing] = useState<{ pool: string; other: { id: number; name: string } } | null>(
+    null,
+  );
+  const unpair = useMutation(
+    trpc.ceph.unpair.mutationOptions({
+      onSuccess: (r) => (
+        track(r.taskId, { successText: () => `${unpairing?.pool ?? 'The pool'} is unpaired` }),
+        setUnpairing(null)
+      ),
+    }),
+  );
 
   // A pool's default namespace first, then its other namespaces.
   const names = [...new Set(pools.map((p) => p.pool))];
-  const rows = names.flatMap((n) => pools.filter((p) => p.pool === n).sort((a, b) => a.namespace.localeCompare(b.namespace)));
-  const namespacesOf = (pool: string) => pools.filter((p) => p.pool === pool && p.namespace).map((p) => p.namespace);
-  const mirroredIn = (pool: string) => pools.filter((p) => p.pool === pool).reduce((n, p) => n + p.counts.mirrored, 0);
+  const rows = names.flatMap((n) =>
+    pools.filter((p) => p.pool === n).sort((a, b) => a.namespace.localeCompare(b.namespace)),
+  );
+  const namespacesOf = (pool: string) =>
+    pools.filter((p) => p.pool === pool && p.namespace).map((p) => p.namespace);
+  const mirroredIn = (pool: string) =>
+    pools.filter((p) => p.pool === pool).reduce((n, p) => n + p.counts.mirrored, 0);
 
   const clear = (k: string) => setPending(({ [k]: _gone, ...rest }) => rest);
   const applyMode = (c: Scope & { to: Mode }) => {
@@ -96,10 +114,15 @@ export function PoolsTable({
           <Notice>
             <div className="flex items-start justify-between gap-2">
               <span>
-                Peer <b>{n.peer}</b> of pool {n.pool} changed ({n.changes.join('; ')}). <b>Restart the rbd-mirror daemon(s) of {clusterName}</b>
+                Peer <b>{n.peer}</b> of pool {n.pool} changed ({n.changes.join('; ')}).{' '}
+                <b>Restart the rbd-mirror daemon(s) of {clusterName}</b>
                 {daemons ? ` (${daemons})` : ''} for the change to take effect.
               </span>
-              <Button variant="ghost" className="px-1 py-0 text-xs" onClick={() => setNotices((all) => all.filter((x) => x !== n))}>
+              <Button
+                variant="ghost"
+                className="px-1 py-0 text-xs"
+                onClick={() => setNotices((all) => all.filter((x) => x !== n))}
+              >
                 Dismiss
               </Button>
             </div>
@@ -125,9 +148,23 @@ export function PoolsTable({
             const shown = pending[k] ?? p.mode;
             const isSelected = selected?.pool === p.pool && selected.namespace === p.namespace;
             return (
-              <tr key={k} className={cx('border-t border-zinc-100 align-top dark:border-zinc-800', isNs && 'bg-zinc-50/60 dark:bg-zinc-800/30')} data-testid={isNs ? 'namespace-row' : 'pool-row'} data-pool={p.pool} data-namespace={p.namespace}>
+              <tr
+                key={k}
+                className={cx(
+                  'border-t border-zinc-100 align-top dark:border-zinc-800',
+                  isNs && 'bg-zinc-50/60 dark:bg-zinc-800/30',
+                )}
+                data-testid={isNs ? 'namespace-row' : 'pool-row'}
+                data-pool={p.pool}
+                data-namespace={p.namespace}
+              >
                 <td className={cx('py-1.5', isNs && 'pl-5')}>
-                  <button type="button" className="font-medium text-brand-600 hover:underline" onClick={() => onSelect({ pool: p.pool, namespace: p.namespace })} aria-pressed={isSelected}>
+                  <button
+                    type="button"
+                    className="font-medium text-brand-600 hover:underline"
+                    onClick={() => onSelect({ pool: p.pool, namespace: p.namespace })}
+                    aria-pressed={isSelected}
+                  >
                     {isNs ? `${p.pool} / ${p.namespace}` : p.pool}
                   </button>
                   {isNs && <div className="text-xs text-zinc-500">namespace</div>}
@@ -155,7 +192,15 @@ export function PoolsTable({
                     value={shown}
                     disabled={!!pending[k]}
                     aria-busy={!!pending[k] || undefined}
-                    onChange={(e) => setModeChange({ pool: p.pool, namespace: p.namespace, from: p.mode, to: e.target.value as Mode, peers: isNs ? [] : p.peers.map((x) => x.siteName) })}
+                    onChange={(e) =>
+                      setModeChange({
+                        pool: p.pool,
+                        namespace: p.namespace,
+                        from: p.mode,
+                        to: e.target.value as Mode,
+                        peers: isNs ? [] : p.peers.map((x) => x.siteName),
+                      })
+                    }
                   >
                     <option value="disabled">disabled</option>
                     <option value="image">image</option>
@@ -163,7 +208,11 @@ export function PoolsTable({
                   </select>
                   {pending[k] && <div className="text-xs text-zinc-500">applying…</div>}
                   {rowError[k] && (
-                    <p role="alert" className="mt-1 max-w-xs text-xs text-red-600 dark:text-red-400" data-testid="mode-error">
+                    <p
+                      role="alert"
+                      className="mt-1 max-w-xs text-xs text-red-600 dark:text-red-400"
+                      data-testid="mode-error"
+                    >
                       {rowError[k]}
                     </p>
                   )}
@@ -176,29 +225,61 @@ export function PoolsTable({
                     <>
                       {p.peers.length === 0 && <span className="text-zinc-500">none</span>}
                       {p.peers.map((peer) => (
-                        <div key={peer.uuid} className="flex flex-wrap items-center gap-1" data-testid="peer" data-peer={peer.siteName}>
+                        <div
+                          key={peer.uuid}
+                          className="flex flex-wrap items-center gap-1"
+                          data-testid="peer"
+                          data-peer={peer.siteName}
+                        >
                           <span className="font-medium">{peer.siteName}</span> <Badge>{peer.direction}</Badge>
                           <span className="text-xs text-zinc-500">{peer.clientName}</span>
                           <span className="font-mono text-xs text-zinc-400" title={`peer id ${peer.uuid}`}>
                             {peer.uuid.slice(0, 8)}
                           </span>
-                          <Button variant="ghost" className="px-1 py-0 text-xs" aria-label={`Edit peer ${peer.siteName}`} onClick={() => setEditing({ pool: p.pool, peer })}>
+                          <Button
+                            variant="ghost"
+                            className="px-1 py-0 text-xs"
+                            aria-label={`Edit peer ${peer.siteName}`}
+                            onClick={() => setEditing({ pool: p.pool, peer })}
+                          >
                             Edit
                           </Button>
-                          <Button variant="ghost" className="px-1 py-0 text-xs text-red-700 dark:text-red-400" aria-label={`Remove peer ${peer.siteName}`} onClick={() => setRemoving({ pool: p.pool, peer })}>
+                          <Button
+                            variant="ghost"
+                            className="px-1 py-0 text-xs text-red-700 dark:text-red-400"
+                            aria-label={`Remove peer ${peer.siteName}`}
+                            onClick={() => setRemoving({ pool: p.pool, peer })}
+                          >
                             Remove
                           </Button>
                         </div>
                       ))}
                       {p.mode !== 'disabled' &&
                         others.map((o) => (
-                          <Button key={o.id} className="mt-1 text-xs" busy={pair.isPending} onClick={() => pair.mutate({ fromSiteId: o.id, toSiteId: siteId, pool: p.pool, direction: 'rx-tx' })}>
+                          <Button
+                            key={o.id}
+                            className="mt-1 text-xs"
+                            busy={pair.isPending}
+                            onClick={() =>
+                              pair.mutate({
+                                fromSiteId: o.id,
+                                toSiteId: siteId,
+                                pool: p.pool,
+                                direction: 'rx-tx',
+                              })
+                            }
+                          >
                             Pair with {o.name}
                           </Button>
                         ))}
                       {p.peers.length > 0 &&
                         others.map((o) => (
-                          <Button key={`un-${o.id}`} variant="ghost" className="mt-1 text-xs text-red-700 dark:text-red-400" onClick={() => setUnpairing({ pool: p.pool, other: o })}>
+                          <Button
+                            key={`un-${o.id}`}
+                            variant="ghost"
+                            className="mt-1 text-xs text-red-700 dark:text-red-400"
+                            onClick={() => setUnpairing({ pool: p.pool, other: o })}
+                          >
                             Unpair from {o.name}…
                           </Button>
                         ))}
@@ -206,9 +287,16 @@ export function PoolsTable({
                   )}
                 </td>
                 <td>
-                  {p.mode === 'disabled' ? '—' : <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>}
+                  {p.mode === 'disabled' ? (
+                    '—'
+                  ) : (
+                    <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>
+                  )}
                   {p.splitBrain > 0 && (
-                    <div className="text-xs font-medium text-red-700 dark:text-red-400" data-testid="split-brain-count">
+                    <div
+                      className="text-xs font-medium text-red-700 dark:text-red-400"
+                      data-testid="split-brain-count"
+                    >
                       split-brain: {p.splitBrain} image(s)
                     </div>
                   )}
@@ -222,7 +310,9 @@ export function PoolsTable({
                 </td>
                 <td>
                   {p.counts.total}
-                  {p.counts.mirrored > 0 && <span className="text-xs text-zinc-500"> ({p.counts.mirrored} mirrored)</span>}
+                  {p.counts.mirrored > 0 && (
+                    <span className="text-xs text-zinc-500"> ({p.counts.mirrored} mirrored)</span>
+                  )}
                 </td>
               </tr>
             );
@@ -230,7 +320,8 @@ export function PoolsTable({
         </tbody>
       </table>
       <p className="mt-2 text-xs text-zinc-500">
-        Status of {names.length} pool(s) and {rows.length - names.length} namespace(s) read in {cliCalls} CLI call(s). A namespace has its own mirror mode and images; peers belong to the pool.
+        Status of {names.length} pool(s) and {rows.length - names.length} namespace(s) read in {cliCalls} CLI
+        call(s). A namespace has its own mirror mode and images; peers belong to the pool.
       </p>
 
       {modeChange && (
@@ -247,7 +338,8 @@ export function PoolsTable({
           </p>
           {modeChange.to === 'disabled' && modeChange.peers.length > 0 && (
             <p className="font-medium text-amber-800 dark:text-amber-300">
-              {modeChange.pool} still has {modeChange.peers.length} peer(s) ({modeChange.peers.join(', ')}): Ceph will refuse until they are removed.
+              {modeChange.pool} still has {modeChange.peers.length} peer(s) ({modeChange.peers.join(', ')}):
+              Ceph will refuse until they are removed.
             </p>
           )}
         </ConfirmDialog>
@@ -261,7 +353,9 @@ export function PoolsTable({
           peer={editing.peer}
           track={track}
           onClose={() => setEditing(null)}
-          onChanged={(c) => setNotices((n) => [...n.filter((x) => !(x.pool === c.pool && x.peer === c.peer)), c])}
+          onChanged={(c) =>
+            setNotices((n) => [...n.filter((x) => !(x.pool === c.pool && x.peer === c.peer)), c])
+          }
         />
       )}
       {unpairing && (
@@ -275,13 +369,28 @@ export function PoolsTable({
           onConfirm={() => unpair.mutate({ siteId, otherSiteId: unpairing.other.id, pool: unpairing.pool })}
         >
           <p data-testid="unpair-effect">
-            Removes the peer entry of each cluster for the other on pool <b>{unpairing.pool}</b>, then checks for about 40 seconds that a still-running rbd-mirror does not register itself again (and removes it
-            if it does). Mirroring of {unpairing.pool} between {clusterName} and {unpairing.other.name} stops; images keep their data on both clusters and non-primary copies stop being updated.
+            Removes the peer entry of each cluster for the other on pool <b>{unpairing.pool}</b>, then checks
+            for about 40 seconds that a still-running rbd-mirror does not register itself again (and removes
+            it if it does). Mirroring of {unpairing.pool} between {clusterName} and {unpairing.other.name}{' '}
+            stops; images keep their data on both clusters and non-primary copies stop being updated.
           </p>
-          {unpair.error && <p className="text-sm text-red-600 dark:text-red-400">{errorText(unpair.error)}</p>}
+          {unpair.error && (
+            <p className="text-sm text-red-600 dark:text-red-400">{errorText(unpair.error)}</p>
+          )}
         </ConfirmDialog>
       )}
-      {removing && <RemovePeerDialog siteId={siteId} clusterName={clusterName} pool={removing.pool} peer={removing.peer} mirroredImages={mirroredIn(removing.pool)} namespaces={namespacesOf(removing.pool)} track={track} onClose={() => setRemoving(null)} />}
+      {removing && (
+        <RemovePeerDialog
+          siteId={siteId}
+          clusterName={clusterName}
+          pool={removing.pool}
+          peer={removing.peer}
+          mirroredImages={mirroredIn(removing.pool)}
+          namespaces={namespacesOf(removing.pool)}
+          track={track}
+          onClose={() => setRemoving(null)}
+        />
+      )}
     </Card>
   );
 }

@@ -10,7 +10,17 @@ import type { PoolEntry, TrackTask } from './types';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** The cluster's mirroring site name (cluster-wide; Ceph reads and writes it through a mirrored pool). */
-export function SiteName({ siteId, clusterName, pools, track }: { siteId: number; clusterName: string; pools: PoolEntry[]; track: TrackTask }) {
+export function SiteName({
+  siteId,
+  clusterName,
+  pools,
+  track,
+}: {
+  siteId: number;
+  clusterName: string;
+  pools: PoolEntry[];
+  track: TrackTask;
+}) {
   const via = pools.find((p) => p.namespace === '' && p.mode !== 'disabled');
   const current = via?.siteName ?? null;
   const [open, setOpen] = useState(false);
@@ -23,14 +33,42 @@ export function SiteName({ siteId, clusterName, pools, track }: { siteId: number
           Change site name…
         </Button>
       ) : (
-        <span className="text-xs text-zinc-500">Ceph keeps a site name only once a pool mirrors: set a pool’s mirror mode first.</span>
+        <span className="text-xs text-zinc-500">
+          Ceph keeps a site name only once a pool mirrors: set a pool’s mirror mode first.
+        </span>
       )}
-      {open && via && <SiteNameDialog siteId={siteId} clusterName={clusterName} pool={via.pool} current={current} peers={via.peers.map((p) => p.siteName)} track={track} onClose={() => setOpen(false)} />}
+      {open && via && (
+        <SiteNameDialog
+          siteId={siteId}
+          clusterName={clusterName}
+          pool={via.pool}
+          current={current}
+          peers={via.peers.map((p) => p.siteName)}
+          track={track}
+          onClose={() => setOpen(false)}
+        />
+      )}
     </div>
   );
 }
 
-function SiteNameDialog({ siteId, clusterName, pool, current, peers, track, onClose }: { siteId: number; clusterName: string; pool: string; current: string | null; peers: string[]; track: TrackTask; onClose: () => void }) {
+function SiteNameDialog({
+  siteId,
+  clusterName,
+  pool,
+  current,
+  peers,
+  track,
+  onClose,
+}: {
+  siteId: number;
+  clusterName: string;
+  pool: string;
+  current: string | null;
+  peers: string[];
+  track: TrackTask;
+  onClose: () => void;
+}) {
   const trpc = useTRPC();
   const [value, setValue] = useState(current ?? '');
   const [local, setLocal] = useState<string | null>(null);
@@ -44,7 +82,8 @@ function SiteNameDialog({ siteId, clusterName, pool, current, peers, track, onCl
     if (!v) return setLocal('required');
     if (!NAME.test(v)) return setLocal('letters, digits and . _ - only, starting with a letter or digit');
     if (v === current) return setLocal(`${v} is already the site name`);
-    if (peers.includes(v)) return setLocal(`${v} is the site name of a peer: each cluster needs a site name of its own`);
+    if (peers.includes(v))
+      return setLocal(`${v} is the site name of a peer: each cluster needs a site name of its own`);
     setLocal(null);
     setTaskError(null);
     save.mutate(
@@ -52,18 +91,41 @@ function SiteNameDialog({ siteId, clusterName, pool, current, peers, track, onCl
       {
         onSuccess: ({ taskId }) => {
           setRunning(true);
-          track(taskId, { successText: () => `Site name of ${clusterName} is now ${v}`, onFinished: onClose, onFailed: (t) => (setRunning(false), setTaskError(t.error)) });
+          track(taskId, {
+            successText: () => `Site name of ${clusterName} is now ${v}`,
+            onFinished: onClose,
+            onFailed: (t) => (setRunning(false), setTaskError(t.error)),
+          });
         },
       },
     );
   };
   return (
-    <FormDialog title={`Change the site name of ${clusterName}`} submitLabel="Save site name" busy={save.isPending || running} onSubmit={submit} onClose={onClose} testId="site-name-editor">
+    <FormDialog
+      title={`Change the site name of ${clusterName}`}
+      submitLabel="Save site name"
+      busy={save.isPending || running}
+      onSubmit={submit}
+      onClose={onClose}
+      testId="site-name-editor"
+    >
       <p>
-        The site name identifies this cluster to its peers: they list it in their Peers column and in each image’s status. It is cluster-wide (set here through pool {pool}).
+        The site name identifies this cluster to its peers: they list it in their Peers column and in each
+        image’s status. It is cluster-wide (set here through pool {pool}).
       </p>
-      <Notice tone="info">The peers’ rbd-mirror daemons learn the new name; until they do, the other cluster may still show {current ?? 'the old name'}.</Notice>
-      <TextInput label="New site name" value={value} onChange={(e) => (setValue(e.target.value), setLocal(null), setTaskError(null))} error={local ?? fe.siteName} hint="letters, digits and . _ -, starting with a letter or digit" autoComplete="off" autoFocus />
+      <Notice tone="info">
+        The peers’ rbd-mirror daemons learn the new name; until they do, the other cluster may still show{' '}
+        {current ?? 'the old name'}.
+      </Notice>
+      <TextInput
+        label="New site name"
+        value={value}
+        onChange={(e) => (setValue(e.target.value), setLocal(null), setTaskError(null))}
+        error={local ?? fe.siteName}
+        hint="letters, digits and . _ -, starting with a letter or digit"
+        autoComplete="off"
+        autoFocus
+      />
       {save.error && !fe.siteName && <ErrorBox error={errorText(save.error)} />}
       {taskError && <ErrorBox error={`The change failed: ${taskError}`} />}
     </FormDialog>

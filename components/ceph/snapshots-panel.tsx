@@ -13,14 +13,34 @@ function byIdDesc(a: { id: string }, b: { id: string }): number {
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
-function copiedPercent(lastCopied: number | null, sizeBytes: number, objectSize: number | undefined): number | null {
+function copiedPercent(
+  lastCopied: number | null,
+  sizeBytes: number,
+  objectSize: number | undefined,
+): number | null {
   if (lastCopied === null || !objectSize) return null;
   const objects = Math.max(1, Math.ceil(sizeBytes / objectSize));
   return Math.min(100, Math.floor((lastCopied / objects) * 100));
 }
 
 /** One image: its features and journaling, and its snapshots (mirror snapshots with their state). */
-export function ImageDetails({ siteId, scope, scopeMode, image, track, created, onCreated }: { siteId: number; scope: Scope; scopeMode: string; image: string; track: TrackTask; created: string | null; onCreated: (snapshotId: string) => void }) {
+export function ImageDetails({
+  siteId,
+  scope,
+  scopeMode,
+  image,
+  track,
+  created,
+  onCreated,
+}: {
+  siteId: number;
+  scope: Scope;
+  scopeMode: string;
+  image: string;
+  track: TrackTask;
+  created: string | null;
+  onCreated: (snapshotId: string) => void;
+}) {
   const trpc = useTRPC();
   const toast = useToast();
   const ref = { siteId, pool: scope.pool, namespace: scope.namespace, image };
@@ -42,7 +62,8 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
       {
         onSuccess: ({ taskId }) =>
           track(taskId, {
-            successText: (t) => `Mirror snapshot ${(t.result as { snapshotId?: string } | null)?.snapshotId ?? ''} of ${spec} created`,
+            successText: (t) =>
+              `Mirror snapshot ${(t.result as { snapshotId?: string } | null)?.snapshotId ?? ''} of ${spec} created`,
             onFinished: (t) => {
               const id = (t.result as { snapshotId?: string } | null)?.snapshotId;
               if (id) onCreated(id);
@@ -50,7 +71,14 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
           }),
       },
     );
-  const setJournaling = (on: boolean) => op.mutate({ ...ref, op: on ? 'journaling-on' : 'journaling-off' }, { onSuccess: ({ taskId }) => track(taskId, { successText: () => `Journaling of ${spec} is ${on ? 'on' : 'off'}` }) });
+  const setJournaling = (on: boolean) =>
+    op.mutate(
+      { ...ref, op: on ? 'journaling-on' : 'journaling-off' },
+      {
+        onSuccess: ({ taskId }) =>
+          track(taskId, { successText: () => `Journaling of ${spec} is ${on ? 'on' : 'off'}` }),
+      },
+    );
 
   return (
     <div className="space-y-3 text-sm" aria-label={`Details of ${spec}`} role="region">
@@ -58,7 +86,8 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
       {i && (
         <div className="flex flex-wrap items-center gap-x-6 gap-y-2">
           <span>
-            <span className="text-zinc-500">Size</span> {formatBytes(i.sizeBytes)} <span className="text-zinc-500">in {formatBytes(i.objectSizeBytes)} objects</span>
+            <span className="text-zinc-500">Size</span> {formatBytes(i.sizeBytes)}{' '}
+            <span className="text-zinc-500">in {formatBytes(i.objectSizeBytes)} objects</span>
           </span>
           <span>
             <span className="text-zinc-500">Mirroring</span> {i.mirroring.mode ?? 'off'}
@@ -68,17 +97,31 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
         </div>
       )}
       {i && (
-        <div className="flex flex-wrap items-center gap-2" data-testid="image-journaling" data-on={journaling ? 'true' : 'false'}>
+        <div
+          className="flex flex-wrap items-center gap-2"
+          data-testid="image-journaling"
+          data-on={journaling ? 'true' : 'false'}
+        >
           <span>
             Journaling: <b>{journaling ? 'on' : 'off'}</b>
           </span>
           {!journaling && (
-            <Button className="px-2 py-0.5 text-xs" disabled={nonPrimary} busy={op.isPending && op.variables?.op === 'journaling-on'} onClick={() => setJournaling(true)}>
+            <Button
+              className="px-2 py-0.5 text-xs"
+              disabled={nonPrimary}
+              busy={op.isPending && op.variables?.op === 'journaling-on'}
+              onClick={() => setJournaling(true)}
+            >
               Journaling on
             </Button>
           )}
           {journaling && (
-            <Button className="px-2 py-0.5 text-xs" disabled={nonPrimary || journalOff} busy={op.isPending && op.variables?.op === 'journaling-off'} onClick={() => setJournaling(false)}>
+            <Button
+              className="px-2 py-0.5 text-xs"
+              disabled={nonPrimary || journalOff}
+              busy={op.isPending && op.variables?.op === 'journaling-off'}
+              onClick={() => setJournaling(false)}
+            >
               Journaling off
             </Button>
           )}
@@ -100,7 +143,12 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
         <div className="mb-1 flex flex-wrap items-center justify-between gap-2">
           <h3 className="font-semibold">Snapshots of {spec}</h3>
           {canSnapshot && (
-            <Button className="px-2 py-0.5 text-xs" variant="primary" busy={op.isPending && op.variables?.op === 'snapshot'} onClick={createSnapshot}>
+            <Button
+              className="px-2 py-0.5 text-xs"
+              variant="primary"
+              busy={op.isPending && op.variables?.op === 'snapshot'}
+              onClick={createSnapshot}
+            >
               Create mirror snapshot
             </Button>
           )}
@@ -123,9 +171,20 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
             <tbody>
               {list.map((s) => {
                 const m = s.mirror;
-                const pct = m && !m.primary ? (m.complete ? 100 : copiedPercent(m.lastCopiedObjectNumber, s.sizeBytes, i?.objectSizeBytes)) : null;
+                const pct =
+                  m && !m.primary
+                    ? m.complete
+                      ? 100
+                      : copiedPercent(m.lastCopiedObjectNumber, s.sizeBytes, i?.objectSizeBytes)
+                    : null;
                 return (
-                  <tr key={s.id} className="border-t border-zinc-100 align-top dark:border-zinc-700" data-testid="snapshot-row" data-snap-id={s.id} data-new={s.id === created ? 'true' : undefined}>
+                  <tr
+                    key={s.id}
+                    className="border-t border-zinc-100 align-top dark:border-zinc-700"
+                    data-testid="snapshot-row"
+                    data-snap-id={s.id}
+                    data-new={s.id === created ? 'true' : undefined}
+                  >
                     <td className="py-1 font-mono">
                       {s.id}
                       {s.id === created && (
@@ -138,7 +197,17 @@ export function ImageDetails({ siteId, scope, scopeMode, image, track, created, 
                       {s.name}
                     </td>
                     <td>{s.namespaceType}</td>
-                    <td>{m ? <Badge tone={m.state === 'primary' ? 'info' : m.state === 'demoted' ? 'warn' : 'muted'}>{m.state}</Badge> : '—'}</td>
+                    <td>
+                      {m ? (
+                        <Badge
+                          tone={m.state === 'primary' ? 'info' : m.state === 'demoted' ? 'warn' : 'muted'}
+                        >
+                          {m.state}
+                        </Badge>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
                     <td>{m ? (m.complete ? 'yes' : 'no') : '—'}</td>
                     <td>{pct !== null ? `${pct} %` : '—'}</td>
                     <td className="whitespace-nowrap">{s.timestamp ?? '—'}</td>

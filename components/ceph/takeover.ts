@@ -26,9 +26,17 @@ export interface TakeoverEntry {
  * name (`config.siteName`), else the one registered under that name; never `selfId`. Null when the
  * peer is no registered cluster.
  */
-export function clusterOfPeer<C extends ClusterRef>(peerSiteName: string, clusters: readonly C[], selfId: number): C | null {
+export function clusterOfPeer<C extends ClusterRef>(
+  peerSiteName: string,
+  clusters: readonly C[],
+  selfId: number,
+): C | null {
   const others = clusters.filter((c) => c.id !== selfId);
-  return others.find((c) => c.config?.siteName === peerSiteName) ?? others.find((c) => c.name === peerSiteName) ?? null;
+  return (
+    others.find((c) => c.config?.siteName === peerSiteName) ??
+    others.find((c) => c.name === peerSiteName) ??
+    null
+  );
 }
 
 /**
@@ -37,7 +45,12 @@ export function clusterOfPeer<C extends ClusterRef>(peerSiteName: string, cluste
  * report, that are registered clusters — as long as some mirrored image of `entry` is not primary
  * here. Each cluster once, in the order its peers are listed.
  */
-export function takeoverSources<C extends ClusterRef>(pools: readonly TakeoverEntry[], entry: TakeoverEntry, clusters: readonly C[], selfId: number): C[] {
+export function takeoverSources<C extends ClusterRef>(
+  pools: readonly TakeoverEntry[],
+  entry: TakeoverEntry,
+  clusters: readonly C[],
+  selfId: number,
+): C[] {
   if (!entry.counts.notPrimary) return [];
   const pool = pools.find((p) => p.pool === entry.pool && p.namespace === '') ?? entry;
   const names = [...pool.peers.map((p) => p.siteName), ...entry.imagePeerSites];

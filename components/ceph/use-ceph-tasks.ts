@@ -32,7 +32,9 @@ export function useCephTasks(): TrackTask {
       toast.success(h.successText ? h.successText(t) : `Done: ${t.name}`);
       h.onFinished?.(t);
     } else {
-      toast.error(`${t.name} ${t.state === 'failed' ? 'failed' : `was ${t.state}`}: ${t.error ?? 'see Tasks for details'}`);
+      toast.error(
+        `${t.name} ${t.state === 'failed' ? 'failed' : `was ${t.state}`}: ${t.error ?? 'see Tasks for details'}`,
+      );
       h.onFailed?.(t);
     }
   };

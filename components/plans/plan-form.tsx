@@ -6,11 +6,24 @@ import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
-import { itemLabel, objectKey, PLAN_GROUPS, type PlanInput, type PlanItemInput } from '@/server/domain/plans/rules';
+import {
+  itemLabel,
+  objectKey,
+  PLAN_GROUPS,
+  type PlanInput,
+  type PlanItemInput,
+} from '@/server/domain/plans/rules';
 
 type Item = PlanItemInput;
 
-const EMPTY: PlanInput = { name: '', description: '', maxParallel: 4, questionTimeoutSec: 600, questionDefault: 'abort', items: [] };
+const EMPTY: PlanInput = {
+  name: '',
+  description: '',
+  maxParallel: 4,
+  questionTimeoutSec: 600,
+  questionDefault: 'abort',
+  items: [],
+};
 
 /**
  * The editor of a recovery plan: its objects in priority groups 1 … 5, a VM's wait after start and
@@ -50,18 +63,26 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
   };
 
   const set = (patch: Partial<PlanInput>) => setPlan((p) => ({ ...p, ...patch }));
-  const setItem = (i: number, patch: Partial<Item>) => setPlan((p) => ({ ...p, items: p.items.map((it, j) => (j === i ? ({ ...it, ...patch } as Item) : it)) }));
+  const setItem = (i: number, patch: Partial<Item>) =>
+    setPlan((p) => ({ ...p, items: p.items.map((it, j) => (j === i ? ({ ...it, ...patch } as Item) : it)) }));
   const removeItem = (i: number) =>
     setPlan((p) => {
       const key = objectKey(p.items[i]!);
-      return { ...p, items: p.items.filter((_, j) => j !== i).map((it) => ({ ...it, dependsOn: it.dependsOn.filter((d) => d !== key) })) };
+      return {
+        ...p,
+        items: p.items
+          .filter((_, j) => j !== i)
+          .map((it) => ({ ...it, dependsOn: it.dependsOn.filter((d) => d !== key) })),
+      };
     });
   const inPlan = new Set(plan.items.map(objectKey));
 
   // What can be added: replicas protecting a VM now, and RBD scopes of a Ceph cluster.
   const [vm, setVm] = useState('');
   const [vmGroup, setVmGroup] = useState(2);
-  const candidates = (replicas.data ?? []).filter((r) => r.state !== 'reinit-required' && r.state !== 'reinit-running' && !inPlan.has(`replica:${r.id}`));
+  const candidates = (replicas.data ?? []).filter(
+    (r) => r.state !== 'reinit-required' && r.state !== 'reinit-running' && !inPlan.has(`replica:${r.id}`),
+  );
   const [from, setFrom] = useState(0);
   const [to, setTo] = useState(0);
   const [scope, setScope] = useState('');
@@ -69,27 +90,60 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
   const [rbdGroup, setRbdGroup] = useState(1);
   const fromId = from || ceph[0]?.id || 0;
   const toId = to || ceph.find((s) => s.id !== fromId)?.id || 0;
-  const status = useQuery({ ...trpc.ceph.status.queryOptions({ siteId: fromId, waitMs: 1500 }), enabled: fromId > 0 });
-  const scopes = (status.data?.pools ?? []).filter((p) => p.mode !== 'disabled').map((p) => (p.namespace ? `${p.pool}/${p.namespace}` : p.pool));
+  const status = useQuery({
+    ...trpc.ceph.status.queryOptions({ siteId: fromId, waitMs: 1500 }),
+    enabled: fromId > 0,
+  });
+  const scopes = (status.data?.pools ?? [])
+    .filter((p) => p.mode !== 'disabled')
+    .map((p) => (p.namespace ? `${p.pool}/${p.namespace}` : p.pool));
   const scopeValue = scope || scopes[0] || '';
 
   const addVm = () => {
     const id = Number(vm || candidates[0]?.id);
     if (!id) return;
-    set({ items: [...plan.items, { kind: 'replica', replicaId: id, group: vmGroup, dependsOn: [], waitAfterStartSec: 0, readiness: null }] });
+    set({
+      items: [
+        ...plan.items,
+        {
+          kind: 'replica',
+          replicaId: id,
+          group: vmGroup,
+          dependsOn: [],
+          waitAfterStartSec: 0,
+          readiness: null,
+        },
+      ],
+    });
     setVm('');
   };
   const addRbd = () => {
     if (!scopeValue || !fromId || !toId) return;
     const [pool, namespace = ''] = scopeValue.split('/');
-    set({ items: [...plan.items, { kind: 'rbd', protectedSiteId: fromId, recoverySiteId: toId, pool: pool!, namespace, image: image.trim() || undefined, group: rbdGroup, dependsOn: [] }] });
+    set({
+      items: [
+        ...plan.items,
+        {
+          kind: 'rbd',
+          protectedSiteId: fromId,
+          recoverySiteId: toId,
+          pool: pool!,
+          namespace,
+          image: image.trim() || undefined,
+          group: rbdGroup,
+          dependsOn: [],
+        },
+      ],
+    });
     setImage('');
   };
 
   // The plan's own labels (itemLabel); a VM's also says where its replica goes.
   const label = (it: Item) => {
     const text = itemLabel(it, { site: siteName, replica: (id) => vmOf(id)?.vmName ?? `replica #${id}` });
-    return it.kind === 'replica' ? `${text} (${vmOf(it.replicaId)?.sourceSite ?? '?'} → ${vmOf(it.replicaId)?.targetSite ?? '?'})` : text;
+    return it.kind === 'replica'
+      ? `${text} (${vmOf(it.replicaId)?.sourceSite ?? '?'} → ${vmOf(it.replicaId)?.targetSite ?? '?'})`
+      : text;
   };
 
   return (
@@ -97,7 +151,13 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
       {error && <ErrorBox error={error} />}
       <Card title="Plan">
         <div className="grid gap-3 sm:grid-cols-2">
-          <TextInput label="Name" value={plan.name} onChange={(e) => set({ name: e.target.value })} error={errors.name} maxLength={100} />
+          <TextInput
+            label="Name"
+            value={plan.name}
+            onChange={(e) => set({ name: e.target.value })}
+            error={errors.name}
+            maxLength={100}
+          />
           <TextInput
             label="Objects failing over at once (per group)"
             type="number"
@@ -116,13 +176,23 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
             error={errors.questionTimeoutSec}
             hint="When an object fails, the run asks: retry, skip or abort. Without an answer in time it takes the default."
           />
-          <Select label="Default answer" value={plan.questionDefault} onChange={(e) => set({ questionDefault: e.target.value as 'abort' | 'skip' })}>
+          <Select
+            label="Default answer"
+            value={plan.questionDefault}
+            onChange={(e) => set({ questionDefault: e.target.value as 'abort' | 'skip' })}
+          >
             <option value="abort">Abort the run</option>
             <option value="skip">Skip the object (and what depends on it)</option>
           </Select>
         </div>
         <div className="mt-3">
-          <TextArea label="Description" value={plan.description} onChange={(e) => set({ description: e.target.value })} error={errors.description} rows={2} />
+          <TextArea
+            label="Description"
+            value={plan.description}
+            onChange={(e) => set({ description: e.target.value })}
+            error={errors.description}
+            rows={2}
+          />
         </div>
       </Card>
 
@@ -139,32 +209,66 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                   <ul className="space-y-2">
                     {plan.items.map((it, i) =>
                       it.group !== g ? null : (
-                        <li key={objectKey(it)} data-testid="plan-item" data-label={label(it)} className="rounded-md border border-zinc-200 p-2 text-sm dark:border-zinc-700">
+                        <li
+                          key={objectKey(it)}
+                          data-testid="plan-item"
+                          data-label={label(it)}
+                          className="rounded-md border border-zinc-200 p-2 text-sm dark:border-zinc-700"
+                        >
                           <div className="flex flex-wrap items-center gap-2">
-                            <Badge tone={it.kind === 'rbd' ? 'info' : 'muted'}>{it.kind === 'rbd' ? 'RBD' : 'VM'}</Badge>
+                            <Badge tone={it.kind === 'rbd' ? 'info' : 'muted'}>
+                              {it.kind === 'rbd' ? 'RBD' : 'VM'}
+                            </Badge>
                             <span className="font-medium">{label(it)}</span>
                             <span className="ml-auto flex items-center gap-2">
                               <label className="text-xs">
                                 Group{' '}
-                                <select aria-label={`Group of ${label(it)}`} value={it.group} onChange={(e) => setItem(i, { group: Number(e.target.value) })} className="rounded border border-zinc-300 px-1 dark:border-zinc-600 dark:bg-zinc-800">
+                                <select
+                                  aria-label={`Group of ${label(it)}`}
+                                  value={it.group}
+                                  onChange={(e) => setItem(i, { group: Number(e.target.value) })}
+                                  className="rounded border border-zinc-300 px-1 dark:border-zinc-600 dark:bg-zinc-800"
+                                >
                                   {PLAN_GROUPS.map((x) => (
                                     <option key={x}>{x}</option>
                                   ))}
                                 </select>
                               </label>
-                              <Button variant="ghost" onClick={() => removeItem(i)} aria-label={`Remove ${label(it)}`}>
+                              <Button
+                                variant="ghost"
+                                onClick={() => removeItem(i)}
+                                aria-label={`Remove ${label(it)}`}
+                              >
                                 Remove
                               </Button>
                             </span>
                           </div>
                           {it.kind === 'replica' && (
                             <div className="mt-2 grid gap-2 sm:grid-cols-4">
-                              <TextInput label="Wait after start (s)" type="number" min={0} value={it.waitAfterStartSec} onChange={(e) => setItem(i, { waitAfterStartSec: Number(e.target.value) })} error={errors[`items.${i}.waitAfterStartSec`]} />
+                              <TextInput
+                                label="Wait after start (s)"
+                                type="number"
+                                min={0}
+                                value={it.waitAfterStartSec}
+                                onChange={(e) => setItem(i, { waitAfterStartSec: Number(e.target.value) })}
+                                error={errors[`items.${i}.waitAfterStartSec`]}
+                              />
                               <TextInput
                                 label="Ready when TCP host answers"
                                 placeholder="(running is enough)"
                                 value={it.readiness?.tcp?.host ?? ''}
-                                onChange={(e) => setItem(i, { readiness: e.target.value ? { tcp: { host: e.target.value, port: it.readiness?.tcp?.port ?? 22 }, timeoutSec: it.readiness?.timeoutSec ?? 120 } : it.readiness ? { tcp: null, timeoutSec: it.readiness.timeoutSec } : null })}
+                                onChange={(e) =>
+                                  setItem(i, {
+                                    readiness: e.target.value
+                                      ? {
+                                          tcp: { host: e.target.value, port: it.readiness?.tcp?.port ?? 22 },
+                                          timeoutSec: it.readiness?.timeoutSec ?? 120,
+                                        }
+                                      : it.readiness
+                                        ? { tcp: null, timeoutSec: it.readiness.timeoutSec }
+                                        : null,
+                                  })
+                                }
                                 error={errors[`items.${i}.readiness.tcp.host`]}
                               />
                               <TextInput
@@ -174,7 +278,15 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                                 max={65535}
                                 disabled={!it.readiness?.tcp}
                                 value={it.readiness?.tcp?.port ?? ''}
-                                onChange={(e) => it.readiness?.tcp && setItem(i, { readiness: { ...it.readiness, tcp: { host: it.readiness.tcp.host, port: Number(e.target.value) } } })}
+                                onChange={(e) =>
+                                  it.readiness?.tcp &&
+                                  setItem(i, {
+                                    readiness: {
+                                      ...it.readiness,
+                                      tcp: { host: it.readiness.tcp.host, port: Number(e.target.value) },
+                                    },
+                                  })
+                                }
                                 error={errors[`items.${i}.readiness.tcp.port`]}
                               />
                               <TextInput
@@ -182,12 +294,21 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                                 type="number"
                                 min={5}
                                 value={it.readiness?.timeoutSec ?? 120}
-                                onChange={(e) => setItem(i, { readiness: { tcp: it.readiness?.tcp ?? null, timeoutSec: Number(e.target.value) } })}
+                                onChange={(e) =>
+                                  setItem(i, {
+                                    readiness: {
+                                      tcp: it.readiness?.tcp ?? null,
+                                      timeoutSec: Number(e.target.value),
+                                    },
+                                  })
+                                }
                                 error={errors[`items.${i}.readiness.timeoutSec`]}
                               />
                               {plan.items.some((d) => d.kind === 'rbd' && d.group < it.group) && (
                                 <fieldset className="sm:col-span-4">
-                                  <legend className="text-xs font-medium">Depends on (its disks&apos; storage)</legend>
+                                  <legend className="text-xs font-medium">
+                                    Depends on (its disks&apos; storage)
+                                  </legend>
                                   {plan.items
                                     .filter((d) => d.kind === 'rbd' && d.group < it.group)
                                     .map((d) => {
@@ -197,7 +318,13 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                                           <input
                                             type="checkbox"
                                             checked={it.dependsOn.includes(key)}
-                                            onChange={(e) => setItem(i, { dependsOn: e.target.checked ? [...it.dependsOn, key] : it.dependsOn.filter((x) => x !== key) })}
+                                            onChange={(e) =>
+                                              setItem(i, {
+                                                dependsOn: e.target.checked
+                                                  ? [...it.dependsOn, key]
+                                                  : it.dependsOn.filter((x) => x !== key),
+                                              })
+                                            }
                                           />{' '}
                                           {label(d)}
                                         </label>
@@ -208,7 +335,14 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                             </div>
                           )}
                           {Object.entries(errors)
-                            .filter(([k]) => k === `items.${i}` || k === `items.${i}.replicaId` || k === `items.${i}.dependsOn` || k === `items.${i}.recoverySiteId` || k === `items.${i}.protectedSiteId`)
+                            .filter(
+                              ([k]) =>
+                                k === `items.${i}` ||
+                                k === `items.${i}.replicaId` ||
+                                k === `items.${i}.dependsOn` ||
+                                k === `items.${i}.recoverySiteId` ||
+                                k === `items.${i}.protectedSiteId`,
+                            )
                             .map(([k, m]) => (
                               <p key={k} role="alert" className="mt-1 text-xs text-red-600 dark:text-red-400">
                                 {m}
@@ -227,7 +361,11 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
           <fieldset className="space-y-2 rounded-md border border-zinc-200 p-3 dark:border-zinc-700">
             <legend className="px-1 text-sm font-medium">Add an RBD pool, namespace or image</legend>
             <div className="grid grid-cols-2 gap-2">
-              <Select label="Production cluster" value={fromId} onChange={(e) => (setFrom(Number(e.target.value)), setScope(''))}>
+              <Select
+                label="Production cluster"
+                value={fromId}
+                onChange={(e) => (setFrom(Number(e.target.value)), setScope(''))}
+              >
                 {ceph.map((s) => (
                   <option key={s.id} value={s.id}>
                     {s.name}
@@ -241,13 +379,33 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                   </option>
                 ))}
               </Select>
-              <Select label="Pool or namespace" value={scopeValue} onChange={(e) => setScope(e.target.value)} hint={status.isLoading ? 'asking the cluster…' : scopes.length ? undefined : 'no mirrored pool on this cluster'}>
+              <Select
+                label="Pool or namespace"
+                value={scopeValue}
+                onChange={(e) => setScope(e.target.value)}
+                hint={
+                  status.isLoading
+                    ? 'asking the cluster…'
+                    : scopes.length
+                      ? undefined
+                      : 'no mirrored pool on this cluster'
+                }
+              >
                 {scopes.map((s) => (
                   <option key={s}>{s}</option>
                 ))}
               </Select>
-              <TextInput label="Image (optional)" placeholder="every mirrored image" value={image} onChange={(e) => setImage(e.target.value)} />
-              <Select label="RBD group" value={rbdGroup} onChange={(e) => setRbdGroup(Number(e.target.value))}>
+              <TextInput
+                label="Image (optional)"
+                placeholder="every mirrored image"
+                value={image}
+                onChange={(e) => setImage(e.target.value)}
+              />
+              <Select
+                label="RBD group"
+                value={rbdGroup}
+                onChange={(e) => setRbdGroup(Number(e.target.value))}
+              >
                 {PLAN_GROUPS.map((g) => (
                   <option key={g}>{g}</option>
                 ))}
@@ -260,7 +418,12 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
           <fieldset className="space-y-2 rounded-md border border-zinc-200 p-3 dark:border-zinc-700">
             <legend className="px-1 text-sm font-medium">Add a VM (its replica)</legend>
             <div className="grid grid-cols-2 gap-2">
-              <Select label="VM replica" value={vm || String(candidates[0]?.id ?? '')} onChange={(e) => setVm(e.target.value)} hint={candidates.length ? undefined : 'no replica left to add'}>
+              <Select
+                label="VM replica"
+                value={vm || String(candidates[0]?.id ?? '')}
+                onChange={(e) => setVm(e.target.value)}
+                hint={candidates.length ? undefined : 'no replica left to add'}
+              >
                 {candidates.map((r) => (
                   <option key={r.id} value={r.id}>
                     {r.vmName} ({r.sourceSite} → {r.targetSite})

@@ -11,7 +11,13 @@ import { Button, Card, ErrorBox, PageTitle, formatDuration } from '@/components/
 import { formatSeconds } from '@/server/domain/protection/format';
 
 const loss = (s: number | null) => (s === null ? 'unknown' : s === 0 ? 'none' : formatSeconds(s));
-const iso = (ms: number | null) => (ms === null ? '—' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
+const iso = (ms: number | null) =>
+  ms === null
+    ? '—'
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC');
 
 /**
  * One run's report, for the operator and the auditor: who ran it and why, the measured data loss
@@ -32,7 +38,9 @@ export function RunReportView({ id }: { id: number }) {
         refetchOnMount: 'always',
         refetchInterval: (query) => {
           const d = query.state.data;
-          return d && (isActiveState(d.state) || d.cleanups.some((c) => isActiveState(c.state))) ? 2000 : false;
+          return d && (isActiveState(d.state) || d.cleanups.some((c) => isActiveState(c.state)))
+            ? 2000
+            : false;
         },
       },
     ),
@@ -49,7 +57,15 @@ export function RunReportView({ id }: { id: number }) {
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   };
-  const pre = r.prechecks as { items?: { objectKey: string; label: string; action: string; dataLossWindowSec: number | null; checks: { id: string; label: string; status: string; message: string }[] }[] } | null;
+  const pre = r.prechecks as {
+    items?: {
+      objectKey: string;
+      label: string;
+      action: string;
+      dataLossWindowSec: number | null;
+      checks: { id: string; label: string; status: string; message: string }[];
+    }[];
+  } | null;
   return (
     <article data-testid="run-report" className="print:text-black">
       <PageTitle
@@ -61,14 +77,23 @@ export function RunReportView({ id }: { id: number }) {
         }
       >
         <span className="flex items-center gap-3">
-          Run report #{r.id}: {runTitle(r.kind, r.direction, r.objectRun)} of {r.planName} <RunStateBadge state={r.state} />
+          Run report #{r.id}: {runTitle(r.kind, r.direction, r.objectRun)} of {r.planName}{' '}
+          <RunStateBadge state={r.state} />
         </span>
       </PageTitle>
       <div className="grid gap-4 lg:grid-cols-3 print:block">
         <Card title="Summary" className="lg:col-span-2 print:mb-4 print:border-0 print:shadow-none">
           <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm" data-testid="report-summary">
             <dt className="text-zinc-500">{r.objectRun ? 'Object' : 'Plan'}</dt>
-            <dd>{r.objectRun ? r.planName : r.planId ? <Link href={`/plans/${r.planId}`}>{r.planName}</Link> : `${r.planName} (deleted)`}</dd>
+            <dd>
+              {r.objectRun ? (
+                r.planName
+              ) : r.planId ? (
+                <Link href={`/plans/${r.planId}`}>{r.planName}</Link>
+              ) : (
+                `${r.planName} (deleted)`
+              )}
+            </dd>
             <dt className="text-zinc-500">Run by</dt>
             <dd>{r.startedBy}</dd>
             <dt className="text-zinc-500">Reason</dt>
@@ -83,15 +108,24 @@ export function RunReportView({ id }: { id: number }) {
                 <dd>{r.attempts} (resumed)</dd>
               </>
             )}
-            <dt className="text-zinc-500">{r.kind === 'test' ? 'Age of the recovery points used' : 'Measured data loss'}</dt>
-            <dd data-testid="report-data-loss">{r.kind === 'reprotect' || r.kind === 'test-cleanup' ? 'n/a' : loss(r.dataLossSec)}</dd>
+            <dt className="text-zinc-500">
+              {r.kind === 'test' ? 'Age of the recovery points used' : 'Measured data loss'}
+            </dt>
+            <dd data-testid="report-data-loss">
+              {r.kind === 'reprotect' || r.kind === 'test-cleanup' ? 'n/a' : loss(r.dataLossSec)}
+            </dd>
             <dt className="text-zinc-500">Measured recovery time</dt>
-            <dd data-testid="report-recovery-time">{r.recoveryTimeMs === null ? '—' : formatDuration(r.recoveryTimeMs)}</dd>
+            <dd data-testid="report-recovery-time">
+              {r.recoveryTimeMs === null ? '—' : formatDuration(r.recoveryTimeMs)}
+            </dd>
             {r.taskId && (
               <>
                 <dt className="text-zinc-500">Task</dt>
                 <dd>
-                  <Link href={`/tasks/${r.taskId}`} className="text-brand-600 hover:underline print:text-black">
+                  <Link
+                    href={`/tasks/${r.taskId}`}
+                    className="text-brand-600 hover:underline print:text-black"
+                  >
                     #{r.taskId}
                   </Link>
                 </dd>
@@ -99,7 +133,8 @@ export function RunReportView({ id }: { id: number }) {
             )}
           </dl>
           <p className="mt-2 text-xs text-zinc-500">
-            Data loss: per object, the run&apos;s start minus the recovery point it was recovered from (0 for a planned switch). Recovery time: the run&apos;s start to the last VM running and ready.
+            Data loss: per object, the run&apos;s start minus the recovery point it was recovered from (0 for
+            a planned switch). Recovery time: the run&apos;s start to the last VM running and ready.
           </p>
         </Card>
         <Card title="Errors" className="print:mb-4 print:border-0 print:shadow-none">
@@ -130,7 +165,12 @@ export function RunReportView({ id }: { id: number }) {
           </thead>
           <tbody>
             {r.items.map((i) => (
-              <tr key={i.objectKey} data-testid="report-object" data-label={i.label} className="border-t border-zinc-100 align-top dark:border-zinc-800">
+              <tr
+                key={i.objectKey}
+                data-testid="report-object"
+                data-label={i.label}
+                className="border-t border-zinc-100 align-top dark:border-zinc-800"
+              >
                 <td className="px-2 py-1.5">{i.group}</td>
                 <td className="px-2 py-1.5">
                   {i.label}
@@ -158,8 +198,12 @@ export function RunReportView({ id }: { id: number }) {
                 <td className="px-2 py-1.5 tabular-nums" data-testid="report-object-loss">
                   {r.kind === 'reprotect' ? 'n/a' : i.state === 'done' ? loss(i.dataLossSec) : '—'}
                 </td>
-                <td className="px-2 py-1.5 tabular-nums">{i.startedAt && i.finishedAt ? formatDuration(i.finishedAt - i.startedAt) : '—'}</td>
-                <td className="px-2 py-1.5 text-xs">{i.readyAt ? `${formatDuration(i.readyAt - r.startedAt)} after the start` : '—'}</td>
+                <td className="px-2 py-1.5 tabular-nums">
+                  {i.startedAt && i.finishedAt ? formatDuration(i.finishedAt - i.startedAt) : '—'}
+                </td>
+                <td className="px-2 py-1.5 text-xs">
+                  {i.readyAt ? `${formatDuration(i.readyAt - r.startedAt)} after the start` : '—'}
+                </td>
               </tr>
             ))}
           </tbody>

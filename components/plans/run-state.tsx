@@ -1,10 +1,23 @@
 import { Badge, TextArea, type Tone } from '@/components/ui';
 
-const TONE: Record<string, Tone> = { finished: 'ok', failed: 'error', interrupted: 'warn', cancelled: 'warn', running: 'info', waiting: 'info', question: 'warn', 'rolled-back': 'muted' };
+const TONE: Record<string, Tone> = {
+  finished: 'ok',
+  failed: 'error',
+  interrupted: 'warn',
+  cancelled: 'warn',
+  running: 'info',
+  waiting: 'info',
+  question: 'warn',
+  'rolled-back': 'muted',
+};
 
 /** A run's state: its task's. */
 export function RunStateBadge({ state }: { state: string | null }) {
-  return <Badge tone={TONE[state ?? ''] ?? 'muted'}>{state === 'question' ? 'waiting for an answer' : (state ?? 'unknown')}</Badge>;
+  return (
+    <Badge tone={TONE[state ?? ''] ?? 'muted'}>
+      {state === 'question' ? 'waiting for an answer' : (state ?? 'unknown')}
+    </Badge>
+  );
 }
 
 export const RUN_KIND_LABEL: Record<string, string> = {
@@ -17,7 +30,8 @@ export const RUN_KIND_LABEL: Record<string, string> = {
 
 /** `objectRun`: one object's failover started on its own, not a plan's run. */
 export function runTitle(kind: string, direction: string, objectRun = false): string {
-  if (objectRun && (kind === 'planned' || kind === 'disaster')) return kind === 'planned' ? 'Planned failover' : 'Forced failover';
+  if (objectRun && (kind === 'planned' || kind === 'disaster'))
+    return kind === 'planned' ? 'Planned failover' : 'Forced failover';
   if (kind === 'planned' && direction === 'back') return 'Fail back';
   return `${RUN_KIND_LABEL[kind] ?? kind}${direction === 'back' && kind !== 'reprotect' ? ' (back)' : ''}`;
 }
@@ -26,6 +40,23 @@ export function runTitle(kind: string, direction: string, objectRun = false): st
 export const reasonGiven = (reason: string) => reason.trim().length >= 3;
 
 /** The reason a run or failover is made: required by the wizards, kept in its run report. */
-export function ReasonField({ value, onChange, error }: { value: string; onChange: (v: string) => void; error?: string }) {
-  return <TextArea label="Reason (goes into the run report)" value={value} onChange={(e) => onChange(e.target.value)} rows={2} maxLength={2000} error={error} />;
+export function ReasonField({
+  value,
+  onChange,
+  error,
+}: {
+  value: string;
+  onChange: (v: string) => void;
+  error?: string;
+}) {
+  return (
+    <TextArea
+      label="Reason (goes into the run report)"
+      value={value}
+      onChange={(e) => onChange(e.target.value)}
+      rows={2}
+      maxLength={2000}
+      error={error}
+    />
+  );
 }

@@ -11,14 +11,22 @@ import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { Badge, Button, ErrorBox, TextInput, cx, dialogCls } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
-export type RunChoice = { kind: 'planned' | 'disaster' | 'reprotect' | 'test'; direction: 'forward' | 'back' };
+export type RunChoice = {
+  kind: 'planned' | 'disaster' | 'reprotect' | 'test';
+  direction: 'forward' | 'back';
+};
 
 const WHAT: Record<string, string> = {
-  'planned/forward': 'Each object is switched without data loss: the VMs are stopped and synced a last time, the images demoted and promoted once their last snapshot has arrived.',
-  'planned/back': 'The plan runs back to the production sites, without data loss. Reprotect after the failover first, so that the production sites are replicas again.',
-  'disaster/forward': 'Each object starts on its recovery site from its last recovery point; writes after it are lost (the window per object is below). Old masters are fenced as soon as they answer.',
-  'disaster/back': 'Each object starts on its production site from its last recovery point; writes after it are lost.',
-  'reprotect/forward': 'The production sites become the replicas: each old master is reinitialised, each image that is primary on both sides is resynced from the recovery site (a protective copy is kept).',
+  'planned/forward':
+    'Each object is switched without data loss: the VMs are stopped and synced a last time, the images demoted and promoted once their last snapshot has arrived.',
+  'planned/back':
+    'The plan runs back to the production sites, without data loss. Reprotect after the failover first, so that the production sites are replicas again.',
+  'disaster/forward':
+    'Each object starts on its recovery site from its last recovery point; writes after it are lost (the window per object is below). Old masters are fenced as soon as they answer.',
+  'disaster/back':
+    'Each object starts on its production site from its last recovery point; writes after it are lost.',
+  'reprotect/forward':
+    'The production sites become the replicas: each old master is reinitialised, each image that is primary on both sides is resynced from the recovery site (a protective copy is kept).',
   'reprotect/back': 'The recovery sites become the replicas again, after a fail back.',
   'test/forward':
     'Production is not touched and replication goes on. On each recovery site the latest recovery point is cloned (VM disks) or copied (images) under a test name, and each VM starts from its clones with a new name and UUID, without its network or on an isolated network. Clean up the test afterwards: exactly what it created is destroyed.',
@@ -29,7 +37,17 @@ const WHAT: Record<string, string> = {
  * (it goes into the report) and the plan's name typed to confirm. Opens the run's task, which shows
  * its steps live and asks when an object fails.
  */
-export function RunWizard({ planId, planName, choice, onClose }: { planId: number; planName: string; choice: RunChoice; onClose: () => void }) {
+export function RunWizard({
+  planId,
+  planName,
+  choice,
+  onClose,
+}: {
+  planId: number;
+  planName: string;
+  choice: RunChoice;
+  onClose: () => void;
+}) {
   const trpc = useTRPC();
   const toast = useToast();
   const router = useRouter();
@@ -40,7 +58,9 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [network, setNetwork] = useState<TestNetworkChoice>({ kind: 'none', network: '' });
   const test = choice.kind === 'test';
-  const pre = useQuery(trpc.plans.precheck.queryOptions({ id: planId, ...choice }, { staleTime: 0, gcTime: 0 }));
+  const pre = useQuery(
+    trpc.plans.precheck.queryOptions({ id: planId, ...choice }, { staleTime: 0, gcTime: 0 }),
+  );
   useEffect(() => {
     const d = ref.current;
     if (d && !d.open) d.showModal();
@@ -48,7 +68,9 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   const run = useMutation(
     trpc.plans.run.mutationOptions({
       onSuccess: (r) => {
-        toast.success(`${runTitle(choice.kind, choice.direction)} of ${planName} started (task #${r.taskId})`);
+        toast.success(
+          `${runTitle(choice.kind, choice.direction)} of ${planName} started (task #${r.taskId})`,
+        );
         router.push(`/tasks/${r.taskId}`);
       },
       onError: (e) => {
@@ -59,13 +81,29 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
   );
   const p = pre.data;
   const title = `${runTitle(choice.kind, choice.direction)}: ${planName}`;
-  const ok = !!p?.canProceed && reasonGiven(reason) && typed === planName && (!p.splitBrainRisk || splitBrain) && (!test || testNetwork(network) !== null);
+  const ok =
+    !!p?.canProceed &&
+    reasonGiven(reason) &&
+    typed === planName &&
+    (!p.splitBrainRisk || splitBrain) &&
+    (!test || testNetwork(network) !== null);
   return (
-    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onClose())} className={cx(dialogCls, 'max-w-3xl')} aria-label={title}>
+    <dialog
+      ref={ref}
+      onCancel={(e) => (e.preventDefault(), onClose())}
+      className={cx(dialogCls, 'max-w-3xl')}
+      aria-label={title}
+    >
       <h2 className="mb-2 text-lg font-semibold">{title}</h2>
-      <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-300">{WHAT[`${choice.kind}/${choice.direction}`]}</p>
+      <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-300">
+        {WHAT[`${choice.kind}/${choice.direction}`]}
+      </p>
       {pre.error && <ErrorBox error={errorText(pre.error)} />}
-      {!p && !pre.error && <p className="text-sm text-zinc-500" data-testid="run-prechecks-pending">Running the pre-checks on every site…</p>}
+      {!p && !pre.error && (
+        <p className="text-sm text-zinc-500" data-testid="run-prechecks-pending">
+          Running the pre-checks on every site…
+        </p>
+      )}
       {p && (
         <>
           <div className="mb-3 flex flex-wrap gap-3 text-sm" data-testid="run-summary">
@@ -74,12 +112,20 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
             </span>
             {test && (
               <span data-testid="run-max-loss">
-                Oldest recovery point: <b>{p.maxDataLossSec === null ? 'unknown' : formatSeconds(p.maxDataLossSec)} old</b>
+                Oldest recovery point:{' '}
+                <b>{p.maxDataLossSec === null ? 'unknown' : formatSeconds(p.maxDataLossSec)} old</b>
               </span>
             )}
             {!test && choice.kind !== 'reprotect' && (
               <span data-testid="run-max-loss">
-                Data lost at most: <b>{p.maxDataLossSec === null ? 'unknown' : p.maxDataLossSec === 0 ? 'none' : formatSeconds(p.maxDataLossSec)}</b>
+                Data lost at most:{' '}
+                <b>
+                  {p.maxDataLossSec === null
+                    ? 'unknown'
+                    : p.maxDataLossSec === 0
+                      ? 'none'
+                      : formatSeconds(p.maxDataLossSec)}
+                </b>
                 {p.unknownWindows > 0 && ` (${p.unknownWindows} unknown)`}
               </span>
             )}
@@ -87,7 +133,12 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
           </div>
           <ol className="mb-3 max-h-80 space-y-2 overflow-auto text-sm" aria-label="Objects">
             {p.items.map((i) => (
-              <li key={i.objectKey} data-testid="run-object" data-label={i.label} className="rounded border border-zinc-200 p-2 dark:border-zinc-700">
+              <li
+                key={i.objectKey}
+                data-testid="run-object"
+                data-label={i.label}
+                className="rounded border border-zinc-200 p-2 dark:border-zinc-700"
+              >
                 <div className="flex flex-wrap items-center gap-2">
                   <span className="text-xs text-zinc-500">Group {i.group}</span>
                   <span className="font-medium">{i.label}</span>
@@ -96,31 +147,56 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
                   </span>
                   {test && (
                     <span className="ml-auto text-xs" data-testid="run-object-loss">
-                      recovery point {i.dataLossWindowSec === null ? 'of unknown age' : `${formatSeconds(i.dataLossWindowSec)} old`}
+                      recovery point{' '}
+                      {i.dataLossWindowSec === null
+                        ? 'of unknown age'
+                        : `${formatSeconds(i.dataLossWindowSec)} old`}
                     </span>
                   )}
                   {!test && choice.kind !== 'reprotect' && (
                     <span className="ml-auto text-xs" data-testid="run-object-loss">
-                      loses {i.dataLossWindowSec === null ? 'an unknown window' : i.dataLossWindowSec === 0 ? 'nothing' : formatSeconds(i.dataLossWindowSec)}
+                      loses{' '}
+                      {i.dataLossWindowSec === null
+                        ? 'an unknown window'
+                        : i.dataLossWindowSec === 0
+                          ? 'nothing'
+                          : formatSeconds(i.dataLossWindowSec)}
                     </span>
                   )}
                 </div>
-                <PrecheckList checks={i.checks.filter((c) => c.status !== 'pass' || !i.canProceed)} testId="run-check" />
+                <PrecheckList
+                  checks={i.checks.filter((c) => c.status !== 'pass' || !i.canProceed)}
+                  testId="run-check"
+                />
               </li>
             ))}
           </ol>
           {p.splitBrainRisk > 0 && (
             <label className="mb-3 flex items-start gap-2 text-sm text-red-700 dark:text-red-400">
               <input type="checkbox" checked={splitBrain} onChange={(e) => setSplitBrain(e.target.checked)} />
-              {p.splitBrainRisk} image(s) are still primary on a cluster that answers: a forced promote makes them primary on both sides (split-brain), and the writes made there since are discarded at the reprotect. I confirm.
+              {p.splitBrainRisk} image(s) are still primary on a cluster that answers: a forced promote makes
+              them primary on both sides (split-brain), and the writes made there since are discarded at the
+              reprotect. I confirm.
             </label>
           )}
         </>
       )}
       <div className="space-y-3">
-        {test && <TestNetworkField value={network} onChange={setNetwork} error={errors['network.network'] ?? errors.network} />}
+        {test && (
+          <TestNetworkField
+            value={network}
+            onChange={setNetwork}
+            error={errors['network.network'] ?? errors.network}
+          />
+        )}
         <ReasonField value={reason} onChange={setReason} error={errors.reason} />
-        <TextInput label={`Type ${planName} to confirm`} value={typed} onChange={(e) => setTyped(e.target.value)} autoComplete="off" error={errors.confirm} />
+        <TextInput
+          label={`Type ${planName} to confirm`}
+          value={typed}
+          onChange={(e) => setTyped(e.target.value)}
+          autoComplete="off"
+          error={errors.confirm}
+        />
       </div>
       <div className="mt-4 flex justify-end gap-2">
         <Button onClick={onClose}>Cancel</Button>
@@ -129,7 +205,14 @@ export function RunWizard({ planId, planName, choice, onClose }: { planId: numbe
           disabled={!ok}
           busy={run.isPending}
           onClick={() =>
-            run.mutate({ id: planId, ...choice, reason, confirm: typed, confirmSplitBrain: splitBrain || undefined, network: test ? (testNetwork(network) ?? undefined) : undefined })
+            run.mutate({
+              id: planId,
+              ...choice,
+              reason,
+              confirm: typed,
+              confirmSplitBrain: splitBrain || undefined,
+              network: test ? (testNetwork(network) ?? undefined) : undefined,
+            })
           }
         >
           Start {runTitle(choice.kind, choice.direction).toLowerCase()}

@@ -15,8 +15,13 @@ import type { TestCreated } from '@/server/domain/plans/rules';
 
 /** What a test created for one object, as the operator reads it. */
 function createdLines(c: TestCreated): string[] {
-  if (c.kind === 'rbd') return c.copies.map((x) => `image copy ${c.pool}/${c.namespace ? c.namespace + '/' : ''}${x}`);
-  return [`test VM ${c.vm}`, ...c.clones.map((x) => `clone ${x}${c.snapshot ? ` of @${c.snapshot}` : ''}`), `holds ${c.tag} on the replica's and the master's snapshot`];
+  if (c.kind === 'rbd')
+    return c.copies.map((x) => `image copy ${c.pool}/${c.namespace ? c.namespace + '/' : ''}${x}`);
+  return [
+    `test VM ${c.vm}`,
+    ...c.clones.map((x) => `clone ${x}${c.snapshot ? ` of @${c.snapshot}` : ''}`),
+    `holds ${c.tag} on the replica's and the master's snapshot`,
+  ];
 }
 
 /**
@@ -54,7 +59,11 @@ export function TestCard({ r }: { r: RunReport }) {
       </Card>
     );
   if (r.kind !== 'test') return null;
-  const lines = r.items.flatMap((i) => (i.created ? createdLines(i.created).map((l) => ({ key: `${i.objectKey}/${l}`, label: i.label, line: l })) : []));
+  const lines = r.items.flatMap((i) =>
+    i.created
+      ? createdLines(i.created).map((l) => ({ key: `${i.objectKey}/${l}`, label: i.label, line: l }))
+      : [],
+  );
   const running = isActiveState(r.state);
   const cleaning = r.cleanups.some((c) => isActiveState(c.state));
   const canAct = role === 'operator' || role === 'admin';
@@ -65,7 +74,12 @@ export function TestCard({ r }: { r: RunReport }) {
       actions={
         canAct &&
         !r.cleanedAt && (
-          <Button variant="danger" disabled={running || cleaning} title={running ? 'the test is still running' : undefined} onClick={() => setAsking(true)}>
+          <Button
+            variant="danger"
+            disabled={running || cleaning}
+            title={running ? 'the test is still running' : undefined}
+            onClick={() => setAsking(true)}
+          >
             Clean up test…
           </Button>
         )
@@ -73,15 +87,32 @@ export function TestCard({ r }: { r: RunReport }) {
     >
       <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm" data-testid="test-summary">
         <dt className="text-zinc-500">Network of the test VMs</dt>
-        <dd>{r.options?.network.kind === 'isolated' ? `isolated network ${r.options.network.network}` : 'none (interfaces removed)'}</dd>
+        <dd>
+          {r.options?.network.kind === 'isolated'
+            ? `isolated network ${r.options.network.network}`
+            : 'none (interfaces removed)'}
+        </dd>
         <dt className="text-zinc-500">Cleanup</dt>
-        <dd data-testid="test-cleanup-state">{r.cleanedAt ? `done ${new Date(r.cleanedAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}` : cleaning ? 'running' : 'not yet: the test VMs and clones are still there'}</dd>
+        <dd data-testid="test-cleanup-state">
+          {r.cleanedAt
+            ? `done ${new Date(r.cleanedAt)
+                .toISOString()
+                .replace('T', ' ')
+                .replace(/\.\d+Z$/, ' UTC')}`
+            : cleaning
+              ? 'running'
+              : 'not yet: the test VMs and clones are still there'}
+        </dd>
         {r.cleanups.length > 0 && (
           <>
             <dt className="text-zinc-500">Cleanup runs</dt>
             <dd className="flex flex-wrap gap-3">
               {r.cleanups.map((c) => (
-                <Link key={c.id} href={`/reports/${c.id}`} className="flex items-center gap-1 text-brand-600 hover:underline">
+                <Link
+                  key={c.id}
+                  href={`/reports/${c.id}`}
+                  className="flex items-center gap-1 text-brand-600 hover:underline"
+                >
                   #{c.id} <RunStateBadge state={c.state} />
                 </Link>
               ))}
@@ -108,7 +139,10 @@ export function TestCard({ r }: { r: RunReport }) {
         onConfirm={() => cleanup.mutate({ runId: r.id })}
         onCancel={() => setAsking(false)}
       >
-        <p className="mb-2">The test VMs are stopped and undefined, the clones and image copies destroyed, the holds released. Production and its replicas are not touched. Destroyed:</p>
+        <p className="mb-2">
+          The test VMs are stopped and undefined, the clones and image copies destroyed, the holds released.
+          Production and its replicas are not touched. Destroyed:
+        </p>
         <ul className="max-h-60 overflow-auto font-mono text-xs">
           {lines.map((l) => (
             <li key={l.key}>{l.line}</li>

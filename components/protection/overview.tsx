@@ -4,7 +4,12 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useEffect, useState } from 'react';
 import { formatSeconds } from '@/server/domain/protection/format';
-import type { ProtectedKind, ProtectedObject, ProtectionHealth, ProtectionSort } from '@/server/domain/protection/types';
+import type {
+  ProtectedKind,
+  ProtectedObject,
+  ProtectionHealth,
+  ProtectionSort,
+} from '@/server/domain/protection/types';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, cx, ErrorBox, formatBytes, formatTime, type Tone } from '../ui';
 import { RpoDialog } from './rpo-dialog';
@@ -12,9 +17,25 @@ import { Sparkline } from './sparkline';
 
 const PAGE = 50;
 
-export const HEALTH_LABEL: Record<ProtectionHealth, string> = { breach: 'Breach', warning: 'Warning', unknown: 'Unknown', ok: 'OK', unprotected: 'Not protected' };
-export const HEALTH_TONE: Record<ProtectionHealth, Tone> = { breach: 'error', warning: 'warn', unknown: 'muted', ok: 'ok', unprotected: 'info' };
-const KIND_LABEL: Record<ProtectedKind, string> = { 'vm-replica': 'VM replica', 'rbd-image': 'RBD image', vm: 'VM' };
+export const HEALTH_LABEL: Record<ProtectionHealth, string> = {
+  breach: 'Breach',
+  warning: 'Warning',
+  unknown: 'Unknown',
+  ok: 'OK',
+  unprotected: 'Not protected',
+};
+export const HEALTH_TONE: Record<ProtectionHealth, Tone> = {
+  breach: 'error',
+  warning: 'warn',
+  unknown: 'muted',
+  ok: 'ok',
+  unprotected: 'info',
+};
+const KIND_LABEL: Record<ProtectedKind, string> = {
+  'vm-replica': 'VM replica',
+  'rbd-image': 'RBD image',
+  vm: 'VM',
+};
 
 export function HealthBadge({ o }: { o: Pick<ProtectedObject, 'health' | 'reason'> }) {
   return (
@@ -24,10 +45,26 @@ export function HealthBadge({ o }: { o: Pick<ProtectedObject, 'health' | 'reason
   );
 }
 
-function SortHeader({ label, col, sort, dir, onSort }: { label: string; col: ProtectionSort; sort: ProtectionSort; dir: 'asc' | 'desc'; onSort: (c: ProtectionSort) => void }) {
+function SortHeader({
+  label,
+  col,
+  sort,
+  dir,
+  onSort,
+}: {
+  label: string;
+  col: ProtectionSort;
+  sort: ProtectionSort;
+  dir: 'asc' | 'desc';
+  onSort: (c: ProtectionSort) => void;
+}) {
   const active = sort === col;
   return (
-    <th scope="col" aria-sort={active ? (dir === 'asc' ? 'ascending' : 'descending') : 'none'} className="px-2 py-1.5 text-left font-medium">
+    <th
+      scope="col"
+      aria-sort={active ? (dir === 'asc' ? 'ascending' : 'descending') : 'none'}
+      className="px-2 py-1.5 text-left font-medium"
+    >
       <button type="button" className="hover:underline" onClick={() => onSort(col)}>
         {label}
         {active ? (dir === 'asc' ? ' ▲' : ' ▼') : ''}
@@ -47,9 +84,16 @@ function Window({ o }: { o: ProtectedObject }) {
   return (
     <span title={o.recoveryPointAt ? `recovery point ${formatTime(o.recoveryPointAt)}` : undefined}>
       <b className="tabular-nums">{formatSeconds(o.windowSec)}</b>
-      {o.bytesAtRisk !== null && <span className="block text-xs text-zinc-600 dark:text-zinc-400">{formatBytes(o.bytesAtRisk)} written since</span>}
+      {o.bytesAtRisk !== null && (
+        <span className="block text-xs text-zinc-600 dark:text-zinc-400">
+          {formatBytes(o.bytesAtRisk)} written since
+        </span>
+      )}
       {o.predictedBreachAt && (
-        <span className="block text-xs text-amber-700 dark:text-amber-400" title={o.predictedReason ?? undefined}>
+        <span
+          className="block text-xs text-amber-700 dark:text-amber-400"
+          title={o.predictedReason ?? undefined}
+        >
           beyond RPO at {formatTime(o.predictedBreachAt)} (predicted)
         </span>
       )}
@@ -78,12 +122,26 @@ export function ProtectionOverview() {
     return () => clearTimeout(t);
   }, [typed]);
   const list = useQuery({
-    ...trpc.protection.list.queryOptions({ siteId, kind, health, q: q || undefined, sort, dir, offset, limit: PAGE }),
+    ...trpc.protection.list.queryOptions({
+      siteId,
+      kind,
+      health,
+      q: q || undefined,
+      sort,
+      dir,
+      offset,
+      limit: PAGE,
+    }),
     placeholderData: keepPreviousData,
     refetchInterval: 10_000,
   });
   const subjects = (list.data?.rows ?? []).filter((o) => o.health !== 'unprotected').map((o) => o.subject);
-  const trends = useQuery({ ...trpc.protectionHistory.trends.queryOptions({ subjects }), enabled: subjects.length > 0, placeholderData: keepPreviousData, refetchInterval: 60_000 });
+  const trends = useQuery({
+    ...trpc.protectionHistory.trends.queryOptions({ subjects }),
+    enabled: subjects.length > 0,
+    placeholderData: keepPreviousData,
+    refetchInterval: 60_000,
+  });
   const exposure = useQuery({ ...trpc.protection.exposure.queryOptions(), refetchInterval: 10_000 });
   const sites = useQuery(trpc.sites.list.queryOptions());
   const page = list.data;
@@ -95,7 +153,9 @@ export function ProtectionOverview() {
     }
     setOffset(0);
   };
-  const filter = <T,>(set: (v: T) => void) => (v: T) => (set(v), setOffset(0));
+  const filter =
+    <T,>(set: (v: T) => void) =>
+    (v: T) => (set(v), setOffset(0));
   const exposed = (exposure.data ?? []).filter((e) => e.protectedObjects + e.unprotected > 0);
   return (
     <section aria-labelledby="protection-title" className="mb-8">
@@ -104,9 +164,20 @@ export function ProtectionOverview() {
       </h2>
       {list.error && <ErrorBox error={errorText(list.error)} />}
       {page && (
-        <div className="mb-3 flex flex-wrap gap-2" role="group" aria-label="Objects per health (click to filter)" data-testid="protection-counts">
+        <div
+          className="mb-3 flex flex-wrap gap-2"
+          role="group"
+          aria-label="Objects per health (click to filter)"
+          data-testid="protection-counts"
+        >
           {(['breach', 'warning', 'unknown', 'ok', 'unprotected'] as const).map((h) => (
-            <button key={h} type="button" aria-pressed={health === h} onClick={() => filter(setHealth)(health === h ? undefined : h)} className={cx('rounded', health === h && 'ring-2 ring-brand-500')}>
+            <button
+              key={h}
+              type="button"
+              aria-pressed={health === h}
+              onClick={() => filter(setHealth)(health === h ? undefined : h)}
+              className={cx('rounded', health === h && 'ring-2 ring-brand-500')}
+            >
               <Badge tone={HEALTH_TONE[h]}>
                 {page.counts[h]} {HEALTH_LABEL[h].toLowerCase()}
               </Badge>
@@ -115,7 +186,10 @@ export function ProtectionOverview() {
         </div>
       )}
       {exposed.length > 0 && (
-        <div className="mb-4 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700" data-testid="protection-exposure">
+        <div
+          className="mb-4 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700"
+          data-testid="protection-exposure"
+        >
           <h3 className="mb-1 font-medium">If a site were lost now</h3>
           <ul className="space-y-0.5">
             {exposed.map((e) => (
@@ -123,14 +197,26 @@ export function ProtectionOverview() {
                 <b>{e.site.name}</b>:{' '}
                 {e.protectedObjects > 0 ? (
                   <>
-                    {e.protectedObjects} {e.kind === 'node' ? 'VM(s)' : 'image(s)'} fail over losing up to <b>{e.worstWindowSec !== null ? formatSeconds(e.worstWindowSec) : 'an unknown time'}</b> of writes
-                    {e.beyondRpo > 0 && <span className="text-red-700 dark:text-red-400"> · {e.beyondRpo} beyond their RPO</span>}
+                    {e.protectedObjects} {e.kind === 'node' ? 'VM(s)' : 'image(s)'} fail over losing up to{' '}
+                    <b>{e.worstWindowSec !== null ? formatSeconds(e.worstWindowSec) : 'an unknown time'}</b>{' '}
+                    of writes
+                    {e.beyondRpo > 0 && (
+                      <span className="text-red-700 dark:text-red-400">
+                        {' '}
+                        · {e.beyondRpo} beyond their RPO
+                      </span>
+                    )}
                     {e.unknown > 0 && <span> · {e.unknown} not measured</span>}
                   </>
                 ) : (
                   'nothing replicated from here'
                 )}
-                {e.unprotected > 0 && <span className="text-sky-800 dark:text-sky-300"> · {e.unprotected} with no copy at all (lost)</span>}
+                {e.unprotected > 0 && (
+                  <span className="text-sky-800 dark:text-sky-300">
+                    {' '}
+                    · {e.unprotected} with no copy at all (lost)
+                  </span>
+                )}
               </li>
             ))}
           </ul>
@@ -144,7 +230,11 @@ export function ProtectionOverview() {
       <div className="mb-2 flex flex-wrap items-end gap-3 text-sm">
         <label className="flex flex-col gap-1">
           <span className="font-medium">Site</span>
-          <select className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800" value={siteId ?? ''} onChange={(e) => filter(setSiteId)(e.target.value ? Number(e.target.value) : undefined)}>
+          <select
+            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            value={siteId ?? ''}
+            onChange={(e) => filter(setSiteId)(e.target.value ? Number(e.target.value) : undefined)}
+          >
             <option value="">all sites</option>
             {(sites.data ?? []).map((s) => (
               <option key={s.id} value={s.id}>
@@ -155,7 +245,11 @@ export function ProtectionOverview() {
         </label>
         <label className="flex flex-col gap-1">
           <span className="font-medium">Kind</span>
-          <select className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800" value={kind ?? ''} onChange={(e) => filter(setKind)((e.target.value || undefined) as ProtectedKind | undefined)}>
+          <select
+            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            value={kind ?? ''}
+            onChange={(e) => filter(setKind)((e.target.value || undefined) as ProtectedKind | undefined)}
+          >
             <option value="">all kinds</option>
             <option value="vm-replica">VM replicas</option>
             <option value="rbd-image">RBD images</option>
@@ -164,7 +258,11 @@ export function ProtectionOverview() {
         </label>
         <label className="flex flex-col gap-1">
           <span className="font-medium">Health</span>
-          <select className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800" value={health ?? ''} onChange={(e) => filter(setHealth)((e.target.value || undefined) as ProtectionHealth | undefined)}>
+          <select
+            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            value={health ?? ''}
+            onChange={(e) => filter(setHealth)((e.target.value || undefined) as ProtectionHealth | undefined)}
+          >
             <option value="">any health</option>
             {(['breach', 'warning', 'unknown', 'ok', 'unprotected'] as const).map((h) => (
               <option key={h} value={h}>
@@ -175,7 +273,13 @@ export function ProtectionOverview() {
         </label>
         <label className="flex flex-col gap-1">
           <span className="font-medium">Search</span>
-          <input type="search" className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800" placeholder="name or site" value={typed} onChange={(e) => setTyped(e.target.value)} />
+          <input
+            type="search"
+            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            placeholder="name or site"
+            value={typed}
+            onChange={(e) => setTyped(e.target.value)}
+          />
         </label>
       </div>
       <div className="overflow-x-auto">
@@ -202,10 +306,17 @@ export function ProtectionOverview() {
           </thead>
           <tbody>
             {page?.rows.map((o) => (
-              <tr key={o.subject} className="border-b border-zinc-100 align-top dark:border-zinc-800" data-subject={o.subject} data-health={o.health}>
+              <tr
+                key={o.subject}
+                className="border-b border-zinc-100 align-top dark:border-zinc-800"
+                data-subject={o.subject}
+                data-health={o.health}
+              >
                 <td className="px-2 py-1.5">
                   <HealthBadge o={o} />
-                  {o.reason && o.health !== 'ok' && <span className="block max-w-56 text-xs text-zinc-500">{o.reason}</span>}
+                  {o.reason && o.health !== 'ok' && (
+                    <span className="block max-w-56 text-xs text-zinc-500">{o.reason}</span>
+                  )}
                 </td>
                 <td className="px-2 py-1.5 whitespace-nowrap">
                   {KIND_LABEL[o.kind]}
@@ -225,7 +336,12 @@ export function ProtectionOverview() {
                     <span className="text-zinc-500">—</span>
                   ) : (
                     <>
-                      <button type="button" className="tabular-nums underline decoration-dotted" onClick={() => setEditing(o)} aria-label={`RPO of ${o.name}: ${formatSeconds(o.rpoSec)}, from ${o.rpoFrom.label}; change`}>
+                      <button
+                        type="button"
+                        className="tabular-nums underline decoration-dotted"
+                        onClick={() => setEditing(o)}
+                        aria-label={`RPO of ${o.name}: ${formatSeconds(o.rpoSec)}, from ${o.rpoFrom.label}; change`}
+                      >
                         {formatSeconds(o.rpoSec)}
                       </button>
                       <span className="block text-xs text-zinc-500">{o.rpoFrom.label}</span>
@@ -235,14 +351,21 @@ export function ProtectionOverview() {
                 <td className="px-2 py-1.5">
                   <Window o={o} />
                 </td>
-                <td className="px-2 py-1.5">{o.health !== 'unprotected' && <Sparkline values={trends.data?.[o.subject]} rpoSec={o.rpoSec} />}</td>
+                <td className="px-2 py-1.5">
+                  {o.health !== 'unprotected' && (
+                    <Sparkline values={trends.data?.[o.subject]} rpoSec={o.rpoSec} />
+                  )}
+                </td>
                 <td className="max-w-64 px-2 py-1.5 text-xs text-red-700 dark:text-red-400">
                   {o.lastError}
                   {o.failures > 1 && <span className="block">{o.failures} failed syncs in a row</span>}
                 </td>
                 <td className="px-2 py-1.5 whitespace-nowrap">
                   {o.health !== 'unprotected' && (
-                    <Link className="mr-2 text-brand-700 underline dark:text-brand-300" href={`/protection/${encodeURIComponent(o.subject)}`}>
+                    <Link
+                      className="mr-2 text-brand-700 underline dark:text-brand-300"
+                      href={`/protection/${encodeURIComponent(o.subject)}`}
+                    >
                       History
                     </Link>
                   )}
@@ -256,7 +379,13 @@ export function ProtectionOverview() {
             ))}
           </tbody>
         </table>
-        {page && page.rows.length === 0 && <p className="py-4 text-center text-sm text-zinc-500">{page.counts && Object.values(page.counts).some((n) => n > 0) ? 'Nothing matches the filter.' : 'Nothing protected yet: create a VM replica or mirror a Ceph pool.'}</p>}
+        {page && page.rows.length === 0 && (
+          <p className="py-4 text-center text-sm text-zinc-500">
+            {page.counts && Object.values(page.counts).some((n) => n > 0)
+              ? 'Nothing matches the filter.'
+              : 'Nothing protected yet: create a VM replica or mirror a Ceph pool.'}
+          </p>
+        )}
       </div>
       {page && page.total > PAGE && (
         <nav className="mt-2 flex items-center gap-3 text-sm" aria-label="Pages of the protection table">

@@ -29,7 +29,8 @@ export function RetentionForm({ canEdit }: { canEdit: boolean }) {
   const local: Record<string, string> = {};
   const raw = Number(v.rawHours);
   const five = Number(v.fiveMinDays);
-  if (!/^\d+$/.test(v.rawHours) || raw < 1 || raw > 168) local.rawHours = 'whole hours, from 1 to 168 (7 days)';
+  if (!/^\d+$/.test(v.rawHours) || raw < 1 || raw > 168)
+    local.rawHours = 'whole hours, from 1 to 168 (7 days)';
   if (!/^\d+$/.test(v.fiveMinDays) || five < 1 || five > 365) local.fiveMinDays = 'whole days, from 1 to 365';
   const fe = { ...fieldErrors(save.error), ...(form ? local : {}) };
   return (
@@ -42,14 +43,38 @@ export function RetentionForm({ canEdit }: { canEdit: boolean }) {
         save.mutate({ rawHours: raw, fiveMinDays: five });
       }}
     >
-      <TextInput label="Keep raw samples (hours)" type="number" min={1} max={168} step={1} value={v.rawHours} disabled={!canEdit} onChange={(e) => setForm({ ...v, rawHours: e.target.value })} error={fe.rawHours} hint="1 to 168; then folded into 5-minute averages" />
-      <TextInput label="Keep 5-minute averages (days)" type="number" min={1} max={365} step={1} value={v.fiveMinDays} disabled={!canEdit} onChange={(e) => setForm({ ...v, fiveMinDays: e.target.value })} error={fe.fiveMinDays} hint="1 to 365" />
+      <TextInput
+        label="Keep raw samples (hours)"
+        type="number"
+        min={1}
+        max={168}
+        step={1}
+        value={v.rawHours}
+        disabled={!canEdit}
+        onChange={(e) => setForm({ ...v, rawHours: e.target.value })}
+        error={fe.rawHours}
+        hint="1 to 168; then folded into 5-minute averages"
+      />
+      <TextInput
+        label="Keep 5-minute averages (days)"
+        type="number"
+        min={1}
+        max={365}
+        step={1}
+        value={v.fiveMinDays}
+        disabled={!canEdit}
+        onChange={(e) => setForm({ ...v, fiveMinDays: e.target.value })}
+        error={fe.fiveMinDays}
+        hint="1 to 365"
+      />
       {canEdit && (
         <Button type="submit" variant="primary" busy={save.isPending} disabled={!form}>
           Save retention
         </Button>
       )}
-      {save.error && !Object.keys(fieldErrors(save.error)).length && <ErrorBox error={errorText(save.error)} />}
+      {save.error && !Object.keys(fieldErrors(save.error)).length && (
+        <ErrorBox error={errorText(save.error)} />
+      )}
     </form>
   );
 }

@@ -28,7 +28,12 @@ export function RpoDialog({ object, onClose }: { object: ProtectedObject | null;
     else if (!object && d.open) d.close();
   }, [object]);
   return (
-    <dialog ref={ref} onCancel={(e) => (e.preventDefault(), onClose())} className={dialogCls} aria-labelledby="rpo-dialog-title">
+    <dialog
+      ref={ref}
+      onCancel={(e) => (e.preventDefault(), onClose())}
+      className={dialogCls}
+      aria-labelledby="rpo-dialog-title"
+    >
       {object && <RpoForm key={object.subject} object={object} onClose={onClose} />}
     </dialog>
   );
@@ -54,7 +59,9 @@ function RpoForm({ object, onClose }: { object: ProtectedObject; onClose: () => 
       case 'pool':
         return pair && object.pool ? { kind: 'pool', pair, pool: object.pool } : null;
       case 'namespace':
-        return pair && object.pool && object.namespace ? { kind: 'pool', pair, pool: object.pool, namespace: object.namespace } : null;
+        return pair && object.pool && object.namespace
+          ? { kind: 'pool', pair, pool: object.pool, namespace: object.namespace }
+          : null;
       case 'site':
         return object.source && object.source.id > 0 ? { kind: 'site', siteId: object.source.id } : null;
       default:
@@ -79,26 +86,59 @@ function RpoForm({ object, onClose }: { object: ProtectedObject; onClose: () => 
         RPO of {object.name}
       </h2>
       <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">
-        Now <b>{formatSeconds(object.rpoSec)}</b>, from {object.rpoFrom.label}. The most specific target applies: this object, then its Ceph namespace and pool, then the site where it is written, then the installation default.
+        Now <b>{formatSeconds(object.rpoSec)}</b>, from {object.rpoFrom.label}. The most specific target
+        applies: this object, then its Ceph namespace and pool, then the site where it is written, then the
+        installation default.
       </p>
       <div className="space-y-3">
-        <Select label="Set the target of" value={choice} onChange={(e) => setChoice(e.target.value as ScopeChoice)}>
+        <Select
+          label="Set the target of"
+          value={choice}
+          onChange={(e) => setChoice(e.target.value as ScopeChoice)}
+        >
           <option value="object">this object only</option>
-          {object.kind === 'rbd-image' && pair && object.namespace && <option value="namespace">namespace {object.pool}/{object.namespace} (both clusters)</option>}
-          {object.kind === 'rbd-image' && pair && <option value="pool">pool {object.pool} (both clusters)</option>}
-          {object.source && object.source.id > 0 && <option value="site">everything written on {object.source.name}</option>}
+          {object.kind === 'rbd-image' && pair && object.namespace && (
+            <option value="namespace">
+              namespace {object.pool}/{object.namespace} (both clusters)
+            </option>
+          )}
+          {object.kind === 'rbd-image' && pair && (
+            <option value="pool">pool {object.pool} (both clusters)</option>
+          )}
+          {object.source && object.source.id > 0 && (
+            <option value="site">everything written on {object.source.name}</option>
+          )}
           <option value="default">the installation default (admins)</option>
         </Select>
-        <TextInput label="RPO (minutes)" type="number" min={0.17} step="any" value={minutes} onChange={(e) => setMinutes(e.target.value)} error={fe.seconds} hint="The longest data-loss window you accept: health turns to warning beyond it and to breach beyond twice it." />
+        <TextInput
+          label="RPO (minutes)"
+          type="number"
+          min={0.17}
+          step="any"
+          value={minutes}
+          onChange={(e) => setMinutes(e.target.value)}
+          error={fe.seconds}
+          hint="The longest data-loss window you accept: health turns to warning beyond it and to breach beyond twice it."
+        />
         {error && !fe.seconds && <ErrorBox error={errorText(error)} />}
       </div>
       <div className="mt-4 flex justify-between gap-2">
-        <Button onClick={remove} disabled={choice === 'default'} busy={clear.isPending} title="Remove the target of this scope: it inherits again">
+        <Button
+          onClick={remove}
+          disabled={choice === 'default'}
+          busy={clear.isPending}
+          title="Remove the target of this scope: it inherits again"
+        >
           Remove this target
         </Button>
         <div className="flex gap-2">
           <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" onClick={save} busy={set.isPending || setDefault.isPending} disabled={!Number.isFinite(seconds) || seconds <= 0}>
+          <Button
+            variant="primary"
+            onClick={save}
+            busy={set.isPending || setDefault.isPending}
+            disabled={!Number.isFinite(seconds) || seconds <= 0}
+          >
             Save
           </Button>
         </div>

@@ -4,11 +4,22 @@ import { TRPCClientError } from '@trpc/client';
 
 /** Whether a save was refused because the cadence cannot meet the RPO (and can be saved anyway). */
 export function rpoRiskRefused(err: unknown): boolean {
-  return err instanceof TRPCClientError && (err.data as { override?: string } | undefined)?.override === 'acceptRpoRisk';
+  return (
+    err instanceof TRPCClientError &&
+    (err.data as { override?: string } | undefined)?.override === 'acceptRpoRisk'
+  );
 }
 
 /** The "save anyway" choice shown under a sleep time or schedule that cannot meet the RPO. */
-export function RpoRiskOverride({ error, checked, onChange }: { error: unknown; checked: boolean; onChange: (v: boolean) => void }) {
+export function RpoRiskOverride({
+  error,
+  checked,
+  onChange,
+}: {
+  error: unknown;
+  checked: boolean;
+  onChange: (v: boolean) => void;
+}) {
   if (!rpoRiskRefused(error) && !checked) return null;
   return (
     <label className="flex items-center gap-2 text-sm text-amber-800 dark:text-amber-300">

@@ -10,11 +10,26 @@ import { HistoryChart } from '../protection/history-chart';
 import { useToast } from '../toast';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
-import { Button, Card, ConfirmDialog, ErrorBox, Progress, TextInput, formatBytes, formatDuration, formatTime } from '../ui';
+import {
+  Button,
+  Card,
+  ConfirmDialog,
+  ErrorBox,
+  Progress,
+  TextInput,
+  formatBytes,
+  formatDuration,
+  formatTime,
+} from '../ui';
 import { ReplicaStateBadge } from './state';
 import { FailoverWizard, ReinitWizard, TestWizard } from './wizards';
 
-const OPERATION_LABEL: Record<NonNullable<ReplicaView['operation']>['kind'], string> = { failover: 'Failover', reinit: 'Reinit', resync: 'Full resync', repoint: 'Re-point' };
+const OPERATION_LABEL: Record<NonNullable<ReplicaView['operation']>['kind'], string> = {
+  failover: 'Failover',
+  reinit: 'Reinit',
+  resync: 'Full resync',
+  repoint: 'Re-point',
+};
 
 export function ReplicaCard({ r }: { r: ReplicaView }) {
   const trpc = useTRPC();
@@ -25,37 +40,104 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [destroyData, setDestroyData] = useState(false);
-  const [form, setForm] = useState({ sleepTimeSec: String(r.sleepTimeSec), bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '', keepSnapshots: String(r.keepSnapshots) });
+  const [form, setForm] = useState({
+    sleepTimeSec: String(r.sleepTimeSec),
+    bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '',
+    keepSnapshots: String(r.keepSnapshots),
+  });
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.replicas.pathKey() });
   const onError = (e: unknown) => toast.error(errorText(e));
-  const update = useMutation(trpc.replicas.update.mutationOptions({ onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()) }));
-  const sync = useMutation(trpc.replicas.syncNow.mutationOptions({ onSuccess: () => (toast.info('Sync started'), refresh()), onError }));
+  const update = useMutation(
+    trpc.replicas.update.mutationOptions({
+      onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()),
+    }),
+  );
+  const sync = useMutation(
+    trpc.replicas.syncNow.mutationOptions({
+      onSuccess: () => (toast.info('Sync started'), refresh()),
+      onError,
+    }),
+  );
   const [stopping, setStopping] = useState(false);
   const [resyncing, setResyncing] = useState(false);
-  const resyncPlan = useQuery({ ...trpc.replicas.resyncPlan.queryOptions({ id: r.id }), enabled: resyncing, staleTime: 0 });
-  const resync = useMutation(trpc.replicas.fullResync.mutationOptions({ onSuccess: (x) => (toast.info(`Full resync started (task #${x.taskId})`), setResyncing(false), refresh()), onError }));
+  const resyncPlan = useQuery({
+    ...trpc.replicas.resyncPlan.queryOptions({ id: r.id }),
+    enabled: resyncing,
+    staleTime: 0,
+  });
+  const resync = useMutation(
+    trpc.replicas.fullResync.mutationOptions({
+      onSuccess: (x) => (
+        toast.info(`Full resync started (task #${x.taskId})`),
+        setResyncing(false),
+        refresh()
+      ),
+      onError,
+    }),
+  );
   const [repointing, setRepointing] = useState(false);
-  const repointPlan = useQuery({ ...trpc.replicas.repointPlan.queryOptions({ id: r.id }), enabled: repointing, staleTime: 0 });
-  const repoint = useMutation(trpc.replicas.repoint.mutationOptions({ onSuccess: (x) => (toast.info(`Re-point started (task #${x.taskId})`), setRepointing(false), refresh()), onError }));
-  const stopStale = useMutation(trpc.replicas.stopStale.mutationOptions({ onSuccess: (x) => (toast.info(`Stopping the stale copy (task #${x.taskId})`), setStopping(false), refresh()), onError }));
+  const repointPlan = useQuery({
+    ...trpc.replicas.repointPlan.queryOptions({ id: r.id }),
+    enabled: repointing,
+    staleTime: 0,
+  });
+  const repoint = useMutation(
+    trpc.replicas.repoint.mutationOptions({
+      onSuccess: (x) => (toast.info(`Re-point started (task #${x.taskId})`), setRepointing(false), refresh()),
+      onError,
+    }),
+  );
+  const stopStale = useMutation(
+    trpc.replicas.stopStale.mutationOptions({
+      onSuccess: (x) => (
+        toast.info(`Stopping the stale copy (task #${x.taskId})`),
+        setStopping(false),
+        refresh()
+      ),
+      onError,
+    }),
+  );
   const rate = parseByteRate(form.bandwidthLimit);
-  const remove = useMutation(trpc.replicas.remove.mutationOptions({ onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()), onError }));
-  const fe: Record<string, string> = { ...fieldErrors(update.error), ...(!rate.ok ? { bandwidthLimit: rate.message } : {}) };
+  const remove = useMutation(
+    trpc.replicas.remove.mutationOptions({
+      onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()),
+      onError,
+    }),
+  );
+  const fe: Record<string, string> = {
+    ...fieldErrors(update.error),
+    ...(!rate.ok ? { bandwidthLimit: rate.message } : {}),
+  };
   const busyOp = r.operation ?? null;
   // Relative to the server's view of now (the lag it computed), so rendering stays pure.
-  const nextIn = r.nextSyncAt && r.lastSyncAt && r.lagSec !== null ? Math.round((r.nextSyncAt.getTime() - r.lastSyncAt.getTime()) / 1000 - r.lagSec) : null;
+  const nextIn =
+    r.nextSyncAt && r.lastSyncAt && r.lagSec !== null
+      ? Math.round((r.nextSyncAt.getTime() - r.lastSyncAt.getTime()) / 1000 - r.lagSec)
+      : null;
   return (
-    <div className="space-y-3 scroll-mt-4" id={`replica-${r.id}`} data-testid="replica-card" data-replica={r.name}>
+    <div
+      className="space-y-3 scroll-mt-4"
+      id={`replica-${r.id}`}
+      data-testid="replica-card"
+      data-replica={r.name}
+    >
       <Card
         title={
           <span className="flex items-center gap-2">
-            {r.name} <span className="text-sm font-normal text-zinc-500">{r.sourceSite} → {r.targetSite}</span> <ReplicaStateBadge state={r.state} />
+            {r.name}{' '}
+            <span className="text-sm font-normal text-zinc-500">
+              {r.sourceSite} → {r.targetSite}
+            </span>{' '}
+            <ReplicaStateBadge state={r.state} />
           </span>
         }
         actions={
           <>
             {busyOp && (
-              <Link href={`/tasks/${busyOp.taskId}`} className="rounded-md border border-amber-400 px-3 py-1.5 text-sm text-amber-800 hover:bg-amber-50 dark:text-amber-300">
+              <Link
+                href={`/tasks/${busyOp.taskId}`}
+                className="rounded-md border border-amber-400 px-3 py-1.5 text-sm text-amber-800 hover:bg-amber-50 dark:text-amber-300"
+              >
                 {OPERATION_LABEL[busyOp.kind]} task #{busyOp.taskId}
               </Link>
             )}
@@ -66,10 +148,16 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
             )}
             {!busyOp && r.state !== 'reinit-required' && (
               <>
-                <Button busy={sync.isPending} disabled={!!r.activeTaskId} onClick={() => sync.mutate({ id: r.id })}>
+                <Button
+                  busy={sync.isPending}
+                  disabled={!!r.activeTaskId}
+                  onClick={() => sync.mutate({ id: r.id })}
+                >
                   Sync now
                 </Button>
-                <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled }, { onError })}>{r.enabled ? 'Pause' : 'Resume'}</Button>
+                <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled }, { onError })}>
+                  {r.enabled ? 'Pause' : 'Resume'}
+                </Button>
                 <Button onClick={() => setEditing((x) => !x)}>Edit</Button>
                 {r.lastSyncAt && <Button onClick={() => setWizard('test')}>Test failover…</Button>}
                 <Button variant="danger" onClick={() => setWizard('failover')}>
@@ -110,7 +198,15 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           <dt className="text-zinc-500">Lag</dt>
           <dd>{r.lagSec !== null ? formatDuration(r.lagSec * 1000) : '—'}</dd>
           <dt className="text-zinc-500">Next sync</dt>
-          <dd>{!r.enabled ? 'paused' : nextIn === null ? '—' : nextIn <= 0 ? 'due' : `in ${formatDuration(nextIn * 1000)}`}</dd>
+          <dd>
+            {!r.enabled
+              ? 'paused'
+              : nextIn === null
+                ? '—'
+                : nextIn <= 0
+                  ? 'due'
+                  : `in ${formatDuration(nextIn * 1000)}`}
+          </dd>
           <dt className="text-zinc-500">Last sync size</dt>
           <dd>{r.lastSyncBytes !== null ? formatBytes(r.lastSyncBytes) : '—'}</dd>
           <dt className="text-zinc-500">Sleep time</dt>
@@ -122,10 +218,18 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           <dt className="text-zinc-500">Disks</dt>
           <dd className="font-mono text-xs">{r.datasets.map((d) => d.target).join(', ')}</dd>
         </dl>
-        {r.lastError && <div className="mt-2"><ErrorBox error={`Last error: ${r.lastError}`} /></div>}
+        {r.lastError && (
+          <div className="mt-2">
+            <ErrorBox error={`Last error: ${r.lastError}`} />
+          </div>
+        )}
         {busyOp && !r.activeTaskId && (
-          <div className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="replica-operation">
-            The {busyOp.kind} started {formatTime(busyOp.startedAt)} did not finish. Nothing syncs this replica until it is{' '}
+          <div
+            className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950"
+            data-testid="replica-operation"
+          >
+            The {busyOp.kind} started {formatTime(busyOp.startedAt)} did not finish. Nothing syncs this
+            replica until it is{' '}
             <Link href={`/tasks/${busyOp.taskId}`} className="font-medium underline">
               resumed or rolled back on task #{busyOp.taskId}
             </Link>
@@ -133,14 +237,25 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           </div>
         )}
         {r.conflict?.kind === 'dual-running' && (
-          <div className="mt-2 rounded-md border border-red-300 bg-red-50 p-2 text-sm text-red-800 dark:border-red-700 dark:bg-red-950 dark:text-red-300" data-testid="replica-dual-running">
-            <b>{r.vmName} is running on two nodes</b> ({r.sourceSite} and {r.targetSite}) since {formatTime(r.conflict.at)}. Syncing is stopped: the two copies are writing different data. Stop the stale copy on {r.targetSite} (the master is {r.sourceSite}).
+          <div
+            className="mt-2 rounded-md border border-red-300 bg-red-50 p-2 text-sm text-red-800 dark:border-red-700 dark:bg-red-950 dark:text-red-300"
+            data-testid="replica-dual-running"
+          >
+            <b>{r.vmName} is running on two nodes</b> ({r.sourceSite} and {r.targetSite}) since{' '}
+            {formatTime(r.conflict.at)}. Syncing is stopped: the two copies are writing different data. Stop
+            the stale copy on {r.targetSite} (the master is {r.sourceSite}).
           </div>
         )}
         {r.conflict?.kind === 'master-moved' && (
-          <div className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="replica-master-moved">
+          <div
+            className="mt-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-sm dark:border-amber-700 dark:bg-amber-950"
+            data-testid="replica-master-moved"
+          >
             <p>
-              The VM was failed over to {r.movedTo} by replica #{r.conflict.byReplicaId} on {formatTime(r.conflict.at)}: this replica still pulls from the old master {r.sourceSite}, so it is paused. Re-point it to {r.movedTo} (incrementally, from a snapshot both have), resync it in full from there, or delete it.
+              The VM was failed over to {r.movedTo} by replica #{r.conflict.byReplicaId} on{' '}
+              {formatTime(r.conflict.at)}: this replica still pulls from the old master {r.sourceSite}, so it
+              is paused. Re-point it to {r.movedTo} (incrementally, from a snapshot both have), resync it in
+              full from there, or delete it.
             </p>
             {!busyOp && (
               <div className="mt-2">
@@ -151,22 +266,51 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
             )}
           </div>
         )}
-        {r.stopOldMasterPending && <p className="mt-2 text-sm text-amber-700 dark:text-amber-400">The old master’s node has not answered yet; its VM will be stopped as soon as it does.</p>}
+        {r.stopOldMasterPending && (
+          <p className="mt-2 text-sm text-amber-700 dark:text-amber-400">
+            The old master’s node has not answered yet; its VM will be stopped as soon as it does.
+          </p>
+        )}
         {editing && (
           <form
             className="mt-3 grid items-end gap-3 md:grid-cols-4"
             onSubmit={(e) => {
               e.preventDefault();
               if (!rate.ok) return;
-              update.mutate({ id: r.id, sleepTimeSec: Number(form.sleepTimeSec), bandwidthLimit: rate.value, keepSnapshots: Number(form.keepSnapshots), acceptRpoRisk: acceptRpoRisk || undefined });
+              update.mutate({
+                id: r.id,
+                sleepTimeSec: Number(form.sleepTimeSec),
+                bandwidthLimit: rate.value,
+                keepSnapshots: Number(form.keepSnapshots),
+                acceptRpoRisk: acceptRpoRisk || undefined,
+              });
             }}
           >
             <div className="flex flex-col gap-1">
-              <TextInput label="Sleep time (s)" type="number" value={form.sleepTimeSec} onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })} error={fe.sleepTimeSec} />
+              <TextInput
+                label="Sleep time (s)"
+                type="number"
+                value={form.sleepTimeSec}
+                onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })}
+                error={fe.sleepTimeSec}
+              />
               <RpoRiskOverride error={update.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
             </div>
-            <TextInput label="Bandwidth limit (bytes/s)" inputMode="numeric" value={form.bandwidthLimit} onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })} error={fe.bandwidthLimit} hint="e.g. 8M; empty for no limit" />
-            <TextInput label="Recovery points to keep" type="number" value={form.keepSnapshots} onChange={(e) => setForm({ ...form, keepSnapshots: e.target.value })} error={fe.keepSnapshots} />
+            <TextInput
+              label="Bandwidth limit (bytes/s)"
+              inputMode="numeric"
+              value={form.bandwidthLimit}
+              onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })}
+              error={fe.bandwidthLimit}
+              hint="e.g. 8M; empty for no limit"
+            />
+            <TextInput
+              label="Recovery points to keep"
+              type="number"
+              value={form.keepSnapshots}
+              onChange={(e) => setForm({ ...form, keepSnapshots: e.target.value })}
+              error={fe.keepSnapshots}
+            />
             <Button type="submit" variant="primary" busy={update.isPending}>
               Save
             </Button>
@@ -174,14 +318,28 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         )}
         <div className="mt-3">
           <HistoryChart subject={`replica:${r.id}`} />
-          <Link href={`/protection/${encodeURIComponent(`replica:${r.id}`)}`} className="mt-1 inline-block text-xs text-brand-600 hover:underline">
+          <Link
+            href={`/protection/${encodeURIComponent(`replica:${r.id}`)}`}
+            className="mt-1 inline-block text-xs text-brand-600 hover:underline"
+          >
             History of {r.name}
           </Link>
         </div>
       </Card>
-      {wizard === 'failover' && <FailoverWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
-      {wizard === 'reinit' && <ReinitWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />}
-      {wizard === 'test' && <TestWizard replicaId={r.id} vmName={r.vmName} targetSite={r.targetSite} onClose={() => setWizard(null)} />}
+      {wizard === 'failover' && (
+        <FailoverWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />
+      )}
+      {wizard === 'reinit' && (
+        <ReinitWizard replicaId={r.id} vmName={r.vmName} onClose={() => setWizard(null)} />
+      )}
+      {wizard === 'test' && (
+        <TestWizard
+          replicaId={r.id}
+          vmName={r.vmName}
+          targetSite={r.targetSite}
+          onClose={() => setWizard(null)}
+        />
+      )}
       <ConfirmDialog
         open={stopping}
         title={`Stop ${r.vmName} on ${r.targetSite}?`}
@@ -193,7 +351,9 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         onCancel={() => setStopping(false)}
       >
         <p>
-          The copy of {r.vmName} on {r.targetSite} is shut down (forced off after 30 s). The copy on {r.sourceSite}, the master in Tandem&apos;s records, keeps running. What the stale copy wrote stays on its disks until a reinit keeps it aside.
+          The copy of {r.vmName} on {r.targetSite} is shut down (forced off after 30 s). The copy on{' '}
+          {r.sourceSite}, the master in Tandem&apos;s records, keeps running. What the stale copy wrote stays
+          on its disks until a reinit keeps it aside.
         </p>
       </ConfirmDialog>
       <ConfirmDialog
@@ -207,21 +367,37 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         onCancel={() => setRepointing(false)}
       >
         <p>
-          Replica {r.name} stops pulling {r.vmName} from the old master {r.sourceSite} and pulls it from {r.movedTo}, where the VM runs now. Its data on {r.targetSite} is kept: it continues incrementally from a snapshot it shares with {r.movedTo}.
+          Replica {r.name} stops pulling {r.vmName} from the old master {r.sourceSite} and pulls it from{' '}
+          {r.movedTo}, where the VM runs now. Its data on {r.targetSite} is kept: it continues incrementally
+          from a snapshot it shares with {r.movedTo}.
         </p>
-        {repointPlan.isLoading && <p className="text-zinc-500">Comparing the snapshots on {r.movedTo}, {r.targetSite} and {r.sourceSite}…</p>}
+        {repointPlan.isLoading && (
+          <p className="text-zinc-500">
+            Comparing the snapshots on {r.movedTo}, {r.targetSite} and {r.sourceSite}…
+          </p>
+        )}
         {repointPlan.error && <ErrorBox error={errorText(repointPlan.error)} />}
-        {repointPlan.data && repointPlan.data.blocked.length > 0 && <ErrorBox error={`Not now: ${repointPlan.data.blocked.join('; ')}`} />}
+        {repointPlan.data && repointPlan.data.blocked.length > 0 && (
+          <ErrorBox error={`Not now: ${repointPlan.data.blocked.join('; ')}`} />
+        )}
         {repointPlan.data && repointPlan.data.disks.length > 0 && (
           <ul className="list-disc pl-5" data-testid="repoint-plan">
             {repointPlan.data.disks.map((d) => (
               <li key={d.device}>
-                <span className="font-mono text-xs">{d.source}</span> on {repointPlan.data.newMaster} → <span className="font-mono text-xs">{d.target}</span>:{' '}
-                {d.via === 'direct' && <>continues from <span className="font-mono text-xs">{d.common}</span>, which {r.targetSite} already has</>}
+                <span className="font-mono text-xs">{d.source}</span> on {repointPlan.data.newMaster} →{' '}
+                <span className="font-mono text-xs">{d.target}</span>:{' '}
+                {d.via === 'direct' && (
+                  <>
+                    continues from <span className="font-mono text-xs">{d.common}</span>, which {r.targetSite}{' '}
+                    already has
+                  </>
+                )}
                 {d.via === 'old-master' && (
                   <>
-                    continues from <span className="font-mono text-xs">{d.common}</span>, brought to {r.targetSite} first by an incremental stream from{' '}
-                    <span className="font-mono text-xs">{d.from}</span> read on {r.sourceSite} (nothing changes there)
+                    continues from <span className="font-mono text-xs">{d.common}</span>, brought to{' '}
+                    {r.targetSite} first by an incremental stream from{' '}
+                    <span className="font-mono text-xs">{d.from}</span> read on {r.sourceSite} (nothing
+                    changes there)
                   </>
                 )}
                 {d.problem && <span className="text-red-700 dark:text-red-400">{d.problem}</span>}
@@ -231,11 +407,16 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         )}
         {repointPlan.data?.canProceed && (
           <p>
-            Then a first incremental sync from {r.movedTo} to {r.targetSite} runs and replication resumes on its schedule. The replica&apos;s holds on {r.sourceSite} are released; its snapshots there are left as they are.
+            Then a first incremental sync from {r.movedTo} to {r.targetSite} runs and replication resumes on
+            its schedule. The replica&apos;s holds on {r.sourceSite} are released; its snapshots there are
+            left as they are.
           </p>
         )}
         {repointPlan.data && !repointPlan.data.canProceed && repointPlan.data.blocked.length === 0 && (
-          <p>Without such a snapshot, use Full resync (it re-points the replica and sends every disk in full, keeping its data on {r.targetSite} aside), or delete the replica.</p>
+          <p>
+            Without such a snapshot, use Full resync (it re-points the replica and sends every disk in full,
+            keeping its data on {r.targetSite} aside), or delete the replica.
+          </p>
         )}
       </ConfirmDialog>
       <ConfirmDialog
@@ -249,33 +430,63 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         onCancel={() => setResyncing(false)}
       >
         <p className="mb-2">
-          The replica&apos;s data on {r.targetSite} is kept aside, then every disk is sent in full from {r.movedTo ?? r.sourceSite}. Use it when no snapshot is left in common (a reinit is then impossible) or to repair a damaged replica.
+          The replica&apos;s data on {r.targetSite} is kept aside, then every disk is sent in full from{' '}
+          {r.movedTo ?? r.sourceSite}. Use it when no snapshot is left in common (a reinit is then impossible)
+          or to repair a damaged replica.
         </p>
         {resyncPlan.error && <ErrorBox error={errorText(resyncPlan.error)} />}
         {resyncPlan.data?.repoint && (
           <p data-testid="resync-repoint">
-            The VM now runs on {resyncPlan.data.masterSite}: the replica is re-pointed from the old master {resyncPlan.data.oldMasterSite} to it, and the full send comes from there.
+            The VM now runs on {resyncPlan.data.masterSite}: the replica is re-pointed from the old master{' '}
+            {resyncPlan.data.oldMasterSite} to it, and the full send comes from there.
           </p>
         )}
         {resyncPlan.data && (
           <ul className="list-disc pl-5 text-sm" data-testid="resync-plan">
-            {resyncPlan.data.vmOnTarget && resyncPlan.data.vmOnTarget !== 'stopped' && <li>VM {r.vmName} on {r.targetSite} is {resyncPlan.data.vmOnTarget}: it is stopped first.</li>}
+            {resyncPlan.data.vmOnTarget && resyncPlan.data.vmOnTarget !== 'stopped' && (
+              <li>
+                VM {r.vmName} on {r.targetSite} is {resyncPlan.data.vmOnTarget}: it is stopped first.
+              </li>
+            )}
             {resyncPlan.data.datasets.map((d) => (
               <li key={d.dataset}>
-                <span className="font-mono text-xs">{d.dataset}</span>: {d.keepAs ? <>kept as <span className="font-mono text-xs">{d.keepAs}</span></> : 'does not exist yet'}
-                {d.exists && (d.commonSnapshot ? ` (it still has ${d.commonSnapshot} in common)` : ' (no snapshot in common with the master)')}
+                <span className="font-mono text-xs">{d.dataset}</span>:{' '}
+                {d.keepAs ? (
+                  <>
+                    kept as <span className="font-mono text-xs">{d.keepAs}</span>
+                  </>
+                ) : (
+                  'does not exist yet'
+                )}
+                {d.exists &&
+                  (d.commonSnapshot
+                    ? ` (it still has ${d.commonSnapshot} in common)`
+                    : ' (no snapshot in common with the master)')}
               </li>
             ))}
           </ul>
         )}
       </ConfirmDialog>
-      <ConfirmDialog open={deleting} title={`Delete replica ${r.name}?`} confirmLabel="Delete replica" danger busy={remove.isPending} onConfirm={() => remove.mutate({ id: r.id, destroyData })} onCancel={() => setDeleting(false)}>
-        <p>Replication of {r.vmName} to {r.targetSite} stops and Tandem forgets this replica. The master VM is not touched.</p>
+      <ConfirmDialog
+        open={deleting}
+        title={`Delete replica ${r.name}?`}
+        confirmLabel="Delete replica"
+        danger
+        busy={remove.isPending}
+        onConfirm={() => remove.mutate({ id: r.id, destroyData })}
+        onCancel={() => setDeleting(false)}
+      >
+        <p>
+          Replication of {r.vmName} to {r.targetSite} stops and Tandem forgets this replica. The master VM is
+          not touched.
+        </p>
         <label className="flex items-center gap-2">
           <input type="checkbox" checked={destroyData} onChange={(e) => setDestroyData(e.target.checked)} />
           Also destroy the replica’s datasets on {r.targetSite} ({r.datasets.map((d) => d.target).join(', ')})
         </label>
-        <p className="text-xs text-zinc-500">If the master’s node is unreachable, its replica snapshots are removed when it answers again.</p>
+        <p className="text-xs text-zinc-500">
+          If the master’s node is unreachable, its replica snapshots are removed when it answers again.
+        </p>
       </ConfirmDialog>
     </div>
   );

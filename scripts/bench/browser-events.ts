@@ -52,12 +52,22 @@ async function startServer() {
 /** Another operator: a session of its own, calling the tRPC HTTP API as the browser does. */
 async function apiSession() {
   const headers = { 'content-type': 'application/json', origin: BASE };
-  const login = await fetch(`${BASE}/api/trpc/auth.login`, { method: 'POST', headers, body: JSON.stringify({ json: { username: 'admin', password: PASSWORD } }) });
+  const login = await fetch(`${BASE}/api/trpc/auth.login`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ json: { username: 'admin', password: PASSWORD } }),
+  });
   const cookie = String(login.headers.get('set-cookie')).split(';')[0]!;
   const call = async (proc: string, input: unknown, mutation = false) => {
     const res = mutation
-      ? await fetch(`${BASE}/api/trpc/${proc}`, { method: 'POST', headers: { ...headers, cookie }, body: JSON.stringify({ json: input }) })
-      : await fetch(`${BASE}/api/trpc/${proc}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, { headers: { cookie } });
+      ? await fetch(`${BASE}/api/trpc/${proc}`, {
+          method: 'POST',
+          headers: { ...headers, cookie },
+          body: JSON.stringify({ json: input }),
+        })
+      : await fetch(`${BASE}/api/trpc/${proc}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, {
+          headers: { cookie },
+        });
     const body = (await res.json()) as { result?: { data: { json: unknown } }; error?: unknown };
     if (!body.result) throw new Error(`${proc}: ${JSON.stringify(body.error)}`);
     return body.result.data.json;
@@ -104,7 +114,10 @@ async function fiveTabs(browser: import('@playwright/test').Browser) {
   await context.close();
 }
 
-async function cephPage(browser: import('@playwright/test').Browser, api: Awaited<ReturnType<typeof apiSession>>) {
+async function cephPage(
+  browser: import('@playwright/test').Browser,
+  api: Awaited<ReturnType<typeof apiSession>>,
+) {
   const context = await browser.newContext({ baseURL: BASE });
   const page = await context.newPage();
   await signIn(page);
@@ -120,7 +133,10 @@ async function cephPage(browser: import('@playwright/test').Browser, api: Awaite
   page.on('request', (r) => {
     const u = new URL(r.url());
     if (!u.pathname.startsWith('/api/trpc/')) return;
-    const n = u.pathname.slice('/api/trpc/'.length).split(',').filter((p) => p === 'ceph.status').length;
+    const n = u.pathname
+      .slice('/api/trpc/'.length)
+      .split(',')
+      .filter((p) => p === 'ceph.status').length;
     runs += n;
     maxInOne = Math.max(maxInOne, n);
   });
@@ -136,16 +152,24 @@ async function cephPage(browser: import('@playwright/test').Browser, api: Awaite
     for (let i = 0; i < 20; i++) {
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + (i * ms) / 20 - Date.now())));
       try {
-        await api.call('ceph.image', { siteId, pool: 'rbd', namespace: '', image: images[i % images.length], op: 'snapshot' }, true);
+        await api.call(
+          'ceph.image',
+          { siteId, pool: 'rbd', namespace: '', image: images[i % images.length], op: 'snapshot' },
+          true,
+        );
         started++;
       } catch {
         failed++;
       }
     }
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + ms - Date.now())));
-    console.log(`  ${label}: ${runs} ceph.status runs in ${MINUTES} min (${started} tasks started${failed ? `, ${failed} refused` : ''}); at most ${maxInOne} in one request`);
+    console.log(
+      `  ${label}: ${runs} ceph.status runs in ${MINUTES} min (${started} tasks started${failed ? `, ${failed} refused` : ''}); at most ${maxInOne} in one request`,
+    );
   };
-  console.log('An open Ceph page (demo-site-b) while another session runs 20 mirror-snapshot tasks in a minute:');
+  console.log(
+    'An open Ceph page (demo-site-b) while another session runs 20 mirror-snapshot tasks in a minute:',
+  );
   await phase(a, 'tasks on demo-site-a (unrelated)');
   await phase(b, 'tasks on demo-site-b (its own cluster)');
   await context.close();
@@ -153,7 +177,10 @@ async function cephPage(browser: import('@playwright/test').Browser, api: Awaite
 
 async function main() {
   const server = await startServer();
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu'],
+  });
   try {
     await fiveTabs(browser);
     await cephPage(browser, await apiSession());

@@ -28,15 +28,22 @@ import { addMirroredImages } from './demo-images';
 const PORT = Number(process.env.BENCH_PORT ?? 3300);
 const BASE = `http://127.0.0.1:${PORT}`;
 const PASSWORD = 'bench-admin-password';
-const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const arg = (name: string) =>
+  process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
 const N = Number(arg('--images') ?? 10_000);
 
 const ms = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-const mb = (bytes: number) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
+const mb = (bytes: number) =>
+  bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : `${(bytes / 1e3).toFixed(1)} kB`;
 
 async function serverSide(n: number) {
-  const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock: systemClock, demoLatencyMs: 0 });
+  const app = createApp({
+    dbFile: ':memory:',
+    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')),
+    clock: systemClock,
+    demoLatencyMs: 0,
+  });
   app.demo.create();
   const a = app.sites.byName('demo-site-a')!.id;
   const b = app.sites.byName('demo-site-b')!.id;
@@ -57,7 +64,10 @@ async function serverSide(n: number) {
     statusMs.push(ms(t));
     statusBytes = wire.length;
     images = status.pools.reduce((x, p) => x + p.counts.total, 0);
-    const page = (group: 'ready' | 'issues' | 'syncing' | 'idle') => caller.ceph.images({ siteId: a, pool: 'rbd', namespace: '', group, limit: 25 }).then((r) => JSON.stringify(superjson.serialize(r)));
+    const page = (group: 'ready' | 'issues' | 'syncing' | 'idle') =>
+      caller.ceph
+        .images({ siteId: a, pool: 'rbd', namespace: '', group, limit: 25 })
+        .then((r) => JSON.stringify(superjson.serialize(r)));
     t = process.hrtime.bigint();
     await page('ready');
     cold.push(ms(t));
@@ -71,13 +81,27 @@ async function serverSide(n: number) {
   }
   fullBytes = JSON.stringify(superjson.serialize(await app.ceph.status(a))).length;
   await app.tasks.shutdown();
-  return { images, statusBytes, fullBytes, statusMs: median(statusMs), cold: median(cold), warm: median(warm) };
+  return {
+    images,
+    statusBytes,
+    fullBytes,
+    statusMs: median(statusMs),
+    cold: median(cold),
+    warm: median(warm),
+  };
 }
 
 async function startServer() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-ceph-page-'));
   const proc = spawn('npx', ['next', 'start', '-p', String(PORT), '-H', '127.0.0.1'], {
-    env: { ...process.env, TANDEM_DATA_DIR: dir, TANDEM_ADMIN_PASSWORD: PASSWORD, TANDEM_SCHEDULER: '0', TANDEM_DEMO_LATENCY_MS: '0', TANDEM_DEMO_IMAGES: String(N) },
+    env: {
+      ...process.env,
+      TANDEM_DATA_DIR: dir,
+      TANDEM_ADMIN_PASSWORD: PASSWORD,
+      TANDEM_SCHEDULER: '0',
+      TANDEM_DEMO_LATENCY_MS: '0',
+      TANDEM_DEMO_IMAGES: String(N),
+    },
     detached: true,
     stdio: 'ignore',
   });
@@ -104,7 +128,12 @@ async function startServer() {
     await new Promise((r) => setTimeout(r, 500));
   }
   // Signing in waits for the app to be ready (the seeding done).
-  const login = await fetch(`${BASE}/api/trpc/auth.login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: BASE }, body: JSON.stringify({ json: { username: 'admin', password: PASSWORD } }), signal: AbortSignal.timeout(400_000) });
+  const login = await fetch(`${BASE}/api/trpc/auth.login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: BASE },
+    body: JSON.stringify({ json: { username: 'admin', password: PASSWORD } }),
+    signal: AbortSignal.timeout(400_000),
+  });
   if (!login.ok) throw new Error(`sign-in: ${login.status}`);
   console.log(`server up with ${N} images in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return { stop };
@@ -112,7 +141,10 @@ async function startServer() {
 
 async function browserSide() {
   const server = await startServer();
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--enable-precise-memory-info'] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--enable-precise-memory-info'],
+  });
   try {
     const context = await browser.newContext({ baseURL: BASE });
     const page = await context.newPage();
@@ -122,7 +154,14 @@ async function browserSide() {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Overview' }).waitFor({ timeout: 60_000 });
 
-    const runs: { usable: number; shown: number; dom: number; longest: number; heap: number; statusBytes: number }[] = [];
+    const runs: {
+      usable: number;
+      shown: number;
+      dom: number;
+      longest: number;
+      heap: number;
+      statusBytes: number;
+    }[] = [];
     for (let i = 0; i < 3; i++) {
       const p = await context.newPage();
       await p.addInitScript(() => {
@@ -145,7 +184,9 @@ async function browserSide() {
         const u = new URL(r.url());
         if (!u.pathname.startsWith('/api/trpc/')) return;
         const tm = r.timing();
-        calls.push(`    ${(tm.startTime - t0).toFixed(0).padStart(5)} ms +${tm.responseEnd.toFixed(0).padStart(5)} ms  ${u.pathname.slice('/api/trpc/'.length)}`);
+        calls.push(
+          `    ${(tm.startTime - t0).toFixed(0).padStart(5)} ms +${tm.responseEnd.toFixed(0).padStart(5)} ms  ${u.pathname.slice('/api/trpc/'.length)}`,
+        );
       });
       const t0 = Date.now();
       await p.goto('/ceph');
@@ -158,17 +199,24 @@ async function browserSide() {
       const usable = Date.now() - t0;
       await p.waitForTimeout(1_000);
       const dom = await p.evaluate(() => document.getElementsByTagName('*').length);
-      const longest = await p.evaluate(() => Math.max(0, ...(window as unknown as { __longtasks: number[] }).__longtasks));
+      const longest = await p.evaluate(() =>
+        Math.max(0, ...(window as unknown as { __longtasks: number[] }).__longtasks),
+      );
       const cdp = await context.newCDPSession(p);
       await cdp.send('HeapProfiler.collectGarbage');
       const heap = (await cdp.send('Runtime.getHeapUsage')).usedSize;
       runs.push({ usable, shown, dom, longest, heap, statusBytes });
-      if (process.env.BENCH_VERBOSE) console.log(`  load ${i + 1}: requests (start after navigation, duration):\n${calls.join('\n')}`);
+      if (process.env.BENCH_VERBOSE)
+        console.log(`  load ${i + 1}: requests (start after navigation, duration):\n${calls.join('\n')}`);
       await p.close();
     }
-    console.log(`Ceph page (demo-site-a, pool rbd with ${N} mirrored images), Chromium, production build, 3 loads:`);
+    console.log(
+      `Ceph page (demo-site-a, pool rbd with ${N} mirrored images), Chromium, production build, 3 loads:`,
+    );
     for (const [i, r] of runs.entries()) {
-      console.log(`  load ${i + 1}: first page shown ${r.shown} ms, usable (a row expands on click) ${r.usable} ms, DOM ${r.dom} elements, longest main-thread task ${r.longest.toFixed(0)} ms, JS heap ${mb(r.heap)}, ceph.status response ${mb(r.statusBytes)}`);
+      console.log(
+        `  load ${i + 1}: first page shown ${r.shown} ms, usable (a row expands on click) ${r.usable} ms, DOM ${r.dom} elements, longest main-thread task ${r.longest.toFixed(0)} ms, JS heap ${mb(r.heap)}, ceph.status response ${mb(r.statusBytes)}`,
+      );
     }
   } finally {
     await browser.close();
@@ -180,14 +228,18 @@ async function main() {
   if (!process.argv.includes('--browser-only')) {
     const small = await serverSide(100);
     const big = await serverSide(N);
-    console.log('ceph.status and ceph.images (first page of a group, 25 rows) on the server, demo sites, no latency (medians of 5 status answers):');
+    console.log(
+      'ceph.status and ceph.images (first page of a group, 25 rows) on the server, demo sites, no latency (medians of 5 status answers):',
+    );
     for (const r of [small, big]) {
       console.log(
         `  ${String(r.images).padStart(6)} images: ceph.status ${r.statusMs.toFixed(1)} ms, ${mb(r.statusBytes)} sent (the full status with every image: ${mb(r.fullBytes)}); ` +
           `ceph.images first page after a new answer ${r.cold.toFixed(2)} ms, then ${r.warm.toFixed(2)} ms per page (median)`,
       );
     }
-    console.log(`  first page at ${big.images} / ${small.images} images: ${(big.warm / small.warm).toFixed(1)}× (after a new answer: ${(big.cold / small.cold).toFixed(1)}×)`);
+    console.log(
+      `  first page at ${big.images} / ${small.images} images: ${(big.warm / small.warm).toFixed(1)}× (after a new answer: ${(big.cold / small.cold).toFixed(1)}×)`,
+    );
   }
   if (!process.argv.includes('--server-only')) await browserSide();
 }

@@ -31,12 +31,19 @@ async function measure(a: CephAdapter, label: string, runs = 5) {
     images = s.pools.reduce((n, p) => n + p.images.length, 0);
   }
   times.sort((x, y) => x - y);
-  console.log(`${label.padEnd(28)} pools ${String(pools).padStart(2)}  images ${String(images).padStart(5)}  CLI calls ${String(calls).padStart(3)}  median ${times[Math.floor(runs / 2)]!.toFixed(1)} ms  max ${times[runs - 1]!.toFixed(1)} ms`);
+  console.log(
+    `${label.padEnd(28)} pools ${String(pools).padStart(2)}  images ${String(images).padStart(5)}  CLI calls ${String(calls).padStart(3)}  median ${times[Math.floor(runs / 2)]!.toFixed(1)} ms  max ${times[runs - 1]!.toFixed(1)} ms`,
+  );
 }
 
 async function simulated() {
   for (const n of [10, 100, 1000]) {
-    const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock: systemClock, demoLatencyMs: 0 });
+    const app = createApp({
+      dbFile: ':memory:',
+      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')),
+      clock: systemClock,
+      demoLatencyMs: 0,
+    });
     app.demo.create();
     const a = app.sites.adapter(app.sites.byName('demo-site-a')!.id) as CephAdapter;
     await addMirroredImages(a, n);
@@ -45,11 +52,23 @@ async function simulated() {
 }
 
 async function lab() {
-  const sites = JSON.parse(fs.readFileSync(path.join(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab', 'ceph', 'sites.json'), 'utf8')).sites;
+  const sites = JSON.parse(
+    fs.readFileSync(path.join(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab', 'ceph', 'sites.json'), 'utf8'),
+  ).sites;
   const s = sites.find((x: { name: string }) => x.name === 'site-a');
-  const a = new CephCliAdapter(new LocalRunner(), { cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring });
+  const a = new CephCliAdapter(new LocalRunner(), {
+    cluster: s.cluster,
+    confPath: s.conf,
+    clientId: s.clientId,
+    keyringPath: s.keyring,
+  });
   const names = Array.from({ length: 50 }, (_, i) => `bench-${i}`);
-  const rbd = (...args: string[]) => execFileSync('rbd', ['--cluster', s.cluster, '-c', s.conf, '--keyring', s.keyring, '--id', 'admin', ...args], { stdio: 'ignore' });
+  const rbd = (...args: string[]) =>
+    execFileSync(
+      'rbd',
+      ['--cluster', s.cluster, '-c', s.conf, '--keyring', s.keyring, '--id', 'admin', ...args],
+      { stdio: 'ignore' },
+    );
   try {
     for (const n of names) {
       rbd('create', '--size', '16M', '--image-feature', 'layering,exclusive-lock', `rbd/${n}`);

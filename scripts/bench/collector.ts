@@ -29,13 +29,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function collect() {
   let refreshes = 0;
   const orig = DemoCephAdapter.prototype.refreshStatus;
-  DemoCephAdapter.prototype.refreshStatus = function (this: DemoCephAdapter, ...args: Parameters<typeof orig>) {
+  DemoCephAdapter.prototype.refreshStatus = function (
+    this: DemoCephAdapter,
+    ...args: Parameters<typeof orig>
+  ) {
     refreshes++;
     return orig.apply(this, args);
   };
   for (const n of [10, 100, 1000, 10_000].filter((x) => x <= MAX)) {
     const clock = new ManualClock(Date.UTC(2026, 11, 3, 12));
-    const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock, demoLatencyMs: 0 });
+    const app = createApp({
+      dbFile: ':memory:',
+      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')),
+      clock,
+      demoLatencyMs: 0,
+    });
     app.demo.create();
     const a = app.sites.adapter(app.sites.byName('demo-site-a')!.id) as CephAdapter;
     await addMirroredImages(a, n);
@@ -74,14 +82,21 @@ function compaction() {
   const seeded = path.join(dir, 'seed.db');
   let db = openDb(seeded);
   let t = performance.now();
-  const ins = db.$client.prepare(`INSERT INTO protection_samples (subject, resolution, at, window_sec, bytes_per_second, sync_seconds, count) VALUES (?, 'raw', ?, ?, ?, ?, 1)`);
+  const ins = db.$client.prepare(
+    `INSERT INTO protection_samples (subject, resolution, at, window_sec, bytes_per_second, sync_seconds, count) VALUES (?, 'raw', ?, ?, ?, ?, 1)`,
+  );
   db.$client.transaction(() => {
-    for (let m = 0; m < 1440; m++) subjects.forEach((subject, i) => ins.run(subject, t0 + m * 60_000, 30 + ((m + i) % 60), 1_000_000 + i, 5 + (i % 10)));
+    for (let m = 0; m < 1440; m++)
+      subjects.forEach((subject, i) =>
+        ins.run(subject, t0 + m * 60_000, 30 + ((m + i) % 60), 1_000_000 + i, 5 + (i % 10)),
+      );
   })();
   db.$client.pragma('wal_checkpoint(TRUNCATE)');
   db.$client.close();
   const fillMs = performance.now() - t;
-  console.log(`compaction, 1 day of raw samples (one a minute) for 1,000 objects: ${(1440 * 1000).toLocaleString('en')} rows (written in ${(fillMs / 1000).toFixed(1)} s)`);
+  console.log(
+    `compaction, 1 day of raw samples (one a minute) for 1,000 objects: ${(1440 * 1000).toLocaleString('en')} rows (written in ${(fillMs / 1000).toFixed(1)} s)`,
+  );
   const now = t0 + 48 * 3_600_000; // the whole day is older than the raw retention (24 h)
 
   // (a) The whole backlog in one step (one transaction).
@@ -90,13 +105,19 @@ function compaction() {
   let samples = new ProtectionSamples(db, new ManualClock(now));
   t = performance.now();
   const r = samples.compact(now);
-  console.log(`  in one step: ${(performance.now() - t).toFixed(0)} ms (${r.folded.toLocaleString('en')} raw rows folded into ${r.buckets.toLocaleString('en')} 5-minute rows)`);
+  console.log(
+    `  in one step: ${(performance.now() - t).toFixed(0)} ms (${r.folded.toLocaleString('en')} raw rows folded into ${r.buckets.toLocaleString('en')} 5-minute rows)`,
+  );
   t = performance.now();
   const again = samples.compact(now);
-  console.log(`  again at the same time: ${(performance.now() - t).toFixed(1)} ms (${JSON.stringify(again)})`);
+  console.log(
+    `  again at the same time: ${(performance.now() - t).toFixed(1)} ms (${JSON.stringify(again)})`,
+  );
   t = performance.now();
   const s = samples.series('replica:1', { from: t0, to: t0 + 7 * 86_400_000 });
-  console.log(`  series of one object over 7 days afterwards: ${(performance.now() - t).toFixed(1)} ms, ${s.points.length} points`);
+  console.log(
+    `  series of one object over 7 days afterwards: ${(performance.now() - t).toFixed(1)} ms, ${s.points.length} points`,
+  );
   db.$client.close();
 
   // (b) As the collector does it: steps of COMPACT_STEP_MS, each one transaction.
@@ -111,24 +132,37 @@ function compaction() {
     steps.push(performance.now() - s0);
     if (!x.more) break;
   }
-  console.log(`  in steps of ${COMPACT_STEP_MS / 60_000} min: ${(performance.now() - t).toFixed(0)} ms in ${steps.length} steps, longest step ${Math.max(...steps).toFixed(0)} ms, median ${median(steps).toFixed(0)} ms`);
+  console.log(
+    `  in steps of ${COMPACT_STEP_MS / 60_000} min: ${(performance.now() - t).toFixed(0)} ms in ${steps.length} steps, longest step ${Math.max(...steps).toFixed(0)} ms, median ${median(steps).toFixed(0)} ms`,
+  );
 
   // (c) Steady state, a day later: a full day of raw samples kept, and each collect folds at most
   // the one 5-minute bucket that has just passed the raw retention (5,000 rows here).
   const later = now + 86_400_000 + 5 * 60_000;
-  const ins2 = db.$client.prepare(`INSERT INTO protection_samples (subject, resolution, at, window_sec, bytes_per_second, sync_seconds, count) VALUES (?, 'raw', ?, ?, ?, ?, 1)`);
+  const ins2 = db.$client.prepare(
+    `INSERT INTO protection_samples (subject, resolution, at, window_sec, bytes_per_second, sync_seconds, count) VALUES (?, 'raw', ?, ?, ?, ?, 1)`,
+  );
   db.$client.transaction(() => {
-    for (let at = now; at < later; at += 60_000) subjects.forEach((subject, i) => ins2.run(subject, at, 30 + (i % 60), 1_000_000, 5));
+    for (let at = now; at < later; at += 60_000)
+      subjects.forEach((subject, i) => ins2.run(subject, at, 30 + (i % 60), 1_000_000, 5));
   })();
-  samples.record(subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })), later);
+  samples.record(
+    subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })),
+    later,
+  );
   t = performance.now();
   const c = samples.compact(later, { maxSpanMs: COMPACT_STEP_MS });
   const cMs = performance.now() - t;
   t = performance.now();
   samples.compact(later, { maxSpanMs: COMPACT_STEP_MS });
-  console.log(`  steady state (1.4 M raw + 288 k 5-minute rows stored): one bucket (${c.folded.toLocaleString('en')} rows) folded in ${cMs.toFixed(1)} ms; nothing to fold: ${(performance.now() - t).toFixed(1)} ms`);
+  console.log(
+    `  steady state (1.4 M raw + 288 k 5-minute rows stored): one bucket (${c.folded.toLocaleString('en')} rows) folded in ${cMs.toFixed(1)} ms; nothing to fold: ${(performance.now() - t).toFixed(1)} ms`,
+  );
   t = performance.now();
-  samples.record(subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })), later + 60_000);
+  samples.record(
+    subjects.map((subject) => ({ subject, windowSec: 30, bytesPerSecond: 1, syncSeconds: 1 })),
+    later + 60_000,
+  );
   console.log(`  one collect's samples (1,000 rows) written in ${(performance.now() - t).toFixed(1)} ms`);
   db.$client.close();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,13 @@ import path from 'node:path';
 import { createApp } from '../../server/app';
 import { syncRuns, tasks } from '../../server/db/schema';
 import { systemClock } from '../../server/core/clock';
-import { alertCounts, renderMetrics, syncTotals, SyncTotalsCache, taskCounts } from '../../server/domain/metrics';
+import {
+  alertCounts,
+  renderMetrics,
+  syncTotals,
+  SyncTotalsCache,
+  taskCounts,
+} from '../../server/domain/metrics';
 import type { ProtectedObject } from '../../server/domain/protection/types';
 
 function median(times: number[]): number {
@@ -30,12 +36,46 @@ async function time<T>(fn: () => T | Promise<T>, runs = 5): Promise<{ ms: number
 }
 
 function objects(images: number, replicas: number): ProtectedObject[] {
-  const base = { rpoSec: 900, rpoFrom: { scope: 'default', label: 'default' }, recoveryPointAt: null, bytesAtRisk: null, reason: null, predictedBreachAt: null, predictedReason: null, state: 'idle', lastError: null, failures: 0, bytesPerSecond: null, href: '/', failoverHref: null };
+  const base = {
+    rpoSec: 900,
+    rpoFrom: { scope: 'default', label: 'default' },
+    recoveryPointAt: null,
+    bytesAtRisk: null,
+    reason: null,
+    predictedBreachAt: null,
+    predictedReason: null,
+    state: 'idle',
+    lastError: null,
+    failures: 0,
+    bytesPerSecond: null,
+    href: '/',
+    failoverHref: null,
+  };
   const out: ProtectedObject[] = [];
   for (let i = 0; i < images; i++)
-    out.push({ ...base, subject: `rbd:3-4/pool${i % 10}//img${i}`, kind: 'rbd-image', name: `pool${i % 10}/img${i}`, source: { id: 3, name: 'site-a' }, target: { id: 4, name: 'site-b' }, windowSec: 60 + (i % 600), health: 'ok', syncSeconds: null });
+    out.push({
+      ...base,
+      subject: `rbd:3-4/pool${i % 10}//img${i}`,
+      kind: 'rbd-image',
+      name: `pool${i % 10}/img${i}`,
+      source: { id: 3, name: 'site-a' },
+      target: { id: 4, name: 'site-b' },
+      windowSec: 60 + (i % 600),
+      health: 'ok',
+      syncSeconds: null,
+    });
   for (let i = 0; i < replicas; i++)
-    out.push({ ...base, subject: `replica:${i + 1}`, kind: 'vm-replica', name: `vm${i}`, source: { id: 1, name: 'node1' }, target: { id: 2, name: 'node2' }, windowSec: 30 + (i % 300), health: 'ok', syncSeconds: 2 + (i % 5) });
+    out.push({
+      ...base,
+      subject: `replica:${i + 1}`,
+      kind: 'vm-replica',
+      name: `vm${i}`,
+      source: { id: 1, name: 'node1' },
+      target: { id: 2, name: 'node2' },
+      windowSec: 30 + (i % 300),
+      health: 'ok',
+      syncSeconds: 2 + (i % 5),
+    });
   return out;
 }
 
@@ -45,21 +85,49 @@ async function main() {
     [10_000, 1_000],
   ] as const) {
     const objs = objects(images, replicas);
-    const totals = Array.from({ length: replicas }, (_, i) => ({ subject: `replica:${i + 1}`, bytes: 1e9 + i, failures: i % 3 }));
-    const r = await time(() => renderMetrics({ objects: objs, syncTotals: totals, sites: [], tasks: [], alerts: [] }));
-    console.log(`render ${String(objs.length).padStart(6)} objects: median ${r.ms.toFixed(1)} ms, ${(r.value.text.length / 1024).toFixed(0)} KiB, ${r.value.text.split('\n').filter((l) => l && !l.startsWith('#')).length} series`);
+    const totals = Array.from({ length: replicas }, (_, i) => ({
+      subject: `replica:${i + 1}`,
+      bytes: 1e9 + i,
+      failures: i % 3,
+    }));
+    const r = await time(() =>
+      renderMetrics({ objects: objs, syncTotals: totals, sites: [], tasks: [], alerts: [] }),
+    );
+    console.log(
+      `render ${String(objs.length).padStart(6)} objects: median ${r.ms.toFixed(1)} ms, ${(r.value.text.length / 1024).toFixed(0)} KiB, ${r.value.text.split('\n').filter((l) => l && !l.startsWith('#')).length} series`,
+    );
   }
-  const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock: systemClock, demoLatencyMs: 0 });
+  const app = createApp({
+    dbFile: ':memory:',
+    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')),
+    clock: systemClock,
+    demoLatencyMs: 0,
+  });
   for (const rows of [100_000, 1_000_000]) {
     app.db.delete(syncRuns).run();
     app.db.delete(tasks).run();
     app.db.transaction((tx) => {
       for (let i = 0; i < rows; i += 1000) {
         tx.insert(syncRuns)
-          .values(Array.from({ length: 1000 }, (_, j) => ({ subject: `replica:${((i + j) % 1000) + 1}`, startedAt: new Date(i + j), outcome: (i + j) % 20 ? ('success' as const) : ('failure' as const), bytes: 1_000_000 })))
+          .values(
+            Array.from({ length: 1000 }, (_, j) => ({
+              subject: `replica:${((i + j) % 1000) + 1}`,
+              startedAt: new Date(i + j),
+              outcome: (i + j) % 20 ? ('success' as const) : ('failure' as const),
+              bytes: 1_000_000,
+            })),
+          )
           .run();
         tx.insert(tasks)
-          .values(Array.from({ length: 1000 }, (_, j) => ({ name: 'x', kind: ['replica.sync', 'ceph.failover', 'site.check'][(i + j) % 3]!, target: 'x', state: 'finished' as const, createdBy: 'bench' })))
+          .values(
+            Array.from({ length: 1000 }, (_, j) => ({
+              name: 'x',
+              kind: ['replica.sync', 'ceph.failover', 'site.check'][(i + j) % 3]!,
+              target: 'x',
+              state: 'finished' as const,
+              createdBy: 'bench',
+            })),
+          )
           .run();
       }
     });
@@ -70,7 +138,9 @@ async function main() {
     const next = await time(() => cache.read());
     const t = await time(() => taskCounts(app.db));
     const a = await time(() => alertCounts(app.db));
-    console.log(`${String(rows).padStart(9)} sync runs and tasks: sync totals summed ${s.ms.toFixed(1)} ms (${s.value.length} replicas), kept: first scrape ${first.ms.toFixed(1)} ms, next ${next.ms.toFixed(1)} ms, task counts ${t.ms.toFixed(1)} ms, alert counts ${a.ms.toFixed(1)} ms`);
+    console.log(
+      `${String(rows).padStart(9)} sync runs and tasks: sync totals summed ${s.ms.toFixed(1)} ms (${s.value.length} replicas), kept: first scrape ${first.ms.toFixed(1)} ms, next ${next.ms.toFixed(1)} ms, task counts ${t.ms.toFixed(1)} ms, alert counts ${a.ms.toFixed(1)} ms`,
+    );
   }
 }
 

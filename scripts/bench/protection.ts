@@ -20,7 +20,12 @@ function ms(t: bigint): number {
 }
 
 async function build(images: number, replicaCount: number): Promise<App> {
-  const app = createApp({ dbFile: ':memory:', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')), clock: systemClock, demoLatencyMs: 0 });
+  const app = createApp({
+    dbFile: ':memory:',
+    dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-')),
+    clock: systemClock,
+    demoLatencyMs: 0,
+  });
   app.demo.create();
   const a = app.sites.byName('demo-site-a')!.id;
   const b = app.sites.byName('demo-site-b')!.id;
@@ -33,12 +38,38 @@ async function build(images: number, replicaCount: number): Promise<App> {
     for (let i = 0; i < replicaCount; i++) {
       const r = tx
         .insert(replicas)
-        .values({ name: 'dr', vmName: `bench-vm-${i}`, sourceSiteId: n1, targetSiteId: n2, rootZpool: 'zones', diskZpools: {}, datasets: [], reserveResources: false, vcpus: 1, memoryMiB: 512, sleepTimeSec: 60, enabled: true, bandwidthLimit: null, keepSnapshots: 3, state: 'idle', lastSyncAt: new Date(now - (i % 900) * 1000) })
+        .values({
+          name: 'dr',
+          vmName: `bench-vm-${i}`,
+          sourceSiteId: n1,
+          targetSiteId: n2,
+          rootZpool: 'zones',
+          diskZpools: {},
+          datasets: [],
+          reserveResources: false,
+          vcpus: 1,
+          memoryMiB: 512,
+          sleepTimeSec: 60,
+          enabled: true,
+          bandwidthLimit: null,
+          keepSnapshots: 3,
+          state: 'idle',
+          lastSyncAt: new Date(now - (i % 900) * 1000),
+        })
         .returning({ id: replicas.id })
         .get();
       for (let k = 0; k < 10; k++) {
         const s = now - (10 - k) * 90_000;
-        tx.insert(syncRuns).values({ subject: `replica:${r.id}`, startedAt: new Date(s), finishedAt: new Date(s + 5_000 + k * 100), bytes: 1 << 20, bytesPerSecond: 200_000, outcome: 'success' }).run();
+        tx.insert(syncRuns)
+          .values({
+            subject: `replica:${r.id}`,
+            startedAt: new Date(s),
+            finishedAt: new Date(s + 5_000 + k * 100),
+            bytes: 1 << 20,
+            bytesPerSecond: 200_000,
+            outcome: 'success',
+          })
+          .run();
       }
     }
   });
@@ -98,10 +129,14 @@ async function main() {
   client.prepare = ((sql: string) => (statements++, prepare(sql))) as typeof client.prepare;
   const t = process.hrtime.bigint();
   const n = big.replicas.list().length;
-  console.log(`replicas.list at ${n} replicas: ${ms(t).toFixed(1)} ms, ${statements} SQL statements prepared`);
+  console.log(
+    `replicas.list at ${n} replicas: ${ms(t).toFixed(1)} ms, ${statements} SQL statements prepared`,
+  );
   client.prepare = prepare;
   await big.tasks.shutdown();
-  console.log(`a page from the computed objects, large/small: ${(b.page / a.page).toFixed(1)}×; computing them (at most once a second, in the background while pages are answered): ${b.compute.toFixed(0)} ms at the large size`);
+  console.log(
+    `a page from the computed objects, large/small: ${(b.page / a.page).toFixed(1)}×; computing them (at most once a second, in the background while pages are answered): ${b.compute.toFixed(0)} ms at the large size`,
+  );
 }
 
 void main();

@@ -27,7 +27,11 @@ const VMS = [1, 2, 3].map((i) => `soak${i}`);
 const replicaName = (vm: string) => vm;
 /** Hold tags to release when cleaning: this script's, and the single `soak` replica name of older versions. */
 const HOLD_TAGS = ['tandem-soak', ...VMS.map((vm) => `tandem-${replicaName(vm)}`)];
-const nodes = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scripts/lab/nodes.sh'), ...args], { encoding: 'utf8', timeout: 180_000 });
+const nodes = (...args: string[]) =>
+  execFileSync('bash', [path.join(ROOT, 'scripts/lab/nodes.sh'), ...args], {
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function rssMiB(pid: number): number {
@@ -41,20 +45,28 @@ function rssMiB(pid: number): number {
 
 /** The process listening on the port (next start may fork), or 0 when none. */
 function listenerPid(port: number): number {
-  const out = execFileSync('bash', ['-c', `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`], { encoding: 'utf8' }).trim();
+  const out = execFileSync(
+    'bash',
+    ['-c', `ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2`],
+    { encoding: 'utf8' },
+  ).trim();
   return Number(out) || 0;
 }
-const portTaken = (port: number) => execFileSync('bash', ['-c', `ss -ltnH 'sport = :${port}'`], { encoding: 'utf8' }).trim() !== '';
+const portTaken = (port: number) =>
+  execFileSync('bash', ['-c', `ss -ltnH 'sport = :${port}'`], { encoding: 'utf8' }).trim() !== '';
 
 let server: TandemServer | null = null;
 /** The listener of our own server (found once it is up): killed by id if SIGTERM left it running. */
 let ourPid = 0;
 
 async function main() {
-  if (!Number.isFinite(minutes) || minutes < 1) throw new Error(`minutes must be a number ≥ 1, not ${process.argv[2]}`);
+  if (!Number.isFinite(minutes) || minutes < 1)
+    throw new Error(`minutes must be a number ≥ 1, not ${process.argv[2]}`);
   if (portTaken(PORT)) {
     const pid = listenerPid(PORT);
-    throw new Error(`port ${PORT} is already in use${pid ? ` by pid ${pid} (${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()})` : ''}: stop it or pick another port with SOAK_PORT`);
+    throw new Error(
+      `port ${PORT} is already in use${pid ? ` by pid ${pid} (${fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()})` : ''}: stop it or pick another port with SOAK_PORT`,
+    );
   }
   const left = await cleanVms();
   if (left.length) throw new Error(`datasets of earlier soak runs could not be removed: ${left.join(', ')}`);
@@ -69,7 +81,8 @@ async function main() {
     const rest = await cleanVms();
     if (rest.length) console.error(`[soak] could not remove: ${rest.join(', ')}`);
     else console.log('[soak] soak VMs and their datasets removed from every node');
-    if (failed && server) console.error(`[soak] server log (last 3000 characters):\n${server.log.slice(-3000)}`);
+    if (failed && server)
+      console.error(`[soak] server log (last 3000 characters):\n${server.log.slice(-3000)}`);
   }
 }
 
@@ -116,7 +129,9 @@ async function soak() {
   let cephErrors = 0;
   let lastCephError = '';
   let runs = { total: 0, failed: 0, per: [] as string[] };
-  console.log(`[soak] server pid ${pid} on port ${PORT}, RSS ${rssMiB(pid)} MiB at start; replicas ${replicaIds.join(', ')}; ${minutes} min`);
+  console.log(
+    `[soak] server pid ${pid} on port ${PORT}, RSS ${rssMiB(pid)} MiB at start; replicas ${replicaIds.join(', ')}; ${minutes} min`,
+  );
   // One sample per minute, the last one at the end of the last minute.
   while (samples.length < minutes) {
     const t = performance.now();
@@ -140,11 +155,17 @@ async function soak() {
     if (Date.now() >= nextSample) {
       nextSample += 60_000;
       lat.sort((a, b) => a - b);
-      const s = { min: samples.length + 1, rss: rssMiB(pid), latencyMs: Math.round(lat[Math.floor(lat.length * 0.95)] ?? 0) };
+      const s = {
+        min: samples.length + 1,
+        rss: rssMiB(pid),
+        latencyMs: Math.round(lat[Math.floor(lat.length * 0.95)] ?? 0),
+      };
       samples.push(s);
       lat = [];
       runs = await syncRunCounts(replicaIds);
-      console.log(`[soak] ${s.min} min: RSS ${s.rss} MiB, p95 API latency ${s.latencyMs} ms, sync runs ${runs.total} (${runs.failed} failed) [${runs.per.join(', ')}], ceph status calls ${cephCalls} (${cephErrors} failed)`);
+      console.log(
+        `[soak] ${s.min} min: RSS ${s.rss} MiB, p95 API latency ${s.latencyMs} ms, sync runs ${runs.total} (${runs.failed} failed) [${runs.per.join(', ')}], ceph status calls ${cephCalls} (${cephErrors} failed)`,
+      );
     }
     await sleep(1000);
   }
@@ -152,14 +173,35 @@ async function soak() {
   const first = samples.slice(0, 5);
   const last = samples.slice(-5);
   runs = await syncRunCounts(replicaIds);
-  console.log(`[soak] first 5 min: RSS ${avg(first.map((s) => s.rss))} MiB, p95 ${avg(first.map((s) => s.latencyMs))} ms; last 5 min: RSS ${avg(last.map((s) => s.rss))} MiB, p95 ${avg(last.map((s) => s.latencyMs))} ms`);
-  console.log(`[soak] sync runs: ${runs.total} (${runs.failed} failed) [${runs.per.join(', ')}]; ceph status calls: ${cephCalls} (${cephErrors} failed${lastCephError ? `, last: ${lastCephError}` : ''})`);
-  const failures = (await Promise.all(replicaIds.map((rid) => server!.query<{ outcome: string; error?: string | null }[]>('replicas.syncRuns', { id: rid, limit: 1000 }))))
+  console.log(
+    `[soak] first 5 min: RSS ${avg(first.map((s) => s.rss))} MiB, p95 ${avg(first.map((s) => s.latencyMs))} ms; last 5 min: RSS ${avg(last.map((s) => s.rss))} MiB, p95 ${avg(last.map((s) => s.latencyMs))} ms`,
+  );
+  console.log(
+    `[soak] sync runs: ${runs.total} (${runs.failed} failed) [${runs.per.join(', ')}]; ceph status calls: ${cephCalls} (${cephErrors} failed${lastCephError ? `, last: ${lastCephError}` : ''})`,
+  );
+  const failures = (
+    await Promise.all(
+      replicaIds.map((rid) =>
+        server!.query<{ outcome: string; error?: string | null }[]>('replicas.syncRuns', {
+          id: rid,
+          limit: 1000,
+        }),
+      ),
+    )
+  )
     .flat()
     .filter((r) => r.outcome === 'failure');
-  if (failures.length) console.log(`[soak] failed sync runs, first 3:\n${failures.slice(0, 3).map((f) => JSON.stringify(f)).join('\n')}`);
+  if (failures.length)
+    console.log(
+      `[soak] failed sync runs, first 3:\n${failures
+        .slice(0, 3)
+        .map((f) => JSON.stringify(f))
+        .join('\n')}`,
+    );
   const warnings = server.log.split('\n').filter((l) => /MaxListenersExceeded/.test(l));
-  console.log(`[soak] MaxListenersExceededWarning lines in the server log: ${warnings.length}${warnings.length ? `\n${warnings.slice(0, 3).join('\n')}` : ''}`);
+  console.log(
+    `[soak] MaxListenersExceededWarning lines in the server log: ${warnings.length}${warnings.length ? `\n${warnings.slice(0, 3).join('\n')}` : ''}`,
+  );
   // Stop replicating before the server goes, so that no send/recv is cut off (busy datasets).
   await quiesce(replicaIds);
 }
@@ -168,16 +210,23 @@ async function soak() {
 async function waitInitialSyncs(ids: number[]) {
   const deadline = Date.now() + 5 * 60_000;
   for (;;) {
-    const rs = await server!.query<{ id: number; state: string; lastSyncAt: string | null; lastError?: string | null }[]>('replicas.list', {});
+    const rs = await server!.query<
+      { id: number; state: string; lastSyncAt: string | null; lastError?: string | null }[]
+    >('replicas.list', {});
     const mine = rs.filter((r) => ids.includes(r.id));
     if (mine.every((r) => r.lastSyncAt)) return;
-    if (Date.now() > deadline) throw new Error(`initial syncs did not finish within 5 min: ${JSON.stringify(mine.map((r) => ({ id: r.id, state: r.state, lastError: r.lastError })))}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `initial syncs did not finish within 5 min: ${JSON.stringify(mine.map((r) => ({ id: r.id, state: r.state, lastError: r.lastError })))}`,
+      );
     await sleep(2000);
   }
 }
 
 async function syncRunCounts(ids: number[]) {
-  const per = await Promise.all(ids.map((rid) => server!.query<{ outcome: string }[]>('replicas.syncRuns', { id: rid, limit: 1000 })));
+  const per = await Promise.all(
+    ids.map((rid) => server!.query<{ outcome: string }[]>('replicas.syncRuns', { id: rid, limit: 1000 })),
+  );
   return {
     total: per.reduce((a, r) => a + r.length, 0),
     failed: per.reduce((a, r) => a + r.filter((x) => x.outcome === 'failure').length, 0),
@@ -190,7 +239,9 @@ async function quiesce(ids: number[]) {
   for (const rid of ids) await server!.call('replicas.update', { id: rid, enabled: false }).catch(() => null);
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const rs = await server!.query<{ id: number; activeTaskId: number | null }[]>('replicas.list', {}).catch(() => []);
+    const rs = await server!
+      .query<{ id: number; activeTaskId: number | null }[]>('replicas.list', {})
+      .catch(() => []);
     if (!rs.some((r) => ids.includes(r.id) && r.activeTaskId)) return;
     await sleep(1000);
   }
@@ -218,7 +269,11 @@ async function cleanVms(): Promise<string[]> {
   const lab = await openLab(3);
   const left: string[] = [];
   try {
-    for (const n of ['node1', 'node2', 'node3']) for (const vm of VMS) left.push(...(await cleanVm(lab.runner(n), vm, HOLD_TAGS, ['zones', 'data'])).map((d) => `${n}:${d}`));
+    for (const n of ['node1', 'node2', 'node3'])
+      for (const vm of VMS)
+        left.push(
+          ...(await cleanVm(lab.runner(n), vm, HOLD_TAGS, ['zones', 'data'])).map((d) => `${n}:${d}`),
+        );
   } finally {
     await lab.close();
   }

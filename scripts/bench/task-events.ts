@@ -35,7 +35,13 @@ function countReads(app: App) {
 
 async function run(listeners: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-events-'));
-  const app = createApp({ dbFile: path.join(dir, 'tandem.db'), dataDir: dir, clock: systemClock, demoLatencyMs: 0, log: () => undefined });
+  const app = createApp({
+    dbFile: path.join(dir, 'tandem.db'),
+    dataDir: dir,
+    clock: systemClock,
+    demoLatencyMs: 0,
+    log: () => undefined,
+  });
   (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
   const { GET } = await import('../../app/api/trpc/[trpc]/route');
   await app.auth.createUser({ username: 'admin', password: PW, role: 'admin' });
@@ -50,10 +56,13 @@ async function run(listeners: number) {
     const ac = new AbortController();
     aborts.push(ac);
     const res = await GET(
-      new Request(`http://127.0.0.1/api/trpc/tasks.watch?input=${encodeURIComponent(JSON.stringify({ json: {} }))}`, {
-        headers: { host: '127.0.0.1', cookie: `tandem_session=${token}`, accept: 'text/event-stream' },
-        signal: ac.signal,
-      }),
+      new Request(
+        `http://127.0.0.1/api/trpc/tasks.watch?input=${encodeURIComponent(JSON.stringify({ json: {} }))}`,
+        {
+          headers: { host: '127.0.0.1', cookie: `tandem_session=${token}`, accept: 'text/event-stream' },
+          signal: ac.signal,
+        },
+      ),
     );
     ends.push(0);
     const reader = res.body!.getReader();
@@ -65,11 +74,18 @@ async function run(listeners: number) {
       for (;;) {
         const r = await reader.read().catch(() => ({ done: true as const, value: undefined }));
         if (r.done) return;
-        const chunk = Buffer.concat([tail, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength)]);
-        for (let at = chunk.indexOf(pattern); at >= 0; at = chunk.indexOf(pattern, at + pattern.length)) ends[i]!++;
+        const chunk = Buffer.concat([
+          tail,
+          Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+        ]);
+        for (let at = chunk.indexOf(pattern); at >= 0; at = chunk.indexOf(pattern, at + pattern.length))
+          ends[i]!++;
         if (i === 0) {
           bytes += r.value.byteLength;
-          messages += Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('latin1').split('\n\n').length - 1;
+          messages +=
+            Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength)
+              .toString('latin1')
+              .split('\n\n').length - 1;
         }
         tail = chunk.subarray(Math.max(0, chunk.length - pattern.length + 1));
       }
@@ -113,8 +129,20 @@ async function run(listeners: number) {
   await app.tasks.shutdown();
   app.db.$client.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  if (process.env.BENCH_DEBUG) console.log(`listeners ${listeners}: tasks done at ${doneMs.toFixed(0)} ms, delivered at ${ms.toFixed(0)} ms`);
-  return { ms, rate: (TASKS / ms) * 1000, cpuRate: (TASKS / cpuMs) * 1000, events, taskReads, sessionReads, messages, bytes };
+  if (process.env.BENCH_DEBUG)
+    console.log(
+      `listeners ${listeners}: tasks done at ${doneMs.toFixed(0)} ms, delivered at ${ms.toFixed(0)} ms`,
+    );
+  return {
+    ms,
+    rate: (TASKS / ms) * 1000,
+    cpuRate: (TASKS / cpuMs) * 1000,
+    events,
+    taskReads,
+    sessionReads,
+    messages,
+    bytes,
+  };
 }
 
 async function main() {
@@ -135,13 +163,27 @@ async function main() {
   const last = many[many.length - 1]!;
   // Without listeners the engine's own reads; the difference is what the streams cost.
   const perEvent = (last.taskReads - none[none.length - 1]!.taskReads) / last.events;
-  console.log(`${TASKS} quick tasks started at once (2 steps, each waiting for the event loop once), tRPC route handler, file database, median of ${rounds} alternating rounds`);
-  console.log(`  (per CPU second: the process's own CPU time, which other load on the machine changes less than wall time)`);
-  console.log(`  0 listeners:  ${r0.toFixed(0).padStart(5)} tasks/s wall, ${c0.toFixed(0).padStart(5)} per CPU second  (wall rounds: ${none.map((x) => x.rate.toFixed(0)).join(', ')})`);
-  console.log(`  ${LISTENERS} listeners: ${r10.toFixed(0).padStart(5)} tasks/s wall, ${c10.toFixed(0).padStart(5)} per CPU second  (wall rounds: ${many.map((x) => x.rate.toFixed(0)).join(', ')})`);
-  console.log(`  ratio ${LISTENERS} / 0 listeners: ${(r10 / r0).toFixed(2)} wall, ${(c10 / c0).toFixed(2)} CPU`);
-  console.log(`  events: ${last.events} (${(last.events / TASKS).toFixed(1)} per task), each to ${LISTENERS} streams in ${last.messages} messages of ${(last.bytes / 1024).toFixed(0)} KiB in all per stream`);
-  console.log(`  database reads of the task per event with ${LISTENERS} listeners: ${perEvent.toFixed(2)}; session reads during the run: ${last.sessionReads}`);
+  console.log(
+    `${TASKS} quick tasks started at once (2 steps, each waiting for the event loop once), tRPC route handler, file database, median of ${rounds} alternating rounds`,
+  );
+  console.log(
+    `  (per CPU second: the process's own CPU time, which other load on the machine changes less than wall time)`,
+  );
+  console.log(
+    `  0 listeners:  ${r0.toFixed(0).padStart(5)} tasks/s wall, ${c0.toFixed(0).padStart(5)} per CPU second  (wall rounds: ${none.map((x) => x.rate.toFixed(0)).join(', ')})`,
+  );
+  console.log(
+    `  ${LISTENERS} listeners: ${r10.toFixed(0).padStart(5)} tasks/s wall, ${c10.toFixed(0).padStart(5)} per CPU second  (wall rounds: ${many.map((x) => x.rate.toFixed(0)).join(', ')})`,
+  );
+  console.log(
+    `  ratio ${LISTENERS} / 0 listeners: ${(r10 / r0).toFixed(2)} wall, ${(c10 / c0).toFixed(2)} CPU`,
+  );
+  console.log(
+    `  events: ${last.events} (${(last.events / TASKS).toFixed(1)} per task), each to ${LISTENERS} streams in ${last.messages} messages of ${(last.bytes / 1024).toFixed(0)} KiB in all per stream`,
+  );
+  console.log(
+    `  database reads of the task per event with ${LISTENERS} listeners: ${perEvent.toFixed(2)}; session reads during the run: ${last.sessionReads}`,
+  );
 }
 
 main().catch((e) => {

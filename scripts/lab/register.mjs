@@ -11,7 +11,9 @@ const LAB = path.resolve(process.env.TANDEM_LAB_DIR ?? '/tmp/tandem-lab');
 export async function registerLab(base, username, password, { nodes = true, ceph = true } = {}) {
   let cookie = '';
   async function call(proc, input, type = 'mutation') {
-    const url = `${base}/api/trpc/${proc}` + (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
+    const url =
+      `${base}/api/trpc/${proc}` +
+      (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
     const res = await fetch(url, {
       method: type === 'query' ? 'GET' : 'POST',
       headers: { 'content-type': 'application/json', origin: base, cookie },
@@ -49,7 +51,14 @@ export async function registerLab(base, username, password, { nodes = true, ceph
       await call('sites.create', {
         name: s.name,
         kind: 'ceph',
-        config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring },
+        config: {
+          access: 'local',
+          siteName: s.name,
+          cluster: s.cluster,
+          confPath: s.conf,
+          clientId: s.clientId,
+          keyringPath: s.keyring,
+        },
       });
       created.push(s.name);
     }
@@ -58,7 +67,8 @@ export async function registerLab(base, username, password, { nodes = true, ceph
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [base = 'http://127.0.0.1:3000', user = 'admin', pw = process.env.TANDEM_ADMIN_PASSWORD] = process.argv.slice(2);
+  const [base = 'http://127.0.0.1:3000', user = 'admin', pw = process.env.TANDEM_ADMIN_PASSWORD] =
+    process.argv.slice(2);
   if (!pw) {
     console.error('give the admin password as the third argument or in TANDEM_ADMIN_PASSWORD');
     process.exit(2);

@@ -10,14 +10,18 @@ import { AppError } from '../../server/core/errors';
 export function dataDirWithDatabase(): { dir: string; dbFile: string } {
   const dir = dataDir();
   const dbFile = path.join(dir, 'tandem.db');
-  if (!fs.existsSync(dbFile)) fail(`there is no Tandem database in ${dir} (set TANDEM_DATA_DIR to the data directory)`);
+  if (!fs.existsSync(dbFile))
+    fail(`there is no Tandem database in ${dir} (set TANDEM_DATA_DIR to the data directory)`);
   return { dir, dbFile };
 }
 
 /** Reads a line from the terminal without echoing it. */
 function ask(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  if (!stdin.isTTY) return Promise.reject(new AppError('INVALID_INPUT', 'no terminal to ask for the passphrase: set TANDEM_BACKUP_PASSPHRASE'));
+  if (!stdin.isTTY)
+    return Promise.reject(
+      new AppError('INVALID_INPUT', 'no terminal to ask for the passphrase: set TANDEM_BACKUP_PASSPHRASE'),
+    );
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let line = '';
@@ -49,7 +53,8 @@ export async function backupPassphrase(confirm: boolean): Promise<string> {
   const env = process.env.TANDEM_BACKUP_PASSPHRASE;
   if (env) return env;
   const first = await ask('Backup passphrase: ');
-  if (confirm && (await ask('Same passphrase again: ')) !== first) throw new AppError('INVALID_INPUT', 'the two passphrases differ');
+  if (confirm && (await ask('Same passphrase again: ')) !== first)
+    throw new AppError('INVALID_INPUT', 'the two passphrases differ');
   return first;
 }
 

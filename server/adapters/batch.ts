@@ -17,8 +17,8 @@ export const BATCH_SCRIPT = [
   '  "${@:1:c}" </dev/null',
   '  rc=$?',
   '  shift "$c"',
-  "  printf '\\n%s %s\\n' \"$n\" \"$rc\"",
-  "  printf '\\n%s\\n' \"$n\" >&2",
+  '  printf \'\\n%s %s\\n\' "$n" "$rc"',
+  '  printf \'\\n%s\\n\' "$n" >&2',
   '  if [ "$stop" = 1 ] && [ "$rc" != 0 ]; then break; fi',
   'done',
   'exit 0',
@@ -31,7 +31,11 @@ export interface BatchResult {
   exitCode: number;
 }
 
-export function batchArgv(commands: readonly (readonly string[])[], nonce: string, stopOnError: boolean): string[] {
+export function batchArgv(
+  commands: readonly (readonly string[])[],
+  nonce: string,
+  stopOnError: boolean,
+): string[] {
   const argv = ['bash', '-c', BATCH_SCRIPT, 'tandem-batch', nonce, stopOnError ? '1' : '0'];
   for (const c of commands) {
     if (c.length === 0) throw new Error('empty command in a batch');
@@ -41,12 +45,22 @@ export function batchArgv(commands: readonly (readonly string[])[], nonce: strin
 }
 
 /** Splits the batch's output into one result per command that ran. */
-export function parseBatch(commands: readonly (readonly string[])[], nonce: string, stdout: string, stderr: string): BatchResult[] {
+export function parseBatch(
+  commands: readonly (readonly string[])[],
+  nonce: string,
+  stdout: string,
+  stderr: string,
+): BatchResult[] {
   const outMarker = new RegExp(`\\n${nonce} (\\d+)\\n`, 'g');
   const results: BatchResult[] = [];
   let from = 0;
   for (let m = outMarker.exec(stdout); m; m = outMarker.exec(stdout)) {
-    results.push({ argv: commands[results.length] ?? [], stdout: stdout.slice(from, m.index), stderr: '', exitCode: Number(m[1]) });
+    results.push({
+      argv: commands[results.length] ?? [],
+      stdout: stdout.slice(from, m.index),
+      stderr: '',
+      exitCode: Number(m[1]),
+    });
     from = m.index + m[0].length;
   }
   const errs = stderr.split(`\n${nonce}\n`);
@@ -70,7 +84,13 @@ export async function runBatch(
   const results = parseBatch(commands, nonce, r.stdout, r.stderr);
   const complete = results.length === commands.length || (opts.stopOnError && results.at(-1)?.exitCode !== 0);
   if (r.exitCode !== 0 || !complete) {
-    throw new CommandError({ argv, exitCode: r.exitCode, stderr: r.stderr, target: runner.target, message: `a batch of ${commands.length} commands ended after ${results.length}` });
+    throw new CommandError({
+      argv,
+      exitCode: r.exitCode,
+      stderr: r.stderr,
+      target: runner.target,
+      message: `a batch of ${commands.length} commands ended after ${results.length}`,
+    });
   }
   return results;
 }

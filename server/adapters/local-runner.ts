@@ -27,7 +27,10 @@ export class LocalRunner implements CommandRunner {
     if (!file) return Promise.reject(new Error('empty command'));
     const started = Date.now();
     return new Promise((resolve, reject) => {
-      const child = spawn(file, args, { env: childEnv(this.env) as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, {
+        env: childEnv(this.env) as NodeJS.ProcessEnv,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;
@@ -47,7 +50,14 @@ export class LocalRunner implements CommandRunner {
         clearTimeout(timer);
         spec.signal?.removeEventListener('abort', onAbort);
         if (e.code === 'ENOENT') {
-          reject(new CommandError({ argv: spec.argv, exitCode: 127, stderr: `${file}: command not found`, target: this.target }));
+          reject(
+            new CommandError({
+              argv: spec.argv,
+              exitCode: 127,
+              stderr: `${file}: command not found`,
+              target: this.target,
+            }),
+          );
         } else reject(e);
       });
       child.on('close', (code) => {
@@ -63,11 +73,24 @@ export class LocalRunner implements CommandRunner {
         if (spec.signal?.aborted) return reject(new AppError('CANCELLED', `${file} was cancelled`));
         if (timedOut) {
           return reject(
-            new CommandError({ argv: spec.argv, exitCode: null, stderr: result.stderr, target: this.target, message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` }),
+            new CommandError({
+              argv: spec.argv,
+              exitCode: null,
+              stderr: result.stderr,
+              target: this.target,
+              message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+            }),
           );
         }
         if (result.exitCode !== 0 && !spec.allowFailure) {
-          return reject(new CommandError({ argv: spec.argv, exitCode: result.exitCode, stderr: result.stderr, target: this.target }));
+          return reject(
+            new CommandError({
+              argv: spec.argv,
+              exitCode: result.exitCode,
+              stderr: result.stderr,
+              target: this.target,
+            }),
+          );
         }
         resolve(result);
       });

@@ -32,23 +32,41 @@ export class AdapterRegistry {
     const c = spec.config;
     if (spec.kind === 'ceph' && spec.config.access === 'local') return this.local;
     if (!('host' in c)) throw new AppError('INTERNAL', `site ${spec.name} has no SSH settings`);
-    if (!spec.secret.privateKey) throw new AppError('PRECONDITION_FAILED', `site ${spec.name} has no SSH private key`);
-    return this.ssh.runner({ host: c.host, port: c.port, username: c.user, privateKey: spec.secret.privateKey, hostKeySha256: c.hostKeySha256 });
+    if (!spec.secret.privateKey)
+      throw new AppError('PRECONDITION_FAILED', `site ${spec.name} has no SSH private key`);
+    return this.ssh.runner({
+      host: c.host,
+      port: c.port,
+      username: c.user,
+      privateKey: spec.secret.privateKey,
+      hostKeySha256: c.hostKeySha256,
+    });
   }
 
   forSite(spec: SiteSpec): SiteAdapter {
     if (spec.demo) {
-      return spec.kind === 'node' ? new DemoNodeAdapter(this.demo(), spec.name) : new DemoCephAdapter(this.demo(), spec.name);
+      return spec.kind === 'node'
+        ? new DemoNodeAdapter(this.demo(), spec.name)
+        : new DemoCephAdapter(this.demo(), spec.name);
     }
     const runner = this.runnerFor(spec);
     if (spec.kind === 'node') return new SshNodeAdapter(runner, spec.config.hypervisor);
     const c = spec.config;
     let keyringPath = c.keyringPath;
     if (spec.secret.keyring) {
-      if (c.access === 'ssh') throw new AppError('INVALID_INPUT', 'a pasted keyring is only used with local access; over SSH give the keyring path on the admin host');
+      if (c.access === 'ssh')
+        throw new AppError(
+          'INVALID_INPUT',
+          'a pasted keyring is only used with local access; over SSH give the keyring path on the admin host',
+        );
       keyringPath = this.#materialiseKeyring(spec.id, spec.secret.keyring);
     }
-    return new CephCliAdapter(runner, { cluster: c.cluster, confPath: c.confPath, clientId: c.clientId, keyringPath });
+    return new CephCliAdapter(runner, {
+      cluster: c.cluster,
+      confPath: c.confPath,
+      clientId: c.clientId,
+      keyringPath,
+    });
   }
 
   #keyringFile(siteId: number): string {
@@ -87,7 +105,8 @@ export class AdapterRegistry {
   resetKeyrings(keep: Map<number, string>): void {
     if (fs.existsSync(this.runDir)) {
       for (const name of fs.readdirSync(this.runDir)) {
-        if (/^site-\d+\.keyring(\.tmp-.*)?$/.test(name)) fs.rmSync(path.join(this.runDir, name), { force: true });
+        if (/^site-\d+\.keyring(\.tmp-.*)?$/.test(name))
+          fs.rmSync(path.join(this.runDir, name), { force: true });
       }
     }
     for (const [siteId, keyring] of keep) this.writeKeyring(siteId, keyring);

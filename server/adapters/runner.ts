@@ -38,11 +38,22 @@ export class CommandError extends AppError {
   readonly stderr: string;
   readonly target: string;
 
-  constructor(opts: { argv: readonly string[]; exitCode: number | null; stderr: string; target: string; message?: string }) {
+  constructor(opts: {
+    argv: readonly string[];
+    exitCode: number | null;
+    stderr: string;
+    target: string;
+    message?: string;
+  }) {
     const cmd = opts.argv.slice(0, 4).join(' ');
     const reason = opts.message ?? summarizeStderr(opts.stderr, opts.exitCode);
     super(classifyExit(opts.exitCode, opts.stderr), `${cmd} on ${opts.target}: ${reason}`, {
-      details: { argv: opts.argv, exitCode: opts.exitCode, stderr: opts.stderr.slice(0, 4000), target: opts.target },
+      details: {
+        argv: opts.argv,
+        exitCode: opts.exitCode,
+        stderr: opts.stderr.slice(0, 4000),
+        target: opts.target,
+      },
     });
     this.name = 'CommandError';
     this.argv = opts.argv;
@@ -68,13 +79,7 @@ export function summarizeStderr(stderr: string, exitCode: number | null): string
 }
 
 function lastLines(s: string, n = 3): string {
-  return s
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .slice(-n)
-    .join(' | ')
-    .slice(0, 600);
+  return s.trim().split('\n').filter(Boolean).slice(-n).join(' | ').slice(0, 600);
 }
 
 /** Splits a stream of chunks into lines, calling `fn` per complete line. */

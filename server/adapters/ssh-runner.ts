@@ -95,7 +95,15 @@ export class SshPool {
   #open(key: string, target: SshTarget): PooledConnection {
     const client = new Client();
     let seenFingerprint: string | null = null;
-    const conn: PooledConnection = { client, ready: null as unknown as Promise<Client>, hostKey: null, active: 0, waiters: [], idleTimer: null, closed: false };
+    const conn: PooledConnection = {
+      client,
+      ready: null as unknown as Promise<Client>,
+      hostKey: null,
+      active: 0,
+      waiters: [],
+      idleTimer: null,
+      closed: false,
+    };
     conn.ready = new Promise<Client>((resolve, reject) => {
       const where = `${target.host}:${target.port}`;
       const cfg: ConnectConfig = {
@@ -137,9 +145,15 @@ export class SshPool {
         conn.closed = true;
         reject(
           /privateKey|parse/i.test(String(err))
-            ? new AppError('INVALID_INPUT', `private key for ${where} cannot be read: ${(err as Error).message}`, {
-                fields: [{ field: 'privateKey', message: 'not a valid unencrypted OpenSSH or PEM private key' }],
-              })
+            ? new AppError(
+                'INVALID_INPUT',
+                `private key for ${where} cannot be read: ${(err as Error).message}`,
+                {
+                  fields: [
+                    { field: 'privateKey', message: 'not a valid unencrypted OpenSSH or PEM private key' },
+                  ],
+                },
+              )
             : err,
         );
       }
@@ -156,7 +170,6 @@ export class SshPool {
     }
     this.#conns.clear();
   }
-
 }
 
 function classifyConnectError(
@@ -166,11 +179,18 @@ function classifyConnectError(
   seen: string | null,
 ): AppError {
   const msg = err.message ?? String(err);
-  if (/host key verification failed|Host denied/i.test(msg) || (seen && target.hostKeySha256 && seen !== target.hostKeySha256)) {
+  if (
+    /host key verification failed|Host denied/i.test(msg) ||
+    (seen && target.hostKeySha256 && seen !== target.hostKeySha256)
+  ) {
     if (!target.hostKeySha256) {
-      return new AppError('HOST_KEY_UNKNOWN', `host key of ${where} is not pinned yet: it presents ${seen}; confirm it to continue`, {
-        details: { presented: seen },
-      });
+      return new AppError(
+        'HOST_KEY_UNKNOWN',
+        `host key of ${where} is not pinned yet: it presents ${seen}; confirm it to continue`,
+        {
+          details: { presented: seen },
+        },
+      );
     }
     return new AppError(
       'HOST_KEY_MISMATCH',
@@ -181,24 +201,40 @@ function classifyConnectError(
   switch (err.code) {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new AppError('UNREACHABLE', `DNS lookup of ${target.host} failed (${err.code})`, { details: { stage: 'dns' } });
+      return new AppError('UNREACHABLE', `DNS lookup of ${target.host} failed (${err.code})`, {
+        details: { stage: 'dns' },
+      });
     case 'ECONNREFUSED':
-      return new AppError('UNREACHABLE', `connection refused by ${where} (is sshd running on that port?)`, { details: { stage: 'connect' } });
+      return new AppError('UNREACHABLE', `connection refused by ${where} (is sshd running on that port?)`, {
+        details: { stage: 'connect' },
+      });
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new AppError('UNREACHABLE', `no route to ${where} (${err.code})`, { details: { stage: 'connect' } });
+      return new AppError('UNREACHABLE', `no route to ${where} (${err.code})`, {
+        details: { stage: 'connect' },
+      });
     case 'ETIMEDOUT':
-      return new AppError('UNREACHABLE', `connection to ${where} timed out`, { details: { stage: 'connect' } });
+      return new AppError('UNREACHABLE', `connection to ${where} timed out`, {
+        details: { stage: 'connect' },
+      });
     case 'ECONNRESET':
-      return new AppError('UNREACHABLE', `connection to ${where} was reset`, { details: { stage: 'connect' } });
+      return new AppError('UNREACHABLE', `connection to ${where} was reset`, {
+        details: { stage: 'connect' },
+      });
   }
   if (err.level === 'client-authentication') {
-    return new AppError('AUTH_FAILED', `authentication as ${target.username} on ${where} failed: the server refused the private key`, {
-      details: { stage: 'auth' },
-    });
+    return new AppError(
+      'AUTH_FAILED',
+      `authentication as ${target.username} on ${where} failed: the server refused the private key`,
+      {
+        details: { stage: 'auth' },
+      },
+    );
   }
   if (err.level === 'client-timeout' || /Timed out while waiting for handshake/i.test(msg)) {
-    return new AppError('UNREACHABLE', `SSH handshake with ${where} timed out`, { details: { stage: 'handshake' } });
+    return new AppError('UNREACHABLE', `SSH handshake with ${where} timed out`, {
+      details: { stage: 'handshake' },
+    });
   }
   if (/privateKey|Cannot parse/i.test(msg)) {
     return new AppError('INVALID_INPUT', `private key for ${where} cannot be read: ${msg}`, {
@@ -226,7 +262,10 @@ export class SshRunner implements CommandRunner {
     try {
       return await new Promise<CommandResult>((resolve, reject) => {
         client.exec(command, (err, stream: ClientChannel) => {
-          if (err) return reject(new AppError('UNREACHABLE', `cannot open a channel on ${this.target}: ${err.message}`));
+          if (err)
+            return reject(
+              new AppError('UNREACHABLE', `cannot open a channel on ${this.target}: ${err.message}`),
+            );
           const out: Buffer[] = [];
           const errb: Buffer[] = [];
           const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;
@@ -259,12 +298,28 @@ export class SshRunner implements CommandRunner {
               exitCode: code ?? -1,
               durationMs: Date.now() - started,
             };
-            if (spec.signal?.aborted) return reject(new AppError('CANCELLED', `${spec.argv[0]} on ${this.target} was cancelled`));
+            if (spec.signal?.aborted)
+              return reject(new AppError('CANCELLED', `${spec.argv[0]} on ${this.target} was cancelled`));
             if (timedOut) {
-              return reject(new CommandError({ argv: spec.argv, exitCode: null, stderr: result.stderr, target: this.target, message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` }));
+              return reject(
+                new CommandError({
+                  argv: spec.argv,
+                  exitCode: null,
+                  stderr: result.stderr,
+                  target: this.target,
+                  message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+                }),
+              );
             }
             if (result.exitCode !== 0 && !spec.allowFailure) {
-              return reject(new CommandError({ argv: spec.argv, exitCode: result.exitCode, stderr: result.stderr, target: this.target }));
+              return reject(
+                new CommandError({
+                  argv: spec.argv,
+                  exitCode: result.exitCode,
+                  stderr: result.stderr,
+                  target: this.target,
+                }),
+              );
             }
             resolve(result);
           });
@@ -304,7 +359,10 @@ export function probeHostKey(host: string, port: number, timeoutMs = 8000): Prom
           err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
             ? new AppError('UNREACHABLE', `DNS lookup of ${host} failed (${err.code})`)
             : err.code === 'ECONNREFUSED'
-              ? new AppError('UNREACHABLE', `connection refused by ${host}:${port} (is sshd running on that port?)`)
+              ? new AppError(
+                  'UNREACHABLE',
+                  `connection refused by ${host}:${port} (is sshd running on that port?)`,
+                )
               : new AppError('UNREACHABLE', `cannot reach ${host}:${port}: ${err.message}`),
         ),
       );

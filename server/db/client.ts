@@ -14,7 +14,10 @@ export function dataDir(): string {
 
 function migrationsDir(): string {
   // Works from the source tree, from the Next.js server bundle and from Vitest alike.
-  const candidates = [path.resolve(/*turbopackIgnore: true*/ process.cwd(), 'drizzle'), path.resolve(/*turbopackIgnore: true*/ __dirname, '../../drizzle')];
+  const candidates = [
+    path.resolve(/*turbopackIgnore: true*/ process.cwd(), 'drizzle'),
+    path.resolve(/*turbopackIgnore: true*/ __dirname, '../../drizzle'),
+  ];
   const found = candidates.find((d) => fs.existsSync(path.join(d, 'meta', '_journal.json')));
   if (!found) throw new Error(`migrations not found (looked in ${candidates.join(', ')})`);
   return found;

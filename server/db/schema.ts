@@ -67,7 +67,16 @@ export const tasks = sqliteTable(
     /** Resource key the task locks, e.g. `replica:7`, `site/1/vm/web01` or `site/3/pool/rbd`. */
     target: text('target').notNull(),
     state: text('state', {
-      enum: ['waiting', 'running', 'question', 'finished', 'failed', 'cancelled', 'interrupted', 'rolled-back'],
+      enum: [
+        'waiting',
+        'running',
+        'question',
+        'finished',
+        'failed',
+        'cancelled',
+        'interrupted',
+        'rolled-back',
+      ],
     }).notNull(),
     params: text('params', { mode: 'json' }).$type<Record<string, unknown>>(),
     /** Every resource the task locks (its target first); taken again when it is resumed. */
@@ -87,7 +96,11 @@ export const tasks = sqliteTable(
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
   },
   // tasks_kind_state_idx covers the metrics' count per kind and state (no table read).
-  (t) => [index('tasks_state_idx').on(t.state), index('tasks_target_idx').on(t.target), index('tasks_kind_state_idx').on(t.kind, t.state)],
+  (t) => [
+    index('tasks_state_idx').on(t.state),
+    index('tasks_target_idx').on(t.target),
+    index('tasks_kind_state_idx').on(t.kind, t.state),
+  ],
 );
 
 export const taskSteps = sqliteTable(
@@ -99,7 +112,9 @@ export const taskSteps = sqliteTable(
       .references(() => tasks.id, { onDelete: 'cascade' }),
     idx: integer('idx').notNull(),
     name: text('name').notNull(),
-    state: text('state', { enum: ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] }).notNull(),
+    state: text('state', {
+      enum: ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'],
+    }).notNull(),
     detail: text('detail'),
     /** What a done step returned (JSON), so that a resumed task skips it and still has its result. */
     result: text('result', { mode: 'json' }).$type<unknown>(),
@@ -211,7 +226,18 @@ export const replicas = sqliteTable(
     enabled: integer('enabled', { mode: 'boolean' }).notNull(),
     bandwidthLimit: integer('bandwidth_limit'),
     keepSnapshots: integer('keep_snapshots').notNull(),
-    state: text('state', { enum: ['new', 'idle', 'syncing', 'paused', 'error', 'failing-over', 'reinit-required', 'reinit-running'] }).notNull(),
+    state: text('state', {
+      enum: [
+        'new',
+        'idle',
+        'syncing',
+        'paused',
+        'error',
+        'failing-over',
+        'reinit-required',
+        'reinit-running',
+      ],
+    }).notNull(),
     lastSyncAt: integer('last_sync_at', { mode: 'timestamp_ms' }),
     lastSnapshot: text('last_snapshot'),
     lastSyncBytes: integer('last_sync_bytes'),
@@ -234,7 +260,10 @@ export const replicas = sqliteTable(
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
   },
-  (t) => [uniqueIndex('replicas_vm_name_uq').on(t.sourceSiteId, t.vmName, t.name), index('replicas_target_idx').on(t.targetSiteId)],
+  (t) => [
+    uniqueIndex('replicas_vm_name_uq').on(t.sourceSiteId, t.vmName, t.name),
+    index('replicas_target_idx').on(t.targetSiteId),
+  ],
 );
 
 export type ReplicaRow = typeof replicas.$inferSelect;
@@ -303,7 +332,10 @@ export const protectionSamples = sqliteTable(
     syncSeconds: integer('sync_seconds'),
     count: integer('count').notNull().default(1),
   },
-  (t) => [index('protection_samples_subject_idx').on(t.subject, t.resolution, t.at), index('protection_samples_at_idx').on(t.resolution, t.at)],
+  (t) => [
+    index('protection_samples_subject_idx').on(t.subject, t.resolution, t.at),
+    index('protection_samples_at_idx').on(t.resolution, t.at),
+  ],
 );
 
 /**
@@ -419,7 +451,9 @@ export const recoveryPlans = sqliteTable(
     maxParallel: integer('max_parallel').notNull().default(4),
     /** How long a question of a run (retry / skip / abort) waits for the operator, and its default answer. */
     questionTimeoutSec: integer('question_timeout_sec').notNull().default(600),
-    questionDefault: text('question_default', { enum: ['abort', 'skip'] }).notNull().default('abort'),
+    questionDefault: text('question_default', { enum: ['abort', 'skip'] })
+      .notNull()
+      .default('abort'),
     createdBy: text('created_by').notNull(),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }),
@@ -457,7 +491,10 @@ export const recoveryPlanItems = sqliteTable(
     /** Object keys of items of earlier groups this one needs (a VM on the RBD pool holding its disks). */
     dependsOn: text('depends_on', { mode: 'json' }).notNull().$type<string[]>(),
   },
-  (t) => [uniqueIndex('recovery_plan_items_object_uq').on(t.objectKey), index('recovery_plan_items_plan_idx').on(t.planId)],
+  (t) => [
+    uniqueIndex('recovery_plan_items_object_uq').on(t.objectKey),
+    index('recovery_plan_items_plan_idx').on(t.planId),
+  ],
 );
 
 export type RecoveryPlanItemRow = typeof recoveryPlanItems.$inferSelect;

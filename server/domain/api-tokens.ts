@@ -78,7 +78,8 @@ export interface ApiTokenView {
 
 export type TokenCheck = { ok: true; token: ApiTokenView } | { ok: false; reason: string };
 /** An `api` token's check: the user it acts as, with the role it has for this call. */
-export type ApiTokenCheck = { ok: true; token: ApiTokenView; user: SessionUser } | { ok: false; reason: string };
+export type ApiTokenCheck =
+  { ok: true; token: ApiTokenView; user: SessionUser } | { ok: false; reason: string };
 
 export function hashToken(token: string): string {
   return crypto.createHash('sha256').update(token).digest('hex');
@@ -123,8 +124,13 @@ export class ApiTokens {
   create(input: TokenCreate, actor: SessionUser): { token: string; info: ApiTokenView } {
     const parsed = tokenCreateSchema.safeParse(input);
     if (!parsed.success) {
-      const fields = parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'input', message: i.message }));
-      throw new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+      const fields = parsed.error.issues.map((i) => ({
+        field: i.path.join('.') || 'input',
+        message: i.message,
+      }));
+      throw new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), {
+        fields,
+      });
     }
     const { name, scope, expiresInDays } = parsed.data;
     const now = this.clock.now();
@@ -133,27 +139,61 @@ export class ApiTokens {
     let expiresAt: Date | null = null;
     if (scope === 'metrics') {
       if (actor.role !== 'admin') throw new AppError('FORBIDDEN', 'metrics tokens are made by an admin');
-      if (parsed.data.owner || parsed.data.role || expiresInDays) throw AppError.invalid('scope', 'a metrics token has no owner, role or expiry; make an api token for that');
+      if (parsed.data.owner || parsed.data.role || expiresInDays)
+        throw AppError.invalid(
+          'scope',
+          'a metrics token has no owner, role or expiry; make an api token for that',
+        );
     } else {
       owner = parsed.data.owner?.trim() || actor.username;
-      if (owner !== actor.username && actor.role !== 'admin') throw new AppError('FORBIDDEN', `only an admin makes tokens for another user; yours act as "${actor.username}"`);
-      const user = this.db.select({ role: users.role, disabled: users.disabled }).from(users).where(eq(users.username, owner)).get();
+      if (owner !== actor.username && actor.role !== 'admin')
+        throw new AppError(
+          'FORBIDDEN',
+          `only an admin makes tokens for another user; yours act as "${actor.username}"`,
+        );
+      const user = this.db
+        .select({ role: users.role, disabled: users.disabled })
+        .from(users)
+        .where(eq(users.username, owner))
+        .get();
       if (!user) throw AppError.invalid('owner', `no user "${owner}"`);
       if (user.disabled) throw AppError.invalid('owner', `the user "${owner}" is disabled`);
       role = parsed.data.role ?? user.role;
-      if (!hasRole(user.role, role)) throw AppError.invalid('role', `at most ${user.role}, the role of "${owner}"`);
+      if (!hasRole(user.role, role))
+        throw AppError.invalid('role', `at most ${user.role}, the role of "${owner}"`);
       expiresAt = new Date(now + (expiresInDays ?? DEFAULT_TOKEN_DAYS) * 86_400_000);
     }
     const clash = this.db
       .select({ id: apiTokens.id })
       .from(apiTokens)
-      .where(and(eq(apiTokens.name, name), owner === null ? isNull(apiTokens.owner) : eq(apiTokens.owner, owner), isNull(apiTokens.revokedAt)))
+      .where(
+        and(
+          eq(apiTokens.name, name),
+          owner === null ? isNull(apiTokens.owner) : eq(apiTokens.owner, owner),
+          isNull(apiTokens.revokedAt),
+        ),
+      )
       .get();
-    if (clash) throw new AppError('ALREADY_EXISTS', `a token named "${name}" exists and is not revoked: choose another name or revoke it first`, { fields: [{ field: 'name', message: 'a token of this name exists' }] });
+    if (clash)
+      throw new AppError(
+        'ALREADY_EXISTS',
+        `a token named "${name}" exists and is not revoked: choose another name or revoke it first`,
+        { fields: [{ field: 'name', message: 'a token of this name exists' }] },
+      );
     const token = TOKEN_PREFIX + crypto.randomBytes(32).toString('base64url');
     const row = this.db
       .insert(apiTokens)
-      .values({ name, hash: hashToken(token), prefix: token.slice(0, SHOWN_PREFIX), scope, role, owner, createdBy: actor.username, createdAt: new Date(now), expiresAt })
+      .values({
+        name,
+        hash: hashToken(token),
+        prefix: token.slice(0, SHOWN_PREFIX),
+        scope,
+        role,
+        owner,
+        createdBy: actor.username,
+        createdAt: new Date(now),
+        expiresAt,
+      })
       .returning()
       .get();
     return { token, info: view(row, now) };
@@ -162,16 +202,29 @@ export class ApiTokens {
   /** The tokens `viewer` may see, newest first, revoked ones included (never a token or its hash): an admin's list has every token, a user's their own. */
   list(viewer: SessionUser): ApiTokenView[] {
     const q = this.db.select().from(apiTokens);
-    const rows = viewer.role === 'admin' ? q.orderBy(desc(apiTokens.id)).all() : q.where(eq(apiTokens.owner, viewer.username)).orderBy(desc(apiTokens.id)).all();
+    const rows =
+      viewer.role === 'admin'
+        ? q.orderBy(desc(apiTokens.id)).all()
+        : q.where(eq(apiTokens.owner, viewer.username)).orderBy(desc(apiTokens.id)).all();
     return rows.map((r) => view(r, this.clock.now()));
   }
 
   /** Revokes a token (an admin any token, a user their own): it is refused from now on. */
   revoke(id: number, actor: SessionUser): ApiTokenView {
     const row = this.db.select().from(apiTokens).where(eq(apiTokens.id, id)).get();
-    if (!row || (actor.role !== 'admin' && row.owner !== actor.username)) throw new AppError('NOT_FOUND', `no API token #${id}`);
-    if (row.revokedAt) throw new AppError('CONFLICT', `the token "${row.name}" was already revoked on ${row.revokedAt.toISOString()}`);
-    const done = this.db.update(apiTokens).set({ revokedAt: new Date(this.clock.now()) }).where(eq(apiTokens.id, id)).returning().get();
+    if (!row || (actor.role !== 'admin' && row.owner !== actor.username))
+      throw new AppError('NOT_FOUND', `no API token #${id}`);
+    if (row.revokedAt)
+      throw new AppError(
+        'CONFLICT',
+        `the token "${row.name}" was already revoked on ${row.revokedAt.toISOString()}`,
+      );
+    const done = this.db
+      .update(apiTokens)
+      .set({ revokedAt: new Date(this.clock.now()) })
+      .where(eq(apiTokens.id, id))
+      .returning()
+      .get();
     return view(done, this.clock.now());
   }
 
@@ -185,11 +238,13 @@ export class ApiTokens {
     if (!TOKEN_RE.test(token)) return { ok: false, reason: 'not a Tandem API token' };
     const hash = hashToken(token);
     const row = this.db.select().from(apiTokens).where(eq(apiTokens.hash, hash)).get();
-    if (!row || !crypto.timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(hash, 'hex'))) return { ok: false, reason: 'unknown token' };
+    if (!row || !crypto.timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(hash, 'hex')))
+      return { ok: false, reason: 'unknown token' };
     if (row.revokedAt) return { ok: false, reason: 'this token was revoked' };
     if (row.scope !== scope) return { ok: false, reason: `this token is for ${row.scope}, not ${scope}` };
     const now = this.clock.now();
-    if (row.expiresAt && row.expiresAt.getTime() <= now) return { ok: false, reason: `this token expired on ${row.expiresAt.toISOString()}` };
+    if (row.expiresAt && row.expiresAt.getTime() <= now)
+      return { ok: false, reason: `this token expired on ${row.expiresAt.toISOString()}` };
     if (!row.lastUsedAt || now - row.lastUsedAt.getTime() >= LAST_USED_EVERY_MS) {
       row.lastUsedAt = new Date(now);
       this.db.update(apiTokens).set({ lastUsedAt: row.lastUsedAt }).where(eq(apiTokens.id, row.id)).run();
@@ -205,6 +260,10 @@ export class ApiTokens {
     const user = owner ? this.db.select().from(users).where(eq(users.username, owner)).get() : undefined;
     if (!user || !role) return { ok: false, reason: 'the user of this token no longer exists' };
     if (user.disabled) return { ok: false, reason: `the user "${user.username}" is disabled` };
-    return { ok: true, token: check.token, user: { id: user.id, username: user.username, role: hasRole(user.role, role) ? role : user.role } };
+    return {
+      ok: true,
+      token: check.token,
+      user: { id: user.id, username: user.username, role: hasRole(user.role, role) ? role : user.role },
+    };
   }
 }

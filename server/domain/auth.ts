@@ -23,7 +23,10 @@ export const usernameSchema = z
   .trim()
   .min(2, 'at least 2 characters')
   .max(64, 'at most 64 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, 'letters, digits and . _ @ - only, starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._@-]*$/,
+    'letters, digits and . _ @ - only, starting with a letter or digit',
+  );
 export const passwordSchema = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
 
 export interface SessionUser {
@@ -98,14 +101,21 @@ export class AuthService {
   }
 
   userCount(): number {
-    return this.db.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0;
+    return (
+      this.db
+        .select({ n: sql<number>`count(*)` })
+        .from(users)
+        .get()?.n ?? 0
+    );
   }
 
   async createUser(input: { username: string; password: string; role: Role }): Promise<UserRow> {
     const username = usernameSchema.parse(input.username);
     passwordSchema.parse(input.password);
     if (this.db.select({ id: users.id }).from(users).where(eq(users.username, username)).get()) {
-      throw new AppError('ALREADY_EXISTS', `a user named "${username}" already exists`, { fields: [{ field: 'username', message: 'already taken' }] });
+      throw new AppError('ALREADY_EXISTS', `a user named "${username}" already exists`, {
+        fields: [{ field: 'username', message: 'already taken' }],
+      });
     }
     const passwordHash = await this.#hasher.hash(input.password);
     return this.db.insert(users).values({ username, passwordHash, role: input.role }).returning().get();
@@ -143,14 +153,21 @@ export class AuthService {
    * The setup page: creates the first admin when the setup code is right (wrong codes count like
    * failed sign-ins), and signs it in. Two setups at once create one admin; the other is refused.
    */
-  async setup(input: { username: string; password: string; setupCode: string }, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
+  async setup(
+    input: { username: string; password: string; setupCode: string },
+    clientKey: string,
+  ): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
     const attempt = this.throttle.reserve('(setup)', clientKey);
     const expected = this.issueSetupCode();
     if (expected && !sameCode(input.setupCode, expected)) {
       attempt.fail();
-      throw new AppError('WRONG_CREDENTIALS', 'wrong setup code: use the one in the server log (also in the file setup-code in its data directory)', {
-        fields: [{ field: 'setupCode', message: 'wrong setup code' }],
-      });
+      throw new AppError(
+        'WRONG_CREDENTIALS',
+        'wrong setup code: use the one in the server log (also in the file setup-code in its data directory)',
+        {
+          fields: [{ field: 'setupCode', message: 'wrong setup code' }],
+        },
+      );
     }
     attempt.succeed();
     if (!expected) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
@@ -169,7 +186,13 @@ export class AuthService {
     const passwordHash = await this.#hasher.hash(password);
     const user = this.db.transaction(
       (tx) => {
-        if ((tx.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0) > 0) throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
+        if (
+          (tx
+            .select({ n: sql<number>`count(*)` })
+            .from(users)
+            .get()?.n ?? 0) > 0
+        )
+          throw new AppError('CONFLICT', 'Tandem is already set up; sign in instead');
         return tx.insert(users).values({ username: name, passwordHash, role: 'admin' }).returning().get();
       },
       { behavior: 'immediate' },
@@ -182,7 +205,11 @@ export class AuthService {
    * Signs in. The attempt is counted before the password is checked (`LoginThrottle`), and an
    * account's passwords are checked one at a time, a client that has not failed going first.
    */
-  async login(username: string, password: string, clientKey: string): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
+  async login(
+    username: string,
+    password: string,
+    clientKey: string,
+  ): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
     const account = username.toLowerCase();
     const attempt = this.throttle.reserve(account, clientKey);
     let user: UserRow | undefined;
@@ -191,14 +218,20 @@ export class AuthService {
       [user, ok] = await this.#gate.run(account, attempt.clean, async () => {
         const u = this.db.select().from(users).where(eq(users.username, username)).get();
         // Verify against a dummy hash when the user is unknown, so timing does not reveal which names exist.
-        return [u, await this.#hasher.verify(u?.passwordHash ?? DUMMY_HASH, password).catch(() => false)] as const;
+        return [
+          u,
+          await this.#hasher.verify(u?.passwordHash ?? DUMMY_HASH, password).catch(() => false),
+        ] as const;
       });
     } finally {
       if (!user || !ok || user.disabled) attempt.fail();
       else attempt.succeed();
     }
     if (!user || !ok || user.disabled) {
-      throw new AppError('WRONG_CREDENTIALS', user?.disabled && ok ? 'this account is disabled' : 'wrong username or password');
+      throw new AppError(
+        'WRONG_CREDENTIALS',
+        user?.disabled && ok ? 'this account is disabled' : 'wrong username or password',
+      );
     }
     return this.#newSession(user);
   }
@@ -206,8 +239,14 @@ export class AuthService {
   #newSession(user: UserRow): { token: string; user: SessionUser; expiresAt: Date } {
     const token = crypto.randomBytes(32).toString('base64url');
     const expiresAt = new Date(this.clock.now() + SESSION_TTL_MS);
-    this.db.insert(sessions).values({ id: tokenId(token), userId: user.id, expiresAt }).run();
-    this.db.delete(sessions).where(lt(sessions.expiresAt, new Date(this.clock.now()))).run();
+    this.db
+      .insert(sessions)
+      .values({ id: tokenId(token), userId: user.id, expiresAt })
+      .run();
+    this.db
+      .delete(sessions)
+      .where(lt(sessions.expiresAt, new Date(this.clock.now())))
+      .run();
     return { token, user: { id: user.id, username: user.username, role: user.role }, expiresAt };
   }
 
@@ -231,7 +270,13 @@ export class AuthService {
     if (!token) return null;
     const id = tokenId(token);
     const row = this.db
-      .select({ userId: users.id, username: users.username, role: users.role, disabled: users.disabled, expiresAt: sessions.expiresAt })
+      .select({
+        userId: users.id,
+        username: users.username,
+        role: users.role,
+        disabled: users.disabled,
+        expiresAt: sessions.expiresAt,
+      })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(eq(sessions.id, id))
@@ -242,24 +287,43 @@ export class AuthService {
       throw new AppError('SESSION_EXPIRED', 'your session has expired; sign in again');
     }
     if (row.disabled) return null;
-    return { user: { id: row.userId, username: row.username, role: row.role }, expiresAt: row.expiresAt.getTime() };
+    return {
+      user: { id: row.userId, username: row.username, role: row.role },
+      expiresAt: row.expiresAt.getTime(),
+    };
   }
 
   logout(token: string | undefined): void {
     this.#revocations++;
-    if (token) this.db.delete(sessions).where(eq(sessions.id, tokenId(token))).run();
+    if (token)
+      this.db
+        .delete(sessions)
+        .where(eq(sessions.id, tokenId(token)))
+        .run();
   }
 
   listUsers() {
     return this.db
-      .select({ id: users.id, username: users.username, role: users.role, disabled: users.disabled, createdAt: users.createdAt })
+      .select({
+        id: users.id,
+        username: users.username,
+        role: users.role,
+        disabled: users.disabled,
+        createdAt: users.createdAt,
+      })
       .from(users)
       .orderBy(users.username)
       .all();
   }
 
   #adminCount(): number {
-    return this.db.select({ n: sql<number>`count(*)` }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false))).get()?.n ?? 0;
+    return (
+      this.db
+        .select({ n: sql<number>`count(*)` })
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.disabled, false)))
+        .get()?.n ?? 0
+    );
   }
 
   #get(id: number): UserRow {
@@ -270,11 +334,15 @@ export class AuthService {
 
   updateUser(actor: SessionUser, id: number, patch: { role?: Role; disabled?: boolean }): UserRow {
     const u = this.#get(id);
-    const losesAdmin = u.role === 'admin' && !u.disabled && ((patch.role && patch.role !== 'admin') || patch.disabled === true);
+    const losesAdmin =
+      u.role === 'admin' &&
+      !u.disabled &&
+      ((patch.role && patch.role !== 'admin') || patch.disabled === true);
     if (losesAdmin && this.#adminCount() <= 1) {
       throw new AppError('PRECONDITION_FAILED', 'this is the last active admin; make another admin first');
     }
-    if (id === actor.id && patch.disabled) throw new AppError('PRECONDITION_FAILED', 'you cannot disable your own account');
+    if (id === actor.id && patch.disabled)
+      throw new AppError('PRECONDITION_FAILED', 'you cannot disable your own account');
     this.#revocations++;
     const updated = this.db.update(users).set(patch).where(eq(users.id, id)).returning().get();
     if (patch.disabled) this.db.delete(sessions).where(eq(sessions.userId, id)).run();
@@ -285,7 +353,11 @@ export class AuthService {
     passwordSchema.parse(password);
     this.#get(id);
     this.#revocations++;
-    this.db.update(users).set({ passwordHash: await this.#hasher.hash(password) }).where(eq(users.id, id)).run();
+    this.db
+      .update(users)
+      .set({ passwordHash: await this.#hasher.hash(password) })
+      .where(eq(users.id, id))
+      .run();
     this.db.delete(sessions).where(eq(sessions.userId, id)).run();
   }
 
@@ -298,7 +370,7 @@ export class AuthService {
     this.#revocations++;
     this.db.delete(users).where(eq(users.id, id)).run();
   }
-
 }
 
-const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8cKUm6Qs0oY7OL0jnmmHkEyUaJT3y9c3u5TLbtW5Pm0';
+const DUMMY_HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$8cKUm6Qs0oY7OL0jnmmHkEyUaJT3y9c3u5TLbtW5Pm0';

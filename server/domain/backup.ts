@@ -47,7 +47,11 @@ const archiveSchema = z.object({
     name: z.literal('scrypt'),
     salt: b64,
     // Bounds, so that a crafted file cannot ask for gigabytes of memory.
-    N: z.number().int().min(2 ** 14).max(2 ** 20),
+    N: z
+      .number()
+      .int()
+      .min(2 ** 14)
+      .max(2 ** 20),
     r: z.number().int().min(1).max(32),
     p: z.number().int().min(1).max(16),
   }),
@@ -61,15 +65,22 @@ const archiveSchema = z.object({
 });
 export type BackupArchive = z.infer<typeof archiveSchema>;
 
-const dbAad = (a: { createdAt: string; sha256: string }) => `tandem-backup:${VERSION}:database:${a.createdAt}:${a.sha256}`;
-const keyAad = (a: { createdAt: string; sha256: string; keyId: string }) => `tandem-backup:${VERSION}:key:${a.createdAt}:${a.sha256}:${a.keyId}`;
+const dbAad = (a: { createdAt: string; sha256: string }) =>
+  `tandem-backup:${VERSION}:database:${a.createdAt}:${a.sha256}`;
+const keyAad = (a: { createdAt: string; sha256: string; keyId: string }) =>
+  `tandem-backup:${VERSION}:key:${a.createdAt}:${a.sha256}:${a.keyId}`;
 
 function seal(key: Buffer, plain: Buffer, aad: string) {
   const iv = crypto.randomBytes(12);
   const c = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
   c.setAAD(Buffer.from(aad, 'utf8'));
   const data = Buffer.concat([c.update(plain), c.final()]);
-  return { cipher: 'aes-256-gcm' as const, iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), data: data.toString('base64') };
+  return {
+    cipher: 'aes-256-gcm' as const,
+    iv: iv.toString('base64'),
+    tag: c.getAuthTag().toString('base64'),
+    data: data.toString('base64'),
+  };
 }
 
 function unseal(key: Buffer, s: z.infer<typeof sealed>, aad: string): Buffer {
@@ -84,7 +95,10 @@ function unseal(key: Buffer, s: z.infer<typeof sealed>, aad: string): Buffer {
 
 export function assertBackupPassphrase(passphrase: string): void {
   if (passphrase.length < MIN_PASSPHRASE) {
-    throw new AppError('INVALID_INPUT', `the backup passphrase must have at least ${MIN_PASSPHRASE} characters`);
+    throw new AppError(
+      'INVALID_INPUT',
+      `the backup passphrase must have at least ${MIN_PASSPHRASE} characters`,
+    );
   }
 }
 
@@ -110,7 +124,14 @@ export interface BackupSummary {
  * copy, and a write by another process makes SQLite start the copy again, so the copy is always
  * one consistent state of the database.
  */
-export async function writeBackup(opts: { db: Db; keys: SecretKeys; passphrase: string; file: string; pagesPerStep?: number; now?: Date }): Promise<BackupSummary> {
+export async function writeBackup(opts: {
+  db: Db;
+  keys: SecretKeys;
+  passphrase: string;
+  file: string;
+  pagesPerStep?: number;
+  now?: Date;
+}): Promise<BackupSummary> {
   assertBackupPassphrase(opts.passphrase);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-backup-'));
   try {
@@ -127,7 +148,11 @@ export async function writeBackup(opts: { db: Db; keys: SecretKeys; passphrase: 
     const check = openDb(copy);
     try {
       const integrity = check.$client.pragma('integrity_check', { simple: true });
-      if (integrity !== 'ok') throw new AppError('INTERNAL', `the copy of the database failed its integrity check: ${String(integrity)}`);
+      if (integrity !== 'ok')
+        throw new AppError(
+          'INTERNAL',
+          `the copy of the database failed its integrity check: ${String(integrity)}`,
+        );
       unreadable = checkSecrets(check, opts.keys)
         .filter((c) => !c.ok)
         .map((c) => c.siteName);
@@ -144,12 +169,29 @@ export async function writeBackup(opts: { db: Db; keys: SecretKeys; passphrase: 
       version: VERSION,
       createdAt,
       kdf,
-      database: { name: 'tandem.db', bytes: raw.length, sha256: digest, compression: 'gzip', ...seal(kek, zlib.gzipSync(raw), dbAad({ createdAt, sha256: digest })) },
-      key: { keyId: key.keyId, ...seal(kek, key.exportKey(), keyAad({ createdAt, sha256: digest, keyId: key.keyId })) },
+      database: {
+        name: 'tandem.db',
+        bytes: raw.length,
+        sha256: digest,
+        compression: 'gzip',
+        ...seal(kek, zlib.gzipSync(raw), dbAad({ createdAt, sha256: digest })),
+      },
+      key: {
+        keyId: key.keyId,
+        ...seal(kek, key.exportKey(), keyAad({ createdAt, sha256: digest, keyId: key.keyId })),
+      },
     };
     const text = JSON.stringify(archive, null, 1) + '\n';
     writePrivateFileAtomic(opts.file, text);
-    return { file: opts.file, createdAt, bytes: Buffer.byteLength(text), databaseBytes: raw.length, keyId: key.keyId, steps, unreadable };
+    return {
+      file: opts.file,
+      createdAt,
+      bytes: Buffer.byteLength(text),
+      databaseBytes: raw.length,
+      keyId: key.keyId,
+      steps,
+      unreadable,
+    };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -167,7 +209,10 @@ export function readBackup(file: string): BackupArchive & { keyId: string } {
   const parsed = archiveSchema.safeParse(doc);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new AppError('INVALID_INPUT', `${file} is not a Tandem backup (${first ? `${first.path.join('.') || 'document'}: ${first.message}` : 'unexpected content'})`);
+    throw new AppError(
+      'INVALID_INPUT',
+      `${file} is not a Tandem backup (${first ? `${first.path.join('.') || 'document'}: ${first.message}` : 'unexpected content'})`,
+    );
   }
   return { ...parsed.data, keyId: parsed.data.key.keyId };
 }
@@ -187,7 +232,15 @@ export interface RestoreSummary {
 }
 
 /** Tandem's own files in a data directory, replaced by a restore. */
-const OWN_FILES = ['tandem.db', 'tandem.db-wal', 'tandem.db-shm', 'tandem.db-journal', KEY_FILE, `${KEY_FILE}.new`, `${KEY_FILE}.old`];
+const OWN_FILES = [
+  'tandem.db',
+  'tandem.db-wal',
+  'tandem.db-shm',
+  'tandem.db-journal',
+  KEY_FILE,
+  `${KEY_FILE}.new`,
+  `${KEY_FILE}.old`,
+];
 
 /**
  * Restores a backup into `dataDir`. Refuses a non-empty directory unless `force` (then Tandem's
@@ -195,7 +248,14 @@ const OWN_FILES = ['tandem.db', 'tandem.db-wal', 'tandem.db-shm', 'tandem.db-jou
  * has opened the archive, the database has passed its integrity check and every stored secret
  * has decrypted with the restored key. Sessions are not restored: everyone signs in again.
  */
-export async function restoreBackup(opts: { file: string; dataDir: string; passphrase: string; force?: boolean; env?: string; log?: (line: string) => void }): Promise<RestoreSummary> {
+export async function restoreBackup(opts: {
+  file: string;
+  dataDir: string;
+  passphrase: string;
+  force?: boolean;
+  env?: string;
+  log?: (line: string) => void;
+}): Promise<RestoreSummary> {
   const archive = readBackup(opts.file);
   let key: Buffer;
   let raw: Buffer;
@@ -205,18 +265,34 @@ export async function restoreBackup(opts: { file: string; dataDir: string; passp
     key = unseal(kek, archive.key, keyAad({ ...ids, keyId: archive.key.keyId }));
     raw = zlib.gunzipSync(unseal(kek, archive.database, dbAad(ids)));
   } catch (cause) {
-    throw new AppError('WRONG_CREDENTIALS', 'the passphrase does not open this backup (wrong passphrase, or the file was changed)', { cause });
+    throw new AppError(
+      'WRONG_CREDENTIALS',
+      'the passphrase does not open this backup (wrong passphrase, or the file was changed)',
+      { cause },
+    );
   }
-  if (sha256(raw) !== archive.database.sha256 || raw.length !== archive.database.bytes || key.length !== 32 || keyIdOf(key) !== archive.key.keyId) {
-    throw new AppError('INVALID_INPUT', 'the backup is damaged: its database or key does not match its checksum');
+  if (
+    sha256(raw) !== archive.database.sha256 ||
+    raw.length !== archive.database.bytes ||
+    key.length !== 32 ||
+    keyIdOf(key) !== archive.key.keyId
+  ) {
+    throw new AppError(
+      'INVALID_INPUT',
+      'the backup is damaged: its database or key does not match its checksum',
+    );
   }
   const box = new SecretBox(key);
 
   const dir = path.resolve(opts.dataDir);
   const present = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
   if (present.length && !opts.force) {
-    const shown = present.slice(0, 5).join(', ') + (present.length > 5 ? `, … (${present.length} entries)` : '');
-    throw new AppError('PRECONDITION_FAILED', `the data directory ${dir} is not empty (${shown}): stop Tandem, then restore with --force to replace its database, key and runtime files`);
+    const shown =
+      present.slice(0, 5).join(', ') + (present.length > 5 ? `, … (${present.length} entries)` : '');
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      `the data directory ${dir} is not empty (${shown}): stop Tandem, then restore with --force to replace its database, key and runtime files`,
+    );
   }
   secureDataDir(dir, opts.log);
   const staged = path.join(dir, `tandem.db.restore-${process.pid}`);
@@ -229,7 +305,11 @@ export async function restoreBackup(opts: { file: string; dataDir: string; passp
     const db = openDb(staged);
     try {
       const integrity = db.$client.pragma('integrity_check', { simple: true });
-      if (integrity !== 'ok') throw new AppError('INVALID_INPUT', `the database in the backup failed its integrity check: ${String(integrity)}`);
+      if (integrity !== 'ok')
+        throw new AppError(
+          'INVALID_INPUT',
+          `the database in the backup failed its integrity check: ${String(integrity)}`,
+        );
       const checks = checkSecrets(db, new SecretKeys(box, 'file', null));
       const bad = checks.filter((c) => !c.ok);
       if (bad.length) {
@@ -278,6 +358,10 @@ export async function restoreBackup(opts: { file: string; dataDir: string; passp
 function envKeyId(value: string, db: Db): string | null {
   const setting = parseKeySetting(value);
   if (setting.kind === 'raw') return keyIdOf(setting.key);
-  const kdf = db.select().from(settings).all().find((s) => s.key === 'secrets.kdf')?.value as KdfParams | undefined;
+  const kdf = db
+    .select()
+    .from(settings)
+    .all()
+    .find((s) => s.key === 'secrets.kdf')?.value as KdfParams | undefined;
   return kdf ? keyIdOf(deriveKey(setting.passphrase, kdf)) : null;
 }

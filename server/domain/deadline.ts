@@ -7,7 +7,16 @@ import { AppError } from '../core/errors';
 export async function withTimeout<T>(p: Promise<T>, ms: number, what?: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what ? `${what}: ` : ''}no answer within ${ms / 1000} s`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, rej) =>
+          (timer = setTimeout(
+            () => rej(new Error(`${what ? `${what}: ` : ''}no answer within ${ms / 1000} s`)),
+            ms,
+          )),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }

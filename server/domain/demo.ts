@@ -6,11 +6,66 @@ import { getSetting, setSetting } from './settings';
 import type { SiteService } from './sites';
 
 const DEMO_SITES = [
-  { name: 'demo-node1', kind: 'node', config: { host: 'demo-node1', port: 22, user: 'root', hypervisor: 'libvirt', zpools: ['zones', 'data'], hostKeySha256: null } },
-  { name: 'demo-node2', kind: 'node', config: { host: 'demo-node2', port: 22, user: 'root', hypervisor: 'libvirt', zpools: ['zones', 'data'], hostKeySha256: null } },
-  { name: 'demo-node3', kind: 'node', config: { host: 'demo-node3', port: 22, user: 'root', hypervisor: 'libvirt', zpools: ['zones'], hostKeySha256: null } },
-  { name: 'demo-site-a', kind: 'ceph', config: { access: 'local', siteName: 'demo-site-a', cluster: 'demo-site-a', confPath: '/demo/site-a.conf', clientId: 'admin', keyringPath: null } },
-  { name: 'demo-site-b', kind: 'ceph', config: { access: 'local', siteName: 'demo-site-b', cluster: 'demo-site-b', confPath: '/demo/site-b.conf', clientId: 'admin', keyringPath: null } },
+  {
+    name: 'demo-node1',
+    kind: 'node',
+    config: {
+      host: 'demo-node1',
+      port: 22,
+      user: 'root',
+      hypervisor: 'libvirt',
+      zpools: ['zones', 'data'],
+      hostKeySha256: null,
+    },
+  },
+  {
+    name: 'demo-node2',
+    kind: 'node',
+    config: {
+      host: 'demo-node2',
+      port: 22,
+      user: 'root',
+      hypervisor: 'libvirt',
+      zpools: ['zones', 'data'],
+      hostKeySha256: null,
+    },
+  },
+  {
+    name: 'demo-node3',
+    kind: 'node',
+    config: {
+      host: 'demo-node3',
+      port: 22,
+      user: 'root',
+      hypervisor: 'libvirt',
+      zpools: ['zones'],
+      hostKeySha256: null,
+    },
+  },
+  {
+    name: 'demo-site-a',
+    kind: 'ceph',
+    config: {
+      access: 'local',
+      siteName: 'demo-site-a',
+      cluster: 'demo-site-a',
+      confPath: '/demo/site-a.conf',
+      clientId: 'admin',
+      keyringPath: null,
+    },
+  },
+  {
+    name: 'demo-site-b',
+    kind: 'ceph',
+    config: {
+      access: 'local',
+      siteName: 'demo-site-b',
+      cluster: 'demo-site-b',
+      confPath: '/demo/site-b.conf',
+      clientId: 'admin',
+      keyringPath: null,
+    },
+  },
 ] as const;
 
 /** The demo environment as registered sites: created on first start, removable, re-creatable. */

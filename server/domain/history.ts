@@ -67,7 +67,10 @@ export function historyValue(v: unknown, depth = 0): unknown {
   };
   if (Array.isArray(v)) return list(v);
   if (v instanceof Set) return list([...v]);
-  const entries = v instanceof Map ? [...v.entries()].map(([k, x]) => [String(k), x] as const) : Object.entries(v as object);
+  const entries =
+    v instanceof Map
+      ? [...v.entries()].map(([k, x]) => [String(k), x] as const)
+      : Object.entries(v as object);
   const kept = entries
     .slice(0, MAX_ITEMS)
     .map(([k, x]) => [k.length > 200 ? `${k.slice(0, 200)}…` : k, historyValue(x, depth + 1)] as const)
@@ -119,7 +122,11 @@ export class HistoryLog {
     try {
       return { id: this.record({ ...e, outcome: 'started' }), closed: false };
     } catch (err) {
-      throw new AppError('INTERNAL', `${e.action} could not be recorded in history, so nothing was changed: ${errorMessage(err)}`, { cause: err });
+      throw new AppError(
+        'INTERNAL',
+        `${e.action} could not be recorded in history, so nothing was changed: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   }
 
@@ -159,7 +166,12 @@ export class HistoryLog {
     this.#complete(call.id, { outcome: 'success', taskId }, `task #${taskId}`, true);
   }
 
-  #complete(id: number, set: { outcome: HistoryRow['outcome']; taskId?: number }, what: string, onlyUnlinked = false): void {
+  #complete(
+    id: number,
+    set: { outcome: HistoryRow['outcome']; taskId?: number },
+    what: string,
+    onlyUnlinked = false,
+  ): void {
     try {
       this.db
         .update(history)
@@ -167,16 +179,28 @@ export class HistoryLog {
         .where(onlyUnlinked ? and(eq(history.id, id), isNull(history.taskId)) : eq(history.id, id))
         .run();
     } catch (err) {
-      throw new AppError('INTERNAL', `${what} could not be recorded in history, so it was not made: ${errorMessage(err)}`, { cause: err });
+      throw new AppError(
+        'INTERNAL',
+        `${what} could not be recorded in history, so it was not made: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   }
 
   /** Completes a call's row when the call has ended. */
-  finish(call: RecordedCall, end: { outcome: HistoryRow['outcome']; error?: string | null; durationMs: number; username?: string }): void {
+  finish(
+    call: RecordedCall,
+    end: { outcome: HistoryRow['outcome']; error?: string | null; durationMs: number; username?: string },
+  ): void {
     call.closed = true;
     this.db
       .update(history)
-      .set({ outcome: end.outcome, error: end.error ? end.error.slice(0, 4000) : null, durationMs: end.durationMs, ...(end.username ? { username: end.username } : {}) })
+      .set({
+        outcome: end.outcome,
+        error: end.error ? end.error.slice(0, 4000) : null,
+        durationMs: end.durationMs,
+        ...(end.username ? { username: end.username } : {}),
+      })
       .where(eq(history.id, call.id))
       .run();
   }
@@ -194,13 +218,30 @@ export class HistoryLog {
 
   list(f: HistoryFilter, page: { limit: number; offset: number }): { rows: HistoryRow[]; total: number } {
     const where = this.#where(f);
-    const rows = this.db.select().from(history).where(where).orderBy(desc(history.at), desc(history.id)).limit(page.limit).offset(page.offset).all();
-    const total = this.db.select({ n: sql<number>`count(*)` }).from(history).where(where).get()?.n ?? 0;
+    const rows = this.db
+      .select()
+      .from(history)
+      .where(where)
+      .orderBy(desc(history.at), desc(history.id))
+      .limit(page.limit)
+      .offset(page.offset)
+      .all();
+    const total =
+      this.db
+        .select({ n: sql<number>`count(*)` })
+        .from(history)
+        .where(where)
+        .get()?.n ?? 0;
     return { rows, total };
   }
 
   actions(): string[] {
-    return this.db.selectDistinct({ a: history.action }).from(history).orderBy(history.action).all().map((r) => r.a);
+    return this.db
+      .selectDistinct({ a: history.action })
+      .from(history)
+      .orderBy(history.action)
+      .all()
+      .map((r) => r.a);
   }
 
   *csv(f: HistoryFilter, batch = 500): Generator<string> {
@@ -208,27 +249,28 @@ export class HistoryLog {
     for (let offset = 0; ; offset += batch) {
       const { rows } = this.list(f, { limit: batch, offset });
       for (const r of rows) {
-        yield [
-          r.id,
-          r.at.toISOString(),
-          r.username,
-          r.action,
-          r.target,
-          r.outcome,
-          r.durationMs ?? '',
-          r.taskId ?? '',
-          r.error ?? '',
-          r.params ? JSON.stringify(r.params) : '',
-          r.via ?? '',
-        ]
-          .map(csvCell)
-          .join(',') + '\n';
+        yield (
+          [
+            r.id,
+            r.at.toISOString(),
+            r.username,
+            r.action,
+            r.target,
+            r.outcome,
+            r.durationMs ?? '',
+            r.taskId ?? '',
+            r.error ?? '',
+            r.params ? JSON.stringify(r.params) : '',
+            r.via ?? '',
+          ]
+            .map(csvCell)
+            .join(',') + '\n'
+        );
       }
       if (rows.length < batch) return;
     }
   }
 }
-
 
 export function csvCell(v: unknown): string {
   let s = String(v);
@@ -247,4 +289,7 @@ export const historyFilterSchema = z
     from: z.number().int().nonnegative().optional(),
     to: z.number().int().nonnegative().optional(),
   })
-  .refine((f) => f.from === undefined || f.to === undefined || f.from <= f.to, { message: '"from" must be before "to"', path: ['from'] });
+  .refine((f) => f.from === undefined || f.to === undefined || f.from <= f.to, {
+    message: '"from" must be before "to"',
+    path: ['from'],
+  });

@@ -157,7 +157,6 @@ interface Entry<T> {
   last: { ok: true; value: T; at: number } | { ok: false; error: string; at: number } | null;
 }
 
-
 /**
  * Asks sites a question with two deadlines: a caller waits at most `waitMs` (a page must not hang
  * on a node that does not answer), while the question itself runs on for up to `timeoutMs` and its

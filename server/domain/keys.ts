@@ -218,11 +218,17 @@ function settleKeyFiles(db: Db, file: string, log: Log): void {
   for (const f of [staged, previous]) fs.rmSync(f, { force: true });
   syncDir(path.dirname(file));
   if (chosen === staged || (chosen === file && !hadStaged)) {
-    log(`[tandem] finished an interrupted key rotation: ${KEY_FILE} is the new key the secrets were re-encrypted with`);
+    log(
+      `[tandem] finished an interrupted key rotation: ${KEY_FILE} is the new key the secrets were re-encrypted with`,
+    );
   } else if (chosen === previous) {
-    log(`[tandem] rolled back an interrupted key rotation: the secrets are still under the previous key, back in ${KEY_FILE}`);
+    log(
+      `[tandem] rolled back an interrupted key rotation: the secrets are still under the previous key, back in ${KEY_FILE}`,
+    );
   } else {
-    log(`[tandem] discarded an unfinished key rotation (no secret was re-encrypted): ${KEY_FILE} is unchanged`);
+    log(
+      `[tandem] discarded an unfinished key rotation (no secret was re-encrypted): ${KEY_FILE} is unchanged`,
+    );
   }
 }
 
@@ -233,43 +239,64 @@ interface Owner {
 
 function owners(db: Pick<Db, 'select'>): Map<number, Owner> {
   const rows = db.select({ id: sites.id, name: sites.name, secretId: sites.secretId }).from(sites).all();
-  return new Map(rows.filter((r) => r.secretId !== null).map((r) => [r.secretId!, { id: r.id, name: r.name }]));
+  return new Map(
+    rows.filter((r) => r.secretId !== null).map((r) => [r.secretId!, { id: r.id, name: r.name }]),
+  );
 }
 
-function migrate(db: Db, keys: SecretKeys, legacy: SecretBox[], pendingKdf: KdfParams | null, log: Log): void {
+function migrate(
+  db: Db,
+  keys: SecretKeys,
+  legacy: SecretBox[],
+  pendingKdf: KdfParams | null,
+  log: Log,
+): void {
   let migrated = 0;
   let orphans = 0;
   const unreadable: string[] = [];
-  db.transaction((tx) => {
-    const rows = tx.select().from(secrets).all();
-    const owner = owners(tx);
-    if (pendingKdf) tx.insert(settings).values({ key: KDF_SETTING, value: pendingKdf }).onConflictDoUpdate({ target: settings.key, set: { value: pendingKdf } }).run();
-    for (const r of rows) {
-      const site = owner.get(r.id);
-      if (!site) {
-        tx.delete(secrets).where(eq(secrets.id, r.id)).run();
-        orphans++;
-        continue;
-      }
-      const format = storedFormat(r.ciphertext);
-      if (format?.version === 'v2') {
-        try {
-          keys.decrypt(r.ciphertext, siteSecretAad(site.id));
-        } catch {
-          unreadable.push(site.name);
+  db.transaction(
+    (tx) => {
+      const rows = tx.select().from(secrets).all();
+      const owner = owners(tx);
+      if (pendingKdf)
+        tx.insert(settings)
+          .values({ key: KDF_SETTING, value: pendingKdf })
+          .onConflictDoUpdate({ target: settings.key, set: { value: pendingKdf } })
+          .run();
+      for (const r of rows) {
+        const site = owner.get(r.id);
+        if (!site) {
+          tx.delete(secrets).where(eq(secrets.id, r.id)).run();
+          orphans++;
+          continue;
         }
-        continue;
+        const format = storedFormat(r.ciphertext);
+        if (format?.version === 'v2') {
+          try {
+            keys.decrypt(r.ciphertext, siteSecretAad(site.id));
+          } catch {
+            unreadable.push(site.name);
+          }
+          continue;
+        }
+        const plain = format?.version === 'v1' ? openLegacy([keys.box, ...legacy], r.ciphertext) : null;
+        if (plain === null) {
+          unreadable.push(site.name);
+          continue;
+        }
+        tx.update(secrets)
+          .set({ ciphertext: keys.encrypt(plain, siteSecretAad(site.id)) })
+          .where(eq(secrets.id, r.id))
+          .run();
+        migrated++;
       }
-      const plain = format?.version === 'v1' ? openLegacy([keys.box, ...legacy], r.ciphertext) : null;
-      if (plain === null) {
-        unreadable.push(site.name);
-        continue;
-      }
-      tx.update(secrets).set({ ciphertext: keys.encrypt(plain, siteSecretAad(site.id)) }).where(eq(secrets.id, r.id)).run();
-      migrated++;
-    }
-  }, { behavior: 'immediate' });
-  if (migrated) log(`[tandem] re-encrypted ${migrated} stored secret(s) of the old format, each now bound to its site (AES-256-GCM with associated data)`);
+    },
+    { behavior: 'immediate' },
+  );
+  if (migrated)
+    log(
+      `[tandem] re-encrypted ${migrated} stored secret(s) of the old format, each now bound to its site (AES-256-GCM with associated data)`,
+    );
   if (orphans) log(`[tandem] removed ${orphans} stored secret(s) no site refers to`);
   if (unreadable.length) {
     log(
@@ -347,7 +374,11 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
       (tx) => {
         const owner = owners(tx);
         let n = 0;
-        if (kdf) tx.insert(settings).values({ key: KDF_SETTING, value: kdf }).onConflictDoUpdate({ target: settings.key, set: { value: kdf } }).run();
+        if (kdf)
+          tx.insert(settings)
+            .values({ key: KDF_SETTING, value: kdf })
+            .onConflictDoUpdate({ target: settings.key, set: { value: kdf } })
+            .run();
         for (const r of tx.select().from(secrets).all()) {
           const site = owner.get(r.id);
           if (!site) {
@@ -355,7 +386,10 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
             continue;
           }
           const aad = siteSecretAad(site.id);
-          tx.update(secrets).set({ ciphertext: next.encrypt(keys.decrypt(r.ciphertext, aad), aad) }).where(eq(secrets.id, r.id)).run();
+          tx.update(secrets)
+            .set({ ciphertext: next.encrypt(keys.decrypt(r.ciphertext, aad), aad) })
+            .where(eq(secrets.id, r.id))
+            .run();
           n++;
         }
         // The VM definitions replicas keep sealed (console passwords): a failover must still open them.
@@ -367,11 +401,17 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
           } catch {
             continue; // unreadable already: the replica's next sync stores it again
           }
-          tx.update(replicas).set({ vmDefinition: { ...r.def, sealed } }).where(eq(replicas.id, r.id)).run();
+          tx.update(replicas)
+            .set({ vmDefinition: { ...r.def, sealed } })
+            .where(eq(replicas.id, r.id))
+            .run();
           n++;
         }
         // Alert delivery: the webhooks' signing secrets and the SMTP password.
-        for (const c of tx.select({ id: alertChannels.id, sealed: alertChannels.sealedSecret }).from(alertChannels).all()) {
+        for (const c of tx
+          .select({ id: alertChannels.id, sealed: alertChannels.sealedSecret })
+          .from(alertChannels)
+          .all()) {
           if (!c.sealed) continue;
           let sealed: string;
           try {
@@ -382,10 +422,17 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
           tx.update(alertChannels).set({ sealedSecret: sealed }).where(eq(alertChannels.id, c.id)).run();
           n++;
         }
-        const smtp = tx.select().from(settings).where(eq(settings.key, SMTP_SETTING)).get()?.value as { sealedPassword?: string | null } | undefined;
+        const smtp = tx.select().from(settings).where(eq(settings.key, SMTP_SETTING)).get()?.value as
+          { sealedPassword?: string | null } | undefined;
         if (smtp?.sealedPassword) {
           try {
-            const value = { ...smtp, sealedPassword: next.encrypt(keys.decrypt(smtp.sealedPassword, SMTP_PASSWORD_AAD), SMTP_PASSWORD_AAD) };
+            const value = {
+              ...smtp,
+              sealedPassword: next.encrypt(
+                keys.decrypt(smtp.sealedPassword, SMTP_PASSWORD_AAD),
+                SMTP_PASSWORD_AAD,
+              ),
+            };
             tx.update(settings).set({ value }).where(eq(settings.key, SMTP_SETTING)).run();
             n++;
           } catch {
@@ -400,7 +447,10 @@ export function rotateSecretKey(db: Db, keys: SecretKeys, opts: { newValue?: str
 
   if (keys.source === 'file') {
     if (opts.newValue) {
-      throw new AppError('INVALID_INPUT', `the key is in ${keys.file}: the rotation makes the new key itself (TANDEM_NEW_SECRET_KEY is only for installations that set TANDEM_SECRET_KEY)`);
+      throw new AppError(
+        'INVALID_INPUT',
+        `the key is in ${keys.file}: the rotation makes the new key itself (TANDEM_NEW_SECRET_KEY is only for installations that set TANDEM_SECRET_KEY)`,
+      );
     }
     const file = keys.file!;
     const staged = `${file}.new`;

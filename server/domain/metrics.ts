@@ -43,14 +43,24 @@ const OBJECT_LABELS = ['subject', 'kind', 'name', 'source', 'target'] as const;
 type ObjectLabels = Record<(typeof OBJECT_LABELS)[number], string>;
 
 function objectLabels(o: ProtectedObject): ObjectLabels {
-  return { subject: o.subject, kind: o.kind, name: o.name, source: o.source?.name ?? '', target: o.target?.name ?? '' };
+  return {
+    subject: o.subject,
+    kind: o.kind,
+    name: o.name,
+    source: o.source?.name ?? '',
+    target: o.target?.name ?? '',
+  };
 }
 
 /**
  * One series. `sharedLabels` (prom-client's registry formats such a label object once, cached by
  * identity: the histograms' mechanism) carries an object's five labels for all its series.
  */
-type Row<L extends string> = { labels: Partial<Record<L, string>>; sharedLabels?: Readonly<Record<string, string>>; value: number };
+type Row<L extends string> = {
+  labels: Partial<Record<L, string>>;
+  sharedLabels?: Readonly<Record<string, string>>;
+  value: number;
+};
 
 /**
  * prom-client's gauge and counter, given their series as rows: `set()`/`inc()` hash every label
@@ -70,32 +80,74 @@ class CounterRows<L extends string> extends Counter<L> {
   }
 }
 
-const HEALTH_LABELS = Object.fromEntries(HEALTHS.map((h) => [h, { health: h }])) as Record<(typeof HEALTHS)[number], { health: string }>;
+const HEALTH_LABELS = Object.fromEntries(HEALTHS.map((h) => [h, { health: h }])) as Record<
+  (typeof HEALTHS)[number],
+  { health: string }
+>;
 
 /** The registry of one scrape, filled from `d`. */
 export function metricsRegistry(d: MetricsData): Registry {
   const registers = [new Registry()];
   const reg = registers[0]!;
-  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new GaugeRows<L>({ name, help, labelNames, registers });
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new CounterRows<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new GaugeRows<L>({ name, help, labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new CounterRows<L>({ name, help, labelNames, registers });
 
-  const window = gauge('tandem_data_loss_window_seconds', 'What a failover now would lose: now minus the recovery point (the figure the failover wizard quotes). Absent while unknown.', OBJECT_LABELS);
-  const rpo = gauge('tandem_rpo_seconds', 'The effective recovery-point objective of a protected object.', OBJECT_LABELS);
-  const health = gauge('tandem_protection_health', 'Protection health as a state set: 1 for the current health (ok, warning, breach, unknown, unprotected), 0 for the others.', [...OBJECT_LABELS, 'health']);
-  const syncSeconds = gauge('tandem_sync_duration_seconds', 'Duration of the latest sync of a protected object.', OBJECT_LABELS);
-  const syncBytes = counter('tandem_sync_bytes_total', 'Bytes sent by the successful syncs of a VM replica (its recorded sync runs).', OBJECT_LABELS);
-  const syncFailures = counter('tandem_sync_failures_total', 'Failed syncs of a VM replica (its recorded sync runs).', OBJECT_LABELS);
-  const siteUp = gauge('tandem_site_up', 'Whether a site answered when the console last learnt of it (1) or not (0). Absent until something is known.', ['site', 'kind']);
-  const siteSeen = gauge('tandem_site_last_seen_timestamp_seconds', 'When a site last answered the console (Unix time).', ['site', 'kind']);
+  const window = gauge(
+    'tandem_data_loss_window_seconds',
+    'What a failover now would lose: now minus the recovery point (the figure the failover wizard quotes). Absent while unknown.',
+    OBJECT_LABELS,
+  );
+  const rpo = gauge(
+    'tandem_rpo_seconds',
+    'The effective recovery-point objective of a protected object.',
+    OBJECT_LABELS,
+  );
+  const health = gauge(
+    'tandem_protection_health',
+    'Protection health as a state set: 1 for the current health (ok, warning, breach, unknown, unprotected), 0 for the others.',
+    [...OBJECT_LABELS, 'health'],
+  );
+  const syncSeconds = gauge(
+    'tandem_sync_duration_seconds',
+    'Duration of the latest sync of a protected object.',
+    OBJECT_LABELS,
+  );
+  const syncBytes = counter(
+    'tandem_sync_bytes_total',
+    'Bytes sent by the successful syncs of a VM replica (its recorded sync runs).',
+    OBJECT_LABELS,
+  );
+  const syncFailures = counter(
+    'tandem_sync_failures_total',
+    'Failed syncs of a VM replica (its recorded sync runs).',
+    OBJECT_LABELS,
+  );
+  const siteUp = gauge(
+    'tandem_site_up',
+    'Whether a site answered when the console last learnt of it (1) or not (0). Absent until something is known.',
+    ['site', 'kind'],
+  );
+  const siteSeen = gauge(
+    'tandem_site_last_seen_timestamp_seconds',
+    'When a site last answered the console (Unix time).',
+    ['site', 'kind'],
+  );
   const taskCount = gauge('tandem_tasks', 'Stored tasks by kind and state.', ['kind', 'state']);
-  const alertCount = gauge('tandem_alerts', 'Stored alerts by rule, severity and state (firing, resolved).', ['rule', 'severity', 'state']);
+  const alertCount = gauge('tandem_alerts', 'Stored alerts by rule, severity and state (firing, resolved).', [
+    'rule',
+    'severity',
+    'state',
+  ]);
 
   const totals = new Map(d.syncTotals.map((t) => [t.subject, t]));
   const finite = (v: number | null): v is number => v !== null && Number.isFinite(v);
   for (const o of d.objects) {
     const sharedLabels = objectLabels(o);
     const labels = {};
-    for (const h of HEALTHS) health.rows.push({ labels: HEALTH_LABELS[h], sharedLabels, value: o.health === h ? 1 : 0 });
+    for (const h of HEALTHS)
+      health.rows.push({ labels: HEALTH_LABELS[h], sharedLabels, value: o.health === h ? 1 : 0 });
     if (o.health === 'unprotected') continue;
     rpo.rows.push({ labels, sharedLabels, value: o.rpoSec });
     if (finite(o.windowSec)) window.rows.push({ labels, sharedLabels, value: o.windowSec });
@@ -112,7 +164,8 @@ export function metricsRegistry(d: MetricsData): Registry {
     if (s.lastSeenAt !== null) siteSeen.rows.push({ labels, value: s.lastSeenAt / 1000 });
   }
   for (const t of d.tasks) taskCount.rows.push({ labels: { kind: t.kind, state: t.state }, value: t.count });
-  for (const a of d.alerts) alertCount.rows.push({ labels: { rule: a.rule, severity: a.severity, state: a.state }, value: a.count });
+  for (const a of d.alerts)
+    alertCount.rows.push({ labels: { rule: a.rule, severity: a.severity, state: a.state }, value: a.count });
   return reg;
 }
 
@@ -124,17 +177,25 @@ export async function renderMetrics(d: MetricsData): Promise<{ contentType: stri
 
 /** Bytes of successful runs and count of failed runs per VM replica (runs with ids in `(after, upTo]`), in one grouped query. */
 export function syncTotals(db: Db, after = 0, upTo?: number): SyncTotal[] {
-  return db
-    .select({
-      subject: syncRuns.subject,
-      bytes: sql<number>`coalesce(sum(case when ${syncRuns.outcome} = 'success' then ${syncRuns.bytes} end), 0)`,
-      failures: sql<number>`sum(${syncRuns.outcome} = 'failure')`,
-    })
-    .from(syncRuns)
-    .where(and(gt(syncRuns.id, after), upTo === undefined ? undefined : lte(syncRuns.id, upTo), like(syncRuns.subject, 'replica:%')))
-    // `+subject`: grouping by the bare column makes SQLite walk the whole subject index instead of the id range.
-    .groupBy(sql`+${syncRuns.subject}`)
-    .all();
+  return (
+    db
+      .select({
+        subject: syncRuns.subject,
+        bytes: sql<number>`coalesce(sum(case when ${syncRuns.outcome} = 'success' then ${syncRuns.bytes} end), 0)`,
+        failures: sql<number>`sum(${syncRuns.outcome} = 'failure')`,
+      })
+      .from(syncRuns)
+      .where(
+        and(
+          gt(syncRuns.id, after),
+          upTo === undefined ? undefined : lte(syncRuns.id, upTo),
+          like(syncRuns.subject, 'replica:%'),
+        ),
+      )
+      // `+subject`: grouping by the bare column makes SQLite walk the whole subject index instead of the id range.
+      .groupBy(sql`+${syncRuns.subject}`)
+      .all()
+  );
 }
 
 /** A run still `running` after this long was cut off (its process ended) and no longer holds the totals' mark back. */
@@ -160,9 +221,19 @@ export class SyncTotalsCache {
     const open = this.db
       .select({ id: min(syncRuns.id) })
       .from(syncRuns)
-      .where(and(gt(syncRuns.id, this.#through), eq(syncRuns.outcome, 'running'), gte(syncRuns.startedAt, new Date(this.clock.now() - STALE_RUN_MS))))
+      .where(
+        and(
+          gt(syncRuns.id, this.#through),
+          eq(syncRuns.outcome, 'running'),
+          gte(syncRuns.startedAt, new Date(this.clock.now() - STALE_RUN_MS)),
+        ),
+      )
       .get()?.id;
-    const newest = this.db.select({ id: max(syncRuns.id) }).from(syncRuns).get()?.id ?? 0;
+    const newest =
+      this.db
+        .select({ id: max(syncRuns.id) })
+        .from(syncRuns)
+        .get()?.id ?? 0;
     const mark = open ? open - 1 : newest;
     if (mark > this.#through) {
       for (const t of syncTotals(this.db, this.#through, mark)) {
@@ -174,7 +245,11 @@ export class SyncTotalsCache {
     const out = new Map([...this.#base].map(([subject, t]) => [subject, { subject, ...t }]));
     for (const t of syncTotals(this.db, this.#through)) {
       const b = out.get(t.subject);
-      out.set(t.subject, { subject: t.subject, bytes: (b?.bytes ?? 0) + t.bytes, failures: (b?.failures ?? 0) + t.failures });
+      out.set(t.subject, {
+        subject: t.subject,
+        bytes: (b?.bytes ?? 0) + t.bytes,
+        failures: (b?.failures ?? 0) + t.failures,
+      });
     }
     return [...out.values()];
   }
@@ -199,7 +274,12 @@ export function taskCounts(db: Db): MetricsData['tasks'] {
 
 export function alertCounts(db: Db): MetricsData['alerts'] {
   return db
-    .select({ rule: alerts.rule, severity: alerts.severity, state: alerts.state, count: sql<number>`count(*)` })
+    .select({
+      rule: alerts.rule,
+      severity: alerts.severity,
+      state: alerts.state,
+      count: sql<number>`count(*)`,
+    })
     .from(alerts)
     .groupBy(alerts.rule, alerts.severity, alerts.state)
     .all();
@@ -216,7 +296,11 @@ export interface MetricsSources {
 
 /** Gathers everything from stored state (and what the console last learnt of the sites) and renders it. */
 export async function scrapeMetrics(src: MetricsSources): Promise<{ contentType: string; text: string }> {
-  const siteRows = src.db.select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt }).from(sites).orderBy(sites.name).all();
+  const siteRows = src.db
+    .select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt })
+    .from(sites)
+    .orderBy(sites.name)
+    .all();
   const reach = knownReach(
     src.sites,
     siteRows.map((r) => ({ ...r, lastSeenAt: r.lastSeenAt?.getTime() ?? null })),
@@ -226,7 +310,8 @@ export async function scrapeMetrics(src: MetricsSources): Promise<{ contentType:
         const last = src.ceph.lastStatus(id);
         return last?.ok ? last.at : null;
       },
-      cephDown: (id) => src.ceph.reach.down(id), cephSplitBrain: (id) => src.ceph.splitBrainCount(id),
+      cephDown: (id) => src.ceph.reach.down(id),
+      cephSplitBrain: (id) => src.ceph.splitBrainCount(id),
     },
   );
   return renderMetrics({

@@ -1,5 +1,14 @@
 import type { VmInfo } from '../adapters/node/types';
-import { SiteAnswers, vmsKnownOnlyFromReplicas, vmsRunningTwice, type Answer, type LiveNode, type ReplicaFacts, type RunningTwice, type StoredVm } from './inventory';
+import {
+  SiteAnswers,
+  vmsKnownOnlyFromReplicas,
+  vmsRunningTwice,
+  type Answer,
+  type LiveNode,
+  type ReplicaFacts,
+  type RunningTwice,
+  type StoredVm,
+} from './inventory';
 import type { SiteService, SiteView } from './sites';
 
 export interface SiteHealth {
@@ -8,9 +17,19 @@ export interface SiteHealth {
   level: 'ok' | 'warn' | 'error';
   headline: string;
   error?: string;
-  node?: { vms: number; running: number; pools: { name: string; freeBytes: number; sizeBytes: number }[]; cpus: number; memoryMiB: number };
+  node?: {
+    vms: number;
+    running: number;
+    pools: { name: string; freeBytes: number; sizeBytes: number }[];
+    cpus: number;
+    memoryMiB: number;
+  };
   /** `splitBrain`: images seen primary on this cluster and on its peer at its last mirroring status. */
-  ceph?: { health: string; pools: { pool: string; mode: string; peers: number; states: Record<string, number>; health: string }[]; splitBrain: number };
+  ceph?: {
+    health: string;
+    pools: { pool: string; mode: string; peers: number; states: Record<string, number>; health: string }[];
+    splitBrain: number;
+  };
   /** The site did not answer within the wait: what is shown is its answer from this time (epoch ms). */
   staleSince?: number;
   /** The site has not answered the question asked at this time (epoch ms) yet. */
@@ -58,7 +77,10 @@ export async function overview(sites: SiteService, opts: AskOptions = {}): Promi
   return Promise.all(
     list.map(async (s): Promise<SiteHealth> => {
       const site = { id: s.id, name: s.name, kind: s.kind, demo: s.demo };
-      const a = await mem.ask(s.id, s.name, () => siteHealth(sites, site, opts.cephSplitBrain), { waitMs, timeoutMs });
+      const a = await mem.ask(s.id, s.name, () => siteHealth(sites, site, opts.cephSplitBrain), {
+        waitMs,
+        timeoutMs,
+      });
       switch (a.kind) {
         case 'fresh':
           return a.value;
@@ -67,7 +89,14 @@ export async function overview(sites: SiteService, opts: AskOptions = {}): Promi
         case 'failed':
           return { site, reachable: false, level: 'error', headline: 'unreachable', error: a.error };
         case 'waiting':
-          return { site, reachable: false, level: 'error', headline: 'not answering', error: notAnswering(waitMs, timeoutMs), waitingSince: a.askedAt };
+          return {
+            site,
+            reachable: false,
+            level: 'error',
+            headline: 'not answering',
+            error: notAnswering(waitMs, timeoutMs),
+            waitingSince: a.askedAt,
+          };
       }
     }),
   );
@@ -110,7 +139,8 @@ export function knownReach(
     const site = { id: r.id, name: r.name, kind: r.kind };
     const last = mem.last(r.id);
     const findings: { up: boolean; at: number; error?: string }[] = [];
-    if (last) findings.push(last.ok ? { up: true, at: last.at } : { up: false, at: last.at, error: last.error });
+    if (last)
+      findings.push(last.ok ? { up: true, at: last.at } : { up: false, at: last.at, error: last.error });
     if (r.lastSeenAt !== null) findings.push({ up: true, at: r.lastSeenAt });
     const answered = r.kind === 'ceph' ? opts.cephAnswered?.(r.id) : null;
     if (answered) findings.push({ up: true, at: answered });
@@ -120,14 +150,33 @@ export function knownReach(
     const newest = findings.sort((a, b) => b.at - a.at || Number(a.up) - Number(b.up))[0];
     // A question already open is joined, not asked again.
     if (!newest || now - newest.at > refreshMs) {
-      void mem.ask(r.id, r.name, () => siteHealth(sites, { ...site, demo: sites.get(r.id).demo }, opts.cephSplitBrain), { waitMs: 0, timeoutMs }).catch(() => {});
+      void mem
+        .ask(
+          r.id,
+          r.name,
+          () => siteHealth(sites, { ...site, demo: sites.get(r.id).demo }, opts.cephSplitBrain),
+          { waitMs: 0, timeoutMs },
+        )
+        .catch(() => {});
     }
-    const seen = [last?.ok ? last.at : null, r.lastSeenAt, answered ?? null].filter((x): x is number => x !== null);
-    return { site, up: newest ? newest.up : null, at: newest?.at ?? null, lastSeenAt: seen.length ? Math.max(...seen) : null, error: newest?.up === false ? newest.error : undefined };
+    const seen = [last?.ok ? last.at : null, r.lastSeenAt, answered ?? null].filter(
+      (x): x is number => x !== null,
+    );
+    return {
+      site,
+      up: newest ? newest.up : null,
+      at: newest?.at ?? null,
+      lastSeenAt: seen.length ? Math.max(...seen) : null,
+      error: newest?.up === false ? newest.error : undefined,
+    };
   });
 }
 
-async function siteHealth(sites: SiteService, site: SiteHealth['site'], cephSplitBrain?: (siteId: number) => number): Promise<SiteHealth> {
+async function siteHealth(
+  sites: SiteService,
+  site: SiteHealth['site'],
+  cephSplitBrain?: (siteId: number) => number,
+): Promise<SiteHealth> {
   const a = sites.adapter(site.id);
   if (a.kind === 'node') {
     const [vms, pools, cap] = await Promise.all([a.listVms(), a.listZpools(), a.capacity()]);
@@ -137,20 +186,45 @@ async function siteHealth(sites: SiteService, site: SiteHealth['site'], cephSpli
       site,
       reachable: true,
       level: degraded ? 'error' : lowPool ? 'warn' : 'ok',
-      headline: degraded ? `zpool ${degraded.name} is ${degraded.health}` : lowPool ? `zpool ${lowPool.name} is almost full` : `${vms.filter((v) => v.state === 'running').length}/${vms.length} VMs running`,
-      node: { vms: vms.length, running: vms.filter((v) => v.state === 'running').length, pools: pools.map((p) => ({ name: p.name, freeBytes: p.freeBytes, sizeBytes: p.sizeBytes })), cpus: cap.cpus, memoryMiB: cap.memoryMiB },
+      headline: degraded
+        ? `zpool ${degraded.name} is ${degraded.health}`
+        : lowPool
+          ? `zpool ${lowPool.name} is almost full`
+          : `${vms.filter((v) => v.state === 'running').length}/${vms.length} VMs running`,
+      node: {
+        vms: vms.length,
+        running: vms.filter((v) => v.state === 'running').length,
+        pools: pools.map((p) => ({ name: p.name, freeBytes: p.freeBytes, sizeBytes: p.sizeBytes })),
+        cpus: cap.cpus,
+        memoryMiB: cap.memoryMiB,
+      },
     };
   }
   const [probe, pools] = await Promise.all([a.probe(), a.listMirrorPools()]);
   const bad = pools.find((p) => p.mode !== 'disabled' && p.health === 'ERROR');
-  const warn = probe.health !== 'HEALTH_OK' || pools.some((p) => p.mode !== 'disabled' && p.health === 'WARNING');
+  const warn =
+    probe.health !== 'HEALTH_OK' || pools.some((p) => p.mode !== 'disabled' && p.health === 'WARNING');
   const splitBrain = cephSplitBrain?.(site.id) ?? 0;
   return {
     site,
     reachable: true,
     level: splitBrain || bad || probe.health === 'HEALTH_ERR' ? 'error' : warn ? 'warn' : 'ok',
-    headline: splitBrain ? `split-brain: ${splitBrain} image(s) primary here and on the peer` : bad ? `mirroring of ${bad.pool} is unhealthy` : `${probe.health}, ${pools.filter((p) => p.mode !== 'disabled').length} mirrored pool(s)`,
-    ceph: { health: probe.health, pools: pools.map((p) => ({ pool: p.pool, mode: p.mode, peers: p.peers.length, states: p.states, health: p.health })), splitBrain },
+    headline: splitBrain
+      ? `split-brain: ${splitBrain} image(s) primary here and on the peer`
+      : bad
+        ? `mirroring of ${bad.pool} is unhealthy`
+        : `${probe.health}, ${pools.filter((p) => p.mode !== 'disabled').length} mirrored pool(s)`,
+    ceph: {
+      health: probe.health,
+      pools: pools.map((p) => ({
+        pool: p.pool,
+        mode: p.mode,
+        peers: p.peers.length,
+        states: p.states,
+        health: p.health,
+      })),
+      splitBrain,
+    },
   };
 }
 
@@ -184,7 +258,12 @@ export interface VmInventory {
   runningTwice: RunningTwice[];
 }
 
-function nodeView(site: NodeVms['site'], a: Answer<VmInfo[]>, waitMs: number, timeoutMs: number): Omit<NodeVms, 'stored'> {
+function nodeView(
+  site: NodeVms['site'],
+  a: Answer<VmInfo[]>,
+  waitMs: number,
+  timeoutMs: number,
+): Omit<NodeVms, 'stored'> {
   switch (a.kind) {
     case 'fresh':
       return { site, status: 'answered', vms: a.value, at: a.at, askedAt: null };
@@ -193,7 +272,14 @@ function nodeView(site: NodeVms['site'], a: Answer<VmInfo[]>, waitMs: number, ti
     case 'failed':
       return { site, status: 'unreachable', vms: [], error: a.error, at: a.at, askedAt: null };
     case 'waiting':
-      return { site, status: 'waiting', vms: [], error: notAnswering(waitMs, timeoutMs), at: null, askedAt: a.askedAt };
+      return {
+        site,
+        status: 'waiting',
+        vms: [],
+        error: notAnswering(waitMs, timeoutMs),
+        at: null,
+        askedAt: a.askedAt,
+      };
   }
 }
 
@@ -201,7 +287,11 @@ function nodeView(site: NodeVms['site'], a: Answer<VmInfo[]>, waitMs: number, ti
  * Every VM on every node, and the VMs known only from their stored replicas (their master node
  * cannot be reached, or does not show them). No node is waited for longer than `waitMs`.
  */
-export async function vmInventory(sites: SiteService, replicas: { list(): ReplicaFacts[] }, opts: AskOptions = {}): Promise<VmInventory> {
+export async function vmInventory(
+  sites: SiteService,
+  replicas: { list(): ReplicaFacts[] },
+  opts: AskOptions = {},
+): Promise<VmInventory> {
   const { waitMs = WAIT_MS, timeoutMs = TIMEOUT_MS } = opts;
   const mem = memoryOf(sites).vms;
   const list = sites.list().filter((s) => s.kind === 'node');

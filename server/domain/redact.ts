@@ -9,7 +9,10 @@ export function redact<T>(value: T, depth = 0): T {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as T;
   // fromEntries, not assignment: a key named __proto__ stays a key.
   return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redact(v, depth + 1)]),
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+      k,
+      SECRET_KEY.test(k) && v !== undefined && v !== null && v !== '' ? REDACTED : redact(v, depth + 1),
+    ]),
   ) as T;
 }
 
@@ -27,7 +30,12 @@ export function secret<T extends z.ZodType>(schema: T): T {
 }
 
 export function isSecret(schema: unknown): boolean {
-  return !!schema && typeof schema === 'object' && '_zod' in schema && secretFields.get(schema as z.ZodType)?.secret === true;
+  return (
+    !!schema &&
+    typeof schema === 'object' &&
+    '_zod' in schema &&
+    secretFields.get(schema as z.ZodType)?.secret === true
+  );
 }
 
 interface Def {
@@ -51,7 +59,8 @@ function defOf(schema: unknown): Def | undefined {
   return (schema as { _zod?: { def?: Def } } | undefined)?._zod?.def;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  !!v && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Replaces every value whose schema is marked `secret()` with `[redacted]`, walking the schema
@@ -78,14 +87,29 @@ export function redactBySchema(schema: unknown, value: unknown, depth = 0): unkn
     case 'object': {
       if (!isPlainObject(value)) return value;
       const shape = def.shape ?? {};
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactBySchema(Object.prototype.hasOwnProperty.call(shape, k) ? shape[k] : def.catchall, v, depth + 1)]));
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [
+          k,
+          redactBySchema(
+            Object.prototype.hasOwnProperty.call(shape, k) ? shape[k] : def.catchall,
+            v,
+            depth + 1,
+          ),
+        ]),
+      );
     }
     case 'array':
       return Array.isArray(value) ? value.map((v) => redactBySchema(def.element, v, depth + 1)) : value;
     case 'tuple':
-      return Array.isArray(value) ? value.map((v, i) => redactBySchema(def.items?.[i] ?? def.rest, v, depth + 1)) : value;
+      return Array.isArray(value)
+        ? value.map((v, i) => redactBySchema(def.items?.[i] ?? def.rest, v, depth + 1))
+        : value;
     case 'record':
-      return isPlainObject(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactBySchema(def.valueType, v, depth + 1)])) : value;
+      return isPlainObject(value)
+        ? Object.fromEntries(
+            Object.entries(value).map(([k, v]) => [k, redactBySchema(def.valueType, v, depth + 1)]),
+          )
+        : value;
     case 'union':
       // Whichever option parsed the value, its secret fields are redacted.
       return (def.options ?? []).reduce<unknown>((v, option) => redactBySchema(option, v, depth + 1), value);

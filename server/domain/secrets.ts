@@ -24,19 +24,29 @@ export function siteSecretAad(siteId: number): string {
 
 /** A short public name of a key: the first 8 bytes of HMAC-SHA256(key, "tandem secret key id"), in hex. */
 export function keyIdOf(key: Buffer): string {
-  return crypto.createHmac('sha256', key).update('tandem secret key id').digest().subarray(0, 8).toString('hex');
+  return crypto
+    .createHmac('sha256', key)
+    .update('tandem secret key id')
+    .digest()
+    .subarray(0, 8)
+    .toString('hex');
 }
 
 /** Which format a stored value has, and (v2) which key encrypted it. */
 export function storedFormat(stored: string): { version: 'v1' } | { version: 'v2'; keyId: string } | null {
   const parts = stored.split('.');
   if (parts.length === 4 && parts[0] === 'v1') return { version: 'v1' };
-  if (parts.length === 5 && parts[0] === 'v2' && /^[0-9a-f]{16}$/.test(parts[1]!)) return { version: 'v2', keyId: parts[1]! };
+  if (parts.length === 5 && parts[0] === 'v2' && /^[0-9a-f]{16}$/.test(parts[1]!))
+    return { version: 'v2', keyId: parts[1]! };
   return null;
 }
 
 /** The error of a value that cannot be read; `details.secret` says why. */
-export function secretError(reason: 'other-key' | 'integrity' | 'format', message: string, cause?: unknown): AppError {
+export function secretError(
+  reason: 'other-key' | 'integrity' | 'format',
+  message: string,
+  cause?: unknown,
+): AppError {
   return new AppError('PRECONDITION_FAILED', message, { details: { secret: reason }, cause });
 }
 
@@ -68,16 +78,30 @@ export class SecretBox {
     const cipher = crypto.createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(aad, 'utf8'));
     const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
-    return ['v2', this.keyId, iv.toString('base64'), cipher.getAuthTag().toString('base64'), data.toString('base64')].join('.');
+    return [
+      'v2',
+      this.keyId,
+      iv.toString('base64'),
+      cipher.getAuthTag().toString('base64'),
+      data.toString('base64'),
+    ].join('.');
   }
 
   decrypt(stored: string, aad: string): string {
     const format = storedFormat(stored);
     if (format?.version !== 'v2') {
-      throw secretError('format', format ? 'stored secret is in the old format (not yet migrated)' : 'stored secret has an unknown format');
+      throw secretError(
+        'format',
+        format
+          ? 'stored secret is in the old format (not yet migrated)'
+          : 'stored secret has an unknown format',
+      );
     }
     if (format.keyId !== this.keyId) {
-      throw secretError('other-key', `a stored secret was encrypted with another secret key (key id ${format.keyId}; the current key is ${this.keyId})`);
+      throw secretError(
+        'other-key',
+        `a stored secret was encrypted with another secret key (key id ${format.keyId}; the current key is ${this.keyId})`,
+      );
     }
     const [, , iv, tag, data] = stored.split('.') as [string, string, string, string, string];
     return this.#open(iv, tag, data, aad);
@@ -85,7 +109,8 @@ export class SecretBox {
 
   /** A value of the first release (`v1.`, no associated data); for the migration at start only. */
   decryptLegacy(stored: string): string {
-    if (storedFormat(stored)?.version !== 'v1') throw secretError('format', 'not a stored secret of the old format');
+    if (storedFormat(stored)?.version !== 'v1')
+      throw secretError('format', 'not a stored secret of the old format');
     const [, iv, tag, data] = stored.split('.') as [string, string, string, string];
     return this.#open(iv, tag, data, null);
   }
@@ -96,13 +121,20 @@ export class SecretBox {
       const tagBytes = Buffer.from(tag, 'base64');
       if (ivBytes.length !== IV_BYTES) throw new Error(`IV of ${ivBytes.length} bytes, expected ${IV_BYTES}`);
       // GCM accepts truncated tags (down to 4 bytes) unless told otherwise: a forgery is then far easier.
-      if (tagBytes.length !== TAG_BYTES) throw new Error(`authentication tag of ${tagBytes.length} bytes, expected ${TAG_BYTES}`);
-      const decipher = crypto.createDecipheriv('aes-256-gcm', this.#key, ivBytes, { authTagLength: TAG_BYTES });
+      if (tagBytes.length !== TAG_BYTES)
+        throw new Error(`authentication tag of ${tagBytes.length} bytes, expected ${TAG_BYTES}`);
+      const decipher = crypto.createDecipheriv('aes-256-gcm', this.#key, ivBytes, {
+        authTagLength: TAG_BYTES,
+      });
       decipher.setAuthTag(tagBytes);
       if (aad !== null) decipher.setAAD(Buffer.from(aad, 'utf8'));
       return Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
     } catch (cause) {
-      throw secretError('integrity', 'a stored secret failed its integrity check (tampered, moved to another row, or encrypted with another key)', cause);
+      throw secretError(
+        'integrity',
+        'a stored secret failed its integrity check (tampered, moved to another row, or encrypted with another key)',
+        cause,
+      );
     }
   }
 }

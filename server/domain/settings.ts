@@ -7,5 +7,8 @@ export function getSetting<T>(db: Db, key: string): T | undefined {
 }
 
 export function setSetting(db: Db, key: string, value: unknown): void {
-  db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
+  db.insert(settings)
+    .values({ key, value })
+    .onConflictDoUpdate({ target: settings.key, set: { value } })
+    .run();
 }

@@ -40,7 +40,11 @@ export function startSiteCheck(engine: TaskEngine, sites: SiteService, siteId: n
       tick();
       await ctx.step('Check mirroring health', () => {
         const bad = pools.filter((p) => p.mode !== 'disabled' && p.health !== 'OK');
-        if (bad.length) throw new AppError('PRECONDITION_FAILED', `mirroring unhealthy in ${bad.map((p) => p.pool).join(', ')}`);
+        if (bad.length)
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `mirroring unhealthy in ${bad.map((p) => p.pool).join(', ')}`,
+          );
       });
       tick();
       return { probe, pools: pools.map((p) => ({ pool: p.pool, mode: p.mode })) };

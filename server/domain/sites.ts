@@ -27,8 +27,10 @@ export interface SecretStore {
   decrypt(stored: string, aad: string): string;
 }
 
-export const SECRET_UNREADABLE = 'the secret of this site cannot be decrypted with the current key: re-enter it';
-export const SECRET_TAMPERED = 'the secret of this site failed its integrity check (changed in the database, or copied from another site): re-enter it';
+export const SECRET_UNREADABLE =
+  'the secret of this site cannot be decrypted with the current key: re-enter it';
+export const SECRET_TAMPERED =
+  'the secret of this site failed its integrity check (changed in the database, or copied from another site): re-enter it';
 
 export interface ConnectionCheck {
   name: string;
@@ -65,7 +67,11 @@ export class SiteService {
       return siteSecretSchema.parse(JSON.parse(this.keys.decrypt(s.ciphertext, siteSecretAad(row.id))));
     } catch (e) {
       const why = isSecretError(e) && e.details?.secret === 'integrity' ? SECRET_TAMPERED : SECRET_UNREADABLE;
-      throw new AppError('PRECONDITION_FAILED', why.replace('this site', `site ${row.name}`) + ' on the Sites page', { cause: e, details: { secretUnreadable: true } });
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        why.replace('this site', `site ${row.name}`) + ' on the Sites page',
+        { cause: e, details: { secretUnreadable: true } },
+      );
     }
   }
 
@@ -74,7 +80,8 @@ export class SiteService {
     try {
       return { secret: this.#secret(row), error: null };
     } catch (e) {
-      const tampered = e instanceof AppError && isSecretError(e.cause) && e.cause.details?.secret === 'integrity';
+      const tampered =
+        e instanceof AppError && isSecretError(e.cause) && e.cause.details?.secret === 'integrity';
       return { secret: {}, error: tampered ? SECRET_TAMPERED : SECRET_UNREADABLE };
     }
   }
@@ -95,7 +102,12 @@ export class SiteService {
   }
 
   list(): SiteView[] {
-    return this.db.select().from(sites).orderBy(sites.kind, sites.name).all().map((r) => this.#view(r));
+    return this.db
+      .select()
+      .from(sites)
+      .orderBy(sites.kind, sites.name)
+      .all()
+      .map((r) => this.#view(r));
   }
 
   get(id: number): SiteView {
@@ -104,7 +116,9 @@ export class SiteService {
 
   /** A site's name for messages and logs; `site #<id>` for one that no longer exists. */
   nameOf(id: number): string {
-    return this.db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `site #${id}`;
+    return (
+      this.db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `site #${id}`
+    );
   }
 
   byName(name: string): SiteView | undefined {
@@ -116,8 +130,22 @@ export class SiteService {
     const row = this.#row(id);
     const secret = this.#secret(row);
     return row.kind === 'node'
-      ? { id: row.id, name: row.name, kind: 'node', demo: row.demo, config: nodeConfigSchema.parse(row.config), secret }
-      : { id: row.id, name: row.name, kind: 'ceph', demo: row.demo, config: cephConfigSchema.parse(row.config), secret };
+      ? {
+          id: row.id,
+          name: row.name,
+          kind: 'node',
+          demo: row.demo,
+          config: nodeConfigSchema.parse(row.config),
+          secret,
+        }
+      : {
+          id: row.id,
+          name: row.name,
+          kind: 'ceph',
+          demo: row.demo,
+          config: cephConfigSchema.parse(row.config),
+          secret,
+        };
   }
 
   adapter(id: number): SiteAdapter {
@@ -127,12 +155,18 @@ export class SiteService {
   #validate(kind: 'node' | 'ceph', config: unknown, secret: SiteSecret) {
     const parsed = (kind === 'node' ? nodeConfigSchema : cephConfigSchema).safeParse(config);
     if (!parsed.success) {
-      const fields = parsed.error.issues.map((i) => ({ field: i.path.join('.') || 'config', message: i.message }));
-      throw new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+      const fields = parsed.error.issues.map((i) => ({
+        field: i.path.join('.') || 'config',
+        message: i.message,
+      }));
+      throw new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), {
+        fields,
+      });
     }
     const c = parsed.data as Record<string, unknown>;
     const needsKey = kind === 'node' || c.access === 'ssh';
-    if (needsKey && !secret.privateKey) throw AppError.invalid('privateKey', 'an SSH private key is required for this site');
+    if (needsKey && !secret.privateKey)
+      throw AppError.invalid('privateKey', 'an SSH private key is required for this site');
     return parsed.data as Record<string, unknown>;
   }
 
@@ -142,48 +176,78 @@ export class SiteService {
       .from(sites)
       .where(exceptId ? and(eq(sites.name, name), ne(sites.id, exceptId)) : eq(sites.name, name))
       .get();
-    if (clash) throw new AppError('ALREADY_EXISTS', `a site named "${name}" already exists`, { fields: [{ field: 'name', message: `a site named "${name}" already exists` }] });
+    if (clash)
+      throw new AppError('ALREADY_EXISTS', `a site named "${name}" already exists`, {
+        fields: [{ field: 'name', message: `a site named "${name}" already exists` }],
+      });
   }
 
   create(input: SiteInput, demo = false): SiteView {
     const secret = input.secret ?? {};
-    const config = demo ? (input.config as Record<string, unknown>) : this.#validate(input.kind, input.config, secret);
+    const config = demo
+      ? (input.config as Record<string, unknown>)
+      : this.#validate(input.kind, input.config, secret);
     this.#assertNameFree(input.name);
     // IMMEDIATE: the write lock is taken before the secret is encrypted, so that a key rotation
     // running next to the console (which holds it) is finished, and its key file seen, first.
-    const row = this.db.transaction((tx) => {
-      const site = tx.insert(sites).values({ name: input.name, kind: input.kind, demo, config, secretId: null }).returning().get();
-      if (!secret.privateKey && !secret.keyring) return site;
-      // The ciphertext is bound to the site's id, known once the site row exists.
-      const secretId = tx.insert(secrets).values({ ciphertext: this.keys.encrypt(JSON.stringify(secret), siteSecretAad(site.id)) }).returning({ id: secrets.id }).get().id;
-      return tx.update(sites).set({ secretId }).where(eq(sites.id, site.id)).returning().get();
-    }, { behavior: 'immediate' });
+    const row = this.db.transaction(
+      (tx) => {
+        const site = tx
+          .insert(sites)
+          .values({ name: input.name, kind: input.kind, demo, config, secretId: null })
+          .returning()
+          .get();
+        if (!secret.privateKey && !secret.keyring) return site;
+        // The ciphertext is bound to the site's id, known once the site row exists.
+        const secretId = tx
+          .insert(secrets)
+          .values({ ciphertext: this.keys.encrypt(JSON.stringify(secret), siteSecretAad(site.id)) })
+          .returning({ id: secrets.id })
+          .get().id;
+        return tx.update(sites).set({ secretId }).where(eq(sites.id, site.id)).returning().get();
+      },
+      { behavior: 'immediate' },
+    );
     return this.#view(row);
   }
 
   /** Updates settings; secrets not given are kept. A changed host or port unpins the host key. */
   update(id: number, input: { name?: string; config?: unknown; secret?: SiteSecret }): SiteView {
     const row = this.#row(id);
-    if (row.demo) throw new AppError('PRECONDITION_FAILED', 'demo sites cannot be edited; remove the demo environment instead');
+    if (row.demo)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        'demo sites cannot be edited; remove the demo environment instead',
+      );
     if (input.name && input.name !== row.name) this.#assertNameFree(input.name, id);
     // A secret that cannot be decrypted any more is replaced by what the admin enters now.
-    const merged: SiteSecret = { ...this.#trySecret(row).secret, ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)) };
+    const merged: SiteSecret = {
+      ...this.#trySecret(row).secret,
+      ...Object.fromEntries(Object.entries(input.secret ?? {}).filter(([, v]) => v)),
+    };
     let config = row.config;
     if (input.config) {
       const next = { ...(input.config as Record<string, unknown>) };
       const prev = row.config as Record<string, unknown>;
-      if (next.host === prev.host && next.port === prev.port && next.hostKeySha256 === undefined) next.hostKeySha256 = prev.hostKeySha256;
+      if (next.host === prev.host && next.port === prev.port && next.hostKeySha256 === undefined)
+        next.hostKeySha256 = prev.hostKeySha256;
       config = this.#validate(row.kind, next, merged);
     }
-    this.db.transaction((tx) => {
-      let secretId = row.secretId;
-      if (input.secret && Object.values(input.secret).some(Boolean)) {
-        const ciphertext = this.keys.encrypt(JSON.stringify(merged), siteSecretAad(id));
-        if (secretId) tx.update(secrets).set({ ciphertext }).where(eq(secrets.id, secretId)).run();
-        else secretId = tx.insert(secrets).values({ ciphertext }).returning({ id: secrets.id }).get().id;
-      }
-      tx.update(sites).set({ name: input.name ?? row.name, config, secretId, updatedAt: new Date() }).where(eq(sites.id, id)).run();
-    }, { behavior: 'immediate' });
+    this.db.transaction(
+      (tx) => {
+        let secretId = row.secretId;
+        if (input.secret && Object.values(input.secret).some(Boolean)) {
+          const ciphertext = this.keys.encrypt(JSON.stringify(merged), siteSecretAad(id));
+          if (secretId) tx.update(secrets).set({ ciphertext }).where(eq(secrets.id, secretId)).run();
+          else secretId = tx.insert(secrets).values({ ciphertext }).returning({ id: secrets.id }).get().id;
+        }
+        tx.update(sites)
+          .set({ name: input.name ?? row.name, config, secretId, updatedAt: new Date() })
+          .where(eq(sites.id, id))
+          .run();
+      },
+      { behavior: 'immediate' },
+    );
     this.#syncKeyring(this.#row(id));
     return this.get(id);
   }
@@ -204,7 +268,8 @@ export class SiteService {
     const keep = new Map<number, string>();
     for (const row of this.db.select().from(sites).where(eq(sites.demo, false)).all()) {
       const { secret } = this.#trySecret(row);
-      if (row.kind === 'ceph' && (row.config as { access?: unknown }).access === 'local' && secret.keyring) keep.set(row.id, secret.keyring);
+      if (row.kind === 'ceph' && (row.config as { access?: unknown }).access === 'local' && secret.keyring)
+        keep.set(row.id, secret.keyring);
     }
     this.registry.resetKeyrings(keep);
   }
@@ -212,12 +277,22 @@ export class SiteService {
   remove(id: number, opts: { withReplicas?: boolean } = {}): SiteView {
     const row = this.#row(id);
     const view = this.#view(row);
-    const refs = this.db.select({ id: replicas.id, name: replicas.name, vm: replicas.vmName }).from(replicas).where(or(eq(replicas.sourceSiteId, id), eq(replicas.targetSiteId, id))).all();
+    const refs = this.db
+      .select({ id: replicas.id, name: replicas.name, vm: replicas.vmName })
+      .from(replicas)
+      .where(or(eq(replicas.sourceSiteId, id), eq(replicas.targetSiteId, id)))
+      .all();
     if (refs.length && !opts.withReplicas) {
-      throw new AppError('PRECONDITION_FAILED', `${row.name} is used by ${refs.length} replica(s) (${refs.map((r) => `${r.vm} → ${r.name}`).join(', ')}); delete them first`);
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${row.name} is used by ${refs.length} replica(s) (${refs.map((r) => `${r.vm} → ${r.name}`).join(', ')}); delete them first`,
+      );
     }
     this.db.transaction((tx) => {
-      if (refs.length) tx.delete(replicas).where(or(eq(replicas.sourceSiteId, id), eq(replicas.targetSiteId, id))).run();
+      if (refs.length)
+        tx.delete(replicas)
+          .where(or(eq(replicas.sourceSiteId, id), eq(replicas.targetSiteId, id)))
+          .run();
       tx.delete(sites).where(eq(sites.id, id)).run();
       if (row.secretId) tx.delete(secrets).where(eq(secrets.id, row.secretId)).run();
     });
@@ -228,9 +303,14 @@ export class SiteService {
   /** The host key fingerprint the site's SSH server presents now. */
   async presentedHostKey(id: number): Promise<{ presented: string; pinned: string | null }> {
     const spec = this.spec(id);
-    if (this.#row(id).demo) throw new AppError('PRECONDITION_FAILED', `${spec.name} is simulated (demo): it has no SSH server and no host key`);
+    if (this.#row(id).demo)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${spec.name} is simulated (demo): it has no SSH server and no host key`,
+      );
     const c = spec.config as Record<string, unknown>;
-    if (typeof c.host !== 'string') throw new AppError('PRECONDITION_FAILED', `site ${spec.name} is not reached over SSH`);
+    if (typeof c.host !== 'string')
+      throw new AppError('PRECONDITION_FAILED', `site ${spec.name} is not reached over SSH`);
     const presented = await probeHostKey(c.host, Number(c.port));
     return { presented, pinned: (c.hostKeySha256 as string | null) ?? null };
   }
@@ -239,15 +319,25 @@ export class SiteService {
   async pinHostKey(id: number, fingerprint: string): Promise<SiteView> {
     const { presented } = await this.presentedHostKey(id);
     if (presented !== fingerprint) {
-      throw new AppError('HOST_KEY_MISMATCH', `the host now presents ${presented}, not the ${fingerprint} you confirmed; check again`);
+      throw new AppError(
+        'HOST_KEY_MISMATCH',
+        `the host now presents ${presented}, not the ${fingerprint} you confirmed; check again`,
+      );
     }
     const row = this.#row(id);
-    this.db.update(sites).set({ config: { ...row.config, hostKeySha256: fingerprint }, updatedAt: new Date() }).where(eq(sites.id, id)).run();
+    this.db
+      .update(sites)
+      .set({ config: { ...row.config, hostKeySha256: fingerprint }, updatedAt: new Date() })
+      .where(eq(sites.id, id))
+      .run();
     return this.get(id);
   }
 
   /** Runs the checks an admin needs to see, stopping at the first failure, each with its reason. */
-  async testConnection(id: number, signal?: AbortSignal): Promise<{ ok: boolean; checks: ConnectionCheck[] }> {
+  async testConnection(
+    id: number,
+    signal?: AbortSignal,
+  ): Promise<{ ok: boolean; checks: ConnectionCheck[] }> {
     const checks: ConnectionCheck[] = [];
     const run = async (name: string, fn: () => Promise<string>) => {
       try {
@@ -269,8 +359,16 @@ export class SiteService {
     if (adapter.kind === 'node') {
       const ok = await run('SSH and shell', async () => {
         const p = await adapter.probe(signal);
-        if (!p.zfsAvailable) throw new AppError('COMMAND_FAILED', 'connected, but `zpool list` failed: ZFS is missing or not permitted');
-        if (!p.hypervisorAvailable) throw new AppError('COMMAND_FAILED', `connected, but the ${p.hypervisor} hypervisor CLI failed or is missing`);
+        if (!p.zfsAvailable)
+          throw new AppError(
+            'COMMAND_FAILED',
+            'connected, but `zpool list` failed: ZFS is missing or not permitted',
+          );
+        if (!p.hypervisorAvailable)
+          throw new AppError(
+            'COMMAND_FAILED',
+            `connected, but the ${p.hypervisor} hypervisor CLI failed or is missing`,
+          );
         return `connected to ${p.hostname}; zfs and ${p.hypervisor} answer`;
       });
       if (ok) {
@@ -278,7 +376,11 @@ export class SiteService {
           const pools = await adapter.listZpools();
           const want = spec.kind === 'node' ? spec.config.zpools : [];
           const missing = want.filter((z) => !pools.some((p) => p.name === z));
-          if (missing.length) throw new AppError('PRECONDITION_FAILED', `zpool(s) ${missing.join(', ')} not found; the node has ${pools.map((p) => p.name).join(', ') || 'none'}`);
+          if (missing.length)
+            throw new AppError(
+              'PRECONDITION_FAILED',
+              `zpool(s) ${missing.join(', ')} not found; the node has ${pools.map((p) => p.name).join(', ') || 'none'}`,
+            );
           return pools.map((p) => `${p.name} (${p.health})`).join(', ') || 'no pools';
         });
         await run('Hypervisor capacity', async () => {

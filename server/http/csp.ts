@@ -28,7 +28,10 @@ export function newNonce(): string {
 }
 
 /** Whether the console is reached over TLS: the proxy says so, or the configured URL is https. */
-export function servedOverTls(forwardedProto: string | null, configuredUrl = process.env.TANDEM_URL): boolean {
+export function servedOverTls(
+  forwardedProto: string | null,
+  configuredUrl = process.env.TANDEM_URL,
+): boolean {
   return forwardedProto?.split(',')[0]?.trim() === 'https' || /^https:\/\//i.test(configuredUrl ?? '');
 }
 

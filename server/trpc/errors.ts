@@ -33,7 +33,8 @@ interface IssueLike {
 
 export function issuesToFields(issues: readonly IssueLike[]): FieldIssue[] {
   return issues.map((i) => ({
-    field: (i.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.') || 'input',
+    field:
+      (i.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.') || 'input',
     message: i.message,
   }));
 }
@@ -41,16 +42,23 @@ export function issuesToFields(issues: readonly IssueLike[]): FieldIssue[] {
 /** Turns anything thrown below the routers into an AppError. */
 export function toAppError(e: unknown): AppError {
   if (e instanceof AppError) return e;
-  if (e instanceof ZodError || (e instanceof Error && e.name === 'ZodError' && Array.isArray((e as ZodError).issues))) {
+  if (
+    e instanceof ZodError ||
+    (e instanceof Error && e.name === 'ZodError' && Array.isArray((e as ZodError).issues))
+  ) {
     const z = e as ZodError;
     const fields = issuesToFields(z.issues);
-    return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+    return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), {
+      fields,
+    });
   }
   if (e instanceof TRPCError) {
     const issues = (e.cause as { issues?: IssueLike[] } | undefined)?.issues;
     if (e.code === 'BAD_REQUEST' && Array.isArray(issues)) {
       const fields = issuesToFields(issues);
-      return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), { fields });
+      return new AppError('INVALID_INPUT', fields.map((f) => `${f.field}: ${f.message}`).join('; '), {
+        fields,
+      });
     }
     // What the procedure threw (an AppError, a ZodError), wrapped by tRPC.
     if (e.cause instanceof AppError) return e.cause;
@@ -103,6 +111,8 @@ export function httpStatusOf(e: AppError): number {
 }
 
 /** The public API's one error body: `{ error: { code, message, fields } }`. */
-export function restErrorBody(e: AppError): { error: { code: AppErrorCode; message: string; fields: FieldIssue[] } } {
+export function restErrorBody(e: AppError): {
+  error: { code: AppErrorCode; message: string; fields: FieldIssue[] };
+} {
   return { error: { code: e.code, message: e.message, fields: e.fields ?? [] } };
 }

@@ -6,7 +6,15 @@ import { hasRole, type Role, type SessionUser } from '../domain/auth';
 import { AppError, errorMessage } from '../core/errors';
 import { historyValue } from '../domain/history';
 import { redactInput } from '../domain/redact';
-import { checkHost, checkOrigin, clientAddress, clientKey, requestHostAndProto, sessionCookie, webConfig } from '../domain/web-access';
+import {
+  checkHost,
+  checkOrigin,
+  clientAddress,
+  clientKey,
+  requestHostAndProto,
+  sessionCookie,
+  webConfig,
+} from '../domain/web-access';
 import { toAppError, toTRPCError } from './errors';
 
 export interface Context {
@@ -48,11 +56,23 @@ export async function createContext(opts: FetchCreateContextFnOptions): Promise<
   return contextFor(await readyApp(), opts);
 }
 
-export function contextFor(app: App, { req, resHeaders, info }: Pick<FetchCreateContextFnOptions, 'req' | 'resHeaders'> & { info?: FetchCreateContextFnOptions['info'] }): Context {
+export function contextFor(
+  app: App,
+  {
+    req,
+    resHeaders,
+    info,
+  }: Pick<FetchCreateContextFnOptions, 'req' | 'resHeaders'> & { info?: FetchCreateContextFnOptions['info'] },
+): Context {
   // Sign-in attempts are counted one request at a time: a batch may carry one auth.* call at most.
   const authCalls = info?.calls.filter((c) => c.path.startsWith('auth.')).length ?? 0;
   if (authCalls > 1) {
-    throw toTRPCError(new AppError('INVALID_INPUT', `one sign-in call per request: this request carries ${authCalls} auth.* calls; send them one at a time`));
+    throw toTRPCError(
+      new AppError(
+        'INVALID_INPUT',
+        `one sign-in call per request: this request carries ${authCalls} auth.* calls; send them one at a time`,
+      ),
+    );
   }
   const cfg = webConfig();
   const { host, proto } = requestHostAndProto(req.headers, cfg);
@@ -97,8 +117,15 @@ const t = initTRPC
       const app = toAppError(error.cause instanceof AppError ? error.cause : error);
       return {
         ...shape,
-        message: app.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR' ? error.message : app.message,
-        data: { ...shape.data, appCode: app.code, fields: app.fields, override: typeof app.details?.override === 'string' ? app.details.override : undefined, stack: undefined },
+        message:
+          app.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR' ? error.message : app.message,
+        data: {
+          ...shape.data,
+          appCode: app.code,
+          fields: app.fields,
+          override: typeof app.details?.override === 'string' ? app.details.override : undefined,
+          stack: undefined,
+        },
       };
     },
   });
@@ -139,9 +166,18 @@ function historyMiddleware(inputs: readonly unknown[]) {
     let params: Record<string, unknown> | undefined;
     if (input !== undefined) {
       const kept = historyValue(redactInput(inputs, input));
-      params = kept && typeof kept === 'object' && !Array.isArray(kept) ? (kept as Record<string, unknown>) : { input: kept };
+      params =
+        kept && typeof kept === 'object' && !Array.isArray(kept)
+          ? (kept as Record<string, unknown>)
+          : { input: kept };
     }
-    const call = ctx.app.history.begin({ username: ctx.user?.username ?? ANONYMOUS, action: path, target: historyTarget(path, params), params, via: ctx.api?.via });
+    const call = ctx.app.history.begin({
+      username: ctx.user?.username ?? ANONYMOUS,
+      action: path,
+      target: historyTarget(path, params),
+      params,
+      via: ctx.api?.via,
+    });
     if (ctx.api) ctx.api.recorded = true;
     const started = Date.now();
     const result = await ctx.app.history.within(call, () => next());
@@ -184,8 +220,12 @@ function recorded<B extends object>(builder: B): B {
     get(target, prop) {
       const value = Reflect.get(target, prop) as unknown;
       if (typeof value !== 'function') return value;
-      const b = target as unknown as { _def: { inputs: unknown[] }; use(m: unknown): { mutation(r: unknown): unknown } };
-      if (prop === 'mutation') return (resolver: unknown) => b.use(historyMiddleware(b._def.inputs)).mutation(resolver);
+      const b = target as unknown as {
+        _def: { inputs: unknown[] };
+        use(m: unknown): { mutation(r: unknown): unknown };
+      };
+      if (prop === 'mutation')
+        return (resolver: unknown) => b.use(historyMiddleware(b._def.inputs)).mutation(resolver);
       if (prop === 'query' || prop === 'subscription') return value;
       return (...args: unknown[]) => {
         const next = (value as (...a: unknown[]) => unknown)(...args);

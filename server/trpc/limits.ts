@@ -8,8 +8,21 @@ export const MAX_BATCH_CALLS = 10;
 const JSON_RPC = { BAD_REQUEST: -32600, PAYLOAD_TOO_LARGE: -32013 } as const;
 
 /** An error answer in the shape the tRPC client reads (superjson-wrapped), for every call of a batch. */
-function refuse(status: 400 | 413, code: keyof typeof JSON_RPC, message: string, headers?: HeadersInit): Response {
-  const body = { error: { json: { message, code: JSON_RPC[code], data: { code, httpStatus: status, appCode: 'INVALID_INPUT', fields: [] } } } };
+function refuse(
+  status: 400 | 413,
+  code: keyof typeof JSON_RPC,
+  message: string,
+  headers?: HeadersInit,
+): Response {
+  const body = {
+    error: {
+      json: {
+        message,
+        code: JSON_RPC[code],
+        data: { code, httpStatus: status, appCode: 'INVALID_INPUT', fields: [] },
+      },
+    },
+  };
   const res = Response.json(body, { status, headers });
   res.headers.set('cache-control', 'no-store');
   return res;
@@ -30,9 +43,20 @@ function callCount(req: Request): number {
  */
 export async function limitRequest(req: Request): Promise<Request | Response> {
   const calls = callCount(req);
-  if (calls > MAX_BATCH_CALLS) return refuse(400, 'BAD_REQUEST', `a batch may hold at most ${MAX_BATCH_CALLS} calls; this one has ${calls}`);
+  if (calls > MAX_BATCH_CALLS)
+    return refuse(
+      400,
+      'BAD_REQUEST',
+      `a batch may hold at most ${MAX_BATCH_CALLS} calls; this one has ${calls}`,
+    );
   if (req.method === 'GET' || req.method === 'HEAD' || !req.body) return req;
-  const tooLarge = () => refuse(413, 'PAYLOAD_TOO_LARGE', `the request body is too large: at most 1 MiB (${MAX_BODY_BYTES} bytes) is accepted`, { connection: 'close' });
+  const tooLarge = () =>
+    refuse(
+      413,
+      'PAYLOAD_TOO_LARGE',
+      `the request body is too large: at most 1 MiB (${MAX_BODY_BYTES} bytes) is accepted`,
+      { connection: 'close' },
+    );
   const declared = Number(req.headers.get('content-length') ?? NaN);
   if (declared > MAX_BODY_BYTES) return tooLarge();
   const reader = req.body.getReader();

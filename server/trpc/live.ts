@@ -32,7 +32,14 @@ export async function* whileSignedIn<T>(
     const now = ctx.app.clock.now();
     // Between full reads, a value goes out unless this process has ended a session since (sign-out,
     // disabled account…) or the session has expired: many streams, no session read per event.
-    if (!full && known && known.revocations === auth.revocations && now < known.expiresAt && now - known.at < recheckMs) return true;
+    if (
+      !full &&
+      known &&
+      known.revocations === auth.revocations &&
+      now < known.expiresAt &&
+      now - known.at < recheckMs
+    )
+      return true;
     try {
       const revocations = auth.revocations;
       const s = auth.session(ctx.token);

@@ -11,7 +11,8 @@ export const transformer = {
   input: superjson,
   output: {
     serialize(value: unknown): Serialized {
-      if (value === null || typeof value !== 'object' || !Object.isFrozen(value)) return superjson.serialize(value);
+      if (value === null || typeof value !== 'object' || !Object.isFrozen(value))
+        return superjson.serialize(value);
       let s = done.get(value);
       if (!s) done.set(value, (s = superjson.serialize(value)));
       return s;

@@ -23,11 +23,16 @@ let replicaId: number;
 /** When the replica was created: its window cannot be longer than the time since. */
 let createdAt: number;
 
-const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs?: number) => untilSeen(what, fn, timeoutMs, () => prom?.log ?? '');
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs?: number) =>
+  untilSeen(what, fn, timeoutMs, () => prom?.log ?? '');
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-metrics-'));
-  server = new TandemServer(PORT, path.join(dir, 'data'), PASSWORD, { TANDEM_DEMO: '1', TANDEM_DEMO_LATENCY_MS: '20', TANDEM_ALERT_INTERVAL_MS: '2000' });
+  server = new TandemServer(PORT, path.join(dir, 'data'), PASSWORD, {
+    TANDEM_DEMO: '1',
+    TANDEM_DEMO_LATENCY_MS: '20',
+    TANDEM_ALERT_INTERVAL_MS: '2000',
+  });
   prom = new Prometheus(PROM_PORT, dir, `127.0.0.1:${PORT}`);
   await server.start();
   await server.login();
@@ -70,15 +75,27 @@ describe('Prometheus scraping /api/metrics', () => {
       },
       240_000,
     );
-    expect(ended.task, ended.logs.map((l) => l.message).join('\n')).toMatchObject({ state: 'finished', error: null });
-    expect((await server.query<{ lastSyncAt: string | null }>('replicas.get', { id: replicaId })).lastSyncAt).not.toBeNull();
+    expect(ended.task, ended.logs.map((l) => l.message).join('\n')).toMatchObject({
+      state: 'finished',
+      error: null,
+    });
+    expect(
+      (await server.query<{ lastSyncAt: string | null }>('replicas.get', { id: replicaId })).lastSyncAt,
+    ).not.toBeNull();
     for (const n of ['demo-site-a', 'demo-site-b']) {
-      await until(`${n} answered its mirroring status`, async () => ((await server.query<{ state: string }>('ceph.status', { siteId: id(n), waitMs: 5_000 })).state === 'answered' ? true : undefined));
+      await until(`${n} answered its mirroring status`, async () =>
+        (await server.query<{ state: string }>('ceph.status', { siteId: id(n), waitMs: 5_000 })).state ===
+        'answered'
+          ? true
+          : undefined,
+      );
     }
   });
 
   it('is scraped by a real Prometheus with the token, and its query API returns the data-loss window of a replica and of an image', async () => {
-    token = (await server.call<{ token: string }>('apiTokens.create', { name: 'prometheus', scope: 'metrics' })).token;
+    token = (
+      await server.call<{ token: string }>('apiTokens.create', { name: 'prometheus', scope: 'metrics' })
+    ).token;
     prom.start(token);
     const up = await until('the target is up', async () => {
       const t = await prom.scraped();
@@ -90,10 +107,18 @@ describe('Prometheus scraping /api/metrics', () => {
 
     const windows = await until('the data-loss windows of a replica and an image', async () => {
       const r = await prom.query('tandem_data_loss_window_seconds');
-      return r.some((s) => s.metric.kind === 'vm-replica') && r.some((s) => s.metric.kind === 'rbd-image') ? r : undefined;
+      return r.some((s) => s.metric.kind === 'vm-replica') && r.some((s) => s.metric.kind === 'rbd-image')
+        ? r
+        : undefined;
     });
     const rep = windows.find((s) => s.metric.subject === `replica:${replicaId}`);
-    expect(rep?.metric).toMatchObject({ kind: 'vm-replica', name: 'cache01 (metrics)', source: 'demo-node2', target: 'demo-node3', job: 'tandem' });
+    expect(rep?.metric).toMatchObject({
+      kind: 'vm-replica',
+      name: 'cache01 (metrics)',
+      source: 'demo-node2',
+      target: 'demo-node3',
+      job: 'tandem',
+    });
     const repWindow = Number(rep!.value[1]);
     expect(repWindow).toBeGreaterThanOrEqual(0);
     expect(repWindow).toBeLessThanOrEqual((Date.now() - createdAt) / 1000 + 1);
@@ -104,11 +129,15 @@ describe('Prometheus scraping /api/metrics', () => {
     expect(Number(img.value[1])).toBeLessThan(86_400);
 
     // The RPO joins the window on the same labels: an alerting rule's expression evaluates.
-    const over = await prom.query(`tandem_data_loss_window_seconds{subject="replica:${replicaId}"} / on(subject) tandem_rpo_seconds`);
+    const over = await prom.query(
+      `tandem_data_loss_window_seconds{subject="replica:${replicaId}"} / on(subject) tandem_rpo_seconds`,
+    );
     expect(over).toHaveLength(1);
     expect(Number(over[0]!.value[1])).toBeGreaterThanOrEqual(0);
     // The health is a state set: exactly one health per object is 1.
-    const health = await prom.query(`sum by (subject) (tandem_protection_health{subject="replica:${replicaId}"})`);
+    const health = await prom.query(
+      `sum by (subject) (tandem_protection_health{subject="replica:${replicaId}"})`,
+    );
     expect(health.map((s) => s.value[1])).toEqual(['1']);
     // Every demo site is known to be up, the sync shows in the counters and the task counts.
     const sitesUp = await until('every site known', async () => {
@@ -137,27 +166,50 @@ describe('Prometheus scraping /api/metrics', () => {
     // Every demo site answers: the site rule has nothing to say.
     expect(evaluated.find((r) => r.name === 'TandemSiteDown')!.alerts).toEqual([]);
     // The replica syncs every 30 s; with a 10-s RPO its window goes over it between two syncs.
-    await server.call('protection.setRpo', { scope: { kind: 'object', subject: `replica:${replicaId}` }, seconds: 10 });
-    await until('the RPO of 10 s scraped', async () => ((await prom.query(`tandem_rpo_seconds{subject="replica:${replicaId}"}`))[0]?.value[1] === '10' ? true : undefined));
+    await server.call('protection.setRpo', {
+      scope: { kind: 'object', subject: `replica:${replicaId}` },
+      seconds: 10,
+    });
+    await until('the RPO of 10 s scraped', async () =>
+      (await prom.query(`tandem_rpo_seconds{subject="replica:${replicaId}"}`))[0]?.value[1] === '10'
+        ? true
+        : undefined,
+    );
     const pending = await until(
       'the RPO alert pending for the replica',
-      async () => (await prom.rules()).find((r) => r.name === 'TandemDataLossWindowOverRpo')?.alerts.find((a) => a.labels.subject === `replica:${replicaId}`),
+      async () =>
+        (await prom.rules())
+          .find((r) => r.name === 'TandemDataLossWindowOverRpo')
+          ?.alerts.find((a) => a.labels.subject === `replica:${replicaId}`),
       90_000,
     );
-    expect(pending).toMatchObject({ state: 'pending', labels: { kind: 'vm-replica', source: 'demo-node2', target: 'demo-node3', severity: 'warning' } });
+    expect(pending).toMatchObject({
+      state: 'pending',
+      labels: { kind: 'vm-replica', source: 'demo-node2', target: 'demo-node3', severity: 'warning' },
+    });
     // Tandem's own alert rules fire for the replica too, and its alert counts reach Prometheus.
     type Alert = { rule: string; subject: string; severity: string };
     const fired = await until(
       "Tandem's RPO alert for the replica",
-      async () => (await server.query<{ rows: Alert[] }>('alerts.list', { state: 'firing', pageSize: 200 })).rows.find((a) => a.subject === `replica:${replicaId}` && a.rule.startsWith('rpo-')),
+      async () =>
+        (await server.query<{ rows: Alert[] }>('alerts.list', { state: 'firing', pageSize: 200 })).rows.find(
+          (a) => a.subject === `replica:${replicaId}` && a.rule.startsWith('rpo-'),
+        ),
       90_000,
     );
-    const counted = await until('the alert counted in tandem_alerts', async () => (await prom.query(`tandem_alerts{rule="${fired.rule}",severity="${fired.severity}",state="firing"}`))[0]);
+    const counted = await until(
+      'the alert counted in tandem_alerts',
+      async () =>
+        (
+          await prom.query(`tandem_alerts{rule="${fired.rule}",severity="${fired.severity}",state="firing"}`)
+        )[0],
+    );
     expect(Number(counted.value[1])).toBeGreaterThanOrEqual(1);
   });
 
   it('takes the target down once the token is revoked', async () => {
-    const [t] = await server.query<{ id: number; name: string; lastUsedAt: string | null }[]>('apiTokens.list');
+    const [t] =
+      await server.query<{ id: number; name: string; lastUsedAt: string | null }[]>('apiTokens.list');
     expect(t!.name).toBe('prometheus');
     expect(t!.lastUsedAt).not.toBeNull();
     await server.call('apiTokens.revoke', { id: t!.id });

@@ -28,13 +28,46 @@ const MiB = 1024 * 1024;
 
 /** Every method of the CephAdapter interface; the test fails if one was never called. */
 const INTERFACE_METHODS = [
-  'probe', 'listMirrorPools', 'listRbdPools', 'getPoolMirrorInfo', 'getPoolMirrorStatus', 'getPoolMirrorStatusVerbose',
-  'setPoolMirrorMode', 'getSiteName', 'setSiteName', 'createBootstrapToken', 'importBootstrapToken', 'setPeerClient',
-  'setPeerMonHost', 'setPeerSiteName', 'setPeerDirection', 'removePeer', 'enableJournaling', 'disableJournaling',
-  'enablePoolJournaling', 'disablePoolJournaling', 'listSnapshotSchedules', 'addSnapshotSchedule', 'removeSnapshotSchedule',
-  'getSnapshotScheduleStatus', 'listImages', 'getImageInfo', 'getImageMirrorStatus', 'enableImageMirroring',
-  'disableImageMirroring', 'promoteImage', 'demoteImage', 'resyncImage', 'createMirrorSnapshot', 'listImageSnapshots',
-  'createImage', 'removeImage', 'imageChecksum', 'writeImage', 'listMirrorDaemons', 'refreshStatus',
+  'probe',
+  'listMirrorPools',
+  'listRbdPools',
+  'getPoolMirrorInfo',
+  'getPoolMirrorStatus',
+  'getPoolMirrorStatusVerbose',
+  'setPoolMirrorMode',
+  'getSiteName',
+  'setSiteName',
+  'createBootstrapToken',
+  'importBootstrapToken',
+  'setPeerClient',
+  'setPeerMonHost',
+  'setPeerSiteName',
+  'setPeerDirection',
+  'removePeer',
+  'enableJournaling',
+  'disableJournaling',
+  'enablePoolJournaling',
+  'disablePoolJournaling',
+  'listSnapshotSchedules',
+  'addSnapshotSchedule',
+  'removeSnapshotSchedule',
+  'getSnapshotScheduleStatus',
+  'listImages',
+  'getImageInfo',
+  'getImageMirrorStatus',
+  'enableImageMirroring',
+  'disableImageMirroring',
+  'promoteImage',
+  'demoteImage',
+  'resyncImage',
+  'createMirrorSnapshot',
+  'listImageSnapshots',
+  'createImage',
+  'removeImage',
+  'imageChecksum',
+  'writeImage',
+  'listMirrorDaemons',
+  'refreshStatus',
 ] as const satisfies readonly (keyof CephAdapter)[];
 
 const called = new Set<string>();
@@ -73,7 +106,13 @@ function log(msg: string) {
 }
 
 /** Polls (see pollUntil) and records how long it took under `label`. */
-function poll<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 90_000, everyMs = 1_000): Promise<T> {
+function poll<T>(
+  label: string,
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 90_000,
+  everyMs = 1_000,
+): Promise<T> {
   return pollUntil(label, fn, ok, timeoutMs, everyMs, (ms) => {
     timings[label] = `${(ms / 1000).toFixed(1)} s`;
     log(`${label}: ${timings[label]}`);
@@ -92,8 +131,11 @@ async function promoteWithRetry(site: CephAdapter, label: string, timeoutMs = 60
       log(`${label}: promoted after ${attempts} attempt(s) in ${secs(t0)} s`);
       return attempts;
     } catch (e) {
-      const retry = isRetryableCephError(e) || (AppError.is(e) && ['CONFLICT', 'COMMAND_FAILED'].includes(e.code));
-      log(`${label}: attempt ${attempts} refused (${AppError.is(e) ? e.code : 'error'}: …${(e as Error).message.slice(-260)})`);
+      const retry =
+        isRetryableCephError(e) || (AppError.is(e) && ['CONFLICT', 'COMMAND_FAILED'].includes(e.code));
+      log(
+        `${label}: attempt ${attempts} refused (${AppError.is(e) ? e.code : 'error'}: …${(e as Error).message.slice(-260)})`,
+      );
       if (!retry || Date.now() - t0 > timeoutMs) throw e;
       await sleep(1_000);
     }
@@ -125,13 +167,22 @@ async function openAndCheckLab() {
   rawB = lab.adapter('site-b');
   a = recording(rawA);
   b = recording(rawB);
-  for (const [name, site] of [['site-a', rawA], ['site-b', rawB]] as const) {
+  for (const [name, site] of [
+    ['site-a', rawA],
+    ['site-b', rawB],
+  ] as const) {
     const info = await site.getPoolMirrorInfo(POOL);
     if (info.peers.length > 0) {
-      throw new Error(`pool ${POOL} on ${name} is already paired (${info.peers.length} peer(s)); this test starts from unpaired pools: run \`bash scripts/lab/ceph-sites.sh unpair\``);
+      throw new Error(
+        `pool ${POOL} on ${name} is already paired (${info.peers.length} peer(s)); this test starts from unpaired pools: run \`bash scripts/lab/ceph-sites.sh unpair\``,
+      );
     }
-    if (info.mode !== 'image') throw new Error(`pool ${POOL} on ${name} is in mode ${info.mode}, expected image; recreate the lab (ceph-sites.sh down && up)`);
-    if ((await site.getPoolMirrorInfo(PLAIN)).mode !== 'disabled') throw new Error(`pool ${PLAIN} on ${name} has mirroring enabled; the lab is not clean`);
+    if (info.mode !== 'image')
+      throw new Error(
+        `pool ${POOL} on ${name} is in mode ${info.mode}, expected image; recreate the lab (ceph-sites.sh down && up)`,
+      );
+    if ((await site.getPoolMirrorInfo(PLAIN)).mode !== 'disabled')
+      throw new Error(`pool ${PLAIN} on ${name} has mirroring enabled; the lab is not clean`);
   }
 }
 
@@ -149,7 +200,11 @@ afterAll(async () => {
   await attempt('schedules', async () => {
     for (const e of await rawA.listSnapshotSchedules()) {
       if (e.image === IMG || e.image === JIMG || (e.level === 'pool' && e.pool === POOL)) {
-        await rawA.removeSnapshotSchedule({ pool: e.pool ?? undefined, namespace: e.namespace ?? undefined, image: e.image ?? undefined });
+        await rawA.removeSnapshotSchedule({
+          pool: e.pool ?? undefined,
+          namespace: e.namespace ?? undefined,
+          image: e.image ?? undefined,
+        });
       }
     }
   });
@@ -157,7 +212,8 @@ afterAll(async () => {
     for (const img of [IMG, JIMG]) {
       await attempt(`disable mirroring of ${img}`, async () => {
         const info = await site.getImageInfo(POOL, '', img);
-        if (info.mirroring.state !== 'disabled') await site.disableImageMirroring(POOL, '', img, { force: true });
+        if (info.mirroring.state !== 'disabled')
+          await site.disableImageMirroring(POOL, '', img, { force: true });
       });
     }
   }
@@ -167,12 +223,14 @@ afterAll(async () => {
     await attempt('namespace', async () => {
       const pools = await site.listRbdPools();
       if (pools.find((p) => p.name === POOL)?.namespaces.includes(NS)) {
-        if ((await site.getPoolMirrorInfo(POOL, NS)).mode !== 'disabled') await site.setPoolMirrorMode(POOL, NS, 'disabled');
+        if ((await site.getPoolMirrorInfo(POOL, NS)).mode !== 'disabled')
+          await site.setPoolMirrorMode(POOL, NS, 'disabled');
         await site.exec('rbd', ['namespace', 'remove', `${POOL}/${NS}`], { action: 'remove namespace' });
       }
     });
     await attempt('rbd2 mode', async () => {
-      if ((await site.getPoolMirrorInfo(PLAIN)).mode !== 'disabled') await site.setPoolMirrorMode(PLAIN, '', 'disabled');
+      if ((await site.getPoolMirrorInfo(PLAIN)).mode !== 'disabled')
+        await site.setPoolMirrorMode(PLAIN, '', 'disabled');
     });
     await attempt('peers', async () => {
       for (const p of (await site.getPoolMirrorInfo(POOL)).peers) await site.removePeer(POOL, p.uuid);
@@ -235,8 +293,16 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     const [ia, ib] = await Promise.all([a.getPoolMirrorInfo(POOL), b.getPoolMirrorInfo(POOL)]);
     expect(ia.peers).toHaveLength(1);
     expect(ib.peers).toHaveLength(1);
-    expect(ia.peers[0]).toMatchObject({ siteName: 'site-b', direction: 'rx-tx', clientName: 'client.rbd-mirror-peer' });
-    expect(ib.peers[0]).toMatchObject({ siteName: 'site-a', direction: 'rx-tx', monHost: expect.stringContaining('13300') });
+    expect(ia.peers[0]).toMatchObject({
+      siteName: 'site-b',
+      direction: 'rx-tx',
+      clientName: 'client.rbd-mirror-peer',
+    });
+    expect(ib.peers[0]).toMatchObject({
+      siteName: 'site-a',
+      direction: 'rx-tx',
+      monHost: expect.stringContaining('13300'),
+    });
     expect(JSON.stringify([ia, ib])).not.toMatch(/"key"/);
     peerOnA = ia.peers[0]!.uuid;
     peerOnB = ib.peers[0]!.uuid;
@@ -251,25 +317,41 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     // turns rx-only back into rx-tx, and after a rename it adds its site name again as a second,
     // tx-only peer. So the edits run on a peer of rbd2 that names a cluster that does not exist.
     await b.setPoolMirrorMode(PLAIN, '', 'image');
-    await rawB.exec('rbd', ['mirror', 'pool', 'peer', 'add', PLAIN, 'client.rbd-mirror-peer@site-z'], { action: 'add a test peer' });
+    await rawB.exec('rbd', ['mirror', 'pool', 'peer', 'add', PLAIN, 'client.rbd-mirror-peer@site-z'], {
+      action: 'add a test peer',
+    });
     const peer = (await b.getPoolMirrorInfo(PLAIN)).peers.find((p) => p.siteName === 'site-z')!;
     expect(peer).toMatchObject({ direction: 'rx-tx', clientName: 'client.rbd-mirror-peer' });
     await b.setPeerSiteName(PLAIN, peer.uuid, 'site-z-alias');
     await b.setPeerDirection(PLAIN, peer.uuid, 'rx-only');
     await b.setPeerClient(PLAIN, peer.uuid, 'client.rbd-mirror-other');
     await b.setPeerMonHost(PLAIN, peer.uuid, '[v2:127.0.0.1:13399/0]');
-    expect((await b.getPoolMirrorInfo(PLAIN)).peers[0]).toMatchObject({ uuid: peer.uuid, siteName: 'site-z-alias', direction: 'rx-only', clientName: 'client.rbd-mirror-other', monHost: '[v2:127.0.0.1:13399/0]' });
+    expect((await b.getPoolMirrorInfo(PLAIN)).peers[0]).toMatchObject({
+      uuid: peer.uuid,
+      siteName: 'site-z-alias',
+      direction: 'rx-only',
+      clientName: 'client.rbd-mirror-other',
+      monHost: '[v2:127.0.0.1:13399/0]',
+    });
     await b.setPeerSiteName(PLAIN, peer.uuid, 'site-z');
     await b.setPeerDirection(PLAIN, peer.uuid, 'rx-tx');
     await b.setPeerClient(PLAIN, peer.uuid, 'client.rbd-mirror-peer');
-    expect((await b.getPoolMirrorInfo(PLAIN)).peers[0]).toMatchObject({ siteName: 'site-z', direction: 'rx-tx', clientName: 'client.rbd-mirror-peer' });
-    const missing = await b.setPeerSiteName(PLAIN, '00000000-0000-0000-0000-000000000000', 'x').catch((x: unknown) => x);
+    expect((await b.getPoolMirrorInfo(PLAIN)).peers[0]).toMatchObject({
+      siteName: 'site-z',
+      direction: 'rx-tx',
+      clientName: 'client.rbd-mirror-peer',
+    });
+    const missing = await b
+      .setPeerSiteName(PLAIN, '00000000-0000-0000-0000-000000000000', 'x')
+      .catch((x: unknown) => x);
     expect(AppError.is(missing, 'NOT_FOUND'), String(missing)).toBe(true);
     await b.removePeer(PLAIN, peer.uuid);
     expect((await b.getPoolMirrorInfo(PLAIN)).peers).toEqual([]);
     await b.setPoolMirrorMode(PLAIN, '', 'disabled');
     // The real peer of rbd is untouched.
-    expect((await b.getPoolMirrorInfo(POOL)).peers).toMatchObject([{ uuid: peerOnB, siteName: 'site-a', direction: 'rx-tx' }]);
+    expect((await b.getPoolMirrorInfo(POOL)).peers).toMatchObject([
+      { uuid: peerOnB, siteName: 'site-a', direction: 'rx-tx' },
+    ]);
     // rbd-mirror reads peers at start; restart it as an operator would after changing them.
     await cephLabScript('restart-mirror', 'site-b');
   });
@@ -295,20 +377,37 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     const infoA = await a.getImageInfo(POOL, '', IMG);
     const infoB = await b.getImageInfo(POOL, '', IMG);
     expect(infoA.mirroring).toMatchObject({ mode: 'snapshot', state: 'enabled', primary: true });
-    expect(infoB.mirroring).toMatchObject({ mode: 'snapshot', primary: false, globalId: infoA.mirroring.globalId });
+    expect(infoB.mirroring).toMatchObject({
+      mode: 'snapshot',
+      primary: false,
+      globalId: infoA.mirroring.globalId,
+    });
     const snapsA = await a.listImageSnapshots(POOL, '', IMG);
-    expect(snapsA.find((s) => s.id === snapshotId)?.mirror).toMatchObject({ state: 'primary', primary: true, complete: true });
+    expect(snapsA.find((s) => s.id === snapshotId)?.mirror).toMatchObject({
+      state: 'primary',
+      primary: true,
+      complete: true,
+    });
 
     const before = rawA.cliCalls;
     const listA = await a.listImages(POOL);
     expect(rawA.cliCalls - before).toBe(2);
     expect(listA.find((i) => i.name === IMG)?.mirroring).toMatchObject({ primary: true, state: 'stopped' });
     const listB = await b.listImages(POOL);
-    expect(listB.find((i) => i.name === IMG)?.mirroring).toMatchObject({ primary: false, state: 'replaying', mode: 'snapshot' });
+    expect(listB.find((i) => i.name === IMG)?.mirroring).toMatchObject({
+      primary: false,
+      state: 'replaying',
+      mode: 'snapshot',
+    });
 
     const sa = await a.getImageMirrorStatus(POOL, '', IMG);
     expect(sa.description.localPrimary).toBe(true);
-    await poll('site-a sees the peer replaying', status(a), (s) => s.peerSites[0]?.state === 'replaying', 60_000);
+    await poll(
+      'site-a sees the peer replaying',
+      status(a),
+      (s) => s.peerSites[0]?.state === 'replaying',
+      60_000,
+    );
 
     const [ca, cb] = await Promise.all([a.imageChecksum(POOL, '', IMG), b.imageChecksum(POOL, '', IMG)]);
     expect(cb).toBe(ca);
@@ -324,7 +423,9 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     expect(rbd.peers).toHaveLength(1);
     expect(snap.daemons[0]).toMatchObject({ daemonId: 'lab', leader: true });
     timings['refreshStatus CLI calls (2 pools, discovery)'] = String(snap.cliCalls);
-    log(`refreshStatus: ${snap.cliCalls} CLI calls for ${snap.pools.length} pool(s)/namespace(s), ${snap.pools.reduce((n, p) => n + p.images.length, 0)} image(s)`);
+    log(
+      `refreshStatus: ${snap.cliCalls} CLI calls for ${snap.pools.length} pool(s)/namespace(s), ${snap.pools.reduce((n, p) => n + p.images.length, 0)} image(s)`,
+    );
     const named = await b.refreshStatus([POOL]);
     log(`refreshStatus([${POOL}]): ${named.cliCalls} CLI calls`);
     expect(named.cliCalls).toBe(1 + 1 + 1 + 1 + 2);
@@ -334,11 +435,23 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     await a.addSnapshotSchedule({ pool: POOL }, '30m');
     await a.addSnapshotSchedule({ pool: POOL, image: IMG }, '3m', '00:01');
     const all = await a.listSnapshotSchedules();
-    expect(all.find((e) => e.level === 'pool' && e.pool === POOL)?.items).toEqual([{ interval: '30m', startTime: null }]);
-    expect(all.find((e) => e.level === 'image' && e.image === IMG)?.items).toEqual([{ interval: '3m', startTime: '00:01:00' }]);
-    expect((await a.listSnapshotSchedules({ pool: POOL, image: IMG })).map((e) => e.level)).toEqual(['image']);
+    expect(all.find((e) => e.level === 'pool' && e.pool === POOL)?.items).toEqual([
+      { interval: '30m', startTime: null },
+    ]);
+    expect(all.find((e) => e.level === 'image' && e.image === IMG)?.items).toEqual([
+      { interval: '3m', startTime: '00:01:00' },
+    ]);
+    expect((await a.listSnapshotSchedules({ pool: POOL, image: IMG })).map((e) => e.level)).toEqual([
+      'image',
+    ]);
 
-    const st = await poll('schedule status lists the image', () => a.getSnapshotScheduleStatus({ pool: POOL }), (s) => s.some((x) => x.image === IMG), 90_000, 2_000);
+    const st = await poll(
+      'schedule status lists the image',
+      () => a.getSnapshotScheduleStatus({ pool: POOL }),
+      (s) => s.some((x) => x.image === IMG),
+      90_000,
+      2_000,
+    );
     const row = st.find((x) => x.image === IMG)!;
     // the image level overrides the pool level; the mgr runs in UTC here
     const expected = nextRunOf([{ interval: '3m', startTime: '00:01' }], Date.now() - 60_000)!;
@@ -346,7 +459,9 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     expect(Math.abs(shown - expected.getTime()) % (3 * 60_000)).toBe(0);
     expect(new Date(shown).getUTCMinutes() % 3).toBe(1);
     log(`next scheduled snapshot of ${IMG}: ${row.scheduleTime}`);
-    expect((await a.getSnapshotScheduleStatus({ pool: POOL, image: IMG }))[0]?.scheduleTime).toBe(row.scheduleTime);
+    expect((await a.getSnapshotScheduleStatus({ pool: POOL, image: IMG }))[0]?.scheduleTime).toBe(
+      row.scheduleTime,
+    );
 
     await a.removeSnapshotSchedule({ pool: POOL, image: IMG }, '3m', '00:01');
     await a.removeSnapshotSchedule({ pool: POOL }, '30m');
@@ -366,20 +481,36 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     expect(on.skipped).toContainEqual({ image: IMG, reason: 'snapshot mirroring mode' });
     await a.enableImageMirroring(POOL, '', JIMG, 'journal');
     await a.writeImage(POOL, '', JIMG, 0, crypto.randomBytes(64 * 1024));
-    const s = await poll('journal image replaying on site-b', () => b.getImageMirrorStatus(POOL, '', JIMG), isReplaying, 90_000);
+    const s = await poll(
+      'journal image replaying on site-b',
+      () => b.getImageMirrorStatus(POOL, '', JIMG),
+      isReplaying,
+      90_000,
+    );
     expect(s.description.entriesBehindPrimary).not.toBeNull();
     const refused = await a.disableJournaling(POOL, '', JIMG).catch((x: unknown) => x);
     expect(AppError.is(refused, 'PRECONDITION_FAILED')).toBe(true);
     await a.disableImageMirroring(POOL, '', JIMG);
     // disabling is asynchronous: the image shows `disabling` until its peer let go of it
-    const disabled = await poll('journal mirroring disabled', () => a.getImageInfo(POOL, '', JIMG), (i) => i.mirroring.state === 'disabled', 60_000);
+    const disabled = await poll(
+      'journal mirroring disabled',
+      () => a.getImageInfo(POOL, '', JIMG),
+      (i) => i.mirroring.state === 'disabled',
+      60_000,
+    );
     // Ceph drops the journaling feature together with journal-based mirroring
     expect(disabled.features).not.toContain('journaling');
     expect((await a.enablePoolJournaling(POOL)).changed).toEqual([JIMG]);
     const off = await a.disablePoolJournaling(POOL);
     expect(off).toMatchObject({ changed: [JIMG] });
     await a.removeImage(POOL, '', JIMG);
-    await poll('journal image gone from site-b', () => b.listImages(POOL), (l) => !l.some((i) => i.name === JIMG), 90_000, 2_000);
+    await poll(
+      'journal image gone from site-b',
+      () => b.listImages(POOL),
+      (l) => !l.some((i) => i.name === JIMG),
+      90_000,
+      2_000,
+    );
   });
 
   it('sets the mirror mode of rbd2 (image → pool → disabled) and of a namespace', async () => {
@@ -416,7 +547,12 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     expect(AppError.is(refused, 'CONFLICT')).toBe(true);
     await b.writeImage(POOL, '', IMG, 8 * MiB, crypto.randomBytes(MiB));
     const { snapshotId } = await b.createMirrorSnapshot(POOL, '', IMG);
-    await poll('write on site-b copied to site-a', () => a.listImageSnapshots(POOL, '', IMG), (s) => s.some((x) => x.mirror?.primarySnapId === snapshotId && x.mirror.complete), 60_000);
+    await poll(
+      'write on site-b copied to site-a',
+      () => a.listImageSnapshots(POOL, '', IMG),
+      (s) => s.some((x) => x.mirror?.primarySnapId === snapshotId && x.mirror.complete),
+      60_000,
+    );
     expect(await a.imageChecksum(POOL, '', IMG)).toBe(await b.imageChecksum(POOL, '', IMG));
 
     const t1 = Date.now();
@@ -430,11 +566,26 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
   it('forced promote on site-b while site-a is primary: split-brain, then demote + resync', async () => {
     await b.promoteImage(POOL, '', IMG, { force: true });
     await b.writeImage(POOL, '', IMG, 0, Buffer.from('diverged on site-b'));
-    await poll('both sides primary', async () => [await a.getImageMirrorStatus(POOL, '', IMG), await b.getImageMirrorStatus(POOL, '', IMG)], ([x, y]) => isPrimaryStatus(x!) && isPrimaryStatus(y!), 60_000);
+    await poll(
+      'both sides primary',
+      async () => [await a.getImageMirrorStatus(POOL, '', IMG), await b.getImageMirrorStatus(POOL, '', IMG)],
+      ([x, y]) => isPrimaryStatus(x!) && isPrimaryStatus(y!),
+      60_000,
+    );
     await b.demoteImage(POOL, '', IMG);
-    const sb = await poll('split-brain visible on site-b', status(b), (s) => s.description.splitBrain, 90_000);
+    const sb = await poll(
+      'split-brain visible on site-b',
+      status(b),
+      (s) => s.description.splitBrain,
+      90_000,
+    );
     expect(sb.rawState).toBe('up+error');
-    await poll('site-a sees the split-brain of its peer', status(a), (s) => s.peerSites[0]?.description.splitBrain === true, 60_000);
+    await poll(
+      'site-a sees the split-brain of its peer',
+      status(a),
+      (s) => s.peerSites[0]?.description.splitBrain === true,
+      60_000,
+    );
     const pool = await b.getPoolMirrorStatus(POOL);
     expect(pool.summary.states.error).toBe(1);
 
@@ -442,14 +593,28 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     await b.resyncImage(POOL, '', IMG);
     await poll('resync: site-b replaying again', status(b), isReplaying, 180_000, 2_000);
     await a.createMirrorSnapshot(POOL, '', IMG);
-    await poll('resync: site-b caught up', status(b), (s) => isReplaying(s) && s.description.replayState === 'idle' && s.description.localSnapshotTimestamp === s.description.remoteSnapshotTimestamp, 60_000);
+    await poll(
+      'resync: site-b caught up',
+      status(b),
+      (s) =>
+        isReplaying(s) &&
+        s.description.replayState === 'idle' &&
+        s.description.localSnapshotTimestamp === s.description.remoteSnapshotTimestamp,
+      60_000,
+    );
     timings['demote + resync → replaying'] = `${secs(t0)} s`;
     expect(await b.imageChecksum(POOL, '', IMG)).toBe(await a.imageChecksum(POOL, '', IMG));
   });
 
   it('disables mirroring, removes the images and unpairs both sides', async () => {
     await a.disableImageMirroring(POOL, '', IMG);
-    await poll('non-primary copy removed from site-b', () => b.listImages(POOL), (l) => !l.some((i) => i.name === IMG), 90_000, 2_000);
+    await poll(
+      'non-primary copy removed from site-b',
+      () => b.listImages(POOL),
+      (l) => !l.some((i) => i.name === IMG),
+      90_000,
+      2_000,
+    );
     await a.removeImage(POOL, '', IMG);
     const gone = await a.getImageInfo(POOL, '', IMG).catch((x: unknown) => x);
     expect(AppError.is(gone, 'NOT_FOUND')).toBe(true);

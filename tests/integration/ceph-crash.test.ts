@@ -52,11 +52,34 @@ beforeAll(async () => {
   b = lab.adapter('site-b');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-ceph-crash-'));
   app = createApp({ dbFile: path.join(dir, 'tandem.db'), dataDir: dir });
-  const ctx: Context = { app, user: { id: 1, username: 'it-admin', role: 'admin' }, sessionError: null, token: undefined, origin: 'http://it', host: 'it', secure: false, clientKey: 'it', resHeaders: new Headers() };
+  const ctx: Context = {
+    app,
+    user: { id: 1, username: 'it-admin', role: 'admin' },
+    sessionError: null,
+    token: undefined,
+    origin: 'http://it',
+    host: 'it',
+    secure: false,
+    clientKey: 'it',
+    resHeaders: new Headers(),
+  };
   caller = createCaller(ctx);
   const ids: Record<string, number> = {};
   for (const s of lab.sites) {
-    ids[s.name] = (await caller.sites.create({ name: s.name, kind: 'ceph', config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring } })).id;
+    ids[s.name] = (
+      await caller.sites.create({
+        name: s.name,
+        kind: 'ceph',
+        config: {
+          access: 'local',
+          siteName: s.name,
+          cluster: s.cluster,
+          confPath: s.conf,
+          clientId: s.clientId,
+          keyringPath: s.keyring,
+        },
+      })
+    ).id;
   }
   A = ids['site-a']!;
   B = ids['site-b']!;
@@ -107,13 +130,20 @@ describe('a Ceph site that loses power', () => {
     expect(gone.value.error).toMatch(/site-a did not answer within 5 s/);
     expect(gone.ms).toBeLessThan(10_000);
     // What the page asks: an answer within its wait (1.5 s), here the unreachable state found above.
-    const page = await timed('status of crashed site-a as the page asks it (waitMs 1500)', () => caller.ceph.status({ siteId: A, waitMs: 1_500 }));
+    const page = await timed('status of crashed site-a as the page asks it (waitMs 1500)', () =>
+      caller.ceph.status({ siteId: A, waitMs: 1_500 }),
+    );
     expect(page.value.state).toBe('unreachable');
     expect(page.ms).toBeLessThan(5_000);
     // The failover wizard's preview from site-b's page does not wait for site-a again.
-    const plan = await timed('failover plan preview site-a → site-b', () => caller.ceph.failoverPlan({ fromSiteId: A, toSiteId: B, pool: POOL }));
+    const plan = await timed('failover plan preview site-a → site-b', () =>
+      caller.ceph.failoverPlan({ fromSiteId: A, toSiteId: B, pool: POOL }),
+    );
     expect(plan.value.mode).toBe('unplanned');
-    expect(plan.value.checks.find((c) => c.id === 'from')).toMatchObject({ status: 'warn', message: expect.stringMatching(/unreachable/) });
+    expect(plan.value.checks.find((c) => c.id === 'from')).toMatchObject({
+      status: 'warn',
+      message: expect.stringMatching(/unreachable/),
+    });
     expect(plan.ms).toBeLessThan(5_000);
 
     await timed('start site-a', () => cephLabScript('start', 'site-a'));
@@ -121,7 +151,12 @@ describe('a Ceph site that loses power', () => {
 
     // Everything written before the power loss is there.
     expect(await a.imageChecksum(POOL, '', IMG)).toBe(md5);
-    const back = await pollUntil('site-a answers its status again', () => caller.ceph.status({ siteId: A }), (s) => s.state === 'answered', 30_000);
+    const back = await pollUntil(
+      'site-a answers its status again',
+      () => caller.ceph.status({ siteId: A }),
+      (s) => s.state === 'answered',
+      30_000,
+    );
     expect(back.pools.some((p) => p.pool === POOL && p.namespace === '')).toBe(true);
     expect((await cephPool(caller, A, POOL))!.images.map((i) => i.name)).toContain(IMG);
     expect((await a.probe()).health).toBe('HEALTH_OK');

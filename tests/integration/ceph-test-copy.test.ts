@@ -32,21 +32,33 @@ const timings: Record<string, string> = {};
 const md5 = (d: Uint8Array) => crypto.createHash('md5').update(d).digest('hex');
 const secs = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(2)} s`;
 
-function poll<T>(label: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 120_000): Promise<T> {
+function poll<T>(
+  label: string,
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<T> {
   return pollUntil(label, fn, ok, timeoutMs, 500, (ms) => (timings[label] = `${(ms / 1000).toFixed(1)} s`));
 }
 
-const ceph = (ad: CephCliAdapter, args: string[]) => ad.exec('ceph', args, { action: `ceph ${args.slice(0, 3).join(' ')}` });
-const rbd = (ad: CephCliAdapter, args: string[]) => ad.exec('rbd', args, { action: `rbd ${args.slice(0, 3).join(' ')}` });
+const ceph = (ad: CephCliAdapter, args: string[]) =>
+  ad.exec('ceph', args, { action: `ceph ${args.slice(0, 3).join(' ')}` });
+const rbd = (ad: CephCliAdapter, args: string[]) =>
+  ad.exec('rbd', args, { action: `rbd ${args.slice(0, 3).join(' ')}` });
 
 async function poolExists(ad: CephCliAdapter, pool: string): Promise<boolean> {
-  return (JSON.parse((await ceph(ad, ['osd', 'pool', 'ls', '--format', 'json'])).stdout) as string[]).includes(pool);
+  return (
+    JSON.parse((await ceph(ad, ['osd', 'pool', 'ls', '--format', 'json'])).stdout) as string[]
+  ).includes(pool);
 }
 
 async function dropPool(ad: CephCliAdapter, pool: string): Promise<void> {
   // Unpaired first (a daemon that still has the pool as a peer would keep an old pool replayer).
   for (let i = 0; i < 3; i++) {
-    const peers = await ad.getPoolMirrorInfo(pool).then((x) => x.peers, () => []);
+    const peers = await ad.getPoolMirrorInfo(pool).then(
+      (x) => x.peers,
+      () => [],
+    );
     for (const p of peers) await ad.removePeer(pool, p.uuid).catch(() => undefined);
     if (!peers.length) break;
   }
@@ -60,7 +72,10 @@ async function makePool(ad: CephCliAdapter, pool: string, siteName: string): Pro
 }
 
 /** site-b's complete copy of site-a's mirror snapshot `primaryId`. */
-const copyOf = (primaryId: string) => (snaps: ImageSnapshot[]) => snaps.find((s) => s.mirror && !s.mirror.primary && s.mirror.complete && s.mirror.primarySnapId === primaryId);
+const copyOf = (primaryId: string) => (snaps: ImageSnapshot[]) =>
+  snaps.find(
+    (s) => s.mirror && !s.mirror.primary && s.mirror.complete && s.mirror.primarySnapId === primaryId,
+  );
 
 async function trashOf(ad: CephCliAdapter, pool: string): Promise<unknown[]> {
   return JSON.parse((await rbd(ad, ['trash', 'ls', '--all', pool, '--format', 'json'])).stdout) as unknown[];
@@ -76,10 +91,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const problems: string[] = [];
-  for (const [ad, pools] of [[a, [POOL]], [b, [POOL, POOL2]]] as const) {
+  for (const [ad, pools] of [
+    [a, [POOL]],
+    [b, [POOL, POOL2]],
+  ] as const) {
     if (!ad) continue;
     for (const p of pools) {
-      if (await poolExists(ad, p).catch(() => false)) await dropPool(ad, p).catch((e: Error) => problems.push(`remove pool ${p}: ${e.message}`));
+      if (await poolExists(ad, p).catch(() => false))
+        await dropPool(ad, p).catch((e: Error) => problems.push(`remove pool ${p}: ${e.message}`));
     }
   }
   console.log(`[ceph-test-copy] timings: ${JSON.stringify(timings)}`);
@@ -98,13 +117,26 @@ describe.sequential('test copies of a mirror snapshot on the lab', () => {
     const token = await a.createBootstrapToken(POOL, { siteName: 'site-a' });
     await b.importBootstrapToken(POOL, token, { direction: 'rx-tx', siteName: 'site-b' });
     await a.createImage(POOL, '', IMG, SIZE);
-    for (let off = 0; off < SIZE; off += 16 * MiB) await a.writeImage(POOL, '', IMG, off, d1.subarray(off, off + 16 * MiB));
+    for (let off = 0; off < SIZE; off += 16 * MiB)
+      await a.writeImage(POOL, '', IMG, off, d1.subarray(off, off + 16 * MiB));
     await a.enableImageMirroring(POOL, '', IMG, 'snapshot');
-    await poll('site-b replays the image', () => b.getImageMirrorStatus(POOL, '', IMG), (s) => s.rawState === 'up+replaying', 180_000);
+    await poll(
+      'site-b replays the image',
+      () => b.getImageMirrorStatus(POOL, '', IMG),
+      (s) => s.rawState === 'up+replaying',
+      180_000,
+    );
     s1 = (await a.createMirrorSnapshot(POOL, '', IMG)).snapshotId;
-    const snap = await poll('site-b has a complete copy of snapshot 1', () => b.listImageSnapshots(POOL, '', IMG), (s) => !!copyOf(s1)(s));
+    const snap = await poll(
+      'site-b has a complete copy of snapshot 1',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (s) => !!copyOf(s1)(s),
+    );
     s1OnB = copyOf(s1)(snap)!.id;
-    expect((await b.getImageInfo(POOL, '', IMG)).mirroring).toMatchObject({ mode: 'snapshot', primary: false });
+    expect((await b.getImageInfo(POOL, '', IMG)).mirroring).toMatchObject({
+      mode: 'snapshot',
+      primary: false,
+    });
     expect(await b.imageChecksum(POOL, '', IMG)).toBe(md5(d1));
     timings['setup'] = secs(t0);
   });
@@ -127,7 +159,10 @@ describe.sequential('test copies of a mirror snapshot on the lab', () => {
     expect(info.features).not.toContain('non-primary');
     expect(info.features).not.toContain('migrating');
     expect(info.objectSizeBytes).toBe((await b.getImageInfo(POOL, '', IMG)).objectSizeBytes);
-    const raw = JSON.parse((await rbd(b, ['info', `${POOL}/${COPY}`, '--format', 'json'])).stdout) as Record<string, unknown>;
+    const raw = JSON.parse((await rbd(b, ['info', `${POOL}/${COPY}`, '--format', 'json'])).stdout) as Record<
+      string,
+      unknown
+    >;
     expect(raw.parent).toBeUndefined();
     const listed = (await b.listImages(POOL)).find((i) => i.name === COPY);
     expect(listed).toMatchObject({ name: COPY, sizeBytes: SIZE, mirroring: null });
@@ -141,14 +176,24 @@ describe.sequential('test copies of a mirror snapshot on the lab', () => {
     expect(await b.imageChecksum(POOL, '', COPY)).toBe(md5(expected));
     // the non-primary source is untouched and still read-only
     expect(await b.imageChecksum(POOL, '', IMG)).toBe(md5(d1));
-    expect((await b.writeImage(POOL, '', IMG, 0, w).catch((e: unknown) => e)) as AppError).toMatchObject({ code: 'CONFLICT' });
+    expect((await b.writeImage(POOL, '', IMG, 0, w).catch((e: unknown) => e)) as AppError).toMatchObject({
+      code: 'CONFLICT',
+    });
   });
 
   it('replication goes on while the copy exists: a newer snapshot is copied to site-b and the older one pruned', async () => {
     const t0 = Date.now();
     const s2 = (await a.createMirrorSnapshot(POOL, '', IMG)).snapshotId;
-    await poll('site-b has a complete copy of snapshot 2', () => b.listImageSnapshots(POOL, '', IMG), (s) => !!copyOf(s2)(s));
-    await poll('site-b pruned its copy of snapshot 1', () => b.listImageSnapshots(POOL, '', IMG), (s) => !s.some((x) => x.id === s1OnB));
+    await poll(
+      'site-b has a complete copy of snapshot 2',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (s) => !!copyOf(s2)(s),
+    );
+    await poll(
+      'site-b pruned its copy of snapshot 1',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (s) => !s.some((x) => x.id === s1OnB),
+    );
     timings['snapshot 2 copied, snapshot 1 pruned'] = secs(t0);
     expect(await b.imageChecksum(POOL, '', IMG)).toBe(await a.imageChecksum(POOL, '', IMG));
     expect(await b.imageChecksum(POOL, '', IMG)).not.toBe(md5(d1));
@@ -157,7 +202,11 @@ describe.sequential('test copies of a mirror snapshot on the lab', () => {
     expect(st.description.replayState).toBe('idle');
     // and once more, with the copy still there
     const s3 = (await a.createMirrorSnapshot(POOL, '', IMG)).snapshotId;
-    await poll('site-b has a complete copy of snapshot 3', () => b.listImageSnapshots(POOL, '', IMG), (s) => !!copyOf(s3)(s));
+    await poll(
+      'site-b has a complete copy of snapshot 3',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (s) => !!copyOf(s3)(s),
+    );
     expect((await b.listImages(POOL)).map((i) => i.name).sort()).toEqual([COPY, IMG].sort());
   });
 
@@ -174,7 +223,10 @@ describe.sequential('test copies of a mirror snapshot on the lab', () => {
     await b.removeTestCopy(POOL, '', COPY);
     timings['removeTestCopy'] = secs(t0);
     await b.removeTestCopy(POOL, '', COPY); // missing is not an error
-    const ls = JSON.parse((await rbd(b, ['ls', '--long', POOL, '--format', 'json'])).stdout) as { image: string; snapshot?: string }[];
+    const ls = JSON.parse((await rbd(b, ['ls', '--long', POOL, '--format', 'json'])).stdout) as {
+      image: string;
+      snapshot?: string;
+    }[];
     expect(ls.map((x) => x.image)).toEqual([IMG]);
     expect(await trashOf(b, POOL)).toEqual([]);
     const snaps = await b.listImageSnapshots(POOL, '', IMG);
@@ -182,7 +234,9 @@ describe.sequential('test copies of a mirror snapshot on the lab', () => {
     expect(snaps.every((s) => s.namespaceType === 'mirror' && s.mirror && !s.mirror.primary)).toBe(true);
     expect((await b.getImageMirrorStatus(POOL, '', IMG)).rawState).toBe('up+replaying');
     // refuses what is not a test copy
-    expect((await b.removeTestCopy(POOL, '', IMG).catch((x: unknown) => x)) as AppError).toMatchObject({ code: 'PRECONDITION_FAILED' });
+    expect((await b.removeTestCopy(POOL, '', IMG).catch((x: unknown) => x)) as AppError).toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
     expect((await b.listImages(POOL)).map((i) => i.name)).toEqual([IMG]);
   });
 

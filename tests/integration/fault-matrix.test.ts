@@ -21,7 +21,14 @@ const VM = `fm${process.pid % 10000}`;
 /** Overridable so that parallel checkouts do not collide on one port. */
 const PORT = Number(process.env.TANDEM_FAULT_MATRIX_PORT ?? 3215);
 const PASSWORD = 'fault-matrix-admin-password';
-const REINIT_STEPS = ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'];
+const REINIT_STEPS = [
+  'Stop the old master VM',
+  'Keep the diverged state',
+  'Snapshot on the master',
+  'Transfer to the replica',
+  'Protect and prune',
+  'Resume replication',
+];
 const SLEEP_SEC = 2;
 const INTERVAL_MS = 1000;
 
@@ -62,7 +69,18 @@ async function md5s(node: string): Promise<string> {
 }
 
 async function write(node: string, disk: number, seekMiB: number) {
-  await runner(node).run({ argv: ['dd', 'if=/dev/urandom', `of=${disks[disk]}`, 'bs=1M', 'count=1', `seek=${seekMiB}`, 'conv=notrunc', 'status=none'] });
+  await runner(node).run({
+    argv: [
+      'dd',
+      'if=/dev/urandom',
+      `of=${disks[disk]}`,
+      'bs=1M',
+      'count=1',
+      `seek=${seekMiB}`,
+      'conv=notrunc',
+      'status=none',
+    ],
+  });
   await runner(node).run({ argv: ['sync'] });
 }
 
@@ -90,7 +108,9 @@ async function done(id: number, want = 'finished'): Promise<Task> {
   const t = await waitTask(id);
   if (t.state !== want) {
     const { logs } = await server.query<{ logs: { message: string }[] }>('tasks.get', { id });
-    throw new Error(`task #${id} is ${t.state} (wanted ${want}): ${t.error}\n${logs.map((l) => l.message).join('\n')}`);
+    throw new Error(
+      `task #${id} is ${t.state} (wanted ${want}): ${t.error}\n${logs.map((l) => l.message).join('\n')}`,
+    );
   }
   return t;
 }
@@ -98,14 +118,24 @@ async function done(id: number, want = 'finished'): Promise<Task> {
 const replica = () => server.query<Replica>('replicas.get', { id: replicaId });
 
 function syncRunsSince(ms: number): number {
-  return (db.prepare('select count(*) as n from sync_runs where subject = ? and started_at >= ?').get(`replica:${replicaId}`, ms) as { n: number }).n;
+  return (
+    db
+      .prepare('select count(*) as n from sync_runs where subject = ? and started_at >= ?')
+      .get(`replica:${replicaId}`, ms) as { n: number }
+  ).n;
 }
 
 /** Waits until a sync of the replica that started at or after `ms` has succeeded. */
 async function syncedAfter(ms: number, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const n = (db.prepare("select count(*) as n from sync_runs where subject = ? and started_at >= ? and outcome = 'success'").get(`replica:${replicaId}`, ms) as { n: number }).n;
+    const n = (
+      db
+        .prepare(
+          "select count(*) as n from sync_runs where subject = ? and started_at >= ? and outcome = 'success'",
+        )
+        .get(`replica:${replicaId}`, ms) as { n: number }
+    ).n;
     if (n > 0) return;
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -138,7 +168,9 @@ async function crashRun(kind: string, step: string, start: () => Promise<number>
   await restart(`${kind}:${step}:crash-after`);
   const taskId = await start();
   const how = await server.exited(240_000);
-  expect(how, `the server should have been killed after "${step}"\n${server.log.slice(-2000)}`).toBe('SIGKILL');
+  expect(how, `the server should have been killed after "${step}"\n${server.log.slice(-2000)}`).toBe(
+    'SIGKILL',
+  );
   await server.start();
   const t = (await server.query<{ task: Task }>('tasks.get', { id: taskId })).task;
   expect(t.state).toBe('interrupted');
@@ -156,7 +188,14 @@ beforeAll(async () => {
   await registerLab(server.base, 'admin', PASSWORD, { nodes: true, ceph: false });
   for (const s of await server.query<{ id: number; name: string }[]>('sites.list')) site[s.name] = s.id;
   db = new Database(path.join(dataDir, 'tandem.db'), { readonly: true, fileMustExist: true });
-  const c = await server.call<{ id: number; taskId: number }>('replicas.create', { name: 'fm', vmName: VM, sourceSiteId: site.node1, targetSiteId: site.node2, rootZpool: 'zones', sleepTimeSec: SLEEP_SEC });
+  const c = await server.call<{ id: number; taskId: number }>('replicas.create', {
+    name: 'fm',
+    vmName: VM,
+    sourceSiteId: site.node1,
+    targetSiteId: site.node2,
+    rootZpool: 'zones',
+    sleepTimeSec: SLEEP_SEC,
+  });
   replicaId = c.id;
   await done(c.taskId);
 }, 300_000);
@@ -166,7 +205,8 @@ afterAll(async () => {
   await server?.stop();
   db?.close();
   const left: string[] = [];
-  for (const n of ['node1', 'node2', 'node3']) left.push(...(await cleanVm(runner(n), VM, ['tandem-fm'], ['zones'])));
+  for (const n of ['node1', 'node2', 'node3'])
+    left.push(...(await cleanVm(runner(n), VM, ['tandem-fm'], ['zones'])));
   if (left.length) console.warn(`[fault] could not remove ${left.join(', ')}`);
   await lab?.close();
 }, 300_000);
@@ -177,12 +217,15 @@ const reinitQueue = [...REINIT_STEPS];
 async function reinitAfter(master: string, old: string) {
   const step = reinitQueue.shift();
   const t0 = Date.now();
-  const start = async () => (await server.call<{ taskId: number }>('replicas.reinit', { id: replicaId, confirm: VM })).taskId;
+  const start = async () =>
+    (await server.call<{ taskId: number }>('replicas.reinit', { id: replicaId, confirm: VM })).taskId;
   let outcome: string;
   if (step) {
     const taskId = await crashRun('replica.reinit', step, start);
     expect((await replica()).state).toMatch(/reinit-running|idle/);
-    const offer = await server.query<{ resume: { ok: boolean; reason: string | null } }>('tasks.recovery', { id: taskId });
+    const offer = await server.query<{ resume: { ok: boolean; reason: string | null } }>('tasks.recovery', {
+      id: taskId,
+    });
     if (offer.resume.ok) {
       await server.call('tasks.resume', { id: taskId, confirm: VM });
       await done(taskId);
@@ -193,23 +236,40 @@ async function reinitAfter(master: string, old: string) {
     outcome = 'no fault';
   }
   const r = await replica();
-  expect(r).toMatchObject({ state: 'idle', sourceSiteId: site[master], targetSiteId: site[old], operation: null });
+  expect(r).toMatchObject({
+    state: 'idle',
+    sourceSiteId: site[master],
+    targetSiteId: site[old],
+    operation: null,
+  });
   expect(await liveOn()).toEqual([master]);
   expect(await md5s(old)).toBe(await md5s(master));
-  if (step) table.push(`replica.reinit:${step}:crash-after → ${outcome}; VM on ${master} only, disks equal on both nodes (${Math.round((Date.now() - t0) / 1000)} s)`);
+  if (step)
+    table.push(
+      `replica.reinit:${step}:crash-after → ${outcome}; VM on ${master} only, disks equal on both nodes (${Math.round((Date.now() - t0) / 1000)} s)`,
+    );
 }
 
 describe('crash at every step, on the real node lab', () => {
   const points: { mode: 'planned' | 'forced'; step: string; recovery: 'resume' | 'rollback' }[] = [
-    ...FAILOVER_STEPS.planned.map((step) => ({ mode: 'planned' as const, step, recovery: 'resume' as const })),
-    ...FAILOVER_STEPS.planned.slice(0, 3).map((step) => ({ mode: 'planned' as const, step, recovery: 'rollback' as const })),
+    ...FAILOVER_STEPS.planned.map((step) => ({
+      mode: 'planned' as const,
+      step,
+      recovery: 'resume' as const,
+    })),
+    ...FAILOVER_STEPS.planned
+      .slice(0, 3)
+      .map((step) => ({ mode: 'planned' as const, step, recovery: 'rollback' as const })),
     ...FAILOVER_STEPS.forced.map((step) => ({ mode: 'forced' as const, step, recovery: 'resume' as const })),
   ];
   for (const p of points) {
     it(`${p.mode} failover killed after "${p.step}", then ${p.recovery === 'resume' ? 'resumed' : 'rolled back'}`, async () => {
       const t0 = Date.now();
       // A point that failed before its reinit leaves the replica switched: reinit it first.
-      if ((await replica()).state === 'reinit-required') await done((await server.call<{ taskId: number }>('replicas.reinit', { id: replicaId, confirm: VM })).taskId);
+      if ((await replica()).state === 'reinit-required')
+        await done(
+          (await server.call<{ taskId: number }>('replicas.reinit', { id: replicaId, confirm: VM })).taskId,
+        );
       const before = await replica();
       expect(before.state).toMatch(/idle|syncing/);
       const master = nodeOf(before.sourceSiteId);
@@ -219,13 +279,30 @@ describe('crash at every step, on the real node lab', () => {
       if (p.mode === 'planned') await write(master, 1, 2);
       else await syncedAfter(Date.now()); // the scheduler syncs every few seconds
       const expected = await md5s(master);
-      const taskId = await crashRun('replica.failover', p.step, async () => (await server.call<{ taskId: number }>('replicas.failover', { id: replicaId, confirm: VM, mode: p.mode, force: true })).taskId);
+      const taskId = await crashRun(
+        'replica.failover',
+        p.step,
+        async () =>
+          (
+            await server.call<{ taskId: number }>('replicas.failover', {
+              id: replicaId,
+              confirm: VM,
+              mode: p.mode,
+              force: true,
+            })
+          ).taskId,
+      );
       // From the moment the failover was stored, no sync of this replica may start.
-      const since = Date.parse((await server.query<{ task: Task }>('tasks.get', { id: taskId })).task.createdAt);
+      const since = Date.parse(
+        (await server.query<{ task: Task }>('tasks.get', { id: taskId })).task.createdAt,
+      );
       const live = await liveOn();
       expect(live.length, `VM live on ${live.join(', ')} after the crash`).toBeLessThanOrEqual(1);
       expect(syncRunsSince(since)).toBe(0);
-      const offer = await server.query<{ resume: { ok: boolean; reason: string | null }; rollback: { ok: boolean; reason: string | null } }>('tasks.recovery', { id: taskId });
+      const offer = await server.query<{
+        resume: { ok: boolean; reason: string | null };
+        rollback: { ok: boolean; reason: string | null };
+      }>('tasks.recovery', { id: taskId });
       let outcome: string;
       if (p.recovery === 'rollback') {
         expect(offer.rollback.ok, offer.rollback.reason ?? '').toBe(true);
@@ -247,14 +324,21 @@ describe('crash at every step, on the real node lab', () => {
           expect(p.step).toBe('Mark the old master for reinit');
           outcome = `nothing left to resume (${offer.resume.reason})`;
         }
-        expect(await replica()).toMatchObject({ state: 'reinit-required', sourceSiteId: site[target], targetSiteId: site[master], operation: null });
+        expect(await replica()).toMatchObject({
+          state: 'reinit-required',
+          sourceSiteId: site[target],
+          targetSiteId: site[master],
+          operation: null,
+        });
         expect(await liveOn()).toEqual([target]);
         expect(await md5s(target)).toBe(expected);
         await noWrongSync(target, since);
         outcome += `; VM on ${target} only, disks as expected, no sync for ${2 * SLEEP_SEC + 2} s`;
         await reinitAfter(target, master);
       }
-      table.push(`replica.failover(${p.mode}):${p.step}:crash-after → ${outcome} (${Math.round((Date.now() - t0) / 1000)} s)`);
+      table.push(
+        `replica.failover(${p.mode}):${p.step}:crash-after → ${outcome} (${Math.round((Date.now() - t0) / 1000)} s)`,
+      );
     }, 600_000);
   }
 });

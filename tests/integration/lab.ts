@@ -119,14 +119,26 @@ export function labScript(...args: string[]): Promise<string> {
  * dataset named after it (zfs-fuse may answer "dataset is busy" right after the VM stopped, so
  * each destroy is tried a few times). Returns the datasets that could not be removed.
  */
-export async function cleanVm(runner: SshRunner, vm: string, tags: string[], pools = ['zones', 'data']): Promise<string[]> {
+export async function cleanVm(
+  runner: SshRunner,
+  vm: string,
+  tags: string[],
+  pools = ['zones', 'data'],
+): Promise<string[]> {
   await runner.run({ argv: ['virsh', 'destroy', vm], allowFailure: true });
   await runner.run({ argv: ['virsh', 'undefine', vm], allowFailure: true });
   const mine = (out: string) => out.split('\n').filter((l) => l.includes(`/${vm}-`));
-  const snaps = await runner.run({ argv: ['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', ...pools], allowFailure: true });
-  for (const sn of mine(snaps.stdout)) for (const tag of tags) await runner.run({ argv: ['zfs', 'release', tag, sn], allowFailure: true });
+  const snaps = await runner.run({
+    argv: ['zfs', 'list', '-H', '-t', 'snapshot', '-o', 'name', '-r', ...pools],
+    allowFailure: true,
+  });
+  for (const sn of mine(snaps.stdout))
+    for (const tag of tags) await runner.run({ argv: ['zfs', 'release', tag, sn], allowFailure: true });
   const left: string[] = [];
-  const list = await runner.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', ...pools], allowFailure: true });
+  const list = await runner.run({
+    argv: ['zfs', 'list', '-H', '-o', 'name', '-r', ...pools],
+    allowFailure: true,
+  });
   for (const ds of mine(list.stdout).reverse()) {
     let ok = false;
     for (let i = 0; i < 5 && !ok; i++) {

@@ -64,8 +64,14 @@ describe.sequential('a test VM from clones on the node lab', () => {
     const def = await n1.dumpVm(VM);
     originalUuid = parseDomainXml(def.text).uuid!;
     const text = def.text
-      .replace('</devices>', `  <interface type='user'>\n      <mac address='${MAC}'/>\n      <model type='virtio'/>\n    </interface>\n  </devices>`)
-      .replace('<os>', `<sysinfo type='smbios'>\n    <system>\n      <entry name='manufacturer'>Tandem lab</entry>\n      <entry name='uuid'>${originalUuid}</entry>\n    </system>\n  </sysinfo>\n  <os>\n    <smbios mode='sysinfo'/>`);
+      .replace(
+        '</devices>',
+        `  <interface type='user'>\n      <mac address='${MAC}'/>\n      <model type='virtio'/>\n    </interface>\n  </devices>`,
+      )
+      .replace(
+        '<os>',
+        `<sysinfo type='smbios'>\n    <system>\n      <entry name='manufacturer'>Tandem lab</entry>\n      <entry name='uuid'>${originalUuid}</entry>\n    </system>\n  </sysinfo>\n  <os>\n    <smbios mode='sysinfo'/>`,
+      );
     await n1.stopVm(VM, { graceMs: 0 });
     await n1.defineVm({ ...def, text });
     await n1.startVm(VM, { paused: true });
@@ -121,7 +127,17 @@ describe.sequential('a test VM from clones on the node lab', () => {
     expect(running).toEqual(expect.arrayContaining([VM, TEST]));
 
     // the clones are writable and independent of the original disks
-    await r1.run({ argv: ['dd', 'if=/dev/urandom', `of=/${CLONES[0]}/disk.img`, 'bs=1M', 'count=1', 'conv=notrunc', 'status=none'] });
+    await r1.run({
+      argv: [
+        'dd',
+        'if=/dev/urandom',
+        `of=/${CLONES[0]}/disk.img`,
+        'bs=1M',
+        'count=1',
+        'conv=notrunc',
+        'status=none',
+      ],
+    });
     expect(await md5(`/${CLONES[0]}/disk.img`)).not.toBe(before[0]);
     expect(await md5(`/${CLONES[1]}/disk.img`)).toBe(before[1]);
     expect(await Promise.all(DISKS.map((d) => md5(`/${d}/disk.img`)))).toEqual(before);
@@ -145,7 +161,9 @@ describe.sequential('a test VM from clones on the node lab', () => {
     expect(mac).toMatch(/^52:54:00:/);
     expect(mac).not.toBe(MAC);
     // the lab has no such network: libvirt refuses to start it, which is the admin's to provide
-    await expect(n1.startVm(ISO, { paused: true })).rejects.toThrow(/no network with matching name 'tandem-isolated'/);
+    await expect(n1.startVm(ISO, { paused: true })).rejects.toThrow(
+      /no network with matching name 'tandem-isolated'/,
+    );
     await n1.undefineVm(ISO);
     expect(await n1.getVm(ISO)).toBeNull();
   });
@@ -158,10 +176,17 @@ describe.sequential('a test VM from clones on the node lab', () => {
     for (const d of DISKS) await n1.destroySnapshots(d, [SNAP]);
     timings['remove the test VM and clones'] = secs(t0);
 
-    const all = (await virsh('list', '--all', '--name')).split('\n').map((l) => l.trim()).filter(Boolean);
+    const all = (await virsh('list', '--all', '--name'))
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     expect(all).toContain(VM);
     expect(all.filter((n) => n.startsWith(`${VM}-`))).toEqual([]);
-    const zfs = (await r1.run({ argv: ['zfs', 'list', '-H', '-t', 'all', '-o', 'name', '-r', 'zones'] })).stdout.split('\n').filter(Boolean);
+    const zfs = (
+      await r1.run({ argv: ['zfs', 'list', '-H', '-t', 'all', '-o', 'name', '-r', 'zones'] })
+    ).stdout
+      .split('\n')
+      .filter(Boolean);
     expect(zfs.filter((n) => n.includes(TEST) || n.includes(SNAP))).toEqual([]);
     expect(zfs).toEqual(expect.arrayContaining(DISKS));
     expect(await n1.getVm(VM)).toMatchObject({ uuid: originalUuid, state: 'paused' });

@@ -103,7 +103,15 @@ async function md5s(node: string, vm = VM): Promise<string[]> {
 
 /** Writes 2 MiB of random data into each of the VM's disks at `seekMiB`, flushed. */
 async function writeDisks(node: string, vm: string, seekMiB: number) {
-  await runner(node).run({ argv: ['bash', '-c', 'for f in "$@"; do dd if=/dev/urandom of="$f" bs=1M count=2 seek=$0 conv=notrunc status=none; done; sync', String(seekMiB), ...disksOf(vm)] });
+  await runner(node).run({
+    argv: [
+      'bash',
+      '-c',
+      'for f in "$@"; do dd if=/dev/urandom of="$f" bs=1M count=2 seek=$0 conv=notrunc status=none; done; sync',
+      String(seekMiB),
+      ...disksOf(vm),
+    ],
+  });
 }
 
 /** Nodes on which `vm` is live (running or paused); a node that does not answer counts as not. */
@@ -111,7 +119,11 @@ async function liveOn(vm = VM): Promise<string[]> {
   const out: string[] = [];
   for (const n of ['node1', 'node2', 'node3']) {
     try {
-      const r = await runner(n).run({ argv: ['virsh', 'domstate', vm], allowFailure: true, timeoutMs: 15_000 });
+      const r = await runner(n).run({
+        argv: ['virsh', 'domstate', vm],
+        allowFailure: true,
+        timeoutMs: 15_000,
+      });
       if (r.exitCode === 0 && /running|paused/.test(r.stdout)) out.push(n);
     } catch {
       /* down */
@@ -123,7 +135,10 @@ async function liveOn(vm = VM): Promise<string[]> {
 /** Sites on which the image is primary; a site that does not answer counts as not. */
 async function primaryOn(image = IMG): Promise<string[]> {
   const out: string[] = [];
-  for (const [name, ad] of [['site-a', a], ['site-b', b]] as const) {
+  for (const [name, ad] of [
+    ['site-a', a],
+    ['site-b', b],
+  ] as const) {
     if (name === 'site-a' && siteACrashed) continue;
     if ((await ad.getImageInfo(POOL, '', image)).mirroring.primary) out.push(name);
   }
@@ -131,7 +146,13 @@ async function primaryOn(image = IMG): Promise<string[]> {
 }
 
 const replaying = (ad: CephCliAdapter, image: string, timeoutMs = 180_000) =>
-  pollUntil(`${image} replays`, () => ad.getImageMirrorStatus(POOL, '', image), (s) => s.state === 'replaying' && s.description.replayState !== 'syncing', timeoutMs, 1_000);
+  pollUntil(
+    `${image} replays`,
+    () => ad.getImageMirrorStatus(POOL, '', image),
+    (s) => s.state === 'replaying' && s.description.replayState !== 'syncing',
+    timeoutMs,
+    1_000,
+  );
 
 /** Writes 1 MiB of random data into an image on `ad`; returns the image's md5 afterwards. */
 async function writeImage(ad: CephCliAdapter, image: string, offsetMiB: number): Promise<string> {
@@ -166,7 +187,11 @@ interface Run {
 }
 
 /** One run of the plan through the API, waited for; fails with the run's log unless it finished. */
-async function run(kind: 'planned' | 'disaster' | 'reprotect', direction: 'forward' | 'back', reason: string): Promise<Run> {
+async function run(
+  kind: 'planned' | 'disaster' | 'reprotect',
+  direction: 'forward' | 'back',
+  reason: string,
+): Promise<Run> {
   const t0 = performance.now();
   const { runId, taskId } = await caller.plans.run({ id: planId, kind, direction, reason, confirm: PLAN });
   await finishedTask(app!, taskId);
@@ -183,9 +208,13 @@ function stepTimes(report: RunReport): string {
       const end = i.readyAt ?? i.finishedAt;
       const parts = [
         `${secs((end ?? 0) - (i.startedAt ?? 0))} s`,
-        first !== null && i.startedAt !== null ? `until its task's first step ${secs(first - i.startedAt)}` : null,
+        first !== null && i.startedAt !== null
+          ? `until its task's first step ${secs(first - i.startedAt)}`
+          : null,
         i.steps.map((s) => `${s.name} ${s.ms === null ? '?' : secs(s.ms)}`).join(', '),
-        last !== null && end !== null ? `then until ${i.readyAt ? 'ready' : 'done'} ${secs(end - last)}` : null,
+        last !== null && end !== null
+          ? `then until ${i.readyAt ? 'ready' : 'done'} ${secs(end - last)}`
+          : null,
       ];
       return `${i.label} (task #${i.taskId}): ${parts.filter(Boolean).join('; ')}`;
     })
@@ -217,7 +246,10 @@ async function rawObjects(vm: string, image: string): Promise<string> {
   for (const i of [0, 1]) {
     const ds = `zones/${vm}-disk${i}`;
     await runner('node1').run({ argv: ['zfs', 'snapshot', `${ds}@raw1`] });
-    await runner('node1').run({ argv: ['bash', '-c', 'zfs send "$0" | ssh node2 zfs recv "$1"', `${ds}@raw1`, ds], timeoutMs: 120_000 });
+    await runner('node1').run({
+      argv: ['bash', '-c', 'zfs send "$0" | ssh node2 zfs recv "$1"', `${ds}@raw1`, ds],
+      timeoutMs: 120_000,
+    });
     await runner('node2').run({ argv: ['zfs', 'set', 'readonly=on', ds] });
   }
   const xml = (await runner('node1').run({ argv: ['virsh', 'dumpxml', vm] })).stdout;
@@ -238,28 +270,72 @@ async function rawObjects(vm: string, image: string): Promise<string> {
 async function rawPlanned(vm: string, image: string, xml: string): Promise<RawStep[]> {
   const steps: RawStep[] = [];
   await timed(steps, 'rbd mirror image demote (site-a)', () => a.demoteImage(POOL, '', image));
-  await timed(steps, 'wait for the demotion snapshot on site-b', () => pollUntil('the demotion snapshot copied on site-b', () => b.listImageSnapshots(POOL, '', image), (s) => promoteReadiness(s).ready, 120_000, 250));
+  await timed(steps, 'wait for the demotion snapshot on site-b', () =>
+    pollUntil(
+      'the demotion snapshot copied on site-b',
+      () => b.listImageSnapshots(POOL, '', image),
+      (s) => promoteReadiness(s).ready,
+      120_000,
+      250,
+    ),
+  );
   await timed(steps, 'rbd mirror image promote (site-b)', () => b.promoteImage(POOL, '', image));
-  await timed(steps, 'virsh destroy (node1, paused)', () => runner('node1').run({ argv: ['virsh', 'destroy', vm] }));
-  for (const i of [0, 1]) await timed(steps, `zfs snapshot disk${i}`, () => runner('node1').run({ argv: ['zfs', 'snapshot', `zones/${vm}-disk${i}@raw2`] }));
+  await timed(steps, 'virsh destroy (node1, paused)', () =>
+    runner('node1').run({ argv: ['virsh', 'destroy', vm] }),
+  );
+  for (const i of [0, 1])
+    await timed(steps, `zfs snapshot disk${i}`, () =>
+      runner('node1').run({ argv: ['zfs', 'snapshot', `zones/${vm}-disk${i}@raw2`] }),
+    );
   for (const i of [0, 1]) {
     const ds = `zones/${vm}-disk${i}`;
-    await timed(steps, `zfs send -i | ssh node2 zfs recv disk${i}`, () => runner('node1').run({ argv: ['bash', '-c', 'zfs send -i "$0" "$1" | ssh node2 zfs recv -F "$2"', `${ds}@raw1`, `${ds}@raw2`, ds], timeoutMs: 120_000 }));
+    await timed(steps, `zfs send -i | ssh node2 zfs recv disk${i}`, () =>
+      runner('node1').run({
+        argv: [
+          'bash',
+          '-c',
+          'zfs send -i "$0" "$1" | ssh node2 zfs recv -F "$2"',
+          `${ds}@raw1`,
+          `${ds}@raw2`,
+          ds,
+        ],
+        timeoutMs: 120_000,
+      }),
+    );
   }
-  for (const i of [0, 1]) await timed(steps, `zfs set readonly=off disk${i}`, () => runner('node2').run({ argv: ['zfs', 'set', 'readonly=off', `zones/${vm}-disk${i}`] }));
-  await timed(steps, 'virsh define (node2)', () => runner('node2').run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml }));
-  await timed(steps, 'virsh start --paused (node2)', () => runner('node2').run({ argv: ['virsh', 'start', '--paused', vm] }));
+  for (const i of [0, 1])
+    await timed(steps, `zfs set readonly=off disk${i}`, () =>
+      runner('node2').run({ argv: ['zfs', 'set', 'readonly=off', `zones/${vm}-disk${i}`] }),
+    );
+  await timed(steps, 'virsh define (node2)', () =>
+    runner('node2').run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml }),
+  );
+  await timed(steps, 'virsh start --paused (node2)', () =>
+    runner('node2').run({ argv: ['virsh', 'start', '--paused', vm] }),
+  );
   return steps;
 }
 
 /** The disaster recovery by hand with node1 and site-a gone: force-promote on site-b; roll back, make writable, define and start on node2. */
 async function rawDisaster(vm: string, image: string, xml: string): Promise<RawStep[]> {
   const steps: RawStep[] = [];
-  await timed(steps, 'rbd mirror image promote --force (site-b)', () => b.promoteImage(POOL, '', image, { force: true }));
-  for (const i of [0, 1]) await timed(steps, `zfs rollback -r disk${i}`, () => runner('node2').run({ argv: ['zfs', 'rollback', '-r', `zones/${vm}-disk${i}@raw1`] }));
-  for (const i of [0, 1]) await timed(steps, `zfs set readonly=off disk${i}`, () => runner('node2').run({ argv: ['zfs', 'set', 'readonly=off', `zones/${vm}-disk${i}`] }));
-  await timed(steps, 'virsh define (node2)', () => runner('node2').run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml }));
-  await timed(steps, 'virsh start --paused (node2)', () => runner('node2').run({ argv: ['virsh', 'start', '--paused', vm] }));
+  await timed(steps, 'rbd mirror image promote --force (site-b)', () =>
+    b.promoteImage(POOL, '', image, { force: true }),
+  );
+  for (const i of [0, 1])
+    await timed(steps, `zfs rollback -r disk${i}`, () =>
+      runner('node2').run({ argv: ['zfs', 'rollback', '-r', `zones/${vm}-disk${i}@raw1`] }),
+    );
+  for (const i of [0, 1])
+    await timed(steps, `zfs set readonly=off disk${i}`, () =>
+      runner('node2').run({ argv: ['zfs', 'set', 'readonly=off', `zones/${vm}-disk${i}`] }),
+    );
+  await timed(steps, 'virsh define (node2)', () =>
+    runner('node2').run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml }),
+  );
+  await timed(steps, 'virsh start --paused (node2)', () =>
+    runner('node2').run({ argv: ['virsh', 'start', '--paused', vm] }),
+  );
   return steps;
 }
 
@@ -268,7 +344,9 @@ function compare(label: string, r: Run, raw: RawStep[]) {
   const rto = r.report.recoveryTimeMs ?? NaN;
   // What the call spent before the run's start (its pre-checks), from the run's own times.
   const before = r.wallMs - ((r.report.finishedAt ?? r.report.startedAt) - r.report.startedAt);
-  say(`${label}: run ${secs(r.wallMs)} s, raw CLI ${secs(rawMs)} s, ratio ${(r.wallMs / rawMs).toFixed(2)} (recovery time in the report ${secs(rto)} s, ratio ${(rto / rawMs).toFixed(2)}; pre-checks before the run's start about ${secs(before)} s)`);
+  say(
+    `${label}: run ${secs(r.wallMs)} s, raw CLI ${secs(rawMs)} s, ratio ${(r.wallMs / rawMs).toFixed(2)} (recovery time in the report ${secs(rto)} s, ratio ${(rto / rawMs).toFixed(2)}; pre-checks before the run's start about ${secs(before)} s)`,
+  );
   say(`${label} run steps:\n    ${stepTimes(r.report)}`);
   say(`${label} raw CLI steps: ${raw.map((s) => `${s.what} ${secs(s.ms)}`).join(', ')}`);
 }
@@ -287,19 +365,42 @@ function itemsDone(report: RunReport) {
 beforeAll(async () => {
   // scripts/test-all.sh owns the labs it booted (TANDEM_LABS_OWNED); elsewhere the locks say who may crash them.
   if (!process.env.CI && !process.env.TANDEM_LABS_OWNED) {
-    for (const f of LOCKS) if (!(await lockHeld(f))) throw new Error(`this test crashes node1 and site-a: run it under both lab locks (flock ${LOCKS.join(' flock ')} npx vitest …)`);
+    for (const f of LOCKS)
+      if (!(await lockHeld(f)))
+        throw new Error(
+          `this test crashes node1 and site-a: run it under both lab locks (flock ${LOCKS.join(' flock ')} npx vitest …)`,
+        );
   }
   lab = await openLab(3);
   ceph = await openCephLab();
   a = ceph.adapter('site-a');
   b = ceph.adapter('site-b');
-  for (const [name, ad] of [['site-a', a], ['site-b', b]] as const) {
-    if ((await ad.getPoolMirrorInfo(POOL)).peers.length) throw new Error(`pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``);
+  for (const [name, ad] of [
+    ['site-a', a],
+    ['site-b', b],
+  ] as const) {
+    if ((await ad.getPoolMirrorInfo(POOL)).peers.length)
+      throw new Error(
+        `pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``,
+      );
   }
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-plan-lab-'));
   ({ app, caller, site } = await labApp(lab, { dataDir: dir }));
   for (const s of ceph.sites) {
-    site[s.name] = (await caller.sites.create({ name: s.name, kind: 'ceph', config: { access: 'local', siteName: s.name, cluster: s.cluster, confPath: s.conf, clientId: s.clientId, keyringPath: s.keyring } })).id;
+    site[s.name] = (
+      await caller.sites.create({
+        name: s.name,
+        kind: 'ceph',
+        config: {
+          access: 'local',
+          siteName: s.name,
+          cluster: s.cluster,
+          confPath: s.conf,
+          clientId: s.clientId,
+          keyringPath: s.keyring,
+        },
+      })
+    ).id;
   }
   made.vms.push(VM);
   await labScript('mkvm', 'node1', VM, '2', '32');
@@ -310,7 +411,15 @@ beforeAll(async () => {
   await a.enableImageMirroring(POOL, '', IMG, 'snapshot');
   await writeImage(a, IMG, 0);
   await a.createMirrorSnapshot(POOL, '', IMG);
-  const c = await caller.replicas.create({ name: REPLICA, vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
+  const c = await caller.replicas.create({
+    name: REPLICA,
+    vmName: VM,
+    sourceSiteId: site.node1!,
+    targetSiteId: site.node2!,
+    rootZpool: 'zones',
+    sleepTimeSec: 3600,
+    acceptRpoRisk: true,
+  });
   replicaId = c.id;
   await finishedTask(app!, c.taskId);
   await replaying(b, IMG);
@@ -318,12 +427,19 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Power back first: everything below needs node1 and site-a.
-  if (node1Crashed) await labScript('start', 'node1').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
-  if (siteACrashed) await cephLabScript('start', 'site-a').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
+  if (node1Crashed)
+    await labScript('start', 'node1').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
+  if (siteACrashed)
+    await cephLabScript('start', 'site-a').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
   await server?.stop();
   await closeApp().catch(() => undefined);
-  const kept = async (ad: CephCliAdapter) => (await ad.listImages(POOL).catch(() => [])).map((i) => i.name).filter((n) => made.images.some((m) => n.startsWith(`${m}-diverged-`)));
-  for (const ad of [a, b]) for (const img of made.images) await ad?.disableImageMirroring(POOL, '', img, { force: true }).catch(() => undefined);
+  const kept = async (ad: CephCliAdapter) =>
+    (await ad.listImages(POOL).catch(() => []))
+      .map((i) => i.name)
+      .filter((n) => made.images.some((m) => n.startsWith(`${m}-diverged-`)));
+  for (const ad of [a, b])
+    for (const img of made.images)
+      await ad?.disableImageMirroring(POOL, '', img, { force: true }).catch(() => undefined);
   for (const ad of [a, b]) {
     if (!ad) continue;
     for (const img of [...made.images, ...(await kept(ad))]) {
@@ -338,10 +454,13 @@ afterAll(async () => {
       }
     }
   }
-  if (made.paired) await cephLabScript('unpair').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
+  if (made.paired)
+    await cephLabScript('unpair').catch((e: unknown) => console.warn(`[plan-lab] ${String(e)}`));
   for (const n of lab ? ['node1', 'node2', 'node3'] : []) {
     for (const vm of made.vms) {
-      const left = await cleanVm(runner(n), vm, [TAG, ...made.testTags], ['zones']).catch((e: unknown) => [String(e)]);
+      const left = await cleanVm(runner(n), vm, [TAG, ...made.testTags], ['zones']).catch((e: unknown) => [
+        String(e),
+      ]);
       if (left.length) console.warn(`[plan-lab] could not remove ${left.join(', ')} on ${n}`);
     }
   }
@@ -354,14 +473,39 @@ describe('recovery plans on the real labs', () => {
   let imgKey = '';
 
   it('a plan of the image (group 1) and the VM depending on it (group 2) is saved through the API', async () => {
-    imgKey = objectKey({ kind: 'rbd', protectedSiteId: site['site-a']!, recoverySiteId: site['site-b']!, pool: POOL, namespace: '', image: IMG, group: 1, dependsOn: [] });
+    imgKey = objectKey({
+      kind: 'rbd',
+      protectedSiteId: site['site-a']!,
+      recoverySiteId: site['site-b']!,
+      pool: POOL,
+      namespace: '',
+      image: IMG,
+      group: 1,
+      dependsOn: [],
+    });
     const plan = await caller.plans.create({
       name: PLAN,
       questionTimeoutSec: 10,
       items: [
-        { kind: 'rbd', protectedSiteId: site['site-a']!, recoverySiteId: site['site-b']!, pool: POOL, namespace: '', image: IMG, group: 1, dependsOn: [] },
+        {
+          kind: 'rbd',
+          protectedSiteId: site['site-a']!,
+          recoverySiteId: site['site-b']!,
+          pool: POOL,
+          namespace: '',
+          image: IMG,
+          group: 1,
+          dependsOn: [],
+        },
         // Readiness: a TCP port the VM's node must reach (node3's sshd; node3 never goes down here).
-        { kind: 'replica', replicaId, group: 2, dependsOn: [imgKey], waitAfterStartSec: 0, readiness: { tcp: { host: '127.0.0.1', port: lab.node('node3').port }, timeoutSec: 30 } },
+        {
+          kind: 'replica',
+          replicaId,
+          group: 2,
+          dependsOn: [imgKey],
+          waitAfterStartSec: 0,
+          readiness: { tcp: { host: '127.0.0.1', port: lab.node('node3').port }, timeoutSec: 30 },
+        },
       ],
     });
     planId = plan.id;
@@ -370,7 +514,10 @@ describe('recovery plans on the real labs', () => {
       [2, `VM ${VM}`],
     ]);
     const pre = await caller.plans.precheck({ id: planId, kind: 'planned' });
-    expect(pre.canProceed, JSON.stringify(pre.items.map((i) => i.checks.filter((c) => c.status === 'block')))).toBe(true);
+    expect(
+      pre.canProceed,
+      JSON.stringify(pre.items.map((i) => i.checks.filter((c) => c.status === 'block'))),
+    ).toBe(true);
     expect(pre.maxDataLossSec).toBe(0);
   });
 
@@ -378,20 +525,43 @@ describe('recovery plans on the real labs', () => {
     // The VM gets a network interface, as a real one has; its definition is stored at the sync.
     const xml = (await runner('node1').run({ argv: ['virsh', 'dumpxml', '--inactive', VM] })).stdout;
     await runner('node1').run({ argv: ['virsh', 'destroy', VM] });
-    await runner('node1').run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml.replace('</devices>', "  <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n  </devices>") });
+    await runner('node1').run({
+      argv: ['virsh', 'define', '/dev/stdin'],
+      stdin: xml.replace(
+        '</devices>',
+        "  <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n  </devices>",
+      ),
+    });
     await runner('node1').run({ argv: ['virsh', 'start', '--paused', VM] });
     expect((await runner('node1').run({ argv: ['virsh', 'domiflist', VM] })).stdout).toMatch(/virtio/);
     await writeDisks('node1', VM, 2);
     await finishedTask(app!, (await caller.replicas.syncNow({ id: replicaId })).taskId);
     const synced = await md5s('node1');
     const { snapshotId } = await a.createMirrorSnapshot(POOL, '', IMG);
-    await pollUntil('the mirror snapshot copied on site-b', () => b.listImageSnapshots(POOL, '', IMG), (sn) => sn.some((x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snapshotId), 120_000, 500);
+    await pollUntil(
+      'the mirror snapshot copied on site-b',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (sn) =>
+        sn.some(
+          (x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snapshotId,
+        ),
+      120_000,
+      500,
+    );
     const image = await a.imageChecksum(POOL, '', IMG);
 
     const pre = await caller.plans.precheck({ id: planId, kind: 'test' });
-    expect(pre.canProceed, JSON.stringify(pre.items.map((i) => i.checks.filter((c) => c.status === 'block')))).toBe(true);
+    expect(
+      pre.canProceed,
+      JSON.stringify(pre.items.map((i) => i.checks.filter((c) => c.status === 'block'))),
+    ).toBe(true);
     const t0 = performance.now();
-    const { runId, taskId } = await caller.plans.run({ id: planId, kind: 'test', reason: 'quarterly DR test', confirm: PLAN });
+    const { runId, taskId } = await caller.plans.run({
+      id: planId,
+      kind: 'test',
+      reason: 'quarterly DR test',
+      confirm: PLAN,
+    });
     const names = testNames(runId);
     made.testTags.push(names.tag);
     made.vms.push(names.vm(VM));
@@ -402,21 +572,35 @@ describe('recovery plans on the real labs', () => {
 
     // The clones and the copy hold exactly what was replicated.
     const clones = [0, 1].map((i) => names.clone(`zones/${VM}-disk${i}`));
-    const zfs2 = (await runner('node2').run({ argv: ['zfs', 'list', '-H', '-o', 'name,origin', '-r', 'zones'] })).stdout;
-    for (const c of clones) expect(zfs2).toMatch(new RegExp(`^${c}\\tzones/${VM}-disk[01]@tandem-${REPLICA}-`, 'm'));
-    const cloneSums = (await runner('node2').run({ argv: ['md5sum', ...clones.map((c) => `/${c}/disk.img`)] })).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]);
+    const zfs2 = (
+      await runner('node2').run({ argv: ['zfs', 'list', '-H', '-o', 'name,origin', '-r', 'zones'] })
+    ).stdout;
+    for (const c of clones)
+      expect(zfs2).toMatch(new RegExp(`^${c}\\tzones/${VM}-disk[01]@tandem-${REPLICA}-`, 'm'));
+    const cloneSums = (
+      await runner('node2').run({ argv: ['md5sum', ...clones.map((c) => `/${c}/disk.img`)] })
+    ).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(/\s+/)[0]);
     expect(cloneSums).toEqual(synced);
     expect(await b.imageChecksum(POOL, '', names.rbdCopy(IMG))).toBe(image);
     // The test VM: on node2, on the clones, without an interface; production runs on node1 only.
     const testVm = names.vm(VM);
     expect((await runner('node2').run({ argv: ['virsh', 'domstate', testVm] })).stdout.trim()).toBe('paused');
-    expect((await runner('node2').run({ argv: ['virsh', 'domiflist', testVm] })).stdout).not.toMatch(/virtio|user/);
-    expect((await runner('node2').run({ argv: ['virsh', 'domblklist', testVm] })).stdout).toContain(`/${clones[0]}/disk.img`);
+    expect((await runner('node2').run({ argv: ['virsh', 'domiflist', testVm] })).stdout).not.toMatch(
+      /virtio|user/,
+    );
+    expect((await runner('node2').run({ argv: ['virsh', 'domblklist', testVm] })).stdout).toContain(
+      `/${clones[0]}/disk.img`,
+    );
     expect(await liveOn()).toEqual(['node1']);
     expect(await primaryOn()).toEqual(['site-a']);
     expect(report.recoveryTimeMs).toBe(report.items[1]!.readyAt! - report.startedAt);
     expect(report.items.every((i) => i.recoveryPointAt !== null && i.dataLossSec !== null)).toBe(true);
-    say(`test failover: run ${secs(wallMs)} s, test VM ready ${secs(report.recoveryTimeMs!)} s after the start; recovery points ${report.items.map((i) => `${i.dataLossSec} s`).join(' and ')} old`);
+    say(
+      `test failover: run ${secs(wallMs)} s, test VM ready ${secs(report.recoveryTimeMs!)} s after the start; recovery points ${report.items.map((i) => `${i.dataLossSec} s`).join(' and ')} old`,
+    );
 
     // Replication goes on during the test: new data reaches node2 and site-b.
     await writeDisks('node1', VM, 6);
@@ -426,21 +610,38 @@ describe('recovery plans on the real labs', () => {
     expect(after).not.toEqual(synced);
     const image2 = await writeImage(a, IMG, 6);
     const snap2 = await a.createMirrorSnapshot(POOL, '', IMG);
-    await pollUntil('the next mirror snapshot copied on site-b', () => b.listImageSnapshots(POOL, '', IMG), (sn) => sn.some((x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snap2.snapshotId), 120_000, 500);
+    await pollUntil(
+      'the next mirror snapshot copied on site-b',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (sn) =>
+        sn.some(
+          (x) =>
+            x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snap2.snapshotId,
+        ),
+      120_000,
+      500,
+    );
     expect(image2).not.toBe(image);
 
     const t1 = performance.now();
     const clean = await caller.plans.cleanupTest({ runId });
     await finishedTask(app!, clean.taskId);
     say(`test cleanup: ${secs(performance.now() - t1)} s`);
-    expect((await runner('node2').run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', 'zones'] })).stdout).not.toContain(names.tag);
-    expect((await runner('node2').run({ argv: ['virsh', 'list', '--all', '--name'] })).stdout).not.toContain(testVm);
+    expect(
+      (await runner('node2').run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', 'zones'] })).stdout,
+    ).not.toContain(names.tag);
+    expect((await runner('node2').run({ argv: ['virsh', 'list', '--all', '--name'] })).stdout).not.toContain(
+      testVm,
+    );
     expect((await b.listImages(POOL)).map((i) => i.name)).not.toContain(names.rbdCopy(IMG));
     // The holds are gone on both nodes (`zfs holds` needs pyzfs on zfs-fuse: a release says it).
     const snap = (report.items[1]!.created as { snapshot: string }).snapshot;
     for (const n of ['node1', 'node2']) {
       for (const i of [0, 1]) {
-        const r = await runner(n).run({ argv: ['zfs', 'release', names.tag, `zones/${VM}-disk${i}@${snap}`], allowFailure: true });
+        const r = await runner(n).run({
+          argv: ['zfs', 'release', names.tag, `zones/${VM}-disk${i}@${snap}`],
+          allowFailure: true,
+        });
         expect(r.exitCode).not.toBe(0);
         expect(r.stderr).toMatch(/no such tag|could not find|does not exist/i);
       }
@@ -485,7 +686,11 @@ describe('recovery plans on the real labs', () => {
     // Reprotect: node1 becomes the VM's replica; the image already replicates back (nothing to do).
     const re = await run('reprotect', 'forward', 'protect the recovery side');
     expect(re.report.items.map((i) => i.state)).toEqual(['done', 'done']);
-    expect(app!.replicas.row(replicaId)).toMatchObject({ state: 'idle', sourceSiteId: site.node2, targetSiteId: site.node1 });
+    expect(app!.replicas.row(replicaId)).toMatchObject({
+      state: 'idle',
+      sourceSiteId: site.node2,
+      targetSiteId: site.node1,
+    });
     expect(await md5s('node1')).toEqual(disks);
     await replaying(a, IMG);
     say(`reprotect: run ${secs(re.wallMs)} s`);
@@ -505,13 +710,21 @@ describe('recovery plans on the real labs', () => {
     // Production again: protected node1 → node2 and site-a → site-b.
     const again = await run('reprotect', 'back', 'protect production again');
     expect(again.report.items.map((i) => i.state)).toEqual(['done', 'done']);
-    expect(app!.replicas.row(replicaId)).toMatchObject({ state: 'idle', sourceSiteId: site.node1, targetSiteId: site.node2 });
+    expect(app!.replicas.row(replicaId)).toMatchObject({
+      state: 'idle',
+      sourceSiteId: site.node1,
+      targetSiteId: site.node2,
+    });
     await replaying(b, IMG);
   }, 900_000);
 
   it('a run cut off by a crash while the VM fails over resumes on a restarted server: the same failover task goes on, none is started twice', async () => {
     await closeApp();
-    server = new TandemServer(PORT, dir, PASSWORD, { TANDEM_SCHEDULER: '0', TANDEM_COLLECT: '0', TANDEM_ALERTS: '0' });
+    server = new TandemServer(PORT, dir, PASSWORD, {
+      TANDEM_SCHEDULER: '0',
+      TANDEM_COLLECT: '0',
+      TANDEM_ALERTS: '0',
+    });
     await server.start(FAULT);
     await server.login();
     const db = new Database(path.join(dir, 'tandem.db'), { readonly: true, fileMustExist: true });
@@ -519,10 +732,20 @@ describe('recovery plans on the real labs', () => {
       await writeDisks('node1', VM, 12);
       const disks = await md5s('node1');
       const image = await writeImage(a, IMG, 12);
-      const { runId, taskId } = await server.call<{ runId: number; taskId: number }>('plans.run', { id: planId, kind: 'planned', reason: 'crash drill', confirm: PLAN });
+      const { runId, taskId } = await server.call<{ runId: number; taskId: number }>('plans.run', {
+        id: planId,
+        kind: 'planned',
+        reason: 'crash drill',
+        confirm: PLAN,
+      });
       expect(await server.exited(300_000), server.log.slice(-3000)).toBe('SIGKILL');
       // Cut off: the image switched, the VM stopped on node1 and not yet started on node2.
-      const children = () => db.prepare("select id, state, attempts from tasks where kind = 'replica.failover' and id > ? order by id").all(taskId) as { id: number; state: string; attempts: number }[];
+      const children = () =>
+        db
+          .prepare(
+            "select id, state, attempts from tasks where kind = 'replica.failover' and id > ? order by id",
+          )
+          .all(taskId) as { id: number; state: string; attempts: number }[];
       expect(children()).toHaveLength(1);
       const child = children()[0]!.id;
       expect(await liveOn()).toEqual([]);
@@ -531,12 +754,21 @@ describe('recovery plans on the real labs', () => {
       await server.start();
       await server.login();
       type Task = { id: number; state: string; attempts: number; error: string | null };
-      const get = async (id: number) => (await server!.query<{ task: Task; logs: { message: string }[] }>('tasks.get', { id }));
+      const get = async (id: number) =>
+        await server!.query<{ task: Task; logs: { message: string }[] }>('tasks.get', { id });
       expect((await get(taskId)).task.state).toBe('interrupted');
       expect((await get(child)).task.state).toBe('interrupted');
       await server.call('tasks.resume', { id: taskId, confirm: PLAN });
-      const ended = await pollUntil('the resumed run ends', () => get(taskId), (t) => !['waiting', 'running', 'question'].includes(t.task.state), 300_000, 500);
-      expect(ended.task.state, `${ended.task.error}\n${ended.logs.map((l) => l.message).join('\n')}`).toBe('finished');
+      const ended = await pollUntil(
+        'the resumed run ends',
+        () => get(taskId),
+        (t) => !['waiting', 'running', 'question'].includes(t.task.state),
+        300_000,
+        500,
+      );
+      expect(ended.task.state, `${ended.task.error}\n${ended.logs.map((l) => l.message).join('\n')}`).toBe(
+        'finished',
+      );
       expect(ended.task.attempts).toBe(2);
       expect(children()).toEqual([{ id: child, state: 'finished', attempts: 2 }]);
       const report = await server.query<RunReport>('plans.report', { id: runId });
@@ -547,7 +779,9 @@ describe('recovery plans on the real labs', () => {
       expect(await primaryOn()).toEqual(['site-b']);
       expect(await md5s('node2')).toEqual(disks);
       expect(await b.imageChecksum(POOL, '', IMG)).toBe(image);
-      say(`crash drill: resumed run finished, VM failover task #${child} resumed (attempts 2), recovery time ${secs(report.recoveryTimeMs ?? NaN)} s`);
+      say(
+        `crash drill: resumed run finished, VM failover task #${child} resumed (attempts 2), recovery time ${secs(report.recoveryTimeMs ?? NaN)} s`,
+      );
     } finally {
       db.close();
       await server.stop();
@@ -565,7 +799,11 @@ describe('recovery plans on the real labs', () => {
     expect(await primaryOn()).toEqual(['site-a']);
     expect(await md5s('node1')).toEqual(disks);
     await run('reprotect', 'back', 'protect production again');
-    expect(app!.replicas.row(replicaId)).toMatchObject({ state: 'idle', sourceSiteId: site.node1, targetSiteId: site.node2 });
+    expect(app!.replicas.row(replicaId)).toMatchObject({
+      state: 'idle',
+      sourceSiteId: site.node1,
+      targetSiteId: site.node2,
+    });
     await replaying(b, IMG);
   }, 900_000);
 
@@ -575,7 +813,16 @@ describe('recovery plans on the real labs', () => {
     const synced = await md5s('node1');
     const lastSyncAt = app!.replicas.row(replicaId).lastSyncAt!.getTime();
     const { snapshotId } = await a.createMirrorSnapshot(POOL, '', IMG);
-    await pollUntil('the mirror snapshot copied on site-b', () => b.listImageSnapshots(POOL, '', IMG), (s) => s.some((x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snapshotId), 120_000, 500);
+    await pollUntil(
+      'the mirror snapshot copied on site-b',
+      () => b.listImageSnapshots(POOL, '', IMG),
+      (s) =>
+        s.some(
+          (x) => x.mirror && !x.mirror.primary && x.mirror.complete && x.mirror.primarySnapId === snapshotId,
+        ),
+      120_000,
+      500,
+    );
     const copiedImage = await a.imageChecksum(POOL, '', IMG);
     // The raw baseline's objects, protected the same way.
     const rawXml = await rawObjects(RAWD, RAWD_IMG);
@@ -601,10 +848,18 @@ describe('recovery plans on the real labs', () => {
 
     const planned = await caller.plans.precheck({ id: planId, kind: 'planned' });
     expect(planned.canProceed).toBe(false);
-    expect(planned.items.map((i) => i.checks.find((c) => c.id === 'mode')?.message)).toEqual([expect.stringMatching(/site-a does not answer: run a disaster recovery instead/), expect.stringMatching(/run a disaster recovery instead/)]);
-    await expect(caller.plans.run({ id: planId, kind: 'planned', reason: 'not possible', confirm: PLAN })).rejects.toThrow(/pre-checks do not pass/);
+    expect(planned.items.map((i) => i.checks.find((c) => c.id === 'mode')?.message)).toEqual([
+      expect.stringMatching(/site-a does not answer: run a disaster recovery instead/),
+      expect.stringMatching(/run a disaster recovery instead/),
+    ]);
+    await expect(
+      caller.plans.run({ id: planId, kind: 'planned', reason: 'not possible', confirm: PLAN }),
+    ).rejects.toThrow(/pre-checks do not pass/);
     const dr = await caller.plans.precheck({ id: planId, kind: 'disaster' });
-    expect(dr.canProceed, JSON.stringify(dr.items.map((i) => i.checks.filter((c) => c.status === 'block')))).toBe(true);
+    expect(
+      dr.canProceed,
+      JSON.stringify(dr.items.map((i) => i.checks.filter((c) => c.status === 'block'))),
+    ).toBe(true);
     expect(dr.splitBrainRisk).toBe(0);
 
     const raw = await rawDisaster(RAWD, RAWD_IMG, rawXml);
@@ -624,11 +879,14 @@ describe('recovery plans on the real labs', () => {
     expect(vm!.recoveryPointAt).toBe(lastSyncAt);
     expect(img!.recoveryPointAt).not.toBeNull();
     expect(img!.recoveryPointAt!).toBeLessThanOrEqual(lostAt);
-    for (const it of [img!, vm!]) expect(it.dataLossSec).toBe(Math.max(0, Math.round((r.report.startedAt - it.recoveryPointAt!) / 1000)));
+    for (const it of [img!, vm!])
+      expect(it.dataLossSec).toBe(Math.max(0, Math.round((r.report.startedAt - it.recoveryPointAt!) / 1000)));
     expect(r.report.dataLossSec).toBe(Math.max(img!.dataLossSec!, vm!.dataLossSec!));
     expect(r.report.dataLossSec).toBeGreaterThan(0);
     compare('disaster', r, raw);
-    say(`disaster: data lost ${r.report.dataLossSec} s (image ${img!.dataLossSec} s, VM ${vm!.dataLossSec} s)`);
+    say(
+      `disaster: data lost ${r.report.dataLossSec} s (image ${img!.dataLossSec} s, VM ${vm!.dataLossSec} s)`,
+    );
 
     // Power back. node1's libvirt starts the VM again, as an autostart would: two copies live.
     await labScript('start', 'node1');
@@ -638,7 +896,12 @@ describe('recovery plans on the real labs', () => {
     await runner('node1').run({ argv: ['virsh', 'start', '--paused', VM] });
     expect(await liveOn()).toEqual(['node1', 'node2']);
     expect(await md5s('node1')).toEqual(lostDisks);
-    await pollUntil('the image is primary on both sites', () => primaryOn(), (p) => p.length === 2, 60_000);
+    await pollUntil(
+      'the image is primary on both sites',
+      () => primaryOn(),
+      (p) => p.length === 2,
+      60_000,
+    );
     expect(await a.imageChecksum(POOL, '', IMG)).toBe(lostImage);
 
     // Reprotect: the old master is fenced and becomes the replica (its writes kept aside); the
@@ -649,21 +912,37 @@ describe('recovery plans on the real labs', () => {
       ['done', expect.stringMatching(/^Reinit /)],
     ]);
     expect(await liveOn()).toEqual(['node2']);
-    expect(app!.replicas.row(replicaId)).toMatchObject({ state: 'idle', sourceSiteId: site.node2, targetSiteId: site.node1 });
+    expect(app!.replicas.row(replicaId)).toMatchObject({
+      state: 'idle',
+      sourceSiteId: site.node2,
+      targetSiteId: site.node1,
+    });
     expect(await md5s('node1')).toEqual(await md5s('node2'));
     await replaying(a, IMG);
     expect(await primaryOn()).toEqual(['site-b']);
-    const copies = (await a.listImages(POOL)).map((i) => i.name).filter((n) => n.startsWith(`${IMG}-diverged-`));
+    const copies = (await a.listImages(POOL))
+      .map((i) => i.name)
+      .filter((n) => n.startsWith(`${IMG}-diverged-`));
     expect(copies).toHaveLength(1);
     expect(await a.imageChecksum(POOL, '', copies[0]!)).toBe(lostImage);
     // node1's writes after the recovery point are kept aside there.
-    const diverged = (await runner('node1').run({ argv: ['zfs', 'list', '-H', '-o', 'name,mountpoint', '-r', 'zones'] })).stdout
+    const diverged = (
+      await runner('node1').run({ argv: ['zfs', 'list', '-H', '-o', 'name,mountpoint', '-r', 'zones'] })
+    ).stdout
       .split('\n')
       .map((l) => l.split('\t'))
       .filter(([name]) => name!.startsWith(`zones/${VM}-disk`) && name!.includes('-diverged-'))
       .sort();
     expect(diverged).toHaveLength(2);
-    expect(await Promise.all(diverged.map(([, mp]) => runner('node1').run({ argv: ['md5sum', `${mp}/disk.img`] }).then((o) => o.stdout.split(/\s+/)[0])))).toEqual(lostDisks);
+    expect(
+      await Promise.all(
+        diverged.map(([, mp]) =>
+          runner('node1')
+            .run({ argv: ['md5sum', `${mp}/disk.img`] })
+            .then((o) => o.stdout.split(/\s+/)[0]),
+        ),
+      ),
+    ).toEqual(lostDisks);
     say(`reprotect after the disaster: run ${secs(re.wallMs)} s (${stepTimes(re.report)})`);
 
     // Fail back.

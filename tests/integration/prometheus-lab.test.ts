@@ -33,15 +33,22 @@ const id: Record<string, number> = {};
 let replicaId = 0;
 let createdAt = 0;
 
-const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs?: number) => untilSeen(what, fn, timeoutMs, () => prom?.log ?? '');
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs?: number) =>
+  untilSeen(what, fn, timeoutMs, () => prom?.log ?? '');
 
 beforeAll(async () => {
   lab = await openLab(3);
   const ceph = await openCephLab();
   a = ceph.adapter('site-a');
   b = ceph.adapter('site-b');
-  for (const [name, ad] of [['site-a', a], ['site-b', b]] as const) {
-    if ((await ad.getPoolMirrorInfo(POOL)).peers.length) throw new Error(`pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``);
+  for (const [name, ad] of [
+    ['site-a', a],
+    ['site-b', b],
+  ] as const) {
+    if ((await ad.getPoolMirrorInfo(POOL)).peers.length)
+      throw new Error(
+        `pool ${POOL} on ${name} is still paired: run \`bash scripts/lab/ceph-sites.sh unpair\``,
+      );
   }
   await cephLabScript('pair');
   await a.createImage(POOL, '', IMG, 16 * MiB);
@@ -64,7 +71,8 @@ afterAll(async () => {
   await server?.stop();
   if (lab) {
     const left: string[] = [];
-    for (const n of ['node1', 'node2']) left.push(...(await cleanVm(lab.runner(n), VM, [`tandem-${REPLICA}`], ['zones'])));
+    for (const n of ['node1', 'node2'])
+      left.push(...(await cleanVm(lab.runner(n), VM, [`tandem-${REPLICA}`], ['zones'])));
     if (left.length) console.warn(`[prom-lab] could not remove ${left.join(', ')}`);
     await lab.close();
   }
@@ -89,19 +97,31 @@ afterAll(async () => {
 describe('Prometheus scraping /api/metrics of a console on the real labs', () => {
   it('returns the data-loss window of a lab replica and of a lab image', async () => {
     createdAt = Date.now();
-    const c = await server.call<{ id: number; taskId: number }>('replicas.create', { name: REPLICA, vmName: VM, sourceSiteId: id.node1, targetSiteId: id.node2, rootZpool: 'zones', sleepTimeSec: 30 });
+    const c = await server.call<{ id: number; taskId: number }>('replicas.create', {
+      name: REPLICA,
+      vmName: VM,
+      sourceSiteId: id.node1,
+      targetSiteId: id.node2,
+      rootZpool: 'zones',
+      sleepTimeSec: 30,
+    });
     replicaId = c.id;
     const ended = await until(
       'the initial sync has ended',
       async () => {
-        const t = await server.query<{ task: { state: string; error: string | null } }>('tasks.get', { id: c.taskId });
+        const t = await server.query<{ task: { state: string; error: string | null } }>('tasks.get', {
+          id: c.taskId,
+        });
         return ['waiting', 'running', 'question'].includes(t.task.state) ? undefined : t.task;
       },
       300_000,
     );
     expect(ended).toMatchObject({ state: 'finished', error: null });
 
-    const { token } = await server.call<{ token: string }>('apiTokens.create', { name: 'prometheus', scope: 'metrics' });
+    const { token } = await server.call<{ token: string }>('apiTokens.create', {
+      name: 'prometheus',
+      scope: 'metrics',
+    });
     prom.start(token);
     const up = await until('the target is up', async () => {
       const t = await prom.scraped();
@@ -109,7 +129,10 @@ describe('Prometheus scraping /api/metrics of a console on the real labs', () =>
     });
     console.log(`[prom-lab] first scrape seen up took ${(up.lastScrapeDuration * 1000).toFixed(1)} ms`);
 
-    const rep = await until('the replica window', async () => (await prom.query(`tandem_data_loss_window_seconds{subject="replica:${replicaId}"}`))[0]);
+    const rep = await until(
+      'the replica window',
+      async () => (await prom.query(`tandem_data_loss_window_seconds{subject="replica:${replicaId}"}`))[0],
+    );
     expect(rep.metric).toMatchObject({ kind: 'vm-replica', source: 'node1', target: 'node2' });
     expect(Number(rep.value[1])).toBeGreaterThanOrEqual(0);
     expect(Number(rep.value[1])).toBeLessThanOrEqual((Date.now() - createdAt) / 1000 + 1);
@@ -117,10 +140,15 @@ describe('Prometheus scraping /api/metrics of a console on the real labs', () =>
     // The image's window is known once site-b has a mirror snapshot completely copied.
     const img = await until(
       "the lab image's window",
-      async () => (await prom.query(`tandem_data_loss_window_seconds{kind="rbd-image",name="${POOL}/${IMG}"}`))[0],
+      async () =>
+        (await prom.query(`tandem_data_loss_window_seconds{kind="rbd-image",name="${POOL}/${IMG}"}`))[0],
       240_000,
     );
-    expect(img.metric).toMatchObject({ source: 'site-a', target: 'site-b', subject: `rbd:${[id['site-a']!, id['site-b']!].sort((x, y) => x - y).join('-')}/${POOL}//${IMG}` });
+    expect(img.metric).toMatchObject({
+      source: 'site-a',
+      target: 'site-b',
+      subject: `rbd:${[id['site-a']!, id['site-b']!].sort((x, y) => x - y).join('-')}/${POOL}//${IMG}`,
+    });
     expect(Number(img.value[1])).toBeGreaterThanOrEqual(0);
     expect(Number(img.value[1])).toBeLessThan(3_600);
     const later = await prom.scraped();
@@ -129,7 +157,9 @@ describe('Prometheus scraping /api/metrics of a console on the real labs', () =>
     // The lab sites are known to be up.
     const sitesUp = await until('the lab sites up', async () => {
       const r = await prom.query('tandem_site_up == 1');
-      return ['node1', 'node2', 'site-a', 'site-b'].every((n) => r.some((s) => s.metric.site === n)) ? r : undefined;
+      return ['node1', 'node2', 'site-a', 'site-b'].every((n) => r.some((s) => s.metric.site === n))
+        ? r
+        : undefined;
     });
     expect(sitesUp.length).toBeGreaterThanOrEqual(4);
   }, 900_000);

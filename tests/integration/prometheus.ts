@@ -46,7 +46,8 @@ export class Prometheus {
 
   /** Writes the config (the token in a 0600 file), checks it with promtool and starts Prometheus. */
   start(token: string): void {
-    if (!fs.existsSync(PROMETHEUS_BIN)) throw new Error(`${PROMETHEUS_BIN} is missing: apt-get install prometheus`);
+    if (!fs.existsSync(PROMETHEUS_BIN))
+      throw new Error(`${PROMETHEUS_BIN} is missing: apt-get install prometheus`);
     const tokenFile = path.join(this.dir, 'tandem-token');
     fs.writeFileSync(tokenFile, token, { mode: 0o600 });
     const config = path.join(this.dir, 'prometheus.yml');
@@ -71,10 +72,20 @@ export class Prometheus {
       ].join('\n'),
     );
     const check = spawnSync('promtool', ['check', 'config', config], { encoding: 'utf8' });
-    if (check.error === undefined && check.status !== 0) throw new Error(`promtool check config: ${check.stdout}${check.stderr}`);
-    const proc = spawn(PROMETHEUS_BIN, [`--config.file=${config}`, `--storage.tsdb.path=${path.join(this.dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${this.port}`, '--log.level=warn'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    if (check.error === undefined && check.status !== 0)
+      throw new Error(`promtool check config: ${check.stdout}${check.stderr}`);
+    const proc = spawn(
+      PROMETHEUS_BIN,
+      [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${path.join(this.dir, 'tsdb')}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        '--log.level=warn',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     proc.stdout!.on('data', (b: Buffer) => (this.#log += b.toString()));
     proc.stderr!.on('data', (b: Buffer) => (this.#log += b.toString()));
     this.#proc = proc;
@@ -97,11 +108,15 @@ export class Prometheus {
 
   /** The Tandem target, as Prometheus last scraped it. */
   async scraped(): Promise<PromTarget | undefined> {
-    return (await this.api<{ activeTargets: PromTarget[] }>('/api/v1/targets')).activeTargets.find((t) => t.scrapeUrl.includes(`${this.target}/api/metrics`));
+    return (await this.api<{ activeTargets: PromTarget[] }>('/api/v1/targets')).activeTargets.find((t) =>
+      t.scrapeUrl.includes(`${this.target}/api/metrics`),
+    );
   }
 
   async rules(): Promise<PromRule[]> {
-    return (await this.api<{ groups: { rules: PromRule[] }[] }>('/api/v1/rules')).groups.flatMap((g) => g.rules);
+    return (await this.api<{ groups: { rules: PromRule[] }[] }>('/api/v1/rules')).groups.flatMap(
+      (g) => g.rules,
+    );
   }
 
   async query(q: string): Promise<PromSeries[]> {
@@ -110,7 +125,12 @@ export class Prometheus {
 }
 
 /** Polls `fn` until it returns a value (not undefined), or fails with what was last seen. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, log: () => string = () => ''): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  log: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -123,5 +143,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
     await new Promise((r) => setTimeout(r, 200));
   }
   const tail = log();
-  throw new Error(`${what}: not seen within ${timeoutMs / 1000} s${last ? ` (last error: ${String(last)})` : ''}${tail ? `\nprometheus log:\n${tail.slice(-3000)}` : ''}`);
+  throw new Error(
+    `${what}: not seen within ${timeoutMs / 1000} s${last ? ` (last error: ${String(last)})` : ''}${tail ? `\nprometheus log:\n${tail.slice(-3000)}` : ''}`,
+  );
 }

@@ -3,7 +3,16 @@ import type { SshRunner } from '@/server/adapters/ssh-runner';
 import type { App } from '@/server/app';
 import type { createCaller } from '@/server/trpc/root';
 import { cleanVm, labScript, openLab, type Lab } from './lab';
-import { datasetExists, finishedTask, hasHold, labApp, md5, snapshotsOf, userrefs, writeDisk } from './lab-app';
+import {
+  datasetExists,
+  finishedTask,
+  hasHold,
+  labApp,
+  md5,
+  snapshotsOf,
+  userrefs,
+  writeDisk,
+} from './lab-app';
 
 /**
  * Replication holds and the full resync on the real node lab (zfs-fuse, node-to-node SSH): the
@@ -23,8 +32,18 @@ let n2: SshRunner;
 let id = 0;
 /** Each disk: its dataset and image on node1 (master) and node2 (replica). */
 const disks = [
-  { src: `zones/${VM}-disk0`, dst: `zones/${VM}-disk0`, srcImg: `/zones/${VM}-disk0/disk.img`, dstImg: `/zones/${VM}-disk0/disk.img` },
-  { src: `zones/${VM}-disk1`, dst: `data/${VM}-disk1`, srcImg: `/zones/${VM}-disk1/disk.img`, dstImg: `/data/${VM}-disk1/disk.img` },
+  {
+    src: `zones/${VM}-disk0`,
+    dst: `zones/${VM}-disk0`,
+    srcImg: `/zones/${VM}-disk0/disk.img`,
+    dstImg: `/zones/${VM}-disk0/disk.img`,
+  },
+  {
+    src: `zones/${VM}-disk1`,
+    dst: `data/${VM}-disk1`,
+    srcImg: `/zones/${VM}-disk1/disk.img`,
+    dstImg: `/data/${VM}-disk1/disk.img`,
+  },
 ];
 
 async function sync() {
@@ -35,7 +54,10 @@ async function sync() {
 
 async function expectHeld(snap: string) {
   for (const d of disks) {
-    for (const [r, ds] of [[n1, d.src], [n2, d.dst]] as const) {
+    for (const [r, ds] of [
+      [n1, d.src],
+      [n2, d.dst],
+    ] as const) {
       expect(await userrefs(r, `${ds}@${snap}`), `${ds}@${snap} holds`).toBe(1);
       expect(await hasHold(r, `${ds}@${snap}`, TAG), `${ds}@${snap} held by ${TAG}`).toBe(true);
     }
@@ -69,13 +91,26 @@ describe('replication holds and the full resync on the real node lab', () => {
   let first = '';
 
   it('holds the base on both nodes after the initial sync, and zfs destroy of it is refused', async () => {
-    const res = await caller.replicas.create({ name: 'hd', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, acceptRpoRisk: true, keepSnapshots: 2 });
+    const res = await caller.replicas.create({
+      name: 'hd',
+      vmName: VM,
+      sourceSiteId: site.node1!,
+      targetSiteId: site.node2!,
+      rootZpool: 'zones',
+      diskZpools: { vdb: 'data' },
+      sleepTimeSec: 3600,
+      acceptRpoRisk: true,
+      keepSnapshots: 2,
+    });
     id = res.id;
     await finishedTask(app, res.taskId);
     first = (await caller.replicas.get({ id })).lastSnapshot!;
     await expectHeld(first);
     for (const d of disks) {
-      for (const [r, ds] of [[n1, d.src], [n2, d.dst]] as const) {
+      for (const [r, ds] of [
+        [n1, d.src],
+        [n2, d.dst],
+      ] as const) {
         const res = await r.run({ argv: ['zfs', 'destroy', `${ds}@${first}`], allowFailure: true });
         expect(res.exitCode, `zfs destroy ${ds}@${first}`).not.toBe(0);
         expect(res.stderr).toMatch(/dataset is busy/);
@@ -90,7 +125,10 @@ describe('replication holds and the full resync on the real node lab', () => {
     const { snapshot: second } = await sync();
     await expectHeld(second);
     for (const d of disks) {
-      for (const [r, ds] of [[n1, d.src], [n2, d.dst]] as const) {
+      for (const [r, ds] of [
+        [n1, d.src],
+        [n2, d.dst],
+      ] as const) {
         expect(await userrefs(r, `${ds}@${first}`), `${ds}@${first} released`).toBe(0);
         expect(await snapshotsOf(r, ds)).toEqual([first, second]);
       }
@@ -99,7 +137,10 @@ describe('replication holds and the full resync on the real node lab', () => {
     const { snapshot: third } = await sync();
     await expectHeld(third);
     for (const d of disks) {
-      for (const [r, ds] of [[n1, d.src], [n2, d.dst]] as const) {
+      for (const [r, ds] of [
+        [n1, d.src],
+        [n2, d.dst],
+      ] as const) {
         // Two recovery points kept: the first base is gone on both nodes, the second released.
         expect(await snapshotsOf(r, ds)).toEqual([second, third]);
         expect(await userrefs(r, `${ds}@${second}`)).toBe(0);
@@ -121,13 +162,22 @@ describe('replication holds and the full resync on the real node lab', () => {
     const { taskId } = await caller.replicas.syncNow({ id });
     const failed = await app.tasks.wait(taskId);
     expect(failed.state).toBe('failed');
-    expect(failed.error).toMatch(new RegExp(`zones/${VM}-disk0 on node2 has no snapshot in common with zones/${VM}-disk0 on node1.*full resync`));
-    expect(await caller.replicas.get({ id })).toMatchObject({ state: 'error', lastError: expect.stringMatching(/no snapshot in common/) });
+    expect(failed.error).toMatch(
+      new RegExp(
+        `zones/${VM}-disk0 on node2 has no snapshot in common with zones/${VM}-disk0 on node1.*full resync`,
+      ),
+    );
+    expect(await caller.replicas.get({ id })).toMatchObject({
+      state: 'error',
+      lastError: expect.stringMatching(/no snapshot in common/),
+    });
     // Nothing was received: the replica is as it was.
     expect(await Promise.all(disks.map((d) => md5(n2, d.dstImg)))).toEqual(replicaMd5);
 
     const plan = await caller.replicas.resyncPlan({ id });
-    expect(plan.datasets.map((d) => [d.dataset, d.exists, d.commonSnapshot])).toEqual(disks.map((d) => [d.dst, true, null]));
+    expect(plan.datasets.map((d) => [d.dataset, d.exists, d.commonSnapshot])).toEqual(
+      disks.map((d) => [d.dst, true, null]),
+    );
     expect(plan.datasets.every((d) => d.keepAs === `${d.dataset}-diverged-${plan.stamp}`)).toBe(true);
     const r = await caller.replicas.fullResync({ id, confirm: VM });
     const t = await finishedTask(app, r.taskId);
@@ -147,7 +197,15 @@ describe('replication holds and the full resync on the real node lab', () => {
 
     await writeDisk(n1, disks[1]!.srcImg, 1, 9);
     const again = await sync();
-    expect(app.tasks.logs(again.task.id).some((l) => l.message.startsWith(`zones/${VM}-disk1 → data/${VM}-disk1: incremental from ${resynced.lastSnapshot}`))).toBe(true);
+    expect(
+      app.tasks
+        .logs(again.task.id)
+        .some((l) =>
+          l.message.startsWith(
+            `zones/${VM}-disk1 → data/${VM}-disk1: incremental from ${resynced.lastSnapshot}`,
+          ),
+        ),
+    ).toBe(true);
     await expectHeld(again.snapshot);
     await expectSameDisks();
   });

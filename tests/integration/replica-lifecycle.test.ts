@@ -28,12 +28,29 @@ async function md5(r: SshRunner, file: string): Promise<string> {
   return (await r.run({ argv: ['md5sum', file] })).stdout.split(/\s+/)[0]!;
 }
 async function write(r: SshRunner, file: string, mib: number, seekMiB: number) {
-  await r.run({ argv: ['dd', 'if=/dev/urandom', `of=${file}`, 'bs=1M', `count=${mib}`, `seek=${seekMiB}`, 'conv=notrunc', 'status=none'] });
+  await r.run({
+    argv: [
+      'dd',
+      'if=/dev/urandom',
+      `of=${file}`,
+      'bs=1M',
+      `count=${mib}`,
+      `seek=${seekMiB}`,
+      'conv=notrunc',
+      'status=none',
+    ],
+  });
   await r.run({ argv: ['sync'] });
 }
 async function task(id: number) {
   const t = await app.tasks.wait(id);
-  if (t.state !== 'finished') throw new Error(`task #${id} ${t.name} ${t.state}: ${t.error}\n${app.tasks.logs(id).map((l) => l.message).join('\n')}`);
+  if (t.state !== 'finished')
+    throw new Error(
+      `task #${id} ${t.name} ${t.state}: ${t.error}\n${app.tasks
+        .logs(id)
+        .map((l) => l.message)
+        .join('\n')}`,
+    );
   return t;
 }
 const stepMs = (taskId: number, name: string) => {
@@ -48,14 +65,30 @@ beforeAll(async () => {
   await labScript('mkvm', 'node1', VM, '2', '48');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-it-'));
   app = createApp({ dbFile: ':memory:', dataDir: dir });
-  const ctx: Context = { app, user: admin, sessionError: null, token: undefined, origin: 'http://it', host: 'it', secure: false, clientKey: 'it', resHeaders: new Headers() };
+  const ctx: Context = {
+    app,
+    user: admin,
+    sessionError: null,
+    token: undefined,
+    origin: 'http://it',
+    host: 'it',
+    secure: false,
+    clientKey: 'it',
+    resHeaders: new Headers(),
+  };
   caller = createCaller(ctx);
   n = {};
   for (const node of lab.nodes) {
     const site = await caller.sites.create({
       name: node.name,
       kind: 'node',
-      config: { host: node.host, port: node.port, user: node.user, hypervisor: 'libvirt', zpools: node.zpools },
+      config: {
+        host: node.host,
+        port: node.port,
+        user: node.user,
+        hypervisor: 'libvirt',
+        zpools: node.zpools,
+      },
       secret: { privateKey: fs.readFileSync(node.privateKeyPath, 'utf8') },
     });
     await caller.sites.pinHostKey({ id: site.id, fingerprint: node.hostKeySha256 });
@@ -83,7 +116,16 @@ describe('VM replica lifecycle on the real node lab', () => {
 
   it('creates a replica of a two-disk VM and runs the initial full sync node to node', async () => {
     const t0 = Date.now();
-    const res = await caller.replicas.create({ name: 'dr', vmName: VM, sourceSiteId: n.node1!, targetSiteId: n.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, acceptRpoRisk: true });
+    const res = await caller.replicas.create({
+      name: 'dr',
+      vmName: VM,
+      sourceSiteId: n.node1!,
+      targetSiteId: n.node2!,
+      rootZpool: 'zones',
+      diskZpools: { vdb: 'data' },
+      sleepTimeSec: 3600,
+      acceptRpoRisk: true,
+    });
     replicaId = res.id;
     const t = await task(res.taskId);
     console.log(`[replica] initial sync: ${t.progressComplete} bytes in ${Date.now() - t0} ms`);
@@ -99,8 +141,24 @@ describe('VM replica lifecycle on the real node lab', () => {
   });
 
   it('refuses a second replica on the same node and a zpool the target lacks', async () => {
-    await expect(caller.replicas.create({ name: 'dr2', vmName: VM, sourceSiteId: n.node1!, targetSiteId: n.node2!, rootZpool: 'zones' })).rejects.toThrow(/already has a replica on that node/);
-    await expect(caller.replicas.create({ name: 'dr3', vmName: VM, sourceSiteId: n.node1!, targetSiteId: n.node3!, rootZpool: 'tank' })).rejects.toThrow(/zpool tank does not exist on the target/);
+    await expect(
+      caller.replicas.create({
+        name: 'dr2',
+        vmName: VM,
+        sourceSiteId: n.node1!,
+        targetSiteId: n.node2!,
+        rootZpool: 'zones',
+      }),
+    ).rejects.toThrow(/already has a replica on that node/);
+    await expect(
+      caller.replicas.create({
+        name: 'dr3',
+        vmName: VM,
+        sourceSiteId: n.node1!,
+        targetSiteId: n.node3!,
+        rootZpool: 'tank',
+      }),
+    ).rejects.toThrow(/zpool tank does not exist on the target/);
   });
 
   it('syncs writes incrementally under a bandwidth limit (measured)', async () => {
@@ -111,7 +169,9 @@ describe('VM replica lifecycle on the real node lab', () => {
     const t = await task(taskId);
     const ms = stepMs(taskId, 'Transfer to the replica');
     const rate = t.progressComplete / (ms / 1000);
-    console.log(`[replica] incremental: ${t.progressComplete} bytes in ${ms} ms = ${(rate / 1048576).toFixed(2)} MiB/s with a 2 MiB/s limit (${(((rate - limit) / limit) * 100).toFixed(1)} %)`);
+    console.log(
+      `[replica] incremental: ${t.progressComplete} bytes in ${ms} ms = ${(rate / 1048576).toFixed(2)} MiB/s with a 2 MiB/s limit (${(((rate - limit) / limit) * 100).toFixed(1)} %)`,
+    );
     expect(t.progressComplete).toBeGreaterThan(8 * 1024 * 1024);
     expect(t.progressComplete).toBeLessThan(20 * 1024 * 1024);
     // The limit is a ceiling: never above it (10 % for pv's averaging). The step's time also holds
@@ -143,13 +203,20 @@ describe('VM replica lifecycle on the real node lab', () => {
     const { taskId } = await caller.replicas.failover({ id: replicaId, confirm: VM, mode: 'planned' });
     await task(taskId);
     expect(await r1.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toBe('shut off');
-    expect(await r2.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(/paused|running/);
+    expect(await r2.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(
+      /paused|running/,
+    );
     const xml = (await r2.run({ argv: ['virsh', 'dumpxml', VM] })).stdout;
     expect(xml).toContain(`/data/${VM}-disk1/disk.img`);
     expect(await md5(r2, `/data/${VM}-disk1/disk.img`)).toBe(await md5(r1, `/zones/${VM}-disk1/disk.img`));
     const rep = await caller.replicas.get({ id: replicaId });
     expect(rep).toMatchObject({ state: 'reinit-required', sourceSiteId: n.node2, targetSiteId: n.node1 });
-    console.log(`[replica] planned failover: ${app.tasks.steps(taskId).map((s) => `${s.name} ${s.finishedAt!.getTime() - s.startedAt!.getTime()} ms`).join(', ')}`);
+    console.log(
+      `[replica] planned failover: ${app.tasks
+        .steps(taskId)
+        .map((s) => `${s.name} ${s.finishedAt!.getTime() - s.startedAt!.getTime()} ms`)
+        .join(', ')}`,
+    );
   });
 
   it('reinitialises the old master, keeping its diverged writes for inspection', async () => {
@@ -191,9 +258,17 @@ describe('VM replica lifecycle on the real node lab', () => {
     expect(plan.checks.find((c) => c.id === 'master-node')?.status).toBe('warn');
     const { taskId } = await caller.replicas.failover({ id: replicaId, confirm: VM, mode: 'forced' });
     await task(taskId);
-    expect(await r1.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(/paused|running/);
+    expect(await r1.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(
+      /paused|running/,
+    );
     const rep = await caller.replicas.get({ id: replicaId });
-    expect(rep).toMatchObject({ state: 'reinit-required', sourceSiteId: n.node1, targetSiteId: n.node2, stopOldMasterPending: true, fenceSiteId: n.node2 });
+    expect(rep).toMatchObject({
+      state: 'reinit-required',
+      sourceSiteId: n.node1,
+      targetSiteId: n.node2,
+      stopOldMasterPending: true,
+      fenceSiteId: n.node2,
+    });
   }
 
   it('deletes the replica and its data on the replica node', async () => {
@@ -202,6 +277,8 @@ describe('VM replica lifecycle on the real node lab', () => {
     expect(await caller.replicas.list()).toEqual([]);
     const left = await r2.run({ argv: ['zfs', 'list', '-H', '-o', 'name', '-r', 'zones', 'data'] });
     expect(left.stdout).not.toContain(`${VM}-disk`);
-    expect(app.history.list({ target: `replica:${replicaId}` }, { limit: 50, offset: 0 }).total).toBeGreaterThan(5);
+    expect(
+      app.history.list({ target: `replica:${replicaId}` }, { limit: 50, offset: 0 }).total,
+    ).toBeGreaterThan(5);
   });
 });

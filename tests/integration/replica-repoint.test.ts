@@ -65,8 +65,25 @@ describe('re-point of a sibling replica on the real node lab', () => {
   let failoverSnapshot = '';
 
   it('replicates one VM to node2 (r1) and node3 (r2), then fails r1 over: the VM runs on node2 and r2 is paused', async () => {
-    const a = await caller.replicas.create({ name: 'r1', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 3600, acceptRpoRisk: true });
-    const b = await caller.replicas.create({ name: 'r2', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node3!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
+    const a = await caller.replicas.create({
+      name: 'r1',
+      vmName: VM,
+      sourceSiteId: site.node1!,
+      targetSiteId: site.node2!,
+      rootZpool: 'zones',
+      diskZpools: { vdb: 'data' },
+      sleepTimeSec: 3600,
+      acceptRpoRisk: true,
+    });
+    const b = await caller.replicas.create({
+      name: 'r2',
+      vmName: VM,
+      sourceSiteId: site.node1!,
+      targetSiteId: site.node3!,
+      rootZpool: 'zones',
+      sleepTimeSec: 3600,
+      acceptRpoRisk: true,
+    });
     r1 = a.id;
     r2 = b.id;
     await finishedTask(app, a.taskId);
@@ -78,22 +95,49 @@ describe('re-point of a sibling replica on the real node lab', () => {
     const fo = await caller.replicas.failover({ id: r1, confirm: VM, mode: 'planned' });
     const t = await finishedTask(app, fo.taskId);
     failoverSnapshot = (t.params as { snapshot: string }).snapshot;
-    expect(await n2.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(/paused|running/);
-    expect(await caller.replicas.get({ id: r2 })).toMatchObject({ conflict: { kind: 'master-moved', siteId: site.node2, byReplicaId: r1 }, movedTo: 'node2' });
+    expect(await n2.run({ argv: ['virsh', 'domstate', VM] }).then((x) => x.stdout.trim())).toMatch(
+      /paused|running/,
+    );
+    expect(await caller.replicas.get({ id: r2 })).toMatchObject({
+      conflict: { kind: 'master-moved', siteId: site.node2, byReplicaId: r1 },
+      movedTo: 'node2',
+    });
     await expect(caller.replicas.syncNow({ id: r2 })).rejects.toThrow(/re-point or delete it/);
   });
 
   it('re-points r2 to node2 from the snapshot node2 started from; node1 only sends', async () => {
     const plan = await caller.replicas.repointPlan({ id: r2 });
-    expect(plan).toMatchObject({ canProceed: true, oldMaster: 'node1', newMaster: 'node2', targetSite: 'node3' });
-    expect(plan.disks.map((d) => [d.source, d.target, d.via, d.common])).toEqual(disks.map((d) => [d.n2, d.n3, 'old-master', failoverSnapshot]));
-    const node1Before = await snapshotTree(n1, disks.map((d) => d.n1));
+    expect(plan).toMatchObject({
+      canProceed: true,
+      oldMaster: 'node1',
+      newMaster: 'node2',
+      targetSite: 'node3',
+    });
+    expect(plan.disks.map((d) => [d.source, d.target, d.via, d.common])).toEqual(
+      disks.map((d) => [d.n2, d.n3, 'old-master', failoverSnapshot]),
+    );
+    const node1Before = await snapshotTree(
+      n1,
+      disks.map((d) => d.n1),
+    );
     const t0 = Date.now();
     const { taskId } = await caller.replicas.repoint({ id: r2, confirm: VM });
     const t = await finishedTask(app, taskId);
-    console.log(`[repoint] ${Date.now() - t0} ms: ${app.tasks.steps(taskId).map((s) => `${s.name} ${s.finishedAt!.getTime() - s.startedAt!.getTime()} ms`).join(', ')}`);
+    console.log(
+      `[repoint] ${Date.now() - t0} ms: ${app.tasks
+        .steps(taskId)
+        .map((s) => `${s.name} ${s.finishedAt!.getTime() - s.startedAt!.getTime()} ms`)
+        .join(', ')}`,
+    );
     const row = await caller.replicas.get({ id: r2 });
-    expect(row).toMatchObject({ state: 'idle', conflict: null, operation: null, sourceSiteId: site.node2, targetSiteId: site.node3, movedTo: null });
+    expect(row).toMatchObject({
+      state: 'idle',
+      conflict: null,
+      operation: null,
+      sourceSiteId: site.node2,
+      targetSiteId: site.node3,
+      movedTo: null,
+    });
     expect(row.datasets.map((d) => [d.source, d.target])).toEqual(disks.map((d) => [d.n2, d.n3]));
     const logs = app.tasks.logs(t.id).map((l) => l.message);
     for (const d of disks) expect(logs).toContain(`${d.n2} → ${d.n3}: incremental from ${failoverSnapshot}`);
@@ -104,9 +148,15 @@ describe('re-point of a sibling replica on the real node lab', () => {
       expect((await snapshotsOf(n3, d.n3)).every((s) => s.startsWith('tandem-r2-'))).toBe(true);
       expect(await md5(n3, img(d.n3))).toBe(await md5(n2, img(d.n2)));
       // On node1 r2's holds are released and nothing is destroyed.
-      for (const s of (await snapshotsOf(n1, d.n1)).filter((x) => x.startsWith('tandem-r2-'))) expect(await userrefs(n1, `${d.n1}@${s}`)).toBe(0);
+      for (const s of (await snapshotsOf(n1, d.n1)).filter((x) => x.startsWith('tandem-r2-')))
+        expect(await userrefs(n1, `${d.n1}@${s}`)).toBe(0);
     }
-    expect(await snapshotTree(n1, disks.map((d) => d.n1))).toEqual(node1Before);
+    expect(
+      await snapshotTree(
+        n1,
+        disks.map((d) => d.n1),
+      ),
+    ).toEqual(node1Before);
   });
 
   it('a write on node2 arrives on node3, incrementally', async () => {
@@ -115,7 +165,8 @@ describe('re-point of a sibling replica on the real node lab', () => {
     await writeDisk(n2, img(disks[1]!.n2), 1, 12);
     const t = await sync(r2);
     const logs = app.tasks.logs(t.id).map((l) => l.message);
-    for (const d of disks) expect(logs.some((m) => m.startsWith(`${d.n2} → ${d.n3}: incremental from ${base}`))).toBe(true);
+    for (const d of disks)
+      expect(logs.some((m) => m.startsWith(`${d.n2} → ${d.n3}: incremental from ${base}`))).toBe(true);
     expect(t.progressComplete).toBeLessThan(8 * 1024 * 1024);
     for (const d of disks) expect(await md5(n3, img(d.n3)), d.n3).toBe(await md5(n2, img(d.n2)));
   });

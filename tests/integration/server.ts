@@ -33,11 +33,20 @@ export class TandemServer {
 
   /** Starts the server (with `faults` as TANDEM_FAULT) and waits until it answers. */
   async start(faults = ''): Promise<void> {
-    if (!fs.existsSync(path.join(ROOT, '.next', 'BUILD_ID'))) throw new Error('no production build: run `npx next build` first');
+    if (!fs.existsSync(path.join(ROOT, '.next', 'BUILD_ID')))
+      throw new Error('no production build: run `npx next build` first');
     this.#log = '';
     const proc = spawn(process.execPath, [NEXT_BIN, 'start', '-p', String(this.port), '-H', '127.0.0.1'], {
       cwd: ROOT,
-      env: { ...process.env, TANDEM_DEMO: '0', ...this.env, TANDEM_DATA_DIR: this.dataDir, TANDEM_ADMIN_PASSWORD: this.password, TANDEM_FAULT: faults, NODE_ENV: 'production' },
+      env: {
+        ...process.env,
+        TANDEM_DEMO: '0',
+        ...this.env,
+        TANDEM_DATA_DIR: this.dataDir,
+        TANDEM_ADMIN_PASSWORD: this.password,
+        TANDEM_FAULT: faults,
+        NODE_ENV: 'production',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     proc.stdout!.on('data', (b: Buffer) => (this.#log += b.toString()));
@@ -46,7 +55,8 @@ export class TandemServer {
     this.#exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(signal ?? code)));
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the server exited at start:\n${this.#log}`);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`the server exited at start:\n${this.#log}`);
       try {
         const res = await fetch(`${this.base}/login`, { redirect: 'manual' });
         if (res.status < 500) return;
@@ -63,7 +73,21 @@ export class TandemServer {
     if (!this.#exited) return null;
     let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([this.#exited, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`the server is still running after ${timeoutMs / 1000} s:\n${this.#log.slice(-3000)}`)), timeoutMs)))]);
+      return await Promise.race([
+        this.#exited,
+        new Promise<never>(
+          (_, rej) =>
+            (timer = setTimeout(
+              () =>
+                rej(
+                  new Error(
+                    `the server is still running after ${timeoutMs / 1000} s:\n${this.#log.slice(-3000)}`,
+                  ),
+                ),
+              timeoutMs,
+            )),
+        ),
+      ]);
     } finally {
       clearTimeout(timer);
     }
@@ -79,8 +103,14 @@ export class TandemServer {
   }
 
   /** One tRPC call; throws with the server's message. */
-  async call<T = unknown>(proc: string, input?: unknown, type: 'query' | 'mutation' = 'mutation'): Promise<T> {
-    const url = `${this.base}/api/trpc/${proc}` + (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
+  async call<T = unknown>(
+    proc: string,
+    input?: unknown,
+    type: 'query' | 'mutation' = 'mutation',
+  ): Promise<T> {
+    const url =
+      `${this.base}/api/trpc/${proc}` +
+      (type === 'query' ? `?input=${encodeURIComponent(JSON.stringify({ json: input ?? null }))}` : '');
     const res = await fetch(url, {
       method: type === 'query' ? 'GET' : 'POST',
       headers: { 'content-type': 'application/json', origin: this.base, cookie: this.#cookie },
@@ -88,7 +118,10 @@ export class TandemServer {
     });
     const setCookie = res.headers.get('set-cookie');
     if (setCookie) this.#cookie = setCookie.split(';')[0]!;
-    const body = (await res.json()) as { error?: { json?: { message?: string } }; result?: { data: { json: T } } };
+    const body = (await res.json()) as {
+      error?: { json?: { message?: string } };
+      result?: { data: { json: T } };
+    };
     if (body.error) throw new Error(`${proc}: ${body.error.json?.message ?? JSON.stringify(body.error)}`);
     return body.result!.data.json;
   }

@@ -24,11 +24,14 @@ let n1: SshRunner;
 let n2: SshRunner;
 let id = 0;
 
-const dumpxml = async (r: SshRunner, ...flags: string[]) => (await r.run({ argv: ['virsh', 'dumpxml', '--inactive', ...flags, VM] })).stdout;
+const dumpxml = async (r: SshRunner, ...flags: string[]) =>
+  (await r.run({ argv: ['virsh', 'dumpxml', '--inactive', ...flags, VM] })).stdout;
 /** Every row of every table of Tandem's database, as text. */
 function everything(): string {
   const db = app.db.$client;
-  const tables = (db.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((t) => t.name);
+  const tables = (
+    db.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]
+  ).map((t) => t.name);
   return tables.map((t) => JSON.stringify(db.prepare(`select * from "${t}"`).all())).join('\n');
 }
 
@@ -38,7 +41,10 @@ beforeAll(async () => {
   n2 = lab.runner('node2');
   await labScript('mkvm', 'node1', VM, '1', '16');
   // the console password takes effect at the next start; the persistent definition has it now
-  const xml = (await dumpxml(n1, '--security-info')).replace('</devices>', `  <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='${PASSWORD}'/>\n  </devices>`);
+  const xml = (await dumpxml(n1, '--security-info')).replace(
+    '</devices>',
+    `  <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='${PASSWORD}'/>\n  </devices>`,
+  );
   await n1.run({ argv: ['virsh', 'define', '/dev/stdin'], stdin: xml });
   ({ app, caller, site } = await labApp(lab));
 });
@@ -63,13 +69,27 @@ describe('VM console passwords across a failover (real node lab)', () => {
   });
 
   it('a sync stores the definition without the password in clear, and the API shows none', async () => {
-    const res = await caller.replicas.create({ name: 'kv', vmName: VM, sourceSiteId: site.node1!, targetSiteId: site.node2!, rootZpool: 'zones', sleepTimeSec: 3600, acceptRpoRisk: true });
+    const res = await caller.replicas.create({
+      name: 'kv',
+      vmName: VM,
+      sourceSiteId: site.node1!,
+      targetSiteId: site.node2!,
+      rootZpool: 'zones',
+      sleepTimeSec: 3600,
+      acceptRpoRisk: true,
+    });
     id = res.id;
     await finishedTask(app, res.taskId);
-    const raw = app.db.$client.prepare('select vm_definition from replicas where id = ?').get(id) as { vm_definition: string };
+    const raw = app.db.$client.prepare('select vm_definition from replicas where id = ?').get(id) as {
+      vm_definition: string;
+    };
     expect(raw.vm_definition).toContain("<graphics type='vnc'");
     expect(everything()).not.toContain(PASSWORD);
-    const answers = [await caller.replicas.get({ id }), await caller.replicas.list(), await caller.history.list({})];
+    const answers = [
+      await caller.replicas.get({ id }),
+      await caller.replicas.list(),
+      await caller.history.list({}),
+    ];
     for (const a of answers) expect(JSON.stringify(a)).not.toContain(PASSWORD);
     expect(JSON.stringify(answers[0])).not.toMatch(/passwd=|sealed/);
   });
@@ -80,9 +100,15 @@ describe('VM console passwords across a failover (real node lab)', () => {
     await finishedTask(app, taskId);
     console.log(`[console-password] planned failover: ${Date.now() - t0} ms`);
     expect(await dumpxml(n2, '--security-info')).toContain(`passwd='${PASSWORD}'`);
-    expect(['running', 'paused']).toContain((await n2.run({ argv: ['virsh', 'domstate', VM] })).stdout.trim());
+    expect(['running', 'paused']).toContain(
+      (await n2.run({ argv: ['virsh', 'domstate', VM] })).stdout.trim(),
+    );
     expect(everything()).not.toContain(PASSWORD);
-    for (const a of [await caller.replicas.get({ id }), await caller.history.list({}), await caller.tasks.get({ id: taskId })]) {
+    for (const a of [
+      await caller.replicas.get({ id }),
+      await caller.history.list({}),
+      await caller.tasks.get({ id: taskId }),
+    ]) {
       expect(JSON.stringify(a)).not.toContain(PASSWORD);
     }
   });

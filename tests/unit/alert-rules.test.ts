@@ -2,12 +2,30 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CephStatus } from '@/server/domain/ceph/mirroring';
 import { checkWebhookUrl, newWebhookSecret, signWebhook } from '@/server/domain/alerts/channels';
-import { cephConditions, nextAlerts, objectConditions, retryDelayMs, silenceMatches, type Condition, type FiringAlert } from '@/server/domain/alerts/rules';
+import {
+  cephConditions,
+  nextAlerts,
+  objectConditions,
+  retryDelayMs,
+  silenceMatches,
+  type Condition,
+  type FiringAlert,
+} from '@/server/domain/alerts/rules';
 import { protectedObject } from './protected-object';
 
 const T0 = Date.UTC(2026, 11, 3, 12, 0, 0);
-const breach: Condition = { rule: 'rpo-breach', subject: 'replica:1', severity: 'critical', summary: 'web01 breach' };
-const warn: Condition = { rule: 'rpo-warning', subject: 'image:1', severity: 'warning', summary: 'vol1 warning' };
+const breach: Condition = {
+  rule: 'rpo-breach',
+  subject: 'replica:1',
+  severity: 'critical',
+  summary: 'web01 breach',
+};
+const warn: Condition = {
+  rule: 'rpo-warning',
+  subject: 'image:1',
+  severity: 'warning',
+  summary: 'vol1 warning',
+};
 
 /** Applies a transition to a list of firing alerts, as the service does (ids from 100). */
 function apply(current: FiringAlert[], t: ReturnType<typeof nextAlerts>, notifiedAt: number): FiringAlert[] {
@@ -16,14 +34,27 @@ function apply(current: FiringAlert[], t: ReturnType<typeof nextAlerts>, notifie
   const kept = current
     .filter((a) => !t.resolves.some((r) => r.id === a.id))
     .map((a) => (notified.has(a.key) ? { ...a, notifiedAt } : a));
-  return [...kept, ...t.inserts.map((i) => ({ id: id++, key: i.key, ackedAt: null, notifiedAt: notified.has(i.key) ? notifiedAt : null }))];
+  return [
+    ...kept,
+    ...t.inserts.map((i) => ({
+      id: id++,
+      key: i.key,
+      ackedAt: null,
+      notifiedAt: notified.has(i.key) ? notifiedAt : null,
+    })),
+  ];
 }
 
 describe('alert state machine (nextAlerts)', () => {
   it('fires a new alert per condition and notifies it; the same condition again updates it (de-duplicated), once per key even if listed twice', () => {
     const t1 = nextAlerts([], [breach, warn, breach], T0);
     expect(t1.inserts.map((i) => i.key)).toEqual(['rpo-breach:replica:1', 'rpo-warning:image:1']);
-    expect(t1.inserts[0]).toMatchObject({ firedAt: T0, lastSeenAt: T0, severity: 'critical', summary: 'web01 breach' });
+    expect(t1.inserts[0]).toMatchObject({
+      firedAt: T0,
+      lastSeenAt: T0,
+      severity: 'critical',
+      summary: 'web01 breach',
+    });
     expect(t1.notify).toEqual([
       { key: 'rpo-breach:replica:1', id: null, event: 'firing' },
       { key: 'rpo-warning:image:1', id: null, event: 'firing' },
@@ -33,8 +64,22 @@ describe('alert state machine (nextAlerts)', () => {
     expect(t2.inserts).toEqual([]);
     expect(t2.resolves).toEqual([]);
     expect(t2.updates).toEqual([
-      { id: 100, key: 'rpo-breach:replica:1', lastSeenAt: T0 + 30_000, severity: 'critical', summary: 'web01 breach, worse', detail: undefined },
-      { id: 101, key: 'rpo-warning:image:1', lastSeenAt: T0 + 30_000, severity: 'warning', summary: 'vol1 warning', detail: undefined },
+      {
+        id: 100,
+        key: 'rpo-breach:replica:1',
+        lastSeenAt: T0 + 30_000,
+        severity: 'critical',
+        summary: 'web01 breach, worse',
+        detail: undefined,
+      },
+      {
+        id: 101,
+        key: 'rpo-warning:image:1',
+        lastSeenAt: T0 + 30_000,
+        severity: 'warning',
+        summary: 'vol1 warning',
+        detail: undefined,
+      },
     ]);
     expect(t2.notify).toEqual([]);
   });
@@ -62,12 +107,16 @@ describe('alert state machine (nextAlerts)', () => {
     const unacked: FiringAlert = { id: 1, key: 'rpo-breach:replica:1', ackedAt: null, notifiedAt };
     const acked: FiringAlert = { id: 2, key: 'rpo-warning:image:1', ackedAt: T0 + 10, notifiedAt };
     expect(nextAlerts([unacked, acked], [breach, warn], T0 + repeatMs - 1, { repeatMs }).notify).toEqual([]);
-    expect(nextAlerts([unacked, acked], [breach, warn], T0 + repeatMs, { repeatMs }).notify).toEqual([{ key: 'rpo-breach:replica:1', id: 1, event: 'firing' }]);
+    expect(nextAlerts([unacked, acked], [breach, warn], T0 + repeatMs, { repeatMs }).notify).toEqual([
+      { key: 'rpo-breach:replica:1', id: 1, event: 'firing' },
+    ]);
     expect(nextAlerts([unacked], [breach], T0 + 10 * repeatMs, { repeatMs: 0 }).notify).toEqual([]);
     // An acknowledged alert still fires (updated, not resolved) and its resolution is notified.
     const t = nextAlerts([acked], [warn], T0 + 5 * repeatMs, { repeatMs });
     expect(t.updates.map((u) => u.id)).toEqual([2]);
-    expect(nextAlerts([acked], [], T0 + 5 * repeatMs, { repeatMs }).notify).toEqual([{ key: 'rpo-warning:image:1', id: 2, event: 'resolved' }]);
+    expect(nextAlerts([acked], [], T0 + 5 * repeatMs, { repeatMs }).notify).toEqual([
+      { key: 'rpo-warning:image:1', id: 2, event: 'resolved' },
+    ]);
   });
 
   it('records a silenced alert but delivers nothing; once the silence expires the firing alert is notified', () => {
@@ -82,7 +131,11 @@ describe('alert state machine (nextAlerts)', () => {
     const t3 = nextAlerts(firing, [breach, warn], T0 + 600_000, { silences });
     expect(t3.notify).toEqual([{ key: 'rpo-breach:replica:1', id: 100, event: 'firing' }]);
     // Never notified, so its resolution is not either.
-    expect(nextAlerts([{ id: 7, key: 'rpo-breach:replica:1', ackedAt: null, notifiedAt: null }], [], T0, { silences }).notify).toEqual([]);
+    expect(
+      nextAlerts([{ id: 7, key: 'rpo-breach:replica:1', ackedAt: null, notifiedAt: null }], [], T0, {
+        silences,
+      }).notify,
+    ).toEqual([]);
   });
 
   it('matches silences exactly or by a prefix ending in *', () => {
@@ -98,8 +151,20 @@ describe('alert rules', () => {
   it('raises one RPO alert per object: warning, or breach instead of it; a predicted breach only while within the RPO; N consecutive sync failures', () => {
     const objs = [
       protectedObject({ subject: 'replica:1', health: 'warning', windowSec: 1000 }),
-      protectedObject({ subject: 'replica:2', name: 'db01', health: 'breach', windowSec: 2000, failures: 3, lastError: 'ssh: connection refused' }),
-      protectedObject({ subject: 'replica:3', name: 'app01', predictedBreachAt: T0 + 3_600_000, predictedReason: 'syncs getting longer' }),
+      protectedObject({
+        subject: 'replica:2',
+        name: 'db01',
+        health: 'breach',
+        windowSec: 2000,
+        failures: 3,
+        lastError: 'ssh: connection refused',
+      }),
+      protectedObject({
+        subject: 'replica:3',
+        name: 'app01',
+        predictedBreachAt: T0 + 3_600_000,
+        predictedReason: 'syncs getting longer',
+      }),
       protectedObject({ subject: 'replica:4', name: 'ok01', failures: 2 }),
       protectedObject({ subject: 'vm:1/lonely', kind: 'vm', health: 'unprotected' }),
       protectedObject({ subject: 'replica:5', health: 'breach', predictedBreachAt: T0 }),
@@ -115,30 +180,86 @@ describe('alert rules', () => {
     expect(c[0]!.summary).toBe('web01 (node1 → node2): data-loss window 17 min is over its RPO of 15 min');
     expect(c[2]!.summary).toContain('3 consecutive syncs failed; last error: ssh: connection refused');
     expect(c[3]!.summary).toContain('syncs getting longer');
-    expect(objectConditions(objs, { syncFailures: 2 }).filter((x) => x.rule === 'sync-failures').map((x) => x.subject)).toEqual(['replica:2', 'replica:4']);
+    expect(
+      objectConditions(objs, { syncFailures: 2 })
+        .filter((x) => x.rule === 'sync-failures')
+        .map((x) => x.subject),
+    ).toEqual(['replica:2', 'replica:4']);
     // warning → breach: the warning resolves and the breach fires (one alert per object at a time).
     const firing = [{ id: 1, key: 'rpo-warning:replica:1', ackedAt: null, notifiedAt: T0 }];
-    const t = nextAlerts(firing, objectConditions([protectedObject({ health: 'breach', windowSec: 2000 })], { syncFailures: 3 }), T0);
+    const t = nextAlerts(
+      firing,
+      objectConditions([protectedObject({ health: 'breach', windowSec: 2000 })], { syncFailures: 3 }),
+      T0,
+    );
     expect(t.resolves.map((r) => r.key)).toEqual(['rpo-warning:replica:1']);
     expect(t.inserts.map((r) => r.key)).toEqual(['rpo-breach:replica:1']);
   });
 
   it('reads daemons and split-brain from a Ceph status: no daemon where a pool receives, an unhealthy one, images primary on both sides', () => {
-    const img = (name: string, splitBrainWith: { siteId: number; siteName: string } | null, ownSplit = false) =>
-      ({ name, pool: 'rbd', namespace: '', mirroring: { description: { splitBrain: ownSplit } }, splitBrainWith }) as unknown as CephStatus['pools'][number]['images'][number];
+    const img = (
+      name: string,
+      splitBrainWith: { siteId: number; siteName: string } | null,
+      ownSplit = false,
+    ) =>
+      ({
+        name,
+        pool: 'rbd',
+        namespace: '',
+        mirroring: { description: { splitBrain: ownSplit } },
+        splitBrainWith,
+      }) as unknown as CephStatus['pools'][number]['images'][number];
     const pool = (peers: { siteName: string; direction: string }[], images: ReturnType<typeof img>[] = []) =>
-      ({ pool: 'rbd', namespace: '', mode: 'image', siteName: 'a', peers, summary: null, images, splitBrain: 0 }) as unknown as CephStatus['pools'][number];
-    const status = (pools: CephStatus['pools'], daemons: CephStatus['daemons'] = []): CephStatus => ({ fetchedAt: '', pools, daemons, cliCalls: 0 });
-    const daemon = (health: string) => ({ serviceId: '1', daemonId: 'm1', hostname: 'h1', version: null, pools: [], leader: true, health, callouts: [{ pool: 'rbd', level: 'error', text: 'failed to connect' }], lastBeacon: null });
+      ({
+        pool: 'rbd',
+        namespace: '',
+        mode: 'image',
+        siteName: 'a',
+        peers,
+        summary: null,
+        images,
+        splitBrain: 0,
+      }) as unknown as CephStatus['pools'][number];
+    const status = (pools: CephStatus['pools'], daemons: CephStatus['daemons'] = []): CephStatus => ({
+      fetchedAt: '',
+      pools,
+      daemons,
+      cliCalls: 0,
+    });
+    const daemon = (health: string) => ({
+      serviceId: '1',
+      daemonId: 'm1',
+      hostname: 'h1',
+      version: null,
+      pools: [],
+      leader: true,
+      health,
+      callouts: [{ pool: 'rbd', level: 'error', text: 'failed to connect' }],
+      lastBeacon: null,
+    });
     const byName = new Map([
       ['site-a', 1],
       ['site-b', 2],
     ]);
     const c = cephConditions(
       [
-        { site: { id: 1, name: 'site-a' }, status: status([pool([{ siteName: 'site-b', direction: 'rx-tx' }], [img('vol1', { siteId: 2, siteName: 'site-b' }), img('vol2', null), img('vol3', null, true)])]) },
-        { site: { id: 2, name: 'site-b' }, status: status([pool([{ siteName: 'site-a', direction: 'tx-only' }])]) },
-        { site: { id: 3, name: 'site-c' }, status: status([pool([{ siteName: 'site-a', direction: 'rx-tx' }])], [daemon('ERROR') as never]) },
+        {
+          site: { id: 1, name: 'site-a' },
+          status: status([
+            pool(
+              [{ siteName: 'site-b', direction: 'rx-tx' }],
+              [img('vol1', { siteId: 2, siteName: 'site-b' }), img('vol2', null), img('vol3', null, true)],
+            ),
+          ]),
+        },
+        {
+          site: { id: 2, name: 'site-b' },
+          status: status([pool([{ siteName: 'site-a', direction: 'tx-only' }])]),
+        },
+        {
+          site: { id: 3, name: 'site-c' },
+          status: status([pool([{ siteName: 'site-a', direction: 'rx-tx' }])], [daemon('ERROR') as never]),
+        },
         { site: { id: 4, name: 'site-d' }, status: null },
       ],
       byName,
@@ -149,12 +270,16 @@ describe('alert rules', () => {
       'split-brain|rbd:1-2/rbd//vol3|critical',
       'daemon|site:3/daemon/m1|critical',
     ]);
-    expect(c[0]!.summary).toBe('no rbd-mirror daemon reports on site-a: 1 mirrored pool(s) with a peer (rbd) are not replicated to it');
+    expect(c[0]!.summary).toBe(
+      'no rbd-mirror daemon reports on site-a: 1 mirrored pool(s) with a peer (rbd) are not replicated to it',
+    );
     expect(c[3]!.summary).toContain('reports ERROR: rbd: failed to connect');
   });
 
   it('retries deliveries after 10 s, 20 s, 40 s, … at most an hour apart, and gives up after the last attempt', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(n))).toEqual([10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000]);
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => retryDelayMs(n))).toEqual([
+      10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000,
+    ]);
     expect(retryDelayMs(8)).toBeNull();
     expect(retryDelayMs(12, 20)).toBe(3_600_000);
     expect(retryDelayMs(1, 1)).toBeNull();
@@ -168,7 +293,9 @@ describe('webhook signature', () => {
     const body = JSON.stringify({ event: 'firing', alert: { id: 1, summary: 'ünïcode ✓' } });
     const header = signWebhook(secret, '1796385600', body);
     // What a receiver does:
-    const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(`1796385600.${body}`, 'utf8').digest('hex')}`);
+    const expected = Buffer.from(
+      `sha256=${createHmac('sha256', secret).update(`1796385600.${body}`, 'utf8').digest('hex')}`,
+    );
     expect(timingSafeEqual(Buffer.from(header), expected)).toBe(true);
     expect(signWebhook(secret, '1796385601', body)).not.toBe(header);
     expect(signWebhook(secret, '1796385600', body + ' ')).not.toBe(header);
@@ -177,9 +304,13 @@ describe('webhook signature', () => {
 
   it('accepts only http(s) URLs without credentials, with a clear error', () => {
     expect(checkWebhookUrl(' https://hooks.example.com/x?y=1 ')).toBe('https://hooks.example.com/x?y=1');
-    expect(() => checkWebhookUrl('file:///etc/passwd')).toThrow('only http:// and https:// URLs are allowed, not file://');
+    expect(() => checkWebhookUrl('file:///etc/passwd')).toThrow(
+      'only http:// and https:// URLs are allowed, not file://',
+    );
     expect(() => checkWebhookUrl('gopher://x')).toThrow(/only http/);
-    expect(() => checkWebhookUrl('https://user:pw@hooks.example.com/')).toThrow(/put no user or password in the URL/);
+    expect(() => checkWebhookUrl('https://user:pw@hooks.example.com/')).toThrow(
+      /put no user or password in the URL/,
+    );
     expect(() => checkWebhookUrl('hooks.example.com')).toThrow(/not a URL/);
   });
 });

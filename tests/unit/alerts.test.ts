@@ -17,31 +17,64 @@ afterEach(async () => {
 function withObjects() {
   const t = testApp();
   let objects: ProtectedObject[] = [];
-  const service = new AlertService({ db: t.app.db, clock: t.clock, history: t.app.history, tasks: t.app.tasks, ceph: t.app.ceph, delivery: t.app.alerts.delivery, objects: async () => objects });
+  const service = new AlertService({
+    db: t.app.db,
+    clock: t.clock,
+    history: t.app.history,
+    tasks: t.app.tasks,
+    ceph: t.app.ceph,
+    delivery: t.app.alerts.delivery,
+    objects: async () => objects,
+  });
   t.app.alerts = service;
   cleanups.push(() => t.app.tasks.shutdown());
   return { ...t, service, set: (o: ProtectedObject[]) => (objects = o) };
 }
 
-const rows = (app: ReturnType<typeof testApp>['app']) => app.db.select().from(alerts).orderBy(alerts.id).all();
+const rows = (app: ReturnType<typeof testApp>['app']) =>
+  app.db.select().from(alerts).orderBy(alerts.id).all();
 const firingDeliveries = (app: ReturnType<typeof testApp>['app'], alertId: number) =>
-  app.db.select().from(alertDeliveries).where(and(eq(alertDeliveries.alertId, alertId), eq(alertDeliveries.event, 'firing'))).all();
+  app.db
+    .select()
+    .from(alertDeliveries)
+    .where(and(eq(alertDeliveries.alertId, alertId), eq(alertDeliveries.event, 'firing')))
+    .all();
 
 describe('alert service', () => {
   it('fires, de-duplicates, resolves and fires again as a new row; each change in history; deliveries queued per enabled channel', async () => {
     const { app, clock, service, set } = withObjects();
-    const hook = app.alerts.delivery.createChannel({ kind: 'webhook', name: 'ops', url: 'http://127.0.0.1:9/hook' });
+    const hook = app.alerts.delivery.createChannel({
+      kind: 'webhook',
+      name: 'ops',
+      url: 'http://127.0.0.1:9/hook',
+    });
     const off = app.alerts.delivery.createChannel({ kind: 'email', name: 'off', to: ['x@example.com'] });
     app.alerts.delivery.updateChannel(off.channel.id, { enabled: false });
 
-    set([protectedObject({ health: 'breach', windowSec: 3600 }), protectedObject({ subject: 'replica:2', name: 'db01' })]);
+    set([
+      protectedObject({ health: 'breach', windowSec: 3600 }),
+      protectedObject({ subject: 'replica:2', name: 'db01' }),
+    ]);
     const t1 = await service.evaluate();
     expect(t1.inserts.map((i) => i.key)).toEqual(['rpo-breach:replica:1']);
     let all = rows(app);
     expect(all).toHaveLength(1);
-    expect(all[0]).toMatchObject({ rule: 'rpo-breach', subject: 'replica:1', key: 'rpo-breach:replica:1', state: 'firing', severity: 'critical', resolvedAt: null });
+    expect(all[0]).toMatchObject({
+      rule: 'rpo-breach',
+      subject: 'replica:1',
+      key: 'rpo-breach:replica:1',
+      state: 'firing',
+      severity: 'critical',
+      resolvedAt: null,
+    });
     const first = all[0]!;
-    expect(app.db.select().from(alertDeliveries).all().map((d) => [d.alertId, d.channelId, d.event, d.state])).toEqual([[first.id, hook.channel.id, 'firing', 'pending']]);
+    expect(
+      app.db
+        .select()
+        .from(alertDeliveries)
+        .all()
+        .map((d) => [d.alertId, d.channelId, d.event, d.state]),
+    ).toEqual([[first.id, hook.channel.id, 'firing', 'pending']]);
 
     clock.advance(30_000);
     await service.evaluate();
@@ -54,7 +87,9 @@ describe('alert service', () => {
     clock.advance(30_000);
     await service.evaluate();
     expect(rows(app)[0]).toMatchObject({ state: 'resolved', resolvedAt: new Date(clock.now()) });
-    expect(app.db.select().from(alertDeliveries).where(eq(alertDeliveries.event, 'resolved')).all()).toHaveLength(1);
+    expect(
+      app.db.select().from(alertDeliveries).where(eq(alertDeliveries.event, 'resolved')).all(),
+    ).toHaveLength(1);
 
     set([protectedObject({ health: 'breach', windowSec: 3600 })]);
     clock.advance(30_000);
@@ -76,16 +111,28 @@ describe('alert service', () => {
     const { app, clock, service, set } = withObjects();
     app.alerts.delivery.createChannel({ kind: 'webhook', name: 'ops', url: 'http://127.0.0.1:9/hook' });
     service.setSettings({ repeatSec: 3600 });
-    set([protectedObject({ health: 'warning', windowSec: 1000 }), protectedObject({ subject: 'replica:2', name: 'db01', health: 'warning', windowSec: 1000 })]);
+    set([
+      protectedObject({ health: 'warning', windowSec: 1000 }),
+      protectedObject({ subject: 'replica:2', name: 'db01', health: 'warning', windowSec: 1000 }),
+    ]);
     await service.evaluate();
     const [a, b] = rows(app);
     const op = createCaller(ctxFor(app, operator));
-    await expect(createCaller(ctxFor(app, viewer)).alerts.ack({ id: a!.id })).rejects.toThrow(/operator role/);
+    await expect(createCaller(ctxFor(app, viewer)).alerts.ack({ id: a!.id })).rejects.toThrow(
+      /operator role/,
+    );
     expect((await createCaller(ctxFor(app, viewer)).alerts.list({ state: 'firing' })).total).toBe(2);
     const acked = await op.alerts.ack({ id: a!.id });
     expect(acked).toMatchObject({ ackedBy: 'op', ackedAt: new Date(clock.now()), state: 'firing' });
     await expect(op.alerts.ack({ id: a!.id })).rejects.toThrow(/already acknowledged by op/);
-    expect(app.db.select().from(history).where(eq(history.action, 'alerts.ack')).all().map((r) => [r.username, r.outcome])).toEqual([
+    expect(
+      app.db
+        .select()
+        .from(history)
+        .where(eq(history.action, 'alerts.ack'))
+        .all()
+        .map((r) => [r.username, r.outcome]),
+    ).toEqual([
       ['op', 'success'],
       ['op', 'failure'],
     ]);
@@ -97,18 +144,34 @@ describe('alert service', () => {
     // Resolved alerts cannot be acknowledged.
     set([]);
     await service.evaluate();
-    await expect(op.alerts.ack({ id: b!.id })).rejects.toThrow(/is resolved; only a firing alert can be acknowledged/);
+    await expect(op.alerts.ack({ id: b!.id })).rejects.toThrow(
+      /is resolved; only a firing alert can be acknowledged/,
+    );
   });
 
   it('silences by key or prefix: the alert is recorded, nothing is queued until the silence ends (or is lifted); the list says it is silenced', async () => {
     const { app, clock, service, set } = withObjects();
     app.alerts.delivery.createChannel({ kind: 'webhook', name: 'ops', url: 'http://127.0.0.1:9/hook' });
     const op = createCaller(ctxFor(app, operator));
-    await expect(op.alerts.silence({ matcher: '*', minutes: 10 })).rejects.toThrow(/silencing everything is not allowed/);
-    await expect(op.alerts.silence({ matcher: 'rpo*breach', minutes: 10 })).rejects.toThrow(/only a final \* is allowed/);
-    await expect(op.alerts.silence({ matcher: 'nonsense:replica:1', minutes: 10 })).rejects.toThrow(/a key starts with a rule/);
-    const s = await op.alerts.silence({ matcher: 'rpo-breach:replica:*', minutes: 10, reason: 'maintenance of node2' });
-    expect(s).toMatchObject({ createdBy: 'op', reason: 'maintenance of node2', until: new Date(clock.now() + 600_000) });
+    await expect(op.alerts.silence({ matcher: '*', minutes: 10 })).rejects.toThrow(
+      /silencing everything is not allowed/,
+    );
+    await expect(op.alerts.silence({ matcher: 'rpo*breach', minutes: 10 })).rejects.toThrow(
+      /only a final \* is allowed/,
+    );
+    await expect(op.alerts.silence({ matcher: 'nonsense:replica:1', minutes: 10 })).rejects.toThrow(
+      /a key starts with a rule/,
+    );
+    const s = await op.alerts.silence({
+      matcher: 'rpo-breach:replica:*',
+      minutes: 10,
+      reason: 'maintenance of node2',
+    });
+    expect(s).toMatchObject({
+      createdBy: 'op',
+      reason: 'maintenance of node2',
+      until: new Date(clock.now() + 600_000),
+    });
     set([protectedObject({ health: 'breach', windowSec: 3600 })]);
     await service.evaluate();
     const [a] = rows(app);
@@ -145,7 +208,11 @@ describe('alert service', () => {
     ]);
     await service.evaluate();
     const c = createCaller(ctxFor(app, viewer));
-    expect((await c.alerts.list({ state: 'firing' })).rows.map((r) => r.subject)).toEqual(['replica:2', 'replica:3', 'replica:1']);
+    expect((await c.alerts.list({ state: 'firing' })).rows.map((r) => r.subject)).toEqual([
+      'replica:2',
+      'replica:3',
+      'replica:1',
+    ]);
     const page2 = await c.alerts.list({ state: 'firing', page: 2, pageSize: 5 });
     expect(page2).toMatchObject({ total: 3, rows: [] });
     expect((await c.alerts.list({ rule: 'rpo-warning' })).total).toBe(2);
@@ -154,7 +221,9 @@ describe('alert service', () => {
     await createCaller(ctxFor(app, admin)).alerts.setSettings({ syncFailures: 2 });
     clock.advance(1000);
     await service.evaluate();
-    expect((await c.alerts.list({ rule: 'sync-failures' })).rows.map((r) => r.subject)).toEqual(['replica:2']);
+    expect((await c.alerts.list({ rule: 'sync-failures' })).rows.map((r) => r.subject)).toEqual([
+      'replica:2',
+    ]);
   });
 });
 
@@ -163,7 +232,10 @@ describe('alert rules on the demo sites', () => {
     const env = boot();
     const id = await withReplica(env);
     await env.caller.protection.setRpo({ scope: { kind: 'object', subject: `replica:${id}` }, seconds: 600 });
-    const rpo = () => rows(env.app).filter((r) => (r.rule === 'rpo-warning' || r.rule === 'rpo-breach') && r.subject === `replica:${id}`);
+    const rpo = () =>
+      rows(env.app).filter(
+        (r) => (r.rule === 'rpo-warning' || r.rule === 'rpo-breach') && r.subject === `replica:${id}`,
+      );
     await env.app.alerts.evaluate();
     expect(rpo()).toEqual([]);
     await env.caller.replicas.update({ id, enabled: false });
@@ -182,7 +254,9 @@ describe('alert rules on the demo sites', () => {
       ['rpo-warning', 'resolved'],
       ['rpo-breach', 'firing'],
     ]);
-    expect(rpo()[1]!.summary).toMatch(/^web01 \(dr\) \(demo-node1 → demo-node2\): data-loss window \d+ min is over twice its RPO of 10 min$/);
+    expect(rpo()[1]!.summary).toMatch(
+      /^web01 \(dr\) \(demo-node1 → demo-node2\): data-loss window \d+ min is over twice its RPO of 10 min$/,
+    );
     await env.caller.replicas.update({ id, enabled: true });
     await finished(env.app, (await env.caller.replicas.syncNow({ id })).taskId);
     await env.app.alerts.evaluate();
@@ -196,8 +270,15 @@ describe('alert rules on the demo sites', () => {
     expect((await env.app.tasks.wait(taskId)).state).toBe('failed');
     await env.app.alerts.evaluate();
     const [a] = rows(env.app);
-    expect(a).toMatchObject({ rule: 'task-failed', subject: `task:${taskId}`, severity: 'critical', state: 'firing' });
-    expect(a!.summary).toMatch(new RegExp(`^task #${taskId} ".*web01.*" failed.*injected fault.*; resume it or roll it back$`));
+    expect(a).toMatchObject({
+      rule: 'task-failed',
+      subject: `task:${taskId}`,
+      severity: 'critical',
+      state: 'firing',
+    });
+    expect(a!.summary).toMatch(
+      new RegExp(`^task #${taskId} ".*web01.*" failed.*injected fault.*; resume it or roll it back$`),
+    );
     await env.caller.tasks.rollback({ id: taskId, confirm: 'web01' });
     expect((await env.app.tasks.wait(taskId)).state).toBe('rolled-back');
     await env.app.alerts.evaluate();
@@ -233,7 +314,9 @@ describe('alert rules on the demo sites', () => {
     await env.app.scheduler.tick();
     await env.app.alerts.evaluate();
     const node2 = env.node('demo-node2');
-    expect(reach().map((r) => [r.rule, r.subject, r.state])).toEqual([['unreachable', `site:${node2}`, 'firing']]);
+    expect(reach().map((r) => [r.rule, r.subject, r.state])).toEqual([
+      ['unreachable', `site:${node2}`, 'firing'],
+    ]);
     expect(reach()[0]!.summary).toMatch(/^node demo-node2 cannot be reached: no answer since /);
     env.world.down.delete('demo-node2');
     await env.app.scheduler.tick();
@@ -252,7 +335,19 @@ describe('alert rules on the demo sites', () => {
     expect(down.state).toBe('unreachable');
     // A daemon alert of site-a from before (its status said so): nothing is known of it now.
     const at = new Date(env.clock.now());
-    env.app.db.insert(alerts).values({ rule: 'daemon', subject: `site:${a}`, key: `daemon:site:${a}`, severity: 'critical', state: 'firing', summary: 'no rbd-mirror daemon', firedAt: at, lastSeenAt: at }).run();
+    env.app.db
+      .insert(alerts)
+      .values({
+        rule: 'daemon',
+        subject: `site:${a}`,
+        key: `daemon:site:${a}`,
+        severity: 'critical',
+        state: 'firing',
+        summary: 'no rbd-mirror daemon',
+        firedAt: at,
+        lastSeenAt: at,
+      })
+      .run();
     await env.app.alerts.evaluate();
     expect(rows(env.app).map((r) => [r.rule, r.subject, r.state])).toEqual([
       ['daemon', `site:${a}`, 'firing'],

@@ -15,7 +15,14 @@ describe('API tokens', () => {
     const { app, caller } = setup();
     const { token, info } = await caller.apiTokens.create({ name: 'prometheus', scope: 'metrics' });
     expect(token).toMatch(/^tdm_[A-Za-z0-9_-]{43}$/);
-    expect(info).toMatchObject({ name: 'prometheus', scope: 'metrics', createdBy: admin.username, prefix: token.slice(0, 10), revokedAt: null, lastUsedAt: null });
+    expect(info).toMatchObject({
+      name: 'prometheus',
+      scope: 'metrics',
+      createdBy: admin.username,
+      prefix: token.slice(0, 10),
+      revokedAt: null,
+      lastUsedAt: null,
+    });
     const rows = app.db.select().from(apiTokens).all();
     expect(rows).toHaveLength(1);
     expect(rows[0]!.hash).toBe(crypto.createHash('sha256').update(token).digest('hex'));
@@ -25,7 +32,20 @@ describe('API tokens', () => {
     expect(dump).not.toContain(token.slice(10));
     // The list never carries a token or its hash.
     const listed = await caller.apiTokens.list();
-    expect(Object.keys(listed[0]!).sort()).toEqual(['createdAt', 'createdBy', 'expired', 'expiresAt', 'id', 'lastUsedAt', 'name', 'owner', 'prefix', 'revokedAt', 'role', 'scope']);
+    expect(Object.keys(listed[0]!).sort()).toEqual([
+      'createdAt',
+      'createdBy',
+      'expired',
+      'expiresAt',
+      'id',
+      'lastUsedAt',
+      'name',
+      'owner',
+      'prefix',
+      'revokedAt',
+      'role',
+      'scope',
+    ]);
     expect(JSON.stringify(listed)).not.toContain(rows[0]!.hash);
   });
 
@@ -49,7 +69,10 @@ describe('API tokens', () => {
     const { token, info } = await caller.apiTokens.create({ name: 'prom', scope: 'metrics' });
     const lastUsed = () => app.db.select().from(apiTokens).get()!.lastUsedAt?.getTime() ?? null;
     const t0 = clock.now();
-    expect(app.apiTokens.verify(token, 'metrics')).toMatchObject({ ok: true, token: { id: info.id, name: 'prom' } });
+    expect(app.apiTokens.verify(token, 'metrics')).toMatchObject({
+      ok: true,
+      token: { id: info.id, name: 'prom' },
+    });
     expect(lastUsed()).toBe(t0);
     clock.advance(LAST_USED_EVERY_MS - 1);
     expect(app.apiTokens.verify(token, 'metrics').ok).toBe(true);
@@ -60,11 +83,22 @@ describe('API tokens', () => {
 
     // One character changed, a prefix, the hash itself, junk, nothing: refused.
     const last = token.at(-1) === 'A' ? 'B' : 'A';
-    for (const bad of [token.slice(0, -1) + last, token.slice(0, 20), hashToken(token), 'tdm_' + 'x'.repeat(43), '', null, undefined]) {
+    for (const bad of [
+      token.slice(0, -1) + last,
+      token.slice(0, 20),
+      hashToken(token),
+      'tdm_' + 'x'.repeat(43),
+      '',
+      null,
+      undefined,
+    ]) {
       const r = app.apiTokens.verify(bad, 'metrics');
       expect(r.ok, String(bad)).toBe(false);
     }
-    expect(app.apiTokens.verify(null, 'metrics')).toEqual({ ok: false, reason: expect.stringMatching(/Authorization: Bearer/) });
+    expect(app.apiTokens.verify(null, 'metrics')).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/Authorization: Bearer/),
+    });
 
     await caller.apiTokens.revoke({ id: info.id });
     expect(app.apiTokens.verify(token, 'metrics')).toEqual({ ok: false, reason: 'this token was revoked' });
@@ -74,9 +108,15 @@ describe('API tokens', () => {
   it('gives clear errors: a revoked token again, an unknown one, a name in use, a bad name, a lower role', async () => {
     const { app, caller } = setup();
     const { info } = await caller.apiTokens.create({ name: 'prom', scope: 'metrics' });
-    await expect(caller.apiTokens.create({ name: 'prom', scope: 'metrics' })).rejects.toThrow(/a token named "prom" exists/);
-    await expect(caller.apiTokens.create({ name: 'a\nb', scope: 'metrics' })).rejects.toThrow(/letters, digits/);
-    await expect(caller.apiTokens.create({ name: '  ', scope: 'metrics' })).rejects.toThrow(/give the token a name/);
+    await expect(caller.apiTokens.create({ name: 'prom', scope: 'metrics' })).rejects.toThrow(
+      /a token named "prom" exists/,
+    );
+    await expect(caller.apiTokens.create({ name: 'a\nb', scope: 'metrics' })).rejects.toThrow(
+      /letters, digits/,
+    );
+    await expect(caller.apiTokens.create({ name: '  ', scope: 'metrics' })).rejects.toThrow(
+      /give the token a name/,
+    );
     await caller.apiTokens.revoke({ id: info.id });
     await expect(caller.apiTokens.revoke({ id: info.id })).rejects.toThrow(/was already revoked/);
     await expect(caller.apiTokens.revoke({ id: 999 })).rejects.toThrow(/no API token #999/);
@@ -84,7 +124,9 @@ describe('API tokens', () => {
     const again = await caller.apiTokens.create({ name: 'prom', scope: 'metrics' });
     expect(again.info.id).not.toBe(info.id);
     const op = createCaller(ctxFor(app, operator));
-    await expect(op.apiTokens.create({ name: 'x', scope: 'metrics' })).rejects.toThrow(/metrics tokens are made by an admin/);
+    await expect(op.apiTokens.create({ name: 'x', scope: 'metrics' })).rejects.toThrow(
+      /metrics tokens are made by an admin/,
+    );
     // An operator sees only their own tokens: none.
     expect(await op.apiTokens.list()).toEqual([]);
   });

@@ -7,7 +7,9 @@ describe('sign-in and sessions', () => {
     const { app } = testApp();
     expect(app.auth.userCount()).toBe(0);
     await app.auth.setupFirstAdmin('admin', 'correct horse battery');
-    await expect(app.auth.setupFirstAdmin('admin2', 'correct horse battery')).rejects.toThrow(/already set up/);
+    await expect(app.auth.setupFirstAdmin('admin2', 'correct horse battery')).rejects.toThrow(
+      /already set up/,
+    );
     const s = await app.auth.login('admin', 'correct horse battery', 'c1');
     expect(s.user.role).toBe('admin');
     expect(app.auth.sessionUser(s.token)).toEqual(s.user);
@@ -26,7 +28,8 @@ describe('sign-in and sessions', () => {
   it('says "wrong username or password" and rate-limits repeated failures', async () => {
     const { app, clock } = testApp();
     await app.auth.createUser({ username: 'bob', password: 'bob password 1', role: 'operator' });
-    for (let i = 0; i < 5; i++) await expect(app.auth.login('bob', 'nope', 'ip1')).rejects.toThrow('wrong username or password');
+    for (let i = 0; i < 5; i++)
+      await expect(app.auth.login('bob', 'nope', 'ip1')).rejects.toThrow('wrong username or password');
     await expect(app.auth.login('bob', 'bob password 1', 'ip1')).rejects.toThrow(/too many failed sign-ins/);
     clock.advance(16 * 60_000);
     await expect(app.auth.login('bob', 'bob password 1', 'ip1')).resolves.toBeTruthy();

@@ -8,8 +8,17 @@ import { installation, KEYRING, open, PASSPHRASE, PRIVATE_KEY, tmp } from './ins
 
 function snapshot(app: App) {
   return {
-    sites: app.sites.list().map((s) => ({ name: s.name, kind: s.kind, config: s.config, hasPrivateKey: s.hasPrivateKey, hasKeyring: s.hasKeyring, secretError: s.secretError })),
-    replicas: app.replicas.list().map((r) => ({ id: r.id, name: r.name, state: r.state, lastSnapshot: r.lastSnapshot })),
+    sites: app.sites.list().map((s) => ({
+      name: s.name,
+      kind: s.kind,
+      config: s.config,
+      hasPrivateKey: s.hasPrivateKey,
+      hasKeyring: s.hasKeyring,
+      secretError: s.secretError,
+    })),
+    replicas: app.replicas
+      .list()
+      .map((r) => ({ id: r.id, name: r.name, state: r.state, lastSnapshot: r.lastSnapshot })),
     tasks: app.tasks.list({ limit: 200 }).map((t) => ({ id: t.id, kind: t.kind, state: t.state })),
   };
 }
@@ -25,12 +34,23 @@ describe('backup and restore', () => {
     let written = 0;
     const writer = (async () => {
       while (writing) {
-        app.history.record({ username: 'writer', action: 'test.during-backup', target: `w-${written}`, outcome: 'success' });
+        app.history.record({
+          username: 'writer',
+          action: 'test.during-backup',
+          target: `w-${written}`,
+          outcome: 'success',
+        });
         written++;
         await new Promise((r) => setImmediate(r));
       }
     })();
-    const summary = await writeBackup({ db: app.db, keys: app.keys, passphrase: PASSPHRASE, file, pagesPerStep: 8 });
+    const summary = await writeBackup({
+      db: app.db,
+      keys: app.keys,
+      passphrase: PASSPHRASE,
+      file,
+      pagesPerStep: 8,
+    });
     writing = false;
     await writer;
     expect(written).toBeGreaterThan(0);
@@ -39,7 +59,8 @@ describe('backup and restore', () => {
 
     // Nothing readable in the archive without the passphrase.
     const text = fs.readFileSync(file, 'utf8');
-    for (const leak of ['OPENSSH', 'client.admin', 'test.filler', 'demo-node1', 'SQLite format']) expect(text).not.toContain(leak);
+    for (const leak of ['OPENSSH', 'client.admin', 'test.filler', 'demo-node1', 'SQLite format'])
+      expect(text).not.toContain(leak);
     expect(JSON.parse(text)).toMatchObject({ format: 'tandem-backup', version: 1 });
     expect(readBackup(file).keyId).toBe(app.keys.keyId);
 
@@ -56,11 +77,21 @@ describe('backup and restore', () => {
     expect(copy.sites.spec(copy.sites.byName('ceph-real')!.id).secret.keyring).toBe(KEYRING);
     expect(copy.replicas.syncRuns(expected.replicas[0]!.id).length).toBeGreaterThan(0);
     // A consistent copy: every history row up to the newest one it has, nothing torn.
-    const ids = copy.db.select({ id: history.id }).from(history).all().map((r) => r.id);
+    const ids = copy.db
+      .select({ id: history.id })
+      .from(history)
+      .all()
+      .map((r) => r.id);
     expect(ids.length).toBeGreaterThanOrEqual(before);
     expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
     expect(copy.db.$client.pragma('integrity_check', { simple: true })).toBe('ok');
-    const original = new Map(app.db.select().from(history).all().map((r) => [r.id, r]));
+    const original = new Map(
+      app.db
+        .select()
+        .from(history)
+        .all()
+        .map((r) => [r.id, r]),
+    );
     for (const row of copy.db.select().from(history).all()) expect(row).toEqual(original.get(row.id));
   });
 
@@ -69,17 +100,21 @@ describe('backup and restore', () => {
     const file = path.join(tmp('tandem-backup-out-'), 'tandem.backup');
     await writeBackup({ db: app.db, keys: app.keys, passphrase: PASSPHRASE, file });
     const target = path.join(tmp('tandem-backup-dst-'), 'data');
-    await expect(restoreBackup({ file, dataDir: target, passphrase: 'not the passphrase at all', env: '' })).rejects.toThrow(
-      'the passphrase does not open this backup (wrong passphrase, or the file was changed)',
-    );
+    await expect(
+      restoreBackup({ file, dataDir: target, passphrase: 'not the passphrase at all', env: '' }),
+    ).rejects.toThrow('the passphrase does not open this backup (wrong passphrase, or the file was changed)');
     expect(fs.existsSync(target) ? fs.readdirSync(target) : []).toEqual([]);
     // A changed archive is refused the same way.
     const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
     doc.createdAt = '2020-01-01T00:00:00.000Z';
     fs.writeFileSync(file + '.changed', JSON.stringify(doc));
-    await expect(restoreBackup({ file: file + '.changed', dataDir: target, passphrase: PASSPHRASE, env: '' })).rejects.toThrow(/does not open this backup/);
+    await expect(
+      restoreBackup({ file: file + '.changed', dataDir: target, passphrase: PASSPHRASE, env: '' }),
+    ).rejects.toThrow(/does not open this backup/);
     fs.writeFileSync(file + '.junk', '{"hello": 1}');
-    await expect(restoreBackup({ file: file + '.junk', dataDir: target, passphrase: PASSPHRASE, env: '' })).rejects.toThrow(/is not a Tandem backup/);
+    await expect(
+      restoreBackup({ file: file + '.junk', dataDir: target, passphrase: PASSPHRASE, env: '' }),
+    ).rejects.toThrow(/is not a Tandem backup/);
   });
 
   it('refuses to overwrite a non-empty data directory without force', async () => {
@@ -88,10 +123,22 @@ describe('backup and restore', () => {
     await writeBackup({ db: app.db, keys: app.keys, passphrase: PASSPHRASE, file });
     const target = tmp('tandem-backup-dst-');
     fs.writeFileSync(path.join(target, 'tandem.db'), 'something else');
-    await expect(restoreBackup({ file, dataDir: target, passphrase: PASSPHRASE, env: '' })).rejects.toThrow(/is not empty .*--force/);
+    await expect(restoreBackup({ file, dataDir: target, passphrase: PASSPHRASE, env: '' })).rejects.toThrow(
+      /is not empty .*--force/,
+    );
     expect(fs.readFileSync(path.join(target, 'tandem.db'), 'utf8')).toBe('something else');
     await restoreBackup({ file, dataDir: target, passphrase: PASSPHRASE, env: '', force: true });
-    expect(open(target).sites.list().map((s) => s.name).sort()).toEqual(app.sites.list().map((s) => s.name).sort());
+    expect(
+      open(target)
+        .sites.list()
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual(
+      app.sites
+        .list()
+        .map((s) => s.name)
+        .sort(),
+    );
     expect(dir).not.toBe(target);
   });
 
@@ -101,7 +148,12 @@ describe('backup and restore', () => {
     const file = path.join(tmp('tandem-backup-out-'), 'tandem.backup');
     await writeBackup({ db: app.db, keys: app.keys, passphrase: PASSPHRASE, file });
     const target = path.join(tmp('tandem-backup-dst-'), 'data');
-    const r = await restoreBackup({ file, dataDir: target, passphrase: PASSPHRASE, env: 'another passphrase entirely' });
+    const r = await restoreBackup({
+      file,
+      dataDir: target,
+      passphrase: PASSPHRASE,
+      env: 'another passphrase entirely',
+    });
     expect(r.warnings.join('\n')).toMatch(/TANDEM_SECRET_KEY is set to another key than the backup's/);
     // With the same passphrase, or with none (the restored secret.key), every secret reads.
     for (const secretKey of [pass, '']) {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DemoWorld } from '@/server/adapters/demo/world';
 import { ManualClock } from '@/server/core/clock';
-import { FAILOVER_STEPS, dataLossWindow, dualRunning, failoverRollbackBlocked, receiveRefusal } from '@/server/domain/replicas/rules';
+import {
+  FAILOVER_STEPS,
+  dataLossWindow,
+  dualRunning,
+  failoverRollbackBlocked,
+  receiveRefusal,
+} from '@/server/domain/replicas/rules';
 import { locksConflict, parseFaults } from '@/server/tasks/engine';
 import { boot, finished, live, stuckAt, vmStates, withReplica } from './demo-env';
 
@@ -16,29 +22,78 @@ describe('plan rules', () => {
     const base = { dataset: 'zones/web01-disk0', node: 'node2', usedBy: [] };
     expect(receiveRefusal({ ...base, exists: false, readonly: false })).toBeNull();
     expect(receiveRefusal({ ...base, exists: true, readonly: true })).toBeNull();
-    expect(receiveRefusal({ ...base, exists: true, readonly: false })).toMatch(/writable, so it is no longer a replica/);
-    expect(receiveRefusal({ ...base, exists: true, readonly: true, usedBy: [{ vm: 'web01', state: 'running' }] })).toMatch(/disk of VM web01, which is running/);
-    expect(receiveRefusal({ ...base, exists: true, readonly: true, usedBy: [{ vm: 'web01', state: 'stopped' }] })).toBeNull();
+    expect(receiveRefusal({ ...base, exists: true, readonly: false })).toMatch(
+      /writable, so it is no longer a replica/,
+    );
+    expect(
+      receiveRefusal({ ...base, exists: true, readonly: true, usedBy: [{ vm: 'web01', state: 'running' }] }),
+    ).toMatch(/disk of VM web01, which is running/);
+    expect(
+      receiveRefusal({ ...base, exists: true, readonly: true, usedBy: [{ vm: 'web01', state: 'stopped' }] }),
+    ).toBeNull();
   });
 
   it('quotes the data-loss window up to when the master was last seen, growing only while it answers', () => {
     const t0 = Date.UTC(2026, 0, 1, 9, 12, 0);
-    const lost = dataLossWindow({ lastSyncAt: t0, masterReachable: false, masterLastSeenAt: t0 + 4_000, now: t0 + 207_000 });
+    const lost = dataLossWindow({
+      lastSyncAt: t0,
+      masterReachable: false,
+      masterLastSeenAt: t0 + 4_000,
+      now: t0 + 207_000,
+    });
     expect(lost).toEqual({ from: t0, to: t0 + 4_000, seconds: 4, growing: false });
-    expect(dataLossWindow({ lastSyncAt: t0, masterReachable: true, masterLastSeenAt: t0 + 4_000, now: t0 + 207_000 })).toMatchObject({ seconds: 207, growing: true });
-    expect(dataLossWindow({ lastSyncAt: null, masterReachable: false, masterLastSeenAt: null, now: t0 }).seconds).toBeNull();
+    expect(
+      dataLossWindow({
+        lastSyncAt: t0,
+        masterReachable: true,
+        masterLastSeenAt: t0 + 4_000,
+        now: t0 + 207_000,
+      }),
+    ).toMatchObject({ seconds: 207, growing: true });
+    expect(
+      dataLossWindow({ lastSyncAt: null, masterReachable: false, masterLastSeenAt: null, now: t0 }).seconds,
+    ).toBeNull();
   });
 
   it('allows a rollback only before the replica is promoted', () => {
-    expect(failoverRollbackBlocked('planned', ['Stop the master VM', 'Snapshot on the master'], ['Transfer to the replica'])).toBeNull();
-    expect(failoverRollbackBlocked('planned', ['Stop the master VM'], ['Promote the replica'])).toMatch(/promoted/);
-    expect(failoverRollbackBlocked('forced', ['Fence the old master', 'Promote from the last synced snapshot'], [])).toMatch(/promoted/);
+    expect(
+      failoverRollbackBlocked(
+        'planned',
+        ['Stop the master VM', 'Snapshot on the master'],
+        ['Transfer to the replica'],
+      ),
+    ).toBeNull();
+    expect(failoverRollbackBlocked('planned', ['Stop the master VM'], ['Promote the replica'])).toMatch(
+      /promoted/,
+    );
+    expect(
+      failoverRollbackBlocked(
+        'forced',
+        ['Fence the old master', 'Promote from the last synced snapshot'],
+        [],
+      ),
+    ).toMatch(/promoted/);
   });
 
   it('sees a VM live on two nodes', () => {
-    expect(dualRunning([{ siteId: 1, state: 'running' }, { siteId: 2, state: 'paused' }])).toEqual([1, 2]);
-    expect(dualRunning([{ siteId: 1, state: 'running' }, { siteId: 2, state: 'stopped' }])).toBeNull();
-    expect(dualRunning([{ siteId: 1, state: null }, { siteId: 2, state: 'running' }])).toBeNull();
+    expect(
+      dualRunning([
+        { siteId: 1, state: 'running' },
+        { siteId: 2, state: 'paused' },
+      ]),
+    ).toEqual([1, 2]);
+    expect(
+      dualRunning([
+        { siteId: 1, state: 'running' },
+        { siteId: 2, state: 'stopped' },
+      ]),
+    ).toBeNull();
+    expect(
+      dualRunning([
+        { siteId: 1, state: null },
+        { siteId: 2, state: 'running' },
+      ]),
+    ).toBeNull();
   });
 
   it('nests locks: a VM contains its replicas, siblings do not meet, plain names match exactly', () => {
@@ -53,7 +108,9 @@ describe('plan rules', () => {
   });
 
   it('reads fault points', () => {
-    expect(parseFaults('replica.failover:Start the VM:crash, replica.reinit:Keep the diverged state:hang-after')).toEqual([
+    expect(
+      parseFaults('replica.failover:Start the VM:crash, replica.reinit:Keep the diverged state:hang-after'),
+    ).toEqual([
       { kind: 'replica.failover', step: 'Start the VM', action: 'crash', after: false },
       { kind: 'replica.reinit', step: 'Keep the diverged state', action: 'hang', after: true },
     ]);
@@ -80,10 +137,30 @@ describe('task engine: durable tasks', () => {
       },
       confirmText: () => 'yes',
     });
-    const t = app.tasks.startDurable({ name: 'durable', kind: 'demo.durable', target: 'thing:1', locks: ['site/1/vm/a'], params: { n: 21 }, steps: ['one', 'two'], username: 'op' });
-    expect(() => app.tasks.start({ name: 'other', kind: 'x', target: 'site/1/vm/a/replica/3', username: 'op', run: async () => null })).toThrow(/task #\d+ "durable" .* holds site\/1\/vm\/a/);
+    const t = app.tasks.startDurable({
+      name: 'durable',
+      kind: 'demo.durable',
+      target: 'thing:1',
+      locks: ['site/1/vm/a'],
+      params: { n: 21 },
+      steps: ['one', 'two'],
+      username: 'op',
+    });
+    expect(() =>
+      app.tasks.start({
+        name: 'other',
+        kind: 'x',
+        target: 'site/1/vm/a/replica/3',
+        username: 'op',
+        run: async () => null,
+      }),
+    ).toThrow(/task #\d+ "durable" .* holds site\/1\/vm\/a/);
     expect((await app.tasks.wait(t.id)).state).toBe('failed');
-    expect(app.tasks.recovery(t.id)).toMatchObject({ resume: { ok: true }, rollback: { ok: false }, confirmText: 'yes' });
+    expect(app.tasks.recovery(t.id)).toMatchObject({
+      resume: { ok: true },
+      rollback: { ok: false },
+      confirmText: 'yes',
+    });
     expect(() => app.tasks.resume(t.id, 'no', 'op')).toThrow(/type yes to confirm/);
     fail = false;
     app.tasks.resume(t.id, 'yes', 'op');
@@ -100,13 +177,20 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const id = await withReplica(env);
     const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' });
     // Before any step ran:
-    expect(env.app.replicas.row(id)).toMatchObject({ state: 'failing-over', operation: { kind: 'failover', taskId, mode: 'planned' } });
+    expect(env.app.replicas.row(id)).toMatchObject({
+      state: 'failing-over',
+      operation: { kind: 'failover', taskId, mode: 'planned' },
+    });
     await stuckAt(env.app, taskId, 'Start the VM');
     env.clock.advance(3600_000);
     expect((await env.app.scheduler.tick()).started).toEqual([]);
     await expect(env.caller.replicas.syncNow({ id })).rejects.toThrow(/in a failover/);
-    await expect(env.caller.replicas.remove({ id, destroyData: false })).rejects.toThrow(/resume or roll it back/);
-    await expect(env.caller.replicas.update({ id, enabled: false })).rejects.toThrow(/resume or roll it back/);
+    await expect(env.caller.replicas.remove({ id, destroyData: false })).rejects.toThrow(
+      /resume or roll it back/,
+    );
+    await expect(env.caller.replicas.update({ id, enabled: false })).rejects.toThrow(
+      /resume or roll it back/,
+    );
     expect(env.app.replicas.row(id).state).toBe('failing-over');
   });
 
@@ -123,7 +207,10 @@ describe('VM failover on the bad day (demo nodes)', () => {
         if (step === 'Mark the old master for reinit' && when === 'after') {
           // Everything was done but the task's own record: nothing is left to resume.
           expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', operation: null });
-          expect(env.app.tasks.recovery(taskId)!.resume).toMatchObject({ ok: false, reason: expect.stringMatching(/no longer in this operation/) });
+          expect(env.app.tasks.recovery(taskId)!.resume).toMatchObject({
+            ok: false,
+            reason: expect.stringMatching(/no longer in this operation/),
+          });
           expect(live(await vmStates(env))).toEqual(['demo-node2']);
           return;
         }
@@ -132,12 +219,19 @@ describe('VM failover on the bad day (demo nodes)', () => {
         expect(live(await vmStates(env)).length).toBeLessThanOrEqual(1);
         const offer = env.app.tasks.recovery(taskId)!;
         expect(offer.resume.ok).toBe(true);
-        expect(offer.rollback.ok).toBe(FAILOVER_STEPS.planned.indexOf(step) < FAILOVER_STEPS.planned.indexOf('Promote the replica'));
+        expect(offer.rollback.ok).toBe(
+          FAILOVER_STEPS.planned.indexOf(step) < FAILOVER_STEPS.planned.indexOf('Promote the replica'),
+        );
         await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
         const t = await finished(env.app, taskId);
         expect(t.attempts).toBe(2);
         expect(live(await vmStates(env))).toEqual(['demo-node2']);
-        expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', operation: null, sourceSiteId: env.node('demo-node2'), targetSiteId: env.node('demo-node1') });
+        expect(env.app.replicas.row(id)).toMatchObject({
+          state: 'reinit-required',
+          operation: null,
+          sourceSiteId: env.node('demo-node2'),
+          targetSiteId: env.node('demo-node1'),
+        });
         expect((await env.app.scheduler.tick()).started).toEqual([]);
       });
     }
@@ -161,7 +255,14 @@ describe('VM failover on the bad day (demo nodes)', () => {
     });
   }
 
-  for (const step of ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication']) {
+  for (const step of [
+    'Stop the old master VM',
+    'Keep the diverged state',
+    'Snapshot on the master',
+    'Transfer to the replica',
+    'Protect and prune',
+    'Resume replication',
+  ]) {
     it(`finding 8: reinit cut off after "${step}" resumes to replication in the new direction, diverged data kept`, async () => {
       const first = boot({ faults: `replica.reinit:${step}:hang-after` });
       const id = await withReplica(first);
@@ -174,7 +275,10 @@ describe('VM failover on the bad day (demo nodes)', () => {
       first.clock.advance(60_000);
       await node1.stopVm('web01');
       const { taskId } = await first.caller.replicas.reinit({ id, confirm: 'web01' });
-      expect(first.app.replicas.row(id)).toMatchObject({ state: 'reinit-running', operation: { kind: 'reinit', taskId } });
+      expect(first.app.replicas.row(id)).toMatchObject({
+        state: 'reinit-running',
+        operation: { kind: 'reinit', taskId },
+      });
       await stuckAt(first.app, taskId, step);
       const env = boot({ from: first });
       expect((await env.app.scheduler.tick()).started).toEqual([]);
@@ -182,9 +286,16 @@ describe('VM failover on the bad day (demo nodes)', () => {
         await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
         await finished(env.app, taskId);
       }
-      expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', enabled: true, operation: null, sourceSiteId: env.node('demo-node2') });
+      expect(env.app.replicas.row(id)).toMatchObject({
+        state: 'idle',
+        enabled: true,
+        operation: null,
+        sourceSiteId: env.node('demo-node2'),
+      });
       expect(live(await vmStates(env))).toEqual(['demo-node2']);
-      const kept = (await node1.listDatasets('zones')).filter((d) => d.name.startsWith('zones/web01-disk0-diverged-'));
+      const kept = (await node1.listDatasets('zones')).filter((d) =>
+        d.name.startsWith('zones/web01-disk0-diverged-'),
+      );
       expect(kept).toHaveLength(1);
       const s = await env.caller.replicas.syncNow({ id });
       await finished(env.app, s.taskId);
@@ -198,11 +309,22 @@ describe('VM failover on the bad day (demo nodes)', () => {
     expect((await env.app.tasks.wait(taskId)).state).toBe('failed');
     expect(live(await vmStates(env))).toEqual([]);
     const offer = await env.caller.tasks.recovery({ id: taskId });
-    expect(offer!.rollback).toMatchObject({ ok: true, steps: ['Roll back: protect the replica', 'Roll back: start the master VM again', 'Roll back: resume replication'] });
+    expect(offer!.rollback).toMatchObject({
+      ok: true,
+      steps: [
+        'Roll back: protect the replica',
+        'Roll back: start the master VM again',
+        'Roll back: resume replication',
+      ],
+    });
     await env.caller.tasks.rollback({ id: taskId, confirm: 'web01' });
     expect((await finished(env.app, taskId)).state).toBe('rolled-back');
     expect(live(await vmStates(env))).toEqual(['demo-node1']);
-    expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', operation: null, sourceSiteId: env.node('demo-node1') });
+    expect(env.app.replicas.row(id)).toMatchObject({
+      state: 'idle',
+      operation: null,
+      sourceSiteId: env.node('demo-node1'),
+    });
     expect(await env.app.replicas.node(env.node('demo-node2')).getReadonly('zones/web01-disk0')).toBe(true);
     expect(env.app.tasks.recovery(taskId)!.resume.ok).toBe(false);
     // Replication goes on in the old direction.
@@ -230,7 +352,12 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const plan = await env.caller.replicas.failoverPlan({ id });
     expect(plan.mode).toBe('planned');
     const forced = await env.caller.replicas.failoverPlan({ id, mode: 'forced' });
-    expect(forced).toMatchObject({ mode: 'forced', masterReachable: true, dataLossGrowing: true, steps: [...FAILOVER_STEPS.forced] });
+    expect(forced).toMatchObject({
+      mode: 'forced',
+      masterReachable: true,
+      dataLossGrowing: true,
+      steps: [...FAILOVER_STEPS.forced],
+    });
     const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'forced' });
     await stuckAt(env.app, taskId, 'Promote from the last synced snapshot');
     expect(await vmStates(env)).toMatchObject({ 'demo-node1': 'stopped', 'demo-node2': null });
@@ -245,12 +372,22 @@ describe('VM failover on the bad day (demo nodes)', () => {
       kind: 'demo.long',
       target: `site/${env.node('demo-node1')}/vm/web01`,
       username: 'someone',
-      run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('cancelled')))),
+      run: (ctx) =>
+        new Promise((_, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(new Error('cancelled'))),
+        ),
     });
     const plan = await env.caller.replicas.failoverPlan({ id });
     expect(plan.checks.find((c) => c.id === 'tasks')).toMatchObject({ status: 'block', overridable: true });
-    await expect(env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).rejects.toThrow(/Long work on web01/);
-    const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned', force: true });
+    await expect(env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).rejects.toThrow(
+      /Long work on web01/,
+    );
+    const { taskId } = await env.caller.replicas.failover({
+      id,
+      confirm: 'web01',
+      mode: 'planned',
+      force: true,
+    });
     expect(env.app.tasks.get(blocker.id)!.state).toBe('cancelled');
     const t = await finished(env.app, taskId);
     expect(t.result).toMatchObject({ mode: 'planned', dataLossWindowSec: 0 });
@@ -263,7 +400,9 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const plan = await env.caller.replicas.failoverPlan({ id, mode: 'planned' });
     expect(plan).toMatchObject({ mode: 'forced', masterReachable: false, dataLossGrowing: false });
     expect(plan.modeReason).toMatch(/does not answer/);
-    await expect(env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).rejects.toThrow(/would now be forced, not planned/);
+    await expect(env.caller.replicas.failover({ id, confirm: 'web01', mode: 'planned' })).rejects.toThrow(
+      /would now be forced, not planned/,
+    );
   });
 
   it('finding 1: with the master unreachable the old VM is fenced in the same write as the intent, and stopped when its node returns', async () => {
@@ -271,12 +410,20 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const id = await withReplica(env);
     env.world.down.add('demo-node1');
     const { taskId } = await env.caller.replicas.failover({ id, confirm: 'web01', mode: 'forced' });
-    expect(env.app.replicas.row(id)).toMatchObject({ state: 'failing-over', stopOldMasterPending: true, fenceSiteId: env.node('demo-node1') });
+    expect(env.app.replicas.row(id)).toMatchObject({
+      state: 'failing-over',
+      stopOldMasterPending: true,
+      fenceSiteId: env.node('demo-node1'),
+    });
     await stuckAt(env.app, taskId, 'Fence the old master');
     const next = boot({ from: env });
     await next.caller.tasks.resume({ id: taskId, confirm: 'web01' });
     await finished(next.app, taskId);
-    expect(next.app.replicas.row(id)).toMatchObject({ state: 'reinit-required', stopOldMasterPending: true, fenceSiteId: env.node('demo-node1') });
+    expect(next.app.replicas.row(id)).toMatchObject({
+      state: 'reinit-required',
+      stopOldMasterPending: true,
+      fenceSiteId: env.node('demo-node1'),
+    });
     // The old master comes back with its VM running (autostart): the scheduler stops it.
     next.world.down.delete('demo-node1');
     expect((await vmStates(next))['demo-node1']).toBe('running');
@@ -293,11 +440,17 @@ describe('VM failover on the bad day (demo nodes)', () => {
     expect(plan.siblings).toEqual([{ id: r2, name: 'r2', targetSite: 'demo-node3' }]);
     const { taskId } = await env.caller.replicas.failover({ id: r1, confirm: 'web01', mode: 'planned' });
     await finished(env.app, taskId);
-    expect(env.app.replicas.row(r2).conflict).toMatchObject({ kind: 'master-moved', siteId: env.node('demo-node2'), byReplicaId: r1 });
+    expect(env.app.replicas.row(r2).conflict).toMatchObject({
+      kind: 'master-moved',
+      siteId: env.node('demo-node2'),
+      byReplicaId: r1,
+    });
     const p2 = await env.caller.replicas.failoverPlan({ id: r2 });
     expect(p2.canProceed).toBe(false);
     expect(p2.checks.find((c) => c.id === 'master-moved')?.message).toMatch(/failed over to demo-node2/);
-    await expect(env.caller.replicas.failover({ id: r2, confirm: 'web01', mode: 'planned' })).rejects.toThrow(/failed over to demo-node2/);
+    await expect(env.caller.replicas.failover({ id: r2, confirm: 'web01', mode: 'planned' })).rejects.toThrow(
+      /failed over to demo-node2/,
+    );
     await expect(env.caller.replicas.syncNow({ id: r2 })).rejects.toThrow(/master moved/);
     env.clock.advance(3600_000);
     expect((await env.app.scheduler.tick()).started).toEqual([]);
@@ -329,7 +482,9 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const node2 = env.app.replicas.node(env.node('demo-node2'));
     await node2.setReadonly('zones/web01-disk0', false);
     const s = await env.caller.replicas.syncNow({ id });
-    expect((await env.app.tasks.wait(s.taskId)).error).toMatch(/zones\/web01-disk0 on demo-node2 is writable/);
+    expect((await env.app.tasks.wait(s.taskId)).error).toMatch(
+      /zones\/web01-disk0 on demo-node2 is writable/,
+    );
     expect(env.app.replicas.row(id)).toMatchObject({ state: 'error' });
     expect(env.app.replicas.row(id).lastError).toMatch(/will not overwrite it/);
   });
@@ -359,7 +514,10 @@ describe('VM failover on the bad day (demo nodes)', () => {
     // After the reinit node1 holds the replica, and the VM is still defined there: someone starts it.
     await env.app.replicas.node(env.node('demo-node1')).startVm('web01', { allowReadonlyDisks: true });
     await env.app.scheduler.tick();
-    expect(env.app.replicas.row(id).conflict).toMatchObject({ kind: 'dual-running', siteIds: [env.node('demo-node2'), env.node('demo-node1')] });
+    expect(env.app.replicas.row(id).conflict).toMatchObject({
+      kind: 'dual-running',
+      siteIds: [env.node('demo-node2'), env.node('demo-node1')],
+    });
     expect(env.app.history.list({ action: 'replica.dualRunning' }, { limit: 5, offset: 0 }).total).toBe(1);
     await expect(env.caller.replicas.syncNow({ id })).rejects.toThrow(/running on two nodes/);
     env.clock.advance(3600_000);
@@ -397,15 +555,22 @@ describe('small ones', () => {
     expect(parseByteRate('8M')).toEqual({ ok: true, value: 8 * 1024 * 1024 });
     expect(parseByteRate('8 MiB/s')).toEqual({ ok: true, value: 8 * 1024 * 1024 });
     expect(parseByteRate('512k')).toEqual({ ok: true, value: 512 * 1024 });
-    expect(parseByteRate('abc')).toMatchObject({ ok: false, message: expect.stringMatching(/“abc” is not a rate/) });
-    expect(parseByteRate('100')).toMatchObject({ ok: false, message: expect.stringMatching(/at least 1024/) });
+    expect(parseByteRate('abc')).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/“abc” is not a rate/),
+    });
+    expect(parseByteRate('100')).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/at least 1024/),
+    });
   });
 });
 
 describe('finding 10: divergence by data, not by estimates', () => {
   it('reads the data an incremental stream carries from zstreamdump', async () => {
     const { parseStreamDump } = await import('@/server/adapters/node/zfs');
-    const unchanged = 'SUMMARY:\n\tTotal DRR_WRITE records = 0\n\tTotal DRR_FREE records = 7\n\tTotal write size = 0 (0x0)\n\tTotal stream length = 6096 (0x17d0)\n';
+    const unchanged =
+      'SUMMARY:\n\tTotal DRR_WRITE records = 0\n\tTotal DRR_FREE records = 7\n\tTotal write size = 0 (0x0)\n\tTotal stream length = 6096 (0x17d0)\n';
     const written = 'SUMMARY:\n\tTotal DRR_WRITE records = 1\n\tTotal write size = 131072 (0x20000)\n';
     expect(parseStreamDump(unchanged)).toEqual({ changed: false, bytes: 0 });
     expect(parseStreamDump(written)).toEqual({ changed: true, bytes: 131072 });
@@ -453,9 +618,24 @@ describe('finding 10: a failed pull names its own error line', () => {
   it('never ends with pv’s byte count', async () => {
     const { classifyPullError } = await import('@/server/adapters/node/transfer');
     const { CommandError } = await import('@/server/adapters/runner');
-    const e = new CommandError({ argv: ['bash', '-o', 'pipefail', '-c', '…'], exitCode: 1, stderr: "1024\n2048\ncannot destroy 'zones/web01-disk0@tandem-dr-20261201T000000Z': snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n2704\n", target: 'root@127.0.0.1:2201' });
-    const m = classifyPullError(e, { source: { host: 'node1', port: 22, user: 'root' }, sourceDataset: 'zones/web01-disk0', fromSnapshot: 'a', toSnapshot: 'b', targetDataset: 'zones/web01-disk0', bandwidthLimitBytesPerSec: null }).message;
-    expect(m).toMatch(/pulling zones\/web01-disk0@b into zones\/web01-disk0 on root@127.0.0.1:2201 failed \(exit 1\)/);
+    const e = new CommandError({
+      argv: ['bash', '-o', 'pipefail', '-c', '…'],
+      exitCode: 1,
+      stderr:
+        "1024\n2048\ncannot destroy 'zones/web01-disk0@tandem-dr-20261201T000000Z': snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n2704\n",
+      target: 'root@127.0.0.1:2201',
+    });
+    const m = classifyPullError(e, {
+      source: { host: 'node1', port: 22, user: 'root' },
+      sourceDataset: 'zones/web01-disk0',
+      fromSnapshot: 'a',
+      toSnapshot: 'b',
+      targetDataset: 'zones/web01-disk0',
+      bandwidthLimitBytesPerSec: null,
+    }).message;
+    expect(m).toMatch(
+      /pulling zones\/web01-disk0@b into zones\/web01-disk0 on root@127.0.0.1:2201 failed \(exit 1\)/,
+    );
     expect(m).not.toMatch(/2704$/);
     expect(m).toMatch(/snapshot has dependent clones$/);
   });
@@ -479,7 +659,11 @@ describe('finding 13: the replication base is held', () => {
     await expect(n1.destroySnapshots('zones/web01-disk0', [second])).rejects.toThrow(/busy/);
     const del = await env.caller.replicas.remove({ id, destroyData: true });
     await finished(env.app, del.taskId);
-    expect(((await n1.listSnapshots('zones/web01-disk0'))['zones/web01-disk0'] ?? []).filter((x) => x.name.startsWith('tandem-dr-'))).toEqual([]);
+    expect(
+      ((await n1.listSnapshots('zones/web01-disk0'))['zones/web01-disk0'] ?? []).filter((x) =>
+        x.name.startsWith('tandem-dr-'),
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -493,16 +677,29 @@ describe('finding 13: a way back without a common snapshot', () => {
     const n1 = env.app.replicas.node(env.node('demo-node1'));
     for (const ds of ['zones/web01-disk0', 'zones/web01-disk1']) {
       await n1.releaseHolds(ds, 'tandem-dr');
-      await n1.destroySnapshots(ds, ((await n1.listSnapshots(ds))[ds] ?? []).map((s) => s.name));
+      await n1.destroySnapshots(
+        ds,
+        ((await n1.listSnapshots(ds))[ds] ?? []).map((s) => s.name),
+      );
     }
     await expect(env.caller.replicas.divergence({ id })).rejects.toThrow(/full resync is needed/);
     const plan = await env.caller.replicas.resyncPlan({ id });
-    expect(plan.datasets.every((d) => d.exists && d.commonSnapshot === null && d.keepAs?.includes('-diverged-'))).toBe(true);
+    expect(
+      plan.datasets.every((d) => d.exists && d.commonSnapshot === null && d.keepAs?.includes('-diverged-')),
+    ).toBe(true);
     await expect(env.caller.replicas.fullResync({ id, confirm: 'nope' })).rejects.toThrow(/type the VM name/);
     const t = await env.caller.replicas.fullResync({ id, confirm: 'web01' });
-    expect(env.app.replicas.row(id)).toMatchObject({ state: 'reinit-running', operation: { kind: 'resync' } });
+    expect(env.app.replicas.row(id)).toMatchObject({
+      state: 'reinit-running',
+      operation: { kind: 'resync' },
+    });
     await finished(env.app, t.taskId);
-    expect(env.app.replicas.row(id)).toMatchObject({ state: 'idle', enabled: true, operation: null, sourceSiteId: env.node('demo-node2') });
+    expect(env.app.replicas.row(id)).toMatchObject({
+      state: 'idle',
+      enabled: true,
+      operation: null,
+      sourceSiteId: env.node('demo-node2'),
+    });
     const names = (await n1.listDatasets('zones')).map((d) => d.name);
     expect(names.filter((n) => n.includes('-diverged-'))).toHaveLength(2);
     const s = await env.caller.replicas.syncNow({ id });

@@ -13,7 +13,10 @@ const viaShell: CommandRunner = {
 };
 
 describe('runBatch', () => {
-  for (const [label, runner] of [['argv', local], ['through a remote shell', viaShell]] as const) {
+  for (const [label, runner] of [
+    ['argv', local],
+    ['through a remote shell', viaShell],
+  ] as const) {
     it(`returns each command's exact output and exit code (${label})`, async () => {
       const r = await runBatch(runner, [
         ['printf', '%s', "a 'quoted' $HOME `x` ; b"],
@@ -29,12 +32,17 @@ describe('runBatch', () => {
   }
 
   it('stops at the first failure when asked', async () => {
-    const r = await runBatch(viaShell, [['true'], ['false'], ['touch', '/nonexistent-dir/x']], { stopOnError: true });
+    const r = await runBatch(viaShell, [['true'], ['false'], ['touch', '/nonexistent-dir/x']], {
+      stopOnError: true,
+    });
     expect(r.map((x) => x.exitCode)).toEqual([0, 1]);
   });
 
   it('cannot be misled by output that imitates its boundaries', async () => {
-    const r = await runBatch(local, [['printf', '\ntandem-batch-00 0\n'], ['echo', 'b']]);
+    const r = await runBatch(local, [
+      ['printf', '\ntandem-batch-00 0\n'],
+      ['echo', 'b'],
+    ]);
     expect(r.map((x) => x.stdout)).toEqual(['\ntandem-batch-00 0\n', 'b\n']);
   });
 });

@@ -4,7 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { cliMessage, cliWords, isRetryableCephError } from '@/server/adapters/ceph/errors';
 import { encodeBootstrapToken } from '@/server/adapters/ceph/token';
-import { CommandError, type CommandResult, type CommandRunner, type CommandSpec } from '@/server/adapters/runner';
+import {
+  CommandError,
+  type CommandResult,
+  type CommandRunner,
+  type CommandSpec,
+} from '@/server/adapters/runner';
 import { classifyImage } from '@/server/domain/ceph/mirroring';
 import { AppError } from '@/server/core/errors';
 import { rejection } from './ceph-demo-env';
@@ -25,8 +30,19 @@ class FakeRunner implements CommandRunner {
     const rule = this.rules.find(([re]) => re.test(line));
     if (!rule) throw new Error(`unexpected command: ${line}`);
     const r = typeof rule[1] === 'function' ? rule[1](spec) : rule[1];
-    const res: CommandResult = { stdout: r.stdout ?? '', stderr: r.stderr ?? '', exitCode: r.exitCode ?? 0, durationMs: 1 };
-    if (res.exitCode !== 0 && !spec.allowFailure) throw new CommandError({ argv: spec.argv, exitCode: res.exitCode, stderr: res.stderr, target: this.target });
+    const res: CommandResult = {
+      stdout: r.stdout ?? '',
+      stderr: r.stderr ?? '',
+      exitCode: r.exitCode ?? 0,
+      durationMs: 1,
+    };
+    if (res.exitCode !== 0 && !spec.allowFailure)
+      throw new CommandError({
+        argv: spec.argv,
+        exitCode: res.exitCode,
+        stderr: res.stderr,
+        target: this.target,
+      });
     return res;
   }
   async close() {}
@@ -38,7 +54,12 @@ class FakeRunner implements CommandRunner {
   }
 }
 
-const TARGET = { cluster: 'site-a', confPath: '/etc/ceph/site-a.conf', clientId: 'admin', keyringPath: 'admin.keyring' };
+const TARGET = {
+  cluster: 'site-a',
+  confPath: '/etc/ceph/site-a.conf',
+  clientId: 'admin',
+  keyringPath: 'admin.keyring',
+};
 
 function adapter(rules: [RegExp, Reply][]) {
   const runner = new FakeRunner(rules);
@@ -52,8 +73,26 @@ describe('argument vectors', () => {
     const { runner, ceph } = adapter([[/mirror pool info/, { stdout: fx('pool-info-site-a.json') }]]);
     await ceph.getPoolMirrorInfo('rbd');
     expect(runner.calls[0]!.argv).toEqual([
-      'rbd', '--cluster', 'site-a', '--id', 'admin', '--client_mount_timeout', '5', '--rados_mon_op_timeout', '10',
-      '-c', '/etc/ceph/site-a.conf', '--keyring', 'admin.keyring', 'mirror', 'pool', 'info', 'rbd', '--all', '--format', 'json',
+      'rbd',
+      '--cluster',
+      'site-a',
+      '--id',
+      'admin',
+      '--client_mount_timeout',
+      '5',
+      '--rados_mon_op_timeout',
+      '10',
+      '-c',
+      '/etc/ceph/site-a.conf',
+      '--keyring',
+      'admin.keyring',
+      'mirror',
+      'pool',
+      'info',
+      'rbd',
+      '--all',
+      '--format',
+      'json',
     ]);
   });
 
@@ -69,7 +108,11 @@ describe('argument vectors', () => {
     await ceph.setPoolMirrorMode('rbd', 'ns1', 'image');
     await ceph.setPoolMirrorMode('rbd2', '', 'pool', { siteName: 'site-a' });
     await ceph.setPoolMirrorMode('rbd2', '', 'disabled');
-    await ceph.createImage('rbd', 'ns1', 'vol', 64 * 1024 * 1024, ['layering', 'exclusive-lock', 'journaling']);
+    await ceph.createImage('rbd', 'ns1', 'vol', 64 * 1024 * 1024, [
+      'layering',
+      'exclusive-lock',
+      'journaling',
+    ]);
     await ceph.removeImage('rbd', 'ns1', 'vol');
     expect(runner.calls.map((_, i) => runner.args(i).join(' '))).toEqual([
       'mirror image promote --force rbd/ns1/vol',
@@ -131,15 +174,33 @@ describe('argument vectors', () => {
   it('validates schedules before running anything', async () => {
     const { runner, ceph } = adapter([[/./, {}]]);
     expect((await rejection(ceph.addSnapshotSchedule({ pool: 'rbd' }, '5'))).code).toBe('INVALID_INPUT');
-    expect((await rejection(ceph.addSnapshotSchedule({ pool: 'rbd' }, '5m', 'tomorrow'))).code).toBe('INVALID_INPUT');
-    expect((await rejection(ceph.addSnapshotSchedule({ image: 'vol' }, '5m'))).message).toMatch(/needs a pool/);
-    expect((await rejection(ceph.removeSnapshotSchedule({ pool: 'rbd' }, undefined, '10:00'))).message).toMatch(/needs its interval/);
+    expect((await rejection(ceph.addSnapshotSchedule({ pool: 'rbd' }, '5m', 'tomorrow'))).code).toBe(
+      'INVALID_INPUT',
+    );
+    expect((await rejection(ceph.addSnapshotSchedule({ image: 'vol' }, '5m'))).message).toMatch(
+      /needs a pool/,
+    );
+    expect(
+      (await rejection(ceph.removeSnapshotSchedule({ pool: 'rbd' }, undefined, '10:00'))).message,
+    ).toMatch(/needs its interval/);
     expect(runner.calls).toHaveLength(0);
   });
 });
 
 describe('hostile names never reach a command', () => {
-  const HOSTILE = ['--all', '-p', 'rbd;rm -rf /', 'a/b', 'img@snap', '$(id)', '', ' rbd', 'x'.repeat(200), 'ns\nx', '../etc'];
+  const HOSTILE = [
+    '--all',
+    '-p',
+    'rbd;rm -rf /',
+    'a/b',
+    'img@snap',
+    '$(id)',
+    '',
+    ' rbd',
+    'x'.repeat(200),
+    'ns\nx',
+    '../etc',
+  ];
   it.each(HOSTILE)('refuses %j', async (bad) => {
     const { runner, ceph } = adapter([[/./, { stdout: '{}' }]]);
     const calls: Promise<unknown>[] = [
@@ -183,7 +244,12 @@ describe('hostile names never reach a command', () => {
 });
 
 describe('bootstrap tokens', () => {
-  const token = encodeBootstrapToken({ fsid: 'c914c152-a5d7-4c24-9509-c704b5e13a28', clientId: 'rbd-mirror-peer', key: 'AQSECRETKEY==', monHost: '[v2:127.0.0.1:13300/0]' });
+  const token = encodeBootstrapToken({
+    fsid: 'c914c152-a5d7-4c24-9509-c704b5e13a28',
+    clientId: 'rbd-mirror-peer',
+    key: 'AQSECRETKEY==',
+    monHost: '[v2:127.0.0.1:13300/0]',
+  });
 
   it('create returns the token; import passes it on stdin, never in argv', async () => {
     const { runner, ceph } = adapter([
@@ -192,8 +258,29 @@ describe('bootstrap tokens', () => {
     ]);
     expect(await ceph.createBootstrapToken('rbd', { siteName: 'site-a' })).toBe(token);
     await ceph.importBootstrapToken('rbd', token, { direction: 'rx-tx', siteName: 'site-b' });
-    expect(runner.args(0)).toEqual(['mirror', 'pool', 'peer', 'bootstrap', 'create', '--site-name', 'site-a', 'rbd']);
-    expect(runner.args(1)).toEqual(['mirror', 'pool', 'peer', 'bootstrap', 'import', '--site-name', 'site-b', '--direction', 'rx-tx', 'rbd', '-']);
+    expect(runner.args(0)).toEqual([
+      'mirror',
+      'pool',
+      'peer',
+      'bootstrap',
+      'create',
+      '--site-name',
+      'site-a',
+      'rbd',
+    ]);
+    expect(runner.args(1)).toEqual([
+      'mirror',
+      'pool',
+      'peer',
+      'bootstrap',
+      'import',
+      '--site-name',
+      'site-b',
+      '--direction',
+      'rx-tx',
+      'rbd',
+      '-',
+    ]);
     expect(runner.calls[1]!.stdin).toBe(`${token}\n`);
     expect(runner.calls.every((c) => !c.argv.join(' ').includes(token))).toBe(true);
   });
@@ -202,15 +289,32 @@ describe('bootstrap tokens', () => {
     const { ceph } = adapter([[/bootstrap create/, fail('rbd: mirroring not enabled on the pool\n')]]);
     const e = await rejection(ceph.createBootstrapToken('rbd2'));
     expect(e.code).toBe('PRECONDITION_FAILED');
-    expect(e.message).toMatch(/mirroring is not enabled on pool rbd2.*\(rbd: mirroring not enabled on the pool\)/);
+    expect(e.message).toMatch(
+      /mirroring is not enabled on pool rbd2.*\(rbd: mirroring not enabled on the pool\)/,
+    );
   });
 });
 
 describe('error mapping (stderr captured from Ceph 16.2)', () => {
   const cases: [string, () => (c: CephCliAdapter) => Promise<unknown>, string, RegExp, boolean?][] = [
-    ['rbd: error opening image nope: (2) No such file or directory\n', () => (c) => c.getImageInfo('rbd', '', 'nope'), 'NOT_FOUND', /image rbd\/nope does not exist \(rbd: error opening image nope/],
-    ["rbd: error opening pool 'nope': (2) No such file or directory\n", () => (c) => c.getImageInfo('nope', '', 'x'), 'NOT_FOUND', /pool nope does not exist/],
-    ["rbd: namespace 'ns1' does not exist.\n", () => (c) => c.getPoolMirrorInfo('rbd2', 'ns1'), 'NOT_FOUND', /namespace ns1 does not exist in pool rbd2/],
+    [
+      'rbd: error opening image nope: (2) No such file or directory\n',
+      () => (c) => c.getImageInfo('rbd', '', 'nope'),
+      'NOT_FOUND',
+      /image rbd\/nope does not exist \(rbd: error opening image nope/,
+    ],
+    [
+      "rbd: error opening pool 'nope': (2) No such file or directory\n",
+      () => (c) => c.getImageInfo('nope', '', 'x'),
+      'NOT_FOUND',
+      /pool nope does not exist/,
+    ],
+    [
+      "rbd: namespace 'ns1' does not exist.\n",
+      () => (c) => c.getPoolMirrorInfo('rbd2', 'ns1'),
+      'NOT_FOUND',
+      /namespace ns1 does not exist in pool rbd2/,
+    ],
     [
       '2026-11-23T12:12:16.058+0000 7fdad488f380 -1 librbd::api::Mirror: mode_set: mirror peers still registered\n',
       () => (c) => c.setPoolMirrorMode('rbd', '', 'disabled'),
@@ -242,7 +346,13 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
       /read-only here/,
       true,
     ],
-    ['rbd: error promoting image to primary: (16) Device or resource busy\n', () => (c) => c.promoteImage('rbd', '', 'x1'), 'CONFLICT', /busy/, true],
+    [
+      'rbd: error promoting image to primary: (16) Device or resource busy\n',
+      () => (c) => c.promoteImage('rbd', '', 'x1'),
+      'CONFLICT',
+      /busy/,
+      true,
+    ],
     [
       'rbd: rbd mirror snapshot schedule add failed: (22) Invalid argument: Invalid level spec rbd/j1: image j1 is not in snapshot mirror mode\n',
       () => (c) => c.addSnapshotSchedule({ pool: 'rbd', image: 'j1' }, '2m'),
@@ -261,9 +371,24 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
       'PRECONDITION_FAILED',
       /exclusive-lock/,
     ],
-    ['rbd: delete error: (2) No such file or directory\n', () => (c) => c.removeImage('rbd', '', 'gone'), 'NOT_FOUND', /image rbd\/gone does not exist/],
-    ["rbd: image has snapshots - these must be deleted with 'rbd snap purge' before the image can be removed.\n", () => (c) => c.removeImage('rbd2', '', 'p1'), 'PRECONDITION_FAILED', /still has snapshots/],
-    ['rbd: create error: (17) File exists\n2026-11-23T12:17:17.546+0000 7fcb9b48d380 -1 librbd: rbd image dup already exists\n', () => (c) => c.createImage('rbd', '', 'dup', 1024), 'ALREADY_EXISTS', /rbd\/dup already exists/],
+    [
+      'rbd: delete error: (2) No such file or directory\n',
+      () => (c) => c.removeImage('rbd', '', 'gone'),
+      'NOT_FOUND',
+      /image rbd\/gone does not exist/,
+    ],
+    [
+      "rbd: image has snapshots - these must be deleted with 'rbd snap purge' before the image can be removed.\n",
+      () => (c) => c.removeImage('rbd2', '', 'p1'),
+      'PRECONDITION_FAILED',
+      /still has snapshots/,
+    ],
+    [
+      'rbd: create error: (17) File exists\n2026-11-23T12:17:17.546+0000 7fcb9b48d380 -1 librbd: rbd image dup already exists\n',
+      () => (c) => c.createImage('rbd', '', 'dup', 1024),
+      'ALREADY_EXISTS',
+      /rbd\/dup already exists/,
+    ],
     [
       'rbd: mirror peer 00000000-0000-0000-0000-000000000000 does not exist\n',
       () => (c) => c.setPeerSiteName('rbd', '00000000-0000-0000-0000-000000000000', 'x'),
@@ -291,14 +416,17 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
     ],
   ];
 
-  it.each(cases.map((c, i) => [i, ...c] as const))('case %i', async (_i, stderr, call, code, re, retryable) => {
-    const { ceph } = adapter([[/./, fail(stderr)]]);
-    const e = await rejection(call()(ceph));
-    expect(e.code).toBe(code);
-    expect(e.message).toMatch(re);
-    expect(e.cause).toBeInstanceOf(CommandError);
-    expect(isRetryableCephError(e)).toBe(retryable === true);
-  });
+  it.each(cases.map((c, i) => [i, ...c] as const))(
+    'case %i',
+    async (_i, stderr, call, code, re, retryable) => {
+      const { ceph } = adapter([[/./, fail(stderr)]]);
+      const e = await rejection(call()(ceph));
+      expect(e.code).toBe(code);
+      expect(e.message).toMatch(re);
+      expect(e.cause).toBeInstanceOf(CommandError);
+      expect(isRetryableCephError(e)).toBe(retryable === true);
+    },
+  );
 
   it('keeps an unknown failure as the CommandError with the CLI message', async () => {
     const { ceph } = adapter([[/./, fail('rbd: something new went wrong\n', 5)]]);
@@ -308,7 +436,9 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
   });
 
   it('peer remove that fails after removing the peer (non-primary image): the CLI’s own lines are kept', async () => {
-    const { ceph } = adapter([[/mirror pool peer remove/, fail(fx('lab-peer-remove-unlink-erofs.stderr.txt'), 30)]]);
+    const { ceph } = adapter([
+      [/mirror pool peer remove/, fail(fx('lab-peer-remove-unlink-erofs.stderr.txt'), 30)],
+    ]);
     const e = await rejection(ceph.removePeer('unpairtest', 'fd5307ea-625d-431d-a904-0ab5e376009a'));
     expect(cliWords(e)).toBe(
       'librbd::mirror::snapshot::UnlinkPeerRequest: 0x55ffac839560 handle_remove_snapshot: failed to remove snapshot: (30) Read-only file system | rbd: error removing mirror peer | librbd::api::Mirror: peer_site_remove: error unlinking peer for image 1585ba632517: (30) Read-only file system',
@@ -318,14 +448,24 @@ describe('error mapping (stderr captured from Ceph 16.2)', () => {
   });
 
   it('cliMessage drops timestamps and config noise', () => {
-    expect(cliMessage("did not load config file, using default settings.\n2026-11-23T12:11:23.230+0000 7f290c290380 -1 can't open ceph.conf: (2) No such file or directory\nrbd: boom\n")).toBe('rbd: boom');
+    expect(
+      cliMessage(
+        "did not load config file, using default settings.\n2026-11-23T12:11:23.230+0000 7f290c290380 -1 can't open ceph.conf: (2) No such file or directory\nrbd: boom\n",
+      ),
+    ).toBe('rbd: boom');
   });
 });
 
 describe('listing is O(1) CLI calls per pool', () => {
   it('listImages = rbd ls -l + one verbose pool status', async () => {
     const { runner, ceph } = adapter([
-      [/ ls --long rbd/, { stdout: '[{"image":"img1","id":"a1","size":67108864,"format":2},{"image":"plain","id":"a2","size":1024,"format":2}]' }],
+      [
+        / ls --long rbd/,
+        {
+          stdout:
+            '[{"image":"img1","id":"a1","size":67108864,"format":2},{"image":"plain","id":"a2","size":1024,"format":2}]',
+        },
+      ],
       [/mirror pool status rbd --verbose/, { stdout: fx('pool-status-site-a.json') }],
     ]);
     const list = await ceph.listImages('rbd');
@@ -347,7 +487,13 @@ describe('listing is O(1) CLI calls per pool', () => {
 
   it('refreshStatus: pools, namespaces, images and daemons in 2 + 4·pools + 3·namespaces calls', async () => {
     const { runner, ceph } = adapter([
-      [/osd pool ls detail/, { stdout: '[{"pool_id":1,"pool_name":"rbd2","application_metadata":{"rbd":{}}},{"pool_id":3,"pool_name":"rbd","application_metadata":{"rbd":{}}}]' }],
+      [
+        /osd pool ls detail/,
+        {
+          stdout:
+            '[{"pool_id":1,"pool_name":"rbd2","application_metadata":{"rbd":{}}},{"pool_id":3,"pool_name":"rbd","application_metadata":{"rbd":{}}}]',
+        },
+      ],
       [/namespace ls rbd2/, { stdout: '[]' }],
       [/namespace ls rbd /, { stdout: '[{"name":"ns1"}]' }],
       [/mirror pool info rbd2 --all/, { stdout: '{"mode":"disabled"}' }],
@@ -357,7 +503,13 @@ describe('listing is O(1) CLI calls per pool', () => {
       [/ ls --long rbd /, { stdout: '[{"image":"img1","id":"a1","size":67108864,"format":2}]' }],
       [/ ls --long rbd\/ns1 /, { stdout: '[]' }],
       [/mirror pool status rbd --verbose/, { stdout: fx('pool-status-site-a.json') }],
-      [/mirror pool status rbd\/ns1 --verbose/, { stdout: '{"summary":{"health":"OK","daemon_health":"OK","image_health":"OK","states":{}},"daemons":[],"images":[]}' }],
+      [
+        /mirror pool status rbd\/ns1 --verbose/,
+        {
+          stdout:
+            '{"summary":{"health":"OK","daemon_health":"OK","image_health":"OK","states":{}},"daemons":[],"images":[]}',
+        },
+      ],
       [/service status/, { stdout: fx('lab-service-status.json') }],
       [/service dump/, { stdout: fx('lab-service-dump.json') }],
     ]);
@@ -365,23 +517,43 @@ describe('listing is O(1) CLI calls per pool', () => {
     // 1 discovery + rbd2 (ns ls, info, ls) + rbd (ns ls, info, status, ls) + ns1 (info, status, ls) + 2 service
     expect(snap.cliCalls).toBe(1 + 3 + 4 + 3 + 2);
     expect(runner.calls).toHaveLength(snap.cliCalls);
-    expect(snap.pools.map((p) => `${p.pool}/${p.namespace}:${p.mode}`)).toEqual(['rbd2/:disabled', 'rbd/:image', 'rbd/ns1:image']);
+    expect(snap.pools.map((p) => `${p.pool}/${p.namespace}:${p.mode}`)).toEqual([
+      'rbd2/:disabled',
+      'rbd/:image',
+      'rbd/ns1:image',
+    ]);
     expect(snap.pools[1]?.images[0]?.mirroring?.state).toBe('stopped');
     expect(snap.pools[2]?.peers).toHaveLength(1);
     expect(snap.daemons).toHaveLength(2); // 4120 from the service map, 4141 from the pool status fixture
-    expect(snap.daemons.find((d) => d.serviceId === '4120')).toMatchObject({ daemonId: 'lab', hostname: 'vm', leader: true, health: 'OK' });
+    expect(snap.daemons.find((d) => d.serviceId === '4120')).toMatchObject({
+      daemonId: 'lab',
+      hostname: 'vm',
+      leader: true,
+      health: 'OK',
+    });
     const again = await ceph.refreshStatus(['rbd']);
     expect(again.cliCalls).toBe(4 + 3 + 2);
     expect(ceph.cliCalls).toBe(snap.cliCalls + again.cliCalls);
   });
 
   it('refreshStatus after an unpair: role and mode of images whose status does not say them come from `rbd info` (at most roleLookups calls)', async () => {
-    const info = (name: string) => ({ stdout: fx('lab-unpaired-info-txonly-b.json').replace('"unp-img4b"', JSON.stringify(name)) });
+    const info = (name: string) => ({
+      stdout: fx('lab-unpaired-info-txonly-b.json').replace('"unp-img4b"', JSON.stringify(name)),
+    });
     const { runner, ceph } = adapter([
       [/namespace ls unpairtest/, { stdout: '[]' }],
       [/mirror pool info unpairtest --all/, { stdout: fx('lab-unpaired-pool-info-b.json') }],
-      [/ ls --long unpairtest /, { stdout: '[{"image":"unp-img4a","id":"a1","size":33554432,"format":2},{"image":"unp-img4b","id":"b1","size":33554432,"format":2}]' }],
-      [/mirror pool status unpairtest --verbose/, { stdout: fx('lab-unpaired-pool-status-verbose-txonly-b.json') }],
+      [
+        / ls --long unpairtest /,
+        {
+          stdout:
+            '[{"image":"unp-img4a","id":"a1","size":33554432,"format":2},{"image":"unp-img4b","id":"b1","size":33554432,"format":2}]',
+        },
+      ],
+      [
+        /mirror pool status unpairtest --verbose/,
+        { stdout: fx('lab-unpaired-pool-status-verbose-txonly-b.json') },
+      ],
       [/ info unpairtest\/unp-img4a /, info('unp-img4a')],
       [/ info unpairtest\/unp-img4b /, info('unp-img4b')],
       [/service status/, { stdout: '{}' }],
@@ -390,7 +562,9 @@ describe('listing is O(1) CLI calls per pool', () => {
     const snap = await ceph.refreshStatus(['unpairtest']);
     expect(snap.cliCalls).toBe(4 + 2 + 2);
     const [pool] = snap.pools;
-    expect(pool!.images.map((i) => [i.name, i.mirroring?.primary, i.mirroring?.mode, i.mirroring?.rawState])).toEqual([
+    expect(
+      pool!.images.map((i) => [i.name, i.mirroring?.primary, i.mirroring?.mode, i.mirroring?.rawState]),
+    ).toEqual([
       ['unp-img4a', false, 'snapshot', 'down+unknown'],
       ['unp-img4b', false, 'snapshot', 'down+unknown'],
     ]);
@@ -407,26 +581,56 @@ describe('listing is O(1) CLI calls per pool', () => {
     const { runner, ceph } = adapter([
       [/namespace ls unpairtest/, { stdout: '[]' }],
       [/mirror pool info unpairtest --all/, { stdout: '{"mode":"image","site_name":"site-a","peers":[]}' }],
-      [/ ls --long unpairtest /, { stdout: '[{"image":"unp-img5","id":"13a153d240e8","size":33554432,"format":2}]' }],
+      [
+        / ls --long unpairtest /,
+        { stdout: '[{"image":"unp-img5","id":"13a153d240e8","size":33554432,"format":2}]' },
+      ],
       [/mirror pool status unpairtest --verbose/, { stdout: fx('lab-unpaired-pool-status-verbose-a.json') }],
       [/ info unpairtest\/unp-img5 /, { stdout: fx('lab-unpaired-info-a.json') }],
       [/service status/, { stdout: '{}' }],
       [/service dump/, { stdout: '{"services":{}}' }],
     ]);
     const [pool] = (await ceph.refreshStatus(['unpairtest'])).pools;
-    expect(pool!.images[0]!.mirroring).toMatchObject({ rawState: 'down+stopped', primary: true, mode: 'snapshot' });
-    expect(classifyImage(pool!.images[0]!, Date.now(), pool)).toMatchObject({ group: 'idle', reason: expect.stringMatching(/^no peer: not replicating/) });
+    expect(pool!.images[0]!.mirroring).toMatchObject({
+      rawState: 'down+stopped',
+      primary: true,
+      mode: 'snapshot',
+    });
+    expect(classifyImage(pool!.images[0]!, Date.now(), pool)).toMatchObject({
+      group: 'idle',
+      reason: expect.stringMatching(/^no peer: not replicating/),
+    });
     expect(runner.calls).toHaveLength(4 + 1 + 2);
   });
 
   it('daemon health follows the callouts', async () => {
-    const status = JSON.stringify({ 'rbd-mirror': { '7': { last_beacon: 'x', status: { json: JSON.stringify({ '3': { name: 'rbd', callouts: { '0': { level: 'error', text: 'unable to connect to remote cluster' } }, leader: true } }) } } } });
+    const status = JSON.stringify({
+      'rbd-mirror': {
+        '7': {
+          last_beacon: 'x',
+          status: {
+            json: JSON.stringify({
+              '3': {
+                name: 'rbd',
+                callouts: { '0': { level: 'error', text: 'unable to connect to remote cluster' } },
+                leader: true,
+              },
+            }),
+          },
+        },
+      },
+    });
     const { ceph } = adapter([
       [/service status/, { stdout: status }],
       [/service dump/, { stdout: '{"services":{}}' }],
     ]);
     const [d] = await ceph.listMirrorDaemons();
-    expect(d).toMatchObject({ serviceId: '7', health: 'ERROR', leader: true, callouts: [{ pool: 'rbd', level: 'error', text: 'unable to connect to remote cluster' }] });
+    expect(d).toMatchObject({
+      serviceId: '7',
+      health: 'ERROR',
+      leader: true,
+      callouts: [{ pool: 'rbd', level: 'error', text: 'unable to connect to remote cluster' }],
+    });
   });
 });
 
@@ -438,7 +642,14 @@ describe('schedules: empty results and exit codes', () => {
   });
 
   it('other failures are errors', async () => {
-    const { ceph } = adapter([[/schedule/, fail("rbd: rbd mirror snapshot schedule list failed: (22) Invalid argument: Invalid level spec nopool/: pool nopool does not exist\n")]]);
+    const { ceph } = adapter([
+      [
+        /schedule/,
+        fail(
+          'rbd: rbd mirror snapshot schedule list failed: (22) Invalid argument: Invalid level spec nopool/: pool nopool does not exist\n',
+        ),
+      ],
+    ]);
     expect((await rejection(ceph.listSnapshotSchedules({ pool: 'nopool' }))).code).toBe('NOT_FOUND');
   });
 
@@ -460,7 +671,15 @@ describe('data helpers', () => {
   });
 
   it('imageChecksum notices a failed export despite md5sum succeeding', async () => {
-    const { ceph } = adapter([[/^sh -c/, { stdout: 'd41d8cd98f00b204e9800998ecf8427e  -\n', stderr: 'rbd: error opening image vol: (2) No such file or directory\n' }]]);
+    const { ceph } = adapter([
+      [
+        /^sh -c/,
+        {
+          stdout: 'd41d8cd98f00b204e9800998ecf8427e  -\n',
+          stderr: 'rbd: error opening image vol: (2) No such file or directory\n',
+        },
+      ],
+    ]);
     expect((await rejection(ceph.imageChecksum('rbd', '', 'vol'))).code).toBe('NOT_FOUND');
   });
 
@@ -484,7 +703,9 @@ describe('data helpers', () => {
 
   it('listImageSnapshots keeps big ids exact', async () => {
     const { ceph } = adapter([[/snap ls --all/, { stdout: fx('snap-ls-big-ids.json') }]]);
-    expect((await ceph.listImageSnapshots('rbd', '', 'img1'))[0]?.mirror?.primarySnapId).toBe('18446744073709551614');
+    expect((await ceph.listImageSnapshots('rbd', '', 'img1'))[0]?.mirror?.primarySnapId).toBe(
+      '18446744073709551614',
+    );
   });
 });
 
@@ -503,13 +724,34 @@ describe('site name and pool journaling', () => {
   });
 
   it('enablePoolJournaling skips snapshot-mirrored, non-primary and lock-less images', async () => {
-    const info = (name: string, features: string[], mirroring?: object) => JSON.stringify({ name, id: name, size: 1, features, ...(mirroring ? { mirroring } : {}) });
+    const info = (name: string, features: string[], mirroring?: object) =>
+      JSON.stringify({ name, id: name, size: 1, features, ...(mirroring ? { mirroring } : {}) });
     const { runner, ceph } = adapter([
       [/ ls rbd /, { stdout: '["a","b","c","d","e"]' }],
       [/info rbd\/a /, { stdout: info('a', ['layering', 'exclusive-lock']) }],
-      [/info rbd\/b /, { stdout: info('b', ['layering', 'exclusive-lock'], { mode: 'snapshot', state: 'enabled', global_id: 'g', primary: true }) }],
+      [
+        /info rbd\/b /,
+        {
+          stdout: info('b', ['layering', 'exclusive-lock'], {
+            mode: 'snapshot',
+            state: 'enabled',
+            global_id: 'g',
+            primary: true,
+          }),
+        },
+      ],
       [/info rbd\/c /, { stdout: info('c', ['layering']) }],
-      [/info rbd\/d /, { stdout: info('d', ['layering', 'exclusive-lock', 'journaling', 'non-primary'], { mode: 'journal', state: 'enabled', global_id: 'g', primary: false }) }],
+      [
+        /info rbd\/d /,
+        {
+          stdout: info('d', ['layering', 'exclusive-lock', 'journaling', 'non-primary'], {
+            mode: 'journal',
+            state: 'enabled',
+            global_id: 'g',
+            primary: false,
+          }),
+        },
+      ],
       [/info rbd\/e /, { stdout: info('e', ['layering', 'exclusive-lock', 'journaling']) }],
       [/feature enable rbd\/a journaling/, {}],
     ]);
@@ -527,9 +769,12 @@ describe('site name and pool journaling', () => {
 
 describe('a cluster whose monitors do not answer', () => {
   // What Ceph 16.2 prints when no monitor answers (captured on the lab with a crashed site).
-  const RBD_STDERR = "2026-12-03T11:16:39.440+0000 7f4334a78380  0 monclient(hunting): authenticate timed out after 5\nrbd: couldn't connect to the cluster!\nrbd: listing images failed: (110) Connection timed out\n";
-  const CEPH_STDERR = '2026-12-03T11:16:33.260+0000 7ff2b5dff6c0  0 monclient(hunting): authenticate timed out after 5\n\n[errno 110] RADOS timed out (error connecting to the cluster)\n';
-  const fromFlag = (argv: readonly string[], flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
+  const RBD_STDERR =
+    "2026-12-03T11:16:39.440+0000 7f4334a78380  0 monclient(hunting): authenticate timed out after 5\nrbd: couldn't connect to the cluster!\nrbd: listing images failed: (110) Connection timed out\n";
+  const CEPH_STDERR =
+    '2026-12-03T11:16:33.260+0000 7ff2b5dff6c0  0 monclient(hunting): authenticate timed out after 5\n\n[errno 110] RADOS timed out (error connecting to the cluster)\n';
+  const fromFlag = (argv: readonly string[], flag: string) =>
+    argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined;
 
   it('every rbd and ceph call bounds the search for a monitor (without it: client_mount_timeout, 300 s by default)', async () => {
     const { runner, ceph } = adapter([
@@ -548,14 +793,20 @@ describe('a cluster whose monitors do not answer', () => {
     // Only the ceph CLI knows --connect-timeout (rbd refuses it); it is a backstop behind librados' own timeout.
     expect(rbd).not.toContain('--connect-timeout');
     expect(fromFlag(cephCall!, '--connect-timeout')).toBe('7');
-    expect(sh!.join(' ')).toContain("rbd --cluster site-a --id admin --client_mount_timeout 5 --rados_mon_op_timeout 10 -c /etc/ceph/site-a.conf --keyring admin.keyring export --no-progress rbd/vol -");
+    expect(sh!.join(' ')).toContain(
+      'rbd --cluster site-a --id admin --client_mount_timeout 5 --rados_mon_op_timeout 10 -c /etc/ceph/site-a.conf --keyring admin.keyring export --no-progress rbd/vol -',
+    );
   });
 
   it('takes another connect timeout from its options', async () => {
     const runner = new FakeRunner([[/./, { stdout: '[]' }]]);
     await new CephCliAdapter(runner, TARGET, { connectTimeoutSec: 2 }).listRbdPools();
     const argv = runner.calls[0]!.argv;
-    expect([fromFlag(argv, '--client_mount_timeout'), fromFlag(argv, '--rados_mon_op_timeout'), fromFlag(argv, '--connect-timeout')]).toEqual(['2', '4', '4']);
+    expect([
+      fromFlag(argv, '--client_mount_timeout'),
+      fromFlag(argv, '--rados_mon_op_timeout'),
+      fromFlag(argv, '--connect-timeout'),
+    ]).toEqual(['2', '4', '4']);
   });
 
   it.each([
@@ -602,13 +853,24 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
   const copyInfo = (extra: { features?: string[]; mirroring?: unknown } = {}) => {
     const d = JSON.parse(srcInfo) as Record<string, unknown>;
     delete d.mirroring;
-    return JSON.stringify({ ...d, name: 'tc1', features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'], snapshot_count: 0, ...extra });
+    return JSON.stringify({
+      ...d,
+      name: 'tc1',
+      features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'],
+      snapshot_count: 0,
+      ...extra,
+    });
   };
   const PREPARE = [
-    'migration', 'prepare', '--import-only',
-    '--image-feature', 'layering,exclusive-lock,object-map,fast-diff,deep-flatten',
-    '--object-size', '4194304B',
-    '--source-spec', '{"type":"native","pool_name":"rbd","image_name":"x1","snap_id":5}',
+    'migration',
+    'prepare',
+    '--import-only',
+    '--image-feature',
+    'layering,exclusive-lock,object-map,fast-diff,deep-flatten',
+    '--object-size',
+    '4194304B',
+    '--source-spec',
+    '{"type":"native","pool_name":"rbd","image_name":"x1","snap_id":5}',
     'rbd/tc1',
   ];
 
@@ -618,7 +880,15 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
     let snapLs = 0;
     return adapter([
       ...over,
-      [/snap ls --all rbd\/x1 /, () => ({ stdout: snapLs++ === 0 || opts.snapsAfter === undefined ? fx('lab-snap-ls-nonprimary.json') : opts.snapsAfter })],
+      [
+        /snap ls --all rbd\/x1 /,
+        () => ({
+          stdout:
+            snapLs++ === 0 || opts.snapsAfter === undefined
+              ? fx('lab-snap-ls-nonprimary.json')
+              : opts.snapsAfter,
+        }),
+      ],
       [/ info rbd\/x1 /, { stdout: srcInfo }],
       [/ info rbd\/tc1 /, () => (prepared ? { stdout: copyInfo() } : fail(OPEN_MISSING, 2))],
       [/migration prepare/, () => ((prepared = true), {})],
@@ -637,7 +907,16 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
       sizeBytes: 67108864,
       features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'],
     });
-    expect(verbs(runner)).toEqual(['snap ls', 'info rbd/x1', 'info rbd/tc1', 'migration prepare', 'migration execute', 'snap ls', 'migration commit', 'info rbd/tc1']);
+    expect(verbs(runner)).toEqual([
+      'snap ls',
+      'info rbd/x1',
+      'info rbd/tc1',
+      'migration prepare',
+      'migration execute',
+      'snap ls',
+      'migration commit',
+      'info rbd/tc1',
+    ]);
     expect(runner.args(3)).toEqual(PREPARE);
     expect(runner.args(4)).toEqual(['migration', 'execute', '--no-progress', 'rbd/tc1']);
     expect(runner.args(6)).toEqual(['migration', 'commit', '--no-progress', 'rbd/tc1']);
@@ -649,12 +928,20 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
     const { runner, ceph } = adapter([
       [/snap ls --all rbd\/ns1\/x1 /, { stdout: big }],
       [/ info rbd\/ns1\/x1 /, { stdout: srcInfo }],
-      [/ info rbd\/ns1\/tc1 /, () => (runner.calls.filter((c) => c.argv.includes('prepare')).length ? { stdout: copyInfo() } : fail(OPEN_MISSING, 2))],
+      [
+        / info rbd\/ns1\/tc1 /,
+        () =>
+          runner.calls.filter((c) => c.argv.includes('prepare')).length
+            ? { stdout: copyInfo() }
+            : fail(OPEN_MISSING, 2),
+      ],
       [/migration/, {}],
     ]);
     await ceph.createTestCopy('rbd', 'ns1', 'x1', '18446744073709551614', 'tc1');
     const prepare = runner.calls.find((c) => c.argv.includes('prepare'))!.argv;
-    expect(prepare[prepare.indexOf('--source-spec') + 1]).toBe('{"type":"native","pool_name":"rbd","pool_namespace":"ns1","image_name":"x1","snap_id":18446744073709551614}');
+    expect(prepare[prepare.indexOf('--source-spec') + 1]).toBe(
+      '{"type":"native","pool_name":"rbd","pool_namespace":"ns1","image_name":"x1","snap_id":18446744073709551614}',
+    );
     expect(prepare[prepare.length - 1]).toBe('rbd/ns1/tc1');
   });
 
@@ -688,8 +975,12 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
 
   it('refuses user snapshots, incomplete copies, an existing destination and hostile input before any migration', async () => {
     const incomplete = fx('lab-snap-ls-nonprimary.json').replace('"complete":true', '"complete":false');
-    const user = '[{"id":5,"name":"before-upgrade","size":67108864,"protected":"false","timestamp":"Mon Nov 23 12:12:44 2026","namespace":{"type":"user"}}]';
-    for (const [snaps, re] of [[incomplete, /still being copied/], [user, /user snapshot, not a mirror snapshot/]] as const) {
+    const user =
+      '[{"id":5,"name":"before-upgrade","size":67108864,"protected":"false","timestamp":"Mon Nov 23 12:12:44 2026","namespace":{"type":"user"}}]';
+    for (const [snaps, re] of [
+      [incomplete, /still being copied/],
+      [user, /user snapshot, not a mirror snapshot/],
+    ] as const) {
       const { runner, ceph } = copyRunner([[/snap ls --all rbd\/x1 /, { stdout: snaps }]]);
       const e = await rejection(ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'));
       expect(e.code).toBe('PRECONDITION_FAILED');
@@ -701,12 +992,16 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
     expect(verbs(missing.runner).some((v) => v.startsWith('migration'))).toBe(false);
 
     const exists = copyRunner([[/ info rbd\/tc1 /, { stdout: copyInfo() }]]);
-    expect((await rejection(exists.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe('ALREADY_EXISTS');
+    expect((await rejection(exists.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe(
+      'ALREADY_EXISTS',
+    );
     expect(verbs(exists.runner).some((v) => v.startsWith('migration'))).toBe(false);
 
     // created between the check and the prepare: the existing image is left alone
     const raced = copyRunner([[/migration prepare/, fail(EXISTS_PREPARE, 17)]]);
-    expect((await rejection(raced.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe('ALREADY_EXISTS');
+    expect((await rejection(raced.ceph.createTestCopy('rbd', '', 'x1', '5', 'tc1'))).code).toBe(
+      'ALREADY_EXISTS',
+    );
     expect(verbs(raced.runner)).not.toContain('migration abort');
 
     const none = copyRunner();
@@ -718,7 +1013,9 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
       [['rbd', '', 'x1', '5', 'x1'], 'dest'],
       [['rbd', 'ns/../x', 'x1', '5', 'tc1'], 'namespace'],
     ] as const) {
-      const e = await rejection(none.ceph.createTestCopy(...(args as unknown as [string, string, string, string, string])));
+      const e = await rejection(
+        none.ceph.createTestCopy(...(args as unknown as [string, string, string, string, string])),
+      );
       expect(e.code).toBe('INVALID_INPUT');
       expect(e.details?.field ?? e.message).toMatch(new RegExp(field));
     }
@@ -726,7 +1023,8 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
   });
 
   it('removeTestCopy: protected snapshots unprotected by name, the rest purged, then the image', async () => {
-    const snaps = '[{"id":12,"name":"before upgrade","size":67108864,"protected":"true","timestamp":"Fri Dec  4 04:30:37 2026","namespace":{"type":"user"}},{"id":13,"name":"s2","size":67108864,"protected":"false","timestamp":"Fri Dec  4 04:30:38 2026","namespace":{"type":"user"}}]';
+    const snaps =
+      '[{"id":12,"name":"before upgrade","size":67108864,"protected":"true","timestamp":"Fri Dec  4 04:30:37 2026","namespace":{"type":"user"}},{"id":13,"name":"s2","size":67108864,"protected":"false","timestamp":"Fri Dec  4 04:30:38 2026","namespace":{"type":"user"}}]';
     const { runner, ceph } = adapter([
       [/ info rbd\/tc1 /, { stdout: copyInfo() }],
       [/snap ls --all rbd\/tc1 /, { stdout: snaps }],
@@ -744,20 +1042,32 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
   });
 
   it('removeTestCopy: missing is fine, an import cut off half-way is aborted, a mirrored image is refused, an open one is a CONFLICT', async () => {
-    const missing = adapter([[/ info /, fail(OPEN_MISSING, 2)], [/migration abort/, fail(ABORT_MISSING, 2)]]);
+    const missing = adapter([
+      [/ info /, fail(OPEN_MISSING, 2)],
+      [/migration abort/, fail(ABORT_MISSING, 2)],
+    ]);
     await missing.ceph.removeTestCopy('rbd', '', 'tc1');
     expect(missing.runner.args(1)).toEqual(['migration', 'abort', '--no-progress', 'rbd/tc1']);
 
     // its source snapshot gone: the image cannot be opened, `migration abort` removes it
-    const broken = adapter([[/ info /, fail(OPEN_MISSING, 2)], [/migration abort/, {}]]);
+    const broken = adapter([
+      [/ info /, fail(OPEN_MISSING, 2)],
+      [/migration abort/, {}],
+    ]);
     await broken.ceph.removeTestCopy('rbd', '', 'tc1');
     expect(broken.runner.calls).toHaveLength(2);
 
-    const migrating = adapter([[/ info /, { stdout: copyInfo({ features: ['layering', 'migrating'] }) }], [/migration abort/, {}]]);
+    const migrating = adapter([
+      [/ info /, { stdout: copyInfo({ features: ['layering', 'migrating'] }) }],
+      [/migration abort/, {}],
+    ]);
     await migrating.ceph.removeTestCopy('rbd', '', 'tc1');
     expect(migrating.runner.args(1)[1]).toBe('abort');
 
-    const abortFails = adapter([[/ info /, { stdout: copyInfo({ features: ['layering', 'migrating'] }) }], [/migration abort/, fail(ABORT_NOT_MIGRATING, 22)]]);
+    const abortFails = adapter([
+      [/ info /, { stdout: copyInfo({ features: ['layering', 'migrating'] }) }],
+      [/migration abort/, fail(ABORT_NOT_MIGRATING, 22)],
+    ]);
     expect(await rejection(abortFails.ceph.removeTestCopy('rbd', '', 'tc1'))).toBeInstanceOf(AppError);
 
     const mirrored = adapter([[/ info /, { stdout: srcInfo }]]);
@@ -769,7 +1079,13 @@ describe('test copies of a mirror snapshot (import-only migration by snapshot id
     const open = adapter([
       [/ info /, { stdout: copyInfo() }],
       [/snap ls/, { stdout: '[]' }],
-      [/ rm /, fail('rbd: error: image still has watchers\nThis means the image is still open or the client using it crashed. Try again after closing/unmapping it or waiting 30s for the crashed client to timeout.\n', 16)],
+      [
+        / rm /,
+        fail(
+          'rbd: error: image still has watchers\nThis means the image is still open or the client using it crashed. Try again after closing/unmapping it or waiting 30s for the crashed client to timeout.\n',
+          16,
+        ),
+      ],
     ]);
     expect((await rejection(open.ceph.removeTestCopy('rbd', '', 'tc1'))).code).toBe('CONFLICT');
   });

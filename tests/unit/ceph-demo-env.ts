@@ -12,7 +12,12 @@ export const DEMO_START = Date.UTC(2026, 10, 23, 12, 0, 0);
 export function demoCephPair() {
   const clock = new ManualClock(DEMO_START);
   const world = new DemoWorld(clock, 0);
-  return { clock, world, a: new DemoCephAdapter(world, 'demo-site-a'), b: new DemoCephAdapter(world, 'demo-site-b') };
+  return {
+    clock,
+    world,
+    a: new DemoCephAdapter(world, 'demo-site-a'),
+    b: new DemoCephAdapter(world, 'demo-site-b'),
+  };
 }
 
 /** The AppError `p` rejects with (fails when it resolves or rejects with anything else). */
@@ -31,7 +36,11 @@ export async function rejection(p: Promise<unknown>): Promise<AppError> {
  * that behaves as the real one sometimes does); every other method is the adapter's, bound to it.
  * Returns the unpatched lookup.
  */
-export function patchCephAdapter(app: App, siteId: number, patch: (real: CephAdapter) => Partial<CephAdapter>): (id: number) => CephAdapter {
+export function patchCephAdapter(
+  app: App,
+  siteId: number,
+  patch: (real: CephAdapter) => Partial<CephAdapter>,
+): (id: number) => CephAdapter {
   const adapter = app.ceph.adapter.bind(app.ceph);
   app.ceph.adapter = (id) => {
     const real = adapter(id);

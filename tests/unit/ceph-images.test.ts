@@ -8,9 +8,38 @@ import { ctxFor, operator, testApp } from './helpers';
 
 type Pool = CephStatus['pools'][number];
 
-function image(name: string, group: ImageGroup, o: { lagSec?: number | null; sizeBytes?: number | null; primary?: boolean | null; rawState?: string; mirrored?: boolean } = {}): StatusImage {
-  const mirroring = o.mirrored === false ? null : { primary: o.primary === undefined ? true : o.primary, rawState: o.rawState ?? 'up+replaying', peerSites: [{ siteName: 'east' }] };
-  return { pool: 'rbd', namespace: '', name, id: name, sizeBytes: o.sizeBytes ?? null, mirroring, group, lagSec: o.lagSec ?? null, reason: '', nextSnapshotAt: null, splitBrainWith: null } as unknown as StatusImage;
+function image(
+  name: string,
+  group: ImageGroup,
+  o: {
+    lagSec?: number | null;
+    sizeBytes?: number | null;
+    primary?: boolean | null;
+    rawState?: string;
+    mirrored?: boolean;
+  } = {},
+): StatusImage {
+  const mirroring =
+    o.mirrored === false
+      ? null
+      : {
+          primary: o.primary === undefined ? true : o.primary,
+          rawState: o.rawState ?? 'up+replaying',
+          peerSites: [{ siteName: 'east' }],
+        };
+  return {
+    pool: 'rbd',
+    namespace: '',
+    name,
+    id: name,
+    sizeBytes: o.sizeBytes ?? null,
+    mirroring,
+    group,
+    lagSec: o.lagSec ?? null,
+    reason: '',
+    nextSnapshotAt: null,
+    splitBrainWith: null,
+  } as unknown as StatusImage;
 }
 
 const names = (rows: StatusImage[]) => rows.map((r) => r.name);
@@ -27,7 +56,14 @@ describe('a page of a pool’s images', () => {
 
   it('sorts by name with numbers in order, and pages with offset and limit', () => {
     expect(names(pageImages(images, {}).rows)).toEqual(['db-1', 'db-2', 'scratch', 'vm-1', 'vm-2', 'vm-10']);
-    expect(names(pageImages(images, { dir: 'desc' }).rows)).toEqual(['vm-10', 'vm-2', 'vm-1', 'scratch', 'db-2', 'db-1']);
+    expect(names(pageImages(images, { dir: 'desc' }).rows)).toEqual([
+      'vm-10',
+      'vm-2',
+      'vm-1',
+      'scratch',
+      'db-2',
+      'db-1',
+    ]);
     const p = pageImages(images, { offset: 2, limit: 3 });
     expect(names(p.rows)).toEqual(['scratch', 'vm-1', 'vm-2']);
     expect(p).toMatchObject({ total: 6, matching: 6, offset: 2, limit: 3 });
@@ -35,21 +71,63 @@ describe('a page of a pool’s images', () => {
   });
 
   it('sorts by lag, size or state, unknown values last either way, ties by name', () => {
-    expect(names(pageImages(images, { sort: 'lag', dir: 'desc' }).rows)).toEqual(['vm-1', 'vm-10', 'db-1', 'db-2', 'scratch', 'vm-2']);
-    expect(names(pageImages(images, { sort: 'lag' }).rows)).toEqual(['db-1', 'vm-10', 'vm-1', 'db-2', 'scratch', 'vm-2']);
-    expect(names(pageImages(images, { sort: 'size' }).rows)).toEqual(['scratch', 'vm-2', 'vm-1', 'vm-10', 'db-1', 'db-2']);
-    expect(names(pageImages(images, { sort: 'state' }).rows)).toEqual(['scratch', 'vm-1', 'db-2', 'vm-2', 'vm-10', 'db-1']);
+    expect(names(pageImages(images, { sort: 'lag', dir: 'desc' }).rows)).toEqual([
+      'vm-1',
+      'vm-10',
+      'db-1',
+      'db-2',
+      'scratch',
+      'vm-2',
+    ]);
+    expect(names(pageImages(images, { sort: 'lag' }).rows)).toEqual([
+      'db-1',
+      'vm-10',
+      'vm-1',
+      'db-2',
+      'scratch',
+      'vm-2',
+    ]);
+    expect(names(pageImages(images, { sort: 'size' }).rows)).toEqual([
+      'scratch',
+      'vm-2',
+      'vm-1',
+      'vm-10',
+      'db-1',
+      'db-2',
+    ]);
+    expect(names(pageImages(images, { sort: 'state' }).rows)).toEqual([
+      'scratch',
+      'vm-1',
+      'db-2',
+      'vm-2',
+      'vm-10',
+      'db-1',
+    ]);
   });
 
   it('filters by group with the counts of every group, by role and by part of the name', () => {
     const ready = pageImages(images, { group: 'ready' });
     expect(names(ready.rows)).toEqual(['scratch', 'vm-2', 'vm-10']);
-    expect(ready).toMatchObject({ total: 3, matching: 6, counts: { ready: 3, issues: 1, syncing: 1, idle: 1 } });
-    expect(names(pageImages(images, { role: 'mirrored' }).rows)).toEqual(['db-1', 'db-2', 'vm-1', 'vm-2', 'vm-10']);
+    expect(ready).toMatchObject({
+      total: 3,
+      matching: 6,
+      counts: { ready: 3, issues: 1, syncing: 1, idle: 1 },
+    });
+    expect(names(pageImages(images, { role: 'mirrored' }).rows)).toEqual([
+      'db-1',
+      'db-2',
+      'vm-1',
+      'vm-2',
+      'vm-10',
+    ]);
     expect(names(pageImages(images, { role: 'not-primary' }).rows)).toEqual(['db-1', 'db-2']);
     const found = pageImages(images, { search: ' VM-1', group: 'ready' });
     expect(names(found.rows)).toEqual(['vm-10']);
-    expect(found).toMatchObject({ total: 1, matching: 2, counts: { ready: 1, issues: 1, syncing: 0, idle: 0 } });
+    expect(found).toMatchObject({
+      total: 1,
+      matching: 2,
+      counts: { ready: 1, issues: 1, syncing: 0, idle: 0 },
+    });
     expect(pageImages(images, { search: 'nothing' })).toMatchObject({ rows: [], total: 0, matching: 0 });
   });
 
@@ -61,34 +139,94 @@ describe('a page of a pool’s images', () => {
   });
 
   it('the status counts a pool’s images per group and role, with its kept copies and the sites its copies come from', () => {
-    const pool = { pool: 'rbd', namespace: '', mode: 'image', siteName: 'west', peers: [], summary: null, splitBrain: 0, images: [...images, image('vm-1-diverged-20261203T142233Z', 'ready', { mirrored: false, sizeBytes: 7 })] } as unknown as Pool;
+    const pool = {
+      pool: 'rbd',
+      namespace: '',
+      mode: 'image',
+      siteName: 'west',
+      peers: [],
+      summary: null,
+      splitBrain: 0,
+      images: [
+        ...images,
+        image('vm-1-diverged-20261203T142233Z', 'ready', { mirrored: false, sizeBytes: 7 }),
+      ],
+    } as unknown as Pool;
     const o = poolOverview(pool);
     expect(o).not.toHaveProperty('images');
-    expect(o.counts).toEqual({ total: 7, mirrored: 5, primary: 3, notPrimary: 2, issues: 1, idle: 1, syncing: 1, ready: 4 });
+    expect(o.counts).toEqual({
+      total: 7,
+      mirrored: 5,
+      primary: 3,
+      notPrimary: 2,
+      issues: 1,
+      idle: 1,
+      syncing: 1,
+      ready: 4,
+    });
     expect(o.imagePeerSites).toEqual(['east']);
-    expect(o.kept).toEqual([{ name: 'vm-1-diverged-20261203T142233Z', of: 'vm-1', stamp: '20261203T142233Z', sizeBytes: 7 }]);
+    expect(o.kept).toEqual([
+      { name: 'vm-1-diverged-20261203T142233Z', of: 'vm-1', stamp: '20261203T142233Z', sizeBytes: 7 },
+    ]);
     expect(keptCopyOf('vm-1-diverged-2026')).toBeNull();
   });
 });
 
 describe('the failover wizard’s preview of a plan', () => {
   it('lists the largest (and unknown) windows first and sums up the image checks beyond the limit, blocks first', () => {
-    const images = Array.from({ length: 120 }, (_, i) => ({ name: `img-${i}`, lastSyncedAt: 0, dataLossWindowSec: i === 7 ? null : i }));
+    const images = Array.from({ length: 120 }, (_, i) => ({
+      name: `img-${i}`,
+      lastSyncedAt: 0,
+      dataLossWindowSec: i === 7 ? null : i,
+    }));
     const checks = [
       { id: 'to', label: 'Surviving cluster reachable', status: 'pass' as const, message: '' },
-      ...images.map((i, n) => ({ id: `img-${i.name}`, label: `Image ${i.name}`, status: n === 100 ? ('block' as const) : ('pass' as const), message: '' })),
+      ...images.map((i, n) => ({
+        id: `img-${i.name}`,
+        label: `Image ${i.name}`,
+        status: n === 100 ? ('block' as const) : ('pass' as const),
+        message: '',
+      })),
       { id: 'tasks', label: 'Pending tasks', status: 'pass' as const, message: 'none' },
     ];
-    const plan: CephFailoverPlan = { mode: 'unplanned', checks, canProceed: false, images, steps: [], splitBrainRisk: images.map((i) => i.name) };
+    const plan: CephFailoverPlan = {
+      mode: 'unplanned',
+      checks,
+      canProceed: false,
+      images,
+      steps: [],
+      splitBrainRisk: images.map((i) => i.name),
+    };
     const p = previewPlan(plan, 10);
-    expect(names(p.images as unknown as StatusImage[])).toEqual(['img-7', 'img-119', 'img-118', 'img-117', 'img-116', 'img-115', 'img-114', 'img-113', 'img-112', 'img-111']);
-    expect(p).toMatchObject({ imageCount: 120, maxWindowSec: 119, unknownWindows: 1, splitBrainRiskCount: 120, canProceed: false });
+    expect(names(p.images as unknown as StatusImage[])).toEqual([
+      'img-7',
+      'img-119',
+      'img-118',
+      'img-117',
+      'img-116',
+      'img-115',
+      'img-114',
+      'img-113',
+      'img-112',
+      'img-111',
+    ]);
+    expect(p).toMatchObject({
+      imageCount: 120,
+      maxWindowSec: 119,
+      unknownWindows: 1,
+      splitBrainRiskCount: 120,
+      canProceed: false,
+    });
     expect(p.splitBrainRisk).toHaveLength(10);
     const ids = p.checks.map((c) => c.id);
     expect(ids[0]).toBe('to');
     expect(ids.at(-1)).toBe('tasks');
     expect(ids).toContain('img-img-100');
-    expect(p.checks.find((c) => c.id === 'img-more')).toMatchObject({ label: '110 more image(s)', status: 'pass', message: '110 ready' });
+    expect(p.checks.find((c) => c.id === 'img-more')).toMatchObject({
+      label: '110 more image(s)',
+      status: 'pass',
+      message: '110 ready',
+    });
     expect(p.checks).toHaveLength(1 + 10 + 1 + 1);
   });
 });
@@ -116,7 +254,12 @@ describe('ceph.images on the demo clusters', () => {
     expect(adapter.cliCalls).toBe(calls);
     expect(page.rows).toHaveLength(2);
     expect(page.total).toBe(rbd.counts.total);
-    expect(page.counts).toEqual({ issues: rbd.counts.issues, idle: rbd.counts.idle, syncing: rbd.counts.syncing, ready: rbd.counts.ready });
+    expect(page.counts).toEqual({
+      issues: rbd.counts.issues,
+      idle: rbd.counts.idle,
+      syncing: rbd.counts.syncing,
+      ready: rbd.counts.ready,
+    });
     expect(page.at).toBe(status.at);
     const rest = await caller.ceph.images({ siteId: a, pool: 'rbd', offset: 2, limit: 200 });
     expect(new Set([...page.rows, ...rest.rows].map((r) => r.name)).size).toBe(rbd.counts.total);

@@ -16,12 +16,24 @@ const east = { id: 6, name: 'prague', config: { siteName: 'dr-east' } };
 const clusters = [a, b, east];
 
 type Pool = CephStatus['pools'][number];
-const img = (name: string, primary: boolean | null, peerSites: string[] = []) => ({ name, group: 'ready', sizeBytes: null, mirroring: { primary, peerSites: peerSites.map((siteName) => ({ siteName })) } });
+const img = (name: string, primary: boolean | null, peerSites: string[] = []) => ({
+  name,
+  group: 'ready',
+  sizeBytes: null,
+  mirroring: { primary, peerSites: peerSites.map((siteName) => ({ siteName })) },
+});
 const plain = (name: string) => ({ name, group: 'ready', sizeBytes: null, mirroring: null });
 /** A (pool, namespace) as `ceph.status` gives it (counted by the server's poolOverview). */
-const entry = (pool: string, namespace: string, peers: string[], images: unknown[]) => poolOverview({ pool, namespace, peers: peers.map((siteName) => ({ siteName })), images } as unknown as Pool);
+const entry = (pool: string, namespace: string, peers: string[], images: unknown[]) =>
+  poolOverview({
+    pool,
+    namespace,
+    peers: peers.map((siteName) => ({ siteName })),
+    images,
+  } as unknown as Pool);
 /** The images a takeover wizard offers: those not primary here (`ceph.images` with role `not-primary`). */
-const takeoverImages = (images: unknown[]) => pageImages(images as Pool['images'], { role: 'not-primary' }).rows.map((i) => i.name);
+const takeoverImages = (images: unknown[]) =>
+  pageImages(images as Pool['images'], { role: 'not-primary' }).rows.map((i) => i.name);
 
 describe('which registered cluster a peer is', () => {
   it('is the cluster registered with that mirroring site name, else the one of that name', () => {
@@ -73,7 +85,12 @@ describe('from which clusters a pool or namespace can be taken over', () => {
   it('only registered clusters, each once; the site an image replays from counts too', () => {
     const stranger = entry('rbd', '', ['elsewhere'], [img('vm1', false)]);
     expect(takeoverSources([stranger], stranger, clusters, b.id)).toEqual([]);
-    const noPeer = entry('rbd', '', [], [img('vm1', false, ['dr-east']), img('vm2', null, ['dr-east', 'demo-site-a'])]);
+    const noPeer = entry(
+      'rbd',
+      '',
+      [],
+      [img('vm1', false, ['dr-east']), img('vm2', null, ['dr-east', 'demo-site-a'])],
+    );
     expect(takeoverSources([noPeer], noPeer, clusters, b.id)).toEqual([east, a]);
     const both = entry('rbd', '', ['demo-site-a', 'dr-east'], [img('vm1', false, ['demo-site-a'])]);
     expect(takeoverSources([both], both, clusters, b.id)).toEqual([a, east]);
@@ -90,7 +107,13 @@ describe('a demo Ceph cluster powered off (TANDEM_DEMO_DOWN)', () => {
   it('is unreachable, takes no scheduled snapshots, and the survivor takes its pool over, unplanned, with the data-loss window', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-test-'));
     const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
-    const app = createApp({ dbFile: ':memory:', dataDir: dir, clock, demoLatencyMs: 0, demoDown: ' demo-site-a , ' });
+    const app = createApp({
+      dbFile: ':memory:',
+      dataDir: dir,
+      clock,
+      demoLatencyMs: 0,
+      demoDown: ' demo-site-a , ',
+    });
     stop = () => app.tasks.shutdown();
     app.demo.create();
     const caller = createCaller(ctxFor(app, operator));
@@ -114,7 +137,10 @@ describe('a demo Ceph cluster powered off (TANDEM_DEMO_DOWN)', () => {
     expect(plan.mode).toBe('unplanned');
     expect(plan.canProceed).toBe(true);
     expect(plan.splitBrainRisk).toEqual([]);
-    expect(plan.checks.find((c) => c.id === 'from')).toMatchObject({ status: 'warn', label: 'Primary cluster reachable' });
+    expect(plan.checks.find((c) => c.id === 'from')).toMatchObject({
+      status: 'warn',
+      label: 'Primary cluster reachable',
+    });
     expect(plan.checks.find((c) => c.id === 'from')!.message).toMatch(/^unreachable \(/);
     expect(plan.images).toHaveLength(5);
     for (const i of plan.images) {
@@ -127,7 +153,9 @@ describe('a demo Ceph cluster powered off (TANDEM_DEMO_DOWN)', () => {
     const t = await app.tasks.wait(taskId);
     expect([t.state, t.error]).toEqual(['finished', null]);
     expect(t.name).toBe('Unplanned failover of pool rbd');
-    const after = (await caller.ceph.status({ siteId: sb })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!;
+    const after = (await caller.ceph.status({ siteId: sb })).pools.find(
+      (p) => p.pool === 'rbd' && p.namespace === '',
+    )!;
     expect(after.counts.primary).toBe(after.counts.mirrored);
     expect(takeoverSources(status.pools, after, sites, sb)).toEqual([]);
   });

@@ -14,11 +14,11 @@ import { demoCephPair as setup, rejection } from './ceph-demo-env';
 
 const IMG = 'vm-web01-root';
 
-
 /** The newest complete non-primary mirror snapshot. */
 function newestComplete(snaps: ImageSnapshot[]): ImageSnapshot {
   const last = newestRecoveryPoint(snaps);
-  if (!last?.mirror || last.mirror.primary) throw new Error(`no complete non-primary mirror snapshot in ${JSON.stringify(snaps)}`);
+  if (!last?.mirror || last.mirror.primary)
+    throw new Error(`no complete non-primary mirror snapshot in ${JSON.stringify(snaps)}`);
   return last;
 }
 
@@ -30,7 +30,12 @@ describe('test copies on the demo clusters', () => {
     const atSnap = await b.imageChecksum('rbd', '', IMG);
 
     const made = await b.createTestCopy('rbd', '', IMG, snap.id, 'tc-web01');
-    expect(made).toEqual({ method: 'copy', snapshotId: snap.id, sizeBytes: (await b.getImageInfo('rbd', '', IMG)).sizeBytes, features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'] });
+    expect(made).toEqual({
+      method: 'copy',
+      snapshotId: snap.id,
+      sizeBytes: (await b.getImageInfo('rbd', '', IMG)).sizeBytes,
+      features: ['layering', 'exclusive-lock', 'object-map', 'fast-diff', 'deep-flatten'],
+    });
     expect(await b.imageChecksum('rbd', '', 'tc-web01')).toBe(atSnap);
 
     const info = await b.getImageInfo('rbd', '', 'tc-web01');
@@ -61,7 +66,13 @@ describe('test copies on the demo clusters', () => {
     await b.removeTestCopy('rbd', '', 'tc-web01');
     expect((await b.listImages('rbd')).map((i) => i.name)).not.toContain('tc-web01');
     await b.removeTestCopy('rbd', '', 'tc-web01'); // missing is not an error
-    expect((await b.listImages('rbd')).map((i) => i.name).sort()).toEqual(['archive-2025', 'backup-staging', 'vm-app01-root', 'vm-db01-data', 'vm-web01-root']);
+    expect((await b.listImages('rbd')).map((i) => i.name).sort()).toEqual([
+      'archive-2025',
+      'backup-staging',
+      'vm-app01-root',
+      'vm-db01-data',
+      'vm-web01-root',
+    ]);
   });
 
   it('works in a namespace, and from a primary mirror snapshot', async () => {
@@ -71,7 +82,9 @@ describe('test copies on the demo clusters', () => {
     const expected = await b.imageChecksum('rbd', DEMO_NAMESPACE, 'vm-mail01-root');
     await b.createTestCopy('rbd', DEMO_NAMESPACE, 'vm-mail01-root', snap.id, 'tc-mail01');
     expect(await b.imageChecksum('rbd', DEMO_NAMESPACE, 'tc-mail01')).toBe(expected);
-    expect((await b.listImages('rbd', DEMO_NAMESPACE)).find((i) => i.name === 'tc-mail01')?.mirroring).toBeNull();
+    expect(
+      (await b.listImages('rbd', DEMO_NAMESPACE)).find((i) => i.name === 'tc-mail01')?.mirroring,
+    ).toBeNull();
     await b.removeTestCopy('rbd', DEMO_NAMESPACE, 'tc-mail01');
 
     const own = (await a.listImageSnapshots('rbd', '', IMG)).filter((s) => s.mirror?.primary);
@@ -89,7 +102,9 @@ describe('test copies on the demo clusters', () => {
     await a.writeImage('rbd', '', IMG, 0, Buffer.alloc(4096, 1));
     const { snapshotId } = await a.createMirrorSnapshot('rbd', '', IMG);
     clock.advance(1_500);
-    const inFlight = (await b.listImageSnapshots('rbd', '', IMG)).find((s) => s.mirror?.primarySnapId === snapshotId && !s.mirror.complete);
+    const inFlight = (await b.listImageSnapshots('rbd', '', IMG)).find(
+      (s) => s.mirror?.primarySnapId === snapshotId && !s.mirror.complete,
+    );
     expect(inFlight).toBeDefined();
     const e1 = await rejection(b.createTestCopy('rbd', '', IMG, inFlight!.id, 'tc-x'));
     expect(e1.code).toBe('PRECONDITION_FAILED');
@@ -101,10 +116,16 @@ describe('test copies on the demo clusters', () => {
     expect(isRetryableCephError(e2)).toBe(true);
     expect(e2.message).toMatch(/no longer exists/);
 
-    expect((await rejection(b.createTestCopy('rbd', '', IMG, snap.id, 'vm-app01-root'))).code).toBe('ALREADY_EXISTS');
+    expect((await rejection(b.createTestCopy('rbd', '', IMG, snap.id, 'vm-app01-root'))).code).toBe(
+      'ALREADY_EXISTS',
+    );
     expect((await rejection(b.createTestCopy('rbd', '', IMG, snap.id, IMG))).code).toBe('INVALID_INPUT');
-    expect((await rejection(b.createTestCopy('rbd', '', IMG, '12; rm -rf /', 'tc-x'))).code).toBe('INVALID_INPUT');
-    expect((await rejection(b.createTestCopy('rbd', '', IMG, snap.id, '--force'))).code).toBe('INVALID_INPUT');
+    expect((await rejection(b.createTestCopy('rbd', '', IMG, '12; rm -rf /', 'tc-x'))).code).toBe(
+      'INVALID_INPUT',
+    );
+    expect((await rejection(b.createTestCopy('rbd', '', IMG, snap.id, '--force'))).code).toBe(
+      'INVALID_INPUT',
+    );
     expect((await rejection(b.createTestCopy('rbd', '', 'nope', snap.id, 'tc-x'))).code).toBe('NOT_FOUND');
     expect((await b.listImages('rbd')).map((i) => i.name)).not.toContain('tc-x');
 
@@ -124,14 +145,36 @@ describe('newestRecoveryPoint', () => {
     protected: false,
     timestamp: null,
     namespaceType: mirror ? 'mirror' : 'user',
-    mirror: mirror ? { state: 'non-primary', primary: false, demoted: false, complete: true, mirrorPeerUuids: [], primaryMirrorUuid: null, primarySnapId: null, lastCopiedObjectNumber: null, ...mirror } : null,
+    mirror: mirror
+      ? {
+          state: 'non-primary',
+          primary: false,
+          demoted: false,
+          complete: true,
+          mirrorPeerUuids: [],
+          primaryMirrorUuid: null,
+          primarySnapId: null,
+          lastCopiedObjectNumber: null,
+          ...mirror,
+        }
+      : null,
   });
 
   it('takes the newest complete copy (by exact id), skips user snapshots and copies in flight', () => {
     expect(newestRecoveryPoint([])).toBeNull();
     expect(newestRecoveryPoint([snap('3', null), snap('4', { complete: false })])).toBeNull();
-    expect(newestRecoveryPoint([snap('9007199254740993', {}), snap('9007199254740995', { complete: false }), snap('12', {}), snap('20', null)])?.id).toBe('9007199254740993');
+    expect(
+      newestRecoveryPoint([
+        snap('9007199254740993', {}),
+        snap('9007199254740995', { complete: false }),
+        snap('12', {}),
+        snap('20', null),
+      ])?.id,
+    ).toBe('9007199254740993');
     // the image's own (primary) snapshots count as they are
-    expect(newestRecoveryPoint([snap('5', {}), snap('7', { primary: true, state: 'primary', complete: false })])?.id).toBe('7');
+    expect(
+      newestRecoveryPoint([snap('5', {}), snap('7', { primary: true, state: 'primary', complete: false })])
+        ?.id,
+    ).toBe('7');
   });
 });

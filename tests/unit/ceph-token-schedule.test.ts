@@ -2,10 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '@/server/core/errors';
-import { formatScheduleInterval, nextRunOf, nextRuns, parseScheduleInterval, parseScheduleStartTime } from '@/server/adapters/ceph/schedule';
+import {
+  formatScheduleInterval,
+  nextRunOf,
+  nextRuns,
+  parseScheduleInterval,
+  parseScheduleStartTime,
+} from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken, encodeBootstrapToken } from '@/server/adapters/ceph/token';
 
-const decodedFixture = fs.readFileSync(path.resolve(__dirname, '../fixtures/ceph/bootstrap-token-decoded.json'), 'utf8');
+const decodedFixture = fs.readFileSync(
+  path.resolve(__dirname, '../fixtures/ceph/bootstrap-token-decoded.json'),
+  'utf8',
+);
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
 function invalid(fn: () => unknown): AppError {
@@ -21,15 +30,30 @@ function invalid(fn: () => unknown): AppError {
 describe('decodeBootstrapToken', () => {
   it('decodes a real token (as `bootstrap create` prints it) without the key', () => {
     const token = b64(JSON.stringify(JSON.parse(decodedFixture)));
-    expect(decodeBootstrapToken(token)).toEqual({ fsid: 'c914c152-a5d7-4c24-9509-c704b5e13a28', clientId: 'rbd-mirror-peer', monHost: '[v2:127.0.0.1:13300/0,v1:127.0.0.1:16789/0]' });
+    expect(decodeBootstrapToken(token)).toEqual({
+      fsid: 'c914c152-a5d7-4c24-9509-c704b5e13a28',
+      clientId: 'rbd-mirror-peer',
+      monHost: '[v2:127.0.0.1:13300/0,v1:127.0.0.1:16789/0]',
+    });
     expect(JSON.stringify(decodeBootstrapToken(token))).not.toContain('redacted');
     // pasted with line breaks and surrounding blanks
-    expect(decodeBootstrapToken(`  ${token.slice(0, 40)}\n${token.slice(40)}\n`).clientId).toBe('rbd-mirror-peer');
+    expect(decodeBootstrapToken(`  ${token.slice(0, 40)}\n${token.slice(40)}\n`).clientId).toBe(
+      'rbd-mirror-peer',
+    );
   });
 
   it('round-trips encodeBootstrapToken', () => {
-    const t = encodeBootstrapToken({ fsid: '7d3f6a2e-0b1c-4d5e-9f80-a1b2c3d4e5f6', clientId: 'rbd-mirror-peer', key: 'AQBx==', monHost: '10.0.0.1' });
-    expect(decodeBootstrapToken(t)).toEqual({ fsid: '7d3f6a2e-0b1c-4d5e-9f80-a1b2c3d4e5f6', clientId: 'rbd-mirror-peer', monHost: '10.0.0.1' });
+    const t = encodeBootstrapToken({
+      fsid: '7d3f6a2e-0b1c-4d5e-9f80-a1b2c3d4e5f6',
+      clientId: 'rbd-mirror-peer',
+      key: 'AQBx==',
+      monHost: '10.0.0.1',
+    });
+    expect(decodeBootstrapToken(t)).toEqual({
+      fsid: '7d3f6a2e-0b1c-4d5e-9f80-a1b2c3d4e5f6',
+      clientId: 'rbd-mirror-peer',
+      monHost: '10.0.0.1',
+    });
   });
 
   it('refuses an empty token', () => {
@@ -37,8 +61,12 @@ describe('decodeBootstrapToken', () => {
   });
 
   it('refuses garbage', () => {
-    expect(invalid(() => decodeBootstrapToken('this is not a token!')).message).toMatch(/characters that base64 never uses/);
-    expect(invalid(() => decodeBootstrapToken(b64('hello world'))).message).toMatch(/does not decode to JSON/);
+    expect(invalid(() => decodeBootstrapToken('this is not a token!')).message).toMatch(
+      /characters that base64 never uses/,
+    );
+    expect(invalid(() => decodeBootstrapToken(b64('hello world'))).message).toMatch(
+      /does not decode to JSON/,
+    );
     expect(invalid(() => decodeBootstrapToken('$(rm -rf /)')).message).toMatch(/base64/);
   });
 
@@ -53,11 +81,20 @@ describe('decodeBootstrapToken', () => {
     expect(invalid(() => decodeBootstrapToken(b64('[1,2,3]'))).message).toMatch(/JSON array/);
     expect(invalid(() => decodeBootstrapToken(b64('"a string"'))).message).toMatch(/JSON string/);
     expect(invalid(() => decodeBootstrapToken(b64('null'))).message).toMatch(/JSON null/);
-    const missing = invalid(() => decodeBootstrapToken(b64('{"fsid":"c914c152-a5d7-4c24-9509-c704b5e13a28","client_id":"x"}'))).message;
+    const missing = invalid(() =>
+      decodeBootstrapToken(b64('{"fsid":"c914c152-a5d7-4c24-9509-c704b5e13a28","client_id":"x"}')),
+    ).message;
     expect(missing).toMatch(/key: missing/);
     expect(missing).toMatch(/mon_host: missing/);
-    expect(invalid(() => decodeBootstrapToken(b64('{"fsid":42,"client_id":"x","key":"k","mon_host":"m"}'))).message).toMatch(/fsid: missing or not a string/);
-    expect(invalid(() => decodeBootstrapToken(b64('{"fsid":"not-a-uuid","client_id":"x","key":"k","mon_host":"m"}'))).message).toMatch(/fsid: expected a cluster fsid/);
+    expect(
+      invalid(() => decodeBootstrapToken(b64('{"fsid":42,"client_id":"x","key":"k","mon_host":"m"}')))
+        .message,
+    ).toMatch(/fsid: missing or not a string/);
+    expect(
+      invalid(() =>
+        decodeBootstrapToken(b64('{"fsid":"not-a-uuid","client_id":"x","key":"k","mon_host":"m"}')),
+      ).message,
+    ).toMatch(/fsid: expected a cluster fsid/);
   });
 
   it('the error names the token field', () => {
@@ -85,19 +122,35 @@ describe('schedule interval', () => {
   });
 
   it('formats like Ceph', () => {
-    expect([formatScheduleInterval(120), formatScheduleInterval(1440), formatScheduleInterval(90), formatScheduleInterval(2880)]).toEqual(['2h', '1d', '90m', '2d']);
+    expect([
+      formatScheduleInterval(120),
+      formatScheduleInterval(1440),
+      formatScheduleInterval(90),
+      formatScheduleInterval(2880),
+    ]).toEqual(['2h', '1d', '90m', '2d']);
   });
 });
 
 describe('schedule start time', () => {
   it('accepts HH:MM[:SS] and ISO 8601 date-times', () => {
-    expect(parseScheduleStartTime('02:30')).toMatchObject({ hour: 2, minute: 30, offsetMinutes: null, anchorMinutes: 150 });
+    expect(parseScheduleStartTime('02:30')).toMatchObject({
+      hour: 2,
+      minute: 30,
+      offsetMinutes: null,
+      anchorMinutes: 150,
+    });
     expect(parseScheduleStartTime('02:30:59')).toMatchObject({ anchorMinutes: 150 });
-    expect(parseScheduleStartTime('2026-01-31T02:30:00Z')).toMatchObject({ offsetMinutes: 0, anchorMinutes: 150 });
+    expect(parseScheduleStartTime('2026-01-31T02:30:00Z')).toMatchObject({
+      offsetMinutes: 0,
+      anchorMinutes: 150,
+    });
     expect(parseScheduleStartTime('2026-01-31 02:30')).toMatchObject({ anchorMinutes: 150 });
     expect(parseScheduleStartTime('14:00+02:00')).toMatchObject({ offsetMinutes: 120, anchorMinutes: 960 });
     // Ceph 16.2 adds the positive remainder of a negative offset: -05:00 → +19:00
-    expect(parseScheduleStartTime('14:00-05:00')).toMatchObject({ offsetMinutes: -300, anchorMinutes: 840 + 1140 });
+    expect(parseScheduleStartTime('14:00-05:00')).toMatchObject({
+      offsetMinutes: -300,
+      anchorMinutes: 840 + 1140,
+    });
     expect(parseScheduleStartTime('2026-11-23T12:03:00.250+0130')).toMatchObject({ offsetMinutes: 90 });
   });
 
@@ -140,7 +193,12 @@ describe('nextRuns (Ceph 16.2 rbd_support semantics)', () => {
 
   it('returns count runs spaced by the interval, strictly after now', () => {
     const runs = nextRuns('15m', '00:05', utc('2026-11-23 12:13:27'), 4).map(show);
-    expect(runs).toEqual(['2026-11-23 12:20:00', '2026-11-23 12:35:00', '2026-11-23 12:50:00', '2026-11-23 13:05:00']);
+    expect(runs).toEqual([
+      '2026-11-23 12:20:00',
+      '2026-11-23 12:35:00',
+      '2026-11-23 12:50:00',
+      '2026-11-23 13:05:00',
+    ]);
     expect(nextRuns('1m', null, utc('2026-11-23 12:13:00'), 1).map(show)).toEqual(['2026-11-23 12:14:00']);
   });
 
@@ -150,7 +208,10 @@ describe('nextRuns (Ceph 16.2 rbd_support semantics)', () => {
   });
 
   it('the earliest of several schedules of a level wins', () => {
-    const next = nextRunOf([{ interval: '1h', startTime: '00:10' }, { interval: '45m' }], utc('2026-11-23 12:13:27'));
+    const next = nextRunOf(
+      [{ interval: '1h', startTime: '00:10' }, { interval: '45m' }],
+      utc('2026-11-23 12:13:27'),
+    );
     expect(show(next!)).toBe('2026-11-23 12:45:00');
     expect(nextRunOf([], new Date())).toBeNull();
   });

@@ -16,12 +16,24 @@ import { ctxFor, operator, testApp } from './helpers';
  * lab: tests/fixtures/ceph/lab-peer-remove-unlink-erofs.stderr.txt). Tandem judges by the peer list.
  */
 
-const STDERR = fs.readFileSync(path.resolve(__dirname, '../fixtures/ceph/lab-peer-remove-unlink-erofs.stderr.txt'), 'utf8');
-const CEPH_LINES = /UnlinkPeerRequest: .*\(30\) Read-only file system \| rbd: error removing mirror peer \| librbd::api::Mirror: peer_site_remove: error unlinking peer for image 1585ba632517: \(30\) Read-only file system/;
+const STDERR = fs.readFileSync(
+  path.resolve(__dirname, '../fixtures/ceph/lab-peer-remove-unlink-erofs.stderr.txt'),
+  'utf8',
+);
+const CEPH_LINES =
+  /UnlinkPeerRequest: .*\(30\) Read-only file system \| rbd: error removing mirror peer \| librbd::api::Mirror: peer_site_remove: error unlinking peer for image 1585ba632517: \(30\) Read-only file system/;
 
 /** What the CLI adapter throws for that command. */
 const cliFailure = (pool: string, uuid: string, stderr = STDERR, exitCode = 30) =>
-  mapCephError(new CommandError({ argv: ['rbd', 'mirror', 'pool', 'peer', 'remove', pool, uuid], exitCode, stderr, target: 'local' }), { action: `remove peer ${uuid} from ${pool}`, pool, cluster: 'demo-site-b' });
+  mapCephError(
+    new CommandError({
+      argv: ['rbd', 'mirror', 'pool', 'peer', 'remove', pool, uuid],
+      exitCode,
+      stderr,
+      target: 'local',
+    }),
+    { action: `remove peer ${uuid} from ${pool}`, pool, cluster: 'demo-site-b' },
+  );
 
 let cleanup: (() => Promise<void>) | null = null;
 afterEach(async () => {
@@ -47,7 +59,14 @@ function setup(how: 'removes-then-fails' | 'fails') {
         if (prop === 'removePeer') {
           return async (pool: string, uuid: string) => {
             if (how === 'removes-then-fails') await t.removePeer(pool, uuid);
-            throw cliFailure(pool, uuid, how === 'fails' ? '2026-12-03T14:30:05.689+0000 7ff927fff6c0 -1 librbd::api::Mirror: peer_site_remove: failed to remove peer: (1) Operation not permitted\nrbd: error removing mirror peer\n' : STDERR, how === 'fails' ? 1 : 30);
+            throw cliFailure(
+              pool,
+              uuid,
+              how === 'fails'
+                ? '2026-12-03T14:30:05.689+0000 7ff927fff6c0 -1 librbd::api::Mirror: peer_site_remove: failed to remove peer: (1) Operation not permitted\nrbd: error removing mirror peer\n'
+                : STDERR,
+              how === 'fails' ? 1 : 30,
+            );
           };
         }
         const v: unknown = Reflect.get(t, prop, r);
@@ -58,7 +77,8 @@ function setup(how: 'removes-then-fails' | 'fails') {
   return { app, a, b, caller: createCaller(ctxFor(app, operator)), real };
 }
 
-const peersOf = async (app: App, siteId: number) => (await app.ceph.adapter(siteId).getPoolMirrorInfo('rbd')).peers;
+const peersOf = async (app: App, siteId: number) =>
+  (await app.ceph.adapter(siteId).getPoolMirrorInfo('rbd')).peers;
 
 describe('unpair when Ceph reports an error after removing the peer', () => {
   it('finishes: both peers gone, Ceph’s words as a warning naming the cluster, the quiet check still runs, history says success', async () => {
@@ -69,12 +89,22 @@ describe('unpair when Ceph reports an error after removing the peer', () => {
     expect(t.state, `${t.error}\n${logs.map((l) => l.message).join('\n')}`).toBe('finished');
     expect(t.result).toMatchObject({ removed: 2, removedAgain: 0 });
     expect((t.result as { rounds: number }).rounds).toBeGreaterThanOrEqual(1);
-    const warn = logs.find((l) => l.level === 'warn' && l.message.startsWith('demo-site-b/rbd: Ceph removed peer demo-site-a but then reported an error'));
+    const warn = logs.find(
+      (l) =>
+        l.level === 'warn' &&
+        l.message.startsWith('demo-site-b/rbd: Ceph removed peer demo-site-a but then reported an error'),
+    );
     expect(warn?.message).toMatch(CEPH_LINES);
     expect(warn?.message).toMatch(/its peer list no longer has it, so the unpair goes on/);
-    expect(logs.some((l) => /^checking for \d+ s that no rbd-mirror registers itself again$/.test(l.message))).toBe(true);
+    expect(
+      logs.some((l) => /^checking for \d+ s that no rbd-mirror registers itself again$/.test(l.message)),
+    ).toBe(true);
     for (const id of [a, b]) expect(await peersOf(app, id)).toEqual([]);
-    expect(app.history.list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 }).rows.find((h) => h.taskId === taskId)).toMatchObject({ outcome: 'success' });
+    expect(
+      app.history
+        .list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 })
+        .rows.find((h) => h.taskId === taskId),
+    ).toMatchObject({ outcome: 'success' });
   });
 
   it('fails with the command’s own error line when the peer is still there, before the quiet check', async () => {
@@ -82,20 +112,36 @@ describe('unpair when Ceph reports an error after removing the peer', () => {
     const { taskId } = await caller.ceph.unpair({ siteId: a, otherSiteId: b, pool: 'rbd' });
     const t = await app.tasks.wait(taskId);
     expect(t.state).toBe('failed');
-    expect(t.error).toMatch(/peer_site_remove: failed to remove peer: \(1\) Operation not permitted \| rbd: error removing mirror peer/);
+    expect(t.error).toMatch(
+      /peer_site_remove: failed to remove peer: \(1\) Operation not permitted \| rbd: error removing mirror peer/,
+    );
     expect(app.tasks.logs(taskId).some((l) => /^checking for/.test(l.message))).toBe(false);
     expect(await peersOf(app, b)).toHaveLength(1);
-    expect(app.history.list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 }).rows.find((h) => h.taskId === taskId)).toMatchObject({ outcome: 'failure' });
+    expect(
+      app.history
+        .list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 })
+        .rows.find((h) => h.taskId === taskId),
+    ).toMatchObject({ outcome: 'failure' });
   });
 
   it('the single peer removal judges the same way; a peer that does not exist is still an error', async () => {
     const { app, b, caller } = setup('removes-then-fails');
     const [peer] = await peersOf(app, b);
-    const ok = await app.tasks.wait((await caller.ceph.removePeer({ siteId: b, pool: 'rbd', peerUuid: peer!.uuid })).taskId);
+    const ok = await app.tasks.wait(
+      (await caller.ceph.removePeer({ siteId: b, pool: 'rbd', peerUuid: peer!.uuid })).taskId,
+    );
     expect(ok.state, ok.error ?? '').toBe('finished');
-    expect(app.tasks.logs(ok.id).find((l) => l.level === 'warn' && /^Ceph removed the peer but then reported an error/.test(l.message))?.message).toMatch(CEPH_LINES);
+    expect(
+      app.tasks
+        .logs(ok.id)
+        .find(
+          (l) => l.level === 'warn' && /^Ceph removed the peer but then reported an error/.test(l.message),
+        )?.message,
+    ).toMatch(CEPH_LINES);
     expect(await peersOf(app, b)).toEqual([]);
-    const missing = await app.tasks.wait((await caller.ceph.removePeer({ siteId: b, pool: 'rbd', peerUuid: peer!.uuid })).taskId);
+    const missing = await app.tasks.wait(
+      (await caller.ceph.removePeer({ siteId: b, pool: 'rbd', peerUuid: peer!.uuid })).taskId,
+    );
     expect(missing.state).toBe('failed');
   });
 });
@@ -117,7 +163,11 @@ describe('removePeerChecked', () => {
 
   it('returns Ceph’s words when the peer is gone, throws the command’s error when it is not or cannot be checked', async () => {
     expect(await removePeerChecked(adapter(true), 'rbd', 'u1')).toMatch(CEPH_LINES);
-    await expect(removePeerChecked(adapter(false), 'rbd', 'u1')).rejects.toThrow(/error removing mirror peer/);
-    await expect(removePeerChecked(adapter(true, true), 'rbd', 'u1')).rejects.toThrow(/error removing mirror peer/);
+    await expect(removePeerChecked(adapter(false), 'rbd', 'u1')).rejects.toThrow(
+      /error removing mirror peer/,
+    );
+    await expect(removePeerChecked(adapter(true, true), 'rbd', 'u1')).rejects.toThrow(
+      /error removing mirror peer/,
+    );
   });
 });

@@ -26,7 +26,8 @@ function setup() {
   return { ...t, a: id('demo-site-a'), b: id('demo-site-b'), caller: createCaller(ctxFor(t.app, operator)) };
 }
 
-const GONE = 'the monitors of cluster demo-site-a did not answer within 5 s (down, unreachable from here, or refusing this client)';
+const GONE =
+  'the monitors of cluster demo-site-a did not answer within 5 s (down, unreachable from here, or refusing this client)';
 
 /** Every adapter call of `siteId` runs `how` instead (counted in `calls`). */
 function breakSite(app: App, siteId: number, how: () => Promise<never>) {
@@ -70,7 +71,9 @@ describe('status of a cluster that cannot be asked', () => {
 
   it('other failures stay errors', async () => {
     const { app, caller, a } = setup();
-    breakSite(app, a, () => Promise.reject(new AppError('FORBIDDEN', 'the Ceph user lacks the permissions (caps) for this')));
+    breakSite(app, a, () =>
+      Promise.reject(new AppError('FORBIDDEN', 'the Ceph user lacks the permissions (caps) for this')),
+    );
     await expect(caller.ceph.status({ siteId: a })).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 
@@ -81,7 +84,12 @@ describe('status of a cluster that cannot be asked', () => {
     const t0 = performance.now();
     const first = await caller.ceph.status({ siteId: a, waitMs: 50 });
     expect(performance.now() - t0).toBeLessThan(1_000);
-    expect(first).toMatchObject({ state: 'waiting', error: 'no answer within 0.05 s (still asking)', pools: [], at: null });
+    expect(first).toMatchObject({
+      state: 'waiting',
+      error: 'no answer within 0.05 s (still asking)',
+      pools: [],
+      at: null,
+    });
     expect(first.askedAt).toBe(app.clock.now());
 
     // The question goes on; its answer (unreachable) comes after the caller stopped waiting.
@@ -111,7 +119,11 @@ describe('status of a cluster that cannot be asked', () => {
     // Open for longer: the same answer, said to be old.
     app.ceph.statusSlowMs = 0;
     const slow = await caller.ceph.status({ siteId: a, waitMs: 50 });
-    expect(slow).toMatchObject({ state: 'slow', at: good.at, error: expect.stringMatching(/^no answer for \d+ s \(still asking\)$/) });
+    expect(slow).toMatchObject({
+      state: 'slow',
+      at: good.at,
+      error: expect.stringMatching(/^no answer for \d+ s \(still asking\)$/),
+    });
     expect(slow.pools.map((p) => p.pool)).toEqual(good.pools.map((p) => p.pool));
     pending.reject(new AppError('UNREACHABLE', GONE));
   });
@@ -151,7 +163,10 @@ describe('failover plan preview with a cluster found unreachable', () => {
 
     const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' });
     expect(plan.mode).toBe('unplanned');
-    expect(plan.checks.find((c) => c.id === 'from')).toMatchObject({ status: 'warn', message: expect.stringContaining(GONE) });
+    expect(plan.checks.find((c) => c.id === 'from')).toMatchObject({
+      status: 'warn',
+      message: expect.stringContaining(GONE),
+    });
     expect(plan.checks.find((c) => c.id === 'from')!.message).toMatch(/found 0 s ago; asking again/);
     // Only the background recheck asked the cluster, once, even for two previews.
     await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd' });

@@ -18,7 +18,12 @@ describe('data directory on disk', () => {
 
   it('creates the directory 0700 and every file in it 0600, SQLite -wal and -shm included', () => {
     const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-modes-')), 'data');
-    const app = createApp({ dataDir: dir, clock: new ManualClock(Date.UTC(2026, 0, 1)), demoLatencyMs: 0, log: () => {} });
+    const app = createApp({
+      dataDir: dir,
+      clock: new ManualClock(Date.UTC(2026, 0, 1)),
+      demoLatencyMs: 0,
+      log: () => {},
+    });
     app.history.record({ username: 'test', action: 'test.write', target: 'x', outcome: 'success' });
     expect(mode(dir)).toBe(0o700);
     for (const f of ['tandem.db', 'tandem.db-wal', 'tandem.db-shm', 'secret.key']) {

@@ -23,17 +23,39 @@ describe('Ceph failback as one task (demo clusters)', () => {
       if (t.state !== 'finished') throw new Error(`${t.name}: ${t.state} ${t.error}`);
       return t;
     };
-    const roleOf = async (siteId: number, img: string) => (await cephPool(caller, siteId))!.images.find((i) => i.name === img)!.mirroring;
+    const roleOf = async (siteId: number, img: string) =>
+      (await cephPool(caller, siteId))!.images.find((i) => i.name === img)!.mirroring;
     // 40× real time: promote waits (real 1 s sleeps) for copies timed on the simulated clock.
     const timer = setInterval(() => clock.advance(200), 5);
     try {
-      const img = (await cephPool(caller, a))!.images.filter((i) => i.mirroring?.primary).sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
+      const img = (await cephPool(caller, a))!.images
+        .filter((i) => i.mirroring?.primary)
+        .sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
       await new Promise((r) => setTimeout(r, 500));
-      await done((await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, confirm: img })).taskId);
+      await done(
+        (await caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', image: img, confirm: img }))
+          .taskId,
+      );
       expect((await roleOf(b, img))?.primary).toBe(true);
 
-      await expect(caller.ceph.resync({ staleSiteId: a, goodSiteId: a, pool: 'rbd', image: img, confirm: img, failBack: true })).rejects.toThrow('choose two different clusters');
-      const { taskId } = await caller.ceph.resync({ staleSiteId: a, goodSiteId: b, pool: 'rbd', image: img, confirm: img, failBack: true });
+      await expect(
+        caller.ceph.resync({
+          staleSiteId: a,
+          goodSiteId: a,
+          pool: 'rbd',
+          image: img,
+          confirm: img,
+          failBack: true,
+        }),
+      ).rejects.toThrow('choose two different clusters');
+      const { taskId } = await caller.ceph.resync({
+        staleSiteId: a,
+        goodSiteId: b,
+        pool: 'rbd',
+        image: img,
+        confirm: img,
+        failBack: true,
+      });
       const t = await done(taskId);
       expect(t.kind).toBe('ceph.failback');
       expect(t.name).toBe(`Fail back image ${img} to demo-site-a after a resync from demo-site-b`);
@@ -48,9 +70,13 @@ describe('Ceph failback as one task (demo clusters)', () => {
       expect(t.progressComplete).toBe(6);
       expect((await roleOf(a, img))?.primary).toBe(true);
       expect((await roleOf(b, img))?.primary).toBe(false);
-      const h = app.history.list({ action: 'ceph.failback' }, { limit: 5, offset: 0 }).rows.find((r) => r.taskId === taskId);
+      const h = app.history
+        .list({ action: 'ceph.failback' }, { limit: 5, offset: 0 })
+        .rows.find((r) => r.taskId === taskId);
       expect(h).toMatchObject({ outcome: 'success', username: operator.username });
-      expect((h!.params as { steps: { name: string; ms: number }[] }).steps.map((s) => typeof s.ms)).toEqual(Array(6).fill('number'));
+      expect((h!.params as { steps: { name: string; ms: number }[] }).steps.map((s) => typeof s.ms)).toEqual(
+        Array(6).fill('number'),
+      );
     } finally {
       clearInterval(timer);
     }
@@ -68,11 +94,32 @@ describe('Ceph failover plan: the data-loss window without a timestamp in the st
       protected: false,
       timestamp,
       namespaceType: 'mirror',
-      mirror: { state: 'non-primary', primary: false, demoted: false, complete, mirrorPeerUuids: [], primaryMirrorUuid: 'u', primarySnapId: '1', lastCopiedObjectNumber: null },
+      mirror: {
+        state: 'non-primary',
+        primary: false,
+        demoted: false,
+        complete,
+        mirrorPeerUuids: [],
+        primaryMirrorUuid: 'u',
+        primarySnapId: '1',
+        lastCopiedObjectNumber: null,
+      },
     });
     const survivor = {
       kind: 'ceph',
-      listImages: async () => [{ name: 'vm1', pool: 'rbd', namespace: '', mirroring: { primary: false, state: 'replaying', rawState: 'up+replaying', description: { splitBrain: false, localSnapshotTimestamp: null } } }],
+      listImages: async () => [
+        {
+          name: 'vm1',
+          pool: 'rbd',
+          namespace: '',
+          mirroring: {
+            primary: false,
+            state: 'replaying',
+            rawState: 'up+replaying',
+            description: { splitBrain: false, localSnapshotTimestamp: null },
+          },
+        },
+      ],
       probe: async () => ({ fsid: 'f', health: 'HEALTH_OK', version: '16.2.15' }),
       listMirrorDaemons: async () => [{ daemonId: 'a', health: 'OK' }],
       listImageSnapshots: async () => [
@@ -87,7 +134,9 @@ describe('Ceph failover plan: the data-loss window without a timestamp in the st
     const plan = await app.cephFailover.plan({ fromSiteId: 1, toSiteId: 2, pool: 'rbd', image: 'vm1' });
     expect(plan.mode).toBe('unplanned');
     // 18446744073709551614 (complete) beats …613; …615 is still being copied. 11:55 → 5 min before now.
-    expect(plan.images).toEqual([{ name: 'vm1', lastSyncedAt: Date.UTC(2026, 10, 23, 11, 55), dataLossWindowSec: 300 }]);
+    expect(plan.images).toEqual([
+      { name: 'vm1', lastSyncedAt: Date.UTC(2026, 10, 23, 11, 55), dataLossWindowSec: 300 },
+    ]);
   });
 });
 
@@ -102,9 +151,24 @@ describe('Ceph failover of a namespace', () => {
     expect(confirmWord({ pool: 'rbd', namespace: 'tenant1' })).toBe('rbd/tenant1');
     expect(confirmWord({ pool: 'rbd', namespace: '' })).toBe('rbd');
     expect(confirmWord({ pool: 'rbd', namespace: 'tenant1', image: 'vm1' })).toBe('vm1');
-    await expect(caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', namespace: 'tenant1', confirm: 'rbd' })).rejects.toThrow('type rbd/tenant1 to confirm');
-    await expect(caller.ceph.resync({ staleSiteId: a, goodSiteId: b, pool: 'rbd', namespace: 'tenant1', confirm: 'tenant1' })).rejects.toThrow('type rbd/tenant1 to confirm');
-    const plan = await caller.ceph.failoverPlan({ fromSiteId: a, toSiteId: b, pool: 'rbd', namespace: 'tenant1' });
+    await expect(
+      caller.ceph.failover({ fromSiteId: a, toSiteId: b, pool: 'rbd', namespace: 'tenant1', confirm: 'rbd' }),
+    ).rejects.toThrow('type rbd/tenant1 to confirm');
+    await expect(
+      caller.ceph.resync({
+        staleSiteId: a,
+        goodSiteId: b,
+        pool: 'rbd',
+        namespace: 'tenant1',
+        confirm: 'tenant1',
+      }),
+    ).rejects.toThrow('type rbd/tenant1 to confirm');
+    const plan = await caller.ceph.failoverPlan({
+      fromSiteId: a,
+      toSiteId: b,
+      pool: 'rbd',
+      namespace: 'tenant1',
+    });
     expect(plan.images.length).toBeGreaterThan(0);
   });
 });
@@ -119,7 +183,9 @@ describe('Ceph unpair of two registered clusters', () => {
     const caller = createCaller(ctxFor(app, operator));
     const a = app.sites.byName('demo-site-a')!.id;
     const b = app.sites.byName('demo-site-b')!.id;
-    await expect(caller.ceph.unpair({ siteId: a, otherSiteId: a, pool: 'rbd' })).rejects.toThrow('choose two different clusters');
+    await expect(caller.ceph.unpair({ siteId: a, otherSiteId: a, pool: 'rbd' })).rejects.toThrow(
+      'choose two different clusters',
+    );
 
     // site-b's rbd-mirror "pings" site-a once more after its entry was removed there.
     const real = app.ceph.adapter.bind(app.ceph);
@@ -144,7 +210,17 @@ describe('Ceph unpair of two registered clusters', () => {
             const info = await t.getPoolMirrorInfo(pool, ns);
             if (!pinged && info.peers.length === 0) {
               pinged = true;
-              return { ...info, peers: [{ uuid: '11111111-1111-4111-8111-111111111111', siteName: 'demo-site-b', direction: 'tx-only', clientName: '' }] };
+              return {
+                ...info,
+                peers: [
+                  {
+                    uuid: '11111111-1111-4111-8111-111111111111',
+                    siteName: 'demo-site-b',
+                    direction: 'tx-only',
+                    clientName: '',
+                  },
+                ],
+              };
             }
             return info;
           };
@@ -158,9 +234,24 @@ describe('Ceph unpair of two registered clusters', () => {
     expect(t.result).toMatchObject({ removed: 2, removedAgain: 1 });
     expect((t.result as { rounds: number }).rounds).toBeGreaterThanOrEqual(3);
     expect(removeCalls).toContain('11111111-1111-4111-8111-111111111111');
-    expect(app.tasks.logs(taskId).some((l) => l.level === 'warn' && /registered itself again on demo-site-a\/rbd \(tx-only\)/.test(l.message))).toBe(true);
+    expect(
+      app.tasks
+        .logs(taskId)
+        .some(
+          (l) =>
+            l.level === 'warn' && /registered itself again on demo-site-a\/rbd \(tx-only\)/.test(l.message),
+        ),
+    ).toBe(true);
     app.ceph.adapter = real as never;
-    for (const id of [a, b]) expect((await caller.ceph.status({ siteId: id })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!.peers).toEqual([]);
-    expect(app.history.list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 }).rows.find((h) => h.taskId === taskId)).toMatchObject({ outcome: 'success' });
+    for (const id of [a, b])
+      expect(
+        (await caller.ceph.status({ siteId: id })).pools.find((p) => p.pool === 'rbd' && p.namespace === '')!
+          .peers,
+      ).toEqual([]);
+    expect(
+      app.history
+        .list({ action: 'ceph.unpair' }, { limit: 5, offset: 0 })
+        .rows.find((h) => h.taskId === taskId),
+    ).toMatchObject({ outcome: 'success' });
   });
 });

@@ -13,7 +13,11 @@ export function testApp(): { app: App; clock: ManualClock; dir: string } {
   return { app, clock, dir };
 }
 
-export function ctxFor(app: App, user: SessionUser | null, origin: string | null = 'http://tandem.test'): Context {
+export function ctxFor(
+  app: App,
+  user: SessionUser | null,
+  origin: string | null = 'http://tandem.test',
+): Context {
   return {
     app,
     user,

@@ -34,7 +34,11 @@ async function codeOf(p: Promise<unknown>): Promise<string | null> {
 
 /** Makes every insert (or update) of a history row fail, as a full disk would. */
 function breakHistory(app: App, on: 'INSERT' | 'UPDATE') {
-  app.db.run(sql.raw(`CREATE TRIGGER history_broken_${on} BEFORE ${on} ON history BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`));
+  app.db.run(
+    sql.raw(
+      `CREATE TRIGGER history_broken_${on} BEFORE ${on} ON history BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`,
+    ),
+  );
 }
 
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----';
@@ -45,7 +49,9 @@ describe('history of calls', () => {
     const anon = createCaller(ctxFor(app, null));
     const junk = { id: 1, username: 'admin', blob: 'x'.repeat(100_000) };
     expect(await codeOf(anon.users.remove(junk as never))).toBe('UNAUTHORIZED');
-    expect(await codeOf(anon.sites.create({ name: 'n', kind: 'node', config: {}, username: 'admin' } as never))).toBe('UNAUTHORIZED');
+    expect(
+      await codeOf(anon.sites.create({ name: 'n', kind: 'node', config: {}, username: 'admin' } as never)),
+    ).toBe('UNAUTHORIZED');
     expect(rows(app)).toEqual([]);
   });
 
@@ -60,10 +66,26 @@ describe('history of calls', () => {
   it('attributes a call to the session user and records the parsed input, not the raw one', async () => {
     const { app } = fresh();
     const caller = createCaller(ctxFor(app, admin));
-    await caller.sites.create({ name: ' node-a ', kind: 'node', config: { host: 'a.example', zpools: [] }, secret: { privateKey: KEY }, username: 'mallory', blob: 'y'.repeat(100_000) } as never);
+    await caller.sites.create({
+      name: ' node-a ',
+      kind: 'node',
+      config: { host: 'a.example', zpools: [] },
+      secret: { privateKey: KEY },
+      username: 'mallory',
+      blob: 'y'.repeat(100_000),
+    } as never);
     const [row] = rows(app);
-    expect(row).toMatchObject({ username: admin.username, action: 'sites.create', target: 'sites:node-a', outcome: 'success' });
-    expect(row!.params).toMatchObject({ name: 'node-a', kind: 'node', config: { host: 'a.example', zpools: [] } });
+    expect(row).toMatchObject({
+      username: admin.username,
+      action: 'sites.create',
+      target: 'sites:node-a',
+      outcome: 'success',
+    });
+    expect(row!.params).toMatchObject({
+      name: 'node-a',
+      kind: 'node',
+      config: { host: 'a.example', zpools: [] },
+    });
     expect(JSON.stringify(row!.params)).not.toContain('PRIVATE KEY');
     expect(JSON.stringify(row!.params)).not.toContain('mallory');
     expect(JSON.stringify(row!.params)).not.toContain('yyyy');
@@ -72,7 +94,14 @@ describe('history of calls', () => {
   it('refuses an input that cannot be recorded (a BigInt) before changing anything', async () => {
     const { app } = fresh();
     const caller = createCaller(ctxFor(app, admin));
-    const code = await codeOf(caller.sites.create({ name: 'big', kind: 'node', config: { host: 'a.example', port: 22n, zpools: [] } as never, secret: { privateKey: KEY } }));
+    const code = await codeOf(
+      caller.sites.create({
+        name: 'big',
+        kind: 'node',
+        config: { host: 'a.example', port: 22n, zpools: [] } as never,
+        secret: { privateKey: KEY },
+      }),
+    );
     expect(code).toBe('BAD_REQUEST');
     expect(app.sites.list()).toEqual([]);
   });
@@ -81,7 +110,9 @@ describe('history of calls', () => {
     const { app } = fresh();
     await app.auth.createUser({ username: 'alice', password: 'correct horse battery', role: 'operator' });
     const anon = createCaller(ctxFor(app, null));
-    expect(await codeOf(anon.auth.login({ username: 'alice', password: 'wrong password!' }))).toBe('UNAUTHORIZED');
+    expect(await codeOf(anon.auth.login({ username: 'alice', password: 'wrong password!' }))).toBe(
+      'UNAUTHORIZED',
+    );
     await anon.auth.login({ username: 'alice', password: 'correct horse battery' });
     const [ok, failed] = rows(app);
     expect(ok).toMatchObject({ action: 'auth.login', username: 'alice', outcome: 'success' });
@@ -96,7 +127,12 @@ describe('history of calls', () => {
     app.demo.create();
     const caller = createCaller(ctxFor(app, admin));
     const site = app.sites.byName('demo-site-a')!;
-    const { taskId } = await caller.ceph.setPoolMode({ siteId: site.id, pool: 'rbd', namespace: '', mode: 'image' });
+    const { taskId } = await caller.ceph.setPoolMode({
+      siteId: site.id,
+      pool: 'rbd',
+      namespace: '',
+      mode: 'image',
+    });
     const row = rows(app).find((r) => r.action === 'ceph.setPoolMode')!;
     expect(row).toMatchObject({ username: admin.username, outcome: 'success', taskId });
     await app.tasks.wait(taskId);
@@ -107,14 +143,36 @@ describe('history of calls', () => {
       it(`database changes (history ${on} failing)`, async () => {
         const { app } = fresh();
         const caller = createCaller(ctxFor(app, admin));
-        const before = await caller.sites.create({ name: 'keep', kind: 'node', config: { host: 'a.example', zpools: [] }, secret: { privateKey: KEY } });
-        const other = await app.auth.createUser({ username: 'bob', password: 'correct horse battery', role: 'viewer' });
+        const before = await caller.sites.create({
+          name: 'keep',
+          kind: 'node',
+          config: { host: 'a.example', zpools: [] },
+          secret: { privateKey: KEY },
+        });
+        const other = await app.auth.createUser({
+          username: 'bob',
+          password: 'correct horse battery',
+          role: 'viewer',
+        });
         breakHistory(app, on);
-        expect(await codeOf(caller.sites.create({ name: 'new', kind: 'node', config: { host: 'b.example', zpools: [] }, secret: { privateKey: KEY } }))).toBe('INTERNAL_SERVER_ERROR');
+        expect(
+          await codeOf(
+            caller.sites.create({
+              name: 'new',
+              kind: 'node',
+              config: { host: 'b.example', zpools: [] },
+              secret: { privateKey: KEY },
+            }),
+          ),
+        ).toBe('INTERNAL_SERVER_ERROR');
         expect(await codeOf(caller.sites.remove({ id: before.id }))).toBe('INTERNAL_SERVER_ERROR');
-        expect(await codeOf(caller.users.update({ id: other.id, role: 'admin' }))).toBe('INTERNAL_SERVER_ERROR');
+        expect(await codeOf(caller.users.update({ id: other.id, role: 'admin' }))).toBe(
+          'INTERNAL_SERVER_ERROR',
+        );
         expect(await codeOf(caller.demo.create())).toBe('INTERNAL_SERVER_ERROR');
-        await expect(caller.sites.remove({ id: before.id })).rejects.toThrow(/could not be recorded in history, so (nothing was changed|it was not made)/);
+        await expect(caller.sites.remove({ id: before.id })).rejects.toThrow(
+          /could not be recorded in history, so (nothing was changed|it was not made)/,
+        );
         expect(app.sites.list().map((s) => s.name)).toEqual(['keep']);
         expect(app.auth.listUsers().find((u) => u.username === 'bob')!.role).toBe('viewer');
       });
@@ -125,7 +183,11 @@ describe('history of calls', () => {
         const caller = createCaller(ctxFor(app, admin));
         const site = app.sites.byName('demo-site-a')!;
         breakHistory(app, on);
-        expect(await codeOf(caller.ceph.setPoolMode({ siteId: site.id, pool: 'rbd', namespace: '', mode: 'image' }))).toBe('INTERNAL_SERVER_ERROR');
+        expect(
+          await codeOf(
+            caller.ceph.setPoolMode({ siteId: site.id, pool: 'rbd', namespace: '', mode: 'image' }),
+          ),
+        ).toBe('INTERNAL_SERVER_ERROR');
         expect(await codeOf(caller.sites.check({ id: site.id }))).toBe('INTERNAL_SERVER_ERROR');
         expect(app.tasks.list({ limit: 10 })).toEqual([]);
       });

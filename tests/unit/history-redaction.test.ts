@@ -15,7 +15,17 @@ const SECRET_NAME = /pass|token|secret|key|keyring|credential|^current$|^next$/i
 /** Fields whose names look secret but are not: a path on disk, a public fingerprint. */
 const NOT_SECRET = new Set(['keyringPath', 'hostKeySha256']);
 
-type Def = { type: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown>; options?: unknown[]; element?: unknown; valueType?: unknown; values?: unknown[]; entries?: Record<string, unknown> };
+type Def = {
+  type: string;
+  innerType?: unknown;
+  in?: unknown;
+  shape?: Record<string, unknown>;
+  options?: unknown[];
+  element?: unknown;
+  valueType?: unknown;
+  values?: unknown[];
+  entries?: Record<string, unknown>;
+};
 const defOf = (s: unknown) => (s as { _zod: { def: Def } })._zod.def;
 
 /** Every object field reachable in a schema, with its path and its own schema. */
@@ -61,7 +71,9 @@ function sample(schema: unknown, path: string[] = []): unknown {
     case 'pipe':
       return sample(def.in, path);
     case 'object':
-      return Object.fromEntries(Object.entries(def.shape ?? {}).map(([k, v]) => [k, sample(v, [...path, k])]));
+      return Object.fromEntries(
+        Object.entries(def.shape ?? {}).map(([k, v]) => [k, sample(v, [...path, k])]),
+      );
     case 'union':
       return sample(def.options![0], path);
     case 'array':
@@ -86,7 +98,8 @@ function sample(schema: unknown, path: string[] = []): unknown {
 /** An object of fields (like sites' `secret: { privateKey, keyring }`): its fields are checked, not itself. */
 function isGroup(schema: unknown): boolean {
   const def = defOf(schema);
-  if (['optional', 'nullable', 'default', 'prefault', 'readonly'].includes(def.type)) return isGroup(def.innerType);
+  if (['optional', 'nullable', 'default', 'prefault', 'readonly'].includes(def.type))
+    return isGroup(def.innerType);
   return def.type === 'object';
 }
 
@@ -94,20 +107,35 @@ describe('history redaction by schema', () => {
   const secretFields = procedures.flatMap(([path, p]) =>
     p._def.inputs.flatMap((input) =>
       fields(input)
-        .filter((f) => SECRET_NAME.test(f.path.at(-1)!) && !NOT_SECRET.has(f.path.at(-1)!) && !isGroup(f.schema))
+        .filter(
+          (f) => SECRET_NAME.test(f.path.at(-1)!) && !NOT_SECRET.has(f.path.at(-1)!) && !isGroup(f.schema),
+        )
         .map((f) => ({ proc: path, ...f, input })),
     ),
   );
 
   it('finds the secret fields of the router (sanity)', () => {
     const names = secretFields.map((f) => `${f.proc}:${f.path.join('.')}`);
-    for (const expected of ['auth.login:password', 'auth.setup:password', 'auth.changePassword:current', 'auth.changePassword:next', 'users.create:password', 'users.setPassword:password', 'sites.create:secret.privateKey', 'sites.update:secret.keyring', 'ceph.importToken:token', 'ceph.previewToken:token']) {
+    for (const expected of [
+      'auth.login:password',
+      'auth.setup:password',
+      'auth.changePassword:current',
+      'auth.changePassword:next',
+      'users.create:password',
+      'users.setPassword:password',
+      'sites.create:secret.privateKey',
+      'sites.update:secret.keyring',
+      'ceph.importToken:token',
+      'ceph.previewToken:token',
+    ]) {
       expect(names).toContain(expected);
     }
   });
 
   it('marks every password, token, key and keyring field as secret in its schema', () => {
-    const unmarked = secretFields.filter((f) => !isSecret(f.schema)).map((f) => `${f.proc}:${f.path.join('.')}`);
+    const unmarked = secretFields
+      .filter((f) => !isSecret(f.schema))
+      .map((f) => `${f.proc}:${f.path.join('.')}`);
     expect(unmarked).toEqual([]);
   });
 
@@ -117,7 +145,9 @@ describe('history redaction by schema', () => {
         const value = sample(input);
         const stored = JSON.stringify(redactInput(p._def.inputs, value));
         for (const f of secretFields.filter((s) => s.proc === path && s.input === input)) {
-          expect(JSON.stringify(value), `${path}: the sample has ${f.path.join('.')}`).toContain(`canary:${f.path.join('.')}`);
+          expect(JSON.stringify(value), `${path}: the sample has ${f.path.join('.')}`).toContain(
+            `canary:${f.path.join('.')}`,
+          );
           expect(stored, `${path}:${f.path.join('.')}`).not.toContain(`canary:${f.path.join('.')}`);
         }
         // What is not secret is kept.
@@ -128,7 +158,11 @@ describe('history redaction by schema', () => {
 
   it('keeps a password change out of history: neither the current nor the next password is stored', async () => {
     const { app } = testApp();
-    const alice = await app.auth.createUser({ username: 'alice', password: 'the current one!', role: 'viewer' });
+    const alice = await app.auth.createUser({
+      username: 'alice',
+      password: 'the current one!',
+      role: 'viewer',
+    });
     const caller = createCaller(ctxFor(app, { id: alice.id, username: 'alice', role: 'viewer' }));
     await caller.auth.changePassword({ current: 'the current one!', next: 'the next one, long' });
     const rows = app.history.list({}, { limit: 10, offset: 0 }).rows;
@@ -149,7 +183,9 @@ describe('bootstrap token preview', () => {
     const site = app.sites.byName('demo-site-a')!;
     const { token } = await caller.ceph.createToken({ siteId: site.id, pool: 'rbd' });
     const before = app.history.list({}, { limit: 100, offset: 0 }).total;
-    const preview = caller.ceph.previewToken as unknown as (i: { token: string }) => Promise<{ fsid: string }>;
+    const preview = caller.ceph.previewToken as unknown as (i: {
+      token: string;
+    }) => Promise<{ fsid: string }>;
     expect((await preview({ token })).fsid).toBeTruthy();
     expect(app.history.list({}, { limit: 100, offset: 0 }).total).toBe(before);
   });

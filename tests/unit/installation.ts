@@ -9,7 +9,8 @@ import { admin, ctxFor, operator } from './helpers';
 
 /** Installations on disk for the backup, restore and rotation tests; every app opened is closed after each test. */
 export const PASSPHRASE = 'a long backup passphrase for the tests';
-export const PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtestkey\n-----END OPENSSH PRIVATE KEY-----\n';
+export const PRIVATE_KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtestkey\n-----END OPENSSH PRIVATE KEY-----\n';
 export const KEYRING = '[client.admin]\n\tkey = AQBkZXZlbG9wZXItb25seS1rZXlyaW5nLWE=\n';
 
 export const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
@@ -41,12 +42,38 @@ export async function installation(secretKey = ''): Promise<{ dir: App['dataDir'
   const op = createCaller(ctxFor(app, operator));
   const ad = createCaller(ctxFor(app, admin));
   const node = (name: string) => app.sites.byName(name)!.id;
-  const r = await op.replicas.create({ name: 'dr', vmName: 'web01', sourceSiteId: node('demo-node1'), targetSiteId: node('demo-node2'), rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 30, bandwidthLimit: null });
+  const r = await op.replicas.create({
+    name: 'dr',
+    vmName: 'web01',
+    sourceSiteId: node('demo-node1'),
+    targetSiteId: node('demo-node2'),
+    rootZpool: 'zones',
+    diskZpools: { vdb: 'data' },
+    sleepTimeSec: 30,
+    bandwidthLimit: null,
+  });
   expect((await app.tasks.wait(r.taskId)).state).toBe('finished');
-  await ad.sites.create({ name: 'node-real', kind: 'node', config: { host: 'node-real.example', zpools: ['zones'] }, secret: { privateKey: PRIVATE_KEY } });
-  await ad.sites.create({ name: 'ceph-real', kind: 'ceph', config: { access: 'local', siteName: 'real', confPath: '/etc/ceph/real.conf' }, secret: { keyring: KEYRING } });
+  await ad.sites.create({
+    name: 'node-real',
+    kind: 'node',
+    config: { host: 'node-real.example', zpools: ['zones'] },
+    secret: { privateKey: PRIVATE_KEY },
+  });
+  await ad.sites.create({
+    name: 'ceph-real',
+    kind: 'ceph',
+    config: { access: 'local', siteName: 'real', confPath: '/etc/ceph/real.conf' },
+    secret: { keyring: KEYRING },
+  });
   app.db.transaction(() => {
-    for (let i = 0; i < 3000; i++) app.history.record({ username: 'filler', action: 'test.filler', target: `row-${i}`, params: { text: 'x'.repeat(200) }, outcome: 'success' });
+    for (let i = 0; i < 3000; i++)
+      app.history.record({
+        username: 'filler',
+        action: 'test.filler',
+        target: `row-${i}`,
+        params: { text: 'x'.repeat(200) },
+        outcome: 'success',
+      });
   });
   return { dir, app };
 }

@@ -24,7 +24,8 @@ function world() {
   return { qc, observer, unsubscribe, register: (name: string) => (sites = [...sites, name]) };
 }
 
-const settled = (w: ReturnType<typeof world>) => new Promise((r) => setTimeout(r, 250)).then(() => w.qc.getQueryData<string[]>(['sites.list']));
+const settled = (w: ReturnType<typeof world>) =>
+  new Promise((r) => setTimeout(r, 250)).then(() => w.qc.getQueryData<string[]>(['sites.list']));
 
 describe('refetching after a change', () => {
   it('plain invalidation while the first answer is in flight keeps that stale answer', async () => {

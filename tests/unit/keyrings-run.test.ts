@@ -17,8 +17,18 @@ describe('pasted keyrings in data/run', () => {
     const app = createApp({ dataDir: dir, demoLatencyMs: 0, log: () => {}, secretKey: '' });
     const caller = createCaller(ctxFor(app, admin));
     const config = { access: 'local', siteName: 'x', confPath: '/etc/ceph/x.conf' };
-    const one = await caller.sites.create({ name: 'ceph-one', kind: 'ceph', config, secret: { keyring: KEYRING } });
-    const two = await caller.sites.create({ name: 'ceph-two', kind: 'ceph', config: { ...config, siteName: 'y' }, secret: { keyring: KEYRING } });
+    const one = await caller.sites.create({
+      name: 'ceph-one',
+      kind: 'ceph',
+      config,
+      secret: { keyring: KEYRING },
+    });
+    const two = await caller.sites.create({
+      name: 'ceph-two',
+      kind: 'ceph',
+      config: { ...config, siteName: 'y' },
+      secret: { keyring: KEYRING },
+    });
     const fileOf = (id: number) => path.join(dir, 'run', `site-${id}.keyring`);
     app.sites.adapter(one.id);
     app.sites.adapter(two.id);
@@ -29,10 +39,16 @@ describe('pasted keyrings in data/run', () => {
     await caller.sites.update({ id: one.id, secret: { keyring: KEYRING_2 } });
     expect(fs.readFileSync(fileOf(one.id), 'utf8')).toBe(KEYRING_2);
     expect(mode(fileOf(one.id))).toBe(0o600);
-    expect(fs.readdirSync(path.join(dir, 'run')).sort()).toEqual([`site-${one.id}.keyring`, `site-${two.id}.keyring`].sort());
+    expect(fs.readdirSync(path.join(dir, 'run')).sort()).toEqual(
+      [`site-${one.id}.keyring`, `site-${two.id}.keyring`].sort(),
+    );
 
     // A site that no longer uses its pasted keyring (now reached over SSH): the file goes.
-    await caller.sites.update({ id: two.id, config: { access: 'ssh', siteName: 'y', host: 'admin.example' }, secret: { privateKey: PRIVATE_KEY } });
+    await caller.sites.update({
+      id: two.id,
+      config: { access: 'ssh', siteName: 'y', host: 'admin.example' },
+      secret: { privateKey: PRIVATE_KEY },
+    });
     expect(fs.existsSync(fileOf(two.id))).toBe(false);
     await caller.sites.update({ id: two.id, config: { ...config, siteName: 'y' } });
     expect(fs.readFileSync(fileOf(two.id), 'utf8')).toBe(KEYRING);

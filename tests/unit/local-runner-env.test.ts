@@ -23,7 +23,16 @@ const parent: Record<string, string | undefined> = {
 describe('environment of local commands', () => {
   it('passes only an allow-list: PATH, HOME, locale, TZ, TMPDIR and CEPH_*', () => {
     const env = childEnv(parent);
-    expect(Object.keys(env).sort()).toEqual(['CEPH_ARGS', 'CEPH_CONF', 'HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR', 'TZ']);
+    expect(Object.keys(env).sort()).toEqual([
+      'CEPH_ARGS',
+      'CEPH_CONF',
+      'HOME',
+      'LANG',
+      'LC_ALL',
+      'PATH',
+      'TMPDIR',
+      'TZ',
+    ]);
   });
 
   it('never hands TANDEM_SECRET_KEY or TANDEM_ADMIN_PASSWORD to a child such as ceph or rbd', async () => {
@@ -31,7 +40,16 @@ describe('environment of local commands', () => {
     const { stdout } = await runner.run({ argv: ['env'] });
     expect(stdout).toContain('CEPH_CONF=/etc/ceph/other.conf');
     expect(stdout).toContain('HOME=/home/tandem');
-    for (const leaked of ['TANDEM_SECRET_KEY', 'TANDEM_ADMIN_PASSWORD', 'TANDEM_BACKUP_PASSPHRASE', 'very secret', 'AWS_SECRET', 'SSH_AUTH_SOCK', 'NODE_OPTIONS', 'LD_PRELOAD']) {
+    for (const leaked of [
+      'TANDEM_SECRET_KEY',
+      'TANDEM_ADMIN_PASSWORD',
+      'TANDEM_BACKUP_PASSPHRASE',
+      'very secret',
+      'AWS_SECRET',
+      'SSH_AUTH_SOCK',
+      'NODE_OPTIONS',
+      'LD_PRELOAD',
+    ]) {
       expect(stdout).not.toContain(leaked);
     }
   });

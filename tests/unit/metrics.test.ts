@@ -2,7 +2,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { alerts, sites, syncRuns, tasks } from '@/server/db/schema';
 import { AppError } from '@/server/core/errors';
 import { eq } from 'drizzle-orm';
-import { alertCounts, renderMetrics, scrapeMetrics, STALE_RUN_MS, syncTotals, SyncTotalsCache, taskCounts, type MetricsData } from '@/server/domain/metrics';
+import {
+  alertCounts,
+  renderMetrics,
+  scrapeMetrics,
+  STALE_RUN_MS,
+  syncTotals,
+  SyncTotalsCache,
+  taskCounts,
+  type MetricsData,
+} from '@/server/domain/metrics';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { testApp } from './helpers';
 import { protectedObject } from './protected-object';
@@ -15,7 +24,11 @@ interface Sample {
 }
 
 /** Parses Prometheus' text exposition format (0.0.4) back: samples, and each metric's TYPE and HELP. */
-function parseExposition(text: string): { samples: Sample[]; types: Map<string, string>; help: Map<string, string> } {
+function parseExposition(text: string): {
+  samples: Sample[];
+  types: Map<string, string>;
+  help: Map<string, string>;
+} {
   const samples: Sample[] = [];
   const types = new Map<string, string>();
   const help = new Map<string, string>();
@@ -43,11 +56,28 @@ function parseExposition(text: string): { samples: Sample[]; types: Map<string, 
   return { samples, types, help };
 }
 
-function obj(p: Partial<ProtectedObject> & Pick<ProtectedObject, 'subject' | 'kind' | 'name'>): ProtectedObject {
-  return protectedObject({ source: { id: 1, name: 'node-a' }, target: { id: 2, name: 'node-b' }, windowSec: null, health: 'unknown', href: '/', ...p });
+function obj(
+  p: Partial<ProtectedObject> & Pick<ProtectedObject, 'subject' | 'kind' | 'name'>,
+): ProtectedObject {
+  return protectedObject({
+    source: { id: 1, name: 'node-a' },
+    target: { id: 2, name: 'node-b' },
+    windowSec: null,
+    health: 'unknown',
+    href: '/',
+    ...p,
+  });
 }
 
-const replica = obj({ subject: 'replica:7', kind: 'vm-replica', name: 'web01', windowSec: 1234, health: 'warning', rpoSec: 600, syncSeconds: 4.5 });
+const replica = obj({
+  subject: 'replica:7',
+  kind: 'vm-replica',
+  name: 'web01',
+  windowSec: 1234,
+  health: 'warning',
+  rpoSec: 600,
+  syncSeconds: 4.5,
+});
 const image = obj({
   subject: 'rbd:3-4/rbd//vol1',
   kind: 'rbd-image',
@@ -58,7 +88,15 @@ const image = obj({
   health: 'ok',
   rpoSec: 300,
 });
-const journal = obj({ subject: 'rbd:3-4/rbd//j"1\\x', kind: 'rbd-image', name: 'rbd/j"1\\x\nline', source: { id: 3, name: 'ceph-a' }, target: { id: 4, name: 'ceph-b' }, health: 'unknown', reason: 'journal lag not reported' });
+const journal = obj({
+  subject: 'rbd:3-4/rbd//j"1\\x',
+  kind: 'rbd-image',
+  name: 'rbd/j"1\\x\nline',
+  source: { id: 3, name: 'ceph-a' },
+  target: { id: 4, name: 'ceph-b' },
+  health: 'unknown',
+  reason: 'journal lag not reported',
+});
 const bare = obj({ subject: 'vm:1/db01', kind: 'vm', name: 'db01', target: null, health: 'unprotected' });
 const quiet = obj({ subject: 'replica:8', kind: 'vm-replica', name: 'new-one', health: 'unknown' });
 
@@ -70,7 +108,13 @@ const data: MetricsData = {
   ],
   sites: [
     { site: { id: 1, name: 'node-a', kind: 'node' }, up: true, at: 1_000_000, lastSeenAt: 1_000_000 },
-    { site: { id: 3, name: 'ceph-a', kind: 'ceph' }, up: false, at: 2_000_000, lastSeenAt: 1_500_000, error: 'UNREACHABLE' },
+    {
+      site: { id: 3, name: 'ceph-a', kind: 'ceph' },
+      up: false,
+      at: 2_000_000,
+      lastSeenAt: 1_500_000,
+      error: 'UNREACHABLE',
+    },
     { site: { id: 5, name: 'fresh', kind: 'node' }, up: null, at: null, lastSeenAt: null },
   ],
   tasks: [
@@ -116,7 +160,13 @@ describe('metrics text', () => {
   it('gives each protected object its window, RPO and latest sync, labelled by subject, kind, name, source and target', () => {
     expect(values('tandem_data_loss_window_seconds').map((s) => s.labels)).toEqual([
       { subject: 'replica:7', kind: 'vm-replica', name: 'web01', source: 'node-a', target: 'node-b' },
-      { subject: 'rbd:3-4/rbd//vol1', kind: 'rbd-image', name: 'rbd/vol1', source: 'ceph-a', target: 'ceph-b' },
+      {
+        subject: 'rbd:3-4/rbd//vol1',
+        kind: 'rbd-image',
+        name: 'rbd/vol1',
+        source: 'ceph-a',
+        target: 'ceph-b',
+      },
     ]);
     expect(one('tandem_data_loss_window_seconds', { subject: 'replica:7' })).toBe(1234);
     expect(one('tandem_data_loss_window_seconds', { subject: 'rbd:3-4/rbd//vol1' })).toBe(45);
@@ -127,18 +177,28 @@ describe('metrics text', () => {
       [journal.subject, 900],
       ['replica:8', 900],
     ]);
-    expect(values('tandem_sync_duration_seconds').map((s) => [s.labels.subject, s.value])).toEqual([['replica:7', 4.5]]);
+    expect(values('tandem_sync_duration_seconds').map((s) => [s.labels.subject, s.value])).toEqual([
+      ['replica:7', 4.5],
+    ]);
   });
 
   it('keeps label values exactly, quotes, backslashes and newlines included', () => {
     expect(one('tandem_rpo_seconds', { subject: 'rbd:3-4/rbd//j"1\\x' })).toBe(900);
-    expect(values('tandem_rpo_seconds').find((s) => s.labels.subject === journal.subject)?.labels.name).toBe('rbd/j"1\\x\nline');
+    expect(values('tandem_rpo_seconds').find((s) => s.labels.subject === journal.subject)?.labels.name).toBe(
+      'rbd/j"1\\x\nline',
+    );
   });
 
   it('exposes health as a state set: one series per health, 1 for the current one', () => {
     for (const o of data.objects) {
       const series = values('tandem_protection_health').filter((s) => s.labels.subject === o.subject);
-      expect(series.map((s) => s.labels.health).sort()).toEqual(['breach', 'ok', 'unknown', 'unprotected', 'warning']);
+      expect(series.map((s) => s.labels.health).sort()).toEqual([
+        'breach',
+        'ok',
+        'unknown',
+        'unprotected',
+        'warning',
+      ]);
       expect(series.filter((s) => s.value === 1).map((s) => s.labels.health)).toEqual([o.health]);
       expect(series.filter((s) => s.value === 0)).toHaveLength(4);
     }
@@ -191,15 +251,45 @@ describe('metrics from stored state', () => {
       { subject: 'replica:1', bytes: 350, failures: 1 },
       { subject: 'replica:2', bytes: 0, failures: 1 },
     ]);
-    const task = (kind: string, state: 'finished' | 'failed') => ({ name: kind, kind, target: 'x', state, createdBy: 't' });
-    app.db.insert(tasks).values([task('replica.sync', 'finished'), task('replica.sync', 'finished'), task('replica.sync', 'failed'), task('ceph.resync', 'finished')]).run();
+    const task = (kind: string, state: 'finished' | 'failed') => ({
+      name: kind,
+      kind,
+      target: 'x',
+      state,
+      createdBy: 't',
+    });
+    app.db
+      .insert(tasks)
+      .values([
+        task('replica.sync', 'finished'),
+        task('replica.sync', 'finished'),
+        task('replica.sync', 'failed'),
+        task('ceph.resync', 'finished'),
+      ])
+      .run();
     expect(taskCounts(app.db).sort((a, b) => (a.kind + a.state).localeCompare(b.kind + b.state))).toEqual([
       { kind: 'ceph.resync', state: 'finished', count: 1 },
       { kind: 'replica.sync', state: 'failed', count: 1 },
       { kind: 'replica.sync', state: 'finished', count: 2 },
     ]);
-    const alert = (rule: string, state: 'firing' | 'resolved', subject: string) => ({ rule, subject, key: `${rule}:${subject}`, severity: 'warning' as const, state, summary: 's', firedAt: at, lastSeenAt: at });
-    app.db.insert(alerts).values([alert('rpo-warning', 'firing', 'a'), alert('rpo-warning', 'firing', 'b'), alert('rpo-warning', 'resolved', 'a')]).run();
+    const alert = (rule: string, state: 'firing' | 'resolved', subject: string) => ({
+      rule,
+      subject,
+      key: `${rule}:${subject}`,
+      severity: 'warning' as const,
+      state,
+      summary: 's',
+      firedAt: at,
+      lastSeenAt: at,
+    });
+    app.db
+      .insert(alerts)
+      .values([
+        alert('rpo-warning', 'firing', 'a'),
+        alert('rpo-warning', 'firing', 'b'),
+        alert('rpo-warning', 'resolved', 'a'),
+      ])
+      .run();
     expect(alertCounts(app.db).sort((a, b) => a.state.localeCompare(b.state))).toEqual([
       { rule: 'rpo-warning', severity: 'warning', state: 'firing', count: 2 },
       { rule: 'rpo-warning', severity: 'warning', state: 'resolved', count: 1 },
@@ -211,8 +301,13 @@ describe('metrics from stored state', () => {
     const cache = new SyncTotalsCache(app.db, clock);
     const sorted = (t: { subject: string }[]) => [...t].sort((a, b) => a.subject.localeCompare(b.subject));
     const run = (subject: string, outcome: 'running' | 'success' | 'failure', bytes: number | null = null) =>
-      app.db.insert(syncRuns).values({ subject, startedAt: new Date(clock.now()), outcome, bytes }).returning({ id: syncRuns.id }).get().id;
-    const end = (id: number, outcome: 'success' | 'failure', bytes: number | null = null) => app.db.update(syncRuns).set({ outcome, bytes }).where(eq(syncRuns.id, id)).run();
+      app.db
+        .insert(syncRuns)
+        .values({ subject, startedAt: new Date(clock.now()), outcome, bytes })
+        .returning({ id: syncRuns.id })
+        .get().id;
+    const end = (id: number, outcome: 'success' | 'failure', bytes: number | null = null) =>
+      app.db.update(syncRuns).set({ outcome, bytes }).where(eq(syncRuns.id, id)).run();
     const check = () => expect(sorted(cache.read())).toEqual(sorted(syncTotals(app.db)));
 
     run('replica:1', 'success', 100);
@@ -222,7 +317,11 @@ describe('metrics from stored state', () => {
     run('replica:1', 'success', 50);
     run('replica:2', 'success', 7);
     check();
-    expect(cache.read().find((t) => t.subject === 'replica:1')).toEqual({ subject: 'replica:1', bytes: 150, failures: 0 });
+    expect(cache.read().find((t) => t.subject === 'replica:1')).toEqual({
+      subject: 'replica:1',
+      bytes: 150,
+      failures: 0,
+    });
     end(long, 'success', 1_000);
     check();
     expect(cache.read().find((t) => t.subject === 'replica:3')?.bytes).toBe(1_000);
@@ -236,13 +335,20 @@ describe('metrics from stored state', () => {
     clock.advance(STALE_RUN_MS + 1);
     run('replica:5', 'success', 3);
     check();
-    expect(cache.read().find((t) => t.subject === 'replica:5')).toEqual({ subject: 'replica:5', bytes: 3, failures: 0 });
+    expect(cache.read().find((t) => t.subject === 'replica:5')).toEqual({
+      subject: 'replica:5',
+      bytes: 3,
+      failures: 0,
+    });
   });
 
   it('knows whether a site is up without waiting for it, and learns it in the background', async () => {
     const { app, clock } = testApp();
     app.demo.create();
-    const scrape = async () => parseExposition((await scrapeMetrics({ ...app, objects: async () => [] })).text).samples.filter((s) => s.name === 'tandem_site_up');
+    const scrape = async () =>
+      parseExposition((await scrapeMetrics({ ...app, objects: async () => [] })).text).samples.filter(
+        (s) => s.name === 'tandem_site_up',
+      );
     const nodeA = app.sites.byName('demo-node1')!;
     const cephA = app.sites.byName('demo-site-a')!;
     // Nothing known yet: no series, and the scrape did not wait for the sites.
@@ -260,7 +366,10 @@ describe('metrics from stored state', () => {
     // A cluster found unreachable after that is down; a node seen since is up.
     clock.set(Date.now() + 60_000);
     app.ceph.reach.note(cephA.id, { ok: false, error: new AppError('UNREACHABLE', 'no monitor answered') });
-    app.db.update(sites).set({ lastSeenAt: new Date(clock.now()) }).run();
+    app.db
+      .update(sites)
+      .set({ lastSeenAt: new Date(clock.now()) })
+      .run();
     const after = await scrape();
     expect(after.find((s) => s.labels.site === cephA.name)?.value).toBe(0);
     expect(after.find((s) => s.labels.site === nodeA.name)?.value).toBe(1);
@@ -272,8 +381,12 @@ describe('/api/metrics', () => {
     const { app } = testApp();
     (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
     const { GET } = await import('@/app/api/metrics/route');
-    const get = (headers: Record<string, string>) => GET(new Request('http://127.0.0.1/api/metrics', { headers: { host: '127.0.0.1', ...headers } }));
-    const { token, info } = app.apiTokens.create({ name: 'prometheus', scope: 'metrics' }, { id: 1, username: 'admin', role: 'admin' });
+    const get = (headers: Record<string, string>) =>
+      GET(new Request('http://127.0.0.1/api/metrics', { headers: { host: '127.0.0.1', ...headers } }));
+    const { token, info } = app.apiTokens.create(
+      { name: 'prometheus', scope: 'metrics' },
+      { id: 1, username: 'admin', role: 'admin' },
+    );
 
     const none = await get({});
     expect(none.status).toBe(401);

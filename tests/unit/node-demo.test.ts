@@ -114,9 +114,14 @@ describe('DemoNodeAdapter', () => {
     await n1.createSnapshots(['zones/web01-disk0'], 'a');
     await n1.createSnapshots(['zones/web01-disk0'], 'b');
     await drive(n2.pull(pullOpts({ toSnapshot: 'b', recursive: false })), clock, 1000);
-    expect((await n2.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.map((s) => s.name)).toEqual(['b']);
+    expect((await n2.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.map((s) => s.name)).toEqual([
+      'b',
+    ]);
     await drive(n3.pull(pullOpts({ toSnapshot: 'b' })), clock, 1000);
-    expect((await n3.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.map((s) => s.name)).toEqual(['a', 'b']);
+    expect((await n3.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.map((s) => s.name)).toEqual([
+      'a',
+      'b',
+    ]);
   });
 
   it('refuses streams that do not continue the target, and cancels cleanly', async () => {

@@ -328,10 +328,19 @@ describe('LibvirtDriver lifecycle', () => {
   });
 
   it('dump keeps the console passwords (--security-info): a VM failed over must get them back', async () => {
-    const xml = "<domain type='kvm'>\n  <name>vm1</name>\n  <devices>\n    <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/>\n  </devices>\n</domain>\n";
+    const xml =
+      "<domain type='kvm'>\n  <name>vm1</name>\n  <devices>\n    <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/>\n  </devices>\n</domain>\n";
     const { runner, calls } = fakeRunner(() => ({ stdout: xml }));
     const def = await new LibvirtDriver(runner).dump('vm1');
-    expect(calls[0]).toEqual(['virsh', '-c', 'qemu:///system', 'dumpxml', '--inactive', '--security-info', 'vm1']);
+    expect(calls[0]).toEqual([
+      'virsh',
+      '-c',
+      'qemu:///system',
+      'dumpxml',
+      '--inactive',
+      '--security-info',
+      'vm1',
+    ]);
     expect(def).toEqual({ format: 'libvirt-xml', name: 'vm1', text: xml });
   });
 
@@ -364,7 +373,9 @@ describe('secrets in domain XML', () => {
     const out = stripDomainSecrets(xml);
     expect(out.secrets).toBe(3);
     expect(out.text).not.toMatch(/s3cret|sp&amp;ice|rdp-pw|\spasswd\s*=/);
-    expect(out.text).toContain("<graphics type='vnc' port='-1' autoport='yes' passwdValidTo='2030-01-01T00:00:00'>");
+    expect(out.text).toContain(
+      "<graphics type='vnc' port='-1' autoport='yes' passwdValidTo='2030-01-01T00:00:00'>",
+    );
     expect(out.text).toContain('<graphics type="spice" autoport="yes" keymap=\'de\'/>');
     expect(out.text).toContain("<graphics type='rdp'/>");
     expect(parseDomainXml(out.text)).toEqual(parseDomainXml(xml));

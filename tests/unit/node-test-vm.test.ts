@@ -71,14 +71,23 @@ const interfaces = (xml: string) => xml.match(/<interface\b[^>]*?(?:\/>|>[\s\S]*
 
 describe('rewriteDomainXml: a test VM’s definition', () => {
   it('network none: every interface goes, everything else stays', () => {
-    const out = rewriteDomainXml(live, { disks, name: 'capvm-test', uuid: NEW_UUID, network: { kind: 'none' } });
+    const out = rewriteDomainXml(live, {
+      disks,
+      name: 'capvm-test',
+      uuid: NEW_UUID,
+      network: { kind: 'none' },
+    });
     expect(interfaces(live.text)).toHaveLength(4);
     expect(interfaces(out.text)).toEqual([]);
     expect(out.text).not.toMatch(/interface|52:54:00|br-prod|virtualport|filterref/);
     expect(out.text).toContain("<memballoon model='none'/>");
     expect(out.text.match(/<disk /g)).toHaveLength(2);
     expect(out.text.trimEnd()).not.toMatch(/\n[ \t]*\n/); // no blank lines left where they were
-    expect(parseDomainXml(out.text)).toMatchObject({ name: 'capvm-test', uuid: NEW_UUID, disks: [{ path: disks[0]!.to }, { path: disks[1]!.to }] });
+    expect(parseDomainXml(out.text)).toMatchObject({
+      name: 'capvm-test',
+      uuid: NEW_UUID,
+      disks: [{ path: disks[0]!.to }, { path: disks[1]!.to }],
+    });
   });
 
   it('network isolated: each interface on the named network, model and boot order kept, MAC and the rest dropped', () => {
@@ -89,11 +98,17 @@ describe('rewriteDomainXml: a test VM’s definition', () => {
       "<interface type='network'>\n      <source network='tandem-isolated'/>\n    </interface>",
       "<interface type='network'>\n      <source network='tandem-isolated'/>\n    </interface>",
     ]);
-    expect(out.text).not.toMatch(/<mac |br-prod|vnet3|virtualport|<vlan|filterref|portid|virbr0|vhost|managed=|bus='0x3b'/);
+    expect(out.text).not.toMatch(
+      /<mac |br-prod|vnet3|virtualport|<vlan|filterref|portid|virbr0|vhost|managed=|bus='0x3b'/,
+    );
   });
 
   it('network isolated with keepAddresses keeps each interface’s guest PCI address (not a hostdev’s host address)', () => {
-    const out = rewriteDomainXml(live, { disks, keepAddresses: true, network: { kind: 'isolated', network: 'lab.isolated_1' } });
+    const out = rewriteDomainXml(live, {
+      disks,
+      keepAddresses: true,
+      network: { kind: 'isolated', network: 'lab.isolated_1' },
+    });
     const nics = interfaces(out.text);
     expect(nics[0]).toContain("<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>");
     expect(nics[3]).not.toContain('<address');
@@ -108,7 +123,14 @@ describe('rewriteDomainXml: a test VM’s definition', () => {
   });
 
   it('refuses network names that are not names, and unknown kinds', () => {
-    for (const network of ["x'/><interface type='bridge'><source bridge='br-prod'/>", 'a b', '-x', 'net/../y', '', 'n'.repeat(65)]) {
+    for (const network of [
+      "x'/><interface type='bridge'><source bridge='br-prod'/>",
+      'a b',
+      '-x',
+      'net/../y',
+      '',
+      'n'.repeat(65),
+    ]) {
       let err: unknown;
       try {
         rewriteDomainXml(live, { disks, network: { kind: 'isolated', network } });
@@ -119,7 +141,9 @@ describe('rewriteDomainXml: a test VM’s definition', () => {
       expect((err as AppError).code).toBe('INVALID_INPUT');
       expect((err as AppError).message).toMatch(/network/);
     }
-    expect(() => rewriteDomainXml(live, { disks, network: { kind: 'bridge' } as unknown as NetworkRewrite })).toThrow(/unknown network rewrite/);
+    expect(() =>
+      rewriteDomainXml(live, { disks, network: { kind: 'bridge' } as unknown as NetworkRewrite }),
+    ).toThrow(/unknown network rewrite/);
   });
 
   it('a new or removed uuid changes or removes the SMBIOS system uuid (libvirt refuses a mismatch, and takes it when <uuid> is missing)', () => {
@@ -162,18 +186,27 @@ describe('a test VM on the demo nodes', () => {
       network: { kind: 'none' },
     });
     // the uuid of the original is refused beside it, as libvirt does
-    await expect(n1.defineVm({ ...test, text: test.text.replace(NEW_UUID, original.uuid) })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      n1.defineVm({ ...test, text: test.text.replace(NEW_UUID, original.uuid) }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(await n1.defineVm(test)).toBe('web01-test');
     await n1.startVm('web01-test');
     const vm = (await n1.getVm('web01-test'))!;
     expect(vm).toMatchObject({ name: 'web01-test', uuid: NEW_UUID, state: 'running' });
     expect(vm.disks.map((d) => d.dataset)).toEqual(clones);
     expect(interfaces((await n1.dumpVm('web01-test')).text)).toEqual([]);
-    expect(await n1.getVm('web01')).toMatchObject({ uuid: original.uuid, state: 'running', disks: original.disks });
+    expect(await n1.getVm('web01')).toMatchObject({
+      uuid: original.uuid,
+      state: 'running',
+      disks: original.disks,
+    });
     expect((await n1.listDatasets(clones[0]!))[0]!.origin).toBe(`${dsets[0]}@tandem-test-1`);
 
     // the clone holds its origin snapshot
-    await expect(n1.destroySnapshots(dsets[0]!, ['tandem-test-1'])).rejects.toMatchObject({ code: 'COMMAND_FAILED', message: expect.stringMatching(/dependent clones/) });
+    await expect(n1.destroySnapshots(dsets[0]!, ['tandem-test-1'])).rejects.toMatchObject({
+      code: 'COMMAND_FAILED',
+      message: expect.stringMatching(/dependent clones/),
+    });
 
     await n1.stopVm('web01-test');
     await n1.undefineVm('web01-test');
@@ -181,9 +214,13 @@ describe('a test VM on the demo nodes', () => {
     for (const d of dsets) await n1.destroySnapshots(d, ['tandem-test-1']);
     expect(await n1.getVm('web01-test')).toBeNull();
     expect((await n1.listVms()).map((v) => v.name)).not.toContain('web01-test');
-    const left = Object.values(await n1.listSnapshots('zones')).flat().filter((s) => s.name === 'tandem-test-1');
+    const left = Object.values(await n1.listSnapshots('zones'))
+      .flat()
+      .filter((s) => s.name === 'tandem-test-1');
     expect(left).toEqual([]);
-    expect((await n1.listDatasets('zones')).map((d) => d.name).filter((n) => n.includes('-test-'))).toEqual([]);
+    expect((await n1.listDatasets('zones')).map((d) => d.name).filter((n) => n.includes('-test-'))).toEqual(
+      [],
+    );
     expect(await n1.getVmState('web01')).toBe('running');
   });
 });

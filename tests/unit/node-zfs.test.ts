@@ -57,7 +57,7 @@ async function runBatchLocally(argv: readonly string[], runner: CommandRunner): 
   const [nonce, stop] = [argv[4]!, argv[5] === '1'];
   let out = '';
   let err = '';
-  for (let i = 6; i < argv.length; ) {
+  for (let i = 6; i < argv.length;) {
     const n = Number(argv[i]);
     const r = await runner.run({ argv: argv.slice(i + 1, i + 1 + n), allowFailure: true });
     i += 1 + n;
@@ -320,12 +320,21 @@ describe('ZfsCli commands', () => {
   it('releases a hold tag in two round trips: one userrefs listing, one batch of releases', async () => {
     const { runner, calls } = fakeRunner((argv) => {
       if (argv[1] === 'get')
-        return { stdout: 'zones/d\t-\nzones/d@a\t1\nzones/d@b\t0\nzones/d@c\t2\nzones/d@e\t1\nzones/d/child@a\t1\n' };
-      if (argv[3] === 'zones/d@e') return { exitCode: 1, stderr: "cannot release hold from snapshot 'zones/d@e': no such tag on this dataset" };
+        return {
+          stdout: 'zones/d\t-\nzones/d@a\t1\nzones/d@b\t0\nzones/d@c\t2\nzones/d@e\t1\nzones/d/child@a\t1\n',
+        };
+      if (argv[3] === 'zones/d@e')
+        return {
+          exitCode: 1,
+          stderr: "cannot release hold from snapshot 'zones/d@e': no such tag on this dataset",
+        };
       return {};
     });
     let batches = 0;
-    const counting: CommandRunner = { ...runner, run: (spec) => ((batches += spec.argv[3] === 'tandem-batch' ? 1 : 0), runner.run(spec)) };
+    const counting: CommandRunner = {
+      ...runner,
+      run: (spec) => ((batches += spec.argv[3] === 'tandem-batch' ? 1 : 0), runner.run(spec)),
+    };
     const released = await new ZfsCli(counting).releaseHolds('zones/d', 'tandem-r1', 'c');
     expect(released).toEqual(['a']);
     expect(calls).toEqual([
@@ -339,14 +348,22 @@ describe('ZfsCli commands', () => {
   it('destroys several snapshots in one batch and retries only the busy ones', async () => {
     let busy = 1;
     const { runner, calls } = fakeRunner((argv) => {
-      if (argv[2] === 'zones/d@gone') return { exitCode: 1, stderr: "could not find any snapshots to destroy; check snapshot names." };
-      if (argv[2] === 'zones/d@b' && busy-- > 0) return { exitCode: 1, stderr: "cannot destroy 'zones/d@b': dataset is busy" };
+      if (argv[2] === 'zones/d@gone')
+        return { exitCode: 1, stderr: 'could not find any snapshots to destroy; check snapshot names.' };
+      if (argv[2] === 'zones/d@b' && busy-- > 0)
+        return { exitCode: 1, stderr: "cannot destroy 'zones/d@b': dataset is busy" };
       return {};
     });
     await new ZfsCli(runner, { busyDelayMs: 1 }).destroySnapshots('zones/d', ['a', 'b', 'gone']);
     expect(calls.map((c) => c[2])).toEqual(['zones/d@a', 'zones/d@b', 'zones/d@gone', 'zones/d@b']);
-    const { runner: failing } = fakeRunner((argv) => (argv[2] === 'zones/d@b' ? { exitCode: 1, stderr: "cannot destroy 'zones/d@b': snapshot has dependent clones" } : {}));
-    await expect(new ZfsCli(failing).destroySnapshots('zones/d', ['a', 'b'])).rejects.toMatchObject({ code: 'CONFLICT' });
+    const { runner: failing } = fakeRunner((argv) =>
+      argv[2] === 'zones/d@b'
+        ? { exitCode: 1, stderr: "cannot destroy 'zones/d@b': snapshot has dependent clones" }
+        : {},
+    );
+    await expect(new ZfsCli(failing).destroySnapshots('zones/d', ['a', 'b'])).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
   });
 
   it('sets one property per call, mirrors readonly, and reads properties', async () => {

@@ -20,21 +20,49 @@ async function testPlan(env: Env) {
   const plan = await env.caller.plans.create({
     name: 'web tier',
     items: [
-      { kind: 'rbd', protectedSiteId: a, recoverySiteId: b, pool: 'rbd', namespace: '', image: IMAGE, group: 1 },
-      { kind: 'replica', replicaId: rid, group: 2, readiness: { tcp: { host: 'web01', port: 80 }, timeoutSec: 30 } },
+      {
+        kind: 'rbd',
+        protectedSiteId: a,
+        recoverySiteId: b,
+        pool: 'rbd',
+        namespace: '',
+        image: IMAGE,
+        group: 1,
+      },
+      {
+        kind: 'replica',
+        replicaId: rid,
+        group: 2,
+        readiness: { tcp: { host: 'web01', port: 80 }, timeoutSec: 30 },
+      },
     ],
   });
   return { rid, a, b, plan };
 }
 
 const node2 = (env: Env) => env.world.node('demo-node2')!;
-const testDatasets = (env: Env) => node2(env).datasets.filter((d) => d.name.includes('tandem-test-')).map((d) => d.name);
-const heldBy = (env: Env, node: string, tag: string) => env.world.node(node)!.datasets.flatMap((d) => d.snapshots.filter((s) => s.holds?.includes(tag)).map((s) => `${d.name}@${s.name}`));
-const images = async (env: Env, site: number) => (await env.app.ceph.adapter(site).listImages('rbd')).map((i) => i.name);
+const testDatasets = (env: Env) =>
+  node2(env)
+    .datasets.filter((d) => d.name.includes('tandem-test-'))
+    .map((d) => d.name);
+const heldBy = (env: Env, node: string, tag: string) =>
+  env.world
+    .node(node)!
+    .datasets.flatMap((d) =>
+      d.snapshots.filter((s) => s.holds?.includes(tag)).map((s) => `${d.name}@${s.name}`),
+    );
+const images = async (env: Env, site: number) =>
+  (await env.app.ceph.adapter(site).listImages('rbd')).map((i) => i.name);
 
 async function ended(env: Env, taskId: number, want = 'finished') {
   const t = await env.app.tasks.wait(taskId);
-  if (t.state !== want) throw new Error(`task #${taskId}: ${t.state} (wanted ${want}) ${t.error}\n${env.app.tasks.logs(taskId).map((l) => l.message).join('\n')}`);
+  if (t.state !== want)
+    throw new Error(
+      `task #${taskId}: ${t.state} (wanted ${want}) ${t.error}\n${env.app.tasks
+        .logs(taskId)
+        .map((l) => l.message)
+        .join('\n')}`,
+    );
   return t;
 }
 
@@ -51,12 +79,37 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     const { rid, a, b, plan } = await testPlan(env);
     const pre = await env.caller.plans.precheck({ id: plan.id, kind: 'test' });
     expect(pre.canProceed).toBe(true);
-    expect(pre.steps).toEqual([`Test RBD image rbd/${IMAGE} (demo-site-a → demo-site-b): copy the recovery points`, 'Test VM web01: clone the recovery point', 'Test VM web01: start the test VM']);
+    expect(pre.steps).toEqual([
+      `Test RBD image rbd/${IMAGE} (demo-site-a → demo-site-b): copy the recovery points`,
+      'Test VM web01: clone the recovery point',
+      'Test VM web01: start the test VM',
+    ]);
     expect(pre.items.map((i) => i.dataLossWindowSec)).toEqual([expect.any(Number), expect.any(Number)]);
-    await expect(env.caller.plans.run({ id: plan.id, kind: 'test', direction: 'back', reason: 'quarterly test', confirm: 'web tier' })).rejects.toThrow(/toward the recovery sites only/);
-    await expect(env.caller.plans.run({ id: plan.id, kind: 'test', reason: 'quarterly test', confirm: 'web tier', network: { kind: 'isolated', network: 'a b' } })).rejects.toThrow(/letters, digits/);
+    await expect(
+      env.caller.plans.run({
+        id: plan.id,
+        kind: 'test',
+        direction: 'back',
+        reason: 'quarterly test',
+        confirm: 'web tier',
+      }),
+    ).rejects.toThrow(/toward the recovery sites only/);
+    await expect(
+      env.caller.plans.run({
+        id: plan.id,
+        kind: 'test',
+        reason: 'quarterly test',
+        confirm: 'web tier',
+        network: { kind: 'isolated', network: 'a b' },
+      }),
+    ).rejects.toThrow(/letters, digits/);
 
-    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'test', reason: 'quarterly test', confirm: 'web tier' });
+    const { runId, taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'test',
+      reason: 'quarterly test',
+      confirm: 'web tier',
+    });
     await ended(env, taskId);
     const names = testNames(runId);
     const vm = names.vm('web01');
@@ -69,7 +122,10 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     const created = report.items[1]!.created!;
     expect(created).toMatchObject({ kind: 'replica', vm, clones, tag: names.tag });
     const snap = (created as { snapshot: string }).snapshot;
-    for (const [i, c] of clones.entries()) expect(node2(env).datasets.find((d) => d.name === c)!.origin).toBe(`${replica.datasets[i]!.target}@${snap}`);
+    for (const [i, c] of clones.entries())
+      expect(node2(env).datasets.find((d) => d.name === c)!.origin).toBe(
+        `${replica.datasets[i]!.target}@${snap}`,
+      );
     // Held on both nodes.
     expect(heldBy(env, 'demo-node2', names.tag)).toHaveLength(replica.datasets.length);
     expect(heldBy(env, 'demo-node1', names.tag)).toHaveLength(replica.datasets.length);
@@ -93,28 +149,51 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     expect((await env.app.ceph.adapter(a).getImageInfo('rbd', '', IMAGE)).mirroring.primary).toBe(true);
 
     // The report: reason, the recovery points used, the VM ready (no TCP check: no network).
-    expect(report).toMatchObject({ kind: 'test', state: 'finished', reason: 'quarterly test', options: { network: { kind: 'none' } }, cleanedAt: null });
-    expect(report.items.every((i) => i.state === 'done' && i.recoveryPointAt !== null && i.dataLossSec !== null)).toBe(true);
+    expect(report).toMatchObject({
+      kind: 'test',
+      state: 'finished',
+      reason: 'quarterly test',
+      options: { network: { kind: 'none' } },
+      cleanedAt: null,
+    });
+    expect(
+      report.items.every((i) => i.state === 'done' && i.recoveryPointAt !== null && i.dataLossSec !== null),
+    ).toBe(true);
     expect(report.recoveryTimeMs).toBe(report.items[1]!.readyAt! - report.startedAt);
-    expect(report.items[1]!.steps.map((s) => s.name)).toEqual(['Test VM web01: clone the recovery point', 'Test VM web01: start the test VM']);
+    expect(report.items[1]!.steps.map((s) => s.name)).toEqual([
+      'Test VM web01: clone the recovery point',
+      'Test VM web01: start the test VM',
+    ]);
     expect(report.log.some((l) => /TCP check of web01:80 is left out/.test(l.message))).toBe(true);
 
     // Replication goes on, more syncs than recovery points kept: the cloned snapshot stays.
     for (let i = 0; i < 4; i++) {
       const sync = await finished(env.app, (await env.caller.replicas.syncNow({ id: rid })).taskId);
       // Pruning leaves the tested snapshot out, rather than failing on its hold at every sync.
-      expect(env.app.tasks.logs(sync.id).filter((l) => l.level !== 'info').map((l) => l.message)).toEqual([]);
+      expect(
+        env.app.tasks
+          .logs(sync.id)
+          .filter((l) => l.level !== 'info')
+          .map((l) => l.message),
+      ).toEqual([]);
     }
     expect(env.app.replicas.row(rid).lastSyncAt!.getTime()).toBeGreaterThan(report.startedAt);
-    const targetSnaps = node2(env).datasets.find((d) => d.name === replica.datasets[0]!.target)!.snapshots.map((s) => s.name);
+    const targetSnaps = node2(env)
+      .datasets.find((d) => d.name === replica.datasets[0]!.target)!
+      .snapshots.map((s) => s.name);
     expect(targetSnaps).toContain(snap);
     expect(targetSnaps.length).toBe(replica.keepSnapshots + 1);
 
     // A planned migration meanwhile is not refused, but told.
     const planned = await env.caller.plans.precheck({ id: plan.id, kind: 'planned' });
-    expect(planned.items.map((i) => i.checks.find((c) => c.id === 'open-test')?.status)).toEqual(['warn', 'warn']);
+    expect(planned.items.map((i) => i.checks.find((c) => c.id === 'open-test')?.status)).toEqual([
+      'warn',
+      'warn',
+    ]);
     // A second test waits for the cleanup of this one.
-    await expect(env.caller.plans.run({ id: plan.id, kind: 'test', reason: 'again', confirm: 'web tier' })).rejects.toThrow(/not cleaned up yet/);
+    await expect(
+      env.caller.plans.run({ id: plan.id, kind: 'test', reason: 'again', confirm: 'web tier' }),
+    ).rejects.toThrow(/not cleaned up yet/);
 
     const clean = await env.caller.plans.cleanupTest({ runId });
     await ended(env, clean.taskId);
@@ -131,16 +210,29 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     expect(cleanReport).toMatchObject({ kind: 'test-cleanup', ofRunId: runId, state: 'finished' });
     expect(cleanReport.items.map((i) => i.state)).toEqual(['done', 'done']);
     await expect(env.caller.plans.cleanupTest({ runId })).rejects.toThrow(/cleaned up already/);
-    expect((await env.caller.plans.precheck({ id: plan.id, kind: 'planned' })).items.flatMap((i) => i.checks.filter((c) => c.id === 'open-test'))).toEqual([]);
+    expect(
+      (await env.caller.plans.precheck({ id: plan.id, kind: 'planned' })).items.flatMap((i) =>
+        i.checks.filter((c) => c.id === 'open-test'),
+      ),
+    ).toEqual([]);
     // The next sync prunes the snapshot the test kept.
     await finished(env.app, (await env.caller.replicas.syncNow({ id: rid })).taskId);
-    expect(node2(env).datasets.find((d) => d.name === replica.datasets[0]!.target)!.snapshots.map((s) => s.name)).not.toContain(snap);
+    expect(
+      node2(env)
+        .datasets.find((d) => d.name === replica.datasets[0]!.target)!
+        .snapshots.map((s) => s.name),
+    ).not.toContain(snap);
   });
 
   it('a test cut off by a crash after its clones is cleaned up from what it recorded', async () => {
     const first = boot({ faults: 'plan.run:Test VM web01: start the test VM:hang' });
     const { plan } = await testPlan(first);
-    const { runId, taskId } = await first.caller.plans.run({ id: plan.id, kind: 'test', reason: 'crash test', confirm: 'web tier' });
+    const { runId, taskId } = await first.caller.plans.run({
+      id: plan.id,
+      kind: 'test',
+      reason: 'crash test',
+      confirm: 'web tier',
+    });
     await stuckAt(first.app, taskId, 'Test VM web01: start the test VM');
     expect(testDatasets(first)).toHaveLength(2);
     const env = boot({ from: first });
@@ -161,23 +253,65 @@ describe('test failover on the demo sites', { timeout: 60_000 }, () => {
     const rid = await withReplica(env);
     env.tickMs = 100;
     const [a, b] = [env.node('demo-site-a'), env.node('demo-site-b')];
-    await expect(env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: 'check web01', confirm: 'web' })).rejects.toThrow(/type web01 to confirm/);
-    await expect(env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: ' ', confirm: 'web01' })).rejects.toThrow(/say why/);
-    const vm = await env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: 'check web01', confirm: 'web01', network: { kind: 'isolated', network: 'dr-test' } });
+    await expect(
+      env.caller.plans.testObject({
+        object: { kind: 'replica', replicaId: rid },
+        reason: 'check web01',
+        confirm: 'web',
+      }),
+    ).rejects.toThrow(/type web01 to confirm/);
+    await expect(
+      env.caller.plans.testObject({
+        object: { kind: 'replica', replicaId: rid },
+        reason: ' ',
+        confirm: 'web01',
+      }),
+    ).rejects.toThrow(/say why/);
+    const vm = await env.caller.plans.testObject({
+      object: { kind: 'replica', replicaId: rid },
+      reason: 'check web01',
+      confirm: 'web01',
+      network: { kind: 'isolated', network: 'dr-test' },
+    });
     await ended(env, vm.taskId);
     const names = testNames(vm.runId);
     const n2 = env.app.replicas.node(env.node('demo-node2'));
     expect(await n2.getVmState(names.vm('web01'))).toBe('running');
     expect((await n2.dumpVm(names.vm('web01'))).text).toContain("<source network='dr-test'/>");
     const report = await env.caller.plans.report({ id: vm.runId });
-    expect(report).toMatchObject({ kind: 'test', objectRun: true, planId: null, planName: 'VM web01', reason: 'check web01', state: 'finished' });
+    expect(report).toMatchObject({
+      kind: 'test',
+      objectRun: true,
+      planId: null,
+      planName: 'VM web01',
+      reason: 'check web01',
+      state: 'finished',
+    });
     expect(report.items[0]!.created).toMatchObject({ kind: 'replica', vm: names.vm('web01') });
-    await expect(env.caller.plans.testObject({ object: { kind: 'replica', replicaId: rid }, reason: 'again', confirm: 'web01' })).rejects.toThrow(/not cleaned up yet/);
+    await expect(
+      env.caller.plans.testObject({
+        object: { kind: 'replica', replicaId: rid },
+        reason: 'again',
+        confirm: 'web01',
+      }),
+    ).rejects.toThrow(/not cleaned up yet/);
 
-    const img = await env.caller.plans.testObject({ object: { kind: 'rbd', protectedSiteId: a, recoverySiteId: b, pool: 'rbd', namespace: '', image: IMAGE }, reason: 'check the image', confirm: IMAGE });
+    const img = await env.caller.plans.testObject({
+      object: {
+        kind: 'rbd',
+        protectedSiteId: a,
+        recoverySiteId: b,
+        pool: 'rbd',
+        namespace: '',
+        image: IMAGE,
+      },
+      reason: 'check the image',
+      confirm: IMAGE,
+    });
     await ended(env, img.taskId);
     expect(await images(env, b)).toContain(testNames(img.runId).rbdCopy(IMAGE));
-    for (const t of [vm, img]) await ended(env, (await env.caller.plans.cleanupTest({ runId: t.runId })).taskId);
+    for (const t of [vm, img])
+      await ended(env, (await env.caller.plans.cleanupTest({ runId: t.runId })).taskId);
     expect(testDatasets(env)).toEqual([]);
     expect(await n2.getVmState(names.vm('web01'))).toBeNull();
     expect(await images(env, b)).not.toContain(testNames(img.runId).rbdCopy(IMAGE));

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { checkPlanShape, dependantsOf, eachLimited, keysOverlap, measuredLoss, objectKey, planInputSchema, runFigures, runGroups, type PlanInput } from '@/server/domain/plans/rules';
+import {
+  checkPlanShape,
+  dependantsOf,
+  eachLimited,
+  keysOverlap,
+  measuredLoss,
+  objectKey,
+  planInputSchema,
+  runFigures,
+  runGroups,
+  type PlanInput,
+} from '@/server/domain/plans/rules';
 import { patchCephAdapter } from './ceph-demo-env';
 import { boot, live, stuckAt, vmStates, withReplica, type Env } from './demo-env';
 
@@ -15,9 +26,35 @@ const shape = (items: unknown[]): PlanInput => planInputSchema.parse({ name: 'p'
 
 describe('plan rules', () => {
   it('names objects once: a pool covers its images, namespaces are apart, pairs are unordered', () => {
-    const pool = objectKey({ kind: 'rbd', protectedSiteId: 2, recoverySiteId: 1, pool: 'rbd', namespace: '', group: 1, dependsOn: [] });
-    const img = objectKey({ kind: 'rbd', protectedSiteId: 1, recoverySiteId: 2, pool: 'rbd', namespace: '', image: 'a', group: 1, dependsOn: [] });
-    const nsImg = objectKey({ kind: 'rbd', protectedSiteId: 1, recoverySiteId: 2, pool: 'rbd', namespace: 'ns1', image: 'a', group: 1, dependsOn: [] });
+    const pool = objectKey({
+      kind: 'rbd',
+      protectedSiteId: 2,
+      recoverySiteId: 1,
+      pool: 'rbd',
+      namespace: '',
+      group: 1,
+      dependsOn: [],
+    });
+    const img = objectKey({
+      kind: 'rbd',
+      protectedSiteId: 1,
+      recoverySiteId: 2,
+      pool: 'rbd',
+      namespace: '',
+      image: 'a',
+      group: 1,
+      dependsOn: [],
+    });
+    const nsImg = objectKey({
+      kind: 'rbd',
+      protectedSiteId: 1,
+      recoverySiteId: 2,
+      pool: 'rbd',
+      namespace: 'ns1',
+      image: 'a',
+      group: 1,
+      dependsOn: [],
+    });
     expect(pool).toBe('rbd:1,2/rbd//*');
     expect(keysOverlap(pool, img)).toBe(true);
     expect(keysOverlap(pool, nsImg)).toBe(false);
@@ -31,15 +68,31 @@ describe('plan rules', () => {
     expect(() => checkPlanShape(shape([rbd, { ...rbd, group: 2 }]))).toThrow(/in the plan twice/);
     expect(() => checkPlanShape(shape([rbd, { ...rbd, image: 'x', group: 2 }]))).toThrow(/overlaps object 1/);
     expect(() => checkPlanShape(shape([{ ...rbd, recoverySiteId: 1 }]))).toThrow(/must differ/);
-    expect(() => checkPlanShape(shape([rbd, { kind: 'replica', replicaId: 3, group: 1, dependsOn: ['rbd:1,2/rbd//*'] }]))).toThrow(/earlier groups/);
-    expect(() => checkPlanShape(shape([{ kind: 'replica', replicaId: 3, group: 2, dependsOn: ['rbd:9,9/x//*'] }]))).toThrow(/not in this plan/);
-    expect(() => checkPlanShape(shape([rbd, { kind: 'replica', replicaId: 3, group: 2, dependsOn: ['rbd:1,2/rbd//*'] }]))).not.toThrow();
+    expect(() =>
+      checkPlanShape(
+        shape([rbd, { kind: 'replica', replicaId: 3, group: 1, dependsOn: ['rbd:1,2/rbd//*'] }]),
+      ),
+    ).toThrow(/earlier groups/);
+    expect(() =>
+      checkPlanShape(shape([{ kind: 'replica', replicaId: 3, group: 2, dependsOn: ['rbd:9,9/x//*'] }])),
+    ).toThrow(/not in this plan/);
+    expect(() =>
+      checkPlanShape(
+        shape([rbd, { kind: 'replica', replicaId: 3, group: 2, dependsOn: ['rbd:1,2/rbd//*'] }]),
+      ),
+    ).not.toThrow();
     expect(() => shape([{ ...rbd, group: 6 }])).toThrow(/groups are 1 to 5/);
     expect(() => shape([])).toThrow(/at least one object/);
   });
 
   it('orders groups, finds dependants through others, and runs at most N at once', async () => {
-    expect(runGroups([{ groupNo: 3, n: 'c' }, { groupNo: 1, n: 'a' }, { groupNo: 3, n: 'd' }]).map((g) => [g.group, g.items.map((i) => i.n)])).toEqual([
+    expect(
+      runGroups([
+        { groupNo: 3, n: 'c' },
+        { groupNo: 1, n: 'a' },
+        { groupNo: 3, n: 'd' },
+      ]).map((g) => [g.group, g.items.map((i) => i.n)]),
+    ).toEqual([
       [1, ['a']],
       [3, ['c', 'd']],
     ]);
@@ -71,7 +124,11 @@ describe('plan rules', () => {
       { kind: 'replica', state: 'skipped', finishedAt: null, readyAt: null, dataLossSec: null },
     ]);
     expect(f).toEqual({ dataLossSec: 30, recoveryTimeMs: 10_000 });
-    expect(runFigures(1000, [{ kind: 'rbd', state: 'running', finishedAt: null, readyAt: null, dataLossSec: null }]).recoveryTimeMs).toBeNull();
+    expect(
+      runFigures(1000, [
+        { kind: 'rbd', state: 'running', finishedAt: null, readyAt: null, dataLossSec: null },
+      ]).recoveryTimeMs,
+    ).toBeNull();
   });
 });
 
@@ -83,21 +140,47 @@ async function planOf(env: Env, opts: { readiness?: boolean } = {}) {
   env.tickMs = 100;
   const a = env.node('demo-site-a');
   const b = env.node('demo-site-b');
-  const rbd = { kind: 'rbd' as const, protectedSiteId: a, recoverySiteId: b, pool: 'rbd', namespace: '', image: IMAGE, group: 1, dependsOn: [] };
+  const rbd = {
+    kind: 'rbd' as const,
+    protectedSiteId: a,
+    recoverySiteId: b,
+    pool: 'rbd',
+    namespace: '',
+    image: IMAGE,
+    group: 1,
+    dependsOn: [],
+  };
   const key = `rbd:${Math.min(a, b)},${Math.max(a, b)}/rbd//${IMAGE}`;
   const plan = await env.caller.plans.create({
     name: 'web tier',
     questionTimeoutSec: 10,
-    items: [rbd, { kind: 'replica', replicaId: rid, group: 2, dependsOn: [key], waitAfterStartSec: 0, readiness: opts.readiness ? { tcp: { host: 'web01', port: 80 }, timeoutSec: 30 } : null }],
+    items: [
+      rbd,
+      {
+        kind: 'replica',
+        replicaId: rid,
+        group: 2,
+        dependsOn: [key],
+        waitAfterStartSec: 0,
+        readiness: opts.readiness ? { tcp: { host: 'web01', port: 80 }, timeoutSec: 30 } : null,
+      },
+    ],
   });
   return { rid, a, b, plan, key };
 }
 
-const primaryOn = async (env: Env, siteId: number) => (await env.app.ceph.adapter(siteId).getImageInfo('rbd', '', IMAGE)).mirroring.primary;
+const primaryOn = async (env: Env, siteId: number) =>
+  (await env.app.ceph.adapter(siteId).getImageInfo('rbd', '', IMAGE)).mirroring.primary;
 
 async function runEnded(env: Env, taskId: number, want: string) {
   const t = await env.app.tasks.wait(taskId);
-  if (t.state !== want) throw new Error(`run task #${taskId}: ${t.state} (wanted ${want}) ${t.error}\n${env.app.tasks.logs(taskId).map((l) => l.message).join('\n')}`);
+  if (t.state !== want)
+    throw new Error(
+      `run task #${taskId}: ${t.state} (wanted ${want}) ${t.error}\n${env.app.tasks
+        .logs(taskId)
+        .map((l) => l.message)
+        .join('\n')}`,
+    );
   return t;
 }
 
@@ -118,14 +201,31 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
       [1, `RBD image rbd/${IMAGE} (demo-site-a → demo-site-b)`],
       [2, 'VM web01'],
     ]);
-    expect(plan.items[1]).toMatchObject({ protectedSite: 'demo-node1', recoverySite: 'demo-node2', dependsOn: [key] });
-    await expect(env.caller.plans.create({ name: 'other', items: [{ kind: 'replica', replicaId: rid, group: 1 }] })).rejects.toThrow(/already in plan "web tier"/);
-    await expect(env.caller.plans.create({ name: 'web tier', items: [{ kind: 'replica', replicaId: 999, group: 1 }] })).rejects.toThrow(/already exists/);
-    await expect(env.caller.plans.create({ name: 'ghost', items: [{ kind: 'replica', replicaId: 999, group: 1 }] })).rejects.toThrow(/replica #999 does not exist/);
-    const edited = await env.caller.plans.update({ id: plan.id, ...(await env.caller.plans.input({ id: plan.id })), maxParallel: 2, description: 'the shop' });
+    expect(plan.items[1]).toMatchObject({
+      protectedSite: 'demo-node1',
+      recoverySite: 'demo-node2',
+      dependsOn: [key],
+    });
+    await expect(
+      env.caller.plans.create({ name: 'other', items: [{ kind: 'replica', replicaId: rid, group: 1 }] }),
+    ).rejects.toThrow(/already in plan "web tier"/);
+    await expect(
+      env.caller.plans.create({ name: 'web tier', items: [{ kind: 'replica', replicaId: 999, group: 1 }] }),
+    ).rejects.toThrow(/already exists/);
+    await expect(
+      env.caller.plans.create({ name: 'ghost', items: [{ kind: 'replica', replicaId: 999, group: 1 }] }),
+    ).rejects.toThrow(/replica #999 does not exist/);
+    const edited = await env.caller.plans.update({
+      id: plan.id,
+      ...(await env.caller.plans.input({ id: plan.id })),
+      maxParallel: 2,
+      description: 'the shop',
+    });
     expect(edited).toMatchObject({ maxParallel: 2, description: 'the shop' });
     expect(edited.items).toHaveLength(2);
-    await expect(env.caller.plans.remove({ id: plan.id, confirm: 'web' })).rejects.toThrow(/type the plan's name web tier/);
+    await expect(env.caller.plans.remove({ id: plan.id, confirm: 'web' })).rejects.toThrow(
+      /type the plan's name web tier/,
+    );
     await env.caller.plans.remove({ id: plan.id, confirm: 'web tier' });
     expect(await env.caller.plans.list()).toEqual([]);
   });
@@ -134,16 +234,40 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     const env = boot();
     const { plan, rid, a, b } = await planOf(env, { readiness: true });
     const pre = await env.caller.plans.precheck({ id: plan.id, kind: 'planned' });
-    expect(pre).toMatchObject({ canProceed: true, maxDataLossSec: 0, steps: [`Group 1: RBD image rbd/${IMAGE} (demo-site-a → demo-site-b)`, 'Group 2: VM web01'] });
-    await expect(env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance of site A', confirm: 'nope' })).rejects.toThrow(/type the plan's name/);
-    await expect(env.caller.plans.run({ id: plan.id, kind: 'planned', reason: ' ', confirm: 'web tier' })).rejects.toThrow(/say why/);
-    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance of site A', confirm: 'web tier' });
+    expect(pre).toMatchObject({
+      canProceed: true,
+      maxDataLossSec: 0,
+      steps: [`Group 1: RBD image rbd/${IMAGE} (demo-site-a → demo-site-b)`, 'Group 2: VM web01'],
+    });
+    await expect(
+      env.caller.plans.run({
+        id: plan.id,
+        kind: 'planned',
+        reason: 'maintenance of site A',
+        confirm: 'nope',
+      }),
+    ).rejects.toThrow(/type the plan's name/);
+    await expect(
+      env.caller.plans.run({ id: plan.id, kind: 'planned', reason: ' ', confirm: 'web tier' }),
+    ).rejects.toThrow(/say why/);
+    const { runId, taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'maintenance of site A',
+      confirm: 'web tier',
+    });
     await runEnded(env, taskId, 'finished');
     expect(live(await vmStates(env))).toEqual(['demo-node2']);
     expect(await primaryOn(env, b)).toBe(true);
     expect(await primaryOn(env, a)).toBe(false);
     const report = await env.caller.plans.report({ id: runId });
-    expect(report).toMatchObject({ kind: 'planned', state: 'finished', reason: 'maintenance of site A', startedBy: 'op', dataLossSec: 0 });
+    expect(report).toMatchObject({
+      kind: 'planned',
+      state: 'finished',
+      reason: 'maintenance of site A',
+      startedBy: 'op',
+      dataLossSec: 0,
+    });
     const [img, vm] = report.items;
     expect(img).toMatchObject({ state: 'done', dataLossSec: 0 });
     expect(vm).toMatchObject({ state: 'done', dataLossSec: 0 });
@@ -152,25 +276,49 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     expect(vm!.readyAt!).toBeGreaterThan(vm!.startedAt!);
     expect(report.recoveryTimeMs).toBe(vm!.readyAt! - report.startedAt);
     expect(vm!.steps.map((s) => s.name)).toContain('Start the VM');
-    expect(report.log.some((l) => l.message.includes('web01:80 accepts connections from demo-node2'))).toBe(true);
-    expect((await env.caller.plans.get({ id: plan.id })).lastRun).toMatchObject({ id: runId, state: 'finished' });
+    expect(report.log.some((l) => l.message.includes('web01:80 accepts connections from demo-node2'))).toBe(
+      true,
+    );
+    expect((await env.caller.plans.get({ id: plan.id })).lastRun).toMatchObject({
+      id: runId,
+      state: 'finished',
+    });
 
     // A second planned migration is refused: the VM already runs on the recovery side.
-    expect((await env.caller.plans.precheck({ id: plan.id, kind: 'planned' })).items[1]!.checks[0]!.message).toMatch(/waits for its reprotect/);
+    expect(
+      (await env.caller.plans.precheck({ id: plan.id, kind: 'planned' })).items[1]!.checks[0]!.message,
+    ).toMatch(/waits for its reprotect/);
     // Reprotect: web01's old master is reinitialised as the replica; the image already replicates back.
-    const re = await env.caller.plans.run({ id: plan.id, kind: 'reprotect', reason: 'protect the new side', confirm: 'web tier' });
+    const re = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'reprotect',
+      reason: 'protect the new side',
+      confirm: 'web tier',
+    });
     await runEnded(env, re.taskId, 'finished');
-    expect(env.app.replicas.row(rid)).toMatchObject({ state: expect.not.stringMatching(/reinit/), sourceSiteId: env.node('demo-node2'), targetSiteId: env.node('demo-node1') });
+    expect(env.app.replicas.row(rid)).toMatchObject({
+      state: expect.not.stringMatching(/reinit/),
+      sourceSiteId: env.node('demo-node2'),
+      targetSiteId: env.node('demo-node1'),
+    });
     const reReport = await env.caller.plans.report({ id: re.runId });
     expect(reReport.items.map((i) => i.state)).toEqual(['done', 'done']);
     expect(reReport.log.some((l) => l.message.includes('nothing to do'))).toBe(true);
 
     // Fail back: the plan run back, planned.
-    const back = await env.caller.plans.run({ id: plan.id, kind: 'planned', direction: 'back', reason: 'site A is back', confirm: 'web tier' });
+    const back = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      direction: 'back',
+      reason: 'site A is back',
+      confirm: 'web tier',
+    });
     await runEnded(env, back.taskId, 'finished');
     expect(live(await vmStates(env))).toEqual(['demo-node1']);
     expect(await primaryOn(env, a)).toBe(true);
-    expect((await env.caller.plans.reports({ planId: plan.id })).map((r) => [r.kind, r.direction, r.state])).toEqual([
+    expect(
+      (await env.caller.plans.reports({ planId: plan.id })).map((r) => [r.kind, r.direction, r.state]),
+    ).toEqual([
       ['planned', 'back', 'finished'],
       ['reprotect', 'forward', 'finished'],
       ['planned', 'forward', 'finished'],
@@ -187,43 +335,76 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     env.world.down.add('demo-node1');
     const planned = await env.caller.plans.precheck({ id: plan.id, kind: 'planned' });
     expect(planned.canProceed).toBe(false);
-    expect(planned.items[1]!.checks.find((c) => c.id === 'mode')?.message).toMatch(/run a disaster recovery instead/);
+    expect(planned.items[1]!.checks.find((c) => c.id === 'mode')?.message).toMatch(
+      /run a disaster recovery instead/,
+    );
     const dr = await env.caller.plans.precheck({ id: plan.id, kind: 'disaster' });
     expect(dr.canProceed).toBe(true);
     expect(dr.items[1]!.dataLossWindowSec).toBeGreaterThan(0);
     // demo-site-a still answers: its image is primary there, so a disaster recovery needs the split-brain confirmed.
     expect(dr.splitBrainRisk).toBe(1);
-    await expect(env.caller.plans.run({ id: plan.id, kind: 'disaster', reason: 'node1 burnt', confirm: 'web tier' })).rejects.toThrow(/confirm the split-brain/);
-    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'disaster', reason: 'node1 burnt', confirm: 'web tier', confirmSplitBrain: true });
+    await expect(
+      env.caller.plans.run({ id: plan.id, kind: 'disaster', reason: 'node1 burnt', confirm: 'web tier' }),
+    ).rejects.toThrow(/confirm the split-brain/);
+    const { runId, taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'disaster',
+      reason: 'node1 burnt',
+      confirm: 'web tier',
+      confirmSplitBrain: true,
+    });
     await runEnded(env, taskId, 'finished');
     const report = await env.caller.plans.report({ id: runId });
     const vm = report.items[1]!;
     expect(vm.recoveryPointAt).toBe(lastSync);
     expect(vm.dataLossSec).toBe(Math.round((report.startedAt - lastSync) / 1000));
     expect(report.dataLossSec).toBeGreaterThanOrEqual(vm.dataLossSec!);
-    expect(env.app.replicas.row(rid)).toMatchObject({ state: 'reinit-required', sourceSiteId: env.node('demo-node2') });
+    expect(env.app.replicas.row(rid)).toMatchObject({
+      state: 'reinit-required',
+      sourceSiteId: env.node('demo-node2'),
+    });
   });
 
   it('a failed object asks: skip skips its dependants too; abort fails the run, which resumes once the cause is gone', async () => {
     const first = boot({ faults: 'ceph.failover:Demote on the primary cluster:error' });
     const { plan } = await planOf(first);
-    const { runId, taskId } = await first.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'test skip', confirm: 'web tier' });
-    const q = await waitFor('the question', () => first.app.tasks.get(taskId)?.state === 'question' && first.app.tasks.get(taskId)!.question);
-    expect((q as { message: string }).message).toMatch(/failed: injected fault.*skip it and the 1 object\(s\) that depend on it/);
+    const { runId, taskId } = await first.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'test skip',
+      confirm: 'web tier',
+    });
+    const q = await waitFor(
+      'the question',
+      () => first.app.tasks.get(taskId)?.state === 'question' && first.app.tasks.get(taskId)!.question,
+    );
+    expect((q as { message: string }).message).toMatch(
+      /failed: injected fault.*skip it and the 1 object\(s\) that depend on it/,
+    );
     await first.caller.tasks.answer({ id: taskId, questionId: (q as { id: string }).id, value: 'skip' });
     await runEnded(first, taskId, 'finished');
     const report = await first.caller.plans.report({ id: runId });
     expect(report.items.map((i) => i.state)).toEqual(['skipped', 'skipped']);
     expect(report.items[1]!.error).toMatch(/depends on RBD image/);
-    expect(report.questions.map((x) => x.message).join('\n')).toMatch(/question: .*failed[\s\S]*answer: skip/);
+    expect(report.questions.map((x) => x.message).join('\n')).toMatch(
+      /question: .*failed[\s\S]*answer: skip/,
+    );
     expect(live(await vmStates(first))).toEqual(['demo-node1']);
 
     // Abort (here the default answer, after the plan's 10-s question timeout): the run fails, group 2 never starts.
-    const second = await first.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'test abort', confirm: 'web tier' });
+    const second = await first.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'test abort',
+      confirm: 'web tier',
+    });
     await waitFor('the question', () => first.app.tasks.get(second.taskId)?.state === 'question');
     const failed = await runEnded(first, second.taskId, 'failed');
     expect(failed.error).toMatch(/aborted by the operator after RBD image .* failed/);
-    expect((await first.caller.plans.report({ id: second.runId })).items.map((i) => i.state)).toEqual(['failed', 'pending']);
+    expect((await first.caller.plans.report({ id: second.runId })).items.map((i) => i.state)).toEqual([
+      'failed',
+      'pending',
+    ]);
     // Without the fault (a restarted app over the same data), the run resumes and finishes.
     const fixed = boot({ from: first });
     await fixed.caller.tasks.resume({ id: second.taskId, confirm: 'web tier' });
@@ -241,24 +422,45 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
       calls.push({ preview: opts?.preview === true });
       return original(input, opts);
     };
-    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'web tier' });
+    const { runId, taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'maintenance',
+      confirm: 'web tier',
+    });
     await runEnded(env, taskId, 'finished');
     // One plan of the image, by the run's start, with both clusters asked (not a preview).
     expect(calls).toEqual([{ preview: false }]);
-    expect((await env.caller.plans.report({ id: runId })).items.map((i) => i.state)).toEqual(['done', 'done']);
+    expect((await env.caller.plans.report({ id: runId })).items.map((i) => i.state)).toEqual([
+      'done',
+      'done',
+    ]);
   });
 
   it('reprotect after a planned migration trusts `rbd info`, not a mirror status that still calls the demoted image primary', async () => {
     const env = boot();
     const { plan, a } = await planOf(env);
-    const { taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'web tier' });
+    const { taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'maintenance',
+      confirm: 'web tier',
+    });
     await runEnded(env, taskId, 'finished');
     // rbd-mirror reports roles some seconds late: site A's status still says "local image is primary".
     const real = patchCephAdapter(env.app, a, (ad) => ({
-      listImages: async (pool: string, ns?: string) => (await ad.listImages(pool, ns)).map((i) => (i.name === IMAGE && i.mirroring ? { ...i, mirroring: { ...i.mirroring, primary: true } } : i)),
+      listImages: async (pool: string, ns?: string) =>
+        (await ad.listImages(pool, ns)).map((i) =>
+          i.name === IMAGE && i.mirroring ? { ...i, mirroring: { ...i.mirroring, primary: true } } : i,
+        ),
     }));
     const list = (pool: string, ns?: string) => real(a).listImages(pool, ns);
-    const re = await env.caller.plans.run({ id: plan.id, kind: 'reprotect', reason: 'protect the new side', confirm: 'web tier' });
+    const re = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'reprotect',
+      reason: 'protect the new side',
+      confirm: 'web tier',
+    });
     await runEnded(env, re.taskId, 'finished');
     const report = await env.caller.plans.report({ id: re.runId });
     expect(report.items[0]).toMatchObject({ state: 'done', taskId: null });
@@ -276,11 +478,27 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
       questionTimeoutSec: 600,
       items: [
         { kind: 'replica', replicaId: rid, group: 1 },
-        { kind: 'rbd', protectedSiteId: a, recoverySiteId: b, pool: 'rbd', namespace: '', image: IMAGE, group: 2 },
+        {
+          kind: 'rbd',
+          protectedSiteId: a,
+          recoverySiteId: b,
+          pool: 'rbd',
+          namespace: '',
+          image: IMAGE,
+          group: 2,
+        },
       ],
     });
-    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'maintenance', confirm: 'late image' });
-    const q1 = await waitFor('the question about the VM', () => env.app.tasks.get(taskId)?.state === 'question' && env.app.tasks.get(taskId)!.question);
+    const { runId, taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'maintenance',
+      confirm: 'late image',
+    });
+    const q1 = await waitFor(
+      'the question about the VM',
+      () => env.app.tasks.get(taskId)?.state === 'question' && env.app.tasks.get(taskId)!.question,
+    );
     // demo-site-a stops answering after the pre-checks passed; the VM is skipped and group 2 starts.
     env.world.down.add('demo-site-a');
     await env.caller.tasks.answer({ id: taskId, questionId: (q1 as { id: string }).id, value: 'skip' });
@@ -304,19 +522,31 @@ describe('recovery plans on the demo sites', { timeout: 60_000 }, () => {
     const env = boot();
     const { plan } = await planOf(env);
     await env.app.replicas.node(env.node('demo-node1')).pauseVm('web01');
-    const { runId, taskId } = await env.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'move the paused VM', confirm: 'web tier' });
+    const { runId, taskId } = await env.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'move the paused VM',
+      confirm: 'web tier',
+    });
     await runEnded(env, taskId, 'finished');
     expect((await vmStates(env))['demo-node2']).toBe('paused');
     const report = await env.caller.plans.report({ id: runId });
     expect(report.items[1]).toMatchObject({ state: 'done', dataLossSec: 0 });
     expect(report.items[1]!.readyAt).not.toBeNull();
-    expect(report.log.some((l) => /web01 is paused on demo-node2, as it was on demo-node1/.test(l.message))).toBe(true);
+    expect(
+      report.log.some((l) => /web01 is paused on demo-node2, as it was on demo-node1/.test(l.message)),
+    ).toBe(true);
   });
 
   it('a run cut off while the VM fails over resumes in a restarted app: the same failover task is resumed, none started twice', async () => {
     const first = boot({ faults: 'replica.failover:Transfer to the replica:hang' });
     const { plan, rid } = await planOf(first);
-    const { runId, taskId } = await first.caller.plans.run({ id: plan.id, kind: 'planned', reason: 'crash test', confirm: 'web tier' });
+    const { runId, taskId } = await first.caller.plans.run({
+      id: plan.id,
+      kind: 'planned',
+      reason: 'crash test',
+      confirm: 'web tier',
+    });
     const child = await waitFor('the VM failover', () => first.app.replicas.row(rid).operation?.taskId);
     await stuckAt(first.app, child, 'Transfer to the replica');
     const env = boot({ from: first });

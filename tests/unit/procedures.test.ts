@@ -13,7 +13,8 @@ async function call(caller: ReturnType<typeof createCaller>, path: string): Prom
   for (const part of path.split('.')) fn = (fn as Record<string, unknown>)[part];
   const res = await (fn as (i: unknown) => Promise<unknown>)({});
   // Subscriptions return an iterable; pull once to run the resolver.
-  if (res && typeof res === 'object' && Symbol.asyncIterator in res) await (res as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
+  if (res && typeof res === 'object' && Symbol.asyncIterator in res)
+    await (res as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
   return res;
 }
 
@@ -52,7 +53,9 @@ describe('every tRPC procedure', () => {
       for (const user of [viewer, operator, admin]) {
         if (hasRole(user.role, min)) continue;
         checked++;
-        expect(await codeOf(call(createCaller(ctxFor(app, user)), path)), `${path} as ${user.role}`).toBe('FORBIDDEN');
+        expect(await codeOf(call(createCaller(ctxFor(app, user)), path)), `${path} as ${user.role}`).toBe(
+          'FORBIDDEN',
+        );
       }
     }
     expect(checked).toBeGreaterThan(10);
@@ -74,9 +77,22 @@ describe('every tRPC procedure', () => {
     process.env.TANDEM_URL = 'https://tandem.example.com';
     try {
       // ctxFor's origin is its own host (tandem.test): not the configured console.
-      expect(await codeOf(createCaller(ctxFor(app, admin)).users.create({ username: 'eve', password: 'a long password', role: 'admin' }))).toBe('FORBIDDEN');
-      const ok = createCaller({ ...ctxFor(app, admin, 'https://tandem.example.com'), host: 'tandem.example.com' });
-      await expect(ok.users.create({ username: 'eve', password: 'a long password', role: 'viewer' })).resolves.toMatchObject({ username: 'eve' });
+      expect(
+        await codeOf(
+          createCaller(ctxFor(app, admin)).users.create({
+            username: 'eve',
+            password: 'a long password',
+            role: 'admin',
+          }),
+        ),
+      ).toBe('FORBIDDEN');
+      const ok = createCaller({
+        ...ctxFor(app, admin, 'https://tandem.example.com'),
+        host: 'tandem.example.com',
+      });
+      await expect(
+        ok.users.create({ username: 'eve', password: 'a long password', role: 'viewer' }),
+      ).resolves.toMatchObject({ username: 'eve' });
     } finally {
       delete process.env.TANDEM_URL;
     }
@@ -93,7 +109,8 @@ describe('every tRPC procedure', () => {
       const code = await codeOf(
         (async () => {
           const res = await (fn as (i: unknown) => Promise<unknown>)(forged);
-          if (res && typeof res === 'object' && Symbol.asyncIterator in res) await (res as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
+          if (res && typeof res === 'object' && Symbol.asyncIterator in res)
+            await (res as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
         })(),
       );
       expect(code, path).toBe(expected);
@@ -103,8 +120,11 @@ describe('every tRPC procedure', () => {
       if (!PUBLIC.has(path)) await attempt(createCaller(ctxFor(app, null)), path, 'UNAUTHORIZED');
       if (p._def.type !== 'mutation') continue;
       const min = p._def.meta?.minRole;
-      for (const user of [viewer, operator]) if (min && !hasRole(user.role, min)) await attempt(createCaller(ctxFor(app, user)), path, 'FORBIDDEN');
-      for (const origin of [null, 'http://evil.example']) await attempt(createCaller(ctxFor(app, admin, origin)), path, 'FORBIDDEN');
+      for (const user of [viewer, operator])
+        if (min && !hasRole(user.role, min))
+          await attempt(createCaller(ctxFor(app, user)), path, 'FORBIDDEN');
+      for (const origin of [null, 'http://evil.example'])
+        await attempt(createCaller(ctxFor(app, admin, origin)), path, 'FORBIDDEN');
     }
     expect(refused.length).toBeGreaterThan(100);
     expect(app.history.list({}, { limit: 10, offset: 0 }).rows).toEqual([]);
@@ -125,7 +145,11 @@ describe('every tRPC procedure', () => {
     const bad: [string, unknown, string][] = [
       ['sites.create', { name: '', kind: 'node', config: {} }, 'name'],
       ['sites.create', { name: 'x', kind: 'toaster', config: {} }, 'kind'],
-      ['sites.create', { name: 'n1', kind: 'node', config: { host: 'h', port: 99999 }, secret: { privateKey: '' } }, 'port'],
+      [
+        'sites.create',
+        { name: 'n1', kind: 'node', config: { host: 'h', port: 99999 }, secret: { privateKey: '' } },
+        'port',
+      ],
       ['sites.get', { id: -1 }, 'id'],
       ['users.create', { username: 'a', password: 'short', role: 'admin' }, 'username'],
       ['users.create', { username: 'alice', password: 'short', role: 'admin' }, 'password'],

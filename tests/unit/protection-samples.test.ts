@@ -14,7 +14,11 @@ function setup() {
   const db = openDb(':memory:');
   const samples = new ProtectionSamples(db, clock);
   const rows = (resolution?: 'raw' | '5m') =>
-    (db.$client.prepare(`SELECT subject, resolution, at, window_sec AS w, bytes_per_second AS bps, sync_seconds AS s, count FROM protection_samples ${resolution ? `WHERE resolution = '${resolution}'` : ''} ORDER BY subject, resolution, at`).all() as {
+    db.$client
+      .prepare(
+        `SELECT subject, resolution, at, window_sec AS w, bytes_per_second AS bps, sync_seconds AS s, count FROM protection_samples ${resolution ? `WHERE resolution = '${resolution}'` : ''} ORDER BY subject, resolution, at`,
+      )
+      .all() as {
       subject: string;
       resolution: string;
       at: number;
@@ -22,10 +26,24 @@ function setup() {
       bps: number | null;
       s: number | null;
       count: number;
-    }[]);
+    }[];
   /** One raw sample per minute for `subjects` from `from` for `minutes`, window = minute index. */
-  const fill = (subjects: string[], from: number, minutes: number, value: (i: number) => number | null = (i) => i) => {
-    for (let i = 0; i < minutes; i++) samples.record(subjects.map((subject) => ({ subject, windowSec: value(i), bytesPerSecond: 1000 * (i + 1), syncSeconds: 10 })), from + i * MIN);
+  const fill = (
+    subjects: string[],
+    from: number,
+    minutes: number,
+    value: (i: number) => number | null = (i) => i,
+  ) => {
+    for (let i = 0; i < minutes; i++)
+      samples.record(
+        subjects.map((subject) => ({
+          subject,
+          windowSec: value(i),
+          bytesPerSecond: 1000 * (i + 1),
+          syncSeconds: 10,
+        })),
+        from + i * MIN,
+      );
   };
   return { clock, db, samples, rows, fill };
 }
@@ -82,7 +100,12 @@ describe('protection samples: compaction', () => {
     }
     expect(steps).toBe(2 * 4); // 2 h of backlog, 15 min a step
     expect(b.rows()).toEqual(a.rows());
-    expect(b.samples.compact(now, { maxSpanMs: 15 * MIN })).toEqual({ folded: 0, buckets: 0, expired: 0, more: false });
+    expect(b.samples.compact(now, { maxSpanMs: 15 * MIN })).toEqual({
+      folded: 0,
+      buckets: 0,
+      expired: 0,
+      more: false,
+    });
   });
 
   it('averages only the samples that have a value, and deletes expired 5-minute rows and raw samples past every retention', () => {
@@ -108,10 +131,16 @@ describe('protection samples: compaction', () => {
     const { samples, rows, fill } = setup();
     expect(samples.retention()).toEqual({ rawHours: 24, fiveMinDays: 30 });
     expect(() => samples.setRetention({ rawHours: 0, fiveMinDays: 30 })).toThrow(/rawHours: at least 1 hour/);
-    expect(() => samples.setRetention({ rawHours: 169, fiveMinDays: 30 })).toThrow(/rawHours: at most 7 days/);
-    expect(() => samples.setRetention({ rawHours: 24, fiveMinDays: 366 })).toThrow(/fiveMinDays: at most 365 days/);
+    expect(() => samples.setRetention({ rawHours: 169, fiveMinDays: 30 })).toThrow(
+      /rawHours: at most 7 days/,
+    );
+    expect(() => samples.setRetention({ rawHours: 24, fiveMinDays: 366 })).toThrow(
+      /fiveMinDays: at most 365 days/,
+    );
     expect(() => samples.setRetention({ rawHours: 1.5, fiveMinDays: 30 })).toThrow(/whole hours/);
-    expect(() => samples.setRetention({ rawHours: 168, fiveMinDays: 1 })).toThrow(/at least as long as raw samples/);
+    expect(() => samples.setRetention({ rawHours: 168, fiveMinDays: 1 })).toThrow(
+      /at least as long as raw samples/,
+    );
     expect(samples.retention()).toEqual({ rawHours: 24, fiveMinDays: 30 });
     samples.setRetention({ rawHours: 1, fiveMinDays: 2 });
     expect(samples.retention()).toEqual({ rawHours: 1, fiveMinDays: 2 });
@@ -123,12 +152,35 @@ describe('protection samples: compaction', () => {
 
   it('uses the indexes for the fold, the deletions and the series (EXPLAIN QUERY PLAN)', () => {
     const { db } = setup();
-    const plan = (q: string, ...args: unknown[]) => (db.$client.prepare(`EXPLAIN QUERY PLAN ${q}`).all(...args) as { detail: string }[]).map((r) => r.detail).join('; ');
-    expect(plan(`SELECT subject FROM protection_samples WHERE resolution = 'raw' AND at < ? AND at >= ?`, 1, 0)).toMatch(/USING (COVERING )?INDEX protection_samples_at_idx/);
-    expect(plan(`DELETE FROM protection_samples WHERE resolution = 'raw' AND at < ?`, 1)).toMatch(/USING (COVERING )?INDEX protection_samples_at_idx/);
-    expect(plan(`DELETE FROM protection_samples WHERE resolution = '5m' AND at < ?`, 1)).toMatch(/USING (COVERING )?INDEX protection_samples_at_idx/);
-    expect(plan(`SELECT at, window_sec, count FROM protection_samples WHERE subject = ? AND resolution IN ('raw', '5m') AND at >= ? AND at <= ?`, 's', 0, 1)).toMatch(/USING INDEX protection_samples_subject_idx/);
-    expect(plan(`SELECT count(*) FROM sync_runs WHERE subject = ? AND started_at >= ? AND started_at <= ?`, 's', 0, 1)).toMatch(/USING (COVERING )?INDEX sync_runs_subject_idx/);
+    const plan = (q: string, ...args: unknown[]) =>
+      (db.$client.prepare(`EXPLAIN QUERY PLAN ${q}`).all(...args) as { detail: string }[])
+        .map((r) => r.detail)
+        .join('; ');
+    expect(
+      plan(`SELECT subject FROM protection_samples WHERE resolution = 'raw' AND at < ? AND at >= ?`, 1, 0),
+    ).toMatch(/USING (COVERING )?INDEX protection_samples_at_idx/);
+    expect(plan(`DELETE FROM protection_samples WHERE resolution = 'raw' AND at < ?`, 1)).toMatch(
+      /USING (COVERING )?INDEX protection_samples_at_idx/,
+    );
+    expect(plan(`DELETE FROM protection_samples WHERE resolution = '5m' AND at < ?`, 1)).toMatch(
+      /USING (COVERING )?INDEX protection_samples_at_idx/,
+    );
+    expect(
+      plan(
+        `SELECT at, window_sec, count FROM protection_samples WHERE subject = ? AND resolution IN ('raw', '5m') AND at >= ? AND at <= ?`,
+        's',
+        0,
+        1,
+      ),
+    ).toMatch(/USING INDEX protection_samples_subject_idx/);
+    expect(
+      plan(
+        `SELECT count(*) FROM sync_runs WHERE subject = ? AND started_at >= ? AND started_at <= ?`,
+        's',
+        0,
+        1,
+      ),
+    ).toMatch(/USING (COVERING )?INDEX sync_runs_subject_idx/);
   });
 });
 
@@ -139,7 +191,13 @@ describe('protection samples: series', () => {
     const s = samples.series('replica:1', { from: T0 + 60 * MIN, to: T0 + 119 * MIN }, 900);
     expect(s.resolution).toBe('raw');
     expect(s.points).toHaveLength(60);
-    expect(s.points[0]).toEqual({ at: T0 + 60 * MIN, windowSec: 60, bytesPerSecond: 61_000, syncSeconds: 10, count: 1 });
+    expect(s.points[0]).toEqual({
+      at: T0 + 60 * MIN,
+      windowSec: 60,
+      bytesPerSecond: 61_000,
+      syncSeconds: 10,
+      count: 1,
+    });
     expect(s.rpoSec).toBe(900);
     expect(() => samples.series('replica:1', { from: T0, to: T0 })).toThrow(/"from" must be before "to"/);
     expect(() => samples.series('replica:1', { from: T0, to: T0 + 400 * DAY })).toThrow(/at most 366 days/);
@@ -174,15 +232,30 @@ describe('protection samples: series', () => {
 
   it('adds the sync runs of a VM replica: duration and bytes per run, bucketed beyond 500 runs', () => {
     const { db, samples } = setup();
-    const run = (i: number, outcome: 'success' | 'failure' = 'success') => ({ subject: 'replica:7', startedAt: new Date(T0 + i * MIN), finishedAt: new Date(T0 + i * MIN + 12_500), bytes: 1_000_000, outcome });
-    db.insert(syncRuns).values([run(0), run(1, 'failure'), { subject: 'replica:7', startedAt: new Date(T0 + 2 * MIN), outcome: 'running' as const }, { ...run(3), subject: 'replica:8' }]).run();
+    const run = (i: number, outcome: 'success' | 'failure' = 'success') => ({
+      subject: 'replica:7',
+      startedAt: new Date(T0 + i * MIN),
+      finishedAt: new Date(T0 + i * MIN + 12_500),
+      bytes: 1_000_000,
+      outcome,
+    });
+    db.insert(syncRuns)
+      .values([
+        run(0),
+        run(1, 'failure'),
+        { subject: 'replica:7', startedAt: new Date(T0 + 2 * MIN), outcome: 'running' as const },
+        { ...run(3), subject: 'replica:8' },
+      ])
+      .run();
     const s = samples.series('replica:7', { from: T0, to: T0 + HOUR });
     expect(s.points).toEqual([]);
     expect(s.runs).toEqual([
       { at: T0 + 12_500, durationSec: 12.5, bytes: 1_000_000, runs: 1, failed: 0 },
       { at: T0 + MIN + 12_500, durationSec: 12.5, bytes: 1_000_000, runs: 1, failed: 1 },
     ]);
-    db.insert(syncRuns).values(Array.from({ length: 1440 }, (_, i) => run(60 + i))).run();
+    db.insert(syncRuns)
+      .values(Array.from({ length: 1440 }, (_, i) => run(60 + i)))
+      .run();
     const day = samples.series('replica:7', { from: T0, to: T0 + 25 * HOUR });
     expect(day.runs.length).toBeLessThanOrEqual(MAX_POINTS);
     expect(day.runs.reduce((n, r) => n + r.runs, 0)).toBe(1442);

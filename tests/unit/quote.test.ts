@@ -40,7 +40,17 @@ describe('shell quoting', () => {
   });
 
   it('quotes each command of a pipeline separately', () => {
-    const out = execFileSync('sh', ['-c', shellPipeline([['printf', '%s', "x|y; echo injected"], ['tr', 'x', 'z']])], { encoding: 'utf8' });
+    const out = execFileSync(
+      'sh',
+      [
+        '-c',
+        shellPipeline([
+          ['printf', '%s', 'x|y; echo injected'],
+          ['tr', 'x', 'z'],
+        ]),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(out).toBe('z|y; echo injected');
   });
 

@@ -11,7 +11,7 @@ import { boot, finished, withReplica } from './demo-env';
 afterEach(() => vi.restoreAllMocks());
 
 describe('pinned source host keys for node-to-node pulls (demo nodes)', () => {
-  it('a sync writes the source\'s pinned key into Tandem\'s known_hosts on the target, and the pull checks it', async () => {
+  it("a sync writes the source's pinned key into Tandem's known_hosts on the target, and the pull checks it", async () => {
     const env = boot();
     const pulls = vi.spyOn(DemoNodeAdapter.prototype, 'pull');
     await withReplica(env);
@@ -47,7 +47,10 @@ describe('pinned source host keys for node-to-node pulls (demo nodes)', () => {
         recursive: false,
         bandwidthLimitBytesPerSec: null,
       }),
-    ).rejects.toMatchObject({ code: 'HOST_KEY_UNKNOWN', message: expect.stringMatching(/does not trust the host key of root@demo-node1:22/) });
+    ).rejects.toMatchObject({
+      code: 'HOST_KEY_UNKNOWN',
+      message: expect.stringMatching(/does not trust the host key of root@demo-node1:22/),
+    });
 
     const s = await env.caller.replicas.syncNow({ id });
     await finished(env.app, s.taskId);
@@ -65,7 +68,9 @@ describe('pinned source host keys for node-to-node pulls (demo nodes)', () => {
     // The admin pins another key for demo-node1: the node's real key is refused, nothing is pulled.
     const n1 = env.node('demo-node1');
     const other = hostKeyFingerprint(env.world.hostKey('demo-node3'));
-    env.app.db.$client.prepare(`update sites set config = json_set(config, '$.hostKeySha256', ?) where id = ?`).run(other, n1);
+    env.app.db.$client
+      .prepare(`update sites set config = json_set(config, '$.hostKeySha256', ?) where id = ?`)
+      .run(other, n1);
     const pulls = vi.spyOn(DemoNodeAdapter.prototype, 'pull');
     const s2 = await env.caller.replicas.syncNow({ id });
     const t = await env.app.tasks.wait(s2.taskId);

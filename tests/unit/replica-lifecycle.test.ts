@@ -8,7 +8,13 @@ function setup() {
   t.app.demo.create();
   const timer = setInterval(() => t.clock.advance(2_000), 2);
   const node = (name: string) => t.app.sites.byName(name)!.id;
-  return { ...t, timer, node, caller: createCaller(ctxFor(t.app, operator)), adminCaller: createCaller(ctxFor(t.app, admin)) };
+  return {
+    ...t,
+    timer,
+    node,
+    caller: createCaller(ctxFor(t.app, operator)),
+    adminCaller: createCaller(ctxFor(t.app, admin)),
+  };
 }
 let env: ReturnType<typeof setup> | null = null;
 afterEach(async () => {
@@ -23,16 +29,26 @@ describe('replica lifecycle (demo nodes)', () => {
   it('validates creation with field-specific errors', async () => {
     env = setup();
     const { caller, node } = env;
-    const base = { vmName: 'web01', sourceSiteId: node('demo-node1'), targetSiteId: node('demo-node2'), rootZpool: 'zones', name: 'r1' };
+    const base = {
+      vmName: 'web01',
+      sourceSiteId: node('demo-node1'),
+      targetSiteId: node('demo-node2'),
+      rootZpool: 'zones',
+      name: 'r1',
+    };
     const fail = async (input: object) => {
       try {
         await caller.replicas.create({ ...base, ...input });
         return null;
       } catch (e) {
-        return ((e as { cause?: { fields?: { field: string; message: string }[] } }).cause?.fields ?? []).map((f) => `${f.field}: ${f.message}`).join('; ');
+        return ((e as { cause?: { fields?: { field: string; message: string }[] } }).cause?.fields ?? [])
+          .map((f) => `${f.field}: ${f.message}`)
+          .join('; ');
       }
     };
-    expect(await fail({ targetSiteId: node('demo-node1') })).toMatch(/targetSiteId: the target must be a different node/);
+    expect(await fail({ targetSiteId: node('demo-node1') })).toMatch(
+      /targetSiteId: the target must be a different node/,
+    );
     expect(await fail({ rootZpool: 'tank' })).toMatch(/rootZpool: zpool tank does not exist on the target/);
     expect(await fail({ vmName: 'nope' })).toMatch(/vmName: VM nope does not exist/);
     expect(await fail({ name: 'bad name' })).toMatch(/name:/);
@@ -45,7 +61,16 @@ describe('replica lifecycle (demo nodes)', () => {
     const { app, caller, node } = env;
     const n1 = node('demo-node1');
     const n2 = node('demo-node2');
-    const created = await caller.replicas.create({ name: 'dr', vmName: 'web01', sourceSiteId: n1, targetSiteId: n2, rootZpool: 'zones', diskZpools: { vdb: 'data' }, sleepTimeSec: 30, bandwidthLimit: null });
+    const created = await caller.replicas.create({
+      name: 'dr',
+      vmName: 'web01',
+      sourceSiteId: n1,
+      targetSiteId: n2,
+      rootZpool: 'zones',
+      diskZpools: { vdb: 'data' },
+      sleepTimeSec: 30,
+      bandwidthLimit: null,
+    });
     const initial = await app.tasks.wait(created.taskId);
     expect(initial.error).toBeNull();
     expect(initial.state).toBe('finished');
@@ -63,13 +88,19 @@ describe('replica lifecycle (demo nodes)', () => {
       const t = await caller.replicas.syncNow({ id: created.id });
       expect((await app.tasks.wait(t.taskId)).state).toBe('finished');
     }
-    const snaps = (await target.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.filter((s) => s.name.startsWith('tandem-dr-'));
+    const snaps = (await target.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.filter((s) =>
+      s.name.startsWith('tandem-dr-'),
+    );
     expect(snaps).toHaveLength(3);
 
     // Pause / resume and settings apply from the next cycle.
     await caller.replicas.update({ id: created.id, bandwidthLimit: 8 * 1024 * 1024, sleepTimeSec: 45 });
     await caller.replicas.update({ id: created.id, enabled: false });
-    expect(app.replicas.get(created.id)).toMatchObject({ state: 'paused', bandwidthLimit: 8 * 1024 * 1024, sleepTimeSec: 45 });
+    expect(app.replicas.get(created.id)).toMatchObject({
+      state: 'paused',
+      bandwidthLimit: 8 * 1024 * 1024,
+      sleepTimeSec: 45,
+    });
     await caller.replicas.update({ id: created.id, enabled: true, bandwidthLimit: 4 * 1024 * 1024 });
     r = app.replicas.get(created.id);
     expect(r.state).toBe('idle');
@@ -80,11 +111,15 @@ describe('replica lifecycle (demo nodes)', () => {
     expect(plan.mode).toBe('planned');
     expect(plan.dataLossWindowSec).toBe(0);
     expect(plan.canProceed).toBe(true);
-    await expect(caller.replicas.failover({ id: created.id, confirm: 'web0', mode: 'planned' })).rejects.toThrow(/type the VM name web01/);
+    await expect(
+      caller.replicas.failover({ id: created.id, confirm: 'web0', mode: 'planned' }),
+    ).rejects.toThrow(/type the VM name web01/);
     const fo = await caller.replicas.failover({ id: created.id, confirm: 'web01', mode: 'planned' });
     const foTask = await app.tasks.wait(fo.taskId);
     expect(foTask.error).toBeNull();
-    expect(app.tasks.steps(fo.taskId).map((s) => s.state)).toEqual(app.tasks.steps(fo.taskId).map(() => 'done'));
+    expect(app.tasks.steps(fo.taskId).map((s) => s.state)).toEqual(
+      app.tasks.steps(fo.taskId).map(() => 'done'),
+    );
     expect(await target.getVmState('web01')).toBe('running');
     expect(await app.replicas.node(n1).getVmState('web01')).toBe('stopped');
     r = app.replicas.get(created.id);
@@ -122,8 +157,16 @@ describe('replica lifecycle (demo nodes)', () => {
   it('a site with replicas cannot be removed without saying why', async () => {
     env = setup();
     const { app, caller, adminCaller, node } = env;
-    const c = await caller.replicas.create({ name: 'x', vmName: 'app01', sourceSiteId: node('demo-node2'), targetSiteId: node('demo-node3'), rootZpool: 'zones' });
+    const c = await caller.replicas.create({
+      name: 'x',
+      vmName: 'app01',
+      sourceSiteId: node('demo-node2'),
+      targetSiteId: node('demo-node3'),
+      rootZpool: 'zones',
+    });
     await app.tasks.wait(c.taskId);
-    await expect(adminCaller.sites.remove({ id: node('demo-node3') })).rejects.toThrow(/used by 1 replica\(s\) \(app01 → x\); delete them first/);
+    await expect(adminCaller.sites.remove({ id: node('demo-node3') })).rejects.toThrow(
+      /used by 1 replica\(s\) \(app01 → x\); delete them first/,
+    );
   });
 });

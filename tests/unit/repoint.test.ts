@@ -42,11 +42,23 @@ async function failedOver(env: Env) {
   }
   const fo = await env.caller.replicas.failover({ id: r1, confirm: 'web01', mode: 'planned' });
   await finished(env.app, fo.taskId);
-  expect(env.app.replicas.row(r2).conflict).toMatchObject({ kind: 'master-moved', siteId: env.node('demo-node2'), byReplicaId: r1 });
+  expect(env.app.replicas.row(r2).conflict).toMatchObject({
+    kind: 'master-moved',
+    siteId: env.node('demo-node2'),
+    byReplicaId: r1,
+  });
   return { r1, r2 };
 }
 
-const snap = (name: string, guid: string, txg: number): SnapshotInfo => ({ dataset: 'd', name, guid, createTxg: String(txg), creation: txg, usedBytes: 0, referencedBytes: 0 });
+const snap = (name: string, guid: string, txg: number): SnapshotInfo => ({
+  dataset: 'd',
+  name,
+  guid,
+  createTxg: String(txg),
+  creation: txg,
+  usedBytes: 0,
+  referencedBytes: 0,
+});
 const names = { master: 'node2', target: 'node3', old: 'node1' };
 
 describe('re-point rules', () => {
@@ -54,24 +66,69 @@ describe('re-point rules', () => {
     const b = snap('r2-b', 'g-b', 10);
     const f = snap('r1-f', 'g-f', 20);
     // The replica's newest snapshot is on the new master too: nothing to bring.
-    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b, f], old: null, names })).toMatchObject({ via: 'direct', common: { name: 'r1-f' } });
+    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b, f], old: null, names })).toMatchObject(
+      { via: 'direct', common: { name: 'r1-f' } },
+    );
     // The usual case after a planned failover: r2's base is older than the snapshot node2 started from.
-    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b], old: [b, f], names })).toMatchObject({ via: 'old-master', common: { name: 'r1-f' }, from: { name: 'r2-b' } });
+    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b], old: [b, f], names })).toMatchObject({
+      via: 'old-master',
+      common: { name: 'r1-f' },
+      from: { name: 'r2-b' },
+    });
     // The replica has writes the new master never got (r2 synced after r1's recovery point).
-    expect(repointBase({ dataset: 'zones/x', master: [snap('r1-f', 'g-f', 5)], replica: [b], old: [snap('r1-f', 'g-f', 5), b], names })).toMatchObject({ via: null, problem: expect.stringMatching(/newer than r1-f.*discard/) });
-    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b], old: [f], names })).toMatchObject({ via: null, problem: expect.stringMatching(/node1 no longer has r2-b/) });
-    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b], old: null, oldError: 'no answer', names })).toMatchObject({ via: null, problem: expect.stringMatching(/no snapshot in common with node2.*node1.*no answer/) });
-    expect(repointBase({ dataset: 'zones/x', master: [f], replica: null, old: [b, f], names })).toMatchObject({ via: null, problem: expect.stringMatching(/zones\/x does not exist on node3/) });
+    expect(
+      repointBase({
+        dataset: 'zones/x',
+        master: [snap('r1-f', 'g-f', 5)],
+        replica: [b],
+        old: [snap('r1-f', 'g-f', 5), b],
+        names,
+      }),
+    ).toMatchObject({ via: null, problem: expect.stringMatching(/newer than r1-f.*discard/) });
+    expect(repointBase({ dataset: 'zones/x', master: [f], replica: [b], old: [f], names })).toMatchObject({
+      via: null,
+      problem: expect.stringMatching(/node1 no longer has r2-b/),
+    });
+    expect(
+      repointBase({ dataset: 'zones/x', master: [f], replica: [b], old: null, oldError: 'no answer', names }),
+    ).toMatchObject({
+      via: null,
+      problem: expect.stringMatching(/no snapshot in common with node2.*node1.*no answer/),
+    });
+    expect(repointBase({ dataset: 'zones/x', master: [f], replica: null, old: [b, f], names })).toMatchObject(
+      { via: null, problem: expect.stringMatching(/zones\/x does not exist on node3/) },
+    );
   });
 
   it('is refused while the failover that moved the master is unfinished, or without a moved master', () => {
-    const r = { name: 'r2', operation: null, conflict: { kind: 'master-moved' as const, siteId: 2, byReplicaId: 1, at: 0 }, targetSiteId: 3 };
+    const r = {
+      name: 'r2',
+      operation: null,
+      conflict: { kind: 'master-moved' as const, siteId: 2, byReplicaId: 1, at: 0 },
+      targetSiteId: 3,
+    };
     const by = { name: 'r1', state: 'reinit-required' as const, operation: null, sourceSiteId: 2 };
     expect(repointBlocked({ replica: r, by, newMaster: 'node2' })).toEqual([]);
-    expect(repointBlocked({ replica: r, by: { ...by, state: 'failing-over', operation: { kind: 'failover', taskId: 7, startedAt: 0 } }, newMaster: 'node2' })[0]).toMatch(/failover of replica r1 \(task #7\) is still in progress/);
-    expect(repointBlocked({ replica: r, by: { ...by, state: 'reinit-running', operation: { kind: 'reinit', taskId: 9, startedAt: 0 } }, newMaster: 'node2' })[0]).toMatch(/reinit of replica r1 \(task #9\)/);
-    expect(repointBlocked({ replica: { ...r, conflict: null }, by, newMaster: 'node2' })[0]).toMatch(/master has not moved/);
-    expect(repointBlocked({ replica: r, by: { ...by, sourceSiteId: 1 }, newMaster: 'node2' })[0]).toMatch(/moved again/);
+    expect(
+      repointBlocked({
+        replica: r,
+        by: { ...by, state: 'failing-over', operation: { kind: 'failover', taskId: 7, startedAt: 0 } },
+        newMaster: 'node2',
+      })[0],
+    ).toMatch(/failover of replica r1 \(task #7\) is still in progress/);
+    expect(
+      repointBlocked({
+        replica: r,
+        by: { ...by, state: 'reinit-running', operation: { kind: 'reinit', taskId: 9, startedAt: 0 } },
+        newMaster: 'node2',
+      })[0],
+    ).toMatch(/reinit of replica r1 \(task #9\)/);
+    expect(repointBlocked({ replica: { ...r, conflict: null }, by, newMaster: 'node2' })[0]).toMatch(
+      /master has not moved/,
+    );
+    expect(repointBlocked({ replica: r, by: { ...by, sourceSiteId: 1 }, newMaster: 'node2' })[0]).toMatch(
+      /moved again/,
+    );
     expect(repointBlocked({ replica: r, by: null, newMaster: 'node2' })).toEqual([]);
   });
 });
@@ -94,10 +151,19 @@ describe('re-point of a sibling replica (demo nodes)', () => {
     await env.caller.tasks.resume({ id: taskId, confirm: 'web01' });
     await finished(env.app, taskId);
     const plan = await env.caller.replicas.repointPlan({ id: r2 });
-    expect(plan).toMatchObject({ canProceed: true, blocked: [], newMaster: 'demo-node2', oldMaster: 'demo-node1' });
+    expect(plan).toMatchObject({
+      canProceed: true,
+      blocked: [],
+      newMaster: 'demo-node2',
+      oldMaster: 'demo-node1',
+    });
     const t = await env.caller.replicas.repoint({ id: r2, confirm: 'web01' });
     await finished(env.app, t.taskId);
-    expect(env.app.replicas.row(r2)).toMatchObject({ sourceSiteId: env.node('demo-node2'), conflict: null, operation: null });
+    expect(env.app.replicas.row(r2)).toMatchObject({
+      sourceSiteId: env.node('demo-node2'),
+      conflict: null,
+      operation: null,
+    });
   });
 
   it('is refused while the reinit of the old master runs', async () => {
@@ -105,8 +171,14 @@ describe('re-point of a sibling replica (demo nodes)', () => {
     const { r1, r2 } = await failedOver(env);
     const ri = await env.caller.replicas.reinit({ id: r1, confirm: 'web01' });
     await stuckAt(env.app, ri.taskId, 'Transfer to the replica');
-    await expect(env.caller.replicas.repoint({ id: r2, confirm: 'web01' })).rejects.toThrow(new RegExp(`reinit of replica r1 \\(task #${ri.taskId}\\) is still in progress`));
-    expect(env.app.replicas.row(r2)).toMatchObject({ sourceSiteId: env.node('demo-node1'), operation: null, conflict: { kind: 'master-moved' } });
+    await expect(env.caller.replicas.repoint({ id: r2, confirm: 'web01' })).rejects.toThrow(
+      new RegExp(`reinit of replica r1 \\(task #${ri.taskId}\\) is still in progress`),
+    );
+    expect(env.app.replicas.row(r2)).toMatchObject({
+      sourceSiteId: env.node('demo-node1'),
+      operation: null,
+      conflict: { kind: 'master-moved' },
+    });
   });
 
   it('re-points r2 to node2 from the snapshot both share, then syncs node2 → node3 incrementally; node1 is left as it was', async () => {
@@ -115,22 +187,41 @@ describe('re-point of a sibling replica (demo nodes)', () => {
     await expect(env.caller.replicas.syncNow({ id: r2 })).rejects.toThrow(/re-point or delete it/);
     const node1Before = tree(env, 'demo-node1');
     const plan = await env.caller.replicas.repointPlan({ id: r2 });
-    expect(plan).toMatchObject({ canProceed: true, oldMaster: 'demo-node1', newMaster: 'demo-node2', targetSite: 'demo-node3' });
+    expect(plan).toMatchObject({
+      canProceed: true,
+      oldMaster: 'demo-node1',
+      newMaster: 'demo-node2',
+      targetSite: 'demo-node3',
+    });
     expect(plan.disks.map((d) => [d.device, d.source, d.target, d.via])).toEqual([
       ['vda', 'zones/web01-disk0', 'zones/web01-disk0', 'old-master'],
       ['vdb', 'data/web01-disk1', 'zones/web01-disk1', 'old-master'],
     ]);
     // The snapshot node2 started from (r1's final one) is what the two will share.
-    const f = env.app.tasks.get(env.app.history.list({ action: 'replica.failover' }, { limit: 1, offset: 0 }).rows[0]!.taskId!)!.params as { snapshot: string };
+    const f = env.app.tasks.get(
+      env.app.history.list({ action: 'replica.failover' }, { limit: 1, offset: 0 }).rows[0]!.taskId!,
+    )!.params as { snapshot: string };
     expect(plan.disks.every((d) => d.common === f.snapshot)).toBe(true);
-    await expect(env.caller.replicas.repoint({ id: r2, confirm: 'nope' })).rejects.toThrow(/type the VM name web01/);
+    await expect(env.caller.replicas.repoint({ id: r2, confirm: 'nope' })).rejects.toThrow(
+      /type the VM name web01/,
+    );
 
     const t = await env.caller.replicas.repoint({ id: r2, confirm: 'web01' });
-    expect(env.app.replicas.row(r2)).toMatchObject({ state: 'reinit-running', operation: { kind: 'repoint', taskId: t.taskId } });
+    expect(env.app.replicas.row(r2)).toMatchObject({
+      state: 'reinit-running',
+      operation: { kind: 'repoint', taskId: t.taskId },
+    });
     await expect(env.caller.replicas.syncNow({ id: r2 })).rejects.toThrow(/in a repoint/);
     await finished(env.app, t.taskId);
     const row = env.app.replicas.row(r2);
-    expect(row).toMatchObject({ state: 'idle', enabled: true, operation: null, conflict: null, sourceSiteId: env.node('demo-node2'), targetSiteId: env.node('demo-node3') });
+    expect(row).toMatchObject({
+      state: 'idle',
+      enabled: true,
+      operation: null,
+      conflict: null,
+      sourceSiteId: env.node('demo-node2'),
+      targetSiteId: env.node('demo-node3'),
+    });
     expect(row.datasets.map((d) => [d.device, d.source, d.target])).toEqual([
       ['vda', 'zones/web01-disk0', 'zones/web01-disk0'],
       ['vdb', 'data/web01-disk1', 'zones/web01-disk1'],
@@ -145,12 +236,18 @@ describe('re-point of a sibling replica (demo nodes)', () => {
     expect(held(env, 'demo-node1', 'zones/web01-disk0')).toEqual([]);
     expect(tree(env, 'demo-node1')).toEqual(node1Before);
     // The snapshot brought over as the bridge is gone from node3 again: only r2's own are left.
-    expect(snapNames(env, 'demo-node3', 'zones/web01-disk0').every((n) => n.startsWith('tandem-r2-'))).toBe(true);
+    expect(snapNames(env, 'demo-node3', 'zones/web01-disk0').every((n) => n.startsWith('tandem-r2-'))).toBe(
+      true,
+    );
 
     // Replication goes on from node2, incrementally, on the schedule and by hand.
     const s = await sync(env, r2);
     const syncLogs = env.app.tasks.logs(s.id).map((l) => l.message);
-    expect(syncLogs.some((m) => m.startsWith(`data/web01-disk1 → zones/web01-disk1: incremental from ${row.lastSnapshot}`))).toBe(true);
+    expect(
+      syncLogs.some((m) =>
+        m.startsWith(`data/web01-disk1 → zones/web01-disk1: incremental from ${row.lastSnapshot}`),
+      ),
+    ).toBe(true);
     expect(env.app.replicas.row(r2).lastSyncBytes!).toBeLessThan(1024 ** 3);
     env.clock.advance(3600_000);
     const { started } = await env.app.scheduler.tick();
@@ -179,28 +276,64 @@ describe('re-point of a sibling replica (demo nodes)', () => {
     const n1 = env.app.replicas.node(env.node('demo-node1'));
     for (const ds of ['zones/web01-disk0', 'zones/web01-disk1']) {
       await n1.releaseHolds(ds, TAG);
-      await n1.destroySnapshots(ds, snapNames(env, 'demo-node1', ds).filter((n) => n.startsWith('tandem-r2-')));
+      await n1.destroySnapshots(
+        ds,
+        snapNames(env, 'demo-node1', ds).filter((n) => n.startsWith('tandem-r2-')),
+      );
     }
     const plan = await env.caller.replicas.repointPlan({ id: r2 });
     expect(plan.canProceed).toBe(false);
-    expect(plan.disks.every((d) => d.via === null && /demo-node1 no longer has tandem-r2-/.test(d.problem ?? ''))).toBe(true);
-    await expect(env.caller.replicas.repoint({ id: r2, confirm: 'web01' })).rejects.toThrow(/no longer has tandem-r2-.*full resync.*or delete the replica/);
-    expect(env.app.replicas.row(r2)).toMatchObject({ sourceSiteId: env.node('demo-node1'), operation: null, conflict: { kind: 'master-moved' } });
+    expect(
+      plan.disks.every((d) => d.via === null && /demo-node1 no longer has tandem-r2-/.test(d.problem ?? '')),
+    ).toBe(true);
+    await expect(env.caller.replicas.repoint({ id: r2, confirm: 'web01' })).rejects.toThrow(
+      /no longer has tandem-r2-.*full resync.*or delete the replica/,
+    );
+    expect(env.app.replicas.row(r2)).toMatchObject({
+      sourceSiteId: env.node('demo-node1'),
+      operation: null,
+      conflict: { kind: 'master-moved' },
+    });
 
     // The full resync takes the data from the new master, keeping r2's current data aside.
     const rp = await env.caller.replicas.resyncPlan({ id: r2 });
-    expect(rp).toMatchObject({ masterSite: 'demo-node2', targetSite: 'demo-node3', repoint: { toSiteId: env.node('demo-node2') } });
+    expect(rp).toMatchObject({
+      masterSite: 'demo-node2',
+      targetSite: 'demo-node3',
+      repoint: { toSiteId: env.node('demo-node2') },
+    });
     const t = await env.caller.replicas.fullResync({ id: r2, confirm: 'web01' });
     await finished(env.app, t.taskId);
-    expect(env.app.replicas.row(r2)).toMatchObject({ state: 'idle', operation: null, conflict: null, sourceSiteId: env.node('demo-node2') });
-    const kept = env.world.node('demo-node3')!.datasets.map((d) => d.name).filter((n) => n.includes('-diverged-'));
+    expect(env.app.replicas.row(r2)).toMatchObject({
+      state: 'idle',
+      operation: null,
+      conflict: null,
+      sourceSiteId: env.node('demo-node2'),
+    });
+    const kept = env.world
+      .node('demo-node3')!
+      .datasets.map((d) => d.name)
+      .filter((n) => n.includes('-diverged-'));
     expect(kept).toHaveLength(2);
-    expect(env.app.tasks.logs(t.taskId).map((l) => l.message)).toContain('data/web01-disk1 → zones/web01-disk1: full send');
+    expect(env.app.tasks.logs(t.taskId).map((l) => l.message)).toContain(
+      'data/web01-disk1 → zones/web01-disk1: full send',
+    );
     const s = await sync(env, r2);
-    expect(env.app.tasks.logs(s.id).some((l) => /^zones\/web01-disk0 → zones\/web01-disk0: incremental from/.test(l.message))).toBe(true);
+    expect(
+      env.app.tasks
+        .logs(s.id)
+        .some((l) => /^zones\/web01-disk0 → zones\/web01-disk0: incremental from/.test(l.message)),
+    ).toBe(true);
   });
 
-  for (const step of ['Bring the common snapshot to the replica', 'Switch to the new master', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication']) {
+  for (const step of [
+    'Bring the common snapshot to the replica',
+    'Switch to the new master',
+    'Snapshot on the master',
+    'Transfer to the replica',
+    'Protect and prune',
+    'Resume replication',
+  ]) {
     it(`cut off after "${step}" it resumes to the same end${['Bring the common snapshot to the replica'].includes(step) ? ', or rolls back' : ''}`, async () => {
       const first = boot({ faults: `replica.repoint:${step}:hang-after` });
       const { r2 } = await failedOver(first);
@@ -218,7 +351,11 @@ describe('re-point of a sibling replica (demo nodes)', () => {
         if (offer.rollback.ok) {
           await env.caller.tasks.rollback({ id: t.taskId, confirm: 'web01' });
           await finished(env.app, t.taskId);
-          expect(env.app.replicas.row(r2)).toMatchObject({ operation: null, sourceSiteId: env.node('demo-node1'), conflict: { kind: 'master-moved' } });
+          expect(env.app.replicas.row(r2)).toMatchObject({
+            operation: null,
+            sourceSiteId: env.node('demo-node1'),
+            conflict: { kind: 'master-moved' },
+          });
           // The snapshot it brought stays on node3: a new re-point needs nothing from the old master.
           const plan = await env.caller.replicas.repointPlan({ id: r2 });
           expect(plan.disks.map((d) => d.via)).toEqual(['direct', 'direct']);
@@ -229,7 +366,12 @@ describe('re-point of a sibling replica (demo nodes)', () => {
           await finished(env.app, t.taskId);
         }
       }
-      expect(env.app.replicas.row(r2)).toMatchObject({ state: 'idle', operation: null, conflict: null, sourceSiteId: env.node('demo-node2') });
+      expect(env.app.replicas.row(r2)).toMatchObject({
+        state: 'idle',
+        operation: null,
+        conflict: null,
+        sourceSiteId: env.node('demo-node2'),
+      });
       await sync(env, r2);
     });
   }

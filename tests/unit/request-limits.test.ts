@@ -4,7 +4,12 @@ import { limitRequest, MAX_BATCH_CALLS, MAX_BODY_BYTES } from '@/server/trpc/lim
 const URL_BASE = 'http://tandem.test/api/trpc/';
 
 function post(path: string, body: BodyInit, headers: Record<string, string> = {}): Request {
-  return new Request(URL_BASE + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, duplex: 'half' } as RequestInit);
+  return new Request(URL_BASE + path, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+    duplex: 'half',
+  } as RequestInit);
 }
 
 /** A body sent in chunks without a Content-Length, as a client streaming it would. */

@@ -113,7 +113,8 @@ describe('/api/v1: tokens', () => {
   it('answers 429 after repeated wrong tokens from one address, and 503 when a cluster cannot be reached', async () => {
     const { call, env } = await setup();
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push((await call('GET', '/sites', { token: `tdm_${'y'.repeat(43)}` })).status);
+    for (let i = 0; i < 8; i++)
+      statuses.push((await call('GET', '/sites', { token: `tdm_${'y'.repeat(43)}` })).status);
     expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
     const limited = await call('GET', '/sites', { token: `tdm_${'y'.repeat(43)}` });
     expect(limited.status).toBe(429);

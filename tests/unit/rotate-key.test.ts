@@ -26,13 +26,21 @@ describe('key rotation', () => {
     expect(newKey.equals(oldKey)).toBe(false);
     const old = new SecretBox(oldKey);
     const fresh = new SecretBox(newKey);
-    const owners = new Map(app.db.select().from(sites).all().map((s) => [s.secretId, s.id]));
+    const owners = new Map(
+      app.db
+        .select()
+        .from(sites)
+        .all()
+        .map((s) => [s.secretId, s.id]),
+    );
     const rows = app.db.select().from(secrets).all();
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       const aad = siteSecretAad(owners.get(row.id)!);
       expect(() => old.decrypt(row.ciphertext, aad)).toThrow();
-      expect(() => old.decrypt(row.ciphertext.replace(`v2.${fresh.keyId}.`, `v2.${old.keyId}.`), aad)).toThrow(/integrity check/);
+      expect(() =>
+        old.decrypt(row.ciphertext.replace(`v2.${fresh.keyId}.`, `v2.${old.keyId}.`), aad),
+      ).toThrow(/integrity check/);
       expect(fresh.decrypt(row.ciphertext, aad)).toMatch(/OPENSSH|client\.admin/);
     }
     // The running process follows the new key file; a new start uses it.
@@ -62,10 +70,20 @@ describe('key rotation', () => {
     const keyFile = path.join(dir, 'secret.key');
     // Cut off after the commit, before the rename: secret.key.new holds the key the rows need.
     const next = SecretBox.random();
-    const owners = new Map(app.db.select().from(sites).all().map((s) => [s.secretId, s.id]));
+    const owners = new Map(
+      app.db
+        .select()
+        .from(sites)
+        .all()
+        .map((s) => [s.secretId, s.id]),
+    );
     for (const row of app.db.select().from(secrets).all()) {
       const aad = siteSecretAad(owners.get(row.id)!);
-      app.db.update(secrets).set({ ciphertext: next.encrypt(app.keys.decrypt(row.ciphertext, aad), aad) }).where(eq(secrets.id, row.id)).run();
+      app.db
+        .update(secrets)
+        .set({ ciphertext: next.encrypt(app.keys.decrypt(row.ciphertext, aad), aad) })
+        .where(eq(secrets.id, row.id))
+        .run();
     }
     fs.writeFileSync(`${keyFile}.new`, next.exportKey().toString('base64') + '\n', { mode: 0o600 });
     app.db.$client.close();
@@ -77,7 +95,9 @@ describe('key rotation', () => {
     expect(after.sites.list().every((s) => s.secretError === null)).toBe(true);
 
     // Cut off before the commit: the staged key is discarded.
-    fs.writeFileSync(`${keyFile}.new`, SecretBox.random().exportKey().toString('base64') + '\n', { mode: 0o600 });
+    fs.writeFileSync(`${keyFile}.new`, SecretBox.random().exportKey().toString('base64') + '\n', {
+      mode: 0o600,
+    });
     after.db.$client.close();
     const lines2: string[] = [];
     const again = createApp({ ...quiet, dataDir: dir, log: (l) => lines2.push(l) });
@@ -89,18 +109,40 @@ describe('key rotation', () => {
     // A secret that cannot be decrypted: the rotation would lose it, so it is refused.
     const db = openDb(path.join(dir, 'tandem.db'));
     const victim = db.select().from(secrets).all()[0]!;
-    db.update(secrets).set({ ciphertext: SecretBox.random().encrypt('x', 'y') }).where(eq(secrets.id, victim.id)).run();
+    db.update(secrets)
+      .set({ ciphertext: SecretBox.random().encrypt('x', 'y') })
+      .where(eq(secrets.id, victim.id))
+      .run();
     db.$client.close();
-    expect(() => rotateSecretKey(again.db, again.keys)).toThrow(/cannot be decrypted with the current key .* before rotating/);
+    expect(() => rotateSecretKey(again.db, again.keys)).toThrow(
+      /cannot be decrypted with the current key .* before rotating/,
+    );
   });
 
-  it('re-encrypts the webhooks\' signing secrets and the SMTP password too, each still bound to its row, and a new start opens them', async () => {
+  it("re-encrypts the webhooks' signing secrets and the SMTP password too, each still bound to its row, and a new start opens them", async () => {
     const { dir, app } = await installation();
-    const { channel, secret } = app.alerts.delivery.createChannel({ kind: 'webhook', name: 'ops', url: 'https://hooks.example.com/tandem' });
+    const { channel, secret } = app.alerts.delivery.createChannel({
+      kind: 'webhook',
+      name: 'ops',
+      url: 'https://hooks.example.com/tandem',
+    });
     app.alerts.delivery.createChannel({ kind: 'email', name: 'oncall', to: ['oncall@example.com'] });
-    app.alerts.delivery.setSmtp({ host: 'smtp.example.com', port: 587, security: 'starttls', user: 'tandem', from: 'tandem@example.com', password: 'smtp password' });
-    const sealedOf = () => app.db.select().from(alertChannels).where(eq(alertChannels.id, channel.id)).get()!.sealedSecret!;
-    const smtpOf = () => (app.db.select().from(settings).where(eq(settings.key, SMTP_SETTING)).get()!.value as { sealedPassword: string }).sealedPassword;
+    app.alerts.delivery.setSmtp({
+      host: 'smtp.example.com',
+      port: 587,
+      security: 'starttls',
+      user: 'tandem',
+      from: 'tandem@example.com',
+      password: 'smtp password',
+    });
+    const sealedOf = () =>
+      app.db.select().from(alertChannels).where(eq(alertChannels.id, channel.id)).get()!.sealedSecret!;
+    const smtpOf = () =>
+      (
+        app.db.select().from(settings).where(eq(settings.key, SMTP_SETTING)).get()!.value as {
+          sealedPassword: string;
+        }
+      ).sealedPassword;
     const oldKey = new SecretBox(readKeyFile(path.join(dir, 'secret.key')));
     expect(oldKey.decrypt(sealedOf(), channelSecretAad(channel.id))).toBe(secret);
     // Bound to its row: the channel's secret does not open as another channel's.

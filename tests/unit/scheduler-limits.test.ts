@@ -23,18 +23,36 @@ async function sixReplicas(): Promise<Env> {
     { vmName: 'monitor01', from: n3, to: n1, diskZpools: {} },
   ];
   for (const s of specs) {
-    const c = await first.caller.replicas.create({ name: 'dr', vmName: s.vmName, sourceSiteId: s.from, targetSiteId: s.to, rootZpool: 'zones', diskZpools: s.diskZpools, sleepTimeSec: 30 });
+    const c = await first.caller.replicas.create({
+      name: 'dr',
+      vmName: s.vmName,
+      sourceSiteId: s.from,
+      targetSiteId: s.to,
+      rootZpool: 'zones',
+      diskZpools: s.diskZpools,
+      sleepTimeSec: 30,
+    });
     await finished(first.app, c.taskId);
   }
   first.app.scheduler.stop();
   const env = boot({ from: first, faults: 'replica.sync:Transfer to the replica:hang' });
   // All due now.
-  env.app.db.update(replicas).set({ nextSyncAt: new Date(env.clock.now() - 1000) }).run();
+  env.app.db
+    .update(replicas)
+    .set({ nextSyncAt: new Date(env.clock.now() - 1000) })
+    .run();
   return env;
 }
 
 function schedulerOf(env: Env, limits: SyncLimits) {
-  return new ReplicationScheduler(env.app.db, env.app.replicas, env.app.tasks, env.app.history, env.app.clock, limits);
+  return new ReplicationScheduler(
+    env.app.db,
+    env.app.replicas,
+    env.app.tasks,
+    env.app.history,
+    env.app.clock,
+    limits,
+  );
 }
 
 /** Syncs running now, per node id and in all. */
@@ -92,15 +110,24 @@ describe('the scheduler starts due syncs with bounded concurrency', () => {
     const env = await sixReplicas();
     const all = env.app.db.select().from(replicas).all();
     const oldest = all[all.length - 1]!;
-    env.app.db.update(replicas).set({ nextSyncAt: new Date(env.clock.now() - 3600_000) }).where(eq(replicas.id, oldest.id)).run();
+    env.app.db
+      .update(replicas)
+      .set({ nextSyncAt: new Date(env.clock.now() - 3600_000) })
+      .where(eq(replicas.id, oldest.id))
+      .run();
     const started = (await schedulerOf(env, { perNode: 100, total: 1 }).tick()).started;
     expect(env.app.tasks.get(started[0]!)!.params).toMatchObject({ replicaId: oldest.id });
   });
 
   it('reads its limits from the environment, with defaults of 2 per node and 8 in all', () => {
     expect(syncLimits({})).toEqual({ perNode: 2, total: 8 });
-    expect(syncLimits({ TANDEM_SYNCS_PER_NODE: '3', TANDEM_SYNCS_TOTAL: '12' })).toEqual({ perNode: 3, total: 12 });
-    expect(() => syncLimits({ TANDEM_SYNCS_PER_NODE: '0' })).toThrow(/TANDEM_SYNCS_PER_NODE: "0" is not a whole number from 1 to 1000/);
+    expect(syncLimits({ TANDEM_SYNCS_PER_NODE: '3', TANDEM_SYNCS_TOTAL: '12' })).toEqual({
+      perNode: 3,
+      total: 12,
+    });
+    expect(() => syncLimits({ TANDEM_SYNCS_PER_NODE: '0' })).toThrow(
+      /TANDEM_SYNCS_PER_NODE: "0" is not a whole number from 1 to 1000/,
+    );
     expect(() => syncLimits({ TANDEM_SYNCS_TOTAL: 'many' })).toThrow(/TANDEM_SYNCS_TOTAL/);
   });
 });

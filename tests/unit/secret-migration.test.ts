@@ -24,24 +24,64 @@ const KEYRING_B = '[client.admin]\n\tkey = AQBkZXZlbG9wZXItb25seS1rZXlyaW5nLWI=\
  * A data directory as the first release left it: two sites whose secrets are stored in the old
  * format (and one orphaned secret row), encrypted with `key`.
  */
-function oldInstallation(key: Buffer | ((dir: string) => Buffer), opts: { secretKey?: string } = {}): { dir: string; ids: { a: number; b: number } } {
+function oldInstallation(
+  key: Buffer | ((dir: string) => Buffer),
+  opts: { secretKey?: string } = {},
+): { dir: string; ids: { a: number; b: number } } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-migrate-'));
   const app = createApp({ dataDir: dir, demoLatencyMs: 0, log: () => {}, secretKey: opts.secretKey ?? '' });
   const k = typeof key === 'function' ? key(dir) : key;
-  const insert = (name: string, kind: 'node' | 'ceph', config: Record<string, unknown>, secret: Record<string, string>) => {
-    const secretId = app.db.insert(secrets).values({ ciphertext: legacyEncrypt(k, JSON.stringify(secret)) }).returning({ id: secrets.id }).get().id;
+  const insert = (
+    name: string,
+    kind: 'node' | 'ceph',
+    config: Record<string, unknown>,
+    secret: Record<string, string>,
+  ) => {
+    const secretId = app.db
+      .insert(secrets)
+      .values({ ciphertext: legacyEncrypt(k, JSON.stringify(secret)) })
+      .returning({ id: secrets.id })
+      .get().id;
     return app.db.insert(sites).values({ name, kind, config, secretId }).returning({ id: sites.id }).get().id;
   };
-  const a = insert('node-a', 'node', { host: 'node-a.example', port: 22, user: 'root', hypervisor: 'libvirt', zpools: ['zones'], hostKeySha256: null }, { privateKey: KEY_A });
-  const b = insert('ceph-b', 'ceph', { access: 'local', siteName: 'b', cluster: 'ceph', confPath: '/etc/ceph/ceph.conf', clientId: 'admin', keyringPath: null }, { keyring: KEYRING_B });
-  app.db.insert(secrets).values({ ciphertext: legacyEncrypt(k, JSON.stringify({ privateKey: 'orphan' })) }).run();
+  const a = insert(
+    'node-a',
+    'node',
+    {
+      host: 'node-a.example',
+      port: 22,
+      user: 'root',
+      hypervisor: 'libvirt',
+      zpools: ['zones'],
+      hostKeySha256: null,
+    },
+    { privateKey: KEY_A },
+  );
+  const b = insert(
+    'ceph-b',
+    'ceph',
+    {
+      access: 'local',
+      siteName: 'b',
+      cluster: 'ceph',
+      confPath: '/etc/ceph/ceph.conf',
+      clientId: 'admin',
+      keyringPath: null,
+    },
+    { keyring: KEYRING_B },
+  );
+  app.db
+    .insert(secrets)
+    .values({ ciphertext: legacyEncrypt(k, JSON.stringify({ privateKey: 'orphan' })) })
+    .run();
   // The first release kept no salt of its own.
   app.db.delete(settings).where(eq(settings.key, 'secrets.kdf')).run();
   app.db.$client.close();
   return { dir, ids: { a, b } };
 }
 
-const fileKey = (dir: string) => Buffer.from(fs.readFileSync(path.join(dir, 'secret.key'), 'utf8').trim(), 'base64');
+const fileKey = (dir: string) =>
+  Buffer.from(fs.readFileSync(path.join(dir, 'secret.key'), 'utf8').trim(), 'base64');
 
 function reopen(dir: string, secretKey = ''): { app: App; lines: string[] } {
   const lines: string[] = [];
@@ -64,7 +104,12 @@ describe('migration of secrets stored in the old format', () => {
     expect(lines.join('\n')).toMatch(/removed 1 stored secret\(s\) no site refers to/);
     // Bound to the site: swapping the two rows' secret ids makes both unreadable.
     const box = new SecretBox(fileKey(dir));
-    const secretOf = (siteId: number) => app.db.select().from(secrets).where(eq(secrets.id, app.db.select().from(sites).where(eq(sites.id, siteId)).get()!.secretId!)).get()!.ciphertext;
+    const secretOf = (siteId: number) =>
+      app.db
+        .select()
+        .from(secrets)
+        .where(eq(secrets.id, app.db.select().from(sites).where(eq(sites.id, siteId)).get()!.secretId!))
+        .get()!.ciphertext;
     expect(() => box.decrypt(secretOf(ids.a), siteSecretAad(ids.b))).toThrow(/integrity check/);
     expect(JSON.parse(box.decrypt(secretOf(ids.a), siteSecretAad(ids.a))).privateKey).toBe(KEY_A);
     app.db.$client.close();
@@ -77,7 +122,9 @@ describe('migration of secrets stored in the old format', () => {
 
   it('moves a passphrase installation from the fixed salt to a random salt of its own', () => {
     const pass = 'an old passphrase of the admin';
-    const { dir, ids } = oldInstallation(crypto.scryptSync(pass, 'tandem-secret-key-v1', 32), { secretKey: pass });
+    const { dir, ids } = oldInstallation(crypto.scryptSync(pass, 'tandem-secret-key-v1', 32), {
+      secretKey: pass,
+    });
     const { app, lines } = reopen(dir, pass);
     expect(lines.join('\n')).toMatch(/re-encrypted 2 stored secret\(s\)/);
     expect(app.sites.spec(ids.a).secret.privateKey).toBe(KEY_A);
@@ -96,7 +143,9 @@ describe('migration of secrets stored in the old format', () => {
     const db = openDb(file);
     const rowsBefore = db.select().from(secrets).all();
     const secondId = db.select().from(sites).where(eq(sites.id, ids.b)).get()!.secretId!;
-    db.$client.exec(`CREATE TRIGGER fail_second BEFORE UPDATE ON secrets WHEN NEW.id = ${secondId} BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    db.$client.exec(
+      `CREATE TRIGGER fail_second BEFORE UPDATE ON secrets WHEN NEW.id = ${secondId} BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
+    );
     db.$client.close();
     expect(() => reopen(dir)).toThrow(/disk full/);
     const check = openDb(file);
@@ -105,7 +154,13 @@ describe('migration of secrets stored in the old format', () => {
     check.$client.close();
     const { app } = reopen(dir);
     expect(app.sites.spec(ids.a).secret.privateKey).toBe(KEY_A);
-    expect(app.db.select().from(secrets).all().every((r) => r.ciphertext.startsWith('v2.'))).toBe(true);
+    expect(
+      app.db
+        .select()
+        .from(secrets)
+        .all()
+        .every((r) => r.ciphertext.startsWith('v2.')),
+    ).toBe(true);
     app.db.$client.close();
   });
 });

@@ -79,7 +79,9 @@ describe('secret key of an installation', () => {
     const hex = openSecretKeys(db, dir, { env: 'ab'.repeat(32), log: quiet });
     expect(hex.source).toBe('env');
     expect(() => hex.decrypt(one.encrypt('x', 'a'), 'a')).toThrow();
-    expect(openSecretKeys(db, dir, { env: 'ab'.repeat(32), log: quiet }).decrypt(hex.encrypt('hex', 'a'), 'a')).toBe('hex');
+    expect(
+      openSecretKeys(db, dir, { env: 'ab'.repeat(32), log: quiet }).decrypt(hex.encrypt('hex', 'a'), 'a'),
+    ).toBe('hex');
   });
 
   it('derives the key of a passphrase with scrypt and a random salt of the installation', () => {
@@ -91,7 +93,11 @@ describe('secret key of an installation', () => {
     expect(a.source).toBe('env-passphrase');
     // Same passphrase, two installations: two keys.
     expect(a.keyId).not.toBe(b.keyId);
-    const kdf = dbA.select().from(settings).all().find((s) => s.key === 'secrets.kdf')?.value as { name: string; salt: string; N: number };
+    const kdf = dbA
+      .select()
+      .from(settings)
+      .all()
+      .find((s) => s.key === 'secrets.kdf')?.value as { name: string; salt: string; N: number };
     expect(kdf.name).toBe('scrypt');
     expect(Buffer.from(kdf.salt, 'base64')).toHaveLength(16);
     expect(kdf.N).toBeGreaterThanOrEqual(2 ** 15);

@@ -74,7 +74,13 @@ describe('live task stream', () => {
     const first = it.next();
     await new Promise((r) => setTimeout(r, 10));
     app.auth.logout(token);
-    app.tasks.start({ name: 'after sign-out', kind: 'test', target: 'x', username: 'admin', run: async () => undefined });
+    app.tasks.start({
+      name: 'after sign-out',
+      kind: 'test',
+      target: 'x',
+      username: 'admin',
+      run: async () => undefined,
+    });
     await expect(first).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
@@ -86,17 +92,37 @@ describe('live task stream', () => {
     const it = (await createCaller(opCtx).tasks.watch())[Symbol.asyncIterator]();
     const first = it.next();
     await new Promise((r) => setTimeout(r, 10));
-    app.tasks.start({ name: 'one', kind: 'test', target: 'x', username: 'admin', run: async () => undefined });
-    await expect(first).resolves.toMatchObject({ value: expect.arrayContaining([expect.objectContaining({ name: 'one' })]) });
+    app.tasks.start({
+      name: 'one',
+      kind: 'test',
+      target: 'x',
+      username: 'admin',
+      run: async () => undefined,
+    });
+    await expect(first).resolves.toMatchObject({
+      value: expect.arrayContaining([expect.objectContaining({ name: 'one' })]),
+    });
     app.auth.updateUser(ctx.user!, other.id, { disabled: true });
     const second = it.next();
-    app.tasks.start({ name: 'two', kind: 'test', target: 'y', username: 'admin', run: async () => undefined });
+    app.tasks.start({
+      name: 'two',
+      kind: 'test',
+      target: 'y',
+      username: 'admin',
+      run: async () => undefined,
+    });
     await expect(second).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
   it('watching one task starts with its current row, so that a change just before the stream opened is not missed', async () => {
     const { app, ctx } = await signedIn();
-    const task = app.tasks.start({ name: 'quick', kind: 'test', target: 'x', username: 'admin', run: async () => undefined });
+    const task = app.tasks.start({
+      name: 'quick',
+      kind: 'test',
+      target: 'x',
+      username: 'admin',
+      run: async () => undefined,
+    });
     await app.tasks.wait(task.id);
     const it = (await createCaller(ctx).tasks.watch({ id: task.id }))[Symbol.asyncIterator]();
     const first = await Promise.race([it.next(), new Promise((r) => setTimeout(() => r('nothing'), 500))]);

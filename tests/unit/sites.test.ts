@@ -17,7 +17,12 @@ describe('sites', () => {
     const { app, dir } = testApp();
     const key = keypair(dir);
     const caller = createCaller(ctxFor(app, admin));
-    const site = await caller.sites.create({ name: 'node-a', kind: 'node', config: { host: '127.0.0.1', port: 2299, zpools: ['zones'] }, secret: { privateKey: key } });
+    const site = await caller.sites.create({
+      name: 'node-a',
+      kind: 'node',
+      config: { host: '127.0.0.1', port: 2299, zpools: ['zones'] },
+      secret: { privateKey: key },
+    });
     expect(JSON.stringify(site)).not.toContain('PRIVATE KEY');
     expect(site.hasPrivateKey).toBe(true);
     const listed = await caller.sites.list();
@@ -35,8 +40,20 @@ describe('sites', () => {
     const { app, dir } = testApp();
     const key = keypair(dir);
     const caller = createCaller(ctxFor(app, admin));
-    await caller.sites.create({ name: 'dup', kind: 'node', config: { host: 'a.example', zpools: [] }, secret: { privateKey: key } });
-    await expect(caller.sites.create({ name: 'dup', kind: 'node', config: { host: 'b.example', zpools: [] }, secret: { privateKey: key } })).rejects.toThrow('a site named "dup" already exists');
+    await caller.sites.create({
+      name: 'dup',
+      kind: 'node',
+      config: { host: 'a.example', zpools: [] },
+      secret: { privateKey: key },
+    });
+    await expect(
+      caller.sites.create({
+        name: 'dup',
+        kind: 'node',
+        config: { host: 'b.example', zpools: [] },
+        secret: { privateKey: key },
+      }),
+    ).rejects.toThrow('a site named "dup" already exists');
     const sites = await caller.sites.list();
     expect(sites).toHaveLength(1);
     expect((sites[0]!.config as { host: string }).host).toBe('a.example');
@@ -46,12 +63,26 @@ describe('sites', () => {
     const { app, dir } = testApp();
     const key = keypair(dir);
     const caller = createCaller(ctxFor(app, admin));
-    const refused = await caller.sites.create({ name: 'refused', kind: 'node', config: { host: '127.0.0.1', port: 1, zpools: [] }, secret: { privateKey: key } });
-    await expect(caller.sites.hostKey({ id: refused.id })).rejects.toThrow(/connection refused by 127.0.0.1:1/);
-    const dns = await caller.sites.create({ name: 'nxdomain', kind: 'node', config: { host: 'no-such-host.invalid', zpools: [] }, secret: { privateKey: key } });
+    const refused = await caller.sites.create({
+      name: 'refused',
+      kind: 'node',
+      config: { host: '127.0.0.1', port: 1, zpools: [] },
+      secret: { privateKey: key },
+    });
+    await expect(caller.sites.hostKey({ id: refused.id })).rejects.toThrow(
+      /connection refused by 127.0.0.1:1/,
+    );
+    const dns = await caller.sites.create({
+      name: 'nxdomain',
+      kind: 'node',
+      config: { host: 'no-such-host.invalid', zpools: [] },
+      secret: { privateKey: key },
+    });
     const r = await caller.sites.testConnection({ id: dns.id });
     expect(r.ok).toBe(false);
-    expect(r.checks[0]!.message).toMatch(/host key of no-such-host.invalid:22 is not pinned|DNS lookup of no-such-host.invalid failed/);
+    expect(r.checks[0]!.message).toMatch(
+      /host key of no-such-host.invalid:22 is not pinned|DNS lookup of no-such-host.invalid failed/,
+    );
   });
 
   it('creates, shows and removes the demo environment', async () => {
@@ -75,8 +106,14 @@ describe('sites', () => {
     app.demo.create();
     const caller = createCaller(ctxFor(app, admin));
     const id = app.sites.byName('demo-node1')!.id;
-    for (const call of [() => caller.sites.hostKey({ id }), () => caller.sites.pinHostKey({ id, fingerprint: `SHA256:${'A'.repeat(43)}` })]) {
-      await expect(call()).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', message: expect.stringMatching(/demo-node1 is simulated/) });
+    for (const call of [
+      () => caller.sites.hostKey({ id }),
+      () => caller.sites.pinHostKey({ id, fingerprint: `SHA256:${'A'.repeat(43)}` }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: 'PRECONDITION_FAILED',
+        message: expect.stringMatching(/demo-node1 is simulated/),
+      });
     }
   });
 

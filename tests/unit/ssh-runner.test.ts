@@ -50,7 +50,13 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 describe('SshRunner', () => {
   it('runs back-to-back commands on its pooled connection without waiting for delayed ACKs (Nagle off)', async () => {
     const pool = new SshPool();
-    const runner = pool.runner({ host: '127.0.0.1', port, username: 'root', privateKey: clientKey, hostKeySha256: fingerprint });
+    const runner = pool.runner({
+      host: '127.0.0.1',
+      port,
+      username: 'root',
+      privateKey: clientKey,
+      hostKeySha256: fingerprint,
+    });
     expect((await runner.run({ argv: ['echo', 'a b'] })).stdout).toBe("echo 'a b'");
     const times: number[] = [];
     for (let i = 0; i < 11; i++) {

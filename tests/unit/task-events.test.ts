@@ -33,7 +33,9 @@ async function listeners(app: App, n: number): Promise<{ rows: TaskRow[][] }> {
   for (let i = 0; i < n; i++) {
     // Ten browsers: ten sessions, ten streams.
     const s = await app.auth.login('admin', PW, `client-${i}`);
-    const it = (await createCaller({ ...ctxFor(app, s.user), token: s.token }).tasks.watch())[Symbol.asyncIterator]();
+    const it = (await createCaller({ ...ctxFor(app, s.user), token: s.token }).tasks.watch())[
+      Symbol.asyncIterator
+    ]();
     streams.push(it);
     const got: TaskRow[] = [];
     rows.push(got);
@@ -68,7 +70,8 @@ function quick(app: App, name = 'quick') {
 async function settle(app: App, id: number, rows: TaskRow[][]) {
   await app.tasks.wait(id);
   // Until every stream has delivered the task's end (observed, not a fixed wait).
-  for (let i = 0; i < 500 && !rows.every((r) => r.some((t) => t.id === id && t.state === 'finished')); i++) await new Promise((r) => setTimeout(r, 2));
+  for (let i = 0; i < 500 && !rows.every((r) => r.some((t) => t.id === id && t.state === 'finished')); i++)
+    await new Promise((r) => setTimeout(r, 2));
 }
 
 describe('task events', () => {
@@ -86,7 +89,11 @@ describe('task events', () => {
       const sent = coalesce(events.map((e) => e.task)).map(({ params: _p, ...row }) => row);
       for (const r of rows) expect(r).toEqual(sent);
       for (const r of rows) for (const x of r) expect(x).not.toHaveProperty('params');
-      perListeners.push({ events: events.length, taskReads: reads.counts.tasks, sessionReads: reads.counts.sessions });
+      perListeners.push({
+        events: events.length,
+        taskReads: reads.counts.tasks,
+        sessionReads: reads.counts.sessions,
+      });
     }
     const [one, ten] = perListeners;
     expect(one!.events).toBeGreaterThanOrEqual(7);
@@ -119,7 +126,12 @@ describe('task events', () => {
       steps: ['one'],
       run: async (ctx) => {
         await ctx.step('one', () => ctx.progress(3, 10));
-        const a = await ctx.ask({ message: 'go on?', options: [{ value: 'yes', label: 'Yes' }], defaultValue: 'yes', timeoutMs: 60_000 });
+        const a = await ctx.ask({
+          message: 'go on?',
+          options: [{ value: 'yes', label: 'Yes' }],
+          defaultValue: 'yes',
+          timeoutMs: 60_000,
+        });
         return { answer: a, at: new Date(0) };
       },
     });
@@ -128,9 +140,16 @@ describe('task events', () => {
     app.tasks.answer(u.id, (asked()!.question as { id: string }).id, 'yes', 'admin');
     await app.tasks.wait(u.id);
     expect(reads.counts.tasks).toBeLessThanOrEqual(without);
-    expect(seen.map((x) => x.event.state)).toEqual(expect.arrayContaining(['waiting', 'running', 'question', 'finished']));
+    expect(seen.map((x) => x.event.state)).toEqual(
+      expect.arrayContaining(['waiting', 'running', 'question', 'finished']),
+    );
     for (const x of seen) expect(x.event).toEqual(x.stored);
-    expect(seen[seen.length - 1]!.event).toMatchObject({ state: 'finished', result: { answer: 'yes', at: '1970-01-01T00:00:00.000Z' }, progressComplete: 10, progressTotal: 10 });
+    expect(seen[seen.length - 1]!.event).toMatchObject({
+      state: 'finished',
+      result: { answer: 'yes', at: '1970-01-01T00:00:00.000Z' },
+      progressComplete: 10,
+      progressTotal: 10,
+    });
   });
 
   it('carry the state each change happened in: a fast task is seen waiting, running, then finished', async () => {
@@ -143,8 +162,18 @@ describe('task events', () => {
       const states = mine.map((x) => x.state).filter((s, i, a) => s !== a[i - 1]);
       expect(states).toEqual(['waiting', 'running', 'finished']);
       // Each row as it was at its change: the waiting one before any step ran.
-      expect(mine[0]).toMatchObject({ state: 'waiting', lastCompletedStep: null, startedAt: null, finishedAt: null });
-      expect(mine[mine.length - 1]).toMatchObject({ state: 'finished', lastCompletedStep: 'two', progressComplete: 2, progressTotal: 2 });
+      expect(mine[0]).toMatchObject({
+        state: 'waiting',
+        lastCompletedStep: null,
+        startedAt: null,
+        finishedAt: null,
+      });
+      expect(mine[mine.length - 1]).toMatchObject({
+        state: 'finished',
+        lastCompletedStep: 'two',
+        progressComplete: 2,
+        progressTotal: 2,
+      });
     }
   });
 
@@ -161,7 +190,8 @@ describe('task events', () => {
     expect(Object.isFrozen(ra.value)).toBe(true);
     // Five quick tasks ran within the turn: each seen waiting, running, finished, in that order.
     const rows = ra.value as TaskRow[];
-    for (const t of new Set(rows.map((x) => x.id))) expect(rows.filter((x) => x.id === t).map((x) => x.state)).toEqual(['waiting', 'running', 'finished']);
+    for (const t of new Set(rows.map((x) => x.id)))
+      expect(rows.filter((x) => x.id === t).map((x) => x.state)).toEqual(['waiting', 'running', 'finished']);
     expect(new Set(rows.map((x) => x.id)).size).toBe(5);
     a.abort();
     b.abort();
@@ -172,8 +202,17 @@ describe('task events', () => {
   });
 
   it('coalesce keeps every change of state in order and the last row of each run of one state', () => {
-    const r = (id: number, state: TaskRow['state'], progressComplete: number) => ({ id, state, progressComplete }) as TaskRow;
-    const rows = [r(1, 'waiting', 0), r(1, 'running', 0), r(2, 'waiting', 0), r(1, 'running', 1), r(1, 'running', 2), r(2, 'running', 0), r(1, 'finished', 2)];
+    const r = (id: number, state: TaskRow['state'], progressComplete: number) =>
+      ({ id, state, progressComplete }) as TaskRow;
+    const rows = [
+      r(1, 'waiting', 0),
+      r(1, 'running', 0),
+      r(2, 'waiting', 0),
+      r(1, 'running', 1),
+      r(1, 'running', 2),
+      r(2, 'running', 0),
+      r(1, 'finished', 2),
+    ];
     expect(coalesce(rows).map((x) => [x.id, x.state, x.progressComplete])).toEqual([
       [1, 'waiting', 0],
       [2, 'waiting', 0],
@@ -189,7 +228,9 @@ describe('task events', () => {
     const s = await app.auth.login('admin', PW, 'c');
     const a = quick(app, 'a');
     await app.tasks.wait(a.id);
-    const it = (await createCaller({ ...ctxFor(app, s.user), token: s.token }).tasks.watch({ id: a.id + 1 }))[Symbol.asyncIterator]();
+    const it = (await createCaller({ ...ctxFor(app, s.user), token: s.token }).tasks.watch({ id: a.id + 1 }))[
+      Symbol.asyncIterator
+    ]();
     streams.push(it);
     const first = it.next();
     await new Promise((r) => setTimeout(r, 10));

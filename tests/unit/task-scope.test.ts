@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { patchTaskList, parseLock, splitQueryKey, taskTouchesQuery, reapplyNewer, rowIsNewer } from '@/components/task-scope';
+import {
+  patchTaskList,
+  parseLock,
+  splitQueryKey,
+  taskTouchesQuery,
+  reapplyNewer,
+  rowIsNewer,
+} from '@/components/task-scope';
 import { cephLock } from '@/server/domain/ceph/locks';
 import { replicaLock, replicaVmLock } from '@/server/domain/replicas/service';
 
-const cephTask = (siteId: number, scope: { pool?: string; namespace?: string; image?: string } = {}, state = 'finished', kind = 'ceph.image') => ({
+const cephTask = (
+  siteId: number,
+  scope: { pool?: string; namespace?: string; image?: string } = {},
+  state = 'finished',
+  kind = 'ceph.image',
+) => ({
   id: 7,
   kind,
   state,
@@ -22,9 +34,25 @@ describe('lock names', () => {
   it('are read as the resources they name', () => {
     expect(parseLock('site/3')).toEqual({ type: 'ceph', siteId: 3 });
     expect(parseLock('site/3/pool/rbd')).toEqual({ type: 'ceph', siteId: 3, pool: 'rbd' });
-    expect(parseLock('site/3/pool/rbd/ns/team/image/disk-1')).toEqual({ type: 'ceph', siteId: 3, pool: 'rbd', namespace: 'team', image: 'disk-1' });
-    expect(parseLock('site/3/pool/rbd/image/disk-1')).toEqual({ type: 'ceph', siteId: 3, pool: 'rbd', image: 'disk-1' });
-    expect(parseLock('site/2/vm/web01/replica/5')).toEqual({ type: 'vm', siteId: 2, vm: 'web01', replicaId: 5 });
+    expect(parseLock('site/3/pool/rbd/ns/team/image/disk-1')).toEqual({
+      type: 'ceph',
+      siteId: 3,
+      pool: 'rbd',
+      namespace: 'team',
+      image: 'disk-1',
+    });
+    expect(parseLock('site/3/pool/rbd/image/disk-1')).toEqual({
+      type: 'ceph',
+      siteId: 3,
+      pool: 'rbd',
+      image: 'disk-1',
+    });
+    expect(parseLock('site/2/vm/web01/replica/5')).toEqual({
+      type: 'vm',
+      siteId: 2,
+      vm: 'web01',
+      replicaId: 5,
+    });
     expect(parseLock('site/2/vm/web01')).toEqual({ type: 'vm', siteId: 2, vm: 'web01' });
     expect(parseLock('replica:12')).toEqual({ type: 'replica', replicaId: 12 });
     expect(parseLock('site:demo-node1')).toEqual({ type: 'other', name: 'site:demo-node1' });
@@ -42,16 +70,32 @@ describe('which queries a task touches', () => {
   });
 
   it('a Ceph task: queries of one pool, namespace or image only when the task holds them', () => {
-    const snaps = (pool: string, namespace: string, image: string) => [['ceph', 'snapshots'], { siteId: 1, pool, namespace, image }] as const;
-    expect(taskTouchesQuery(cephTask(1, { pool: 'rbd', image: 'a' }), 'state', ...snaps('rbd', '', 'a'))).toBe(true);
-    expect(taskTouchesQuery(cephTask(1, { pool: 'rbd', image: 'a' }), 'state', ...snaps('rbd', '', 'b'))).toBe(false);
-    expect(taskTouchesQuery(cephTask(1, { pool: 'rbd', image: 'a' }), 'state', ...snaps('other', '', 'a'))).toBe(false);
-    expect(taskTouchesQuery(cephTask(1, { pool: 'rbd', namespace: 'team', image: 'a' }), 'state', ...snaps('rbd', '', 'a'))).toBe(false);
+    const snaps = (pool: string, namespace: string, image: string) =>
+      [['ceph', 'snapshots'], { siteId: 1, pool, namespace, image }] as const;
+    expect(
+      taskTouchesQuery(cephTask(1, { pool: 'rbd', image: 'a' }), 'state', ...snaps('rbd', '', 'a')),
+    ).toBe(true);
+    expect(
+      taskTouchesQuery(cephTask(1, { pool: 'rbd', image: 'a' }), 'state', ...snaps('rbd', '', 'b')),
+    ).toBe(false);
+    expect(
+      taskTouchesQuery(cephTask(1, { pool: 'rbd', image: 'a' }), 'state', ...snaps('other', '', 'a')),
+    ).toBe(false);
+    expect(
+      taskTouchesQuery(
+        cephTask(1, { pool: 'rbd', namespace: 'team', image: 'a' }),
+        'state',
+        ...snaps('rbd', '', 'a'),
+      ),
+    ).toBe(false);
     // The pool's lock holds every namespace and image; the site's lock everything on the cluster.
     expect(taskTouchesQuery(cephTask(1, { pool: 'rbd' }), 'state', ...snaps('rbd', 'team', 'a'))).toBe(true);
     expect(taskTouchesQuery(cephTask(1), 'state', ...snaps('rbd', 'team', 'a'))).toBe(true);
     // A failover plan between two clusters follows tasks on either.
-    const plan = [['ceph', 'failoverPlan'], { fromSiteId: 1, toSiteId: 2, pool: 'rbd', namespace: '' }] as const;
+    const plan = [
+      ['ceph', 'failoverPlan'],
+      { fromSiteId: 1, toSiteId: 2, pool: 'rbd', namespace: '' },
+    ] as const;
     expect(taskTouchesQuery(cephTask(2, { pool: 'rbd' }), 'state', ...plan)).toBe(true);
     expect(taskTouchesQuery(cephTask(3, { pool: 'rbd' }), 'state', ...plan)).toBe(false);
   });
@@ -63,11 +107,19 @@ describe('which queries a task touches', () => {
   });
 
   it('a replica task: its VM and replica, nothing of Ceph', () => {
-    expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'list'], { vmName: 'web01' })).toBe(true);
-    expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'list'], { vmName: 'db01' })).toBe(false);
+    expect(
+      taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'list'], { vmName: 'web01' }),
+    ).toBe(true);
+    expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'list'], { vmName: 'db01' })).toBe(
+      false,
+    );
     expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'list'], undefined)).toBe(true);
-    expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'syncRuns'], { id: 5, limit: 100 })).toBe(true);
-    expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'syncRuns'], { id: 6, limit: 100 })).toBe(false);
+    expect(
+      taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'syncRuns'], { id: 5, limit: 100 }),
+    ).toBe(true);
+    expect(
+      taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ['replicas', 'syncRuns'], { id: 6, limit: 100 }),
+    ).toBe(false);
     expect(taskTouchesQuery(syncTask(5, 2, 'web01'), 'state', ...status(2))).toBe(false);
     expect(taskTouchesQuery(cephTask(2), 'state', ['replicas', 'list'], undefined)).toBe(false);
   });
@@ -88,20 +140,43 @@ describe('which queries a task touches', () => {
     expect(taskTouchesQuery(cephTask(1), 'log', ['tasks', 'get'], { id: 7 })).toBe(true);
     expect(taskTouchesQuery(cephTask(1), 'progress', ['tasks', 'recovery'], { id: 7 })).toBe(true);
     expect(taskTouchesQuery(cephTask(1), 'state', ['tasks', 'get'], { id: 8 })).toBe(false);
-    expect(taskTouchesQuery(cephTask(1), 'state', ['tasks', 'list'], { active: true, limit: 20 })).toBe(false);
+    expect(taskTouchesQuery(cephTask(1), 'state', ['tasks', 'list'], { active: true, limit: 20 })).toBe(
+      false,
+    );
   });
 
   it('the list of unfinished Ceph failovers follows the end of Ceph tasks; other queries never', () => {
-    expect(taskTouchesQuery(cephTask(1, {}, 'failed', 'ceph.failover'), 'state', ['ceph', 'unfinished'], undefined)).toBe(true);
-    expect(taskTouchesQuery(cephTask(1, {}, 'running', 'ceph.failover'), 'state', ['ceph', 'unfinished'], undefined)).toBe(false);
-    expect(taskTouchesQuery(syncTask(5, 2, 'web01', 'failed'), 'state', ['ceph', 'unfinished'], undefined)).toBe(false);
-    expect(taskTouchesQuery(cephTask(1), 'state', ['ceph', 'previewSchedule'], { interval: '1h' })).toBe(false);
+    expect(
+      taskTouchesQuery(
+        cephTask(1, {}, 'failed', 'ceph.failover'),
+        'state',
+        ['ceph', 'unfinished'],
+        undefined,
+      ),
+    ).toBe(true);
+    expect(
+      taskTouchesQuery(
+        cephTask(1, {}, 'running', 'ceph.failover'),
+        'state',
+        ['ceph', 'unfinished'],
+        undefined,
+      ),
+    ).toBe(false);
+    expect(
+      taskTouchesQuery(syncTask(5, 2, 'web01', 'failed'), 'state', ['ceph', 'unfinished'], undefined),
+    ).toBe(false);
+    expect(taskTouchesQuery(cephTask(1), 'state', ['ceph', 'previewSchedule'], { interval: '1h' })).toBe(
+      false,
+    );
     expect(taskTouchesQuery(cephTask(1), 'state', ['sites', 'list'], undefined)).toBe(false);
     expect(taskTouchesQuery(cephTask(1), 'state', ['overview', 'vms'], undefined)).toBe(false);
   });
 
   it('reads tRPC query keys', () => {
-    expect(splitQueryKey([['ceph', 'status'], { input: { siteId: 1 }, type: 'query' }])).toEqual({ path: ['ceph', 'status'], input: { siteId: 1 } });
+    expect(splitQueryKey([['ceph', 'status'], { input: { siteId: 1 }, type: 'query' }])).toEqual({
+      path: ['ceph', 'status'],
+      input: { siteId: 1 },
+    });
     expect(splitQueryKey(['not-trpc'])).toBeNull();
   });
 });
@@ -122,7 +197,13 @@ describe('task lists kept current from events', () => {
 });
 
 describe('a task list fetched before an event and answered after it', () => {
-  const row = (state: string, progressComplete: number, attempts = 1) => ({ id: 9, state, progressComplete, attempts, name: 'Check demo-node1' });
+  const row = (state: string, progressComplete: number, attempts = 1) => ({
+    id: 9,
+    state,
+    progressComplete,
+    attempts,
+    name: 'Check demo-node1',
+  });
   it('gets the newer rows the stream delivered put back', () => {
     expect(rowIsNewer(row('finished', 4), row('running', 3))).toBe(true);
     expect(rowIsNewer(row('running', 3), row('running', 2))).toBe(true);

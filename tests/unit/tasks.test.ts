@@ -59,19 +59,52 @@ describe('task engine', () => {
   it('allows one task per resource and names the holder in the conflict', async () => {
     const { app } = setup();
     const gate = deferred();
-    const a = app.tasks.start({ name: 'Failover web01', kind: 'x', target: 'vm:web01', username: 'alice', run: () => gate.p });
-    expect(() => app.tasks.start({ name: 'Second', kind: 'x', target: 'vm:web01', username: 'bob', run: async () => {} })).toThrow(
-      new RegExp(`task #${a.id} "Failover web01"`),
-    );
+    const a = app.tasks.start({
+      name: 'Failover web01',
+      kind: 'x',
+      target: 'vm:web01',
+      username: 'alice',
+      run: () => gate.p,
+    });
+    expect(() =>
+      app.tasks.start({
+        name: 'Second',
+        kind: 'x',
+        target: 'vm:web01',
+        username: 'bob',
+        run: async () => {},
+      }),
+    ).toThrow(new RegExp(`task #${a.id} "Failover web01"`));
     // Extra locks conflict too.
-    expect(() => app.tasks.start({ name: 'Third', kind: 'x', target: 'vm:other', locks: ['vm:web01'], username: 'bob', run: async () => {} })).toThrow(/busy/);
+    expect(() =>
+      app.tasks.start({
+        name: 'Third',
+        kind: 'x',
+        target: 'vm:other',
+        locks: ['vm:web01'],
+        username: 'bob',
+        run: async () => {},
+      }),
+    ).toThrow(/busy/);
     // A different resource is fine.
-    const c = app.tasks.start({ name: 'Other', kind: 'x', target: 'vm:db01', username: 'bob', run: async () => {} });
+    const c = app.tasks.start({
+      name: 'Other',
+      kind: 'x',
+      target: 'vm:db01',
+      username: 'bob',
+      run: async () => {},
+    });
     await app.tasks.wait(c.id);
     gate.resolve();
     await app.tasks.wait(a.id);
     // Released after the end.
-    const d = app.tasks.start({ name: 'Again', kind: 'x', target: 'vm:web01', username: 'bob', run: async () => {} });
+    const d = app.tasks.start({
+      name: 'Again',
+      kind: 'x',
+      target: 'vm:web01',
+      username: 'bob',
+      run: async () => {},
+    });
     expect((await app.tasks.wait(d.id)).state).toBe('finished');
   });
 
@@ -85,11 +118,13 @@ describe('task engine', () => {
       steps: ['wait', 'after'],
       username: 'alice',
       run: async (ctx) => {
-        await ctx.step('wait', () =>
-          new Promise<void>((_, reject) => {
-            started.resolve();
-            ctx.signal.addEventListener('abort', () => reject(new Error('aborted')));
-          }),
+        await ctx.step(
+          'wait',
+          () =>
+            new Promise<void>((_, reject) => {
+              started.resolve();
+              ctx.signal.addEventListener('abort', () => reject(new Error('aborted')));
+            }),
         );
         await ctx.step('after', () => {});
       },
@@ -111,7 +146,16 @@ describe('task engine', () => {
       kind: 'x',
       target: 'r',
       username: 'alice',
-      run: (ctx) => ctx.ask({ message: 'Proceed?', options: [{ value: 'yes', label: 'Yes' }, { value: 'no', label: 'No' }], defaultValue: 'no', timeoutMs: 60_000 }),
+      run: (ctx) =>
+        ctx.ask({
+          message: 'Proceed?',
+          options: [
+            { value: 'yes', label: 'Yes' },
+            { value: 'no', label: 'No' },
+          ],
+          defaultValue: 'no',
+          timeoutMs: 60_000,
+        }),
     });
     await new Promise((r) => setTimeout(r, 20));
     const row = app.tasks.get(t.id)!;
@@ -135,7 +179,16 @@ describe('task engine', () => {
       kind: 'x',
       target: 'r',
       username: 'alice',
-      run: (ctx) => ctx.ask({ message: 'Proceed?', options: [{ value: 'yes', label: 'Yes' }, { value: 'no', label: 'No' }], defaultValue: 'no', timeoutMs: 30 }),
+      run: (ctx) =>
+        ctx.ask({
+          message: 'Proceed?',
+          options: [
+            { value: 'yes', label: 'Yes' },
+            { value: 'no', label: 'No' },
+          ],
+          defaultValue: 'no',
+          timeoutMs: 30,
+        }),
     });
     const done = await app.tasks.wait(t.id);
     expect(done.result).toBe('no');
@@ -149,7 +202,13 @@ describe('task engine', () => {
       kind: 'x',
       target: 'r',
       username: 'alice',
-      run: (ctx) => ctx.ask({ message: '?', options: [{ value: 'a', label: 'A' }], defaultValue: 'a', timeoutMs: 60_000 }),
+      run: (ctx) =>
+        ctx.ask({
+          message: '?',
+          options: [{ value: 'a', label: 'A' }],
+          defaultValue: 'a',
+          timeoutMs: 60_000,
+        }),
     });
     await new Promise((r) => setTimeout(r, 10));
     app.tasks.cancel(t.id, 'bob');
@@ -201,7 +260,9 @@ describe('task engine', () => {
     expect(row.state).toBe('interrupted');
     expect(row.lastCompletedStep).toBe('first');
     expect(next.steps(t.id).map((s) => s.state)).toEqual(['done', 'failed']);
-    expect(app.history.list({ target: 'vm:z' }, { limit: 5, offset: 0 }).rows[0]!.error).toMatch(/interrupted \(last completed step: first\)/);
+    expect(app.history.list({ target: 'vm:z' }, { limit: 5, offset: 0 }).rows[0]!.error).toMatch(
+      /interrupted \(last completed step: first\)/,
+    );
     // The new process holds no lock for it.
     expect(next.holder('vm:z')).toBeUndefined();
     gate.resolve();

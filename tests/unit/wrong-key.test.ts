@@ -22,7 +22,12 @@ async function installation() {
   app.demo.create();
   const caller = createCaller(ctxFor(app, admin));
   const key = keypair(dir);
-  const node = await caller.sites.create({ name: 'node-real', kind: 'node', config: { host: '127.0.0.1', port: 1, zpools: ['zones'] }, secret: { privateKey: key } });
+  const node = await caller.sites.create({
+    name: 'node-real',
+    kind: 'node',
+    config: { host: '127.0.0.1', port: 1, zpools: ['zones'] },
+    secret: { privateKey: key },
+  });
   const ceph = await caller.sites.create({
     name: 'ceph-real',
     kind: 'ceph',
@@ -38,8 +43,15 @@ describe('a lost or wrong secret key', () => {
   it('leaves the console working: the sites whose secret cannot be decrypted say so, and only they', async () => {
     const { dir, key, ids } = await installation();
     const lines: string[] = [];
-    const app = createApp({ dataDir: dir, demoLatencyMs: 0, log: (l) => lines.push(l), secretKey: 'cd'.repeat(32) });
-    expect(lines.join('\n')).toMatch(/the secret of 2 site\(s\) \(ceph-real, node-real\) cannot be decrypted with the current key \(TANDEM_SECRET_KEY\)/);
+    const app = createApp({
+      dataDir: dir,
+      demoLatencyMs: 0,
+      log: (l) => lines.push(l),
+      secretKey: 'cd'.repeat(32),
+    });
+    expect(lines.join('\n')).toMatch(
+      /the secret of 2 site\(s\) \(ceph-real, node-real\) cannot be decrypted with the current key \(TANDEM_SECRET_KEY\)/,
+    );
     const caller = createCaller(ctxFor(app, admin));
 
     const list = await caller.sites.list();

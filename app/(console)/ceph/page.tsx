@@ -29,9 +29,16 @@ export default function CephPage() {
   const params = useSearchParams();
   const [chosen, setChosen] = useState<number | null>(() => Number(params.get('site')) || null);
   const siteId = (chosen && clusters.some((c) => c.id === chosen) ? chosen : null) ?? clusters[0]?.id ?? null;
-  const [selected, setSelected] = useState<Scope | null>(() => (params.get('pool') ? { pool: params.get('pool')!, namespace: params.get('ns') ?? '' } : null));
+  const [selected, setSelected] = useState<Scope | null>(() =>
+    params.get('pool') ? { pool: params.get('pool')!, namespace: params.get('ns') ?? '' } : null,
+  );
   // A split-brain row's "Resolve" sets the failback wizard's image and other cluster (and remounts it).
-  const [resolve, setResolve] = useState<{ image: string; toSiteId: number; scope: string; n: number } | null>(null);
+  const [resolve, setResolve] = useState<{
+    image: string;
+    toSiteId: number;
+    scope: string;
+    n: number;
+  } | null>(null);
   // The failover previews ask both clusters for every image of the pool: they start once the image table shows its first pages.
   const [shownScope, setShownScope] = useState('');
   // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).
@@ -41,7 +48,11 @@ export default function CephPage() {
     refetchInterval: (q) => statusRefetchMs(q.state.data),
   });
   // Asked only of a cluster that answers (a query batched with the status would hold it back).
-  const daemons = useQuery({ ...trpc.ceph.daemons.queryOptions({ siteId: siteId ?? 0 }), enabled: !!siteId && hasPools(status.data), refetchInterval: 30_000 });
+  const daemons = useQuery({
+    ...trpc.ceph.daemons.queryOptions({ siteId: siteId ?? 0 }),
+    enabled: !!siteId && hasPools(status.data),
+    refetchInterval: 30_000,
+  });
   const onTask = (taskId: number) => track(taskId);
 
   const pools = status.data?.pools ?? [];
@@ -51,7 +62,8 @@ export default function CephPage() {
     pools.find((p) => p.mode !== 'disabled' && p.namespace === '') ??
     pools.find((p) => p.namespace === '') ??
     pools[0];
-  const poolMirrored = !!entry && pools.some((p) => p.pool === entry.pool && p.namespace === '' && p.mode !== 'disabled');
+  const poolMirrored =
+    !!entry && pools.some((p) => p.pool === entry.pool && p.namespace === '' && p.mode !== 'disabled');
   const cluster = clusters.find((c) => c.id === siteId);
   const others = clusters.filter((c) => c.id !== siteId);
   const scopeKey = entry ? `${siteId}/${entry.pool}/${entry.namespace}` : '';
@@ -62,7 +74,11 @@ export default function CephPage() {
   const openCluster = (id: number) => (setChosen(id), setSelected(null));
   const takeOver = (s: Scope, fromId: number) => {
     setSelected(s);
-    requestAnimationFrame(() => document.getElementById(`ceph-takeover-${fromId}`)?.scrollIntoView({ behavior: 'smooth', block: 'start' }));
+    requestAnimationFrame(() =>
+      document
+        .getElementById(`ceph-takeover-${fromId}`)
+        ?.scrollIntoView({ behavior: 'smooth', block: 'start' }),
+    );
   };
 
   return (
@@ -79,7 +95,13 @@ export default function CephPage() {
       )}
       <div className="mb-4 flex flex-wrap gap-2" role="tablist" aria-label="Clusters">
         {clusters.map((c) => (
-          <Button key={c.id} role="tab" aria-selected={c.id === siteId} variant={c.id === siteId ? 'primary' : 'secondary'} onClick={() => openCluster(c.id)}>
+          <Button
+            key={c.id}
+            role="tab"
+            aria-selected={c.id === siteId}
+            variant={c.id === siteId ? 'primary' : 'secondary'}
+            onClick={() => openCluster(c.id)}
+          >
             {c.name} {c.demo && <DemoBadge />}
           </Button>
         ))}
@@ -92,9 +114,13 @@ export default function CephPage() {
       )}
       {status.data && <ClusterState name={cluster?.name ?? ''} status={status.data} />}
       {status.data?.state === 'unreachable' && cluster && others.length > 0 && (
-        <div className="mb-4 flex flex-wrap items-center gap-2 rounded-md border border-zinc-200 px-3 py-2 text-sm dark:border-zinc-700" data-testid="ceph-takeover-hint">
+        <div
+          className="mb-4 flex flex-wrap items-center gap-2 rounded-md border border-zinc-200 px-3 py-2 text-sm dark:border-zinc-700"
+          data-testid="ceph-takeover-hint"
+        >
           <p>
-            {cluster.name} cannot be reached. To fail its pools over, open {others.map((o) => o.name).join(' or ')}.
+            {cluster.name} cannot be reached. To fail its pools over, open{' '}
+            {others.map((o) => o.name).join(' or ')}.
           </p>
           {others.map((o) => (
             <Button key={o.id} variant="primary" onClick={() => openCluster(o.id)}>
@@ -122,8 +148,21 @@ export default function CephPage() {
           {entry &&
             here &&
             sources.map((src) => (
-              <div key={`takeover/${scopeKey}/${src.id}`} id={`ceph-takeover-${src.id}`} className="scroll-mt-4" data-testid="ceph-takeover" data-from={src.name}>
-                <CephFailoverWizard from={{ id: src.id, name: src.name }} to={here} pool={entry.pool} namespace={entry.namespace} images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }} ready={shownScope === scopeKey} />
+              <div
+                key={`takeover/${scopeKey}/${src.id}`}
+                id={`ceph-takeover-${src.id}`}
+                className="scroll-mt-4"
+                data-testid="ceph-takeover"
+                data-from={src.name}
+              >
+                <CephFailoverWizard
+                  from={{ id: src.id, name: src.name }}
+                  to={here}
+                  pool={entry.pool}
+                  namespace={entry.namespace}
+                  images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }}
+                  ready={shownScope === scopeKey}
+                />
               </div>
             ))}
 
@@ -142,11 +181,24 @@ export default function CephPage() {
               track={track}
               onResolveSplitBrain={(image, toSiteId) => {
                 setResolve((r) => ({ image, toSiteId, scope: scopeKey, n: (r?.n ?? 0) + 1 }));
-                requestAnimationFrame(() => document.getElementById('ceph-failback')?.scrollIntoView({ behavior: 'smooth', block: 'center' }));
+                requestAnimationFrame(() =>
+                  document
+                    .getElementById('ceph-failback')
+                    ?.scrollIntoView({ behavior: 'smooth', block: 'center' }),
+                );
               }}
             />
           )}
-          {entry && <KeptCopies key={`kept/${scopeKey}`} siteId={siteId} clusterName={cluster?.name ?? ''} scope={{ pool: entry.pool, namespace: entry.namespace }} copies={entry.kept} track={track} />}
+          {entry && (
+            <KeptCopies
+              key={`kept/${scopeKey}`}
+              siteId={siteId}
+              clusterName={cluster?.name ?? ''}
+              scope={{ pool: entry.pool, namespace: entry.namespace }}
+              copies={entry.kept}
+              track={track}
+            />
+          )}
 
           {entry && here && entry.mode !== 'disabled' && others[0] && (
             <div data-testid="ceph-failover">
@@ -168,7 +220,16 @@ export default function CephPage() {
             </div>
           )}
 
-          {entry && <Schedules key={`schedules/${scopeKey}`} siteId={siteId} pool={entry.pool} namespace={entry.namespace} imageCount={entry.counts.total} track={track} />}
+          {entry && (
+            <Schedules
+              key={`schedules/${scopeKey}`}
+              siteId={siteId}
+              pool={entry.pool}
+              namespace={entry.namespace}
+              imageCount={entry.counts.total}
+              track={track}
+            />
+          )}
 
           <Daemons daemons={daemons.data} error={daemons.error} />
         </div>

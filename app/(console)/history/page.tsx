@@ -4,7 +4,18 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useMemo, useState } from 'react';
 import { errorText, useTRPC } from '@/components/trpc';
-import { Badge, Button, Card, Empty, ErrorBox, PageTitle, Select, TextInput, formatDuration, formatTime } from '@/components/ui';
+import {
+  Badge,
+  Button,
+  Card,
+  Empty,
+  ErrorBox,
+  PageTitle,
+  Select,
+  TextInput,
+  formatDuration,
+  formatTime,
+} from '@/components/ui';
 
 type Outcome = 'success' | 'failure' | 'cancelled' | 'started';
 
@@ -29,34 +40,76 @@ export default function HistoryPage() {
     [target, action, username, outcome, from, to],
   );
   const actions = useQuery(trpc.history.actions.queryOptions());
-  const q = useQuery({ ...trpc.history.list.queryOptions({ filter, page, pageSize: 25 }), placeholderData: keepPreviousData });
+  const q = useQuery({
+    ...trpc.history.list.queryOptions({ filter, page, pageSize: 25 }),
+    placeholderData: keepPreviousData,
+  });
   const pages = q.data ? Math.max(1, Math.ceil(q.data.total / q.data.pageSize)) : 1;
-  const csvHref = `/api/history/export?${new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)])).toString()}`;
+  const csvHref = `/api/history/export?${new URLSearchParams(
+    Object.entries(filter)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, String(v)]),
+  ).toString()}`;
   const reset = (fn: () => void) => {
     fn();
     setPage(1);
   };
   return (
     <>
-      <PageTitle actions={<a href={csvHref} className="rounded-md border border-zinc-300 px-3 py-1.5 text-sm font-medium hover:bg-zinc-50 dark:border-zinc-600 dark:hover:bg-zinc-800" download>Export CSV</a>}>History</PageTitle>
+      <PageTitle
+        actions={
+          <a
+            href={csvHref}
+            className="rounded-md border border-zinc-300 px-3 py-1.5 text-sm font-medium hover:bg-zinc-50 dark:border-zinc-600 dark:hover:bg-zinc-800"
+            download
+          >
+            Export CSV
+          </a>
+        }
+      >
+        History
+      </PageTitle>
       <Card className="mb-4">
         <div className="grid gap-3 sm:grid-cols-3 lg:grid-cols-6">
-          <TextInput label="Target" value={target} onChange={(e) => reset(() => setTarget(e.target.value))} placeholder="e.g. site:demo-node1" />
+          <TextInput
+            label="Target"
+            value={target}
+            onChange={(e) => reset(() => setTarget(e.target.value))}
+            placeholder="e.g. site:demo-node1"
+          />
           <Select label="Action" value={action} onChange={(e) => reset(() => setAction(e.target.value))}>
             <option value="">Any</option>
             {actions.data?.map((a) => (
               <option key={a}>{a}</option>
             ))}
           </Select>
-          <TextInput label="User" value={username} onChange={(e) => reset(() => setUsername(e.target.value))} />
-          <Select label="Outcome" value={outcome} onChange={(e) => reset(() => setOutcome(e.target.value as '' | Outcome))}>
+          <TextInput
+            label="User"
+            value={username}
+            onChange={(e) => reset(() => setUsername(e.target.value))}
+          />
+          <Select
+            label="Outcome"
+            value={outcome}
+            onChange={(e) => reset(() => setOutcome(e.target.value as '' | Outcome))}
+          >
             <option value="">Any</option>
             <option value="success">success</option>
             <option value="failure">failure</option>
             <option value="cancelled">cancelled</option>
           </Select>
-          <TextInput label="From" type="datetime-local" value={from} onChange={(e) => reset(() => setFrom(e.target.value))} />
-          <TextInput label="To" type="datetime-local" value={to} onChange={(e) => reset(() => setTo(e.target.value))} />
+          <TextInput
+            label="From"
+            type="datetime-local"
+            value={from}
+            onChange={(e) => reset(() => setFrom(e.target.value))}
+          />
+          <TextInput
+            label="To"
+            type="datetime-local"
+            value={to}
+            onChange={(e) => reset(() => setTo(e.target.value))}
+          />
         </div>
       </Card>
       {q.error && <ErrorBox error={errorText(q.error)} />}
@@ -77,7 +130,11 @@ export default function HistoryPage() {
             </thead>
             <tbody>
               {q.data.rows.map((r) => (
-                <tr key={r.id} className="border-t border-zinc-100 align-top dark:border-zinc-800" data-testid="history-row">
+                <tr
+                  key={r.id}
+                  className="border-t border-zinc-100 align-top dark:border-zinc-800"
+                  data-testid="history-row"
+                >
                   <td className="py-1.5 whitespace-nowrap">{formatTime(r.at)}</td>
                   <td>
                     {r.username}
@@ -86,9 +143,15 @@ export default function HistoryPage() {
                   <td className="font-mono text-xs">{r.action}</td>
                   <td>{r.target}</td>
                   <td>
-                    <Badge tone={r.outcome === 'success' ? 'ok' : r.outcome === 'failure' ? 'error' : 'muted'}>{r.outcome}</Badge>
+                    <Badge
+                      tone={r.outcome === 'success' ? 'ok' : r.outcome === 'failure' ? 'error' : 'muted'}
+                    >
+                      {r.outcome}
+                    </Badge>
                   </td>
-                  <td className="tabular-nums">{r.durationMs !== null ? formatDuration(r.durationMs) : '—'}</td>
+                  <td className="tabular-nums">
+                    {r.durationMs !== null ? formatDuration(r.durationMs) : '—'}
+                  </td>
                   <td className="max-w-md text-xs text-zinc-600 dark:text-zinc-400">
                     {r.taskId && (
                       <Link className="text-brand-600 hover:underline" href={`/tasks/${r.taskId}`}>
@@ -103,7 +166,9 @@ export default function HistoryPage() {
           </table>
         )}
         <div className="mt-3 flex items-center justify-between text-sm">
-          <span className="text-zinc-500">{q.data ? `${q.data.total} entr${q.data.total === 1 ? 'y' : 'ies'}` : ''}</span>
+          <span className="text-zinc-500">
+            {q.data ? `${q.data.total} entr${q.data.total === 1 ? 'y' : 'ies'}` : ''}
+          </span>
           <span className="flex items-center gap-2">
             <Button disabled={page <= 1} onClick={() => setPage((p) => p - 1)}>
               Previous

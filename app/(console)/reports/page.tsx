@@ -18,7 +18,9 @@ export default function ReportsPage() {
   const [planId, setPlanId] = useState(0);
   const [kind, setKind] = useState<Kind | ''>('');
   const plans = useQuery(trpc.plans.list.queryOptions());
-  const q = useQuery(trpc.plans.reports.queryOptions({ planId: planId || undefined, kind: kind || undefined, limit: 100 }));
+  const q = useQuery(
+    trpc.plans.reports.queryOptions({ planId: planId || undefined, kind: kind || undefined, limit: 100 }),
+  );
   return (
     <>
       <PageTitle>Run reports</PageTitle>
@@ -58,7 +60,11 @@ export default function ReportsPage() {
             </thead>
             <tbody>
               {(q.data ?? []).map((r) => (
-                <tr key={r.id} data-testid="report-row" className="border-t border-zinc-100 dark:border-zinc-800">
+                <tr
+                  key={r.id}
+                  data-testid="report-row"
+                  className="border-t border-zinc-100 dark:border-zinc-800"
+                >
                   <td className="px-2 py-1.5">
                     <Link href={`/reports/${r.id}`} className="font-medium text-brand-600 hover:underline">
                       #{r.id} {runTitle(r.kind, r.direction, r.objectRun)}
@@ -74,8 +80,16 @@ export default function ReportsPage() {
                   <td className="px-2 py-1.5">
                     <RunStateBadge state={r.state} />
                   </td>
-                  <td className="px-2 py-1.5 tabular-nums">{r.dataLossSec === null ? '—' : r.dataLossSec === 0 ? 'none' : formatSeconds(r.dataLossSec)}</td>
-                  <td className="px-2 py-1.5 tabular-nums">{r.recoveryTimeMs === null ? '—' : formatDuration(r.recoveryTimeMs)}</td>
+                  <td className="px-2 py-1.5 tabular-nums">
+                    {r.dataLossSec === null
+                      ? '—'
+                      : r.dataLossSec === 0
+                        ? 'none'
+                        : formatSeconds(r.dataLossSec)}
+                  </td>
+                  <td className="px-2 py-1.5 tabular-nums">
+                    {r.recoveryTimeMs === null ? '—' : formatDuration(r.recoveryTimeMs)}
+                  </td>
                 </tr>
               ))}
             </tbody>

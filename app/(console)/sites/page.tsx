@@ -23,7 +23,12 @@ export default function SitesPage() {
   const demo = useQuery(trpc.demo.status.queryOptions());
   const [adding, setAdding] = useState<null | 'node' | 'ceph'>(null);
   const [checks, setChecks] = useState<Record<number, Check[]>>({});
-  const [hostKey, setHostKey] = useState<{ id: number; name: string; presented: string; pinned: string | null } | null>(null);
+  const [hostKey, setHostKey] = useState<{
+    id: number;
+    name: string;
+    presented: string;
+    pinned: string | null;
+  } | null>(null);
   const [removing, setRemoving] = useState<{ id: number; name: string } | null>(null);
   const [removingDemo, setRemovingDemo] = useState(false);
   const [reentering, setReentering] = useState<number | null>(null);
@@ -39,7 +44,9 @@ export default function SitesPage() {
       onError: (e) => toast.error(errorText(e)),
     }),
   );
-  const fetchKey = useMutation(trpc.sites.hostKey.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
+  const fetchKey = useMutation(
+    trpc.sites.hostKey.mutationOptions({ onError: (e) => toast.error(errorText(e)) }),
+  );
   const pin = useMutation(
     trpc.sites.pinHostKey.mutationOptions({
       onSuccess: () => {
@@ -66,9 +73,17 @@ export default function SitesPage() {
       onError: (e) => toast.error(errorText(e)),
     }),
   );
-  const demoCreate = useMutation(trpc.demo.create.mutationOptions({ onSuccess: () => (toast.success('Demo environment created'), refresh()), onError: (e) => toast.error(errorText(e)) }));
+  const demoCreate = useMutation(
+    trpc.demo.create.mutationOptions({
+      onSuccess: () => (toast.success('Demo environment created'), refresh()),
+      onError: (e) => toast.error(errorText(e)),
+    }),
+  );
   const demoRemove = useMutation(
-    trpc.demo.remove.mutationOptions({ onSuccess: () => (toast.success('Demo environment removed'), setRemovingDemo(false), refresh()), onError: (e) => toast.error(errorText(e)) }),
+    trpc.demo.remove.mutationOptions({
+      onSuccess: () => (toast.success('Demo environment removed'), setRemovingDemo(false), refresh()),
+      onError: (e) => toast.error(errorText(e)),
+    }),
   );
 
   return (
@@ -120,7 +135,8 @@ export default function SitesPage() {
         }
       >
         <p className="text-sm text-zinc-600 dark:text-zinc-400">
-          Three simulated compute nodes and two simulated Ceph clusters, run inside Tandem, for trying the console without real machines.
+          Three simulated compute nodes and two simulated Ceph clusters, run inside Tandem, for trying the
+          console without real machines.
           {demo.data?.present ? ' They are present and marked “Demo”.' : ' Not present.'}
         </p>
       </Card>
@@ -139,25 +155,46 @@ export default function SitesPage() {
                     <Badge>{s.kind === 'node' ? 'node' : 'ceph'}</Badge>
                     {s.demo && <DemoBadge />}
                     <span className="text-xs text-zinc-500">
-                      {ssh ? `${String(c.user)}@${String(c.host)}:${String(c.port)}` : `local CLI · ${String(c.confPath)}`}
+                      {ssh
+                        ? `${String(c.user)}@${String(c.host)}:${String(c.port)}`
+                        : `local CLI · ${String(c.confPath)}`}
                       {s.kind === 'ceph' && ` · site name ${String(c.siteName)}`}
                     </span>
                     {s.secretError && <Badge tone="error">secret unreadable</Badge>}
-                    {ssh && !s.demo && (c.hostKeySha256 ? <Badge tone="ok" title={String(c.hostKeySha256)}>host key pinned</Badge> : <Badge tone="warn">host key not pinned</Badge>)}
+                    {ssh &&
+                      !s.demo &&
+                      (c.hostKeySha256 ? (
+                        <Badge tone="ok" title={String(c.hostKeySha256)}>
+                          host key pinned
+                        </Badge>
+                      ) : (
+                        <Badge tone="warn">host key not pinned</Badge>
+                      ))}
                   </div>
                   <div className="flex flex-wrap gap-1.5">
                     {ssh && !s.demo && (
                       <Button
                         busy={fetchKey.isPending && fetchKey.variables?.id === s.id}
-                        onClick={() => fetchKey.mutate({ id: s.id }, { onSuccess: (r) => setHostKey({ id: s.id, name: s.name, ...r }) })}
+                        onClick={() =>
+                          fetchKey.mutate(
+                            { id: s.id },
+                            { onSuccess: (r) => setHostKey({ id: s.id, name: s.name, ...r }) },
+                          )
+                        }
                       >
                         Host key…
                       </Button>
                     )}
-                    <Button busy={test.isPending && test.variables?.id === s.id} onClick={() => test.mutate({ id: s.id })}>
+                    <Button
+                      busy={test.isPending && test.variables?.id === s.id}
+                      onClick={() => test.mutate({ id: s.id })}
+                    >
                       Test connection
                     </Button>
-                    <Button busy={check.isPending && check.variables?.id === s.id} onClick={() => check.mutate({ id: s.id })}>
+                    <Button
+                      busy={check.isPending && check.variables?.id === s.id}
+                      onClick={() => check.mutate({ id: s.id })}
+                    >
                       Check
                     </Button>
                     {!s.demo && (
@@ -168,9 +205,14 @@ export default function SitesPage() {
                   </div>
                 </div>
                 {s.secretError && (
-                  <div className="mt-2 rounded border border-red-200 bg-red-50 p-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-300" role="alert" data-testid="secret-error">
+                  <div
+                    className="mt-2 rounded border border-red-200 bg-red-50 p-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-300"
+                    role="alert"
+                    data-testid="secret-error"
+                  >
                     <p>
-                      {s.secretError.charAt(0).toUpperCase() + s.secretError.slice(1)}. Tandem cannot reach this site until then; everything else works.
+                      {s.secretError.charAt(0).toUpperCase() + s.secretError.slice(1)}. Tandem cannot reach
+                      this site until then; everything else works.
                       {reentering !== s.id && (
                         <Button className="ml-2" onClick={() => setReentering(s.id)}>
                           Re-enter secret…
@@ -193,7 +235,12 @@ export default function SitesPage() {
                 {checks[s.id] && (
                   <ul className="mt-2 space-y-0.5 text-sm" aria-label={`Connection checks for ${s.name}`}>
                     {checks[s.id]!.map((ch) => (
-                      <li key={ch.name} className={ch.ok ? 'text-emerald-700 dark:text-emerald-400' : 'text-red-700 dark:text-red-400'}>
+                      <li
+                        key={ch.name}
+                        className={
+                          ch.ok ? 'text-emerald-700 dark:text-emerald-400' : 'text-red-700 dark:text-red-400'
+                        }
+                      >
                         {ch.ok ? '✓' : '✗'} {ch.name}: {ch.message}
                       </li>
                     ))}
@@ -213,12 +260,22 @@ export default function SitesPage() {
         onCancel={() => setHostKey(null)}
       >
         <p>The host presents this key fingerprint:</p>
-        <p className="font-mono text-xs break-all" data-testid="presented-fingerprint">{hostKey?.presented}</p>
+        <p className="font-mono text-xs break-all" data-testid="presented-fingerprint">
+          {hostKey?.presented}
+        </p>
         {hostKey?.pinned && hostKey.pinned !== hostKey.presented && (
-          <p className="font-medium text-red-700 dark:text-red-400">It differs from the pinned key {hostKey.pinned}. Pin the new one only if you know the host was reinstalled.</p>
+          <p className="font-medium text-red-700 dark:text-red-400">
+            It differs from the pinned key {hostKey.pinned}. Pin the new one only if you know the host was
+            reinstalled.
+          </p>
         )}
-        {hostKey?.pinned === hostKey?.presented && <p className="text-emerald-700 dark:text-emerald-400">It matches the pinned key.</p>}
-        <p>Compare it with <code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code> on the host. Tandem refuses to connect to a host whose key differs from the pinned one.</p>
+        {hostKey?.pinned === hostKey?.presented && (
+          <p className="text-emerald-700 dark:text-emerald-400">It matches the pinned key.</p>
+        )}
+        <p>
+          Compare it with <code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code> on the host. Tandem
+          refuses to connect to a host whose key differs from the pinned one.
+        </p>
       </ConfirmDialog>
       <ConfirmDialog
         open={!!removing}
@@ -230,9 +287,20 @@ export default function SitesPage() {
         onConfirm={() => removing && remove.mutate({ id: removing.id })}
         onCancel={() => setRemoving(null)}
       >
-        <p>Tandem forgets this site and deletes its stored key or keyring. Nothing on the machine itself is changed.</p>
+        <p>
+          Tandem forgets this site and deletes its stored key or keyring. Nothing on the machine itself is
+          changed.
+        </p>
       </ConfirmDialog>
-      <ConfirmDialog open={removingDemo} title="Remove the demo environment?" confirmLabel="Remove demo sites" danger busy={demoRemove.isPending} onConfirm={() => demoRemove.mutate()} onCancel={() => setRemovingDemo(false)}>
+      <ConfirmDialog
+        open={removingDemo}
+        title="Remove the demo environment?"
+        confirmLabel="Remove demo sites"
+        danger
+        busy={demoRemove.isPending}
+        onConfirm={() => demoRemove.mutate()}
+        onCancel={() => setRemovingDemo(false)}
+      >
         <p>The five simulated sites disappear from Tandem. History stays. You can create them again later.</p>
       </ConfirmDialog>
     </>

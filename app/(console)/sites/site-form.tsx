@@ -6,7 +6,15 @@ import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { Button, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
 
 /** Registers a node or a Ceph cluster; secrets go up once and never come back. */
-export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; onDone: (name: string) => void; onCancel: () => void }) {
+export function SiteForm({
+  kind,
+  onDone,
+  onCancel,
+}: {
+  kind: 'node' | 'ceph';
+  onDone: (name: string) => void;
+  onCancel: () => void;
+}) {
   const trpc = useTRPC();
   const [v, setV] = useState<Record<string, string>>({
     name: '',
@@ -24,7 +32,8 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
     privateKey: '',
     keyring: '',
   });
-  const set = (k: string) => (e: { target: { value: string } }) => setV((s) => ({ ...s, [k]: e.target.value }));
+  const set = (k: string) => (e: { target: { value: string } }) =>
+    setV((s) => ({ ...s, [k]: e.target.value }));
   const create = useMutation(trpc.sites.create.mutationOptions({ onSuccess: (s) => onDone(s.name) }));
   const fe = fieldErrors(create.error);
   const f = (k: string) => fe[k] ?? fe[`config.${k}`] ?? fe[`secret.${k}`];
@@ -32,7 +41,13 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
   const submit = () => {
     const config: Record<string, string | number | boolean | string[] | null | undefined> =
       kind === 'node'
-        ? { host: v.host, port: Number(v.port), user: v.user, hypervisor: v.hypervisor, zpools: v.zpools!.split(/[\s,]+/).filter(Boolean) }
+        ? {
+            host: v.host,
+            port: Number(v.port),
+            user: v.user,
+            hypervisor: v.hypervisor,
+            zpools: v.zpools!.split(/[\s,]+/).filter(Boolean),
+          }
         : {
             access: v.access,
             siteName: v.siteName,
@@ -42,7 +57,15 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
             keyringPath: v.keyringPath || null,
             ...(v.access === 'ssh' ? { host: v.host, port: Number(v.port), user: v.user } : {}),
           };
-    create.mutate({ name: v.name!, kind, config, secret: { privateKey: ssh ? v.privateKey : '', keyring: kind === 'ceph' && v.access === 'local' ? v.keyring : '' } });
+    create.mutate({
+      name: v.name!,
+      kind,
+      config,
+      secret: {
+        privateKey: ssh ? v.privateKey : '',
+        keyring: kind === 'ceph' && v.access === 'local' ? v.keyring : '',
+      },
+    });
   };
   return (
     <form
@@ -60,16 +83,47 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
       <TextInput label="Name in Tandem" value={v.name} onChange={set('name')} error={f('name')} required />
       {kind === 'ceph' && (
         <>
-          <TextInput label="Mirroring site name" value={v.siteName} onChange={set('siteName')} error={f('siteName')} hint="As in rbd mirror pool info --site-name" required />
+          <TextInput
+            label="Mirroring site name"
+            value={v.siteName}
+            onChange={set('siteName')}
+            error={f('siteName')}
+            hint="As in rbd mirror pool info --site-name"
+            required
+          />
           <Select label="Access" value={v.access} onChange={set('access')}>
             <option value="local">rbd/ceph CLI on the Tandem host</option>
             <option value="ssh">rbd/ceph CLI over SSH on an admin host</option>
           </Select>
           <TextInput label="Cluster name" value={v.cluster} onChange={set('cluster')} error={f('cluster')} />
-          <TextInput label="ceph.conf path" value={v.confPath} onChange={set('confPath')} error={f('confPath')} />
-          <TextInput label="Client id" value={v.clientId} onChange={set('clientId')} error={f('clientId')} hint="Without “client.”" />
-          <TextInput label="Keyring path (optional)" value={v.keyringPath} onChange={set('keyringPath')} error={f('keyringPath')} />
-          {v.access === 'local' && <TextArea label="Or paste the keyring (stored encrypted)" value={v.keyring} onChange={set('keyring')} error={f('keyring')} autoComplete="off" />}
+          <TextInput
+            label="ceph.conf path"
+            value={v.confPath}
+            onChange={set('confPath')}
+            error={f('confPath')}
+          />
+          <TextInput
+            label="Client id"
+            value={v.clientId}
+            onChange={set('clientId')}
+            error={f('clientId')}
+            hint="Without “client.”"
+          />
+          <TextInput
+            label="Keyring path (optional)"
+            value={v.keyringPath}
+            onChange={set('keyringPath')}
+            error={f('keyringPath')}
+          />
+          {v.access === 'local' && (
+            <TextArea
+              label="Or paste the keyring (stored encrypted)"
+              value={v.keyring}
+              onChange={set('keyring')}
+              error={f('keyring')}
+              autoComplete="off"
+            />
+          )}
         </>
       )}
       {ssh && (
@@ -85,12 +139,25 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
             <option value="libvirt">libvirt (virsh)</option>
             <option value="vmadm">SmartOS vmadm</option>
           </Select>
-          <TextInput label="zpools" value={v.zpools} onChange={set('zpools')} error={f('zpools') ?? fe['config.zpools.0']} hint="Space or comma separated" />
+          <TextInput
+            label="zpools"
+            value={v.zpools}
+            onChange={set('zpools')}
+            error={f('zpools') ?? fe['config.zpools.0']}
+            hint="Space or comma separated"
+          />
         </>
       )}
       {ssh && (
         <div className="md:col-span-2">
-          <TextArea label="SSH private key (stored encrypted, never shown again)" value={v.privateKey} onChange={set('privateKey')} error={f('privateKey')} autoComplete="off" required />
+          <TextArea
+            label="SSH private key (stored encrypted, never shown again)"
+            value={v.privateKey}
+            onChange={set('privateKey')}
+            error={f('privateKey')}
+            autoComplete="off"
+            required
+          />
         </div>
       )}
       <div className="flex gap-2 md:col-span-2">
@@ -99,13 +166,26 @@ export function SiteForm({ kind, onDone, onCancel }: { kind: 'node' | 'ceph'; on
         </Button>
         <Button onClick={onCancel}>Cancel</Button>
       </div>
-      {ssh && <p className="text-xs text-zinc-500 md:col-span-2">After registering, use “Host key…” to see and pin the host key fingerprint before the first connection.</p>}
+      {ssh && (
+        <p className="text-xs text-zinc-500 md:col-span-2">
+          After registering, use “Host key…” to see and pin the host key fingerprint before the first
+          connection.
+        </p>
+      )}
     </form>
   );
 }
 
 /** Replaces the stored secret of a site (an SSH private key, or a pasted keyring of local Ceph access). */
-export function SecretForm({ site, onDone, onCancel }: { site: { id: number; name: string; kind: 'node' | 'ceph'; config: Record<string, unknown> }; onDone: () => void; onCancel: () => void }) {
+export function SecretForm({
+  site,
+  onDone,
+  onCancel,
+}: {
+  site: { id: number; name: string; kind: 'node' | 'ceph'; config: Record<string, unknown> };
+  onDone: () => void;
+  onCancel: () => void;
+}) {
   const trpc = useTRPC();
   const ssh = site.kind === 'node' || site.config.access === 'ssh';
   const [value, setValue] = useState('');
@@ -123,7 +203,11 @@ export function SecretForm({ site, onDone, onCancel }: { site: { id: number; nam
     >
       {update.error && !Object.keys(fe).length && <ErrorBox error={errorText(update.error)} />}
       <TextArea
-        label={ssh ? 'SSH private key (stored encrypted, never shown again)' : 'Ceph keyring (stored encrypted, never shown again)'}
+        label={
+          ssh
+            ? 'SSH private key (stored encrypted, never shown again)'
+            : 'Ceph keyring (stored encrypted, never shown again)'
+        }
         value={value}
         onChange={(e) => setValue(e.target.value)}
         error={fe[`secret.${field}`] ?? fe[field]}

@@ -34,7 +34,10 @@ export default function TasksPage() {
                 <tr key={t.id} className="border-t border-zinc-100 dark:border-zinc-800">
                   <td className="py-1.5 tabular-nums">{t.id}</td>
                   <td>
-                    <Link className="text-brand-600 hover:underline dark:text-brand-50" href={`/tasks/${t.id}`}>
+                    <Link
+                      className="text-brand-600 hover:underline dark:text-brand-50"
+                      href={`/tasks/${t.id}`}
+                    >
                       {t.name}
                     </Link>
                   </td>
@@ -47,7 +50,11 @@ export default function TasksPage() {
                   </td>
                   <td>{t.createdBy}</td>
                   <td>{formatTime(t.startedAt ?? t.createdAt)}</td>
-                  <td>{t.finishedAt && t.startedAt ? formatDuration(t.finishedAt.getTime() - t.startedAt.getTime()) : '—'}</td>
+                  <td>
+                    {t.finishedAt && t.startedAt
+                      ? formatDuration(t.finishedAt.getTime() - t.startedAt.getTime())
+                      : '—'}
+                  </td>
                 </tr>
               ))}
             </tbody>

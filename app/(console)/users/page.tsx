@@ -4,7 +4,17 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Badge, Button, Card, ConfirmDialog, ErrorBox, PageTitle, Select, TextInput, formatTime } from '@/components/ui';
+import {
+  Badge,
+  Button,
+  Card,
+  ConfirmDialog,
+  ErrorBox,
+  PageTitle,
+  Select,
+  TextInput,
+  formatTime,
+} from '@/components/ui';
 
 type Role = 'viewer' | 'operator' | 'admin';
 
@@ -26,9 +36,21 @@ export default function UsersPage() {
       },
     }),
   );
-  const update = useMutation(trpc.users.update.mutationOptions({ onSuccess: () => (toast.success('Saved'), refresh()), onError }));
-  const setPw = useMutation(trpc.users.setPassword.mutationOptions({ onSuccess: () => toast.success('Password changed; that user’s sessions were ended'), onError }));
-  const remove = useMutation(trpc.users.remove.mutationOptions({ onSuccess: () => (toast.success('User deleted'), setDeleting(null), refresh()), onError }));
+  const update = useMutation(
+    trpc.users.update.mutationOptions({ onSuccess: () => (toast.success('Saved'), refresh()), onError }),
+  );
+  const setPw = useMutation(
+    trpc.users.setPassword.mutationOptions({
+      onSuccess: () => toast.success('Password changed; that user’s sessions were ended'),
+      onError,
+    }),
+  );
+  const remove = useMutation(
+    trpc.users.remove.mutationOptions({
+      onSuccess: () => (toast.success('User deleted'), setDeleting(null), refresh()),
+      onError,
+    }),
+  );
   const fe = fieldErrors(create.error);
   return (
     <>
@@ -41,9 +63,28 @@ export default function UsersPage() {
             create.mutate(form);
           }}
         >
-          <TextInput label="Username" value={form.username} onChange={(e) => setForm({ ...form, username: e.target.value })} error={fe.username} required />
-          <TextInput label="Password" type="password" autoComplete="new-password" value={form.password} onChange={(e) => setForm({ ...form, password: e.target.value })} error={fe.password} hint="At least 10 characters" required />
-          <Select label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as Role })}>
+          <TextInput
+            label="Username"
+            value={form.username}
+            onChange={(e) => setForm({ ...form, username: e.target.value })}
+            error={fe.username}
+            required
+          />
+          <TextInput
+            label="Password"
+            type="password"
+            autoComplete="new-password"
+            value={form.password}
+            onChange={(e) => setForm({ ...form, password: e.target.value })}
+            error={fe.password}
+            hint="At least 10 characters"
+            required
+          />
+          <Select
+            label="Role"
+            value={form.role}
+            onChange={(e) => setForm({ ...form, role: e.target.value as Role })}
+          >
             <option value="viewer">viewer — reads everything</option>
             <option value="operator">operator — runs replication and failover</option>
             <option value="admin">admin — also manages sites and users</option>
@@ -52,7 +93,11 @@ export default function UsersPage() {
             Add user
           </Button>
         </form>
-        {create.error && !Object.keys(fe).length && <div className="mt-2"><ErrorBox error={errorText(create.error)} /></div>}
+        {create.error && !Object.keys(fe).length && (
+          <div className="mt-2">
+            <ErrorBox error={errorText(create.error)} />
+          </div>
+        )}
       </Card>
       <Card>
         {users.error && <ErrorBox error={errorText(users.error)} />}
@@ -71,8 +116,15 @@ export default function UsersPage() {
               <tr key={u.id} className="border-t border-zinc-100 dark:border-zinc-800">
                 <td className="py-1.5 font-medium">{u.username}</td>
                 <td>
-                  <label className="sr-only" htmlFor={`role-${u.id}`}>Role of {u.username}</label>
-                  <select id={`role-${u.id}`} className="rounded border border-zinc-300 bg-transparent px-1 py-0.5 text-sm dark:border-zinc-600" value={u.role} onChange={(e) => update.mutate({ id: u.id, role: e.target.value as Role })}>
+                  <label className="sr-only" htmlFor={`role-${u.id}`}>
+                    Role of {u.username}
+                  </label>
+                  <select
+                    id={`role-${u.id}`}
+                    className="rounded border border-zinc-300 bg-transparent px-1 py-0.5 text-sm dark:border-zinc-600"
+                    value={u.role}
+                    onChange={(e) => update.mutate({ id: u.id, role: e.target.value as Role })}
+                  >
                     <option value="viewer">viewer</option>
                     <option value="operator">operator</option>
                     <option value="admin">admin</option>
@@ -81,7 +133,9 @@ export default function UsersPage() {
                 <td>{u.disabled ? <Badge tone="warn">disabled</Badge> : <Badge tone="ok">active</Badge>}</td>
                 <td>{formatTime(u.createdAt)}</td>
                 <td className="flex justify-end gap-1 py-1">
-                  <Button onClick={() => update.mutate({ id: u.id, disabled: !u.disabled })}>{u.disabled ? 'Enable' : 'Disable'}</Button>
+                  <Button onClick={() => update.mutate({ id: u.id, disabled: !u.disabled })}>
+                    {u.disabled ? 'Enable' : 'Disable'}
+                  </Button>
                   <Button
                     onClick={() => {
                       const pw = window.prompt(`New password for ${u.username} (at least 10 characters)`);
@@ -99,7 +153,15 @@ export default function UsersPage() {
           </tbody>
         </table>
       </Card>
-      <ConfirmDialog open={!!deleting} title={`Delete user ${deleting?.username ?? ''}?`} confirmLabel="Delete user" danger busy={remove.isPending} onConfirm={() => deleting && remove.mutate({ id: deleting.id })} onCancel={() => setDeleting(null)}>
+      <ConfirmDialog
+        open={!!deleting}
+        title={`Delete user ${deleting?.username ?? ''}?`}
+        confirmLabel="Delete user"
+        danger
+        busy={remove.isPending}
+        onConfirm={() => deleting && remove.mutate({ id: deleting.id })}
+        onCancel={() => setDeleting(null)}
+      >
         <p>The account and its sessions are removed. Its history entries stay.</p>
       </ConfirmDialog>
     </>

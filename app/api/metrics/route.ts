@@ -8,7 +8,10 @@ export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
 const text = (body: string, status: number, headers: Record<string, string> = {}) =>
-  new Response(`${body}\n`, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers } });
+  new Response(`${body}\n`, {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
 
 /**
  * Prometheus metrics (exposition format), for a bearer token of scope `metrics` (Settings → API
@@ -22,11 +25,19 @@ export async function GET(req: Request) {
   const given = bearerToken(req.headers.get('authorization'));
   const check = app.apiTokens.verify(given, 'metrics');
   if (!check.ok) {
-    const challenge = given ? `Bearer realm="tandem", error="invalid_token", error_description="${check.reason}"` : 'Bearer realm="tandem"';
+    const challenge = given
+      ? `Bearer realm="tandem", error="invalid_token", error_description="${check.reason}"`
+      : 'Bearer realm="tandem"';
     return text(check.reason, 401, { 'www-authenticate': challenge });
   }
   try {
-    const m = await scrapeMetrics({ db: app.db, clock: app.clock, sites: app.sites, ceph: app.ceph, objects: () => app.protection.objects() });
+    const m = await scrapeMetrics({
+      db: app.db,
+      clock: app.clock,
+      sites: app.sites,
+      ceph: app.ceph,
+      objects: () => app.protection.objects(),
+    });
     return new Response(m.text, { headers: { 'content-type': m.contentType, 'cache-control': 'no-store' } });
   } catch (e) {
     console.error('[tandem] /api/metrics:', e);

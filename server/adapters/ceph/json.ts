@@ -13,7 +13,9 @@
 const LONG_INT = /"(?:[^"\\]|\\.)*"|(?<![\d.eE+-])(-?\d{16,})(?=\s*[,}\]]|\s*$)/g;
 
 export function quoteLongIntegers(text: string): string {
-  return text.replace(LONG_INT, (match, digits: string | undefined) => (digits === undefined ? match : `"${digits}"`));
+  return text.replace(LONG_INT, (match, digits: string | undefined) =>
+    digits === undefined ? match : `"${digits}"`,
+  );
 }
 
 /** `JSON.parse` with long integers turned into strings; empty output parses as `null`. */

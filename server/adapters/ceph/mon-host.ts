@@ -42,18 +42,21 @@ function entries(text: string): string[] {
 
 function checkIPv4(ip: string): void {
   const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw bad(`${ip} is not an IPv4 address`);
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
+    throw bad(`${ip} is not an IPv4 address`);
 }
 
 function checkHost(host: string): void {
   if (/^[\d.]+$/.test(host)) return checkIPv4(host);
-  if (host.length > 253 || !host.split('.').every((l) => HOST_LABEL.test(l))) throw bad(`${host} is not a host name or address`);
+  if (host.length > 253 || !host.split('.').every((l) => HOST_LABEL.test(l)))
+    throw bad(`${host} is not a host name or address`);
 }
 
 function checkPort(port: string | undefined, whole: string): void {
   if (port === undefined) return;
   if (port === '') throw bad(`the port of ${whole} is missing after the colon`);
-  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw bad(`port ${port} of ${whole} is not between 1 and 65535`);
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+    throw bad(`port ${port} of ${whole} is not between 1 and 65535`);
 }
 
 /** `host[:port]`, `[ipv6][:port]`; with `typed`, an IP only (Ceph parses entity addresses), and an optional `/nonce`. */
@@ -63,7 +66,8 @@ function checkAddress(addr: string, whole: string, typed: boolean): void {
     const slash = rest.lastIndexOf('/');
     if (slash >= 0) {
       const nonce = rest.slice(slash + 1);
-      if (!/^\d+$/.test(nonce)) throw bad(`the nonce ${JSON.stringify(nonce)} of ${whole} is not a whole number`);
+      if (!/^\d+$/.test(nonce))
+        throw bad(`the nonce ${JSON.stringify(nonce)} of ${whole} is not a whole number`);
       rest = rest.slice(0, slash);
     }
   }
@@ -84,7 +88,8 @@ function checkTyped(item: string, whole: string): void {
   const m = /^([A-Za-z][A-Za-z0-9]*):(.*)$/.exec(item);
   if (!m) throw bad(`${JSON.stringify(whole)}: inside [ ] each address starts with v1: or v2:`);
   const proto = m[1]!.toLowerCase();
-  if (proto !== 'v1' && proto !== 'v2' && proto !== 'any') throw bad(`${m[1]}: in ${whole} is not a messenger protocol: use v1 or v2`);
+  if (proto !== 'v1' && proto !== 'v2' && proto !== 'any')
+    throw bad(`${m[1]}: in ${whole} is not a messenger protocol: use v1 or v2`);
   checkAddress(m[2]!, whole, true);
 }
 

@@ -27,11 +27,19 @@ import type {
 
 /** A 64-bit id: a JSON number, or a string after parseJsonExact quoted it. */
 const exactId = z.union([z.string().regex(/^-?\d+$/), z.number().int()]).transform((v) => String(v));
-const num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
+const num = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^-?\d+(\.\d+)?$/)
+    .transform(Number),
+]);
 
 /** Removes cephx keys (`"key":"…"`, `key = …`) from CLI output kept for diagnostics. */
 export function redactKeys(text: string): string {
-  return text.replace(/("key"\s*:\s*")[^"]*(")/g, '$1<redacted>$2').replace(/(\bkey\s*=\s*)\S+/g, '$1<redacted>');
+  return text
+    .replace(/("key"\s*:\s*")[^"]*(")/g, '$1<redacted>$2')
+    .replace(/(\bkey\s*=\s*)\S+/g, '$1<redacted>');
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, stdout: string, what: string): z.output<S> {
@@ -39,12 +47,17 @@ export function parseWith<S extends z.ZodType>(schema: S, stdout: string, what: 
   try {
     raw = parseJsonExact(stdout);
   } catch (e) {
-    throw new AppError('INTERNAL', `${what}: the CLI printed something that is not JSON (${(e as Error).message}): ${redactKeys(stdout).slice(0, 200)}`);
+    throw new AppError(
+      'INTERNAL',
+      `${what}: the CLI printed something that is not JSON (${(e as Error).message}): ${redactKeys(stdout).slice(0, 200)}`,
+    );
   }
   const r = schema.safeParse(raw);
   if (!r.success) {
     const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new AppError('INTERNAL', `${what}: unexpected output shape (${issues.join('; ')})`, { details: { output: redactKeys(stdout).slice(0, 2000) } });
+    throw new AppError('INTERNAL', `${what}: unexpected output shape (${issues.join('; ')})`, {
+      details: { output: redactKeys(stdout).slice(0, 2000) },
+    });
   }
   return r.data;
 }
@@ -75,22 +88,25 @@ export function parsePoolInfo(stdout: string, pool: string, namespace = ''): Poo
     namespace,
     mode: d.mode as MirrorMode,
     siteName: d.site_name ?? null,
-    peers: (d.peers ?? []).map(
-      (p): MirrorPeer => ({
-        uuid: p.uuid,
-        siteName: p.site_name,
-        direction: p.direction ?? 'rx-tx',
-        clientName: p.client_name,
-        ...(p.mirror_uuid !== undefined ? { mirrorUuid: p.mirror_uuid } : {}),
-        ...(p.mon_host ? { monHost: p.mon_host } : {}),
-      }),
-    ),
+    peers: (d.peers ?? []).map((p): MirrorPeer => ({
+      uuid: p.uuid,
+      siteName: p.site_name,
+      direction: p.direction ?? 'rx-tx',
+      clientName: p.client_name,
+      ...(p.mirror_uuid !== undefined ? { mirrorUuid: p.mirror_uuid } : {}),
+      ...(p.mon_host ? { monHost: p.mon_host } : {}),
+    })),
   };
 }
 
 // ------------------------------------------------------------------ descriptions and states
 
-const n = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : null);
+const n = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v)
+    ? v
+    : typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)
+      ? Number(v)
+      : null;
 
 /** Parses `replaying, {json}`, `local image is primary`, `bootstrapping, IMAGE_SYNC/… 45%`, … */
 export function parseMirrorDescription(description: string): MirrorDescription {
@@ -194,7 +210,11 @@ function toPeerSite(p: z.output<typeof peerSiteSchema>): PeerSiteStatus {
   };
 }
 
-function toImageStatus(s: z.output<typeof imageStatusSchema>, pool: string, namespace: string): ImageMirrorStatus {
+function toImageStatus(
+  s: z.output<typeof imageStatusSchema>,
+  pool: string,
+  namespace: string,
+): ImageMirrorStatus {
   const st = parseMirrorState(s.state);
   return {
     pool,
@@ -208,10 +228,20 @@ function toImageStatus(s: z.output<typeof imageStatusSchema>, pool: string, name
     description: parseMirrorDescription(s.description),
     lastUpdate: s.last_update || null,
     daemon: s.daemon_service
-      ? { serviceId: s.daemon_service.service_id, instanceId: s.daemon_service.instance_id, daemonId: s.daemon_service.daemon_id, hostname: s.daemon_service.hostname }
+      ? {
+          serviceId: s.daemon_service.service_id,
+          instanceId: s.daemon_service.instance_id,
+          daemonId: s.daemon_service.daemon_id,
+          hostname: s.daemon_service.hostname,
+        }
       : null,
     peerSites: s.peer_sites.map(toPeerSite),
-    snapshots: (s.snapshots ?? []).map((x): StatusSnapshot => ({ id: x.id, name: x.name, demoted: x.demoted, mirrorPeerUuids: x.mirror_peer_uuids })),
+    snapshots: (s.snapshots ?? []).map((x): StatusSnapshot => ({
+      id: x.id,
+      name: x.name,
+      demoted: x.demoted,
+      mirrorPeerUuids: x.mirror_peer_uuids,
+    })),
   };
 }
 
@@ -253,7 +283,12 @@ export interface ParsedPoolStatus {
 export function parsePoolStatus(stdout: string, pool: string, namespace = ''): ParsedPoolStatus {
   const d = parseWith(poolStatusSchema, stdout, 'rbd mirror pool status');
   return {
-    summary: { health: d.summary.health, daemonHealth: d.summary.daemon_health, imageHealth: d.summary.image_health, states: d.summary.states },
+    summary: {
+      health: d.summary.health,
+      daemonHealth: d.summary.daemon_health,
+      imageHealth: d.summary.image_health,
+      states: d.summary.states,
+    },
     daemons: d.daemons.map((x) => ({
       serviceId: x.service_id,
       instanceId: x.instance_id,
@@ -281,11 +316,18 @@ const lsLongSchema = z.array(
 
 export function parseLsLong(stdout: string): { name: string; id: string | null; sizeBytes: number }[] {
   const rows = stdout.trim() === '' ? [] : parseWith(lsLongSchema, stdout, 'rbd ls -l');
-  return rows.filter((r) => r.snapshot === undefined).map((r) => ({ name: r.image, id: r.id ?? null, sizeBytes: r.size }));
+  return rows
+    .filter((r) => r.snapshot === undefined)
+    .map((r) => ({ name: r.image, id: r.id ?? null, sizeBytes: r.size }));
 }
 
 /** Joins `rbd ls -l` and the verbose pool status into one list (images of either source). */
-export function mergeImageList(pool: string, namespace: string, ls: { name: string; id: string | null; sizeBytes: number }[], statuses: ImageMirrorStatus[]): ImageSummary[] {
+export function mergeImageList(
+  pool: string,
+  namespace: string,
+  ls: { name: string; id: string | null; sizeBytes: number }[],
+  statuses: ImageMirrorStatus[],
+): ImageSummary[] {
   const byName = new Map(statuses.map((s) => [s.name, s]));
   const out: ImageSummary[] = [];
   const seen = new Set<string>();
@@ -301,13 +343,23 @@ export function mergeImageList(pool: string, namespace: string, ls: { name: stri
       rawDescription: s.rawDescription,
       lastUpdate: s.lastUpdate,
       primary: s.description.localPrimary ? true : replaying ? false : null,
-      mode: inferMirrorMode(s.description) ?? s.peerSites.map((p) => inferMirrorMode(p.description)).find((m) => m !== null) ?? null,
+      mode:
+        inferMirrorMode(s.description) ??
+        s.peerSites.map((p) => inferMirrorMode(p.description)).find((m) => m !== null) ??
+        null,
       peerSites: s.peerSites,
     };
   };
   for (const img of ls) {
     seen.add(img.name);
-    out.push({ pool, namespace, name: img.name, id: img.id, sizeBytes: img.sizeBytes, mirroring: mirroring(byName.get(img.name)) });
+    out.push({
+      pool,
+      namespace,
+      name: img.name,
+      id: img.id,
+      sizeBytes: img.sizeBytes,
+      mirroring: mirroring(byName.get(img.name)),
+    });
   }
   for (const s of statuses) {
     if (seen.has(s.name)) continue;
@@ -387,7 +439,13 @@ export function parseSnapLs(stdout: string): ImageSnapshot[] {
     const ns = r.namespace;
     const isMirror = ns?.type === 'mirror';
     const state = ns?.state ?? '';
-    const primary = isMirror ? (r.name.startsWith('.mirror.non_primary.') ? false : r.name.startsWith('.mirror.primary.') ? true : state === 'primary') : false;
+    const primary = isMirror
+      ? r.name.startsWith('.mirror.non_primary.')
+        ? false
+        : r.name.startsWith('.mirror.primary.')
+          ? true
+          : state === 'primary'
+      : false;
     return {
       id: r.id,
       name: r.name,
@@ -420,12 +478,19 @@ export function promoteReadiness(snaps: ImageSnapshot[]): { ready: boolean; reas
   const mirror = snaps.filter((s) => s.mirror);
   const last = mirror[mirror.length - 1];
   if (!last?.mirror) return { ready: false, reason: 'the image has no mirror snapshots' };
-  if (last.mirror.primary && !last.mirror.demoted) return { ready: false, reason: 'the image is already primary' };
+  if (last.mirror.primary && !last.mirror.demoted)
+    return { ready: false, reason: 'the image is already primary' };
   if (last.mirror.primary && last.mirror.demoted) {
-    return { ready: false, reason: 'the newest mirror snapshot is this image\'s own demotion: the other side has not sent anything since; promoting here now may split the brain if the other side was promoted' };
+    return {
+      ready: false,
+      reason:
+        "the newest mirror snapshot is this image's own demotion: the other side has not sent anything since; promoting here now may split the brain if the other side was promoted",
+    };
   }
-  if (!last.mirror.complete) return { ready: false, reason: `snapshot ${last.id} is still being copied from the primary` };
-  if (!last.mirror.demoted) return { ready: false, reason: 'the primary has not been demoted (or its demotion has not arrived yet)' };
+  if (!last.mirror.complete)
+    return { ready: false, reason: `snapshot ${last.id} is still being copied from the primary` };
+  if (!last.mirror.demoted)
+    return { ready: false, reason: 'the primary has not been demoted (or its demotion has not arrived yet)' };
   return { ready: true, reason: 'the demotion of the other side has been copied completely' };
 }
 
@@ -444,24 +509,40 @@ export function newestRecoveryPoint(snaps: ImageSnapshot[]): ImageSnapshot | nul
 
 export function parseSnapshotIdLine(stdout: string): string {
   const m = /Snapshot ID:\s*(\d+)/.exec(stdout);
-  if (!m) throw new AppError('INTERNAL', `rbd mirror image snapshot: no snapshot id in its output: ${stdout.slice(0, 200)}`);
+  if (!m)
+    throw new AppError(
+      'INTERNAL',
+      `rbd mirror image snapshot: no snapshot id in its output: ${stdout.slice(0, 200)}`,
+    );
   return m[1]!;
 }
 
 // ------------------------------------------------------------------ schedules
 
-const scheduleItemSchema = z.looseObject({ interval: z.string(), start_time: z.string().nullable().default('') });
+const scheduleItemSchema = z.looseObject({
+  interval: z.string(),
+  start_time: z.string().nullable().default(''),
+});
 const scheduleLsRecursiveSchema = z.array(
-  z.looseObject({ pool: z.string(), namespace: z.string(), image: z.string(), items: z.array(scheduleItemSchema).default([]) }),
+  z.looseObject({
+    pool: z.string(),
+    namespace: z.string(),
+    image: z.string(),
+    items: z.array(scheduleItemSchema).default([]),
+  }),
 );
 
 export function parseScheduleLsRecursive(stdout: string): SnapshotScheduleEntry[] {
-  const rows = stdout.trim() === '' ? [] : parseWith(scheduleLsRecursiveSchema, stdout, 'rbd mirror snapshot schedule ls');
+  const rows =
+    stdout.trim() === ''
+      ? []
+      : parseWith(scheduleLsRecursiveSchema, stdout, 'rbd mirror snapshot schedule ls');
   return rows.map((r) => {
     const pool = r.pool === '-' || r.pool === '' ? null : r.pool;
     const namespace = pool === null || r.namespace === '-' ? null : r.namespace;
     const image = pool === null || r.image === '-' ? null : r.image;
-    const level: SnapshotScheduleEntry['level'] = pool === null ? 'global' : image !== null ? 'image' : namespace !== null ? 'namespace' : 'pool';
+    const level: SnapshotScheduleEntry['level'] =
+      pool === null ? 'global' : image !== null ? 'image' : namespace !== null ? 'namespace' : 'pool';
     return {
       level,
       pool,
@@ -475,11 +556,20 @@ export function parseScheduleLsRecursive(stdout: string): SnapshotScheduleEntry[
 const scheduleStatusSchema = z.array(z.looseObject({ schedule_time: z.string(), image: z.string() }));
 
 export function parseScheduleStatus(stdout: string): SnapshotScheduleStatus[] {
-  const rows = stdout.trim() === '' ? [] : parseWith(scheduleStatusSchema, stdout, 'rbd mirror snapshot schedule status');
+  const rows =
+    stdout.trim() === ''
+      ? []
+      : parseWith(scheduleStatusSchema, stdout, 'rbd mirror snapshot schedule status');
   return rows.map((r) => {
     const parts = r.image.split('/');
     const [pool = '', a = '', b] = parts;
-    return { imageSpec: r.image, pool, namespace: b === undefined ? '' : a, image: b === undefined ? a : b, scheduleTime: r.schedule_time };
+    return {
+      imageSpec: r.image,
+      pool,
+      namespace: b === undefined ? '' : a,
+      image: b === undefined ? a : b,
+      scheduleTime: r.schedule_time,
+    };
   });
 }
 
@@ -502,7 +592,9 @@ const daemonPoolStatusSchema = z.record(
   z.string(),
   z.looseObject({
     name: z.string().default(''),
-    callouts: z.record(z.string(), z.looseObject({ level: z.string().default('error'), text: z.string().default('') })).default({}),
+    callouts: z
+      .record(z.string(), z.looseObject({ level: z.string().default('error'), text: z.string().default('') }))
+      .default({}),
     leader: z.boolean().optional(),
     instance_id: z.string().optional(),
   }),
@@ -511,7 +603,14 @@ const daemonPoolStatusSchema = z.record(
 export interface ServiceStatusDaemon {
   serviceId: string;
   lastBeacon: string | null;
-  pools: { poolId: string; pool: string; leader: boolean; instanceId: string | null; imageCounts: Record<string, number>; callouts: MirrorCallout[] }[];
+  pools: {
+    poolId: string;
+    pool: string;
+    leader: boolean;
+    instanceId: string | null;
+    imageCounts: Record<string, number>;
+    callouts: MirrorCallout[];
+  }[];
 }
 
 /** `ceph service status`: per rbd-mirror daemon, per pool id: callouts, leader, image counts. */
@@ -557,18 +656,31 @@ const serviceDumpSchema = z.looseObject({
 
 const serviceDaemonSchema = z.looseObject({
   gid: z.number().optional(),
-  metadata: z.looseObject({ id: z.string().optional(), hostname: z.string().optional(), ceph_version_short: z.string().optional() }).default({}),
+  metadata: z
+    .looseObject({
+      id: z.string().optional(),
+      hostname: z.string().optional(),
+      ceph_version_short: z.string().optional(),
+    })
+    .default({}),
 });
 
 /** `ceph service dump`: the rbd-mirror daemons' metadata (id, host, version) by service id. */
-export function parseServiceDump(stdout: string): { serviceId: string; daemonId: string; hostname: string | null; version: string | null }[] {
+export function parseServiceDump(
+  stdout: string,
+): { serviceId: string; daemonId: string; hostname: string | null; version: string | null }[] {
   const d = parseWith(serviceDumpSchema, stdout, 'ceph service dump');
   const out: { serviceId: string; daemonId: string; hostname: string | null; version: string | null }[] = [];
   for (const [key, val] of Object.entries(d.services['rbd-mirror']?.daemons ?? {})) {
     if (key === 'summary') continue;
     const r = serviceDaemonSchema.safeParse(val);
     if (!r.success) continue;
-    out.push({ serviceId: key, daemonId: r.data.metadata.id ?? key, hostname: r.data.metadata.hostname ?? null, version: r.data.metadata.ceph_version_short ?? null });
+    out.push({
+      serviceId: key,
+      daemonId: r.data.metadata.id ?? key,
+      hostname: r.data.metadata.hostname ?? null,
+      version: r.data.metadata.ceph_version_short ?? null,
+    });
   }
   return out;
 }
@@ -576,7 +688,11 @@ export function parseServiceDump(stdout: string): { serviceId: string; daemonId:
 // ------------------------------------------------------------------ pools
 
 const poolLsDetailSchema = z.array(
-  z.looseObject({ pool_id: z.number(), pool_name: z.string(), application_metadata: z.record(z.string(), z.unknown()).default({}) }),
+  z.looseObject({
+    pool_id: z.number(),
+    pool_name: z.string(),
+    application_metadata: z.record(z.string(), z.unknown()).default({}),
+  }),
 );
 
 export function parseRbdPools(stdout: string): { name: string; id: number }[] {
@@ -587,7 +703,9 @@ export function parseRbdPools(stdout: string): { name: string; id: number }[] {
 
 export function parseNamespaceLs(stdout: string): string[] {
   if (stdout.trim() === '') return [];
-  return parseWith(z.array(z.looseObject({ name: z.string() })), stdout, 'rbd namespace ls').map((x) => x.name);
+  return parseWith(z.array(z.looseObject({ name: z.string() })), stdout, 'rbd namespace ls').map(
+    (x) => x.name,
+  );
 }
 
 export function worstHealth(values: string[]): string {

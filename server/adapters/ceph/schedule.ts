@@ -45,15 +45,27 @@ export function parseScheduleInterval(input: string): ScheduleInterval {
   const s = input.trim();
   const m = /^(\d{1,6})([mhd])$/.exec(s);
   if (!m) {
-    if (/^\d+$/.test(s)) throw invalid('interval', `"${s}" has no unit: write ${s}m for minutes, ${s}h for hours or ${s}d for days`);
-    if (/^\d+\s*[a-zA-Z]+$/.test(s)) throw invalid('interval', `"${s}" has an unknown unit: use m (minutes), h (hours) or d (days), e.g. 15m, 1h, 1d`);
-    throw invalid('interval', `"${s}" is not an interval: use a whole number followed by m, h or d, e.g. 15m, 1h, 1d`);
+    if (/^\d+$/.test(s))
+      throw invalid(
+        'interval',
+        `"${s}" has no unit: write ${s}m for minutes, ${s}h for hours or ${s}d for days`,
+      );
+    if (/^\d+\s*[a-zA-Z]+$/.test(s))
+      throw invalid(
+        'interval',
+        `"${s}" has an unknown unit: use m (minutes), h (hours) or d (days), e.g. 15m, 1h, 1d`,
+      );
+    throw invalid(
+      'interval',
+      `"${s}" is not an interval: use a whole number followed by m, h or d, e.g. 15m, 1h, 1d`,
+    );
   }
   const n = Number(m[1]);
   const unit = m[2] as 'm' | 'h' | 'd';
   if (n < 1) throw invalid('interval', 'the interval must be at least 1 minute');
   const minutes = n * (unit === 'd' ? 1440 : unit === 'h' ? 60 : 1);
-  if (minutes > MAX_INTERVAL_MINUTES) throw invalid('interval', `"${s}" is longer than a year; use at most 366d`);
+  if (minutes > MAX_INTERVAL_MINUTES)
+    throw invalid('interval', `"${s}" is longer than a year; use at most 366d`);
   return { text: `${n}${unit}`, minutes };
 }
 
@@ -76,20 +88,25 @@ export function parseScheduleStartTime(input: string): ScheduleStartTime {
   const s = input.trim();
   const m = START_TIME.exec(s);
   if (!m) {
-    throw invalid('startTime', `"${s}" is not a start time: use HH:MM (e.g. 02:30) or an ISO 8601 date-time such as 2026-01-31T02:30:00Z`);
+    throw invalid(
+      'startTime',
+      `"${s}" is not a start time: use HH:MM (e.g. 02:30) or an ISO 8601 date-time such as 2026-01-31T02:30:00Z`,
+    );
   }
   const [, y, mo, d, hh, mm, ss, off] = m;
   if (y !== undefined) {
     const month = Number(mo);
     const day = Number(d);
     const dim = new Date(Date.UTC(Number(y), month, 0)).getUTCDate();
-    if (month < 1 || month > 12 || day < 1 || day > dim) throw invalid('startTime', `"${s}" has no such date (${y}-${mo}-${d})`);
+    if (month < 1 || month > 12 || day < 1 || day > dim)
+      throw invalid('startTime', `"${s}" has no such date (${y}-${mo}-${d})`);
   }
   const hour = Number(hh);
   const minute = Number(mm);
   if (hour > 23) throw invalid('startTime', `"${s}": the hour must be between 00 and 23`);
   if (minute > 59) throw invalid('startTime', `"${s}": the minute must be between 00 and 59`);
-  if (ss !== undefined && Number(ss) > 59) throw invalid('startTime', `"${s}": the seconds must be between 00 and 59`);
+  if (ss !== undefined && Number(ss) > 59)
+    throw invalid('startTime', `"${s}": the seconds must be between 00 and 59`);
   let offsetMinutes: number | null = null;
   if (off !== undefined) {
     if (off === 'Z') offsetMinutes = 0;
@@ -120,7 +137,12 @@ export function nextRuns(
   mgrUtcOffsetMinutes = 0,
 ): Date[] {
   const iv = typeof interval === 'string' ? parseScheduleInterval(interval) : interval;
-  const st = typeof startTime === 'string' ? (startTime.trim() === '' ? null : parseScheduleStartTime(startTime)) : (startTime ?? null);
+  const st =
+    typeof startTime === 'string'
+      ? startTime.trim() === ''
+        ? null
+        : parseScheduleStartTime(startTime)
+      : (startTime ?? null);
   const period = iv.minutes * 60_000;
   const anchor = (st?.anchorMinutes ?? 0) * 60_000;
   const offset = mgrUtcOffsetMinutes * 60_000;
@@ -133,7 +155,11 @@ export function nextRuns(
 }
 
 /** The earliest next run among several schedules of one level (what `schedule status` shows). */
-export function nextRunOf(items: { interval: string; startTime?: string | null }[], now: Date | number, mgrUtcOffsetMinutes = 0): Date | null {
+export function nextRunOf(
+  items: { interval: string; startTime?: string | null }[],
+  now: Date | number,
+  mgrUtcOffsetMinutes = 0,
+): Date | null {
   let best: Date | null = null;
   for (const it of items) {
     const [t] = nextRuns(it.interval, it.startTime ?? null, now, 1, mgrUtcOffsetMinutes);

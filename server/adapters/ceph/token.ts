@@ -13,7 +13,12 @@ export interface DecodedBootstrapToken {
 }
 
 const tokenSchema = z.looseObject({
-  fsid: z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'expected a cluster fsid (UUID)'),
+  fsid: z
+    .string()
+    .regex(
+      /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+      'expected a cluster fsid (UUID)',
+    ),
   client_id: z.string().min(1, 'expected a client id'),
   key: z.string().min(1, 'expected a cephx key'),
   mon_host: z.string().min(1, 'expected monitor addresses'),
@@ -39,22 +44,41 @@ export function decodeBootstrapToken(token: string): DecodedBootstrapToken {
     value = JSON.parse(trimmed);
   } catch {
     if (trimmed.startsWith('{') || compact.length % 4 === 1) {
-      throw bad(`the token is truncated (it decodes to incomplete JSON); copy it again without cutting it off; ${HOW}`);
+      throw bad(
+        `the token is truncated (it decodes to incomplete JSON); copy it again without cutting it off; ${HOW}`,
+      );
     }
     throw bad(`this is not a bootstrap token: it does not decode to JSON; ${HOW}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw bad(`this is not a bootstrap token: it decodes to ${Array.isArray(value) ? 'a JSON array' : `a JSON ${value === null ? 'null' : typeof value}`} instead of an object with fsid, client_id, key and mon_host`);
+    throw bad(
+      `this is not a bootstrap token: it decodes to ${Array.isArray(value) ? 'a JSON array' : `a JSON ${value === null ? 'null' : typeof value}`} instead of an object with fsid, client_id, key and mon_host`,
+    );
   }
   const parsed = tokenSchema.safeParse(value);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'token'}: ${i.code === 'invalid_type' ? `missing or not a string` : i.message}`);
+    const problems = parsed.error.issues.map(
+      (i) =>
+        `${i.path.join('.') || 'token'}: ${i.code === 'invalid_type' ? `missing or not a string` : i.message}`,
+    );
     throw bad(`this is not a bootstrap token: ${problems.join('; ')}`);
   }
-  return { fsid: parsed.data.fsid.toLowerCase(), clientId: parsed.data.client_id, monHost: parsed.data.mon_host };
+  return {
+    fsid: parsed.data.fsid.toLowerCase(),
+    clientId: parsed.data.client_id,
+    monHost: parsed.data.mon_host,
+  };
 }
 
 /** Builds a token in Ceph's format (used by the demo simulation and tests). */
-export function encodeBootstrapToken(t: { fsid: string; clientId: string; key: string; monHost: string }): string {
-  return Buffer.from(JSON.stringify({ fsid: t.fsid, client_id: t.clientId, key: t.key, mon_host: t.monHost }), 'utf8').toString('base64');
+export function encodeBootstrapToken(t: {
+  fsid: string;
+  clientId: string;
+  key: string;
+  monHost: string;
+}): string {
+  return Buffer.from(
+    JSON.stringify({ fsid: t.fsid, client_id: t.clientId, key: t.key, mon_host: t.monHost }),
+    'utf8',
+  ).toString('base64');
 }

@@ -78,14 +78,7 @@ export interface PoolMirrorStatusVerbose extends PoolMirrorStatus {
 
 /** `up+replaying` → { daemonUp: true, state: 'replaying' }. */
 export type ImageMirrorState =
-  | 'unknown'
-  | 'error'
-  | 'syncing'
-  | 'starting_replay'
-  | 'replaying'
-  | 'stopping_replay'
-  | 'stopped'
-  | string;
+  'unknown' | 'error' | 'syncing' | 'starting_replay' | 'replaying' | 'stopping_replay' | 'stopped' | string;
 
 /** What the `description` of an image status says, parsed. */
 export interface MirrorDescription {
@@ -352,7 +345,12 @@ export interface CephAdapter {
   getPoolMirrorStatus(pool: string, namespace?: string): Promise<PoolMirrorStatus>;
   getPoolMirrorStatusVerbose(pool: string, namespace?: string): Promise<PoolMirrorStatusVerbose>;
   /** Disabling while peers exist or images are enabled fails with PRECONDITION_FAILED. */
-  setPoolMirrorMode(pool: string, namespace: string, mode: MirrorMode, opts?: { siteName?: string }): Promise<void>;
+  setPoolMirrorMode(
+    pool: string,
+    namespace: string,
+    mode: MirrorMode,
+    opts?: { siteName?: string },
+  ): Promise<void>;
 
   // site name (cluster-wide in Ceph; read and written through a pool)
   getSiteName(pool: string): Promise<string | null>;
@@ -361,7 +359,11 @@ export interface CephAdapter {
   // bootstrap and peers (per pool)
   /** Returns the token: a secret (it holds a cephx key); never log it. */
   createBootstrapToken(pool: string, opts?: { siteName?: string }): Promise<string>;
-  importBootstrapToken(pool: string, token: string, opts: { direction: BootstrapDirection; siteName?: string }): Promise<void>;
+  importBootstrapToken(
+    pool: string,
+    token: string,
+    opts: { direction: BootstrapDirection; siteName?: string },
+  ): Promise<void>;
   setPeerClient(pool: string, peerUuid: string, clientName: string): Promise<void>;
   setPeerMonHost(pool: string, peerUuid: string, monHost: string): Promise<void>;
   setPeerSiteName(pool: string, peerUuid: string, siteName: string): Promise<void>;
@@ -389,7 +391,12 @@ export interface CephAdapter {
   getImageInfo(pool: string, namespace: string, image: string): Promise<ImageInfo>;
   getImageMirrorStatus(pool: string, namespace: string, image: string): Promise<ImageMirrorStatus>;
   enableImageMirroring(pool: string, namespace: string, image: string, mode: ImageMirrorMode): Promise<void>;
-  disableImageMirroring(pool: string, namespace: string, image: string, opts?: { force?: boolean }): Promise<void>;
+  disableImageMirroring(
+    pool: string,
+    namespace: string,
+    image: string,
+    opts?: { force?: boolean },
+  ): Promise<void>;
   promoteImage(pool: string, namespace: string, image: string, opts?: { force?: boolean }): Promise<void>;
   demoteImage(pool: string, namespace: string, image: string): Promise<void>;
   resyncImage(pool: string, namespace: string, image: string): Promise<void>;
@@ -397,14 +404,26 @@ export interface CephAdapter {
   createMirrorSnapshot(pool: string, namespace: string, image: string): Promise<{ snapshotId: string }>;
   /** All snapshot namespaces (user, mirror, trash…). */
   listImageSnapshots(pool: string, namespace: string, image: string): Promise<ImageSnapshot[]>;
-  createImage(pool: string, namespace: string, name: string, sizeBytes: number, features?: string[]): Promise<void>;
+  createImage(
+    pool: string,
+    namespace: string,
+    name: string,
+    sizeBytes: number,
+    features?: string[],
+  ): Promise<void>;
   removeImage(pool: string, namespace: string, name: string): Promise<void>;
   /**
    * A full, independent copy of `image` (content and user snapshots, `rbd deep cp`) as `dest` in
    * the same pool/namespace, created with `features` (the source's when omitted). Readable from a
    * non-primary image; the copy is an ordinary image, not mirrored unless the pool mirrors it.
    */
-  copyImage(pool: string, namespace: string, image: string, dest: string, opts?: { features?: string[] }): Promise<void>;
+  copyImage(
+    pool: string,
+    namespace: string,
+    image: string,
+    dest: string,
+    opts?: { features?: string[] },
+  ): Promise<void>;
   renameImage(pool: string, namespace: string, image: string, dest: string): Promise<void>;
   /**
    * A writable copy of `image` as it was at its mirror snapshot `snapshotId` (the id
@@ -418,7 +437,13 @@ export interface CephAdapter {
    * when rbd-mirror pruned it before or during the copy (nothing is left behind): take the
    * newest one and try again.
    */
-  createTestCopy(pool: string, namespace: string, image: string, snapshotId: string, dest: string): Promise<TestCopyResult>;
+  createTestCopy(
+    pool: string,
+    namespace: string,
+    image: string,
+    snapshotId: string,
+    dest: string,
+  ): Promise<TestCopyResult>;
   /**
    * Removes a copy made by createTestCopy, also one cut off half-way: its snapshots, then the
    * image. Refuses (PRECONDITION_FAILED) an image with mirroring enabled, which no test copy

@@ -23,7 +23,13 @@ import type {
   WrittenEstimate,
   ZpoolInfo,
 } from '../node/types';
-import { assertPropertyName, assertPropertyValue, assertSnapshotRef, assertUserProperty, READONLY_MIRROR } from '../node/zfs';
+import {
+  assertPropertyName,
+  assertPropertyValue,
+  assertSnapshotRef,
+  assertUserProperty,
+  READONLY_MIRROR,
+} from '../node/zfs';
 import { assertName, NAME_PATTERNS } from '../../core/names';
 import { demoGuid, type DemoDataset, type DemoNode, type DemoSnapshot, type DemoWorld } from './world';
 
@@ -37,7 +43,8 @@ export class DemoNodeAdapter implements NodeAdapter {
   #node(name = this.nodeName): DemoNode {
     const n = this.world.node(name);
     if (!n) throw new AppError('UNREACHABLE', `demo node ${name} does not exist in the simulation`);
-    if (this.world.down.has(name)) throw new AppError('UNREACHABLE', `demo node ${name} does not answer (powered off in the simulation)`);
+    if (this.world.down.has(name))
+      throw new AppError('UNREACHABLE', `demo node ${name} does not answer (powered off in the simulation)`);
     return n;
   }
 
@@ -50,7 +57,9 @@ export class DemoNodeAdapter implements NodeAdapter {
 
   #under(root: string, node = this.#node()): DemoDataset[] {
     this.#ds(root, node);
-    return node.datasets.filter((d) => d.name === root || d.name.startsWith(`${root}/`)).sort((a, b) => a.name.localeCompare(b.name));
+    return node.datasets
+      .filter((d) => d.name === root || d.name.startsWith(`${root}/`))
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   #vm(name: string): VmInfo {
@@ -66,7 +75,8 @@ export class DemoNodeAdapter implements NodeAdapter {
     return {
       name: d.name,
       type: 'filesystem',
-      usedBytes: this.world.datasetSelfBytes(d) + children.reduce((n, c) => n + this.world.datasetSelfBytes(c), 0),
+      usedBytes:
+        this.world.datasetSelfBytes(d) + children.reduce((n, c) => n + this.world.datasetSelfBytes(c), 0),
       availableBytes: free,
       referencedBytes: d.referencedBytes,
       usedBySnapshotsBytes: d.snapshots.reduce((n, s) => n + s.usedBytes, 0),
@@ -81,7 +91,15 @@ export class DemoNodeAdapter implements NodeAdapter {
   }
 
   #snap(d: DemoDataset, s: DemoSnapshot): SnapshotInfo {
-    return { dataset: d.name, name: s.name, guid: s.guid, createTxg: String(s.createTxg), creation: s.creation, usedBytes: s.usedBytes, referencedBytes: s.referencedBytes };
+    return {
+      dataset: d.name,
+      name: s.name,
+      guid: s.guid,
+      createTxg: String(s.createTxg),
+      creation: s.creation,
+      usedBytes: s.usedBytes,
+      referencedBytes: s.referencedBytes,
+    };
   }
 
   #datasetOfPath(path: string, kind: 'file' | 'zvol'): string | null {
@@ -95,7 +113,13 @@ export class DemoNodeAdapter implements NodeAdapter {
 
   async probe(signal?: AbortSignal): Promise<NodeProbe> {
     await this.world.delay(signal);
-    return { hostname: this.#node().name, zfsAvailable: true, hypervisor: 'demo', hypervisorAvailable: true, pvAvailable: true };
+    return {
+      hostname: this.#node().name,
+      zfsAvailable: true,
+      hypervisor: 'demo',
+      hypervisorAvailable: true,
+      pvAvailable: true,
+    };
   }
 
   async capacity(): Promise<NodeCapacity> {
@@ -119,17 +143,25 @@ export class DemoNodeAdapter implements NodeAdapter {
   async listSnapshots(root: string): Promise<SnapshotsByDataset> {
     await this.world.delay();
     const out: SnapshotsByDataset = {};
-    for (const d of this.#under(root)) if (d.snapshots.length) out[d.name] = d.snapshots.map((s) => this.#snap(d, s));
+    for (const d of this.#under(root))
+      if (d.snapshots.length) out[d.name] = d.snapshots.map((s) => this.#snap(d, s));
     return out;
   }
 
-  async createSnapshots(datasets: string[], name: string, opts: { recursive?: boolean } = {}): Promise<SnapshotInfo[]> {
+  async createSnapshots(
+    datasets: string[],
+    name: string,
+    opts: { recursive?: boolean } = {},
+  ): Promise<SnapshotInfo[]> {
     datasets.forEach((d) => assertSnapshotRef(d, name));
     await this.world.delay();
     const node = this.#node();
-    const targets = datasets.flatMap((d) => (opts.recursive === false ? [this.#ds(d, node)] : this.#under(d, node)));
+    const targets = datasets.flatMap((d) =>
+      opts.recursive === false ? [this.#ds(d, node)] : this.#under(d, node),
+    );
     const clash = targets.find((d) => d.snapshots.some((s) => s.name === name));
-    if (clash) throw new AppError('CONFLICT', `snapshot ${clash.name}@${name} already exists on ${node.name}`);
+    if (clash)
+      throw new AppError('CONFLICT', `snapshot ${clash.name}@${name} already exists on ${node.name}`);
     const created = new Map<DemoDataset, DemoSnapshot>();
     for (const d of targets) if (!created.has(d)) created.set(d, this.world.snapshotDataset(node, d, name));
     return datasets.map((n) => {
@@ -138,7 +170,11 @@ export class DemoNodeAdapter implements NodeAdapter {
     });
   }
 
-  async destroySnapshots(dataset: string, names: string[], opts: { recursive?: boolean } = {}): Promise<void> {
+  async destroySnapshots(
+    dataset: string,
+    names: string[],
+    opts: { recursive?: boolean } = {},
+  ): Promise<void> {
     names.forEach((n) => assertSnapshotRef(dataset, n));
     await this.world.delay();
     const targets = opts.recursive ? this.#under(dataset) : [this.#ds(dataset)];
@@ -146,9 +182,17 @@ export class DemoNodeAdapter implements NodeAdapter {
       for (const n of names) {
         const i = d.snapshots.findIndex((s) => s.name === n);
         if (i < 0) continue;
-        if (d.snapshots[i]!.holds?.length) throw new AppError('COMMAND_FAILED', `cannot destroy '${d.name}@${n}': dataset is busy (held by ${d.snapshots[i]!.holds!.join(', ')})`);
+        if (d.snapshots[i]!.holds?.length)
+          throw new AppError(
+            'COMMAND_FAILED',
+            `cannot destroy '${d.name}@${n}': dataset is busy (held by ${d.snapshots[i]!.holds!.join(', ')})`,
+          );
         const clone = this.#node().datasets.find((x) => x.origin === `${d.name}@${n}`);
-        if (clone) throw new AppError('COMMAND_FAILED', `cannot destroy '${d.name}@${n}': snapshot has dependent clones (${clone.name})`);
+        if (clone)
+          throw new AppError(
+            'COMMAND_FAILED',
+            `cannot destroy '${d.name}@${n}': snapshot has dependent clones (${clone.name})`,
+          );
         const [gone] = d.snapshots.splice(i, 1);
         // what it alone held goes; what it shared with its successor stays there
         const next = d.snapshots[i];
@@ -163,7 +207,8 @@ export class DemoNodeAdapter implements NodeAdapter {
     await this.world.delay();
     const d = this.#ds(dataset);
     const i = d.snapshots.findIndex((s) => s.name === snapshot);
-    if (i < 0) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    if (i < 0)
+      throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
     const snap = d.snapshots[i]!;
     d.snapshots.splice(i + 1);
     d.referencedBytes = snap.referencedBytes;
@@ -182,10 +227,15 @@ export class DemoNodeAdapter implements NodeAdapter {
     if (opts.recursive === false && (doomed.length > 1 || doomed[0]!.snapshots.length > 0)) {
       throw new AppError('CONFLICT', `dataset ${dataset} has children or snapshots (destroy it recursively)`);
     }
-    const dependent = node.datasets.find((d) => d.origin && doomed.some((x) => d.origin!.startsWith(`${x.name}@`)) && !doomed.includes(d));
+    const dependent = node.datasets.find(
+      (d) => d.origin && doomed.some((x) => d.origin!.startsWith(`${x.name}@`)) && !doomed.includes(d),
+    );
     if (dependent) throw new AppError('CONFLICT', `dataset ${dataset} has dependent clone ${dependent.name}`);
-    const held = doomed.flatMap((d) => d.snapshots.filter((s) => s.holds?.length).map((s) => `${d.name}@${s.name}`));
-    if (held.length) throw new AppError('COMMAND_FAILED', `cannot destroy '${held[0]}': dataset is busy (held)`);
+    const held = doomed.flatMap((d) =>
+      d.snapshots.filter((s) => s.holds?.length).map((s) => `${d.name}@${s.name}`),
+    );
+    if (held.length)
+      throw new AppError('COMMAND_FAILED', `cannot destroy '${held[0]}': dataset is busy (held)`);
     node.datasets = node.datasets.filter((d) => !doomed.includes(d));
   }
 
@@ -194,8 +244,10 @@ export class DemoNodeAdapter implements NodeAdapter {
     await this.world.delay();
     const node = this.#node();
     const moving = this.#under(from, node);
-    if (node.datasets.some((d) => d.name === to)) throw new AppError('ALREADY_EXISTS', `dataset ${to} already exists on ${node.name}`);
-    if (to.split('/')[0] !== from.split('/')[0]) throw AppError.invalid('to', 'cannot rename to a different pool');
+    if (node.datasets.some((d) => d.name === to))
+      throw new AppError('ALREADY_EXISTS', `dataset ${to} already exists on ${node.name}`);
+    if (to.split('/')[0] !== from.split('/')[0])
+      throw AppError.invalid('to', 'cannot rename to a different pool');
     for (const d of moving) d.name = to + d.name.slice(from.length);
   }
 
@@ -208,20 +260,28 @@ export class DemoNodeAdapter implements NodeAdapter {
     const d = this.#ds(dataset, node);
     const s = d.snapshots.find((x) => x.name === snapshot);
     if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${node.name}`);
-    if (node.datasets.some((x) => x.name === target)) throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
+    if (node.datasets.some((x) => x.name === target))
+      throw new AppError('ALREADY_EXISTS', `dataset ${target} already exists on ${node.name}`);
     return { node, d, s };
   }
 
   async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     const { node, d, s } = await this.#fromSnapshot(dataset, snapshot, target);
-    node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, origin: `${dataset}@${snapshot}` }));
+    node.datasets.push(
+      this.world.newDataset(node, target, {
+        referencedBytes: s.referencedBytes,
+        capacityBytes: d.capacityBytes,
+        origin: `${dataset}@${snapshot}`,
+      }),
+    );
   }
 
   async promoteDataset(dataset: string): Promise<void> {
     await this.world.delay();
     const node = this.#node();
     const clone = this.#ds(dataset, node);
-    if (!clone.origin) throw new AppError('PRECONDITION_FAILED', `dataset ${dataset} on ${node.name} is not a clone`);
+    if (!clone.origin)
+      throw new AppError('PRECONDITION_FAILED', `dataset ${dataset} on ${node.name} is not a clone`);
     const [originName, snapName] = clone.origin.split('@') as [string, string];
     const origin = this.#ds(originName, node);
     const i = origin.snapshots.findIndex((s) => s.name === snapName);
@@ -232,14 +292,17 @@ export class DemoNodeAdapter implements NodeAdapter {
     // ... and clones of those snapshots now hang off the promoted dataset
     for (const d of node.datasets) {
       const at = d.origin?.split('@');
-      if (d !== clone && at && at[0] === originName && taken.some((s) => s.name === at[1])) d.origin = `${dataset}@${at[1]}`;
+      if (d !== clone && at && at[0] === originName && taken.some((s) => s.name === at[1]))
+        d.origin = `${dataset}@${at[1]}`;
     }
     origin.origin = `${dataset}@${snapName}`;
     clone.origin = null;
   }
 
   async setProperties(dataset: string, props: Record<string, string>): Promise<void> {
-    const entries = Object.entries(props).map(([k, v]) => [assertUserProperty(k), assertPropertyValue(v)] as const);
+    const entries = Object.entries(props).map(
+      ([k, v]) => [assertUserProperty(k), assertPropertyValue(v)] as const,
+    );
     await this.world.delay();
     const d = this.#ds(dataset);
     for (const [k, v] of entries) d.props[k] = v;
@@ -263,7 +326,9 @@ export class DemoNodeAdapter implements NodeAdapter {
       readonly: d.readonly ? 'on' : 'off',
       origin: d.origin,
     };
-    return Object.fromEntries(names.map((n) => [n, n in native ? (native[n] ?? null) : (d.props[n] ?? null)]));
+    return Object.fromEntries(
+      names.map((n) => [n, n in native ? (native[n] ?? null) : (d.props[n] ?? null)]),
+    );
   }
 
   async setReadonly(dataset: string, readonly: boolean): Promise<void> {
@@ -283,7 +348,8 @@ export class DemoNodeAdapter implements NodeAdapter {
     await this.world.delay();
     const d = this.#ds(dataset);
     const i = d.snapshots.findIndex((s) => s.name === snapshot);
-    if (i < 0) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    if (i < 0)
+      throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
     const later = d.snapshots.slice(i + 1).reduce((n, s) => n + s.deltaBytes, 0);
     const bytes = later + this.world.writtenSinceLatest(d);
     return { bytes, maxBytes: bytes, exact: true };
@@ -298,7 +364,8 @@ export class DemoNodeAdapter implements NodeAdapter {
     assertSnapshotRef(dataset, snapshot);
     await this.world.delay();
     const s = this.#ds(dataset).snapshots.find((x) => x.name === snapshot);
-    if (!s) throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    if (!s)
+      throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
     s.holds = [...new Set([...(s.holds ?? []), tag])];
   }
 
@@ -316,7 +383,14 @@ export class DemoNodeAdapter implements NodeAdapter {
   async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     const { node, d, s } = await this.#fromSnapshot(dataset, snapshot, target);
     // A full receive: the snapshot keeps its guid, the copy is its own dataset.
-    node.datasets.push(this.world.newDataset(node, target, { referencedBytes: s.referencedBytes, capacityBytes: d.capacityBytes, props: { ...d.props }, snapshots: [{ ...s, usedBytes: 0, holds: [] }] }));
+    node.datasets.push(
+      this.world.newDataset(node, target, {
+        referencedBytes: s.referencedBytes,
+        capacityBytes: d.capacityBytes,
+        props: { ...d.props },
+        snapshots: [{ ...s, usedBytes: 0, holds: [] }],
+      }),
+    );
   }
 
   async hostKey(): Promise<HostPublicKey> {
@@ -349,32 +423,63 @@ export class DemoNodeAdapter implements NodeAdapter {
     const alias = opts.source.hostKeyAlias;
     if (alias && target.knownHosts[alias] !== knownHostsLine(alias, this.world.hostKey(src.name))) {
       // what ssh with StrictHostKeyChecking=yes answers when the entry is missing or differs
-      throw classifyPullError(new CommandError({ argv, exitCode: 255, stderr: 'Host key verification failed.\n', target: `root@${target.name}:22` }), opts);
+      throw classifyPullError(
+        new CommandError({
+          argv,
+          exitCode: 255,
+          stderr: 'Host key verification failed.\n',
+          target: `root@${target.name}:22`,
+        }),
+        opts,
+      );
     }
     const sds = this.#ds(opts.sourceDataset, src);
     const toIdx = sds.snapshots.findIndex((s) => s.name === opts.toSnapshot);
-    if (toIdx < 0) throw new AppError('NOT_FOUND', `snapshot missing on the source: ${opts.sourceDataset}@${opts.toSnapshot}`);
+    if (toIdx < 0)
+      throw new AppError(
+        'NOT_FOUND',
+        `snapshot missing on the source: ${opts.sourceDataset}@${opts.toSnapshot}`,
+      );
     const existing = target.datasets.find((d) => d.name === opts.targetDataset) ?? null;
     let fromIdx = -1;
     if (opts.fromSnapshot !== null) {
       fromIdx = sds.snapshots.findIndex((s) => s.name === opts.fromSnapshot);
-      if (fromIdx < 0) throw new AppError('NOT_FOUND', `snapshot missing on the source: ${opts.sourceDataset}@${opts.fromSnapshot}`);
-      if (fromIdx >= toIdx) throw AppError.invalid('fromSnapshot', `${opts.fromSnapshot} is not older than ${opts.toSnapshot}`);
+      if (fromIdx < 0)
+        throw new AppError(
+          'NOT_FOUND',
+          `snapshot missing on the source: ${opts.sourceDataset}@${opts.fromSnapshot}`,
+        );
+      if (fromIdx >= toIdx)
+        throw AppError.invalid('fromSnapshot', `${opts.fromSnapshot} is not older than ${opts.toSnapshot}`);
       const guid = sds.snapshots[fromIdx]!.guid;
       if (!existing || !existing.snapshots.some((s) => s.guid === guid)) {
-        throw new AppError('CONFLICT', `the target ${opts.targetDataset} does not continue from ${opts.fromSnapshot}: most recent snapshot does not match incremental source`);
+        throw new AppError(
+          'CONFLICT',
+          `the target ${opts.targetDataset} does not continue from ${opts.fromSnapshot}: most recent snapshot does not match incremental source`,
+        );
       }
     } else if (existing && existing.snapshots.length > 0) {
-      throw new AppError('CONFLICT', `the target ${opts.targetDataset} does not continue from (full send): destination has snapshots`);
+      throw new AppError(
+        'CONFLICT',
+        `the target ${opts.targetDataset} does not continue from (full send): destination has snapshots`,
+      );
     }
-    if (this.world.transfers.some((t) => t.targetNode === target.name && t.targetDataset === opts.targetDataset)) {
-      throw new AppError('CONFLICT', `${opts.targetDataset} on ${target.name} is already receiving a stream (dataset is busy)`);
+    if (
+      this.world.transfers.some((t) => t.targetNode === target.name && t.targetDataset === opts.targetDataset)
+    ) {
+      throw new AppError(
+        'CONFLICT',
+        `${opts.targetDataset} on ${target.name} is already receiving a stream (dataset is busy)`,
+      );
     }
     // A full `send -p` carries its one snapshot; `send -R` and `-I` every one up to it.
     const single = fromIdx < 0 && opts.recursive === false;
     const sent = single ? [sds.snapshots[toIdx]!] : sds.snapshots.slice(fromIdx + 1, toIdx + 1);
     const overhead = 2048 * sent.length;
-    const total = (fromIdx < 0 ? sds.snapshots[toIdx]!.referencedBytes + sent.slice(1).reduce((n, s) => n + s.deltaBytes, 0) : sent.reduce((n, s) => n + s.deltaBytes, 0)) + overhead;
+    const total =
+      (fromIdx < 0
+        ? sds.snapshots[toIdx]!.referencedBytes + sent.slice(1).reduce((n, s) => n + s.deltaBytes, 0)
+        : sent.reduce((n, s) => n + s.deltaBytes, 0)) + overhead;
     const tr = this.world.startTransfer({
       sourceNode: src.name,
       targetNode: target.name,
@@ -386,7 +491,11 @@ export class DemoNodeAdapter implements NodeAdapter {
     const started = this.world.clock.now();
     try {
       for (;;) {
-        if (opts.signal?.aborted) throw new AppError('CANCELLED', `transfer to ${opts.targetDataset} on ${target.name} was cancelled`);
+        if (opts.signal?.aborted)
+          throw new AppError(
+            'CANCELLED',
+            `transfer to ${opts.targetDataset} on ${target.name} was cancelled`,
+          );
         tr.bytes = this.world.transferProgress(tr);
         opts.onProgress?.(tr.bytes);
         if (tr.bytes >= tr.totalBytes) break;
@@ -444,8 +553,12 @@ export class DemoNodeAdapter implements NodeAdapter {
     const vm = NAME_PATTERNS.vm.test(host) ? await this.getVm(host) : null;
     this.#node();
     const node = this.nodeName;
-    if (vm?.state === 'running') return { open: true, detail: `${host}:${port} accepts connections from ${node}` };
-    return { open: false, detail: `${host}:${port} from ${node}: ${vm ? `connection refused (the VM is ${vm.state})` : 'no route to host'}` };
+    if (vm?.state === 'running')
+      return { open: true, detail: `${host}:${port} accepts connections from ${node}` };
+    return {
+      open: false,
+      detail: `${host}:${port} from ${node}: ${vm ? `connection refused (the VM is ${vm.state})` : 'no route to host'}`,
+    };
   }
 
   #setWriting(vm: VmInfo, writing: boolean): void {
@@ -460,11 +573,23 @@ export class DemoNodeAdapter implements NodeAdapter {
     const vm = this.#vm(name);
     if (vm.state === 'running' || vm.state === 'paused') return;
     if (!opts.allowReadonlyDisks) {
-      const ro = vm.disks.find((d) => d.dataset && this.#node().datasets.find((x) => x.name === d.dataset)?.readonly);
-      if (ro) throw new AppError('PRECONDITION_FAILED', `VM ${name}: disk ${ro.device} is on read-only dataset ${ro.dataset} (a replica); make it writable first`);
+      const ro = vm.disks.find(
+        (d) => d.dataset && this.#node().datasets.find((x) => x.name === d.dataset)?.readonly,
+      );
+      if (ro)
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `VM ${name}: disk ${ro.device} is on read-only dataset ${ro.dataset} (a replica); make it writable first`,
+        );
     }
-    const missing = vm.disks.find((d) => d.dataset === null || !this.#node().datasets.some((x) => x.name === d.dataset));
-    if (missing) throw new AppError('COMMAND_FAILED', `VM ${name}: cannot open disk ${missing.path} on ${this.nodeName}`);
+    const missing = vm.disks.find(
+      (d) => d.dataset === null || !this.#node().datasets.some((x) => x.name === d.dataset),
+    );
+    if (missing)
+      throw new AppError(
+        'COMMAND_FAILED',
+        `VM ${name}: cannot open disk ${missing.path} on ${this.nodeName}`,
+      );
     vm.state = opts.paused ? 'paused' : 'running';
     this.#setWriting(vm, vm.state === 'running');
   }
@@ -496,7 +621,13 @@ export class DemoNodeAdapter implements NodeAdapter {
   async dumpVm(name: string): Promise<VmDefinition> {
     await this.world.delay();
     const vm = this.#vm(name);
-    return { format: 'libvirt-xml', name: vm.name, text: this.#node().definitions[vm.name] ?? renderDomainXml({ ...vm, nics: [{ mac: demoMac(vm.uuid), bridge: 'br0' }] }) };
+    return {
+      format: 'libvirt-xml',
+      name: vm.name,
+      text:
+        this.#node().definitions[vm.name] ??
+        renderDomainXml({ ...vm, nics: [{ mac: demoMac(vm.uuid), bridge: 'br0' }] }),
+    };
   }
 
   rewriteVm(def: VmDefinition, opts: RewriteOptions): VmDefinition {
@@ -504,19 +635,30 @@ export class DemoNodeAdapter implements NodeAdapter {
   }
 
   async defineVm(def: VmDefinition): Promise<string> {
-    if (def.format !== 'libvirt-xml') throw AppError.invalid('format', `the demo hypervisor cannot define a ${def.format} definition`);
+    if (def.format !== 'libvirt-xml')
+      throw AppError.invalid('format', `the demo hypervisor cannot define a ${def.format} definition`);
     const d = parseDomainXml(def.text);
     assertName('vm', d.name, 'vm');
     await this.world.delay();
     const node = this.#node();
     const existing = node.vms.find((v) => v.name === d.name);
     if (existing && d.uuid && existing.uuid !== d.uuid) {
-      throw new AppError('CONFLICT', `VM ${d.name} already exists on ${node.name} with uuid ${existing.uuid}`);
+      throw new AppError(
+        'CONFLICT',
+        `VM ${d.name} already exists on ${node.name} with uuid ${existing.uuid}`,
+      );
     }
     // libvirt: "operation failed: domain 'x' is already defined with uuid …"
-    const twin = d.uuid ? node.vms.find((v) => v.name !== d.name && v.uuid.toLowerCase() === d.uuid!.toLowerCase()) : undefined;
-    if (twin) throw new AppError('CONFLICT', `VM ${twin.name} on ${node.name} already has uuid ${twin.uuid}: a VM defined beside it needs a uuid of its own`);
-    const uuid = d.uuid ?? existing?.uuid ?? demoUuid(demoGuid(`${node.name}/vm/${d.name}#${this.world.nextTxg(node)}`));
+    const twin = d.uuid
+      ? node.vms.find((v) => v.name !== d.name && v.uuid.toLowerCase() === d.uuid!.toLowerCase())
+      : undefined;
+    if (twin)
+      throw new AppError(
+        'CONFLICT',
+        `VM ${twin.name} on ${node.name} already has uuid ${twin.uuid}: a VM defined beside it needs a uuid of its own`,
+      );
+    const uuid =
+      d.uuid ?? existing?.uuid ?? demoUuid(demoGuid(`${node.name}/vm/${d.name}#${this.world.nextTxg(node)}`));
     const info: VmInfo = {
       name: d.name,
       uuid,
@@ -541,7 +683,11 @@ export class DemoNodeAdapter implements NodeAdapter {
     const node = this.#node();
     const vm = node.vms.find((v) => v.name === name);
     if (!vm) return;
-    if (vm.state !== 'stopped') throw new AppError('CONFLICT', `VM ${name} on ${node.name} is ${vm.state}: stop it before removing its definition`);
+    if (vm.state !== 'stopped')
+      throw new AppError(
+        'CONFLICT',
+        `VM ${name} on ${node.name} is ${vm.state}: stop it before removing its definition`,
+      );
     node.vms = node.vms.filter((v) => v !== vm);
     delete node.definitions[name];
   }

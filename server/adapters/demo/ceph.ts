@@ -3,7 +3,13 @@ import { AppError } from '../../core/errors';
 import { checkMirrorSnapshot, imageSpec, mirrorSnapshotGone, poolSpec, testCopyFeatures } from '../ceph/cli';
 import { normalizeMonHosts } from '../ceph/mon-host';
 import { mergeImageList, parseMirrorDescription, parseMirrorState } from '../ceph/parse';
-import { nextRunOf, nextRuns, parseScheduleInterval, parseScheduleStartTime, formatScheduleInterval } from '../ceph/schedule';
+import {
+  nextRunOf,
+  nextRuns,
+  parseScheduleInterval,
+  parseScheduleStartTime,
+  formatScheduleInterval,
+} from '../ceph/schedule';
 import { decodeBootstrapToken, encodeBootstrapToken } from '../ceph/token';
 import type {
   BootstrapDirection,
@@ -67,7 +73,13 @@ const OBJECT_BYTES = 4 * MiB;
  * journal-mirrored, and one that only exists on the primary cluster and is not mirrored.
  */
 export const DEMO_NAMESPACE = 'tenant1';
-const NAMESPACE_IMAGES: { name: string; sizeBytes: number; mode: ImageMirrorMode | null; intervalMin?: number; writeRate: number }[] = [
+const NAMESPACE_IMAGES: {
+  name: string;
+  sizeBytes: number;
+  mode: ImageMirrorMode | null;
+  intervalMin?: number;
+  writeRate: number;
+}[] = [
   { name: 'vm-mail01-root', sizeBytes: 80 * GiB, mode: 'snapshot', intervalMin: 10, writeRate: 1 * MiB },
   { name: 'vm-erp01-data', sizeBytes: 120 * GiB, mode: 'journal', writeRate: 0 },
   { name: 'scratch01', sizeBytes: 10 * GiB, mode: null, writeRate: 0 },
@@ -166,12 +178,14 @@ function uuidFrom(seed: string): string {
 
 function levelKey(level: ScheduleLevel): string {
   if (!level.pool) {
-    if (level.namespace || level.image) throw AppError.invalid('level', 'a namespace or image level needs a pool');
+    if (level.namespace || level.image)
+      throw AppError.invalid('level', 'a namespace or image level needs a pool');
     return '';
   }
   assertName('ceph', level.pool, 'pool');
   if (level.namespace) assertName('ceph', level.namespace, 'namespace');
-  if (level.image) return `${level.pool}/${level.namespace ?? ''}/${assertName('ceph', level.image, 'image')}`;
+  if (level.image)
+    return `${level.pool}/${level.namespace ?? ''}/${assertName('ceph', level.image, 'image')}`;
   return level.namespace ? `${level.pool}/${level.namespace}/` : `${level.pool}/`;
 }
 
@@ -252,14 +266,36 @@ function seedSim(world: DemoWorld): Sim {
       ]),
       peers,
     });
-    sc.pools.set('rbd2', { name: 'rbd2', id: 3, mode: 'disabled', namespaces: new Map([['', { mode: 'disabled', images: new Map() }]]), peers: [] });
+    sc.pools.set('rbd2', {
+      name: 'rbd2',
+      id: 3,
+      mode: 'disabled',
+      namespaces: new Map([['', { mode: 'disabled', images: new Map() }]]),
+      peers: [],
+    });
     if (c === primary) {
-      for (const img of c.images) sc.schedules.set(`${c.pool}//${img.name}`, [{ interval: formatScheduleInterval(Math.max(1, Math.round(img.intervalSec / 60))), startTime: null }]);
-      for (const img of NAMESPACE_IMAGES) if (img.intervalMin) sc.schedules.set(`${c.pool}/${DEMO_NAMESPACE}/${img.name}`, [{ interval: formatScheduleInterval(img.intervalMin), startTime: null }]);
+      for (const img of c.images)
+        sc.schedules.set(`${c.pool}//${img.name}`, [
+          {
+            interval: formatScheduleInterval(Math.max(1, Math.round(img.intervalSec / 60))),
+            startTime: null,
+          },
+        ]);
+      for (const img of NAMESPACE_IMAGES)
+        if (img.intervalMin)
+          sc.schedules.set(`${c.pool}/${DEMO_NAMESPACE}/${img.name}`, [
+            { interval: formatScheduleInterval(img.intervalMin), startTime: null },
+          ]);
     }
   }
   const primary = clusters.find((x) => x.primary) ?? clusters[0]!;
-  const seedPair = (globalId: string, namespace: string, image: string, mode: ImageMirrorMode, writeRate: number) => {
+  const seedPair = (
+    globalId: string,
+    namespace: string,
+    image: string,
+    mode: ImageMirrorMode,
+    writeRate: number,
+  ) => {
     const content = namespace ? hash('seed', namespace, image) : hash('seed', image);
     sim.pairs.set(globalId, {
       globalId,
@@ -267,16 +303,37 @@ function seedSim(world: DemoWorld): Sim {
       pool: primary.pool,
       namespace,
       image,
-      sides: clusters.map((c) => ({ cluster: c.name, primary: c === primary, content, pendingBytes: 0, resyncFrom: null, resyncUntil: null, splitBrain: false })),
-      snaps: mode === 'snapshot' ? [{ seq: 1, origin: primary.name, at: world.epoch, demoted: false, content, deltaBytes: 0 }] : [],
+      sides: clusters.map((c) => ({
+        cluster: c.name,
+        primary: c === primary,
+        content,
+        pendingBytes: 0,
+        resyncFrom: null,
+        resyncUntil: null,
+        splitBrain: false,
+      })),
+      snaps:
+        mode === 'snapshot'
+          ? [{ seq: 1, origin: primary.name, at: world.epoch, demoted: false, content, deltaBytes: 0 }]
+          : [],
       seq: mode === 'snapshot' ? 1 : 0,
       diverged: false,
       lastTick: world.epoch,
       writeRate,
     });
   };
-  primary.images.forEach((img, i) => seedPair(uuidFrom(`pair/${img.name}/${i}`), '', img.name, 'snapshot', img.writeRate));
-  for (const img of NAMESPACE_IMAGES) if (img.mode) seedPair(uuidFrom(`pair/${DEMO_NAMESPACE}/${img.name}`), DEMO_NAMESPACE, img.name, img.mode, img.writeRate);
+  primary.images.forEach((img, i) =>
+    seedPair(uuidFrom(`pair/${img.name}/${i}`), '', img.name, 'snapshot', img.writeRate),
+  );
+  for (const img of NAMESPACE_IMAGES)
+    if (img.mode)
+      seedPair(
+        uuidFrom(`pair/${DEMO_NAMESPACE}/${img.name}`),
+        DEMO_NAMESPACE,
+        img.name,
+        img.mode,
+        img.writeRate,
+      );
   return sim;
 }
 
@@ -312,14 +369,16 @@ export class DemoCephAdapter implements CephAdapter {
 
   #worldCluster(): DemoCluster {
     const c = this.world.cluster(this.clusterName);
-    if (!c) throw new AppError('UNREACHABLE', `demo cluster ${this.clusterName} does not exist in the simulation`);
+    if (!c)
+      throw new AppError('UNREACHABLE', `demo cluster ${this.clusterName} does not exist in the simulation`);
     return c;
   }
 
   #me(): SimCluster {
     this.#worldCluster();
     const c = this.#sim.clusters.get(this.clusterName);
-    if (!c) throw new AppError('UNREACHABLE', `demo cluster ${this.clusterName} does not exist in the simulation`);
+    if (!c)
+      throw new AppError('UNREACHABLE', `demo cluster ${this.clusterName} does not exist in the simulation`);
     return c;
   }
 
@@ -333,7 +392,10 @@ export class DemoCephAdapter implements CephAdapter {
     await this.world.delay(signal);
     if (this.world.down.has(this.clusterName)) {
       await this.world.delay(signal, this.world.unreachableAfterMs);
-      throw new AppError('UNREACHABLE', `the monitors of demo cluster ${this.clusterName} did not answer within 5 s (powered off in the simulation)`);
+      throw new AppError(
+        'UNREACHABLE',
+        `the monitors of demo cluster ${this.clusterName} did not answer within 5 s (powered off in the simulation)`,
+      );
     }
     const me = this.#me();
     this.#tick();
@@ -343,7 +405,11 @@ export class DemoCephAdapter implements CephAdapter {
   #pool(c: SimCluster, pool: string): SimPool {
     assertName('ceph', pool, 'pool');
     const p = c.pools.get(pool);
-    if (!p) throw new AppError('NOT_FOUND', `pool ${pool} does not exist on this cluster (rbd: error opening pool '${pool}': (2) No such file or directory)`);
+    if (!p)
+      throw new AppError(
+        'NOT_FOUND',
+        `pool ${pool} does not exist on this cluster (rbd: error opening pool '${pool}': (2) No such file or directory)`,
+      );
     return p;
   }
 
@@ -351,7 +417,11 @@ export class DemoCephAdapter implements CephAdapter {
     const p = this.#pool(c, pool);
     if (namespace) assertName('ceph', namespace, 'namespace');
     const ns = p.namespaces.get(namespace);
-    if (!ns) throw new AppError('NOT_FOUND', `namespace ${namespace} does not exist in pool ${pool} (rbd: namespace '${namespace}' does not exist.)`);
+    if (!ns)
+      throw new AppError(
+        'NOT_FOUND',
+        `namespace ${namespace} does not exist in pool ${pool} (rbd: namespace '${namespace}' does not exist.)`,
+      );
     return { pool: p, ns };
   }
 
@@ -359,7 +429,11 @@ export class DemoCephAdapter implements CephAdapter {
     const spec = imageSpec(pool, namespace, image);
     const { ns } = this.#ns(c, pool, namespace);
     const img = ns.images.get(image);
-    if (!img) throw new AppError('NOT_FOUND', `image ${spec} does not exist (rbd: error opening image ${image}: (2) No such file or directory)`);
+    if (!img)
+      throw new AppError(
+        'NOT_FOUND',
+        `image ${spec} does not exist (rbd: error opening image ${image}: (2) No such file or directory)`,
+      );
     return img;
   }
 
@@ -408,7 +482,14 @@ export class DemoCephAdapter implements CephAdapter {
     const prev = pair.snaps[pair.snaps.length - 1];
     const written = origin.pendingBytes + (prev ? (pair.writeRate * Math.max(0, at - prev.at)) / 1000 : 0);
     if (pair.writeRate > 0) origin.content = hash(origin.content, 'workload', at);
-    const snap: PairSnap = { seq: ++pair.seq, origin: origin.cluster, at, demoted, content: origin.content, deltaBytes: Math.round(written) };
+    const snap: PairSnap = {
+      seq: ++pair.seq,
+      origin: origin.cluster,
+      at,
+      demoted,
+      content: origin.content,
+      deltaBytes: Math.round(written),
+    };
     origin.pendingBytes = 0;
     pair.snaps.push(snap);
     while (pair.snaps.length > MAX_MIRROR_SNAPSHOTS) pair.snaps.shift();
@@ -448,7 +529,10 @@ export class DemoCephAdapter implements CephAdapter {
           const last = first + Math.floor((now - first) / period) * period;
           for (let t = last, k = 0; t >= first && k < MAX_MIRROR_SNAPSHOTS; t -= period, k++) runs.add(t);
         }
-        const due = [...runs].filter((t) => t <= now).sort((a, b) => a - b).slice(-MAX_MIRROR_SNAPSHOTS);
+        const due = [...runs]
+          .filter((t) => t <= now)
+          .sort((a, b) => a - b)
+          .slice(-MAX_MIRROR_SNAPSHOTS);
         for (const t of due) this.#addSnap(pair, side, t, false);
       }
       pair.lastTick = now;
@@ -456,7 +540,11 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   #effectiveSchedule(c: SimCluster, pool: string, namespace: string, image: string): SnapshotScheduleItem[] {
-    for (const key of [`${pool}/${namespace}/${image}`, namespace ? `${pool}/${namespace}/` : `${pool}/`, '']) {
+    for (const key of [
+      `${pool}/${namespace}/${image}`,
+      namespace ? `${pool}/${namespace}/` : `${pool}/`,
+      '',
+    ]) {
       const items = c.schedules.get(key);
       if (items && items.length > 0) return items;
     }
@@ -470,7 +558,10 @@ export class DemoCephAdapter implements CephAdapter {
     const other = this.#other(pair, side.cluster);
     if (side.resyncUntil !== null && now < side.resyncUntil) {
       const from = side.resyncFrom ?? now;
-      const pct = Math.max(0, Math.min(99, Math.floor(((now - from) / Math.max(side.resyncUntil - from, 1)) * 100)));
+      const pct = Math.max(
+        0,
+        Math.min(99, Math.floor(((now - from) / Math.max(side.resyncUntil - from, 1)) * 100)),
+      );
       return { state: 'up+syncing', description: `bootstrapping, IMAGE_SYNC/COPY_IMAGE ${pct}%` };
     }
     if (side.splitBrain) return { state: 'up+error', description: 'split-brain' };
@@ -478,14 +569,21 @@ export class DemoCephAdapter implements CephAdapter {
     if (!other) return { state: 'down+unknown', description: 'status not found' };
     if (pair.mode === 'journal') {
       if (!other.primary) return { state: 'up+unknown', description: 'remote image demoted' };
-      const details = { bytes_per_second: 0.0, entries_behind_primary: 0, entries_per_second: 0.0, non_primary_position: { entry_tid: pair.seq, object_number: 0, tag_tid: 1 }, primary_position: { entry_tid: pair.seq, object_number: 0, tag_tid: 1 } };
+      const details = {
+        bytes_per_second: 0.0,
+        entries_behind_primary: 0,
+        entries_per_second: 0.0,
+        non_primary_position: { entry_tid: pair.seq, object_number: 0, tag_tid: 1 },
+        primary_position: { entry_tid: pair.seq, object_number: 0, tag_tid: 1 },
+      };
       return { state: 'up+replaying', description: `replaying, ${JSON.stringify(details)}` };
     }
     const remote = pair.snaps.filter((s) => s.origin === other.cluster);
     const latest = remote[remote.length - 1];
     const copiedList = remote.filter((s) => this.#copied(pair, s, side.cluster));
     const copied = copiedList[copiedList.length - 1];
-    if (latest?.demoted && copied === latest) return { state: 'up+unknown', description: 'remote image demoted' };
+    if (latest?.demoted && copied === latest)
+      return { state: 'up+unknown', description: 'remote image demoted' };
     const details: Record<string, unknown> = {
       bytes_per_second: 0.0,
       bytes_per_snapshot: copied ? copied.deltaBytes : 0,
@@ -535,7 +633,8 @@ export class DemoCephAdapter implements CephAdapter {
     if (!pair || !side) return null;
     const s = this.#sideStatus(pair, side);
     const st = parseMirrorState(s.state);
-    const snaps = side.primary && pair.mode === 'snapshot' ? pair.snaps.filter((x) => x.origin === c.name) : [];
+    const snaps =
+      side.primary && pair.mode === 'snapshot' ? pair.snaps.filter((x) => x.origin === c.name) : [];
     const peer = this.#pool(c, pool).peers[0];
     return {
       pool,
@@ -548,13 +647,23 @@ export class DemoCephAdapter implements CephAdapter {
       rawDescription: s.description,
       description: parseMirrorDescription(s.description),
       lastUpdate: fmtTime(Math.floor(this.#now / 30_000) * 30_000),
-      daemon: { serviceId: String(4100 + c.index * 10), instanceId: String(4101 + c.index * 10), daemonId: 'demo', hostname: `${c.name}-mirror1` },
+      daemon: {
+        serviceId: String(4100 + c.index * 10),
+        instanceId: String(4101 + c.index * 10),
+        daemonId: 'demo',
+        hostname: `${c.name}-mirror1`,
+      },
       peerSites: this.#peerSites(pair, side),
       snapshots: snaps.map((x) => ({
         id: this.#snapId(x, c.name),
         name: `.mirror.primary.${pair.globalId}.${uuidFrom(`${pair.globalId}/${x.seq}`)}`,
         demoted: x.demoted,
-        mirrorPeerUuids: peer && this.#copied(pair, x, this.#other(pair, c.name)?.cluster ?? '') ? [] : peer ? [peer.uuid] : [],
+        mirrorPeerUuids:
+          peer && this.#copied(pair, x, this.#other(pair, c.name)?.cluster ?? '')
+            ? []
+            : peer
+              ? [peer.uuid]
+              : [],
       })),
     };
   }
@@ -565,7 +674,8 @@ export class DemoCephAdapter implements CephAdapter {
     for (const s of statuses) {
       states[s.state] = (states[s.state] ?? 0) + 1;
       if (s.state === 'error') worst = 'ERROR';
-      else if ((s.state === 'unknown' || s.state === 'syncing' || !s.daemonUp) && worst !== 'ERROR') worst = 'WARNING';
+      else if ((s.state === 'unknown' || s.state === 'syncing' || !s.daemonUp) && worst !== 'ERROR')
+        worst = 'WARNING';
     }
     return { health: worst, daemonHealth: 'OK', imageHealth: worst, states };
   }
@@ -579,11 +689,25 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   #daemonInstances(c: SimCluster) {
-    return [{ serviceId: String(4100 + c.index * 10), instanceId: String(4101 + c.index * 10), clientId: 'demo', hostname: `${c.name}-mirror1`, version: '16.2.15', leader: true, health: 'OK' }];
+    return [
+      {
+        serviceId: String(4100 + c.index * 10),
+        instanceId: String(4101 + c.index * 10),
+        clientId: 'demo',
+        hostname: `${c.name}-mirror1`,
+        version: '16.2.15',
+        leader: true,
+        health: 'OK',
+      },
+    ];
   }
 
   #enabled(mode: MirrorMode, what: string): void {
-    if (mode === 'disabled') throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled on pool ${what}: set its mirror mode to image or pool first (rbd: mirroring not enabled on the pool)`);
+    if (mode === 'disabled')
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `mirroring is not enabled on pool ${what}: set its mirror mode to image or pool first (rbd: mirroring not enabled on the pool)`,
+      );
   }
 
   // ---------------------------------------------------------------- cluster
@@ -616,13 +740,23 @@ export class DemoCephAdapter implements CephAdapter {
 
   async listRbdPools(): Promise<RbdPool[]> {
     const c = await this.#step();
-    return [...c.pools.values()].map((p) => ({ name: p.name, id: p.id, namespaces: [...p.namespaces.keys()].filter(Boolean).sort() }));
+    return [...c.pools.values()].map((p) => ({
+      name: p.name,
+      id: p.id,
+      namespaces: [...p.namespaces.keys()].filter(Boolean).sort(),
+    }));
   }
 
   async getPoolMirrorInfo(pool: string, namespace = ''): Promise<PoolMirrorInfo> {
     const c = await this.#step();
     const { pool: p, ns } = this.#ns(c, pool, namespace);
-    return { pool, namespace, mode: ns.mode, siteName: p.mode === 'disabled' ? null : c.siteName, peers: p.peers.map((x) => ({ ...x })) };
+    return {
+      pool,
+      namespace,
+      mode: ns.mode,
+      siteName: p.mode === 'disabled' ? null : c.siteName,
+      peers: p.peers.map((x) => ({ ...x })),
+    };
   }
 
   async getPoolMirrorStatus(pool: string, namespace = ''): Promise<PoolMirrorStatus> {
@@ -640,27 +774,49 @@ export class DemoCephAdapter implements CephAdapter {
     return { pool, namespace, summary: this.#summary(images), daemons: this.#daemonInstances(c), images };
   }
 
-  async setPoolMirrorMode(pool: string, namespace: string, mode: MirrorMode, opts: { siteName?: string } = {}): Promise<void> {
+  async setPoolMirrorMode(
+    pool: string,
+    namespace: string,
+    mode: MirrorMode,
+    opts: { siteName?: string } = {},
+  ): Promise<void> {
     const c = await this.#step();
     const { pool: p, ns } = this.#ns(c, pool, namespace);
     if (mode === 'disabled') {
       if (!namespace && p.peers.length > 0) {
-        throw new AppError('PRECONDITION_FAILED', `mirroring of pool ${pool} cannot be disabled while peers are registered: remove the peers first (mode_set: mirror peers still registered)`);
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `mirroring of pool ${pool} cannot be disabled while peers are registered: remove the peers first (mode_set: mirror peers still registered)`,
+        );
       }
       if ([...ns.images.values()].some((i) => i.pair)) {
-        throw new AppError('PRECONDITION_FAILED', `mirroring of ${poolSpec(pool, namespace)} cannot be disabled while images have mirroring enabled: disable mirroring on those images first`);
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `mirroring of ${poolSpec(pool, namespace)} cannot be disabled while images have mirroring enabled: disable mirroring on those images first`,
+        );
       }
-      const enabledNs = [...p.namespaces.entries()].filter(([n, v]) => n && v.mode !== 'disabled').map(([n]) => n);
+      const enabledNs = [...p.namespaces.entries()]
+        .filter(([n, v]) => n && v.mode !== 'disabled')
+        .map(([n]) => n);
       if (!namespace && enabledNs.length > 0) {
-        throw new AppError('PRECONDITION_FAILED', `mirroring of pool ${pool} cannot be disabled while its namespace(s) ${enabledNs.join(', ')} mirror: disable mirroring of those namespaces first`);
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `mirroring of pool ${pool} cannot be disabled while its namespace(s) ${enabledNs.join(', ')} mirror: disable mirroring of those namespaces first`,
+        );
       }
-    } else if (mode !== 'image' && mode !== 'pool') throw AppError.invalid('mode', `${JSON.stringify(mode)} is not a mirror mode (disabled, image or pool)`);
+    } else if (mode !== 'image' && mode !== 'pool')
+      throw AppError.invalid(
+        'mode',
+        `${JSON.stringify(mode)} is not a mirror mode (disabled, image or pool)`,
+      );
     if (opts.siteName) c.siteName = assertName('ceph', opts.siteName, 'siteName');
     if (namespace && mode !== 'disabled' && p.mode === 'disabled') this.#enabled(p.mode, pool);
     ns.mode = mode;
     if (!namespace) p.mode = mode;
     if (mode === 'pool') {
-      for (const img of ns.images.values()) if (!img.pair && img.features.includes('journaling')) this.#startPair(c, p, namespace, img, 'journal');
+      for (const img of ns.images.values())
+        if (!img.pair && img.features.includes('journaling'))
+          this.#startPair(c, p, namespace, img, 'journal');
     }
   }
 
@@ -675,12 +831,18 @@ export class DemoCephAdapter implements CephAdapter {
     const c = await this.#step(2);
     assertName('ceph', siteName, 'siteName');
     if (this.#pool(c, pool).mode === 'disabled') {
-      throw new AppError('PRECONDITION_FAILED', `the site name is set through a pool with mirroring enabled; mirroring of pool ${pool} is disabled (enable it with a site name instead)`);
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the site name is set through a pool with mirroring enabled; mirroring of pool ${pool} is disabled (enable it with a site name instead)`,
+      );
     }
     const old = c.siteName;
     c.siteName = siteName;
     // Peers elsewhere learn the new name from the daemons.
-    for (const other of this.#sim.clusters.values()) for (const p of other.pools.values()) for (const peer of p.peers) if (peer.mirrorUuid === c.mirrorUuid && peer.siteName === old) peer.siteName = siteName;
+    for (const other of this.#sim.clusters.values())
+      for (const p of other.pools.values())
+        for (const peer of p.peers)
+          if (peer.mirrorUuid === c.mirrorUuid && peer.siteName === old) peer.siteName = siteName;
   }
 
   // ---------------------------------------------------------------- bootstrap and peers
@@ -689,19 +851,37 @@ export class DemoCephAdapter implements CephAdapter {
     const c = await this.#step();
     this.#enabled(this.#pool(c, pool).mode, pool);
     if (opts.siteName) c.siteName = assertName('ceph', opts.siteName, 'siteName');
-    return encodeBootstrapToken({ fsid: c.fsid, clientId: 'rbd-mirror-peer', key: `AQ${Buffer.from(hash('key', c.fsid)).toString('base64').slice(0, 38)}==`, monHost: monHostOf(c) });
+    return encodeBootstrapToken({
+      fsid: c.fsid,
+      clientId: 'rbd-mirror-peer',
+      key: `AQ${Buffer.from(hash('key', c.fsid)).toString('base64').slice(0, 38)}==`,
+      monHost: monHostOf(c),
+    });
   }
 
-  async importBootstrapToken(pool: string, token: string, opts: { direction: BootstrapDirection; siteName?: string }): Promise<void> {
+  async importBootstrapToken(
+    pool: string,
+    token: string,
+    opts: { direction: BootstrapDirection; siteName?: string },
+  ): Promise<void> {
     const decoded = decodeBootstrapToken(token);
     const c = await this.#step();
-    if (opts.direction !== 'rx-only' && opts.direction !== 'rx-tx') throw AppError.invalid('direction', 'must be rx-only or rx-tx');
+    if (opts.direction !== 'rx-only' && opts.direction !== 'rx-tx')
+      throw AppError.invalid('direction', 'must be rx-only or rx-tx');
     const p = this.#pool(c, pool);
     this.#enabled(p.mode, pool);
     if (opts.siteName) c.siteName = assertName('ceph', opts.siteName, 'siteName');
     const remote = [...this.#sim.clusters.values()].find((x) => x.fsid === decoded.fsid);
-    if (!remote) throw new AppError('UNREACHABLE', `the token points at cluster ${decoded.fsid} (${decoded.monHost}), which the demo cannot reach`);
-    if (remote === c) throw new AppError('INVALID_INPUT', 'token: this token was created on this very cluster; import it on the other site');
+    if (!remote)
+      throw new AppError(
+        'UNREACHABLE',
+        `the token points at cluster ${decoded.fsid} (${decoded.monHost}), which the demo cannot reach`,
+      );
+    if (remote === c)
+      throw new AppError(
+        'INVALID_INPUT',
+        'token: this token was created on this very cluster; import it on the other site',
+      );
     const rp = this.#pool(remote, pool);
     this.#enabled(rp.mode, `${pool} on ${remote.siteName}`);
     const upsert = (on: SimPool, self: SimCluster, peer: SimCluster, direction: PeerDirection) => {
@@ -711,7 +891,14 @@ export class DemoCephAdapter implements CephAdapter {
         existing.siteName = peer.siteName;
         return;
       }
-      on.peers.push({ uuid: uuidFrom(`${self.fsid}/peer/${peer.fsid}/${this.#now}`), siteName: peer.siteName, direction, clientName: `client.${decoded.clientId}`, mirrorUuid: peer.mirrorUuid, monHost: monHostOf(peer) });
+      on.peers.push({
+        uuid: uuidFrom(`${self.fsid}/peer/${peer.fsid}/${this.#now}`),
+        siteName: peer.siteName,
+        direction,
+        clientName: `client.${decoded.clientId}`,
+        mirrorUuid: peer.mirrorUuid,
+        monHost: monHostOf(peer),
+      });
     };
     upsert(p, c, remote, opts.direction);
     if (opts.direction === 'rx-tx') upsert(rp, remote, c, 'rx-tx');
@@ -721,7 +908,11 @@ export class DemoCephAdapter implements CephAdapter {
     const c = await this.#step();
     const p = this.#pool(c, pool);
     const peer = p.peers.find((x) => x.uuid === uuid);
-    if (!peer) throw new AppError('NOT_FOUND', `that mirror peer does not exist (rbd: mirror peer ${uuid} does not exist)`);
+    if (!peer)
+      throw new AppError(
+        'NOT_FOUND',
+        `that mirror peer does not exist (rbd: mirror peer ${uuid} does not exist)`,
+      );
     return { c, p, peer };
   }
 
@@ -732,7 +923,8 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   async setPeerMonHost(pool: string, peerUuid: string, monHost: string): Promise<void> {
-    if (!/^[A-Za-z0-9[][A-Za-z0-9.:,[\]/_-]{0,1023}$/.test(monHost)) throw AppError.invalid('monHost', `${JSON.stringify(monHost)} is not a list of monitor addresses`);
+    if (!/^[A-Za-z0-9[][A-Za-z0-9.:,[\]/_-]{0,1023}$/.test(monHost))
+      throw AppError.invalid('monHost', `${JSON.stringify(monHost)} is not a list of monitor addresses`);
     (await this.#peer(pool, peerUuid)).peer.monHost = normalizeMonHosts(monHost);
   }
 
@@ -742,7 +934,8 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   async setPeerDirection(pool: string, peerUuid: string, direction: PeerDirection): Promise<void> {
-    if (!['rx-only', 'rx-tx', 'tx-only'].includes(direction)) throw AppError.invalid('direction', 'must be rx-only, rx-tx or tx-only');
+    if (!['rx-only', 'rx-tx', 'tx-only'].includes(direction))
+      throw AppError.invalid('direction', 'must be rx-only, rx-tx or tx-only');
     (await this.#peer(pool, peerUuid)).peer.direction = direction;
   }
 
@@ -757,7 +950,11 @@ export class DemoCephAdapter implements CephAdapter {
     const c = await this.#step();
     const img = this.#image(c, pool, namespace, image);
     this.#writable(c, img, imageSpec(pool, namespace, image));
-    if (!img.features.includes('exclusive-lock')) throw new AppError('PRECONDITION_FAILED', `${imageSpec(pool, namespace, image)} lacks the exclusive-lock feature that journaling needs`);
+    if (!img.features.includes('exclusive-lock'))
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${imageSpec(pool, namespace, image)} lacks the exclusive-lock feature that journaling needs`,
+      );
     if (!img.features.includes('journaling')) img.features.push('journaling');
     this.#poolModeMirrors(c, pool, namespace, img);
   }
@@ -765,7 +962,8 @@ export class DemoCephAdapter implements CephAdapter {
   /** In pool mode Ceph mirrors (journal-based) every image that has the journaling feature. */
   #poolModeMirrors(c: SimCluster, pool: string, namespace: string, img: SimImage): void {
     const { pool: p, ns } = this.#ns(c, pool, namespace);
-    if (ns.mode === 'pool' && !img.pair && img.features.includes('journaling')) this.#startPair(c, p, namespace, img, 'journal');
+    if (ns.mode === 'pool' && !img.pair && img.features.includes('journaling'))
+      this.#startPair(c, p, namespace, img, 'journal');
   }
 
   async disableJournaling(pool: string, namespace: string, image: string): Promise<void> {
@@ -774,7 +972,10 @@ export class DemoCephAdapter implements CephAdapter {
     this.#writable(c, img, imageSpec(pool, namespace, image));
     const pair = this.#pairOf(img);
     if (pair?.mode === 'journal') {
-      throw new AppError('PRECONDITION_FAILED', `journaling of ${imageSpec(pool, namespace, image)} cannot be turned off while journal-based mirroring is enabled for it: disable its mirroring first`);
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `journaling of ${imageSpec(pool, namespace, image)} cannot be turned off while journal-based mirroring is enabled for it: disable its mirroring first`,
+      );
     }
     img.features = img.features.filter((f) => f !== 'journaling');
   }
@@ -788,12 +989,15 @@ export class DemoCephAdapter implements CephAdapter {
       const pair = this.#pairOf(img);
       const side = pair ? this.#side(pair, c.name) : undefined;
       const has = img.features.includes('journaling');
-      if (pair?.mode === 'snapshot') result.skipped.push({ image: img.name, reason: 'snapshot mirroring mode' });
+      if (pair?.mode === 'snapshot')
+        result.skipped.push({ image: img.name, reason: 'snapshot mirroring mode' });
       else if (side && !side.primary) result.skipped.push({ image: img.name, reason: 'not primary here' });
       else if (on && has) result.skipped.push({ image: img.name, reason: 'journaling already on' });
       else if (!on && !has) result.skipped.push({ image: img.name, reason: 'journaling already off' });
-      else if (on && !img.features.includes('exclusive-lock')) result.skipped.push({ image: img.name, reason: 'no exclusive-lock feature' });
-      else if (!on && pair?.mode === 'journal') result.skipped.push({ image: img.name, reason: 'journal mirroring enabled' });
+      else if (on && !img.features.includes('exclusive-lock'))
+        result.skipped.push({ image: img.name, reason: 'no exclusive-lock feature' });
+      else if (!on && pair?.mode === 'journal')
+        result.skipped.push({ image: img.name, reason: 'journal mirroring enabled' });
       else {
         this.#calls++;
         img.features = on ? [...img.features, 'journaling'] : img.features.filter((f) => f !== 'journaling');
@@ -822,7 +1026,10 @@ export class DemoCephAdapter implements CephAdapter {
         const img = this.#image(c, level.pool, level.namespace ?? '', level.image);
         const pair = this.#pairOf(img);
         if (pair?.mode !== 'snapshot') {
-          throw new AppError('PRECONDITION_FAILED', `${imageSpec(level.pool, level.namespace ?? '', level.image)} is not in snapshot mirroring mode: snapshot schedules apply only to snapshot-mirrored images`);
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `${imageSpec(level.pool, level.namespace ?? '', level.image)} is not in snapshot mirroring mode: snapshot schedules apply only to snapshot-mirrored images`,
+          );
         }
       }
     }
@@ -836,12 +1043,24 @@ export class DemoCephAdapter implements CephAdapter {
     for (const [k, items] of [...c.schedules.entries()].sort(([a], [b]) => a.localeCompare(b))) {
       if (items.length === 0 || !k.startsWith(key)) continue;
       if (k === '') {
-        out.push({ level: 'global', pool: null, namespace: null, image: null, items: items.map((i) => ({ ...i })) });
+        out.push({
+          level: 'global',
+          pool: null,
+          namespace: null,
+          image: null,
+          items: items.map((i) => ({ ...i })),
+        });
         continue;
       }
       const [pool = '', ns = '', image = ''] = k.split('/');
       const lvl: SnapshotScheduleEntry['level'] = image ? 'image' : ns ? 'namespace' : 'pool';
-      out.push({ level: lvl, pool, namespace: lvl === 'pool' ? null : ns, image: image || null, items: items.map((i) => ({ ...i })) });
+      out.push({
+        level: lvl,
+        pool,
+        namespace: lvl === 'pool' ? null : ns,
+        image: image || null,
+        items: items.map((i) => ({ ...i })),
+      });
     }
     return out;
   }
@@ -852,8 +1071,16 @@ export class DemoCephAdapter implements CephAdapter {
     const c = await this.#step();
     const key = this.#checkLevel(c, level);
     const items = c.schedules.get(key) ?? [];
-    const shown = st ? `${String(st.hour).padStart(2, '0')}:${String(st.minute).padStart(2, '0')}:00${st.offsetMinutes === null ? '' : fmtOffset(st.offsetMinutes)}` : null;
-    if (!items.some((i) => parseScheduleInterval(i.interval).minutes === iv.minutes && sameStart(i.startTime, st?.text ?? null))) {
+    const shown = st
+      ? `${String(st.hour).padStart(2, '0')}:${String(st.minute).padStart(2, '0')}:00${st.offsetMinutes === null ? '' : fmtOffset(st.offsetMinutes)}`
+      : null;
+    if (
+      !items.some(
+        (i) =>
+          parseScheduleInterval(i.interval).minutes === iv.minutes &&
+          sameStart(i.startTime, st?.text ?? null),
+      )
+    ) {
       items.push({ interval: formatScheduleInterval(iv.minutes), startTime: shown });
     }
     c.schedules.set(key, items);
@@ -869,7 +1096,9 @@ export class DemoCephAdapter implements CephAdapter {
     }
     const iv = parseScheduleInterval(interval);
     const st = startTime && startTime.trim() ? startTime : null;
-    const items = (c.schedules.get(key) ?? []).filter((i) => !(parseScheduleInterval(i.interval).minutes === iv.minutes && sameStart(i.startTime, st)));
+    const items = (c.schedules.get(key) ?? []).filter(
+      (i) => !(parseScheduleInterval(i.interval).minutes === iv.minutes && sameStart(i.startTime, st)),
+    );
     if (items.length) c.schedules.set(key, items);
     else c.schedules.delete(key);
   }
@@ -882,15 +1111,31 @@ export class DemoCephAdapter implements CephAdapter {
       const side = this.#side(pair, c.name);
       if (!side?.primary || pair.mode !== 'snapshot') continue;
       if (level.pool && pair.pool !== level.pool) continue;
-      if (level.namespace !== undefined && level.pool && (level.namespace || level.image) && pair.namespace !== (level.namespace ?? '')) continue;
+      if (
+        level.namespace !== undefined &&
+        level.pool &&
+        (level.namespace || level.image) &&
+        pair.namespace !== (level.namespace ?? '')
+      )
+        continue;
       if (level.image && pair.image !== level.image) continue;
       const items = this.#effectiveSchedule(c, pair.pool, pair.namespace, pair.image);
       const next = nextRunOf(items, this.#now);
       if (!next) continue;
-      const spec = pair.namespace ? `${pair.pool}/${pair.namespace}/${pair.image}` : `${pair.pool}/${pair.image}`;
-      out.push({ imageSpec: spec, pool: pair.pool, namespace: pair.namespace, image: pair.image, scheduleTime: `${fmtTime(next.getTime()).slice(0, 16)}:00` });
+      const spec = pair.namespace
+        ? `${pair.pool}/${pair.namespace}/${pair.image}`
+        : `${pair.pool}/${pair.image}`;
+      out.push({
+        imageSpec: spec,
+        pool: pair.pool,
+        namespace: pair.namespace,
+        image: pair.image,
+        scheduleTime: `${fmtTime(next.getTime()).slice(0, 16)}:00`,
+      });
     }
-    return out.sort((a, b) => a.scheduleTime.localeCompare(b.scheduleTime) || a.imageSpec.localeCompare(b.imageSpec));
+    return out.sort(
+      (a, b) => a.scheduleTime.localeCompare(b.scheduleTime) || a.imageSpec.localeCompare(b.imageSpec),
+    );
   }
 
   // ---------------------------------------------------------------- images
@@ -909,7 +1154,12 @@ export class DemoCephAdapter implements CephAdapter {
         return !(side && side.resyncUntil !== null && this.#now < side.resyncUntil - RESYNC_BASE_MS / 2);
       })
       .map((i) => ({ name: i.name, id: i.id, sizeBytes: i.sizeBytes }));
-    return mergeImageList(pool, namespace, ls, ns.mode === 'disabled' ? [] : this.#statuses(c, pool, namespace));
+    return mergeImageList(
+      pool,
+      namespace,
+      ls,
+      ns.mode === 'disabled' ? [] : this.#statuses(c, pool, namespace),
+    );
   }
 
   async getImageInfo(pool: string, namespace: string, image: string): Promise<ImageInfo> {
@@ -926,9 +1176,13 @@ export class DemoCephAdapter implements CephAdapter {
       objectSizeBytes: OBJECT_BYTES,
       features: side && !side.primary ? [...img.features, 'non-primary'] : [...img.features],
       opFeatures: [],
-      snapshotCount: img.userSnaps.length + (pair ? pair.snaps.filter((s) => this.#copied(pair, s, c.name)).length : 0),
+      snapshotCount:
+        img.userSnaps.length + (pair ? pair.snaps.filter((s) => this.#copied(pair, s, c.name)).length : 0),
       createdAt: fmtCtime(img.createdAt),
-      mirroring: pair && side ? { mode: pair.mode, state: 'enabled', globalId: pair.globalId, primary: side.primary } : { mode: null, state: 'disabled', globalId: null, primary: null },
+      mirroring:
+        pair && side
+          ? { mode: pair.mode, state: 'enabled', globalId: pair.globalId, primary: side.primary }
+          : { mode: null, state: 'disabled', globalId: null, primary: null },
     };
   }
 
@@ -936,7 +1190,11 @@ export class DemoCephAdapter implements CephAdapter {
     const c = await this.#step();
     const img = this.#image(c, pool, namespace, image);
     const s = this.#imageStatus(c, pool, namespace, img);
-    if (!s) throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled for ${imageSpec(pool, namespace, image)}`);
+    if (!s)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `mirroring is not enabled for ${imageSpec(pool, namespace, image)}`,
+      );
     return s;
   }
 
@@ -950,7 +1208,17 @@ export class DemoCephAdapter implements CephAdapter {
       pool: p.name,
       namespace,
       image: img.name,
-      sides: [{ cluster: c.name, primary: true, content, pendingBytes: 0, resyncFrom: null, resyncUntil: null, splitBrain: false }],
+      sides: [
+        {
+          cluster: c.name,
+          primary: true,
+          content,
+          pendingBytes: 0,
+          resyncFrom: null,
+          resyncUntil: null,
+          splitBrain: false,
+        },
+      ],
       snaps: [],
       seq: 0,
       diverged: false,
@@ -968,33 +1236,71 @@ export class DemoCephAdapter implements CephAdapter {
       const rp = remote?.pools.get(p.name);
       const rns = rp?.namespaces.get(namespace);
       if (!remote || !rns || rns.mode === 'disabled' || rns.images.has(img.name)) continue;
-      rns.images.set(img.name, { name: img.name, id: hash('image-id', remote.name, img.name, this.#now).slice(0, 12), sizeBytes: img.sizeBytes, features: [...img.features], createdAt: this.#now, pair: globalId, content: '', userSnaps: [] });
-      pair.sides.push({ cluster: remote.name, primary: false, content: hash('empty', img.name), pendingBytes: 0, resyncFrom: null, resyncUntil: null, splitBrain: false });
+      rns.images.set(img.name, {
+        name: img.name,
+        id: hash('image-id', remote.name, img.name, this.#now).slice(0, 12),
+        sizeBytes: img.sizeBytes,
+        features: [...img.features],
+        createdAt: this.#now,
+        pair: globalId,
+        content: '',
+        userSnaps: [],
+      });
+      pair.sides.push({
+        cluster: remote.name,
+        primary: false,
+        content: hash('empty', img.name),
+        pendingBytes: 0,
+        resyncFrom: null,
+        resyncUntil: null,
+        splitBrain: false,
+      });
     }
     return pair;
   }
 
-  async enableImageMirroring(pool: string, namespace: string, image: string, mode: ImageMirrorMode): Promise<void> {
-    if (mode !== 'journal' && mode !== 'snapshot') throw AppError.invalid('mode', 'must be journal or snapshot');
+  async enableImageMirroring(
+    pool: string,
+    namespace: string,
+    image: string,
+    mode: ImageMirrorMode,
+  ): Promise<void> {
+    if (mode !== 'journal' && mode !== 'snapshot')
+      throw AppError.invalid('mode', 'must be journal or snapshot');
     const c = await this.#step();
     const { pool: p, ns } = this.#ns(c, pool, namespace);
     const img = this.#image(c, pool, namespace, image);
-    if (ns.mode === 'disabled') throw new AppError('PRECONDITION_FAILED', `mirroring is not enabled on pool ${poolSpec(pool, namespace)}: set its mirror mode to image or pool first`);
+    if (ns.mode === 'disabled')
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `mirroring is not enabled on pool ${poolSpec(pool, namespace)}: set its mirror mode to image or pool first`,
+      );
     if (img.pair) return; // already enabled: Ceph says so and succeeds
     if (mode === 'journal' && !img.features.includes('journaling')) {
-      throw new AppError('PRECONDITION_FAILED', `${imageSpec(pool, namespace, image)} needs the journaling feature for journal-based mirroring`);
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${imageSpec(pool, namespace, image)} needs the journaling feature for journal-based mirroring`,
+      );
     }
     this.#startPair(c, p, namespace, img, mode);
   }
 
-  async disableImageMirroring(pool: string, namespace: string, image: string, opts: { force?: boolean } = {}): Promise<void> {
+  async disableImageMirroring(
+    pool: string,
+    namespace: string,
+    image: string,
+    opts: { force?: boolean } = {},
+  ): Promise<void> {
     const c = await this.#step();
     const img = this.#image(c, pool, namespace, image);
     const pair = this.#pairOf(img);
     if (!pair) return;
     const side = this.#side(pair, c.name);
     if (side && !side.primary && !opts.force) {
-      throw new AppError('PRECONDITION_FAILED', `${imageSpec(pool, namespace, image)} is not primary on this cluster: disable mirroring on the primary, or force it here`);
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${imageSpec(pool, namespace, image)} is not primary on this cluster: disable mirroring on the primary, or force it here`,
+      );
     }
     img.content = side ? this.#content(pair, side) : img.content;
     img.pair = null;
@@ -1004,7 +1310,8 @@ export class DemoCephAdapter implements CephAdapter {
       for (const s of pair.sides) {
         const rc = this.#sim.clusters.get(s.cluster);
         const rimg = rc?.pools.get(pool)?.namespaces.get(namespace)?.images.get(image);
-        if (rimg && rimg.pair === pair.globalId && !s.primary) rc!.pools.get(pool)!.namespaces.get(namespace)!.images.delete(image);
+        if (rimg && rimg.pair === pair.globalId && !s.primary)
+          rc!.pools.get(pool)!.namespaces.get(namespace)!.images.delete(image);
         else if (rimg && rimg.pair === pair.globalId) rimg.pair = null;
       }
       this.#sim.pairs.delete(pair.globalId);
@@ -1012,20 +1319,35 @@ export class DemoCephAdapter implements CephAdapter {
     for (const [k] of c.schedules) if (k === `${pool}/${namespace}/${image}`) c.schedules.delete(k);
   }
 
-  async promoteImage(pool: string, namespace: string, image: string, opts: { force?: boolean } = {}): Promise<void> {
+  async promoteImage(
+    pool: string,
+    namespace: string,
+    image: string,
+    opts: { force?: boolean } = {},
+  ): Promise<void> {
     const { c, spec, pair, side } = await this.#mirrored(pool, namespace, image);
     if (side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is already primary on this cluster`);
     const other = this.#other(pair, c.name);
     if (!opts.force) {
-      if (side.resyncUntil !== null) throw new AppError('CONFLICT', `${spec} is being resynced; wait until it replays again`, { details: { retryable: true } });
+      if (side.resyncUntil !== null)
+        throw new AppError('CONFLICT', `${spec} is being resynced; wait until it replays again`, {
+          details: { retryable: true },
+        });
       if (other?.primary) {
-        throw new AppError('PRECONDITION_FAILED', `${spec} is still primary on ${this.#sim.clusters.get(other.cluster)?.siteName ?? other.cluster}: demote it there first (or force the promotion, accepting a split-brain)`);
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `${spec} is still primary on ${this.#sim.clusters.get(other.cluster)?.siteName ?? other.cluster}: demote it there first (or force the promotion, accepting a split-brain)`,
+        );
       }
       const last = pair.snaps[pair.snaps.length - 1];
       if (last && last.origin !== c.name && !this.#copied(pair, last, c.name)) {
-        throw new AppError('CONFLICT', `${spec} cannot be promoted yet: the demotion of the other site has not been copied here completely; retry in a few seconds (or force the promotion, accepting a split-brain) (rbd: error promoting image to primary: (16) Device or resource busy)`, {
-          details: { retryable: true },
-        });
+        throw new AppError(
+          'CONFLICT',
+          `${spec} cannot be promoted yet: the demotion of the other site has not been copied here completely; retry in a few seconds (or force the promotion, accepting a split-brain) (rbd: error promoting image to primary: (16) Device or resource busy)`,
+          {
+            details: { retryable: true },
+          },
+        );
       }
     } else if (other?.primary) pair.diverged = true;
     side.content = this.#content(pair, side);
@@ -1048,7 +1370,11 @@ export class DemoCephAdapter implements CephAdapter {
 
   async demoteImage(pool: string, namespace: string, image: string): Promise<void> {
     const { spec, pair, side } = await this.#mirrored(pool, namespace, image);
-    if (!side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is not primary on this cluster (image is not primary)`);
+    if (!side.primary)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${spec} is not primary on this cluster (image is not primary)`,
+      );
     side.primary = false;
     if (pair.mode === 'snapshot') this.#addSnap(pair, side, this.#now, true);
     if (pair.diverged && pair.sides.some((s) => s.primary)) {
@@ -1059,18 +1385,28 @@ export class DemoCephAdapter implements CephAdapter {
 
   async resyncImage(pool: string, namespace: string, image: string): Promise<void> {
     const { c, spec, img, pair, side } = await this.#mirrored(pool, namespace, image);
-    if (side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is primary here: a resync replaces a non-primary image with the primary's data`);
+    if (side.primary)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${spec} is primary here: a resync replaces a non-primary image with the primary's data`,
+      );
     side.splitBrain = false;
     // The image is recreated from the primary: its own history is gone.
     pair.snaps = pair.snaps.filter((s) => s.origin !== c.name);
     pair.diverged = false;
     side.resyncFrom = this.#now;
-    side.resyncUntil = this.#now + RESYNC_BASE_MS + Math.round(((img.sizeBytes * 0.1) / SYNC_BYTES_PER_SEC) * 1000);
+    side.resyncUntil =
+      this.#now + RESYNC_BASE_MS + Math.round(((img.sizeBytes * 0.1) / SYNC_BYTES_PER_SEC) * 1000);
   }
 
-  async createMirrorSnapshot(pool: string, namespace: string, image: string): Promise<{ snapshotId: string }> {
+  async createMirrorSnapshot(
+    pool: string,
+    namespace: string,
+    image: string,
+  ): Promise<{ snapshotId: string }> {
     const { c, spec, pair, side } = await this.#mirrored(pool, namespace, image);
-    if (pair.mode !== 'snapshot') throw new AppError('PRECONDITION_FAILED', `${spec} is not in snapshot mirroring mode`);
+    if (pair.mode !== 'snapshot')
+      throw new AppError('PRECONDITION_FAILED', `${spec} is not in snapshot mirroring mode`);
     if (!side.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is not primary on this cluster`);
     const snap = this.#addSnap(pair, side, this.#now, false);
     return { snapshotId: this.#snapId(snap, c.name) };
@@ -1082,7 +1418,15 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   #snapshots(c: SimCluster, pool: string, img: SimImage): ImageSnapshot[] {
-    const out: ImageSnapshot[] = img.userSnaps.map((s) => ({ id: String(s.id), name: s.name, sizeBytes: img.sizeBytes, protected: false, timestamp: fmtCtime(s.at), namespaceType: 'user', mirror: null }));
+    const out: ImageSnapshot[] = img.userSnaps.map((s) => ({
+      id: String(s.id),
+      name: s.name,
+      sizeBytes: img.sizeBytes,
+      protected: false,
+      timestamp: fmtCtime(s.at),
+      namespaceType: 'user',
+      mirror: null,
+    }));
     const pair = this.#pairOf(img);
     const side = pair ? this.#side(pair, c.name) : undefined;
     if (pair && side && pair.mode === 'snapshot') {
@@ -1123,9 +1467,16 @@ export class DemoCephAdapter implements CephAdapter {
    * image with the content the snapshot has, listed like any other image. As many simulated CLI
    * calls as the real one makes.
    */
-  async createTestCopy(pool: string, namespace: string, image: string, snapshotId: string, dest: string): Promise<TestCopyResult> {
+  async createTestCopy(
+    pool: string,
+    namespace: string,
+    image: string,
+    snapshotId: string,
+    dest: string,
+  ): Promise<TestCopyResult> {
     const [src, dst] = [imageSpec(pool, namespace, image), imageSpec(pool, namespace, dest)];
-    if (!/^\d{1,20}$/.test(snapshotId)) throw AppError.invalid('snapshotId', `${JSON.stringify(snapshotId)} is not a snapshot id`);
+    if (!/^\d{1,20}$/.test(snapshotId))
+      throw AppError.invalid('snapshotId', `${JSON.stringify(snapshotId)} is not a snapshot id`);
     if (dest === image) throw AppError.invalid('dest', 'the copy needs a name of its own');
     const c = await this.#step(8);
     const { ns } = this.#ns(c, pool, namespace);
@@ -1156,7 +1507,11 @@ export class DemoCephAdapter implements CephAdapter {
     const { ns } = this.#ns(c, pool, namespace);
     const img = ns.images.get(dest);
     if (!img) return;
-    if (img.pair) throw new AppError('PRECONDITION_FAILED', `${dst} has mirroring enabled: it is not a test copy, refusing to remove it`);
+    if (img.pair)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${dst} has mirroring enabled: it is not a test copy, refusing to remove it`,
+      );
     ns.images.delete(dest);
   }
 
@@ -1168,16 +1523,42 @@ export class DemoCephAdapter implements CephAdapter {
     return Math.floor(objects * fraction);
   }
 
-  async createImage(pool: string, namespace: string, name: string, sizeBytes: number, features?: string[]): Promise<void> {
+  async createImage(
+    pool: string,
+    namespace: string,
+    name: string,
+    sizeBytes: number,
+    features?: string[],
+  ): Promise<void> {
     const spec = imageSpec(pool, namespace, name);
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw AppError.invalid('sizeBytes', 'must be a positive whole number of bytes');
-    for (const f of features ?? []) if (!KNOWN_FEATURES.includes(f)) throw AppError.invalid('features', `${JSON.stringify(f)} is not an image feature (${KNOWN_FEATURES.join(', ')})`);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0)
+      throw AppError.invalid('sizeBytes', 'must be a positive whole number of bytes');
+    for (const f of features ?? [])
+      if (!KNOWN_FEATURES.includes(f))
+        throw AppError.invalid(
+          'features',
+          `${JSON.stringify(f)} is not an image feature (${KNOWN_FEATURES.join(', ')})`,
+        );
     const c = await this.#step();
     const { pool: p, ns } = this.#ns(c, pool, namespace);
-    if (ns.images.has(name)) throw new AppError('ALREADY_EXISTS', `${spec} already exists (rbd: create error: (17) File exists)`);
+    if (ns.images.has(name))
+      throw new AppError('ALREADY_EXISTS', `${spec} already exists (rbd: create error: (17) File exists)`);
     const feats = features && features.length ? [...features] : [...DEFAULT_FEATURES];
-    if (feats.includes('journaling') && !feats.includes('exclusive-lock')) throw new AppError('PRECONDITION_FAILED', `${spec} lacks the exclusive-lock feature that journaling needs`);
-    const img: SimImage = { name, id: hash('image-id', c.name, pool, namespace, name, this.#now).slice(0, 12), sizeBytes, features: feats, createdAt: this.#now, pair: null, content: hash('empty', sizeBytes), userSnaps: [] };
+    if (feats.includes('journaling') && !feats.includes('exclusive-lock'))
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${spec} lacks the exclusive-lock feature that journaling needs`,
+      );
+    const img: SimImage = {
+      name,
+      id: hash('image-id', c.name, pool, namespace, name, this.#now).slice(0, 12),
+      sizeBytes,
+      features: feats,
+      createdAt: this.#now,
+      pair: null,
+      content: hash('empty', sizeBytes),
+      userSnaps: [],
+    };
     ns.images.set(name, img);
     if (ns.mode === 'pool' && feats.includes('journaling')) this.#startPair(c, p, namespace, img, 'journal');
   }
@@ -1189,31 +1570,65 @@ export class DemoCephAdapter implements CephAdapter {
     const img = this.#image(c, pool, namespace, name);
     const pair = this.#pairOf(img);
     const side = pair ? this.#side(pair, c.name) : undefined;
-    if (pair && side?.primary) throw new AppError('PRECONDITION_FAILED', `${spec} has mirroring enabled: disable its mirroring first`);
-    if (img.userSnaps.length > 0) throw new AppError('PRECONDITION_FAILED', `${spec} still has snapshots: remove them first`);
+    if (pair && side?.primary)
+      throw new AppError('PRECONDITION_FAILED', `${spec} has mirroring enabled: disable its mirroring first`);
+    if (img.userSnaps.length > 0)
+      throw new AppError('PRECONDITION_FAILED', `${spec} still has snapshots: remove them first`);
     ns.images.delete(name);
     if (pair) pair.sides = pair.sides.filter((s) => s.cluster !== c.name);
   }
 
-  async copyImage(pool: string, namespace: string, image: string, dest: string, opts: { features?: string[] } = {}): Promise<void> {
+  async copyImage(
+    pool: string,
+    namespace: string,
+    image: string,
+    dest: string,
+    opts: { features?: string[] } = {},
+  ): Promise<void> {
     const c = await this.#step();
     const { ns } = this.#ns(c, pool, namespace);
     const src = this.#image(c, pool, namespace, image);
-    if (ns.images.has(dest)) throw new AppError('ALREADY_EXISTS', `${imageSpec(pool, namespace, dest)} already exists (rbd: deep copy error: (17) File exists)`);
-    for (const f of opts.features ?? []) if (!KNOWN_FEATURES.includes(f)) throw AppError.invalid('features', `${JSON.stringify(f)} is not an image feature (${KNOWN_FEATURES.join(', ')})`);
+    if (ns.images.has(dest))
+      throw new AppError(
+        'ALREADY_EXISTS',
+        `${imageSpec(pool, namespace, dest)} already exists (rbd: deep copy error: (17) File exists)`,
+      );
+    for (const f of opts.features ?? [])
+      if (!KNOWN_FEATURES.includes(f))
+        throw AppError.invalid(
+          'features',
+          `${JSON.stringify(f)} is not an image feature (${KNOWN_FEATURES.join(', ')})`,
+        );
     const pair = this.#pairOf(src);
     const side = pair ? this.#side(pair, c.name) : undefined;
     const content = pair && side ? this.#content(pair, side) : src.content;
     const features = opts.features?.length ? [...opts.features] : [...src.features];
-    ns.images.set(dest, { name: dest, id: hash('image-id', c.name, pool, namespace, dest, this.#now).slice(0, 12), sizeBytes: src.sizeBytes, features, createdAt: this.#now, pair: null, content, userSnaps: src.userSnaps.map((u) => ({ ...u })) });
+    ns.images.set(dest, {
+      name: dest,
+      id: hash('image-id', c.name, pool, namespace, dest, this.#now).slice(0, 12),
+      sizeBytes: src.sizeBytes,
+      features,
+      createdAt: this.#now,
+      pair: null,
+      content,
+      userSnaps: src.userSnaps.map((u) => ({ ...u })),
+    });
   }
 
   async renameImage(pool: string, namespace: string, image: string, dest: string): Promise<void> {
     const c = await this.#step();
     const { ns } = this.#ns(c, pool, namespace);
     const img = this.#image(c, pool, namespace, image);
-    if (ns.images.has(dest)) throw new AppError('ALREADY_EXISTS', `${imageSpec(pool, namespace, dest)} already exists (rbd: rename error: (17) File exists)`);
-    if (img.pair) throw new AppError('PRECONDITION_FAILED', `${imageSpec(pool, namespace, image)} has mirroring enabled: disable its mirroring first`);
+    if (ns.images.has(dest))
+      throw new AppError(
+        'ALREADY_EXISTS',
+        `${imageSpec(pool, namespace, dest)} already exists (rbd: rename error: (17) File exists)`,
+      );
+    if (img.pair)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${imageSpec(pool, namespace, image)} has mirroring enabled: disable its mirroring first`,
+      );
     ns.images.delete(image);
     img.name = dest;
     ns.images.set(dest, img);
@@ -1228,8 +1643,15 @@ export class DemoCephAdapter implements CephAdapter {
     return crypto.createHash('md5').update(content).digest('hex');
   }
 
-  async writeImage(pool: string, namespace: string, image: string, offset: number, data: Uint8Array): Promise<void> {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw AppError.invalid('offset', 'must be a whole number of bytes, 0 or more');
+  async writeImage(
+    pool: string,
+    namespace: string,
+    image: string,
+    offset: number,
+    data: Uint8Array,
+  ): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw AppError.invalid('offset', 'must be a whole number of bytes, 0 or more');
     if (data.length === 0) throw AppError.invalid('data', 'nothing to write');
     const c = await this.#step();
     const spec = imageSpec(pool, namespace, image);
@@ -1248,7 +1670,11 @@ export class DemoCephAdapter implements CephAdapter {
     const pair = this.#pairOf(img);
     const side = pair ? this.#side(pair, c.name) : undefined;
     if (side && !side.primary) {
-      throw new AppError('CONFLICT', `${spec} is read-only here (it is not primary) (rbd: (30) Read-only file system)`, { details: { retryable: true } });
+      throw new AppError(
+        'CONFLICT',
+        `${spec} is read-only here (it is not primary) (rbd: (30) Read-only file system)`,
+        { details: { retryable: true } },
+      );
     }
   }
 
@@ -1263,8 +1689,22 @@ export class DemoCephAdapter implements CephAdapter {
         hostname: `${c.name}-mirror1`,
         version: '16.2.15',
         pools: pools.map((p) => {
-          const imgs = [...p.namespaces.values()].filter((ns) => ns.mode !== 'disabled').flatMap((ns) => [...ns.images.values()]).filter((i) => i.pair);
-          return { pool: p.name, leader: true, instanceId: String(4101 + c.index * 10), imageCounts: { assigned: imgs.length, error: 0, local: imgs.length, remote: imgs.length, warning: 0 } };
+          const imgs = [...p.namespaces.values()]
+            .filter((ns) => ns.mode !== 'disabled')
+            .flatMap((ns) => [...ns.images.values()])
+            .filter((i) => i.pair);
+          return {
+            pool: p.name,
+            leader: true,
+            instanceId: String(4101 + c.index * 10),
+            imageCounts: {
+              assigned: imgs.length,
+              error: 0,
+              local: imgs.length,
+              remote: imgs.length,
+              warning: 0,
+            },
+          };
         }),
         leader: pools.length > 0,
         health: 'OK',
@@ -1301,7 +1741,12 @@ export class DemoCephAdapter implements CephAdapter {
         });
       }
     }
-    return { fetchedAt: new Date(this.#now).toISOString(), pools: out, daemons: this.#daemonsOf(c), cliCalls: this.#calls - before };
+    return {
+      fetchedAt: new Date(this.#now).toISOString(),
+      pools: out,
+      daemons: this.#daemonsOf(c),
+      cliCalls: this.#calls - before,
+    };
   }
 }
 

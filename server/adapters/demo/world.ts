@@ -109,10 +109,20 @@ export function demoGuid(seed: string): string {
   return (h === 0n ? 1n : h).toString();
 }
 
-function vm(name: string, n: number, vcpus: number, memoryMiB: number, state: VmInfo['state'], disks: number[]): VmInfo {
+function vm(
+  name: string,
+  n: number,
+  vcpus: number,
+  memoryMiB: number,
+  state: VmInfo['state'],
+  disks: number[],
+): VmInfo {
   return {
     name,
-    uuid: `d3m0${n.toString(16).padStart(4, '0')}-0000-4000-8000-${name.padEnd(12, '0').slice(0, 12).replace(/[^0-9a-f]/g, 'a')}`,
+    uuid: `d3m0${n.toString(16).padStart(4, '0')}-0000-4000-8000-${name
+      .padEnd(12, '0')
+      .slice(0, 12)
+      .replace(/[^0-9a-f]/g, 'a')}`,
     state,
     vcpus,
     memoryMiB,
@@ -127,10 +137,20 @@ function vm(name: string, n: number, vcpus: number, memoryMiB: number, state: Vm
 }
 
 /** Pool root datasets and one dataset per VM disk, as a node starts out. */
-function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>, epoch: number): { datasets: DemoDataset[]; txg: number } {
+function seedDatasets(
+  node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>,
+  epoch: number,
+): { datasets: DemoDataset[]; txg: number } {
   let txg = 1;
   const creation = Math.floor(epoch / 1000) - 30 * 86400;
-  const ds = (name: string, referencedBytes: number, capacityBytes: number, writeRate: number, writing: boolean, props: Record<string, string> = {}): DemoDataset => ({
+  const ds = (
+    name: string,
+    referencedBytes: number,
+    capacityBytes: number,
+    writeRate: number,
+    writing: boolean,
+    props: Record<string, string> = {},
+  ): DemoDataset => ({
     name,
     guid: demoGuid(`${node.name}/${name}#${txg}`),
     createTxg: txg++,
@@ -150,7 +170,16 @@ function seedDatasets(node: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetB
     v.disks.forEach((d, i) => {
       const rate = Math.round((64 * 1024 * v.vcpus) / (i + 1));
       const props = { 'tandem:vm': v.name, 'tandem:disk': String(i) };
-      datasets.push(ds(d.dataset!, Math.round(d.sizeBytes * (0.3 + 0.1 * (i % 4))), d.sizeBytes, rate, v.state === 'running', props));
+      datasets.push(
+        ds(
+          d.dataset!,
+          Math.round(d.sizeBytes * (0.3 + 0.1 * (i % 4))),
+          d.sizeBytes,
+          rate,
+          v.state === 'running',
+          props,
+        ),
+      );
     });
   }
   return { datasets, txg };
@@ -173,38 +202,50 @@ export class DemoWorld {
     readonly latencyMs = 250,
   ) {
     this.epoch = Math.floor(clock.now() / 3600_000) * 3600_000;
-    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>[] = [
-      {
-        name: 'demo-node1',
-        cpus: 32,
-        memoryMiB: 131072,
-        zpools: [
-          { name: 'zones', sizeBytes: 2000 * GiB, baseAllocBytes: 640 * GiB },
-          { name: 'data', sizeBytes: 4000 * GiB, baseAllocBytes: 1500 * GiB },
-        ],
-        vms: [vm('web01', 1, 4, 8192, 'running', [40, 100]), vm('db01', 2, 8, 32768, 'running', [40, 500]), vm('mail01', 3, 2, 4096, 'stopped', [30])],
-      },
-      {
-        name: 'demo-node2',
-        cpus: 32,
-        memoryMiB: 131072,
-        zpools: [
-          { name: 'zones', sizeBytes: 2000 * GiB, baseAllocBytes: 420 * GiB },
-          { name: 'data', sizeBytes: 4000 * GiB, baseAllocBytes: 900 * GiB },
-        ],
-        vms: [vm('app01', 4, 4, 16384, 'running', [60]), vm('cache01', 5, 2, 8192, 'running', [20])],
-      },
-      {
-        name: 'demo-node3',
-        cpus: 16,
-        memoryMiB: 65536,
-        zpools: [{ name: 'zones', sizeBytes: 1000 * GiB, baseAllocBytes: 120 * GiB }],
-        vms: [vm('monitor01', 6, 2, 4096, 'running', [20])],
-      },
-    ];
+    const nodes: Omit<DemoNode, 'datasets' | 'txg' | 'initialDatasetBytes' | 'knownHosts' | 'definitions'>[] =
+      [
+        {
+          name: 'demo-node1',
+          cpus: 32,
+          memoryMiB: 131072,
+          zpools: [
+            { name: 'zones', sizeBytes: 2000 * GiB, baseAllocBytes: 640 * GiB },
+            { name: 'data', sizeBytes: 4000 * GiB, baseAllocBytes: 1500 * GiB },
+          ],
+          vms: [
+            vm('web01', 1, 4, 8192, 'running', [40, 100]),
+            vm('db01', 2, 8, 32768, 'running', [40, 500]),
+            vm('mail01', 3, 2, 4096, 'stopped', [30]),
+          ],
+        },
+        {
+          name: 'demo-node2',
+          cpus: 32,
+          memoryMiB: 131072,
+          zpools: [
+            { name: 'zones', sizeBytes: 2000 * GiB, baseAllocBytes: 420 * GiB },
+            { name: 'data', sizeBytes: 4000 * GiB, baseAllocBytes: 900 * GiB },
+          ],
+          vms: [vm('app01', 4, 4, 16384, 'running', [60]), vm('cache01', 5, 2, 8192, 'running', [20])],
+        },
+        {
+          name: 'demo-node3',
+          cpus: 16,
+          memoryMiB: 65536,
+          zpools: [{ name: 'zones', sizeBytes: 1000 * GiB, baseAllocBytes: 120 * GiB }],
+          vms: [vm('monitor01', 6, 2, 4096, 'running', [20])],
+        },
+      ];
     this.nodes = nodes.map((n) => {
       const { datasets, txg } = seedDatasets(n, this.epoch);
-      const node: DemoNode = { ...n, datasets, txg, initialDatasetBytes: {}, knownHosts: {}, definitions: {} };
+      const node: DemoNode = {
+        ...n,
+        datasets,
+        txg,
+        initialDatasetBytes: {},
+        knownHosts: {},
+        definitions: {},
+      };
       for (const p of n.zpools) node.initialDatasetBytes[p.name] = this.poolDatasetBytes(node, p.name);
       return node;
     });
@@ -216,8 +257,22 @@ export class DemoWorld {
       { name: 'archive-2025', sizeBytes: 1000 * GiB, intervalSec: 3600, writeRate: 0 },
     ];
     this.clusters = [
-      { name: 'demo-site-a', siteName: 'demo-site-a', fsid: '7d3f6a2e-0b1c-4d5e-9f80-a1b2c3d4e5f6', pool: 'rbd', primary: true, images },
-      { name: 'demo-site-b', siteName: 'demo-site-b', fsid: '2c9e1b7a-3d4f-4a6b-8c0d-f6e5d4c3b2a1', pool: 'rbd', primary: false, images },
+      {
+        name: 'demo-site-a',
+        siteName: 'demo-site-a',
+        fsid: '7d3f6a2e-0b1c-4d5e-9f80-a1b2c3d4e5f6',
+        pool: 'rbd',
+        primary: true,
+        images,
+      },
+      {
+        name: 'demo-site-b',
+        siteName: 'demo-site-b',
+        fsid: '2c9e1b7a-3d4f-4a6b-8c0d-f6e5d4c3b2a1',
+        pool: 'rbd',
+        primary: false,
+        images,
+      },
     ];
   }
 
@@ -234,7 +289,10 @@ export class DemoWorld {
   hostKey(name: string): HostPublicKey {
     const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
     const pub = crypto.createHash('sha256').update(`demo host key of ${name}`).digest();
-    return { type: 'ssh-ed25519', base64: Buffer.concat([str(Buffer.from('ssh-ed25519')), str(pub)]).toString('base64') };
+    return {
+      type: 'ssh-ed25519',
+      base64: Buffer.concat([str(Buffer.from('ssh-ed25519')), str(pub)]).toString('base64'),
+    };
   }
 
   cluster(name: string): DemoCluster | undefined {
@@ -246,8 +304,17 @@ export class DemoWorld {
     return node.zpools.map((p, i) => {
       // Allocation breathes a little: writes, then snapshot pruning; plus what replicas added.
       const grown = this.poolDatasetBytes(node, p.name) - (node.initialDatasetBytes[p.name] ?? 0);
-      const alloc = Math.min(p.sizeBytes, Math.max(0, Math.round(p.baseAllocBytes + (Math.sin(t / 600 + i) + 1) * 2 * GiB + grown)));
-      return { name: p.name, sizeBytes: p.sizeBytes, allocBytes: alloc, freeBytes: p.sizeBytes - alloc, health: 'ONLINE' };
+      const alloc = Math.min(
+        p.sizeBytes,
+        Math.max(0, Math.round(p.baseAllocBytes + (Math.sin(t / 600 + i) + 1) * 2 * GiB + grown)),
+      );
+      return {
+        name: p.name,
+        sizeBytes: p.sizeBytes,
+        allocBytes: alloc,
+        freeBytes: p.sizeBytes - alloc,
+        health: 'ONLINE',
+      };
     });
   }
 
@@ -283,12 +350,15 @@ export class DemoWorld {
   }
 
   poolDatasetBytes(node: DemoNode, pool: string): number {
-    return node.datasets.filter((d) => d.name === pool || d.name.startsWith(`${pool}/`)).reduce((n, d) => n + this.datasetSelfBytes(d), 0);
+    return node.datasets
+      .filter((d) => d.name === pool || d.name.startsWith(`${pool}/`))
+      .reduce((n, d) => n + this.datasetSelfBytes(d), 0);
   }
 
   /** Bytes written to the dataset since its latest snapshot (or since it was received/created). */
   writtenSinceLatest(ds: DemoDataset): number {
-    const live = ds.writingSince === null ? 0 : (ds.writeRate * Math.max(0, this.clock.now() - ds.writingSince)) / 1000;
+    const live =
+      ds.writingSince === null ? 0 : (ds.writeRate * Math.max(0, this.clock.now() - ds.writingSince)) / 1000;
     return Math.min(ds.capacityBytes, Math.round(ds.pendingBytes + live));
   }
 
@@ -362,7 +432,13 @@ export class DemoWorld {
    * Mirror state of one image at the current time: a snapshot is taken every interval; the
    * bytes written since the previous one then take `delta / 80 MiB/s` seconds to copy.
    */
-  imageSync(img: DemoImage): { syncing: boolean; percent: number; lastSyncedAt: number; lagSec: number; bytesPerSecond: number } {
+  imageSync(img: DemoImage): {
+    syncing: boolean;
+    percent: number;
+    lastSyncedAt: number;
+    lagSec: number;
+    bytesPerSecond: number;
+  } {
     const t = this.elapsed();
     const cycle = Math.floor(t / img.intervalSec);
     const inCycle = t - cycle * img.intervalSec;
@@ -392,7 +468,14 @@ export class DemoWorld {
       namespace: '',
       mode: 'image',
       siteName: c.siteName,
-      peers: [{ uuid: `peer-${peer.fsid.slice(0, 8)}`, siteName: peer.siteName, direction: 'rx-tx', clientName: 'client.rbd-mirror-peer' }],
+      peers: [
+        {
+          uuid: `peer-${peer.fsid.slice(0, 8)}`,
+          siteName: peer.siteName,
+          direction: 'rx-tx',
+          clientName: 'client.rbd-mirror-peer',
+        },
+      ],
       health: 'OK',
       daemonHealth: 'OK',
       imageHealth: 'OK',

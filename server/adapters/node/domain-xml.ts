@@ -159,15 +159,23 @@ function inDevices(xml: string, fn: (devices: string) => string): string {
 /** Removes the interfaces, or puts each on `network` keeping its model, boot order and guest address. */
 function rewriteInterfaces(xml: string, net: NonNullable<RewriteOptions['network']>): string {
   if (net.kind === 'none') return inDevices(xml, (d) => d.replace(INTERFACE, ''));
-  if (net.kind !== 'isolated') throw AppError.invalid('network', `unknown network rewrite ${JSON.stringify((net as { kind: unknown }).kind)}`);
+  if (net.kind !== 'isolated')
+    throw AppError.invalid(
+      'network',
+      `unknown network rewrite ${JSON.stringify((net as { kind: unknown }).kind)}`,
+    );
   const name = assertName('vm', net.network, 'network');
   return inDevices(xml, (d) =>
     d.replace(INTERFACE, (block: string, lead: string | undefined) => {
       const pad = lead ?? '\n';
       // a hostdev interface's <source> holds the host's PCI address: not the guest's
       const own = block.replace(/<source\b[^>]*(?<!\/)>[\s\S]*?<\/source>/g, '');
-      const keep = [/<model\b[^>]*\/>/, /<boot\b[^>]*\/>/, /<address\b[^>]*\/>/].map((re) => re.exec(own)?.[0]).filter((x): x is string => !!x);
-      const children = [`<source network='${xmlEscape(name)}'/>`, ...keep].map((c) => `${pad}  ${c}`).join('');
+      const keep = [/<model\b[^>]*\/>/, /<boot\b[^>]*\/>/, /<address\b[^>]*\/>/]
+        .map((re) => re.exec(own)?.[0])
+        .filter((x): x is string => !!x);
+      const children = [`<source network='${xmlEscape(name)}'/>`, ...keep]
+        .map((c) => `${pad}  ${c}`)
+        .join('');
       return `${pad}<interface type='network'>${children}${pad}</interface>`;
     }),
   );
@@ -177,8 +185,10 @@ function rewriteInterfaces(xml: string, net: NonNullable<RewriteOptions['network
 function rewriteSysinfoUuid(xml: string, uuid: string | null): string {
   return xml.replace(/<sysinfo\b[^>]*>[\s\S]*?<\/sysinfo>/g, (sys) =>
     sys.replace(/<system>[\s\S]*?<\/system>/g, (block) =>
-      block.replace(/(\r?\n[ \t]*)?<entry\s+name\s*=\s*(['"])uuid\2\s*>[^<]*<\/entry>/g, (_m, lead: string | undefined) =>
-        uuid === null ? '' : `${lead ?? ''}<entry name='uuid'>${uuid}</entry>`,
+      block.replace(
+        /(\r?\n[ \t]*)?<entry\s+name\s*=\s*(['"])uuid\2\s*>[^<]*<\/entry>/g,
+        (_m, lead: string | undefined) =>
+          uuid === null ? '' : `${lead ?? ''}<entry name='uuid'>${uuid}</entry>`,
       ),
     ),
   );

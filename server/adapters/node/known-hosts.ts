@@ -37,14 +37,19 @@ export function hostKeyAliasFor(siteId: number): string {
 }
 
 export function assertHostKeyAlias(alias: string, field = 'hostKeyAlias'): string {
-  if (typeof alias !== 'string' || !ALIAS.test(alias)) throw AppError.invalid(field, `${JSON.stringify(alias)} is not a Tandem host key alias (tandem-site-<id>)`);
+  if (typeof alias !== 'string' || !ALIAS.test(alias))
+    throw AppError.invalid(
+      field,
+      `${JSON.stringify(alias)} is not a Tandem host key alias (tandem-site-<id>)`,
+    );
   return alias;
 }
 
 /** A host key from its SSH wire form (what the server sends in the key exchange). */
 export function parseHostKeyBlob(blob: Buffer): HostPublicKey {
   const len = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
-  const type = len > 0 && len <= 64 && 4 + len < blob.length ? blob.subarray(4, 4 + len).toString('latin1') : '';
+  const type =
+    len > 0 && len <= 64 && 4 + len < blob.length ? blob.subarray(4, 4 + len).toString('latin1') : '';
   if (!KEY_TYPES.has(type)) throw AppError.invalid('hostKey', 'not an SSH public host key of a known type');
   return { type, base64: blob.toString('base64') };
 }
@@ -52,22 +57,28 @@ export function parseHostKeyBlob(blob: Buffer): HostPublicKey {
 /** A host key from an OpenSSH public key line (`ssh-ed25519 AAAA… comment`). */
 export function parseHostKeyLine(line: string): HostPublicKey {
   const [type = '', b64 = ''] = line.trim().split(/\s+/);
-  if (!BASE64.test(b64)) throw AppError.invalid('hostKey', 'expected an OpenSSH public key line such as "ssh-ed25519 AAAA…"');
+  if (!BASE64.test(b64))
+    throw AppError.invalid('hostKey', 'expected an OpenSSH public key line such as "ssh-ed25519 AAAA…"');
   const key = parseHostKeyBlob(Buffer.from(b64, 'base64'));
-  if (key.type !== type || key.base64 !== b64) throw AppError.invalid('hostKey', `the key is a ${key.type} key, not ${type}`);
+  if (key.type !== type || key.base64 !== b64)
+    throw AppError.invalid('hostKey', `the key is a ${key.type} key, not ${type}`);
   return key;
 }
 
 /** `SHA256:…`, as ssh-keygen -l and the pinned fingerprints of sites write it. */
 export function hostKeyFingerprint(key: HostPublicKey): string {
-  return 'SHA256:' + crypto.createHash('sha256').update(Buffer.from(key.base64, 'base64')).digest('base64').replace(/=+$/, '');
+  return (
+    'SHA256:' +
+    crypto.createHash('sha256').update(Buffer.from(key.base64, 'base64')).digest('base64').replace(/=+$/, '')
+  );
 }
 
 /** The file's line for one source: `tandem-site-<id> <type> <base64>` (both parts checked). */
 export function knownHostsLine(alias: string, key: HostPublicKey): string {
   assertHostKeyAlias(alias);
   const checked = parseHostKeyLine(`${key.type} ${key.base64}`);
-  if (checked.type !== key.type || checked.base64 !== key.base64) throw AppError.invalid('hostKey', 'not a single OpenSSH public key');
+  if (checked.type !== key.type || checked.base64 !== key.base64)
+    throw AppError.invalid('hostKey', 'not a single OpenSSH public key');
   return `${alias} ${checked.type} ${checked.base64}`;
 }
 
@@ -100,7 +111,11 @@ export function trustHostKeyArgv(alias: string, key: HostPublicKey): string[] {
  * Makes Tandem's known_hosts file on the runner's node hold exactly `key` for `alias` (other
  * sources' entries kept). Returns whether the file was written.
  */
-export async function trustHostKey(runner: CommandRunner, alias: string, key: HostPublicKey): Promise<boolean> {
+export async function trustHostKey(
+  runner: CommandRunner,
+  alias: string,
+  key: HostPublicKey,
+): Promise<boolean> {
   const argv = trustHostKeyArgv(alias, key);
   const r = await runner.run({ argv, timeoutMs: 60_000 });
   return r.stdout.trim().split('\n').pop() === 'written';

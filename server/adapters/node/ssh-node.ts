@@ -171,7 +171,11 @@ export class SshNodeAdapter implements NodeAdapter {
     return this.zfs.estimateWritten(dataset, snapshot);
   }
   async hostKey(): Promise<HostPublicKey> {
-    if (!this.runner.hostKey) throw new AppError('PRECONDITION_FAILED', `${this.runner.target} is not reached over SSH: it has no pinned host key`);
+    if (!this.runner.hostKey)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${this.runner.target} is not reached over SSH: it has no pinned host key`,
+      );
     return parseHostKeyBlob(await this.runner.hostKey());
   }
   async trustHostKey(alias: string, key: HostPublicKey): Promise<boolean> {
@@ -223,9 +227,18 @@ export class SshNodeAdapter implements NodeAdapter {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw AppError.invalid('port', '1 to 65535');
     const secs = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
     // bash's /dev/tcp: no netcat needed on the node. The script is constant; host and port are its arguments.
-    const r = await this.runner.run({ argv: ['timeout', secs, 'bash', '-c', 'exec 3<>"/dev/tcp/$0/$1"', host, String(port)], timeoutMs: timeoutMs + 5000, allowFailure: true });
-    if (r.exitCode === 0) return { open: true, detail: `${host}:${port} accepts connections from ${this.runner.target}` };
-    const why = r.exitCode === 124 ? `no answer within ${secs} s` : (r.stderr.trim().split('\n').pop()?.replace(/^.*: /, '') ?? `exit ${r.exitCode}`) || `exit ${r.exitCode}`;
+    const r = await this.runner.run({
+      argv: ['timeout', secs, 'bash', '-c', 'exec 3<>"/dev/tcp/$0/$1"', host, String(port)],
+      timeoutMs: timeoutMs + 5000,
+      allowFailure: true,
+    });
+    if (r.exitCode === 0)
+      return { open: true, detail: `${host}:${port} accepts connections from ${this.runner.target}` };
+    const why =
+      r.exitCode === 124
+        ? `no answer within ${secs} s`
+        : (r.stderr.trim().split('\n').pop()?.replace(/^.*: /, '') ?? `exit ${r.exitCode}`) ||
+          `exit ${r.exitCode}`;
     return { open: false, detail: `${host}:${port} from ${this.runner.target}: ${why}` };
   }
 

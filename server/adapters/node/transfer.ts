@@ -64,7 +64,8 @@ export function pinnedHostKeyOptions(hostKeyAlias: string): string[] {
 /** The `ssh …` prefix that reaches the source from the target node. */
 export function sourceSshArgv(source: SourceSpec): string[] {
   const base = ['ssh', '-o', 'BatchMode=yes'];
-  if (source.hostKeyAlias !== undefined && source.hostKeyAlias !== null) base.push(...pinnedHostKeyOptions(source.hostKeyAlias));
+  if (source.hostKeyAlias !== undefined && source.hostKeyAlias !== null)
+    base.push(...pinnedHostKeyOptions(source.hostKeyAlias));
   if (source.alias) {
     return [...base, assertName('host', source.alias, 'source.alias')];
   }

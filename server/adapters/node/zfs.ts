@@ -286,7 +286,11 @@ export function estimateWrittenSince(
 /** The data an incremental stream carries, from `zstreamdump`'s summary. */
 export function parseStreamDump(out: string): { changed: boolean; bytes: number } {
   const m = /Total write size = (\d+)/.exec(out);
-  if (!m) throw new AppError('COMMAND_FAILED', `zstreamdump printed no "Total write size" line: ${out.slice(-300)}`);
+  if (!m)
+    throw new AppError(
+      'COMMAND_FAILED',
+      `zstreamdump printed no "Total write size" line: ${out.slice(-300)}`,
+    );
   const bytes = Number(m[1]);
   return { changed: bytes > 0, bytes };
 }
@@ -623,7 +627,20 @@ export class ZfsCli {
     const probeRef = assertSnapshotRef(dataset, probe);
     await this.#run(['zfs', 'snapshot', probeRef], probeRef);
     try {
-      const out = await this.#run(['bash', '-o', 'pipefail', '-c', 'zfs send -i "$1" "$2" | zstreamdump', 'tandem-changed', ref, probeRef], ref, { timeoutMs: 3600_000 });
+      const out = await this.#run(
+        [
+          'bash',
+          '-o',
+          'pipefail',
+          '-c',
+          'zfs send -i "$1" "$2" | zstreamdump',
+          'tandem-changed',
+          ref,
+          probeRef,
+        ],
+        ref,
+        { timeoutMs: 3600_000 },
+      );
       return parseStreamDump(out);
     } finally {
       await this.destroySnapshots(dataset, [probe]).catch(() => undefined);
@@ -635,7 +652,15 @@ export class ZfsCli {
     if (!/^tandem-[A-Za-z0-9._-]{1,60}$/.test(tag)) throw AppError.invalid('tag', 'not a Tandem hold tag');
     const r = await this.runner.run({ argv: ['zfs', 'hold', tag, ref], allowFailure: true });
     if (r.exitCode === 0 || /tag already exists/i.test(r.stderr)) return;
-    throw zfsError(new CommandError({ argv: ['zfs', 'hold', tag, ref], exitCode: r.exitCode, stderr: r.stderr, target: this.runner.target }), ref);
+    throw zfsError(
+      new CommandError({
+        argv: ['zfs', 'hold', tag, ref],
+        exitCode: r.exitCode,
+        stderr: r.stderr,
+        target: this.runner.target,
+      }),
+      ref,
+    );
   }
 
   async releaseHolds(dataset: string, tag: string, except: string | null = null): Promise<string[]> {
@@ -644,13 +669,19 @@ export class ZfsCli {
     // `zfs holds` needs pyzfs on zfs-fuse; the userrefs property says which snapshots have any
     // hold. `zfs get -r` lists the dataset's snapshots with it (and its children's: skipped).
     const except_ = except === null ? null : assertSnapshotRef(dataset, except);
-    const out = await this.#run(['zfs', 'get', '-H', '-p', '-o', 'name,value', 'userrefs', '-r', dataset], `dataset ${dataset}`);
+    const out = await this.#run(
+      ['zfs', 'get', '-H', '-p', '-o', 'name,value', 'userrefs', '-r', dataset],
+      `dataset ${dataset}`,
+    );
     const held = out
       .split('\n')
       .map((l) => l.split('\t'))
       .filter(([name, v]) => name!.startsWith(`${dataset}@`) && name !== except_ && Number(v) > 0)
       .map(([name]) => name!);
-    const results = await runBatch(this.runner, held.map((ref) => ['zfs', 'release', tag, ref]));
+    const results = await runBatch(
+      this.runner,
+      held.map((ref) => ['zfs', 'release', tag, ref]),
+    );
     const released: string[] = [];
     results.forEach((r, i) => {
       if (r.exitCode === 0) released.push(held[i]!.slice(dataset.length + 1));
@@ -662,7 +693,11 @@ export class ZfsCli {
   async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
     const ref = assertSnapshotRef(dataset, snapshot);
     assertName('zfsDataset', target, 'target');
-    await this.#run(['bash', '-o', 'pipefail', '-c', 'zfs send -p "$1" | zfs recv "$2"', 'tandem-copy', ref, target], ref, { timeoutMs: 12 * 3600_000 });
+    await this.#run(
+      ['bash', '-o', 'pipefail', '-c', 'zfs send -p "$1" | zfs recv "$2"', 'tandem-copy', ref, target],
+      ref,
+      { timeoutMs: 12 * 3600_000 },
+    );
   }
 
   async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {

@@ -35,9 +35,14 @@ export function checkWebhookUrl(raw: string): string {
   } catch {
     throw AppError.invalid('url', 'not a URL: give an http:// or https:// address');
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw AppError.invalid('url', `only http:// and https:// URLs are allowed, not ${u.protocol}//`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw AppError.invalid('url', `only http:// and https:// URLs are allowed, not ${u.protocol}//`);
   if (!u.hostname) throw AppError.invalid('url', 'the URL has no host');
-  if (u.username || u.password) throw AppError.invalid('url', 'put no user or password in the URL: the requests are signed with the webhook secret');
+  if (u.username || u.password)
+    throw AppError.invalid(
+      'url',
+      'put no user or password in the URL: the requests are signed with the webhook secret',
+    );
   return u.toString();
 }
 
@@ -50,10 +55,22 @@ export interface HttpResult {
  * pooled socket the receiver has since closed would fail the attempt); a non-2xx answer, a
  * redirect (not followed), no answer within `timeoutMs` or a network error throws.
  */
-export async function postWebhook(url: string, secret: string, body: string, headers: Record<string, string>, timeoutMs: number, now: () => number): Promise<HttpResult> {
+export async function postWebhook(
+  url: string,
+  secret: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  now: () => number,
+): Promise<HttpResult> {
   const u = new URL(checkWebhookUrl(url));
   const timestamp = String(Math.floor(now() / 1000));
-  const res = await new Promise<{ status: number; statusText: string; location: string | undefined; text: string }>((resolve, reject) => {
+  const res = await new Promise<{
+    status: number;
+    statusText: string;
+    location: string | undefined;
+    text: string;
+  }>((resolve, reject) => {
     const req = (u.protocol === 'https:' ? https : http).request(
       u,
       {
@@ -74,19 +91,40 @@ export async function postWebhook(url: string, secret: string, body: string, hea
         r.on('data', (c: string) => {
           if (text.length < 300) text += c;
         });
-        r.on('end', () => resolve({ status: r.statusCode ?? 0, statusText: r.statusMessage ?? '', location: r.headers.location, text: text.slice(0, 300) }));
+        r.on('end', () =>
+          resolve({
+            status: r.statusCode ?? 0,
+            statusText: r.statusMessage ?? '',
+            location: r.headers.location,
+            text: text.slice(0, 300),
+          }),
+        );
         r.on('error', reject);
       },
     );
-    const timer = setTimeout(() => req.destroy(new AppError('TIMEOUT', `no answer from ${url} within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(new AppError('TIMEOUT', `no answer from ${url} within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     req.on('close', () => clearTimeout(timer));
-    req.on('error', (e) => reject(e instanceof AppError ? e : new AppError('UNREACHABLE', `POST ${url} failed: ${errorMessage(e)}`)));
+    req.on('error', (e) =>
+      reject(
+        e instanceof AppError ? e : new AppError('UNREACHABLE', `POST ${url} failed: ${errorMessage(e)}`),
+      ),
+    );
     req.end(body);
   });
   if (res.status >= 300 && res.status < 400) {
-    throw new AppError('COMMAND_FAILED', `${url} answered ${res.status} redirecting to ${res.location ?? '(nowhere)'}; redirects are not followed: give the final URL`);
+    throw new AppError(
+      'COMMAND_FAILED',
+      `${url} answered ${res.status} redirecting to ${res.location ?? '(nowhere)'}; redirects are not followed: give the final URL`,
+    );
   }
-  if (res.status < 200 || res.status >= 300) throw new AppError('COMMAND_FAILED', `${url} answered ${res.status} ${res.statusText}${res.text ? `: ${res.text}` : ''}`);
+  if (res.status < 200 || res.status >= 300)
+    throw new AppError(
+      'COMMAND_FAILED',
+      `${url} answered ${res.status} ${res.statusText}${res.text ? `: ${res.text}` : ''}`,
+    );
   return { status: res.status };
 }
 
@@ -108,7 +146,12 @@ export interface Mail {
 }
 
 /** Sends one message through the configured SMTP server; the connection is closed afterwards. */
-export async function sendMail(cfg: SmtpConfig, password: string | null, mail: Mail, timeoutMs: number): Promise<{ messageId: string; accepted: string[] }> {
+export async function sendMail(
+  cfg: SmtpConfig,
+  password: string | null,
+  mail: Mail,
+  timeoutMs: number,
+): Promise<{ messageId: string; accepted: string[] }> {
   const transport = nodemailer.createTransport({
     host: cfg.host,
     port: cfg.port,
@@ -121,7 +164,12 @@ export async function sendMail(cfg: SmtpConfig, password: string | null, mail: M
     socketTimeout: timeoutMs,
   });
   try {
-    const info = await transport.sendMail({ from: cfg.from, to: mail.to, subject: mail.subject, text: mail.text });
+    const info = await transport.sendMail({
+      from: cfg.from,
+      to: mail.to,
+      subject: mail.subject,
+      text: mail.text,
+    });
     return { messageId: info.messageId, accepted: (info.accepted ?? []).map(String) };
   } catch (e) {
     throw new AppError('COMMAND_FAILED', `SMTP ${cfg.host}:${cfg.port}: ${errorMessage(e)}`);

@@ -5,7 +5,16 @@ import type { Clock } from '../../core/clock';
 import { AppError, errorMessage } from '../../core/errors';
 import { getSetting, setSetting } from '../settings';
 import type { SecretStore } from '../sites';
-import { checkWebhookUrl, DELIVERY_HEADER, EVENT_HEADER, newWebhookSecret, postWebhook, sendMail, type SmtpConfig, type SmtpSecurity } from './channels';
+import {
+  checkWebhookUrl,
+  DELIVERY_HEADER,
+  EVENT_HEADER,
+  newWebhookSecret,
+  postWebhook,
+  sendMail,
+  type SmtpConfig,
+  type SmtpSecurity,
+} from './channels';
 import { MAX_ATTEMPTS, retryDelayMs } from './rules';
 import { channelSecretAad, SMTP_PASSWORD_AAD, SMTP_SETTING } from './sealed';
 
@@ -30,10 +39,18 @@ export interface ChannelView {
   hasSecret: boolean;
   createdAt: Date;
   /** The newest delivery to this channel. */
-  last: { id: number; event: DeliveryRow['event']; state: DeliveryRow['state']; attempts: number; lastError: string | null; at: Date } | null;
+  last: {
+    id: number;
+    event: DeliveryRow['event'];
+    state: DeliveryRow['state'];
+    attempts: number;
+    lastError: string | null;
+    at: Date;
+  } | null;
 }
 
-export type ChannelInput = { kind: 'webhook'; name: string; url: string } | { kind: 'email'; name: string; to: string[] };
+export type ChannelInput =
+  { kind: 'webhook'; name: string; url: string } | { kind: 'email'; name: string; to: string[] };
 
 export interface DeliveryOptions {
   db: Db;
@@ -62,7 +79,13 @@ export class AlertDelivery {
   #kicked: Promise<void> | null = null;
 
   constructor(opts: DeliveryOptions) {
-    this.#o = { timeoutMs: 10_000, maxAttempts: MAX_ATTEMPTS, tickMs: 5_000, ...opts, consoleUrl: opts.consoleUrl?.replace(/\/+$/, '') || null };
+    this.#o = {
+      timeoutMs: 10_000,
+      maxAttempts: MAX_ATTEMPTS,
+      tickMs: 5_000,
+      ...opts,
+      consoleUrl: opts.consoleUrl?.replace(/\/+$/, '') || null,
+    };
   }
 
   get #db(): Db {
@@ -89,11 +112,22 @@ export class AlertDelivery {
       const newest = this.#db
         .select({ id: sql<number>`max(${alertDeliveries.id})` })
         .from(alertDeliveries)
-        .where(inArray(alertDeliveries.channelId, rows.map((r) => r.id)))
+        .where(
+          inArray(
+            alertDeliveries.channelId,
+            rows.map((r) => r.id),
+          ),
+        )
         .groupBy(alertDeliveries.channelId)
         .all()
         .map((r) => r.id);
-      if (newest.length) for (const d of this.#db.select().from(alertDeliveries).where(inArray(alertDeliveries.id, newest)).all()) last.set(d.channelId, d);
+      if (newest.length)
+        for (const d of this.#db
+          .select()
+          .from(alertDeliveries)
+          .where(inArray(alertDeliveries.id, newest))
+          .all())
+          last.set(d.channelId, d);
     }
     return rows.map((r) => this.#view(r, last.get(r.id)));
   }
@@ -109,7 +143,16 @@ export class AlertDelivery {
       enabled: r.enabled,
       hasSecret: !!r.sealedSecret,
       createdAt: r.createdAt,
-      last: d ? { id: d.id, event: d.event, state: d.state, attempts: d.attempts, lastError: d.lastError, at: d.sentAt ?? d.createdAt } : null,
+      last: d
+        ? {
+            id: d.id,
+            event: d.event,
+            state: d.state,
+            attempts: d.attempts,
+            lastError: d.lastError,
+            at: d.sentAt ?? d.createdAt,
+          }
+        : null,
     };
   }
 
@@ -127,7 +170,12 @@ export class AlertDelivery {
   }
 
   #assertNameFree(name: string, except?: number): void {
-    const clash = this.#db.select({ id: alertChannels.id }).from(alertChannels).where(eq(alertChannels.name, name)).all().find((r) => r.id !== except);
+    const clash = this.#db
+      .select({ id: alertChannels.id })
+      .from(alertChannels)
+      .where(eq(alertChannels.name, name))
+      .all()
+      .find((r) => r.id !== except);
     if (clash) throw AppError.invalid('name', `a channel named "${name}" already exists`);
   }
 
@@ -139,16 +187,28 @@ export class AlertDelivery {
     // IMMEDIATE: a key rotation next to the console finishes (and its key file is seen) first.
     const row = this.#db.transaction(
       (tx) => {
-        const r = tx.insert(alertChannels).values({ kind: input.kind, name: input.name, config, sealedSecret: null, enabled: true }).returning().get();
+        const r = tx
+          .insert(alertChannels)
+          .values({ kind: input.kind, name: input.name, config, sealedSecret: null, enabled: true })
+          .returning()
+          .get();
         if (!secret) return r;
-        return tx.update(alertChannels).set({ sealedSecret: this.#o.keys.encrypt(secret, channelSecretAad(r.id)) }).where(eq(alertChannels.id, r.id)).returning().get();
+        return tx
+          .update(alertChannels)
+          .set({ sealedSecret: this.#o.keys.encrypt(secret, channelSecretAad(r.id)) })
+          .where(eq(alertChannels.id, r.id))
+          .returning()
+          .get();
       },
       { behavior: 'immediate' },
     );
     return { channel: this.#view(row), secret };
   }
 
-  updateChannel(id: number, patch: { name?: string; url?: string; to?: string[]; enabled?: boolean }): ChannelView {
+  updateChannel(
+    id: number,
+    patch: { name?: string; url?: string; to?: string[]; enabled?: boolean },
+  ): ChannelView {
     const r = this.#row(id);
     const set: Partial<ChannelRow> = {};
     if (patch.name !== undefined) {
@@ -165,7 +225,9 @@ export class AlertDelivery {
     }
     if (patch.enabled !== undefined) set.enabled = patch.enabled;
     if (!Object.keys(set).length) return this.#view(r);
-    return this.#view(this.#db.update(alertChannels).set(set).where(eq(alertChannels.id, id)).returning().get());
+    return this.#view(
+      this.#db.update(alertChannels).set(set).where(eq(alertChannels.id, id)).returning().get(),
+    );
   }
 
   /** A new signing secret for a webhook, returned this once; the old one stops being used at once. */
@@ -173,7 +235,15 @@ export class AlertDelivery {
     const r = this.#row(id);
     if (r.kind !== 'webhook') throw new AppError('INVALID_INPUT', 'only a webhook has a signing secret');
     const secret = newWebhookSecret();
-    this.#db.transaction((tx) => tx.update(alertChannels).set({ sealedSecret: this.#o.keys.encrypt(secret, channelSecretAad(id)) }).where(eq(alertChannels.id, id)).run(), { behavior: 'immediate' });
+    this.#db.transaction(
+      (tx) =>
+        tx
+          .update(alertChannels)
+          .set({ sealedSecret: this.#o.keys.encrypt(secret, channelSecretAad(id)) })
+          .where(eq(alertChannels.id, id))
+          .run(),
+      { behavior: 'immediate' },
+    );
     return { secret };
   }
 
@@ -195,19 +265,36 @@ export class AlertDelivery {
    * The SMTP server e-mail channels send through. `password`: undefined keeps the stored one, ''
    * removes it; with no user, none is kept.
    */
-  setSmtp(input: { host: string; port: number; security: SmtpSecurity; user: string | null; from: string; password?: string }): SmtpConfig & { hasPassword: boolean } {
+  setSmtp(input: {
+    host: string;
+    port: number;
+    security: SmtpSecurity;
+    user: string | null;
+    from: string;
+    password?: string;
+  }): SmtpConfig & { hasPassword: boolean } {
     const host = input.host.trim();
-    if (!/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(host)) throw AppError.invalid('host', 'a host name or IP address');
-    if (!/^[^\s@<>]+@[^\s@<>]+$/.test(input.from.trim())) throw AppError.invalid('from', 'an e-mail address, e.g. tandem@example.com');
+    if (!/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/.test(host))
+      throw AppError.invalid('host', 'a host name or IP address');
+    if (!/^[^\s@<>]+@[^\s@<>]+$/.test(input.from.trim()))
+      throw AppError.invalid('from', 'an e-mail address, e.g. tandem@example.com');
     const user = input.user?.trim() || null;
     // IMMEDIATE, as every write of a sealed value (see createChannel).
     this.#db.transaction(
       () => {
         const old = getSetting<StoredSmtp>(this.#db, SMTP_SETTING);
         let sealedPassword = old?.sealedPassword ?? null;
-        if (input.password !== undefined) sealedPassword = input.password ? this.#o.keys.encrypt(input.password, SMTP_PASSWORD_AAD) : null;
+        if (input.password !== undefined)
+          sealedPassword = input.password ? this.#o.keys.encrypt(input.password, SMTP_PASSWORD_AAD) : null;
         if (!user) sealedPassword = null;
-        const value: StoredSmtp = { host, port: input.port, security: input.security, user, from: input.from.trim(), sealedPassword };
+        const value: StoredSmtp = {
+          host,
+          port: input.port,
+          security: input.security,
+          user,
+          from: input.from.trim(),
+          sealedPassword,
+        };
         setSetting(this.#db, SMTP_SETTING, value);
       },
       { behavior: 'immediate' },
@@ -219,9 +306,23 @@ export class AlertDelivery {
 
   /** Queues `event` of an alert for every enabled channel (inside the evaluation's transaction). */
   enqueue(tx: Tx, alertId: number, event: 'firing' | 'resolved', now: number): number {
-    const channels = tx.select({ id: alertChannels.id }).from(alertChannels).where(eq(alertChannels.enabled, true)).all();
+    const channels = tx
+      .select({ id: alertChannels.id })
+      .from(alertChannels)
+      .where(eq(alertChannels.enabled, true))
+      .all();
     for (const c of channels) {
-      tx.insert(alertDeliveries).values({ alertId, channelId: c.id, event, state: 'pending', attempts: 0, nextAttemptAt: new Date(now), createdAt: new Date(now) }).run();
+      tx.insert(alertDeliveries)
+        .values({
+          alertId,
+          channelId: c.id,
+          event,
+          state: 'pending',
+          attempts: 0,
+          nextAttemptAt: new Date(now),
+          createdAt: new Date(now),
+        })
+        .run();
     }
     return channels.length;
   }
@@ -252,7 +353,11 @@ export class AlertDelivery {
       .filter((d) => !this.#inflight.has(d.id));
     const out: DeliveryRow[] = [];
     for (let i = 0; i < due.length; i += MAX_PARALLEL) {
-      out.push(...(await Promise.all(due.slice(i, i + MAX_PARALLEL).map((d) => this.#attempt(d, this.#o.maxAttempts)))));
+      out.push(
+        ...(await Promise.all(
+          due.slice(i, i + MAX_PARALLEL).map((d) => this.#attempt(d, this.#o.maxAttempts)),
+        )),
+      );
     }
     return out;
   }
@@ -261,7 +366,19 @@ export class AlertDelivery {
   async sendTest(channelId: number): Promise<DeliveryRow> {
     this.#row(channelId);
     const now = this.#o.clock.now();
-    const d = this.#db.insert(alertDeliveries).values({ alertId: null, channelId, event: 'test', state: 'pending', attempts: 0, nextAttemptAt: new Date(now), createdAt: new Date(now) }).returning().get();
+    const d = this.#db
+      .insert(alertDeliveries)
+      .values({
+        alertId: null,
+        channelId,
+        event: 'test',
+        state: 'pending',
+        attempts: 0,
+        nextAttemptAt: new Date(now),
+        createdAt: new Date(now),
+      })
+      .returning()
+      .get();
     return this.#attempt(d, 1);
   }
 
@@ -283,8 +400,12 @@ export class AlertDelivery {
       let error: string | null = null;
       try {
         const channel = this.#row(d.channelId);
-        if (!channel.enabled && d.event !== 'test') throw new AppError('PRECONDITION_FAILED', `channel ${channel.name} is disabled`);
-        const alert = d.alertId === null ? null : (this.#db.select().from(alerts).where(eq(alerts.id, d.alertId)).get() ?? null);
+        if (!channel.enabled && d.event !== 'test')
+          throw new AppError('PRECONDITION_FAILED', `channel ${channel.name} is disabled`);
+        const alert =
+          d.alertId === null
+            ? null
+            : (this.#db.select().from(alerts).where(eq(alerts.id, d.alertId)).get() ?? null);
         await this.#send(channel, d, alert);
       } catch (e) {
         error = errorMessage(e);
@@ -292,12 +413,22 @@ export class AlertDelivery {
       const now = this.#o.clock.now();
       const attempts = d.attempts + 1;
       if (error === null) {
-        return this.#db.update(alertDeliveries).set({ state: 'sent', attempts, sentAt: new Date(now), nextAttemptAt: null, lastError: null }).where(eq(alertDeliveries.id, d.id)).returning().get();
+        return this.#db
+          .update(alertDeliveries)
+          .set({ state: 'sent', attempts, sentAt: new Date(now), nextAttemptAt: null, lastError: null })
+          .where(eq(alertDeliveries.id, d.id))
+          .returning()
+          .get();
       }
       const wait = retryDelayMs(attempts, maxAttempts);
       return this.#db
         .update(alertDeliveries)
-        .set({ state: wait === null ? 'failed' : 'pending', attempts, nextAttemptAt: wait === null ? null : new Date(now + wait), lastError: error.slice(0, 2000) })
+        .set({
+          state: wait === null ? 'failed' : 'pending',
+          attempts,
+          nextAttemptAt: wait === null ? null : new Date(now + wait),
+          lastError: error.slice(0, 2000),
+        })
         .where(eq(alertDeliveries.id, d.id))
         .returning()
         .get();
@@ -307,7 +438,11 @@ export class AlertDelivery {
   }
 
   /** The JSON a webhook receives (and what an e-mail says). */
-  payload(channel: Pick<ChannelRow, 'id' | 'name'>, d: Pick<DeliveryRow, 'id' | 'event'>, alert: typeof alerts.$inferSelect | null): Record<string, unknown> {
+  payload(
+    channel: Pick<ChannelRow, 'id' | 'name'>,
+    d: Pick<DeliveryRow, 'id' | 'event'>,
+    alert: typeof alerts.$inferSelect | null,
+  ): Record<string, unknown> {
     const url = this.#o.consoleUrl;
     return {
       version: 1,
@@ -339,25 +474,43 @@ export class AlertDelivery {
     const payload = this.payload(channel, d, alert);
     const timeoutMs = this.#o.timeoutMs;
     if (channel.kind === 'webhook') {
-      if (!channel.sealedSecret) throw new AppError('PRECONDITION_FAILED', `webhook ${channel.name} has no signing secret`);
+      if (!channel.sealedSecret)
+        throw new AppError('PRECONDITION_FAILED', `webhook ${channel.name} has no signing secret`);
       let secret: string;
       try {
         secret = this.#o.keys.decrypt(channel.sealedSecret, channelSecretAad(channel.id));
       } catch (e) {
-        throw new AppError('PRECONDITION_FAILED', `the signing secret of webhook ${channel.name} cannot be decrypted with the current key (${errorMessage(e)}): make a new secret`);
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `the signing secret of webhook ${channel.name} cannot be decrypted with the current key (${errorMessage(e)}): make a new secret`,
+        );
       }
       const url = (channel.config as { url?: string }).url ?? '';
-      await postWebhook(url, secret, JSON.stringify(payload), { [DELIVERY_HEADER]: String(d.id), [EVENT_HEADER]: d.event }, timeoutMs, () => this.#o.clock.now());
+      await postWebhook(
+        url,
+        secret,
+        JSON.stringify(payload),
+        { [DELIVERY_HEADER]: String(d.id), [EVENT_HEADER]: d.event },
+        timeoutMs,
+        () => this.#o.clock.now(),
+      );
       return;
     }
     const smtp = getSetting<StoredSmtp>(this.#db, SMTP_SETTING);
-    if (!smtp) throw new AppError('PRECONDITION_FAILED', 'no SMTP server is configured: set one under Alerts → Channels');
+    if (!smtp)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        'no SMTP server is configured: set one under Alerts → Channels',
+      );
     let password: string | null = null;
     if (smtp.sealedPassword) {
       try {
         password = this.#o.keys.decrypt(smtp.sealedPassword, SMTP_PASSWORD_AAD);
       } catch (e) {
-        throw new AppError('PRECONDITION_FAILED', `the SMTP password cannot be decrypted with the current key (${errorMessage(e)}): enter it again`);
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `the SMTP password cannot be decrypted with the current key (${errorMessage(e)}): enter it again`,
+        );
       }
     }
     const to = (channel.config as { to?: string[] }).to ?? [];
@@ -365,10 +518,16 @@ export class AlertDelivery {
   }
 }
 
-function mailText(payload: Record<string, unknown>, alert: typeof alerts.$inferSelect | null): { subject: string; text: string } {
+function mailText(
+  payload: Record<string, unknown>,
+  alert: typeof alerts.$inferSelect | null,
+): { subject: string; text: string } {
   const link = payload.consoleUrl ? `\nOpen the console: ${String(payload.consoleUrl)}\n` : '';
   if (!alert) {
-    return { subject: '[Tandem] Test message', text: `${String(payload.summary)}.\nIf you read this, Tandem's alerts reach this address.\n${link}` };
+    return {
+      subject: '[Tandem] Test message',
+      text: `${String(payload.summary)}.\nIf you read this, Tandem's alerts reach this address.\n${link}`,
+    };
   }
   const event = payload.event === 'resolved' ? 'RESOLVED' : 'FIRING';
   const lines = [
@@ -382,5 +541,8 @@ function mailText(payload: Record<string, unknown>, alert: typeof alerts.$inferS
     ...(alert.detail ? ['', 'Detail:', JSON.stringify(alert.detail, null, 2)] : []),
     link,
   ];
-  return { subject: `[Tandem] ${event} ${alert.severity}: ${alert.summary}`.slice(0, 250), text: lines.join('\n') };
+  return {
+    subject: `[Tandem] ${event} ${alert.severity}: ${alert.summary}`.slice(0, 250),
+    text: lines.join('\n'),
+  };
 }

@@ -6,7 +6,16 @@ import type { ProtectedObject } from '../protection/types';
  * knows (conditions), and how the stored alerts change from one evaluation to the next.
  */
 
-export const ALERT_RULES = ['rpo-warning', 'rpo-breach', 'rpo-predicted', 'sync-failures', 'daemon', 'split-brain', 'unreachable', 'task-failed'] as const;
+export const ALERT_RULES = [
+  'rpo-warning',
+  'rpo-breach',
+  'rpo-predicted',
+  'sync-failures',
+  'daemon',
+  'split-brain',
+  'unreachable',
+  'task-failed',
+] as const;
 export type AlertRule = (typeof ALERT_RULES)[number];
 export type Severity = 'warning' | 'critical';
 
@@ -56,7 +65,14 @@ export interface NewAlert extends Condition {
 export interface Transition {
   inserts: NewAlert[];
   /** Still firing: seen again now; summary, severity and detail follow the condition. */
-  updates: { id: number; key: string; lastSeenAt: number; severity: Severity; summary: string; detail?: Record<string, unknown> }[];
+  updates: {
+    id: number;
+    key: string;
+    lastSeenAt: number;
+    severity: Severity;
+    summary: string;
+    detail?: Record<string, unknown>;
+  }[];
   resolves: { id: number; key: string; resolvedAt: number }[];
   /** Notifications to queue: `id` is null for an alert inserted by this transition (look it up by key). */
   notify: { key: string; id: number | null; event: 'firing' | 'resolved' }[];
@@ -77,7 +93,12 @@ export interface TransitionOptions {
  * a firing one never notified (it was silenced) or due again (`repeatMs`), unless acknowledged or
  * silenced; a resolved one that was notified firing, unless silenced.
  */
-export function nextAlerts(current: readonly FiringAlert[], conditions: readonly Condition[], now: number, opts: TransitionOptions = {}): Transition {
+export function nextAlerts(
+  current: readonly FiringAlert[],
+  conditions: readonly Condition[],
+  now: number,
+  opts: TransitionOptions = {},
+): Transition {
   const silences = opts.silences ?? [];
   const repeatMs = opts.repeatMs ?? 0;
   const out: Transition = { inserts: [], updates: [], resolves: [], notify: [] };
@@ -94,14 +115,22 @@ export function nextAlerts(current: readonly FiringAlert[], conditions: readonly
       if (!silenced) out.notify.push({ key, id: null, event: 'firing' });
       continue;
     }
-    out.updates.push({ id: a.id, key, lastSeenAt: now, severity: c.severity, summary: c.summary, detail: c.detail });
+    out.updates.push({
+      id: a.id,
+      key,
+      lastSeenAt: now,
+      severity: c.severity,
+      summary: c.summary,
+      detail: c.detail,
+    });
     const due = a.notifiedAt === null || (repeatMs > 0 && now - a.notifiedAt >= repeatMs);
     if (due && a.ackedAt === null && !silenced) out.notify.push({ key, id: a.id, event: 'firing' });
   }
   for (const a of current) {
     if (seen.has(a.key) || opts.unknown?.(a.key)) continue;
     out.resolves.push({ id: a.id, key: a.key, resolvedAt: now });
-    if (a.notifiedAt !== null && !isSilenced(a.key, silences, now)) out.notify.push({ key: a.key, id: a.id, event: 'resolved' });
+    if (a.notifiedAt !== null && !isSilenced(a.key, silences, now))
+      out.notify.push({ key: a.key, id: a.id, event: 'resolved' });
   }
   return out;
 }
@@ -123,16 +152,40 @@ function route(o: ProtectedObject): string {
  * RPO warning or breach (one at a time per object: a breach replaces the warning), a predicted
  * breach of an object within its RPO, and `syncFailures` or more consecutive failed syncs.
  */
-export function objectConditions(objects: readonly ProtectedObject[], opts: { syncFailures: number }): Condition[] {
+export function objectConditions(
+  objects: readonly ProtectedObject[],
+  opts: { syncFailures: number },
+): Condition[] {
   const out: Condition[] = [];
   for (const o of objects) {
     if (o.health === 'unprotected') continue;
-    const detail = { kind: o.kind, name: o.name, windowSec: o.windowSec, rpoSec: o.rpoSec, rpoFrom: o.rpoFrom.label, source: o.source?.name ?? null, target: o.target?.name ?? null, href: o.href };
+    const detail = {
+      kind: o.kind,
+      name: o.name,
+      windowSec: o.windowSec,
+      rpoSec: o.rpoSec,
+      rpoFrom: o.rpoFrom.label,
+      source: o.source?.name ?? null,
+      target: o.target?.name ?? null,
+      href: o.href,
+    };
     const window = o.windowSec === null ? 'unknown' : formatSeconds(o.windowSec);
     if (o.health === 'breach') {
-      out.push({ rule: 'rpo-breach', subject: o.subject, severity: 'critical', summary: `${o.name} (${route(o)}): data-loss window ${window} is over twice its RPO of ${formatSeconds(o.rpoSec)}`, detail });
+      out.push({
+        rule: 'rpo-breach',
+        subject: o.subject,
+        severity: 'critical',
+        summary: `${o.name} (${route(o)}): data-loss window ${window} is over twice its RPO of ${formatSeconds(o.rpoSec)}`,
+        detail,
+      });
     } else if (o.health === 'warning') {
-      out.push({ rule: 'rpo-warning', subject: o.subject, severity: 'warning', summary: `${o.name} (${route(o)}): data-loss window ${window} is over its RPO of ${formatSeconds(o.rpoSec)}`, detail });
+      out.push({
+        rule: 'rpo-warning',
+        subject: o.subject,
+        severity: 'warning',
+        summary: `${o.name} (${route(o)}): data-loss window ${window} is over its RPO of ${formatSeconds(o.rpoSec)}`,
+        detail,
+      });
     } else if (o.predictedBreachAt !== null && o.health === 'ok') {
       out.push({
         rule: 'rpo-predicted',
@@ -171,11 +224,16 @@ export function rbdSubject(siteIds: number[], pool: string, namespace: string, i
  * from a peer, and no daemon reports) or unhealthy, and images in split-brain (primary on both
  * clusters, or Ceph's own split-brain state).
  */
-export function cephConditions(known: readonly CephSiteKnowledge[], siteIdByName: ReadonlyMap<string, number>): Condition[] {
+export function cephConditions(
+  known: readonly CephSiteKnowledge[],
+  siteIdByName: ReadonlyMap<string, number>,
+): Condition[] {
   const out: Condition[] = [];
   for (const { site, status } of known) {
     if (!status) continue;
-    const receiving = status.pools.filter((p) => p.mode !== 'disabled' && p.peers.some((x) => x.direction !== 'tx-only'));
+    const receiving = status.pools.filter(
+      (p) => p.mode !== 'disabled' && p.peers.some((x) => x.direction !== 'tx-only'),
+    );
     if (receiving.length && status.daemons.length === 0) {
       out.push({
         rule: 'daemon',
@@ -201,7 +259,12 @@ export function cephConditions(known: readonly CephSiteKnowledge[], siteIdByName
       for (const img of p.images) {
         const ownSplit = img.mirroring?.description.splitBrain === true;
         if (!img.splitBrainWith && !ownSplit) continue;
-        const peerIds = img.splitBrainWith ? [img.splitBrainWith.siteId] : p.peers.map((x) => siteIdByName.get(x.siteName)).filter((x): x is number => x !== undefined).slice(0, 1);
+        const peerIds = img.splitBrainWith
+          ? [img.splitBrainWith.siteId]
+          : p.peers
+              .map((x) => siteIdByName.get(x.siteName))
+              .filter((x): x is number => x !== undefined)
+              .slice(0, 1);
         const name = [p.pool, p.namespace, img.name].filter(Boolean).join('/');
         out.push({
           rule: 'split-brain',
@@ -210,7 +273,13 @@ export function cephConditions(known: readonly CephSiteKnowledge[], siteIdByName
           summary: img.splitBrainWith
             ? `split-brain: image ${name} is primary on ${site.name} and on ${img.splitBrainWith.siteName}; resolve it with a failback (demote and resync the stale side)`
             : `split-brain: Ceph reports image ${name} on ${site.name} in split-brain; demote and resync one side`,
-          detail: { site: site.name, pool: p.pool, namespace: p.namespace, image: img.name, with: img.splitBrainWith?.siteName ?? null },
+          detail: {
+            site: site.name,
+            pool: p.pool,
+            namespace: p.namespace,
+            image: img.name,
+            with: img.splitBrainWith?.siteName ?? null,
+          },
         });
       }
     }

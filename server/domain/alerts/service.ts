@@ -34,7 +34,15 @@ function cephSiteOf(key: string): number[] {
 }
 
 /** Durable task kinds whose failure leaves a failover, failback, reinit or resync unfinished. */
-export const RECOVERY_TASK_KINDS = ['replica.failover', 'replica.reinit', 'replica.resync', 'replica.repoint', 'ceph.failover', 'ceph.resync', 'ceph.failback'];
+export const RECOVERY_TASK_KINDS = [
+  'replica.failover',
+  'replica.reinit',
+  'replica.resync',
+  'replica.repoint',
+  'ceph.failover',
+  'ceph.resync',
+  'ceph.failback',
+];
 
 export interface AlertSettings {
   /** Consecutive failed syncs that raise `sync-failures`. */
@@ -45,7 +53,11 @@ export interface AlertSettings {
   repeatSec: number;
 }
 
-export const DEFAULT_ALERT_SETTINGS: AlertSettings = { syncFailures: 3, nodeUnreachableSec: 120, repeatSec: 4 * 3600 };
+export const DEFAULT_ALERT_SETTINGS: AlertSettings = {
+  syncFailures: 3,
+  nodeUnreachableSec: 120,
+  repeatSec: 4 * 3600,
+};
 const SETTINGS_KEY = 'alerts.settings';
 
 export type AlertRow = typeof alerts.$inferSelect;
@@ -116,7 +128,10 @@ export class AlertService {
   }
 
   settings(): AlertSettings {
-    return { ...DEFAULT_ALERT_SETTINGS, ...(getSetting<Partial<AlertSettings>>(this.#db, SETTINGS_KEY) ?? {}) };
+    return {
+      ...DEFAULT_ALERT_SETTINGS,
+      ...(getSetting<Partial<AlertSettings>>(this.#db, SETTINGS_KEY) ?? {}),
+    };
   }
 
   setSettings(patch: Partial<AlertSettings>): AlertSettings {
@@ -139,41 +154,102 @@ export class AlertService {
     const { conditions, unknown } = this.#conditions(objects, settings, now);
     const t = this.#db.transaction(
       (tx) => {
-        const firing = tx.select({ id: alerts.id, key: alerts.key, ackedAt: alerts.ackedAt }).from(alerts).where(eq(alerts.state, 'firing')).all();
+        const firing = tx
+          .select({ id: alerts.id, key: alerts.key, ackedAt: alerts.ackedAt })
+          .from(alerts)
+          .where(eq(alerts.state, 'firing'))
+          .all();
         const notified = new Map(
           firing.length
             ? tx
                 .select({ id: alertDeliveries.alertId, at: sql<number>`max(${alertDeliveries.createdAt})` })
                 .from(alertDeliveries)
-                .where(and(inArray(alertDeliveries.alertId, firing.map((f) => f.id)), eq(alertDeliveries.event, 'firing')))
+                .where(
+                  and(
+                    inArray(
+                      alertDeliveries.alertId,
+                      firing.map((f) => f.id),
+                    ),
+                    eq(alertDeliveries.event, 'firing'),
+                  ),
+                )
                 .groupBy(alertDeliveries.alertId)
                 .all()
                 .map((r) => [r.id!, Number(r.at)])
             : [],
         );
-        const silences = tx.select({ matcher: alertSilences.matcher, until: alertSilences.until }).from(alertSilences).where(gt(alertSilences.until, new Date(now))).all();
+        const silences = tx
+          .select({ matcher: alertSilences.matcher, until: alertSilences.until })
+          .from(alertSilences)
+          .where(gt(alertSilences.until, new Date(now)))
+          .all();
         const next = nextAlerts(
-          firing.map((f) => ({ id: f.id, key: f.key, ackedAt: f.ackedAt?.getTime() ?? null, notifiedAt: notified.get(f.id) ?? null })),
+          firing.map((f) => ({
+            id: f.id,
+            key: f.key,
+            ackedAt: f.ackedAt?.getTime() ?? null,
+            notifiedAt: notified.get(f.id) ?? null,
+          })),
           conditions,
           now,
-          { silences: silences.map((s) => ({ matcher: s.matcher, until: s.until.getTime() })), repeatMs: settings.repeatSec * 1000, unknown },
+          {
+            silences: silences.map((s) => ({ matcher: s.matcher, until: s.until.getTime() })),
+            repeatMs: settings.repeatSec * 1000,
+            unknown,
+          },
         );
         const ids = new Map<string, number>();
         for (const a of next.inserts) {
           const row = tx
             .insert(alerts)
-            .values({ rule: a.rule, subject: a.subject, key: a.key, severity: a.severity, state: 'firing', summary: a.summary, detail: a.detail ?? null, firedAt: new Date(a.firedAt), lastSeenAt: new Date(a.lastSeenAt) })
+            .values({
+              rule: a.rule,
+              subject: a.subject,
+              key: a.key,
+              severity: a.severity,
+              state: 'firing',
+              summary: a.summary,
+              detail: a.detail ?? null,
+              firedAt: new Date(a.firedAt),
+              lastSeenAt: new Date(a.lastSeenAt),
+            })
             .returning({ id: alerts.id })
             .get();
           ids.set(a.key, row.id);
-          this.#deps.history.record({ username: 'alerts', action: 'alert.fired', target: `alert:${a.key}`, params: { id: row.id, rule: a.rule, severity: a.severity, summary: a.summary }, outcome: 'failure', error: a.summary, at: now });
+          this.#deps.history.record({
+            username: 'alerts',
+            action: 'alert.fired',
+            target: `alert:${a.key}`,
+            params: { id: row.id, rule: a.rule, severity: a.severity, summary: a.summary },
+            outcome: 'failure',
+            error: a.summary,
+            at: now,
+          });
         }
         for (const u of next.updates) {
-          tx.update(alerts).set({ lastSeenAt: new Date(u.lastSeenAt), severity: u.severity, summary: u.summary, detail: u.detail ?? null }).where(eq(alerts.id, u.id)).run();
+          tx.update(alerts)
+            .set({
+              lastSeenAt: new Date(u.lastSeenAt),
+              severity: u.severity,
+              summary: u.summary,
+              detail: u.detail ?? null,
+            })
+            .where(eq(alerts.id, u.id))
+            .run();
         }
         for (const r of next.resolves) {
-          tx.update(alerts).set({ state: 'resolved', resolvedAt: new Date(r.resolvedAt) }).where(eq(alerts.id, r.id)).run();
-          this.#deps.history.record({ username: 'alerts', action: 'alert.resolved', target: `alert:${r.key}`, params: { id: r.id }, outcome: 'success', at: now });
+          tx.update(alerts)
+            .set({ state: 'resolved', resolvedAt: new Date(r.resolvedAt) })
+            .where(eq(alerts.id, r.id))
+            .run();
+          this.#deps.history.record({
+            username: 'alerts',
+            action: 'alert.resolved',
+            target: `alert:${r.key}`,
+            params: { id: r.id },
+            outcome: 'success',
+            at: now,
+          });
         }
         for (const n of next.notify) {
           const id = n.id ?? ids.get(n.key);
@@ -187,13 +263,26 @@ export class AlertService {
     return t;
   }
 
-  #conditions(objects: ProtectedObject[], settings: AlertSettings, now: number): { conditions: Condition[]; unknown: (key: string) => boolean } {
-    const siteRows = this.#db.select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt }).from(sites).all();
+  #conditions(
+    objects: ProtectedObject[],
+    settings: AlertSettings,
+    now: number,
+  ): { conditions: Condition[]; unknown: (key: string) => boolean } {
+    const siteRows = this.#db
+      .select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt })
+      .from(sites)
+      .all();
     const unknownKeys = new Set<string>();
     const unknownCeph = new Set<number>();
     const known: CephSiteKnowledge[] = [];
     const reach: SiteReach[] = [];
-    const replicated = new Set(this.#db.select({ s: replicas.sourceSiteId, t: replicas.targetSiteId }).from(replicas).all().flatMap((r) => [r.s, r.t]));
+    const replicated = new Set(
+      this.#db
+        .select({ s: replicas.sourceSiteId, t: replicas.targetSiteId })
+        .from(replicas)
+        .all()
+        .flatMap((r) => [r.s, r.t]),
+    );
     for (const s of siteRows) {
       const site = { id: s.id, name: s.name, kind: s.kind };
       if (s.kind === 'ceph') {
@@ -213,16 +302,28 @@ export class AlertService {
         const seen = s.lastSeenAt?.getTime() ?? null;
         if (seen === null) unknownKeys.add(alertKey('unreachable', `site:${s.id}`));
         const late = seen !== null && now - seen > settings.nodeUnreachableSec * 1000;
-        reach.push({ site, down: late ? { error: `no answer since ${new Date(seen).toISOString()}`, at: seen } : null });
+        reach.push({
+          site,
+          down: late ? { error: `no answer since ${new Date(seen).toISOString()}`, at: seen } : null,
+        });
       }
     }
     // The clusters' own mirror site names (what their peers call them) → their site ids.
     const byName = new Map<string, number>();
-    for (const k of known) for (const p of k.status?.pools ?? []) if (p.siteName) byName.set(p.siteName, k.site.id);
+    for (const k of known)
+      for (const p of k.status?.pools ?? []) if (p.siteName) byName.set(p.siteName, k.site.id);
     const tasksKnown = this.#taskConditions();
     for (const k of tasksKnown.unknown) unknownKeys.add(k);
-    const conditions = [...objectConditions(objects, settings), ...cephConditions(known, byName), ...unreachableConditions(reach), ...tasksKnown.conditions];
-    return { conditions, unknown: (key) => unknownKeys.has(key) || cephSiteOf(key).some((id) => unknownCeph.has(id)) };
+    const conditions = [
+      ...objectConditions(objects, settings),
+      ...cephConditions(known, byName),
+      ...unreachableConditions(reach),
+      ...tasksKnown.conditions,
+    ];
+    return {
+      conditions,
+      unknown: (key) => unknownKeys.has(key) || cephSiteOf(key).some((id) => unknownCeph.has(id)),
+    };
   }
 
   /**
@@ -236,7 +337,12 @@ export class AlertService {
     const rows = this.#db
       .select()
       .from(tasks)
-      .where(and(inArray(tasks.kind, RECOVERY_TASK_KINDS), inArray(tasks.state, ['failed', 'interrupted', 'waiting', 'running', 'question'])))
+      .where(
+        and(
+          inArray(tasks.kind, RECOVERY_TASK_KINDS),
+          inArray(tasks.state, ['failed', 'interrupted', 'waiting', 'running', 'question']),
+        ),
+      )
       .orderBy(desc(tasks.id))
       .limit(200)
       .all();
@@ -272,20 +378,54 @@ export class AlertService {
     if (q.state) conds.push(eq(alerts.state, q.state));
     if (q.rule) conds.push(eq(alerts.rule, q.rule));
     const where = conds.length ? and(...conds) : undefined;
-    const order = q.state === 'firing' ? [sql`case ${alerts.severity} when 'critical' then 0 else 1 end`, desc(alerts.firedAt), desc(alerts.id)] : [desc(alerts.firedAt), desc(alerts.id)];
-    const rows = this.#db.select().from(alerts).where(where).orderBy(...order).limit(q.limit).offset(q.offset).all();
-    const total = this.#db.select({ n: sql<number>`count(*)` }).from(alerts).where(where).get()?.n ?? 0;
+    const order =
+      q.state === 'firing'
+        ? [
+            sql`case ${alerts.severity} when 'critical' then 0 else 1 end`,
+            desc(alerts.firedAt),
+            desc(alerts.id),
+          ]
+        : [desc(alerts.firedAt), desc(alerts.id)];
+    const rows = this.#db
+      .select()
+      .from(alerts)
+      .where(where)
+      .orderBy(...order)
+      .limit(q.limit)
+      .offset(q.offset)
+      .all();
+    const total =
+      this.#db
+        .select({ n: sql<number>`count(*)` })
+        .from(alerts)
+        .where(where)
+        .get()?.n ?? 0;
     const silences = this.activeSilences();
     return {
-      rows: rows.map((r) => ({ ...r, silencedUntil: Math.max(0, ...silences.filter((s) => silenceMatches(s.matcher, r.key)).map((s) => s.until.getTime())) || null })),
+      rows: rows.map((r) => ({
+        ...r,
+        silencedUntil:
+          Math.max(
+            0,
+            ...silences.filter((s) => silenceMatches(s.matcher, r.key)).map((s) => s.until.getTime()),
+          ) || null,
+      })),
       total,
     };
   }
 
   /** How many alerts fire, by severity. */
   counts(): { critical: number; warning: number } {
-    const rows = this.#db.select({ severity: alerts.severity, n: sql<number>`count(*)` }).from(alerts).where(eq(alerts.state, 'firing')).groupBy(alerts.severity).all();
-    return { critical: rows.find((r) => r.severity === 'critical')?.n ?? 0, warning: rows.find((r) => r.severity === 'warning')?.n ?? 0 };
+    const rows = this.#db
+      .select({ severity: alerts.severity, n: sql<number>`count(*)` })
+      .from(alerts)
+      .where(eq(alerts.state, 'firing'))
+      .groupBy(alerts.severity)
+      .all();
+    return {
+      critical: rows.find((r) => r.severity === 'critical')?.n ?? 0,
+      warning: rows.find((r) => r.severity === 'warning')?.n ?? 0,
+    };
   }
 
   get(id: number): AlertRow {
@@ -297,28 +437,57 @@ export class AlertService {
   /** Acknowledges a firing alert: it keeps firing but is not notified again. */
   ack(user: SessionUser, id: number): AlertRow {
     const a = this.get(id);
-    if (a.state !== 'firing') throw new AppError('PRECONDITION_FAILED', `alert #${id} is resolved; only a firing alert can be acknowledged`);
-    if (a.ackedAt) throw new AppError('CONFLICT', `alert #${id} was already acknowledged by ${a.ackedBy} at ${a.ackedAt.toISOString()}`);
-    return this.#db.update(alerts).set({ ackedBy: user.username, ackedAt: new Date(this.#deps.clock.now()) }).where(eq(alerts.id, id)).returning().get();
+    if (a.state !== 'firing')
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `alert #${id} is resolved; only a firing alert can be acknowledged`,
+      );
+    if (a.ackedAt)
+      throw new AppError(
+        'CONFLICT',
+        `alert #${id} was already acknowledged by ${a.ackedBy} at ${a.ackedAt.toISOString()}`,
+      );
+    return this.#db
+      .update(alerts)
+      .set({ ackedBy: user.username, ackedAt: new Date(this.#deps.clock.now()) })
+      .where(eq(alerts.id, id))
+      .returning()
+      .get();
   }
 
   activeSilences() {
-    return this.#db.select().from(alertSilences).where(gt(alertSilences.until, new Date(this.#deps.clock.now()))).orderBy(desc(alertSilences.id)).all();
+    return this.#db
+      .select()
+      .from(alertSilences)
+      .where(gt(alertSilences.until, new Date(this.#deps.clock.now())))
+      .orderBy(desc(alertSilences.id))
+      .all();
   }
 
   /** Silences the alerts matching `matcher` (a key, or a prefix ending in `*`) for `minutes`. */
   silence(user: SessionUser, input: { matcher: string; minutes: number; reason: string | null }) {
     const matcher = input.matcher.trim();
-    if (!matcher || matcher === '*') throw AppError.invalid('matcher', 'give an alert key, or a prefix ending in * (silencing everything is not allowed)');
-    if (matcher.slice(0, -1).includes('*')) throw AppError.invalid('matcher', 'only a final * is allowed (a prefix)');
+    if (!matcher || matcher === '*')
+      throw AppError.invalid(
+        'matcher',
+        'give an alert key, or a prefix ending in * (silencing everything is not allowed)',
+      );
+    if (matcher.slice(0, -1).includes('*'))
+      throw AppError.invalid('matcher', 'only a final * is allowed (a prefix)');
     const [rule] = matcher.split(':');
     if (!matcher.endsWith('*') || matcher.includes(':')) {
-      if (!(ALERT_RULES as readonly string[]).includes(rule!)) throw AppError.invalid('matcher', `a key starts with a rule: ${ALERT_RULES.join(', ')}`);
+      if (!(ALERT_RULES as readonly string[]).includes(rule!))
+        throw AppError.invalid('matcher', `a key starts with a rule: ${ALERT_RULES.join(', ')}`);
     }
     const now = this.#deps.clock.now();
     return this.#db
       .insert(alertSilences)
-      .values({ matcher, until: new Date(now + input.minutes * 60_000), reason: input.reason?.trim() || null, createdBy: user.username })
+      .values({
+        matcher,
+        until: new Date(now + input.minutes * 60_000),
+        reason: input.reason?.trim() || null,
+        createdBy: user.username,
+      })
       .returning()
       .get();
   }
@@ -329,6 +498,11 @@ export class AlertService {
     if (!s) throw new AppError('NOT_FOUND', `silence #${id} does not exist`);
     const now = new Date(this.#deps.clock.now());
     if (s.until <= now) throw new AppError('PRECONDITION_FAILED', `silence #${id} has already ended`);
-    return this.#db.update(alertSilences).set({ until: now }).where(eq(alertSilences.id, id)).returning().get();
+    return this.#db
+      .update(alertSilences)
+      .set({ until: now })
+      .where(eq(alertSilences.id, id))
+      .returning()
+      .get();
   }
 }

@@ -45,7 +45,9 @@ export const PREVIEW_IMAGES = 50;
 
 /** Image names as a message gives them: the first ten, then how many more. */
 export function nameList(names: readonly string[], max = 10): string {
-  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+  return names.length <= max
+    ? names.join(', ')
+    : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
 /** A failover plan as the wizard shows it (see previewPlan). */
@@ -77,13 +79,35 @@ export function previewPlan(plan: CephFailoverPlan, limit = PREVIEW_IMAGES): Cep
       checks.push(c);
       if (hidden.length && ![...shown].some((x) => plan.checks.indexOf(x) > plan.checks.indexOf(c))) {
         const by = (st: Precheck['status']) => hidden.filter((h) => h.status === st).length;
-        const parts = (['block', 'warn', 'pass'] as const).filter((st) => by(st) > 0).map((st) => `${by(st)} ${st === 'block' ? 'blocked' : st === 'warn' ? 'with a warning' : 'ready'}`);
-        checks.push({ id: 'img-more', label: `${hidden.length} more image(s)`, status: hidden.reduce<Precheck['status']>((w, h) => (rank[h.status] < rank[w] ? h.status : w), 'pass'), message: parts.join(', ') });
+        const parts = (['block', 'warn', 'pass'] as const)
+          .filter((st) => by(st) > 0)
+          .map(
+            (st) => `${by(st)} ${st === 'block' ? 'blocked' : st === 'warn' ? 'with a warning' : 'ready'}`,
+          );
+        checks.push({
+          id: 'img-more',
+          label: `${hidden.length} more image(s)`,
+          status: hidden.reduce<Precheck['status']>(
+            (w, h) => (rank[h.status] < rank[w] ? h.status : w),
+            'pass',
+          ),
+          message: parts.join(', '),
+        });
       }
     }
   }
   const windows = plan.images.map((i) => i.dataLossWindowSec).filter((w) => w !== null);
-  const images = [...plan.images].sort((a, b) => (a.dataLossWindowSec === b.dataLossWindowSec ? a.name.localeCompare(b.name) : a.dataLossWindowSec === null ? -1 : b.dataLossWindowSec === null ? 1 : b.dataLossWindowSec - a.dataLossWindowSec)).slice(0, limit);
+  const images = [...plan.images]
+    .sort((a, b) =>
+      a.dataLossWindowSec === b.dataLossWindowSec
+        ? a.name.localeCompare(b.name)
+        : a.dataLossWindowSec === null
+          ? -1
+          : b.dataLossWindowSec === null
+            ? 1
+            : b.dataLossWindowSec - a.dataLossWindowSec,
+    )
+    .slice(0, limit);
   return {
     ...plan,
     checks,
@@ -97,7 +121,10 @@ export function previewPlan(plan: CephFailoverPlan, limit = PREVIEW_IMAGES): Cep
 }
 
 /** A resync plan as the wizard shows it: the first `limit` images with the copy kept of each, and how many there are. */
-export function previewResync<T extends { images: unknown[] }>(plan: T, limit = PREVIEW_IMAGES): T & { imageCount: number } {
+export function previewResync<T extends { images: unknown[] }>(
+  plan: T,
+  limit = PREVIEW_IMAGES,
+): T & { imageCount: number } {
   return { ...plan, images: plan.images.slice(0, limit), imageCount: plan.images.length };
 }
 
@@ -156,7 +183,9 @@ export class CephFailover {
   ) {
     const superseded = (task: TaskRow) => {
       const n = tasks.supersededBy(task, CEPH_DURABLE_KINDS);
-      return n ? `task #${n.id} "${n.name}" on the same images ${n.state === 'finished' ? 'finished' : 'was rolled back'} after this one` : null;
+      return n
+        ? `task #${n.id} "${n.name}" on the same images ${n.state === 'finished' ? 'finished' : 'was rolled back'} after this one`
+        : null;
     };
     tasks.define<FailoverParams>('ceph.failover', {
       run: (ctx, p) => this.#runFailover(ctx, p),
@@ -167,16 +196,22 @@ export class CephFailover {
         blocked: (task, steps, p) => {
           const later = superseded(task);
           if (later) return later;
-          if (p.mode !== 'planned') return 'an unplanned failover cannot be undone: fail back (resync the old primary) instead';
+          if (p.mode !== 'planned')
+            return 'an unplanned failover cannot be undone: fail back (resync the old primary) instead';
           const promote = steps.find((s) => s.name === PLANNED_STEPS[1]);
-          if (promote && (promote.state === 'done' || promote.startedAt)) return 'the promote has started; resume the failover instead';
+          if (promote && (promote.state === 'done' || promote.startedAt))
+            return 'the promote has started; resume the failover instead';
           return null;
         },
         run: (ctx, p) => this.#rollbackFailover(ctx, p),
       },
     });
     for (const kind of ['ceph.resync', 'ceph.failback']) {
-      tasks.define<ResyncParams>(kind, { run: (ctx, p) => this.#runResync(ctx, p), confirmText: (p) => confirmWord(p), resumeBlocked: (task) => superseded(task) });
+      tasks.define<ResyncParams>(kind, {
+        run: (ctx, p) => this.#runResync(ctx, p),
+        confirmText: (p) => confirmWord(p),
+        resumeBlocked: (task) => superseded(task),
+      });
     }
   }
 
@@ -184,7 +219,11 @@ export class CephFailover {
     const all = (await a.listImages(pool, namespace || undefined)).filter((i) => i.mirroring);
     if (!image) return all;
     const one = all.find((i) => i.name === image);
-    if (!one) throw new AppError('NOT_FOUND', `image ${[pool, namespace, image].filter(Boolean).join('/')} is not mirrored on this cluster`);
+    if (!one)
+      throw new AppError(
+        'NOT_FOUND',
+        `image ${[pool, namespace, image].filter(Boolean).join('/')} is not mirrored on this cluster`,
+      );
     return [one];
   }
 
@@ -194,7 +233,10 @@ export class CephFailover {
    * chooses) does not ask again a cluster found unreachable within the last minute: it says so at
    * once and asks again in the background. The failover itself always asks both clusters.
    */
-  async plan(input: CephFailoverInput, opts: { unplanned?: boolean; preview?: boolean } = {}): Promise<CephFailoverPlan> {
+  async plan(
+    input: CephFailoverInput,
+    opts: { unplanned?: boolean; preview?: boolean } = {},
+  ): Promise<CephFailoverPlan> {
     const ns = input.namespace ?? '';
     const checks: Precheck[] = [];
     const to = this.mirroring.adapter(input.toSiteId);
@@ -204,7 +246,12 @@ export class CephFailover {
       const down = opts.preview ? reach.down(siteId) : null;
       if (!down) return reach.watch(siteId, fn);
       reach.recheck(siteId, () => a.probe());
-      return Promise.reject(new AppError('UNREACHABLE', `${down.error} (found ${Math.max(0, Math.round((this.clock.now() - down.at) / 1000))} s ago; asking again)`));
+      return Promise.reject(
+        new AppError(
+          'UNREACHABLE',
+          `${down.error} (found ${Math.max(0, Math.round((this.clock.now() - down.at) / 1000))} s ago; asking again)`,
+        ),
+      );
     };
     const [listed, probe, daemonList, oldSide] = await Promise.allSettled([
       ask(input.toSiteId, to, () => this.#images(to, input.pool, ns, input.image)),
@@ -213,34 +260,109 @@ export class CephFailover {
       ask(input.fromSiteId, from, () => from.listImages(input.pool, ns || undefined)),
     ]);
     // Whether each image is still primary on the old side (unknown when that cluster does not answer).
-    const primaryThere = new Map(oldSide.status === 'fulfilled' ? oldSide.value.filter((i) => i.mirroring).map((i) => [i.name, i.mirroring!.primary]) : []);
+    const primaryThere = new Map(
+      oldSide.status === 'fulfilled'
+        ? oldSide.value.filter((i) => i.mirroring).map((i) => [i.name, i.mirroring!.primary])
+        : [],
+    );
     let secondary: ImageSummary[] = [];
     if (listed.status === 'fulfilled') {
       secondary = listed.value;
-      checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'pass', message: `${secondary.length} mirrored image(s) in ${input.pool}` });
+      checks.push({
+        id: 'to',
+        label: 'Surviving cluster reachable',
+        status: 'pass',
+        message: `${secondary.length} mirrored image(s) in ${input.pool}`,
+      });
     } else {
-      checks.push({ id: 'to', label: 'Surviving cluster reachable', status: 'block', message: errorMessage(listed.reason) });
+      checks.push({
+        id: 'to',
+        label: 'Surviving cluster reachable',
+        status: 'block',
+        message: errorMessage(listed.reason),
+      });
     }
     const fromUp = probe.status === 'fulfilled';
     if (fromUp) {
-      checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'pass', message: 'planned failover: demote there, then promote here' });
+      checks.push({
+        id: 'from',
+        label: 'Primary cluster reachable',
+        status: 'pass',
+        message: 'planned failover: demote there, then promote here',
+      });
     } else {
-      checks.push({ id: 'from', label: 'Primary cluster reachable', status: 'warn', message: `unreachable (${errorMessage(probe.reason)}): unplanned failover by force-promoting the survivors` });
+      checks.push({
+        id: 'from',
+        label: 'Primary cluster reachable',
+        status: 'warn',
+        message: `unreachable (${errorMessage(probe.reason)}): unplanned failover by force-promoting the survivors`,
+      });
     }
     const mode = fromUp && !opts.unplanned ? 'planned' : 'unplanned';
-    if (!secondary.length && checks[0]?.status === 'pass') checks.push({ id: 'images', label: 'Images', status: 'block', message: 'no mirrored image to fail over' });
+    if (!secondary.length && checks[0]?.status === 'pass')
+      checks.push({
+        id: 'images',
+        label: 'Images',
+        status: 'block',
+        message: 'no mirrored image to fail over',
+      });
     for (const img of secondary) {
       const m = img.mirroring!;
       // A planned failover cut off half-way is run again: an image already switched is left as it is.
-      if (m.primary && mode === 'planned' && primaryThere.get(img.name) === false) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: 'already failed over (primary here, non-primary on the old side): left as it is' });
-      else if (m.primary) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: mode === 'planned' ? 'block' : 'warn', message: 'is already primary on the surviving cluster' });
-      else if (m.description.splitBrain) checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: 'split-brain: resolve it with a failback (demote and resync the stale side) first' });
-      else if (m.state !== 'replaying' && mode === 'planned' && primaryThere.get(img.name) === false && (await this.#demotionCopied(to, input.pool, ns, img.name)))
-        checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: `already demoted on the old side and its demotion snapshot copied here (${m.rawState}): only promoted` });
-      else if (m.state !== 'replaying' && mode === 'planned') checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'block', message: `is ${m.rawState}, not replaying; a planned failover would wait forever for the demotion snapshot` });
-      else checks.push({ id: `img-${img.name}`, label: `Image ${img.name}`, status: 'pass', message: m.rawState });
+      if (m.primary && mode === 'planned' && primaryThere.get(img.name) === false)
+        checks.push({
+          id: `img-${img.name}`,
+          label: `Image ${img.name}`,
+          status: 'pass',
+          message: 'already failed over (primary here, non-primary on the old side): left as it is',
+        });
+      else if (m.primary)
+        checks.push({
+          id: `img-${img.name}`,
+          label: `Image ${img.name}`,
+          status: mode === 'planned' ? 'block' : 'warn',
+          message: 'is already primary on the surviving cluster',
+        });
+      else if (m.description.splitBrain)
+        checks.push({
+          id: `img-${img.name}`,
+          label: `Image ${img.name}`,
+          status: 'block',
+          message: 'split-brain: resolve it with a failback (demote and resync the stale side) first',
+        });
+      else if (
+        m.state !== 'replaying' &&
+        mode === 'planned' &&
+        primaryThere.get(img.name) === false &&
+        (await this.#demotionCopied(to, input.pool, ns, img.name))
+      )
+        checks.push({
+          id: `img-${img.name}`,
+          label: `Image ${img.name}`,
+          status: 'pass',
+          message: `already demoted on the old side and its demotion snapshot copied here (${m.rawState}): only promoted`,
+        });
+      else if (m.state !== 'replaying' && mode === 'planned')
+        checks.push({
+          id: `img-${img.name}`,
+          label: `Image ${img.name}`,
+          status: 'block',
+          message: `is ${m.rawState}, not replaying; a planned failover would wait forever for the demotion snapshot`,
+        });
+      else
+        checks.push({
+          id: `img-${img.name}`,
+          label: `Image ${img.name}`,
+          status: 'pass',
+          message: m.rawState,
+        });
     }
-    const splitBrainRisk = mode === 'unplanned' && fromUp ? secondary.filter((i) => !i.mirroring!.primary && primaryThere.get(i.name) !== false).map((i) => i.name) : [];
+    const splitBrainRisk =
+      mode === 'unplanned' && fromUp
+        ? secondary
+            .filter((i) => !i.mirroring!.primary && primaryThere.get(i.name) !== false)
+            .map((i) => i.name)
+        : [];
     if (splitBrainRisk.length) {
       checks.push({
         id: 'split-brain',
@@ -254,28 +376,64 @@ export class CephFailover {
       const bad = daemons.filter((d) => d.health !== 'OK');
       checks.push(
         daemons.length === 0
-          ? { id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: mode === 'planned' ? 'block' : 'warn', message: 'no rbd-mirror daemon reports; nothing would copy the demotion snapshot' }
-          : { id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: bad.length ? 'warn' : 'pass', message: bad.length ? `${bad.map((d) => `${d.daemonId}: ${d.health}`).join(', ')}` : `${daemons.length} daemon(s) healthy` },
+          ? {
+              id: 'daemon',
+              label: 'rbd-mirror on the surviving cluster',
+              status: mode === 'planned' ? 'block' : 'warn',
+              message: 'no rbd-mirror daemon reports; nothing would copy the demotion snapshot',
+            }
+          : {
+              id: 'daemon',
+              label: 'rbd-mirror on the surviving cluster',
+              status: bad.length ? 'warn' : 'pass',
+              message: bad.length
+                ? `${bad.map((d) => `${d.daemonId}: ${d.health}`).join(', ')}`
+                : `${daemons.length} daemon(s) healthy`,
+            },
       );
     } else {
-      checks.push({ id: 'daemon', label: 'rbd-mirror on the surviving cluster', status: 'warn', message: errorMessage(daemonList.reason) });
+      checks.push({
+        id: 'daemon',
+        label: 'rbd-mirror on the surviving cluster',
+        status: 'warn',
+        message: errorMessage(daemonList.reason),
+      });
     }
-    const busy = this.tasks.holder(this.#lock(input.toSiteId, input)) ?? this.tasks.holder(this.#lock(input.fromSiteId, input));
-    checks.push(busy ? { id: 'tasks', label: 'Pending tasks', status: 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}` } : { id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
+    const busy =
+      this.tasks.holder(this.#lock(input.toSiteId, input)) ??
+      this.tasks.holder(this.#lock(input.fromSiteId, input));
+    checks.push(
+      busy
+        ? {
+            id: 'tasks',
+            label: 'Pending tasks',
+            status: 'block',
+            message: `task #${busy.id} "${busy.name}" is ${busy.state}`,
+          }
+        : { id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' },
+    );
     const now = this.clock.now();
     const images = await Promise.all(
       secondary.map(async (img) => {
         // The status has the time only once rbd-mirror has reported a sync since it (re)started
         // replaying; until then the newest completely copied mirror snapshot tells it.
         const fromStatus = img.mirroring?.description.localSnapshotTimestamp;
-        const at = fromStatus ? fromStatus * 1000 : await this.#lastCopiedSnapshotAt(to, input.pool, ns, img.name);
+        const at = fromStatus
+          ? fromStatus * 1000
+          : await this.#lastCopiedSnapshotAt(to, input.pool, ns, img.name);
         return {
           name: img.name,
           lastSyncedAt: at,
           dataLossWindowSec:
             mode === 'planned'
               ? 0
-              : imageLossWindow({ now, lastSyncedAt: at, mode: img.mirroring?.mode, entriesBehind: img.mirroring?.description.entriesBehindPrimary, entriesPerSecond: img.mirroring?.description.entriesPerSecond }).seconds,
+              : imageLossWindow({
+                  now,
+                  lastSyncedAt: at,
+                  mode: img.mirroring?.mode,
+                  entriesBehind: img.mirroring?.description.entriesBehindPrimary,
+                  entriesPerSecond: img.mirroring?.description.entriesPerSecond,
+                }).seconds,
         };
       }),
     );
@@ -295,7 +453,12 @@ export class CephFailover {
   }
 
   /** Creation time of the newest complete non-primary mirror snapshot (the CLI prints it in the admin host's time zone, taken as UTC). */
-  async #lastCopiedSnapshotAt(a: CephAdapter, pool: string, ns: string, image: string): Promise<number | null> {
+  async #lastCopiedSnapshotAt(
+    a: CephAdapter,
+    pool: string,
+    ns: string,
+    image: string,
+  ): Promise<number | null> {
     const snaps = await a.listImageSnapshots(pool, ns, image).catch(() => []);
     const copied = snaps.filter((s) => s.mirror && !s.mirror.primary && s.mirror.complete && s.timestamp);
     copied.sort((x, y) => (BigInt(x.id) < BigInt(y.id) ? -1 : 1));
@@ -318,7 +481,18 @@ export class CephFailover {
   /** Records the run reports of failovers started on their own (set by the app). */
   objectRuns?: ObjectRuns;
 
-  async failover(input: CephFailoverInput, opts: { confirm: string; unplanned?: boolean; confirmSplitBrain?: boolean; expectMode?: 'planned' | 'unplanned'; plan?: CephFailoverPlan; report?: { reason?: string } }, user: SessionUser) {
+  async failover(
+    input: CephFailoverInput,
+    opts: {
+      confirm: string;
+      unplanned?: boolean;
+      confirmSplitBrain?: boolean;
+      expectMode?: 'planned' | 'unplanned';
+      plan?: CephFailoverPlan;
+      report?: { reason?: string };
+    },
+    user: SessionUser,
+  ) {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const plan = opts.plan ?? (await this.plan(input, { unplanned: opts.unplanned }));
@@ -330,7 +504,14 @@ export class CephFailover {
           : `${this.#name(input.fromSiteId)} answers again: the failover would now be planned. Review the new plan and confirm again`,
       );
     }
-    if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
+    if (!plan.canProceed)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        plan.checks
+          .filter((c) => c.status === 'block')
+          .map((c) => `${c.label}: ${c.message}`)
+          .join('; '),
+      );
     if (plan.splitBrainRisk.length && !opts.confirmSplitBrain) {
       throw AppError.invalid(
         'confirmSplitBrain',
@@ -357,7 +538,16 @@ export class CephFailover {
       username: user.username,
     });
     if (opts.report) {
-      const item = { kind: 'rbd' as const, protectedSiteId: input.fromSiteId, recoverySiteId: input.toSiteId, pool: input.pool, namespace: input.namespace ?? '', image: input.image, group: 1, dependsOn: [] };
+      const item = {
+        kind: 'rbd' as const,
+        protectedSiteId: input.fromSiteId,
+        recoverySiteId: input.toSiteId,
+        pool: input.pool,
+        namespace: input.namespace ?? '',
+        image: input.image,
+        group: 1,
+        dependsOn: [],
+      };
       this.objectRuns?.record(task, {
         objectKey: objectKey(item),
         objectKind: 'rbd',
@@ -379,17 +569,32 @@ export class CephFailover {
     let done = 0;
     if (p.mode === 'planned') {
       const from = this.mirroring.adapter(p.fromSiteId);
-      await this.#switchPrimary(ctx, { adapter: from, name: this.#name(p.fromSiteId), step: PLANNED_STEPS[0] }, { adapter: to, name: this.#name(p.toSiteId), step: PLANNED_STEPS[1] }, p.pool, p.namespace, names, () => ctx.progress(++done));
+      await this.#switchPrimary(
+        ctx,
+        { adapter: from, name: this.#name(p.fromSiteId), step: PLANNED_STEPS[0] },
+        { adapter: to, name: this.#name(p.toSiteId), step: PLANNED_STEPS[1] },
+        p.pool,
+        p.namespace,
+        names,
+        () => ctx.progress(++done),
+      );
     } else {
       await ctx.step(UNPLANNED_STEP, async () => {
-        if (p.splitBrainConfirmed?.length) ctx.log(`split-brain confirmed: ${p.splitBrainConfirmed.join(', ')} stay${p.splitBrainConfirmed.length === 1 ? 's' : ''} primary on ${this.#name(p.fromSiteId)} too; resolve it with a failback (demote and resync the stale side)`, 'warn');
+        if (p.splitBrainConfirmed?.length)
+          ctx.log(
+            `split-brain confirmed: ${p.splitBrainConfirmed.join(', ')} stay${p.splitBrainConfirmed.length === 1 ? 's' : ''} primary on ${this.#name(p.fromSiteId)} too; resolve it with a failback (demote and resync the stale side)`,
+            'warn',
+          );
         for (const n of names) {
           if ((await to.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) {
             ctx.log(`${n} is already primary on ${this.#name(p.toSiteId)}: not promoted again`);
           } else {
             await this.#forcePromote(ctx, to, p.pool, p.namespace, n);
             const at = p.images.find((i) => i.name === n)?.lastSyncedAt;
-            ctx.log(`force-promoted ${n}; writes on the old primary after ${at ? new Date(at).toISOString() : 'its last copied snapshot (unknown)'} are not here`, 'warn');
+            ctx.log(
+              `force-promoted ${n}; writes on the old primary after ${at ? new Date(at).toISOString() : 'its last copied snapshot (unknown)'} are not here`,
+              'warn',
+            );
           }
           ctx.progress(++done);
         }
@@ -407,7 +612,11 @@ export class CephFailover {
     const step = rollbackStep(this.#name(p.fromSiteId));
     await ctx.step(step, async () => {
       for (const { name: n } of p.images) {
-        if ((await to.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) throw new AppError('CONFLICT', `${n} is primary on ${this.#name(p.toSiteId)}: the failover went further than its steps say; resume it instead`);
+        if ((await to.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true)
+          throw new AppError(
+            'CONFLICT',
+            `${n} is primary on ${this.#name(p.toSiteId)}: the failover went further than its steps say; resume it instead`,
+          );
         if ((await from.getImageInfo(p.pool, p.namespace, n)).mirroring.primary === true) {
           ctx.log(`${n} is primary on ${this.#name(p.fromSiteId)}: nothing to undo`);
           continue;
@@ -448,12 +657,28 @@ export class CephFailover {
    * primary` once it looked again); a promote accepted before that (Ceph accepts it as soon as the
    * demotion tag is seen) leaves the old primary in split-brain.
    */
-  async #promoteWithRetry(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string, mode: string | null): Promise<number> {
+  async #promoteWithRetry(
+    ctx: TaskContext,
+    a: CephAdapter,
+    pool: string,
+    ns: string,
+    image: string,
+    mode: string | null,
+  ): Promise<number> {
     const started = this.clock.now();
     let why = '';
     for (let attempt = 1; ; attempt++) {
-      if (this.clock.now() - started > this.promoteTimeoutMs) throw new AppError('TIMEOUT', `${image} could not be promoted within ${this.promoteTimeoutMs / 1000} s: ${why}`);
-      const readiness = mode === 'journal' ? await this.#journalReadiness(a, pool, ns, image) : await a.listImageSnapshots(pool, ns, image).then(promoteReadiness, (e) => ({ ready: false, reason: errorMessage(e) }));
+      if (this.clock.now() - started > this.promoteTimeoutMs)
+        throw new AppError(
+          'TIMEOUT',
+          `${image} could not be promoted within ${this.promoteTimeoutMs / 1000} s: ${why}`,
+        );
+      const readiness =
+        mode === 'journal'
+          ? await this.#journalReadiness(a, pool, ns, image)
+          : await a
+              .listImageSnapshots(pool, ns, image)
+              .then(promoteReadiness, (e) => ({ ready: false, reason: errorMessage(e) }));
       if (readiness.ready) {
         try {
           await a.promoteImage(pool, ns, image);
@@ -473,7 +698,13 @@ export class CephFailover {
    * timeout: a non-primary image whose local rbd-mirror was copying a snapshot when the primary
    * site went answers `Read-only file system` (or busy) until the replayer lets go of it.
    */
-  async #forcePromote(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string): Promise<void> {
+  async #forcePromote(
+    ctx: TaskContext,
+    a: CephAdapter,
+    pool: string,
+    ns: string,
+    image: string,
+  ): Promise<void> {
     const started = this.clock.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -481,31 +712,63 @@ export class CephFailover {
         return;
       } catch (e) {
         if (!isRetryableCephError(e)) throw e;
-        if (this.clock.now() - started > this.promoteTimeoutMs) throw new AppError('TIMEOUT', `${image} could not be force-promoted within ${this.promoteTimeoutMs / 1000} s: ${errorMessage(e)}`);
-        if (attempt === 1 || attempt % 10 === 0) ctx.log(`waiting to force-promote ${image}: ${errorMessage(e)}`);
+        if (this.clock.now() - started > this.promoteTimeoutMs)
+          throw new AppError(
+            'TIMEOUT',
+            `${image} could not be force-promoted within ${this.promoteTimeoutMs / 1000} s: ${errorMessage(e)}`,
+          );
+        if (attempt === 1 || attempt % 10 === 0)
+          ctx.log(`waiting to force-promote ${image}: ${errorMessage(e)}`);
       }
       await sleep(1000, ctx.signal);
     }
   }
 
-  async #journalReadiness(a: CephAdapter, pool: string, ns: string, image: string): Promise<{ ready: boolean; reason: string }> {
-    return a.getImageMirrorStatus(pool, ns, image).then(journalDemotionReplayed, (e) => ({ ready: false, reason: errorMessage(e) }));
+  async #journalReadiness(
+    a: CephAdapter,
+    pool: string,
+    ns: string,
+    image: string,
+  ): Promise<{ ready: boolean; reason: string }> {
+    return a
+      .getImageMirrorStatus(pool, ns, image)
+      .then(journalDemotionReplayed, (e) => ({ ready: false, reason: errorMessage(e) }));
   }
 
   /** Failovers, resyncs and failbacks that stopped (a crash, a restart, a failed step) and can be resumed, newest first. */
   unfinished() {
-    return this.tasks.unfinished(CEPH_DURABLE_KINDS).map((t) => ({ id: t.id, name: t.name, kind: t.kind, state: t.state, error: t.error, lastCompletedStep: t.lastCompletedStep, finishedAt: t.finishedAt }));
+    return this.tasks.unfinished(CEPH_DURABLE_KINDS).map((t) => ({
+      id: t.id,
+      name: t.name,
+      kind: t.kind,
+      state: t.state,
+      error: t.error,
+      lastCompletedStep: t.lastCompletedStep,
+      finishedAt: t.finishedAt,
+    }));
   }
 
   /** Deletes a protective copy a resync kept; refuses any other image. */
-  async removeKeptCopy(ref: { siteId: number; pool: string; namespace?: string; image: string }, confirm: string, user: SessionUser) {
+  async removeKeptCopy(
+    ref: { siteId: number; pool: string; namespace?: string; image: string },
+    confirm: string,
+    user: SessionUser,
+  ) {
     const kept = keptCopyOf(ref.image);
-    if (!kept) throw AppError.invalid('image', `${ref.image} is not a protective copy kept by a resync (<image>-diverged-<UTC time>); delete other images with rbd`);
+    if (!kept)
+      throw AppError.invalid(
+        'image',
+        `${ref.image} is not a protective copy kept by a resync (<image>-diverged-<UTC time>); delete other images with rbd`,
+      );
     if (confirm !== ref.image) throw AppError.invalid('confirm', `type ${ref.image} to confirm`);
     const a = this.mirroring.adapter(ref.siteId);
     const ns = ref.namespace ?? '';
     const info = await a.getImageInfo(ref.pool, ns, ref.image);
-    if (info.mirroring.state === 'enabled') throw new AppError('PRECONDITION_FAILED', `${ref.image} has mirroring enabled: it is in use as a mirrored image, not a kept copy`);
+    if (info.mirroring.state === 'enabled')
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `${ref.image} has mirroring enabled: it is in use as a mirrored image, not a kept copy`,
+      );
     return this.tasks.start({
       name: `Delete the kept copy ${ref.image} (of ${kept.image}, ${kept.stamp}) on ${this.#name(ref.siteId)}`,
       kind: 'ceph.keptCopy.remove',
@@ -519,14 +782,28 @@ export class CephFailover {
   }
 
   /** What a resync (or failback) will do: the images to resync and the protective copy kept of each. */
-  async resyncPlan(input: ResyncInput): Promise<{ images: { name: string; primary: boolean | null; state: string; keepAs: string }[]; steps: string[] }> {
+  async resyncPlan(input: ResyncInput): Promise<{
+    images: { name: string; primary: boolean | null; state: string; keepAs: string }[];
+    steps: string[];
+  }> {
     const ns = input.namespace ?? '';
     const stale = this.mirroring.adapter(input.staleSiteId);
-    const imgs = await this.mirroring.reach.watch(input.staleSiteId, () => this.#images(stale, input.pool, ns, input.image));
+    const imgs = await this.mirroring.reach.watch(input.staleSiteId, () =>
+      this.#images(stale, input.pool, ns, input.image),
+    );
     const at = utcStamp(this.clock.now());
     return {
-      images: imgs.map((i) => ({ name: i.name, primary: i.mirroring!.primary, state: i.mirroring!.rawState, keepAs: keptCopyName(i.name, at) })),
-      steps: resyncSteps(this.#name(input.staleSiteId), this.#name(input.goodSiteId), input.failBack === true),
+      images: imgs.map((i) => ({
+        name: i.name,
+        primary: i.mirroring!.primary,
+        state: i.mirroring!.rawState,
+        keepAs: keptCopyName(i.name, at),
+      })),
+      steps: resyncSteps(
+        this.#name(input.staleSiteId),
+        this.#name(input.goodSiteId),
+        input.failBack === true,
+      ),
     };
   }
 
@@ -541,7 +818,8 @@ export class CephFailover {
     const what = confirmWord(input);
     if (opts.confirm !== what) throw AppError.invalid('confirm', `type ${what} to confirm`);
     const ns = input.namespace ?? '';
-    if (input.staleSiteId === input.goodSiteId) throw AppError.invalid('goodSiteId', 'choose two different clusters');
+    if (input.staleSiteId === input.goodSiteId)
+      throw AppError.invalid('goodSiteId', 'choose two different clusters');
     const stale = this.mirroring.adapter(input.staleSiteId);
     const imgs = await this.#images(stale, input.pool, ns, input.image);
     const staleName = this.#name(input.staleSiteId);
@@ -600,7 +878,10 @@ export class CephFailover {
           if (!(e instanceof AppError && e.code === 'NOT_FOUND')) throw e;
           ctx.log(`${n} is being recreated on ${staleName} (resync already under way)`);
         }
-        ctx.log(`resync of ${n} requested; ${staleName}'s writes that ${goodName} does not have are discarded there (kept in ${p.keptCopies[i]})`, 'warn');
+        ctx.log(
+          `resync of ${n} requested; ${staleName}'s writes that ${goodName} does not have are discarded there (kept in ${p.keptCopies[i]})`,
+          'warn',
+        );
         ctx.progress(++done);
       }
     });
@@ -609,8 +890,18 @@ export class CephFailover {
       for (const n of p.images) {
         for (;;) {
           const s = await stale.getImageMirrorStatus(pool, ns, n).catch(() => null);
-          if (s && s.state === 'replaying' && !s.description.splitBrain && s.description.replayState !== 'syncing') break;
-          if (this.clock.now() > deadline) throw new AppError('TIMEOUT', `${n} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`);
+          if (
+            s &&
+            s.state === 'replaying' &&
+            !s.description.splitBrain &&
+            s.description.replayState !== 'syncing'
+          )
+            break;
+          if (this.clock.now() > deadline)
+            throw new AppError(
+              'TIMEOUT',
+              `${n} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`,
+            );
           await sleep(2000, ctx.signal);
         }
         ctx.progress(++done);
@@ -618,7 +909,15 @@ export class CephFailover {
     });
     if (!p.failBack) return { keptCopies: p.keptCopies };
     const good = { adapter: this.mirroring.adapter(p.goodSiteId), name: goodName, step: steps[4]! };
-    await this.#switchPrimary(ctx, good, { adapter: stale, name: staleName, step: steps[5]! }, pool, ns, p.images, () => ctx.progress(++done));
+    await this.#switchPrimary(
+      ctx,
+      good,
+      { adapter: stale, name: staleName, step: steps[5]! },
+      pool,
+      ns,
+      p.images,
+      () => ctx.progress(++done),
+    );
     return { keptCopies: p.keptCopies };
   }
 
@@ -627,12 +926,21 @@ export class CephFailover {
    * is made under a temporary name and renamed when complete, so a copy found under `keepAs` is
    * whole, and a partial one left by a crash is removed and made again.
    */
-  async #keepCopy(ctx: TaskContext, a: CephAdapter, pool: string, ns: string, image: string, keepAs: string, siteName: string) {
+  async #keepCopy(
+    ctx: TaskContext,
+    a: CephAdapter,
+    pool: string,
+    ns: string,
+    image: string,
+    keepAs: string,
+    siteName: string,
+  ) {
     const partial = `${keepAs}-partial`;
-    const exists = (n: string) => a.getImageInfo(pool, ns, n).then(
-      () => true,
-      (e) => (e instanceof AppError && e.code === 'NOT_FOUND' ? false : Promise.reject(e)),
-    );
+    const exists = (n: string) =>
+      a.getImageInfo(pool, ns, n).then(
+        () => true,
+        (e) => (e instanceof AppError && e.code === 'NOT_FOUND' ? false : Promise.reject(e)),
+      );
     if (await exists(keepAs)) {
       ctx.log(`${keepAs} is already kept on ${siteName}`);
       return;
@@ -643,9 +951,14 @@ export class CephFailover {
     }
     const info = await a.getImageInfo(pool, ns, image);
     // Without journaling: in a pool-mode pool an image with journaling is mirrored at once.
-    await a.copyImage(pool, ns, image, partial, { features: info.features.filter((f) => COPY_FEATURES.includes(f)) });
+    await a.copyImage(pool, ns, image, partial, {
+      features: info.features.filter((f) => COPY_FEATURES.includes(f)),
+    });
     await a.renameImage(pool, ns, partial, keepAs);
-    ctx.log(`kept a copy of ${image} as it was on ${siteName}: ${keepAs} (delete it from the Ceph page when it is no longer needed)`, 'warn');
+    ctx.log(
+      `kept a copy of ${image} as it was on ${siteName}: ${keepAs} (delete it from the Ceph page when it is no longer needed)`,
+      'warn',
+    );
   }
 
   /**
@@ -656,7 +969,15 @@ export class CephFailover {
    * again first. When a promote fails, every image not yet promoted is made primary on `from`
    * again, so that no image is left without a primary.
    */
-  async #switchPrimary(ctx: TaskContext, from: Side, to: Side, pool: string, ns: string, names: string[], tick: () => void) {
+  async #switchPrimary(
+    ctx: TaskContext,
+    from: Side,
+    to: Side,
+    pool: string,
+    ns: string,
+    names: string[],
+    tick: () => void,
+  ) {
     await ctx.step(from.step, async () => {
       for (const n of names) {
         if ((await from.adapter.getImageInfo(pool, ns, n)).mirroring.primary === false) {
@@ -679,7 +1000,9 @@ export class CephFailover {
           } else {
             if ((await from.adapter.getImageInfo(pool, ns, n)).mirroring.primary === true) {
               await from.adapter.demoteImage(pool, ns, n);
-              ctx.log(`${n} was primary on ${from.name} again (restored after a failed promote): demoted it again`);
+              ctx.log(
+                `${n} was primary on ${from.name} again (restored after a failed promote): demoted it again`,
+              );
             }
             const ms = await this.#promoteWithRetry(ctx, to.adapter, pool, ns, n, info.mirroring.mode);
             ctx.log(`promoted ${n} on ${to.name} after ${ms} ms`);
@@ -698,7 +1021,11 @@ export class CephFailover {
             ctx.log(`could not make ${n} primary on ${from.name} again: ${errorMessage(re)}`, 'error');
           }
         }
-        if (restored.length) ctx.log(`the promote failed: ${restored.join(', ')} ${restored.length === 1 ? 'is' : 'are'} primary on ${from.name} again`, 'warn');
+        if (restored.length)
+          ctx.log(
+            `the promote failed: ${restored.join(', ')} ${restored.length === 1 ? 'is' : 'are'} primary on ${from.name} again`,
+            'warn',
+          );
         throw e;
       }
     });
@@ -711,9 +1038,15 @@ export class CephFailover {
  * the demotion it keeps replaying, even from a demoted remote. A promote Ceph accepts earlier (as
  * soon as the demotion tag is seen) leaves the old primary in split-brain.
  */
-export function journalDemotionReplayed(s: Pick<ImageMirrorStatus, 'daemonUp' | 'state' | 'rawState' | 'rawDescription'>): { ready: boolean; reason: string } {
-  if (s.daemonUp && (s.state === 'stopped' || /remote image is not primary/.test(s.rawDescription))) return { ready: true, reason: 'the demotion has been replayed' };
-  return { ready: false, reason: `the demotion has not been replayed here yet (${s.rawState}${s.rawDescription ? `: ${s.rawDescription.slice(0, 160)}` : ''})` };
+export function journalDemotionReplayed(
+  s: Pick<ImageMirrorStatus, 'daemonUp' | 'state' | 'rawState' | 'rawDescription'>,
+): { ready: boolean; reason: string } {
+  if (s.daemonUp && (s.state === 'stopped' || /remote image is not primary/.test(s.rawDescription)))
+    return { ready: true, reason: 'the demotion has been replayed' };
+  return {
+    ready: false,
+    reason: `the demotion has not been replayed here yet (${s.rawState}${s.rawDescription ? `: ${s.rawDescription.slice(0, 160)}` : ''})`,
+  };
 }
 
 /** Features a protective copy keeps (journaling would make a pool-mode pool mirror the copy). */
@@ -728,7 +1061,9 @@ const rollbackStep = (fromName: string) => `Promote again on ${fromName}`;
 /** Steps of a resync, and of a failback (a resync followed by the planned switch back). */
 export function resyncSteps(staleName: string, goodName: string, failBack: boolean): string[] {
   const base = ['Demote the stale side', 'Keep a protective copy', 'Request resync', 'Wait until replaying'];
-  return failBack ? [...base, `Demote on ${goodName}`, `Wait for the demotion and promote on ${staleName}`] : base;
+  return failBack
+    ? [...base, `Demote on ${goodName}`, `Wait for the demotion and promote on ${staleName}`]
+    : base;
 }
 
 /** `20261203T142233Z`: the UTC time in kept copies' names. */
@@ -749,5 +1084,9 @@ export function confirmWord(input: { pool: string; namespace?: string; image?: s
 }
 
 function scopeText(input: { pool: string; namespace?: string; image?: string }): string {
-  return input.image ? `image ${input.image}` : input.namespace ? `namespace ${input.pool}/${input.namespace}` : `pool ${input.pool}`;
+  return input.image
+    ? `image ${input.image}`
+    : input.namespace
+      ? `namespace ${input.pool}/${input.namespace}`
+      : `pool ${input.pool}`;
 }

@@ -51,7 +51,16 @@ const overviews = new WeakMap<Pool, PoolOverview>();
 export function poolOverview(p: Pool): PoolOverview {
   const known = overviews.get(p);
   if (known) return known;
-  const counts: ImageCounts = { total: p.images.length, mirrored: 0, primary: 0, notPrimary: 0, issues: 0, idle: 0, syncing: 0, ready: 0 };
+  const counts: ImageCounts = {
+    total: p.images.length,
+    mirrored: 0,
+    primary: 0,
+    notPrimary: 0,
+    issues: 0,
+    idle: 0,
+    syncing: 0,
+    ready: 0,
+  };
   const sites = new Set<string>();
   const kept: PoolOverview['kept'] = [];
   for (const i of p.images) {
@@ -102,19 +111,21 @@ export interface ImagePage {
 const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 const byName = (a: StatusImage, b: StatusImage) => collator.compare(a.name, b.name);
 /** Nulls (unknown lag or size) last in either direction. */
-const numeric = (get: (i: StatusImage) => number | null) => (dir: 1 | -1) => (a: StatusImage, b: StatusImage) => {
-  const x = get(a);
-  const y = get(b);
-  if (x === y) return byName(a, b);
-  if (x === null) return 1;
-  if (y === null) return -1;
-  return (x - y) * dir || byName(a, b);
-};
+const numeric =
+  (get: (i: StatusImage) => number | null) => (dir: 1 | -1) => (a: StatusImage, b: StatusImage) => {
+    const x = get(a);
+    const y = get(b);
+    if (x === y) return byName(a, b);
+    if (x === null) return 1;
+    if (y === null) return -1;
+    return (x - y) * dir || byName(a, b);
+  };
 const COMPARE: Record<ImageSort, (dir: 1 | -1) => (a: StatusImage, b: StatusImage) => number> = {
   name: (dir) => (a, b) => byName(a, b) * dir,
   lag: numeric((i) => i.lagSec),
   size: numeric((i) => i.sizeBytes),
-  state: (dir) => (a, b) => collator.compare(a.mirroring?.rawState ?? '', b.mirroring?.rawState ?? '') * dir || byName(a, b),
+  state: (dir) => (a, b) =>
+    collator.compare(a.mirroring?.rawState ?? '', b.mirroring?.rawState ?? '') * dir || byName(a, b),
 };
 
 function hasRole(i: StatusImage, role: ImageRole): boolean {
@@ -150,7 +161,10 @@ function view(images: readonly StatusImage[], sort: ImageSort, dir: 'asc' | 'des
  * `group`, sorted (name by default; ties by name), `limit` from `offset`. Without a search a page
  * is a slice of a view computed once per status answer.
  */
-export function pageImages(images: readonly StatusImage[], q: Omit<ImageQuery, 'pool' | 'namespace'>): ImagePage {
+export function pageImages(
+  images: readonly StatusImage[],
+  q: Omit<ImageQuery, 'pool' | 'namespace'>,
+): ImagePage {
   const offset = Math.max(0, q.offset ?? 0);
   const limit = Math.max(1, q.limit ?? 50);
   const v = view(images, q.sort ?? 'name', q.dir ?? 'asc', q.role ?? 'any');
@@ -162,11 +176,17 @@ export function pageImages(images: readonly StatusImage[], q: Omit<ImageQuery, '
     const found = (q.group ? v.byGroup[q.group] : v.all).filter((i) => i.name.toLowerCase().includes(needle));
     list = found;
     counts = { issues: 0, idle: 0, syncing: 0, ready: 0 };
-    for (const i of q.group ? v.all.filter((x) => x.name.toLowerCase().includes(needle)) : found) counts[i.group]++;
+    for (const i of q.group ? v.all.filter((x) => x.name.toLowerCase().includes(needle)) : found)
+      counts[i.group]++;
     matching = counts.issues + counts.idle + counts.syncing + counts.ready;
   } else {
     list = q.group ? v.byGroup[q.group] : v.all;
-    counts = { issues: v.byGroup.issues.length, idle: v.byGroup.idle.length, syncing: v.byGroup.syncing.length, ready: v.byGroup.ready.length };
+    counts = {
+      issues: v.byGroup.issues.length,
+      idle: v.byGroup.idle.length,
+      syncing: v.byGroup.syncing.length,
+      ready: v.byGroup.ready.length,
+    };
     matching = v.all.length;
   }
   return { rows: list.slice(offset, offset + limit), matching, total: list.length, counts, offset, limit };

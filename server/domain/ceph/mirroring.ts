@@ -33,11 +33,20 @@ export type ImageGroup = 'issues' | 'syncing' | 'ready' | 'idle';
  * Where an image belongs on the status page, and its lag (now − last synced snapshot). `pool`:
  * the peers of the image's pool (a namespace has its pool's); without it, peers are not judged.
  */
-export function classifyImage(img: ImageSummary, now: number, pool?: { peers: readonly Pick<MirrorPeer, 'direction'>[] }): { group: ImageGroup; lagSec: number | null; reason: string } {
+export function classifyImage(
+  img: ImageSummary,
+  now: number,
+  pool?: { peers: readonly Pick<MirrorPeer, 'direction'>[] },
+): { group: ImageGroup; lagSec: number | null; reason: string } {
   const m = img.mirroring;
   if (!m) return { group: 'ready', lagSec: null, reason: 'mirroring disabled' };
   const d = m.description;
-  if (d.splitBrain) return { group: 'issues', lagSec: null, reason: 'split-brain: both sides have diverged; demote and resync one side' };
+  if (d.splitBrain)
+    return {
+      group: 'issues',
+      lagSec: null,
+      reason: 'split-brain: both sides have diverged; demote and resync one side',
+    };
   if (m.state === 'error') return { group: 'issues', lagSec: null, reason: m.rawDescription || 'error' };
   // Without a peer no rbd-mirror works on the pool, so nothing reports its images (their status is
   // stale or empty): that says nothing about the daemon. A non-primary image needs a peer it
@@ -53,15 +62,30 @@ export function classifyImage(img: ImageSummary, now: number, pool?: { peers: re
       return { group: 'idle', lagSec: null, reason };
     }
   }
-  if (!m.daemonUp && m.primary !== true) return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
+  if (!m.daemonUp && m.primary !== true)
+    return { group: 'issues', lagSec: null, reason: 'rbd-mirror daemon is down or has not reported yet' };
   const peerDesc = m.peerSites[0]?.description;
   const synced = m.primary ? peerDesc?.localSnapshotTimestamp : d.localSnapshotTimestamp;
   const lagSec = synced ? Math.max(0, Math.round(now / 1000 - synced)) : null;
-  const syncing = m.state === 'syncing' || m.state === 'starting_replay' || d.replayState === 'syncing' || (m.primary && m.peerSites.some((p) => p.state === 'syncing' || p.description.replayState === 'syncing'));
-  if (syncing) return { group: 'syncing', lagSec, reason: d.syncPercent !== null ? `${d.syncPercent} % synced` : 'syncing' };
-  if (m.primary !== true && m.state !== 'replaying') return { group: 'issues', lagSec, reason: `${m.rawState}: not replaying` };
+  const syncing =
+    m.state === 'syncing' ||
+    m.state === 'starting_replay' ||
+    d.replayState === 'syncing' ||
+    (m.primary && m.peerSites.some((p) => p.state === 'syncing' || p.description.replayState === 'syncing'));
+  if (syncing)
+    return {
+      group: 'syncing',
+      lagSec,
+      reason: d.syncPercent !== null ? `${d.syncPercent} % synced` : 'syncing',
+    };
+  if (m.primary !== true && m.state !== 'replaying')
+    return { group: 'issues', lagSec, reason: `${m.rawState}: not replaying` };
   if (m.primary && m.peerSites.some((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')) {
-    return { group: 'issues', lagSec, reason: `peer ${m.peerSites.find((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')!.siteName} reports ${m.peerSites[0]?.rawState}` };
+    return {
+      group: 'issues',
+      lagSec,
+      reason: `peer ${m.peerSites.find((p) => !p.daemonUp || p.state === 'unknown' || p.state === 'error')!.siteName} reports ${m.peerSites[0]?.rawState}`,
+    };
   }
   return { group: 'ready', lagSec, reason: m.primary ? 'primary' : 'replaying' };
 }
@@ -85,7 +109,10 @@ export interface JournalingPlan {
  * mirroring needs it, and needs the exclusive-lock feature to be turned on. The adapters apply the
  * same rule in their bulk calls; this is what Tandem shows before the operator confirms.
  */
-export function planPoolJournaling(infos: Pick<ImageInfo, 'name' | 'features' | 'mirroring'>[], on: boolean): JournalingPlan {
+export function planPoolJournaling(
+  infos: Pick<ImageInfo, 'name' | 'features' | 'mirroring'>[],
+  on: boolean,
+): JournalingPlan {
   const plan: JournalingPlan = { on, images: infos.length, notSnapshotMode: [], change: [], skipped: [] };
   for (const info of [...infos].sort((a, b) => a.name.localeCompare(b.name))) {
     const skip = (reason: string) => plan.skipped.push({ image: info.name, reason });
@@ -114,7 +141,11 @@ export function planPoolJournaling(infos: Pick<ImageInfo, 'name' | 'features' | 
  * the command succeeded, Ceph's own words when it failed but the peer is gone; throws the command's
  * error when the peer is still there (or the peers cannot be read).
  */
-export async function removePeerChecked(a: CephAdapter, pool: string, peerUuid: string): Promise<string | null> {
+export async function removePeerChecked(
+  a: CephAdapter,
+  pool: string,
+  peerUuid: string,
+): Promise<string | null> {
   try {
     await a.removePeer(pool, peerUuid);
     return null;
@@ -150,7 +181,10 @@ const PEER_STATUS_FRESH_MS = 10_000;
  * Marks the images that are primary both here and on a peer cluster of the same pool (a
  * registered cluster whose site name is a peer of the pool here), and counts them per pool.
  */
-export function markSplitBrain(own: CephStatus, peers: { siteId: number; siteName: string; status: CephStatus }[]): CephStatus {
+export function markSplitBrain(
+  own: CephStatus,
+  peers: { siteId: number; siteName: string; status: CephStatus }[],
+): CephStatus {
   // The peers' images by pool/namespace and global id (or name), so that the check is linear in the images.
   const indexed = peers.map((peer) => {
     const byScope = new Map<string, Map<string, StatusImage>>();
@@ -165,13 +199,17 @@ export function markSplitBrain(own: CephStatus, peers: { siteId: number; siteNam
     return byScope;
   });
   const pools = own.pools.map((p) => {
-    const peerNames = new Set((own.pools.find((q) => q.pool === p.pool && q.namespace === '') ?? p).peers.map((x) => x.siteName));
+    const peerNames = new Set(
+      (own.pools.find((q) => q.pool === p.pool && q.namespace === '') ?? p).peers.map((x) => x.siteName),
+    );
     const images = p.images.map((img) => {
       if (img.mirroring?.primary !== true) return { ...img, splitBrainWith: null };
       for (const [n, peer] of peers.entries()) {
         const theirs = peer.status.pools.find((q) => q.pool === p.pool && q.namespace === '');
         if (!theirs?.siteName || !peerNames.has(theirs.siteName)) continue;
-        const same = indexed[n]!.get(`${p.pool}/${p.namespace}`)?.get(img.mirroring!.globalId ? `id:${img.mirroring!.globalId}` : `name:${img.name}`);
+        const same = indexed[n]!.get(`${p.pool}/${p.namespace}`)?.get(
+          img.mirroring!.globalId ? `id:${img.mirroring!.globalId}` : `name:${img.name}`,
+        );
         if (same?.mirroring?.primary === true) {
           return {
             ...img,
@@ -271,10 +309,16 @@ export class CephMirroring {
    * status also asks the other clusters for the split-brain check).
    */
   async status(siteId: number, opts: { waitMs?: number; freshSince?: number } = {}): Promise<CephStatusView> {
-    const [{ source, ...view }, peers] = await Promise.all([this.#view(siteId, opts), this.#peerStatuses(siteId, opts.waitMs)]);
+    const [{ source, ...view }, peers] = await Promise.all([
+      this.#view(siteId, opts),
+      this.#peerStatuses(siteId, opts.waitMs),
+    ]);
     if (!view.pools.length) return view;
     const marked = { ...view, ...this.#mark(siteId, source, peers) };
-    this.#splitBrain.set(siteId, marked.pools.reduce((n, p) => n + p.splitBrain, 0));
+    this.#splitBrain.set(
+      siteId,
+      marked.pools.reduce((n, p) => n + p.splitBrain, 0),
+    );
     return marked;
   }
 
@@ -294,23 +338,41 @@ export class CephMirroring {
    * yet is asked once, as `status` does (within `waitMs`). `at`: the time of the answer the page
    * is from (null: no answer).
    */
-  async images(siteId: number, q: ImageQuery, opts: { waitMs?: number } = {}): Promise<ImagePage & { at: number | null }> {
+  async images(
+    siteId: number,
+    q: ImageQuery,
+    opts: { waitMs?: number } = {},
+  ): Promise<ImagePage & { at: number | null }> {
     let marked = this.#lastMarked(siteId);
     if (!marked) {
       await this.status(siteId, opts);
       marked = this.#lastMarked(siteId);
     }
     const pool = marked?.status.pools.find((p) => p.pool === q.pool && p.namespace === q.namespace);
-    if (marked && !pool) throw new AppError('NOT_FOUND', `${scopeOf(q.pool, q.namespace)} is not in the last status of ${this.#siteName(siteId)}`);
+    if (marked && !pool)
+      throw new AppError(
+        'NOT_FOUND',
+        `${scopeOf(q.pool, q.namespace)} is not in the last status of ${this.#siteName(siteId)}`,
+      );
     return { ...pageImages(pool?.images ?? [], q), at: marked?.at ?? null };
   }
 
   /** The split-brain marking of each cluster's last status, kept while its answer and its peers' stay the same. */
   readonly #marked = new Map<number, { own: CephStatus; peers: CephStatus[]; value: CephStatus }>();
 
-  #mark(siteId: number, own: CephStatus, peers: { siteId: number; siteName: string; status: CephStatus }[]): CephStatus {
+  #mark(
+    siteId: number,
+    own: CephStatus,
+    peers: { siteId: number; siteName: string; status: CephStatus }[],
+  ): CephStatus {
     const m = this.#marked.get(siteId);
-    if (m && m.own === own && m.peers.length === peers.length && m.peers.every((p, i) => p === peers[i]!.status)) return m.value;
+    if (
+      m &&
+      m.own === own &&
+      m.peers.length === peers.length &&
+      m.peers.every((p, i) => p === peers[i]!.status)
+    )
+      return m.value;
     const value = markSplitBrain(own, peers);
     this.#marked.set(siteId, { own, peers: peers.map((p) => p.status), value });
     return value;
@@ -337,10 +399,17 @@ export class CephMirroring {
    * A cluster's last status answer (or failure), without asking it; null when never asked.
    * `unreachable`: the failure says the cluster cannot be asked (rather than a refused question).
    */
-  lastStatus(siteId: number): { ok: true; status: CephStatus; at: number } | { ok: false; error: string; unreachable: boolean; at: number } | null {
+  lastStatus(
+    siteId: number,
+  ):
+    | { ok: true; status: CephStatus; at: number }
+    | { ok: false; error: string; unreachable: boolean; at: number }
+    | null {
     const last = this.#statusAnswers.last(siteId);
     if (!last) return null;
-    return last.ok ? { ok: true, status: last.value, at: last.at } : { ok: false, error: errorMessage(last.error), unreachable: isUnreachable(last.error), at: last.at };
+    return last.ok
+      ? { ok: true, status: last.value, at: last.at }
+      : { ok: false, error: errorMessage(last.error), unreachable: isUnreachable(last.error), at: last.at };
   }
 
   /** Images seen primary on this cluster and on its peer at the last status of this cluster (for the overview). */
@@ -352,14 +421,20 @@ export class CephMirroring {
    * The other registered Ceph clusters' statuses, for the split-brain check: an answer younger than
    * PEER_STATUS_FRESH_MS is used as it is; a cluster recently found unreachable is left out.
    */
-  async #peerStatuses(siteId: number, waitMs?: number): Promise<{ siteId: number; siteName: string; status: CephStatus }[]> {
+  async #peerStatuses(
+    siteId: number,
+    waitMs?: number,
+  ): Promise<{ siteId: number; siteName: string; status: CephStatus }[]> {
     const others = this.sites.list().filter((s) => s.kind === 'ceph' && s.id !== siteId);
     const got = await Promise.all(
       others.map(async (o) => {
         const last = this.#statusAnswers.last(o.id);
-        if (last?.ok && this.clock.now() - last.at <= PEER_STATUS_FRESH_MS) return { siteId: o.id, siteName: o.name, status: last.value };
+        if (last?.ok && this.clock.now() - last.at <= PEER_STATUS_FRESH_MS)
+          return { siteId: o.id, siteName: o.name, status: last.value };
         if (this.reach.down(o.id)) return null;
-        const asked = await this.#statusAnswers.ask(o.id, () => this.reach.watch(o.id, () => this.#status(o.id)), waitMs).catch(() => null);
+        const asked = await this.#statusAnswers
+          .ask(o.id, () => this.reach.watch(o.id, () => this.#status(o.id)), waitMs)
+          .catch(() => null);
         const s = asked?.kind === 'answered' ? asked.settled : asked?.last;
         return s?.ok ? { siteId: o.id, siteName: o.name, status: s.value } : null;
       }),
@@ -367,25 +442,63 @@ export class CephMirroring {
     return got.filter((g) => g !== null);
   }
 
-  async #view(siteId: number, opts: { waitMs?: number; freshSince?: number }): Promise<CephStatusView & { source: CephStatus }> {
+  async #view(
+    siteId: number,
+    opts: { waitMs?: number; freshSince?: number },
+  ): Promise<CephStatusView & { source: CephStatus }> {
     const before = this.#statusAnswers.last(siteId);
-    const wait = opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
+    const wait =
+      opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
     const fresh = opts.freshSince !== undefined && before && before.askedAt >= opts.freshSince;
-    const asked = fresh ? { kind: 'answered' as const, settled: before } : await this.#statusAnswers.ask(siteId, () => this.reach.watch(siteId, () => this.#status(siteId)), wait);
-    const none = { fetchedAt: '', pools: [], daemons: [], cliCalls: 0, source: { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 } };
+    const asked = fresh
+      ? { kind: 'answered' as const, settled: before }
+      : await this.#statusAnswers.ask(
+          siteId,
+          () => this.reach.watch(siteId, () => this.#status(siteId)),
+          wait,
+        );
+    const none = {
+      fetchedAt: '',
+      pools: [],
+      daemons: [],
+      cliCalls: 0,
+      source: { fetchedAt: '', pools: [], daemons: [], cliCalls: 0 },
+    };
     if (asked.kind === 'answered') {
       const s = asked.settled;
-      if (s.ok) return { ...s.value, source: s.value, state: 'answered', error: null, at: s.at, askedAt: null };
-      if (isUnreachable(s.error)) return { ...none, state: 'unreachable', error: errorMessage(s.error), at: s.at, askedAt: null };
+      if (s.ok)
+        return { ...s.value, source: s.value, state: 'answered', error: null, at: s.at, askedAt: null };
+      if (isUnreachable(s.error))
+        return { ...none, state: 'unreachable', error: errorMessage(s.error), at: s.at, askedAt: null };
       throw s.error;
     }
     const last = asked.last;
     if (last?.ok) {
       const slow = asked.openMs > this.statusSlowMs;
-      return { ...last.value, source: last.value, state: slow ? 'slow' : 'answered', error: slow ? `no answer for ${Math.round(asked.openMs / 1000)} s (still asking)` : null, at: last.at, askedAt: asked.askedAt };
+      return {
+        ...last.value,
+        source: last.value,
+        state: slow ? 'slow' : 'answered',
+        error: slow ? `no answer for ${Math.round(asked.openMs / 1000)} s (still asking)` : null,
+        at: last.at,
+        askedAt: asked.askedAt,
+      };
     }
-    if (last && isUnreachable(last.error)) return { ...none, state: 'unreachable', error: errorMessage(last.error), at: last.at, askedAt: asked.askedAt };
-    return { ...none, state: 'waiting', error: `no answer within ${(opts.waitMs ?? 0) / 1000} s (still asking)`, at: null, askedAt: asked.askedAt };
+    if (last && isUnreachable(last.error))
+      return {
+        ...none,
+        state: 'unreachable',
+        error: errorMessage(last.error),
+        at: last.at,
+        askedAt: asked.askedAt,
+      };
+    return {
+      ...none,
+      state: 'waiting',
+      error: `no answer within ${(opts.waitMs ?? 0) / 1000} s (still asking)`,
+      at: null,
+      askedAt: asked.askedAt,
+    };
   }
 
   async #status(siteId: number): Promise<CephStatus> {
@@ -395,7 +508,9 @@ export class CephMirroring {
     // One schedule-status call per mirrored pool gives its images' next mirror snapshots
     // (Ceph 16.2 answers an empty list when asked without a pool).
     const mirrored = [...new Set(snap.pools.filter((p) => p.mode !== 'disabled').map((p) => p.pool))];
-    const next = (await Promise.all(mirrored.map((pool) => a.getSnapshotScheduleStatus({ pool }).catch(() => [])))).flat();
+    const next = (
+      await Promise.all(mirrored.map((pool) => a.getSnapshotScheduleStatus({ pool }).catch(() => [])))
+    ).flat();
     const nextAt = new Map(next.map((s) => [`${s.pool}/${s.namespace}/${s.image}`, s.scheduleTime]));
     const now = this.clock.now();
     return {
@@ -403,7 +518,12 @@ export class CephMirroring {
       cliCalls: a.cliCalls - before,
       pools: snap.pools.map((p) => ({
         ...p,
-        images: p.images.map((img) => ({ ...img, ...classifyImage(img, now, p), nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null, splitBrainWith: null })),
+        images: p.images.map((img) => ({
+          ...img,
+          ...classifyImage(img, now, p),
+          nextSnapshotAt: nextAt.get(`${img.pool}/${img.namespace}/${img.name}`) ?? null,
+          splitBrainWith: null,
+        })),
         splitBrain: 0,
       })),
     };
@@ -438,7 +558,10 @@ export class CephMirroring {
         if (mode === 'disabled') {
           const info = await a.getPoolMirrorInfo(pool, namespace || undefined);
           if (info.peers.length && !namespace) {
-            throw new AppError('PRECONDITION_FAILED', `${pool} still has ${info.peers.length} peer(s) (${info.peers.map((p) => p.siteName).join(', ')}); Ceph refuses to disable mirroring until they are removed`);
+            throw new AppError(
+              'PRECONDITION_FAILED',
+              `${pool} still has ${info.peers.length} peer(s) (${info.peers.map((p) => p.siteName).join(', ')}); Ceph refuses to disable mirroring until they are removed`,
+            );
           }
         }
         await a.setPoolMirrorMode(pool, namespace, mode);
@@ -452,10 +575,19 @@ export class CephMirroring {
    */
   async setSiteName(user: SessionUser, siteId: number, pool: string, siteName: string) {
     const info = await this.adapter(siteId).getPoolMirrorInfo(pool);
-    if (info.mode === 'disabled') throw new AppError('PRECONDITION_FAILED', `the site name is set through a pool with mirroring enabled, and mirroring of ${pool} is disabled: enable it on a pool first`);
-    if (info.siteName === siteName) throw AppError.invalid('siteName', `${siteName} is already this cluster's site name`);
+    if (info.mode === 'disabled')
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the site name is set through a pool with mirroring enabled, and mirroring of ${pool} is disabled: enable it on a pool first`,
+      );
+    if (info.siteName === siteName)
+      throw AppError.invalid('siteName', `${siteName} is already this cluster's site name`);
     const clash = info.peers.find((p) => p.siteName === siteName);
-    if (clash) throw AppError.invalid('siteName', `${siteName} is the site name of peer ${clash.uuid.slice(0, 8)}: each cluster needs a site name of its own`);
+    if (clash)
+      throw AppError.invalid(
+        'siteName',
+        `${siteName} is the site name of peer ${clash.uuid.slice(0, 8)}: each cluster needs a site name of its own`,
+      );
     return this.#act(user, siteId, {
       kind: 'ceph.site-name',
       name: `Set site name to ${siteName}`,
@@ -464,13 +596,18 @@ export class CephMirroring {
       params: { pool, siteName, previous: info.siteName },
       run: async (a, ctx) => {
         await a.setSiteName(pool, siteName);
-        ctx.log(`site name changed from ${info.siteName ?? '(none)'} to ${siteName}; peers learn it from the rbd-mirror daemons`);
+        ctx.log(
+          `site name changed from ${info.siteName ?? '(none)'} to ${siteName}; peers learn it from the rbd-mirror daemons`,
+        );
       },
     });
   }
 
   /** The token is returned to the caller once; it is never stored, logged or put in history. */
-  async createToken(siteId: number, pool: string): Promise<{ token: string; decoded: ReturnType<typeof decodeBootstrapToken> }> {
+  async createToken(
+    siteId: number,
+    pool: string,
+  ): Promise<{ token: string; decoded: ReturnType<typeof decodeBootstrapToken> }> {
     const token = await this.adapter(siteId).createBootstrapToken(pool);
     return { token, decoded: decodeBootstrapToken(token) };
   }
@@ -479,14 +616,27 @@ export class CephMirroring {
     return decodeBootstrapToken(token);
   }
 
-  importToken(user: SessionUser, siteId: number, pool: string, token: string, direction: BootstrapDirection, localSiteName?: string) {
+  importToken(
+    user: SessionUser,
+    siteId: number,
+    pool: string,
+    token: string,
+    direction: BootstrapDirection,
+    localSiteName?: string,
+  ) {
     const decoded = decodeBootstrapToken(token);
     return this.#act(user, siteId, {
       kind: 'ceph.peer.import',
       name: `Import bootstrap token of cluster ${decoded.fsid.slice(0, 8)}`,
       // Importing with a site name renames the cluster: then the whole site is locked.
       scope: localSiteName ? {} : { pool },
-      params: { pool, direction, peerFsid: decoded.fsid, peerMonHost: decoded.monHost, peerClient: decoded.clientId },
+      params: {
+        pool,
+        direction,
+        peerFsid: decoded.fsid,
+        peerMonHost: decoded.monHost,
+        peerClient: decoded.clientId,
+      },
       run: (a) => a.importBootstrapToken(pool, token, { direction, siteName: localSiteName }),
     });
   }
@@ -531,7 +681,11 @@ export class CephMirroring {
       run: async (a, ctx) => {
         const b = this.adapter(otherSiteId);
         const [infoA, infoB] = await Promise.all([a.getPoolMirrorInfo(pool), b.getPoolMirrorInfo(pool)]);
-        if (!infoA.siteName || !infoB.siteName) throw new AppError('PRECONDITION_FAILED', `mirroring of ${pool} is disabled on ${infoA.siteName ? there : here}: there is no pairing to remove`);
+        if (!infoA.siteName || !infoB.siteName)
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `mirroring of ${pool} is disabled on ${infoA.siteName ? there : here}: there is no pairing to remove`,
+          );
         const sides = [
           { cluster: here, adapter: a, peerSite: infoB.siteName },
           { cluster: there, adapter: b, peerSite: infoA.siteName },
@@ -539,27 +693,44 @@ export class CephMirroring {
         const sweep = async (round: number) => {
           let removed = 0;
           for (const side of sides) {
-            const peers = (await side.adapter.getPoolMirrorInfo(pool)).peers.filter((p) => p.siteName === side.peerSite);
+            const peers = (await side.adapter.getPoolMirrorInfo(pool)).peers.filter(
+              (p) => p.siteName === side.peerSite,
+            );
             for (const p of peers) {
               const cephError = await removePeerChecked(side.adapter, pool, p.uuid);
               removed++;
-              ctx.log(round === 0 ? `removed peer ${p.siteName} (${p.direction}) from ${side.cluster}/${pool}` : `the rbd-mirror of ${side.peerSite} registered itself again on ${side.cluster}/${pool} (${p.direction}); removed it again`, round === 0 ? 'info' : 'warn');
-              if (cephError) ctx.log(`${side.cluster}/${pool}: Ceph removed peer ${p.siteName} but then reported an error (${cephError}); its peer list no longer has it, so the unpair goes on (a mirror snapshot of a non-primary image there may still name the removed peer)`, 'warn');
+              ctx.log(
+                round === 0
+                  ? `removed peer ${p.siteName} (${p.direction}) from ${side.cluster}/${pool}`
+                  : `the rbd-mirror of ${side.peerSite} registered itself again on ${side.cluster}/${pool} (${p.direction}); removed it again`,
+                round === 0 ? 'info' : 'warn',
+              );
+              if (cephError)
+                ctx.log(
+                  `${side.cluster}/${pool}: Ceph removed peer ${p.siteName} but then reported an error (${cephError}); its peer list no longer has it, so the unpair goes on (a mirror snapshot of a non-primary image there may still name the removed peer)`,
+                  'warn',
+                );
             }
           }
           return removed;
         };
         const first = await sweep(0);
-        if (first === 0) ctx.log(`${here} and ${there} had no peer entries for each other on ${pool}`, 'warn');
+        if (first === 0)
+          ctx.log(`${here} and ${there} had no peer entries for each other on ${pool}`, 'warn');
         // Real time, not the domain clock: this waits for daemons, not for simulated events.
         const started = Date.now();
         let lastRemoval = started;
         let again = 0;
         let round = 1;
-        ctx.log(`checking for ${Math.round(this.unpairQuietMs / 1000)} s that no rbd-mirror registers itself again`);
+        ctx.log(
+          `checking for ${Math.round(this.unpairQuietMs / 1000)} s that no rbd-mirror registers itself again`,
+        );
         while (Date.now() - lastRemoval < this.unpairQuietMs) {
           if (Date.now() - started > this.unpairQuietMs * 4) {
-            throw new AppError('TIMEOUT', `peers of ${pool} keep coming back: an rbd-mirror daemon still has the other cluster as a peer; restart the rbd-mirror daemons of both clusters, then unpair again`);
+            throw new AppError(
+              'TIMEOUT',
+              `peers of ${pool} keep coming back: an rbd-mirror daemon still has the other cluster as a peer; restart the rbd-mirror daemons of both clusters, then unpair again`,
+            );
           }
           if (ctx.signal.aborted) throw new AppError('CANCELLED', 'cancelled by the operator');
           await new Promise((r) => setTimeout(r, this.unpairCheckMs));
@@ -579,14 +750,32 @@ export class CephMirroring {
    * monitor addresses and the site name are checked before the task starts, so that a bad value
    * is an error on its field.
    */
-  async editPeer(user: SessionUser, siteId: number, pool: string, peerUuid: string, patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection }) {
-    if (patch.clientName === undefined && patch.monHost === undefined && patch.siteName === undefined && patch.direction === undefined) {
-      throw AppError.invalid('input', 'nothing to change: give at least one of client name, monitor hosts, site name or direction');
+  async editPeer(
+    user: SessionUser,
+    siteId: number,
+    pool: string,
+    peerUuid: string,
+    patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection },
+  ) {
+    if (
+      patch.clientName === undefined &&
+      patch.monHost === undefined &&
+      patch.siteName === undefined &&
+      patch.direction === undefined
+    ) {
+      throw AppError.invalid(
+        'input',
+        'nothing to change: give at least one of client name, monitor hosts, site name or direction',
+      );
     }
     if (patch.monHost !== undefined) patch = { ...patch, monHost: normalizeMonHosts(patch.monHost) };
     if (patch.siteName !== undefined) {
       const own = (await this.adapter(siteId).getPoolMirrorInfo(pool)).siteName;
-      if (own && own === patch.siteName) throw AppError.invalid('siteName', `${own} is this cluster's own site name; a peer has the site name of the other cluster`);
+      if (own && own === patch.siteName)
+        throw AppError.invalid(
+          'siteName',
+          `${own} is this cluster's own site name; a peer has the site name of the other cluster`,
+        );
     }
     return this.#act(user, siteId, {
       kind: 'ceph.peer.edit',
@@ -600,8 +789,16 @@ export class CephMirroring {
         if (patch.direction) await a.setPeerDirection(pool, peerUuid, patch.direction);
         ctx.log('rbd-mirror picks up peer changes when it is restarted', 'warn');
         // Observed on Ceph 16.2: the peer cluster's running rbd-mirror re-asserts its own entry here.
-        if (patch.direction === 'rx-only') ctx.log(`while the peer cluster's rbd-mirror runs with ${pool} paired, it turns this entry back into rx-tx within seconds; to stop it sending, change or remove the peer on that cluster`, 'warn');
-        if (patch.siteName) ctx.log(`while the peer cluster's rbd-mirror runs, it adds itself again under its own site name as a tx-only peer; rename the site on that cluster instead, if that is what you meant`, 'warn');
+        if (patch.direction === 'rx-only')
+          ctx.log(
+            `while the peer cluster's rbd-mirror runs with ${pool} paired, it turns this entry back into rx-tx within seconds; to stop it sending, change or remove the peer on that cluster`,
+            'warn',
+          );
+        if (patch.siteName)
+          ctx.log(
+            `while the peer cluster's rbd-mirror runs, it adds itself again under its own site name as a tx-only peer; rename the site on that cluster instead, if that is what you meant`,
+            'warn',
+          );
         return { restartNeeded: true };
       },
     });
@@ -615,21 +812,44 @@ export class CephMirroring {
       params: { pool, peerUuid },
       run: async (a, ctx) => {
         const peer = (await a.getPoolMirrorInfo(pool)).peers.find((p) => p.uuid === peerUuid);
-        if (peer) ctx.log(`removing peer ${peer.siteName} (${peer.clientName}, ${peer.direction}): mirroring of ${pool} with ${peer.siteName} stops`);
+        if (peer)
+          ctx.log(
+            `removing peer ${peer.siteName} (${peer.clientName}, ${peer.direction}): mirroring of ${pool} with ${peer.siteName} stops`,
+          );
         // A peer that was not there is Ceph's error (NOT_FOUND); one that was is judged by the peer list afterwards.
-        const cephError = peer ? await removePeerChecked(a, pool, peerUuid) : await a.removePeer(pool, peerUuid);
-        if (cephError) ctx.log(`Ceph removed the peer but then reported an error (${cephError}); the peer list no longer has it (a mirror snapshot of a non-primary image may still name the removed peer)`, 'warn');
-        if (peer) ctx.log(`if ${peer.siteName}'s rbd-mirror still has this cluster as a peer of ${pool}, it registers itself here again (tx-only) within seconds: remove the peer on ${peer.siteName} too`, 'warn');
+        const cephError = peer
+          ? await removePeerChecked(a, pool, peerUuid)
+          : await a.removePeer(pool, peerUuid);
+        if (cephError)
+          ctx.log(
+            `Ceph removed the peer but then reported an error (${cephError}); the peer list no longer has it (a mirror snapshot of a non-primary image may still name the removed peer)`,
+            'warn',
+          );
+        if (peer)
+          ctx.log(
+            `if ${peer.siteName}'s rbd-mirror still has this cluster as a peer of ${pool}, it registers itself here again (tx-only) within seconds: remove the peer on ${peer.siteName} too`,
+            'warn',
+          );
       },
     });
   }
 
   /** What a pool-wide journaling change would do, image by image (one `rbd info` per image). */
-  async journalingPlan(siteId: number, pool: string, namespace: string, on: boolean): Promise<JournalingPlan & { pool: string; namespace: string }> {
+  async journalingPlan(
+    siteId: number,
+    pool: string,
+    namespace: string,
+    on: boolean,
+  ): Promise<JournalingPlan & { pool: string; namespace: string }> {
     const a = this.adapter(siteId);
-    const names = (await a.listImages(pool, namespace || undefined)).filter((i) => i.id !== null).map((i) => i.name);
+    const names = (await a.listImages(pool, namespace || undefined))
+      .filter((i) => i.id !== null)
+      .map((i) => i.name);
     const infos: ImageInfo[] = [];
-    for (let i = 0; i < names.length; i += 8) infos.push(...(await Promise.all(names.slice(i, i + 8).map((n) => a.getImageInfo(pool, namespace, n)))));
+    for (let i = 0; i < names.length; i += 8)
+      infos.push(
+        ...(await Promise.all(names.slice(i, i + 8).map((n) => a.getImageInfo(pool, namespace, n)))),
+      );
     return { pool, namespace, ...planPoolJournaling(infos, on) };
   }
 
@@ -642,8 +862,14 @@ export class CephMirroring {
       scope: { pool, namespace },
       params: { pool, namespace, on },
       run: async (a, ctx): Promise<JournalingChange> => {
-        const r = on ? await a.enablePoolJournaling(pool, namespace || undefined) : await a.disablePoolJournaling(pool, namespace || undefined);
-        ctx.log(r.changed.length ? `journaling turned ${on ? 'on' : 'off'} for ${r.changed.join(', ')}` : `no image needed a change`);
+        const r = on
+          ? await a.enablePoolJournaling(pool, namespace || undefined)
+          : await a.disablePoolJournaling(pool, namespace || undefined);
+        ctx.log(
+          r.changed.length
+            ? `journaling turned ${on ? 'on' : 'off'} for ${r.changed.join(', ')}`
+            : `no image needed a change`,
+        );
         for (const s of r.skipped) ctx.log(`${s.image} left as it is: ${s.reason}`);
         return r;
       },
@@ -670,12 +896,28 @@ export class CephMirroring {
   rpoFor: ((o: { siteId: number } & ScheduleLevel) => { seconds: number; from: string }) | null = null;
 
   /** `acceptRpoRisk`: add a schedule whose interval cannot meet the RPO anyway (otherwise refused on the field). */
-  addSchedule(user: SessionUser, siteId: number, level: ScheduleLevel, interval: string, startTime?: string, acceptRpoRisk = false) {
+  addSchedule(
+    user: SessionUser,
+    siteId: number,
+    level: ScheduleLevel,
+    interval: string,
+    startTime?: string,
+    acceptRpoRisk = false,
+  ) {
     this.previewSchedule(interval, startTime, 1);
     if (!acceptRpoRisk && this.rpoFor) {
       const rpo = this.rpoFor({ siteId, ...level });
-      const refusal = cadenceRefusal({ what: 'a snapshot schedule', intervalSec: parseScheduleInterval(interval).minutes * 60, rpoSec: rpo.seconds, rpoFrom: rpo.from });
-      if (refusal) throw new AppError('INVALID_INPUT', `interval: ${refusal}`, { fields: [{ field: 'interval', message: `${refusal}; save anyway to accept the risk` }], details: { override: 'acceptRpoRisk' } });
+      const refusal = cadenceRefusal({
+        what: 'a snapshot schedule',
+        intervalSec: parseScheduleInterval(interval).minutes * 60,
+        rpoSec: rpo.seconds,
+        rpoFrom: rpo.from,
+      });
+      if (refusal)
+        throw new AppError('INVALID_INPUT', `interval: ${refusal}`, {
+          fields: [{ field: 'interval', message: `${refusal}; save anyway to accept the risk` }],
+          details: { override: 'acceptRpoRisk' },
+        });
     }
     return this.#act(user, siteId, {
       kind: 'ceph.schedule.add',
@@ -690,19 +932,31 @@ export class CephMirroring {
     });
   }
 
-  removeSchedule(user: SessionUser, siteId: number, level: ScheduleLevel, interval?: string, startTime?: string) {
+  removeSchedule(
+    user: SessionUser,
+    siteId: number,
+    level: ScheduleLevel,
+    interval?: string,
+    startTime?: string,
+  ) {
     return this.#act(user, siteId, {
       kind: 'ceph.schedule.remove',
       name: `Remove snapshot schedule${interval ? ` every ${interval}` : 's'}`,
       scope: level,
       params: { level, interval, startTime },
       run: async (a, ctx) => {
-        const count = async () => (await a.listSnapshotSchedules(level)).filter((e) => sameLevel(e, level)).reduce((n, e) => n + e.items.filter((i) => !interval || i.interval === interval).length, 0);
+        const count = async () =>
+          (await a.listSnapshotSchedules(level))
+            .filter((e) => sameLevel(e, level))
+            .reduce((n, e) => n + e.items.filter((i) => !interval || i.interval === interval).length, 0);
         const before = await count();
         await a.removeSnapshotSchedule(level, interval, startTime);
         const after = await count();
         const removed = before - after;
-        ctx.log(removed > 0 ? `removed ${removed} schedule(s)` : 'nothing matched: no schedule was removed', removed > 0 ? 'info' : 'warn');
+        ctx.log(
+          removed > 0 ? `removed ${removed} schedule(s)` : 'nothing matched: no schedule was removed',
+          removed > 0 ? 'info' : 'warn',
+        );
         return { removed, schedules: await a.listSnapshotSchedules({}) };
       },
     });
@@ -710,9 +964,28 @@ export class CephMirroring {
 
   // ------------------------------------------------------------------ images
 
-  image(user: SessionUser, siteId: number, pool: string, namespace: string, image: string, op: 'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off', opts: { mode?: ImageMirrorMode; force?: boolean; confirmSplitBrain?: boolean } = {}) {
+  image(
+    user: SessionUser,
+    siteId: number,
+    pool: string,
+    namespace: string,
+    image: string,
+    op:
+      | 'enable'
+      | 'disable'
+      | 'promote'
+      | 'demote'
+      | 'resync'
+      | 'snapshot'
+      | 'journaling-on'
+      | 'journaling-off',
+    opts: { mode?: ImageMirrorMode; force?: boolean; confirmSplitBrain?: boolean } = {},
+  ) {
     if (op === 'promote' && opts.force && !opts.confirmSplitBrain) {
-      throw AppError.invalid('confirmSplitBrain', 'a forced promote while the other side may still be primary causes split-brain: confirm it explicitly');
+      throw AppError.invalid(
+        'confirmSplitBrain',
+        'a forced promote while the other side may still be primary causes split-brain: confirm it explicitly',
+      );
     }
     const spec = `${pool}/${namespace ? namespace + '/' : ''}${image}`;
     const label: Record<typeof op, string> = {
@@ -742,8 +1015,16 @@ export class CephMirroring {
             return a.demoteImage(pool, namespace, image);
           case 'resync': {
             const info = await a.getImageInfo(pool, namespace, image);
-            if (info.mirroring.primary) throw new AppError('PRECONDITION_FAILED', `${spec} is primary here; only a non-primary image can be resynced (demote it first, which discards nothing until the resync)`);
-            if (info.mirroring.primary !== false) throw new AppError('PRECONDITION_FAILED', `${spec} is not mirrored here (mirroring ${info.mirroring.state}); only a non-primary mirrored image can be resynced`);
+            if (info.mirroring.primary)
+              throw new AppError(
+                'PRECONDITION_FAILED',
+                `${spec} is primary here; only a non-primary image can be resynced (demote it first, which discards nothing until the resync)`,
+              );
+            if (info.mirroring.primary !== false)
+              throw new AppError(
+                'PRECONDITION_FAILED',
+                `${spec} is not mirrored here (mirroring ${info.mirroring.state}); only a non-primary mirrored image can be resynced`,
+              );
             return a.resyncImage(pool, namespace, image);
           }
           case 'snapshot':
@@ -770,6 +1051,13 @@ export class CephMirroring {
   }
 }
 
-function sameLevel(e: { pool: string | null; namespace: string | null; image: string | null }, l: ScheduleLevel): boolean {
-  return (e.pool ?? undefined) === l.pool && (e.namespace || undefined) === (l.namespace || undefined) && (e.image ?? undefined) === l.image;
+function sameLevel(
+  e: { pool: string | null; namespace: string | null; image: string | null },
+  l: ScheduleLevel,
+): boolean {
+  return (
+    (e.pool ?? undefined) === l.pool &&
+    (e.namespace || undefined) === (l.namespace || undefined) &&
+    (e.image ?? undefined) === l.image
+  );
 }

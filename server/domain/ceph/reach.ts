@@ -10,14 +10,22 @@ import { AppError, errorMessage, type AppErrorCode } from '../../core/errors';
  */
 
 /** Failures that say the cluster cannot be asked (as opposed to a question it refused). */
-const UNREACHABLE_CODES: ReadonlySet<AppErrorCode> = new Set(['UNREACHABLE', 'TIMEOUT', 'AUTH_FAILED', 'HOST_KEY_MISMATCH', 'HOST_KEY_UNKNOWN']);
+const UNREACHABLE_CODES: ReadonlySet<AppErrorCode> = new Set([
+  'UNREACHABLE',
+  'TIMEOUT',
+  'AUTH_FAILED',
+  'HOST_KEY_MISMATCH',
+  'HOST_KEY_UNKNOWN',
+]);
 
 export function isUnreachable(e: unknown): boolean {
   return e instanceof AppError && UNREACHABLE_CODES.has(e.code);
 }
 
 /** A settled question: its value or its error, when it was asked and when it was answered. */
-export type Settled<T> = { ok: true; value: T; askedAt: number; at: number } | { ok: false; error: unknown; askedAt: number; at: number };
+export type Settled<T> =
+  | { ok: true; value: T; askedAt: number; at: number }
+  | { ok: false; error: unknown; askedAt: number; at: number };
 
 export type Asked<T> =
   /** The question asked by this call was answered within the wait. */
@@ -33,7 +41,10 @@ export type Asked<T> =
  */
 export class LastAnswers<T> {
   #last = new Map<number, Settled<T>>();
-  #open = new Map<number, { promise: Promise<Settled<T>>; askedAt: number; startedMs: number; late: boolean }>();
+  #open = new Map<
+    number,
+    { promise: Promise<Settled<T>>; askedAt: number; startedMs: number; late: boolean }
+  >();
 
   /** `now` stamps the answers (the domain clock); waiting uses real time. */
   constructor(private readonly now: () => number) {}
@@ -54,7 +65,12 @@ export class LastAnswers<T> {
     clearTimeout(timer);
     if (settled) return { kind: 'answered', settled };
     q.late = true;
-    return { kind: 'late', last: this.last(key), askedAt: q.askedAt, openMs: performance.now() - q.startedMs };
+    return {
+      kind: 'late',
+      last: this.last(key),
+      askedAt: q.askedAt,
+      openMs: performance.now() - q.startedMs,
+    };
   }
 
   #start(key: number, fn: () => Promise<T>) {
@@ -102,7 +118,8 @@ export class Reachability {
 
   /** Records how a question to the cluster ended: any answer, a refusal included, means it can be asked. */
   note(siteId: number, outcome: { ok: true } | { ok: false; error: unknown }): void {
-    if (!outcome.ok && isUnreachable(outcome.error)) this.#down.set(siteId, { error: errorMessage(outcome.error), at: this.now() });
+    if (!outcome.ok && isUnreachable(outcome.error))
+      this.#down.set(siteId, { error: errorMessage(outcome.error), at: this.now() });
     else this.#down.delete(siteId);
   }
 

@@ -22,7 +22,10 @@ export interface ObjectRunInput {
 }
 
 /** The recovery point a finished failover task used, from its params and steps. */
-export function recoveryPointOf(t: TaskRow, steps: readonly TaskStepRow[]): { at: number | null; planned: boolean } {
+export function recoveryPointOf(
+  t: TaskRow,
+  steps: readonly TaskStepRow[],
+): { at: number | null; planned: boolean } {
   const p = (t.params ?? {}) as Record<string, unknown>;
   if (t.kind === 'replica.failover') {
     if (p.mode === 'planned') {
@@ -37,7 +40,10 @@ export function recoveryPointOf(t: TaskRow, steps: readonly TaskStepRow[]): { at
       return { at: demote?.finishedAt?.getTime() ?? null, planned: true };
     }
     const synced = ((p.images ?? []) as { lastSyncedAt: number | null }[]).map((i) => i.lastSyncedAt);
-    return { at: synced.length && synced.every((x) => x !== null) ? Math.min(...(synced as number[])) : null, planned: false };
+    return {
+      at: synced.length && synced.every((x) => x !== null) ? Math.min(...(synced as number[])) : null,
+      planned: false,
+    };
   }
   return { at: null, planned: false };
 }
@@ -80,7 +86,17 @@ export class ObjectRuns {
         })
         .returning()
         .get();
-      tx.insert(planRunItems).values({ runId: r.id, objectKey: o.objectKey, label: o.label, groupNo: 1, state: 'running', childTaskId: task.id, startedAt }).run();
+      tx.insert(planRunItems)
+        .values({
+          runId: r.id,
+          objectKey: o.objectKey,
+          label: o.label,
+          groupNo: 1,
+          state: 'running',
+          childTaskId: task.id,
+          startedAt,
+        })
+        .run();
       return r;
     });
     const now = this.tasks.get(task.id);
@@ -101,16 +117,54 @@ export class ObjectRuns {
     if (t.state === 'finished') {
       const steps = this.tasks.steps(t.id);
       const point = recoveryPointOf(t as TaskRow, steps);
-      const started = objectKind === 'replica' ? steps.find((s) => s.name === 'Start the VM' && s.state === 'done')?.finishedAt ?? null : null;
+      const started =
+        objectKind === 'replica'
+          ? (steps.find((s) => s.name === 'Start the VM' && s.state === 'done')?.finishedAt ?? null)
+          : null;
       const finishedAt = t.finishedAt ?? new Date(this.clock.now());
       const dataLossSec = point.planned ? 0 : measuredLoss(run.startedAt.getTime(), point.at);
-      this.db.update(planRunItems).set({ state: 'done', error: null, finishedAt, readyAt: started, recoveryPointAt: point.at !== null ? new Date(point.at) : null, dataLossSec }).where(eq(planRunItems.id, item.id)).run();
-      const f = runFigures(run.startedAt.getTime(), [{ kind: objectKind, state: 'done', finishedAt: finishedAt.getTime(), readyAt: started?.getTime() ?? null, dataLossSec }]);
-      this.db.update(planRuns).set({ dataLossSec: f.dataLossSec, recoveryTimeMs: f.recoveryTimeMs }).where(eq(planRuns.id, run.id)).run();
+      this.db
+        .update(planRunItems)
+        .set({
+          state: 'done',
+          error: null,
+          finishedAt,
+          readyAt: started,
+          recoveryPointAt: point.at !== null ? new Date(point.at) : null,
+          dataLossSec,
+        })
+        .where(eq(planRunItems.id, item.id))
+        .run();
+      const f = runFigures(run.startedAt.getTime(), [
+        {
+          kind: objectKind,
+          state: 'done',
+          finishedAt: finishedAt.getTime(),
+          readyAt: started?.getTime() ?? null,
+          dataLossSec,
+        },
+      ]);
+      this.db
+        .update(planRuns)
+        .set({ dataLossSec: f.dataLossSec, recoveryTimeMs: f.recoveryTimeMs })
+        .where(eq(planRuns.id, run.id))
+        .run();
     } else if (FAILED.includes(t.state)) {
-      this.db.update(planRunItems).set({ state: 'failed', error: t.error ?? t.state, finishedAt: t.finishedAt ?? new Date(this.clock.now()) }).where(eq(planRunItems.id, item.id)).run();
+      this.db
+        .update(planRunItems)
+        .set({
+          state: 'failed',
+          error: t.error ?? t.state,
+          finishedAt: t.finishedAt ?? new Date(this.clock.now()),
+        })
+        .where(eq(planRunItems.id, item.id))
+        .run();
     } else if (item.state !== 'running') {
-      this.db.update(planRunItems).set({ state: 'running', error: null, finishedAt: null }).where(eq(planRunItems.id, item.id)).run();
+      this.db
+        .update(planRunItems)
+        .set({ state: 'running', error: null, finishedAt: null })
+        .where(eq(planRunItems.id, item.id))
+        .run();
     }
   }
 }

@@ -106,16 +106,37 @@ export class PlanReports {
       .orderBy(desc(planRuns.id))
       .limit(filter.limit)
       .all()
-      .map((r) => ({ ...r, objectRun: !!r.objectRun, startedAt: r.startedAt.getTime(), finishedAt: r.finishedAt?.getTime() ?? null, state: r.state ?? 'unknown' }));
+      .map((r) => ({
+        ...r,
+        objectRun: !!r.objectRun,
+        startedAt: r.startedAt.getTime(),
+        finishedAt: r.finishedAt?.getTime() ?? null,
+        state: r.state ?? 'unknown',
+      }));
   }
 
   get(runId: number): RunReport {
     const run = this.db.select().from(planRuns).where(eq(planRuns.id, runId)).get();
     if (!run) throw new AppError('NOT_FOUND', `run report #${runId} does not exist`);
     const task = run.taskId ? this.db.select().from(tasks).where(eq(tasks.id, run.taskId)).get() : undefined;
-    const stepsOf = (taskId: number) => this.db.select().from(taskSteps).where(eq(taskSteps.taskId, taskId)).orderBy(taskSteps.idx).all().map(step);
+    const stepsOf = (taskId: number) =>
+      this.db
+        .select()
+        .from(taskSteps)
+        .where(eq(taskSteps.taskId, taskId))
+        .orderBy(taskSteps.idx)
+        .all()
+        .map(step);
     const runSteps = task ? stepsOf(task.id) : [];
-    const logs = task ? this.db.select().from(taskLogs).where(eq(taskLogs.taskId, task.id)).orderBy(taskLogs.id).limit(2000).all() : [];
+    const logs = task
+      ? this.db
+          .select()
+          .from(taskLogs)
+          .where(eq(taskLogs.taskId, task.id))
+          .orderBy(taskLogs.id)
+          .limit(2000)
+          .all()
+      : [];
     const items = this.db
       .select()
       .from(planRunItems)
@@ -123,7 +144,9 @@ export class PlanReports {
       .orderBy(planRunItems.groupNo, planRunItems.id)
       .all()
       .map((i): RunReportItem => {
-        const child = i.childTaskId ? this.db.select({ name: tasks.name }).from(tasks).where(eq(tasks.id, i.childTaskId)).get() : undefined;
+        const child = i.childTaskId
+          ? this.db.select({ name: tasks.name }).from(tasks).where(eq(tasks.id, i.childTaskId)).get()
+          : undefined;
         return {
           objectKey: i.objectKey,
           label: i.label,
@@ -138,11 +161,19 @@ export class PlanReports {
           dataLossSec: i.dataLossSec,
           error: i.error,
           // A test's (or cleanup's) own steps for the object, else its failover task's.
-          steps: i.childTaskId ? stepsOf(i.childTaskId) : runSteps.filter((s) => s.name.startsWith(`Test ${i.label}:`) || s.name === `Clean up ${i.label}`),
+          steps: i.childTaskId
+            ? stepsOf(i.childTaskId)
+            : runSteps.filter(
+                (s) => s.name.startsWith(`Test ${i.label}:`) || s.name === `Clean up ${i.label}`,
+              ),
           created: (i.created as TestCreated | null) ?? null,
         };
       });
-    const errors = [...(task?.error ? [task.error] : []), ...items.filter((i) => i.error).map((i) => `${i.label}: ${i.error}`), ...logs.filter((l) => l.level === 'error').map((l) => l.message)];
+    const errors = [
+      ...(task?.error ? [task.error] : []),
+      ...items.filter((i) => i.error).map((i) => `${i.label}: ${i.error}`),
+      ...logs.filter((l) => l.level === 'error').map((l) => l.message),
+    ];
     return {
       id: run.id,
       planId: run.planId,
@@ -178,7 +209,9 @@ export class PlanReports {
       objectRun: !!(run.plan as { object?: unknown } | null)?.object,
       items,
       steps: runSteps,
-      questions: logs.filter((l) => /^(question|answer): /.test(l.message) || / answered$/.test(l.message)).map((l) => ({ at: l.at.getTime(), message: l.message })),
+      questions: logs
+        .filter((l) => /^(question|answer): /.test(l.message) || / answered$/.test(l.message))
+        .map((l) => ({ at: l.at.getTime(), message: l.message })),
       errors: [...new Set(errors)],
       log: logs.map((l) => ({ at: l.at.getTime(), level: l.level, message: l.message })),
     };

@@ -11,7 +11,11 @@ import { AppError } from '../../core/errors';
 export const PLAN_GROUPS = [1, 2, 3, 4, 5] as const;
 export const MAX_PLAN_ITEMS = 200;
 
-const cephName = z.string().trim().max(128, 'at most 128 characters').regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
+const cephName = z
+  .string()
+  .trim()
+  .max(128, 'at most 128 characters')
+  .regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
 const siteId = z.number().int().positive();
 /** A host name or an IPv4/IPv6 address, as the readiness check connects to it from the VM's node. */
 const host = z
@@ -19,10 +23,16 @@ const host = z
   .trim()
   .min(1, 'required')
   .max(253, 'at most 253 characters')
-  .regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]+)$/, 'a host name or an IP address');
+  .regex(
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f:.]+)$/,
+    'a host name or an IP address',
+  );
 
 export const readinessSchema = z.object({
-  tcp: z.object({ host, port: z.number().int().min(1, '1 to 65535').max(65535, '1 to 65535') }).nullable().default(null),
+  tcp: z
+    .object({ host, port: z.number().int().min(1, '1 to 65535').max(65535, '1 to 65535') })
+    .nullable()
+    .default(null),
   timeoutSec: z.number().int().min(5, 'at least 5 s').max(3600, 'at most 3600 s').default(120),
 });
 
@@ -61,7 +71,10 @@ export const planInputSchema = z.object({
   maxParallel: z.number().int().min(1, '1 to 16').max(16, '1 to 16').default(4),
   questionTimeoutSec: z.number().int().min(10, '10 s to 24 h').max(86_400, '10 s to 24 h').default(600),
   questionDefault: z.enum(['abort', 'skip']).default('abort'),
-  items: z.array(planItemSchema).min(1, 'a plan needs at least one object').max(MAX_PLAN_ITEMS, `at most ${MAX_PLAN_ITEMS} objects`),
+  items: z
+    .array(planItemSchema)
+    .min(1, 'a plan needs at least one object')
+    .max(MAX_PLAN_ITEMS, `at most ${MAX_PLAN_ITEMS} objects`),
 });
 export type PlanInput = z.infer<typeof planInputSchema>;
 
@@ -87,9 +100,16 @@ export function keysOverlap(a: string, b: string): boolean {
   return imA === '*' || imB === '*';
 }
 
-export function itemLabel(item: PlanItemInput, names: { site(id: number): string; replica(id: number): string }): string {
+export function itemLabel(
+  item: PlanItemInput,
+  names: { site(id: number): string; replica(id: number): string },
+): string {
   if (item.kind === 'replica') return `VM ${names.replica(item.replicaId)}`;
-  const what = item.image ? `image ${item.pool}/${item.namespace ? item.namespace + '/' : ''}${item.image}` : item.namespace ? `namespace ${item.pool}/${item.namespace}` : `pool ${item.pool}`;
+  const what = item.image
+    ? `image ${item.pool}/${item.namespace ? item.namespace + '/' : ''}${item.image}`
+    : item.namespace
+      ? `namespace ${item.pool}/${item.namespace}`
+      : `pool ${item.pool}`;
   return `RBD ${what} (${names.site(item.protectedSiteId)} → ${names.site(item.recoverySiteId)})`;
 }
 
@@ -101,28 +121,47 @@ export function itemLabel(item: PlanItemInput, names: { site(id: number): string
 export function checkPlanShape(input: PlanInput): void {
   const keys = input.items.map(objectKey);
   input.items.forEach((item, i) => {
-    if (item.kind === 'rbd' && item.protectedSiteId === item.recoverySiteId) throw AppError.invalid(`items.${i}.recoverySiteId`, 'the recovery cluster must differ from the production cluster');
+    if (item.kind === 'rbd' && item.protectedSiteId === item.recoverySiteId)
+      throw AppError.invalid(
+        `items.${i}.recoverySiteId`,
+        'the recovery cluster must differ from the production cluster',
+      );
     for (let j = 0; j < i; j++) {
-      if (keysOverlap(keys[i]!, keys[j]!)) throw AppError.invalid(`items.${i}`, keys[i] === keys[j] ? 'this object is in the plan twice' : `overlaps object ${j + 1} (a pool or namespace and one of its images)`);
+      if (keysOverlap(keys[i]!, keys[j]!))
+        throw AppError.invalid(
+          `items.${i}`,
+          keys[i] === keys[j]
+            ? 'this object is in the plan twice'
+            : `overlaps object ${j + 1} (a pool or namespace and one of its images)`,
+        );
     }
     for (const d of item.dependsOn) {
       const j = keys.indexOf(d);
       if (j < 0) throw AppError.invalid(`items.${i}.dependsOn`, `depends on ${d}, which is not in this plan`);
       const dep = input.items[j]!;
-      if (dep.group >= item.group) throw AppError.invalid(`items.${i}.dependsOn`, `depends on object ${j + 1} of group ${dep.group}: an object can only depend on objects of earlier groups`);
+      if (dep.group >= item.group)
+        throw AppError.invalid(
+          `items.${i}.dependsOn`,
+          `depends on object ${j + 1} of group ${dep.group}: an object can only depend on objects of earlier groups`,
+        );
     }
   });
 }
 
 /** Items by group, lowest group first; within a group in their order. */
-export function runGroups<T extends { groupNo: number }>(items: readonly T[]): { group: number; items: T[] }[] {
+export function runGroups<T extends { groupNo: number }>(
+  items: readonly T[],
+): { group: number; items: T[] }[] {
   const groups = new Map<number, T[]>();
   for (const it of items) groups.set(it.groupNo, [...(groups.get(it.groupNo) ?? []), it]);
   return [...groups.entries()].sort((a, b) => a[0] - b[0]).map(([group, its]) => ({ group, items: its }));
 }
 
 /** Every item that depends on `key`, directly or through others. */
-export function dependantsOf(key: string, items: readonly { objectKey: string; dependsOn: readonly string[] }[]): string[] {
+export function dependantsOf(
+  key: string,
+  items: readonly { objectKey: string; dependsOn: readonly string[] }[],
+): string[] {
   const out = new Set<string>();
   const todo = [key];
   while (todo.length) {
@@ -137,7 +176,11 @@ export function dependantsOf(key: string, items: readonly { objectKey: string; d
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; resolves when all have settled. */
-export async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length) await fn(items[next++]!);
@@ -164,13 +207,19 @@ export interface RunFigureItem {
  * none is known). Recovery time: run start → the last VM running and ready, or the last object
  * done when the plan has no VM; null until every object is done or skipped.
  */
-export function runFigures(startedAt: number, items: readonly RunFigureItem[]): { dataLossSec: number | null; recoveryTimeMs: number | null } {
+export function runFigures(
+  startedAt: number,
+  items: readonly RunFigureItem[],
+): { dataLossSec: number | null; recoveryTimeMs: number | null } {
   const losses = items.map((i) => i.dataLossSec).filter((x): x is number => x !== null);
   const dataLossSec = losses.length ? Math.max(...losses) : null;
   const done = items.filter((i) => i.state === 'done');
-  if (!done.length || items.some((i) => i.state !== 'done' && i.state !== 'skipped')) return { dataLossSec, recoveryTimeMs: null };
+  if (!done.length || items.some((i) => i.state !== 'done' && i.state !== 'skipped'))
+    return { dataLossSec, recoveryTimeMs: null };
   const vms = done.filter((i) => i.kind === 'replica');
-  const ends = (vms.length ? vms.map((i) => i.readyAt ?? i.finishedAt) : done.map((i) => i.finishedAt)).filter((x): x is number => x !== null);
+  const ends = (
+    vms.length ? vms.map((i) => i.readyAt ?? i.finishedAt) : done.map((i) => i.finishedAt)
+  ).filter((x): x is number => x !== null);
   return { dataLossSec, recoveryTimeMs: ends.length ? Math.max(...ends) - startedAt : null };
 }
 
@@ -181,7 +230,15 @@ export const TEST_PREFIX = 'tandem-test-';
 
 export const testNetworkSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }),
-  z.object({ kind: z.literal('isolated'), network: z.string().trim().min(1, 'name the isolated network').max(64, 'at most 64 characters').regex(NAME_PATTERNS.vm, 'letters, digits and . _ - only, starting with a letter or digit') }),
+  z.object({
+    kind: z.literal('isolated'),
+    network: z
+      .string()
+      .trim()
+      .min(1, 'name the isolated network')
+      .max(64, 'at most 64 characters')
+      .regex(NAME_PATTERNS.vm, 'letters, digits and . _ - only, starting with a letter or digit'),
+  }),
 ]);
 export type TestNetwork = z.infer<typeof testNetworkSchema>;
 

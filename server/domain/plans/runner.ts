@@ -1,6 +1,15 @@
 import { and, asc, desc, eq, gt, inArray } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { planRunItems, planRuns, recoveryPlanItems, tasks as tasksTable, type PlanRunItemRow, type PlanRunRow, type RecoveryPlanItemRow, type TaskRow } from '../../db/schema';
+import {
+  planRunItems,
+  planRuns,
+  recoveryPlanItems,
+  tasks as tasksTable,
+  type PlanRunItemRow,
+  type PlanRunRow,
+  type RecoveryPlanItemRow,
+  type TaskRow,
+} from '../../db/schema';
 import { ACTIVE_STATES, type TaskContext, type TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { CephFailover, CephFailoverPlan } from '../ceph/failover';
@@ -14,7 +23,18 @@ import { AppError, errorMessage } from '../../core/errors';
 import type { Precheck, ReplicaFailover } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { replicaLock, type ReplicaService } from '../replicas/service';
-import { dependantsOf, eachLimited, itemLabel, measuredLoss, objectKey, runFigures, runGroups, type PlanItemInput, type TestCreated, type TestNetwork } from './rules';
+import {
+  dependantsOf,
+  eachLimited,
+  itemLabel,
+  measuredLoss,
+  objectKey,
+  runFigures,
+  runGroups,
+  type PlanItemInput,
+  type TestCreated,
+  type TestNetwork,
+} from './rules';
 import { recoveryPointOf } from './object-runs';
 import { cleanupStep, testSteps, type PlanTests } from './test-failover';
 import type { PlanView, RecoveryPlans } from './service';
@@ -89,7 +109,16 @@ interface KeptPlan {
 export const KEPT_PLAN_MS = 30_000;
 
 /** The object of a test failover on its own (as a plan names it). */
-export type ObjectTestTarget = { kind: 'replica'; replicaId: number } | { kind: 'rbd'; protectedSiteId: number; recoverySiteId: number; pool: string; namespace?: string; image?: string };
+export type ObjectTestTarget =
+  | { kind: 'replica'; replicaId: number }
+  | {
+      kind: 'rbd';
+      protectedSiteId: number;
+      recoverySiteId: number;
+      pool: string;
+      namespace?: string;
+      image?: string;
+    };
 
 /** The step of a run that does one object's work. */
 export function itemStep(kind: RunKind, item: { groupNo: number; label: string }): string {
@@ -97,7 +126,10 @@ export function itemStep(kind: RunKind, item: { groupNo: number; label: string }
 }
 
 /** The steps of one object in a run of this kind. */
-export function itemSteps(kind: RunKind, item: { groupNo: number; label: string; kind: 'replica' | 'rbd' }): string[] {
+export function itemSteps(
+  kind: RunKind,
+  item: { groupNo: number; label: string; kind: 'replica' | 'rbd' },
+): string[] {
   return kind === 'test' ? testSteps(item) : [itemStep(kind, item)];
 }
 
@@ -126,7 +158,11 @@ export class PlanRunner {
       confirmText: (p) => p.planName,
     });
     plans.runActive = (runId) => {
-      const r = this.db.select({ taskId: planRuns.taskId }).from(planRuns).where(eq(planRuns.id, runId)).get();
+      const r = this.db
+        .select({ taskId: planRuns.taskId })
+        .from(planRuns)
+        .where(eq(planRuns.id, runId))
+        .get();
       const t = r?.taskId ? this.tasks.get(r.taskId) : undefined;
       return !!t && ACTIVE_STATES.includes(t.state);
     };
@@ -136,7 +172,9 @@ export class PlanRunner {
   readonly #kept = new Map<number, Map<string, KeptPlan>>();
 
   #sides(item: Pick<StoredItem, 'protectedSiteId' | 'recoverySiteId'>, direction: RunDirection) {
-    return direction === 'forward' ? { from: item.protectedSiteId, to: item.recoverySiteId } : { from: item.recoverySiteId, to: item.protectedSiteId };
+    return direction === 'forward'
+      ? { from: item.protectedSiteId, to: item.recoverySiteId }
+      : { from: item.recoverySiteId, to: item.protectedSiteId };
   }
 
   /** Why a replica item cannot fail over in this direction now, or null. */
@@ -146,11 +184,14 @@ export class PlanRunner {
     if (kind === 'reprotect') {
       // After a failover the replica row points from the new master (to) to the old one (from).
       if (r.state !== 'reinit-required') return null;
-      if (r.sourceSiteId !== to) return `the VM runs on ${this.sites.nameOf(r.sourceSiteId)}, not ${this.sites.nameOf(to)}`;
+      if (r.sourceSiteId !== to)
+        return `the VM runs on ${this.sites.nameOf(r.sourceSiteId)}, not ${this.sites.nameOf(to)}`;
       return null;
     }
-    if (r.state === 'reinit-required') return `the VM already runs on ${this.sites.nameOf(r.sourceSiteId)} and waits for its reprotect (reinit of ${this.sites.nameOf(r.targetSiteId)})`;
-    if (r.sourceSiteId !== from || r.targetSiteId !== to) return `the replica now goes from ${this.sites.nameOf(r.sourceSiteId)} to ${this.sites.nameOf(r.targetSiteId)}, not ${this.sites.nameOf(from)} → ${this.sites.nameOf(to)}${direction === 'forward' ? '' : ': reprotect after the failover first'}`;
+    if (r.state === 'reinit-required')
+      return `the VM already runs on ${this.sites.nameOf(r.sourceSiteId)} and waits for its reprotect (reinit of ${this.sites.nameOf(r.targetSiteId)})`;
+    if (r.sourceSiteId !== from || r.targetSiteId !== to)
+      return `the replica now goes from ${this.sites.nameOf(r.sourceSiteId)} to ${this.sites.nameOf(r.targetSiteId)}, not ${this.sites.nameOf(from)} → ${this.sites.nameOf(to)}${direction === 'forward' ? '' : ': reprotect after the failover first'}`;
     return null;
   }
 
@@ -158,12 +199,22 @@ export class PlanRunner {
    * The pre-checks of a run, per object: the object's own failover plan (the same checks and
    * data-loss window its wizard shows), or what its reprotect will do. Asks every site, in parallel.
    */
-  async precheck(planId: number, req: RunRequest, start?: { keep: Map<string, KeptPlan> }): Promise<RunPrecheck> {
+  async precheck(
+    planId: number,
+    req: RunRequest,
+    start?: { keep: Map<string, KeptPlan> },
+  ): Promise<RunPrecheck> {
     const plan = this.plans.get(planId);
     const items = await Promise.all(plan.items.map((item) => this.#precheckItem(item, req, start?.keep)));
     // A test left up holds snapshots and runs test VMs beside what this run moves: said, not refused.
     if (req.kind !== 'test' && plan.openTest) {
-      for (const i of items) i.checks.push({ id: 'open-test', label: 'Test failover', status: 'warn', message: `the test of run #${plan.openTest.runId} is still up (its VMs, clones and holds); clean it up once this run is done` });
+      for (const i of items)
+        i.checks.push({
+          id: 'open-test',
+          label: 'Test failover',
+          status: 'warn',
+          message: `the test of run #${plan.openTest.runId} is still up (its VMs, clones and holds); clean it up once this run is done`,
+        });
     }
     const windows = items.map((i) => i.dataLossWindowSec);
     const known = windows.filter((w): w is number => w !== null);
@@ -177,62 +228,197 @@ export class PlanRunner {
       maxDataLossSec: known.length ? Math.max(...known) : null,
       unknownWindows: windows.length - known.length,
       splitBrainRisk: items.reduce((a, i) => a + i.splitBrainRisk, 0),
-      steps: runGroups(plan.items.map((i) => ({ ...i, groupNo: i.group }))).flatMap((g) => g.items.flatMap((i) => itemSteps(req.kind, i))),
+      steps: runGroups(plan.items.map((i) => ({ ...i, groupNo: i.group }))).flatMap((g) =>
+        g.items.flatMap((i) => itemSteps(req.kind, i)),
+      ),
     };
   }
 
   /** `keep`: the run's start asks every cluster (no preview) and keeps each Ceph failover plan for its child. */
-  async #precheckItem(item: PlanView['items'][number], req: RunRequest, keep?: Map<string, KeptPlan>): Promise<RunPrecheckItem> {
+  async #precheckItem(
+    item: PlanView['items'][number],
+    req: RunRequest,
+    keep?: Map<string, KeptPlan>,
+  ): Promise<RunPrecheckItem> {
     const { from, to } = this.#sides(item, req.direction);
-    const base = { objectKey: item.objectKey, label: item.label, group: item.group, from: this.sites.nameOf(from), to: this.sites.nameOf(to) };
-    const blocked = (message: string): RunPrecheckItem => ({ ...base, action: 'none', canProceed: false, checks: [{ id: 'object', label: 'Object', status: 'block', message }], dataLossWindowSec: null, splitBrainRisk: 0 });
+    const base = {
+      objectKey: item.objectKey,
+      label: item.label,
+      group: item.group,
+      from: this.sites.nameOf(from),
+      to: this.sites.nameOf(to),
+    };
+    const blocked = (message: string): RunPrecheckItem => ({
+      ...base,
+      action: 'none',
+      canProceed: false,
+      checks: [{ id: 'object', label: 'Object', status: 'block', message }],
+      dataLossWindowSec: null,
+      splitBrainRisk: 0,
+    });
     try {
       if (req.kind === 'test') {
-        if (req.direction !== 'forward') return blocked('a test failover runs toward the recovery sites only');
+        if (req.direction !== 'forward')
+          return blocked('a test failover runs toward the recovery sites only');
         const t = await this.tests.precheck(item);
-        return { ...base, to: t.to, action: t.action, canProceed: !t.checks.some((c) => c.status === 'block'), checks: t.checks, dataLossWindowSec: t.ageSec, splitBrainRisk: 0 };
+        return {
+          ...base,
+          to: t.to,
+          action: t.action,
+          canProceed: !t.checks.some((c) => c.status === 'block'),
+          checks: t.checks,
+          dataLossWindowSec: t.ageSec,
+          splitBrainRisk: 0,
+        };
       }
       if (item.kind === 'replica') {
         const why = this.#replicaDirection(item, req.direction, req.kind);
         if (why) return blocked(why);
         if (req.kind === 'reprotect') {
           const r = this.replicas.row(item.replicaId!);
-          if (r.state !== 'reinit-required') return { ...base, action: 'nothing to do (replicating)', canProceed: true, checks: [{ id: 'state', label: 'Replica', status: 'pass', message: `${r.state}: ${this.sites.nameOf(r.targetSiteId)} is already its replica` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
-          return { ...base, action: `reinit ${this.sites.nameOf(from)} as the replica`, canProceed: !r.operation, checks: [r.operation ? { id: 'state', label: 'Replica', status: 'block', message: `a ${r.operation.kind} is unfinished (task #${r.operation.taskId})` } : { id: 'state', label: 'Replica', status: 'pass', message: 'waits for its reinit' }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+          if (r.state !== 'reinit-required')
+            return {
+              ...base,
+              action: 'nothing to do (replicating)',
+              canProceed: true,
+              checks: [
+                {
+                  id: 'state',
+                  label: 'Replica',
+                  status: 'pass',
+                  message: `${r.state}: ${this.sites.nameOf(r.targetSiteId)} is already its replica`,
+                },
+              ],
+              dataLossWindowSec: 0,
+              splitBrainRisk: 0,
+            };
+          return {
+            ...base,
+            action: `reinit ${this.sites.nameOf(from)} as the replica`,
+            canProceed: !r.operation,
+            checks: [
+              r.operation
+                ? {
+                    id: 'state',
+                    label: 'Replica',
+                    status: 'block',
+                    message: `a ${r.operation.kind} is unfinished (task #${r.operation.taskId})`,
+                  }
+                : { id: 'state', label: 'Replica', status: 'pass', message: 'waits for its reinit' },
+            ],
+            dataLossWindowSec: 0,
+            splitBrainRisk: 0,
+          };
         }
-        const p = await this.failover.plan(item.replicaId!, { mode: req.kind === 'planned' ? 'planned' : 'forced' });
+        const p = await this.failover.plan(item.replicaId!, {
+          mode: req.kind === 'planned' ? 'planned' : 'forced',
+        });
         const checks = [...p.checks];
-        if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${p.modeReason}: run a disaster recovery instead` });
-        return { ...base, action: `${p.mode} failover`, canProceed: p.canProceed && !checks.some((c) => c.status === 'block'), checks, dataLossWindowSec: p.dataLossWindowSec, splitBrainRisk: 0 };
+        if (req.kind === 'planned' && p.mode !== 'planned')
+          checks.push({
+            id: 'mode',
+            label: 'Planned migration',
+            status: 'block',
+            message: `${p.modeReason}: run a disaster recovery instead`,
+          });
+        return {
+          ...base,
+          action: `${p.mode} failover`,
+          canProceed: p.canProceed && !checks.some((c) => c.status === 'block'),
+          checks,
+          dataLossWindowSec: p.dataLossWindowSec,
+          splitBrainRisk: 0,
+        };
       }
-      const input = { fromSiteId: from, toSiteId: to, pool: item.pool!, namespace: item.namespace ?? '', image: item.image ?? undefined };
+      const input = {
+        fromSiteId: from,
+        toSiteId: to,
+        pool: item.pool!,
+        namespace: item.namespace ?? '',
+        image: item.image ?? undefined,
+      };
       if (req.kind === 'reprotect') {
         const split = await this.#primaryOnBoth(input);
-        return { ...base, action: split.length ? `resync ${this.sites.nameOf(from)} from ${this.sites.nameOf(to)} (protective copies kept)` : 'nothing to do (replicating back)', canProceed: true, checks: [{ id: 'roles', label: 'Image roles', status: 'pass', message: split.length ? `${split.length} image(s) primary on both clusters` : `no image primary on ${this.sites.nameOf(from)}` }], dataLossWindowSec: 0, splitBrainRisk: 0 };
+        return {
+          ...base,
+          action: split.length
+            ? `resync ${this.sites.nameOf(from)} from ${this.sites.nameOf(to)} (protective copies kept)`
+            : 'nothing to do (replicating back)',
+          canProceed: true,
+          checks: [
+            {
+              id: 'roles',
+              label: 'Image roles',
+              status: 'pass',
+              message: split.length
+                ? `${split.length} image(s) primary on both clusters`
+                : `no image primary on ${this.sites.nameOf(from)}`,
+            },
+          ],
+          dataLossWindowSec: 0,
+          splitBrainRisk: 0,
+        };
       }
       const p = await this.cephFailover.plan(input, { unplanned: req.kind === 'disaster', preview: !keep });
       keep?.set(item.objectKey, { at: this.clock.now(), plan: p });
       const checks = [...p.checks];
-      if (req.kind === 'planned' && p.mode !== 'planned') checks.push({ id: 'mode', label: 'Planned migration', status: 'block', message: `${this.sites.nameOf(from)} does not answer: run a disaster recovery instead` });
+      if (req.kind === 'planned' && p.mode !== 'planned')
+        checks.push({
+          id: 'mode',
+          label: 'Planned migration',
+          status: 'block',
+          message: `${this.sites.nameOf(from)} does not answer: run a disaster recovery instead`,
+        });
       const windows = p.images.map((i) => i.dataLossWindowSec);
-      const w = p.mode === 'planned' ? 0 : windows.some((x) => x === null) || !windows.length ? null : Math.max(...(windows as number[]));
-      return { ...base, action: `${p.mode} failover of ${p.images.length} image(s)`, canProceed: p.canProceed && !checks.some((c) => c.status === 'block'), checks, dataLossWindowSec: w, splitBrainRisk: p.splitBrainRisk.length };
+      const w =
+        p.mode === 'planned'
+          ? 0
+          : windows.some((x) => x === null) || !windows.length
+            ? null
+            : Math.max(...(windows as number[]));
+      return {
+        ...base,
+        action: `${p.mode} failover of ${p.images.length} image(s)`,
+        canProceed: p.canProceed && !checks.some((c) => c.status === 'block'),
+        checks,
+        dataLossWindowSec: w,
+        splitBrainRisk: p.splitBrainRisk.length,
+      };
     } catch (e) {
       return blocked(errorMessage(e));
     }
   }
 
   /** Images of the scope that are primary on both clusters (after a disaster recovery, once the old site is back). */
-  async #primaryOnBoth(input: { fromSiteId: number; toSiteId: number; pool: string; namespace: string; image?: string }): Promise<string[]> {
-    const [stale, good] = await Promise.all([this.ceph.adapter(input.fromSiteId).listImages(input.pool, input.namespace || undefined), this.ceph.adapter(input.toSiteId).listImages(input.pool, input.namespace || undefined)]);
+  async #primaryOnBoth(input: {
+    fromSiteId: number;
+    toSiteId: number;
+    pool: string;
+    namespace: string;
+    image?: string;
+  }): Promise<string[]> {
+    const [stale, good] = await Promise.all([
+      this.ceph.adapter(input.fromSiteId).listImages(input.pool, input.namespace || undefined),
+      this.ceph.adapter(input.toSiteId).listImages(input.pool, input.namespace || undefined),
+    ]);
     const goodPrimary = new Set(good.filter((i) => i.mirroring?.primary === true).map((i) => i.name));
-    const candidates = stale.filter((i) => i.mirroring?.primary === true && goodPrimary.has(i.name) && (!input.image || i.name === input.image)).map((i) => i.name);
+    const candidates = stale
+      .filter(
+        (i) =>
+          i.mirroring?.primary === true &&
+          goodPrimary.has(i.name) &&
+          (!input.image || i.name === input.image),
+      )
+      .map((i) => i.name);
     // The lists' roles come from rbd-mirror's status, which lags a demotion by seconds: each
     // candidate is confirmed with `rbd info` on both sides before a resync discards anything.
     const ns = input.namespace;
     const confirmed = await Promise.all(
       candidates.map(async (n) => {
-        const [s, g] = await Promise.all([this.ceph.adapter(input.fromSiteId).getImageInfo(input.pool, ns, n), this.ceph.adapter(input.toSiteId).getImageInfo(input.pool, ns, n)]);
+        const [s, g] = await Promise.all([
+          this.ceph.adapter(input.fromSiteId).getImageInfo(input.pool, ns, n),
+          this.ceph.adapter(input.toSiteId).getImageInfo(input.pool, ns, n),
+        ]);
         return s.mirroring.primary === true && g.mirroring.primary === true;
       }),
     );
@@ -244,23 +430,47 @@ export class PlanRunner {
    * pre-checks run again and every object must pass; a disaster recovery that would split the
    * brain of images still primary on a cluster that answers needs `confirmSplitBrain`.
    */
-  async start(planId: number, req: RunRequest & { reason: string; confirm: string; confirmSplitBrain?: boolean }, user: SessionUser): Promise<{ runId: number; task: TaskRow }> {
+  async start(
+    planId: number,
+    req: RunRequest & { reason: string; confirm: string; confirmSplitBrain?: boolean },
+    user: SessionUser,
+  ): Promise<{ runId: number; task: TaskRow }> {
     const plan = this.plans.get(planId);
-    if (req.confirm !== plan.name) throw AppError.invalid('confirm', `type the plan's name ${plan.name} to confirm`);
+    if (req.confirm !== plan.name)
+      throw AppError.invalid('confirm', `type the plan's name ${plan.name} to confirm`);
     const reason = req.reason.trim();
-    if (reason.length < 3) throw AppError.invalid('reason', 'say why this run is made (it goes into the report)');
+    if (reason.length < 3)
+      throw AppError.invalid('reason', 'say why this run is made (it goes into the report)');
     if (req.kind === 'test') {
       const open = this.tests.uncleaned(planId);
-      if (open.length) throw new AppError('PRECONDITION_FAILED', `the test of run #${open[0]} is not cleaned up yet: clean it up before the next test`);
+      if (open.length)
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `the test of run #${open[0]} is not cleaned up yet: clean it up before the next test`,
+        );
     }
     const kept = new Map<string, KeptPlan>();
     const pre = await this.precheck(planId, req, { keep: kept });
     if (!pre.canProceed) {
-      const blocks = pre.items.flatMap((i) => i.checks.filter((c) => c.status === 'block').map((c) => `${i.label}: ${c.message}`));
-      throw new AppError('PRECONDITION_FAILED', `the pre-checks do not pass: ${blocks.slice(0, 5).join('; ')}${blocks.length > 5 ? `; and ${blocks.length - 5} more` : ''}`);
+      const blocks = pre.items.flatMap((i) =>
+        i.checks.filter((c) => c.status === 'block').map((c) => `${i.label}: ${c.message}`),
+      );
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the pre-checks do not pass: ${blocks.slice(0, 5).join('; ')}${blocks.length > 5 ? `; and ${blocks.length - 5} more` : ''}`,
+      );
     }
-    if (pre.splitBrainRisk && !req.confirmSplitBrain) throw AppError.invalid('confirmSplitBrain', `${pre.splitBrainRisk} image(s) are still primary on a cluster that answers: a forced promote splits the brain. Run a planned migration instead, or confirm the split-brain`);
-    const rows = this.db.select().from(recoveryPlanItems).where(eq(recoveryPlanItems.planId, planId)).orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position)).all();
+    if (pre.splitBrainRisk && !req.confirmSplitBrain)
+      throw AppError.invalid(
+        'confirmSplitBrain',
+        `${pre.splitBrainRisk} image(s) are still primary on a cluster that answers: a forced promote splits the brain. Run a planned migration instead, or confirm the split-brain`,
+      );
+    const rows = this.db
+      .select()
+      .from(recoveryPlanItems)
+      .where(eq(recoveryPlanItems.planId, planId))
+      .orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position))
+      .all();
     const labels = new Map(plan.items.map((i) => [i.objectKey, i]));
     const stored: StoredPlan = {
       id: plan.id,
@@ -268,19 +478,54 @@ export class PlanRunner {
       maxParallel: plan.maxParallel,
       questionTimeoutSec: plan.questionTimeoutSec,
       questionDefault: plan.questionDefault,
-      items: rows.map(({ planId: _p, position: _q, ...r }) => ({ ...r, label: labels.get(r.objectKey)?.label ?? r.objectKey, vmName: labels.get(r.objectKey)?.vmName ?? null })),
+      items: rows.map(({ planId: _p, position: _q, ...r }) => ({
+        ...r,
+        label: labels.get(r.objectKey)?.label ?? r.objectKey,
+        vmName: labels.get(r.objectKey)?.vmName ?? null,
+      })),
     };
     const now = this.clock.now();
     const run = this.db.transaction((tx) => {
       const r = tx
         .insert(planRuns)
-        .values({ planId, planName: plan.name, kind: req.kind, direction: req.direction, reason, plan: stored, prechecks: pre, startedBy: user.username, startedAt: new Date(now), options: req.kind === 'test' ? { network: req.network ?? { kind: 'none' } } : null })
+        .values({
+          planId,
+          planName: plan.name,
+          kind: req.kind,
+          direction: req.direction,
+          reason,
+          plan: stored,
+          prechecks: pre,
+          startedBy: user.username,
+          startedAt: new Date(now),
+          options: req.kind === 'test' ? { network: req.network ?? { kind: 'none' } } : null,
+        })
         .returning()
         .get();
-      for (const it of stored.items) tx.insert(planRunItems).values({ runId: r.id, objectKey: it.objectKey, label: it.label, groupNo: it.groupNo, state: 'pending' }).run();
+      for (const it of stored.items)
+        tx.insert(planRunItems)
+          .values({
+            runId: r.id,
+            objectKey: it.objectKey,
+            label: it.label,
+            groupNo: it.groupNo,
+            state: 'pending',
+          })
+          .run();
       return r;
     });
-    const what = req.kind === 'test' ? 'Test failover' : req.kind === 'reprotect' ? 'Reprotect' : req.direction === 'back' ? (req.kind === 'planned' ? 'Fail back' : 'Disaster recovery back') : req.kind === 'planned' ? 'Planned migration' : 'Disaster recovery';
+    const what =
+      req.kind === 'test'
+        ? 'Test failover'
+        : req.kind === 'reprotect'
+          ? 'Reprotect'
+          : req.direction === 'back'
+            ? req.kind === 'planned'
+              ? 'Fail back'
+              : 'Disaster recovery back'
+            : req.kind === 'planned'
+              ? 'Planned migration'
+              : 'Disaster recovery';
     const task = this.tasks.startDurable<RunParams>({
       name: `${what}: plan ${plan.name}`,
       kind: 'plan.run',
@@ -302,17 +547,33 @@ export class PlanRunner {
    * node) or an RBD image, namespace or pool (on its recovery cluster). Confirmed by typing the VM's
    * or the image's (namespace's, pool's) name; one open test per object.
    */
-  async startObjectTest(object: ObjectTestTarget, req: { reason: string; confirm: string; network?: TestNetwork }, user: SessionUser): Promise<{ runId: number; task: TaskRow }> {
-    const input: PlanItemInput = object.kind === 'replica' ? { ...object, group: 1, dependsOn: [], waitAfterStartSec: 0, readiness: null } : { ...object, namespace: object.namespace ?? '', group: 1, dependsOn: [] };
+  async startObjectTest(
+    object: ObjectTestTarget,
+    req: { reason: string; confirm: string; network?: TestNetwork },
+    user: SessionUser,
+  ): Promise<{ runId: number; task: TaskRow }> {
+    const input: PlanItemInput =
+      object.kind === 'replica'
+        ? { ...object, group: 1, dependsOn: [], waitAfterStartSec: 0, readiness: null }
+        : { ...object, namespace: object.namespace ?? '', group: 1, dependsOn: [] };
     const key = objectKey(input);
     const r = input.kind === 'replica' ? this.replicas.row(input.replicaId) : null;
-    if (input.kind === 'rbd' && input.protectedSiteId === input.recoverySiteId) throw AppError.invalid('recoverySiteId', 'the recovery cluster must differ from the production cluster');
+    if (input.kind === 'rbd' && input.protectedSiteId === input.recoverySiteId)
+      throw AppError.invalid(
+        'recoverySiteId',
+        'the recovery cluster must differ from the production cluster',
+      );
     const word = input.kind === 'replica' ? r!.vmName : confirmWord(input);
     if (req.confirm !== word) throw AppError.invalid('confirm', `type ${word} to confirm`);
     const reason = req.reason.trim();
-    if (reason.length < 3) throw AppError.invalid('reason', 'say why this test is made (it goes into the report)');
+    if (reason.length < 3)
+      throw AppError.invalid('reason', 'say why this test is made (it goes into the report)');
     const open = this.tests.uncleanedObject(key);
-    if (open) throw new AppError('PRECONDITION_FAILED', `the test of run #${open} of this object is not cleaned up yet: clean it up before the next test`);
+    if (open)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the test of run #${open} of this object is not cleaned up yet: clean it up before the next test`,
+      );
     const label = itemLabel(input, { site: (id) => this.sites.nameOf(id), replica: () => r!.vmName });
     const item: StoredItem = {
       id: 0,
@@ -333,16 +594,56 @@ export class PlanRunner {
     };
     const t = await this.tests.precheck(item);
     const blocks = t.checks.filter((c) => c.status === 'block');
-    if (blocks.length) throw new AppError('PRECONDITION_FAILED', `the pre-checks do not pass: ${blocks.map((c) => `${c.label}: ${c.message}`).join('; ')}`);
-    const stored: StoredPlan & { object: unknown } = { id: 0, name: label, maxParallel: 1, questionTimeoutSec: 600, questionDefault: 'abort', items: [item], object: { key, kind: input.kind, label } };
-    const prechecks = { items: [{ objectKey: key, label, group: 1, from: this.sites.nameOf(item.protectedSiteId), to: t.to, action: t.action, canProceed: true, checks: t.checks, dataLossWindowSec: t.ageSec, splitBrainRisk: 0 }] };
+    if (blocks.length)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the pre-checks do not pass: ${blocks.map((c) => `${c.label}: ${c.message}`).join('; ')}`,
+      );
+    const stored: StoredPlan & { object: unknown } = {
+      id: 0,
+      name: label,
+      maxParallel: 1,
+      questionTimeoutSec: 600,
+      questionDefault: 'abort',
+      items: [item],
+      object: { key, kind: input.kind, label },
+    };
+    const prechecks = {
+      items: [
+        {
+          objectKey: key,
+          label,
+          group: 1,
+          from: this.sites.nameOf(item.protectedSiteId),
+          to: t.to,
+          action: t.action,
+          canProceed: true,
+          checks: t.checks,
+          dataLossWindowSec: t.ageSec,
+          splitBrainRisk: 0,
+        },
+      ],
+    };
     const run = this.db.transaction((tx) => {
       const row = tx
         .insert(planRuns)
-        .values({ planId: null, planName: label, kind: 'test', direction: 'forward', reason, plan: stored, prechecks, startedBy: user.username, startedAt: new Date(this.clock.now()), options: { network: req.network ?? { kind: 'none' } } })
+        .values({
+          planId: null,
+          planName: label,
+          kind: 'test',
+          direction: 'forward',
+          reason,
+          plan: stored,
+          prechecks,
+          startedBy: user.username,
+          startedAt: new Date(this.clock.now()),
+          options: { network: req.network ?? { kind: 'none' } },
+        })
         .returning()
         .get();
-      tx.insert(planRunItems).values({ runId: row.id, objectKey: key, label, groupNo: 1, state: 'pending' }).run();
+      tx.insert(planRunItems)
+        .values({ runId: row.id, objectKey: key, label, groupNo: 1, state: 'pending' })
+        .run();
       return row;
     });
     const task = this.tasks.startDurable<RunParams>({
@@ -361,17 +662,36 @@ export class PlanRunner {
    * Cleans up a test run: destroys what it recorded per object (test VMs, clones, holds, image
    * copies) and nothing else. Also for a test that was cut off by a crash or failed half-way.
    */
-  cleanupTest(testRunId: number, req: { reason?: string }, user: SessionUser): { runId: number; task: TaskRow } {
+  cleanupTest(
+    testRunId: number,
+    req: { reason?: string },
+    user: SessionUser,
+  ): { runId: number; task: TaskRow } {
     const test = this.#runRow(testRunId);
-    if (test.kind !== 'test') throw AppError.invalid('runId', `run #${testRunId} is a ${test.kind} run, not a test failover`);
-    if (test.cleanedAt) throw new AppError('PRECONDITION_FAILED', `the test of run #${testRunId} was cleaned up already`);
+    if (test.kind !== 'test')
+      throw AppError.invalid('runId', `run #${testRunId} is a ${test.kind} run, not a test failover`);
+    if (test.cleanedAt)
+      throw new AppError('PRECONDITION_FAILED', `the test of run #${testRunId} was cleaned up already`);
     const t = test.taskId ? this.tasks.get(test.taskId) : undefined;
-    if (t && ACTIVE_STATES.includes(t.state)) throw new AppError('CONFLICT', `the test is still running (task #${t.id}); cancel it first, then clean it up`);
-    const previous = this.db.select().from(planRuns).where(and(eq(planRuns.kind, 'test-cleanup'), eq(planRuns.ofRunId, testRunId))).all();
+    if (t && ACTIVE_STATES.includes(t.state))
+      throw new AppError(
+        'CONFLICT',
+        `the test is still running (task #${t.id}); cancel it first, then clean it up`,
+      );
+    const previous = this.db
+      .select()
+      .from(planRuns)
+      .where(and(eq(planRuns.kind, 'test-cleanup'), eq(planRuns.ofRunId, testRunId)))
+      .all();
     for (const c of previous) {
       const ct = c.taskId ? this.tasks.get(c.taskId) : undefined;
-      if (ct && ACTIVE_STATES.includes(ct.state)) throw new AppError('CONFLICT', `the cleanup is running (task #${ct.id})`);
-      if (ct && ENDED_FAILED.includes(ct.state)) throw new AppError('PRECONDITION_FAILED', `the cleanup of this test stopped (task #${ct.id}, ${ct.state}): resume that task`);
+      if (ct && ACTIVE_STATES.includes(ct.state))
+        throw new AppError('CONFLICT', `the cleanup is running (task #${ct.id})`);
+      if (ct && ENDED_FAILED.includes(ct.state))
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `the cleanup of this test stopped (task #${ct.id}, ${ct.state}): resume that task`,
+        );
     }
     const items = this.#items(testRunId);
     const stored = test.plan as StoredPlan;
@@ -379,10 +699,30 @@ export class PlanRunner {
     const run = this.db.transaction((tx) => {
       const r = tx
         .insert(planRuns)
-        .values({ planId: test.planId, planName: test.planName, kind: 'test-cleanup', direction: 'forward', reason, plan: stored, startedBy: user.username, startedAt: new Date(this.clock.now()), ofRunId: testRunId })
+        .values({
+          planId: test.planId,
+          planName: test.planName,
+          kind: 'test-cleanup',
+          direction: 'forward',
+          reason,
+          plan: stored,
+          startedBy: user.username,
+          startedAt: new Date(this.clock.now()),
+          ofRunId: testRunId,
+        })
         .returning()
         .get();
-      for (const it of items) tx.insert(planRunItems).values({ runId: r.id, objectKey: it.objectKey, label: it.label, groupNo: it.groupNo, state: 'pending', created: it.created }).run();
+      for (const it of items)
+        tx.insert(planRunItems)
+          .values({
+            runId: r.id,
+            objectKey: it.objectKey,
+            label: it.label,
+            groupNo: it.groupNo,
+            state: 'pending',
+            created: it.created,
+          })
+          .run();
       return r;
     });
     const task = this.tasks.startDurable<RunParams>({
@@ -436,14 +776,21 @@ export class PlanRunner {
           const why = await this.#item(ctx, run, plan, item, user, ask);
           if (why) aborted ??= why;
         });
-        if (aborted) throw new AppError('PRECONDITION_FAILED', `${aborted} (group ${group}); resume the run once the cause is fixed`);
+        if (aborted)
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `${aborted} (group ${group}); resume the run once the cause is fixed`,
+          );
       }
     } finally {
       this.#kept.delete(run.id);
       this.#figures(run.id);
     }
     const its = this.#items(run.id);
-    return { done: its.filter((i) => i.state === 'done').length, skipped: its.filter((i) => i.state === 'skipped').length };
+    return {
+      done: its.filter((i) => i.state === 'done').length,
+      skipped: its.filter((i) => i.state === 'skipped').length,
+    };
   }
 
   /** Stores the run's measured figures from its items (also for a failed or interrupted run). */
@@ -453,13 +800,30 @@ export class PlanRunner {
     const kinds = new Map(plan.items.map((i) => [i.objectKey, i.kind]));
     const f = runFigures(
       run.startedAt.getTime(),
-      this.#items(runId).map((i) => ({ kind: kinds.get(i.objectKey) ?? 'rbd', state: i.state, finishedAt: i.finishedAt?.getTime() ?? null, readyAt: i.readyAt?.getTime() ?? null, dataLossSec: i.dataLossSec })),
+      this.#items(runId).map((i) => ({
+        kind: kinds.get(i.objectKey) ?? 'rbd',
+        state: i.state,
+        finishedAt: i.finishedAt?.getTime() ?? null,
+        readyAt: i.readyAt?.getTime() ?? null,
+        dataLossSec: i.dataLossSec,
+      })),
     );
-    this.db.update(planRuns).set({ dataLossSec: f.dataLossSec, recoveryTimeMs: f.recoveryTimeMs }).where(eq(planRuns.id, runId)).run();
+    this.db
+      .update(planRuns)
+      .set({ dataLossSec: f.dataLossSec, recoveryTimeMs: f.recoveryTimeMs })
+      .where(eq(planRuns.id, runId))
+      .run();
   }
 
   /** One object of a run, with the operator's choice on failure. Returns why the run must stop, or null. */
-  async #item(ctx: TaskContext, run: PlanRunRow, plan: StoredPlan, item: StoredItem, user: SessionUser, ask: (q: Parameters<TaskContext['ask']>[0]) => Promise<string>): Promise<string | null> {
+  async #item(
+    ctx: TaskContext,
+    run: PlanRunRow,
+    plan: StoredPlan,
+    item: StoredItem,
+    user: SessionUser,
+    ask: (q: Parameters<TaskContext['ask']>[0]) => Promise<string>,
+  ): Promise<string | null> {
     const kind = run.kind as RunKind;
     const current = this.#items(run.id).find((i) => i.objectKey === item.objectKey);
     if (current?.state === 'skipped') {
@@ -474,13 +838,20 @@ export class PlanRunner {
       } catch (e) {
         if (ctx.signal.aborted || AppError.is(e, 'CANCELLED')) throw e;
         const error = errorMessage(e);
-        this.#setItem(run.id, item.objectKey, { state: 'failed', error, finishedAt: new Date(this.clock.now()) });
+        this.#setItem(run.id, item.objectKey, {
+          state: 'failed',
+          error,
+          finishedAt: new Date(this.clock.now()),
+        });
         const dependants = dependantsOf(item.objectKey, plan.items);
         const answer = await ask({
           message: `${item.label} failed: ${error}. Retry it, skip it${dependants.length ? ` and the ${dependants.length} object(s) that depend on it` : ''}, or abort the run?`,
           options: [
             { value: 'retry', label: 'Retry' },
-            { value: 'skip', label: dependants.length ? `Skip it and its ${dependants.length} dependant(s)` : 'Skip it' },
+            {
+              value: 'skip',
+              label: dependants.length ? `Skip it and its ${dependants.length} dependant(s)` : 'Skip it',
+            },
             { value: 'abort', label: 'Abort the run' },
           ],
           defaultValue: plan.questionDefault,
@@ -491,10 +862,16 @@ export class PlanRunner {
           continue;
         }
         if (answer === 'skip') {
-          this.#setItem(run.id, item.objectKey, { state: 'skipped', error: `skipped after it failed: ${error}` });
+          this.#setItem(run.id, item.objectKey, {
+            state: 'skipped',
+            error: `skipped after it failed: ${error}`,
+          });
           for (const d of dependants) {
             const label = plan.items.find((i) => i.objectKey === d)?.label ?? d;
-            this.#setItem(run.id, d, { state: 'skipped', error: `skipped: it depends on ${item.label}, which was skipped` });
+            this.#setItem(run.id, d, {
+              state: 'skipped',
+              error: `skipped: it depends on ${item.label}, which was skipped`,
+            });
             ctx.log(`${label} is skipped: it depends on ${item.label}`, 'warn');
           }
           return null;
@@ -505,23 +882,45 @@ export class PlanRunner {
   }
 
   /** The work of one object: its own durable task, started once, waited for, resumed if it stopped. */
-  async #object(ctx: TaskContext, run: PlanRunRow, item: StoredItem, user: SessionUser): Promise<{ taskId: number | null; dataLossSec: number | null }> {
+  async #object(
+    ctx: TaskContext,
+    run: PlanRunRow,
+    item: StoredItem,
+    user: SessionUser,
+  ): Promise<{ taskId: number | null; dataLossSec: number | null }> {
     const kind = run.kind as RunKind;
     const direction = run.direction as RunDirection;
     const row = this.#items(run.id).find((i) => i.objectKey === item.objectKey)!;
-    this.#setItem(run.id, item.objectKey, { state: 'running', error: null, startedAt: row.startedAt ?? new Date(this.clock.now()), finishedAt: null });
+    this.#setItem(run.id, item.objectKey, {
+      state: 'running',
+      error: null,
+      startedAt: row.startedAt ?? new Date(this.clock.now()),
+      finishedAt: null,
+    });
     let childId = row.childTaskId ?? this.#adopt(run, item);
     let child = childId ? this.tasks.get(childId) : undefined;
-    if (child && (child.state === 'rolled-back' || (ENDED_FAILED.includes(child.state) && !this.tasks.recovery(child.id)?.resume.ok))) {
-      const why = child.state === 'rolled-back' ? 'it was rolled back' : this.tasks.recovery(child.id)?.resume.reason;
-      ctx.log(`task #${child.id} of ${item.label} cannot go on (${why}); starting the object's work again`, 'warn');
+    if (
+      child &&
+      (child.state === 'rolled-back' ||
+        (ENDED_FAILED.includes(child.state) && !this.tasks.recovery(child.id)?.resume.ok))
+    ) {
+      const why =
+        child.state === 'rolled-back' ? 'it was rolled back' : this.tasks.recovery(child.id)?.resume.reason;
+      ctx.log(
+        `task #${child.id} of ${item.label} cannot go on (${why}); starting the object's work again`,
+        'warn',
+      );
       child = undefined;
     }
     if (!child) {
       const started = await this.#startChild(run, item, kind, direction, user);
       if (!started) {
         ctx.log(`${item.label}: nothing to do`);
-        this.#setItem(run.id, item.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()), dataLossSec: 0 });
+        this.#setItem(run.id, item.objectKey, {
+          state: 'done',
+          finishedAt: new Date(this.clock.now()),
+          dataLossSec: 0,
+        });
         return { taskId: null, dataLossSec: 0 };
       }
       child = started;
@@ -545,25 +944,52 @@ export class PlanRunner {
       ctx.signal.removeEventListener('abort', onAbort);
     }
     ctx.throwIfCancelled();
-    if (ended.state !== 'finished') throw new AppError('COMMAND_FAILED', `task #${ended.id} "${ended.name}" ${ended.state}${ended.error ? `: ${ended.error}` : ''}`);
+    if (ended.state !== 'finished')
+      throw new AppError(
+        'COMMAND_FAILED',
+        `task #${ended.id} "${ended.name}" ${ended.state}${ended.error ? `: ${ended.error}` : ''}`,
+      );
     const point = kind === 'reprotect' ? null : recoveryPointOf(ended, this.tasks.steps(ended.id));
     const dataLossSec = !point ? 0 : point.planned ? 0 : measuredLoss(run.startedAt.getTime(), point.at);
     let readyAt: Date | null = null;
-    if (item.kind === 'replica' && kind !== 'reprotect') readyAt = await this.#ready(ctx, item, this.#failedOverVm(item, ended));
-    this.#setItem(run.id, item.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()), readyAt, recoveryPointAt: point?.at ? new Date(point.at) : null, dataLossSec });
+    if (item.kind === 'replica' && kind !== 'reprotect')
+      readyAt = await this.#ready(ctx, item, this.#failedOverVm(item, ended));
+    this.#setItem(run.id, item.objectKey, {
+      state: 'done',
+      finishedAt: new Date(this.clock.now()),
+      readyAt,
+      recoveryPointAt: point?.at ? new Date(point.at) : null,
+      dataLossSec,
+    });
     return { taskId: childId, dataLossSec };
   }
 
   /** One object of a test failover: its clones (or copies) and its test VM, ready. */
   async #testObject(ctx: TaskContext, run: PlanRunRow, item: StoredItem): Promise<void> {
     const row = this.#items(run.id).find((i) => i.objectKey === item.objectKey)!;
-    this.#setItem(run.id, item.objectKey, { state: 'running', error: null, startedAt: row.startedAt ?? new Date(this.clock.now()), finishedAt: null });
+    this.#setItem(run.id, item.objectKey, {
+      state: 'running',
+      error: null,
+      startedAt: row.startedAt ?? new Date(this.clock.now()),
+      finishedAt: null,
+    });
     const options = run.options ?? { network: { kind: 'none' } };
-    const res = await this.tests.test(ctx, run.id, item, options, (row.created as TestCreated | null) ?? null, (created) => this.#setItem(run.id, item.objectKey, { created }));
+    const res = await this.tests.test(
+      ctx,
+      run.id,
+      item,
+      options,
+      (row.created as TestCreated | null) ?? null,
+      (created) => this.#setItem(run.id, item.objectKey, { created }),
+    );
     let readyAt: Date | null = null;
     if (item.kind === 'replica') {
       const t = this.tests.testVm(run.id, item);
-      readyAt = await this.#ready(ctx, item, { ...t, note: `as its master is`, tcp: options.network.kind !== 'none' });
+      readyAt = await this.#ready(ctx, item, {
+        ...t,
+        note: `as its master is`,
+        tcp: options.network.kind !== 'none',
+      });
     }
     this.#setItem(run.id, item.objectKey, {
       state: 'done',
@@ -583,7 +1009,11 @@ export class PlanRunner {
         ctx.skip(cleanupStep(it), 'cleaned up');
         continue;
       }
-      this.#setItem(run.id, it.objectKey, { state: 'running', error: null, startedAt: it.startedAt ?? new Date(this.clock.now()) });
+      this.#setItem(run.id, it.objectKey, {
+        state: 'running',
+        error: null,
+        startedAt: it.startedAt ?? new Date(this.clock.now()),
+      });
       try {
         await ctx.step(cleanupStep(it), async () => {
           const created = it.created as TestCreated | null;
@@ -591,12 +1021,20 @@ export class PlanRunner {
           await this.tests.cleanup(ctx, created);
         });
       } catch (e) {
-        this.#setItem(run.id, it.objectKey, { state: 'failed', error: errorMessage(e), finishedAt: new Date(this.clock.now()) });
+        this.#setItem(run.id, it.objectKey, {
+          state: 'failed',
+          error: errorMessage(e),
+          finishedAt: new Date(this.clock.now()),
+        });
         throw e;
       }
       this.#setItem(run.id, it.objectKey, { state: 'done', finishedAt: new Date(this.clock.now()) });
     }
-    this.db.update(planRuns).set({ cleanedAt: new Date(this.clock.now()) }).where(eq(planRuns.id, run.ofRunId!)).run();
+    this.db
+      .update(planRuns)
+      .set({ cleanedAt: new Date(this.clock.now()) })
+      .where(eq(planRuns.id, run.ofRunId!))
+      .run();
     return { cleaned: items.filter((i) => i.created).length };
   }
 
@@ -606,21 +1044,44 @@ export class PlanRunner {
     const kind = run.kind as RunKind;
     const { from, to } = this.#sides(item, run.direction as RunDirection);
     let want: { kinds: string[]; target: string };
-    if (item.kind === 'replica') want = { kinds: kind === 'reprotect' ? ['replica.reinit'] : ['replica.failover'], target: replicaLock(item.replicaId!) };
+    if (item.kind === 'replica')
+      want = {
+        kinds: kind === 'reprotect' ? ['replica.reinit'] : ['replica.failover'],
+        target: replicaLock(item.replicaId!),
+      };
     else {
-      const scope = { pool: item.pool!, namespace: item.namespace || undefined, image: item.image ?? undefined };
-      want = kind === 'reprotect' ? { kinds: ['ceph.resync'], target: cephLock(from, scope) } : { kinds: ['ceph.failover'], target: cephLock(to, scope) };
+      const scope = {
+        pool: item.pool!,
+        namespace: item.namespace || undefined,
+        image: item.image ?? undefined,
+      };
+      want =
+        kind === 'reprotect'
+          ? { kinds: ['ceph.resync'], target: cephLock(from, scope) }
+          : { kinds: ['ceph.failover'], target: cephLock(to, scope) };
     }
     const t = this.db
       .select({ id: tasksTable.id })
       .from(tasksTable)
-      .where(and(inArray(tasksTable.kind, want.kinds), eq(tasksTable.target, want.target), gt(tasksTable.id, run.taskId)))
+      .where(
+        and(
+          inArray(tasksTable.kind, want.kinds),
+          eq(tasksTable.target, want.target),
+          gt(tasksTable.id, run.taskId),
+        ),
+      )
       .orderBy(desc(tasksTable.id))
       .get();
     return t?.id ?? null;
   }
 
-  async #startChild(run: PlanRunRow, item: StoredItem, kind: RunKind, direction: RunDirection, user: SessionUser): Promise<TaskRow | null> {
+  async #startChild(
+    run: PlanRunRow,
+    item: StoredItem,
+    kind: RunKind,
+    direction: RunDirection,
+    user: SessionUser,
+  ): Promise<TaskRow | null> {
     const { from, to } = this.#sides(item, direction);
     if (item.kind === 'replica') {
       const r = this.replicas.row(item.replicaId!);
@@ -628,16 +1089,38 @@ export class PlanRunner {
         if (r.state !== 'reinit-required') return null;
         return this.failover.reinit(r.id, { confirm: r.vmName }, user);
       }
-      return this.failover.failover(r.id, { confirm: r.vmName, mode: kind === 'planned' ? 'planned' : 'forced' }, user);
+      return this.failover.failover(
+        r.id,
+        { confirm: r.vmName, mode: kind === 'planned' ? 'planned' : 'forced' },
+        user,
+      );
     }
-    const input = { fromSiteId: from, toSiteId: to, pool: item.pool!, namespace: item.namespace ?? '', image: item.image ?? undefined };
+    const input = {
+      fromSiteId: from,
+      toSiteId: to,
+      pool: item.pool!,
+      namespace: item.namespace ?? '',
+      image: item.image ?? undefined,
+    };
     if (kind === 'reprotect') {
       const split = await this.#primaryOnBoth(input);
       if (!split.length) return null;
-      return this.cephFailover.resync({ staleSiteId: from, goodSiteId: to, pool: input.pool, namespace: input.namespace, image: input.image }, { confirm: confirmWord(input) }, user);
+      return this.cephFailover.resync(
+        {
+          staleSiteId: from,
+          goodSiteId: to,
+          pool: input.pool,
+          namespace: input.namespace,
+          image: input.image,
+        },
+        { confirm: confirmWord(input) },
+        user,
+      );
     }
     const checked = (run.prechecks as RunPrecheck | null)?.items.find((i) => i.objectKey === item.objectKey);
-    const confirmSplitBrain = (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true && (checked?.splitBrainRisk ?? 0) > 0;
+    const confirmSplitBrain =
+      (this.tasks.get(run.taskId!)?.params as RunParams | undefined)?.confirmSplitBrain === true &&
+      (checked?.splitBrainRisk ?? 0) > 0;
     // The mode the operator confirmed: a planned run whose primary cluster stopped answering since
     // its pre-checks is refused (as a replica's planned failover is), never force-promoted.
     // The run's start asked both clusters moments ago: a first-group object's plan at most
@@ -646,7 +1129,17 @@ export class PlanRunner {
     const k = this.#kept.get(run.id)?.get(item.objectKey);
     this.#kept.get(run.id)?.delete(item.objectKey);
     const plan = k && this.clock.now() - k.at <= KEPT_PLAN_MS ? k.plan : undefined;
-    return this.cephFailover.failover(input, { confirm: confirmWord(input), unplanned: kind === 'disaster', confirmSplitBrain: confirmSplitBrain || undefined, expectMode: kind === 'disaster' ? 'unplanned' : 'planned', plan }, user);
+    return this.cephFailover.failover(
+      input,
+      {
+        confirm: confirmWord(input),
+        unplanned: kind === 'disaster',
+        confirmSplitBrain: confirmSplitBrain || undefined,
+        expectMode: kind === 'disaster' ? 'unplanned' : 'planned',
+        plan,
+      },
+      user,
+    );
   }
 
   /** Where a failed-over VM runs, for its readiness check. */
@@ -655,7 +1148,14 @@ export class PlanRunner {
     const p = (failover.params ?? {}) as { masterState?: string | null; fromSiteId?: number };
     // The failover's own rule for starting the VM paused (its step "Start the VM").
     const paused = (p.masterState ?? r.vmDefinition?.state) === 'paused';
-    return { node: this.replicas.node(r.sourceSiteId), siteId: r.sourceSiteId, vm: r.vmName, paused, note: `as it was on ${p.fromSiteId ? this.sites.nameOf(p.fromSiteId) : 'its master'}`, tcp: true };
+    return {
+      node: this.replicas.node(r.sourceSiteId),
+      siteId: r.sourceSiteId,
+      vm: r.vmName,
+      paused,
+      note: `as it was on ${p.fromSiteId ? this.sites.nameOf(p.fromSiteId) : 'its master'}`,
+      tcp: true,
+    };
   }
 
   /**
@@ -663,7 +1163,11 @@ export class PlanRunner {
    * TCP port answers from its node. A VM started paused (as its master was) counts as started
    * when paused.
    */
-  async #ready(ctx: TaskContext, item: StoredItem, vm: { node: NodeAdapter; siteId: number; vm: string; paused: boolean; note: string; tcp: boolean }): Promise<Date> {
+  async #ready(
+    ctx: TaskContext,
+    item: StoredItem,
+    vm: { node: NodeAdapter; siteId: number; vm: string; paused: boolean; note: string; tcp: boolean },
+  ): Promise<Date> {
     const { node } = vm;
     const where = this.sites.nameOf(vm.siteId);
     let pausedNoted = false;
@@ -672,7 +1176,10 @@ export class PlanRunner {
       await sleep(item.waitAfterStartSec * 1000, ctx.signal);
     }
     const tcp = vm.tcp ? item.readiness?.tcp : null;
-    if (item.readiness?.tcp && !vm.tcp) ctx.log(`${item.label}: the TCP check of ${item.readiness.tcp.host}:${item.readiness.tcp.port} is left out: ${vm.vm} has no network interface`);
+    if (item.readiness?.tcp && !vm.tcp)
+      ctx.log(
+        `${item.label}: the TCP check of ${item.readiness.tcp.host}:${item.readiness.tcp.port} is left out: ${vm.vm} has no network interface`,
+      );
     const timeoutMs = (item.readiness?.timeoutSec ?? 120) * 1000;
     const deadline = this.clock.now() + timeoutMs;
     let why = '';
@@ -695,14 +1202,16 @@ export class PlanRunner {
         why = errorMessage(e);
       }
       if (!why) return new Date(this.clock.now());
-      if (this.clock.now() >= deadline) throw new AppError('TIMEOUT', `${item.label} is not ready after ${timeoutMs / 1000} s: ${why}`);
+      if (this.clock.now() >= deadline)
+        throw new AppError('TIMEOUT', `${item.label} is not ready after ${timeoutMs / 1000} s: ${why}`);
       await sleep(1000, ctx.signal);
     }
   }
 
   /** The plan_runs row of a task (for the task page's link to its report). */
   runOfTask(taskId: number): number | null {
-    return this.db.select({ id: planRuns.id }).from(planRuns).where(eq(planRuns.taskId, taskId)).get()?.id ?? null;
+    return (
+      this.db.select({ id: planRuns.id }).from(planRuns).where(eq(planRuns.taskId, taskId)).get()?.id ?? null
+    );
   }
-
 }

@@ -1,10 +1,26 @@
 import { and, asc, desc, eq, inArray, isNull, ne } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { planRuns, recoveryPlanItems, recoveryPlans, replicas, sites, tasks, type RecoveryPlanItemRow } from '../../db/schema';
+import {
+  planRuns,
+  recoveryPlanItems,
+  recoveryPlans,
+  replicas,
+  sites,
+  tasks,
+  type RecoveryPlanItemRow,
+} from '../../db/schema';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
 import { AppError } from '../../core/errors';
-import { checkPlanShape, itemLabel, keysOverlap, objectKey, planInputSchema, type PlanInput, type PlanItemInput } from './rules';
+import {
+  checkPlanShape,
+  itemLabel,
+  keysOverlap,
+  objectKey,
+  planInputSchema,
+  type PlanInput,
+  type PlanItemInput,
+} from './rules';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 interface CheckedItem {
@@ -45,7 +61,14 @@ export interface PlanView {
   createdAt: number;
   updatedAt: number | null;
   items: PlanItemView[];
-  lastRun: { id: number; kind: string; direction: string; state: string | null; startedAt: number; taskId: number | null } | null;
+  lastRun: {
+    id: number;
+    kind: string;
+    direction: string;
+    state: string | null;
+    startedAt: number;
+    taskId: number | null;
+  } | null;
   /** A test failover whose cleanup has not finished: its VMs and clones are still there. */
   openTest: { runId: number; startedAt: number } | null;
 }
@@ -58,8 +81,20 @@ export class RecoveryPlans {
   ) {}
 
   #names() {
-    const siteNames = new Map(this.db.select({ id: sites.id, name: sites.name }).from(sites).all().map((s) => [s.id, s.name]));
-    const reps = new Map(this.db.select({ id: replicas.id, vmName: replicas.vmName, name: replicas.name }).from(replicas).all().map((r) => [r.id, r]));
+    const siteNames = new Map(
+      this.db
+        .select({ id: sites.id, name: sites.name })
+        .from(sites)
+        .all()
+        .map((s) => [s.id, s.name]),
+    );
+    const reps = new Map(
+      this.db
+        .select({ id: replicas.id, vmName: replicas.vmName, name: replicas.name })
+        .from(replicas)
+        .all()
+        .map((r) => [r.id, r]),
+    );
     return {
       site: (id: number) => siteNames.get(id) ?? `site #${id}`,
       replica: (id: number) => reps.get(id)?.vmName ?? `replica #${id} (deleted)`,
@@ -69,17 +104,47 @@ export class RecoveryPlans {
 
   #itemInput(r: RecoveryPlanItemRow): PlanItemInput {
     return r.kind === 'replica'
-      ? { kind: 'replica', replicaId: r.replicaId!, group: r.groupNo, dependsOn: r.dependsOn, waitAfterStartSec: r.waitAfterStartSec, readiness: r.readiness ? { tcp: r.readiness.tcp ?? null, timeoutSec: r.readiness.timeoutSec } : null }
-      : { kind: 'rbd', protectedSiteId: r.protectedSiteId, recoverySiteId: r.recoverySiteId, pool: r.pool!, namespace: r.namespace ?? '', image: r.image ?? undefined, group: r.groupNo, dependsOn: r.dependsOn };
+      ? {
+          kind: 'replica',
+          replicaId: r.replicaId!,
+          group: r.groupNo,
+          dependsOn: r.dependsOn,
+          waitAfterStartSec: r.waitAfterStartSec,
+          readiness: r.readiness
+            ? { tcp: r.readiness.tcp ?? null, timeoutSec: r.readiness.timeoutSec }
+            : null,
+        }
+      : {
+          kind: 'rbd',
+          protectedSiteId: r.protectedSiteId,
+          recoverySiteId: r.recoverySiteId,
+          pool: r.pool!,
+          namespace: r.namespace ?? '',
+          image: r.image ?? undefined,
+          group: r.groupNo,
+          dependsOn: r.dependsOn,
+        };
   }
 
   #view(planId: number): PlanView {
     const p = this.db.select().from(recoveryPlans).where(eq(recoveryPlans.id, planId)).get();
     if (!p) throw new AppError('NOT_FOUND', `recovery plan #${planId} does not exist`);
     const names = this.#names();
-    const items = this.db.select().from(recoveryPlanItems).where(eq(recoveryPlanItems.planId, planId)).orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position)).all();
+    const items = this.db
+      .select()
+      .from(recoveryPlanItems)
+      .where(eq(recoveryPlanItems.planId, planId))
+      .orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position))
+      .all();
     const last = this.db
-      .select({ id: planRuns.id, kind: planRuns.kind, direction: planRuns.direction, startedAt: planRuns.startedAt, taskId: planRuns.taskId, state: tasks.state })
+      .select({
+        id: planRuns.id,
+        kind: planRuns.kind,
+        direction: planRuns.direction,
+        startedAt: planRuns.startedAt,
+        taskId: planRuns.taskId,
+        state: tasks.state,
+      })
       .from(planRuns)
       .leftJoin(tasks, eq(tasks.id, planRuns.taskId))
       .where(eq(planRuns.planId, planId))
@@ -115,9 +180,23 @@ export class RecoveryPlans {
         readiness: r.readiness,
         dependsOn: r.dependsOn,
       })),
-      lastRun: last ? { id: last.id, kind: last.kind, direction: last.direction, state: last.state, startedAt: last.startedAt.getTime(), taskId: last.taskId } : null,
+      lastRun: last
+        ? {
+            id: last.id,
+            kind: last.kind,
+            direction: last.direction,
+            state: last.state,
+            startedAt: last.startedAt.getTime(),
+            taskId: last.taskId,
+          }
+        : null,
       openTest: ((t) => (t ? { runId: t.id, startedAt: t.startedAt.getTime() } : null))(
-        this.db.select({ id: planRuns.id, startedAt: planRuns.startedAt }).from(planRuns).where(and(eq(planRuns.planId, planId), eq(planRuns.kind, 'test'), isNull(planRuns.cleanedAt))).orderBy(desc(planRuns.id)).get(),
+        this.db
+          .select({ id: planRuns.id, startedAt: planRuns.startedAt })
+          .from(planRuns)
+          .where(and(eq(planRuns.planId, planId), eq(planRuns.kind, 'test'), isNull(planRuns.cleanedAt)))
+          .orderBy(desc(planRuns.id))
+          .get(),
       ),
     };
   }
@@ -138,8 +217,20 @@ export class RecoveryPlans {
   /** The plan as its form edits it. */
   input(id: number): PlanInput {
     const v = this.#view(id);
-    const rows = this.db.select().from(recoveryPlanItems).where(eq(recoveryPlanItems.planId, id)).orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position)).all();
-    return { name: v.name, description: v.description, maxParallel: v.maxParallel, questionTimeoutSec: v.questionTimeoutSec, questionDefault: v.questionDefault, items: rows.map((r) => this.#itemInput(r)) };
+    const rows = this.db
+      .select()
+      .from(recoveryPlanItems)
+      .where(eq(recoveryPlanItems.planId, id))
+      .orderBy(asc(recoveryPlanItems.groupNo), asc(recoveryPlanItems.position))
+      .all();
+    return {
+      name: v.name,
+      description: v.description,
+      maxParallel: v.maxParallel,
+      questionTimeoutSec: v.questionTimeoutSec,
+      questionDefault: v.questionDefault,
+      items: rows.map((r) => this.#itemInput(r)),
+    };
   }
 
   /**
@@ -149,7 +240,13 @@ export class RecoveryPlans {
    */
   #check(input: PlanInput, exceptPlanId?: number): CheckedItem[] {
     checkPlanShape(input);
-    const kinds = new Map(this.db.select({ id: sites.id, kind: sites.kind, name: sites.name }).from(sites).all().map((s) => [s.id, s]));
+    const kinds = new Map(
+      this.db
+        .select({ id: sites.id, kind: sites.kind, name: sites.name })
+        .from(sites)
+        .all()
+        .map((s) => [s.id, s]),
+    );
     const others = this.db
       .select({ key: recoveryPlanItems.objectKey, plan: recoveryPlans.name })
       .from(recoveryPlanItems)
@@ -161,7 +258,12 @@ export class RecoveryPlans {
           this.db
             .select()
             .from(replicas)
-            .where(inArray(replicas.id, input.items.flatMap((i) => (i.kind === 'replica' ? [i.replicaId] : []))))
+            .where(
+              inArray(
+                replicas.id,
+                input.items.flatMap((i) => (i.kind === 'replica' ? [i.replicaId] : [])),
+              ),
+            )
             .all()
             .map((r) => [r.id, r]),
         )
@@ -169,27 +271,54 @@ export class RecoveryPlans {
     return input.items.map((item, i) => {
       const key = objectKey(item);
       const taken = others.find((o) => keysOverlap(o.key, key));
-      if (taken) throw AppError.invalid(`items.${i}`, `${taken.key === key ? 'this object' : 'an object overlapping this one'} is already in plan "${taken.plan}": an object is in one plan only`);
+      if (taken)
+        throw AppError.invalid(
+          `items.${i}`,
+          `${taken.key === key ? 'this object' : 'an object overlapping this one'} is already in plan "${taken.plan}": an object is in one plan only`,
+        );
       if (item.kind === 'replica') {
         const r = reps.get(item.replicaId);
         if (!r) throw AppError.invalid(`items.${i}.replicaId`, `replica #${item.replicaId} does not exist`);
-        if (r.state === 'reinit-required' || r.state === 'reinit-running') throw AppError.invalid(`items.${i}.replicaId`, `the replica of ${r.vmName} is not protecting it now (${r.state}): reinitialise it first`);
-        if (item.dependsOn.some((d) => !d.startsWith('rbd:'))) throw AppError.invalid(`items.${i}.dependsOn`, 'a VM can depend on RBD pools, namespaces or images (the storage of its disks)');
+        if (r.state === 'reinit-required' || r.state === 'reinit-running')
+          throw AppError.invalid(
+            `items.${i}.replicaId`,
+            `the replica of ${r.vmName} is not protecting it now (${r.state}): reinitialise it first`,
+          );
+        if (item.dependsOn.some((d) => !d.startsWith('rbd:')))
+          throw AppError.invalid(
+            `items.${i}.dependsOn`,
+            'a VM can depend on RBD pools, namespaces or images (the storage of its disks)',
+          );
         return { item, key, protectedSiteId: r.sourceSiteId, recoverySiteId: r.targetSiteId };
       }
-      for (const [field, id] of [['protectedSiteId', item.protectedSiteId], ['recoverySiteId', item.recoverySiteId]] as const) {
+      for (const [field, id] of [
+        ['protectedSiteId', item.protectedSiteId],
+        ['recoverySiteId', item.recoverySiteId],
+      ] as const) {
         const s = kinds.get(id);
         if (!s) throw AppError.invalid(`items.${i}.${field}`, `site #${id} does not exist`);
-        if (s.kind !== 'ceph') throw AppError.invalid(`items.${i}.${field}`, `${s.name} is not a Ceph cluster`);
+        if (s.kind !== 'ceph')
+          throw AppError.invalid(`items.${i}.${field}`, `${s.name} is not a Ceph cluster`);
       }
-      if (item.dependsOn.length) throw AppError.invalid(`items.${i}.dependsOn`, 'RBD items fail over first; only VMs depend on others');
+      if (item.dependsOn.length)
+        throw AppError.invalid(
+          `items.${i}.dependsOn`,
+          'RBD items fail over first; only VMs depend on others',
+        );
       return { item, key, protectedSiteId: item.protectedSiteId, recoverySiteId: item.recoverySiteId };
     });
   }
 
   #nameFree(name: string, exceptId?: number) {
-    const same = this.db.select({ id: recoveryPlans.id }).from(recoveryPlans).where(eq(recoveryPlans.name, name)).get();
-    if (same && same.id !== exceptId) throw new AppError('ALREADY_EXISTS', `a recovery plan named ${name} already exists`, { fields: [{ field: 'name', message: 'a plan with this name exists' }] });
+    const same = this.db
+      .select({ id: recoveryPlans.id })
+      .from(recoveryPlans)
+      .where(eq(recoveryPlans.name, name))
+      .get();
+    if (same && same.id !== exceptId)
+      throw new AppError('ALREADY_EXISTS', `a recovery plan named ${name} already exists`, {
+        fields: [{ field: 'name', message: 'a plan with this name exists' }],
+      });
   }
 
   #writeItems(tx: Tx, planId: number, checked: CheckedItem[]) {
@@ -223,7 +352,15 @@ export class RecoveryPlans {
     const id = this.db.transaction((tx) => {
       const p = tx
         .insert(recoveryPlans)
-        .values({ name: input.name, description: input.description, maxParallel: input.maxParallel, questionTimeoutSec: input.questionTimeoutSec, questionDefault: input.questionDefault, createdBy: user.username, createdAt: new Date(this.clock.now()) })
+        .values({
+          name: input.name,
+          description: input.description,
+          maxParallel: input.maxParallel,
+          questionTimeoutSec: input.questionTimeoutSec,
+          questionDefault: input.questionDefault,
+          createdBy: user.username,
+          createdAt: new Date(this.clock.now()),
+        })
         .returning({ id: recoveryPlans.id })
         .get();
       this.#writeItems(tx, p.id, checked);
@@ -240,7 +377,14 @@ export class RecoveryPlans {
     const checked = this.#check(input, id);
     this.db.transaction((tx) => {
       tx.update(recoveryPlans)
-        .set({ name: input.name, description: input.description, maxParallel: input.maxParallel, questionTimeoutSec: input.questionTimeoutSec, questionDefault: input.questionDefault, updatedAt: new Date(this.clock.now()) })
+        .set({
+          name: input.name,
+          description: input.description,
+          maxParallel: input.maxParallel,
+          questionTimeoutSec: input.questionTimeoutSec,
+          questionDefault: input.questionDefault,
+          updatedAt: new Date(this.clock.now()),
+        })
         .where(eq(recoveryPlans.id, id))
         .run();
       this.#writeItems(tx, id, checked);
@@ -262,11 +406,20 @@ export class RecoveryPlans {
     const running = this.db
       .select({ id: planRuns.id, taskId: planRuns.taskId })
       .from(planRuns)
-      .where(and(eq(planRuns.planId, id), inArray(planRuns.kind, ['planned', 'disaster', 'reprotect', 'test', 'test-cleanup'])))
+      .where(
+        and(
+          eq(planRuns.planId, id),
+          inArray(planRuns.kind, ['planned', 'disaster', 'reprotect', 'test', 'test-cleanup']),
+        ),
+      )
       .orderBy(desc(planRuns.id))
       .limit(1)
       .get();
-    if (running && this.runActive?.(running.id)) throw new AppError('CONFLICT', `the plan has a run in progress (task #${running.taskId}); it can be ${what} once the run has ended`);
+    if (running && this.runActive?.(running.id))
+      throw new AppError(
+        'CONFLICT',
+        `the plan has a run in progress (task #${running.taskId}); it can be ${what} once the run has ended`,
+      );
   }
 
   /** Set by the runner: whether a run's task is still active. */

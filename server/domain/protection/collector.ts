@@ -29,7 +29,8 @@ export class ProtectionCollector {
   #timer: ReturnType<typeof setInterval> | null = null;
   #running: Promise<CollectResult> | null = null;
   /** Called with a failed collect's error (console.warn by default). */
-  onError: (e: unknown) => void = (e) => console.warn(`[tandem] protection collect failed: ${errorMessage(e)}`);
+  onError: (e: unknown) => void = (e) =>
+    console.warn(`[tandem] protection collect failed: ${errorMessage(e)}`);
 
   constructor(
     readonly samples: ProtectionSamples,
@@ -46,7 +47,10 @@ export class ProtectionCollector {
 
   /** How long a collect waits for a cluster before using its last answer. */
   get waitMs(): number {
-    return Math.min(20_000, Math.max(1_000, Math.floor((this.#intervalMs ?? DEFAULT_COLLECT_INTERVAL_MS) / 2)));
+    return Math.min(
+      20_000,
+      Math.max(1_000, Math.floor((this.#intervalMs ?? DEFAULT_COLLECT_INTERVAL_MS) / 2)),
+    );
   }
   #intervalMs: number | null = null;
 
@@ -62,7 +66,11 @@ export class ProtectionCollector {
     for (const site of this.deps.sites.list().filter((s) => s.kind === 'ceph')) {
       try {
         const v = await this.deps.ceph.status(site.id, { waitMs: this.waitMs, freshSince: since });
-        clusters.push({ siteId: site.id, state: v.state, cliCalls: v.askedAt === null && v.at !== null && v.at >= since ? v.cliCalls : 0 });
+        clusters.push({
+          siteId: site.id,
+          state: v.state,
+          cliCalls: v.askedAt === null && v.at !== null && v.at >= since ? v.cliCalls : 0,
+        });
       } catch (e) {
         clusters.push({ siteId: site.id, state: `failed: ${errorMessage(e)}`, cliCalls: 0 });
       }
@@ -71,7 +79,12 @@ export class ProtectionCollector {
     const objects = await this.deps.objects();
     const rows: SampleInput[] = objects
       .filter((o) => o.kind !== 'vm' && o.health !== 'unprotected')
-      .map((o) => ({ subject: o.subject, windowSec: o.windowSec, bytesPerSecond: o.bytesPerSecond, syncSeconds: o.syncSeconds }));
+      .map((o) => ({
+        subject: o.subject,
+        windowSec: o.windowSec,
+        bytesPerSecond: o.bytesPerSecond,
+        syncSeconds: o.syncSeconds,
+      }));
     const samples = this.samples.record(rows, now);
     const compacted = await this.compact(now);
     return { at: now, clusters, samples, compacted, ms: performance.now() - started };
@@ -98,7 +111,12 @@ export class ProtectionCollector {
   /** The chart series of one object, with its RPO (null when the object is not known now). */
   async series(subject: string, range: { from: number; to: number }) {
     const obj = (await this.deps.objects()).find((o) => o.subject === subject);
-    return { ...this.samples.series(subject, range, obj?.rpoSec ?? null), name: obj?.name ?? null, kind: obj?.kind ?? null, href: obj?.href ?? null };
+    return {
+      ...this.samples.series(subject, range, obj?.rpoSec ?? null),
+      name: obj?.name ?? null,
+      kind: obj?.kind ?? null,
+      href: obj?.href ?? null,
+    };
   }
 
   /** Collects every `intervalMs` (the first at once); a collect still running skips the next tick. */

@@ -28,7 +28,9 @@ export function cephTime(s: string | null): number | null {
 export function cephCtime(s: string | null): number | null {
   if (!s) return null;
   const m = /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/.exec(s.trim());
-  const month = m ? ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(m[1]!) : -1;
+  const month = m
+    ? ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(m[1]!)
+    : -1;
   if (!m || month < 0) return null;
   return Date.UTC(+m[6]!, month, +m[2]!, +m[3]!, +m[4]!, +m[5]!);
 }

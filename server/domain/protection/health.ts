@@ -5,7 +5,10 @@ import type { ProtectionHealth } from './types';
  * Health of a protected object from its data-loss window and RPO: `ok` within the RPO,
  * `warning` beyond it, `breach` beyond twice the RPO, `unknown` without a measure.
  */
-export function protectionHealth(windowSec: number | null, rpoSec: number): Exclude<ProtectionHealth, 'unprotected'> {
+export function protectionHealth(
+  windowSec: number | null,
+  rpoSec: number,
+): Exclude<ProtectionHealth, 'unprotected'> {
   if (windowSec === null) return 'unknown';
   if (windowSec > 2 * rpoSec) return 'breach';
   if (windowSec > rpoSec) return 'warning';
@@ -29,15 +32,36 @@ export function imageLossWindow(o: {
 }): { seconds: number | null; from: number | null; reason: string | null } {
   if (o.mode === 'journal') {
     const behind = o.entriesBehind;
-    if (behind === null || behind === undefined) return { seconds: null, from: null, reason: 'journal mode: rbd-mirror reports no entries behind the primary (not replaying, or not reported yet)' };
+    if (behind === null || behind === undefined)
+      return {
+        seconds: null,
+        from: null,
+        reason:
+          'journal mode: rbd-mirror reports no entries behind the primary (not replaying, or not reported yet)',
+      };
     if (behind === 0) return { seconds: 0, from: o.now, reason: null };
     const rate = o.entriesPerSecond ?? 0;
-    if (rate <= 0) return { seconds: null, from: null, reason: `journal mode: ${behind} entries behind the primary and no replay rate reported, so the time they cover cannot be computed` };
+    if (rate <= 0)
+      return {
+        seconds: null,
+        from: null,
+        reason: `journal mode: ${behind} entries behind the primary and no replay rate reported, so the time they cover cannot be computed`,
+      };
     const seconds = Math.ceil(behind / rate);
     return { seconds, from: o.now - seconds * 1000, reason: null };
   }
-  if (o.lastSyncedAt === null) return { seconds: null, from: null, reason: 'no mirror snapshot has been reported copied yet (rbd-mirror has not reported a sync since it started)' };
-  return { seconds: Math.max(0, Math.round((o.now - o.lastSyncedAt) / 1000)), from: o.lastSyncedAt, reason: null };
+  if (o.lastSyncedAt === null)
+    return {
+      seconds: null,
+      from: null,
+      reason:
+        'no mirror snapshot has been reported copied yet (rbd-mirror has not reported a sync since it started)',
+    };
+  return {
+    seconds: Math.max(0, Math.round((o.now - o.lastSyncedAt) / 1000)),
+    from: o.lastSyncedAt,
+    reason: null,
+  };
 }
 
 /**
@@ -45,7 +69,13 @@ export function imageLossWindow(o: {
  * recovery point is expected at `nextRecoveryAt` (the next sync's end, the next mirror snapshot
  * copied). Null when it comes in time, or the window is already beyond the RPO.
  */
-export function predictedBreach(o: { now: number; recoveryPointAt: number | null; rpoSec: number; nextRecoveryAt: number | null; why: string }): { at: number; reason: string } | null {
+export function predictedBreach(o: {
+  now: number;
+  recoveryPointAt: number | null;
+  rpoSec: number;
+  nextRecoveryAt: number | null;
+  why: string;
+}): { at: number; reason: string } | null {
   if (o.recoveryPointAt === null || o.nextRecoveryAt === null) return null;
   const crossesAt = o.recoveryPointAt + o.rpoSec * 1000;
   if (crossesAt <= o.now) return null;
@@ -57,7 +87,9 @@ export function predictedBreach(o: { now: number; recoveryPointAt: number | null
  * The linear trend of a series of (time, value) points (least squares): value per millisecond
  * and the value at `at`. Null with fewer than three points or no spread in time.
  */
-export function trend(points: readonly { at: number; value: number }[]): { slope: number; valueAt: (at: number) => number } | null {
+export function trend(
+  points: readonly { at: number; value: number }[],
+): { slope: number; valueAt: (at: number) => number } | null {
   if (points.length < 3) return null;
   const n = points.length;
   const mx = points.reduce((s, p) => s + p.at, 0) / n;
@@ -78,8 +110,16 @@ export function trend(points: readonly { at: number; value: number }[]): { slope
  * `nextSyncAt` (or now, when due) and takes about as long as the recent ones — longer when their
  * durations are rising (the trend, projected to the next sync).
  */
-export function replicaNextRecovery(o: { now: number; nextSyncAt: number | null; enabled: boolean; recentSyncs: readonly { at: number; seconds: number }[]; sleepTimeSec: number; rpoSec: number }): { at: number | null; why: string } {
-  if (!o.enabled) return { at: null, why: 'replication is paused: no new recovery point until it is resumed' };
+export function replicaNextRecovery(o: {
+  now: number;
+  nextSyncAt: number | null;
+  enabled: boolean;
+  recentSyncs: readonly { at: number; seconds: number }[];
+  sleepTimeSec: number;
+  rpoSec: number;
+}): { at: number | null; why: string } {
+  if (!o.enabled)
+    return { at: null, why: 'replication is paused: no new recovery point until it is resumed' };
   const start = Math.max(o.now, o.nextSyncAt ?? o.now);
   const recent = o.recentSyncs.slice(-10);
   const last = recent.at(-1)?.seconds ?? 0;
@@ -97,7 +137,13 @@ export function replicaNextRecovery(o: { now: number; nextSyncAt: number | null;
  * Whether a replication cadence can meet an RPO: a recovery point is at most `intervalSec` +
  * `transferSec` old just before the next one lands. Returns why not, or null.
  */
-export function cadenceRefusal(o: { what: string; intervalSec: number; transferSec?: number; rpoSec: number; rpoFrom: string }): string | null {
+export function cadenceRefusal(o: {
+  what: string;
+  intervalSec: number;
+  transferSec?: number;
+  rpoSec: number;
+  rpoFrom: string;
+}): string | null {
   const worst = o.intervalSec + (o.transferSec ?? 0);
   if (worst <= o.rpoSec) return null;
   return `${o.what} of ${formatSeconds(o.intervalSec)}${o.transferSec ? ` plus about ${formatSeconds(o.transferSec)} per transfer` : ''} cannot meet the RPO of ${formatSeconds(o.rpoSec)} (${o.rpoFrom}): the data-loss window would reach ${formatSeconds(worst)} before each new recovery point`;
@@ -111,7 +157,11 @@ export const STUCK_COPY_MS = 120_000;
  * progress to remember (the percent and since when it has not moved), or null when no copy is
  * running. The copy is stuck when `now - since >= STUCK_COPY_MS`.
  */
-export function copyProgress(prev: { percent: number; since: number } | undefined, percent: number | null, now: number): { percent: number; since: number } | null {
+export function copyProgress(
+  prev: { percent: number; since: number } | undefined,
+  percent: number | null,
+  now: number,
+): { percent: number; since: number } | null {
   if (percent === null) return null;
   if (prev && prev.percent === percent) return prev;
   return { percent, since: now };

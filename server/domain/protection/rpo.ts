@@ -36,7 +36,10 @@ export const rpoScopeSchema = z.discriminatedUnion('kind', [
     pool: z.string().max(128, 'at most 128 characters').regex(POOL_PART, 'a pool name'),
     namespace: z.string().max(128, 'at most 128 characters').regex(POOL_PART, 'a namespace name').optional(),
   }),
-  z.object({ kind: z.literal('object'), subject: z.string().max(400).regex(SUBJECT, 'a protected object such as replica:7 or rbd:3-4/rbd//vol1') }),
+  z.object({
+    kind: z.literal('object'),
+    subject: z.string().max(400).regex(SUBJECT, 'a protected object such as replica:7 or rbd:3-4/rbd//vol1'),
+  }),
 ]);
 
 export const rpoSecondsSchema = z
@@ -65,7 +68,13 @@ export function pairKey(a: number, b: number | null): string {
 }
 
 /** The scopes an object inherits from, most general first (the object itself last). */
-export function rpoChain(o: { subject: string; sourceSiteId: number | null; pair?: string; pool?: string; namespace?: string }): string[] {
+export function rpoChain(o: {
+  subject: string;
+  sourceSiteId: number | null;
+  pair?: string;
+  pool?: string;
+  namespace?: string;
+}): string[] {
   const chain = ['default'];
   if (o.sourceSiteId !== null) chain.push(`site:${o.sourceSiteId}`);
   if (o.pair && o.pool) {
@@ -77,12 +86,19 @@ export function rpoChain(o: { subject: string; sourceSiteId: number | null; pair
 }
 
 /** The effective RPO: the most specific target set along the chain, else the built-in default. */
-export function effectiveRpo(targets: ReadonlyMap<string, number>, chain: readonly string[], label: (scope: string) => string = (s) => s): { seconds: number; from: RpoSource } {
+export function effectiveRpo(
+  targets: ReadonlyMap<string, number>,
+  chain: readonly string[],
+  label: (scope: string) => string = (s) => s,
+): { seconds: number; from: RpoSource } {
   for (let i = chain.length - 1; i >= 0; i--) {
     const v = targets.get(chain[i]!);
     if (v !== undefined) return { seconds: v, from: { scope: chain[i]!, label: label(chain[i]!) } };
   }
-  return { seconds: DEFAULT_RPO_SEC, from: { scope: 'built-in', label: `built-in default (${DEFAULT_RPO_SEC / 60} min)` } };
+  return {
+    seconds: DEFAULT_RPO_SEC,
+    from: { scope: 'built-in', label: `built-in default (${DEFAULT_RPO_SEC / 60} min)` },
+  };
 }
 
 export interface RpoTargetRow {
@@ -103,7 +119,13 @@ export class RpoTargets {
 
   /** Every target, keyed by scope (cached until the next change). */
   map(): ReadonlyMap<string, number> {
-    return (this.#cache ??= new Map(this.db.select({ scope: rpoTargets.scope, seconds: rpoTargets.seconds }).from(rpoTargets).all().map((r) => [r.scope, r.seconds])));
+    return (this.#cache ??= new Map(
+      this.db
+        .select({ scope: rpoTargets.scope, seconds: rpoTargets.seconds })
+        .from(rpoTargets)
+        .all()
+        .map((r) => [r.scope, r.seconds]),
+    ));
   }
 
   list(): RpoTargetRow[] {
@@ -115,7 +137,14 @@ export class RpoTargets {
     if (!parsed.success) throw AppError.invalid('seconds', parsed.error.issues[0]!.message);
     const key = scopeKey(scope);
     const row = { scope: key, seconds, updatedBy: by, updatedAt: new Date(this.clock.now()) };
-    this.db.insert(rpoTargets).values(row).onConflictDoUpdate({ target: rpoTargets.scope, set: { seconds, updatedBy: by, updatedAt: row.updatedAt } }).run();
+    this.db
+      .insert(rpoTargets)
+      .values(row)
+      .onConflictDoUpdate({
+        target: rpoTargets.scope,
+        set: { seconds, updatedBy: by, updatedAt: row.updatedAt },
+      })
+      .run();
     this.#cache = null;
     return { scope: key, seconds };
   }

@@ -29,8 +29,16 @@ export const MAX_RANGE_MS = 366 * DAY_MS;
 export const RETENTION_KEY = 'protection.retention';
 
 export const retentionSchema = z.object({
-  rawHours: z.number({ error: 'a number of hours' }).int('whole hours').min(1, 'at least 1 hour').max(168, 'at most 7 days (168 hours)'),
-  fiveMinDays: z.number({ error: 'a number of days' }).int('whole days').min(1, 'at least 1 day').max(365, 'at most 365 days'),
+  rawHours: z
+    .number({ error: 'a number of hours' })
+    .int('whole hours')
+    .min(1, 'at least 1 hour')
+    .max(168, 'at most 7 days (168 hours)'),
+  fiveMinDays: z
+    .number({ error: 'a number of days' })
+    .int('whole days')
+    .min(1, 'at least 1 day')
+    .max(365, 'at most 365 days'),
 });
 export type Retention = z.infer<typeof retentionSchema>;
 export const DEFAULT_RETENTION: Retention = { rawHours: 24, fiveMinDays: 30 };
@@ -80,7 +88,19 @@ const round = (x: number | null) => (x === null ? null : Math.round(x));
 
 /** The smallest "nice" bucket width (at least `min`) that puts `range` into at most MAX_POINTS buckets. */
 export function bucketFor(rangeMs: number, minMs: number): number {
-  const steps = [60_000, FIVE_MIN_MS, 10 * 60_000, 15 * 60_000, 30 * 60_000, HOUR_MS, 2 * HOUR_MS, 3 * HOUR_MS, 6 * HOUR_MS, 12 * HOUR_MS, DAY_MS];
+  const steps = [
+    60_000,
+    FIVE_MIN_MS,
+    10 * 60_000,
+    15 * 60_000,
+    30 * 60_000,
+    HOUR_MS,
+    2 * HOUR_MS,
+    3 * HOUR_MS,
+    6 * HOUR_MS,
+    12 * HOUR_MS,
+    DAY_MS,
+  ];
   for (const s of steps) if (s >= minMs && Math.ceil(rangeMs / s) <= MAX_POINTS) return s;
   return Math.ceil(rangeMs / MAX_POINTS / DAY_MS) * DAY_MS;
 }
@@ -104,7 +124,10 @@ export class ProtectionSamples {
       throw AppError.invalid(String(issue.path[0] ?? 'retention'), issue.message);
     }
     if (parsed.data.fiveMinDays * DAY_MS < parsed.data.rawHours * HOUR_MS) {
-      throw AppError.invalid('fiveMinDays', `5-minute averages must be kept at least as long as raw samples (${parsed.data.rawHours} h)`);
+      throw AppError.invalid(
+        'fiveMinDays',
+        `5-minute averages must be kept at least as long as raw samples (${parsed.data.rawHours} h)`,
+      );
     }
     setSetting(this.db, RETENTION_KEY, parsed.data);
     return parsed.data;
@@ -118,7 +141,17 @@ export class ProtectionSamples {
       // Chunks keep each statement under SQLite's bound-parameter limit.
       for (let i = 0; i < samples.length; i += 500) {
         tx.insert(protectionSamples)
-          .values(samples.slice(i, i + 500).map((s) => ({ subject: s.subject, resolution: 'raw' as const, at: when, windowSec: round(s.windowSec), bytesPerSecond: round(s.bytesPerSecond), syncSeconds: round(s.syncSeconds), count: 1 })))
+          .values(
+            samples.slice(i, i + 500).map((s) => ({
+              subject: s.subject,
+              resolution: 'raw' as const,
+              at: when,
+              windowSec: round(s.windowSec),
+              bytesPerSecond: round(s.bytesPerSecond),
+              syncSeconds: round(s.syncSeconds),
+              count: 1,
+            })),
+          )
           .run();
       }
     });
@@ -134,7 +167,10 @@ export class ProtectionSamples {
    * long backlog (retention lowered, a long stop) is folded in short transactions; `more` says
    * whether raw samples past the retention are left for the next step.
    */
-  compact(now: number = this.clock.now(), opts: { maxSpanMs?: number } = {}): { folded: number; buckets: number; expired: number; more: boolean } {
+  compact(
+    now: number = this.clock.now(),
+    opts: { maxSpanMs?: number } = {},
+  ): { folded: number; buckets: number; expired: number; more: boolean } {
     const r = this.retention();
     const retained = Math.floor((now - r.rawHours * HOUR_MS) / FIVE_MIN_MS) * FIVE_MIN_MS;
     const expiry = now - r.fiveMinDays * DAY_MS;
@@ -142,8 +178,17 @@ export class ProtectionSamples {
     return client.transaction(() => {
       let cutoff = retained;
       if (opts.maxSpanMs !== undefined) {
-        const oldest = (client.prepare(`SELECT min(at) AS t FROM protection_samples WHERE resolution = 'raw'`).get() as { t: number | null }).t;
-        if (oldest !== null) cutoff = Math.min(retained, Math.floor(Math.max(oldest, expiry) / FIVE_MIN_MS) * FIVE_MIN_MS + Math.max(FIVE_MIN_MS, Math.floor(opts.maxSpanMs / FIVE_MIN_MS) * FIVE_MIN_MS));
+        const oldest = (
+          client.prepare(`SELECT min(at) AS t FROM protection_samples WHERE resolution = 'raw'`).get() as {
+            t: number | null;
+          }
+        ).t;
+        if (oldest !== null)
+          cutoff = Math.min(
+            retained,
+            Math.floor(Math.max(oldest, expiry) / FIVE_MIN_MS) * FIVE_MIN_MS +
+              Math.max(FIVE_MIN_MS, Math.floor(opts.maxSpanMs / FIVE_MIN_MS) * FIVE_MIN_MS),
+          );
       }
       // Averages over the samples that have a value; `count` is the number of raw samples.
       const buckets = client
@@ -155,9 +200,17 @@ export class ProtectionSamples {
            GROUP BY subject, bucket`,
         )
         .run(cutoff, expiry).changes;
-      const folded = client.prepare(`DELETE FROM protection_samples WHERE resolution = 'raw' AND at < ?`).run(cutoff).changes;
-      const expired = client.prepare(`DELETE FROM protection_samples WHERE resolution = '5m' AND at < ?`).run(expiry).changes;
-      const more = cutoff < retained && !!client.prepare(`SELECT 1 FROM protection_samples WHERE resolution = 'raw' AND at < ? LIMIT 1`).get(retained);
+      const folded = client
+        .prepare(`DELETE FROM protection_samples WHERE resolution = 'raw' AND at < ?`)
+        .run(cutoff).changes;
+      const expired = client
+        .prepare(`DELETE FROM protection_samples WHERE resolution = '5m' AND at < ?`)
+        .run(expiry).changes;
+      const more =
+        cutoff < retained &&
+        !!client
+          .prepare(`SELECT 1 FROM protection_samples WHERE resolution = 'raw' AND at < ? LIMIT 1`)
+          .get(retained);
       return { folded, buckets, expired, more };
     })();
   }
@@ -174,32 +227,67 @@ export class ProtectionSamples {
    * The data-loss windows of each subject over the last `spanMs` (raw samples, oldest first, at
    * most `points` per subject, evenly thinned), for the overview's trend sparklines: one query.
    */
-  trends(subjects: string[], spanMs: number, points = 30, now: number = this.clock.now()): Record<string, number[]> {
+  trends(
+    subjects: string[],
+    spanMs: number,
+    points = 30,
+    now: number = this.clock.now(),
+  ): Record<string, number[]> {
     const out: Record<string, number[]> = {};
     if (!subjects.length) return out;
     const rows = this.db
       .select({ subject: protectionSamples.subject, windowSec: protectionSamples.windowSec })
       .from(protectionSamples)
-      .where(and(inArray(protectionSamples.subject, subjects), eq(protectionSamples.resolution, 'raw'), gte(protectionSamples.at, new Date(now - spanMs))))
+      .where(
+        and(
+          inArray(protectionSamples.subject, subjects),
+          eq(protectionSamples.resolution, 'raw'),
+          gte(protectionSamples.at, new Date(now - spanMs)),
+        ),
+      )
       .orderBy(protectionSamples.subject, protectionSamples.at)
       .all();
     for (const r of rows) if (r.windowSec !== null) (out[r.subject] ??= []).push(r.windowSec);
-    for (const [k, v] of Object.entries(out)) if (v.length > points) out[k] = Array.from({ length: points }, (_, i) => v[Math.round((i * (v.length - 1)) / (points - 1))]!);
+    for (const [k, v] of Object.entries(out))
+      if (v.length > points)
+        out[k] = Array.from(
+          { length: points },
+          (_, i) => v[Math.round((i * (v.length - 1)) / (points - 1))]!,
+        );
     return out;
   }
 
   series(subject: string, range: { from: number; to: number }, rpoSec: number | null = null): Series {
     const { from, to } = range;
-    if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) throw AppError.invalid('from', '"from" must be before "to"');
-    if (to - from > MAX_RANGE_MS) throw AppError.invalid('from', `the range may span at most ${MAX_RANGE_MS / DAY_MS} days`);
+    if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to)
+      throw AppError.invalid('from', '"from" must be before "to"');
+    if (to - from > MAX_RANGE_MS)
+      throw AppError.invalid('from', `the range may span at most ${MAX_RANGE_MS / DAY_MS} days`);
     const span = to - from;
-    const inRange = and(eq(protectionSamples.subject, subject), gte(protectionSamples.at, new Date(from)), lte(protectionSamples.at, new Date(to)));
+    const inRange = and(
+      eq(protectionSamples.subject, subject),
+      gte(protectionSamples.at, new Date(from)),
+      lte(protectionSamples.at, new Date(to)),
+    );
     let resolution: Series['resolution'] = 'raw';
     let points: SeriesPoint[];
-    const rawCount = span <= RAW_RANGE_MS ? this.db.select({ n: sql<number>`count(*)` }).from(protectionSamples).where(inRange).get()!.n : Infinity;
+    const rawCount =
+      span <= RAW_RANGE_MS
+        ? this.db
+            .select({ n: sql<number>`count(*)` })
+            .from(protectionSamples)
+            .where(inRange)
+            .get()!.n
+        : Infinity;
     if (rawCount <= MAX_POINTS) {
       points = this.db
-        .select({ at: protectionSamples.at, windowSec: protectionSamples.windowSec, bytesPerSecond: protectionSamples.bytesPerSecond, syncSeconds: protectionSamples.syncSeconds, count: protectionSamples.count })
+        .select({
+          at: protectionSamples.at,
+          windowSec: protectionSamples.windowSec,
+          bytesPerSecond: protectionSamples.bytesPerSecond,
+          syncSeconds: protectionSamples.syncSeconds,
+          count: protectionSamples.count,
+        })
         .from(protectionSamples)
         .where(inRange)
         .orderBy(asc(protectionSamples.at))
@@ -209,30 +297,71 @@ export class ProtectionSamples {
       const b = bucketFor(span, FIVE_MIN_MS);
       resolution = b;
       // Weighted by `count`, so that a 5-minute row weighs as the raw samples it stands for.
-      const w = (col: string) => `sum(${col} * count) * 1.0 / nullif(sum(CASE WHEN ${col} IS NULL THEN 0 ELSE count END), 0)`;
+      const w = (col: string) =>
+        `sum(${col} * count) * 1.0 / nullif(sum(CASE WHEN ${col} IS NULL THEN 0 ELSE count END), 0)`;
       const rows = this.db.$client
         .prepare(
           `SELECT (at / ${b}) * ${b} AS t, ${w('window_sec')} AS windowSec, ${w('bytes_per_second')} AS bytesPerSecond, ${w('sync_seconds')} AS syncSeconds, sum(count) AS count
            FROM protection_samples WHERE subject = ? AND resolution IN ('raw', '5m') AND at >= ? AND at <= ?
            GROUP BY t ORDER BY t`,
         )
-        .all(subject, from, to) as { t: number; windowSec: number | null; bytesPerSecond: number | null; syncSeconds: number | null; count: number }[];
-      points = rows.map((r) => ({ at: r.t, windowSec: round(r.windowSec), bytesPerSecond: round(r.bytesPerSecond), syncSeconds: round(r.syncSeconds), count: r.count }));
+        .all(subject, from, to) as {
+        t: number;
+        windowSec: number | null;
+        bytesPerSecond: number | null;
+        syncSeconds: number | null;
+        count: number;
+      }[];
+      points = rows.map((r) => ({
+        at: r.t,
+        windowSec: round(r.windowSec),
+        bytesPerSecond: round(r.bytesPerSecond),
+        syncSeconds: round(r.syncSeconds),
+        count: r.count,
+      }));
     }
-    return { subject, from, to, resolution, points, runs: subject.startsWith('replica:') ? this.#runs(subject, from, to) : [], rpoSec };
+    return {
+      subject,
+      from,
+      to,
+      resolution,
+      points,
+      runs: subject.startsWith('replica:') ? this.#runs(subject, from, to) : [],
+      rpoSec,
+    };
   }
 
   #runs(subject: string, from: number, to: number): RunPoint[] {
-    const where = and(eq(syncRuns.subject, subject), gte(syncRuns.startedAt, new Date(from)), lte(syncRuns.startedAt, new Date(to)), isNotNull(syncRuns.finishedAt));
-    const n = this.db.select({ n: sql<number>`count(*)` }).from(syncRuns).where(where).get()!.n;
+    const where = and(
+      eq(syncRuns.subject, subject),
+      gte(syncRuns.startedAt, new Date(from)),
+      lte(syncRuns.startedAt, new Date(to)),
+      isNotNull(syncRuns.finishedAt),
+    );
+    const n = this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(syncRuns)
+      .where(where)
+      .get()!.n;
     if (n <= MAX_POINTS) {
       return this.db
-        .select({ startedAt: syncRuns.startedAt, finishedAt: syncRuns.finishedAt, bytes: syncRuns.bytes, outcome: syncRuns.outcome })
+        .select({
+          startedAt: syncRuns.startedAt,
+          finishedAt: syncRuns.finishedAt,
+          bytes: syncRuns.bytes,
+          outcome: syncRuns.outcome,
+        })
         .from(syncRuns)
         .where(where)
         .orderBy(asc(syncRuns.startedAt))
         .all()
-        .map((r) => ({ at: r.finishedAt!.getTime(), durationSec: Math.max(0, Math.round((r.finishedAt!.getTime() - r.startedAt.getTime()) / 100) / 10), bytes: r.bytes, runs: 1, failed: r.outcome === 'success' ? 0 : 1 }));
+        .map((r) => ({
+          at: r.finishedAt!.getTime(),
+          durationSec: Math.max(0, Math.round((r.finishedAt!.getTime() - r.startedAt.getTime()) / 100) / 10),
+          bytes: r.bytes,
+          runs: 1,
+          failed: r.outcome === 'success' ? 0 : 1,
+        }));
     }
     const b = bucketFor(to - from, 60_000);
     const rows = this.db.$client
@@ -242,7 +371,20 @@ export class ProtectionSamples {
          FROM sync_runs WHERE subject = ? AND started_at >= ? AND started_at <= ? AND finished_at IS NOT NULL
          GROUP BY t ORDER BY t`,
       )
-      .all(subject, from, to) as { t: number; at: number; ms: number; bytes: number | null; runs: number; failed: number }[];
-    return rows.map((r) => ({ at: r.at, durationSec: Math.round(r.ms / 100) / 10, bytes: r.bytes, runs: r.runs, failed: r.failed }));
+      .all(subject, from, to) as {
+      t: number;
+      at: number;
+      ms: number;
+      bytes: number | null;
+      runs: number;
+      failed: number;
+    }[];
+    return rows.map((r) => ({
+      at: r.at,
+      durationSec: Math.round(r.ms / 100) / 10,
+      bytes: r.bytes,
+      runs: r.runs,
+      failed: r.failed,
+    }));
   }
 }

@@ -7,9 +7,24 @@ import { AppError, errorMessage } from '../../core/errors';
 import { lastVms } from '../overview';
 import { dataLossWindow } from '../replicas/rules';
 import type { SiteService } from '../sites';
-import { copyProgress, imageLossWindow, predictedBreach, protectionHealth, replicaNextRecovery, stuckCopyReason } from './health';
+import {
+  copyProgress,
+  imageLossWindow,
+  predictedBreach,
+  protectionHealth,
+  replicaNextRecovery,
+  stuckCopyReason,
+} from './health';
 import { effectiveRpo, pairKey, rpoChain, type RpoScope, type RpoTargets } from './rpo';
-import { HEALTHS, type BytesAtRisk, type ProtectedObject, type ProtectionHealth, type ProtectionPage, type ProtectionQuery, type SiteRef } from './types';
+import {
+  HEALTHS,
+  type BytesAtRisk,
+  type ProtectedObject,
+  type ProtectionHealth,
+  type ProtectionPage,
+  type ProtectionQuery,
+  type SiteRef,
+} from './types';
 import { cephTime } from './format';
 
 export interface SiteExposure {
@@ -46,9 +61,13 @@ function byText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 const rank = (h: ProtectionHealth) => HEALTHS.indexOf(h);
-const byName = (a: ProtectedObject, b: ProtectedObject) => byText(a.name, b.name) || byText(a.subject, b.subject);
+const byName = (a: ProtectedObject, b: ProtectedObject) =>
+  byText(a.name, b.name) || byText(a.subject, b.subject);
 const win = (o: ProtectedObject) => o.windowSec ?? -1;
-const COMPARE: Record<NonNullable<ProtectionQuery['sort']>, (a: ProtectedObject, b: ProtectedObject) => number> = {
+const COMPARE: Record<
+  NonNullable<ProtectionQuery['sort']>,
+  (a: ProtectedObject, b: ProtectedObject) => number
+> = {
   health: (a, b) => rank(a.health) - rank(b.health) || win(b) / b.rpoSec - win(a) / a.rpoSec || byName(a, b),
   name: byName,
   kind: (a, b) => byText(a.kind, b.kind) || byName(a, b),
@@ -97,7 +116,10 @@ export class ProtectionService {
   refreshVms: (() => void) | null = null;
   #vmsAskedAt = 0;
   /** Recent successful sync runs per replica, kept until the replica's last sync changes. */
-  readonly #syncs = new Map<number, { lastSyncAt: number | null; runs: { at: number; seconds: number; bytesPerSecond: number | null }[] }>();
+  readonly #syncs = new Map<
+    number,
+    { lastSyncAt: number | null; runs: { at: number; seconds: number; bytesPerSecond: number | null }[] }
+  >();
 
   constructor(
     private readonly db: Db,
@@ -127,10 +149,16 @@ export class ProtectionService {
   }
 
   /** The RPO of what a Ceph snapshot schedule covers (a pool, namespace or image of the cluster), for the check of its interval. */
-  rpoForCeph(o: { siteId: number; pool?: string; namespace?: string; image?: string }): { seconds: number; from: string } {
+  rpoForCeph(o: { siteId: number; pool?: string; namespace?: string; image?: string }): {
+    seconds: number;
+    from: string;
+  } {
     let peerId: number | null = null;
     const own = this.ceph.lastStatus(o.siteId);
-    const peerName = own?.ok && o.pool ? own.status.pools.find((p) => p.pool === o.pool && p.namespace === '')?.peers[0]?.siteName : undefined;
+    const peerName =
+      own?.ok && o.pool
+        ? own.status.pools.find((p) => p.pool === o.pool && p.namespace === '')?.peers[0]?.siteName
+        : undefined;
     if (peerName) {
       for (const s of this.db.select({ id: sites.id, kind: sites.kind }).from(sites).all()) {
         const st = s.kind === 'ceph' && s.id !== o.siteId ? this.ceph.lastStatus(s.id) : null;
@@ -138,13 +166,32 @@ export class ProtectionService {
       }
     }
     const pair = pairKey(o.siteId, peerId);
-    const subject = o.pool && o.image ? `rbd:${pair}/${o.pool}/${o.namespace ?? ''}/${o.image}` : `rbd:${pair}/*`;
-    return this.rpoFor({ subject, sourceSiteId: o.siteId, pair: o.pool ? pair : undefined, pool: o.pool, namespace: o.namespace });
+    const subject =
+      o.pool && o.image ? `rbd:${pair}/${o.pool}/${o.namespace ?? ''}/${o.image}` : `rbd:${pair}/*`;
+    return this.rpoFor({
+      subject,
+      sourceSiteId: o.siteId,
+      pair: o.pool ? pair : undefined,
+      pool: o.pool,
+      namespace: o.namespace,
+    });
   }
 
   /** The RPO an object of `subject` would have (for save-time checks of a cadence), and where it comes from. */
-  rpoFor(o: { subject: string; sourceSiteId: number | null; pair?: string; pool?: string; namespace?: string }): { seconds: number; from: string } {
-    const byId = new Map(this.db.select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt }).from(sites).all().map((s) => [s.id, { ...s, lastSeenAt: null }]));
+  rpoFor(o: {
+    subject: string;
+    sourceSiteId: number | null;
+    pair?: string;
+    pool?: string;
+    namespace?: string;
+  }): { seconds: number; from: string } {
+    const byId = new Map(
+      this.db
+        .select({ id: sites.id, name: sites.name, kind: sites.kind, lastSeenAt: sites.lastSeenAt })
+        .from(sites)
+        .all()
+        .map((s) => [s.id, { ...s, lastSeenAt: null }]),
+    );
     const r = effectiveRpo(this.rpo.map(), rpoChain(o), (scope) => this.#scopeLabel(scope, byId));
     return { seconds: r.seconds, from: r.from.label };
   }
@@ -192,7 +239,10 @@ export class ProtectionService {
       if (l === undefined) labels.set(scope, (l = this.#scopeLabel(scope, byId)));
       return l;
     };
-    const objects = [...this.#replicaObjects(now, byId, targets, label), ...this.#imageObjects(now, siteRows, targets, label)];
+    const objects = [
+      ...this.#replicaObjects(now, byId, targets, label),
+      ...this.#imageObjects(now, siteRows, targets, label),
+    ];
     const counts = Object.fromEntries(HEALTHS.map((h) => [h, 0])) as Record<ProtectionHealth, number>;
     for (const o of objects) counts[o.health]++;
     this.#snap = { at: now, objects, counts, views: new Map() };
@@ -211,7 +261,10 @@ export class ProtectionService {
           (q.siteId === undefined || o.source?.id === q.siteId || o.target?.id === q.siteId) &&
           (q.kind === undefined || o.kind === q.kind) &&
           (q.health === undefined || o.health === q.health) &&
-          (!needle || o.name.toLowerCase().includes(needle) || !!o.source?.name.toLowerCase().includes(needle) || !!o.target?.name.toLowerCase().includes(needle)),
+          (!needle ||
+            o.name.toLowerCase().includes(needle) ||
+            !!o.source?.name.toLowerCase().includes(needle) ||
+            !!o.target?.name.toLowerCase().includes(needle)),
       );
       const sign = q.dir === 'desc' ? -1 : 1;
       const c = COMPARE[q.sort ?? 'health'];
@@ -221,7 +274,13 @@ export class ProtectionService {
     }
     const offset = q.offset ?? 0;
     const limit = q.limit ?? 50;
-    return { rows: rows.slice(offset, offset + limit), total: rows.length, counts: snap.counts, stale: this.#stale(), at: snap.at };
+    return {
+      rows: rows.slice(offset, offset + limit),
+      total: rows.length,
+      counts: snap.counts,
+      stale: this.#stale(),
+      at: snap.at,
+    };
   }
 
   /**
@@ -231,7 +290,11 @@ export class ProtectionService {
    */
   async exposure(): Promise<SiteExposure[]> {
     const all = await this.objects();
-    const rows = this.db.select({ id: sites.id, name: sites.name, kind: sites.kind }).from(sites).orderBy(sites.kind, sites.name).all();
+    const rows = this.db
+      .select({ id: sites.id, name: sites.name, kind: sites.kind })
+      .from(sites)
+      .orderBy(sites.kind, sites.name)
+      .all();
     return rows.map((s) => {
       const mine = all.filter((o) => o.source?.id === s.id);
       const copied = mine.filter((o) => o.health !== 'unprotected');
@@ -252,7 +315,9 @@ export class ProtectionService {
    * Asks the master what it has written since the replica's recovery point (set by the app:
    * ReplicaService.writtenSinceRecoveryPoint).
    */
-  writtenSince: ((replicaId: number) => Promise<{ bytes: number; maxBytes: number; exact: boolean; snapshot: string }>) | null = null;
+  writtenSince:
+    | ((replicaId: number) => Promise<{ bytes: number; maxBytes: number; exact: boolean; snapshot: string }>)
+    | null = null;
   /** The last bytes-at-risk measure per subject; the overview shows it while it is younger than AT_RISK_FRESH_MS and from the current recovery point. */
   readonly #atRisk = new Map<string, BytesAtRisk>();
 
@@ -261,7 +326,15 @@ export class ProtectionService {
     const o = await this.get(subject);
     if (!o) throw new AppError('NOT_FOUND', `${subject} is not a protected object`);
     const now = this.clock.now();
-    const none = (note: string): BytesAtRisk => ({ subject, bytes: null, maxBytes: null, exact: false, snapshot: null, measuredAt: now, note });
+    const none = (note: string): BytesAtRisk => ({
+      subject,
+      bytes: null,
+      maxBytes: null,
+      exact: false,
+      snapshot: null,
+      measuredAt: now,
+      note,
+    });
     if (o.kind === 'vm') return none('no replica: everything this VM holds is at risk');
     if (o.kind === 'rbd-image')
       return none(
@@ -286,7 +359,8 @@ export class ProtectionService {
       this.#snap = null;
       return m;
     } catch (e) {
-      if (AppError.is(e, 'NOT_FOUND')) return none(`the recovery point is not on the master: ${errorMessage(e)}`);
+      if (AppError.is(e, 'NOT_FOUND'))
+        return none(`the recovery point is not on the master: ${errorMessage(e)}`);
       return none(`${o.source?.name ?? 'the master'} did not answer: ${errorMessage(e)}`);
     }
   }
@@ -321,9 +395,15 @@ export class ProtectionService {
     for (const s of this.db.select({ id: sites.id, name: sites.name, kind: sites.kind }).from(sites).all()) {
       if (s.kind !== 'ceph') continue;
       const last = this.ceph.lastStatus(s.id);
-      if (!last) out.push({ site: { id: s.id, name: s.name }, reason: 'its mirroring status has not been read yet' });
-      else if (!last.ok) out.push({ site: { id: s.id, name: s.name }, reason: `cannot be asked: ${last.error}` });
-      else if (this.clock.now() - last.at > 5 * 60_000) out.push({ site: { id: s.id, name: s.name }, reason: `status from ${new Date(last.at).toISOString()}` });
+      if (!last)
+        out.push({ site: { id: s.id, name: s.name }, reason: 'its mirroring status has not been read yet' });
+      else if (!last.ok)
+        out.push({ site: { id: s.id, name: s.name }, reason: `cannot be asked: ${last.error}` });
+      else if (this.clock.now() - last.at > 5 * 60_000)
+        out.push({
+          site: { id: s.id, name: s.name },
+          reason: `status from ${new Date(last.at).toISOString()}`,
+        });
     }
     return out;
   }
@@ -337,9 +417,19 @@ export class ProtectionService {
     for (let i = 0; i < missing.length; i += 500) {
       const chunk = missing.slice(i, i + 500);
       const rows = this.db
-        .select({ subject: protectionSamples.subject, at: sql<number>`max(${protectionSamples.at})`, windowSec: protectionSamples.windowSec })
+        .select({
+          subject: protectionSamples.subject,
+          at: sql<number>`max(${protectionSamples.at})`,
+          windowSec: protectionSamples.windowSec,
+        })
         .from(protectionSamples)
-        .where(and(inArray(protectionSamples.subject, chunk), eq(protectionSamples.resolution, 'raw'), isNotNull(protectionSamples.windowSec)))
+        .where(
+          and(
+            inArray(protectionSamples.subject, chunk),
+            eq(protectionSamples.resolution, 'raw'),
+            isNotNull(protectionSamples.windowSec),
+          ),
+        )
         .groupBy(protectionSamples.subject)
         .all();
       for (const r of rows) if (r.windowSec !== null) out.set(r.subject, r.at - r.windowSec * 1000);
@@ -360,24 +450,43 @@ export class ProtectionService {
           startedAt: syncRuns.startedAt,
           finishedAt: syncRuns.finishedAt,
           bytesPerSecond: syncRuns.bytesPerSecond,
-          rn: sql<number>`row_number() over (partition by ${syncRuns.subject} order by ${syncRuns.startedAt} desc)`.as('rn'),
+          rn: sql<number>`row_number() over (partition by ${syncRuns.subject} order by ${syncRuns.startedAt} desc)`.as(
+            'rn',
+          ),
         })
         .from(syncRuns)
         .where(and(inArray(syncRuns.subject, subjects), sql`${syncRuns.outcome} = 'success'`))
         .as('ranked');
-      const got = this.db.select().from(ranked).where(sql`${ranked.rn} <= ${RECENT_SYNCS}`).all();
+      const got = this.db
+        .select()
+        .from(ranked)
+        .where(sql`${ranked.rn} <= ${RECENT_SYNCS}`)
+        .all();
       const per = new Map<string, { at: number; seconds: number; bytesPerSecond: number | null }[]>();
       for (const g of got) {
         if (!g.finishedAt) continue;
         const list = per.get(g.subject) ?? [];
-        list.push({ at: g.startedAt.getTime(), seconds: (g.finishedAt.getTime() - g.startedAt.getTime()) / 1000, bytesPerSecond: g.bytesPerSecond });
+        list.push({
+          at: g.startedAt.getTime(),
+          seconds: (g.finishedAt.getTime() - g.startedAt.getTime()) / 1000,
+          bytesPerSecond: g.bytesPerSecond,
+        });
         per.set(g.subject, list);
       }
-      for (const r of chunk) this.#syncs.set(r.id, { lastSyncAt: r.lastSyncAt?.getTime() ?? null, runs: (per.get(`replica:${r.id}`) ?? []).sort((a, b) => a.at - b.at) });
+      for (const r of chunk)
+        this.#syncs.set(r.id, {
+          lastSyncAt: r.lastSyncAt?.getTime() ?? null,
+          runs: (per.get(`replica:${r.id}`) ?? []).sort((a, b) => a.at - b.at),
+        });
     }
   }
 
-  #replicaObjects(now: number, byId: Map<number, SiteInfo>, targets: ReadonlyMap<string, number>, label: (s: string) => string): ProtectedObject[] {
+  #replicaObjects(
+    now: number,
+    byId: Map<number, SiteInfo>,
+    targets: ReadonlyMap<string, number>,
+    label: (s: string) => string,
+  ): ProtectedObject[] {
     const rows = this.db.select().from(replicas).all();
     this.#recentSyncs(rows);
     const out: ProtectedObject[] = [];
@@ -388,21 +497,52 @@ export class ProtectionService {
       const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: r.sourceSiteId }), label);
       const seen = source?.lastSeenAt ?? null;
       const reachable = seen !== null && now - seen < SEEN_FRESH_MS;
-      const w = dataLossWindow({ lastSyncAt: r.lastSyncAt?.getTime() ?? null, masterReachable: reachable, masterLastSeenAt: seen, now });
+      const w = dataLossWindow({
+        lastSyncAt: r.lastSyncAt?.getTime() ?? null,
+        masterReachable: reachable,
+        masterLastSeenAt: seen,
+        now,
+      });
       const syncs = this.#syncs.get(r.id)?.runs ?? [];
       const latest = syncs.at(-1) ?? null;
       let reason: string | null = null;
-      if (w.seconds === null) reason = r.state === 'new' || r.state === 'syncing' ? 'the first sync has not finished yet' : 'no sync has finished yet';
-      else if (r.state === 'reinit-required') reason = 'failed over: nothing is replicated until the old master is reinitialised as the new replica';
+      if (w.seconds === null)
+        reason =
+          r.state === 'new' || r.state === 'syncing'
+            ? 'the first sync has not finished yet'
+            : 'no sync has finished yet';
+      else if (r.state === 'reinit-required')
+        reason =
+          'failed over: nothing is replicated until the old master is reinitialised as the new replica';
       else if (!r.enabled) reason = 'replication is paused';
       let health = protectionHealth(w.seconds, rpo.seconds);
       if (r.operation && (r.state === 'failing-over' || r.state === 'reinit-running')) {
         health = 'unknown';
         reason = `a ${r.operation.kind} is running (task #${r.operation.taskId})`;
       }
-      const next = replicaNextRecovery({ now, nextSyncAt: r.nextSyncAt?.getTime() ?? null, enabled: r.enabled && !r.conflict && r.state !== 'reinit-required', recentSyncs: syncs, sleepTimeSec: r.sleepTimeSec, rpoSec: rpo.seconds });
-      const predicted = health === 'ok' ? predictedBreach({ now, recoveryPointAt: w.from, rpoSec: rpo.seconds, nextRecoveryAt: next.at ?? Number.POSITIVE_INFINITY, why: next.why }) : null;
-      const conflict = r.conflict ? (r.conflict.kind === 'master-moved' ? 'paused: the VM was failed over by another replica (re-point it)' : 'paused: the VM runs on two nodes') : null;
+      const next = replicaNextRecovery({
+        now,
+        nextSyncAt: r.nextSyncAt?.getTime() ?? null,
+        enabled: r.enabled && !r.conflict && r.state !== 'reinit-required',
+        recentSyncs: syncs,
+        sleepTimeSec: r.sleepTimeSec,
+        rpoSec: rpo.seconds,
+      });
+      const predicted =
+        health === 'ok'
+          ? predictedBreach({
+              now,
+              recoveryPointAt: w.from,
+              rpoSec: rpo.seconds,
+              nextRecoveryAt: next.at ?? Number.POSITIVE_INFINITY,
+              why: next.why,
+            })
+          : null;
+      const conflict = r.conflict
+        ? r.conflict.kind === 'master-moved'
+          ? 'paused: the VM was failed over by another replica (re-point it)'
+          : 'paused: the VM runs on two nodes'
+        : null;
       out.push({
         subject,
         kind: 'vm-replica',
@@ -439,18 +579,35 @@ export class ProtectionService {
         if (replicated.has(`${s.id}/${vm.name}`)) continue;
         const subject = `vm:${s.id}/${vm.name}`;
         const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: s.id }), label);
-        out.push(unprotected({ subject, kind: 'vm', name: vm.name, source: ref(s), rpo, reason: 'no replica', state: vm.state, href: replicaHref(s.id, vm.name) }));
+        out.push(
+          unprotected({
+            subject,
+            kind: 'vm',
+            name: vm.name,
+            source: ref(s),
+            rpo,
+            reason: 'no replica',
+            state: vm.state,
+            href: replicaHref(s.id, vm.name),
+          }),
+        );
       }
     }
     return out;
   }
 
-  #imageObjects(now: number, siteRows: SiteInfo[], targets: ReadonlyMap<string, number>, label: (s: string) => string): ProtectedObject[] {
+  #imageObjects(
+    now: number,
+    siteRows: SiteInfo[],
+    targets: ReadonlyMap<string, number>,
+    label: (s: string) => string,
+  ): ProtectedObject[] {
     const clusters = siteRows.filter((s) => s.kind === 'ceph');
     const statuses = new Map<number, CephStatus>();
     for (const c of clusters) {
       const last = this.ceph.lastStatus(c.id);
-      if (!last || now - last.at > CEPH_REFRESH_MS) void this.ceph.status(c.id, { waitMs: 0 }).catch(() => undefined);
+      if (!last || now - last.at > CEPH_REFRESH_MS)
+        void this.ceph.status(c.id, { waitMs: 0 }).catch(() => undefined);
       if (last?.ok) statuses.set(c.id, last.status);
     }
     // The clusters' own mirror site names (what their peers call them) → their site ids.
@@ -464,7 +621,18 @@ export class ProtectionService {
       peerId: number | null;
       peerName: string | null;
     }
-    const merged = new Map<string, { pair: string; pool: string; ns: string; name: string; primary: Side[]; secondary: Side[]; other: Side[] }>();
+    const merged = new Map<
+      string,
+      {
+        pair: string;
+        pool: string;
+        ns: string;
+        name: string;
+        primary: Side[];
+        secondary: Side[];
+        other: Side[];
+      }
+    >();
     const out: ProtectedObject[] = [];
     for (const [siteId, st] of statuses) {
       const site = byId.get(siteId)!;
@@ -479,9 +647,28 @@ export class ProtectionService {
           const name = p.namespace ? `${p.pool}/${p.namespace}/${img.name}` : `${p.pool}/${img.name}`;
           if (!m || img.group === 'idle') {
             const subject = `rbd:${siteId}/${p.pool}/${p.namespace}/${img.name}`;
-            const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: siteId, pair: String(siteId), pool: p.pool, namespace: p.namespace }), label);
+            const rpo = effectiveRpo(
+              targets,
+              rpoChain({
+                subject,
+                sourceSiteId: siteId,
+                pair: String(siteId),
+                pool: p.pool,
+                namespace: p.namespace,
+              }),
+              label,
+            );
             out.push({
-              ...unprotected({ subject, kind: 'rbd-image', name, source: ref(site), rpo, reason: m ? img.reason : 'mirroring is disabled for this image', state: m ? 'not replicating' : 'mirroring disabled', href: cephHref(siteId, p.pool, p.namespace) }),
+              ...unprotected({
+                subject,
+                kind: 'rbd-image',
+                name,
+                source: ref(site),
+                rpo,
+                reason: m ? img.reason : 'mirroring is disabled for this image',
+                state: m ? 'not replicating' : 'mirroring disabled',
+                href: cephHref(siteId, p.pool, p.namespace),
+              }),
               pool: p.pool,
               namespace: p.namespace,
             });
@@ -490,7 +677,19 @@ export class ProtectionService {
           const pair = pairKey(siteId, peerId);
           const key = `${pair}/${p.pool}/${p.namespace}/${img.name}`;
           let e = merged.get(key);
-          if (!e) merged.set(key, (e = { pair, pool: p.pool, ns: p.namespace, name: img.name, primary: [], secondary: [], other: [] }));
+          if (!e)
+            merged.set(
+              key,
+              (e = {
+                pair,
+                pool: p.pool,
+                ns: p.namespace,
+                name: img.name,
+                primary: [],
+                secondary: [],
+                other: [],
+              }),
+            );
           const side = { siteId, img, peerId, peerName };
           (m.primary === true ? e.primary : m.primary === false ? e.secondary : e.other).push(side);
         }
@@ -498,7 +697,16 @@ export class ProtectionService {
     }
     // After a restart, the last copy seen is the newest collected sample's recovery point (one query, only for images that report none).
     const unreported = [...merged.values()]
-      .filter((e) => ![...e.secondary, ...e.primary].some((x) => (x.img.mirroring?.primary ? x.img.mirroring.peerSites[0]?.description : x.img.mirroring?.description)?.localSnapshotTimestamp))
+      .filter(
+        (e) =>
+          ![...e.secondary, ...e.primary].some(
+            (x) =>
+              (x.img.mirroring?.primary
+                ? x.img.mirroring.peerSites[0]?.description
+                : x.img.mirroring?.description
+              )?.localSnapshotTimestamp,
+          ),
+      )
       .map((e) => `rbd:${e.pair}/${e.pool}/${e.ns}/${e.name}`);
     const lastSampled = this.#lastSampled(unreported);
     const copyingNow = new Set<string>();
@@ -510,9 +718,15 @@ export class ProtectionService {
       const sourceId = prim?.siteId ?? sec?.peerId ?? null;
       const targetId = prim ? (prim.peerId ?? null) : (sec?.siteId ?? null);
       const targetName = prim && prim.peerId === null ? prim.peerName : null;
-      const source = sourceId !== null ? ref(byId.get(sourceId)) : sec?.peerName ? { id: 0, name: sec.peerName } : null;
-      const target = targetId !== null ? ref(byId.get(targetId)) : targetName ? { id: 0, name: targetName } : null;
-      const rpo = effectiveRpo(targets, rpoChain({ subject, sourceSiteId: sourceId, pair: e.pair, pool: e.pool, namespace: e.ns }), label);
+      const source =
+        sourceId !== null ? ref(byId.get(sourceId)) : sec?.peerName ? { id: 0, name: sec.peerName } : null;
+      const target =
+        targetId !== null ? ref(byId.get(targetId)) : targetName ? { id: 0, name: targetName } : null;
+      const rpo = effectiveRpo(
+        targets,
+        rpoChain({ subject, sourceSiteId: sourceId, pair: e.pair, pool: e.pool, namespace: e.ns }),
+        label,
+      );
       const m = any.img.mirroring!;
       // The measure of the copy: the non-primary side's own status, else the primary's view of its peer.
       const d = sec?.img.mirroring?.description ?? prim?.img.mirroring?.peerSites[0]?.description ?? null;
@@ -522,12 +736,23 @@ export class ProtectionService {
       const seenKey = `${subject}@${sourceId ?? '?'}`;
       const reported = d?.localSnapshotTimestamp ? d.localSnapshotTimestamp * 1000 : null;
       if (reported !== null) this.#lastCopied.set(seenKey, reported);
-      const remembered = reported === null && mode !== 'journal' ? (this.#lastCopied.get(seenKey) ?? lastSampled.get(subject) ?? null) : null;
-      const w = imageLossWindow({ now, lastSyncedAt: reported ?? remembered, mode, entriesBehind: d?.entriesBehindPrimary, entriesPerSecond: d?.entriesPerSecond });
+      const remembered =
+        reported === null && mode !== 'journal'
+          ? (this.#lastCopied.get(seenKey) ?? lastSampled.get(subject) ?? null)
+          : null;
+      const w = imageLossWindow({
+        now,
+        lastSyncedAt: reported ?? remembered,
+        mode,
+        entriesBehind: d?.entriesBehindPrimary,
+        entriesPerSecond: d?.entriesPerSecond,
+      });
       let health: ProtectionHealth = protectionHealth(w.seconds, rpo.seconds);
       let reason = w.reason;
-      if (remembered !== null) reason = `${target?.name ?? 'the other cluster'} reports no copied snapshot now (${(sec ?? prim ?? any).img.mirroring!.rawState}): measured from the last copy seen, at ${new Date(remembered).toISOString()}`;
-      const splitBrain = e.primary.length > 1 || e.primary.some((s) => s.img.splitBrainWith) || !!d?.splitBrain;
+      if (remembered !== null)
+        reason = `${target?.name ?? 'the other cluster'} reports no copied snapshot now (${(sec ?? prim ?? any).img.mirroring!.rawState}): measured from the last copy seen, at ${new Date(remembered).toISOString()}`;
+      const splitBrain =
+        e.primary.length > 1 || e.primary.some((s) => s.img.splitBrainWith) || !!d?.splitBrain;
       if (splitBrain) {
         health = 'unknown';
         reason = 'split-brain: the image is primary on both clusters; resolve it with a failback';
@@ -538,14 +763,24 @@ export class ProtectionService {
       const issue = [prim, sec].find((s) => s?.img.group === 'issues');
       // Snapshot mode: the next recovery point is the next scheduled mirror snapshot, copied.
       let predicted: { at: number; reason: string } | null = null;
-      const copying = copyProgress(this.#copying.get(seenKey), d?.replayState === 'syncing' ? d.syncPercent : null, now);
+      const copying = copyProgress(
+        this.#copying.get(seenKey),
+        d?.replayState === 'syncing' ? d.syncPercent : null,
+        now,
+      );
       if (copying) {
         this.#copying.set(seenKey, copying);
         copyingNow.add(seenKey);
       }
       const stuck = mode !== 'journal' ? stuckCopyReason(copying, now) : null;
       if (health === 'ok' && stuck) {
-        predicted = predictedBreach({ now, recoveryPointAt: w.from, rpoSec: rpo.seconds, nextRecoveryAt: Number.POSITIVE_INFINITY, why: stuck });
+        predicted = predictedBreach({
+          now,
+          recoveryPointAt: w.from,
+          rpoSec: rpo.seconds,
+          nextRecoveryAt: Number.POSITIVE_INFINITY,
+          why: stuck,
+        });
       } else if (health === 'ok' && mode !== 'journal' && prim) {
         const next = cephTime(prim.img.nextSnapshotAt);
         const copySec = d?.lastSnapshotSyncSeconds ?? 0;
@@ -554,7 +789,10 @@ export class ProtectionService {
           recoveryPointAt: w.from,
           rpoSec: rpo.seconds,
           nextRecoveryAt: next === null ? Number.POSITIVE_INFINITY : next + copySec * 1000,
-          why: next === null ? 'no mirror-snapshot schedule applies to this image: no new recovery point is planned' : `the next scheduled mirror snapshot (${prim.img.nextSnapshotAt}) plus its copy (${Math.round(copySec)} s) comes after the RPO is reached`,
+          why:
+            next === null
+              ? 'no mirror-snapshot schedule applies to this image: no new recovery point is planned'
+              : `the next scheduled mirror snapshot (${prim.img.nextSnapshotAt}) plus its copy (${Math.round(copySec)} s) comes after the RPO is reached`,
         });
       }
       out.push({
@@ -589,7 +827,16 @@ export class ProtectionService {
   }
 }
 
-function unprotected(o: { subject: string; kind: ProtectedObject['kind']; name: string; source: SiteRef | null; rpo: { seconds: number; from: ProtectedObject['rpoFrom'] }; reason: string; state: string; href: string }): ProtectedObject {
+function unprotected(o: {
+  subject: string;
+  kind: ProtectedObject['kind'];
+  name: string;
+  source: SiteRef | null;
+  rpo: { seconds: number; from: ProtectedObject['rpoFrom'] };
+  reason: string;
+  state: string;
+  href: string;
+}): ProtectedObject {
   return {
     subject: o.subject,
     kind: o.kind,

@@ -1,13 +1,27 @@
 import { and, eq, ne } from 'drizzle-orm';
 import type { NodeAdapter, VmState } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskRow, type TaskStepRow } from '../../db/schema';
+import {
+  replicas,
+  sites,
+  type ReplicaDataset,
+  type ReplicaRow,
+  type TaskRow,
+  type TaskStepRow,
+} from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
 import { withTimeout } from '../deadline';
 import { AppError, errorMessage } from '../../core/errors';
-import { dataLossWindow, diskPath, FAILOVER_STEPS, failoverRollbackBlocked, failoverRollbackSteps, latestCommon } from './rules';
+import {
+  dataLossWindow,
+  diskPath,
+  FAILOVER_STEPS,
+  failoverRollbackBlocked,
+  failoverRollbackSteps,
+  latestCommon,
+} from './rules';
 import { movedMaster, switchSource } from './repoint';
 import { holdTag, replicaLock, vmLock, type ReplicaLeg, type ReplicaService } from './service';
 import type { ObjectRuns } from '../plans/object-runs';
@@ -52,7 +66,13 @@ export interface ReinitParams extends Record<string, unknown> {
   oldSiteId: number;
   /** UTC stamp of the start: names the kept diverged datasets and the first snapshot. */
   stamp: string;
-  divergence: { dataset: string; commonSnapshot: string; snapshotsAfter: string[]; writtenBytes: number; writtenMaxBytes: number }[];
+  divergence: {
+    dataset: string;
+    commonSnapshot: string;
+    snapshotsAfter: string[];
+    writtenBytes: number;
+    writtenMaxBytes: number;
+  }[];
 }
 
 export interface ResyncParams extends Record<string, unknown> {
@@ -86,7 +106,10 @@ export interface FailoverParams extends Record<string, unknown> {
   keepSnapshots: number;
 }
 
-async function reach<T>(p: Promise<T>, ms = 8_000): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
+async function reach<T>(
+  p: Promise<T>,
+  ms = 8_000,
+): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
   try {
     return { ok: true, value: await withTimeout(p, ms) };
   } catch (e) {
@@ -120,7 +143,9 @@ export class ReplicaFailover {
           failoverRollbackBlocked(
             p.mode,
             steps.filter((s) => s.state === 'done').map((s) => s.name),
-            steps.filter((s: TaskStepRow) => s.state === 'running' || (s.state === 'failed' && !!s.startedAt)).map((s) => s.name),
+            steps
+              .filter((s: TaskStepRow) => s.state === 'running' || (s.state === 'failed' && !!s.startedAt))
+              .map((s) => s.name),
           ),
         run: (ctx, p) => this.#rollback(ctx, p),
       },
@@ -140,7 +165,8 @@ export class ReplicaFailover {
   #notOurs(task: TaskRow, p: { replicaId: number }): string | null {
     const r = this.db.select().from(replicas).where(eq(replicas.id, p.replicaId)).get();
     if (!r) return `replica #${p.replicaId} no longer exists`;
-    if (r.operation?.taskId !== task.id) return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
+    if (r.operation?.taskId !== task.id)
+      return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
     return null;
   }
 
@@ -153,7 +179,9 @@ export class ReplicaFailover {
     return this.db
       .select()
       .from(replicas)
-      .where(and(eq(replicas.vmName, r.vmName), eq(replicas.sourceSiteId, r.sourceSiteId), ne(replicas.id, r.id)))
+      .where(
+        and(eq(replicas.vmName, r.vmName), eq(replicas.sourceSiteId, r.sourceSiteId), ne(replicas.id, r.id)),
+      )
       .all();
   }
 
@@ -161,39 +189,112 @@ export class ReplicaFailover {
     const r = this.replicas.row(id);
     const checks: Precheck[] = [];
     const add = (c: Precheck) => checks.push(c);
-    if (r.state === 'reinit-required') add({ id: 'state', label: 'Replica state', status: 'block', message: 'this replica already took over; reinitialise the old master first' });
-    if (r.operation) add({ id: 'state', label: 'Replica state', status: 'block', message: `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume or roll it back from its task page` });
+    if (r.state === 'reinit-required')
+      add({
+        id: 'state',
+        label: 'Replica state',
+        status: 'block',
+        message: 'this replica already took over; reinitialise the old master first',
+      });
+    if (r.operation)
+      add({
+        id: 'state',
+        label: 'Replica state',
+        status: 'block',
+        message: `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume or roll it back from its task page`,
+      });
     if (r.conflict?.kind === 'master-moved')
-      add({ id: 'master-moved', label: 'Master of the VM', status: 'block', message: `the VM was failed over to ${this.#siteName(r.conflict.siteId)} by replica #${r.conflict.byReplicaId}; this replica still pulls from the old master ${this.#siteName(r.sourceSiteId)}` });
+      add({
+        id: 'master-moved',
+        label: 'Master of the VM',
+        status: 'block',
+        message: `the VM was failed over to ${this.#siteName(r.conflict.siteId)} by replica #${r.conflict.byReplicaId}; this replica still pulls from the old master ${this.#siteName(r.sourceSiteId)}`,
+      });
     const target = this.replicas.node(r.targetSiteId);
     const t = await reach(target.probe());
-    add(t.ok ? { id: 'replica-node', label: 'Replica node reachable', status: 'pass', message: `${t.value.hostname} answers` } : { id: 'replica-node', label: 'Replica node reachable', status: 'block', message: t.error });
+    add(
+      t.ok
+        ? {
+            id: 'replica-node',
+            label: 'Replica node reachable',
+            status: 'pass',
+            message: `${t.value.hostname} answers`,
+          }
+        : { id: 'replica-node', label: 'Replica node reachable', status: 'block', message: t.error },
+    );
     const source = this.replicas.node(r.sourceSiteId);
     const s = await reach(source.getVmState(r.vmName));
     const masterUp = s.ok;
     if (masterUp) this.replicas.markSeen(r.sourceSiteId);
     const mode: FailoverMode = !masterUp ? 'forced' : (opts.mode ?? 'planned');
-    const modeReason = !masterUp ? `the master node does not answer (${s.error}): only a forced failover from the last synced snapshot is possible` : mode === 'forced' ? 'forced failover asked for: the master VM is stopped first, then the replica starts from the last synced snapshot' : 'the master answers: stop, final sync, switch (no data loss)';
+    const modeReason = !masterUp
+      ? `the master node does not answer (${s.error}): only a forced failover from the last synced snapshot is possible`
+      : mode === 'forced'
+        ? 'forced failover asked for: the master VM is stopped first, then the replica starts from the last synced snapshot'
+        : 'the master answers: stop, final sync, switch (no data loss)';
     add(
       masterUp
-        ? { id: 'master-node', label: 'Master node reachable', status: mode === 'forced' ? 'warn' : 'pass', message: `VM ${r.vmName} is ${s.value ?? 'not defined'} there${mode === 'forced' ? '; a forced failover stops it first (fencing), then loses the writes after the last sync' : ''}` }
-        : { id: 'master-node', label: 'Master node reachable', status: 'warn', message: `unreachable (${s.error}): the VM there will be stopped as soon as its node answers` },
+        ? {
+            id: 'master-node',
+            label: 'Master node reachable',
+            status: mode === 'forced' ? 'warn' : 'pass',
+            message: `VM ${r.vmName} is ${s.value ?? 'not defined'} there${mode === 'forced' ? '; a forced failover stops it first (fencing), then loses the writes after the last sync' : ''}`,
+          }
+        : {
+            id: 'master-node',
+            label: 'Master node reachable',
+            status: 'warn',
+            message: `unreachable (${s.error}): the VM there will be stopped as soon as its node answers`,
+          },
     );
     if (!r.lastSyncAt || !r.lastSnapshot) {
-      add({ id: 'last-sync', label: 'Last sync', status: 'block', message: 'the replica has never completed a sync; there is nothing to fail over to' });
+      add({
+        id: 'last-sync',
+        label: 'Last sync',
+        status: 'block',
+        message: 'the replica has never completed a sync; there is nothing to fail over to',
+      });
     } else {
       const age = Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000);
       const late = age > 2 * r.sleepTimeSec + 300;
-      add({ id: 'last-sync', label: 'Last sync', status: late ? 'warn' : 'pass', message: `${new Date(r.lastSyncAt).toISOString()} (${age} s ago)${late ? ' — older than expected' : ''}` });
+      add({
+        id: 'last-sync',
+        label: 'Last sync',
+        status: late ? 'warn' : 'pass',
+        message: `${new Date(r.lastSyncAt).toISOString()} (${age} s ago)${late ? ' — older than expected' : ''}`,
+      });
     }
-    if (!r.vmDefinition && mode === 'forced') add({ id: 'definition', label: 'VM definition', status: 'block', message: 'no stored definition of the VM (it is saved at each sync)' });
-    const busy = [replicaLock(id), vmLock(r.sourceSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)].map((l) => this.tasks.holder(l)).find(Boolean);
+    if (!r.vmDefinition && mode === 'forced')
+      add({
+        id: 'definition',
+        label: 'VM definition',
+        status: 'block',
+        message: 'no stored definition of the VM (it is saved at each sync)',
+      });
+    const busy = [replicaLock(id), vmLock(r.sourceSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)]
+      .map((l) => this.tasks.holder(l))
+      .find(Boolean);
     if (busy) {
-      add({ id: 'tasks', label: 'Pending tasks', status: opts.force ? 'warn' : 'block', message: `task #${busy.id} "${busy.name}" is ${busy.state}${opts.force ? '; force cancels it first' : '; tick "Override pending tasks" to cancel it first'}`, overridable: true });
+      add({
+        id: 'tasks',
+        label: 'Pending tasks',
+        status: opts.force ? 'warn' : 'block',
+        message: `task #${busy.id} "${busy.name}" is ${busy.state}${opts.force ? '; force cancels it first' : '; tick "Override pending tasks" to cancel it first'}`,
+        overridable: true,
+      });
     } else add({ id: 'tasks', label: 'Pending tasks', status: 'pass', message: 'none' });
-    const siblings = this.#siblings(r).map((x) => ({ id: x.id, name: x.name, targetSite: this.#siteName(x.targetSiteId) }));
+    const siblings = this.#siblings(r).map((x) => ({
+      id: x.id,
+      name: x.name,
+      targetSite: this.#siteName(x.targetSiteId),
+    }));
     if (siblings.length)
-      add({ id: 'siblings', label: 'Other replicas of the VM', status: 'warn', message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; once this failover has finished, re-point them to ${this.#siteName(r.targetSiteId)} (best before the old master's reinit, while it still has their snapshots) or delete them` });
+      add({
+        id: 'siblings',
+        label: 'Other replicas of the VM',
+        status: 'warn',
+        message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; once this failover has finished, re-point them to ${this.#siteName(r.targetSiteId)} (best before the old master's reinit, while it still has their snapshots) or delete them`,
+      });
     if (t.ok) {
       const cap = await reach(target.capacity());
       const vms = await reach(target.listVms());
@@ -202,13 +303,38 @@ export class ReplicaFailover {
         const freeCpu = cap.value.cpus - used.reduce((a, v) => a + v.vcpus, 0);
         const freeMem = cap.value.memoryMiB - used.reduce((a, v) => a + v.memoryMiB, 0);
         const ok = freeCpu >= r.vcpus && freeMem >= r.memoryMiB;
-        add({ id: 'resources', label: 'Resources on the replica node', status: ok ? 'pass' : 'warn', message: `${freeCpu} vCPUs and ${freeMem} MiB free; the VM needs ${r.vcpus} and ${r.memoryMiB} MiB` });
+        add({
+          id: 'resources',
+          label: 'Resources on the replica node',
+          status: ok ? 'pass' : 'warn',
+          message: `${freeCpu} vCPUs and ${freeMem} MiB free; the VM needs ${r.vcpus} and ${r.memoryMiB} MiB`,
+        });
       }
       const defined = await reach(target.getVmState(r.vmName));
-      if (defined.ok && defined.value && defined.value !== 'stopped') add({ id: 'target-vm', label: 'VM on the replica node', status: 'block', message: `a VM named ${r.vmName} is already ${defined.value} on the replica node` });
+      if (defined.ok && defined.value && defined.value !== 'stopped')
+        add({
+          id: 'target-vm',
+          label: 'VM on the replica node',
+          status: 'block',
+          message: `a VM named ${r.vmName} is already ${defined.value} on the replica node`,
+        });
     }
-    const seen = this.db.select({ at: sites.lastSeenAt }).from(sites).where(eq(sites.id, r.sourceSiteId)).get()?.at?.getTime() ?? null;
-    const w = mode === 'planned' ? null : dataLossWindow({ lastSyncAt: r.lastSyncAt?.getTime() ?? null, masterReachable: masterUp, masterLastSeenAt: seen, now: this.clock.now() });
+    const seen =
+      this.db
+        .select({ at: sites.lastSeenAt })
+        .from(sites)
+        .where(eq(sites.id, r.sourceSiteId))
+        .get()
+        ?.at?.getTime() ?? null;
+    const w =
+      mode === 'planned'
+        ? null
+        : dataLossWindow({
+            lastSyncAt: r.lastSyncAt?.getTime() ?? null,
+            masterReachable: masterUp,
+            masterLastSeenAt: seen,
+            now: this.clock.now(),
+          });
     const canProceed = !checks.some((c) => c.status === 'block');
     return {
       replicaId: id,
@@ -237,15 +363,33 @@ export class ReplicaFailover {
   objectRuns?: ObjectRuns;
 
   /** `report`: a failover started on its own (not by a plan's run) gets a run report, with the operator's reason. */
-  async failover(id: number, opts: { confirm: string; mode: FailoverMode; force?: boolean; report?: { reason?: string } }, user: SessionUser) {
+  async failover(
+    id: number,
+    opts: { confirm: string; mode: FailoverMode; force?: boolean; report?: { reason?: string } },
+    user: SessionUser,
+  ) {
     const r = this.replicas.row(id);
-    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (opts.confirm !== r.vmName)
+      throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
     const plan = await this.plan(id, { mode: opts.mode, force: opts.force });
-    if (plan.mode !== opts.mode) throw new AppError('PRECONDITION_FAILED', `the failover would now be ${plan.mode}, not ${opts.mode}: ${plan.modeReason}. Review the plan again.`);
-    if (!plan.canProceed) throw new AppError('PRECONDITION_FAILED', plan.checks.filter((c) => c.status === 'block').map((c) => `${c.label}: ${c.message}`).join('; '));
+    if (plan.mode !== opts.mode)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `the failover would now be ${plan.mode}, not ${opts.mode}: ${plan.modeReason}. Review the plan again.`,
+      );
+    if (!plan.canProceed)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        plan.checks
+          .filter((c) => c.status === 'block')
+          .map((c) => `${c.label}: ${c.message}`)
+          .join('; '),
+      );
     const fresh = this.replicas.row(id);
     const now = this.clock.now();
-    const masterState = plan.masterReachable ? await reach(this.replicas.node(fresh.sourceSiteId).getVmState(fresh.vmName)) : null;
+    const masterState = plan.masterReachable
+      ? await reach(this.replicas.node(fresh.sourceSiteId).getVmState(fresh.vmName))
+      : null;
     const params: FailoverParams = {
       replicaId: id,
       vmName: fresh.vmName,
@@ -255,7 +399,11 @@ export class ReplicaFailover {
       toSiteId: fresh.targetSiteId,
       datasets: fresh.datasets,
       snapshot: plan.mode === 'planned' ? `tandem-${fresh.name}-${stamp(now)}` : fresh.lastSnapshot!,
-      masterState: masterState ? (masterState.ok ? masterState.value : null) : ((fresh.vmDefinition?.state as VmState | undefined) ?? null),
+      masterState: masterState
+        ? masterState.ok
+          ? masterState.value
+          : null
+        : ((fresh.vmDefinition?.state as VmState | undefined) ?? null),
       masterReachable: plan.masterReachable,
       siblings: plan.siblings.map((x) => x.id),
       dataLossWindowSec: plan.dataLossWindowSec,
@@ -301,14 +449,19 @@ export class ReplicaFailover {
           state: 'failing-over',
           operation: { kind: 'failover', taskId: task.id, mode: plan.mode, startedAt: now },
           nextSyncAt: null,
-          ...(plan.mode === 'forced' && !plan.masterReachable ? { stopOldMasterPending: true, fenceSiteId: fresh.sourceSiteId } : {}),
+          ...(plan.mode === 'forced' && !plan.masterReachable
+            ? { stopOldMasterPending: true, fenceSiteId: fresh.sourceSiteId }
+            : {}),
           updatedAt: new Date(now),
         })
         .where(eq(replicas.id, id))
         .run();
       for (const sid of params.siblings) {
         tx.update(replicas)
-          .set({ conflict: { kind: 'master-moved', siteId: fresh.targetSiteId, byReplicaId: id, at: now }, updatedAt: new Date(now) })
+          .set({
+            conflict: { kind: 'master-moved', siteId: fresh.targetSiteId, byReplicaId: id, at: now },
+            updatedAt: new Date(now),
+          })
           .where(eq(replicas.id, sid))
           .run();
       }
@@ -328,7 +481,16 @@ export class ReplicaFailover {
   }
 
   #leg(p: FailoverParams): ReplicaLeg {
-    return { id: p.replicaId, name: p.replicaName, vmName: p.vmName, sourceSiteId: p.fromSiteId, targetSiteId: p.toSiteId, datasets: p.datasets, bandwidthLimit: p.bandwidthLimit, keepSnapshots: p.keepSnapshots };
+    return {
+      id: p.replicaId,
+      name: p.replicaName,
+      vmName: p.vmName,
+      sourceSiteId: p.fromSiteId,
+      targetSiteId: p.toSiteId,
+      datasets: p.datasets,
+      bandwidthLimit: p.bandwidthLimit,
+      keepSnapshots: p.keepSnapshots,
+    };
   }
 
   async #run(ctx: TaskContext, p: FailoverParams) {
@@ -339,7 +501,11 @@ export class ReplicaFailover {
       await ctx.step('Stop the master VM', async () => {
         await source.stopVm(p.vmName);
         const st = await source.getVmState(p.vmName);
-        if (st !== 'stopped' && st !== null) throw new AppError('COMMAND_FAILED', `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}`);
+        if (st !== 'stopped' && st !== null)
+          throw new AppError(
+            'COMMAND_FAILED',
+            `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}`,
+          );
       });
       // The final incremental sync while the VM is stopped: nothing is lost.
       await ctx.step('Snapshot on the master', () => this.replicas.snapshotMaster(ctx, leg, p.snapshot));
@@ -347,46 +513,64 @@ export class ReplicaFailover {
     } else {
       await ctx.step('Fence the old master', async () => {
         if (!p.masterReachable) {
-          ctx.log(`the old master ${this.#siteName(p.fromSiteId)} was unreachable when the failover started; its VM will be stopped as soon as its node answers`, 'warn');
+          ctx.log(
+            `the old master ${this.#siteName(p.fromSiteId)} was unreachable when the failover started; its VM will be stopped as soon as its node answers`,
+            'warn',
+          );
           return;
         }
         // Fencing first: the old VM is off before the new one can start.
         await source.stopVm(p.vmName, { graceMs: 0 });
         const st = await source.getVmState(p.vmName);
-        if (st !== 'stopped' && st !== null) throw new AppError('COMMAND_FAILED', `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}; it must be off before the replica starts`);
+        if (st !== 'stopped' && st !== null)
+          throw new AppError(
+            'COMMAND_FAILED',
+            `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}; it must be off before the replica starts`,
+          );
         ctx.log(`VM ${p.vmName} on ${this.#siteName(p.fromSiteId)} is off`);
       });
-      ctx.log(`forced failover from ${p.snapshot}; writes after it on the old master are not on the replica (${p.dataLossWindowSec ?? '?'} s)`, 'warn');
+      ctx.log(
+        `forced failover from ${p.snapshot}; writes after it on the old master are not on the replica (${p.dataLossWindowSec ?? '?'} s)`,
+        'warn',
+      );
     }
-    const paths = await ctx.step(p.mode === 'planned' ? 'Promote the replica' : 'Promote from the last synced snapshot', async () => {
-      const vm = await target.getVmState(p.vmName);
-      if (vm === 'running' || vm === 'paused') throw new AppError('PRECONDITION_FAILED', `VM ${p.vmName} is already ${vm} on ${this.#siteName(p.toSiteId)}; Tandem will not roll back a live VM's disks`);
-      const r = this.replicas.row(p.replicaId);
-      const out: { from: string; to: string }[] = [];
-      for (const d of p.datasets) {
-        if (p.mode === 'forced') await target.rollback(d.target, p.snapshot);
-        await target.setReadonly(d.target, false);
-        const [info] = await target.listDatasets(d.target);
-        const from = r.vmDefinition?.disks.find((x) => x.device === d.device)?.path;
-        if (!from) throw new AppError('PRECONDITION_FAILED', `the stored VM definition has no disk ${d.device}`);
-        out.push({ from, to: diskPath(d, d.target, info?.mountpoint ?? null) });
-      }
-      // The switch is recorded as soon as the replica is writable: the replica node is the master now.
-      if (r.sourceSiteId === p.fromSiteId) {
-        this.db
-          .update(replicas)
-          .set({
-            sourceSiteId: p.toSiteId,
-            targetSiteId: p.fromSiteId,
-            datasets: p.datasets.map((d) => ({ ...d, source: d.target, target: d.source })),
-            fenceSiteId: p.fromSiteId,
-            updatedAt: new Date(this.clock.now()),
-          })
-          .where(eq(replicas.id, p.replicaId))
-          .run();
-      }
-      return out;
-    });
+    const paths = await ctx.step(
+      p.mode === 'planned' ? 'Promote the replica' : 'Promote from the last synced snapshot',
+      async () => {
+        const vm = await target.getVmState(p.vmName);
+        if (vm === 'running' || vm === 'paused')
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `VM ${p.vmName} is already ${vm} on ${this.#siteName(p.toSiteId)}; Tandem will not roll back a live VM's disks`,
+          );
+        const r = this.replicas.row(p.replicaId);
+        const out: { from: string; to: string }[] = [];
+        for (const d of p.datasets) {
+          if (p.mode === 'forced') await target.rollback(d.target, p.snapshot);
+          await target.setReadonly(d.target, false);
+          const [info] = await target.listDatasets(d.target);
+          const from = r.vmDefinition?.disks.find((x) => x.device === d.device)?.path;
+          if (!from)
+            throw new AppError('PRECONDITION_FAILED', `the stored VM definition has no disk ${d.device}`);
+          out.push({ from, to: diskPath(d, d.target, info?.mountpoint ?? null) });
+        }
+        // The switch is recorded as soon as the replica is writable: the replica node is the master now.
+        if (r.sourceSiteId === p.fromSiteId) {
+          this.db
+            .update(replicas)
+            .set({
+              sourceSiteId: p.toSiteId,
+              targetSiteId: p.fromSiteId,
+              datasets: p.datasets.map((d) => ({ ...d, source: d.target, target: d.source })),
+              fenceSiteId: p.fromSiteId,
+              updatedAt: new Date(this.clock.now()),
+            })
+            .where(eq(replicas.id, p.replicaId))
+            .run();
+        }
+        return out;
+      },
+    );
     await ctx.step('Define the VM on the replica node', async () => {
       const def = this.replicas.definitionToDefine(p.replicaId);
       if (!def) throw new AppError('PRECONDITION_FAILED', 'no stored VM definition');
@@ -396,16 +580,29 @@ export class ReplicaFailover {
     await ctx.step('Start the VM', async () => {
       const paused = (p.masterState ?? this.replicas.row(p.replicaId).vmDefinition?.state) === 'paused';
       await target.startVm(p.vmName, { paused });
-      ctx.log(`started ${p.vmName} on ${this.#siteName(p.toSiteId)}${paused ? ' (paused, as the master was)' : ''}`);
+      ctx.log(
+        `started ${p.vmName} on ${this.#siteName(p.toSiteId)}${paused ? ' (paused, as the master was)' : ''}`,
+      );
     });
     await ctx.step('Mark the old master for reinit', () => {
       this.db
         .update(replicas)
-        .set({ state: 'reinit-required', enabled: false, operation: null, nextSyncAt: null, updatedAt: new Date(this.clock.now()) })
+        .set({
+          state: 'reinit-required',
+          enabled: false,
+          operation: null,
+          nextSyncAt: null,
+          updatedAt: new Date(this.clock.now()),
+        })
         .where(eq(replicas.id, p.replicaId))
         .run();
     });
-    return { mode: p.mode, recoveryPoint: p.snapshot, dataLossWindowSec: p.mode === 'planned' ? 0 : p.dataLossWindowSec, siblingsPaused: p.siblings };
+    return {
+      mode: p.mode,
+      recoveryPoint: p.snapshot,
+      dataLossWindowSec: p.mode === 'planned' ? 0 : p.dataLossWindowSec,
+      siblingsPaused: p.siblings,
+    };
   }
 
   /** Undoes a failover that stopped before the replica was promoted: the master runs again. */
@@ -414,7 +611,11 @@ export class ReplicaFailover {
     await ctx.step('Roll back: protect the replica', async () => {
       for (const d of p.datasets) await target.setReadonly(d.target, true);
     });
-    if (failoverRollbackSteps(p.masterState === 'running' || p.masterState === 'paused').includes('Roll back: start the master VM again')) {
+    if (
+      failoverRollbackSteps(p.masterState === 'running' || p.masterState === 'paused').includes(
+        'Roll back: start the master VM again',
+      )
+    ) {
       await ctx.step('Roll back: start the master VM again', async () => {
         await this.replicas.node(p.fromSiteId).startVm(p.vmName, { paused: p.masterState === 'paused' });
         ctx.log(`started ${p.vmName} again on ${this.#siteName(p.fromSiteId)}`);
@@ -425,12 +626,20 @@ export class ReplicaFailover {
       this.db.transaction((tx) => {
         const r = tx.select().from(replicas).where(eq(replicas.id, p.replicaId)).get()!;
         tx.update(replicas)
-          .set({ state: r.enabled ? (r.lastSyncAt ? 'idle' : 'new') : 'paused', operation: null, stopOldMasterPending: false, fenceSiteId: null, nextSyncAt: now, updatedAt: now })
+          .set({
+            state: r.enabled ? (r.lastSyncAt ? 'idle' : 'new') : 'paused',
+            operation: null,
+            stopOldMasterPending: false,
+            fenceSiteId: null,
+            nextSyncAt: now,
+            updatedAt: now,
+          })
           .where(eq(replicas.id, p.replicaId))
           .run();
         for (const sid of p.siblings) {
           const sib = tx.select().from(replicas).where(eq(replicas.id, sid)).get();
-          if (sib?.conflict?.kind === 'master-moved' && sib.conflict.byReplicaId === p.replicaId) tx.update(replicas).set({ conflict: null, updatedAt: now }).where(eq(replicas.id, sid)).run();
+          if (sib?.conflict?.kind === 'master-moved' && sib.conflict.byReplicaId === p.replicaId)
+            tx.update(replicas).set({ conflict: null, updatedAt: now }).where(eq(replicas.id, sid)).run();
         }
       });
     });
@@ -444,8 +653,10 @@ export class ReplicaFailover {
    */
   stopStale(id: number, opts: { confirm: string }, user: SessionUser) {
     const r = this.replicas.row(id);
-    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
-    if (r.conflict?.kind !== 'dual-running') throw new AppError('PRECONDITION_FAILED', `VM ${r.vmName} is not flagged as running on two nodes`);
+    if (opts.confirm !== r.vmName)
+      throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (r.conflict?.kind !== 'dual-running')
+      throw new AppError('PRECONDITION_FAILED', `VM ${r.vmName} is not flagged as running on two nodes`);
     const stale = this.#siteName(r.targetSiteId);
     return this.tasks.start({
       name: `Stop the stale copy of ${r.vmName} on ${stale}`,
@@ -459,7 +670,9 @@ export class ReplicaFailover {
         await ctx.step('Stop the stale copy', async () => {
           const node = this.replicas.node(r.targetSiteId);
           await node.stopVm(r.vmName, { graceMs: 30_000 });
-          ctx.log(`VM ${r.vmName} on ${stale} is off; the copy on ${this.#siteName(r.sourceSiteId)} keeps running`);
+          ctx.log(
+            `VM ${r.vmName} on ${stale} is off; the copy on ${this.#siteName(r.sourceSiteId)} keeps running`,
+          );
         });
         this.db.update(replicas).set({ conflict: null, lastError: null }).where(eq(replicas.id, id)).run();
       },
@@ -474,13 +687,27 @@ export class ReplicaFailover {
    */
   async resyncPlan(id: number) {
     const r = this.replicas.row(id);
-    if (r.operation) throw new AppError('PRECONDITION_FAILED', `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`);
-    if (r.state === 'new') throw new AppError('PRECONDITION_FAILED', 'the initial sync has not completed yet; nothing to resync');
+    if (r.operation)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`,
+      );
+    if (r.state === 'new')
+      throw new AppError('PRECONDITION_FAILED', 'the initial sync has not completed yet; nothing to resync');
     let repoint: ResyncParams['repoint'] = null;
     if (r.conflict?.kind === 'master-moved') {
       const moved = await movedMaster(this.db, this.replicas, r);
-      if (!moved.datasets) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} cannot be resynced from the VM's new master now: ${moved.blocked.join('; ')}`);
-      repoint = { fromSiteId: r.sourceSiteId, toSiteId: moved.toSiteId, datasets: moved.datasets, oldSources: r.datasets.map((d) => d.source) };
+      if (!moved.datasets)
+        throw new AppError(
+          'PRECONDITION_FAILED',
+          `replica ${r.name} cannot be resynced from the VM's new master now: ${moved.blocked.join('; ')}`,
+        );
+      repoint = {
+        fromSiteId: r.sourceSiteId,
+        toSiteId: moved.toSiteId,
+        datasets: moved.datasets,
+        oldSources: r.datasets.map((d) => d.source),
+      };
     }
     const sourceSiteId = repoint?.toSiteId ?? r.sourceSiteId;
     const master = this.replicas.node(sourceSiteId);
@@ -496,25 +723,59 @@ export class ReplicaFailover {
           ),
         ]);
         const common = t ? latestCommon(m[d.source] ?? [], t[d.target] ?? []) : null;
-        return { dataset: d.target, exists: t !== null, commonSnapshot: common?.name ?? null, keepAs: t ? `${d.target}-diverged-${at}` : null };
+        return {
+          dataset: d.target,
+          exists: t !== null,
+          commonSnapshot: common?.name ?? null,
+          keepAs: t ? `${d.target}-diverged-${at}` : null,
+        };
       }),
     );
     const vmOnTarget = await target.getVmState(r.vmName);
-    return { replicaId: id, vmName: r.vmName, targetSite: this.#siteName(r.targetSiteId), masterSite: this.#siteName(sourceSiteId), oldMasterSite: repoint ? this.#siteName(repoint.fromSiteId) : null, stamp: at, datasets, vmOnTarget, repoint };
+    return {
+      replicaId: id,
+      vmName: r.vmName,
+      targetSite: this.#siteName(r.targetSiteId),
+      masterSite: this.#siteName(sourceSiteId),
+      oldMasterSite: repoint ? this.#siteName(repoint.fromSiteId) : null,
+      stamp: at,
+      datasets,
+      vmOnTarget,
+      repoint,
+    };
   }
 
   async fullResync(id: number, opts: { confirm: string }, user: SessionUser) {
     const r = this.replicas.row(id);
-    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (opts.confirm !== r.vmName)
+      throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
     const plan = await this.resyncPlan(id);
-    const params: ResyncParams = { replicaId: id, vmName: r.vmName, stamp: plan.stamp, keep: plan.datasets.filter((d) => d.keepAs).map((d) => ({ dataset: d.dataset, keepAs: d.keepAs! })), repoint: plan.repoint };
+    const params: ResyncParams = {
+      replicaId: id,
+      vmName: r.vmName,
+      stamp: plan.stamp,
+      keep: plan.datasets.filter((d) => d.keepAs).map((d) => ({ dataset: d.dataset, keepAs: d.keepAs! })),
+      repoint: plan.repoint,
+    };
     const task = this.tasks.startDurable({
       name: `Full resync of ${r.vmName} to ${plan.targetSite}${plan.repoint ? ` from ${plan.masterSite}` : ''}`,
       kind: 'replica.resync',
       target: replicaLock(id),
-      locks: [vmLock(r.targetSiteId, r.vmName), vmLock(r.sourceSiteId, r.vmName), ...(plan.repoint ? [vmLock(plan.repoint.toSiteId, r.vmName)] : [])],
+      locks: [
+        vmLock(r.targetSiteId, r.vmName),
+        vmLock(r.sourceSiteId, r.vmName),
+        ...(plan.repoint ? [vmLock(plan.repoint.toSiteId, r.vmName)] : []),
+      ],
       params,
-      steps: ['Stop the VM on the replica node', 'Keep the replica data aside', ...(plan.repoint ? ['Re-point to the new master'] : []), 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
+      steps: [
+        'Stop the VM on the replica node',
+        'Keep the replica data aside',
+        ...(plan.repoint ? ['Re-point to the new master'] : []),
+        'Snapshot on the master',
+        'Transfer to the replica',
+        'Protect and prune',
+        'Resume replication',
+      ],
       username: user.username,
     });
     this.#begin(id, 'resync', task.id, this.clock.now());
@@ -525,7 +786,12 @@ export class ReplicaFailover {
   #begin(id: number, kind: 'reinit' | 'resync', taskId: number, now: number) {
     this.db
       .update(replicas)
-      .set({ state: 'reinit-running', operation: { kind, taskId, startedAt: now }, nextSyncAt: null, updatedAt: new Date(now) })
+      .set({
+        state: 'reinit-running',
+        operation: { kind, taskId, startedAt: now },
+        nextSyncAt: null,
+        updatedAt: new Date(now),
+      })
       .where(eq(replicas.id, id))
       .run();
   }
@@ -535,7 +801,14 @@ export class ReplicaFailover {
     return ctx.step('Resume replication', () => {
       this.db
         .update(replicas)
-        .set({ enabled: true, state: 'idle', operation: null, stopOldMasterPending: false, fenceSiteId: null, updatedAt: new Date(this.clock.now()) })
+        .set({
+          enabled: true,
+          state: 'idle',
+          operation: null,
+          stopOldMasterPending: false,
+          fenceSiteId: null,
+          updatedAt: new Date(this.clock.now()),
+        })
         .where(eq(replicas.id, id))
         .run();
     });
@@ -549,16 +822,31 @@ export class ReplicaFailover {
       if (st && st !== 'stopped') await target.stopVm(p.vmName, { graceMs: 10_000 });
     });
     await ctx.step('Keep the replica data aside', async () => {
-      const exists = (ds: string) => target.listDatasets(ds).then(() => true, (e) => (AppError.is(e, 'NOT_FOUND') ? false : Promise.reject(e)));
+      const exists = (ds: string) =>
+        target.listDatasets(ds).then(
+          () => true,
+          (e) => (AppError.is(e, 'NOT_FOUND') ? false : Promise.reject(e)),
+        );
       for (const k of p.keep) {
-        if (!(await exists(k.keepAs)) && (await exists(k.dataset))) await target.renameDataset(k.dataset, k.keepAs);
+        if (!(await exists(k.keepAs)) && (await exists(k.dataset)))
+          await target.renameDataset(k.dataset, k.keepAs);
         await target.releaseHolds(k.keepAs, holdTag(r.name));
         ctx.log(`${k.dataset}: kept aside as ${k.keepAs}; delete it when no longer needed`, 'warn');
       }
     });
     const repoint = p.repoint;
-    if (repoint) await ctx.step('Re-point to the new master', () => switchSource(this.db, this.replicas, this.clock, ctx, { replicaId: p.replicaId, replicaName: r.name, ...repoint }));
-    const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
+    if (repoint)
+      await ctx.step('Re-point to the new master', () =>
+        switchSource(this.db, this.replicas, this.clock, ctx, {
+          replicaId: p.replicaId,
+          replicaName: r.name,
+          ...repoint,
+        }),
+      );
+    const sync = await this.replicas.runSync(ctx, p.replicaId, {
+      keepState: true,
+      snapshot: `tandem-${r.name}-${p.stamp}`,
+    });
     await this.#resumeReplication(ctx, p.replicaId);
     return { kept: p.keep.map((k) => k.keepAs), snapshot: sync.snapshot };
   }
@@ -566,7 +854,8 @@ export class ReplicaFailover {
   /** What the old master wrote after the last common snapshot: shown before reinit discards it. */
   async divergence(id: number) {
     const r = this.replicas.row(id);
-    if (r.state !== 'reinit-required') throw new AppError('PRECONDITION_FAILED', 'only a replica that was failed over needs a reinit');
+    if (r.state !== 'reinit-required')
+      throw new AppError('PRECONDITION_FAILED', 'only a replica that was failed over needs a reinit');
     const master = this.replicas.node(r.sourceSiteId);
     const old = this.replicas.node(r.targetSiteId);
     return Promise.all(
@@ -574,13 +863,25 @@ export class ReplicaFailover {
         const [m, o] = await Promise.all([master.listSnapshots(d.source), old.listSnapshots(d.target)]);
         const oldSnaps = o[d.target] ?? [];
         const shared = latestCommon(m[d.source] ?? [], oldSnaps);
-        if (!shared) throw new AppError('PRECONDITION_FAILED', `${d.target} has no snapshot in common with ${d.source}; a full resync is needed`);
+        if (!shared)
+          throw new AppError(
+            'PRECONDITION_FAILED',
+            `${d.target} has no snapshot in common with ${d.source}; a full resync is needed`,
+          );
         // Transaction groups are per pool: order the old master's snapshots by its own list, found by guid.
         const at = oldSnaps.findIndex((s) => s.guid === shared.guid);
         const common = oldSnaps[at]!;
         const after = oldSnaps.slice(at + 1).map((s) => s.name);
         const written = await old.changedSince(d.target, common.name);
-        return { dataset: d.target, commonSnapshot: common.name, commonAt: common.creation * 1000, snapshotsAfter: after, writtenBytes: written.bytes, writtenMaxBytes: written.bytes, exact: true };
+        return {
+          dataset: d.target,
+          commonSnapshot: common.name,
+          commonAt: common.creation * 1000,
+          snapshotsAfter: after,
+          writtenBytes: written.bytes,
+          writtenMaxBytes: written.bytes,
+          exact: true,
+        };
       }),
     );
   }
@@ -588,18 +889,36 @@ export class ReplicaFailover {
   /** Turns the old master into the new replica, keeping its diverged state for inspection. */
   async reinit(id: number, opts: { confirm: string }, user: SessionUser) {
     const r = this.replicas.row(id);
-    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
-    if (r.operation) throw new AppError('PRECONDITION_FAILED', `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`);
+    if (opts.confirm !== r.vmName)
+      throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (r.operation)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `a ${r.operation.kind} of this replica is unfinished (task #${r.operation.taskId}); resume it from its task page`,
+      );
     const div = await this.divergence(id);
     const now = this.clock.now();
-    const params: ReinitParams = { replicaId: id, vmName: r.vmName, oldSiteId: r.targetSiteId, stamp: stamp(now), divergence: div };
+    const params: ReinitParams = {
+      replicaId: id,
+      vmName: r.vmName,
+      oldSiteId: r.targetSiteId,
+      stamp: stamp(now),
+      divergence: div,
+    };
     const task = this.tasks.startDurable({
       name: `Reinit ${r.vmName} on ${this.replicas.get(id).targetSite} as the new replica`,
       kind: 'replica.reinit',
       target: replicaLock(id),
       locks: [vmLock(r.targetSiteId, r.vmName), vmLock(r.sourceSiteId, r.vmName)],
       params,
-      steps: ['Stop the old master VM', 'Keep the diverged state', 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'],
+      steps: [
+        'Stop the old master VM',
+        'Keep the diverged state',
+        'Snapshot on the master',
+        'Transfer to the replica',
+        'Protect and prune',
+        'Resume replication',
+      ],
       username: user.username,
     });
     this.#begin(id, 'reinit', task.id, now);
@@ -623,11 +942,17 @@ export class ReplicaFailover {
         const keep = `${ds.target}-diverged-${p.stamp}`;
         await keepDiverged(old, ds, d.commonSnapshot, keep, holdTag(r.name));
         out.push(keep);
-        ctx.log(`${ds.target}: diverged state kept as ${keep} (about ${d.writtenBytes} bytes written after ${d.commonSnapshot}); delete it when no longer needed`, 'warn');
+        ctx.log(
+          `${ds.target}: diverged state kept as ${keep} (about ${d.writtenBytes} bytes written after ${d.commonSnapshot}); delete it when no longer needed`,
+          'warn',
+        );
       }
       return out;
     });
-    const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: `tandem-${r.name}-${p.stamp}` });
+    const sync = await this.replicas.runSync(ctx, p.replicaId, {
+      keepState: true,
+      snapshot: `tandem-${r.name}-${p.stamp}`,
+    });
     await this.#resumeReplication(ctx, p.replicaId);
     return { kept, snapshot: sync.snapshot };
   }
@@ -641,7 +966,11 @@ export class ReplicaFailover {
  */
 async function keepDiverged(node: NodeAdapter, d: ReplicaDataset, common: string, keep: string, tag: string) {
   // Each part checks what is already done, so that a resumed reinit repeats none of it.
-  const exists = (ds: string) => node.listDatasets(ds).then((l) => l[0] ?? null, (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)));
+  const exists = (ds: string) =>
+    node.listDatasets(ds).then(
+      (l) => l[0] ?? null,
+      (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
+    );
   if (!(await exists(keep))) await node.renameDataset(d.target, keep);
   // The kept copy is the operator's to delete: no replication hold stays on it.
   await node.releaseHolds(keep, tag);

@@ -1,7 +1,14 @@
 import { and, eq, ne } from 'drizzle-orm';
 import type { SnapshotInfo, SourceSpec } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskRow, type TaskStepRow } from '../../db/schema';
+import {
+  replicas,
+  sites,
+  type ReplicaDataset,
+  type ReplicaRow,
+  type TaskRow,
+  type TaskStepRow,
+} from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
@@ -67,12 +74,20 @@ export interface RepointParams extends Record<string, unknown> {
   targetSiteId: number;
   /** The replica's datasets with the new master's as sources. */
   datasets: ReplicaDataset[];
-  disks: { device: string; oldSource: string; source: string; target: string; common: string; from: string | null }[];
+  disks: {
+    device: string;
+    oldSource: string;
+    source: string;
+    target: string;
+    common: string;
+    from: string | null;
+  }[];
   /** The first snapshot taken on the new master (chosen up front, so that a resumed sync finds it). */
   snapshot: string;
 }
 
-const siteName = (db: Db, id: number) => db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `#${id}`;
+const siteName = (db: Db, id: number) =>
+  db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `#${id}`;
 
 /**
  * Where the VM of a replica flagged `master-moved` runs now, and the replica's disks there (from
@@ -81,18 +96,25 @@ const siteName = (db: Db, id: number) => db.select({ name: sites.name }).from(si
 export async function movedMaster(db: Db, service: ReplicaService, r: ReplicaRow): Promise<MovedMaster> {
   const toSiteId = r.conflict?.kind === 'master-moved' ? r.conflict.siteId : r.sourceSiteId;
   const out: MovedMaster = { blocked: [], fromSiteId: r.sourceSiteId, toSiteId, datasets: null };
-  const by = r.conflict?.kind === 'master-moved' ? (db.select().from(replicas).where(eq(replicas.id, r.conflict.byReplicaId)).get() ?? null) : null;
+  const by =
+    r.conflict?.kind === 'master-moved'
+      ? (db.select().from(replicas).where(eq(replicas.id, r.conflict.byReplicaId)).get() ?? null)
+      : null;
   const newMaster = siteName(db, toSiteId);
   out.blocked = repointBlocked({ replica: r, by, newMaster });
   if (out.blocked.length) return out;
-  if (toSiteId === r.targetSiteId) out.blocked.push(`the VM now runs on ${newMaster}, this replica's own target; delete the replica`);
+  if (toSiteId === r.targetSiteId)
+    out.blocked.push(`the VM now runs on ${newMaster}, this replica's own target; delete the replica`);
   const others = db
     .select()
     .from(replicas)
     .where(and(eq(replicas.vmName, r.vmName), eq(replicas.sourceSiteId, toSiteId), ne(replicas.id, r.id)))
     .all();
   const same = others.find((o) => o.targetSiteId === r.targetSiteId || o.name === r.name);
-  if (same) out.blocked.push(`replica ${same.name} of ${r.vmName} already pulls from ${newMaster}${same.targetSiteId === r.targetSiteId ? ` to ${siteName(db, r.targetSiteId)}` : ' under the same name'}; delete one of the two`);
+  if (same)
+    out.blocked.push(
+      `replica ${same.name} of ${r.vmName} already pulls from ${newMaster}${same.targetSiteId === r.targetSiteId ? ` to ${siteName(db, r.targetSiteId)}` : ' under the same name'}; delete one of the two`,
+    );
   if (out.blocked.length) return out;
   let vm;
   try {
@@ -108,7 +130,8 @@ export async function movedMaster(db: Db, service: ReplicaService, r: ReplicaRow
   const datasets: ReplicaDataset[] = [];
   for (const d of r.datasets) {
     const disk = vm.disks.find((x) => x.device === d.device);
-    if (!disk?.dataset) out.blocked.push(`VM ${r.vmName} on ${newMaster} has no disk ${d.device} on a ZFS dataset`);
+    if (!disk?.dataset)
+      out.blocked.push(`VM ${r.vmName} on ${newMaster} has no disk ${d.device} on a ZFS dataset`);
     else datasets.push({ ...d, source: disk.dataset });
   }
   if (!out.blocked.length) out.datasets = datasets;
@@ -125,20 +148,41 @@ export async function switchSource(
   service: ReplicaService,
   clock: Clock,
   ctx: TaskContext,
-  p: { replicaId: number; replicaName: string; fromSiteId: number; toSiteId: number; datasets: ReplicaDataset[]; oldSources: string[] },
+  p: {
+    replicaId: number;
+    replicaName: string;
+    fromSiteId: number;
+    toSiteId: number;
+    datasets: ReplicaDataset[];
+    oldSources: string[];
+  },
 ): Promise<void> {
   const tag = holdTag(p.replicaName);
   try {
     const old = service.node(p.fromSiteId);
     for (const ds of p.oldSources) {
-      const released = await withTimeout(old.releaseHolds(ds, tag), 60_000, siteName(db, p.fromSiteId)).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
-      if (released.length) ctx.log(`${ds} on ${siteName(db, p.fromSiteId)}: released ${tag} from ${released.join(', ')} (the snapshots stay)`);
+      const released = await withTimeout(old.releaseHolds(ds, tag), 60_000, siteName(db, p.fromSiteId)).catch(
+        (e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)),
+      );
+      if (released.length)
+        ctx.log(
+          `${ds} on ${siteName(db, p.fromSiteId)}: released ${tag} from ${released.join(', ')} (the snapshots stay)`,
+        );
     }
   } catch (e) {
-    ctx.log(`the holds ${tag} on the old master ${siteName(db, p.fromSiteId)} could not be released (${errorMessage(e)}); release them there by hand`, 'warn');
+    ctx.log(
+      `the holds ${tag} on the old master ${siteName(db, p.fromSiteId)} could not be released (${errorMessage(e)}); release them there by hand`,
+      'warn',
+    );
   }
   db.update(replicas)
-    .set({ sourceSiteId: p.toSiteId, datasets: p.datasets, conflict: null, lastError: null, updatedAt: new Date(clock.now()) })
+    .set({
+      sourceSiteId: p.toSiteId,
+      datasets: p.datasets,
+      conflict: null,
+      lastError: null,
+      updatedAt: new Date(clock.now()),
+    })
     .where(eq(replicas.id, p.replicaId))
     .run();
   ctx.log(`replica ${p.replicaName} now pulls from ${siteName(db, p.toSiteId)}`);
@@ -172,7 +216,8 @@ export class ReplicaRepoint {
   #notOurs(task: TaskRow, p: { replicaId: number }): string | null {
     const r = this.db.select().from(replicas).where(eq(replicas.id, p.replicaId)).get();
     if (!r) return `replica #${p.replicaId} no longer exists`;
-    if (r.operation?.taskId !== task.id) return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
+    if (r.operation?.taskId !== task.id)
+      return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
     return null;
   }
 
@@ -183,19 +228,34 @@ export class ReplicaRepoint {
   async #plan(id: number): Promise<{ plan: RepointPlan; moved: MovedMaster }> {
     const r = this.replicas.row(id);
     const moved = await movedMaster(this.db, this.replicas, r);
-    const names = { master: siteName(this.db, moved.toSiteId), target: siteName(this.db, r.targetSiteId), old: siteName(this.db, r.sourceSiteId) };
-    const head = { replicaId: id, vmName: r.vmName, replica: r.name, oldMaster: names.old, newMaster: names.master, targetSite: names.target };
-    if (!moved.datasets) return { plan: { ...head, blocked: moved.blocked, disks: [], canProceed: false, steps: [] }, moved };
+    const names = {
+      master: siteName(this.db, moved.toSiteId),
+      target: siteName(this.db, r.targetSiteId),
+      old: siteName(this.db, r.sourceSiteId),
+    };
+    const head = {
+      replicaId: id,
+      vmName: r.vmName,
+      replica: r.name,
+      oldMaster: names.old,
+      newMaster: names.master,
+      targetSite: names.target,
+    };
+    if (!moved.datasets)
+      return { plan: { ...head, blocked: moved.blocked, disks: [], canProceed: false, steps: [] }, moved };
     const master = this.replicas.node(moved.toSiteId);
     const target = this.replicas.node(r.targetSiteId);
     const old = this.replicas.node(r.sourceSiteId);
-    const snaps = (p: Promise<Record<string, SnapshotInfo[]>>, ds: string, what: string) => withTimeout(p, CALL_MS, what).then((m) => m[ds] ?? []);
+    const snaps = (p: Promise<Record<string, SnapshotInfo[]>>, ds: string, what: string) =>
+      withTimeout(p, CALL_MS, what).then((m) => m[ds] ?? []);
     const disks = await Promise.all(
       moved.datasets.map(async (d, i): Promise<RepointDisk> => {
         const oldSource = r.datasets[i]!.source;
         const [m, t] = await Promise.all([
           snaps(master.listSnapshots(d.source), d.source, names.master),
-          snaps(target.listSnapshots(d.target), d.target, names.target).catch((e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e))),
+          snaps(target.listSnapshots(d.target), d.target, names.target).catch((e) =>
+            AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e),
+          ),
         ]);
         let base = repointBase({ dataset: d.target, master: m, replica: t, old: [], names });
         if (base.via !== 'direct' && t) {
@@ -204,31 +264,58 @@ export class ReplicaRepoint {
             (list) => ({ list, error: undefined }),
             (e) => ({ list: null, error: errorMessage(e) }),
           );
-          base = repointBase({ dataset: d.target, master: m, replica: t, old: o.list, oldError: o.error, names });
+          base = repointBase({
+            dataset: d.target,
+            master: m,
+            replica: t,
+            old: o.list,
+            oldError: o.error,
+            names,
+          });
         }
         const row = { device: d.device, oldSource, source: d.source, target: d.target };
         if (base.via === null) return { ...row, common: null, via: null, from: null, problem: base.problem };
-        return { ...row, common: base.common.name, via: base.via, from: base.via === 'old-master' ? base.from.name : null, problem: null };
+        return {
+          ...row,
+          common: base.common.name,
+          via: base.via,
+          from: base.via === 'old-master' ? base.from.name : null,
+          problem: null,
+        };
       }),
     );
     const canProceed = disks.every((d) => d.via);
-    const steps = [...(disks.some((d) => d.via === 'old-master') ? [BRIDGE] : []), SWITCH, 'Snapshot on the master', 'Transfer to the replica', 'Protect and prune', 'Resume replication'];
+    const steps = [
+      ...(disks.some((d) => d.via === 'old-master') ? [BRIDGE] : []),
+      SWITCH,
+      'Snapshot on the master',
+      'Transfer to the replica',
+      'Protect and prune',
+      'Resume replication',
+    ];
     return { plan: { ...head, blocked: [], disks, canProceed, steps: canProceed ? steps : [] }, moved };
   }
 
   /** Starts the re-point the operator confirmed by typing the VM name. */
   async repoint(id: number, opts: { confirm: string }, user: SessionUser): Promise<TaskRow> {
     const r = this.replicas.row(id);
-    if (opts.confirm !== r.vmName) throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
+    if (opts.confirm !== r.vmName)
+      throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
     const { plan, moved } = await this.#plan(id);
-    if (plan.blocked.length) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} cannot be re-pointed now: ${plan.blocked.join('; ')}`);
+    if (plan.blocked.length)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `replica ${r.name} cannot be re-pointed now: ${plan.blocked.join('; ')}`,
+      );
     if (!plan.canProceed)
       throw new AppError(
         'PRECONDITION_FAILED',
         `replica ${r.name} cannot be re-pointed to ${plan.newMaster}: ${plan.disks
           .filter((d) => d.problem)
           .map((d) => d.problem)
-          .join('; ')}. Run a full resync (it re-points the replica to ${plan.newMaster} and sends every disk in full, keeping its current data on ${plan.targetSite} aside as -diverged- datasets), or delete the replica`,
+          .join(
+            '; ',
+          )}. Run a full resync (it re-points the replica to ${plan.newMaster} and sends every disk in full, keeping its current data on ${plan.targetSite} aside as -diverged- datasets), or delete the replica`,
       );
     const now = this.clock.now();
     const params: RepointParams = {
@@ -239,14 +326,25 @@ export class ReplicaRepoint {
       toSiteId: moved.toSiteId,
       targetSiteId: r.targetSiteId,
       datasets: moved.datasets!,
-      disks: plan.disks.map((d) => ({ device: d.device, oldSource: d.oldSource, source: d.source, target: d.target, common: d.common!, from: d.from })),
+      disks: plan.disks.map((d) => ({
+        device: d.device,
+        oldSource: d.oldSource,
+        source: d.source,
+        target: d.target,
+        common: d.common!,
+        from: d.from,
+      })),
       snapshot: snapshotName(r.name, now),
     };
     const task = this.tasks.startDurable({
       name: `Re-point ${r.name} of ${r.vmName} to ${plan.newMaster}`,
       kind: 'replica.repoint',
       target: replicaLock(id),
-      locks: [vmLock(r.sourceSiteId, r.vmName), vmLock(moved.toSiteId, r.vmName), vmLock(r.targetSiteId, r.vmName)],
+      locks: [
+        vmLock(r.sourceSiteId, r.vmName),
+        vmLock(moved.toSiteId, r.vmName),
+        vmLock(r.targetSiteId, r.vmName),
+      ],
       params,
       steps: plan.steps,
       username: user.username,
@@ -254,7 +352,12 @@ export class ReplicaRepoint {
     // The intent, before the first step runs: no sync touches the replica until the task ends.
     this.db
       .update(replicas)
-      .set({ state: 'reinit-running', operation: { kind: 'repoint', taskId: task.id, startedAt: now }, nextSyncAt: null, updatedAt: new Date(now) })
+      .set({
+        state: 'reinit-running',
+        operation: { kind: 'repoint', taskId: task.id, startedAt: now },
+        nextSyncAt: null,
+        updatedAt: new Date(now),
+      })
       .where(eq(replicas.id, id))
       .run();
     return task;
@@ -264,15 +367,25 @@ export class ReplicaRepoint {
     const tag = holdTag(p.replicaName);
     const master = this.replicas.node(p.toSiteId);
     const target = this.replicas.node(p.targetSiteId);
-    const names = { master: siteName(this.db, p.toSiteId), target: siteName(this.db, p.targetSiteId), old: siteName(this.db, p.fromSiteId) };
+    const names = {
+      master: siteName(this.db, p.toSiteId),
+      target: siteName(this.db, p.targetSiteId),
+      old: siteName(this.db, p.fromSiteId),
+    };
     const bridged = p.disks.filter((d) => d.from);
     if (bridged.length) {
       await ctx.step(BRIDGE, async () => {
         const vms = await target.listVms();
         let source: SourceSpec | null = null;
         for (const d of bridged) {
-          const want = ((await master.listSnapshots(d.source))[d.source] ?? []).find((s) => s.name === d.common);
-          if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} on ${names.master} no longer has ${d.common}`);
+          const want = ((await master.listSnapshots(d.source))[d.source] ?? []).find(
+            (s) => s.name === d.common,
+          );
+          if (!want)
+            throw new AppError(
+              'PRECONDITION_FAILED',
+              `${d.source} on ${names.master} no longer has ${d.common}`,
+            );
           if (((await target.listSnapshots(d.target))[d.target] ?? []).some((s) => s.guid === want.guid)) {
             ctx.log(`${d.target} on ${names.target} already has ${d.common}`);
             continue;
@@ -282,10 +395,14 @@ export class ReplicaRepoint {
             node: names.target,
             exists: true,
             readonly: await target.getReadonly(d.target),
-            usedBy: vms.filter((v) => v.disks.some((k) => k.dataset === d.target)).map((v) => ({ vm: v.name, state: v.state })),
+            usedBy: vms
+              .filter((v) => v.disks.some((k) => k.dataset === d.target))
+              .map((v) => ({ vm: v.name, state: v.state })),
           });
           if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
-          ctx.log(`${d.oldSource} on ${names.old} → ${d.target}: incremental from ${d.from} to ${d.common}, the snapshot ${names.master} started from (nothing changes on ${names.old})`);
+          ctx.log(
+            `${d.oldSource} on ${names.old} → ${d.target}: incremental from ${d.from} to ${d.common}, the snapshot ${names.master} started from (nothing changes on ${names.old})`,
+          );
           source ??= await this.replicas.pullSource(p.fromSiteId, p.targetSiteId);
           await target.pull({
             source,
@@ -304,10 +421,16 @@ export class ReplicaRepoint {
     await ctx.step(SWITCH, async () => {
       // The shared snapshot is the replication base until the first sync from the new master.
       for (const d of p.disks) {
-        await Promise.all([master.holdSnapshot(d.source, d.common, tag), target.holdSnapshot(d.target, d.common, tag)]);
+        await Promise.all([
+          master.holdSnapshot(d.source, d.common, tag),
+          target.holdSnapshot(d.target, d.common, tag),
+        ]);
         await target.releaseHolds(d.target, tag, d.common);
       }
-      await switchSource(this.db, this.replicas, this.clock, ctx, { ...p, oldSources: p.disks.map((d) => d.oldSource) });
+      await switchSource(this.db, this.replicas, this.clock, ctx, {
+        ...p,
+        oldSources: p.disks.map((d) => d.oldSource),
+      });
     });
     const sync = await this.replicas.runSync(ctx, p.replicaId, { keepState: true, snapshot: p.snapshot });
     await ctx.step('Resume replication', async () => {
@@ -315,14 +438,25 @@ export class ReplicaRepoint {
       for (const d of p.disks) {
         if (parseSnapshotName(p.replicaName, d.common) !== null || d.common === sync.snapshot) continue;
         await target.destroySnapshots(d.target, [d.common]).then(
-          () => ctx.log(`${d.target} on ${names.target}: removed ${d.common}, the base of the re-point (the replica continues from ${sync.snapshot})`),
-          (e) => ctx.log(`${d.target} on ${names.target}: ${d.common} could not be removed (${errorMessage(e)})`, 'warn'),
+          () =>
+            ctx.log(
+              `${d.target} on ${names.target}: removed ${d.common}, the base of the re-point (the replica continues from ${sync.snapshot})`,
+            ),
+          (e) =>
+            ctx.log(
+              `${d.target} on ${names.target}: ${d.common} could not be removed (${errorMessage(e)})`,
+              'warn',
+            ),
         );
       }
       const fresh = this.replicas.row(p.replicaId);
       this.db
         .update(replicas)
-        .set({ state: fresh.enabled ? 'idle' : 'paused', operation: null, updatedAt: new Date(this.clock.now()) })
+        .set({
+          state: fresh.enabled ? 'idle' : 'paused',
+          operation: null,
+          updatedAt: new Date(this.clock.now()),
+        })
         .where(eq(replicas.id, p.replicaId))
         .run();
     });
@@ -335,10 +469,16 @@ export class ReplicaRepoint {
       const r = this.replicas.row(p.replicaId);
       this.db
         .update(replicas)
-        .set({ state: r.enabled ? (r.lastSyncAt ? 'idle' : 'new') : 'paused', operation: null, updatedAt: new Date(this.clock.now()) })
+        .set({
+          state: r.enabled ? (r.lastSyncAt ? 'idle' : 'new') : 'paused',
+          operation: null,
+          updatedAt: new Date(this.clock.now()),
+        })
         .where(eq(replicas.id, p.replicaId))
         .run();
-      ctx.log(`replica ${p.replicaName} still pulls from the old master and stays paused until it is re-pointed, resynced or deleted`);
+      ctx.log(
+        `replica ${p.replicaName} still pulls from the old master and stays paused until it is re-pointed, resynced or deleted`,
+      );
     });
     return { rolledBack: true };
   }
@@ -346,7 +486,11 @@ export class ReplicaRepoint {
 
 /** Why a re-point can no longer be rolled back: its switch ran (or may have). */
 function switchStarted(steps: TaskStepRow[]): string | null {
-  const s = steps.find((x) => x.name === SWITCH && (x.state === 'done' || (!!x.startedAt && ['running', 'failed', 'cancelled'].includes(x.state))));
+  const s = steps.find(
+    (x) =>
+      x.name === SWITCH &&
+      (x.state === 'done' || (!!x.startedAt && ['running', 'failed', 'cancelled'].includes(x.state))),
+  );
   if (!s) return null;
   return `the replica was switched to the new master ("${SWITCH}" ${s.state === 'done' ? 'done' : 'started'}); resume the re-point instead`;
 }

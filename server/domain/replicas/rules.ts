@@ -24,7 +24,12 @@ export const DEFAULTS = {
 export const replicaFields = {
   sleepTimeSec: z.number().int('whole seconds').min(0, '0–86400 seconds').max(86400, '0–86400 seconds'),
   enabled: z.boolean(),
-  bandwidthLimit: z.number().int('whole bytes per second').min(1024, 'at least 1024 bytes/s, or none for no limit').max(1e12).nullable(),
+  bandwidthLimit: z
+    .number()
+    .int('whole bytes per second')
+    .min(1024, 'at least 1024 bytes/s, or none for no limit')
+    .max(1e12)
+    .nullable(),
   reserveResources: z.boolean(),
   keepSnapshots: z.number().int().min(1, 'keep at least 1 recovery point').max(100),
 };
@@ -56,7 +61,10 @@ export const replicaCreateSchema = replicaSettingsSchema.extend({
   rootZpool: z.string().min(1, 'required').max(128, 'at most 128 characters'),
   /** Disk name → zpool on the target. */
   diskZpools: z
-    .record(z.string().max(256, 'disk names are at most 256 characters'), z.string().max(128, 'at most 128 characters'))
+    .record(
+      z.string().max(256, 'disk names are at most 256 characters'),
+      z.string().max(128, 'at most 128 characters'),
+    )
     .refine((d) => Object.keys(d).length <= 64, 'at most 64 disks')
     .default({}),
 });
@@ -88,33 +96,62 @@ export interface CreateFacts {
  * the replica's own copy (shut off, every disk on one of the replica's datasets), `keep` when it
  * does not use the replica's datasets or has disks of its own too, `refuse` when it runs on them.
  */
-export function replicaCopyFate(vm: Pick<VmInfo, 'name' | 'state' | 'disks'>, datasets: Pick<ReplicaDataset, 'target'>[]): { fate: 'undefine' | 'keep' | 'refuse'; reason: string } {
+export function replicaCopyFate(
+  vm: Pick<VmInfo, 'name' | 'state' | 'disks'>,
+  datasets: Pick<ReplicaDataset, 'target'>[],
+): { fate: 'undefine' | 'keep' | 'refuse'; reason: string } {
   const targets = new Set(datasets.map((d) => d.target));
   const onReplica = vm.disks.filter((d) => d.dataset && targets.has(d.dataset));
-  if (!onReplica.length) return { fate: 'keep', reason: `${vm.name} there does not use the replica's datasets` };
-  if (vm.state !== 'stopped') return { fate: 'refuse', reason: `${vm.name} is ${vm.state} on the replica node, on the replica's datasets; stop it (or fail over back) before deleting the replica with its data` };
+  if (!onReplica.length)
+    return { fate: 'keep', reason: `${vm.name} there does not use the replica's datasets` };
+  if (vm.state !== 'stopped')
+    return {
+      fate: 'refuse',
+      reason: `${vm.name} is ${vm.state} on the replica node, on the replica's datasets; stop it (or fail over back) before deleting the replica with its data`,
+    };
   const own = vm.disks.filter((d) => !d.dataset || !targets.has(d.dataset));
-  if (own.length) return { fate: 'keep', reason: `${vm.name} there has disks outside the replica (${own.map((d) => d.path).join(', ')}); its definition is kept` };
+  if (own.length)
+    return {
+      fate: 'keep',
+      reason: `${vm.name} there has disks outside the replica (${own.map((d) => d.path).join(', ')}); its definition is kept`,
+    };
   return { fate: 'undefine', reason: `${vm.name} there is the replica's shut-off copy` };
 }
 
 /** The zpool a replica's disks go to when none is named (Danube's default): the master's, that of the VM's first replicable disk. */
 export function defaultRootZpool(vm: Pick<VmInfo, 'name' | 'disks'>): string {
   const first = vm.disks.find((d) => d.dataset);
-  if (!first?.dataset) throw AppError.invalid('rootZpool', `${vm.name} has no disk on a ZFS dataset to replicate`);
+  if (!first?.dataset)
+    throw AppError.invalid('rootZpool', `${vm.name} has no disk on a ZFS dataset to replicate`);
   return first.dataset.split('/')[0]!;
 }
 
 /** Where each disk goes on the target: the disk's pool component replaced by the chosen zpool. */
-export function planDatasets(vm: VmInfo, rootZpool: string, diskZpools: Record<string, string>, mountpoints: Record<string, string | null> = {}): ReplicaDataset[] {
+export function planDatasets(
+  vm: VmInfo,
+  rootZpool: string,
+  diskZpools: Record<string, string>,
+  mountpoints: Record<string, string | null> = {},
+): ReplicaDataset[] {
   return vm.disks
     .filter((d): d is typeof d & { dataset: string } => !!d.dataset)
     .map((d) => {
       const rest = d.dataset.split('/').slice(1).join('/');
       const pool = diskZpools[d.device] || rootZpool;
       const mp = mountpoints[d.dataset];
-      const file = d.kind === 'file' && mp && d.path.startsWith(mp + '/') ? d.path.slice(mp.length + 1) : d.kind === 'file' ? (d.path.split('/').pop() ?? null) : null;
-      return { device: d.device, source: d.dataset, target: rest ? `${pool}/${rest}` : pool, kind: d.kind, file };
+      const file =
+        d.kind === 'file' && mp && d.path.startsWith(mp + '/')
+          ? d.path.slice(mp.length + 1)
+          : d.kind === 'file'
+            ? (d.path.split('/').pop() ?? null)
+            : null;
+      return {
+        device: d.device,
+        source: d.dataset,
+        target: rest ? `${pool}/${rest}` : pool,
+        kind: d.kind,
+        file,
+      };
     });
 }
 
@@ -129,38 +166,63 @@ export function diskPath(d: ReplicaDataset, dataset: string, mountpoint: string 
 export function validateCreate(input: ReplicaCreate, f: CreateFacts): FieldIssue[] {
   const issues: FieldIssue[] = [];
   const add = (field: string, message: string) => issues.push({ field, message });
-  if (input.targetSiteId === input.sourceSiteId) add('targetSiteId', 'the target must be a different node than the VM’s own');
+  if (input.targetSiteId === input.sourceSiteId)
+    add('targetSiteId', 'the target must be a different node than the VM’s own');
   if (!f.vm) {
     add('vmName', `VM ${input.vmName} does not exist on its node`);
     return issues;
   }
   // A paused domain is a live VM with its vCPUs halted: replicable like a running one.
-  if (f.vm.state === 'unknown') add('vmName', 'the VM is in an unknown state (crashed or in transition); it must be running or stopped');
-  if (f.vm.disks.some((d) => !d.dataset)) add('vmName', `disk(s) ${f.vm.disks.filter((d) => !d.dataset).map((d) => d.device).join(', ')} are not on a ZFS dataset and cannot be replicated`);
-  if (f.replicasOfVm.some((r) => r.name === input.name)) add('name', `the VM already has a replica named ${input.name}`);
-  if (f.replicasOfVm.some((r) => r.targetSiteId === input.targetSiteId)) add('targetSiteId', 'the VM already has a replica on that node');
-  if (f.replicasOfVm.length >= f.maxReplicasPerVm) add('name', `the VM already has ${f.replicasOfVm.length} replicas (the limit is ${f.maxReplicasPerVm})`);
+  if (f.vm.state === 'unknown')
+    add('vmName', 'the VM is in an unknown state (crashed or in transition); it must be running or stopped');
+  if (f.vm.disks.some((d) => !d.dataset))
+    add(
+      'vmName',
+      `disk(s) ${f.vm.disks
+        .filter((d) => !d.dataset)
+        .map((d) => d.device)
+        .join(', ')} are not on a ZFS dataset and cannot be replicated`,
+    );
+  if (f.replicasOfVm.some((r) => r.name === input.name))
+    add('name', `the VM already has a replica named ${input.name}`);
+  if (f.replicasOfVm.some((r) => r.targetSiteId === input.targetSiteId))
+    add('targetSiteId', 'the VM already has a replica on that node');
+  if (f.replicasOfVm.length >= f.maxReplicasPerVm)
+    add('name', `the VM already has ${f.replicasOfVm.length} replicas (the limit is ${f.maxReplicasPerVm})`);
   if (!f.target.reachable) {
     add('targetSiteId', `the target node is unreachable: ${f.target.unreachableReason ?? 'no answer'}`);
     return issues;
   }
   const pools = new Map(f.target.zpools.map((p) => [p.name, p]));
-  if (!pools.has(input.rootZpool)) add('rootZpool', `zpool ${input.rootZpool} does not exist on the target (it has ${[...pools.keys()].join(', ') || 'none'})`);
+  if (!pools.has(input.rootZpool))
+    add(
+      'rootZpool',
+      `zpool ${input.rootZpool} does not exist on the target (it has ${[...pools.keys()].join(', ') || 'none'})`,
+    );
   for (const [device, pool] of Object.entries(input.diskZpools)) {
-    if (!f.vm.disks.some((d) => d.device === device)) add(`diskZpools.${device}`, `the VM has no disk ${device}`);
-    else if (pool && !pools.has(pool)) add(`diskZpools.${device}`, `zpool ${pool} does not exist on the target`);
+    if (!f.vm.disks.some((d) => d.device === device))
+      add(`diskZpools.${device}`, `the VM has no disk ${device}`);
+    else if (pool && !pools.has(pool))
+      add(`diskZpools.${device}`, `zpool ${pool} does not exist on the target`);
   }
   // Free space per pool must hold the data that goes there.
   const need = new Map<string, number>();
   for (const d of planDatasets(f.vm, input.rootZpool, input.diskZpools)) {
     const pool = d.target.split('/')[0]!;
     need.set(pool, (need.get(pool) ?? 0) + (f.diskBytes[d.source] ?? 0));
-    if (f.target.existingDatasets.includes(d.target)) add(`diskZpools.${d.device}`, `dataset ${d.target} already exists on the target; remove it or choose another zpool`);
+    if (f.target.existingDatasets.includes(d.target))
+      add(
+        `diskZpools.${d.device}`,
+        `dataset ${d.target} already exists on the target; remove it or choose another zpool`,
+      );
   }
   for (const [pool, bytes] of need) {
     const p = pools.get(pool);
     if (p && p.freeBytes < bytes) {
-      const field = pool === input.rootZpool ? 'rootZpool' : `diskZpools.${Object.entries(input.diskZpools).find(([, v]) => v === pool)?.[0] ?? ''}`;
+      const field =
+        pool === input.rootZpool
+          ? 'rootZpool'
+          : `diskZpools.${Object.entries(input.diskZpools).find(([, v]) => v === pool)?.[0] ?? ''}`;
       add(field, `zpool ${pool} has ${fmt(p.freeBytes)} free; the VM's data there needs ${fmt(bytes)}`);
     }
   }
@@ -170,8 +232,13 @@ export function validateCreate(input: ReplicaCreate, f: CreateFacts): FieldIssue
     else {
       const freeCpu = cap.cpus - f.target.reserved.vcpus;
       const freeMem = cap.memoryMiB - f.target.reserved.memoryMiB;
-      if (f.vm.vcpus > freeCpu) add('reserveResources', `the target has ${freeCpu} unreserved vCPUs; the VM needs ${f.vm.vcpus}`);
-      if (f.vm.memoryMiB > freeMem) add('reserveResources', `the target has ${freeMem} MiB unreserved RAM; the VM needs ${f.vm.memoryMiB} MiB`);
+      if (f.vm.vcpus > freeCpu)
+        add('reserveResources', `the target has ${freeCpu} unreserved vCPUs; the VM needs ${f.vm.vcpus}`);
+      if (f.vm.memoryMiB > freeMem)
+        add(
+          'reserveResources',
+          `the target has ${freeMem} MiB unreserved RAM; the VM needs ${f.vm.memoryMiB} MiB`,
+        );
     }
   }
   return issues;
@@ -221,7 +288,12 @@ export function latestCommon(source: SnapshotInfo[], target: SnapshotInfo[]): Sn
  * Which of this replica's snapshots to destroy on one side: all but the newest `keep`, never the
  * newest common one (the next incremental needs it), and never anything that is not ours.
  */
-export function pruneList(replica: string, snaps: SnapshotInfo[], keep: number, protect: string | null): string[] {
+export function pruneList(
+  replica: string,
+  snaps: SnapshotInfo[],
+  keep: number,
+  protect: string | null,
+): string[] {
   const ours = snaps
     .filter((s) => parseSnapshotName(replica, s.name) !== null)
     .sort((a, b) => (BigInt(a.createTxg) < BigInt(b.createTxg) ? -1 : 1));
@@ -257,8 +329,10 @@ export interface ReceiveFacts {
 export function receiveRefusal(f: ReceiveFacts): string | null {
   if (!f.exists) return null;
   const live = f.usedBy.find((u) => u.state !== 'stopped');
-  if (live) return `${f.dataset} on ${f.node} is a disk of VM ${live.vm}, which is ${live.state} there; Tandem will not overwrite a live VM's disk`;
-  if (!f.readonly) return `${f.dataset} on ${f.node} is writable, so it is no longer a replica (promoted, or written by hand); Tandem will not overwrite it — fail over, reinitialise or delete the replica instead`;
+  if (live)
+    return `${f.dataset} on ${f.node} is a disk of VM ${live.vm}, which is ${live.state} there; Tandem will not overwrite a live VM's disk`;
+  if (!f.readonly)
+    return `${f.dataset} on ${f.node} is writable, so it is no longer a replica (promoted, or written by hand); Tandem will not overwrite it — fail over, reinitialise or delete the replica instead`;
   return null;
 }
 
@@ -268,7 +342,14 @@ export function receiveRefusal(f: ReceiveFacts): string | null {
  * its snapshots: Tandem never does that by itself. Returns why not, or null for a dataset the
  * first sync is still creating (no snapshot yet, never synced).
  */
-export function noCommonRefusal(o: { dataset: string; node: string; source: string; sourceNode: string; snapshots: number; syncedBefore: boolean }): string | null {
+export function noCommonRefusal(o: {
+  dataset: string;
+  node: string;
+  source: string;
+  sourceNode: string;
+  snapshots: number;
+  syncedBefore: boolean;
+}): string | null {
   if (o.snapshots === 0 && !o.syncedBefore) return null;
   return `${o.dataset} on ${o.node} has no snapshot in common with ${o.source} on ${o.sourceNode}${o.snapshots ? '' : ' (it has no snapshot left)'}, so no incremental stream applies; Tandem does not replace a replica with a full stream by itself — run a full resync (it keeps the replica's data aside) or delete the replica`;
 }
@@ -277,28 +358,60 @@ export function noCommonRefusal(o: { dataset: string; node: string; source: stri
  * The writes a forced failover loses: from the last recovery point to the moment the master was
  * last seen. While the master still answers, the window keeps growing until it is stopped.
  */
-export function dataLossWindow(o: { lastSyncAt: number | null; masterReachable: boolean; masterLastSeenAt: number | null; now: number }): { from: number | null; to: number | null; seconds: number | null; growing: boolean } {
+export function dataLossWindow(o: {
+  lastSyncAt: number | null;
+  masterReachable: boolean;
+  masterLastSeenAt: number | null;
+  now: number;
+}): { from: number | null; to: number | null; seconds: number | null; growing: boolean } {
   if (o.lastSyncAt === null) return { from: null, to: null, seconds: null, growing: false };
   const to = o.masterReachable ? o.now : Math.max(o.lastSyncAt, o.masterLastSeenAt ?? o.lastSyncAt);
-  return { from: o.lastSyncAt, to, seconds: Math.max(0, Math.round((to - o.lastSyncAt) / 1000)), growing: o.masterReachable };
+  return {
+    from: o.lastSyncAt,
+    to,
+    seconds: Math.max(0, Math.round((to - o.lastSyncAt) / 1000)),
+    growing: o.masterReachable,
+  };
 }
 
 /** Steps of a VM failover; the names are stored with the task, so they never change meaning. */
 export const FAILOVER_STEPS = {
-  planned: ['Stop the master VM', 'Snapshot on the master', 'Transfer to the replica', 'Promote the replica', 'Define the VM on the replica node', 'Start the VM', 'Mark the old master for reinit'],
-  forced: ['Fence the old master', 'Promote from the last synced snapshot', 'Define the VM on the replica node', 'Start the VM', 'Mark the old master for reinit'],
+  planned: [
+    'Stop the master VM',
+    'Snapshot on the master',
+    'Transfer to the replica',
+    'Promote the replica',
+    'Define the VM on the replica node',
+    'Start the VM',
+    'Mark the old master for reinit',
+  ],
+  forced: [
+    'Fence the old master',
+    'Promote from the last synced snapshot',
+    'Define the VM on the replica node',
+    'Start the VM',
+    'Mark the old master for reinit',
+  ],
 } as const;
 
 /** The step after which the replica is writable: before it, a failover can be rolled back. */
-export const PROMOTE_STEP = { planned: 'Promote the replica', forced: 'Promote from the last synced snapshot' } as const;
+export const PROMOTE_STEP = {
+  planned: 'Promote the replica',
+  forced: 'Promote from the last synced snapshot',
+} as const;
 
 /**
  * Whether an interrupted failover may be rolled back: only while the replica has not been
  * promoted (after that, the VM may have run and written on the replica node).
  */
-export function failoverRollbackBlocked(mode: 'planned' | 'forced', done: string[], running: string[]): string | null {
+export function failoverRollbackBlocked(
+  mode: 'planned' | 'forced',
+  done: string[],
+  running: string[],
+): string | null {
   const promote = PROMOTE_STEP[mode];
-  if (done.includes(promote) || running.includes(promote)) return `the replica was promoted ("${promote}" ${done.includes(promote) ? 'done' : 'started'}); resume the failover, then fail back after a reinit`;
+  if (done.includes(promote) || running.includes(promote))
+    return `the replica was promoted ("${promote}" ${done.includes(promote) ? 'done' : 'started'}); resume the failover, then fail back after a reinit`;
   return null;
 }
 
@@ -308,7 +421,11 @@ export function failoverRollbackBlocked(mode: 'planned' | 'forced', done: string
  * after it), and starting a running VM changes nothing.
  */
 export function failoverRollbackSteps(masterWasLive: boolean): string[] {
-  return ['Roll back: protect the replica', ...(masterWasLive ? ['Roll back: start the master VM again'] : []), 'Roll back: resume replication'];
+  return [
+    'Roll back: protect the replica',
+    ...(masterWasLive ? ['Roll back: start the master VM again'] : []),
+    'Roll back: resume replication',
+  ];
 }
 
 /** A VM that runs (or is paused, i.e. live) on more than one node: names the nodes. */
@@ -322,15 +439,25 @@ export function dualRunning(states: { siteId: number; state: string | null }[]):
  * number with an optional binary unit (`8388608`, `8M`, `8 MiB/s`, `512k`). Anything else is an
  * error, never "no limit".
  */
-export function parseByteRate(text: string): { ok: true; value: number | null } | { ok: false; message: string } {
+export function parseByteRate(
+  text: string,
+): { ok: true; value: number | null } | { ok: false; message: string } {
   const t = text.trim();
   if (!t) return { ok: true, value: null };
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?(?:\/s)?$/i.exec(t);
-  if (!m) return { ok: false, message: `“${t}” is not a rate: give bytes per second (8388608, 8M or 8 MiB/s), or leave it empty for no limit` };
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  if (!m)
+    return {
+      ok: false,
+      message: `“${t}” is not a rate: give bytes per second (8388608, 8M or 8 MiB/s), or leave it empty for no limit`,
+    };
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[
+    m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'
+  ];
   const value = Math.round(Number(m[1]) * mult);
   const checked = replicaFields.bandwidthLimit.safeParse(value);
-  return checked.success ? { ok: true, value } : { ok: false, message: checked.error.issues[0]?.message ?? 'invalid' };
+  return checked.success
+    ? { ok: true, value }
+    : { ok: false, message: checked.error.issues[0]?.message ?? 'invalid' };
 }
 
 // ------------------------------------------------------------------ re-point
@@ -370,13 +497,28 @@ export function repointBase(o: {
   const lead = direct
     ? `${o.dataset} on ${names.target} has snapshots after ${direct.name}, the newest it shares with ${names.master}`
     : `${o.dataset} on ${names.target} has no snapshot in common with ${names.master}`;
-  if (!o.old) return { via: null, problem: `${lead}, and the old master ${names.old} cannot be read to bridge them (${o.oldError ?? 'no answer'})` };
+  if (!o.old)
+    return {
+      via: null,
+      problem: `${lead}, and the old master ${names.old} cannot be read to bridge them (${o.oldError ?? 'no answer'})`,
+    };
   const from = o.old.find((s) => s.guid === newest.guid);
-  if (!from) return { via: null, problem: `${lead}, and the old master ${names.old} no longer has ${newest.name}, the replica's newest snapshot` };
+  if (!from)
+    return {
+      via: null,
+      problem: `${lead}, and the old master ${names.old} no longer has ${newest.name}, the replica's newest snapshot`,
+    };
   const common = latestCommon(o.old, o.master);
-  if (!common) return { via: null, problem: `${lead}, and the old master ${names.old} has no snapshot in common with ${names.master} either` };
+  if (!common)
+    return {
+      via: null,
+      problem: `${lead}, and the old master ${names.old} has no snapshot in common with ${names.master} either`,
+    };
   if (BigInt(common.createTxg) <= BigInt(from.createTxg))
-    return { via: null, problem: `${o.dataset} on ${names.target} holds data newer than ${common.name}, where ${names.master} started from (up to ${newest.name}: writes the failover did not carry); a re-point would discard them` };
+    return {
+      via: null,
+      problem: `${o.dataset} on ${names.target} holds data newer than ${common.name}, where ${names.master} started from (up to ${newest.name}: writes the failover did not carry); a re-point would discard them`,
+    };
   return { via: 'old-master', common, from };
 }
 
@@ -392,12 +534,22 @@ export function repointBlocked(o: {
   newMaster: string;
 }): string[] {
   const { replica: r, by } = o;
-  if (r.conflict?.kind !== 'master-moved') return [`replica ${r.name} is not flagged as pulling from an old master (its master has not moved); there is nothing to re-point`];
+  if (r.conflict?.kind !== 'master-moved')
+    return [
+      `replica ${r.name} is not flagged as pulling from an old master (its master has not moved); there is nothing to re-point`,
+    ];
   const out: string[] = [];
-  if (r.operation) out.push(`a ${r.operation.kind} of replica ${r.name} is unfinished (task #${r.operation.taskId}); resume or roll it back from its task page`);
+  if (r.operation)
+    out.push(
+      `a ${r.operation.kind} of replica ${r.name} is unfinished (task #${r.operation.taskId}); resume or roll it back from its task page`,
+    );
   if (by && (by.operation || by.state === 'failing-over'))
-    out.push(`the ${by.operation?.kind ?? 'failover'} of replica ${by.name} (task #${by.operation?.taskId ?? '?'}) is still in progress; re-point once it has finished (resume or roll it back from its task page)`);
+    out.push(
+      `the ${by.operation?.kind ?? 'failover'} of replica ${by.name} (task #${by.operation?.taskId ?? '?'}) is still in progress; re-point once it has finished (resume or roll it back from its task page)`,
+    );
   else if (by && by.sourceSiteId !== r.conflict.siteId)
-    out.push(`replica ${by.name} no longer pulls from ${o.newMaster}: the VM moved again since; delete this replica and create it again from where the VM runs`);
+    out.push(
+      `replica ${by.name} no longer pulls from ${o.newMaster}: the VM moved again since; delete this replica and create it again from where the VM runs`,
+    );
   return out;
 }

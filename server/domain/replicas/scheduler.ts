@@ -8,7 +8,14 @@ import type { HistoryLog } from '../history';
 import type { VmState } from '../../adapters/node/types';
 import { withTimeout } from '../deadline';
 import { dualRunning, pruneList } from './rules';
-import { BUSY_STATES, holdTag, pendingCleanups, replicaLock, setPendingCleanups, type ReplicaService } from './service';
+import {
+  BUSY_STATES,
+  holdTag,
+  pendingCleanups,
+  replicaLock,
+  setPendingCleanups,
+  type ReplicaService,
+} from './service';
 
 /** A node's answer within this time, or it counts as unreachable for this tick. */
 const TICK_CALL_MS = 8_000;
@@ -25,10 +32,14 @@ export function syncLimits(env: Record<string, string | undefined> = process.env
   const read = (name: string, dflt: number) => {
     const v = env[name]?.trim();
     if (!v) return dflt;
-    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1000) throw new Error(`${name}: "${v}" is not a whole number from 1 to 1000`);
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1000)
+      throw new Error(`${name}: "${v}" is not a whole number from 1 to 1000`);
     return Number(v);
   };
-  return { perNode: read('TANDEM_SYNCS_PER_NODE', DEFAULT_SYNC_LIMITS.perNode), total: read('TANDEM_SYNCS_TOTAL', DEFAULT_SYNC_LIMITS.total) };
+  return {
+    perNode: read('TANDEM_SYNCS_PER_NODE', DEFAULT_SYNC_LIMITS.perNode),
+    total: read('TANDEM_SYNCS_TOTAL', DEFAULT_SYNC_LIMITS.total),
+  };
 }
 
 /**
@@ -71,7 +82,15 @@ export class ReplicationScheduler {
       const due = this.db
         .select()
         .from(replicas)
-        .where(and(eq(replicas.enabled, true), notInArray(replicas.state, BUSY_STATES), isNull(replicas.operation), isNull(replicas.conflict), lte(replicas.nextSyncAt, now)))
+        .where(
+          and(
+            eq(replicas.enabled, true),
+            notInArray(replicas.state, BUSY_STATES),
+            isNull(replicas.operation),
+            isNull(replicas.conflict),
+            lte(replicas.nextSyncAt, now),
+          ),
+        )
         .orderBy(asc(replicas.nextSyncAt), asc(replicas.id))
         .all();
       await this.#watchVms();
@@ -105,8 +124,16 @@ export class ReplicationScheduler {
       .from(taskTable)
       .where(and(eq(taskTable.kind, 'replica.sync'), inArray(taskTable.state, ACTIVE_STATES)))
       .all();
-    const ids = active.map((t) => Number((t.params as { replicaId?: unknown } | null)?.replicaId)).filter(Number.isInteger);
-    const rows = ids.length ? this.db.select({ s: replicas.sourceSiteId, t: replicas.targetSiteId }).from(replicas).where(inArray(replicas.id, ids)).all() : [];
+    const ids = active
+      .map((t) => Number((t.params as { replicaId?: unknown } | null)?.replicaId))
+      .filter(Number.isInteger);
+    const rows = ids.length
+      ? this.db
+          .select({ s: replicas.sourceSiteId, t: replicas.targetSiteId })
+          .from(replicas)
+          .where(inArray(replicas.id, ids))
+          .all()
+      : [];
     const perNode = new Map<number, number>();
     for (const r of rows) for (const n of new Set([r.s, r.t])) perNode.set(n, (perNode.get(n) ?? 0) + 1);
     return { total: active.length, perNode };
@@ -118,7 +145,11 @@ export class ReplicationScheduler {
    * snapshot is resumed. One VM list per node, each with a deadline.
    */
   async #watchVms() {
-    const rows = this.db.select().from(replicas).all().filter((r) => r.state !== 'new');
+    const rows = this.db
+      .select()
+      .from(replicas)
+      .all()
+      .filter((r) => r.state !== 'new');
     if (!rows.length) return;
     const siteIds = [...new Set(rows.flatMap((r) => [r.sourceSiteId, r.targetSiteId]))];
     const lists = new Map<number, Map<string, VmState>>();
@@ -140,13 +171,34 @@ export class ReplicationScheduler {
       // During a failover the VM legitimately moves; its own steps check the nodes.
       if (r.state === 'failing-over' || this.tasks.holder(replicaLock(r.id))) continue;
       // Until the reinit, the old master is fenced: its copy is stopped whenever it shows up live.
-      if (r.state === 'reinit-required' && r.fenceSiteId === r.targetSiteId && dst && ['running', 'paused'].includes(dst.get(r.vmName) ?? '')) {
+      if (
+        r.state === 'reinit-required' &&
+        r.fenceSiteId === r.targetSiteId &&
+        dst &&
+        ['running', 'paused'].includes(dst.get(r.vmName) ?? '')
+      ) {
         try {
-          await withTimeout(this.replicas.node(r.targetSiteId).stopVm(r.vmName, { graceMs: 0 }), TICK_CALL_MS * 4);
-          this.history.record({ username: 'scheduler', action: 'replica.fenceOldMaster', target: replicaLock(r.id), params: { vm: r.vmName, siteId: r.targetSiteId, was: dst.get(r.vmName) }, outcome: 'success' });
+          await withTimeout(
+            this.replicas.node(r.targetSiteId).stopVm(r.vmName, { graceMs: 0 }),
+            TICK_CALL_MS * 4,
+          );
+          this.history.record({
+            username: 'scheduler',
+            action: 'replica.fenceOldMaster',
+            target: replicaLock(r.id),
+            params: { vm: r.vmName, siteId: r.targetSiteId, was: dst.get(r.vmName) },
+            outcome: 'success',
+          });
           dst.set(r.vmName, 'stopped');
         } catch (e) {
-          this.history.record({ username: 'scheduler', action: 'replica.fenceOldMaster', target: replicaLock(r.id), params: { vm: r.vmName, siteId: r.targetSiteId }, outcome: 'failure', error: errorMessage(e) });
+          this.history.record({
+            username: 'scheduler',
+            action: 'replica.fenceOldMaster',
+            target: replicaLock(r.id),
+            params: { vm: r.vmName, siteId: r.targetSiteId },
+            outcome: 'failure',
+            error: errorMessage(e),
+          });
         }
       }
       if (src && dst) {
@@ -155,17 +207,47 @@ export class ReplicationScheduler {
           { siteId: r.targetSiteId, state: dst.get(r.vmName) ?? null },
         ]);
         if (both && r.conflict?.kind !== 'dual-running') {
-          this.db.update(replicas).set({ conflict: { kind: 'dual-running', siteIds: both, at: now }, lastError: `VM ${r.vmName} is running on two nodes; syncing stopped until the stale copy is stopped` }).where(eq(replicas.id, r.id)).run();
-          this.history.record({ username: 'scheduler', action: 'replica.dualRunning', target: replicaLock(r.id), params: { vm: r.vmName, siteIds: both }, outcome: 'failure', error: `VM ${r.vmName} is running on two nodes` });
+          this.db
+            .update(replicas)
+            .set({
+              conflict: { kind: 'dual-running', siteIds: both, at: now },
+              lastError: `VM ${r.vmName} is running on two nodes; syncing stopped until the stale copy is stopped`,
+            })
+            .where(eq(replicas.id, r.id))
+            .run();
+          this.history.record({
+            username: 'scheduler',
+            action: 'replica.dualRunning',
+            target: replicaLock(r.id),
+            params: { vm: r.vmName, siteIds: both },
+            outcome: 'failure',
+            error: `VM ${r.vmName} is running on two nodes`,
+          });
         } else if (!both && r.conflict?.kind === 'dual-running') {
-          this.db.update(replicas).set({ conflict: null, lastError: null }).where(eq(replicas.id, r.id)).run();
-          this.history.record({ username: 'scheduler', action: 'replica.dualRunningResolved', target: replicaLock(r.id), params: { vm: r.vmName }, outcome: 'success' });
+          this.db
+            .update(replicas)
+            .set({ conflict: null, lastError: null })
+            .where(eq(replicas.id, r.id))
+            .run();
+          this.history.record({
+            username: 'scheduler',
+            action: 'replica.dualRunningResolved',
+            target: replicaLock(r.id),
+            params: { vm: r.vmName },
+            outcome: 'success',
+          });
         }
       }
       if (r.pausedByTandem && src) {
         try {
           await withTimeout(this.replicas.healPause(r), TICK_CALL_MS);
-          this.history.record({ username: 'scheduler', action: 'replica.resumePaused', target: replicaLock(r.id), params: { vm: r.vmName }, outcome: 'success' });
+          this.history.record({
+            username: 'scheduler',
+            action: 'replica.resumePaused',
+            target: replicaLock(r.id),
+            params: { vm: r.vmName },
+            outcome: 'success',
+          });
         } catch {
           /* next tick */
         }
@@ -182,7 +264,13 @@ export class ReplicationScheduler {
         const state = await withTimeout(node.getVmState(r.vmName), TICK_CALL_MS);
         if (state && state !== 'stopped') await node.stopVm(r.vmName, { graceMs: 0 });
         this.db.update(replicas).set({ stopOldMasterPending: false }).where(eq(replicas.id, r.id)).run();
-        this.history.record({ username: 'scheduler', action: 'replica.stopOldMaster', target: `replica:${r.id}`, params: { vm: r.vmName, wasState: state }, outcome: 'success' });
+        this.history.record({
+          username: 'scheduler',
+          action: 'replica.stopOldMaster',
+          target: `replica:${r.id}`,
+          params: { vm: r.vmName, wasState: state },
+          outcome: 'success',
+        });
       } catch {
         /* still unreachable */
       }
@@ -201,7 +289,13 @@ export class ReplicationScheduler {
           const snaps = (await node.listSnapshots(ds))[ds] ?? [];
           await node.destroySnapshots(ds, pruneList(c.replica, snaps, 0, null));
         }
-        this.history.record({ username: 'scheduler', action: 'replica.cleanup', target: `site:${c.siteId}`, params: { ...c }, outcome: 'success' });
+        this.history.record({
+          username: 'scheduler',
+          action: 'replica.cleanup',
+          target: `site:${c.siteId}`,
+          params: { ...c },
+          outcome: 'success',
+        });
       } catch (e) {
         if (/does not exist/.test(errorMessage(e))) continue;
         left.push(c);

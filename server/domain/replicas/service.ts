@@ -1,8 +1,21 @@
 import { and, desc, eq, or } from 'drizzle-orm';
 import { hostKeyAliasFor, hostKeyFingerprint } from '../../adapters/node/known-hosts';
-import type { HostPublicKey, NodeAdapter, SnapshotInfo, SourceSpec, VmDefinition } from '../../adapters/node/types';
+import type {
+  HostPublicKey,
+  NodeAdapter,
+  SnapshotInfo,
+  SourceSpec,
+  VmDefinition,
+} from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import { replicas, sites, syncRuns, type ReplicaDataset, type ReplicaRow, type StoredVmDefinition } from '../../db/schema';
+import {
+  replicas,
+  sites,
+  syncRuns,
+  type ReplicaDataset,
+  type ReplicaRow,
+  type StoredVmDefinition,
+} from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
@@ -14,9 +27,27 @@ import { cadenceRefusal } from '../protection/health';
 import { getSetting, setSetting } from '../settings';
 import type { SiteService } from '../sites';
 import { definitionToDefine, publicDefinition, storedDefinition } from './vm-definition';
-import { DEFAULTS, defaultRootZpool, latestCommon, replicaCopyFate, nextSyncAt, noCommonRefusal, planDatasets, pruneList, receiveRefusal, replicaCreateSchema, replicaUpdateSchema, snapshotName, validateCreate, type ReplicaCreate, type TargetFacts } from './rules';
+import {
+  DEFAULTS,
+  defaultRootZpool,
+  latestCommon,
+  replicaCopyFate,
+  nextSyncAt,
+  noCommonRefusal,
+  planDatasets,
+  pruneList,
+  receiveRefusal,
+  replicaCreateSchema,
+  replicaUpdateSchema,
+  snapshotName,
+  validateCreate,
+  type ReplicaCreate,
+  type TargetFacts,
+} from './rules';
 
-export type ReplicaSettings = Partial<Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>>;
+export type ReplicaSettings = Partial<
+  Pick<ReplicaRow, 'sleepTimeSec' | 'enabled' | 'bandwidthLimit' | 'reserveResources' | 'keepSnapshots'>
+>;
 
 export interface ReplicaView extends Omit<ReplicaRow, 'vmDefinition'> {
   /** The stored definition without its secrets (see vm-definition.ts). */
@@ -35,7 +66,8 @@ export const replicaLock = (id: number) => `replica:${id}`;
 /** A VM on a node; contains the lock of every replica that pulls from it. */
 export const vmLock = (siteId: number, vm: string) => `site/${siteId}/vm/${vm}`;
 /** A replica under its master VM: a sync conflicts with any task on the VM, not with its siblings. */
-export const replicaVmLock = (r: { id: number; sourceSiteId: number; vmName: string }) => `${vmLock(r.sourceSiteId, r.vmName)}/replica/${r.id}`;
+export const replicaVmLock = (r: { id: number; sourceSiteId: number; vmName: string }) =>
+  `${vmLock(r.sourceSiteId, r.vmName)}/replica/${r.id}`;
 
 /** One direction of replication: what a sync step needs (a replica row, or a failover's stored copy). */
 export interface ReplicaLeg {
@@ -103,12 +135,20 @@ export class ReplicaService {
     const known = this.#hostKeys.get(cacheKey);
     if (known) return known;
     const where = `${spec.name} (${spec.config.host}:${spec.config.port})`;
-    if (!pinned && !spec.demo) throw new AppError('HOST_KEY_UNKNOWN', `the host key of ${where} is not pinned yet: confirm it on the Sites page`);
+    if (!pinned && !spec.demo)
+      throw new AppError(
+        'HOST_KEY_UNKNOWN',
+        `the host key of ${where} is not pinned yet: confirm it on the Sites page`,
+      );
     const key = await this.node(siteId).hostKey();
     const presented = hostKeyFingerprint(key);
     const want = pinned ?? presented;
     if (presented !== want) {
-      throw new AppError('HOST_KEY_MISMATCH', `the host key of ${where} does not match the pinned key: expected ${want}, got ${presented}`, { details: { expected: want, presented } });
+      throw new AppError(
+        'HOST_KEY_MISMATCH',
+        `the host key of ${where} does not match the pinned key: expected ${want}, got ${presented}`,
+        { details: { expected: want, presented } },
+      );
     }
     this.#hostKeys.set(cacheKey, key);
     return key;
@@ -143,13 +183,23 @@ export class ReplicaService {
    * received), summed over the disks: exact where the pool reports `written@<snapshot>` (OpenZFS),
    * else zfs-fuse's estimate with its upper bound. Asks the master, within 10 s.
    */
-  async writtenSinceRecoveryPoint(id: number): Promise<{ bytes: number; maxBytes: number; exact: boolean; snapshot: string }> {
+  async writtenSinceRecoveryPoint(
+    id: number,
+  ): Promise<{ bytes: number; maxBytes: number; exact: boolean; snapshot: string }> {
     const r = this.row(id);
     const snapshot = r.lastSnapshot;
-    if (!snapshot) throw new AppError('PRECONDITION_FAILED', 'no sync has finished yet: there is no recovery point to measure from');
+    if (!snapshot)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        'no sync has finished yet: there is no recovery point to measure from',
+      );
     const source = this.node(r.sourceSiteId);
     const master = this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`;
-    const parts = await withTimeout(Promise.all(r.datasets.map((d) => source.estimateWritten(d.source, snapshot))), 10_000, `the master node ${master}`);
+    const parts = await withTimeout(
+      Promise.all(r.datasets.map((d) => source.estimateWritten(d.source, snapshot))),
+      10_000,
+      `the master node ${master}`,
+    );
     return {
       bytes: parts.reduce((n, p) => n + p.bytes, 0),
       maxBytes: parts.reduce((n, p) => n + p.maxBytes, 0),
@@ -160,7 +210,13 @@ export class ReplicaService {
 
   /** Site names by id (one query; no secret is read). */
   #siteNames(): Map<number, string> {
-    return new Map(this.db.select({ id: sites.id, name: sites.name }).from(sites).all().map((s) => [s.id, s.name]));
+    return new Map(
+      this.db
+        .select({ id: sites.id, name: sites.name })
+        .from(sites)
+        .all()
+        .map((s) => [s.id, s.name]),
+    );
   }
 
   #view(r: ReplicaRow, names: Map<number, string> = this.#siteNames()): ReplicaView {
@@ -170,8 +226,13 @@ export class ReplicaService {
       vmDefinition: r.vmDefinition ? publicDefinition(r.vmDefinition) : null,
       sourceSite: names.get(r.sourceSiteId) ?? `#${r.sourceSiteId}`,
       targetSite: names.get(r.targetSiteId) ?? `#${r.targetSiteId}`,
-      movedTo: r.conflict?.kind === 'master-moved' ? (names.get(r.conflict.siteId) ?? `#${r.conflict.siteId}`) : null,
-      lagSec: r.lastSyncAt ? Math.max(0, Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000)) : null,
+      movedTo:
+        r.conflict?.kind === 'master-moved'
+          ? (names.get(r.conflict.siteId) ?? `#${r.conflict.siteId}`)
+          : null,
+      lagSec: r.lastSyncAt
+        ? Math.max(0, Math.round((this.clock.now() - r.lastSyncAt.getTime()) / 1000))
+        : null,
       activeTaskId: holder?.id ?? null,
       progress: holder ? { complete: holder.progressComplete, total: holder.progressTotal } : null,
     };
@@ -179,7 +240,8 @@ export class ReplicaService {
 
   list(filter: { siteId?: number; vmName?: string } = {}): ReplicaView[] {
     const conds = [];
-    if (filter.siteId) conds.push(or(eq(replicas.sourceSiteId, filter.siteId), eq(replicas.targetSiteId, filter.siteId)));
+    if (filter.siteId)
+      conds.push(or(eq(replicas.sourceSiteId, filter.siteId), eq(replicas.targetSiteId, filter.siteId)));
     if (filter.vmName) conds.push(eq(replicas.vmName, filter.vmName));
     const names = this.#siteNames();
     return this.db
@@ -196,7 +258,13 @@ export class ReplicaService {
   }
 
   syncRuns(id: number, limit = 200) {
-    return this.db.select().from(syncRuns).where(eq(syncRuns.subject, `replica:${id}`)).orderBy(desc(syncRuns.startedAt)).limit(limit).all();
+    return this.db
+      .select()
+      .from(syncRuns)
+      .where(eq(syncRuns.subject, `replica:${id}`))
+      .orderBy(desc(syncRuns.startedAt))
+      .limit(limit)
+      .all();
   }
 
   async #targetFacts(targetSiteId: number, planned: string[]): Promise<TargetFacts> {
@@ -212,7 +280,11 @@ export class ReplicaService {
         );
         if (found) existing.push(ds);
       }
-      const others = this.db.select().from(replicas).where(and(eq(replicas.targetSiteId, targetSiteId), eq(replicas.reserveResources, true))).all();
+      const others = this.db
+        .select()
+        .from(replicas)
+        .where(and(eq(replicas.targetSiteId, targetSiteId), eq(replicas.reserveResources, true)))
+        .all();
       const running = vms.filter((v) => v.state === 'running' || v.state === 'paused');
       return {
         reachable: true,
@@ -220,13 +292,21 @@ export class ReplicaService {
         capacity,
         reserved: {
           vcpus: others.reduce((a, r) => a + r.vcpus, 0) + running.reduce((a, v) => a + v.vcpus, 0),
-          memoryMiB: others.reduce((a, r) => a + r.memoryMiB, 0) + running.reduce((a, v) => a + v.memoryMiB, 0),
+          memoryMiB:
+            others.reduce((a, r) => a + r.memoryMiB, 0) + running.reduce((a, v) => a + v.memoryMiB, 0),
         },
         existingDatasets: existing,
       };
     } catch (e) {
       if (AppError.is(e, 'INVALID_INPUT')) throw e;
-      return { reachable: false, unreachableReason: errorMessage(e), zpools: [], capacity: null, reserved: { vcpus: 0, memoryMiB: 0 }, existingDatasets: [] };
+      return {
+        reachable: false,
+        unreachableReason: errorMessage(e),
+        zpools: [],
+        capacity: null,
+        reserved: { vcpus: 0, memoryMiB: 0 },
+        existingDatasets: [],
+      };
     }
   }
 
@@ -251,8 +331,18 @@ export class ReplicaService {
       mountpoints[d.dataset] = info?.mountpoint ?? null;
     }
     const planned = vm ? planDatasets(vm, input.rootZpool, input.diskZpools, mountpoints) : [];
-    const target = input.targetSiteId === input.sourceSiteId ? await this.#targetFacts(input.targetSiteId, []) : await this.#targetFacts(input.targetSiteId, planned.map((d) => d.target));
-    const existing = this.db.select().from(replicas).where(and(eq(replicas.sourceSiteId, input.sourceSiteId), eq(replicas.vmName, input.vmName))).all();
+    const target =
+      input.targetSiteId === input.sourceSiteId
+        ? await this.#targetFacts(input.targetSiteId, [])
+        : await this.#targetFacts(
+            input.targetSiteId,
+            planned.map((d) => d.target),
+          );
+    const existing = this.db
+      .select()
+      .from(replicas)
+      .where(and(eq(replicas.sourceSiteId, input.sourceSiteId), eq(replicas.vmName, input.vmName)))
+      .all();
     const issues = validateCreate(input, {
       vm,
       diskBytes,
@@ -260,8 +350,17 @@ export class ReplicaService {
       replicasOfVm: existing.map((r) => ({ name: r.name, targetSiteId: r.targetSiteId })),
       maxReplicasPerVm: Number(process.env.TANDEM_MAX_REPLICAS_PER_VM ?? DEFAULTS.maxReplicasPerVm),
     });
-    if (issues.length) throw new AppError('INVALID_INPUT', issues.map((i) => `${i.field}: ${i.message}`).join('; '), { fields: issues });
-    if (!input.acceptRpoRisk) this.#checkCadence({ subject: null, sourceSiteId: input.sourceSiteId, sleepTimeSec: input.sleepTimeSec, transferSec: 0 });
+    if (issues.length)
+      throw new AppError('INVALID_INPUT', issues.map((i) => `${i.field}: ${i.message}`).join('; '), {
+        fields: issues,
+      });
+    if (!input.acceptRpoRisk)
+      this.#checkCadence({
+        subject: null,
+        sourceSiteId: input.sourceSiteId,
+        sleepTimeSec: input.sleepTimeSec,
+        transferSec: 0,
+      });
     const row = this.db
       .insert(replicas)
       .values({
@@ -294,30 +393,67 @@ export class ReplicaService {
   rpoFor: ((o: { subject: string; sourceSiteId: number }) => { seconds: number; from: string }) | null = null;
 
   /** Refuses a sleep time that cannot meet the replica's RPO (on the field; `acceptRpoRisk` overrides). */
-  #checkCadence(o: { subject: string | null; sourceSiteId: number; sleepTimeSec: number; transferSec: number }): void {
+  #checkCadence(o: {
+    subject: string | null;
+    sourceSiteId: number;
+    sleepTimeSec: number;
+    transferSec: number;
+  }): void {
     if (!this.rpoFor) return;
     const rpo = this.rpoFor({ subject: o.subject ?? 'replica:0', sourceSiteId: o.sourceSiteId });
-    const refusal = cadenceRefusal({ what: 'a sleep time', intervalSec: o.sleepTimeSec, transferSec: o.transferSec, rpoSec: rpo.seconds, rpoFrom: rpo.from });
-    if (refusal) throw new AppError('INVALID_INPUT', `sleepTimeSec: ${refusal}`, { fields: [{ field: 'sleepTimeSec', message: `${refusal}; save anyway to accept the risk` }], details: { override: 'acceptRpoRisk' } });
+    const refusal = cadenceRefusal({
+      what: 'a sleep time',
+      intervalSec: o.sleepTimeSec,
+      transferSec: o.transferSec,
+      rpoSec: rpo.seconds,
+      rpoFrom: rpo.from,
+    });
+    if (refusal)
+      throw new AppError('INVALID_INPUT', `sleepTimeSec: ${refusal}`, {
+        fields: [{ field: 'sleepTimeSec', message: `${refusal}; save anyway to accept the risk` }],
+        details: { override: 'acceptRpoRisk' },
+      });
   }
 
   /** New settings apply from the next cycle; a sync in progress is not interrupted. */
   update(id: number, raw: unknown): ReplicaView {
-    const { acceptRpoRisk, ...patch }: ReplicaSettings & { acceptRpoRisk?: boolean } = replicaUpdateSchema.parse(raw);
+    const { acceptRpoRisk, ...patch }: ReplicaSettings & { acceptRpoRisk?: boolean } =
+      replicaUpdateSchema.parse(raw);
     const r = this.row(id);
     if (patch.sleepTimeSec !== undefined && !acceptRpoRisk) {
-      const last = this.db.select({ s: syncRuns.startedAt, f: syncRuns.finishedAt }).from(syncRuns).where(and(eq(syncRuns.subject, `replica:${id}`), eq(syncRuns.outcome, 'success'))).orderBy(desc(syncRuns.startedAt)).limit(1).get();
-      this.#checkCadence({ subject: `replica:${id}`, sourceSiteId: r.sourceSiteId, sleepTimeSec: patch.sleepTimeSec, transferSec: last?.f ? Math.round((last.f.getTime() - last.s.getTime()) / 1000) : 0 });
+      const last = this.db
+        .select({ s: syncRuns.startedAt, f: syncRuns.finishedAt })
+        .from(syncRuns)
+        .where(and(eq(syncRuns.subject, `replica:${id}`), eq(syncRuns.outcome, 'success')))
+        .orderBy(desc(syncRuns.startedAt))
+        .limit(1)
+        .get();
+      this.#checkCadence({
+        subject: `replica:${id}`,
+        sourceSiteId: r.sourceSiteId,
+        sleepTimeSec: patch.sleepTimeSec,
+        transferSec: last?.f ? Math.round((last.f.getTime() - last.s.getTime()) / 1000) : 0,
+      });
     }
-    if (r.state === 'reinit-required' && patch.enabled) throw new AppError('PRECONDITION_FAILED', 'this replica must be reinitialised after the failover before it can be resumed');
-    if (r.operation && patch.enabled !== undefined) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back first`);
+    if (r.state === 'reinit-required' && patch.enabled)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        'this replica must be reinitialised after the failover before it can be resumed',
+      );
+    if (r.operation && patch.enabled !== undefined)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back first`,
+      );
     const set: Partial<ReplicaRow> = { ...patch, updatedAt: new Date(this.clock.now()) };
-    if (patch.enabled === false && r.state !== 'syncing' && !BUSY_STATES.includes(r.state)) set.state = 'paused';
+    if (patch.enabled === false && r.state !== 'syncing' && !BUSY_STATES.includes(r.state))
+      set.state = 'paused';
     if (patch.enabled === true && r.state === 'paused') {
       set.state = r.lastSyncAt ? 'idle' : 'new';
       set.nextSyncAt = new Date(this.clock.now());
     }
-    if (patch.sleepTimeSec !== undefined && r.lastSyncAt && r.failureCount === 0) set.nextSyncAt = new Date(nextSyncAt(r.lastSyncAt.getTime(), patch.sleepTimeSec, 0));
+    if (patch.sleepTimeSec !== undefined && r.lastSyncAt && r.failureCount === 0)
+      set.nextSyncAt = new Date(nextSyncAt(r.lastSyncAt.getTime(), patch.sleepTimeSec, 0));
     this.db.update(replicas).set(set).where(eq(replicas.id, id)).run();
     return this.get(id);
   }
@@ -327,8 +463,10 @@ export class ReplicaService {
     if (r.state === 'reinit-required') return `replica ${r.name} must be reinitialised first`;
     if (r.state === 'failing-over' || r.state === 'reinit-running' || r.operation)
       return `replica ${r.name} is in a ${r.operation?.kind ?? 'failover'} (task #${r.operation?.taskId ?? '?'}); resume or roll it back first`;
-    if (r.conflict?.kind === 'master-moved') return `the VM's master moved to another node (failover of replica #${r.conflict.byReplicaId}); this replica still pulls from the old master — re-point or delete it`;
-    if (r.conflict?.kind === 'dual-running') return `VM ${r.vmName} is running on two nodes; stop the stale copy first`;
+    if (r.conflict?.kind === 'master-moved')
+      return `the VM's master moved to another node (failover of replica #${r.conflict.byReplicaId}); this replica still pulls from the old master — re-point or delete it`;
+    if (r.conflict?.kind === 'dual-running')
+      return `VM ${r.vmName} is running on two nodes; stop the stale copy first`;
     return null;
   }
 
@@ -353,15 +491,27 @@ export class ReplicaService {
     const now = this.clock.now();
     if (now - (this.#seen.get(siteId) ?? 0) < 5_000) return;
     this.#seen.set(siteId, now);
-    this.db.update(sites).set({ lastSeenAt: new Date(now) }).where(eq(sites.id, siteId)).run();
+    this.db
+      .update(sites)
+      .set({ lastSeenAt: new Date(now) })
+      .where(eq(sites.id, siteId))
+      .run();
   }
   readonly #seen = new Map<number, number>();
 
   /** One replication cycle: snapshot the master's disks, pull node-to-node, protect, prune. */
-  async runSync(ctx: TaskContext, id: number, opts: { keepState?: boolean; snapshot?: string } = {}): Promise<{ bytes: number; seconds: number; snapshot: string }> {
+  async runSync(
+    ctx: TaskContext,
+    id: number,
+    opts: { keepState?: boolean; snapshot?: string } = {},
+  ): Promise<{ bytes: number; seconds: number; snapshot: string }> {
     const r = this.row(id);
     const started = this.clock.now();
-    const runId = this.db.insert(syncRuns).values({ subject: `replica:${id}`, startedAt: new Date(started), outcome: 'running' }).returning({ id: syncRuns.id }).get().id;
+    const runId = this.db
+      .insert(syncRuns)
+      .values({ subject: `replica:${id}`, startedAt: new Date(started), outcome: 'running' })
+      .returning({ id: syncRuns.id })
+      .get().id;
     if (!opts.keepState) this.db.update(replicas).set({ state: 'syncing' }).where(eq(replicas.id, id)).run();
     const snap = opts.snapshot ?? snapshotName(r.name, started);
     try {
@@ -371,7 +521,9 @@ export class ReplicaService {
       await ctx.step('Snapshot on the master', () => this.snapshotMaster(ctx, r, snap));
       // Planned outside the step so that the step's time is the stream's (its rate is reported).
       const plan = await this.planTransfer(ctx, r, snap);
-      const bytes = await ctx.step('Transfer to the replica', () => this.transfer(ctx, r, snap, plan, pullFrom));
+      const bytes = await ctx.step('Transfer to the replica', () =>
+        this.transfer(ctx, r, snap, plan, pullFrom),
+      );
       await ctx.step('Protect and prune', () => this.protectAndPrune(ctx, r, snap));
       const finished = this.clock.now();
       const seconds = Math.max(0.001, (finished - started) / 1000);
@@ -389,7 +541,17 @@ export class ReplicaService {
         })
         .where(eq(replicas.id, id))
         .run();
-      this.db.update(syncRuns).set({ finishedAt: new Date(finished), bytes, bytesPerSecond: Math.round(bytes / seconds), outcome: 'success', snapshot: snap }).where(eq(syncRuns.id, runId)).run();
+      this.db
+        .update(syncRuns)
+        .set({
+          finishedAt: new Date(finished),
+          bytes,
+          bytesPerSecond: Math.round(bytes / seconds),
+          outcome: 'success',
+          snapshot: snap,
+        })
+        .where(eq(syncRuns.id, runId))
+        .run();
       return { bytes, seconds, snapshot: snap };
     } catch (e) {
       const finished = this.clock.now();
@@ -399,14 +561,26 @@ export class ReplicaService {
       this.db
         .update(replicas)
         .set({
-          ...(opts.keepState ? {} : { state: cancelled ? (fresh.enabled ? (fresh.lastSyncAt ? 'idle' : 'new') : 'paused') : 'error' }),
+          ...(opts.keepState
+            ? {}
+            : {
+                state: cancelled ? (fresh.enabled ? (fresh.lastSyncAt ? 'idle' : 'new') : 'paused') : 'error',
+              }),
           failureCount: failures,
           lastError: cancelled ? fresh.lastError : errorMessage(e),
           nextSyncAt: new Date(nextSyncAt(finished, fresh.sleepTimeSec, failures)),
         })
         .where(eq(replicas.id, id))
         .run();
-      this.db.update(syncRuns).set({ finishedAt: new Date(finished), outcome: cancelled ? 'cancelled' : 'failure', error: errorMessage(e) }).where(eq(syncRuns.id, runId)).run();
+      this.db
+        .update(syncRuns)
+        .set({
+          finishedAt: new Date(finished),
+          outcome: cancelled ? 'cancelled' : 'failure',
+          error: errorMessage(e),
+        })
+        .where(eq(syncRuns.id, runId))
+        .run();
       throw e;
     }
   }
@@ -415,7 +589,10 @@ export class ReplicaService {
    * Resumes a VM that Tandem paused for a snapshot and could not resume (a crash, a dropped
    * connection): called at every contact with its master. Returns the VM's state afterwards.
    */
-  async healPause(r: { id: number; vmName: string; sourceSiteId: number }, log?: (m: string) => void): Promise<void> {
+  async healPause(
+    r: { id: number; vmName: string; sourceSiteId: number },
+    log?: (m: string) => void,
+  ): Promise<void> {
     const row = this.row(r.id);
     if (!row.pausedByTandem) return;
     const source = this.node(r.sourceSiteId);
@@ -440,11 +617,25 @@ export class ReplicaService {
     const [vm, def, have] = await Promise.all([
       source.getVm(r.vmName),
       source.dumpVm(r.vmName).catch((e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e))),
-      Promise.all(r.datasets.map(async (d) => ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap))),
+      Promise.all(
+        r.datasets.map(async (d) =>
+          ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap),
+        ),
+      ),
     ]);
-    if (!vm || !def) throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
+    if (!vm || !def)
+      throw new AppError('NOT_FOUND', `VM ${r.vmName} is no longer defined on its master node`);
     this.markSeen(r.sourceSiteId);
-    this.db.update(replicas).set({ vmDefinition: storedDefinition(this.box, def, { state: vm.state, disks: vm.disks.map((x) => ({ device: x.device, path: x.path })) }) }).where(eq(replicas.id, r.id)).run();
+    this.db
+      .update(replicas)
+      .set({
+        vmDefinition: storedDefinition(this.box, def, {
+          state: vm.state,
+          disks: vm.disks.map((x) => ({ device: x.device, path: x.path })),
+        }),
+      })
+      .where(eq(replicas.id, r.id))
+      .run();
     const missing = r.datasets.filter((_, i) => !have[i]).map((d) => d.source);
     if (!missing.length) return ctx.log(`snapshot ${snap} already exists on every disk`);
     const pause = vm.state === 'running' && missing.length > 1;
@@ -460,7 +651,9 @@ export class ReplicaService {
         this.db.update(replicas).set({ pausedByTandem: false }).where(eq(replicas.id, r.id)).run();
       }
     }
-    ctx.log(`snapshot ${snap} of ${missing.length} disk(s)${pause ? ' (VM paused for a consistent set)' : ''}`);
+    ctx.log(
+      `snapshot ${snap} of ${missing.length} disk(s)${pause ? ' (VM paused for a consistent set)' : ''}`,
+    );
   }
 
   /**
@@ -478,55 +671,82 @@ export class ReplicaService {
     const vmsOnTarget = target.listVms();
     vmsOnTarget.catch(() => undefined);
     const outcomes = await Promise.allSettled(
-      r.datasets.map(async (d): Promise<{ d: ReplicaDataset; common: SnapshotInfo | null; estimate: number } | null> => {
-        const [srcSnaps, dstSnaps] = await Promise.all([
-          source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
-          target.listSnapshots(d.target).then(
-            (m) => m[d.target] ?? [],
-            (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
-          ),
-        ]);
-        const want = srcSnaps.find((s) => s.name === snap);
-        if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} has no snapshot ${snap} to send`);
-        if (dstSnaps?.some((s) => s.guid === want.guid)) {
-          ctx.log(`${d.target} already has ${snap}`);
-          return null;
-        }
-        const common = latestCommon(srcSnaps, dstSnaps ?? []);
-        // The estimate (progress only) is read while the receive guard's facts are.
-        const estimate = common ? source.estimateWritten(d.source, common.name).then((e) => e.bytes) : source.listDatasets(d.source).then((l) => l[0]?.referencedBytes ?? 0);
-        estimate.catch(() => undefined);
-        const [readonly, vms] = await Promise.all([dstSnaps !== null ? target.getReadonly(d.target) : true, vmsOnTarget]);
-        const refusal = receiveRefusal({
-          dataset: d.target,
-          node: targetName,
-          exists: dstSnaps !== null,
-          readonly,
-          usedBy: vms.filter((v) => v.disks.some((k) => k.dataset === d.target)).map((v) => ({ vm: v.name, state: v.state })),
-        });
-        if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
-        if (!common && dstSnaps !== null) {
-          const why = noCommonRefusal({ dataset: d.target, node: targetName, source: d.source, sourceNode: this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`, snapshots: dstSnaps.length, syncedBefore: !!this.row(r.id).lastSyncAt });
-          if (why) throw new AppError('PRECONDITION_FAILED', why);
-        }
-        return { d, common, estimate: await estimate };
-      }),
+      r.datasets.map(
+        async (d): Promise<{ d: ReplicaDataset; common: SnapshotInfo | null; estimate: number } | null> => {
+          const [srcSnaps, dstSnaps] = await Promise.all([
+            source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
+            target.listSnapshots(d.target).then(
+              (m) => m[d.target] ?? [],
+              (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
+            ),
+          ]);
+          const want = srcSnaps.find((s) => s.name === snap);
+          if (!want) throw new AppError('PRECONDITION_FAILED', `${d.source} has no snapshot ${snap} to send`);
+          if (dstSnaps?.some((s) => s.guid === want.guid)) {
+            ctx.log(`${d.target} already has ${snap}`);
+            return null;
+          }
+          const common = latestCommon(srcSnaps, dstSnaps ?? []);
+          // The estimate (progress only) is read while the receive guard's facts are.
+          const estimate = common
+            ? source.estimateWritten(d.source, common.name).then((e) => e.bytes)
+            : source.listDatasets(d.source).then((l) => l[0]?.referencedBytes ?? 0);
+          estimate.catch(() => undefined);
+          const [readonly, vms] = await Promise.all([
+            dstSnaps !== null ? target.getReadonly(d.target) : true,
+            vmsOnTarget,
+          ]);
+          const refusal = receiveRefusal({
+            dataset: d.target,
+            node: targetName,
+            exists: dstSnaps !== null,
+            readonly,
+            usedBy: vms
+              .filter((v) => v.disks.some((k) => k.dataset === d.target))
+              .map((v) => ({ vm: v.name, state: v.state })),
+          });
+          if (refusal) throw new AppError('PRECONDITION_FAILED', refusal);
+          if (!common && dstSnaps !== null) {
+            const why = noCommonRefusal({
+              dataset: d.target,
+              node: targetName,
+              source: d.source,
+              sourceNode: this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`,
+              snapshots: dstSnaps.length,
+              syncedBefore: !!this.row(r.id).lastSyncAt,
+            });
+            if (why) throw new AppError('PRECONDITION_FAILED', why);
+          }
+          return { d, common, estimate: await estimate };
+        },
+      ),
     );
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
     const plans = outcomes.flatMap((o) => (o.status === 'fulfilled' && o.value ? [o.value] : []));
-    return { plans: plans.map(({ d, common }) => ({ d, common })), total: plans.reduce((n, p) => n + p.estimate, 0) };
+    return {
+      plans: plans.map(({ d, common }) => ({ d, common })),
+      total: plans.reduce((n, p) => n + p.estimate, 0),
+    };
   }
 
   /** `pullFrom`: the pull's source, already being prepared (see pullSource). */
-  async transfer(ctx: TaskContext, r: ReplicaLeg, snap: string, planned?: TransferPlan, pullFrom?: Promise<SourceSpec>): Promise<number> {
+  async transfer(
+    ctx: TaskContext,
+    r: ReplicaLeg,
+    snap: string,
+    planned?: TransferPlan,
+    pullFrom?: Promise<SourceSpec>,
+  ): Promise<number> {
     const { plans, total } = planned ?? (await this.planTransfer(ctx, r, snap));
     const target = this.node(r.targetSiteId);
     ctx.progress(0, total);
     let bytes = 0;
     const source = plans.length ? await (pullFrom ?? this.pullSource(r.sourceSiteId, r.targetSiteId)) : null;
     for (const { d, common } of plans) {
-      ctx.log(`${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`);
+      ctx.log(
+        `${d.source} → ${d.target}: ${common ? `incremental from ${common.name}` : 'full send'}${r.bandwidthLimit ? `, limited to ${r.bandwidthLimit} B/s` : ''}`,
+      );
       const base = bytes;
       const res = await target.pull({
         source: source!,
@@ -558,16 +778,33 @@ export class ReplicaService {
       r.datasets.map(async (d) => {
         // The replication base is held on both sides (a held snapshot refuses `zfs destroy`);
         // the previous base is released only once the new one is held on both.
-        await Promise.all([target.setReadonly(d.target, true), source.holdSnapshot(d.source, snap, tag), target.holdSnapshot(d.target, snap, tag)]);
-        const [, , srcSnaps, dstSnaps] = await Promise.all([source.releaseHolds(d.source, tag, snap), target.releaseHolds(d.target, tag, snap), source.listSnapshots(d.source), target.listSnapshots(d.target)]);
+        await Promise.all([
+          target.setReadonly(d.target, true),
+          source.holdSnapshot(d.source, snap, tag),
+          target.holdSnapshot(d.target, snap, tag),
+        ]);
+        const [, , srcSnaps, dstSnaps] = await Promise.all([
+          source.releaseHolds(d.source, tag, snap),
+          target.releaseHolds(d.target, tag, snap),
+          source.listSnapshots(d.source),
+          target.listSnapshots(d.target),
+        ]);
         // Snapshots a test failover cloned stay until its cleanup (they are held, too).
         const tested = new Set(this.testHolds?.(r.id) ?? []);
-        const drop = (list: SnapshotInfo[] | undefined) => pruneList(r.name, list ?? [], r.keepSnapshots, snap).filter((n) => !tested.has(n));
+        const drop = (list: SnapshotInfo[] | undefined) =>
+          pruneList(r.name, list ?? [], r.keepSnapshots, snap).filter((n) => !tested.has(n));
         // A recovery point that cannot go yet (e.g. a kept diverged clone depends on it) is
         // retried at the next cycle; it does not fail the sync.
         await Promise.all(
-          ([[source, d.source, srcSnaps[d.source]], [target, d.target, dstSnaps[d.target]]] as const).map(([node, ds, list]) =>
-            node.destroySnapshots(ds, drop(list)).catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn')),
+          (
+            [
+              [source, d.source, srcSnaps[d.source]],
+              [target, d.target, dstSnaps[d.target]],
+            ] as const
+          ).map(([node, ds, list]) =>
+            node
+              .destroySnapshots(ds, drop(list))
+              .catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn')),
           ),
         );
       }),
@@ -579,7 +816,11 @@ export class ReplicaService {
   /** Deletes a replica; with `destroyData` its datasets on the target go too. */
   remove(id: number, opts: { destroyData: boolean }, user: SessionUser) {
     const r = this.row(id);
-    if (r.operation) throw new AppError('PRECONDITION_FAILED', `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back before deleting it`);
+    if (r.operation)
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        `replica ${r.name} is in a ${r.operation.kind} (task #${r.operation.taskId}); resume or roll it back before deleting it`,
+      );
     return this.tasks.start({
       name: `Delete replica ${r.vmName} → ${r.name}`,
       kind: 'replica.delete',
@@ -601,7 +842,9 @@ export class ReplicaService {
             } else ctx.log(reason);
           }
           for (const d of r.datasets) {
-            await t.releaseHolds(d.target, holdTag(r.name)).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
+            await t
+              .releaseHolds(d.target, holdTag(r.name))
+              .catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
             await t.destroyDataset(d.target, { recursive: true });
           }
         });
@@ -616,8 +859,15 @@ export class ReplicaService {
             }
           } catch (e) {
             masterCleaned = false;
-            addPendingCleanup(this.db, { siteId: r.sourceSiteId, replica: r.name, datasets: r.datasets.map((d) => d.source) });
-            ctx.log(`the master node is unreachable (${errorMessage(e)}); its snapshots tandem-${r.name}-* will be removed when it answers again`, 'warn');
+            addPendingCleanup(this.db, {
+              siteId: r.sourceSiteId,
+              replica: r.name,
+              datasets: r.datasets.map((d) => d.source),
+            });
+            ctx.log(
+              `the master node is unreachable (${errorMessage(e)}); its snapshots tandem-${r.name}-* will be removed when it answers again`,
+              'warn',
+            );
           }
         });
         await ctx.step('Forget the replica', () => {

@@ -30,10 +30,21 @@ function unseal(box: Sealer, sealed: string): string {
 }
 
 /** What is stored for a definition just dumped from the master. */
-export function storedDefinition(box: Sealer, def: VmDefinition, facts: Pick<StoredVmDefinition, 'state' | 'disks'>): StoredVmDefinition {
+export function storedDefinition(
+  box: Sealer,
+  def: VmDefinition,
+  facts: Pick<StoredVmDefinition, 'state' | 'disks'>,
+): StoredVmDefinition {
   // A format whose secrets Tandem cannot find is stored sealed only.
-  const { text, secrets } = def.format === 'libvirt-xml' ? stripDomainSecrets(def.text) : { text: '', secrets: 1 };
-  return { format: def.format, name: def.name, text, sealed: secrets > 0 ? seal(box, def.text) : null, ...facts };
+  const { text, secrets } =
+    def.format === 'libvirt-xml' ? stripDomainSecrets(def.text) : { text: '', secrets: 1 };
+  return {
+    format: def.format,
+    name: def.name,
+    text,
+    sealed: secrets > 0 ? seal(box, def.text) : null,
+    ...facts,
+  };
 }
 
 /** The definition as the API may show it: no secrets, not even encrypted. */
@@ -44,5 +55,9 @@ export function publicDefinition(stored: StoredVmDefinition): Omit<StoredVmDefin
 
 /** The whole definition, secrets included, to define the VM on a node. */
 export function definitionToDefine(box: Sealer, stored: StoredVmDefinition): VmDefinition {
-  return { format: stored.format, name: stored.name, text: stored.sealed ? unseal(box, stored.sealed) : stored.text };
+  return {
+    format: stored.format,
+    name: stored.name,
+    text: stored.sealed ? unseal(box, stored.sealed) : stored.text,
+  };
 }

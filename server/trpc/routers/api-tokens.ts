@@ -9,6 +9,10 @@ import { router, viewerProcedure } from '../init';
  */
 export const apiTokensRouter = router({
   list: viewerProcedure.query(({ ctx }) => ctx.app.apiTokens.list(ctx.user)),
-  create: viewerProcedure.input(tokenCreateSchema).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.apiTokens.create(input, ctx.user))),
-  revoke: viewerProcedure.input(z.object({ id: z.number().int().positive() })).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.apiTokens.revoke(input.id, ctx.user))),
+  create: viewerProcedure
+    .input(tokenCreateSchema)
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.apiTokens.create(input, ctx.user))),
+  revoke: viewerProcedure
+    .input(z.object({ id: z.number().int().positive() }))
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.apiTokens.revoke(input.id, ctx.user))),
 });

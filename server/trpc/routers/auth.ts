@@ -6,7 +6,10 @@ import { publicProcedure, router, viewerProcedure, type Context } from '../init'
 
 function setSessionCookie(ctx: Context, token: string, maxAgeSec: number) {
   const { name, alwaysSecure } = sessionCookie();
-  ctx.resHeaders.append('Set-Cookie', `${name}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${alwaysSecure || ctx.secure ? '; Secure' : ''}`);
+  ctx.resHeaders.append(
+    'Set-Cookie',
+    `${name}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSec}${alwaysSecure || ctx.secure ? '; Secure' : ''}`,
+  );
 }
 
 export const authRouter = router({
@@ -16,14 +19,25 @@ export const authRouter = router({
     sessionExpired: ctx.sessionError?.code === 'SESSION_EXPIRED',
   })),
   setup: publicProcedure
-    .input(z.object({ username: usernameSchema, password: secret(passwordSchema), setupCode: secret(z.string().trim().min(1, 'the setup code from the server log').max(64)) }))
+    .input(
+      z.object({
+        username: usernameSchema,
+        password: secret(passwordSchema),
+        setupCode: secret(z.string().trim().min(1, 'the setup code from the server log').max(64)),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
       const s = await ctx.app.auth.setup(input, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return s.user;
     }),
   login: publicProcedure
-    .input(z.object({ username: z.string().trim().min(1, 'required').max(64), password: secret(z.string().min(1, 'required').max(256)) }))
+    .input(
+      z.object({
+        username: z.string().trim().min(1, 'required').max(64),
+        password: secret(z.string().min(1, 'required').max(256)),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
       const s = await ctx.app.auth.login(input.username, input.password, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
@@ -35,7 +49,12 @@ export const authRouter = router({
     return { ok: true };
   }),
   changePassword: viewerProcedure
-    .input(z.object({ current: secret(z.string().min(1, 'required').max(256, 'at most 256 characters')), next: secret(passwordSchema) }))
+    .input(
+      z.object({
+        current: secret(z.string().min(1, 'required').max(256, 'at most 256 characters')),
+        next: secret(passwordSchema),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
       await ctx.app.auth.login(ctx.user.username, input.current, ctx.clientKey);
       await ctx.app.auth.setPassword(ctx.user.id, input.next);

@@ -7,7 +7,11 @@ import { secret } from '../../domain/redact';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
 const siteId = z.number().int().positive();
-const name = z.string().trim().max(128, 'at most 128 characters').regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
+const name = z
+  .string()
+  .trim()
+  .max(128, 'at most 128 characters')
+  .regex(NAME_PATTERNS.ceph, 'letters, digits and . _ - only, starting with a letter or digit');
 /** What the operator types to confirm (an image, pool or VM name). */
 const confirm = z.string().max(256, 'at most 256 characters');
 /** A snapshot schedule's interval (`30m`, `1h`, `1d`) and start time (`14:00:00`, ISO 8601). */
@@ -18,30 +22,87 @@ const ns = z.union([name, z.literal('')]).default('');
 const level = z.object({ pool: name.optional(), namespace: name.optional(), image: name.optional() });
 const imageRef = z.object({ siteId, pool: name, namespace: ns, image: name });
 
-const failoverInput = z.object({ fromSiteId: siteId, toSiteId: siteId, pool: name, namespace: ns, image: name.optional() });
+const failoverInput = z.object({
+  fromSiteId: siteId,
+  toSiteId: siteId,
+  pool: name,
+  namespace: ns,
+  image: name.optional(),
+});
 
 export const cephRouter = router({
   failoverPlan: viewerProcedure
     /** The plan as the wizard shows it: the images with the largest data-loss windows and the totals (see previewPlan). */
     .input(failoverInput.extend({ unplanned: z.boolean().default(false) }))
-    .query(async ({ ctx, input }) => previewPlan(await ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true }))),
+    .query(async ({ ctx, input }) =>
+      previewPlan(await ctx.app.cephFailover.plan(input, { unplanned: input.unplanned, preview: true })),
+    ),
   failover: operatorProcedure
     /** `confirmSplitBrain`: an unplanned failover while the old primary cluster answers must confirm the split-brain it causes. */
     /** `expectMode`: the mode the operator was shown; the failover is refused if it would now run otherwise. */
-    .input(failoverInput.extend({ unplanned: z.boolean().default(false), confirm, confirmSplitBrain: z.boolean().optional(), expectMode: z.enum(['planned', 'unplanned']).optional(), reason: reasonSchema.optional() }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.failover(input, { confirm: input.confirm, unplanned: input.unplanned, confirmSplitBrain: input.confirmSplitBrain, expectMode: input.expectMode, report: { reason: input.reason } }, ctx.user)).id })),
+    .input(
+      failoverInput.extend({
+        unplanned: z.boolean().default(false),
+        confirm,
+        confirmSplitBrain: z.boolean().optional(),
+        expectMode: z.enum(['planned', 'unplanned']).optional(),
+        reason: reasonSchema.optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (
+        await ctx.app.cephFailover.failover(
+          input,
+          {
+            confirm: input.confirm,
+            unplanned: input.unplanned,
+            confirmSplitBrain: input.confirmSplitBrain,
+            expectMode: input.expectMode,
+            report: { reason: input.reason },
+          },
+          ctx.user,
+        )
+      ).id,
+    })),
   /** Failovers, resyncs and failbacks that stopped and can be resumed (or rolled back) from their task page. */
   unfinished: viewerProcedure.query(({ ctx }) => ctx.app.cephFailover.unfinished()),
   resyncPlan: viewerProcedure
-    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), failBack: z.boolean().default(false) }))
+    .input(
+      z.object({
+        staleSiteId: siteId,
+        goodSiteId: siteId,
+        pool: name,
+        namespace: ns,
+        image: name.optional(),
+        failBack: z.boolean().default(false),
+      }),
+    )
     .query(async ({ ctx, input }) => previewResync(await ctx.app.cephFailover.resyncPlan(input))),
   /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
-  removeKeptCopy: operatorProcedure
-    .input(imageRef.extend({ confirm }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.removeKeptCopy(input, input.confirm, ctx.user)).id })),
+  removeKeptCopy: operatorProcedure.input(imageRef.extend({ confirm })).mutation(async ({ ctx, input }) => ({
+    taskId: (await ctx.app.cephFailover.removeKeptCopy(input, input.confirm, ctx.user)).id,
+  })),
   resync: operatorProcedure
-    .input(z.object({ staleSiteId: siteId, goodSiteId: siteId, pool: name, namespace: ns, image: name.optional(), confirm, failBack: z.boolean().default(false) }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)).id })),
+    .input(
+      z.object({
+        staleSiteId: siteId,
+        goodSiteId: siteId,
+        pool: name,
+        namespace: ns,
+        image: name.optional(),
+        confirm,
+        failBack: z.boolean().default(false),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (
+        await ctx.app.cephFailover.resync(
+          input,
+          { confirm: input.confirm, failBack: input.failBack },
+          ctx.user,
+        )
+      ).id,
+    })),
   /** `waitMs`: answer within about that long, with the cluster's last answer if it is slow or gone (see CephMirroring.status). */
   status: viewerProcedure
     .input(z.object({ siteId, waitMs: z.number().int().min(0).max(60_000).optional() }))
@@ -64,24 +125,50 @@ export const cephRouter = router({
       }),
     )
     .query(({ ctx, input: { siteId: s, waitMs, ...q } }) => ctx.app.ceph.images(s, q, { waitMs })),
-  daemons: viewerProcedure.input(z.object({ siteId })).query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
-  snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image)),
-  imageInfo: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.imageInfo(input.siteId, input.pool, input.namespace, input.image)),
+  daemons: viewerProcedure
+    .input(z.object({ siteId }))
+    .query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
+  snapshots: viewerProcedure
+    .input(imageRef)
+    .query(({ ctx, input }) =>
+      ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image),
+    ),
+  imageInfo: viewerProcedure
+    .input(imageRef)
+    .query(({ ctx, input }) =>
+      ctx.app.ceph.imageInfo(input.siteId, input.pool, input.namespace, input.image),
+    ),
   /** What setPoolJournaling would change, image by image, before the operator confirms. */
   journalingPlan: viewerProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
-    .query(({ ctx, input }) => ctx.app.ceph.journalingPlan(input.siteId, input.pool, input.namespace, input.on)),
-  schedules: viewerProcedure.input(z.object({ siteId, level: level.default({}) })).query(({ ctx, input }) => ctx.app.ceph.schedules(input.siteId, input.level)),
+    .query(({ ctx, input }) =>
+      ctx.app.ceph.journalingPlan(input.siteId, input.pool, input.namespace, input.on),
+    ),
+  schedules: viewerProcedure
+    .input(z.object({ siteId, level: level.default({}) }))
+    .query(({ ctx, input }) => ctx.app.ceph.schedules(input.siteId, input.level)),
   previewSchedule: viewerProcedure
-    .input(z.object({ interval: interval.min(1, 'required'), startTime: startTime.optional(), count: z.number().int().min(1).max(20).default(5) }))
-    .query(({ ctx, input }) => ctx.app.ceph.previewSchedule(input.interval, input.startTime || undefined, input.count)),
+    .input(
+      z.object({
+        interval: interval.min(1, 'required'),
+        startTime: startTime.optional(),
+        count: z.number().int().min(1).max(20).default(5),
+      }),
+    )
+    .query(({ ctx, input }) =>
+      ctx.app.ceph.previewSchedule(input.interval, input.startTime || undefined, input.count),
+    ),
 
   setPoolMode: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, mode: z.enum(['disabled', 'image', 'pool']) }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolMode(ctx.user, input.siteId, input.pool, input.namespace, input.mode).id })),
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.setPoolMode(ctx.user, input.siteId, input.pool, input.namespace, input.mode).id,
+    })),
   setSiteName: operatorProcedure
     .input(z.object({ siteId, pool: name, siteName: name }))
-    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName)).id })),
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (await ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName)).id,
+    })),
   /**
    * Decodes a pasted token (fsid, monitors, client) before it is imported. A mutation, so that the
    * token (which carries a cephx key) travels in a POST body, never in a URL; not recorded.
@@ -91,24 +178,62 @@ export const cephRouter = router({
     .input(z.object({ token: secret(z.string().max(16384, 'at most 16384 characters')) }))
     .mutation(({ ctx, input }) => ctx.app.ceph.previewToken(input.token)),
   /** Returns the token once. The history middleware records only the input (site and pool). */
-  createToken: operatorProcedure.input(z.object({ siteId, pool: name })).mutation(({ ctx, input }) => ctx.app.ceph.createToken(input.siteId, input.pool)),
+  createToken: operatorProcedure
+    .input(z.object({ siteId, pool: name }))
+    .mutation(({ ctx, input }) => ctx.app.ceph.createToken(input.siteId, input.pool)),
   importToken: operatorProcedure
-    .input(z.object({ siteId, pool: name, token: secret(z.string().min(1, 'paste the token').max(16384, 'at most 16384 characters')), direction: z.enum(['rx-only', 'rx-tx']), localSiteName: name.optional() }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.importToken(ctx.user, input.siteId, input.pool, input.token, input.direction, input.localSiteName).id })),
+    .input(
+      z.object({
+        siteId,
+        pool: name,
+        token: secret(z.string().min(1, 'paste the token').max(16384, 'at most 16384 characters')),
+        direction: z.enum(['rx-only', 'rx-tx']),
+        localSiteName: name.optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.importToken(
+        ctx.user,
+        input.siteId,
+        input.pool,
+        input.token,
+        input.direction,
+        input.localSiteName,
+      ).id,
+    })),
   unpair: operatorProcedure
     .input(z.object({ siteId, otherSiteId: siteId, pool: name }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.unpair(ctx.user, input.siteId, input.otherSiteId, input.pool).id })),
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.unpair(ctx.user, input.siteId, input.otherSiteId, input.pool).id,
+    })),
   pair: operatorProcedure
-    .input(z.object({ fromSiteId: siteId, toSiteId: siteId, pool: name, direction: z.enum(['rx-only', 'rx-tx']).default('rx-tx') }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.pair(ctx.user, input.fromSiteId, input.toSiteId, input.pool, input.direction).id })),
+    .input(
+      z.object({
+        fromSiteId: siteId,
+        toSiteId: siteId,
+        pool: name,
+        direction: z.enum(['rx-only', 'rx-tx']).default('rx-tx'),
+      }),
+    )
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.pair(ctx.user, input.fromSiteId, input.toSiteId, input.pool, input.direction).id,
+    })),
   editPeer: operatorProcedure
     .input(
       z.object({
         siteId,
         pool: name,
         peerUuid,
-        clientName: z.string().max(128, 'at most 128 characters').regex(/^client\.[A-Za-z0-9._-]+$/, 'like client.rbd-mirror-peer').optional(),
-        monHost: z.string().max(1024, 'at most 1024 characters').regex(/^[\w.:,[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]').optional(),
+        clientName: z
+          .string()
+          .max(128, 'at most 128 characters')
+          .regex(/^client\.[A-Za-z0-9._-]+$/, 'like client.rbd-mirror-peer')
+          .optional(),
+        monHost: z
+          .string()
+          .max(1024, 'at most 1024 characters')
+          .regex(/^[\w.:,[\]/ -]+$/, 'monitor addresses such as [v2:10.0.0.1:3300,v1:10.0.0.1:6789]')
+          .optional(),
         siteName: name.optional(),
         direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
       }),
@@ -119,20 +244,59 @@ export const cephRouter = router({
     }),
   removePeer: operatorProcedure
     .input(z.object({ siteId, pool: name, peerUuid }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removePeer(ctx.user, input.siteId, input.pool, input.peerUuid).id })),
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.removePeer(ctx.user, input.siteId, input.pool, input.peerUuid).id,
+    })),
   setPoolJournaling: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.namespace, input.on).id })),
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.namespace, input.on)
+        .id,
+    })),
   addSchedule: operatorProcedure
-    .input(z.object({ siteId, level, interval: interval.min(1, 'required'), startTime: startTime.optional(), acceptRpoRisk: z.boolean().optional() }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.addSchedule(ctx.user, input.siteId, input.level, input.interval, input.startTime || undefined, input.acceptRpoRisk).id })),
+    .input(
+      z.object({
+        siteId,
+        level,
+        interval: interval.min(1, 'required'),
+        startTime: startTime.optional(),
+        acceptRpoRisk: z.boolean().optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.addSchedule(
+        ctx.user,
+        input.siteId,
+        input.level,
+        input.interval,
+        input.startTime || undefined,
+        input.acceptRpoRisk,
+      ).id,
+    })),
   removeSchedule: operatorProcedure
     .input(z.object({ siteId, level, interval: interval.optional(), startTime: startTime.optional() }))
-    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.removeSchedule(ctx.user, input.siteId, input.level, input.interval || undefined, input.startTime || undefined).id })),
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.ceph.removeSchedule(
+        ctx.user,
+        input.siteId,
+        input.level,
+        input.interval || undefined,
+        input.startTime || undefined,
+      ).id,
+    })),
   image: operatorProcedure
     .input(
       imageRef.extend({
-        op: z.enum(['enable', 'disable', 'promote', 'demote', 'resync', 'snapshot', 'journaling-on', 'journaling-off']),
+        op: z.enum([
+          'enable',
+          'disable',
+          'promote',
+          'demote',
+          'resync',
+          'snapshot',
+          'journaling-on',
+          'journaling-off',
+        ]),
         mode: z.enum(['journal', 'snapshot']).optional(),
         force: z.boolean().optional(),
         /** A forced promote must be confirmed by naming split-brain. */
@@ -140,6 +304,16 @@ export const cephRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => {
-      return { taskId: ctx.app.ceph.image(ctx.user, input.siteId, input.pool, input.namespace, input.image, input.op, { mode: input.mode, force: input.force, confirmSplitBrain: input.confirmSplitBrain }).id };
+      return {
+        taskId: ctx.app.ceph.image(
+          ctx.user,
+          input.siteId,
+          input.pool,
+          input.namespace,
+          input.image,
+          input.op,
+          { mode: input.mode, force: input.force, confirmSplitBrain: input.confirmSplitBrain },
+        ).id,
+      };
     }),
 });

@@ -3,7 +3,13 @@ import { retentionSchema } from '../../domain/protection/samples';
 import { adminProcedure, router, viewerProcedure } from '../init';
 
 /** The ranges the charts offer (the time range picker). */
-export const SERIES_RANGES = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 24 * 3_600_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 } as const;
+export const SERIES_RANGES = {
+  '1h': 3_600_000,
+  '6h': 6 * 3_600_000,
+  '24h': 24 * 3_600_000,
+  '7d': 7 * 86_400_000,
+  '30d': 30 * 86_400_000,
+} as const;
 
 const epochMs = z.number().int().nonnegative().max(8.64e15);
 
@@ -13,7 +19,9 @@ export const protectionHistoryRouter = router({
     .input(
       z.object({
         subject: z.string().trim().min(1, 'required').max(400, 'at most 400 characters'),
-        range: z.enum(Object.keys(SERIES_RANGES) as [keyof typeof SERIES_RANGES, ...(keyof typeof SERIES_RANGES)[]]).optional(),
+        range: z
+          .enum(Object.keys(SERIES_RANGES) as [keyof typeof SERIES_RANGES, ...(keyof typeof SERIES_RANGES)[]])
+          .optional(),
         from: epochMs.optional(),
         to: epochMs.optional(),
       }),
@@ -25,8 +33,16 @@ export const protectionHistoryRouter = router({
     }),
   /** The last hour's data-loss windows of the objects on a page of the overview (sparklines). */
   trends: viewerProcedure
-    .input(z.object({ subjects: z.array(z.string().max(400, 'at most 400 characters')).max(200, 'at most 200 objects') }))
+    .input(
+      z.object({
+        subjects: z.array(z.string().max(400, 'at most 400 characters')).max(200, 'at most 200 objects'),
+      }),
+    )
     .query(({ ctx, input }) => ctx.app.collector.samples.trends(input.subjects, 3_600_000)),
   retention: viewerProcedure.query(({ ctx }) => ctx.app.collector.samples.retention()),
-  setRetention: adminProcedure.input(retentionSchema).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.collector.samples.setRetention(input))),
+  setRetention: adminProcedure
+    .input(retentionSchema)
+    .mutation(({ ctx, input }) =>
+      ctx.app.history.change(() => ctx.app.collector.samples.setRetention(input)),
+    ),
 });

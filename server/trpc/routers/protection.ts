@@ -6,7 +6,9 @@ const health = z.enum(['ok', 'warning', 'breach', 'unknown', 'unprotected']);
 const kind = z.enum(['vm-replica', 'rbd-image', 'vm']);
 const subject = z.string().min(1).max(400, 'at most 400 characters');
 /** Site, pool, namespace or object scopes; the installation default is an admin's (setDefaultRpo). */
-const narrowScope = rpoScopeSchema.refine((s) => s.kind !== 'default', { message: 'the installation default is changed with setDefaultRpo (admins)' });
+const narrowScope = rpoScopeSchema.refine((s) => s.kind !== 'default', {
+  message: 'the installation default is changed with setDefaultRpo (admins)',
+});
 
 export const protectionRouter = router({
   list: viewerProcedure
@@ -26,15 +28,27 @@ export const protectionRouter = router({
     )
     .query(({ ctx, input }) => ctx.app.protection.list(input ?? {})),
   exposure: viewerProcedure.query(({ ctx }) => ctx.app.protection.exposure()),
-  get: viewerProcedure.input(z.object({ subject })).query(({ ctx, input }) => ctx.app.protection.get(input.subject)),
+  get: viewerProcedure
+    .input(z.object({ subject }))
+    .query(({ ctx, input }) => ctx.app.protection.get(input.subject)),
   /** Asks the source what it has written since the recovery point (on demand: it reaches a machine). */
-  bytesAtRisk: viewerProcedure.input(z.object({ subject })).query(({ ctx, input }) => ctx.app.protection.bytesAtRisk(input.subject)),
+  bytesAtRisk: viewerProcedure
+    .input(z.object({ subject }))
+    .query(({ ctx, input }) => ctx.app.protection.bytesAtRisk(input.subject)),
   rpoTargets: viewerProcedure.query(({ ctx }) => ctx.app.protection.rpo.list()),
   setRpo: operatorProcedure
     .input(z.object({ scope: narrowScope, seconds: rpoSecondsSchema }))
-    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.protection.setRpo(input.scope, input.seconds, ctx.user.username))),
-  clearRpo: operatorProcedure.input(z.object({ scope: narrowScope })).mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.protection.clearRpo(input.scope))),
+    .mutation(({ ctx, input }) =>
+      ctx.app.history.change(() => ctx.app.protection.setRpo(input.scope, input.seconds, ctx.user.username)),
+    ),
+  clearRpo: operatorProcedure
+    .input(z.object({ scope: narrowScope }))
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.protection.clearRpo(input.scope))),
   setDefaultRpo: adminProcedure
     .input(z.object({ seconds: rpoSecondsSchema }))
-    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.protection.setRpo({ kind: 'default' }, input.seconds, ctx.user.username))),
+    .mutation(({ ctx, input }) =>
+      ctx.app.history.change(() =>
+        ctx.app.protection.setRpo({ kind: 'default' }, input.seconds, ctx.user.username),
+      ),
+    ),
 });

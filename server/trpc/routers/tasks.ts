@@ -10,7 +10,13 @@ const confirm = z.string().max(256, 'at most 256 characters');
 
 export const tasksRouter = router({
   list: viewerProcedure
-    .input(z.object({ active: z.boolean().optional(), limit: z.number().int().min(1).max(200).default(50), before: id.optional() }))
+    .input(
+      z.object({
+        active: z.boolean().optional(),
+        limit: z.number().int().min(1).max(200).default(50),
+        before: id.optional(),
+      }),
+    )
     .query(({ ctx, input }) => ctx.app.tasks.list(input)),
   get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => {
     const task = ctx.app.tasks.get(input.id);
@@ -25,7 +31,11 @@ export const tasksRouter = router({
    * one task starts with its row as it is once the stream listens, so that a change made while the
    * stream was opening is not missed. Ends with the session.
    */
-  watch: viewerProcedure.input(z.object({ id: id.optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
+  watch: viewerProcedure.input(z.object({ id: id.optional() }).optional()).subscription(async function* ({
+    ctx,
+    input,
+    signal,
+  }) {
     const changes = (s: AbortSignal) => {
       const batches = ctx.app.tasks.feed.watch(s); // listening from here
       return (async function* (): AsyncGenerator<readonly TaskStreamRow[]> {
@@ -46,11 +56,23 @@ export const tasksRouter = router({
     return { ok: true };
   }),
   /** Whether an ended task can be resumed or rolled back, and what the operator types to confirm. */
-  recovery: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.tasks.recovery(input.id)),
-  resume: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id })),
-  rollback: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({ taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id })),
+  recovery: viewerProcedure
+    .input(z.object({ id }))
+    .query(({ ctx, input }) => ctx.app.tasks.recovery(input.id)),
+  resume: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({
+    taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id,
+  })),
+  rollback: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({
+    taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id,
+  })),
   answer: operatorProcedure
-    .input(z.object({ id, questionId: z.string().min(1, 'required').max(64, 'at most 64 characters'), value: z.string().min(1, 'required').max(256, 'at most 256 characters') }))
+    .input(
+      z.object({
+        id,
+        questionId: z.string().min(1, 'required').max(64, 'at most 64 characters'),
+        value: z.string().min(1, 'required').max(256, 'at most 256 characters'),
+      }),
+    )
     .mutation(({ ctx, input }) => {
       ctx.app.tasks.answer(input.id, input.questionId, input.value, ctx.user.username);
       return { ok: true };

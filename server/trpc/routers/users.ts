@@ -17,16 +17,23 @@ export const usersRouter = router({
     .input(
       z
         .object({ id, role: z.enum(ROLES).optional(), disabled: z.boolean().optional() })
-        .refine((u) => u.role !== undefined || u.disabled !== undefined, { message: 'give a role or whether the account is disabled', path: ['role'] }),
+        .refine((u) => u.role !== undefined || u.disabled !== undefined, {
+          message: 'give a role or whether the account is disabled',
+          path: ['role'],
+        }),
     )
     .mutation(({ ctx, input }) => {
-      const u = ctx.app.history.change(() => ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled }));
+      const u = ctx.app.history.change(() =>
+        ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled }),
+      );
       return { id: u.id, username: u.username, role: u.role, disabled: u.disabled };
     }),
-  setPassword: adminProcedure.input(z.object({ id, password: secret(passwordSchema) })).mutation(async ({ ctx, input }) => {
-    await ctx.app.auth.setPassword(input.id, input.password);
-    return { ok: true };
-  }),
+  setPassword: adminProcedure
+    .input(z.object({ id, password: secret(passwordSchema) }))
+    .mutation(async ({ ctx, input }) => {
+      await ctx.app.auth.setPassword(input.id, input.password);
+      return { ok: true };
+    }),
   remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
     ctx.app.history.change(() => ctx.app.auth.deleteUser(ctx.user, input.id));
     return { ok: true };

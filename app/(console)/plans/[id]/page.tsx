@@ -11,7 +11,16 @@ import { RunWizard, type RunChoice } from '@/components/plans/run-wizard';
 import { useTaskEvents } from '@/components/task-events';
 import { useToast } from '@/components/toast';
 import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Badge, Button, Card, ConfirmDialog, ErrorBox, PageTitle, formatDuration, formatTime } from '@/components/ui';
+import {
+  Badge,
+  Button,
+  Card,
+  ConfirmDialog,
+  ErrorBox,
+  PageTitle,
+  formatDuration,
+  formatTime,
+} from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 import { PLAN_GROUPS } from '@/server/domain/plans/rules';
 
@@ -26,7 +35,9 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
   const canAct = role === 'operator' || role === 'admin';
   useTaskEvents();
   const q = useQuery(trpc.plans.get.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
-  const runs = useQuery(trpc.plans.reports.queryOptions({ planId: id, limit: 20 }, { enabled: Number.isInteger(id) && id > 0 }));
+  const runs = useQuery(
+    trpc.plans.reports.queryOptions({ planId: id, limit: 20 }, { enabled: Number.isInteger(id) && id > 0 }),
+  );
   const input = useQuery(trpc.plans.input.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
   const [editing, setEditing] = useState(false);
   const [choice, setChoice] = useState<RunChoice | null>(null);
@@ -59,16 +70,36 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
         actions={
           canAct && (
             <>
-              <Button disabled={!!busy || !!p.openTest} title={p.openTest ? 'clean up the open test first' : undefined} onClick={() => setChoice({ kind: 'test', direction: 'forward' })}>
+              <Button
+                disabled={!!busy || !!p.openTest}
+                title={p.openTest ? 'clean up the open test first' : undefined}
+                onClick={() => setChoice({ kind: 'test', direction: 'forward' })}
+              >
                 Test failover…
               </Button>
-              <Button variant="primary" disabled={!!busy} onClick={() => setChoice({ kind: 'planned', direction: 'forward' })}>
+              <Button
+                variant="primary"
+                disabled={!!busy}
+                onClick={() => setChoice({ kind: 'planned', direction: 'forward' })}
+              >
                 Planned migration…
               </Button>
-              <Button variant="danger" disabled={!!busy} onClick={() => setChoice({ kind: 'disaster', direction: 'forward' })}>
+              <Button
+                variant="danger"
+                disabled={!!busy}
+                onClick={() => setChoice({ kind: 'disaster', direction: 'forward' })}
+              >
                 Disaster recovery…
               </Button>
-              <Button disabled={!!busy} onClick={() => setChoice({ kind: 'reprotect', direction: p.lastRun?.direction === 'back' ? 'back' : 'forward' })}>
+              <Button
+                disabled={!!busy}
+                onClick={() =>
+                  setChoice({
+                    kind: 'reprotect',
+                    direction: p.lastRun?.direction === 'back' ? 'back' : 'forward',
+                  })
+                }
+              >
                 Reprotect…
               </Button>
               <Button disabled={!!busy} onClick={() => setChoice({ kind: 'planned', direction: 'back' })}>
@@ -90,7 +121,8 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
       )}
       {p.openTest && (
         <p className="mb-3 text-sm" data-testid="open-test">
-          A test failover is up since {formatTime(p.openTest.startedAt)}: its test VMs and clones run on the recovery sites.{' '}
+          A test failover is up since {formatTime(p.openTest.startedAt)}: its test VMs and clones run on the
+          recovery sites.{' '}
           <Link href={`/reports/${p.openTest.runId}`} className="text-brand-600 hover:underline">
             Report and cleanup (run #{p.openTest.runId})
           </Link>
@@ -118,24 +150,39 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
             {PLAN_GROUPS.filter((g) => p.items.some((i) => i.group === g)).map((g) => (
               <li key={g} data-testid="plan-group" data-group={g}>
                 <h3 className="mb-1 text-sm font-semibold">
-                  Group {g} <span className="font-normal text-zinc-500">— in parallel, at most {p.maxParallel} at once</span>
+                  Group {g}{' '}
+                  <span className="font-normal text-zinc-500">
+                    — in parallel, at most {p.maxParallel} at once
+                  </span>
                 </h3>
                 <ul className="space-y-1 text-sm">
                   {p.items
                     .filter((i) => i.group === g)
                     .map((i) => (
                       <li key={i.id} className="flex flex-wrap items-center gap-2">
-                        <Badge tone={i.kind === 'rbd' ? 'info' : 'muted'}>{i.kind === 'rbd' ? 'RBD' : 'VM'}</Badge>
+                        <Badge tone={i.kind === 'rbd' ? 'info' : 'muted'}>
+                          {i.kind === 'rbd' ? 'RBD' : 'VM'}
+                        </Badge>
                         {i.label}
                         <span className="text-xs text-zinc-500">
                           {i.protectedSite} → {i.recoverySite}
                         </span>
                         {i.kind === 'replica' && (
                           <span className="text-xs text-zinc-500">
-                            {i.waitAfterStartSec ? `waits ${i.waitAfterStartSec} s, ` : ''}ready when running{i.readiness?.tcp ? ` and ${i.readiness.tcp.host}:${i.readiness.tcp.port} answers` : ''}
+                            {i.waitAfterStartSec ? `waits ${i.waitAfterStartSec} s, ` : ''}ready when running
+                            {i.readiness?.tcp
+                              ? ` and ${i.readiness.tcp.host}:${i.readiness.tcp.port} answers`
+                              : ''}
                           </span>
                         )}
-                        {i.dependsOn.length > 0 && <span className="text-xs text-zinc-500">after {i.dependsOn.map((d) => p.items.find((x) => x.objectKey === d)?.label ?? d).join(', ')}</span>}
+                        {i.dependsOn.length > 0 && (
+                          <span className="text-xs text-zinc-500">
+                            after{' '}
+                            {i.dependsOn
+                              .map((d) => p.items.find((x) => x.objectKey === d)?.label ?? d)
+                              .join(', ')}
+                          </span>
+                        )}
                       </li>
                     ))}
                 </ul>
@@ -143,7 +190,8 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
             ))}
           </ol>
           <p className="mt-3 text-xs text-zinc-500">
-            When an object fails, the run asks: retry, skip or abort (without an answer within {formatSeconds(p.questionTimeoutSec)}: {p.questionDefault}).
+            When an object fails, the run asks: retry, skip or abort (without an answer within{' '}
+            {formatSeconds(p.questionTimeoutSec)}: {p.questionDefault}).
           </p>
         </Card>
         <Card title="Runs">
@@ -151,13 +199,17 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
             <ul className="space-y-2 text-sm">
               {runs.data.map((r) => (
                 <li key={r.id} data-testid="plan-run" className="flex flex-col">
-                  <Link href={`/reports/${r.id}`} className="flex items-center gap-2 text-brand-600 hover:underline">
+                  <Link
+                    href={`/reports/${r.id}`}
+                    className="flex items-center gap-2 text-brand-600 hover:underline"
+                  >
                     {runTitle(r.kind, r.direction)} <RunStateBadge state={r.state} />
                   </Link>
                   <span className="text-xs text-zinc-500">
                     {formatTime(r.startedAt)} by {r.startedBy}
                     {r.recoveryTimeMs !== null && ` · recovered in ${formatDuration(r.recoveryTimeMs)}`}
-                    {r.dataLossSec !== null && ` · lost ${r.dataLossSec ? formatSeconds(r.dataLossSec) : 'nothing'}`}
+                    {r.dataLossSec !== null &&
+                      ` · lost ${r.dataLossSec ? formatSeconds(r.dataLossSec) : 'nothing'}`}
                   </span>
                 </li>
               ))}
@@ -167,7 +219,9 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
           )}
         </Card>
       </div>
-      {choice && <RunWizard planId={p.id} planName={p.name} choice={choice} onClose={() => setChoice(null)} />}
+      {choice && (
+        <RunWizard planId={p.id} planName={p.name} choice={choice} onClose={() => setChoice(null)} />
+      )}
       <ConfirmDialog
         open={removing}
         title={`Delete plan ${p.name}?`}
@@ -178,7 +232,10 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
         onConfirm={() => remove.mutate({ id: p.id, confirm: p.name })}
         onCancel={() => setRemoving(false)}
       >
-        <p>The plan and its groups are deleted. Nothing fails over; the objects stay protected as they are. Its run reports are kept.</p>
+        <p>
+          The plan and its groups are deleted. Nothing fails over; the objects stay protected as they are. Its
+          run reports are kept.
+        </p>
       </ConfirmDialog>
     </>
   );

@@ -25,14 +25,28 @@ export default function ProtectionObjectPage({ params }: { params: Promise<{ sub
   const s = q.data;
   return (
     <>
-      <PageTitle actions={s?.href && s.href !== `/protection/${encodeURIComponent(subject)}` ? <Link href={s.href} className="text-sm text-brand-600 hover:underline">Open {s.name ?? subject}</Link> : undefined}>
+      <PageTitle
+        actions={
+          s?.href && s.href !== `/protection/${encodeURIComponent(subject)}` ? (
+            <Link href={s.href} className="text-sm text-brand-600 hover:underline">
+              Open {s.name ?? subject}
+            </Link>
+          ) : undefined
+        }
+      >
         <span className="flex items-center gap-2">
           History of {s?.name ?? subject}
-          {s?.kind && <span className="text-base font-normal text-zinc-500">{KIND_LABEL[s.kind] ?? s.kind}</span>}
+          {s?.kind && (
+            <span className="text-base font-normal text-zinc-500">{KIND_LABEL[s.kind] ?? s.kind}</span>
+          )}
         </span>
       </PageTitle>
       {q.error && <ErrorBox error={errorText(q.error)} />}
-      {s && s.name === null && <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">{subject} is not a protected object now; its collected history, if any, is shown.</p>}
+      {s && s.name === null && (
+        <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-400">
+          {subject} is not a protected object now; its collected history, if any, is shown.
+        </p>
+      )}
       {s?.name && s.kind !== 'vm' && <BytesAtRiskLine subject={subject} />}
       <HistoryChart subject={subject} />
     </>

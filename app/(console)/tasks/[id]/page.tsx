@@ -7,7 +7,16 @@ import { useTaskEvents } from '@/components/task-events';
 import { StateBadge } from '@/components/task-state';
 import { useToast } from '@/components/toast';
 import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Button, Card, ConfirmDialog, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
+import {
+  Button,
+  Card,
+  ConfirmDialog,
+  ErrorBox,
+  PageTitle,
+  Progress,
+  formatDuration,
+  formatTime,
+} from '@/components/ui';
 import type { TaskQuestion } from '@/server/tasks/engine';
 
 /** A plan run's task, and a failover's started on its own, link to their run report. */
@@ -41,7 +50,11 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
   const q = useQuery(
     trpc.tasks.get.queryOptions(
       { id },
-      { enabled: Number.isInteger(id) && id > 0, refetchInterval: (query) => (query.state.data && ACTIVE_STATES.includes(query.state.data.task.state) ? ACTIVE_POLL_MS : false) },
+      {
+        enabled: Number.isInteger(id) && id > 0,
+        refetchInterval: (query) =>
+          query.state.data && ACTIVE_STATES.includes(query.state.data.task.state) ? ACTIVE_POLL_MS : false,
+      },
     ),
   );
   useTaskEvents();
@@ -53,7 +66,9 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
       onSettled: () => setConfirmCancel(false),
     }),
   );
-  const answer = useMutation(trpc.tasks.answer.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
+  const answer = useMutation(
+    trpc.tasks.answer.mutationOptions({ onError: (e) => toast.error(errorText(e)) }),
+  );
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
   const { task, steps, logs } = q.data;
@@ -61,7 +76,15 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
   const question = task.question as TaskQuestion | null;
   return (
     <>
-      <PageTitle actions={active && <Button variant="danger" onClick={() => setConfirmCancel(true)}>Cancel task</Button>}>
+      <PageTitle
+        actions={
+          active && (
+            <Button variant="danger" onClick={() => setConfirmCancel(true)}>
+              Cancel task
+            </Button>
+          )
+        }
+      >
         <span className="flex items-center gap-3">
           Task #{task.id}: {task.name} <StateBadge state={task.state} />
         </span>
@@ -72,14 +95,24 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
             <Progress value={task.progressComplete} max={task.progressTotal} label="task progress" />
           </div>
           {question && (
-            <div role="alertdialog" aria-label="Question" className="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950">
+            <div
+              role="alertdialog"
+              aria-label="Question"
+              className="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950"
+            >
               <p className="mb-2 text-sm font-medium">{question.message}</p>
               <p className="mb-2 text-xs text-zinc-600 dark:text-zinc-400">
-                Without an answer by {formatTime(question.deadline)}, “{question.options.find((o) => o.value === question.defaultValue)?.label}” is taken.
+                Without an answer by {formatTime(question.deadline)}, “
+                {question.options.find((o) => o.value === question.defaultValue)?.label}” is taken.
               </p>
               <div className="flex gap-2">
                 {question.options.map((o) => (
-                  <Button key={o.value} variant={o.value === question.defaultValue ? 'primary' : 'secondary'} busy={answer.isPending} onClick={() => answer.mutate({ id, questionId: question.id, value: o.value })}>
+                  <Button
+                    key={o.value}
+                    variant={o.value === question.defaultValue ? 'primary' : 'secondary'}
+                    busy={answer.isPending}
+                    onClick={() => answer.mutate({ id, questionId: question.id, value: o.value })}
+                  >
                     {o.label}
                   </Button>
                 ))}
@@ -88,20 +121,32 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
           )}
           <ol className="mt-4 space-y-1.5" aria-label="Steps">
             {steps.map((s) => (
-              <li key={s.id} className="flex items-center justify-between gap-2 text-sm" data-testid="task-step">
+              <li
+                key={s.id}
+                className="flex items-center justify-between gap-2 text-sm"
+                data-testid="task-step"
+              >
                 <span className="flex items-center gap-2">
                   <span className="w-5 text-right text-zinc-400 tabular-nums">{s.idx + 1}.</span>
                   {s.name}
                   {s.detail && <span className="text-xs text-red-600 dark:text-red-400">— {s.detail}</span>}
                 </span>
                 <span className="flex items-center gap-2">
-                  {s.startedAt && s.finishedAt && <span className="text-xs text-zinc-500 tabular-nums">{formatDuration(s.finishedAt.getTime() - s.startedAt.getTime())}</span>}
+                  {s.startedAt && s.finishedAt && (
+                    <span className="text-xs text-zinc-500 tabular-nums">
+                      {formatDuration(s.finishedAt.getTime() - s.startedAt.getTime())}
+                    </span>
+                  )}
                   <StateBadge state={s.state} />
                 </span>
               </li>
             ))}
           </ol>
-          {task.error && <div className="mt-4"><ErrorBox error={task.error} /></div>}
+          {task.error && (
+            <div className="mt-4">
+              <ErrorBox error={task.error} />
+            </div>
+          )}
           {!active && <Recovery id={id} state={task.state} lastStep={task.lastCompletedStep} />}
         </Card>
         <Card title="Details">
@@ -110,7 +155,9 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
             <dd>{task.target}</dd>
             <dt className="text-zinc-500">Kind</dt>
             <dd>{task.kind}</dd>
-            {['plan.run', 'replica.failover', 'ceph.failover'].includes(task.kind) && <RunReportLink taskId={task.id} />}
+            {['plan.run', 'replica.failover', 'ceph.failover'].includes(task.kind) && (
+              <RunReportLink taskId={task.id} />
+            )}
             <dt className="text-zinc-500">Started by</dt>
             <dd>{task.createdBy}</dd>
             {task.attempts > 1 && (
@@ -134,12 +181,26 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
       </div>
       <Card title="Log" className="mt-4">
         <pre className="max-h-96 overflow-auto text-xs leading-relaxed" data-testid="task-log">
-          {logs.map((l) => `${new Date(l.at).toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`).join('\n')}
+          {logs
+            .map(
+              (l) =>
+                `${new Date(l.at).toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`,
+            )
+            .join('\n')}
         </pre>
       </Card>
-      <ConfirmDialog open={confirmCancel} title={`Cancel task #${task.id}?`} confirmLabel="Cancel task" danger busy={cancel.isPending} onConfirm={() => cancel.mutate({ id })} onCancel={() => setConfirmCancel(false)}>
+      <ConfirmDialog
+        open={confirmCancel}
+        title={`Cancel task #${task.id}?`}
+        confirmLabel="Cancel task"
+        danger
+        busy={cancel.isPending}
+        onConfirm={() => cancel.mutate({ id })}
+        onCancel={() => setConfirmCancel(false)}
+      >
         <p>
-          “{task.name}” stops at its next safe point. Steps already done are not undone{task.lastCompletedStep ? ` (last done: ${task.lastCompletedStep})` : ''}.
+          “{task.name}” stops at its next safe point. Steps already done are not undone
+          {task.lastCompletedStep ? ` (last done: ${task.lastCompletedStep})` : ''}.
         </p>
       </ConfirmDialog>
     </>
@@ -169,21 +230,38 @@ function Recovery({ id, state, lastStep }: { id: number; state: string; lastStep
   const rollback = useMutation(trpc.tasks.rollback.mutationOptions(done));
   const o = offer.data;
   if (!o || (!o.resume.ok && !o.rollback.ok)) {
-    if (o && (state === 'interrupted' || state === 'failed') && o.resume.reason) return <p className="mt-4 text-sm text-zinc-600 dark:text-zinc-400" data-testid="recovery-none">Nothing to resume: {o.resume.reason}.</p>;
+    if (o && (state === 'interrupted' || state === 'failed') && o.resume.reason)
+      return (
+        <p className="mt-4 text-sm text-zinc-600 dark:text-zinc-400" data-testid="recovery-none">
+          Nothing to resume: {o.resume.reason}.
+        </p>
+      );
     return null;
   }
   return (
-    <div className="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm dark:border-amber-700 dark:bg-amber-950" data-testid="recovery">
+    <div
+      className="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm dark:border-amber-700 dark:bg-amber-950"
+      data-testid="recovery"
+    >
       <p className="mb-2 font-medium">
-        This task stopped {lastStep ? `after “${lastStep}”` : 'before its first step was done'}. Until it is resumed or rolled back, nothing syncs the replica.
+        This task stopped {lastStep ? `after “${lastStep}”` : 'before its first step was done'}. Until it is
+        resumed or rolled back, nothing syncs the replica.
       </p>
       <ul className="mb-2 list-disc pl-5">
         <li>
-          <b>Resume</b> runs it again from the first unfinished step; each step first checks what is already done.
-          {!o.resume.ok && <span className="text-zinc-600 dark:text-zinc-400"> Not possible: {o.resume.reason}.</span>}
+          <b>Resume</b> runs it again from the first unfinished step; each step first checks what is already
+          done.
+          {!o.resume.ok && (
+            <span className="text-zinc-600 dark:text-zinc-400"> Not possible: {o.resume.reason}.</span>
+          )}
         </li>
         <li>
-          <b>Roll back</b> {o.rollback.ok ? <>undoes it: {o.rollback.steps.map((s) => s.replace('Roll back: ', '')).join(', then ')}.</> : <span className="text-zinc-600 dark:text-zinc-400">is not possible: {o.rollback.reason}.</span>}
+          <b>Roll back</b>{' '}
+          {o.rollback.ok ? (
+            <>undoes it: {o.rollback.steps.map((s) => s.replace('Roll back: ', '')).join(', then ')}.</>
+          ) : (
+            <span className="text-zinc-600 dark:text-zinc-400">is not possible: {o.rollback.reason}.</span>
+          )}
         </li>
       </ul>
       <div className="flex flex-wrap items-end gap-2">
@@ -201,10 +279,18 @@ function Recovery({ id, state, lastStep }: { id: number; state: string; lastStep
         danger={how === 'rollback'}
         busy={resume.isPending || rollback.isPending}
         typeToConfirm={o.confirmText}
-        onConfirm={() => (how === 'resume' ? resume.mutate({ id, confirm: o.confirmText }) : rollback.mutate({ id, confirm: o.confirmText }))}
+        onConfirm={() =>
+          how === 'resume'
+            ? resume.mutate({ id, confirm: o.confirmText })
+            : rollback.mutate({ id, confirm: o.confirmText })
+        }
         onCancel={() => setHow(null)}
       >
-        <p className="mb-2">{how === 'resume' ? 'The task continues from its first unfinished step.' : `The rollback will: ${o.rollback.steps.map((s) => s.replace('Roll back: ', '')).join('; ')}.`}</p>
+        <p className="mb-2">
+          {how === 'resume'
+            ? 'The task continues from its first unfinished step.'
+            : `The rollback will: ${o.rollback.steps.map((s) => s.replace('Roll back: ', '')).join('; ')}.`}
+        </p>
       </ConfirmDialog>
     </div>
   );

@@ -4,7 +4,14 @@ import { useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { use, useState } from 'react';
 import { CreateReplicaForm } from '@/components/replicas/create-form';
-import { NodeStatusBadge, NodeStatusLine, RunningTwiceAlert, inventoryRefetch, nodeDown, storedFacts } from '@/components/replicas/inventory';
+import {
+  NodeStatusBadge,
+  NodeStatusLine,
+  RunningTwiceAlert,
+  inventoryRefetch,
+  nodeDown,
+  storedFacts,
+} from '@/components/replicas/inventory';
 import { ReplicaCard } from '@/components/replicas/replica-card';
 import { useTaskEvents } from '@/components/task-events';
 import { errorText, useTRPC } from '@/components/trpc';
@@ -17,7 +24,10 @@ export default function VmPage({ params }: { params: Promise<{ siteId: string; v
   const trpc = useTRPC();
   const router = useRouter();
   const [adding, setAdding] = useState(false);
-  const inv = useQuery({ ...trpc.overview.vms.queryOptions(), refetchInterval: (q) => inventoryRefetch(q.state.data) });
+  const inv = useQuery({
+    ...trpc.overview.vms.queryOptions(),
+    refetchInterval: (q) => inventoryRefetch(q.state.data),
+  });
   const reps = useQuery({ ...trpc.replicas.list.queryOptions({ vmName }), refetchInterval: 5_000 });
   // The tab's task stream refetches this VM's replicas when one of its tasks changes state or step.
   useTaskEvents();
@@ -28,9 +38,23 @@ export default function VmPage({ params }: { params: Promise<{ siteId: string; v
   const mine = (reps.data ?? []).filter((r) => r.sourceSiteId === siteId || r.targetSiteId === siteId);
   return (
     <>
-      <PageTitle actions={vm && !adding && node?.status === 'answered' && <Button variant="primary" onClick={() => setAdding(true)}>Add replica</Button>}>
+      <PageTitle
+        actions={
+          vm &&
+          !adding &&
+          node?.status === 'answered' && (
+            <Button variant="primary" onClick={() => setAdding(true)}>
+              Add replica
+            </Button>
+          )
+        }
+      >
         <span className="flex items-center gap-2">
-          {vmName} <span className="text-base font-normal text-zinc-500">on {node?.site.name ?? `site #${siteId}`}</span> {node?.site.demo && <DemoBadge />} {node && <NodeStatusBadge node={node} />}
+          {vmName}{' '}
+          <span className="text-base font-normal text-zinc-500">
+            on {node?.site.name ?? `site #${siteId}`}
+          </span>{' '}
+          {node?.site.demo && <DemoBadge />} {node && <NodeStatusBadge node={node} />}
         </span>
       </PageTitle>
       {inv.error && <ErrorBox error={errorText(inv.error)} />}
@@ -38,23 +62,39 @@ export default function VmPage({ params }: { params: Promise<{ siteId: string; v
       {node && !(stored && !stored.nodeReachable) && <NodeStatusLine node={node} />}
       {vm && (
         <p className="mb-4 text-sm text-zinc-600 dark:text-zinc-400">
-          <Badge tone={vm.state === 'running' ? 'ok' : 'muted'}>{vm.state}</Badge> · {vm.vcpus} vCPUs · {formatBytes(vm.memoryMiB * 1024 * 1024)} RAM · disks:{' '}
-          {vm.disks.map((d) => `${d.device} (${d.dataset ?? d.path}, ${formatBytes(d.sizeBytes)})`).join(', ')}
+          <Badge tone={vm.state === 'running' ? 'ok' : 'muted'}>{vm.state}</Badge> · {vm.vcpus} vCPUs ·{' '}
+          {formatBytes(vm.memoryMiB * 1024 * 1024)} RAM · disks:{' '}
+          {vm.disks
+            .map((d) => `${d.device} (${d.dataset ?? d.path}, ${formatBytes(d.sizeBytes)})`)
+            .join(', ')}
         </p>
       )}
       {stored && (
-        <div className="mb-4 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-900 dark:border-red-800 dark:bg-red-950 dark:text-red-100" data-testid="vm-unreachable">
+        <div
+          className="mb-4 rounded-md border border-red-300 bg-red-50 px-3 py-2 text-sm text-red-900 dark:border-red-800 dark:bg-red-950 dark:text-red-100"
+          data-testid="vm-unreachable"
+        >
           <p className="font-medium">
-            {stored.nodeReachable ? `${vmName} is not defined on ${node?.site.name}.` : `Node unreachable: ${stored.reason}.`} What Tandem knows of {vmName} comes from its stored replica(s):
+            {stored.nodeReachable
+              ? `${vmName} is not defined on ${node?.site.name}.`
+              : `Node unreachable: ${stored.reason}.`}{' '}
+            What Tandem knows of {vmName} comes from its stored replica(s):
           </p>
           <p className="mt-1">{storedFacts(stored)}</p>
           <p className="mt-1">To run it elsewhere, fail over to one of the replicas below.</p>
         </div>
       )}
-      {node && !vm && !stored && !nodeDown(node) && <ErrorBox error={`VM ${vmName} is not on this node (it may have been failed over).`} />}
+      {node && !vm && !stored && !nodeDown(node) && (
+        <ErrorBox error={`VM ${vmName} is not on this node (it may have been failed over).`} />
+      )}
       {adding && vm && (
         <Card title="New replica" className="mb-4">
-          <CreateReplicaForm siteId={siteId} vm={vm} onCreated={(taskId) => router.push(`/tasks/${taskId}`)} onCancel={() => setAdding(false)} />
+          <CreateReplicaForm
+            siteId={siteId}
+            vm={vm}
+            onCreated={(taskId) => router.push(`/tasks/${taskId}`)}
+            onCancel={() => setAdding(false)}
+          />
         </Card>
       )}
       {reps.error && <ErrorBox error={errorText(reps.error)} />}
