@@ -349,6 +349,21 @@ export class AuthService {
     return updated!;
   }
 
+  /**
+   * A signed-in user changes their own password: the current one is checked as a sign-in is
+   * (throttled), every session of the account ends, and the new session is returned.
+   */
+  async changePassword(
+    user: SessionUser,
+    current: string,
+    next: string,
+    clientKey: string,
+  ): Promise<{ token: string; user: SessionUser; expiresAt: Date }> {
+    await this.login(user.username, current, clientKey);
+    await this.setPassword(user.id, next);
+    return this.login(user.username, next, clientKey);
+  }
+
   async setPassword(id: number, password: string): Promise<void> {
     passwordSchema.parse(password);
     this.#get(id);

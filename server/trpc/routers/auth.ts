@@ -56,9 +56,7 @@ export const authRouter = router({
       }),
     )
     .mutation(async ({ ctx, input }) => {
-      await ctx.app.auth.login(ctx.user.username, input.current, ctx.clientKey);
-      await ctx.app.auth.setPassword(ctx.user.id, input.next);
-      const s = await ctx.app.auth.login(ctx.user.username, input.next, ctx.clientKey);
+      const s = await ctx.app.auth.changePassword(ctx.user, input.current, input.next, ctx.clientKey);
       setSessionCookie(ctx, s.token, Math.floor((s.expiresAt.getTime() - ctx.app.clock.now()) / 1000));
       return { ok: true };
     }),
