@@ -6,6 +6,9 @@ import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import { TaskFeed } from './feed';
 
+/** How many log lines a task page shows at first, and how many each "earlier lines" page adds. */
+export const TASK_LOG_PAGE = 500;
+
 export type TaskState = TaskRow['state'];
 
 /**
@@ -807,6 +810,45 @@ export class TaskEngine {
       .orderBy(asc(taskLogs.id))
       .limit(limit)
       .all();
+  }
+
+  /**
+   * A task as its page shows it: the row, its steps and its last `logLimit` log lines (a long
+   * task's tail is what matters while it runs), with how many lines come before them
+   * (`logsBefore` pages back through those).
+   */
+  detail(id: number, logLimit = TASK_LOG_PAGE) {
+    const task = this.get(id);
+    if (!task) throw new AppError('NOT_FOUND', `task #${id} does not exist`);
+    const logs = this.lastLogs(id, logLimit);
+    return {
+      task,
+      steps: this.steps(id),
+      logs,
+      earlierLogs: logs.length ? this.#countLogsBefore(id, logs[0]!.id) : 0,
+    };
+  }
+
+  /** The `limit` log lines of a task just before line `beforeId`, oldest first, and how many lines come before them. */
+  logsBefore(id: number, beforeId: number, limit = TASK_LOG_PAGE) {
+    if (!this.get(id)) throw new AppError('NOT_FOUND', `task #${id} does not exist`);
+    const logs = this.db
+      .select()
+      .from(taskLogs)
+      .where(and(eq(taskLogs.taskId, id), lt(taskLogs.id, beforeId)))
+      .orderBy(desc(taskLogs.id))
+      .limit(limit)
+      .all()
+      .reverse();
+    return { logs, earlierLogs: logs.length ? this.#countLogsBefore(id, logs[0]!.id) : 0 };
+  }
+
+  #countLogsBefore(id: number, beforeId: number): number {
+    return this.db
+      .select({ n: sql<number>`count(*)` })
+      .from(taskLogs)
+      .where(and(eq(taskLogs.taskId, id), lt(taskLogs.id, beforeId)))
+      .get()!.n;
   }
 
   /** A task's last `limit` log lines, oldest first. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from '../../core/errors';
+import { TASK_LOG_PAGE } from '../../tasks/engine';
 import type { TaskStreamRow } from '../../tasks/feed';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';
@@ -18,11 +18,14 @@ export const tasksRouter = router({
       }),
     )
     .query(({ ctx, input }) => ctx.app.tasks.list(input)),
-  get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => {
-    const task = ctx.app.tasks.get(input.id);
-    if (!task) throw new AppError('NOT_FOUND', `task #${input.id} does not exist`);
-    return { task, steps: ctx.app.tasks.steps(input.id), logs: ctx.app.tasks.logs(input.id) };
-  }),
+  /** The task, its steps and its last log lines (with how many come before them). */
+  get: viewerProcedure.input(z.object({ id })).query(({ ctx, input }) => ctx.app.tasks.detail(input.id)),
+  /** The log lines before line `before`, a page at a time, oldest first. */
+  logs: viewerProcedure
+    .input(
+      z.object({ id, before: id, limit: z.number().int().min(1).max(TASK_LOG_PAGE).default(TASK_LOG_PAGE) }),
+    )
+    .query(({ ctx, input }) => ctx.app.tasks.logsBefore(input.id, input.before, input.limit)),
   /**
    * Live task changes over server-sent events: batches of changed task rows (without their params),
    * each row as it was at
