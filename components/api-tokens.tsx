@@ -33,6 +33,7 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.apiTokens.pathKey() });
   const create = useMutation(
     trpc.apiTokens.create.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: (r) => {
         setCreated({ name: r.info.name, token: r.token });
         if (r.info.scope === 'api') onToken?.(r.token);
@@ -48,7 +49,6 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
         setRevoking(null);
         refresh();
       },
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const fe = fieldErrors(create.error);

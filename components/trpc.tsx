@@ -1,6 +1,7 @@
 'use client';
 
 import {
+  MutationCache,
   onlineManager,
   QueryCache,
   QueryClient,
@@ -17,14 +18,27 @@ import {
   TRPCClientError,
   type TRPCClient,
 } from '@trpc/client';
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 import { useEffect, useState, type ReactNode } from 'react';
 import superjson from 'superjson';
 import { MAX_BATCH_CALLS } from '@/server/trpc/limits';
 import type { AppRouter } from '@/server/trpc/root';
 import { ConnectionMonitor, ConnectionProvider, connectionLink, lostContact } from './connection';
+import { notify } from './toast';
+
+declare module '@tanstack/react-query' {
+  interface Register {
+    /** `errorToast: false`: the mutation shows its errors itself (on a field, in a row). */
+    mutationMeta: { errorToast?: boolean };
+  }
+}
 
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
+
+/** What procedures take and return, as the browser sees them (components name server types only through these). */
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
 
 function onAuthError(err: unknown) {
   if (
@@ -44,6 +58,13 @@ function onAuthError(err: unknown) {
 function makeQueryClient() {
   return new QueryClient({
     queryCache: new QueryCache({ onError: onAuthError }),
+    // The one place a failed change is told: a toast with the server's message. A mutation that
+    // shows its errors where they belong (a form's fields, a table row) says `meta: { errorToast: false }`.
+    mutationCache: new MutationCache({
+      onError: (err, _vars, _ctx, mutation) => {
+        if (mutation.meta?.errorToast !== false) notify.error(errorText(err));
+      },
+    }),
     defaultOptions: {
       queries: {
         staleTime: 5_000,

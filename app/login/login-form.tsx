@@ -13,6 +13,7 @@ export function LoginForm({ next, expired }: { next: string; expired: boolean })
   const [password, setPassword] = useState('');
   const login = useMutation(
     trpc.auth.login.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: () => {
         router.replace(next);
         router.refresh();

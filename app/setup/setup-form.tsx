@@ -15,6 +15,7 @@ export function SetupForm() {
   const [confirm, setConfirm] = useState('');
   const setup = useMutation(
     trpc.auth.setup.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: () => {
         router.replace('/');
         router.refresh();

@@ -63,7 +63,6 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
         toast.success(`Acknowledged: ${a.summary}`);
         void invalidateAfterChange(qc, { queryKey: trpc.alerts.pathKey() });
       },
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   return (
@@ -172,7 +171,6 @@ export function Silences({ canAct }: { canAct: boolean }) {
         toast.success(`Silence of ${s.matcher} ended`);
         void invalidateAfterChange(qc, { queryKey: trpc.alerts.pathKey() });
       },
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   if (!q.data?.length) return null;

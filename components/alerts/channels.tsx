@@ -71,9 +71,9 @@ export function Channels() {
   const [removing, setRemoving] = useState<{ id: number; name: string } | null>(null);
   const [rotating, setRotating] = useState<{ id: number; name: string } | null>(null);
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.alerts.channels.queryKey() });
-  const onError = (e: unknown) => toast.error(errorText(e));
   const create = useMutation(
     trpc.alerts.createChannel.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: (r) => {
         toast.success(`Channel ${r.channel.name} added`);
         if (r.secret) setShown({ name: r.channel.name, secret: r.secret });
@@ -84,7 +84,7 @@ export function Channels() {
       },
     }),
   );
-  const update = useMutation(trpc.alerts.updateChannel.mutationOptions({ onSuccess: refresh, onError }));
+  const update = useMutation(trpc.alerts.updateChannel.mutationOptions({ onSuccess: refresh }));
   const test = useMutation(
     trpc.alerts.sendTest.mutationOptions({
       onSuccess: (d) => {
@@ -92,13 +92,11 @@ export function Channels() {
         else toast.error(`Test message failed: ${d.lastError ?? 'unknown error'}`);
         refresh();
       },
-      onError,
     }),
   );
   const remove = useMutation(
     trpc.alerts.removeChannel.mutationOptions({
       onSuccess: () => (toast.success('Channel removed'), setRemoving(null), refresh()),
-      onError,
     }),
   );
   const rotate = useMutation(
@@ -107,7 +105,6 @@ export function Channels() {
         if (rotating) setShown({ name: rotating.name, secret: r.secret });
         setRotating(null);
       },
-      onError,
     }),
   );
   const fe = fieldErrors(create.error);

@@ -33,6 +33,7 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
   const [reason, setReason] = useState('');
   const silence = useMutation(
     trpc.alerts.silence.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: (s) => {
         toast.success(`Silenced ${s.matcher} until ${new Date(s.until).toLocaleString()}`);
         void invalidateAfterChange(qc, { queryKey: trpc.alerts.pathKey() });

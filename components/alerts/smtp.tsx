@@ -47,6 +47,7 @@ function SmtpForm({
   const [password, setPassword] = useState('');
   const save = useMutation(
     trpc.alerts.setSmtp.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: () => {
         toast.success('SMTP server saved');
         setPassword('');
@@ -166,6 +167,7 @@ function RuleForm({
   });
   const save = useMutation(
     trpc.alerts.setSettings.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: () => {
         toast.success('Alert rules saved');
         void invalidateAfterChange(qc, { queryKey: trpc.alerts.settings.queryKey() });

@@ -79,10 +79,16 @@ export function CephFailoverWizard({
     staleTime: 0,
   });
   const run = useMutation(
-    trpc.ceph.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }),
+    trpc.ceph.failover.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
+    }),
   );
   const resync = useMutation(
-    trpc.ceph.resync.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }),
+    trpc.ceph.resync.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
+    }),
   );
   // What the resync keeps: a protective copy of each image on the stale side, named before it starts.
   const resyncPlan = useQuery({

@@ -3,8 +3,7 @@
 import { keepPreviousData, useMutation, useQueries, useQueryClient } from '@tanstack/react-query';
 import { invalidateAfterChange } from '@/components/trpc';
 import { Fragment, useEffect, useRef, useState } from 'react';
-import { useToast } from '../toast';
-import { errorText, useTRPC } from '../trpc';
+import { useTRPC } from '../trpc';
 import {
   Badge,
   Button,
@@ -100,7 +99,6 @@ export function ImageTable({
 }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  const toast = useToast();
   const [confirm, setConfirm] = useState<Confirm | null>(null);
   const [open, setOpen] = useState<Set<string>>(new Set());
   // The mirror snapshot last created per image (kept here: a row moves between groups as it syncs).
@@ -108,7 +106,7 @@ export function ImageTable({
   const [search, setSearch] = useState('');
   const [sort, setSort] = useState<{ by: SortId; dir: 'asc' | 'desc' }>({ by: 'name', dir: 'asc' });
   const [pages, setPages] = useState<Record<GroupId, number>>({ issues: 0, idle: 0, syncing: 0, ready: 0 });
-  const image = useMutation(trpc.ceph.image.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
+  const image = useMutation(trpc.ceph.image.mutationOptions());
   const spec = scopeName(scope);
   const needle = search.trim();
   const results = useQueries({

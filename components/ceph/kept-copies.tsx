@@ -29,7 +29,10 @@ export function KeptCopies({
   const trpc = useTRPC();
   const [deleting, setDeleting] = useState<string | null>(null);
   const remove = useMutation(
-    trpc.ceph.removeKeptCopy.mutationOptions({ onSuccess: (r) => (track(r.taskId), setDeleting(null)) }),
+    trpc.ceph.removeKeptCopy.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => (track(r.taskId), setDeleting(null)),
+    }),
   );
   // The server finds the kept copies among the pool's images (see poolOverview).
   const kept = copies.map((c) => {

@@ -77,7 +77,7 @@ export function PeerEditDialog({
   const [unchanged, setUnchanged] = useState(false);
   const [running, setRunning] = useState(false);
   const [taskError, setTaskError] = useState<string | null>(null);
-  const edit = useMutation(trpc.ceph.editPeer.mutationOptions());
+  const edit = useMutation(trpc.ceph.editPeer.mutationOptions({ meta: { errorToast: false } }));
   const fe = fieldErrors(edit.error);
   const fieldsShown = ['clientName', 'monHost', 'siteName', 'direction'].some((f) => fe[f]);
   const set = (k: keyof typeof v, value: string) => (
@@ -202,7 +202,7 @@ export function RemovePeerDialog({
   onClose: () => void;
 }) {
   const trpc = useTRPC();
-  const remove = useMutation(trpc.ceph.removePeer.mutationOptions());
+  const remove = useMutation(trpc.ceph.removePeer.mutationOptions({ meta: { errorToast: false } }));
   return (
     <ConfirmDialog
       open

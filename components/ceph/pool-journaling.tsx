@@ -65,7 +65,7 @@ function JournalingDialog({
     ...trpc.ceph.journalingPlan.queryOptions({ siteId, pool: entry.pool, namespace: entry.namespace, on }),
     staleTime: 0,
   });
-  const run = useMutation(trpc.ceph.setPoolJournaling.mutationOptions());
+  const run = useMutation(trpc.ceph.setPoolJournaling.mutationOptions({ meta: { errorToast: false } }));
   const p = plan.data;
   const word = on ? 'on' : 'off';
   return (

@@ -62,13 +62,14 @@ export function PoolsTable({
   const [editing, setEditing] = useState<{ pool: string; peer: Peer } | null>(null);
   const [removing, setRemoving] = useState<{ pool: string; peer: Peer } | null>(null);
   const [notices, setNotices] = useState<PeerChange[]>([]);
-  const mode = useMutation(trpc.ceph.setPoolMode.mutationOptions());
+  const mode = useMutation(trpc.ceph.setPoolMode.mutationOptions({ meta: { errorToast: false } }));
   const pair = useMutation(trpc.ceph.pair.mutationOptions({ onSuccess: (r) => track(r.taskId) }));
   const [unpairing, setUnpairing] = useState<{ pool: string; other: { id: number; name: string } } | null>(
     null,
   );
   const unpair = useMutation(
     trpc.ceph.unpair.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: (r) => (
         track(r.taskId, { successText: () => `${unpairing?.pool ?? 'The pool'} is unpaired` }),
         setUnpairing(null)

@@ -2,7 +2,6 @@
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useToast } from '../toast';
 import { RpoRiskOverride, rpoRiskRefused } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, Card, Empty, TextInput, formatTime } from '../ui';
@@ -29,7 +28,6 @@ export function Schedules({
 }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  const toast = useToast();
   const [interval, setInterval] = useState('1h');
   const [startTime, setStartTime] = useState('');
   const [image, setImage] = useState('');
@@ -50,13 +48,11 @@ export function Schedules({
   const add = useMutation(
     trpc.ceph.addSchedule.mutationOptions({
       onSuccess: (r) => onTask(r.taskId),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const remove = useMutation(
     trpc.ceph.removeSchedule.mutationOptions({
       onSuccess: (r) => onTask(r.taskId),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const level = { pool, ...(namespace ? { namespace } : {}), ...(image ? { image } : {}) };

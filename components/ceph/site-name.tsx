@@ -74,7 +74,7 @@ function SiteNameDialog({
   const [local, setLocal] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
   const [taskError, setTaskError] = useState<string | null>(null);
-  const save = useMutation(trpc.ceph.setSiteName.mutationOptions());
+  const save = useMutation(trpc.ceph.setSiteName.mutationOptions({ meta: { errorToast: false } }));
   const fe = fieldErrors(save.error);
   const submit = () => {
     const v = value.trim();

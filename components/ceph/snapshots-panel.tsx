@@ -1,7 +1,6 @@
 'use client';
 
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, ErrorBox, formatBytes } from '../ui';
 import { scopeName, type Scope, type TrackTask } from './types';
@@ -42,11 +41,10 @@ export function ImageDetails({
   onCreated: (snapshotId: string) => void;
 }) {
   const trpc = useTRPC();
-  const toast = useToast();
   const ref = { siteId, pool: scope.pool, namespace: scope.namespace, image };
   const info = useQuery({ ...trpc.ceph.imageInfo.queryOptions(ref), refetchInterval: 15_000 });
   const snaps = useQuery({ ...trpc.ceph.snapshots.queryOptions(ref), refetchInterval: 10_000 });
-  const op = useMutation(trpc.ceph.image.mutationOptions({ onError: (e) => toast.error(errorText(e)) }));
+  const op = useMutation(trpc.ceph.image.mutationOptions());
   const spec = `${scopeName(scope)}/${image}`;
 
   const i = info.data;

@@ -26,11 +26,10 @@ export function TokenPanel({
   const create = useMutation(
     trpc.ceph.createToken.mutationOptions({
       onSuccess: (r) => (setToken(r.token), setRevealed(false)),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   // A POST (mutation), never a GET: the token carries a cephx key and must not end up in a URL.
-  const preview = useMutation(trpc.ceph.previewToken.mutationOptions());
+  const preview = useMutation(trpc.ceph.previewToken.mutationOptions({ meta: { errorToast: false } }));
   const { mutate: decode, reset: clearPreview } = preview;
   useEffect(() => {
     if (!paste.trim()) return clearPreview();
@@ -44,7 +43,6 @@ export function TokenPanel({
   const imp = useMutation(
     trpc.ceph.importToken.mutationOptions({
       onSuccess: (r) => (setPaste(''), onTask(r.taskId)),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   return (

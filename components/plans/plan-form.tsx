@@ -53,8 +53,12 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
     setErrors(fieldErrors(e));
     setError(errorText(e));
   };
-  const create = useMutation(trpc.plans.create.mutationOptions({ onSuccess: onSaved, onError }));
-  const update = useMutation(trpc.plans.update.mutationOptions({ onSuccess: onSaved, onError }));
+  const create = useMutation(
+    trpc.plans.create.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved, onError }),
+  );
+  const update = useMutation(
+    trpc.plans.update.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved, onError }),
+  );
   const save = () => {
     setErrors({});
     setError(null);

@@ -73,10 +73,7 @@ export function RunWizard({
         );
         router.push(`/tasks/${r.taskId}`);
       },
-      onError: (e) => {
-        setErrors(fieldErrors(e));
-        toast.error(errorText(e));
-      },
+      onError: (e) => setErrors(fieldErrors(e)),
     }),
   );
   const p = pre.data;

@@ -8,7 +8,7 @@ import { useRole } from '@/components/alerts/common';
 import { RunStateBadge } from '@/components/plans/run-state';
 import { isActiveState } from '@/components/task-state';
 import { useToast } from '@/components/toast';
-import { errorText, invalidateAfterChange, useTRPC } from '@/components/trpc';
+import { invalidateAfterChange, useTRPC } from '@/components/trpc';
 import { Button, Card, ConfirmDialog } from '@/components/ui';
 import type { RunReport } from '@/server/domain/plans/reports';
 import type { TestCreated } from '@/server/domain/plans/rules';
@@ -42,7 +42,6 @@ export function TestCard({ r }: { r: RunReport }) {
         void invalidateAfterChange(qc, { queryKey: trpc.plans.pathKey() });
         router.push(`/tasks/${x.taskId}`);
       },
-      onError: (e) => toast.error(errorText(e)),
       onSettled: () => setAsking(false),
     }),
   );

@@ -16,6 +16,7 @@ export function RetentionForm({ canEdit }: { canEdit: boolean }) {
   const [form, setForm] = useState<{ rawHours: string; fiveMinDays: string } | null>(null);
   const save = useMutation(
     trpc.protectionHistory.setRetention.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: () => {
         toast.success('Retention saved; applies from the next collect');
         setForm(null);

@@ -48,9 +48,15 @@ function RpoForm({ object, onClose }: { object: ProtectedObject; onClose: () => 
     void invalidateAfterChange(qc, { queryKey: trpc.protection.pathKey() });
     onClose();
   };
-  const set = useMutation(trpc.protection.setRpo.mutationOptions({ onSuccess: done }));
-  const setDefault = useMutation(trpc.protection.setDefaultRpo.mutationOptions({ onSuccess: done }));
-  const clear = useMutation(trpc.protection.clearRpo.mutationOptions({ onSuccess: done }));
+  const set = useMutation(
+    trpc.protection.setRpo.mutationOptions({ meta: { errorToast: false }, onSuccess: done }),
+  );
+  const setDefault = useMutation(
+    trpc.protection.setDefaultRpo.mutationOptions({ meta: { errorToast: false }, onSuccess: done }),
+  );
+  const clear = useMutation(
+    trpc.protection.clearRpo.mutationOptions({ meta: { errorToast: false }, onSuccess: done }),
+  );
   const pair = pairOf(object.subject);
   const scope = (): Parameters<typeof set.mutate>[0]['scope'] | null => {
     switch (choice) {

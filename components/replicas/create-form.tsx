@@ -36,7 +36,12 @@ export function CreateReplicaForm({
   const [diskZpools, setDiskZpools] = useState<Record<string, string>>({});
   const target = targets.find((t) => String(t.id) === v.targetSiteId);
   const pools = ((target?.config as { zpools?: string[] } | undefined)?.zpools ?? []) as string[];
-  const create = useMutation(trpc.replicas.create.mutationOptions({ onSuccess: (r) => onCreated(r.taskId) }));
+  const create = useMutation(
+    trpc.replicas.create.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => onCreated(r.taskId),
+    }),
+  );
   const rate = parseByteRate(v.bandwidthLimit);
   const [showRate, setShowRate] = useState(false);
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);

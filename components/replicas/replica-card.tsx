@@ -46,16 +46,15 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
     keepSnapshots: String(r.keepSnapshots),
   });
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.replicas.pathKey() });
-  const onError = (e: unknown) => toast.error(errorText(e));
   const update = useMutation(
     trpc.replicas.update.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()),
     }),
   );
   const sync = useMutation(
     trpc.replicas.syncNow.mutationOptions({
       onSuccess: () => (toast.info('Sync started'), refresh()),
-      onError,
     }),
   );
   const [stopping, setStopping] = useState(false);
@@ -72,7 +71,6 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         setResyncing(false),
         refresh()
       ),
-      onError,
     }),
   );
   const [repointing, setRepointing] = useState(false);
@@ -84,7 +82,6 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const repoint = useMutation(
     trpc.replicas.repoint.mutationOptions({
       onSuccess: (x) => (toast.info(`Re-point started (task #${x.taskId})`), setRepointing(false), refresh()),
-      onError,
     }),
   );
   const stopStale = useMutation(
@@ -94,14 +91,12 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         setStopping(false),
         refresh()
       ),
-      onError,
     }),
   );
   const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(
     trpc.replicas.remove.mutationOptions({
       onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()),
-      onError,
     }),
   );
   const fe: Record<string, string> = {
@@ -155,7 +150,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
                 >
                   Sync now
                 </Button>
-                <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled }, { onError })}>
+                <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled })}>
                   {r.enabled ? 'Pause' : 'Resume'}
                 </Button>
                 <Button onClick={() => setEditing((x) => !x)}>Edit</Button>

@@ -30,7 +30,10 @@ export function FailoverWizard({
     staleTime: 0,
   });
   const run = useMutation(
-    trpc.replicas.failover.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }),
+    trpc.replicas.failover.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
+    }),
   );
   const p = plan.data;
   return (
@@ -173,7 +176,10 @@ export function ReinitWizard({
   const [typed, setTyped] = useState('');
   const div = useQuery({ ...trpc.replicas.divergence.queryOptions({ id: replicaId }), staleTime: 0 });
   const run = useMutation(
-    trpc.replicas.reinit.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }),
+    trpc.replicas.reinit.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
+    }),
   );
   const diverged = (div.data ?? []).filter((d) => d.snapshotsAfter.length || d.writtenMaxBytes > 0);
   return (
@@ -266,7 +272,10 @@ export function TestWizard({
   const [reason, setReason] = useState('');
   const [network, setNetwork] = useState<TestNetworkChoice>({ kind: 'none', network: '' });
   const run = useMutation(
-    trpc.plans.testObject.mutationOptions({ onSuccess: (r) => router.push(`/tasks/${r.taskId}`) }),
+    trpc.plans.testObject.mutationOptions({
+      meta: { errorToast: false },
+      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
+    }),
   );
   const net = testNetwork(network);
   const errors = fieldErrors(run.error);

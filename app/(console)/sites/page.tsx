@@ -41,12 +41,9 @@ export default function SitesPage() {
         if (r.ok) toast.success('Connection works');
         else toast.error(r.checks.find((c) => !c.ok)?.message ?? 'Connection failed');
       },
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
-  const fetchKey = useMutation(
-    trpc.sites.hostKey.mutationOptions({ onError: (e) => toast.error(errorText(e)) }),
-  );
+  const fetchKey = useMutation(trpc.sites.hostKey.mutationOptions());
   const pin = useMutation(
     trpc.sites.pinHostKey.mutationOptions({
       onSuccess: () => {
@@ -54,13 +51,11 @@ export default function SitesPage() {
         setHostKey(null);
         refresh();
       },
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const check = useMutation(
     trpc.sites.check.mutationOptions({
       onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const remove = useMutation(
@@ -70,19 +65,16 @@ export default function SitesPage() {
         setRemoving(null);
         refresh();
       },
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const demoCreate = useMutation(
     trpc.demo.create.mutationOptions({
       onSuccess: () => (toast.success('Demo environment created'), refresh()),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
   const demoRemove = useMutation(
     trpc.demo.remove.mutationOptions({
       onSuccess: () => (toast.success('Demo environment removed'), setRemovingDemo(false), refresh()),
-      onError: (e) => toast.error(errorText(e)),
     }),
   );
 

@@ -34,7 +34,9 @@ export function SiteForm({
   });
   const set = (k: string) => (e: { target: { value: string } }) =>
     setV((s) => ({ ...s, [k]: e.target.value }));
-  const create = useMutation(trpc.sites.create.mutationOptions({ onSuccess: (s) => onDone(s.name) }));
+  const create = useMutation(
+    trpc.sites.create.mutationOptions({ meta: { errorToast: false }, onSuccess: (s) => onDone(s.name) }),
+  );
   const fe = fieldErrors(create.error);
   const f = (k: string) => fe[k] ?? fe[`config.${k}`] ?? fe[`secret.${k}`];
   const ssh = kind === 'node' || v.access === 'ssh';
@@ -189,7 +191,9 @@ export function SecretForm({
   const trpc = useTRPC();
   const ssh = site.kind === 'node' || site.config.access === 'ssh';
   const [value, setValue] = useState('');
-  const update = useMutation(trpc.sites.update.mutationOptions({ onSuccess: () => onDone() }));
+  const update = useMutation(
+    trpc.sites.update.mutationOptions({ meta: { errorToast: false }, onSuccess: () => onDone() }),
+  );
   const fe = fieldErrors(update.error);
   const field = ssh ? 'privateKey' : 'keyring';
   return (

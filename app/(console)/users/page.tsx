@@ -26,9 +26,9 @@ export default function UsersPage() {
   const [form, setForm] = useState({ username: '', password: '', role: 'operator' as Role });
   const [deleting, setDeleting] = useState<{ id: number; username: string } | null>(null);
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.users.pathKey() });
-  const onError = (e: unknown) => toast.error(errorText(e));
   const create = useMutation(
     trpc.users.create.mutationOptions({
+      meta: { errorToast: false },
       onSuccess: (u) => {
         toast.success(`Created ${u.username}`);
         setForm({ username: '', password: '', role: 'operator' });
@@ -37,18 +37,16 @@ export default function UsersPage() {
     }),
   );
   const update = useMutation(
-    trpc.users.update.mutationOptions({ onSuccess: () => (toast.success('Saved'), refresh()), onError }),
+    trpc.users.update.mutationOptions({ onSuccess: () => (toast.success('Saved'), refresh()) }),
   );
   const setPw = useMutation(
     trpc.users.setPassword.mutationOptions({
       onSuccess: () => toast.success('Password changed; that user’s sessions were ended'),
-      onError,
     }),
   );
   const remove = useMutation(
     trpc.users.remove.mutationOptions({
       onSuccess: () => (toast.success('User deleted'), setDeleting(null), refresh()),
-      onError,
     }),
   );
   const fe = fieldErrors(create.error);

@@ -49,7 +49,6 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
         void invalidateAfterChange(qc, { queryKey: trpc.plans.pathKey() });
         router.push('/plans');
       },
-      onError: (e) => toast.error(errorText(e)),
       onSettled: () => setRemoving(false),
     }),
   );

@@ -6,7 +6,7 @@ import { use, useState } from 'react';
 import { useTaskEvents } from '@/components/task-events';
 import { StateBadge } from '@/components/task-state';
 import { useToast } from '@/components/toast';
-import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import { errorText, useTRPC, invalidateAfterChange, type RouterOutputs } from '@/components/trpc';
 import {
   Button,
   Card,
@@ -62,13 +62,10 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
   const cancel = useMutation(
     trpc.tasks.cancel.mutationOptions({
       onSuccess: () => toast.info(`Cancelling task #${id}…`),
-      onError: (e) => toast.error(errorText(e)),
       onSettled: () => setConfirmCancel(false),
     }),
   );
-  const answer = useMutation(
-    trpc.tasks.answer.mutationOptions({ onError: (e) => toast.error(errorText(e)) }),
-  );
+  const answer = useMutation(trpc.tasks.answer.mutationOptions());
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
   const { task, steps, logs } = q.data;
@@ -179,16 +176,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
           </dl>
         </Card>
       </div>
-      <Card title="Log" className="mt-4">
-        <pre className="max-h-96 overflow-auto text-xs leading-relaxed" data-testid="task-log">
-          {logs
-            .map(
-              (l) =>
-                `${new Date(l.at).toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`,
-            )
-            .join('\n')}
-        </pre>
-      </Card>
+      <TaskLog id={task.id} logs={logs} earlierLogs={q.data.earlierLogs} />
       <ConfirmDialog
         open={confirmCancel}
         title={`Cancel task #${task.id}?`}
@@ -204,6 +192,59 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
         </p>
       </ConfirmDialog>
     </>
+  );
+}
+
+type LogLine = RouterOutputs['tasks']['get']['logs'][number];
+
+const logText = (l: LogLine) =>
+  `${new Date(l.at).toISOString().slice(11, 23)} ${l.level.toUpperCase().padEnd(5)} ${l.message}`;
+
+/**
+ * The task's log: its last lines (kept live by the task stream), and the lines before them a page
+ * at a time on request, so that a long task's log is readable from its first line to its last.
+ */
+function TaskLog({ id, logs, earlierLogs }: { id: number; logs: LogLine[]; earlierLogs: number }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const [older, setOlder] = useState<{ lines: LogLine[]; earlier: number } | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const first = older?.lines[0] ?? logs[0];
+  const hidden = older ? older.earlier : earlierLogs;
+  const loadEarlier = async () => {
+    if (!first) return;
+    setLoading(true);
+    setError(null);
+    try {
+      const page = await qc.fetchQuery(trpc.tasks.logs.queryOptions({ id, before: first.id }));
+      setOlder({ lines: [...page.logs, ...(older?.lines ?? [])], earlier: page.earlierLogs });
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setLoading(false);
+    }
+  };
+  // Lines the tail also has (it moved on while earlier pages were read) are shown once.
+  const tailFrom = older?.lines.length ? older.lines[older.lines.length - 1]!.id : 0;
+  const lines = [...(older?.lines ?? []), ...logs.filter((l) => l.id > tailFrom)];
+  return (
+    <Card title="Log" className="mt-4">
+      {hidden > 0 && (
+        <div className="mb-2 flex items-center gap-3 text-sm text-zinc-600 dark:text-zinc-400">
+          <span data-testid="task-log-earlier">
+            {hidden} earlier line{hidden === 1 ? '' : 's'} not shown
+          </span>
+          <Button busy={loading} onClick={() => void loadEarlier()}>
+            Show earlier lines
+          </Button>
+        </div>
+      )}
+      {error && <ErrorBox error={error} />}
+      <pre className="max-h-96 overflow-auto text-xs leading-relaxed" data-testid="task-log">
+        {lines.map(logText).join('\n')}
+      </pre>
+    </Card>
   );
 }
 
@@ -224,7 +265,6 @@ function Recovery({ id, state, lastStep }: { id: number; state: string; lastStep
       void invalidateAfterChange(qc, { queryKey: trpc.tasks.get.queryKey({ id }) });
       void invalidateAfterChange(qc, { queryKey: trpc.tasks.recovery.queryKey({ id }) });
     },
-    onError: (e: unknown) => toast.error(errorText(e)),
   };
   const resume = useMutation(trpc.tasks.resume.mutationOptions(done));
   const rollback = useMutation(trpc.tasks.rollback.mutationOptions(done));
