@@ -142,12 +142,64 @@ describe('LastAnswers', () => {
     expect(answers.last(1)).toMatchObject({ ok: false });
   });
 
+  it('after the cluster changed, a question asked before the change is not joined, and its late answer does not replace a newer one', async () => {
+    const answers = new LastAnswers<string>(() => 1000);
+    let answerBefore!: (v: string) => void;
+    const before = new Promise<string>((r) => (answerBefore = r));
+    expect(await answers.ask(1, () => before, 20)).toMatchObject({ kind: 'late' });
+    answers.changed(1); // e.g. a task on the cluster imported a peer
+    const after = await answers.ask(1, async () => 'peer listed', 200);
+    expect(after).toMatchObject({ kind: 'answered', settled: { ok: true, value: 'peer listed' } });
+    answerBefore('no peer');
+    await tick();
+    expect(answers.last(1)).toMatchObject({ ok: true, value: 'peer listed' });
+    expect(answers.current(1, answers.last(1)!)).toBe(true);
+    answers.changed(1);
+    expect(answers.current(1, answers.last(1)!)).toBe(false);
+  });
+
   it('a call without a wait always asks anew and waits for its answer', async () => {
     const answers = new LastAnswers<number>(() => 1000);
     let n = 0;
     const fn = () => new Promise<number>((r) => setTimeout(() => r(++n), 30));
     expect(await answers.ask(1, fn)).toMatchObject({ kind: 'answered', settled: { ok: true, value: 1 } });
     expect(await answers.ask(1, fn)).toMatchObject({ kind: 'answered', settled: { ok: true, value: 2 } });
+  });
+});
+
+describe('a status read after a change on the cluster', () => {
+  it('asks anew instead of joining a question asked before a task on the cluster', async () => {
+    const { app, caller, a } = setup();
+    await caller.ceph.status({ siteId: a });
+    // A slow question, asked before the change, is still open when the change ends.
+    let answerSlow!: () => void;
+    const slow = new Promise<void>((r) => (answerSlow = r));
+    const real = app.sites.adapter.bind(app.sites);
+    let refreshes = 0;
+    vi.spyOn(app.sites, 'adapter').mockImplementation((id) => {
+      const ad = real(id);
+      if (id !== a || ad.kind !== 'ceph') return ad;
+      return new Proxy(ad, {
+        get(target, prop) {
+          const v: unknown = Reflect.get(target, prop, target);
+          if (typeof v !== 'function') return v;
+          if (prop !== 'refreshStatus') return (v as (...x: unknown[]) => unknown).bind(target);
+          return async (...args: unknown[]) => {
+            if (++refreshes === 1) await slow;
+            return (v as (...x: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+    });
+    expect(
+      (await caller.ceph.status({ siteId: a, waitMs: 50 })).pools.find((p) => p.pool === 'rbd')?.siteName,
+    ).toBe('demo-site-a');
+    const { taskId } = await caller.ceph.setSiteName({ siteId: a, pool: 'rbd', siteName: 'east' });
+    await app.tasks.wait(taskId);
+    const after = await caller.ceph.status({ siteId: a, waitMs: 5_000 });
+    expect(refreshes).toBe(2);
+    expect(after.pools.find((p) => p.pool === 'rbd')?.siteName).toBe('east');
+    answerSlow();
   });
 });
 

@@ -286,6 +286,13 @@ export class CephMirroring {
   ) {
     this.reach = new Reachability(() => this.clock.now());
     this.#statusAnswers = new LastAnswers(() => this.clock.now());
+    // A task that starts or ends on a cluster changes it: the next status read asks anew.
+    tasks.onState((t) => {
+      for (const lock of t.locks ?? [t.target]) {
+        const site = /^site\/(\d+)(?:\/|$)/.exec(lock);
+        if (site) this.#statusAnswers.changed(Number(site[1]));
+      }
+    });
   }
 
   adapter(siteId: number): CephAdapter {
@@ -449,7 +456,11 @@ export class CephMirroring {
     const before = this.#statusAnswers.last(siteId);
     const wait =
       opts.waitMs !== undefined && before && !before.ok && isUnreachable(before.error) ? 0 : opts.waitMs;
-    const fresh = opts.freshSince !== undefined && before && before.askedAt >= opts.freshSince;
+    const fresh =
+      opts.freshSince !== undefined &&
+      before &&
+      before.askedAt >= opts.freshSince &&
+      this.#statusAnswers.current(siteId, before);
     const asked = fresh
       ? { kind: 'answered' as const, settled: before }
       : await this.#statusAnswers.ask(

@@ -24,8 +24,8 @@ export function isUnreachable(e: unknown): boolean {
 
 /** A settled question: its value or its error, when it was asked and when it was answered. */
 export type Settled<T> =
-  | { ok: true; value: T; askedAt: number; at: number }
-  | { ok: false; error: unknown; askedAt: number; at: number };
+  | { ok: true; value: T; askedAt: number; at: number; seq: number }
+  | { ok: false; error: unknown; askedAt: number; at: number; seq: number };
 
 export type Asked<T> =
   /** The question asked by this call was answered within the wait. */
@@ -37,14 +37,29 @@ export type Asked<T> =
  * The last answer of each cluster to one question (e.g. its mirroring status). A call with a
  * wait asks anew unless an open question has already outlasted a caller's wait (the cluster is
  * slow or gone: callers join that question instead of piling up new ones), and returns after at
- * most the wait. The answer is remembered whenever it comes.
+ * most the wait. The answer is remembered whenever it comes. Once the cluster is `changed` (a task
+ * on it started or ended), a question asked before is not joined any more and its answer, however
+ * late, does not replace a newer one: a read after a change sees the change.
  */
 export class LastAnswers<T> {
   #last = new Map<number, Settled<T>>();
   #open = new Map<
     number,
-    { promise: Promise<Settled<T>>; askedAt: number; startedMs: number; late: boolean }
+    { promise: Promise<Settled<T>>; askedAt: number; startedMs: number; late: boolean; seq: number }
   >();
+  /** Orders questions and changes (the domain clock may stand still in tests). */
+  #seq = 0;
+  readonly #changed = new Map<number, number>();
+
+  /** The cluster changed: what was asked before now no longer says how it is. */
+  changed(key: number): void {
+    this.#changed.set(key, ++this.#seq);
+  }
+
+  /** Whether an answer (or open question) was asked after the cluster's last change. */
+  current(key: number, asked: { seq: number }): boolean {
+    return asked.seq > (this.#changed.get(key) ?? 0);
+  }
 
   /** `now` stamps the answers (the domain clock); waiting uses real time. */
   constructor(private readonly now: () => number) {}
@@ -55,7 +70,7 @@ export class LastAnswers<T> {
 
   async ask(key: number, fn: () => Promise<T>, waitMs?: number): Promise<Asked<T>> {
     const open = this.#open.get(key);
-    const q = waitMs !== undefined && open?.late ? open : this.#start(key, fn);
+    const q = waitMs !== undefined && open?.late && this.current(key, open) ? open : this.#start(key, fn);
     if (waitMs === undefined) return { kind: 'answered', settled: await q.promise };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<null>((resolve) => {
@@ -76,17 +91,18 @@ export class LastAnswers<T> {
   #start(key: number, fn: () => Promise<T>) {
     const askedAt = this.now();
     const startedMs = performance.now();
-    const entry = { askedAt, startedMs, late: false, promise: null as unknown as Promise<Settled<T>> };
+    const seq = ++this.#seq;
+    const entry = { askedAt, startedMs, late: false, seq, promise: null as unknown as Promise<Settled<T>> };
     entry.promise = Promise.resolve()
       .then(fn)
       .then(
-        (value): Settled<T> => ({ ok: true, value, askedAt, at: this.now() }),
-        (error: unknown): Settled<T> => ({ ok: false, error, askedAt, at: this.now() }),
+        (value): Settled<T> => ({ ok: true, value, askedAt, at: this.now(), seq }),
+        (error: unknown): Settled<T> => ({ ok: false, error, askedAt, at: this.now(), seq }),
       )
       .then((s) => {
         const prev = this.#last.get(key);
         // An older question that ends after a newer one does not overwrite its answer.
-        if (!prev || prev.askedAt <= s.askedAt) this.#last.set(key, s);
+        if (!prev || prev.seq <= s.seq) this.#last.set(key, s);
         if (this.#open.get(key) === entry) this.#open.delete(key);
         return s;
       });
