@@ -148,9 +148,28 @@ export class SiteService {
         };
   }
 
+  /**
+   * The site's adapter, built once and kept while the site's row and secret stay as they are (a
+   * changed name, configuration or secret, or a key rotation, builds it again): listing replicas
+   * asks for an adapter per row, and building one decrypts the secret. Adapters are shared by
+   * concurrent callers; what they count per call (`cliCalls`) is counted per call
+   * (`countCliCalls`).
+   */
   adapter(id: number): SiteAdapter {
-    return this.registry.forSite(this.spec(id));
+    const row = this.#row(id);
+    const ciphertext = row.secretId
+      ? (this.db.select({ c: secrets.ciphertext }).from(secrets).where(eq(secrets.id, row.secretId)).get()
+          ?.c ?? '')
+      : '';
+    const version = JSON.stringify([row.name, row.kind, row.demo, row.config, ciphertext]);
+    const known = this.#adapters.get(id);
+    if (known?.version === version) return known.adapter;
+    const adapter = this.registry.forSite(this.spec(id));
+    this.#adapters.set(id, { version, adapter });
+    return adapter;
   }
+
+  readonly #adapters = new Map<number, { version: string; adapter: SiteAdapter }>();
 
   #validate(kind: 'node' | 'ceph', config: unknown, secret: SiteSecret) {
     const parsed = (kind === 'node' ? nodeConfigSchema : cephConfigSchema).safeParse(config);
@@ -297,6 +316,7 @@ export class SiteService {
       if (row.secretId) tx.delete(secrets).where(eq(secrets.id, row.secretId)).run();
     });
     this.registry.forgetKeyring(id);
+    this.#adapters.delete(id);
     return view;
   }
 

@@ -4,6 +4,7 @@ import { shellPipeline } from '../quote';
 import { assertName } from '../../core/names';
 import { CommandError, type CommandResult, type CommandRunner } from '../runner';
 import { cliMessage, mapCephError, type CephErrorContext } from './errors';
+import { countCliCalls, noteCliCalls } from './call-count';
 import { normalizeMonHosts } from './mon-host';
 import {
   mergeImageList,
@@ -260,6 +261,7 @@ export class CephCliAdapter implements CephAdapter {
 
   async #run(argv: string[], ctx: CephErrorContext, opts: RunOpts = {}): Promise<CommandResult> {
     this.#calls++;
+    noteCliCalls();
     try {
       return await this.runner.run({
         argv,
@@ -1183,7 +1185,11 @@ export class CephCliAdapter implements CephAdapter {
   }
 
   async refreshStatus(pools?: string[]): Promise<CephMirrorSnapshot> {
-    const before = this.#calls;
+    const { value, calls } = await countCliCalls(() => this.#refreshStatus(pools));
+    return { ...value, cliCalls: calls };
+  }
+
+  async #refreshStatus(pools?: string[]): Promise<Omit<CephMirrorSnapshot, 'cliCalls'>> {
     const names =
       pools ??
       parseRbdPools(
@@ -1227,7 +1233,6 @@ export class CephCliAdapter implements CephAdapter {
       fetchedAt: new Date().toISOString(),
       pools: perPool.flat(),
       daemons,
-      cliCalls: this.#calls - before,
     };
   }
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { AppError } from '../../core/errors';
 import { checkMirrorSnapshot, imageSpec, mirrorSnapshotGone, poolSpec, testCopyFeatures } from '../ceph/cli';
+import { countCliCalls, noteCliCalls } from '../ceph/call-count';
 import { normalizeMonHosts } from '../ceph/mon-host';
 import { mergeImageList, parseMirrorDescription, parseMirrorState } from '../ceph/parse';
 import {
@@ -382,13 +383,18 @@ export class DemoCephAdapter implements CephAdapter {
     return c;
   }
 
+  #count(n: number): void {
+    this.#calls += n;
+    noteCliCalls(n);
+  }
+
   get #now(): number {
     return this.world.clock.now();
   }
 
   /** One simulated CLI round trip: latency, call counting and the clock-driven schedule runs. */
   async #step(calls = 1, signal?: AbortSignal): Promise<SimCluster> {
-    this.#calls += calls;
+    this.#count(calls);
     await this.world.delay(signal);
     if (this.world.down.has(this.clusterName)) {
       await this.world.delay(signal, this.world.unreachableAfterMs);
@@ -985,7 +991,7 @@ export class DemoCephAdapter implements CephAdapter {
     const { ns } = this.#ns(c, pool, namespace);
     const result: JournalingChange = { changed: [], skipped: [] };
     for (const img of [...ns.images.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-      this.#calls++;
+      this.#count(1);
       const pair = this.#pairOf(img);
       const side = pair ? this.#side(pair, c.name) : undefined;
       const has = img.features.includes('journaling');
@@ -999,7 +1005,7 @@ export class DemoCephAdapter implements CephAdapter {
       else if (!on && pair?.mode === 'journal')
         result.skipped.push({ image: img.name, reason: 'journal mirroring enabled' });
       else {
-        this.#calls++;
+        this.#count(1);
         img.features = on ? [...img.features, 'journaling'] : img.features.filter((f) => f !== 'journaling');
         if (on) this.#poolModeMirrors(c, pool, namespace, img);
         result.changed.push(img.name);
@@ -1720,15 +1726,19 @@ export class DemoCephAdapter implements CephAdapter {
   }
 
   async refreshStatus(pools?: string[]): Promise<CephMirrorSnapshot> {
-    const before = this.#calls;
+    const { value, calls } = await countCliCalls(() => this.#refreshStatus(pools));
+    return { ...value, cliCalls: calls };
+  }
+
+  async #refreshStatus(pools?: string[]): Promise<Omit<CephMirrorSnapshot, 'cliCalls'>> {
     const c = await this.#step(pools ? 2 : 3);
     const names = pools ?? [...c.pools.keys()];
     const out: PoolMirrorState[] = [];
     for (const name of names) {
       const p = this.#pool(c, name);
-      this.#calls += 2;
+      this.#count(2);
       for (const [ns, v] of [...p.namespaces.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-        this.#calls += v.mode === 'disabled' ? 1 : 2;
+        this.#count(v.mode === 'disabled' ? 1 : 2);
         const statuses = v.mode === 'disabled' ? [] : this.#statuses(c, name, ns);
         out.push({
           pool: name,
@@ -1745,7 +1755,6 @@ export class DemoCephAdapter implements CephAdapter {
       fetchedAt: new Date(this.#now).toISOString(),
       pools: out,
       daemons: this.#daemonsOf(c),
-      cliCalls: this.#calls - before,
     };
   }
 }

@@ -16,6 +16,7 @@ import { cliWords } from '../../adapters/ceph/errors';
 import { normalizeMonHosts } from '../../adapters/ceph/mon-host';
 import { decodeBootstrapToken } from '../../adapters/ceph/token';
 import { nextRuns, parseScheduleInterval, parseScheduleStartTime } from '../../adapters/ceph/schedule';
+import { countCliCalls } from '../../adapters/ceph/call-count';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
@@ -514,19 +515,24 @@ export class CephMirroring {
 
   async #status(siteId: number): Promise<CephStatus> {
     const a = this.adapter(siteId);
-    const before = a.cliCalls;
-    const snap = await a.refreshStatus();
-    // One schedule-status call per mirrored pool gives its images' next mirror snapshots
-    // (Ceph 16.2 answers an empty list when asked without a pool).
-    const mirrored = [...new Set(snap.pools.filter((p) => p.mode !== 'disabled').map((p) => p.pool))];
-    const next = (
-      await Promise.all(mirrored.map((pool) => a.getSnapshotScheduleStatus({ pool }).catch(() => [])))
-    ).flat();
+    const {
+      value: [snap, next],
+      calls,
+    } = await countCliCalls(async () => {
+      const snap = await a.refreshStatus();
+      // One schedule-status call per mirrored pool gives its images' next mirror snapshots
+      // (Ceph 16.2 answers an empty list when asked without a pool).
+      const mirrored = [...new Set(snap.pools.filter((p) => p.mode !== 'disabled').map((p) => p.pool))];
+      const next = await Promise.all(
+        mirrored.map((pool) => a.getSnapshotScheduleStatus({ pool }).catch(() => [])),
+      );
+      return [snap, next.flat()] as const;
+    });
     const nextAt = new Map(next.map((s) => [`${s.pool}/${s.namespace}/${s.image}`, s.scheduleTime]));
     const now = this.clock.now();
     return {
       ...snap,
-      cliCalls: a.cliCalls - before,
+      cliCalls: calls,
       pools: snap.pools.map((p) => ({
         ...p,
         images: p.images.map((img) => ({
