@@ -241,6 +241,9 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
         { message: 'no task is running', timeout: 120_000, intervals: [2000] },
       )
       .toBe(0);
+    // This test fails over the whole pool: the image of the test before goes first (once paired
+    // again, site-b would be resyncing it when site-a crashes, and a force-promote waits on that).
+    for (const site of ['site-a', 'site-b'] as const) dropImages(site, [IMG]);
     cephLab('pair');
     rbd('site-a', 'create', '--size', '16M', '--image-feature', 'layering,exclusive-lock', `rbd/${LOST}`);
     rbd(
