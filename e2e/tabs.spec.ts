@@ -54,7 +54,7 @@ test(`${TABS} tabs each load, with one task event stream per tab, kept across pa
       .click();
     await expect(page.getByRole('heading', { name: 'Ceph mirroring' })).toBeVisible();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tasks' }).click();
-    await expect(page.getByRole('heading', { name: 'Tasks' })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'Tasks', exact: true })).toBeVisible();
   }
 
   // A task started elsewhere (another session, through the API) reaches every tab's list live.
