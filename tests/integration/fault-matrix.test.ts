@@ -142,6 +142,17 @@ async function syncedAfter(ms: number, timeoutMs = 120_000): Promise<void> {
   throw new Error(`no successful sync of replica #${replicaId} since ${new Date(ms).toISOString()}`);
 }
 
+/** The replica once it is idle (not syncing), within `timeoutMs`; its last state otherwise. */
+async function idleReplica(timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  let r = await replica();
+  while (r.state === 'syncing' && Date.now() < deadline) {
+    await new Promise((ok) => setTimeout(ok, 300));
+    r = await replica();
+  }
+  return r;
+}
+
 /** Restarts the server, with `faults` or without. */
 async function restart(faults = '') {
   await server.stop();
@@ -235,7 +246,9 @@ async function reinitAfter(master: string, old: string) {
     await done(await start());
     outcome = 'no fault';
   }
-  const r = await replica();
+  // The scheduler may start the replica's next sync as soon as the reinit ends: wait until it is idle
+  // (observed state) before comparing the disks.
+  const r = await idleReplica();
   expect(r).toMatchObject({
     state: 'idle',
     sourceSiteId: site[master],
