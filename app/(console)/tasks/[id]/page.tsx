@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import Link from 'next/link';
 import { use, useState } from 'react';
 import { useTaskEvents } from '@/components/task-events';
-import { StateBadge } from '@/components/task-state';
+import { StateBadge, isActiveState } from '@/components/task-state';
 import { useToast } from '@/components/toast';
 import { errorText, useTRPC, invalidateAfterChange, type RouterOutputs } from '@/components/trpc';
 import {
@@ -38,7 +38,6 @@ function RunReportLink({ taskId }: { taskId: number }) {
 
 /** How often an active task is asked for besides the task stream. */
 const ACTIVE_POLL_MS = 5_000;
-const ACTIVE_STATES = ['waiting', 'running', 'question'];
 
 export default function TaskPage({ params }: { params: Promise<{ id: string }> }) {
   const id = Number(use(params).id);
@@ -53,7 +52,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
       {
         enabled: Number.isInteger(id) && id > 0,
         refetchInterval: (query) =>
-          query.state.data && ACTIVE_STATES.includes(query.state.data.task.state) ? ACTIVE_POLL_MS : false,
+          query.state.data && isActiveState(query.state.data.task.state) ? ACTIVE_POLL_MS : false,
       },
     ),
   );
@@ -69,7 +68,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
   const { task, steps, logs } = q.data;
-  const active = ACTIVE_STATES.includes(task.state);
+  const active = isActiveState(task.state);
   const question = task.question as TaskQuestion | null;
   return (
     <>
