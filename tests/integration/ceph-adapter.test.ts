@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
 import { isRetryableCephError } from '@/server/adapters/ceph/errors';
-import { promoteReadiness } from '@/server/adapters/ceph/parse';
+import { promoteReadiness } from '@/server/domain/ceph/failover';
 import { nextRunOf } from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken } from '@/server/adapters/ceph/token';
 import type { CephAdapter, ImageMirrorStatus } from '@/server/adapters/ceph/types';
@@ -46,8 +46,6 @@ const INTERFACE_METHODS = [
   'removePeer',
   'enableJournaling',
   'disableJournaling',
-  'enablePoolJournaling',
-  'disablePoolJournaling',
   'listSnapshotSchedules',
   'addSnapshotSchedule',
   'removeSnapshotSchedule',
@@ -237,8 +235,8 @@ afterAll(async () => {
     });
   }
   await attempt('site names', async () => {
-    if ((await rawA.getSiteName(POOL)) !== 'site-a') await rawA.setSiteName(POOL, 'site-a');
-    if ((await rawB.getSiteName(POOL)) !== 'site-b') await rawB.setSiteName(POOL, 'site-b');
+    if ((await rawA.getSiteName(POOL)) !== 'site-a') await rawA.setSiteName(POOL, 'image', 'site-a');
+    if ((await rawB.getSiteName(POOL)) !== 'site-b') await rawB.setSiteName(POOL, 'image', 'site-b');
   });
   log(`timings: ${JSON.stringify(timings)}`);
   if (problems.length) throw new Error(`cleanup left things behind:\n${problems.join('\n')}`);
@@ -274,12 +272,10 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
   it('gets and sets the site name, then restores it', async () => {
     expect(await a.getSiteName(POOL)).toBe('site-a');
     expect(await a.getSiteName(PLAIN)).toBeNull();
-    await a.setSiteName(POOL, 'site-a-renamed');
+    await a.setSiteName(POOL, 'image', 'site-a-renamed');
     expect(await a.getSiteName(POOL)).toBe('site-a-renamed');
-    await a.setSiteName(POOL, 'site-a');
+    await a.setSiteName(POOL, 'image', 'site-a');
     expect(await a.getSiteName(POOL)).toBe('site-a');
-    const e = await a.setSiteName(PLAIN, 'x').catch((x: unknown) => x);
-    expect(AppError.is(e, 'PRECONDITION_FAILED')).toBe(true);
   });
 
   it('pairs the pools with a bootstrap token (site-a → site-b, rx-tx)', async () => {
@@ -476,9 +472,7 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     expect((await a.getImageInfo(POOL, '', JIMG)).features).toContain('journaling');
     await a.disableJournaling(POOL, '', JIMG);
     expect((await a.getImageInfo(POOL, '', JIMG)).features).not.toContain('journaling');
-    const on = await a.enablePoolJournaling(POOL);
-    expect(on.changed).toEqual([JIMG]);
-    expect(on.skipped).toContainEqual({ image: IMG, reason: 'snapshot mirroring mode' });
+    await a.enableJournaling(POOL, '', JIMG);
     await a.enableImageMirroring(POOL, '', JIMG, 'journal');
     await a.writeImage(POOL, '', JIMG, 0, crypto.randomBytes(64 * 1024));
     const s = await poll(
@@ -500,9 +494,10 @@ describe.sequential('CephCliAdapter on the two-site lab', () => {
     );
     // Ceph drops the journaling feature together with journal-based mirroring
     expect(disabled.features).not.toContain('journaling');
-    expect((await a.enablePoolJournaling(POOL)).changed).toEqual([JIMG]);
-    const off = await a.disablePoolJournaling(POOL);
-    expect(off).toMatchObject({ changed: [JIMG] });
+    await a.enableJournaling(POOL, '', JIMG);
+    expect((await a.getImageInfo(POOL, '', JIMG)).features).toContain('journaling');
+    await a.disableJournaling(POOL, '', JIMG);
+    expect((await a.getImageInfo(POOL, '', JIMG)).features).not.toContain('journaling');
     await a.removeImage(POOL, '', JIMG);
     await poll(
       'journal image gone from site-b',

@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CephCliAdapter } from '@/server/adapters/ceph/cli';
-import { promoteReadiness } from '@/server/adapters/ceph/parse';
+import { promoteReadiness } from '@/server/domain/ceph/failover';
 import type { SshRunner } from '@/server/adapters/ssh-runner';
 import { createApp, type App } from '@/server/app';
 import { objectKey, testNames } from '@/server/domain/plans/rules';

@@ -10,7 +10,7 @@ import {
   type CommandRunner,
   type CommandSpec,
 } from '@/server/adapters/runner';
-import { classifyImage } from '@/server/domain/ceph/mirroring';
+import { classifyImage, planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { AppError } from '@/server/core/errors';
 import { rejection } from './ceph-demo-env';
 
@@ -210,7 +210,7 @@ describe('hostile names never reach a command', () => {
       ceph.createImage(bad, '', 'vol', 1024),
       ceph.imageChecksum('rbd', '', bad),
       ceph.writeImage('rbd', bad || '-', 'vol', 0, Buffer.from('x')),
-      ceph.setSiteName('rbd', bad),
+      ceph.setSiteName('rbd', 'image', bad),
       ceph.setPeerSiteName('rbd', '31bf64cd-78d1-4996-8baa-939f5cd33197', bad),
       ceph.addSnapshotSchedule({ pool: 'rbd', image: bad || '-' }, '5m'),
       ceph.refreshStatus([bad]),
@@ -710,7 +710,7 @@ describe('data helpers', () => {
 });
 
 describe('site name and pool journaling', () => {
-  it('setSiteName re-enables with the current mode; refuses on a disabled pool', async () => {
+  it('setSiteName re-enables the pool in the mode it is given', async () => {
     const { runner, ceph } = adapter([
       [/mirror pool info rbd /, { stdout: '{"mode":"image","site_name":"site-a","peers":[]}' }],
       [/mirror pool info rbd2 /, { stdout: '{"mode":"disabled"}' }],
@@ -718,12 +718,11 @@ describe('site name and pool journaling', () => {
     ]);
     expect(await ceph.getSiteName('rbd')).toBe('site-a');
     expect(await ceph.getSiteName('rbd2')).toBeNull();
-    await ceph.setSiteName('rbd', 'site-x');
-    expect(runner.args(3)).toEqual(['mirror', 'pool', 'enable', '--site-name', 'site-x', 'rbd', 'image']);
-    expect((await rejection(ceph.setSiteName('rbd2', 'site-x'))).code).toBe('PRECONDITION_FAILED');
+    await ceph.setSiteName('rbd', 'image', 'site-x');
+    expect(runner.args(2)).toEqual(['mirror', 'pool', 'enable', '--site-name', 'site-x', 'rbd', 'image']);
   });
 
-  it('enablePoolJournaling skips snapshot-mirrored, non-primary and lock-less images', async () => {
+  it('the journaling plan over parsed `rbd info` skips snapshot-mirrored, non-primary and lock-less images', async () => {
     const info = (name: string, features: string[], mirroring?: object) =>
       JSON.stringify({ name, id: name, size: 1, features, ...(mirroring ? { mirroring } : {}) });
     const { runner, ceph } = adapter([
@@ -753,17 +752,17 @@ describe('site name and pool journaling', () => {
         },
       ],
       [/info rbd\/e /, { stdout: info('e', ['layering', 'exclusive-lock', 'journaling']) }],
-      [/feature enable rbd\/a journaling/, {}],
     ]);
-    const r = await ceph.enablePoolJournaling('rbd');
-    expect(r.changed).toEqual(['a']);
+    const infos = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((n) => ceph.getImageInfo('rbd', '', n)));
+    const r = planPoolJournaling(infos, true);
+    expect(r.change).toEqual(['a']);
     expect(r.skipped).toEqual([
       { image: 'b', reason: 'snapshot mirroring mode' },
       { image: 'c', reason: 'no exclusive-lock feature' },
       { image: 'd', reason: 'not primary here' },
       { image: 'e', reason: 'journaling already on' },
     ]);
-    expect(runner.calls.filter((c) => c.argv.includes('feature'))).toHaveLength(1);
+    expect(runner.calls.filter((c) => c.argv.includes('feature'))).toHaveLength(0);
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { promoteReadiness } from '@/server/adapters/ceph/parse';
+import { promoteReadiness } from '@/server/domain/ceph/failover';
 import { AppError } from '@/server/core/errors';
 import { planPoolJournaling } from '@/server/domain/ceph/mirroring';
 import { createCaller } from '@/server/trpc/root';

@@ -20,9 +20,9 @@ import {
   parseServiceStatus,
   parseSnapLs,
   parseSnapshotIdLine,
-  promoteReadiness,
   redactKeys,
 } from '@/server/adapters/ceph/parse';
+import { promoteReadiness } from '@/server/domain/ceph/failover';
 import type { AppError } from '@/server/core/errors';
 
 const DIR = path.resolve(__dirname, '../fixtures/ceph');

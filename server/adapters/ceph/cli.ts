@@ -37,7 +37,6 @@ import type {
   ImageMirrorStatus,
   ImageSnapshot,
   ImageSummary,
-  JournalingChange,
   MirrorDaemon,
   MirrorDaemonInstance,
   MirrorMode,
@@ -445,17 +444,10 @@ export class CephCliAdapter implements CephAdapter {
     return (await this.#poolInfo(pool, '', false)).siteName;
   }
 
-  async setSiteName(pool: string, siteName: string): Promise<void> {
+  async setSiteName(pool: string, mode: Exclude<MirrorMode, 'disabled'>, siteName: string): Promise<void> {
     assertName('ceph', siteName, 'siteName');
-    const info = await this.#poolInfo(pool, '', false);
-    if (info.mode === 'disabled') {
-      throw new AppError(
-        'PRECONDITION_FAILED',
-        `the site name is set through a pool with mirroring enabled; mirroring of pool ${pool} is disabled (enable it with a site name instead)`,
-      );
-    }
     // Re-enabling with the current mode only stores the (cluster-wide) site name.
-    await this.exec('rbd', ['mirror', 'pool', 'enable', '--site-name', siteName, poolSpec(pool), info.mode], {
+    await this.exec('rbd', ['mirror', 'pool', 'enable', '--site-name', siteName, poolSpec(pool), mode], {
       action: `set site name on ${pool}`,
       pool,
     });
@@ -549,49 +541,6 @@ export class CephCliAdapter implements CephAdapter {
       namespace,
       image,
     });
-  }
-
-  async #poolJournaling(pool: string, namespace: string, on: boolean): Promise<JournalingChange> {
-    const names = parseWith(
-      z.array(z.string()),
-      await this.jsonText('rbd', ['ls', poolSpec(pool, namespace)], {
-        action: `list images of ${poolSpec(pool, namespace)}`,
-        pool,
-        namespace,
-      }),
-      'rbd ls',
-    );
-    const result: JournalingChange = { changed: [], skipped: [] };
-    // A bulk change, not a list view: one `rbd info` per image decides what to do with it.
-    await mapLimit(names, this.concurrency, async (name) => {
-      const info = await this.getImageInfo(pool, namespace, name);
-      const has = info.features.includes('journaling');
-      if (info.mirroring.mode === 'snapshot')
-        return result.skipped.push({ image: name, reason: 'snapshot mirroring mode' });
-      if (info.features.includes('non-primary') || info.mirroring.primary === false)
-        return result.skipped.push({ image: name, reason: 'not primary here' });
-      if (on && has) return result.skipped.push({ image: name, reason: 'journaling already on' });
-      if (!on && !has) return result.skipped.push({ image: name, reason: 'journaling already off' });
-      if (on && !info.features.includes('exclusive-lock'))
-        return result.skipped.push({ image: name, reason: 'no exclusive-lock feature' });
-      if (!on && info.mirroring.mode === 'journal')
-        return result.skipped.push({ image: name, reason: 'journal mirroring enabled' });
-      if (on) await this.enableJournaling(pool, namespace, name);
-      else await this.disableJournaling(pool, namespace, name);
-      result.changed.push(name);
-      return undefined;
-    });
-    result.changed.sort();
-    result.skipped.sort((a, b) => a.image.localeCompare(b.image));
-    return result;
-  }
-
-  enablePoolJournaling(pool: string, namespace = ''): Promise<JournalingChange> {
-    return this.#poolJournaling(pool, namespace, true);
-  }
-
-  disablePoolJournaling(pool: string, namespace = ''): Promise<JournalingChange> {
-    return this.#poolJournaling(pool, namespace, false);
   }
 
   // ---------------------------------------------------------------- snapshot schedules

@@ -470,31 +470,6 @@ export function parseSnapLs(stdout: string): ImageSnapshot[] {
 }
 
 /**
- * Whether a non-forced promote of this (non-primary) image is safe now, judged from its
- * snapshots the way librbd does: the newest mirror snapshot must be a complete non-primary
- * copy of the other side's demotion snapshot.
- */
-export function promoteReadiness(snaps: ImageSnapshot[]): { ready: boolean; reason: string } {
-  const mirror = snaps.filter((s) => s.mirror);
-  const last = mirror[mirror.length - 1];
-  if (!last?.mirror) return { ready: false, reason: 'the image has no mirror snapshots' };
-  if (last.mirror.primary && !last.mirror.demoted)
-    return { ready: false, reason: 'the image is already primary' };
-  if (last.mirror.primary && last.mirror.demoted) {
-    return {
-      ready: false,
-      reason:
-        "the newest mirror snapshot is this image's own demotion: the other side has not sent anything since; promoting here now may split the brain if the other side was promoted",
-    };
-  }
-  if (!last.mirror.complete)
-    return { ready: false, reason: `snapshot ${last.id} is still being copied from the primary` };
-  if (!last.mirror.demoted)
-    return { ready: false, reason: 'the primary has not been demoted (or its demotion has not arrived yet)' };
-  return { ready: true, reason: 'the demotion of the other side has been copied completely' };
-}
-
-/**
  * The newest mirror snapshot of an image that is a whole point in time: on the non-primary side
  * the newest completely copied one, on the primary side its newest own one (what
  * CephAdapter.createTestCopy takes). Null when there is none yet.

@@ -310,11 +310,6 @@ export interface CephMirrorSnapshot {
 
 // ------------------------------------------------------------------ results
 
-export interface JournalingChange {
-  changed: string[];
-  skipped: { image: string; reason: string }[];
-}
-
 /** What createTestCopy made. */
 export interface TestCopyResult {
   /**
@@ -354,7 +349,11 @@ export interface CephAdapter {
 
   // site name (cluster-wide in Ceph; read and written through a pool)
   getSiteName(pool: string): Promise<string | null>;
-  setSiteName(pool: string, siteName: string): Promise<void>;
+  /**
+   * Stores the site name by enabling `pool` again in its `mode` (the pool's mirroring mode now:
+   * Ceph has no command of its own for the site name).
+   */
+  setSiteName(pool: string, mode: Exclude<MirrorMode, 'disabled'>, siteName: string): Promise<void>;
 
   // bootstrap and peers (per pool)
   /** Returns the token: a secret (it holds a cephx key); never log it. */
@@ -373,9 +372,6 @@ export interface CephAdapter {
   // journaling
   enableJournaling(pool: string, namespace: string, image: string): Promise<void>;
   disableJournaling(pool: string, namespace: string, image: string): Promise<void>;
-  /** Every image of the pool/namespace that is not in snapshot mirroring mode. */
-  enablePoolJournaling(pool: string, namespace?: string): Promise<JournalingChange>;
-  disablePoolJournaling(pool: string, namespace?: string): Promise<JournalingChange>;
 
   // snapshot schedules
   /** Schedules at `level` and below. */

@@ -22,7 +22,6 @@ import type {
   ImageMirrorStatus,
   ImageSnapshot,
   ImageSummary,
-  JournalingChange,
   MirrorDaemon,
   MirrorMode,
   MirrorPeer,
@@ -833,15 +832,11 @@ export class DemoCephAdapter implements CephAdapter {
     return this.#pool(c, pool).mode === 'disabled' ? null : c.siteName;
   }
 
-  async setSiteName(pool: string, siteName: string): Promise<void> {
+  async setSiteName(pool: string, mode: Exclude<MirrorMode, 'disabled'>, siteName: string): Promise<void> {
     const c = await this.#step(2);
     assertName('ceph', siteName, 'siteName');
-    if (this.#pool(c, pool).mode === 'disabled') {
-      throw new AppError(
-        'PRECONDITION_FAILED',
-        `the site name is set through a pool with mirroring enabled; mirroring of pool ${pool} is disabled (enable it with a site name instead)`,
-      );
-    }
+    // As `rbd mirror pool enable --site-name`: the pool is mirrored in `mode` afterwards.
+    this.#pool(c, pool).mode = mode;
     const old = c.siteName;
     c.siteName = siteName;
     // Peers elsewhere learn the new name from the daemons.
@@ -984,42 +979,6 @@ export class DemoCephAdapter implements CephAdapter {
       );
     }
     img.features = img.features.filter((f) => f !== 'journaling');
-  }
-
-  async #poolJournaling(pool: string, namespace: string, on: boolean): Promise<JournalingChange> {
-    const c = await this.#step();
-    const { ns } = this.#ns(c, pool, namespace);
-    const result: JournalingChange = { changed: [], skipped: [] };
-    for (const img of [...ns.images.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-      this.#count(1);
-      const pair = this.#pairOf(img);
-      const side = pair ? this.#side(pair, c.name) : undefined;
-      const has = img.features.includes('journaling');
-      if (pair?.mode === 'snapshot')
-        result.skipped.push({ image: img.name, reason: 'snapshot mirroring mode' });
-      else if (side && !side.primary) result.skipped.push({ image: img.name, reason: 'not primary here' });
-      else if (on && has) result.skipped.push({ image: img.name, reason: 'journaling already on' });
-      else if (!on && !has) result.skipped.push({ image: img.name, reason: 'journaling already off' });
-      else if (on && !img.features.includes('exclusive-lock'))
-        result.skipped.push({ image: img.name, reason: 'no exclusive-lock feature' });
-      else if (!on && pair?.mode === 'journal')
-        result.skipped.push({ image: img.name, reason: 'journal mirroring enabled' });
-      else {
-        this.#count(1);
-        img.features = on ? [...img.features, 'journaling'] : img.features.filter((f) => f !== 'journaling');
-        if (on) this.#poolModeMirrors(c, pool, namespace, img);
-        result.changed.push(img.name);
-      }
-    }
-    return result;
-  }
-
-  enablePoolJournaling(pool: string, namespace = ''): Promise<JournalingChange> {
-    return this.#poolJournaling(pool, namespace, true);
-  }
-
-  disablePoolJournaling(pool: string, namespace = ''): Promise<JournalingChange> {
-    return this.#poolJournaling(pool, namespace, false);
   }
 
   // ---------------------------------------------------------------- schedules

@@ -1,8 +1,7 @@
 import { imageLossWindow } from '../protection/health';
 import { keptCopyOf } from './images';
 import { isRetryableCephError } from '../../adapters/ceph/errors';
-import { promoteReadiness } from '../../adapters/ceph/parse';
-import type { CephAdapter, ImageMirrorStatus, ImageSummary } from '../../adapters/ceph/types';
+import type { CephAdapter, ImageMirrorStatus, ImageSnapshot, ImageSummary } from '../../adapters/ceph/types';
 import type { TaskRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
@@ -15,6 +14,31 @@ import { cephLock } from './locks';
 import type { CephMirroring } from './mirroring';
 import type { ObjectRuns } from '../plans/object-runs';
 import { itemLabel, objectKey } from '../plans/rules';
+
+/**
+ * Whether a non-forced promote of this (non-primary) image is safe now, judged from its
+ * snapshots the way librbd does: the newest mirror snapshot must be a complete non-primary
+ * copy of the other side's demotion snapshot.
+ */
+export function promoteReadiness(snaps: ImageSnapshot[]): { ready: boolean; reason: string } {
+  const mirror = snaps.filter((s) => s.mirror);
+  const last = mirror[mirror.length - 1];
+  if (!last?.mirror) return { ready: false, reason: 'the image has no mirror snapshots' };
+  if (last.mirror.primary && !last.mirror.demoted)
+    return { ready: false, reason: 'the image is already primary' };
+  if (last.mirror.primary && last.mirror.demoted) {
+    return {
+      ready: false,
+      reason:
+        "the newest mirror snapshot is this image's own demotion: the other side has not sent anything since; promoting here now may split the brain if the other side was promoted",
+    };
+  }
+  if (!last.mirror.complete)
+    return { ready: false, reason: `snapshot ${last.id} is still being copied from the primary` };
+  if (!last.mirror.demoted)
+    return { ready: false, reason: 'the primary has not been demoted (or its demotion has not arrived yet)' };
+  return { ready: true, reason: 'the demotion of the other side has been copied completely' };
+}
 
 export interface CephFailoverInput {
   /** The cluster whose images are primary now. */

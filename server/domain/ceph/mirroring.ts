@@ -5,7 +5,6 @@ import type {
   ImageInfo,
   ImageMirrorMode,
   ImageSummary,
-  JournalingChange,
   MirrorMode,
   MirrorPeer,
   PeerDirection,
@@ -92,6 +91,12 @@ export function classifyImage(
 }
 
 /** What turning journaling on/off for a whole pool (or namespace) will do to each of its images. */
+/** What a pool-wide journaling change did. */
+export interface JournalingChange {
+  changed: string[];
+  skipped: { image: string; reason: string }[];
+}
+
 export interface JournalingPlan {
   on: boolean;
   /** Every image of the pool/namespace. */
@@ -107,8 +112,8 @@ export interface JournalingPlan {
 /**
  * The rule of a pool-wide journaling change, image by image: images in snapshot mirroring mode are
  * never touched; non-primary images cannot be changed here; journaling stays on while journal-based
- * mirroring needs it, and needs the exclusive-lock feature to be turned on. The adapters apply the
- * same rule in their bulk calls; this is what Tandem shows before the operator confirms.
+ * mirroring needs it, and needs the exclusive-lock feature to be turned on. Tandem shows this plan
+ * before the operator confirms, and applies it image by image when the task runs.
  */
 export function planPoolJournaling(
   infos: Pick<ImageInfo, 'name' | 'features' | 'mirroring'>[],
@@ -597,6 +602,7 @@ export class CephMirroring {
         'PRECONDITION_FAILED',
         `the site name is set through a pool with mirroring enabled, and mirroring of ${pool} is disabled: enable it on a pool first`,
       );
+    const mode = info.mode;
     if (info.siteName === siteName)
       throw AppError.invalid('siteName', `${siteName} is already this cluster's site name`);
     const clash = info.peers.find((p) => p.siteName === siteName);
@@ -612,7 +618,7 @@ export class CephMirroring {
       scope: {},
       params: { pool, siteName, previous: info.siteName },
       run: async (a, ctx) => {
-        await a.setSiteName(pool, siteName);
+        await a.setSiteName(pool, mode, siteName);
         ctx.log(
           `site name changed from ${info.siteName ?? '(none)'} to ${siteName}; peers learn it from the rbd-mirror daemons`,
         );
@@ -851,14 +857,8 @@ export class CephMirroring {
     });
   }
 
-  /** What a pool-wide journaling change would do, image by image (one `rbd info` per image). */
-  async journalingPlan(
-    siteId: number,
-    pool: string,
-    namespace: string,
-    on: boolean,
-  ): Promise<JournalingPlan & { pool: string; namespace: string }> {
-    const a = this.adapter(siteId);
+  /** Every image of a pool or namespace with its `rbd info` (eight questions at a time). */
+  async #imageInfos(a: CephAdapter, pool: string, namespace: string): Promise<ImageInfo[]> {
     const names = (await a.listImages(pool, namespace || undefined))
       .filter((i) => i.id !== null)
       .map((i) => i.name);
@@ -867,10 +867,25 @@ export class CephMirroring {
       infos.push(
         ...(await Promise.all(names.slice(i, i + 8).map((n) => a.getImageInfo(pool, namespace, n)))),
       );
+    return infos;
+  }
+
+  /** What a pool-wide journaling change would do, image by image (one `rbd info` per image). */
+  async journalingPlan(
+    siteId: number,
+    pool: string,
+    namespace: string,
+    on: boolean,
+  ): Promise<JournalingPlan & { pool: string; namespace: string }> {
+    const infos = await this.#imageInfos(this.adapter(siteId), pool, namespace);
     return { pool, namespace, ...planPoolJournaling(infos, on) };
   }
 
-  /** Journaling on/off for every image of the pool (or namespace) that is not in snapshot mirroring mode. */
+  /**
+   * Journaling on/off for every image of the pool (or namespace) that is not in snapshot mirroring
+   * mode: the plan is made again when the task runs (images may have changed since the preview),
+   * and the adapter changes one image at a time.
+   */
   setPoolJournaling(user: SessionUser, siteId: number, pool: string, namespace: string, on: boolean) {
     const scope = scopeOf(pool, namespace);
     return this.#act(user, siteId, {
@@ -879,16 +894,17 @@ export class CephMirroring {
       scope: { pool, namespace },
       params: { pool, namespace, on },
       run: async (a, ctx): Promise<JournalingChange> => {
-        const r = on
-          ? await a.enablePoolJournaling(pool, namespace || undefined)
-          : await a.disablePoolJournaling(pool, namespace || undefined);
+        const plan = planPoolJournaling(await this.#imageInfos(a, pool, namespace), on);
+        for (const image of plan.change)
+          if (on) await a.enableJournaling(pool, namespace, image);
+          else await a.disableJournaling(pool, namespace, image);
         ctx.log(
-          r.changed.length
-            ? `journaling turned ${on ? 'on' : 'off'} for ${r.changed.join(', ')}`
+          plan.change.length
+            ? `journaling turned ${on ? 'on' : 'off'} for ${plan.change.join(', ')}`
             : `no image needed a change`,
         );
-        for (const s of r.skipped) ctx.log(`${s.image} left as it is: ${s.reason}`);
-        return r;
+        for (const s of plan.skipped) ctx.log(`${s.image} left as it is: ${s.reason}`);
+        return { changed: plan.change, skipped: plan.skipped };
       },
     });
   }
