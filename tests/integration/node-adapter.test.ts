@@ -7,6 +7,7 @@ import type { PullOptions, SourceSpec, TransferResult } from '@/server/adapters/
 import { latestCommonSnapshot } from '@/server/adapters/node/zfs';
 import type { SshRunner } from '@/server/adapters/ssh-runner';
 import { LAB_DIR, labScript, openLab, type Lab } from './lab';
+import { startVmOnWritableDisks } from '@/server/domain/replicas/start-vm';
 
 /*
  * SshNodeAdapter against the real node lab (3 nodes: zfs-fuse, libvirt, sshd). One VM with two
@@ -354,7 +355,9 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
     expect(onTarget).toMatchObject({ name: VM, uuid: vm.uuid, state: 'stopped', vcpus: 1, memoryMiB: 128 });
     expect(onTarget!.disks.map((d) => d.dataset)).toEqual(DST);
     expect((await n2.listVms()).map((v) => v.name)).toContain(VM);
-    await expect(n2.startVm(VM, { paused: true })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(startVmOnWritableDisks(n2, VM, { paused: true })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
     expect(await n2.getVmState(VM)).toBe('stopped');
     await n2.undefineVm(VM);
     expect(await n2.getVm(VM)).toBeNull();

@@ -497,7 +497,7 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const node1 = env.app.replicas.node(env.node('demo-node1'));
     for (let i = 0; i < 2; i++) {
       // Someone (autostart, a hand) starts the old master's copy again.
-      await node1.startVm('web01', { allowReadonlyDisks: true });
+      await node1.startVm('web01');
       await env.app.scheduler.tick();
       expect(live(await vmStates(env))).toEqual(['demo-node2']);
     }
@@ -512,7 +512,7 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const ri = await env.caller.replicas.reinit({ id, confirm: 'web01' });
     await finished(env.app, ri.taskId);
     // After the reinit node1 holds the replica, and the VM is still defined there: someone starts it.
-    await env.app.replicas.node(env.node('demo-node1')).startVm('web01', { allowReadonlyDisks: true });
+    await env.app.replicas.node(env.node('demo-node1')).startVm('web01');
     await env.app.scheduler.tick();
     expect(env.app.replicas.row(id).conflict).toMatchObject({
       kind: 'dual-running',

@@ -4,6 +4,7 @@ import { DemoWorld } from '@/server/adapters/demo/world';
 import { latestCommonSnapshot } from '@/server/adapters/node/zfs';
 import type { NodeAdapter, PullOptions } from '@/server/adapters/node/types';
 import { ManualClock } from '@/server/core/clock';
+import { startVmOnWritableDisks } from '@/server/domain/replicas/start-vm';
 
 const MiB = 1024 ** 2;
 
@@ -191,9 +192,9 @@ describe('DemoNodeAdapter', () => {
     const vm = await n2.getVm('web01');
     expect(vm).toMatchObject({ state: 'stopped', vcpus: 4, memoryMiB: 8192 });
     expect(vm!.disks.map((d) => d.dataset)).toEqual(['data/web01-disk0', 'data/web01-disk1']);
-    await expect(n2.startVm('web01')).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(startVmOnWritableDisks(n2, 'web01')).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
     for (const d of disks) await n2.setReadonly(d.replace('zones/', 'data/'), false);
-    await n2.startVm('web01', { paused: true });
+    await startVmOnWritableDisks(n2, 'web01', { paused: true });
     expect(await n2.getVmState('web01')).toBe('paused');
     await n2.resumeVm('web01');
     expect(await n2.getVmState('web01')).toBe('running');

@@ -25,6 +25,7 @@ import {
   type CommandRunner,
   type CommandSpec,
 } from '@/server/adapters/runner';
+import { startVmOnWritableDisks } from '@/server/domain/replicas/start-vm';
 
 const fixture = (name: string) => fs.readFileSync(path.join(__dirname, '../fixtures/node', name), 'utf8');
 
@@ -441,9 +442,12 @@ describe('SshNodeAdapter over virsh and zfs', () => {
   it('refuses to start a VM whose disk is on a read-only replica', async () => {
     const { runner, calls } = fakeRunner(answer('on'));
     const node = new SshNodeAdapter(runner);
-    await expect(node.startVm('offvm')).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(startVmOnWritableDisks(node, 'offvm')).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
     expect(calls.map(sub)).not.toContain('start');
-    await node.startVm('offvm', { allowReadonlyDisks: true, paused: true });
+    // The adapter itself only executes: started as asked (an operator's own start, outside Tandem).
+    await node.startVm('offvm', { paused: true });
     expect(calls.at(-1)).toEqual(['virsh', '-c', 'qemu:///system', 'start', '--paused', 'offvm']);
   });
 

@@ -572,16 +572,6 @@ export class DemoNodeAdapter implements NodeAdapter {
     await this.world.delay();
     const vm = this.#vm(name);
     if (vm.state === 'running' || vm.state === 'paused') return;
-    if (!opts.allowReadonlyDisks) {
-      const ro = vm.disks.find(
-        (d) => d.dataset && this.#node().datasets.find((x) => x.name === d.dataset)?.readonly,
-      );
-      if (ro)
-        throw new AppError(
-          'PRECONDITION_FAILED',
-          `VM ${name}: disk ${ro.device} is on read-only dataset ${ro.dataset} (a replica); make it writable first`,
-        );
-    }
     const missing = vm.disks.find(
       (d) => d.dataset === null || !this.#node().datasets.some((x) => x.name === d.dataset),
     );

@@ -246,20 +246,6 @@ export class SshNodeAdapter implements NodeAdapter {
     const vm = await this.getVm(name);
     if (!vm) throw new AppError('NOT_FOUND', `VM ${name} is not defined on ${this.runner.target}`);
     if (vm.state === 'running' || vm.state === 'paused') return;
-    if (!opts.allowReadonlyDisks) {
-      // libvirt would open a disk image on a read-only replica read-write and fail later.
-      for (const d of vm.disks) {
-        if (d.dataset && (await this.zfs.getReadonly(d.dataset))) {
-          throw new AppError(
-            'PRECONDITION_FAILED',
-            `VM ${name}: disk ${d.device} is on read-only dataset ${d.dataset} (a replica); make it writable first`,
-            {
-              details: { dataset: d.dataset },
-            },
-          );
-        }
-      }
-    }
     await this.driver.start(name, { paused: !!opts.paused });
   }
 

@@ -210,8 +210,6 @@ export interface RewriteOptions {
 export interface StartOptions {
   /** Start with vCPUs paused (`virsh start --paused`; the lab's OS-less guests). */
   paused?: boolean;
-  /** Start even when a disk dataset is read-only (normally refused: it is a replica). */
-  allowReadonlyDisks?: boolean;
 }
 
 export interface StopOptions {

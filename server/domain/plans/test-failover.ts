@@ -7,6 +7,7 @@ import { planRunItems, planRuns, type PlanRunOptions } from '../../db/schema';
 import type { TaskContext } from '../../tasks/engine';
 import type { CephMirroring } from '../ceph/mirroring';
 import type { Clock } from '../../core/clock';
+import { startVmOnWritableDisks } from '../replicas/start-vm';
 import { AppError, errorMessage } from '../../core/errors';
 import type { Precheck } from '../replicas/failover';
 import { diskPath, parseSnapshotName } from '../replicas/rules';
@@ -384,7 +385,7 @@ export class PlanTests {
       }
       // Started as the master runs: a paused master's VM starts paused (the lab's OS-less guests).
       const paused = r.vmDefinition?.state === 'paused';
-      if (state !== 'running' && state !== 'paused') await node.startVm(vm, { paused });
+      if (state !== 'running' && state !== 'paused') await startVmOnWritableDisks(node, vm, { paused });
       ctx.log(
         `started ${vm} on ${this.sites.nameOf(r.targetSiteId)}${paused ? ' (paused, as the master is)' : ''}, ${options.network.kind === 'none' ? 'without network interfaces' : `its interfaces on the isolated network ${options.network.network}`}`,
       );

@@ -13,6 +13,7 @@ import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
 import { withTimeout } from '../deadline';
+import { startVmOnWritableDisks } from './start-vm';
 import { AppError, errorMessage } from '../../core/errors';
 import {
   dataLossWindow,
@@ -579,7 +580,7 @@ export class ReplicaFailover {
     });
     await ctx.step('Start the VM', async () => {
       const paused = (p.masterState ?? this.replicas.row(p.replicaId).vmDefinition?.state) === 'paused';
-      await target.startVm(p.vmName, { paused });
+      await startVmOnWritableDisks(target, p.vmName, { paused });
       ctx.log(
         `started ${p.vmName} on ${this.#siteName(p.toSiteId)}${paused ? ' (paused, as the master was)' : ''}`,
       );
@@ -617,7 +618,9 @@ export class ReplicaFailover {
       )
     ) {
       await ctx.step('Roll back: start the master VM again', async () => {
-        await this.replicas.node(p.fromSiteId).startVm(p.vmName, { paused: p.masterState === 'paused' });
+        await startVmOnWritableDisks(this.replicas.node(p.fromSiteId), p.vmName, {
+          paused: p.masterState === 'paused',
+        });
         ctx.log(`started ${p.vmName} again on ${this.#siteName(p.fromSiteId)}`);
       });
     }
