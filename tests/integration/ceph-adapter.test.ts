@@ -5,6 +5,7 @@ import { isRetryableCephError } from '@/server/adapters/ceph/errors';
 import { promoteReadiness } from '@/server/domain/ceph/failover';
 import { nextRunOf } from '@/server/adapters/ceph/schedule';
 import { decodeBootstrapToken } from '@/server/adapters/ceph/token';
+import type { CephLabImages } from '@/server/adapters/ceph/lab-images';
 import type { CephAdapter, ImageMirrorStatus } from '@/server/adapters/ceph/types';
 import { AppError } from '@/server/core/errors';
 import { cephLabScript, openCephLab, pollUntil, type CephLab } from './ceph-lab';
@@ -66,7 +67,7 @@ const INTERFACE_METHODS = [
   'writeImage',
   'listMirrorDaemons',
   'refreshStatus',
-] as const satisfies readonly (keyof CephAdapter)[];
+] as const satisfies readonly (keyof (CephAdapter & CephLabImages))[];
 
 const called = new Set<string>();
 

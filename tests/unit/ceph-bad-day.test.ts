@@ -15,6 +15,7 @@ import {
 import { createCaller } from '@/server/trpc/root';
 import { ctxFor, operator } from './helpers';
 import { cephPool } from './ceph-pool';
+import { labImages } from '@/server/adapters/ceph/lab-images';
 
 /*
  * Ceph failover, failback and resync on the bad day (demo clusters): durable tasks that resume
@@ -195,7 +196,7 @@ describe('Ceph resync keeps a protective copy', () => {
   it('copies the stale image before the resync, names it in the plan, history and task; the copy holds the discarded writes and is deleted only on request', async () => {
     const env = boot();
     const img = await anImage(env);
-    const sa = env.app.ceph.adapter(env.a);
+    const sa = labImages(env.app.ceph.adapter(env.a));
     // Split-brain: site-b force-promoted while site-a stays primary and takes a write of its own.
     await env.caller.ceph
       .image({ siteId: env.b, pool: 'rbd', image: img, op: 'promote', force: true, confirmSplitBrain: true })
@@ -267,7 +268,7 @@ describe('Ceph resync keeps a protective copy', () => {
   it('a resync interrupted after its copy is resumed without copying again; a partial copy left by a crash is made again', async () => {
     const env = boot({ faults: 'ceph.resync:Keep a protective copy:error-after' });
     const img = await anImage(env);
-    const sa = env.app.ceph.adapter(env.a);
+    const sa = labImages(env.app.ceph.adapter(env.a));
     await env.caller.ceph
       .failover({ fromSiteId: env.a, toSiteId: env.b, pool: 'rbd', image: img, confirm: img })
       .then((r) => ended(env.app, r.taskId, 'finished'));

@@ -1,3 +1,4 @@
+import type { CephLabImages } from './lab-images';
 import { z } from 'zod';
 import { AppError } from '../../core/errors';
 import { shellPipeline } from '../quote';
@@ -224,7 +225,7 @@ const versionSchema = z.looseObject({ version: z.string() });
  * validated before it reaches an argument vector; CLI failures become AppErrors with the
  * CLI's message (see errors.ts). `cliCalls` counts every command started.
  */
-export class CephCliAdapter implements CephAdapter {
+export class CephCliAdapter implements CephAdapter, CephLabImages {
   readonly kind = 'ceph' as const;
   #calls = 0;
   /** Parallel CLI processes per adapter call (each rbd process is a full cluster client). */

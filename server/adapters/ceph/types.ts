@@ -400,13 +400,6 @@ export interface CephAdapter {
   createMirrorSnapshot(pool: string, namespace: string, image: string): Promise<{ snapshotId: string }>;
   /** All snapshot namespaces (user, mirror, trash…). */
   listImageSnapshots(pool: string, namespace: string, image: string): Promise<ImageSnapshot[]>;
-  createImage(
-    pool: string,
-    namespace: string,
-    name: string,
-    sizeBytes: number,
-    features?: string[],
-  ): Promise<void>;
   removeImage(pool: string, namespace: string, name: string): Promise<void>;
   /**
    * A full, independent copy of `image` (content and user snapshots, `rbd deep cp`) as `dest` in
@@ -446,10 +439,6 @@ export interface CephAdapter {
    * has; CONFLICT while something (a test VM) still has it open. Missing is not an error.
    */
   removeTestCopy(pool: string, namespace: string, dest: string): Promise<void>;
-  /** md5 of the image's content (reads the whole image). */
-  imageChecksum(pool: string, namespace: string, image: string): Promise<string>;
-  /** Writes `data` at `offset` (bytes) into an existing image. */
-  writeImage(pool: string, namespace: string, image: string, offset: number, data: Uint8Array): Promise<void>;
 
   // daemons and whole-cluster refresh
   listMirrorDaemons(): Promise<MirrorDaemon[]>;

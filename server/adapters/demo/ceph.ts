@@ -1,3 +1,4 @@
+import type { CephLabImages } from '../ceph/lab-images';
 import crypto from 'node:crypto';
 import { AppError } from '../../core/errors';
 import { checkMirrorSnapshot, imageSpec, mirrorSnapshotGone, poolSpec, testCopyFeatures } from '../ceph/cli';
@@ -343,7 +344,7 @@ function monHostOf(c: SimCluster): string {
 }
 
 /** The demo's Ceph adapter: the same interface as CephCliAdapter over the shared simulation. */
-export class DemoCephAdapter implements CephAdapter {
+export class DemoCephAdapter implements CephAdapter, CephLabImages {
   readonly kind = 'ceph' as const;
   #calls = 0;
 

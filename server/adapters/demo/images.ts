@@ -1,3 +1,4 @@
+import { labImages } from '../ceph/lab-images';
 import type { CephAdapter } from '../ceph/types';
 
 /**
@@ -7,7 +8,7 @@ import type { CephAdapter } from '../ceph/types';
 export async function addMirroredImages(a: CephAdapter, n: number): Promise<void> {
   const have = (await a.listImages('rbd')).length;
   for (let i = have; i < n; i++) {
-    await a.createImage('rbd', '', `bench-${i}`, 1 << 30, ['layering', 'exclusive-lock']);
+    await labImages(a).createImage('rbd', '', `bench-${i}`, 1 << 30, ['layering', 'exclusive-lock']);
     await a.enableImageMirroring('rbd', '', `bench-${i}`, 'snapshot');
   }
 }
