@@ -28,7 +28,6 @@ interface Env {
   clock: ManualClock;
   world: DemoWorld;
   dir: string;
-  timer: NodeJS.Timeout;
   caller: ReturnType<typeof createCaller>;
   a: number;
   b: number;
@@ -36,7 +35,6 @@ interface Env {
 const envs: Env[] = [];
 afterEach(async () => {
   for (const e of envs.splice(0)) {
-    clearInterval(e.timer);
     await e.app.tasks.shutdown();
   }
 });
@@ -55,14 +53,11 @@ function boot(opts: { faults?: string; from?: Env } = {}): Env {
   });
   if (!opts.from) app.demo.create();
   else app.tasks.recoverAtBoot();
-  // 40× real time: promote waits (real 1 s sleeps) for copies timed on the simulated clock.
-  const timer = opts.from?.timer ?? setInterval(() => clock.advance(200), 5);
   const env: Env = {
     app,
     clock,
     world,
     dir,
-    timer,
     caller: createCaller(ctxFor(app, operator)),
     a: app.sites.byName('demo-site-a')!.id,
     b: app.sites.byName('demo-site-b')!.id,
@@ -90,7 +85,7 @@ const primaryOn = async (env: Env, siteId: number, img: string) =>
 async function anImage(env: Env): Promise<string> {
   const imgs = (await cephPool(env.caller, env.a))!.images.filter((i) => i.mirroring?.primary);
   const img = imgs.sort((x, y) => (x.sizeBytes ?? 0) - (y.sizeBytes ?? 0))[0]!.name;
-  await new Promise((r) => setTimeout(r, 500));
+  await env.clock.sleep(20_000); // its first mirror snapshot is copied
   return img;
 }
 
@@ -124,7 +119,7 @@ describe('Ceph failover as a durable task', () => {
     expect(await fixed.caller.ceph.unfinished()).toEqual([]);
 
     // Again: fails after the demote, then resumed: the demote is not repeated, the promote runs.
-    await new Promise((r) => setTimeout(r, 1500));
+    await env.clock.sleep(60_000);
     const t2 = await ended(env.app, (await env.caller.ceph.failover(input)).taskId, 'failed');
     const resumed = await fixed.caller.tasks.resume({ id: t2.id, confirm: img });
     expect(resumed.taskId).toBe(t2.id);
@@ -139,7 +134,7 @@ describe('Ceph failover as a durable task', () => {
     expect(await fixed.caller.ceph.unfinished()).toEqual([]);
 
     // A failover that stopped, then done by another task: the old one is no longer offered.
-    await new Promise((r) => setTimeout(r, 1500));
+    await env.clock.sleep(60_000);
     const back = { fromSiteId: env.b, toSiteId: env.a, pool: 'rbd', image: img, confirm: img };
     const t3 = await ended(env.app, (await env.caller.ceph.failover(back)).taskId, 'failed');
     const t4 = await ended(fixed.app, (await fixed.caller.ceph.failover(back)).taskId, 'finished');

@@ -2,15 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createCaller } from '@/server/trpc/root';
 import { admin, ctxFor, operator, testApp } from './helpers';
 
-/** The replica lifecycle on the demo nodes, with the injected clock driving the simulated transfers. */
+/** The replica lifecycle on the demo nodes; the simulated transfers wait on the injected clock. */
 function setup() {
   const t = testApp();
   t.app.demo.create();
-  const timer = setInterval(() => t.clock.advance(2_000), 2);
   const node = (name: string) => t.app.sites.byName(name)!.id;
   return {
     ...t,
-    timer,
     node,
     caller: createCaller(ctxFor(t.app, operator)),
     adminCaller: createCaller(ctxFor(t.app, admin)),
@@ -19,7 +17,6 @@ function setup() {
 let env: ReturnType<typeof setup> | null = null;
 afterEach(async () => {
   if (env) {
-    clearInterval(env.timer);
     await env.app.tasks.shutdown();
   }
   env = null;
@@ -80,7 +77,7 @@ describe('replica lifecycle (demo nodes)', () => {
     expect(r.datasets.map((d) => d.target)).toEqual(['zones/web01-disk0', 'data/web01-disk1']);
     expect(r.lastSnapshot).toMatch(/^tandem-dr-\d{8}T\d{6}\.\d{3}Z$/);
     const target = app.replicas.node(n2);
-    expect(await target.getReadonly('data/web01-disk1')).toBe(true);
+    expect(await target.zfs.getReadonly('data/web01-disk1')).toBe(true);
     expect(app.replicas.syncRuns(created.id)[0]).toMatchObject({ outcome: 'success' });
 
     // A second sync is incremental; recovery points are pruned to keepSnapshots (3).
@@ -88,7 +85,7 @@ describe('replica lifecycle (demo nodes)', () => {
       const t = await caller.replicas.syncNow({ id: created.id });
       expect((await app.tasks.wait(t.taskId)).state).toBe('finished');
     }
-    const snaps = (await target.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.filter((s) =>
+    const snaps = (await target.zfs.listSnapshots('zones/web01-disk0'))['zones/web01-disk0']!.filter((s) =>
       s.name.startsWith('tandem-dr-'),
     );
     expect(snaps).toHaveLength(3);
@@ -134,7 +131,7 @@ describe('replica lifecycle (demo nodes)', () => {
     expect(riTask.error).toBeNull();
     r = app.replicas.get(created.id);
     expect(r).toMatchObject({ state: 'idle', enabled: true, sourceSiteId: n2, targetSiteId: n1 });
-    expect(await app.replicas.node(n1).getReadonly('zones/web01-disk0')).toBe(true);
+    expect(await app.replicas.node(n1).zfs.getReadonly('zones/web01-disk0')).toBe(true);
 
     // Forced failover back: the data-loss window is the age of the last sync.
     env.clock.advance(120_000);

@@ -6,7 +6,6 @@ import type { TaskRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
-import { sleep } from '../deadline';
 import { AppError, errorMessage } from '../../core/errors';
 import type { Precheck } from '../replicas/failover';
 import type { SiteService } from '../sites';
@@ -713,7 +712,7 @@ export class CephFailover {
         }
       } else why = readiness.reason;
       if (attempt === 1 || attempt % 10 === 0) ctx.log(`waiting to promote ${image}: ${why}`);
-      await sleep(1000, ctx.signal);
+      await this.clock.sleep(1000, ctx.signal);
     }
   }
 
@@ -744,7 +743,7 @@ export class CephFailover {
         if (attempt === 1 || attempt % 10 === 0)
           ctx.log(`waiting to force-promote ${image}: ${errorMessage(e)}`);
       }
-      await sleep(1000, ctx.signal);
+      await this.clock.sleep(1000, ctx.signal);
     }
   }
 
@@ -926,7 +925,7 @@ export class CephFailover {
               'TIMEOUT',
               `${n} is not replaying after 15 min (last state ${s?.rawState ?? 'unknown'})`,
             );
-          await sleep(2000, ctx.signal);
+          await this.clock.sleep(2000, ctx.signal);
         }
         ctx.progress(++done);
       }

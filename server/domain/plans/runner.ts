@@ -17,7 +17,6 @@ import { confirmWord } from '../ceph/failover';
 import { cephLock } from '../ceph/locks';
 import type { CephMirroring } from '../ceph/mirroring';
 import type { Clock } from '../../core/clock';
-import { sleep } from '../deadline';
 import type { NodeAdapter } from '../../adapters/node/types';
 import { AppError, errorMessage } from '../../core/errors';
 import type { Precheck, ReplicaFailover } from '../replicas/failover';
@@ -1173,7 +1172,7 @@ export class PlanRunner {
     let pausedNoted = false;
     if (item.waitAfterStartSec > 0) {
       ctx.log(`${item.label}: waiting ${item.waitAfterStartSec} s after its start`);
-      await sleep(item.waitAfterStartSec * 1000, ctx.signal);
+      await this.clock.sleep(item.waitAfterStartSec * 1000, ctx.signal);
     }
     const tcp = vm.tcp ? item.readiness?.tcp : null;
     if (item.readiness?.tcp && !vm.tcp)
@@ -1204,7 +1203,7 @@ export class PlanRunner {
       if (!why) return new Date(this.clock.now());
       if (this.clock.now() >= deadline)
         throw new AppError('TIMEOUT', `${item.label} is not ready after ${timeoutMs / 1000} s: ${why}`);
-      await sleep(1000, ctx.signal);
+      await this.clock.sleep(1000, ctx.signal);
     }
   }
 
