@@ -235,6 +235,12 @@ export class HistoryLog {
     return { rows, total };
   }
 
+  /** Page `page` (from 1) of the rows that match, newest first. */
+  page(f: HistoryFilter, page: number, pageSize: number) {
+    const { rows, total } = this.list(f, { limit: pageSize, offset: (page - 1) * pageSize });
+    return { rows, total, page, pageSize };
+  }
+
   actions(): string[] {
     return this.db
       .selectDistinct({ a: history.action })

@@ -4,7 +4,7 @@ import type { Db } from '../db/client';
 import { taskLogs, tasks, taskSteps, type TaskRow, type TaskStepRow } from '../db/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
-import { TaskFeed } from './feed';
+import { TaskFeed, type TaskStreamRow } from './feed';
 
 /** How many log lines a task page shows at first, and how many each "earlier lines" page adds. */
 export const TASK_LOG_PAGE = 500;
@@ -187,6 +187,23 @@ export class TaskEngine {
   }
   /** The changes batched for live streams (`tasks.watch`). */
   readonly feed = new TaskFeed(this.events);
+
+  /**
+   * Batches of changed task rows (without their params) until `signal` aborts. Watching one task
+   * starts with its row as it is once the feed listens, so that a change made while the stream was
+   * opening is not missed; its batches hold only that task's rows (and may then be empty).
+   */
+  async *watch(signal: AbortSignal, id?: number): AsyncGenerator<readonly TaskStreamRow[]> {
+    const batches = this.feed.watch(signal); // listening from here
+    if (id) {
+      const now = this.get(id);
+      if (now) {
+        const { params: _params, ...row } = now;
+        yield [row];
+      }
+    }
+    for await (const batch of batches) yield id ? batch.filter((t) => t.id === id) : batch;
+  }
   readonly #live = new Map<number, Live>();
   /** The rows of live tasks as stored, kept in step with every write: events need no read. */
   readonly #rows = new Map<number, TaskRow>();

@@ -11,12 +11,6 @@ export const historyRouter = router({
         pageSize: z.number().int().min(5).max(200).default(50),
       }),
     )
-    .query(({ ctx, input }) => {
-      const { rows, total } = ctx.app.history.list(input.filter, {
-        limit: input.pageSize,
-        offset: (input.page - 1) * input.pageSize,
-      });
-      return { rows, total, page: input.page, pageSize: input.pageSize };
-    }),
+    .query(({ ctx, input }) => ctx.app.history.page(input.filter, input.page, input.pageSize)),
   actions: viewerProcedure.query(({ ctx }) => ctx.app.history.actions()),
 });

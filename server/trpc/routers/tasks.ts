@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { TASK_LOG_PAGE } from '../../tasks/engine';
-import type { TaskStreamRow } from '../../tasks/feed';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';
 
@@ -39,19 +38,7 @@ export const tasksRouter = router({
     input,
     signal,
   }) {
-    const changes = (s: AbortSignal) => {
-      const batches = ctx.app.tasks.feed.watch(s); // listening from here
-      return (async function* (): AsyncGenerator<readonly TaskStreamRow[]> {
-        if (input?.id) {
-          const now = ctx.app.tasks.get(input.id);
-          if (now) {
-            const { params: _params, ...row } = now;
-            yield [row];
-          }
-        }
-        for await (const batch of batches) yield input?.id ? batch.filter((t) => t.id === input.id) : batch;
-      })();
-    };
+    const changes = (s: AbortSignal) => ctx.app.tasks.watch(s, input?.id);
     for await (const batch of whileSignedIn(ctx, signal, changes)) if (batch.length) yield batch;
   }),
   cancel: operatorProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
