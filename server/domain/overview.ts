@@ -179,7 +179,7 @@ async function siteHealth(
 ): Promise<SiteHealth> {
   const a = sites.adapter(site.id);
   if (a.kind === 'node') {
-    const [vms, pools, cap] = await Promise.all([a.listVms(), a.listZpools(), a.capacity()]);
+    const [vms, pools, cap] = await Promise.all([a.listVms(), a.zfs.listZpools(), a.capacity()]);
     const lowPool = pools.find((p) => p.freeBytes / p.sizeBytes < 0.1);
     const degraded = pools.find((p) => p.health !== 'ONLINE');
     return {

@@ -26,7 +26,7 @@ export function startSiteCheck(engine: TaskEngine, sites: SiteService, siteId: n
       const probe: unknown = await ctx.step('Connect', (): Promise<unknown> => a.probe(ctx.signal));
       tick();
       if (a.kind === 'node') {
-        const pools = await ctx.step('List ZFS pools', () => a.listZpools());
+        const pools = await ctx.step('List ZFS pools', () => a.zfs.listZpools());
         ctx.log(`pools: ${pools.map((p) => `${p.name} ${p.health}`).join(', ')}`);
         tick();
         const vms = await ctx.step('List VMs', () => a.listVms());

@@ -393,7 +393,7 @@ export class SiteService {
       });
       if (ok) {
         await run('ZFS pools', async () => {
-          const pools = await adapter.listZpools();
+          const pools = await adapter.zfs.listZpools();
           const want = spec.kind === 'node' ? spec.config.zpools : [];
           const missing = want.filter((z) => !pools.some((p) => p.name === z));
           if (missing.length)

@@ -82,14 +82,14 @@ afterAll(async () => {
       await n2.undefineVm(VM);
     }
   });
-  for (const d of [KEPT, ...DST]) await attempt(`destroy ${d}`, () => n2.destroyDataset(d));
+  for (const d of [KEPT, ...DST]) await attempt(`destroy ${d}`, () => n2.zfs.destroyDataset(d));
   await attempt('undefine on node1', async () => {
     if ((await n1.getVmState(VM)) !== null) {
       await n1.stopVm(VM, { graceMs: 0 });
       await n1.undefineVm(VM);
     }
   });
-  for (const d of SRC) await attempt(`destroy ${d}`, () => n1.destroyDataset(d));
+  for (const d of SRC) await attempt(`destroy ${d}`, () => n1.zfs.destroyDataset(d));
   fs.rmSync(path.join(LAB_DIR, 'nodes', 'node1', 'vms', `${VM}.xml`), { force: true });
   await lab.close();
   if (problems.length) throw new Error(`cleanup left things behind:\n${problems.join('\n')}`);
@@ -105,7 +105,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       hypervisorAvailable: true,
       pvAvailable: true,
     });
-    const pools = await n1.listZpools();
+    const pools = await n1.zfs.listZpools();
     expect(pools.map((p) => p.name).sort()).toEqual(['data', 'zones']);
     for (const p of pools) {
       expect(p.health).toBe('ONLINE');
@@ -141,7 +141,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
     expect(await n1.getVmState(VM)).toBe('paused');
     expect(await n1.getVm('no-such-vm')).toBeNull();
 
-    const ds = await n1.listDatasets(SRC[0]!);
+    const ds = await n1.zfs.listDatasets(SRC[0]!);
     expect(ds).toHaveLength(1);
     expect(ds[0]).toMatchObject({
       name: SRC[0],
@@ -152,11 +152,11 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       origin: null,
     });
     expect(ds[0]!.referencedBytes).toBeGreaterThanOrEqual(64 * MiB);
-    expect(await n1.getProperties(SRC[0]!, ['tandem:vm', 'tandem:disk'])).toEqual({
+    expect(await n1.zfs.getProperties(SRC[0]!, ['tandem:vm', 'tandem:disk'])).toEqual({
       'tandem:vm': VM,
       'tandem:disk': '0',
     });
-    await expect(n1.listDatasets(`zones/${VM}-nothing`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(n1.zfs.listDatasets(`zones/${VM}-nothing`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('pauses and resumes the VM', async () => {
@@ -167,7 +167,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
   });
 
   it('snapshots both disks and pulls them in full to node2 with progress', async () => {
-    const snaps = await n1.createSnapshots(SRC, 'tandem-1');
+    const snaps = await n1.zfs.createSnapshots(SRC, 'tandem-1');
     expect(snaps.map((s) => `${s.dataset}@${s.name}`)).toEqual(SRC.map((d) => `${d}@tandem-1`));
     expect(snaps.every((s) => /^\d+$/.test(s.guid) && s.guid !== '0')).toBe(true);
     for (let i = 0; i < 2; i++) {
@@ -186,11 +186,11 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       expect(r.progress.at(-1)).toBe(r.bytes);
       expect(r.progress).toEqual([...r.progress].sort((a, b) => a - b));
     }
-    const target = await n2.listSnapshots(DST[0]!);
+    const target = await n2.zfs.listSnapshots(DST[0]!);
     expect(target[DST[0]!]!.map((s) => s.name)).toEqual(['tandem-1']);
     expect(target[DST[0]!]![0]!.guid).toBe(snaps[0]!.guid);
     // user properties travel with -R and show on the replica
-    expect((await n2.getProperties(DST[0]!, ['tandem:vm']))['tandem:vm']).toBe(VM);
+    expect((await n2.zfs.getProperties(DST[0]!, ['tandem:vm']))['tandem:vm']).toBe(VM);
   });
 
   it('writes on node1, estimates the change, and pulls it incrementally at 2 MiB/s', async () => {
@@ -206,14 +206,14 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
         'status=none',
       ],
     });
-    const est = await n1.estimateWritten(SRC[0]!, 'tandem-1');
+    const est = await n1.zfs.estimateWritten(SRC[0]!, 'tandem-1');
     console.log(
       `[node-adapter] written since tandem-1 (estimate, exact=${est.exact}): ${mb(est.bytes)} MiB (max ${mb(est.maxBytes)} MiB) for a 16 MiB rewrite`,
     );
     expect(est.bytes).toBeGreaterThanOrEqual(15 * MiB);
     expect(est.bytes).toBeLessThanOrEqual(17 * MiB);
 
-    await n1.createSnapshots(SRC, 'tandem-2');
+    await n1.zfs.createSnapshots(SRC, 'tandem-2');
     const r = await pull(
       {
         sourceDataset: SRC[0]!,
@@ -251,17 +251,17 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       );
     }
     const common = latestCommonSnapshot(
-      (await n1.listSnapshots(SRC[0]!))[SRC[0]!]!,
-      (await n2.listSnapshots(DST[0]!))[DST[0]!]!,
+      (await n1.zfs.listSnapshots(SRC[0]!))[SRC[0]!]!,
+      (await n2.zfs.listSnapshots(DST[0]!))[DST[0]!]!,
     );
     expect(common?.source.name).toBe('tandem-2');
     expect(common?.target.guid).toBe(common?.source.guid);
   });
 
   it('makes the replica read-only (mirror property, and writes really fail)', async () => {
-    for (const d of DST) await n2.setReadonly(d, true);
-    expect(await n2.getReadonly(DST[0]!)).toBe(true);
-    expect((await n2.listDatasets(DST[1]!))[0]!.readonly).toBe(true);
+    for (const d of DST) await n2.zfs.setReadonly(d, true);
+    expect(await n2.zfs.getReadonly(DST[0]!)).toBe(true);
+    expect((await n2.zfs.listDatasets(DST[1]!))[0]!.readonly).toBe(true);
     const probe = await r2.run({ argv: ['touch', `/data/${VM}-disk0/write-probe`], allowFailure: true });
     expect(probe.exitCode).not.toBe(0);
     expect(probe.stderr).toMatch(/Read-only file system/);
@@ -279,7 +279,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
         'status=none',
       ],
     });
-    await n1.createSnapshots([SRC[1]!], 'tandem-3', { recursive: false });
+    await n1.zfs.createSnapshots([SRC[1]!], 'tandem-3', { recursive: false });
     const ac = new AbortController();
     let seen = 0;
     const started = Date.now();
@@ -322,8 +322,8 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       });
       expect(refs.stdout.trim(), `holds on ${SRC[1]}@${snap}`).toBe('0');
     }
-    const target = (await n2.listSnapshots(DST[1]!))[DST[1]!]!;
-    const common = latestCommonSnapshot((await n1.listSnapshots(SRC[1]!))[SRC[1]!]!, target);
+    const target = (await n2.zfs.listSnapshots(DST[1]!))[DST[1]!]!;
+    const common = latestCommonSnapshot((await n1.zfs.listSnapshots(SRC[1]!))[SRC[1]!]!, target);
     expect(common?.source.name).toBe('tandem-2');
     await pull(
       {
@@ -336,7 +336,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       'repair pull disk1',
     );
     expect(await md5(r2, `/data/${VM}-disk1/disk.img`)).toBe(await md5(r1, `/zones/${VM}-disk1/disk.img`));
-    expect(await n2.getReadonly(DST[1]!)).toBe(true);
+    expect(await n2.zfs.getReadonly(DST[1]!)).toBe(true);
   });
 
   it('defines the VM on node2 from rewritten XML, refuses to start it on read-only disks, and undefines it', async () => {
@@ -379,7 +379,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
 
   it('keeps diverged replica data (rename, clone, promote) and still continues incrementally', async () => {
     // the replica diverges: someone wrote to it
-    await n2.setReadonly(DST[0]!, false);
+    await n2.zfs.setReadonly(DST[0]!, false);
     await r2.run({
       argv: [
         'dd',
@@ -392,24 +392,24 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       ],
     });
     const diverged = await md5(r2, `/data/${VM}-disk0/disk.img`);
-    const before = (await n2.listSnapshots(DST[0]!))[DST[0]!]!;
+    const before = (await n2.zfs.listSnapshots(DST[0]!))[DST[0]!]!;
     // keep it aside, and put the dataset back at the common snapshot with the same guids
-    await n2.renameDataset(DST[0]!, KEPT);
-    await n2.cloneSnapshot(KEPT, 'tandem-2', DST[0]!);
-    await n2.promoteDataset(DST[0]!);
-    await n2.setReadonly(DST[0]!, true);
-    expect((await n2.listSnapshots(DST[0]!))[DST[0]!]!.map((s) => [s.name, s.guid])).toEqual(
+    await n2.zfs.renameDataset(DST[0]!, KEPT);
+    await n2.zfs.cloneSnapshot(KEPT, 'tandem-2', DST[0]!);
+    await n2.zfs.promoteDataset(DST[0]!);
+    await n2.zfs.setReadonly(DST[0]!, true);
+    expect((await n2.zfs.listSnapshots(DST[0]!))[DST[0]!]!.map((s) => [s.name, s.guid])).toEqual(
       before.map((s) => [s.name, s.guid]),
     );
-    expect((await n2.listDatasets(KEPT))[0]!.origin).toBe(`${DST[0]}@tandem-2`);
-    expect((await n2.listDatasets(DST[0]!))[0]).toMatchObject({
+    expect((await n2.zfs.listDatasets(KEPT))[0]!.origin).toBe(`${DST[0]}@tandem-2`);
+    expect((await n2.zfs.listDatasets(DST[0]!))[0]).toMatchObject({
       origin: null,
       mounted: true,
       readonly: true,
     });
     expect(await md5(r2, `/data/${VM}-kept/disk.img`)).toBe(diverged);
-    await n2.setProperties(KEPT, { 'tandem:role': 'diverged', 'tandem:from': `node1 ${VM} 'tandem-2'` });
-    expect(await n2.getProperties(KEPT, ['tandem:role', 'tandem:from', 'origin'])).toEqual({
+    await n2.zfs.setProperties(KEPT, { 'tandem:role': 'diverged', 'tandem:from': `node1 ${VM} 'tandem-2'` });
+    expect(await n2.zfs.getProperties(KEPT, ['tandem:role', 'tandem:from', 'origin'])).toEqual({
       'tandem:role': 'diverged',
       'tandem:from': `node1 ${VM} 'tandem-2'`,
       origin: `${DST[0]}@tandem-2`,
@@ -426,7 +426,7 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
         'status=none',
       ],
     });
-    await n1.createSnapshots([SRC[0]!], 'tandem-4', { recursive: false });
+    await n1.zfs.createSnapshots([SRC[0]!], 'tandem-4', { recursive: false });
     await pull(
       {
         sourceDataset: SRC[0]!,
@@ -438,22 +438,31 @@ describe.sequential('SshNodeAdapter on the node lab', () => {
       'incremental pull after keeping diverged data',
     );
     expect(await md5(r2, `/data/${VM}-disk0/disk.img`)).toBe(await md5(r1, `/zones/${VM}-disk0/disk.img`));
-    await n2.destroyDataset(KEPT);
-    expect((await n2.listDatasets('data')).map((d) => d.name)).not.toContain(KEPT);
+    await n2.zfs.destroyDataset(KEPT);
+    expect((await n2.zfs.listDatasets('data')).map((d) => d.name)).not.toContain(KEPT);
   });
 
   it('rolls back and prunes snapshots', async () => {
-    await n2.rollback(DST[1]!, 'tandem-2');
-    expect((await n2.listSnapshots(DST[1]!))[DST[1]!]!.map((s) => s.name)).toEqual(['tandem-1', 'tandem-2']);
-    await n2.destroySnapshots(DST[0]!, ['tandem-1', 'never-existed']);
-    expect((await n2.listSnapshots(DST[0]!))[DST[0]!]!.map((s) => s.name)).toEqual(['tandem-2', 'tandem-4']);
-    for (const d of SRC) await n1.destroySnapshots(d, ['tandem-1']);
-    expect((await n1.listSnapshots(SRC[0]!))[SRC[0]!]!.map((s) => s.name)).toEqual(['tandem-2', 'tandem-4']);
+    await n2.zfs.rollback(DST[1]!, 'tandem-2');
+    expect((await n2.zfs.listSnapshots(DST[1]!))[DST[1]!]!.map((s) => s.name)).toEqual([
+      'tandem-1',
+      'tandem-2',
+    ]);
+    await n2.zfs.destroySnapshots(DST[0]!, ['tandem-1', 'never-existed']);
+    expect((await n2.zfs.listSnapshots(DST[0]!))[DST[0]!]!.map((s) => s.name)).toEqual([
+      'tandem-2',
+      'tandem-4',
+    ]);
+    for (const d of SRC) await n1.zfs.destroySnapshots(d, ['tandem-1']);
+    expect((await n1.zfs.listSnapshots(SRC[0]!))[SRC[0]!]!.map((s) => s.name)).toEqual([
+      'tandem-2',
+      'tandem-4',
+    ]);
   });
 
   it('destroys everything it created on node2', async () => {
-    for (const d of DST) await n2.destroyDataset(d);
-    const left = (await n2.listDatasets('data')).map((d) => d.name).filter((n) => n.includes(VM));
+    for (const d of DST) await n2.zfs.destroyDataset(d);
+    const left = (await n2.zfs.listDatasets('data')).map((d) => d.name).filter((n) => n.includes(VM));
     expect(left).toEqual([]);
     expect((await n2.listVms()).map((v) => v.name)).not.toContain(VM);
   });

@@ -84,11 +84,11 @@ describe.sequential('a test VM from clones on the node lab', () => {
   it('snapshots and clones the disks, defines the test VM (new name, new uuid, no network) and starts it beside the original', async () => {
     const before = await Promise.all(DISKS.map((d) => md5(`/${d}/disk.img`)));
     const t0 = Date.now();
-    await n1.createSnapshots(DISKS, SNAP);
-    for (const [i, d] of DISKS.entries()) await n1.cloneSnapshot(d, SNAP, CLONES[i]!);
+    await n1.zfs.createSnapshots(DISKS, SNAP);
+    for (const [i, d] of DISKS.entries()) await n1.zfs.cloneSnapshot(d, SNAP, CLONES[i]!);
     timings['snapshot + clone 2 disks'] = secs(t0);
     for (const [i, c] of CLONES.entries()) {
-      const info = (await n1.listDatasets(c))[0]!;
+      const info = (await n1.zfs.listDatasets(c))[0]!;
       expect(info.origin).toBe(`${DISKS[i]}@${SNAP}`);
       expect(info.readonly).toBe(false);
     }
@@ -172,8 +172,8 @@ describe.sequential('a test VM from clones on the node lab', () => {
     const t0 = Date.now();
     await n1.stopVm(TEST, { graceMs: 0 });
     await n1.undefineVm(TEST);
-    for (const c of CLONES) await n1.destroyDataset(c);
-    for (const d of DISKS) await n1.destroySnapshots(d, [SNAP]);
+    for (const c of CLONES) await n1.zfs.destroyDataset(c);
+    for (const d of DISKS) await n1.zfs.destroySnapshots(d, [SNAP]);
     timings['remove the test VM and clones'] = secs(t0);
 
     const all = (await virsh('list', '--all', '--name'))

@@ -235,7 +235,7 @@ describe('VM replica lifecycle on the real node lab', () => {
     expect(await md5(r1, `/zones/${VM}-disk0/disk.img`)).toBe(await md5(r2, `/zones/${VM}-disk0/disk.img`));
     expect(await md5(r1, `/zones/${VM}-disk1/disk.img`)).toBe(await md5(r2, `/data/${VM}-disk1/disk.img`));
     expect((await caller.replicas.get({ id: replicaId })).state).toBe('idle');
-    await app.replicas.node(n.node1!).destroyDataset(keptDs, { recursive: true });
+    await app.replicas.node(n.node1!).zfs.destroyDataset(keptDs, { recursive: true });
   });
 
   it('fails over by force after the master node crashes; the old master stays stopped when it returns', async () => {

@@ -270,7 +270,7 @@ describe('VM failover on the bad day (demo nodes)', () => {
       await finished(first.app, fo.taskId);
       // The old master wrote after the last common snapshot (its VM was started by hand, then stopped).
       const node1 = first.app.replicas.node(first.node('demo-node1'));
-      await node1.setReadonly('zones/web01-disk0', false);
+      await node1.zfs.setReadonly('zones/web01-disk0', false);
       await node1.startVm('web01');
       first.clock.advance(60_000);
       await node1.stopVm('web01');
@@ -293,7 +293,7 @@ describe('VM failover on the bad day (demo nodes)', () => {
         sourceSiteId: env.node('demo-node2'),
       });
       expect(live(await vmStates(env))).toEqual(['demo-node2']);
-      const kept = (await node1.listDatasets('zones')).filter((d) =>
+      const kept = (await node1.zfs.listDatasets('zones')).filter((d) =>
         d.name.startsWith('zones/web01-disk0-diverged-'),
       );
       expect(kept).toHaveLength(1);
@@ -325,7 +325,9 @@ describe('VM failover on the bad day (demo nodes)', () => {
       operation: null,
       sourceSiteId: env.node('demo-node1'),
     });
-    expect(await env.app.replicas.node(env.node('demo-node2')).getReadonly('zones/web01-disk0')).toBe(true);
+    expect(await env.app.replicas.node(env.node('demo-node2')).zfs.getReadonly('zones/web01-disk0')).toBe(
+      true,
+    );
     expect(env.app.tasks.recovery(taskId)!.resume.ok).toBe(false);
     // Replication goes on in the old direction.
     const s = await env.caller.replicas.syncNow({ id });
@@ -480,7 +482,7 @@ describe('VM failover on the bad day (demo nodes)', () => {
     const env = boot();
     const id = await withReplica(env);
     const node2 = env.app.replicas.node(env.node('demo-node2'));
-    await node2.setReadonly('zones/web01-disk0', false);
+    await node2.zfs.setReadonly('zones/web01-disk0', false);
     const s = await env.caller.replicas.syncNow({ id });
     expect((await env.app.tasks.wait(s.taskId)).error).toMatch(
       /zones\/web01-disk0 on demo-node2 is writable/,
@@ -585,7 +587,7 @@ describe('finding 10: divergence by data, not by estimates', () => {
     const div = await env.caller.replicas.divergence({ id });
     expect(div.every((d) => d.snapshotsAfter.length === 0 && d.writtenBytes === 0)).toBe(true);
     const node1 = env.app.replicas.node(env.node('demo-node1'));
-    await node1.setReadonly('zones/web01-disk0', false);
+    await node1.zfs.setReadonly('zones/web01-disk0', false);
     await node1.startVm('web01');
     env.clock.advance(60_000);
     await node1.stopVm('web01');
@@ -593,7 +595,7 @@ describe('finding 10: divergence by data, not by estimates', () => {
     expect(again.find((d) => d.dataset === 'zones/web01-disk0')!.writtenBytes).toBeGreaterThan(0);
     const ri = await env.caller.replicas.reinit({ id, confirm: 'web01' });
     await finished(env.app, ri.taskId);
-    const all = await node1.listDatasets('zones');
+    const all = await node1.zfs.listDatasets('zones');
     expect(all.filter((d) => d.origin)).toEqual([]);
     expect(all.some((d) => d.name.startsWith('zones/web01-disk0-diverged-'))).toBe(true);
     for (let i = 0; i < 5; i++) {
@@ -648,19 +650,19 @@ describe('finding 13: the replication base is held', () => {
     const n1 = env.app.replicas.node(env.node('demo-node1'));
     const n2 = env.app.replicas.node(env.node('demo-node2'));
     const first = env.app.replicas.row(id).lastSnapshot!;
-    await expect(n1.destroySnapshots('zones/web01-disk0', [first])).rejects.toThrow(/busy/);
-    await expect(n2.destroySnapshots('zones/web01-disk0', [first])).rejects.toThrow(/busy/);
+    await expect(n1.zfs.destroySnapshots('zones/web01-disk0', [first])).rejects.toThrow(/busy/);
+    await expect(n2.zfs.destroySnapshots('zones/web01-disk0', [first])).rejects.toThrow(/busy/);
     const s = await env.caller.replicas.syncNow({ id });
     await finished(env.app, s.taskId);
     const second = env.app.replicas.row(id).lastSnapshot!;
     expect(second).not.toBe(first);
     // The older base is free again (an admin or the pruning may remove it); the new one is held.
-    await n1.destroySnapshots('zones/web01-disk0', [first]);
-    await expect(n1.destroySnapshots('zones/web01-disk0', [second])).rejects.toThrow(/busy/);
+    await n1.zfs.destroySnapshots('zones/web01-disk0', [first]);
+    await expect(n1.zfs.destroySnapshots('zones/web01-disk0', [second])).rejects.toThrow(/busy/);
     const del = await env.caller.replicas.remove({ id, destroyData: true });
     await finished(env.app, del.taskId);
     expect(
-      ((await n1.listSnapshots('zones/web01-disk0'))['zones/web01-disk0'] ?? []).filter((x) =>
+      ((await n1.zfs.listSnapshots('zones/web01-disk0'))['zones/web01-disk0'] ?? []).filter((x) =>
         x.name.startsWith('tandem-dr-'),
       ),
     ).toEqual([]);
@@ -676,10 +678,10 @@ describe('finding 13: a way back without a common snapshot', () => {
     // Someone destroys every replication snapshot on the old master (holds released first).
     const n1 = env.app.replicas.node(env.node('demo-node1'));
     for (const ds of ['zones/web01-disk0', 'zones/web01-disk1']) {
-      await n1.releaseHolds(ds, 'tandem-dr');
-      await n1.destroySnapshots(
+      await n1.zfs.releaseHolds(ds, 'tandem-dr');
+      await n1.zfs.destroySnapshots(
         ds,
-        ((await n1.listSnapshots(ds))[ds] ?? []).map((s) => s.name),
+        ((await n1.zfs.listSnapshots(ds))[ds] ?? []).map((s) => s.name),
       );
     }
     await expect(env.caller.replicas.divergence({ id })).rejects.toThrow(/full resync is needed/);
@@ -700,7 +702,7 @@ describe('finding 13: a way back without a common snapshot', () => {
       operation: null,
       sourceSiteId: env.node('demo-node2'),
     });
-    const names = (await n1.listDatasets('zones')).map((d) => d.name);
+    const names = (await n1.zfs.listDatasets('zones')).map((d) => d.name);
     expect(names.filter((n) => n.includes('-diverged-'))).toHaveLength(2);
     const s = await env.caller.replicas.syncNow({ id });
     await finished(env.app, s.taskId);

@@ -182,16 +182,18 @@ describe('SiteAnswers: bounded waits for sites', () => {
 /** Replaces one site's adapter: every call is refused at once, or never answered. */
 function breakSite(app: App, siteId: number, how: 'refuse' | 'hang') {
   const real = app.sites.adapter.bind(app.sites);
-  const dead = new Proxy({ kind: 'node' } as unknown as SiteAdapter, {
+  const dead: SiteAdapter = new Proxy({ kind: 'node' } as unknown as SiteAdapter, {
     get: (target, key) =>
       key === 'kind'
         ? 'node'
         : key === 'then'
           ? undefined
-          : () =>
-              how === 'hang'
-                ? new Promise(() => {})
-                : Promise.reject(new AppError('UNREACHABLE', 'SSH connection to 10.0.0.1:22 refused')),
+          : key === 'zfs'
+            ? dead
+            : () =>
+                how === 'hang'
+                  ? new Promise(() => {})
+                  : Promise.reject(new AppError('UNREACHABLE', 'SSH connection to 10.0.0.1:22 refused')),
   });
   app.sites.adapter = (id: number) => (id === siteId ? dead : real(id));
 }

@@ -173,9 +173,9 @@ describe('a test VM on the demo nodes', () => {
     const original = (await n1.getVm('web01'))!;
     expect(original.state).toBe('running');
     const dsets = original.disks.map((d) => d.dataset!);
-    await n1.createSnapshots(dsets, 'tandem-test-1');
+    await n1.zfs.createSnapshots(dsets, 'tandem-test-1');
     const clones = dsets.map((d) => `${d.split('/')[0]}/web01-test-${d.split('-').pop()}`);
-    for (const [i, d] of dsets.entries()) await n1.cloneSnapshot(d, 'tandem-test-1', clones[i]!);
+    for (const [i, d] of dsets.entries()) await n1.zfs.cloneSnapshot(d, 'tandem-test-1', clones[i]!);
 
     const def = await n1.dumpVm('web01');
     expect(interfaces(def.text)).toHaveLength(1); // the demo's VMs have a bridged NIC
@@ -200,27 +200,27 @@ describe('a test VM on the demo nodes', () => {
       state: 'running',
       disks: original.disks,
     });
-    expect((await n1.listDatasets(clones[0]!))[0]!.origin).toBe(`${dsets[0]}@tandem-test-1`);
+    expect((await n1.zfs.listDatasets(clones[0]!))[0]!.origin).toBe(`${dsets[0]}@tandem-test-1`);
 
     // the clone holds its origin snapshot
-    await expect(n1.destroySnapshots(dsets[0]!, ['tandem-test-1'])).rejects.toMatchObject({
+    await expect(n1.zfs.destroySnapshots(dsets[0]!, ['tandem-test-1'])).rejects.toMatchObject({
       code: 'COMMAND_FAILED',
       message: expect.stringMatching(/dependent clones/),
     });
 
     await n1.stopVm('web01-test');
     await n1.undefineVm('web01-test');
-    for (const c of clones) await n1.destroyDataset(c);
-    for (const d of dsets) await n1.destroySnapshots(d, ['tandem-test-1']);
+    for (const c of clones) await n1.zfs.destroyDataset(c);
+    for (const d of dsets) await n1.zfs.destroySnapshots(d, ['tandem-test-1']);
     expect(await n1.getVm('web01-test')).toBeNull();
     expect((await n1.listVms()).map((v) => v.name)).not.toContain('web01-test');
-    const left = Object.values(await n1.listSnapshots('zones'))
+    const left = Object.values(await n1.zfs.listSnapshots('zones'))
       .flat()
       .filter((s) => s.name === 'tandem-test-1');
     expect(left).toEqual([]);
-    expect((await n1.listDatasets('zones')).map((d) => d.name).filter((n) => n.includes('-test-'))).toEqual(
-      [],
-    );
+    expect(
+      (await n1.zfs.listDatasets('zones')).map((d) => d.name).filter((n) => n.includes('-test-')),
+    ).toEqual([]);
     expect(await n1.getVmState('web01')).toBe('running');
   });
 });

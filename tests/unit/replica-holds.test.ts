@@ -5,10 +5,10 @@ import { boot, finished, withReplica, type Env } from './demo-env';
 /** What an admin does before destroying held snapshots: release Tandem's hold, then destroy. */
 async function destroyReplicaSnapshots(env: Env, node: string, ds: string, tag = 'tandem-dr') {
   const n = env.app.replicas.node(env.node(node));
-  await n.releaseHolds(ds, tag);
-  await n.destroySnapshots(
+  await n.zfs.releaseHolds(ds, tag);
+  await n.zfs.destroySnapshots(
     ds,
-    ((await n.listSnapshots(ds))[ds] ?? []).map((s) => s.name),
+    ((await n.zfs.listSnapshots(ds))[ds] ?? []).map((s) => s.name),
   );
 }
 
@@ -82,7 +82,7 @@ describe('a replica without a snapshot in common with its master', () => {
     expect((await env.app.tasks.wait(s.taskId)).error).toMatch(
       /zones\/web01-disk0 on demo-node2 has no snapshot in common .*\(it has no snapshot left\)/,
     );
-    await n2.setReadonly('zones/web01-disk0', false);
+    await n2.zfs.setReadonly('zones/web01-disk0', false);
     const w = await env.caller.replicas.syncNow({ id });
     expect((await env.app.tasks.wait(w.taskId)).error).toMatch(
       /zones\/web01-disk0 on demo-node2 is writable/,

@@ -34,7 +34,7 @@ describe('pinned source host keys for node-to-node pulls (demo nodes)', () => {
     env.world.node('demo-node2')!.knownHosts[alias] = knownHostsLine(alias, other);
 
     const node1 = env.app.replicas.node(n1);
-    await node1.createSnapshots(['zones/web01-disk0'], 'probe');
+    await node1.zfs.createSnapshots(['zones/web01-disk0'], 'probe');
     const base = env.app.replicas.row(id).lastSnapshot!;
     await expect(
       env.app.replicas.node(n2).pull({

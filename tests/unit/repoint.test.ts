@@ -275,8 +275,8 @@ describe('re-point of a sibling replica (demo nodes)', () => {
     // Someone removed r2's snapshots on the old master (holds released first): nothing links node3 to node2 any more.
     const n1 = env.app.replicas.node(env.node('demo-node1'));
     for (const ds of ['zones/web01-disk0', 'zones/web01-disk1']) {
-      await n1.releaseHolds(ds, TAG);
-      await n1.destroySnapshots(
+      await n1.zfs.releaseHolds(ds, TAG);
+      await n1.zfs.destroySnapshots(
         ds,
         snapNames(env, 'demo-node1', ds).filter((n) => n.startsWith('tandem-r2-')),
       );

@@ -8,6 +8,7 @@ import type {
   DatasetInfo,
   HostPublicKey,
   NodeAdapter,
+  NodeZfs,
   NodeCapacity,
   NodeProbe,
   PullOptions,
@@ -33,8 +34,10 @@ import {
 import { assertName, NAME_PATTERNS } from '../../core/names';
 import { demoGuid, type DemoDataset, type DemoNode, type DemoSnapshot, type DemoWorld } from './world';
 
-export class DemoNodeAdapter implements NodeAdapter {
+export class DemoNodeAdapter implements NodeAdapter, NodeZfs {
   readonly kind = 'node' as const;
+  /** The simulated node is its own ZFS. */
+  readonly zfs: NodeZfs = this;
   constructor(
     private readonly world: DemoWorld,
     readonly nodeName: string,
@@ -490,16 +493,17 @@ export class DemoNodeAdapter implements NodeAdapter {
     });
     const started = this.world.clock.now();
     try {
+      const cancelled = () =>
+        new AppError('CANCELLED', `transfer to ${opts.targetDataset} on ${target.name} was cancelled`);
       for (;;) {
-        if (opts.signal?.aborted)
-          throw new AppError(
-            'CANCELLED',
-            `transfer to ${opts.targetDataset} on ${target.name} was cancelled`,
-          );
+        if (opts.signal?.aborted) throw cancelled();
         tr.bytes = this.world.transferProgress(tr);
         opts.onProgress?.(tr.bytes);
         if (tr.bytes >= tr.totalBytes) break;
-        await new Promise((r) => setTimeout(r, this.world.tickMs));
+        // The world's clock: real time in the product, a test's ManualClock moves on by the wait.
+        await this.world.clock.sleep(this.world.tickMs, opts.signal).catch((e: unknown) => {
+          throw AppError.is(e, 'CANCELLED') ? cancelled() : e;
+        });
       }
     } finally {
       this.world.endTransfer(tr);

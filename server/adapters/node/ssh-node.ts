@@ -6,15 +6,12 @@ import { parseHostKeyBlob, trustHostKey } from './known-hosts';
 import { LibvirtDriver } from './libvirt';
 import { runPull } from './transfer';
 import type {
-  DatasetInfo,
   HostPublicKey,
   NodeAdapter,
   NodeCapacity,
   NodeProbe,
   PullOptions,
   RewriteOptions,
-  SnapshotInfo,
-  SnapshotsByDataset,
   StartOptions,
   StopOptions,
   TransferResult,
@@ -22,8 +19,6 @@ import type {
   VmDisk,
   VmInfo,
   VmState,
-  WrittenEstimate,
-  ZpoolInfo,
 } from './types';
 import { parseZfsGet, ZfsCli, type ZfsOptions } from './zfs';
 
@@ -107,69 +102,6 @@ export class SshNodeAdapter implements NodeAdapter {
     return this.driver.capacity();
   }
 
-  async listZpools(): Promise<ZpoolInfo[]> {
-    return this.zfs.listZpools();
-  }
-
-  // ---------------------------------------------------------------- ZFS
-  async listDatasets(root: string): Promise<DatasetInfo[]> {
-    return this.zfs.listDatasets(root);
-  }
-  async listSnapshots(root: string): Promise<SnapshotsByDataset> {
-    return this.zfs.listSnapshots(root);
-  }
-  async createSnapshots(
-    datasets: string[],
-    name: string,
-    opts?: { recursive?: boolean },
-  ): Promise<SnapshotInfo[]> {
-    return this.zfs.createSnapshots(datasets, name, opts);
-  }
-  async destroySnapshots(dataset: string, names: string[], opts?: { recursive?: boolean }): Promise<void> {
-    return this.zfs.destroySnapshots(dataset, names, opts);
-  }
-  async rollback(dataset: string, snapshot: string): Promise<void> {
-    return this.zfs.rollback(dataset, snapshot);
-  }
-  async destroyDataset(dataset: string, opts?: { recursive?: boolean }): Promise<void> {
-    return this.zfs.destroyDataset(dataset, opts);
-  }
-  async renameDataset(from: string, to: string): Promise<void> {
-    return this.zfs.renameDataset(from, to);
-  }
-  async changedSince(dataset: string, snapshot: string): Promise<{ changed: boolean; bytes: number }> {
-    return this.zfs.changedSince(dataset, snapshot);
-  }
-  async copySnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
-    return this.zfs.copySnapshot(dataset, snapshot, target);
-  }
-  async holdSnapshot(dataset: string, snapshot: string, tag: string): Promise<void> {
-    return this.zfs.holdSnapshot(dataset, snapshot, tag);
-  }
-  async releaseHolds(dataset: string, tag: string, except?: string | null): Promise<string[]> {
-    return this.zfs.releaseHolds(dataset, tag, except);
-  }
-  async cloneSnapshot(dataset: string, snapshot: string, target: string): Promise<void> {
-    return this.zfs.cloneSnapshot(dataset, snapshot, target);
-  }
-  async promoteDataset(dataset: string): Promise<void> {
-    return this.zfs.promoteDataset(dataset);
-  }
-  async setProperties(dataset: string, props: Record<string, string>): Promise<void> {
-    return this.zfs.setProperties(dataset, props);
-  }
-  async getProperties(dataset: string, names: string[]): Promise<Record<string, string | null>> {
-    return this.zfs.getProperties(dataset, names);
-  }
-  async setReadonly(dataset: string, readonly: boolean): Promise<void> {
-    return this.zfs.setReadonly(dataset, readonly);
-  }
-  async getReadonly(dataset: string): Promise<boolean> {
-    return this.zfs.getReadonly(dataset);
-  }
-  async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {
-    return this.zfs.estimateWritten(dataset, snapshot);
-  }
   async hostKey(): Promise<HostPublicKey> {
     if (!this.runner.hostKey)
       throw new AppError(

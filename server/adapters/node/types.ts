@@ -219,13 +219,12 @@ export interface StopOptions {
 
 // ---------------------------------------------------------------- the adapter
 
-export interface NodeAdapter {
-  readonly kind: 'node';
-  probe(signal?: AbortSignal): Promise<NodeProbe>;
-  capacity(): Promise<NodeCapacity>;
+/**
+ * ZFS on a node: pools, datasets, snapshots, holds and properties. Dataset arguments are full paths
+ * (`zones/vm1-disk0`), snapshot arguments short names.
+ */
+export interface NodeZfs {
   listZpools(): Promise<ZpoolInfo[]>;
-
-  // ZFS. Dataset arguments are full paths (`zones/vm1-disk0`), snapshot arguments short names.
   /** Filesystems and volumes at and under `root`. NOT_FOUND when root does not exist. */
   listDatasets(root: string): Promise<DatasetInfo[]>;
   /** Snapshots at and under `root`, grouped by dataset, oldest first. NOT_FOUND when root does not exist. */
@@ -276,6 +275,15 @@ export interface NodeAdapter {
   holdSnapshot(dataset: string, snapshot: string, tag: string): Promise<void>;
   /** Releases `tag` from every snapshot of the dataset that has it, except `except`. Returns what it released. */
   releaseHolds(dataset: string, tag: string, except?: string | null): Promise<string[]>;
+}
+
+export interface NodeAdapter {
+  readonly kind: 'node';
+  /** The node's ZFS, called directly: `node.zfs.listSnapshots(root)`. */
+  readonly zfs: NodeZfs;
+  probe(signal?: AbortSignal): Promise<NodeProbe>;
+  capacity(): Promise<NodeCapacity>;
+
   /**
    * The host key this node presented to Tandem's own connection, which accepts only the pinned
    * one (the demo nodes have simulated keys).

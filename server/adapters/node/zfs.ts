@@ -3,7 +3,14 @@ import { AppError } from '../../core/errors';
 import { batchError, runBatch } from '../batch';
 import { assertName } from '../../core/names';
 import { CommandError, type CommandRunner } from '../runner';
-import type { DatasetInfo, SnapshotInfo, SnapshotsByDataset, WrittenEstimate, ZpoolInfo } from './types';
+import type {
+  DatasetInfo,
+  NodeZfs,
+  SnapshotInfo,
+  SnapshotsByDataset,
+  WrittenEstimate,
+  ZpoolInfo,
+} from './types';
 
 /*
  * ZFS over a command runner, inside the subset zfs-fuse and OpenZFS share:
@@ -338,7 +345,7 @@ export interface ZfsOptions {
 }
 
 /** ZFS commands on one node. */
-export class ZfsCli {
+export class ZfsCli implements NodeZfs {
   /** Learned on first use: whether `zfs snapshot` takes several datasets (OpenZFS: atomic). */
   #multiSnapshot: boolean | null = null;
   /** Learned on first use: whether the `written@snap` property exists. */

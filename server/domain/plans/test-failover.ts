@@ -196,7 +196,7 @@ export class PlanTests {
     datasets: string[],
   ): Promise<{ name: string; at: number }> {
     const lists = await Promise.all(
-      datasets.map(async (d) => ((await node.listSnapshots(d))[d] ?? []).map((s) => s.name)),
+      datasets.map(async (d) => ((await node.zfs.listSnapshots(d))[d] ?? []).map((s) => s.name)),
     );
     const common = (lists[0] ?? []).filter(
       (n) => parseSnapshotName(replica, n) !== null && lists.every((l) => l.includes(n)),
@@ -328,7 +328,7 @@ export class PlanTests {
           record(created);
         }
         try {
-          for (const d of replicaDatasets) await node.holdSnapshot(d, snap.name, names.tag);
+          for (const d of replicaDatasets) await node.zfs.holdSnapshot(d, snap.name, names.tag);
           break;
         } catch (e) {
           // Pruned between the listing and the hold: the newest is taken again.
@@ -341,7 +341,7 @@ export class PlanTests {
         }
       }
       try {
-        for (const d of masterDatasets) await master.holdSnapshot(d, snap.name, names.tag);
+        for (const d of masterDatasets) await master.zfs.holdSnapshot(d, snap.name, names.tag);
       } catch (e) {
         ctx.log(
           `the master's copy of ${snap.name} could not be held on ${this.sites.nameOf(r.sourceSiteId)} (${errorMessage(e)}); the test goes on`,
@@ -350,7 +350,7 @@ export class PlanTests {
       }
       for (const [i, d] of replicaDatasets.entries()) {
         const clone = created.clones[i]!;
-        const [existing] = await node
+        const [existing] = await node.zfs
           .listDatasets(clone)
           .catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
         if (existing && existing.origin !== `${d}@${snap.name}`)
@@ -358,7 +358,7 @@ export class PlanTests {
             'CONFLICT',
             `${clone} exists on ${this.sites.nameOf(r.targetSiteId)} and is not a clone of ${d}@${snap.name}; Tandem does not touch it`,
           );
-        if (!existing) await node.cloneSnapshot(d, snap.name, clone);
+        if (!existing) await node.zfs.cloneSnapshot(d, snap.name, clone);
       }
       ctx.log(
         `cloned ${snap.name} of ${replicaDatasets.length} disk(s) on ${this.sites.nameOf(r.targetSiteId)}: ${created.clones.join(', ')}`,
@@ -373,7 +373,7 @@ export class PlanTests {
         const disks: { from: string; to: string }[] = [];
         for (const d of r.datasets) {
           const clone = names.clone(d.target);
-          const [info] = await node.listDatasets(clone);
+          const [info] = await node.zfs.listDatasets(clone);
           const from = r.vmDefinition?.disks.find((x) => x.device === d.device)?.path;
           if (!from)
             throw new AppError('PRECONDITION_FAILED', `the stored VM definition has no disk ${d.device}`);
@@ -431,7 +431,7 @@ export class PlanTests {
       ctx.log(`test VM ${c.vm} stopped and undefined on ${this.sites.nameOf(c.siteId)}`);
     }
     for (const clone of c.clones) {
-      const [info] = await node
+      const [info] = await node.zfs
         .listDatasets(clone)
         .catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
       if (!info) continue;
@@ -440,15 +440,17 @@ export class PlanTests {
           'CONFLICT',
           `${clone} on ${this.sites.nameOf(c.siteId)} is not a clone of the replica (origin ${info.origin ?? 'none'}); Tandem leaves it alone`,
         );
-      await node.destroyDataset(clone, { recursive: true });
+      await node.zfs.destroyDataset(clone, { recursive: true });
       ctx.log(`destroyed ${clone} on ${this.sites.nameOf(c.siteId)}`);
     }
     for (const d of c.replicaDatasets)
-      await node.releaseHolds(d, c.tag).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
+      await node.zfs
+        .releaseHolds(d, c.tag)
+        .catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
     try {
       const master = this.replicas.node(c.masterSiteId);
       for (const d of c.masterDatasets)
-        await master
+        await master.zfs
           .releaseHolds(d, c.tag)
           .catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
     } catch (e) {

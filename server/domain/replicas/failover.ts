@@ -547,9 +547,9 @@ export class ReplicaFailover {
         const r = this.replicas.row(p.replicaId);
         const out: { from: string; to: string }[] = [];
         for (const d of p.datasets) {
-          if (p.mode === 'forced') await target.rollback(d.target, p.snapshot);
-          await target.setReadonly(d.target, false);
-          const [info] = await target.listDatasets(d.target);
+          if (p.mode === 'forced') await target.zfs.rollback(d.target, p.snapshot);
+          await target.zfs.setReadonly(d.target, false);
+          const [info] = await target.zfs.listDatasets(d.target);
           const from = r.vmDefinition?.disks.find((x) => x.device === d.device)?.path;
           if (!from)
             throw new AppError('PRECONDITION_FAILED', `the stored VM definition has no disk ${d.device}`);
@@ -610,7 +610,7 @@ export class ReplicaFailover {
   async #rollback(ctx: TaskContext, p: FailoverParams) {
     const target = this.replicas.node(p.toSiteId);
     await ctx.step('Roll back: protect the replica', async () => {
-      for (const d of p.datasets) await target.setReadonly(d.target, true);
+      for (const d of p.datasets) await target.zfs.setReadonly(d.target, true);
     });
     if (
       failoverRollbackSteps(p.masterState === 'running' || p.masterState === 'paused').includes(
@@ -719,8 +719,8 @@ export class ReplicaFailover {
     const datasets = await Promise.all(
       (repoint?.datasets ?? r.datasets).map(async (d) => {
         const [m, t] = await Promise.all([
-          master.listSnapshots(d.source),
-          target.listSnapshots(d.target).then(
+          master.zfs.listSnapshots(d.source),
+          target.zfs.listSnapshots(d.target).then(
             (x) => x,
             (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
           ),
@@ -826,14 +826,14 @@ export class ReplicaFailover {
     });
     await ctx.step('Keep the replica data aside', async () => {
       const exists = (ds: string) =>
-        target.listDatasets(ds).then(
+        target.zfs.listDatasets(ds).then(
           () => true,
           (e) => (AppError.is(e, 'NOT_FOUND') ? false : Promise.reject(e)),
         );
       for (const k of p.keep) {
         if (!(await exists(k.keepAs)) && (await exists(k.dataset)))
-          await target.renameDataset(k.dataset, k.keepAs);
-        await target.releaseHolds(k.keepAs, holdTag(r.name));
+          await target.zfs.renameDataset(k.dataset, k.keepAs);
+        await target.zfs.releaseHolds(k.keepAs, holdTag(r.name));
         ctx.log(`${k.dataset}: kept aside as ${k.keepAs}; delete it when no longer needed`, 'warn');
       }
     });
@@ -863,7 +863,10 @@ export class ReplicaFailover {
     const old = this.replicas.node(r.targetSiteId);
     return Promise.all(
       r.datasets.map(async (d) => {
-        const [m, o] = await Promise.all([master.listSnapshots(d.source), old.listSnapshots(d.target)]);
+        const [m, o] = await Promise.all([
+          master.zfs.listSnapshots(d.source),
+          old.zfs.listSnapshots(d.target),
+        ]);
         const oldSnaps = o[d.target] ?? [];
         const shared = latestCommon(m[d.source] ?? [], oldSnaps);
         if (!shared)
@@ -875,7 +878,7 @@ export class ReplicaFailover {
         const at = oldSnaps.findIndex((s) => s.guid === shared.guid);
         const common = oldSnaps[at]!;
         const after = oldSnaps.slice(at + 1).map((s) => s.name);
-        const written = await old.changedSince(d.target, common.name);
+        const written = await old.zfs.changedSince(d.target, common.name);
         return {
           dataset: d.target,
           commonSnapshot: common.name,
@@ -937,8 +940,8 @@ export class ReplicaFailover {
       for (const d of p.divergence) {
         const ds = r.datasets.find((x) => x.target === d.dataset)!;
         if (d.snapshotsAfter.length === 0 && d.writtenMaxBytes === 0) {
-          await old.rollback(ds.target, d.commonSnapshot);
-          await old.setReadonly(ds.target, true);
+          await old.zfs.rollback(ds.target, d.commonSnapshot);
+          await old.zfs.setReadonly(ds.target, true);
           ctx.log(`${ds.target}: nothing written after ${d.commonSnapshot}`);
           continue;
         }
@@ -970,13 +973,13 @@ export class ReplicaFailover {
 async function keepDiverged(node: NodeAdapter, d: ReplicaDataset, common: string, keep: string, tag: string) {
   // Each part checks what is already done, so that a resumed reinit repeats none of it.
   const exists = (ds: string) =>
-    node.listDatasets(ds).then(
+    node.zfs.listDatasets(ds).then(
       (l) => l[0] ?? null,
       (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
     );
-  if (!(await exists(keep))) await node.renameDataset(d.target, keep);
+  if (!(await exists(keep))) await node.zfs.renameDataset(d.target, keep);
   // The kept copy is the operator's to delete: no replication hold stays on it.
-  await node.releaseHolds(keep, tag);
-  if (!(await exists(d.target))) await node.copySnapshot(keep, common, d.target);
-  await node.setReadonly(d.target, true);
+  await node.zfs.releaseHolds(keep, tag);
+  if (!(await exists(d.target))) await node.zfs.copySnapshot(keep, common, d.target);
+  await node.zfs.setReadonly(d.target, true);
 }

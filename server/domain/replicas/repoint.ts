@@ -161,9 +161,11 @@ export async function switchSource(
   try {
     const old = service.node(p.fromSiteId);
     for (const ds of p.oldSources) {
-      const released = await withTimeout(old.releaseHolds(ds, tag), 60_000, siteName(db, p.fromSiteId)).catch(
-        (e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)),
-      );
+      const released = await withTimeout(
+        old.zfs.releaseHolds(ds, tag),
+        60_000,
+        siteName(db, p.fromSiteId),
+      ).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
       if (released.length)
         ctx.log(
           `${ds} on ${siteName(db, p.fromSiteId)}: released ${tag} from ${released.join(', ')} (the snapshots stay)`,
@@ -252,15 +254,15 @@ export class ReplicaRepoint {
       moved.datasets.map(async (d, i): Promise<RepointDisk> => {
         const oldSource = r.datasets[i]!.source;
         const [m, t] = await Promise.all([
-          snaps(master.listSnapshots(d.source), d.source, names.master),
-          snaps(target.listSnapshots(d.target), d.target, names.target).catch((e) =>
+          snaps(master.zfs.listSnapshots(d.source), d.source, names.master),
+          snaps(target.zfs.listSnapshots(d.target), d.target, names.target).catch((e) =>
             AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e),
           ),
         ]);
         let base = repointBase({ dataset: d.target, master: m, replica: t, old: [], names });
         if (base.via !== 'direct' && t) {
           // Only now is the old master asked: it may be the node that went away.
-          const o = await snaps(old.listSnapshots(oldSource), oldSource, names.old).then(
+          const o = await snaps(old.zfs.listSnapshots(oldSource), oldSource, names.old).then(
             (list) => ({ list, error: undefined }),
             (e) => ({ list: null, error: errorMessage(e) }),
           );
@@ -378,7 +380,7 @@ export class ReplicaRepoint {
         const vms = await target.listVms();
         let source: SourceSpec | null = null;
         for (const d of bridged) {
-          const want = ((await master.listSnapshots(d.source))[d.source] ?? []).find(
+          const want = ((await master.zfs.listSnapshots(d.source))[d.source] ?? []).find(
             (s) => s.name === d.common,
           );
           if (!want)
@@ -386,7 +388,9 @@ export class ReplicaRepoint {
               'PRECONDITION_FAILED',
               `${d.source} on ${names.master} no longer has ${d.common}`,
             );
-          if (((await target.listSnapshots(d.target))[d.target] ?? []).some((s) => s.guid === want.guid)) {
+          if (
+            ((await target.zfs.listSnapshots(d.target))[d.target] ?? []).some((s) => s.guid === want.guid)
+          ) {
             ctx.log(`${d.target} on ${names.target} already has ${d.common}`);
             continue;
           }
@@ -394,7 +398,7 @@ export class ReplicaRepoint {
             dataset: d.target,
             node: names.target,
             exists: true,
-            readonly: await target.getReadonly(d.target),
+            readonly: await target.zfs.getReadonly(d.target),
             usedBy: vms
               .filter((v) => v.disks.some((k) => k.dataset === d.target))
               .map((v) => ({ vm: v.name, state: v.state })),
@@ -422,10 +426,10 @@ export class ReplicaRepoint {
       // The shared snapshot is the replication base until the first sync from the new master.
       for (const d of p.disks) {
         await Promise.all([
-          master.holdSnapshot(d.source, d.common, tag),
-          target.holdSnapshot(d.target, d.common, tag),
+          master.zfs.holdSnapshot(d.source, d.common, tag),
+          target.zfs.holdSnapshot(d.target, d.common, tag),
         ]);
-        await target.releaseHolds(d.target, tag, d.common);
+        await target.zfs.releaseHolds(d.target, tag, d.common);
       }
       await switchSource(this.db, this.replicas, this.clock, ctx, {
         ...p,
@@ -437,7 +441,7 @@ export class ReplicaRepoint {
       // A snapshot the re-point brought over is not the replica's own: it goes once the new base is held.
       for (const d of p.disks) {
         if (parseSnapshotName(p.replicaName, d.common) !== null || d.common === sync.snapshot) continue;
-        await target.destroySnapshots(d.target, [d.common]).then(
+        await target.zfs.destroySnapshots(d.target, [d.common]).then(
           () =>
             ctx.log(
               `${d.target} on ${names.target}: removed ${d.common}, the base of the re-point (the replica continues from ${sync.snapshot})`,

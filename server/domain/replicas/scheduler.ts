@@ -285,9 +285,9 @@ export class ReplicationScheduler {
       try {
         const node = this.replicas.node(c.siteId);
         for (const ds of c.datasets) {
-          await node.releaseHolds(ds, holdTag(c.replica));
-          const snaps = (await node.listSnapshots(ds))[ds] ?? [];
-          await node.destroySnapshots(ds, pruneList(c.replica, snaps, 0, null));
+          await node.zfs.releaseHolds(ds, holdTag(c.replica));
+          const snaps = (await node.zfs.listSnapshots(ds))[ds] ?? [];
+          await node.zfs.destroySnapshots(ds, pruneList(c.replica, snaps, 0, null));
         }
         this.history.record({
           username: 'scheduler',

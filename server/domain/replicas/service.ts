@@ -196,7 +196,7 @@ export class ReplicaService {
     const source = this.node(r.sourceSiteId);
     const master = this.sites.get(r.sourceSiteId)?.name ?? `#${r.sourceSiteId}`;
     const parts = await withTimeout(
-      Promise.all(r.datasets.map((d) => source.estimateWritten(d.source, snapshot))),
+      Promise.all(r.datasets.map((d) => source.zfs.estimateWritten(d.source, snapshot))),
       10_000,
       `the master node ${master}`,
     );
@@ -271,10 +271,14 @@ export class ReplicaService {
     let node: NodeAdapter;
     try {
       node = this.node(targetSiteId);
-      const [zpools, capacity, vms] = await Promise.all([node.listZpools(), node.capacity(), node.listVms()]);
+      const [zpools, capacity, vms] = await Promise.all([
+        node.zfs.listZpools(),
+        node.capacity(),
+        node.listVms(),
+      ]);
       const existing: string[] = [];
       for (const ds of planned) {
-        const found = await node.listDatasets(ds).then(
+        const found = await node.zfs.listDatasets(ds).then(
           () => true,
           (e) => (AppError.is(e, 'NOT_FOUND') ? false : Promise.reject(e)),
         );
@@ -326,7 +330,7 @@ export class ReplicaService {
     const mountpoints: Record<string, string | null> = {};
     for (const d of vm?.disks ?? []) {
       if (!d.dataset) continue;
-      const [info] = await source.listDatasets(d.dataset);
+      const [info] = await source.zfs.listDatasets(d.dataset);
       diskBytes[d.dataset] = info?.referencedBytes ?? 0;
       mountpoints[d.dataset] = info?.mountpoint ?? null;
     }
@@ -619,7 +623,7 @@ export class ReplicaService {
       source.dumpVm(r.vmName).catch((e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e))),
       Promise.all(
         r.datasets.map(async (d) =>
-          ((await source.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap),
+          ((await source.zfs.listSnapshots(d.source))[d.source] ?? []).some((s) => s.name === snap),
         ),
       ),
     ]);
@@ -644,7 +648,7 @@ export class ReplicaService {
       await source.pauseVm(r.vmName);
     }
     try {
-      await source.createSnapshots(missing, snap);
+      await source.zfs.createSnapshots(missing, snap);
     } finally {
       if (pause) {
         await source.resumeVm(r.vmName);
@@ -674,8 +678,8 @@ export class ReplicaService {
       r.datasets.map(
         async (d): Promise<{ d: ReplicaDataset; common: SnapshotInfo | null; estimate: number } | null> => {
           const [srcSnaps, dstSnaps] = await Promise.all([
-            source.listSnapshots(d.source).then((m) => m[d.source] ?? []),
-            target.listSnapshots(d.target).then(
+            source.zfs.listSnapshots(d.source).then((m) => m[d.source] ?? []),
+            target.zfs.listSnapshots(d.target).then(
               (m) => m[d.target] ?? [],
               (e) => (AppError.is(e, 'NOT_FOUND') ? null : Promise.reject(e)),
             ),
@@ -689,11 +693,11 @@ export class ReplicaService {
           const common = latestCommon(srcSnaps, dstSnaps ?? []);
           // The estimate (progress only) is read while the receive guard's facts are.
           const estimate = common
-            ? source.estimateWritten(d.source, common.name).then((e) => e.bytes)
-            : source.listDatasets(d.source).then((l) => l[0]?.referencedBytes ?? 0);
+            ? source.zfs.estimateWritten(d.source, common.name).then((e) => e.bytes)
+            : source.zfs.listDatasets(d.source).then((l) => l[0]?.referencedBytes ?? 0);
           estimate.catch(() => undefined);
           const [readonly, vms] = await Promise.all([
-            dstSnaps !== null ? target.getReadonly(d.target) : true,
+            dstSnaps !== null ? target.zfs.getReadonly(d.target) : true,
             vmsOnTarget,
           ]);
           const refusal = receiveRefusal({
@@ -779,15 +783,15 @@ export class ReplicaService {
         // The replication base is held on both sides (a held snapshot refuses `zfs destroy`);
         // the previous base is released only once the new one is held on both.
         await Promise.all([
-          target.setReadonly(d.target, true),
-          source.holdSnapshot(d.source, snap, tag),
-          target.holdSnapshot(d.target, snap, tag),
+          target.zfs.setReadonly(d.target, true),
+          source.zfs.holdSnapshot(d.source, snap, tag),
+          target.zfs.holdSnapshot(d.target, snap, tag),
         ]);
         const [, , srcSnaps, dstSnaps] = await Promise.all([
-          source.releaseHolds(d.source, tag, snap),
-          target.releaseHolds(d.target, tag, snap),
-          source.listSnapshots(d.source),
-          target.listSnapshots(d.target),
+          source.zfs.releaseHolds(d.source, tag, snap),
+          target.zfs.releaseHolds(d.target, tag, snap),
+          source.zfs.listSnapshots(d.source),
+          target.zfs.listSnapshots(d.target),
         ]);
         // Snapshots a test failover cloned stay until its cleanup (they are held, too).
         const tested = new Set(this.testHolds?.(r.id) ?? []);
@@ -802,7 +806,7 @@ export class ReplicaService {
               [target, d.target, dstSnaps[d.target]],
             ] as const
           ).map(([node, ds, list]) =>
-            node
+            node.zfs
               .destroySnapshots(ds, drop(list))
               .catch((e) => ctx.log(`pruning ${ds} deferred: ${errorMessage(e)}`, 'warn')),
           ),
@@ -842,10 +846,10 @@ export class ReplicaService {
             } else ctx.log(reason);
           }
           for (const d of r.datasets) {
-            await t
+            await t.zfs
               .releaseHolds(d.target, holdTag(r.name))
               .catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
-            await t.destroyDataset(d.target, { recursive: true });
+            await t.zfs.destroyDataset(d.target, { recursive: true });
           }
         });
         let masterCleaned = true;
@@ -853,9 +857,9 @@ export class ReplicaService {
           try {
             const s = this.node(r.sourceSiteId);
             for (const d of r.datasets) {
-              await s.releaseHolds(d.source, holdTag(r.name));
-              const snaps = (await s.listSnapshots(d.source))[d.source] ?? [];
-              await s.destroySnapshots(d.source, pruneList(r.name, snaps, 0, null));
+              await s.zfs.releaseHolds(d.source, holdTag(r.name));
+              const snaps = (await s.zfs.listSnapshots(d.source))[d.source] ?? [];
+              await s.zfs.destroySnapshots(d.source, pruneList(r.name, snaps, 0, null));
             }
           } catch (e) {
             masterCleaned = false;

@@ -8,7 +8,7 @@ import { AppError } from '../../core/errors';
  * adapters only execute.
  */
 export async function startVmOnWritableDisks(
-  node: Pick<NodeAdapter, 'getVm' | 'getReadonly' | 'startVm'>,
+  node: Pick<NodeAdapter, 'getVm' | 'startVm'> & { zfs: Pick<NodeAdapter['zfs'], 'getReadonly'> },
   name: string,
   opts: { paused?: boolean } = {},
 ): Promise<void> {
@@ -16,7 +16,7 @@ export async function startVmOnWritableDisks(
   if (!vm) throw new AppError('NOT_FOUND', `VM ${name} is not defined on this node`);
   if (vm.state === 'running' || vm.state === 'paused') return;
   for (const d of vm.disks) {
-    if (d.dataset && (await node.getReadonly(d.dataset)))
+    if (d.dataset && (await node.zfs.getReadonly(d.dataset)))
       throw new AppError(
         'PRECONDITION_FAILED',
         `VM ${name}: disk ${d.device} is on read-only dataset ${d.dataset} (a replica); make it writable first`,
