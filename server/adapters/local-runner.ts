@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { AppError } from '../core/errors';
 import { childEnv, type Env } from './child-env';
 import {
+  commandOutcome,
   CommandError,
   DEFAULT_TIMEOUT_MS,
   lineSplitter,
@@ -64,35 +64,20 @@ export class LocalRunner implements CommandRunner {
         clearTimeout(timer);
         spec.signal?.removeEventListener('abort', onAbort);
         lines?.flush();
-        const result: CommandResult = {
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-          exitCode: code ?? -1,
-          durationMs: Date.now() - started,
-        };
-        if (spec.signal?.aborted) return reject(new AppError('CANCELLED', `${file} was cancelled`));
-        if (timedOut) {
-          return reject(
-            new CommandError({
-              argv: spec.argv,
-              exitCode: null,
-              stderr: result.stderr,
-              target: this.target,
-              message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+        try {
+          resolve(
+            commandOutcome(spec, this.target, {
+              out,
+              err,
+              code,
+              started,
+              timedOut,
+              cancelled: `${file} was cancelled`,
             }),
           );
+        } catch (e) {
+          reject(e);
         }
-        if (result.exitCode !== 0 && !spec.allowFailure) {
-          return reject(
-            new CommandError({
-              argv: spec.argv,
-              exitCode: result.exitCode,
-              stderr: result.stderr,
-              target: this.target,
-            }),
-          );
-        }
-        resolve(result);
       });
       child.stdin.on('error', () => {});
       if (spec.stdin !== undefined) child.stdin.end(spec.stdin);

@@ -67,6 +67,43 @@ function classifyExit(code: number | null, _stderr: string): 'COMMAND_FAILED' | 
   return code === null ? 'TIMEOUT' : 'COMMAND_FAILED';
 }
 
+/**
+ * The result of a command that has ended, or the error its run rejects with: CANCELLED when its
+ * signal aborted (`cancelled` says what), a CommandError when it timed out or exited non-zero
+ * (unless `allowFailure`). The one judgement of every runner.
+ */
+export function commandOutcome(
+  spec: CommandSpec,
+  target: string,
+  end: {
+    out: Buffer[];
+    err: Buffer[];
+    code: number | null;
+    started: number;
+    timedOut: boolean;
+    cancelled: string;
+  },
+): CommandResult {
+  const result: CommandResult = {
+    stdout: Buffer.concat(end.out).toString('utf8'),
+    stderr: Buffer.concat(end.err).toString('utf8'),
+    exitCode: end.code ?? -1,
+    durationMs: Date.now() - end.started,
+  };
+  if (spec.signal?.aborted) throw new AppError('CANCELLED', end.cancelled);
+  if (end.timedOut)
+    throw new CommandError({
+      argv: spec.argv,
+      exitCode: null,
+      stderr: result.stderr,
+      target,
+      message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+    });
+  if (result.exitCode !== 0 && !spec.allowFailure)
+    throw new CommandError({ argv: spec.argv, exitCode: result.exitCode, stderr: result.stderr, target });
+  return result;
+}
+
 export function summarizeStderr(stderr: string, exitCode: number | null): string {
   if (exitCode === 127 || /command not found|No such file or directory.*exec|not found$/m.test(stderr)) {
     return `command not found (exit ${exitCode ?? '?'}): ${lastLines(stderr)}`;

@@ -3,7 +3,7 @@ import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { AppError } from '../core/errors';
 import { shellJoin } from './quote';
 import {
-  CommandError,
+  commandOutcome,
   DEFAULT_TIMEOUT_MS,
   lineSplitter,
   type CommandResult,
@@ -292,36 +292,20 @@ export class SshRunner implements CommandRunner {
             clearTimeout(timer);
             spec.signal?.removeEventListener('abort', stop);
             lines?.flush();
-            const result: CommandResult = {
-              stdout: Buffer.concat(out).toString('utf8'),
-              stderr: Buffer.concat(errb).toString('utf8'),
-              exitCode: code ?? -1,
-              durationMs: Date.now() - started,
-            };
-            if (spec.signal?.aborted)
-              return reject(new AppError('CANCELLED', `${spec.argv[0]} on ${this.target} was cancelled`));
-            if (timedOut) {
-              return reject(
-                new CommandError({
-                  argv: spec.argv,
-                  exitCode: null,
-                  stderr: result.stderr,
-                  target: this.target,
-                  message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+            try {
+              resolve(
+                commandOutcome(spec, this.target, {
+                  out,
+                  err: errb,
+                  code,
+                  started,
+                  timedOut,
+                  cancelled: `${spec.argv[0]} on ${this.target} was cancelled`,
                 }),
               );
+            } catch (e) {
+              reject(e);
             }
-            if (result.exitCode !== 0 && !spec.allowFailure) {
-              return reject(
-                new CommandError({
-                  argv: spec.argv,
-                  exitCode: result.exitCode,
-                  stderr: result.stderr,
-                  target: this.target,
-                }),
-              );
-            }
-            resolve(result);
           });
           if (spec.stdin !== undefined) stream.end(spec.stdin);
           else stream.end();
