@@ -7,7 +7,7 @@ import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
 import { AppError, errorMessage } from '../../core/errors';
-import type { Precheck } from '../replicas/failover';
+import { assertCanProceed, type Precheck } from '../replicas/failover';
 import type { SiteService } from '../sites';
 import { cephLock } from './locks';
 import type { CephMirroring } from './mirroring';
@@ -527,14 +527,7 @@ export class CephFailover {
           : `${this.#name(input.fromSiteId)} answers again: the failover would now be planned. Review the new plan and confirm again`,
       );
     }
-    if (!plan.canProceed)
-      throw new AppError(
-        'PRECONDITION_FAILED',
-        plan.checks
-          .filter((c) => c.status === 'block')
-          .map((c) => `${c.label}: ${c.message}`)
-          .join('; '),
-      );
+    assertCanProceed(plan);
     if (plan.splitBrainRisk.length && !opts.confirmSplitBrain) {
       throw AppError.invalid(
         'confirmSplitBrain',

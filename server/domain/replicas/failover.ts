@@ -36,6 +36,18 @@ export interface Precheck {
   overridable?: boolean;
 }
 
+/** Refuses a plan whose pre-checks block it, naming every blocking check. */
+export function assertCanProceed(plan: { canProceed: boolean; checks: readonly Precheck[] }): void {
+  if (!plan.canProceed)
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      plan.checks
+        .filter((c) => c.status === 'block')
+        .map((c) => `${c.label}: ${c.message}`)
+        .join('; '),
+    );
+}
+
 export type FailoverMode = 'planned' | 'forced';
 
 export interface FailoverPlan {
@@ -378,14 +390,7 @@ export class ReplicaFailover {
         'PRECONDITION_FAILED',
         `the failover would now be ${plan.mode}, not ${opts.mode}: ${plan.modeReason}. Review the plan again.`,
       );
-    if (!plan.canProceed)
-      throw new AppError(
-        'PRECONDITION_FAILED',
-        plan.checks
-          .filter((c) => c.status === 'block')
-          .map((c) => `${c.label}: ${c.message}`)
-          .join('; '),
-      );
+    assertCanProceed(plan);
     const fresh = this.replicas.row(id);
     const now = this.clock.now();
     const masterState = plan.masterReachable
