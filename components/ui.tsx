@@ -6,9 +6,8 @@ import {
   useRef,
   useState,
   type ButtonHTMLAttributes,
-  type InputHTMLAttributes,
+  type ComponentProps,
   type ReactNode,
-  type SelectHTMLAttributes,
 } from 'react';
 
 export function cx(...c: (string | false | null | undefined)[]): string {
@@ -187,7 +186,7 @@ export function TextInput({
   id,
   className,
   ...rest
-}: InputHTMLAttributes<HTMLInputElement> & { label: string; error?: string; hint?: ReactNode }) {
+}: ComponentProps<'input'> & { label: string; error?: string; hint?: ReactNode }) {
   const auto = useId();
   const fid = id ?? auto;
   return (
@@ -233,7 +232,7 @@ export function Select({
   id,
   children,
   ...rest
-}: SelectHTMLAttributes<HTMLSelectElement> & { label: string; error?: string; hint?: ReactNode }) {
+}: ComponentProps<'select'> & { label: string; error?: string; hint?: ReactNode }) {
   const auto = useId();
   const fid = id ?? auto;
   return (

@@ -1,12 +1,32 @@
 'use client';
 
+import { zodResolver } from '@hookform/resolvers/zod';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import type { VmInfo } from '@/server/adapters/node/types';
-import { parseByteRate } from '@/server/domain/replicas/rules';
+import { useForm, type FieldErrors } from 'react-hook-form';
+import type { z } from 'zod';
+import { replicaCreateFormDefaults, replicaCreateFormSchema } from '@/server/domain/replicas/rules';
 import { RpoRiskOverride } from '../protection/rpo-risk';
-import { errorText, fieldErrors, useTRPC } from '../trpc';
+import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
 import { Button, ErrorBox, Select, TextInput } from '../ui';
+
+type FormIn = z.input<typeof replicaCreateFormSchema>;
+type FormOut = z.output<typeof replicaCreateFormSchema>;
+type VmInfo = NonNullable<RouterOutputs['overview']['vms']['nodes'][number]['vms']>[number];
+
+/** The form's findings by field path (`diskZpools.vda`), as the server's field errors are keyed. */
+function formErrors(errors: FieldErrors<FormIn>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (node: unknown, path: string) => {
+    if (!node || typeof node !== 'object') return;
+    const message = (node as { message?: unknown }).message;
+    if (typeof message === 'string') out[path] = message;
+    for (const [k, v] of Object.entries(node))
+      if (k !== 'message' && k !== 'ref' && k !== 'type') walk(v, path ? `${path}.${k}` : k);
+  };
+  walk(errors, '');
+  return out;
+}
 
 /** Create a replica with every Danube field; the server validates against the live nodes. */
 export function CreateReplicaForm({
@@ -23,18 +43,14 @@ export function CreateReplicaForm({
   const trpc = useTRPC();
   const sites = useQuery(trpc.sites.list.queryOptions());
   const targets = (sites.data ?? []).filter((s) => s.kind === 'node' && s.id !== siteId);
-  const [v, setV] = useState({
-    name: '',
-    targetSiteId: '',
-    rootZpool: '',
-    sleepTimeSec: '60',
-    enabled: true,
-    bandwidthLimit: '',
-    reserveResources: true,
-    keepSnapshots: '3',
+  // One schema with the server: a field is checked here before the round trip, by the same rules.
+  const form = useForm<FormIn, unknown, FormOut>({
+    resolver: zodResolver(replicaCreateFormSchema),
+    defaultValues: replicaCreateFormDefaults(),
+    mode: 'onTouched',
   });
-  const [diskZpools, setDiskZpools] = useState<Record<string, string>>({});
-  const target = targets.find((t) => String(t.id) === v.targetSiteId);
+  const { register, handleSubmit, watch, setValue, formState } = form;
+  const target = targets.find((t) => String(t.id) === watch('targetSiteId'));
   const pools = ((target?.config as { zpools?: string[] } | undefined)?.zpools ?? []) as string[];
   const create = useMutation(
     trpc.replicas.create.mutationOptions({
@@ -42,36 +58,22 @@ export function CreateReplicaForm({
       onSuccess: (r) => onCreated(r.taskId),
     }),
   );
-  const rate = parseByteRate(v.bandwidthLimit);
-  const [showRate, setShowRate] = useState(false);
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
-  const fe: Record<string, string> = {
-    ...fieldErrors(create.error),
-    ...(showRate && !rate.ok ? { bandwidthLimit: rate.message } : {}),
-  };
-  const num = (s: string) => (s.trim() === '' ? NaN : Number(s));
+  // The browser's findings first; the server's (live facts: zpools, capacity, RPO) where it has none.
+  const fe: Record<string, string> = { ...fieldErrors(create.error), ...formErrors(formState.errors) };
   return (
     <form
       className="grid gap-3 md:grid-cols-3"
-      onSubmit={(e) => {
-        e.preventDefault();
-        setShowRate(true);
-        if (!rate.ok) return;
+      noValidate
+      onSubmit={handleSubmit((v) =>
         create.mutate({
-          name: v.name,
+          ...v,
+          diskZpools: Object.fromEntries(Object.entries(v.diskZpools).filter(([, p]) => p)),
           vmName: vm.name,
           sourceSiteId: siteId,
-          targetSiteId: Number(v.targetSiteId) || 0,
-          rootZpool: v.rootZpool,
-          diskZpools: Object.fromEntries(Object.entries(diskZpools).filter(([, p]) => p)),
-          sleepTimeSec: num(v.sleepTimeSec),
-          enabled: v.enabled,
-          bandwidthLimit: rate.value,
-          reserveResources: v.reserveResources,
-          keepSnapshots: num(v.keepSnapshots),
           acceptRpoRisk: acceptRpoRisk || undefined,
-        });
-      }}
+        }),
+      )}
     >
       {create.error && !Object.keys(fe).length && (
         <div className="md:col-span-3">
@@ -80,16 +82,14 @@ export function CreateReplicaForm({
       )}
       <TextInput
         label="Replica name"
-        value={v.name}
-        onChange={(e) => setV({ ...v, name: e.target.value })}
+        {...register('name')}
         error={fe.name}
         hint="1–24 characters: letters, digits, . _ -"
         required
       />
       <Select
         label="Target node"
-        value={v.targetSiteId}
-        onChange={(e) => setV({ ...v, targetSiteId: e.target.value, rootZpool: '' })}
+        {...register('targetSiteId', { onChange: () => setValue('rootZpool', '') })}
         error={fe.targetSiteId}
       >
         <option value="">Choose a node…</option>
@@ -99,13 +99,7 @@ export function CreateReplicaForm({
           </option>
         ))}
       </Select>
-      <Select
-        label="Root zpool"
-        value={v.rootZpool}
-        onChange={(e) => setV({ ...v, rootZpool: e.target.value })}
-        error={fe.rootZpool}
-        disabled={!target}
-      >
+      <Select label="Root zpool" {...register('rootZpool')} error={fe.rootZpool} disabled={!target}>
         <option value="">{target ? 'Choose a zpool…' : 'Choose a node first'}</option>
         {pools.map((p) => (
           <option key={p}>{p}</option>
@@ -115,8 +109,7 @@ export function CreateReplicaForm({
         <Select
           key={d.device}
           label={`zpool for disk ${d.device}`}
-          value={diskZpools[d.device] ?? ''}
-          onChange={(e) => setDiskZpools({ ...diskZpools, [d.device]: e.target.value })}
+          {...register(`diskZpools.${d.device}`)}
           error={fe[`diskZpools.${d.device}`]}
           disabled={!target}
         >
@@ -130,8 +123,7 @@ export function CreateReplicaForm({
         <TextInput
           label="Sleep time between syncs (s)"
           type="number"
-          value={v.sleepTimeSec}
-          onChange={(e) => setV({ ...v, sleepTimeSec: e.target.value })}
+          {...register('sleepTimeSec')}
           error={fe.sleepTimeSec}
           hint="0–86400"
         />
@@ -140,24 +132,18 @@ export function CreateReplicaForm({
       <TextInput
         label="Bandwidth limit (bytes/s)"
         inputMode="numeric"
-        value={v.bandwidthLimit}
-        onChange={(e) => setV({ ...v, bandwidthLimit: e.target.value })}
+        {...register('bandwidthLimit')}
         error={fe.bandwidthLimit}
         hint="e.g. 8M or 8388608; empty for no limit"
       />
       <TextInput
         label="Recovery points to keep"
         type="number"
-        value={v.keepSnapshots}
-        onChange={(e) => setV({ ...v, keepSnapshots: e.target.value })}
+        {...register('keepSnapshots')}
         error={fe.keepSnapshots}
       />
       <label className="flex items-center gap-2 text-sm">
-        <input
-          type="checkbox"
-          checked={v.reserveResources}
-          onChange={(e) => setV({ ...v, reserveResources: e.target.checked })}
-        />
+        <input type="checkbox" {...register('reserveResources')} />
         Reserve {vm.vcpus} vCPUs and {vm.memoryMiB} MiB on the target
       </label>
       {fe.reserveResources && (
@@ -166,11 +152,7 @@ export function CreateReplicaForm({
         </p>
       )}
       <label className="flex items-center gap-2 text-sm">
-        <input
-          type="checkbox"
-          checked={v.enabled}
-          onChange={(e) => setV({ ...v, enabled: e.target.checked })}
-        />
+        <input type="checkbox" {...register('enabled')} />
         Enabled (sync continuously)
       </label>
       {fe.vmName && (

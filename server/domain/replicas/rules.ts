@@ -70,6 +70,53 @@ export const replicaCreateSchema = replicaSettingsSchema.extend({
 });
 export type ReplicaCreate = z.infer<typeof replicaCreateSchema>;
 
+/** Whole numbers typed as text: empty is "required", not 0. */
+const typedNumber = (field: z.ZodNumber) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'required')
+    .pipe(z.coerce.number<string>({ error: 'a number' }).pipe(field));
+
+/**
+ * The create form's fields as an operator types them (text, a rate like `8M`), turned into
+ * replicaCreateSchema's fields: the browser checks a field before the round trip with the same
+ * rules the server applies, and the form's defaults are the schema's.
+ */
+export const replicaCreateFormSchema = z.object({
+  name: replicaNameSchema,
+  targetSiteId: z.string().min(1, 'choose a target node').pipe(z.coerce.number<string>().int().positive()),
+  rootZpool: replicaCreateSchema.shape.rootZpool,
+  diskZpools: replicaCreateSchema.shape.diskZpools,
+  sleepTimeSec: typedNumber(replicaFields.sleepTimeSec),
+  enabled: replicaFields.enabled,
+  bandwidthLimit: z.string().transform((text, ctx) => {
+    const rate = parseByteRate(text);
+    if (rate.ok) return rate.value;
+    ctx.addIssue({ code: 'custom', message: rate.message });
+    return z.NEVER;
+  }),
+  reserveResources: replicaFields.reserveResources,
+  keepSnapshots: typedNumber(replicaFields.keepSnapshots),
+  acceptRpoRisk,
+});
+
+/** The create form's first values: replicaSettingsSchema's defaults, as the form holds them. */
+export function replicaCreateFormDefaults(): z.input<typeof replicaCreateFormSchema> {
+  const d = replicaSettingsSchema.parse({});
+  return {
+    name: '',
+    targetSiteId: '',
+    rootZpool: '',
+    diskZpools: {},
+    sleepTimeSec: String(d.sleepTimeSec),
+    enabled: d.enabled,
+    bandwidthLimit: '',
+    reserveResources: d.reserveResources,
+    keepSnapshots: String(d.keepSnapshots),
+  };
+}
+
 export interface TargetFacts {
   reachable: boolean;
   unreachableReason?: string;
