@@ -3,7 +3,7 @@
 import { zodResolver } from '@hookform/resolvers/zod';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useForm, type FieldErrors } from 'react-hook-form';
+import { useForm, useWatch, type FieldErrors } from 'react-hook-form';
 import type { z } from 'zod';
 import { replicaCreateFormDefaults, replicaCreateFormSchema } from '@/server/domain/replicas/rules';
 import { RpoRiskOverride } from '../protection/rpo-risk';
@@ -49,8 +49,9 @@ export function CreateReplicaForm({
     defaultValues: replicaCreateFormDefaults(),
     mode: 'onTouched',
   });
-  const { register, handleSubmit, watch, setValue, formState } = form;
-  const target = targets.find((t) => String(t.id) === watch('targetSiteId'));
+  const { register, handleSubmit, setValue, formState, control } = form;
+  const targetSiteId = useWatch({ control, name: 'targetSiteId' });
+  const target = targets.find((t) => String(t.id) === targetSiteId);
   const pools = ((target?.config as { zpools?: string[] } | undefined)?.zpools ?? []) as string[];
   const create = useMutation(
     trpc.replicas.create.mutationOptions({
