@@ -25,6 +25,7 @@ import superjson from 'superjson';
 import { MAX_BATCH_CALLS } from '@/server/trpc/limits';
 import type { AppRouter } from '@/server/trpc/root';
 import { ConnectionMonitor, ConnectionProvider, connectionLink, lostContact } from './connection';
+import { sharedQueryDefaults } from './query-client';
 import { notify } from './toast';
 
 declare module '@tanstack/react-query' {
@@ -66,8 +67,9 @@ function makeQueryClient() {
       },
     }),
     defaultOptions: {
+      ...sharedQueryDefaults,
       queries: {
-        staleTime: 5_000,
+        ...sharedQueryDefaults.queries,
         retry: (n, err) =>
           !(
             err instanceof TRPCClientError &&

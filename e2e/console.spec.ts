@@ -111,6 +111,26 @@ test('sign-in: a wrong password says so; the right one returns to the page asked
   await expect(page.getByRole('heading', { name: 'History' })).toBeVisible();
 });
 
+test('the overview opens with its data from the server: the browser need not ask for it', async ({
+  page,
+}) => {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(ADMIN.username);
+  await page.getByLabel('Password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  // From here on the browser's own requests for the sites' health fail: what shows came with the page.
+  const asked: string[] = [];
+  await page.route(/\/api\/trpc\/[^?]*overview\.get/, (route) => {
+    asked.push(route.request().url());
+    return route.abort();
+  });
+  await page.reload();
+  await expect(page.getByTestId('health-summary')).toContainText('5 healthy');
+  await expect(page.getByRole('heading', { name: 'demo-site-b' })).toBeVisible();
+  expect(asked).toEqual([]);
+});
+
 test('sites: bad input gets field errors; a duplicate name its own message', async ({ page }) => {
   await page.goto('/login');
   await page.getByLabel('Username').fill(ADMIN.username);

@@ -7,6 +7,7 @@ import { useState } from 'react';
 import { parseByteRate } from '@/server/domain/replicas/rules';
 import type { ReplicaView } from '@/server/domain/replicas/service';
 import { HistoryChart } from '../protection/history-chart';
+import { useTaskTracker } from '../task-tracker';
 import { useToast } from '../toast';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
@@ -35,6 +36,8 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
+  // Tasks started here: toasted when they start and end; the stream refreshes what they touch.
+  const track = useTaskTracker();
   const [wizard, setWizard] = useState<null | 'failover' | 'reinit' | 'test'>(null);
   const [editing, setEditing] = useState(false);
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
@@ -54,7 +57,7 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   );
   const sync = useMutation(
     trpc.replicas.syncNow.mutationOptions({
-      onSuccess: () => (toast.info('Sync started'), refresh()),
+      onSuccess: (x) => track(x.taskId, { startedText: `Sync started (task #${x.taskId})` }),
     }),
   );
   const [stopping, setStopping] = useState(false);
@@ -67,9 +70,8 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const resync = useMutation(
     trpc.replicas.fullResync.mutationOptions({
       onSuccess: (x) => (
-        toast.info(`Full resync started (task #${x.taskId})`),
         setResyncing(false),
-        refresh()
+        track(x.taskId, { startedText: `Full resync started (task #${x.taskId})` })
       ),
     }),
   );
@@ -81,22 +83,27 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   });
   const repoint = useMutation(
     trpc.replicas.repoint.mutationOptions({
-      onSuccess: (x) => (toast.info(`Re-point started (task #${x.taskId})`), setRepointing(false), refresh()),
+      onSuccess: (x) => (
+        setRepointing(false),
+        track(x.taskId, { startedText: `Re-point started (task #${x.taskId})` })
+      ),
     }),
   );
   const stopStale = useMutation(
     trpc.replicas.stopStale.mutationOptions({
       onSuccess: (x) => (
-        toast.info(`Stopping the stale copy (task #${x.taskId})`),
         setStopping(false),
-        refresh()
+        track(x.taskId, { startedText: `Stopping the stale copy (task #${x.taskId})` })
       ),
     }),
   );
   const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(
     trpc.replicas.remove.mutationOptions({
-      onSuccess: (x) => (toast.info(`Deleting (task #${x.taskId})`), setDeleting(false), refresh()),
+      onSuccess: (x) => (
+        setDeleting(false),
+        track(x.taskId, { startedText: `Deleting (task #${x.taskId})` })
+      ),
     }),
   );
   const fe: Record<string, string> = {
