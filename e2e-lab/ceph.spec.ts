@@ -43,29 +43,40 @@ test.afterAll(() => {
   cephLab('unpair');
 });
 
-async function openCluster(page: Page, site: string) {
+type Section = 'Pools & peers' | 'Images' | 'Schedules' | 'Failover';
+
+/** Opens a cluster's page (on its pools), then one of its sections. */
+async function openCluster(page: Page, site: string, section?: Section) {
   await page.goto('/ceph');
   await page.getByRole('tab', { name: site }).click();
   await expect(page.getByRole('tab', { name: site })).toHaveAttribute('aria-selected', 'true');
   await expect(page.getByTestId('pool-row').first()).toBeVisible();
+  if (section) {
+    await page.getByRole('tab', { name: section, exact: true }).click();
+    await expect(page.getByRole('tab', { name: section, exact: true })).toHaveAttribute(
+      'aria-selected',
+      'true',
+    );
+  }
 }
 
 const poolRow = (page: Page) =>
   page.getByTestId('pool-row').filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
 const imageRow = (page: Page) => page.getByTestId('image-row').filter({ hasText: IMG });
 
-/** Reloads the cluster's page until `check` holds (Ceph's status lags reality by seconds). */
+/** Reloads the cluster's page (a section of it) until `check` holds (Ceph's status lags reality by seconds). */
 async function eventually(
   page: Page,
-  site: string,
+  at: string | [site: string, section: Section],
   what: string,
   check: () => Promise<boolean>,
   timeout = 150_000,
 ) {
+  const [site, section] = typeof at === 'string' ? [at, undefined] : at;
   await expect
     .poll(
       async () => {
-        await openCluster(page, site);
+        await openCluster(page, site, section);
         return check();
       },
       { message: what, timeout, intervals: [3000] },
@@ -82,21 +93,25 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await signIn(page);
 
-  // Pair: copy a token on site-a's page, paste it on site-b's page.
+  // Pair: copy a token in site-a's pairing dialog, go on to site-b's and paste it there.
   await openCluster(page, 'site-a');
-  await page.getByRole('button', { name: 'Create token' }).click();
-  const tokenBox = page.getByTestId('bootstrap-token');
+  await page.getByRole('button', { name: 'Pair by token…' }).click();
+  const pairing = page.getByRole('dialog', { name: 'Pair pool rbd by bootstrap token' });
+  await pairing.getByRole('button', { name: 'Create token' }).click();
+  const tokenBox = pairing.getByTestId('bootstrap-token');
   await expect(tokenBox).toContainText('•••');
   await expect(tokenBox).not.toHaveAttribute('data-token');
-  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await pairing.getByRole('button', { name: 'Copy', exact: true }).click();
   await expect(page.getByText('Token copied to the clipboard')).toBeVisible();
-  await openCluster(page, 'site-b');
-  const field = page.getByLabel('Bootstrap token');
+  await pairing.getByRole('button', { name: 'Open site-b to import it' }).click();
+  await expect(page.getByRole('tab', { name: 'site-b' })).toHaveAttribute('aria-selected', 'true');
+  const field = pairing.getByLabel('Bootstrap token');
   await field.focus();
   await page.keyboard.press('Control+V');
   expect((await field.inputValue()).length).toBeGreaterThan(100);
-  await expect(page.getByTestId('token-preview')).toContainText('127.0.0.1:13300');
-  await page.getByRole('button', { name: 'Import token' }).click();
+  await expect(pairing.getByTestId('token-preview')).toContainText('127.0.0.1:13300');
+  await pairing.getByRole('button', { name: 'Import token' }).click();
+  await expect(pairing).toHaveCount(0);
   await expect(page.getByText(/Task #\d+ started/)).toBeVisible();
   await eventually(page, 'site-b', 'site-b lists site-a as a peer of rbd', async () =>
     /site-a/.test((await poolRow(page).textContent()) ?? ''),
@@ -106,13 +121,14 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   );
 
   // Enable snapshot mirroring of the image on site-a; site-b replays it.
+  await openCluster(page, 'site-a', 'Images');
   await imageRow(page).getByRole('button', { name: 'Enable (snapshot)' }).click();
-  await eventually(page, 'site-a', 'the image is primary on site-a', async () =>
+  await eventually(page, ['site-a', 'Images'], 'the image is primary on site-a', async () =>
     /primary/.test((await imageRow(page).textContent()) ?? ''),
   );
   await eventually(
     page,
-    'site-b',
+    ['site-b', 'Images'],
     'site-b replays the image',
     async () =>
       /up\+replaying/.test(
@@ -124,7 +140,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   );
   await eventually(
     page,
-    'site-b',
+    ['site-b', 'Images'],
     'site-b shows the replay details',
     async () =>
       /(idle|syncing) · .*local snapshot/.test(
@@ -137,7 +153,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   );
 
   // A schedule: its next runs before saving, then the image's next snapshot.
-  await openCluster(page, 'site-a');
+  await openCluster(page, 'site-a', 'Schedules');
   await page.getByLabel('Interval').fill('1x');
   await expect(
     page.getByText('"1x" has an unknown unit: use m (minutes), h (hours) or d (days), e.g. 15m, 1h, 1d'),
@@ -154,12 +170,12 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   // The page refreshes its Ceph queries when the task finishes.
   await expect(page.getByTestId('schedules')).toContainText('rbd: every 1h', { timeout: 30_000 });
   mark('the schedule is listed');
-  await openCluster(page, 'site-a');
+  await openCluster(page, 'site-a', 'Schedules');
   await expect(page.getByTestId('schedules')).toHaveAttribute('data-loaded', 'true');
   await expect(page.getByTestId('schedules')).toContainText('rbd: every 1h');
   await eventually(
     page,
-    'site-a',
+    ['site-a', 'Images'],
     'the image shows its next scheduled snapshot',
     async () =>
       /\d{4}-\d{2}-\d{2}.\d{2}:\d{2}/.test(
@@ -170,7 +186,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
 
   // Planned failover a → b through the wizard: pre-checks pass, no data loss, typed confirmation.
   const before = imageMd5('site-a', `rbd/${IMG}`);
-  await openCluster(page, 'site-a');
+  await openCluster(page, 'site-a', 'Failover');
   // The wizard from the shown cluster to the other (a "Fail over from <peer>" card may show too).
   const wizard = page.getByTestId('ceph-failover');
   await wizard.getByLabel('Scope').selectOption(IMG);
@@ -188,7 +204,7 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   expect(imageMd5('site-b', `rbd/${IMG}`)).toBe(before);
 
   // Failback b → a once site-a replays again (until then a pre-check blocks).
-  await eventually(page, 'site-b', 'failback pre-checks pass', async () => {
+  await eventually(page, ['site-b', 'Failover'], 'failback pre-checks pass', async () => {
     await wizard.getByLabel('Scope').selectOption(IMG);
     await expect(wizard.getByTestId('ceph-precheck').first()).toBeVisible();
     return (await wizard.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
@@ -320,7 +336,7 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     const lostRow = () => page.locator(`[data-testid=image-row][data-image="${LOST}"]`);
     await eventually(
       page,
-      'site-a',
+      ['site-a', 'Images'],
       'site-a flags the split-brain',
       async () =>
         lostRow()
@@ -333,6 +349,10 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
       180_000,
     );
     await lostRow().getByRole('button', { name: 'Resolve split-brain…' }).click();
+    // The Failover section, its failback set to the image and the cluster it is also primary on.
+    await expect(page.getByRole('tab', { name: 'Failover' })).toHaveAttribute('aria-selected', 'true');
+    await expect(page).toHaveURL(new RegExp(`&tab=failover&image=${LOST}&to=\\d+$`));
+    await expect(page.getByTestId('ceph-failover').getByLabel('Scope')).toHaveValue(LOST);
     const plan = page.getByTestId('kept-copy-plan');
     await expect(plan).toContainText(`${LOST} → ${LOST}-diverged-<UTC time of the resync>`);
     await page.getByLabel(`Type ${LOST} to confirm the resync`).fill(LOST);
@@ -348,7 +368,7 @@ test('site-a lost: fail over from site-b, site-a back: split-brain flagged and r
     const kept = page.getByTestId('kept-copies');
     await eventually(
       page,
-      'site-a',
+      ['site-a', 'Images'],
       'site-a lists the kept copy',
       async () =>
         kept

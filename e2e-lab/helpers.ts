@@ -58,7 +58,8 @@ export async function signIn(page: Page) {
 
 /** Waits on a task page until the task has finished, failing with its error otherwise. */
 export async function waitForTask(page: Page, timeout = 240_000) {
-  await expect(page).toHaveURL(/\/tasks\/\d+$/);
+  // A failover is answered once both clusters were asked again (seconds on a busy machine).
+  await expect(page).toHaveURL(/\/tasks\/\d+$/, { timeout: 60_000 });
   const heading = page.getByRole('heading', { name: /Task #\d+/ });
   await expect(heading).toContainText(/finished|failed|cancelled/, { timeout });
   const text = await heading.textContent();

@@ -44,6 +44,7 @@ test('the pool row and the groups count every image; a group shows 25 rows a pag
     .getByTestId('pool-row')
     .filter({ has: page.getByRole('button', { name: 'rbd', exact: true }) });
   await expect(poolRow).toContainText(`${IMAGES} (${IMAGES} mirrored)`);
+  await page.getByRole('tab', { name: 'Images' }).click();
   await expect(rows('ready')).toHaveCount(25);
   const pager = page.getByTestId('images-ready-pager');
   await expect(pager).toContainText(/^1–25 of 2\d\d/);
@@ -86,8 +87,8 @@ test('the pool row and the groups count every image; a group shows 25 rows a pag
 });
 
 test('beyond 200 images an image is chosen by typing its name; the failover preview lists 50 with the totals', async () => {
-  await page.goto('/ceph');
-  await expect(rows('ready').first()).toBeVisible();
+  await page.goto('/ceph?tab=schedules');
+  await expect(page.getByRole('tab', { name: 'Schedules' })).toHaveAttribute('aria-selected', 'true');
   // The schedule's image: typed, with suggestions, instead of a list of every image.
   const image = page.getByLabel('Image (empty: whole pool)');
   await expect(image).toHaveAttribute('list', /.+/);
@@ -98,6 +99,7 @@ test('beyond 200 images an image is chosen by typing its name; the failover prev
   await expect(page.getByText('no image named bench-no-such')).toBeVisible();
 
   // The failover from here: planned, 50 of the images listed, the others counted.
+  await page.getByRole('tab', { name: 'Failover' }).click();
   const wizard = page.getByTestId('ceph-failover');
   const loss = wizard.getByTestId('ceph-data-loss');
   await expect(loss).toHaveAttribute('data-mode', 'planned', { timeout: 30_000 });

@@ -66,28 +66,36 @@ test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with 
       ),
   );
   try {
+    // The hint opens the survivor on its Failover section.
     await hint.getByRole('button', { name: 'Open demo-site-b' }).click();
     await expect(page.getByRole('tab', { name: 'demo-site-b' })).toHaveAttribute('aria-selected', 'true');
+    await expect(page.getByRole('tab', { name: 'Failover' })).toHaveAttribute('aria-selected', 'true');
+    await expect(page).toHaveURL(/\/ceph\?site=\d+&tab=failover$/);
     await expect(
       card.getByRole('heading', { name: 'Fail over pool rbd from demo-site-a to demo-site-b' }),
     ).toBeVisible();
     await expect(card.getByTestId('ceph-plan-pending')).toContainText('Asking demo-site-a…');
+    // Nothing is primary on site-b: the failover from it has nothing to do.
+    await expect(page.getByTestId('ceph-failover').getByTestId('ceph-failover-idle')).toContainText(
+      'No mirrored image of rbd is primary on demo-site-b: there is nothing to fail over from here.',
+    );
   } finally {
     release();
     await page.unroute(plans, held);
   }
+  await page.getByRole('tab', { name: 'Images' }).click();
   for (const name of IMAGES) await expect(imageRow(name)).toBeVisible();
   const bodies = await Promise.all(statuses);
   expect(bodies.some((b) => b.includes('"notPrimary"'))).toBe(true);
   for (const name of IMAGES) expect(bodies.filter((b) => b.includes(name))).toEqual([]);
-  // Every mirrored pool and namespace offers the takeover; the other direction has nothing to do here.
+  // Every mirrored pool and namespace offers the takeover.
+  await page.getByRole('tab', { name: 'Pools & peers' }).click();
   await expect(poolRow().getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();
   await expect(
     page.getByTestId('namespace-row').getByRole('button', { name: 'Fail over from demo-site-a…' }),
   ).toBeVisible();
-  await expect(page.getByTestId('ceph-failover').getByTestId('ceph-failover-idle')).toContainText(
-    'No mirrored image of rbd is primary on demo-site-b: there is nothing to fail over from here.',
-  );
+  await poolRow().getByRole('button', { name: 'Fail over from demo-site-a…' }).click();
+  await expect(page.getByRole('tab', { name: 'Failover' })).toHaveAttribute('aria-selected', 'true');
 
   // The plan: unplanned, site-a unreachable, and what each image loses.
   const loss = card.getByTestId('ceph-data-loss');
@@ -133,8 +141,11 @@ test("site-a is gone: site-b's page fails rbd over from site-a, unplanned, with 
   await page.getByRole('tab', { name: 'demo-site-b' }).click();
   await expect(page.getByRole('tab', { name: 'demo-site-b' })).toHaveAttribute('aria-selected', 'true');
   await expect(poolRow()).toBeVisible();
-  for (const name of IMAGES) await expect(imageRow(name).locator('td').nth(2)).toHaveText(/^primary/);
   await expect(poolRow().getByRole('button', { name: 'Fail over from demo-site-a…' })).toHaveCount(0);
+  await page.getByRole('tab', { name: 'Images' }).click();
+  for (const name of IMAGES) await expect(imageRow(name).locator('td').nth(2)).toHaveText(/^primary/);
+  await page.getByRole('tab', { name: 'Failover' }).click();
+  await expect(page.getByTestId('ceph-takeover')).toHaveCount(0);
   await expect(
     page.getByRole('heading', { name: 'Fail over pool rbd from demo-site-b to demo-site-a' }),
   ).toBeVisible();
@@ -145,7 +156,9 @@ test('the namespace is taken over from its row, one image at a time if chosen', 
   await page.getByRole('tab', { name: 'demo-site-b' }).click();
   const ns = page.getByTestId('namespace-row');
   await ns.getByRole('button', { name: 'Fail over from demo-site-a…' }).click();
-  await expect(page.getByRole('heading', { name: 'Images of namespace rbd/tenant1' })).toBeVisible();
+  // The Failover section of the namespace, scrolled to the takeover card.
+  await expect(page.getByRole('tab', { name: 'Failover' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page).toHaveURL(/&pool=rbd&ns=tenant1&tab=failover$/);
   const card = page.locator('[data-testid=ceph-takeover][data-from="demo-site-a"]');
   await expect(
     card.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' }),
@@ -164,8 +177,10 @@ test('the namespace is taken over from its row, one image at a time if chosen', 
   await page.goto('/ceph');
   await page.getByRole('tab', { name: 'demo-site-b' }).click();
   await ns.getByRole('button', { name: 'rbd / tenant1', exact: true }).click();
+  await page.getByRole('tab', { name: 'Images' }).click();
   await expect(imageRow('vm-mail01-root').locator('td').nth(2)).toHaveText(/^primary/);
   // The other mirrored image of the namespace can still be taken over.
   await expect(imageRow('vm-erp01-data').locator('td').nth(2)).toHaveText(/^non-primary/);
+  await page.getByRole('tab', { name: 'Pools & peers' }).click();
   await expect(ns.getByRole('button', { name: 'Fail over from demo-site-a…' })).toBeVisible();
 });

@@ -1,4 +1,5 @@
 import { expect, test, type Locator, type Page, type Route } from '@playwright/test';
+import { seriousViolations } from './axe';
 import { OwnServer } from './own-server';
 
 /*
@@ -23,11 +24,21 @@ test.beforeAll(async ({ browser }) => {
 
 test.afterAll(() => own.stop());
 
-async function openCluster(site: string) {
+type Section = 'Pools & peers' | 'Images' | 'Schedules' | 'Failover';
+
+/** Opens a cluster's page (on its pools), then one of its sections. */
+async function openCluster(site: string, section?: Section) {
   await page.goto('/ceph');
   await page.getByRole('tab', { name: site }).click();
   await expect(page.getByRole('tab', { name: site })).toHaveAttribute('aria-selected', 'true');
   await expect(page.getByTestId('pool-row').first()).toBeVisible();
+  if (section) await openSection(section);
+}
+
+async function openSection(name: Section) {
+  const tab = page.getByRole('tab', { name, exact: true });
+  await tab.click();
+  await expect(tab).toHaveAttribute('aria-selected', 'true');
 }
 
 const poolRow = () =>
@@ -39,8 +50,19 @@ const nsRow = () =>
 const imageRow = (name: string) => page.locator(`[data-testid=image-row][data-image="${name}"]`);
 const details = (name: string) => page.locator(`[data-testid=image-details][data-image="${name}"]`);
 
-async function openNamespace() {
+/** Chooses the namespace in the pools table (its section stays shown). */
+async function selectNamespace() {
   await nsRow().getByRole('button', { name: 'rbd / tenant1', exact: true }).click();
+  await expect(nsRow().getByRole('button', { name: 'rbd / tenant1', exact: true })).toHaveAttribute(
+    'aria-pressed',
+    'true',
+  );
+}
+
+/** Chooses the namespace and shows its images. */
+async function openNamespace() {
+  await selectNamespace();
+  await openSection('Images');
   await expect(page.getByRole('heading', { name: 'Images of namespace rbd/tenant1' })).toBeVisible();
 }
 
@@ -69,9 +91,11 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
   for (const img of ['vm-mail01-root', 'vm-erp01-data', 'scratch01'])
     await expect(imageRow(img)).toBeVisible();
   await expect(imageRow('vm-web01-root')).toHaveCount(0);
+  await openSection('Failover');
   await expect(
     page.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' }),
   ).toBeVisible();
+  await openSection('Pools & peers');
 
   // Cancel keeps the mode; confirming changes the namespace only.
   await nsMode.selectOption('pool');
@@ -115,20 +139,20 @@ test('a namespace is a row of its own with its images and its own mirror mode; a
 });
 
 test('replaying images show the parsed replay details: state, throughput, snapshot times', async () => {
-  await openCluster('demo-site-b');
+  await openCluster('demo-site-b', 'Images');
   const ready = page.getByTestId('images-ready').getByTestId('replay-details');
   await expect(ready.first()).toBeVisible();
   await expect(ready.first()).toContainText(/idle|syncing/);
   await expect(ready.first()).toContainText(/local snapshot .+ · remote snapshot/);
   // The primary side shows what its peer reports.
-  await openCluster('demo-site-a');
+  await openCluster('demo-site-a', 'Images');
   await expect(page.getByTestId('images-ready').getByTestId('replay-details').first()).toContainText(
     /^demo-site-b: /,
   );
 });
 
 test('each group counts its images; a search by part of a name shows the matching ones of every group', async () => {
-  await openCluster('demo-site-b');
+  await openCluster('demo-site-b', 'Images');
   const ready = page.getByTestId('images-ready').getByTestId('image-row');
   await expect(ready.first()).toBeVisible();
   const before = await ready.count();
@@ -143,6 +167,144 @@ test('each group counts its images; a search by part of a name shows the matchin
   // Sorted by size, largest first: archive-2025 (1000 GiB) leads.
   await page.getByLabel('Sort by').selectOption('size/desc');
   await expect(ready.first()).toHaveAttribute('data-image', 'archive-2025');
+});
+
+test('a header with the health and peers; sections are tabs, and the URL carries the cluster, section, pool and image', async () => {
+  await openCluster('demo-site-a');
+  const header = page.getByTestId('ceph-cluster-header');
+  await expect(header.getByRole('heading', { name: 'demo-site-a' })).toBeVisible();
+  await expect(header.getByTestId('ceph-cluster-health')).toHaveAttribute(
+    'data-health',
+    /^(OK|WARNING|ERROR)$/,
+  );
+  await expect(header.getByTestId('ceph-header-peers')).toContainText('demo-site-b');
+  const site = /[?&]site=(\d+)/.exec(page.url())![1]!;
+
+  // Two tablists: the clusters, and the sections of the one shown.
+  await expect(page.getByRole('tablist', { name: 'Clusters' }).getByRole('tab')).toHaveCount(2);
+  const sections = page.getByRole('tablist', { name: 'Sections of demo-site-a' });
+  await expect(sections.getByRole('tab')).toHaveText(['Pools & peers', 'Images', 'Schedules', 'Failover']);
+  const pools = page.getByRole('tab', { name: 'Pools & peers' });
+  await expect(pools).toHaveAttribute('aria-selected', 'true');
+  await expect(page.locator(`[id="${await pools.getAttribute('aria-controls')}"]`)).toBeVisible();
+
+  // A section shows its panel only; the namespace chosen stays through the sections.
+  await selectNamespace();
+  await expect(page).toHaveURL(new RegExp(`/ceph\\?site=${site}&pool=rbd&ns=tenant1$`));
+  const images = page.getByRole('tab', { name: 'Images' });
+  await images.click();
+  await expect(images).toHaveAttribute('aria-selected', 'true');
+  await expect(pools).toHaveAttribute('aria-selected', 'false');
+  await expect(page.locator(`[id="${await images.getAttribute('aria-controls')}"]`)).toBeVisible();
+  await expect(page.locator(`[id="${await pools.getAttribute('aria-controls')}"]`)).toBeHidden();
+  await expect(page.getByTestId('pool-row')).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Images of namespace rbd/tenant1' })).toBeVisible();
+  await expect(page).toHaveURL(/&pool=rbd&ns=tenant1&tab=images$/);
+  // No kept copy: no kept-copies table.
+  await expect(page.getByTestId('kept-copies')).toHaveCount(0);
+  expect(await seriousViolations(page)).toEqual([]);
+
+  // An image's details are a link too: a reload shows them again.
+  await expand('vm-mail01-root');
+  await expect(page).toHaveURL(/&ns=tenant1&tab=images&image=vm-mail01-root$/);
+  await page.reload();
+  await expect(page.getByRole('tab', { name: 'Images' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByLabel('Pool or namespace')).toHaveValue('rbd/tenant1');
+  await expect(page.getByLabel('Find images')).toHaveValue('vm-mail01-root');
+  await expect(details('vm-mail01-root')).toBeVisible();
+
+  // Arrow keys move between the sections.
+  await page.getByRole('tab', { name: 'Images' }).focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('tab', { name: 'Schedules' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByRole('tab', { name: 'Schedules' })).toBeFocused();
+  await expect(page.getByTestId('schedules')).toBeVisible();
+  await expect(page).toHaveURL(/&pool=rbd&ns=tenant1&tab=schedules$/);
+
+  // The failback shows only when it applies (no split-brain here): it opens on request.
+  await openSection('Failover');
+  await expect(page).toHaveURL(/&pool=rbd&ns=tenant1&tab=failover$/);
+  const wizard = page.getByTestId('ceph-failover');
+  await expect(
+    wizard.getByRole('heading', { name: 'Fail over namespace rbd/tenant1 from demo-site-a to demo-site-b' }),
+  ).toBeVisible();
+  await expect(wizard.getByTestId('failback-closed')).toBeVisible();
+  await expect(wizard.getByTestId('kept-copy-plan')).toHaveCount(0);
+  await wizard.getByRole('button', { name: 'Failback / resync anyway…' }).click();
+  await expect(wizard.getByTestId('kept-copy-plan')).toContainText('vm-mail01-root');
+
+  // The pool chosen in the header; the section stays.
+  await page.getByLabel('Pool or namespace').selectOption('rbd/');
+  await expect(page).toHaveURL(new RegExp(`/ceph\\?site=${site}&pool=rbd&tab=failover$`));
+  await expect(
+    wizard.getByRole('heading', { name: 'Fail over pool rbd from demo-site-a to demo-site-b' }),
+  ).toBeVisible();
+
+  // A link to a failback of one image against a cluster (as a split-brain row's "Resolve" makes it).
+  const other = (await page.getByRole('tab', { name: 'demo-site-b' }).getAttribute('id'))!.replace(
+    'ceph-cluster-tab-',
+    '',
+  );
+  await page.goto(`/ceph?site=${site}&pool=rbd&tab=failover&image=vm-web01-root&to=${other}`);
+  await expect(page.getByRole('tab', { name: 'Failover' })).toHaveAttribute('aria-selected', 'true');
+  await expect(wizard.getByLabel('Scope')).toHaveValue('vm-web01-root');
+  await expect(wizard.getByRole('heading', { name: 'Failback / resolve split-brain' })).toBeVisible();
+  await expect(wizard.getByTestId('kept-copy-plan')).toContainText('vm-web01-root → vm-web01-root-diverged-');
+
+  // Switching the cluster keeps the section; a link to an image opens its details.
+  await page.getByRole('tab', { name: 'demo-site-b' }).click();
+  await expect(page).toHaveURL(new RegExp(`/ceph\\?site=${other}&tab=failover$`));
+  await page.goto(`/ceph?site=${site}&pool=rbd&ns=tenant1&image=scratch01`);
+  await expect(page.getByRole('tab', { name: 'Images' })).toHaveAttribute('aria-selected', 'true');
+  await expect(details('scratch01')).toBeVisible();
+});
+
+test('pairing by token is a guided dialog: create and copy on one cluster, go on to the other, paste and check', async () => {
+  await openCluster('demo-site-a');
+  await page.getByRole('button', { name: 'Pair by token…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Pair pool rbd by bootstrap token' });
+  await expect(page).toHaveURL(/&pair=create$/);
+  const steps = dialog.getByRole('navigation', { name: 'Pairing steps' });
+  await expect(steps.getByRole('button', { name: 'Create a token on demo-site-a' })).toHaveAttribute(
+    'aria-current',
+    'step',
+  );
+  await dialog.getByRole('button', { name: 'Create token' }).click();
+  const box = dialog.getByTestId('bootstrap-token');
+  await expect(box).toContainText('•••');
+  await expect(box).not.toHaveAttribute('data-token');
+  await dialog.getByRole('button', { name: 'Reveal' }).click();
+  await expect(box).toHaveAttribute('data-token', /.{40,}/);
+  const token = (await box.getAttribute('data-token'))!;
+
+  // On to the other cluster's page, at the import step.
+  await dialog.getByRole('button', { name: 'Open demo-site-b to import it' }).click();
+  await expect(page.getByRole('tab', { name: 'demo-site-b' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page).toHaveURL(/&pool=rbd&pair=import$/);
+  const there = page.getByRole('dialog', { name: 'Pair pool rbd by bootstrap token' });
+  await expect(
+    there
+      .getByRole('navigation', { name: 'Pairing steps' })
+      .getByRole('button', { name: 'Import a token into demo-site-b' }),
+  ).toHaveAttribute('aria-current', 'step');
+  // The token is forgotten with the dialog that showed it.
+  await expect(there.getByTestId('bootstrap-token')).toHaveCount(0);
+  await there.getByLabel('Bootstrap token').fill('not a token');
+  await expect(there.getByLabel('Bootstrap token')).toHaveAttribute('aria-invalid', 'true');
+  await expect(there.getByRole('button', { name: 'Import token' })).toBeDisabled();
+  await there.getByLabel('Bootstrap token').fill(token);
+  await expect(there.getByTestId('token-preview')).toContainText('Peer fsid');
+  await expect(there.getByRole('button', { name: 'Import token' })).toBeEnabled();
+  expect(await seriousViolations(page)).toEqual([]);
+
+  // Closed: gone from the page and from the URL (Escape closes it too).
+  await there.getByRole('button', { name: 'Close' }).click();
+  await expect(there).toHaveCount(0);
+  await expect(page).not.toHaveURL(/pair=/);
+  await page.getByRole('button', { name: 'Pair by token…' }).click();
+  await expect(there).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(there).toHaveCount(0);
 });
 
 test('an image lists its mirror snapshots; a new mirror snapshot appears; resync only on non-primary images', async () => {
@@ -200,7 +362,7 @@ test('journaling of one image on and off', async () => {
 });
 
 test('pool journaling says which images it affects before it runs, and skips snapshot-mode images', async () => {
-  await openCluster('demo-site-a');
+  await openCluster('demo-site-a', 'Images');
   // The default namespace holds only snapshot-mirrored images: nothing to do.
   await page.getByRole('button', { name: 'Journaling on for rbd…', exact: true }).click();
   let dialog = page.getByRole('dialog', { name: 'Turn journaling on for rbd?' });
@@ -209,7 +371,9 @@ test('pool journaling says which images it affects before it runs, and skips sna
   await expect(dialog.getByRole('button', { name: 'Turn journaling on' })).toBeDisabled();
   await dialog.getByRole('button', { name: 'Cancel' }).click();
 
-  await openNamespace();
+  // The namespace chosen in the header, the section stays.
+  await page.getByLabel('Pool or namespace').selectOption('rbd/tenant1');
+  await expect(page.getByRole('heading', { name: 'Images of namespace rbd/tenant1' })).toBeVisible();
   await page.getByRole('button', { name: 'Journaling on for rbd/tenant1…', exact: true }).click();
   dialog = page.getByRole('dialog', { name: 'Turn journaling on for rbd/tenant1?' });
   const plan = dialog.getByTestId('journaling-plan');
@@ -244,7 +408,7 @@ test('pool journaling says which images it affects before it runs, and skips sna
 });
 
 test('a snapshot schedule added is listed at once, and gone at once when removed, even while another Ceph query is slow', async () => {
-  await openCluster('demo-site-b');
+  await openCluster('demo-site-b', 'Schedules');
   const list = page.getByTestId('schedules');
   await expect(list).toHaveAttribute('data-loaded', 'true');
   await expect(page.getByText('No schedules at any level.')).toBeVisible();

@@ -30,6 +30,7 @@ export function CephFailoverWizard({
   images,
   preset,
   failback = false,
+  failbackOpen = true,
   offer = true,
   idleText,
   ready = true,
@@ -48,6 +49,8 @@ export function CephFailoverWizard({
   preset?: { image: string; toSiteId: number } | null;
   /** Also the failback / split-brain resolution that resyncs `from` from `to`. */
   failback?: boolean;
+  /** Whether the failback shows at first (else it opens on request): when it applies, e.g. a split-brain. */
+  failbackOpen?: boolean;
   /** Whether the failover itself is offered; when not, `idleText` says why (the failback stays). */
   offer?: boolean;
   idleText?: string;
@@ -65,6 +68,7 @@ export function CephFailoverWizard({
   const [splitBrainOk, setSplitBrainOk] = useState(false);
   const [staleTyped, setStaleTyped] = useState('');
   const [failBack, setFailBack] = useState(true);
+  const [showFailback, setShowFailback] = useState(failbackOpen);
   const to = choices.find((o) => o.id === toSiteId) ?? initialTo;
   const scope = namespace ? `${pool}/${namespace}` : pool;
   const what = image || scope;
@@ -96,7 +100,7 @@ export function CephFailoverWizard({
       { staleSiteId: from.id, goodSiteId: to.id, pool, namespace, image: image || undefined, failBack },
       { trpc: { context: { unbatched: true } } },
     ),
-    enabled: failback && ready,
+    enabled: failback && showFailback && ready,
     retry: false,
   });
   const kind = namespace ? 'namespace' : 'pool';
@@ -263,7 +267,25 @@ export function CephFailoverWizard({
           )}
         </>
       )}
-      {failback && (
+      {failback && !showFailback && (
+        <>
+          <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
+          <div className="flex flex-wrap items-center gap-2 text-sm" data-testid="failback-closed">
+            <span className="text-zinc-600 dark:text-zinc-300">
+              No image of {scope} is in split-brain: a failback that resyncs {from.name} is not needed now.
+            </span>
+            <Button
+              variant="ghost"
+              className="px-2 py-0.5 text-xs"
+              aria-expanded={false}
+              onClick={() => setShowFailback(true)}
+            >
+              Failback / resync anyway…
+            </Button>
+          </div>
+        </>
+      )}
+      {failback && showFailback && (
         <>
           <hr className="my-4 border-zinc-200 dark:border-zinc-700" />
           <h3 id="ceph-failback" className="mb-1 text-sm font-semibold">

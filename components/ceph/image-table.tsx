@@ -83,6 +83,8 @@ export function ImageTable({
   track,
   onResolveSplitBrain,
   onShown,
+  focusImage,
+  onFocusImage,
 }: {
   siteId: number;
   scope: Scope;
@@ -96,14 +98,18 @@ export function ImageTable({
   onResolveSplitBrain?: (image: string, otherSiteId: number) => void;
   /** Called once every group's first page is shown. */
   onShown?: () => void;
+  /** An image to show at first: found by its name, its details open. */
+  focusImage?: string | null;
+  /** Called with the image whose details were opened last (null once they are closed). */
+  onFocusImage?: (image: string | null) => void;
 }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const [confirm, setConfirm] = useState<Confirm | null>(null);
-  const [open, setOpen] = useState<Set<string>>(new Set());
+  const [open, setOpen] = useState<Set<string>>(() => new Set(focusImage ? [focusImage] : []));
   // The mirror snapshot last created per image (kept here: a row moves between groups as it syncs).
   const [created, setCreated] = useState<Record<string, string>>({});
-  const [search, setSearch] = useState('');
+  const [search, setSearch] = useState(focusImage ?? '');
   const [sort, setSort] = useState<{ by: SortId; dir: 'asc' | 'desc' }>({ by: 'name', dir: 'asc' });
   const [pages, setPages] = useState<Record<GroupId, number>>({ issues: 0, idle: 0, syncing: 0, ready: 0 });
   const image = useMutation(trpc.ceph.image.mutationOptions());
@@ -151,13 +157,13 @@ export function ImageTable({
       },
       { onSuccess: ({ taskId }) => (track(taskId), setConfirm(null)) },
     );
-  const toggle = (name: string) =>
-    setOpen((s) => {
-      const n = new Set(s);
-      if (n.has(name)) n.delete(name);
-      else n.add(name);
-      return n;
-    });
+  const toggle = (name: string) => {
+    const n = new Set(open);
+    if (n.has(name)) n.delete(name);
+    else n.add(name);
+    setOpen(n);
+    onFocusImage?.(n.has(name) ? name : ([...n].at(-1) ?? null));
+  };
   const firstPages = () => setPages({ issues: 0, idle: 0, syncing: 0, ready: 0 });
   // A column's header turns its order round; another column starts with the largest lag or size, or A to Z.
   const sortBy = (by: SortId) => {

@@ -4,43 +4,39 @@ import { CephNeedingAttention } from '@/components/ceph/attention';
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useSearchParams } from 'next/navigation';
-import { useState } from 'react';
-import { ClusterState, hasPools, STATUS_WAIT_MS, statusRefetchMs } from '@/components/ceph/cluster-state';
+import { useEffect, useRef } from 'react';
+import { CEPH_TABS, cephHref, readCephView, type CephTab, type CephView } from '@/components/ceph/ceph-url';
+import { CLUSTER_PANEL, ClusterHeader } from '@/components/ceph/cluster-header';
+import { hasPools, STATUS_WAIT_MS, statusRefetchMs } from '@/components/ceph/cluster-state';
 import { Daemons, daemonNames } from '@/components/ceph/daemons';
 import { CephFailoverWizard } from '@/components/ceph/failover-wizard';
 import { ImageTable } from '@/components/ceph/image-table';
 import { KeptCopies } from '@/components/ceph/kept-copies';
+import { PairingDialog } from '@/components/ceph/pairing-dialog';
 import { ScopeCard } from '@/components/ceph/pool-journaling';
 import { PoolsTable } from '@/components/ceph/pools-table';
 import { Schedules } from '@/components/ceph/schedules';
+import { SectionTabs, TabPanel, tabId } from '@/components/ceph/section-tabs';
 import { hasPrimaryHere, takeoverSources } from '@/components/ceph/takeover';
-import { TokenPanel } from '@/components/ceph/token-panel';
 import { scopeName, type PoolEntry, type Scope } from '@/components/ceph/types';
 import { useCephTasks } from '@/components/ceph/use-ceph-tasks';
 import { errorText, useTRPC } from '@/components/trpc';
-import { Button, DemoBadge, Empty, ErrorBox, PageTitle } from '@/components/ui';
+import { Button, Card, Empty, ErrorBox, PageTitle } from '@/components/ui';
 
+/**
+ * The Ceph mirroring page: a header with the chosen cluster's health and peers, then its sections
+ * (pools and peers, images, schedules, failover) as tabs. What it shows is in the URL
+ * (see ceph-url.ts): links from the Protection overview open a cluster's pool or namespace.
+ */
 export default function CephPage() {
   const trpc = useTRPC();
   const track = useCephTasks();
   const sites = useQuery(trpc.sites.list.queryOptions());
   const clusters = (sites.data ?? []).filter((s) => s.kind === 'ceph');
-  // Links from the Protection overview open a cluster's pool or namespace (?site=&pool=&ns=).
   const params = useSearchParams();
-  const [chosen, setChosen] = useState<number | null>(() => Number(params.get('site')) || null);
-  const siteId = (chosen && clusters.some((c) => c.id === chosen) ? chosen : null) ?? clusters[0]?.id ?? null;
-  const [selected, setSelected] = useState<Scope | null>(() =>
-    params.get('pool') ? { pool: params.get('pool')!, namespace: params.get('ns') ?? '' } : null,
-  );
-  // A split-brain row's "Resolve" sets the failback wizard's image and other cluster (and remounts it).
-  const [resolve, setResolve] = useState<{
-    image: string;
-    toSiteId: number;
-    scope: string;
-    n: number;
-  } | null>(null);
-  // The failover previews ask both clusters for every image of the pool: they start once the image table shows its first pages.
-  const [shownScope, setShownScope] = useState('');
+  const view = readCephView(params);
+  const siteId =
+    (view.site && clusters.some((c) => c.id === view.site) ? view.site : null) ?? clusters[0]?.id ?? null;
   // The status answers within STATUS_WAIT_MS even when the cluster is slow or gone (then it says so).
   const status = useQuery({
     ...trpc.ceph.status.queryOptions({ siteId: siteId ?? 0, waitMs: STATUS_WAIT_MS }),
@@ -58,7 +54,7 @@ export default function CephPage() {
   const pools = status.data?.pools ?? [];
   // The chosen pool or namespace; else the first mirrored pool (its default namespace).
   const entry =
-    pools.find((p) => p.pool === selected?.pool && p.namespace === selected?.namespace) ??
+    pools.find((p) => p.pool === view.pool && p.namespace === view.ns) ??
     pools.find((p) => p.mode !== 'disabled' && p.namespace === '') ??
     pools.find((p) => p.namespace === '') ??
     pools[0];
@@ -71,15 +67,42 @@ export default function CephPage() {
   const sourcesOf = (e: PoolEntry) => (siteId ? takeoverSources(pools, e, clusters, siteId) : []);
   const sources = entry ? sourcesOf(entry) : [];
   const here = cluster ? { id: cluster.id, name: cluster.name } : null;
-  const openCluster = (id: number) => (setChosen(id), setSelected(null));
-  const takeOver = (s: Scope, fromId: number) => {
-    setSelected(s);
-    requestAnimationFrame(() =>
-      document
-        .getElementById(`ceph-takeover-${fromId}`)
-        ?.scrollIntoView({ behavior: 'smooth', block: 'start' }),
-    );
+
+  // Every change of what is shown replaces the URL (no reload, no server round trip).
+  const shown: CephView = {
+    ...view,
+    site: siteId,
+    pool: entry?.pool ?? view.pool,
+    ns: entry ? entry.namespace : view.ns,
   };
+  const go = (next: Partial<CephView>) =>
+    window.history.replaceState(null, '', cephHref({ ...shown, ...next }));
+  // The element to bring into view once the section that holds it shows (a takeover card, the failback).
+  const scrollTo = useRef<{ id: string; block: ScrollLogicalPosition } | null>(null);
+  useEffect(() => {
+    const want = scrollTo.current;
+    const el = want && document.getElementById(want.id);
+    if (!want || !el) return;
+    scrollTo.current = null;
+    el.scrollIntoView({ behavior: 'smooth', block: want.block });
+  });
+  const openCluster = (id: number, tab?: CephTab) =>
+    go({ site: id, pool: null, ns: '', tab: tab ?? view.tab, image: null, to: null, pair: null });
+  const openScope = (s: Scope) => go({ pool: s.pool, ns: s.namespace, image: null, to: null });
+  const takeOver = (s: Scope, fromId: number) => {
+    scrollTo.current = { id: `ceph-takeover-${fromId}`, block: 'start' };
+    go({ pool: s.pool, ns: s.namespace, tab: 'failover', image: null, to: null });
+  };
+  const resolveSplitBrain = (image: string, toSiteId: number) => {
+    scrollTo.current = { id: 'ceph-failback', block: 'center' };
+    go({ tab: 'failover', image, to: toSiteId });
+  };
+  // The failback's image and other cluster, as a split-brain row's "Resolve" set them.
+  const preset =
+    view.tab === 'failover' && view.image
+      ? { image: view.image, toSiteId: view.to ?? others[0]?.id ?? 0 }
+      : null;
+  const ready = !!status.data && hasPools(status.data) && !!siteId;
 
   return (
     <>
@@ -93,147 +116,183 @@ export default function CephPage() {
           </Link>
         </Empty>
       )}
-      <div className="mb-4 flex flex-wrap gap-2" role="tablist" aria-label="Clusters">
-        {clusters.map((c) => (
-          <Button
-            key={c.id}
-            role="tab"
-            aria-selected={c.id === siteId}
-            variant={c.id === siteId ? 'primary' : 'secondary'}
-            onClick={() => openCluster(c.id)}
-          >
-            {c.name} {c.demo && <DemoBadge />}
-          </Button>
-        ))}
-      </div>
-      {status.error && <ErrorBox error={errorText(status.error)} />}
-      {siteId && status.isPending && (
-        <p role="status" className="text-sm text-zinc-500">
-          Asking {cluster?.name}…
-        </p>
-      )}
-      {status.data && <ClusterState name={cluster?.name ?? ''} status={status.data} />}
-      {status.data?.state === 'unreachable' && cluster && others.length > 0 && (
-        <div
-          className="mb-4 flex flex-wrap items-center gap-2 rounded-md border border-zinc-200 px-3 py-2 text-sm dark:border-zinc-700"
-          data-testid="ceph-takeover-hint"
-        >
-          <p>
-            {cluster.name} cannot be reached. To fail its pools over, open{' '}
-            {others.map((o) => o.name).join(' or ')}.
-          </p>
-          {others.map((o) => (
-            <Button key={o.id} variant="primary" onClick={() => openCluster(o.id)}>
-              Open {o.name}
-            </Button>
-          ))}
-        </div>
-      )}
-      {status.data && hasPools(status.data) && siteId && (
-        <div className="space-y-4">
-          <PoolsTable
-            siteId={siteId}
-            clusterName={cluster?.name ?? ''}
-            daemons={daemonNames(daemons.data)}
-            pools={pools}
-            cliCalls={status.data.cliCalls}
-            selected={entry ? { pool: entry.pool, namespace: entry.namespace } : null}
-            onSelect={setSelected}
-            others={others.map((o) => ({ id: o.id, name: o.name }))}
-            takeoverSources={sourcesOf}
-            onTakeOver={takeOver}
-            track={track}
-          />
+      <ClusterHeader
+        clusters={clusters}
+        siteId={siteId}
+        status={status.data}
+        daemons={daemons.data}
+        entry={entry}
+        onOpenCluster={openCluster}
+        onScope={openScope}
+      />
+      <div
+        id={CLUSTER_PANEL}
+        role={siteId ? 'tabpanel' : undefined}
+        aria-labelledby={siteId ? tabId('ceph-cluster', siteId) : undefined}
+      >
+        {status.error && <ErrorBox error={errorText(status.error)} />}
+        {ready && (
+          <>
+            <SectionTabs
+              group="ceph"
+              label={`Sections of ${cluster?.name ?? 'the cluster'}`}
+              tabs={CEPH_TABS}
+              current={view.tab}
+              onSelect={(tab) => go({ tab, image: null, to: null })}
+            />
 
-          {entry &&
-            here &&
-            sources.map((src) => (
-              <div
-                key={`takeover/${scopeKey}/${src.id}`}
-                id={`ceph-takeover-${src.id}`}
-                className="scroll-mt-4"
-                data-testid="ceph-takeover"
-                data-from={src.name}
-              >
-                <CephFailoverWizard
-                  from={{ id: src.id, name: src.name }}
-                  to={here}
+            <TabPanel group="ceph" id="pools" current={view.tab}>
+              {entry && poolMirrored && (
+                <div className="flex flex-wrap items-center justify-end gap-2">
+                  <span className="text-sm text-zinc-500">
+                    Pair pool {entry.pool} with a cluster by copying a token from one to the other:
+                  </span>
+                  <Button onClick={() => go({ pair: 'create' })}>Pair by token…</Button>
+                </div>
+              )}
+              <PoolsTable
+                siteId={siteId}
+                clusterName={cluster?.name ?? ''}
+                daemons={daemonNames(daemons.data)}
+                pools={pools}
+                cliCalls={status.data.cliCalls}
+                selected={entry ? { pool: entry.pool, namespace: entry.namespace } : null}
+                onSelect={openScope}
+                others={others.map((o) => ({ id: o.id, name: o.name }))}
+                takeoverSources={sourcesOf}
+                onTakeOver={takeOver}
+                track={track}
+              />
+              <Daemons daemons={daemons.data} error={daemons.error} />
+            </TabPanel>
+
+            <TabPanel group="ceph" id="images" current={view.tab}>
+              {entry ? (
+                <>
+                  <ScopeCard siteId={siteId} entry={entry} track={track} />
+                  <KeptCopies
+                    key={`kept/${scopeKey}`}
+                    siteId={siteId}
+                    clusterName={cluster?.name ?? ''}
+                    scope={{ pool: entry.pool, namespace: entry.namespace }}
+                    copies={entry.kept}
+                    track={track}
+                  />
+                  <ImageTable
+                    key={`images/${scopeKey}`}
+                    siteId={siteId}
+                    scope={{ pool: entry.pool, namespace: entry.namespace }}
+                    mode={entry.mode}
+                    counts={entry.counts}
+                    statusAt={status.data.at}
+                    track={track}
+                    focusImage={view.image}
+                    onFocusImage={(image) => go({ image })}
+                    onResolveSplitBrain={resolveSplitBrain}
+                  />
+                </>
+              ) : (
+                <NoPools name={cluster?.name} />
+              )}
+            </TabPanel>
+
+            <TabPanel group="ceph" id="schedules" current={view.tab}>
+              {entry ? (
+                <Schedules
+                  key={`schedules/${scopeKey}`}
+                  siteId={siteId}
                   pool={entry.pool}
                   namespace={entry.namespace}
-                  images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }}
-                  ready={shownScope === scopeKey}
+                  imageCount={entry.counts.total}
+                  track={track}
                 />
-              </div>
-            ))}
+              ) : (
+                <NoPools name={cluster?.name} />
+              )}
+            </TabPanel>
 
-          {entry && poolMirrored && <TokenPanel siteId={siteId} pool={entry.pool} onTask={onTask} />}
+            <TabPanel group="ceph" id="failover" current={view.tab}>
+              {entry &&
+                here &&
+                sources.map((src) => (
+                  <div
+                    key={`takeover/${scopeKey}/${src.id}`}
+                    id={`ceph-takeover-${src.id}`}
+                    className="scroll-mt-4"
+                    data-testid="ceph-takeover"
+                    data-from={src.name}
+                  >
+                    <CephFailoverWizard
+                      from={{ id: src.id, name: src.name }}
+                      to={here}
+                      pool={entry.pool}
+                      namespace={entry.namespace}
+                      images={{ siteId: here.id, role: 'not-primary', count: entry.counts.notPrimary }}
+                    />
+                  </div>
+                ))}
+              {entry && here && entry.mode !== 'disabled' && others[0] && (
+                <div data-testid="ceph-failover">
+                  <CephFailoverWizard
+                    key={`failover/${scopeKey}/${preset ? `${preset.image}/${preset.toSiteId}` : ''}`}
+                    preset={preset}
+                    from={here}
+                    to={others[0]}
+                    targets={others.map((o) => ({ id: o.id, name: o.name }))}
+                    pool={entry.pool}
+                    namespace={entry.namespace}
+                    images={{ siteId: here.id, role: 'mirrored', count: entry.counts.mirrored }}
+                    failback
+                    // Shown at once when it applies: a split-brain row's "Resolve", or images primary on both sides.
+                    failbackOpen={(!!preset && view.to !== null) || entry.splitBrain > 0}
+                    // Nothing is primary here: the failover onto this cluster is the card "Fail over … from <peer>".
+                    offer={hasPrimaryHere(entry) || entry.counts.mirrored === 0}
+                    idleText={`No mirrored image of ${scopeName(entry)} is primary on ${here.name}: there is nothing to fail over from here.${sources.length ? ` To make ${here.name} primary, use “Fail over ${scopeName(entry)} from ${sources.map((x) => x.name).join(' or ')} to ${here.name}” above.` : ''}`}
+                  />
+                </div>
+              )}
+              {entry && (entry.mode === 'disabled' || !others[0]) && !sources.length && (
+                <Card>
+                  <p className="text-sm text-zinc-600 dark:text-zinc-300" data-testid="ceph-failover-none">
+                    {entry.mode === 'disabled'
+                      ? `${scopeName(entry)} does not mirror on ${cluster?.name}: there is nothing to fail over.`
+                      : 'No other Ceph cluster is registered: there is nowhere to fail over to.'}
+                  </p>
+                </Card>
+              )}
+              {!entry && <NoPools name={cluster?.name} />}
+            </TabPanel>
 
-          {entry && <ScopeCard siteId={siteId} entry={entry} track={track} />}
-          {entry && (
-            <ImageTable
-              key={`images/${scopeKey}`}
-              siteId={siteId}
-              scope={{ pool: entry.pool, namespace: entry.namespace }}
-              mode={entry.mode}
-              counts={entry.counts}
-              statusAt={status.data.at}
-              onShown={() => setShownScope(scopeKey)}
-              track={track}
-              onResolveSplitBrain={(image, toSiteId) => {
-                setResolve((r) => ({ image, toSiteId, scope: scopeKey, n: (r?.n ?? 0) + 1 }));
-                requestAnimationFrame(() =>
-                  document
-                    .getElementById('ceph-failback')
-                    ?.scrollIntoView({ behavior: 'smooth', block: 'center' }),
-                );
-              }}
-            />
-          )}
-          {entry && (
-            <KeptCopies
-              key={`kept/${scopeKey}`}
-              siteId={siteId}
-              clusterName={cluster?.name ?? ''}
-              scope={{ pool: entry.pool, namespace: entry.namespace }}
-              copies={entry.kept}
-              track={track}
-            />
-          )}
-
-          {entry && here && entry.mode !== 'disabled' && others[0] && (
-            <div data-testid="ceph-failover">
-              <CephFailoverWizard
-                key={`failover/${scopeKey}/${resolve?.n ?? 0}`}
-                preset={resolve?.scope === scopeKey ? resolve : null}
-                from={here}
-                to={others[0]}
-                targets={others.map((o) => ({ id: o.id, name: o.name }))}
+            {entry && poolMirrored && view.pair && (
+              <PairingDialog
+                key={`pair/${scopeKey}`}
+                siteId={siteId}
+                clusterName={cluster?.name ?? ''}
                 pool={entry.pool}
-                namespace={entry.namespace}
-                images={{ siteId: here.id, role: 'mirrored', count: entry.counts.mirrored }}
-                ready={shownScope === scopeKey}
-                failback
-                // Nothing is primary here: the failover onto this cluster is the card "Fail over … from <peer>".
-                offer={hasPrimaryHere(entry) || entry.counts.mirrored === 0}
-                idleText={`No mirrored image of ${scopeName(entry)} is primary on ${here.name}: there is nothing to fail over from here.${sources.length ? ` To make ${here.name} primary, use “Fail over ${scopeName(entry)} from ${sources.map((x) => x.name).join(' or ')} to ${here.name}” above.` : ''}`}
+                others={others.map((o) => ({ id: o.id, name: o.name }))}
+                step={view.pair}
+                onTask={onTask}
+                onContinueOn={(id) =>
+                  go({
+                    site: id,
+                    pool: entry.pool,
+                    ns: '',
+                    tab: 'pools',
+                    image: null,
+                    to: null,
+                    pair: 'import',
+                  })
+                }
+                onClose={() => go({ pair: null })}
               />
-            </div>
-          )}
-
-          {entry && (
-            <Schedules
-              key={`schedules/${scopeKey}`}
-              siteId={siteId}
-              pool={entry.pool}
-              namespace={entry.namespace}
-              imageCount={entry.counts.total}
-              track={track}
-            />
-          )}
-
-          <Daemons daemons={daemons.data} error={daemons.error} />
-        </div>
-      )}
+            )}
+          </>
+        )}
+      </div>
     </>
   );
+}
+
+function NoPools({ name }: { name: string | undefined }) {
+  return <Empty>{name ?? 'This cluster'} has no pools.</Empty>;
 }
