@@ -189,7 +189,7 @@ async function browserSide() {
         );
       });
       const t0 = Date.now();
-      await p.goto('/ceph');
+      await p.goto('/ceph?tab=images');
       const row = p.locator('[data-testid=images-ready] [data-testid=image-row]').first();
       await row.waitFor({ timeout: 120_000 });
       const shown = Date.now() - t0;

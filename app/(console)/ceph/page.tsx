@@ -19,7 +19,7 @@ import { Schedules } from '@/components/ceph/schedules';
 import { SectionTabs, TabPanel, tabId } from '@/components/ceph/section-tabs';
 import { hasPrimaryHere, takeoverSources } from '@/components/ceph/takeover';
 import { scopeName, type PoolEntry, type Scope } from '@/components/ceph/types';
-import { useCephTasks } from '@/components/ceph/use-ceph-tasks';
+import { useTaskTracker } from '@/components/task-tracker';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Button, Card, Empty, ErrorBox, PageTitle } from '@/components/ui';
 
@@ -30,7 +30,7 @@ import { Button, Card, Empty, ErrorBox, PageTitle } from '@/components/ui';
  */
 export default function CephPage() {
   const trpc = useTRPC();
-  const track = useCephTasks();
+  const track = useTaskTracker();
   const sites = useQuery(trpc.sites.list.queryOptions());
   const clusters = (sites.data ?? []).filter((s) => s.kind === 'ceph');
   const params = useSearchParams();

@@ -92,8 +92,9 @@ function replicaHref(siteId: number, vm: string): string {
   return `/replicas/${siteId}/${encodeURIComponent(vm)}`;
 }
 
-function cephHref(siteId: number, pool: string, ns: string): string {
-  return `/ceph?site=${siteId}&pool=${encodeURIComponent(pool)}${ns ? `&ns=${encodeURIComponent(ns)}` : ''}`;
+/** A pool or namespace on the Ceph page, on one of its tabs (`pools` when none is given). */
+function cephHref(siteId: number, pool: string, ns: string, tab?: 'failover'): string {
+  return `/ceph?site=${siteId}&pool=${encodeURIComponent(pool)}${ns ? `&ns=${encodeURIComponent(ns)}` : ''}${tab ? `&tab=${tab}` : ''}`;
 }
 
 /**
@@ -819,7 +820,7 @@ export class ProtectionService {
         syncSeconds: d?.lastSnapshotSyncSeconds ?? null,
         bytesPerSecond: d?.bytesPerSecond ?? null,
         href: cephHref(sourceId ?? any.siteId, e.pool, e.ns),
-        failoverHref: targetId !== null ? cephHref(targetId, e.pool, e.ns) : null,
+        failoverHref: targetId !== null ? cephHref(targetId, e.pool, e.ns, 'failover') : null,
       });
     }
     for (const k of this.#copying.keys()) if (!copyingNow.has(k)) this.#copying.delete(k);
