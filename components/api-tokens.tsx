@@ -5,7 +5,19 @@ import { invalidateAfterChange } from '@/components/trpc';
 import { useState } from 'react';
 import { useToast } from './toast';
 import { errorText, fieldErrors, useTRPC } from './trpc';
-import { Badge, Button, Card, ConfirmDialog, Empty, ErrorBox, Select, TextInput, formatTime } from './ui';
+import {
+  Badge,
+  Button,
+  Card,
+  ConfirmDialog,
+  copySecret,
+  Empty,
+  ErrorBox,
+  SecretOnce,
+  Select,
+  TextInput,
+  formatTime,
+} from './ui';
 
 const ROLES = ['viewer', 'operator', 'admin'] as const;
 const DAYS = [7, 30, 90, 180, 366];
@@ -156,26 +168,17 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
         </div>
       )}
       {created && (
-        <div
-          className="mb-4 space-y-2 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950"
-          role="region"
-          aria-label="New API token"
+        <SecretOnce
+          className="mb-4"
+          label="New API token"
+          note={<>Token “{created.name}” — copy it now: it is not shown again. Tandem keeps only its hash.</>}
         >
-          <p className="text-sm font-medium text-amber-800 dark:text-amber-200">
-            Token “{created.name}” — copy it now: it is not shown again. Tandem keeps only its hash.
-          </p>
           <code className="block text-xs break-all select-all" data-testid="api-token">
             {created.token}
           </code>
           <div className="flex gap-2">
             <Button
-              onClick={() =>
-                navigator.clipboard.writeText(created.token).then(
-                  () => toast.success('Token copied to the clipboard'),
-                  () =>
-                    toast.error('The browser refused clipboard access; select the token and copy it by hand'),
-                )
-              }
+              onClick={() => void copySecret(created.token, toast, 'select the token and copy it by hand')}
             >
               Copy
             </Button>
@@ -191,7 +194,7 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
               Done
             </Button>
           </div>
-        </div>
+        </SecretOnce>
       )}
       {list.error && <ErrorBox error={errorText(list.error)} />}
       {list.data && !list.data.length && <Empty>No API tokens yet.</Empty>}

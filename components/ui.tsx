@@ -362,3 +362,45 @@ export function formatTime(d: Date | number | null | undefined): string {
   if (d === null || d === undefined) return '—';
   return new Date(d).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' });
 }
+
+/**
+ * A secret shown once (a bootstrap token, an API token): marked as such, with what to do now. The
+ * caller renders the secret and its buttons inside.
+ */
+export function SecretOnce({
+  label,
+  note,
+  className,
+  children,
+}: {
+  label: string;
+  note: ReactNode;
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div
+      className={cx(
+        'space-y-2 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950',
+        className,
+      )}
+      role="region"
+      aria-label={label}
+    >
+      <p className="text-sm font-medium text-amber-800 dark:text-amber-200">{note}</p>
+      {children}
+    </div>
+  );
+}
+
+/** Copies a secret to the clipboard and says whether the browser let it. */
+export function copySecret(
+  text: string,
+  toast: { success(m: string): unknown; error(m: string): unknown },
+  byHand: string,
+): Promise<boolean> {
+  return navigator.clipboard.writeText(text).then(
+    () => (toast.success('Token copied to the clipboard'), true),
+    () => (toast.error(`The browser refused clipboard access; ${byHand}`), false),
+  );
+}

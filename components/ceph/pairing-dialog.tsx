@@ -4,7 +4,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useEffect, useId, useRef, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
-import { Button, ErrorBox, Select, TextArea, TextInput, cx, dialogCls } from '../ui';
+import { Button, copySecret, ErrorBox, SecretOnce, Select, TextArea, TextInput, cx, dialogCls } from '../ui';
 import type { PairStep } from './ceph-url';
 
 const STEPS: { id: PairStep; title: (cluster: string) => string }[] = [
@@ -136,14 +136,7 @@ export function PairingDialog({
           </Button>
           {create.error && <ErrorBox error={errorText(create.error)} />}
           {token && (
-            <div
-              className="space-y-2 rounded-md border border-amber-300 bg-amber-50 p-3 dark:border-amber-700 dark:bg-amber-950"
-              role="region"
-              aria-label="New bootstrap token"
-            >
-              <p className="text-xs font-medium text-amber-800 dark:text-amber-200">
-                Secret — copy it now; it will not be shown again.
-              </p>
+            <SecretOnce label="New bootstrap token" note="Secret — copy it now; it will not be shown again.">
               <code
                 className="block max-h-24 overflow-auto text-xs break-all"
                 data-testid="bootstrap-token"
@@ -155,9 +148,8 @@ export function PairingDialog({
                 <Button onClick={() => setRevealed((r) => !r)}>{revealed ? 'Hide' : 'Reveal'}</Button>
                 <Button
                   onClick={() =>
-                    navigator.clipboard.writeText(token).then(
-                      () => (setCopied(true), toast.success('Token copied to the clipboard')),
-                      () => toast.error('The browser refused clipboard access; reveal and copy it by hand'),
+                    void copySecret(token, toast, 'reveal and copy it by hand').then(
+                      (ok) => ok && setCopied(true),
                     )
                   }
                 >
@@ -167,7 +159,7 @@ export function PairingDialog({
                   Forget it
                 </Button>
               </div>
-            </div>
+            </SecretOnce>
           )}
           {token && (
             <div
