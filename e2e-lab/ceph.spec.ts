@@ -1,4 +1,4 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type Locator, type Page } from '@playwright/test';
 import { cephLab, dropImages, imageMd5, rbd, register, signIn, waitForTask } from './helpers';
 
 /*
@@ -204,9 +204,16 @@ test('pair by token, mirror an image, schedule it, fail over and back; the conte
   expect(imageMd5('site-b', `rbd/${IMG}`)).toBe(before);
 
   // Failback b → a once site-a replays again (until then a pre-check blocks).
+  // A slow answer from site-b may still show it as before the failover (no wizard yet): not yet, reload.
+  const shows = (l: Locator) =>
+    l.waitFor({ timeout: 15_000 }).then(
+      () => true,
+      () => false,
+    );
   await eventually(page, ['site-b', 'Failover'], 'failback pre-checks pass', async () => {
+    if (!(await shows(wizard.getByLabel('Scope')))) return false;
     await wizard.getByLabel('Scope').selectOption(IMG);
-    await expect(wizard.getByTestId('ceph-precheck').first()).toBeVisible();
+    if (!(await shows(wizard.getByTestId('ceph-precheck').first()))) return false;
     return (await wizard.locator('[data-testid=ceph-precheck][data-status=block]').count()) === 0;
   });
   await wizard.getByLabel(`Type ${IMG} to confirm`, { exact: true }).fill(IMG);
