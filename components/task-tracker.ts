@@ -3,6 +3,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { useTaskEventBus, useTaskEvents } from './task-events';
+import { isActiveState } from './task-state';
 import { useToast } from './toast';
 import { useTRPC, type RouterOutputs } from './trpc';
 
@@ -23,8 +24,6 @@ export interface TaskHandlers {
 }
 
 export type TrackTask = (taskId: number, handlers?: TaskHandlers) => void;
-
-const ENDED = new Set(['finished', 'failed', 'cancelled', 'interrupted']);
 
 /**
  * The one way a page follows a task it started in place (the Ceph Dashboard's task wrapper): a
@@ -73,7 +72,7 @@ export function useTaskTracker(): TrackTask {
   };
 
   useTaskEvents((t) => {
-    if (ENDED.has(t.state)) ended$(t);
+    if (!isActiveState(t.state)) ended$(t);
   });
 
   // Should the live stream miss an end (a reconnect), ask for the tasks still awaited.
@@ -87,7 +86,7 @@ export function useTaskTracker(): TrackTask {
         void qc
           .fetchQuery({ ...trpc.tasks.get.queryOptions({ id }), staleTime: 0 })
           .then((r) => {
-            if (ENDED.has(r.task.state) && waiting.has(id)) latest.current(r.task);
+            if (!isActiveState(r.task.state) && waiting.has(id)) latest.current(r.task);
           })
           .catch(() => undefined);
       }
