@@ -2,9 +2,48 @@
 
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
+import { DataTable, tableColumns } from '@/components/data-table';
 import { StateBadge } from '@/components/task-state';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
 import { Card, Empty, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
+
+type TaskRow = RouterOutputs['tasks']['list'][number];
+const col = tableColumns<TaskRow>();
+const columns = [
+  col.accessor('id', { header: '#', meta: { className: 'tabular-nums' } }),
+  col.accessor('name', {
+    header: 'Task',
+    cell: (c) => (
+      <Link
+        className="text-brand-600 hover:underline dark:text-brand-50"
+        href={`/tasks/${c.row.original.id}`}
+      >
+        {c.getValue()}
+      </Link>
+    ),
+  }),
+  col.accessor('target', { header: 'Target', meta: { className: 'text-zinc-600 dark:text-zinc-400' } }),
+  col.accessor('state', { header: 'State', cell: (c) => <StateBadge state={c.getValue()} /> }),
+  col.display({
+    id: 'progress',
+    header: 'Progress',
+    meta: { headClassName: 'w-48' },
+    cell: ({ row: { original: t } }) => <Progress value={t.progressComplete} max={t.progressTotal} />,
+  }),
+  col.accessor('createdBy', { header: 'By' }),
+  col.accessor((t) => t.startedAt ?? t.createdAt, {
+    id: 'started',
+    header: 'Started',
+    sortFn: 'datetime',
+    cell: (c) => formatTime(c.getValue()),
+  }),
+  col.display({
+    id: 'took',
+    header: 'Took',
+    cell: ({ row: { original: t } }) =>
+      t.finishedAt && t.startedAt ? formatDuration(t.finishedAt.getTime() - t.startedAt.getTime()) : '—',
+  }),
+];
 
 export default function TasksPage() {
   const trpc = useTRPC();
@@ -14,51 +53,13 @@ export default function TasksPage() {
       <PageTitle>Tasks</PageTitle>
       {q.error && <ErrorBox error={errorText(q.error)} />}
       <Card>
-        {q.data?.length === 0 && <Empty>No tasks yet. Start one from a site (Sites → Check).</Empty>}
-        {!!q.data?.length && (
-          <table className="w-full text-left text-sm">
-            <thead className="text-xs text-zinc-500 uppercase">
-              <tr>
-                <th className="py-1">#</th>
-                <th>Task</th>
-                <th>Target</th>
-                <th>State</th>
-                <th className="w-48">Progress</th>
-                <th>By</th>
-                <th>Started</th>
-                <th>Took</th>
-              </tr>
-            </thead>
-            <tbody>
-              {q.data.map((t) => (
-                <tr key={t.id} className="border-t border-zinc-100 dark:border-zinc-800">
-                  <td className="py-1.5 tabular-nums">{t.id}</td>
-                  <td>
-                    <Link
-                      className="text-brand-600 hover:underline dark:text-brand-50"
-                      href={`/tasks/${t.id}`}
-                    >
-                      {t.name}
-                    </Link>
-                  </td>
-                  <td className="text-zinc-600 dark:text-zinc-400">{t.target}</td>
-                  <td>
-                    <StateBadge state={t.state} />
-                  </td>
-                  <td>
-                    <Progress value={t.progressComplete} max={t.progressTotal} />
-                  </td>
-                  <td>{t.createdBy}</td>
-                  <td>{formatTime(t.startedAt ?? t.createdAt)}</td>
-                  <td>
-                    {t.finishedAt && t.startedAt
-                      ? formatDuration(t.finishedAt.getTime() - t.startedAt.getTime())
-                      : '—'}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+        {q.data && (
+          <DataTable
+            columns={columns}
+            data={q.data}
+            rowKey={(t) => t.id}
+            empty={<Empty>No tasks yet. Start one from a site (Sites → Check).</Empty>}
+          />
         )}
       </Card>
     </>

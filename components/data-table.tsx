@@ -1,0 +1,155 @@
+'use client';
+
+/**
+ * The one table of the console. Pages describe their columns (TanStack Table column definitions made
+ * with `tableColumns<Row>()`) and hand over rows; this component owns the markup, the look, the
+ * empty state and sorting by a click on the header of an accessor column (display columns, made
+ * with `display()`, do not sort). A column's
+ * `meta.className` styles its cells, `meta.headClassName` its header.
+ */
+import {
+  createColumnHelper,
+  createSortedRowModel,
+  rowSortingFeature,
+  sortFn_alphanumeric,
+  sortFn_basic,
+  sortFn_datetime,
+  sortFn_text,
+  tableFeatures,
+  useTable,
+  type CellData,
+  type ColumnDef,
+  type RowData,
+  type SortingState,
+  type TableFeatures,
+} from '@tanstack/react-table';
+import type { HTMLAttributes, ReactNode } from 'react';
+import { useState } from 'react';
+
+declare module '@tanstack/react-table' {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  interface ColumnMeta<
+    TFeatures extends TableFeatures,
+    TData extends RowData,
+    TValue extends CellData = CellData,
+  > {
+    /** Classes of the column's cells. */
+    className?: string;
+    /** Classes of the column's header cell. */
+    headClassName?: string;
+  }
+}
+
+const features = tableFeatures({
+  rowSortingFeature,
+  sortedRowModel: createSortedRowModel(),
+  sortFns: {
+    alphanumeric: sortFn_alphanumeric,
+    text: sortFn_text,
+    datetime: sortFn_datetime,
+    basic: sortFn_basic,
+  },
+});
+type Features = typeof features;
+
+/** Column helper for a table of `Row`s: `const col = tableColumns<Row>(); col.accessor(...)`. */
+export function tableColumns<Row extends RowData>() {
+  return createColumnHelper<Features, Row>();
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TableColumn<Row extends RowData> = ColumnDef<Features, Row, any>;
+
+const ROW_CLASS = 'border-t border-zinc-100 dark:border-zinc-800';
+
+export function DataTable<Row extends RowData>({
+  columns,
+  data,
+  rowKey,
+  rowProps,
+  empty,
+  initialSort = [],
+  sortable = true,
+  className = 'w-full text-left text-sm',
+  ...rest
+}: {
+  /** Stable (module scope or memoised) column definitions. */
+  columns: TableColumn<Row>[];
+  data: readonly Row[];
+  rowKey: (row: Row) => string | number;
+  /** Extra attributes of a row (data-testid, aria-selected, a class appended to the row's own). */
+  rowProps?: (row: Row) => HTMLAttributes<HTMLTableRowElement> & Record<`data-${string}`, string | undefined>;
+  /** What stands in the table's place when there are no rows (nothing when omitted). */
+  empty?: ReactNode;
+  initialSort?: SortingState;
+  /** Sort by a click on an accessor column's header (off for a page of server-paged rows). */
+  sortable?: boolean;
+  className?: string;
+} & Omit<HTMLAttributes<HTMLTableElement>, 'className'> &
+  Record<`data-${string}`, string | undefined>) {
+  const [sorting, setSorting] = useState<SortingState>(initialSort);
+  const table = useTable({
+    features,
+    columns,
+    data: data as Row[],
+    getRowId: (row) => String(rowKey(row)),
+    state: { sorting },
+    onSortingChange: setSorting,
+    enableSorting: sortable,
+  });
+  if (data.length === 0) return empty ? <>{empty}</> : null;
+  return (
+    <table className={className} {...rest}>
+      <thead className="text-xs text-zinc-500 uppercase">
+        {table.getHeaderGroups().map((group) => (
+          <tr key={group.id}>
+            {group.headers.map((header, i) => {
+              const meta = header.column.columnDef.meta;
+              const cls = [i === 0 ? 'py-1' : '', meta?.headClassName ?? ''].join(' ').trim() || undefined;
+              if (header.isPlaceholder) return <th key={header.id} className={cls} />;
+              const sorted = header.column.getIsSorted();
+              return (
+                <th
+                  key={header.id}
+                  className={cls}
+                  aria-sort={sorted === 'asc' ? 'ascending' : sorted === 'desc' ? 'descending' : undefined}
+                >
+                  {header.column.getCanSort() ? (
+                    <button
+                      type="button"
+                      className="inline-flex items-center gap-1 uppercase hover:text-zinc-800 dark:hover:text-zinc-200"
+                      onClick={header.column.getToggleSortingHandler()}
+                    >
+                      <table.FlexRender header={header} />
+                      <span aria-hidden>{sorted === 'asc' ? '▲' : sorted === 'desc' ? '▼' : '↕'}</span>
+                    </button>
+                  ) : (
+                    <table.FlexRender header={header} />
+                  )}
+                </th>
+              );
+            })}
+          </tr>
+        ))}
+      </thead>
+      <tbody>
+        {table.getRowModel().rows.map((row) => {
+          const { className: extra, ...attrs } = rowProps?.(row.original) ?? {};
+          return (
+            <tr key={row.id} className={extra ? `${ROW_CLASS} ${extra}` : ROW_CLASS} {...attrs}>
+              {row.getAllCells().map((cell, i) => {
+                const meta = cell.column.columnDef.meta;
+                const cls = [i === 0 ? 'py-1.5' : '', meta?.className ?? ''].join(' ').trim() || undefined;
+                return (
+                  <td key={cell.id} className={cls}>
+                    <table.FlexRender cell={cell} />
+                  </td>
+                );
+              })}
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
