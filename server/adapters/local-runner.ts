@@ -1,10 +1,8 @@
 import { spawn } from 'node:child_process';
 import { childEnv, type Env } from './child-env';
 import {
-  commandOutcome,
+  commandCollector,
   CommandError,
-  DEFAULT_TIMEOUT_MS,
-  lineSplitter,
   type CommandResult,
   type CommandRunner,
   type CommandSpec,
@@ -25,30 +23,20 @@ export class LocalRunner implements CommandRunner {
   run(spec: CommandSpec): Promise<CommandResult> {
     const [file, ...args] = spec.argv;
     if (!file) return Promise.reject(new Error('empty command'));
-    const started = Date.now();
     return new Promise((resolve, reject) => {
       const child = spawn(file, args, {
         env: childEnv(this.env) as NodeJS.ProcessEnv,
         stdio: ['pipe', 'pipe', 'pipe'],
       });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGKILL');
-      }, spec.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-      const onAbort = () => child.kill('SIGTERM');
-      spec.signal?.addEventListener('abort', onAbort, { once: true });
-      child.stdout.on('data', (d: Buffer) => out.push(d));
-      child.stderr.on('data', (d: Buffer) => {
-        err.push(d);
-        lines?.push(d.toString('utf8'));
+      const run = commandCollector(spec, this.target, {
+        onTimeout: () => child.kill('SIGKILL'),
+        onAbort: () => child.kill('SIGTERM'),
+        cancelled: `${file} was cancelled`,
       });
+      child.stdout.on('data', run.stdout);
+      child.stderr.on('data', run.stderr);
       child.on('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        spec.signal?.removeEventListener('abort', onAbort);
+        run.abandon();
         if (e.code === 'ENOENT') {
           reject(
             new CommandError({
@@ -61,20 +49,8 @@ export class LocalRunner implements CommandRunner {
         } else reject(e);
       });
       child.on('close', (code) => {
-        clearTimeout(timer);
-        spec.signal?.removeEventListener('abort', onAbort);
-        lines?.flush();
         try {
-          resolve(
-            commandOutcome(spec, this.target, {
-              out,
-              err,
-              code,
-              started,
-              timedOut,
-              cancelled: `${file} was cancelled`,
-            }),
-          );
+          resolve(run.ended(code));
         } catch (e) {
           reject(e);
         }

@@ -68,40 +68,64 @@ function classifyExit(code: number | null, _stderr: string): 'COMMAND_FAILED' | 
 }
 
 /**
- * The result of a command that has ended, or the error its run rejects with: CANCELLED when its
- * signal aborted (`cancelled` says what), a CommandError when it timed out or exited non-zero
- * (unless `allowFailure`). The one judgement of every runner.
+ * The bookkeeping of one running command, the same for every runner: it gathers stdout and
+ * stderr (stderr also line by line to `spec.onStderrLine`), stops the command when it runs past its
+ * timeout (`onTimeout`) or when its signal aborts (`onAbort`), and, once the command has ended,
+ * judges it: the result, or the error its run rejects with — CANCELLED when its signal aborted
+ * (`cancelled` says what), a CommandError when it timed out or exited non-zero (unless
+ * `allowFailure`).
  */
-export function commandOutcome(
+export function commandCollector(
   spec: CommandSpec,
   target: string,
-  end: {
-    out: Buffer[];
-    err: Buffer[];
-    code: number | null;
-    started: number;
-    timedOut: boolean;
-    cancelled: string;
-  },
-): CommandResult {
-  const result: CommandResult = {
-    stdout: Buffer.concat(end.out).toString('utf8'),
-    stderr: Buffer.concat(end.err).toString('utf8'),
-    exitCode: end.code ?? -1,
-    durationMs: Date.now() - end.started,
+  o: { onTimeout: () => void; onAbort: () => void; cancelled: string },
+) {
+  const started = Date.now();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    o.onTimeout();
+  }, spec.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  spec.signal?.addEventListener('abort', o.onAbort, { once: true });
+  const stopWatching = () => {
+    clearTimeout(timer);
+    spec.signal?.removeEventListener('abort', o.onAbort);
   };
-  if (spec.signal?.aborted) throw new AppError('CANCELLED', end.cancelled);
-  if (end.timedOut)
-    throw new CommandError({
-      argv: spec.argv,
-      exitCode: null,
-      stderr: result.stderr,
-      target,
-      message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
-    });
-  if (result.exitCode !== 0 && !spec.allowFailure)
-    throw new CommandError({ argv: spec.argv, exitCode: result.exitCode, stderr: result.stderr, target });
-  return result;
+  return {
+    stdout: (d: Buffer) => void out.push(d),
+    stderr: (d: Buffer) => {
+      err.push(d);
+      lines?.push(d.toString('utf8'));
+    },
+    /** The command never started: stop its timer and abort listener. */
+    abandon: stopWatching,
+    /** The command ended with `code` (null: killed by a signal): its result, or throws its error. */
+    ended(code: number | null): CommandResult {
+      stopWatching();
+      lines?.flush();
+      const result: CommandResult = {
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        exitCode: code ?? -1,
+        durationMs: Date.now() - started,
+      };
+      if (spec.signal?.aborted) throw new AppError('CANCELLED', o.cancelled);
+      if (timedOut)
+        throw new CommandError({
+          argv: spec.argv,
+          exitCode: null,
+          stderr: result.stderr,
+          target,
+          message: `timed out after ${spec.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+        });
+      if (result.exitCode !== 0 && !spec.allowFailure)
+        throw new CommandError({ argv: spec.argv, exitCode: result.exitCode, stderr: result.stderr, target });
+      return result;
+    },
+  };
 }
 
 export function summarizeStderr(stderr: string, exitCode: number | null): string {

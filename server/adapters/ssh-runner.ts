@@ -2,14 +2,7 @@ import crypto from 'node:crypto';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { AppError } from '../core/errors';
 import { shellJoin } from './quote';
-import {
-  commandOutcome,
-  DEFAULT_TIMEOUT_MS,
-  lineSplitter,
-  type CommandResult,
-  type CommandRunner,
-  type CommandSpec,
-} from './runner';
+import { commandCollector, type CommandResult, type CommandRunner, type CommandSpec } from './runner';
 
 export interface SshTarget {
   host: string;
@@ -256,7 +249,6 @@ export class SshRunner implements CommandRunner {
   }
 
   async run(spec: CommandSpec): Promise<CommandResult> {
-    const started = Date.now();
     const command = shellJoin(spec.argv);
     const { client, release } = await this.pool.acquire(this.ssh);
     try {
@@ -266,10 +258,6 @@ export class SshRunner implements CommandRunner {
             return reject(
               new AppError('UNREACHABLE', `cannot open a channel on ${this.target}: ${err.message}`),
             );
-          const out: Buffer[] = [];
-          const errb: Buffer[] = [];
-          const lines = spec.onStderrLine ? lineSplitter(spec.onStderrLine) : null;
-          let timedOut = false;
           const stop = () => {
             try {
               stream.signal('KILL');
@@ -278,31 +266,16 @@ export class SshRunner implements CommandRunner {
             }
             stream.close();
           };
-          const timer = setTimeout(() => {
-            timedOut = true;
-            stop();
-          }, spec.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-          spec.signal?.addEventListener('abort', stop, { once: true });
-          stream.on('data', (d: Buffer) => out.push(d));
-          stream.stderr.on('data', (d: Buffer) => {
-            errb.push(d);
-            lines?.push(d.toString('utf8'));
+          const run = commandCollector(spec, this.target, {
+            onTimeout: stop,
+            onAbort: stop,
+            cancelled: `${spec.argv[0]} on ${this.target} was cancelled`,
           });
+          stream.on('data', run.stdout);
+          stream.stderr.on('data', run.stderr);
           stream.on('close', (code: number | null) => {
-            clearTimeout(timer);
-            spec.signal?.removeEventListener('abort', stop);
-            lines?.flush();
             try {
-              resolve(
-                commandOutcome(spec, this.target, {
-                  out,
-                  err: errb,
-                  code,
-                  started,
-                  timedOut,
-                  cancelled: `${spec.argv[0]} on ${this.target} was cancelled`,
-                }),
-              );
+              resolve(run.ended(code));
             } catch (e) {
               reject(e);
             }

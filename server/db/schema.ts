@@ -1,6 +1,18 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
+/** Every state a task row can be in (the task engine moves it between them). */
+export const TASK_STATES = [
+  'waiting',
+  'running',
+  'question',
+  'finished',
+  'failed',
+  'cancelled',
+  'interrupted',
+  'rolled-back',
+] as const;
+
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
     .notNull()
@@ -66,18 +78,7 @@ export const tasks = sqliteTable(
     kind: text('kind').notNull(),
     /** Resource key the task locks, e.g. `replica:7`, `site/1/vm/web01` or `site/3/pool/rbd`. */
     target: text('target').notNull(),
-    state: text('state', {
-      enum: [
-        'waiting',
-        'running',
-        'question',
-        'finished',
-        'failed',
-        'cancelled',
-        'interrupted',
-        'rolled-back',
-      ],
-    }).notNull(),
+    state: text('state', { enum: TASK_STATES }).notNull(),
     params: text('params', { mode: 'json' }).$type<Record<string, unknown>>(),
     /** Every resource the task locks (its target first); taken again when it is resumed. */
     locks: text('locks', { mode: 'json' }).$type<string[]>(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TaskRow } from '../db/schema';
+import { TASK_STATES, type TaskRow } from '../db/schema';
 import type { TaskQuestion } from '../tasks/engine';
 
 /**
@@ -61,16 +61,7 @@ export const taskObjectSchema = z
     statusCode: z.number().int(),
     interactive: z.boolean().describe('Whether the task waits for an answer now.'),
     kind: z.string().describe("Tandem's task kind, e.g. `replica.failover`."),
-    tandemState: z.enum([
-      'waiting',
-      'running',
-      'question',
-      'finished',
-      'failed',
-      'cancelled',
-      'interrupted',
-      'rolled-back',
-    ]),
+    tandemState: z.enum(TASK_STATES),
     error: z.string().nullable(),
     finishedAt: z.string().nullable(),
   })

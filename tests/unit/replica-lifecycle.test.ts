@@ -149,7 +149,7 @@ describe('replica lifecycle (demo nodes)', () => {
     const del = await caller.replicas.remove({ id: created.id, destroyData: true });
     expect((await app.tasks.wait(del.taskId)).state).toBe('finished');
     expect(app.replicas.list()).toHaveLength(0);
-  });
+  }, 60_000);
 
   it('a site with replicas cannot be removed without saying why', async () => {
     env = setup();

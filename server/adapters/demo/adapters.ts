@@ -205,13 +205,19 @@ export class DemoNodeAdapter implements NodeAdapter, NodeZfs {
     }
   }
 
-  async rollback(dataset: string, snapshot: string): Promise<void> {
-    assertSnapshotRef(dataset, snapshot);
-    await this.world.delay();
+  /** A dataset and the index of one of its snapshots, or NOT_FOUND. */
+  #snapshotAt(dataset: string, snapshot: string) {
     const d = this.#ds(dataset);
     const i = d.snapshots.findIndex((s) => s.name === snapshot);
     if (i < 0)
       throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    return { d, i };
+  }
+
+  async rollback(dataset: string, snapshot: string): Promise<void> {
+    assertSnapshotRef(dataset, snapshot);
+    await this.world.delay();
+    const { d, i } = this.#snapshotAt(dataset, snapshot);
     const snap = d.snapshots[i]!;
     d.snapshots.splice(i + 1);
     d.referencedBytes = snap.referencedBytes;
@@ -349,10 +355,7 @@ export class DemoNodeAdapter implements NodeAdapter, NodeZfs {
   async estimateWritten(dataset: string, snapshot: string): Promise<WrittenEstimate> {
     assertSnapshotRef(dataset, snapshot);
     await this.world.delay();
-    const d = this.#ds(dataset);
-    const i = d.snapshots.findIndex((s) => s.name === snapshot);
-    if (i < 0)
-      throw new AppError('NOT_FOUND', `snapshot ${dataset}@${snapshot} does not exist on ${this.nodeName}`);
+    const { d, i } = this.#snapshotAt(dataset, snapshot);
     const later = d.snapshots.slice(i + 1).reduce((n, s) => n + s.deltaBytes, 0);
     const bytes = later + this.world.writtenSinceLatest(d);
     return { bytes, maxBytes: bytes, exact: true };
@@ -596,20 +599,21 @@ export class DemoNodeAdapter implements NodeAdapter, NodeZfs {
     vm.state = 'stopped';
   }
 
-  async pauseVm(name: string): Promise<void> {
-    await this.world.delay();
-    const vm = this.#vm(name);
-    if (vm.state !== 'running') throw new AppError('CONFLICT', `VM ${name} is ${vm.state}, not running`);
-    this.#setWriting(vm, false);
-    vm.state = 'paused';
+  pauseVm(name: string): Promise<void> {
+    return this.#move(name, 'running', 'paused');
   }
 
-  async resumeVm(name: string): Promise<void> {
+  resumeVm(name: string): Promise<void> {
+    return this.#move(name, 'paused', 'running');
+  }
+
+  /** Pause or resume: a VM in `from` moves to `to`, and its disks are written only while it runs. */
+  async #move(name: string, from: 'running' | 'paused', to: 'running' | 'paused'): Promise<void> {
     await this.world.delay();
     const vm = this.#vm(name);
-    if (vm.state !== 'paused') throw new AppError('CONFLICT', `VM ${name} is ${vm.state}, not paused`);
-    vm.state = 'running';
-    this.#setWriting(vm, true);
+    if (vm.state !== from) throw new AppError('CONFLICT', `VM ${name} is ${vm.state}, not ${from}`);
+    vm.state = to;
+    this.#setWriting(vm, to === 'running');
   }
 
   async dumpVm(name: string): Promise<VmDefinition> {

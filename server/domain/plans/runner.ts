@@ -98,6 +98,18 @@ type StoredItem = StoredPlan['items'][number];
 
 const ENDED_FAILED = ['interrupted', 'failed', 'cancelled'];
 
+/** A planned run refuses an object that cannot move planned (`why`): its prechecks, with that block. */
+function withPlannedModeCheck(
+  kind: string,
+  checks: readonly Precheck[],
+  mode: string,
+  why: string,
+): Precheck[] {
+  if (kind !== 'planned' || mode === 'planned') return [...checks];
+  const message = `${why}: run a disaster recovery instead`;
+  return [...checks, { id: 'mode', label: 'Planned migration', status: 'block', message }];
+}
+
 /** A Ceph failover plan made by a run's start (both clusters asked), and when. */
 interface KeptPlan {
   at: number;
@@ -312,14 +324,7 @@ export class PlanRunner {
         const p = await this.failover.plan(item.replicaId!, {
           mode: req.kind === 'planned' ? 'planned' : 'forced',
         });
-        const checks = [...p.checks];
-        if (req.kind === 'planned' && p.mode !== 'planned')
-          checks.push({
-            id: 'mode',
-            label: 'Planned migration',
-            status: 'block',
-            message: `${p.modeReason}: run a disaster recovery instead`,
-          });
+        const checks = withPlannedModeCheck(req.kind, p.checks, p.mode, p.modeReason);
         return {
           ...base,
           action: `${p.mode} failover`,
@@ -360,14 +365,12 @@ export class PlanRunner {
       }
       const p = await this.cephFailover.plan(input, { unplanned: req.kind === 'disaster', preview: !keep });
       keep?.set(item.objectKey, { at: this.clock.now(), plan: p });
-      const checks = [...p.checks];
-      if (req.kind === 'planned' && p.mode !== 'planned')
-        checks.push({
-          id: 'mode',
-          label: 'Planned migration',
-          status: 'block',
-          message: `${this.sites.nameOf(from)} does not answer: run a disaster recovery instead`,
-        });
+      const checks = withPlannedModeCheck(
+        req.kind,
+        p.checks,
+        p.mode,
+        `${this.sites.nameOf(from)} does not answer`,
+      );
       const windows = p.images.map((i) => i.dataLossWindowSec);
       const w =
         p.mode === 'planned'
@@ -484,35 +487,21 @@ export class PlanRunner {
       })),
     };
     const now = this.clock.now();
-    const run = this.db.transaction((tx) => {
-      const r = tx
-        .insert(planRuns)
-        .values({
-          planId,
-          planName: plan.name,
-          kind: req.kind,
-          direction: req.direction,
-          reason,
-          plan: stored,
-          prechecks: pre,
-          startedBy: user.username,
-          startedAt: new Date(now),
-          options: req.kind === 'test' ? { network: req.network ?? { kind: 'none' } } : null,
-        })
-        .returning()
-        .get();
-      for (const it of stored.items)
-        tx.insert(planRunItems)
-          .values({
-            runId: r.id,
-            objectKey: it.objectKey,
-            label: it.label,
-            groupNo: it.groupNo,
-            state: 'pending',
-          })
-          .run();
-      return r;
-    });
+    const run = this.#storeRun(
+      {
+        planId,
+        planName: plan.name,
+        kind: req.kind,
+        direction: req.direction,
+        reason,
+        plan: stored,
+        prechecks: pre,
+        startedBy: user.username,
+        startedAt: new Date(now),
+        options: req.kind === 'test' ? { network: req.network ?? { kind: 'none' } } : null,
+      },
+      stored.items,
+    );
     const what =
       req.kind === 'test'
         ? 'Test failover'
@@ -695,35 +684,20 @@ export class PlanRunner {
     const items = this.#items(testRunId);
     const stored = test.plan as StoredPlan;
     const reason = req.reason?.trim() || `clean up the test failover of run #${testRunId}`;
-    const run = this.db.transaction((tx) => {
-      const r = tx
-        .insert(planRuns)
-        .values({
-          planId: test.planId,
-          planName: test.planName,
-          kind: 'test-cleanup',
-          direction: 'forward',
-          reason,
-          plan: stored,
-          startedBy: user.username,
-          startedAt: new Date(this.clock.now()),
-          ofRunId: testRunId,
-        })
-        .returning()
-        .get();
-      for (const it of items)
-        tx.insert(planRunItems)
-          .values({
-            runId: r.id,
-            objectKey: it.objectKey,
-            label: it.label,
-            groupNo: it.groupNo,
-            state: 'pending',
-            created: it.created,
-          })
-          .run();
-      return r;
-    });
+    const run = this.#storeRun(
+      {
+        planId: test.planId,
+        planName: test.planName,
+        kind: 'test-cleanup',
+        direction: 'forward',
+        reason,
+        plan: stored,
+        startedBy: user.username,
+        startedAt: new Date(this.clock.now()),
+        ofRunId: testRunId,
+      },
+      items,
+    );
     const task = this.tasks.startDurable<RunParams>({
       name: `Test cleanup: plan ${test.planName} (run #${testRunId})`,
       kind: 'plan.run',
@@ -740,6 +714,28 @@ export class PlanRunner {
     const r = this.db.select().from(planRuns).where(eq(planRuns.id, id)).get();
     if (!r) throw new AppError('NOT_FOUND', `plan run #${id} does not exist`);
     return r;
+  }
+
+  /** Stores a run and its items, all pending, in one transaction. */
+  #storeRun(
+    values: typeof planRuns.$inferInsert,
+    items: readonly (Pick<PlanRunItemRow, 'objectKey' | 'label' | 'groupNo'> & { created?: unknown })[],
+  ) {
+    return this.db.transaction((tx) => {
+      const r = tx.insert(planRuns).values(values).returning().get();
+      for (const it of items)
+        tx.insert(planRunItems)
+          .values({
+            runId: r.id,
+            objectKey: it.objectKey,
+            label: it.label,
+            groupNo: it.groupNo,
+            state: 'pending',
+            created: it.created,
+          })
+          .run();
+      return r;
+    });
   }
 
   #items(runId: number): PlanRunItemRow[] {

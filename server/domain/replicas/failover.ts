@@ -1,14 +1,7 @@
 import { and, eq, ne } from 'drizzle-orm';
 import type { NodeAdapter, VmState } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
-import {
-  replicas,
-  sites,
-  type ReplicaDataset,
-  type ReplicaRow,
-  type TaskRow,
-  type TaskStepRow,
-} from '../../db/schema';
+import { replicas, sites, type ReplicaDataset, type ReplicaRow, type TaskStepRow } from '../../db/schema';
 import type { TaskContext, TaskEngine } from '../../tasks/engine';
 import type { SessionUser } from '../auth';
 import type { Clock } from '../../core/clock';
@@ -148,11 +141,11 @@ export class ReplicaFailover {
     tasks.define<FailoverParams>('replica.failover', {
       run: (ctx, p) => this.#run(ctx, p),
       confirmText: (p) => p.vmName,
-      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
+      resumeBlocked: (task, _steps, p) => this.replicas.notInOperation(task, p.replicaId),
       rollback: {
         steps: (p) => failoverRollbackSteps(p.masterState === 'running' || p.masterState === 'paused'),
         blocked: (task, steps, p) =>
-          this.#notOurs(task, p) ??
+          this.replicas.notInOperation(task, p.replicaId) ??
           failoverRollbackBlocked(
             p.mode,
             steps.filter((s) => s.state === 'done').map((s) => s.name),
@@ -166,25 +159,13 @@ export class ReplicaFailover {
     tasks.define<ResyncParams>('replica.resync', {
       run: (ctx, p) => this.#resync(ctx, p),
       confirmText: (p) => p.vmName,
-      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
+      resumeBlocked: (task, _steps, p) => this.replicas.notInOperation(task, p.replicaId),
     });
     tasks.define<ReinitParams>('replica.reinit', {
       run: (ctx, p) => this.#reinit(ctx, p),
       confirmText: (p) => p.vmName,
-      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
+      resumeBlocked: (task, _steps, p) => this.replicas.notInOperation(task, p.replicaId),
     });
-  }
-
-  #notOurs(task: TaskRow, p: { replicaId: number }): string | null {
-    const r = this.db.select().from(replicas).where(eq(replicas.id, p.replicaId)).get();
-    if (!r) return `replica #${p.replicaId} no longer exists`;
-    if (r.operation?.taskId !== task.id)
-      return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
-    return null;
-  }
-
-  #siteName(id: number): string {
-    return this.db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `#${id}`;
   }
 
   /** Other replicas of the same VM that pull from the same master. */
@@ -221,7 +202,7 @@ export class ReplicaFailover {
         id: 'master-moved',
         label: 'Master of the VM',
         status: 'block',
-        message: `the VM was failed over to ${this.#siteName(r.conflict.siteId)} by replica #${r.conflict.byReplicaId}; this replica still pulls from the old master ${this.#siteName(r.sourceSiteId)}`,
+        message: `the VM was failed over to ${this.replicas.siteName(r.conflict.siteId)} by replica #${r.conflict.byReplicaId}; this replica still pulls from the old master ${this.replicas.siteName(r.sourceSiteId)}`,
       });
     const target = this.replicas.node(r.targetSiteId);
     const t = await reach(target.probe());
@@ -299,14 +280,14 @@ export class ReplicaFailover {
     const siblings = this.#siblings(r).map((x) => ({
       id: x.id,
       name: x.name,
-      targetSite: this.#siteName(x.targetSiteId),
+      targetSite: this.replicas.siteName(x.targetSiteId),
     }));
     if (siblings.length)
       add({
         id: 'siblings',
         label: 'Other replicas of the VM',
         status: 'warn',
-        message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; once this failover has finished, re-point them to ${this.#siteName(r.targetSiteId)} (best before the old master's reinit, while it still has their snapshots) or delete them`,
+        message: `${siblings.map((x) => `${x.name} (on ${x.targetSite})`).join(', ')} pull from the old master and will be paused; once this failover has finished, re-point them to ${this.replicas.siteName(r.targetSiteId)} (best before the old master's reinit, while it still has their snapshots) or delete them`,
       });
     if (t.ok) {
       const cap = await reach(target.capacity());
@@ -418,7 +399,7 @@ export class ReplicaFailover {
       keepSnapshots: fresh.keepSnapshots,
     };
     const def = {
-      name: `${plan.mode === 'planned' ? 'Planned' : 'Forced'} failover of ${fresh.vmName} to ${this.#siteName(fresh.targetSiteId)}`,
+      name: `${plan.mode === 'planned' ? 'Planned' : 'Forced'} failover of ${fresh.vmName} to ${this.replicas.siteName(fresh.targetSiteId)}`,
       kind: 'replica.failover',
       target: replicaLock(id),
       locks: [vmLock(fresh.sourceSiteId, fresh.vmName), vmLock(fresh.targetSiteId, fresh.vmName)],
@@ -510,7 +491,7 @@ export class ReplicaFailover {
         if (st !== 'stopped' && st !== null)
           throw new AppError(
             'COMMAND_FAILED',
-            `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}`,
+            `VM ${p.vmName} is still ${st} on ${this.replicas.siteName(p.fromSiteId)}`,
           );
       });
       // The final incremental sync while the VM is stopped: nothing is lost.
@@ -520,7 +501,7 @@ export class ReplicaFailover {
       await ctx.step('Fence the old master', async () => {
         if (!p.masterReachable) {
           ctx.log(
-            `the old master ${this.#siteName(p.fromSiteId)} was unreachable when the failover started; its VM will be stopped as soon as its node answers`,
+            `the old master ${this.replicas.siteName(p.fromSiteId)} was unreachable when the failover started; its VM will be stopped as soon as its node answers`,
             'warn',
           );
           return;
@@ -531,9 +512,9 @@ export class ReplicaFailover {
         if (st !== 'stopped' && st !== null)
           throw new AppError(
             'COMMAND_FAILED',
-            `VM ${p.vmName} is still ${st} on ${this.#siteName(p.fromSiteId)}; it must be off before the replica starts`,
+            `VM ${p.vmName} is still ${st} on ${this.replicas.siteName(p.fromSiteId)}; it must be off before the replica starts`,
           );
-        ctx.log(`VM ${p.vmName} on ${this.#siteName(p.fromSiteId)} is off`);
+        ctx.log(`VM ${p.vmName} on ${this.replicas.siteName(p.fromSiteId)} is off`);
       });
       ctx.log(
         `forced failover from ${p.snapshot}; writes after it on the old master are not on the replica (${p.dataLossWindowSec ?? '?'} s)`,
@@ -547,7 +528,7 @@ export class ReplicaFailover {
         if (vm === 'running' || vm === 'paused')
           throw new AppError(
             'PRECONDITION_FAILED',
-            `VM ${p.vmName} is already ${vm} on ${this.#siteName(p.toSiteId)}; Tandem will not roll back a live VM's disks`,
+            `VM ${p.vmName} is already ${vm} on ${this.replicas.siteName(p.toSiteId)}; Tandem will not roll back a live VM's disks`,
           );
         const r = this.replicas.row(p.replicaId);
         const out: { from: string; to: string }[] = [];
@@ -587,7 +568,7 @@ export class ReplicaFailover {
       const paused = (p.masterState ?? this.replicas.row(p.replicaId).vmDefinition?.state) === 'paused';
       await startVmOnWritableDisks(target, p.vmName, { paused });
       ctx.log(
-        `started ${p.vmName} on ${this.#siteName(p.toSiteId)}${paused ? ' (paused, as the master was)' : ''}`,
+        `started ${p.vmName} on ${this.replicas.siteName(p.toSiteId)}${paused ? ' (paused, as the master was)' : ''}`,
       );
     });
     await ctx.step('Mark the old master for reinit', () => {
@@ -626,7 +607,7 @@ export class ReplicaFailover {
         await startVmOnWritableDisks(this.replicas.node(p.fromSiteId), p.vmName, {
           paused: p.masterState === 'paused',
         });
-        ctx.log(`started ${p.vmName} again on ${this.#siteName(p.fromSiteId)}`);
+        ctx.log(`started ${p.vmName} again on ${this.replicas.siteName(p.fromSiteId)}`);
       });
     }
     await ctx.step('Roll back: resume replication', () => {
@@ -665,7 +646,7 @@ export class ReplicaFailover {
       throw AppError.invalid('confirm', `type the VM name ${r.vmName} to confirm`);
     if (r.conflict?.kind !== 'dual-running')
       throw new AppError('PRECONDITION_FAILED', `VM ${r.vmName} is not flagged as running on two nodes`);
-    const stale = this.#siteName(r.targetSiteId);
+    const stale = this.replicas.siteName(r.targetSiteId);
     return this.tasks.start({
       name: `Stop the stale copy of ${r.vmName} on ${stale}`,
       kind: 'replica.stopStale',
@@ -679,7 +660,7 @@ export class ReplicaFailover {
           const node = this.replicas.node(r.targetSiteId);
           await node.stopVm(r.vmName, { graceMs: 30_000 });
           ctx.log(
-            `VM ${r.vmName} on ${stale} is off; the copy on ${this.#siteName(r.sourceSiteId)} keeps running`,
+            `VM ${r.vmName} on ${stale} is off; the copy on ${this.replicas.siteName(r.sourceSiteId)} keeps running`,
           );
         });
         this.db.update(replicas).set({ conflict: null, lastError: null }).where(eq(replicas.id, id)).run();
@@ -743,9 +724,9 @@ export class ReplicaFailover {
     return {
       replicaId: id,
       vmName: r.vmName,
-      targetSite: this.#siteName(r.targetSiteId),
-      masterSite: this.#siteName(sourceSiteId),
-      oldMasterSite: repoint ? this.#siteName(repoint.fromSiteId) : null,
+      targetSite: this.replicas.siteName(r.targetSiteId),
+      masterSite: this.replicas.siteName(sourceSiteId),
+      oldMasterSite: repoint ? this.replicas.siteName(repoint.fromSiteId) : null,
       stamp: at,
       datasets,
       vmOnTarget,

@@ -3,7 +3,6 @@ import type { SnapshotInfo, SourceSpec } from '../../adapters/node/types';
 import type { Db } from '../../db/client';
 import {
   replicas,
-  sites,
   type ReplicaDataset,
   type ReplicaRow,
   type TaskRow,
@@ -86,9 +85,6 @@ export interface RepointParams extends Record<string, unknown> {
   snapshot: string;
 }
 
-const siteName = (db: Db, id: number) =>
-  db.select({ name: sites.name }).from(sites).where(eq(sites.id, id)).get()?.name ?? `#${id}`;
-
 /**
  * Where the VM of a replica flagged `master-moved` runs now, and the replica's disks there (from
  * the VM's definition on the new master), or why the replica cannot follow it now.
@@ -100,7 +96,7 @@ export async function movedMaster(db: Db, service: ReplicaService, r: ReplicaRow
     r.conflict?.kind === 'master-moved'
       ? (db.select().from(replicas).where(eq(replicas.id, r.conflict.byReplicaId)).get() ?? null)
       : null;
-  const newMaster = siteName(db, toSiteId);
+  const newMaster = service.siteName(toSiteId);
   out.blocked = repointBlocked({ replica: r, by, newMaster });
   if (out.blocked.length) return out;
   if (toSiteId === r.targetSiteId)
@@ -113,7 +109,7 @@ export async function movedMaster(db: Db, service: ReplicaService, r: ReplicaRow
   const same = others.find((o) => o.targetSiteId === r.targetSiteId || o.name === r.name);
   if (same)
     out.blocked.push(
-      `replica ${same.name} of ${r.vmName} already pulls from ${newMaster}${same.targetSiteId === r.targetSiteId ? ` to ${siteName(db, r.targetSiteId)}` : ' under the same name'}; delete one of the two`,
+      `replica ${same.name} of ${r.vmName} already pulls from ${newMaster}${same.targetSiteId === r.targetSiteId ? ` to ${service.siteName(r.targetSiteId)}` : ' under the same name'}; delete one of the two`,
     );
   if (out.blocked.length) return out;
   let vm;
@@ -164,16 +160,16 @@ export async function switchSource(
       const released = await withTimeout(
         old.zfs.releaseHolds(ds, tag),
         60_000,
-        siteName(db, p.fromSiteId),
+        service.siteName(p.fromSiteId),
       ).catch((e) => (AppError.is(e, 'NOT_FOUND') ? [] : Promise.reject(e)));
       if (released.length)
         ctx.log(
-          `${ds} on ${siteName(db, p.fromSiteId)}: released ${tag} from ${released.join(', ')} (the snapshots stay)`,
+          `${ds} on ${service.siteName(p.fromSiteId)}: released ${tag} from ${released.join(', ')} (the snapshots stay)`,
         );
     }
   } catch (e) {
     ctx.log(
-      `the holds ${tag} on the old master ${siteName(db, p.fromSiteId)} could not be released (${errorMessage(e)}); release them there by hand`,
+      `the holds ${tag} on the old master ${service.siteName(p.fromSiteId)} could not be released (${errorMessage(e)}); release them there by hand`,
       'warn',
     );
   }
@@ -187,7 +183,7 @@ export async function switchSource(
     })
     .where(eq(replicas.id, p.replicaId))
     .run();
-  ctx.log(`replica ${p.replicaName} now pulls from ${siteName(db, p.toSiteId)}`);
+  ctx.log(`replica ${p.replicaName} now pulls from ${service.siteName(p.toSiteId)}`);
 }
 
 /**
@@ -206,21 +202,13 @@ export class ReplicaRepoint {
     tasks.define<RepointParams>('replica.repoint', {
       run: (ctx, p) => this.#run(ctx, p),
       confirmText: (p) => p.vmName,
-      resumeBlocked: (task, _steps, p) => this.#notOurs(task, p),
+      resumeBlocked: (task, _steps, p) => this.replicas.notInOperation(task, p.replicaId),
       rollback: {
         steps: () => [ROLLBACK],
-        blocked: (task, steps, p) => this.#notOurs(task, p) ?? switchStarted(steps),
+        blocked: (task, steps, p) => this.replicas.notInOperation(task, p.replicaId) ?? switchStarted(steps),
         run: (ctx, p) => this.#rollback(ctx, p),
       },
     });
-  }
-
-  #notOurs(task: TaskRow, p: { replicaId: number }): string | null {
-    const r = this.db.select().from(replicas).where(eq(replicas.id, p.replicaId)).get();
-    if (!r) return `replica #${p.replicaId} no longer exists`;
-    if (r.operation?.taskId !== task.id)
-      return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
-    return null;
   }
 
   async plan(id: number): Promise<RepointPlan> {
@@ -231,9 +219,9 @@ export class ReplicaRepoint {
     const r = this.replicas.row(id);
     const moved = await movedMaster(this.db, this.replicas, r);
     const names = {
-      master: siteName(this.db, moved.toSiteId),
-      target: siteName(this.db, r.targetSiteId),
-      old: siteName(this.db, r.sourceSiteId),
+      master: this.replicas.siteName(moved.toSiteId),
+      target: this.replicas.siteName(r.targetSiteId),
+      old: this.replicas.siteName(r.sourceSiteId),
     };
     const head = {
       replicaId: id,
@@ -370,9 +358,9 @@ export class ReplicaRepoint {
     const master = this.replicas.node(p.toSiteId);
     const target = this.replicas.node(p.targetSiteId);
     const names = {
-      master: siteName(this.db, p.toSiteId),
-      target: siteName(this.db, p.targetSiteId),
-      old: siteName(this.db, p.fromSiteId),
+      master: this.replicas.siteName(p.toSiteId),
+      target: this.replicas.siteName(p.targetSiteId),
+      old: this.replicas.siteName(p.fromSiteId),
     };
     const bridged = p.disks.filter((d) => d.from);
     if (bridged.length) {

@@ -103,6 +103,23 @@ export class ReplicaService {
     private readonly box: Sealer,
   ) {}
 
+  /** A site's name, for messages. */
+  siteName(id: number): string {
+    return this.sites.nameOf(id);
+  }
+
+  /**
+   * Why `task` may no longer act on a replica (to resume or roll back): the replica is gone, or it is
+   * no longer in that task's operation. Null when it still is.
+   */
+  notInOperation(task: { id: number }, replicaId: number): string | null {
+    const r = this.db.select().from(replicas).where(eq(replicas.id, replicaId)).get();
+    if (!r) return `replica #${replicaId} no longer exists`;
+    if (r.operation?.taskId !== task.id)
+      return `replica ${r.name} is no longer in this operation (it ended or was rolled back)`;
+    return null;
+  }
+
   /** Snapshots of a replica a test failover has cloned, which pruning keeps (set by the plans' tests). */
   testHolds?: (replicaId: number) => string[];
 

@@ -157,6 +157,20 @@ const imageAt = (app: App, p: { cluster: string; pool: string; rbd: string }, q:
   image: p.rbd,
 });
 
+/** A POST on one image that starts a task doing `op` on it. */
+const imageTaskRoute = (o: { path: string; id: string; summary: string; op: 'resync' | 'snapshot' }) =>
+  route({
+    method: 'POST',
+    path: o.path,
+    id: o.id,
+    tag,
+    summary: o.summary,
+    params: imageParams,
+    query: nsQuery,
+    task: true,
+    run: ({ app, caller, params: p, query }) => caller.ceph.image({ ...imageAt(app, p, query), op: o.op }),
+  });
+
 export const cephRoutes: RouteDef[] = [
   route({
     method: 'GET',
@@ -443,20 +457,11 @@ export const cephRoutes: RouteDef[] = [
       return caller.ceph.image({ ...ref, op: body.journaling ? 'journaling-on' : 'journaling-off' });
     },
   }),
-  route({
-    method: 'POST',
+  imageTaskRoute({
     path: '/ceph/{cluster}/pools/{pool}/rbds/{rbd}/rbd-mirror/resync',
     id: 'ceph.image.resync',
-    tag,
     summary: 'Flag a non-primary image for resync',
-    params: imageParams,
-    query: nsQuery,
-    task: true,
-    run: ({ app, caller, params: p, query }) =>
-      caller.ceph.image({
-        ...imageAt(app, p, query),
-        op: 'resync',
-      }),
+    op: 'resync',
   }),
   route({
     method: 'GET',
@@ -493,20 +498,11 @@ export const cephRoutes: RouteDef[] = [
           complete: s.mirror?.complete ?? null,
         })),
   }),
-  route({
-    method: 'POST',
+  imageTaskRoute({
     path: '/ceph/{cluster}/pools/{pool}/rbds/{rbd}/rbd-mirror/snapshots',
     id: 'ceph.image.snapshot',
-    tag,
     summary: 'Take a mirror snapshot of a primary image now',
-    params: imageParams,
-    query: nsQuery,
-    task: true,
-    run: ({ app, caller, params: p, query }) =>
-      caller.ceph.image({
-        ...imageAt(app, p, query),
-        op: 'snapshot',
-      }),
+    op: 'snapshot',
   }),
   route({
     method: 'GET',

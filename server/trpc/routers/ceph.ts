@@ -30,6 +30,16 @@ const failoverInput = z.object({
   image: name.optional(),
 });
 
+/** A resync: the stale site's images (one, or the pool's) copied again from the good site. */
+const resyncInput = z.object({
+  staleSiteId: siteId,
+  goodSiteId: siteId,
+  pool: name,
+  namespace: ns,
+  image: name.optional(),
+  failBack: z.boolean().default(false),
+});
+
 export const cephRouter = router({
   failoverPlan: viewerProcedure
     /** The plan as the wizard shows it: the images with the largest data-loss windows and the totals (see previewPlan). */
@@ -67,42 +77,17 @@ export const cephRouter = router({
   /** Failovers, resyncs and failbacks that stopped and can be resumed (or rolled back) from their task page. */
   unfinished: viewerProcedure.query(({ ctx }) => ctx.app.cephFailover.unfinished()),
   resyncPlan: viewerProcedure
-    .input(
-      z.object({
-        staleSiteId: siteId,
-        goodSiteId: siteId,
-        pool: name,
-        namespace: ns,
-        image: name.optional(),
-        failBack: z.boolean().default(false),
-      }),
-    )
+    .input(resyncInput)
     .query(async ({ ctx, input }) => previewResync(await ctx.app.cephFailover.resyncPlan(input))),
   /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
   removeKeptCopy: operatorProcedure.input(imageRef.extend({ confirm })).mutation(async ({ ctx, input }) => ({
     taskId: (await ctx.app.cephFailover.removeKeptCopy(input, input.confirm, ctx.user)).id,
   })),
-  resync: operatorProcedure
-    .input(
-      z.object({
-        staleSiteId: siteId,
-        goodSiteId: siteId,
-        pool: name,
-        namespace: ns,
-        image: name.optional(),
-        confirm,
-        failBack: z.boolean().default(false),
-      }),
-    )
-    .mutation(async ({ ctx, input }) => ({
-      taskId: (
-        await ctx.app.cephFailover.resync(
-          input,
-          { confirm: input.confirm, failBack: input.failBack },
-          ctx.user,
-        )
-      ).id,
-    })),
+  resync: operatorProcedure.input(resyncInput.extend({ confirm })).mutation(async ({ ctx, input }) => ({
+    taskId: (
+      await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)
+    ).id,
+  })),
   /** `waitMs`: answer within about that long, with the cluster's last answer if it is slow or gone (see CephMirroring.status). */
   status: viewerProcedure
     .input(z.object({ siteId, waitMs: z.number().int().min(0).max(60_000).optional() }))
