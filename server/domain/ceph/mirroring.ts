@@ -270,6 +270,19 @@ interface Action<T> {
  * RBD mirroring between clusters: status in O(pools) CLI calls, and every change as a task with
  * history. Bootstrap tokens are returned once and never stored or logged.
  */
+/** What `image()` can do to one image. */
+export const IMAGE_OPS = [
+  'enable',
+  'disable',
+  'promote',
+  'demote',
+  'resync',
+  'snapshot',
+  'journaling-on',
+  'journaling-off',
+] as const;
+export type ImageOp = (typeof IMAGE_OPS)[number];
+
 export class CephMirroring {
   /**
    * After unpairing, both sides must stay without each other's peer for `unpairQuietMs`, checked
@@ -570,7 +583,10 @@ export class CephMirroring {
     });
   }
 
-  setPoolMode(user: SessionUser, siteId: number, pool: string, namespace: string, mode: MirrorMode) {
+  setPoolMode(
+    { siteId, pool, namespace, mode }: { siteId: number; pool: string; namespace: string; mode: MirrorMode },
+    user: SessionUser,
+  ) {
     return this.#act(user, siteId, {
       kind: 'ceph.pool.mode',
       name: `Set mirror mode of ${pool}${namespace ? '/' + namespace : ''} to ${mode}`,
@@ -595,7 +611,10 @@ export class CephMirroring {
    * The site name is cluster-wide; Ceph reads and writes it through a pool with mirroring enabled.
    * Checked before the task starts so that a bad name is an error on its field.
    */
-  async setSiteName(user: SessionUser, siteId: number, pool: string, siteName: string) {
+  async setSiteName(
+    { siteId, pool, siteName }: { siteId: number; pool: string; siteName: string },
+    user: SessionUser,
+  ) {
     const info = await this.adapter(siteId).getPoolMirrorInfo(pool);
     if (info.mode === 'disabled')
       throw new AppError(
@@ -640,12 +659,14 @@ export class CephMirroring {
   }
 
   importToken(
+    {
+      siteId,
+      pool,
+      token,
+      direction,
+      localSiteName,
+    }: { siteId: number; pool: string; token: string; direction: BootstrapDirection; localSiteName?: string },
     user: SessionUser,
-    siteId: number,
-    pool: string,
-    token: string,
-    direction: BootstrapDirection,
-    localSiteName?: string,
   ) {
     const decoded = decodeBootstrapToken(token);
     return this.#act(user, siteId, {
@@ -665,7 +686,15 @@ export class CephMirroring {
   }
 
   /** Pairs two registered clusters in one step; the token stays on the server. */
-  pair(user: SessionUser, fromSiteId: number, toSiteId: number, pool: string, direction: BootstrapDirection) {
+  pair(
+    {
+      fromSiteId,
+      toSiteId,
+      pool,
+      direction,
+    }: { fromSiteId: number; toSiteId: number; pool: string; direction: BootstrapDirection },
+    user: SessionUser,
+  ) {
     if (fromSiteId === toSiteId) throw AppError.invalid('toSiteId', 'choose two different clusters');
     const from = this.#siteName(fromSiteId);
     return this.#act(user, toSiteId, {
@@ -691,7 +720,10 @@ export class CephMirroring {
    * removal is judged by the peer list afterwards (removePeerChecked): Ceph's error after a removal
    * that did happen is logged as a warning, not the end of the task.
    */
-  unpair(user: SessionUser, siteId: number, otherSiteId: number, pool: string) {
+  unpair(
+    { siteId, otherSiteId, pool }: { siteId: number; otherSiteId: number; pool: string },
+    user: SessionUser,
+  ) {
     if (siteId === otherSiteId) throw AppError.invalid('otherSiteId', 'choose two different clusters');
     const here = this.#siteName(siteId);
     const there = this.#siteName(otherSiteId);
@@ -774,12 +806,19 @@ export class CephMirroring {
    * is an error on its field.
    */
   async editPeer(
+    input: {
+      siteId: number;
+      pool: string;
+      peerUuid: string;
+      clientName?: string;
+      monHost?: string;
+      siteName?: string;
+      direction?: PeerDirection;
+    },
     user: SessionUser,
-    siteId: number,
-    pool: string,
-    peerUuid: string,
-    patch: { clientName?: string; monHost?: string; siteName?: string; direction?: PeerDirection },
   ) {
+    const { siteId, pool, peerUuid, ...changes } = input;
+    let patch = changes;
     if (
       patch.clientName === undefined &&
       patch.monHost === undefined &&
@@ -827,7 +866,10 @@ export class CephMirroring {
     });
   }
 
-  removePeer(user: SessionUser, siteId: number, pool: string, peerUuid: string) {
+  removePeer(
+    { siteId, pool, peerUuid }: { siteId: number; pool: string; peerUuid: string },
+    user: SessionUser,
+  ) {
     return this.#act(user, siteId, {
       kind: 'ceph.peer.remove',
       name: `Remove peer ${peerUuid.slice(0, 8)} of ${pool}`,
@@ -886,7 +928,10 @@ export class CephMirroring {
    * mode: the plan is made again when the task runs (images may have changed since the preview),
    * and the adapter changes one image at a time.
    */
-  setPoolJournaling(user: SessionUser, siteId: number, pool: string, namespace: string, on: boolean) {
+  setPoolJournaling(
+    { siteId, pool, namespace, on }: { siteId: number; pool: string; namespace: string; on: boolean },
+    user: SessionUser,
+  ) {
     const scope = scopeOf(pool, namespace);
     return this.#act(user, siteId, {
       kind: 'ceph.pool.journaling',
@@ -930,13 +975,17 @@ export class CephMirroring {
 
   /** `acceptRpoRisk`: add a schedule whose interval cannot meet the RPO anyway (otherwise refused on the field). */
   addSchedule(
+    input: {
+      siteId: number;
+      level: ScheduleLevel;
+      interval: string;
+      startTime?: string;
+      acceptRpoRisk?: boolean;
+    },
     user: SessionUser,
-    siteId: number,
-    level: ScheduleLevel,
-    interval: string,
-    startTime?: string,
-    acceptRpoRisk = false,
   ) {
+    const { siteId, level, interval, acceptRpoRisk = false } = input;
+    const startTime = input.startTime || undefined;
     this.previewSchedule(interval, startTime, 1);
     if (!acceptRpoRisk && this.rpoFor) {
       const rpo = this.rpoFor({ siteId, ...level });
@@ -966,12 +1015,12 @@ export class CephMirroring {
   }
 
   removeSchedule(
+    input: { siteId: number; level: ScheduleLevel; interval?: string; startTime?: string },
     user: SessionUser,
-    siteId: number,
-    level: ScheduleLevel,
-    interval?: string,
-    startTime?: string,
   ) {
+    const { siteId, level } = input;
+    const interval = input.interval || undefined;
+    const startTime = input.startTime || undefined;
     return this.#act(user, siteId, {
       kind: 'ceph.schedule.remove',
       name: `Remove snapshot schedule${interval ? ` every ${interval}` : 's'}`,
@@ -998,22 +1047,20 @@ export class CephMirroring {
   // ------------------------------------------------------------------ images
 
   image(
+    opts: {
+      siteId: number;
+      pool: string;
+      namespace: string;
+      image: string;
+      op: ImageOp;
+      mode?: ImageMirrorMode;
+      force?: boolean;
+      /** A forced promote must be confirmed by naming split-brain. */
+      confirmSplitBrain?: boolean;
+    },
     user: SessionUser,
-    siteId: number,
-    pool: string,
-    namespace: string,
-    image: string,
-    op:
-      | 'enable'
-      | 'disable'
-      | 'promote'
-      | 'demote'
-      | 'resync'
-      | 'snapshot'
-      | 'journaling-on'
-      | 'journaling-off',
-    opts: { mode?: ImageMirrorMode; force?: boolean; confirmSplitBrain?: boolean } = {},
   ) {
+    const { siteId, pool, namespace, image, op } = opts;
     if (op === 'promote' && opts.force && !opts.confirmSplitBrain) {
       throw AppError.invalid(
         'confirmSplitBrain',

@@ -3,6 +3,7 @@ import { NAME_PATTERNS } from '../../core/names';
 import { previewPlan, previewResync } from '../../domain/ceph/failover';
 import { reasonSchema } from '../../domain/plans/rules';
 import { IMAGE_GROUPS, IMAGE_ROLES, IMAGE_SORTS } from '../../domain/ceph/images';
+import { IMAGE_OPS } from '../../domain/ceph/mirroring';
 import { secret } from '../../domain/redact';
 import { operatorProcedure, router, viewerProcedure } from '../init';
 
@@ -147,12 +148,12 @@ export const cephRouter = router({
   setPoolMode: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, mode: z.enum(['disabled', 'image', 'pool']) }))
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.setPoolMode(ctx.user, input.siteId, input.pool, input.namespace, input.mode).id,
+      taskId: ctx.app.ceph.setPoolMode(input, ctx.user).id,
     })),
   setSiteName: operatorProcedure
     .input(z.object({ siteId, pool: name, siteName: name }))
     .mutation(async ({ ctx, input }) => ({
-      taskId: (await ctx.app.ceph.setSiteName(ctx.user, input.siteId, input.pool, input.siteName)).id,
+      taskId: (await ctx.app.ceph.setSiteName(input, ctx.user)).id,
     })),
   /**
    * Decodes a pasted token (fsid, monitors, client) before it is imported. A mutation, so that the
@@ -177,19 +178,12 @@ export const cephRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.importToken(
-        ctx.user,
-        input.siteId,
-        input.pool,
-        input.token,
-        input.direction,
-        input.localSiteName,
-      ).id,
+      taskId: ctx.app.ceph.importToken(input, ctx.user).id,
     })),
   unpair: operatorProcedure
     .input(z.object({ siteId, otherSiteId: siteId, pool: name }))
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.unpair(ctx.user, input.siteId, input.otherSiteId, input.pool).id,
+      taskId: ctx.app.ceph.unpair(input, ctx.user).id,
     })),
   pair: operatorProcedure
     .input(
@@ -201,7 +195,7 @@ export const cephRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.pair(ctx.user, input.fromSiteId, input.toSiteId, input.pool, input.direction).id,
+      taskId: ctx.app.ceph.pair(input, ctx.user).id,
     })),
   editPeer: operatorProcedure
     .input(
@@ -223,20 +217,16 @@ export const cephRouter = router({
         direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
       }),
     )
-    .mutation(async ({ ctx, input }) => {
-      const { siteId: s, pool, peerUuid, ...patch } = input;
-      return { taskId: (await ctx.app.ceph.editPeer(ctx.user, s, pool, peerUuid, patch)).id };
-    }),
+    .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.ceph.editPeer(input, ctx.user)).id })),
   removePeer: operatorProcedure
     .input(z.object({ siteId, pool: name, peerUuid }))
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.removePeer(ctx.user, input.siteId, input.pool, input.peerUuid).id,
+      taskId: ctx.app.ceph.removePeer(input, ctx.user).id,
     })),
   setPoolJournaling: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.setPoolJournaling(ctx.user, input.siteId, input.pool, input.namespace, input.on)
-        .id,
+      taskId: ctx.app.ceph.setPoolJournaling(input, ctx.user).id,
     })),
   addSchedule: operatorProcedure
     .input(
@@ -249,56 +239,22 @@ export const cephRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.addSchedule(
-        ctx.user,
-        input.siteId,
-        input.level,
-        input.interval,
-        input.startTime || undefined,
-        input.acceptRpoRisk,
-      ).id,
+      taskId: ctx.app.ceph.addSchedule(input, ctx.user).id,
     })),
   removeSchedule: operatorProcedure
     .input(z.object({ siteId, level, interval: interval.optional(), startTime: startTime.optional() }))
     .mutation(({ ctx, input }) => ({
-      taskId: ctx.app.ceph.removeSchedule(
-        ctx.user,
-        input.siteId,
-        input.level,
-        input.interval || undefined,
-        input.startTime || undefined,
-      ).id,
+      taskId: ctx.app.ceph.removeSchedule(input, ctx.user).id,
     })),
   image: operatorProcedure
     .input(
       imageRef.extend({
-        op: z.enum([
-          'enable',
-          'disable',
-          'promote',
-          'demote',
-          'resync',
-          'snapshot',
-          'journaling-on',
-          'journaling-off',
-        ]),
+        op: z.enum(IMAGE_OPS),
         mode: z.enum(['journal', 'snapshot']).optional(),
         force: z.boolean().optional(),
         /** A forced promote must be confirmed by naming split-brain. */
         confirmSplitBrain: z.boolean().optional(),
       }),
     )
-    .mutation(({ ctx, input }) => {
-      return {
-        taskId: ctx.app.ceph.image(
-          ctx.user,
-          input.siteId,
-          input.pool,
-          input.namespace,
-          input.image,
-          input.op,
-          { mode: input.mode, force: input.force, confirmSplitBrain: input.confirmSplitBrain },
-        ).id,
-      };
-    }),
+    .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.image(input, ctx.user).id })),
 });
