@@ -332,7 +332,7 @@ export class AuthService {
     return u;
   }
 
-  updateUser(actor: SessionUser, id: number, patch: { role?: Role; disabled?: boolean }): UserRow {
+  updateUser({ id, ...patch }: { id: number; role?: Role; disabled?: boolean }, actor: SessionUser): UserRow {
     const u = this.#get(id);
     const losesAdmin =
       u.role === 'admin' &&
@@ -376,7 +376,7 @@ export class AuthService {
     this.db.delete(sessions).where(eq(sessions.userId, id)).run();
   }
 
-  deleteUser(actor: SessionUser, id: number): void {
+  deleteUser({ id }: { id: number }, actor: SessionUser): void {
     const u = this.#get(id);
     if (id === actor.id) throw new AppError('PRECONDITION_FAILED', 'you cannot delete your own account');
     if (u.role === 'admin' && !u.disabled && this.#adminCount() <= 1) {

@@ -48,11 +48,11 @@ describe('sign-in and sessions', () => {
     const { app } = testApp();
     const a = await app.auth.setupFirstAdmin('admin', 'admin password');
     const me = { id: a.id, username: 'admin', role: 'admin' as const };
-    expect(() => app.auth.updateUser(me, a.id, { role: 'viewer' })).toThrow(/last active admin/);
-    expect(() => app.auth.deleteUser(me, a.id)).toThrow(/your own account/);
+    expect(() => app.auth.updateUser({ id: a.id, role: 'viewer' }, me)).toThrow(/last active admin/);
+    expect(() => app.auth.deleteUser({ id: a.id }, me)).toThrow(/your own account/);
     const v = await app.auth.createUser({ username: 'dave', password: 'dave password', role: 'viewer' });
     const s = await app.auth.login('dave', 'dave password', 'y');
-    app.auth.updateUser(me, v.id, { disabled: true });
+    app.auth.updateUser({ id: v.id, disabled: true }, me);
     expect(app.auth.sessionUser(s.token)).toBeNull();
     await expect(app.auth.login('dave', 'dave password', 'y')).rejects.toThrow(/disabled/);
   });

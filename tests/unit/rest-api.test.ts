@@ -151,9 +151,9 @@ describe('/api/v1: tokens', () => {
     });
     // The owner demoted to viewer: the admin's operator-role token for them is a viewer's.
     const opTok = app.apiTokens.create({ name: 'ops', scope: 'api' }, users.op).token;
-    app.auth.updateUser(users.admin, users.op.id, { role: 'viewer' });
+    app.auth.updateUser({ id: users.op.id, role: 'viewer' }, users.admin);
     expect((await call('POST', REP, { token: opTok, body: create })).status).toBe(403);
-    app.auth.updateUser(users.admin, users.op.id, { disabled: true });
+    app.auth.updateUser({ id: users.op.id, disabled: true }, users.admin);
     const disabled = await call('GET', '/sites', { token: opTok });
     expect(disabled.status).toBe(401);
     expect(disabled.body.error.message).toMatch(/"otto" is disabled/);

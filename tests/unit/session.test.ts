@@ -102,7 +102,7 @@ describe('live task stream', () => {
     await expect(first).resolves.toMatchObject({
       value: expect.arrayContaining([expect.objectContaining({ name: 'one' })]),
     });
-    app.auth.updateUser(ctx.user!, other.id, { disabled: true });
+    app.auth.updateUser({ id: other.id, disabled: true }, ctx.user!);
     const second = it.next();
     app.tasks.start({
       name: 'two',

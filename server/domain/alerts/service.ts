@@ -435,7 +435,7 @@ export class AlertService {
   }
 
   /** Acknowledges a firing alert: it keeps firing but is not notified again. */
-  ack(user: SessionUser, id: number): AlertRow {
+  ack({ id }: { id: number }, user: SessionUser): AlertRow {
     const a = this.get(id);
     if (a.state !== 'firing')
       throw new AppError(
@@ -465,7 +465,7 @@ export class AlertService {
   }
 
   /** Silences the alerts matching `matcher` (a key, or a prefix ending in `*`) for `minutes`. */
-  silence(user: SessionUser, input: { matcher: string; minutes: number; reason: string | null }) {
+  silence(input: { matcher: string; minutes: number; reason: string | null }, user: SessionUser) {
     const matcher = input.matcher.trim();
     if (!matcher || matcher === '*')
       throw AppError.invalid(

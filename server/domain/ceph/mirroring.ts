@@ -270,6 +270,14 @@ interface Action<T> {
  * RBD mirroring between clusters: status in O(pools) CLI calls, and every change as a task with
  * history. Bootstrap tokens are returned once and never stored or logged.
  */
+/** One image of a cluster (a site). */
+export interface ImageAt {
+  siteId: number;
+  pool: string;
+  namespace: string;
+  image: string;
+}
+
 /** What `image()` can do to one image. */
 export const IMAGE_OPS = [
   'enable',
@@ -1118,11 +1126,11 @@ export class CephMirroring {
     });
   }
 
-  snapshots(siteId: number, pool: string, namespace: string, image: string) {
+  snapshots({ siteId, pool, namespace, image }: ImageAt) {
     return this.adapter(siteId).listImageSnapshots(pool, namespace, image);
   }
 
-  imageInfo(siteId: number, pool: string, namespace: string, image: string) {
+  imageInfo({ siteId, pool, namespace, image }: ImageAt) {
     return this.adapter(siteId).getImageInfo(pool, namespace, image);
   }
 

@@ -33,7 +33,7 @@ export const alertsRouter = router({
   counts: viewerProcedure.query(({ ctx }) => ctx.app.alerts.counts()),
   ack: operatorProcedure
     .input(z.object({ id }))
-    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.alerts.ack(ctx.user, input.id))),
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.alerts.ack(input, ctx.user))),
   silences: viewerProcedure.query(({ ctx }) => ctx.app.alerts.activeSilences()),
   silence: operatorProcedure
     .input(
@@ -47,7 +47,7 @@ export const alertsRouter = router({
         reason: z.string().trim().max(500).nullable().default(null),
       }),
     )
-    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.alerts.silence(ctx.user, input))),
+    .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.alerts.silence(input, ctx.user))),
   unsilence: operatorProcedure
     .input(z.object({ id }))
     .mutation(({ ctx, input }) => ctx.app.history.change(() => ctx.app.alerts.unsilence(input.id))),

@@ -114,16 +114,8 @@ export const cephRouter = router({
   daemons: viewerProcedure
     .input(z.object({ siteId }))
     .query(({ ctx, input }) => ctx.app.ceph.daemons(input.siteId)),
-  snapshots: viewerProcedure
-    .input(imageRef)
-    .query(({ ctx, input }) =>
-      ctx.app.ceph.snapshots(input.siteId, input.pool, input.namespace, input.image),
-    ),
-  imageInfo: viewerProcedure
-    .input(imageRef)
-    .query(({ ctx, input }) =>
-      ctx.app.ceph.imageInfo(input.siteId, input.pool, input.namespace, input.image),
-    ),
+  snapshots: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.snapshots(input)),
+  imageInfo: viewerProcedure.input(imageRef).query(({ ctx, input }) => ctx.app.ceph.imageInfo(input)),
   /** What setPoolJournaling would change, image by image, before the operator confirms. */
   journalingPlan: viewerProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))

@@ -23,9 +23,7 @@ export const usersRouter = router({
         }),
     )
     .mutation(({ ctx, input }) => {
-      const u = ctx.app.history.change(() =>
-        ctx.app.auth.updateUser(ctx.user, input.id, { role: input.role, disabled: input.disabled }),
-      );
+      const u = ctx.app.history.change(() => ctx.app.auth.updateUser(input, ctx.user));
       return { id: u.id, username: u.username, role: u.role, disabled: u.disabled };
     }),
   setPassword: adminProcedure
@@ -35,7 +33,7 @@ export const usersRouter = router({
       return { ok: true };
     }),
   remove: adminProcedure.input(z.object({ id })).mutation(({ ctx, input }) => {
-    ctx.app.history.change(() => ctx.app.auth.deleteUser(ctx.user, input.id));
+    ctx.app.history.change(() => ctx.app.auth.deleteUser(input, ctx.user));
     return { ok: true };
   }),
 });
