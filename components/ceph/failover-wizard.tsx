@@ -1,17 +1,35 @@
 'use client';
 
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { useRouter } from 'next/navigation';
-import { useState } from 'react';
-import { ReasonField, reasonGiven } from '../plans/run-state';
+import { useMemo, useState } from 'react';
+import { DataTable, tableColumns } from '../data-table';
 import { PrecheckList } from '../prechecks';
-import { errorText, useTRPC } from '../trpc';
-import { Badge, Button, Card, ErrorBox, Select, TextInput, formatDuration, formatTime } from '../ui';
+import { errorText, useTRPC, type RouterOutputs } from '../trpc';
+import { Button, Card, ErrorBox, Select, formatTime } from '../ui';
+import { DataLossBox, TypedConfirm, lossWindow, useOpenTask } from '../wizard';
 import { ImagePicker } from './image-picker';
 
 interface ClusterRef {
   id: number;
   name: string;
+}
+
+type PlanImage = RouterOutputs['ceph']['failoverPlan']['images'][number];
+const imageCol = tableColumns<PlanImage>();
+
+/** The images of a failover's plan: when each last synced to `to`, and what it loses. */
+function dataLossColumns(to: string, planned: boolean) {
+  return [
+    imageCol.accessor('name', { header: 'Image' }),
+    imageCol.accessor('lastSyncedAt', {
+      header: `Last synced snapshot on ${to}`,
+      cell: (c) => formatTime(c.getValue()),
+    }),
+    imageCol.accessor('dataLossWindowSec', {
+      header: 'Data-loss window',
+      cell: (c) => (planned ? 'none (demote first, then promote)' : lossWindow(c.getValue())),
+    }),
+  ];
 }
 
 /**
@@ -58,7 +76,7 @@ export function CephFailoverWizard({
   ready?: boolean;
 }) {
   const trpc = useTRPC();
-  const router = useRouter();
+  const openTask = useOpenTask();
   const choices = targets?.length ? targets : [initialTo];
   const [toSiteId, setTo] = useState<number>(preset?.toSiteId ?? initialTo.id);
   const [image, setImage] = useState(preset?.image ?? '');
@@ -82,18 +100,8 @@ export function CephFailoverWizard({
     enabled: offer && ready,
     staleTime: 0,
   });
-  const run = useMutation(
-    trpc.ceph.failover.mutationOptions({
-      meta: { errorToast: false },
-      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
-    }),
-  );
-  const resync = useMutation(
-    trpc.ceph.resync.mutationOptions({
-      meta: { errorToast: false },
-      onSuccess: (r) => router.push(`/tasks/${r.taskId}`),
-    }),
-  );
+  const run = useMutation(trpc.ceph.failover.mutationOptions(openTask));
+  const resync = useMutation(trpc.ceph.resync.mutationOptions(openTask));
   // What the resync keeps: a protective copy of each image on the stale side, named before it starts.
   const resyncPlan = useQuery({
     ...trpc.ceph.resyncPlan.queryOptions(
@@ -105,6 +113,8 @@ export function CephFailoverWizard({
   });
   const kind = namespace ? 'namespace' : 'pool';
   const p = plan.data;
+  const planned = p?.mode === 'planned';
+  const lossColumns = useMemo(() => dataLossColumns(to.name, planned), [to.name, planned]);
   return (
     <Card
       title={
@@ -167,53 +177,34 @@ export function CephFailoverWizard({
       {offer && p && (
         <>
           <PrecheckList checks={p.checks} testId="ceph-precheck" />
-          <div
-            className="mb-3 rounded-md border border-zinc-200 p-3 text-sm dark:border-zinc-700"
-            data-testid="ceph-data-loss"
+          <DataLossBox
+            planned={planned}
+            unplannedLabel="Unplanned failover"
+            testId="ceph-data-loss"
             data-mode={p.mode}
           >
-            <Badge tone={p.mode === 'planned' ? 'ok' : 'warn'}>
-              {p.mode === 'planned' ? 'Planned failover' : 'Unplanned failover'}
-            </Badge>
             {p.imageCount > p.images.length && (
               <p className="mt-1 text-xs" data-testid="ceph-data-loss-summary">
                 {p.imageCount.toLocaleString('en')} images
-                {p.mode === 'unplanned' && (
+                {!planned && (
                   <>
-                    : largest data-loss window{' '}
-                    {p.maxWindowSec !== null ? formatDuration(p.maxWindowSec * 1000) : 'unknown'}
+                    : largest data-loss window {lossWindow(p.maxWindowSec)}
                     {p.unknownWindows > 0 ? `, ${p.unknownWindows} unknown` : ''}
                   </>
                 )}
-                . The {p.images.length} {p.mode === 'unplanned' ? 'largest' : 'first'} are listed; choose one
-                image as the scope to see its own.
+                . The {p.images.length} {planned ? 'first' : 'largest'} are listed; choose one image as the
+                scope to see its own.
               </p>
             )}
-            <table className="mt-2 w-full text-left text-xs">
-              <thead className="text-zinc-500 uppercase">
-                <tr>
-                  <th>Image</th>
-                  <th>Last synced snapshot on {to.name}</th>
-                  <th>Data-loss window</th>
-                </tr>
-              </thead>
-              <tbody>
-                {p.images.map((i) => (
-                  <tr key={i.name} data-testid="ceph-data-loss-row" data-image={i.name}>
-                    <td>{i.name}</td>
-                    <td>{formatTime(i.lastSyncedAt)}</td>
-                    <td>
-                      {p.mode === 'planned'
-                        ? 'none (demote first, then promote)'
-                        : i.dataLossWindowSec !== null
-                          ? formatDuration(i.dataLossWindowSec * 1000)
-                          : 'unknown'}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+            <DataTable
+              columns={lossColumns}
+              data={p.images}
+              rowKey={(i) => i.name}
+              rowProps={(i) => ({ 'data-testid': 'ceph-data-loss-row', 'data-image': i.name })}
+              sortable={false}
+              className="mt-2 w-full text-left text-xs"
+            />
+          </DataLossBox>
           {p.splitBrainRisk.length > 0 && (
             <label className="mb-2 flex items-center gap-2 text-sm font-medium text-red-700 dark:text-red-400">
               <input
@@ -227,44 +218,27 @@ export function CephFailoverWizard({
               too) instead of the planned failover
             </label>
           )}
-          <div className="mb-2 max-w-xl">
-            <ReasonField value={reason} onChange={setReason} />
-          </div>
-          <div className="flex flex-wrap items-end gap-2">
-            <TextInput
-              label={`Type ${what} to confirm`}
-              value={typed}
-              onChange={(e) => setTyped(e.target.value)}
-              autoComplete="off"
-            />
-            <Button
-              variant="danger"
-              disabled={
-                !p.canProceed ||
-                typed !== what ||
-                (p.splitBrainRisk.length > 0 && !splitBrainOk) ||
-                !reasonGiven(reason)
-              }
-              busy={run.isPending}
-              onClick={() =>
-                run.mutate({
-                  ...input,
-                  unplanned,
-                  confirm: typed,
-                  confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined,
-                  expectMode: p.mode,
-                  reason,
-                })
-              }
-            >
-              Fail over {what} from {from.name} to {to.name}
-            </Button>
-          </div>
-          {run.error && (
-            <div className="mt-2">
-              <ErrorBox error={errorText(run.error)} />
-            </div>
-          )}
+          <TypedConfirm
+            word={what}
+            typed={typed}
+            onTyped={setTyped}
+            reason={{ value: reason, onChange: setReason }}
+            disabled={!p.canProceed || (p.splitBrainRisk.length > 0 && !splitBrainOk)}
+            busy={run.isPending}
+            onConfirm={() =>
+              run.mutate({
+                ...input,
+                unplanned,
+                confirm: typed,
+                confirmSplitBrain: p.splitBrainRisk.length > 0 ? splitBrainOk : undefined,
+                expectMode: p.mode,
+                reason,
+              })
+            }
+            error={run.error}
+          >
+            Fail over {what} from {from.name} to {to.name}
+          </TypedConfirm>
         </>
       )}
       {failback && !showFailback && (
@@ -334,37 +308,27 @@ export function CephFailoverWizard({
             Then fail back: once {from.name} replays, demote on {to.name} and promote on {from.name} (planned,
             no data loss)
           </label>
-          <div className="flex flex-wrap items-end gap-2">
-            <TextInput
-              label={`Type ${what} to confirm the resync`}
-              value={staleTyped}
-              onChange={(e) => setStaleTyped(e.target.value)}
-              autoComplete="off"
-            />
-            <Button
-              variant="danger"
-              disabled={staleTyped !== what}
-              busy={resync.isPending}
-              onClick={() =>
-                resync.mutate({
-                  staleSiteId: from.id,
-                  goodSiteId: to.id,
-                  pool,
-                  namespace,
-                  image: image || undefined,
-                  confirm: staleTyped,
-                  failBack,
-                })
-              }
-            >
-              {failBack ? `Resync ${from.name} and fail back` : `Demote and resync ${from.name}`}
-            </Button>
-          </div>
-          {resync.error && (
-            <div className="mt-2">
-              <ErrorBox error={errorText(resync.error)} />
-            </div>
-          )}
+          <TypedConfirm
+            word={what}
+            label={`Type ${what} to confirm the resync`}
+            typed={staleTyped}
+            onTyped={setStaleTyped}
+            busy={resync.isPending}
+            onConfirm={() =>
+              resync.mutate({
+                staleSiteId: from.id,
+                goodSiteId: to.id,
+                pool,
+                namespace,
+                image: image || undefined,
+                confirm: staleTyped,
+                failBack,
+              })
+            }
+            error={resync.error}
+          >
+            {failBack ? `Resync ${from.name} and fail back` : `Demote and resync ${from.name}`}
+          </TypedConfirm>
         </>
       )}
     </Card>

@@ -52,6 +52,32 @@ interface Confirm {
   typed?: string;
 }
 
+/** What the actions of an image that need a confirmation ask. */
+const ask = {
+  forcePromote: (image: string): Confirm => ({
+    op: 'promote',
+    image,
+    force: true,
+    title: `Force-promote ${image}?`,
+    body: 'Forcing the promotion while the other site may still be primary causes split-brain: both sides accept writes and one side’s newer writes must later be discarded by a resync.',
+    typed: image,
+  }),
+  resync: (spec: string, image: string): Confirm => ({
+    op: 'resync',
+    image,
+    title: `Resync ${image} on this cluster?`,
+    body: `This cluster’s copy of ${spec}/${image} is thrown away and copied again from the primary. Any writes that exist only here are discarded.`,
+  }),
+  disable: (image: string, primary: boolean): Confirm => ({
+    op: 'disable',
+    image,
+    title: `Disable mirroring of ${image}?`,
+    body: primary
+      ? 'The peer’s copy stops being updated and is removed by rbd-mirror.'
+      : 'This copy is non-primary: Ceph refuses to disable mirroring here; disable it on the primary’s cluster, which also removes the copies.',
+  }),
+};
+
 type Description = NonNullable<ImageEntry['mirroring']>['description'];
 
 /** The parsed replay details: state, sync percent, throughput, snapshot times, journal entries behind. */
@@ -385,29 +411,13 @@ export function ImageTable({
                                 <Button
                                   className="text-xs"
                                   variant="danger"
-                                  onClick={() =>
-                                    setConfirm({
-                                      op: 'promote',
-                                      image: i.name,
-                                      force: true,
-                                      title: `Force-promote ${i.name}?`,
-                                      body: 'Forcing the promotion while the other site may still be primary causes split-brain: both sides accept writes and one side’s newer writes must later be discarded by a resync.',
-                                      typed: i.name,
-                                    })
-                                  }
+                                  onClick={() => setConfirm(ask.forcePromote(i.name))}
                                 >
                                   Force promote…
                                 </Button>
                                 <Button
                                   className="text-xs"
-                                  onClick={() =>
-                                    setConfirm({
-                                      op: 'resync',
-                                      image: i.name,
-                                      title: `Resync ${i.name} on this cluster?`,
-                                      body: `This cluster’s copy of ${spec}/${i.name} is thrown away and copied again from the primary. Any writes that exist only here are discarded.`,
-                                    })
-                                  }
+                                  onClick={() => setConfirm(ask.resync(spec, i.name))}
                                 >
                                   Resync…
                                 </Button>
@@ -417,16 +427,7 @@ export function ImageTable({
                               <Button
                                 className="text-xs"
                                 variant="ghost"
-                                onClick={() =>
-                                  setConfirm({
-                                    op: 'disable',
-                                    image: i.name,
-                                    title: `Disable mirroring of ${i.name}?`,
-                                    body: m.primary
-                                      ? 'The peer’s copy stops being updated and is removed by rbd-mirror.'
-                                      : 'This copy is non-primary: Ceph refuses to disable mirroring here; disable it on the primary’s cluster, which also removes the copies.',
-                                  })
-                                }
+                                onClick={() => setConfirm(ask.disable(i.name, !!m.primary))}
                               >
                                 Disable
                               </Button>

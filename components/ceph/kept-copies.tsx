@@ -1,13 +1,51 @@
 'use client';
 
 import { useMutation } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { DataTable, tableColumns } from '../data-table';
 import { errorText, useTRPC } from '../trpc';
 import { Button, Card, ConfirmDialog, ErrorBox, formatBytes } from '../ui';
 import type { PoolEntry, Scope, TrackTask } from './types';
 
 /** `20261203T142233Z` as `2026-12-03 14:22:33 UTC`. */
 const STAMP = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+/** A kept copy as the table shows it. */
+function keptRow(c: PoolEntry['kept'][number]) {
+  const m = STAMP.exec(c.stamp);
+  return {
+    name: c.name,
+    of: c.of,
+    at: m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : c.stamp,
+    size: c.sizeBytes,
+  };
+}
+type Kept = ReturnType<typeof keptRow>;
+
+const col = tableColumns<Kept>();
+const keptColumns = (onDelete: (name: string) => void) => [
+  col.accessor('name', { header: 'Copy', meta: { className: 'font-mono text-xs' } }),
+  col.accessor('of', { header: 'Of image' }),
+  col.accessor('at', { header: 'Taken before the resync at' }),
+  col.accessor('size', {
+    header: 'Size',
+    sortFn: 'basic',
+    cell: (c) => {
+      const size = c.getValue();
+      return size !== null ? formatBytes(size) : '—';
+    },
+  }),
+  col.display({
+    id: 'delete',
+    header: '',
+    meta: { className: 'text-right' },
+    cell: ({ row: { original: k } }) => (
+      <Button variant="secondary" onClick={() => onDelete(k.name)}>
+        Delete…
+      </Button>
+    ),
+  }),
+];
 
 /**
  * The protective copies a resync or failback kept of the images whose writes it discarded, with
@@ -34,16 +72,9 @@ export function KeptCopies({
       onSuccess: (r) => (track(r.taskId), setDeleting(null)),
     }),
   );
+  const columns = useMemo(() => keptColumns(setDeleting), []);
   // The server finds the kept copies among the pool's images (see poolOverview).
-  const kept = copies.map((c) => {
-    const m = STAMP.exec(c.stamp);
-    return {
-      name: c.name,
-      of: c.of,
-      at: m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : c.stamp,
-      size: c.sizeBytes,
-    };
-  });
+  const kept = copies.map(keptRow);
   if (!kept.length) return null;
   return (
     <Card title={`Kept copies on ${clusterName} (${kept.length})`}>
@@ -51,32 +82,7 @@ export function KeptCopies({
         A resync discards the writes of the stale side; before it did, Tandem copied each image as it was.
         Delete a copy once you no longer need what it holds.
       </p>
-      <table className="w-full text-left text-sm" data-testid="kept-copies">
-        <thead className="text-xs text-zinc-500 uppercase">
-          <tr>
-            <th>Copy</th>
-            <th>Of image</th>
-            <th>Taken before the resync at</th>
-            <th>Size</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {kept.map((k) => (
-            <tr key={k.name}>
-              <td className="font-mono text-xs">{k.name}</td>
-              <td>{k.of}</td>
-              <td>{k.at}</td>
-              <td>{k.size !== null ? formatBytes(k.size) : '—'}</td>
-              <td className="text-right">
-                <Button variant="secondary" onClick={() => setDeleting(k.name)}>
-                  Delete…
-                </Button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={columns} data={kept} rowKey={(k) => k.name} data-testid="kept-copies" />
       {remove.error && <ErrorBox error={errorText(remove.error)} />}
       <ConfirmDialog
         open={deleting !== null}

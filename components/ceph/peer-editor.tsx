@@ -1,7 +1,7 @@
 'use client';
 
 import { useMutation } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useState, type ChangeEvent } from 'react';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { ConfirmDialog, ErrorBox, Select, TextInput } from '../ui';
 import { FormDialog, Notice } from './form-dialog';
@@ -86,6 +86,12 @@ export function PeerEditDialog({
     setTaskError(null),
     fe[k] && edit.reset()
   );
+  /** A field's value, its change and its error. */
+  const field = (k: keyof typeof v) => ({
+    value: v[k],
+    onChange: (e: ChangeEvent<HTMLInputElement | HTMLSelectElement>) => set(k, e.target.value),
+    error: fe[k],
+  });
 
   const submit = () => {
     const { patch, changes } = diff(peer, v);
@@ -132,17 +138,13 @@ export function PeerEditDialog({
       </p>
       <TextInput
         label="Client name"
-        value={v.clientName}
-        onChange={(e) => set('clientName', e.target.value)}
-        error={fe.clientName}
+        {...field('clientName')}
         hint="The cephx user rbd-mirror uses on the peer, e.g. client.rbd-mirror-peer"
         autoComplete="off"
       />
       <TextInput
         label="Monitor hosts"
-        value={v.monHost}
-        onChange={(e) => set('monHost', e.target.value)}
-        error={fe.monHost}
+        {...field('monHost')}
         hint={
           peer.monHost
             ? 'Monitor addresses of the peer cluster, e.g. [v2:10.0.0.1:3300,v1:10.0.0.1:6789]'
@@ -152,18 +154,11 @@ export function PeerEditDialog({
       />
       <TextInput
         label="Peer site name"
-        value={v.siteName}
-        onChange={(e) => set('siteName', e.target.value)}
-        error={fe.siteName}
+        {...field('siteName')}
         hint="The mirroring site name of the other cluster"
         autoComplete="off"
       />
-      <Select
-        label="Direction"
-        value={v.direction}
-        onChange={(e) => set('direction', e.target.value)}
-        error={fe.direction}
-      >
+      <Select label="Direction" {...field('direction')}>
         {DIRECTIONS.map((d) => (
           <option key={d.value} value={d.value}>
             {d.label}

@@ -1,7 +1,8 @@
 'use client';
 
 import { useMutation } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { DataTable, tableColumns } from '../data-table';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, Card, ConfirmDialog, cx, type Tone } from '../ui';
 import { Notice } from './form-dialog';
@@ -25,6 +26,8 @@ const key = (s: Scope) => `${s.pool}/${s.namespace}`;
 function healthTone(h: string | undefined): Tone {
   return h === 'OK' ? 'ok' : h === 'WARNING' ? 'warn' : 'error';
 }
+
+const col = tableColumns<PoolEntry>();
 
 /** Pools with their namespaces as rows of their own: mirror mode, site name, peers, health. */
 export function PoolsTable({
@@ -107,6 +110,212 @@ export function PoolsTable({
     );
   };
 
+  const { isPending: pairing, mutate: pairWith } = pair;
+  const columns = useMemo(
+    () => [
+      col.display({
+        id: 'pool',
+        header: 'Pool',
+        cell: ({ row: { original: p } }) => {
+          const isNs = p.namespace !== '';
+          const isSelected = selected?.pool === p.pool && selected.namespace === p.namespace;
+          return (
+            <>
+              <button
+                type="button"
+                className="font-medium text-brand-600 hover:underline"
+                onClick={() => onSelect({ pool: p.pool, namespace: p.namespace })}
+                aria-pressed={isSelected}
+              >
+                {isNs ? `${p.pool} / ${p.namespace}` : p.pool}
+              </button>
+              {isNs && <div className="text-xs text-zinc-500">namespace</div>}
+              {onTakeOver &&
+                takeoverSources?.(p).map((src) => (
+                  <div key={src.id} className="mt-1">
+                    <Button
+                      variant="danger"
+                      className="px-2 py-0.5 text-xs"
+                      title={`Fail over ${scopeName(p)} from ${src.name} to ${clusterName}: planned when ${src.name} answers, unplanned (force-promote here) when it does not`}
+                      onClick={() => onTakeOver({ pool: p.pool, namespace: p.namespace }, src.id)}
+                    >
+                      Fail over from {src.name}…
+                    </Button>
+                  </div>
+                ))}
+            </>
+          );
+        },
+      }),
+      col.display({
+        id: 'mode',
+        header: 'Mirror mode',
+        cell: ({ row: { original: p } }) => {
+          const k = key(p);
+          const isNs = p.namespace !== '';
+          const id = `mode-${p.pool}${isNs ? `-${p.namespace}` : ''}`;
+          return (
+            <>
+              <label className="sr-only" htmlFor={id}>
+                Mirror mode of {scopeName(p)}
+              </label>
+              <select
+                id={id}
+                className="rounded border border-zinc-300 bg-transparent px-1 dark:border-zinc-600"
+                value={pending[k] ?? p.mode}
+                disabled={!!pending[k]}
+                aria-busy={!!pending[k] || undefined}
+                onChange={(e) =>
+                  setModeChange({
+                    pool: p.pool,
+                    namespace: p.namespace,
+                    from: p.mode,
+                    to: e.target.value as Mode,
+                    peers: isNs ? [] : p.peers.map((x) => x.siteName),
+                  })
+                }
+              >
+                <option value="disabled">disabled</option>
+                <option value="image">image</option>
+                <option value="pool">pool</option>
+              </select>
+              {pending[k] && <div className="text-xs text-zinc-500">applying…</div>}
+              {rowError[k] && (
+                <p
+                  role="alert"
+                  className="mt-1 max-w-xs text-xs text-red-600 dark:text-red-400"
+                  data-testid="mode-error"
+                >
+                  {rowError[k]}
+                </p>
+              )}
+            </>
+          );
+        },
+      }),
+      col.display({ id: 'siteName', header: 'Site name', cell: ({ row }) => row.original.siteName ?? '—' }),
+      col.display({
+        id: 'peers',
+        header: 'Peers',
+        cell: ({ row: { original: p } }) =>
+          p.namespace !== '' ? (
+            <span className="text-xs text-zinc-500">the peers of pool {p.pool}</span>
+          ) : (
+            <>
+              {p.peers.length === 0 && <span className="text-zinc-500">none</span>}
+              {p.peers.map((peer) => (
+                <div
+                  key={peer.uuid}
+                  className="flex flex-wrap items-center gap-1"
+                  data-testid="peer"
+                  data-peer={peer.siteName}
+                >
+                  <span className="font-medium">{peer.siteName}</span> <Badge>{peer.direction}</Badge>
+                  <span className="text-xs text-zinc-500">{peer.clientName}</span>
+                  <span className="font-mono text-xs text-zinc-400" title={`peer id ${peer.uuid}`}>
+                    {peer.uuid.slice(0, 8)}
+                  </span>
+                  <Button
+                    variant="ghost"
+                    className="px-1 py-0 text-xs"
+                    aria-label={`Edit peer ${peer.siteName}`}
+                    onClick={() => setEditing({ pool: p.pool, peer })}
+                  >
+                    Edit
+                  </Button>
+                  <Button
+                    variant="ghost"
+                    className="px-1 py-0 text-xs text-red-700 dark:text-red-400"
+                    aria-label={`Remove peer ${peer.siteName}`}
+                    onClick={() => setRemoving({ pool: p.pool, peer })}
+                  >
+                    Remove
+                  </Button>
+                </div>
+              ))}
+              {p.mode !== 'disabled' &&
+                others.map((o) => (
+                  <Button
+                    key={o.id}
+                    className="mt-1 text-xs"
+                    busy={pairing}
+                    onClick={() =>
+                      pairWith({ fromSiteId: o.id, toSiteId: siteId, pool: p.pool, direction: 'rx-tx' })
+                    }
+                  >
+                    Pair with {o.name}
+                  </Button>
+                ))}
+              {p.peers.length > 0 &&
+                others.map((o) => (
+                  <Button
+                    key={`un-${o.id}`}
+                    variant="ghost"
+                    className="mt-1 text-xs text-red-700 dark:text-red-400"
+                    onClick={() => setUnpairing({ pool: p.pool, other: o })}
+                  >
+                    Unpair from {o.name}…
+                  </Button>
+                ))}
+            </>
+          ),
+      }),
+      col.display({
+        id: 'health',
+        header: 'Health',
+        cell: ({ row: { original: p } }) => (
+          <>
+            {p.mode === 'disabled' ? (
+              '—'
+            ) : (
+              <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>
+            )}
+            {p.splitBrain > 0 && (
+              <div
+                className="text-xs font-medium text-red-700 dark:text-red-400"
+                data-testid="split-brain-count"
+              >
+                split-brain: {p.splitBrain} image(s)
+              </div>
+            )}
+            {p.summary && Object.keys(p.summary.states).length > 0 && (
+              <div className="text-xs text-zinc-500" data-testid="state-counts">
+                {Object.entries(p.summary.states)
+                  .map(([state, n]) => `${state} ${n}`)
+                  .join(' · ')}
+              </div>
+            )}
+          </>
+        ),
+      }),
+      col.display({
+        id: 'images',
+        header: 'Images',
+        cell: ({ row: { original: p } }) => (
+          <>
+            {p.counts.total}
+            {p.counts.mirrored > 0 && (
+              <span className="text-xs text-zinc-500"> ({p.counts.mirrored} mirrored)</span>
+            )}
+          </>
+        ),
+      }),
+    ],
+    [
+      selected,
+      onSelect,
+      onTakeOver,
+      takeoverSources,
+      clusterName,
+      pending,
+      rowError,
+      others,
+      pairing,
+      pairWith,
+      siteId,
+    ],
+  );
+
   return (
     <Card title="Pools">
       <SiteName siteId={siteId} clusterName={clusterName} pools={pools} track={track} />
@@ -130,196 +339,21 @@ export function PoolsTable({
           </Notice>
         </div>
       ))}
-      <table className="w-full text-left text-sm">
-        <thead className="text-xs text-zinc-500 uppercase">
-          <tr>
-            <th className="py-1">Pool</th>
-            <th>Mirror mode</th>
-            <th>Site name</th>
-            <th>Peers</th>
-            <th>Health</th>
-            <th>Images</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((p) => {
-            const k = key(p);
-            const name = scopeName(p);
-            const isNs = p.namespace !== '';
-            const shown = pending[k] ?? p.mode;
-            const isSelected = selected?.pool === p.pool && selected.namespace === p.namespace;
-            return (
-              <tr
-                key={k}
-                className={cx(
-                  'border-t border-zinc-100 align-top dark:border-zinc-800',
-                  isNs && 'bg-zinc-50/60 dark:bg-zinc-800/30',
-                )}
-                data-testid={isNs ? 'namespace-row' : 'pool-row'}
-                data-pool={p.pool}
-                data-namespace={p.namespace}
-              >
-                <td className={cx('py-1.5', isNs && 'pl-5')}>
-                  <button
-                    type="button"
-                    className="font-medium text-brand-600 hover:underline"
-                    onClick={() => onSelect({ pool: p.pool, namespace: p.namespace })}
-                    aria-pressed={isSelected}
-                  >
-                    {isNs ? `${p.pool} / ${p.namespace}` : p.pool}
-                  </button>
-                  {isNs && <div className="text-xs text-zinc-500">namespace</div>}
-                  {onTakeOver &&
-                    takeoverSources?.(p).map((src) => (
-                      <div key={src.id} className="mt-1">
-                        <Button
-                          variant="danger"
-                          className="px-2 py-0.5 text-xs"
-                          title={`Fail over ${name} from ${src.name} to ${clusterName}: planned when ${src.name} answers, unplanned (force-promote here) when it does not`}
-                          onClick={() => onTakeOver({ pool: p.pool, namespace: p.namespace }, src.id)}
-                        >
-                          Fail over from {src.name}…
-                        </Button>
-                      </div>
-                    ))}
-                </td>
-                <td>
-                  <label className="sr-only" htmlFor={`mode-${p.pool}${isNs ? `-${p.namespace}` : ''}`}>
-                    Mirror mode of {name}
-                  </label>
-                  <select
-                    id={`mode-${p.pool}${isNs ? `-${p.namespace}` : ''}`}
-                    className="rounded border border-zinc-300 bg-transparent px-1 dark:border-zinc-600"
-                    value={shown}
-                    disabled={!!pending[k]}
-                    aria-busy={!!pending[k] || undefined}
-                    onChange={(e) =>
-                      setModeChange({
-                        pool: p.pool,
-                        namespace: p.namespace,
-                        from: p.mode,
-                        to: e.target.value as Mode,
-                        peers: isNs ? [] : p.peers.map((x) => x.siteName),
-                      })
-                    }
-                  >
-                    <option value="disabled">disabled</option>
-                    <option value="image">image</option>
-                    <option value="pool">pool</option>
-                  </select>
-                  {pending[k] && <div className="text-xs text-zinc-500">applying…</div>}
-                  {rowError[k] && (
-                    <p
-                      role="alert"
-                      className="mt-1 max-w-xs text-xs text-red-600 dark:text-red-400"
-                      data-testid="mode-error"
-                    >
-                      {rowError[k]}
-                    </p>
-                  )}
-                </td>
-                <td>{p.siteName ?? '—'}</td>
-                <td>
-                  {isNs ? (
-                    <span className="text-xs text-zinc-500">the peers of pool {p.pool}</span>
-                  ) : (
-                    <>
-                      {p.peers.length === 0 && <span className="text-zinc-500">none</span>}
-                      {p.peers.map((peer) => (
-                        <div
-                          key={peer.uuid}
-                          className="flex flex-wrap items-center gap-1"
-                          data-testid="peer"
-                          data-peer={peer.siteName}
-                        >
-                          <span className="font-medium">{peer.siteName}</span> <Badge>{peer.direction}</Badge>
-                          <span className="text-xs text-zinc-500">{peer.clientName}</span>
-                          <span className="font-mono text-xs text-zinc-400" title={`peer id ${peer.uuid}`}>
-                            {peer.uuid.slice(0, 8)}
-                          </span>
-                          <Button
-                            variant="ghost"
-                            className="px-1 py-0 text-xs"
-                            aria-label={`Edit peer ${peer.siteName}`}
-                            onClick={() => setEditing({ pool: p.pool, peer })}
-                          >
-                            Edit
-                          </Button>
-                          <Button
-                            variant="ghost"
-                            className="px-1 py-0 text-xs text-red-700 dark:text-red-400"
-                            aria-label={`Remove peer ${peer.siteName}`}
-                            onClick={() => setRemoving({ pool: p.pool, peer })}
-                          >
-                            Remove
-                          </Button>
-                        </div>
-                      ))}
-                      {p.mode !== 'disabled' &&
-                        others.map((o) => (
-                          <Button
-                            key={o.id}
-                            className="mt-1 text-xs"
-                            busy={pair.isPending}
-                            onClick={() =>
-                              pair.mutate({
-                                fromSiteId: o.id,
-                                toSiteId: siteId,
-                                pool: p.pool,
-                                direction: 'rx-tx',
-                              })
-                            }
-                          >
-                            Pair with {o.name}
-                          </Button>
-                        ))}
-                      {p.peers.length > 0 &&
-                        others.map((o) => (
-                          <Button
-                            key={`un-${o.id}`}
-                            variant="ghost"
-                            className="mt-1 text-xs text-red-700 dark:text-red-400"
-                            onClick={() => setUnpairing({ pool: p.pool, other: o })}
-                          >
-                            Unpair from {o.name}…
-                          </Button>
-                        ))}
-                    </>
-                  )}
-                </td>
-                <td>
-                  {p.mode === 'disabled' ? (
-                    '—'
-                  ) : (
-                    <Badge tone={healthTone(p.summary?.health)}>{p.summary?.health ?? 'unknown'}</Badge>
-                  )}
-                  {p.splitBrain > 0 && (
-                    <div
-                      className="text-xs font-medium text-red-700 dark:text-red-400"
-                      data-testid="split-brain-count"
-                    >
-                      split-brain: {p.splitBrain} image(s)
-                    </div>
-                  )}
-                  {p.summary && Object.keys(p.summary.states).length > 0 && (
-                    <div className="text-xs text-zinc-500" data-testid="state-counts">
-                      {Object.entries(p.summary.states)
-                        .map(([state, n]) => `${state} ${n}`)
-                        .join(' · ')}
-                    </div>
-                  )}
-                </td>
-                <td>
-                  {p.counts.total}
-                  {p.counts.mirrored > 0 && (
-                    <span className="text-xs text-zinc-500"> ({p.counts.mirrored} mirrored)</span>
-                  )}
-                </td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <DataTable
+        columns={columns}
+        data={rows}
+        rowKey={key}
+        rowProps={(p) => ({
+          className: cx(
+            'align-top',
+            p.namespace && 'bg-zinc-50/60 dark:bg-zinc-800/30 [&>td:first-child]:pl-5',
+          ),
+          'data-testid': p.namespace ? 'namespace-row' : 'pool-row',
+          'data-pool': p.pool,
+          'data-namespace': p.namespace,
+        })}
+        sortable={false}
+      />
       <p className="mt-2 text-xs text-zinc-500">
         Status of {names.length} pool(s) and {rows.length - names.length} namespace(s) read in {cliCalls} CLI
         call(s). A namespace has its own mirror mode and images; peers belong to the pool.

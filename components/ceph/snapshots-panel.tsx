@@ -1,7 +1,8 @@
 'use client';
 
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { errorText, useTRPC } from '../trpc';
+import { DataTable, tableColumns } from '../data-table';
+import { errorText, useTRPC, type RouterOutputs } from '../trpc';
 import { Badge, Button, ErrorBox, formatBytes } from '../ui';
 import { scopeName, type Scope, type TrackTask } from './types';
 
@@ -21,6 +22,65 @@ function copiedPercent(
   const objects = Math.max(1, Math.ceil(sizeBytes / objectSize));
   return Math.min(100, Math.floor((lastCopied / objects) * 100));
 }
+
+type Snapshot = RouterOutputs['ceph']['snapshots'][number];
+/** A snapshot as the table shows it: how much of it was copied here, and whether it was just created. */
+type SnapshotRow = Snapshot & { copied: number | null; isNew: boolean };
+
+const col = tableColumns<SnapshotRow>();
+const snapshotColumns = [
+  col.accessor('id', {
+    header: 'Id',
+    sortFn: (a, b) => byIdDesc(b.original, a.original),
+    meta: { className: 'font-mono' },
+    cell: ({ row: { original: s } }) => (
+      <>
+        {s.id}
+        {s.isNew && (
+          <span className="ml-1">
+            <Badge tone="ok">new</Badge>
+          </span>
+        )}
+      </>
+    ),
+  }),
+  col.accessor('name', {
+    header: 'Name',
+    meta: { className: 'max-w-xs truncate font-mono' },
+    cell: (c) => <span title={c.getValue()}>{c.getValue()}</span>,
+  }),
+  col.accessor('namespaceType', { header: 'Kind' }),
+  col.accessor((s) => s.mirror?.state ?? null, {
+    id: 'state',
+    header: 'Mirror state',
+    sortFn: 'basic',
+    cell: (c) => {
+      const state = c.getValue();
+      return state !== null ? (
+        <Badge tone={state === 'primary' ? 'info' : state === 'demoted' ? 'warn' : 'muted'}>{state}</Badge>
+      ) : (
+        '—'
+      );
+    },
+  }),
+  col.accessor((s) => (s.mirror ? (s.mirror.complete ? 'yes' : 'no') : '—'), {
+    id: 'complete',
+    header: 'Complete',
+  }),
+  col.accessor('copied', {
+    header: 'Copied',
+    sortFn: 'basic',
+    cell: (c) => {
+      const pct = c.getValue();
+      return pct !== null ? `${pct} %` : '—';
+    },
+  }),
+  col.accessor((s) => s.timestamp ?? '—', {
+    id: 'time',
+    header: 'Time',
+    meta: { className: 'whitespace-nowrap' },
+  }),
+];
 
 /** One image: its features and journaling, and its snapshots (mirror snapshots with their state). */
 export function ImageDetails({
@@ -52,7 +112,16 @@ export function ImageDetails({
   const nonPrimary = !!i && (i.mirroring.primary === false || i.features.includes('non-primary'));
   const canSnapshot = !!i && i.mirroring.primary === true && i.mirroring.mode === 'snapshot';
   const journalOff = i?.mirroring.mode === 'journal';
-  const list = [...(snaps.data ?? [])].sort(byIdDesc);
+  const list: SnapshotRow[] = [...(snaps.data ?? [])].sort(byIdDesc).map((s) => {
+    const m = s.mirror;
+    const copied =
+      m && !m.primary
+        ? m.complete
+          ? 100
+          : copiedPercent(m.lastCopiedObjectNumber, s.sizeBytes, i?.objectSizeBytes)
+        : null;
+    return { ...s, copied, isNew: s.id === created };
+  });
 
   const createSnapshot = () =>
     op.mutate(
@@ -152,68 +221,22 @@ export function ImageDetails({
           )}
         </div>
         {snaps.error && <ErrorBox error={errorText(snaps.error)} />}
-        {snaps.data && list.length === 0 && <p className="text-zinc-500">No snapshots.</p>}
-        {list.length > 0 && (
-          <table className="w-full text-left text-xs" data-testid="snapshots" data-count={list.length}>
-            <thead className="text-zinc-500 uppercase">
-              <tr>
-                <th className="py-1">Id</th>
-                <th>Name</th>
-                <th>Kind</th>
-                <th>Mirror state</th>
-                <th>Complete</th>
-                <th>Copied</th>
-                <th>Time</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((s) => {
-                const m = s.mirror;
-                const pct =
-                  m && !m.primary
-                    ? m.complete
-                      ? 100
-                      : copiedPercent(m.lastCopiedObjectNumber, s.sizeBytes, i?.objectSizeBytes)
-                    : null;
-                return (
-                  <tr
-                    key={s.id}
-                    className="border-t border-zinc-100 align-top dark:border-zinc-700"
-                    data-testid="snapshot-row"
-                    data-snap-id={s.id}
-                    data-new={s.id === created ? 'true' : undefined}
-                  >
-                    <td className="py-1 font-mono">
-                      {s.id}
-                      {s.id === created && (
-                        <span className="ml-1">
-                          <Badge tone="ok">new</Badge>
-                        </span>
-                      )}
-                    </td>
-                    <td className="max-w-xs truncate font-mono" title={s.name}>
-                      {s.name}
-                    </td>
-                    <td>{s.namespaceType}</td>
-                    <td>
-                      {m ? (
-                        <Badge
-                          tone={m.state === 'primary' ? 'info' : m.state === 'demoted' ? 'warn' : 'muted'}
-                        >
-                          {m.state}
-                        </Badge>
-                      ) : (
-                        '—'
-                      )}
-                    </td>
-                    <td>{m ? (m.complete ? 'yes' : 'no') : '—'}</td>
-                    <td>{pct !== null ? `${pct} %` : '—'}</td>
-                    <td className="whitespace-nowrap">{s.timestamp ?? '—'}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+        {snaps.data && (
+          <DataTable
+            columns={snapshotColumns}
+            data={list}
+            rowKey={(s) => s.id}
+            rowProps={(s) => ({
+              className: 'align-top',
+              'data-testid': 'snapshot-row',
+              'data-snap-id': s.id,
+              'data-new': s.isNew ? 'true' : undefined,
+            })}
+            empty={<p className="text-zinc-500">No snapshots.</p>}
+            className="w-full text-left text-xs"
+            data-testid="snapshots"
+            data-count={String(list.length)}
+          />
         )}
       </div>
     </div>

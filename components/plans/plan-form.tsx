@@ -67,6 +67,15 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
   };
 
   const set = (patch: Partial<PlanInput>) => setPlan((p) => ({ ...p, ...patch }));
+  /** A field of the plan itself: its value, its change (read by `parse`) and the server's finding on it. */
+  const field = <K extends 'name' | 'description' | 'maxParallel' | 'questionTimeoutSec'>(
+    key: K,
+    parse: (v: string) => PlanInput[K],
+  ) => ({
+    value: plan[key],
+    onChange: (e: { target: { value: string } }) => setPlan((p) => ({ ...p, [key]: parse(e.target.value) })),
+    error: errors[key],
+  });
   const setItem = (i: number, patch: Partial<Item>) =>
     setPlan((p) => ({ ...p, items: p.items.map((it, j) => (j === i ? ({ ...it, ...patch } as Item) : it)) }));
   const removeItem = (i: number) =>
@@ -102,6 +111,11 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
     .filter((p) => p.mode !== 'disabled')
     .map((p) => (p.namespace ? `${p.pool}/${p.namespace}` : p.pool));
   const scopeValue = scope || scopes[0] || '';
+  const clusters = ceph.map((s) => (
+    <option key={s.id} value={s.id}>
+      {s.name}
+    </option>
+  ));
 
   const addVm = () => {
     const id = Number(vm || candidates[0]?.id);
@@ -155,29 +169,19 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
       {error && <ErrorBox error={error} />}
       <Card title="Plan">
         <div className="grid gap-3 sm:grid-cols-2">
-          <TextInput
-            label="Name"
-            value={plan.name}
-            onChange={(e) => set({ name: e.target.value })}
-            error={errors.name}
-            maxLength={100}
-          />
+          <TextInput label="Name" {...field('name', String)} maxLength={100} />
           <TextInput
             label="Objects failing over at once (per group)"
             type="number"
             min={1}
             max={16}
-            value={plan.maxParallel}
-            onChange={(e) => set({ maxParallel: Number(e.target.value) })}
-            error={errors.maxParallel}
+            {...field('maxParallel', Number)}
           />
           <TextInput
             label="Question timeout (s)"
             type="number"
             min={10}
-            value={plan.questionTimeoutSec}
-            onChange={(e) => set({ questionTimeoutSec: Number(e.target.value) })}
-            error={errors.questionTimeoutSec}
+            {...field('questionTimeoutSec', Number)}
             hint="When an object fails, the run asks: retry, skip or abort. Without an answer in time it takes the default."
           />
           <Select
@@ -190,13 +194,7 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
           </Select>
         </div>
         <div className="mt-3">
-          <TextArea
-            label="Description"
-            value={plan.description}
-            onChange={(e) => set({ description: e.target.value })}
-            error={errors.description}
-            rows={2}
-          />
+          <TextArea label="Description" {...field('description', String)} rows={2} />
         </div>
       </Card>
 
@@ -370,18 +368,10 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                 value={fromId}
                 onChange={(e) => (setFrom(Number(e.target.value)), setScope(''))}
               >
-                {ceph.map((s) => (
-                  <option key={s.id} value={s.id}>
-                    {s.name}
-                  </option>
-                ))}
+                {clusters}
               </Select>
               <Select label="Recovery cluster" value={toId} onChange={(e) => setTo(Number(e.target.value))}>
-                {ceph.map((s) => (
-                  <option key={s.id} value={s.id}>
-                    {s.name}
-                  </option>
-                ))}
+                {clusters}
               </Select>
               <Select
                 label="Pool or namespace"

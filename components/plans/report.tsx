@@ -2,22 +2,105 @@
 
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { RunStateBadge, runTitle } from '@/components/plans/run-state';
+import { useMemo } from 'react';
+import { DataTable, tableColumns } from '@/components/data-table';
+import { RunStateBadge, dataLoss, isoTime, runTitle } from '@/components/plans/run-state';
 import { TestCard } from '@/components/plans/test-card';
 import { StateBadge, isActiveState } from '@/components/task-state';
 import { useTaskEvents } from '@/components/task-events';
 import { errorText, useTRPC } from '@/components/trpc';
 import { Button, Card, ErrorBox, PageTitle, formatDuration } from '@/components/ui';
-import { formatSeconds } from '@/server/domain/protection/format';
+import type { RunReport, RunReportItem } from '@/server/domain/plans/reports';
 
-const loss = (s: number | null) => (s === null ? 'unknown' : s === 0 ? 'none' : formatSeconds(s));
-const iso = (ms: number | null) =>
-  ms === null
-    ? '—'
-    : new Date(ms)
-        .toISOString()
-        .replace('T', ' ')
-        .replace(/\.\d+Z$/, ' UTC');
+const objectCol = tableColumns<RunReportItem>();
+/** A column's padding, and the classes of its cells. */
+const pad = (className = '') => ({
+  className: `px-2 py-1.5 ${className}`.trim(),
+  headClassName: 'px-2 py-1',
+});
+
+/** The report's objects: the data lost is measured against a run's start (a reprotect loses none). */
+function objectColumns(kind: string, startedAt: number) {
+  return [
+    objectCol.accessor('group', { header: 'Group', meta: pad() }),
+    objectCol.accessor('label', {
+      header: 'Object',
+      meta: pad(),
+      cell: ({ row: { original: i } }) => (
+        <>
+          {i.label}
+          {i.taskId && (
+            <p className="text-xs text-zinc-500">
+              task #{i.taskId} {i.taskName}
+            </p>
+          )}
+          {i.error && <p className="text-xs text-red-700 dark:text-red-400">{i.error}</p>}
+          {i.steps.length > 0 && (
+            <ol className="mt-1 text-xs text-zinc-600 dark:text-zinc-400">
+              {i.steps.map((s, k) => (
+                <li key={k}>
+                  {s.name}: {s.state}
+                  {s.ms !== null && ` (${formatDuration(s.ms)})`}
+                </li>
+              ))}
+            </ol>
+          )}
+        </>
+      ),
+    }),
+    objectCol.accessor('state', {
+      header: 'Outcome',
+      meta: pad(),
+      cell: (c) => <StateBadge state={c.getValue()} />,
+    }),
+    objectCol.accessor('recoveryPointAt', {
+      header: 'Recovery point',
+      meta: pad('text-xs'),
+      cell: (c) => isoTime(c.getValue()),
+    }),
+    objectCol.accessor('dataLossSec', {
+      header: 'Data lost',
+      meta: pad('tabular-nums'),
+      cell: ({ row: { original: i } }) => (
+        <span data-testid="report-object-loss">
+          {kind === 'reprotect' ? 'n/a' : i.state === 'done' ? dataLoss(i.dataLossSec) : '—'}
+        </span>
+      ),
+    }),
+    objectCol.display({
+      id: 'took',
+      header: 'Took',
+      meta: pad('tabular-nums'),
+      cell: ({ row: { original: i } }) =>
+        i.startedAt && i.finishedAt ? formatDuration(i.finishedAt - i.startedAt) : '—',
+    }),
+    objectCol.accessor('readyAt', {
+      header: 'Ready',
+      meta: pad('text-xs'),
+      cell: (c) => {
+        const readyAt = c.getValue();
+        return readyAt ? `${formatDuration(readyAt - startedAt)} after the start` : '—';
+      },
+    }),
+  ];
+}
+
+/** Every object of the run, in the plan's order, with its outcome, recovery point and timings. */
+function ReportObjects({ r }: { r: RunReport }) {
+  const columns = useMemo(() => objectColumns(r.kind, r.startedAt), [r.kind, r.startedAt]);
+  return (
+    <DataTable
+      columns={columns}
+      data={r.items}
+      rowKey={(i) => i.objectKey}
+      rowProps={(i) => ({ 'data-testid': 'report-object', 'data-label': i.label, className: 'align-top' })}
+      sortable={false}
+      empty={<p className="text-sm text-zinc-500">None.</p>}
+      className="w-full text-left text-sm"
+      data-testid="report-objects"
+    />
+  );
+}
 
 /**
  * One run's report, for the operator and the auditor: who ran it and why, the measured data loss
@@ -99,9 +182,9 @@ export function RunReportView({ id }: { id: number }) {
             <dt className="text-zinc-500">Reason</dt>
             <dd data-testid="report-reason">{r.reason}</dd>
             <dt className="text-zinc-500">Started</dt>
-            <dd>{iso(r.startedAt)}</dd>
+            <dd>{isoTime(r.startedAt)}</dd>
             <dt className="text-zinc-500">Ended</dt>
-            <dd>{iso(r.finishedAt)}</dd>
+            <dd>{isoTime(r.finishedAt)}</dd>
             {r.attempts > 1 && (
               <>
                 <dt className="text-zinc-500">Attempts</dt>
@@ -112,7 +195,7 @@ export function RunReportView({ id }: { id: number }) {
               {r.kind === 'test' ? 'Age of the recovery points used' : 'Measured data loss'}
             </dt>
             <dd data-testid="report-data-loss">
-              {r.kind === 'reprotect' || r.kind === 'test-cleanup' ? 'n/a' : loss(r.dataLossSec)}
+              {r.kind === 'reprotect' || r.kind === 'test-cleanup' ? 'n/a' : dataLoss(r.dataLossSec)}
             </dd>
             <dt className="text-zinc-500">Measured recovery time</dt>
             <dd data-testid="report-recovery-time">
@@ -151,63 +234,7 @@ export function RunReportView({ id }: { id: number }) {
       </div>
       <TestCard r={r} />
       <Card title="Objects" className="mt-4 print:border-0 print:shadow-none">
-        <table className="w-full text-sm" data-testid="report-objects">
-          <thead>
-            <tr className="text-left text-xs text-zinc-500">
-              <th className="px-2 py-1">Group</th>
-              <th className="px-2 py-1">Object</th>
-              <th className="px-2 py-1">Outcome</th>
-              <th className="px-2 py-1">Recovery point</th>
-              <th className="px-2 py-1">Data lost</th>
-              <th className="px-2 py-1">Took</th>
-              <th className="px-2 py-1">Ready</th>
-            </tr>
-          </thead>
-          <tbody>
-            {r.items.map((i) => (
-              <tr
-                key={i.objectKey}
-                data-testid="report-object"
-                data-label={i.label}
-                className="border-t border-zinc-100 align-top dark:border-zinc-800"
-              >
-                <td className="px-2 py-1.5">{i.group}</td>
-                <td className="px-2 py-1.5">
-                  {i.label}
-                  {i.taskId && (
-                    <p className="text-xs text-zinc-500">
-                      task #{i.taskId} {i.taskName}
-                    </p>
-                  )}
-                  {i.error && <p className="text-xs text-red-700 dark:text-red-400">{i.error}</p>}
-                  {i.steps.length > 0 && (
-                    <ol className="mt-1 text-xs text-zinc-600 dark:text-zinc-400">
-                      {i.steps.map((s, k) => (
-                        <li key={k}>
-                          {s.name}: {s.state}
-                          {s.ms !== null && ` (${formatDuration(s.ms)})`}
-                        </li>
-                      ))}
-                    </ol>
-                  )}
-                </td>
-                <td className="px-2 py-1.5">
-                  <StateBadge state={i.state} />
-                </td>
-                <td className="px-2 py-1.5 text-xs">{iso(i.recoveryPointAt)}</td>
-                <td className="px-2 py-1.5 tabular-nums" data-testid="report-object-loss">
-                  {r.kind === 'reprotect' ? 'n/a' : i.state === 'done' ? loss(i.dataLossSec) : '—'}
-                </td>
-                <td className="px-2 py-1.5 tabular-nums">
-                  {i.startedAt && i.finishedAt ? formatDuration(i.finishedAt - i.startedAt) : '—'}
-                </td>
-                <td className="px-2 py-1.5 text-xs">
-                  {i.readyAt ? `${formatDuration(i.readyAt - r.startedAt)} after the start` : '—'}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ReportObjects r={r} />
       </Card>
       {pre?.items && (
         <Card title="Pre-checks at the start" className="mt-4 print:border-0 print:shadow-none">
@@ -215,7 +242,7 @@ export function RunReportView({ id }: { id: number }) {
             {pre.items.map((i) => (
               <li key={i.objectKey}>
                 <b>{i.label}</b>: {i.action}
-                {r.kind !== 'reprotect' && `, window ${loss(i.dataLossWindowSec)}`}
+                {r.kind !== 'reprotect' && `, window ${dataLoss(i.dataLossWindowSec)}`}
                 <ul className="ml-4 text-xs text-zinc-600 dark:text-zinc-400">
                   {i.checks.map((c) => (
                     <li key={c.id}>
@@ -233,7 +260,7 @@ export function RunReportView({ id }: { id: number }) {
           <ul className="space-y-1 text-sm" data-testid="report-questions">
             {r.questions.map((x, k) => (
               <li key={k}>
-                <span className="text-xs text-zinc-500">{iso(x.at)}</span> {x.message}
+                <span className="text-xs text-zinc-500">{isoTime(x.at)}</span> {x.message}
               </li>
             ))}
           </ul>

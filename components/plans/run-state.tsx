@@ -1,4 +1,6 @@
 import { Badge, TextArea, type Tone } from '@/components/ui';
+import type { FieldProps } from '@/components/wizard';
+import { formatSeconds } from '@/server/domain/protection/format';
 
 const TONE: Record<string, Tone> = {
   finished: 'ok',
@@ -36,19 +38,24 @@ export function runTitle(kind: string, direction: string, objectRun = false): st
   return `${RUN_KIND_LABEL[kind] ?? kind}${direction === 'back' && kind !== 'reprotect' ? ' (back)' : ''}`;
 }
 
+/** The data a run lost (or may lose): none, unknown, or how long a window. */
+export const dataLoss = (sec: number | null) =>
+  sec === null ? 'unknown' : sec === 0 ? 'none' : formatSeconds(sec);
+
+/** A time of a run report, in UTC to the second (— when there is none). */
+export const isoTime = (ms: number | null) =>
+  ms === null
+    ? '—'
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC');
+
 /** Whether a typed reason is enough for a run report (the server takes what it is given). */
 export const reasonGiven = (reason: string) => reason.trim().length >= 3;
 
 /** The reason a run or failover is made: required by the wizards, kept in its run report. */
-export function ReasonField({
-  value,
-  onChange,
-  error,
-}: {
-  value: string;
-  onChange: (v: string) => void;
-  error?: string;
-}) {
+export function ReasonField({ value, onChange, error }: FieldProps<string>) {
   return (
     <TextArea
       label="Reason (goes into the run report)"

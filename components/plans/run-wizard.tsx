@@ -4,7 +4,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useEffect, useRef, useState } from 'react';
 import { PrecheckList } from '@/components/prechecks';
-import { ReasonField, reasonGiven, runTitle } from '@/components/plans/run-state';
+import { ReasonField, dataLoss, reasonGiven, runTitle } from '@/components/plans/run-state';
 import { TestNetworkField, testNetwork, type TestNetworkChoice } from '@/components/plans/test-network';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
@@ -31,6 +31,15 @@ const WHAT: Record<string, string> = {
   'test/forward':
     'Production is not touched and replication goes on. On each recovery site the latest recovery point is cloned (VM disks) or copied (images) under a test name, and each VM starts from its clones with a new name and UUID, without its network or on an isolated network. Clean up the test afterwards: exactly what it created is destroyed.',
 };
+
+/** The age of a recovery point a test starts from. */
+const age = (sec: number | null) => `${sec === null ? 'unknown' : formatSeconds(sec)} old`;
+
+/** An object's recovery point as the wizard states it: its age in a test, else the data it loses. */
+function objectLoss(sec: number | null, test: boolean): string {
+  if (test) return `recovery point ${sec === null ? 'of unknown age' : age(sec)}`;
+  return `loses ${sec === null ? 'an unknown window' : sec === 0 ? 'nothing' : formatSeconds(sec)}`;
+}
 
 /**
  * Runs a plan: every object's pre-checks and data-loss window before anything happens, the reason
@@ -77,6 +86,8 @@ export function RunWizard({
     }),
   );
   const p = pre.data;
+  // What the recovery points cost: a test states their age, a failover the data it loses (a reprotect neither).
+  const showLoss = test || choice.kind !== 'reprotect';
   const title = `${runTitle(choice.kind, choice.direction)}: ${planName}`;
   const ok =
     !!p?.canProceed &&
@@ -107,23 +118,11 @@ export function RunWizard({
             <span>
               {p.items.length} object(s) in {new Set(p.items.map((i) => i.group)).size} group(s)
             </span>
-            {test && (
+            {showLoss && (
               <span data-testid="run-max-loss">
-                Oldest recovery point:{' '}
-                <b>{p.maxDataLossSec === null ? 'unknown' : formatSeconds(p.maxDataLossSec)} old</b>
-              </span>
-            )}
-            {!test && choice.kind !== 'reprotect' && (
-              <span data-testid="run-max-loss">
-                Data lost at most:{' '}
-                <b>
-                  {p.maxDataLossSec === null
-                    ? 'unknown'
-                    : p.maxDataLossSec === 0
-                      ? 'none'
-                      : formatSeconds(p.maxDataLossSec)}
-                </b>
-                {p.unknownWindows > 0 && ` (${p.unknownWindows} unknown)`}
+                {test ? 'Oldest recovery point' : 'Data lost at most'}:{' '}
+                <b>{test ? age(p.maxDataLossSec) : dataLoss(p.maxDataLossSec)}</b>
+                {!test && p.unknownWindows > 0 && ` (${p.unknownWindows} unknown)`}
               </span>
             )}
             <Badge tone={p.canProceed ? 'ok' : 'error'}>{p.canProceed ? 'pre-checks pass' : 'blocked'}</Badge>
@@ -142,22 +141,9 @@ export function RunWizard({
                   <span className="text-xs text-zinc-500">
                     {i.from} → {i.to}: {i.action}
                   </span>
-                  {test && (
+                  {showLoss && (
                     <span className="ml-auto text-xs" data-testid="run-object-loss">
-                      recovery point{' '}
-                      {i.dataLossWindowSec === null
-                        ? 'of unknown age'
-                        : `${formatSeconds(i.dataLossWindowSec)} old`}
-                    </span>
-                  )}
-                  {!test && choice.kind !== 'reprotect' && (
-                    <span className="ml-auto text-xs" data-testid="run-object-loss">
-                      loses{' '}
-                      {i.dataLossWindowSec === null
-                        ? 'an unknown window'
-                        : i.dataLossWindowSec === 0
-                          ? 'nothing'
-                          : formatSeconds(i.dataLossWindowSec)}
+                      {objectLoss(i.dataLossWindowSec, test)}
                     </span>
                   )}
                 </div>

@@ -5,7 +5,7 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useRole } from '@/components/alerts/common';
-import { RunStateBadge } from '@/components/plans/run-state';
+import { RunStateBadge, isoTime } from '@/components/plans/run-state';
 import { isActiveState } from '@/components/task-state';
 import { useToast } from '@/components/toast';
 import { invalidateAfterChange, useTRPC } from '@/components/trpc';
@@ -94,10 +94,7 @@ export function TestCard({ r }: { r: RunReport }) {
         <dt className="text-zinc-500">Cleanup</dt>
         <dd data-testid="test-cleanup-state">
           {r.cleanedAt
-            ? `done ${new Date(r.cleanedAt)
-                .toISOString()
-                .replace('T', ' ')
-                .replace(/\.\d+Z$/, ' UTC')}`
+            ? `done ${isoTime(r.cleanedAt)}`
             : cleaning
               ? 'running'
               : 'not yet: the test VMs and clones are still there'}

@@ -1,6 +1,7 @@
 'use client';
 
 import { TextInput } from '@/components/ui';
+import type { FieldProps } from '@/components/wizard';
 
 export interface TestNetworkChoice {
   kind: 'none' | 'isolated';
@@ -15,37 +16,27 @@ export function testNetwork(
   return c.network.trim() ? { kind: 'isolated', network: c.network.trim() } : null;
 }
 
+const KINDS: [TestNetworkChoice['kind'], string][] = [
+  ['none', 'None: their network interfaces are removed'],
+  ['isolated', 'An isolated libvirt network on the recovery nodes'],
+];
+
 /** Removed interfaces, or an isolated libvirt network the operator names. */
-export function TestNetworkField({
-  value,
-  onChange,
-  error,
-}: {
-  value: TestNetworkChoice;
-  onChange: (v: TestNetworkChoice) => void;
-  error?: string;
-}) {
+export function TestNetworkField({ value, onChange, error }: FieldProps<TestNetworkChoice>) {
   return (
     <fieldset className="space-y-1 text-sm">
       <legend className="mb-1 font-medium">Network of the test VMs</legend>
-      <label className="flex items-center gap-2">
-        <input
-          type="radio"
-          name="test-network"
-          checked={value.kind === 'none'}
-          onChange={() => onChange({ ...value, kind: 'none' })}
-        />
-        None: their network interfaces are removed
-      </label>
-      <label className="flex items-center gap-2">
-        <input
-          type="radio"
-          name="test-network"
-          checked={value.kind === 'isolated'}
-          onChange={() => onChange({ ...value, kind: 'isolated' })}
-        />
-        An isolated libvirt network on the recovery nodes
-      </label>
+      {KINDS.map(([kind, text]) => (
+        <label key={kind} className="flex items-center gap-2">
+          <input
+            type="radio"
+            name="test-network"
+            checked={value.kind === kind}
+            onChange={() => onChange({ ...value, kind })}
+          />
+          {text}
+        </label>
+      ))}
       {value.kind === 'isolated' && (
         <TextInput
           label="Isolated network name"

@@ -28,6 +28,16 @@ function formErrors(errors: FieldErrors<FormIn>): Record<string, string> {
   return out;
 }
 
+/** A finding of the form that no field shows. */
+function FormAlert({ error, className }: { error?: string; className: string }) {
+  if (!error) return null;
+  return (
+    <p className={`text-xs text-red-600 ${className}`} role="alert">
+      {error}
+    </p>
+  );
+}
+
 /** Create a replica with every Danube field; the server validates against the live nodes. */
 export function CreateReplicaForm({
   siteId,
@@ -147,20 +157,12 @@ export function CreateReplicaForm({
         <input type="checkbox" {...register('reserveResources')} />
         Reserve {vm.vcpus} vCPUs and {vm.memoryMiB} MiB on the target
       </label>
-      {fe.reserveResources && (
-        <p className="text-xs text-red-600 md:col-span-2" role="alert">
-          {fe.reserveResources}
-        </p>
-      )}
+      <FormAlert error={fe.reserveResources} className="md:col-span-2" />
       <label className="flex items-center gap-2 text-sm">
         <input type="checkbox" {...register('enabled')} />
         Enabled (sync continuously)
       </label>
-      {fe.vmName && (
-        <p className="text-xs text-red-600 md:col-span-3" role="alert">
-          {fe.vmName}
-        </p>
-      )}
+      <FormAlert error={fe.vmName} className="md:col-span-3" />
       <div className="flex gap-2 md:col-span-3">
         <Button type="submit" variant="primary" busy={create.isPending}>
           Create replica and start the initial sync

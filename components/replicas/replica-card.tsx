@@ -38,6 +38,13 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const toast = useToast();
   // Tasks started here: toasted when they start and end; the stream refreshes what they touch.
   const track = useTaskTracker();
+  // A mutation's onSuccess: the task it started is tracked (toasted as `what`), its dialog closed.
+  const started =
+    (what: string, close?: (open: boolean) => void) =>
+    ({ taskId }: { taskId: number }) => {
+      close?.(false);
+      track(taskId, { startedText: `${what} (task #${taskId})` });
+    };
   const [wizard, setWizard] = useState<null | 'failover' | 'reinit' | 'test'>(null);
   const [editing, setEditing] = useState(false);
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
@@ -55,61 +62,40 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
       onSuccess: () => (toast.success('Saved; applies from the next sync'), setEditing(false), refresh()),
     }),
   );
-  const sync = useMutation(
-    trpc.replicas.syncNow.mutationOptions({
-      onSuccess: (x) => track(x.taskId, { startedText: `Sync started (task #${x.taskId})` }),
-    }),
-  );
+  const sync = useMutation(trpc.replicas.syncNow.mutationOptions({ onSuccess: started('Sync started') }));
   const [stopping, setStopping] = useState(false);
   const [resyncing, setResyncing] = useState(false);
-  const resyncPlan = useQuery({
-    ...trpc.replicas.resyncPlan.queryOptions({ id: r.id }),
-    enabled: resyncing,
-    staleTime: 0,
-  });
+  // A dialog's plan is asked while the dialog is open.
+  const resyncPlan = useQuery(
+    trpc.replicas.resyncPlan.queryOptions({ id: r.id }, { enabled: resyncing, staleTime: 0 }),
+  );
   const resync = useMutation(
-    trpc.replicas.fullResync.mutationOptions({
-      onSuccess: (x) => (
-        setResyncing(false),
-        track(x.taskId, { startedText: `Full resync started (task #${x.taskId})` })
-      ),
-    }),
+    trpc.replicas.fullResync.mutationOptions({ onSuccess: started('Full resync started', setResyncing) }),
   );
   const [repointing, setRepointing] = useState(false);
-  const repointPlan = useQuery({
-    ...trpc.replicas.repointPlan.queryOptions({ id: r.id }),
-    enabled: repointing,
-    staleTime: 0,
-  });
+  const repointPlan = useQuery(
+    trpc.replicas.repointPlan.queryOptions({ id: r.id }, { enabled: repointing, staleTime: 0 }),
+  );
   const repoint = useMutation(
-    trpc.replicas.repoint.mutationOptions({
-      onSuccess: (x) => (
-        setRepointing(false),
-        track(x.taskId, { startedText: `Re-point started (task #${x.taskId})` })
-      ),
-    }),
+    trpc.replicas.repoint.mutationOptions({ onSuccess: started('Re-point started', setRepointing) }),
   );
   const stopStale = useMutation(
-    trpc.replicas.stopStale.mutationOptions({
-      onSuccess: (x) => (
-        setStopping(false),
-        track(x.taskId, { startedText: `Stopping the stale copy (task #${x.taskId})` })
-      ),
-    }),
+    trpc.replicas.stopStale.mutationOptions({ onSuccess: started('Stopping the stale copy', setStopping) }),
   );
   const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(
-    trpc.replicas.remove.mutationOptions({
-      onSuccess: (x) => (
-        setDeleting(false),
-        track(x.taskId, { startedText: `Deleting (task #${x.taskId})` })
-      ),
-    }),
+    trpc.replicas.remove.mutationOptions({ onSuccess: started('Deleting', setDeleting) }),
   );
   const fe: Record<string, string> = {
     ...fieldErrors(update.error),
     ...(!rate.ok ? { bandwidthLimit: rate.message } : {}),
   };
+  /** A field of the edit form: its value, its change and its finding. */
+  const field = (key: keyof typeof form) => ({
+    value: form[key],
+    onChange: (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value }),
+    error: fe[key],
+  });
   const busyOp = r.operation ?? null;
   // Relative to the server's view of now (the lag it computed), so rendering stays pure.
   const nextIn =
@@ -289,30 +275,16 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
             }}
           >
             <div className="flex flex-col gap-1">
-              <TextInput
-                label="Sleep time (s)"
-                type="number"
-                value={form.sleepTimeSec}
-                onChange={(e) => setForm({ ...form, sleepTimeSec: e.target.value })}
-                error={fe.sleepTimeSec}
-              />
+              <TextInput label="Sleep time (s)" type="number" {...field('sleepTimeSec')} />
               <RpoRiskOverride error={update.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
             </div>
             <TextInput
               label="Bandwidth limit (bytes/s)"
               inputMode="numeric"
-              value={form.bandwidthLimit}
-              onChange={(e) => setForm({ ...form, bandwidthLimit: e.target.value })}
-              error={fe.bandwidthLimit}
+              {...field('bandwidthLimit')}
               hint="e.g. 8M; empty for no limit"
             />
-            <TextInput
-              label="Recovery points to keep"
-              type="number"
-              value={form.keepSnapshots}
-              onChange={(e) => setForm({ ...form, keepSnapshots: e.target.value })}
-              error={fe.keepSnapshots}
-            />
+            <TextInput label="Recovery points to keep" type="number" {...field('keepSnapshots')} />
             <Button type="submit" variant="primary" busy={update.isPending}>
               Save
             </Button>
