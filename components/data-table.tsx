@@ -26,8 +26,8 @@ import {
 import type { HTMLAttributes, ReactNode } from 'react';
 import { useState } from 'react';
 
+/* eslint-disable @typescript-eslint/no-unused-vars -- the augmentation repeats the library's type parameters */
 declare module '@tanstack/react-table' {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   interface ColumnMeta<
     TFeatures extends TableFeatures,
     TData extends RowData,
@@ -39,6 +39,7 @@ declare module '@tanstack/react-table' {
     headClassName?: string;
   }
 }
+/* eslint-enable @typescript-eslint/no-unused-vars */
 
 const features = tableFeatures({
   rowSortingFeature,

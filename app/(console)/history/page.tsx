@@ -3,7 +3,8 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useMemo, useState } from 'react';
-import { errorText, useTRPC } from '@/components/trpc';
+import { DataTable, tableColumns } from '@/components/data-table';
+import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
 import {
   Badge,
   Button,
@@ -18,6 +19,58 @@ import {
 } from '@/components/ui';
 
 type Outcome = 'success' | 'failure' | 'cancelled' | 'started';
+
+type HistoryRow = RouterOutputs['history']['list']['rows'][number];
+const col = tableColumns<HistoryRow>();
+const columns = [
+  col.accessor('at', {
+    header: 'Time',
+    meta: { className: 'whitespace-nowrap' },
+    cell: (c) => formatTime(c.getValue()),
+  }),
+  col.accessor('username', {
+    header: 'User',
+    cell: ({ row: { original: r } }) => (
+      <>
+        {r.username}
+        {r.via && <div className="text-xs text-zinc-500">via {r.via}</div>}
+      </>
+    ),
+  }),
+  col.accessor('action', { header: 'Action', meta: { className: 'font-mono text-xs' } }),
+  col.accessor('target', { header: 'Target' }),
+  col.accessor('outcome', {
+    header: 'Outcome',
+    cell: (c) => (
+      <Badge tone={c.getValue() === 'success' ? 'ok' : c.getValue() === 'failure' ? 'error' : 'muted'}>
+        {c.getValue()}
+      </Badge>
+    ),
+  }),
+  col.accessor('durationMs', {
+    header: 'Duration',
+    meta: { className: 'tabular-nums' },
+    cell: (c) => {
+      const ms = c.getValue();
+      return ms !== null ? formatDuration(ms) : '—';
+    },
+  }),
+  col.display({
+    id: 'details',
+    header: 'Details',
+    meta: { className: 'max-w-md text-xs text-zinc-600 dark:text-zinc-400' },
+    cell: ({ row: { original: r } }) => (
+      <>
+        {r.taskId && (
+          <Link className="text-brand-600 hover:underline" href={`/tasks/${r.taskId}`}>
+            task #{r.taskId}{' '}
+          </Link>
+        )}
+        {r.error && <span className="text-red-600 dark:text-red-400">{r.error}</span>}
+      </>
+    ),
+  }),
+];
 
 export default function HistoryPage() {
   const trpc = useTRPC();
@@ -114,56 +167,16 @@ export default function HistoryPage() {
       </Card>
       {q.error && <ErrorBox error={errorText(q.error)} />}
       <Card>
-        {q.data?.rows.length === 0 && <Empty>Nothing matches these filters.</Empty>}
-        {!!q.data?.rows.length && (
-          <table className="w-full text-left text-sm" data-testid="history-table">
-            <thead className="text-xs text-zinc-500 uppercase">
-              <tr>
-                <th className="py-1">Time</th>
-                <th>User</th>
-                <th>Action</th>
-                <th>Target</th>
-                <th>Outcome</th>
-                <th>Duration</th>
-                <th>Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {q.data.rows.map((r) => (
-                <tr
-                  key={r.id}
-                  className="border-t border-zinc-100 align-top dark:border-zinc-800"
-                  data-testid="history-row"
-                >
-                  <td className="py-1.5 whitespace-nowrap">{formatTime(r.at)}</td>
-                  <td>
-                    {r.username}
-                    {r.via && <div className="text-xs text-zinc-500">via {r.via}</div>}
-                  </td>
-                  <td className="font-mono text-xs">{r.action}</td>
-                  <td>{r.target}</td>
-                  <td>
-                    <Badge
-                      tone={r.outcome === 'success' ? 'ok' : r.outcome === 'failure' ? 'error' : 'muted'}
-                    >
-                      {r.outcome}
-                    </Badge>
-                  </td>
-                  <td className="tabular-nums">
-                    {r.durationMs !== null ? formatDuration(r.durationMs) : '—'}
-                  </td>
-                  <td className="max-w-md text-xs text-zinc-600 dark:text-zinc-400">
-                    {r.taskId && (
-                      <Link className="text-brand-600 hover:underline" href={`/tasks/${r.taskId}`}>
-                        task #{r.taskId}{' '}
-                      </Link>
-                    )}
-                    {r.error && <span className="text-red-600 dark:text-red-400">{r.error}</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+        {q.data && (
+          <DataTable
+            columns={columns}
+            data={q.data.rows}
+            rowKey={(r) => r.id}
+            rowProps={() => ({ className: 'align-top', 'data-testid': 'history-row' })}
+            sortable={false}
+            empty={<Empty>Nothing matches these filters.</Empty>}
+            data-testid="history-table"
+          />
         )}
         <div className="mt-3 flex items-center justify-between text-sm">
           <span className="text-zinc-500">

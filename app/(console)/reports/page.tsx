@@ -3,13 +3,69 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
+import { DataTable, tableColumns } from '@/components/data-table';
 import { RUN_KIND_LABEL, RunStateBadge, runTitle } from '@/components/plans/run-state';
 import { useTaskEvents } from '@/components/task-events';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
 import { Card, Empty, ErrorBox, PageTitle, Select, formatDuration, formatTime } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
 type Kind = 'planned' | 'disaster' | 'reprotect' | 'test' | 'test-cleanup';
+
+type ReportRow = RouterOutputs['plans']['reports'][number];
+const col = tableColumns<ReportRow>();
+
+/** A measure a run may lack (shown as —, sorted after the rest). */
+function optionalNumber(
+  id: string,
+  header: string,
+  get: (r: ReportRow) => number | null,
+  show: (n: number) => string,
+) {
+  return col.accessor((r) => get(r) ?? undefined, {
+    id,
+    header,
+    meta: { className: 'tabular-nums' },
+    cell: (c) => {
+      const n = c.getValue();
+      return n === undefined ? '—' : show(n);
+    },
+  });
+}
+
+const columns = [
+  col.accessor('id', {
+    header: 'Run',
+    cell: ({ row: { original: r } }) => (
+      <>
+        <Link href={`/reports/${r.id}`} className="font-medium text-brand-600 hover:underline">
+          #{r.id} {runTitle(r.kind, r.direction, r.objectRun)}
+        </Link>
+        <p className="max-w-md truncate text-xs text-zinc-500" title={r.reason}>
+          {r.reason}
+        </p>
+      </>
+    ),
+  }),
+  col.accessor('planName', { header: 'Plan' }),
+  col.accessor('startedAt', {
+    header: 'Started',
+    sortFn: 'datetime',
+    cell: ({ row: { original: r } }) => (
+      <>
+        {formatTime(r.startedAt)} <span className="text-xs text-zinc-500">by {r.startedBy}</span>
+      </>
+    ),
+  }),
+  col.accessor('state', { header: 'Outcome', cell: (c) => <RunStateBadge state={c.getValue()} /> }),
+  optionalNumber(
+    'dataLoss',
+    'Data lost',
+    (r) => r.dataLossSec,
+    (s) => (s === 0 ? 'none' : formatSeconds(s)),
+  ),
+  optionalNumber('recoveryTime', 'Recovery time', (r) => r.recoveryTimeMs, formatDuration),
+];
 
 /** Every run of every plan, newest first, filtered by plan and kind. */
 export default function ReportsPage() {
@@ -44,56 +100,14 @@ export default function ReportsPage() {
       </div>
       {q.error && <ErrorBox error={errorText(q.error)} />}
       <Card>
-        {q.data && q.data.length === 0 ? (
-          <Empty>No run yet.</Empty>
-        ) : (
-          <table className="w-full text-sm">
-            <thead>
-              <tr className="text-left text-xs text-zinc-500">
-                <th className="px-2 py-1">Run</th>
-                <th className="px-2 py-1">Plan</th>
-                <th className="px-2 py-1">Started</th>
-                <th className="px-2 py-1">Outcome</th>
-                <th className="px-2 py-1">Data lost</th>
-                <th className="px-2 py-1">Recovery time</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(q.data ?? []).map((r) => (
-                <tr
-                  key={r.id}
-                  data-testid="report-row"
-                  className="border-t border-zinc-100 dark:border-zinc-800"
-                >
-                  <td className="px-2 py-1.5">
-                    <Link href={`/reports/${r.id}`} className="font-medium text-brand-600 hover:underline">
-                      #{r.id} {runTitle(r.kind, r.direction, r.objectRun)}
-                    </Link>
-                    <p className="max-w-md truncate text-xs text-zinc-500" title={r.reason}>
-                      {r.reason}
-                    </p>
-                  </td>
-                  <td className="px-2 py-1.5">{r.planName}</td>
-                  <td className="px-2 py-1.5">
-                    {formatTime(r.startedAt)} <span className="text-xs text-zinc-500">by {r.startedBy}</span>
-                  </td>
-                  <td className="px-2 py-1.5">
-                    <RunStateBadge state={r.state} />
-                  </td>
-                  <td className="px-2 py-1.5 tabular-nums">
-                    {r.dataLossSec === null
-                      ? '—'
-                      : r.dataLossSec === 0
-                        ? 'none'
-                        : formatSeconds(r.dataLossSec)}
-                  </td>
-                  <td className="px-2 py-1.5 tabular-nums">
-                    {r.recoveryTimeMs === null ? '—' : formatDuration(r.recoveryTimeMs)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+        {q.data && (
+          <DataTable
+            columns={columns}
+            data={q.data}
+            rowKey={(r) => r.id}
+            rowProps={() => ({ 'data-testid': 'report-row' })}
+            empty={<Empty>No run yet.</Empty>}
+          />
         )}
       </Card>
     </>

@@ -2,6 +2,7 @@
 
 import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
+import { useTextFields } from '@/app/_components/text-fields';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { Button, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
 
@@ -16,29 +17,31 @@ export function SiteForm({
   onCancel: () => void;
 }) {
   const trpc = useTRPC();
-  const [v, setV] = useState<Record<string, string>>({
-    name: '',
-    host: '',
-    port: '22',
-    user: 'root',
-    hypervisor: 'libvirt',
-    zpools: 'zones',
-    access: 'local',
-    siteName: '',
-    cluster: 'ceph',
-    confPath: '/etc/ceph/ceph.conf',
-    clientId: 'admin',
-    keyringPath: '',
-    privateKey: '',
-    keyring: '',
-  });
-  const set = (k: string) => (e: { target: { value: string } }) =>
-    setV((s) => ({ ...s, [k]: e.target.value }));
   const create = useMutation(
     trpc.sites.create.mutationOptions({ meta: { errorToast: false }, onSuccess: (s) => onDone(s.name) }),
   );
   const fe = fieldErrors(create.error);
+  /** The server's complaint about a field, which it files under the config or the secret. */
   const f = (k: string) => fe[k] ?? fe[`config.${k}`] ?? fe[`secret.${k}`];
+  const { values: v, field } = useTextFields(
+    {
+      name: '',
+      host: '',
+      port: '22',
+      user: 'root',
+      hypervisor: 'libvirt',
+      zpools: 'zones',
+      access: 'local',
+      siteName: '',
+      cluster: 'ceph',
+      confPath: '/etc/ceph/ceph.conf',
+      clientId: 'admin',
+      keyringPath: '',
+      privateKey: '',
+      keyring: '',
+    },
+    f,
+  );
   const ssh = kind === 'node' || v.access === 'ssh';
   const submit = () => {
     const config: Record<string, string | number | boolean | string[] | null | undefined> =
@@ -48,7 +51,7 @@ export function SiteForm({
             port: Number(v.port),
             user: v.user,
             hypervisor: v.hypervisor,
-            zpools: v.zpools!.split(/[\s,]+/).filter(Boolean),
+            zpools: v.zpools.split(/[\s,]+/).filter(Boolean),
           }
         : {
             access: v.access,
@@ -60,7 +63,7 @@ export function SiteForm({
             ...(v.access === 'ssh' ? { host: v.host, port: Number(v.port), user: v.user } : {}),
           };
     create.mutate({
-      name: v.name!,
+      name: v.name,
       kind,
       config,
       secret: {
@@ -82,47 +85,27 @@ export function SiteForm({
           <ErrorBox error={errorText(create.error)} />
         </div>
       )}
-      <TextInput label="Name in Tandem" value={v.name} onChange={set('name')} error={f('name')} required />
+      <TextInput label="Name in Tandem" {...field('name')} required />
       {kind === 'ceph' && (
         <>
           <TextInput
             label="Mirroring site name"
-            value={v.siteName}
-            onChange={set('siteName')}
-            error={f('siteName')}
+            {...field('siteName')}
             hint="As in rbd mirror pool info --site-name"
             required
           />
-          <Select label="Access" value={v.access} onChange={set('access')}>
+          <Select label="Access" {...field('access')}>
             <option value="local">rbd/ceph CLI on the Tandem host</option>
             <option value="ssh">rbd/ceph CLI over SSH on an admin host</option>
           </Select>
-          <TextInput label="Cluster name" value={v.cluster} onChange={set('cluster')} error={f('cluster')} />
-          <TextInput
-            label="ceph.conf path"
-            value={v.confPath}
-            onChange={set('confPath')}
-            error={f('confPath')}
-          />
-          <TextInput
-            label="Client id"
-            value={v.clientId}
-            onChange={set('clientId')}
-            error={f('clientId')}
-            hint="Without “client.”"
-          />
-          <TextInput
-            label="Keyring path (optional)"
-            value={v.keyringPath}
-            onChange={set('keyringPath')}
-            error={f('keyringPath')}
-          />
+          <TextInput label="Cluster name" {...field('cluster')} />
+          <TextInput label="ceph.conf path" {...field('confPath')} />
+          <TextInput label="Client id" {...field('clientId')} hint="Without “client.”" />
+          <TextInput label="Keyring path (optional)" {...field('keyringPath')} />
           {v.access === 'local' && (
             <TextArea
               label="Or paste the keyring (stored encrypted)"
-              value={v.keyring}
-              onChange={set('keyring')}
-              error={f('keyring')}
+              {...field('keyring')}
               autoComplete="off"
             />
           )}
@@ -130,21 +113,20 @@ export function SiteForm({
       )}
       {ssh && (
         <>
-          <TextInput label="SSH host" value={v.host} onChange={set('host')} error={f('host')} required />
-          <TextInput label="SSH port" type="number" value={v.port} onChange={set('port')} error={f('port')} />
-          <TextInput label="SSH user" value={v.user} onChange={set('user')} error={f('user')} />
+          <TextInput label="SSH host" {...field('host')} required />
+          <TextInput label="SSH port" type="number" {...field('port')} />
+          <TextInput label="SSH user" {...field('user')} />
         </>
       )}
       {kind === 'node' && (
         <>
-          <Select label="Hypervisor" value={v.hypervisor} onChange={set('hypervisor')}>
+          <Select label="Hypervisor" {...field('hypervisor')}>
             <option value="libvirt">libvirt (virsh)</option>
             <option value="vmadm">SmartOS vmadm</option>
           </Select>
           <TextInput
             label="zpools"
-            value={v.zpools}
-            onChange={set('zpools')}
+            {...field('zpools')}
             error={f('zpools') ?? fe['config.zpools.0']}
             hint="Space or comma separated"
           />
@@ -154,9 +136,7 @@ export function SiteForm({
         <div className="md:col-span-2">
           <TextArea
             label="SSH private key (stored encrypted, never shown again)"
-            value={v.privateKey}
-            onChange={set('privateKey')}
-            error={f('privateKey')}
+            {...field('privateKey')}
             autoComplete="off"
             required
           />

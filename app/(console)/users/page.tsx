@@ -1,9 +1,19 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { NewPasswordInput } from '@/app/_components/new-password-input';
+import { useTextFields } from '@/app/_components/text-fields';
+import { DataTable, tableColumns } from '@/components/data-table';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import {
+  errorText,
+  fieldErrors,
+  useTRPC,
+  invalidateAfterChange,
+  type RouterInputs,
+  type RouterOutputs,
+} from '@/components/trpc';
 import {
   Badge,
   Button,
@@ -17,13 +27,78 @@ import {
 } from '@/components/ui';
 
 type Role = 'viewer' | 'operator' | 'admin';
+type UserRow = RouterOutputs['users']['list'][number];
+const col = tableColumns<UserRow>();
+
+/** The columns of the user list; the cells change a user through `act`. */
+function userColumns(act: {
+  update: (input: RouterInputs['users']['update']) => void;
+  setPassword: (input: RouterInputs['users']['setPassword']) => void;
+  askDelete: (user: { id: number; username: string }) => void;
+}) {
+  return [
+    col.accessor('username', { header: 'User', meta: { className: 'font-medium' } }),
+    col.accessor('role', {
+      header: 'Role',
+      cell: ({ row: { original: u } }) => (
+        <>
+          <label className="sr-only" htmlFor={`role-${u.id}`}>
+            Role of {u.username}
+          </label>
+          <select
+            id={`role-${u.id}`}
+            className="rounded border border-zinc-300 bg-transparent px-1 py-0.5 text-sm dark:border-zinc-600"
+            value={u.role}
+            onChange={(e) => act.update({ id: u.id, role: e.target.value as Role })}
+          >
+            <option value="viewer">viewer</option>
+            <option value="operator">operator</option>
+            <option value="admin">admin</option>
+          </select>
+        </>
+      ),
+    }),
+    col.accessor((u) => (u.disabled ? 'disabled' : 'active'), {
+      id: 'status',
+      header: 'Status',
+      cell: (c) => <Badge tone={c.getValue() === 'disabled' ? 'warn' : 'ok'}>{c.getValue()}</Badge>,
+    }),
+    col.accessor('createdAt', {
+      header: 'Created',
+      sortFn: 'datetime',
+      cell: (c) => formatTime(c.getValue()),
+    }),
+    col.display({
+      id: 'actions',
+      header: '',
+      meta: { className: 'flex justify-end gap-1 py-1' },
+      cell: ({ row: { original: u } }) => (
+        <>
+          <Button onClick={() => act.update({ id: u.id, disabled: !u.disabled })}>
+            {u.disabled ? 'Enable' : 'Disable'}
+          </Button>
+          <Button
+            onClick={() => {
+              const pw = window.prompt(`New password for ${u.username} (at least 10 characters)`);
+              if (pw) act.setPassword({ id: u.id, password: pw });
+            }}
+          >
+            Set password
+          </Button>
+          <Button variant="danger" onClick={() => act.askDelete({ id: u.id, username: u.username })}>
+            Delete
+          </Button>
+        </>
+      ),
+    }),
+  ];
+}
 
 export default function UsersPage() {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
   const users = useQuery(trpc.users.list.queryOptions());
-  const [form, setForm] = useState({ username: '', password: '', role: 'operator' as Role });
   const [deleting, setDeleting] = useState<{ id: number; username: string } | null>(null);
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.users.pathKey() });
   const create = useMutation(
@@ -31,11 +106,13 @@ export default function UsersPage() {
       meta: { errorToast: false },
       onSuccess: (u) => {
         toast.success(`Created ${u.username}`);
-        setForm({ username: '', password: '', role: 'operator' });
+        form.reset();
         refresh();
       },
     }),
   );
+  const fe = fieldErrors(create.error);
+  const form = useTextFields({ username: '', password: '', role: 'operator' }, (k) => fe[k]);
   const update = useMutation(
     trpc.users.update.mutationOptions({ onSuccess: () => (toast.success('Saved'), refresh()) }),
   );
@@ -49,7 +126,12 @@ export default function UsersPage() {
       onSuccess: () => (toast.success('User deleted'), setDeleting(null), refresh()),
     }),
   );
-  const fe = fieldErrors(create.error);
+  const { mutate: updateUser } = update;
+  const { mutate: setPassword } = setPw;
+  const columns = useMemo(
+    () => userColumns({ update: updateUser, setPassword, askDelete: setDeleting }),
+    [updateUser, setPassword],
+  );
   return (
     <>
       <PageTitle>Users</PageTitle>
@@ -58,31 +140,12 @@ export default function UsersPage() {
           className="grid items-end gap-3 md:grid-cols-4"
           onSubmit={(e) => {
             e.preventDefault();
-            create.mutate(form);
+            create.mutate({ ...form.values, role: form.values.role as Role });
           }}
         >
-          <TextInput
-            label="Username"
-            value={form.username}
-            onChange={(e) => setForm({ ...form, username: e.target.value })}
-            error={fe.username}
-            required
-          />
-          <TextInput
-            label="Password"
-            type="password"
-            autoComplete="new-password"
-            value={form.password}
-            onChange={(e) => setForm({ ...form, password: e.target.value })}
-            error={fe.password}
-            hint="At least 10 characters"
-            required
-          />
-          <Select
-            label="Role"
-            value={form.role}
-            onChange={(e) => setForm({ ...form, role: e.target.value as Role })}
-          >
+          <TextInput label="Username" {...form.field('username')} required />
+          <NewPasswordInput label="Password" {...form.field('password')} />
+          <Select label="Role" {...form.field('role')}>
             <option value="viewer">viewer — reads everything</option>
             <option value="operator">operator — runs replication and failover</option>
             <option value="admin">admin — also manages sites and users</option>
@@ -99,57 +162,7 @@ export default function UsersPage() {
       </Card>
       <Card>
         {users.error && <ErrorBox error={errorText(users.error)} />}
-        <table className="w-full text-left text-sm">
-          <thead className="text-xs text-zinc-500 uppercase">
-            <tr>
-              <th className="py-1">User</th>
-              <th>Role</th>
-              <th>Status</th>
-              <th>Created</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {users.data?.map((u) => (
-              <tr key={u.id} className="border-t border-zinc-100 dark:border-zinc-800">
-                <td className="py-1.5 font-medium">{u.username}</td>
-                <td>
-                  <label className="sr-only" htmlFor={`role-${u.id}`}>
-                    Role of {u.username}
-                  </label>
-                  <select
-                    id={`role-${u.id}`}
-                    className="rounded border border-zinc-300 bg-transparent px-1 py-0.5 text-sm dark:border-zinc-600"
-                    value={u.role}
-                    onChange={(e) => update.mutate({ id: u.id, role: e.target.value as Role })}
-                  >
-                    <option value="viewer">viewer</option>
-                    <option value="operator">operator</option>
-                    <option value="admin">admin</option>
-                  </select>
-                </td>
-                <td>{u.disabled ? <Badge tone="warn">disabled</Badge> : <Badge tone="ok">active</Badge>}</td>
-                <td>{formatTime(u.createdAt)}</td>
-                <td className="flex justify-end gap-1 py-1">
-                  <Button onClick={() => update.mutate({ id: u.id, disabled: !u.disabled })}>
-                    {u.disabled ? 'Enable' : 'Disable'}
-                  </Button>
-                  <Button
-                    onClick={() => {
-                      const pw = window.prompt(`New password for ${u.username} (at least 10 characters)`);
-                      if (pw) setPw.mutate({ id: u.id, password: pw });
-                    }}
-                  >
-                    Set password
-                  </Button>
-                  <Button variant="danger" onClick={() => setDeleting({ id: u.id, username: u.username })}>
-                    Delete
-                  </Button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        {users.data && <DataTable columns={columns} data={users.data} rowKey={(u) => u.id} />}
       </Card>
       <ConfirmDialog
         open={!!deleting}
