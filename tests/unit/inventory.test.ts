@@ -216,14 +216,12 @@ function alsoRuns(app: App, siteId: number, vm: Pick<VmInfo, 'name' | 'state'>) 
 function setup() {
   const t = testApp();
   t.app.demo.create();
-  const timer = setInterval(() => t.clock.advance(2_000), 2);
   const id = (name: string) => t.app.sites.byName(name)!.id;
-  return { ...t, timer, id, caller: createCaller(ctxFor(t.app, operator)) };
+  return { ...t, id, caller: createCaller(ctxFor(t.app, operator)) };
 }
 let env: ReturnType<typeof setup> | null = null;
 afterEach(async () => {
   if (env) {
-    clearInterval(env.timer);
     await env.app.tasks.shutdown();
   }
   env = null;

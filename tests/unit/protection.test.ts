@@ -181,16 +181,13 @@ describe('the Protection overview (demo sites)', () => {
   function setup() {
     const t = testApp();
     t.app.demo.create();
-    const timer = setInterval(() => t.clock.advance(2_000), 2);
     stop = async () => {
-      clearInterval(timer);
       await t.app.tasks.shutdown();
     };
     const id = (n: string) => t.app.sites.byName(n)!.id;
     return {
       ...t,
       id,
-      timer,
       caller: createCaller(ctxFor(t.app, operator)),
       adminCaller: createCaller(ctxFor(t.app, admin)),
       viewerCaller: createCaller(ctxFor(t.app, viewer)),
@@ -198,7 +195,7 @@ describe('the Protection overview (demo sites)', () => {
   }
 
   it('lists replicas, mirrored images and unprotected VMs side by side, with the wizard’s window', async () => {
-    const { app, caller, id, timer } = setup();
+    const { app, caller, id } = setup();
     await caller.ceph.status({ siteId: id('demo-site-a') });
     await caller.ceph.status({ siteId: id('demo-site-b') });
     await caller.overview.vms();
@@ -258,8 +255,7 @@ describe('the Protection overview (demo sites)', () => {
     expect(page.counts.unprotected).toBeGreaterThan(vms.length);
     expect(page.total).toBe(page.rows.length);
 
-    // One function: the unplanned failover wizard quotes the same window for each image (the clock stopped).
-    clearInterval(timer);
+    // One function: the unplanned failover wizard quotes the same window for each image (the test clock stands still).
     const plan = await caller.ceph.failoverPlan({
       fromSiteId: id('demo-site-a'),
       toSiteId: id('demo-site-b'),
@@ -427,7 +423,6 @@ describe('save-time RPO checks (demo nodes)', () => {
   it('refuses a sleep time that cannot meet the RPO, on the field, unless the risk is accepted', async () => {
     const t = testApp();
     t.app.demo.create();
-    const timer = setInterval(() => t.clock.advance(2_000), 2);
     try {
       const caller = createCaller(ctxFor(t.app, operator));
       const id = (n: string) => t.app.sites.byName(n)!.id;
@@ -468,7 +463,6 @@ describe('save-time RPO checks (demo nodes)', () => {
       await caller.replicas.update({ id: c.id, sleepTimeSec: 7200, acceptRpoRisk: true });
       expect(t.app.replicas.get(c.id).sleepTimeSec).toBe(7200);
     } finally {
-      clearInterval(timer);
       await t.app.tasks.shutdown();
     }
   });

@@ -504,7 +504,8 @@ export class DemoNodeAdapter implements NodeAdapter, NodeZfs {
         opts.onProgress?.(tr.bytes);
         if (tr.bytes >= tr.totalBytes) break;
         // The world's clock: real time in the product, a test's ManualClock moves on by the wait.
-        await this.world.clock.sleep(this.world.tickMs, opts.signal).catch((e: unknown) => {
+        const step = this.world.transferStepMs((tr.totalBytes / tr.bytesPerSec) * 1000);
+        await this.world.clock.sleep(step, opts.signal).catch((e: unknown) => {
           throw AppError.is(e, 'CANCELLED') ? cancelled() : e;
         });
       }

@@ -331,6 +331,16 @@ export class DemoWorld {
     return this.latencyMs > 0 ? 250 : 2;
   }
 
+  /**
+   * How long a simulated transfer waits between progress steps (`totalMs`: how long it takes):
+   * `tickMs` in a world with latency (the product's demo shows live progress); in one without (the
+   * tests', on a ManualClock that moves on by each wait) a twentieth of the whole, so that a long
+   * transfer takes some twenty steps, not one per tick.
+   */
+  transferStepMs(totalMs: number): number {
+    return this.latencyMs > 0 ? this.tickMs : Math.max(this.tickMs, Math.ceil(totalMs / 20));
+  }
+
   nextTxg(node: DemoNode): number {
     return ++node.txg;
   }
