@@ -152,7 +152,7 @@ describe('a demo Ceph cluster powered off (TANDEM_DEMO_DOWN)', () => {
     const { taskId } = await caller.ceph.failover({ ...input, confirm: 'rbd' });
     const t = await app.tasks.wait(taskId);
     expect([t.state, t.error]).toEqual(['finished', null]);
-    expect(t.name).toBe('Unplanned failover of pool rbd');
+    expect([t.kind, t.params?.mode, t.params?.pool]).toEqual(['ceph.failover', 'unplanned', 'rbd']);
     const after = (await caller.ceph.status({ siteId: sb })).pools.find(
       (p) => p.pool === 'rbd' && p.namespace === '',
     )!;

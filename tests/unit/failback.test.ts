@@ -55,7 +55,7 @@ describe('Ceph failback as one task (demo clusters)', () => {
     });
     const t = await done(taskId);
     expect(t.kind).toBe('ceph.failback');
-    expect(t.name).toBe(`Fail back image ${img} to demo-site-a after a resync from demo-site-b`);
+    expect(t.params).toMatchObject({ staleSiteId: a, goodSiteId: b, image: img, failBack: true });
     expect(app.tasks.steps(taskId).map((s) => [s.name, s.state])).toEqual([
       ['Demote the stale side', 'done'],
       ['Keep a protective copy', 'done'],
