@@ -175,10 +175,7 @@ export class SshNodeAdapter implements NodeAdapter {
   }
 
   async startVm(name: string, opts: StartOptions = {}): Promise<void> {
-    const vm = await this.getVm(name);
-    if (!vm) throw new AppError('NOT_FOUND', `VM ${name} is not defined on ${this.runner.target}`);
-    if (vm.state === 'running' || vm.state === 'paused') return;
-    await this.driver.start(name, { paused: !!opts.paused });
+    await this.driver.start(assertName('vm', name, 'vm'), { paused: !!opts.paused });
   }
 
   async stopVm(name: string, opts: StopOptions = {}): Promise<void> {

@@ -312,7 +312,10 @@ export interface NodeAdapter {
    * plan's readiness check of a started VM). `detail` says why not.
    */
   checkTcp(host: string, port: number, timeoutMs: number): Promise<{ open: boolean; detail: string }>;
-  /** No-op when already running or paused. Refuses read-only disks unless allowed. */
+  /**
+   * Starts a stopped VM, and only that: whether it may start (defined, not running, no disk on a
+   * read-only replica) is decided once, by the domain's startVmOnWritableDisks.
+   */
   startVm(name: string, opts?: StartOptions): Promise<void>;
   /** Shutdown → wait → force off; a paused VM is forced off at once. No-op when stopped. */
   stopVm(name: string, opts?: StopOptions): Promise<void>;
