@@ -1,10 +1,11 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { invalidateAfterChange } from '@/components/trpc';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { FormError } from './alerts/form';
+import { DataTable, tableColumns } from './data-table';
 import { useToast } from './toast';
-import { errorText, fieldErrors, useTRPC } from './trpc';
+import { errorText, fieldErrors, invalidateAfterChange, useTRPC, type RouterOutputs } from './trpc';
 import {
   Badge,
   Button,
@@ -21,6 +22,71 @@ import {
 
 const ROLES = ['viewer', 'operator', 'admin'] as const;
 const DAYS = [7, 30, 90, 180, 366];
+
+type Token = RouterOutputs['apiTokens']['list'][number];
+type Revoking = Pick<Token, 'id' | 'name' | 'prefix'>;
+const col = tableColumns<Token>();
+const status = (t: Token) => (t.revokedAt ? 'revoked' : t.expired ? 'expired' : 'active');
+const when = (d: Date | null, none: string) => (d ? formatTime(d) : none);
+
+/** The tokens' columns; `onRevoke` asks before revoking one. */
+function tokenColumns(onRevoke: (t: Revoking) => void) {
+  return [
+    col.accessor('name', { header: 'Name', meta: { className: 'font-medium' } }),
+    col.accessor('prefix', {
+      header: 'Token',
+      meta: { className: 'font-mono text-xs' },
+      cell: (c) => `${c.getValue()}…`,
+    }),
+    col.accessor('scope', { header: 'Kind' }),
+    col.accessor((t) => (t.owner ? `${t.owner} (${t.role})` : '—'), { id: 'owner', header: 'Acts as' }),
+    col.accessor('createdAt', {
+      header: 'Created',
+      sortFn: 'datetime',
+      cell: ({ getValue, row: { original: t } }) => (
+        <>
+          {formatTime(getValue())} <span className="text-zinc-500">by {t.createdBy}</span>
+        </>
+      ),
+    }),
+    // Sorted by time: what never expires last, what was never used first.
+    col.accessor((t) => t.expiresAt?.getTime() ?? Infinity, {
+      id: 'expires',
+      header: 'Expires',
+      sortFn: 'basic',
+      cell: ({ row: { original: t } }) => when(t.expiresAt, '—'),
+    }),
+    col.accessor((t) => t.lastUsedAt?.getTime() ?? 0, {
+      id: 'lastUsed',
+      header: 'Last used',
+      sortFn: 'basic',
+      cell: ({ row: { original: t } }) => when(t.lastUsedAt, 'never'),
+    }),
+    col.accessor(status, {
+      id: 'status',
+      header: 'Status',
+      cell: ({ getValue, row: { original: t } }) => (
+        <Badge
+          tone={getValue() === 'active' ? 'ok' : 'muted'}
+          title={t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : undefined}
+        >
+          {getValue()}
+        </Badge>
+      ),
+    }),
+    col.display({
+      id: 'actions',
+      header: '',
+      meta: { className: 'py-1 text-right' },
+      cell: ({ row: { original: t } }) =>
+        !t.revokedAt && (
+          <Button variant="danger" onClick={() => onRevoke({ id: t.id, name: t.name, prefix: t.prefix })}>
+            Revoke
+          </Button>
+        ),
+    }),
+  ];
+}
 
 /**
  * API tokens: each user's personal tokens for the REST API (/api/v1), with a role no higher than
@@ -41,7 +107,8 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
   const [days, setDays] = useState(90);
   // The new token lives only in this component's state until it is dismissed.
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
-  const [revoking, setRevoking] = useState<{ id: number; name: string; prefix: string } | null>(null);
+  const [revoking, setRevoking] = useState<Revoking | null>(null);
+  const columns = useMemo(() => tokenColumns(setRevoking), []);
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.apiTokens.pathKey() });
   const create = useMutation(
     trpc.apiTokens.create.mutationOptions({
@@ -162,11 +229,7 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
           Create token
         </Button>
       </form>
-      {create.error && !Object.keys(fe).length && (
-        <div className="mb-3">
-          <ErrorBox error={errorText(create.error)} />
-        </div>
-      )}
+      <FormError error={create.error} fields={fe} className="mb-3" />
       {created && (
         <SecretOnce
           className="mb-4"
@@ -197,59 +260,13 @@ export function ApiTokensSection({ onToken }: { onToken?: (token: string | null)
         </SecretOnce>
       )}
       {list.error && <ErrorBox error={errorText(list.error)} />}
-      {list.data && !list.data.length && <Empty>No API tokens yet.</Empty>}
-      {!!list.data?.length && (
-        <table className="w-full text-left text-sm">
-          <thead className="text-xs text-zinc-500 uppercase">
-            <tr>
-              <th className="py-1">Name</th>
-              <th>Token</th>
-              <th>Kind</th>
-              <th>Acts as</th>
-              <th>Created</th>
-              <th>Expires</th>
-              <th>Last used</th>
-              <th>Status</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {list.data.map((t) => (
-              <tr key={t.id} className="border-t border-zinc-100 dark:border-zinc-800">
-                <td className="py-1.5 font-medium">{t.name}</td>
-                <td className="font-mono text-xs">{t.prefix}…</td>
-                <td>{t.scope}</td>
-                <td>{t.owner ? `${t.owner} (${t.role})` : '—'}</td>
-                <td>
-                  {formatTime(t.createdAt)} <span className="text-zinc-500">by {t.createdBy}</span>
-                </td>
-                <td>{t.expiresAt ? formatTime(t.expiresAt) : '—'}</td>
-                <td>{t.lastUsedAt ? formatTime(t.lastUsedAt) : 'never'}</td>
-                <td>
-                  {t.revokedAt ? (
-                    <Badge tone="muted" title={`revoked ${formatTime(t.revokedAt)}`}>
-                      revoked
-                    </Badge>
-                  ) : t.expired ? (
-                    <Badge tone="muted">expired</Badge>
-                  ) : (
-                    <Badge tone="ok">active</Badge>
-                  )}
-                </td>
-                <td className="py-1 text-right">
-                  {!t.revokedAt && (
-                    <Button
-                      variant="danger"
-                      onClick={() => setRevoking({ id: t.id, name: t.name, prefix: t.prefix })}
-                    >
-                      Revoke
-                    </Button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {list.data && (
+        <DataTable
+          columns={columns}
+          data={list.data}
+          rowKey={(t) => t.id}
+          empty={<Empty>No API tokens yet.</Empty>}
+        />
       )}
       <ConfirmDialog
         open={!!revoking}

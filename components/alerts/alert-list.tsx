@@ -1,16 +1,25 @@
 'use client';
 
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Fragment, useState } from 'react';
+import { useMemo, useState, type ReactNode } from 'react';
+import { DataTable, tableColumns, type TableColumn } from '@/components/data-table';
 import { useToast } from '@/components/toast';
-import type { AlertRule } from '@/server/domain/alerts/rules';
-import { errorText, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import {
+  errorText,
+  invalidateAfterChange,
+  useTRPC,
+  type RouterInputs,
+  type RouterOutputs,
+} from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, formatTime } from '@/components/ui';
 import { DeliveryLog } from './deliveries';
-import { RULE_LABELS, SeverityBadge, since } from './common';
+import { RULE_LABELS, SeverityBadge, ruleLabel, since } from './common';
 import { SilenceDialog, type SilenceTarget } from './silence-dialog';
 
 const PAGE = 25;
+
+type AlertRow = RouterOutputs['alerts']['list']['rows'][number];
+type AlertRule = NonNullable<RouterInputs['alerts']['list']['rule']>;
 
 function Pager({
   page,
@@ -44,19 +53,156 @@ function Pager({
   );
 }
 
+/** One page of alerts in a state (of a rule), refreshed, the previous page kept on screen while the next loads. */
+function useAlertPage(state: 'firing' | 'resolved', refetchInterval: number, rule?: AlertRule) {
+  const trpc = useTRPC();
+  const [page, setPage] = useState(1);
+  const q = useQuery({
+    ...trpc.alerts.list.queryOptions({ state, rule, page, pageSize: PAGE }),
+    placeholderData: keepPreviousData,
+    refetchInterval,
+  });
+  return { q, page, setPage };
+}
+
+const col = tableColumns<AlertRow>();
+const severityColumn = col.accessor('severity', {
+  header: 'Severity',
+  cell: (c) => <SeverityBadge severity={c.getValue()} />,
+});
+
+/** The column of the alert itself: its summary and rule, as `cell` shows them. */
+const alertColumn = (cell: (a: AlertRow) => ReactNode) =>
+  col.display({
+    id: 'alert',
+    header: 'Alert',
+    meta: { className: 'max-w-xl' },
+    cell: ({ row }) => cell(row.original),
+  });
+
+const firingColumns = [
+  severityColumn,
+  alertColumn((a) => (
+    <>
+      <p className="font-medium">{a.summary}</p>
+      <p className="text-xs text-zinc-500">
+        {ruleLabel(a.rule)} · <span className="font-mono">{a.key}</span>
+        {a.silencedUntil && (
+          <>
+            {' '}
+            · <Badge tone="muted">silenced until {formatTime(a.silencedUntil)}</Badge>
+          </>
+        )}
+      </p>
+    </>
+  )),
+  col.accessor('firedAt', {
+    header: 'Since',
+    meta: { className: 'whitespace-nowrap' },
+    cell: (c) => <span title={formatTime(c.getValue())}>{since(c.getValue())}</span>,
+  }),
+  col.display({
+    id: 'acked',
+    header: 'Acknowledged',
+    meta: { className: 'text-xs' },
+    cell: ({ row: { original: a } }) => (a.ackedBy ? `${a.ackedBy}, ${formatTime(a.ackedAt)}` : '—'),
+  }),
+];
+
+const pastColumns = [
+  severityColumn,
+  alertColumn((a) => (
+    <>
+      {a.summary}
+      <span className="block text-xs text-zinc-500">{ruleLabel(a.rule)}</span>
+    </>
+  )),
+  col.accessor('firedAt', {
+    header: 'Fired',
+    meta: { className: 'whitespace-nowrap' },
+    cell: (c) => formatTime(c.getValue()),
+  }),
+  col.accessor('resolvedAt', {
+    header: 'Resolved',
+    meta: { className: 'whitespace-nowrap' },
+    cell: (c) => formatTime(c.getValue()),
+  }),
+  col.accessor('ackedBy', {
+    header: 'Acknowledged',
+    meta: { className: 'text-xs' },
+    cell: (c) => c.getValue() ?? '—',
+  }),
+];
+
+/** A row's "Deliveries" toggle: one alert's delivery log is open at a time. */
+function DeliveriesToggle({
+  id,
+  open,
+  setOpen,
+}: {
+  id: number;
+  open: number | null;
+  setOpen: (id: number | null) => void;
+}) {
+  return (
+    <Button variant="ghost" aria-expanded={open === id} onClick={() => setOpen(open === id ? null : id)}>
+      Deliveries
+    </Button>
+  );
+}
+
+/** A page of alerts, and under it the delivery log of the alert whose "Deliveries" is pressed. */
+function AlertTable({
+  rows,
+  columns,
+  open,
+  label,
+  testid,
+  rowTestid,
+  rowClassName,
+  empty,
+}: {
+  rows: AlertRow[];
+  columns: TableColumn<AlertRow>[];
+  open: number | null;
+  label: string;
+  testid: string;
+  rowTestid: string;
+  rowClassName: string;
+  empty: ReactNode;
+}) {
+  const shown = rows.find((a) => a.id === open);
+  return (
+    <>
+      <DataTable
+        className="w-full text-left text-sm [&_th]:px-2"
+        data-testid={testid}
+        aria-label={label}
+        columns={columns}
+        data={rows}
+        rowKey={(a) => a.id}
+        rowProps={() => ({ 'data-testid': rowTestid, className: rowClassName })}
+        sortable={false}
+        empty={empty}
+      />
+      {shown && (
+        <div className="mt-3">
+          <p className="mb-1 text-xs font-medium">Deliveries of “{shown.summary}”</p>
+          <DeliveryLog alertId={shown.id} />
+        </div>
+      )}
+    </>
+  );
+}
+
 /** Firing alerts, critical first: severity, summary, since when, who acknowledged; acknowledge and silence. */
 export function FiringAlerts({ canAct }: { canAct: boolean }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
-  const [page, setPage] = useState(1);
+  const { q, page, setPage } = useAlertPage('firing', 10_000);
   const [open, setOpen] = useState<number | null>(null);
   const [silencing, setSilencing] = useState<SilenceTarget | null>(null);
-  const q = useQuery({
-    ...trpc.alerts.list.queryOptions({ state: 'firing', page, pageSize: PAGE }),
-    placeholderData: keepPreviousData,
-    refetchInterval: 10_000,
-  });
   const ack = useMutation(
     trpc.alerts.ack.mutationOptions({
       onSuccess: (a) => {
@@ -65,91 +211,47 @@ export function FiringAlerts({ canAct }: { canAct: boolean }) {
       },
     }),
   );
+  const acking = ack.isPending ? ack.variables?.id : undefined;
+  const { mutate: acknowledge } = ack;
+  const columns = useMemo(
+    () => [
+      ...firingColumns,
+      col.display({
+        id: 'actions',
+        header: () => <span className="sr-only">Actions</span>,
+        cell: ({ row: { original: a } }) => (
+          <div className="flex flex-wrap justify-end gap-1">
+            {canAct && !a.ackedBy && (
+              <Button variant="primary" busy={acking === a.id} onClick={() => acknowledge({ id: a.id })}>
+                Acknowledge
+              </Button>
+            )}
+            {canAct && (
+              <Button onClick={() => setSilencing({ key: a.key, rule: a.rule, summary: a.summary })}>
+                Silence
+              </Button>
+            )}
+            <DeliveriesToggle id={a.id} open={open} setOpen={setOpen} />
+          </div>
+        ),
+      }),
+    ],
+    [canAct, acking, acknowledge, open],
+  );
   return (
     <Card title="Firing" className="mb-4">
       {q.error && <ErrorBox error={errorText(q.error)} />}
-      {q.data?.rows.length === 0 && <Empty>No alert is firing.</Empty>}
-      {!!q.data?.rows.length && (
-        <table className="w-full text-left text-sm" data-testid="firing-alerts">
-          <caption className="sr-only">Firing alerts, critical first</caption>
-          <thead className="text-xs text-zinc-500 uppercase [&_th]:px-2">
-            <tr>
-              <th className="py-1">Severity</th>
-              <th>Alert</th>
-              <th>Since</th>
-              <th>Acknowledged</th>
-              <th>
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {q.data.rows.map((a) => (
-              <Fragment key={a.id}>
-                <tr
-                  className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2"
-                  data-testid="alert-row"
-                >
-                  <td className="py-2">
-                    <SeverityBadge severity={a.severity} />
-                  </td>
-                  <td className="max-w-xl py-2">
-                    <p className="font-medium">{a.summary}</p>
-                    <p className="text-xs text-zinc-500">
-                      {RULE_LABELS[a.rule] ?? a.rule} · <span className="font-mono">{a.key}</span>
-                      {a.silencedUntil && (
-                        <>
-                          {' '}
-                          · <Badge tone="muted">silenced until {formatTime(a.silencedUntil)}</Badge>
-                        </>
-                      )}
-                    </p>
-                  </td>
-                  <td className="py-2 whitespace-nowrap" title={formatTime(a.firedAt)}>
-                    {since(a.firedAt)}
-                  </td>
-                  <td className="py-2 text-xs">
-                    {a.ackedBy ? `${a.ackedBy}, ${formatTime(a.ackedAt)}` : '—'}
-                  </td>
-                  <td className="py-2">
-                    <div className="flex flex-wrap justify-end gap-1">
-                      {canAct && !a.ackedBy && (
-                        <Button
-                          variant="primary"
-                          busy={ack.isPending && ack.variables?.id === a.id}
-                          onClick={() => ack.mutate({ id: a.id })}
-                        >
-                          Acknowledge
-                        </Button>
-                      )}
-                      {canAct && (
-                        <Button
-                          onClick={() => setSilencing({ key: a.key, rule: a.rule, summary: a.summary })}
-                        >
-                          Silence
-                        </Button>
-                      )}
-                      <Button
-                        variant="ghost"
-                        aria-expanded={open === a.id}
-                        onClick={() => setOpen(open === a.id ? null : a.id)}
-                      >
-                        Deliveries
-                      </Button>
-                    </div>
-                  </td>
-                </tr>
-                {open === a.id && (
-                  <tr>
-                    <td colSpan={5} className="pb-3">
-                      <DeliveryLog alertId={a.id} />
-                    </td>
-                  </tr>
-                )}
-              </Fragment>
-            ))}
-          </tbody>
-        </table>
+      {q.data && (
+        <AlertTable
+          rows={q.data.rows}
+          empty={<Empty>No alert is firing.</Empty>}
+          columns={columns}
+          open={open}
+          label="Firing alerts, critical first"
+          testid="firing-alerts"
+          rowTestid="alert-row"
+          rowClassName="align-top [&>td]:px-2 [&>td]:py-2"
+        />
       )}
       {!!q.data && q.data.total > PAGE && (
         <Pager page={page} total={q.data.total} onPage={setPage} label="Firing alerts pages" />
@@ -200,15 +302,21 @@ export function Silences({ canAct }: { canAct: boolean }) {
 
 /** Resolved alerts, newest first, filtered by rule. */
 export function PastAlerts() {
-  const trpc = useTRPC();
-  const [page, setPage] = useState(1);
   const [rule, setRule] = useState<AlertRule | ''>('');
+  const { q, page, setPage } = useAlertPage('resolved', 30_000, rule || undefined);
   const [open, setOpen] = useState<number | null>(null);
-  const q = useQuery({
-    ...trpc.alerts.list.queryOptions({ state: 'resolved', rule: rule || undefined, page, pageSize: PAGE }),
-    placeholderData: keepPreviousData,
-    refetchInterval: 30_000,
-  });
+  const columns = useMemo(
+    () => [
+      ...pastColumns,
+      col.display({
+        id: 'details',
+        header: () => <span className="sr-only">Details</span>,
+        meta: { className: 'text-right' },
+        cell: ({ row: { original: a } }) => <DeliveriesToggle id={a.id} open={open} setOpen={setOpen} />,
+      }),
+    ],
+    [open],
+  );
   return (
     <Card
       title="Past alerts"
@@ -233,60 +341,17 @@ export function PastAlerts() {
       }
     >
       {q.error && <ErrorBox error={errorText(q.error)} />}
-      {q.data?.rows.length === 0 && <Empty>No resolved alert{rule ? ' of this rule' : ''}.</Empty>}
-      {!!q.data?.rows.length && (
-        <table className="w-full text-left text-sm" data-testid="past-alerts">
-          <caption className="sr-only">Resolved alerts, newest first</caption>
-          <thead className="text-xs text-zinc-500 uppercase [&_th]:px-2">
-            <tr>
-              <th className="py-1">Severity</th>
-              <th>Alert</th>
-              <th>Fired</th>
-              <th>Resolved</th>
-              <th>Acknowledged</th>
-              <th>
-                <span className="sr-only">Details</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {q.data.rows.map((a) => (
-              <Fragment key={a.id}>
-                <tr
-                  className="border-t border-zinc-100 align-top dark:border-zinc-800 [&>td]:px-2"
-                  data-testid="past-alert-row"
-                >
-                  <td className="py-1.5">
-                    <SeverityBadge severity={a.severity} />
-                  </td>
-                  <td className="max-w-xl py-1.5">
-                    {a.summary}
-                    <span className="block text-xs text-zinc-500">{RULE_LABELS[a.rule] ?? a.rule}</span>
-                  </td>
-                  <td className="py-1.5 whitespace-nowrap">{formatTime(a.firedAt)}</td>
-                  <td className="py-1.5 whitespace-nowrap">{formatTime(a.resolvedAt)}</td>
-                  <td className="py-1.5 text-xs">{a.ackedBy ?? '—'}</td>
-                  <td className="py-1.5 text-right">
-                    <Button
-                      variant="ghost"
-                      aria-expanded={open === a.id}
-                      onClick={() => setOpen(open === a.id ? null : a.id)}
-                    >
-                      Deliveries
-                    </Button>
-                  </td>
-                </tr>
-                {open === a.id && (
-                  <tr>
-                    <td colSpan={6} className="pb-3">
-                      <DeliveryLog alertId={a.id} />
-                    </td>
-                  </tr>
-                )}
-              </Fragment>
-            ))}
-          </tbody>
-        </table>
+      {q.data && (
+        <AlertTable
+          rows={q.data.rows}
+          empty={<Empty>No resolved alert{rule ? ' of this rule' : ''}.</Empty>}
+          columns={columns}
+          open={open}
+          label="Resolved alerts, newest first"
+          testid="past-alerts"
+          rowTestid="past-alert-row"
+          rowClassName="align-top [&>td]:px-2 [&>td]:py-1.5"
+        />
       )}
       {!!q.data && <Pager page={page} total={q.data.total} onPage={setPage} label="Past alerts pages" />}
     </Card>

@@ -1,9 +1,16 @@
 'use client';
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { DataTable, tableColumns } from '@/components/data-table';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import {
+  errorText,
+  fieldErrors,
+  useTRPC,
+  invalidateAfterChange,
+  type RouterOutputs,
+} from '@/components/trpc';
 import {
   Badge,
   Button,
@@ -15,6 +22,11 @@ import {
   TextInput,
   formatTime,
 } from '@/components/ui';
+import { DeliveryStateBadge } from './common';
+import { FormError } from './form';
+
+type Channel = RouterOutputs['alerts']['channels'][number];
+const col = tableColumns<Channel>();
 
 /** A webhook's signing secret, shown once after it was made; it cannot be read again. */
 function SecretOnce({ name, secret, onDone }: { name: string; secret: string; onDone: () => void }) {
@@ -107,6 +119,68 @@ export function Channels() {
       },
     }),
   );
+  const testing = test.isPending ? test.variables?.id : undefined;
+  const { mutate: sendTest } = test;
+  const { mutate: setEnabled } = update;
+  const columns = useMemo(
+    () => [
+      col.accessor('name', {
+        header: 'Name',
+        meta: { className: 'font-medium' },
+        cell: ({ row: { original: c } }) => (
+          <>
+            {c.name} {!c.enabled && <Badge tone="muted">disabled</Badge>}
+          </>
+        ),
+      }),
+      col.accessor((c) => (c.kind === 'webhook' ? 'Webhook' : 'E-mail'), { id: 'kind', header: 'Kind' }),
+      col.accessor((c) => (c.kind === 'webhook' ? c.url : c.to.join(', ')), {
+        id: 'to',
+        header: 'Sends to',
+        meta: { className: 'max-w-xs font-mono text-xs break-all' },
+      }),
+      col.display({
+        id: 'last',
+        header: 'Last delivery',
+        meta: { className: 'text-xs' },
+        cell: ({ row: { original: c } }) => (
+          <div data-testid="channel-last">
+            {c.last ? (
+              <>
+                <DeliveryStateBadge state={c.last.state} /> {c.last.event}, {formatTime(c.last.at)}
+                {c.last.lastError && (
+                  <span className="block text-red-700 dark:text-red-300">{c.last.lastError}</span>
+                )}
+              </>
+            ) : (
+              '—'
+            )}
+          </div>
+        ),
+      }),
+      col.display({
+        id: 'actions',
+        header: () => <span className="sr-only">Actions</span>,
+        cell: ({ row: { original: c } }) => (
+          <div className="flex flex-wrap justify-end gap-1">
+            <Button busy={testing === c.id} onClick={() => sendTest({ id: c.id })}>
+              Send test
+            </Button>
+            <Button onClick={() => setEnabled({ id: c.id, enabled: !c.enabled })}>
+              {c.enabled ? 'Disable' : 'Enable'}
+            </Button>
+            {c.kind === 'webhook' && (
+              <Button onClick={() => setRotating({ id: c.id, name: c.name })}>New secret</Button>
+            )}
+            <Button variant="danger" onClick={() => setRemoving({ id: c.id, name: c.name })}>
+              Remove
+            </Button>
+          </div>
+        ),
+      }),
+    ],
+    [testing, sendTest, setEnabled],
+  );
   const fe = fieldErrors(create.error);
   const recipients = to
     .split(/[,\s;]+/)
@@ -116,75 +190,17 @@ export function Channels() {
     <Card title="Channels" className="mb-4">
       {shown && <SecretOnce name={shown.name} secret={shown.secret} onDone={() => setShown(null)} />}
       {q.error && <ErrorBox error={errorText(q.error)} />}
-      {q.data?.length === 0 && <Empty>No channel yet: alerts are shown here but sent nowhere.</Empty>}
-      {!!q.data?.length && (
-        <table className="mb-4 w-full text-left text-sm" data-testid="channels">
-          <caption className="sr-only">Alert channels</caption>
-          <thead className="text-xs text-zinc-500 uppercase">
-            <tr>
-              <th className="py-1">Name</th>
-              <th>Kind</th>
-              <th>Sends to</th>
-              <th>Last delivery</th>
-              <th>
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {q.data.map((c) => (
-              <tr
-                key={c.id}
-                className="border-t border-zinc-100 align-top dark:border-zinc-800"
-                data-testid="channel-row"
-              >
-                <td className="py-2 font-medium">
-                  {c.name} {!c.enabled && <Badge tone="muted">disabled</Badge>}
-                </td>
-                <td className="py-2">{c.kind === 'webhook' ? 'Webhook' : 'E-mail'}</td>
-                <td className="max-w-xs py-2 font-mono text-xs break-all">
-                  {c.kind === 'webhook' ? c.url : c.to.join(', ')}
-                </td>
-                <td className="py-2 text-xs" data-testid="channel-last">
-                  {c.last ? (
-                    <>
-                      <Badge
-                        tone={c.last.state === 'sent' ? 'ok' : c.last.state === 'failed' ? 'error' : 'info'}
-                      >
-                        {c.last.state}
-                      </Badge>{' '}
-                      {c.last.event}, {formatTime(c.last.at)}
-                      {c.last.lastError && (
-                        <span className="block text-red-700 dark:text-red-300">{c.last.lastError}</span>
-                      )}
-                    </>
-                  ) : (
-                    '—'
-                  )}
-                </td>
-                <td className="py-2">
-                  <div className="flex flex-wrap justify-end gap-1">
-                    <Button
-                      busy={test.isPending && test.variables?.id === c.id}
-                      onClick={() => test.mutate({ id: c.id })}
-                    >
-                      Send test
-                    </Button>
-                    <Button onClick={() => update.mutate({ id: c.id, enabled: !c.enabled })}>
-                      {c.enabled ? 'Disable' : 'Enable'}
-                    </Button>
-                    {c.kind === 'webhook' && (
-                      <Button onClick={() => setRotating({ id: c.id, name: c.name })}>New secret</Button>
-                    )}
-                    <Button variant="danger" onClick={() => setRemoving({ id: c.id, name: c.name })}>
-                      Remove
-                    </Button>
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+      {q.data && (
+        <DataTable
+          className="mb-4 w-full text-left text-sm"
+          data-testid="channels"
+          aria-label="Alert channels"
+          columns={columns}
+          data={q.data}
+          rowKey={(c) => c.id}
+          rowProps={() => ({ 'data-testid': 'channel-row', className: 'align-top [&>td]:py-2' })}
+          empty={<Empty>No channel yet: alerts are shown here but sent nowhere.</Empty>}
+        />
       )}
       <h3 className="mb-2 text-sm font-semibold">Add a channel</h3>
       <form
@@ -234,11 +250,7 @@ export function Channels() {
           </Button>
         </div>
       </form>
-      {create.error && !Object.keys(fe).length && (
-        <div className="mt-2">
-          <ErrorBox error={errorText(create.error)} />
-        </div>
-      )}
+      <FormError error={create.error} fields={fe} />
       <ConfirmDialog
         open={!!removing}
         title={`Remove channel ${removing?.name ?? ''}?`}

@@ -15,6 +15,14 @@ export const RULE_LABELS: Record<string, string> = {
   'task-failed': 'Failover or resync task failed',
 };
 
+/** A rule's name for people (the rule's key when it has none). */
+export const ruleLabel = (rule: string) => RULE_LABELS[rule] ?? rule;
+
+/** How a notification's delivery stands: sent, failed, or still pending. */
+export function DeliveryStateBadge({ state }: { state: string }) {
+  return <Badge tone={state === 'sent' ? 'ok' : state === 'failed' ? 'error' : 'info'}>{state}</Badge>;
+}
+
 export function SeverityBadge({ severity }: { severity: 'warning' | 'critical' }) {
   return <Badge tone={severity === 'critical' ? 'error' : 'warn'}>{severity}</Badge>;
 }

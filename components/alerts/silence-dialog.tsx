@@ -3,9 +3,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Button, ErrorBox, Select, TextInput, dialogCls } from '@/components/ui';
-import { RULE_LABELS } from './common';
+import { fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import { Button, Select, TextInput, dialogCls } from '@/components/ui';
+import { ruleLabel } from './common';
+import { FormError } from './form';
 
 const DURATIONS: [number, string][] = [
   [60, '1 hour'],
@@ -88,7 +89,7 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
             error={fe.matcher}
           >
             <option value="key">This alert ({target.key})</option>
-            <option value="rule">Every alert of this rule ({RULE_LABELS[target.rule] ?? target.rule})</option>
+            <option value="rule">Every alert of this rule ({ruleLabel(target.rule)})</option>
           </Select>
           <Select label="For" value={minutes} onChange={(e) => setMinutes(Number(e.target.value))}>
             {DURATIONS.map(([m, label]) => (
@@ -117,7 +118,7 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
             placeholder="e.g. node2 in maintenance"
             error={fe.reason}
           />
-          {silence.error && !Object.keys(fe).length && <ErrorBox error={errorText(silence.error)} />}
+          <FormError error={silence.error} fields={fe} className="" />
           <div className="flex justify-end gap-2">
             <Button onClick={onClose}>Cancel</Button>
             <Button type="submit" variant="primary" busy={silence.isPending}>

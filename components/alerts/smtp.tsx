@@ -1,10 +1,10 @@
 'use client';
 
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { Button, Card, ErrorBox, Select, TextInput } from '@/components/ui';
+import { FormError, textFields, useSaved } from './form';
 
 type Security = 'tls' | 'starttls' | 'none';
 
@@ -31,8 +31,6 @@ function SmtpForm({
   } | null;
 }) {
   const trpc = useTRPC();
-  const qc = useQueryClient();
-  const toast = useToast();
   const [form, setForm] = useState(
     stored
       ? {
@@ -45,17 +43,12 @@ function SmtpForm({
       : { host: '', port: '587', security: 'starttls' as Security, user: '', from: '' },
   );
   const [password, setPassword] = useState('');
+  const saved = useSaved('SMTP server saved', trpc.alerts.smtp.queryKey(), () => setPassword(''));
   const save = useMutation(
-    trpc.alerts.setSmtp.mutationOptions({
-      meta: { errorToast: false },
-      onSuccess: () => {
-        toast.success('SMTP server saved');
-        setPassword('');
-        void invalidateAfterChange(qc, { queryKey: trpc.alerts.smtp.queryKey() });
-      },
-    }),
+    trpc.alerts.setSmtp.mutationOptions({ meta: { errorToast: false }, onSuccess: saved }),
   );
   const fe = fieldErrors(save.error);
+  const bind = textFields(form, setForm);
   return (
     <Card title="SMTP server" className="mb-4">
       <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-300">
@@ -76,21 +69,13 @@ function SmtpForm({
           });
         }}
       >
-        <TextInput
-          label="Host"
-          value={form.host}
-          onChange={(e) => setForm({ ...form, host: e.target.value })}
-          error={fe.host}
-          placeholder="smtp.example.com"
-          required
-        />
+        <TextInput label="Host" {...bind('host')} error={fe.host} placeholder="smtp.example.com" required />
         <TextInput
           label="Port"
           type="number"
           min={1}
           max={65535}
-          value={form.port}
-          onChange={(e) => setForm({ ...form, port: e.target.value })}
+          {...bind('port')}
           error={fe.port}
           required
         />
@@ -105,8 +90,7 @@ function SmtpForm({
         </Select>
         <TextInput
           label="User"
-          value={form.user}
-          onChange={(e) => setForm({ ...form, user: e.target.value })}
+          {...bind('user')}
           error={fe.user}
           autoComplete="off"
           hint="Empty: no authentication"
@@ -123,8 +107,7 @@ function SmtpForm({
         <TextInput
           label="Sender address"
           type="email"
-          value={form.from}
-          onChange={(e) => setForm({ ...form, from: e.target.value })}
+          {...bind('from')}
           error={fe.from}
           placeholder="tandem@example.com"
           required
@@ -135,11 +118,7 @@ function SmtpForm({
           </Button>
         </div>
       </form>
-      {save.error && !Object.keys(fe).length && (
-        <div className="mt-2">
-          <ErrorBox error={errorText(save.error)} />
-        </div>
-      )}
+      <FormError error={save.error} fields={fe} />
     </Card>
   );
 }
@@ -152,29 +131,42 @@ export function RuleSettings() {
   return <RuleForm key={JSON.stringify(q.data)} stored={q.data} />;
 }
 
+/** The rule settings' inputs: what each is called, its bounds, and the setting its errors are on. */
+const RULE_FIELDS = [
+  { key: 'syncFailures', setting: 'syncFailures', label: 'Consecutive failed syncs', min: 1, max: 100 },
+  {
+    key: 'nodeUnreachableMin',
+    setting: 'nodeUnreachableSec',
+    label: 'Node unreachable after (minutes)',
+    min: 0.5,
+    step: 0.5,
+  },
+  {
+    key: 'repeatHours',
+    setting: 'repeatSec',
+    label: 'Notify again after (hours, 0: never)',
+    min: 0,
+    step: 0.5,
+  },
+] as const;
+
 function RuleForm({
   stored,
 }: {
   stored: { syncFailures: number; nodeUnreachableSec: number; repeatSec: number };
 }) {
   const trpc = useTRPC();
-  const qc = useQueryClient();
-  const toast = useToast();
   const [form, setForm] = useState({
     syncFailures: String(stored.syncFailures),
     nodeUnreachableMin: String(stored.nodeUnreachableSec / 60),
     repeatHours: String(stored.repeatSec / 3600),
   });
+  const saved = useSaved('Alert rules saved', trpc.alerts.settings.queryKey());
   const save = useMutation(
-    trpc.alerts.setSettings.mutationOptions({
-      meta: { errorToast: false },
-      onSuccess: () => {
-        toast.success('Alert rules saved');
-        void invalidateAfterChange(qc, { queryKey: trpc.alerts.settings.queryKey() });
-      },
-    }),
+    trpc.alerts.setSettings.mutationOptions({ meta: { errorToast: false }, onSuccess: saved }),
   );
   const fe = fieldErrors(save.error);
+  const bind = textFields(form, setForm);
   return (
     <Card title="Rules" className="mb-4">
       <form
@@ -188,44 +180,16 @@ function RuleForm({
           });
         }}
       >
-        <TextInput
-          label="Consecutive failed syncs"
-          type="number"
-          min={1}
-          max={100}
-          value={form.syncFailures}
-          onChange={(e) => setForm({ ...form, syncFailures: e.target.value })}
-          error={fe.syncFailures}
-        />
-        <TextInput
-          label="Node unreachable after (minutes)"
-          type="number"
-          min={0.5}
-          step={0.5}
-          value={form.nodeUnreachableMin}
-          onChange={(e) => setForm({ ...form, nodeUnreachableMin: e.target.value })}
-          error={fe.nodeUnreachableSec}
-        />
-        <TextInput
-          label="Notify again after (hours, 0: never)"
-          type="number"
-          min={0}
-          step={0.5}
-          value={form.repeatHours}
-          onChange={(e) => setForm({ ...form, repeatHours: e.target.value })}
-          error={fe.repeatSec}
-        />
+        {RULE_FIELDS.map(({ key, setting, ...input }) => (
+          <TextInput key={key} type="number" {...input} {...bind(key)} error={fe[setting]} />
+        ))}
         <div className="pt-6">
           <Button type="submit" variant="primary" busy={save.isPending}>
             Save rules
           </Button>
         </div>
       </form>
-      {save.error && !Object.keys(fe).length && (
-        <div className="mt-2">
-          <ErrorBox error={errorText(save.error)} />
-        </div>
-      )}
+      <FormError error={save.error} fields={fe} />
     </Card>
   );
 }

@@ -1,7 +1,7 @@
 'use client';
 
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { useId, useState, type ReactNode } from 'react';
+import { useId, useState, type ComponentProps, type ReactElement, type ReactNode } from 'react';
 import {
   Bar,
   CartesianGrid,
@@ -15,7 +15,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import type { RunPoint, SeriesPoint } from '@/server/domain/protection/samples';
+import type { RunPoint, SeriesPoint } from './types';
 import { errorText, useTRPC } from '../trpc';
 import { ErrorBox, cx, formatBytes, formatDuration } from '../ui';
 
@@ -56,6 +56,45 @@ function shortSecs(s: number): string {
   if (s < 3600) return `${Math.round(s / 6) / 10} min`.replace('.0 ', ' ');
   if (s < 172_800) return `${Math.round(s / 360) / 10} h`.replace('.0 ', ' ');
   return `${Math.round(s / 8640) / 10} d`.replace('.0 ', ' ');
+}
+
+const MARGIN = { top: 14, right: 8, bottom: 0, left: 0 };
+const GRID = <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />;
+const timeLabel = (t: unknown) => new Date(Number(t)).toLocaleString();
+
+/**
+ * One series of the collected samples as a line over the range (`xAxis`), its values shown by
+ * `format` in the tooltip; `children` are drawn over it.
+ */
+function SeriesChart({
+  data,
+  xAxis,
+  yAxis,
+  format,
+  line,
+  dot,
+  children,
+}: {
+  data: SeriesPoint[];
+  xAxis: ReactElement;
+  yAxis: ReactElement;
+  format: (v: number) => string;
+  line: Pick<ComponentProps<typeof Line>, 'type' | 'dataKey' | 'name' | 'stroke' | 'connectNulls'>;
+  dot: ComponentProps<typeof Line>['dot'];
+  children?: ReactNode;
+}) {
+  return (
+    <ResponsiveContainer width="100%" height="100%">
+      <LineChart data={data} margin={MARGIN} accessibilityLayer={false}>
+        {GRID}
+        {xAxis}
+        {yAxis}
+        <Tooltip labelFormatter={timeLabel} formatter={(v) => format(Number(v))} />
+        <Line {...line} dot={dot} strokeWidth={2} isAnimationActive={false} />
+        {children}
+      </LineChart>
+    </ResponsiveContainer>
+  );
 }
 
 /** Four even ticks from 0 that cover `max` seconds, on round durations. */
@@ -200,9 +239,6 @@ export function HistoryChart({
       minTickGap={40}
     />
   );
-  const tip = (fmt: (v: number) => string) => (
-    <Tooltip labelFormatter={(t) => new Date(Number(t)).toLocaleString()} formatter={(v) => fmt(Number(v))} />
-  );
   const maxWindow = Math.max(rpo ?? 0, ...points.map((p) => p.windowSec ?? 0));
   const windowTicks = durationTicks(Math.max(1, maxWindow * 1.1));
   // Without samples the axes (and the RPO line) are still drawn, over the range.
@@ -219,6 +255,7 @@ export function HistoryChart({
           count: 0,
         }))
       : [];
+  const series = { data: drawn, xAxis, dot };
   return (
     <section className="space-y-3" data-testid="history-chart" aria-label="Collected history">
       <div className="flex flex-wrap items-center gap-2">
@@ -262,14 +299,9 @@ export function HistoryChart({
           testid="chart-window"
           extra={{ 'data-rpo': rpo === null ? '' : String(rpo) }}
         >
-          <ResponsiveContainer width="100%" height="100%">
-            <LineChart
-              data={drawn}
-              margin={{ top: 14, right: 8, bottom: 0, left: 0 }}
-              accessibilityLayer={false}
-            >
-              <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
-              {xAxis}
+          <SeriesChart
+            {...series}
+            yAxis={
               <YAxis
                 tickFormatter={shortSecs}
                 tick={AXIS}
@@ -278,70 +310,54 @@ export function HistoryChart({
                 ticks={windowTicks}
                 allowDataOverflow
               />
-              {tip(secs)}
-              <Line
-                type="monotone"
-                dataKey="windowSec"
-                name="window"
-                stroke={COLORS.window}
-                dot={dot}
-                strokeWidth={2}
-                connectNulls={false}
-                isAnimationActive={false}
+            }
+            format={secs}
+            line={{
+              type: 'monotone',
+              dataKey: 'windowSec',
+              name: 'window',
+              stroke: COLORS.window,
+              connectNulls: false,
+            }}
+          >
+            {rpo !== null && (
+              <ReferenceLine
+                y={rpo}
+                ifOverflow="extendDomain"
+                stroke={COLORS.rpo}
+                strokeDasharray="6 3"
+                label={{
+                  value: `RPO ${secs(rpo)}`,
+                  position: 'insideTopRight',
+                  fill: COLORS.rpo,
+                  fontSize: 11,
+                }}
               />
-              {rpo !== null && (
-                <ReferenceLine
-                  y={rpo}
-                  ifOverflow="extendDomain"
-                  stroke={COLORS.rpo}
-                  strokeDasharray="6 3"
-                  label={{
-                    value: `RPO ${secs(rpo)}`,
-                    position: 'insideTopRight',
-                    fill: COLORS.rpo,
-                    fontSize: 11,
-                  }}
-                />
-              )}
-            </LineChart>
-          </ResponsiveContainer>
+            )}
+          </SeriesChart>
         </Figure>
         <Figure title="Throughput (bytes per second)" caption={summary.throughput} testid="chart-throughput">
-          <ResponsiveContainer width="100%" height="100%">
-            <LineChart
-              data={drawn}
-              margin={{ top: 14, right: 8, bottom: 0, left: 0 }}
-              accessibilityLayer={false}
-            >
-              <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
-              {xAxis}
-              <YAxis tickFormatter={(v: number) => formatBytes(v)} tick={AXIS} width={64} />
-              {tip(rate)}
-              <Line
-                type="monotone"
-                dataKey="bytesPerSecond"
-                name="throughput"
-                stroke={COLORS.throughput}
-                dot={dot}
-                strokeWidth={2}
-                isAnimationActive={false}
-              />
-            </LineChart>
-          </ResponsiveContainer>
+          <SeriesChart
+            {...series}
+            yAxis={<YAxis tickFormatter={(v: number) => formatBytes(v)} tick={AXIS} width={64} />}
+            format={rate}
+            line={{
+              type: 'monotone',
+              dataKey: 'bytesPerSecond',
+              name: 'throughput',
+              stroke: COLORS.throughput,
+            }}
+          />
         </Figure>
         <Figure
           title={runs.length ? 'Sync duration and bytes per sync' : 'Sync duration'}
           caption={summary.duration}
           testid="chart-duration"
         >
-          <ResponsiveContainer width="100%" height="100%">
-            {runs.length ? (
-              <ComposedChart
-                data={runs}
-                margin={{ top: 14, right: 8, bottom: 0, left: 0 }}
-                accessibilityLayer={false}
-              >
-                <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
+          {runs.length ? (
+            <ResponsiveContainer width="100%" height="100%">
+              <ComposedChart data={runs} margin={MARGIN} accessibilityLayer={false}>
+                {GRID}
                 {xAxis}
                 <YAxis yAxisId="d" tickFormatter={shortSecs} tick={AXIS} width={48} />
                 <YAxis
@@ -352,7 +368,7 @@ export function HistoryChart({
                   width={64}
                 />
                 <Tooltip
-                  labelFormatter={(t) => new Date(Number(t)).toLocaleString()}
+                  labelFormatter={timeLabel}
                   formatter={(v, name) => (name === 'bytes' ? formatBytes(Number(v)) : secs(Number(v)))}
                 />
                 <Bar
@@ -371,28 +387,20 @@ export function HistoryChart({
                   isAnimationActive={false}
                 />
               </ComposedChart>
-            ) : (
-              <LineChart
-                data={drawn}
-                margin={{ top: 14, right: 8, bottom: 0, left: 0 }}
-                accessibilityLayer={false}
-              >
-                <CartesianGrid strokeDasharray="3 3" stroke="#e4e4e7" />
-                {xAxis}
-                <YAxis tickFormatter={shortSecs} tick={AXIS} width={48} />
-                {tip(secs)}
-                <Line
-                  type="stepAfter"
-                  dataKey="syncSeconds"
-                  name="sync duration"
-                  stroke={COLORS.duration}
-                  dot={dot}
-                  strokeWidth={2}
-                  isAnimationActive={false}
-                />
-              </LineChart>
-            )}
-          </ResponsiveContainer>
+            </ResponsiveContainer>
+          ) : (
+            <SeriesChart
+              {...series}
+              yAxis={<YAxis tickFormatter={shortSecs} tick={AXIS} width={48} />}
+              format={secs}
+              line={{
+                type: 'stepAfter',
+                dataKey: 'syncSeconds',
+                name: 'sync duration',
+                stroke: COLORS.duration,
+              }}
+            />
+          )}
         </Figure>
       </div>
     </section>

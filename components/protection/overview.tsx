@@ -2,18 +2,14 @@
 
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState, type ReactNode } from 'react';
 import { formatSeconds } from '@/server/domain/protection/format';
-import type {
-  ProtectedKind,
-  ProtectedObject,
-  ProtectionHealth,
-  ProtectionSort,
-} from '@/server/domain/protection/types';
+import { DataTable, tableColumns } from '../data-table';
 import { errorText, useTRPC } from '../trpc';
 import { Badge, Button, cx, ErrorBox, formatBytes, formatTime, type Tone } from '../ui';
 import { RpoDialog } from './rpo-dialog';
 import { Sparkline } from './sparkline';
+import type { ProtectedKind, ProtectedObject, ProtectionHealth, ProtectionSort } from './types';
 
 const PAGE = 50;
 
@@ -31,6 +27,7 @@ export const HEALTH_TONE: Record<ProtectionHealth, Tone> = {
   ok: 'ok',
   unprotected: 'info',
 };
+const HEALTHS = Object.keys(HEALTH_LABEL) as ProtectionHealth[];
 const KIND_LABEL: Record<ProtectedKind, string> = {
   'vm-replica': 'VM replica',
   'rbd-image': 'RBD image',
@@ -42,34 +39,6 @@ export function HealthBadge({ o }: { o: Pick<ProtectedObject, 'health' | 'reason
     <Badge tone={HEALTH_TONE[o.health]} title={o.reason ?? undefined}>
       {HEALTH_LABEL[o.health]}
     </Badge>
-  );
-}
-
-function SortHeader({
-  label,
-  col,
-  sort,
-  dir,
-  onSort,
-}: {
-  label: string;
-  col: ProtectionSort;
-  sort: ProtectionSort;
-  dir: 'asc' | 'desc';
-  onSort: (c: ProtectionSort) => void;
-}) {
-  const active = sort === col;
-  return (
-    <th
-      scope="col"
-      aria-sort={active ? (dir === 'asc' ? 'ascending' : 'descending') : 'none'}
-      className="px-2 py-1.5 text-left font-medium"
-    >
-      <button type="button" className="hover:underline" onClick={() => onSort(col)}>
-        {label}
-        {active ? (dir === 'asc' ? ' ▲' : ' ▼') : ''}
-      </button>
-    </th>
   );
 }
 
@@ -101,6 +70,184 @@ function Window({ o }: { o: ProtectedObject }) {
   );
 }
 
+type Row = ProtectedObject & { trend?: number[] };
+/** The server's order of the table; `byClick`: set by a click on a header (not the first order). */
+type Order = { sort: ProtectionSort; dir: 'asc' | 'desc'; byClick?: boolean };
+const col = tableColumns<Row>();
+const LINK = 'text-brand-700 underline dark:text-brand-300';
+const ARROW = { asc: '▲', desc: '▼' } as const;
+
+/** The next order on a click of a column's header: that column, or the other way round. */
+function nextOrder(o: Order, by: ProtectionSort): Order {
+  if (by === o.sort) return { sort: by, dir: o.dir === 'asc' ? 'desc' : 'asc', byClick: true };
+  return { sort: by, dir: by === 'window' ? 'desc' : 'asc', byClick: true };
+}
+
+/**
+ * The table's columns. The server sorts (the table shows one page of its order): a header of a
+ * column the server sorts by is a button that asks for that order (`onSort`), marked like the
+ * headers DataTable sorts itself.
+ */
+function protectionColumns(onSort: (by: ProtectionSort) => void, onEditRpo: (o: Row) => void) {
+  const sortable = (id: ProtectionSort, header: string, cell: (o: Row) => ReactNode, className?: string) =>
+    col.display({
+      id,
+      meta: { className },
+      header: ({ column }) => {
+        const sorted = column.getIsSorted();
+        return (
+          <button
+            type="button"
+            data-sort-by={id}
+            className="inline-flex items-center gap-1 uppercase hover:text-zinc-800 dark:hover:text-zinc-200"
+            onClick={() => onSort(id)}
+          >
+            {header}
+            <span aria-hidden>{sorted ? ARROW[sorted] : '↕'}</span>
+          </button>
+        );
+      },
+      cell: ({ row }) => cell(row.original),
+    });
+  return [
+    sortable('health', 'Health', (o) => (
+      <>
+        <HealthBadge o={o} />
+        {o.reason && o.health !== 'ok' && (
+          <span className="block max-w-56 text-xs text-zinc-500">{o.reason}</span>
+        )}
+      </>
+    )),
+    sortable(
+      'kind',
+      'Kind',
+      (o) => (
+        <>
+          {KIND_LABEL[o.kind]}
+          {o.mode && <span className="block text-xs text-zinc-500">{o.mode} mode</span>}
+        </>
+      ),
+      'whitespace-nowrap',
+    ),
+    sortable('name', 'Name', (o) => (
+      <Link className={LINK} href={o.href}>
+        {o.name}
+      </Link>
+    )),
+    sortable(
+      'source',
+      'Source → target',
+      (o) => (
+        <>
+          {o.source?.name ?? '?'} → {o.target?.name ?? '—'}
+          <span className="block text-xs text-zinc-500">{o.state}</span>
+        </>
+      ),
+      'whitespace-nowrap',
+    ),
+    sortable(
+      'rpo',
+      'RPO',
+      (o) =>
+        o.health === 'unprotected' ? (
+          <span className="text-zinc-500">—</span>
+        ) : (
+          <>
+            <button
+              type="button"
+              className="tabular-nums underline decoration-dotted"
+              onClick={() => onEditRpo(o)}
+              aria-label={`RPO of ${o.name}: ${formatSeconds(o.rpoSec)}, from ${o.rpoFrom.label}; change`}
+            >
+              {formatSeconds(o.rpoSec)}
+            </button>
+            <span className="block text-xs text-zinc-500">{o.rpoFrom.label}</span>
+          </>
+        ),
+      'whitespace-nowrap',
+    ),
+    sortable('window', 'Data-loss window', (o) => <Window o={o} />),
+    col.display({
+      id: 'trend',
+      header: 'Trend (1 h)',
+      cell: ({ row: { original: o } }) =>
+        o.health !== 'unprotected' && <Sparkline values={o.trend} rpoSec={o.rpoSec} />,
+    }),
+    col.display({
+      id: 'error',
+      header: 'Last error',
+      meta: { className: 'max-w-64 text-xs text-red-700 dark:text-red-400' },
+      cell: ({ row: { original: o } }) => (
+        <>
+          {o.lastError}
+          {o.failures > 1 && <span className="block">{o.failures} failed syncs in a row</span>}
+        </>
+      ),
+    }),
+    col.display({
+      id: 'actions',
+      header: () => <span className="sr-only">Actions</span>,
+      meta: { className: 'whitespace-nowrap' },
+      cell: ({ row: { original: o } }) => (
+        <>
+          {o.health !== 'unprotected' && (
+            <Link className={`mr-2 ${LINK}`} href={`/protection/${encodeURIComponent(o.subject)}`}>
+              History
+            </Link>
+          )}
+          {o.failoverHref && (
+            <Link className={LINK} href={o.failoverHref}>
+              Fail over…
+            </Link>
+          )}
+        </>
+      ),
+    }),
+  ];
+}
+
+const FIELD = 'rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800';
+
+/** One of the table's filters: a labelled choice of `options` ([value, label]) or of all (`all`). */
+function Filter<T extends string | number>({
+  label,
+  all,
+  value,
+  options,
+  onChange,
+}: {
+  label: string;
+  all: string;
+  value: T | undefined;
+  options: readonly (readonly [T, string])[];
+  onChange: (v: T | undefined) => void;
+}) {
+  return (
+    <label className="flex flex-col gap-1">
+      <span className="font-medium">{label}</span>
+      <select
+        className={FIELD}
+        value={value ?? ''}
+        onChange={(e) => onChange(options.find(([v]) => String(v) === e.target.value)?.[0])}
+      >
+        <option value="">{all}</option>
+        {options.map(([v, text]) => (
+          <option key={v} value={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+const KIND_FILTER = [
+  ['vm-replica', 'VM replicas'],
+  ['rbd-image', 'RBD images'],
+  ['vm', 'VMs without a replica'],
+] as const;
+const HEALTH_FILTER = HEALTHS.map((h) => [h, HEALTH_LABEL[h]] as const);
+
 /**
  * Every protected object of every site in one table — VM replicas and RBD images side by side —
  * and what is not protected, with RPO, data-loss window and health; filtered, sorted and paged
@@ -113,8 +260,7 @@ export function ProtectionOverview() {
   const [health, setHealth] = useState<ProtectionHealth | undefined>();
   const [typed, setTyped] = useState('');
   const [q, setQ] = useState('');
-  const [sort, setSort] = useState<ProtectionSort>('health');
-  const [dir, setDir] = useState<'asc' | 'desc'>('asc');
+  const [{ sort, dir, byClick }, setOrder] = useState<Order>({ sort: 'health', dir: 'asc' });
   const [offset, setOffset] = useState(0);
   const [editing, setEditing] = useState<ProtectedObject | null>(null);
   useEffect(() => {
@@ -145,14 +291,23 @@ export function ProtectionOverview() {
   const exposure = useQuery({ ...trpc.protection.exposure.queryOptions(), refetchInterval: 10_000 });
   const sites = useQuery(trpc.sites.list.queryOptions());
   const page = list.data;
-  const onSort = (c: ProtectionSort) => {
-    if (c === sort) setDir(dir === 'asc' ? 'desc' : 'asc');
-    else {
-      setSort(c);
-      setDir(c === 'window' ? 'desc' : 'asc');
-    }
-    setOffset(0);
-  };
+  // A new order mounts the table afresh (its headers show the order it starts with): the header
+  // button that was clicked gets the focus back.
+  const columns = useMemo(
+    () =>
+      protectionColumns((by) => {
+        setOrder((o) => nextOrder(o, by));
+        setOffset(0);
+      }, setEditing),
+    [],
+  );
+  useEffect(() => {
+    if (byClick) document.querySelector<HTMLButtonElement>(`[data-sort-by="${sort}"]`)?.focus();
+  }, [sort, dir, byClick]);
+  const rows = useMemo(
+    () => page?.rows.map((o): Row => ({ ...o, trend: trends.data?.[o.subject] })),
+    [page, trends.data],
+  );
   const filter =
     <T,>(set: (v: T) => void) =>
     (v: T) => (set(v), setOffset(0));
@@ -170,7 +325,7 @@ export function ProtectionOverview() {
           aria-label="Objects per health (click to filter)"
           data-testid="protection-counts"
         >
-          {(['breach', 'warning', 'unknown', 'ok', 'unprotected'] as const).map((h) => (
+          {HEALTHS.map((h) => (
             <button
               key={h}
               type="button"
@@ -228,54 +383,26 @@ export function ProtectionOverview() {
         </p>
       )}
       <div className="mb-2 flex flex-wrap items-end gap-3 text-sm">
-        <label className="flex flex-col gap-1">
-          <span className="font-medium">Site</span>
-          <select
-            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-            value={siteId ?? ''}
-            onChange={(e) => filter(setSiteId)(e.target.value ? Number(e.target.value) : undefined)}
-          >
-            <option value="">all sites</option>
-            {(sites.data ?? []).map((s) => (
-              <option key={s.id} value={s.id}>
-                {s.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="flex flex-col gap-1">
-          <span className="font-medium">Kind</span>
-          <select
-            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-            value={kind ?? ''}
-            onChange={(e) => filter(setKind)((e.target.value || undefined) as ProtectedKind | undefined)}
-          >
-            <option value="">all kinds</option>
-            <option value="vm-replica">VM replicas</option>
-            <option value="rbd-image">RBD images</option>
-            <option value="vm">VMs without a replica</option>
-          </select>
-        </label>
-        <label className="flex flex-col gap-1">
-          <span className="font-medium">Health</span>
-          <select
-            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
-            value={health ?? ''}
-            onChange={(e) => filter(setHealth)((e.target.value || undefined) as ProtectionHealth | undefined)}
-          >
-            <option value="">any health</option>
-            {(['breach', 'warning', 'unknown', 'ok', 'unprotected'] as const).map((h) => (
-              <option key={h} value={h}>
-                {HEALTH_LABEL[h]}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Filter
+          label="Site"
+          all="all sites"
+          value={siteId}
+          options={(sites.data ?? []).map((s) => [s.id, s.name] as const)}
+          onChange={filter(setSiteId)}
+        />
+        <Filter label="Kind" all="all kinds" value={kind} options={KIND_FILTER} onChange={filter(setKind)} />
+        <Filter
+          label="Health"
+          all="any health"
+          value={health}
+          options={HEALTH_FILTER}
+          onChange={filter(setHealth)}
+        />
         <label className="flex flex-col gap-1">
           <span className="font-medium">Search</span>
           <input
             type="search"
-            className="rounded-md border border-zinc-300 bg-white px-2 py-1 dark:border-zinc-600 dark:bg-zinc-800"
+            className={FIELD}
             placeholder="name or site"
             value={typed}
             onChange={(e) => setTyped(e.target.value)}
@@ -283,108 +410,26 @@ export function ProtectionOverview() {
         </label>
       </div>
       <div className="overflow-x-auto">
-        <table className="w-full text-sm" data-testid="protection-table">
-          <caption className="sr-only">Protected and unprotected objects</caption>
-          <thead className="border-b border-zinc-200 dark:border-zinc-700">
-            <tr>
-              <SortHeader label="Health" col="health" sort={sort} dir={dir} onSort={onSort} />
-              <SortHeader label="Kind" col="kind" sort={sort} dir={dir} onSort={onSort} />
-              <SortHeader label="Name" col="name" sort={sort} dir={dir} onSort={onSort} />
-              <SortHeader label="Source → target" col="source" sort={sort} dir={dir} onSort={onSort} />
-              <SortHeader label="RPO" col="rpo" sort={sort} dir={dir} onSort={onSort} />
-              <SortHeader label="Data-loss window" col="window" sort={sort} dir={dir} onSort={onSort} />
-              <th scope="col" className="px-2 py-1.5 text-left font-medium">
-                Trend (1 h)
-              </th>
-              <th scope="col" className="px-2 py-1.5 text-left font-medium">
-                Last error
-              </th>
-              <th scope="col" className="px-2 py-1.5 text-left font-medium">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {page?.rows.map((o) => (
-              <tr
-                key={o.subject}
-                className="border-b border-zinc-100 align-top dark:border-zinc-800"
-                data-subject={o.subject}
-                data-health={o.health}
-              >
-                <td className="px-2 py-1.5">
-                  <HealthBadge o={o} />
-                  {o.reason && o.health !== 'ok' && (
-                    <span className="block max-w-56 text-xs text-zinc-500">{o.reason}</span>
-                  )}
-                </td>
-                <td className="px-2 py-1.5 whitespace-nowrap">
-                  {KIND_LABEL[o.kind]}
-                  {o.mode && <span className="block text-xs text-zinc-500">{o.mode} mode</span>}
-                </td>
-                <td className="px-2 py-1.5">
-                  <Link className="text-brand-700 underline dark:text-brand-300" href={o.href}>
-                    {o.name}
-                  </Link>
-                </td>
-                <td className="px-2 py-1.5 whitespace-nowrap">
-                  {o.source?.name ?? '?'} → {o.target?.name ?? '—'}
-                  <span className="block text-xs text-zinc-500">{o.state}</span>
-                </td>
-                <td className="px-2 py-1.5 whitespace-nowrap">
-                  {o.health === 'unprotected' ? (
-                    <span className="text-zinc-500">—</span>
-                  ) : (
-                    <>
-                      <button
-                        type="button"
-                        className="tabular-nums underline decoration-dotted"
-                        onClick={() => setEditing(o)}
-                        aria-label={`RPO of ${o.name}: ${formatSeconds(o.rpoSec)}, from ${o.rpoFrom.label}; change`}
-                      >
-                        {formatSeconds(o.rpoSec)}
-                      </button>
-                      <span className="block text-xs text-zinc-500">{o.rpoFrom.label}</span>
-                    </>
-                  )}
-                </td>
-                <td className="px-2 py-1.5">
-                  <Window o={o} />
-                </td>
-                <td className="px-2 py-1.5">
-                  {o.health !== 'unprotected' && (
-                    <Sparkline values={trends.data?.[o.subject]} rpoSec={o.rpoSec} />
-                  )}
-                </td>
-                <td className="max-w-64 px-2 py-1.5 text-xs text-red-700 dark:text-red-400">
-                  {o.lastError}
-                  {o.failures > 1 && <span className="block">{o.failures} failed syncs in a row</span>}
-                </td>
-                <td className="px-2 py-1.5 whitespace-nowrap">
-                  {o.health !== 'unprotected' && (
-                    <Link
-                      className="mr-2 text-brand-700 underline dark:text-brand-300"
-                      href={`/protection/${encodeURIComponent(o.subject)}`}
-                    >
-                      History
-                    </Link>
-                  )}
-                  {o.failoverHref && (
-                    <Link className="text-brand-700 underline dark:text-brand-300" href={o.failoverHref}>
-                      Fail over…
-                    </Link>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {page && page.rows.length === 0 && (
-          <p className="py-4 text-center text-sm text-zinc-500">
-            {page.counts && Object.values(page.counts).some((n) => n > 0)
-              ? 'Nothing matches the filter.'
-              : 'Nothing protected yet: create a VM replica or mirror a Ceph pool.'}
-          </p>
+        {page && rows && (
+          <DataTable
+            key={`${sort}:${dir}`}
+            data-testid="protection-table"
+            aria-label="Protected and unprotected objects"
+            columns={columns}
+            data={rows}
+            rowKey={(o) => o.subject}
+            rowProps={(o) => ({ 'data-subject': o.subject, 'data-health': o.health, className: 'align-top' })}
+            // Sorted on the server: the table only marks the order it was given.
+            sortable={false}
+            initialSort={[{ id: sort, desc: dir === 'desc' }]}
+            empty={
+              <p className="py-4 text-center text-sm text-zinc-500">
+                {Object.values(page.counts).some((n) => n > 0)
+                  ? 'Nothing matches the filter.'
+                  : 'Nothing protected yet: create a VM replica or mirror a Ceph pool.'}
+              </p>
+            }
+          />
         )}
       </div>
       {page && page.total > PAGE && (

@@ -1,39 +1,54 @@
 'use client';
 
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { invalidateAfterChange } from '@/components/trpc';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useToast } from '../toast';
+import { FormError, useSaved } from '../alerts/form';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, ErrorBox, TextInput } from '../ui';
+
+type Retention = { rawHours: string; fiveMinDays: string };
+
+/** The two settings: what each is called, its upper bound (both start at 1), and what is wrong with a bad value. */
+const FIELDS = [
+  {
+    key: 'rawHours',
+    label: 'Keep raw samples (hours)',
+    max: 168,
+    hint: '1 to 168; then folded into 5-minute averages',
+    invalid: 'whole hours, from 1 to 168 (7 days)',
+  },
+  {
+    key: 'fiveMinDays',
+    label: 'Keep 5-minute averages (days)',
+    max: 365,
+    hint: '1 to 365',
+    invalid: 'whole days, from 1 to 365',
+  },
+] as const;
 
 /** How long collected samples are kept: raw (1 h–7 d) and 5-minute averages (1–365 d). Admins save it; others see it. */
 export function RetentionForm({ canEdit }: { canEdit: boolean }) {
   const trpc = useTRPC();
-  const qc = useQueryClient();
-  const toast = useToast();
   const q = useQuery(trpc.protectionHistory.retention.queryOptions());
-  const [form, setForm] = useState<{ rawHours: string; fiveMinDays: string } | null>(null);
+  const [form, setForm] = useState<Retention | null>(null);
+  const saved = useSaved(
+    'Retention saved; applies from the next collect',
+    trpc.protectionHistory.retention.queryKey(),
+    () => setForm(null),
+  );
   const save = useMutation(
-    trpc.protectionHistory.setRetention.mutationOptions({
-      meta: { errorToast: false },
-      onSuccess: () => {
-        toast.success('Retention saved; applies from the next collect');
-        setForm(null);
-        void invalidateAfterChange(qc, { queryKey: trpc.protectionHistory.retention.queryKey() });
-      },
-    }),
+    trpc.protectionHistory.setRetention.mutationOptions({ meta: { errorToast: false }, onSuccess: saved }),
   );
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
   const v = form ?? { rawHours: String(q.data.rawHours), fiveMinDays: String(q.data.fiveMinDays) };
   const local: Record<string, string> = {};
-  const raw = Number(v.rawHours);
-  const five = Number(v.fiveMinDays);
-  if (!/^\d+$/.test(v.rawHours) || raw < 1 || raw > 168)
-    local.rawHours = 'whole hours, from 1 to 168 (7 days)';
-  if (!/^\d+$/.test(v.fiveMinDays) || five < 1 || five > 365) local.fiveMinDays = 'whole days, from 1 to 365';
-  const fe = { ...fieldErrors(save.error), ...(form ? local : {}) };
+  for (const f of FIELDS) {
+    const n = Number(v[f.key]);
+    if (!/^\d+$/.test(v[f.key]) || n < 1 || n > f.max) local[f.key] = f.invalid;
+  }
+  const serverErrors = fieldErrors(save.error);
+  const fe = { ...serverErrors, ...(form ? local : {}) };
   return (
     <form
       className="grid items-end gap-3 md:grid-cols-3"
@@ -41,41 +56,28 @@ export function RetentionForm({ canEdit }: { canEdit: boolean }) {
       onSubmit={(e) => {
         e.preventDefault();
         if (Object.keys(local).length) return setForm(v);
-        save.mutate({ rawHours: raw, fiveMinDays: five });
+        save.mutate({ rawHours: Number(v.rawHours), fiveMinDays: Number(v.fiveMinDays) });
       }}
     >
-      <TextInput
-        label="Keep raw samples (hours)"
-        type="number"
-        min={1}
-        max={168}
-        step={1}
-        value={v.rawHours}
-        disabled={!canEdit}
-        onChange={(e) => setForm({ ...v, rawHours: e.target.value })}
-        error={fe.rawHours}
-        hint="1 to 168; then folded into 5-minute averages"
-      />
-      <TextInput
-        label="Keep 5-minute averages (days)"
-        type="number"
-        min={1}
-        max={365}
-        step={1}
-        value={v.fiveMinDays}
-        disabled={!canEdit}
-        onChange={(e) => setForm({ ...v, fiveMinDays: e.target.value })}
-        error={fe.fiveMinDays}
-        hint="1 to 365"
-      />
+      {FIELDS.map(({ key, invalid: _, ...input }) => (
+        <TextInput
+          key={key}
+          type="number"
+          min={1}
+          step={1}
+          {...input}
+          value={v[key]}
+          disabled={!canEdit}
+          onChange={(e) => setForm({ ...v, [key]: e.target.value })}
+          error={fe[key]}
+        />
+      ))}
       {canEdit && (
         <Button type="submit" variant="primary" busy={save.isPending} disabled={!form}>
           Save retention
         </Button>
       )}
-      {save.error && !Object.keys(fieldErrors(save.error)).length && (
-        <ErrorBox error={errorText(save.error)} />
-      )}
+      <FormError error={save.error} fields={serverErrors} className="" />
     </form>
   );
 }

@@ -4,7 +4,7 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { invalidateAfterChange } from '@/components/trpc';
 import { useEffect, useRef, useState } from 'react';
 import { formatSeconds } from '@/server/domain/protection/format';
-import type { ProtectedObject } from '@/server/domain/protection/types';
+import type { ProtectedObject } from './types';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, dialogCls, ErrorBox, Select, TextInput } from '../ui';
 
