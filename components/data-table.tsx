@@ -24,7 +24,9 @@ import {
   type TableFeatures,
 } from '@tanstack/react-table';
 import type { HTMLAttributes, ReactNode } from 'react';
-import { useState } from 'react';
+import { Fragment, useState } from 'react';
+import { errorText } from './trpc';
+import { Card, ErrorBox } from './ui';
 
 /* eslint-disable @typescript-eslint/no-unused-vars -- the augmentation repeats the library's type parameters */
 declare module '@tanstack/react-table' {
@@ -63,17 +65,7 @@ export type TableColumn<Row extends RowData> = ColumnDef<Features, Row, any>;
 
 const ROW_CLASS = 'border-t border-zinc-100 dark:border-zinc-800';
 
-export function DataTable<Row extends RowData>({
-  columns,
-  data,
-  rowKey,
-  rowProps,
-  empty,
-  initialSort = [],
-  sortable = true,
-  className = 'w-full text-left text-sm',
-  ...rest
-}: {
+export type DataTableProps<Row extends RowData> = {
   /** Stable (module scope or memoised) column definitions. */
   columns: TableColumn<Row>[];
   data: readonly Row[];
@@ -85,18 +77,53 @@ export function DataTable<Row extends RowData>({
   initialSort?: SortingState;
   /** Sort by a click on an accessor column's header (off for a page of server-paged rows). */
   sortable?: boolean;
+  /**
+   * Rows the server sorts: the table marks `sorting` and, on a header click, asks for the next
+   * order (`onSortingChange`) instead of sorting itself. Accessor columns with `enableSorting: true`
+   * are the ones the server can sort by.
+   */
+  serverSort?: { sorting: SortingState; onSortingChange: (next: SortingState) => void };
+  /** A full-width row under a row (details it opens), or null. */
+  detail?: (row: Row) => {
+    id: string;
+    content: ReactNode;
+    /** Attributes of the detail row (data-testid, className). */
+    props?: HTMLAttributes<HTMLTableRowElement> & Record<`data-${string}`, string | undefined>;
+    cellClassName?: string;
+  } | null;
   className?: string;
 } & Omit<HTMLAttributes<HTMLTableElement>, 'className'> &
-  Record<`data-${string}`, string | undefined>) {
-  const [sorting, setSorting] = useState<SortingState>(initialSort);
+  Record<`data-${string}`, string | undefined>;
+
+export function DataTable<Row extends RowData>({
+  columns,
+  data,
+  rowKey,
+  rowProps,
+  empty,
+  initialSort = [],
+  sortable = true,
+  serverSort,
+  detail,
+  className = 'w-full text-left text-sm',
+  ...rest
+}: DataTableProps<Row>) {
+  const [ownSorting, setOwnSorting] = useState<SortingState>(initialSort);
+  const sorting = serverSort?.sorting ?? ownSorting;
   const table = useTable({
     features,
     columns,
     data: data as Row[],
     getRowId: (row) => String(rowKey(row)),
     state: { sorting },
-    onSortingChange: setSorting,
-    enableSorting: sortable,
+    onSortingChange: (u) => {
+      const next = typeof u === 'function' ? u(sorting) : u;
+      if (serverSort) serverSort.onSortingChange(next);
+      else setOwnSorting(next);
+    },
+    enableSorting: sortable || !!serverSort,
+    manualSorting: !!serverSort,
+    enableSortingRemoval: !serverSort,
   });
   if (data.length === 0) return empty ? <>{empty}</> : null;
   return (
@@ -136,21 +163,51 @@ export function DataTable<Row extends RowData>({
       <tbody>
         {table.getRowModel().rows.map((row) => {
           const { className: extra, ...attrs } = rowProps?.(row.original) ?? {};
+          const more = detail?.(row.original);
           return (
-            <tr key={row.id} className={extra ? `${ROW_CLASS} ${extra}` : ROW_CLASS} {...attrs}>
-              {row.getAllCells().map((cell, i) => {
-                const meta = cell.column.columnDef.meta;
-                const cls = [i === 0 ? 'py-1.5' : '', meta?.className ?? ''].join(' ').trim() || undefined;
-                return (
-                  <td key={cell.id} className={cls}>
-                    <table.FlexRender cell={cell} />
+            <Fragment key={row.id}>
+              <tr className={extra ? `${ROW_CLASS} ${extra}` : ROW_CLASS} {...attrs}>
+                {row.getAllCells().map((cell, i) => {
+                  const meta = cell.column.columnDef.meta;
+                  const cls = [i === 0 ? 'py-1.5' : '', meta?.className ?? ''].join(' ').trim() || undefined;
+                  return (
+                    <td key={cell.id} className={cls}>
+                      <table.FlexRender cell={cell} />
+                    </td>
+                  );
+                })}
+              </tr>
+              {more && (
+                <tr
+                  id={more.id}
+                  {...more.props}
+                  className={`${ROW_CLASS} ${more.props?.className ?? ''}`.trim()}
+                >
+                  <td colSpan={row.getAllCells().length} className={more.cellClassName ?? 'py-2'}>
+                    {more.content}
                   </td>
-                );
-              })}
-            </tr>
+                </tr>
+              )}
+            </Fragment>
           );
         })}
       </tbody>
     </table>
+  );
+}
+
+/** A query's rows in a card: the query's error, or the table once its rows are there. */
+export function QueryTable<Row extends RowData>({
+  query,
+  ...table
+}: { query: { data?: readonly Row[]; error: { message: string } | null } } & Omit<
+  DataTableProps<Row>,
+  'data'
+>) {
+  return (
+    <>
+      {query.error && <ErrorBox error={errorText(query.error)} />}
+      <Card>{query.data && <DataTable data={query.data} {...table} />}</Card>
+    </>
   );
 }

@@ -145,13 +145,18 @@ function DeliveriesToggle({
   setOpen: (id: number | null) => void;
 }) {
   return (
-    <Button variant="ghost" aria-expanded={open === id} onClick={() => setOpen(open === id ? null : id)}>
+    <Button
+      variant="ghost"
+      aria-expanded={open === id}
+      aria-controls={open === id ? `deliveries-${id}` : undefined}
+      onClick={() => setOpen(open === id ? null : id)}
+    >
       Deliveries
     </Button>
   );
 }
 
-/** A page of alerts, and under it the delivery log of the alert whose "Deliveries" is pressed. */
+/** A page of alerts; under the alert whose "Deliveries" is pressed, its delivery log. */
 function AlertTable({
   rows,
   columns,
@@ -171,27 +176,21 @@ function AlertTable({
   rowClassName: string;
   empty: ReactNode;
 }) {
-  const shown = rows.find((a) => a.id === open);
   return (
-    <>
-      <DataTable
-        className="w-full text-left text-sm [&_th]:px-2"
-        data-testid={testid}
-        aria-label={label}
-        columns={columns}
-        data={rows}
-        rowKey={(a) => a.id}
-        rowProps={() => ({ 'data-testid': rowTestid, className: rowClassName })}
-        sortable={false}
-        empty={empty}
-      />
-      {shown && (
-        <div className="mt-3">
-          <p className="mb-1 text-xs font-medium">Deliveries of “{shown.summary}”</p>
-          <DeliveryLog alertId={shown.id} />
-        </div>
-      )}
-    </>
+    <DataTable
+      className="w-full text-left text-sm [&_th]:px-2"
+      data-testid={testid}
+      aria-label={label}
+      columns={columns}
+      data={rows}
+      rowKey={(a) => a.id}
+      rowProps={() => ({ 'data-testid': rowTestid, className: rowClassName })}
+      sortable={false}
+      empty={empty}
+      detail={(a) =>
+        a.id === open ? { id: `deliveries-${a.id}`, content: <DeliveryLog alertId={a.id} /> } : null
+      }
+    />
   );
 }
 

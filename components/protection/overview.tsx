@@ -71,42 +71,23 @@ function Window({ o }: { o: ProtectedObject }) {
 }
 
 type Row = ProtectedObject & { trend?: number[] };
-/** The server's order of the table; `byClick`: set by a click on a header (not the first order). */
-type Order = { sort: ProtectionSort; dir: 'asc' | 'desc'; byClick?: boolean };
+type Order = { sort: ProtectionSort; dir: 'asc' | 'desc' };
 const col = tableColumns<Row>();
 const LINK = 'text-brand-700 underline dark:text-brand-300';
-const ARROW = { asc: '▲', desc: '▼' } as const;
-
-/** The next order on a click of a column's header: that column, or the other way round. */
-function nextOrder(o: Order, by: ProtectionSort): Order {
-  if (by === o.sort) return { sort: by, dir: o.dir === 'asc' ? 'desc' : 'asc', byClick: true };
-  return { sort: by, dir: by === 'window' ? 'desc' : 'asc', byClick: true };
-}
 
 /**
- * The table's columns. The server sorts (the table shows one page of its order): a header of a
- * column the server sorts by is a button that asks for that order (`onSort`), marked like the
- * headers DataTable sorts itself.
+ * The table's columns. The server sorts (the table shows one page of its order); a click on the
+ * header of a column it sorts by asks for that order (DataTable's `serverSort`). The data-loss
+ * window starts with the largest.
  */
-function protectionColumns(onSort: (by: ProtectionSort) => void, onEditRpo: (o: Row) => void) {
+function protectionColumns(onEditRpo: (o: Row) => void) {
   const sortable = (id: ProtectionSort, header: string, cell: (o: Row) => ReactNode, className?: string) =>
-    col.display({
+    col.accessor(() => null, {
       id,
+      header,
+      enableSorting: true,
+      sortDescFirst: id === 'window',
       meta: { className },
-      header: ({ column }) => {
-        const sorted = column.getIsSorted();
-        return (
-          <button
-            type="button"
-            data-sort-by={id}
-            className="inline-flex items-center gap-1 uppercase hover:text-zinc-800 dark:hover:text-zinc-200"
-            onClick={() => onSort(id)}
-          >
-            {header}
-            <span aria-hidden>{sorted ? ARROW[sorted] : '↕'}</span>
-          </button>
-        );
-      },
       cell: ({ row }) => cell(row.original),
     });
   return [
@@ -260,7 +241,7 @@ export function ProtectionOverview() {
   const [health, setHealth] = useState<ProtectionHealth | undefined>();
   const [typed, setTyped] = useState('');
   const [q, setQ] = useState('');
-  const [{ sort, dir, byClick }, setOrder] = useState<Order>({ sort: 'health', dir: 'asc' });
+  const [{ sort, dir }, setOrder] = useState<Order>({ sort: 'health', dir: 'asc' });
   const [offset, setOffset] = useState(0);
   const [editing, setEditing] = useState<ProtectedObject | null>(null);
   useEffect(() => {
@@ -291,19 +272,7 @@ export function ProtectionOverview() {
   const exposure = useQuery({ ...trpc.protection.exposure.queryOptions(), refetchInterval: 10_000 });
   const sites = useQuery(trpc.sites.list.queryOptions());
   const page = list.data;
-  // A new order mounts the table afresh (its headers show the order it starts with): the header
-  // button that was clicked gets the focus back.
-  const columns = useMemo(
-    () =>
-      protectionColumns((by) => {
-        setOrder((o) => nextOrder(o, by));
-        setOffset(0);
-      }, setEditing),
-    [],
-  );
-  useEffect(() => {
-    if (byClick) document.querySelector<HTMLButtonElement>(`[data-sort-by="${sort}"]`)?.focus();
-  }, [sort, dir, byClick]);
+  const columns = useMemo(() => protectionColumns(setEditing), []);
   const rows = useMemo(
     () => page?.rows.map((o): Row => ({ ...o, trend: trends.data?.[o.subject] })),
     [page, trends.data],
@@ -412,16 +381,21 @@ export function ProtectionOverview() {
       <div className="overflow-x-auto">
         {page && rows && (
           <DataTable
-            key={`${sort}:${dir}`}
             data-testid="protection-table"
             aria-label="Protected and unprotected objects"
             columns={columns}
             data={rows}
             rowKey={(o) => o.subject}
             rowProps={(o) => ({ 'data-subject': o.subject, 'data-health': o.health, className: 'align-top' })}
-            // Sorted on the server: the table only marks the order it was given.
             sortable={false}
-            initialSort={[{ id: sort, desc: dir === 'desc' }]}
+            serverSort={{
+              sorting: [{ id: sort, desc: dir === 'desc' }],
+              onSortingChange: ([next]) => {
+                if (!next) return;
+                setOrder({ sort: next.id as ProtectionSort, dir: next.desc ? 'desc' : 'asc' });
+                setOffset(0);
+              },
+            }}
             empty={
               <p className="py-4 text-center text-sm text-zinc-500">
                 {Object.values(page.counts).some((n) => n > 0)
