@@ -2,7 +2,8 @@
 
 import { keepPreviousData, useMutation, useQueries, useQueryClient } from '@tanstack/react-query';
 import { invalidateAfterChange } from '@/components/trpc';
-import { Fragment, useEffect, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { DataTable, tableColumns } from '../data-table';
 import { useTRPC } from '../trpc';
 import {
   Badge,
@@ -92,6 +93,201 @@ export function replayDetails(d: Description | undefined): string | null {
     parts.push(`remote snapshot ${formatTime(d.remoteSnapshotTimestamp * 1000)}`);
   if (d.entriesBehindPrimary !== null) parts.push(`${d.entriesBehindPrimary} journal entries behind`);
   return parts.length ? parts.join(' · ') : null;
+}
+
+const col = tableColumns<ImageEntry>();
+
+/** A column the server sorts the images by (lag starts with the largest). */
+const sortedBy = (id: SortId, header: string) =>
+  col.accessor(() => null, { id, header, enableSorting: true, sortDescFirst: id === 'lag' || id === 'size' });
+
+/** The columns of an image group: what an image is, how it replicates, and its actions. */
+function imageColumns(h: {
+  mode: string;
+  open: Set<string>;
+  toggle: (image: string) => void;
+  act: (op: ImageOp, image: string, extra?: { mode?: 'journal' | 'snapshot' }) => void;
+  confirm: (c: Confirm) => void;
+  spec: string;
+  onResolveSplitBrain?: (image: string, otherSiteId: number) => void;
+}) {
+  return [
+    {
+      ...sortedBy('name', 'Image'),
+      meta: { className: 'font-medium' },
+      cell: ({ row: { original: i } }: { row: { original: ImageEntry } }) => {
+        const expanded = h.open.has(i.name);
+        return (
+          <>
+            <button
+              type="button"
+              className="text-left hover:underline"
+              aria-expanded={expanded}
+              aria-controls={`image-details-${i.name}`}
+              title="Snapshots and journaling of this image"
+              onClick={() => h.toggle(i.name)}
+            >
+              <span aria-hidden className="mr-1 inline-block w-3 text-zinc-500">
+                {expanded ? '▾' : '▸'}
+              </span>
+              {i.name}
+            </button>
+            {i.sizeBytes !== null && (
+              <div className="pl-4 text-xs font-normal text-zinc-500">{formatBytes(i.sizeBytes)}</div>
+            )}
+          </>
+        );
+      },
+    },
+    col.display({
+      id: 'mode',
+      header: 'Mode',
+      cell: ({ row: { original: i } }) => {
+        const label = imageModeLabel(i.mirroring, h.mode);
+        return (
+          <span title={label.title} data-testid="image-mode">
+            {label.text}
+          </span>
+        );
+      },
+    }),
+    col.display({
+      id: 'role',
+      header: 'Role',
+      cell: ({ row: { original: i } }) => {
+        const m = i.mirroring;
+        return (
+          <>
+            {m ? (
+              m.primary ? (
+                <Badge tone="info">primary</Badge>
+              ) : m.primary === false ? (
+                <Badge>non-primary</Badge>
+              ) : (
+                <Badge title="the mirror status does not say">unknown</Badge>
+              )
+            ) : (
+              '—'
+            )}
+            {i.splitBrainWith && (
+              <div className="mt-1" data-testid="split-brain">
+                <Badge tone="error">split-brain</Badge>
+              </div>
+            )}
+          </>
+        );
+      },
+    }),
+    {
+      ...sortedBy('state', 'State'),
+      meta: { className: 'text-xs' },
+      cell: ({ row: { original: i } }: { row: { original: ImageEntry } }) => {
+        const m = i.mirroring;
+        // A primary shows what its peer reports; a non-primary its own replay.
+        const peerDetails = m?.primary && m.peerSites[0] ? replayDetails(m.peerSites[0].description) : null;
+        const details = m?.primary
+          ? peerDetails && `${m.peerSites[0]!.siteName}: ${peerDetails}`
+          : replayDetails(m?.description);
+        return (
+          <>
+            {m?.rawState ?? '—'}
+            <div className="text-zinc-500">{i.reason}</div>
+            {details && (
+              <div className="text-zinc-500" data-testid="replay-details">
+                {details}
+              </div>
+            )}
+          </>
+        );
+      },
+    },
+    {
+      ...sortedBy('lag', 'Lag'),
+      cell: ({ row: { original: i } }: { row: { original: ImageEntry } }) =>
+        i.lagSec !== null ? formatDuration(i.lagSec * 1000) : '—',
+    },
+    col.display({
+      id: 'next',
+      header: 'Next snapshot',
+      meta: { className: 'text-xs' },
+      cell: ({ row: { original: i } }) => <span data-testid="next-snapshot">{i.nextSnapshotAt ?? '—'}</span>,
+    }),
+    col.display({
+      id: 'peers',
+      header: 'Peers',
+      meta: { className: 'text-xs' },
+      cell: ({ row: { original: i } }) =>
+        i.mirroring?.peerSites.map((ps) => `${ps.siteName}: ${ps.rawState}`).join(', ') || '—',
+    }),
+    col.display({
+      id: 'actions',
+      header: 'Actions',
+      meta: { className: 'flex flex-wrap gap-1 py-1' },
+      cell: ({ row: { original: i } }) => <ImageActions i={i} h={h} />,
+    }),
+  ];
+}
+
+/** What can be done to an image: enable, snapshot, demote, promote, resync, disable, resolve split-brain. */
+function ImageActions({ i, h }: { i: ImageEntry; h: Parameters<typeof imageColumns>[0] }) {
+  const m = i.mirroring;
+  return (
+    <>
+      {!m && (
+        <>
+          <Button className="text-xs" onClick={() => h.act('enable', i.name, { mode: 'snapshot' })}>
+            Enable (snapshot)
+          </Button>
+          <Button className="text-xs" onClick={() => h.act('enable', i.name, { mode: 'journal' })}>
+            Enable (journal)
+          </Button>
+        </>
+      )}
+      {i.splitBrainWith && h.onResolveSplitBrain && (
+        <Button
+          className="text-xs"
+          variant="danger"
+          onClick={() => h.onResolveSplitBrain!(i.name, i.splitBrainWith!.siteId)}
+        >
+          Resolve split-brain…
+        </Button>
+      )}
+      {m?.primary && (
+        <>
+          {m.mode !== 'journal' && (
+            <Button className="text-xs" onClick={() => h.act('snapshot', i.name)}>
+              Snapshot
+            </Button>
+          )}
+          <Button className="text-xs" onClick={() => h.act('demote', i.name)}>
+            Demote
+          </Button>
+        </>
+      )}
+      {m && m.primary === false && (
+        <>
+          <Button className="text-xs" onClick={() => h.act('promote', i.name)}>
+            Promote
+          </Button>
+          <Button className="text-xs" variant="danger" onClick={() => h.confirm(ask.forcePromote(i.name))}>
+            Force promote…
+          </Button>
+          <Button className="text-xs" onClick={() => h.confirm(ask.resync(h.spec, i.name))}>
+            Resync…
+          </Button>
+        </>
+      )}
+      {m && (
+        <Button
+          className="text-xs"
+          variant="ghost"
+          onClick={() => h.confirm(ask.disable(i.name, !!m.primary))}
+        >
+          Disable
+        </Button>
+      )}
+    </>
+  );
 }
 
 /**
@@ -191,30 +387,23 @@ export function ImageTable({
     onFocusImage?.(n.has(name) ? name : ([...n].at(-1) ?? null));
   };
   const firstPages = () => setPages({ issues: 0, idle: 0, syncing: 0, ready: 0 });
-  // A column's header turns its order round; another column starts with the largest lag or size, or A to Z.
-  const sortBy = (by: SortId) => {
-    setSort((s) => ({
-      by,
-      dir: s.by === by ? (s.dir === 'asc' ? 'desc' : 'asc') : by === 'lag' || by === 'size' ? 'desc' : 'asc',
-    }));
-    firstPages();
+  const columns = imageColumns({
+    mode,
+    open,
+    toggle,
+    act,
+    confirm: (c) => setConfirm(c),
+    spec,
+    onResolveSplitBrain,
+  });
+  const serverSort = {
+    sorting: [{ id: sort.by, desc: sort.dir === 'desc' }],
+    onSortingChange: ([next]: { id: string; desc: boolean }[]) => {
+      if (!next) return;
+      setSort({ by: next.id as SortId, dir: next.desc ? 'desc' : 'asc' });
+      firstPages();
+    },
   };
-  const sortHeader = (by: SortId, label: string, className?: string) => (
-    <th
-      className={className}
-      aria-sort={sort.by === by ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}
-    >
-      <button
-        type="button"
-        className="uppercase hover:underline"
-        onClick={() => sortBy(by)}
-        title={`Sort by ${label}`}
-      >
-        {label}
-        {sort.by === by ? (sort.dir === 'asc' ? ' ↑' : ' ↓') : ''}
-      </button>
-    </th>
-  );
 
   return (
     <>
@@ -274,191 +463,44 @@ export function ImageTable({
               </p>
             )}
             {rows.length > 0 && (
-              <table
-                className="w-full text-left text-sm"
+              <DataTable
                 data-testid={`images-${g.id}`}
                 aria-busy={q.isFetching || undefined}
-              >
-                <thead className="text-xs text-zinc-500 uppercase">
-                  <tr>
-                    {sortHeader('name', 'Image', 'py-1')}
-                    <th>Mode</th>
-                    <th>Role</th>
-                    {sortHeader('state', 'State')}
-                    {sortHeader('lag', 'Lag')}
-                    <th>Next snapshot</th>
-                    <th>Peers</th>
-                    <th>Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {rows.map((i) => {
-                    const m = i.mirroring;
-                    const expanded = open.has(i.name);
-                    // A primary shows what its peer reports; a non-primary its own replay.
-                    const peerDetails =
-                      m?.primary && m.peerSites[0] ? replayDetails(m.peerSites[0].description) : null;
-                    const details = m?.primary
-                      ? peerDetails && `${m.peerSites[0]!.siteName}: ${peerDetails}`
-                      : replayDetails(m?.description);
-                    return (
-                      <Fragment key={i.name}>
-                        <tr
-                          className="border-t border-zinc-100 align-top dark:border-zinc-800"
-                          data-testid="image-row"
-                          data-image={i.name}
-                        >
-                          <td className="py-1.5 font-medium">
-                            <button
-                              type="button"
-                              className="text-left hover:underline"
-                              aria-expanded={expanded}
-                              aria-controls={`image-details-${i.name}`}
-                              title="Snapshots and journaling of this image"
-                              onClick={() => toggle(i.name)}
-                            >
-                              <span aria-hidden className="mr-1 inline-block w-3 text-zinc-500">
-                                {expanded ? '▾' : '▸'}
-                              </span>
-                              {i.name}
-                            </button>
-                            {i.sizeBytes !== null && (
-                              <div className="pl-4 text-xs font-normal text-zinc-500">
-                                {formatBytes(i.sizeBytes)}
-                              </div>
-                            )}
-                          </td>
-                          <td title={imageModeLabel(m, mode).title} data-testid="image-mode">
-                            {imageModeLabel(m, mode).text}
-                          </td>
-                          <td>
-                            {m ? (
-                              m.primary ? (
-                                <Badge tone="info">primary</Badge>
-                              ) : m.primary === false ? (
-                                <Badge>non-primary</Badge>
-                              ) : (
-                                <Badge title="the mirror status does not say">unknown</Badge>
-                              )
-                            ) : (
-                              '—'
-                            )}
-                            {i.splitBrainWith && (
-                              <div className="mt-1" data-testid="split-brain">
-                                <Badge tone="error">split-brain</Badge>
-                              </div>
-                            )}
-                          </td>
-                          <td className="text-xs">
-                            {m?.rawState ?? '—'}
-                            <div className="text-zinc-500">{i.reason}</div>
-                            {details && (
-                              <div className="text-zinc-500" data-testid="replay-details">
-                                {details}
-                              </div>
-                            )}
-                          </td>
-                          <td>{i.lagSec !== null ? formatDuration(i.lagSec * 1000) : '—'}</td>
-                          <td className="text-xs" data-testid="next-snapshot">
-                            {i.nextSnapshotAt ?? '—'}
-                          </td>
-                          <td className="text-xs">
-                            {m?.peerSites.map((ps) => `${ps.siteName}: ${ps.rawState}`).join(', ') || '—'}
-                          </td>
-                          <td className="flex flex-wrap gap-1 py-1">
-                            {!m && (
-                              <>
-                                <Button
-                                  className="text-xs"
-                                  onClick={() => act('enable', i.name, { mode: 'snapshot' })}
-                                >
-                                  Enable (snapshot)
-                                </Button>
-                                <Button
-                                  className="text-xs"
-                                  onClick={() => act('enable', i.name, { mode: 'journal' })}
-                                >
-                                  Enable (journal)
-                                </Button>
-                              </>
-                            )}
-                            {i.splitBrainWith && onResolveSplitBrain && (
-                              <Button
-                                className="text-xs"
-                                variant="danger"
-                                onClick={() => onResolveSplitBrain(i.name, i.splitBrainWith!.siteId)}
-                              >
-                                Resolve split-brain…
-                              </Button>
-                            )}
-                            {m?.primary && (
-                              <>
-                                {m.mode !== 'journal' && (
-                                  <Button className="text-xs" onClick={() => act('snapshot', i.name)}>
-                                    Snapshot
-                                  </Button>
-                                )}
-                                <Button className="text-xs" onClick={() => act('demote', i.name)}>
-                                  Demote
-                                </Button>
-                              </>
-                            )}
-                            {m && m.primary === false && (
-                              <>
-                                <Button className="text-xs" onClick={() => act('promote', i.name)}>
-                                  Promote
-                                </Button>
-                                <Button
-                                  className="text-xs"
-                                  variant="danger"
-                                  onClick={() => setConfirm(ask.forcePromote(i.name))}
-                                >
-                                  Force promote…
-                                </Button>
-                                <Button
-                                  className="text-xs"
-                                  onClick={() => setConfirm(ask.resync(spec, i.name))}
-                                >
-                                  Resync…
-                                </Button>
-                              </>
-                            )}
-                            {m && (
-                              <Button
-                                className="text-xs"
-                                variant="ghost"
-                                onClick={() => setConfirm(ask.disable(i.name, !!m.primary))}
-                              >
-                                Disable
-                              </Button>
-                            )}
-                          </td>
-                        </tr>
-                        {expanded && (
-                          <tr
-                            id={`image-details-${i.name}`}
-                            data-testid="image-details"
-                            data-image={i.name}
-                            className="bg-zinc-50 dark:bg-zinc-800/40"
-                          >
-                            <td colSpan={8} className="p-3">
-                              <ImageDetails
-                                siteId={siteId}
-                                scope={scope}
-                                scopeMode={mode}
-                                image={i.name}
-                                track={track}
-                                created={created[i.name] ?? null}
-                                onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))}
-                              />
-                            </td>
-                          </tr>
-                        )}
-                      </Fragment>
-                    );
-                  })}
-                </tbody>
-              </table>
+                columns={columns}
+                data={rows}
+                rowKey={(i) => i.name}
+                rowProps={(i) => ({
+                  'data-testid': 'image-row',
+                  'data-image': i.name,
+                  className: 'align-top',
+                })}
+                sortable={false}
+                serverSort={serverSort}
+                detail={(i) =>
+                  open.has(i.name)
+                    ? {
+                        id: `image-details-${i.name}`,
+                        props: {
+                          'data-testid': 'image-details',
+                          'data-image': i.name,
+                          className: 'bg-zinc-50 dark:bg-zinc-800/40',
+                        },
+                        cellClassName: 'p-3',
+                        content: (
+                          <ImageDetails
+                            siteId={siteId}
+                            scope={scope}
+                            scopeMode={mode}
+                            image={i.name}
+                            track={track}
+                            created={created[i.name] ?? null}
+                            onCreated={(id) => setCreated((c) => ({ ...c, [i.name]: id }))}
+                          />
+                        ),
+                      }
+                    : null
+                }
+              />
             )}
             {total !== null && total > IMAGE_PAGE && (
               <nav
