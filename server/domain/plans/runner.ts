@@ -98,6 +98,21 @@ type StoredItem = StoredPlan['items'][number];
 
 const ENDED_FAILED = ['interrupted', 'failed', 'cancelled'];
 
+/** A plan's Ceph object as the input of a failover from one cluster to the other. */
+function cephFailoverInput(
+  item: { pool?: string | null; namespace?: string | null; image?: string | null },
+  from: number,
+  to: number,
+) {
+  return {
+    fromSiteId: from,
+    toSiteId: to,
+    pool: item.pool!,
+    namespace: item.namespace ?? '',
+    image: item.image ?? undefined,
+  };
+}
+
 /** A planned run refuses an object that cannot move planned (`why`): its prechecks, with that block. */
 function withPlannedModeCheck(
   kind: string,
@@ -334,13 +349,7 @@ export class PlanRunner {
           splitBrainRisk: 0,
         };
       }
-      const input = {
-        fromSiteId: from,
-        toSiteId: to,
-        pool: item.pool!,
-        namespace: item.namespace ?? '',
-        image: item.image ?? undefined,
-      };
+      const input = cephFailoverInput(item, from, to);
       if (req.kind === 'reprotect') {
         const split = await this.#primaryOnBoth(input);
         return {
@@ -1090,13 +1099,7 @@ export class PlanRunner {
         user,
       );
     }
-    const input = {
-      fromSiteId: from,
-      toSiteId: to,
-      pool: item.pool!,
-      namespace: item.namespace ?? '',
-      image: item.image ?? undefined,
-    };
+    const input = cephFailoverInput(item, from, to);
     if (kind === 'reprotect') {
       const split = await this.#primaryOnBoth(input);
       if (!split.length) return null;
