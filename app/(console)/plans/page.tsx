@@ -3,11 +3,11 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useRole } from '@/components/alerts/common';
-import { DataTable, tableColumns } from '@/components/data-table';
+import { QueryTable, tableColumns } from '@/components/data-table';
 import { RunStateBadge } from '@/components/plans/run-state';
 import { useTaskEvents } from '@/components/task-events';
-import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
-import { Card, Empty, ErrorBox, PageTitle, formatTime } from '@/components/ui';
+import { useTRPC, type RouterOutputs } from '@/components/trpc';
+import { Empty, PageTitle, formatTime } from '@/components/ui';
 
 type PlanRow = RouterOutputs['plans']['list'][number];
 const col = tableColumns<PlanRow>();
@@ -79,23 +79,18 @@ export default function PlansPage() {
       >
         Recovery plans
       </PageTitle>
-      {q.error && <ErrorBox error={errorText(q.error)} />}
-      <Card>
-        {q.data && (
-          <DataTable
-            columns={columns}
-            data={q.data}
-            rowKey={(p) => p.id}
-            rowProps={(p) => ({ 'data-testid': 'plan-row', 'data-plan': p.name })}
-            empty={
-              <Empty>
-                No recovery plan yet. A plan fails over RBD pools and VMs together, in priority groups:
-                storage first, then the database, then the web servers.
-              </Empty>
-            }
-          />
-        )}
-      </Card>
+      <QueryTable
+        query={q}
+        columns={columns}
+        rowKey={(p) => p.id}
+        rowProps={(p) => ({ 'data-testid': 'plan-row', 'data-plan': p.name })}
+        empty={
+          <Empty>
+            No recovery plan yet. A plan fails over RBD pools and VMs together, in priority groups: storage
+            first, then the database, then the web servers.
+          </Empty>
+        }
+      />
     </>
   );
 }

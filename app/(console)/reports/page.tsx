@@ -3,11 +3,11 @@
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useState } from 'react';
-import { DataTable, tableColumns } from '@/components/data-table';
+import { QueryTable, tableColumns } from '@/components/data-table';
 import { RUN_KIND_LABEL, RunStateBadge, runTitle } from '@/components/plans/run-state';
 import { useTaskEvents } from '@/components/task-events';
-import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
-import { Card, Empty, ErrorBox, PageTitle, Select, formatDuration, formatTime } from '@/components/ui';
+import { useTRPC, type RouterOutputs } from '@/components/trpc';
+import { Empty, PageTitle, Select, formatDuration, formatTime } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
 type Kind = 'planned' | 'disaster' | 'reprotect' | 'test' | 'test-cleanup';
@@ -98,18 +98,13 @@ export default function ReportsPage() {
           ))}
         </Select>
       </div>
-      {q.error && <ErrorBox error={errorText(q.error)} />}
-      <Card>
-        {q.data && (
-          <DataTable
-            columns={columns}
-            data={q.data}
-            rowKey={(r) => r.id}
-            rowProps={() => ({ 'data-testid': 'report-row' })}
-            empty={<Empty>No run yet.</Empty>}
-          />
-        )}
-      </Card>
+      <QueryTable
+        query={q}
+        columns={columns}
+        rowKey={(r) => r.id}
+        rowProps={() => ({ 'data-testid': 'report-row' })}
+        empty={<Empty>No run yet.</Empty>}
+      />
     </>
   );
 }

@@ -2,10 +2,10 @@
 
 import { useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
-import { DataTable, tableColumns } from '@/components/data-table';
+import { QueryTable, tableColumns } from '@/components/data-table';
 import { StateBadge } from '@/components/task-state';
-import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
-import { Card, Empty, ErrorBox, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
+import { useTRPC, type RouterOutputs } from '@/components/trpc';
+import { Empty, PageTitle, Progress, formatDuration, formatTime } from '@/components/ui';
 
 type TaskRow = RouterOutputs['tasks']['list'][number];
 const col = tableColumns<TaskRow>();
@@ -51,17 +51,12 @@ export default function TasksPage() {
   return (
     <>
       <PageTitle>Tasks</PageTitle>
-      {q.error && <ErrorBox error={errorText(q.error)} />}
-      <Card>
-        {q.data && (
-          <DataTable
-            columns={columns}
-            data={q.data}
-            rowKey={(t) => t.id}
-            empty={<Empty>No tasks yet. Start one from a site (Sites → Check).</Empty>}
-          />
-        )}
-      </Card>
+      <QueryTable
+        query={q}
+        columns={columns}
+        rowKey={(t) => t.id}
+        empty={<Empty>No tasks yet. Start one from a site (Sites → Check).</Empty>}
+      />
     </>
   );
 }
