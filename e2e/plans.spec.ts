@@ -154,6 +154,30 @@ test("one VM's test failover from its replica card, its report, its cleanup", as
   await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
 });
 
+test("a replica's settings: a mistake is refused on its field before any request, a good change saved", async () => {
+  await page.goto('/replicas');
+  await page.getByRole('link', { name: 'web01' }).first().click();
+  const card = page.locator('[data-testid=replica-card][data-replica="dr"]');
+  await card.getByRole('button', { name: 'Edit' }).click();
+  const updates: string[] = [];
+  page.on('request', (r) => r.url().includes('replicas.update') && updates.push(r.url()));
+  await card.getByLabel('Bandwidth limit (bytes/s)').fill('8 lightyears');
+  await card.getByLabel('Recovery points to keep').fill('0');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(card.getByText(/is not a rate/)).toBeVisible();
+  await expect(card.getByText('keep at least 1 recovery point')).toBeVisible();
+  expect(updates).toEqual([]);
+  await card.getByLabel('Bandwidth limit (bytes/s)').fill('8M');
+  await card.getByLabel('Recovery points to keep').fill('4');
+  await card.getByLabel('Sleep time (s)').fill('120');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByText('Saved; applies from the next sync')).toBeVisible();
+  await expect(card.getByRole('button', { name: 'Save' })).toHaveCount(0);
+  expect(updates).toHaveLength(1);
+  await expect(card.locator('dt:text-is("Bandwidth limit") + dd')).toHaveText('8.0 MiB/s');
+  await expect(card.locator('dt:text-is("Sleep time") + dd')).toHaveText('120 s');
+});
+
 test('a planned migration: pre-checks and windows first, a reason and the name typed, live steps, then its report', async () => {
   test.setTimeout(240_000);
   await page.getByRole('button', { name: 'Planned migration…' }).click();

@@ -3,9 +3,10 @@
 import { zodResolver } from '@hookform/resolvers/zod';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useForm, useWatch, type FieldErrors } from 'react-hook-form';
+import { useForm, useWatch } from 'react-hook-form';
 import type { z } from 'zod';
 import { replicaCreateFormDefaults, replicaCreateFormSchema } from '@/server/domain/replicas/rules';
+import { formErrors } from '../form-errors';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
 import { Button, ErrorBox, Select, TextInput } from '../ui';
@@ -13,20 +14,6 @@ import { Button, ErrorBox, Select, TextInput } from '../ui';
 type FormIn = z.input<typeof replicaCreateFormSchema>;
 type FormOut = z.output<typeof replicaCreateFormSchema>;
 type VmInfo = NonNullable<RouterOutputs['overview']['vms']['nodes'][number]['vms']>[number];
-
-/** The form's findings by field path (`diskZpools.vda`), as the server's field errors are keyed. */
-function formErrors(errors: FieldErrors<FormIn>): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (node: unknown, path: string) => {
-    if (!node || typeof node !== 'object') return;
-    const message = (node as { message?: unknown }).message;
-    if (typeof message === 'string') out[path] = message;
-    for (const [k, v] of Object.entries(node))
-      if (k !== 'message' && k !== 'ref' && k !== 'type') walk(v, path ? `${path}.${k}` : k);
-  };
-  walk(errors, '');
-  return out;
-}
 
 /** A finding of the form that no field shows. */
 function FormAlert({ error, className }: { error?: string; className: string }) {

@@ -4,13 +4,16 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { invalidateAfterChange } from '@/components/trpc';
 import Link from 'next/link';
 import { useState } from 'react';
-import { parseByteRate } from '@/server/domain/replicas/rules';
-import type { ReplicaView } from '@/server/domain/replicas/service';
+import { zodResolver } from '@hookform/resolvers/zod';
+import { useForm } from 'react-hook-form';
+import type { z } from 'zod';
+import { replicaSettingsFormSchema, replicaSettingsFormValues } from '@/server/domain/replicas/rules';
+import { formErrors } from '../form-errors';
 import { HistoryChart } from '../protection/history-chart';
 import { useTaskTracker } from '../task-tracker';
 import { useToast } from '../toast';
 import { RpoRiskOverride } from '../protection/rpo-risk';
-import { errorText, fieldErrors, useTRPC } from '../trpc';
+import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
 import {
   Button,
   Card,
@@ -24,6 +27,10 @@ import {
 } from '../ui';
 import { ReplicaStateBadge } from './state';
 import { FailoverWizard, ReinitWizard, TestWizard } from './wizards';
+
+type ReplicaView = RouterOutputs['replicas']['get'];
+type SettingsIn = z.input<typeof replicaSettingsFormSchema>;
+type SettingsOut = z.output<typeof replicaSettingsFormSchema>;
 
 const OPERATION_LABEL: Record<NonNullable<ReplicaView['operation']>['kind'], string> = {
   failover: 'Failover',
@@ -50,10 +57,11 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const [acceptRpoRisk, setAcceptRpoRisk] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [destroyData, setDestroyData] = useState(false);
-  const [form, setForm] = useState({
-    sleepTimeSec: String(r.sleepTimeSec),
-    bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '',
-    keepSnapshots: String(r.keepSnapshots),
+  // The settings form checks a field with the server's rules before the round trip.
+  const settings = useForm<SettingsIn, unknown, SettingsOut>({
+    resolver: zodResolver(replicaSettingsFormSchema),
+    defaultValues: replicaSettingsFormValues(r),
+    mode: 'onTouched',
   });
   const refresh = () => void invalidateAfterChange(qc, { queryKey: trpc.replicas.pathKey() });
   const update = useMutation(
@@ -82,20 +90,14 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
   const stopStale = useMutation(
     trpc.replicas.stopStale.mutationOptions({ onSuccess: started('Stopping the stale copy', setStopping) }),
   );
-  const rate = parseByteRate(form.bandwidthLimit);
   const remove = useMutation(
     trpc.replicas.remove.mutationOptions({ onSuccess: started('Deleting', setDeleting) }),
   );
+  // The browser's findings first; the server's (the RPO) where it has none.
   const fe: Record<string, string> = {
     ...fieldErrors(update.error),
-    ...(!rate.ok ? { bandwidthLimit: rate.message } : {}),
+    ...formErrors(settings.formState.errors),
   };
-  /** A field of the edit form: its value, its change and its finding. */
-  const field = (key: keyof typeof form) => ({
-    value: form[key],
-    onChange: (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value }),
-    error: fe[key],
-  });
   const busyOp = r.operation ?? null;
   // Relative to the server's view of now (the lag it computed), so rendering stays pure.
   const nextIn =
@@ -146,7 +148,14 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
                 <Button onClick={() => update.mutate({ id: r.id, enabled: !r.enabled })}>
                   {r.enabled ? 'Pause' : 'Resume'}
                 </Button>
-                <Button onClick={() => setEditing((x) => !x)}>Edit</Button>
+                <Button
+                  onClick={() => {
+                    if (!editing) settings.reset(replicaSettingsFormValues(r));
+                    setEditing(!editing);
+                  }}
+                >
+                  Edit
+                </Button>
                 {r.lastSyncAt && <Button onClick={() => setWizard('test')}>Test failover…</Button>}
                 <Button variant="danger" onClick={() => setWizard('failover')}>
                   Fail over…
@@ -262,29 +271,33 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
         {editing && (
           <form
             className="mt-3 grid items-end gap-3 md:grid-cols-4"
-            onSubmit={(e) => {
-              e.preventDefault();
-              if (!rate.ok) return;
-              update.mutate({
-                id: r.id,
-                sleepTimeSec: Number(form.sleepTimeSec),
-                bandwidthLimit: rate.value,
-                keepSnapshots: Number(form.keepSnapshots),
-                acceptRpoRisk: acceptRpoRisk || undefined,
-              });
-            }}
+            noValidate
+            onSubmit={settings.handleSubmit((v) =>
+              update.mutate({ id: r.id, ...v, acceptRpoRisk: acceptRpoRisk || undefined }),
+            )}
           >
             <div className="flex flex-col gap-1">
-              <TextInput label="Sleep time (s)" type="number" {...field('sleepTimeSec')} />
+              <TextInput
+                label="Sleep time (s)"
+                type="number"
+                {...settings.register('sleepTimeSec')}
+                error={fe.sleepTimeSec}
+              />
               <RpoRiskOverride error={update.error} checked={acceptRpoRisk} onChange={setAcceptRpoRisk} />
             </div>
             <TextInput
               label="Bandwidth limit (bytes/s)"
               inputMode="numeric"
-              {...field('bandwidthLimit')}
+              {...settings.register('bandwidthLimit')}
+              error={fe.bandwidthLimit}
               hint="e.g. 8M; empty for no limit"
             />
-            <TextInput label="Recovery points to keep" type="number" {...field('keepSnapshots')} />
+            <TextInput
+              label="Recovery points to keep"
+              type="number"
+              {...settings.register('keepSnapshots')}
+              error={fe.keepSnapshots}
+            />
             <Button type="submit" variant="primary" busy={update.isPending}>
               Save
             </Button>

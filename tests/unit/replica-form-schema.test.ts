@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   replicaCreateFormDefaults,
   replicaCreateFormSchema,
+  replicaSettingsFormSchema,
+  replicaSettingsFormValues,
   replicaSettingsSchema,
+  replicaUpdateSchema,
 } from '@/server/domain/replicas/rules';
 
 const filled = { ...replicaCreateFormDefaults(), name: 'dr', targetSiteId: '2', rootZpool: 'zones' };
@@ -49,5 +52,31 @@ describe('the replica create form schema (shared by the browser and the server)'
       bandwidthLimit: expect.stringMatching(/is not a rate/),
     });
     expect(issues({ ...filled, sleepTimeSec: '90000' })).toEqual({ sleepTimeSec: '0–86400 seconds' });
+  });
+});
+
+describe("a replica's settings form schema", () => {
+  const replica = { sleepTimeSec: 300, bandwidthLimit: 8 * 1024 * 1024, keepSnapshots: 5 };
+
+  it("starts from the replica's settings and gives back the update's fields unchanged", () => {
+    const out = replicaSettingsFormSchema.parse(replicaSettingsFormValues(replica));
+    expect(out).toEqual(replica);
+    expect(replicaUpdateSchema.parse(out)).toEqual(replica);
+    expect(
+      replicaSettingsFormSchema.parse(replicaSettingsFormValues({ ...replica, bandwidthLimit: null })),
+    ).toMatchObject({ bandwidthLimit: null });
+  });
+
+  it('finds each mistake on its field with the server rule words', () => {
+    const r = replicaSettingsFormSchema.safeParse({
+      sleepTimeSec: '',
+      bandwidthLimit: '8 lightyears',
+      keepSnapshots: '0',
+    });
+    expect(Object.fromEntries((r.error?.issues ?? []).map((i) => [i.path.join('.'), i.message]))).toEqual({
+      sleepTimeSec: 'required',
+      bandwidthLimit: expect.stringMatching(/is not a rate/),
+      keepSnapshots: 'keep at least 1 recovery point',
+    });
   });
 });

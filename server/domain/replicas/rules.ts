@@ -78,6 +78,14 @@ const typedNumber = (field: z.ZodNumber) =>
     .min(1, 'required')
     .pipe(z.coerce.number<string>({ error: 'a number' }).pipe(field));
 
+/** A bandwidth limit as typed (`8M`, `512k`, empty for none), turned into bytes per second or null. */
+const typedByteRate = z.string().transform((text, ctx) => {
+  const rate = parseByteRate(text);
+  if (rate.ok) return rate.value;
+  ctx.addIssue({ code: 'custom', message: rate.message });
+  return z.NEVER;
+});
+
 /**
  * The create form's fields as an operator types them (text, a rate like `8M`), turned into
  * replicaCreateSchema's fields: the browser checks a field before the round trip with the same
@@ -90,12 +98,7 @@ export const replicaCreateFormSchema = z.object({
   diskZpools: replicaCreateSchema.shape.diskZpools,
   sleepTimeSec: typedNumber(replicaFields.sleepTimeSec),
   enabled: replicaFields.enabled,
-  bandwidthLimit: z.string().transform((text, ctx) => {
-    const rate = parseByteRate(text);
-    if (rate.ok) return rate.value;
-    ctx.addIssue({ code: 'custom', message: rate.message });
-    return z.NEVER;
-  }),
+  bandwidthLimit: typedByteRate,
   reserveResources: replicaFields.reserveResources,
   keepSnapshots: typedNumber(replicaFields.keepSnapshots),
   acceptRpoRisk,
@@ -114,6 +117,26 @@ export function replicaCreateFormDefaults(): z.input<typeof replicaCreateFormSch
     bandwidthLimit: '',
     reserveResources: d.reserveResources,
     keepSnapshots: String(d.keepSnapshots),
+  };
+}
+
+/** A replica's settings form (the card's Edit), as typed, turned into replicaUpdateSchema's fields. */
+export const replicaSettingsFormSchema = z.object({
+  sleepTimeSec: typedNumber(replicaFields.sleepTimeSec),
+  bandwidthLimit: typedByteRate,
+  keepSnapshots: typedNumber(replicaFields.keepSnapshots),
+});
+
+/** The settings form's values for a replica's current settings. */
+export function replicaSettingsFormValues(r: {
+  sleepTimeSec: number;
+  bandwidthLimit: number | null;
+  keepSnapshots: number;
+}): z.input<typeof replicaSettingsFormSchema> {
+  return {
+    sleepTimeSec: String(r.sleepTimeSec),
+    bandwidthLimit: r.bandwidthLimit ? String(r.bandwidthLimit) : '',
+    keepSnapshots: String(r.keepSnapshots),
   };
 }
 
