@@ -4,10 +4,9 @@ import { useMutation } from '@tanstack/react-query';
 import Link from 'next/link';
 import { usePathname, useRouter } from 'next/navigation';
 import type { ReactNode } from 'react';
-import type { SessionUser } from '@/server/domain/auth';
 import { ConnectionBanner, useConnection } from './connection';
 import { TasksPanel } from './tasks-panel';
-import { useTRPC } from './trpc';
+import { useTRPC, type RouterOutputs } from './trpc';
 import { Badge, Button, cx } from './ui';
 
 const NAV: { href: string; label: string; admin?: boolean }[] = [
@@ -40,7 +39,10 @@ function ThemeToggle() {
   );
 }
 
-export function Shell({ user, demo, children }: { user: SessionUser; demo: boolean; children: ReactNode }) {
+/** The signed-in user, as the layout hands it over (the roles are the users list's). */
+type ShellUser = { username: string; role: RouterOutputs['users']['list'][number]['role'] };
+
+export function Shell({ user, demo, children }: { user: ShellUser; demo: boolean; children: ReactNode }) {
   const path = usePathname();
   const trpc = useTRPC();
   // While the server does not answer, what the pages show is its last known state: greyed out.

@@ -8,9 +8,11 @@ import { RunStateBadge, dataLoss, isoTime, runTitle } from '@/components/plans/r
 import { TestCard } from '@/components/plans/test-card';
 import { StateBadge, isActiveState } from '@/components/task-state';
 import { useTaskEvents } from '@/components/task-events';
-import { errorText, useTRPC } from '@/components/trpc';
+import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
 import { Button, Card, ErrorBox, PageTitle, formatDuration } from '@/components/ui';
-import type { RunReport, RunReportItem } from '@/server/domain/plans/reports';
+
+type RunReport = RouterOutputs['plans']['report'];
+type RunReportItem = RunReport['items'][number];
 
 const objectCol = tableColumns<RunReportItem>();
 /** A column's padding, and the classes of its cells. */

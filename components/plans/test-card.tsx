@@ -8,10 +8,11 @@ import { useRole } from '@/components/alerts/common';
 import { RunStateBadge, isoTime } from '@/components/plans/run-state';
 import { isActiveState } from '@/components/task-state';
 import { useToast } from '@/components/toast';
-import { invalidateAfterChange, useTRPC } from '@/components/trpc';
+import { invalidateAfterChange, useTRPC, type RouterOutputs } from '@/components/trpc';
 import { Button, Card, ConfirmDialog } from '@/components/ui';
-import type { RunReport } from '@/server/domain/plans/reports';
-import type { TestCreated } from '@/server/domain/plans/rules';
+
+type RunReport = RouterOutputs['plans']['report'];
+type TestCreated = NonNullable<RunReport['items'][number]['created']>;
 
 /** What a test created for one object, as the operator reads it. */
 function createdLines(c: TestCreated): string[] {

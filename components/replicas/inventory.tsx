@@ -1,9 +1,12 @@
 'use client';
 
-import type { NodeVms, VmInventory } from '@/server/domain/overview';
-import type { StoredVm } from '@/server/domain/inventory';
 import { clockTime } from '../connection';
+import type { RouterOutputs } from '../trpc';
 import { Badge, formatBytes, formatTime } from '../ui';
+
+type VmInventory = RouterOutputs['overview']['vms'];
+type NodeVms = VmInventory['nodes'][number];
+type StoredVm = NodeVms['stored'][number];
 
 /** Poll sooner while a node has not answered within the wait, so that its outcome shows quickly. */
 export function inventoryRefetch(data: VmInventory | undefined): number {
