@@ -248,6 +248,28 @@ export function Select({
 export const dialogCls =
   'm-auto w-full max-w-lg rounded-lg border border-zinc-200 bg-white p-5 text-zinc-900 shadow-xl backdrop:bg-black/40 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-100';
 
+/**
+ * A `<dialog>` shown modal while `open` is true, closed when it turns false or the component goes;
+ * `onOpen` runs each time it opens (to clear what was typed last time). Give the ref to the dialog.
+ */
+export function useModalDialog(open: boolean, onOpen?: () => void) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) {
+      onOpen?.();
+      d.showModal();
+    } else if (!open && d.open) d.close();
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- onOpen belongs to the opening, not to its identity
+  }, [open]);
+  useEffect(() => {
+    const d = ref.current;
+    return () => d?.close();
+  }, []);
+  return ref;
+}
+
 /** A modal confirmation that states what will happen; optionally requires typing a word. */
 export function ConfirmDialog({
   open,
@@ -273,17 +295,9 @@ export function ConfirmDialog({
   onConfirm: () => void;
   onCancel: () => void;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   const [typed, setTyped] = useState('');
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    if (open && !d.open) {
-      setTyped('');
-      d.showModal();
-    } else if (!open && d.open) d.close();
-  }, [open]);
+  const ref = useModalDialog(open, () => setTyped(''));
   const ok = !typeToConfirm || typed === typeToConfirm;
   return (
     <dialog

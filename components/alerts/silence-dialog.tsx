@@ -1,10 +1,10 @@
 'use client';
 
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useRef, useState } from 'react';
+import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Button, Select, TextInput, dialogCls } from '@/components/ui';
+import { Button, Select, TextInput, dialogCls, useModalDialog } from '@/components/ui';
 import { ruleLabel } from './common';
 import { FormError } from './form';
 
@@ -27,7 +27,6 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
   const trpc = useTRPC();
   const qc = useQueryClient();
   const toast = useToast();
-  const ref = useRef<HTMLDialogElement>(null);
   const [scope, setScope] = useState<'key' | 'rule'>('key');
   const [minutes, setMinutes] = useState(60);
   const [custom, setCustom] = useState('120');
@@ -42,18 +41,12 @@ export function SilenceDialog({ target, onClose }: { target: SilenceTarget | nul
       },
     }),
   );
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    if (target && !d.open) {
-      setScope('key');
-      setMinutes(60);
-      setReason('');
-      silence.reset();
-      d.showModal();
-    } else if (!target && d.open) d.close();
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- opened per target
-  }, [target]);
+  const ref = useModalDialog(!!target, () => {
+    setScope('key');
+    setMinutes(60);
+    setReason('');
+    silence.reset();
+  });
   const fe = fieldErrors(silence.error);
   const duration = minutes === 0 ? Number(custom) : minutes;
   return (

@@ -1,7 +1,7 @@
 'use client';
 
-import { useEffect, useId, useRef, type ReactNode } from 'react';
-import { Button, dialogCls } from '../ui';
+import { useId, type ReactNode } from 'react';
+import { Button, dialogCls, useModalDialog } from '../ui';
 
 /**
  * A modal form, mounted only while it is open (so its fields never linger hidden in the page).
@@ -28,13 +28,8 @@ export function FormDialog({
   onClose: () => void;
   testId?: string;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
+  const ref = useModalDialog(true);
   const titleId = useId();
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
-  }, []);
   return (
     <dialog
       ref={ref}

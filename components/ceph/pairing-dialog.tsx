@@ -1,10 +1,21 @@
 'use client';
 
 import { useMutation } from '@tanstack/react-query';
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { useToast } from '../toast';
 import { errorText, useTRPC } from '../trpc';
-import { Button, copySecret, ErrorBox, SecretOnce, Select, TextArea, TextInput, cx, dialogCls } from '../ui';
+import {
+  Button,
+  copySecret,
+  ErrorBox,
+  SecretOnce,
+  Select,
+  TextArea,
+  TextInput,
+  cx,
+  dialogCls,
+  useModalDialog,
+} from '../ui';
 import type { PairStep } from './ceph-url';
 
 const STEPS: { id: PairStep; title: (cluster: string) => string }[] = [
@@ -41,7 +52,7 @@ export function PairingDialog({
 }) {
   const trpc = useTRPC();
   const toast = useToast();
-  const ref = useRef<HTMLDialogElement>(null);
+  const ref = useModalDialog(true);
   const titleId = useId();
   const [step, setStep] = useState<PairStep>(initialStep);
   const [token, setToken] = useState<string | null>(null);
@@ -50,11 +61,6 @@ export function PairingDialog({
   const [paste, setPaste] = useState('');
   const [direction, setDirection] = useState<'rx-tx' | 'rx-only'>('rx-tx');
   const [localSiteName, setLocalSiteName] = useState('');
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-    return () => d?.close();
-  }, []);
   const create = useMutation(
     trpc.ceph.createToken.mutationOptions({
       onSuccess: (r) => (setToken(r.token), setRevealed(false), setCopied(false)),

@@ -2,13 +2,13 @@
 
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
-import { useEffect, useRef, useState } from 'react';
+import { useState } from 'react';
 import { PrecheckList } from '@/components/prechecks';
 import { ReasonField, dataLoss, reasonGiven, runTitle } from '@/components/plans/run-state';
 import { TestNetworkField, testNetwork, type TestNetworkChoice } from '@/components/plans/test-network';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
-import { Badge, Button, ErrorBox, TextInput, cx, dialogCls } from '@/components/ui';
+import { Badge, Button, ErrorBox, TextInput, cx, dialogCls, useModalDialog } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
 export type RunChoice = {
@@ -60,7 +60,7 @@ export function RunWizard({
   const trpc = useTRPC();
   const toast = useToast();
   const router = useRouter();
-  const ref = useRef<HTMLDialogElement>(null);
+  const ref = useModalDialog(true);
   const [reason, setReason] = useState('');
   const [typed, setTyped] = useState('');
   const [splitBrain, setSplitBrain] = useState(false);
@@ -70,10 +70,6 @@ export function RunWizard({
   const pre = useQuery(
     trpc.plans.precheck.queryOptions({ id: planId, ...choice }, { staleTime: 0, gcTime: 0 }),
   );
-  useEffect(() => {
-    const d = ref.current;
-    if (d && !d.open) d.showModal();
-  }, []);
   const run = useMutation(
     trpc.plans.run.mutationOptions({
       onSuccess: (r) => {

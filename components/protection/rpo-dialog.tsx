@@ -2,11 +2,11 @@
 
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { invalidateAfterChange } from '@/components/trpc';
-import { useEffect, useRef, useState } from 'react';
+import { useState } from 'react';
 import { formatSeconds } from '@/server/domain/protection/format';
 import type { ProtectedObject } from './types';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
-import { Button, dialogCls, ErrorBox, Select, TextInput } from '../ui';
+import { Button, dialogCls, useModalDialog, ErrorBox, Select, TextInput } from '../ui';
 
 type ScopeChoice = 'object' | 'pool' | 'namespace' | 'site' | 'default';
 
@@ -20,13 +20,7 @@ function pairOf(subject: string): string | null {
  * site where it is written, the installation), or removes a target so that the scope inherits.
  */
 export function RpoDialog({ object, onClose }: { object: ProtectedObject | null; onClose: () => void }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    if (object && !d.open) d.showModal();
-    else if (!object && d.open) d.close();
-  }, [object]);
+  const ref = useModalDialog(!!object);
   return (
     <dialog
       ref={ref}
