@@ -131,6 +131,21 @@ test('the overview opens with its data from the server: the browser need not ask
   expect(asked).toEqual([]);
 });
 
+test('the history and the task list open with their rows from the server', async ({ page }) => {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(ADMIN.username);
+  await page.getByLabel('Password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  // Every request of the browser's own for these lists fails: what shows came with the page.
+  await page.route(/\/api\/trpc\/[^?]*(history\.list|tasks\.list)/, (route) => route.abort());
+  await page.goto('/history');
+  await expect(page.getByTestId('history-row').first()).toBeVisible();
+  await expect(page.getByTestId('history-row').filter({ hasText: 'site:demo-node1' }).first()).toBeVisible();
+  await page.goto('/tasks');
+  await expect(page.getByRole('link', { name: /^Check demo-/ }).first()).toBeVisible();
+});
+
 test('sites: bad input gets field errors; a duplicate name its own message', async ({ page }) => {
   await page.goto('/login');
   await page.getByLabel('Username').fill(ADMIN.username);
