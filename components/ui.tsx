@@ -208,7 +208,7 @@ export function TextArea({
   hint,
   id,
   ...rest
-}: React.TextareaHTMLAttributes<HTMLTextAreaElement> & { label: string; error?: string; hint?: ReactNode }) {
+}: ComponentProps<'textarea'> & { label: string; error?: string; hint?: ReactNode }) {
   const auto = useId();
   const fid = id ?? auto;
   return (

@@ -1,10 +1,17 @@
 'use client';
 
+import { zodResolver } from '@hookform/resolvers/zod';
 import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
-import { useTextFields } from '@/app/_components/text-fields';
+import { useForm, useWatch } from 'react-hook-form';
+import type { z } from 'zod';
+import { formErrors } from '@/components/form-errors';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { siteFormDefaults, siteFormSchema } from '@/server/domain/site-form';
 import { Button, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
+
+type FormIn = z.input<typeof siteFormSchema>;
+type FormOut = z.output<typeof siteFormSchema>;
 
 /** Registers a node or a Ceph cluster; secrets go up once and never come back. */
 export function SiteForm({
@@ -20,67 +27,28 @@ export function SiteForm({
   const create = useMutation(
     trpc.sites.create.mutationOptions({ meta: { errorToast: false }, onSuccess: (s) => onDone(s.name) }),
   );
-  const fe = fieldErrors(create.error);
-  /** The server's complaint about a field, which it files under the config or the secret. */
-  const f = (k: string) => fe[k] ?? fe[`config.${k}`] ?? fe[`secret.${k}`];
-  const { values: v, field } = useTextFields(
-    {
-      name: '',
-      host: '',
-      port: '22',
-      user: 'root',
-      hypervisor: 'libvirt',
-      zpools: 'zones',
-      access: 'local',
-      siteName: '',
-      cluster: 'ceph',
-      confPath: '/etc/ceph/ceph.conf',
-      clientId: 'admin',
-      keyringPath: '',
-      privateKey: '',
-      keyring: '',
-    },
-    f,
-  );
-  const ssh = kind === 'node' || v.access === 'ssh';
-  const submit = () => {
-    const config: Record<string, string | number | boolean | string[] | null | undefined> =
-      kind === 'node'
-        ? {
-            host: v.host,
-            port: Number(v.port),
-            user: v.user,
-            hypervisor: v.hypervisor,
-            zpools: v.zpools.split(/[\s,]+/).filter(Boolean),
-          }
-        : {
-            access: v.access,
-            siteName: v.siteName,
-            cluster: v.cluster,
-            clientId: v.clientId,
-            confPath: v.confPath || null,
-            keyringPath: v.keyringPath || null,
-            ...(v.access === 'ssh' ? { host: v.host, port: Number(v.port), user: v.user } : {}),
-          };
-    create.mutate({
-      name: v.name,
-      kind,
-      config,
-      secret: {
-        privateKey: ssh ? v.privateKey : '',
-        keyring: kind === 'ceph' && v.access === 'local' ? v.keyring : '',
-      },
-    });
-  };
+  // One schema with the server: a field is checked here before the round trip, by the same rules.
+  const form = useForm<FormIn, unknown, FormOut>({
+    resolver: zodResolver(siteFormSchema),
+    defaultValues: siteFormDefaults(kind),
+    mode: 'onTouched',
+  });
+  const access = useWatch({ control: form.control, name: 'access' });
+  const server = fieldErrors(create.error);
+  const fe = { ...server, ...formErrors(form.formState.errors) };
+  /** A field: registered with the form, with its finding (the server files it under config or secret). */
+  const field = (k: keyof FormIn) => ({
+    ...form.register(k),
+    error: fe[k] ?? server[`config.${k}`] ?? server[`secret.${k}`] ?? server[`config.${k}.0`],
+  });
+  const ssh = kind === 'node' || access === 'ssh';
   return (
     <form
       className="grid gap-3 md:grid-cols-2"
-      onSubmit={(e) => {
-        e.preventDefault();
-        submit();
-      }}
+      noValidate
+      onSubmit={form.handleSubmit((v) => create.mutate(v))}
     >
-      {create.error && !Object.keys(fe).length && (
+      {create.error && !Object.keys(server).length && (
         <div className="md:col-span-2">
           <ErrorBox error={errorText(create.error)} />
         </div>
@@ -102,7 +70,7 @@ export function SiteForm({
           <TextInput label="ceph.conf path" {...field('confPath')} />
           <TextInput label="Client id" {...field('clientId')} hint="Without “client.”" />
           <TextInput label="Keyring path (optional)" {...field('keyringPath')} />
-          {v.access === 'local' && (
+          {access === 'local' && (
             <TextArea
               label="Or paste the keyring (stored encrypted)"
               {...field('keyring')}
@@ -124,12 +92,7 @@ export function SiteForm({
             <option value="libvirt">libvirt (virsh)</option>
             <option value="vmadm">SmartOS vmadm</option>
           </Select>
-          <TextInput
-            label="zpools"
-            {...field('zpools')}
-            error={f('zpools') ?? fe['config.zpools.0']}
-            hint="Space or comma separated"
-          />
+          <TextInput label="zpools" {...field('zpools')} hint="Space or comma separated" />
         </>
       )}
       {ssh && (
