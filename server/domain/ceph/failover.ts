@@ -766,10 +766,10 @@ export class CephFailover {
 
   /** Deletes a protective copy a resync kept; refuses any other image. */
   async removeKeptCopy(
-    ref: { siteId: number; pool: string; namespace?: string; image: string },
-    confirm: string,
+    ref: { siteId: number; pool: string; namespace?: string; image: string; confirm: string },
     user: SessionUser,
   ) {
+    const { confirm } = ref;
     const kept = keptCopyOf(ref.image);
     if (!kept)
       throw AppError.invalid(

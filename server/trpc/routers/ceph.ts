@@ -82,7 +82,7 @@ export const cephRouter = router({
     .query(async ({ ctx, input }) => previewResync(await ctx.app.cephFailover.resyncPlan(input))),
   /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
   removeKeptCopy: operatorProcedure.input(imageRef.extend({ confirm })).mutation(async ({ ctx, input }) => ({
-    taskId: (await ctx.app.cephFailover.removeKeptCopy(input, input.confirm, ctx.user)).id,
+    taskId: (await ctx.app.cephFailover.removeKeptCopy(input, ctx.user)).id,
   })),
   resync: operatorProcedure.input(resyncInput.extend({ confirm })).mutation(async ({ ctx, input }) => ({
     taskId: (
