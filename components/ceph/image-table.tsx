@@ -4,7 +4,7 @@ import { keepPreviousData, useMutation, useQueries, useQueryClient } from '@tans
 import { invalidateAfterChange } from '@/components/trpc';
 import { useEffect, useRef, useState } from 'react';
 import { DataTable, tableColumns } from '../data-table';
-import { useTRPC } from '../trpc';
+import { useTRPC, type RouterInputs } from '../trpc';
 import {
   Badge,
   Button,
@@ -41,8 +41,8 @@ const SORTS = [
 ] as const;
 type SortId = (typeof SORTS)[number]['id'];
 
-export type ImageOp =
-  'enable' | 'disable' | 'promote' | 'demote' | 'resync' | 'snapshot' | 'journaling-on' | 'journaling-off';
+/** What can be done to one image (the procedure's own list). */
+export type ImageOp = RouterInputs['ceph']['image']['op'];
 
 interface Confirm {
   op: ImageOp;
