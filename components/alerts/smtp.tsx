@@ -2,11 +2,11 @@
 
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { errorText, fieldErrors, useTRPC, type RouterInputs } from '@/components/trpc';
 import { Button, Card, ErrorBox, Select, TextInput } from '@/components/ui';
 import { FormError, textFields, useSaved } from './form';
 
-type Security = 'tls' | 'starttls' | 'none';
+type Security = RouterInputs['alerts']['setSmtp']['security'];
 
 /** The SMTP server e-mail channels send through; the password is write-only. */
 export function SmtpSettings() {

@@ -2,12 +2,12 @@
 
 import { useMutation } from '@tanstack/react-query';
 import { useState, type ChangeEvent } from 'react';
-import { errorText, fieldErrors, useTRPC } from '../trpc';
+import { errorText, fieldErrors, useTRPC, type RouterInputs } from '../trpc';
 import { ConfirmDialog, ErrorBox, Select, TextInput } from '../ui';
 import { FormDialog, Notice } from './form-dialog';
 import type { Peer, TrackTask } from './types';
 
-type Direction = 'rx-only' | 'rx-tx' | 'tx-only';
+type Direction = NonNullable<RouterInputs['ceph']['editPeer']['direction']>;
 const DIRECTIONS: { value: Direction; label: string }[] = [
   { value: 'rx-tx', label: 'rx-tx — both ways' },
   { value: 'rx-only', label: 'rx-only — this cluster receives from the peer' },

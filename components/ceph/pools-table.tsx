@@ -3,14 +3,14 @@
 import { useMutation } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { DataTable, tableColumns } from '../data-table';
-import { errorText, useTRPC } from '../trpc';
+import { errorText, useTRPC, type RouterInputs } from '../trpc';
 import { Badge, Button, Card, ConfirmDialog, cx, type Tone } from '../ui';
 import { Notice } from './form-dialog';
 import { PeerEditDialog, RemovePeerDialog, type PeerChange } from './peer-editor';
 import { SiteName } from './site-name';
 import { scopeName, type Peer, type PoolEntry, type Scope, type TrackTask } from './types';
 
-type Mode = 'disabled' | 'image' | 'pool';
+type Mode = RouterInputs['ceph']['setPoolMode']['mode'];
 
 const MODE_EFFECT: Record<Mode, (scope: string) => string> = {
   image: (s) =>

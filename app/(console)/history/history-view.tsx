@@ -4,7 +4,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import Link from 'next/link';
 import { useMemo, useState } from 'react';
 import { DataTable, tableColumns } from '@/components/data-table';
-import { errorText, useTRPC, type RouterOutputs } from '@/components/trpc';
+import { errorText, useTRPC, type RouterInputs, type RouterOutputs } from '@/components/trpc';
 import {
   Badge,
   Button,
@@ -18,7 +18,7 @@ import {
   formatTime,
 } from '@/components/ui';
 
-type Outcome = 'success' | 'failure' | 'cancelled' | 'started';
+type Outcome = NonNullable<NonNullable<RouterInputs['history']['list']['filter']>['outcome']>;
 
 type HistoryRow = RouterOutputs['history']['list']['rows'][number];
 const col = tableColumns<HistoryRow>();

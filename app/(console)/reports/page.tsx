@@ -6,11 +6,11 @@ import { useState } from 'react';
 import { QueryTable, tableColumns } from '@/components/data-table';
 import { RUN_KIND_LABEL, RunStateBadge, runTitle } from '@/components/plans/run-state';
 import { useTaskEvents } from '@/components/task-events';
-import { useTRPC, type RouterOutputs } from '@/components/trpc';
+import { useTRPC, type RouterInputs, type RouterOutputs } from '@/components/trpc';
 import { Empty, PageTitle, Select, formatDuration, formatTime } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
-type Kind = 'planned' | 'disaster' | 'reprotect' | 'test' | 'test-cleanup';
+type Kind = NonNullable<RouterInputs['plans']['reports']['kind']>;
 
 type ReportRow = RouterOutputs['plans']['reports'][number];
 const col = tableColumns<ReportRow>();

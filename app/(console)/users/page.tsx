@@ -26,7 +26,7 @@ import {
   formatTime,
 } from '@/components/ui';
 
-type Role = 'viewer' | 'operator' | 'admin';
+type Role = RouterInputs['users']['create']['role'];
 type UserRow = RouterOutputs['users']['list'][number];
 const col = tableColumns<UserRow>();
 
