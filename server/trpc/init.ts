@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { initTRPC } from '@trpc/server';
 import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import { transformer } from './transformer';
@@ -249,6 +250,12 @@ function withRole(role: Role) {
     }),
   );
 }
+
+/**
+ * The answer of a mutation that starts a task: the task to follow. Checked on the way out, since the
+ * browser's task tracker relies on it.
+ */
+export const startedTask = z.object({ taskId: z.number().int().positive() });
 
 export const viewerProcedure = withRole('viewer');
 export const operatorProcedure = withRole('operator');

@@ -5,7 +5,7 @@ import { reasonSchema } from '../../domain/plans/rules';
 import { IMAGE_GROUPS, IMAGE_ROLES, IMAGE_SORTS } from '../../domain/ceph/images';
 import { IMAGE_OPS } from '../../domain/ceph/mirroring';
 import { secret } from '../../domain/redact';
-import { operatorProcedure, router, viewerProcedure } from '../init';
+import { operatorProcedure, router, startedTask, viewerProcedure } from '../init';
 
 const siteId = z.number().int().positive();
 const name = z
@@ -60,6 +60,7 @@ export const cephRouter = router({
         reason: reasonSchema.optional(),
       }),
     )
+    .output(startedTask)
     .mutation(async ({ ctx, input }) => ({
       taskId: (
         await ctx.app.cephFailover.failover(
@@ -81,14 +82,24 @@ export const cephRouter = router({
     .input(resyncInput)
     .query(async ({ ctx, input }) => previewResync(await ctx.app.cephFailover.resyncPlan(input))),
   /** Deletes a protective copy kept by a resync (only images named `<image>-diverged-<UTC time>`). */
-  removeKeptCopy: operatorProcedure.input(imageRef.extend({ confirm })).mutation(async ({ ctx, input }) => ({
-    taskId: (await ctx.app.cephFailover.removeKeptCopy(input, ctx.user)).id,
-  })),
-  resync: operatorProcedure.input(resyncInput.extend({ confirm })).mutation(async ({ ctx, input }) => ({
-    taskId: (
-      await ctx.app.cephFailover.resync(input, { confirm: input.confirm, failBack: input.failBack }, ctx.user)
-    ).id,
-  })),
+  removeKeptCopy: operatorProcedure
+    .input(imageRef.extend({ confirm }))
+    .output(startedTask)
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (await ctx.app.cephFailover.removeKeptCopy(input, ctx.user)).id,
+    })),
+  resync: operatorProcedure
+    .input(resyncInput.extend({ confirm }))
+    .output(startedTask)
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (
+        await ctx.app.cephFailover.resync(
+          input,
+          { confirm: input.confirm, failBack: input.failBack },
+          ctx.user,
+        )
+      ).id,
+    })),
   /** `waitMs`: answer within about that long, with the cluster's last answer if it is slow or gone (see CephMirroring.status). */
   status: viewerProcedure
     .input(z.object({ siteId, waitMs: z.number().int().min(0).max(60_000).optional() }))
@@ -139,11 +150,13 @@ export const cephRouter = router({
 
   setPoolMode: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, mode: z.enum(['disabled', 'image', 'pool']) }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.setPoolMode(input, ctx.user).id,
     })),
   setSiteName: operatorProcedure
     .input(z.object({ siteId, pool: name, siteName: name }))
+    .output(startedTask)
     .mutation(async ({ ctx, input }) => ({
       taskId: (await ctx.app.ceph.setSiteName(input, ctx.user)).id,
     })),
@@ -169,11 +182,13 @@ export const cephRouter = router({
         localSiteName: name.optional(),
       }),
     )
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.importToken(input, ctx.user).id,
     })),
   unpair: operatorProcedure
     .input(z.object({ siteId, otherSiteId: siteId, pool: name }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.unpair(input, ctx.user).id,
     })),
@@ -186,6 +201,7 @@ export const cephRouter = router({
         direction: z.enum(['rx-only', 'rx-tx']).default('rx-tx'),
       }),
     )
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.pair(input, ctx.user).id,
     })),
@@ -209,14 +225,17 @@ export const cephRouter = router({
         direction: z.enum(['rx-only', 'rx-tx', 'tx-only']).optional(),
       }),
     )
+    .output(startedTask)
     .mutation(async ({ ctx, input }) => ({ taskId: (await ctx.app.ceph.editPeer(input, ctx.user)).id })),
   removePeer: operatorProcedure
     .input(z.object({ siteId, pool: name, peerUuid }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.removePeer(input, ctx.user).id,
     })),
   setPoolJournaling: operatorProcedure
     .input(z.object({ siteId, pool: name, namespace: ns, on: z.boolean() }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.setPoolJournaling(input, ctx.user).id,
     })),
@@ -230,11 +249,13 @@ export const cephRouter = router({
         acceptRpoRisk: z.boolean().optional(),
       }),
     )
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.addSchedule(input, ctx.user).id,
     })),
   removeSchedule: operatorProcedure
     .input(z.object({ siteId, level, interval: interval.optional(), startTime: startTime.optional() }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({
       taskId: ctx.app.ceph.removeSchedule(input, ctx.user).id,
     })),
@@ -248,5 +269,6 @@ export const cephRouter = router({
         confirmSplitBrain: z.boolean().optional(),
       }),
     )
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.ceph.image(input, ctx.user).id })),
 });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { replicaCreateSchema, replicaUpdateSchema } from '../../domain/replicas/rules';
 import { reasonSchema } from '../../domain/plans/rules';
-import { operatorProcedure, router, viewerProcedure } from '../init';
+import { operatorProcedure, router, startedTask, viewerProcedure } from '../init';
 
 const id = z.number().int().positive();
 const mode = z.enum(['planned', 'forced']);
@@ -30,10 +30,14 @@ export const replicasRouter = router({
   }),
   syncNow: operatorProcedure
     .input(z.object({ id }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.replicas.startSync(input.id, ctx.user.username).id })),
-  remove: operatorProcedure.input(z.object({ id, destroyData: z.boolean() })).mutation(({ ctx, input }) => ({
-    taskId: ctx.app.replicas.remove(input.id, { destroyData: input.destroyData }, ctx.user).id,
-  })),
+  remove: operatorProcedure
+    .input(z.object({ id, destroyData: z.boolean() }))
+    .output(startedTask)
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.replicas.remove(input.id, { destroyData: input.destroyData }, ctx.user).id,
+    })),
   failoverPlan: viewerProcedure
     .input(z.object({ id, mode: mode.optional(), force: z.boolean().default(false) }))
     .query(({ ctx, input }) => ctx.app.failover.plan(input.id, { mode: input.mode, force: input.force })),
@@ -42,6 +46,7 @@ export const replicasRouter = router({
     .input(
       z.object({ id, confirm, mode, force: z.boolean().default(false), reason: reasonSchema.optional() }),
     )
+    .output(startedTask)
     .mutation(async ({ ctx, input }) => ({
       taskId: (
         await ctx.app.failover.failover(input.id, { ...input, report: { reason: input.reason } }, ctx.user)
@@ -50,26 +55,36 @@ export const replicasRouter = router({
   /** Stops the copy of a VM flagged as running on two nodes on the replica's target node. */
   stopStale: operatorProcedure
     .input(z.object({ id, confirm }))
+    .output(startedTask)
     .mutation(({ ctx, input }) => ({ taskId: ctx.app.failover.stopStale(input.id, input, ctx.user).id })),
   resyncPlan: viewerProcedure
     .input(z.object({ id }))
     .query(({ ctx, input }) => ctx.app.failover.resyncPlan(input.id)),
   /** Keeps the replica's data aside and sends the master's disks in full. */
-  fullResync: operatorProcedure.input(z.object({ id, confirm })).mutation(async ({ ctx, input }) => ({
-    taskId: (await ctx.app.failover.fullResync(input.id, input, ctx.user)).id,
-  })),
+  fullResync: operatorProcedure
+    .input(z.object({ id, confirm }))
+    .output(startedTask)
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (await ctx.app.failover.fullResync(input.id, input, ctx.user)).id,
+    })),
   /** What a re-point of a replica whose VM's master moved would do, or why it cannot. */
   repointPlan: viewerProcedure
     .input(z.object({ id }))
     .query(({ ctx, input }) => ctx.app.repoint.plan(input.id)),
   /** Makes a replica whose VM was failed over by a sibling pull from the VM's new master. */
-  repoint: operatorProcedure.input(z.object({ id, confirm })).mutation(async ({ ctx, input }) => ({
-    taskId: (await ctx.app.repoint.repoint(input.id, input, ctx.user)).id,
-  })),
+  repoint: operatorProcedure
+    .input(z.object({ id, confirm }))
+    .output(startedTask)
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (await ctx.app.repoint.repoint(input.id, input, ctx.user)).id,
+    })),
   divergence: viewerProcedure
     .input(z.object({ id }))
     .query(({ ctx, input }) => ctx.app.failover.divergence(input.id)),
-  reinit: operatorProcedure.input(z.object({ id, confirm })).mutation(async ({ ctx, input }) => ({
-    taskId: (await ctx.app.failover.reinit(input.id, input, ctx.user)).id,
-  })),
+  reinit: operatorProcedure
+    .input(z.object({ id, confirm }))
+    .output(startedTask)
+    .mutation(async ({ ctx, input }) => ({
+      taskId: (await ctx.app.failover.reinit(input.id, input, ctx.user)).id,
+    })),
 });

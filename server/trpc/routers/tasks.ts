@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TASK_LOG_PAGE } from '../../tasks/engine';
-import { operatorProcedure, router, viewerProcedure } from '../init';
+import { operatorProcedure, router, startedTask, viewerProcedure } from '../init';
 import { whileSignedIn } from '../live';
 
 const id = z.number().int().positive();
@@ -49,12 +49,18 @@ export const tasksRouter = router({
   recovery: viewerProcedure
     .input(z.object({ id }))
     .query(({ ctx, input }) => ctx.app.tasks.recovery(input.id)),
-  resume: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({
-    taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id,
-  })),
-  rollback: operatorProcedure.input(z.object({ id, confirm })).mutation(({ ctx, input }) => ({
-    taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id,
-  })),
+  resume: operatorProcedure
+    .input(z.object({ id, confirm }))
+    .output(startedTask)
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.tasks.resume(input.id, input.confirm, ctx.user.username).id,
+    })),
+  rollback: operatorProcedure
+    .input(z.object({ id, confirm }))
+    .output(startedTask)
+    .mutation(({ ctx, input }) => ({
+      taskId: ctx.app.tasks.rollback(input.id, input.confirm, ctx.user.username).id,
+    })),
   answer: operatorProcedure
     .input(
       z.object({
