@@ -7,7 +7,9 @@ import { isActiveState } from './task-state';
 import { useToast } from './toast';
 import { useTRPC, type RouterOutputs } from './trpc';
 
-export type TrackedTask = Omit<RouterOutputs['tasks']['get']['task'], 'params'>;
+export type TrackedTask = Omit<RouterOutputs['tasks']['get']['task'], 'params' | 'question'> & {
+  question: unknown;
+};
 
 export interface TaskHandlers {
   /** The toast when the task starts; "Task #N started — see Tasks for its progress" when omitted. */

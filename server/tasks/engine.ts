@@ -839,7 +839,8 @@ export class TaskEngine {
     if (!task) throw new AppError('NOT_FOUND', `task #${id} does not exist`);
     const logs = this.lastLogs(id, logLimit);
     return {
-      task,
+      // The question is stored as the engine asked it (ask()).
+      task: { ...task, question: task.question as TaskQuestion | null },
       steps: this.steps(id),
       logs,
       earlierLogs: logs.length ? this.#countLogsBefore(id, logs[0]!.id) : 0,

@@ -17,7 +17,6 @@ import {
   formatDuration,
   formatTime,
 } from '@/components/ui';
-import type { TaskQuestion } from '@/server/tasks/engine';
 
 /** A plan run's task, and a failover's started on its own, link to their run report. */
 function RunReportLink({ taskId }: { taskId: number }) {
@@ -69,7 +68,7 @@ export default function TaskPage({ params }: { params: Promise<{ id: string }> }
   if (!q.data) return <p className="text-sm text-zinc-500">Loading…</p>;
   const { task, steps, logs } = q.data;
   const active = isActiveState(task.state);
-  const question = task.question as TaskQuestion | null;
+  const question = task.question;
   return (
     <>
       <PageTitle
