@@ -132,11 +132,7 @@ test('the overview opens with its data from the server: the browser need not ask
 });
 
 test('the history and the task list open with their rows from the server', async ({ page }) => {
-  await page.goto('/login');
-  await page.getByLabel('Username').fill(ADMIN.username);
-  await page.getByLabel('Password').fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  await signIn(page);
   // Every request of the browser's own for these lists fails: what shows came with the page.
   await page.route(/\/api\/trpc\/[^?]*(history\.list|tasks\.list)/, (route) => route.abort());
   await page.goto('/history');
@@ -147,11 +143,7 @@ test('the history and the task list open with their rows from the server', async
 });
 
 test('sites: bad input gets field errors; a duplicate name its own message', async ({ page }) => {
-  await page.goto('/login');
-  await page.getByLabel('Username').fill(ADMIN.username);
-  await page.getByLabel('Password').fill(ADMIN.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  await signIn(page);
   await page.getByRole('link', { name: 'Sites' }).click();
   await page.getByRole('button', { name: 'Add node' }).click();
   await page.getByLabel('Name in Tandem').fill('demo-node1');
