@@ -1,4 +1,5 @@
 import type { FieldErrors, FieldValues } from 'react-hook-form';
+import type { z } from 'zod';
 
 /**
  * A react-hook-form's findings by field path (`diskZpools.vda`), keyed as the server's field errors
@@ -14,5 +15,12 @@ export function formErrors<T extends FieldValues>(errors: FieldErrors<T>): Recor
       if (k !== 'message' && k !== 'ref' && k !== 'type') walk(v, path ? `${path}.${k}` : k);
   };
   walk(errors, '');
+  return out;
+}
+
+/** A schema's findings by field path (`items.0.readiness.tcp.port`), keyed as the server's are. */
+export function issueErrors(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const i of error.issues) out[i.path.join('.')] ??= i.message;
   return out;
 }

@@ -38,9 +38,15 @@ test('a plan is made in the editor: an RBD image first, then web01, which depend
   await expect(page.getByText('No recovery plan yet.')).toBeVisible();
   await page.getByRole('link', { name: 'New plan' }).click();
   await page.getByLabel('Name', { exact: true }).fill('shop');
-  // An empty plan is refused on the server, with the reason.
+  // An empty plan is refused by the server's schema, in the browser, before any request.
+  const creates: string[] = [];
+  const onRequest = (r: { url(): string }) =>
+    void (r.url().includes('plans.create') && creates.push(r.url()));
+  page.on('request', onRequest);
   await page.getByRole('button', { name: 'Create plan' }).click();
   await expect(page.getByText('a plan needs at least one object').first()).toBeVisible();
+  expect(creates).toEqual([]);
+  page.off('request', onRequest);
 
   await page.getByLabel('Production cluster').selectOption({ label: 'demo-site-a' });
   await page.getByLabel('Recovery cluster').selectOption({ label: 'demo-site-b' });
@@ -160,7 +166,9 @@ test("a replica's settings: a mistake is refused on its field before any request
   const card = page.locator('[data-testid=replica-card][data-replica="dr"]');
   await card.getByRole('button', { name: 'Edit' }).click();
   const updates: string[] = [];
-  page.on('request', (r) => r.url().includes('replicas.update') && updates.push(r.url()));
+  const onRequest = (r: { url(): string }) =>
+    void (r.url().includes('replicas.update') && updates.push(r.url()));
+  page.on('request', onRequest);
   await card.getByLabel('Bandwidth limit (bytes/s)').fill('8 lightyears');
   await card.getByLabel('Recovery points to keep').fill('0');
   await card.getByRole('button', { name: 'Save' }).click();
@@ -174,6 +182,7 @@ test("a replica's settings: a mistake is refused on its field before any request
   await expect(page.getByText('Saved; applies from the next sync')).toBeVisible();
   await expect(card.getByRole('button', { name: 'Save' })).toHaveCount(0);
   expect(updates).toHaveLength(1);
+  page.off('request', onRequest);
   await expect(card.locator('dt:text-is("Bandwidth limit") + dd')).toHaveText('8.0 MiB/s');
   await expect(card.locator('dt:text-is("Sleep time") + dd')).toHaveText('120 s');
 });

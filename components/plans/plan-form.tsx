@@ -6,22 +6,26 @@ import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Badge, Button, Card, Empty, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
+import { issueErrors } from '@/components/form-errors';
 import {
   itemLabel,
   objectKey,
   PLAN_GROUPS,
+  planInputSchema,
   type PlanInput,
   type PlanItemInput,
 } from '@/server/domain/plans/rules';
 
 type Item = PlanItemInput;
 
+/** A new plan: the schema's defaults. */
+const planFields = planInputSchema.shape;
 const EMPTY: PlanInput = {
   name: '',
-  description: '',
-  maxParallel: 4,
-  questionTimeoutSec: 600,
-  questionDefault: 'abort',
+  description: planFields.description.parse(undefined),
+  maxParallel: planFields.maxParallel.parse(undefined),
+  questionTimeoutSec: planFields.questionTimeoutSec.parse(undefined),
+  questionDefault: planFields.questionDefault.parse(undefined),
   items: [],
 };
 
@@ -60,10 +64,13 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
     trpc.plans.update.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved, onError }),
   );
   const save = () => {
-    setErrors({});
     setError(null);
-    if (planId) update.mutate({ id: planId, ...plan });
-    else create.mutate(plan);
+    // The server's schema first, here: a mistake shows on its field before the round trip.
+    const checked = planInputSchema.safeParse(plan);
+    setErrors(checked.success ? {} : issueErrors(checked.error));
+    if (!checked.success) return;
+    if (planId) update.mutate({ id: planId, ...checked.data });
+    else create.mutate(checked.data);
   };
 
   const set = (patch: Partial<PlanInput>) => setPlan((p) => ({ ...p, ...patch }));
