@@ -3,7 +3,7 @@
 import { useMutation } from '@tanstack/react-query';
 import { AuthForm, useSignInOptions } from '@/app/_components/auth-form';
 import { NewPasswordInput } from '@/app/_components/new-password-input';
-import { useTextFields } from '@/app/_components/text-fields';
+import { useTextFields } from '@/components/text-fields';
 import { fieldErrors, useTRPC } from '@/components/trpc';
 import { TextInput } from '@/components/ui';
 

@@ -1,7 +1,6 @@
 'use client';
 
 import { useQueryClient, type QueryKey } from '@tanstack/react-query';
-import type { ChangeEvent } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, invalidateAfterChange } from '@/components/trpc';
 import { ErrorBox } from '@/components/ui';
@@ -39,17 +38,4 @@ export function useSaved(message: string, queryKey: QueryKey, then?: () => void)
     then?.();
     void invalidateAfterChange(qc, { queryKey });
   };
-}
-
-type TextKeys<F> = { [K in keyof F]: F[K] extends string ? K : never }[keyof F];
-
-/**
- * The value and change handler of the text fields of a form kept as one object:
- * `<TextInput {...bind('host')} />`.
- */
-export function textFields<F>(form: F, setForm: (f: F) => void) {
-  return (key: TextKeys<F>) => ({
-    value: form[key] as string,
-    onChange: (e: ChangeEvent<HTMLInputElement>) => setForm({ ...form, [key]: e.target.value }),
-  });
 }

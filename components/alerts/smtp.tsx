@@ -4,7 +4,8 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { errorText, fieldErrors, useTRPC, type RouterInputs } from '@/components/trpc';
 import { Button, Card, ErrorBox, Select, TextInput } from '@/components/ui';
-import { FormError, textFields, useSaved } from './form';
+import { useTextFields } from '../text-fields';
+import { FormError, useSaved } from './form';
 
 type Security = RouterInputs['alerts']['setSmtp']['security'];
 
@@ -31,7 +32,7 @@ function SmtpForm({
   } | null;
 }) {
   const trpc = useTRPC();
-  const [form, setForm] = useState(
+  const { values: form, field: bind } = useTextFields(
     stored
       ? {
           host: stored.host,
@@ -48,7 +49,6 @@ function SmtpForm({
     trpc.alerts.setSmtp.mutationOptions({ meta: { errorToast: false }, onSuccess: saved }),
   );
   const fe = fieldErrors(save.error);
-  const bind = textFields(form, setForm);
   return (
     <Card title="SMTP server" className="mb-4">
       <p className="mb-3 text-sm text-zinc-600 dark:text-zinc-300">
@@ -62,7 +62,7 @@ function SmtpForm({
           save.mutate({
             host: form.host,
             port: Number(form.port),
-            security: form.security,
+            security: form.security as Security,
             user: form.user || null,
             from: form.from,
             ...(password ? { password } : {}),
@@ -79,11 +79,7 @@ function SmtpForm({
           error={fe.port}
           required
         />
-        <Select
-          label="Security"
-          value={form.security}
-          onChange={(e) => setForm({ ...form, security: e.target.value as Security })}
-        >
+        <Select label="Security" {...bind('security')}>
           <option value="starttls">STARTTLS required (usually port 587)</option>
           <option value="tls">TLS from the start (usually port 465)</option>
           <option value="none">None (a relay on a trusted network)</option>
@@ -156,7 +152,7 @@ function RuleForm({
   stored: { syncFailures: number; nodeUnreachableSec: number; repeatSec: number };
 }) {
   const trpc = useTRPC();
-  const [form, setForm] = useState({
+  const { values: form, field: bind } = useTextFields({
     syncFailures: String(stored.syncFailures),
     nodeUnreachableMin: String(stored.nodeUnreachableSec / 60),
     repeatHours: String(stored.repeatSec / 3600),
@@ -166,7 +162,6 @@ function RuleForm({
     trpc.alerts.setSettings.mutationOptions({ meta: { errorToast: false }, onSuccess: saved }),
   );
   const fe = fieldErrors(save.error);
-  const bind = textFields(form, setForm);
   return (
     <Card title="Rules" className="mb-4">
       <form

@@ -3,7 +3,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { NewPasswordInput } from '@/app/_components/new-password-input';
-import { useTextFields } from '@/app/_components/text-fields';
+import { useTextFields } from '@/components/text-fields';
 import { DataTable, tableColumns } from '@/components/data-table';
 import { useToast } from '@/components/toast';
 import {
