@@ -147,6 +147,16 @@ export function Progress({ value, max, label }: { value: number; max: number; la
   );
 }
 
+/** A finding about a field (or about what no field shows), read out when it appears; nothing without one. */
+export function FieldError({ error, id, className }: { error?: string; id?: string; className?: string }) {
+  if (!error) return null;
+  return (
+    <p id={id} role="alert" className={cx('text-xs text-red-600 dark:text-red-400', className)}>
+      {error}
+    </p>
+  );
+}
+
 export function Field({
   label,
   error,
@@ -167,11 +177,7 @@ export function Field({
       </label>
       {children}
       {hint && !error && <p className="text-xs text-zinc-500">{hint}</p>}
-      {error && (
-        <p id={`${htmlFor}-error`} role="alert" className="text-xs text-red-600 dark:text-red-400">
-          {error}
-        </p>
-      )}
+      <FieldError id={`${htmlFor}-error`} error={error} />
     </div>
   );
 }

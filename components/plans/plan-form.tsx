@@ -5,7 +5,17 @@ import { useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
-import { Badge, Button, Card, Empty, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
+import {
+  Badge,
+  Button,
+  Card,
+  Empty,
+  ErrorBox,
+  FieldError,
+  Select,
+  TextArea,
+  TextInput,
+} from '@/components/ui';
 import { issueErrors } from '@/components/form-errors';
 import {
   itemLabel,
@@ -353,9 +363,7 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                                 k === `items.${i}.protectedSiteId`,
                             )
                             .map(([k, m]) => (
-                              <p key={k} role="alert" className="mt-1 text-xs text-red-600 dark:text-red-400">
-                                {m}
-                              </p>
+                              <FieldError key={k} error={m} className="mt-1" />
                             ))}
                         </li>
                       ),

@@ -9,21 +9,11 @@ import { replicaCreateFormDefaults, replicaCreateFormSchema } from '@/server/dom
 import { formErrors } from '../form-errors';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
-import { Button, ErrorBox, Select, TextInput } from '../ui';
+import { Button, ErrorBox, FieldError, Select, TextInput } from '../ui';
 
 type FormIn = z.input<typeof replicaCreateFormSchema>;
 type FormOut = z.output<typeof replicaCreateFormSchema>;
 type VmInfo = NonNullable<RouterOutputs['overview']['vms']['nodes'][number]['vms']>[number];
-
-/** A finding of the form that no field shows. */
-function FormAlert({ error, className }: { error?: string; className: string }) {
-  if (!error) return null;
-  return (
-    <p className={`text-xs text-red-600 ${className}`} role="alert">
-      {error}
-    </p>
-  );
-}
 
 /** Create a replica with every Danube field; the server validates against the live nodes. */
 export function CreateReplicaForm({
@@ -144,12 +134,12 @@ export function CreateReplicaForm({
         <input type="checkbox" {...register('reserveResources')} />
         Reserve {vm.vcpus} vCPUs and {vm.memoryMiB} MiB on the target
       </label>
-      <FormAlert error={fe.reserveResources} className="md:col-span-2" />
+      <FieldError error={fe.reserveResources} className="md:col-span-2" />
       <label className="flex items-center gap-2 text-sm">
         <input type="checkbox" {...register('enabled')} />
         Enabled (sync continuously)
       </label>
-      <FormAlert error={fe.vmName} className="md:col-span-3" />
+      <FieldError error={fe.vmName} className="md:col-span-3" />
       <div className="flex gap-2 md:col-span-3">
         <Button type="submit" variant="primary" busy={create.isPending}>
           Create replica and start the initial sync
