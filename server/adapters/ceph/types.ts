@@ -108,15 +108,19 @@ export interface MirrorDescription {
   splitBrain: boolean;
 }
 
-export interface PeerSiteStatus {
-  siteName: string;
-  mirrorUuids: string;
+/** What `rbd mirror image status` says of one side of an image's mirroring. */
+export interface MirrorSideStatus {
   rawState: string;
   daemonUp: boolean;
   state: ImageMirrorState;
   description: MirrorDescription;
   rawDescription: string;
   lastUpdate: string | null;
+}
+
+export interface PeerSiteStatus extends MirrorSideStatus {
+  siteName: string;
+  mirrorUuids: string;
 }
 
 /** A mirror snapshot as `mirror image status` lists it (primary side). */
@@ -178,20 +182,16 @@ export interface ImageSummary {
   /** Null when the image is listed by mirroring but not (or no longer) in the pool, e.g. during a resync. */
   id: string | null;
   sizeBytes: number | null;
-  mirroring: {
-    globalId: string;
-    rawState: string;
-    daemonUp: boolean;
-    state: ImageMirrorState;
-    description: MirrorDescription;
-    rawDescription: string;
-    lastUpdate: string | null;
-    /** True when this side is primary, false when not (from the status, else from `rbd info`), null when unknown. */
-    primary: boolean | null;
-    /** Inferred from the replay details (journal vs snapshot fields); null when they do not say. */
-    mode: ImageMirrorMode | null;
-    peerSites: PeerSiteStatus[];
-  } | null;
+  mirroring:
+    | (MirrorSideStatus & {
+        globalId: string;
+        /** True when this side is primary, false when not (from the status, else from `rbd info`), null when unknown. */
+        primary: boolean | null;
+        /** Inferred from the replay details (journal vs snapshot fields); null when they do not say. */
+        mode: ImageMirrorMode | null;
+        peerSites: PeerSiteStatus[];
+      })
+    | null;
 }
 
 export type MirrorSnapshotState = 'primary' | 'non-primary' | 'demoted' | string;

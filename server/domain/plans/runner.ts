@@ -751,6 +751,18 @@ export class PlanRunner {
     return this.db.select().from(planRunItems).where(eq(planRunItems.runId, runId)).all();
   }
 
+  /** Marks a run's item running (started at its first start, kept on a resume) and gives its row. */
+  #startItem(runId: number, key: string): PlanRunItemRow {
+    const row = this.#items(runId).find((i) => i.objectKey === key)!;
+    this.#setItem(runId, key, {
+      state: 'running',
+      error: null,
+      startedAt: row.startedAt ?? new Date(this.clock.now()),
+      finishedAt: null,
+    });
+    return row;
+  }
+
   #setItem(runId: number, key: string, set: Partial<PlanRunItemRow>) {
     this.db
       .update(planRunItems)
@@ -894,13 +906,7 @@ export class PlanRunner {
   ): Promise<{ taskId: number | null; dataLossSec: number | null }> {
     const kind = run.kind as RunKind;
     const direction = run.direction as RunDirection;
-    const row = this.#items(run.id).find((i) => i.objectKey === item.objectKey)!;
-    this.#setItem(run.id, item.objectKey, {
-      state: 'running',
-      error: null,
-      startedAt: row.startedAt ?? new Date(this.clock.now()),
-      finishedAt: null,
-    });
+    const row = this.#startItem(run.id, item.objectKey);
     let childId = row.childTaskId ?? this.#adopt(run, item);
     let child = childId ? this.tasks.get(childId) : undefined;
     if (
@@ -970,13 +976,7 @@ export class PlanRunner {
 
   /** One object of a test failover: its clones (or copies) and its test VM, ready. */
   async #testObject(ctx: TaskContext, run: PlanRunRow, item: StoredItem): Promise<void> {
-    const row = this.#items(run.id).find((i) => i.objectKey === item.objectKey)!;
-    this.#setItem(run.id, item.objectKey, {
-      state: 'running',
-      error: null,
-      startedAt: row.startedAt ?? new Date(this.clock.now()),
-      finishedAt: null,
-    });
+    const row = this.#startItem(run.id, item.objectKey);
     const options = run.options ?? { network: { kind: 'none' } };
     const res = await this.tests.test(
       ctx,
