@@ -53,7 +53,8 @@ export async function signIn(page: Page) {
   await page.getByLabel('Username').fill('admin');
   await page.getByLabel('Password').fill(ADMIN_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  // Right after a spec registers the labs, their first checks can keep both cores busy for a while.
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible({ timeout: 60_000 });
 }
 
 /** Waits on a task page until the task has finished, failing with its error otherwise. */

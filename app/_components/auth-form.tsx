@@ -7,16 +7,14 @@ import { Button, ErrorBox } from '@/components/ui';
 
 /**
  * Mutation options of a form that signs in (sign-in, first setup): its errors stay in the form, and
- * success opens `to` afresh, so that the server renders it for the new session.
+ * success opens `to`, rendered by the server for the new session. One navigation: a refresh on top
+ * of it would ask the server for the page a second time and hold the sign-in until both answered.
  */
 export function useSignInOptions(to: string) {
   const router = useRouter();
   return {
     meta: { errorToast: false },
-    onSuccess: () => {
-      router.replace(to);
-      router.refresh();
-    },
+    onSuccess: () => router.replace(to),
   };
 }
 
