@@ -182,9 +182,19 @@ test("a replica's settings: a mistake is refused on its field before any request
   await expect(page.getByText('Saved; applies from the next sync')).toBeVisible();
   await expect(card.getByRole('button', { name: 'Save' })).toHaveCount(0);
   expect(updates).toHaveLength(1);
-  page.off('request', onRequest);
   await expect(card.locator('dt:text-is("Bandwidth limit") + dd')).toHaveText('8.0 MiB/s');
   await expect(card.locator('dt:text-is("Sleep time") + dd')).toHaveText('120 s');
+  // An empty limit is none: the limit goes again (the planned migration below syncs at full speed).
+  await card.getByRole('button', { name: 'Edit' }).click();
+  await card.getByLabel('Bandwidth limit (bytes/s)').fill('');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(card.locator('dt:text-is("Bandwidth limit") + dd')).toHaveText('none');
+  expect(updates).toHaveLength(2);
+  page.off('request', onRequest);
+  // Back on the plan's page, where the next test starts.
+  await page.goto('/plans');
+  await page.getByRole('link', { name: 'shop' }).click();
+  await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
 });
 
 test('a planned migration: pre-checks and windows first, a reason and the name typed, live steps, then its report', async () => {
