@@ -2,7 +2,7 @@
 
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
-import { FormError } from './alerts/form';
+import { FormError } from './form';
 import { DataTable, tableColumns } from './data-table';
 import { useToast } from './toast';
 import { errorText, fieldErrors, invalidateAfterChange, useTRPC, type RouterOutputs } from './trpc';

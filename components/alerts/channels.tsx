@@ -23,7 +23,7 @@ import {
   formatTime,
 } from '@/components/ui';
 import { DeliveryStateBadge } from './common';
-import { FormError } from './form';
+import { FormError } from '../form';
 
 type Channel = RouterOutputs['alerts']['channels'][number];
 const col = tableColumns<Channel>();

@@ -6,7 +6,7 @@ import { useToast } from '@/components/toast';
 import { fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import { Button, Select, TextInput, dialogCls, useModalDialog } from '@/components/ui';
 import { ruleLabel } from './common';
-import { FormError } from './form';
+import { FormError } from '../form';
 
 const DURATIONS: [number, string][] = [
   [60, '1 hour'],

@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { errorText, fieldErrors, useTRPC, type RouterInputs } from '@/components/trpc';
 import { Button, Card, ErrorBox, Select, TextInput } from '@/components/ui';
 import { useTextFields } from '../text-fields';
-import { FormError, useSaved } from './form';
+import { FormError, useSaved } from '../form';
 
 type Security = RouterInputs['alerts']['setSmtp']['security'];
 

@@ -16,7 +16,7 @@ import {
   TextArea,
   TextInput,
 } from '@/components/ui';
-import { issueErrors } from '@/components/form-errors';
+import { issueErrors } from '@/components/form';
 import {
   itemLabel,
   objectKey,

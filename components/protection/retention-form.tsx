@@ -2,7 +2,7 @@
 
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
-import { FormError, useSaved } from '../alerts/form';
+import { FormError, useSaved } from '../form';
 import { errorText, fieldErrors, useTRPC } from '../trpc';
 import { Button, ErrorBox, TextInput } from '../ui';
 

@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { useForm, useWatch } from 'react-hook-form';
 import type { z } from 'zod';
 import { replicaCreateFormDefaults, replicaCreateFormSchema } from '@/server/domain/replicas/rules';
-import { formErrors } from '../form-errors';
+import { formErrors } from '../form';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
 import { Button, ErrorBox, FieldError, Select, TextInput } from '../ui';

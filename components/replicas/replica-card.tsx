@@ -8,7 +8,7 @@ import { zodResolver } from '@hookform/resolvers/zod';
 import { useForm } from 'react-hook-form';
 import type { z } from 'zod';
 import { replicaSettingsFormSchema, replicaSettingsFormValues } from '@/server/domain/replicas/rules';
-import { formErrors } from '../form-errors';
+import { formErrors } from '../form';
 import { HistoryChart } from '../protection/history-chart';
 import { useTaskTracker } from '../task-tracker';
 import { useToast } from '../toast';

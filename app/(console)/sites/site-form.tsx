@@ -5,7 +5,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useForm, useWatch } from 'react-hook-form';
 import type { z } from 'zod';
-import { formErrors } from '@/components/form-errors';
+import { formErrors } from '@/components/form';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
 import { siteFormDefaults, siteFormSchema } from '@/server/domain/site-form';
 import { Button, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
