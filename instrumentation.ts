@@ -3,6 +3,12 @@ export async function register() {
     const { recordPeerAddress } = await import('./server/peer');
     recordPeerAddress();
     const { readyApp } = await import('./server/app');
-    await readyApp();
+    try {
+      await readyApp();
+    } catch (e) {
+      // Another process holds the data directory, or the start is misconfigured: say why and stop.
+      console.error(`[tandem] cannot start: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    }
   }
 }

@@ -13,11 +13,14 @@ export function clockTime(ms: number): string {
 
 /**
  * The request never got an answer from the Tandem server (refused, reset, offline, a proxy's
- * HTML error page): an error without the tRPC error shape the server sends. An aborted request
+ * HTML error page): an error without the tRPC error shape the server sends; or the server said it
+ * is stopping. An aborted request
  * (the page moved on) says nothing.
  */
 export function lostContact(err: unknown): boolean {
   if (!(err instanceof TRPCClientError)) return false;
+  // A server that is stopping answers, but only to say it is going away.
+  if ((err.data as { appCode?: string } | undefined)?.appCode === 'UNAVAILABLE') return true;
   if (err.data || err.shape) return false;
   const cause = err.cause as { name?: string } | undefined;
   return cause?.name !== 'AbortError';

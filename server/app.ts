@@ -6,6 +6,7 @@ import type { CephAdapter } from './adapters/ceph/types';
 import { SshPool } from './adapters/ssh-runner';
 import { dataDir, openDb, type Db } from './db/client';
 import { secureDataDir } from './db/data-dir';
+import { acquireInstanceLock, type InstanceLock } from './db/instance-lock';
 import { ApiTokens } from './domain/api-tokens';
 import { AlertDelivery } from './domain/alerts/delivery';
 import { AlertService } from './domain/alerts/service';
@@ -96,7 +97,7 @@ function demoWorld(clock: Clock, latencyMs: number, down = ''): DemoWorld {
   return world;
 }
 
-/** Wires the services together. Tests build their own; the server uses `getApp()`. */
+/** Wires the services together. Tests build their own; the server uses `readyApp()`. */
 export function createApp(opts: AppOptions = {}): App {
   const dir = opts.dataDir ?? dataDir();
   const clock = opts.clock ?? systemClock;
@@ -230,19 +231,68 @@ export async function bootApp(app: App): Promise<void> {
     app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);
 }
 
-const g = globalThis as unknown as { __tandem?: { app: App; ready: Promise<void> } };
+const g = globalThis as unknown as { __tandem?: Promise<App>; __tandemStopping?: boolean };
 
-/** The process-wide app; one instance even when Next.js loads this module more than once. */
-export function getApp(): App {
-  if (!g.__tandem) {
-    const app = createApp();
-    g.__tandem = { app, ready: bootApp(app) };
-  }
-  return g.__tandem.app;
+/** How long a start waits for another process on the data directory to stop (TANDEM_INSTANCE_WAIT_MS). */
+const INSTANCE_WAIT_MS = 60_000;
+/** A stopping process exits this long after the signal at the latest, whatever connections it still has. */
+export const STOP_DEADLINE_MS = 10_000;
+
+/**
+ * The process-wide app, once it holds the data directory and has booted; one instance even when
+ * Next.js loads this module more than once. A second process on the same data directory waits
+ * here until the first has stopped (see server/db/instance-lock.ts).
+ */
+export function readyApp(): Promise<App> {
+  return (g.__tandem ??= startProcessApp());
 }
 
-export async function readyApp(): Promise<App> {
-  const app = getApp();
-  await g.__tandem!.ready;
+async function startProcessApp(): Promise<App> {
+  const dir = dataDir();
+  const lock = await acquireInstanceLock(dir, {
+    waitMs: Number(process.env.TANDEM_INSTANCE_WAIT_MS) || INSTANCE_WAIT_MS,
+    log: (line) => console.warn(`[tandem] ${line}`),
+  });
+  const app = createApp({ dataDir: dir });
+  stopOnSignals(app, lock);
+  await bootApp(app);
   return app;
+}
+
+/** Whether this process has been told to stop (its answers then close their connections). */
+export function stopping(): boolean {
+  return g.__tandemStopping === true;
+}
+
+/**
+ * SIGTERM or SIGINT (a service manager's stop, Ctrl-C): Next.js stops listening and finishes the
+ * requests under way, but it keeps serving a browser's kept-alive connections and live streams.
+ * So this process starts no more tasks (a click sent on such a connection is refused, not started
+ * in a process about to exit), stops its own timers, ends its live streams, and exits after
+ * STOP_DEADLINE_MS at the latest. Tasks still running are interrupted by the exit: the next start
+ * marks them so and offers to resume them. The data directory is free once the process is gone.
+ */
+export function stopApp(app: App, signal: string): void {
+  if (g.__tandemStopping) return;
+  g.__tandemStopping = true;
+  const running = app.tasks.list({ active: true, limit: 200 }).length;
+  console.log(
+    `[tandem] ${signal}: stopping; no task starts any more${running ? `; ${running} active task(s) will be offered for resume at the next start` : ''}`,
+  );
+  app.tasks.drain();
+  app.scheduler.stop();
+  void app.collector.stop();
+  app.alerts.stop();
+}
+
+function stopOnSignals(app: App, lock: InstanceLock): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    stopApp(app, signal);
+    setTimeout(() => {
+      lock.release();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }, STOP_DEADLINE_MS).unref();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 }

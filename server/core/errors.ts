@@ -21,6 +21,8 @@ export const APP_ERROR_CODES = {
   COMMAND_FAILED: 'COMMAND_FAILED',
   TIMEOUT: 'TIMEOUT',
   CANCELLED: 'CANCELLED',
+  /** Tandem itself cannot take this now (it is stopping). */
+  UNAVAILABLE: 'UNAVAILABLE',
   INTERNAL: 'INTERNAL',
 } as const;
 

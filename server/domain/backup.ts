@@ -5,6 +5,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { z } from 'zod';
 import { openDb, type Db } from '../db/client';
+import { holderText, tryInstanceLock } from '../db/instance-lock';
 import { secureDataDir, syncDir, writePrivateFileAtomic } from '../db/data-dir';
 import { history, replicas, sessions, settings, sites, tasks } from '../db/schema';
 import { AppError } from '../core/errors';
@@ -294,64 +295,71 @@ export async function restoreBackup(opts: {
       `the data directory ${dir} is not empty (${shown}): stop Tandem, then restore with --force to replace its database, key and runtime files`,
     );
   }
-  secureDataDir(dir, opts.log);
-  const staged = path.join(dir, `tandem.db.restore-${process.pid}`);
-  const stagedFiles = [staged, `${staged}-wal`, `${staged}-shm`, `${staged}-journal`];
-  const warnings: string[] = [];
-  let counts!: Pick<RestoreSummary, 'sites' | 'secrets' | 'replicas' | 'tasks' | 'history'>;
+  // A running Tandem would go on with the database it has open, and overwrite the restored one.
+  const lock = tryInstanceLock(dir);
+  if (!lock) throw new AppError('PRECONDITION_FAILED', `${holderText(dir)}: stop it, then restore`);
   try {
-    for (const f of stagedFiles) fs.rmSync(f, { force: true });
-    fs.writeFileSync(staged, raw, { mode: 0o600, flag: 'wx' });
-    const db = openDb(staged);
+    secureDataDir(dir, opts.log);
+    const staged = path.join(dir, `tandem.db.restore-${process.pid}`);
+    const stagedFiles = [staged, `${staged}-wal`, `${staged}-shm`, `${staged}-journal`];
+    const warnings: string[] = [];
+    let counts!: Pick<RestoreSummary, 'sites' | 'secrets' | 'replicas' | 'tasks' | 'history'>;
     try {
-      const integrity = db.$client.pragma('integrity_check', { simple: true });
-      if (integrity !== 'ok')
-        throw new AppError(
-          'INVALID_INPUT',
-          `the database in the backup failed its integrity check: ${String(integrity)}`,
-        );
-      const checks = checkSecrets(db, new SecretKeys(box, 'file', null));
-      const bad = checks.filter((c) => !c.ok);
-      if (bad.length) {
-        throw new AppError(
-          'INVALID_INPUT',
-          `${bad.length} stored secret(s) of the backup do not decrypt with its key (${bad.map((b) => b.siteName).join(', ')}): nothing was restored`,
-        );
+      for (const f of stagedFiles) fs.rmSync(f, { force: true });
+      fs.writeFileSync(staged, raw, { mode: 0o600, flag: 'wx' });
+      const db = openDb(staged);
+      try {
+        const integrity = db.$client.pragma('integrity_check', { simple: true });
+        if (integrity !== 'ok')
+          throw new AppError(
+            'INVALID_INPUT',
+            `the database in the backup failed its integrity check: ${String(integrity)}`,
+          );
+        const checks = checkSecrets(db, new SecretKeys(box, 'file', null));
+        const bad = checks.filter((c) => !c.ok);
+        if (bad.length) {
+          throw new AppError(
+            'INVALID_INPUT',
+            `${bad.length} stored secret(s) of the backup do not decrypt with its key (${bad.map((b) => b.siteName).join(', ')}): nothing was restored`,
+          );
+        }
+        db.delete(sessions).run();
+        counts = {
+          sites: db.select({ id: sites.id }).from(sites).all().length,
+          secrets: checks.length,
+          replicas: db.select({ id: replicas.id }).from(replicas).all().length,
+          tasks: db.select({ id: tasks.id }).from(tasks).all().length,
+          history: db.select({ id: history.id }).from(history).all().length,
+        };
+        const env = opts.env ?? process.env.TANDEM_SECRET_KEY ?? '';
+        if (env && envKeyId(env, db) !== box.keyId) {
+          warnings.push(
+            "TANDEM_SECRET_KEY is set to another key than the backup's: unset it (Tandem then uses the restored secret.key), " +
+              'or set it to the value the backed-up installation used; otherwise no stored secret can be decrypted',
+          );
+        }
+      } finally {
+        db.$client.close();
       }
-      db.delete(sessions).run();
-      counts = {
-        sites: db.select({ id: sites.id }).from(sites).all().length,
-        secrets: checks.length,
-        replicas: db.select({ id: replicas.id }).from(replicas).all().length,
-        tasks: db.select({ id: tasks.id }).from(tasks).all().length,
-        history: db.select({ id: history.id }).from(history).all().length,
-      };
-      const env = opts.env ?? process.env.TANDEM_SECRET_KEY ?? '';
-      if (env && envKeyId(env, db) !== box.keyId) {
-        warnings.push(
-          "TANDEM_SECRET_KEY is set to another key than the backup's: unset it (Tandem then uses the restored secret.key), " +
-            'or set it to the value the backed-up installation used; otherwise no stored secret can be decrypted',
-        );
-      }
-    } finally {
-      db.$client.close();
+    } catch (e) {
+      for (const f of stagedFiles) fs.rmSync(f, { force: true });
+      throw e;
     }
-  } catch (e) {
-    for (const f of stagedFiles) fs.rmSync(f, { force: true });
-    throw e;
-  }
 
-  const replaced = OWN_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
-  for (const f of OWN_FILES) fs.rmSync(path.join(dir, f), { force: true });
-  if (fs.existsSync(path.join(dir, 'run'))) {
-    fs.rmSync(path.join(dir, 'run'), { recursive: true, force: true });
-    replaced.push('run/');
+    const replaced = OWN_FILES.filter((f) => fs.existsSync(path.join(dir, f)));
+    for (const f of OWN_FILES) fs.rmSync(path.join(dir, f), { force: true });
+    if (fs.existsSync(path.join(dir, 'run'))) {
+      fs.rmSync(path.join(dir, 'run'), { recursive: true, force: true });
+      replaced.push('run/');
+    }
+    if (replaced.length) warnings.push(`replaced ${replaced.join(', ')} in ${dir}`);
+    fs.renameSync(staged, path.join(dir, 'tandem.db'));
+    writePrivateFileAtomic(path.join(dir, KEY_FILE), key.toString('base64') + '\n');
+    syncDir(dir);
+    return { dataDir: dir, createdAt: archive.createdAt, keyId: box.keyId, ...counts, warnings };
+  } finally {
+    lock.release();
   }
-  if (replaced.length) warnings.push(`replaced ${replaced.join(', ')} in ${dir}`);
-  fs.renameSync(staged, path.join(dir, 'tandem.db'));
-  writePrivateFileAtomic(path.join(dir, KEY_FILE), key.toString('base64') + '\n');
-  syncDir(dir);
-  return { dataDir: dir, createdAt: archive.createdAt, keyId: box.keyId, ...counts, warnings };
 }
 
 /** The key id TANDEM_SECRET_KEY would give on this database (a passphrase uses the database's salt). */

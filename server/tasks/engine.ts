@@ -194,7 +194,8 @@ export class TaskEngine {
    * opening is not missed; its batches hold only that task's rows (and may then be empty).
    */
   async *watch(signal: AbortSignal, id?: number): AsyncGenerator<readonly TaskStreamRow[]> {
-    const batches = this.feed.watch(signal); // listening from here
+    // A stopping process ends its streams: the browser opens them again on the next process.
+    const batches = this.feed.watch(AbortSignal.any([signal, this.#stopping.signal])); // listening from here
     if (id) {
       const now = this.get(id);
       if (now) {
@@ -205,6 +206,8 @@ export class TaskEngine {
     for await (const batch of batches) yield id ? batch.filter((t) => t.id === id) : batch;
   }
   readonly #live = new Map<number, Live>();
+  /** Aborted when the process stops: no task starts any more, and the streams end. */
+  readonly #stopping = new AbortController();
   /** The rows of live tasks as stored, kept in step with every write: events need no read. */
   readonly #rows = new Map<number, TaskRow>();
   readonly #locks = new Map<string, number>();
@@ -308,7 +311,29 @@ export class TaskEngine {
     }
   }
 
+  /**
+   * The process is stopping: no task starts, resumes or rolls back here any more (its locks die
+   * with it, and the next process may already be waiting), and the streams end. Tasks still running
+   * are left to the stop; the next start marks them interrupted and offers to resume them.
+   */
+  drain(): void {
+    this.#stopping.abort();
+  }
+
+  get draining(): boolean {
+    return this.#stopping.signal.aborted;
+  }
+
+  #refuseWhileStopping(what: string): void {
+    if (this.draining)
+      throw new AppError(
+        'UNAVAILABLE',
+        `Tandem is stopping: ${what} was not started. Try again once the console is back.`,
+      );
+  }
+
   start<T>(def: TaskDefinition<T>): TaskRow {
+    this.#refuseWhileStopping(`"${def.name}"`);
     const locks = [...new Set([def.target, ...(def.locks ?? [])])];
     this.#checkLocks(locks);
     const now = new Date(this.clock.now());
@@ -668,6 +693,7 @@ export class TaskEngine {
   }
 
   #again(id: number, confirm: string, username: string, how: 'resume' | 'rollback'): TaskRow {
+    this.#refuseWhileStopping(`the ${how} of task #${id}`);
     const offer = this.recovery(id);
     const t = this.get(id)!;
     if (!offer)

@@ -31,8 +31,31 @@ export class TandemServer {
     return this.#log;
   }
 
+  /** The server process's id (while it runs). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
   /** Starts the server (with `faults` as TANDEM_FAULT) and waits until it answers. */
   async start(faults = ''): Promise<void> {
+    const proc = this.spawn(faults);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`the server exited at start:\n${this.#log}`);
+      try {
+        const res = await fetch(`${this.base}/login`, { redirect: 'manual' });
+        if (res.status < 500) return;
+      } catch {
+        /* not listening yet */
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`the server did not answer within 60 s:\n${this.#log}`);
+  }
+
+  /** Starts the server process without waiting for it to answer. */
+  spawn(faults = ''): ChildProcess {
     if (!fs.existsSync(path.join(ROOT, '.next', 'BUILD_ID')))
       throw new Error('no production build: run `npx next build` first');
     this.#log = '';
@@ -53,19 +76,12 @@ export class TandemServer {
     proc.stderr!.on('data', (b: Buffer) => (this.#log += b.toString()));
     this.#proc = proc;
     this.#exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(signal ?? code)));
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null)
-        throw new Error(`the server exited at start:\n${this.#log}`);
-      try {
-        const res = await fetch(`${this.base}/login`, { redirect: 'manual' });
-        if (res.status < 500) return;
-      } catch {
-        /* not listening yet */
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`the server did not answer within 60 s:\n${this.#log}`);
+    return proc;
+  }
+
+  /** Sends a signal to the server process (SIGTERM: stopped as a service manager stops it). */
+  signal(sig: NodeJS.Signals): void {
+    this.#proc?.kill(sig);
   }
 
   /** Resolves with the exit signal or code once the process has gone (e.g. killed by a fault). */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type App } from '@/server/app';
 import { history } from '@/server/db/schema';
+import { tryInstanceLock } from '@/server/db/instance-lock';
 import { readBackup, restoreBackup, writeBackup } from '@/server/domain/backup';
 import { installation, KEYRING, open, PASSPHRASE, PRIVATE_KEY, tmp } from './installation';
 
@@ -117,7 +118,7 @@ describe('backup and restore', () => {
     ).rejects.toThrow(/is not a Tandem backup/);
   });
 
-  it('refuses to overwrite a non-empty data directory without force', async () => {
+  it('refuses to overwrite a non-empty data directory without force, or while Tandem runs on it', async () => {
     const { dir, app } = await installation();
     const file = path.join(tmp('tandem-backup-out-'), 'tandem.backup');
     await writeBackup({ db: app.db, keys: app.keys, passphrase: PASSPHRASE, file });
@@ -127,6 +128,15 @@ describe('backup and restore', () => {
       /is not empty .*--force/,
     );
     expect(fs.readFileSync(path.join(target, 'tandem.db'), 'utf8')).toBe('something else');
+    // Not even with force while a Tandem process holds the directory.
+    const running = tryInstanceLock(target)!;
+    await expect(
+      restoreBackup({ file, dataDir: target, passphrase: PASSPHRASE, env: '', force: true }),
+    ).rejects.toThrow(
+      `another Tandem process (pid ${process.pid}) is using ${target}: stop it, then restore`,
+    );
+    expect(fs.readFileSync(path.join(target, 'tandem.db'), 'utf8')).toBe('something else');
+    running.release();
     await restoreBackup({ file, dataDir: target, passphrase: PASSPHRASE, env: '', force: true });
     expect(
       open(target)

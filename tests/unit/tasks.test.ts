@@ -19,6 +19,40 @@ const deferred = () => {
 };
 
 describe('task engine', () => {
+  it('a stopping engine starts, resumes and rolls back nothing, and ends its streams', async () => {
+    const { app } = setup();
+    const ac = new AbortController();
+    const stream = app.tasks.watch(ac.signal);
+    const ended = (async () => {
+      for await (const _ of stream) void _;
+      return true;
+    })();
+    app.tasks.drain();
+    expect(app.tasks.draining).toBe(true);
+    expect(await ended).toBe(true);
+    let ran = false;
+    const start = () =>
+      app.tasks.start({
+        name: 'Sync web01',
+        kind: 'demo.work',
+        target: 'vm:a',
+        steps: ['one'],
+        username: 'alice',
+        run: async () => void (ran = true),
+      });
+    expect(start).toThrow(/Tandem is stopping: "Sync web01" was not started/);
+    try {
+      start();
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe('UNAVAILABLE');
+    }
+    expect(() => app.tasks.resume(1, 'x', 'alice')).toThrow(/Tandem is stopping: the resume of task #1/);
+    expect(() => app.tasks.rollback(1, 'x', 'alice')).toThrow(/Tandem is stopping: the rollback of task #1/);
+    expect(app.tasks.list({ limit: 10 })).toEqual([]);
+    expect(ran).toBe(false);
+    ac.abort();
+  });
+
   it('runs steps in order with progress, timings, logs and a history row', async () => {
     const { app } = setup();
     const t = app.tasks.start({

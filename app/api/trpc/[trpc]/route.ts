@@ -1,4 +1,5 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
+import { stopping } from '@/server/app';
 import { createContext } from '@/server/trpc/init';
 import { limitRequest, MAX_BATCH_CALLS } from '@/server/trpc/limits';
 import { appRouter } from '@/server/trpc/root';
@@ -17,7 +18,7 @@ async function handler(incoming: Request) {
     req.headers.set('x-tandem-boot', bootId);
     return req;
   }
-  return fetchRequestHandler({
+  const res = await fetchRequestHandler({
     endpoint: '/api/trpc',
     req,
     router: appRouter,
@@ -29,6 +30,10 @@ async function handler(incoming: Request) {
       return createContext(opts);
     },
   });
+  // A stopping process closes each connection after its answer: the browser's next request opens a
+  // new one, to the next process, instead of reaching this one on a connection it kept open.
+  if (stopping()) res.headers.set('connection', 'close');
+  return res;
 }
 
 export { handler as GET, handler as POST };

@@ -1,4 +1,4 @@
-import { readyApp } from '@/server/app';
+import { readyApp, stopping } from '@/server/app';
 import { checkHost, requestHostAndProto } from '@/server/domain/web-access';
 import { restHandler } from '@/server/rest/handle';
 import { openApiDocument } from '@/server/rest/openapi';
@@ -26,7 +26,10 @@ async function handler(req: Request): Promise<Response> {
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' },
     });
   }
-  return handle(await readyApp(), req);
+  const res = await handle(await readyApp(), req);
+  // As /api/trpc: a stopping process closes the connection after the answer.
+  if (stopping()) res.headers.set('connection', 'close');
+  return res;
 }
 
 export { handler as GET, handler as POST, handler as PUT, handler as DELETE, handler as PATCH };
