@@ -247,6 +247,11 @@ export function readyApp(): Promise<App> {
   return (g.__tandem ??= startProcessApp());
 }
 
+/** Tests and benchmarks: serve this app as the process's (the routes then use it through `readyApp`). */
+export function setProcessApp(app: App): void {
+  g.__tandem = Promise.resolve(app);
+}
+
 async function startProcessApp(): Promise<App> {
   const dir = dataDir();
   const lock = await acquireInstanceLock(dir, {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createApp, type App } from '../../server/app';
+import { createApp, setProcessApp, type App } from '../../server/app';
 import { systemClock } from '../../server/core/clock';
 
 const arg = (name: string, dflt: number) => {
@@ -42,7 +42,7 @@ async function run(listeners: number) {
     demoLatencyMs: 0,
     log: () => undefined,
   });
-  (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
+  setProcessApp(app);
   const { GET } = await import('../../app/api/trpc/[trpc]/route');
   await app.auth.createUser({ username: 'admin', password: PW, role: 'admin' });
 

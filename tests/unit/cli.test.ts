@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setProcessApp } from '@/server/app';
 import { boot, type Env } from './demo-env';
 
 /** scripts/tandem.mjs, the runbook's command line, against /api/v1 (its real route) on the demo sites. */
@@ -13,7 +14,7 @@ let token = '';
 
 beforeAll(async () => {
   env = boot();
-  (globalThis as unknown as { __tandem?: unknown }).__tandem = { app: env.app, ready: Promise.resolve() };
+  setProcessApp(env.app);
   const route = await import('@/app/api/v1/[...path]/route');
   server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];

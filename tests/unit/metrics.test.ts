@@ -12,6 +12,7 @@ import {
   taskCounts,
   type MetricsData,
 } from '@/server/domain/metrics';
+import { setProcessApp } from '@/server/app';
 import type { ProtectedObject } from '@/server/domain/protection/types';
 import { testApp } from './helpers';
 import { protectedObject } from './protected-object';
@@ -379,7 +380,7 @@ describe('metrics from stored state', () => {
 describe('/api/metrics', () => {
   it('answers 401 with a Bearer challenge without a valid token, and the metrics with one', async () => {
     const { app } = testApp();
-    (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
+    setProcessApp(app);
     const { GET } = await import('@/app/api/metrics/route');
     const get = (headers: Record<string, string>) =>
       GET(new Request('http://127.0.0.1/api/metrics', { headers: { host: '127.0.0.1', ...headers } }));

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { setProcessApp } from '@/server/app';
 import { testApp } from './helpers';
 
 /** The tRPC route handler itself (app/api/trpc/[trpc]/route.ts), on a test app. */
@@ -6,7 +7,7 @@ let handler: (req: Request) => Promise<Response>;
 let cookie = '';
 beforeAll(async () => {
   const { app } = testApp();
-  (globalThis as unknown as { __tandem?: unknown }).__tandem = { app, ready: Promise.resolve() };
+  setProcessApp(app);
   handler = (await import('@/app/api/trpc/[trpc]/route')).POST;
   await app.auth.createUser({ username: 'admin', password: 'route-test-password', role: 'admin' });
   cookie = `tandem_session=${(await app.auth.login('admin', 'route-test-password', 'test')).token}`;
