@@ -5,8 +5,7 @@ import { TRPCClientError, type TRPCClient } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import { useEffect, useRef } from 'react';
 import type { AppRouter } from '@/server/trpc/root';
-import type { TaskChange } from '@/server/tasks/engine';
-import { patchTaskList, reapplyNewer, splitQueryKey, taskTouchesQuery } from './task-scope';
+import { patchTaskList, reapplyNewer, splitQueryKey, taskTouchesQuery, type TaskChange } from './task-scope';
 import { useTRPCClient } from './trpc';
 
 type Batch = inferRouterOutputs<AppRouter>['tasks']['watch'] extends AsyncIterable<infer T> ? T : never;

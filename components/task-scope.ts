@@ -8,7 +8,12 @@
  * `replica:<id>`, `site:<name>` (a site check), `plan/<id>` (a recovery plan's run).
  */
 
-import type { TaskChange } from '@/server/tasks/engine';
+/**
+ * What a row of the task stream changed, as the client tells it from the task's previous row (see
+ * TaskEventBus): `state` when its state or its last completed step moved, `progress` for a progress
+ * tick or a log line only.
+ */
+export type TaskChange = 'state' | 'progress';
 
 export interface TaskLike {
   id: number;
@@ -94,7 +99,7 @@ export function taskTouchesQuery(
   const [router, proc] = path;
   const inp = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
   if (router === 'tasks') return (proc === 'get' || proc === 'recovery') && inp.id === task.id;
-  if (change !== 'state' && change !== 'step') return false;
+  if (change !== 'state') return false;
   const res = taskResources(task);
   if (router === 'ceph') {
     const ceph = res.filter((r): r is Extract<Resource, { type: 'ceph' }> => r.type === 'ceph');

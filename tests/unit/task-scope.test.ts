@@ -101,9 +101,8 @@ describe('which queries a task touches', () => {
   });
 
   it('the data of machines follows state and step changes, not progress ticks or log lines', () => {
-    expect(taskTouchesQuery(cephTask(1, {}, 'running'), 'step', ...status(1))).toBe(true);
+    expect(taskTouchesQuery(cephTask(1, {}, 'running'), 'state', ...status(1))).toBe(true);
     expect(taskTouchesQuery(cephTask(1, {}, 'running'), 'progress', ...status(1))).toBe(false);
-    expect(taskTouchesQuery(cephTask(1, {}, 'running'), 'log', ...status(1))).toBe(false);
   });
 
   it('a replica task: its VM and replica, nothing of Ceph', () => {
@@ -126,18 +125,18 @@ describe('which queries a task touches', () => {
 
   it('a plan run: its plan, the plan lists and the reports, on state and step changes', () => {
     const run = { id: 11, kind: 'plan.run', state: 'running', target: 'plan/3', locks: ['plan/3'] };
-    expect(taskTouchesQuery(run, 'step', ['plans', 'get'], { id: 3 })).toBe(true);
-    expect(taskTouchesQuery(run, 'step', ['plans', 'get'], { id: 4 })).toBe(false);
+    expect(taskTouchesQuery(run, 'state', ['plans', 'get'], { id: 3 })).toBe(true);
+    expect(taskTouchesQuery(run, 'state', ['plans', 'get'], { id: 4 })).toBe(false);
     expect(taskTouchesQuery(run, 'state', ['plans', 'precheck'], { id: 3, kind: 'planned' })).toBe(true);
     expect(taskTouchesQuery(run, 'state', ['plans', 'list'], undefined)).toBe(true);
-    expect(taskTouchesQuery(run, 'step', ['plans', 'report'], { id: 1 })).toBe(true);
+    expect(taskTouchesQuery(run, 'state', ['plans', 'report'], { id: 1 })).toBe(true);
     expect(taskTouchesQuery(run, 'progress', ['plans', 'report'], { id: 1 })).toBe(false);
     expect(taskTouchesQuery(cephTask(1), 'state', ['plans', 'list'], undefined)).toBe(false);
     expect(taskTouchesQuery(run, 'state', ...status(1))).toBe(false);
   });
 
   it('a task page follows every change of its own task only; task lists are patched, not refetched', () => {
-    expect(taskTouchesQuery(cephTask(1), 'log', ['tasks', 'get'], { id: 7 })).toBe(true);
+    expect(taskTouchesQuery(cephTask(1), 'progress', ['tasks', 'get'], { id: 7 })).toBe(true);
     expect(taskTouchesQuery(cephTask(1), 'progress', ['tasks', 'recovery'], { id: 7 })).toBe(true);
     expect(taskTouchesQuery(cephTask(1), 'state', ['tasks', 'get'], { id: 8 })).toBe(false);
     expect(taskTouchesQuery(cephTask(1), 'state', ['tasks', 'list'], { active: true, limit: 20 })).toBe(
