@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TandemServer } from '../integration/server';
+import { request } from './request';
 
 /*
  * Sign-in, setup and request checks through a real production server (`next start`, after
@@ -17,42 +18,6 @@ const PORT_A = Number(process.env.HTTP_AUTH_PORT ?? 3243);
 const PORT_B = PORT_A + 1;
 const PORT_C = PORT_A + 2;
 const tmp = (name: string) => path.join(os.tmpdir(), `tandem-http-auth-${name}`);
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One HTTP request with exactly the headers given (Host included), from a chosen local address. */
-function request(
-  port: number,
-  opts: { path: string; method?: string; headers?: Record<string, string>; body?: string; from?: string },
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: opts.path,
-        method: opts.method ?? 'GET',
-        headers: opts.headers,
-        localAddress: opts.from ?? '127.0.0.1',
-        agent: false,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (opts.body) req.write(opts.body);
-    req.end();
-  });
-}
 
 function trpcHeaders(port: number, extra: Record<string, string> = {}): Record<string, string> {
   return {

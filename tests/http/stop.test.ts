@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TandemServer } from '../integration/server';
+import { request, type Answer } from './request';
 
 /*
  * A server that is told to stop (SIGTERM, as a service manager stops it) and a second server on
@@ -18,45 +18,22 @@ const PORT_A = Number(process.env.HTTP_STOP_PORT ?? 3247);
 const PORT_B = PORT_A + 1;
 const tmp = (name: string) => path.join(os.tmpdir(), `tandem-http-stop-${name}`);
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  socket: Socket;
-}
-
 /** One request through `agent` (kept-alive connections, as a browser keeps them). */
 function send(
   agent: http.Agent,
   port: number,
   opts: { path: string; method?: string; cookie?: string; body?: unknown },
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: opts.path,
-        method: opts.method ?? 'GET',
-        agent,
-        headers: {
-          origin: `http://127.0.0.1:${port}`,
-          'content-type': 'application/json',
-          ...(opts.cookie ? { cookie: opts.cookie } : {}),
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, socket }));
-      },
-    );
-    let socket!: Socket;
-    req.on('socket', (s) => (socket = s));
-    req.on('error', reject);
-    if (opts.body !== undefined) req.write(JSON.stringify({ json: opts.body }));
-    req.end();
+  return request(port, {
+    ...opts,
+    agent,
+    headers: {
+      host: `127.0.0.1:${port}`,
+      origin: `http://127.0.0.1:${port}`,
+      'content-type': 'application/json',
+      ...(opts.cookie ? { cookie: opts.cookie } : {}),
+    },
+    body: opts.body === undefined ? undefined : JSON.stringify({ json: opts.body }),
   });
 }
 
