@@ -14,8 +14,7 @@ export function clockTime(ms: number): string {
 /**
  * The request never got an answer from the Tandem server (refused, reset, offline, a proxy's
  * HTML error page): an error without the tRPC error shape the server sends; or the server said it
- * is stopping. An aborted request
- * (the page moved on) says nothing.
+ * is stopping. An aborted request (the page moved on) says nothing.
  */
 export function lostContact(err: unknown): boolean {
   if (!(err instanceof TRPCClientError)) return false;

@@ -231,12 +231,12 @@ export async function bootApp(app: App): Promise<void> {
     app.alerts.start(Number(process.env.TANDEM_ALERT_INTERVAL_MS) || 30_000);
 }
 
-const g = globalThis as unknown as { __tandem?: Promise<App>; __tandemStopping?: boolean };
+const g = globalThis as unknown as { __tandem?: Promise<App> };
 
 /** How long a start waits for another process on the data directory to stop (TANDEM_INSTANCE_WAIT_MS). */
 const INSTANCE_WAIT_MS = 60_000;
 /** A stopping process exits this long after the signal at the latest, whatever connections it still has. */
-export const STOP_DEADLINE_MS = 10_000;
+const STOP_DEADLINE_MS = 10_000;
 
 /**
  * The process-wide app, once it holds the data directory and has booted; one instance even when
@@ -264,11 +264,6 @@ async function startProcessApp(): Promise<App> {
   return app;
 }
 
-/** Whether this process has been told to stop (its answers then close their connections). */
-export function stopping(): boolean {
-  return g.__tandemStopping === true;
-}
-
 /**
  * SIGTERM or SIGINT (a service manager's stop, Ctrl-C): Next.js stops listening and finishes the
  * requests under way, but it keeps serving a browser's kept-alive connections and live streams.
@@ -277,9 +272,8 @@ export function stopping(): boolean {
  * STOP_DEADLINE_MS at the latest. Tasks still running are interrupted by the exit: the next start
  * marks them so and offers to resume them. The data directory is free once the process is gone.
  */
-export function stopApp(app: App, signal: string): void {
-  if (g.__tandemStopping) return;
-  g.__tandemStopping = true;
+function stopApp(app: App, signal: string): void {
+  if (app.tasks.draining) return;
   const running = app.tasks.list({ active: true, limit: 200 }).length;
   console.log(
     `[tandem] ${signal}: stopping; no task starts any more${running ? `; ${running} active task(s) will be offered for resume at the next start` : ''}`,

@@ -36,8 +36,7 @@ export function tryInstanceLock(dir: string): InstanceLock | null {
   fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
   const db = withUmask(0o077, () => new Database(path.join(dir, LOCK_FILE), { timeout: 0 }));
   try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('BEGIN EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE'); // never committed: held until release() or the process's end
   } catch (e) {
     db.close();
     if ((e as { code?: string }).code === 'SQLITE_BUSY') return null;

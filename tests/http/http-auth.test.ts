@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TandemServer } from '../integration/server';
-import { request } from './request';
+import { request, trpcHeaders } from './request';
 
 /*
  * Sign-in, setup and request checks through a real production server (`next start`, after
@@ -18,15 +18,6 @@ const PORT_A = Number(process.env.HTTP_AUTH_PORT ?? 3243);
 const PORT_B = PORT_A + 1;
 const PORT_C = PORT_A + 2;
 const tmp = (name: string) => path.join(os.tmpdir(), `tandem-http-auth-${name}`);
-
-function trpcHeaders(port: number, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    host: `127.0.0.1:${port}`,
-    origin: `http://127.0.0.1:${port}`,
-    'content-type': 'application/json',
-    ...extra,
-  };
-}
 
 /** One tRPC mutation; returns the status and the error code or data. */
 async function mutate(

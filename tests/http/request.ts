@@ -50,3 +50,13 @@ export function request(
     req.end();
   });
 }
+
+/** The headers of a tRPC call from the console's own origin on `port`, plus `extra`. */
+export function trpcHeaders(port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    host: `127.0.0.1:${port}`,
+    origin: `http://127.0.0.1:${port}`,
+    'content-type': 'application/json',
+    ...extra,
+  };
+}

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TandemServer } from '../integration/server';
-import { request, type Answer } from './request';
+import { request, trpcHeaders, type Answer } from './request';
 
 /*
  * A server that is told to stop (SIGTERM, as a service manager stops it) and a second server on
@@ -27,12 +27,7 @@ function send(
   return request(port, {
     ...opts,
     agent,
-    headers: {
-      host: `127.0.0.1:${port}`,
-      origin: `http://127.0.0.1:${port}`,
-      'content-type': 'application/json',
-      ...(opts.cookie ? { cookie: opts.cookie } : {}),
-    },
+    headers: trpcHeaders(port, opts.cookie ? { cookie: opts.cookie } : {}),
     body: opts.body === undefined ? undefined : JSON.stringify({ json: opts.body }),
   });
 }

@@ -1,5 +1,5 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
-import { stopping } from '@/server/app';
+import { readyApp } from '@/server/app';
 import { createContext } from '@/server/trpc/init';
 import { limitRequest, MAX_BATCH_CALLS } from '@/server/trpc/limits';
 import { appRouter } from '@/server/trpc/root';
@@ -32,7 +32,7 @@ async function handler(incoming: Request) {
   });
   // A stopping process closes each connection after its answer: the browser's next request opens a
   // new one, to the next process, instead of reaching this one on a connection it kept open.
-  if (stopping()) res.headers.set('connection', 'close');
+  if ((await readyApp()).tasks.draining) res.headers.set('connection', 'close');
   return res;
 }
 

@@ -1,4 +1,4 @@
-import { readyApp, stopping } from '@/server/app';
+import { readyApp } from '@/server/app';
 import { checkHost, requestHostAndProto } from '@/server/domain/web-access';
 import { restHandler } from '@/server/rest/handle';
 import { openApiDocument } from '@/server/rest/openapi';
@@ -26,9 +26,10 @@ async function handler(req: Request): Promise<Response> {
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' },
     });
   }
-  const res = await handle(await readyApp(), req);
+  const app = await readyApp();
+  const res = await handle(app, req);
   // As /api/trpc: a stopping process closes the connection after the answer.
-  if (stopping()) res.headers.set('connection', 'close');
+  if (app.tasks.draining) res.headers.set('connection', 'close');
   return res;
 }
 
