@@ -3,7 +3,7 @@
 import { TRPCClientError, type TRPCLink } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
 import { createContext, useContext, useSyncExternalStore, type ReactNode } from 'react';
-import type { AppRouter } from '@/server/trpc/root';
+import type { AppRouter } from './trpc';
 
 /** Local time of day, HH:MM:SS. */
 export function clockTime(ms: number): string {

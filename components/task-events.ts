@@ -2,13 +2,11 @@
 
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { TRPCClientError, type TRPCClient } from '@trpc/client';
-import type { inferRouterOutputs } from '@trpc/server';
 import { useEffect, useRef } from 'react';
-import type { AppRouter } from '@/server/trpc/root';
 import { patchTaskList, reapplyNewer, splitQueryKey, taskTouchesQuery, type TaskChange } from './task-scope';
-import { useTRPCClient } from './trpc';
+import { useTRPCClient, type AppRouter, type RouterOutputs } from './trpc';
 
-type Batch = inferRouterOutputs<AppRouter>['tasks']['watch'] extends AsyncIterable<infer T> ? T : never;
+type Batch = RouterOutputs['tasks']['watch'] extends AsyncIterable<infer T> ? T : never;
 export type TaskRowOut = Batch[number];
 export type TaskListener = (task: TaskRowOut, change: TaskChange) => void;
 

@@ -38,6 +38,7 @@ declare module '@tanstack/react-query' {
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
 /** What procedures take and return, as the browser sees them (components name server types only through these). */
+export type { AppRouter };
 export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 

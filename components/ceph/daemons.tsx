@@ -1,11 +1,9 @@
 'use client';
 
-import type { inferRouterOutputs } from '@trpc/server';
-import type { AppRouter } from '@/server/trpc/root';
-import { errorText } from '../trpc';
+import { errorText, type RouterOutputs } from '../trpc';
 import { Badge, Card, ErrorBox } from '../ui';
 
-type Daemon = inferRouterOutputs<AppRouter>['ceph']['daemons'][number];
+type Daemon = RouterOutputs['ceph']['daemons'][number];
 
 /** `demo on demo-site-a-mirror1`: how a restart notice names the daemons. */
 export function daemonNames(daemons: Daemon[] | undefined): string {

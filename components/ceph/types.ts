@@ -1,13 +1,10 @@
-import type { inferRouterOutputs } from '@trpc/server';
-import type { AppRouter } from '@/server/trpc/root';
+import type { RouterOutputs } from '../trpc';
 
-type Out = inferRouterOutputs<AppRouter>;
-
-export type CephStatus = Out['ceph']['status'];
+export type CephStatus = RouterOutputs['ceph']['status'];
 /** One (pool, namespace) of the status; `namespace: ''` is the pool's default namespace. */
 export type PoolEntry = CephStatus['pools'][number];
 /** One image row of a page of `ceph.images`. */
-export type ImageEntry = Out['ceph']['images']['rows'][number];
+export type ImageEntry = RouterOutputs['ceph']['images']['rows'][number];
 export type Peer = PoolEntry['peers'][number];
 export type { TrackedTask as Task, TaskHandlers, TrackTask } from '../task-tracker';
 
