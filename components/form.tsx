@@ -5,7 +5,6 @@ import { useToast } from '@/components/toast';
 import { errorText, invalidateAfterChange } from '@/components/trpc';
 import { ErrorBox } from '@/components/ui';
 import type { FieldErrors, FieldValues } from 'react-hook-form';
-import type { z } from 'zod';
 
 /**
  * A form's error that belongs to none of its fields: shown when the change failed and no field
@@ -44,7 +43,8 @@ export function useSaved(message: string, queryKey: QueryKey, then?: () => void)
 
 /**
  * A react-hook-form's findings by field path (`diskZpools.vda`), keyed as the server's field errors
- * are (`fieldErrors` in components/trpc.tsx), so that a form shows both the same way.
+ * are (`fieldErrors` in components/trpc.tsx), so that a form shows both the same way. A field
+ * array's own finding (`items.root`, e.g. "at least one") is keyed by the array (`items`).
  */
 export function formErrors<T extends FieldValues>(errors: FieldErrors<T>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -53,15 +53,9 @@ export function formErrors<T extends FieldValues>(errors: FieldErrors<T>): Recor
     const message = (node as { message?: unknown }).message;
     if (typeof message === 'string') out[path] = message;
     for (const [k, v] of Object.entries(node))
-      if (k !== 'message' && k !== 'ref' && k !== 'type') walk(v, path ? `${path}.${k}` : k);
+      if (k === 'root') walk(v, path);
+      else if (k !== 'message' && k !== 'ref' && k !== 'type') walk(v, path ? `${path}.${k}` : k);
   };
   walk(errors, '');
-  return out;
-}
-
-/** A schema's findings by field path (`items.0.readiness.tcp.port`), keyed as the server's are. */
-export function issueErrors(error: z.ZodError): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const i of error.issues) out[i.path.join('.')] ??= i.message;
   return out;
 }

@@ -208,6 +208,39 @@ export function TextInput({
   );
 }
 
+/**
+ * A checkbox with its label. `tone` marks a risky choice: `danger` (red: a split-brain, data
+ * destroyed), `warning` (amber: a risk accepted). `compact`: small, one of a row of choices.
+ */
+export function Checkbox({
+  children,
+  tone,
+  className,
+  align = 'center',
+  compact,
+  ...rest
+}: Omit<ComponentProps<'input'>, 'type'> & {
+  children: ReactNode;
+  tone?: 'danger' | 'warning';
+  align?: 'center' | 'start';
+  compact?: boolean;
+}) {
+  return (
+    <label
+      className={cx(
+        compact ? 'mr-3 inline-flex gap-1 text-xs' : 'flex gap-2 text-sm',
+        align === 'start' ? 'items-start' : 'items-center',
+        tone === 'danger' && 'font-medium text-red-700 dark:text-red-400',
+        tone === 'warning' && 'text-amber-800 dark:text-amber-300',
+        className,
+      )}
+    >
+      <input type="checkbox" {...rest} />
+      <span>{children}</span>
+    </label>
+  );
+}
+
 export function TextArea({
   label,
   error,

@@ -60,7 +60,16 @@ test('a plan is made in the editor: an RBD image first, then web01, which depend
   await page.getByRole('button', { name: 'Add VM' }).click();
   const vm = page.locator('[data-testid=plan-item][data-label^="VM web01"]');
   await vm.getByLabel('Ready when TCP host answers').fill('web01');
+  // A field of one object is checked by the same schema, in place, before any request.
+  await vm.getByLabel('on port').fill('70000');
+  page.on('request', onRequest);
+  await page.getByRole('button', { name: 'Create plan' }).click();
+  await expect(vm.getByText('1 to 65535')).toBeVisible();
+  await expect(page.getByText('a plan needs at least one object')).toHaveCount(0);
+  expect(creates).toEqual([]);
+  page.off('request', onRequest);
   await vm.getByLabel('on port').fill('80');
+  await expect(vm.getByText('1 to 65535')).toHaveCount(0);
   await vm.getByLabel(/RBD image rbd\/vm-web01-root/).check();
   expect(await seriousViolations(page)).toEqual([]);
   await page.getByRole('button', { name: 'Create plan' }).click();
@@ -77,6 +86,30 @@ test('a plan is made in the editor: an RBD image first, then web01, which depend
   await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText(
     'after RBD image rbd/vm-web01-root',
   );
+
+  // Editing: removing the image also removes web01's dependency on it; cancelled, nothing changes.
+  await page.getByRole('button', { name: 'Edit', exact: true }).click();
+  const items = page.getByTestId('plan-item');
+  await expect(items).toHaveCount(2);
+  await expect(vm.getByLabel(/RBD image rbd\/vm-web01-root/)).toBeChecked();
+  await page.getByRole('button', { name: /^Remove RBD image rbd\/vm-web01-root/ }).click();
+  await expect(items).toHaveCount(1);
+  await expect(vm.getByText('Depends on')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toContainText(
+    'after RBD image rbd/vm-web01-root',
+  );
+  // Moved to group 3 with a wait after start: saved, the plan says so, the dependency kept.
+  await page.getByRole('button', { name: 'Edit', exact: true }).click();
+  await vm.getByLabel('Group of VM web01').selectOption('3');
+  await vm.getByLabel('Wait after start (s)').fill('1');
+  await page.getByRole('button', { name: 'Save plan' }).click();
+  await expect(page.getByRole('heading', { name: 'Plan shop' })).toBeVisible();
+  const group3 = page.locator('[data-testid=plan-group][data-group="3"]');
+  await expect(group3).toContainText('VM web01');
+  await expect(group3).toContainText('after RBD image rbd/vm-web01-root');
+  await expect(group3).toContainText('waits 1 s, ready when running');
+  await expect(page.locator('[data-testid=plan-group][data-group="2"]')).toHaveCount(0);
 });
 
 test('a test failover from its wizard, then its cleanup from the report', async () => {

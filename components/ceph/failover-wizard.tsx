@@ -5,7 +5,7 @@ import { useMemo, useState } from 'react';
 import { DataTable, tableColumns } from '../data-table';
 import { PrecheckList } from '../prechecks';
 import { errorText, useTRPC, type RouterOutputs } from '../trpc';
-import { Button, Card, ErrorBox, Select, formatTime } from '../ui';
+import { Checkbox, Button, Card, ErrorBox, Select, formatTime } from '../ui';
 import { DataLossBox, TypedConfirm, lossWindow, useOpenTask } from '../wizard';
 import { ImagePicker } from './image-picker';
 
@@ -149,10 +149,9 @@ export function CephFailoverWizard({
           onChange={setImage}
         />
         {offer && (
-          <label className="flex items-center gap-2 self-end text-sm">
-            <input type="checkbox" checked={unplanned} onChange={(e) => setUnplanned(e.target.checked)} />
+          <Checkbox className="self-end" checked={unplanned} onChange={(e) => setUnplanned(e.target.checked)}>
             Unplanned: {from.name} is gone (force-promote on {to.name})
-          </label>
+          </Checkbox>
         )}
       </div>
       {!offer && idleText && (
@@ -206,17 +205,17 @@ export function CephFailoverWizard({
             />
           </DataLossBox>
           {p.splitBrainRisk.length > 0 && (
-            <label className="mb-2 flex items-center gap-2 text-sm font-medium text-red-700 dark:text-red-400">
-              <input
-                type="checkbox"
-                checked={splitBrainOk}
-                onChange={(e) => setSplitBrainOk(e.target.checked)}
-                data-testid="confirm-split-brain"
-              />
+            <Checkbox
+              tone="danger"
+              className="mb-2"
+              checked={splitBrainOk}
+              onChange={(e) => setSplitBrainOk(e.target.checked)}
+              data-testid="confirm-split-brain"
+            >
               {from.name} answers: I accept a split-brain ({p.splitBrainRisk.slice(0, 10).join(', ')}
               {p.splitBrainRiskCount > 10 ? ` and ${p.splitBrainRiskCount - 10} more` : ''} stay primary there
               too) instead of the planned failover
-            </label>
+            </Checkbox>
           )}
           <TypedConfirm
             word={what}
@@ -303,11 +302,10 @@ export function CephFailoverWizard({
               <span className="text-zinc-500">Asking {from.name} which images it would copy…</span>
             )}
           </div>
-          <label className="mb-2 flex items-center gap-2 text-sm">
-            <input type="checkbox" checked={failBack} onChange={(e) => setFailBack(e.target.checked)} />
+          <Checkbox className="mb-2" checked={failBack} onChange={(e) => setFailBack(e.target.checked)}>
             Then fail back: once {from.name} replays, demote on {to.name} and promote on {from.name} (planned,
             no data loss)
-          </label>
+          </Checkbox>
           <TypedConfirm
             word={what}
             label={`Type ${what} to confirm the resync`}

@@ -1,11 +1,15 @@
 'use client';
 
+import { zodResolver } from '@hookform/resolvers/zod';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useRouter } from 'next/navigation';
 import { useState } from 'react';
+import { useFieldArray, useForm, useWatch } from 'react-hook-form';
+import type { z } from 'zod';
 import { useToast } from '@/components/toast';
-import { errorText, fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
+import { fieldErrors, useTRPC, invalidateAfterChange } from '@/components/trpc';
 import {
+  Checkbox,
   Badge,
   Button,
   Card,
@@ -16,7 +20,7 @@ import {
   TextArea,
   TextInput,
 } from '@/components/ui';
-import { issueErrors } from '@/components/form';
+import { FormError, formErrors } from '@/components/form';
 import {
   itemLabel,
   objectKey,
@@ -27,6 +31,7 @@ import {
 } from '@/server/domain/plans/rules';
 
 type Item = PlanItemInput;
+type FormIn = z.input<typeof planInputSchema>;
 
 /** A new plan: the schema's defaults. */
 const planFields = planInputSchema.shape;
@@ -49,9 +54,17 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
   const qc = useQueryClient();
   const toast = useToast();
   const router = useRouter();
-  const [plan, setPlan] = useState<PlanInput>(initial ?? EMPTY);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | null>(null);
+  // One schema with the server: a mistake shows on its field before the round trip. The server
+  // checks the plan again against live facts (objects exist, are protected, in no other plan).
+  const form = useForm<FormIn, unknown, PlanInput>({
+    resolver: zodResolver(planInputSchema),
+    defaultValues: initial ?? EMPTY,
+    mode: 'onTouched',
+  });
+  const { register, handleSubmit, control, setValue, formState } = form;
+  const list = useFieldArray({ control, name: 'items' });
+  // The items as they are now (the field array's rows carry only their keys).
+  const items = (useWatch({ control, name: 'items' }) ?? []) as Item[];
   const replicas = useQuery(trpc.replicas.list.queryOptions());
   const sites = useQuery(trpc.sites.list.queryOptions());
   const ceph = (sites.data ?? []).filter((s) => s.kind === 'ceph');
@@ -63,49 +76,39 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
     void invalidateAfterChange(qc, { queryKey: trpc.plans.pathKey() });
     router.push(`/plans/${p.id}`);
   };
-  const onError = (e: unknown) => {
-    setErrors(fieldErrors(e));
-    setError(errorText(e));
-  };
   const create = useMutation(
-    trpc.plans.create.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved, onError }),
+    trpc.plans.create.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved }),
   );
   const update = useMutation(
-    trpc.plans.update.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved, onError }),
+    trpc.plans.update.mutationOptions({ meta: { errorToast: false }, onSuccess: onSaved }),
   );
-  const save = () => {
-    setError(null);
-    // The server's schema first, here: a mistake shows on its field before the round trip.
-    const checked = planInputSchema.safeParse(plan);
-    setErrors(checked.success ? {} : issueErrors(checked.error));
-    if (!checked.success) return;
-    if (planId) update.mutate({ id: planId, ...checked.data });
-    else create.mutate(checked.data);
-  };
-
-  const set = (patch: Partial<PlanInput>) => setPlan((p) => ({ ...p, ...patch }));
-  /** A field of the plan itself: its value, its change (read by `parse`) and the server's finding on it. */
-  const field = <K extends 'name' | 'description' | 'maxParallel' | 'questionTimeoutSec'>(
-    key: K,
-    parse: (v: string) => PlanInput[K],
-  ) => ({
-    value: plan[key],
-    onChange: (e: { target: { value: string } }) => setPlan((p) => ({ ...p, [key]: parse(e.target.value) })),
-    error: errors[key],
+  const saving = planId ? update : create;
+  const save = handleSubmit((plan) => {
+    if (planId) update.mutate({ id: planId, ...plan });
+    else create.mutate(plan);
   });
-  const setItem = (i: number, patch: Partial<Item>) =>
-    setPlan((p) => ({ ...p, items: p.items.map((it, j) => (j === i ? ({ ...it, ...patch } as Item) : it)) }));
-  const removeItem = (i: number) =>
-    setPlan((p) => {
-      const key = objectKey(p.items[i]!);
-      return {
-        ...p,
-        items: p.items
-          .filter((_, j) => j !== i)
-          .map((it) => ({ ...it, dependsOn: it.dependsOn.filter((d) => d !== key) })),
-      };
-    });
-  const inPlan = new Set(plan.items.map(objectKey));
+  // The browser's findings first; the server's where it has none.
+  const errors: Record<string, string> = { ...fieldErrors(saving.error), ...formErrors(formState.errors) };
+  const asNumber = { setValueAs: Number };
+
+  /** Changes fields of item `i` that are not inputs of their own (readiness, dependencies). */
+  const setItem = (i: number, patch: Partial<Item>) => {
+    for (const [k, v] of Object.entries(patch))
+      setValue(`items.${i}.${k}` as `items.${number}.group`, v as number, {
+        shouldDirty: true,
+        shouldValidate: formState.isSubmitted,
+      });
+  };
+  /** Removes item `i`, and what depended on it forgets it. */
+  const removeItem = (i: number) => {
+    const key = objectKey(items[i]!);
+    list.replace(
+      items
+        .filter((_, j) => j !== i)
+        .map((it) => ({ ...it, dependsOn: it.dependsOn.filter((d) => d !== key) })),
+    );
+  };
+  const inPlan = new Set(items.map(objectKey));
 
   // What can be added: replicas protecting a VM now, and RBD scopes of a Ceph cluster.
   const [vm, setVm] = useState('');
@@ -137,38 +140,28 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
   const addVm = () => {
     const id = Number(vm || candidates[0]?.id);
     if (!id) return;
-    set({
-      items: [
-        ...plan.items,
-        {
-          kind: 'replica',
-          replicaId: id,
-          group: vmGroup,
-          dependsOn: [],
-          waitAfterStartSec: 0,
-          readiness: null,
-        },
-      ],
+    list.append({
+      kind: 'replica',
+      replicaId: id,
+      group: vmGroup,
+      dependsOn: [],
+      waitAfterStartSec: 0,
+      readiness: null,
     });
     setVm('');
   };
   const addRbd = () => {
     if (!scopeValue || !fromId || !toId) return;
     const [pool, namespace = ''] = scopeValue.split('/');
-    set({
-      items: [
-        ...plan.items,
-        {
-          kind: 'rbd',
-          protectedSiteId: fromId,
-          recoverySiteId: toId,
-          pool: pool!,
-          namespace,
-          image: image.trim() || undefined,
-          group: rbdGroup,
-          dependsOn: [],
-        },
-      ],
+    list.append({
+      kind: 'rbd',
+      protectedSiteId: fromId,
+      recoverySiteId: toId,
+      pool: pool!,
+      namespace,
+      image: image.trim() || undefined,
+      group: rbdGroup,
+      dependsOn: [],
     });
     setImage('');
   };
@@ -182,54 +175,52 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
   };
 
   return (
-    <div className="space-y-4">
-      {error && <ErrorBox error={error} />}
+    <form className="space-y-4" noValidate onSubmit={save}>
+      <FormError error={saving.error} fields={errors} className="" />
       <Card title="Plan">
         <div className="grid gap-3 sm:grid-cols-2">
-          <TextInput label="Name" {...field('name', String)} maxLength={100} />
+          <TextInput label="Name" {...register('name')} error={errors.name} maxLength={100} />
           <TextInput
             label="Objects failing over at once (per group)"
             type="number"
             min={1}
             max={16}
-            {...field('maxParallel', Number)}
+            {...register('maxParallel', asNumber)}
+            error={errors.maxParallel}
           />
           <TextInput
             label="Question timeout (s)"
             type="number"
             min={10}
-            {...field('questionTimeoutSec', Number)}
+            {...register('questionTimeoutSec', asNumber)}
+            error={errors.questionTimeoutSec}
             hint="When an object fails, the run asks: retry, skip or abort. Without an answer in time it takes the default."
           />
-          <Select
-            label="Default answer"
-            value={plan.questionDefault}
-            onChange={(e) => set({ questionDefault: e.target.value as 'abort' | 'skip' })}
-          >
+          <Select label="Default answer" {...register('questionDefault')} error={errors.questionDefault}>
             <option value="abort">Abort the run</option>
             <option value="skip">Skip the object (and what depends on it)</option>
           </Select>
         </div>
         <div className="mt-3">
-          <TextArea label="Description" {...field('description', String)} rows={2} />
+          <TextArea label="Description" {...register('description')} error={errors.description} rows={2} />
         </div>
       </Card>
 
       <Card title="Objects, in priority groups">
         {errors.items && <ErrorBox error={errors.items} />}
-        {plan.items.length === 0 ? (
+        {items.length === 0 ? (
           <Empty>No object yet: add RBD pools or images and VM replicas below.</Empty>
         ) : (
           <ol className="space-y-3" aria-label="Plan objects">
             {PLAN_GROUPS.map((g) =>
-              plan.items.some((it) => it.group === g) ? (
+              items.some((it) => it.group === g) ? (
                 <li key={g}>
                   <h3 className="mb-1 text-sm font-semibold">Group {g}</h3>
                   <ul className="space-y-2">
-                    {plan.items.map((it, i) =>
+                    {items.map((it, i) =>
                       it.group !== g ? null : (
                         <li
-                          key={objectKey(it)}
+                          key={list.fields[i]?.id ?? objectKey(it)}
                           data-testid="plan-item"
                           data-label={label(it)}
                           className="rounded-md border border-zinc-200 p-2 text-sm dark:border-zinc-700"
@@ -268,8 +259,7 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                                 label="Wait after start (s)"
                                 type="number"
                                 min={0}
-                                value={it.waitAfterStartSec}
-                                onChange={(e) => setItem(i, { waitAfterStartSec: Number(e.target.value) })}
+                                {...register(`items.${i}.waitAfterStartSec`, asNumber)}
                                 error={errors[`items.${i}.waitAfterStartSec`]}
                               />
                               <TextInput
@@ -323,30 +313,30 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
                                 }
                                 error={errors[`items.${i}.readiness.timeoutSec`]}
                               />
-                              {plan.items.some((d) => d.kind === 'rbd' && d.group < it.group) && (
+                              {items.some((d) => d.kind === 'rbd' && d.group < it.group) && (
                                 <fieldset className="sm:col-span-4">
                                   <legend className="text-xs font-medium">
                                     Depends on (its disks&apos; storage)
                                   </legend>
-                                  {plan.items
+                                  {items
                                     .filter((d) => d.kind === 'rbd' && d.group < it.group)
                                     .map((d) => {
                                       const key = objectKey(d);
                                       return (
-                                        <label key={key} className="mr-3 text-xs">
-                                          <input
-                                            type="checkbox"
-                                            checked={it.dependsOn.includes(key)}
-                                            onChange={(e) =>
-                                              setItem(i, {
-                                                dependsOn: e.target.checked
-                                                  ? [...it.dependsOn, key]
-                                                  : it.dependsOn.filter((x) => x !== key),
-                                              })
-                                            }
-                                          />{' '}
+                                        <Checkbox
+                                          key={key}
+                                          compact
+                                          checked={it.dependsOn.includes(key)}
+                                          onChange={(e) =>
+                                            setItem(i, {
+                                              dependsOn: e.target.checked
+                                                ? [...it.dependsOn, key]
+                                                : it.dependsOn.filter((x) => x !== key),
+                                            })
+                                          }
+                                        >
                                           {label(d)}
-                                        </label>
+                                        </Checkbox>
                                       );
                                     })}
                                 </fieldset>
@@ -452,11 +442,11 @@ export function PlanForm({ planId, initial }: { planId?: number; initial?: PlanI
         </div>
       </Card>
       <div className="flex gap-2">
-        <Button variant="primary" onClick={save} busy={create.isPending || update.isPending}>
+        <Button variant="primary" type="submit" busy={saving.isPending}>
           {planId ? 'Save plan' : 'Create plan'}
         </Button>
         <Button onClick={() => router.push(planId ? `/plans/${planId}` : '/plans')}>Cancel</Button>
       </div>
-    </div>
+    </form>
   );
 }

@@ -8,7 +8,7 @@ import { ReasonField, dataLoss, reasonGiven, runTitle } from '@/components/plans
 import { TestNetworkField, testNetwork, type TestNetworkChoice } from '@/components/plans/test-network';
 import { useToast } from '@/components/toast';
 import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
-import { Badge, Button, ErrorBox, TextInput, cx, dialogCls, useModalDialog } from '@/components/ui';
+import { Checkbox, Badge, Button, ErrorBox, TextInput, cx, dialogCls, useModalDialog } from '@/components/ui';
 import { formatSeconds } from '@/server/domain/protection/format';
 
 export type RunChoice = {
@@ -151,12 +151,17 @@ export function RunWizard({
             ))}
           </ol>
           {p.splitBrainRisk > 0 && (
-            <label className="mb-3 flex items-start gap-2 text-sm text-red-700 dark:text-red-400">
-              <input type="checkbox" checked={splitBrain} onChange={(e) => setSplitBrain(e.target.checked)} />
+            <Checkbox
+              tone="danger"
+              align="start"
+              className="mb-3"
+              checked={splitBrain}
+              onChange={(e) => setSplitBrain(e.target.checked)}
+            >
               {p.splitBrainRisk} image(s) are still primary on a cluster that answers: a forced promote makes
               them primary on both sides (split-brain), and the writes made there since are discarded at the
               reprotect. I confirm.
-            </label>
+            </Checkbox>
           )}
         </>
       )}

@@ -1,6 +1,7 @@
 'use client';
 
 import { TRPCClientError } from '@trpc/client';
+import { Checkbox } from '../ui';
 
 /** Whether a save was refused because the cadence cannot meet the RPO (and can be saved anyway). */
 export function rpoRiskRefused(err: unknown): boolean {
@@ -22,9 +23,8 @@ export function RpoRiskOverride({
 }) {
   if (!rpoRiskRefused(error) && !checked) return null;
   return (
-    <label className="flex items-center gap-2 text-sm text-amber-800 dark:text-amber-300">
-      <input type="checkbox" checked={checked} onChange={(e) => onChange(e.target.checked)} />
+    <Checkbox tone="warning" checked={checked} onChange={(e) => onChange(e.target.checked)}>
       Save anyway: accept that the data-loss window will exceed the RPO
-    </label>
+    </Checkbox>
   );
 }

@@ -6,10 +6,10 @@ import { useState } from 'react';
 import { useForm, useWatch } from 'react-hook-form';
 import type { z } from 'zod';
 import { replicaCreateFormDefaults, replicaCreateFormSchema } from '@/server/domain/replicas/rules';
-import { formErrors } from '../form';
+import { FormError, formErrors } from '../form';
 import { RpoRiskOverride } from '../protection/rpo-risk';
-import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
-import { Button, ErrorBox, FieldError, Select, TextInput } from '../ui';
+import { fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
+import { Checkbox, Button, FieldError, Select, TextInput } from '../ui';
 
 type FormIn = z.input<typeof replicaCreateFormSchema>;
 type FormOut = z.output<typeof replicaCreateFormSchema>;
@@ -63,11 +63,7 @@ export function CreateReplicaForm({
         }),
       )}
     >
-      {create.error && !Object.keys(fe).length && (
-        <div className="md:col-span-3">
-          <ErrorBox error={errorText(create.error)} />
-        </div>
-      )}
+      <FormError error={create.error} fields={fe} className="md:col-span-3" />
       <TextInput
         label="Replica name"
         {...register('name')}
@@ -130,15 +126,11 @@ export function CreateReplicaForm({
         {...register('keepSnapshots')}
         error={fe.keepSnapshots}
       />
-      <label className="flex items-center gap-2 text-sm">
-        <input type="checkbox" {...register('reserveResources')} />
+      <Checkbox {...register('reserveResources')}>
         Reserve {vm.vcpus} vCPUs and {vm.memoryMiB} MiB on the target
-      </label>
+      </Checkbox>
       <FieldError error={fe.reserveResources} className="md:col-span-2" />
-      <label className="flex items-center gap-2 text-sm">
-        <input type="checkbox" {...register('enabled')} />
-        Enabled (sync continuously)
-      </label>
+      <Checkbox {...register('enabled')}>Enabled (sync continuously)</Checkbox>
       <FieldError error={fe.vmName} className="md:col-span-3" />
       <div className="flex gap-2 md:col-span-3">
         <Button type="submit" variant="primary" busy={create.isPending}>

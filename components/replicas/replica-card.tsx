@@ -15,6 +15,7 @@ import { useToast } from '../toast';
 import { RpoRiskOverride } from '../protection/rpo-risk';
 import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
 import {
+  Checkbox,
   Button,
   Card,
   ConfirmDialog,
@@ -467,10 +468,9 @@ export function ReplicaCard({ r }: { r: ReplicaView }) {
           Replication of {r.vmName} to {r.targetSite} stops and Tandem forgets this replica. The master VM is
           not touched.
         </p>
-        <label className="flex items-center gap-2">
-          <input type="checkbox" checked={destroyData} onChange={(e) => setDestroyData(e.target.checked)} />
+        <Checkbox checked={destroyData} onChange={(e) => setDestroyData(e.target.checked)}>
           Also destroy the replica’s datasets on {r.targetSite} ({r.datasets.map((d) => d.target).join(', ')})
-        </label>
+        </Checkbox>
         <p className="text-xs text-zinc-500">
           If the master’s node is unreachable, its replica snapshots are removed when it answers again.
         </p>

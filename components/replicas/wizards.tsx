@@ -7,7 +7,7 @@ import { ReasonField, reasonGiven } from '../plans/run-state';
 import { TestNetworkField, testNetwork, type TestNetworkChoice } from '../plans/test-network';
 import { PrecheckList } from '../prechecks';
 import { errorText, fieldErrors, useTRPC, type RouterOutputs } from '../trpc';
-import { Button, Card, ErrorBox, formatBytes, formatTime } from '../ui';
+import { Checkbox, Button, Card, ErrorBox, formatBytes, formatTime } from '../ui';
 import { DataLossBox, TypedConfirm, lossWindow, useOpenTask } from '../wizard';
 
 interface WizardProps {
@@ -82,15 +82,14 @@ export function FailoverWizard({ replicaId, vmName, onClose }: WizardProps) {
           </p>
         )}
       </fieldset>
-      <label className="mb-3 flex items-center gap-2 text-sm">
-        <input
-          type="checkbox"
-          checked={force}
-          onChange={(e) => setForce(e.target.checked)}
-          data-testid="override-tasks"
-        />
+      <Checkbox
+        className="mb-3"
+        checked={force}
+        onChange={(e) => setForce(e.target.checked)}
+        data-testid="override-tasks"
+      >
         Override pending tasks: cancel tasks running on this VM or replica first
-      </label>
+      </Checkbox>
       {p && (
         <>
           <h3 className="mb-2 text-sm font-semibold">2. What will happen</h3>

@@ -5,10 +5,10 @@ import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useForm, useWatch } from 'react-hook-form';
 import type { z } from 'zod';
-import { formErrors } from '@/components/form';
-import { errorText, fieldErrors, useTRPC } from '@/components/trpc';
+import { FormError, formErrors } from '@/components/form';
+import { fieldErrors, useTRPC } from '@/components/trpc';
 import { siteFormDefaults, siteFormSchema } from '@/server/domain/site-form';
-import { Button, ErrorBox, Select, TextArea, TextInput } from '@/components/ui';
+import { Button, Select, TextArea, TextInput } from '@/components/ui';
 
 type FormIn = z.input<typeof siteFormSchema>;
 type FormOut = z.output<typeof siteFormSchema>;
@@ -48,11 +48,7 @@ export function SiteForm({
       noValidate
       onSubmit={form.handleSubmit((v) => create.mutate(v))}
     >
-      {create.error && !Object.keys(server).length && (
-        <div className="md:col-span-2">
-          <ErrorBox error={errorText(create.error)} />
-        </div>
-      )}
+      <FormError error={create.error} fields={server} className="md:col-span-2" />
       <TextInput label="Name in Tandem" {...field('name')} required />
       {kind === 'ceph' && (
         <>
@@ -148,7 +144,7 @@ export function SecretForm({
         update.mutate({ id: site.id, secret: ssh ? { privateKey: value } : { keyring: value } });
       }}
     >
-      {update.error && !Object.keys(fe).length && <ErrorBox error={errorText(update.error)} />}
+      <FormError error={update.error} fields={fe} className="" />
       <TextArea
         label={
           ssh

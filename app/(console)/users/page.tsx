@@ -5,6 +5,7 @@ import { useMemo, useState } from 'react';
 import { NewPasswordInput } from '@/app/_components/new-password-input';
 import { useTextFields } from '@/components/text-fields';
 import { DataTable, tableColumns } from '@/components/data-table';
+import { FormError } from '@/components/form';
 import { useToast } from '@/components/toast';
 import {
   errorText,
@@ -154,11 +155,7 @@ export default function UsersPage() {
             Add user
           </Button>
         </form>
-        {create.error && !Object.keys(fe).length && (
-          <div className="mt-2">
-            <ErrorBox error={errorText(create.error)} />
-          </div>
-        )}
+        <FormError error={create.error} fields={fe} />
       </Card>
       <Card>
         {users.error && <ErrorBox error={errorText(users.error)} />}

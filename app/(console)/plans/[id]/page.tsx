@@ -5,7 +5,6 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { use, useState } from 'react';
 import { useRole } from '@/components/alerts/common';
-import { PlanForm } from '@/components/plans/plan-form';
 import { RunStateBadge, runTitle } from '@/components/plans/run-state';
 import { RunWizard, type RunChoice } from '@/components/plans/run-wizard';
 import { useTaskEvents } from '@/components/task-events';
@@ -38,8 +37,6 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
   const runs = useQuery(
     trpc.plans.reports.queryOptions({ planId: id, limit: 20 }, { enabled: Number.isInteger(id) && id > 0 }),
   );
-  const input = useQuery(trpc.plans.input.queryOptions({ id }, { enabled: Number.isInteger(id) && id > 0 }));
-  const [editing, setEditing] = useState(false);
   const [choice, setChoice] = useState<RunChoice | null>(null);
   const [removing, setRemoving] = useState(false);
   const remove = useMutation(
@@ -55,13 +52,6 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
   if (q.error) return <ErrorBox error={errorText(q.error)} />;
   const p = q.data;
   if (!p) return <p className="text-sm text-zinc-500">Loading…</p>;
-  if (editing && input.data)
-    return (
-      <>
-        <PageTitle>Edit plan {p.name}</PageTitle>
-        <PlanForm planId={p.id} initial={input.data} />
-      </>
-    );
   const busy = p.lastRun && ['waiting', 'running', 'question'].includes(p.lastRun.state ?? '');
   return (
     <>
@@ -134,7 +124,7 @@ export default function PlanPage({ params }: { params: Promise<{ id: string }> }
           actions={
             canAct && (
               <>
-                <Button onClick={() => setEditing(true)} disabled={!!busy}>
+                <Button onClick={() => router.push(`/plans/${p.id}/edit`)} disabled={!!busy}>
                   Edit
                 </Button>
                 <Button variant="danger" onClick={() => setRemoving(true)} disabled={!!busy}>
