@@ -170,9 +170,10 @@ export function createApp(opts: AppOptions = {}): App {
     new PlanTests(db, clock, replicas, app.ceph, sites),
   );
   app.protection = new ProtectionService(db, clock, sites, app.ceph, new RpoTargets(db, clock));
-  // A task that moves (a sync that finished, a failover, a Ceph change) has changed what the
-  // computed objects say: the next read computes them again instead of reusing them.
+  // A task that moves (a sync that finished, a failover, a Ceph change), or a replica's changed
+  // settings, change what the computed objects say: the next read computes them again.
   tasks.onState(() => app.protection.invalidate());
+  replicas.changed = () => app.protection.invalidate();
   replicas.rpoFor = (o) => app.protection.rpoFor(o);
   app.ceph.rpoFor = (o) => app.protection.rpoForCeph(o);
   app.protection.writtenSince = (id) => replicas.writtenSinceRecoveryPoint(id);

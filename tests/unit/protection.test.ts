@@ -327,8 +327,10 @@ describe('the Protection overview (demo sites)', () => {
     });
     expect((await app.tasks.wait(c.taskId)).state).toBe('finished');
     await caller.protection.setRpo({ scope: { kind: 'object', subject: `replica:${c.id}` }, seconds: 600 });
-    await caller.replicas.update({ id: c.id, enabled: false });
     const row = async () => (await caller.protection.list({ kind: 'vm-replica' })).rows[0]!;
+    expect((await row()).state).toBe('idle');
+    // Paused in its settings (no task): the very next read says so.
+    await caller.replicas.update({ id: c.id, enabled: false });
     const first = await row();
     expect(first.health).toBe('ok');
     expect(first.state).toBe('paused');
@@ -376,7 +378,6 @@ describe('the Protection overview (demo sites)', () => {
     expect((await app.tasks.wait((await caller.replicas.syncNow({ id: c.id })).taskId)).state).toBe(
       'finished',
     );
-    app.protection.invalidate();
     expect((await row()).bytesAtRisk).toBeNull();
 
     const image = (await caller.protection.list({ kind: 'rbd-image' })).rows.find(

@@ -412,6 +412,8 @@ export class ReplicaService {
    * sleep time at save time. Without it, sleep times are not checked.
    */
   rpoFor: ((o: { subject: string; sourceSiteId: number }) => { seconds: number; from: string }) | null = null;
+  /** Told after a change made outside a task (a replica's settings), so that computed views are made again. */
+  changed: () => void = () => undefined;
 
   /** Refuses a sleep time that cannot meet the replica's RPO (on the field; `acceptRpoRisk` overrides). */
   #checkCadence(o: {
@@ -476,6 +478,7 @@ export class ReplicaService {
     if (patch.sleepTimeSec !== undefined && r.lastSyncAt && r.failureCount === 0)
       set.nextSyncAt = new Date(nextSyncAt(r.lastSyncAt.getTime(), patch.sleepTimeSec, 0));
     this.db.update(replicas).set(set).where(eq(replicas.id, id)).run();
+    this.changed();
     return this.get(id);
   }
 
