@@ -135,7 +135,7 @@ async function main() {
   client.prepare = prepare;
   await big.tasks.shutdown();
   console.log(
-    `a page from the computed objects, large/small: ${(b.page / a.page).toFixed(1)}×; computing them (at most once a second, in the background while pages are answered): ${b.compute.toFixed(0)} ms at the large size`,
+    `a page from the computed objects, large/small: ${(b.page / a.page).toFixed(1)}×; computing them (about once a second in the background while pages are answered, and at the first read after a change): ${b.compute.toFixed(0)} ms at the large size`,
   );
 }
 

@@ -206,7 +206,9 @@ export class ProtectionService {
    * The computed objects. Younger than FRESH_MS: used as they are. Younger than MAX_STALE_MS:
    * used, and computed again in the background for the next caller. Older (or none): computed
    * first. So a page is answered from memory, and the cost of computing (O(objects), no per-row
-   * SQL) is paid at most about once a second, whatever the number of readers.
+   * SQL) is paid about once a second whatever the number of readers, and once more at the first
+   * read after a change (`invalidate`: a task moved, a replica's settings changed), which readers
+   * arriving meanwhile share.
    */
   async #snapshot(): Promise<Snapshot> {
     const now = this.clock.now();
